@@ -1,0 +1,81 @@
+"""Every error orcapod raises on purpose.
+
+All of them derive from one root, so ``except OrcapodError`` catches exactly what the library
+raises deliberately. Each message says what was wrong and how to fix it; a wrapped low-level
+error is always chained (``raise ... from err``).
+
+The tree::
+
+    OrcapodError
+    ├── InputValidationError      (also ValueError)  bad user input: columns, values, arguments
+    │   └── SchemaError                              schema mismatch / unsupported or mixed types
+    ├── HashingError              (also TypeError)   a value that cannot be identified stably
+    ├── DatabaseError                                a store failed or refused a write/read
+    │   ├── DuplicateRecordError                     a record id that is already stored
+    │   └── FlushError                               pending rows could not be committed
+    ├── ExecutionError                               running user code or an executor failed
+    │   ├── ExecutorError                            an executor is missing, misconfigured or
+    │   │                                            incompatible with a packet function
+    │   └── PacketFunctionError                      a user function returned a bad value
+    └── PipelineError                                compile / run / save / load of a pipeline
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "DuplicateRecordError",
+    "ExecutionError",
+    "ExecutorError",
+    "FlushError",
+    "HashingError",
+    "InputValidationError",
+    "OrcapodError",
+    "PacketFunctionError",
+    "PipelineError",
+    "SchemaError",
+]
+
+
+class OrcapodError(Exception):
+    """Root of every error orcapod raises deliberately."""
+
+
+class InputValidationError(OrcapodError, ValueError):
+    """User input (columns, values, arguments) is invalid; the message names the culprit."""
+
+
+class SchemaError(InputValidationError):
+    """A schema does not match, or a value's type is unsupported or mixed within a column."""
+
+
+class HashingError(OrcapodError, TypeError):
+    """A value cannot be given a stable identity (e.g. an arbitrary object, a missing file)."""
+
+
+class DatabaseError(OrcapodError):
+    """A database backend failed or refused an operation."""
+
+
+class DuplicateRecordError(DatabaseError):
+    """A record id that is already stored was added again without ``skip_duplicates``."""
+
+
+class FlushError(DatabaseError):
+    """Pending rows could not be committed; they stay pending and the paths are named."""
+
+
+class ExecutionError(OrcapodError):
+    """Running a function or an executor failed (not the user's own exception)."""
+
+
+class ExecutorError(ExecutionError):
+    """An executor is unavailable, misconfigured, or incompatible with a packet function."""
+
+
+class PacketFunctionError(ExecutionError):
+    """A packet function returned a value that does not match its declared output."""
+
+
+class PipelineError(OrcapodError):
+    """A pipeline could not be compiled, run, saved or loaded."""

@@ -1,0 +1,19 @@
+"""Layer 1 value types: schemas, hashes, column views, enums and run configuration."""
+
+from orcapod.types.column_config import ColumnConfig
+from orcapod.types.configs import NodeConfig, PipelineConfig
+from orcapod.types.content_hash import ContentHash
+from orcapod.types.enums import CacheMatch, CacheMode, ErrorPolicy, ExecutorType
+from orcapod.types.schema import Schema
+
+__all__ = [
+    "CacheMatch",
+    "CacheMode",
+    "ColumnConfig",
+    "ContentHash",
+    "ErrorPolicy",
+    "ExecutorType",
+    "NodeConfig",
+    "PipelineConfig",
+    "Schema",
+]

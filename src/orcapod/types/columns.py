@@ -1,0 +1,38 @@
+"""The stored column names and prefixes. These exact strings are a compatibility contract:
+tables written by one version are read by the next, so never change a value here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+META_PREFIX: Final = "__"
+DATAGRAM_PREFIX: Final = "_"
+SOURCE_PREFIX: Final = "_source_"
+SYSTEM_TAG_PREFIX: Final = "_tag_"
+SYSTEM_TAG_SOURCE_ID: Final = "_tag_source_id"
+SYSTEM_TAG_RECORD_ID: Final = "_tag_record_id"
+CONTEXT_KEY: Final = "_context_key"
+CONTENT_HASH: Final = "_content_hash"
+BLOCK_SEP: Final = "::"
+FIELD_SEP: Final = ":"
+
+INPUT_PACKET_HASH: Final = "__input_packet_hash"
+POD_TS: Final = "__pod_ts"
+COMPUTED: Final = "__computed"
+PACKET_ID: Final = "__packet_id"
+PF_VAR_PREFIX: Final = "__pf_var_"
+PF_EXEC_PREFIX: Final = "__pf_exec_"
+RECORD_ID: Final = "__record_id"
+
+DEFAULT_CONTEXT_KEY: Final = "orcapod:v1"
+SCHEMA_HASH_CHARS: Final = 12
+SOURCE_ID_HASH_CHARS: Final = 20
+
+
+def is_system_column(name: str) -> bool:
+    """User columns may not start with ``_``; every hidden column does."""
+    return name.startswith(DATAGRAM_PREFIX)
+
+
+def source_column(name: str) -> str:
+    return SOURCE_PREFIX + name

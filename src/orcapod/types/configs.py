@@ -1,0 +1,59 @@
+"""Run configuration value objects for pipelines and nodes (frozen; change with ``replace``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from orcapod.errors import InputValidationError
+from orcapod.types.enums import ExecutorType
+
+__all__ = ["NodeConfig", "PipelineConfig"]
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise InputValidationError(f"{name} must be a positive integer or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    executor: ExecutorType = ExecutorType.SYNCHRONOUS
+    channel_buffer_size: int = 64
+    default_max_concurrency: int | None = None
+    execution_engine_opts: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "executor", ExecutorType(self.executor))
+        _check_positive("channel_buffer_size", self.channel_buffer_size)
+        _check_positive("default_max_concurrency", self.default_max_concurrency)
+        object.__setattr__(
+            self, "execution_engine_opts", MappingProxyType(dict(self.execution_engine_opts))
+        )
+
+    def __hash__(self) -> int:
+        return hash(
+            (
+                self.executor,
+                self.channel_buffer_size,
+                self.default_max_concurrency,
+                tuple(sorted(self.execution_engine_opts.items())),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("max_concurrency", self.max_concurrency)
+
+
+def resolve_concurrency(node: NodeConfig | None, pipeline: PipelineConfig | None) -> int | None:
+    """A node's own limit wins over the pipeline default; None means unbounded."""
+    if node is not None and node.max_concurrency is not None:
+        return node.max_concurrency
+    return pipeline.default_max_concurrency if pipeline is not None else None
