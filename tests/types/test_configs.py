@@ -1,0 +1,34 @@
+from dataclasses import replace
+
+import pytest
+
+from orcapod.errors import InputValidationError
+from orcapod.types import CacheMatch, CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+from orcapod.types.configs import resolve_concurrency
+
+
+def test_configs_are_frozen_values_changed_by_replace():
+    config = PipelineConfig(executor="async_channels", execution_engine_opts={"num_cpus": 1})
+    assert config.executor is ExecutorType.ASYNC_CHANNELS
+    with pytest.raises(AttributeError):
+        config.channel_buffer_size = 3  # type: ignore[misc]
+    assert replace(config, channel_buffer_size=3).channel_buffer_size == 3
+    assert hash(config) == hash(PipelineConfig("async_channels", 64, None, {"num_cpus": 1}))
+
+
+def test_bad_numbers_are_rejected_early():
+    with pytest.raises(InputValidationError, match="max_concurrency"):
+        NodeConfig(max_concurrency=0)
+    with pytest.raises(InputValidationError, match="channel_buffer_size"):
+        PipelineConfig(channel_buffer_size=-1)
+
+
+def test_node_concurrency_overrides_pipeline_default():
+    assert resolve_concurrency(NodeConfig(2), PipelineConfig(default_max_concurrency=8)) == 2
+    assert resolve_concurrency(NodeConfig(), PipelineConfig(default_max_concurrency=8)) == 8
+    assert resolve_concurrency(None, None) is None
+
+
+def test_enums_serialise_as_their_values():
+    assert CacheMode("log") is CacheMode.LOG and str(CacheMatch.CODE) == "code"
+    assert ErrorPolicy("fail_fast") is ErrorPolicy.FAIL_FAST
