@@ -1,0 +1,220 @@
+"""Per-call capture of stdout, stderr, Python log records and the traceback of a user function.
+
+Approach. Nothing is redirected process-wide per call. A :class:`ContextVar` holds the buffers of
+the call running in the current context (thread or asyncio task). Two pieces of plumbing read it:
+
+* ``sys.stdout`` / ``sys.stderr`` are wrapped ONCE in a transparent :class:`_RoutingStream`
+  proxy. A write goes to the current call's buffer when the writing context is inside a
+  capture, and falls through to the wrapped real stream otherwise, so other threads, other
+  tasks and code outside any executor call see their output exactly as before. If something
+  (pytest, Jupyter) later replaces ``sys.stdout``, the proxy is re-installed around the new
+  stream at the next capture; the proxy is never removed (removing it while another thread
+  captures would be a race).
+* One :class:`logging.Handler` is added to the root logger, once. It keeps a record only when
+  the record is emitted inside a capture, and then only for that call. Outside a capture it
+  does nothing, except that it stands in for :data:`logging.lastResort` when no other handler
+  would have seen the record, so adding it does not silence unconfigured warnings.
+
+Decisions where the issue is silent:
+
+* Capture routes instead of teeing: a captured print does not also reach the terminal; the
+  logger is its destination. Log records, in contrast, still reach every other handler as
+  configured (the capture handler is just one more handler).
+* Which log records are captured is decided by the logging configuration (logger levels); the
+  capture never lowers a level, because levels are process-global.
+* Contexts follow Python's rules: ``asyncio`` tasks and ``asyncio.to_thread`` inherit the
+  capture; a bare ``threading.Thread`` started by user code does not (its output goes to the real
+  stream). Output written at the C / file-descriptor level is not captured in-process.
+* ``python_logs`` is newline-joined ``LEVEL:logger:message`` lines (the stored log format of
+  the earlier implementation); ``traceback`` is the formatted exception, or None on success.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+import time
+import traceback
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol, TextIO, runtime_checkable
+
+from orcapod.errors import ExecutorError
+
+__all__ = ["CapturedOutput", "OutputCapture", "PacketLoggerProtocol", "record_capture"]
+
+LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s"
+
+
+@dataclass(frozen=True)
+class CapturedOutput:
+    """What one call of a user function wrote, logged and raised. Plain, picklable values."""
+
+    stdout: str = ""
+    stderr: str = ""
+    python_logs: str = ""
+    traceback: str | None = None
+    success: bool = True
+    duration: float = 0.0  #: wall-clock seconds spent in the call
+
+
+@runtime_checkable
+class PacketLoggerProtocol(Protocol):
+    """Receives the capture of one call; passed to executors as ``logger=``.
+
+    ``record`` is called exactly once per call, on success and on failure (before the user's
+    exception is re-raised). It may be called from a worker thread (``submit_callable``), so an
+    implementation shared between calls must be thread-safe.
+    """
+
+    def record(self, captured: CapturedOutput) -> None: ...
+
+
+@dataclass
+class _Buffers:
+    stdout: io.StringIO = field(default_factory=io.StringIO)
+    stderr: io.StringIO = field(default_factory=io.StringIO)
+    logs: list[str] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[_Buffers | None] = ContextVar("orcapod_capture", default=None)
+_INSTALL_LOCK = threading.Lock()
+
+
+class _RoutingStream:
+    """Text stream proxy: writes go to the current capture's buffer, else to ``target``."""
+
+    def __init__(self, target: TextIO, channel: str) -> None:
+        self._target = target
+        self._channel = channel
+
+    def _buffer(self) -> io.StringIO | None:
+        buffers = _CURRENT.get()
+        if buffers is None:
+            return None
+        return buffers.stdout if self._channel == "stdout" else buffers.stderr
+
+    def write(self, text: str) -> int:
+        buffer = self._buffer()
+        if buffer is None:
+            return self._target.write(text)
+        return buffer.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._buffer() is None:
+            self._target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # everything else (fileno, isatty, encoding, buffer, ...) is the real stream's
+        return getattr(self._target, name)
+
+
+class _ContextLogHandler(logging.Handler):
+    """Root handler that keeps records emitted inside a capture, for that capture only."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buffers = _CURRENT.get()
+        if buffers is not None:
+            buffers.logs.append(self.format(record))
+        elif _only_handler_for(record):
+            # keep Python's default "no handler configured" behaviour intact
+            last_resort = logging.lastResort
+            if last_resort is not None and record.levelno >= last_resort.level:
+                last_resort.handle(record)
+
+
+def _only_handler_for(record: logging.LogRecord) -> bool:
+    """True when no handler but ours would have seen ``record`` (so lastResort should)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(not isinstance(h, _ContextLogHandler) for h in logger.handlers):
+            return False
+        if not logger.propagate:
+            return True
+        logger = logger.parent
+    return True
+
+
+def install_capture() -> None:
+    """Install the stream proxies and the log handler if they are not (or no longer) in place.
+
+    Idempotent and cheap; called at the start of every capture.
+    """
+    if (
+        isinstance(sys.stdout, _RoutingStream)
+        and isinstance(sys.stderr, _RoutingStream)
+        and any(isinstance(h, _ContextLogHandler) for h in logging.getLogger().handlers)
+    ):
+        return
+    with _INSTALL_LOCK:
+        if not isinstance(sys.stdout, _RoutingStream):
+            sys.stdout = _RoutingStream(sys.stdout, "stdout")
+        if not isinstance(sys.stderr, _RoutingStream):
+            sys.stderr = _RoutingStream(sys.stderr, "stderr")
+        root = logging.getLogger()
+        if not any(isinstance(h, _ContextLogHandler) for h in root.handlers):
+            root.addHandler(_ContextLogHandler())
+
+
+class OutputCapture:
+    """Context manager capturing one call; usable in sync code and inside a coroutine.
+
+    ``with OutputCapture() as cap: ...`` then ``cap.result(error)`` builds the
+    :class:`CapturedOutput`. Enter and exit must happen in the same context (same thread, or
+    the same asyncio task), which a ``with`` block guarantees.
+    """
+
+    def __init__(self) -> None:
+        self._buffers = _Buffers()
+        self._token: Any = None
+        self._started = 0.0
+        self._ended: float | None = None
+
+    def __enter__(self) -> OutputCapture:
+        install_capture()
+        self._started = time.perf_counter()
+        self._token = _CURRENT.set(self._buffers)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._ended = time.perf_counter()
+        _CURRENT.reset(self._token)
+
+    def result(self, error: BaseException | None = None) -> CapturedOutput:
+        """The capture so far; ``error`` (the user's exception) marks it failed."""
+        ended = self._ended if self._ended is not None else time.perf_counter()
+        return CapturedOutput(
+            stdout=self._buffers.stdout.getvalue(),
+            stderr=self._buffers.stderr.getvalue(),
+            python_logs="\n".join(self._buffers.logs),
+            traceback=None if error is None else "".join(traceback.format_exception(error)),
+            success=error is None,
+            duration=ended - self._started,
+        )
+
+
+def record_capture(logger: PacketLoggerProtocol, captured: CapturedOutput) -> None:
+    """Hand ``captured`` to ``logger``; a failing logger is reported as an ``ExecutorError``."""
+    try:
+        logger.record(captured)
+    except Exception as err:
+        raise ExecutorError(
+            f"the packet logger {logger!r} failed in record(): {err!r}. The call's captured "
+            "output was not recorded; fix the logger (record() must accept a CapturedOutput)."
+        ) from err
