@@ -1,0 +1,392 @@
+"""Python <-> Arrow conversion of types, schemas and values.
+
+Type mapping (one way, and back the other way without loss):
+
+============================  ==========================================
+Python                        Arrow
+============================  ==========================================
+``int``                       ``int64`` (any integer width reads back as ``int``)
+``float``                     ``float64`` (float16/32 read back as ``float``)
+``bool``                      ``bool``
+``str``                       ``large_string`` (string / string_view read back as ``str``)
+``bytes``                     ``large_binary`` (binary / fixed-size read back as ``bytes``)
+``datetime``                  ``timestamp[us, tz=UTC]`` (naive values are taken as UTC)
+``date``                      ``date32``
+``time``                      ``time64[us]``
+``timedelta``                 ``duration[us]``
+``Decimal``                   ``decimal128(38, 18)``
+``pathlib.Path``              ``struct<path: large_string>``; hashed by file content
+``list[T]``                   ``large_list<T>``
+``dict[str, T]``              ``map<large_string, T>``
+``T | None``                  ``T`` in a nullable field
+============================  ==========================================
+
+Decisions where the design is silent:
+
+* Nullability is a property of the data, not of Arrow's field flag: reading an Arrow schema
+  gives ``T | None`` only for fields that actually hold nulls (``null_counts``) — Arrow marks
+  nearly every field nullable, and treating that as ``T | None`` would make ordinary columns
+  incompatible with ``x: int`` parameters (a known pitfall of the earlier implementation).
+* Inference from Python values: ``None`` values make the column ``T | None``; a mix of ``int``
+  and ``float`` is ``float``; any other mix (e.g. ``int`` and ``str``) is a ``SchemaError``
+  naming the column; a column of only ``None`` cannot be inferred and needs a schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from orcapod.errors import SchemaError
+from orcapod.hashing.arrow_hashing import PATH_STRUCT_TYPE, is_path_struct
+from orcapod.types import Schema
+
+__all__ = [
+    "arrow_schema_to_schema",
+    "arrow_to_python_type",
+    "column_to_pylist",
+    "infer_schema",
+    "is_optional",
+    "python_to_arrow_type",
+    "rows_to_table",
+    "schema_to_arrow",
+    "strip_optional",
+    "table_to_pylist",
+]
+
+_SCALARS: dict[Any, pa.DataType] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.large_string(),
+    bytes: pa.large_binary(),
+    dt.datetime: pa.timestamp("us", tz="UTC"),
+    dt.date: pa.date32(),
+    dt.time: pa.time64("us"),
+    dt.timedelta: pa.duration("us"),
+    Decimal: pa.decimal128(38, 18),
+}
+
+
+def is_optional(tp: Any) -> bool:
+    """Whether ``tp`` is ``T | None``."""
+    return _is_union(tp) and type(None) in typing.get_args(tp)
+
+
+def strip_optional(tp: Any) -> Any:
+    """``T | None`` -> ``T``; other types unchanged."""
+    if not _is_union(tp):
+        return tp
+    args = tuple(a for a in typing.get_args(tp) if a is not type(None))
+    if len(args) != 1:
+        raise SchemaError(f"union type {tp!r} is not supported; only `T | None` is")
+    return args[0]
+
+
+def _is_union(tp: Any) -> bool:
+    return isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
+
+
+def python_to_arrow_type(tp: Any) -> pa.DataType:
+    """Arrow type of a Python type expression (optional-ness is the field's, not the type's)."""
+    tp = strip_optional(tp)
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return PATH_STRUCT_TYPE
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (list, Sequence, tuple) and args:
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            raise SchemaError(f"{tp!r}: only homogeneous tuple[T, ...] is supported; use list[T]")
+        item = args[0]
+        return pa.large_list(pa.field("item", python_to_arrow_type(item), is_optional(item)))
+    if origin in (dict, Mapping) and len(args) == 2:
+        key, value = args
+        if strip_optional(key) is not str:
+            raise SchemaError(f"{tp!r}: dict keys must be str")
+        return pa.map_(pa.large_string(), pa.field("value", python_to_arrow_type(value), True))
+    raise SchemaError(
+        f"type {tp!r} is not supported; use int, float, bool, str, bytes, datetime, date, time, "
+        "timedelta, Decimal, Path, list[T], dict[str, T] or T | None"
+    )
+
+
+def arrow_to_python_type(arrow_type: pa.DataType) -> Any:
+    """Python type of an Arrow type (without the ``| None``; see module docstring)."""
+    t = pa.types
+    if t.is_boolean(arrow_type):
+        return bool
+    if t.is_integer(arrow_type):
+        return int
+    if t.is_floating(arrow_type):
+        return float
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_string_view(arrow_type):
+        return str
+    if (
+        t.is_binary(arrow_type)
+        or t.is_large_binary(arrow_type)
+        or t.is_fixed_size_binary(arrow_type)
+        or t.is_binary_view(arrow_type)
+    ):
+        return bytes
+    if t.is_timestamp(arrow_type) or t.is_date64(arrow_type):
+        return dt.datetime if t.is_timestamp(arrow_type) else dt.date
+    if t.is_date32(arrow_type):
+        return dt.date
+    if t.is_time(arrow_type):
+        return dt.time
+    if t.is_duration(arrow_type):
+        return dt.timedelta
+    if t.is_decimal(arrow_type):
+        return Decimal
+    if t.is_dictionary(arrow_type):
+        return arrow_to_python_type(arrow_type.value_type)
+    if is_path_struct(arrow_type):
+        return Path
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type):
+        item = arrow_to_python_type(arrow_type.value_type)
+        return list[item]  # type: ignore[valid-type]
+    if t.is_map(arrow_type):
+        value = arrow_to_python_type(arrow_type.item_type)
+        return dict[str, value]  # type: ignore[valid-type]
+    raise SchemaError(f"Arrow type {arrow_type} has no orcapod Python type")
+
+
+def schema_to_arrow(schema: Mapping[str, Any]) -> pa.Schema:
+    """Arrow schema of a Python schema; ``T | None`` fields are nullable, others not."""
+    fields = []
+    for name, tp in schema.items():
+        try:
+            fields.append(pa.field(name, python_to_arrow_type(tp), nullable=is_optional(tp)))
+        except SchemaError as err:
+            raise SchemaError(f"column {name!r}: {err}") from err
+    return pa.schema(fields)
+
+
+def arrow_schema_to_schema(
+    arrow_schema: pa.Schema, null_counts: Mapping[str, int] | None = None
+) -> Schema:
+    """Python schema of an Arrow schema. With ``null_counts`` a field is ``T | None`` iff it holds
+    nulls; without, iff the Arrow field is nullable."""
+    fields: dict[str, Any] = {}
+    for field in arrow_schema:
+        try:
+            tp = arrow_to_python_type(field.type)
+        except SchemaError as err:
+            raise SchemaError(f"column {field.name!r}: {err}") from err
+        nullable = (
+            (null_counts or {}).get(field.name, 0) > 0
+            if null_counts is not None
+            else (field.nullable)
+        )
+        fields[field.name] = tp | None if nullable else tp
+    return Schema(fields)
+
+
+def table_schema(table: pa.Table) -> Schema:
+    """Python schema of a table, nullability from the data."""
+    counts = {name: table.column(name).null_count for name in table.column_names}
+    return arrow_schema_to_schema(table.schema, counts)
+
+
+# Inference ------------------------------------------------------------------------------
+
+
+def _infer_value_type(values: Iterable[Any], column: str) -> Any:
+    kinds: set[Any] = set()
+    has_none = False
+    items: list[Any] = []
+    dict_values: list[Any] = []
+    for v in values:
+        if v is None:
+            has_none = True
+            continue
+        kind = _scalar_kind(v, column)
+        kinds.add(kind)
+        if kind is list:
+            items.extend(v)
+        elif kind is dict:
+            if not all(isinstance(k, str) for k in v):
+                raise SchemaError(f"column {column!r}: dict keys must be str, got {v!r}")
+            dict_values.extend(v.values())
+    if kinds == {int, float}:
+        kinds = {float}
+    if not kinds:
+        raise SchemaError(
+            f"column {column!r} has only None values, so its type cannot be inferred; "
+            "pass a schema for it"
+        )
+    if len(kinds) > 1:
+        names = sorted(getattr(k, "__name__", str(k)) for k in kinds)
+        raise SchemaError(
+            f"column {column!r} mixes value types {names}; make the values one type "
+            "or pass a schema"
+        )
+    (kind,) = kinds
+    if kind is list:
+        if not items:
+            raise SchemaError(
+                f"column {column!r} holds only empty lists, so the item type cannot be inferred;"
+                " pass a schema for it"
+            )
+        result: Any = list[_infer_value_type(items, f"{column}[]")]  # type: ignore[misc]
+    elif kind is dict:
+        if not dict_values:
+            raise SchemaError(f"column {column!r} holds only empty dicts; pass a schema for it")
+        result = dict[str, _infer_value_type(dict_values, f"{column}{{}}")]  # type: ignore[misc]
+    else:
+        result = kind
+    return result | None if has_none else result
+
+
+def _scalar_kind(v: Any, column: str) -> Any:
+    if isinstance(v, bool):
+        return bool
+    if isinstance(v, int):
+        return int
+    if isinstance(v, float):
+        return float
+    if isinstance(v, str):
+        return str
+    if isinstance(v, (bytes, bytearray)):
+        return bytes
+    if isinstance(v, dt.datetime):
+        return dt.datetime
+    if isinstance(v, dt.date):
+        return dt.date
+    if isinstance(v, dt.time):
+        return dt.time
+    if isinstance(v, dt.timedelta):
+        return dt.timedelta
+    if isinstance(v, Decimal):
+        return Decimal
+    if isinstance(v, Path):
+        return Path
+    if isinstance(v, (list, tuple)):
+        return list
+    if isinstance(v, Mapping):
+        return dict
+    raise SchemaError(
+        f"column {column!r}: values of type {type(v).__name__} are not supported; use int, "
+        "float, bool, str, bytes, datetime, date, time, timedelta, Decimal, Path, lists or "
+        "dicts of those"
+    )
+
+
+def infer_schema(
+    rows: Sequence[Mapping[str, Any]], overrides: Mapping[str, Any] | None = None
+) -> Schema:
+    """Schema of a list of row dicts; ``overrides`` fixes the type of some columns."""
+    overrides = dict(overrides or {})
+    names: dict[str, None] = {}
+    for row in rows:
+        for k in row:
+            names.setdefault(k, None)
+    for k in overrides:
+        names.setdefault(k, None)
+    fields: dict[str, Any] = {}
+    for name in names:
+        if name in overrides:
+            fields[name] = overrides[name]
+        else:
+            fields[name] = _infer_value_type((row.get(name) for row in rows), name)
+    return Schema(fields)
+
+
+# Values -----------------------------------------------------------------------------------
+
+
+def _needs_conversion(tp: Any) -> bool:
+    tp = strip_optional(tp)
+    if isinstance(tp, type):
+        return issubclass(tp, Path)
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) in (dict, Mapping) or any(_needs_conversion(a) for a in args)
+
+
+def _to_arrow_value(value: Any, tp: Any) -> Any:
+    """Convert a Python value to what ``pa.array`` accepts for ``tp`` (only Paths/dicts differ)."""
+    if value is None:
+        return None
+    tp = strip_optional(tp)
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return {"path": str(value)}
+    origin = typing.get_origin(tp)
+    if origin in (list, Sequence, tuple):
+        (item,) = typing.get_args(tp)[:1]
+        return [_to_arrow_value(v, item) for v in value]
+    if origin in (dict, Mapping):
+        vt = typing.get_args(tp)[1]
+        return [(k, _to_arrow_value(v, vt)) for k, v in value.items()]
+    return value
+
+
+def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> pa.Table:
+    """Arrow table of row dicts with the given Python schema (missing keys become null)."""
+    arrow_schema = schema_to_arrow(schema)
+    columns = []
+    for field in arrow_schema:
+        tp = schema[field.name]
+        values = [row.get(field.name) for row in rows]
+        if _needs_conversion(tp):
+            values = [_to_arrow_value(v, tp) for v in values]
+        try:
+            columns.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as err:
+            raise SchemaError(
+                f"column {field.name!r}: values do not fit type {tp!r} ({err}); fix the values "
+                "or the schema"
+            ) from err
+        if not field.nullable and columns[-1].null_count:
+            raise SchemaError(
+                f"column {field.name!r} holds None but its type {tp!r} is not optional; "
+                f"declare it as {tp!r} | None or fill the missing values"
+            )
+    return pa.Table.from_arrays(columns, schema=arrow_schema)
+
+
+def _from_arrow_value(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    tp = strip_optional(tp)
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return Path(value["path"])
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if _needs_conversion(item):
+            return [_from_arrow_value(v, item) for v in value]
+        return value
+    if origin is dict:
+        vt = typing.get_args(tp)[1]
+        return {k: _from_arrow_value(v, vt) for k, v in value}
+    return value
+
+
+def column_to_pylist(column: pa.Array | pa.ChunkedArray, tp: Any | None = None) -> list[Any]:
+    """Python values of an Arrow column, Paths and dicts restored."""
+    if tp is None:
+        tp = arrow_to_python_type(column.type)
+    values: list[Any] = column.to_pylist()
+    if _needs_conversion(tp):
+        return [_from_arrow_value(v, tp) for v in values]
+    return values
+
+
+def table_to_pylist(
+    table: pa.Table, schema: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Row dicts of a table, Paths and dicts restored (vectorised per column, not per cell)."""
+    names = table.column_names
+    cols = [
+        column_to_pylist(table.column(n), None if schema is None else schema.get(n)) for n in names
+    ]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]

@@ -1,0 +1,462 @@
+"""``Datagram``, ``Tag`` and ``Packet``: one immutable row, as a dict or an Arrow table.
+
+A datagram holds *data* columns (the user's) plus hidden columns: meta (``__*``), the data
+context (``_context_key``) and, for ``Tag``, system tags (``_tag_*``) and for ``Packet``,
+source info (``_source_<col>``). It is built from a dict or a one-row Arrow table/batch; the
+other form is made lazily and kept. ``content_hash()`` covers the data columns only (never
+meta, context, source info or system tags) and equals the vectorised row hash of the same row
+(``orcapod.hashing.hash_rows``), so a packet hashed alone and the same row hashed in bulk by a
+node agree.
+
+Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Streams build
+millions of these, so the private ``_make`` constructor skips validation and inference when
+the caller already holds a checked schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Self
+
+import pyarrow as pa
+
+from orcapod.data.conversion import (
+    column_to_pylist,
+    infer_schema,
+    rows_to_table,
+    table_schema,
+)
+from orcapod.errors import InputValidationError
+from orcapod.hashing.arrow_hashing import row_hash
+from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import (
+    CONTEXT_KEY,
+    DATAGRAM_PREFIX,
+    DEFAULT_CONTEXT_KEY,
+    META_PREFIX,
+    SOURCE_PREFIX,
+    SYSTEM_TAG_PREFIX,
+)
+
+__all__ = ["Datagram", "Packet", "Tag"]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _meta_key(key: str) -> str:
+    return key if key.startswith(META_PREFIX) else META_PREFIX + key
+
+
+def _hidden_array(value: Any) -> pa.Array:
+    if isinstance(value, str):
+        return pa.array([value], type=pa.large_string())
+    return pa.array([value])
+
+
+class Datagram:
+    """One immutable row of named, typed values plus hidden meta/context columns."""
+
+    __slots__ = ("_context_key", "_data", "_hash", "_meta", "_schema", "_table")
+
+    _hidden_prefix: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        context_key: str | None = None,
+        **hidden: Mapping[str, Any] | None,
+    ) -> None:
+        table: pa.Table | None = None
+        hidden_found: dict[str, Any] = {}
+        meta_found: dict[str, Any] = {}
+        values: dict[str, Any] | None = None
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            if isinstance(data, pa.RecordBatch):
+                data = pa.Table.from_batches([data])
+            if data.num_rows != 1:
+                raise InputValidationError(
+                    f"a {type(self).__name__} is one row; got a table with {data.num_rows} rows "
+                    "(iterate a stream over the table instead)"
+                )
+            data_names = []
+            for name in data.column_names:
+                if name.startswith(DATAGRAM_PREFIX):
+                    value = data.column(name)[0].as_py()
+                    self._route_hidden(name, value, meta_found, hidden_found)
+                    if name == CONTEXT_KEY and context_key is None:
+                        context_key = value
+                else:
+                    data_names.append(name)
+            table = data.select(data_names)
+        else:
+            values = {}
+            for name, value in data.items():
+                if not isinstance(name, str):
+                    raise InputValidationError(f"column names must be str, got {name!r}")
+                if name.startswith(DATAGRAM_PREFIX):
+                    self._route_hidden(name, value, meta_found, hidden_found)
+                    if name == CONTEXT_KEY and context_key is None:
+                        context_key = value
+                else:
+                    values[name] = value
+        if schema is not None:
+            names = table.column_names if table is not None else list(values or {})
+            extra = set(schema) - set(names)
+            if extra and table is not None:
+                raise InputValidationError(f"schema names columns {sorted(extra)} not in the data")
+            if table is not None:
+                final_schema = Schema({n: schema[n] for n in names if n in schema}).merge(
+                    table_schema(table.select([n for n in names if n not in schema]))
+                )
+            else:
+                final_schema = infer_schema([values or {}], overrides=schema)
+        elif table is not None:
+            final_schema = table_schema(table)
+        else:
+            final_schema = infer_schema([values or {}])
+        meta_found.update({_meta_key(k): v for k, v in (meta or {}).items()})
+        self._data = values
+        self._table = table
+        self._schema = final_schema
+        self._meta = meta_found
+        self._context_key = context_key or DEFAULT_CONTEXT_KEY
+        self._hash: ContentHash | None = None
+        self._init_hidden(hidden_found, hidden)
+
+    def _route_hidden(
+        self, name: str, value: Any, meta: dict[str, Any], hidden: dict[str, Any]
+    ) -> None:
+        if name == CONTEXT_KEY:
+            return
+        if name.startswith(META_PREFIX):
+            meta[name] = value
+        elif self._hidden_prefix is not None and name.startswith(self._hidden_prefix):
+            hidden[name[len(self._hidden_prefix) :]] = value
+        else:
+            raise InputValidationError(
+                f"column {name!r} starts with '_', which is reserved for orcapod's hidden "
+                "columns; rename it"
+            )
+
+    def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
+        if found or explicit:
+            raise InputValidationError(
+                f"{type(self).__name__} takes no hidden columns {sorted({*found, *explicit})}"
+            )
+
+    @classmethod
+    def _make(
+        cls,
+        data: dict[str, Any],
+        schema: Schema,
+        meta: Mapping[str, Any] = _EMPTY,
+        context_key: str = DEFAULT_CONTEXT_KEY,
+        hidden: Mapping[str, Any] = _EMPTY,
+        content_hash: ContentHash | None = None,
+    ) -> Self:
+        """Trusted fast constructor: no validation, no inference, no copies."""
+        obj = cls.__new__(cls)
+        obj._data = data
+        obj._table = None
+        obj._schema = schema
+        obj._meta = meta
+        obj._context_key = context_key
+        obj._hash = content_hash
+        obj._set_hidden(hidden)
+        return obj
+
+    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+        pass
+
+    def _copy(self, **changes: Any) -> Self:
+        obj = type(self).__new__(type(self))
+        for cls in type(self).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                setattr(obj, slot, changes.get(slot, getattr(self, slot)))
+        return obj
+
+    # Data access -------------------------------------------------------------------------
+    def _dict(self) -> dict[str, Any]:
+        if self._data is None:
+            assert self._table is not None
+            self._data = {
+                n: column_to_pylist(self._table.column(n), self._schema[n])[0]
+                for n in self._table.column_names
+            }
+        return self._data
+
+    def _data_table(self) -> pa.Table:
+        if self._table is None:
+            self._table = rows_to_table([self._dict()], self._schema)
+        return self._table
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._schema
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._schema)
+
+    def __len__(self) -> int:
+        return len(self._schema)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Datagram)
+        return self._schema == other._schema and self._dict() == other._dict()
+
+    __hash__ = None  # type: ignore[assignment]  # rows compare by value; use content_hash()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._dict()!r})"
+
+    # Views -------------------------------------------------------------------------------
+    def keys(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> tuple[str, ...]:
+        return tuple(self.as_dict(columns, all_info))
+
+    def schema(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> Schema:
+        config = ColumnConfig.handle_config(columns, all_info)
+        if config == ColumnConfig():
+            return self._schema
+        hidden = {
+            n: type(v) if v is not None else str | None
+            for n, v in self._hidden_dict(config).items()
+        }
+        return self._schema.with_values(hidden)
+
+    def arrow_schema(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> pa.Schema:
+        return self.as_table(columns, all_info).schema
+
+    def as_dict(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> dict[str, Any]:
+        config = ColumnConfig.handle_config(columns, all_info)
+        out = dict(self._dict())
+        out.update(self._hidden_dict(config))
+        return out
+
+    def as_table(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> pa.Table:
+        config = ColumnConfig.handle_config(columns, all_info)
+        table = self._data_table()
+        for name, value in self._hidden_dict(config).items():
+            table = table.append_column(name, _hidden_array(value))
+        return table
+
+    def _hidden_dict(self, config: ColumnConfig) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out.update(self._extra_hidden(config))
+        if config.meta:
+            out.update({k: v for k, v in self._meta.items() if config.includes_meta(k)})
+        if config.context:
+            out[CONTEXT_KEY] = self._context_key
+        hash_col = config.content_hash_column()
+        if hash_col is not None:
+            out[hash_col] = self.content_hash().to_string()
+        return out
+
+    def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
+        return {}
+
+    # Identity ----------------------------------------------------------------------------
+    def content_hash(self) -> ContentHash:
+        """Hash of the data columns only (equal to ``hash_rows`` of the same row)."""
+        if self._hash is None:
+            self._hash = row_hash(self._data_table())
+        return self._hash
+
+    @property
+    def context_key(self) -> str:
+        return self._context_key
+
+    # Meta ----------------------------------------------------------------------------------
+    def get_meta_value(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(_meta_key(key), default)
+
+    def get_meta_info(self) -> dict[str, Any]:
+        return dict(self._meta)
+
+    def with_meta_columns(self, **values: Any) -> Self:
+        meta = dict(self._meta)
+        meta.update({_meta_key(k): v for k, v in values.items()})
+        return self._copy(_meta=meta)
+
+    def drop_meta_columns(self, *keys: str, ignore_missing: bool = False) -> Self:
+        names = {_meta_key(k) for k in keys}
+        missing = names - self._meta.keys()
+        if missing and not ignore_missing:
+            raise InputValidationError(f"no meta columns {sorted(missing)} to drop")
+        return self._copy(_meta={k: v for k, v in self._meta.items() if k not in names})
+
+    def with_context_key(self, key: str) -> Self:
+        return self._copy(_context_key=key)
+
+    # Data operations -------------------------------------------------------------------------
+    def _check_known(self, names: Any, action: str) -> None:
+        missing = [n for n in names if n not in self._schema]
+        if missing:
+            raise InputValidationError(
+                f"cannot {action} {missing}: no such columns (columns: {list(self._schema)})"
+            )
+
+    def select(self, *names: str) -> Self:
+        self._check_known(names, "select")
+        data = self._dict()
+        return self._derive({n: data[n] for n in names}, self._schema.select(*names))
+
+    def drop(self, *names: str, ignore_missing: bool = False) -> Self:
+        if not ignore_missing:
+            self._check_known(names, "drop")
+        keep = [n for n in self._schema if n not in names]
+        data = self._dict()
+        return self._derive({n: data[n] for n in keep}, self._schema.select(*keep))
+
+    def rename(self, mapping: Mapping[str, str]) -> Self:
+        self._check_known(mapping, "rename")
+        data = {mapping.get(k, k): v for k, v in self._dict().items()}
+        return self._derive(data, self._schema.rename(mapping), renames=mapping)
+
+    def update(self, **values: Any) -> Self:
+        """Replace values of existing columns (types must still match the schema)."""
+        self._check_known(values, "update")
+        data = {**self._dict(), **values}
+        rows_to_table([data], self._schema)  # validates the new values against the schema
+        return self._derive(data, self._schema, updated=values.keys())
+
+    def with_columns(self, column_types: Mapping[str, Any] | None = None, **values: Any) -> Self:
+        """Add new columns (an existing name is an error; use ``update``)."""
+        clash = [k for k in values if k in self._schema]
+        if clash:
+            raise InputValidationError(f"columns {clash} already exist; use update() instead")
+        new_schema = infer_schema([values], overrides=column_types)
+        return self._derive({**self._dict(), **values}, self._schema.merge(new_schema))
+
+    def _derive(
+        self,
+        data: dict[str, Any],
+        schema: Schema,
+        renames: Mapping[str, str] | None = None,
+        updated: Any = (),
+    ) -> Self:
+        return self._copy(_data=data, _schema=schema, _table=None, _hash=None)
+
+
+class Tag(Datagram):
+    """The key columns of a row, plus system tags (``_tag_*``) tracing it to source rows."""
+
+    __slots__ = ("_system_tags",)
+    _hidden_prefix = SYSTEM_TAG_PREFIX
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        context_key: str | None = None,
+        system_tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            data, schema=schema, meta=meta, context_key=context_key, system_tags=system_tags
+        )
+
+    def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
+        tags = {SYSTEM_TAG_PREFIX + k: v for k, v in found.items()}
+        given = explicit.get("system_tags") or {}
+        tags.update(
+            {
+                k if k.startswith(SYSTEM_TAG_PREFIX) else SYSTEM_TAG_PREFIX + k: v
+                for k, v in given.items()
+            }
+        )
+        self._system_tags = tags
+
+    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+        self._system_tags = hidden
+
+    def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
+        return dict(self._system_tags) if config.system_tags else {}
+
+    def system_tags(self) -> dict[str, Any]:
+        """System-tag columns by full name (``_tag_source_id::…`` etc.)."""
+        return dict(self._system_tags)
+
+    def with_system_tags(self, **tags: Any) -> Tag:
+        return self._copy(_system_tags={**self._system_tags, **tags})
+
+    def as_datagram(self) -> Datagram:
+        return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
+
+
+class Packet(Datagram):
+    """The data columns of a row, plus per-column source info (``_source_<col>``)."""
+
+    __slots__ = ("_source_info",)
+    _hidden_prefix = SOURCE_PREFIX
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        context_key: str | None = None,
+        source_info: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            data, schema=schema, meta=meta, context_key=context_key, source_info=source_info
+        )
+
+    def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
+        info = dict(found)
+        info.update(explicit.get("source_info") or {})
+        unknown = set(info) - set(self._schema)
+        if unknown:
+            raise InputValidationError(
+                f"source info for {sorted(unknown)}, which are not packet columns"
+            )
+        self._source_info = info
+
+    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+        self._source_info = hidden
+
+    def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
+        if not config.source:
+            return {}
+        return {SOURCE_PREFIX + k: self._source_info.get(k) for k in self._schema}
+
+    def source_info(self) -> dict[str, Any]:
+        """``{column: "<source_id>::<record_id>::<column>" or None}`` for every data column."""
+        return {k: self._source_info.get(k) for k in self._schema}
+
+    def with_source_info(self, **info: Any) -> Packet:
+        self._check_known(info, "set source info of")
+        return self._copy(_source_info={**self._source_info, **info})
+
+    def _derive(
+        self,
+        data: dict[str, Any],
+        schema: Schema,
+        renames: Mapping[str, str] | None = None,
+        updated: Any = (),
+    ) -> Self:
+        renames = renames or {}
+        info = {renames.get(k, k): v for k, v in self._source_info.items()}
+        info = {k: v for k, v in info.items() if k in schema and k not in updated}
+        return self._copy(_data=data, _schema=schema, _table=None, _hash=None, _source_info=info)

@@ -1,0 +1,17 @@
+"""Layer 5: sources — streams made from outside data, the roots of provenance."""
+
+from orcapod.sources.base import RootSource
+from orcapod.sources.files import CSVSource, DeltaTableSource
+from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
+from orcapod.sources.registry import SourceRegistry
+
+__all__ = [
+    "ArrowTableSource",
+    "CSVSource",
+    "DataFrameSource",
+    "DeltaTableSource",
+    "DictSource",
+    "ListSource",
+    "RootSource",
+    "SourceRegistry",
+]

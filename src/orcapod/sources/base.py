@@ -1,0 +1,239 @@
+"""``RootSource``: the shared base of every source — a stream made from outside data.
+
+A source holds the user's table (tag + packet columns only; a user column starting with ``_``
+is an error) and builds its enriched stream lazily, the first time rows are needed:
+
+* system tags ``_tag_source_id::<schema hash 12>`` (the source id) and
+  ``_tag_record_id::<schema hash 12>`` (``row_<i>``, or ``<col>=<value>`` with a
+  ``record_id_column``), where the schema hash is the first 12 hex digits of the source's
+  pipeline hash;
+* source info ``_source_<col>`` = ``<source_id>::<record_id>::<col>`` for every packet column.
+
+All of it is computed with Arrow string kernels, never a Python loop per row.
+
+Identity: the content hash covers the class, the source id, the tag/record-id columns and the
+hash of the data itself, so two sources with the same id but different rows never hash equal
+(a defect of the earlier implementation). The pipeline hash covers only
+``(tag_schema, packet_schema)``. The default ``source_id`` is the first 20 hex digits of the
+data hash; give an explicit ``source_id`` to keep entry ids stable when rows are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.data import Packet, Tag
+from orcapod.data.conversion import table_schema
+from orcapod.errors import InputValidationError
+from orcapod.hashing import hash_object, hash_table
+from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
+from orcapod.streams.base import ColumnsArg, StreamBase
+from orcapod.types import ContentHash, Schema
+from orcapod.types.columns import (
+    BLOCK_SEP,
+    DATAGRAM_PREFIX,
+    SCHEMA_HASH_CHARS,
+    SOURCE_ID_HASH_CHARS,
+    SOURCE_PREFIX,
+    SYSTEM_TAG_RECORD_ID,
+    SYSTEM_TAG_SOURCE_ID,
+)
+
+__all__ = ["RootSource"]
+
+
+def _check_source_id(source_id: str) -> str:
+    if not isinstance(source_id, str) or not source_id:
+        raise InputValidationError(f"source_id must be a non-empty string, got {source_id!r}")
+    if BLOCK_SEP in source_id:
+        raise InputValidationError(
+            f"source_id {source_id!r} contains '::', which separates provenance fields; "
+            "choose another id"
+        )
+    return source_id
+
+
+class RootSource(StreamBase):
+    """A stream made from outside data; the root of provenance."""
+
+    def __init__(
+        self,
+        table: pa.Table,
+        tag_columns: Iterable[str] = (),
+        *,
+        source_id: str | None = None,
+        record_id_column: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        if isinstance(tag_columns, str):
+            tag_columns = [tag_columns]
+        tag_columns = tuple(tag_columns)
+        names = table.column_names
+        if not names:
+            raise InputValidationError(f"{type(self).__name__}: the data has no columns")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InputValidationError(f"duplicate column names {dupes}; make them unique")
+        reserved = [n for n in names if n.startswith(DATAGRAM_PREFIX)]
+        if reserved:
+            raise InputValidationError(
+                f"columns {reserved} start with '_', which is reserved for orcapod's hidden "
+                "columns; rename them"
+            )
+        missing = [c for c in tag_columns if c not in names]
+        if missing:
+            raise InputValidationError(
+                f"tag columns {missing} are not in the data (columns: {names})"
+            )
+        if len(set(tag_columns)) != len(tag_columns):
+            raise InputValidationError(f"tag_columns {list(tag_columns)} repeat a name")
+        if not [n for n in names if n not in tag_columns]:
+            raise InputValidationError(
+                "a source needs at least one packet (non-tag) column; all columns are tags"
+            )
+        if record_id_column is not None:
+            if record_id_column not in names:
+                raise InputValidationError(
+                    f"record_id_column {record_id_column!r} is not in the data (columns: {names})"
+                )
+            column = table.column(record_id_column)
+            if column.null_count or pc.count_distinct(column).as_py() != table.num_rows:
+                raise InputValidationError(
+                    f"record_id_column {record_id_column!r} must hold unique, non-null values"
+                )
+        # order: tags first, then packets
+        packet_columns = tuple(n for n in names if n not in tag_columns)
+        self._raw = table.select([*tag_columns, *packet_columns])
+        self._tag_columns = tag_columns
+        self._packet_columns = packet_columns
+        self._record_id_column = record_id_column
+        self._data_hash = hash_table(self._raw)
+        self._source_id = _check_source_id(
+            source_id if source_id is not None else self._data_hash.to_hex(SOURCE_ID_HASH_CHARS)
+        )
+        self.label = label
+        self._schemas: tuple[Schema, Schema] | None = None
+        self._stream: ArrowTableStream | None = None
+        self._content_hash: ContentHash | None = None
+
+    # Identity ----------------------------------------------------------------------------
+    @property
+    def source_id(self) -> str:
+        return self._source_id
+
+    def identity_structure(self) -> Any:
+        return {
+            "kind": type(self).__name__,
+            "source_id": self._source_id,
+            "tag_columns": list(self._tag_columns),
+            "record_id_column": self._record_id_column,
+            "data": self._data_hash,
+        }
+
+    def content_hash(self) -> ContentHash:
+        if self._content_hash is None:
+            self._content_hash = hash_object(self.identity_structure())
+        return self._content_hash
+
+    def pipeline_hash(self) -> ContentHash:
+        return schema_pipeline_hash(*self._user_schemas())
+
+    def _user_schemas(self) -> tuple[Schema, Schema]:
+        if self._schemas is None:
+            full = table_schema(self._raw)
+            self._schemas = (full.select(*self._tag_columns), full.select(*self._packet_columns))
+        return self._schemas
+
+    # The enriched stream -----------------------------------------------------------------
+    @property
+    def stream(self) -> ArrowTableStream:
+        """The source's rows with system tags and source info (built on first use)."""
+        if self._stream is None:
+            self._stream = ArrowTableStream(
+                self._enriched_table(),
+                self._tag_columns,
+                identity=self.content_hash(),
+                pipeline_identity=self.pipeline_hash(),
+                label=self.label,
+            )
+        return self._stream
+
+    def record_ids(self) -> pa.Array:
+        n = self._raw.num_rows
+        if self._record_id_column is None:
+            values = pc.cast(pa.array(range(n), type=pa.int64()), pa.large_string())
+            prefix = "row_"
+        else:
+            values = pc.cast(self._raw.column(self._record_id_column), pa.large_string())
+            prefix = f"{self._record_id_column}="
+        return pc.binary_join_element_wise(
+            pa.scalar(prefix, pa.large_string()), values, pa.scalar("", pa.large_string())
+        )
+
+    def _enriched_table(self) -> pa.Table:
+        n = self._raw.num_rows
+        schema_hash = self.pipeline_hash().to_hex(SCHEMA_HASH_CHARS)
+        record_ids = self.record_ids()
+        if isinstance(record_ids, pa.ChunkedArray):
+            record_ids = record_ids.combine_chunks()
+        source_ids = (
+            pa.array([self._source_id] * n, type=pa.large_string())
+            if n
+            else (pa.array([], type=pa.large_string()))
+        )
+        table = self._raw
+        for col in self._packet_columns:
+            info = pc.binary_join_element_wise(
+                pa.scalar(self._source_id, pa.large_string()),
+                record_ids,
+                pa.scalar(col, pa.large_string()),
+                pa.scalar(BLOCK_SEP, pa.large_string()),
+            )
+            table = table.append_column(
+                pa.field(SOURCE_PREFIX + col, pa.large_string(), False), info
+            )
+        table = table.append_column(
+            pa.field(f"{SYSTEM_TAG_SOURCE_ID}{BLOCK_SEP}{schema_hash}", pa.large_string(), False),
+            source_ids,
+        )
+        return table.append_column(
+            pa.field(f"{SYSTEM_TAG_RECORD_ID}{BLOCK_SEP}{schema_hash}", pa.large_string(), False),
+            record_ids,
+        )
+
+    # Stream surface (delegated) ------------------------------------------------------------
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.stream.keys(columns, all_info)
+
+    def output_schema(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[Schema, Schema]:
+        if columns is None and not all_info:
+            return self._user_schemas()
+        return self.stream.output_schema(columns, all_info)
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        return self.stream.iter_packets()
+
+    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
+        return self.stream.as_table(columns, all_info)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._raw.num_rows)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        tags, packets = self._user_schemas()
+        return (
+            f"{type(self).__name__}(source_id={self._source_id!r}, rows={self.num_rows}, "
+            f"tags={tuple(tags)}, packets={tuple(packets)})"
+        )

@@ -1,0 +1,303 @@
+"""``ArrowTableStream``: an immutable stream over one Arrow table.
+
+The table holds every column of the stream: user tag columns, system tags (``_tag_*``),
+packet columns, their source info (``_source_<col>``), packet meta columns (``__*``) and
+optionally ``_context_key``. Views choose which hidden columns to show (``ColumnConfig``).
+
+Iteration converts the table to Python a slice at a time (global row offsets, so multi-chunk
+tables are handled correctly) and builds ``Tag``/``Packet`` objects through the trusted fast
+constructor with shared schemas; nothing per row is cached, so re-iteration is always correct
+and memory stays at one slice.
+
+Identity without a producer: the content hash covers the whole table (hidden columns
+included) and the tag columns; the pipeline hash covers only ``(tag_schema, packet_schema)``.
+Streams made by operators pass their own identity (``identity=``/``pipeline_identity=``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.data import Packet, Tag
+from orcapod.data.conversion import column_to_pylist, table_schema
+from orcapod.errors import InputValidationError
+from orcapod.hashing import hash_object, hash_rows, hash_table
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.streams.base import ColumnsArg, StreamBase
+from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import (
+    CONTEXT_KEY,
+    DATAGRAM_PREFIX,
+    DEFAULT_CONTEXT_KEY,
+    META_PREFIX,
+    SOURCE_PREFIX,
+    SYSTEM_TAG_PREFIX,
+)
+
+__all__ = ["ArrowTableStream"]
+
+_SLICE_ROWS = 16_384
+
+
+class ArrowTableStream(StreamBase):
+    """A stream backed by one Arrow table.
+
+    ``tag_columns`` name the user tag columns; every other non-hidden column is a packet
+    column. ``system_tag_columns`` are renamed to ``_tag_<name>``.
+    """
+
+    def __init__(
+        self,
+        table: pa.Table | pa.RecordBatch,
+        tag_columns: Iterable[str] = (),
+        system_tag_columns: Iterable[str] = (),
+        *,
+        identity: ContentHash | None = None,
+        pipeline_identity: ContentHash | None = None,
+        label: str | None = None,
+    ) -> None:
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        if not isinstance(table, pa.Table):
+            raise InputValidationError(
+                f"ArrowTableStream needs a pyarrow Table, got {type(table).__name__}"
+            )
+        names = table.column_names
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InputValidationError(f"duplicate column names {dupes}; make them unique")
+        tag_columns = list(tag_columns)
+        if isinstance(tag_columns, str):  # pragma: no cover - guarded by list() above
+            tag_columns = [tag_columns]
+        missing = [c for c in tag_columns if c not in names]
+        if missing:
+            raise InputValidationError(
+                f"tag columns {missing} are not in the table (columns: {names})"
+            )
+        renames = {c: SYSTEM_TAG_PREFIX + c for c in system_tag_columns}
+        if renames:
+            table = table.rename_columns([renames.get(n, n) for n in names])
+            names = table.column_names
+        self._table = table
+        self._tag_cols = tuple(tag_columns)
+        self._sys_cols = tuple(n for n in names if n.startswith(SYSTEM_TAG_PREFIX))
+        self._meta_cols = tuple(n for n in names if n.startswith(META_PREFIX))
+        self._has_context = CONTEXT_KEY in names
+        source_cols = {n[len(SOURCE_PREFIX) :]: n for n in names if n.startswith(SOURCE_PREFIX)}
+        self._packet_cols = tuple(
+            n for n in names if not n.startswith(DATAGRAM_PREFIX) and n not in self._tag_cols
+        )
+        bad = [
+            n
+            for n in names
+            if n.startswith(DATAGRAM_PREFIX)
+            and n not in self._sys_cols
+            and n not in self._meta_cols
+            and n != CONTEXT_KEY
+            and not n.startswith(SOURCE_PREFIX)
+        ]
+        bad += [n for n in self._tag_cols if n.startswith(DATAGRAM_PREFIX)]
+        if bad:
+            raise InputValidationError(
+                f"columns {bad} start with '_', which is reserved for orcapod's hidden "
+                "columns; rename them"
+            )
+        stray = [s for c, s in source_cols.items() if c not in self._packet_cols]
+        if stray:
+            raise InputValidationError(f"source-info columns {stray} have no packet column")
+        if not self._packet_cols:
+            raise InputValidationError(
+                "a stream needs at least one packet (non-tag) column; "
+                f"all columns {list(self._tag_cols)} are tags"
+            )
+        self._source_cols = {c: source_cols[c] for c in self._packet_cols if c in source_cols}
+        self._identity = identity
+        self._pipeline_identity = pipeline_identity
+        self.label = label
+        self._schemas: tuple[Schema, Schema] | None = None
+        self._content_hash: ContentHash | None = None
+        self._pipeline_hash: ContentHash | None = None
+        self._row_hashes: pa.Array | None = None
+
+    # Shape ---------------------------------------------------------------------------------
+    @property
+    def num_rows(self) -> int:
+        return int(self._table.num_rows)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        tags, packets = self.keys()
+        return f"ArrowTableStream(rows={self.num_rows}, tags={tags}, packets={packets})"
+
+    def _user_schemas(self) -> tuple[Schema, Schema]:
+        if self._schemas is None:
+            full = table_schema(self._table.select([*self._tag_cols, *self._packet_cols]))
+            self._schemas = (full.select(*self._tag_cols), full.select(*self._packet_cols))
+        return self._schemas
+
+    def _hidden_tag_cols(self, config: ColumnConfig) -> list[str]:
+        return list(self._sys_cols) if config.system_tags else []
+
+    def _hidden_packet_cols(self, config: ColumnConfig) -> list[str]:
+        cols: list[str] = []
+        if config.source:
+            cols += [self._source_cols[c] for c in self._packet_cols if c in self._source_cols]
+        if config.meta:
+            cols += [c for c in self._meta_cols if config.includes_meta(c)]
+        if config.context and self._has_context:
+            cols.append(CONTEXT_KEY)
+        return cols
+
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        config = ColumnConfig.handle_config(columns, all_info)
+        tags = (*self._tag_cols, *self._hidden_tag_cols(config))
+        packets = [*self._packet_cols, *self._hidden_packet_cols(config)]
+        if config.source:  # every packet column has source info, even if unknown (null)
+            packets += [SOURCE_PREFIX + c for c in self._packet_cols if c not in self._source_cols]
+        if config.context and not self._has_context:
+            packets.append(CONTEXT_KEY)
+        hash_col = config.content_hash_column()
+        if hash_col is not None:
+            packets.append(hash_col)
+        return tags, tuple(packets)
+
+    def output_schema(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[Schema, Schema]:
+        config = ColumnConfig.handle_config(columns, all_info)
+        tag_schema, packet_schema = self._user_schemas()
+        if config == ColumnConfig():
+            return tag_schema, packet_schema
+        table = self.as_table(config)
+        tag_keys, packet_keys = self.keys(config)
+        full = table_schema(table)
+        return full.select(*tag_keys), full.select(*packet_keys)
+
+    # Data ----------------------------------------------------------------------------------
+    @property
+    def table(self) -> pa.Table:
+        """The underlying table with every column (hidden ones included)."""
+        return self._table
+
+    def packet_hashes(self) -> pa.Array:
+        """Vectorised content hash of every row's packet data columns (16-byte digests)."""
+        if self._row_hashes is None:
+            self._row_hashes = hash_rows(self._table.select(list(self._packet_cols)))
+        return self._row_hashes
+
+    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
+        config = ColumnConfig.handle_config(columns, all_info)
+        names = [
+            *self._tag_cols,
+            *self._hidden_tag_cols(config),
+            *self._packet_cols,
+            *self._hidden_packet_cols(config),
+        ]
+        table = self._table.select(names)
+        n = table.num_rows
+        if config.source:
+            for c in self._packet_cols:
+                if c not in self._source_cols:
+                    table = table.append_column(
+                        SOURCE_PREFIX + c, pa.nulls(n, type=pa.large_string())
+                    )
+        if config.context and not self._has_context:
+            table = table.append_column(
+                CONTEXT_KEY, pa.array([DEFAULT_CONTEXT_KEY] * n, type=pa.large_string())
+            )
+        hash_col = config.content_hash_column()
+        if hash_col is not None:
+            hexes = pc.binary_join_element_wise(
+                pa.scalar(ROW_HASH_METHOD + ":", pa.large_string()),
+                _hex(self.packet_hashes()),
+                pa.scalar("", pa.large_string()),
+            )
+            table = table.append_column(hash_col, hexes)
+        if config.sort_by_tags and self._tag_cols:
+            table = table.sort_by([(c, "ascending") for c in self._tag_cols])
+        return table
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        tag_schema, packet_schema = self._user_schemas()
+        table = self._table
+        context_key = DEFAULT_CONTEXT_KEY
+        for start in range(0, table.num_rows, _SLICE_ROWS):
+            part = table.slice(start, _SLICE_ROWS)
+            tag_vals = [column_to_pylist(part.column(c), tag_schema[c]) for c in self._tag_cols]
+            sys_vals = [part.column(c).to_pylist() for c in self._sys_cols]
+            pkt_vals = [
+                column_to_pylist(part.column(c), packet_schema[c]) for c in self._packet_cols
+            ]
+            src_names = [c for c in self._packet_cols if c in self._source_cols]
+            src_vals = [part.column(self._source_cols[c]).to_pylist() for c in src_names]
+            meta_vals = [part.column(c).to_pylist() for c in self._meta_cols]
+            ctx_vals = part.column(CONTEXT_KEY).to_pylist() if self._has_context else None
+            for i in range(part.num_rows):
+                ctx = ctx_vals[i] if ctx_vals is not None else context_key
+                tag = Tag._make(
+                    {c: v[i] for c, v in zip(self._tag_cols, tag_vals, strict=True)},
+                    tag_schema,
+                    context_key=ctx,
+                    hidden={c: v[i] for c, v in zip(self._sys_cols, sys_vals, strict=True)},
+                )
+                packet = Packet._make(
+                    {c: v[i] for c, v in zip(self._packet_cols, pkt_vals, strict=True)},
+                    packet_schema,
+                    meta={c: v[i] for c, v in zip(self._meta_cols, meta_vals, strict=True)},
+                    context_key=ctx,
+                    hidden={c: v[i] for c, v in zip(src_names, src_vals, strict=True)},
+                )
+                yield tag, packet
+
+    # Identity ------------------------------------------------------------------------------
+    def content_hash(self) -> ContentHash:
+        if self._identity is not None:
+            return self._identity
+        if self._content_hash is None:
+            self._content_hash = hash_object(
+                {
+                    "kind": "ArrowTableStream",
+                    "tag_columns": list(self._tag_cols),
+                    "table": hash_table(self._table),
+                }
+            )
+        return self._content_hash
+
+    def pipeline_hash(self) -> ContentHash:
+        if self._pipeline_identity is not None:
+            return self._pipeline_identity
+        if self._pipeline_hash is None:
+            self._pipeline_hash = schema_pipeline_hash(*self._user_schemas())
+        return self._pipeline_hash
+
+
+def schema_pipeline_hash(
+    tag_schema: Mapping[str, Any], packet_schema: Mapping[str, Any]
+) -> ContentHash:
+    """Pipeline identity of a root stream: its tag and packet schemas only."""
+    return hash_object((Schema(tag_schema), Schema(packet_schema)))
+
+
+def _hex(digests: pa.Array) -> pa.Array:
+    """Hex strings of fixed-size binary digests (vectorised through numpy)."""
+    width = digests.type.byte_width
+    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8)[
+        digests.offset * width : (digests.offset + len(digests)) * width
+    ]
+    lut = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    out = np.empty(raw.size * 2, dtype=np.uint8)
+    out[0::2] = lut[raw >> 4]
+    out[1::2] = lut[raw & 0x0F]
+    offsets = np.arange(0, (len(digests) + 1) * 2 * width, 2 * width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        len(digests), pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
+    )

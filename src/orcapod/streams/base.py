@@ -1,0 +1,157 @@
+"""``StreamProtocol`` (what outside code may implement) and ``StreamBase`` (shared behaviour).
+
+A stream is an immutable, ordered sequence of (tag, packet) rows with a fixed schema. Every
+stream can show itself as an Arrow table (hidden columns off by default), iterate its rows,
+predict its schema, and identify itself two ways: ``content_hash()`` (includes data) and
+``pipeline_hash()`` (schema and topology only).
+
+Fluent operator shortcuts (``stream.join(other)``, ``.batch(…)``, …) live on ``StreamBase``
+but operators are a higher layer. Instead of importing upward, the operators package registers
+its constructors here (``register_operator``) when it is imported; ``import orcapod`` always
+imports it, so the shortcuts are available to every user of the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import polars as pl
+import pyarrow as pa
+
+from orcapod.errors import OrcapodError
+from orcapod.types import ColumnConfig, ContentHash, Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from orcapod.data import Packet, Tag
+
+__all__ = ["StreamBase", "StreamProtocol", "register_operator"]
+
+ColumnsArg = ColumnConfig | Mapping[str, Any] | None
+
+
+@runtime_checkable
+class StreamProtocol(Protocol):
+    """What every stream offers; implement it to plug a custom stream into orcapod."""
+
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+
+    def output_schema(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[Schema, Schema]: ...
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]: ...
+
+    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table: ...
+
+    def content_hash(self) -> ContentHash: ...
+
+    def pipeline_hash(self) -> ContentHash: ...
+
+
+_OPERATORS: dict[str, Callable[..., Any]] = {}
+
+
+def register_operator(name: str, factory: Callable[..., Any]) -> None:
+    """Called by ``orcapod.operators`` to provide the fluent shortcut ``stream.<name>(…)``."""
+    _OPERATORS[name] = factory
+
+
+def _operator(name: str) -> Callable[..., Any]:
+    try:
+        return _OPERATORS[name]
+    except KeyError as err:
+        raise OrcapodError(
+            f"stream.{name}() needs orcapod.operators; `import orcapod` (or "
+            "`import orcapod.operators`) before using fluent operator methods"
+        ) from err
+
+
+class StreamBase:
+    """Conversions, iteration sugar and fluent operator shortcuts shared by all streams.
+
+    Subclasses implement ``keys``, ``output_schema``, ``iter_packets``, ``as_table``,
+    ``content_hash`` and ``pipeline_hash``.
+    """
+
+    # Abstract surface (typed here so shared methods can call it) ---------------------------
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        raise NotImplementedError
+
+    def output_schema(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[Schema, Schema]:
+        raise NotImplementedError
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        raise NotImplementedError
+
+    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
+        raise NotImplementedError
+
+    def content_hash(self) -> ContentHash:
+        raise NotImplementedError
+
+    def pipeline_hash(self) -> ContentHash:
+        raise NotImplementedError
+
+    # Shared behaviour --------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[Tag, Packet]]:
+        return self.iter_packets()
+
+    def flow(self) -> list[tuple[Tag, Packet]]:
+        """All rows as a list of (tag, packet) pairs."""
+        return list(self.iter_packets())
+
+    def as_polars_df(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.DataFrame:
+        return pl.from_arrow(self.as_table(columns, all_info))  # type: ignore[return-value]
+
+    def as_pandas_df(
+        self, columns: ColumnsArg = None, all_info: bool = False, index_by_tags: bool = False
+    ) -> pd.DataFrame:
+        df = self.as_table(columns, all_info).to_pandas()
+        if index_by_tags:
+            tag_keys, _ = self.keys()
+            if tag_keys:
+                df = df.set_index(list(tag_keys))
+        return df
+
+    # Fluent operator shortcuts ------------------------------------------------------------
+    def join(self, *others: Any, **kwargs: Any) -> Any:
+        return _operator("join")(self, *others, **kwargs)
+
+    def semi_join(self, other: Any, **kwargs: Any) -> Any:
+        return _operator("semi_join")(self, other, **kwargs)
+
+    def merge_join(self, other: Any, **kwargs: Any) -> Any:
+        return _operator("merge_join")(self, other, **kwargs)
+
+    def batch(self, batch_size: int = 0, **kwargs: Any) -> Any:
+        return _operator("batch")(self, batch_size, **kwargs)
+
+    def select_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("select_tag_columns")(self, *columns, **kwargs)
+
+    def select_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("select_packet_columns")(self, *columns, **kwargs)
+
+    def drop_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("drop_tag_columns")(self, *columns, **kwargs)
+
+    def drop_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("drop_packet_columns")(self, *columns, **kwargs)
+
+    def map_tags(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
+        return _operator("map_tags")(self, mapping, **kwargs)
+
+    def map_packets(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
+        return _operator("map_packets")(self, mapping, **kwargs)
+
+    def polars_filter(self, *predicates: Any, **constraints: Any) -> Any:
+        return _operator("polars_filter")(self, *predicates, **constraints)

@@ -1,0 +1,133 @@
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from orcapod.data.conversion import (
+    arrow_schema_to_schema,
+    infer_schema,
+    python_to_arrow_type,
+    rows_to_table,
+    schema_to_arrow,
+    table_schema,
+    table_to_pylist,
+)
+from orcapod.errors import SchemaError
+from orcapod.types import Schema
+
+ROUND_TRIP_TYPES = [
+    int,
+    float,
+    bool,
+    str,
+    bytes,
+    dt.datetime,
+    dt.date,
+    dt.time,
+    dt.timedelta,
+    Decimal,
+    Path,
+    list[int],
+    list[list[str]],
+    dict[str, float],
+    dict[str, list[int]],
+    list[dict[str, Path]],
+]
+
+
+@pytest.mark.parametrize("tp", ROUND_TRIP_TYPES, ids=repr)
+def test_python_types_round_trip_through_arrow(tp):
+    schema = Schema({"x": tp, "y": tp | None})
+    arrow = schema_to_arrow(schema)
+    assert not arrow.field("x").nullable and arrow.field("y").nullable
+    assert arrow_schema_to_schema(arrow) == schema
+
+
+def test_arrow_variants_map_to_the_same_python_type():
+    variants = pa.schema(
+        [
+            ("a", pa.int8()),
+            ("b", pa.uint32()),
+            ("c", pa.string()),
+            ("d", pa.string_view()),
+            ("e", pa.float32()),
+            ("f", pa.list_(pa.int16())),
+            ("g", pa.dictionary(pa.int32(), pa.string())),
+        ]
+    )
+    assert arrow_schema_to_schema(variants, null_counts={}) == {
+        "a": int,
+        "b": int,
+        "c": str,
+        "d": str,
+        "e": float,
+        "f": list[int],
+        "g": str,
+    }
+
+
+def test_values_round_trip_including_paths_dicts_and_nulls(tmp_path):
+    rows = [
+        {
+            "i": 1,
+            "f": 0.5,
+            "s": "x",
+            "b": b"\x00",
+            "p": tmp_path / "a.txt",
+            "l": [1, 2],
+            "m": {"k": 1.0},
+            "n": None,
+            "ts": dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+            "d": dt.date(2024, 1, 2),
+            "dec": Decimal("1.25"),
+        },
+        {
+            "i": 2,
+            "f": 1.5,
+            "s": "y",
+            "b": b"",
+            "p": tmp_path / "b.txt",
+            "l": [],
+            "m": {},
+            "n": 3,
+            "ts": dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
+            "d": dt.date(2024, 1, 3),
+            "dec": Decimal("-2"),
+        },
+    ]
+    schema = infer_schema(rows)
+    assert schema["n"] == int | None and schema["p"] is Path and schema["m"] == dict[str, float]
+    table = rows_to_table(rows, schema)
+    assert table_schema(table) == schema
+    back = table_to_pylist(table, schema)
+    assert back == rows
+
+
+def test_int_and_float_mix_is_float_other_mixes_are_errors_naming_the_column():
+    assert infer_schema([{"v": 1}, {"v": 2.5}])["v"] is float
+    with pytest.raises(SchemaError, match="'v'.*mixes"):
+        infer_schema([{"v": 1}, {"v": "a"}])
+    with pytest.raises(SchemaError, match="'v'.*only None"):
+        infer_schema([{"v": None}])
+    with pytest.raises(SchemaError, match="'v'.*not supported"):
+        infer_schema([{"v": object()}])
+
+
+def test_none_in_a_non_optional_column_is_rejected():
+    with pytest.raises(SchemaError, match="'a'.*not optional"):
+        rows_to_table([{"a": None}], {"a": int})
+
+
+def test_unsupported_type_names_the_alternatives():
+    with pytest.raises(SchemaError, match="not supported"):
+        python_to_arrow_type(set[int])
+    with pytest.raises(SchemaError, match="only `T | None`"):
+        python_to_arrow_type(int | str)
+
+
+def test_nullability_comes_from_the_data_not_the_arrow_flag():
+    table = pa.table({"a": [1, 2], "b": [1, None]})
+    assert table.schema.field("a").nullable
+    assert table_schema(table) == {"a": int, "b": int | None}

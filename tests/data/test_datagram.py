@@ -1,0 +1,82 @@
+import pyarrow as pa
+import pytest
+
+from orcapod.data import Datagram, Packet, Tag
+from orcapod.errors import InputValidationError
+from orcapod.hashing import hash_rows
+from orcapod.types import ColumnConfig
+
+
+def test_dict_and_table_forms_agree():
+    from_dict = Packet({"a": 1, "b": "x"})
+    from_table = Packet(pa.table({"a": [1], "b": ["x"]}))
+    assert from_dict == from_table
+    assert from_dict.as_dict() == from_table.as_dict() == {"a": 1, "b": "x"}
+    assert from_dict.as_table().equals(from_table.as_table().cast(from_dict.as_table().schema))
+    assert from_dict.content_hash() == from_table.content_hash()
+    assert from_dict.keys() == ("a", "b")
+    assert from_dict.schema() == {"a": int, "b": str}
+
+
+def test_content_hash_covers_data_only_and_equals_the_bulk_row_hash():
+    base = Packet({"a": 1, "b": "x"})
+    with_info = Packet({"a": 1, "b": "x", "_source_a": "s::row_0::a", "__pod_ts": "t"})
+    assert base.content_hash() == with_info.content_hash()
+    assert base.content_hash() != Packet({"a": 2, "b": "x"}).content_hash()
+    bulk = hash_rows(pa.table({"a": [0, 1], "b": ["y", "x"]}))
+    assert base.content_hash().digest == bulk[1].as_py()
+
+
+def test_a_multi_row_table_is_rejected():
+    with pytest.raises(InputValidationError, match="one row"):
+        Datagram(pa.table({"a": [1, 2]}))
+
+
+def test_user_columns_may_not_start_with_underscore():
+    with pytest.raises(InputValidationError, match="reserved"):
+        Packet({"_x": 1})
+    with pytest.raises(InputValidationError, match="reserved"):
+        Tag({"_source_a": 1, "a": 1})
+
+
+def test_tag_system_tags_are_hidden_unless_requested():
+    tag = Tag({"s": "a", "_tag_source_id::abc": "src"})
+    assert tag.as_dict() == {"s": "a"}
+    assert tag.system_tags() == {"_tag_source_id::abc": "src"}
+    assert tag.as_dict(ColumnConfig(system_tags=True)) == {"s": "a", "_tag_source_id::abc": "src"}
+    assert tag.content_hash() == Tag({"s": "a"}).content_hash()
+
+
+def test_packet_source_info_and_meta_views():
+    p = Packet({"a": 1}, source_info={"a": "src::row_0::a"}, meta={"computed": True})
+    assert p.source_info() == {"a": "src::row_0::a"}
+    assert p.as_dict(all_info=True) == {
+        "a": 1,
+        "_source_a": "src::row_0::a",
+        "__computed": True,
+        "_context_key": p.context_key,
+        "_content_hash": p.content_hash().to_string(),
+    }
+    assert p.get_meta_value("computed") is True
+    table = p.as_table(columns={"source": True})
+    assert table.column_names == ["a", "_source_a"]
+
+
+def test_with_copies_leave_the_original_untouched():
+    p = Packet({"a": 1, "b": 2}, source_info={"a": "s::r::a", "b": "s::r::b"})
+    renamed = p.rename({"a": "z"})
+    assert renamed.as_dict() == {"z": 1, "b": 2}
+    assert renamed.source_info() == {"z": "s::r::a", "b": "s::r::b"}
+    assert p.as_dict() == {"a": 1, "b": 2}
+    updated = p.update(a=5)
+    assert updated["a"] == 5 and updated.source_info()["a"] is None and p["a"] == 1
+    assert p.with_columns(c=3.0).schema() == {"a": int, "b": int, "c": float}
+    assert p.select("b").as_dict() == {"b": 2}
+    assert p.drop("b").as_dict() == {"a": 1}
+    with pytest.raises(InputValidationError):
+        p.with_columns(a=1)
+    with pytest.raises(InputValidationError):
+        p.update(zz=1)
+    with pytest.raises(InputValidationError):
+        p.update(a="not an int")
+    assert p.with_meta_columns(x=1).get_meta_value("x") == 1 and p.get_meta_value("x") is None

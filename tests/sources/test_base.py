@@ -1,0 +1,106 @@
+import pyarrow as pa
+import pytest
+
+from orcapod.errors import InputValidationError
+from orcapod.sources import ArrowTableSource, DictSource
+from orcapod.types import ColumnConfig, Schema
+
+
+def test_getting_started_tour(source):
+    tag_schema, packet_schema = source.output_schema()
+    assert tag_schema == Schema({"subject": str, "session": int})
+    assert packet_schema == Schema({"weight": float, "height": float})
+    assert source.keys() == (("subject", "session"), ("weight", "height"))
+    pairs = [(t.as_dict(), p.as_dict()) for t, p in source.iter_packets()]
+    assert pairs[0] == ({"subject": "s1", "session": 1}, {"weight": 70.0, "height": 1.75})
+    assert list(source.as_table().to_pandas().columns) == ["subject", "session", "weight", "height"]
+
+
+def test_system_tags_and_source_info_follow_the_naming_contract(source):
+    schema_hash = source.pipeline_hash().to_hex(12)
+    table = source.as_table(all_info=True)
+    assert table.column(f"_tag_source_id::{schema_hash}").to_pylist() == ["patients"] * 3
+    assert table.column(f"_tag_record_id::{schema_hash}").to_pylist() == ["row_0", "row_1", "row_2"]
+    assert table.column("_source_weight").to_pylist()[2] == "patients::row_2::weight"
+    tag, packet = next(iter(source))
+    assert tag.system_tags() == {
+        f"_tag_source_id::{schema_hash}": "patients",
+        f"_tag_record_id::{schema_hash}": "row_0",
+    }
+    assert packet.source_info() == {
+        "weight": "patients::row_0::weight",
+        "height": "patients::row_0::height",
+    }
+
+
+def test_record_id_column_gives_value_based_record_ids(rows):
+    for i, r in enumerate(rows):
+        r["rid"] = f"r{i}"
+    src = DictSource(rows, ["subject", "session"], source_id="p", record_id_column="rid")
+    _, packet = next(iter(src))
+    assert packet.source_info()["weight"] == "p::rid=r0::weight"
+    rows[1]["rid"] = "r0"
+    with pytest.raises(InputValidationError, match="unique"):
+        DictSource(rows, ["subject"], record_id_column="rid")
+
+
+def test_content_hash_reflects_data_even_with_the_same_source_id(rows):
+    a = DictSource(rows, ["subject", "session"], source_id="same")
+    rows[0]["weight"] = 71.0
+    b = DictSource(rows, ["subject", "session"], source_id="same")
+    assert a.content_hash() != b.content_hash()
+    assert a.pipeline_hash() == b.pipeline_hash()
+
+
+def test_default_source_id_is_a_truncated_data_hash(rows):
+    a = DictSource(rows, ["subject"])
+    assert len(a.source_id) == 20
+    assert a.source_id == DictSource(rows, ["subject"]).source_id
+    rows[0]["weight"] = 1.0
+    assert a.source_id != DictSource(rows, ["subject"]).source_id
+
+
+def test_pipeline_hash_depends_only_on_schemas(rows):
+    a = DictSource(rows, ["subject", "session"], source_id="x")
+    b = DictSource(rows[:1], ["subject", "session"], source_id="y")
+    assert a.pipeline_hash() == b.pipeline_hash()
+    c = DictSource(rows, ["subject"], source_id="x")
+    assert a.pipeline_hash() != c.pipeline_hash()
+
+
+def test_bad_input_is_named(rows):
+    with pytest.raises(InputValidationError, match="'nope'"):
+        DictSource(rows, ["nope"])
+    with pytest.raises(InputValidationError, match="reserved"):
+        DictSource([{"_x": 1, "a": 2}], ["a"])
+    with pytest.raises(InputValidationError, match="data_schema"):
+        DictSource([], ["a"])
+    with pytest.raises(InputValidationError, match="duplicate"):
+        ArrowTableSource(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"]))
+    with pytest.raises(InputValidationError, match="packet"):
+        DictSource(rows, ["subject", "session", "weight", "height"])
+    with pytest.raises(InputValidationError, match="'::'"):
+        DictSource(rows, ["subject"], source_id="a::b")
+
+
+def test_empty_source_with_a_schema():
+    src = DictSource([], ["a"], data_schema={"a": str, "b": int})
+    assert src.output_schema() == (Schema({"a": str}), Schema({"b": int}))
+    assert src.as_table(all_info=True).num_rows == 0
+    assert list(src.iter_packets()) == []
+
+
+def test_as_table_views(source):
+    assert source.as_table(ColumnConfig(source=True)).column_names == [
+        "subject",
+        "session",
+        "weight",
+        "height",
+        "_source_weight",
+        "_source_height",
+    ]
+    hashed = source.as_table(ColumnConfig(content_hash=True)).column("_content_hash").to_pylist()
+    packets = [p for _, p in source.iter_packets()]
+    assert hashed == [p.content_hash().to_string() for p in packets]
+    assert source.as_polars_df().shape == (3, 4)
+    assert source.as_pandas_df(index_by_tags=True).index.names == ["subject", "session"]

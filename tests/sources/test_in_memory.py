@@ -1,0 +1,42 @@
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from orcapod.errors import InputValidationError
+from orcapod.sources import ArrowTableSource, DataFrameSource, DictSource, ListSource
+
+
+def test_the_same_data_through_every_in_memory_source_gives_the_same_rows(rows):
+    table = pa.Table.from_pylist(rows)
+    sources = [
+        DictSource(rows, ["subject", "session"], source_id="s"),
+        ArrowTableSource(table, ["subject", "session"], source_id="s"),
+        DataFrameSource(pd.DataFrame(rows), ["subject", "session"], source_id="s"),
+        DataFrameSource(pl.DataFrame(rows), ["subject", "session"], source_id="s"),
+    ]
+    expected = [(t.as_dict(), p.as_dict()) for t, p in sources[0].iter_packets()]
+    for src in sources[1:]:
+        assert [(t.as_dict(), p.as_dict()) for t, p in src.iter_packets()] == expected
+        assert src.output_schema() == sources[0].output_schema()
+        # same data, same id: equal data hashes, but the class is part of the identity
+        assert src.identity_structure()["data"] == sources[0].identity_structure()["data"]
+
+
+def test_list_source_default_and_custom_tags():
+    src = ListSource("value", [10, 20])
+    assert [(t.as_dict(), p.as_dict()) for t, p in src] == [
+        ({"element_index": 0}, {"value": 10}),
+        ({"element_index": 1}, {"value": 20}),
+    ]
+    custom = ListSource("value", [10, 20], tag_function=lambda v, i: {"key": f"k{v}"})
+    assert [t.as_dict() for t, _ in custom] == [{"key": "k10"}, {"key": "k20"}]
+    assert (
+        custom.content_hash()
+        != ListSource("value", [10, 20], tag_function=lambda v, i: {"key": f"x{v}"}).content_hash()
+    )
+
+
+def test_data_frame_source_rejects_other_objects():
+    with pytest.raises(InputValidationError, match="DataFrame"):
+        DataFrameSource([{"a": 1}], ["a"])  # type: ignore[arg-type]

@@ -1,0 +1,77 @@
+import pyarrow as pa
+import pytest
+
+from orcapod.errors import InputValidationError
+from orcapod.streams import ArrowTableStream
+from orcapod.types import ColumnConfig
+
+
+def _table(n=5):
+    return pa.table(
+        {
+            "k": pa.array([f"k{i}" for i in range(n)], pa.large_string()),
+            "v": pa.array(range(n), pa.int64()),
+            "_source_v": pa.array([f"s::row_{i}::v" for i in range(n)], pa.large_string()),
+            "_tag_source_id::abc": pa.array(["s"] * n, pa.large_string()),
+        }
+    )
+
+
+def test_multi_chunk_tables_keep_provenance_aligned():
+    table = _table(6)
+    chunked = pa.concat_tables([table.slice(0, 2), table.slice(2, 3), table.slice(5)])
+    assert chunked.column("v").num_chunks == 3
+    stream = ArrowTableStream(chunked, ["k"])
+    rows = [(t["k"], p["v"], p.source_info()["v"]) for t, p in stream.iter_packets()]
+    assert rows == [(f"k{i}", i, f"s::row_{i}::v") for i in range(6)]
+
+
+def test_iteration_is_repeatable_and_partial_iteration_is_harmless():
+    stream = ArrowTableStream(_table(4), ["k"])
+    it = stream.iter_packets()
+    next(it)
+    assert [p["v"] for _, p in stream.iter_packets()] == [0, 1, 2, 3]
+    assert [p["v"] for _, p in stream] == [0, 1, 2, 3]
+
+
+def test_hidden_columns_are_off_by_default():
+    stream = ArrowTableStream(_table(), ["k"])
+    assert stream.as_table().column_names == ["k", "v"]
+    assert stream.keys() == (("k",), ("v",))
+    assert stream.keys(all_info=True)[0] == ("k", "_tag_source_id::abc")
+    assert "_source_v" in stream.as_table(ColumnConfig(source=True)).column_names
+    schema_tags, schema_packets = stream.output_schema(all_info=True)
+    assert "_tag_source_id::abc" in schema_tags and "_source_v" in schema_packets
+
+
+def test_sort_by_tags():
+    stream = ArrowTableStream(_table(3).take([2, 0, 1]), ["k"])
+    assert stream.as_table(ColumnConfig(sort_by_tags=True)).column("k").to_pylist() == [
+        "k0",
+        "k1",
+        "k2",
+    ]
+
+
+def test_identity():
+    a = ArrowTableStream(_table(), ["k"])
+    assert a.content_hash() == ArrowTableStream(_table(), ["k"]).content_hash()
+    assert a.content_hash() != ArrowTableStream(_table(4), ["k"]).content_hash()
+    assert a.pipeline_hash() == ArrowTableStream(_table(4), ["k"]).pipeline_hash()
+
+
+def test_bad_tables_are_rejected():
+    with pytest.raises(InputValidationError, match="'x'"):
+        ArrowTableStream(_table(), ["x"])
+    with pytest.raises(InputValidationError, match="packet"):
+        ArrowTableStream(_table().select(["k"]), ["k"])
+    with pytest.raises(InputValidationError, match="reserved"):
+        ArrowTableStream(_table().append_column("_weird", pa.array(range(5))), ["k"])
+    with pytest.raises(InputValidationError, match="no packet column"):
+        ArrowTableStream(_table().append_column("_source_zz", pa.array(["a"] * 5)), ["k"])
+
+
+def test_system_tag_columns_are_renamed():
+    stream = ArrowTableStream(pa.table({"k": ["a"], "v": [1], "batch": ["b1"]}), ["k"], ["batch"])
+    tag, _ = next(iter(stream))
+    assert tag.system_tags() == {"_tag_batch": "b1"}
