@@ -1,0 +1,233 @@
+"""RayExecutor against a real local Ray (2 CPUs, started once per run by ``ray_session``).
+
+Functions shipped to workers live at module level (workers import them, as for user code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from orcapod.errors import ExecutorError
+from orcapod.executors import RayExecutor
+
+log = logging.getLogger("orcapod.tests.ray")
+
+
+class UserError(Exception):
+    pass
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+async def async_double(x: int) -> int:
+    await asyncio.sleep(0.01)
+    return 2 * x
+
+
+def chatty(x: int) -> int:
+    print(f"worker stdout {x}")
+    print(f"worker stderr {x}", file=sys.stderr)
+    log.warning("worker log %d", x)
+    return x + 1
+
+
+def noisy_failure(x: int) -> int:
+    print("before failing")
+    raise UserError(f"bad value {x}")
+
+
+def interval(seconds: float) -> tuple[float, float, int]:
+    start = time.time()
+    time.sleep(seconds)
+    return start, time.time(), os.getpid()
+
+
+def assigned_cpus() -> float:
+    import ray
+
+    return ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
+
+
+PICKLED: list[int] = []
+
+
+class CountsPickling:
+    """A callable whose every pickling on the driver is counted (shipping = pickling)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        PICKLED.append(1)
+        return (CountsPickling, ())
+
+    def __call__(self, x: int) -> int:
+        return x * 10
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("fn", [double, async_double], ids=["sync", "async"])
+def test_round_trip(ray_session: ModuleType, fn: Callable[..., Any]) -> None:
+    executor = RayExecutor()
+    assert executor.execute_callable(fn, {"x": 21}) == 42
+
+    async def main() -> Any:
+        return await executor.async_execute_callable(fn, {"x": 4})
+
+    assert asyncio.run(main()) == 8
+    assert executor.submit_callable(fn, {"x": 5}).result(timeout=60) == 10
+
+
+@pytest.mark.ray
+def test_exception_type_and_message_reach_the_caller_with_capture(
+    ray_session: ModuleType, packet_logger: Any
+) -> None:
+    with pytest.raises(UserError, match="bad value 3") as info:
+        RayExecutor().execute_callable(noisy_failure, {"x": 3}, logger=packet_logger)
+    assert type(info.value) is UserError
+    assert not hasattr(info.value, "_orcapod_captured_output")
+    captured = packet_logger.only
+    assert not captured.success
+    assert captured.stdout == "before failing\n"
+    assert "UserError: bad value 3" in captured.traceback
+    assert "noisy_failure" in captured.traceback  # the worker's traceback
+
+    async def main() -> None:
+        await RayExecutor().async_execute_callable(noisy_failure, {"x": 4})
+
+    with pytest.raises(UserError, match="bad value 4"):
+        asyncio.run(main())
+    future = RayExecutor().submit_callable(noisy_failure, {"x": 5})
+    error = future.exception(timeout=60)
+    assert type(error) is UserError
+    assert str(error) == "bad value 5"
+
+
+@pytest.mark.ray
+def test_captured_output_comes_back_from_the_worker(
+    ray_session: ModuleType, new_logger: Callable[[], Any]
+) -> None:
+    sync_logger, async_logger = new_logger(), new_logger()
+    assert RayExecutor().execute_callable(chatty, {"x": 1}, logger=sync_logger) == 2
+
+    async def main() -> Any:
+        return await RayExecutor().async_execute_callable(chatty, {"x": 2}, logger=async_logger)
+
+    assert asyncio.run(main()) == 3
+    for logger, x in ((sync_logger, 1), (async_logger, 2)):
+        captured = logger.only
+        assert captured.success
+        assert captured.stdout == f"worker stdout {x}\n"
+        assert captured.stderr == f"worker stderr {x}\n"
+        assert captured.python_logs == f"WARNING:orcapod.tests.ray:worker log {x}"
+        assert captured.traceback is None
+
+
+@pytest.mark.ray
+def test_with_options_and_call_options_reach_ray(ray_session: ModuleType) -> None:
+    defaults = RayExecutor(num_cpus=1)
+    node = defaults.with_options(num_cpus=2, max_retries=0)
+    assert defaults.execute_callable(assigned_cpus, {}) == 1.0
+    assert node.execute_callable(assigned_cpus, {}) == 2.0
+    assert node.execute_callable(assigned_cpus, {}, {"num_cpus": 0.5}) == 0.5
+
+
+@pytest.mark.ray
+def test_options_ray_rejects_raise_executor_error(ray_session: ModuleType) -> None:
+    with pytest.raises(ExecutorError, match="no_such_option"):
+        RayExecutor(no_such_option=1).execute_callable(double, {"x": 1})
+
+
+@pytest.mark.ray
+def test_function_is_shipped_once_per_executor(ray_session: ModuleType) -> None:
+    fn = CountsPickling()
+    executor = RayExecutor()
+    PICKLED.clear()
+    assert [executor.execute_callable(fn, {"x": i}) for i in range(5)] == [0, 10, 20, 30, 40]
+    futures = [executor.submit_callable(fn, {"x": i}) for i in range(5)]
+    assert [f.result(timeout=60) for f in futures] == [0, 10, 20, 30, 40]
+    assert len(PICKLED) == 1
+    # a node's own executor (with_options) ships its own copy, once
+    node = executor.with_options(max_retries=1)
+    for i in range(3):
+        node.execute_callable(fn, {"x": i})
+    assert len(PICKLED) == 2
+
+
+@pytest.mark.ray
+def test_calls_run_concurrently_on_two_cpus(ray_session: ModuleType) -> None:
+    executor = RayExecutor()
+    executor.execute_callable(interval, {"seconds": 0.0})  # warm up (workers, shipping)
+    futures = [executor.submit_callable(interval, {"seconds": 0.5}) for _ in range(4)]
+    intervals = sorted(f.result(timeout=60) for f in futures)
+    overlapping = sum(_overlap(a, b) for i, a in enumerate(intervals) for b in intervals[i + 1 :])
+    assert overlapping >= 2  # 4 tasks on 2 CPUs: two pairs run side by side
+    assert len({pid for _, _, pid in intervals}) >= 2
+
+    async def main() -> list[tuple[float, float, int]]:
+        return await asyncio.gather(
+            *(executor.async_execute_callable(interval, {"seconds": 0.3}) for _ in range(2))
+        )
+
+    first, second = asyncio.run(main())
+    assert _overlap(first, second)
+
+
+def _run_python(script: str, **env: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_import_works_without_ray_and_use_names_the_install_command() -> None:
+    script = """
+import sys
+sys.modules["ray"] = None  # `import ray` now fails as if Ray were not installed
+from orcapod.errors import ExecutorError
+from orcapod.executors import RayExecutor
+executor = RayExecutor(num_cpus=1).with_options(max_retries=1)
+print(executor.get_executor_data()["executor_type"])
+try:
+    executor.execute_callable(abs, {})
+except ExecutorError as err:
+    print(err)
+"""
+    lines = _run_python(script)
+    assert lines[0] == "ray"
+    assert "pip install 'orcapod[ray]'" in lines[1]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_is_started_lazily_on_first_use() -> None:
+    # its own interpreter: the test session's Ray is already running in this one
+    script = """
+import ray
+from orcapod.executors import RayExecutor
+print(ray.is_initialized())
+print(RayExecutor().execute_callable(round, {"number": 2.6}))
+print(ray.is_initialized())
+ray.shutdown()
+"""
+    lines = _run_python(script, RAY_AUTH_MODE="disabled")
+    assert lines == ["False", "3", "True"]
