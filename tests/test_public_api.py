@@ -58,15 +58,27 @@ def test_no_name_exported_from_two_public_packages():
 def test_design_table_names_are_exported():
     expected = {
         "orcapod.types": {
-            "Schema", "ContentHash", "ColumnConfig", "CacheMode", "CacheMatch", "ErrorPolicy",
-            "ExecutorType", "PipelineConfig", "NodeConfig",
+            "Schema",
+            "ContentHash",
+            "ColumnConfig",
+            "CacheMode",
+            "CacheMatch",
+            "ErrorPolicy",
+            "ExecutorType",
+            "PipelineConfig",
+            "NodeConfig",
         },
         "orcapod.hashing": {"hash_table", "hash_rows", "hash_object"},
         "orcapod.data": {"Datagram", "Tag", "Packet"},
         "orcapod.streams": {"ArrowTableStream"},
         "orcapod.sources": {
-            "ArrowTableSource", "DictSource", "ListSource", "DataFrameSource", "CSVSource",
-            "DeltaTableSource", "SourceRegistry",
+            "ArrowTableSource",
+            "DictSource",
+            "ListSource",
+            "DataFrameSource",
+            "CSVSource",
+            "DeltaTableSource",
+            "SourceRegistry",
         },
     }
     for package, names in expected.items():

@@ -3,7 +3,14 @@ from dataclasses import replace
 import pytest
 
 from orcapod.errors import InputValidationError
-from orcapod.types import CacheMatch, CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+from orcapod.types import (
+    CacheMatch,
+    CacheMode,
+    ErrorPolicy,
+    ExecutorType,
+    NodeConfig,
+    PipelineConfig,
+)
 from orcapod.types.configs import resolve_concurrency
 
 

@@ -26,7 +26,7 @@ class Schema(Mapping[str, Any]):
     (<class 'int'>, False)
     """
 
-    __slots__ = ("_fields", "_optional", "_hash")
+    __slots__ = ("_fields", "_hash", "_optional")
 
     def __init__(
         self,
@@ -120,8 +120,7 @@ class Schema(Mapping[str, Any]):
         conflicts = [k for k in other if k in self._fields and self._fields[k] != other[k]]
         if conflicts:
             detail = ", ".join(
-                f"{k!r}: {_type_repr(self._fields[k])} vs {_type_repr(other[k])}"
-                for k in conflicts
+                f"{k!r}: {_type_repr(self._fields[k])} vs {_type_repr(other[k])}" for k in conflicts
             )
             raise SchemaError(f"cannot merge schemas, conflicting types for {detail}")
         other_opt = other.optional_fields if isinstance(other, Schema) else frozenset()
