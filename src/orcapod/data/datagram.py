@@ -118,10 +118,10 @@ class Datagram:
         else:
             final_schema = infer_schema([values or {}])
         meta_found.update({_meta_key(k): v for k, v in (meta or {}).items()})
-        self._data = values
-        self._table = table
-        self._schema = final_schema
-        self._meta = meta_found
+        self._data: dict[str, Any] | None = values
+        self._table: pa.Table | None = table
+        self._schema: Schema = final_schema
+        self._meta: Mapping[str, Any] = meta_found
         self._context_key = context_key or DEFAULT_CONTEXT_KEY
         self._hash: ContentHash | None = None
         self._init_hidden(hidden_found, hidden)
@@ -377,7 +377,7 @@ class Tag(Datagram):
         )
 
     def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
-        tags = {SYSTEM_TAG_PREFIX + k: v for k, v in found.items()}
+        tags: dict[str, Any] = {SYSTEM_TAG_PREFIX + k: v for k, v in found.items()}
         given = explicit.get("system_tags") or {}
         tags.update(
             {
@@ -385,7 +385,7 @@ class Tag(Datagram):
                 for k, v in given.items()
             }
         )
-        self._system_tags = tags
+        self._system_tags: Mapping[str, Any] = tags
 
     def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
         self._system_tags = hidden
@@ -431,7 +431,7 @@ class Packet(Datagram):
             raise InputValidationError(
                 f"source info for {sorted(unknown)}, which are not packet columns"
             )
-        self._source_info = info
+        self._source_info: Mapping[str, Any] = info
 
     def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
         self._source_info = hidden
