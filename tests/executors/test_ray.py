@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -149,6 +150,17 @@ def test_with_options_and_call_options_reach_ray(ray_session: ModuleType) -> Non
 def test_options_ray_rejects_raise_executor_error(ray_session: ModuleType) -> None:
     with pytest.raises(ExecutorError, match="no_such_option"):
         RayExecutor(no_such_option=1).execute_callable(double, {"x": 1})
+
+
+@pytest.mark.ray
+def test_unpicklable_function_raises_executor_error(ray_session: ModuleType) -> None:
+    lock = threading.Lock()
+
+    def holds_a_lock() -> bool:
+        return lock.locked()
+
+    with pytest.raises(ExecutorError, match="cannot be serialised"):
+        RayExecutor().execute_callable(holds_a_lock, {})
 
 
 @pytest.mark.ray

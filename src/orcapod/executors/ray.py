@@ -392,23 +392,22 @@ class RayExecutor:
         session = (context.get_job_id(), context.get_node_id())
         key = _function_key(fn)
         functions: OrderedDict[Hashable, tuple[Any, Any, Any]] = self.__dict__["_functions"]
-        with self.__dict__["_lock"]:
+        with self.__dict__["_lock"]:  # held while shipping, so a function is put only once
             if self.__dict__["_session"] != session:  # Ray was (re)started: old refs are gone
                 functions.clear()
                 object.__setattr__(self, "_session", session)
             entry = functions.get(key)
             if entry is not None:
                 functions.move_to_end(key)
-        if entry is None:
-            try:
-                fn_ref = ray.put(fn)
-            except Exception as err:
-                raise ExecutorError(
-                    f"the function {fn!r} cannot be serialised for Ray: {err}. Make it "
-                    "picklable (a module-level function, or no locks/open files in closures)."
-                ) from err
-            entry = (fn, fn_ref, self._configured(ray, fn, None))
-            with self.__dict__["_lock"]:
+            else:
+                try:
+                    fn_ref = ray.put(fn)
+                except Exception as err:
+                    raise ExecutorError(
+                        f"the function {fn!r} cannot be serialised for Ray: {err}. Make it "
+                        "picklable (a module-level function, no locks or open files in closures)."
+                    ) from err
+                entry = (fn, fn_ref, self._configured(ray, fn, None))
                 functions[key] = entry
                 while len(functions) > _DRIVER_CACHE_SIZE:
                     functions.popitem(last=False)
