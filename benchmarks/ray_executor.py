@@ -7,7 +7,8 @@ and the first (warm-up) calls are timed and reported separately, not in the comp
 2-process ``ProcessPoolExecutor`` run of the same calls is reported as a reference for what the
 machine allows at that moment (on a shared machine, other load lowers both).
 
-Prints one JSON object per figure. ``--quick``: 8 calls of ~20 ms.
+Local and Ray trials alternate (``--repeats``, default 3); the speedup is the ratio of the
+medians. Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
 
     .venv/bin/python benchmarks/ray_executor.py [--quick]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -34,9 +36,9 @@ def cpu_work(iterations: int) -> int:
 
 
 def calibrate(target_seconds: float) -> int:
-    """Iterations of ``cpu_work`` that take about ``target_seconds`` here (best of 3)."""
+    """Iterations of ``cpu_work`` that take about ``target_seconds`` here (best of 5)."""
     probe = 200_000
-    best = min(_timed(cpu_work, probe) for _ in range(3))
+    best = min(_timed(cpu_work, probe) for _ in range(5))
     return max(1, int(probe * target_seconds / best))
 
 
@@ -50,11 +52,27 @@ def emit(**figure: Any) -> None:
     print(json.dumps({"benchmark": "ray_executor", **figure}), flush=True)
 
 
+def run_local(iterations: int, calls: int) -> tuple[float, list[int]]:
+    local = LocalExecutor()
+    start = time.perf_counter()
+    results = [local.execute_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)]
+    return time.perf_counter() - start, results
+
+
+def run_ray(executor: RayExecutor, iterations: int, calls: int) -> tuple[float, list[int]]:
+    start = time.perf_counter()
+    futures = [executor.submit_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)]
+    results = [f.result() for f in futures]
+    return time.perf_counter() - start, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke size")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating trials (median)")
     args = parser.parse_args()
     calls, work_seconds = (8, 0.02) if args.quick else (40, 0.05)
+    repeats = 1 if args.quick else args.repeats
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token
     import ray  # optional extra: imported only when the benchmark runs
@@ -62,26 +80,13 @@ def main() -> None:
     iterations = calibrate(work_seconds)
     emit(figure="calibration", iterations=iterations, seconds=_timed(cpu_work, iterations))
 
-    local = LocalExecutor()
-    start = time.perf_counter()
-    local_results = [
-        local.execute_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)
-    ]
-    local_seconds = time.perf_counter() - start
-    emit(figure="local_sequential", calls=calls, seconds=round(local_seconds, 4))
-
     # what this machine gives two processes right now (other load shows up here)
     with ProcessPoolExecutor(max_workers=NUM_CPUS) as pool:
         list(pool.map(cpu_work, [1] * NUM_CPUS))
         start = time.perf_counter()
         list(pool.map(cpu_work, [iterations] * calls))
         pool_seconds = time.perf_counter() - start
-    emit(
-        figure="process_pool_reference",
-        calls=calls,
-        seconds=round(pool_seconds, 4),
-        ratio=round(local_seconds / pool_seconds, 3),
-    )
+    emit(figure="process_pool_reference", calls=calls, seconds=round(pool_seconds, 4))
 
     start = time.perf_counter()
     ray.init(num_cpus=NUM_CPUS, include_dashboard=False, logging_level="ERROR")
@@ -94,20 +99,32 @@ def main() -> None:
             future.result()
         emit(figure="ray_warmup", calls=NUM_CPUS, seconds=round(time.perf_counter() - start, 4))
 
-        start = time.perf_counter()
-        futures = [
-            executor.submit_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)
-        ]
-        ray_results = [f.result() for f in futures]
-        ray_seconds = time.perf_counter() - start
-        assert ray_results == local_results
-        emit(figure="ray_concurrent", calls=calls, cpus=NUM_CPUS, seconds=round(ray_seconds, 4))
+        local_times, ray_times = [], []
+        for trial in range(repeats):  # alternate, so a burst of outside load hits both
+            local_seconds, local_results = run_local(iterations, calls)
+            ray_seconds, ray_results = run_ray(executor, iterations, calls)
+            assert ray_results == local_results
+            local_times.append(local_seconds)
+            ray_times.append(ray_seconds)
+            emit(
+                figure="trial",
+                trial=trial,
+                calls=calls,
+                local_sequential_seconds=round(local_seconds, 4),
+                ray_concurrent_seconds=round(ray_seconds, 4),
+                ratio=round(local_seconds / ray_seconds, 3),
+            )
+        local_median = statistics.median(local_times)
+        ray_median = statistics.median(ray_times)
         emit(
             figure="speedup",
             calls=calls,
             work_ms=round(work_seconds * 1000),
             cpus=NUM_CPUS,
-            ratio=round(local_seconds / ray_seconds, 3),
+            repeats=repeats,
+            local_sequential_seconds=round(local_median, 4),
+            ray_concurrent_seconds=round(ray_median, 4),
+            ratio=round(local_median / ray_median, 3),
             goal=1.8,
         )
     finally:

@@ -171,3 +171,11 @@ def test_installing_capture_keeps_default_logging_and_streams_intact() -> None:
     )
     assert proc.stdout == "plain print\n"
     assert proc.stderr == "still visible\n"
+
+
+def test_capture_works_when_the_process_has_no_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)  # as under pythonw or some daemons
+    with OutputCapture() as capture:
+        print("captured anyway")
+    print("dropped, as print does with no stdout")
+    assert capture.result().stdout == "captured anyway\n"

@@ -87,8 +87,8 @@ _INSTALL_LOCK = threading.Lock()
 class _RoutingStream:
     """Text stream proxy: writes go to the current capture's buffer, else to ``target``."""
 
-    def __init__(self, target: TextIO, channel: str) -> None:
-        self._target = target
+    def __init__(self, target: TextIO | None, channel: str) -> None:
+        self._target = target  # None (e.g. pythonw): uncaptured writes are dropped, like print
         self._channel = channel
 
     def _buffer(self) -> io.StringIO | None:
@@ -99,16 +99,18 @@ class _RoutingStream:
 
     def write(self, text: str) -> int:
         buffer = self._buffer()
-        if buffer is None:
-            return self._target.write(text)
-        return buffer.write(text)
+        if buffer is not None:
+            return buffer.write(text)
+        if self._target is None:
+            return len(text)
+        return self._target.write(text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
-        if self._buffer() is None:
+        if self._buffer() is None and self._target is not None:
             self._target.flush()
 
     def __getattr__(self, name: str) -> Any:

@@ -7,7 +7,8 @@ Approach:
   executor without Ray raises ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
 * Ray is started on first use when ``ray.is_initialized()`` is False:
   ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``
-  (local when ``address`` is None). A Ray the caller started is used as is.
+  (local when ``address`` is None). A Ray that is already initialised (by the caller or an
+  earlier executor) is used as is, whatever this executor's ``address``.
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
   keeps alive), and every call sends only that ref, wrapped in a list so Ray does not resolve it,
