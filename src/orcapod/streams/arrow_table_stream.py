@@ -17,6 +17,7 @@ Streams made by operators pass their own identity (``identity=``/``pipeline_iden
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -229,34 +230,36 @@ class ArrowTableStream(StreamBase):
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
         tag_schema, packet_schema = self._user_schemas()
         table = self._table
-        context_key = DEFAULT_CONTEXT_KEY
+        tag_cols, sys_cols, pkt_cols = self._tag_cols, self._sys_cols, self._packet_cols
+        src_names = [c for c in pkt_cols if c in self._source_cols]
+        meta_cols = self._meta_cols
+        make_tag, make_packet = Tag._make, Packet._make
         for start in range(0, table.num_rows, _SLICE_ROWS):
             part = table.slice(start, _SLICE_ROWS)
-            tag_vals = [column_to_pylist(part.column(c), tag_schema[c]) for c in self._tag_cols]
-            sys_vals = [part.column(c).to_pylist() for c in self._sys_cols]
-            pkt_vals = [
-                column_to_pylist(part.column(c), packet_schema[c]) for c in self._packet_cols
-            ]
-            src_names = [c for c in self._packet_cols if c in self._source_cols]
-            src_vals = [part.column(self._source_cols[c]).to_pylist() for c in src_names]
-            meta_vals = [part.column(c).to_pylist() for c in self._meta_cols]
-            ctx_vals = part.column(CONTEXT_KEY).to_pylist() if self._has_context else None
-            for i in range(part.num_rows):
-                ctx = ctx_vals[i] if ctx_vals is not None else context_key
-                tag = Tag._make(
-                    {c: v[i] for c, v in zip(self._tag_cols, tag_vals, strict=True)},
-                    tag_schema,
-                    context_key=ctx,
-                    hidden={c: v[i] for c, v in zip(self._sys_cols, sys_vals, strict=True)},
+            n = part.num_rows
+            tags = _row_dicts(
+                tag_cols, [column_to_pylist(part.column(c), tag_schema[c]) for c in tag_cols], n
+            )
+            systags = _row_dicts(sys_cols, [part.column(c).to_pylist() for c in sys_cols], n)
+            packets = _row_dicts(
+                pkt_cols, [column_to_pylist(part.column(c), packet_schema[c]) for c in pkt_cols], n
+            )
+            infos = _row_dicts(
+                src_names, [part.column(self._source_cols[c]).to_pylist() for c in src_names], n
+            )
+            metas = _row_dicts(meta_cols, [part.column(c).to_pylist() for c in meta_cols], n)
+            contexts = (
+                part.column(CONTEXT_KEY).to_pylist()
+                if self._has_context
+                else repeat(DEFAULT_CONTEXT_KEY, n)
+            )
+            for tag, systag, packet, info, meta, ctx in zip(
+                tags, systags, packets, infos, metas, contexts, strict=True
+            ):
+                yield (
+                    make_tag(tag, tag_schema, context_key=ctx, hidden=systag),
+                    make_packet(packet, packet_schema, meta=meta, context_key=ctx, hidden=info),
                 )
-                packet = Packet._make(
-                    {c: v[i] for c, v in zip(self._packet_cols, pkt_vals, strict=True)},
-                    packet_schema,
-                    meta={c: v[i] for c, v in zip(self._meta_cols, meta_vals, strict=True)},
-                    context_key=ctx,
-                    hidden={c: v[i] for c, v in zip(src_names, src_vals, strict=True)},
-                )
-                yield tag, packet
 
     # Identity ------------------------------------------------------------------------------
     def content_hash(self) -> ContentHash:
@@ -285,6 +288,15 @@ def schema_pipeline_hash(
 ) -> ContentHash:
     """Pipeline identity of a root stream: its tag and packet schemas only."""
     return hash_object((Schema(tag_schema), Schema(packet_schema)))
+
+
+def _row_dicts(
+    names: tuple[str, ...] | list[str], columns: list[list[Any]], n: int
+) -> Iterable[dict[str, Any]]:
+    """One dict per row from per-column value lists (an empty dict per row for no columns)."""
+    if not names:
+        return (dict() for _ in range(n))
+    return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
 
 
 def _hex(digests: pa.Array) -> pa.Array:
