@@ -1,0 +1,418 @@
+"""Identity of Python functions: normalised code hash, signature hash, git state.
+
+``function_code_hash(fn)`` (method ``code_v1``) identifies what a function *computes*, so a
+result cache can tell when code changed (DESIGN §5 "Function identity"). It hashes, with
+``hash_object``, a structure made of:
+
+* the function's **normalised code**: ``inspect.getsource`` parsed with ``ast``, docstrings
+  removed (every function/class body), decorators removed (the framework applies them and
+  their effect is captured elsewhere, e.g. the output schema in the URI), dumped with
+  ``ast.dump(include_attributes=False)``, so comments, blank lines, formatting and docstrings
+  do not matter while every semantic edit does. Lambdas are located in their source line when
+  that line holds exactly one lambda. When source cannot be read (REPL lambdas, ``exec``'d
+  code) or parsed, the **fallback** hashes the code object: ``co_code``, ``co_consts``
+  (recursively), ``co_names``, ``co_varnames`` and the argument counts. Bytecode differs
+  between Python versions, so fallback hashes are only stable within one Python version.
+* its **default values** and **closure cell values**: functions and classes among them are
+  followed as code (below); other values are hashed with ``hash_object``; a value it cannot
+  hash raises ``HashingError`` (a default or a closure value parameterises the result).
+* transitively, with cycle protection, what it **references by global name** (``LOAD_GLOBAL``
+  in its code and nested code): user functions and classes contribute their own normalised
+  code (and their references, recursively); user modules contribute the attributes the code
+  reads from them (``LOAD_ATTR``/``LOAD_METHOD`` names found on the module); other globals are
+  *constants* and contribute their value via ``hash_object`` — or, for a value it cannot hash,
+  the code of its class when that class is user code, else just its type's qualified name.
+  Installed and standard-library modules, functions and classes contribute only their
+  qualified name plus the package ``__version__`` when the package has one.
+
+"User code" is decided by file location: a module whose top-level package is in
+``sys.stdlib_module_names``, a frozen module, or a file under the interpreter's stdlib or
+site-packages directories (for both ``sys.prefix`` and ``sys.base_prefix``) is *installed*;
+orcapod itself counts as installed (it is the framework, not the user's code). Everything else,
+including ``__main__`` and source-less code, is user code. A module's name is not part of the
+hash (moving a function to another file keeps its hash); the names by which code refers to
+things are. The bound instance of a method (``self``) is not part of a code hash.
+
+``function_signature_hash(fn)`` (method ``signature_v1``) hashes parameter names, kinds,
+annotations (string annotations as written), defaults and the return annotation.
+
+``git_info(fn)`` runs ``git`` in the directory of the function's file and returns
+``{"git_commit": <HEAD sha> | None, "git_dirty": <tracked files modified> | None}``; ``None``
+values when there is no source file, no git executable, or no repository/commit there.
+Untracked files do not make the state dirty. It is provenance only, never part of a key.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import functools
+import inspect
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import types
+from collections.abc import Callable
+from typing import Any
+
+from orcapod.errors import HashingError
+from orcapod.hashing.object_hashing import hash_object
+from orcapod.types import ContentHash
+
+__all__ = [
+    "CODE_HASH_METHOD",
+    "SIGNATURE_HASH_METHOD",
+    "function_code_hash",
+    "function_signature_hash",
+    "git_info",
+    "is_user_code",
+]
+
+CODE_HASH_METHOD = "code_v1"
+SIGNATURE_HASH_METHOD = "signature_v1"
+
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
+_ATTR_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+_FRAMEWORK_PACKAGES = frozenset({"orcapod"})
+
+
+def function_code_hash(fn: Callable[..., Any]) -> ContentHash:
+    """Hash of ``fn``'s normalised code and everything it transitively depends on."""
+    structure = _CodeCollector().callable_component(fn)
+    return ContentHash(CODE_HASH_METHOD, hash_object(structure).digest)
+
+
+def function_signature_hash(fn: Callable[..., Any]) -> ContentHash:
+    """Hash of ``fn``'s parameters (names, kinds, annotations, defaults) and return annotation."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as err:
+        raise HashingError(
+            f"cannot read the signature of {fn!r} ({err}); pass a Python function"
+        ) from err
+    params = []
+    for p in sig.parameters.values():
+        try:
+            default = _optional(p.default, p.empty)
+            hash_object(default)
+        except HashingError as err:
+            raise HashingError(
+                f"cannot hash the default of parameter {p.name!r} of "
+                f"{getattr(fn, '__qualname__', fn)!r}: {err}"
+            ) from err
+        params.append((p.name, p.kind.name, _optional(p.annotation, p.empty), default))
+    structure = (tuple(params), _optional(sig.return_annotation, sig.empty))
+    return ContentHash(SIGNATURE_HASH_METHOD, hash_object(structure).digest)
+
+
+def _optional(value: Any, empty: Any) -> tuple[bool, Any]:
+    return (False, None) if value is empty else (True, value)
+
+
+def git_info(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``{"git_commit": str | None, "git_dirty": bool | None}`` for ``fn``'s source file."""
+    unknown: dict[str, Any] = {"git_commit": None, "git_dirty": None}
+    try:
+        path = inspect.getsourcefile(inspect.unwrap(fn))
+    except TypeError:  # builtins and other objects without a source file
+        return unknown
+    if path is None or not os.path.exists(path):
+        return unknown
+    directory = os.path.dirname(os.path.abspath(path))
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        commit = _git(["rev-parse", "HEAD"], directory, env)
+        status = _git(["status", "--porcelain", "--untracked-files=no"], directory, env)
+    except FileNotFoundError:  # no git executable
+        return unknown
+    except subprocess.CalledProcessError:  # not a repository, or no commit yet
+        return unknown
+    except subprocess.TimeoutExpired:
+        return unknown
+    return {"git_commit": commit.strip(), "git_dirty": bool(status.strip())}
+
+
+def _git(args: list[str], directory: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        ["git", "-C", directory, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        env=env,
+    )
+    return result.stdout
+
+
+# --- user code vs installed code ---------------------------------------------------------------
+
+
+@functools.cache
+def _installed_roots() -> tuple[str, ...]:
+    roots: set[str] = set()
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            if key in paths:
+                roots.add(os.path.realpath(paths[key]))
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        roots.add(os.path.realpath(sysconfig.get_paths()[key]))
+    return tuple(sorted(roots))
+
+
+def is_user_code(module_name: str | None, filename: str | None) -> bool:
+    """True when code from ``module_name`` / ``filename`` is the user's (see module docstring)."""
+    top = (module_name or "").partition(".")[0]
+    if top in sys.stdlib_module_names or top in _FRAMEWORK_PACKAGES or top == "builtins":
+        return False
+    if filename is None or filename.startswith("<"):
+        return not (filename or "").startswith("<frozen")
+    real = os.path.realpath(filename)
+    return not any(real.startswith(root + os.sep) for root in _installed_roots())
+
+
+def _module_version(module_name: str) -> str | None:
+    top = sys.modules.get(module_name.partition(".")[0])
+    version = getattr(top, "__version__", None)
+    return version if isinstance(version, str) else None
+
+
+def _library_ref(obj: Any) -> tuple[str, str, str | None]:
+    module = getattr(obj, "__module__", None) or "builtins"
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or ""
+    return ("lib", f"{module}.{name}", _module_version(module))
+
+
+# --- normalised source ---------------------------------------------------------------------
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node: Any) -> Any:
+        self.generic_visit(node)
+        body = node.body
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        if hasattr(node, "decorator_list"):
+            node.decorator_list = []
+        return node
+
+    visit_FunctionDef = _strip
+    visit_AsyncFunctionDef = _strip
+    visit_ClassDef = _strip
+
+
+def _normalised_source(obj: Any) -> str | None:
+    """``ast.dump`` of ``obj``'s source without docstrings/decorators, or None if unavailable."""
+    try:
+        source = inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # e.g. a lambda inside a multi-line expression
+        return None
+    name = getattr(obj, "__name__", None)
+    node: ast.AST | None = None
+    if name == "<lambda>":
+        lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+        node = lambdas[0] if len(lambdas) == 1 else None
+    else:
+        kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        node = next(
+            (n for n in ast.walk(tree) if isinstance(n, kinds) and n.name == name),
+            None,
+        )
+    if node is None:
+        return None
+    node = _StripDocstrings().visit(node)
+    return ast.dump(node, annotate_fields=True, include_attributes=False)
+
+
+def _code_structure(code: types.CodeType) -> tuple[Any, ...]:
+    consts = tuple(
+        _code_structure(c) if isinstance(c, types.CodeType) else _const_value(c)
+        for c in code.co_consts
+    )
+    return (
+        "bytecode",
+        code.co_code,
+        consts,
+        code.co_names,
+        code.co_varnames,
+        code.co_argcount,
+        code.co_kwonlyargcount,
+    )
+
+
+def _const_value(value: Any) -> Any:
+    try:
+        hash_object(value)
+    except HashingError:
+        return ("type", f"{type(value).__module__}.{type(value).__qualname__}")
+    return value
+
+
+def _referenced_names(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """Global names and attribute names used by ``code`` and its nested code objects."""
+    global_names: set[str] = set()
+    attr_names: set[str] = set()
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        for instr in dis.get_instructions(current):
+            if instr.opname in _GLOBAL_OPS:
+                global_names.add(instr.argval)
+            elif instr.opname in _ATTR_OPS:
+                attr_names.add(instr.argval)
+        stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+    return global_names, attr_names
+
+
+# --- the transitive walk ---------------------------------------------------------------------
+
+
+class _CodeCollector:
+    """Builds the hashed structure; ``_seen`` breaks cycles and shares repeated references."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+
+    def callable_component(self, fn: Any) -> Any:
+        if isinstance(fn, functools.partial):
+            return (
+                "partial",
+                self.callable_component(fn.func),
+                tuple(self._value(a, "a partial argument") for a in fn.args),
+                {k: self._value(v, f"partial keyword {k!r}") for k, v in fn.keywords.items()},
+            )
+        if isinstance(fn, types.MethodType):
+            return self.callable_component(fn.__func__)
+        try:
+            fn = inspect.unwrap(fn)
+        except ValueError as err:
+            raise HashingError(f"cannot unwrap {fn!r}: {err}") from err
+        if isinstance(fn, types.FunctionType):
+            return self._function(fn)
+        if isinstance(fn, type):
+            return self._reference(fn, set())
+        if callable(fn) and not isinstance(fn, types.BuiltinFunctionType):
+            return ("callable", self._reference(type(fn), set()), self._value(fn, "the callable"))
+        return _library_ref(fn)
+
+    def _function(self, fn: types.FunctionType) -> Any:
+        key = id(fn)
+        if key in self._seen:
+            return ("ref", fn.__qualname__)
+        self._seen.add(key)
+        code = _normalised_source(fn)
+        code_part: Any = ("source", code) if code is not None else _code_structure(fn.__code__)
+        defaults = tuple(self._value(v, "a default value") for v in fn.__defaults__ or ())
+        kwdefaults = {
+            k: self._value(v, f"the default of {k!r}") for k, v in (fn.__kwdefaults__ or {}).items()
+        }
+        closure: dict[str, Any] = {}
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell (variable not yet assigned)
+                closure[name] = ("empty",)
+                continue
+            closure[name] = self._value(contents, f"closure variable {name!r}")
+        return ("function", code_part, defaults, kwdefaults, closure, self._globals(fn))
+
+    def _globals(self, fn: types.FunctionType) -> dict[str, Any]:
+        global_names, attr_names = _referenced_names(fn.__code__)
+        namespace = fn.__globals__
+        return {
+            name: self._reference(namespace[name], attr_names)
+            for name in sorted(global_names)
+            if name in namespace
+        }
+
+    def _reference(self, value: Any, attr_names: set[str]) -> Any:
+        """A global referenced by code: code for user code, a name for installed code."""
+        if isinstance(value, types.ModuleType):
+            if not is_user_code(value.__name__, getattr(value, "__file__", None)):
+                return ("module", value.__name__, _module_version(value.__name__))
+            key = id(value)
+            if key in self._seen:
+                return ("ref", value.__name__)
+            self._seen.add(key)
+            members = {
+                attr: self._reference(getattr(value, attr), attr_names)
+                for attr in sorted(attr_names)
+                if attr in vars(value)
+            }
+            return ("user_module", members)
+        if isinstance(value, types.FunctionType):
+            if is_user_code(value.__module__, value.__code__.co_filename):
+                return self._function(value)
+            return _library_ref(value)
+        if isinstance(value, type):
+            if _is_user_class(value):
+                return self._class(value)
+            return _library_ref(value)
+        if isinstance(value, types.BuiltinFunctionType | types.MethodType | functools.partial):
+            return self.callable_component(value)
+        return self._constant(value)
+
+    def _class(self, cls: type) -> Any:
+        key = id(cls)
+        if key in self._seen:
+            return ("ref", cls.__qualname__)
+        self._seen.add(key)
+        source = _normalised_source(cls)
+        bases = tuple(self._reference(b, set()) for b in cls.__bases__ if b is not object)
+        members: dict[str, Any] = {}
+        for name, member in sorted(vars(cls).items()):
+            func = member.__func__ if isinstance(member, staticmethod | classmethod) else member
+            if isinstance(func, property):
+                accessors = (func.fget, func.fset, func.fdel)
+                members[name] = tuple(
+                    self._function(f) for f in accessors if isinstance(f, types.FunctionType)
+                )
+            elif isinstance(func, types.FunctionType):
+                members[name] = self._function(func)
+        return ("class", cls.__qualname__ if source is None else source, bases, members)
+
+    def _constant(self, value: Any) -> Any:
+        try:
+            return ("value", hash_object(value).to_string())
+        except HashingError:
+            cls = type(value)
+            if _is_user_class(cls):
+                return ("instance_of", self._class(cls))
+            return ("instance_of", _library_ref(cls))
+
+    def _value(self, value: Any, what: str) -> Any:
+        """A default, closure or partial value: code when callable, else its hash (required)."""
+        if isinstance(value, types.FunctionType | type | types.ModuleType | functools.partial):
+            return self._reference(value, set())
+        if isinstance(value, types.MethodType | types.BuiltinFunctionType):
+            return self.callable_component(value)
+        try:
+            return ("value", hash_object(value).to_string())
+        except HashingError as err:
+            raise HashingError(
+                f"cannot identify {what} of type {type(value).__qualname__}: {err} A function's "
+                "defaults and closure values are part of its identity; use a supported value or "
+                "implement identity_structure() on its class."
+            ) from err
+
+
+def _is_user_class(cls: type) -> bool:
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    if filename is None:
+        for member in vars(cls).values():
+            if isinstance(member, types.FunctionType):
+                filename = member.__code__.co_filename
+                break
+    return is_user_code(cls.__module__, filename)
