@@ -1,0 +1,156 @@
+"""Vectorised join *indices*: which input rows pair up, in a deterministic order.
+
+Joins never move payload columns through the hash join. Each input contributes a small key
+table — its join-key columns plus a row-position column ``__idx_<k>`` — and Arrow's Acero hash
+join (``pa.Table.join``) pairs the positions. Every payload column (user, source info, system
+tags, meta; any type, including lists, structs and maps that Acero cannot carry) is then
+gathered once with ``take``. N-ary inner joins are a left-deep sequence of binary joins in the
+given order, each on the key columns shared with what was joined so far (a constant key when
+none are shared: the cartesian product); a key column is carried along only while a later
+input still needs it.
+
+Keys: scalar types are cast to their canonical Arrow type (so ``string`` joins
+``large_string`` and ``int32`` joins ``int64``); types Acero cannot join on (lists, structs,
+maps, ``Path``) are replaced by their 128-bit row hash. Nulls never match (SQL semantics), for
+both kinds.
+
+Order: Acero's output order depends on threading, so the matched positions are sorted —
+lexicographically by the position in the first input, then the second, … (a single ``uint64``
+mixed-radix key when it fits, else a multi-column sort). The result order is therefore the
+first input's row order, ties broken by the next input's, independent of scheduling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.data.conversion import python_to_arrow_type, strip_optional
+from orcapod.hashing import hash_rows
+
+__all__ = ["inner_join_indices", "is_identity", "join_key", "semi_join_indices"]
+
+_CASTABLE = (int, float, bool, str, bytes, dt.datetime, dt.date, dt.time, dt.timedelta, Decimal)
+_CROSS = "__cross"
+
+
+def _idx_name(k: int) -> str:
+    return f"__idx_{k}"
+
+
+def join_key(values: pa.Array | pa.ChunkedArray, py_type: Any) -> pa.Array | pa.ChunkedArray:
+    """``values`` as an Acero join key for a column of Python type ``py_type``."""
+    base = strip_optional(py_type)
+    if base in _CASTABLE:
+        target = python_to_arrow_type(base)
+        return values if values.type == target else pc.cast(values, target)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    digests = hash_rows(pa.table({"k": values}))
+    if values.null_count:
+        return pc.if_else(pc.is_null(values), pa.nulls(len(values), digests.type), digests)
+    return digests
+
+
+def _positions(n: int) -> pa.Array:
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
+def _sorted_positions(table: pa.Table, sizes: Sequence[int]) -> list[pa.Array]:
+    """The ``__idx_<k>`` columns of ``table``, rows sorted by (idx_0, idx_1, …)."""
+    cols = [table.column(_idx_name(k)).combine_chunks() for k in range(len(sizes))]
+    if table.num_rows == 0:
+        return [pa.array([], pa.int64()) for _ in sizes]
+    span = 1
+    for size in sizes:
+        span *= max(size, 1)
+    if span < 2**63:
+        key = np.zeros(table.num_rows, dtype=np.int64)
+        for col, size in zip(cols, sizes, strict=True):
+            key *= max(size, 1)
+            key += col.to_numpy(zero_copy_only=False)
+        order = pa.array(np.argsort(key))  # keys are unique: no stability needed
+    else:
+        order = pc.sort_indices(
+            pa.table({_idx_name(k): c for k, c in enumerate(cols)}),
+            sort_keys=[(_idx_name(k), "ascending") for k in range(len(cols))],
+        )
+    return [c.take(order) for c in cols]
+
+
+def inner_join_indices(
+    keys: Sequence[Mapping[str, pa.Array | pa.ChunkedArray]], sizes: Sequence[int]
+) -> list[pa.Array]:
+    """Matched row positions of an inner join of several inputs (see module docstring).
+
+    ``keys[k]`` maps key-column names to join-key arrays (from ``join_key``) of input ``k``,
+    which has ``sizes[k]`` rows; inputs are joined on equal names. Returns one int64 position
+    array per input, all the same length.
+    """
+    n = len(keys)
+    later: list[set[str]] = [set() for _ in range(n)]
+    for i in range(n - 2, -1, -1):
+        later[i] = later[i + 1] | set(keys[i + 1])
+    acc = pa.table(
+        {
+            **{k: v for k, v in keys[0].items() if k in later[0]},
+            _idx_name(0): _positions(sizes[0]),
+        }
+    )
+    for i in range(1, n):
+        shared = [k for k in keys[i] if k in acc.column_names]
+        right = pa.table(
+            {
+                **{k: v for k, v in keys[i].items() if k in shared or k in later[i]},
+                _idx_name(i): _positions(sizes[i]),
+            }
+        )
+        if not shared:
+            acc = acc.append_column(_CROSS, pa.array(np.zeros(acc.num_rows, dtype=np.int8)))
+            right = right.append_column(
+                _CROSS, pa.array(np.zeros(right.num_rows, dtype=np.int8))
+            )
+            shared = [_CROSS]
+        acc = acc.join(right, keys=shared, join_type="inner", use_threads=True)
+        stale = [c for c in acc.column_names if not c.startswith("__idx_") and c not in later[i]]
+        if stale:
+            acc = acc.drop_columns(stale)
+    return _sorted_positions(acc, sizes)
+
+
+def semi_join_indices(
+    left: Mapping[str, pa.Array | pa.ChunkedArray],
+    left_size: int,
+    right: Mapping[str, pa.Array | pa.ChunkedArray],
+    right_size: int,
+) -> pa.Array:
+    """Ascending positions of the left rows whose key tuple occurs on the right.
+
+    With no key columns every left row matches a non-empty right side.
+    """
+    if not left:
+        return _positions(left_size if right_size else 0)
+    if left_size == 0 or right_size == 0:
+        return pa.array([], pa.int64())
+    names = list(left)
+    left_table = pa.table({**dict(left), _idx_name(0): _positions(left_size)})
+    right_table = pa.table({k: right[k] for k in names})
+    matched = left_table.join(right_table, keys=names, join_type="left semi", use_threads=True)
+    positions = matched.column(_idx_name(0)).combine_chunks()
+    return pa.array(np.sort(positions.to_numpy(zero_copy_only=False)))
+
+
+def is_identity(positions: pa.Array, size: int) -> bool:
+    """Whether ``positions`` is exactly ``0, 1, …, size - 1`` (so ``take`` can be skipped)."""
+    if len(positions) != size:
+        return False
+    if size == 0:
+        return True
+    values = positions.to_numpy(zero_copy_only=False)
+    return bool(values[0] == 0 and values[-1] == size - 1 and np.all(np.diff(values) == 1))
