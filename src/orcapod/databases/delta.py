@@ -1,0 +1,531 @@
+"""``DeltaTableDatabase``: one Delta Lake table per record path, append-only.
+
+Layout: the table of path ``(a, b)`` lives in ``<base_path>/a/b`` (segments made
+filesystem-safe by ``paths.segment_dirname``); ``s3://``-style URIs are joined with ``/`` and
+``storage_options`` are passed to deltalake untouched.
+
+Writes. Rows are validated and duplicate-checked when they are added, then buffered per path
+and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending rows. The
+duplicate check against committed rows is a pushed-down query for the incoming ids only; the
+``__record_id`` column is written with a parquet bloom filter so that checks for a few ids skip
+almost every file. Tables are only ever appended to (``mode="error"`` to create,
+``mode="append"`` with ``schema_mode="merge"`` afterwards) - never overwritten.
+
+Commits are compare-and-swap. Every pending row was checked against some table version; a
+commit is attempted on top of exactly that version with ``max_commit_retries=0``, so it fails
+if any other writer committed in between. The loser refreshes, re-checks its pending ids
+against the new rows, drops what is now a duplicate, and tries again (up to
+``max_commit_attempts``). Hence two processes writing the same path lose nothing and never
+store one record id twice, also for overlapping ids under ``skip_duplicates=True`` (the first
+committed row stays). A row added *without* ``skip_duplicates`` whose id another process
+committed first cannot be stored; ``flush()`` commits the rest and then raises
+``DuplicateRecordError`` naming those ids.
+
+Exactly-once commits. Each commit carries a Delta application transaction
+``(writer id, sequence number)``. When a write fails in a way that leaves its outcome unknown
+(e.g. an I/O error after the commit file was written), the table is re-read and the rows are
+dropped only if the transaction is recorded, so a retried commit can neither lose nor repeat a
+batch. A failed flush raises ``FlushError`` naming the paths and keeps their rows pending.
+
+Crash safety comes from Delta itself: a commit is a single atomic put-if-absent of a log file,
+so a killed process leaves only unreferenced data files behind, which readers ignore.
+
+Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
+SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
+never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often aborts at exit
+("terminate called without an active exception"). Results are cast back to the canonical Arrow
+types (DataFusion returns ``string_view`` etc.). Reads refresh the table, so they also see rows
+other processes committed.
+
+Thread safety: one lock per database serialises all work on it (views share it).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.transaction import CommitProperties, Transaction
+from deltalake.writer.properties import (
+    BloomFilterProperties,
+    ColumnProperties,
+    WriterProperties,
+)
+
+from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
+from orcapod.databases.records import (
+    canonical_schema,
+    concat_records,
+    dedupe_batch,
+    duplicate_message,
+    filter_records,
+    finalize,
+    merge_schemas,
+    normalize_constraints,
+    normalize_ids,
+    prepare_record,
+    prepare_records,
+    resolve_columns,
+    with_columns,
+)
+from orcapod.databases.scoped import ScopedArrowDatabase
+from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.errors import (
+    DatabaseError,
+    DuplicateRecordError,
+    FlushError,
+    InputValidationError,
+    SchemaError,
+)
+from orcapod.types.columns import RECORD_ID
+
+__all__ = ["DeltaTableDatabase"]
+
+_NO_TABLE = -1
+_WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
+_ID = quote_identifier(RECORD_ID)
+
+
+@dataclass
+class _PathState:
+    """Everything the database knows about one path."""
+
+    uri: str
+    table: DeltaTable | None = None
+    schema_version: int | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_ids: set[str] = field(default_factory=set)
+    strict_ids: set[str] = field(default_factory=set)
+    pending_schema: pa.Schema | None = None
+    checked_version: int | None = None
+    inflight_seq: int | None = None
+
+    @property
+    def version(self) -> int:
+        return _NO_TABLE if self.table is None else int(self.table.version())
+
+    def clear_pending(self) -> None:
+        self.pending = []
+        self.pending_rows = 0
+        self.pending_ids = set()
+        self.strict_ids = set()
+        self.pending_schema = None
+        self.checked_version = None
+        self.inflight_seq = None
+
+
+class DeltaTableDatabase:
+    """Records stored as Delta Lake tables under ``base_path`` (a directory or a URI)."""
+
+    def __init__(
+        self,
+        base_path: str | os.PathLike[str],
+        storage_options: Mapping[str, str] | None = None,
+        batch_size: int = 10_000,
+        max_commit_attempts: int = 64,
+    ) -> None:
+        if batch_size < 1:
+            raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
+        if max_commit_attempts < 1:
+            raise InputValidationError(
+                f"max_commit_attempts must be at least 1, got {max_commit_attempts}."
+            )
+        raw = os.fspath(base_path)
+        self._remote = "://" in raw
+        self._base = raw.rstrip("/") if self._remote else str(Path(raw).expanduser().absolute())
+        self._storage_options = dict(storage_options) if storage_options else None
+        self._batch_size = batch_size
+        self._max_commit_attempts = max_commit_attempts
+        self._writer_id = f"orcapod-{uuid.uuid4()}"
+        self._seq = 0
+        self._states: dict[RecordPath, _PathState] = {}
+        self._lock = threading.RLock()
+        bloom = BloomFilterProperties(True, fpp=0.01, ndv=max(batch_size, 1024))
+        self._writer_properties = WriterProperties(
+            column_properties={RECORD_ID: ColumnProperties(bloom_filter_properties=bloom)}
+        )
+
+    def __repr__(self) -> str:
+        return f"DeltaTableDatabase({self._base!r}, batch_size={self._batch_size})"
+
+    @property
+    def base_path(self) -> str:
+        """The directory or URI holding the tables."""
+        return self._base
+
+    @property
+    def batch_size(self) -> int:
+        """Pending rows per path that trigger a commit."""
+        return self._batch_size
+
+    def table_uri(self, path: Sequence[str]) -> str:
+        """Where the Delta table of ``path`` lives."""
+        names = [segment_dirname(s) for s in validate_path(path)]
+        if self._remote:
+            return "/".join([self._base, *names])
+        return str(Path(self._base, *names))
+
+    # ------------------------------------------------------------------ state and queries
+
+    def _state(self, key: RecordPath) -> _PathState:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = _PathState(self.table_uri(key))
+        return state
+
+    def _refresh(self, key: RecordPath, state: _PathState) -> None:
+        """Bring the cached snapshot of ``key`` up to the latest committed version."""
+        try:
+            if state.table is None:
+                state.table = DeltaTable(state.uri, storage_options=self._storage_options)
+            else:
+                state.table.update_incremental()
+        except TableNotFoundError:
+            state.table = None
+        except _WRITE_ERRORS as err:
+            raise DatabaseError(
+                f"Cannot read the Delta table of path {key!r} at {state.uri}: {err}. Check that "
+                "the location exists, is a directory and is readable."
+            ) from err
+
+    def _stored_schema(self, state: _PathState) -> pa.Schema | None:
+        """The canonical schema of the committed table (cached per version)."""
+        if state.table is None:
+            return None
+        if state.schema_version != state.version:
+            state.schema = canonical_schema(pa.schema(state.table.schema().to_arrow()))
+            state.schema_version = state.version
+        return state.schema
+
+    def _query(self, key: RecordPath, state: _PathState, sql: str) -> pa.Table:
+        """Run ``sql`` (table name ``t``) on the committed snapshot; canonical types."""
+        assert state.table is not None
+        try:
+            reader = QueryBuilder().register("t", state.table).execute(sql)
+            result = pa.table(reader)
+        except _WRITE_ERRORS as err:
+            raise DatabaseError(
+                f"Query on the Delta table of path {key!r} at {state.uri} failed: {err}"
+            ) from err
+        stored = self._stored_schema(state)
+        assert stored is not None
+        target = pa.schema([stored.field(name) for name in result.column_names])
+        return result.cast(target)
+
+    def _committed_ids(self, key: RecordPath, state: _PathState, ids: pa.Array) -> set[str]:
+        """Those of ``ids`` that the committed snapshot holds (a pushed-down id query)."""
+        if state.table is None or len(ids) == 0:
+            return set()
+        found = self._query(key, state, f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, ids)}")
+        return set(found.column(0).to_pylist())
+
+    # ------------------------------------------------------------------ writes
+
+    def add_record(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        table: pa.Table,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_record(record_id, table), skip_duplicates)
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
+
+    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+        records = dedupe_batch(records, key, skip_duplicates)
+        with self._lock:
+            state = self._state(key)
+            self._refresh(key, state)
+            stored = merge_schemas(self._stored_schema(state), records.schema, key)
+            pending_schema = merge_schemas(state.pending_schema, records.schema, key)
+            merge_schemas(stored, pending_schema, key)
+            incoming = records.column(RECORD_ID).to_pylist()
+            clashes = state.pending_ids.intersection(incoming)
+            clashes |= self._committed_ids(key, state, records.column(RECORD_ID).combine_chunks())
+            if clashes:
+                if not skip_duplicates:
+                    raise DuplicateRecordError(
+                        duplicate_message(key, clashes, "are already stored")
+                    )
+                keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
+                records = records.filter(keep)
+                incoming = [i for i in incoming if i not in clashes]
+            if records.num_rows == 0:
+                return
+            if not state.pending:
+                state.checked_version = state.version
+            elif state.checked_version != state.version:
+                state.checked_version = None
+            state.pending.append(records)
+            state.pending_rows += records.num_rows
+            state.pending_ids.update(incoming)
+            if not skip_duplicates:
+                state.strict_ids.update(incoming)
+            state.pending_schema = pending_schema
+            if state.pending_rows >= self._batch_size:
+                self._flush_paths([key])
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_paths([key for key, state in self._states.items() if state.pending])
+
+    def _flush_paths(self, keys: Sequence[RecordPath]) -> None:
+        failures: dict[RecordPath, Exception] = {}
+        rejected: dict[RecordPath, set[str]] = {}
+        for key in keys:
+            try:
+                lost = self._flush_path(key, self._states[key])
+            except (DatabaseError, SchemaError) as err:
+                failures[key] = err
+            else:
+                if lost:
+                    rejected[key] = lost
+        messages = [
+            duplicate_message(k, ids, "were committed first by another writer")
+            for k, ids in rejected.items()
+        ]
+        if failures:
+            detail = "; ".join(f"{k!r}: {err}" for k, err in failures.items())
+            raise FlushError(
+                f"Could not commit the pending rows of path(s) {list(failures)} ({detail}). "
+                "The rows stay pending; fix the cause and call flush() again."
+                + (" Also: " + " ".join(messages) if messages else "")
+            ) from next(iter(failures.values()))
+        if messages:
+            raise DuplicateRecordError(" ".join(messages))
+
+    def _flush_path(self, key: RecordPath, state: _PathState) -> set[str]:
+        """Commit the pending rows of ``key``; return the ids dropped because another writer
+        committed them first although they were added without ``skip_duplicates``."""
+        rejected: set[str] = set()
+        attempts = 0
+        while state.pending:
+            self._refresh(key, state)
+            if state.inflight_seq is not None:
+                landed = self._landed(state, state.inflight_seq)
+                state.inflight_seq = None
+                if landed:
+                    self._drop_first_batch(state)
+                    continue
+            if state.checked_version != state.version:
+                rejected |= self._recheck(key, state)
+                state.checked_version = state.version
+                if not state.pending:
+                    break
+            attempts += 1
+            if attempts > self._max_commit_attempts:
+                raise DatabaseError(
+                    f"Gave up committing to path {key!r} after {self._max_commit_attempts} "
+                    "attempts: other writers kept committing first. Retry the flush later or "
+                    "raise max_commit_attempts."
+                )
+            if self._commit(key, state):
+                self._drop_first_batch(state)
+            else:
+                state.checked_version = None
+                time.sleep(random.uniform(0, 0.005 * min(attempts, 20)))
+        state.clear_pending()
+        return rejected
+
+    def _commit(self, key: RecordPath, state: _PathState) -> bool:
+        """Try one compare-and-swap commit of all pending rows as one batch. True when it
+        landed, False when another writer committed first; DatabaseError otherwise."""
+        batch = concat_records(state.pending)
+        assert batch is not None and state.pending_schema is not None
+        state.pending = [with_columns(batch, state.pending_schema, state.pending_schema.names)]
+        self._seq += 1
+        seq = self._seq
+        creating = state.table is None
+        props = CommitProperties(
+            max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
+        )
+        try:
+            if state.table is None:
+                write_deltalake(
+                    state.uri,
+                    state.pending[0],
+                    mode="error",
+                    storage_options=self._storage_options,
+                    writer_properties=self._writer_properties,
+                    commit_properties=props,
+                )
+            else:
+                write_deltalake(
+                    state.table,
+                    state.pending[0],
+                    mode="append",
+                    schema_mode="merge",
+                    writer_properties=self._writer_properties,
+                    commit_properties=props,
+                )
+        except CommitFailedError:
+            return False
+        except _WRITE_ERRORS as err:
+            state.inflight_seq = seq
+            try:
+                self._refresh(key, state)
+            except DatabaseError as refresh_err:
+                raise DatabaseError(
+                    f"Writing to {state.uri} failed ({err}) and the table cannot be re-read "
+                    f"to tell whether the commit landed ({refresh_err})."
+                ) from err
+            state.inflight_seq = None
+            if self._landed(state, seq):
+                return True
+            if creating and state.table is not None:
+                return False  # another writer created the table first
+            raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
+        return True
+
+    def _landed(self, state: _PathState, seq: int) -> bool:
+        if state.table is None:
+            return False
+        committed = state.table.transaction_version(self._writer_id)
+        return committed is not None and committed >= seq
+
+    def _drop_first_batch(self, state: _PathState) -> None:
+        """``pending[0]`` is committed: forget it (all of pending when it is the only one)."""
+        first = state.pending.pop(0)
+        if not state.pending:
+            state.clear_pending()
+            return
+        state.pending_rows -= first.num_rows
+        committed = set(first.column(RECORD_ID).to_pylist())
+        state.pending_ids -= committed
+        state.strict_ids -= committed
+        state.checked_version = None
+
+    def _recheck(self, key: RecordPath, state: _PathState) -> set[str]:
+        """Drop pending rows whose ids were committed since they were checked; return those
+        that had been added without ``skip_duplicates``."""
+        if state.table is None:
+            return set()
+        stored = self._stored_schema(state)
+        assert stored is not None and state.pending_schema is not None
+        merge_schemas(stored, state.pending_schema, key)
+        ids = pa.array(list(state.pending_ids), type=pa.string())
+        found = self._committed_ids(key, state, ids)
+        if not found:
+            return set()
+        value_set = pa.array(list(found), type=pa.string())
+        kept = [
+            t.filter(pc.invert(pc.is_in(t.column(RECORD_ID), value_set))) for t in state.pending
+        ]
+        state.pending = [t for t in kept if t.num_rows]
+        state.pending_rows = sum(t.num_rows for t in state.pending)
+        state.pending_ids -= found
+        rejected = state.strict_ids & found
+        state.strict_ids -= found
+        return rejected
+
+    # ------------------------------------------------------------------ reads
+
+    def _snapshot(self, key: RecordPath) -> tuple[_PathState, pa.Schema | None]:
+        state = self._state(key)
+        self._refresh(key, state)
+        stored = self._stored_schema(state)
+        schema = stored
+        if state.pending_schema is not None:
+            schema = merge_schemas(stored, state.pending_schema, key)
+        return state, schema
+
+    def get_record_by_id(
+        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        return self.get_records_by_ids(path, [record_id], record_id_column)
+
+    def get_records_by_ids(
+        self,
+        path: Sequence[str],
+        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        key = validate_path(path)
+        wanted = normalize_ids(ids)
+        with self._lock:
+            state, schema = self._snapshot(key)
+            if schema is None or len(wanted) == 0:
+                return None
+            parts = [
+                t.filter(pc.is_in(t.column(RECORD_ID), value_set=wanted)) for t in state.pending
+            ]
+            if state.table is not None:
+                sql = f"SELECT * FROM t WHERE {in_predicate(RECORD_ID, wanted)}"
+                parts.insert(0, self._query(key, state, sql))
+        return self._result(parts, schema, record_id_column, None)
+
+    def get_all_records(
+        self, path: Sequence[str], record_id_column: str | None = None
+    ) -> pa.Table | None:
+        key = validate_path(path)
+        with self._lock:
+            state, schema = self._snapshot(key)
+            if schema is None:
+                return None
+            parts = list(state.pending)
+            if state.table is not None:
+                parts.insert(0, self._query(key, state, "SELECT * FROM t"))
+        return self._result(parts, schema, record_id_column, None)
+
+    def get_records_with_column_value(
+        self,
+        path: Sequence[str],
+        constraints: Mapping[str, object],
+        record_id_column: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        key = validate_path(path)
+        with self._lock:
+            state, schema = self._snapshot(key)
+            if schema is None:
+                return None
+            tests = normalize_constraints(constraints, schema, record_id_column, key)
+            selected = resolve_columns(columns, schema, record_id_column, key)
+            parts = [filter_records(t, tests) for t in state.pending]
+            stored = self._stored_schema(state)
+            if stored is not None:
+                where = where_clause(tests, stored)
+                if where is not None:
+                    sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
+                    parts.insert(0, self._query(key, state, sql))
+        return self._result(parts, schema, record_id_column, selected)
+
+    @staticmethod
+    def _result(
+        parts: Sequence[pa.Table | None],
+        schema: pa.Schema,
+        record_id_column: str | None,
+        selected: Sequence[str] | None,
+    ) -> pa.Table | None:
+        rows = [p for p in parts if p is not None and p.num_rows]
+        table = concat_records(rows)
+        if table is None:
+            return None
+        names = schema.names if selected is None else selected
+        table = with_columns(table, schema, names)
+        return finalize(table, record_id_column, names)
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        return ScopedArrowDatabase(self, subpath)

@@ -1,0 +1,158 @@
+"""``InMemoryArrowDatabase``: the in-process backend for tests and notebooks.
+
+Each path keeps its batches as a list of Arrow tables (concatenated lazily on read and cached
+until the next write), a Python set of its record ids for duplicate checks (O(batch) per write,
+whatever the table size), and the merged schema. Rows are visible as soon as they are added, so
+``flush()`` has nothing to commit and never fails. A lock makes the store safe to share between
+threads. Semantics are those of ``orcapod.databases.protocol``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.databases.paths import RecordPath, validate_path
+from orcapod.databases.records import (
+    concat_records,
+    dedupe_batch,
+    duplicate_message,
+    filter_records,
+    finalize,
+    merge_schemas,
+    normalize_constraints,
+    normalize_ids,
+    prepare_record,
+    prepare_records,
+    resolve_columns,
+    with_columns,
+)
+from orcapod.databases.scoped import ScopedArrowDatabase
+from orcapod.errors import DuplicateRecordError
+from orcapod.types.columns import RECORD_ID
+
+__all__ = ["InMemoryArrowDatabase"]
+
+
+@dataclass
+class _PathStore:
+    chunks: list[pa.Table] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    schema: pa.Schema | None = None
+    merged: pa.Table | None = None
+
+    def table(self) -> pa.Table | None:
+        if self.merged is None and self.chunks:
+            merged = concat_records(self.chunks)
+            assert merged is not None and self.schema is not None
+            self.merged = with_columns(merged, self.schema, self.schema.names)
+            self.chunks = [self.merged]
+        return self.merged
+
+
+class InMemoryArrowDatabase:
+    """Records kept in process memory; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._stores: dict[RecordPath, _PathStore] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"InMemoryArrowDatabase(paths={len(self._stores)})"
+
+    def add_record(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        table: pa.Table,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_record(record_id, table), skip_duplicates)
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
+
+    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+        records = dedupe_batch(records, key, skip_duplicates)
+        with self._lock:
+            store = self._stores.get(key) or _PathStore()
+            schema = merge_schemas(store.schema, records.schema, key)
+            incoming = records.column(RECORD_ID).to_pylist()
+            if not store.ids.isdisjoint(incoming):
+                clashes = store.ids.intersection(incoming)
+                if not skip_duplicates:
+                    raise DuplicateRecordError(
+                        duplicate_message(key, clashes, "are already stored")
+                    )
+                keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
+                records = records.filter(keep)
+                incoming = [i for i in incoming if i not in clashes]
+            if records.num_rows == 0:
+                return
+            store.schema = schema
+            store.chunks.append(records)
+            store.ids.update(incoming)
+            store.merged = None
+            self._stores[key] = store
+
+    def _table(self, path: Sequence[str]) -> tuple[RecordPath, pa.Table | None]:
+        key = validate_path(path)
+        with self._lock:
+            store = self._stores.get(key)
+            return key, None if store is None else store.table()
+
+    def get_record_by_id(
+        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        return self.get_records_by_ids(path, [record_id], record_id_column)
+
+    def get_records_by_ids(
+        self,
+        path: Sequence[str],
+        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        wanted = normalize_ids(ids)
+        _, table = self._table(path)
+        if table is None:
+            return None
+        matched = table.filter(pc.is_in(table.column(RECORD_ID), value_set=wanted))
+        return finalize(matched, record_id_column)
+
+    def get_all_records(
+        self, path: Sequence[str], record_id_column: str | None = None
+    ) -> pa.Table | None:
+        _, table = self._table(path)
+        return finalize(table, record_id_column)
+
+    def get_records_with_column_value(
+        self,
+        path: Sequence[str],
+        constraints: Mapping[str, object],
+        record_id_column: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        key, table = self._table(path)
+        if table is None:
+            return None
+        tests = normalize_constraints(constraints, table.schema, record_id_column, key)
+        selected = resolve_columns(columns, table.schema, record_id_column, key)
+        return finalize(filter_records(table, tests), record_id_column, selected)
+
+    def flush(self) -> None:
+        """Nothing to commit: rows are visible as soon as they are added."""
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        return ScopedArrowDatabase(self, subpath)

@@ -1,0 +1,78 @@
+"""``NoOpArrowDatabase``: accepts every write and stores nothing.
+
+Paths are still validated (a path that another backend would refuse is refused here too), but
+tables are not inspected. Every read returns ``None``; ``flush()`` does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+import pyarrow as pa
+
+from orcapod.databases.paths import validate_path
+from orcapod.databases.scoped import ScopedArrowDatabase
+
+__all__ = ["NoOpArrowDatabase"]
+
+
+class NoOpArrowDatabase:
+    """A database that discards writes; use it to switch storage off."""
+
+    def __repr__(self) -> str:
+        return "NoOpArrowDatabase()"
+
+    def add_record(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        table: pa.Table,
+        skip_duplicates: bool = False,
+    ) -> None:
+        validate_path(path)
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+    ) -> None:
+        validate_path(path)
+
+    def get_record_by_id(
+        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        validate_path(path)
+        return None
+
+    def get_records_by_ids(
+        self,
+        path: Sequence[str],
+        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        validate_path(path)
+        return None
+
+    def get_all_records(
+        self, path: Sequence[str], record_id_column: str | None = None
+    ) -> pa.Table | None:
+        validate_path(path)
+        return None
+
+    def get_records_with_column_value(
+        self,
+        path: Sequence[str],
+        constraints: Mapping[str, object],
+        record_id_column: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        validate_path(path)
+        return None
+
+    def flush(self) -> None:
+        """Nothing is ever pending."""
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        return ScopedArrowDatabase(self, subpath)

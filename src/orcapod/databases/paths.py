@@ -1,0 +1,91 @@
+"""Record paths: validation, joining, and their filesystem-safe directory names.
+
+A record path is a tuple of name segments, e.g. ``("results", "my_fn", "v1")``. Every backend
+validates paths the same way so that a path accepted by one backend is accepted by all:
+
+* the path is a non-empty tuple (or list) of strings;
+* no segment is empty, ``.`` or ``..``, and none contains ``/``, ``\\`` or a control character.
+
+Decisions where the issue is silent:
+
+* On disk (``DeltaTableDatabase``) each segment becomes one directory. Characters outside
+  ``[A-Za-z0-9._-]`` are percent-encoded as UTF-8 bytes (``%3A`` for ``:``), so the directory
+  names are legal on every filesystem, including Windows, and the mapping is injective
+  (``%`` itself is encoded). A trailing ``.`` is encoded too (Windows strips it), and the
+  segment ``_delta_log`` is encoded as ``%5Fdelta_log`` so it can never collide with the log
+  directory of the Delta table of the parent path.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from orcapod.errors import InputValidationError
+
+__all__ = ["RecordPath", "join_path", "segment_dirname", "validate_path", "validate_subpath"]
+
+RecordPath = tuple[str, ...]
+
+_SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_DELTA_LOG_DIR = "_delta_log"
+
+
+def _check_segment(segment: object, path: object) -> str:
+    if not isinstance(segment, str):
+        raise InputValidationError(
+            f"Record path {path!r} has a non-string segment {segment!r}; "
+            "every segment must be a str."
+        )
+    if segment in ("", ".", ".."):
+        raise InputValidationError(
+            f"Record path {path!r} has an invalid segment {segment!r}; segments must be "
+            "non-empty names other than '.' and '..'."
+        )
+    bad = [ch for ch in segment if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127]
+    if bad:
+        raise InputValidationError(
+            f"Record path {path!r} has segment {segment!r} containing {bad[0]!r}; "
+            "segments may not contain '/', '\\' or control characters - split the name "
+            "into separate path segments instead."
+        )
+    return segment
+
+
+def validate_path(path: Sequence[str]) -> RecordPath:
+    """Return ``path`` as a validated tuple, or raise ``InputValidationError`` naming the
+    offending segment."""
+    if isinstance(path, str | bytes) or not isinstance(path, Sequence):
+        raise InputValidationError(
+            f"Record path must be a tuple of strings, got {path!r}; "
+            f"write e.g. ({path!r},) for a single-segment path."
+        )
+    if len(path) == 0:
+        raise InputValidationError("Record path is empty; give at least one segment.")
+    return tuple(_check_segment(segment, path) for segment in path)
+
+
+def validate_subpath(path: Sequence[str]) -> RecordPath:
+    """Like :func:`validate_path` but an empty path (the root of a view) is allowed."""
+    if isinstance(path, Sequence) and not isinstance(path, str | bytes) and len(path) == 0:
+        return ()
+    return validate_path(path)
+
+
+def join_path(prefix: RecordPath, path: Sequence[str]) -> RecordPath:
+    """Validate ``path`` and put ``prefix`` (already valid) in front of it."""
+    return prefix + validate_path(path)
+
+
+def segment_dirname(segment: str) -> str:
+    """The filesystem-safe directory name of one (valid) path segment."""
+    if segment == _DELTA_LOG_DIR:
+        return "%5F" + segment[1:]
+    encoded = []
+    for index, ch in enumerate(segment):
+        last = index == len(segment) - 1
+        if ch in _SAFE_CHARS and not (last and ch == "."):
+            encoded.append(ch)
+        else:
+            encoded.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))
+    return "".join(encoded)

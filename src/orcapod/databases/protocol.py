@@ -1,0 +1,101 @@
+"""The ``ArrowDatabase`` protocol: the one contract every record store satisfies.
+
+Semantics shared by every backend (checked by ``tests/databases/test_contract.py``):
+
+* A *path* is a tuple of name segments (see ``orcapod.databases.paths``); each path holds one
+  table of records keyed by a string record id, stored in the column ``__record_id``.
+* Writes: a record id already stored (pending or committed) or repeated inside the batch
+  raises ``DuplicateRecordError`` naming the id(s), unless ``skip_duplicates=True``, in which
+  case the first stored row stays and the incoming duplicates are dropped. New columns evolve
+  the schema (older rows read back as null); a column with a different type raises
+  ``SchemaError`` naming the column. Tables are stored with canonical Arrow types (see
+  ``orcapod.databases.records``).
+* Reads see pending plus committed rows and return ``None`` when the path holds no table or
+  no row matches - never an empty table. Row order is unspecified. ``record_id_column=None``
+  drops ``__record_id`` from the result; a name renames it to that name.
+* ``flush()`` commits pending rows of every path, including those written through scoped
+  views (views share the backend); a failed flush raises ``FlushError`` naming the paths and
+  keeps their rows pending.
+* ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
+  ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+__all__ = ["ArrowDatabase"]
+
+
+@runtime_checkable
+class ArrowDatabase(Protocol):
+    """A store of Arrow record tables addressed by path and record id."""
+
+    def add_record(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        table: pa.Table,
+        skip_duplicates: bool = False,
+    ) -> None:
+        """Store the one-row ``table`` under ``record_id``."""
+        ...
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+    ) -> None:
+        """Store every row of ``table``; ``record_id_column`` holds their (string) ids."""
+        ...
+
+    def get_record_by_id(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The one-row table stored under ``record_id``, or ``None``."""
+        ...
+
+    def get_records_by_ids(
+        self,
+        path: Sequence[str],
+        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The rows whose ids are in ``ids`` (ids not stored are ignored), or ``None``."""
+        ...
+
+    def get_all_records(
+        self,
+        path: Sequence[str],
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """Every row stored under ``path``, or ``None``."""
+        ...
+
+    def get_records_with_column_value(
+        self,
+        path: Sequence[str],
+        constraints: Mapping[str, object],
+        record_id_column: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        """Rows where every constrained column equals its value (a list/tuple/set of values
+        means IN; ``None`` matches null), projected to ``columns`` (plus the record id when
+        ``record_id_column`` is given), or ``None``."""
+        ...
+
+    def flush(self) -> None:
+        """Commit every pending row; raise ``FlushError`` naming the paths that failed."""
+        ...
+
+    def at(self, *subpath: str) -> ArrowDatabase:
+        """A view of this database whose paths are prefixed by ``subpath``."""
+        ...

@@ -1,0 +1,411 @@
+"""Arrow-side record handling shared by every backend, so all of them behave the same.
+
+* **Canonical storage types.** Every backend stores and returns the same Arrow types: the
+  types Delta Lake can hold exactly. Incoming tables are cast to them on write:
+  ``large_string``/``string_view`` become ``string``, ``large_binary``/``binary_view``/
+  fixed-size binary become ``binary``, all list flavours become ``list<item>``, dictionary
+  columns are decoded, timestamps in ``s``/``ms`` become ``us``; every field is nullable.
+  Types Delta cannot hold exactly (unsigned integers, ``ns`` timestamps, non-UTC time zones,
+  ``null``-typed columns, float16, time, duration, ...) are refused with ``SchemaError``
+  naming the column and the cast to apply.
+* **The record id** is stored in the first column, named ``__record_id`` (``RECORD_ID``); it
+  must be a non-null string. On reads ``record_id_column=None`` drops it and a name renames it.
+* **Schema evolution.** A new column may appear in a later batch (older rows read back as
+  null) and a batch may omit an existing column (its rows read back as null); a column whose
+  type differs from the stored one raises ``SchemaError`` naming the column.
+* **Constraints** (``get_records_with_column_value``) map a column to one value (equality) or
+  to a list/tuple/set of values (``IN``). ``None`` matches null. Each value is converted to the
+  column's type first, so a value of the wrong type is refused the same way on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.errors import DuplicateRecordError, InputValidationError, SchemaError
+from orcapod.types.columns import RECORD_ID
+
+__all__ = [
+    "Constraint",
+    "canonical_schema",
+    "canonical_table",
+    "canonical_type",
+    "check_compatible",
+    "concat_records",
+    "constraint_mask",
+    "dedupe_batch",
+    "duplicate_message",
+    "filter_records",
+    "finalize",
+    "first_occurrences",
+    "merge_schemas",
+    "normalize_constraints",
+    "normalize_ids",
+    "prepare_record",
+    "prepare_records",
+    "repeated_ids",
+    "resolve_columns",
+    "with_columns",
+]
+
+_MAX_NAMED = 10
+_UTC_NAMES = frozenset({"UTC", "utc", "Etc/UTC", "+00:00", "Z"})
+
+
+def _unsupported(column: str, dtype: pa.DataType, hint: str) -> SchemaError:
+    return SchemaError(
+        f"Column {column!r} has Arrow type {dtype}, which the databases cannot store exactly; "
+        f"{hint}."
+    )
+
+
+def canonical_type(dtype: pa.DataType, column: str) -> pa.DataType:
+    """The storage type of ``dtype`` (see the module docstring), or ``SchemaError``."""
+    t = pa.types
+    if t.is_string(dtype) or t.is_large_string(dtype) or t.is_string_view(dtype):
+        return pa.string()
+    if (
+        t.is_binary(dtype)
+        or t.is_large_binary(dtype)
+        or t.is_binary_view(dtype)
+        or t.is_fixed_size_binary(dtype)
+    ):
+        return pa.binary()
+    if t.is_boolean(dtype) or t.is_signed_integer(dtype) or t.is_date32(dtype):
+        return dtype
+    if t.is_float32(dtype) or t.is_float64(dtype) or t.is_decimal128(dtype):
+        return dtype
+    if t.is_timestamp(dtype):
+        if dtype.unit == "ns":
+            raise _unsupported(column, dtype, "cast it to pa.timestamp('us') first")
+        if dtype.tz is not None and dtype.tz not in _UTC_NAMES:
+            raise _unsupported(column, dtype, "convert it to UTC (pa.timestamp('us', tz='UTC'))")
+        return pa.timestamp("us", tz=None if dtype.tz is None else "UTC")
+    if t.is_dictionary(dtype):
+        return canonical_type(dtype.value_type, column)
+    if t.is_list(dtype) or t.is_large_list(dtype) or t.is_fixed_size_list(dtype):
+        return pa.list_(pa.field("item", canonical_type(dtype.value_type, column)))
+    if t.is_list_view(dtype) or t.is_large_list_view(dtype):
+        return pa.list_(pa.field("item", canonical_type(dtype.value_type, column)))
+    if t.is_struct(dtype):
+        if dtype.num_fields == 0:
+            raise _unsupported(column, dtype, "give the struct at least one field")
+        fields = [dtype.field(i) for i in range(dtype.num_fields)]
+        return pa.struct([pa.field(f.name, canonical_type(f.type, column)) for f in fields])
+    if t.is_map(dtype):
+        return pa.map_(
+            canonical_type(dtype.key_type, column), canonical_type(dtype.item_type, column)
+        )
+    if t.is_null(dtype):
+        raise _unsupported(column, dtype, "cast the all-null column to the type it should hold")
+    if t.is_unsigned_integer(dtype):
+        raise _unsupported(column, dtype, "cast it to a signed integer type such as int64")
+    raise _unsupported(
+        column,
+        dtype,
+        "cast it to a bool, integer, float, decimal, string, "
+        "binary, date32, timestamp('us'), list, struct or map type",
+    )
+
+
+def canonical_schema(schema: pa.Schema) -> pa.Schema:
+    """The storage schema of ``schema``: canonical types, every field nullable, no metadata."""
+    names = schema.names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise SchemaError(f"Column names {dupes} appear more than once; rename them.")
+    if "" in names:
+        raise SchemaError("A column has an empty name; give every column a name.")
+    return pa.schema([pa.field(f.name, canonical_type(f.type, f.name)) for f in schema])
+
+
+def canonical_table(table: pa.Table) -> pa.Table:
+    """``table`` cast to its canonical schema (a no-op when it already has it)."""
+    target = canonical_schema(table.schema)
+    if table.schema.equals(target, check_metadata=True):
+        return table
+    return table.cast(target)
+
+
+def prepare_records(table: pa.Table, record_id_column: str) -> pa.Table:
+    """Validate a batch for ``add_records``: the id column becomes the leading ``__record_id``
+    (non-null strings) and every column gets its canonical type."""
+    if not isinstance(table, pa.Table):
+        raise InputValidationError(
+            f"Records must be a pyarrow.Table, got {type(table).__name__}; convert it with "
+            "pa.table(...) or pa.Table.from_batches(...)."
+        )
+    if not isinstance(record_id_column, str) or record_id_column not in table.column_names:
+        raise InputValidationError(
+            f"Record id column {record_id_column!r} is not in the table (columns: "
+            f"{table.column_names}); pass the name of the column holding the record ids."
+        )
+    if record_id_column != RECORD_ID and RECORD_ID in table.column_names:
+        raise InputValidationError(
+            f"The table has both {record_id_column!r} and the reserved column {RECORD_ID!r}; "
+            f"drop or rename {RECORD_ID!r}."
+        )
+    ids = table.column(record_id_column)
+    if not (
+        pa.types.is_string(ids.type)
+        or pa.types.is_large_string(ids.type)
+        or pa.types.is_string_view(ids.type)
+    ):
+        raise InputValidationError(
+            f"Record id column {record_id_column!r} has type {ids.type}; record ids must be "
+            "strings - cast the column with pc.cast(column, pa.string())."
+        )
+    if ids.null_count:
+        raise InputValidationError(
+            f"Record id column {record_id_column!r} has {ids.null_count} null value(s); every "
+            "record needs an id."
+        )
+    rest = table.drop_columns([record_id_column])
+    out = rest.add_column(0, pa.field(RECORD_ID, ids.type), ids)
+    return canonical_table(out)
+
+
+def prepare_record(record_id: str, table: pa.Table) -> pa.Table:
+    """Validate a one-row table for ``add_record`` and attach its id."""
+    if not isinstance(record_id, str) or record_id == "":
+        raise InputValidationError(f"Record id must be a non-empty string, got {record_id!r}.")
+    if not isinstance(table, pa.Table) or table.num_rows != 1:
+        got = f"{table.num_rows} rows" if isinstance(table, pa.Table) else type(table).__name__
+        raise InputValidationError(
+            f"add_record takes a one-row pyarrow.Table, got {got}; use add_records for "
+            "several rows."
+        )
+    if RECORD_ID in table.column_names:
+        raise InputValidationError(
+            f"The record table already has the reserved column {RECORD_ID!r}; drop it."
+        )
+    ids = pa.array([record_id], type=pa.string())
+    return prepare_records(table.add_column(0, RECORD_ID, ids), RECORD_ID)
+
+
+def normalize_ids(ids: Iterable[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Record ids for a lookup, as a string array without nulls or repeats."""
+    if isinstance(ids, str):
+        raise InputValidationError(
+            f"Record ids must be a collection of strings, got the string {ids!r}; write [{ids!r}]."
+        )
+    try:
+        if isinstance(ids, pa.ChunkedArray):
+            array = ids.combine_chunks()
+        elif isinstance(ids, pa.Array):
+            array = ids
+        else:
+            array = pa.array(list(ids), type=pa.string())
+        array = array.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise InputValidationError(f"Record ids must be strings: {err}") from err
+    if array.null_count:
+        array = array.drop_null()
+    return pc.unique(array)
+
+
+def first_occurrences(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A boolean mask that is True at the first occurrence of each id."""
+    indices = pa.array(range(len(ids)), type=pa.int64())
+    table = pa.table({"id": ids, "i": indices})
+    firsts = table.group_by("id", use_threads=False).aggregate([("i", "min")])
+    return pc.is_in(indices, value_set=firsts.column("i_min"))
+
+
+def repeated_ids(ids: pa.Array | pa.ChunkedArray) -> list[str]:
+    """The ids that occur more than once, sorted."""
+    counts = pc.value_counts(ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    return sorted(repeated.to_pylist())
+
+
+def duplicate_message(path: Sequence[str], ids: Collection[str], where: str) -> str:
+    shown = sorted(ids)[:_MAX_NAMED]
+    more = f" (and {len(ids) - len(shown)} more)" if len(ids) > len(shown) else ""
+    return (
+        f"Record id(s) {shown}{more} {where} at path {tuple(path)!r}; record ids must be "
+        "unique - pass skip_duplicates=True to keep the stored rows and drop the new ones."
+    )
+
+
+def dedupe_batch(records: pa.Table, path: Sequence[str], skip_duplicates: bool) -> pa.Table:
+    """Handle ids repeated inside one batch: error, or keep the first occurrence."""
+    ids = records.column(RECORD_ID)
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return records
+    if not skip_duplicates:
+        raise DuplicateRecordError(
+            duplicate_message(path, repeated_ids(ids), "appear more than once in the batch")
+        )
+    return records.filter(first_occurrences(ids))
+
+
+def merge_schemas(base: pa.Schema | None, incoming: pa.Schema, path: Sequence[str]) -> pa.Schema:
+    """``base`` extended with the new columns of ``incoming``; ``SchemaError`` when a column
+    present in both has different types."""
+    if base is None:
+        return incoming
+    check_compatible(base, incoming, path)
+    extra = [f for f in incoming if base.get_field_index(f.name) < 0]
+    return pa.schema(list(base) + extra) if extra else base
+
+
+def check_compatible(stored: pa.Schema, incoming: pa.Schema, path: Sequence[str]) -> None:
+    for field in incoming:
+        index = stored.get_field_index(field.name)
+        if index >= 0 and not stored.field(index).type.equals(field.type):
+            raise SchemaError(
+                f"Column {field.name!r} at path {tuple(path)!r} is stored as "
+                f"{stored.field(index).type} but the new rows have {field.type}; cast the "
+                f"column to {stored.field(index).type} or store the rows under another path."
+            )
+
+
+def concat_records(tables: Sequence[pa.Table]) -> pa.Table | None:
+    """Concatenate batches whose schemas may differ by missing columns (filled with null)."""
+    tables = [t for t in tables if t is not None]
+    if not tables:
+        return None
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One equality (``values`` of length 1) or IN test on a stored column, with the values
+    already converted to the column's type; ``match_null`` adds ``OR column IS NULL``."""
+
+    column: str
+    values: pa.Array
+    match_null: bool
+
+
+def _constraint_values(value: object) -> list[Any]:
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return [value]
+
+
+def normalize_constraints(
+    constraints: Mapping[str, object],
+    schema: pa.Schema,
+    record_id_column: str | None,
+    path: Sequence[str],
+) -> list[Constraint]:
+    """Check constraint columns exist in ``schema`` and convert values to their types."""
+    if not isinstance(constraints, Mapping):
+        raise InputValidationError(
+            f"Constraints must be a mapping of column name to value(s), got "
+            f"{type(constraints).__name__}."
+        )
+    out = []
+    for name, value in constraints.items():
+        column = RECORD_ID if record_id_column is not None and name == record_id_column else name
+        index = schema.get_field_index(column)
+        if index < 0:
+            raise InputValidationError(
+                f"Constraint column {name!r} does not exist at path {tuple(path)!r} (columns: "
+                f"{[n for n in schema.names if n != RECORD_ID]}); check the column name."
+            )
+        dtype = schema.field(index).type
+        if pa.types.is_nested(dtype):
+            raise InputValidationError(
+                f"Constraint on column {name!r} of nested type {dtype} is not supported; "
+                "constrain scalar columns only."
+            )
+        raw = _constraint_values(value)
+        present = [v for v in raw if v is not None]
+        try:
+            values = pa.array(present, type=dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+            raise InputValidationError(
+                f"Constraint value(s) {present!r} for column {name!r} cannot be converted to the "
+                f"column type {dtype}: {err}"
+            ) from err
+        out.append(Constraint(column, values, match_null=len(present) < len(raw)))
+    return out
+
+
+def constraint_mask(table: pa.Table, constraints: Sequence[Constraint]) -> pa.ChunkedArray | None:
+    """Rows of ``table`` matching every constraint (a missing column counts as null)."""
+    mask = None
+    for constraint in constraints:
+        if constraint.column in table.column_names:
+            column = table.column(constraint.column)
+            test = pc.is_in(column, value_set=constraint.values)
+            if constraint.match_null:
+                test = pc.or_(test, pc.is_null(column))
+        else:
+            test = pa.chunked_array([pa.array([constraint.match_null] * table.num_rows)])
+        mask = test if mask is None else pc.and_(mask, test)
+    return mask
+
+
+def filter_records(table: pa.Table | None, constraints: Sequence[Constraint]) -> pa.Table | None:
+    if table is None or not constraints:
+        return table
+    mask = constraint_mask(table, constraints)
+    return table if mask is None else table.filter(mask)
+
+
+def resolve_columns(
+    columns: Sequence[str] | None,
+    schema: pa.Schema,
+    record_id_column: str | None,
+    path: Sequence[str],
+) -> list[str] | None:
+    """Stored column names for a projection (``None``: all), checked against ``schema``."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        raise InputValidationError(
+            f"columns must be a list of names, got the string {columns!r}; write [{columns!r}]."
+        )
+    out = [RECORD_ID]
+    for name in columns:
+        column = RECORD_ID if name == record_id_column else name
+        if schema.get_field_index(column) < 0:
+            raise InputValidationError(
+                f"Column {name!r} does not exist at path {tuple(path)!r} (columns: "
+                f"{[n for n in schema.names if n != RECORD_ID]}); check the column name."
+            )
+        if column not in out:
+            out.append(column)
+    return out
+
+
+def with_columns(table: pa.Table, schema: pa.Schema, names: Iterable[str]) -> pa.Table:
+    """``table`` with every column of ``names`` it lacks added as nulls of its ``schema`` type."""
+    for name in names:
+        if name not in table.column_names:
+            dtype = schema.field(name).type
+            table = table.append_column(pa.field(name, dtype), pa.nulls(table.num_rows, dtype))
+    return table
+
+
+def finalize(
+    table: pa.Table | None,
+    record_id_column: str | None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table | None:
+    """Turn stored rows into a read result: ``None`` when there are none; the projection
+    applied; ``__record_id`` renamed to ``record_id_column`` or dropped."""
+    if table is None or table.num_rows == 0:
+        return None
+    if columns is not None:
+        table = table.select(list(columns))
+    if record_id_column is None:
+        return table.drop_columns([RECORD_ID])
+    if record_id_column != RECORD_ID and record_id_column in table.column_names:
+        raise InputValidationError(
+            f"record_id_column {record_id_column!r} clashes with a stored column of that name; "
+            "choose another name."
+        )
+    names = [record_id_column if n == RECORD_ID else n for n in table.column_names]
+    return table.rename_columns(names)

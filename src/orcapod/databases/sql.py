@@ -1,0 +1,115 @@
+"""SQL text for the Delta backend's pushed-down queries (deltalake ``QueryBuilder``, i.e.
+Apache DataFusion SQL).
+
+Values are rendered as typed literals of the stored column type (``arrow_cast`` / ``CAST``),
+so a comparison means the same thing as the Arrow ``is_in`` used for pending rows: no implicit
+widening of a float32 column to double, no string-to-number coercion. Short value lists become
+``IN (...)``; long ones (``> INLINE_LIMIT``) become a semi-join against a ``VALUES`` list, which
+DataFusion plans far faster than a long ``IN`` list (measured: 1,000 ids against 1M rows in
+~70 ms instead of ~300 ms).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+
+from orcapod.databases.records import Constraint
+from orcapod.errors import InputValidationError
+
+__all__ = ["INLINE_LIMIT", "in_predicate", "quote_identifier", "select_list", "where_clause"]
+
+INLINE_LIMIT = 64
+
+_INT_NAMES = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literal(value: object, dtype: pa.DataType) -> str:
+    """A SQL literal of ``value``, which has already been converted to ``dtype``."""
+    t = pa.types
+    if t.is_string(dtype):
+        assert isinstance(value, str)
+        return _quote_string(value)
+    if t.is_boolean(dtype):
+        return "TRUE" if value else "FALSE"
+    if t.is_signed_integer(dtype):
+        return f"arrow_cast({int(value)}, '{_INT_NAMES[dtype.bit_width]}')"  # type: ignore[call-overload]
+    if t.is_float32(dtype):
+        return f"CAST('{value!r}' AS REAL)"
+    if t.is_float64(dtype):
+        return f"CAST('{value!r}' AS DOUBLE)"
+    if t.is_decimal(dtype):
+        return f"CAST('{value}' AS DECIMAL({dtype.precision},{dtype.scale}))"
+    if t.is_date32(dtype):
+        assert isinstance(value, datetime.date)
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if t.is_binary(dtype):
+        assert isinstance(value, bytes)
+        return f"X'{value.hex()}'"
+    if t.is_timestamp(dtype):
+        micros = pa.scalar(value, type=dtype).cast(pa.int64()).as_py()
+        zone = 'Some("UTC")' if dtype.tz else "None"
+        return f"arrow_cast({micros}, 'Timestamp(Microsecond, {zone})')"
+    raise InputValidationError(
+        f"Constraints on columns of type {dtype} are not supported; constrain a bool, integer, "
+        "float, decimal, string, binary, date or timestamp column."
+    )
+
+
+def _literals(values: pa.Array) -> list[str]:
+    dtype = values.type
+    if pa.types.is_timestamp(dtype):
+        micros = values.cast(pa.int64()).to_pylist()
+        zone = 'Some("UTC")' if dtype.tz else "None"
+        return [f"arrow_cast({m}, 'Timestamp(Microsecond, {zone})')" for m in micros]
+    return [_literal(v, dtype) for v in values.to_pylist()]
+
+
+def in_predicate(column: str, values: pa.Array) -> str:
+    """``column`` equals one of ``values`` (which hold no nulls)."""
+    ident = quote_identifier(column)
+    literals = _literals(values)
+    if not literals:
+        return "FALSE"
+    if len(literals) == 1:
+        return f"{ident} = {literals[0]}"
+    if len(literals) <= INLINE_LIMIT:
+        return f"{ident} IN ({', '.join(literals)})"
+    rows = ", ".join(f"({lit})" for lit in literals)
+    return f"{ident} IN (SELECT column1 FROM (VALUES {rows}))"
+
+
+def where_clause(constraints: Sequence[Constraint], stored: pa.Schema) -> str | None:
+    """The WHERE condition for ``constraints`` on a table with schema ``stored``, or ``None``
+    when no stored row can match (a constrained column is absent, so it reads as null, and
+    the constraint does not accept null)."""
+    parts = []
+    for constraint in constraints:
+        if stored.get_field_index(constraint.column) < 0:
+            if constraint.match_null:
+                continue
+            return None
+        test = in_predicate(constraint.column, constraint.values)
+        if constraint.match_null:
+            test = f"({test} OR {quote_identifier(constraint.column)} IS NULL)"
+        parts.append(test)
+    return " AND ".join(parts) if parts else "TRUE"
+
+
+def select_list(columns: Iterable[str] | None, stored: pa.Schema) -> str:
+    """The SELECT list for a projection (``None``: every column), keeping only the columns the
+    stored table has (the others are added as nulls by the caller)."""
+    if columns is None:
+        return "*"
+    present = [quote_identifier(c) for c in columns if stored.get_field_index(c) >= 0]
+    return ", ".join(present)
