@@ -338,7 +338,8 @@ def _extract(arr: pa.Array, where: str) -> Canon:
 
 def _float_words(arr: pa.Array, valid: NDArray[np.bool_] | None) -> NDArray[np.uint64]:
     values = _fixed_view(arr, np.float64, 1)
-    canon = values + 0.0  # a fresh copy in which -0.0 + 0.0 == +0.0
+    with np.errstate(invalid="ignore"):  # signalling NaNs are fine: they become the quiet NaN
+        canon = values + 0.0  # a fresh copy in which -0.0 + 0.0 == +0.0
     nan = np.isnan(canon)
     if nan.any():
         canon[nan] = np.nan

@@ -116,8 +116,8 @@ def hash_table(table: pa.Table | pa.RecordBatch) -> ContentHash:
 
 
 def _le_bytes(a: NDArray[Any]) -> memoryview:
-    little = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-    return little.data.cast("B")
+    little = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).reshape(-1)
+    return little.view(np.uint8).data
 
 
 def _feed(hasher: Any, c: Canon) -> None:

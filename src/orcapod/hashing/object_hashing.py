@@ -200,7 +200,8 @@ def _(obj: NDArray[Any]) -> bytes:
         return _item(b"NA", header + _encode(obj.tolist()))
     data = np.ascontiguousarray(obj, dtype=obj.dtype.newbyteorder("<"))
     if data.dtype.kind == "f":
-        data = data + 0.0  # -0.0 -> 0.0 (a copy)
+        with np.errstate(invalid="ignore"):  # signalling NaNs become the quiet NaN below
+            data = data + 0.0  # -0.0 -> 0.0 (a copy)
         data[np.isnan(data)] = np.nan
     return _item(b"NA", header + data.tobytes())
 
