@@ -5,7 +5,9 @@ on this machine, not a sleep): LocalExecutor runs them one after another; RayExe
 submitted at once through ``submit_callable`` on a local Ray with ``num_cpus=2``. Ray's start-up
 and the first (warm-up) calls are timed and reported separately, not in the comparison. A plain
 2-process ``ProcessPoolExecutor`` run of the same calls is reported as a reference for what the
-machine allows at that moment (on a shared machine, other load lowers both).
+machine allows at that moment (on a shared machine, other load lowers both), and every trial
+reports the calls' CPU share (CPU time / wall time; 1.0 = a whole CPU per running call), which
+tells executor overhead apart from CPU taken by other processes.
 
 Local and Ray trials alternate (``--repeats``, default 3); the speedup is the ratio of the
 medians. Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
@@ -28,11 +30,19 @@ from orcapod.executors import LocalExecutor, RayExecutor
 NUM_CPUS = 2
 
 
-def cpu_work(iterations: int) -> int:
+def cpu_work(iterations: int) -> tuple[int, float, float]:
+    """Busy loop; returns (checksum, CPU seconds, wall seconds) of this call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     total = 0
     for i in range(iterations):
         total += i * i % 7
-    return total
+    return total, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def cpu_share(results: list[tuple[int, float, float]]) -> float:
+    """CPU time / wall time of the calls: 1.0 = each call had a whole CPU to itself; lower
+    means other processes on the machine took CPU from the work."""
+    return round(sum(r[1] for r in results) / sum(r[2] for r in results), 3)
 
 
 def calibrate(target_seconds: float) -> int:
@@ -52,14 +62,17 @@ def emit(**figure: Any) -> None:
     print(json.dumps({"benchmark": "ray_executor", **figure}), flush=True)
 
 
-def run_local(iterations: int, calls: int) -> tuple[float, list[int]]:
+Results = list[tuple[int, float, float]]
+
+
+def run_local(iterations: int, calls: int) -> tuple[float, Results]:
     local = LocalExecutor()
     start = time.perf_counter()
     results = [local.execute_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)]
     return time.perf_counter() - start, results
 
 
-def run_ray(executor: RayExecutor, iterations: int, calls: int) -> tuple[float, list[int]]:
+def run_ray(executor: RayExecutor, iterations: int, calls: int) -> tuple[float, Results]:
     start = time.perf_counter()
     futures = [executor.submit_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)]
     results = [f.result() for f in futures]
@@ -103,7 +116,7 @@ def main() -> None:
         for trial in range(repeats):  # alternate, so a burst of outside load hits both
             local_seconds, local_results = run_local(iterations, calls)
             ray_seconds, ray_results = run_ray(executor, iterations, calls)
-            assert ray_results == local_results
+            assert [r[0] for r in ray_results] == [r[0] for r in local_results]
             local_times.append(local_seconds)
             ray_times.append(ray_seconds)
             emit(
@@ -113,6 +126,8 @@ def main() -> None:
                 local_sequential_seconds=round(local_seconds, 4),
                 ray_concurrent_seconds=round(ray_seconds, 4),
                 ratio=round(local_seconds / ray_seconds, 3),
+                local_cpu_share=cpu_share(local_results),
+                ray_cpu_share=cpu_share(ray_results),
             )
         local_median = statistics.median(local_times)
         ray_median = statistics.median(ray_times)
