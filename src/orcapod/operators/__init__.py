@@ -1,5 +1,37 @@
-"""Layer 7: operators — restructure streams (join, select, rename, batch, filter)."""
+"""Layer 7: operators — restructure streams (join, select, rename, batch, filter).
 
+Applying an operator (``Join()(a, b)``) validates, records and returns a lazy
+``OperatorStream``; importing this package also enables the fluent shortcuts
+(``a.join(b)``). See ``orcapod.operators.base`` for the contract.
+"""
+
+from orcapod.operators.batch import Batch
+from orcapod.operators.columns import (
+    DropPacketColumns,
+    DropTagColumns,
+    MapPackets,
+    MapTags,
+    SelectPacketColumns,
+    SelectTagColumns,
+)
+from orcapod.operators.filters import PolarsFilter
+from orcapod.operators.fluent import register_fluent_operators
 from orcapod.operators.join import Join
+from orcapod.operators.merge_join import MergeJoin
+from orcapod.operators.semi_join import SemiJoin
 
-__all__ = ["Join"]
+register_fluent_operators()
+
+__all__ = [
+    "Batch",
+    "DropPacketColumns",
+    "DropTagColumns",
+    "Join",
+    "MapPackets",
+    "MapTags",
+    "MergeJoin",
+    "PolarsFilter",
+    "SelectPacketColumns",
+    "SelectTagColumns",
+    "SemiJoin",
+]

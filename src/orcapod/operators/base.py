@@ -118,9 +118,7 @@ def stream_table(stream: StreamProtocol, layout: StreamLayout) -> pa.Table:
     return normalise_table(table, layout)
 
 
-def output_identity(
-    operator: Operator, input_hashes: Sequence[ContentHash]
-) -> ContentHash:
+def output_identity(operator: Operator, input_hashes: Sequence[ContentHash]) -> ContentHash:
     """Identity of an operator's output over inputs with the given (content or pipeline) hashes."""
     texts = [h.to_string() for h in input_hashes]
     inputs = tuple(sorted(texts)) if operator.is_commutative else tuple(texts)

@@ -113,9 +113,7 @@ def inner_join_indices(
         )
         if not shared:
             acc = acc.append_column(_CROSS, pa.array(np.zeros(acc.num_rows, dtype=np.int8)))
-            right = right.append_column(
-                _CROSS, pa.array(np.zeros(right.num_rows, dtype=np.int8))
-            )
+            right = right.append_column(_CROSS, pa.array(np.zeros(right.num_rows, dtype=np.int8)))
             shared = [_CROSS]
         acc = acc.join(right, keys=shared, join_type="inner", use_threads=True)
         stale = [c for c in acc.column_names if not c.startswith("__idx_") and c not in later[i]]

@@ -171,7 +171,7 @@ def plan_join(op_name: str, inputs: Sequence[InputInfo], *, merge: bool) -> Join
             meta[rename.get(name, name)] = tp
         if layout.context and context_owner is None:
             context_owner = pos
-    tags = {n: (key_types[n] if n in key_types else tp) for n, tp in tag_types.items()}
+    tags = {n: key_types.get(n, tp) for n, tp in tag_types.items()}
     out = StreamLayout.build(tags, system_tags, packets, sources, meta, context_owner is not None)
     return JoinPlan(
         layout=out,
@@ -201,8 +201,11 @@ def assemble_join(
     layouts = [inputs[i].layout for i in order]
     ordered = [tables[i] for i in order]
     keys = [
-        {name: join_key(t.column(name), plan.key_types[name]) for name in lay.tags
-         if name in plan.key_types}
+        {
+            name: join_key(t.column(name), plan.key_types[name])
+            for name in lay.tags
+            if name in plan.key_types
+        }
         for t, lay in zip(ordered, layouts, strict=True)
     ]
     sizes = [t.num_rows for t in ordered]
@@ -250,9 +253,7 @@ def assemble_join(
     if merger is not None:  # plan_join(merge=False) never plans merged columns
         for name, pairs in pending.items():
             (left, left_src), (right, right_src) = pairs
-            columns[name], columns[source_column(name)] = merger(
-                left, right, left_src, right_src
-            )
+            columns[name], columns[source_column(name)] = merger(left, right, left_src, right_src)
 
     names = plan.layout.column_names
     return pa.Table.from_arrays([_chunked(columns[n]) for n in names], names=names)
@@ -279,4 +280,3 @@ class Join(Operator):
         if len(inputs) == 1:
             return tables[0]
         return assemble_join(plan_join(type(self).__name__, inputs, merge=False), inputs, tables)
-

@@ -139,9 +139,7 @@ def layout_from_table(table: pa.Table, tag_columns: Sequence[str]) -> StreamLayo
             meta[name] = types[name]
         else:
             packets[name] = types[name]
-    sources = {
-        source_column(c): types.get(source_column(c), str | None) for c in packets
-    }
+    sources = {source_column(c): types.get(source_column(c), str | None) for c in packets}
     return StreamLayout.build(
         tags, system_tags, packets, sources, meta, CONTEXT_KEY in table.column_names
     )
