@@ -473,6 +473,19 @@ def test_a_directory_path_hashes_its_tree(tmp_path: Path):
     assert hash_table(path_table([str(tmp_path / "d")])) != first
 
 
+def test_nested_paths_are_identified_by_content(tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("same")
+    b.write_text("same")
+    list_type = pa.list_(PATH_STRUCT_TYPE)
+    first = pa.table({"ps": pa.array([[{"path": str(a)}, None]], list_type)})
+    second = pa.table({"ps": pa.array([[{"path": str(b)}, None]], list_type)})
+    assert same(first, second)
+    b.write_text("changed")
+    clear_file_digest_memo()
+    assert not same(first, second)
+
+
 def test_missing_file_names_the_path(tmp_path: Path):
     missing = tmp_path / "nope.csv"
     with pytest.raises(HashingError, match="nope.csv"):

@@ -63,6 +63,23 @@ def test_ordered_containers_keep_order_and_tag_their_kind():
     assert h([]) != h(()) != h({})
 
 
+class Pair(typing.NamedTuple):
+    a: int
+    b: int
+
+
+class OtherPair(typing.NamedTuple):
+    a: int
+    b: int
+
+
+def test_namedtuples_are_class_and_fields():
+    assert h(Pair(1, 2)) == h(Pair(1, 2))
+    assert h(Pair(1, 2)) != h(Pair(2, 1))
+    assert h(Pair(1, 2)) != h(OtherPair(1, 2))
+    assert h(Pair(1, 2)) != h((1, 2))
+
+
 def test_mappings_and_sets_are_order_free():
     a = {"x": 1, "y": [1, 2], "z": {"n": None}}
     b = {"z": {"n": None}, "y": [1, 2], "x": 1}

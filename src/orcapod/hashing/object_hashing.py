@@ -16,7 +16,8 @@ Encodings and decisions:
   numpy scalars are encoded as the equivalent Python value; numpy arrays as little-endian
   dtype, shape and C-order bytes (floats canonicalised as above; object arrays element-wise).
   A compiled regular expression is its pattern and flags.
-* ``list`` and ``tuple`` are ordered and tagged differently; ``dict``/any ``Mapping`` is
+* ``list`` and ``tuple`` are ordered and tagged differently (a namedtuple is its class
+  ``module.qualname`` plus its named fields); ``dict``/any ``Mapping`` is
   order-free (key-value pairs sorted by encoding); ``set`` and ``frozenset`` are order-free and
   tagged the same (they compare equal in Python).
 * Types: a class is ``module.qualname`` (its identity, not its code — code identity is
@@ -218,6 +219,11 @@ def _(obj: list) -> bytes:  # type: ignore[type-arg]
 
 @_encode.register
 def _(obj: tuple) -> bytes:  # type: ignore[type-arg]
+    fields = getattr(type(obj), "_fields", None)
+    if isinstance(fields, tuple):  # a namedtuple: class and named fields
+        tag = _item(b"q", _qualified(type(obj)))
+        named = dict(zip(fields, obj, strict=True))
+        return _guarded(obj, lambda: _item(b"NT", tag + _encode(named)))
     return _guarded(obj, lambda: _item(b"T", b"".join(_encode(x) for x in obj)))
 
 
