@@ -61,13 +61,9 @@ from numpy.typing import NDArray
 from orcapod.errors import HashingError
 from orcapod.hashing.file_hashing import path_content_digest
 
-__all__ = [
-    "PATH_STRUCT_TYPE",
-    "Canon",
-    "canonical_column",
-    "column_descriptor",
-    "is_path_struct",
-]
+# PATH_STRUCT_TYPE and is_path_struct are defined here (canonicalisation needs them) and
+# exported from orcapod.hashing.arrow_hashing, the one place other layers import them from.
+__all__ = ["Canon", "canonical_column", "column_descriptor"]
 
 PATH_STRUCT_TYPE: pa.DataType = pa.struct([pa.field("path", pa.large_string())])
 """Arrow representation of a ``pathlib.Path`` value: a struct with exactly one field ``path``."""
