@@ -1,0 +1,419 @@
+"""``CachedPacketFunction`` and ``CachedFunctionPod``: one ``ResultCache`` in front of a function.
+
+Both wrappers delegate every cache decision to ``CacheBinding`` (one ``ResultCache`` plus the
+match tier and the flush policy), so the caching logic exists once. The key is the input
+packet hash only (a function's output depends only on its packet, never on the tag), narrowed
+by the ``CacheMatch`` tier (default ``CODE``: results of other code are not matched, so an
+edit to the function or to user code it calls recomputes).
+
+On a miss the wrapped function is called (unless it is inactive: then nothing is computed or
+stored and the outcome is None) and its result is stored — a None result as "filtered", so it
+is not recomputed either. Outputs carry meta ``__computed`` (True when computed now, False on a
+hit — including a hit of an inner cache in dual caching), ``__packet_id`` (the result's record
+id) and ``__pod_ts``.
+
+Flushing: the per-row entry points (``call``, ``process_packet``, ``async_process_packet``)
+store with the cache's ``auto_flush`` (one flush per stored row when on). The batched
+``CachedFunctionPod.iter_process`` adds rows to the database as they are computed (visible to
+later lookups at once) and, with ``auto_flush``, commits every 256 stored rows or ~1 second and
+when the iteration ends or is closed.
+
+``CachedFunctionPod.iter_process`` looks packets up in chunks (sizes 1, 2, 4, ... 256, so a
+partial read does not read far ahead): one vectorised hash of the chunk's packets and ONE
+``lookup_many`` query per chunk; repeated packets inside a chunk are computed once.
+``async_process_packet`` does the database work synchronously and awaits only the computation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from orcapod.data import Packet, Tag
+from orcapod.data.conversion import rows_to_table
+from orcapod.databases.protocol import ArrowDatabase
+from orcapod.errors import InputValidationError
+from orcapod.executors import PacketFunctionExecutorProtocol
+from orcapod.executors.capture import PacketLoggerProtocol
+from orcapod.functions.function_pod import FunctionPod, Outcome, windowed
+from orcapod.functions.packet_function import PacketFunctionBase, PacketFunctionWrapper
+from orcapod.functions.pending import Pending
+from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
+from orcapod.hashing import hash_rows
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.types import CacheMatch, ContentHash, Schema
+from orcapod.types.columns import COMPUTED, PACKET_ID, POD_TS
+
+__all__ = ["CACHE_META_SCHEMA", "CacheBinding", "CachedFunctionPod", "CachedPacketFunction"]
+
+E = TypeVar("E", bound=PacketFunctionExecutorProtocol)
+
+#: Meta columns a cached function or pod puts on its outputs.
+CACHE_META_SCHEMA = Schema({COMPUTED: bool, PACKET_ID: str, POD_TS: dt.datetime})
+
+_FLUSH_ROWS = 256
+_FLUSH_SECONDS = 1.0
+_MAX_CHUNK = 256
+
+
+def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
+    """Content hashes of packets, vectorised when they share a schema."""
+    if not packets:
+        return []
+    schema = packets[0].schema()
+    if len(packets) > 1 and all(p.schema() == schema for p in packets):
+        table = rows_to_table([p.as_dict() for p in packets], schema)
+        return [ContentHash(ROW_HASH_METHOD, d) for d in hash_rows(table).to_pylist()]
+    return [p.content_hash() for p in packets]
+
+
+def with_content_hash(packet: Packet, content_hash: ContentHash) -> Packet:
+    """``packet`` knowing its content hash (trusted: ``content_hash`` was computed from it)."""
+    known: Packet = packet._copy(_hash=content_hash)
+    return known
+
+
+class CacheBinding:
+    """A ``ResultCache`` plus match tier and flush policy, shared by both cached wrappers."""
+
+    def __init__(self, cache: ResultCache, cache_match: CacheMatch | str = CacheMatch.CODE):
+        self.cache = cache
+        self.cache_match = CacheMatch(cache_match)
+        self._unflushed = 0
+        self._last_flush = time.monotonic()
+
+    def constraints(self, pf: PacketFunctionBase[Any]) -> dict[str, str]:
+        execution = pf.get_execution_data() if self.cache_match is CacheMatch.STRICT else {}
+        return match_constraints(self.cache_match, pf.code_hash, execution)
+
+    def lookup(self, pf: PacketFunctionBase[Any], packet: Packet) -> CacheResult:
+        return self.cache.lookup(packet, self.constraints(pf))
+
+    def finish(
+        self,
+        pf: PacketFunctionBase[Any],
+        input_hash: ContentHash,
+        out: Packet | None,
+        *,
+        deferred: bool = False,
+    ) -> Packet | None:
+        """Store a freshly obtained result and mark it; returns the output (or None)."""
+        now = dt.datetime.now(dt.UTC)
+        variation = pf.get_function_variation_data()
+        execution = pf.get_execution_data()
+        flush = False if deferred else None
+        (record_id,) = self.cache.store_many(
+            [(input_hash, out)], variation, execution, flush=flush, pod_ts=now
+        )
+        if deferred:
+            self._unflushed += 1
+            self.maybe_flush()
+        if out is None:
+            return None
+        if out.get_meta_value(COMPUTED, True) is False:  # an inner cache's hit
+            return out.with_meta_columns(**{PACKET_ID: record_id})
+        return out.with_meta_columns(**{COMPUTED: True, PACKET_ID: record_id, POD_TS: now})
+
+    def maybe_flush(self) -> None:
+        if not self.cache.auto_flush or not self._unflushed:
+            return
+        if self._unflushed >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
+            self.flush_pending()
+
+    def flush_pending(self) -> None:
+        if self.cache.auto_flush and self._unflushed:
+            self._unflushed = 0
+            self._last_flush = time.monotonic()
+            self.cache.flush()
+
+
+def _record_path(prefix: Sequence[str], uri: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(prefix, str):
+        raise InputValidationError(
+            f"record_path_prefix must be a tuple of path segments, got the string {prefix!r}; "
+            f"use ({prefix!r},)"
+        )
+    return (*prefix, *uri)
+
+
+def _retag(tag: Tag, outcome: tuple[Tag, Packet | None]) -> tuple[Tag, Packet | None]:
+    return tag, outcome[1]
+
+
+def _hit_outcome(tag: Tag, hit: CacheResult) -> Pending[tuple[Tag, Packet | None]]:
+    return Pending.done((tag, None if hit is FILTERED else hit))  # type: ignore[arg-type]
+
+
+class CachedPacketFunction(PacketFunctionWrapper[E]):
+    """A packet function whose results are kept in a ``ResultCache`` at ``prefix + uri``."""
+
+    def __init__(
+        self,
+        packet_function: PacketFunctionBase[Any],
+        result_database: ArrowDatabase,
+        record_path_prefix: Sequence[str] = (),
+        *,
+        auto_flush: bool = True,
+        cache_match: CacheMatch | str = CacheMatch.CODE,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(packet_function, label=label)
+        cache = ResultCache(
+            result_database,
+            _record_path(record_path_prefix, self.uri),
+            auto_flush,
+            output_schema=self.output_packet_schema,
+        )
+        self._binding = CacheBinding(cache, cache_match)
+
+    @property
+    def result_cache(self) -> ResultCache:
+        return self._binding.cache
+
+    @property
+    def record_path(self) -> tuple[str, ...]:
+        return self._binding.cache.record_path
+
+    @property
+    def cache_match(self) -> CacheMatch:
+        return self._binding.cache_match
+
+    def set_auto_flush(self, on: bool = True) -> None:
+        self._binding.cache.set_auto_flush(on)
+
+    def output_meta_schema(self) -> Schema:
+        return self._packet_function.output_meta_schema().with_values(CACHE_META_SCHEMA)
+
+    def get_cached_output_for_packet(self, packet: Packet) -> CacheResult:
+        return self._binding.lookup(self._packet_function, packet)
+
+    def record_packet(self, input_packet: Packet, output_packet: Packet | None) -> str:
+        """Store ``output_packet`` as the result for ``input_packet``; its record id."""
+        pf = self._packet_function
+        return self._binding.cache.store(
+            input_packet, output_packet, pf.get_function_variation_data(), pf.get_execution_data()
+        )
+
+    def get_all_cached_outputs(self, include_system_columns: bool = False) -> Any:
+        return self._binding.cache.get_all_records(include_system_columns)
+
+    def _finish(self, packet: Packet, out: Packet | None, skip_insert: bool) -> Packet | None:
+        if skip_insert:
+            return None if out is None else out.with_meta_columns(**{COMPUTED: True})
+        return self._binding.finish(self._packet_function, packet.content_hash(), out)
+
+    def call(
+        self,
+        packet: Packet,
+        *,
+        logger: PacketLoggerProtocol | None = None,
+        skip_cache_lookup: bool = False,
+        skip_cache_insert: bool = False,
+    ) -> Packet | None:
+        if not skip_cache_lookup:
+            hit = self.get_cached_output_for_packet(packet)
+            if hit is not None:
+                return None if hit is FILTERED else hit  # type: ignore[return-value]
+        if not self.is_active():
+            return None
+        out = self._packet_function.call(packet, logger=logger)
+        return self._finish(packet, out, skip_cache_insert)
+
+    async def async_call(
+        self,
+        packet: Packet,
+        *,
+        logger: PacketLoggerProtocol | None = None,
+        skip_cache_lookup: bool = False,
+        skip_cache_insert: bool = False,
+    ) -> Packet | None:
+        if not skip_cache_lookup:
+            hit = self.get_cached_output_for_packet(packet)
+            if hit is not None:
+                return None if hit is FILTERED else hit  # type: ignore[return-value]
+        if not self.is_active():
+            return None
+        out = await self._packet_function.async_call(packet, logger=logger)
+        return self._finish(packet, out, skip_cache_insert)
+
+    def submit_call(
+        self, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> Pending[Packet | None]:
+        hit = self.get_cached_output_for_packet(packet)
+        if hit is not None:
+            return Pending.done(None if hit is FILTERED else hit)  # type: ignore[arg-type]
+        if not self.is_active():
+            return Pending.done(None)
+        started = self._packet_function.submit_call(packet, logger=logger)
+        return started.then(lambda out: self._finish(packet, out, False))
+
+
+class CachedFunctionPod(FunctionPod):
+    """A function pod whose results are kept in a ``ResultCache`` at ``prefix + pod.uri``.
+
+    It is a pod like any other: applying it validates, records the invocation (pipelines see
+    it) and returns a ``FunctionPodStream``; its identity is the wrapped pod's.
+    """
+
+    def __init__(
+        self,
+        function_pod: FunctionPod,
+        result_database: ArrowDatabase,
+        record_path_prefix: Sequence[str] = (),
+        *,
+        auto_flush: bool = True,
+        cache_match: CacheMatch | str = CacheMatch.CODE,
+        label: str | None = None,
+    ) -> None:
+        if not isinstance(function_pod, FunctionPod):
+            raise InputValidationError(
+                f"CachedFunctionPod wraps a FunctionPod, got {type(function_pod).__name__}"
+            )
+        super().__init__(
+            function_pod.packet_function,
+            label=label or function_pod.label,
+            max_concurrency=function_pod.max_concurrency,
+        )
+        self._inner = function_pod
+        cache = ResultCache(
+            result_database,
+            _record_path(record_path_prefix, function_pod.uri),
+            auto_flush,
+            output_schema=function_pod.output_packet_schema,
+        )
+        self._binding = CacheBinding(cache, cache_match)
+
+    @property
+    def function_pod(self) -> FunctionPod:
+        return self._inner
+
+    @property
+    def result_cache(self) -> ResultCache:
+        return self._binding.cache
+
+    @property
+    def record_path(self) -> tuple[str, ...]:
+        return self._binding.cache.record_path
+
+    @property
+    def cache_match(self) -> CacheMatch:
+        return self._binding.cache_match
+
+    def set_auto_flush(self, on: bool = True) -> None:
+        self._binding.cache.set_auto_flush(on)
+
+    def with_executor(self, executor: Any) -> CachedFunctionPod:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._inner = self._inner.with_executor(executor)
+        clone._packet_function = clone._inner.packet_function
+        return clone
+
+    def meta_schema(self) -> Schema:
+        return self._inner.meta_schema().with_values(CACHE_META_SCHEMA)
+
+    # -- per row -------------------------------------------------------------------------
+
+    def process_packet(
+        self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> tuple[Tag, Packet | None]:
+        pf = self._packet_function
+        hit = self._binding.lookup(pf, packet)
+        if hit is not None:
+            return tag, None if hit is FILTERED else hit  # type: ignore[return-value]
+        if not pf.is_active():
+            return tag, None
+        tag, out = self._inner.process_packet(tag, packet, logger=logger)
+        return tag, self._binding.finish(pf, packet.content_hash(), out)
+
+    async def async_process_packet(
+        self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> tuple[Tag, Packet | None]:
+        pf = self._packet_function
+        hit = self._binding.lookup(pf, packet)
+        if hit is not None:
+            return tag, None if hit is FILTERED else hit  # type: ignore[return-value]
+        if not pf.is_active():
+            return tag, None
+        tag, out = await self._inner.async_process_packet(tag, packet, logger=logger)
+        return tag, self._binding.finish(pf, packet.content_hash(), out)
+
+    def start_packet(
+        self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> Pending[tuple[Tag, Packet | None]]:
+        pf = self._packet_function
+        hit = self._binding.lookup(pf, packet)
+        if hit is not None:
+            return _hit_outcome(tag, hit)
+        if not pf.is_active():
+            return Pending.done((tag, None))
+        started = self._inner.start_packet(tag, packet, logger=logger)
+        return started.then(lambda o: (o[0], self._binding.finish(pf, packet.content_hash(), o[1])))
+
+    # -- batched ---------------------------------------------------------------------------
+
+    def iter_process(
+        self,
+        rows: Iterable[tuple[Tag, Packet]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: bool = False,
+        input_hashes: Iterable[ContentHash] | None = None,
+    ) -> Iterator[Outcome]:
+        """Like ``FunctionPod.iter_process``, with chunked lookups (see the module docstring).
+
+        ``input_hashes`` (aligned with ``rows``) saves hashing when the caller has them.
+        """
+        window = self.concurrency_window(max_concurrency)
+        try:
+            yield from windowed(self._starts(rows, input_hashes), window, return_exceptions)
+        finally:
+            self._binding.flush_pending()
+
+    def _starts(
+        self, rows: Iterable[tuple[Tag, Packet]], input_hashes: Iterable[ContentHash] | None
+    ) -> Iterator[tuple[Tag, Pending[tuple[Tag, Packet | None]]]]:
+        pf = self._packet_function
+        constraints = self._binding.constraints(pf)
+        row_iter = iter(rows)
+        hash_iter = iter(input_hashes) if input_hashes is not None else None
+        size = 1
+        while True:
+            chunk = list(itertools.islice(row_iter, size))
+            if not chunk:
+                return
+            size = min(2 * size, _MAX_CHUNK)
+            if hash_iter is not None:
+                hashes = list(itertools.islice(hash_iter, len(chunk)))
+                if len(hashes) != len(chunk):
+                    raise InputValidationError("input_hashes is shorter than rows; align them")
+            else:
+                hashes = packet_hashes([p for _, p in chunk])
+            found = self._binding.cache.lookup_many(hashes, constraints)
+            started: dict[ContentHash, Pending[tuple[Tag, Packet | None]]] = {}
+            for (tag, packet), h, hit in zip(chunk, hashes, found, strict=True):
+                if hit is not None:
+                    yield tag, _hit_outcome(tag, hit)
+                elif not pf.is_active():
+                    yield tag, Pending.done((tag, None))
+                elif h in started:
+                    yield tag, started[h].then(functools.partial(_retag, tag))
+                else:
+                    pending = self._start_miss(tag, with_content_hash(packet, h), h)
+                    started[h] = pending
+                    yield tag, pending
+
+    def _start_miss(
+        self, tag: Tag, packet: Packet, input_hash: ContentHash
+    ) -> Pending[tuple[Tag, Packet | None]]:
+        pf = self._packet_function
+        binding = self._binding
+
+        def store(outcome: tuple[Tag, Packet | None]) -> tuple[Tag, Packet | None]:
+            return outcome[0], binding.finish(pf, input_hash, outcome[1], deferred=True)
+
+        return self._inner.start_packet(tag, packet).then(store)

@@ -1,0 +1,92 @@
+"""``@function_pod``: turn a Python function into a function pod, keeping it callable.
+
+``@function_pod("out")`` builds a ``PythonPacketFunction`` (optionally cached with
+``result_database`` as a ``CachedPacketFunction``), a ``FunctionPod`` over it (optionally
+cached with ``pod_cache_database`` as a ``CachedFunctionPod``) and returns a wrapper that calls
+the original function unchanged, with the pod as ``wrapper.pod``::
+
+    @function_pod("bmi")
+    def compute_bmi(weight: float, height: float) -> float:
+        return weight / height**2
+
+    compute_bmi(70.0, 1.8)              # plain call
+    out = compute_bmi.pod(stream)       # applied to a stream
+
+Decisions where the issue is silent: ``label`` names both the packet function and the pod (and
+so the pipeline node); ``cache_match`` applies to every cache the decorator creates; an async
+function gets an async wrapper, so ``inspect.iscoroutinefunction`` still holds.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
+
+from orcapod.databases.protocol import ArrowDatabase
+from orcapod.executors import PythonFunctionExecutorProtocol
+from orcapod.executors.calling import is_async_callable
+from orcapod.functions.cached import CachedFunctionPod, CachedPacketFunction
+from orcapod.functions.function_pod import FunctionPod
+from orcapod.functions.packet_function import PacketFunctionBase
+from orcapod.functions.python_function import PythonPacketFunction
+from orcapod.types import CacheMatch
+
+__all__ = ["PodFunction", "function_pod"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PodFunction(Protocol):
+    """What ``@function_pod`` returns: the function itself, plus its pod."""
+
+    pod: FunctionPod
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def function_pod(
+    output_keys: str | Sequence[str],
+    function_name: str | None = None,
+    version: str = "v0.0",
+    label: str | None = None,
+    executor: PythonFunctionExecutorProtocol | None = None,
+    result_database: ArrowDatabase | None = None,
+    pod_cache_database: ArrowDatabase | None = None,
+    cache_match: CacheMatch | str = CacheMatch.CODE,
+) -> Callable[[F], F]:
+    """Decorator: ``fn`` stays a plain function and gains ``fn.pod`` (see the module docstring)."""
+
+    def decorate(fn: F) -> F:
+        pf: PacketFunctionBase[Any] = PythonPacketFunction(
+            fn,
+            output_keys,
+            function_name=function_name,
+            version=version,
+            label=label,
+            executor=executor,
+        )
+        if result_database is not None:
+            pf = CachedPacketFunction(pf, result_database, cache_match=cache_match)
+        pod = FunctionPod(pf, label=label)
+        if pod_cache_database is not None:
+            pod = CachedFunctionPod(pod, pod_cache_database, cache_match=cache_match)
+
+        if is_async_callable(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await fn(*args, **kwargs)
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(fn)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return fn(*args, **kwargs)
+
+            wrapper = sync_wrapper
+        wrapper.pod = pod
+        return cast(F, wrapper)
+
+    return decorate

@@ -1,0 +1,281 @@
+"""``FunctionPodStream``: the lazy output of applying a function pod to a stream.
+
+Nothing is computed until rows are read. Results are cached by input position, and the
+stream's state is shared by every iterator over it:
+
+* ``_results[i]`` is the outcome (``(tag, packet or None)``) of input row ``i``;
+* ``_pending`` holds input rows already pulled from the upstream but without a recorded
+  outcome (rows in flight, or a row whose call failed), in input order;
+* one *driver* — ``pod.iter_process`` over a feed that first replays ``_pending`` and then
+  pulls new upstream rows — produces outcomes in input order; each outcome is recorded for the
+  row at the head of ``_pending``.
+
+Any iterator that needs position ``i`` either reads ``_results[i]`` or advances the shared
+driver (under a lock), so partial iteration, several interleaved iterators and re-iteration
+all see the same rows in the same order and every function call happens once. Rows whose
+function returned None are cached as filtered and skipped.
+
+An exception while computing a row propagates to the consumer; the driver is dropped and the
+row (with any rows after it that were in flight) stays in ``_pending``, so the next iteration
+RETRIES it — a deterministic failure re-raises there, a transient one succeeds — and rows are
+never skipped or misassigned. An exception from the upstream itself is handled the same way:
+the next read re-iterates the (immutable) upstream and skips the rows already pulled.
+
+``as_table`` builds one full table (every hidden column) once, from the cached outcomes, with
+the declared types (output schema, the pod's meta schema, string source info), so fresh
+results and cache hits mix freely; each call then selects the requested columns. Hidden
+columns are off by default (meta included).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.data import Packet, Tag
+from orcapod.data.conversion import rows_to_table
+from orcapod.hashing import hash_rows
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.streams import StreamBase, StreamProtocol
+from orcapod.streams.base import ColumnsArg
+from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import CONTEXT_KEY, SOURCE_PREFIX
+
+if TYPE_CHECKING:
+    from orcapod.functions.function_pod import FunctionPod
+
+__all__ = ["FunctionPodStream"]
+
+
+class FunctionPodStream(StreamBase):
+    """Lazy, position-cached output of ``pod`` over ``input_stream`` (see the docstring)."""
+
+    def __init__(
+        self,
+        pod: FunctionPod,
+        input_stream: StreamProtocol,
+        *,
+        label: str | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        self._pod = pod
+        self._input = input_stream
+        self.label = label
+        self._max_concurrency = max_concurrency
+        self._lock = threading.RLock()
+        self._results: list[tuple[Tag, Packet | None]] = []
+        self._pending: deque[tuple[Tag, Packet]] = deque()
+        self._upstream: Iterator[tuple[Tag, Packet]] | None = None
+        self._pulled = 0
+        self._done = False
+        self._driver: Iterator[tuple[Tag, Any]] | None = None
+        self._full_table: pa.Table | None = None
+        self._hash_column: pa.Array | None = None
+        self._content_hash: ContentHash | None = None
+        self._pipeline_hash: ContentHash | None = None
+
+    # -- structure -----------------------------------------------------------------------
+
+    @property
+    def pod(self) -> FunctionPod:
+        return self._pod
+
+    producer = pod
+
+    @property
+    def input_stream(self) -> StreamProtocol:
+        return self._input
+
+    @property
+    def upstreams(self) -> tuple[StreamProtocol, ...]:
+        return (self._input,)
+
+    @property
+    def executor(self) -> Any:
+        return self._pod.executor
+
+    def __repr__(self) -> str:
+        return (
+            f"FunctionPodStream({self._pod.computed_label()!r}, rows_computed={len(self._results)})"
+        )
+
+    # -- schema --------------------------------------------------------------------------
+
+    def _hidden_packet_schema(self, config: ColumnConfig) -> dict[str, Any]:
+        out_schema = self._pod.output_packet_schema
+        hidden: dict[str, Any] = {}
+        if config.source:
+            hidden.update({SOURCE_PREFIX + k: str for k in out_schema})
+        if config.meta:
+            hidden.update(
+                {k: tp for k, tp in self._pod.meta_schema().items() if config.includes_meta(k)}
+            )
+        if config.context:
+            hidden[CONTEXT_KEY] = str
+        hash_col = config.content_hash_column()
+        if hash_col is not None:
+            hidden[hash_col] = str
+        return hidden
+
+    def output_schema(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[Schema, Schema]:
+        config = ColumnConfig.handle_config(columns, all_info)
+        tag_schema, _ = self._input.output_schema(ColumnConfig(system_tags=config.system_tags))
+        packet_schema = self._pod.output_packet_schema.as_required()
+        hidden = self._hidden_packet_schema(config)
+        return tag_schema, packet_schema.with_values(hidden) if hidden else packet_schema
+
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        tag_schema, packet_schema = self.output_schema(columns, all_info)
+        return tuple(tag_schema), tuple(packet_schema)
+
+    # -- iteration -----------------------------------------------------------------------
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        results = self._results
+        i = 0
+        while True:
+            if i < len(results):
+                tag, packet = results[i]
+                i += 1
+                if packet is not None:
+                    yield tag, packet
+            elif not self._advance(i):
+                return
+
+    def _advance(self, needed: int) -> bool:
+        """Make sure outcome ``needed`` exists; False when the input is exhausted."""
+        with self._lock:
+            if len(self._results) > needed:
+                return True
+            if self._done:
+                return False
+            driver = self._driver
+            if driver is None:
+                driver = self._pod.iter_process(self._feed(), max_concurrency=self._max_concurrency)
+                self._driver = driver
+            try:
+                outcome = next(driver)
+            except StopIteration:
+                self._driver = None
+                self._done = True
+                self._upstream = None
+                return False
+            except BaseException:
+                self._driver = None  # the failed row stays pending: retried next time
+                raise
+            self._pending.popleft()
+            self._results.append(outcome)
+            return True
+
+    def _feed(self) -> Iterator[tuple[Tag, Packet]]:
+        yield from list(self._pending)
+        upstream = self._upstream
+        if upstream is None:
+            upstream = iter(self._input.iter_packets())
+            for _ in range(self._pulled):  # re-iteration after an upstream failure
+                next(upstream)
+            self._upstream = upstream
+        while True:
+            try:
+                row = next(upstream)
+            except StopIteration:
+                return
+            except BaseException:
+                self._upstream = None
+                raise
+            self._pulled += 1
+            self._pending.append(row)
+            yield row
+
+    def clear_cache(self) -> None:
+        """Forget every computed row (the next read recomputes from the start)."""
+        with self._lock:
+            self._results.clear()
+            self._pending.clear()
+            self._upstream = None
+            self._driver = None
+            self._pulled = 0
+            self._done = False
+            self._full_table = None
+            self._hash_column = None
+
+    # -- table ---------------------------------------------------------------------------
+
+    def _build_full_table(self) -> pa.Table:
+        rows = list(self.iter_packets())
+        with self._lock:
+            if self._full_table is not None:
+                return self._full_table
+            tag_schema, _ = self._input.output_schema()
+            full_tags, _ = self._input.output_schema(ColumnConfig(system_tags=True))
+            tag_types = {**tag_schema, **{k: str | None for k in full_tags if k not in tag_schema}}
+            tag_config = ColumnConfig(system_tags=True)
+            tags = rows_to_table([t.as_dict(tag_config) for t, _ in rows], Schema(tag_types))
+            out_schema = self._pod.output_packet_schema
+            packets = rows_to_table([p.as_dict() for _, p in rows], out_schema)
+            columns: dict[str, Any] = {n: tags.column(n) for n in tags.column_names}
+            columns.update({n: packets.column(n) for n in packets.column_names})
+            sources = [p.source_info() for _, p in rows]
+            for k in out_schema:
+                columns[SOURCE_PREFIX + k] = pa.array(
+                    [s.get(k) for s in sources], type=pa.large_string()
+                )
+            meta_schema = self._pod.meta_schema()
+            if meta_schema:
+                meta_rows = [{k: p.get_meta_value(k) for k in meta_schema} for _, p in rows]
+                meta = rows_to_table(
+                    meta_rows, Schema({k: tp | None for k, tp in meta_schema.items()})
+                )
+                columns.update({n: meta.column(n) for n in meta.column_names})
+            columns[CONTEXT_KEY] = pa.array(
+                [p.context_key for _, p in rows], type=pa.large_string()
+            )
+            self._full_table = pa.table(columns)
+            return self._full_table
+
+    def _content_hashes(self, table: pa.Table) -> pa.Array:
+        if self._hash_column is None:
+            digests = hash_rows(table.select(list(self._pod.output_packet_schema)))
+            self._hash_column = pa.array(
+                [ContentHash(ROW_HASH_METHOD, d).to_string() for d in digests.to_pylist()],
+                type=pa.large_string(),
+            )
+        return self._hash_column
+
+    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
+        config = ColumnConfig.handle_config(columns, all_info)
+        table = self._build_full_table()
+        tag_keys, _ = self._input.keys(ColumnConfig(system_tags=config.system_tags))
+        out_keys = list(self._pod.output_packet_schema)
+        names = [*tag_keys, *out_keys]
+        hidden = self._hidden_packet_schema(config)
+        hash_col = config.content_hash_column()
+        names += [n for n in hidden if n != hash_col]
+        result = table.select(names)
+        if hash_col is not None:
+            result = result.append_column(hash_col, self._content_hashes(table))
+        if config.sort_by_tags:
+            tag_only, _ = self._input.keys()
+            if tag_only:
+                result = result.sort_by([(c, "ascending") for c in tag_only])
+        return result
+
+    # -- identity ------------------------------------------------------------------------
+
+    def content_hash(self) -> ContentHash:
+        if self._content_hash is None:
+            self._content_hash = self._pod.output_content_hash(self._input)
+        return self._content_hash
+
+    def pipeline_hash(self) -> ContentHash:
+        if self._pipeline_hash is None:
+            self._pipeline_hash = self._pod.output_pipeline_hash(self._input)
+        return self._pipeline_hash

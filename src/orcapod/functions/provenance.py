@@ -1,0 +1,129 @@
+"""Deterministic result record ids and the (lazy) source info of computed output packets.
+
+Record id. A result is identified by what determines it: the input packet's content hash,
+the function's code hash and the execution data (executor type and options, Python
+version)::
+
+    record_id = blake2b(input_hash "\\0" code_hash "\\0" canonical-JSON(execution), 16).hex()
+
+It is the result table's record id, the ``<record_id>`` of every output column's source info
+``<uri joined by ':'>::<record_id>::<column>``, and what pipeline records store as
+``__packet_id``. No uuids: recomputing the same packet with the same code on the same kind of
+executor reproduces the same provenance, and storing that result again is a duplicate id
+(skipped), not a second row. The function URI is not part of the id because every result table
+is already scoped by the URI (and the URI is the prefix of the source-info token). Git state is
+not part of it either: it is recorded with the result, never a key (DESIGN §5).
+
+Lazy source info. Computing a record id needs the input packet's hash, and hashing one packet
+alone means building a one-row Arrow table (tens of microseconds) — far more than the whole
+per-packet budget of a function pod. ``LazySourceInfo`` is the ``Mapping`` handed to
+``Packet._make`` as source info; it computes the tokens the first time they are read (for
+example by ``as_table(columns={"source": True})`` or when a cache stores the result) and by then
+the input hash is usually known already (a cache computes it, vectorised, to look the packet up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from orcapod.types import ContentHash
+from orcapod.types.columns import BLOCK_SEP, FIELD_SEP
+
+if TYPE_CHECKING:
+    from orcapod.data import Packet
+
+__all__ = [
+    "CODE_HASH_KEY",
+    "LazySourceInfo",
+    "RecordIdMaker",
+    "execution_digest",
+    "result_record_id",
+    "source_prefix",
+]
+
+#: The variation-data key holding the code hash (column ``__pf_var_function_content_hash``).
+CODE_HASH_KEY = "function_content_hash"
+
+
+def execution_digest(code_hash: str, execution: Mapping[str, Any]) -> bytes:
+    """The part of a record id that depends on the function, not on the packet."""
+    text = code_hash + "\0" + json.dumps(dict(execution), sort_keys=True, default=str)
+    return text.encode()
+
+
+def result_record_id(input_hash: str | ContentHash, suffix: bytes) -> str:
+    """Record id of the result of one input packet (see the module docstring)."""
+    text = input_hash.to_string() if isinstance(input_hash, ContentHash) else input_hash
+    return hashlib.blake2b(text.encode() + b"\0" + suffix, digest_size=16).hexdigest()
+
+
+def source_prefix(uri: tuple[str, ...]) -> str:
+    """``<uri joined by ':'>::`` — the start of every output source-info token."""
+    return FIELD_SEP.join(uri) + BLOCK_SEP
+
+
+class RecordIdMaker:
+    """Makes record ids and source-info tokens for one (function identity, execution)."""
+
+    __slots__ = ("prefix", "suffix")
+
+    def __init__(self, uri: tuple[str, ...], code_hash: str, execution: Mapping[str, Any]):
+        self.prefix = source_prefix(uri)
+        self.suffix = execution_digest(code_hash, execution)
+
+    def record_id(self, input_hash: str | ContentHash) -> str:
+        return result_record_id(input_hash, self.suffix)
+
+    def source_info(self, keys: tuple[str, ...], record_id: str) -> dict[str, str]:
+        head = self.prefix + record_id + BLOCK_SEP
+        return {k: head + k for k in keys}
+
+
+class LazySourceInfo(Mapping[str, Any]):
+    """Source info of a computed packet, resolved on first read (see the module docstring).
+
+    ``function.record_id_maker_for(executor)`` gives the ``RecordIdMaker`` of the call that
+    produced the packet (the executor is the one used by that call: a function may get another
+    executor later).
+    """
+
+    __slots__ = ("_executor", "_function", "_input", "_keys", "_values")
+
+    def __init__(
+        self, keys: tuple[str, ...], input_packet: Packet, function: Any, executor: Any
+    ) -> None:
+        self._keys = keys
+        self._input: Packet | None = input_packet
+        self._function = function
+        self._executor = executor
+        self._values: dict[str, str] | None = None
+
+    def _resolve(self) -> dict[str, str]:
+        values = self._values
+        if values is None:
+            assert self._input is not None
+            maker: RecordIdMaker = self._function.record_id_maker_for(self._executor)
+            values = maker.source_info(self._keys, maker.record_id(self._input.content_hash()))
+            self._values = values
+            self._input = None  # the input row is no longer needed
+            self._function = self._executor = None
+        return values
+
+    def __getitem__(self, key: str) -> str:
+        return self._resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __repr__(self) -> str:
+        state = "unresolved" if self._values is None else repr(self._values)
+        return f"LazySourceInfo({state})"

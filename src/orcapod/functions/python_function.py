@@ -1,0 +1,459 @@
+"""``PythonPacketFunction``: a Python callable as a packet function.
+
+Schemas. The input schema comes from the parameters: each type from ``input_schema`` when
+given there, else from the resolved annotation (``typing.get_type_hints``, so string
+annotations work); a parameter without either is an error. Parameters with defaults are
+optional fields (a packet without that column uses the default). ``*args``, ``**kwargs`` and
+positional-only parameters are rejected (a packet passes its values by name). The output
+schema comes from ``output_keys`` and the return annotation: one key takes the whole
+annotation; several keys take the items of a ``tuple[A, B, ...]`` annotation of that length,
+or ``T`` for every key from ``tuple[T, ...]`` / ``list[T]``; ``output_schema`` (a mapping or a
+sequence aligned with the keys) sets or overrides any key's type. Every type is checked once,
+at construction, against the types orcapod can store.
+
+Outputs. With one key the return value IS that key's value; with several, the function returns
+a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
+None means "filter this packet out" (so a single optional output cannot be null: return a
+dict ``{key: None}``... which only several-key functions accept — declare a second key, or
+filter). Values are checked against the output schema with precomputed checks (see
+``orcapod.functions.validation``); a mismatch raises ``PacketFunctionError`` naming the key.
+
+Speed. The per-packet path is thin: read the parameters from the packet, call the function
+(directly, or through the executor when one is set), check each value with its precomputed
+check, and build the output with ``Packet._make`` and the shared output ``Schema``. Nothing per
+packet touches Arrow; source info is a ``LazySourceInfo`` (``orcapod.functions.provenance``)
+resolved only when read.
+
+Identity data. The code hash (``orcapod.hashing.function_identity.function_code_hash``) and the
+signature hash are computed on first use and cached; git state is read only when variation
+data is asked for (to store a result), once per function object. Execution data is the
+executor's ``get_executor_data()`` (``executor_type``, ``executor_options``) — ``"none"`` and
+``"{}"`` without an executor — plus ``python_version``. All values are strings.
+
+Async functions work everywhere: ``call``/``direct_call`` run them to completion (safely inside
+a running event loop), ``async_call`` awaits them; a sync function called through
+``direct_async_call`` runs in a worker thread so it does not block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import platform
+import re
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from orcapod.data import Packet
+from orcapod.data.conversion import schema_to_arrow
+from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
+from orcapod.executors import LocalExecutor, PythonFunctionExecutorProtocol
+from orcapod.executors.calling import is_async_callable, run_to_completion
+from orcapod.executors.capture import PacketLoggerProtocol
+from orcapod.functions.packet_function import PacketFunctionBase
+from orcapod.functions.pending import Pending
+from orcapod.functions.provenance import CODE_HASH_KEY, LazySourceInfo
+from orcapod.functions.validation import Coercer, make_coercer, type_name
+from orcapod.hashing.function_identity import (
+    function_code_hash,
+    function_signature_hash,
+    git_info,
+)
+from orcapod.types import Schema
+from orcapod.types.columns import DATAGRAM_PREFIX
+
+__all__ = ["PYTHON_FUNCTION_TYPE_ID", "PythonPacketFunction"]
+
+PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_MISSING: Any = object()
+_CAPTURE_EXECUTOR = LocalExecutor()
+
+
+def _check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
+    keys = (output_keys,) if isinstance(output_keys, str) else tuple(output_keys or ())
+    if not keys:
+        raise InputValidationError(
+            "a packet function needs at least one output key; pass output_keys='result' "
+            "or a list of names"
+        )
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise InputValidationError(f"output key {key!r} must be a non-empty string")
+        if key.startswith(DATAGRAM_PREFIX):
+            raise InputValidationError(
+                f"output key {key!r} starts with '_', which is reserved for orcapod's hidden "
+                "columns; rename it"
+            )
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise InputValidationError(f"output keys {dupes} are repeated; make them unique")
+    return keys
+
+
+def _input_schema(
+    function: Callable[..., Any], name: str, overrides: Mapping[str, Any]
+) -> tuple[Schema, tuple[str, ...], tuple[str, ...]]:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError) as err:
+        raise InputValidationError(
+            f"cannot read the signature of {name!r}; wrap it in a def with named, annotated "
+            "parameters"
+        ) from err
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception as err:
+        raise InputValidationError(
+            f"cannot resolve the type annotations of {name!r}: {err}; make every annotation "
+            "importable where the function is defined, or pass input_schema/output_schema"
+        ) from err
+    fields: dict[str, Any] = {}
+    required: list[str] = []
+    optional: list[str] = []
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise InputValidationError(
+                f"{name!r} takes {star}{param.name}; a packet function needs explicit named "
+                "parameters, one per packet column"
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise InputValidationError(
+                f"parameter {param.name!r} of {name!r} is positional-only; packet values are "
+                "passed by name, so remove the '/'"
+            )
+        if param.name in overrides:
+            tp = overrides[param.name]
+        elif param.name in hints:
+            tp = hints[param.name]
+        else:
+            raise InputValidationError(
+                f"parameter {param.name!r} of {name!r} has no type annotation; annotate it "
+                f"(e.g. `{param.name}: int`) or pass input_schema={{{param.name!r}: ...}}"
+            )
+        fields[param.name] = tp
+        (optional if param.default is not param.empty else required).append(param.name)
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise InputValidationError(
+            f"input_schema names {unknown}, which are not parameters of {name!r}"
+        )
+    return Schema(fields, optional_fields=optional), tuple(required), tuple(optional)
+
+
+def _output_schema(
+    function: Callable[..., Any],
+    name: str,
+    keys: tuple[str, ...],
+    overrides: Mapping[str, Any] | Sequence[Any] | None,
+) -> Schema:
+    if overrides is None:
+        given: dict[str, Any] = {}
+    elif isinstance(overrides, Mapping):
+        given = dict(overrides)
+    else:
+        types_ = list(overrides)
+        if len(types_) != len(keys):
+            raise InputValidationError(
+                f"output_schema lists {len(types_)} types for {len(keys)} output keys {keys}"
+            )
+        given = dict(zip(keys, types_, strict=True))
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise InputValidationError(f"output_schema names {unknown}, not output keys {keys}")
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - already reported precisely by _input_schema
+        hints = {}
+    annotated: dict[str, Any] = {}
+    if "return" in hints and len(given) < len(keys):
+        ret = hints["return"]
+        if ret is type(None):
+            raise InputValidationError(
+                f"{name!r} is annotated to return None but declares output keys {keys}"
+            )
+        if len(keys) == 1:
+            annotated = {keys[0]: ret}
+        else:
+            origin, args = typing.get_origin(ret), typing.get_args(ret)
+            if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+                annotated = dict.fromkeys(keys, args[0])
+            elif origin is tuple and len(args) == len(keys):
+                annotated = dict(zip(keys, args, strict=True))
+            elif origin is list and len(args) == 1:
+                annotated = dict.fromkeys(keys, args[0])
+            else:
+                raise InputValidationError(
+                    f"{name!r} has {len(keys)} output keys {keys} but returns "
+                    f"{type_name(ret)}; annotate the return as tuple[...] with {len(keys)} "
+                    "types, or pass output_schema"
+                )
+    fields = {k: given[k] if k in given else annotated.get(k, _MISSING) for k in keys}
+    untyped = [k for k, tp in fields.items() if tp is _MISSING]
+    if untyped:
+        raise InputValidationError(
+            f"output keys {untyped} of {name!r} have no type; annotate the return type or "
+            "pass output_schema"
+        )
+    return Schema(fields)
+
+
+def _check_storable(schema: Schema, what: str, name: str) -> None:
+    try:
+        schema_to_arrow(schema)
+    except SchemaError as err:
+        raise SchemaError(f"{what} of {name!r}: {err}") from err
+
+
+class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
+    """A Python function applied to packets (see the module docstring)."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        output_keys: str | Sequence[str],
+        function_name: str | None = None,
+        version: str = "v0.0",
+        input_schema: Mapping[str, Any] | None = None,
+        output_schema: Mapping[str, Any] | Sequence[Any] | None = None,
+        label: str | None = None,
+        executor: PythonFunctionExecutorProtocol | None = None,
+    ) -> None:
+        if not callable(function):
+            raise InputValidationError(f"expected a callable, got {type(function).__name__}")
+        name = function_name or getattr(function, "__name__", None)
+        if not name or name == "<lambda>":
+            raise InputValidationError(
+                "this function has no usable name (a lambda?); pass function_name='...'"
+            )
+        if not _NAME.fullmatch(name):
+            raise InputValidationError(
+                f"function name {name!r} must start with a letter or '_' and contain only "
+                "letters, digits, '_', '.' and '-'; pass function_name='...'"
+            )
+        self._function = function
+        self._name = name
+        self._is_async = is_async_callable(function)
+        self._output_keys = _check_output_keys(output_keys)
+        self._input_schema, self._required, self._optional = _input_schema(
+            function, name, input_schema or {}
+        )
+        self._output_schema = _output_schema(function, name, self._output_keys, output_schema)
+        _check_storable(self._input_schema, "the input schema", name)
+        _check_storable(self._output_schema, "the output schema", name)
+        self._coercers: tuple[Coercer, ...] = tuple(
+            make_coercer(self._output_schema[k]) for k in self._output_keys
+        )
+        self._single = len(self._output_keys) == 1
+        self._code_hash: str | None = None
+        self._signature_hash: str | None = None
+        self._git_hash: str | None = None
+        super().__init__(version=version, label=label, executor=executor)
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        return self._function
+
+    @property
+    def packet_function_type_id(self) -> str:
+        return PYTHON_FUNCTION_TYPE_ID
+
+    @property
+    def canonical_function_name(self) -> str:
+        return self._name
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return self._output_keys
+
+    @property
+    def input_packet_schema(self) -> Schema:
+        return self._input_schema
+
+    @property
+    def output_packet_schema(self) -> Schema:
+        return self._output_schema
+
+    @property
+    def is_async(self) -> bool:
+        return self._is_async
+
+    @property
+    def code_hash(self) -> str:
+        if self._code_hash is None:
+            self._code_hash = function_code_hash(self._function).to_string()
+        return self._code_hash
+
+    @property
+    def signature_hash(self) -> str:
+        if self._signature_hash is None:
+            self._signature_hash = function_signature_hash(self._function).to_string()
+        return self._signature_hash
+
+    @property
+    def git_hash(self) -> str:
+        """``<commit>``, ``<commit>-dirty`` or ``"unknown"`` (read once, lazily)."""
+        if self._git_hash is None:
+            info = git_info(self._function)
+            commit = info.get("git_commit")
+            if not commit:
+                self._git_hash = "unknown"
+            else:
+                self._git_hash = f"{commit}-dirty" if info.get("git_dirty") else str(commit)
+        return self._git_hash
+
+    def get_function_variation_data(self) -> dict[str, str]:
+        return {
+            "function_name": self._name,
+            "function_signature_hash": self.signature_hash,
+            CODE_HASH_KEY: self.code_hash,
+            "git_hash": self.git_hash,
+        }
+
+    def execution_data_for(self, executor: Any) -> dict[str, str]:
+        if executor is None:
+            data: dict[str, str] = {"executor_type": "none", "executor_options": "{}"}
+        else:
+            raw = executor.get_executor_data()
+            data = {k: v if isinstance(v, str) else repr(v) for k, v in raw.items()}
+        data["python_version"] = platform.python_version()
+        return data
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _kwargs(self, packet: Packet) -> dict[str, Any]:
+        try:
+            kwargs = {k: packet[k] for k in self._required}
+        except KeyError as err:
+            raise InputValidationError(
+                f"packet has no column {err.args[0]!r}, which {self._name!r} needs "
+                f"(packet columns: {list(packet.keys())})"
+            ) from err
+        for k in self._optional:
+            if k in packet:
+                kwargs[k] = packet[k]
+        return kwargs
+
+    def _build(self, raw: Any, packet: Packet, executor: Any) -> Packet | None:
+        if raw is None:
+            return None
+        keys = self._output_keys
+        coercers = self._coercers
+        if self._single:
+            try:
+                data = {keys[0]: coercers[0](raw)}
+            except TypeError as err:
+                raise self._bad_value(keys[0], err) from err
+        else:
+            data = self._unpack(raw)
+        return Packet._make(
+            data,
+            self._output_schema,
+            context_key=packet.context_key,
+            hidden=LazySourceInfo(keys, packet, self, executor),
+        )
+
+    def _unpack(self, raw: Any) -> dict[str, Any]:
+        keys = self._output_keys
+        if isinstance(raw, Mapping):
+            if raw.keys() != set(keys):
+                missing = sorted(set(keys) - set(raw))
+                extra = sorted(set(raw) - set(keys))
+                raise PacketFunctionError(
+                    f"{self._name!r} returned a dict with keys {sorted(raw)}; expected exactly "
+                    f"the output keys {list(keys)} (missing {missing}, unexpected {extra})"
+                )
+            values = [raw[k] for k in keys]
+        elif isinstance(raw, (tuple, list)):
+            if len(raw) != len(keys):
+                raise PacketFunctionError(
+                    f"{self._name!r} returned {len(raw)} values for the {len(keys)} output "
+                    f"keys {list(keys)}; return exactly one value per key (or None to filter)"
+                )
+            values = list(raw)
+        else:
+            raise PacketFunctionError(
+                f"{self._name!r} returned a {type(raw).__name__} but has {len(keys)} output "
+                f"keys {list(keys)}; return a tuple of {len(keys)} values or a dict"
+            )
+        data: dict[str, Any] = {}
+        for key, coerce, value in zip(keys, self._coercers, values, strict=True):
+            try:
+                data[key] = coerce(value)
+            except TypeError as err:
+                raise self._bad_value(key, err) from err
+        return data
+
+    def _bad_value(self, key: str, err: TypeError) -> PacketFunctionError:
+        return PacketFunctionError(
+            f"{self._name!r} returned a bad value for output key {key!r}: {err}; return a "
+            f"{type_name(self._output_schema[key])} or change the declared output type"
+        )
+
+    def direct_call(self, packet: Packet) -> Packet | None:
+        if not self._active:
+            return None
+        kwargs = self._kwargs(packet)
+        raw = self._function(**kwargs)
+        if self._is_async:
+            raw = run_to_completion(raw)
+        return self._build(raw, packet, None)
+
+    async def direct_async_call(self, packet: Packet) -> Packet | None:
+        if not self._active:
+            return None
+        kwargs = self._kwargs(packet)
+        if self._is_async:
+            raw = await self._function(**kwargs)
+        else:
+            raw = await asyncio.to_thread(self._function, **kwargs)
+        return self._build(raw, packet, None)
+
+    def call(self, packet: Packet, *, logger: PacketLoggerProtocol | None = None) -> Packet | None:
+        if not self._active:
+            return None
+        executor = self._executor
+        if executor is None:
+            if logger is None:
+                return self.direct_call(packet)
+            raw = _CAPTURE_EXECUTOR.execute_callable(
+                self._function, self._kwargs(packet), logger=logger
+            )
+            return self._build(raw, packet, None)
+        raw = executor.execute_callable(self._function, self._kwargs(packet), logger=logger)
+        return self._build(raw, packet, executor)
+
+    async def async_call(
+        self, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> Packet | None:
+        if not self._active:
+            return None
+        executor = self._executor
+        if executor is None:
+            if logger is None:
+                return await self.direct_async_call(packet)
+            raw = await _CAPTURE_EXECUTOR.async_execute_callable(
+                self._function, self._kwargs(packet), logger=logger
+            )
+            return self._build(raw, packet, None)
+        raw = await executor.async_execute_callable(
+            self._function, self._kwargs(packet), logger=logger
+        )
+        return self._build(raw, packet, executor)
+
+    def submit_call(
+        self, packet: Packet, *, logger: PacketLoggerProtocol | None = None
+    ) -> Pending[Packet | None]:
+        executor = self._executor
+        if not self._active or executor is None or not executor.supports_concurrent_execution:
+            return Pending.run(self.call, packet, logger=logger)
+        try:
+            future = executor.submit_callable(self._function, self._kwargs(packet), logger=logger)
+        except Exception as err:  # noqa: BLE001 - delivered, in order, by result()
+            return Pending.failed(err)
+        return Pending.of_future(future).then(lambda raw: self._build(raw, packet, executor))

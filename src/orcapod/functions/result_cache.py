@@ -1,0 +1,319 @@
+"""``ResultCache``: input packet hash -> output packet, in an Arrow database, with provenance.
+
+One table per ``record_path`` (the cached function's URI, optionally under a prefix). Columns,
+in order (plus the database's own ``__record_id``):
+
+``__input_packet_hash`` · ``__pf_var_<k>`` for every variation field (function name, signature
+hash, code hash ``function_content_hash``, ``git_hash``) · ``__pf_exec_<k>`` for every execution
+field (``executor_type``, ``executor_options``, ``python_version``) · the output columns ·
+``_source_<k>`` per output column · ``__pod_ts`` (an Arrow UTC timestamp).
+
+Decisions where the issue is silent:
+
+* Record ids are deterministic: ``result_record_id(input hash, code hash, execution data)``
+  (``orcapod.functions.provenance``), the same id the output packet's source info carries.
+  Writes use ``skip_duplicates=True``: storing the same result again is a no-op, not an error,
+  so a retried or concurrent computation never fails on its own earlier write.
+* A filtered result (the function returned None) is stored too, as a row whose output and
+  source columns are null, so it is not recomputed; ``lookup`` returns the ``FILTERED``
+  sentinel for it (``None`` means a miss). An *inactive* function's None is never stored.
+* Lookups are one filtered query (``__input_packet_hash IN (...)`` plus the match-tier
+  constraints) for any number of packets. Several matches for one packet: the newest
+  ``__pod_ts`` wins (ties: the larger record id, so the choice is deterministic).
+* Match tiers (``match_constraints``): ``CacheMatch.VERSION`` adds nothing (the table is
+  already scoped by the URI); ``CODE`` (the default) adds the code hash; ``STRICT`` also adds
+  every execution field. Results stored under other code stay in the table, unmatched.
+* A hit is a ``Packet`` with the declared output schema (when the cache was given one), the
+  stored source info and meta ``__computed=False``, ``__packet_id`` (its record id) and
+  ``__pod_ts``.
+* ``auto_flush``: every ``store``/``store_many`` call ends with one ``flush()`` (a batch is one
+  commit, not one per row). Pass ``flush=False`` to defer it and call ``flush()`` yourself.
+* ``get_all_records()`` shows computed results only, as output and ``_source_*`` columns;
+  ``include_system_columns=True`` returns every stored row and column, with the record id as
+  ``__packet_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.data import Packet
+from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
+from orcapod.databases.paths import validate_path
+from orcapod.databases.protocol import ArrowDatabase
+from orcapod.errors import InputValidationError
+from orcapod.functions.provenance import CODE_HASH_KEY, execution_digest, result_record_id
+from orcapod.types import CacheMatch, ContentHash, Schema
+from orcapod.types.columns import (
+    COMPUTED,
+    DATAGRAM_PREFIX,
+    INPUT_PACKET_HASH,
+    META_PREFIX,
+    PACKET_ID,
+    PF_EXEC_PREFIX,
+    PF_VAR_PREFIX,
+    POD_TS,
+    RECORD_ID,
+    SOURCE_PREFIX,
+)
+
+__all__ = ["FILTERED", "Filtered", "ResultCache", "match_constraints"]
+
+_TS_TYPE: Final = pa.timestamp("us", tz="UTC")
+
+
+class Filtered:
+    """Type of ``FILTERED``: a stored result saying "the function filtered this packet out"."""
+
+    _instance: Filtered | None = None
+
+    def __new__(cls) -> Filtered:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "FILTERED"
+
+
+FILTERED: Final = Filtered()
+
+CacheResult = Packet | Filtered | None
+
+
+def match_constraints(
+    cache_match: CacheMatch | str, code_hash: str, execution: Mapping[str, str]
+) -> dict[str, str]:
+    """``additional_constraints`` implementing a ``CacheMatch`` tier."""
+    tier = CacheMatch(cache_match)
+    if tier is CacheMatch.VERSION:
+        return {}
+    constraints = {PF_VAR_PREFIX + CODE_HASH_KEY: code_hash}
+    if tier is CacheMatch.STRICT:
+        constraints.update({PF_EXEC_PREFIX + k: v for k, v in execution.items()})
+    return constraints
+
+
+def _hash_text(value: ContentHash | str) -> str:
+    return value.to_string() if isinstance(value, ContentHash) else value
+
+
+class ResultCache:
+    """Stores and finds results of one packet function (see the module docstring)."""
+
+    def __init__(
+        self,
+        result_database: ArrowDatabase,
+        record_path: Sequence[str],
+        auto_flush: bool = True,
+        *,
+        output_schema: Schema | None = None,
+    ) -> None:
+        if not isinstance(result_database, ArrowDatabase):
+            raise InputValidationError(
+                f"result_database must be an ArrowDatabase (e.g. InMemoryArrowDatabase, "
+                f"DeltaTableDatabase), got {type(result_database).__name__}"
+            )
+        self._db = result_database
+        self._path = validate_path(record_path)
+        self._auto_flush = bool(auto_flush)
+        self._output_schema = output_schema
+
+    @property
+    def database(self) -> ArrowDatabase:
+        return self._db
+
+    @property
+    def record_path(self) -> tuple[str, ...]:
+        return self._path
+
+    @property
+    def auto_flush(self) -> bool:
+        return self._auto_flush
+
+    def set_auto_flush(self, on: bool = True) -> None:
+        self._auto_flush = bool(on)
+
+    def flush(self) -> None:
+        self._db.flush()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def lookup(
+        self, input_packet: Packet, additional_constraints: Mapping[str, Any] | None = None
+    ) -> CacheResult:
+        """The stored result for ``input_packet``: a Packet, ``FILTERED``, or None (a miss)."""
+        return self.lookup_many([input_packet.content_hash()], additional_constraints)[0]
+
+    def lookup_many(
+        self,
+        input_hashes: Sequence[ContentHash | str],
+        additional_constraints: Mapping[str, Any] | None = None,
+    ) -> list[CacheResult]:
+        """Results for many input packet hashes with ONE query, aligned with ``input_hashes``."""
+        wanted = [_hash_text(h) for h in input_hashes]
+        if not wanted:
+            return []
+        constraints: dict[str, Any] = {INPUT_PACKET_HASH: sorted(set(wanted))}
+        constraints.update(additional_constraints or {})
+        table = self._db.get_records_with_column_value(
+            self._path, constraints, record_id_column=RECORD_ID
+        )
+        if table is None or table.num_rows == 0:
+            return [None] * len(wanted)
+        table = _newest_per_hash(table)
+        rows = {h: i for i, h in enumerate(table.column(INPUT_PACKET_HASH).to_pylist())}
+        packets = self._packets(table)
+        return [packets[rows[h]] if h in rows else None for h in wanted]
+
+    def _packets(self, table: pa.Table) -> list[CacheResult]:
+        schema = self._output_schema
+        if schema is None:
+            names = [n for n in table.column_names if not n.startswith(DATAGRAM_PREFIX)]
+            schema = table_schema(table.select(names))
+        keys = [k for k in schema if k in table.column_names]
+        if len(keys) != len(schema):
+            schema = schema.select(*keys)
+        values = [column_to_pylist(table.column(k), schema[k]) for k in keys]
+        sources = [
+            table.column(SOURCE_PREFIX + k).to_pylist()
+            if SOURCE_PREFIX + k in table.column_names
+            else [None] * table.num_rows
+            for k in keys
+        ]
+        ids = table.column(RECORD_ID).to_pylist()
+        stamps = table.column(POD_TS).to_pylist()
+        out: list[CacheResult] = []
+        for i in range(table.num_rows):
+            info = {k: src[i] for k, src in zip(keys, sources, strict=True)}
+            if all(v is None for v in info.values()):
+                out.append(FILTERED)
+                continue
+            out.append(
+                Packet._make(
+                    {k: col[i] for k, col in zip(keys, values, strict=True)},
+                    schema,
+                    meta={COMPUTED: False, PACKET_ID: ids[i], POD_TS: stamps[i]},
+                    hidden=info,
+                )
+            )
+        return out
+
+    # -- stores --------------------------------------------------------------------------
+
+    def record_id(
+        self,
+        input_hash: ContentHash | str,
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+    ) -> str:
+        """The record id a result of ``input_hash`` is stored under."""
+        return result_record_id(
+            _hash_text(input_hash), execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
+        )
+
+    def store(
+        self,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+        *,
+        flush: bool | None = None,
+    ) -> str:
+        """Store one result (None: filtered out); returns its record id."""
+        return self.store_many(
+            [(input_packet.content_hash(), output_packet)], variation, execution, flush=flush
+        )[0]
+
+    def store_many(
+        self,
+        entries: Sequence[tuple[ContentHash | str, Packet | None]],
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+        *,
+        flush: bool | None = None,
+        pod_ts: dt.datetime | None = None,
+    ) -> list[str]:
+        """Store ``(input hash, output packet or None)`` results in one write; their ids.
+
+        ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row.
+        """
+        if not entries:
+            return []
+        suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
+        hashes = [_hash_text(h) for h, _ in entries]
+        ids = [result_record_id(h, suffix) for h in hashes]
+        schema = self._output_schema
+        if schema is None:
+            first = next((p for _, p in entries if p is not None), None)
+            schema = first.schema() if first is not None else Schema()
+        nullable = Schema({k: tp | None for k, tp in schema.items()})
+        rows: list[dict[str, Any]] = []
+        sources: list[dict[str, Any]] = []
+        for _, packet in entries:
+            if packet is None:
+                rows.append({})
+                sources.append({})
+            else:
+                rows.append(packet.as_dict())
+                sources.append(packet.source_info())
+        n = len(entries)
+        columns: dict[str, pa.Array] = {
+            RECORD_ID: pa.array(ids, type=pa.large_string()),
+            INPUT_PACKET_HASH: pa.array(hashes, type=pa.large_string()),
+        }
+        for k, v in variation.items():
+            columns[PF_VAR_PREFIX + k] = pa.array([v] * n, type=pa.large_string())
+        for k, v in execution.items():
+            columns[PF_EXEC_PREFIX + k] = pa.array([v] * n, type=pa.large_string())
+        outputs = rows_to_table(rows, nullable)
+        for k in nullable:
+            columns[k] = outputs.column(k)
+        for k in nullable:
+            columns[SOURCE_PREFIX + k] = pa.array(
+                [s.get(k) for s in sources], type=pa.large_string()
+            )
+        now = pod_ts or dt.datetime.now(dt.UTC)
+        columns[POD_TS] = pa.array([now] * n, type=_TS_TYPE)
+        table = pa.table(columns)
+        self._db.add_records(self._path, table, record_id_column=RECORD_ID, skip_duplicates=True)
+        if self._auto_flush if flush is None else flush:
+            self._db.flush()
+        return ids
+
+    # -- reading everything ----------------------------------------------------------------
+
+    def get_all_records(self, include_system_columns: bool = False) -> pa.Table | None:
+        """Every stored result (see the module docstring); None when there is none."""
+        if include_system_columns:
+            return self._db.get_all_records(self._path, record_id_column=PACKET_ID)
+        table = self._db.get_all_records(self._path)
+        if table is None:
+            return None
+        sources = [n for n in table.column_names if n.startswith(SOURCE_PREFIX)]
+        if sources:
+            computed = pc.is_valid(table.column(sources[0]))
+            for s in sources[1:]:
+                computed = pc.or_(computed, pc.is_valid(table.column(s)))
+            table = table.filter(computed)
+        names = [n for n in table.column_names if not n.startswith(META_PREFIX)]
+        table = table.select(names)
+        return table if table.num_rows else None
+
+
+def _newest_per_hash(table: pa.Table) -> pa.Table:
+    """One row per input hash: the newest ``__pod_ts`` (ties: the larger record id)."""
+    table = table.sort_by(
+        [(INPUT_PACKET_HASH, "ascending"), (POD_TS, "descending"), (RECORD_ID, "descending")]
+    )
+    hashes = table.column(INPUT_PACKET_HASH).combine_chunks()
+    if len(hashes) < 2:
+        return table
+    changed = pc.not_equal(hashes.slice(1), hashes.slice(0, len(hashes) - 1))
+    return table.filter(pa.concat_arrays([pa.array([True]), changed]))

@@ -1,0 +1,190 @@
+"""Cheap, precomputed checks of Python values against schema types, and type compatibility.
+
+Output values. A packet function's return values must match its output schema, but checking
+them by building an Arrow array per packet costs tens of microseconds. Instead, for every
+output key a *coercer* is compiled once from the declared type: a small closure that returns
+the value (normalised where Arrow would accept it anyway) or raises ``TypeError`` describing
+the mismatch. The common scalar cases cost one ``type(v) is T`` test.
+
+What each type accepts (anything else is rejected):
+
+* ``int``: ``int`` (not ``bool``) and numpy integers (converted to ``int``);
+* ``float``: ``float``, ``int`` (not ``bool``) and numpy numbers (converted to ``float``);
+* ``bool``: ``bool`` and ``numpy.bool_``; ``str``: ``str``; ``bytes``: ``bytes``/``bytearray``;
+* ``datetime``, ``date`` (not a ``datetime``), ``time``, ``timedelta``, ``Decimal``: instances;
+* ``Path``: ``os.PathLike`` objects (converted to ``Path``);
+* ``list[T]``: a list or tuple whose items are ``T`` (converted to a list);
+* ``dict[str, T]``: a mapping with ``str`` keys and ``T`` values (converted to a dict);
+* ``T | None``: None or a ``T``.
+
+Input compatibility (``is_compatible``), used when a pod is applied to a stream: a column of
+type ``incoming`` may feed a parameter of type ``expected`` when the types are equal, when
+``expected`` is ``T | None`` and ``incoming`` is ``T`` or ``T | None``, when ``expected`` is
+``float`` and ``incoming`` is ``int``, and element-wise for ``list``/``dict``. A nullable
+column never feeds a non-optional parameter (its nulls would reach the function).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import typing
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orcapod.data.conversion import is_optional, strip_optional
+
+__all__ = ["Coercer", "is_compatible", "make_coercer", "type_name"]
+
+Coercer = Callable[[Any], Any]
+
+
+def type_name(tp: Any) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
+
+
+def _fail(value: Any, tp: Any) -> TypeError:
+    return TypeError(f"expected {type_name(tp)}, got {type(value).__name__} {value!r:.80}")
+
+
+def _int(v: Any) -> Any:
+    if type(v) is int:
+        return v
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(v)
+    raise _fail(v, int)
+
+
+def _float(v: Any) -> Any:
+    if type(v) is float:
+        return v
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return float(v)
+    raise _fail(v, float)
+
+
+def _bool(v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    raise _fail(v, bool)
+
+
+def _str(v: Any) -> Any:
+    if type(v) is str or isinstance(v, str):
+        return v
+    raise _fail(v, str)
+
+
+def _bytes(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, bytearray):
+        return bytes(v)
+    raise _fail(v, bytes)
+
+
+def _date(v: Any) -> Any:
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return v
+    raise _fail(v, dt.date)
+
+
+def _path(v: Any) -> Any:
+    if isinstance(v, Path):
+        return v
+    if isinstance(v, os.PathLike):
+        return Path(v)
+    raise _fail(v, Path)
+
+
+def _instance(tp: type) -> Coercer:
+    def check(v: Any) -> Any:
+        if isinstance(v, tp):
+            return v
+        raise _fail(v, tp)
+
+    return check
+
+
+_SCALAR_COERCERS: dict[Any, Coercer] = {
+    int: _int,
+    float: _float,
+    bool: _bool,
+    str: _str,
+    bytes: _bytes,
+    dt.date: _date,
+    dt.datetime: _instance(dt.datetime),
+    dt.time: _instance(dt.time),
+    dt.timedelta: _instance(dt.timedelta),
+    Decimal: _instance(Decimal),
+}
+
+
+def make_coercer(tp: Any) -> Coercer:
+    """A function checking (and normalising) one value of type ``tp``; raises ``TypeError``."""
+    if is_optional(tp):
+        inner = make_coercer(strip_optional(tp))
+
+        def optional(v: Any) -> Any:
+            return None if v is None else inner(v)
+
+        return optional
+    if tp in _SCALAR_COERCERS:
+        return _SCALAR_COERCERS[tp]
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return _path
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (list, tuple) and args:
+        item = make_coercer(args[0])
+
+        def sequence(v: Any) -> Any:
+            if not isinstance(v, (list, tuple)):
+                raise _fail(v, tp)
+            return [item(x) for x in v]
+
+        return sequence
+    if origin is dict and len(args) == 2:
+        value = make_coercer(args[1])
+
+        def mapping(v: Any) -> Any:
+            if not isinstance(v, Mapping):
+                raise _fail(v, tp)
+            out = {}
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"expected {type_name(tp)}, got a key {k!r} that is not str")
+                out[k] = value(x)
+            return out
+
+        return mapping
+    raise TypeError(f"no value check for type {type_name(tp)}")
+
+
+def is_compatible(incoming: Any, expected: Any) -> bool:
+    """Whether a column of type ``incoming`` may feed a parameter of type ``expected``."""
+    if incoming == expected:
+        return True
+    if is_optional(expected):
+        return is_compatible(strip_optional(incoming), strip_optional(expected))
+    if is_optional(incoming):
+        return False
+    if expected is float and incoming is int:
+        return True
+    in_origin, ex_origin = typing.get_origin(incoming), typing.get_origin(expected)
+    if in_origin is None or in_origin != ex_origin:
+        return False
+    in_args, ex_args = typing.get_args(incoming), typing.get_args(expected)
+    return len(in_args) == len(ex_args) and all(
+        is_compatible(a, b) for a, b in zip(in_args, ex_args, strict=True)
+    )
