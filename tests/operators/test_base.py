@@ -86,9 +86,7 @@ def test_operator_output_schema_is_a_prediction(subjects, sessions):
 
 def test_commutative_identity_ignores_argument_order(subjects, sessions):
     assert Join()(subjects, sessions).content_hash() == Join()(sessions, subjects).content_hash()
-    assert (
-        Join()(subjects, sessions).pipeline_hash() == Join()(sessions, subjects).pipeline_hash()
-    )
+    assert Join()(subjects, sessions).pipeline_hash() == Join()(sessions, subjects).pipeline_hash()
 
 
 def test_ordered_identity_keeps_argument_order(subjects, sessions):
@@ -99,9 +97,7 @@ def test_ordered_identity_keeps_argument_order(subjects, sessions):
 
 
 def test_content_hash_follows_data_and_pipeline_hash_does_not(subjects):
-    other = DictSource(
-        [{"subject": "s9", "age": 1}], tag_columns=["subject"], source_id="subjects"
-    )
+    other = DictSource([{"subject": "s9", "age": 1}], tag_columns=["subject"], source_id="subjects")
     a, b = Batch(2)(subjects), Batch(2)(other)
     assert a.content_hash() != b.content_hash()
     assert a.pipeline_hash() == b.pipeline_hash()

@@ -5,7 +5,7 @@ import pytest
 
 from orcapod.errors import InputValidationError
 from orcapod.operators import Join, MapPackets
-from orcapod.sources import ArrowTableSource, DictSource
+from orcapod.sources import DictSource
 from orcapod.streams import ArrowTableStream
 from orcapod.types.columns import SCHEMA_HASH_CHARS
 
@@ -51,7 +51,7 @@ def test_source_info_survives_the_join(subjects, sessions):
     assert rows[("s1", 1)]["_source_age"] == "subjects::row_0::age"
     assert rows[("s1", 1)]["_source_weight"] == "sessions::row_1::weight"
     assert rows[("s2", 2)]["_source_weight"] == "sessions::row_2::weight"
-    tag, packet = next(iter(Join()(subjects, sessions)))
+    _tag, packet = next(iter(Join()(subjects, sessions)))
     assert set(packet.source_info()) == {"age", "weight"}
 
 
@@ -162,7 +162,9 @@ def test_single_input_passes_through(subjects):
     assert out.as_table(all_info=True).equals(subjects.as_table(all_info=True))
 
 
-def test_meta_columns_pass_through_and_collisions_are_suffixed(with_meta, assert_prediction_matches):
+def test_meta_columns_pass_through_and_collisions_are_suffixed(
+    with_meta, assert_prediction_matches
+):
     other = ArrowTableStream(
         pa.table({"subject": ["s1"], "grade": ["a"], "__computed": [True], "__extra": [1]}),
         ["subject"],

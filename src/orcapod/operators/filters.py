@@ -129,17 +129,18 @@ class PolarsFilter(Operator):
         if not self.predicates and not self.constraints:
             return layout
         columns = self._columns(layout) or layout.column_names[:1]
-        empty = schema_to_arrow({c: layout.type_of(c) for c in columns}).empty_table()
-        try:
-            mask = self._mask(empty)
-        except pl.exceptions.PolarsError as err:
-            raise InputValidationError(
-                f"PolarsFilter: the predicates do not apply to this input: {err}"
-            ) from err
-        if mask.dtype != pl.Boolean:
-            raise InputValidationError(
-                f"PolarsFilter: predicates must be boolean, but combine to {mask.dtype}"
-            )
+        empty = pl.DataFrame(schema_to_arrow({c: layout.type_of(c) for c in columns}).empty_table())
+        for expr in self._expressions():
+            try:
+                dtype = empty.select(expr.alias("__mask")).schema["__mask"]
+            except pl.exceptions.PolarsError as err:
+                raise InputValidationError(
+                    f"PolarsFilter: the predicate {expr} does not apply to this input: {err}"
+                ) from err
+            if dtype != pl.Boolean:
+                raise InputValidationError(
+                    f"PolarsFilter: predicates must be boolean, but {expr} gives {dtype}"
+                )
         return layout
 
     def _compute(
