@@ -55,7 +55,9 @@ _BLOCK = 16384  # rows per block: (2, 16384) uint64 = 256 KiB per temporary, sta
 _TAIL_MASKS = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [2**64 - 1], dtype=U64)
 
 Hashes = NDArray[np.uint64]
-ItemFn = Callable[[int, int, NDArray[np.int64], NDArray[np.int64]], Hashes]
+# item_fn(start, stop, first_elem, counts, pos): item values for items start:stop, where
+# counts[j] items of the block belong to element first_elem + j and pos is each item's position.
+ItemFn = Callable[[int, int, int, NDArray[np.int64], NDArray[np.int64]], Hashes]
 
 
 def lanes(seed: bytes) -> Hashes:
@@ -141,7 +143,7 @@ def _list_rows(c: Canon, seed: bytes) -> Hashes:
     item_fn: ItemFn
     if child.kind == "fixed":
         # Computed block by block inside the sequence kernel (same values as node_rows).
-        def item_fn(start: int, stop: int, _e: NDArray[np.int64], _p: NDArray[np.int64]) -> Hashes:
+        def item_fn(start: int, stop: int, *_: object) -> Hashes:
             out = np.empty((2, stop - start), dtype=U64)
             _fixed_block(child, child_seed, start, stop, out, np.empty_like(out))
             return out
@@ -149,7 +151,7 @@ def _list_rows(c: Canon, seed: bytes) -> Hashes:
     else:
         child_hashes = node_rows(child, child_seed)
 
-        def item_fn(start: int, stop: int, _e: NDArray[np.int64], _p: NDArray[np.int64]) -> Hashes:
+        def item_fn(start: int, stop: int, *_: object) -> Hashes:
             return child_hashes[:, start:stop]
 
     return _sequence_rows(c.offsets, np.diff(c.offsets), item_fn, seed)
@@ -167,10 +169,13 @@ def _bytes_rows(c: Canon, seed: bytes) -> Hashes:
     # Unaligned 8-byte windows starting at every byte: one gather reads each word.
     windows = np.ndarray(shape=(len(c.data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
 
-    def item_fn(_s: int, _t: int, elems: NDArray[np.int64], pos: NDArray[np.int64]) -> Hashes:
-        byte_pos = offsets[elems] + 8 * pos
+    def item_fn(
+        _s: int, _t: int, first: int, counts: NDArray[np.int64], pos: NDArray[np.int64]
+    ) -> Hashes:
+        last = first + len(counts)
+        byte_pos = np.repeat(offsets[first:last], counts) + 8 * pos
         words: Hashes = windows[byte_pos].astype(U64)
-        remaining = np.minimum(offsets[elems + 1] - byte_pos, 8)
+        remaining = np.minimum(np.repeat(offsets[first + 1 : last + 1], counts) - byte_pos, 8)
         words &= _TAIL_MASKS[remaining]
         return words.reshape(1, -1)
 
@@ -182,8 +187,8 @@ def _sequence_rows(
 ) -> Hashes:
     """Order-aware hash of variable-length elements; see the module docstring.
 
-    Items are visited in blocks; for each block, ``item_fn(start, stop, elems, pos)`` returns
-    the item values ``(1, k)`` or ``(2, k)`` given each item's element index and position.
+    Items are visited in blocks; for each block, ``item_fn`` (see ``ItemFn``) returns the item
+    values ``(1, k)`` or ``(2, k)``.
     The running prefix sum of the terms is kept only at element boundaries.
     """
     n = len(item_offsets) - 1
@@ -199,11 +204,11 @@ def _sequence_rows(
         counts = np.minimum(item_offsets[e_lo + 1 : e_hi + 1], stop) - np.maximum(
             item_offsets[e_lo:e_hi], start
         )
-        elems = np.repeat(np.arange(e_lo, e_hi, dtype=np.int64), counts)
-        pos = np.arange(start, stop, dtype=np.int64) - item_offsets[elems]
+        pos = np.arange(start, stop, dtype=np.int64)
+        pos -= np.repeat(item_offsets[e_lo:e_hi], counts)
         terms = pos.view(U64).reshape(1, -1) * pos_factor
         terms += item_seed
-        terms ^= item_fn(start, stop, elems, pos)
+        terms ^= item_fn(start, stop, e_lo, counts, pos)
         _mix_block(terms, np.empty_like(terms))
         np.cumsum(terms, axis=1, out=terms)
         terms += carry
