@@ -9,11 +9,12 @@ validates paths the same way so that a path accepted by one backend is accepted 
 Decisions where the issue is silent:
 
 * On disk (``DeltaTableDatabase``) each segment becomes one directory. Characters outside
-  ``[A-Za-z0-9._-]`` are percent-encoded as UTF-8 bytes (``%3A`` for ``:``), so the directory
-  names are legal on every filesystem, including Windows, and the mapping is injective
-  (``%`` itself is encoded). A trailing ``.`` is encoded too (Windows strips it), and the
-  segment ``_delta_log`` is encoded as ``%5Fdelta_log`` so it can never collide with the log
-  directory of the Delta table of the parent path.
+  ``[A-Za-z0-9._-]`` are escaped as ``~`` plus the hex of their UTF-8 bytes (``~3A`` for
+  ``:``), so directory names are legal on every filesystem, including Windows, and the mapping
+  is injective (``~`` itself is escaped). ``~`` rather than ``%``: deltalake treats table
+  locations as URLs and would percent-decode ``%3A`` back to ``:``. A trailing ``.`` is
+  escaped too (Windows strips it), and the segment ``_delta_log`` becomes ``~5Fdelta_log`` so it
+  can never collide with the log directory of the parent path's Delta table.
 """
 
 from __future__ import annotations
@@ -80,12 +81,12 @@ def join_path(prefix: RecordPath, path: Sequence[str]) -> RecordPath:
 def segment_dirname(segment: str) -> str:
     """The filesystem-safe directory name of one (valid) path segment."""
     if segment == _DELTA_LOG_DIR:
-        return "%5F" + segment[1:]
+        return "~5F" + segment[1:]
     encoded = []
     for index, ch in enumerate(segment):
         last = index == len(segment) - 1
         if ch in _SAFE_CHARS and not (last and ch == "."):
             encoded.append(ch)
         else:
-            encoded.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))
+            encoded.extend(f"~{byte:02X}" for byte in ch.encode("utf-8"))
     return "".join(encoded)

@@ -1,0 +1,215 @@
+"""DeltaTableDatabase behaviour beyond the shared contract: persistence, layout, batching,
+append-only history, flush failures and commit conflicts between writers (in one process;
+the multi-process tests live in test_delta_processes.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError
+
+P = ("cache", "fn")
+
+
+def batch(ids: list[str], **columns: list[object]) -> pa.Table:
+    return pa.table({"id": pa.array(ids, pa.string()), **columns})
+
+
+def ids_of(table: pa.Table | None) -> list[str]:
+    assert table is not None
+    return sorted(table.column("id").to_pylist())
+
+
+def test_second_instance_sees_flushed_rows_but_not_pending_ones(tmp_path: Path) -> None:
+    writer = DeltaTableDatabase(tmp_path, batch_size=1000)
+    writer.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    reader = DeltaTableDatabase(tmp_path)
+    assert reader.get_all_records(P) is None
+    writer.flush()
+    assert ids_of(reader.get_all_records(P, "id")) == ["a", "b"]
+    writer.add_records(P, batch(["c"], v=[3]), "id")
+    writer.flush()
+    # an open reader sees later commits too
+    assert ids_of(reader.get_records_by_ids(P, ["a", "c"], "id")) == ["a", "c"]
+
+
+def test_batch_size_commits_automatically(tmp_path: Path) -> None:
+    writer = DeltaTableDatabase(tmp_path, batch_size=3)
+    reader = DeltaTableDatabase(tmp_path)
+    writer.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    assert reader.get_all_records(P) is None
+    writer.add_record(P, "c", pa.table({"v": [3]}))
+    assert ids_of(reader.get_all_records(P, "id")) == ["a", "b", "c"]
+
+
+def test_duplicate_check_sees_rows_committed_by_another_instance(tmp_path: Path) -> None:
+    first = DeltaTableDatabase(tmp_path)
+    first.add_records(P, batch(["a"], v=[1]), "id")
+    first.flush()
+    second = DeltaTableDatabase(tmp_path)
+    with pytest.raises(DuplicateRecordError, match="'a'"):
+        second.add_records(P, batch(["a"], v=[2]), "id")
+
+
+def test_table_layout_is_filesystem_safe(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    path = ("fn:v1", "_delta_log", "trailing.", "100%")
+    db.add_records(path, batch(["a"], v=[1]), "id")
+    db.flush()
+    table_dir = tmp_path / "fn~3Av1" / "~5Fdelta_log" / "trailing~2E" / "100~25"
+    assert (table_dir / "_delta_log").is_dir()
+    assert db.table_uri(path) == str(table_dir)
+    assert not any(":" in p.name for p in tmp_path.rglob("*"))
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(path, "id")) == ["a"]
+
+
+def test_object_store_uris_are_joined_with_slashes() -> None:
+    db = DeltaTableDatabase("s3://bucket/root/", storage_options={"AWS_REGION": "us-east-1"})
+    assert db.base_path == "s3://bucket/root"
+    assert db.table_uri(("a:b", "c")) == "s3://bucket/root/a~3Ab/c"
+
+
+def test_history_holds_only_appends(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path, batch_size=1)
+    db.add_records(P, batch(["a"], v=[1]), "id")
+    db.add_records(P, batch(["b"], v=[2], extra=["x"]), "id")
+    db.add_records(P, batch(["c"]), "id")
+    db.add_records(P, batch(["a", "d"], v=[9, 4]), "id", skip_duplicates=True)
+    history = DeltaTable(db.table_uri(P)).history()
+    modes = [entry["operationParameters"]["mode"] for entry in history]
+    assert sorted(modes) == ["Append", "Append", "Append", "ErrorIfExists"]
+    assert all(entry["operation"] == "WRITE" for entry in history)
+
+
+def test_failed_flush_names_the_path_and_keeps_the_rows(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    good, bad = ("good",), ("bad", "table")
+    db.add_records(good, batch(["g"], v=[0]), "id")
+    db.add_records(bad, batch(["a", "b"], v=[1, 2]), "id")
+    blocker = Path(db.table_uri(bad))
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")
+    with pytest.raises(FlushError, match=r"\('bad', 'table'\)") as info:
+        db.flush()
+    assert "good" not in str(info.value).split("(")[1]
+    assert isinstance(info.value.__cause__, DatabaseError)
+    # the healthy path was committed; reads of the broken location fail loudly
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(good, "id")) == ["g"]
+    with pytest.raises(DatabaseError, match="bad"):
+        db.get_all_records(bad)
+    blocker.unlink()
+    # the failed rows are still pending: readable, duplicate-checked, then committed
+    assert ids_of(db.get_all_records(bad, "id")) == ["a", "b"]
+    assert DeltaTableDatabase(tmp_path).get_all_records(bad) is None
+    with pytest.raises(DuplicateRecordError):
+        db.add_records(bad, batch(["a"], v=[3]), "id")
+    db.flush()
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(bad, "id")) == ["a", "b"]
+
+
+def test_failed_flush_of_an_existing_table_keeps_the_rows(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    db.add_records(P, batch(["a"], v=[1]), "id")
+    db.flush()
+    db.add_records(P, batch(["b"], v=[2]), "id")
+    table_dir = Path(db.table_uri(P))
+    moved = tmp_path / "moved-away"
+    shutil.move(table_dir, moved)
+    table_dir.write_text("the table directory was replaced by a file")
+    with pytest.raises(FlushError, match=r"\('cache', 'fn'\)"):
+        db.flush()
+    table_dir.unlink()
+    shutil.move(moved, table_dir)
+    db.flush()
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(P, "id")) == ["a", "b"]
+
+
+def test_automatic_commit_failure_raises_flush_error(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path, batch_size=2)
+    blocker = Path(db.table_uri(P)).parent  # a file where the parent directory should be
+    blocker.write_text("x")
+    db.add_records(P, batch(["a"], v=[1]), "id")
+    with pytest.raises(FlushError):
+        db.add_records(P, batch(["b"], v=[2]), "id")
+    blocker.unlink()
+    assert ids_of(db.get_all_records(P, "id")) == ["a", "b"]
+    db.flush()
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(P, "id")) == ["a", "b"]
+
+
+def test_reading_a_broken_location_raises_database_error(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    blocker = Path(db.table_uri(P))
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError, match="cache"):
+        db.get_all_records(P)
+
+
+def test_concurrent_writers_of_distinct_ids_both_commit(tmp_path: Path) -> None:
+    one, two = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    one.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    two.add_records(P, batch(["c", "d"], v=[3, 4]), "id")
+    one.flush()
+    two.flush()  # its commit conflicts with one's, is re-checked and retried
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(P, "id")) == ["a", "b", "c", "d"]
+
+
+def test_concurrent_creation_of_a_table_keeps_both_batches(tmp_path: Path) -> None:
+    one, two = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    one.add_records(P, batch(["a"], v=[1]), "id")
+    two.add_records(P, batch(["b"], v=[2], other=["x"]), "id")
+    two.flush()
+    one.flush()
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None
+    assert sorted(got.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": "a", "v": 1, "other": None},
+        {"id": "b", "v": 2, "other": "x"},
+    ]
+
+
+def test_overlapping_ids_under_skip_duplicates_keep_the_first_commit(tmp_path: Path) -> None:
+    one, two = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    one.add_records(P, batch(["a", "b"], v=[1, 2]), "id", skip_duplicates=True)
+    two.add_records(P, batch(["b", "c"], v=[20, 30]), "id", skip_duplicates=True)
+    one.flush()
+    two.flush()
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None
+    assert sorted(got.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": "a", "v": 1},
+        {"id": "b", "v": 2},
+        {"id": "c", "v": 30},
+    ]
+
+
+def test_overlapping_strict_ids_raise_at_flush_and_commit_the_rest(tmp_path: Path) -> None:
+    one, two = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    one.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    two.add_records(P, batch(["b", "c"], v=[20, 30]), "id")
+    one.flush()
+    with pytest.raises(DuplicateRecordError, match=r"\['b'\].*another writer"):
+        two.flush()
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None
+    assert sorted(got.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": "a", "v": 1},
+        {"id": "b", "v": 2},
+        {"id": "c", "v": 30},
+    ]
+    assert two.get_all_records(P) is not None
+    two.flush()  # nothing left pending
+
+
+def test_constructor_validates_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        DeltaTableDatabase(tmp_path, batch_size=0)
+    with pytest.raises(ValueError, match="max_commit_attempts"):
+        DeltaTableDatabase(tmp_path, max_commit_attempts=0)

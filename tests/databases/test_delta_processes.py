@@ -1,0 +1,244 @@
+"""DeltaTableDatabase with real processes: reopening, concurrent writers, SIGKILL mid-write,
+and a clean interpreter exit after writing and reading (all marked slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable
+
+from orcapod.databases import DeltaTableDatabase
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 120
+
+
+def script(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def run(path: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_a_new_process_sees_everything_flushed(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path / "db")
+    db.add_records(("a", "b"), _table(["x", "y"]), "id")
+    db.flush()
+    db.add_records(("a", "b"), _table(["pending-only"]), "id")
+    reader = script(
+        tmp_path,
+        "reader.py",
+        """
+        import json, sys
+        from orcapod.databases import DeltaTableDatabase
+        db = DeltaTableDatabase(sys.argv[1])
+        table = db.get_all_records(("a", "b"), record_id_column="id")
+        print(json.dumps(sorted(table.column("id").to_pylist())))
+        """,
+    )
+    done = run(reader, tmp_path / "db")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["x", "y"]
+
+
+def _table(ids: list[str]) -> pa.Table:
+    return pa.table({"id": ids, "v": list(range(len(ids)))})
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import pyarrow as pa
+from orcapod.databases import DeltaTableDatabase
+
+base, worker, batches, size, mode, go = sys.argv[1:]
+batches, size = int(batches), int(size)
+db = DeltaTableDatabase(base, batch_size=size)
+while not Path(go).exists():
+    time.sleep(0.001)
+# the writers walk the batches in opposite orders so they meet (and race) in the middle
+for b in range(batches) if worker == "1" else reversed(range(batches)):
+    if mode == "distinct":
+        ids = [f"w{worker}-{b}-{i}" for i in range(size)]
+    else:
+        ids = [f"id-{b}-{i}" for i in range(size)]
+    table = pa.table({"id": ids, "worker": [worker] * size, "b": [b] * size})
+    db.add_records(("shared",), table, "id", skip_duplicates=mode == "overlap")
+db.flush()
+"""
+
+
+@pytest.mark.parametrize("mode", ["distinct", "overlap"])
+def test_two_processes_appending_at_once_lose_and_duplicate_nothing(
+    tmp_path: Path, mode: str
+) -> None:
+    writer = script(tmp_path, "writer.py", WRITER)
+    base, go = tmp_path / "db", tmp_path / "go"
+    batches, size = 25, 40
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(writer),
+                str(base),
+                str(w),
+                str(batches),
+                str(size),
+                mode,
+                str(go),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in (1, 2)
+    ]
+    time.sleep(1.0)  # let both import and wait at the barrier
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, err
+    table = DeltaTableDatabase(base).get_all_records(("shared",), record_id_column="id")
+    assert table is not None
+    ids = table.column("id")
+    assert pc.count_distinct(ids).as_py() == table.num_rows  # nothing duplicated
+    expected = batches * size * (2 if mode == "distinct" else 1)
+    assert table.num_rows == expected  # nothing lost
+    if mode == "overlap":
+        # both writers really raced: each committed some of the shared ids first
+        assert set(table.column("worker").to_pylist()) == {"1", "2"}
+
+
+CRASHER = """
+import sys
+import pyarrow as pa
+from orcapod.databases import DeltaTableDatabase
+
+base, prefix, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+db = DeltaTableDatabase(base, batch_size=size)
+payload = "x" * 200
+b = 0
+while True:
+    ids = [f"{prefix}-{b}-{i}" for i in range(size)]
+    db.add_records(("crash",), pa.table({"id": ids, "b": [b] * size, "p": [payload] * size}), "id")
+    print(b, flush=True)  # batch b is committed (batch_size rows commit at once)
+    b += 1
+"""
+
+
+def _table_files(table_dir: Path) -> set[str]:
+    return {name for name in os.listdir(table_dir) if name != "_delta_log"}
+
+
+def test_sigkill_mid_write_leaves_every_committed_batch_and_no_partial_one(
+    tmp_path: Path,
+) -> None:
+    """Kill the writer the moment a new data file appears (the write is under way), until
+    one kill has demonstrably landed mid-write (a data file the log never references)."""
+    crasher = script(tmp_path, "crasher.py", CRASHER)
+    base, size = tmp_path / "db", 20_000
+    table_dir = Path(DeltaTableDatabase(base).table_uri(("crash",)))
+    killed_mid_write = 0
+    for round_no in range(12):
+        with subprocess.Popen(
+            [sys.executable, str(crasher), str(base), f"r{round_no}", str(size)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            last = -1
+            while last < 1:
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read()
+                last = int(line)
+            before = _table_files(table_dir)
+            deadline = time.monotonic() + TIMEOUT
+            while _table_files(table_dir) <= before and time.monotonic() < deadline:
+                pass
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=TIMEOUT)
+            assert proc.returncode == -signal.SIGKILL
+
+        table = DeltaTableDatabase(base).get_all_records(("crash",), record_id_column="id")
+        assert table is not None
+        assert pc.count_distinct(table.column("id")).as_py() == table.num_rows
+        assert table.num_rows % size == 0  # no partial batch
+        this_round = pc.sum(pc.starts_with(table.column("id"), f"r{round_no}-")).as_py()
+        assert this_round >= (last + 1) * size  # every acknowledged batch is there
+        referenced = {Path(uri).name for uri in DeltaTable(str(table_dir)).file_uris()}
+        orphans = _table_files(table_dir) - referenced
+        killed_mid_write = len(orphans)
+        if killed_mid_write:
+            break
+    assert killed_mid_write, "no kill landed while a data file was being written"
+
+    # a later process can still append
+    writer = script(
+        tmp_path,
+        "after.py",
+        """
+        import sys
+        import pyarrow as pa
+        from orcapod.databases import DeltaTableDatabase
+        db = DeltaTableDatabase(sys.argv[1])
+        db.add_records(("crash",), pa.table({"id": ["after"], "b": [-1]}), "id")
+        db.flush()
+        print(db.get_all_records(("crash",)).num_rows)
+        """,
+    )
+    before = DeltaTableDatabase(base).get_all_records(("crash",))
+    assert before is not None
+    done = run(writer, base)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == before.num_rows + 1
+
+
+CLEAN_EXIT = """
+import sys
+import pyarrow as pa
+from orcapod.databases import DeltaTableDatabase
+
+db = DeltaTableDatabase(sys.argv[1], batch_size=50)
+for b in range(3):
+    ids = [f"{b}-{i}" for i in range(100)]
+    db.add_records(("t",), pa.table({"id": ids, "v": list(range(100))}), "id")
+db.flush()
+assert db.get_all_records(("t",)).num_rows == 300
+assert db.get_records_by_ids(("t",), ["0-1", "2-99"]).num_rows == 2
+assert db.get_records_with_column_value(("t",), {"v": 7}).num_rows == 3
+"""
+
+
+def test_write_then_read_processes_always_exit_cleanly(tmp_path: Path) -> None:
+    path = script(tmp_path, "clean_exit.py", CLEAN_EXIT)
+
+    def one(index: int) -> subprocess.CompletedProcess[str]:
+        return run(path, tmp_path / f"db{index}")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(20)))
+    failures = [(r.returncode, r.stderr[-500:]) for r in results if r.returncode != 0]
+    assert failures == []
+    assert not any("terminate called" in r.stderr for r in results)
