@@ -1,0 +1,28 @@
+"""Layer 9: nodes — pods and streams bound into a compiled, persistent pipeline.
+
+``SourceNode`` (a leaf stream), ``FunctionNode`` (a function pod with provenance records and
+a result cache), ``OperatorNode`` (an operator, optionally logging or replaying its rows).
+
+``DerivedSource`` (a node's stored results read as a new source) lives and is exported here,
+not in ``orcapod.sources`` as DESIGN §3 lists it: it reads nodes (layer 9), and sources are
+layer 5, which may not import upward. ``CachedSource`` (``source.cached(database)``) is here
+for the same reason of ownership; it imports only layers 1-5.
+"""
+
+from orcapod.nodes.cached_source import CachedSource
+from orcapod.nodes.derived_source import DerivedSource
+from orcapod.nodes.function_node import FunctionNode
+from orcapod.nodes.operator_node import OperatorNode
+from orcapod.nodes.source_node import SourceNode
+from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
+
+__all__ = [
+    "CachedSource",
+    "DerivedSource",
+    "FailedRowsWarning",
+    "FunctionNode",
+    "NodeRunSummary",
+    "NodeType",
+    "OperatorNode",
+    "SourceNode",
+]

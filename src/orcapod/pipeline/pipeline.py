@@ -1,0 +1,449 @@
+"""``Pipeline``: record pod and operator calls, compile them to persistent nodes, run them.
+
+    pipeline = Pipeline("study", DeltaTableDatabase("./store"))
+    with pipeline:
+        joined = subjects.join(sessions)
+        bmi = compute_bmi.pod(joined)
+    summary = pipeline.run()          # computes only rows not computed before
+    pipeline.compute_bmi.as_table()   # nodes are attributes, by label
+
+Recording. ``with pipeline:`` enters ``orcapod.streams.tracking.recording`` with a fresh
+``BlockRecorder``; the hook is a ``contextvars`` variable, so only calls made in this thread /
+asyncio task reach this pipeline — there is no process-global list, and two pipelines built
+concurrently never see each other's calls. Leaving the block normally hands its calls to the
+pipeline (and compiles when ``auto_compile``); leaving it by an exception drops them and
+compiles nothing, so a half-built block never becomes nodes.
+
+Compiling (see ``orcapod.pipeline.graph``) is incremental and idempotent: nodes are keyed by
+content hash, labels never change once given. Databases: nodes write under
+``pipeline_database.at(*name)``; function results go to ``result_database`` when given, else
+to ``<pipeline scope>/_result`` (the function node's default).
+
+Executors. The pipeline never touches the user's pods or functions: every executor change is
+made on the *node* (``FunctionNode.executor``). At compile a function node without an executor
+gets its own ``LocalExecutor()``. ``run(executor=…)`` gives every function node
+``executor.with_options(**opts)`` — a new instance each — except nodes whose executor the
+user set by hand after compile (``pipeline.<label>.executor = …``): a per-node override always
+wins. ``run()`` without an executor restores each node's compile-time executor (again unless
+overridden), so a one-off ``run(executor=RayExecutor())`` does not leak into the next run.
+
+Running flushes every node and both databases at the end, even when a node raised. When rows
+failed, exactly one ``FailedRowsWarning`` is issued per run (the nodes' own warnings are
+folded into it), with the count and how to list the rows.
+
+Decisions where DESIGN is silent:
+
+* ``config.executor == ExecutorType.ASYNC_CHANNELS`` is refused with a ``PipelineError``
+  until the channel orchestrator exists (running synchronously instead would silently ignore
+  the request).
+* Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
+  node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
+* A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still
+  a node: reach it with ``pipeline.nodes["run"]``.
+* The failed-rows folding uses ``warnings.catch_warnings``, which is process-wide state in
+  Python 3.11: two pipelines *running* at the same moment in two threads may fold each other's
+  warnings (recording in threads is unaffected).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import networkx as nx
+
+from orcapod.databases import ArrowDatabase
+from orcapod.errors import OrcapodError, PipelineError
+from orcapod.executors import LocalExecutor
+from orcapod.nodes.function_node import FunctionNode
+from orcapod.nodes.operator_node import OperatorNode
+from orcapod.nodes.summary import FailedRowsWarning, NodeType
+from orcapod.pipeline.graph import PipelineGraph
+from orcapod.pipeline.observers import PipelineObserver
+from orcapod.pipeline.orchestrator import SyncOrchestrator
+from orcapod.pipeline.recorder import BlockRecorder
+from orcapod.pipeline.run_summary import PipelineRunSummary
+from orcapod.pipeline.serialization import load_pipeline, save_pipeline
+from orcapod.streams.tracking import Invocation, InvocationKind, recording
+from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+
+__all__ = ["Pipeline"]
+
+
+def _name_parts(name: str | Sequence[str]) -> tuple[str, ...]:
+    parts = (name,) if isinstance(name, str) else tuple(name)
+    if not parts or not all(isinstance(p, str) and p for p in parts):
+        raise PipelineError(
+            f"a pipeline name must be a non-empty string (or tuple of them), got {name!r}"
+        )
+    return parts
+
+
+def _check_database(database: Any, what: str) -> None:
+    if not isinstance(database, ArrowDatabase):
+        raise PipelineError(
+            f"{what} must be an orcapod ArrowDatabase (e.g. InMemoryArrowDatabase() or "
+            f"DeltaTableDatabase('./store')), got {type(database).__name__}"
+        )
+
+
+def base_label(inv: Invocation) -> str:
+    """The label a node gets before collisions are resolved."""
+    if inv.label:
+        return inv.label
+    if inv.kind is InvocationKind.FUNCTION_POD:
+        return str(inv.pod.computed_label())
+    own = getattr(inv.pod, "label", None)
+    return own if isinstance(own, str) and own else type(inv.pod).__name__
+
+
+class Pipeline:
+    """A named, persistent, incremental pipeline (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str | Sequence[str],
+        pipeline_database: ArrowDatabase,
+        result_database: ArrowDatabase | None = None,
+        auto_compile: bool = True,
+        *,
+        operator_cache_mode: CacheMode = CacheMode.OFF,
+        error_policy: ErrorPolicy = ErrorPolicy.CONTINUE,
+    ) -> None:
+        self._name = _name_parts(name)
+        _check_database(pipeline_database, "pipeline_database")
+        if result_database is not None:
+            _check_database(result_database, "result_database")
+        self._database = pipeline_database
+        self._scoped_database = pipeline_database.at(*self._name)
+        self._result_database = result_database
+        self.auto_compile = auto_compile
+        self._operator_cache_mode = CacheMode(operator_cache_mode)
+        self._error_policy = ErrorPolicy(error_policy)
+        self._lock = threading.RLock()
+        self._blocks: ContextVar[tuple[tuple[BlockRecorder, AbstractContextManager[None]], ...]]
+        self._blocks = ContextVar(f"orcapod_pipeline_blocks_{id(self)}", default=())
+        self._pending: list[Invocation] = []
+        self._graph = PipelineGraph()
+        self._compiled_executors: dict[str, Any] = {}
+        self._assigned_executors: dict[str, Any] = {}
+        self._node_configs: dict[str, NodeConfig] = {}
+        self._load_statuses: dict[str, Any] = {}
+        self._pods: dict[str, Any] = {}
+
+    # Identity and databases ------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return "/".join(self._name)
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        return self._name
+
+    @property
+    def pipeline_database(self) -> ArrowDatabase:
+        """The database given by the user (nodes write under ``.at(*name)`` of it)."""
+        return self._database
+
+    @property
+    def scoped_database(self) -> ArrowDatabase:
+        """``pipeline_database.at(*name)``: where this pipeline's nodes write."""
+        return self._scoped_database
+
+    @property
+    def result_database(self) -> ArrowDatabase | None:
+        """The explicit result database, or None (results under ``<scope>/_result``)."""
+        return self._result_database
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, nodes={self._graph.labels()})"
+
+    # Recording ------------------------------------------------------------------------------
+    def __enter__(self) -> Pipeline:
+        block = BlockRecorder()
+        context = recording(block)
+        context.__enter__()
+        self._blocks.set((*self._blocks.get(), (block, context)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack = self._blocks.get()
+        if not stack:
+            raise PipelineError("Pipeline.__exit__ without a matching __enter__ in this context")
+        block, context = stack[-1]
+        self._blocks.set(stack[:-1])
+        context.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            return  # the block failed: drop what it recorded, compile nothing
+        with self._lock:
+            self._pending.extend(block.invocations)
+        if self.auto_compile:
+            self.compile()
+
+    # Compiling ------------------------------------------------------------------------------
+    @property
+    def is_compiled(self) -> bool:
+        """True when every recorded call has become a node."""
+        with self._lock:
+            return not self._pending
+
+    def compile(self) -> list[str]:
+        """Turn recorded calls into nodes; return the labels of the new nodes."""
+        with self._lock:
+            pending = list(self._pending)
+            new = self._graph.compile(
+                pending, self._make_function_node, self._make_operator_node, base_label
+            )
+            self._pending.clear()
+            for label in new:
+                self._register_executor(label, self._graph[label])
+            self._pods = {k: v for k, v in self._pods.items() if k in self._graph}
+            return new
+
+    def _make_function_node(self, inv: Invocation, upstreams: Sequence[Any], label: str) -> Any:
+        if len(upstreams) != 1:
+            raise PipelineError(
+                f"function pod {label!r} was recorded with {len(upstreams)} inputs; pods join "
+                "several inputs before recording, so this is a bug in the pod"
+            )
+        return self.new_function_node(inv.pod, upstreams[0], label)
+
+    def _make_operator_node(self, inv: Invocation, upstreams: Sequence[Any], label: str) -> Any:
+        return self.new_operator_node(inv.pod, upstreams, label)
+
+    def new_function_node(self, pod: Any, upstream: Any, label: str) -> FunctionNode:
+        """A function node bound to this pipeline's databases (not yet in the graph)."""
+        self._pods[label] = pod
+        return FunctionNode(
+            pod,
+            upstream,
+            pipeline_database=self._scoped_database,
+            result_database=self._result_database,
+            label=label,
+            error_policy=self._error_policy,
+        )
+
+    def new_operator_node(
+        self,
+        operator: Any,
+        upstreams: Sequence[Any],
+        label: str,
+        cache_mode: CacheMode | None = None,
+    ) -> OperatorNode:
+        """An operator node bound to this pipeline's database (not yet in the graph)."""
+        return OperatorNode(
+            operator,
+            upstreams,
+            pipeline_database=self._scoped_database,
+            cache_mode=cache_mode if cache_mode is not None else self._operator_cache_mode,
+            label=label,
+        )
+
+    # Nodes ----------------------------------------------------------------------------------
+    @property
+    def nodes(self) -> Mapping[str, Any]:
+        """Compiled nodes by label, in topological order (a read-only snapshot)."""
+        return MappingProxyType(self._graph.nodes)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The compiled DAG: vertices are labels (attributes ``node`` and ``node_type``)."""
+        return self._graph.to_networkx()
+
+    def node_type(self, label: str) -> NodeType:
+        return self._graph.node_type(label)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        graph = self.__dict__.get("_graph")
+        if graph is not None and name in graph:
+            return graph[name]
+        labels = graph.labels() if graph is not None else []
+        raise AttributeError(
+            f"Pipeline {self.name!r} has no attribute or node {name!r} (nodes: {labels}); "
+            "nodes appear after the `with` block ends or after compile()"
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._graph.labels()})
+
+    def set_node_config(self, label: str, config: NodeConfig) -> None:
+        """Per-node run settings (``max_concurrency``) that win over ``PipelineConfig``."""
+        if label not in self._graph:
+            raise PipelineError(f"no node {label!r}; nodes: {self._graph.labels()}")
+        self._node_configs[label] = config
+
+    @property
+    def load_statuses(self) -> Mapping[str, Any]:
+        """For a loaded pipeline, each node's ``LoadStatus`` (empty for a built one)."""
+        return MappingProxyType(dict(self._load_statuses))
+
+    # Running --------------------------------------------------------------------------------
+    def _function_nodes(self) -> list[tuple[str, Any]]:
+        return [
+            (label, node)
+            for label, node_type, node in self._graph.ordered()
+            if node_type is NodeType.FUNCTION
+        ]
+
+    def _assign_executors(self, executor: Any | None, opts: Mapping[str, Any]) -> None:
+        for label, node in self._function_nodes():
+            current = node.executor
+            if current is not self._assigned_executors.get(label):
+                continue  # the user set this node's executor by hand: it wins
+            if executor is not None:
+                new = executor.with_options(**opts)
+            elif opts:
+                new = self._compiled_executors[label].with_options(**opts)
+            else:
+                new = self._compiled_executors[label]
+            node.executor = new
+            self._assigned_executors[label] = node.executor
+
+    def _check_runnable(self) -> None:
+        blocked = [
+            f"{label} ({node.load_reason})"
+            for label, _, node in self._graph.ordered()
+            if not getattr(node, "runnable", True)
+        ]
+        if blocked:
+            raise PipelineError(
+                f"pipeline {self.name!r} cannot run: nodes loaded read-only: "
+                + "; ".join(blocked)
+                + ". Make their functions/operators importable and load it again"
+            )
+
+    def run(
+        self,
+        executor: Any | None = None,
+        execution_engine_opts: Mapping[str, Any] | None = None,
+        config: PipelineConfig | None = None,
+        observer: PipelineObserver | None = None,
+    ) -> PipelineRunSummary:
+        """Run every node in topological order; return the per-node summary."""
+        config = config if config is not None else PipelineConfig()
+        if config.executor is not ExecutorType.SYNCHRONOUS:
+            raise PipelineError(
+                f"PipelineConfig(executor={config.executor.value!r}) is not available yet; "
+                "use ExecutorType.SYNCHRONOUS (function nodes still run packets concurrently "
+                "with a concurrent executor)"
+            )
+        with self._lock:
+            if self._pending:
+                self.compile()
+            self._check_runnable()
+            opts = dict(
+                execution_engine_opts
+                if execution_engine_opts is not None
+                else config.execution_engine_opts
+            )
+            self._assign_executors(executor, opts)
+            nodes = self._graph.ordered()
+        folded: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    summary = SyncOrchestrator().run(
+                        nodes,
+                        pipeline_name=self.name,
+                        config=config,
+                        observer=observer,
+                        node_configs=self._node_configs,
+                    )
+                finally:
+                    folded = list(caught)
+        finally:
+            for w in folded:
+                if not issubclass(w.category, FailedRowsWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            self.flush()
+        if summary.failed:
+            first = summary.failed_nodes[0]
+            warnings.warn(
+                f"pipeline {self.name!r}: {summary.failed} row(s) failed in "
+                f"{list(summary.failed_nodes)}; list them with "
+                f"pipeline.{first}.failures() (failed rows are retried by the next run)",
+                FailedRowsWarning,
+                stacklevel=2,
+            )
+        return summary
+
+    def flush(self) -> None:
+        """Commit every node's pending writes and both databases."""
+        errors: list[BaseException] = []
+        for _, _, node in self._graph.ordered():
+            flush = getattr(node, "flush", None)
+            if flush is not None:
+                try:
+                    flush()
+                except OrcapodError as err:  # collected; re-raised below
+                    errors.append(err)
+        for database in (self._database, self._result_database):
+            if database is not None:
+                try:
+                    database.flush()
+                except OrcapodError as err:  # collected; re-raised below
+                    errors.append(err)
+        if errors:
+            raise PipelineError(
+                f"pipeline {self.name!r}: {len(errors)} flush(es) failed; the first: "
+                f"{errors[0]!r}. Pending rows are kept; fix the store and call flush() again"
+            ) from errors[0]
+
+    # Persistence ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the compiled pipeline as versioned JSON (``orcapod.pipeline.serialization``)."""
+        with self._lock:
+            if self._pending:
+                self.compile()
+            return save_pipeline(self, Path(path))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        pipeline_database: ArrowDatabase | None = None,
+        result_database: ArrowDatabase | None = None,
+    ) -> Pipeline:
+        """Rebuild a saved pipeline; nodes that cannot be rebuilt load read-only."""
+        return load_pipeline(cls, Path(path), pipeline_database, result_database)
+
+    # Used by serialization ------------------------------------------------------------------
+    @property
+    def graph_state(self) -> PipelineGraph:
+        """The internal graph (for ``orcapod.pipeline.serialization``)."""
+        return self._graph
+
+    def function_pod_of(self, label: str) -> Any:
+        """The user's pod a function node was compiled from (never mutated)."""
+        return self._pods[label]
+
+    def restore_node(
+        self, label: str, node: Any, upstreams: Sequence[str], status: Any, pod: Any = None
+    ) -> None:
+        """Add a node rebuilt by ``Pipeline.load`` (``pod``: a function node's pod)."""
+        self._graph.add_node(label, node, upstreams)
+        self._load_statuses[label] = status
+        if pod is not None:
+            self._pods[label] = pod
+        self._register_executor(label, node)
+
+    def _register_executor(self, label: str, node: Any) -> None:
+        if isinstance(node, FunctionNode):
+            if node.executor is None:
+                node.executor = LocalExecutor()
+            self._compiled_executors[label] = node.executor
+            self._assigned_executors[label] = node.executor

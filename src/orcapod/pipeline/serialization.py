@@ -1,0 +1,387 @@
+"""Save a compiled pipeline as versioned JSON and load it back.
+
+Format (``format_version`` 1)::
+
+    {"format_version": 1, "orcapod_version": "...", "name": ["study"],
+     "databases": {"pipeline": {"type": "delta", "base_path": "...", "batch_size": N},
+                   "result": null},
+     "nodes": [{"label", "node_type", "upstreams": [labels], "content_hash",
+                "pipeline_hash", "output_schema": {"tag": {...}, "packet": {...}},
+                "source" | "function" | "operator": {...}}, ...]}
+
+Nodes are listed in topological order; upstreams are labels.
+
+* **Sources** are snapshotted into the pipeline's own database at
+  ``<scope>/_sources/<content hash>`` (rows deduplicated by row hash, with their system tags
+  and source info, plus a row index to keep their order). Loading reads the snapshot back as
+  a stream with the saved content and pipeline hashes, so downstream nodes keep their
+  identities and their stored records. A missing snapshot (an in-memory store that did not
+  survive) loads the source ``UNAVAILABLE``.
+* **Function nodes** reference their Python function by ``module`` + ``qualname`` (plus
+  ``output_keys``, ``function_name``, ``version``). On load the object found there is used
+  as is when it is a decorated function (``.pod``) or a ``FunctionPod``, else wrapped again in
+  a ``PythonPacketFunction``. If it cannot be imported, the node loads ``READ_ONLY``.
+* **Operator nodes** store their class name (from ``orcapod.operators``), their parameters
+  and cache mode; parameters that are not plain JSON make the node ``READ_ONLY`` on load.
+* A node whose upstream is not ``FULL`` is ``READ_ONLY`` too. A read-only node keeps its
+  label, hashes and schema (``ReadOnlyNode``) but refuses to run or read, and so does
+  ``Pipeline.run`` — with a ``PipelineError`` naming each node and why.
+* Databases: a ``DeltaTableDatabase`` is saved by ``base_path`` and ``batch_size``
+  (``storage_options`` are never written: they may hold secrets — pass the database to
+  ``load``). Any other store (in-memory) does not outlive its process: ``load`` then needs
+  ``pipeline_database=``.
+
+A loaded function whose code changed since saving loads ``FULL`` with a new content hash:
+it is a new node over the same tables, so only rows it has not computed are computed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import orcapod
+import orcapod.operators
+from orcapod.data.conversion import schema_to_arrow
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase
+from orcapod.errors import InputValidationError, PipelineError
+from orcapod.functions.function_pod import FunctionPod
+from orcapod.functions.packet_function import PacketFunctionWrapper
+from orcapod.functions.python_function import PythonPacketFunction
+from orcapod.nodes.cached_source import RECORD_HASH, row_hash_ids
+from orcapod.nodes.source_node import SourceNode
+from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.operators.base import Operator
+from orcapod.streams import ArrowTableStream
+from orcapod.types import CacheMode, ColumnConfig, ContentHash, Schema
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LoadStatus",
+    "ReadOnlyNode",
+    "load_pipeline",
+    "save_pipeline",
+]
+
+FORMAT_VERSION = 1
+SNAPSHOT_ROW = "__snapshot_row"
+_SNAPSHOT_COLUMNS = ColumnConfig(source=True, system_tags=True)
+
+
+class LoadStatus(StrEnum):
+    """How completely a node came back from ``Pipeline.load``."""
+
+    FULL = "full"  #: rebuilt; runs and reads like the original
+    READ_ONLY = "read_only"  #: identity and schema only; cannot run (see ``load_reason``)
+    UNAVAILABLE = "unavailable"  #: a source whose rows are gone
+
+
+class ReadOnlyNode:
+    """A node that could not be rebuilt: it keeps its identity and schema, never runs."""
+
+    runnable = False
+
+    def __init__(self, descriptor: Mapping[str, Any], status: LoadStatus, reason: str) -> None:
+        self.label: str = descriptor["label"]
+        self.node_type = NodeType(descriptor["node_type"])
+        self.load_status = status
+        self.load_reason = reason
+        self.descriptor = dict(descriptor)
+        self._content_hash = ContentHash.from_string(descriptor["content_hash"])
+        self._pipeline_hash = ContentHash.from_string(descriptor["pipeline_hash"])
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyNode({self.label!r}, {self.load_status.value}: {self.load_reason})"
+
+    def content_hash(self) -> ContentHash:
+        return self._content_hash
+
+    def pipeline_hash(self) -> ContentHash:
+        return self._pipeline_hash
+
+    def _refuse(self) -> PipelineError:
+        return PipelineError(
+            f"node {self.label!r} was loaded {self.load_status.value}: {self.load_reason}; "
+            "fix that and load the pipeline again"
+        )
+
+    def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
+        raise self._refuse()
+
+    def as_table(self, *args: Any, **kwargs: Any) -> pa.Table:
+        raise self._refuse()
+
+    def iter_packets(self) -> Any:
+        raise self._refuse()
+
+    def flush(self) -> None:
+        """Nothing pending: a read-only node never writes."""
+
+
+# Saving ------------------------------------------------------------------------------------
+
+
+def _database_config(database: ArrowDatabase | None) -> dict[str, Any] | None:
+    if database is None:
+        return None
+    if isinstance(database, DeltaTableDatabase):
+        return {
+            "type": "delta",
+            "base_path": database.base_path,
+            "batch_size": database.batch_size,
+        }
+    return {"type": type(database).__name__}
+
+
+def _schema_text(schema: Schema) -> dict[str, str]:
+    arrow = schema_to_arrow(schema)
+    return {field.name: str(field.type) for field in arrow}
+
+
+def _json_or_none(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+def _python_function(pod: Any) -> PythonPacketFunction | None:
+    function = getattr(pod, "packet_function", None)
+    while isinstance(function, PacketFunctionWrapper):
+        function = function.packet_function
+    return function if isinstance(function, PythonPacketFunction) else None
+
+
+def _function_descriptor(pod: Any) -> dict[str, Any]:
+    function = _python_function(pod)
+    if function is None:
+        return {"module": None, "qualname": None, "reason": f"{type(pod).__name__} pod"}
+    fn = function.function
+    return {
+        "module": getattr(fn, "__module__", None),
+        "qualname": getattr(fn, "__qualname__", None),
+        "output_keys": list(function.output_keys),
+        "function_name": function.canonical_function_name,
+        "version": function.version,
+        "pod_label": getattr(pod, "label", None),
+        "uri": list(pod.uri),
+    }
+
+
+def _snapshot_source(node: Any, database: ArrowDatabase) -> dict[str, Any]:
+    table = node.as_table(_SNAPSHOT_COLUMNS)
+    path = ("_sources", node.content_hash().to_hex())
+    if table.num_rows:
+        table = table.append_column(SNAPSHOT_ROW, pa.array(range(table.num_rows), type=pa.int64()))
+        table = table.append_column(RECORD_HASH, row_hash_ids(table))
+        database.add_records(path, table, record_id_column=RECORD_HASH, skip_duplicates=True)
+    return {"path": list(path), "tag_columns": list(node.keys()[0]), "rows": table.num_rows}
+
+
+def save_pipeline(pipeline: Any, path: Path) -> Path:
+    """Write ``pipeline`` (compiled) to ``path`` as JSON; return the path."""
+    graph = pipeline.graph_state
+    database = pipeline.scoped_database
+    nodes: list[dict[str, Any]] = []
+    for label, node_type, node in graph.ordered():
+        if isinstance(node, ReadOnlyNode):
+            nodes.append({**node.descriptor, "upstreams": list(graph.upstream_labels(label))})
+            continue
+        tag_schema, packet_schema = node.output_schema()
+        entry: dict[str, Any] = {
+            "label": label,
+            "node_type": node_type.value,
+            "upstreams": list(graph.upstream_labels(label)),
+            "content_hash": node.content_hash().to_string(),
+            "pipeline_hash": node.pipeline_hash().to_string(),
+            "output_schema": {
+                "tag": _schema_text(tag_schema),
+                "packet": _schema_text(packet_schema),
+            },
+        }
+        if node_type is NodeType.SOURCE:
+            entry["source"] = _snapshot_source(node, database)
+        elif node_type is NodeType.FUNCTION:
+            entry["function"] = _function_descriptor(pipeline.function_pod_of(label))
+        else:
+            operator = node.operator
+            entry["operator"] = {
+                "class_name": type(operator).__name__,
+                "parameters": _json_or_none(operator.parameters()),
+                "cache_mode": node.cache_mode.value,
+            }
+        nodes.append(entry)
+    database.flush()
+    document = {
+        "format_version": FORMAT_VERSION,
+        "orcapod_version": orcapod.__version__,
+        "name": list(pipeline.name_parts),
+        "databases": {
+            "pipeline": _database_config(pipeline.pipeline_database),
+            "result": _database_config(pipeline.result_database),
+        },
+        "nodes": nodes,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+# Loading -----------------------------------------------------------------------------------
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise PipelineError(f"no saved pipeline at {str(path)!r}") from err
+    except json.JSONDecodeError as err:
+        raise PipelineError(f"{str(path)!r} is not a saved pipeline (invalid JSON: {err})") from err
+    if not isinstance(document, dict) or "format_version" not in document:
+        raise PipelineError(f"{str(path)!r} is not a saved orcapod pipeline (no format_version)")
+    version = document["format_version"]
+    if version != FORMAT_VERSION:
+        raise PipelineError(
+            f"{str(path)!r} has format_version {version!r}; this orcapod reads version "
+            f"{FORMAT_VERSION} — load it with the orcapod version that saved it"
+        )
+    return document
+
+
+def _database_from_config(config: Mapping[str, Any] | None, what: str) -> ArrowDatabase | None:
+    if config is None:
+        return None
+    if config.get("type") == "delta":
+        return DeltaTableDatabase(config["base_path"], batch_size=int(config["batch_size"]))
+    raise PipelineError(
+        f"the {what} database was a {config.get('type')}, which does not outlive its process; "
+        f"pass {what}_database= to Pipeline.load"
+    )
+
+
+def _load_source(entry: Mapping[str, Any], database: ArrowDatabase) -> tuple[Any, LoadStatus, str]:
+    spec = entry["source"]
+    stored = database.get_all_records(tuple(spec["path"]))
+    if stored is None or stored.num_rows != spec["rows"]:
+        reason = (
+            f"its snapshot at {tuple(spec['path'])} holds "
+            f"{0 if stored is None else stored.num_rows} of {spec['rows']} rows"
+        )
+        return ReadOnlyNode(entry, LoadStatus.UNAVAILABLE, reason), LoadStatus.UNAVAILABLE, reason
+    table = stored.sort_by(SNAPSHOT_ROW).drop_columns([SNAPSHOT_ROW])
+    stream = ArrowTableStream(
+        table,
+        spec["tag_columns"],
+        identity=ContentHash.from_string(entry["content_hash"]),
+        pipeline_identity=ContentHash.from_string(entry["pipeline_hash"]),
+        label=entry["label"],
+    )
+    return SourceNode(stream, label=entry["label"]), LoadStatus.FULL, ""
+
+
+def _import_object(module_name: str, qualname: str) -> Any:
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_pod(spec: Mapping[str, Any]) -> tuple[Any | None, str]:
+    module_name, qualname = spec.get("module"), spec.get("qualname")
+    if not module_name or not qualname or "<locals>" in qualname:
+        where = f"{module_name}.{qualname}" if module_name else spec.get("reason", "?")
+        return None, f"its function {where} cannot be imported by name"
+    try:
+        obj = _import_object(module_name, qualname)
+    except (ImportError, AttributeError) as err:
+        return None, f"its function {module_name}.{qualname} cannot be imported ({err})"
+    pod = getattr(obj, "pod", None)
+    if isinstance(pod, FunctionPod):
+        return pod, ""
+    if isinstance(obj, FunctionPod):
+        return obj, ""
+    if not callable(obj):
+        return None, f"{module_name}.{qualname} is not a function"
+    try:
+        function = PythonPacketFunction(
+            obj,
+            spec["output_keys"],
+            function_name=spec.get("function_name"),
+            version=spec.get("version", "v0.0"),
+        )
+    except InputValidationError as err:
+        return None, f"{module_name}.{qualname} no longer fits its saved signature ({err})"
+    return FunctionPod(function, label=spec.get("pod_label")), ""
+
+
+def _load_operator(spec: Mapping[str, Any]) -> tuple[Operator | None, str]:
+    name = spec["class_name"]
+    cls = getattr(orcapod.operators, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Operator)):
+        return None, f"operator {name!r} is not in orcapod.operators"
+    if spec.get("parameters") is None:
+        return None, f"the parameters of {name} could not be saved as JSON"
+    try:
+        return cls.from_config({"config": spec["parameters"]}), ""
+    except (TypeError, ValueError) as err:
+        return None, f"{name} could not be rebuilt from its parameters ({err})"
+
+
+def load_pipeline(
+    cls: Any,
+    path: Path,
+    pipeline_database: ArrowDatabase | None = None,
+    result_database: ArrowDatabase | None = None,
+) -> Any:
+    """Rebuild the pipeline saved at ``path`` as an instance of ``cls`` (``Pipeline``)."""
+    document = _read_document(path)
+    databases = document.get("databases", {})
+    if pipeline_database is None:
+        pipeline_database = _database_from_config(databases.get("pipeline"), "pipeline")
+    if result_database is None:
+        result_database = _database_from_config(databases.get("result"), "result")
+    pipeline = cls(tuple(document["name"]), pipeline_database, result_database, auto_compile=False)
+    scoped = pipeline.scoped_database
+    statuses: dict[str, LoadStatus] = {}
+    nodes: dict[str, Any] = {}
+    for entry in document["nodes"]:
+        label = entry["label"]
+        upstreams = list(entry["upstreams"])
+        node_type = NodeType(entry["node_type"])
+        blocked = [u for u in upstreams if statuses[u] is not LoadStatus.FULL]
+        pod = None
+        node: Any = None
+        reason = ""
+        if node_type is NodeType.SOURCE:
+            node, status, reason = _load_source(entry, scoped)
+        elif blocked:
+            reason = f"its upstream {blocked[0]!r} is {statuses[blocked[0]].value}"
+        elif node_type is NodeType.FUNCTION:
+            pod, reason = _load_pod(entry["function"])
+            if pod is not None:
+                node = pipeline.new_function_node(pod, nodes[upstreams[0]], label)
+        else:
+            operator, reason = _load_operator(entry["operator"])
+            if operator is not None:
+                node = pipeline.new_operator_node(
+                    operator,
+                    [nodes[u] for u in upstreams],
+                    label,
+                    CacheMode(entry["operator"].get("cache_mode", CacheMode.OFF)),
+                )
+        if node is None:
+            status = LoadStatus.READ_ONLY
+            node = ReadOnlyNode(entry, status, reason)
+        elif node_type is not NodeType.SOURCE:
+            status = LoadStatus.FULL
+        statuses[label] = status
+        nodes[label] = node
+        pipeline.restore_node(label, node, upstreams, status, pod=pod)
+    return pipeline
