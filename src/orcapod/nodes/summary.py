@@ -1,0 +1,51 @@
+"""What a node run reports: ``NodeType`` and ``NodeRunSummary`` (+ the failed-rows warning).
+
+A run never looks clean when it lost rows: ``NodeRunSummary.failed`` counts them and the node
+warns once per run with :class:`FailedRowsWarning` (a ``UserWarning`` subclass, so it is shown
+by default and can be filtered by class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["FailedRowsWarning", "NodeRunSummary", "NodeType"]
+
+
+class NodeType(StrEnum):
+    """The role of a node in a compiled pipeline."""
+
+    SOURCE = "source"
+    FUNCTION = "function"
+    OPERATOR = "operator"
+
+
+class FailedRowsWarning(UserWarning):
+    """Some rows of a node run failed; list them with ``node.failures()``."""
+
+
+@dataclass(frozen=True)
+class NodeRunSummary:
+    """Per-node outcome of one ``run()``; every input row is counted exactly once.
+
+    * ``computed``: rows whose function was called in this run and returned a packet;
+    * ``reused``: rows served from earlier work (a recorded entry, or a result-cache hit);
+    * ``filtered``: rows whose function returned None (computed now or recorded earlier);
+    * ``failed``: rows whose function raised in this run (recorded; retried by the next run).
+    """
+
+    label: str
+    computed: int = 0
+    reused: int = 0
+    filtered: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.computed + self.reused + self.filtered + self.failed
+
+    @property
+    def ok(self) -> bool:
+        """True when no row failed."""
+        return self.failed == 0
