@@ -159,3 +159,48 @@ def test_outputs_chain_into_other_operators(subjects, sessions):
         {"subject": "s2", "age": 41, "kg": 82.5},
         {"subject": "s2", "age": 41, "kg": 81.0},
     ]
+
+
+class PlainStream:
+    """A stream implemented outside orcapod (only the protocol, no StreamBase)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def keys(self, columns=None, all_info=False):
+        return self._inner.keys(columns, all_info)
+
+    def output_schema(self, columns=None, all_info=False):
+        return self._inner.output_schema(columns, all_info)
+
+    def iter_packets(self):
+        return self._inner.iter_packets()
+
+    def as_table(self, columns=None, all_info=False):
+        return self._inner.as_table(columns, all_info)
+
+    def content_hash(self):
+        return self._inner.content_hash()
+
+    def pipeline_hash(self):
+        return self._inner.pipeline_hash()
+
+
+def test_protocol_streams_from_outside_are_accepted(subjects, sessions, assert_prediction_matches):
+    plain = PlainStream(sessions)
+    out = Join()(subjects, plain)
+    assert out.as_table(columns={"source": True}).equals(
+        Join()(subjects, sessions).as_table(columns={"source": True})
+    )
+    assert_prediction_matches(Join()(subjects, plain))
+
+
+def test_schema_is_the_prediction_before_and_after_computing():
+    # an inner join drops the only null, yet the stream's schema does not change when computed
+    a = DictSource([{"k": 1, "x": 1.0}, {"k": 2, "x": None}], tag_columns=["k"])
+    b = DictSource([{"k": 1, "y": 2}], tag_columns=["k"])
+    out = Join()(a, b)
+    before = out.output_schema()
+    assert before[1]["x"] == float | None
+    out.as_table()
+    assert out.output_schema() == before

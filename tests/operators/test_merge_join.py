@@ -100,3 +100,12 @@ def test_prediction_matches_computation(left, right, assert_prediction_matches):
     assert_prediction_matches(MergeJoin()(left, right))
     tied = DictSource([{"id": 1, "x": 0.5, "a": "z"}], tag_columns=["id"], source_id="T")
     assert_prediction_matches(MergeJoin()(left, tied))
+
+
+def test_tied_inputs_with_different_column_order_still_commute():
+    a = DictSource([{"a": 1, "c": 2, "x": 5}], tag_columns=["a", "c"], source_id="A")
+    b = DictSource([{"c": 2, "a": 1, "x": 3}], tag_columns=["c", "a"], source_id="B")
+    assert a.pipeline_hash() == b.pipeline_hash()
+    ab, ba = MergeJoin()(a, b), MergeJoin()(b, a)
+    assert ab.keys(all_info=True) == ba.keys(all_info=True)
+    assert ab.as_table(all_info=True).equals(ba.as_table(all_info=True))

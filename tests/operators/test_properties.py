@@ -132,3 +132,11 @@ def test_batch_then_flatten_keeps_every_row(s, size, drop_partial):
         assert flat.to_pylist() == full.column(name).to_pylist()[:expected_rows]
     if size:
         assert all(len(v) <= size for v in batched.column(full.column_names[0]).to_pylist())
+
+
+@FAST
+@given(sources("x", "A"), sources("y", "B"), sources("z", "C"))
+def test_three_way_join_is_the_same_in_every_argument_order(a, b, c):
+    expected = Join()(a, b, c).as_table(all_info=True)
+    for args in [(a, c, b), (b, a, c), (b, c, a), (c, a, b), (c, b, a)]:
+        assert Join()(*args).as_table(all_info=True).equals(expected)

@@ -17,14 +17,14 @@ def test_suffix_format():
     assert join_suffix(h, 3) == f"::{h.to_hex(12)}:3"
 
 
-def test_canonical_order_is_by_pipeline_hash_and_breaks_ties_by_content():
+def test_canonical_order_is_by_pipeline_hash_with_a_tiebreak():
     a, b = hash_object("a"), hash_object("b")
     hashes = [b, a, b]
     low, _ = sorted([a, b], key=lambda h: h.to_string())
     order = canonical_order(hashes)
     assert [hashes[i] for i in order] == sorted(hashes, key=lambda h: h.to_string())
     content = {0: hash_object("z"), 2: hash_object("y")}
-    tied_order = canonical_order(hashes, content_hash=lambda i: content[i])
+    tied_order = canonical_order(hashes, tiebreak=lambda i: content[i].to_string())
     tied = [i for i in tied_order if hashes[i] == b]
     assert tied == sorted([0, 2], key=lambda i: content[i].to_string())
     expected = [[1, 2]] if low == a else [[0, 1]]

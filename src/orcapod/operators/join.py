@@ -51,7 +51,7 @@ from orcapod.operators.system_tags import (
 )
 from orcapod.types.columns import CONTEXT_KEY, SOURCE_PREFIX, source_column
 
-__all__ = ["Join", "JoinPlan", "assemble_join", "plan_join"]
+__all__ = ["Join", "JoinPlan", "assemble_join", "layout_key", "plan_join"]
 
 Merger = Callable[
     [pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray],
@@ -77,6 +77,11 @@ class JoinPlan:
     context_owner: int | None
 
 
+def layout_key(layout: StreamLayout) -> str:
+    """Deterministic text of a layout (names, order, types), to order tied inputs."""
+    return repr([(n, repr(layout.type_of(n))) for n in layout.column_names])
+
+
 def _types_differ(a: Any, b: Any) -> bool:
     return bool(strip_optional(a) != strip_optional(b))
 
@@ -84,7 +89,7 @@ def _types_differ(a: Any, b: Any) -> bool:
 def plan_join(op_name: str, inputs: Sequence[InputInfo], *, merge: bool) -> JoinPlan:
     """Validate a join of ``inputs`` and fix its output layout (see module docstring)."""
     hashes = [i.pipeline_hash for i in inputs]
-    order = canonical_order(hashes)
+    order = canonical_order(hashes, tiebreak=lambda k: layout_key(inputs[k].layout))
     layouts = [inputs[i].layout for i in order]
 
     tag_types: dict[str, Any] = {}
@@ -196,7 +201,8 @@ def assemble_join(
 ) -> pa.Table:
     """Compute a planned join: match rows, gather columns, rename, sort ties, merge."""
     order = canonical_order(
-        [i.pipeline_hash for i in inputs], content_hash=lambda k: inputs[k].content_hash
+        [i.pipeline_hash for i in inputs],
+        tiebreak=lambda k: layout_key(inputs[k].layout) + inputs[k].content_hash.to_string(),
     )
     layouts = [inputs[i].layout for i in order]
     ordered = [tables[i] for i in order]
@@ -240,14 +246,17 @@ def assemble_join(
     if plan.ties:
         groups = []
         for tie in plan.ties:
-            members = []
-            for pos in tie:
-                layout, rename = layouts[pos], plan.renames[pos]
-                members.append(
-                    [rename[n] for n in layout.system_tags]
-                    + [rename[n] for n in layout.meta if n in rename]
-                )
-            groups.append(members)
+            suffixed = [
+                {
+                    n: plan.renames[pos][n]
+                    for n in [*layouts[pos].system_tags, *layouts[pos].meta]
+                    if n in plan.renames[pos]
+                }
+                for pos in tie
+            ]
+            # compare in the first member's column order (source id before record id)
+            common = [n for n in suffixed[0] if all(n in m for m in suffixed[1:])]
+            groups.append([[m[n] for n in common] for m in suffixed])
         columns = sort_tied_groups(columns, groups)
 
     if merger is not None:  # plan_join(merge=False) never plans merged columns

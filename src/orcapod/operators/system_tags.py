@@ -14,8 +14,12 @@ vectorised sorting network (``k * (k - 1) / 2`` compare-and-swap passes over who
 ``k`` tied inputs). Values that Arrow cannot order (lists, structs, maps) are compared by their
 row hash, so the order is arbitrary but deterministic.
 
-For the *row* order of the output, tied inputs are further ordered by content hash (computed
-only when a tie exists); if those tie too the inputs hold the same data and the order is moot.
+Tied inputs are ordered further by their layout (column names, order and types — equal
+pipeline hashes only promise equal user schemas, not equal column order or hidden columns),
+which fixes the predicted layout; when computing, inputs with identical layouts are ordered by
+content hash (computed only then), which fixes the row order. If those tie too the inputs
+hold the same data and the order is moot. Only suffixed columns that every tied input has
+(matched by their original name) take part in the per-row sort.
 """
 
 from __future__ import annotations
@@ -44,23 +48,19 @@ def join_suffix(pipeline_hash: ContentHash, position: int) -> str:
 
 
 def canonical_order(
-    pipeline_hashes: Sequence[ContentHash],
-    content_hash: Callable[[int], ContentHash] | None = None,
+    pipeline_hashes: Sequence[ContentHash], tiebreak: Callable[[int], str] | None = None
 ) -> list[int]:
     """Argument indices in canonical order: stable sort by pipeline hash string.
 
-    With ``content_hash`` (index -> the input's content hash) ties are broken by it, which
-    fixes the output row order as well; it is called only for tied inputs.
+    ``tiebreak`` (index -> text) orders inputs with equal pipeline hashes; it is called only
+    for tied inputs.
     """
     keys = [h.to_string() for h in pipeline_hashes]
     order = sorted(range(len(keys)), key=lambda i: keys[i])
-    if content_hash is None or len(set(keys)) == len(keys):
+    if tiebreak is None or len(set(keys)) == len(keys):
         return order
     tied = {k for k in keys if keys.count(k) > 1}
-    return sorted(
-        order,
-        key=lambda i: (keys[i], content_hash(i).to_string() if keys[i] in tied else ""),
-    )
+    return sorted(order, key=lambda i: (keys[i], tiebreak(i) if keys[i] in tied else ""))
 
 
 def tie_groups(pipeline_hashes: Sequence[ContentHash], order: Sequence[int]) -> list[list[int]]:
