@@ -213,6 +213,7 @@ class Operator:
             identity=identity,
             pipeline_identity=pipeline_identity,
             label=label,
+            schemas=layout.schemas(ColumnConfig()),
         )
 
     def static_process(self, *streams: StreamProtocol) -> ArrowTableStream:

@@ -49,7 +49,9 @@ class ArrowTableStream(StreamBase):
     """A stream backed by one Arrow table.
 
     ``tag_columns`` name the user tag columns; every other non-hidden column is a packet
-    column. ``system_tag_columns`` are renamed to ``_tag_<name>``.
+    column. ``system_tag_columns`` are renamed to ``_tag_<name>``. ``schemas`` fixes the
+    (tag, packet) Python schemas when the producer knows them better than the data can tell
+    (e.g. an operator's predicted ``T | None`` for a column whose nulls were all filtered out).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class ArrowTableStream(StreamBase):
         identity: ContentHash | None = None,
         pipeline_identity: ContentHash | None = None,
         label: str | None = None,
+        schemas: tuple[Schema, Schema] | None = None,
     ) -> None:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
@@ -120,7 +123,7 @@ class ArrowTableStream(StreamBase):
         self._identity = identity
         self._pipeline_identity = pipeline_identity
         self.label = label
-        self._schemas: tuple[Schema, Schema] | None = None
+        self._schemas: tuple[Schema, Schema] | None = schemas
         self._content_hash: ContentHash | None = None
         self._pipeline_hash: ContentHash | None = None
         self._row_hashes: pa.Array | None = None
@@ -174,14 +177,30 @@ class ArrowTableStream(StreamBase):
     def output_schema(
         self, columns: ColumnsArg = None, all_info: bool = False
     ) -> tuple[Schema, Schema]:
+        """Tag and packet schemas; hidden columns are typed from the table's schema, never by
+        computing them (the content-hash column is ``str``)."""
         config = ColumnConfig.handle_config(columns, all_info)
         tag_schema, packet_schema = self._user_schemas()
         if config == ColumnConfig():
             return tag_schema, packet_schema
-        table = self.as_table(config)
         tag_keys, packet_keys = self.keys(config)
-        full = table_schema(table)
-        return full.select(*tag_keys), full.select(*packet_keys)
+        stored = [n for n in (*tag_keys, *packet_keys) if n in self._table.column_names]
+        hidden = table_schema(self._table.select(stored))
+
+        def typed(keys: tuple[str, ...], user: Schema) -> Schema:
+            fields: dict[str, Any] = {}
+            for k in keys:
+                if k in user:
+                    fields[k] = user[k]
+                elif k in hidden:
+                    fields[k] = hidden[k]
+                elif k.startswith(SOURCE_PREFIX):
+                    fields[k] = str | None  # unknown provenance of a column without source info
+                else:
+                    fields[k] = str  # the context key / content-hash columns
+            return Schema(fields)
+
+        return typed(tag_keys, tag_schema), typed(packet_keys, packet_schema)
 
     # Data ----------------------------------------------------------------------------------
     @property
