@@ -100,7 +100,6 @@ from orcapod.types.columns import (
 
 __all__ = ["FunctionNode"]
 
-_DEFAULT_WINDOW = 256
 _FLUSH_ROWS = 50_000
 _FLUSH_SECONDS = 1.0
 _SHOWN_META = (PACKET_ID, COMPUTED, INPUT_PACKET_HASH, POD_TS)
@@ -540,7 +539,7 @@ class FunctionNode(StreamBase):
         max_concurrency: int | None,
     ) -> None:
         pf = self._packet_function
-        window = (max_concurrency or _DEFAULT_WINDOW) if pf.supports_concurrent_calls else 1
+        window = self._pod.concurrency_window(max_concurrency)
         maker = pf.record_id_maker()
         rep_rows = plan.first_rows[novel[[groups[i][0] for i in misses]]]
         inputs = ArrowTableStream(

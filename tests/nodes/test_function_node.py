@@ -1,0 +1,558 @@
+"""FunctionNode: entry ids, pipeline records, incremental runs, failures, read-only views.
+
+User functions count their calls in a file (``Probe``) — a closure over a path string, so the
+function's code hash does not change between runs — and fail for the values listed in another
+file, so a test can "fix" a failing input without editing the function.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from orcapod.data import Packet, Tag
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase, InMemoryArrowDatabase
+from orcapod.errors import ExecutionError, InputValidationError
+from orcapod.executors import LocalExecutor, RayExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FailedRowsWarning, FunctionNode, NodeRunSummary, NodeType
+from orcapod.nodes.records import PIPELINE_ENTRY_ID, entry_ids, input_packet_hashes
+from orcapod.sources import ArrowTableSource, DictSource
+from orcapod.types import ColumnConfig, ErrorPolicy
+from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+class Probe:
+    """Call log and failure switch of a user function, both real files."""
+
+    def __init__(self, root: Path) -> None:
+        self.log = root / "calls.log"
+        self.fail = root / "fail.txt"
+        self.log.touch()
+
+    def calls(self) -> list[int]:
+        return [int(v) for v in self.log.read_text().split()]
+
+    def reset(self) -> None:
+        self.log.write_text("")
+
+    def fail_on(self, *values: int) -> None:
+        self.fail.write_text(" ".join(str(v) for v in values))
+
+
+def make_double(probe: Probe) -> Callable[[int], int | None]:
+    log, fail = str(probe.log), str(probe.fail)
+
+    def double(x: int) -> int | None:
+        with open(log, "a") as f:
+            f.write(f"{x}\n")
+        if os.path.exists(fail):
+            with open(fail) as f:
+                if str(x) in f.read().split():
+                    raise ValueError(f"cannot double {x}")
+        if x < 0:
+            return None
+        return 2 * x
+
+    return double
+
+
+def double_pod(probe: Probe) -> FunctionPod:
+    return FunctionPod(PythonPacketFunction(make_double(probe), "doubled"))
+
+
+def source(
+    ids: list[int], xs: list[int] | None = None, source_id: str = "src", **extra: list[Any]
+) -> DictSource:
+    xs = ids if xs is None else xs
+    rows = [
+        {"id": i, "x": x, **{k: v[n] for k, v in extra.items()}}
+        for n, (i, x) in enumerate(zip(ids, xs, strict=True))
+    ]
+    return DictSource(rows, tag_columns=["id"], source_id=source_id, record_id_column="id")
+
+
+def tags_and_outputs(node: FunctionNode) -> list[tuple[int, int]]:
+    return [(t["id"], p["doubled"]) for t, p in node.iter_packets()]
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Probe:
+    return Probe(tmp_path)
+
+
+@pytest.fixture(params=["memory", "delta"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> ArrowDatabase:
+    if request.param == "memory":
+        return InMemoryArrowDatabase()
+    return DeltaTableDatabase(tmp_path / "store")
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+def test_vectorised_entry_ids_equal_the_one_row_form(probe: Probe) -> None:
+    import datetime as dt
+
+    rows = [
+        {"subject": "s1", "session": 1, "day": dt.date(2024, 1, 1), "x": 1},
+        {"subject": "s1", "session": 2, "day": dt.date(2024, 1, 2), "x": 2},
+        {"subject": "s2", "session": 1, "day": dt.date(2024, 1, 3), "x": 1},
+    ]
+    src = DictSource(rows, tag_columns=["subject", "session", "day"], source_id="subjects")
+    node = FunctionNode(double_pod(probe), src, InMemoryArrowDatabase())
+    table = src.as_table(ColumnConfig(system_tags=True, source=True))
+    tag_keys, packet_keys = src.keys(ColumnConfig(system_tags=True))
+    vectorised = entry_ids(table, tag_keys, input_packet_hashes(table, packet_keys)).to_pylist()
+    one_by_one = [node.compute_pipeline_entry_id(tag, packet) for tag, packet in src]
+    assert vectorised == one_by_one
+    assert len(set(one_by_one)) == 3
+
+
+def test_entry_id_depends_on_tag_system_tags_and_packet(probe: Probe) -> None:
+    node = FunctionNode(double_pod(probe), source([1]), InMemoryArrowDatabase())
+    ((tag, packet),) = source([1]).iter_packets()
+    base = node.compute_pipeline_entry_id(tag, packet)
+    assert node.compute_pipeline_entry_id(tag, packet) == base
+    assert node.compute_pipeline_entry_id(tag.update(id=2), packet) != base
+    assert node.compute_pipeline_entry_id(tag, packet.update(x=5)) != base
+    other_system = tag.with_system_tags(**{k: "elsewhere" for k in tag.system_tags()})
+    assert node.compute_pipeline_entry_id(other_system, packet) != base
+
+
+def test_identical_user_tags_from_different_sources_are_different_entries(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    a = FunctionNode(double_pod(probe), source([1, 2], source_id="a"), db)
+    b = FunctionNode(double_pod(probe), source([1, 2], source_id="b"), db)
+    ids_a = set(a._plan().entry_ids.to_pylist())
+    ids_b = set(b._plan().entry_ids.to_pylist())
+    assert ids_a.isdisjoint(ids_b)
+    assert a.record_path == b.record_path  # same structure: one table
+    a.run()
+    assert b.run() == NodeRunSummary("double", computed=0, reused=2)  # result-cache hits
+    records = db.get_all_records(a.record_path, record_id_column=PIPELINE_ENTRY_ID)
+    assert records is not None and records.num_rows == 4
+
+
+def test_adding_rows_leaves_old_entry_ids_untouched(probe: Probe) -> None:
+    small = FunctionNode(double_pod(probe), source([1, 2, 3]), InMemoryArrowDatabase())
+    large = FunctionNode(double_pod(probe), source([1, 2, 3, 4, 5]), InMemoryArrowDatabase())
+    assert large._plan().entry_ids.to_pylist()[:3] == small._plan().entry_ids.to_pylist()
+
+
+def test_node_identity(probe: Probe) -> None:
+    pod = double_pod(probe)
+    node = FunctionNode(pod, source([1, 2]), InMemoryArrowDatabase(), label="dbl")
+    same_shape = FunctionNode(pod, source([7, 8, 9]), InMemoryArrowDatabase())
+    assert node.label == "dbl" and same_shape.label == "double"
+    assert node.node_type is NodeType.FUNCTION
+    assert node.pipeline_hash() == same_shape.pipeline_hash()
+    assert node.content_hash() != same_shape.content_hash()
+    assert node.upstreams[0].source_id == "src"
+    assert node.output_schema() == ({"id": int}, {"doubled": int | None})
+
+
+# -- records and results ----------------------------------------------------------------------
+
+
+def test_same_packet_under_n_tags_is_one_result_and_n_records(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2, 3], xs=[5, 5, 5]), db)
+    summary = node.run()
+    assert probe.calls() == [5]
+    assert summary == NodeRunSummary("double", computed=3)
+    results = node.result_cache.get_all_records(include_system_columns=True)
+    assert results is not None and results.num_rows == 1
+    records = db.get_all_records(node.record_path, record_id_column=PIPELINE_ENTRY_ID)
+    assert records is not None and records.num_rows == 3
+    assert set(records.column(PACKET_ID).to_pylist()) == set(results.column(PACKET_ID).to_pylist())
+    assert tags_and_outputs(node) == [(1, 10), (2, 10), (3, 10)]
+
+
+def test_records_hold_source_columns_and_no_input_data(probe: Probe, db: ArrowDatabase) -> None:
+    src = source([1, 2], note=["a", "b"])  # an extra packet column the function ignores
+    node = FunctionNode(double_pod(probe), src, db)
+    node.run()
+    records = db.get_all_records(node.record_path, record_id_column=PIPELINE_ENTRY_ID)
+    assert records is not None
+    names = set(records.column_names)
+    assert {"_source_x", "_source_note", PACKET_ID, INPUT_PACKET_HASH, COMPUTED} <= names
+    assert "id" in names and any(n.startswith("_tag_source_id") for n in names)
+    assert "x" not in names and "note" not in names and "doubled" not in names
+    by_id = {r["id"]: r for r in records.to_pylist()}
+    assert by_id[1]["_source_x"] == "src::id=1::x"
+    assert by_id[1][COMPUTED] is True
+
+
+def test_known_packet_under_a_new_tag_is_a_cache_hit(probe: Probe, db: ArrowDatabase) -> None:
+    FunctionNode(double_pod(probe), source([1], xs=[4]), db).run()
+    probe.reset()
+    node = FunctionNode(double_pod(probe), source([1, 2], xs=[4, 4]), db)
+    summary = node.run()
+    assert probe.calls() == []  # phase 2 ran for id=2 but hit the result cache
+    assert summary == NodeRunSummary("double", computed=0, reused=2)
+    records = {
+        r["id"]: r
+        for r in db.get_all_records(node.record_path).to_pylist()  # type: ignore[union-attr]
+    }
+    assert records[1][COMPUTED] is True and records[2][COMPUTED] is False
+    assert records[1][PACKET_ID] == records[2][PACKET_ID]
+    assert tags_and_outputs(node) == [(1, 8), (2, 8)]
+
+
+def test_phase_one_skips_recorded_entries_of_an_earlier_node(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    first = FunctionNode(double_pod(probe), source([1, 2, 3]), db)
+    first.run()
+    probe.reset()
+    again = FunctionNode(double_pod(probe), source([1, 2, 3]), db)
+    assert tags_and_outputs(again) == [(1, 2), (2, 4), (3, 6)]  # recorded before any run
+    assert again.run() == NodeRunSummary("double", reused=3)
+    assert probe.calls() == []
+
+
+# -- incremental runs -------------------------------------------------------------------------
+
+
+def test_rerun_computes_nothing(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source(list(range(20))), db)
+    assert node.run() == NodeRunSummary("double", computed=20)
+    assert node.run() == NodeRunSummary("double", reused=20)
+    assert sorted(probe.calls()) == list(range(20))
+
+
+def test_adding_rows_computes_only_the_new_ones(probe: Probe, db: ArrowDatabase) -> None:
+    FunctionNode(double_pod(probe), source(list(range(10))), db).run()
+    probe.reset()
+    grown = FunctionNode(double_pod(probe), source(list(range(13))), db)
+    assert grown.run() == NodeRunSummary("double", computed=3, reused=10)
+    assert sorted(probe.calls()) == [10, 11, 12]
+    assert tags_and_outputs(grown) == [(i, 2 * i) for i in range(13)]
+
+
+def test_a_semantic_edit_of_the_function_recomputes(probe: Probe, db: ArrowDatabase) -> None:
+    def scale(x: int) -> int:
+        return 2 * x
+
+    def scale_v2(x: int) -> int:
+        return 3 * x
+
+    src = source([1, 2])
+    old = FunctionNode(FunctionPod(PythonPacketFunction(scale, "y")), src, db)
+    old.run()
+    edited = PythonPacketFunction(scale_v2, "y", function_name="scale")
+    new = FunctionNode(FunctionPod(edited), src, db)
+    assert new.pipeline_hash() == old.pipeline_hash()
+    assert list(new.iter_packets()) == []  # old code's records are not this code's
+    assert new.run() == NodeRunSummary("scale", computed=2)
+    assert [p["y"] for _, p in new.iter_packets()] == [3, 6]
+    assert [p["y"] for _, p in old.iter_packets()] == [2, 4]
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def test_iter_packets_reads_and_never_computes(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source([3, 1, 2]), db)
+    assert list(node.iter_packets()) == []
+    assert node.as_table().num_rows == 0
+    assert node.as_table().column_names == ["id", "doubled"]
+    assert probe.calls() == []
+    node.run()
+    assert tags_and_outputs(node) == [(3, 6), (1, 2), (2, 4)]  # input order
+    table = node.as_table(all_info=True)
+    assert table.column("__computed").to_pylist() == [True] * 3
+    assert all(s.startswith("double:") for s in table.column("_source_doubled").to_pylist())
+
+
+def test_views_show_only_the_current_inputs_rows(probe: Probe, db: ArrowDatabase) -> None:
+    a = FunctionNode(double_pod(probe), source([1, 2, 3], source_id="a"), db)
+    a.run()
+    b = FunctionNode(double_pod(probe), source([2, 9], source_id="b"), db)
+    assert a.record_path == b.record_path
+    assert list(b.iter_packets()) == []
+    b.run()
+    assert tags_and_outputs(b) == [(2, 4), (9, 18)]
+    assert tags_and_outputs(a) == [(1, 2), (2, 4), (3, 6)]
+    all_b = b.get_all_records()
+    assert all_b is not None and all_b.to_pylist() == [
+        {"id": 2, "doubled": 4},
+        {"id": 9, "doubled": 18},
+    ]
+
+
+def test_get_all_records_joins_records_and_results(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2]), db)
+    assert node.get_all_records() is None
+    node.run()
+    full = node.get_all_records(all_info=True)
+    assert full is not None
+    names = full.column_names
+    assert names[0] == "id"
+    assert names.index("_source_x") < names.index(PACKET_ID) < names.index("doubled")
+    assert names.index("doubled") < names.index("_source_doubled")
+    assert full.column("doubled").to_pylist() == [2, 4]
+    only_meta = node.get_all_records(columns={"meta": True})
+    assert only_meta is not None and PACKET_ID in only_meta.column_names
+    assert "_source_x" not in only_meta.column_names
+
+
+def test_as_source_reads_stored_results(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2]), db)
+    node.run()
+    derived = node.as_source()
+    assert derived.as_table().to_pylist() == [{"id": 1, "doubled": 2}, {"id": 2, "doubled": 4}]
+    assert probe.calls() == [1, 2]
+
+
+# -- filtered rows and failures ---------------------------------------------------------------
+
+
+def test_none_results_are_recorded_and_not_recomputed(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2, 3], xs=[1, -1, 3]), db)
+    assert node.run() == NodeRunSummary("double", computed=2, filtered=1)
+    assert tags_and_outputs(node) == [(1, 2), (3, 6)]
+    probe.reset()
+    assert node.run() == NodeRunSummary("double", reused=2, filtered=1)
+    tagged_again = FunctionNode(double_pod(probe), source([7], xs=[-1]), db)
+    assert tagged_again.run() == NodeRunSummary("double", filtered=1)  # a FILTERED cache hit
+    assert probe.calls() == []
+
+
+def test_failures_are_recorded_warned_once_and_retried(probe: Probe, db: ArrowDatabase) -> None:
+    probe.fail_on(2, 4)
+    node = FunctionNode(double_pod(probe), source([1, 2, 3, 4]), db)
+    with pytest.warns(FailedRowsWarning, match=r"2 of 4 rows .*node.failures\(\)") as caught:
+        summary = node.run()
+    assert len(caught) == 1
+    assert summary == NodeRunSummary("double", computed=2, failed=2)
+    assert not summary.ok
+    failures = node.failures()
+    assert failures.column("id").to_pylist() == [2, 4] or sorted(
+        failures.column("id").to_pylist()
+    ) == [2, 4]
+    row = {r["id"]: r for r in failures.to_pylist()}[2]
+    assert row["__error_type"] == "builtins.ValueError"
+    assert row["__error_message"] == "cannot double 2"
+    assert "ValueError: cannot double 2" in row["__traceback"]
+    assert row["__failed_at"] is not None and row[INPUT_PACKET_HASH].startswith("arrow_row_v1:")
+    assert tags_and_outputs(node) == [(1, 2), (3, 6)]
+    probe.reset()
+    probe.fail_on(4)
+    with pytest.warns(FailedRowsWarning, match="1 of 4 rows"):
+        assert node.run() == NodeRunSummary("double", computed=1, reused=2, failed=1)
+    assert probe.calls() == [2, 4]  # only the failed rows are retried
+    assert node.failures().column("id").to_pylist() == [4]
+    probe.fail_on()
+    assert node.run() == NodeRunSummary("double", computed=1, reused=3)
+    assert node.failures().num_rows == 0
+    assert tags_and_outputs(node) == [(1, 2), (2, 4), (3, 6), (4, 8)]
+
+
+def test_fail_fast_raises_with_the_tag_and_keeps_finished_work(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    probe.fail_on(3)
+    node = FunctionNode(
+        double_pod(probe), source([1, 2, 3, 4]), db, error_policy=ErrorPolicy.FAIL_FAST
+    )
+    with pytest.raises(ExecutionError, match=r"\{'id': 3\}.*cannot double 3") as info:
+        node.run()
+    assert isinstance(info.value.__cause__, ValueError)
+    assert probe.calls() == [1, 2, 3]
+    assert tags_and_outputs(node) == [(1, 2), (2, 4)]
+    assert node.failures().column("id").to_pylist() == [3]
+    probe.reset()
+    probe.fail_on()
+    assert node.run() == NodeRunSummary("double", computed=2, reused=2)
+    assert probe.calls() == [3, 4]
+
+
+# -- executors --------------------------------------------------------------------------------
+
+
+def test_node_executor_is_the_nodes_own(probe: Probe) -> None:
+    pod = double_pod(probe)
+    node = FunctionNode(pod, source([1, 2]), InMemoryArrowDatabase())
+    node.executor = LocalExecutor(max_workers=2)
+    assert node.executor == LocalExecutor(max_workers=2)
+    assert pod.executor is None and pod.packet_function.executor is None
+    with pytest.raises(Exception, match="not an executor"):
+        node.executor = "fast"  # type: ignore[assignment]
+    assert node.run(max_concurrency=2) == NodeRunSummary("double", computed=2)
+    with pytest.raises(InputValidationError):
+        node.run(max_concurrency=0)
+
+
+def test_threaded_executor_runs_in_a_bounded_window(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source(list(range(30))), db)
+    node.executor = LocalExecutor(max_workers=4)
+    assert node.run(max_concurrency=4) == NodeRunSummary("double", computed=30)
+    assert tags_and_outputs(node) == [(i, 2 * i) for i in range(30)]
+
+
+def test_input_without_the_functions_columns_is_rejected(probe: Probe) -> None:
+    src = DictSource([{"id": 1, "y": 2}], tag_columns=["id"])
+    with pytest.raises(InputValidationError, match="'x'"):
+        FunctionNode(double_pod(probe), src, InMemoryArrowDatabase())
+
+
+def interval(seconds: float) -> tuple[float, float]:
+    start = time.time()
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:  # busy: occupies a CPU like real work
+        pass
+    return start, time.time()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[ModuleType]:
+    """A local Ray with 2 CPUs; reuses one another fixture already started."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        yield ray
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+
+@pytest.mark.ray
+def test_ray_executor_runs_packets_concurrently_through_run(
+    ray_local: ModuleType, tmp_path: Path
+) -> None:
+    pf = PythonPacketFunction(interval, ["start", "end"])
+    src = DictSource([{"id": i, "seconds": 0.6 + i * 1e-3} for i in range(4)], tag_columns=["id"])
+    node = FunctionNode(FunctionPod(pf), src, DeltaTableDatabase(tmp_path / "store"))
+    node.executor = RayExecutor(num_cpus=1)
+    assert node.run() == NodeRunSummary("interval", computed=4)
+    spans = [(p["start"], p["end"]) for _, p in node.iter_packets()]
+    overlapping = sum(
+        1 for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1]
+    )
+    assert overlapping >= 2  # 4 tasks on 2 CPUs: at least two pairs ran at the same time
+
+
+# -- persistence across processes -------------------------------------------------------------
+
+_SCRIPT = """
+import json, os, sys
+from orcapod.databases import DeltaTableDatabase
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
+
+LOG = {log!r}
+
+def slow_double(x: int) -> int:
+    with open(LOG, "a") as f:
+        f.write(f"{{x}}\\n")
+    import time; time.sleep({delay})
+    return 2 * x
+
+n = int(sys.argv[1])
+src = DictSource([{{"id": i, "x": i}} for i in range(n)], tag_columns=["id"],
+                 source_id="src", record_id_column="id")
+node = FunctionNode(FunctionPod(PythonPacketFunction(slow_double, "y")), src,
+                    DeltaTableDatabase({store!r}))
+node.flush_seconds = {flush_seconds}
+before = len(node.as_table())
+summary = node.run()
+print(json.dumps({{"before": before, "computed": summary.computed, "reused": summary.reused,
+                  "after": len(node.as_table())}}))
+"""
+
+
+def _script(tmp_path: Path, delay: float, flush_seconds: float) -> Path:
+    path = tmp_path / "run_node.py"
+    path.write_text(
+        textwrap.dedent(
+            _SCRIPT.format(
+                log=str(tmp_path / "calls.log"),
+                store=str(tmp_path / "store"),
+                delay=delay,
+                flush_seconds=flush_seconds,
+            )
+        )
+    )
+    return path
+
+
+def _run(script: Path, n: int) -> dict[str, int]:
+    import json
+
+    done = subprocess.run(
+        [sys.executable, str(script), str(n)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.slow
+def test_a_new_process_sees_everything_flushed(tmp_path: Path) -> None:
+    script = _script(tmp_path, delay=0, flush_seconds=1.0)
+    assert _run(script, 20) == {"before": 0, "computed": 20, "reused": 0, "after": 20}
+    assert _run(script, 20) == {"before": 20, "computed": 0, "reused": 20, "after": 20}
+    assert _run(script, 25) == {"before": 20, "computed": 5, "reused": 20, "after": 25}
+    assert len((tmp_path / "calls.log").read_text().split()) == 25
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_the_work_flushed_before_the_kill(tmp_path: Path) -> None:
+    script = _script(tmp_path, delay=0.05, flush_seconds=0.2)
+    log = tmp_path / "calls.log"
+    log.touch()
+    proc = subprocess.Popen([sys.executable, str(script), "200"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(log.read_text().split()) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    started = len(log.read_text().split())
+    assert started < 200
+    result = _run(script, 200)
+    # everything finished more than one flush interval before the kill was kept
+    assert result["reused"] >= started - 10
+    assert result["computed"] + result["reused"] == 200
+    assert result["after"] == 200
+    assert len(log.read_text().split()) == started + result["computed"]
+
+
+def test_tag_and_packet_types_are_preserved(probe: Probe) -> None:
+    node = FunctionNode(double_pod(probe), source([1]), InMemoryArrowDatabase())
+    node.run()
+    ((tag, packet),) = node.flow()
+    assert isinstance(tag, Tag) and isinstance(packet, Packet)
+    assert tag.as_dict() == {"id": 1} and packet.as_dict() == {"doubled": 2}
+    assert packet.get_meta_value(COMPUTED) is True
+    assert node.execute() == node.flow()
+    tbl = node.as_table(ColumnConfig(system_tags=True))
+    assert isinstance(tbl, pa.Table) and any(c.startswith("_tag_") for c in tbl.column_names)
+    src = ArrowTableSource(pa.table({"id": [1], "x": [1]}), tag_columns=["id"])
+    assert FunctionNode(double_pod(probe), src).run() == NodeRunSummary(
+        "double", reused=0, computed=1
+    )
