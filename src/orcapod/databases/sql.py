@@ -15,6 +15,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orcapod.databases.records import Constraint
 from orcapod.errors import InputValidationError
@@ -30,20 +31,12 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _quote_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _literal(value: object, dtype: pa.DataType) -> str:
-    """A SQL literal of ``value``, which has already been converted to ``dtype``."""
+    """A SQL literal of ``value`` (already converted to ``dtype``) for the types that
+    :func:`_literals` does not render vectorised."""
     t = pa.types
-    if t.is_string(dtype):
-        assert isinstance(value, str)
-        return _quote_string(value)
     if t.is_boolean(dtype):
         return "TRUE" if value else "FALSE"
-    if t.is_signed_integer(dtype):
-        return f"arrow_cast({int(value)}, '{_INT_NAMES[dtype.bit_width]}')"  # type: ignore[call-overload]
     if t.is_float32(dtype):
         return f"CAST('{value!r}' AS REAL)"
     if t.is_float64(dtype):
@@ -56,36 +49,47 @@ def _literal(value: object, dtype: pa.DataType) -> str:
     if t.is_binary(dtype):
         assert isinstance(value, bytes)
         return f"X'{value.hex()}'"
-    if t.is_timestamp(dtype):
-        micros = pa.scalar(value, type=dtype).cast(pa.int64()).as_py()
-        zone = 'Some("UTC")' if dtype.tz else "None"
-        return f"arrow_cast({micros}, 'Timestamp(Microsecond, {zone})')"
     raise InputValidationError(
         f"Constraints on columns of type {dtype} are not supported; constrain a bool, integer, "
         "float, decimal, string, binary, date or timestamp column."
     )
 
 
-def _literals(values: pa.Array) -> list[str]:
+def _literals(values: pa.Array) -> pa.Array:
+    """SQL literals of ``values`` as a string array; vectorised for the common id types."""
     dtype = values.type
+    if pa.types.is_string(dtype):
+        escaped = pc.replace_substring(values, "'", "''")
+        return pc.binary_join_element_wise("'", escaped, "'", "")
+    if pa.types.is_signed_integer(dtype):
+        text = pc.cast(values, pa.string())
+        suffix = f", '{_INT_NAMES[dtype.bit_width]}')"
+        return pc.binary_join_element_wise("arrow_cast(", text, suffix, "")
     if pa.types.is_timestamp(dtype):
-        micros = values.cast(pa.int64()).to_pylist()
+        text = pc.cast(values.cast(pa.int64()), pa.string())
         zone = 'Some("UTC")' if dtype.tz else "None"
-        return [f"arrow_cast({m}, 'Timestamp(Microsecond, {zone})')" for m in micros]
-    return [_literal(v, dtype) for v in values.to_pylist()]
+        suffix = f", 'Timestamp(Microsecond, {zone})')"
+        return pc.binary_join_element_wise("arrow_cast(", text, suffix, "")
+    return pa.array([_literal(v, dtype) for v in values.to_pylist()], type=pa.string())
+
+
+def _join(texts: pa.Array, separator: str) -> str:
+    as_list = pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts)
+    joined: str = pc.binary_join(as_list, separator)[0].as_py()
+    return joined
 
 
 def in_predicate(column: str, values: pa.Array) -> str:
     """``column`` equals one of ``values`` (which hold no nulls)."""
     ident = quote_identifier(column)
     literals = _literals(values)
-    if not literals:
+    if len(literals) == 0:
         return "FALSE"
     if len(literals) == 1:
-        return f"{ident} = {literals[0]}"
+        return f"{ident} = {literals[0].as_py()}"
     if len(literals) <= INLINE_LIMIT:
-        return f"{ident} IN ({', '.join(literals)})"
-    rows = ", ".join(f"({lit})" for lit in literals)
+        return f"{ident} IN ({_join(literals, ', ')})"
+    rows = _join(pc.binary_join_element_wise("(", literals, ")", ""), ", ")
     return f"{ident} IN (SELECT column1 FROM (VALUES {rows}))"
 
 
