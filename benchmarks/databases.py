@@ -4,6 +4,7 @@ Figures (one JSON object per line):
 
 * ``append``: N rows in batches of B via ``add_records`` (each batch duplicate-checked and
   committed); rows/s. Goal: >= 500k rows/s for 1M rows in batches of 10k.
+  ``append_raw_write_deltalake`` is the same data through bare ``write_deltalake`` (no checks).
 * ``lookup``: ``get_records_by_ids`` for K existing ids in the N-row table, against raw
   filtered deltalake scans of the same table (``QueryBuilder`` with a plain ``IN`` list, and
   with the semi-join SQL orcapod itself sends); ratio = orcapod / raw. Goal: within 2x.
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.databases.sql import in_predicate
@@ -101,6 +102,20 @@ def main() -> None:
             batch=batch,
             seconds=round(seconds, 4),
             rows_per_s=round(n / seconds),
+        )
+
+        raw_dir = Path(tmp) / "raw"
+        start = time.perf_counter()
+        for table in batches:
+            write_deltalake(raw_dir, table, mode="append")
+        seconds = time.perf_counter() - start
+        emit(
+            benchmark="append_raw_write_deltalake",
+            n=n,
+            batch=batch,
+            seconds=round(seconds, 4),
+            rows_per_s=round(n / seconds),
+            note="no duplicate checks: the floor the database's append can approach",
         )
 
         all_ids = [i for table in batches for i in table.column("id").to_pylist()]
