@@ -12,6 +12,7 @@ The functions live at module level so a saved pipeline can reference them by nam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import function_pod
+from orcapod.functions.decorator import PodFunction
 from orcapod.nodes.summary import NodeType
 from orcapod.pipeline import Pipeline, PipelineRunSummary
 from orcapod.sources import DictSource
@@ -68,8 +70,8 @@ def build_pipeline(store: Path) -> Pipeline:
     pipeline = Pipeline("demo", DeltaTableDatabase(store))
     with pipeline:
         joined = visits.join(subjects)
-        bmi = compute_bmi.pod(joined)
-        classify.pod(bmi)
+        bmi = cast(PodFunction, compute_bmi).pod(joined)
+        cast(PodFunction, classify).pod(bmi)
     return pipeline
 
 

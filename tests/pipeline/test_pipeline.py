@@ -1,0 +1,341 @@
+import threading
+import warnings
+
+import networkx as nx
+import polars as pl
+import pytest
+
+from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
+from orcapod.errors import PipelineError
+from orcapod.executors import LocalExecutor
+from orcapod.functions import function_pod
+from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
+from orcapod.nodes.summary import FailedRowsWarning, NodeType
+from orcapod.pipeline import Pipeline, PipelineRunSummary, StatusObserver
+from orcapod.pipeline.observers import NodeState
+from orcapod.streams.tracking import no_tracking
+from orcapod.types import CacheMode, ExecutorType, NodeConfig, PipelineConfig
+
+
+def _build(pipeline, fns, subjects, visits):
+    with pipeline:
+        joined = visits.join(subjects)
+        bmi = fns.compute_bmi.pod(joined)
+        fns.classify.pod(bmi)
+    return pipeline
+
+
+def test_compile_labels_nodes_by_name_in_topological_order(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    assert list(pipeline.nodes) == ["DictSource", "DictSource_1", "Join", "compute_bmi", "classify"]
+    assert isinstance(pipeline.compute_bmi, FunctionNode)
+    assert pipeline.compute_bmi is pipeline.nodes["compute_bmi"]
+    assert isinstance(pipeline.Join, OperatorNode)
+    assert isinstance(pipeline.DictSource, SourceNode)
+    assert pipeline.node_type("classify") is NodeType.FUNCTION
+    assert {"compute_bmi", "classify"} <= set(dir(pipeline))
+    graph = pipeline.graph
+    assert isinstance(graph, nx.DiGraph) and nx.is_directed_acyclic_graph(graph)
+    assert list(nx.topological_sort(graph))[-2:] == ["compute_bmi", "classify"]
+    assert set(graph.predecessors("Join")) == {"DictSource", "DictSource_1"}
+    assert list(graph.predecessors("classify")) == ["compute_bmi"]
+    assert graph.nodes["classify"]["node"] is pipeline.classify
+    with pytest.raises(AttributeError, match="compute_bmi"):
+        _ = pipeline.not_a_node
+
+
+def test_colliding_labels_are_disambiguated(fns, subjects, visits, make_visits):
+    other = make_visits([{"subject": "s1", "visit": 9, "weight": 60.0}])
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        fns.compute_bmi.pod(visits.join(subjects))
+        fns.compute_bmi.pod(other.join(subjects))
+        fns.compute_bmi.pod(visits.join(subjects), label="again")  # same call: same node
+        fns.classify.pod(fns.compute_bmi.pod(visits.join(subjects)), label="named")
+    labels = list(pipeline.nodes)
+    assert [lbl for lbl in labels if lbl.startswith("compute_bmi")] == [
+        "compute_bmi",
+        "compute_bmi_1",
+    ]
+    assert [lbl for lbl in labels if lbl.startswith("Join")] == ["Join", "Join_1"]
+    assert "named" in labels and "again" not in labels
+
+
+def test_compile_is_incremental_and_idempotent(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        bmi = fns.compute_bmi.pod(visits.join(subjects))
+    first = pipeline.compute_bmi
+    assert list(pipeline.nodes)[-1] == "compute_bmi"
+    with pipeline:
+        fns.classify.pod(bmi)
+    assert pipeline.compute_bmi is first
+    assert list(pipeline.nodes)[-1] == "classify"
+    assert list(pipeline.graph.predecessors("classify")) == ["compute_bmi"]
+    before = list(pipeline.nodes)
+    _build(pipeline, fns, subjects, visits)  # the same calls again: nothing new
+    assert list(pipeline.nodes) == before
+    assert pipeline.compile() == []
+
+
+def test_auto_compile_off_waits_for_compile(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase(), auto_compile=False)
+    _build(pipeline, fns, subjects, visits)
+    assert dict(pipeline.nodes) == {} and not pipeline.is_compiled
+    assert pipeline.compile()[-1] == "classify"
+    assert pipeline.is_compiled
+
+
+def test_an_exception_inside_the_block_compiles_nothing(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pytest.raises(RuntimeError, match="boom"), pipeline:
+        fns.compute_bmi.pod(visits.join(subjects))
+        raise RuntimeError("boom")
+    assert dict(pipeline.nodes) == {}
+    assert pipeline.compile() == []  # the failed block's calls are gone for good
+    # and recording stopped with the block
+    fns.compute_bmi.pod(visits.join(subjects))
+    assert pipeline.compile() == []
+
+
+def test_only_calls_inside_the_block_are_recorded(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    outside = fns.compute_bmi.pod(visits.join(subjects))
+    with pipeline:
+        with no_tracking():
+            fns.classify.pod(outside)
+        fns.classify.pod(outside)
+    # the stream made outside the block is a leaf of the graph
+    assert list(pipeline.nodes) == ["FunctionPodStream", "classify"]
+
+
+def test_rerun_computes_nothing(fns, subjects, visits, database):
+    first = _build(Pipeline("study", database), fns, subjects, visits).run()
+    assert (first.computed, first.reused) == (8, 0)
+    assert fns.bmi_calls == 4 and fns.classify_calls == 4
+    # a fresh pipeline object (as in a new process) over the same store
+    again = _build(Pipeline("study", database), fns, subjects, visits).run()
+    assert (again.computed, again.reused, again.failed) == (0, 8, 0)
+    assert fns.bmi_calls == 4 and fns.classify_calls == 4
+
+
+def test_rerun_in_a_new_process_computes_nothing(tmp_path, fns, subjects, visits):
+    _build(Pipeline("study", DeltaTableDatabase(tmp_path / "s")), fns, subjects, visits).run()
+    reopened = DeltaTableDatabase(tmp_path / "s")
+    summary = _build(Pipeline("study", reopened), fns, subjects, visits).run()
+    assert summary.computed == 0 and summary.reused == 8
+
+
+def test_added_rows_compute_only_the_new_rows(fns, subjects, make_visits, database):
+    from_conftest = make_visits()
+    _build(Pipeline("study", database), fns, subjects, from_conftest).run()
+    more = make_visits(
+        [*from_conftest.as_table().to_pylist(), {"subject": "s1", "visit": 2, "weight": 72.0}]
+    )
+    pipeline = _build(Pipeline("study", database), fns, subjects, more)
+    summary = pipeline.run()
+    assert summary["compute_bmi"].computed == 1 and summary["compute_bmi"].reused == 4
+    assert summary["classify"].computed == 1 and summary["classify"].reused == 4
+    assert fns.bmi_calls == 5
+    assert pipeline.classify.as_table().num_rows == 5
+
+
+def test_run_results_are_readable_from_nodes(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    assert pipeline.classify.as_table().num_rows == 0  # reading never computes
+    pipeline.run()
+    table = pipeline.classify.as_table().sort_by([("subject", "ascending"), ("visit", "ascending")])
+    assert table.column("category").to_pylist() == ["normal", "high", "normal", "normal"]
+
+
+def test_function_nodes_get_a_local_executor_without_touching_the_pod(fns, subjects, visits):
+    pod = fns.compute_bmi.pod
+    assert pod.executor is None
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    assert isinstance(pipeline.compute_bmi.executor, LocalExecutor)
+    assert pipeline.compute_bmi.executor is not pipeline.classify.executor
+    pipeline.run(executor=LocalExecutor(max_workers=2))
+    assert pod.executor is None
+    assert pod.packet_function.executor is None
+    assert fns.classify.pod.executor is None
+
+
+def test_run_gives_each_node_its_own_executor_with_options(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    given = LocalExecutor()
+    pipeline.run(executor=given, execution_engine_opts={"max_workers": 3})
+    a, b = pipeline.compute_bmi.executor, pipeline.classify.executor
+    assert a is not given and b is not given and a is not b
+    assert a.max_workers == 3 and b.max_workers == 3
+    assert given.max_workers is None
+    # without an executor the next run goes back to the compile-time executors
+    pipeline.run()
+    assert pipeline.compute_bmi.executor.max_workers is None
+
+
+def test_config_options_apply_when_no_opts_are_passed(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    pipeline.run(config=PipelineConfig(execution_engine_opts={"max_workers": 2}))
+    assert pipeline.compute_bmi.executor.max_workers == 2
+
+
+def test_per_node_executor_override_wins(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    mine = LocalExecutor(max_workers=5)
+    pipeline.compute_bmi.executor = mine
+    pipeline.run(executor=LocalExecutor(max_workers=2))
+    assert pipeline.compute_bmi.executor is mine
+    assert pipeline.classify.executor.max_workers == 2
+    pipeline.run()
+    assert pipeline.compute_bmi.executor is mine
+    assert fns.compute_bmi.pod.executor is None
+
+
+def test_a_cached_pod_is_recorded_like_any_other(subjects, visits):
+    @function_pod("bmi", pod_cache_database=InMemoryArrowDatabase())
+    def cached_bmi(weight: float, height: float) -> float:
+        return weight / height**2
+
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        cached_bmi.pod(visits.join(subjects))
+    assert "cached_bmi" in pipeline.nodes
+    assert pipeline.run()["cached_bmi"].total == 4
+
+
+def test_polars_expression_filter_works_in_a_pipeline(fns, subjects, visits, database):
+    def build():
+        pipeline = Pipeline("study", database)
+        with pipeline:
+            heavy = visits.join(subjects).polars_filter(pl.col("weight") > 60)
+            fns.compute_bmi.pod(heavy)
+        return pipeline
+
+    pipeline = build()
+    assert "PolarsFilter" in pipeline.nodes
+    summary = pipeline.run()
+    assert summary["compute_bmi"].computed == 2
+    assert build().run()["compute_bmi"].computed == 0
+
+
+def test_failed_rows_warn_once_with_count_and_how_to_list(subjects, visits):
+    @function_pod("bmi")
+    def fragile(weight: float, height: float) -> float:
+        if weight > 80:
+            raise ValueError("too heavy")
+        return weight / height**2
+
+    @function_pod("double")
+    def also_fragile(bmi: float) -> float:
+        if bmi > 22:
+            raise ValueError("too high")
+        return 2 * bmi
+
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        also_fragile.pod(fragile.pod(visits.join(subjects)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = pipeline.run()
+    failed = [w for w in caught if issubclass(w.category, FailedRowsWarning)]
+    assert len(failed) == 1
+    message = str(failed[0].message)
+    assert "2 row(s) failed" in message and "failures()" in message
+    assert summary.failed == 2 and not summary.ok
+    assert summary.failed_nodes == ("fragile", "also_fragile")
+    assert pipeline.fragile.failures().num_rows == 1
+    assert "FAILED" in str(summary)
+
+
+def test_summary_is_a_mapping_with_a_readable_str(fns, subjects, visits):
+    summary = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits).run()
+    assert isinstance(summary, PipelineRunSummary)
+    assert list(summary) == ["DictSource", "DictSource_1", "Join", "compute_bmi", "classify"]
+    assert summary["compute_bmi"].computed == 4
+    text = str(summary)
+    assert "compute_bmi" in text and "8 computed" in text and "ok" in text
+    assert summary.node_type("Join") is NodeType.OPERATOR
+
+
+def test_observer_hears_every_node(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    observer = StatusObserver()
+    pipeline.run(observer=observer)
+    assert observer.status == {label: NodeState.DONE for label in pipeline.nodes}
+    assert observer.summaries["classify"].computed == 4
+
+
+def test_node_config_limits_concurrency(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    pipeline.set_node_config("compute_bmi", NodeConfig(max_concurrency=1))
+    assert pipeline.run(executor=LocalExecutor(max_workers=4)).computed == 8
+    with pytest.raises(PipelineError, match="no node"):
+        pipeline.set_node_config("nope", NodeConfig())
+
+
+def test_async_orchestration_is_refused_clearly(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    with pytest.raises(PipelineError, match="SYNCHRONOUS"):
+        pipeline.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+
+
+def test_operator_cache_mode_is_a_pipeline_option(fns, subjects, visits):
+    database = InMemoryArrowDatabase()
+    pipeline = _build(
+        Pipeline("study", database, operator_cache_mode=CacheMode.LOG), fns, subjects, visits
+    )
+    pipeline.run()
+    stored = pipeline.scoped_database.get_all_records(pipeline.Join.record_path)
+    assert stored is not None and stored.num_rows == 4
+
+
+def test_results_go_to_the_explicit_result_database(fns, subjects, visits):
+    results = InMemoryArrowDatabase()
+    pipeline = _build(
+        Pipeline("study", InMemoryArrowDatabase(), result_database=results), fns, subjects, visits
+    )
+    pipeline.run()
+    assert pipeline.compute_bmi.result_database is results
+    other = _build(Pipeline("other", InMemoryArrowDatabase(), results), fns, subjects, visits)
+    summary = other.run()  # a different pipeline sharing the results: cache hits
+    assert summary.computed == 0 and summary.reused == 8
+
+
+def test_invalid_construction_is_a_pipeline_error():
+    with pytest.raises(PipelineError, match="ArrowDatabase"):
+        Pipeline("study", None)  # type: ignore[arg-type]
+    with pytest.raises(PipelineError, match="name"):
+        Pipeline("", InMemoryArrowDatabase())
+
+
+def test_two_pipelines_recording_in_two_threads_do_not_mix(subjects, visits):
+    first = Pipeline("first", InMemoryArrowDatabase())
+    second = Pipeline("second", InMemoryArrowDatabase())
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def build(pipeline, name):
+        @function_pod("out", function_name=name)
+        def fn(weight: float) -> float:
+            return weight
+
+        try:
+            with pipeline:
+                barrier.wait(timeout=10)
+                for _ in range(20):
+                    fn.pod(visits)
+                barrier.wait(timeout=10)
+        except Exception as err:  # surfaced by the assertion below
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=build, args=(first, "in_first")),
+        threading.Thread(target=build, args=(second, "in_second")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert list(first.nodes) == ["DictSource", "in_first"]
+    assert list(second.nodes) == ["DictSource", "in_second"]
