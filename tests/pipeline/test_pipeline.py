@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
-from orcapod.errors import PipelineError
+from orcapod.errors import ExecutionError, PipelineError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
 from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
@@ -14,7 +14,7 @@ from orcapod.nodes.summary import FailedRowsWarning, NodeType
 from orcapod.pipeline import Pipeline, PipelineRunSummary, StatusObserver
 from orcapod.pipeline.observers import NodeState
 from orcapod.streams.tracking import no_tracking
-from orcapod.types import CacheMode, ExecutorType, NodeConfig, PipelineConfig
+from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
 
 
 def _build(pipeline, fns, subjects, visits):
@@ -273,10 +273,108 @@ def test_node_config_limits_concurrency(fns, subjects, visits):
         pipeline.set_node_config("nope", NodeConfig())
 
 
-def test_async_orchestration_is_refused_clearly(fns, subjects, visits):
+def test_async_orchestration_gives_the_same_rows_and_records(fns, subjects, visits):
+    sync_db, async_db = InMemoryArrowDatabase(), InMemoryArrowDatabase()
+    sync = _build(Pipeline("study", sync_db), fns, subjects, visits)
+    sync.run()
+    parallel = _build(Pipeline("study", async_db), fns, subjects, visits)
+    summary = parallel.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    assert list(summary) == list(sync.nodes) and summary.computed == 8
+    for label in ("compute_bmi", "classify"):
+        key = [("subject", "ascending"), ("visit", "ascending")]
+        assert (
+            parallel.nodes[label]
+            .as_table()
+            .sort_by(key)
+            .equals(sync.nodes[label].as_table().sort_by(key))
+        )
+        path = sync.nodes[label].record_path
+        stored = [
+            db.at("study").get_all_records(path).drop_columns(["__computed"]).sort_by(key)
+            for db in (sync_db, async_db)
+        ]
+        names = ["subject", "visit", "__input_packet_hash"]
+        assert stored[0].select(names).equals(stored[1].select(names))
+    again = parallel.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    assert again.computed == 0
+
+
+class Meeting:
+    """Two functions that can only both finish if they run at the same time."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2)
+        self.met = False
+
+    def meet(self) -> None:
+        if not self.met:
+            self.barrier.wait(timeout=10)
+            self.met = True
+
+    def identity_structure(self) -> str:
+        return "Meeting"
+
+
+def test_async_orchestration_runs_independent_branches_together(subjects, visits):
+    meeting = Meeting()
+
+    @function_pod("h2")
+    def left(height: float) -> float:
+        meeting.meet()
+        return height
+
+    @function_pod("w2")
+    def right(weight: float) -> float:
+        meeting.meet()
+        return weight
+
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        left.pod(subjects)
+        right.pod(visits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = pipeline.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    assert summary.failed == 0 and summary.computed == 7
+
+
+def test_async_orchestration_works_inside_a_running_event_loop(fns, subjects, visits):
+    import asyncio
+
     pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
-    with pytest.raises(PipelineError, match="SYNCHRONOUS"):
-        pipeline.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+
+    async def notebook_cell():
+        return pipeline.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+
+    assert asyncio.run(notebook_cell()).computed == 8
+
+
+@pytest.mark.parametrize("executor", [ExecutorType.SYNCHRONOUS, ExecutorType.ASYNC_CHANNELS])
+def test_fail_fast_stops_the_run_and_keeps_finished_rows(subjects, visits, executor):
+    @function_pod("bmi")
+    def fragile(weight: float, height: float) -> float:
+        if weight > 80:
+            raise ValueError("too heavy")
+        return weight / height**2
+
+    database = InMemoryArrowDatabase()
+
+    def build(policy):
+        pipeline = Pipeline("study", database, error_policy=policy)
+        with pipeline:
+            fragile.pod(visits.join(subjects))
+        return pipeline
+
+    pipeline = build(ErrorPolicy.FAIL_FAST)
+    with pytest.raises(ExecutionError, match="too heavy"):
+        pipeline.run(config=PipelineConfig(executor=executor))
+    finished = pipeline.fragile.as_table().num_rows
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        summary = build(ErrorPolicy.CONTINUE).run()
+    assert summary["fragile"].reused == finished
+    assert summary["fragile"].failed == 1
+    assert summary["fragile"].computed == 3 - finished
 
 
 def test_operator_cache_mode_is_a_pipeline_option(fns, subjects, visits):

@@ -124,8 +124,8 @@ class PipelineGraph:
         for obj in (node, *aliases):
             self._by_id[id(obj)] = label
             self._keepalive.append(obj)
-        with contextlib.suppress(NotImplementedError):  # a stream without identity
-            self._by_hash.setdefault(node.content_hash().to_string(), label)
+            with contextlib.suppress(NotImplementedError):  # a stream without identity
+                self._by_hash.setdefault(obj.content_hash().to_string(), label)
 
     def unique_label(self, base: str, taken: Iterable[str] = ()) -> str:
         used = set(self._nodes) | set(taken)

@@ -1,9 +1,16 @@
-"""``SyncOrchestrator``: run a compiled pipeline's nodes one after another.
+"""Orchestrators: run a compiled pipeline's nodes.
 
-Nodes are run in the topological order the pipeline compiled them in, so every node reads
-upstream results that are already stored. A function node runs with the concurrency limit
-resolved from its ``NodeConfig`` (if it has one) and the run's ``PipelineConfig``; within a
-node, a concurrent executor keeps a bounded window of packets in flight (the node's job).
+``SyncOrchestrator`` runs nodes one after another in the topological order the pipeline
+compiled them in, so every node reads upstream results that are already stored.
+``AsyncOrchestrator`` (``ExecutorType.ASYNC_CHANNELS``) starts every node as soon as all its
+upstream nodes have finished, so independent branches run at the same time (each node's
+``run()`` in a worker thread, driven by one asyncio loop). Both produce the same rows and the
+same stored records: every node runs exactly the same ``run()`` over the same stored upstream
+results; only the order of independent nodes differs.
+
+Within a function node, a concurrent executor keeps a bounded window of packets in flight
+(the node's job); its limit is resolved from the node's ``NodeConfig`` (if it has one) and the
+run's ``PipelineConfig`` (``resolve_concurrency``).
 
 Provenance is never rewritten here: nodes read their upstream nodes directly (their tables
 carry every row's own system tags and source info), unlike the earlier implementation's
@@ -14,12 +21,21 @@ before it runs (its view of the input is rebuilt), so a second run in the same p
 rows the upstream added in between.
 
 A node that raises (``ErrorPolicy.FAIL_FAST``, a database failure, …) stops the run: the
-observer hears ``on_node_error`` and the exception propagates unchanged. Flushing is the
-pipeline's job (``Pipeline.run`` flushes in a ``finally``).
+observer hears ``on_node_error`` and the exception propagates unchanged. The async
+orchestrator starts no new node after a failure but lets the nodes already running finish
+(a worker thread cannot be interrupted safely mid-write) before it re-raises the first error.
+Flushing is the pipeline's job (``Pipeline.run`` flushes at the end, after a failure too).
+
+Decisions where DESIGN §11 is not (yet) met: nodes hand results to each other through the
+database, with a barrier per node, not through bounded ``Channel``s row by row; so
+``PipelineConfig.channel_buffer_size`` is not used. ``AsyncOrchestrator.run`` works inside a
+running event loop (Jupyter) by driving its own loop in a helper thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,7 +47,39 @@ from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.types import NodeConfig, PipelineConfig
 from orcapod.types.configs import resolve_concurrency
 
-__all__ = ["SyncOrchestrator"]
+__all__ = ["AsyncOrchestrator", "NodeEntry", "SyncOrchestrator"]
+
+#: ``(label, node type, node)`` in topological order.
+NodeEntry = tuple[str, NodeType, Any]
+
+
+def _refresh_input(node: Any) -> None:
+    """Make a function node re-read an input that may have changed since it last looked.
+
+    A function node identifies its input rows once per input stream; an input below another
+    function node grows when that node runs, so it is re-bound before every run.
+    """
+    (upstream,) = node.upstreams
+    if not is_immutable_stream(upstream):
+        node.upstreams = (upstream,)
+
+
+def run_node(
+    label: str,
+    node_type: NodeType,
+    node: Any,
+    config: PipelineConfig,
+    node_configs: Mapping[str, NodeConfig],
+) -> NodeRunSummary:
+    """Run one node with the settings of this run."""
+    if node_type is NodeType.FUNCTION:
+        _refresh_input(node)
+        summary: NodeRunSummary = node.run(
+            max_concurrency=resolve_concurrency(node_configs.get(label), config)
+        )
+        return summary
+    result: NodeRunSummary = node.run()
+    return result
 
 
 class SyncOrchestrator:
@@ -39,12 +87,13 @@ class SyncOrchestrator:
 
     def run(
         self,
-        nodes: Sequence[tuple[str, NodeType, Any]],
+        nodes: Sequence[NodeEntry],
         *,
         pipeline_name: str,
         config: PipelineConfig | None = None,
         observer: PipelineObserver | None = None,
         node_configs: Mapping[str, NodeConfig] | None = None,
+        dependencies: Mapping[str, Sequence[str]] | None = None,
     ) -> PipelineRunSummary:
         config = config if config is not None else PipelineConfig()
         obs: PipelineObserver = observer if observer is not None else NoOpObserver()
@@ -58,12 +107,7 @@ class SyncOrchestrator:
             for label, node_type, node in nodes:
                 obs.on_node_start(label, node_type)
                 try:
-                    if node_type is NodeType.FUNCTION:
-                        _refresh_input(node)
-                        limit = resolve_concurrency(node_configs.get(label), config)
-                        summary = node.run(max_concurrency=limit)
-                    else:
-                        summary = node.run()
+                    summary = run_node(label, node_type, node, config, node_configs)
                 except Exception as err:
                     obs.on_node_error(label, err)
                     raise
@@ -75,12 +119,104 @@ class SyncOrchestrator:
             obs.on_run_end(run_id, result)
 
 
-def _refresh_input(node: Any) -> None:
-    """Make a function node re-read an input that may have changed since it last looked.
+class AsyncOrchestrator:
+    """Runs each node as soon as its upstream nodes finished; independent nodes overlap."""
 
-    A function node identifies its input rows once per input stream; an input below another
-    function node grows when that node runs, so it is re-bound before every run.
-    """
-    (upstream,) = node.upstreams
-    if not is_immutable_stream(upstream):
-        node.upstreams = (upstream,)
+    def run(
+        self,
+        nodes: Sequence[NodeEntry],
+        *,
+        pipeline_name: str,
+        config: PipelineConfig | None = None,
+        observer: PipelineObserver | None = None,
+        node_configs: Mapping[str, NodeConfig] | None = None,
+        dependencies: Mapping[str, Sequence[str]] | None = None,
+    ) -> PipelineRunSummary:
+        def drive() -> PipelineRunSummary:
+            return asyncio.run(
+                self.run_async(
+                    nodes,
+                    pipeline_name=pipeline_name,
+                    config=config,
+                    observer=observer,
+                    node_configs=node_configs,
+                    dependencies=dependencies,
+                )
+            )
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop here: the common case
+            return drive()
+        return _in_helper_thread(drive)
+
+    async def run_async(
+        self,
+        nodes: Sequence[NodeEntry],
+        *,
+        pipeline_name: str,
+        config: PipelineConfig | None = None,
+        observer: PipelineObserver | None = None,
+        node_configs: Mapping[str, NodeConfig] | None = None,
+        dependencies: Mapping[str, Sequence[str]] | None = None,
+    ) -> PipelineRunSummary:
+        config = config if config is not None else PipelineConfig()
+        obs: PipelineObserver = observer if observer is not None else NoOpObserver()
+        configs = node_configs or {}
+        deps = dependencies or {}
+        run_id = str(uuid.uuid4())
+        types = {label: node_type for label, node_type, _ in nodes}
+        summaries: dict[str, NodeRunSummary] = {}
+        failed: list[BaseException] = []
+        done: dict[str, asyncio.Event] = {label: asyncio.Event() for label in types}
+
+        async def one(label: str, node_type: NodeType, node: Any) -> None:
+            try:
+                for upstream in deps.get(label, ()):
+                    await done[upstream].wait()
+                if failed or any(u not in summaries for u in deps.get(label, ())):
+                    return  # an upstream failed: start nothing new
+                obs.on_node_start(label, node_type)
+                try:
+                    summary = await asyncio.to_thread(
+                        run_node, label, node_type, node, config, configs
+                    )
+                except Exception as err:  # noqa: BLE001 - re-raised once running nodes end
+                    failed.append(err)
+                    obs.on_node_error(label, err)
+                    return
+                summaries[label] = summary
+                obs.on_node_end(label, summary)
+            finally:
+                done[label].set()
+
+        obs.on_run_start(run_id, pipeline_name)
+        result: PipelineRunSummary | None = None
+        try:
+            await asyncio.gather(*(one(label, t, node) for label, t, node in nodes))
+            if failed:
+                raise failed[0]
+            ordered = {label: summaries[label] for label, _, _ in nodes}
+            result = PipelineRunSummary(pipeline_name, ordered, types)
+            return result
+        finally:
+            obs.on_run_end(run_id, result)
+
+
+def _in_helper_thread(fn: Any) -> PipelineRunSummary:
+    """Run ``fn`` (which drives its own event loop) in a thread; return or re-raise."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name="orcapod-async-orchestrator")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    value: PipelineRunSummary = outcome["value"]
+    return value

@@ -27,15 +27,16 @@ user set by hand after compile (``pipeline.<label>.executor = …``): a per-node
 wins. ``run()`` without an executor restores each node's compile-time executor (again unless
 overridden), so a one-off ``run(executor=RayExecutor())`` does not leak into the next run.
 
-Running flushes every node and both databases at the end, even when a node raised. When rows
+Running flushes every node and both databases at the end, even when a node raised (a flush
+failure then is attached as a note to the node's error, which propagates). When rows
 failed, exactly one ``FailedRowsWarning`` is issued per run (the nodes' own warnings are
 folded into it), with the count and how to list the rows.
 
 Decisions where DESIGN is silent:
 
-* ``config.executor == ExecutorType.ASYNC_CHANNELS`` is refused with a ``PipelineError``
-  until the channel orchestrator exists (running synchronously instead would silently ignore
-  the request).
+* ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
+  (independent nodes at the same time; see ``orcapod.pipeline.orchestrator`` for what of
+  DESIGN §11 it does not do yet).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
   node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
 * A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still
@@ -66,7 +67,7 @@ from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeType
 from orcapod.pipeline.graph import PipelineGraph
 from orcapod.pipeline.observers import PipelineObserver
-from orcapod.pipeline.orchestrator import SyncOrchestrator
+from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
 from orcapod.pipeline.recorder import BlockRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.serialization import load_pipeline, save_pipeline
@@ -91,6 +92,14 @@ def _check_database(database: Any, what: str) -> None:
             f"{what} must be an orcapod ArrowDatabase (e.g. InMemoryArrowDatabase() or "
             f"DeltaTableDatabase('./store')), got {type(database).__name__}"
         )
+
+
+def _replay(caught: Sequence[warnings.WarningMessage]) -> None:
+    """Re-issue warnings caught during a run, except the nodes' failed-rows warnings (the
+    pipeline issues one for the whole run)."""
+    for w in caught:
+        if not issubclass(w.category, FailedRowsWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def base_label(inv: Invocation) -> str:
@@ -334,12 +343,11 @@ class Pipeline:
     ) -> PipelineRunSummary:
         """Run every node in topological order; return the per-node summary."""
         config = config if config is not None else PipelineConfig()
-        if config.executor is not ExecutorType.SYNCHRONOUS:
-            raise PipelineError(
-                f"PipelineConfig(executor={config.executor.value!r}) is not available yet; "
-                "use ExecutorType.SYNCHRONOUS (function nodes still run packets concurrently "
-                "with a concurrent executor)"
-            )
+        orchestrator: SyncOrchestrator | AsyncOrchestrator = (
+            SyncOrchestrator()
+            if config.executor is ExecutorType.SYNCHRONOUS
+            else AsyncOrchestrator()
+        )
         with self._lock:
             if self._pending:
                 self.compile()
@@ -351,25 +359,31 @@ class Pipeline:
             )
             self._assign_executors(executor, opts)
             nodes = self._graph.ordered()
-        folded: list[warnings.WarningMessage] = []
+            dependencies = {label: self._graph.upstream_labels(label) for label, _, _ in nodes}
+        caught: list[warnings.WarningMessage] = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as recorded:
                 warnings.simplefilter("always")
                 try:
-                    summary = SyncOrchestrator().run(
+                    summary = orchestrator.run(
                         nodes,
                         pipeline_name=self.name,
                         config=config,
                         observer=observer,
                         node_configs=self._node_configs,
+                        dependencies=dependencies,
                     )
                 finally:
-                    folded = list(caught)
-        finally:
-            for w in folded:
-                if not issubclass(w.category, FailedRowsWarning):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            self.flush()
+                    caught = list(recorded)
+        except BaseException as err:
+            _replay(caught)
+            try:
+                self.flush()  # keep every finished row
+            except OrcapodError as flush_error:
+                err.add_note(f"flushing after this failure failed too: {flush_error!r}")
+            raise
+        _replay(caught)
+        self.flush()
         if summary.failed:
             first = summary.failed_nodes[0]
             warnings.warn(
