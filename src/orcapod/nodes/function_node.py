@@ -52,10 +52,9 @@ Decisions where the issue is silent:
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,25 +63,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.data import Packet, Tag
-from orcapod.data.conversion import schema_to_arrow
+from orcapod.data.conversion import column_to_pylist, schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod
 from orcapod.functions.pending import Pending
 from orcapod.functions.result_cache import FILTERED, ResultCache, match_constraints
+from orcapod.hashing import hash_rows
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.records import (
     ERROR_TIME,
     FAILURE_ID,
     PIPELINE_ENTRY_ID,
+    digest_strings,
     entry_id_of,
     entry_ids,
     failure_table,
     fetch_by_ids,
-    input_packet_hashes,
     pipeline_record_table,
     utc_now,
 )
+from orcapod.nodes.run_writer import RunWriter
 from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
@@ -102,6 +104,7 @@ __all__ = ["FunctionNode"]
 
 _FLUSH_ROWS = 50_000
 _FLUSH_SECONDS = 1.0
+_SLICE_ROWS = 16_384
 _SHOWN_META = (PACKET_ID, COMPUTED, INPUT_PACKET_HASH, POD_TS)
 
 # categories of a distinct entry in one run
@@ -117,74 +120,12 @@ class _Plan:
     system_tag_columns: tuple[str, ...]
     packet_columns: tuple[str, ...]
     record_columns: tuple[str, ...]  # tags + system tags + input _source_ columns
-    input_hashes: pa.Array
+    input_digests: pa.Array  # 16-byte input packet hashes
+    input_hashes: pa.Array  # the same as ContentHash strings
     entry_ids: pa.Array
     entry_codes: np.ndarray  # per row: index of its entry id in ``unique_ids``
     unique_ids: pa.Array  # distinct entry ids in order of first appearance
     first_rows: np.ndarray  # per distinct entry id: its first row
-
-
-class _Writer:
-    """Buffers results, pipeline records and failures; commits them in batches."""
-
-    def __init__(self, node: FunctionNode, flush_rows: int, flush_seconds: float) -> None:
-        self._node = node
-        self._flush_rows = flush_rows
-        self._flush_seconds = flush_seconds
-        self._results: list[tuple[str, Packet | None]] = []
-        self._records: list[pa.Table] = []
-        self._failures: list[pa.Table] = []
-        self._rows = 0
-        self._last = time.monotonic()
-
-    def add_results(self, entries: Sequence[tuple[str, Packet | None]]) -> None:
-        self._results.extend(entries)
-
-    def add_records(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._records.append(table)
-            self._rows += table.num_rows
-
-    def add_failures(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._failures.append(table)
-            self._rows += table.num_rows
-
-    def maybe_flush(self) -> None:
-        if self._rows >= self._flush_rows or (
-            self._rows and time.monotonic() - self._last >= self._flush_seconds
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        node = self._node
-        if self._results:
-            cache = node._result_cache()
-            pf = node._packet_function
-            cache.store_many(
-                self._results,
-                pf.get_function_variation_data(),
-                pf.get_execution_data(),
-                flush=False,
-            )
-            self._results = []
-            cache.flush()  # results first: a record never points at an uncommitted result
-        pipeline_db = node._pipeline_db()
-        if self._records:
-            records = pa.concat_tables(self._records, promote_options="permissive")
-            self._records = []
-            pipeline_db.add_records(
-                node.record_path, records, PIPELINE_ENTRY_ID, skip_duplicates=True
-            )
-        if self._failures:
-            failures = pa.concat_tables(self._failures, promote_options="permissive")
-            self._failures = []
-            node._failure_db().add_records(
-                node.record_path, failures, FAILURE_ID, skip_duplicates=True
-            )
-        pipeline_db.flush()
-        self._rows = 0
-        self._last = time.monotonic()
 
 
 class FunctionNode(StreamBase):
@@ -384,7 +325,8 @@ class FunctionNode(StreamBase):
             sources = tuple(
                 source_column(c) for c in packet_keys if source_column(c) in table.column_names
             )
-            hashes = input_packet_hashes(table, packet_keys)
+            digests = hash_rows(table.select(list(packet_keys)))
+            hashes = digest_strings(digests)
             ids = entry_ids(table, (*tag_keys, *system), hashes)
             encoded = pc.dictionary_encode(ids)
             codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -397,6 +339,7 @@ class FunctionNode(StreamBase):
                 system_tag_columns=system,
                 packet_columns=tuple(packet_keys),
                 record_columns=(*tag_keys, *system, *sources),
+                input_digests=digests,
                 input_hashes=hashes,
                 entry_ids=ids,
                 entry_codes=codes,
@@ -425,7 +368,23 @@ class FunctionNode(StreamBase):
         n_unique = len(plan.unique_ids)
         category = np.full(n_unique, _SKIPPED, dtype=np.int8)
         self._view_cache = None
-        writer = _Writer(self, self.flush_rows, self.flush_seconds)
+        cache = self._result_cache()
+        pf = self._packet_function
+        writer = RunWriter(
+            cache=cache,
+            variation=pf.get_function_variation_data,
+            execution=pf.get_execution_data,
+            pipeline_db=self._pipeline_db(),
+            failure_db=self._failure_db(),
+            record_path=self.record_path,
+            record_id_column=PIPELINE_ENTRY_ID,
+            failure_id_column=FAILURE_ID,
+            build_records=lambda codes, ids, computed: self._records_for(
+                plan, codes, ids, computed
+            ),
+            flush_rows=self.flush_rows,
+            flush_seconds=self.flush_seconds,
+        )
         try:
             novel = self._phase_one(plan, category)
             if len(novel):
@@ -474,7 +433,7 @@ class FunctionNode(StreamBase):
         plan: _Plan,
         novel: np.ndarray,
         category: np.ndarray,
-        writer: _Writer,
+        writer: RunWriter,
         max_concurrency: int | None,
     ) -> None:
         rows = plan.first_rows[novel]
@@ -535,73 +494,89 @@ class FunctionNode(StreamBase):
         misses: list[int],
         distinct: list[str],
         category: np.ndarray,
-        writer: _Writer,
+        writer: RunWriter,
         max_concurrency: int | None,
     ) -> None:
+        """Call the function once per distinct missing packet (windowed when concurrent)."""
         pf = self._packet_function
         window = self._pod.concurrency_window(max_concurrency)
-        maker = pf.record_id_maker()
         rep_rows = plan.first_rows[novel[[groups[i][0] for i in misses]]]
-        inputs = ArrowTableStream(
-            plan.table.select(
-                [*plan.tag_columns, *plan.system_tag_columns, *plan.packet_columns]
-            ).take(pa.array(rep_rows)),
-            plan.tag_columns,
-        )
-        in_flight: deque[tuple[int, Tag, Pending[Packet | None]]] = deque()
 
-        def finish(item: tuple[int, Tag, Pending[Packet | None]]) -> None:
-            miss, tag, pending = item
-            members = groups[miss]
-            codes = novel[members]
-            input_hash = distinct[miss]
-            try:
-                output = pending.result()
-            except Exception as err:
-                category[codes] = _FAILED
-                when = utc_now()
-                rows = pa.array(plan.first_rows[codes])
-                writer.add_failures(
-                    failure_table(
-                        plan.table.select([*plan.tag_columns, *plan.system_tag_columns]).take(rows),
-                        plan.entry_ids.take(rows),
-                        input_hash,
-                        err,
-                        when,
-                    )
-                )
-                if self.error_policy is ErrorPolicy.FAIL_FAST:
-                    for _, _, other in in_flight:
-                        other.cancel()
-                    in_flight.clear()
-                    raise ExecutionError(
-                        f"function {pf.canonical_function_name!r} of node {self.label!r} "
-                        f"failed on the row with tag {tag.as_dict()!r}: "
-                        f"{type(err).__name__}: {err}. The failure is recorded "
-                        f"(node.failures()); fix the function or the input and run again - "
-                        f"finished rows are kept and only failed or new rows are computed."
-                    ) from err
-                return
-            if output is None:
-                packet_id = None
-                category[codes] = _FILTERED
-            else:
-                packet_id = maker.record_id(input_hash)
-                category[codes] = _COMPUTED
-            writer.add_results([(input_hash, output)])
-            writer.add_records(
-                self._records_for(
-                    plan, codes, pa.array([packet_id] * len(codes), pa.large_string()), True
-                )
-            )
+        def done(miss: int, output: Packet | None) -> None:
+            codes = novel[groups[miss]]
+            category[codes] = _FILTERED if output is None else _COMPUTED
+            writer.add_computed(codes, distinct[miss], output)
             writer.maybe_flush()
 
-        for miss, (tag, packet) in zip(misses, inputs.iter_packets(), strict=True):
-            in_flight.append((miss, tag, pf.submit_call(packet)))
-            while len(in_flight) >= window:
-                finish(in_flight.popleft())
-        while in_flight:
-            finish(in_flight.popleft())
+        def failed(miss: int, err: Exception) -> None:
+            codes = novel[groups[miss]]
+            category[codes] = _FAILED
+            rows = pa.array(plan.first_rows[codes])
+            tags = plan.table.select([*plan.tag_columns, *plan.system_tag_columns]).take(rows)
+            writer.add_failures(
+                failure_table(tags, plan.entry_ids.take(rows), distinct[miss], err, utc_now())
+            )
+            if self.error_policy is ErrorPolicy.FAIL_FAST:
+                tag = tags.select(list(plan.tag_columns)).slice(0, 1).to_pylist()[0]
+                raise ExecutionError(
+                    f"function {pf.canonical_function_name!r} of node {self.label!r} failed on "
+                    f"the row with tag {tag!r}: {type(err).__name__}: {err}. The failure is "
+                    "recorded (node.failures()); fix the function or the input and run again - "
+                    "finished rows are kept and only failed or new rows are computed."
+                ) from err
+
+        packets = self._packets(plan, rep_rows)
+        if window == 1:  # the thin path: one call at a time, no futures
+            for miss, packet in zip(misses, packets, strict=True):
+                try:
+                    output = pf.call(packet)
+                except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+                    failed(miss, err)
+                else:
+                    done(miss, output)
+            return
+        in_flight: deque[tuple[int, Pending[Packet | None]]] = deque()
+        try:
+            for miss, packet in zip(misses, packets, strict=True):
+                in_flight.append((miss, pf.submit_call(packet)))
+                while len(in_flight) >= window:
+                    self._finish(in_flight.popleft(), done, failed)
+            while in_flight:
+                self._finish(in_flight.popleft(), done, failed)
+        finally:
+            for _, pending in in_flight:  # only left over after an error
+                pending.cancel()
+
+    @staticmethod
+    def _finish(
+        item: tuple[int, Pending[Packet | None]],
+        done: Callable[[int, Packet | None], None],
+        failed: Callable[[int, Exception], None],
+    ) -> None:
+        miss, pending = item
+        try:
+            output = pending.result()
+        except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+            failed(miss, err)
+        else:
+            done(miss, output)
+
+    def _packets(self, plan: _Plan, rows: np.ndarray) -> Iterator[Packet]:
+        """Input packets of ``rows`` (data columns only), knowing their content hashes."""
+        _, packet_schema = self._input.output_schema()
+        names = [c for c in plan.packet_columns if c in packet_schema]
+        schema = packet_schema.select(*names)
+        for start in range(0, len(rows), _SLICE_ROWS):
+            part = pa.array(rows[start : start + _SLICE_ROWS])
+            sub = plan.table.select(names).take(part)
+            columns = [column_to_pylist(sub.column(c), schema[c]) for c in names]
+            digests = plan.input_digests.take(part).to_pylist()
+            for i, digest in enumerate(digests):
+                yield Packet._make(
+                    {c: col[i] for c, col in zip(names, columns, strict=True)},
+                    schema,
+                    content_hash=ContentHash(ROW_HASH_METHOD, digest),
+                )
 
     def flush(self) -> None:
         """Commit everything this node (and its result cache) has pending."""

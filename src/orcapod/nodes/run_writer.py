@@ -1,0 +1,128 @@
+"""``RunWriter``: the batched write path of a ``FunctionNode`` run.
+
+Finished rows are buffered in memory as cheaply as possible (per computed packet: its entry
+codes, input hash, output and result id) and committed together: every ``flush_rows``
+buffered rows or ``flush_seconds`` after the previous commit, and at the end of the run. A
+commit writes, in this order, the results (one ``store_many`` + flush of the result
+database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
+the input table), then the failure records, then flushes the pipeline database. A process
+killed between the two flushes leaves results without records - the next run finds them in
+the result cache - never a record without its result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.data import Packet
+from orcapod.databases import ArrowDatabase
+from orcapod.functions import ResultCache
+
+__all__ = ["RecordBuilder", "RunWriter"]
+
+#: ``(entry codes, packet ids aligned with them, computed flag) -> pipeline records``
+RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
+
+
+class RunWriter:
+    """Buffers one run's results, records and failures and commits them in batches."""
+
+    def __init__(
+        self,
+        *,
+        cache: ResultCache,
+        variation: Callable[[], Mapping[str, str]],
+        execution: Callable[[], Mapping[str, str]],
+        pipeline_db: ArrowDatabase,
+        failure_db: ArrowDatabase,
+        record_path: Sequence[str],
+        record_id_column: str,
+        failure_id_column: str,
+        build_records: RecordBuilder,
+        flush_rows: int,
+        flush_seconds: float,
+    ) -> None:
+        self._cache = cache
+        self._variation = variation
+        self._execution = execution
+        self._pipeline_db = pipeline_db
+        self._failure_db = failure_db
+        self._path = tuple(record_path)
+        self._id_column = record_id_column
+        self._failure_id_column = failure_id_column
+        self._build = build_records
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._results: list[tuple[str, Packet | None]] = []
+        self._codes: list[np.ndarray] = []
+        self._records: list[pa.Table] = []
+        self._failures: list[pa.Table] = []
+        self._rows = 0
+        self._last = time.monotonic()
+
+    def add_computed(self, codes: np.ndarray, input_hash: str, output: Packet | None) -> None:
+        """A freshly computed result (None: filtered) and the entries (``codes``) it answers."""
+        self._results.append((input_hash, output))
+        self._codes.append(codes)
+        self._rows += len(codes)
+
+    def add_records(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._records.append(table)
+            self._rows += table.num_rows
+
+    def add_failures(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._failures.append(table)
+            self._rows += table.num_rows
+
+    def maybe_flush(self) -> None:
+        if self._rows and (
+            self._rows >= self._flush_rows or time.monotonic() - self._last >= self._flush_seconds
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._results:
+            results, self._results = self._results, []
+            stored = self._cache.store_many(
+                results, self._variation(), self._execution(), flush=False
+            )
+            self._cache.flush()  # results first: a record never points at a missing result
+            codes, self._codes = self._codes, []
+            # a filtered result is recorded with a null __packet_id
+            ids = [
+                i if out is not None else None for i, (_, out) in zip(stored, results, strict=True)
+            ]
+            lengths = np.fromiter((len(c) for c in codes), dtype=np.int64, count=len(codes))
+            all_codes = np.concatenate(codes)
+            if len(all_codes) == len(ids):
+                packet_ids = pa.array(ids, pa.large_string())
+            else:
+                packet_ids = pa.array(ids, pa.large_string()).take(
+                    pa.array(np.repeat(np.arange(len(ids)), lengths))
+                )
+            self._records.append(self._build(all_codes, packet_ids, True))
+        wrote = False
+        if self._records:
+            records = pa.concat_tables(self._records, promote_options="permissive")
+            self._records = []
+            self._pipeline_db.add_records(
+                self._path, records, self._id_column, skip_duplicates=True
+            )
+            wrote = True
+        if self._failures:
+            failures = pa.concat_tables(self._failures, promote_options="permissive")
+            self._failures = []
+            self._failure_db.add_records(
+                self._path, failures, self._failure_id_column, skip_duplicates=True
+            )
+            wrote = True
+        if wrote:
+            self._pipeline_db.flush()
+        self._rows = 0
+        self._last = time.monotonic()
