@@ -9,10 +9,11 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, PipelineError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
-from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
+from orcapod.nodes import CachedSource, FunctionNode, OperatorNode, SourceNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeType
 from orcapod.pipeline import Pipeline, PipelineRunSummary, StatusObserver
 from orcapod.pipeline.observers import NodeState
+from orcapod.sources import DictSource
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
 
@@ -437,3 +438,43 @@ def test_two_pipelines_recording_in_two_threads_do_not_mix(subjects, visits):
     assert errors == []
     assert list(first.nodes) == ["DictSource", "in_first"]
     assert list(second.nodes) == ["DictSource", "in_second"]
+
+
+def test_records_keep_each_rows_own_provenance(fns, subjects, visits, database):
+    pipeline = _build(Pipeline("study", database), fns, subjects, visits)
+    pipeline.run()
+    records = pipeline.compute_bmi.get_all_records(all_info=True).sort_by(
+        [("subject", "ascending"), ("visit", "ascending")]
+    )
+    # the input packet's source info, row by row (never the first row's copied to all)
+    assert records.column("_source_weight").to_pylist() == [
+        f"visits::row_{i}::weight" for i in range(4)
+    ]
+    assert records.column("_source_height").to_pylist() == [
+        "subjects::row_0::height",
+        "subjects::row_1::height",
+        "subjects::row_2::height",
+        "subjects::row_2::height",
+    ]
+
+
+def test_a_cached_source_feeds_a_pipeline_cumulatively(fns, visits, database):
+    def run(rows):
+        live = DictSource(
+            rows, tag_columns=["subject"], source_id="subjects", record_id_column="subject"
+        )
+        source = CachedSource(live, database)
+        pipeline = Pipeline("study", database)
+        with pipeline:
+            fns.compute_bmi.pod(visits.join(source))
+        return pipeline, pipeline.run()
+
+    rows = [{"subject": "s1", "height": 1.75}, {"subject": "s2", "height": 1.80}]
+    _, summary = run(rows)
+    assert summary.computed == 2
+    # the live source dropped s1 and gained s3; the cached record still holds s1
+    second, summary = run([rows[1], {"subject": "s3", "height": 1.60}])
+    assert summary["compute_bmi"].computed == 2  # s3 has two visits
+    assert summary["compute_bmi"].reused == 2
+    subjects = sorted(second.compute_bmi.as_table().column("subject").to_pylist())
+    assert subjects == ["s1", "s2", "s3", "s3"]
