@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError
+from orcapod.types.columns import RECORD_ID
 
 P = ("cache", "fn")
 
@@ -213,3 +214,25 @@ def test_constructor_validates_arguments(tmp_path: Path) -> None:
         DeltaTableDatabase(tmp_path, batch_size=0)
     with pytest.raises(ValueError, match="max_commit_attempts"):
         DeltaTableDatabase(tmp_path, max_commit_attempts=0)
+
+
+@pytest.mark.slow
+def test_an_error_after_the_commit_landed_neither_loses_nor_repeats_the_batch(
+    tmp_path: Path,
+) -> None:
+    """Delta writes a checkpoint after commit 99; a directory squatting on the checkpoint's
+    name makes that post-commit step fail, so write_deltalake raises although the commit
+    landed. The database must see its transaction in the log and treat the batch as stored."""
+    db = DeltaTableDatabase(tmp_path)
+    uri = db.table_uri(P)
+    for version in range(99):
+        write_deltalake(uri, pa.table({RECORD_ID: [f"old-{version}"]}), mode="append")
+    assert DeltaTable(uri).version() == 98
+    Path(uri, "_delta_log", f"{99:020d}.checkpoint.parquet", "squatter").mkdir(parents=True)
+    db.add_records(P, batch(["new-a", "new-b"]), "id")
+    db.flush()  # the write raises internally; the commit is recognised as landed
+    assert DeltaTable(uri).version() == 99
+    db.flush()
+    stored = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert stored is not None and stored.num_rows == 101
+    assert ids_of(db.get_records_by_ids(P, ["new-a", "new-b"], "id")) == ["new-a", "new-b"]
