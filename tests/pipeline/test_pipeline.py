@@ -1,9 +1,11 @@
+import io
 import threading
 import warnings
 
 import networkx as nx
 import polars as pl
 import pytest
+from rich.console import Console
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, PipelineError
@@ -11,7 +13,13 @@ from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
 from orcapod.nodes import CachedSource, FunctionNode, OperatorNode, SourceNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeType
-from orcapod.pipeline import Pipeline, PipelineRunSummary, StatusObserver
+from orcapod.pipeline import (
+    CompositeObserver,
+    Pipeline,
+    PipelineRunSummary,
+    ProgressObserver,
+    StatusObserver,
+)
 from orcapod.pipeline.observers import NodeState
 from orcapod.sources import DictSource
 from orcapod.streams.tracking import no_tracking
@@ -264,6 +272,16 @@ def test_observer_hears_every_node(fns, subjects, visits):
     pipeline.run(observer=observer)
     assert observer.status == {label: NodeState.DONE for label in pipeline.nodes}
     assert observer.summaries["classify"].computed == 4
+
+
+def test_progress_and_composite_observers(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    out = io.StringIO()
+    status = StatusObserver()
+    pipeline.run(observer=CompositeObserver(ProgressObserver(Console(file=out, width=100)), status))
+    text = out.getvalue()
+    assert "compute_bmi: 4 computed, 0 reused, 0 failed" in text
+    assert status.status["classify"] is NodeState.DONE
 
 
 def test_node_config_limits_concurrency(fns, subjects, visits):

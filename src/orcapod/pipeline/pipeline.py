@@ -48,6 +48,7 @@ Decisions where DESIGN is silent:
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -66,7 +67,7 @@ from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeType
 from orcapod.pipeline.graph import PipelineGraph
-from orcapod.pipeline.observers import PipelineObserver
+from orcapod.pipeline.observers import PipelineObserver, ProgressObserver
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
 from orcapod.pipeline.recorder import BlockRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
@@ -360,6 +361,8 @@ class Pipeline:
             self._assign_executors(executor, opts)
             nodes = self._graph.ordered()
             dependencies = {label: self._graph.upstream_labels(label) for label, _, _ in nodes}
+        if observer is None and sys.stderr.isatty():
+            observer = ProgressObserver(transient=True)
         caught: list[warnings.WarningMessage] = []
         try:
             with warnings.catch_warnings(record=True) as recorded:
