@@ -16,7 +16,8 @@ Nodes are listed in topological order; upstreams are labels.
   and source info, plus a row index to keep their order). Loading reads the snapshot back as
   a stream with the saved content and pipeline hashes, so downstream nodes keep their
   identities and their stored records. A missing snapshot (an in-memory store that did not
-  survive) loads the source ``UNAVAILABLE``.
+  survive) loads the source ``UNAVAILABLE``; so does a source with no rows (its snapshot is
+empty, and the saved schema text is informational only).
 * **Function nodes** reference their Python function by ``module`` + ``qualname`` (plus
   ``output_keys``, ``function_name``, ``version``). On load the object found there is used
   as is when it is a decorated function (``.pod``) or a ``FunctionPod``, else wrapped again in
