@@ -1,0 +1,237 @@
+"""FunctionNode end to end on a DeltaTableDatabase: first run, rerun, +1% rows, and Ray.
+
+For every N (1k, 10k, 100k, 1M rows; ``--quick``: 1k) three phases run against one fresh Delta
+store, EACH IN A FRESH PROCESS (nothing cached in memory between phases):
+
+* ``first_run``  - nothing stored: every row is computed, stored and recorded;
+* ``rerun``      - the same N rows again: everything is recorded, nothing is computed;
+* ``plus_1pct``  - N + N/100 rows: only the new 1% are computed.
+
+The function is trivial (``x + 1``) and runs through a ``LocalExecutor`` as in a pipeline;
+``overhead_us_per_row`` is the run time minus a plain Python loop calling the same function
+on the same values, per row. Timed: building the source over in-memory Arrow data, the node
+and ``node.run()`` (which ends with every write committed). Data generation and interpreter
+start-up are not timed.
+
+``ray``: 40 packets of ~50 ms of pure-Python CPU work (calibrated busy loop) through
+``node.run()`` on a local Ray with 2 CPUs vs ``LocalExecutor``; alternating trials
+(``--repeats``, default 3), fresh stores each, medians compared. Ray start-up and shipping the
+function happen in an untimed warm-up run. ``--quick``: 8 packets of ~20 ms, one trial.
+
+Goals (issue 6): first run <= 20 us/row of framework overhead; rerun <= 2 us/row at 1M;
++1% <= rerun + the new rows' first-run cost; Ray >= 1.8x LocalExecutor.
+
+    .venv/bin/python benchmarks/pipeline.py [--quick] [--sizes 1000,10000] [--skip-ray]
+
+Prints one JSON object per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.executors import LocalExecutor, RayExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import ArrowTableSource
+
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+NUM_CPUS = 2
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+def burn(iterations: int) -> tuple[int, float, float]:
+    """Pure-Python CPU work (holds the GIL, like most real per-packet code); returns a checksum
+    and the call's CPU and wall seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _node(
+    n: int, store: str, fn: Any, column: str, values: Any, executor: Any, keys: Any = "y"
+) -> FunctionNode:
+    table = pa.table({"id": np.arange(n, dtype=np.int64), column: values})
+    src = ArrowTableSource(table, tag_columns=["id"], source_id="bench", record_id_column="id")
+    pf = PythonPacketFunction(fn, keys)
+    node = FunctionNode(FunctionPod(pf), src, DeltaTableDatabase(store))
+    node.executor = executor
+    return node
+
+
+def phase(name: str, n: int, store: str) -> dict[str, Any]:
+    """One phase in this (fresh) process."""
+    values = np.arange(n, dtype=np.int64)
+    start = time.perf_counter()
+    node = _node(n, store, increment, "x", values, LocalExecutor())
+    summary = node.run()
+    seconds = time.perf_counter() - start
+    loop_start = time.perf_counter()
+    for v in values.tolist():
+        increment(v)
+    loop = time.perf_counter() - loop_start
+    return {
+        "benchmark": f"pipeline.{name}",
+        "n": n,
+        "seconds": round(seconds, 4),
+        "us_per_row": round(seconds / n * 1e6, 3),
+        "overhead_us_per_row": round((seconds - loop) / n * 1e6, 3),
+        "computed": summary.computed,
+        "reused": summary.reused,
+    }
+
+
+def calibrate(target_seconds: float) -> int:
+    probe = 200_000
+    best = min(_timed(burn, probe) for _ in range(5))
+    return max(1, int(probe * target_seconds / best))
+
+
+def _timed(fn: Any, *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def ray_phase(packets: int, seconds: float, repeats: int) -> list[dict[str, Any]]:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    iterations = calibrate(seconds)
+    root = tempfile.mkdtemp(prefix="orcapod-bench-ray-")
+    t0 = time.perf_counter()
+    ray.init(num_cpus=NUM_CPUS, include_dashboard=False, logging_level="ERROR")
+    ray_executor = RayExecutor(num_cpus=1)
+    keys = ["total", "cpu", "wall"]
+    warm = _node(
+        4, f"{root}/warm", burn, "iterations", [1000 + i for i in range(4)], ray_executor, keys
+    )
+    warm.run()
+    startup = time.perf_counter() - t0
+    timings: dict[str, list[float]] = {"local": [], "ray": []}
+    shares: dict[str, list[float]] = {"local": [], "ray": []}
+    for trial in range(repeats):
+        # distinct inputs per trial: nothing is a cache hit
+        values = [iterations + trial * packets + i for i in range(packets)]
+        for kind, executor in (("local", LocalExecutor()), ("ray", ray_executor)):
+            node = _node(
+                packets, f"{root}/{kind}{trial}", burn, "iterations", values, executor, keys
+            )
+            start = time.perf_counter()
+            summary = node.run()
+            timings[kind].append(time.perf_counter() - start)
+            assert summary.computed == packets, summary
+            out = node.as_table()
+            cpu, wall = sum(out.column("cpu").to_pylist()), sum(out.column("wall").to_pylist())
+            shares[kind].append(cpu / wall)
+    ray.shutdown()
+    local, remote = statistics.median(timings["local"]), statistics.median(timings["ray"])
+    return [
+        {
+            "benchmark": "pipeline.ray_vs_local",
+            "packets": packets,
+            "packet_seconds": seconds,
+            "num_cpus": NUM_CPUS,
+            "local_seconds": round(local, 3),
+            "ray_seconds": round(remote, 3),
+            "speedup": round(local / remote, 3),
+            "trials": repeats,
+            # CPU time / wall time of the calls: 1.0 = every running call had a whole CPU;
+            # lower means other processes on the machine took CPU from the work
+            "local_cpu_share": round(statistics.median(shares["local"]), 3),
+            "ray_cpu_share": round(statistics.median(shares["ray"]), 3),
+            "ray_startup_seconds": round(startup, 3),
+            "goal_speedup": 1.8,
+        }
+    ]
+
+
+def _child(args: list[str]) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], check=False, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark phase {args} failed:\n{done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1k rows; small Ray run")
+    parser.add_argument("--sizes", help="comma-separated row counts (default 1k,10k,100k,1M)")
+    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
+    parser.add_argument("--packets", type=int, default=40, help=argparse.SUPPRESS)
+    parser.add_argument("--packet-seconds", type=float, default=0.05, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase == "ray":
+        for figure in ray_phase(args.packets, args.packet_seconds, args.repeats):
+            print(json.dumps(figure), flush=True)
+        return
+    if args.phase is not None:
+        print(json.dumps(phase(args.phase, args.n, args.store)), flush=True)
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    sizes = sizes or ([1_000] if args.quick else list(SIZES))
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as root:
+            store = str(Path(root, "store"))
+            figures = {}
+            for name, rows in (("first_run", n), ("rerun", n), ("plus_1pct", n + n // 100)):
+                (figure,) = _child(["--phase", name, "--n", str(rows), "--store", store])
+                figures[name] = figure
+                print(json.dumps(figure), flush=True)
+            new_rows = n // 100
+            budget = (
+                figures["rerun"]["seconds"] + new_rows * figures["first_run"]["us_per_row"] / 1e6
+            )
+            print(
+                json.dumps(
+                    {
+                        "benchmark": "pipeline.goals",
+                        "n": n,
+                        "first_run_overhead_us_per_row": figures["first_run"][
+                            "overhead_us_per_row"
+                        ],
+                        "first_run_goal_us_per_row": 20,
+                        "rerun_us_per_row": figures["rerun"]["us_per_row"],
+                        "rerun_goal_us_per_row": 2,
+                        "plus_1pct_seconds": figures["plus_1pct"]["seconds"],
+                        "plus_1pct_goal_seconds": round(budget, 4),
+                    }
+                ),
+                flush=True,
+            )
+    if not args.skip_ray:
+        ray_args = ["--phase", "ray", "--repeats", str(1 if args.quick else args.repeats)]
+        if args.quick:
+            ray_args += ["--packets", "8", "--packet-seconds", "0.02"]
+        for figure in _child(ray_args):
+            print(json.dumps(figure), flush=True)
+
+
+if __name__ == "__main__":
+    main()
