@@ -5,10 +5,10 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import InputValidationError, PipelineError
 from orcapod.functions import function_pod
 from orcapod.nodes import DerivedSource, FunctionNode, OperatorNode, SourceNode
-from orcapod.nodes.operator_node import NODE_CONTENT_HASH
 from orcapod.operators import Join, MapPackets, PolarsFilter
 from orcapod.sources import DictSource
 from orcapod.types import CacheMode, ColumnConfig
+from orcapod.types.columns import NODE_CONTENT_HASH
 
 FULL = ColumnConfig(source=True, system_tags=True)
 

@@ -11,7 +11,7 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, PipelineError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
-from orcapod.nodes import CachedSource, FunctionNode, OperatorNode, SourceNode
+from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeType
 from orcapod.pipeline import (
     CompositeObserver,
@@ -21,7 +21,7 @@ from orcapod.pipeline import (
     StatusObserver,
 )
 from orcapod.pipeline.observers import NodeState
-from orcapod.sources import DictSource
+from orcapod.sources import CachedSource, DictSource
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
 

@@ -55,6 +55,7 @@ __all__ = [
     "PATH_STRUCT_TYPE",
     "ROW_HASH_METHOD",
     "TABLE_HASH_METHOD",
+    "digests_to_hex",
     "hash_rows",
     "hash_table",
     "is_path_struct",
@@ -174,3 +175,24 @@ def row_hash(table: pa.Table | pa.RecordBatch) -> ContentHash:
             "for many rows"
         )
     return ContentHash(ROW_HASH_METHOD, hash_rows(t)[0].as_py())
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def digests_to_hex(digests: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Lower-case hex strings (``large_string``) of fixed-size binary digests, vectorised."""
+    if isinstance(digests, pa.ChunkedArray):
+        digests = digests.combine_chunks()
+    n = len(digests)
+    width = digests.type.byte_width
+    buffer = digests.buffers()[1]
+    raw = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.empty(0, np.uint8)
+    raw = raw[digests.offset * width : (digests.offset + n) * width]
+    out = np.empty(raw.size * 2, dtype=np.uint8)
+    out[0::2] = _HEX_DIGITS[raw >> 4]
+    out[1::2] = _HEX_DIGITS[raw & 0x0F]
+    offsets = np.arange(0, (n + 1) * 2 * width, 2 * width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
+    )

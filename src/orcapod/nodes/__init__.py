@@ -5,11 +5,10 @@ a result cache), ``OperatorNode`` (an operator, optionally logging or replaying 
 
 ``DerivedSource`` (a node's stored results read as a new source) lives and is exported here,
 not in ``orcapod.sources`` as DESIGN §3 lists it: it reads nodes (layer 9), and sources are
-layer 5, which may not import upward. ``CachedSource`` (``source.cached(database)``) is here
-for the same reason of ownership; it imports only layers 1-5.
+layer 5, which may not import upward. (``CachedSource``, which needs no node, is in
+``orcapod.sources``.)
 """
 
-from orcapod.nodes.cached_source import CachedSource
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
@@ -17,7 +16,6 @@ from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
 
 __all__ = [
-    "CachedSource",
     "DerivedSource",
     "FailedRowsWarning",
     "FunctionNode",

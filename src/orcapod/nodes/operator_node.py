@@ -36,24 +36,23 @@ import pyarrow as pa
 
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.errors import InputValidationError, PipelineError
-from orcapod.nodes.cached_source import RECORD_HASH, row_hash_ids
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
 from orcapod.operators.layout import StreamLayout
 from orcapod.sources import RootSource
+from orcapod.sources.cached import row_hash_ids
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ContentHash, Schema
+from orcapod.types.columns import NODE_CONTENT_HASH, RECORD_HASH
 
 if TYPE_CHECKING:
     from orcapod.data import Packet, Tag
 
-__all__ = ["NODE_CONTENT_HASH", "OperatorNode", "is_immutable_stream"]
-
-NODE_CONTENT_HASH = "_node_content_hash"
+__all__ = ["OperatorNode", "is_immutable_stream"]
 
 
 class OperatorNode(StreamBase):

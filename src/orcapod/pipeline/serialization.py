@@ -55,12 +55,13 @@ from orcapod.errors import InputValidationError, PipelineError
 from orcapod.functions.function_pod import FunctionPod
 from orcapod.functions.packet_function import PacketFunctionWrapper
 from orcapod.functions.python_function import PythonPacketFunction
-from orcapod.nodes.cached_source import RECORD_HASH, row_hash_ids
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
+from orcapod.sources.cached import row_hash_ids
 from orcapod.streams import ArrowTableStream
 from orcapod.types import CacheMode, ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import RECORD_HASH, SNAPSHOT_ROW
 
 __all__ = [
     "FORMAT_VERSION",
@@ -71,7 +72,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-SNAPSHOT_ROW = "__snapshot_row"
 _SNAPSHOT_COLUMNS = ColumnConfig(source=True, system_tags=True)
 
 

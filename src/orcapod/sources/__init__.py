@@ -1,6 +1,7 @@
 """Layer 5: sources — streams made from outside data, the roots of provenance."""
 
 from orcapod.sources.base import RootSource
+from orcapod.sources.cached import CachedSource
 from orcapod.sources.files import CSVSource, DeltaTableSource
 from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
 from orcapod.sources.registry import SourceRegistry
@@ -8,6 +9,7 @@ from orcapod.sources.registry import SourceRegistry
 __all__ = [
     "ArrowTableSource",
     "CSVSource",
+    "CachedSource",
     "DataFrameSource",
     "DeltaTableSource",
     "DictSource",

@@ -20,7 +20,7 @@ data hash; give an explicit ``source_id`` to keep entry ids stable when rows are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -28,8 +28,10 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import table_schema
+from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_table
+from orcapod.sources.cached import CachedSource
 from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import ContentHash, Schema
@@ -204,6 +206,12 @@ class RootSource(StreamBase):
             pa.field(f"{SYSTEM_TAG_RECORD_ID}{BLOCK_SEP}{schema_hash}", pa.large_string(), False),
             record_ids,
         )
+
+    def cached(
+        self, database: ArrowDatabase, cache_path: Sequence[str] | None = None
+    ) -> CachedSource:
+        """A view serving every row this source ever provided, recorded in ``database``."""
+        return CachedSource(self, database, cache_path)
 
     # Stream surface (delegated) ------------------------------------------------------------
     def keys(

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,7 +27,7 @@ from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, table_schema
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_rows, hash_table
-from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD, digests_to_hex
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import (
@@ -238,7 +237,7 @@ class ArrowTableStream(StreamBase):
         if hash_col is not None:
             hexes = pc.binary_join_element_wise(
                 pa.scalar(ROW_HASH_METHOD + ":", pa.large_string()),
-                _hex(self.packet_hashes()),
+                digests_to_hex(self.packet_hashes()),
                 pa.scalar("", pa.large_string()),
             )
             table = table.append_column(hash_col, hexes)
@@ -316,19 +315,3 @@ def _row_dicts(
     if not names:
         return (dict() for _ in range(n))
     return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
-
-
-def _hex(digests: pa.Array) -> pa.Array:
-    """Hex strings of fixed-size binary digests (vectorised through numpy)."""
-    width = digests.type.byte_width
-    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8)[
-        digests.offset * width : (digests.offset + len(digests)) * width
-    ]
-    lut = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    out = np.empty(raw.size * 2, dtype=np.uint8)
-    out[0::2] = lut[raw >> 4]
-    out[1::2] = lut[raw & 0x0F]
-    offsets = np.arange(0, (len(digests) + 1) * 2 * width, 2 * width, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        len(digests), pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
-    )

@@ -23,6 +23,9 @@ PACKET_ID: Final = "__packet_id"
 PF_VAR_PREFIX: Final = "__pf_var_"
 PF_EXEC_PREFIX: Final = "__pf_exec_"
 RECORD_ID: Final = "__record_id"
+RECORD_HASH: Final = "_record_hash"
+NODE_CONTENT_HASH: Final = "_node_content_hash"
+SNAPSHOT_ROW: Final = "__snapshot_row"
 
 DEFAULT_CONTEXT_KEY: Final = "orcapod:v1"
 SCHEMA_HASH_CHARS: Final = 12

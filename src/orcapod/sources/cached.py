@@ -20,8 +20,7 @@ Decisions where the issue is silent:
   one table per source id and schema. Pass ``cache_path`` to choose another.
 * Content hash: the hash of the rows actually served (plus the cache path), so it changes
   exactly when the served data changes. Pipeline hash: the live source's (same schema).
-* This module imports only layers 1-5 (it needs no node), so it can move to
-  ``orcapod.sources`` unchanged, where ``RootSource.cached()`` can construct it.
+* It needs no node, so it lives with the sources: ``RootSource.cached(database)`` builds it.
 """
 
 from __future__ import annotations
@@ -29,42 +28,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_rows, hash_table
+from orcapod.hashing.arrow_hashing import digests_to_hex
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import RECORD_HASH
 
 if TYPE_CHECKING:
     from orcapod.data import Packet, Tag
 
-__all__ = ["RECORD_HASH", "CachedSource", "row_hash_ids"]
+__all__ = ["CachedSource", "row_hash_ids"]
 
-RECORD_HASH = "_record_hash"
 _LIVE_COLUMNS = ColumnConfig(source=True, system_tags=True)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def row_hash_ids(table: pa.Table) -> pa.Array:
-    """One 32-hex-digit id per row: ``hash_rows`` over every column (numpy, no row loop)."""
-    digests = hash_rows(table)
-    if isinstance(digests, pa.ChunkedArray):
-        digests = digests.combine_chunks()
-    n = len(digests)
-    width = digests.type.byte_width
-    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8)[
-        digests.offset * width : (digests.offset + n) * width
-    ]
-    out = np.empty(raw.size * 2, dtype=np.uint8)
-    out[0::2] = _HEX[raw >> 4]
-    out[1::2] = _HEX[raw & 0x0F]
-    offsets = np.arange(0, (n + 1) * 2 * width, 2 * width, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
-    )
+    """One 32-hex-digit id per row: ``hash_rows`` over every column (vectorised)."""
+    return digests_to_hex(hash_rows(table))
 
 
 class CachedSource(StreamBase):

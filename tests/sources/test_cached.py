@@ -2,9 +2,8 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import InputValidationError
-from orcapod.nodes import CachedSource
-from orcapod.nodes.cached_source import row_hash_ids
-from orcapod.sources import DictSource
+from orcapod.sources import CachedSource, DictSource
+from orcapod.sources.cached import row_hash_ids
 from orcapod.types import ColumnConfig
 
 
