@@ -34,7 +34,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from orcapod.data import Packet, Tag
-from orcapod.data.conversion import rows_to_table
 from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.executors import PacketFunctionExecutorProtocol
@@ -42,9 +41,8 @@ from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.functions.function_pod import FunctionPod, Outcome, windowed
 from orcapod.functions.packet_function import PacketFunctionBase, PacketFunctionWrapper
 from orcapod.functions.pending import Pending
+from orcapod.functions.provenance import packet_hashes, with_content_hash
 from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
-from orcapod.hashing import hash_rows
-from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import COMPUTED, PACKET_ID, POD_TS
 
@@ -60,29 +58,20 @@ _FLUSH_SECONDS = 1.0
 _MAX_CHUNK = 256
 
 
-def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
-    """Content hashes of packets, vectorised when they share a schema."""
-    if not packets:
-        return []
-    schema = packets[0].schema()
-    if len(packets) > 1 and all(p.schema() == schema for p in packets):
-        table = rows_to_table([p.as_dict() for p in packets], schema)
-        return [ContentHash(ROW_HASH_METHOD, d) for d in hash_rows(table).to_pylist()]
-    return [p.content_hash() for p in packets]
-
-
-def with_content_hash(packet: Packet, content_hash: ContentHash) -> Packet:
-    """``packet`` knowing its content hash (trusted: ``content_hash`` was computed from it)."""
-    known: Packet = packet._copy(_hash=content_hash)
-    return known
-
-
 class CacheBinding:
-    """A ``ResultCache`` plus match tier and flush policy, shared by both cached wrappers."""
+    """A ``ResultCache`` plus match tier and write policy, shared by both cached wrappers.
+
+    ``finish(..., deferred=True)`` (the batched path) buffers the row; ``write_buffer()`` adds
+    buffered rows in one ``store_many`` per (variation, execution), and commits (with
+    ``auto_flush``) every ``_FLUSH_ROWS`` rows or ``_FLUSH_SECONDS``; ``close()`` writes and
+    commits the rest.
+    """
 
     def __init__(self, cache: ResultCache, cache_match: CacheMatch | str = CacheMatch.CODE):
         self.cache = cache
         self.cache_match = CacheMatch(cache_match)
+        self._buffer: list[tuple[ContentHash, Packet | None, dict[str, str], dict[str, str], Any]]
+        self._buffer = []
         self._unflushed = 0
         self._last_flush = time.monotonic()
 
@@ -91,7 +80,14 @@ class CacheBinding:
         return match_constraints(self.cache_match, pf.code_hash, execution)
 
     def lookup(self, pf: PacketFunctionBase[Any], packet: Packet) -> CacheResult:
+        self.write_buffer()
         return self.cache.lookup(packet, self.constraints(pf))
+
+    def lookup_many(
+        self, pf: PacketFunctionBase[Any], hashes: Sequence[ContentHash]
+    ) -> list[CacheResult]:
+        self.write_buffer()
+        return self.cache.lookup_many(hashes, self.constraints(pf))
 
     def finish(
         self,
@@ -101,34 +97,54 @@ class CacheBinding:
         *,
         deferred: bool = False,
     ) -> Packet | None:
-        """Store a freshly obtained result and mark it; returns the output (or None)."""
+        """Store (or buffer) a freshly obtained result and mark it; the output (or None)."""
         now = dt.datetime.now(dt.UTC)
         variation = pf.get_function_variation_data()
         execution = pf.get_execution_data()
-        flush = False if deferred else None
-        (record_id,) = self.cache.store_many(
-            [(input_hash, out)], variation, execution, flush=flush, pod_ts=now
-        )
         if deferred:
-            self._unflushed += 1
-            self.maybe_flush()
+            record_id = self.cache.record_id(input_hash, variation, execution)
+            self._buffer.append((input_hash, out, variation, execution, now))
+        else:
+            (record_id,) = self.cache.store_many(
+                [(input_hash, out)], variation, execution, pod_ts=now
+            )
         if out is None:
             return None
         if out.get_meta_value(COMPUTED, True) is False:  # an inner cache's hit
             return out.with_meta_columns(**{PACKET_ID: record_id})
         return out.with_meta_columns(**{COMPUTED: True, PACKET_ID: record_id, POD_TS: now})
 
-    def maybe_flush(self) -> None:
-        if not self.cache.auto_flush or not self._unflushed:
+    def write_buffer(self) -> None:
+        """Add buffered rows to the database; commit when the flush policy says so."""
+        buffer = self._buffer
+        if not buffer:
             return
-        if self._unflushed >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
-            self.flush_pending()
+        self._buffer = []
+        for (variation, execution), group in itertools.groupby(buffer, key=lambda e: (e[2], e[3])):
+            rows = list(group)
+            self.cache.store_many(
+                [(h, out) for h, out, *_ in rows],
+                variation,
+                execution,
+                flush=False,
+                pod_ts=[e[4] for e in rows],
+            )
+            self._unflushed += len(rows)
+        if self.cache.auto_flush and (
+            self._unflushed >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
+        ):
+            self._commit()
 
-    def flush_pending(self) -> None:
+    def close(self) -> None:
+        """Write every buffered row and commit (with ``auto_flush``)."""
+        self.write_buffer()
         if self.cache.auto_flush and self._unflushed:
-            self._unflushed = 0
-            self._last_flush = time.monotonic()
-            self.cache.flush()
+            self._commit()
+
+    def _commit(self) -> None:
+        self._unflushed = 0
+        self._last_flush = time.monotonic()
+        self.cache.flush()
 
 
 def _record_path(prefix: Sequence[str], uri: tuple[str, ...]) -> tuple[str, ...]:
@@ -372,13 +388,15 @@ class CachedFunctionPod(FunctionPod):
         try:
             yield from windowed(self._starts(rows, input_hashes), window, return_exceptions)
         finally:
-            self._binding.flush_pending()
+            self._binding.close()
+
+    def sequential_call(self, max_concurrency: int | None = None) -> None:
+        return None  # every row goes through the cache
 
     def _starts(
         self, rows: Iterable[tuple[Tag, Packet]], input_hashes: Iterable[ContentHash] | None
     ) -> Iterator[tuple[Tag, Pending[tuple[Tag, Packet | None]]]]:
         pf = self._packet_function
-        constraints = self._binding.constraints(pf)
         row_iter = iter(rows)
         hash_iter = iter(input_hashes) if input_hashes is not None else None
         size = 1
@@ -393,7 +411,7 @@ class CachedFunctionPod(FunctionPod):
                     raise InputValidationError("input_hashes is shorter than rows; align them")
             else:
                 hashes = packet_hashes([p for _, p in chunk])
-            found = self._binding.cache.lookup_many(hashes, constraints)
+            found = self._binding.lookup_many(pf, hashes)
             started: dict[ContentHash, Pending[tuple[Tag, Packet | None]]] = {}
             for (tag, packet), h, hit in zip(chunk, hashes, found, strict=True):
                 if hit is not None:

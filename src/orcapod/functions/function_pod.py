@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from orcapod.data import Packet, Tag
@@ -241,6 +241,15 @@ class FunctionPod:
         if not self._packet_function.supports_concurrent_calls:
             return 1
         return max_concurrency or self.max_concurrency or default_window()
+
+    def sequential_call(
+        self, max_concurrency: int | None = None
+    ) -> Callable[[Packet], Packet | None] | None:
+        """The per-packet call when rows are processed one by one with nothing around the
+        call (streams use it as a fast path), else None."""
+        if self.concurrency_window(max_concurrency) != 1:
+            return None
+        return self._packet_function.call
 
     def iter_process(
         self,

@@ -30,14 +30,16 @@ columns are off by default (meta included).
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import rows_to_table
+from orcapod.functions.provenance import resolve_source_info
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.streams import StreamBase, StreamProtocol
@@ -49,6 +51,10 @@ if TYPE_CHECKING:
     from orcapod.functions.function_pod import FunctionPod
 
 __all__ = ["FunctionPodStream"]
+
+_UNKNOWN: Any = object()
+_BURST_ROWS = 64
+_BURST_SECONDS = 20e-6
 
 
 class FunctionPodStream(StreamBase):
@@ -73,6 +79,8 @@ class FunctionPodStream(StreamBase):
         self._pulled = 0
         self._done = False
         self._driver: Iterator[tuple[Tag, Any]] | None = None
+        self._direct: Any = _UNKNOWN
+        self._deferred_error: Exception | None = None
         self._full_table: pa.Table | None = None
         self._hash_column: pa.Array | None = None
         self._content_hash: ContentHash | None = None
@@ -157,6 +165,13 @@ class FunctionPodStream(StreamBase):
                 return True
             if self._done:
                 return False
+            if self._deferred_error is not None:
+                error, self._deferred_error = self._deferred_error, None
+                raise error
+            if self._direct is _UNKNOWN:
+                self._direct = self._pod.sequential_call(self._max_concurrency)
+            if self._direct is not None:
+                return self._advance_direct(self._direct)
             driver = self._driver
             if driver is None:
                 driver = self._pod.iter_process(self._feed(), max_concurrency=self._max_concurrency)
@@ -175,24 +190,68 @@ class FunctionPodStream(StreamBase):
             self._results.append(outcome)
             return True
 
-    def _feed(self) -> Iterator[tuple[Tag, Packet]]:
-        yield from list(self._pending)
+    def _advance_direct(self, call: Callable[[Packet], Packet | None]) -> bool:
+        """Sequential fast path: call the function row by row, a few rows per lock hold.
+
+        Rows are computed in small bursts (up to 64 rows or ~20 µs) to amortise the per-call
+        overhead of trivial functions; a slow function still computes one row per read. An
+        exception after some rows of a burst is kept and raised at the next read, so the
+        consumer first receives the rows before the failing one.
+        """
+        pending = self._pending
+        results = self._results
+        start = time.perf_counter()
+        done = 0
+        while True:
+            if pending:
+                tag, packet = pending[0]
+            else:
+                row = self._pull_one()
+                if row is None:
+                    self._done = True
+                    self._upstream = None
+                    return done > 0
+                tag, packet = row
+            try:
+                out = call(packet)
+            except Exception as err:
+                if done:
+                    self._deferred_error = err
+                    return True
+                raise
+            pending.popleft()
+            results.append((tag, out))
+            done += 1
+            if done >= _BURST_ROWS or time.perf_counter() - start > _BURST_SECONDS:
+                return True
+
+    def _pull_one(self) -> tuple[Tag, Packet] | None:
+        """The next upstream row (appended to ``_pending``), or None when exhausted."""
         upstream = self._upstream
         if upstream is None:
+            if self._done:
+                return None
             upstream = iter(self._input.iter_packets())
             for _ in range(self._pulled):  # re-iteration after an upstream failure
                 next(upstream)
             self._upstream = upstream
+        try:
+            row = next(upstream)
+        except StopIteration:
+            return None
+        except BaseException:
+            self._upstream = None
+            raise
+        self._pulled += 1
+        self._pending.append(row)
+        return row
+
+    def _feed(self) -> Iterator[tuple[Tag, Packet]]:
+        yield from list(self._pending)
         while True:
-            try:
-                row = next(upstream)
-            except StopIteration:
+            row = self._pull_one()
+            if row is None:
                 return
-            except BaseException:
-                self._upstream = None
-                raise
-            self._pulled += 1
-            self._pending.append(row)
             yield row
 
     def clear_cache(self) -> None:
@@ -202,6 +261,7 @@ class FunctionPodStream(StreamBase):
             self._pending.clear()
             self._upstream = None
             self._driver = None
+            self._deferred_error = None
             self._pulled = 0
             self._done = False
             self._full_table = None
@@ -223,6 +283,7 @@ class FunctionPodStream(StreamBase):
             packets = rows_to_table([p.as_dict() for _, p in rows], out_schema)
             columns: dict[str, Any] = {n: tags.column(n) for n in tags.column_names}
             columns.update({n: packets.column(n) for n in packets.column_names})
+            resolve_source_info(p for _, p in rows)
             sources = [p.source_info() for _, p in rows]
             for k in out_schema:
                 columns[SOURCE_PREFIX + k] = pa.array(

@@ -26,22 +26,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+from orcapod.data import Packet
+from orcapod.data.conversion import rows_to_table
+from orcapod.hashing import hash_rows
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ContentHash
 from orcapod.types.columns import BLOCK_SEP, FIELD_SEP
-
-if TYPE_CHECKING:
-    from orcapod.data import Packet
 
 __all__ = [
     "CODE_HASH_KEY",
     "LazySourceInfo",
     "RecordIdMaker",
     "execution_digest",
+    "packet_hashes",
+    "resolve_source_info",
     "result_record_id",
     "source_prefix",
+    "with_content_hash",
 ]
 
 #: The variation-data key holding the code hash (column ``__pf_var_function_content_hash``).
@@ -101,16 +105,31 @@ class LazySourceInfo(Mapping[str, Any]):
         self._executor = executor
         self._values: dict[str, str] | None = None
 
-    def _resolve(self) -> dict[str, str]:
+    @property
+    def resolved(self) -> bool:
+        return self._values is not None
+
+    @property
+    def input_packet(self) -> Packet | None:
+        """The input packet, until the tokens are resolved."""
+        return self._input
+
+    def _resolve(self, input_hash: ContentHash | None = None) -> dict[str, str]:
         values = self._values
         if values is None:
             assert self._input is not None
+            if input_hash is None:
+                input_hash = self._input.content_hash()
             maker: RecordIdMaker = self._function.record_id_maker_for(self._executor)
-            values = maker.source_info(self._keys, maker.record_id(self._input.content_hash()))
+            values = maker.source_info(self._keys, maker.record_id(input_hash))
             self._values = values
             self._input = None  # the input row is no longer needed
             self._function = self._executor = None
         return values
+
+    def resolve_with(self, input_hash: ContentHash) -> None:
+        """Resolve using a known hash of the input packet (e.g. from a vectorised hash)."""
+        self._resolve(input_hash)
 
     def __getitem__(self, key: str) -> str:
         return self._resolve()[key]
@@ -127,3 +146,41 @@ class LazySourceInfo(Mapping[str, Any]):
     def __repr__(self) -> str:
         state = "unresolved" if self._values is None else repr(self._values)
         return f"LazySourceInfo({state})"
+
+
+def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
+    """Content hashes of packets, vectorised (one ``hash_rows``) when they share a schema.
+
+    Equal to ``packet.content_hash()`` of each: row ``i`` of ``hash_rows(t)`` is the hash of
+    ``t.slice(i, 1)``, and a packet hashes the one-row table of its own values and schema.
+    """
+    if not packets:
+        return []
+    schema = packets[0].schema()
+    if len(packets) > 1 and all(p.schema() == schema for p in packets):
+        table = rows_to_table([p.as_dict() for p in packets], schema)
+        return [ContentHash(ROW_HASH_METHOD, d) for d in hash_rows(table).to_pylist()]
+    return [p.content_hash() for p in packets]
+
+
+def with_content_hash(packet: Packet, content_hash: ContentHash) -> Packet:
+    """``packet`` knowing its content hash (trusted: ``content_hash`` was computed from it).
+
+    Uses the data layer's private ``_copy`` (like ``_make``, a trusted fast path).
+    """
+    known: Packet = packet._copy(_hash=content_hash)
+    return known
+
+
+def _lazy_info(packet: Packet) -> LazySourceInfo | None:
+    info = getattr(packet, "_source_info", None)  # the data layer's private slot
+    return info if isinstance(info, LazySourceInfo) and info.input_packet is not None else None
+
+
+def resolve_source_info(packets: Iterable[Packet]) -> None:
+    """Resolve the lazy source info of many packets with one vectorised hash of their inputs."""
+    lazies = [info for p in packets if (info := _lazy_info(p)) is not None]
+    inputs = [info.input_packet for info in lazies]
+    hashes = packet_hashes([p for p in inputs if p is not None])
+    for info, h in zip(lazies, hashes, strict=True):
+        info.resolve_with(h)

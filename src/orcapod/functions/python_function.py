@@ -201,6 +201,17 @@ def _output_schema(
     return Schema(fields)
 
 
+def _compile_reader(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``lambda d: {"a": d["a"], ...}`` for these names (about twice as fast as a dict
+    comprehension). The names are parameter names, i.e. Python identifiers."""
+    for name in names:
+        if not name.isidentifier():  # pragma: no cover - guaranteed by inspect.signature
+            raise InputValidationError(f"parameter name {name!r} is not an identifier")
+    body = ", ".join(f"{name!r}: d[{name!r}]" for name in names)
+    reader: Callable[[Mapping[str, Any]], dict[str, Any]] = eval(f"lambda d: {{{body}}}")
+    return reader
+
+
 def _check_storable(schema: Schema, what: str, name: str) -> None:
     try:
         schema_to_arrow(schema)
@@ -244,6 +255,7 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         self._output_schema = _output_schema(function, name, self._output_keys, output_schema)
         _check_storable(self._input_schema, "the input schema", name)
         _check_storable(self._output_schema, "the output schema", name)
+        self._read = _compile_reader(self._required)
         self._coercers: tuple[Coercer, ...] = tuple(
             make_coercer(self._output_schema[k]) for k in self._output_keys
         )
@@ -327,16 +339,19 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
     # -- calls ---------------------------------------------------------------------------
 
     def _kwargs(self, packet: Packet) -> dict[str, Any]:
+        # ``_dict()`` is the packet's own value dict (built once, never copied); reading it
+        # through a reader compiled for these parameters keeps the hot path thin.
+        data = packet._dict()
         try:
-            kwargs = {k: packet[k] for k in self._required}
+            kwargs = self._read(data)
         except KeyError as err:
             raise InputValidationError(
                 f"packet has no column {err.args[0]!r}, which {self._name!r} needs "
-                f"(packet columns: {list(packet.keys())})"
+                f"(packet columns: {list(data)})"
             ) from err
         for k in self._optional:
-            if k in packet:
-                kwargs[k] = packet[k]
+            if k in data:
+                kwargs[k] = data[k]
         return kwargs
 
     def _build(self, raw: Any, packet: Packet, executor: Any) -> Packet | None:
@@ -420,7 +435,10 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         executor = self._executor
         if executor is None:
             if logger is None:
-                return self.direct_call(packet)
+                raw = self._function(**self._kwargs(packet))
+                if self._is_async:
+                    raw = run_to_completion(raw)
+                return self._build(raw, packet, None)
             raw = _CAPTURE_EXECUTOR.execute_callable(
                 self._function, self._kwargs(packet), logger=logger
             )

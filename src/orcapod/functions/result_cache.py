@@ -238,11 +238,11 @@ class ResultCache:
         execution: Mapping[str, str],
         *,
         flush: bool | None = None,
-        pod_ts: dt.datetime | None = None,
+        pod_ts: dt.datetime | Sequence[dt.datetime] | None = None,
     ) -> list[str]:
         """Store ``(input hash, output packet or None)`` results in one write; their ids.
 
-        ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row.
+        ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row, or one per entry.
         """
         if not entries:
             return []
@@ -279,8 +279,10 @@ class ResultCache:
             columns[SOURCE_PREFIX + k] = pa.array(
                 [s.get(k) for s in sources], type=pa.large_string()
             )
-        now = pod_ts or dt.datetime.now(dt.UTC)
-        columns[POD_TS] = pa.array([now] * n, type=_TS_TYPE)
+        if pod_ts is None:
+            pod_ts = dt.datetime.now(dt.UTC)
+        stamps = [pod_ts] * n if isinstance(pod_ts, dt.datetime) else list(pod_ts)
+        columns[POD_TS] = pa.array(stamps, type=_TS_TYPE)
         table = pa.table(columns)
         self._db.add_records(self._path, table, record_id_column=RECORD_ID, skip_duplicates=True)
         if self._auto_flush if flush is None else flush:
