@@ -12,11 +12,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -25,8 +26,9 @@ from orcapod.databases import ArrowDatabase, DeltaTableDatabase, InMemoryArrowDa
 from orcapod.errors import ExecutionError, InputValidationError
 from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction
-from orcapod.nodes import FailedRowsWarning, FunctionNode, NodeRunSummary, NodeType
-from orcapod.nodes.records import PIPELINE_ENTRY_ID, entry_ids, input_packet_hashes
+from orcapod.hashing import hash_rows
+from orcapod.nodes import FailedRowsWarning, FunctionNode, NodeRunSummary, NodeType, records
+from orcapod.nodes.records import PIPELINE_ENTRY_ID, entry_ids
 from orcapod.sources import ArrowTableSource, DictSource
 from orcapod.types import ColumnConfig, ErrorPolicy
 from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID
@@ -84,6 +86,11 @@ def source(
     return DictSource(rows, tag_columns=["id"], source_id=source_id, record_id_column="id")
 
 
+def all_entry_ids(node: FunctionNode) -> list[str]:
+    plan = node._plan()
+    return list(plan.entry_ids(np.arange(plan.num_rows)).to_pylist())
+
+
 def tags_and_outputs(node: FunctionNode) -> list[tuple[int, int]]:
     return [(t["id"], p["doubled"]) for t, p in node.iter_packets()]
 
@@ -115,9 +122,10 @@ def test_vectorised_entry_ids_equal_the_one_row_form(probe: Probe) -> None:
     node = FunctionNode(double_pod(probe), src, InMemoryArrowDatabase())
     table = src.as_table(ColumnConfig(system_tags=True, source=True))
     tag_keys, packet_keys = src.keys(ColumnConfig(system_tags=True))
-    vectorised = entry_ids(table, tag_keys, input_packet_hashes(table, packet_keys)).to_pylist()
+    vectorised = entry_ids(table, tag_keys, hash_rows(table.select(list(packet_keys))))
     one_by_one = [node.compute_pipeline_entry_id(tag, packet) for tag, packet in src]
-    assert vectorised == one_by_one
+    assert vectorised.to_pylist() == one_by_one
+    assert all_entry_ids(node) == one_by_one  # what the node itself computes
     assert len(set(one_by_one)) == 3
 
 
@@ -137,8 +145,8 @@ def test_identical_user_tags_from_different_sources_are_different_entries(
 ) -> None:
     a = FunctionNode(double_pod(probe), source([1, 2], source_id="a"), db)
     b = FunctionNode(double_pod(probe), source([1, 2], source_id="b"), db)
-    ids_a = set(a._plan().entry_ids.to_pylist())
-    ids_b = set(b._plan().entry_ids.to_pylist())
+    ids_a = set(all_entry_ids(a))
+    ids_b = set(all_entry_ids(b))
     assert ids_a.isdisjoint(ids_b)
     assert a.record_path == b.record_path  # same structure: one table
     a.run()
@@ -150,7 +158,7 @@ def test_identical_user_tags_from_different_sources_are_different_entries(
 def test_adding_rows_leaves_old_entry_ids_untouched(probe: Probe) -> None:
     small = FunctionNode(double_pod(probe), source([1, 2, 3]), InMemoryArrowDatabase())
     large = FunctionNode(double_pod(probe), source([1, 2, 3, 4, 5]), InMemoryArrowDatabase())
-    assert large._plan().entry_ids.to_pylist()[:3] == small._plan().entry_ids.to_pylist()
+    assert all_entry_ids(large)[:3] == all_entry_ids(small)
 
 
 def test_node_identity(probe: Probe) -> None:
@@ -420,25 +428,9 @@ def interval(seconds: float) -> tuple[float, float]:
     return start, time.time()
 
 
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[ModuleType]:
-    """A local Ray with 2 CPUs; reuses one another fixture already started."""
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield ray
-        return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
-
-
 @pytest.mark.ray
 def test_ray_executor_runs_packets_concurrently_through_run(
-    ray_local: ModuleType, tmp_path: Path
+    ray_session: ModuleType, tmp_path: Path
 ) -> None:
     pf = PythonPacketFunction(interval, ["start", "end"])
     src = DictSource([{"id": i, "seconds": 0.6 + i * 1e-3} for i in range(4)], tag_columns=["id"])
@@ -556,3 +548,23 @@ def test_tag_and_packet_types_are_preserved(probe: Probe) -> None:
     assert FunctionNode(double_pod(probe), src).run() == NodeRunSummary(
         "double", reused=0, computed=1
     )
+
+
+def test_large_id_sets_take_the_projected_scan_path(
+    probe: Probe, db: ArrowDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lookups of more ids than FILTER_LIMIT read projected columns and match in numpy."""
+    monkeypatch.setattr(records, "FILTER_LIMIT", 1)
+    other = FunctionNode(double_pod(probe), source([1, 2, 50], source_id="other"), db)
+    other.run()
+    probe.fail_on(3)
+    node = FunctionNode(double_pod(probe), source(list(range(8)), xs=[0, 1, 2, 3, 4, -1, 1, 7]), db)
+    with pytest.warns(FailedRowsWarning):
+        assert node.run() == NodeRunSummary("double", computed=3, reused=3, filtered=1, failed=1)
+    assert tags_and_outputs(node) == [(0, 0), (1, 2), (2, 4), (4, 8), (6, 2), (7, 14)]
+    assert node.failures().column("id").to_pylist() == [3]
+    full = node.get_all_records()
+    assert full is not None and full.column("id").to_pylist() == [0, 1, 2, 4, 6, 7]
+    probe.fail_on()
+    assert node.run() == NodeRunSummary("double", computed=1, reused=6, filtered=1)
+    assert tags_and_outputs(other) == [(1, 2), (2, 4), (50, 100)]

@@ -39,9 +39,10 @@ Decisions where the issue is silent:
 * A filtered (None) result is recorded with a null ``__packet_id`` (and stored in the result
   cache as ``FILTERED``), so it is neither recomputed nor yielded. An inactive function
   (``set_active(False)``) computes and records nothing.
-* Large id sets. Looking up more than ``_FILTER_LIMIT`` ids reads only the id columns of the
-  table (a projected scan) and filters them in Arrow instead of sending a huge ``IN`` list to
-  the database, which is far slower for 10⁵-10⁶ ids; small lookups are pushed-down queries.
+* Large id sets. Looking up more than ``FILTER_LIMIT`` ids reads only the projected columns of
+  the table (one scan) and matches the ids in numpy (``orcapod.nodes.keys``) instead of sending
+  a huge ``IN`` list to the database, which is far slower for 10⁵-10⁶ ids; small lookups are
+  pushed-down filtered queries (``orcapod.nodes.records.fetch_matching``).
 * ``get_all_records`` covers the current input's records (joined with their results), like
   ``iter_packets``; it returns None when there are none. When an output column has the name of
   an input packet column, the output's ``_source_<col>`` is kept (it is the provenance of the
@@ -55,32 +56,28 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, InputValidationError
-from orcapod.functions import CachedFunctionPod, FunctionPod
+from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.pending import Pending
-from orcapod.functions.result_cache import FILTERED, ResultCache, match_constraints
-from orcapod.hashing import hash_rows
+from orcapod.functions.result_cache import FILTERED, match_constraints
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.nodes.derived_source import DerivedSource
+from orcapod.nodes.keys import digest_keys, unique_keys
+from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.plan import InputPlan
 from orcapod.nodes.records import (
-    ERROR_TIME,
     FAILURE_ID,
     PIPELINE_ENTRY_ID,
-    digest_strings,
     entry_id_of,
-    entry_ids,
     failure_table,
-    fetch_by_ids,
     pipeline_record_table,
     utc_now,
 )
@@ -89,43 +86,16 @@ from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import CacheMatch, ColumnConfig, ContentHash, ErrorPolicy, Schema
-from orcapod.types.columns import (
-    COMPUTED,
-    INPUT_PACKET_HASH,
-    META_PREFIX,
-    PACKET_ID,
-    POD_TS,
-    SOURCE_PREFIX,
-    SYSTEM_TAG_PREFIX,
-    source_column,
-)
+from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, POD_TS, source_column
 
 __all__ = ["FunctionNode"]
 
 _FLUSH_ROWS = 50_000
 _FLUSH_SECONDS = 1.0
 _SLICE_ROWS = 16_384
-_SHOWN_META = (PACKET_ID, COMPUTED, INPUT_PACKET_HASH, POD_TS)
 
-# categories of a distinct entry in one run
+# what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The current input, identified row by row (computed once per input stream)."""
-
-    table: pa.Table  # tags, system tags, packet columns, their _source_ columns
-    tag_columns: tuple[str, ...]
-    system_tag_columns: tuple[str, ...]
-    packet_columns: tuple[str, ...]
-    record_columns: tuple[str, ...]  # tags + system tags + input _source_ columns
-    input_digests: pa.Array  # 16-byte input packet hashes
-    input_hashes: pa.Array  # the same as ContentHash strings
-    entry_ids: pa.Array
-    entry_codes: np.ndarray  # per row: index of its entry id in ``unique_ids``
-    unique_ids: pa.Array  # distinct entry ids in order of first appearance
-    first_rows: np.ndarray  # per distinct entry id: its first row
 
 
 class FunctionNode(StreamBase):
@@ -162,7 +132,7 @@ class FunctionNode(StreamBase):
         self._pipeline_database: ArrowDatabase | None = None
         self._result_database: ArrowDatabase | None = None
         self._cached_pod: CachedFunctionPod | None = None
-        self._plan_cache: _Plan | None = None
+        self._plan_cache: InputPlan | None = None
         self._view_cache: ArrowTableStream | None = None
         self._hashes: dict[str, ContentHash] = {}
         if pipeline_database is not None:
@@ -316,41 +286,19 @@ class FunctionNode(StreamBase):
         """hash(tag + system tags + input packet hash) of one row."""
         return entry_id_of(tag, packet)
 
-    def _plan(self) -> _Plan:
+    def _plan(self) -> InputPlan:
         if self._plan_cache is None:
-            stream = self._input
-            tag_keys, packet_keys = stream.keys()
-            table = stream.as_table(ColumnConfig(system_tags=True, source=True))
-            system = tuple(c for c in table.column_names if c.startswith(SYSTEM_TAG_PREFIX))
-            sources = tuple(
-                source_column(c) for c in packet_keys if source_column(c) in table.column_names
-            )
-            digests = hash_rows(table.select(list(packet_keys)))
-            hashes = digest_strings(digests)
-            ids = entry_ids(table, (*tag_keys, *system), hashes)
-            encoded = pc.dictionary_encode(ids)
-            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-            unique = encoded.dictionary
-            first = np.full(len(unique), -1, dtype=np.int64)
-            first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1, dtype=np.int64)
-            self._plan_cache = _Plan(
-                table=table,
-                tag_columns=tuple(tag_keys),
-                system_tag_columns=system,
-                packet_columns=tuple(packet_keys),
-                record_columns=(*tag_keys, *system, *sources),
-                input_digests=digests,
-                input_hashes=hashes,
-                entry_ids=ids,
-                entry_codes=codes,
-                unique_ids=unique,
-                first_rows=first,
-            )
+            self._plan_cache = InputPlan(self._input)
         return self._plan_cache
 
-    def _recorded(self, ids: pa.Array, columns: Sequence[str] | None) -> pa.Table | None:
-        """Stored pipeline records among ``ids`` (projected to ``columns``)."""
-        return fetch_by_ids(self._pipeline_db(), self.record_path, ids, PIPELINE_ENTRY_ID, columns)
+    def _store(self) -> NodeStore:
+        return NodeStore(
+            pipeline_db=self._pipeline_db(),
+            failure_db=self._failure_db(),
+            cache=self._result_cache(),
+            record_path=self.record_path,
+            output_schema=self._packet_function.output_packet_schema,
+        )
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -365,34 +313,33 @@ class FunctionNode(StreamBase):
                 f"max_concurrency must be a positive integer or None, got {max_concurrency!r}"
             )
         plan = self._plan()
-        n_unique = len(plan.unique_ids)
-        category = np.full(n_unique, _SKIPPED, dtype=np.int8)
-        self._view_cache = None
-        cache = self._result_cache()
+        store = self._store()
+        category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
         pf = self._packet_function
         writer = RunWriter(
-            cache=cache,
+            cache=store.cache,
             variation=pf.get_function_variation_data,
             execution=pf.get_execution_data,
-            pipeline_db=self._pipeline_db(),
-            failure_db=self._failure_db(),
-            record_path=self.record_path,
+            pipeline_db=store.pipeline_db,
+            failure_db=store.failure_db,
+            record_path=store.record_path,
             record_id_column=PIPELINE_ENTRY_ID,
             failure_id_column=FAILURE_ID,
-            build_records=lambda codes, ids, computed: self._records_for(
-                plan, codes, ids, computed
+            build_records=lambda entries, ids, computed: self._records_for(
+                plan, entries, ids, computed
             ),
             flush_rows=self.flush_rows,
             flush_seconds=self.flush_seconds,
         )
+        self._view_cache = None
         try:
-            novel = self._phase_one(plan, category)
+            novel = self._phase_one(plan, store, category)
             if len(novel):
-                self._phase_two(plan, novel, category, writer, max_concurrency)
+                self._phase_two(plan, store, novel, category, writer, max_concurrency)
         finally:
             writer.flush()
             self._view_cache = None
-        counts = np.bincount(category[plan.entry_codes], minlength=5)
+        counts = np.bincount(category[plan.codes], minlength=5)
         summary = NodeRunSummary(
             label=self.label,
             computed=int(counts[_COMPUTED]),
@@ -415,81 +362,80 @@ class FunctionNode(StreamBase):
         self.run(max_concurrency)
         return self.flow()
 
-    def _phase_one(self, plan: _Plan, category: np.ndarray) -> np.ndarray:
-        """Mark recorded entries; return the codes of the novel ones."""
-        recorded = self._recorded(plan.unique_ids, [PACKET_ID])
-        if recorded is None:
-            return np.arange(len(plan.unique_ids), dtype=np.int64)
-        position = pc.index_in(plan.unique_ids, value_set=recorded.column(PIPELINE_ENTRY_ID))
-        found = pc.is_valid(position).to_numpy(zero_copy_only=False)
-        found_pos = position.drop_null().to_numpy(zero_copy_only=False)
-        has_result = pc.is_valid(recorded.column(PACKET_ID)).to_numpy(zero_copy_only=False)
-        codes = np.flatnonzero(found)
-        category[codes] = np.where(has_result[found_pos], _REUSED, _FILTERED)
-        return np.flatnonzero(~found)
+    def _phase_one(self, plan: InputPlan, store: NodeStore, category: np.ndarray) -> np.ndarray:
+        """Mark the recorded entries; return the indices of the novel ones."""
+        found = store.recorded(plan, [PACKET_ID])
+        if found is None:
+            return np.arange(plan.num_entries, dtype=np.int64)
+        records, which = found
+        has_result = pa.compute.is_valid(records.column(PACKET_ID)).to_numpy(False)
+        category[which] = np.where(has_result, _REUSED, _FILTERED)
+        novel = np.ones(plan.num_entries, dtype=bool)
+        novel[which] = False
+        return np.flatnonzero(novel)
 
     def _phase_two(
         self,
-        plan: _Plan,
+        plan: InputPlan,
+        store: NodeStore,
         novel: np.ndarray,
         category: np.ndarray,
         writer: RunWriter,
         max_concurrency: int | None,
     ) -> None:
+        """Novel entries: one result-cache lookup; compute each distinct missing packet once."""
         rows = plan.first_rows[novel]
-        hashes = plan.input_hashes.take(pa.array(rows))
-        encoded = pc.dictionary_encode(hashes)
-        hash_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        distinct = encoded.dictionary.to_pylist()
+        hash_codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
+        distinct = plan.input_hashes(rows[first]).to_pylist()
         order = np.argsort(hash_codes, kind="stable")
         bounds = np.searchsorted(hash_codes[order], np.arange(len(distinct) + 1))
-        groups = [order[bounds[i] : bounds[i + 1]] for i in range(len(distinct))]
+        groups = [novel[order[bounds[i] : bounds[i + 1]]] for i in range(len(distinct))]
         pf = self._packet_function
-        cache = self._result_cache()
-        constraints = match_constraints(self.cache_match, pf.code_hash, pf.get_execution_data())
-        cached = cache.lookup_many(distinct, constraints)
-        hit_members: list[np.ndarray] = []
+        tier = self.cache_match
+        execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
+        cached = store.cache.lookup_many(distinct, match_constraints(tier, pf.code_hash, execution))
+        hit_entries: list[np.ndarray] = []
         hit_ids: list[str | None] = []
         misses: list[int] = []
         for i, result in enumerate(cached):
             if result is None:
                 misses.append(i)
                 continue
-            members = groups[i]
-            hit_members.append(members)
+            entries = groups[i]
+            hit_entries.append(entries)
             if result is FILTERED:
-                hit_ids.extend([None] * len(members))
-                category[novel[members]] = _FILTERED
+                hit_ids.extend([None] * len(entries))
+                category[entries] = _FILTERED
             else:
                 assert isinstance(result, Packet)
-                hit_ids.extend([result.get_meta_value(PACKET_ID)] * len(members))
-                category[novel[members]] = _REUSED
-        if hit_members:
-            members = np.concatenate(hit_members)
+                hit_ids.extend([result.get_meta_value(PACKET_ID)] * len(entries))
+                category[entries] = _REUSED
+        if hit_entries:
             writer.add_records(
-                self._records_for(plan, novel[members], pa.array(hit_ids, pa.large_string()), False)
+                self._records_for(
+                    plan, np.concatenate(hit_entries), pa.array(hit_ids, pa.large_string()), False
+                )
             )
         if misses and pf.is_active():
-            self._compute(plan, novel, groups, misses, distinct, category, writer, max_concurrency)
+            self._compute(plan, groups, misses, distinct, category, writer, max_concurrency)
 
     def _records_for(
-        self, plan: _Plan, codes: np.ndarray, packet_ids: pa.Array, computed: bool
+        self, plan: InputPlan, entries: np.ndarray, packet_ids: pa.Array, computed: bool
     ) -> pa.Table:
-        rows = pa.array(plan.first_rows[codes])
+        rows = pa.array(plan.first_rows[entries])
         return pipeline_record_table(
             plan.table,
             rows,
             plan.record_columns,
-            plan.entry_ids.take(rows),
-            plan.input_hashes.take(rows),
+            plan.entry_ids(rows),
+            plan.input_hashes(rows),
             packet_ids,
             computed,
         )
 
     def _compute(
         self,
-        plan: _Plan,
-        novel: np.ndarray,
+        plan: InputPlan,
         groups: list[np.ndarray],
         misses: list[int],
         distinct: list[str],
@@ -500,24 +446,22 @@ class FunctionNode(StreamBase):
         """Call the function once per distinct missing packet (windowed when concurrent)."""
         pf = self._packet_function
         window = self._pod.concurrency_window(max_concurrency)
-        rep_rows = plan.first_rows[novel[[groups[i][0] for i in misses]]]
 
         def done(miss: int, output: Packet | None) -> None:
-            codes = novel[groups[miss]]
-            category[codes] = _FILTERED if output is None else _COMPUTED
-            writer.add_computed(codes, distinct[miss], output)
+            entries = groups[miss]
+            category[entries] = _FILTERED if output is None else _COMPUTED
+            writer.add_computed(entries, distinct[miss], output)
             writer.maybe_flush()
 
         def failed(miss: int, err: Exception) -> None:
-            codes = novel[groups[miss]]
-            category[codes] = _FAILED
-            rows = pa.array(plan.first_rows[codes])
-            tags = plan.table.select([*plan.tag_columns, *plan.system_tag_columns]).take(rows)
+            entries = groups[miss]
+            category[entries] = _FAILED
+            rows = pa.array(plan.first_rows[entries])
             writer.add_failures(
-                failure_table(tags, plan.entry_ids.take(rows), distinct[miss], err, utc_now())
+                failure_table(plan.tags(rows), plan.entry_ids(rows), distinct[miss], err, utc_now())
             )
             if self.error_policy is ErrorPolicy.FAIL_FAST:
-                tag = tags.select(list(plan.tag_columns)).slice(0, 1).to_pylist()[0]
+                tag = plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
                 raise ExecutionError(
                     f"function {pf.canonical_function_name!r} of node {self.label!r} failed on "
                     f"the row with tag {tag!r}: {type(err).__name__}: {err}. The failure is "
@@ -525,7 +469,7 @@ class FunctionNode(StreamBase):
                     "finished rows are kept and only failed or new rows are computed."
                 ) from err
 
-        packets = self._packets(plan, rep_rows)
+        packets = self._packets(plan, plan.first_rows[[groups[i][0] for i in misses]])
         if window == 1:  # the thin path: one call at a time, no futures
             for miss, packet in zip(misses, packets, strict=True):
                 try:
@@ -540,28 +484,14 @@ class FunctionNode(StreamBase):
             for miss, packet in zip(misses, packets, strict=True):
                 in_flight.append((miss, pf.submit_call(packet)))
                 while len(in_flight) >= window:
-                    self._finish(in_flight.popleft(), done, failed)
+                    _finish(in_flight.popleft(), done, failed)
             while in_flight:
-                self._finish(in_flight.popleft(), done, failed)
+                _finish(in_flight.popleft(), done, failed)
         finally:
             for _, pending in in_flight:  # only left over after an error
                 pending.cancel()
 
-    @staticmethod
-    def _finish(
-        item: tuple[int, Pending[Packet | None]],
-        done: Callable[[int, Packet | None], None],
-        failed: Callable[[int, Exception], None],
-    ) -> None:
-        miss, pending = item
-        try:
-            output = pending.result()
-        except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-            failed(miss, err)
-        else:
-            done(miss, output)
-
-    def _packets(self, plan: _Plan, rows: np.ndarray) -> Iterator[Packet]:
+    def _packets(self, plan: InputPlan, rows: np.ndarray) -> Iterator[Packet]:
         """Input packets of ``rows`` (data columns only), knowing their content hashes."""
         _, packet_schema = self._input.output_schema()
         names = [c for c in plan.packet_columns if c in packet_schema]
@@ -585,52 +515,20 @@ class FunctionNode(StreamBase):
         if self._result_database is not None:
             self._result_database.flush()
 
-    # -- failures ------------------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------------------
 
     def failures(self) -> pa.Table:
         """Rows of the current input whose last attempt failed and that are still not done:
         tag and system tag columns, ``__pipeline_entry_id``, ``__input_packet_hash``,
-        ``__error_type``, ``__error_message``, ``__traceback``, ``__failed_at`` (latest
-        attempt per row). Empty when nothing failed."""
-        plan = self._plan()
-        recorded = self._recorded(plan.unique_ids, [])
-        pending = plan.unique_ids
-        if recorded is not None:
-            done = pc.is_in(pending, value_set=recorded.column(PIPELINE_ENTRY_ID))
-            pending = pending.filter(pc.invert(done))
-        stored = None
-        if len(pending):
-            stored = fetch_by_ids(
-                self._failure_db(),
-                self.record_path,
-                pending,
-                PIPELINE_ENTRY_ID,
-                None,
-                id_is_record_id=False,
-            )
-        if stored is None:
-            return failure_table(
-                plan.table.select([*plan.tag_columns, *plan.system_tag_columns]).slice(0, 0),
-                pa.array([], pa.large_string()),
-                "",
-                None,
-                utc_now(),
-            ).drop_columns([FAILURE_ID])
-        stored = stored.sort_by([(PIPELINE_ENTRY_ID, "ascending"), (ERROR_TIME, "descending")])
-        ids = stored.column(PIPELINE_ENTRY_ID).combine_chunks()
-        keep = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)) if len(ids) > 1 else None
-        if keep is not None:
-            stored = stored.filter(pa.concat_arrays([pa.array([True]), keep]))
-        return stored.drop_columns([c for c in (FAILURE_ID,) if c in stored.column_names])
-
-    # -- reading -------------------------------------------------------------------------------
+        ``__error_type``, ``__error_message``, ``__traceback``, ``__failed_at`` (the latest
+        attempt per row, in input order). Empty when nothing is failing."""
+        return self._store().failures(self._plan())
 
     def _template(self) -> pa.Table:
         """A zero-row table with the node's visible and hidden columns."""
         tag_schema, _ = self._input.output_schema(ColumnConfig(system_tags=True))
         out_schema = self._packet_function.output_packet_schema
-        arrow = schema_to_arrow({**tag_schema, **out_schema})
-        fields = list(arrow)
+        fields = list(schema_to_arrow({**tag_schema, **out_schema}))
         fields += [pa.field(source_column(k), pa.large_string()) for k in out_schema]
         fields += [
             pa.field(PACKET_ID, pa.large_string()),
@@ -646,60 +544,15 @@ class FunctionNode(StreamBase):
 
     def _view(self) -> ArrowTableStream:
         if self._view_cache is None:
-            table = self._stored_table()
             tag_keys, _ = self._input.keys()
             self._view_cache = ArrowTableStream(
-                table,
+                self._store().stored_table(self._plan(), self._template()),
                 tag_keys,
                 identity=self.content_hash(),
                 pipeline_identity=self.pipeline_hash(),
                 label=self.label,
             )
         return self._view_cache
-
-    def _stored_table(self) -> pa.Table:
-        """Stored results of the current input's rows, in input order."""
-        template = self._template()
-        plan = self._plan()
-        recorded = self._recorded(plan.unique_ids, [PACKET_ID, COMPUTED])
-        if recorded is None:
-            return template
-        recorded = recorded.filter(pc.is_valid(recorded.column(PACKET_ID)))
-        if recorded.num_rows == 0:
-            return template
-        # per input row: its record (by entry id)
-        position = pc.index_in(plan.entry_ids, value_set=recorded.column(PIPELINE_ENTRY_ID))
-        rows = pc.indices_nonzero(pc.is_valid(position))
-        position = position.take(rows)
-        packet_ids = recorded.column(PACKET_ID).take(position)
-        out_schema = self._packet_function.output_packet_schema
-        wanted = [*out_schema, *(source_column(k) for k in out_schema), POD_TS]
-        results = fetch_by_ids(
-            self._result_cache().database,
-            self._result_cache().record_path,
-            pc.unique(packet_ids),
-            PACKET_ID,
-            wanted,
-        )
-        if results is None:
-            return template
-        at = pc.index_in(packet_ids, value_set=results.column(PACKET_ID))
-        ok = pc.indices_nonzero(pc.is_valid(at))
-        rows, at, packet_ids = rows.take(ok), at.take(ok), packet_ids.take(ok)
-        position = position.take(ok)
-        tag_part = plan.table.select([*plan.tag_columns, *plan.system_tag_columns]).take(rows)
-        columns: dict[str, Any] = {c: tag_part.column(c) for c in tag_part.column_names}
-        for name in wanted:
-            if name != POD_TS:
-                columns[name] = results.column(name).take(at)
-        columns[PACKET_ID] = packet_ids
-        columns[COMPUTED] = recorded.column(COMPUTED).take(position)
-        columns[INPUT_PACKET_HASH] = plan.input_hashes.take(rows)
-        columns[POD_TS] = results.column(POD_TS).take(at)
-        return pa.table(
-            [_cast(columns[f.name], f.type) for f in template.schema],
-            schema=template.schema,
-        )
 
     def keys(
         self, columns: ColumnsArg = None, all_info: bool = False
@@ -716,6 +569,7 @@ class FunctionNode(StreamBase):
         return self._template_stream().output_schema(config)
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        """The stored results of the current input's rows, in input order (never computes)."""
         return self._view().iter_packets()
 
     def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
@@ -727,71 +581,27 @@ class FunctionNode(StreamBase):
         """The current input's pipeline records joined with their results (None if none).
 
         Visible: tags and output columns; ``system_tags``, ``source`` (input and output
-        ``_source_*``) and ``meta`` (``__*``: record and result provenance) add the rest.
+        ``_source_*``), ``meta`` (``__*``: record and result provenance) and ``context`` add
+        the rest, in the order tags, system tags, input source info, record meta, result
+        meta, outputs, output source info, ``__pod_ts``.
         """
         config = ColumnConfig.handle_config(columns, all_info)
-        plan = self._plan()
-        records = self._recorded(plan.unique_ids, None)
-        if records is None:
-            return None
-        records = records.filter(pc.is_valid(records.column(PACKET_ID)))
-        if records.num_rows == 0:
-            return None
-        cache = self._result_cache()
-        results = fetch_by_ids(
-            cache.database,
-            cache.record_path,
-            pc.unique(records.column(PACKET_ID)),
-            PACKET_ID,
-            None,
-        )
-        if results is None:
-            return None
-        # input order (the order of the current input's entry ids)
-        order = pc.sort_indices(
-            pc.index_in(records.column(PIPELINE_ENTRY_ID), value_set=plan.unique_ids)
-        )
-        records = records.take(order)
-        at = pc.index_in(records.column(PACKET_ID), value_set=results.column(PACKET_ID))
-        ok = pc.indices_nonzero(pc.is_valid(at))
-        records, at = records.take(ok), at.take(ok)
-        out_keys = list(self._packet_function.output_packet_schema)
-        out_sources = [source_column(k) for k in out_keys]
-        result_part = results.take(at).drop_columns([PACKET_ID, INPUT_PACKET_HASH])
-        clash = [c for c in records.column_names if c in set(result_part.column_names)]
-        records = records.drop_columns(clash)
-        record_meta = [c for c in records.column_names if c.startswith(META_PREFIX)]
-        input_sources = [c for c in records.column_names if c.startswith(SOURCE_PREFIX)]
-        result_meta = [
-            c for c in result_part.column_names if c.startswith(META_PREFIX) and c != POD_TS
-        ]
-        rest = [
-            c
-            for c in result_part.column_names
-            if c.startswith("_") and c not in (*out_sources, *result_meta, POD_TS)
-        ]
-        parts: list[tuple[str, pa.Table]] = [(c, records) for c in plan.tag_columns]
-        if config.system_tags:
-            parts += [(c, records) for c in plan.system_tag_columns]
-        if config.source:
-            parts += [(c, records) for c in input_sources]
-        parts += [(c, records) for c in record_meta if config.includes_meta(c)]
-        parts += [(c, result_part) for c in result_meta if config.includes_meta(c)]
-        parts += [(c, result_part) for c in out_keys]
-        if config.context:
-            parts += [(c, result_part) for c in rest]
-        if config.source:
-            parts += [(c, result_part) for c in out_sources if c in result_part.column_names]
-        if config.includes_meta(POD_TS):
-            parts += [(POD_TS, result_part)]
-        return pa.table({c: t.column(c) for c, t in parts})
+        return self._store().all_records(self._plan(), config)
 
     def as_source(self, source_id: str | None = None) -> DerivedSource:
         """The node's stored results as a new source (reads records, never computes)."""
         return DerivedSource(self, source_id)
 
 
-def _cast(column: Any, dtype: pa.DataType) -> Any:
-    if column.type == dtype:
-        return column
-    return column.cast(dtype)
+def _finish(
+    item: tuple[int, Pending[Packet | None]],
+    done: Callable[[int, Packet | None], None],
+    failed: Callable[[int, Exception], None],
+) -> None:
+    miss, pending = item
+    try:
+        output = pending.result()
+    except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+        failed(miss, err)
+    else:
+        done(miss, output)

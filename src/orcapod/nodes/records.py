@@ -4,7 +4,8 @@
   ``ContentHash`` string ``"arrow_row_v1:<32 hex>"`` — equal to ``packet.content_hash()``
   of the same row (the data layer guarantees ``Packet.content_hash() == hash_rows`` row).
 * Pipeline entry id: ``hash_rows`` over the user tag columns, the system tag columns and one
-  ``__input_packet_hash`` column holding that string, written the same way. Row ``i`` of the
+  ``__input_packet_hash`` column holding the input packet hash (its 16-byte digest), written
+  the same way. Row ``i`` of the
   vectorised form equals the one-row form (``entry_id_of``) because ``hash_rows`` is
   row-local and logical (column order, string/large_string and integer widths do not matter).
   The entry id never includes a hash of the whole input or of the node's data, so adding rows
@@ -20,7 +21,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,6 +32,7 @@ from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.nodes.keys import match_keys, string_keys
 from orcapod.types import ColumnConfig
 from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID
 
@@ -46,7 +48,8 @@ __all__ = [
     "entry_id_of",
     "entry_ids",
     "failure_table",
-    "fetch_by_ids",
+    "entry_digests",
+    "fetch_matching",
     "input_packet_hashes",
     "pipeline_record_table",
     "utc_now",
@@ -92,20 +95,26 @@ def input_packet_hashes(table: pa.Table, packet_columns: Sequence[str]) -> pa.Ar
     return digest_strings(hash_rows(table.select(list(packet_columns))))
 
 
-def entry_ids(table: pa.Table, tag_columns: Sequence[str], input_hashes: pa.Array) -> pa.Array:
-    """Pipeline entry id of every row: hash of (tag + system tags + input packet hash).
+def entry_digests(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
+    """16-byte pipeline entry id of every row: hash of (tag + system tags + input hash).
 
-    ``tag_columns`` are the user tag columns AND the system tag columns of ``table``.
+    ``tag_columns`` are the user tag columns AND the system tag columns of ``table``;
+    ``input_digests`` the rows' 16-byte input packet hashes.
     """
-    keyed = table.select(list(tag_columns)).append_column(INPUT_PACKET_HASH, input_hashes)
-    return digest_strings(hash_rows(keyed))
+    keyed = table.select(list(tag_columns)).append_column(INPUT_PACKET_HASH, input_digests)
+    return hash_rows(keyed)
+
+
+def entry_ids(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
+    """Pipeline entry id strings of every row (see :func:`entry_digests`)."""
+    return digest_strings(entry_digests(table, tag_columns, input_digests))
 
 
 def entry_id_of(tag: Tag, packet: Packet) -> str:
     """The one-row form of :func:`entry_ids` (identical result for the same row)."""
     tag_table = tag.as_table(ColumnConfig(system_tags=True))
-    input_hash = pa.array([packet.content_hash().to_string()], type=pa.large_string())
-    return str(entry_ids(tag_table, tag_table.column_names, input_hash)[0].as_py())
+    digest = pa.array([packet.content_hash().digest], type=pa.binary(16))
+    return str(entry_ids(tag_table, tag_table.column_names, digest)[0].as_py())
 
 
 def pipeline_record_table(
@@ -169,45 +178,47 @@ def failure_table(
     return pa.table(columns)
 
 
-def fetch_by_ids(
+def fetch_matching(
     db: ArrowDatabase,
     path: Sequence[str],
-    ids: pa.Array,
     id_column: str,
+    keys: np.ndarray,
+    ids: Callable[[], pa.Array],
     columns: Sequence[str] | None,
     *,
     id_is_record_id: bool = True,
-) -> pa.Table | None:
-    """Stored rows of ``path`` whose ``id_column`` is one of ``ids`` (None if there are none).
+) -> tuple[pa.Table, np.ndarray] | None:
+    """Stored rows of ``path`` whose ``id_column`` is one of the wanted ids, and per returned
+    row the index of its id among the wanted ones; None when no row matches.
 
-    ``id_is_record_id``: ``id_column`` names the record id (read back under that name);
-    otherwise it is an ordinary stored column. ``columns`` projects the read (None: all).
-    Up to ``FILTER_LIMIT`` ids are one pushed-down filtered query; more are a projected scan
-    filtered in Arrow (see the FunctionNode docstring: a huge ``IN`` list is slower than
-    reading the projected columns).
+    ``keys`` are the wanted ids as keys (``orcapod.nodes.keys``); ``ids()`` gives them as
+    strings, called only for a pushed-down query. ``id_is_record_id``: ``id_column`` names the
+    record id (read back under that name); otherwise it is an ordinary stored column.
+    ``columns`` projects the read (None: every column). Up to ``FILTER_LIMIT`` ids are one
+    filtered query; more are one projected scan matched in numpy (a huge ``IN`` list is far
+    slower than reading the projected columns).
     """
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
-    if len(ids) == 0:
+    if len(keys) == 0:
         return None
     record_id_column = id_column if id_is_record_id else None
     projection = None if columns is None else [c for c in columns if c != id_column]
     if projection is not None and not id_is_record_id:
         projection.append(id_column)
-    if len(ids) <= FILTER_LIMIT:
-        return db.get_records_with_column_value(
-            path,
-            {id_column: ids.to_pylist()},
-            record_id_column=record_id_column,
-            columns=projection,
-        )
+    constraints: dict[str, object] = {}
+    if len(keys) <= FILTER_LIMIT:
+        constraints = {id_column: ids().to_pylist()}
     table = db.get_records_with_column_value(
-        path, {}, record_id_column=record_id_column, columns=projection
+        path, constraints, record_id_column=record_id_column, columns=projection
     )
     if table is None:
         return None
-    table = table.filter(pc.is_in(table.column(id_column), value_set=ids))
-    return table if table.num_rows else None
+    which = match_keys(string_keys(table.column(id_column)), keys)
+    found = np.flatnonzero(which >= 0)
+    if len(found) == 0:
+        return None
+    if len(found) < table.num_rows:
+        table = table.take(pa.array(found))
+    return table, which[found]
 
 
 def utc_now() -> datetime:
