@@ -1,10 +1,9 @@
-"""Shared executor fixtures: a packet logger that keeps captures, and ONE real local Ray per run."""
+"""Shared executor fixtures: a packet logger that keeps captures (Ray: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from types import ModuleType
+from collections.abc import Callable
 
 import pytest
 
@@ -37,20 +36,3 @@ def packet_logger() -> RecordingLogger:
 def new_logger() -> Callable[[], RecordingLogger]:
     """Factory for tests that need several independent loggers."""
     return RecordingLogger
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[ModuleType]:
-    """A real local Ray (2 CPUs, no dashboard), started once per test run and shut down after.
-
-    ``RAY_AUTH_MODE=disabled`` keeps Ray from writing ``~/.ray/auth_token``; session files go to
-    Ray's temp dir (/tmp/ray).
-    """
-    ray = pytest.importorskip("ray")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
