@@ -22,7 +22,6 @@ which are layer 9, and sources are layer 5.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -37,7 +36,7 @@ from orcapod.types import ContentHash, Schema
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
 
 if TYPE_CHECKING:
-    from orcapod.data import Packet, Tag
+    pass
 
 __all__ = ["DerivedSource"]
 
@@ -125,10 +124,6 @@ class DerivedSource(StreamBase):
         return schema_pipeline_hash(*self._origin.output_schema())
 
     # Stream surface --------------------------------------------------------------------------
-    def keys(
-        self, columns: ColumnsArg = None, all_info: bool = False
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return self.stream.keys(columns, all_info)
 
     def output_schema(
         self, columns: ColumnsArg = None, all_info: bool = False
@@ -137,16 +132,3 @@ class DerivedSource(StreamBase):
             tag_schema, packet_schema = self._origin.output_schema()
             return Schema(tag_schema), Schema(packet_schema)
         return self.stream.output_schema(columns, all_info)
-
-    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        return self.stream.iter_packets()
-
-    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
-        return self.stream.as_table(columns, all_info)
-
-    @property
-    def num_rows(self) -> int:
-        return self.stream.num_rows
-
-    def __len__(self) -> int:
-        return self.num_rows

@@ -20,13 +20,12 @@ data hash; give an explicit ``source_id`` to keep entry ids stable when rows are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.data import Packet, Tag
 from orcapod.data.conversion import table_schema
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
@@ -214,10 +213,6 @@ class RootSource(StreamBase):
         return CachedSource(self, database, cache_path)
 
     # Stream surface (delegated) ------------------------------------------------------------
-    def keys(
-        self, columns: ColumnsArg = None, all_info: bool = False
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return self.stream.keys(columns, all_info)
 
     def output_schema(
         self, columns: ColumnsArg = None, all_info: bool = False
@@ -226,18 +221,9 @@ class RootSource(StreamBase):
             return self._user_schemas()
         return self.stream.output_schema(columns, all_info)
 
-    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        return self.stream.iter_packets()
-
-    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
-        return self.stream.as_table(columns, all_info)
-
     @property
     def num_rows(self) -> int:
         return int(self._raw.num_rows)
-
-    def __len__(self) -> int:
-        return self.num_rows
 
     def __repr__(self) -> str:
         tags, packets = self._user_schemas()

@@ -25,7 +25,7 @@ Decisions where the issue is silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -34,12 +34,12 @@ from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_rows, hash_table
 from orcapod.hashing.arrow_hashing import digests_to_hex
 from orcapod.streams import ArrowTableStream
-from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
-from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.streams.base import StreamBase, StreamProtocol
+from orcapod.types import ColumnConfig, ContentHash
 from orcapod.types.columns import RECORD_HASH
 
 if TYPE_CHECKING:
-    from orcapod.data import Packet, Tag
+    pass
 
 __all__ = ["CachedSource", "row_hash_ids"]
 
@@ -156,25 +156,3 @@ class CachedSource(StreamBase):
         return self._source.pipeline_hash()
 
     # Stream surface ------------------------------------------------------------------------
-    def keys(
-        self, columns: ColumnsArg = None, all_info: bool = False
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return self.stream.keys(columns, all_info)
-
-    def output_schema(
-        self, columns: ColumnsArg = None, all_info: bool = False
-    ) -> tuple[Schema, Schema]:
-        return self.stream.output_schema(columns, all_info)
-
-    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        return self.stream.iter_packets()
-
-    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
-        return self.stream.as_table(columns, all_info)
-
-    @property
-    def num_rows(self) -> int:
-        return self.stream.num_rows
-
-    def __len__(self) -> int:
-        return self.num_rows

@@ -74,27 +74,42 @@ def _operator(name: str) -> Callable[..., Any]:
 class StreamBase:
     """Conversions, iteration sugar and fluent operator shortcuts shared by all streams.
 
-    Subclasses implement ``keys``, ``output_schema``, ``iter_packets``, ``as_table``,
-    ``content_hash`` and ``pipeline_hash``.
+    Subclasses implement ``content_hash`` and ``pipeline_hash``, and either the data methods
+    (``keys``, ``output_schema``, ``iter_packets``, ``as_table``, ``num_rows``) or a ``stream``
+    property returning their rows as an ``ArrowTableStream``, to which those methods delegate.
     """
 
-    # Abstract surface (typed here so shared methods can call it) ---------------------------
+    # Data surface: by default delegated to ``self.stream``, the materialised rows ---------
+    @property
+    def stream(self) -> StreamProtocol:
+        """The stream this one delegates its data to (e.g. a source's enriched
+        ``ArrowTableStream``); streams that hold their own data override the methods below."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide .stream")
+
     def keys(
         self, columns: ColumnsArg = None, all_info: bool = False
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        raise NotImplementedError
+        return self.stream.keys(columns, all_info)
 
     def output_schema(
         self, columns: ColumnsArg = None, all_info: bool = False
     ) -> tuple[Schema, Schema]:
-        raise NotImplementedError
+        return self.stream.output_schema(columns, all_info)
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        raise NotImplementedError
+        return self.stream.iter_packets()
 
     def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
-        raise NotImplementedError
+        return self.stream.as_table(columns, all_info)
 
+    @property
+    def num_rows(self) -> int:
+        return int(self.as_table().num_rows)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    # Identity (every stream implements both) ------------------------------------------------
     def content_hash(self) -> ContentHash:
         raise NotImplementedError
 
