@@ -25,11 +25,21 @@ from orcapod.errors import DatabaseError
 __all__ = ["digest_keys", "keys_to_binary", "match_keys", "string_keys", "unique_keys"]
 
 _HEX_DIGITS = 32
-_NIBBLE = np.full(256, 255, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _NIBBLE[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _NIBBLE[_c] = 10 + _i
+_INVALID = 256
+
+
+def _pair_table() -> np.ndarray:
+    """Byte value of every two-character hex pair read as a little-endian uint16 (else 256)."""
+    table = np.full(65536, _INVALID, dtype=np.uint16)
+    digits = {c: v for v, c in enumerate(b"0123456789abcdef")}
+    digits.update({c: 10 + v for v, c in enumerate(b"ABCDEF")})
+    for hi_char, hi in digits.items():
+        for lo_char, lo in digits.items():
+            table[hi_char | (lo_char << 8)] = hi * 16 + lo
+    return table
+
+
+_HEX_PAIRS = _pair_table()
 
 
 def digest_keys(digests: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -52,8 +62,9 @@ def keys_to_binary(keys: np.ndarray) -> pa.Array:
 
 def string_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Keys of id strings (their last 32 characters are the digest in hex)."""
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
+    if isinstance(ids, pa.ChunkedArray):  # chunk by chunk: no copy of the strings
+        parts = [string_keys(chunk) for chunk in ids.chunks]
+        return np.concatenate(parts) if parts else np.empty((0, 2), dtype="<u8")
     n = len(ids)
     if n == 0:
         return np.empty((0, 2), dtype="<u8")
@@ -70,10 +81,10 @@ def string_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         width = int(offsets[1] - offsets[0])
         if width >= _HEX_DIGITS and np.all(np.diff(offsets) == width):
             data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-            nibbles = _NIBBLE[data.reshape(n, width)[:, width - _HEX_DIGITS :]]
-            if not np.any(nibbles == 255):
-                packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-                return np.ascontiguousarray(packed).view("<u8").reshape(n, 2)
+            digits = np.ascontiguousarray(data.reshape(n, width)[:, width - _HEX_DIGITS :])
+            values = _HEX_PAIRS[digits.view("<u2")]  # (n, 16): one byte per hex pair
+            if int(values.max()) < _INVALID:
+                return values.astype(np.uint8).view("<u8").reshape(n, 2)
     try:
         raw = b"".join(bytes.fromhex(s[-_HEX_DIGITS:]) for s in ids.cast(pa.string()).to_pylist())
     except (ValueError, pa.ArrowInvalid) as err:
@@ -95,15 +106,19 @@ def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(keys)
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    _, first, inverse = np.unique(keys[:, 0], return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    order = np.argsort(keys[:, 0])
+    lane0 = keys[order, 0]
+    new = np.r_[True, lane0[1:] != lane0[:-1]]
+    first = np.minimum.reduceat(order, np.flatnonzero(new))
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
     if not np.array_equal(keys[first[inverse], 1], keys[:, 1]):  # a lane-0 collision
         encoded = pc.dictionary_encode(keys_to_binary(keys))
         inverse = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         first = np.full(len(encoded.dictionary), n, dtype=np.int64)
         np.minimum.at(first, inverse, np.arange(n, dtype=np.int64))
     # renumber distinct values in order of first appearance
-    order = np.argsort(first, kind="stable")
+    order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rank[inverse].astype(np.int64), first[order].astype(np.int64)
@@ -117,13 +132,15 @@ def match_keys(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     out = np.full(len(query), -1, dtype=np.int64)
     if len(query) == 0 or len(reference) == 0:
         return out
-    order = np.argsort(reference[:, 0], kind="stable")
+    order = np.argsort(reference[:, 0])
     lane0 = reference[order, 0]
     if len(lane0) > 1 and not np.all(lane0[1:] != lane0[:-1]):
         exact = pc.index_in(keys_to_binary(query), value_set=keys_to_binary(reference))
         return exact.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    at = np.minimum(np.searchsorted(lane0, query[:, 0]), len(lane0) - 1)
+    query_order = np.argsort(query[:, 0])  # sorted probes: searchsorted stays in cache
+    probes = query[query_order]
+    at = np.minimum(np.searchsorted(lane0, probes[:, 0]), len(lane0) - 1)
     candidate = order[at]
-    hit = (lane0[at] == query[:, 0]) & (reference[candidate, 1] == query[:, 1])
-    out[hit] = candidate[hit]
+    hit = (lane0[at] == probes[:, 0]) & (reference[candidate, 1] == probes[:, 1])
+    out[query_order[hit]] = candidate[hit]
     return out
