@@ -44,13 +44,18 @@ class Calls:
     def __len__(self) -> int:
         return len(self.args)
 
+    def identity_structure(self) -> str:
+        """A recorder does not change what a function computes, so it has a fixed identity
+        (a closure value is part of a function's code hash)."""
+        return "calls"
+
 
 @pytest.fixture
 def calls() -> Calls:
     return Calls()
 
 
-def make_source(n: int = 5, **kwargs: Any) -> DictSource:
+def _make_source(n: int = 5, **kwargs: Any) -> DictSource:
     """``id`` tag, ``x`` and ``y`` int packet columns: x = i, y = 10 * i."""
     return DictSource(
         [{"id": i, "x": i, "y": 10 * i} for i in range(n)], tag_columns=["id"], **kwargs
@@ -58,5 +63,11 @@ def make_source(n: int = 5, **kwargs: Any) -> DictSource:
 
 
 @pytest.fixture
+def make_source() -> Callable[..., DictSource]:
+    """Factory: ``make_source(n)`` -> a DictSource of n rows (tag ``id``; ``x``, ``y``)."""
+    return _make_source
+
+
+@pytest.fixture
 def source() -> DictSource:
-    return make_source()
+    return _make_source()

@@ -29,7 +29,7 @@ def test_input_schema_from_annotations_defaults_are_optional() -> None:
 
 
 def test_string_annotations_are_resolved() -> None:
-    def f(x: "int") -> "list[str]":
+    def f(x: int) -> list[str]:
         return [str(x)]
 
     pf = PythonPacketFunction(f, "out")

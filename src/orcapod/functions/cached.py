@@ -2,9 +2,10 @@
 
 Both wrappers delegate every cache decision to ``CacheBinding`` (one ``ResultCache`` plus the
 match tier and the flush policy), so the caching logic exists once. The key is the input
-packet hash only (a function's output depends only on its packet, never on the tag), narrowed
-by the ``CacheMatch`` tier (default ``CODE``: results of other code are not matched, so an
-edit to the function or to user code it calls recomputes).
+packet hash only (a function's output depends only on its packet, never on the tag) — the hash
+of all of the packet's data columns, including any the function does not read, which is the
+key nodes compute too — narrowed by the ``CacheMatch`` tier (default ``CODE``: results of
+other code are not matched, so an edit to the function or to user code it calls recomputes).
 
 On a miss the wrapped function is called (unless it is inactive: then nothing is computed or
 stored and the outcome is None) and its result is stored — a None result as "filtered", so it
@@ -183,6 +184,7 @@ class CachedPacketFunction(PacketFunctionWrapper[E]):
             _record_path(record_path_prefix, self.uri),
             auto_flush,
             output_schema=self.output_packet_schema,
+            uri=self.uri,
         )
         self._binding = CacheBinding(cache, cache_match)
 
@@ -300,6 +302,7 @@ class CachedFunctionPod(FunctionPod):
             _record_path(record_path_prefix, function_pod.uri),
             auto_flush,
             output_schema=function_pod.output_packet_schema,
+            uri=function_pod.uri,
         )
         self._binding = CacheBinding(cache, cache_match)
 

@@ -17,6 +17,8 @@ Decisions where the issue is silent:
 * A filtered result (the function returned None) is stored too, as a row whose output and
   source columns are null, so it is not recomputed; ``lookup`` returns the ``FILTERED``
   sentinel for it (``None`` means a miss). An *inactive* function's None is never stored.
+  A stored output always has source info: a packet without it (e.g. recorded by hand) gets
+  ``<uri>::<record id>::<column>`` (``uri`` defaults to the record path).
 * Lookups are one filtered query (``__input_packet_hash IN (...)`` plus the match-tier
   constraints) for any number of packets. Several matches for one packet: the newest
   ``__pod_ts`` wins (ties: the larger record id, so the choice is deterministic).
@@ -47,9 +49,15 @@ from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schem
 from orcapod.databases.paths import validate_path
 from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.provenance import CODE_HASH_KEY, execution_digest, result_record_id
+from orcapod.functions.provenance import (
+    CODE_HASH_KEY,
+    execution_digest,
+    result_record_id,
+    source_prefix,
+)
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import (
+    BLOCK_SEP,
     COMPUTED,
     DATAGRAM_PREFIX,
     INPUT_PACKET_HASH,
@@ -113,6 +121,7 @@ class ResultCache:
         auto_flush: bool = True,
         *,
         output_schema: Schema | None = None,
+        uri: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(result_database, ArrowDatabase):
             raise InputValidationError(
@@ -123,6 +132,7 @@ class ResultCache:
         self._path = validate_path(record_path)
         self._auto_flush = bool(auto_flush)
         self._output_schema = output_schema
+        self._source_prefix = source_prefix(tuple(uri) if uri is not None else self._path)
 
     @property
     def database(self) -> ArrowDatabase:
@@ -263,6 +273,10 @@ class ResultCache:
             else:
                 rows.append(packet.as_dict())
                 sources.append(packet.source_info())
+        for record_id, (_, packet), info in zip(ids, entries, sources, strict=True):
+            if packet is not None and any(v is None for v in info.values()):
+                head = self._source_prefix + record_id + BLOCK_SEP
+                info.update({k: head + k for k, v in info.items() if v is None})
         n = len(entries)
         columns: dict[str, pa.Array] = {
             RECORD_ID: pa.array(ids, type=pa.large_string()),
