@@ -1,0 +1,114 @@
+"""The @function_pod decorator and the package's public surface."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import orcapod.functions as functions
+from orcapod.databases import InMemoryArrowDatabase
+from orcapod.executors import LocalExecutor
+from orcapod.functions import (
+    CachedFunctionPod,
+    CachedPacketFunction,
+    FunctionPod,
+    PythonPacketFunction,
+    function_pod,
+)
+from orcapod.types import CacheMatch
+
+
+def test_public_surface_is_exactly_these_names_sorted() -> None:
+    assert functions.__all__ == [
+        "CachedFunctionPod",
+        "CachedPacketFunction",
+        "FunctionPod",
+        "FunctionPodStream",
+        "PacketFunctionBase",
+        "PacketFunctionWrapper",
+        "PythonPacketFunction",
+        "ResultCache",
+        "function_pod",
+    ]
+
+
+def test_decorated_function_stays_a_plain_function_with_a_pod(make_source: Any) -> None:
+    @function_pod("bmi")
+    def compute_bmi(weight: float, height: float) -> float:
+        """Body mass index."""
+        return weight / height**2
+
+    assert compute_bmi(81.0, 3.0) == 9.0
+    assert compute_bmi.__name__ == "compute_bmi"
+    assert compute_bmi.__doc__ == "Body mass index."
+    pod = compute_bmi.pod  # type: ignore[attr-defined]
+    assert type(pod) is FunctionPod
+    pf = pod.packet_function
+    assert isinstance(pf, PythonPacketFunction)
+    assert pf.canonical_function_name == "compute_bmi"
+    assert pf.uri[2] == "v0"
+
+
+def test_decorator_options_reach_the_function_and_pod(make_source: Any) -> None:
+    executor = LocalExecutor()
+
+    @function_pod(
+        ["a", "b"], function_name="split", version="v3.1", label="splitter", executor=executor
+    )
+    def f(x: int) -> tuple[int, int]:
+        return x, -x
+
+    pod = f.pod  # type: ignore[attr-defined]
+    assert pod.packet_function.canonical_function_name == "split"
+    assert pod.packet_function.major_version == 3
+    assert pod.computed_label() == "splitter"
+    assert pod.executor is executor
+    rows = [(p["a"], p["b"]) for _, p in pod(make_source(3))]
+    assert rows == [(0, 0), (1, -1), (2, -2)]
+
+
+def test_result_database_caches_the_packet_function(make_source: Any, calls: Any) -> None:
+    db = InMemoryArrowDatabase()
+
+    @function_pod("y", result_database=db, cache_match=CacheMatch.VERSION)
+    def square(x: int) -> int:
+        calls.add(x)
+        return x * x
+
+    pf = square.pod.packet_function  # type: ignore[attr-defined]
+    assert isinstance(pf, CachedPacketFunction)
+    assert pf.cache_match is CacheMatch.VERSION
+    assert pf.record_path == pf.uri
+    list(square.pod(make_source(3)))  # type: ignore[attr-defined]
+    list(square.pod(make_source(3)))  # type: ignore[attr-defined]
+    assert sorted(calls.args) == [0, 1, 2]
+    assert square(4) == 16  # the plain call bypasses every cache
+    assert sorted(calls.args) == [0, 1, 2, 4]
+
+
+def test_pod_cache_database_caches_the_pod(make_source: Any, calls: Any) -> None:
+    db = InMemoryArrowDatabase()
+
+    @function_pod("y", pod_cache_database=db)
+    def square(x: int) -> int:
+        calls.add(x)
+        return x * x
+
+    pod = square.pod  # type: ignore[attr-defined]
+    assert isinstance(pod, CachedFunctionPod)
+    assert pod.cache_match is CacheMatch.CODE
+    assert [p.get_meta_value("__computed") for _, p in pod(make_source(2))] == [True, True]
+    assert [p.get_meta_value("__computed") for _, p in pod(make_source(2))] == [False, False]
+    assert sorted(calls.args) == [0, 1]
+
+
+def test_async_function_stays_a_coroutine_function(make_source: Any) -> None:
+    @function_pod("y")
+    async def slow(x: int) -> int:
+        await asyncio.sleep(0)
+        return x + 100
+
+    assert inspect.iscoroutinefunction(slow)
+    assert asyncio.run(slow(1)) == 101
+    assert [p["y"] for _, p in slow.pod(make_source(3))] == [100, 101, 102]  # type: ignore[attr-defined]
