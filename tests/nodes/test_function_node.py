@@ -568,3 +568,26 @@ def test_large_id_sets_take_the_projected_scan_path(
     probe.fail_on()
     assert node.run() == NodeRunSummary("double", computed=1, reused=6, filtered=1)
     assert tags_and_outputs(other) == [(1, 2), (2, 4), (50, 100)]
+
+
+def test_databases_and_paths(probe: Probe, db: ArrowDatabase) -> None:
+    node = FunctionNode(double_pod(probe), source([1]), db)
+    pf = node.packet_function
+    assert node.result_cache.record_path == pf.uri  # shared by every pipeline using it
+    assert node.record_path[: len(pf.uri)] == pf.uri
+    assert node.record_path[-2] == "schema:" + node.pipeline_hash().to_string()
+    assert node.record_path[-1] == "code:" + pf.code_hash
+    node.run()
+    stored = db.at("_result").get_all_records(pf.uri)
+    assert stored is not None and stored.column("doubled").to_pylist() == [2]
+    with pytest.raises(InputValidationError, match="ArrowDatabase"):
+        FunctionNode(double_pod(probe), source([1]), "not a db")  # type: ignore[arg-type]
+
+
+def test_views_are_snapshots_until_a_run_or_clear_cache(probe: Probe, db: ArrowDatabase) -> None:
+    reader = FunctionNode(double_pod(probe), source([1, 2]), db)
+    assert list(reader.iter_packets()) == []
+    FunctionNode(double_pod(probe), source([1, 2]), db).run()  # another node stores them
+    assert list(reader.iter_packets()) == []
+    reader.clear_cache()
+    assert tags_and_outputs(reader) == [(1, 2), (2, 4)]

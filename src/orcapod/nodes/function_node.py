@@ -18,7 +18,8 @@ Approach (DESIGN §7, §13, §14):
   finished work and never leaves a record without its result.
 * ``iter_packets()`` / ``as_table()`` read and never compute: the node's current input's entry
   ids -> its records -> their results, in input order; rows of other inputs sharing the table
-  never appear; rows not yet recorded (or filtered, or failed) are absent.
+  never appear; rows not yet recorded (or filtered, or failed) are absent. The rows read are
+  kept until the next ``run()`` or ``clear_cache()`` (a stream is a snapshot).
 * Failures (per ``error_policy``): every failed row is stored in the node's failures table
   (tag and system tags, entry id, input hash, exception type, message, traceback, UTC time) and
   never recorded as done, so the next run retries exactly those rows. ``continue`` finishes the
@@ -154,15 +155,12 @@ class FunctionNode(StreamBase):
     ) -> None:
         """Store provenance in ``pipeline_database`` and results in ``result_database``
         (default: ``pipeline_database.at("_result")``)."""
-        for name, db in (("pipeline_database", pipeline_database), ("result_database", None)):
+        for name, db in (("pipeline", pipeline_database), ("result", result_database)):
             if db is not None and not isinstance(db, ArrowDatabase):
                 raise InputValidationError(
-                    f"{name} must be an ArrowDatabase, got {type(db).__name__}"
+                    f"{name}_database must be an ArrowDatabase (e.g. DeltaTableDatabase, "
+                    f"InMemoryArrowDatabase), got {type(db).__name__}"
                 )
-        if result_database is not None and not isinstance(result_database, ArrowDatabase):
-            raise InputValidationError(
-                f"result_database must be an ArrowDatabase, got {type(result_database).__name__}"
-            )
         self._pipeline_database = pipeline_database
         self._result_database = result_database or pipeline_database.at("_result")
         self._cached_pod = None
@@ -507,6 +505,11 @@ class FunctionNode(StreamBase):
                     schema,
                     content_hash=ContentHash(ROW_HASH_METHOD, digest),
                 )
+
+    def clear_cache(self) -> None:
+        """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next
+        use); needed only to see rows another node or process stored since the last read."""
+        self._view_cache = None
 
     def flush(self) -> None:
         """Commit everything this node (and its result cache) has pending."""
