@@ -73,7 +73,7 @@ from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.plan import InputPlan
+from orcapod.nodes.plan import InputPlan, PacketGroups
 from orcapod.nodes.records import (
     FAILURE_ID,
     PIPELINE_ENTRY_ID,
@@ -323,9 +323,6 @@ class FunctionNode(StreamBase):
             record_path=store.record_path,
             record_id_column=PIPELINE_ENTRY_ID,
             failure_id_column=FAILURE_ID,
-            build_records=lambda entries, ids, computed: self._records_for(
-                plan, entries, ids, computed
-            ),
             flush_rows=self.flush_rows,
             flush_seconds=self.flush_seconds,
         )
@@ -383,43 +380,54 @@ class FunctionNode(StreamBase):
     ) -> None:
         """Novel entries: one result-cache lookup; compute each distinct missing packet once."""
         rows = plan.first_rows[novel]
-        hash_codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
+        codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
+        groups = PacketGroups(novel, codes, len(first))
         distinct = plan.input_hashes(rows[first]).to_pylist()
-        order = np.argsort(hash_codes, kind="stable")
-        bounds = np.searchsorted(hash_codes[order], np.arange(len(distinct) + 1))
-        groups = [novel[order[bounds[i] : bounds[i + 1]]] for i in range(len(distinct))]
+        writer.build_records = lambda packets, ids, computed: self._records_for(
+            plan, groups, packets, ids, computed
+        )
         pf = self._packet_function
         tier = self.cache_match
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
         cached = store.cache.lookup_many(distinct, match_constraints(tier, pf.code_hash, execution))
-        hit_entries: list[np.ndarray] = []
+        outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
+        hits: list[int] = []
         hit_ids: list[str | None] = []
         misses: list[int] = []
         for i, result in enumerate(cached):
             if result is None:
                 misses.append(i)
-                continue
-            entries = groups[i]
-            hit_entries.append(entries)
-            if result is FILTERED:
-                hit_ids.extend([None] * len(entries))
-                category[entries] = _FILTERED
+            elif result is FILTERED:
+                hits.append(i)
+                hit_ids.append(None)
+                outcome[i] = _FILTERED
             else:
                 assert isinstance(result, Packet)
-                hit_ids.extend([result.get_meta_value(PACKET_ID)] * len(entries))
-                category[entries] = _REUSED
-        if hit_entries:
+                hits.append(i)
+                hit_ids.append(result.get_meta_value(PACKET_ID))
+                outcome[i] = _REUSED
+        if hits:
             writer.add_records(
                 self._records_for(
-                    plan, np.concatenate(hit_entries), pa.array(hit_ids, pa.large_string()), False
+                    plan, groups, np.array(hits), pa.array(hit_ids, pa.large_string()), False
                 )
             )
-        if misses and pf.is_active():
-            self._compute(plan, groups, misses, distinct, category, writer, max_concurrency)
+        try:
+            if misses and pf.is_active():
+                self._compute(plan, groups, misses, distinct, outcome, writer, max_concurrency)
+        finally:
+            category[novel] = outcome[codes]
 
     def _records_for(
-        self, plan: InputPlan, entries: np.ndarray, packet_ids: pa.Array, computed: bool
+        self,
+        plan: InputPlan,
+        groups: PacketGroups,
+        packets: np.ndarray,
+        packet_ids: pa.Array,
+        computed: bool,
     ) -> pa.Table:
+        """Pipeline records of every entry of ``packets`` (``packet_ids``: per packet)."""
+        entries, owner = groups.members(packets)
         rows = pa.array(plan.first_rows[entries])
         return pipeline_record_table(
             plan.table,
@@ -427,17 +435,17 @@ class FunctionNode(StreamBase):
             plan.record_columns,
             plan.entry_ids(rows),
             plan.input_hashes(rows),
-            packet_ids,
+            packet_ids.take(pa.array(owner)),
             computed,
         )
 
     def _compute(
         self,
         plan: InputPlan,
-        groups: list[np.ndarray],
+        groups: PacketGroups,
         misses: list[int],
         distinct: list[str],
-        category: np.ndarray,
+        outcome: np.ndarray,
         writer: RunWriter,
         max_concurrency: int | None,
     ) -> None:
@@ -446,14 +454,13 @@ class FunctionNode(StreamBase):
         window = self._pod.concurrency_window(max_concurrency)
 
         def done(miss: int, output: Packet | None) -> None:
-            entries = groups[miss]
-            category[entries] = _FILTERED if output is None else _COMPUTED
-            writer.add_computed(entries, distinct[miss], output)
+            outcome[miss] = _FILTERED if output is None else _COMPUTED
+            writer.add_computed(miss, distinct[miss], output)
             writer.maybe_flush()
 
         def failed(miss: int, err: Exception) -> None:
-            entries = groups[miss]
-            category[entries] = _FAILED
+            outcome[miss] = _FAILED
+            entries, _ = groups.members(np.array([miss]))
             rows = pa.array(plan.first_rows[entries])
             writer.add_failures(
                 failure_table(plan.tags(rows), plan.entry_ids(rows), distinct[miss], err, utc_now())
@@ -467,7 +474,7 @@ class FunctionNode(StreamBase):
                     "finished rows are kept and only failed or new rows are computed."
                 ) from err
 
-        packets = self._packets(plan, plan.first_rows[[groups[i][0] for i in misses]])
+        packets = self._packets(plan, plan.first_rows[groups.first_entries(np.array(misses))])
         if window == 1:  # the thin path: one call at a time, no futures
             for miss, packet in zip(misses, packets, strict=True):
                 try:

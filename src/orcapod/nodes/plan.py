@@ -21,7 +21,7 @@ from orcapod.nodes.records import digest_strings, entry_digests
 from orcapod.types import ColumnConfig
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
 
-__all__ = ["InputPlan"]
+__all__ = ["InputPlan", "PacketGroups"]
 
 
 class InputPlan:
@@ -78,6 +78,31 @@ class InputPlan:
         if not user_only:
             names = (*self.tag_columns, *self.system_tag_columns)
         return self.table.select(list(names)).take(_indices(rows))
+
+
+class PacketGroups:
+    """Entries grouped by their distinct input packet (``codes[i]``: packet of entry ``i``)."""
+
+    def __init__(self, entries: np.ndarray, codes: np.ndarray, num_packets: int) -> None:
+        self.entries = entries
+        self.codes = codes
+        self.num_packets = num_packets
+        self._order = np.argsort(codes, kind="stable")
+        self._bounds = np.searchsorted(codes[self._order], np.arange(num_packets + 1))
+
+    def first_entries(self, packets: np.ndarray) -> np.ndarray:
+        """One entry (the first) of each packet in ``packets``."""
+        return self.entries[self._order[self._bounds[packets]]]
+
+    def members(self, packets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every entry of the ``packets`` and, per entry, its position in ``packets``."""
+        starts = self._bounds[packets]
+        sizes = self._bounds[packets + 1] - starts
+        if np.all(sizes == 1):
+            return self.entries[self._order[starts]], np.arange(len(packets))
+        owner = np.repeat(np.arange(len(packets)), sizes)
+        within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return self.entries[self._order[starts[owner] + within]], owner
 
 
 def _indices(rows: np.ndarray | pa.Array) -> pa.Array:

@@ -1,7 +1,7 @@
 """``RunWriter``: the batched write path of a ``FunctionNode`` run.
 
-Finished rows are buffered in memory as cheaply as possible (per computed packet: its entry
-codes, input hash, output and result id) and committed together: every ``flush_rows``
+Finished rows are buffered in memory as cheaply as possible (per computed packet: its index,
+input hash and output) and committed together: every ``flush_rows``
 buffered rows or ``flush_seconds`` after the previous commit, and at the end of the run. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
@@ -24,7 +24,7 @@ from orcapod.functions import ResultCache
 
 __all__ = ["RecordBuilder", "RunWriter"]
 
-#: ``(entry codes, packet ids aligned with them, computed flag) -> pipeline records``
+#: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
 RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
 
 
@@ -42,7 +42,6 @@ class RunWriter:
         record_path: Sequence[str],
         record_id_column: str,
         failure_id_column: str,
-        build_records: RecordBuilder,
         flush_rows: int,
         flush_seconds: float,
     ) -> None:
@@ -54,21 +53,22 @@ class RunWriter:
         self._path = tuple(record_path)
         self._id_column = record_id_column
         self._failure_id_column = failure_id_column
-        self._build = build_records
+        #: builds the records of computed packets; set before the first ``add_computed``
+        self.build_records: RecordBuilder | None = None
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
         self._results: list[tuple[str, Packet | None]] = []
-        self._codes: list[np.ndarray] = []
+        self._packets: list[int] = []
         self._records: list[pa.Table] = []
         self._failures: list[pa.Table] = []
         self._rows = 0
         self._last = time.monotonic()
 
-    def add_computed(self, codes: np.ndarray, input_hash: str, output: Packet | None) -> None:
-        """A freshly computed result (None: filtered) and the entries (``codes``) it answers."""
+    def add_computed(self, packet: int, input_hash: str, output: Packet | None) -> None:
+        """A freshly computed result (None: filtered) of the packet with index ``packet``."""
         self._results.append((input_hash, output))
-        self._codes.append(codes)
-        self._rows += len(codes)
+        self._packets.append(packet)
+        self._rows += 1
 
     def add_records(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -93,20 +93,17 @@ class RunWriter:
                 results, self._variation(), self._execution(), flush=False
             )
             self._cache.flush()  # results first: a record never points at a missing result
-            codes, self._codes = self._codes, []
+            packets, self._packets = self._packets, []
             # a filtered result is recorded with a null __packet_id
             ids = [
                 i if out is not None else None for i, (_, out) in zip(stored, results, strict=True)
             ]
-            lengths = np.fromiter((len(c) for c in codes), dtype=np.int64, count=len(codes))
-            all_codes = np.concatenate(codes)
-            if len(all_codes) == len(ids):
-                packet_ids = pa.array(ids, pa.large_string())
-            else:
-                packet_ids = pa.array(ids, pa.large_string()).take(
-                    pa.array(np.repeat(np.arange(len(ids)), lengths))
+            assert self.build_records is not None, "set build_records before add_computed"
+            self._records.append(
+                self.build_records(
+                    np.array(packets, dtype=np.int64), pa.array(ids, pa.large_string()), True
                 )
-            self._records.append(self._build(all_codes, packet_ids, True))
+            )
         wrote = False
         if self._records:
             records = pa.concat_tables(self._records, promote_options="permissive")
