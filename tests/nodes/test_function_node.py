@@ -408,10 +408,26 @@ def test_node_executor_is_the_nodes_own(probe: Probe) -> None:
 
 
 def test_threaded_executor_runs_in_a_bounded_window(probe: Probe, db: ArrowDatabase) -> None:
+    probe.fail_on(7, 21)
     node = FunctionNode(double_pod(probe), source(list(range(30))), db)
     node.executor = LocalExecutor(max_workers=4)
-    assert node.run(max_concurrency=4) == NodeRunSummary("double", computed=30)
+    with pytest.warns(FailedRowsWarning, match="2 of 30"):
+        assert node.run(max_concurrency=4) == NodeRunSummary("double", computed=28, failed=2)
+    assert node.failures().column("id").to_pylist() == [7, 21]
+    probe.fail_on()
+    assert node.run(max_concurrency=4) == NodeRunSummary("double", computed=2, reused=28)
     assert tags_and_outputs(node) == [(i, 2 * i) for i in range(30)]
+    fast = FunctionNode(
+        double_pod(probe),
+        source([1, 2, 3], xs=[101, 102, 103], source_id="f"),
+        db,
+        error_policy="fail_fast",
+    )
+    fast.executor = LocalExecutor(max_workers=2)
+    probe.fail_on(102)
+    with pytest.raises(ExecutionError, match=r"\{'id': 2\}"):
+        fast.run()
+    assert fast.failures().column("id").to_pylist() == [2]
 
 
 def test_input_without_the_functions_columns_is_rejected(probe: Probe) -> None:
