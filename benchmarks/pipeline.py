@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,6 +147,7 @@ def ray_phase(packets: int, seconds: float, repeats: int) -> list[dict[str, Any]
             cpu, wall = sum(out.column("cpu").to_pylist()), sum(out.column("wall").to_pylist())
             shares[kind].append(cpu / wall)
     ray.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
     local, remote = statistics.median(timings["local"]), statistics.median(timings["ray"])
     return [
         {
