@@ -18,6 +18,11 @@ The tree::
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
     └── PipelineError                                compile / run / save / load of a pipeline
+
+Warnings (things a run survived but a user must not miss)::
+
+    OrcapodWarning                (also UserWarning)
+    └── FailedRowsWarning                            rows of a node failed; ``node.failures()``
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ __all__ = [
     "DuplicateRecordError",
     "ExecutionError",
     "ExecutorError",
+    "FailedRowsWarning",
     "FlushError",
     "HashingError",
     "InputValidationError",
     "OrcapodError",
+    "OrcapodWarning",
     "PacketFunctionError",
     "PipelineError",
     "SchemaError",
@@ -79,3 +86,11 @@ class PacketFunctionError(ExecutionError):
 
 class PipelineError(OrcapodError):
     """A pipeline could not be compiled, run, saved or loaded."""
+
+
+class OrcapodWarning(UserWarning):
+    """Root of every warning orcapod issues."""
+
+
+class FailedRowsWarning(OrcapodWarning):
+    """Some rows of a run failed; list them with ``node.failures()``."""

@@ -23,15 +23,15 @@ import pytest
 
 from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, InMemoryArrowDatabase
-from orcapod.errors import ExecutionError, InputValidationError
+from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.hashing import hash_rows
-from orcapod.nodes import FailedRowsWarning, FunctionNode, NodeRunSummary, NodeType, records
-from orcapod.nodes.records import PIPELINE_ENTRY_ID, entry_ids
+from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records
+from orcapod.nodes.records import entry_ids
 from orcapod.sources import ArrowTableSource, DictSource
 from orcapod.types import ColumnConfig, ErrorPolicy
-from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID
+from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
 
 # -- helpers ----------------------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ import pytest
 from rich.console import Console
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
-from orcapod.errors import ExecutionError, PipelineError
+from orcapod.errors import ExecutionError, FailedRowsWarning, PipelineError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
 from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
-from orcapod.nodes.summary import FailedRowsWarning, NodeType
+from orcapod.nodes.summary import NodeType
 from orcapod.pipeline import (
     CompositeObserver,
     Pipeline,

@@ -13,11 +13,10 @@ from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.source_node import SourceNode
-from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
+from orcapod.nodes.summary import NodeRunSummary, NodeType
 
 __all__ = [
     "DerivedSource",
-    "FailedRowsWarning",
     "FunctionNode",
     "NodeRunSummary",
     "NodeType",

@@ -65,7 +65,7 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
-from orcapod.errors import ExecutionError, InputValidationError
+from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.pending import Pending
 from orcapod.functions.result_cache import FILTERED, match_constraints
@@ -75,19 +75,25 @@ from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.plan import InputPlan, PacketGroups
 from orcapod.nodes.records import (
-    FAILURE_ID,
-    PIPELINE_ENTRY_ID,
     entry_id_of,
     failure_table,
     pipeline_record_table,
     utc_now,
 )
 from orcapod.nodes.run_writer import RunWriter
-from orcapod.nodes.summary import FailedRowsWarning, NodeRunSummary, NodeType
+from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import CacheMatch, ColumnConfig, ContentHash, ErrorPolicy, Schema
-from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, POD_TS, source_column
+from orcapod.types.columns import (
+    COMPUTED,
+    FAILURE_ID,
+    INPUT_PACKET_HASH,
+    PACKET_ID,
+    PIPELINE_ENTRY_ID,
+    POD_TS,
+    source_column,
+)
 
 __all__ = ["FunctionNode"]
 

@@ -26,9 +26,6 @@ from orcapod.functions import ResultCache
 from orcapod.nodes.keys import string_keys, unique_keys
 from orcapod.nodes.plan import InputPlan
 from orcapod.nodes.records import (
-    ERROR_TIME,
-    FAILURE_ID,
-    PIPELINE_ENTRY_ID,
     failure_table,
     fetch_matching,
     utc_now,
@@ -36,9 +33,12 @@ from orcapod.nodes.records import (
 from orcapod.types import ColumnConfig, Schema
 from orcapod.types.columns import (
     COMPUTED,
+    ERROR_TIME,
+    FAILURE_ID,
     INPUT_PACKET_HASH,
     META_PREFIX,
     PACKET_ID,
+    PIPELINE_ENTRY_ID,
     POD_TS,
     SOURCE_PREFIX,
     source_column,

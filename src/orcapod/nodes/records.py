@@ -34,16 +34,20 @@ from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.nodes.keys import match_keys, string_keys
 from orcapod.types import ColumnConfig
-from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID
+from orcapod.types.columns import (
+    COMPUTED,
+    ERROR_MESSAGE,
+    ERROR_TIME,
+    ERROR_TRACEBACK,
+    ERROR_TYPE,
+    FAILURE_ID,
+    INPUT_PACKET_HASH,
+    PACKET_ID,
+    PIPELINE_ENTRY_ID,
+)
 
 __all__ = [
-    "ERROR_MESSAGE",
-    "ERROR_TIME",
-    "ERROR_TRACEBACK",
-    "ERROR_TYPE",
     "FILTER_LIMIT",
-    "FAILURE_ID",
-    "PIPELINE_ENTRY_ID",
     "digest_strings",
     "entry_id_of",
     "entry_ids",
@@ -55,12 +59,6 @@ __all__ = [
     "utc_now",
 ]
 
-PIPELINE_ENTRY_ID = "__pipeline_entry_id"
-FAILURE_ID = "__failure_id"
-ERROR_TYPE = "__error_type"
-ERROR_MESSAGE = "__error_message"
-ERROR_TRACEBACK = "__traceback"
-ERROR_TIME = "__failed_at"
 
 #: id lookups up to this size are pushed-down filtered queries; larger ones projected scans
 FILTER_LIMIT = 4096

@@ -1,8 +1,8 @@
-"""What a node run reports: ``NodeType`` and ``NodeRunSummary`` (+ the failed-rows warning).
+"""What a node run reports: ``NodeType`` and ``NodeRunSummary``.
 
 A run never looks clean when it lost rows: ``NodeRunSummary.failed`` counts them and the node
-warns once per run with :class:`FailedRowsWarning` (a ``UserWarning`` subclass, so it is shown
-by default and can be filtered by class).
+warns once per run with ``orcapod.errors.FailedRowsWarning`` (a ``UserWarning`` subclass, so
+it is shown by default and can be filtered by class).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["FailedRowsWarning", "NodeRunSummary", "NodeType"]
+__all__ = ["NodeRunSummary", "NodeType"]
 
 
 class NodeType(StrEnum):
@@ -19,10 +19,6 @@ class NodeType(StrEnum):
     SOURCE = "source"
     FUNCTION = "function"
     OPERATOR = "operator"
-
-
-class FailedRowsWarning(UserWarning):
-    """Some rows of a node run failed; list them with ``node.failures()``."""
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,11 @@ from typing import Any
 import networkx as nx
 
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import OrcapodError, PipelineError
+from orcapod.errors import FailedRowsWarning, OrcapodError, PipelineError
 from orcapod.executors import LocalExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
-from orcapod.nodes.summary import FailedRowsWarning, NodeType
+from orcapod.nodes.summary import NodeType
 from orcapod.pipeline.graph import PipelineGraph
 from orcapod.pipeline.observers import PipelineObserver, ProgressObserver
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator

@@ -26,6 +26,12 @@ RECORD_ID: Final = "__record_id"
 RECORD_HASH: Final = "_record_hash"
 NODE_CONTENT_HASH: Final = "_node_content_hash"
 SNAPSHOT_ROW: Final = "__snapshot_row"
+PIPELINE_ENTRY_ID: Final = "__pipeline_entry_id"
+FAILURE_ID: Final = "__failure_id"
+ERROR_TYPE: Final = "__error_type"
+ERROR_MESSAGE: Final = "__error_message"
+ERROR_TRACEBACK: Final = "__traceback"
+ERROR_TIME: Final = "__failed_at"
 
 DEFAULT_CONTEXT_KEY: Final = "orcapod:v1"
 SCHEMA_HASH_CHARS: Final = 12
