@@ -28,12 +28,17 @@ def test_readme_python_blocks_run_and_match_their_shown_results(tmp_path, monkey
                     shown.append(line[2:])
                 else:
                     break
-            if isinstance(node, ast.Expr) and shown:
-                value = eval(compile(ast.Expression(node.value), "README", "eval"), namespace)
-                assert repr(value) == "\n".join(shown), code
-            elif isinstance(node, ast.For) and shown:
+            prints = (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "print"
+            )
+            if (isinstance(node, ast.For) or prints) and shown:
                 capsys.readouterr()
                 exec(compile(ast.Module([node], []), "README", "exec"), namespace)
                 assert capsys.readouterr().out.splitlines() == shown, code
+            elif isinstance(node, ast.Expr) and shown:
+                value = eval(compile(ast.Expression(node.value), "README", "eval"), namespace)
+                assert repr(value) == "\n".join(shown), code
             else:
                 exec(compile(ast.Module([node], []), "README", "exec"), namespace)
