@@ -13,15 +13,19 @@ is not recomputed either. Outputs carry meta ``__computed`` (True when computed 
 hit — including a hit of an inner cache in dual caching), ``__packet_id`` (the result's record
 id) and ``__pod_ts``.
 
-Flushing: the per-row entry points (``call``, ``process_packet``, ``async_process_packet``)
-store with the cache's ``auto_flush`` (one flush per stored row when on). The batched
-``CachedFunctionPod.iter_process`` adds rows to the database as they are computed (visible to
-later lookups at once) and, with ``auto_flush``, commits every 256 stored rows or ~1 second and
-when the iteration ends or is closed.
+Writing: the per-row entry points (``call``, ``process_packet``, ``async_process_packet``)
+store each result at once, with the cache's ``auto_flush`` (one commit per row when on). The
+batched ``CachedFunctionPod.iter_process`` buffers computed results and adds them with one
+``store_many`` before its next lookup (so later lookups see them) and when the iteration ends
+or is closed; with ``auto_flush`` it commits when at least 256 rows or ~1 second of results are
+uncommitted, and at the end. A consumer that stops reading a ``FunctionPodStream`` part way
+leaves at most one chunk of computed rows unwritten until the stream reads on or is garbage
+collected.
 
-``CachedFunctionPod.iter_process`` looks packets up in chunks (sizes 1, 2, 4, ... 256, so a
-partial read does not read far ahead): one vectorised hash of the chunk's packets and ONE
-``lookup_many`` query per chunk; repeated packets inside a chunk are computed once.
+``CachedFunctionPod.iter_process`` looks packets up in chunks of 1, 2, 4, ... up to 4096 rows
+(a partial read hashes and looks up at most as many rows ahead as it has read; nothing is
+computed ahead): one vectorised hash of the chunk's packets and ONE ``lookup_many`` query per
+chunk; repeated packets inside a chunk are computed once.
 ``async_process_packet`` does the database work synchronously and awaits only the computation.
 """
 
@@ -42,7 +46,13 @@ from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.functions.function_pod import FunctionPod, Outcome, windowed
 from orcapod.functions.packet_function import PacketFunctionBase, PacketFunctionWrapper
 from orcapod.functions.pending import Pending
-from orcapod.functions.provenance import packet_hashes, with_content_hash
+from orcapod.functions.provenance import (
+    CODE_HASH_KEY,
+    execution_digest,
+    packet_hashes,
+    prime_source_info,
+    result_record_id,
+)
 from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import COMPUTED, PACKET_ID, POD_TS
@@ -56,7 +66,7 @@ CACHE_META_SCHEMA = Schema({COMPUTED: bool, PACKET_ID: str, POD_TS: dt.datetime}
 
 _FLUSH_ROWS = 256
 _FLUSH_SECONDS = 1.0
-_MAX_CHUNK = 256
+_MAX_CHUNK = 4096
 
 
 class CacheBinding:
@@ -75,6 +85,7 @@ class CacheBinding:
         self._buffer = []
         self._unflushed = 0
         self._last_flush = time.monotonic()
+        self._contexts: dict[tuple[int, Any], tuple[dict[str, str], dict[str, str], bytes]] = {}
 
     def constraints(self, pf: PacketFunctionBase[Any]) -> dict[str, str]:
         execution = pf.get_execution_data() if self.cache_match is CacheMatch.STRICT else {}
@@ -90,6 +101,18 @@ class CacheBinding:
         self.write_buffer()
         return self.cache.lookup_many(hashes, self.constraints(pf))
 
+    def _context(self, pf: PacketFunctionBase[Any]) -> tuple[dict[str, str], dict[str, str], bytes]:
+        """Variation and execution data of ``pf`` with its current executor, and the record-id
+        suffix they give (cached)."""
+        key = (id(pf), pf.executor)
+        cached = self._contexts.get(key)
+        if cached is None:
+            variation, execution = pf.get_function_variation_data(), pf.get_execution_data()
+            suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
+            cached = (variation, execution, suffix)
+            self._contexts = {key: cached}  # one entry: a binding serves one function
+        return cached
+
     def finish(
         self,
         pf: PacketFunctionBase[Any],
@@ -100,10 +123,11 @@ class CacheBinding:
     ) -> Packet | None:
         """Store (or buffer) a freshly obtained result and mark it; the output (or None)."""
         now = dt.datetime.now(dt.UTC)
-        variation = pf.get_function_variation_data()
-        execution = pf.get_execution_data()
+        variation, execution, suffix = self._context(pf)
+        if out is not None:
+            prime_source_info(out, input_hash)
         if deferred:
-            record_id = self.cache.record_id(input_hash, variation, execution)
+            record_id = result_record_id(input_hash, suffix)
             self._buffer.append((input_hash, out, variation, execution, now))
         else:
             (record_id,) = self.cache.store_many(
@@ -424,7 +448,7 @@ class CachedFunctionPod(FunctionPod):
                 elif h in started:
                     yield tag, started[h].then(functools.partial(_retag, tag))
                 else:
-                    pending = self._start_miss(tag, with_content_hash(packet, h), h)
+                    pending = self._start_miss(tag, packet, h)
                     started[h] = pending
                     yield tag, pending
 

@@ -3,14 +3,15 @@
 Nothing is computed until rows are read. Results are cached by input position, and the
 stream's state is shared by every iterator over it:
 
-* ``_results[i]`` is the outcome (``(tag, packet or None)``) of input row ``i``;
+* ``_tags[i]`` / ``_outputs[i]`` are the tag and the output (packet or None) of input row
+  ``i`` (two parallel lists rather than a list of pairs: fewer live objects per row);
 * ``_pending`` holds input rows already pulled from the upstream but without a recorded
   outcome (rows in flight, or a row whose call failed), in input order;
 * one *driver* — ``pod.iter_process`` over a feed that first replays ``_pending`` and then
   pulls new upstream rows — produces outcomes in input order; each outcome is recorded for the
   row at the head of ``_pending``.
 
-Any iterator that needs position ``i`` either reads ``_results[i]`` or advances the shared
+Any iterator that needs position ``i`` either reads the cached row ``i`` or advances the shared
 driver (under a lock), so partial iteration, several interleaved iterators and re-iteration
 all see the same rows in the same order and every function call happens once. Rows whose
 function returned None are cached as filtered and skipped.
@@ -73,7 +74,8 @@ class FunctionPodStream(StreamBase):
         self.label = label
         self._max_concurrency = max_concurrency
         self._lock = threading.RLock()
-        self._results: list[tuple[Tag, Packet | None]] = []
+        self._tags: list[Tag] = []
+        self._outputs: list[Packet | None] = []
         self._pending: deque[tuple[Tag, Packet]] = deque()
         self._upstream: Iterator[tuple[Tag, Packet]] | None = None
         self._pulled = 0
@@ -108,7 +110,7 @@ class FunctionPodStream(StreamBase):
 
     def __repr__(self) -> str:
         return (
-            f"FunctionPodStream({self._pod.computed_label()!r}, rows_computed={len(self._results)})"
+            f"FunctionPodStream({self._pod.computed_label()!r}, rows_computed={len(self._outputs)})"
         )
 
     # -- schema --------------------------------------------------------------------------
@@ -147,21 +149,21 @@ class FunctionPodStream(StreamBase):
     # -- iteration -----------------------------------------------------------------------
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        results = self._results
+        tags, outputs = self._tags, self._outputs
         i = 0
         while True:
-            if i < len(results):
-                tag, packet = results[i]
-                i += 1
+            if i < len(outputs):
+                packet = outputs[i]
                 if packet is not None:
-                    yield tag, packet
+                    yield tags[i], packet
+                i += 1
             elif not self._advance(i):
                 return
 
     def _advance(self, needed: int) -> bool:
         """Make sure outcome ``needed`` exists; False when the input is exhausted."""
         with self._lock:
-            if len(self._results) > needed:
+            if len(self._outputs) > needed:
                 return True
             if self._done:
                 return False
@@ -187,7 +189,8 @@ class FunctionPodStream(StreamBase):
                 self._driver = None  # the failed row stays pending: retried next time
                 raise
             self._pending.popleft()
-            self._results.append(outcome)
+            self._tags.append(outcome[0])
+            self._outputs.append(outcome[1])
             return True
 
     def _advance_direct(self, call: Callable[[Packet], Packet | None]) -> bool:
@@ -199,7 +202,7 @@ class FunctionPodStream(StreamBase):
         consumer first receives the rows before the failing one.
         """
         pending = self._pending
-        results = self._results
+        tags, outputs = self._tags, self._outputs
         start = time.perf_counter()
         done = 0
         while True:
@@ -220,7 +223,8 @@ class FunctionPodStream(StreamBase):
                     return True
                 raise
             pending.popleft()
-            results.append((tag, out))
+            tags.append(tag)
+            outputs.append(out)
             done += 1
             if done >= _BURST_ROWS or time.perf_counter() - start > _BURST_SECONDS:
                 return True
@@ -254,10 +258,19 @@ class FunctionPodStream(StreamBase):
                 return
             yield row
 
+    @property
+    def num_rows(self) -> int:
+        """Rows of the stream (computes every row; filtered rows are not counted)."""
+        count = 0
+        for _ in self.iter_packets():
+            count += 1
+        return count
+
     def clear_cache(self) -> None:
         """Forget every computed row (the next read recomputes from the start)."""
         with self._lock:
-            self._results.clear()
+            self._tags.clear()
+            self._outputs.clear()
             self._pending.clear()
             self._upstream = None
             self._driver = None

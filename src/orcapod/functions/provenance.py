@@ -33,7 +33,7 @@ from orcapod.data import Packet
 from orcapod.data.conversion import rows_to_table
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
-from orcapod.types import ContentHash
+from orcapod.types import ContentHash, Schema
 from orcapod.types.columns import BLOCK_SEP, FIELD_SEP
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "RecordIdMaker",
     "execution_digest",
     "packet_hashes",
+    "prime_source_info",
     "resolve_source_info",
     "result_record_id",
     "source_prefix",
@@ -89,18 +90,21 @@ class RecordIdMaker:
 class LazySourceInfo(Mapping[str, Any]):
     """Source info of a computed packet, resolved on first read (see the module docstring).
 
+    It keeps what hashing the input needs — the input packet's value dict and schema, and its
+    hash when already known — not the input packet itself (fewer live objects per cached row).
     ``function.record_id_maker_for(executor)`` gives the ``RecordIdMaker`` of the call that
-    produced the packet (the executor is the one used by that call: a function may get another
-    executor later).
+    produced the packet (the executor used by that call: a function may get another one later).
     """
 
-    __slots__ = ("_executor", "_function", "_input", "_keys", "_values")
+    __slots__ = ("_data", "_executor", "_function", "_hash", "_keys", "_schema", "_values")
 
     def __init__(
         self, keys: tuple[str, ...], input_packet: Packet, function: Any, executor: Any
     ) -> None:
         self._keys = keys
-        self._input: Packet | None = input_packet
+        self._data: dict[str, Any] | None = input_packet._dict()  # trusted fast paths of the
+        self._schema: Schema | None = input_packet._schema  # data layer: no copies
+        self._hash: ContentHash | None = input_packet._hash
         self._function = function
         self._executor = executor
         self._values: dict[str, str] | None = None
@@ -109,21 +113,18 @@ class LazySourceInfo(Mapping[str, Any]):
     def resolved(self) -> bool:
         return self._values is not None
 
-    @property
-    def input_packet(self) -> Packet | None:
-        """The input packet, until the tokens are resolved."""
-        return self._input
-
     def _resolve(self, input_hash: ContentHash | None = None) -> dict[str, str]:
         values = self._values
         if values is None:
-            assert self._input is not None
             if input_hash is None:
-                input_hash = self._input.content_hash()
+                input_hash = self._hash
+            if input_hash is None:
+                assert self._data is not None and self._schema is not None
+                input_hash = Packet._make(self._data, self._schema).content_hash()
             maker: RecordIdMaker = self._function.record_id_maker_for(self._executor)
             values = maker.source_info(self._keys, maker.record_id(input_hash))
             self._values = values
-            self._input = None  # the input row is no longer needed
+            self._data = self._schema = self._hash = None  # the input is no longer needed
             self._function = self._executor = None
         return values
 
@@ -174,13 +175,31 @@ def with_content_hash(packet: Packet, content_hash: ContentHash) -> Packet:
 
 def _lazy_info(packet: Packet) -> LazySourceInfo | None:
     info = getattr(packet, "_source_info", None)  # the data layer's private slot
-    return info if isinstance(info, LazySourceInfo) and info.input_packet is not None else None
+    return info if isinstance(info, LazySourceInfo) and not info.resolved else None
+
+
+def prime_source_info(packet: Packet, input_hash: ContentHash) -> None:
+    """Give ``packet``'s lazy source info its input's hash (known to the caller), if unresolved."""
+    info = _lazy_info(packet)
+    if info is not None:
+        info.resolve_with(input_hash)
 
 
 def resolve_source_info(packets: Iterable[Packet]) -> None:
-    """Resolve the lazy source info of many packets with one vectorised hash of their inputs."""
-    lazies = [info for p in packets if (info := _lazy_info(p)) is not None]
-    inputs = [info.input_packet for info in lazies]
-    hashes = packet_hashes([p for p in inputs if p is not None])
-    for info, h in zip(lazies, hashes, strict=True):
-        info.resolve_with(h)
+    """Resolve the lazy source info of many packets with one vectorised hash per input schema."""
+    pending: dict[int, tuple[Schema, list[LazySourceInfo]]] = {}
+    for packet in packets:
+        info = _lazy_info(packet)
+        if info is None:
+            continue
+        if info._hash is not None:
+            info.resolve_with(info._hash)
+            continue
+        assert info._schema is not None
+        group = pending.setdefault(id(info._schema), (info._schema, []))
+        group[1].append(info)
+    for schema, infos in pending.values():
+        table = rows_to_table([info._data or {} for info in infos], schema)
+        digests = hash_rows(table).to_pylist()
+        for info, digest in zip(infos, digests, strict=True):
+            info.resolve_with(ContentHash(ROW_HASH_METHOD, digest))

@@ -70,6 +70,7 @@ PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _MISSING: Any = object()
 _CAPTURE_EXECUTOR = LocalExecutor()
+_PYTHON_VERSION = platform.python_version()
 
 
 def _check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
@@ -333,7 +334,7 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         else:
             raw = executor.get_executor_data()
             data = {k: v if isinstance(v, str) else repr(v) for k, v in raw.items()}
-        data["python_version"] = platform.python_version()
+        data["python_version"] = _PYTHON_VERSION
         return data
 
     # -- calls ---------------------------------------------------------------------------

@@ -198,20 +198,28 @@ class ResultCache:
         ]
         ids = table.column(RECORD_ID).to_pylist()
         stamps = table.column(POD_TS).to_pylist()
+        n = table.num_rows
         out: list[CacheResult] = []
-        for i in range(table.num_rows):
-            info = {k: src[i] for k, src in zip(keys, sources, strict=True)}
-            if all(v is None for v in info.values()):
-                out.append(FILTERED)
-                continue
-            out.append(
-                Packet._make(
-                    {k: col[i] for k, col in zip(keys, values, strict=True)},
-                    schema,
-                    meta={COMPUTED: False, PACKET_ID: ids[i], POD_TS: stamps[i]},
-                    hidden=info,
+        append = out.append
+        rows = (
+            zip(zip(*values, strict=True), zip(*sources, strict=True), ids, stamps, strict=True)
+            if keys
+            else ()
+        )
+        for vals, srcs, record_id, stamp in rows:
+            if srcs.count(None) == len(srcs):
+                append(FILTERED)
+            else:
+                append(
+                    Packet._make(
+                        dict(zip(keys, vals, strict=True)),
+                        schema,
+                        meta={COMPUTED: False, PACKET_ID: record_id, POD_TS: stamp},
+                        hidden=dict(zip(keys, srcs, strict=True)),
+                    )
                 )
-            )
+        if not keys:
+            out = [FILTERED] * n
         return out
 
     # -- stores --------------------------------------------------------------------------
