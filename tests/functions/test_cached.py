@@ -311,3 +311,82 @@ def test_dual_caching_through_the_decorator(make_source: Any, calls: Any) -> Non
     assert sorted(calls.args) == [0, 1, 2]
     assert pf_db.get_all_records(triple.pod.packet_function.record_path).num_rows == 3  # type: ignore[attr-defined, union-attr]
     assert pod_db.get_all_records(triple.pod.record_path).num_rows == 3  # type: ignore[attr-defined, union-attr]
+
+
+def test_provenance_is_the_same_computed_cached_and_stored(make_source: Any) -> None:
+    def inc(x: int) -> int:
+        return x + 1
+
+    plain = FunctionPod(PythonPacketFunction(inc, "z"))
+    cached = CachedFunctionPod(plain, InMemoryArrowDatabase())
+    fresh = [p.source_info()["z"] for _, p in plain(make_source(4))]
+    computed = [p.source_info()["z"] for _, p in cached(make_source(4))]
+    hits = [p.source_info()["z"] for _, p in cached(make_source(4))]
+    stored = cached.result_cache.get_all_records()
+    assert fresh == computed == hits
+    assert sorted(stored.column("_source_z").to_pylist()) == sorted(fresh)  # type: ignore[union-attr]
+    ids = [p.get_meta_value("__packet_id") for _, p in cached(make_source(4))]
+    assert [token.split("::")[1] for token in fresh] == ids
+
+
+def test_iter_process_accepts_precomputed_input_hashes(memory_db: Any, calls: Any) -> None:
+    from orcapod.functions.provenance import packet_hashes
+
+    pod = CachedFunctionPod(FunctionPod(counting_pf(calls)), memory_db)
+    rows = [(tag(i), Packet({"x": i})) for i in range(5)]
+    hashes = packet_hashes([p for _, p in rows])
+    assert hashes == [p.content_hash() for _, p in rows]
+    first = list(pod.iter_process(rows, input_hashes=hashes))
+    assert [o["y"] for _, o in first] == [0, 1, 4, 9, 16]  # type: ignore[index]
+    again = list(pod.iter_process(rows, input_hashes=hashes))
+    assert [o.get_meta_value("__computed") for _, o in again] == [False] * 5  # type: ignore[union-attr]
+    assert len(calls) == 5
+    with pytest.raises(ValueError, match="shorter"):
+        list(pod.iter_process(rows, input_hashes=hashes[:2]))
+
+
+class Concurrency:
+    """Tracks how many calls run at once (its identity is fixed: it does not change results)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.running -= 1
+
+    def identity_structure(self) -> str:
+        return "concurrency-probe"
+
+
+def test_cached_pod_with_a_concurrent_executor_is_bounded_and_ordered(
+    memory_db: Any, make_source: Any
+) -> None:
+    import time
+
+    from orcapod.executors import LocalExecutor
+
+    probe = Concurrency()
+
+    def jitter(x: int) -> int:
+        with probe:
+            time.sleep(0.001 * ((3 * x) % 4))
+        return -x
+
+    pf = PythonPacketFunction(jitter, "z", executor=LocalExecutor(max_workers=6))
+    pod = CachedFunctionPod(FunctionPod(pf, max_concurrency=3), memory_db)
+    assert [(t["id"], p["z"]) for t, p in pod(make_source(25))] == [(i, -i) for i in range(25)]
+    assert 2 <= probe.peak <= 3
+    assert pod.result_cache.get_all_records().num_rows == 25  # type: ignore[union-attr]
+    probe.peak = 0
+    assert [p.get_meta_value("__computed") for _, p in pod(make_source(25))] == [False] * 25
+    assert probe.peak == 0

@@ -329,3 +329,10 @@ def test_pod_stream_as_input_of_another_pod(make_source: Any) -> None:
     assert [p["w"] for _, p in second] == [2, 4, 6, 8]
     table = second.as_table(all_info=True)
     assert table.column("w").to_pylist() == [2, 4, 6, 8]
+
+
+def test_len_counts_rows_without_building_a_table(calls: Any, make_source: Any) -> None:
+    stream = counting_pod(calls, filter=True)(make_source(7))
+    assert len(stream) == 5
+    assert stream._full_table is None
+    assert len(calls) == 7
