@@ -13,16 +13,21 @@ at construction, against the types orcapod can store.
 
 Outputs. With one key the return value IS that key's value; with several, the function returns
 a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
-None means "filter this packet out" (so a single optional output cannot be null: return a
-dict ``{key: None}``... which only several-key functions accept — declare a second key, or
-filter). Values are checked against the output schema with precomputed checks (see
+None means "filter this packet out" — so a single output key is never null, while a
+several-key function may put None inside its tuple/dict for a key typed ``T | None``. Values
+are checked against the output schema with precomputed checks (see
 ``orcapod.functions.validation``); a mismatch raises ``PacketFunctionError`` naming the key.
+
+Calls. ``call``/``async_call`` go through the executor when one is set, else call the
+function directly; a ``logger`` given without an executor is served by a plain
+``LocalExecutor`` so the call's output is still captured.
 
 Speed. The per-packet path is thin: read the parameters from the packet, call the function
 (directly, or through the executor when one is set), check each value with its precomputed
 check, and build the output with ``Packet._make`` and the shared output ``Schema``. Nothing per
 packet touches Arrow; source info is a ``LazySourceInfo`` (``orcapod.functions.provenance``)
-resolved only when read.
+resolved only when read. Parameters are read from the packet's own value dict (the data
+layer's trusted ``_dict()``) by a reader compiled once for the parameter names.
 
 Identity data. The code hash (``orcapod.hashing.function_identity.function_code_hash``) and the
 signature hash are computed on first use and cached; git state is read only when variation
