@@ -379,3 +379,13 @@ def test_output_packet_content_hash_matches_a_freshly_built_packet() -> None:
     assert out is not None
     assert out.content_hash() == Packet({"sum": 3}).content_hash()
     assert out.context_key == Packet({"x": 1}).context_key
+
+
+def test_pickles_and_copies_with_standard_pickle() -> None:
+    import copy
+    import pickle
+
+    pf = PythonPacketFunction(add, "sum", executor=LocalExecutor())
+    for clone in (pickle.loads(pickle.dumps(pf)), copy.copy(pf), copy.deepcopy(pf)):
+        assert clone.uri == pf.uri
+        assert clone.call(Packet({"x": 2, "y": 3}))["sum"] == 5  # type: ignore[index]

@@ -271,6 +271,15 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         self._git_hash: str | None = None
         super().__init__(version=version, label=label, executor=executor)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_read"]  # a compiled lambda: rebuilt from the parameter names
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._read = _compile_reader(self._required)
+
     # -- identity ------------------------------------------------------------------------
 
     @property
