@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -121,6 +124,36 @@ def test_get_records_by_ids_returns_only_stored_matches(db: ArrowDatabase) -> No
     assert [r["id"] for r in rows(as_array)] == ids[:2]
     assert db.get_records_by_ids(P, []) is None
     assert db.get_records_by_ids(P, ["nope"]) is None
+
+
+@pytest.mark.parametrize(
+    "as_values",
+    [
+        pytest.param(lambda v: pa.array(v, pa.string()), id="array"),
+        pytest.param(lambda v: pa.array(v, pa.large_string()), id="large_string"),
+        pytest.param(lambda v: pa.chunked_array([v[:1], v[1:]], pa.string()), id="chunked"),
+        pytest.param(np.array, id="numpy_unicode"),
+        pytest.param(lambda v: np.array(v, dtype=object), id="numpy_object"),
+    ],
+)
+def test_get_records_by_ids_accepts_arrow_and_numpy_arrays(
+    db: ArrowDatabase, as_values: Callable[[list[str]], Any]
+) -> None:
+    ids = [f"id-{i}" for i in range(100)]
+    db.add_records(P, batch(ids, v=list(range(100))), "id")
+    got = db.get_records_by_ids(P, as_values([ids[5], ids[50], "absent"]), record_id_column="id")
+    assert rows(got) == [{"id": "id-5", "v": 5}, {"id": "id-50", "v": 50}]
+    assert db.get_records_by_ids(P, as_values(["absent", "also-absent"])) is None
+    assert db.get_records_by_ids(P, np.array([], dtype=str)) is None
+    assert db.get_records_by_ids(P, pa.array([], pa.string())) is None
+
+
+def test_get_records_by_ids_refuses_non_string_arrays(db: ArrowDatabase) -> None:
+    db.add_records(P, batch(["1"], v=[1]), "id")
+    with pytest.raises(InputValidationError, match="strings"):
+        db.get_records_by_ids(P, pa.array([1, 2]))
+    with pytest.raises(InputValidationError, match="strings"):
+        db.get_records_by_ids(P, np.array([1, 2]))
 
 
 def test_ids_with_quotes_and_unicode_round_trip(db: ArrowDatabase) -> None:
@@ -337,6 +370,45 @@ def test_collection_values_mean_in_and_none_matches_null(people: ArrowDatabase) 
     got = people.get_records_with_column_value(P, {"age": (40, None)}, "id")
     assert [r["id"] for r in rows(got)] == ["b", "c"]
     assert people.get_records_with_column_value(P, {"age": []}) is None
+
+
+def test_array_values_mean_in_and_nulls_match_null(people: ArrowDatabase) -> None:
+    for names in (
+        pa.array(["bob", "dee", "zed"]),
+        pa.chunked_array([["bob"], ["dee", "zed"]], pa.large_string()),
+        np.array(["bob", "dee", "zed"]),
+    ):
+        got = people.get_records_with_column_value(P, {"name": names}, "id")
+        assert [r["id"] for r in rows(got)] == ["b", "d"]
+    got = people.get_records_with_column_value(P, {"age": np.array([40, 30], np.int32)}, "id")
+    assert [r["id"] for r in rows(got)] == ["a", "b", "d"]
+    got = people.get_records_with_column_value(P, {"age": pa.array([40, None])}, "id")
+    assert [r["id"] for r in rows(got)] == ["b", "c"]
+    got = people.get_records_with_column_value(
+        P, {"id": pa.array(["a", "c", "d"]), "age": pa.array([30], pa.int8())}, "id"
+    )
+    assert [r["id"] for r in rows(got)] == ["a", "d"]
+    assert people.get_records_with_column_value(P, {"age": pa.array([], pa.int64())}) is None
+
+
+def test_array_values_of_another_kind_are_refused(people: ArrowDatabase) -> None:
+    with pytest.raises(InputValidationError, match="'name'"):
+        people.get_records_with_column_value(P, {"name": pa.array([1, 2])})
+    with pytest.raises(InputValidationError, match="'age'"):
+        people.get_records_with_column_value(P, {"age": np.array(["30"])})
+    with pytest.raises(InputValidationError, match="'age'"):
+        people.get_records_with_column_value(P, {"age": np.array([1.5])})
+
+
+def test_long_array_values_match_like_lists(db: ArrowDatabase) -> None:
+    ids = [f"k{i:05d}" for i in range(3000)]
+    db.add_records(P, batch(ids, n=list(range(3000))), "id")
+    db.flush()
+    wanted = np.arange(0, 6000, 3, dtype=np.int64)
+    got = db.get_records_with_column_value(P, {"n": wanted}, "id", columns=["n"])
+    assert [r["id"] for r in rows(got)] == ids[::3]
+    by_id = db.get_records_by_ids(P, pa.array(ids[::7]), "id")
+    assert [r["id"] for r in rows(by_id)] == ids[::7]
 
 
 def test_long_in_lists_match_like_short_ones(db: ArrowDatabase) -> None:

@@ -50,7 +50,9 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
@@ -459,7 +461,7 @@ class DeltaTableDatabase:
     def get_records_by_ids(
         self,
         path: Sequence[str],
-        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
         record_id_column: str | None = None,
     ) -> pa.Table | None:
         key = validate_path(path)

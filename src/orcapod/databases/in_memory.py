@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -121,7 +123,7 @@ class InMemoryArrowDatabase:
     def get_records_by_ids(
         self,
         path: Sequence[str],
-        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
         record_id_column: str | None = None,
     ) -> pa.Table | None:
         wanted = normalize_ids(ids)

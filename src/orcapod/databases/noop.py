@@ -7,7 +7,9 @@ tables are not inspected. Every read returns ``None``; ``flush()`` does nothing.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod.databases.paths import validate_path
@@ -49,7 +51,7 @@ class NoOpArrowDatabase:
     def get_records_by_ids(
         self,
         path: Sequence[str],
-        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
         record_id_column: str | None = None,
     ) -> pa.Table | None:
         validate_path(path)

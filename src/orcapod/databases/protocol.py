@@ -23,8 +23,9 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pyarrow as pa
 
 __all__ = ["ArrowDatabase"]
@@ -66,10 +67,11 @@ class ArrowDatabase(Protocol):
     def get_records_by_ids(
         self,
         path: Sequence[str],
-        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
         record_id_column: str | None = None,
     ) -> pa.Table | None:
-        """The rows whose ids are in ``ids`` (ids not stored are ignored), or ``None``."""
+        """The rows whose ids are in ``ids`` (a collection of strings or a string
+        pyarrow/numpy array; ids not stored are ignored), or ``None``."""
         ...
 
     def get_all_records(
@@ -87,9 +89,9 @@ class ArrowDatabase(Protocol):
         record_id_column: str | None = None,
         columns: Sequence[str] | None = None,
     ) -> pa.Table | None:
-        """Rows where every constrained column equals its value (a list/tuple/set of values
-        means IN; ``None`` matches null), projected to ``columns`` (plus the record id when
-        ``record_id_column`` is given), or ``None``."""
+        """Rows where every constrained column equals its value (a list/tuple/set or a
+        pyarrow/numpy array of values means IN; ``None`` matches null), projected to
+        ``columns`` (plus the record id when ``record_id_column`` is given), or ``None``."""
         ...
 
     def flush(self) -> None:

@@ -16,6 +16,12 @@
 * **Constraints** (``get_records_with_column_value``) map a column to one value (equality) or
   to a list/tuple/set of values (``IN``). ``None`` matches null. Each value is converted to the
   column's type first, so a value of the wrong type is refused the same way on every backend.
+* **Arrays of values.** Record ids (``get_records_by_ids``) and constraint values may also be
+  a ``pyarrow.Array``/``ChunkedArray`` or a numpy array; these are converted with Arrow casts,
+  never through Python objects. Their type must be of the column's kind (strings for ids and
+  string columns, integers for integer columns, integers or floats for float columns, ...):
+  an integer array is refused for a string column rather than silently cast to text, as a
+  Python list of ints would be. Null entries mean ``None`` (match null).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -188,17 +195,75 @@ def prepare_record(record_id: str, table: pa.Table) -> pa.Table:
     return prepare_records(table.add_column(0, RECORD_ID, ids), RECORD_ID)
 
 
-def normalize_ids(ids: Iterable[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Record ids for a lookup, as a string array without nulls or repeats."""
+def _value_kind(dtype: pa.DataType) -> str:
+    """The family of ``dtype`` for deciding whether an array of values may be cast to it."""
+    t = pa.types
+    if t.is_dictionary(dtype):
+        return _value_kind(dtype.value_type)
+    if t.is_string(dtype) or t.is_large_string(dtype) or t.is_string_view(dtype):
+        return "string"
+    if (
+        t.is_binary(dtype)
+        or t.is_large_binary(dtype)
+        or t.is_binary_view(dtype)
+        or t.is_fixed_size_binary(dtype)
+    ):
+        return "binary"
+    if t.is_integer(dtype):
+        return "integer"
+    if t.is_floating(dtype):
+        return "float"
+    if t.is_decimal(dtype):
+        return "decimal"
+    if t.is_timestamp(dtype):
+        return "timestamp"
+    if t.is_date(dtype):
+        return "date"
+    if t.is_boolean(dtype):
+        return "bool"
+    return str(dtype)
+
+
+_WIDENING = {"integer": {"float", "decimal"}}
+
+
+def _as_arrow(values: pa.Array | pa.ChunkedArray | np.ndarray[Any, Any]) -> pa.Array:
+    """A numpy array or (chunked) Arrow array as one Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise InputValidationError(
+                f"Arrays of values must be one-dimensional, got shape {values.shape}; "
+                "flatten it with .ravel()."
+            )
+        return pa.array(values)
+    return values
+
+
+def _is_array(values: object) -> bool:
+    return isinstance(values, pa.Array | pa.ChunkedArray | np.ndarray)
+
+
+def normalize_ids(
+    ids: Iterable[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
+) -> pa.Array:
+    """Record ids for a lookup, as a string array without nulls or repeats. Arrow and numpy
+    arrays are converted without going through Python objects."""
     if isinstance(ids, str):
         raise InputValidationError(
             f"Record ids must be a collection of strings, got the string {ids!r}; write [{ids!r}]."
         )
     try:
-        if isinstance(ids, pa.ChunkedArray):
-            array = ids.combine_chunks()
-        elif isinstance(ids, pa.Array):
-            array = ids
+        if _is_array(ids):
+            array = _as_arrow(ids)
+            if len(array) == 0:
+                return pa.array([], type=pa.string())
+            if _value_kind(array.type) != "string":
+                raise InputValidationError(
+                    f"Record ids must be strings, got an array of type {array.type}; cast it "
+                    "with pc.cast(ids, pa.string())."
+                )
         else:
             array = pa.array(list(ids), type=pa.string())
         array = array.cast(pa.string())
@@ -292,6 +357,39 @@ def _constraint_values(value: object) -> list[Any]:
     return [value]
 
 
+def _constraint_array(name: str, value: object, dtype: pa.DataType) -> tuple[pa.Array, bool]:
+    """The non-null values of one constraint converted to ``dtype``, and whether null was
+    among them; arrays are cast vectorised (same kind of type only, see the docstring)."""
+    if _is_array(value):
+        array = _as_arrow(value)
+        kind, target = _value_kind(array.type), _value_kind(dtype)
+        if len(array) and kind != target and target not in _WIDENING.get(kind, set()):
+            raise InputValidationError(
+                f"Constraint values for column {name!r} are an array of type {array.type}, "
+                f"which does not match the column type {dtype}; pass values of that type."
+            )
+        match_null = array.null_count > 0
+        if match_null:
+            array = array.drop_null()
+        try:
+            return array.cast(dtype), match_null
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+            raise InputValidationError(
+                f"Constraint values for column {name!r} cannot be converted to the column type "
+                f"{dtype}: {err}"
+            ) from err
+    raw = _constraint_values(value)
+    present = [v for v in raw if v is not None]
+    try:
+        values = pa.array(present, type=dtype)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+        raise InputValidationError(
+            f"Constraint value(s) {present!r} for column {name!r} cannot be converted to the "
+            f"column type {dtype}: {err}"
+        ) from err
+    return values, len(present) < len(raw)
+
+
 def normalize_constraints(
     constraints: Mapping[str, object],
     schema: pa.Schema,
@@ -319,16 +417,8 @@ def normalize_constraints(
                 f"Constraint on column {name!r} of nested type {dtype} is not supported; "
                 "constrain scalar columns only."
             )
-        raw = _constraint_values(value)
-        present = [v for v in raw if v is not None]
-        try:
-            values = pa.array(present, type=dtype)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
-            raise InputValidationError(
-                f"Constraint value(s) {present!r} for column {name!r} cannot be converted to the "
-                f"column type {dtype}: {err}"
-            ) from err
-        out.append(Constraint(column, values, match_null=len(present) < len(raw)))
+        values, match_null = _constraint_array(name, value, dtype)
+        out.append(Constraint(column, values, match_null=match_null))
     return out
 
 

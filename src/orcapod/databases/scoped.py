@@ -9,7 +9,9 @@ never nest). The prefix is validated like a path (an empty prefix is the root).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod.databases.paths import RecordPath, join_path, validate_subpath
@@ -70,7 +72,7 @@ class ScopedArrowDatabase:
     def get_records_by_ids(
         self,
         path: Sequence[str],
-        ids: Collection[str] | pa.Array | pa.ChunkedArray,
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
         record_id_column: str | None = None,
     ) -> pa.Table | None:
         return self._backend.get_records_by_ids(self._path(path), ids, record_id_column)
