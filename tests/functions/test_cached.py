@@ -390,3 +390,24 @@ def test_cached_pod_with_a_concurrent_executor_is_bounded_and_ordered(
     probe.peak = 0
     assert [p.get_meta_value("__computed") for _, p in pod(make_source(25))] == [False] * 25
     assert probe.peak == 0
+
+
+def test_async_process_packet_awaits_only_the_computation(memory_db: Any) -> None:
+    import time
+
+    async def slow(x: int) -> int:
+        await asyncio.sleep(0.2)
+        return x
+
+    pod = CachedFunctionPod(FunctionPod(PythonPacketFunction(slow, "y")), memory_db)
+
+    async def run() -> list[Any]:
+        return await asyncio.gather(
+            *(pod.async_process_packet(tag(i), Packet({"x": i})) for i in range(4))
+        )
+
+    start = time.perf_counter()
+    outcomes = asyncio.run(run())
+    assert time.perf_counter() - start < 0.6  # the four computations overlapped
+    assert [o["y"] for _, o in outcomes] == [0, 1, 2, 3]
+    assert pod.result_cache.get_all_records().num_rows == 4  # type: ignore[union-attr]

@@ -312,3 +312,13 @@ def test_wrapper_with_executor_copies_the_wrapped_function() -> None:
     assert inner.executor is None
     assert clone.executor == LocalExecutor()
     assert clone.packet_function is not inner
+
+
+def test_both_shipped_executors_conform_and_are_accepted() -> None:
+    from orcapod.executors import RayExecutor
+
+    for executor in (LocalExecutor(), LocalExecutor(max_workers=2), RayExecutor(num_cpus=1)):
+        assert isinstance(executor, PythonFunctionExecutorProtocol)
+        pf = PythonPacketFunction(double, "y", executor=executor)  # no Ray start needed
+        assert pf.executor is executor
+        assert pf.supports_concurrent_calls is executor.supports_concurrent_execution
