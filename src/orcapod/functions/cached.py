@@ -81,7 +81,9 @@ class CacheBinding:
     def __init__(self, cache: ResultCache, cache_match: CacheMatch | str = CacheMatch.CODE):
         self.cache = cache
         self.cache_match = CacheMatch(cache_match)
-        self._buffer: list[tuple[ContentHash, Packet | None, dict[str, str], dict[str, str], Any]]
+        self._buffer: list[
+            tuple[ContentHash, Packet | None, dict[str, str], dict[str, str], Any, str]
+        ]
         self._buffer = []
         self._unflushed = 0
         self._last_flush = time.monotonic()
@@ -128,7 +130,7 @@ class CacheBinding:
             prime_source_info(out, input_hash)
         if deferred:
             record_id = result_record_id(input_hash, suffix)
-            self._buffer.append((input_hash, out, variation, execution, now))
+            self._buffer.append((input_hash, out, variation, execution, now, record_id))
         else:
             (record_id,) = self.cache.store_many(
                 [(input_hash, out)], variation, execution, pod_ts=now
@@ -153,6 +155,7 @@ class CacheBinding:
                 execution,
                 flush=False,
                 pod_ts=[e[4] for e in rows],
+                record_ids=[e[5] for e in rows],
             )
             self._unflushed += len(rows)
         if self.cache.auto_flush and (

@@ -257,16 +257,22 @@ class ResultCache:
         *,
         flush: bool | None = None,
         pod_ts: dt.datetime | Sequence[dt.datetime] | None = None,
+        record_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Store ``(input hash, output packet or None)`` results in one write; their ids.
 
         ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row, or one per entry.
+        ``record_ids``, when the caller already computed them with ``record_id``, skips that.
         """
         if not entries:
             return []
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
         hashes = [_hash_text(h) for h, _ in entries]
-        ids = [result_record_id(h, suffix) for h in hashes]
+        ids = (
+            list(record_ids)
+            if record_ids is not None
+            else [result_record_id(h, suffix) for h in hashes]
+        )
         schema = self._output_schema
         if schema is None:
             first = next((p for _, p in entries if p is not None), None)
