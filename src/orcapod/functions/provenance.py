@@ -46,7 +46,6 @@ __all__ = [
     "resolve_source_info",
     "result_record_id",
     "source_prefix",
-    "with_content_hash",
 ]
 
 #: The variation-data key holding the code hash (column ``__pf_var_function_content_hash``).
@@ -162,15 +161,6 @@ def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
         table = rows_to_table([p.as_dict() for p in packets], schema)
         return [ContentHash(ROW_HASH_METHOD, d) for d in hash_rows(table).to_pylist()]
     return [p.content_hash() for p in packets]
-
-
-def with_content_hash(packet: Packet, content_hash: ContentHash) -> Packet:
-    """``packet`` knowing its content hash (trusted: ``content_hash`` was computed from it).
-
-    Uses the data layer's private ``_copy`` (like ``_make``, a trusted fast path).
-    """
-    known: Packet = packet._copy(_hash=content_hash)
-    return known
 
 
 def _lazy_info(packet: Packet) -> LazySourceInfo | None:
