@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
@@ -236,3 +237,67 @@ def test_an_error_after_the_commit_landed_neither_loses_nor_repeats_the_batch(
     stored = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
     assert stored is not None and stored.num_rows == 101
     assert ids_of(db.get_records_by_ids(P, ["new-a", "new-b"], "id")) == ["new-a", "new-b"]
+
+
+# ---------------------------------------------------------------- committed-id index
+
+
+def test_duplicate_checks_see_ids_other_writers_commit_after_the_index_was_built(
+    tmp_path: Path,
+) -> None:
+    mine, other = DeltaTableDatabase(tmp_path, batch_size=1), DeltaTableDatabase(tmp_path)
+    mine.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    mine.add_records(P, batch(["c"], v=[3]), "id")  # checked against the index of a, b
+    for name, value in (("x", 10), ("y", 20)):
+        other.add_records(P, batch([name], v=[value]), "id")
+        other.flush()
+    with pytest.raises(DuplicateRecordError, match="'y'"):
+        mine.add_records(P, batch(["d", "y"], v=[4, 5]), "id")
+    mine.add_records(P, batch(["x", "d", "a"], v=[0, 4, 0]), "id", skip_duplicates=True)
+    mine.add_records(P, batch(["e"], v=[6]), "id")
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None
+    assert sorted((r["id"], r["v"]) for r in got.to_pylist()) == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 3),
+        ("d", 4),
+        ("e", 6),
+        ("x", 10),
+        ("y", 20),
+    ]
+
+
+def test_duplicate_checks_survive_another_process_compacting_the_table(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path, batch_size=1)
+    for i in range(4):
+        db.add_records(P, batch([f"id-{i}"], v=[i]), "id")
+    DeltaTable(db.table_uri(P)).optimize.compact()  # removes the files the index was built on
+    with pytest.raises(DuplicateRecordError, match="'id-2'"):
+        db.add_records(P, batch(["id-2"], v=[0]), "id")
+    db.add_records(P, batch(["id-1", "id-9"], v=[0, 9]), "id", skip_duplicates=True)
+    assert ids_of(db.get_all_records(P, "id")) == ["id-0", "id-1", "id-2", "id-3", "id-9"]
+
+
+def test_hash_collisions_never_reject_or_drop_a_fresh_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every id hashes alike, so every check is a hash hit that must be confirmed
+    monkeypatch.setattr(
+        "orcapod.databases.delta.hash_ids", lambda ids: np.zeros(len(ids), dtype=np.uint64)
+    )
+    db = DeltaTableDatabase(tmp_path, batch_size=1)
+    db.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    db.add_records(P, batch(["c", "d"], v=[3, 4]), "id")
+    with pytest.raises(DuplicateRecordError, match=r"\['b'\]"):
+        db.add_records(P, batch(["e", "b"], v=[5, 0]), "id")
+    db.add_records(P, batch(["a", "e"], v=[0, 5]), "id", skip_duplicates=True)
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None
+    assert sorted((r["id"], r["v"]) for r in got.to_pylist()) == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 3),
+        ("d", 4),
+        ("e", 5),
+    ]

@@ -1,0 +1,45 @@
+"""IdHashIndex: a miss is definite, every added hash is found, across many merges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.databases.id_index import IdHashIndex, hash_ids
+
+
+def test_every_added_hash_is_found_and_absent_ones_are_not() -> None:
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64)
+    index = IdHashIndex()
+    for start in range(0, len(stored), 1_000):  # many runs, many merges
+        index.add(stored[start : start + 1_000])
+    assert len(index) == len(stored)
+    others = rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64)
+    others = others[~np.isin(others, stored)]
+    queries = np.concatenate([others, stored[::7], np.array([0, 2**64 - 1], dtype=np.uint64)])
+    got = index.maybe_contains(queries)
+    expected = np.isin(queries, stored)
+    assert np.array_equal(got, expected)
+    assert got[len(others) : len(others) + len(stored[::7])].all()
+
+
+def test_empty_index_and_repeated_hashes() -> None:
+    index = IdHashIndex()
+    assert not index.maybe_contains(np.array([1, 2], dtype=np.uint64)).any()
+    index.add(np.array([5, 5, 5], dtype=np.uint64))
+    index.add(np.array([], dtype=np.uint64))
+    assert index.maybe_contains(np.array([5, 4, 6], dtype=np.uint64)).tolist() == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_hash_ids_is_equal_for_equal_ids_whatever_the_arrow_layout() -> None:
+    ids = [f"id-{i}" for i in range(1_000)]
+    plain = hash_ids(pa.array(ids))
+    chunked = hash_ids(pa.chunked_array([ids[:10], ids[10:]], pa.large_string()))
+    assert plain.dtype == np.uint64 and np.array_equal(plain, chunked)
+    assert len(np.unique(plain)) == len(ids)
+    assert len(hash_ids(pa.array([], pa.string()))) == 0
