@@ -172,7 +172,9 @@ def _output_schema(
         raise InputValidationError(f"output_schema names {unknown}, not output keys {keys}")
     try:
         hints = typing.get_type_hints(function)
-    except Exception:  # noqa: BLE001 - already reported precisely by _input_schema
+    except (NameError, TypeError, AttributeError):
+        # unresolvable annotations: the output types must then come from output_schema, and
+        # a missing one is reported below by name
         hints = {}
     annotated: dict[str, Any] = {}
     if "return" in hints and len(given) < len(keys):
