@@ -10,7 +10,11 @@ Figures (one JSON object per line):
   with the semi-join SQL orcapod itself sends); ratio = orcapod / raw. Goal: within 2x.
 * ``column_value``: ``get_records_with_column_value`` on the N-row table, a selective and a
   broad constraint, with a projection.
-* ``add_one`` / ``add_batch_to_full``: the cost of the duplicate check on a full table.
+* ``add_one`` / ``add_batch_to_full``: the cost of adding (check and commit) to a full table.
+* ``first_add_new_instance``: the first add by a fresh ``DeltaTableDatabase`` to the N-row
+  table, which builds its committed-id index (one read of the id column, hashed).
+* ``readd_existing_skip``: re-adding B already stored ids with ``skip_duplicates=True`` (every
+  id is an index hit, confirmed by one pushed-down query).
 
 Run ``.venv/bin/python benchmarks/databases.py`` (1M rows) or ``--quick`` (20k rows).
 """
@@ -195,6 +199,26 @@ def main() -> None:
             seconds=round(time.perf_counter() - start, 4),
         )
         db.flush()
+
+        fresh = DeltaTableDatabase(Path(tmp), batch_size=batch)
+        start = time.perf_counter()
+        fresh.add_records(PATH, make_batch(n + batch + 1, 1, rng), "id")
+        emit(
+            benchmark="first_add_new_instance",
+            backend="delta",
+            n=n + batch + 1,
+            seconds=round(time.perf_counter() - start, 4),
+        )
+        start = time.perf_counter()
+        fresh.add_records(PATH, batches[len(batches) // 2], "id", skip_duplicates=True)
+        emit(
+            benchmark="readd_existing_skip",
+            backend="delta",
+            n=n + batch + 2,
+            batch=batch,
+            seconds=round(time.perf_counter() - start, 4),
+        )
+        fresh.flush()
 
 
 if __name__ == "__main__":
