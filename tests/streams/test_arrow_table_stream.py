@@ -1,9 +1,13 @@
+from itertools import pairwise
+
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orcapod.errors import InputValidationError
 from orcapod.streams import ArrowTableStream
-from orcapod.types import ColumnConfig
+from orcapod.types import ColumnConfig, Schema
 
 
 def _table(n=5):
@@ -75,3 +79,42 @@ def test_system_tag_columns_are_renamed():
     stream = ArrowTableStream(pa.table({"k": ["a"], "v": [1], "batch": ["b1"]}), ["k"], ["batch"])
     tag, _ = next(iter(stream))
     assert tag.system_tags() == {"_tag_batch": "b1"}
+
+
+def test_all_info_schema_is_predicted_without_computing_hidden_columns():
+    stream = ArrowTableStream(_table(), ["k"])
+    tags, packets = stream.output_schema(all_info=True)
+    assert tags == {"k": str, "_tag_source_id::abc": str}
+    assert packets["_source_v"] is str and packets["_content_hash"] is str
+    assert packets["_context_key"] is str
+    table = stream.as_table(all_info=True)
+    assert list(tags) + list(packets) == table.column_names
+    assert stream.keys(all_info=True) == (tuple(tags), tuple(packets))
+
+
+def test_content_hash_column_matches_each_packets_own_hash():
+    stream = ArrowTableStream(_table(3), ["k"])
+    column = stream.as_table(ColumnConfig(content_hash="h")).column("h").to_pylist()
+    assert column == [p.content_hash().to_string() for _, p in stream.iter_packets()]
+
+
+def test_schemas_override_is_reported_as_given():
+    given = (Schema({"k": str}), Schema({"v": int | None}))
+    stream = ArrowTableStream(_table(2), ["k"], schemas=given)
+    assert stream.output_schema() == given
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_iteration_equals_the_table_rows_whatever_the_chunking(values, cuts):
+    table = pa.table(
+        {"k": pa.array([f"k{i}" for i in range(len(values))]), "v": pa.array(values, pa.int64())}
+    )
+    bounds = sorted({0, len(values), *[c for c in cuts if c < len(values)]})
+    chunked = pa.concat_tables([table.slice(a, b - a) for a, b in pairwise(bounds)])
+    stream = ArrowTableStream(chunked, ["k"])
+    rows = [{**t.as_dict(), **p.as_dict()} for t, p in stream.iter_packets()]
+    assert rows == table.to_pylist()
