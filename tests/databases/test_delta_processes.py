@@ -129,7 +129,7 @@ def test_two_processes_appending_at_once_lose_and_duplicate_nothing(
     tmp_path: Path, mode: str
 ) -> None:
     writer = script(tmp_path, "writer.py", WRITER)
-    batches, size = 25, 40
+    batches, size = 60, 40
     for attempt in range(3):
         table = _race(tmp_path / f"run{attempt}", writer, mode, batches, size)
         ids = table.column("id")
