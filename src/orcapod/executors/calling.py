@@ -36,9 +36,16 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+#: Exact types whose instances are never awaitable: the per-call check skips
+#: ``inspect.isawaitable`` (an ABC ``isinstance``, ~1 us) for the common plain results.
+_PLAIN_TYPES: frozenset[type] = frozenset(
+    {int, float, str, bytes, bool, type(None), complex, dict, list, tuple, set, frozenset}
+)
+
+
 def run_to_completion(value: Any) -> Any:
     """``value`` itself, or, if it is awaitable, its result (safe inside a running loop)."""
-    if not inspect.isawaitable(value):
+    if type(value) in _PLAIN_TYPES or not inspect.isawaitable(value):
         return value
     coro: Coroutine[Any, Any, Any] = value if inspect.iscoroutine(value) else _await(value)
     try:

@@ -45,6 +45,7 @@ __all__ = [
     "prime_source_info",
     "resolve_source_info",
     "result_record_id",
+    "result_record_ids",
     "source_prefix",
 ]
 
@@ -62,6 +63,13 @@ def result_record_id(input_hash: str | ContentHash, suffix: bytes) -> str:
     """Record id of the result of one input packet (see the module docstring)."""
     text = input_hash.to_string() if isinstance(input_hash, ContentHash) else input_hash
     return hashlib.blake2b(text.encode() + b"\0" + suffix, digest_size=16).hexdigest()
+
+
+def result_record_ids(input_hashes: Sequence[str], suffix: bytes) -> list[str]:
+    """``result_record_id`` of many input hashes (hash strings) sharing one ``suffix``."""
+    tail = b"\0" + suffix
+    blake2b = hashlib.blake2b
+    return [blake2b(h.encode() + tail, digest_size=16).hexdigest() for h in input_hashes]
 
 
 def source_prefix(uri: tuple[str, ...]) -> str:

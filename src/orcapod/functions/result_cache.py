@@ -51,8 +51,10 @@ from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.provenance import (
     CODE_HASH_KEY,
+    LazySourceInfo,
     execution_digest,
     result_record_id,
+    result_record_ids,
     source_prefix,
 )
 from orcapod.types import CacheMatch, ContentHash, Schema
@@ -73,6 +75,7 @@ from orcapod.types.columns import (
 __all__ = ["FILTERED", "Filtered", "ResultCache", "match_constraints"]
 
 _TS_TYPE: Final = pa.timestamp("us", tz="UTC")
+_EMPTY: Final[dict[str, Any]] = {}
 
 
 class Filtered:
@@ -268,54 +271,108 @@ class ResultCache:
             return []
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
         hashes = [_hash_text(h) for h, _ in entries]
-        ids = (
-            list(record_ids)
-            if record_ids is not None
-            else [result_record_id(h, suffix) for h in hashes]
-        )
+        ids = list(record_ids) if record_ids is not None else result_record_ids(hashes, suffix)
+        packets = [p for _, p in entries]
         schema = self._output_schema
         if schema is None:
-            first = next((p for _, p in entries if p is not None), None)
+            first = next((p for p in packets if p is not None), None)
             schema = first.schema() if first is not None else Schema()
         nullable = Schema({k: tp | None for k, tp in schema.items()})
-        rows: list[dict[str, Any]] = []
-        sources: list[dict[str, Any]] = []
-        for _, packet in entries:
-            if packet is None:
-                rows.append({})
-                sources.append({})
-            else:
-                rows.append(packet.as_dict())
-                sources.append(packet.source_info())
-        for record_id, (_, packet), info in zip(ids, entries, sources, strict=True):
-            if packet is not None and any(v is None for v in info.values()):
-                head = self._source_prefix + record_id + BLOCK_SEP
-                info.update({k: head + k for k, v in info.items() if v is None})
         n = len(entries)
+        large = pa.large_string()
+        id_array = pa.array(ids, type=large)
         columns: dict[str, pa.Array] = {
-            RECORD_ID: pa.array(ids, type=pa.large_string()),
-            INPUT_PACKET_HASH: pa.array(hashes, type=pa.large_string()),
+            RECORD_ID: id_array,
+            INPUT_PACKET_HASH: pa.array(hashes, type=large),
         }
         for k, v in variation.items():
-            columns[PF_VAR_PREFIX + k] = pa.array([v] * n, type=pa.large_string())
+            columns[PF_VAR_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
         for k, v in execution.items():
-            columns[PF_EXEC_PREFIX + k] = pa.array([v] * n, type=pa.large_string())
-        outputs = rows_to_table(rows, nullable)
+            columns[PF_EXEC_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
+        outputs = rows_to_table([_EMPTY if p is None else p._dict() for p in packets], nullable)
         for k in nullable:
             columns[k] = outputs.column(k)
-        for k in nullable:
-            columns[SOURCE_PREFIX + k] = pa.array(
-                [s.get(k) for s in sources], type=pa.large_string()
-            )
+        columns.update(self._source_columns(packets, ids, id_array, tuple(nullable), suffix))
         if pod_ts is None:
             pod_ts = dt.datetime.now(dt.UTC)
-        stamps = [pod_ts] * n if isinstance(pod_ts, dt.datetime) else list(pod_ts)
-        columns[POD_TS] = pa.array(stamps, type=_TS_TYPE)
+        if isinstance(pod_ts, dt.datetime):
+            columns[POD_TS] = pa.repeat(pa.scalar(pod_ts, type=_TS_TYPE), n)
+        else:
+            columns[POD_TS] = pa.array(list(pod_ts), type=_TS_TYPE)
         table = pa.table(columns)
         self._db.add_records(self._path, table, record_id_column=RECORD_ID, skip_duplicates=True)
         if self._auto_flush if flush is None else flush:
             self._db.flush()
         return ids
+
+    def _source_columns(
+        self,
+        packets: Sequence[Packet | None],
+        ids: Sequence[str],
+        id_array: pa.Array,
+        keys: tuple[str, ...],
+        suffix: bytes,
+    ) -> dict[str, pa.Array]:
+        """``_source_<k>`` columns: null for a filtered row, else the packet's source info.
+
+        A packet whose source info is still unresolved and would resolve to this cache's own
+        tokens (same URI prefix, same record-id suffix; the input hash is the stored one, as
+        ``prime_source_info`` gives it) gets ``<prefix><record id>::<k>`` built with Arrow
+        string kernels from the record ids - the same strings, without resolving per row. Any
+        other packet's source info is read per row; a missing value becomes the same token.
+        """
+        derived = self._derivable(packets, suffix)
+        explicit: list[dict[str, Any] | None] = [None] * len(packets)
+        any_explicit = False
+        for i, (packet, derive) in enumerate(zip(packets, derived, strict=True)):
+            if packet is None or derive:
+                continue
+            any_explicit = True
+            info = packet.source_info()
+            if any(v is None for v in info.values()):
+                head = self._source_prefix + ids[i] + BLOCK_SEP
+                info.update({k: head + k for k, v in info.items() if v is None})
+            explicit[i] = info
+        large = pa.large_string()
+        n_derived = sum(derived)
+        mask = pa.array(derived, type=pa.bool_())
+        columns: dict[str, pa.Array] = {}
+        for k in keys:
+            if any_explicit:
+                given = pa.array([None if s is None else s.get(k) for s in explicit], type=large)
+            else:
+                given = pa.nulls(len(packets), type=large)
+            if n_derived == 0:
+                column = given
+            else:
+                tokens = pc.binary_join_element_wise(
+                    pa.scalar(self._source_prefix, type=large),
+                    id_array,
+                    pa.scalar(BLOCK_SEP + k, type=large),
+                    pa.scalar("", type=large),
+                )
+                column = tokens if n_derived == len(packets) else pc.if_else(mask, tokens, given)
+            columns[SOURCE_PREFIX + k] = column
+        return columns
+
+    def _derivable(self, packets: Sequence[Packet | None], suffix: bytes) -> list[bool]:
+        """Per packet: is its source info unresolved ``LazySourceInfo`` of this cache's tokens?"""
+        makers: dict[tuple[int, int], bool] = {}
+        out: list[bool] = []
+        append = out.append
+        for packet in packets:
+            info = getattr(packet, "_source_info", None)  # the data layer's private slot
+            if type(info) is not LazySourceInfo or info.resolved:
+                append(False)
+                continue
+            key = (id(info._function), id(info._executor))
+            ok = makers.get(key)
+            if ok is None:
+                maker = info._function.record_id_maker_for(info._executor)
+                ok = maker.prefix == self._source_prefix and maker.suffix == suffix
+                makers[key] = ok
+            append(ok)
+        return out
 
     # -- reading everything ----------------------------------------------------------------
 
