@@ -40,9 +40,10 @@ if any other writer committed in between. The loser refreshes, re-checks its pen
 against the new rows, drops what is now a duplicate, and tries again (up to
 ``max_commit_attempts``). Hence two processes writing the same path lose nothing and never
 store one record id twice, also for overlapping ids under ``skip_duplicates=True`` (the first
-committed row stays). After a lost commit the writer waits a random 0-10 ms (growing with
-the attempts) before retrying; the pause is kept short because the winner never pauses, and a
-longer one lets a fast writer starve the loser for its whole run. A row added *without*
+committed row stays). After a lost commit the writer waits a random 0 to ``attempts`` ms
+(at most 50 ms) before retrying: short at first because the winner never pauses and a long
+pause lets a fast writer starve the loser, growing so that ``max_commit_attempts`` (default
+200) spans several seconds of contention. A row added *without*
 ``skip_duplicates`` whose id another process
 committed first cannot be stored; ``flush()`` commits the rest and then raises
 ``DuplicateRecordError`` naming those ids.
@@ -167,7 +168,7 @@ class DeltaTableDatabase:
         base_path: str | os.PathLike[str],
         storage_options: Mapping[str, str] | None = None,
         batch_size: int = 10_000,
-        max_commit_attempts: int = 64,
+        max_commit_attempts: int = 200,
     ) -> None:
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
@@ -424,7 +425,7 @@ class DeltaTableDatabase:
                 self._drop_first_batch(state)
             else:
                 state.checked_version = None
-                time.sleep(random.uniform(0, 0.001 * min(attempts, 10)))
+                time.sleep(random.uniform(0, 0.001 * min(attempts, 50)))
         state.clear_pending()
         return rejected
 
