@@ -109,9 +109,11 @@ class LazySourceInfo(Mapping[str, Any]):
         self, keys: tuple[str, ...], input_packet: Packet, function: Any, executor: Any
     ) -> None:
         self._keys = keys
-        self._data: dict[str, Any] | None = input_packet._dict()  # trusted fast paths of the
-        self._schema: Schema | None = input_packet._schema  # data layer: no copies
-        self._hash: ContentHash | None = input_packet._hash
+        known = input_packet._hash  # trusted fast paths of the data layer: no copies
+        self._hash: ContentHash | None = known
+        # the values are kept only to hash them later: not when the hash is known already
+        self._data: dict[str, Any] | None = input_packet._dict() if known is None else None
+        self._schema: Schema | None = input_packet._schema if known is None else None
         self._function = function
         self._executor = executor
         self._values: dict[str, str] | None = None

@@ -53,6 +53,7 @@ from orcapod.functions.provenance import (
     CODE_HASH_KEY,
     LazySourceInfo,
     execution_digest,
+    resolve_source_info,
     result_record_id,
     result_record_ids,
     source_prefix,
@@ -322,6 +323,8 @@ class ResultCache:
         other packet's source info is read per row; a missing value becomes the same token.
         """
         derived = self._derivable(packets, suffix)
+        # other lazy source info: resolved with one vectorised hash, not one per packet
+        resolve_source_info(p for p, d in zip(packets, derived, strict=True) if not d and p)
         explicit: list[dict[str, Any] | None] = [None] * len(packets)
         any_explicit = False
         for i, (packet, derive) in enumerate(zip(packets, derived, strict=True)):

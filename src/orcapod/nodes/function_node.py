@@ -69,7 +69,6 @@ from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationErr
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.pending import Pending
 from orcapod.functions.result_cache import FILTERED, match_constraints
-from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.node_store import NodeStore
@@ -503,21 +502,27 @@ class FunctionNode(StreamBase):
                 pending.cancel()
 
     def _packets(self, plan: InputPlan, rows: np.ndarray) -> Iterator[Packet]:
-        """Input packets of ``rows`` (data columns only), knowing their content hashes."""
+        """Input packets of ``rows`` (data columns only).
+
+        Their content hashes are not attached: the function does not need them and the output
+        source info they would feed is built by the result cache from the stored record ids
+        (``ResultCache.store_many``), so a per-row hash object would be pure overhead.
+        """
         _, packet_schema = self._input.output_schema()
         names = [c for c in plan.packet_columns if c in packet_schema]
         schema = packet_schema.select(*names)
+        make = Packet._make
         for start in range(0, len(rows), _SLICE_ROWS):
             part = pa.array(rows[start : start + _SLICE_ROWS])
             sub = plan.table.select(names).take(part)
             columns = [column_to_pylist(sub.column(c), schema[c]) for c in names]
-            digests = plan.input_digests.take(part).to_pylist()
-            for i, digest in enumerate(digests):
-                yield Packet._make(
-                    {c: col[i] for c, col in zip(names, columns, strict=True)},
-                    schema,
-                    content_hash=ContentHash(ROW_HASH_METHOD, digest),
-                )
+            if len(names) == 1:
+                (name,) = names
+                for value in columns[0]:
+                    yield make({name: value}, schema)
+            else:
+                for values in zip(*columns, strict=True):
+                    yield make(dict(zip(names, values, strict=True)), schema)
 
     def clear_cache(self) -> None:
         """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next

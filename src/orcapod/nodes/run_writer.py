@@ -57,7 +57,8 @@ class RunWriter:
         self.build_records: RecordBuilder | None = None
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
-        self._results: list[tuple[str, Packet | None]] = []
+        self._hashes: list[str] = []  # parallel lists: no per-row tuple kept alive
+        self._outputs: list[Packet | None] = []
         self._packets: list[int] = []
         self._records: list[pa.Table] = []
         self._failures: list[pa.Table] = []
@@ -66,7 +67,8 @@ class RunWriter:
 
     def add_computed(self, packet: int, input_hash: str, output: Packet | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``."""
-        self._results.append((input_hash, output))
+        self._hashes.append(input_hash)
+        self._outputs.append(output)
         self._packets.append(packet)
         self._rows += 1
 
@@ -87,17 +89,19 @@ class RunWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self._results:
-            results, self._results = self._results, []
+        if self._outputs:
+            outputs, self._outputs = self._outputs, []
+            hashes, self._hashes = self._hashes, []
             stored = self._cache.store_many(
-                results, self._variation(), self._execution(), flush=False
+                list(zip(hashes, outputs, strict=True)),
+                self._variation(),
+                self._execution(),
+                flush=False,
             )
             self._cache.flush()  # results first: a record never points at a missing result
             packets, self._packets = self._packets, []
             # a filtered result is recorded with a null __packet_id
-            ids = [
-                i if out is not None else None for i, (_, out) in zip(stored, results, strict=True)
-            ]
+            ids = [i if out is not None else None for i, out in zip(stored, outputs, strict=True)]
             assert self.build_records is not None, "set build_records before add_computed"
             self._records.append(
                 self.build_records(
