@@ -272,3 +272,58 @@ def test_rejects_a_non_database_and_bad_paths() -> None:
         ResultCache({}, PATH)  # type: ignore[arg-type]
     with pytest.raises(InputValidationError):
         ResultCache(InMemoryArrowDatabase(), ("a", ""))
+
+
+def _stored_sources(cache: ResultCache) -> dict[str, str | None]:
+    table = cache.get_all_records(include_system_columns=True)
+    assert table is not None
+    return dict(
+        zip(
+            table.column("__input_packet_hash").to_pylist(),
+            table.column("_source_y").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def test_store_many_mixed_batch_keeps_every_kind_of_source_info(db: ArrowDatabase) -> None:
+    # a cache at the function's own URI: its computed packets' (unresolved, lazy) source info
+    # is built from the record ids in bulk; it must equal what the packets resolve to
+    cache = ResultCache(db, PF.uri, output_schema=PF.output_packet_schema)
+    lazy_in, lazy_out = compute(3)
+    given_in = Packet({"x": 4})
+    given_out = Packet({"y": 16}, source_info={"y": "elsewhere::r7::y"})
+    missing_in = Packet({"x": 5})
+    missing_out = Packet({"y": 25})
+    filtered_in = Packet({"x": 6})
+    ids = cache.store_many(
+        [
+            (lazy_in.content_hash(), lazy_out),
+            (given_in.content_hash(), given_out),
+            (missing_in.content_hash(), missing_out),
+            (filtered_in.content_hash(), None),
+        ],
+        VARIATION,
+        EXECUTION,
+    )
+    sources = _stored_sources(cache)
+    assert sources[lazy_in.content_hash().to_string()] == lazy_out.source_info()["y"]
+    assert lazy_out.source_info()["y"] == ":".join(PF.uri) + "::" + ids[0] + "::y"
+    assert sources[given_in.content_hash().to_string()] == "elsewhere::r7::y"
+    assert sources[missing_in.content_hash().to_string()] == ":".join(PF.uri) + f"::{ids[2]}::y"
+    assert sources[filtered_in.content_hash().to_string()] is None
+
+
+def test_store_many_lazy_source_info_under_another_uri_resolves_to_its_own(
+    db: ArrowDatabase,
+) -> None:
+    # PATH is not the function's URI: the packets keep the tokens of the function that made
+    # them (resolved from their input hashes), as one-by-one resolution would give
+    cache = make_cache(db)
+    pairs = [compute(x) for x in range(10, 15)]
+    cache.store_many([(p.content_hash(), out) for p, out in pairs], VARIATION, EXECUTION)
+    sources = _stored_sources(cache)
+    for packet, out in pairs:
+        expected = ":".join(PF.uri) + "::"
+        assert sources[packet.content_hash().to_string()] == out.source_info()["y"]
+        assert out.source_info()["y"].startswith(expected)
