@@ -327,3 +327,29 @@ def test_store_many_lazy_source_info_under_another_uri_resolves_to_its_own(
         expected = ":".join(PF.uri) + "::"
         assert sources[packet.content_hash().to_string()] == out.source_info()["y"]
         assert out.source_info()["y"].startswith(expected)
+
+
+def test_own_values_keeps_values_of_own_outputs_and_stores_the_same_rows(
+    db: ArrowDatabase,
+) -> None:
+    cache = ResultCache(db, PF.uri, output_schema=PF.output_packet_schema)
+    pairs = [compute(x) for x in (20, 21)]
+    other = Packet({"y": 1}, source_info={"y": "elsewhere::r1::y"})
+    outputs = [pairs[0][1], None, other, pairs[1][1]]
+    kept = cache.own_values(outputs, VARIATION, EXECUTION)
+    assert kept[0] == {"y": 400} and kept[3] == {"y": 441}
+    assert kept[1] is None and kept[2] is other
+    hashes = [pairs[0][0].content_hash(), Packet({"x": 0}).content_hash()]
+    hashes += [Packet({"x": 1}).content_hash(), pairs[1][0].content_hash()]
+    cache.store_many(list(zip(hashes, kept, strict=True)), VARIATION, EXECUTION)
+    sources = _stored_sources(cache)
+    for packet, out in pairs:
+        assert sources[packet.content_hash().to_string()] == out.source_info()["y"]
+    assert sources[hashes[1].to_string()] is None
+    assert sources[hashes[2].to_string()] == "elsewhere::r1::y"
+
+
+def test_plain_values_need_an_output_schema(db: ArrowDatabase) -> None:
+    cache = ResultCache(db, PATH)
+    with pytest.raises(InputValidationError, match="output_schema"):
+        cache.store_many([(Packet({"x": 1}).content_hash(), {"y": 1})], VARIATION, EXECUTION)

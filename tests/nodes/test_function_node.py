@@ -27,7 +27,7 @@ from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationErr
 from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.hashing import hash_rows
-from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records
+from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records, run_writer
 from orcapod.nodes.records import entry_ids
 from orcapod.sources import ArrowTableSource, DictSource
 from orcapod.types import ColumnConfig, ErrorPolicy
@@ -607,3 +607,33 @@ def test_views_are_snapshots_until_a_run_or_clear_cache(probe: Probe, db: ArrowD
     assert list(reader.iter_packets()) == []
     reader.clear_cache()
     assert tags_and_outputs(reader) == [(1, 2), (2, 4)]
+
+
+def _stored_results(node: FunctionNode) -> list[dict[str, Any]]:
+    table = node._result_cache().get_all_records(include_system_columns=True)
+    assert table is not None
+    rows = table.drop_columns(["__pod_ts"]).sort_by(PACKET_ID).to_pylist()
+    return rows
+
+
+def test_buffered_outputs_kept_as_values_store_the_same_rows(
+    probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run writer keeps only the values of the function's own outputs between flushes;
+    the stored results (output values and ``_source_*`` tokens) are those of the packets."""
+    xs = [3, -1, 4, 1, 5, -9, 2, 6, 5, 3]
+    stored = []
+    for compact_rows in (10**9, 3):  # never / every 3 buffered rows
+        monkeypatch.setattr(run_writer, "_COMPACT_ROWS", compact_rows)
+        node = FunctionNode(
+            double_pod(probe), source(list(range(10)), xs=xs), InMemoryArrowDatabase()
+        )
+        node.run()
+        stored.append(_stored_results(node))
+    assert stored[0] == stored[1]
+    uri = ":".join(node._packet_function.uri)
+    computed = [r for r in stored[1] if r["doubled"] is not None]
+    assert sorted(r["doubled"] for r in computed) == sorted(2 * x for x in set(xs) if x >= 0)
+    for row in computed:
+        assert row["_source_doubled"] == f"{uri}::{row[PACKET_ID]}::doubled"
+    assert [r["_source_doubled"] for r in stored[1] if r["doubled"] is None] == [None, None]

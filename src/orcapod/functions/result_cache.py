@@ -30,6 +30,11 @@ Decisions where the issue is silent:
   ``__pod_ts``.
 * ``auto_flush``: every ``store``/``store_many`` call ends with one ``flush()`` (a batch is one
   commit, not one per row). Pass ``flush=False`` to defer it and call ``flush()`` yourself.
+* Writes are built column-wise in one pass: record ids, constant provenance columns
+  (``pa.repeat``), output columns from the Python values, and ``_source_<k>`` of the cache's
+  own computed packets with Arrow string kernels from the record ids (their lazy source info
+  would resolve to exactly those tokens). ``own_values`` lets a batching caller keep only the
+  values of such packets until the write (fewer live objects per buffered row).
 * ``get_all_records()`` shows computed results only, as output and ``_source_*`` columns;
   ``include_system_columns=True`` returns every stored row and column, with the record id as
   ``__packet_id``.
@@ -96,6 +101,9 @@ class Filtered:
 FILTERED: Final = Filtered()
 
 CacheResult = Packet | Filtered | None
+
+#: A computed output given as its values only (see ``ResultCache.own_values``).
+OwnValues = dict[str, Any]
 
 
 def match_constraints(
@@ -255,7 +263,7 @@ class ResultCache:
 
     def store_many(
         self,
-        entries: Sequence[tuple[ContentHash | str, Packet | None]],
+        entries: Sequence[tuple[ContentHash | str, Packet | OwnValues | None]],
         variation: Mapping[str, str],
         execution: Mapping[str, str],
         *,
@@ -265,6 +273,8 @@ class ResultCache:
     ) -> list[str]:
         """Store ``(input hash, output packet or None)`` results in one write; their ids.
 
+        An output may also be a plain ``dict`` of values, as ``own_values`` gives it: a result
+        of this cache's own function whose source info is this cache's own tokens.
         ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row, or one per entry.
         ``record_ids``, when the caller already computed them with ``record_id``, skips that.
         """
@@ -276,7 +286,12 @@ class ResultCache:
         packets = [p for _, p in entries]
         schema = self._output_schema
         if schema is None:
-            first = next((p for p in packets if p is not None), None)
+            first = next((p for p in packets if isinstance(p, Packet)), None)
+            if first is None and any(type(p) is dict for p in packets):
+                raise InputValidationError(
+                    "results given as plain values need a cache with an output schema; "
+                    "create the ResultCache with output_schema=..."
+                )
             schema = first.schema() if first is not None else Schema()
         nullable = Schema({k: tp | None for k, tp in schema.items()})
         n = len(entries)
@@ -290,7 +305,7 @@ class ResultCache:
             columns[PF_VAR_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
         for k, v in execution.items():
             columns[PF_EXEC_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
-        outputs = rows_to_table([_EMPTY if p is None else p._dict() for p in packets], nullable)
+        outputs = rows_to_table([_values(p) for p in packets], nullable)
         for k in nullable:
             columns[k] = outputs.column(k)
         columns.update(self._source_columns(packets, ids, id_array, tuple(nullable), suffix))
@@ -308,7 +323,7 @@ class ResultCache:
 
     def _source_columns(
         self,
-        packets: Sequence[Packet | None],
+        packets: Sequence[Packet | OwnValues | None],
         ids: Sequence[str],
         id_array: pa.Array,
         keys: tuple[str, ...],
@@ -324,12 +339,15 @@ class ResultCache:
         """
         derived = self._derivable(packets, suffix)
         # other lazy source info: resolved with one vectorised hash, not one per packet
-        resolve_source_info(p for p, d in zip(packets, derived, strict=True) if not d and p)
+        resolve_source_info(
+            p for p, d in zip(packets, derived, strict=True) if not d and isinstance(p, Packet)
+        )
         explicit: list[dict[str, Any] | None] = [None] * len(packets)
         any_explicit = False
         for i, (packet, derive) in enumerate(zip(packets, derived, strict=True)):
-            if packet is None or derive:
+            if packet is None or derive or type(packet) is dict:
                 continue
+            assert isinstance(packet, Packet)
             any_explicit = True
             info = packet.source_info()
             if any(v is None for v in info.values()):
@@ -358,22 +376,42 @@ class ResultCache:
             columns[SOURCE_PREFIX + k] = column
         return columns
 
-    def _derivable(self, packets: Sequence[Packet | None], suffix: bytes) -> list[bool]:
-        """Per packet: is its source info unresolved ``LazySourceInfo`` of this cache's tokens?"""
-        makers: dict[tuple[int, int], bool] = {}
+    def own_values(
+        self,
+        outputs: Sequence[Packet | OwnValues | None],
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+    ) -> list[Packet | OwnValues | None]:
+        """``outputs`` with every packet whose (unresolved) source info would be this cache's
+        own tokens replaced by its value dict: what ``store_many`` needs of it, without
+        keeping the packet, its source info and its input alive until the write."""
+        suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
+        derived = self._derivable(outputs, suffix)
+        return [
+            p._dict() if d and isinstance(p, Packet) else p
+            for p, d in zip(outputs, derived, strict=True)
+        ]
+
+    def _derivable(self, packets: Sequence[Packet | OwnValues | None], suffix: bytes) -> list[bool]:
+        """Per output: a value dict, or a packet whose source info is unresolved
+        ``LazySourceInfo`` that would give this cache's own tokens?"""
         out: list[bool] = []
         append = out.append
+        last: tuple[Any, Any] | None = None  # (function, executor) of the last check
+        ok = False
         for packet in packets:
+            if type(packet) is dict:
+                append(True)
+                continue
             info = getattr(packet, "_source_info", None)  # the data layer's private slot
-            if type(info) is not LazySourceInfo or info.resolved:
+            if type(info) is not LazySourceInfo or info._values is not None:
                 append(False)
                 continue
-            key = (id(info._function), id(info._executor))
-            ok = makers.get(key)
-            if ok is None:
-                maker = info._function.record_id_maker_for(info._executor)
+            function, executor = info._function, info._executor
+            if last is None or function is not last[0] or executor is not last[1]:
+                maker = function.record_id_maker_for(executor)
                 ok = maker.prefix == self._source_prefix and maker.suffix == suffix
-                makers[key] = ok
+                last = (function, executor)
             append(ok)
         return out
 
@@ -395,6 +433,12 @@ class ResultCache:
         names = [n for n in table.column_names if not n.startswith(META_PREFIX)]
         table = table.select(names)
         return table if table.num_rows else None
+
+
+def _values(output: Packet | OwnValues | None) -> Mapping[str, Any]:
+    if output is None:
+        return _EMPTY
+    return output if type(output) is dict else output._dict()  # type: ignore[union-attr]
 
 
 def _newest_per_hash(table: pa.Table) -> pa.Table:
