@@ -353,3 +353,14 @@ def test_plain_values_need_an_output_schema(db: ArrowDatabase) -> None:
     cache = ResultCache(db, PATH)
     with pytest.raises(InputValidationError, match="output_schema"):
         cache.store_many([(Packet({"x": 1}).content_hash(), {"y": 1})], VARIATION, EXECUTION)
+
+
+def test_store_outputs_takes_aligned_lists(db: ArrowDatabase) -> None:
+    cache = make_cache(db)
+    packet, out = compute(30)
+    (record_id,) = cache.store_outputs([packet.content_hash()], [out], VARIATION, EXECUTION)
+    hit = cache.lookup(packet)
+    assert isinstance(hit, Packet) and hit["y"] == 900
+    assert hit.get_meta_value("__packet_id") == record_id
+    with pytest.raises(InputValidationError, match="one input hash per output"):
+        cache.store_outputs([packet.content_hash()], [out, None], VARIATION, EXECUTION)

@@ -278,12 +278,39 @@ class ResultCache:
         ``pod_ts`` (default: now) is the stored ``__pod_ts`` of every row, or one per entry.
         ``record_ids``, when the caller already computed them with ``record_id``, skips that.
         """
-        if not entries:
+        return self.store_outputs(
+            [h for h, _ in entries],
+            [p for _, p in entries],
+            variation,
+            execution,
+            flush=flush,
+            pod_ts=pod_ts,
+            record_ids=record_ids,
+        )
+
+    def store_outputs(
+        self,
+        input_hashes: Sequence[ContentHash | str],
+        outputs: Sequence[Packet | OwnValues | None],
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+        *,
+        flush: bool | None = None,
+        pod_ts: dt.datetime | Sequence[dt.datetime] | None = None,
+        record_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """``store_many`` given as two aligned lists (no per-row tuples to build)."""
+        if len(input_hashes) != len(outputs):
+            raise InputValidationError(
+                f"got {len(input_hashes)} input hashes for {len(outputs)} outputs; pass one "
+                "input hash per output"
+            )
+        if not outputs:
             return []
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
-        hashes = [_hash_text(h) for h, _ in entries]
+        hashes = [_hash_text(h) for h in input_hashes]
         ids = list(record_ids) if record_ids is not None else result_record_ids(hashes, suffix)
-        packets = [p for _, p in entries]
+        packets = outputs
         schema = self._output_schema
         if schema is None:
             first = next((p for p in packets if isinstance(p, Packet)), None)
@@ -294,7 +321,7 @@ class ResultCache:
                 )
             schema = first.schema() if first is not None else Schema()
         nullable = Schema({k: tp | None for k, tp in schema.items()})
-        n = len(entries)
+        n = len(packets)
         large = pa.large_string()
         id_array = pa.array(ids, type=large)
         columns: dict[str, pa.Array] = {
@@ -305,9 +332,9 @@ class ResultCache:
             columns[PF_VAR_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
         for k, v in execution.items():
             columns[PF_EXEC_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
-        outputs = rows_to_table([_values(p) for p in packets], nullable)
+        values = rows_to_table([_values(p) for p in packets], nullable)
         for k in nullable:
-            columns[k] = outputs.column(k)
+            columns[k] = values.column(k)
         columns.update(self._source_columns(packets, ids, id_array, tuple(nullable), suffix))
         if pod_ts is None:
             pod_ts = dt.datetime.now(dt.UTC)

@@ -106,8 +106,9 @@ class RunWriter:
             outputs, self._outputs = self._outputs, []
             self._compacted = 0
             hashes, self._hashes = self._hashes, []
-            stored = self._cache.store_many(
-                list(zip(hashes, outputs, strict=True)),
+            stored = self._cache.store_outputs(
+                hashes,
+                outputs,
                 self._variation(),
                 self._execution(),
                 flush=False,
