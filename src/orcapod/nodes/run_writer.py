@@ -1,7 +1,10 @@
 """``RunWriter``: the batched write path of a ``FunctionNode`` run.
 
 Finished rows are buffered in memory as cheaply as possible (per computed packet: its index,
-input hash and output) and committed together: every ``flush_rows``
+input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the function's own
+outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
+keeps one live object instead of a packet, its lazy source info and its input - which keeps
+the garbage collector's full passes rare) and committed together: every ``flush_rows``
 buffered rows or ``flush_seconds`` after the previous commit, and at the end of the run. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
