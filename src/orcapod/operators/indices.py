@@ -67,6 +67,14 @@ def _sorted_positions(table: pa.Table, sizes: Sequence[int]) -> list[pa.Array]:
     cols = [table.column(_idx_name(k)).combine_chunks() for k in range(len(sizes))]
     if table.num_rows == 0:
         return [pa.array([], pa.int64()) for _ in sizes]
+    first = cols[0].to_numpy(zero_copy_only=False)
+    if len(first) <= sizes[0] and not np.any(np.bincount(first, minlength=sizes[0]) > 1):
+        # every row of the first input matched at most once (the common 1:1 / n:1 join):
+        # a counting sort by its positions is O(n), no comparison sort needed
+        slot = np.full(sizes[0], -1, dtype=np.int64)
+        slot[first] = np.arange(len(first), dtype=np.int64)
+        order = pa.array(slot[slot >= 0])
+        return [c.take(order) for c in cols]
     span = 1
     for size in sizes:
         span *= max(size, 1)
