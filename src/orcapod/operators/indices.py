@@ -23,7 +23,9 @@ first input's row order, ties broken by the next input's, independent of schedul
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +36,7 @@ import pyarrow.compute as pc
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
 from orcapod.hashing import hash_rows
 
-__all__ = ["inner_join_indices", "is_identity", "join_key", "semi_join_indices"]
+__all__ = ["inner_join_indices", "is_identity", "join_key", "semi_join_indices", "take_rows"]
 
 _CASTABLE = (int, float, bool, str, bytes, dt.datetime, dt.date, dt.time, dt.timedelta, Decimal)
 _CROSS = "__cross"
@@ -160,3 +162,23 @@ def is_identity(positions: pa.Array, size: int) -> bool:
         return True
     values = positions.to_numpy(zero_copy_only=False)
     return bool(values[0] == 0 and values[-1] == size - 1 and np.all(np.diff(values) == 1))
+
+
+#: below this many rows a gather is too quick to be worth threads
+_PARALLEL_TAKE_ROWS = 65_536
+
+
+def take_rows(table: pa.Table, positions: pa.Array) -> pa.Table:
+    """``table.take(positions)``, gathering the columns in parallel for large tables.
+
+    Arrow's ``take`` is single-threaded per call and releases the GIL, so gathering the
+    columns (hidden system-tag and source-info strings included) on a few threads is close to
+    ``cores``-times faster; the result is identical.
+    """
+    columns = table.columns
+    if len(positions) < _PARALLEL_TAKE_ROWS or len(columns) < 2:
+        return table.take(positions)
+    workers = min(len(columns), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        taken = list(pool.map(lambda column: column.take(positions), columns))
+    return pa.Table.from_arrays(taken, schema=table.schema)

@@ -41,7 +41,7 @@ import pyarrow as pa
 from orcapod.data.conversion import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
-from orcapod.operators.indices import inner_join_indices, is_identity, join_key
+from orcapod.operators.indices import inner_join_indices, is_identity, join_key, take_rows
 from orcapod.operators.layout import StreamLayout
 from orcapod.operators.system_tags import (
     canonical_order,
@@ -217,7 +217,7 @@ def assemble_join(
     sizes = [t.num_rows for t in ordered]
     positions = inner_join_indices(keys, sizes)
     taken = [
-        t if is_identity(p, t.num_rows) else t.take(p)
+        t if is_identity(p, t.num_rows) else take_rows(t, p)
         for t, p in zip(ordered, positions, strict=True)
     ]
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 from orcapod.data.conversion import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
-from orcapod.operators.indices import is_identity, join_key, semi_join_indices
+from orcapod.operators.indices import is_identity, join_key, semi_join_indices, take_rows
 from orcapod.operators.layout import StreamLayout
 
 __all__ = ["SemiJoin"]
@@ -65,4 +65,4 @@ class SemiJoin(Operator):
             {c: join_key(right.column(c), tp) for c, tp in shared.items()},
             right.num_rows,
         )
-        return left if is_identity(positions, left.num_rows) else left.take(positions)
+        return left if is_identity(positions, left.num_rows) else take_rows(left, positions)
