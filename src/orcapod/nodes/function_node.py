@@ -63,7 +63,7 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
-from orcapod.data.conversion import column_to_pylist, schema_to_arrow
+from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
@@ -98,7 +98,6 @@ __all__ = ["FunctionNode"]
 
 _FLUSH_ROWS = 50_000
 _FLUSH_SECONDS = 1.0
-_SLICE_ROWS = 16_384
 
 # what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
@@ -479,7 +478,10 @@ class FunctionNode(StreamBase):
                     "finished rows are kept and only failed or new rows are computed."
                 ) from err
 
-        packets = self._packets(plan, plan.first_rows[groups.first_entries(np.array(misses))])
+        _, packet_schema = self._input.output_schema()
+        packets = plan.packets(
+            plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
+        )
         if window == 1:  # the thin path: one call at a time, no futures
             for miss, packet in zip(misses, packets, strict=True):
                 try:
@@ -500,29 +502,6 @@ class FunctionNode(StreamBase):
         finally:
             for _, pending in in_flight:  # only left over after an error
                 pending.cancel()
-
-    def _packets(self, plan: InputPlan, rows: np.ndarray) -> Iterator[Packet]:
-        """Input packets of ``rows`` (data columns only).
-
-        Their content hashes are not attached: the function does not need them and the output
-        source info they would feed is built by the result cache from the stored record ids
-        (``ResultCache.store_many``), so a per-row hash object would be pure overhead.
-        """
-        _, packet_schema = self._input.output_schema()
-        names = [c for c in plan.packet_columns if c in packet_schema]
-        schema = packet_schema.select(*names)
-        make = Packet._make
-        for start in range(0, len(rows), _SLICE_ROWS):
-            part = pa.array(rows[start : start + _SLICE_ROWS])
-            sub = plan.table.select(names).take(part)
-            columns = [column_to_pylist(sub.column(c), schema[c]) for c in names]
-            if len(names) == 1:
-                (name,) = names
-                for value in columns[0]:
-                    yield make({name: value}, schema)
-            else:
-                for values in zip(*columns, strict=True):
-                    yield make(dict(zip(names, values, strict=True)), schema)
 
     def clear_cache(self) -> None:
         """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next

@@ -9,19 +9,23 @@ records to write), never for the whole input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from orcapod.data import Packet
+from orcapod.data.conversion import column_to_pylist
 from orcapod.hashing import hash_rows
 from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.records import digest_strings, entry_digests
-from orcapod.types import ColumnConfig
+from orcapod.types import ColumnConfig, Schema
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
 
 __all__ = ["InputPlan", "PacketGroups"]
+
+_SLICE_ROWS = 16_384
 
 
 class InputPlan:
@@ -78,6 +82,28 @@ class InputPlan:
         if not user_only:
             names = (*self.tag_columns, *self.system_tag_columns)
         return self.table.select(list(names)).take(_indices(rows))
+
+    def packets(self, rows: np.ndarray, packet_schema: Schema) -> Iterator[Packet]:
+        """Input packets of ``rows`` (data columns only), built a slice at a time.
+
+        Their content hashes are not attached: the function does not need them and the output
+        source info they would feed is built by the result cache from the stored record ids
+        (``ResultCache.store_many``), so a per-row hash object would be pure overhead.
+        """
+        names = [c for c in self.packet_columns if c in packet_schema]
+        schema = packet_schema.select(*names)
+        make = Packet._make
+        for start in range(0, len(rows), _SLICE_ROWS):
+            part = pa.array(rows[start : start + _SLICE_ROWS])
+            sub = self.table.select(names).take(part)
+            columns = [column_to_pylist(sub.column(c), schema[c]) for c in names]
+            if len(names) == 1:
+                (name,) = names
+                for value in columns[0]:
+                    yield make({name: value}, schema)
+            else:
+                for values in zip(*columns, strict=True):
+                    yield make(dict(zip(names, values, strict=True)), schema)
 
 
 class PacketGroups:
