@@ -118,3 +118,10 @@ def test_iteration_equals_the_table_rows_whatever_the_chunking(values, cuts):
     stream = ArrowTableStream(chunked, ["k"])
     rows = [{**t.as_dict(), **p.as_dict()} for t, p in stream.iter_packets()]
     assert rows == table.to_pylist()
+
+
+def test_sorting_by_unorderable_tags_is_a_clear_error_not_a_silent_no_op():
+    table = pa.table({"k": pa.array([[2], [1]]), "v": [1, 2]})
+    stream = ArrowTableStream(table, ["k"])
+    with pytest.raises(InputValidationError, match="sort_by_tags"):
+        stream.as_table(ColumnConfig(sort_by_tags=True))

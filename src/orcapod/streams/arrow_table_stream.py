@@ -242,7 +242,14 @@ class ArrowTableStream(StreamBase):
             )
             table = table.append_column(hash_col, hexes)
         if config.sort_by_tags and self._tag_cols:
-            table = table.sort_by([(c, "ascending") for c in self._tag_cols])
+            try:
+                table = table.sort_by([(c, "ascending") for c in self._tag_cols])
+            except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
+                types = {c: str(self._table.schema.field(c).type) for c in self._tag_cols}
+                raise InputValidationError(
+                    f"cannot sort by tag columns {types}: {err}; sort_by_tags needs orderable "
+                    "tag types (not lists, structs or maps) - leave sort_by_tags off"
+                ) from err
         return table
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
