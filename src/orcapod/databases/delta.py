@@ -92,6 +92,7 @@ from deltalake.writer.properties import (
     WriterProperties,
 )
 
+from orcapod.databases.backend import StoringBackend
 from orcapod.databases.id_index import IdHashIndex, hash_ids
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
 from orcapod.databases.records import (
@@ -104,12 +105,9 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
-    prepare_record,
-    prepare_records,
     resolve_columns,
     with_columns,
 )
-from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.errors import (
     DatabaseError,
@@ -160,7 +158,7 @@ class _PathState:
         self.inflight_seq = None
 
 
-class DeltaTableDatabase:
+class DeltaTableDatabase(StoringBackend):
     """Records stored as Delta Lake tables under ``base_path`` (a directory or a URI)."""
 
     def __init__(
@@ -312,26 +310,6 @@ class DeltaTableDatabase:
         state.index_version = base + 1
 
     # ------------------------------------------------------------------ writes
-
-    def add_record(
-        self,
-        path: Sequence[str],
-        record_id: str,
-        table: pa.Table,
-        skip_duplicates: bool = False,
-    ) -> None:
-        key = validate_path(path)
-        self._add(key, prepare_record(record_id, table), skip_duplicates)
-
-    def add_records(
-        self,
-        path: Sequence[str],
-        table: pa.Table,
-        record_id_column: str,
-        skip_duplicates: bool = False,
-    ) -> None:
-        key = validate_path(path)
-        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
 
     def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
         records = dedupe_batch(records, key, skip_duplicates)
@@ -533,11 +511,6 @@ class DeltaTableDatabase:
             schema = merge_schemas(stored, state.pending_schema, key)
         return state, schema
 
-    def get_record_by_id(
-        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        return self.get_records_by_ids(path, [record_id], record_id_column)
-
     def get_records_by_ids(
         self,
         path: Sequence[str],
@@ -608,6 +581,3 @@ class DeltaTableDatabase:
         names = schema.names if selected is None else selected
         table = with_columns(table, schema, names)
         return finalize(table, record_id_column, names)
-
-    def at(self, *subpath: str) -> ScopedArrowDatabase:
-        return ScopedArrowDatabase(self, subpath)

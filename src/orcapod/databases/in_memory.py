@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
 from orcapod.databases.records import (
     concat_records,
@@ -28,12 +29,9 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
-    prepare_record,
-    prepare_records,
     resolve_columns,
     with_columns,
 )
-from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import DuplicateRecordError
 from orcapod.types.columns import RECORD_ID
 
@@ -56,7 +54,7 @@ class _PathStore:
         return self.merged
 
 
-class InMemoryArrowDatabase:
+class InMemoryArrowDatabase(StoringBackend):
     """Records kept in process memory; nothing survives the process."""
 
     def __init__(self) -> None:
@@ -65,26 +63,6 @@ class InMemoryArrowDatabase:
 
     def __repr__(self) -> str:
         return f"InMemoryArrowDatabase(paths={len(self._stores)})"
-
-    def add_record(
-        self,
-        path: Sequence[str],
-        record_id: str,
-        table: pa.Table,
-        skip_duplicates: bool = False,
-    ) -> None:
-        key = validate_path(path)
-        self._add(key, prepare_record(record_id, table), skip_duplicates)
-
-    def add_records(
-        self,
-        path: Sequence[str],
-        table: pa.Table,
-        record_id_column: str,
-        skip_duplicates: bool = False,
-    ) -> None:
-        key = validate_path(path)
-        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
 
     def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
         records = dedupe_batch(records, key, skip_duplicates)
@@ -114,11 +92,6 @@ class InMemoryArrowDatabase:
         with self._lock:
             store = self._stores.get(key)
             return key, None if store is None else store.table()
-
-    def get_record_by_id(
-        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        return self.get_records_by_ids(path, [record_id], record_id_column)
 
     def get_records_by_ids(
         self,
@@ -155,6 +128,3 @@ class InMemoryArrowDatabase:
 
     def flush(self) -> None:
         """Nothing to commit: rows are visible as soon as they are added."""
-
-    def at(self, *subpath: str) -> ScopedArrowDatabase:
-        return ScopedArrowDatabase(self, subpath)

@@ -1,0 +1,80 @@
+"""``StoringBackend``: the entry points every storing backend shares.
+
+``add_record`` / ``add_records`` validate the path and normalise the incoming rows the same
+way everywhere, then hand them to the backend's ``_add``; ``get_record_by_id`` is
+``get_records_by_ids`` of one id; ``at`` gives the scoped view. Backends implement ``_add`` and
+the reads (one level of inheritance; ``NoOpArrowDatabase`` stores nothing and stands alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.databases.paths import RecordPath, validate_path
+from orcapod.databases.records import prepare_record, prepare_records
+from orcapod.databases.scoped import ScopedArrowDatabase
+
+__all__ = ["StoringBackend"]
+
+
+class StoringBackend:
+    def add_record(
+        self,
+        path: Sequence[str],
+        record_id: str,
+        table: pa.Table,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_record(record_id, table), skip_duplicates)
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+    ) -> None:
+        key = validate_path(path)
+        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
+
+    def get_record_by_id(
+        self, path: Sequence[str], record_id: str, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        return self.get_records_by_ids(path, [record_id], record_id_column)
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        return ScopedArrowDatabase(self, subpath)
+
+    # implemented by each backend -------------------------------------------------------------
+    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+        raise NotImplementedError
+
+    def get_records_by_ids(
+        self,
+        path: Sequence[str],
+        ids: Collection[str] | pa.Array | pa.ChunkedArray | np.ndarray[Any, Any],
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        raise NotImplementedError
+
+    def get_all_records(
+        self, path: Sequence[str], record_id_column: str | None = None
+    ) -> pa.Table | None:
+        raise NotImplementedError
+
+    def get_records_with_column_value(
+        self,
+        path: Sequence[str],
+        constraints: Mapping[str, object],
+        record_id_column: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
