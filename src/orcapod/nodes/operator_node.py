@@ -30,10 +30,11 @@ the database's storage types and are cast to it, so replayed and computed rows l
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
+from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.errors import InputValidationError, PipelineError
 from orcapod.nodes.derived_source import DerivedSource
@@ -48,9 +49,6 @@ from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ContentHash, Schema
 from orcapod.types.columns import NODE_CONTENT_HASH, RECORD_HASH
-
-if TYPE_CHECKING:
-    from orcapod.data import Packet, Tag
 
 __all__ = ["OperatorNode", "is_immutable_stream"]
 

@@ -10,17 +10,14 @@ on it hash exactly as they would on the bare stream. ``run()`` reports every row
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orcapod.data import Packet, Tag
 from orcapod.errors import InputValidationError
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.types import ContentHash, Schema
-
-if TYPE_CHECKING:
-    from orcapod.data import Packet, Tag
 
 __all__ = ["SourceNode"]
 

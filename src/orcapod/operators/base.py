@@ -31,10 +31,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from orcapod.data import Packet, Tag
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object
 from orcapod.operators.layout import (
@@ -55,9 +56,6 @@ from orcapod.types.columns import (
     SYSTEM_TAG_PREFIX,
     source_column,
 )
-
-if TYPE_CHECKING:
-    from orcapod.data import Packet, Tag
 
 __all__ = ["InputInfo", "Operator", "OperatorStream", "output_identity"]
 

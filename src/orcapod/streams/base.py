@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import polars as pl
 import pyarrow as pa
 
+from orcapod.data import Packet, Tag
 from orcapod.errors import OrcapodError
 from orcapod.types import ColumnConfig, ContentHash, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from orcapod.data import Packet, Tag
 
 __all__ = ["StreamBase", "StreamProtocol", "register_operator"]
 
