@@ -38,10 +38,5 @@ SCHEMA_HASH_CHARS: Final = 12
 SOURCE_ID_HASH_CHARS: Final = 20
 
 
-def is_system_column(name: str) -> bool:
-    """User columns may not start with ``_``; every hidden column does."""
-    return name.startswith(DATAGRAM_PREFIX)
-
-
 def source_column(name: str) -> str:
     return SOURCE_PREFIX + name
