@@ -284,7 +284,7 @@ def test_hash_collisions_never_reject_or_drop_a_fresh_row(
 ) -> None:
     # every id hashes alike, so every check is a hash hit that must be confirmed
     monkeypatch.setattr(
-        "orcapod.databases.delta.hash_ids", lambda ids: np.zeros(len(ids), dtype=np.uint64)
+        "orcapod.databases.id_index.hash_ids", lambda ids: np.zeros(len(ids), dtype=np.uint64)
     )
     db = DeltaTableDatabase(tmp_path, batch_size=1)
     db.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
@@ -292,6 +292,14 @@ def test_hash_collisions_never_reject_or_drop_a_fresh_row(
     with pytest.raises(DuplicateRecordError, match=r"\['b'\]"):
         db.add_records(P, batch(["e", "b"], v=[5, 0]), "id")
     db.add_records(P, batch(["a", "e"], v=[0, 5]), "id", skip_duplicates=True)
+    # ids verified absent are checked against a partial index: collisions there too
+    version = db.committed_version(P)
+    DeltaTableDatabase(tmp_path).add_records(P, batch(["f"], v=[6]), "id")  # pending elsewhere
+    other = DeltaTableDatabase(tmp_path)
+    other.add_records(P, batch(["g"], v=[7]), "id")
+    other.flush()
+    db.add_records(P, batch(["g", "h"], v=[0, 8]), "id", skip_duplicates=True, absent_at=version)
+    db.add_records(P, batch(["i"], v=[9]), "id", absent_at=version)
     got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
     assert got is not None
     assert sorted((r["id"], r["v"]) for r in got.to_pylist()) == [
@@ -300,4 +308,118 @@ def test_hash_collisions_never_reject_or_drop_a_fresh_row(
         ("c", 3),
         ("d", 4),
         ("e", 5),
+        ("g", 7),
+        ("h", 8),
+        ("i", 9),
     ]
+
+
+# ---------------------------------------------------------------- writes of verified-absent ids
+
+
+def rows_of(db: DeltaTableDatabase) -> list[tuple[str, int]]:
+    got = db.get_all_records(P, "id")
+    assert got is not None
+    return sorted((r["id"], r["v"]) for r in got.to_pylist())
+
+
+def test_committed_version_is_the_latest_version_any_writer_committed(tmp_path: Path) -> None:
+    db, other = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    assert db.committed_version(P) == -1
+    db.add_records(P, batch(["a"], v=[1]), "id")
+    assert db.committed_version(P) == -1  # pending rows are no version
+    db.flush()
+    assert db.committed_version(P) == 0
+    other.add_records(P, batch(["b"], v=[2]), "id")
+    other.flush()
+    assert db.committed_version(P) == 1
+
+
+def test_a_write_verified_at_the_latest_version_reads_no_committed_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = DeltaTableDatabase(tmp_path)
+    writer.add_records(P, batch([f"old-{i}" for i in range(100)], v=list(range(100))), "id")
+    writer.flush()
+    db = DeltaTableDatabase(tmp_path)
+    queries: list[str] = []
+    real_query = DeltaTableDatabase._query
+
+    def spy(self: DeltaTableDatabase, key: object, state: object, sql: str) -> pa.Table:
+        queries.append(sql)
+        return real_query(self, key, state, sql)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DeltaTableDatabase, "_query", spy)
+    version = db.committed_version(P)
+    for start in (0, 3):  # the second write is checked against the first one's commit only
+        new = [f"new-{i}" for i in range(start, start + 3)]
+        db.add_records(P, batch(new, v=[0] * 3), "id", skip_duplicates=True, absent_at=version)
+        db.flush()
+    assert not [q for q in queries if "WHERE" not in q]  # never the whole id column
+    assert [i for i, _ in rows_of(db) if i.startswith("new")] == [f"new-{i}" for i in range(6)]
+
+
+def test_verified_absent_ids_still_clash_with_rows_committed_after_the_check(
+    tmp_path: Path,
+) -> None:
+    mine, other = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    other.add_records(P, batch(["a"], v=[1]), "id")
+    other.flush()
+    version = mine.committed_version(P)
+    assert mine.get_records_by_ids(P, ["x", "y"]) is None  # verified absent at `version`
+    for name, value in (("b", 2), ("x", 10), ("c", 3)):  # committed after the check
+        other.add_records(P, batch([name], v=[value]), "id")
+        other.flush()
+    with pytest.raises(DuplicateRecordError, match="'x'"):
+        mine.add_records(P, batch(["x", "y"], v=[0, 20]), "id", absent_at=version)
+    mine.add_records(P, batch(["x", "y"], v=[0, 20]), "id", skip_duplicates=True, absent_at=version)
+    mine.flush()
+    assert rows_of(mine) == [("a", 1), ("b", 2), ("c", 3), ("x", 10), ("y", 20)]
+
+
+def test_verified_absent_ids_another_writer_commits_before_the_flush_are_not_stored_twice(
+    tmp_path: Path,
+) -> None:
+    mine = DeltaTableDatabase(tmp_path, batch_size=1000)
+    other = DeltaTableDatabase(tmp_path)
+    other.add_records(P, batch(["a"], v=[1]), "id")
+    other.flush()
+    version = mine.committed_version(P)
+    mine.add_records(P, batch(["x", "y"], v=[0, 20]), "id", skip_duplicates=True, absent_at=version)
+    mine.add_records(P, batch(["s"], v=[0]), "id", absent_at=version)
+    other.add_records(P, batch(["x", "s"], v=[10, 30]), "id")
+    other.flush()  # mine's compare-and-swap commit now fails and re-checks its pending ids
+    with pytest.raises(DuplicateRecordError, match="'s'"):
+        mine.flush()
+    assert rows_of(DeltaTableDatabase(tmp_path)) == [("a", 1), ("s", 30), ("x", 10), ("y", 20)]
+
+
+def test_an_unverified_write_after_verified_ones_is_checked_against_every_row(
+    tmp_path: Path,
+) -> None:
+    other = DeltaTableDatabase(tmp_path)
+    other.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    other.flush()
+    db = DeltaTableDatabase(tmp_path, batch_size=1)
+    db.add_records(P, batch(["x"], v=[10]), "id", absent_at=db.committed_version(P))
+    with pytest.raises(DuplicateRecordError, match="'a'"):
+        db.add_records(P, batch(["a"], v=[0]), "id")
+    # an older verification than the index covers is checked against every row too
+    with pytest.raises(DuplicateRecordError, match="'b'"):
+        db.add_records(P, batch(["b"], v=[0]), "id", absent_at=-1)
+    assert rows_of(db) == [("a", 1), ("b", 2), ("x", 10)]
+
+
+def test_verified_writes_survive_another_process_compacting_the_table(tmp_path: Path) -> None:
+    db, other = DeltaTableDatabase(tmp_path, batch_size=1), DeltaTableDatabase(tmp_path)
+    other.add_records(P, batch(["a"], v=[1]), "id")
+    other.flush()
+    version = db.committed_version(P)
+    db.add_records(P, batch(["x"], v=[10]), "id", absent_at=version)
+    other.add_records(P, batch(["y"], v=[20]), "id")
+    other.flush()
+    DeltaTable(db.table_uri(P)).optimize.compact()  # removes the files the index knows
+    with pytest.raises(DuplicateRecordError, match="'y'"):
+        db.add_records(P, batch(["y"], v=[0]), "id", absent_at=version)
+    db.add_records(P, batch(["y", "z"], v=[0, 30]), "id", skip_duplicates=True, absent_at=version)
+    assert rows_of(db) == [("a", 1), ("x", 10), ("y", 20), ("z", 30)]

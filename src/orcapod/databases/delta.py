@@ -9,30 +9,25 @@ and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending r
 only ever appended to (``mode="error"`` to create, ``mode="append"`` with ``schema_mode="merge"``
 afterwards) - never overwritten.
 
-Duplicate checks against committed rows use a committed-id index (``id_index.IdHashIndex``):
+Duplicate checks against committed rows use a committed-id index (``id_index.CommittedIds``):
 record ids are random hashes, so file statistics cannot prune and a pushed-down query for the
 incoming ids scans the whole ``__record_id`` column on every write (70-100 ms per 10k ids at
-1M rows, which capped appends near 70-100k rows/s). Decision: per path, the first duplicate
-check of a ``DeltaTableDatabase`` instance reads the projected ``__record_id`` column once
-(through ``QueryBuilder``) and keeps a 64-bit hash of every committed id, together with the
-table version and the set of data files it reflects. This does read one whole column, which
-DESIGN §13 otherwise forbids for answering a question about some rows; it is done once per
-process and path, as an index, and only the hashes are kept: 8 bytes per stored id (8 MB per
-million records). Keeping it current costs little:
-
-* after this instance commits on top of the indexed version, its own ids are hashed in;
-* when other writers moved the table (seen on refresh, and by the compare-and-swap commit),
-  only the data files added since the indexed version are read - the ``__record_id`` column
-  of each, with ``pyarrow.parquet`` - and hashed in; if files were removed (compaction), the
-  table is remote, or a file is not a local file, the column is re-read through
-  ``QueryBuilder`` instead.
-
-The index can over-approximate (e.g. a hash collision, or rows a deletion vector hides) but
-never misses a committed id. A miss is therefore definite; hits are confirmed with a
-pushed-down query for just those ids, so a collision can never reject or drop a row. Fresh ids
-never touch the table; re-adding already stored ids (``skip_duplicates``) costs that one
-query. The ``__record_id`` column is written with a parquet bloom filter so such confirmation
-queries and id lookups for a few ids skip most files.
+1M rows). Decision: per path, the first duplicate check of an instance reads the projected
+``__record_id`` column once and keeps a 64-bit hash of every committed id (8 MB per million
+records) with the table version and data files it reflects - one whole-column read per
+process and path, as an index (DESIGN §13 forbids it only for answering a question about some
+rows). Writes of ids the caller already verified absent skip even that: ids that a read made
+after ``committed_version(path)`` returned V did not find were absent at V (tables are
+append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash with rows
+committed after V, so they are checked against a *partial* index that starts empty at V's data
+files - no read at all when nobody committed since. Either index is kept current cheaply:
+this instance's own commits are hashed in; when other writers moved the table, only the
+``__record_id`` column of the files added since is read (``pyarrow.parquet``); if files were
+removed (compaction), the table is remote or a file is not local, the full index is rebuilt.
+The index never misses a committed id (it may over-approximate), so a miss is definite and
+hits are confirmed with a pushed-down query for just those ids: a collision can never reject
+or drop a row. The ``__record_id`` column is written with a parquet bloom filter so such
+confirmation queries and id lookups for a few ids skip most files.
 
 Commits are compare-and-swap. Every pending row was checked against some table version; a
 commit is attempted on top of exactly that version with ``max_commit_retries=0``, so it fails
@@ -43,9 +38,8 @@ store one record id twice, also for overlapping ids under ``skip_duplicates=True
 committed row stays). After a lost commit the writer waits a random 0 to ``attempts`` ms
 (at most 50 ms) before retrying: short at first because the winner never pauses and a long
 pause lets a fast writer starve the loser, growing so that ``max_commit_attempts`` (default
-200) spans several seconds of contention. A row added *without*
-``skip_duplicates`` whose id another process
-committed first cannot be stored; ``flush()`` commits the rest and then raises
+200) spans several seconds of contention. A row added *without* ``skip_duplicates`` whose id
+another process committed first cannot be stored; ``flush()`` commits the rest and then raises
 ``DuplicateRecordError`` naming those ids.
 
 Exactly-once commits. Each commit carries a Delta application transaction
@@ -82,7 +76,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import CommitProperties, Transaction
@@ -93,7 +86,7 @@ from deltalake.writer.properties import (
 )
 
 from orcapod.databases.backend import StoringBackend
-from orcapod.databases.id_index import IdHashIndex, hash_ids
+from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
 from orcapod.databases.records import (
     canonical_schema,
@@ -105,6 +98,7 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
+    prepare_records,
     resolve_columns,
     with_columns,
 )
@@ -139,10 +133,9 @@ class _PathState:
     strict_ids: set[str] = field(default_factory=set)
     pending_schema: pa.Schema | None = None
     checked_version: int | None = None
+    verified_since: int | None = None
     inflight_seq: int | None = None
-    index: IdHashIndex | None = None
-    index_version: int = _NO_TABLE
-    index_files: frozenset[str] = frozenset()
+    index: CommittedIds | None = None
 
     @property
     def version(self) -> int:
@@ -155,6 +148,7 @@ class _PathState:
         self.strict_ids = set()
         self.pending_schema = None
         self.checked_version = None
+        self.verified_since = None
         self.inflight_seq = None
 
 
@@ -256,62 +250,66 @@ class DeltaTableDatabase(StoringBackend):
         target = pa.schema([stored.field(name) for name in result.column_names])
         return result.cast(target)
 
-    def _committed_ids(self, key: RecordPath, state: _PathState, ids: pa.Array) -> set[str]:
-        """Those of ``ids`` that the committed snapshot holds: the id index rules out the
-        fresh ones, a pushed-down id query confirms the possible hits."""
+    def _committed_ids(
+        self, key: RecordPath, state: _PathState, ids: pa.Array, since: int = _NO_TABLE
+    ) -> set[str]:
+        """Those of ``ids`` (known absent at version ``since``) that the committed snapshot
+        holds: the id index rules out the fresh ones, a pushed-down id query confirms the
+        possible hits."""
         if state.table is None or len(ids) == 0:
             return set()
-        index = self._sync_index(key, state)
-        hits = index.maybe_contains(hash_ids(ids))
+        hits = self._sync_index(key, state, since).maybe_contains(ids)
         if not hits.any():
             return set()
         candidates = ids.filter(pa.array(hits))
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
         return set(self._query(key, state, sql).column(0).to_pylist())
 
-    def _sync_index(self, key: RecordPath, state: _PathState) -> IdHashIndex:
-        """The id index of ``key`` brought up to the snapshot's version (module docstring)."""
+    def _sync_index(self, key: RecordPath, state: _PathState, since: int) -> CommittedIds:
+        """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
         assert state.table is not None
-        version = state.version
-        if state.index is not None and state.index_version == version:
-            return state.index
-        files = frozenset(state.table.file_uris())
-        if state.index is not None and not self._remote and state.index_files <= files:
-            added = sorted(files - state.index_files)
-            if all(os.path.isfile(f) for f in added):
-                for file in added:
-                    try:
-                        column = pq.read_table(file, columns=[RECORD_ID]).column(RECORD_ID)
-                    except (OSError, pa.ArrowException) as err:
-                        raise DatabaseError(
-                            f"Cannot read the record ids of {file} (path {key!r}): {err}. "
-                            "Check that the table's files are readable."
-                        ) from err
-                    state.index.add(hash_ids(column))
-                state.index_files, state.index_version = files, version
-                return state.index
-        index = IdHashIndex()
-        index.add(hash_ids(self._query(key, state, f"SELECT {_ID} FROM t").column(0)))
-        state.index, state.index_files, state.index_version = index, files, version
-        return index
-
-    def _index_own_commit(self, state: _PathState, base: int, ids: pa.ChunkedArray) -> None:
-        """After committing ``ids`` on top of version ``base``: hash them into the index when
-        it reflected ``base`` and nobody else committed since (else the next sync reads the
-        added files, ours included)."""
-        if state.table is None or state.version != base + 1:
-            return
-        if base == _NO_TABLE:
-            state.index = IdHashIndex()
-        elif state.index is None or state.index_version != base:
-            return
-        state.index.add(hash_ids(ids))
-        state.index_files = frozenset(state.table.file_uris())
-        state.index_version = base + 1
+        state.index = sync_index(
+            state.index,
+            state.table,
+            since,
+            local=not self._remote,
+            read_all=lambda: self._query(key, state, f"SELECT {_ID} FROM t").column(0),
+        )
+        return state.index
 
     # ------------------------------------------------------------------ writes
 
-    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+    def committed_version(self, path: Sequence[str]) -> int:
+        """The latest committed version of the table of ``path`` (-1: no table yet). Ids that
+        a read made after this call does not find were absent at this version: pass it as
+        ``absent_at`` when adding them (module docstring)."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            self._refresh(key, state)
+            return state.version
+
+    def add_records(
+        self,
+        path: Sequence[str],
+        table: pa.Table,
+        record_id_column: str,
+        skip_duplicates: bool = False,
+        *,
+        absent_at: int | None = None,
+    ) -> None:
+        """``ArrowDatabase.add_records``; ``absent_at``: a ``committed_version`` at which the
+        caller verified that none of these ids was committed (skips the full id index)."""
+        key = validate_path(path)
+        self._add(key, prepare_records(table, record_id_column), skip_duplicates, absent_at)
+
+    def _add(
+        self,
+        key: RecordPath,
+        records: pa.Table,
+        skip_duplicates: bool,
+        absent_at: int | None = None,
+    ) -> None:
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
@@ -321,7 +319,9 @@ class DeltaTableDatabase(StoringBackend):
             merge_schemas(stored, pending_schema, key)
             incoming = records.column(RECORD_ID).to_pylist()
             clashes = state.pending_ids.intersection(incoming)
-            clashes |= self._committed_ids(key, state, records.column(RECORD_ID).combine_chunks())
+            since = _NO_TABLE if absent_at is None else absent_at
+            ids = records.column(RECORD_ID).combine_chunks()
+            clashes |= self._committed_ids(key, state, ids, since)
             if clashes:
                 if not skip_duplicates:
                     raise DuplicateRecordError(
@@ -333,7 +333,7 @@ class DeltaTableDatabase(StoringBackend):
             if records.num_rows == 0:
                 return
             if not state.pending:
-                state.checked_version = state.version
+                state.checked_version = state.verified_since = state.version
             elif state.checked_version != state.version:
                 state.checked_version = None
             state.pending.append(records)
@@ -456,7 +456,9 @@ class DeltaTableDatabase(StoringBackend):
             if creating and state.table is not None:
                 return False  # another writer created the table first
             raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
-        self._index_own_commit(state, base, state.pending[0].column(RECORD_ID))
+        if state.table is not None:  # (a table this commit created is indexed on first use)
+            ids = state.pending[0].column(RECORD_ID)
+            state.index = index_own_commit(state.index, state.table, base, ids)
         return True
 
     def _landed(self, state: _PathState, seq: int) -> bool:
@@ -486,7 +488,9 @@ class DeltaTableDatabase(StoringBackend):
         assert stored is not None and state.pending_schema is not None
         merge_schemas(stored, state.pending_schema, key)
         ids = pa.array(list(state.pending_ids), type=pa.string())
-        found = self._committed_ids(key, state, ids)
+        # every pending id was verified absent at ``verified_since`` (or later)
+        since = _NO_TABLE if state.verified_since is None else state.verified_since
+        found = self._committed_ids(key, state, ids, since)
         if not found:
             return set()
         value_set = pa.array(list(found), type=pa.string())

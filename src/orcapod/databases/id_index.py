@@ -18,16 +18,34 @@ ids at 1M rows). Instead each path keeps this index of the committed ids' hashes
 
 Memory: 8 bytes per stored id (plus transient copies during a merge), i.e. 8 MB per million
 records per path written by this process.
+
+``CommittedIds`` is what a writer knows of one table: the hashes of the ids committed in the
+versions ``(base, version]`` (``base`` -1: every id) and the data files of ``version``, so
+``sync_index`` brings it up to a later version by reading only the record-id column of the
+files added since. A full index (``base`` -1) serves every duplicate check. A *partial* one
+(``base`` >= 0) serves only checks of ids the caller already verified absent at a version
+``since >= base`` (e.g. a query that did not find them): such ids can only clash with rows
+committed after ``base``. A partial index starts empty, so a writer that verified its ids
+itself never reads the whole column.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from numpy.typing import NDArray
 
-__all__ = ["IdHashIndex", "hash_ids"]
+from orcapod.errors import DatabaseError
+from orcapod.types.columns import RECORD_ID
+
+__all__ = ["CommittedIds", "IdHashIndex", "hash_ids", "index_own_commit", "sync_index"]
 
 _SEED = 0x6F726361  # "orca"
 
@@ -78,3 +96,106 @@ def _merge(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
     big, small = (a, b) if len(a) >= len(b) else (b, a)
     merged: NDArray[np.uint64] = np.insert(big, np.searchsorted(big, small), small)
     return merged
+
+
+class CommittedIds:
+    """Hashes of the ids committed in versions ``(base, version]`` of one table and the data
+    files of ``version`` (see the module docstring)."""
+
+    def __init__(self, base: int, files: frozenset[str]) -> None:
+        self.base = base
+        self.version = base
+        self.files = files
+        self.hashes = IdHashIndex()
+
+    def covers(self, since: int) -> bool:
+        """Can it check ids known to be absent at version ``since``?"""
+        return self.base <= since
+
+    def maybe_contains(self, ids: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
+        """True where an id is possibly committed after ``base``; False is definite."""
+        return self.hashes.maybe_contains(hash_ids(ids))
+
+    def advance(
+        self, version: int, files: frozenset[str], ids: Iterable[pa.Array | pa.ChunkedArray]
+    ) -> None:
+        """Now at ``version`` with data ``files``: add the ids committed since."""
+        for column in ids:
+            self.hashes.add(hash_ids(column))
+        self.version, self.files = version, files
+
+
+def sync_index(
+    index: CommittedIds | None,
+    table: DeltaTable,
+    since: int,
+    *,
+    local: bool,
+    read_all: Callable[[], pa.Array | pa.ChunkedArray],
+) -> CommittedIds:
+    """``index`` (or a new one) covering ids absent at version ``since`` of ``table``, brought
+    up to the table's version. A new one is partial (empty at ``since``) when ``since`` is a
+    version the table had, else full; ``read_all`` reads every committed id for a full one.
+    Only a ``local`` table is advanced file by file; otherwise the full index is rebuilt."""
+    version = int(table.version())
+    if index is None or not index.covers(since):
+        index = _start(table, since, version, local, read_all)
+    if index.version == version:
+        return index
+    files = frozenset(table.file_uris())
+    if local and index.files <= files:
+        added = sorted(files - index.files)
+        if all(os.path.isfile(f) for f in added):
+            index.advance(version, files, (_read_ids(f) for f in added))
+            return index
+    return _full(version, files, read_all)
+
+
+def _start(
+    table: DeltaTable,
+    since: int,
+    version: int,
+    local: bool,
+    read_all: Callable[[], pa.Array | pa.ChunkedArray],
+) -> CommittedIds:
+    if since >= 0 and since == version:
+        return CommittedIds(since, frozenset(table.file_uris()))
+    if 0 <= since < version and local:
+        try:
+            old = DeltaTable(table.table_uri, version=since)
+        except DeltaError:
+            # that version's log is gone (log retention): index every id instead
+            return _full(version, frozenset(table.file_uris()), read_all)
+        return CommittedIds(since, frozenset(old.file_uris()))
+    return _full(version, frozenset(table.file_uris()), read_all)
+
+
+def _full(
+    version: int, files: frozenset[str], read_all: Callable[[], pa.Array | pa.ChunkedArray]
+) -> CommittedIds:
+    index = CommittedIds(-1, frozenset())
+    index.advance(version, files, [read_all()])
+    return index
+
+
+def index_own_commit(
+    index: CommittedIds | None, table: DeltaTable, base: int, ids: pa.ChunkedArray
+) -> CommittedIds | None:
+    """The index after this writer committed ``ids`` on top of version ``base`` (``table``
+    refreshed since): advanced when it reflected ``base`` and nobody else committed in
+    between; else unchanged (the next sync reads the added files, ours included)."""
+    if index is None or index.version != base or int(table.version()) != base + 1:
+        return index
+    index.advance(base + 1, frozenset(table.file_uris()), [ids])
+    return index
+
+
+def _read_ids(file: str) -> pa.ChunkedArray:
+    """The record ids of one local parquet data file."""
+    try:
+        return pq.read_table(file, columns=[RECORD_ID]).column(RECORD_ID)
+    except (OSError, pa.ArrowException) as err:
+        raise DatabaseError(
+            f"Cannot read the record ids of {file}: {err}. Check that the table's files are "
+            "readable."
+        ) from err
