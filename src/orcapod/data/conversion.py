@@ -52,6 +52,7 @@ __all__ = [
     "arrow_schema_to_schema",
     "arrow_to_python_type",
     "column_to_pylist",
+    "columns_to_table",
     "infer_schema",
     "is_optional",
     "python_to_arrow_type",
@@ -331,26 +332,32 @@ def _to_arrow_value(value: Any, tp: Any) -> Any:
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> pa.Table:
     """Arrow table of row dicts with the given Python schema (missing keys become null)."""
+    return columns_to_table({n: [row.get(n) for row in rows] for n in schema}, schema)
+
+
+def columns_to_table(columns: Mapping[str, Sequence[Any]], schema: Mapping[str, Any]) -> pa.Table:
+    """Arrow table of per-column Python values with the given Python schema (the same
+    conversion as ``rows_to_table``; every column of ``schema`` must be given)."""
     arrow_schema = schema_to_arrow(schema)
-    columns = []
+    arrays = []
     for field in arrow_schema:
         tp = schema[field.name]
-        values = [row.get(field.name) for row in rows]
+        values = columns[field.name]
         if _needs_conversion(tp):
             values = [_to_arrow_value(v, tp) for v in values]
         try:
-            columns.append(pa.array(values, type=field.type))
+            arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as err:
             raise SchemaError(
                 f"column {field.name!r}: values do not fit type {tp!r} ({err}); fix the values "
                 "or the schema"
             ) from err
-        if not field.nullable and columns[-1].null_count:
+        if not field.nullable and arrays[-1].null_count:
             raise SchemaError(
                 f"column {field.name!r} holds None but its type {tp!r} is not optional; "
                 f"declare it as {tp!r} | None or fill the missing values"
             )
-    return pa.Table.from_arrays(columns, schema=arrow_schema)
+    return pa.Table.from_arrays(arrays, schema=arrow_schema)
 
 
 def _from_arrow_value(value: Any, tp: Any) -> Any:

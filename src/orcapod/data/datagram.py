@@ -26,6 +26,7 @@ from orcapod.data.conversion import (
     rows_to_table,
     table_schema,
 )
+from orcapod.data.row_block import RowBlock
 from orcapod.errors import InputValidationError
 from orcapod.hashing.arrow_hashing import row_hash
 from orcapod.types import ColumnConfig, ContentHash, Schema
@@ -56,7 +57,7 @@ def _hidden_array(value: Any) -> pa.Array:
 class Datagram:
     """One immutable row of named, typed values plus hidden meta/context columns."""
 
-    __slots__ = ("_context_key", "_data", "_hash", "_meta", "_schema", "_table")
+    __slots__ = ("_block", "_context_key", "_data", "_hash", "_meta", "_row", "_schema", "_table")
 
     _hidden_prefix: ClassVar[str | None] = None
 
@@ -124,6 +125,8 @@ class Datagram:
         self._meta: Mapping[str, Any] = meta_found
         self._context_key = context_key or DEFAULT_CONTEXT_KEY
         self._hash: ContentHash | None = None
+        self._block: RowBlock | None = None
+        self._row = 0
         self._init_hidden(hidden_found, hidden)
 
     def _route_hidden(
@@ -165,10 +168,35 @@ class Datagram:
         obj._meta = meta
         obj._context_key = context_key
         obj._hash = content_hash
+        obj._block = None
+        obj._row = 0
         obj._set_hidden(hidden)
         return obj
 
-    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+    @classmethod
+    def _make_row(
+        cls,
+        block: RowBlock,
+        row: int,
+        schema: Schema,
+        meta: Mapping[str, Any] = _EMPTY,
+        context_key: str = DEFAULT_CONTEXT_KEY,
+    ) -> Self:
+        """Trusted fast constructor of a block-backed row: values, hidden columns and the
+        content hash come from ``block`` on first access (see ``orcapod.data.row_block``)."""
+        obj = cls.__new__(cls)
+        obj._data = None
+        obj._table = None
+        obj._schema = schema
+        obj._meta = meta
+        obj._context_key = context_key
+        obj._hash = None
+        obj._block = block
+        obj._row = row
+        obj._set_hidden(None)  # Tag and Packet inline this (see theirs)
+        return obj
+
+    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
         pass
 
     def _copy(self, **changes: Any) -> Self:
@@ -181,6 +209,9 @@ class Datagram:
     # Data access -------------------------------------------------------------------------
     def _dict(self) -> dict[str, Any]:
         if self._data is None:
+            if self._block is not None:
+                self._data = self._block.values(self._schema, self._row)
+                return self._data
             assert self._table is not None
             self._data = {
                 n: column_to_pylist(self._table.column(n), self._schema[n])[0]
@@ -278,7 +309,11 @@ class Datagram:
     def content_hash(self) -> ContentHash:
         """Hash of the data columns only (equal to ``hash_rows`` of the same row)."""
         if self._hash is None:
-            self._hash = row_hash(self._data_table())
+            block = self._block
+            if block is not None:
+                self._hash = block.content_hash(tuple(self._schema), self._row)
+            if self._hash is None:
+                self._hash = row_hash(self._data_table())
         return self._hash
 
     @property
@@ -354,7 +389,13 @@ class Datagram:
         renames: Mapping[str, str] | None = None,
         updated: Any = (),
     ) -> Self:
-        return self._copy(_data=data, _schema=schema, _table=None, _hash=None)
+        return self._copy(
+            _data=data, _schema=schema, _table=None, _hash=None, _block=None, **self._detached()
+        )
+
+    def _detached(self) -> dict[str, Any]:
+        """Slot values that a copy no longer backed by the block must hold itself."""
+        return {}
 
 
 class Tag(Datagram):
@@ -385,20 +426,48 @@ class Tag(Datagram):
                 for k, v in given.items()
             }
         )
-        self._system_tags: Mapping[str, Any] = tags
+        self._system_tags: Mapping[str, Any] | None = tags
 
-    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
         self._system_tags = hidden
 
+    @classmethod
+    def _make_row(
+        cls,
+        block: RowBlock,
+        row: int,
+        schema: Schema,
+        meta: Mapping[str, Any] = _EMPTY,
+        context_key: str = DEFAULT_CONTEXT_KEY,
+    ) -> Self:
+        obj = cls.__new__(cls)  # Datagram._make_row, inlined: streams call it per row
+        obj._data = obj._table = obj._hash = obj._system_tags = None
+        obj._schema = schema
+        obj._meta = meta
+        obj._context_key = context_key
+        obj._block = block
+        obj._row = row
+        return obj
+
+    def _tags(self) -> Mapping[str, Any]:
+        tags = self._system_tags
+        if tags is None:
+            assert self._block is not None
+            tags = self._system_tags = self._block.system_tags(self._row)
+        return tags
+
+    def _detached(self) -> dict[str, Any]:
+        return {"_system_tags": self._tags()}
+
     def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
-        return dict(self._system_tags) if config.system_tags else {}
+        return dict(self._tags()) if config.system_tags else {}
 
     def system_tags(self) -> dict[str, Any]:
         """System-tag columns by full name (``_tag_source_id::…`` etc.)."""
-        return dict(self._system_tags)
+        return dict(self._tags())
 
     def with_system_tags(self, **tags: Any) -> Tag:
-        return self._copy(_system_tags={**self._system_tags, **tags})
+        return self._copy(_system_tags={**self._tags(), **tags})
 
     def as_datagram(self) -> Datagram:
         return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
@@ -431,23 +500,50 @@ class Packet(Datagram):
             raise InputValidationError(
                 f"source info for {sorted(unknown)}, which are not packet columns"
             )
-        self._source_info: Mapping[str, Any] = info
+        self._source_info: Mapping[str, Any] | None = info
 
-    def _set_hidden(self, hidden: Mapping[str, Any]) -> None:
+    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
         self._source_info = hidden
+
+    @classmethod
+    def _make_row(
+        cls,
+        block: RowBlock,
+        row: int,
+        schema: Schema,
+        meta: Mapping[str, Any] = _EMPTY,
+        context_key: str = DEFAULT_CONTEXT_KEY,
+    ) -> Self:
+        obj = cls.__new__(cls)  # Datagram._make_row, inlined: streams call it per row
+        obj._data = obj._table = obj._hash = obj._source_info = None
+        obj._schema = schema
+        obj._meta = meta
+        obj._context_key = context_key
+        obj._block = block
+        obj._row = row
+        return obj
+
+    def _info(self) -> Mapping[str, Any]:
+        info = self._source_info
+        if info is None:
+            assert self._block is not None
+            info = self._source_info = self._block.source_info(self._row)
+        return info
 
     def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
         if not config.source:
             return {}
-        return {SOURCE_PREFIX + k: self._source_info.get(k) for k in self._schema}
+        info = self._info()
+        return {SOURCE_PREFIX + k: info.get(k) for k in self._schema}
 
     def source_info(self) -> dict[str, Any]:
         """``{column: "<source_id>::<record_id>::<column>" or None}`` for every data column."""
-        return {k: self._source_info.get(k) for k in self._schema}
+        info = self._info()
+        return {k: info.get(k) for k in self._schema}
 
     def with_source_info(self, **info: Any) -> Packet:
         self._check_known(info, "set source info of")
-        return self._copy(_source_info={**self._source_info, **info})
+        return self._copy(_source_info={**self._info(), **info})
 
     def _derive(
         self,
@@ -457,6 +553,8 @@ class Packet(Datagram):
         updated: Any = (),
     ) -> Self:
         renames = renames or {}
-        info = {renames.get(k, k): v for k, v in self._source_info.items()}
+        info = {renames.get(k, k): v for k, v in self._info().items()}
         info = {k: v for k, v in info.items() if k in schema and k not in updated}
-        return self._copy(_data=data, _schema=schema, _table=None, _hash=None, _source_info=info)
+        return self._copy(
+            _data=data, _schema=schema, _table=None, _hash=None, _block=None, _source_info=info
+        )

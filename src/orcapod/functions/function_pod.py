@@ -251,6 +251,20 @@ class FunctionPod:
             return None
         return self._packet_function.call
 
+    def sequential_values(
+        self, max_concurrency: int | None = None
+    ) -> tuple[Callable[[Packet], dict[str, Any] | None], PacketFunctionBase[Any], Any] | None:
+        """Like ``sequential_call``, but the call returns output values (no packet), with the
+        packet function and executor its results are attributed to; None when unavailable
+        (also whenever ``sequential_call`` is, e.g. in a subclass that wraps each call)."""
+        if self.sequential_call(max_concurrency) is None:
+            return None
+        pf = self._packet_function
+        call = pf.values_call()
+        if call is None:
+            return None
+        return call, pf, pf.executor
+
     def iter_process(
         self,
         rows: Iterable[tuple[Tag, Packet]],

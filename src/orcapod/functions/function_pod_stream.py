@@ -18,7 +18,7 @@ function returned None are cached as filtered and skipped.
 
 Fast path: when the pod calls its function row by row with nothing around the call
 (``pod.sequential_call()``: a plain pod without a concurrent executor) the stream calls it
-directly instead of through a driver, in short bursts (up to 64 rows or ~20 µs per lock hold)
+directly instead of through a driver, in short bursts (up to 256 rows or ~1 ms per lock hold)
 so a trivial function costs a few microseconds per row; a slow function still computes one row
 per read. A failure inside a burst is raised at the next read, after the rows before it.
 
@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import rows_to_table
+from orcapod.functions.computed_columns import ComputedColumns
 from orcapod.functions.provenance import resolve_source_info
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["FunctionPodStream"]
 
 _UNKNOWN: Any = object()
-_BURST_ROWS = 64
-_BURST_SECONDS = 20e-6
+_BURST_ROWS = 256
+_BURST_SECONDS = 1e-3
 
 
 class FunctionPodStream(StreamBase):
@@ -82,7 +83,9 @@ class FunctionPodStream(StreamBase):
         self._max_concurrency = max_concurrency
         self._lock = threading.RLock()
         self._tags: list[Tag] = []
-        self._outputs: list[Packet | None] = []
+        # a Packet (driver path), a row of ``_computed`` (columnar fast path) or None (filtered)
+        self._outputs: list[Packet | int | None] = []
+        self._computed: ComputedColumns | None = None
         self._pending: deque[tuple[Tag, Packet]] = deque()
         self._upstream: Iterator[tuple[Tag, Packet]] | None = None
         self._pulled = 0
@@ -160,9 +163,15 @@ class FunctionPodStream(StreamBase):
         i = 0
         while True:
             if i < len(outputs):
-                packet = outputs[i]
-                if packet is not None:
-                    yield tags[i], packet
+                out = outputs[i]
+                if out is not None:
+                    if type(out) is int:
+                        computed = self._computed
+                        assert computed is not None
+                        yield tags[i], computed.packet(out)
+                    else:
+                        assert isinstance(out, Packet)
+                        yield tags[i], out
                 i += 1
             elif not self._advance(i):
                 return
@@ -178,7 +187,7 @@ class FunctionPodStream(StreamBase):
                 error, self._deferred_error = self._deferred_error, None
                 raise error
             if self._direct is _UNKNOWN:
-                self._direct = self._pod.sequential_call(self._max_concurrency)
+                self._direct = self._sequential()
             if self._direct is not None:
                 return self._advance_direct(self._direct)
             driver = self._driver
@@ -200,10 +209,31 @@ class FunctionPodStream(StreamBase):
             self._outputs.append(outcome[1])
             return True
 
-    def _advance_direct(self, call: Callable[[Packet], Packet | None]) -> bool:
+    def _sequential(self) -> Callable[[Packet], Packet | int | None] | None:
+        """The per-row call of the sequential fast path (None: use a driver). Outputs are kept
+        column-wise (``ComputedColumns``) when the packet function can return bare values."""
+        values = self._pod.sequential_values(self._max_concurrency)
+        if values is None:
+            return self._pod.sequential_call(self._max_concurrency)
+        call_values, function, executor = values
+        computed = self._computed
+        if computed is None:
+            computed = ComputedColumns(
+                function.output_packet_schema, function.record_id_maker_for(executor)
+            )
+            self._computed = computed
+        append = computed.append
+
+        def call(packet: Packet) -> int | None:
+            data = call_values(packet)
+            return None if data is None else append(data, packet)
+
+        return call
+
+    def _advance_direct(self, call: Callable[[Packet], Packet | int | None]) -> bool:
         """Sequential fast path: call the function row by row, a few rows per lock hold.
 
-        Rows are computed in small bursts (up to 64 rows or ~20 µs) to amortise the per-call
+        Rows are computed in small bursts (up to 256 rows or ~1 ms) to amortise the per-call
         overhead of trivial functions; a slow function still computes one row per read. An
         exception after some rows of a burst is kept and raised at the next read, so the
         consumer first receives the rows before the failing one.
@@ -267,17 +297,19 @@ class FunctionPodStream(StreamBase):
 
     @property
     def num_rows(self) -> int:
-        """Rows of the stream (computes every row; filtered rows are not counted)."""
-        count = 0
-        for _ in self.iter_packets():
-            count += 1
-        return count
+        """Rows of the stream (computes every row; filtered rows are not counted). Builds no
+        row objects: ``list(stream)`` asks for the length first and then iterates."""
+        while self._advance(len(self._outputs)):
+            pass
+        return sum(1 for out in self._outputs if out is not None)
 
     def clear_cache(self) -> None:
         """Forget every computed row (the next read recomputes from the start)."""
         with self._lock:
             self._tags.clear()
             self._outputs.clear()
+            self._computed = None
+            self._direct = _UNKNOWN
             self._pending.clear()
             self._upstream = None
             self._driver = None

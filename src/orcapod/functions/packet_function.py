@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import re
 import typing
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from orcapod.data import Packet
@@ -218,6 +219,11 @@ class PacketFunctionBase(Generic[E]):
         return self._active
 
     # -- calls ---------------------------------------------------------------------------
+
+    def values_call(self) -> Callable[[Packet], dict[str, Any] | None] | None:
+        """``call`` returning output values, not packets, bound to the current executor (for
+        callers that keep outputs column-wise); None when this function has no such call."""
+        return None
 
     def call(self, packet: Packet, *, logger: PacketLoggerProtocol | None = None) -> Packet | None:
         """Output packet for ``packet`` (None: filtered out or inactive), via the executor."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from orcapod.data import Packet
 from orcapod.data.conversion import rows_to_table
+from orcapod.data.row_block import RowBlock
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ContentHash, Schema
@@ -103,7 +104,17 @@ class LazySourceInfo(Mapping[str, Any]):
     produced the packet (the executor used by that call: a function may get another one later).
     """
 
-    __slots__ = ("_data", "_executor", "_function", "_hash", "_keys", "_schema", "_values")
+    __slots__ = (
+        "_block",
+        "_data",
+        "_executor",
+        "_function",
+        "_hash",
+        "_keys",
+        "_row",
+        "_schema",
+        "_values",
+    )
 
     def __init__(
         self, keys: tuple[str, ...], input_packet: Packet, function: Any, executor: Any
@@ -111,8 +122,15 @@ class LazySourceInfo(Mapping[str, Any]):
         self._keys = keys
         known = input_packet._hash  # trusted fast paths of the data layer: no copies
         self._hash: ContentHash | None = known
-        # the values are kept only to hash them later: not when the hash is known already
-        self._data: dict[str, Any] | None = input_packet._dict() if known is None else None
+        # the input is kept only to hash it later: not when the hash is known already. A
+        # block-backed input (``orcapod.data.row_block``) is kept as (block, row): no per-row
+        # dict stays alive, and its hash comes from one vectorised hash of the block.
+        block = input_packet._block if known is None else None
+        self._block: RowBlock | None = block
+        self._row = input_packet._row
+        self._data: dict[str, Any] | None = (
+            input_packet._dict() if known is None and block is None else None
+        )
         self._schema: Schema | None = input_packet._schema if known is None else None
         self._function = function
         self._executor = executor
@@ -122,18 +140,29 @@ class LazySourceInfo(Mapping[str, Any]):
     def resolved(self) -> bool:
         return self._values is not None
 
+    def _input_hash(self) -> ContentHash:
+        if self._hash is not None:
+            return self._hash
+        assert self._schema is not None
+        if self._block is not None:
+            known = self._block.content_hash(tuple(self._schema), self._row)
+            if known is not None:
+                return known
+            return Packet._make(
+                self._block.values(self._schema, self._row), self._schema
+            ).content_hash()
+        assert self._data is not None
+        return Packet._make(self._data, self._schema).content_hash()
+
     def _resolve(self, input_hash: ContentHash | None = None) -> dict[str, str]:
         values = self._values
         if values is None:
             if input_hash is None:
-                input_hash = self._hash
-            if input_hash is None:
-                assert self._data is not None and self._schema is not None
-                input_hash = Packet._make(self._data, self._schema).content_hash()
+                input_hash = self._input_hash()
             maker: RecordIdMaker = self._function.record_id_maker_for(self._executor)
             values = maker.source_info(self._keys, maker.record_id(input_hash))
             self._values = values
-            self._data = self._schema = self._hash = None  # the input is no longer needed
+            self._data = self._schema = self._hash = self._block = None  # input not needed
             self._function = self._executor = None
         return values
 
@@ -186,14 +215,15 @@ def prime_source_info(packet: Packet, input_hash: ContentHash) -> None:
 
 
 def resolve_source_info(packets: Iterable[Packet]) -> None:
-    """Resolve the lazy source info of many packets with one vectorised hash per input schema."""
+    """Resolve the lazy source info of many packets with one vectorised hash per input schema
+    (inputs backed by a row block use the block's own vectorised hash)."""
     pending: dict[int, tuple[Schema, list[LazySourceInfo]]] = {}
     for packet in packets:
         info = _lazy_info(packet)
         if info is None:
             continue
-        if info._hash is not None:
-            info.resolve_with(info._hash)
+        if info._hash is not None or info._block is not None:
+            info._resolve()
             continue
         assert info._schema is not None
         group = pending.setdefault(id(info._schema), (info._schema, []))

@@ -374,21 +374,43 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
     def _build(self, raw: Any, packet: Packet, executor: Any) -> Packet | None:
         if raw is None:
             return None
-        keys = self._output_keys
-        coercers = self._coercers
-        if self._single:
-            try:
-                data = {keys[0]: coercers[0](raw)}
-            except TypeError as err:
-                raise self._bad_value(keys[0], err) from err
-        else:
-            data = self._unpack(raw)
         return Packet._make(
-            data,
+            self._output_data(raw),
             self._output_schema,
             context_key=packet.context_key,
-            hidden=LazySourceInfo(keys, packet, self, executor),
+            hidden=LazySourceInfo(self._output_keys, packet, self, executor),
         )
+
+    def _output_data(self, raw: Any) -> dict[str, Any]:
+        """The validated, coerced ``{output key: value}`` of a (non-None) return value."""
+        if self._single:
+            key = self._output_keys[0]
+            try:
+                return {key: self._coercers[0](raw)}
+            except TypeError as err:
+                raise self._bad_value(key, err) from err
+        return self._unpack(raw)
+
+    def values_call(self) -> Callable[[Packet], dict[str, Any] | None]:
+        """``call`` returning the output values instead of a packet, bound to the current
+        executor (whose ``record_id_maker_for`` gives the results' provenance); for callers
+        that keep outputs column-wise (``FunctionPodStream``)."""
+        executor = self._executor
+        function, kwargs_of, is_async = self._function, self._kwargs, self._is_async
+        output_data = self._output_data
+
+        def call_values(packet: Packet) -> dict[str, Any] | None:
+            if not self._active:
+                return None
+            if executor is None:
+                raw = function(**kwargs_of(packet))
+                if is_async:
+                    raw = run_to_completion(raw)
+            else:
+                raw = executor.execute_callable(function, kwargs_of(packet))
+            return None if raw is None else output_data(raw)
+
+        return call_values
 
     def _unpack(self, raw: Any) -> dict[str, Any]:
         keys = self._output_keys

@@ -5,9 +5,11 @@ packet columns, their source info (``_source_<col>``), packet meta columns (``__
 optionally ``_context_key``. Views choose which hidden columns to show (``ColumnConfig``).
 
 Iteration converts the table to Python a slice at a time (global row offsets, so multi-chunk
-tables are handled correctly) and builds ``Tag``/``Packet`` objects through the trusted fast
-constructor with shared schemas; nothing per row is cached, so re-iteration is always correct
-and memory stays at one slice.
+tables are handled correctly) into one ``RowBlock`` per slice, and yields block-backed
+``Tag``/``Packet`` objects (shared schemas; values, system tags, source info and packet hashes
+are read from the block when first needed — see ``orcapod.data.row_block``: a row keeps two
+small objects alive, not five dicts). Nothing per row is cached by the stream, so
+re-iteration is always correct and the stream itself holds no rows.
 
 Identity without a producer: the content hash covers the whole table (hidden columns
 included) and the tag columns; the pipeline hash covers only ``(tag_schema, packet_schema)``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +28,7 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, table_schema
+from orcapod.data.row_block import RowBlock
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_rows, hash_table
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD, digests_to_hex
@@ -42,6 +46,7 @@ from orcapod.types.columns import (
 __all__ = ["ArrowTableStream"]
 
 _SLICE_ROWS = 16_384
+_NO_META: Mapping[str, Any] = MappingProxyType({})
 
 
 class ArrowTableStream(StreamBase):
@@ -256,34 +261,36 @@ class ArrowTableStream(StreamBase):
         tag_schema, packet_schema = self._user_schemas()
         table = self._table
         tag_cols, sys_cols, pkt_cols = self._tag_cols, self._sys_cols, self._packet_cols
-        src_names = [c for c in pkt_cols if c in self._source_cols]
+        source_cols = self._source_cols
         meta_cols = self._meta_cols
-        make_tag, make_packet = Tag._make, Packet._make
+        make_tag, make_packet = Tag._make_row, Packet._make_row
         for start in range(0, table.num_rows, _SLICE_ROWS):
             part = table.slice(start, _SLICE_ROWS)
             n = part.num_rows
-            tags = _row_dicts(
-                tag_cols, [column_to_pylist(part.column(c), tag_schema[c]) for c in tag_cols], n
+            columns: dict[str, list[Any]] = {}
+            for c in tag_cols:
+                columns[c] = column_to_pylist(part.column(c), tag_schema[c])
+            for c in pkt_cols:
+                columns[c] = column_to_pylist(part.column(c), packet_schema[c])
+            for c in (*sys_cols, *source_cols.values()):
+                columns[c] = part.column(c).to_pylist()
+            block = RowBlock(
+                columns, table=part, system_tag_columns=sys_cols, source_info_columns=source_cols
             )
-            systags = _row_dicts(sys_cols, [part.column(c).to_pylist() for c in sys_cols], n)
-            packets = _row_dicts(
-                pkt_cols, [column_to_pylist(part.column(c), packet_schema[c]) for c in pkt_cols], n
+            metas: Iterable[Mapping[str, Any]] = (
+                _row_dicts(meta_cols, [part.column(c).to_pylist() for c in meta_cols], n)
+                if meta_cols
+                else repeat(_NO_META, n)
             )
-            infos = _row_dicts(
-                src_names, [part.column(self._source_cols[c]).to_pylist() for c in src_names], n
-            )
-            metas = _row_dicts(meta_cols, [part.column(c).to_pylist() for c in meta_cols], n)
             contexts = (
                 part.column(CONTEXT_KEY).to_pylist()
                 if self._has_context
                 else repeat(DEFAULT_CONTEXT_KEY, n)
             )
-            for tag, systag, packet, info, meta, ctx in zip(
-                tags, systags, packets, infos, metas, contexts, strict=True
-            ):
+            for row, meta, ctx in zip(range(n), metas, contexts, strict=True):
                 yield (
-                    make_tag(tag, tag_schema, context_key=ctx, hidden=systag),
-                    make_packet(packet, packet_schema, meta=meta, context_key=ctx, hidden=info),
+                    make_tag(block, row, tag_schema, context_key=ctx),
+                    make_packet(block, row, packet_schema, meta=meta, context_key=ctx),
                 )
 
     # Identity ------------------------------------------------------------------------------

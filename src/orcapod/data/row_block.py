@@ -1,0 +1,102 @@
+"""``RowBlock``: the values of a run of rows, column by column, shared by their datagrams.
+
+Streams yield one ``Tag`` and one ``Packet`` per row, and users and caches keep millions of
+them. Every object a row keeps alive is one more object CPython's cyclic garbage collector
+scans on each full collection (and full collections come more often the more objects
+survive), so a row built from five small dicts costs several times its own construction in
+collector time. A block-backed datagram instead holds only ``(block, row)``: its value dict,
+system tags and source info are built from the block's column lists on first access (and
+kept), and a packet's content hash comes from one vectorised ``hash_rows`` of the block's Arrow
+slice, computed the first time any row of the block needs it.
+
+A block covers one slice of a stream's table: ``columns`` maps stored column names to Python
+values (as ``column_to_pylist`` gives them, so types match the declared schema), ``table`` is
+the Arrow slice itself (used only for vectorised hashing), ``system_tag_columns`` lists the
+``_tag_*`` columns and ``source_info_columns`` maps each packet column to its
+``_source_<col>`` column. A block without an Arrow slice (a function pod's computed outputs)
+gives ``schema`` instead and is hashed from its columns with the same conversion as a single
+row (``columns_to_table``). Such a block may grow (rows are appended as they are computed):
+hashes are computed for the rows not hashed yet and appended — a row's hash does not depend on
+the other rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from orcapod.data.conversion import columns_to_table
+from orcapod.hashing import hash_rows
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.types import ContentHash, Schema
+
+__all__ = ["RowBlock"]
+
+
+class RowBlock:
+    """Column-wise values of consecutive rows (see the module docstring)."""
+
+    __slots__ = (
+        "_digests",
+        "columns",
+        "schema",
+        "source_info_columns",
+        "system_tag_columns",
+        "table",
+    )
+
+    def __init__(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        table: pa.Table | None = None,
+        schema: Schema | None = None,
+        system_tag_columns: Sequence[str] = (),
+        source_info_columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self.columns = columns
+        self.table = table
+        self.schema = schema
+        self.system_tag_columns = tuple(system_tag_columns)
+        self.source_info_columns = dict(source_info_columns or {})
+        self._digests: dict[tuple[str, ...], list[bytes]] = {}
+
+    def values(self, names: Any, row: int) -> dict[str, Any]:
+        """``{name: value}`` of ``row`` for the data columns ``names``."""
+        columns = self.columns
+        return {n: columns[n][row] for n in names}
+
+    def system_tags(self, row: int) -> dict[str, Any]:
+        """System-tag columns of ``row`` by full name (``_tag_…``)."""
+        columns = self.columns
+        return {n: columns[n][row] for n in self.system_tag_columns}
+
+    def source_info(self, row: int) -> dict[str, Any]:
+        """``{packet column: source info}`` of ``row`` (columns with stored source info)."""
+        columns = self.columns
+        return {k: columns[c][row] for k, c in self.source_info_columns.items()}
+
+    def content_hash(self, names: tuple[str, ...], row: int) -> ContentHash | None:
+        """Hash of ``row``'s data columns ``names`` (equal to hashing that row alone), from one
+        vectorised hash of the block's rows not hashed yet; None when the block can't say
+        (no Arrow slice and no schema covering ``names``)."""
+        digests = self._digests.get(names)
+        if digests is None or row >= len(digests):
+            done = 0 if digests is None else len(digests)
+            part = self._arrow(names, done)
+            if part is None:
+                return None
+            digests = (digests or []) + hash_rows(part).to_pylist()
+            self._digests[names] = digests
+        return ContentHash(ROW_HASH_METHOD, digests[row])
+
+    def _arrow(self, names: tuple[str, ...], start: int) -> pa.Table | None:
+        if self.table is not None:
+            return self.table.select(list(names)).slice(start)
+        schema = self.schema
+        if schema is None or any(n not in schema for n in names):
+            return None
+        columns = self.columns
+        return columns_to_table({n: columns[n][start:] for n in names}, schema.select(*names))
