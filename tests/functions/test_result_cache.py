@@ -364,3 +364,42 @@ def test_store_outputs_takes_aligned_lists(db: ArrowDatabase) -> None:
     assert hit.get_meta_value("__packet_id") == record_id
     with pytest.raises(InputValidationError, match="one input hash per output"):
         cache.store_outputs([packet.content_hash()], [out, None], VARIATION, EXECUTION)
+
+
+def test_committed_version_is_none_without_versions_and_counts_delta_commits(
+    tmp_path: Path,
+) -> None:
+    assert make_cache(InMemoryArrowDatabase()).committed_version() is None
+    cache = make_cache(DeltaTableDatabase(tmp_path / "d").at("results"))
+    assert cache.committed_version() == -1
+    packet, out = compute(4)
+    cache.store(packet, out, VARIATION, EXECUTION)
+    assert cache.committed_version() == 0
+
+
+@pytest.mark.parametrize("tier", list(CacheMatch))
+def test_misses_stored_as_verified_never_duplicate_a_result_stored_meanwhile(
+    tmp_path: Path, tier: CacheMatch
+) -> None:
+    """A miss is stored with ``absent_at``; another writer (a second database instance, as
+    another process) stored the same result after the lookup: it is kept once."""
+    mine = make_cache(DeltaTableDatabase(tmp_path / "d"))
+    other = make_cache(DeltaTableDatabase(tmp_path / "d"))
+    other.store(*compute(1), VARIATION, EXECUTION)
+    constraints = match_constraints(tier, PF.code_hash, EXECUTION)
+    packets = [compute(x) for x in (2, 3)]
+    version = mine.committed_version()
+    found = mine.lookup_many([p.content_hash() for p, _ in packets], constraints)
+    assert found == [None, None]
+    other.store(*packets[0], VARIATION, EXECUTION)  # committed after the lookup
+    mine.store_outputs(
+        [p.content_hash() for p, _ in packets],
+        [out for _, out in packets],
+        VARIATION,
+        EXECUTION,
+        absent_at=version,
+    )
+    stored = make_cache(DeltaTableDatabase(tmp_path / "d")).get_all_records(True)
+    assert stored is not None
+    assert sorted(stored.column("y").to_pylist()) == [1, 4, 9]
+    assert len(set(stored.column("__packet_id").to_pylist())) == 3

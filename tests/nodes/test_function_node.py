@@ -637,3 +637,38 @@ def test_buffered_outputs_kept_as_values_store_the_same_rows(
     for row in computed:
         assert row["_source_doubled"] == f"{uri}::{row[PACKET_ID]}::doubled"
     assert [r["_source_doubled"] for r in stored[1] if r["doubled"] is None] == [None, None]
+
+
+def test_rows_another_writer_stores_during_a_run_are_stored_once(
+    probe: Probe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run verifies its novel rows absent (one query for entry ids, one result lookup) and
+    writes them without re-checking what was committed before; another writer - its own
+    DeltaTableDatabase on the same store, as another process - records the same rows between
+    the run's lookups and its first write. No result and no record is stored twice."""
+    hook: list[Callable[[], Any]] = []
+    real_flush = run_writer.RunWriter.flush
+
+    def flush(self: run_writer.RunWriter) -> None:
+        while hook:  # the first write waits for the other writer to finish
+            hook.pop()()
+        real_flush(self)
+
+    monkeypatch.setattr(run_writer.RunWriter, "flush", flush)
+
+    def node(ids: list[int]) -> FunctionNode:
+        return FunctionNode(double_pod(probe), source(ids), DeltaTableDatabase(tmp_path / "s"))
+
+    node([1]).run()  # both tables exist: the run below verifies at a real version
+    mine, other = node([1, 2, 3, 4]), node([1, 2, 3])
+    hook.append(other.run)
+    assert mine.run() == NodeRunSummary("double", computed=3, reused=1)
+    reader = DeltaTableDatabase(tmp_path / "s")
+    records = reader.get_all_records(mine.record_path, PIPELINE_ENTRY_ID)
+    assert records is not None and records.num_rows == 4
+    assert len(set(records.column(PIPELINE_ENTRY_ID).to_pylist())) == 4
+    results = mine.result_cache.get_all_records(include_system_columns=True)
+    assert results is not None and results.num_rows == 4
+    assert sorted(results.column("doubled").to_pylist()) == [2, 4, 6, 8]
+    assert len(set(results.column(PACKET_ID).to_pylist())) == 4
+    assert tags_and_outputs(node([1, 2, 3, 4])) == [(1, 2), (2, 4), (3, 6), (4, 8)]

@@ -35,6 +35,11 @@ Decisions where the issue is silent:
   own computed packets with Arrow string kernels from the record ids (their lazy source info
   would resolve to exactly those tokens). ``own_values`` lets a batching caller keep only the
   values of such packets until the write (fewer live objects per buffered row).
+* Verified writes: ``committed_version()`` (the results table's latest version on a versioned
+  database such as Delta, else None) taken before a ``lookup_many`` lets ``store_outputs(...,
+  absent_at=version)`` store that lookup's misses without the database's duplicate check
+  against the rows committed up to that version: a stored row under the same record id would
+  carry the same input hash, code hash and execution data, so it would have been found.
 * ``get_all_records()`` shows computed results only, as output and ``_source_*`` columns;
   ``include_system_columns=True`` returns every stored row and column, with the record id as
   ``__packet_id``.
@@ -51,6 +56,7 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
+from orcapod.databases.backend import add_verified_records, committed_version
 from orcapod.databases.paths import validate_path
 from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
@@ -163,6 +169,11 @@ class ResultCache:
 
     def flush(self) -> None:
         self._db.flush()
+
+    def committed_version(self) -> int | None:
+        """The results table's latest committed version (-1: none yet), or None when the
+        database keeps no versions; see ``store_outputs(absent_at=...)``."""
+        return committed_version(self._db, self._path)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -298,8 +309,14 @@ class ResultCache:
         flush: bool | None = None,
         pod_ts: dt.datetime | Sequence[dt.datetime] | None = None,
         record_ids: Sequence[str] | None = None,
+        absent_at: int | None = None,
     ) -> list[str]:
-        """``store_many`` given as two aligned lists (no per-row tuples to build)."""
+        """``store_many`` given as two aligned lists (no per-row tuples to build).
+
+        ``absent_at``: every input hash was a miss of a ``lookup_many`` made after
+        ``committed_version()`` returned this version (the write skips the database's duplicate
+        check against the rows committed up to it; later rows are still checked).
+        """
         if len(input_hashes) != len(outputs):
             raise InputValidationError(
                 f"got {len(input_hashes)} input hashes for {len(outputs)} outputs; pass one "
@@ -343,7 +360,9 @@ class ResultCache:
         else:
             columns[POD_TS] = pa.array(list(pod_ts), type=_TS_TYPE)
         table = pa.table(columns)
-        self._db.add_records(self._path, table, record_id_column=RECORD_ID, skip_duplicates=True)
+        add_verified_records(
+            self._db, self._path, table, RECORD_ID, skip_duplicates=True, absent_at=absent_at
+        )
         if self._auto_flush if flush is None else flush:
             self._db.flush()
         return ids

@@ -65,6 +65,7 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
+from orcapod.databases.backend import committed_version
 from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.pending import Pending
@@ -332,7 +333,7 @@ class FunctionNode(StreamBase):
         )
         self._view_cache = None
         try:
-            novel = self._phase_one(plan, store, category)
+            novel = self._phase_one(plan, store, category, writer)
             if len(novel):
                 self._phase_two(plan, store, novel, category, writer, max_concurrency)
         finally:
@@ -361,8 +362,13 @@ class FunctionNode(StreamBase):
         self.run(max_concurrency)
         return self.flow()
 
-    def _phase_one(self, plan: InputPlan, store: NodeStore, category: np.ndarray) -> np.ndarray:
+    def _phase_one(
+        self, plan: InputPlan, store: NodeStore, category: np.ndarray, writer: RunWriter
+    ) -> np.ndarray:
         """Mark the recorded entries; return the indices of the novel ones."""
+        # the novel entry ids are verified absent at this version: their records skip the
+        # database's duplicate check against everything committed up to it
+        writer.records_absent_at = committed_version(store.pipeline_db, store.record_path)
         found = store.recorded(plan, [PACKET_ID])
         if found is None:
             return np.arange(plan.num_entries, dtype=np.int64)
@@ -393,6 +399,7 @@ class FunctionNode(StreamBase):
         pf = self._packet_function
         tier = self.cache_match
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
+        writer.results_absent_at = store.cache.committed_version()  # misses verified absent
         cached = store.cache.lookup_many(distinct, match_constraints(tier, pf.code_hash, execution))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
         hits: list[int] = []

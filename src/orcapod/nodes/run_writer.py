@@ -8,7 +8,10 @@ the garbage collector's full passes rare) and committed together: every ``flush_
 buffered rows or ``flush_seconds`` after the previous commit, and at the end of the run. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
-the input table), then the failure records, then flushes the pipeline database. A process
+the input table), then the failure records, then flushes the pipeline database. Results and
+records are written as verified absent (``add_verified_records``) at the versions the run
+checked them (``results_absent_at``, ``records_absent_at``), so a versioned database skips
+its duplicate check against the rows committed up to then. A process
 killed between the two flushes leaves results without records - the next run finds them in
 the result cache - never a record without its result.
 """
@@ -23,6 +26,7 @@ import pyarrow as pa
 
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
+from orcapod.databases.backend import add_verified_records
 from orcapod.functions import ResultCache
 from orcapod.functions.result_cache import OwnValues
 
@@ -61,6 +65,10 @@ class RunWriter:
         self._failure_id_column = failure_id_column
         #: builds the records of computed packets; set before the first ``add_computed``
         self.build_records: RecordBuilder | None = None
+        #: versions at which the run verified its results' input hashes and its records' entry
+        #: ids absent (``committed_version`` before the lookup; None: unverified)
+        self.results_absent_at: int | None = None
+        self.records_absent_at: int | None = None
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
         self._hashes: list[str] = []  # parallel lists: no per-row tuple kept alive
@@ -115,6 +123,7 @@ class RunWriter:
                 self._variation(),
                 self._execution(),
                 flush=False,
+                absent_at=self.results_absent_at,
             )
             self._cache.flush()  # results first: a record never points at a missing result
             packets, self._packets = self._packets, []
@@ -130,8 +139,13 @@ class RunWriter:
         if self._records:
             records = pa.concat_tables(self._records, promote_options="permissive")
             self._records = []
-            self._pipeline_db.add_records(
-                self._path, records, self._id_column, skip_duplicates=True
+            add_verified_records(
+                self._pipeline_db,
+                self._path,
+                records,
+                self._id_column,
+                skip_duplicates=True,
+                absent_at=self.records_absent_at,
             )
             wrote = True
         if self._failures:
