@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from orcapod.data import Packet
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.computed_columns import ComputedColumns
-from orcapod.sources import DictSource
+from orcapod.sources import ArrowTableSource, DictSource
+from orcapod.types import ColumnConfig
 from orcapod.types.columns import SOURCE_PREFIX
 
 
@@ -76,3 +79,38 @@ def test_filtered_rows_take_no_column_row(calls: Any) -> None:
     assert [p["y"] for _, p in stream] == [0, 2, 4]
     assert stream.as_table().column("y").to_pylist() == [0, 2, 4]
     assert len(stream) == 3
+
+
+def test_optional_parameters_are_read_from_stream_rows_when_present() -> None:
+    def add(x: int, y: int = 100) -> int:
+        return x + y
+
+    pod = FunctionPod(PythonPacketFunction(add, "z"))
+    with_y = DictSource([{"id": i, "x": i, "y": 10 * i} for i in range(3)], tag_columns=["id"])
+    without_y = DictSource([{"id": i, "x": i} for i in range(3)], tag_columns=["id"])
+    assert [p["z"] for _, p in pod(with_y)] == [0, 11, 22]
+    assert [p["z"] for _, p in pod(without_y)] == [100, 101, 102]
+    derived = Packet({"x": 1, "y": 2})  # not from a stream: read from its own values
+    call = pod.packet_function.values_call()
+    assert call is not None and call(derived) == {"z": 3}
+
+
+def test_as_table_over_several_row_blocks_matches_iteration() -> None:
+    n = 40_000  # more than two of a stream's row blocks
+    table = pa.table({"id": pa.array(range(n), pa.int32()), "x": pa.array(range(n), pa.int64())})
+    source = ArrowTableSource(table, tag_columns=["id"], source_id="big")
+
+    def odd_half(x: int) -> int | None:
+        return x // 2 if x % 2 else None
+
+    stream = FunctionPod(PythonPacketFunction(odd_half, "h"))(source)
+    got = stream.as_table(all_info=True)
+    assert got.num_rows == n // 2
+    assert got.schema.field("id").type == pa.int64()  # the declared tag type (int)
+    config = ColumnConfig(system_tags=True, source=True, context=True)
+    sample = list(stream)[::997]
+    for tag, packet in sample:
+        row = tag["id"] // 2
+        assert got.column("id")[row].as_py() == tag["id"]
+        expected = {**tag.as_dict(config), **packet.as_dict(config)}
+        assert {k: got.column(k)[row].as_py() for k in expected} == expected

@@ -451,10 +451,17 @@ class Tag(Datagram):
 
     def _tags(self) -> Mapping[str, Any]:
         tags = self._system_tags
-        if tags is None:
+        if tags is None:  # read from the block each time: None marks an untouched block row
             assert self._block is not None
-            tags = self._system_tags = self._block.system_tags(self._row)
+            return self._block.system_tags(self._row)
         return tags
+
+    def _block_row(self) -> RowBlock | None:
+        """The block this tag can be rebuilt from with ``_make_row`` (same schema and context
+        key), or None when it holds anything the block does not (system tags, meta)."""
+        if self._system_tags is None and not self._meta:
+            return self._block
+        return None
 
     def _detached(self) -> dict[str, Any]:
         return {"_system_tags": self._tags()}

@@ -38,10 +38,13 @@ class ComputedColumns(Mapping[str, list[Any]]):
         self._values: dict[str, list[Any]] = {k: [] for k in self._keys}
         self._sources: dict[str, list[str]] = {SOURCE_PREFIX + k: [] for k in self._keys}
         self._maker = maker
-        # per row: the input's block and row (or the input packet itself and -1), its schema
+        # per row: the input's block and row (or the input packet itself and -1); the input
+        # schema of the first row, and of any row whose input has another one
         self._inputs: list[RowBlock | Packet | None] = []
         self._input_rows: list[int] = []
-        self._input_schemas: list[Schema] = []
+        self._input_schema: Schema | None = None
+        self._other_schemas: dict[int, Schema] = {}
+        self._appenders = [(k, self._values[k].append) for k in self._keys]
         self._resolved = 0
         self.contexts: list[str] = []
         self.block = RowBlock(
@@ -50,18 +53,24 @@ class ComputedColumns(Mapping[str, list[Any]]):
 
     def append(self, data: Mapping[str, Any], packet: Packet) -> int:
         """Record the output ``data`` computed from input ``packet``; returns its row."""
-        row = len(self.contexts)
-        for key, column in self._values.items():
-            column.append(data[key])
-        block = packet._block  # trusted fast path of the data layer
+        contexts = self.contexts
+        row = len(contexts)
+        for key, append in self._appenders:
+            append(data[key])
+        block = packet._block  # trusted fast paths of the data layer
         if block is not None:
             self._inputs.append(block)
             self._input_rows.append(packet._row)
         else:
             self._inputs.append(packet)
             self._input_rows.append(-1)
-        self._input_schemas.append(packet._schema)
-        self.contexts.append(packet.context_key)
+        schema = packet._schema
+        if schema is not self._input_schema:
+            if self._input_schema is None:
+                self._input_schema = schema
+            else:
+                self._other_schemas[row] = schema
+        contexts.append(packet._context_key)
         return row
 
     def packet(self, row: int) -> Packet:
@@ -97,7 +106,8 @@ class ComputedColumns(Mapping[str, list[Any]]):
         for j in range(start, stop):
             source = self._inputs[j]
             if isinstance(source, RowBlock):
-                schema = self._input_schemas[j]
+                schema = self._other_schemas.get(j, self._input_schema)
+                assert schema is not None
                 names = names_of.get(id(schema))
                 if names is None:
                     names = names_of[id(schema)] = tuple(schema)

@@ -3,8 +3,13 @@
 Nothing is computed until rows are read. Results are cached by input position, and the
 stream's state is shared by every iterator over it:
 
-* ``_tags[i]`` / ``_outputs[i]`` are the tag and the output (packet or None) of input row
-  ``i`` (two parallel lists rather than a list of pairs: fewer live objects per row);
+* ``_tags[i]`` / ``_outputs[i]`` are the tag and the output of input row ``i``, kept so that a
+  row keeps no Python object alive where possible (CPython's cyclic garbage collector scans
+  every live object again on each full collection): a tag straight from a stream's row block
+  is kept as its block and row and rebuilt when read, and a plain pod's outputs are kept
+  column-wise (``ComputedColumns``; ``_outputs[i]`` is then the output's row there). Other
+  tags and outputs (packets from a driver: cache hits, concurrent executors) are kept as
+  objects; ``None`` marks a filtered row;
 * ``_pending`` holds input rows already pulled from the upstream but without a recorded
   outcome (rows in flight, or a row whose call failed), in input order;
 * one *driver* — ``pod.iter_process`` over a feed that first replays ``_pending`` and then
@@ -40,13 +45,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
-from orcapod.data.conversion import rows_to_table
+from orcapod.data.conversion import columns_to_table, rows_to_table, schema_to_arrow
+from orcapod.data.row_block import RowBlock
 from orcapod.functions.computed_columns import ComputedColumns
 from orcapod.functions.provenance import resolve_source_info
 from orcapod.hashing import hash_rows
@@ -62,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["FunctionPodStream"]
 
 _UNKNOWN: Any = object()
+_NO_META: Mapping[str, Any] = MappingProxyType({})
 _BURST_ROWS = 256
 _BURST_SECONDS = 1e-3
 
@@ -82,7 +90,12 @@ class FunctionPodStream(StreamBase):
         self.label = label
         self._max_concurrency = max_concurrency
         self._lock = threading.RLock()
-        self._tags: list[Tag] = []
+        # per row: the tag, or the row block it is rebuilt from (``_tag_rows``/``_tag_contexts``
+        # hold its row and context key): an untouched stream row keeps no object alive
+        self._tags: list[Tag | RowBlock] = []
+        self._tag_rows: list[int] = []
+        self._tag_contexts: list[str] = []
+        self._tag_schema: Schema | None = None
         # a Packet (driver path), a row of ``_computed`` (columnar fast path) or None (filtered)
         self._outputs: list[Packet | int | None] = []
         self._computed: ComputedColumns | None = None
@@ -159,7 +172,8 @@ class FunctionPodStream(StreamBase):
     # -- iteration -----------------------------------------------------------------------
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        tags, outputs = self._tags, self._outputs
+        outputs = self._outputs
+        tag_of = self._tag
         i = 0
         while True:
             if i < len(outputs):
@@ -168,13 +182,34 @@ class FunctionPodStream(StreamBase):
                     if type(out) is int:
                         computed = self._computed
                         assert computed is not None
-                        yield tags[i], computed.packet(out)
+                        yield tag_of(i), computed.packet(out)
                     else:
                         assert isinstance(out, Packet)
-                        yield tags[i], out
+                        yield tag_of(i), out
                 i += 1
             elif not self._advance(i):
                 return
+
+    def _tag(self, i: int) -> Tag:
+        tag = self._tags[i]
+        if type(tag) is RowBlock:
+            assert self._tag_schema is not None
+            return Tag._make_row(
+                tag, self._tag_rows[i], self._tag_schema, _NO_META, self._tag_contexts[i]
+            )
+        assert isinstance(tag, Tag)
+        return tag
+
+    def _keep_tag(self, tag: Tag) -> None:
+        block = tag._block_row()
+        if block is not None and (self._tag_schema is None or tag._schema is self._tag_schema):
+            self._tag_schema = tag._schema
+            self._tags.append(block)
+            self._tag_rows.append(tag._row)
+        else:
+            self._tags.append(tag)
+            self._tag_rows.append(-1)
+        self._tag_contexts.append(tag.context_key)
 
     def _advance(self, needed: int) -> bool:
         """Make sure outcome ``needed`` exists; False when the input is exhausted."""
@@ -205,7 +240,7 @@ class FunctionPodStream(StreamBase):
                 self._driver = None  # the failed row stays pending: retried next time
                 raise
             self._pending.popleft()
-            self._tags.append(outcome[0])
+            self._keep_tag(outcome[0])
             self._outputs.append(outcome[1])
             return True
 
@@ -239,7 +274,7 @@ class FunctionPodStream(StreamBase):
         consumer first receives the rows before the failing one.
         """
         pending = self._pending
-        tags, outputs = self._tags, self._outputs
+        keep_tag, outputs = self._keep_tag, self._outputs
         start = time.perf_counter()
         done = 0
         while True:
@@ -260,7 +295,7 @@ class FunctionPodStream(StreamBase):
                     return True
                 raise
             pending.popleft()
-            tags.append(tag)
+            keep_tag(tag)
             outputs.append(out)
             done += 1
             if done >= _BURST_ROWS or time.perf_counter() - start > _BURST_SECONDS:
@@ -307,6 +342,9 @@ class FunctionPodStream(StreamBase):
         """Forget every computed row (the next read recomputes from the start)."""
         with self._lock:
             self._tags.clear()
+            self._tag_rows.clear()
+            self._tag_contexts.clear()
+            self._tag_schema = None
             self._outputs.clear()
             self._computed = None
             self._direct = _UNKNOWN
@@ -322,37 +360,82 @@ class FunctionPodStream(StreamBase):
     # -- table ---------------------------------------------------------------------------
 
     def _build_full_table(self) -> pa.Table:
-        rows = list(self.iter_packets())
+        self.num_rows  # noqa: B018 - computes every row (and builds no row objects)
         with self._lock:
             if self._full_table is not None:
                 return self._full_table
+            outputs = self._outputs
+            kept = [i for i, out in enumerate(outputs) if out is not None]
             tag_schema, _ = self._input.output_schema()
             full_tags, _ = self._input.output_schema(ColumnConfig(system_tags=True))
             tag_types = {**tag_schema, **{k: str | None for k in full_tags if k not in tag_schema}}
-            tag_config = ColumnConfig(system_tags=True)
-            tags = rows_to_table([t.as_dict(tag_config) for t, _ in rows], Schema(tag_types))
-            out_schema = self._pod.output_packet_schema
-            packets = rows_to_table([p.as_dict() for _, p in rows], out_schema)
+            tags = self._tag_table(kept, Schema(tag_types))
             columns: dict[str, Any] = {n: tags.column(n) for n in tags.column_names}
-            columns.update({n: packets.column(n) for n in packets.column_names})
-            resolve_source_info(p for _, p in rows)
-            sources = [p.source_info() for _, p in rows]
-            for k in out_schema:
-                columns[SOURCE_PREFIX + k] = pa.array(
-                    [s.get(k) for s in sources], type=pa.large_string()
-                )
+            out_schema = self._pod.output_packet_schema
             meta_schema = self._pod.meta_schema()
-            if meta_schema:
-                meta_rows = [{k: p.get_meta_value(k) for k in meta_schema} for _, p in rows]
-                meta = rows_to_table(
-                    meta_rows, Schema({k: tp | None for k, tp in meta_schema.items()})
-                )
-                columns.update({n: meta.column(n) for n in meta.column_names})
-            columns[CONTEXT_KEY] = pa.array(
-                [p.context_key for _, p in rows], type=pa.large_string()
-            )
+            meta_types = Schema({k: tp | None for k, tp in meta_schema.items()})
+            computed = self._computed
+            large = pa.large_string()
+            if computed is not None and all(type(outputs[i]) is int for i in kept):
+                # column-wise outputs: row j of ``computed`` is the j-th kept row
+                packets = columns_to_table({k: computed[k] for k in out_schema}, out_schema)
+                columns.update({n: packets.column(n) for n in packets.column_names})
+                for k in out_schema:
+                    columns[SOURCE_PREFIX + k] = pa.array(computed[SOURCE_PREFIX + k], type=large)
+                if meta_schema:  # computed packets carry no meta
+                    meta = rows_to_table([{}] * len(kept), meta_types)
+                    columns.update({n: meta.column(n) for n in meta.column_names})
+                columns[CONTEXT_KEY] = pa.array(computed.contexts, type=large)
+            else:
+                rows = [self._packet(outputs[i]) for i in kept]
+                packets = rows_to_table([p.as_dict() for p in rows], out_schema)
+                columns.update({n: packets.column(n) for n in packets.column_names})
+                resolve_source_info(rows)
+                sources = [p.source_info() for p in rows]
+                for k in out_schema:
+                    columns[SOURCE_PREFIX + k] = pa.array([s.get(k) for s in sources], type=large)
+                if meta_schema:
+                    meta_rows = [{k: p.get_meta_value(k) for k in meta_schema} for p in rows]
+                    meta = rows_to_table(meta_rows, meta_types)
+                    columns.update({n: meta.column(n) for n in meta.column_names})
+                columns[CONTEXT_KEY] = pa.array([p.context_key for p in rows], type=large)
             self._full_table = pa.table(columns)
             return self._full_table
+
+    def _packet(self, out: Packet | int | None) -> Packet:
+        if type(out) is int:
+            assert self._computed is not None
+            return self._computed.packet(out)
+        assert isinstance(out, Packet)
+        return out
+
+    def _tag_table(self, kept: list[int], schema: Schema) -> pa.Table:
+        """Tags (with system tags) of the kept rows: taken from the row blocks' Arrow slices
+        when every kept tag is an untouched block row, else built from the tags."""
+        tags, rows = self._tags, self._tag_rows
+        names = list(schema)
+        blocks = [tags[i] for i in kept]
+        unique = {id(b): b for b in blocks}.values()
+        if kept and all(
+            isinstance(b, RowBlock)
+            and b.table is not None
+            and set(names) <= set(b.table.column_names)
+            for b in unique
+        ):
+            parts = []
+            start = 0
+            while start < len(kept):
+                block = blocks[start]
+                end = start
+                while end < len(kept) and blocks[end] is block:
+                    end += 1
+                assert isinstance(block, RowBlock) and block.table is not None
+                take = pa.array([rows[kept[j]] for j in range(start, end)], type=pa.int64())
+                parts.append(block.table.select(names).take(take))
+                start = end
+            return pa.concat_tables(parts).cast(schema_to_arrow(schema))
+        config = ColumnConfig(system_tags=True)
+        return rows_to_table([self._tag(i).as_dict(config) for i in kept], schema)
 
     def _content_hashes(self, table: pa.Table) -> pa.Array:
         if self._hash_column is None:

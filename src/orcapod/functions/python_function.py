@@ -220,6 +220,19 @@ def _compile_reader(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dic
     return reader
 
 
+def _compile_column_reader(
+    names: list[str],
+) -> Callable[[Mapping[str, Any]], Callable[[int], dict[str, Any]]]:
+    """``columns -> (lambda i: {"a": <column a>[i], ...})`` for these parameter names: the
+    reader of one row block's rows, bound to its column lists."""
+    args = ", ".join(f"_c{j}" for j in range(len(names)))
+    body = ", ".join(f"{name!r}: _c{j}[i]" for j, name in enumerate(names))
+    make: Callable[..., Callable[[int], dict[str, Any]]] = eval(
+        f"lambda {args}: lambda i: {{{body}}}"
+    )
+    return lambda columns: make(*(columns[n] for n in names))
+
+
 def _check_storable(schema: Schema, what: str, name: str) -> None:
     try:
         schema_to_arrow(schema)
@@ -396,8 +409,29 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         executor (whose ``record_id_maker_for`` gives the results' provenance); for callers
         that keep outputs column-wise (``FunctionPodStream``)."""
         executor = self._executor
-        function, kwargs_of, is_async = self._function, self._kwargs, self._is_async
-        output_data = self._output_data
+        function, is_async = self._function, self._is_async
+        output_data, packet_kwargs = self._output_data, self._kwargs
+        required, optional = self._required, self._optional
+        # block-backed packets (stream rows): kwargs read straight from the block's columns
+        # by a reader compiled for the parameters the packet's schema has, bound per block
+        state: list[Any] = [None, None, None, None]  # schema, reader factory, block, reader
+
+        def kwargs_of(packet: Packet) -> dict[str, Any]:
+            block = packet._block  # trusted fast path of the data layer
+            if block is None:
+                return packet_kwargs(packet)
+            if block is not state[2]:
+                schema = packet._schema
+                if schema is not state[0]:
+                    names = [*required, *(k for k in optional if k in schema)]
+                    ok = all(k in schema for k in required)
+                    state[0], state[1] = schema, _compile_column_reader(names) if ok else None
+                state[2] = block
+                state[3] = None if state[1] is None else state[1](block.columns)
+            elif packet._schema is not state[0]:
+                return packet_kwargs(packet)
+            reader = state[3]
+            return packet_kwargs(packet) if reader is None else reader(packet._row)
 
         def call_values(packet: Packet) -> dict[str, Any] | None:
             if not self._active:

@@ -289,8 +289,8 @@ class ArrowTableStream(StreamBase):
             )
             for row, meta, ctx in zip(range(n), metas, contexts, strict=True):
                 yield (
-                    make_tag(block, row, tag_schema, context_key=ctx),
-                    make_packet(block, row, packet_schema, meta=meta, context_key=ctx),
+                    make_tag(block, row, tag_schema, _NO_META, ctx),
+                    make_packet(block, row, packet_schema, meta, ctx),
                 )
 
     # Identity ------------------------------------------------------------------------------
