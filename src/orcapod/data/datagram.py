@@ -10,7 +10,12 @@ node agree.
 
 Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Streams build
 millions of these, so the private ``_make`` constructor skips validation and inference when
-the caller already holds a checked schema.
+the caller already holds a checked schema, and ``_make_row`` builds a row backed by a shared
+``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and the content
+hash are read from the block when first needed. A derived row (``select``, ``rename``,
+``update``, …) holds its own values and hidden columns and no longer refers to the block for
+them; a tag's system tags read from a block are not cached on it, so ``_system_tags is None``
+marks an untouched block row (one a consumer can rebuild from the block, see ``_block_row``).
 """
 
 from __future__ import annotations
