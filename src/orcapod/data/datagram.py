@@ -198,7 +198,7 @@ class Datagram:
         obj._hash = None
         obj._block = block
         obj._row = row
-        obj._set_hidden(None)  # Tag and Packet inline this (see theirs)
+        obj._set_hidden(None)
         return obj
 
     def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
@@ -436,24 +436,6 @@ class Tag(Datagram):
     def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
         self._system_tags = hidden
 
-    @classmethod
-    def _make_row(
-        cls,
-        block: RowBlock,
-        row: int,
-        schema: Schema,
-        meta: Mapping[str, Any] = _EMPTY,
-        context_key: str = DEFAULT_CONTEXT_KEY,
-    ) -> Self:
-        obj = cls.__new__(cls)  # Datagram._make_row, inlined: streams call it per row
-        obj._data = obj._table = obj._hash = obj._system_tags = None
-        obj._schema = schema
-        obj._meta = meta
-        obj._context_key = context_key
-        obj._block = block
-        obj._row = row
-        return obj
-
     def _tags(self) -> Mapping[str, Any]:
         tags = self._system_tags
         if tags is None:  # read from the block each time: None marks an untouched block row
@@ -516,24 +498,6 @@ class Packet(Datagram):
 
     def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
         self._source_info = hidden
-
-    @classmethod
-    def _make_row(
-        cls,
-        block: RowBlock,
-        row: int,
-        schema: Schema,
-        meta: Mapping[str, Any] = _EMPTY,
-        context_key: str = DEFAULT_CONTEXT_KEY,
-    ) -> Self:
-        obj = cls.__new__(cls)  # Datagram._make_row, inlined: streams call it per row
-        obj._data = obj._table = obj._hash = obj._source_info = None
-        obj._schema = schema
-        obj._meta = meta
-        obj._context_key = context_key
-        obj._block = block
-        obj._row = row
-        return obj
 
     def _info(self) -> Mapping[str, Any]:
         info = self._source_info
