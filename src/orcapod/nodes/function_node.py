@@ -11,11 +11,14 @@ Approach (DESIGN §7, §13, §14):
   ``lookup_many`` on the result cache for their distinct input hashes; a hit becomes a new
   pipeline record (``__computed=False``) without computing; each distinct missing packet is
   computed once, however many tags it appears under. With a concurrent executor up to
-  ``max_concurrency`` calls are in flight (``submit_call`` windows), otherwise calls run one
+  ``max_concurrency`` calls are in flight (``nodes.calls``), otherwise calls run one
   by one. Results and records are written by a batch writer that flushes every
   ``flush_rows`` finished rows or ``flush_seconds`` (default 1 s) and at the end, results
   before the records pointing at them, so a killed run loses at most the last second of
-  finished work and never leaves a record without its result.
+  finished work and never leaves a record without its result. Both queries are preceded by
+  ``committed_version`` of their table; the writes carry it (``absent_at``), so a versioned
+  database checks the new ids only against rows committed after the run looked (DESIGN §13:
+  no read of a whole id column to write 1% new rows).
 * ``iter_packets()`` / ``as_table()`` read and never compute: the node's current input's entry
   ids -> its records -> their results, in input order; rows of other inputs sharing the table
   never appear; rows not yet recorded (or filtered, or failed) are absent. The rows read are
@@ -55,8 +58,7 @@ Decisions where the issue is silent:
 from __future__ import annotations
 
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,8 +70,8 @@ from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.databases.backend import committed_version
 from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
-from orcapod.functions.pending import Pending
 from orcapod.functions.result_cache import FILTERED, match_constraints
+from orcapod.nodes.calls import call_each
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.node_store import NodeStore
@@ -489,26 +491,7 @@ class FunctionNode(StreamBase):
         packets = plan.packets(
             plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
         )
-        if window == 1:  # the thin path: one call at a time, no futures
-            for miss, packet in zip(misses, packets, strict=True):
-                try:
-                    output = pf.call(packet)
-                except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-                    failed(miss, err)
-                else:
-                    done(miss, output)
-            return
-        in_flight: deque[tuple[int, Pending[Packet | None]]] = deque()
-        try:
-            for miss, packet in zip(misses, packets, strict=True):
-                in_flight.append((miss, pf.submit_call(packet)))
-                while len(in_flight) >= window:
-                    _finish(in_flight.popleft(), done, failed)
-            while in_flight:
-                _finish(in_flight.popleft(), done, failed)
-        finally:
-            for _, pending in in_flight:  # only left over after an error
-                pending.cancel()
+        call_each(pf, misses, packets, window, done, failed)
 
     def clear_cache(self) -> None:
         """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next
@@ -598,17 +581,3 @@ class FunctionNode(StreamBase):
     def as_source(self, source_id: str | None = None) -> DerivedSource:
         """The node's stored results as a new source (reads records, never computes)."""
         return DerivedSource(self, source_id)
-
-
-def _finish(
-    item: tuple[int, Pending[Packet | None]],
-    done: Callable[[int, Packet | None], None],
-    failed: Callable[[int, Exception], None],
-) -> None:
-    miss, pending = item
-    try:
-        output = pending.result()
-    except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-        failed(miss, err)
-    else:
-        done(miss, output)
