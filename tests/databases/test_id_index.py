@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.id_index import IdHashIndex, hash_ids
+from orcapod.databases.id_index import CommittedIds, IdHashIndex, hash_ids
 
 
 def test_every_added_hash_is_found_and_absent_ones_are_not() -> None:
@@ -43,3 +43,17 @@ def test_hash_ids_is_equal_for_equal_ids_whatever_the_arrow_layout() -> None:
     assert plain.dtype == np.uint64 and np.array_equal(plain, chunked)
     assert len(np.unique(plain)) == len(ids)
     assert len(hash_ids(pa.array([], pa.string()))) == 0
+
+
+def test_committed_ids_cover_checks_since_their_base_and_find_every_added_id() -> None:
+    partial = CommittedIds(3, frozenset({"f1"}))
+    assert partial.covers(3) and partial.covers(7) and not partial.covers(2)
+    assert not CommittedIds(-1, frozenset()).covers(-2)
+    probe = pa.array(["a", "b", "c"])
+    assert not partial.maybe_contains(probe).any()  # nothing committed since the base
+    partial.advance(4, frozenset({"f1", "f2"}), [pa.array(["b"]), pa.array([], pa.string())])
+    partial.advance(5, frozenset({"f1", "f2", "f3"}), [pa.chunked_array([["x"], ["c"]])])
+    assert (partial.version, partial.files) == (5, frozenset({"f1", "f2", "f3"}))
+    assert partial.maybe_contains(probe).tolist() == [False, True, True]
+    partial.advance(6, frozenset({"f4"}), [pa.array(["a"])])
+    assert partial.maybe_contains(probe).tolist() == [True, True, True]

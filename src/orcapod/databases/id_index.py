@@ -100,13 +100,15 @@ def _merge(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 class CommittedIds:
     """Hashes of the ids committed in versions ``(base, version]`` of one table and the data
-    files of ``version`` (see the module docstring)."""
+    files of ``version`` (see the module docstring). Ids are hashed when first queried, so a
+    writer that commits once and checks nothing more hashes nothing."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
         self.version = base
         self.files = files
-        self.hashes = IdHashIndex()
+        self._hashes = IdHashIndex()
+        self._unhashed: list[pa.Array | pa.ChunkedArray] = []
 
     def covers(self, since: int) -> bool:
         """Can it check ids known to be absent at version ``since``?"""
@@ -114,14 +116,19 @@ class CommittedIds:
 
     def maybe_contains(self, ids: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
         """True where an id is possibly committed after ``base``; False is definite."""
-        return self.hashes.maybe_contains(hash_ids(ids))
+        for column in self._unhashed:
+            self._hashes.add(hash_ids(column))
+        self._unhashed = []
+        if len(self._hashes) == 0:
+            return np.zeros(len(ids), dtype=np.bool_)
+        return self._hashes.maybe_contains(hash_ids(ids))
 
     def advance(
         self, version: int, files: frozenset[str], ids: Iterable[pa.Array | pa.ChunkedArray]
     ) -> None:
-        """Now at ``version`` with data ``files``: add the ids committed since."""
-        for column in ids:
-            self.hashes.add(hash_ids(column))
+        """Now at ``version`` with data ``files``: add the ids committed since (read now,
+        hashed on the next query)."""
+        self._unhashed.extend(column for column in ids if len(column))
         self.version, self.files = version, files
 
 
