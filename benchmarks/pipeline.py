@@ -228,6 +228,13 @@ def main() -> None:
                         "rerun_goal_us_per_row": 2,
                         "plus_1pct_seconds": figures["plus_1pct"]["seconds"],
                         "plus_1pct_goal_seconds": round(budget, 4),
+                        # what the new rows cost beyond a rerun, and what the goal allows
+                        "plus_1pct_over_rerun_seconds": round(
+                            figures["plus_1pct"]["seconds"] - figures["rerun"]["seconds"], 4
+                        ),
+                        "new_rows_first_run_seconds": round(
+                            new_rows * figures["first_run"]["us_per_row"] / 1e6, 4
+                        ),
                     }
                 ),
                 flush=True,
