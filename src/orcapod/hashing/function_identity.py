@@ -122,16 +122,22 @@ def git_info(fn: Callable[..., Any]) -> dict[str, Any]:
         return unknown
     directory = os.path.dirname(os.path.abspath(path))
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        commit = _git(["rev-parse", "HEAD"], directory, env)
-        status = _git(["status", "--porcelain", "--untracked-files=no"], directory, env)
+    try:  # one git process: the header names HEAD's commit, other lines are changed files
+        status = _git(
+            ["status", "--porcelain=v2", "--branch", "--untracked-files=no"], directory, env
+        )
     except FileNotFoundError:  # no git executable
         return unknown
-    except subprocess.CalledProcessError:  # not a repository, or no commit yet
+    except subprocess.CalledProcessError:  # not a repository
         return unknown
     except subprocess.TimeoutExpired:
         return unknown
-    return {"git_commit": commit.strip(), "git_dirty": bool(status.strip())}
+    lines = status.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":  # no commit yet
+        return unknown
+    dirty = any(line and not line.startswith("#") for line in lines)
+    return {"git_commit": commit, "git_dirty": dirty}
 
 
 def _git(args: list[str], directory: str, env: dict[str, str]) -> str:
