@@ -14,7 +14,7 @@ the caller already holds a checked schema, and ``_make_row`` builds a row backed
 ``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and the content
 hash are read from the block when first needed. A derived row (``select``, ``rename``,
 ``update``, …) holds its own values and hidden columns and no longer refers to the block for
-them; a tag's system tags read from a block are not cached on it, so ``_system_tags is None``
+them; a tag's system tags read from a block are not cached on it, so ``_hidden is None``
 marks an untouched block row (one a consumer can rebuild from the block, see ``_block_row``).
 """
 
@@ -62,7 +62,17 @@ def _hidden_array(value: Any) -> pa.Array:
 class Datagram:
     """One immutable row of named, typed values plus hidden meta/context columns."""
 
-    __slots__ = ("_block", "_context_key", "_data", "_hash", "_meta", "_row", "_schema", "_table")
+    __slots__ = (
+        "_block",
+        "_context_key",
+        "_data",
+        "_hash",
+        "_hidden",  # Tag: system tags; Packet: source info (None: read from the block)
+        "_meta",
+        "_row",
+        "_schema",
+        "_table",
+    )
 
     _hidden_prefix: ClassVar[str | None] = None
 
@@ -154,6 +164,7 @@ class Datagram:
             raise InputValidationError(
                 f"{type(self).__name__} takes no hidden columns {sorted({*found, *explicit})}"
             )
+        self._hidden: Mapping[str, Any] | None = None
 
     @classmethod
     def _make(
@@ -175,7 +186,7 @@ class Datagram:
         obj._hash = content_hash
         obj._block = None
         obj._row = 0
-        obj._set_hidden(hidden)
+        obj._hidden = hidden
         return obj
 
     @classmethod
@@ -198,11 +209,8 @@ class Datagram:
         obj._hash = None
         obj._block = block
         obj._row = row
-        obj._set_hidden(None)
+        obj._hidden = None
         return obj
-
-    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
-        pass
 
     def _copy(self, **changes: Any) -> Self:
         obj = type(self).__new__(type(self))
@@ -406,7 +414,7 @@ class Datagram:
 class Tag(Datagram):
     """The key columns of a row, plus system tags (``_tag_*``) tracing it to source rows."""
 
-    __slots__ = ("_system_tags",)
+    __slots__ = ()
     _hidden_prefix = SYSTEM_TAG_PREFIX
 
     def __init__(
@@ -431,13 +439,10 @@ class Tag(Datagram):
                 for k, v in given.items()
             }
         )
-        self._system_tags: Mapping[str, Any] | None = tags
-
-    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
-        self._system_tags = hidden
+        self._hidden = tags
 
     def _tags(self) -> Mapping[str, Any]:
-        tags = self._system_tags
+        tags = self._hidden
         if tags is None:  # read from the block each time: None marks an untouched block row
             assert self._block is not None
             return self._block.system_tags(self._row)
@@ -446,12 +451,12 @@ class Tag(Datagram):
     def _block_row(self) -> RowBlock | None:
         """The block this tag can be rebuilt from with ``_make_row`` (same schema and context
         key), or None when it holds anything the block does not (system tags, meta)."""
-        if self._system_tags is None and not self._meta:
+        if self._hidden is None and not self._meta:
             return self._block
         return None
 
     def _detached(self) -> dict[str, Any]:
-        return {"_system_tags": self._tags()}
+        return {"_hidden": self._tags()}
 
     def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
         return dict(self._tags()) if config.system_tags else {}
@@ -461,7 +466,7 @@ class Tag(Datagram):
         return dict(self._tags())
 
     def with_system_tags(self, **tags: Any) -> Tag:
-        return self._copy(_system_tags={**self._tags(), **tags})
+        return self._copy(_hidden={**self._tags(), **tags})
 
     def as_datagram(self) -> Datagram:
         return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
@@ -470,7 +475,7 @@ class Tag(Datagram):
 class Packet(Datagram):
     """The data columns of a row, plus per-column source info (``_source_<col>``)."""
 
-    __slots__ = ("_source_info",)
+    __slots__ = ()
     _hidden_prefix = SOURCE_PREFIX
 
     def __init__(
@@ -494,16 +499,13 @@ class Packet(Datagram):
             raise InputValidationError(
                 f"source info for {sorted(unknown)}, which are not packet columns"
             )
-        self._source_info: Mapping[str, Any] | None = info
-
-    def _set_hidden(self, hidden: Mapping[str, Any] | None) -> None:
-        self._source_info = hidden
+        self._hidden = info
 
     def _info(self) -> Mapping[str, Any]:
-        info = self._source_info
+        info = self._hidden
         if info is None:
             assert self._block is not None
-            info = self._source_info = self._block.source_info(self._row)
+            info = self._hidden = self._block.source_info(self._row)
         return info
 
     def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
@@ -519,7 +521,7 @@ class Packet(Datagram):
 
     def with_source_info(self, **info: Any) -> Packet:
         self._check_known(info, "set source info of")
-        return self._copy(_source_info={**self._info(), **info})
+        return self._copy(_hidden={**self._info(), **info})
 
     def _derive(
         self,
@@ -532,5 +534,5 @@ class Packet(Datagram):
         info = {renames.get(k, k): v for k, v in self._info().items()}
         info = {k: v for k, v in info.items() if k in schema and k not in updated}
         return self._copy(
-            _data=data, _schema=schema, _table=None, _hash=None, _block=None, _source_info=info
+            _data=data, _schema=schema, _table=None, _hash=None, _block=None, _hidden=info
         )

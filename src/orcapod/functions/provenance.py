@@ -203,7 +203,7 @@ def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
 
 
 def _lazy_info(packet: Packet) -> LazySourceInfo | None:
-    info = getattr(packet, "_source_info", None)  # the data layer's private slot
+    info = getattr(packet, "_hidden", None)  # the data layer's private slot (source info)
     return info if isinstance(info, LazySourceInfo) and not info.resolved else None
 
 

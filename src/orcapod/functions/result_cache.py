@@ -449,7 +449,7 @@ class ResultCache:
             if type(packet) is dict:
                 append(True)
                 continue
-            info = getattr(packet, "_source_info", None)  # the data layer's private slot
+            info = getattr(packet, "_hidden", None)  # the data layer's private slot (source info)
             if type(info) is not LazySourceInfo or info._values is not None:
                 append(False)
                 continue
