@@ -1,31 +1,38 @@
-"""``RayExecutor``: runs a packet function's callable as a task on a Ray cluster.
+"""``RayExecutor``: runs a packet function's callable as tasks on a Ray cluster.
 
 Approach:
 
-* ``ray`` is imported lazily inside the methods that use it (``_import_ray``): the one
-  function-local import the project allows, so ``import orcapod`` works without Ray. Using the
-  executor without Ray raises ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
+* ``ray`` is imported lazily (``ray_dispatch.import_ray``): the one function-local import the
+  project allows, so ``import orcapod`` works without Ray. Using the executor without Ray raises
+  ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
 * Ray is started on first use when ``ray.is_initialized()`` is False:
   ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``
   (local when ``address`` is None). A Ray that is already initialised (by the caller or an
   earlier executor) is used as is, whatever this executor's ``address``.
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
-  keeps alive), and every call sends only that ref, wrapped in a list so Ray does not resolve it,
-  to one generic module-level task, ``_remote_call``. A worker fetches and unpickles a function
-  once and keeps it in a bounded per-process cache (so a stateful callable object keeps its
-  state between calls within one worker process). Cached refs are dropped when Ray is restarted.
+  keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
+  to one of two generic module-level tasks (``ray_dispatch.remote_call`` for one call,
+  ``remote_group`` for several). A worker fetches and unpickles a function once and keeps it in
+  a bounded per-process cache (so a stateful callable object keeps its state between calls
+  within one worker process). Cached refs are dropped when Ray is restarted.
+* ``execute_callable`` / ``async_execute_callable`` run one call per task. ``submit_callable``
+  (how nodes and pods dispatch packets) queues the call in a per-(function, options)
+  ``CallDispatcher`` that groups short calls into one task and keeps a bounded number of tasks
+  in flight; see ``orcapod.executors.ray_dispatch`` for the policy. Grouping never changes
+  results: every call keeps its own outcome, capture and exception.
 * Capture happens in the worker (``orcapod.executors.capture``) only when a logger is given;
-  without a logger, worker output goes to Ray's usual log forwarding. On success the task
-  returns ``(result, captured)``. On failure the worker attaches the capture to the user's
-  exception and re-raises THAT exception, so Ray's ``retry_exceptions`` (including a list of
-  exception types) sees the real type. The driver takes ``RayTaskError.cause`` (the user's
-  exception, original type and message), detaches the capture, hands it to the logger, and
-  raises the exception chained ``from`` the Ray error (which carries the remote traceback).
-  Errors of Ray itself (a crashed worker, a lost object, a cancelled task) become
-  ``ExecutorError``.
-* Workers import ``orcapod`` (for ``_remote_call``), so a remote cluster needs it installed (the
-  same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
+  without a logger, worker output goes to Ray's usual log forwarding. A one-call task returns
+  ``(result, captured)``; on failure the worker attaches the capture to the user's exception and
+  re-raises THAT exception, so Ray's ``retry_exceptions`` (including a list of exception types)
+  sees the real type. The driver takes ``RayTaskError.cause`` (the user's exception, original
+  type and message), detaches the capture, hands it to the logger, and raises the exception
+  chained ``from`` the Ray error (which carries the remote traceback). A grouped call's
+  exception comes back as a value and is raised chained from a ``RemoteTraceback`` carrying the
+  worker's traceback. Errors of Ray itself (a crashed worker, a lost object, a cancelled task)
+  become ``ExecutorError``.
+* Workers import ``orcapod`` (for the generic tasks), so a remote cluster needs it installed
+  (the same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
 
 Decisions where the issue is silent:
 
@@ -34,6 +41,21 @@ Decisions where the issue is silent:
   on a running cluster). ``with_options`` replaces the named ones and merges extra keywords over
   the existing ones; per-call ``executor_options`` are merged last. Options Ray rejects raise
   ``ExecutorError`` at the first call. ``name`` defaults to the function's ``__name__``.
+* ``calls_per_task`` (None = adaptive, the default; an int >= 1 = at most that many calls per
+  task; 1 = no grouping, one task per call sent at once) is an option of the executor, not of
+  Ray: it can be given to the constructor, ``with_options`` or per call in
+  ``executor_options``. It is left out of ``get_executor_data()``: it changes how calls are
+  batched, never what they return, so results computed with different settings are the same
+  results. With ``retry_exceptions`` in the task options calls are never grouped (Ray retries
+  a whole task; retrying a group would rerun its successful calls), and neither are calls of
+  ``execute_callable``.
+* A group task that fails as a whole (a crashed or killed worker, an unpicklable return value)
+  is split: each of its calls is run again as its own one-call task, so the failure reaches
+  only the call that causes it (its neighbours ran once more; Ray's own ``max_retries`` already
+  re-runs whole tasks after a crash). A cancelled group task fails all its calls.
+* The cluster's total resources (for the dispatcher's capacity) are read with
+  ``ray.cluster_resources()`` at most every ``_RESOURCES_TTL`` seconds, so a growing cluster
+  is noticed.
 * ``get_executor_data()`` records ``runtime_env`` only as present/absent (it may hold secrets
   in ``env_vars``) and ``address`` as given (or ``"auto"``).
 * The executor type id is ``"ray"``; it runs packet functions of type ``"python.function.v0"``.
@@ -45,93 +67,65 @@ Decisions where the issue is silent:
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any, Self
 
 from orcapod.errors import ExecutorError
-from orcapod.executors.calling import canonical_options_json, run_to_completion
-from orcapod.executors.capture import (
-    CapturedOutput,
-    OutputCapture,
-    PacketLoggerProtocol,
-    record_capture,
+from orcapod.executors.calling import canonical_options_json
+from orcapod.executors.capture import CapturedOutput, PacketLoggerProtocol, record_capture
+from orcapod.executors.ray_dispatch import (
+    CAPTURE_ATTR,
+    CallDispatcher,
+    CallOutcome,
+    QueuedCall,
+    RemoteTraceback,
+    UnsendableError,
+    import_ray,
+    remote_call,
+    remote_group,
+    task_capacity,
 )
 
 __all__ = ["RayExecutor"]
 
 PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
-INSTALL_HINT = "pip install 'orcapod[ray]'"
-_CAPTURE_ATTR = "_orcapod_captured_output"
 _DRIVER_CACHE_SIZE = 128  # functions per executor instance
-_WORKER_CACHE_SIZE = 64  # functions per worker process
-_NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env")
+_ROUTES_PER_FUNCTION = 32  # distinct per-call option sets per function
+_RESOURCES_TTL = 10.0  # seconds
+_NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env", "calls_per_task")
 
 _INIT_LOCK = threading.Lock()
 _REMOTE_LOCK = threading.Lock()
-_remote_task: Any = None  # ray.remote(_remote_call), built once per process
-_worker_functions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
-_worker_lock = threading.Lock()
+_remote_tasks: dict[Callable[..., Any], Any] = {}  # ray.remote wrappers, built once per process
+_resources: dict[str, Any] = {}  # {"session", "at", "value"}: cached ray.cluster_resources()
 
 
-def _import_ray() -> ModuleType:
-    try:
-        import ray  # lazy on purpose: Ray is an optional extra
-    except ImportError as err:
-        raise ExecutorError(
-            f"RayExecutor needs Ray, which is not installed; install it with {INSTALL_HINT}, "
-            "or use LocalExecutor."
-        ) from err
-    return ray
-
-
-# -- worker side -----------------------------------------------------------------------------
-
-
-def _worker_function(ray: ModuleType, fn_ref: Any) -> Callable[..., Any]:
-    key = fn_ref.hex()
-    with _worker_lock:
-        fn = _worker_functions.get(key)
-        if fn is not None:
-            _worker_functions.move_to_end(key)
-            return fn
-    fn = ray.get(fn_ref)
-    with _worker_lock:
-        _worker_functions[key] = fn
-        while len(_worker_functions) > _WORKER_CACHE_SIZE:
-            _worker_functions.popitem(last=False)
-    return fn
-
-
-def _remote_call(
-    fn_holder: list[Any], kwargs: dict[str, Any], capture: bool
-) -> tuple[Any, CapturedOutput | None]:
-    """The one generic Ray task: run the shipped function, capturing when asked."""
-    fn = _worker_function(_import_ray(), fn_holder[0])
-    if not capture:
-        return run_to_completion(fn(**kwargs)), None
-    with OutputCapture() as output:
-        try:
-            result = run_to_completion(fn(**kwargs))
-        except BaseException as err:
-            setattr(err, _CAPTURE_ATTR, output.result(err))
-            raise
-    return result, output.result()
-
-
-def _remote(ray: ModuleType) -> Any:
-    global _remote_task  # noqa: PLW0603 - one remote wrapper per process
-    if _remote_task is None:
+def _remote(ray: ModuleType, fn: Callable[..., Any]) -> Any:
+    task = _remote_tasks.get(fn)
+    if task is None:
         with _REMOTE_LOCK:
-            if _remote_task is None:
-                _remote_task = ray.remote(_remote_call)
-    return _remote_task
+            task = _remote_tasks.get(fn)
+            if task is None:
+                task = _remote_tasks[fn] = ray.remote(fn)
+    return task
 
 
-# -- driver side -----------------------------------------------------------------------------
+def _session(ray: ModuleType) -> tuple[Any, Any]:
+    context = ray.get_runtime_context()
+    return context.get_job_id(), context.get_node_id()
+
+
+def _cluster_resources(ray: ModuleType, session: Hashable) -> Mapping[str, float]:
+    now = time.monotonic()
+    if _resources.get("session") != session or now - _resources["at"] > _RESOURCES_TTL:
+        _resources.update(session=session, at=now, value=dict(ray.cluster_resources()))
+    value: Mapping[str, float] = _resources["value"]
+    return value
 
 
 def _freeze(value: Any) -> Hashable:
@@ -167,15 +161,48 @@ def _function_key(fn: Callable[..., Any]) -> Hashable:
     return ("fn", fn)
 
 
+def _check_calls_per_task(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ExecutorError(
+            f"RayExecutor(calls_per_task={value!r}) must be None (adaptive grouping of short "
+            "calls), or a positive integer (at most that many calls per Ray task; 1 = none)."
+        )
+    return value
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+@dataclass
+class _Route:
+    """How calls of one function with one set of per-call options reach Ray."""
+
+    fn: Callable[..., Any]
+    fn_ref: Any
+    session: Hashable
+    single: Any  # the configured one-call task
+    group: Any = None  # the configured group task, when calls are grouped
+    dispatcher: CallDispatcher | None = None
+
+
+@dataclass
+class _Shipped:
+    fn: Callable[..., Any]  # kept alive: the cache key may be its id
+    fn_ref: Any
+    routes: OrderedDict[Hashable, _Route] = field(default_factory=OrderedDict)
+
+
 @dataclass(frozen=True, init=False)
 class RayExecutor:
-    """Executor running each call as a Ray task (see the module docstring)."""
+    """Executor running calls as Ray tasks (see the module docstring)."""
 
     address: str | None
     num_cpus: float | None
     num_gpus: float | None
     resources: Mapping[str, float] | None
     runtime_env: Mapping[str, Any] | None
+    calls_per_task: int | None
     remote_options: Mapping[str, Any]
 
     def __init__(
@@ -185,6 +212,7 @@ class RayExecutor:
         num_gpus: float | None = None,
         resources: Mapping[str, float] | None = None,
         runtime_env: Mapping[str, Any] | None = None,
+        calls_per_task: int | None = None,
         **remote_options: Any,
     ) -> None:
         if address is not None and not isinstance(address, str):
@@ -208,6 +236,7 @@ class RayExecutor:
             "runtime_env",
             None if runtime_env is None else MappingProxyType(_copy_plain(runtime_env)),
         )
+        object.__setattr__(self, "calls_per_task", _check_calls_per_task(calls_per_task))
         object.__setattr__(self, "remote_options", MappingProxyType(_copy_plain(remote_options)))
         self._init_runtime()
 
@@ -225,6 +254,7 @@ class RayExecutor:
                 self.num_gpus,
                 _freeze(self.resources),
                 _freeze(self.runtime_env),
+                self.calls_per_task,
                 _freeze(self.remote_options),
             )
         )
@@ -236,6 +266,7 @@ class RayExecutor:
             "num_gpus": self.num_gpus,
             "resources": None if self.resources is None else dict(self.resources),
             "runtime_env": None if self.runtime_env is None else dict(self.runtime_env),
+            "calls_per_task": self.calls_per_task,
             "remote_options": dict(self.remote_options),
         }
 
@@ -280,6 +311,7 @@ class RayExecutor:
         options.update(_copy_plain(dict(self.remote_options)))
         if executor_options:
             options.update(_copy_plain(dict(executor_options)))
+        options.pop("calls_per_task", None)  # ours, not Ray's
         return options
 
     def get_executor_data(self) -> dict[str, Any]:
@@ -303,7 +335,8 @@ class RayExecutor:
         logger: PacketLoggerProtocol | None = None,
     ) -> Any:
         ray = self._ray()
-        ref = self._submit(ray, fn, kwargs, executor_options, logger is not None)
+        route = self._route(ray, fn, executor_options)
+        ref = route.single.remote([route.fn_ref], dict(kwargs), logger is not None)
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as err:
@@ -319,7 +352,8 @@ class RayExecutor:
         logger: PacketLoggerProtocol | None = None,
     ) -> Any:
         ray = self._ray()
-        ref = self._submit(ray, fn, kwargs, executor_options, logger is not None)
+        route = self._route(ray, fn, executor_options)
+        ref = route.single.remote([route.fn_ref], dict(kwargs), logger is not None)
         try:
             value = await ref
         except ray.exceptions.RayError as err:
@@ -335,26 +369,19 @@ class RayExecutor:
         logger: PacketLoggerProtocol | None = None,
     ) -> Future[Any]:
         ray = self._ray()
-        ref = self._submit(ray, fn, kwargs, executor_options, logger is not None)
-        outer: Future[Any] = Future()
-
-        def settle(inner: Future[Any]) -> None:
-            try:
-                try:
-                    value = inner.result()
-                except ray.exceptions.RayError as err:
-                    raise self._failure(ray, fn, err, logger) from err
-                outer.set_result(self._success(value, logger))
-            except BaseException as err:  # noqa: BLE001 - delivered through the future
-                outer.set_exception(err)
-
-        ref.future().add_done_callback(settle)
-        return outer
+        route = self._route(ray, fn, executor_options)
+        call = QueuedCall(dict(kwargs), logger, Future())
+        if route.dispatcher is None:
+            call.future.set_running_or_notify_cancel()
+            self._submit_alone(ray, route, call)
+        else:
+            route.dispatcher.submit(call)
+        return call.future
 
     # -- internals -------------------------------------------------------------------------
 
     def _ray(self) -> ModuleType:
-        ray = _import_ray()
+        ray = import_ray()
         if not ray.is_initialized():
             with _INIT_LOCK:
                 if not ray.is_initialized():
@@ -371,34 +398,23 @@ class RayExecutor:
                         ) from err
         return ray
 
-    def _submit(
-        self,
-        ray: ModuleType,
-        fn: Callable[..., Any],
-        kwargs: Mapping[str, Any],
-        executor_options: Mapping[str, Any] | None,
-        capture: bool,
-    ) -> Any:
-        fn_ref, remote = self._shipped(ray, fn, executor_options)
-        return remote.remote([fn_ref], dict(kwargs), capture)
-
-    def _shipped(
+    def _route(
         self,
         ray: ModuleType,
         fn: Callable[..., Any],
         executor_options: Mapping[str, Any] | None,
-    ) -> tuple[Any, Any]:
-        """The function's ObjectRef (put once) and the configured remote task for it."""
-        context = ray.get_runtime_context()
-        session = (context.get_job_id(), context.get_node_id())
+    ) -> _Route:
+        """The shipped function (put once) and how calls with these options reach Ray."""
+        session = _session(ray)
         key = _function_key(fn)
-        functions: OrderedDict[Hashable, tuple[Any, Any, Any]] = self.__dict__["_functions"]
+        options_key = _freeze(executor_options) if executor_options else None
+        functions: OrderedDict[Hashable, _Shipped] = self.__dict__["_functions"]
         with self.__dict__["_lock"]:  # held while shipping, so a function is put only once
             if self.__dict__["_session"] != session:  # Ray was (re)started: old refs are gone
                 functions.clear()
                 object.__setattr__(self, "_session", session)
-            entry = functions.get(key)
-            if entry is not None:
+            shipped = functions.get(key)
+            if shipped is not None:
                 functions.move_to_end(key)
             else:
                 try:
@@ -408,29 +424,138 @@ class RayExecutor:
                         f"the function {fn!r} cannot be serialised for Ray: {err}. Make it "
                         "picklable (a module-level function, no locks or open files in closures)."
                     ) from err
-                entry = (fn, fn_ref, self._configured(ray, fn, None))
-                functions[key] = entry
+                shipped = functions[key] = _Shipped(fn, fn_ref)
                 while len(functions) > _DRIVER_CACHE_SIZE:
                     functions.popitem(last=False)
-        if executor_options:
-            return entry[1], self._configured(ray, fn, executor_options)
-        return entry[1], entry[2]
+            route = shipped.routes.get(options_key)
+            if route is None:
+                route = shipped.routes[options_key] = self._new_route(
+                    ray, shipped, session, executor_options
+                )
+                while len(shipped.routes) > _ROUTES_PER_FUNCTION:
+                    shipped.routes.popitem(last=False)
+        return route
 
-    def _configured(
+    def _new_route(
         self,
         ray: ModuleType,
-        fn: Callable[..., Any],
+        shipped: _Shipped,
+        session: Hashable,
         executor_options: Mapping[str, Any] | None,
-    ) -> Any:
+    ) -> _Route:
         options = self.task_options(executor_options)
-        options.setdefault("name", getattr(fn, "__name__", type(fn).__name__))
+        options.setdefault("name", _name(shipped.fn))
+        per_task = self.calls_per_task
+        if executor_options and "calls_per_task" in executor_options:
+            per_task = _check_calls_per_task(executor_options["calls_per_task"])
+        route = _Route(
+            shipped.fn, shipped.fn_ref, session, self._configured(ray, remote_call, options)
+        )
+        if per_task == 1 or options.get("retry_exceptions"):
+            return route
+        route.group = self._configured(ray, remote_group, options)
+
+        def launch(group: list[QueuedCall], budget: float | None) -> None:
+            self._launch(ray, route, group, budget)
+
+        def capacity() -> int:
+            try:
+                cluster = _cluster_resources(ray, route.session)
+            except Exception as err:
+                raise ExecutorError(
+                    f"could not read the Ray cluster's resources to send calls of "
+                    f"{_name(route.fn)!r}: {err}. Is Ray still running? Submit the calls again."
+                ) from err
+            return task_capacity(options, cluster)
+
+        route.dispatcher = CallDispatcher(launch, capacity, per_task)
+        return route
+
+    @staticmethod
+    def _configured(ray: ModuleType, task: Callable[..., Any], options: dict[str, Any]) -> Any:
         try:
-            return _remote(ray).options(**options)
+            return _remote(ray, task).options(**options)
         except (TypeError, ValueError) as err:
             raise ExecutorError(
                 f"Ray rejected the task options {options!r}: {err}. Fix them in RayExecutor(...) "
                 "or with_options(...) (see ray.remote for the valid names and values)."
             ) from err
+
+    def _submit_alone(self, ray: ModuleType, route: _Route, call: QueuedCall) -> None:
+        """One call as its own task; the outcome settles ``call.future`` (already running)."""
+        ref = route.single.remote([route.fn_ref], call.kwargs, call.logger is not None)
+
+        def settle(inner: Future[Any]) -> None:
+            try:
+                try:
+                    value = inner.result()
+                except ray.exceptions.RayError as err:
+                    raise self._failure(ray, route.fn, err, call.logger) from err
+                call.future.set_result(self._success(value, call.logger))
+            except BaseException as err:  # noqa: BLE001 - delivered through the future
+                call.future.set_exception(err)
+
+        ref.future().add_done_callback(settle)
+
+    def _launch(
+        self, ray: ModuleType, route: _Route, group: list[QueuedCall], budget: float | None
+    ) -> None:
+        """Start one group task (called by the dispatch thread)."""
+        if not ray.is_initialized() or _session(ray) != route.session:
+            raise ExecutorError(
+                f"Ray was shut down or restarted while calls of {_name(route.fn)!r} waited to "
+                "be sent; submit them again (the function is shipped anew)."
+            )
+        calls = [(call.kwargs, call.logger is not None) for call in group]
+        ref = route.group.remote([route.fn_ref], calls, budget)
+        ref.future().add_done_callback(lambda inner: self._settle_group(ray, route, group, inner))
+
+    def _settle_group(
+        self, ray: ModuleType, route: _Route, group: list[QueuedCall], inner: Future[Any]
+    ) -> None:
+        """A group task ended (on Ray's callback thread): settle every call of it."""
+        assert route.dispatcher is not None
+        try:
+            outcomes: list[CallOutcome] = inner.result()
+        except Exception as err:  # noqa: BLE001 - delivered to the calls below
+            route.dispatcher.task_finished((), ())
+            split = len(group) > 1 and isinstance(err, ray.exceptions.RayError)
+            for call in group:
+                if split and not isinstance(err, ray.exceptions.TaskCancelledError):
+                    try:
+                        self._submit_alone(ray, route, call)
+                    except Exception as again:  # noqa: BLE001 - delivered through the future
+                        call.future.set_exception(again)
+                    continue
+                try:
+                    raise self._failure(ray, route.fn, err, call.logger) from err
+                except BaseException as error:  # noqa: BLE001 - delivered through the future
+                    call.future.set_exception(error)
+            return
+        route.dispatcher.task_finished([o.seconds for o in outcomes], group[len(outcomes) :])
+        for call, outcome in zip(group, outcomes, strict=False):
+            self._settle_call(route.fn, call, outcome)
+
+    @staticmethod
+    def _settle_call(fn: Callable[..., Any], call: QueuedCall, outcome: CallOutcome) -> None:
+        if call.logger is not None and outcome.captured is not None:
+            try:
+                record_capture(call.logger, outcome.captured)
+            except ExecutorError as err:
+                call.future.set_exception(err)
+                return
+        if outcome.ok:
+            call.future.set_result(outcome.value)
+            return
+        error = outcome.value
+        if isinstance(error, UnsendableError):
+            error = ExecutorError(
+                f"{_name(fn)!r} raised {error.type_name}: {error.message}, an exception that "
+                "cannot be sent back from the Ray worker (pickling it failed); make the "
+                "exception picklable (its __init__ must accept the args it passes to Exception)."
+            )
+        error.__cause__ = RemoteTraceback(outcome.traceback or "")
+        call.future.set_exception(error)
 
     @staticmethod
     def _success(
@@ -451,7 +576,7 @@ class RayExecutor:
         """The exception to raise for a failed task, after handing its capture to ``logger``."""
         cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
         if isinstance(cause, BaseException):
-            captured = cause.__dict__.pop(_CAPTURE_ATTR, None)
+            captured = cause.__dict__.pop(CAPTURE_ATTR, None)
             if logger is not None:
                 if not isinstance(captured, CapturedOutput):
                     captured = CapturedOutput(traceback=str(err), success=False)
@@ -460,7 +585,7 @@ class RayExecutor:
         if logger is not None:
             record_capture(logger, CapturedOutput(traceback=str(err), success=False))
         return ExecutorError(
-            f"Ray failed to run {getattr(fn, '__name__', fn)!r}: {type(err).__name__}: {err}. "
+            f"Ray failed to run {_name(fn)!r}: {type(err).__name__}: {err}. "
             "This is a failure of Ray (worker crash, lost object, cancellation), not of the "
             "function; check the Ray logs and the cluster's resources, then retry."
         )

@@ -1,0 +1,413 @@
+"""How ``RayExecutor`` turns calls into Ray tasks: the worker side, and adaptive call grouping.
+
+Why group. Every Ray task costs a few milliseconds that the call does not see: scheduling,
+pushing the task, reporting it back, and CPU that Ray's own threads and processes take from the
+work (on a small machine that is CPU taken from the calls themselves). For a 50 ms call that is
+a 10-15 % loss; a task that runs five such calls pays it once. So ``submit_callable`` queues its
+calls in a :class:`CallDispatcher` (one per executor instance, function and per-call options)
+that sends them to Ray as GROUP tasks when calls are short, and one call per task when they are
+long.
+
+Approach:
+
+* Worker side. :func:`remote_group` runs the calls of a group one by one, each with its own
+  capture and its own outcome (:class:`CallOutcome`: the value, or the user's exception), so one
+  failing call never fails its neighbours. It times every call (the driver's estimate of the call
+  duration) and, for adaptive groups, stops taking calls once the task has run for
+  ``TASK_BUDGET_SECONDS``, returning fewer outcomes than calls; the driver queues the rest again.
+  So a wrong estimate (calls that suddenly take much longer) costs at most one call's delay, not
+  a whole group's. An exception that cannot make the trip back (not picklable, or not
+  unpicklable) is replaced by :class:`UnsendableError` (type, message, traceback), which the
+  driver raises as an ``ExecutorError`` - as Ray itself does for a one-call task.
+  :func:`remote_call` is the one-call task (``execute_callable``, and ``submit_callable`` without
+  grouping): it re-raises the user's exception in the worker, so Ray's ``retry_exceptions`` sees
+  it.
+* Policy, :func:`plan_groups` (a pure function). ``capacity`` = tasks the cluster runs at once
+  (:func:`task_capacity`). Until a call of the function has finished, the duration is unknown:
+  one call per task, at most ``2 * capacity`` tasks in flight (one running and one queued in
+  Ray per slot, so a worker never waits for the driver), the rest held in our queue. Once known,
+  a task gets about ``TARGET_TASK_SECONDS`` of calls (``TARGET / estimate``, at most
+  ``MAX_CALLS_PER_TASK``) - but the queued calls are always split into at least two tasks per
+  slot (``2 * capacity``), so groups shrink as the queue drains and the workers finish together.
+  Long calls (estimate >= target) get one task each and are not held back at all: all of them
+  go to Ray at once, as without grouping (an autoscaler sees the whole demand).
+* Consequence: grouping needs more calls submitted at once than ``2 * capacity``. A caller that
+  keeps only ``2 * capacity`` calls in flight (a node's default window of twice the CPUs, on a
+  cluster of that size) gets one call per task, as without grouping: a group could then only be
+  formed by leaving a worker without a queued next task, and the driver round trip that causes
+  (tens of milliseconds on a busy machine) costs more than the tasks saved.
+* The estimate is an exponentially weighted mean of the measured call durations (weight
+  ``ESTIMATE_WEIGHT`` per call), per dispatcher; it persists across batches.
+* Lingering. A call that arrives while grouping is possible is dispatched ``LINGER_SECONDS``
+  later, so calls submitted back to back (a node refilling its window of packets) can share a
+  task. When no grouping is possible (unknown or long calls) a call is dispatched at once.
+* One daemon thread per process (:class:`_DispatchLoop`) plans and launches tasks for every
+  dispatcher; completions arrive on Ray's callback thread, settle the calls' futures and wake
+  the loop. The dispatcher never holds its lock while calling Ray or user code.
+* ``calls_per_task=k`` (fixed): at most ``k`` calls per task, no estimate and no budget; the same
+  holding and idle-slot rules. ``calls_per_task=1`` bypasses the dispatcher entirely (one task
+  per call, sent at once: the behaviour without grouping).
+* A call whose future is cancelled before its task is launched is dropped (never run); once
+  launched (``Future.set_running_or_notify_cancel``) it can no longer be cancelled.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from orcapod.errors import ExecutorError
+from orcapod.executors.calling import run_to_completion
+from orcapod.executors.capture import CapturedOutput, OutputCapture, PacketLoggerProtocol
+
+__all__ = [
+    "CAPTURE_ATTR",
+    "INSTALL_HINT",
+    "CallDispatcher",
+    "CallOutcome",
+    "QueuedCall",
+    "RemoteTraceback",
+    "UnsendableError",
+    "import_ray",
+    "plan_groups",
+    "remote_call",
+    "remote_group",
+    "task_capacity",
+]
+
+INSTALL_HINT = "pip install 'orcapod[ray]'"
+CAPTURE_ATTR = "_orcapod_captured_output"
+TARGET_TASK_SECONDS = 0.25  # work per group task once the call duration is known
+TASK_BUDGET_SECONDS = 0.5  # an adaptive group stops taking calls after this long
+MAX_CALLS_PER_TASK = 1000
+LINGER_SECONDS = 0.001
+ESTIMATE_WEIGHT = 0.3
+_WORKER_CACHE_SIZE = 64  # functions per worker process
+
+_worker_functions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
+_worker_lock = threading.Lock()
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray  # lazy on purpose: Ray is an optional extra
+    except ImportError as err:
+        raise ExecutorError(
+            f"RayExecutor needs Ray, which is not installed; install it with {INSTALL_HINT}, "
+            "or use LocalExecutor."
+        ) from err
+    return ray
+
+
+# -- worker side -----------------------------------------------------------------------------
+
+
+class CallOutcome(NamedTuple):
+    """What one call of a group task did (sent back from the worker)."""
+
+    ok: bool
+    value: Any  # the result; or the user's exception / an UnsendableError
+    captured: CapturedOutput | None
+    seconds: float
+    traceback: str | None  # the worker's formatted traceback of a failure
+
+
+@dataclass(frozen=True)
+class UnsendableError:
+    """Stand-in for a user exception that cannot be pickled back from the worker."""
+
+    type_name: str
+    message: str
+    traceback: str
+
+
+class RemoteTraceback(Exception):
+    """Carries the worker's traceback; set as ``__cause__`` of a grouped call's exception (the
+    one-call path chains Ray's ``RayTaskError`` instead). Never raised by itself."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nthe call failed in a Ray worker:\n{self.text}"
+
+
+def _worker_function(ray: ModuleType, fn_ref: Any) -> Callable[..., Any]:
+    key = fn_ref.hex()
+    with _worker_lock:
+        fn = _worker_functions.get(key)
+        if fn is not None:
+            _worker_functions.move_to_end(key)
+            return fn
+    fn = ray.get(fn_ref)
+    with _worker_lock:
+        _worker_functions[key] = fn
+        while len(_worker_functions) > _WORKER_CACHE_SIZE:
+            _worker_functions.popitem(last=False)
+    return fn
+
+
+def remote_call(
+    fn_holder: list[Any], kwargs: dict[str, Any], capture: bool
+) -> tuple[Any, CapturedOutput | None]:
+    """The one-call task: run the shipped function, capturing when asked; a failure re-raises
+    the user's exception (its capture attached as ``CAPTURE_ATTR``)."""
+    fn = _worker_function(import_ray(), fn_holder[0])
+    if not capture:
+        return run_to_completion(fn(**kwargs)), None
+    with OutputCapture() as output:
+        try:
+            result = run_to_completion(fn(**kwargs))
+        except BaseException as err:
+            setattr(err, CAPTURE_ATTR, output.result(err))
+            raise
+    return result, output.result()
+
+
+def remote_group(
+    fn_holder: list[Any], calls: list[tuple[dict[str, Any], bool]], budget: float | None
+) -> list[CallOutcome]:
+    """The group task: run ``calls`` (kwargs, capture) in order, one outcome each; with a
+    ``budget``, stop taking calls once that many seconds have passed (fewer outcomes)."""
+    ray = import_ray()
+    fn = _worker_function(ray, fn_holder[0])
+    outcomes: list[CallOutcome] = []
+    started = time.perf_counter()
+    for kwargs, capture in calls:
+        outcomes.append(_run_one(ray, fn, kwargs, capture))
+        if budget is not None and time.perf_counter() - started >= budget:
+            break
+    return outcomes
+
+
+def _run_one(
+    ray: ModuleType, fn: Callable[..., Any], kwargs: dict[str, Any], capture: bool
+) -> CallOutcome:
+    started = time.perf_counter()
+    output = OutputCapture() if capture else None
+    try:
+        if output is None:
+            value = run_to_completion(fn(**kwargs))
+        else:
+            with output:
+                value = run_to_completion(fn(**kwargs))
+    except Exception as err:  # noqa: BLE001 - the call's outcome, sent back to the driver
+        seconds = time.perf_counter() - started
+        text = "".join(traceback.format_exception(err))
+        captured = None if output is None else output.result(err)
+        return CallOutcome(False, _sendable(ray, err, text), captured, seconds, text)
+    seconds = time.perf_counter() - started
+    return CallOutcome(True, value, None if output is None else output.result(), seconds, None)
+
+
+def _sendable(ray: ModuleType, err: Exception, text: str) -> Exception | UnsendableError:
+    try:
+        ray.cloudpickle.loads(ray.cloudpickle.dumps(err))
+    except Exception:  # noqa: BLE001 - any pickling failure: send a description instead
+        return UnsendableError(type(err).__qualname__, str(err), text)
+    return err
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+
+def task_capacity(options: Mapping[str, Any], cluster: Mapping[str, float]) -> int:
+    """How many tasks with these Ray options the cluster runs at once (at least 1).
+
+    A task asks for ``num_cpus`` (Ray's default 1), ``num_gpus``, ``memory`` and custom
+    ``resources``; the capacity is the smallest ``total / demand`` over what it asks for. A task
+    asking for nothing is counted as one per CPU.
+    """
+    demand: dict[str, float] = {}
+    num_cpus = options.get("num_cpus")
+    demand["CPU"] = 1.0 if num_cpus is None else float(num_cpus)
+    for option, resource in (("num_gpus", "GPU"), ("memory", "memory")):
+        if options.get(option):
+            demand[resource] = float(options[option])
+    for name, amount in (options.get("resources") or {}).items():
+        demand[str(name)] = float(amount)
+    fits = [cluster.get(name, 0.0) / amount for name, amount in demand.items() if amount > 0]
+    if not fits:
+        fits = [cluster.get("CPU", 1.0)]
+    return max(1, math.floor(min(fits) + 1e-9))
+
+
+def calls_per_task_for(estimate: float | None, calls_per_task: int | None) -> int:
+    """Calls one task should get: the fixed setting, else ``TARGET / estimate`` (1 if unknown)."""
+    if calls_per_task is not None:
+        return calls_per_task
+    if estimate is None:
+        return 1
+    if estimate <= 0:
+        return MAX_CALLS_PER_TASK
+    return max(1, min(MAX_CALLS_PER_TASK, int(TARGET_TASK_SECONDS / estimate)))
+
+
+def plan_groups(
+    queued: int,
+    in_flight: int,
+    capacity: int,
+    estimate: float | None,
+    calls_per_task: int | None = None,
+) -> list[int]:
+    """Sizes of the group tasks to launch now from ``queued`` calls (see the module docstring).
+
+    ``in_flight``: tasks launched and not finished; ``capacity``: tasks the cluster runs at once;
+    ``estimate``: seconds per call (None = unknown); ``calls_per_task``: fixed group size or None.
+    """
+    if queued <= 0:
+        return []
+    per_task = calls_per_task_for(estimate, calls_per_task)
+    long_calls = calls_per_task is None and estimate is not None and per_task == 1
+    slots = queued if long_calls else max(0, 2 * capacity - in_flight)
+    if slots == 0:
+        return []
+    tasks = max(-(-queued // per_task), min(queued, 2 * capacity))
+    base, extra = divmod(queued, tasks)
+    launch = min(tasks, slots)
+    return [base + 1 if i < extra else base for i in range(launch)]
+
+
+# -- driver side -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class QueuedCall:
+    """A submitted call: its arguments, logger and the caller's future."""
+
+    kwargs: dict[str, Any]
+    logger: PacketLoggerProtocol | None
+    future: Future[Any]
+    started: bool = False  # future set running (a re-queued call of a cut-short group)
+
+
+class _DispatchLoop:
+    """One daemon thread per process that runs ``CallDispatcher.dispatch`` when due."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[CallDispatcher, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def wake(self, dispatcher: CallDispatcher, at: float) -> None:
+        with self._cond:
+            current = self._due.get(dispatcher)
+            if current is None or at < current:
+                self._due[dispatcher] = at
+                self._cond.notify()
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(
+                    target=self._run, name="orcapod-ray-dispatch", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    ready = [d for d, at in self._due.items() if at <= now]
+                    if ready:
+                        for dispatcher in ready:
+                            del self._due[dispatcher]
+                        break
+                    timeout = min(self._due.values()) - now if self._due else None
+                    self._cond.wait(timeout)
+            for dispatcher in ready:
+                dispatcher.dispatch()
+
+
+_LOOP = _DispatchLoop()
+
+#: launch(group, budget): start one task for ``group``; raising fails the group's calls.
+Launch = Callable[[list[QueuedCall], float | None], None]
+
+
+class CallDispatcher:
+    """Queue, tasks in flight and duration estimate of one (executor, function, options)."""
+
+    def __init__(
+        self, launch: Launch, capacity: Callable[[], int], calls_per_task: int | None
+    ) -> None:
+        self._launch = launch
+        self._capacity = capacity
+        self._calls_per_task = calls_per_task
+        self._lock = threading.Lock()
+        self._queue: deque[QueuedCall] = deque()
+        self._in_flight = 0
+        self._estimate: float | None = None
+        self.tasks_launched = 0
+        self.calls_launched = 0
+
+    @property
+    def estimate(self) -> float | None:
+        """Estimated seconds per call (None until a call has finished)."""
+        return self._estimate
+
+    def submit(self, call: QueuedCall) -> None:
+        with self._lock:
+            self._queue.append(call)
+            linger = calls_per_task_for(self._estimate, self._calls_per_task) > 1
+        _LOOP.wake(self, time.monotonic() + (LINGER_SECONDS if linger else 0.0))
+
+    def task_finished(self, durations: Sequence[float], leftovers: Sequence[QueuedCall]) -> None:
+        """A launched task ended: ``durations`` of its calls that ran, ``leftovers`` not run."""
+        with self._lock:
+            self._in_flight -= 1
+            for seconds in durations:
+                if self._estimate is None:
+                    self._estimate = seconds
+                else:
+                    self._estimate += ESTIMATE_WEIGHT * (seconds - self._estimate)
+            self._queue.extendleft(reversed(leftovers))
+            pending = bool(self._queue)
+        if pending:
+            _LOOP.wake(self, time.monotonic())
+
+    def dispatch(self) -> None:
+        """Plan and launch tasks for the queued calls (run by the dispatch thread only)."""
+        try:
+            capacity = self._capacity()
+        except Exception as err:  # noqa: BLE001 - delivered to every waiting call
+            with self._lock:
+                waiting = list(self._queue)
+                self._queue.clear()
+            for call in waiting:
+                if not call.future.cancelled():
+                    call.future.set_exception(err)
+            return
+        with self._lock:
+            sizes = plan_groups(
+                len(self._queue), self._in_flight, capacity, self._estimate, self._calls_per_task
+            )
+            adaptive = self._calls_per_task is None
+            groups = [group for size in sizes if (group := self._take(size))]
+            self._in_flight += len(groups)
+            self.tasks_launched += len(groups)
+            self.calls_launched += sum(len(group) for group in groups)
+        for group in groups:
+            budget = TASK_BUDGET_SECONDS if adaptive and len(group) > 1 else None
+            try:
+                self._launch(group, budget)
+            except Exception as err:  # noqa: BLE001 - delivered to the group's callers
+                for call in group:
+                    call.future.set_exception(err)
+                self.task_finished((), ())
+
+    def _take(self, size: int) -> list[QueuedCall]:
+        group: list[QueuedCall] = []
+        while self._queue and len(group) < size:
+            call = self._queue.popleft()
+            if call.started or call.future.set_running_or_notify_cancel():
+                call.started = True
+                group.append(call)
+        return group

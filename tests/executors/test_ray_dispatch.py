@@ -1,0 +1,165 @@
+"""Grouping of short calls into Ray tasks: the policy (pure functions, no Ray) and the
+behaviour through ``RayExecutor.submit_callable`` on a real local Ray (``ray_session``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from orcapod.errors import ExecutorError
+from orcapod.executors import RayExecutor
+from orcapod.executors.ray_dispatch import (
+    MAX_CALLS_PER_TASK,
+    TARGET_TASK_SECONDS,
+    TASK_BUDGET_SECONDS,
+    plan_groups,
+    task_capacity,
+)
+
+
+class UserError(Exception):
+    pass
+
+
+def tagged(x: int, seconds: float = 0.0) -> tuple[int, str, int]:
+    """Returns its input, the id of the Ray task running it and the worker's pid."""
+    import ray
+
+    task_id = ray.get_runtime_context().get_task_id()
+    time.sleep(seconds)
+    print(f"out {x}")
+    if x % 5 == 3:
+        raise UserError(f"bad {x} in task {task_id}")
+    return x, task_id, os.getpid()
+
+
+# -- policy (no Ray) ---------------------------------------------------------------------------
+
+
+def test_unknown_duration_sends_one_call_per_task_and_holds_the_rest() -> None:
+    # 2 CPUs: two tasks running and two queued behind them; the other calls wait in our queue
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=None) == [1, 1, 1, 1]
+    assert plan_groups(queued=40, in_flight=3, capacity=2, estimate=None) == [1]
+    assert plan_groups(queued=40, in_flight=4, capacity=2, estimate=None) == []
+
+
+def test_short_calls_are_grouped_by_target_duration_with_tasks_left_for_balance() -> None:
+    per_task = int(TARGET_TASK_SECONDS / 0.05)
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=0.05) == [per_task] * 4
+    # near the end of the queue groups shrink: at least two tasks per CPU for the queued work
+    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=0.05) == [2, 2, 1, 1]
+    assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
+    huge = plan_groups(queued=100_000, in_flight=0, capacity=2, estimate=0.0)
+    assert huge == [MAX_CALLS_PER_TASK] * 4
+
+
+def test_long_calls_go_one_per_task_and_are_not_held_back() -> None:
+    sizes = plan_groups(queued=10, in_flight=4, capacity=2, estimate=TARGET_TASK_SECONDS * 2)
+    assert sizes == [1] * 10
+
+
+def test_fixed_calls_per_task() -> None:
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=None, calls_per_task=3) == [
+        3,
+        3,
+        3,
+        3,
+    ]
+    assert plan_groups(queued=40, in_flight=2, capacity=2, estimate=9.0, calls_per_task=3) == [
+        3,
+        3,
+    ]
+
+
+def test_task_capacity_follows_the_task_resources() -> None:
+    cluster = {"CPU": 8.0, "GPU": 2.0, "memory": 16e9, "disk": 3.0}
+    assert task_capacity({}, cluster) == 8
+    assert task_capacity({"num_cpus": 0.5}, cluster) == 16
+    assert task_capacity({"num_cpus": 1, "num_gpus": 1}, cluster) == 2
+    assert task_capacity({"num_cpus": 0, "resources": {"disk": 1}}, cluster) == 3
+    assert task_capacity({"num_cpus": 0}, cluster) == 8  # asks for nothing: one per CPU
+    assert task_capacity({"num_gpus": 1}, {"CPU": 4.0}) == 1  # never below one
+
+
+def test_calls_per_task_is_an_executor_option_not_stored_with_results() -> None:
+    adaptive = RayExecutor(num_cpus=1)
+    fixed = adaptive.with_options(calls_per_task=4)
+    assert fixed.calls_per_task == 4 and adaptive.calls_per_task is None
+    assert fixed != adaptive and fixed == RayExecutor(num_cpus=1, calls_per_task=4)
+    assert hash(fixed) == hash(RayExecutor(num_cpus=1, calls_per_task=4))
+    assert fixed.get_executor_data() == adaptive.get_executor_data()
+    assert "calls_per_task" not in fixed.task_options({"calls_per_task": 2})
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ExecutorError, match="calls_per_task"):
+            RayExecutor(calls_per_task=bad)
+
+
+# -- through a real local Ray ------------------------------------------------------------------
+
+
+def _submit_all(
+    executor: RayExecutor, xs: list[int], seconds: float, loggers: list[Any] | None = None
+) -> list[Future[Any]]:
+    return [
+        executor.submit_callable(
+            tagged, {"x": x, "seconds": seconds}, logger=None if loggers is None else loggers[i]
+        )
+        for i, x in enumerate(xs)
+    ]
+
+
+@pytest.mark.ray
+def test_short_calls_share_tasks_yet_keep_their_own_outcome_and_capture(
+    ray_session: ModuleType, new_logger: Callable[[], Any]
+) -> None:
+    executor = RayExecutor()
+    for future in _submit_all(executor, [1, 2, 4, 6, 7, 9], 0.005):  # learns the duration
+        future.result(timeout=60)
+    xs = list(range(40))
+    loggers = [new_logger() for _ in xs]
+    futures = _submit_all(executor, xs, 0.005, loggers)
+
+    tasks: Counter[str] = Counter()
+    failed_in: list[str] = []
+    for x, future, logger in zip(xs, futures, loggers, strict=True):
+        error = future.exception(timeout=60)  # the logger has the capture once it is done
+        captured = logger.only
+        assert captured.stdout == f"out {x}\n"
+        if x % 5 == 3:
+            assert type(error) is UserError
+            assert str(error).startswith(f"bad {x} in task ")
+            assert not captured.success and f"UserError: bad {x} in task" in captured.traceback
+            failed_in.append(str(error).rsplit(" ", 1)[1])
+        else:
+            value, task_id, _ = future.result(timeout=60)
+            assert value == x  # in submit order
+            assert captured.success and captured.traceback is None
+            tasks[task_id] += 1
+    assert max(tasks.values()) > 1  # calls were grouped
+    # a failing call shared its task with calls that succeeded
+    assert any(task_id in tasks for task_id in failed_in)
+
+
+@pytest.mark.ray
+def test_no_grouping_with_calls_per_task_1_nor_for_long_calls(ray_session: ModuleType) -> None:
+    xs = [0, 1, 2, 4, 5, 6, 7, 9]
+    single = RayExecutor(calls_per_task=1)
+    task_ids = [f.result(timeout=60)[1] for f in _submit_all(single, xs, 0.0)]
+    assert len(set(task_ids)) == len(xs)
+
+    # the executor first sees instant calls, then calls longer than a group's time budget:
+    # a group cut short after its first call sends the rest again, one call per task
+    adaptive = RayExecutor()
+    for future in _submit_all(adaptive, xs, 0.0):
+        future.result(timeout=60)
+    long_calls = _submit_all(adaptive, [0, 1, 2, 4, 5, 6], TASK_BUDGET_SECONDS + 0.05)
+    outcomes = [f.result(timeout=120) for f in long_calls]
+    assert [x for x, _, _ in outcomes] == [0, 1, 2, 4, 5, 6]
+    assert len({task_id for _, task_id, _ in outcomes}) == len(outcomes)
