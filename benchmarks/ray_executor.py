@@ -10,7 +10,9 @@ reports the calls' CPU share (CPU time / wall time; 1.0 = a whole CPU per runnin
 tells executor overhead apart from CPU taken by other processes.
 
 Local and Ray trials alternate (``--repeats``, default 3); the speedup is the ratio of the
-medians. Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
+medians. Every trial also times plain Ray with one ``ray.remote`` task per call (what the
+executor would get without grouping its calls into tasks), as a same-moment reference.
+Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
 
     .venv/bin/python benchmarks/ray_executor.py [--quick]
 """
@@ -79,6 +81,14 @@ def run_ray(executor: RayExecutor, iterations: int, calls: int) -> tuple[float, 
     return time.perf_counter() - start, results
 
 
+def run_plain_ray(remote: Any, iterations: int, calls: int) -> tuple[float, Results]:
+    import ray
+
+    start = time.perf_counter()
+    results = ray.get([remote.remote(iterations) for _ in range(calls)])
+    return time.perf_counter() - start, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke size")
@@ -106,19 +116,24 @@ def main() -> None:
     emit(figure="ray_startup", seconds=round(time.perf_counter() - start, 4))
     try:
         executor = RayExecutor()
+        plain = ray.remote(cpu_work)
         start = time.perf_counter()
         warm = [executor.submit_callable(cpu_work, {"iterations": 1}) for _ in range(NUM_CPUS)]
         for future in warm:
             future.result()
+        ray.get([plain.remote(1) for _ in range(NUM_CPUS)])
         emit(figure="ray_warmup", calls=NUM_CPUS, seconds=round(time.perf_counter() - start, 4))
 
-        local_times, ray_times = [], []
-        for trial in range(repeats):  # alternate, so a burst of outside load hits both
+        local_times, ray_times, plain_times = [], [], []
+        for trial in range(repeats):  # alternate, so a burst of outside load hits all three
             local_seconds, local_results = run_local(iterations, calls)
             ray_seconds, ray_results = run_ray(executor, iterations, calls)
+            plain_seconds, plain_results = run_plain_ray(plain, iterations, calls)
             assert [r[0] for r in ray_results] == [r[0] for r in local_results]
+            assert [r[0] for r in plain_results] == [r[0] for r in local_results]
             local_times.append(local_seconds)
             ray_times.append(ray_seconds)
+            plain_times.append(plain_seconds)
             emit(
                 figure="trial",
                 trial=trial,
@@ -126,11 +141,14 @@ def main() -> None:
                 local_sequential_seconds=round(local_seconds, 4),
                 ray_concurrent_seconds=round(ray_seconds, 4),
                 ratio=round(local_seconds / ray_seconds, 3),
+                plain_ray_task_per_call_seconds=round(plain_seconds, 4),
+                plain_ray_ratio=round(local_seconds / plain_seconds, 3),
                 local_cpu_share=cpu_share(local_results),
                 ray_cpu_share=cpu_share(ray_results),
             )
         local_median = statistics.median(local_times)
         ray_median = statistics.median(ray_times)
+        plain_median = statistics.median(plain_times)
         emit(
             figure="speedup",
             calls=calls,
@@ -140,6 +158,9 @@ def main() -> None:
             local_sequential_seconds=round(local_median, 4),
             ray_concurrent_seconds=round(ray_median, 4),
             ratio=round(local_median / ray_median, 3),
+            plain_ray_task_per_call_seconds=round(plain_median, 4),
+            plain_ray_ratio=round(local_median / plain_median, 3),
+            load_1min=os.getloadavg()[0],
             goal=1.8,
         )
     finally:

@@ -4,6 +4,7 @@ behaviour through ``RayExecutor.submit_callable`` on a real local Ray (``ray_ses
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,8 +29,9 @@ class UserError(Exception):
     pass
 
 
-def tagged(x: int, seconds: float = 0.0) -> tuple[int, str, int]:
-    """Returns its input, the id of the Ray task running it and the worker's pid."""
+def tagged(x: int, seconds: float = 0.0) -> Any:
+    """Returns its input, the id of the Ray task running it and the worker's pid; fails for
+    x % 5 == 3, and returns a value Ray cannot send back for x == 11."""
     import ray
 
     task_id = ray.get_runtime_context().get_task_id()
@@ -37,6 +39,8 @@ def tagged(x: int, seconds: float = 0.0) -> tuple[int, str, int]:
     print(f"out {x}")
     if x % 5 == 3:
         raise UserError(f"bad {x} in task {task_id}")
+    if x == 11:
+        return threading.Lock()
     return x, task_id, os.getpid()
 
 
@@ -131,6 +135,10 @@ def test_short_calls_share_tasks_yet_keep_their_own_outcome_and_capture(
     for x, future, logger in zip(xs, futures, loggers, strict=True):
         error = future.exception(timeout=60)  # the logger has the capture once it is done
         captured = logger.only
+        if x == 11:  # failed its whole group; run again alone, it fails alone
+            assert type(error) is TypeError and "pickle" in str(error)
+            assert not captured.success
+            continue
         assert captured.stdout == f"out {x}\n"
         if x % 5 == 3:
             assert type(error) is UserError
@@ -163,3 +171,21 @@ def test_no_grouping_with_calls_per_task_1_nor_for_long_calls(ray_session: Modul
     outcomes = [f.result(timeout=120) for f in long_calls]
     assert [x for x, _, _ in outcomes] == [0, 1, 2, 4, 5, 6]
     assert len({task_id for _, task_id, _ in outcomes}) == len(outcomes)
+
+
+@pytest.mark.ray
+def test_calls_held_back_can_be_cancelled_and_never_run(
+    ray_session: ModuleType, new_logger: Callable[[], Any]
+) -> None:
+    executor = RayExecutor()  # duration unknown: 2 CPUs -> 4 tasks sent, the rest held back
+    loggers = [new_logger() for _ in range(8)]
+    futures = _submit_all(executor, [0, 1, 2, 4, 5, 6, 7, 9], 0.3, loggers)
+    deadline = time.monotonic() + 10
+    while sum(f.running() for f in futures) < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    cancelled = [f.cancel() for f in futures]
+    assert cancelled == [False] * 4 + [True] * 4  # sent calls run on; held ones are dropped
+    assert [f.result(timeout=60)[0] for f in futures[:4]] == [0, 1, 2, 4]
+    assert all(f.cancelled() for f in futures[4:])
+    time.sleep(0.5)  # a held call sent after all would have run and been captured by now
+    assert [len(logger.records) for logger in loggers] == [1] * 4 + [0] * 4

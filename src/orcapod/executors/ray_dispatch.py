@@ -344,14 +344,7 @@ class CallDispatcher:
         self._lock = threading.Lock()
         self._queue: deque[QueuedCall] = deque()
         self._in_flight = 0
-        self._estimate: float | None = None
-        self.tasks_launched = 0
-        self.calls_launched = 0
-
-    @property
-    def estimate(self) -> float | None:
-        """Estimated seconds per call (None until a call has finished)."""
-        return self._estimate
+        self._estimate: float | None = None  # seconds per call; None until one has finished
 
     def submit(self, call: QueuedCall) -> None:
         with self._lock:
@@ -382,7 +375,7 @@ class CallDispatcher:
                 waiting = list(self._queue)
                 self._queue.clear()
             for call in waiting:
-                if not call.future.cancelled():
+                if call.started or call.future.set_running_or_notify_cancel():
                     call.future.set_exception(err)
             return
         with self._lock:
@@ -392,8 +385,6 @@ class CallDispatcher:
             adaptive = self._calls_per_task is None
             groups = [group for size in sizes if (group := self._take(size))]
             self._in_flight += len(groups)
-            self.tasks_launched += len(groups)
-            self.calls_launched += sum(len(group) for group in groups)
         for group in groups:
             budget = TASK_BUDGET_SECONDS if adaptive and len(group) > 1 else None
             try:
