@@ -54,14 +54,24 @@ def test_unknown_duration_sends_one_call_per_task_and_holds_the_rest() -> None:
     assert plan_groups(queued=40, in_flight=4, capacity=2, estimate=None) == []
 
 
-def test_short_calls_are_grouped_by_target_duration_with_tasks_left_for_balance() -> None:
+def test_short_calls_are_grouped_by_target_duration() -> None:
     per_task = int(TARGET_TASK_SECONDS / 0.05)
-    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=0.05) == [per_task] * 4
-    # near the end of the queue groups shrink: at least two tasks per CPU for the queued work
-    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=0.05) == [2, 2, 1, 1]
-    assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
+    for tail in (True, False):
+        sizes = plan_groups(queued=40, in_flight=0, capacity=2, estimate=0.05, tail=tail)
+        assert sizes == [per_task] * 4
     huge = plan_groups(queued=100_000, in_flight=0, capacity=2, estimate=0.0)
     assert huge == [MAX_CALLS_PER_TASK] * 4
+    # calls still coming in: every free slot gets a task, the groups keep their size
+    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=0.05, tail=False) == [4]
+    assert plan_groups(queued=6, in_flight=2, capacity=2, estimate=0.05, tail=False) == [3, 3]
+    assert plan_groups(queued=3, in_flight=0, capacity=2, estimate=0.05, tail=False) == [1, 1, 1]
+
+
+def test_the_tail_of_the_queue_is_split_for_balance() -> None:
+    # nothing submitted lately: at least two tasks per CPU for the queued work
+    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=0.05, tail=True) == [2]
+    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=0.05, tail=True) == [2, 2, 1, 1]
+    assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
 
 
 def test_long_calls_go_one_per_task_and_are_not_held_back() -> None:

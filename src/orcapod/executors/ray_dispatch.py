@@ -23,19 +23,26 @@ Approach:
   grouping): it re-raises the user's exception in the worker, so Ray's ``retry_exceptions`` sees
   it.
 * Policy, :func:`plan_groups` (a pure function). ``capacity`` = tasks the cluster runs at once
-  (:func:`task_capacity`). Until a call of the function has finished, the duration is unknown:
-  one call per task, at most ``2 * capacity`` tasks in flight (one running and one queued in
-  Ray per slot, so a worker never waits for the driver), the rest held in our queue. Once known,
-  a task gets about ``TARGET_TASK_SECONDS`` of calls (``TARGET / estimate``, at most
-  ``MAX_CALLS_PER_TASK``) - but the queued calls are always split into at least two tasks per
-  slot (``2 * capacity``), so groups shrink as the queue drains and the workers finish together.
-  Long calls (estimate >= target) get one task each and are not held back at all: all of them
-  go to Ray at once, as without grouping (an autoscaler sees the whole demand).
-* Consequence: grouping needs more calls submitted at once than ``2 * capacity``. A caller that
-  keeps only ``2 * capacity`` calls in flight (a node's default window of twice the CPUs, on a
-  cluster of that size) gets one call per task, as without grouping: a group could then only be
-  formed by leaving a worker without a queued next task, and the driver round trip that causes
-  (tens of milliseconds on a busy machine) costs more than the tasks saved.
+  (:func:`task_capacity`). At most ``2 * capacity`` tasks are in flight (one running and one
+  queued in Ray per slot, so a worker never waits for a driver round trip between tasks, which
+  costs milliseconds to tens of milliseconds on a busy machine); the other calls wait in our
+  queue. Until a call of the function has finished, the duration is unknown: one call per
+  task. Once known, a task gets about ``TARGET_TASK_SECONDS`` of calls (``TARGET / estimate``,
+  at most ``MAX_CALLS_PER_TASK``), but the queued calls are split into at least as many tasks as
+  there are free slots, so no slot stays empty while calls wait. Long calls (estimate >= target)
+  get one task each and are not held back at all: all of them go to Ray at once, as without
+  grouping (an autoscaler sees the whole demand).
+* The tail. When nothing was submitted for ``TAIL_AFTER_SECONDS``, the queue is probably all the
+  work left, and it is split into at least ``2 * capacity`` tasks instead: groups shrink as the
+  queue drains, so the workers finish together. While calls keep coming (a node refilling its
+  window as results are collected) full-size groups are kept; a short queue then means "more is
+  on its way", not "this is the end".
+* Consequence: grouping needs more calls in flight than ``2 * capacity``. A caller that keeps
+  only ``2 * capacity`` calls in flight (a node's default window of twice the CPUs, on a cluster
+  of that size) gets one call per task, as without grouping: a group could then only be formed
+  by leaving a worker without a queued next task, and that round trip costs more than the tasks
+  saved (measured: groups of 2 in a window of 4 on 2 CPUs leave 10-25 ms gaps between tasks,
+  one task per call 3-5 ms).
 * The estimate is an exponentially weighted mean of the measured call durations (weight
   ``ESTIMATE_WEIGHT`` per call), per dispatcher; it persists across batches.
 * Lingering. A call that arrives while grouping is possible is dispatched ``LINGER_SECONDS``
@@ -45,7 +52,7 @@ Approach:
   dispatcher; completions arrive on Ray's callback thread, settle the calls' futures and wake
   the loop. The dispatcher never holds its lock while calling Ray or user code.
 * ``calls_per_task=k`` (fixed): at most ``k`` calls per task, no estimate and no budget; the same
-  holding and idle-slot rules. ``calls_per_task=1`` bypasses the dispatcher entirely (one task
+  slot and tail rules. ``calls_per_task=1`` bypasses the dispatcher entirely (one task
   per call, sent at once: the behaviour without grouping).
 * A call whose future is cancelled before its task is launched is dropped (never run); once
   launched (``Future.set_running_or_notify_cancel``) it can no longer be cancelled.
@@ -89,6 +96,7 @@ TARGET_TASK_SECONDS = 0.25  # work per group task once the call duration is know
 TASK_BUDGET_SECONDS = 0.5  # an adaptive group stops taking calls after this long
 MAX_CALLS_PER_TASK = 1000
 LINGER_SECONDS = 0.001
+TAIL_AFTER_SECONDS = 2 * TARGET_TASK_SECONDS  # no submission for this long: balance the rest
 ESTIMATE_WEIGHT = 0.3
 _WORKER_CACHE_SIZE = 64  # functions per worker process
 
@@ -258,11 +266,14 @@ def plan_groups(
     capacity: int,
     estimate: float | None,
     calls_per_task: int | None = None,
+    *,
+    tail: bool = True,
 ) -> list[int]:
     """Sizes of the group tasks to launch now from ``queued`` calls (see the module docstring).
 
     ``in_flight``: tasks launched and not finished; ``capacity``: tasks the cluster runs at once;
-    ``estimate``: seconds per call (None = unknown); ``calls_per_task``: fixed group size or None.
+    ``estimate``: seconds per call (None = unknown); ``calls_per_task``: fixed group size or None;
+    ``tail``: no call was submitted for a while, so the queue is probably all the work left.
     """
     if queued <= 0:
         return []
@@ -271,7 +282,7 @@ def plan_groups(
     slots = queued if long_calls else max(0, 2 * capacity - in_flight)
     if slots == 0:
         return []
-    tasks = max(-(-queued // per_task), min(queued, 2 * capacity))
+    tasks = max(-(-queued // per_task), min(queued, 2 * capacity if tail else slots))
     base, extra = divmod(queued, tasks)
     launch = min(tasks, slots)
     return [base + 1 if i < extra else base for i in range(launch)]
@@ -345,12 +356,15 @@ class CallDispatcher:
         self._queue: deque[QueuedCall] = deque()
         self._in_flight = 0
         self._estimate: float | None = None  # seconds per call; None until one has finished
+        self._last_submit = 0.0
 
     def submit(self, call: QueuedCall) -> None:
+        now = time.monotonic()
         with self._lock:
             self._queue.append(call)
+            self._last_submit = now
             linger = calls_per_task_for(self._estimate, self._calls_per_task) > 1
-        _LOOP.wake(self, time.monotonic() + (LINGER_SECONDS if linger else 0.0))
+        _LOOP.wake(self, now + (LINGER_SECONDS if linger else 0.0))
 
     def task_finished(self, durations: Sequence[float], leftovers: Sequence[QueuedCall]) -> None:
         """A launched task ended: ``durations`` of its calls that ran, ``leftovers`` not run."""
@@ -380,7 +394,12 @@ class CallDispatcher:
             return
         with self._lock:
             sizes = plan_groups(
-                len(self._queue), self._in_flight, capacity, self._estimate, self._calls_per_task
+                len(self._queue),
+                self._in_flight,
+                capacity,
+                self._estimate,
+                self._calls_per_task,
+                tail=time.monotonic() - self._last_submit >= TAIL_AFTER_SECONDS,
             )
             adaptive = self._calls_per_task is None
             groups = [group for size in sizes if (group := self._take(size))]
