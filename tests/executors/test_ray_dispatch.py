@@ -29,7 +29,7 @@ class UserError(Exception):
     pass
 
 
-def tagged(x: int, seconds: float = 0.0) -> Any:
+def tagged(x: int, seconds: float = 0.0, extra: Any = None) -> Any:
     """Returns its input, the id of the Ray task running it and the worker's pid; fails for
     x % 5 == 3, and returns a value Ray cannot send back for x == 11."""
     import ray
@@ -139,10 +139,12 @@ def test_short_calls_share_tasks_yet_keep_their_own_outcome_and_capture(
     xs = list(range(40))
     loggers = [new_logger() for _ in xs]
     futures = _submit_all(executor, xs, 0.005, loggers)
+    unsendable = executor.submit_callable(tagged, {"x": 0, "extra": threading.Lock()})
+    futures += _submit_all(executor, [40, 41], 0.005)  # queued behind it, maybe in its group
 
     tasks: Counter[str] = Counter()
     failed_in: list[str] = []
-    for x, future, logger in zip(xs, futures, loggers, strict=True):
+    for x, future, logger in zip(xs, futures[:40], loggers, strict=True):
         error = future.exception(timeout=60)  # the logger has the capture once it is done
         captured = logger.only
         if x == 11:  # failed its whole group; run again alone, it fails alone
@@ -160,6 +162,9 @@ def test_short_calls_share_tasks_yet_keep_their_own_outcome_and_capture(
             assert value == x  # in submit order
             assert captured.success and captured.traceback is None
             tasks[task_id] += 1
+    with pytest.raises(TypeError, match="pickle"):  # arguments Ray cannot send: that call only
+        unsendable.result(timeout=60)
+    assert [f.result(timeout=60)[0] for f in futures[40:]] == [40, 41]
     assert max(tasks.values()) > 1  # calls were grouped
     # a failing call shared its task with calls that succeeded
     assert any(task_id in tasks for task_id in failed_in)

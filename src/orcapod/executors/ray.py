@@ -54,7 +54,7 @@ Decisions where the issue is silent:
   only the call that causes it (its neighbours ran once more; Ray's own ``max_retries`` already
   re-runs whole tasks after a crash). A cancelled group task fails all its calls.
 * The cluster's total resources (for the dispatcher's capacity) are read with
-  ``ray.cluster_resources()`` at most every ``_RESOURCES_TTL`` seconds, so a growing cluster
+  ``ray.cluster_resources()`` at most every ``RESOURCES_TTL`` seconds, so a growing cluster
   is noticed.
 * ``get_executor_data()`` records ``runtime_env`` only as present/absent (it may hold secrets
   in ``env_vars``) and ``address`` as given (or ``"auto"``).
@@ -67,7 +67,6 @@ Decisions where the issue is silent:
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
@@ -85,9 +84,12 @@ from orcapod.executors.ray_dispatch import (
     QueuedCall,
     RemoteTraceback,
     UnsendableError,
+    cluster_resources,
     import_ray,
+    ray_session,
     remote_call,
     remote_group,
+    remote_task,
     task_capacity,
 )
 
@@ -96,36 +98,9 @@ __all__ = ["RayExecutor"]
 PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
 _DRIVER_CACHE_SIZE = 128  # functions per executor instance
 _ROUTES_PER_FUNCTION = 32  # distinct per-call option sets per function
-_RESOURCES_TTL = 10.0  # seconds
 _NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env", "calls_per_task")
 
 _INIT_LOCK = threading.Lock()
-_REMOTE_LOCK = threading.Lock()
-_remote_tasks: dict[Callable[..., Any], Any] = {}  # ray.remote wrappers, built once per process
-_resources: dict[str, Any] = {}  # {"session", "at", "value"}: cached ray.cluster_resources()
-
-
-def _remote(ray: ModuleType, fn: Callable[..., Any]) -> Any:
-    task = _remote_tasks.get(fn)
-    if task is None:
-        with _REMOTE_LOCK:
-            task = _remote_tasks.get(fn)
-            if task is None:
-                task = _remote_tasks[fn] = ray.remote(fn)
-    return task
-
-
-def _session(ray: ModuleType) -> tuple[Any, Any]:
-    context = ray.get_runtime_context()
-    return context.get_job_id(), context.get_node_id()
-
-
-def _cluster_resources(ray: ModuleType, session: Hashable) -> Mapping[str, float]:
-    now = time.monotonic()
-    if _resources.get("session") != session or now - _resources["at"] > _RESOURCES_TTL:
-        _resources.update(session=session, at=now, value=dict(ray.cluster_resources()))
-    value: Mapping[str, float] = _resources["value"]
-    return value
 
 
 def _freeze(value: Any) -> Hashable:
@@ -405,7 +380,7 @@ class RayExecutor:
         executor_options: Mapping[str, Any] | None,
     ) -> _Route:
         """The shipped function (put once) and how calls with these options reach Ray."""
-        session = _session(ray)
+        session = ray_session(ray)
         key = _function_key(fn)
         options_key = _freeze(executor_options) if executor_options else None
         functions: OrderedDict[Hashable, _Shipped] = self.__dict__["_functions"]
@@ -460,7 +435,7 @@ class RayExecutor:
 
         def capacity() -> int:
             try:
-                cluster = _cluster_resources(ray, route.session)
+                cluster = cluster_resources(ray, route.session)
             except Exception as err:
                 raise ExecutorError(
                     f"could not read the Ray cluster's resources to send calls of "
@@ -474,7 +449,7 @@ class RayExecutor:
     @staticmethod
     def _configured(ray: ModuleType, task: Callable[..., Any], options: dict[str, Any]) -> Any:
         try:
-            return _remote(ray, task).options(**options)
+            return remote_task(ray, task).options(**options)
         except (TypeError, ValueError) as err:
             raise ExecutorError(
                 f"Ray rejected the task options {options!r}: {err}. Fix them in RayExecutor(...) "
@@ -501,14 +476,31 @@ class RayExecutor:
         self, ray: ModuleType, route: _Route, group: list[QueuedCall], budget: float | None
     ) -> None:
         """Start one group task (called by the dispatch thread)."""
-        if not ray.is_initialized() or _session(ray) != route.session:
+        if not ray.is_initialized() or ray_session(ray) != route.session:
             raise ExecutorError(
                 f"Ray was shut down or restarted while calls of {_name(route.fn)!r} waited to "
                 "be sent; submit them again (the function is shipped anew)."
             )
         calls = [(call.kwargs, call.logger is not None) for call in group]
-        ref = route.group.remote([route.fn_ref], calls, budget)
+        try:
+            ref = route.group.remote([route.fn_ref], calls, budget)
+        except Exception:
+            if len(group) == 1:
+                raise  # the dispatcher hands the error to the call
+            # e.g. one call's arguments cannot be pickled: each call alone, so only it fails
+            assert route.dispatcher is not None
+            route.dispatcher.task_finished((), ())
+            self._run_alone(ray, route, group)
+            return
         ref.future().add_done_callback(lambda inner: self._settle_group(ray, route, group, inner))
+
+    def _run_alone(self, ray: ModuleType, route: _Route, calls: list[QueuedCall]) -> None:
+        """Each call as its own one-call task (outside the dispatcher)."""
+        for call in calls:
+            try:
+                self._submit_alone(ray, route, call)
+            except Exception as err:  # noqa: BLE001 - delivered through the future
+                call.future.set_exception(err)
 
     def _settle_group(
         self, ray: ModuleType, route: _Route, group: list[QueuedCall], inner: Future[Any]
@@ -519,14 +511,14 @@ class RayExecutor:
             outcomes: list[CallOutcome] = inner.result()
         except Exception as err:  # noqa: BLE001 - delivered to the calls below
             route.dispatcher.task_finished((), ())
-            split = len(group) > 1 and isinstance(err, ray.exceptions.RayError)
+            if (
+                len(group) > 1
+                and isinstance(err, ray.exceptions.RayError)
+                and not isinstance(err, ray.exceptions.TaskCancelledError)
+            ):
+                self._run_alone(ray, route, group)
+                return
             for call in group:
-                if split and not isinstance(err, ray.exceptions.TaskCancelledError):
-                    try:
-                        self._submit_alone(ray, route, call)
-                    except Exception as again:  # noqa: BLE001 - delivered through the future
-                        call.future.set_exception(again)
-                    continue
                 try:
                     raise self._failure(ray, route.fn, err, call.logger) from err
                 except BaseException as error:  # noqa: BLE001 - delivered through the future

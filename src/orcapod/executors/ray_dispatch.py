@@ -1,4 +1,5 @@
-"""How ``RayExecutor`` turns calls into Ray tasks: the worker side, and adaptive call grouping.
+"""How ``RayExecutor`` turns calls into Ray tasks: the worker side, adaptive call grouping, and
+the Ray plumbing both share (the generic remote tasks, the session id, the cluster's resources).
 
 Why group. Every Ray task costs a few milliseconds that the call does not see: scheduling,
 pushing the task, reporting it back, and CPU that Ray's own threads and processes take from the
@@ -65,7 +66,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import ModuleType
@@ -83,10 +84,13 @@ __all__ = [
     "QueuedCall",
     "RemoteTraceback",
     "UnsendableError",
+    "cluster_resources",
     "import_ray",
     "plan_groups",
+    "ray_session",
     "remote_call",
     "remote_group",
+    "remote_task",
     "task_capacity",
 ]
 
@@ -100,8 +104,13 @@ TAIL_AFTER_SECONDS = 2 * TARGET_TASK_SECONDS  # no submission for this long: bal
 ESTIMATE_WEIGHT = 0.3
 _WORKER_CACHE_SIZE = 64  # functions per worker process
 
+RESOURCES_TTL = 10.0  # seconds a read of the cluster's resources is reused
+
 _worker_functions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
 _worker_lock = threading.Lock()
+_REMOTE_LOCK = threading.Lock()
+_remote_tasks: dict[Callable[..., Any], Any] = {}  # ray.remote wrappers, built once per process
+_resources: dict[str, Any] = {}  # {"session", "at", "value"}: cached ray.cluster_resources()
 
 
 def import_ray() -> ModuleType:
@@ -113,6 +122,32 @@ def import_ray() -> ModuleType:
             "or use LocalExecutor."
         ) from err
     return ray
+
+
+def remote_task(ray: ModuleType, fn: Callable[..., Any]) -> Any:
+    """``ray.remote(fn)`` for one of the generic tasks, built once per process."""
+    task = _remote_tasks.get(fn)
+    if task is None:
+        with _REMOTE_LOCK:
+            task = _remote_tasks.get(fn)
+            if task is None:
+                task = _remote_tasks[fn] = ray.remote(fn)
+    return task
+
+
+def ray_session(ray: ModuleType) -> tuple[Any, Any]:
+    """Identifies the running Ray (job id, node id); changes when Ray is restarted."""
+    context = ray.get_runtime_context()
+    return context.get_job_id(), context.get_node_id()
+
+
+def cluster_resources(ray: ModuleType, session: Hashable) -> Mapping[str, float]:
+    """``ray.cluster_resources()``, read at most every ``RESOURCES_TTL`` seconds."""
+    now = time.monotonic()
+    if _resources.get("session") != session or now - _resources["at"] > RESOURCES_TTL:
+        _resources.update(session=session, at=now, value=dict(ray.cluster_resources()))
+    value: Mapping[str, float] = _resources["value"]
+    return value
 
 
 # -- worker side -----------------------------------------------------------------------------
