@@ -52,7 +52,9 @@ Decisions where the issue is silent:
 * A group task that fails as a whole (a crashed or killed worker, an unpicklable return value)
   is split: each of its calls is run again as its own one-call task, so the failure reaches
   only the call that causes it (its neighbours ran once more; Ray's own ``max_retries`` already
-  re-runs whole tasks after a crash). A cancelled group task fails all its calls.
+  re-runs whole tasks after a crash). A group that cannot be launched (one call's arguments
+  cannot be serialised) is sent call by call the same way. A cancelled group task fails all its
+  calls.
 * The cluster's total resources (for the dispatcher's capacity) are read with
   ``ray.cluster_resources()`` at most every ``RESOURCES_TTL`` seconds, so a growing cluster
   is noticed.

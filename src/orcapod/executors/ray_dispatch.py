@@ -3,8 +3,9 @@ the Ray plumbing both share (the generic remote tasks, the session id, the clust
 
 Why group. Every Ray task costs a few milliseconds that the call does not see: scheduling,
 pushing the task, reporting it back, and CPU that Ray's own threads and processes take from the
-work (on a small machine that is CPU taken from the calls themselves). For a 50 ms call that is
-a 10-15 % loss; a task that runs five such calls pays it once. So ``submit_callable`` queues its
+work (on a small machine that is CPU taken from the calls themselves). A task that runs several
+short calls pays it once (measured on 2 CPUs, 40 calls of 50 ms against running them one after
+another: one task per call 1.80x, five calls per task 1.90x). So ``submit_callable`` queues its
 calls in a :class:`CallDispatcher` (one per executor instance, function and per-call options)
 that sends them to Ray as GROUP tasks when calls are short, and one call per task when they are
 long.
