@@ -36,3 +36,21 @@ def test_pod_on_ray_is_concurrent_and_ordered(ray_session: ModuleType, make_sour
 
     with pytest.raises(LookupError, match="no 99"):
         pf.call(Packet({"x": 99}))
+
+
+@pytest.mark.ray
+def test_pods_keep_the_ray_executors_preferred_number_of_calls_in_flight(
+    ray_session: ModuleType,
+) -> None:
+    def double(x: int) -> int:
+        return 2 * x
+
+    cpus = int(ray_session.cluster_resources()["CPU"])
+    whole = RayExecutor(num_cpus=1)
+    quarter = RayExecutor(num_cpus=0.25)  # four task slots per CPU
+    assert whole.preferred_concurrency == max(32, 8 * cpus)
+    assert quarter.preferred_concurrency == max(32, 8 * 4 * cpus)
+    pod = FunctionPod(PythonPacketFunction(double, "y", executor=quarter))
+    assert pod.concurrency_window() == quarter.preferred_concurrency
+    assert pod.concurrency_window(max_concurrency=3) == 3  # an explicit window wins
+    assert FunctionPod(pod.packet_function, max_concurrency=5).concurrency_window() == 5

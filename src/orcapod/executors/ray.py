@@ -100,6 +100,8 @@ __all__ = ["RayExecutor"]
 PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
 _DRIVER_CACHE_SIZE = 128  # functions per executor instance
 _ROUTES_PER_FUNCTION = 32  # distinct per-call option sets per function
+MIN_IN_FLIGHT = 32  # preferred_concurrency: calls in flight, at least
+IN_FLIGHT_PER_SLOT = 8  # ... and per task slot of the cluster
 _NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env", "calls_per_task")
 
 _INIT_LOCK = threading.Lock()
@@ -267,6 +269,18 @@ class RayExecutor:
     @property
     def supports_concurrent_execution(self) -> bool:
         return True
+
+    @property
+    def preferred_concurrency(self) -> int:
+        """Calls a caller should keep in flight (pods and nodes use it as their default
+        window): enough that short calls can be grouped into tasks while every task slot
+        stays busy — ``IN_FLIGHT_PER_SLOT`` per slot of the running cluster, at least
+        ``MIN_IN_FLIGHT`` (also when Ray is not started yet)."""
+        ray = import_ray()
+        if not ray.is_initialized():
+            return MIN_IN_FLIGHT
+        capacity = task_capacity(self.task_options(), cluster_resources(ray, ray_session(ray)))
+        return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * capacity)
 
     def with_options(self, **opts: Any) -> Self:
         named = {name: getattr(self, name) for name in _NAMED_OPTIONS}

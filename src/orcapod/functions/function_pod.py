@@ -16,11 +16,11 @@ Per-row entry points (used by nodes and streams): ``process_packet(tag, packet)`
 ``async_process_packet`` return ``(tag, output or None)``; ``start_packet`` returns a
 ``Pending`` for windowed dispatch. The batched helper ``iter_process(rows, ...)`` yields one
 outcome per input row, in input order: with an executor that runs calls concurrently it keeps
-a bounded window of packets in flight (``max_concurrency``, else the pod's, else twice the CPU
-count); otherwise it calls the function row by row on a thin path. With
-``return_exceptions=True`` a failing row's outcome is ``(tag, exception)`` and the other rows
-continue; without it the first failure (in input order) is raised and calls still in flight
-are cancelled where the executor allows.
+a bounded window of packets in flight (``max_concurrency``, else the pod's, else the
+executor's ``preferred_concurrency`` when it has one, else twice the CPU count); otherwise it
+calls the function row by row on a thin path. With ``return_exceptions=True`` a failing row's
+outcome is ``(tag, exception)`` and the other rows continue; without it the first failure (in
+input order) is raised and calls still in flight are cancelled where the executor allows.
 
 Identity (DESIGN §5): a pod's identity is its packet function's (URI plus code hash for the
 content hash, URI only for the pipeline hash). The output stream of a pod over an input is
@@ -240,7 +240,13 @@ class FunctionPod:
         """Packets kept in flight by ``iter_process`` (1 unless calls run concurrently)."""
         if not self._packet_function.supports_concurrent_calls:
             return 1
-        return max_concurrency or self.max_concurrency or default_window()
+        chosen = max_concurrency or self.max_concurrency
+        if chosen:
+            return chosen
+        # an executor may suggest its own (RayExecutor: enough to group short calls over the
+        # whole cluster; the driver's CPU count says nothing about a remote cluster)
+        preferred = getattr(self._packet_function.executor, "preferred_concurrency", None)
+        return int(preferred) if preferred else default_window()
 
     def sequential_call(
         self, max_concurrency: int | None = None
