@@ -500,10 +500,11 @@ class RayExecutor:
         calls = [(call.kwargs, call.logger is not None) for call in group]
         try:
             ref = route.group.remote([route.fn_ref], calls, budget)
-        except Exception:
+        except Exception:  # not swallowed: re-raised, or met again by each call alone
             if len(group) == 1:
                 raise  # the dispatcher hands the error to the call
-            # e.g. one call's arguments cannot be pickled: each call alone, so only it fails
+            # e.g. one call's arguments cannot be pickled: each call is launched alone, so the
+            # same error reaches exactly the calls it belongs to (all of them, if Ray is down)
             assert route.dispatcher is not None
             route.dispatcher.task_finished((), ())
             self._run_alone(ray, route, group)

@@ -45,9 +45,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -63,10 +63,39 @@ from orcapod.streams.base import ColumnsArg
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import CONTEXT_KEY, SOURCE_PREFIX
 
-if TYPE_CHECKING:
-    from orcapod.functions.function_pod import FunctionPod
-
 __all__ = ["FunctionPodStream"]
+
+
+class _Pod(Protocol):
+    """What the stream uses of its pod (a ``FunctionPod``, which creates the stream: this
+    module cannot import it)."""
+
+    @property
+    def executor(self) -> Any: ...
+
+    @property
+    def output_packet_schema(self) -> Schema: ...
+
+    def computed_label(self) -> str: ...
+
+    def meta_schema(self) -> Schema: ...
+
+    def sequential_call(
+        self, max_concurrency: int | None = None
+    ) -> Callable[[Packet], Packet | None] | None: ...
+
+    def sequential_values(
+        self, max_concurrency: int | None = None
+    ) -> tuple[Callable[[Packet], dict[str, Any] | None], Any, Any] | None: ...
+
+    def iter_process(
+        self, rows: Iterable[tuple[Tag, Packet]], *, max_concurrency: int | None = None
+    ) -> Iterator[tuple[Tag, Any]]: ...
+
+    def output_content_hash(self, input_stream: StreamProtocol) -> ContentHash: ...
+
+    def output_pipeline_hash(self, input_stream: StreamProtocol) -> ContentHash: ...
+
 
 _UNKNOWN: Any = object()
 _NO_META: Mapping[str, Any] = MappingProxyType({})
@@ -79,7 +108,7 @@ class FunctionPodStream(StreamBase):
 
     def __init__(
         self,
-        pod: FunctionPod,
+        pod: _Pod,
         input_stream: StreamProtocol,
         *,
         label: str | None = None,
@@ -114,7 +143,7 @@ class FunctionPodStream(StreamBase):
     # -- structure -----------------------------------------------------------------------
 
     @property
-    def pod(self) -> FunctionPod:
+    def pod(self) -> _Pod:
         return self._pod
 
     producer = pod
@@ -334,9 +363,12 @@ class FunctionPodStream(StreamBase):
     def num_rows(self) -> int:
         """Rows of the stream (computes every row; filtered rows are not counted). Builds no
         row objects: ``list(stream)`` asks for the length first and then iterates."""
+        self._compute_all()
+        return sum(1 for out in self._outputs if out is not None)
+
+    def _compute_all(self) -> None:
         while self._advance(len(self._outputs)):
             pass
-        return sum(1 for out in self._outputs if out is not None)
 
     def clear_cache(self) -> None:
         """Forget every computed row (the next read recomputes from the start)."""
@@ -360,7 +392,7 @@ class FunctionPodStream(StreamBase):
     # -- table ---------------------------------------------------------------------------
 
     def _build_full_table(self) -> pa.Table:
-        self.num_rows  # noqa: B018 - computes every row (and builds no row objects)
+        self._compute_all()
         with self._lock:
             if self._full_table is not None:
                 return self._full_table
