@@ -51,6 +51,10 @@ batch. A failed flush raises ``FlushError`` naming the paths and keeps their row
 Crash safety comes from Delta itself: a commit is a single atomic put-if-absent of a log file,
 so a killed process leaves only unreferenced data files behind, which readers ignore.
 
+Lookups by many values of a string column (e.g. 10k input hashes in a results table) first
+narrow the values with persistent per-file hash indexes (``column_index.LookupIndex``), so
+values that are not stored never reach the query, and a lookup of only new values runs none.
+
 Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
 SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
 never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often aborts at exit
@@ -86,9 +90,11 @@ from deltalake.writer.properties import (
 )
 
 from orcapod.databases.backend import StoringBackend
+from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
 from orcapod.databases.records import (
+    Constraint,
     canonical_schema,
     concat_records,
     dedupe_batch,
@@ -136,6 +142,7 @@ class _PathState:
     verified_since: int | None = None
     inflight_seq: int | None = None
     index: CommittedIds | None = None
+    lookups: LookupIndex | None = None
 
     @property
     def version(self) -> int:
@@ -264,6 +271,14 @@ class DeltaTableDatabase(StoringBackend):
         candidates = ids.filter(pa.array(hits))
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
         return set(self._query(key, state, sql).column(0).to_pylist())
+
+    def _lookup_index(self, state: _PathState) -> LookupIndex | None:
+        """The persistent lookup indexes of a local table (``column_index``); none if remote."""
+        if self._remote:
+            return None
+        if state.lookups is None:
+            state.lookups = LookupIndex(state.uri)
+        return state.lookups
 
     def _sync_index(self, key: RecordPath, state: _PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -417,6 +432,9 @@ class DeltaTableDatabase(StoringBackend):
         seq = self._seq
         creating = state.table is None
         base = state.version
+        lookups = self._lookup_index(state)
+        indexing = lookups is not None and bool(lookups.columns)
+        before = set() if state.table is None or not indexing else set(state.table.file_uris())
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
@@ -459,6 +477,12 @@ class DeltaTableDatabase(StoringBackend):
         if state.table is not None:  # (a table this commit created is indexed on first use)
             ids = state.pending[0].column(RECORD_ID)
             state.index = index_own_commit(state.index, state.table, base, ids)
+        if indexing:
+            assert lookups is not None
+            self._refresh(key, state)
+            if state.table is not None and state.version == base + 1:
+                added = [f for f in state.table.file_uris() if f not in before]
+                lookups.record_commit(added, state.pending[0])
         return True
 
     def _landed(self, state: _PathState, seq: int) -> bool:
@@ -558,14 +582,20 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state, schema = self._snapshot(key)
+            lookups = self._lookup_index(state)
+            if lookups is not None and isinstance(constraints, Mapping):
+                lookups.note_lookup(constraints)
             if schema is None:
                 return None
             tests = normalize_constraints(constraints, schema, record_id_column, key)
             selected = resolve_columns(columns, schema, record_id_column, key)
             parts = [filter_records(t, tests) for t in state.pending]
             stored = self._stored_schema(state)
-            if stored is not None:
-                where = where_clause(tests, stored)
+            narrowed: list[Constraint] | None = tests
+            if stored is not None and lookups is not None and state.table is not None:
+                narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
+            if stored is not None and narrowed is not None:
+                where = where_clause(narrowed, stored)
                 if where is not None:
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
                     parts.insert(0, self._query(key, state, sql))
