@@ -68,6 +68,7 @@ from numpy.typing import NDArray
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.records import Constraint
 from orcapod.errors import DatabaseError
+from orcapod.types.columns import RECORD_ID
 
 __all__ = [
     "INDEX_DIR",
@@ -158,11 +159,14 @@ class LookupIndex:
             ) from err
         self._columns.update(_column_of_dir(name) for name in entries)
 
-    def note_lookup(self, constraints: Mapping[str, object]) -> None:
+    def note_lookup(self, constraints: Mapping[str, object], record_id_column: str | None) -> None:
         """Index the columns that ``constraints`` look up by at least ``MIN_INDEXED_VALUES``
         values from now on (also before the table exists, so its first commits write the
-        sidecars; the first lookup on an existing table builds the missing ones)."""
+        sidecars; the first lookup on an existing table builds the missing ones). Record ids
+        are not indexed here: their column has a bloom filter and an id index of its own."""
         for column, value in constraints.items():
+            if column in (record_id_column, RECORD_ID):
+                continue
             if isinstance(value, str | bytes) or not isinstance(value, Sized):
                 continue
             if len(value) >= MIN_INDEXED_VALUES and column not in self._columns:

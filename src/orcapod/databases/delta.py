@@ -584,7 +584,7 @@ class DeltaTableDatabase(StoringBackend):
             state, schema = self._snapshot(key)
             lookups = self._lookup_index(state)
             if lookups is not None and isinstance(constraints, Mapping):
-                lookups.note_lookup(constraints)
+                lookups.note_lookup(constraints, record_id_column)
             if schema is None:
                 return None
             tests = normalize_constraints(constraints, schema, record_id_column, key)
