@@ -20,6 +20,8 @@ from orcapod.executors.ray_dispatch import (
     MAX_CALLS_PER_TASK,
     TARGET_TASK_SECONDS,
     TASK_BUDGET_SECONDS,
+    CallDispatcher,
+    QueuedCall,
     plan_groups,
     task_capacity,
 )
@@ -204,3 +206,57 @@ def test_calls_held_back_can_be_cancelled_and_never_run(
     assert all(f.cancelled() for f in futures[4:])
     time.sleep(0.5)  # a held call sent after all would have run and been captured by now
     assert [len(logger.records) for logger in loggers] == [1] * 4 + [0] * 4
+
+
+# -- the dispatcher (its own dispatch thread; tasks recorded, not sent to Ray) -----------------
+
+
+class _Launches:
+    """Records the groups a dispatcher launches; lets a test wait for them."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[QueuedCall]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, group: list[QueuedCall], budget: float | None) -> None:
+        with self._cond:
+            self.groups.append(group)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int) -> list[int]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.groups) >= count, timeout=10)
+            return [len(group) for group in self.groups]
+
+
+def _queue(dispatcher: CallDispatcher, count: int) -> None:
+    for i in range(count):
+        dispatcher.submit(QueuedCall({"x": i}, None, Future()))
+
+
+def _grouping_dispatcher() -> tuple[CallDispatcher, _Launches]:
+    """2 task slots, calls known to take 0.05 s (5 per task)."""
+    launches = _Launches()
+    dispatcher = CallDispatcher(launches, lambda: 2, None)
+    _queue(dispatcher, 1)  # duration unknown: sent alone
+    assert launches.wait_for(1) == [1]
+    dispatcher.task_finished([0.05], ())
+    return dispatcher, launches
+
+
+def test_a_drained_dispatcher_splits_what_is_left_for_a_balanced_finish() -> None:
+    per_task = int(TARGET_TASK_SECONDS / 0.05)
+    for drain, last_size in ((False, 4), (True, 1)):
+        dispatcher, launches = _grouping_dispatcher()
+        _queue(dispatcher, 4 * per_task + 4)  # four full groups in flight, 4 calls wait
+        assert launches.wait_for(5)[1:] == [per_task] * 4
+        if drain:  # the caller has nothing more: the 4 waiting calls are all the work left
+            dispatcher.drain()
+        dispatcher.task_finished([0.05] * per_task, ())  # a slot is free
+        # still coming in: the free slot gets every waiting call; drained: just one of them,
+        # so the other slots can take the rest as they free up
+        assert launches.wait_for(6)[5] == last_size
+        if drain:
+            _queue(dispatcher, 1)  # a new call ends the draining state: full groups again
+            dispatcher.task_finished([0.05] * per_task, ())
+            assert launches.wait_for(7)[6] == 4

@@ -226,17 +226,8 @@ class RayExecutor:
         object.__setattr__(self, "_functions", OrderedDict())
 
     def __hash__(self) -> int:
-        return hash(
-            (
-                self.address,
-                self.num_cpus,
-                self.num_gpus,
-                _freeze(self.resources),
-                _freeze(self.runtime_env),
-                self.calls_per_task,
-                _freeze(self.remote_options),
-            )
-        )
+        named = tuple(_freeze(getattr(self, name)) for name in _NAMED_OPTIONS)
+        return hash((named, _freeze(self.remote_options)))
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -368,6 +359,16 @@ class RayExecutor:
         else:
             route.dispatcher.submit(call)
         return call.future
+
+    def no_more_calls(self) -> None:
+        """Hint from a caller that has submitted its last call (a node whose input is exhausted):
+        the queued calls are all the work left, so they are split into small tasks for a
+        balanced finish (``ray_dispatch``, the tail). The next ``submit_callable`` ends it."""
+        with self.__dict__["_lock"]:
+            routes = [r for s in self.__dict__["_functions"].values() for r in s.routes.values()]
+        for route in routes:
+            if route.dispatcher is not None:
+                route.dispatcher.drain()
 
     # -- internals -------------------------------------------------------------------------
 

@@ -34,11 +34,15 @@ Approach:
   there are free slots, so no slot stays empty while calls wait. Long calls (estimate >= target)
   get one task each and are not held back at all: all of them go to Ray at once, as without
   grouping (an autoscaler sees the whole demand).
-* The tail. When nothing was submitted for ``TAIL_AFTER_SECONDS``, the queue is probably all the
-  work left, and it is split into at least ``2 * capacity`` tasks instead: groups shrink as the
-  queue drains, so the workers finish together. While calls keep coming (a node refilling its
-  window as results are collected) full-size groups are kept; a short queue then means "more is
-  on its way", not "this is the end".
+* The tail. When the caller says it has submitted its last call (``CallDispatcher.drain``,
+  reached through ``RayExecutor.no_more_calls``; a node does so once its input is exhausted), or
+  when nothing was submitted for ``TAIL_AFTER_SECONDS``, the queue is probably all the work left,
+  and it is split into at least ``2 * capacity`` tasks instead: groups shrink as the queue
+  drains, so the workers finish together (the last tasks hold one call each, so a worker that
+  is done early takes the calls a slower one would otherwise run after its current task). While
+  calls keep coming (a node refilling its window as results are collected) full-size groups are
+  kept; a short queue then means "more is on its way", not "this is the end". The next
+  ``submit`` ends the draining state.
 * Consequence: grouping needs more calls in flight than ``2 * capacity``. A caller that keeps
   only ``2 * capacity`` calls in flight (a node's default window of twice the CPUs, on a cluster
   of that size) gets one call per task, as without grouping: a group could then only be formed
@@ -393,14 +397,25 @@ class CallDispatcher:
         self._in_flight = 0
         self._estimate: float | None = None  # seconds per call; None until one has finished
         self._last_submit = 0.0
+        self._draining = False  # the caller submitted its last call (until the next submit)
 
     def submit(self, call: QueuedCall) -> None:
         now = time.monotonic()
         with self._lock:
             self._queue.append(call)
             self._last_submit = now
+            self._draining = False
             linger = calls_per_task_for(self._estimate, self._calls_per_task) > 1
         _LOOP.wake(self, now + (LINGER_SECONDS if linger else 0.0))
+
+    def drain(self) -> None:
+        """The caller submits no more calls for now: what is queued is all the work left, so
+        it is split for a balanced finish (the tail rule) and dispatched without lingering."""
+        with self._lock:
+            self._draining = True
+            pending = bool(self._queue)
+        if pending:
+            _LOOP.wake(self, time.monotonic())
 
     def task_finished(self, durations: Sequence[float], leftovers: Sequence[QueuedCall]) -> None:
         """A launched task ended: ``durations`` of its calls that ran, ``leftovers`` not run."""
@@ -435,7 +450,7 @@ class CallDispatcher:
                 capacity,
                 self._estimate,
                 self._calls_per_task,
-                tail=time.monotonic() - self._last_submit >= TAIL_AFTER_SECONDS,
+                tail=self._draining or time.monotonic() - self._last_submit >= TAIL_AFTER_SECONDS,
             )
             adaptive = self._calls_per_task is None
             groups = [group for size in sizes if (group := self._take(size))]

@@ -3,7 +3,10 @@
 With a window of 1 (a synchronous executor) the calls run one by one on the thin path (no
 futures). Otherwise up to ``window`` calls are in flight (``submit_call``): a new call is
 submitted as soon as the oldest finishes, so a concurrent executor (threads, Ray) keeps every
-worker busy while finished results are handed on in submission order. Each outcome goes to
+worker busy while finished results are handed on in submission order. Right after the last call
+is submitted, an executor that batches calls is told so (its optional ``no_more_calls()``, e.g.
+``RayExecutor``'s), so it can split the calls it still holds for a balanced finish instead of
+waiting for more. Each outcome goes to
 ``done(key, output)`` or ``failed(key, error)``; an exception either raises (``fail_fast``)
 stops the loop and cancels the calls still in flight.
 """
@@ -45,9 +48,14 @@ def call_each(
     in_flight: deque[tuple[int, Pending[Packet | None]]] = deque()
     try:
         for key, packet in zip(keys, packets, strict=True):
-            in_flight.append((key, function.submit_call(packet)))
+            # wait for a free place BEFORE taking the next packet, so the loop ends (and the
+            # executor hears of it) as soon as the last call is submitted
             while len(in_flight) >= window:
                 _finish(in_flight.popleft(), done, failed)
+            in_flight.append((key, function.submit_call(packet)))
+        no_more_calls = getattr(getattr(function, "executor", None), "no_more_calls", None)
+        if no_more_calls is not None:
+            no_more_calls()
         while in_flight:
             _finish(in_flight.popleft(), done, failed)
     finally:

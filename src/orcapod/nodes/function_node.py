@@ -13,7 +13,8 @@ Approach (DESIGN §7, §13, §14):
   computed once, however many tags it appears under. With a concurrent executor up to
   ``max_concurrency`` calls are in flight (``nodes.calls``), otherwise calls run one
   by one. Results and records are written by a batch writer that flushes every
-  ``flush_rows`` finished rows or ``flush_seconds`` (default 1 s) and at the end, results
+  ``flush_rows`` finished rows, once a finished row has waited ``flush_seconds`` (default
+  1 s; ``nodes.run_writer``), and at the end, results
   before the records pointing at them, so a killed run loses at most the last second of
   finished work and never leaves a record without its result. Both queries are preceded by
   ``committed_version`` of their table; the writes carry it (``absent_at``), so a versioned

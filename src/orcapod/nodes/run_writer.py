@@ -5,7 +5,11 @@ input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the funct
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
 keeps one live object instead of a packet, its lazy source info and its input - which keeps
 the garbage collector's full passes rare) and committed together: every ``flush_rows``
-buffered rows or ``flush_seconds`` after the previous commit, and at the end of the run. A
+buffered rows, once the oldest buffered row has waited ``flush_seconds`` (checked as rows
+arrive), and at the end of the run. The deadline counts from the oldest uncommitted row, not
+from the previous commit: that is the promise (a killed run loses at most about the last
+``flush_seconds`` of finished work), and a run shorter than that from its first finished row
+to its end commits once, at the end, instead of paying an extra commit shortly before it. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
 the input table), then the failure records, then flushes the pipeline database. Results and
@@ -78,10 +82,12 @@ class RunWriter:
         self._records: list[pa.Table] = []
         self._failures: list[pa.Table] = []
         self._rows = 0
-        self._last = time.monotonic()
+        self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
 
     def add_computed(self, packet: int, input_hash: str, output: Packet | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``."""
+        if not self._rows:
+            self._oldest = time.monotonic()
         self._hashes.append(input_hash)
         outputs = self._outputs
         outputs.append(output)
@@ -98,17 +104,21 @@ class RunWriter:
 
     def add_records(self, table: pa.Table) -> None:
         if table.num_rows:
+            if not self._rows:
+                self._oldest = time.monotonic()
             self._records.append(table)
             self._rows += table.num_rows
 
     def add_failures(self, table: pa.Table) -> None:
         if table.num_rows:
+            if not self._rows:
+                self._oldest = time.monotonic()
             self._failures.append(table)
             self._rows += table.num_rows
 
     def maybe_flush(self) -> None:
         if self._rows and (
-            self._rows >= self._flush_rows or time.monotonic() - self._last >= self._flush_seconds
+            self._rows >= self._flush_rows or time.monotonic() - self._oldest >= self._flush_seconds
         ):
             self.flush()
 
@@ -158,4 +168,3 @@ class RunWriter:
         if wrote:
             self._pipeline_db.flush()
         self._rows = 0
-        self._last = time.monotonic()

@@ -1,0 +1,104 @@
+"""``call_each``: windowed calls, outcomes in order, and the end-of-calls hint to the executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from orcapod.data import Packet
+from orcapod.errors import ExecutionError
+from orcapod.executors import LocalExecutor
+from orcapod.executors.capture import PacketLoggerProtocol
+from orcapod.functions import PythonPacketFunction
+from orcapod.nodes.calls import call_each
+
+
+@dataclass(frozen=True)
+class HintedExecutor(LocalExecutor):
+    """A thread-pool executor that logs submissions and the ``no_more_calls`` hint."""
+
+    log: list[str] = field(default_factory=list, compare=False)
+
+    def submit_callable(
+        self,
+        fn: Callable[..., Any],
+        kwargs: Mapping[str, Any],
+        executor_options: Mapping[str, Any] | None = None,
+        *,
+        logger: PacketLoggerProtocol | None = None,
+    ) -> Future[Any]:
+        self.log.append(f"submit {kwargs['x']}")
+        return super().submit_callable(fn, kwargs, executor_options, logger=logger)
+
+    def no_more_calls(self) -> None:
+        self.log.append("no more calls")
+
+
+def double(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return 2 * x
+
+
+def _run(executor: Any, window: int, xs: list[int]) -> tuple[list[Any], list[str]]:
+    pf = PythonPacketFunction(double, "y")
+    pf.set_executor(executor)
+    outcomes: list[Any] = []
+
+    def done(key: int, output: Packet | None) -> None:
+        assert output is not None
+        outcomes.append((key, output["y"]))
+        log.append(f"done {key}")
+
+    def failed(key: int, err: Exception) -> None:
+        outcomes.append((key, type(err).__name__))
+        log.append(f"failed {key}")
+
+    log: list[str] = getattr(executor, "log", [])
+    call_each(pf, xs, [Packet({"x": x}) for x in xs], window, done, failed)
+    return outcomes, log
+
+
+def test_outcomes_come_in_submission_order_with_a_window() -> None:
+    xs = [5, 3, 1, 4, 2, 0]
+    expected = [(x, "ValueError" if x == 3 else 2 * x) for x in xs]
+    for executor, window in ((LocalExecutor(), 1), (LocalExecutor(max_workers=3), 2)):
+        outcomes, _ = _run(executor, window, xs)
+        assert outcomes == expected
+
+
+def test_the_executor_hears_of_the_last_call_as_soon_as_it_is_submitted() -> None:
+    outcomes, log = _run(HintedExecutor(max_workers=2), 2, [0, 1, 2, 3])
+    assert [key for key, _ in outcomes] == [0, 1, 2, 3]
+    # never more than 2 in flight, and the hint right after the last submission: before the
+    # results still in flight are collected
+    assert log == [
+        "submit 0",
+        "submit 1",
+        "done 0",
+        "submit 2",
+        "done 1",
+        "submit 3",
+        "no more calls",
+        "done 2",
+        "failed 3",
+    ]
+
+
+def test_fail_fast_stops_submitting_and_cancels_what_is_in_flight() -> None:
+    executor = HintedExecutor(max_workers=1)
+    pf = PythonPacketFunction(double, "y")
+    pf.set_executor(executor)
+
+    def failed(key: int, err: Exception) -> None:
+        raise ExecutionError(f"row {key} failed") from err
+
+    with pytest.raises(ExecutionError, match="row 3"):
+        call_each(
+            pf, [3, 4, 5], [Packet({"x": x}) for x in (3, 4, 5)], 2, lambda k, o: None, failed
+        )
+    assert "submit 5" not in executor.log and "no more calls" not in executor.log

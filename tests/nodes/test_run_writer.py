@@ -1,0 +1,44 @@
+"""``RunWriter`` through a node run: when finished rows are committed (Delta Lake store)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
+
+
+def slow_start(x: int, first_seconds: float, seconds: float) -> int:
+    """Sleeps ``first_seconds`` for x == 0 and ``seconds`` for the other rows."""
+    time.sleep(first_seconds if x == 0 else seconds)
+    return 2 * x
+
+
+def _run(store: Path, first_seconds: float, seconds: float, flush_seconds: float) -> int:
+    """Run a node over 6 rows; return how many commits its results took."""
+    rows = [{"id": i, "x": i, "first_seconds": first_seconds, "seconds": seconds} for i in range(6)]
+    src = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
+    node = FunctionNode(
+        FunctionPod(PythonPacketFunction(slow_start, "y")), src, DeltaTableDatabase(store)
+    )
+    node.flush_seconds = flush_seconds
+    assert node.run().computed == 6
+    assert sorted(node.as_table().column("y").to_pylist()) == [0, 2, 4, 6, 8, 10]
+    (log,) = list((store / "_result").glob("**/_delta_log"))
+    return len(list(log.glob("*.json")))
+
+
+def test_rows_finished_within_flush_seconds_are_committed_once_at_the_end(
+    tmp_path: Path,
+) -> None:
+    # the run takes longer than flush_seconds, but only before its first finished row: no row
+    # waits that long uncommitted, so the results take one commit (the final flush)
+    assert _run(tmp_path / "a", first_seconds=0.5, seconds=0.0, flush_seconds=0.3) == 1
+
+
+def test_a_row_waiting_flush_seconds_is_committed_before_the_end(tmp_path: Path) -> None:
+    # rows finish 0.1 s apart: the oldest buffered row reaches 0.25 s after three more rows
+    assert _run(tmp_path / "b", first_seconds=0.1, seconds=0.1, flush_seconds=0.25) >= 2
