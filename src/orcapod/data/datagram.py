@@ -329,6 +329,11 @@ class Datagram:
                 self._hash = row_hash(self._data_table())
         return self._hash
 
+    def _hash_ready(self) -> bool:
+        """True when ``content_hash()`` needs no per-row Arrow work: it is known, or comes
+        from its block's one vectorised hash."""
+        return self._hash is not None or self._block is not None
+
     @property
     def context_key(self) -> str:
         return self._context_key

@@ -195,6 +195,8 @@ def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:
     """
     if not packets:
         return []
+    if all(p._hash_ready() for p in packets):  # stream rows: their blocks hash vectorised
+        return [p.content_hash() for p in packets]
     schema = packets[0].schema()
     if len(packets) > 1 and all(p.schema() == schema for p in packets):
         table = rows_to_table([p.as_dict() for p in packets], schema)
