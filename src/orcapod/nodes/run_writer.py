@@ -17,7 +17,10 @@ records are written as verified absent (``add_verified_records``) at the version
 checked them (``results_absent_at``, ``records_absent_at``), so a versioned database skips
 its duplicate check against the rows committed up to then. A process
 killed between the two flushes leaves results without records - the next run finds them in
-the result cache - never a record without its result.
+the result cache - never a record without its result. The function's variation and execution
+data (stored with every result) are read once per run, at its first finished row: with a
+concurrent executor the other calls are still running then, so the first read (a git
+subprocess, hashing the source) does not add to the run's end.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class RunWriter:
         self._cache = cache
         self._variation = variation
         self._execution = execution
+        #: the function's variation and execution data, read once per run (module docstring)
+        self._function_data: tuple[Mapping[str, str], Mapping[str, str]] | None = None
         self._pipeline_db = pipeline_db
         self._failure_db = failure_db
         self._path = tuple(record_path)
@@ -88,6 +93,7 @@ class RunWriter:
         """A freshly computed result (None: filtered) of the packet with index ``packet``."""
         if not self._rows:
             self._oldest = time.monotonic()
+            self._data()  # read now, while other calls may still run
         self._hashes.append(input_hash)
         outputs = self._outputs
         outputs.append(output)
@@ -97,9 +103,7 @@ class RunWriter:
             # keep only the values of the function's own outputs until the write: far fewer
             # live objects per buffered row (and far less garbage-collector work)
             start = self._compacted
-            outputs[start:] = self._cache.own_values(
-                outputs[start:], self._variation(), self._execution()
-            )
+            outputs[start:] = self._cache.own_values(outputs[start:], *self._data())
             self._compacted = len(outputs)
 
     def add_records(self, table: pa.Table) -> None:
@@ -116,6 +120,11 @@ class RunWriter:
             self._failures.append(table)
             self._rows += table.num_rows
 
+    def _data(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        if self._function_data is None:
+            self._function_data = (self._variation(), self._execution())
+        return self._function_data
+
     def maybe_flush(self) -> None:
         if self._rows and (
             self._rows >= self._flush_rows or time.monotonic() - self._oldest >= self._flush_seconds
@@ -130,8 +139,7 @@ class RunWriter:
             stored = self._cache.store_outputs(
                 hashes,
                 outputs,
-                self._variation(),
-                self._execution(),
+                *self._data(),
                 flush=False,
                 absent_at=self.results_absent_at,
             )
