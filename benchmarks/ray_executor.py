@@ -2,8 +2,9 @@
 
 N calls of ~50 ms of pure-Python CPU work (a busy loop with a fixed iteration count calibrated
 on this machine, not a sleep): LocalExecutor runs them one after another; RayExecutor gets all N
-submitted at once through ``submit_callable`` on a local Ray with ``num_cpus=2``. Ray's start-up
-and the first (warm-up) calls are timed and reported separately, not in the comparison. A plain
+submitted at once through ``submit_callable`` (then ``no_more_calls()``, as a node says when
+its input is exhausted) on a local Ray with ``num_cpus=2``. Ray's start-up and the first
+(warm-up) calls are timed and reported separately, not in the comparison. A plain
 2-process ``ProcessPoolExecutor`` run of the same calls is reported as a reference for what the
 machine allows at that moment (on a shared machine, other load lowers both), and every trial
 reports the calls' CPU share (CPU time / wall time; 1.0 = a whole CPU per running call), which
@@ -77,6 +78,7 @@ def run_local(iterations: int, calls: int) -> tuple[float, Results]:
 def run_ray(executor: RayExecutor, iterations: int, calls: int) -> tuple[float, Results]:
     start = time.perf_counter()
     futures = [executor.submit_callable(cpu_work, {"iterations": iterations}) for _ in range(calls)]
+    executor.no_more_calls()  # all submitted (as a node says): split the rest for the finish
     results = [f.result() for f in futures]
     return time.perf_counter() - start, results
 

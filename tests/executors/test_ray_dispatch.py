@@ -56,23 +56,27 @@ def test_unknown_duration_sends_one_call_per_task_and_holds_the_rest() -> None:
     assert plan_groups(queued=40, in_flight=4, capacity=2, estimate=None) == []
 
 
+FIVE_PER_TASK = TARGET_TASK_SECONDS / 5.5  # a call duration that fills a task with 5 calls
+
+
 def test_short_calls_are_grouped_by_target_duration() -> None:
-    per_task = int(TARGET_TASK_SECONDS / 0.05)
+    est = FIVE_PER_TASK
     for tail in (True, False):
-        sizes = plan_groups(queued=40, in_flight=0, capacity=2, estimate=0.05, tail=tail)
-        assert sizes == [per_task] * 4
+        sizes = plan_groups(queued=40, in_flight=0, capacity=2, estimate=est, tail=tail)
+        assert sizes == [5] * 4
     huge = plan_groups(queued=100_000, in_flight=0, capacity=2, estimate=0.0)
     assert huge == [MAX_CALLS_PER_TASK] * 4
     # calls still coming in: every free slot gets a task, the groups keep their size
-    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=0.05, tail=False) == [4]
-    assert plan_groups(queued=6, in_flight=2, capacity=2, estimate=0.05, tail=False) == [3, 3]
-    assert plan_groups(queued=3, in_flight=0, capacity=2, estimate=0.05, tail=False) == [1, 1, 1]
+    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=est, tail=False) == [4]
+    assert plan_groups(queued=6, in_flight=2, capacity=2, estimate=est, tail=False) == [3, 3]
+    assert plan_groups(queued=3, in_flight=0, capacity=2, estimate=est, tail=False) == [1, 1, 1]
 
 
 def test_the_tail_of_the_queue_is_split_for_balance() -> None:
     # nothing submitted lately: at least two tasks per CPU for the queued work
-    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=0.05, tail=True) == [2]
-    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=0.05, tail=True) == [2, 2, 1, 1]
+    est = FIVE_PER_TASK
+    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=est, tail=True) == [2]
+    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=est, tail=True) == [2, 2, 1, 1]
     assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
 
 
@@ -234,29 +238,37 @@ def _queue(dispatcher: CallDispatcher, count: int) -> None:
         dispatcher.submit(QueuedCall({"x": i}, None, Future()))
 
 
-def _grouping_dispatcher() -> tuple[CallDispatcher, _Launches]:
-    """2 task slots, calls known to take 0.05 s (5 per task)."""
+def _grouping_dispatcher() -> tuple[CallDispatcher, _Launches, threading.Event]:
+    """2 task slots, calls known to fill a task with 5; planning waits while the gate is shut."""
     launches = _Launches()
-    dispatcher = CallDispatcher(launches, lambda: 2, None)
+    gate = threading.Event()
+    gate.set()
+
+    def capacity() -> int:
+        assert gate.wait(10)
+        return 2
+
+    dispatcher = CallDispatcher(launches, capacity, None)
     _queue(dispatcher, 1)  # duration unknown: sent alone
     assert launches.wait_for(1) == [1]
-    dispatcher.task_finished([0.05], ())
-    return dispatcher, launches
+    dispatcher.task_finished([FIVE_PER_TASK], ())
+    return dispatcher, launches, gate
 
 
 def test_a_drained_dispatcher_splits_what_is_left_for_a_balanced_finish() -> None:
-    per_task = int(TARGET_TASK_SECONDS / 0.05)
     for drain, last_size in ((False, 4), (True, 1)):
-        dispatcher, launches = _grouping_dispatcher()
-        _queue(dispatcher, 4 * per_task + 4)  # four full groups in flight, 4 calls wait
-        assert launches.wait_for(5)[1:] == [per_task] * 4
+        dispatcher, launches, gate = _grouping_dispatcher()
+        gate.clear()
+        _queue(dispatcher, 4 * 5 + 4)  # four full groups go out, 4 calls wait
+        gate.set()
+        assert launches.wait_for(5)[1:] == [5] * 4
         if drain:  # the caller has nothing more: the 4 waiting calls are all the work left
             dispatcher.drain()
-        dispatcher.task_finished([0.05] * per_task, ())  # a slot is free
+        dispatcher.task_finished([FIVE_PER_TASK] * 5, ())  # a slot is free
         # still coming in: the free slot gets every waiting call; drained: just one of them,
         # so the other slots can take the rest as they free up
         assert launches.wait_for(6)[5] == last_size
         if drain:
             _queue(dispatcher, 1)  # a new call ends the draining state: full groups again
-            dispatcher.task_finished([0.05] * per_task, ())
+            dispatcher.task_finished([FIVE_PER_TASK] * 5, ())
             assert launches.wait_for(7)[6] == 4
