@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
+from orcapod.databases.delta_state import PathState
 from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError
 from orcapod.types.columns import RECORD_ID
 
@@ -343,13 +344,13 @@ def test_a_write_verified_at_the_latest_version_reads_no_committed_ids(
     writer.flush()
     db = DeltaTableDatabase(tmp_path)
     queries: list[str] = []
-    real_query = DeltaTableDatabase._query
+    real_query = PathState.query
 
-    def spy(self: DeltaTableDatabase, key: object, state: object, sql: str) -> pa.Table:
+    def spy(self: PathState, sql: str) -> pa.Table:
         queries.append(sql)
-        return real_query(self, key, state, sql)  # type: ignore[arg-type]
+        return real_query(self, sql)
 
-    monkeypatch.setattr(DeltaTableDatabase, "_query", spy)
+    monkeypatch.setattr(PathState, "query", spy)
     version = db.committed_version(P)
     for start in (0, 3):  # the second write is checked against the first one's commit only
         new = [f"new-{i}" for i in range(start, start + 3)]

@@ -73,15 +73,14 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake import write_deltalake
+from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import CommitProperties, Transaction
 from deltalake.writer.properties import (
     BloomFilterProperties,
@@ -91,11 +90,11 @@ from deltalake.writer.properties import (
 
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.delta_state import NO_TABLE, WRITE_ERRORS, PathState
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
 from orcapod.databases.records import (
     Constraint,
-    canonical_schema,
     concat_records,
     dedupe_batch,
     duplicate_message,
@@ -120,43 +119,7 @@ from orcapod.types.columns import RECORD_ID
 
 __all__ = ["DeltaTableDatabase"]
 
-_NO_TABLE = -1
-_WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
 _ID = quote_identifier(RECORD_ID)
-
-
-@dataclass
-class _PathState:
-    """Everything the database knows about one path."""
-
-    uri: str
-    table: DeltaTable | None = None
-    schema_version: int | None = None
-    schema: pa.Schema | None = None
-    pending: list[pa.Table] = field(default_factory=list)
-    pending_rows: int = 0
-    pending_ids: set[str] = field(default_factory=set)
-    strict_ids: set[str] = field(default_factory=set)
-    pending_schema: pa.Schema | None = None
-    checked_version: int | None = None
-    verified_since: int | None = None
-    inflight_seq: int | None = None
-    index: CommittedIds | None = None
-    lookups: LookupIndex | None = None
-
-    @property
-    def version(self) -> int:
-        return _NO_TABLE if self.table is None else int(self.table.version())
-
-    def clear_pending(self) -> None:
-        self.pending = []
-        self.pending_rows = 0
-        self.pending_ids = set()
-        self.strict_ids = set()
-        self.pending_schema = None
-        self.checked_version = None
-        self.verified_since = None
-        self.inflight_seq = None
 
 
 class DeltaTableDatabase(StoringBackend):
@@ -183,7 +146,7 @@ class DeltaTableDatabase(StoringBackend):
         self._max_commit_attempts = max_commit_attempts
         self._writer_id = f"orcapod-{uuid.uuid4()}"
         self._seq = 0
-        self._states: dict[RecordPath, _PathState] = {}
+        self._states: dict[RecordPath, PathState] = {}
         self._lock = threading.RLock()
         bloom = BloomFilterProperties(True, fpp=0.01, ndv=max(batch_size, 1024))
         self._writer_properties = WriterProperties(
@@ -212,53 +175,14 @@ class DeltaTableDatabase(StoringBackend):
 
     # ------------------------------------------------------------------ state and queries
 
-    def _state(self, key: RecordPath) -> _PathState:
+    def _state(self, key: RecordPath) -> PathState:
         state = self._states.get(key)
         if state is None:
-            state = self._states[key] = _PathState(self.table_uri(key))
+            state = self._states[key] = PathState(key, self.table_uri(key), self._storage_options)
         return state
 
-    def _refresh(self, key: RecordPath, state: _PathState) -> None:
-        """Bring the cached snapshot of ``key`` up to the latest committed version."""
-        try:
-            if state.table is None:
-                state.table = DeltaTable(state.uri, storage_options=self._storage_options)
-            else:
-                state.table.update_incremental()
-        except TableNotFoundError:
-            state.table = None
-        except _WRITE_ERRORS as err:
-            raise DatabaseError(
-                f"Cannot read the Delta table of path {key!r} at {state.uri}: {err}. Check that "
-                "the location exists, is a directory and is readable."
-            ) from err
-
-    def _stored_schema(self, state: _PathState) -> pa.Schema | None:
-        """The canonical schema of the committed table (cached per version)."""
-        if state.table is None:
-            return None
-        if state.schema_version != state.version:
-            state.schema = canonical_schema(pa.schema(state.table.schema().to_arrow()))
-            state.schema_version = state.version
-        return state.schema
-
-    def _query(self, key: RecordPath, state: _PathState, sql: str) -> pa.Table:
-        """Run ``sql`` (table name ``t``) on the committed snapshot; canonical types."""
-        assert state.table is not None
-        try:
-            reader = QueryBuilder().register("t", state.table).execute(sql)
-            result = pa.table(reader)
-        except _WRITE_ERRORS as err:
-            raise DatabaseError(
-                f"Query on the Delta table of path {key!r} at {state.uri} failed: {err}"
-            ) from err
-        stored = self._stored_schema(state)
-        assert stored is not None
-        target = pa.schema([stored.field(name) for name in result.column_names])
-        return result.cast(target)
-
     def _committed_ids(
-        self, key: RecordPath, state: _PathState, ids: pa.Array, since: int = _NO_TABLE
+        self, key: RecordPath, state: PathState, ids: pa.Array, since: int = NO_TABLE
     ) -> set[str]:
         """Those of ``ids`` (known absent at version ``since``) that the committed snapshot
         holds: the id index rules out the fresh ones, a pushed-down id query confirms the
@@ -270,9 +194,9 @@ class DeltaTableDatabase(StoringBackend):
             return set()
         candidates = ids.filter(pa.array(hits))
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
-        return set(self._query(key, state, sql).column(0).to_pylist())
+        return set(state.query(sql).column(0).to_pylist())
 
-    def _lookup_index(self, state: _PathState) -> LookupIndex | None:
+    def _lookup_index(self, state: PathState) -> LookupIndex | None:
         """The persistent lookup indexes of a local table (``column_index``); none if remote."""
         if self._remote:
             return None
@@ -280,7 +204,7 @@ class DeltaTableDatabase(StoringBackend):
             state.lookups = LookupIndex(state.uri)
         return state.lookups
 
-    def _sync_index(self, key: RecordPath, state: _PathState, since: int) -> CommittedIds:
+    def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
         assert state.table is not None
         state.index = sync_index(
@@ -288,7 +212,7 @@ class DeltaTableDatabase(StoringBackend):
             state.table,
             since,
             local=not self._remote,
-            read_all=lambda: self._query(key, state, f"SELECT {_ID} FROM t").column(0),
+            read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
         )
         return state.index
 
@@ -301,7 +225,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            self._refresh(key, state)
+            state.refresh()
             return state.version
 
     def add_records(
@@ -328,13 +252,13 @@ class DeltaTableDatabase(StoringBackend):
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
-            self._refresh(key, state)
-            stored = merge_schemas(self._stored_schema(state), records.schema, key)
+            state.refresh()
+            stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
             merge_schemas(stored, pending_schema, key)
             incoming = records.column(RECORD_ID).to_pylist()
             clashes = state.pending_ids.intersection(incoming)
-            since = _NO_TABLE if absent_at is None else absent_at
+            since = NO_TABLE if absent_at is None else absent_at
             ids = records.column(RECORD_ID).combine_chunks()
             clashes |= self._committed_ids(key, state, ids, since)
             if clashes:
@@ -389,13 +313,13 @@ class DeltaTableDatabase(StoringBackend):
         if messages:
             raise DuplicateRecordError(" ".join(messages))
 
-    def _flush_path(self, key: RecordPath, state: _PathState) -> set[str]:
+    def _flush_path(self, key: RecordPath, state: PathState) -> set[str]:
         """Commit the pending rows of ``key``; return the ids dropped because another writer
         committed them first although they were added without ``skip_duplicates``."""
         rejected: set[str] = set()
         attempts = 0
         while state.pending:
-            self._refresh(key, state)
+            state.refresh()
             if state.inflight_seq is not None:
                 landed = self._landed(state, state.inflight_seq)
                 state.inflight_seq = None
@@ -422,7 +346,7 @@ class DeltaTableDatabase(StoringBackend):
         state.clear_pending()
         return rejected
 
-    def _commit(self, key: RecordPath, state: _PathState) -> bool:
+    def _commit(self, key: RecordPath, state: PathState) -> bool:
         """Try one compare-and-swap commit of all pending rows as one batch. True when it
         landed, False when another writer committed first; DatabaseError otherwise."""
         batch = concat_records(state.pending)
@@ -459,10 +383,10 @@ class DeltaTableDatabase(StoringBackend):
                 )
         except CommitFailedError:
             return False
-        except _WRITE_ERRORS as err:
+        except WRITE_ERRORS as err:
             state.inflight_seq = seq
             try:
-                self._refresh(key, state)
+                state.refresh()
             except DatabaseError as refresh_err:
                 raise DatabaseError(
                     f"Writing to {state.uri} failed ({err}) and the table cannot be re-read "
@@ -479,19 +403,19 @@ class DeltaTableDatabase(StoringBackend):
             state.index = index_own_commit(state.index, state.table, base, ids)
         if indexing:
             assert lookups is not None
-            self._refresh(key, state)
+            state.refresh()
             if state.table is not None and state.version == base + 1:
                 added = [f for f in state.table.file_uris() if f not in before]
                 lookups.record_commit(added, state.pending[0])
         return True
 
-    def _landed(self, state: _PathState, seq: int) -> bool:
+    def _landed(self, state: PathState, seq: int) -> bool:
         if state.table is None:
             return False
         committed = state.table.transaction_version(self._writer_id)
         return committed is not None and committed >= seq
 
-    def _drop_first_batch(self, state: _PathState) -> None:
+    def _drop_first_batch(self, state: PathState) -> None:
         """``pending[0]`` is committed: forget it (all of pending when it is the only one)."""
         first = state.pending.pop(0)
         if not state.pending:
@@ -503,17 +427,17 @@ class DeltaTableDatabase(StoringBackend):
         state.strict_ids -= committed
         state.checked_version = None
 
-    def _recheck(self, key: RecordPath, state: _PathState) -> set[str]:
+    def _recheck(self, key: RecordPath, state: PathState) -> set[str]:
         """Drop pending rows whose ids were committed since they were checked; return those
         that had been added without ``skip_duplicates``."""
         if state.table is None:
             return set()
-        stored = self._stored_schema(state)
+        stored = state.stored_schema()
         assert stored is not None and state.pending_schema is not None
         merge_schemas(stored, state.pending_schema, key)
         ids = pa.array(list(state.pending_ids), type=pa.string())
         # every pending id was verified absent at ``verified_since`` (or later)
-        since = _NO_TABLE if state.verified_since is None else state.verified_since
+        since = NO_TABLE if state.verified_since is None else state.verified_since
         found = self._committed_ids(key, state, ids, since)
         if not found:
             return set()
@@ -530,10 +454,10 @@ class DeltaTableDatabase(StoringBackend):
 
     # ------------------------------------------------------------------ reads
 
-    def _snapshot(self, key: RecordPath) -> tuple[_PathState, pa.Schema | None]:
+    def _snapshot(self, key: RecordPath) -> tuple[PathState, pa.Schema | None]:
         state = self._state(key)
-        self._refresh(key, state)
-        stored = self._stored_schema(state)
+        state.refresh()
+        stored = state.stored_schema()
         schema = stored
         if state.pending_schema is not None:
             schema = merge_schemas(stored, state.pending_schema, key)
@@ -556,7 +480,7 @@ class DeltaTableDatabase(StoringBackend):
             ]
             if state.table is not None:
                 sql = f"SELECT * FROM t WHERE {in_predicate(RECORD_ID, wanted)}"
-                parts.insert(0, self._query(key, state, sql))
+                parts.insert(0, state.query(sql))
         return self._result(parts, schema, record_id_column, None)
 
     def get_all_records(
@@ -569,7 +493,7 @@ class DeltaTableDatabase(StoringBackend):
                 return None
             parts = list(state.pending)
             if state.table is not None:
-                parts.insert(0, self._query(key, state, "SELECT * FROM t"))
+                parts.insert(0, state.query("SELECT * FROM t"))
         return self._result(parts, schema, record_id_column, None)
 
     def get_records_with_column_value(
@@ -590,7 +514,7 @@ class DeltaTableDatabase(StoringBackend):
             tests = normalize_constraints(constraints, schema, record_id_column, key)
             selected = resolve_columns(columns, schema, record_id_column, key)
             parts = [filter_records(t, tests) for t in state.pending]
-            stored = self._stored_schema(state)
+            stored = state.stored_schema()
             narrowed: list[Constraint] | None = tests
             if stored is not None and lookups is not None and state.table is not None:
                 narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
@@ -598,7 +522,7 @@ class DeltaTableDatabase(StoringBackend):
                 where = where_clause(narrowed, stored)
                 if where is not None:
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
-                    parts.insert(0, self._query(key, state, sql))
+                    parts.insert(0, state.query(sql))
         return self._result(parts, schema, record_id_column, selected)
 
     @staticmethod

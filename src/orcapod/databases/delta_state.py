@@ -1,0 +1,105 @@
+"""``PathState``: what a ``DeltaTableDatabase`` knows about one record path.
+
+The cached snapshot of the path's Delta table (refreshed to the latest committed version on
+every read and write; ``None`` while no table exists), its canonical schema (cached per
+version), queries on it, and the rows added but not yet committed with the versions they were
+checked against (see the ``delta`` module docstring for how writes use them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.id_index import CommittedIds
+from orcapod.databases.paths import RecordPath
+from orcapod.databases.records import canonical_schema
+from orcapod.errors import DatabaseError
+
+__all__ = ["NO_TABLE", "WRITE_ERRORS", "PathState"]
+
+#: the version of a table that does not exist yet
+NO_TABLE = -1
+#: what deltalake raises when a read or write of a table fails
+WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
+
+
+@dataclass
+class PathState:
+    """Everything the database knows about one path."""
+
+    key: RecordPath
+    uri: str
+    storage_options: Mapping[str, str] | None = None
+    table: DeltaTable | None = None
+    schema_version: int | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_ids: set[str] = field(default_factory=set)
+    strict_ids: set[str] = field(default_factory=set)
+    pending_schema: pa.Schema | None = None
+    checked_version: int | None = None
+    verified_since: int | None = None
+    inflight_seq: int | None = None
+    index: CommittedIds | None = None
+    lookups: LookupIndex | None = None
+
+    @property
+    def version(self) -> int:
+        return NO_TABLE if self.table is None else int(self.table.version())
+
+    def clear_pending(self) -> None:
+        self.pending = []
+        self.pending_rows = 0
+        self.pending_ids = set()
+        self.strict_ids = set()
+        self.pending_schema = None
+        self.checked_version = None
+        self.verified_since = None
+        self.inflight_seq = None
+
+    def refresh(self) -> None:
+        """Bring the cached snapshot up to the latest committed version."""
+        try:
+            if self.table is None:
+                options = None if self.storage_options is None else dict(self.storage_options)
+                self.table = DeltaTable(self.uri, storage_options=options)
+            else:
+                self.table.update_incremental()
+        except TableNotFoundError:
+            self.table = None
+        except WRITE_ERRORS as err:
+            raise DatabaseError(
+                f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
+                "that the location exists, is a directory and is readable."
+            ) from err
+
+    def stored_schema(self) -> pa.Schema | None:
+        """The canonical schema of the committed table (cached per version)."""
+        if self.table is None:
+            return None
+        if self.schema_version != self.version:
+            self.schema = canonical_schema(pa.schema(self.table.schema().to_arrow()))
+            self.schema_version = self.version
+        return self.schema
+
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` (table name ``t``) on the committed snapshot; canonical types."""
+        assert self.table is not None
+        try:
+            reader = QueryBuilder().register("t", self.table).execute(sql)
+            result = pa.table(reader)
+        except WRITE_ERRORS as err:
+            raise DatabaseError(
+                f"Query on the Delta table of path {self.key!r} at {self.uri} failed: {err}"
+            ) from err
+        stored = self.stored_schema()
+        assert stored is not None
+        target = pa.schema([stored.field(name) for name in result.column_names])
+        return result.cast(target)
