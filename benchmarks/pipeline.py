@@ -29,6 +29,7 @@ Goals (issue 6): first run <= 20 us/row of framework overhead; rerun <= 2 us/row
 +1% <= rerun + the new rows' first-run cost; Ray >= 1.8x LocalExecutor.
 
     .venv/bin/python benchmarks/pipeline.py [--quick] [--sizes 1000,10000] [--skip-ray]
+    .venv/bin/python benchmarks/pipeline.py --ray-only [--repeats 7]
 
 Prints one JSON object per figure.
 """
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k rows; small Ray run")
     parser.add_argument("--sizes", help="comma-separated row counts (default 1k,10k,100k,1M)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--ray-only", action="store_true", help="only the Ray comparison")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -210,6 +212,8 @@ def main() -> None:
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     sizes = sizes or ([1_000] if args.quick else list(SIZES))
+    if args.ray_only:
+        sizes = []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as root:
             store = str(Path(root, "store"))
