@@ -19,8 +19,9 @@ Approach:
 * ``execute_callable`` / ``async_execute_callable`` run one call per task. ``submit_callable``
   (how nodes and pods dispatch packets) queues the call in a per-(function, options)
   ``CallDispatcher`` that groups short calls into one task and keeps a bounded number of tasks
-  in flight; see ``orcapod.executors.ray_dispatch`` for the policy. Grouping never changes
-  results: every call keeps its own outcome, capture and exception.
+  in flight; see ``orcapod.executors.ray_dispatch`` for the policy. ``no_more_calls()`` (a node
+  says it once its input is exhausted) has the queued calls split for a balanced finish.
+  Grouping never changes results: every call keeps its own outcome, capture and exception.
 * Capture happens in the worker (``orcapod.executors.capture``) only when a logger is given;
   without a logger, worker output goes to Ray's usual log forwarding. A one-call task returns
   ``(result, captured)``; on failure the worker attaches the capture to the user's exception and
@@ -263,10 +264,9 @@ class RayExecutor:
 
     @property
     def preferred_concurrency(self) -> int:
-        """Calls a caller should keep in flight (pods and nodes use it as their default
-        window): enough that short calls can be grouped into tasks while every task slot
-        stays busy — ``IN_FLIGHT_PER_SLOT`` per slot of the running cluster, at least
-        ``MIN_IN_FLIGHT`` (also when Ray is not started yet)."""
+        """Calls a caller should keep in flight (pods' and nodes' default window): enough to
+        group short calls while every task slot stays busy — ``IN_FLIGHT_PER_SLOT`` per slot
+        of the running cluster, at least ``MIN_IN_FLIGHT`` (also before Ray is started)."""
         ray = import_ray()
         if not ray.is_initialized():
             return MIN_IN_FLIGHT
@@ -361,9 +361,8 @@ class RayExecutor:
         return call.future
 
     def no_more_calls(self) -> None:
-        """Hint from a caller that has submitted its last call (a node whose input is exhausted):
-        the queued calls are all the work left, so they are split into small tasks for a
-        balanced finish (``ray_dispatch``, the tail). The next ``submit_callable`` ends it."""
+        """The caller has submitted its last call for now (module docstring; results are
+        unaffected, and the next ``submit_callable`` ends the hint)."""
         with self.__dict__["_lock"]:
             routes = [r for s in self.__dict__["_functions"].values() for r in s.routes.values()]
         for route in routes:
