@@ -272,3 +272,15 @@ def test_a_drained_dispatcher_splits_what_is_left_for_a_balanced_finish() -> Non
             _queue(dispatcher, 1)  # a new call ends the draining state: full groups again
             dispatcher.task_finished([FIVE_PER_TASK] * 5, ())
             assert launches.wait_for(7)[6] == 4
+
+
+@pytest.mark.ray
+def test_no_more_calls_is_only_a_hint(ray_session: ModuleType) -> None:
+    executor = RayExecutor()
+    executor.no_more_calls()  # nothing shipped yet: nothing to split
+    for future in _submit_all(executor, [1, 2], 0.0):  # learns the duration
+        future.result(timeout=60)
+    futures = _submit_all(executor, [0, 1, 2, 4, 5, 6, 7, 9], 0.01)
+    executor.no_more_calls()
+    futures += _submit_all(executor, [10, 12], 0.01)  # more calls after the hint still run
+    assert [f.result(timeout=60)[0] for f in futures] == [0, 1, 2, 4, 5, 6, 7, 9, 10, 12]
