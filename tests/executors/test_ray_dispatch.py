@@ -16,6 +16,7 @@ import pytest
 
 from orcapod.errors import ExecutorError
 from orcapod.executors import RayExecutor
+from orcapod.executors.ray import IN_FLIGHT_PER_SLOT, LEARNED_WINDOW_FACTOR, MIN_IN_FLIGHT
 from orcapod.executors.ray_dispatch import (
     MAX_CALLS_PER_TASK,
     TARGET_TASK_SECONDS,
@@ -284,3 +285,21 @@ def test_no_more_calls_is_only_a_hint(ray_session: ModuleType) -> None:
     executor.no_more_calls()
     futures += _submit_all(executor, [10, 12], 0.01)  # more calls after the hint still run
     assert [f.result(timeout=60)[0] for f in futures] == [0, 1, 2, 4, 5, 6, 7, 9, 10, 12]
+
+
+@pytest.mark.ray
+def test_the_preferred_window_grows_to_hold_the_groups_learned(ray_session: ModuleType) -> None:
+    cpus = int(ray_session.cluster_resources()["CPU"])
+    base = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * cpus)
+    fixed = RayExecutor(calls_per_task=8)
+    assert fixed.preferred_concurrency == base  # nothing sent yet
+    fixed.submit_callable(tagged, {"x": 1}).result(timeout=60)
+    # three tasks of 8 per slot: two in flight, one more to split for the finish
+    assert fixed.preferred_concurrency == min(LEARNED_WINDOW_FACTOR * base, max(base, 24 * cpus))
+    adaptive = RayExecutor()
+    for future in _submit_all(adaptive, [1, 2], 0.0):  # instant calls: huge groups, capped
+        future.result(timeout=60)
+    assert adaptive.preferred_concurrency == LEARNED_WINDOW_FACTOR * base
+    single = RayExecutor(calls_per_task=1)  # no grouping: the window stays as it was
+    single.submit_callable(tagged, {"x": 1}).result(timeout=60)
+    assert single.preferred_concurrency == base

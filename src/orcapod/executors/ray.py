@@ -20,8 +20,9 @@ Approach:
   (how nodes and pods dispatch packets) queues the call in a per-(function, options)
   ``CallDispatcher`` that groups short calls into one task and keeps a bounded number of tasks
   in flight; see ``orcapod.executors.ray_dispatch`` for the policy. ``no_more_calls()`` (a node
-  says it once its input is exhausted) has the queued calls split for a balanced finish.
-  Grouping never changes results: every call keeps its own outcome, capture and exception.
+  says it once its input is exhausted; results are unaffected, the next call ends it) has the
+  queued calls split for a balanced finish. Grouping never changes results: every call keeps
+  its own outcome, capture and exception.
 * Capture happens in the worker (``orcapod.executors.capture``) only when a logger is given;
   without a logger, worker output goes to Ray's usual log forwarding. A one-call task returns
   ``(result, captured)``; on failure the worker attaches the capture to the user's exception and
@@ -103,6 +104,7 @@ _DRIVER_CACHE_SIZE = 128  # functions per executor instance
 _ROUTES_PER_FUNCTION = 32  # distinct per-call option sets per function
 MIN_IN_FLIGHT = 32  # preferred_concurrency: calls in flight, at least
 IN_FLIGHT_PER_SLOT = 8  # ... and per task slot of the cluster
+LEARNED_WINDOW_FACTOR = 4  # ... or up to 4x that, to hold the groups learned (see there)
 _NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env", "calls_per_task")
 
 _INIT_LOCK = threading.Lock()
@@ -124,8 +126,7 @@ def _freeze(value: Any) -> Hashable:
 
 
 def _copy_plain(value: Any) -> Any:
-    """Copy the dict/list containers of an option value so later edits by the caller don't leak
-    in; other objects (e.g. scheduling strategies) are shared."""
+    """Copy the dict/list containers of an option value (other objects are shared)."""
     if isinstance(value, Mapping):
         return {k: _copy_plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -231,19 +232,13 @@ class RayExecutor:
         return hash((named, _freeze(self.remote_options)))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "num_cpus": self.num_cpus,
-            "num_gpus": self.num_gpus,
-            "resources": None if self.resources is None else dict(self.resources),
-            "runtime_env": None if self.runtime_env is None else dict(self.runtime_env),
-            "calls_per_task": self.calls_per_task,
-            "remote_options": dict(self.remote_options),
-        }
+        state = {name: getattr(self, name) for name in _NAMED_OPTIONS}
+        for name in ("resources", "runtime_env"):  # plain dicts, not mapping proxies
+            state[name] = None if state[name] is None else dict(state[name])
+        return {**state, "remote_options": dict(self.remote_options)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        remote_options = state.pop("remote_options")
-        type(self).__init__(self, **state, **remote_options)
+        type(self).__init__(self, **{**state.pop("remote_options"), **state})
 
     # -- value semantics -------------------------------------------------------------------
 
@@ -265,13 +260,17 @@ class RayExecutor:
     @property
     def preferred_concurrency(self) -> int:
         """Calls a caller should keep in flight (pods' and nodes' default window): enough to
-        group short calls while every task slot stays busy — ``IN_FLIGHT_PER_SLOT`` per slot
-        of the running cluster, at least ``MIN_IN_FLIGHT`` (also before Ray is started)."""
+        group short calls with every task slot busy - ``IN_FLIGHT_PER_SLOT`` per slot, at least
+        ``MIN_IN_FLIGHT``; once this instance's largest group size is known, room for three full
+        tasks per slot (two in flight, one to split at the end), at most ``LEARNED_WINDOW_FACTOR``
+        times the former (a smaller window cuts groups short)."""
         ray = import_ray()
         if not ray.is_initialized():
             return MIN_IN_FLIGHT
         capacity = task_capacity(self.task_options(), cluster_resources(ray, ray_session(ray)))
-        return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * capacity)
+        window = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * capacity)
+        grouped = max((d.group_size() for d in self._dispatchers()), default=1)
+        return min(LEARNED_WINDOW_FACTOR * window, max(window, 3 * capacity * grouped))
 
     def with_options(self, **opts: Any) -> Self:
         named = {name: getattr(self, name) for name in _NAMED_OPTIONS}
@@ -361,13 +360,14 @@ class RayExecutor:
         return call.future
 
     def no_more_calls(self) -> None:
-        """The caller has submitted its last call for now (module docstring; results are
-        unaffected, and the next ``submit_callable`` ends the hint)."""
+        """The caller has submitted its last call for now: a hint (module docstring)."""
+        for dispatcher in self._dispatchers():
+            dispatcher.drain()
+
+    def _dispatchers(self) -> list[CallDispatcher]:
         with self.__dict__["_lock"]:
             routes = [r for s in self.__dict__["_functions"].values() for r in s.routes.values()]
-        for route in routes:
-            if route.dispatcher is not None:
-                route.dispatcher.drain()
+        return [route.dispatcher for route in routes if route.dispatcher is not None]
 
     # -- internals -------------------------------------------------------------------------
 

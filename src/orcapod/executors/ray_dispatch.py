@@ -52,7 +52,9 @@ Approach:
   of that size) gets one call per task, as without grouping: a group could then only be formed
   by leaving a worker without a queued next task, and that round trip costs more than the tasks
   saved (measured: groups of 2 in a window of 4 on 2 CPUs leave 10-25 ms gaps between tasks,
-  one task per call 3-5 ms).
+  one task per call 3-5 ms). So ``RayExecutor.preferred_concurrency`` (a node's and a pod's
+  default window) grows with the group size its dispatchers have learned
+  (:meth:`CallDispatcher.group_size`): three full tasks per slot, within a bound.
 * The estimate is an exponentially weighted mean of the measured call durations (weight
   ``ESTIMATE_WEIGHT`` per call), per dispatcher; it persists across batches.
 * Lingering. A call that arrives while grouping is possible is dispatched ``LINGER_SECONDS``
@@ -411,6 +413,11 @@ class CallDispatcher:
             self._draining = False
             linger = calls_per_task_for(self._estimate, self._calls_per_task) > 1
         _LOOP.wake(self, now + (LINGER_SECONDS if linger else 0.0))
+
+    def group_size(self) -> int:
+        """Calls one task gets at the current estimate (1 while the duration is unknown)."""
+        with self._lock:
+            return calls_per_task_for(self._estimate, self._calls_per_task)
 
     def drain(self) -> None:
         """The caller submits no more calls for now: what is queued is all the work left, so
