@@ -262,3 +262,25 @@ def test_max_concurrency_must_be_positive() -> None:
         FunctionPod(PythonPacketFunction(add, "out"), max_concurrency=0)
     with pytest.raises(InputValidationError, match="packet function"):
         FunctionPod(add)  # type: ignore[arg-type]
+
+
+def test_pods_tell_a_batching_executor_when_the_last_row_has_started(
+    hinted_executor: Any,
+) -> None:
+    """Plain and cached pods say ``no_more_calls`` once every row is submitted, before the
+    last outcomes are collected, so an executor holding calls back can finish them at once."""
+
+    def times_ten(x: int) -> int:
+        return x * 10
+
+    rows = [(Tag({"id": i}), Packet({"x": i})) for i in range(5)]
+    plain = pod_of(times_ten, executor=hinted_executor(2))
+    cached = CachedFunctionPod(
+        pod_of(times_ten, executor=hinted_executor(2)), InMemoryArrowDatabase()
+    )
+    for pod in (plain, cached):
+        outcomes = list(pod.iter_process(rows, max_concurrency=2))
+        assert [o["out"] for _, o in outcomes] == [0, 10, 20, 30, 40]  # type: ignore[index]
+        log = pod.executor.log
+        assert log.count("no more calls") == 1
+        assert log.index("no more calls") == log.index("submit 4") + 1

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,30 +10,8 @@ import pytest
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError
 from orcapod.executors import LocalExecutor
-from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.functions import PythonPacketFunction
 from orcapod.nodes.calls import call_each
-
-
-@dataclass(frozen=True)
-class HintedExecutor(LocalExecutor):
-    """A thread-pool executor that logs submissions and the ``no_more_calls`` hint."""
-
-    log: list[str] = field(default_factory=list, compare=False)
-
-    def submit_callable(
-        self,
-        fn: Callable[..., Any],
-        kwargs: Mapping[str, Any],
-        executor_options: Mapping[str, Any] | None = None,
-        *,
-        logger: PacketLoggerProtocol | None = None,
-    ) -> Future[Any]:
-        self.log.append(f"submit {kwargs['x']}")
-        return super().submit_callable(fn, kwargs, executor_options, logger=logger)
-
-    def no_more_calls(self) -> None:
-        self.log.append("no more calls")
 
 
 def double(x: int) -> int:
@@ -71,8 +47,10 @@ def test_outcomes_come_in_submission_order_with_a_window() -> None:
         assert outcomes == expected
 
 
-def test_the_executor_hears_of_the_last_call_as_soon_as_it_is_submitted() -> None:
-    outcomes, log = _run(HintedExecutor(max_workers=2), 2, [0, 1, 2, 3])
+def test_the_executor_hears_of_the_last_call_as_soon_as_it_is_submitted(
+    hinted_executor: Callable[[int], Any],
+) -> None:
+    outcomes, log = _run(hinted_executor(2), 2, [0, 1, 2, 3])
     assert [key for key, _ in outcomes] == [0, 1, 2, 3]
     # never more than 2 in flight, and the hint right after the last submission: before the
     # results still in flight are collected
@@ -89,8 +67,10 @@ def test_the_executor_hears_of_the_last_call_as_soon_as_it_is_submitted() -> Non
     ]
 
 
-def test_fail_fast_stops_submitting_and_cancels_what_is_in_flight() -> None:
-    executor = HintedExecutor(max_workers=1)
+def test_fail_fast_stops_submitting_and_cancels_what_is_in_flight(
+    hinted_executor: Callable[[int], Any],
+) -> None:
+    executor = hinted_executor(1)
     pf = PythonPacketFunction(double, "y")
     pf.set_executor(executor)
 

@@ -16,6 +16,10 @@ Decisions where the issue is silent:
   logger nothing is captured: the function's output goes where it normally would.
 * ``get_executor_data()`` returns exactly two string values, ``executor_type`` and
   ``executor_options`` (canonical JSON), so every executor stores the same columns.
+* An executor that holds submitted calls back to group them may also have ``no_more_calls()``
+  (``RayExecutor`` does): callers that submit a known set of calls say so after the last one
+  (``announce_last_call``), so the calls still held are split for a balanced finish at once.
+  It is optional, so it is not part of the protocols.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 from orcapod.executors.capture import PacketLoggerProtocol
 
-__all__ = ["PacketFunctionExecutorProtocol", "PythonFunctionExecutorProtocol"]
+__all__ = ["PacketFunctionExecutorProtocol", "PythonFunctionExecutorProtocol", "announce_last_call"]
 
 
 @runtime_checkable
@@ -109,3 +113,11 @@ class PythonFunctionExecutorProtocol(PacketFunctionExecutorProtocol, Protocol):
         A non-concurrent executor may run the call before returning (a completed future).
         """
         ...
+
+
+def announce_last_call(executor: object) -> None:
+    """Tell ``executor`` that no more calls follow, if it has the optional ``no_more_calls()``
+    (see the module docstring); a no-op for every other executor."""
+    no_more_calls = getattr(executor, "no_more_calls", None)
+    if no_more_calls is not None:
+        no_more_calls()

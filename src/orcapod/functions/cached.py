@@ -416,7 +416,8 @@ class CachedFunctionPod(FunctionPod):
         """
         window = self.concurrency_window(max_concurrency)
         try:
-            yield from windowed(self._starts(rows, input_hashes), window, return_exceptions)
+            starts = self._starts(rows, input_hashes)
+            yield from windowed(starts, window, return_exceptions, self.executor)
         finally:
             self._binding.close()
 

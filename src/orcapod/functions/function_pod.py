@@ -38,6 +38,7 @@ from typing import Any
 from orcapod.data import Packet, Tag
 from orcapod.errors import InputValidationError
 from orcapod.executors.capture import PacketLoggerProtocol
+from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.function_pod_stream import FunctionPodStream
 from orcapod.functions.packet_function import PacketFunctionBase
 from orcapod.functions.pending import Pending
@@ -293,21 +294,24 @@ class FunctionPod:
                     yield tag, call(packet)
             return
         starts = ((tag, self.start_packet(tag, packet)) for tag, packet in rows)
-        yield from windowed(starts, window, return_exceptions)
+        yield from windowed(starts, window, return_exceptions, self.executor)
 
 
 def windowed(
     starts: Iterator[tuple[Tag, Pending[tuple[Tag, Packet | None]]]],
     window: int,
     return_exceptions: bool,
+    executor: object = None,
 ) -> Iterator[Outcome]:
-    """Keep up to ``window`` started rows in flight; collect them in order."""
+    """Keep up to ``window`` started rows in flight; collect them in order. ``executor`` is
+    told when the last row has started (``announce_last_call``)."""
     inflight: deque[tuple[Tag, Pending[tuple[Tag, Packet | None]]]] = deque()
     try:
         for item in starts:
             inflight.append(item)
             if len(inflight) >= window:
                 yield _collect(*inflight.popleft(), return_exceptions)
+        announce_last_call(executor)
         while inflight:
             yield _collect(*inflight.popleft(), return_exceptions)
     finally:

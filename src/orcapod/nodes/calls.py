@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from orcapod.data import Packet
+from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.pending import Pending
 
 __all__ = ["call_each"]
@@ -53,9 +54,7 @@ def call_each(
             while len(in_flight) >= window:
                 _finish(in_flight.popleft(), done, failed)
             in_flight.append((key, function.submit_call(packet)))
-        no_more_calls = getattr(getattr(function, "executor", None), "no_more_calls", None)
-        if no_more_calls is not None:
-            no_more_calls()
+        announce_last_call(function.executor)
         while in_flight:
             _finish(in_flight.popleft(), done, failed)
     finally:
