@@ -14,7 +14,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.delta_state import PathState
-from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError
+from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError, InputValidationError
 from orcapod.types.columns import RECORD_ID
 
 P = ("cache", "fn")
@@ -424,3 +424,25 @@ def test_verified_writes_survive_another_process_compacting_the_table(tmp_path: 
         db.add_records(P, batch(["y"], v=[0]), "id", absent_at=version)
     db.add_records(P, batch(["y", "z"], v=[0, 30]), "id", skip_duplicates=True, absent_at=version)
     assert rows_of(db) == [("a", 1), ("x", 10), ("y", 20), ("z", 30)]
+
+
+def test_tables_checkpoint_every_checkpoint_interval_commits(tmp_path: Path) -> None:
+    """Opening and committing replay the commits since the last checkpoint: a short interval
+    keeps both cheap however long the history (module docstring)."""
+    db = DeltaTableDatabase(tmp_path, checkpoint_interval=4)
+    for i in range(9):
+        db.add_records(P, batch([f"id{i}"], v=[i]), "id")
+        db.flush()
+    table = DeltaTable(db.table_uri(P))
+    assert table.metadata().configuration["delta.checkpointInterval"] == "4"
+    log = Path(db.table_uri(P), "_delta_log")
+    # after the 4th and the 8th commit (versions 3 and 7)
+    assert sorted(p.name.split(".")[0] for p in log.glob("*.checkpoint.parquet")) == [
+        "00000000000000000003",
+        "00000000000000000007",
+    ]
+    fresh = DeltaTableDatabase(tmp_path)
+    assert sorted(i for i, _ in rows_of(fresh)) == [f"id{i}" for i in range(9)]
+    for bad in (0, 2.5, True):
+        with pytest.raises(InputValidationError, match="checkpoint_interval"):
+            DeltaTableDatabase(tmp_path, checkpoint_interval=bad)  # type: ignore[arg-type]

@@ -9,6 +9,13 @@ and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending r
 only ever appended to (``mode="error"`` to create, ``mode="append"`` with ``schema_mode="merge"``
 afterwards) - never overwritten.
 
+Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
+``checkpoint_interval`` (default 10; Delta's own default is 100). Opening a table and committing
+to it replay the JSON commits since the last checkpoint, so with 100 their cost grows with the
+history: measured here, open 5 -> 34 ms and commit 6 -> 18 ms between the 1st and the 90th
+commit after a checkpoint - per table, per incremental run. With 10 both stay ~5 ms; every
+10th commit also writes a checkpoint (~15 ms on a small table, more with many data files).
+
 Duplicate checks against committed rows use a committed-id index (``id_index.CommittedIds``):
 record ids are random hashes, so file statistics cannot prune and a pushed-down query for the
 incoming ids scans the whole ``__record_id`` column on every write (70-100 ms per 10k ids at
@@ -131,9 +138,18 @@ class DeltaTableDatabase(StoringBackend):
         storage_options: Mapping[str, str] | None = None,
         batch_size: int = 10_000,
         max_commit_attempts: int = 200,
+        checkpoint_interval: int = 10,
     ) -> None:
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
+        if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int):
+            raise InputValidationError(
+                f"checkpoint_interval must be an int, got {type(checkpoint_interval).__name__}."
+            )
+        if checkpoint_interval < 1:
+            raise InputValidationError(
+                f"checkpoint_interval must be at least 1, got {checkpoint_interval}."
+            )
         if max_commit_attempts < 1:
             raise InputValidationError(
                 f"max_commit_attempts must be at least 1, got {max_commit_attempts}."
@@ -144,6 +160,7 @@ class DeltaTableDatabase(StoringBackend):
         self._storage_options = dict(storage_options) if storage_options else None
         self._batch_size = batch_size
         self._max_commit_attempts = max_commit_attempts
+        self._table_configuration = {"delta.checkpointInterval": str(checkpoint_interval)}
         self._writer_id = f"orcapod-{uuid.uuid4()}"
         self._seq = 0
         self._states: dict[RecordPath, PathState] = {}
@@ -368,6 +385,7 @@ class DeltaTableDatabase(StoringBackend):
                     state.uri,
                     state.pending[0],
                     mode="error",
+                    configuration=self._table_configuration,
                     storage_options=self._storage_options,
                     writer_properties=self._writer_properties,
                     commit_properties=props,
