@@ -446,3 +446,26 @@ def test_tables_checkpoint_every_checkpoint_interval_commits(tmp_path: Path) -> 
     for bad in (0, 2.5, True):
         with pytest.raises(InputValidationError, match="checkpoint_interval"):
             DeltaTableDatabase(tmp_path, checkpoint_interval=bad)  # type: ignore[arg-type]
+
+
+def test_a_flush_right_after_another_writer_committed_loses_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    """The flush may commit on the snapshot its add just refreshed; if another writer moved
+    the table in between, the compare-and-swap commit fails and is re-checked and retried."""
+    mine, other = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    mine.add_records(P, batch(["a"], v=[1]), "id")
+    mine.flush()
+    mine.add_records(P, batch(["b", "c"], v=[2, 3]), "id", skip_duplicates=True)
+    mine.add_records(P, batch(["e"], v=[5]), "id")
+    other.add_records(P, batch(["c", "d", "e"], v=[30, 4, 50]), "id")
+    other.flush()
+    with pytest.raises(DuplicateRecordError, match="'e'"):
+        mine.flush()  # 'e' was added strictly: named; the rest is committed
+    assert rows_of(DeltaTableDatabase(tmp_path)) == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 30),
+        ("d", 4),
+        ("e", 50),
+    ]

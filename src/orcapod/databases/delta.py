@@ -336,7 +336,10 @@ class DeltaTableDatabase(StoringBackend):
         rejected: set[str] = set()
         attempts = 0
         while state.pending:
-            state.refresh()
+            # a snapshot refreshed moments ago (by the add) is as good as a new one: if the
+            # table moved since, the compare-and-swap commit fails and the next turn refreshes
+            if attempts or state.inflight_seq is not None or not state.fresh():
+                state.refresh()
             if state.inflight_seq is not None:
                 landed = self._landed(state, state.inflight_seq)
                 state.inflight_seq = None
@@ -421,7 +424,8 @@ class DeltaTableDatabase(StoringBackend):
             state.index = index_own_commit(state.index, state.table, base, ids)
         if indexing:
             assert lookups is not None
-            state.refresh()
+            if creating:  # (an append updated state.table in place)
+                state.refresh()
             if state.table is not None and state.version == base + 1:
                 added = [f for f in state.table.file_uris() if f not in before]
                 lookups.record_commit(added, state.pending[0])

@@ -8,6 +8,8 @@ checked against (see the ``delta`` module docstring for how writes use them).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -21,12 +23,14 @@ from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.errors import DatabaseError
 
-__all__ = ["NO_TABLE", "WRITE_ERRORS", "PathState"]
+__all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
 #: what deltalake raises when a read or write of a table fails
 WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
+#: a snapshot refreshed this recently need not be refreshed before a commit attempt
+FRESH_SECONDS = 0.1
 
 
 @dataclass
@@ -49,6 +53,7 @@ class PathState:
     inflight_seq: int | None = None
     index: CommittedIds | None = None
     lookups: LookupIndex | None = None
+    refreshed_at: float = -math.inf
 
     @property
     def version(self) -> int:
@@ -64,8 +69,13 @@ class PathState:
         self.verified_since = None
         self.inflight_seq = None
 
+    def fresh(self) -> bool:
+        """Was the snapshot refreshed within the last ``FRESH_SECONDS``?"""
+        return time.monotonic() - self.refreshed_at < FRESH_SECONDS
+
     def refresh(self) -> None:
         """Bring the cached snapshot up to the latest committed version."""
+        self.refreshed_at = time.monotonic()
         try:
             if self.table is None:
                 options = None if self.storage_options is None else dict(self.storage_options)
