@@ -8,6 +8,10 @@ EACH IN A FRESH PROCESS (nothing cached in memory between phases):
 * ``plus_1pct``  - N + N/100 rows: only the new 1% are computed;
 * ``first_run_new_rows`` - N/100 rows on a fresh store: what the new rows cost from scratch.
 
+``plus_1pct_history`` (not with ``--quick``): the +1% goal after a long history - 30
+successive +1% runs on one 10k store (each in a fresh process) give its tables 30 more commits
+and files; then rerun, +1% and the new rows alone are measured at the grown size, as above.
+
 The first run runs once; the other three ``--phase-repeats`` times (default 5), interleaved so
 a slow spell of the shared machine hits all of them, each ``plus_1pct`` on a fresh copy of the
 store the first run left; their medians are compared (every run's time is printed too).
@@ -202,6 +206,36 @@ def _median_figure(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return figure
 
 
+def _phases(root: str, store: str, n: int, repeats: int) -> dict[str, dict[str, Any]]:
+    """Rerun, +1% (on a fresh copy of ``store``) and a first run of the new rows alone, at
+    ``n`` rows, ``repeats`` times each, interleaved (so a slow spell of the machine hits all
+    three); each in a fresh process; medians printed and returned."""
+    figures: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {
+        "rerun": [],
+        "plus_1pct": [],
+        "first_run_new_rows": [],
+    }
+    for _ in range(repeats):  # interleaved, so a slow spell of the machine hits all three
+        runs["rerun"] += _child(["--phase", "rerun", "--n", str(n), "--store", store])
+        copy = str(Path(root, "copy"))
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(store, copy)
+        runs["plus_1pct"] += _child(
+            ["--phase", "plus_1pct", "--n", str(n + n // 100), "--store", copy]
+        )
+        # the new rows' first-run cost: a first run of just those rows, on a fresh store in
+        # a fresh process (what processing them from scratch costs, its commits included)
+        with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as fresh:
+            runs["first_run_new_rows"] += _child(
+                ["--phase", "first_run_new_rows", "--n", str(n // 100), "--store", fresh]
+            )
+    for name, phase_runs in runs.items():
+        figures[name] = _median_figure(phase_runs)
+        print(json.dumps(figures[name]), flush=True)
+    return figures
+
+
 def _size(n: int, repeats: int) -> dict[str, dict[str, Any]]:
     """The four phases at ``n`` rows; every phase but the first run ``repeats`` times, each in
     a fresh process (``plus_1pct`` on a fresh copy of the store the first run left), medians
@@ -211,29 +245,38 @@ def _size(n: int, repeats: int) -> dict[str, dict[str, Any]]:
         store = str(Path(root, "store"))
         (figures["first_run"],) = _child(["--phase", "first_run", "--n", str(n), "--store", store])
         print(json.dumps(figures["first_run"]), flush=True)
-        runs: dict[str, list[dict[str, Any]]] = {
-            "rerun": [],
-            "plus_1pct": [],
-            "first_run_new_rows": [],
-        }
-        for _ in range(repeats):  # interleaved, so a slow spell of the machine hits all three
-            runs["rerun"] += _child(["--phase", "rerun", "--n", str(n), "--store", store])
-            copy = str(Path(root, "copy"))
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(store, copy)
-            runs["plus_1pct"] += _child(
-                ["--phase", "plus_1pct", "--n", str(n + n // 100), "--store", copy]
-            )
-            # the new rows' first-run cost: a first run of just those rows, on a fresh store in
-            # a fresh process (what processing them from scratch costs, its commits included)
-            with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as fresh:
-                runs["first_run_new_rows"] += _child(
-                    ["--phase", "first_run_new_rows", "--n", str(n // 100), "--store", fresh]
-                )
-        for name, phase_runs in runs.items():
-            figures[name] = _median_figure(phase_runs)
-            print(json.dumps(figures[name]), flush=True)
+        figures.update(_phases(root, store, n, repeats))
     return figures
+
+
+def history(n: int, runs: int, repeats: int) -> dict[str, Any]:
+    """The +1% goal after a long history: ``runs`` successive +1% runs on one store (each in
+    a fresh process) grow its tables by ``runs`` commits and files each; then rerun, +1% (on a
+    copy) and the new rows alone are measured ``repeats`` times at the grown size."""
+    with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as root:
+        store = str(Path(root, "store"))
+        _child(["--phase", "first_run", "--n", str(n), "--store", store])
+        step = n // 100
+        grown = n + step * runs
+        seconds = [
+            _child(["--phase", "plus_1pct", "--n", str(n + step * (i + 1)), "--store", store])[0][
+                "seconds"
+            ]
+            for i in range(runs)
+        ]
+        figures = _phases(root, store, grown, repeats)
+    budget = figures["rerun"]["seconds"] + figures["first_run_new_rows"]["seconds"]
+    return {
+        "benchmark": "pipeline.plus_1pct_history",
+        "n": grown,
+        "earlier_plus_1pct_runs": runs,
+        "earlier_plus_1pct_seconds": seconds,
+        "rerun_seconds": figures["rerun"]["seconds"],
+        "plus_1pct_seconds": figures["plus_1pct"]["seconds"],
+        "new_rows_first_run_seconds": figures["first_run_new_rows"]["seconds"],
+        "plus_1pct_goal_seconds": round(budget, 4),
+        "plus_1pct_ratio_to_goal": round(figures["plus_1pct"]["seconds"] / budget, 3),
+    }
 
 
 def main() -> None:
@@ -241,6 +284,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k rows; small Ray run")
     parser.add_argument("--sizes", help="comma-separated row counts (default 1k,10k,100k,1M)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--skip-history", action="store_true", help="no successive +1% runs")
     parser.add_argument("--ray-only", action="store_true", help="only the Ray comparison")
     parser.add_argument("--repeats", type=int, default=3, help="Ray trials per executor")
     parser.add_argument(
@@ -301,6 +345,8 @@ def main() -> None:
             ),
             flush=True,
         )
+    if not args.quick and not args.ray_only and not args.skip_history:
+        print(json.dumps(history(10_000, 30, repeats)), flush=True)
     if not args.skip_ray:
         ray_args = ["--phase", "ray", "--repeats", str(1 if args.quick else args.repeats)]
         if args.quick:
