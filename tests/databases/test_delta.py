@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
@@ -469,3 +470,25 @@ def test_a_flush_right_after_another_writer_committed_loses_and_repeats_nothing(
         ("d", 4),
         ("e", 50),
     ]
+
+
+def test_data_files_are_compressed_and_id_columns_have_no_dictionary(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    n = 500
+    table = pa.table(
+        {
+            "id": [f"id-{i}" for i in range(n)],
+            "_source_y": [f"src::{i}" for i in range(n)],
+            "fn": ["same"] * n,
+        }
+    )
+    db.add_records(P, table, "id")
+    db.flush()
+    (file,) = DeltaTable(db.table_uri(P)).file_uris()
+    meta = pq.ParquetFile(file).metadata.row_group(0)
+    chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert {c.compression for c in chunks.values()} == {"SNAPPY"}
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert not dictionary & set(chunks[RECORD_ID].encodings)
+    assert not dictionary & set(chunks["_source_y"].encodings)
+    assert dictionary & set(chunks["fn"].encodings)  # repeated values keep their dictionary
