@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
-from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, SCHEME
+from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, SCHEME
 from orcapod.errors import DatabaseError
 
 PATH = ("results", "fn")
@@ -164,3 +164,36 @@ def test_index_scheme_is_the_same_in_another_process() -> None:
     code = "from orcapod.databases.column_index import SCHEME; print(SCHEME.hex())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == SCHEME.hex()
+
+
+def test_a_table_of_many_files_gets_one_pack_read_instead_of_a_sidecar_per_file(
+    tmp_path: Path,
+) -> None:
+    db = DeltaTableDatabase(tmp_path / "s")
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    _write_batches(db, PACK_AFTER + 2, size=10)
+    pack = Path(db.table_uri(PATH), INDEX_DIR, SCHEME.hex(), "key", "pack.h64p")
+    assert not pack.exists()  # the writer's own lookups read its cached runs, not sidecars
+    wanted = [f"k{i}" for i in range(0, 200, 3)]
+    expected = sorted(k for k in wanted if int(k[1:]) < 10 * (PACK_AFTER + 2))
+    assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == expected
+    assert pack.exists()  # that fresh instance read PACK_AFTER+ sidecars: it packed them
+    for sidecar in _sidecars(db):
+        sidecar.unlink()
+    for file in _data_files(db):  # only the pack is left to answer for absent values
+        Path(file).write_bytes(b"not parquet")
+    assert _lookup(DeltaTableDatabase(tmp_path / "s"), [f"absent{i}" for i in range(50)]) is None
+
+
+def test_a_damaged_pack_is_ignored(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path / "s")
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    _write_batches(db, PACK_AFTER + 1, size=10)
+    wanted = [f"k{i}" for i in range(0, 120, 7)]
+    expected = sorted(k for k in wanted if int(k[1:]) < 10 * (PACK_AFTER + 1))
+    assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == expected
+    pack = Path(db.table_uri(PATH), INDEX_DIR, SCHEME.hex(), "key", "pack.h64p")
+    data = pack.read_bytes()
+    for damaged in (data[:-8], data[:40], b"OIDP" + data[4:20] + b"\xff" * 12 + data[32:]):
+        pack.write_bytes(damaged)
+        assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == expected

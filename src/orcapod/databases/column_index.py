@@ -21,6 +21,14 @@ A miss is definite, so the values the index rules out never reach the query. A h
 "possibly stored": the surviving values go to the normal pushed-down query. A hash collision
 therefore costs a query, never a wrong answer. When nothing survives, there is no query at all.
 
+Packs. A table that grew by many small commits has many files, and reading one sidecar per
+file would make every lookup cost more as the history grows. So a lookup that had to read at
+least ``PACK_AFTER`` single sidecars writes the column's *pack* (``pack.h64p`` beside them): the
+runs of every data file of its snapshot in one file. A lookup that misses more than one file
+reads the pack first and only the files it lacks one by one. Packs are rewritten whole
+(atomically); one that names files no longer in the snapshot is still correct for the files it
+has, and a damaged one is ignored.
+
 Which columns are indexed. A column is indexed on a table once a lookup of at least
 ``MIN_INDEXED_VALUES`` values is made on it (``want``), or when its sidecar directory exists
 (``discover``: another process indexed it). A writer that commits to a table with indexed
@@ -73,6 +81,7 @@ from orcapod.types.columns import RECORD_ID
 __all__ = [
     "INDEX_DIR",
     "MIN_INDEXED_VALUES",
+    "PACK_AFTER",
     "SCHEME",
     "LookupIndex",
     "indexable",
@@ -88,6 +97,10 @@ _MAGIC = b"OIDX"
 _FORMAT = 1
 _HEADER = 4 + 4 + 8 + 8  # magic, format, scheme (8 bytes), row count
 _SUFFIX = ".h64"
+_PACK_MAGIC = b"OIDP"
+_PACK_NAME = "pack.h64p"
+#: a lookup that had to read this many single sidecars writes the column's pack
+PACK_AFTER = 8
 
 
 def indexable(dtype: pa.DataType) -> bool:
@@ -231,17 +244,49 @@ class LookupIndex:
 
     def _load(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
         cache = self._runs.setdefault(column, {})
+        pack: dict[str, NDArray[np.uint64]] = {}
+        if sum(1 for file in files if file not in cache) > 1:
+            pack = self._read_pack(column)
+        singles = 0
         runs = []
         for file in files:
             run = cache.get(file)
             if run is None:
-                run = self._read(column, file)
+                run = pack.get(os.path.basename(file)) if self._sidecar(column, file) else None
                 if run is None:
-                    run = self._build(column, file)
+                    singles += 1
+                    run = self._read(column, file)
+                    if run is None:
+                        run = self._build(column, file)
                 cache[file] = run
             if len(run):
                 runs.append(run)
+        if singles >= PACK_AFTER:
+            self._write_pack(column, {file: cache[file] for file in files})
         return runs
+
+    def _pack_path(self, column: str) -> str:
+        return os.path.join(self._root, _dir_of_column(column), _PACK_NAME)
+
+    def _read_pack(self, column: str) -> dict[str, NDArray[np.uint64]]:
+        """The runs of the column's pack by data file name (empty: no valid pack)."""
+        path = self._pack_path(column)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise DatabaseError(
+                f"Cannot read the lookup index file {path}: {err}. Check that the table's "
+                "directory is readable, or delete the file to have it rebuilt."
+            ) from err
+        return _unpack(data)
+
+    def _write_pack(self, column: str, runs: Mapping[str, NDArray[np.uint64]]) -> None:
+        """One file with the runs of ``runs``' data files (those directly in the table)."""
+        entries = {os.path.basename(f): run for f, run in runs.items() if self._sidecar(column, f)}
+        self._put(self._pack_path(column), _pack(entries))
 
     def _sidecar(self, column: str, file: str) -> str | None:
         """Where the sidecar of ``file`` lives (``None``: not a file directly in the table)."""
@@ -293,22 +338,66 @@ class LookupIndex:
 
     def _write(self, column: str, file: str, run: NDArray[np.uint64]) -> None:
         path = self._sidecar(column, file)
-        if path is None or not self._persist:
+        if path is None:
             return
         header = _MAGIC + np.array([_FORMAT], dtype="<u4").tobytes() + SCHEME
         header += np.array([len(run)], dtype="<u8").tobytes()
+        self._put(path, header + run.astype("<u8").tobytes())
+
+    def _put(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically (module docstring: best effort)."""
+        if not self._persist:
+            return
         temporary = f"{path}.{uuid.uuid4().hex}.tmp"
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(temporary, "wb") as handle:
-                handle.write(header)
-                handle.write(run.astype("<u8").tobytes())
+                handle.write(data)
             os.replace(temporary, path)
         except OSError:
             # a cache that cannot be persisted (read-only store): answer from memory only
             self._persist = False
             with contextlib.suppress(FileNotFoundError):
                 os.remove(temporary)
+
+
+def _pack(entries: Mapping[str, NDArray[np.uint64]]) -> bytes:
+    """Pack format: magic, format, scheme, file count; per file its name length, name and row
+    count; then every run, in that order (little-endian)."""
+    parts = [_PACK_MAGIC, np.array([_FORMAT], dtype="<u4").tobytes(), SCHEME]
+    parts.append(np.array([len(entries)], dtype="<u8").tobytes())
+    for name, run in entries.items():
+        encoded = name.encode()
+        parts += [np.array([len(encoded)], dtype="<u4").tobytes(), encoded]
+        parts.append(np.array([len(run)], dtype="<u8").tobytes())
+    parts += [run.astype("<u8").tobytes() for run in entries.values()]
+    return b"".join(parts)
+
+
+def _unpack(data: bytes) -> dict[str, NDArray[np.uint64]]:
+    """The entries of a pack; empty when it is not a complete pack of this scheme."""
+    if len(data) < _HEADER or data[:4] != _PACK_MAGIC or data[8:16] != SCHEME:
+        return {}
+    if int(np.frombuffer(data, dtype="<u4", count=1, offset=4)[0]) != _FORMAT:
+        return {}
+    count = int(np.frombuffer(data, dtype="<u8", count=1, offset=16)[0])
+    offset, sizes = _HEADER, []
+    try:
+        for _ in range(count):
+            length = int(np.frombuffer(data, dtype="<u4", count=1, offset=offset)[0])
+            name = data[offset + 4 : offset + 4 + length].decode()
+            rows = int(np.frombuffer(data, dtype="<u8", count=1, offset=offset + 4 + length)[0])
+            sizes.append((name, rows))
+            offset += 4 + length + 8
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if len(data) != offset + 8 * sum(rows for _, rows in sizes):
+        return {}
+    out = {}
+    for name, rows in sizes:
+        out[name] = np.frombuffer(data, dtype="<u8", count=rows, offset=offset).astype(np.uint64)
+        offset += 8 * rows
+    return out
 
 
 def _dir_of_column(column: str) -> str:
