@@ -250,6 +250,7 @@ def _size(n: int, repeats: int) -> dict[str, dict[str, Any]]:
             with tempfile.TemporaryDirectory(prefix="orcapod-bench-pipeline-") as fresh:
                 first += _child(["--phase", "first_run", "--n", str(n), "--store", fresh])
         figures["first_run"] = _median_figure(first)
+        os.sync()  # the first run's writes go to disk now, not during the timed reruns
         print(json.dumps(figures["first_run"]), flush=True)
         figures.update(_phases(root, store, n, repeats))
     return figures
