@@ -67,12 +67,11 @@ from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import replace
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 from numpy.typing import NDArray
 
+from orcapod.databases.id_index import hash_ids, in_sorted_runs, read_column
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.records import Constraint
 from orcapod.errors import DatabaseError
@@ -92,7 +91,6 @@ INDEX_DIR = "_orcapod_index"
 #: a lookup of at least this many values makes its column indexed on that table
 MIN_INDEXED_VALUES = 16
 
-_SEED = 0x6F726361  # "orca"
 _MAGIC = b"OIDX"
 _FORMAT = 1
 _HEADER = 4 + 4 + 8 + 8  # magic, format, scheme (8 bytes), row count
@@ -118,8 +116,7 @@ def value_hashes(values: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
         return np.empty(0, dtype=np.uint64)
     if not pa.types.is_large_string(values.type):
         values = values.cast(pa.large_string())
-    hashes: NDArray[np.uint64] = pl.Series(values=values).hash(seed=_SEED).to_numpy()
-    return hashes
+    return hash_ids(values)
 
 
 def _scheme() -> bytes:
@@ -143,7 +140,7 @@ class LookupIndex:
     """The lookup indexes of one local Delta table (see the module docstring)."""
 
     def __init__(self, table_dir: str) -> None:
-        self._table_dir = table_dir
+        self._table_dir = os.path.realpath(table_dir)
         self._root = os.path.join(table_dir, INDEX_DIR, SCHEME.hex())
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
@@ -217,15 +214,7 @@ class LookupIndex:
         runs = self._load(column, files)
         if not runs or len(values) == 0:
             return values.slice(0, 0)
-        queries = value_hashes(values)
-        order = np.argsort(queries)
-        sorted_queries = queries[order]
-        found = np.zeros(len(queries), dtype=np.bool_)
-        for run in runs:
-            positions = np.searchsorted(run, sorted_queries)
-            np.minimum(positions, len(run) - 1, out=positions)
-            found[order[run[positions] == sorted_queries]] = True
-        return values.filter(pa.array(found))
+        return values.filter(pa.array(in_sorted_runs(runs, value_hashes(values))))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).
@@ -270,18 +259,8 @@ class LookupIndex:
 
     def _read_pack(self, column: str) -> dict[str, NDArray[np.uint64]]:
         """The runs of the column's pack by data file name (empty: no valid pack)."""
-        path = self._pack_path(column)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return {}
-        except OSError as err:
-            raise DatabaseError(
-                f"Cannot read the lookup index file {path}: {err}. Check that the table's "
-                "directory is readable, or delete the file to have it rebuilt."
-            ) from err
-        return _unpack(data)
+        data = _read_bytes(self._pack_path(column))
+        return {} if data is None else _unpack(data)
 
     def _write_pack(self, column: str, runs: Mapping[str, NDArray[np.uint64]]) -> None:
         """One file with the runs of ``runs``' data files (those directly in the table)."""
@@ -290,25 +269,14 @@ class LookupIndex:
 
     def _sidecar(self, column: str, file: str) -> str | None:
         """Where the sidecar of ``file`` lives (``None``: not a file directly in the table)."""
-        if os.path.dirname(os.path.realpath(file)) != os.path.realpath(self._table_dir):
+        if os.path.dirname(os.path.realpath(file)) != self._table_dir:
             return None
         return os.path.join(self._root, _dir_of_column(column), os.path.basename(file) + _SUFFIX)
 
     def _read(self, column: str, file: str) -> NDArray[np.uint64] | None:
         path = self._sidecar(column, file)
-        if path is None:
-            return None
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return None
-        except OSError as err:
-            raise DatabaseError(
-                f"Cannot read the lookup index file {path}: {err}. Check that the table's "
-                "directory is readable, or delete the file to have it rebuilt."
-            ) from err
-        if len(data) < _HEADER or data[:4] != _MAGIC or data[8:16] != SCHEME:
+        data = None if path is None else _read_bytes(path)
+        if data is None or len(data) < _HEADER or data[:4] != _MAGIC or data[8:16] != SCHEME:
             return None
         (form,) = np.frombuffer(data, dtype="<u4", count=1, offset=4)
         (rows,) = np.frombuffer(data, dtype="<u8", count=1, offset=16)
@@ -320,19 +288,11 @@ class LookupIndex:
     def _build(self, column: str, file: str) -> NDArray[np.uint64]:
         """Read ``column`` of one data file, hash it and persist the sidecar (a file written
         before the column existed holds only nulls there: an empty run)."""
-        try:
-            parquet = pq.ParquetFile(file)
-            index = parquet.schema_arrow.get_field_index(column)
-            if index < 0 or not indexable(parquet.schema_arrow.field(index).type):
-                run = np.empty(0, dtype=np.uint64)
-            else:
-                values = parquet.read(columns=[column]).column(column)
-                run = _sorted_run(value_hashes(values))
-        except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Cannot read column {column!r} of the data file {file}: {err}. Check that "
-                "the table's files are readable."
-            ) from err
+        values = read_column(file, column)
+        if values is None or not indexable(values.type):
+            run = np.empty(0, dtype=np.uint64)
+        else:
+            run = _sorted_run(value_hashes(values))
         self._write(column, file, run)
         return run
 
@@ -359,6 +319,20 @@ class LookupIndex:
             self._persist = False
             with contextlib.suppress(FileNotFoundError):
                 os.remove(temporary)
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The content of an index file (None: there is none)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise DatabaseError(
+            f"Cannot read the lookup index file {path}: {err}. Check that the table's "
+            "directory is readable, or delete the file to have it rebuilt."
+        ) from err
 
 
 def _pack(entries: Mapping[str, NDArray[np.uint64]]) -> bytes:

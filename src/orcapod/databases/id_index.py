@@ -45,7 +45,15 @@ from numpy.typing import NDArray
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["CommittedIds", "IdHashIndex", "hash_ids", "index_own_commit", "sync_index"]
+__all__ = [
+    "CommittedIds",
+    "IdHashIndex",
+    "hash_ids",
+    "in_sorted_runs",
+    "index_own_commit",
+    "read_column",
+    "sync_index",
+]
 
 _SEED = 0x6F726361  # "orca"
 
@@ -79,16 +87,26 @@ class IdHashIndex:
 
     def maybe_contains(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         """True where a hash is in the set (the id is possibly stored); False is definite."""
-        order = np.argsort(hashes)
-        queries = hashes[order]  # sorted queries: searchsorted walks memory in order
-        found = np.zeros(len(hashes), dtype=np.bool_)
-        for run in self._runs:
-            positions = np.searchsorted(run, queries)
-            np.minimum(positions, len(run) - 1, out=positions)
-            found |= run[positions] == queries
-        out = np.empty_like(found)
-        out[order] = found
-        return out
+        return in_sorted_runs(self._runs, hashes)
+
+
+def in_sorted_runs(
+    runs: Iterable[NDArray[np.uint64]], hashes: NDArray[np.uint64]
+) -> NDArray[np.bool_]:
+    """True where a hash is in one of the sorted ``runs``: one ``np.searchsorted`` of the
+    sorted queries per run (sorted queries walk each run's memory in order)."""
+    order = np.argsort(hashes)
+    queries = hashes[order]
+    found = np.zeros(len(hashes), dtype=np.bool_)
+    for run in runs:
+        if len(run) == 0:
+            continue
+        positions = np.searchsorted(run, queries)
+        np.minimum(positions, len(run) - 1, out=positions)
+        found |= run[positions] == queries
+    out = np.empty_like(found)
+    out[order] = found
+    return out
 
 
 def _merge(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -199,10 +217,22 @@ def index_own_commit(
 
 def _read_ids(file: str) -> pa.ChunkedArray:
     """The record ids of one local parquet data file."""
+    ids = read_column(file, RECORD_ID)
+    if ids is None:
+        raise DatabaseError(f"The data file {file} has no {RECORD_ID} column; it is not ours.")
+    return ids
+
+
+def read_column(file: str, column: str) -> pa.ChunkedArray | None:
+    """``column`` of one local parquet data file (None: the file has no such column, e.g. it
+    was written before the column existed)."""
     try:
-        return pq.read_table(file, columns=[RECORD_ID]).column(RECORD_ID)
+        parquet = pq.ParquetFile(file)
+        if parquet.schema_arrow.get_field_index(column) < 0:
+            return None
+        return parquet.read(columns=[column]).column(column)
     except (OSError, pa.ArrowException) as err:
         raise DatabaseError(
-            f"Cannot read the record ids of {file}: {err}. Check that the table's files are "
-            "readable."
+            f"Cannot read column {column!r} of the data file {file}: {err}. Check that the "
+            "table's files are readable."
         ) from err
