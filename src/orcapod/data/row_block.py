@@ -84,12 +84,12 @@ class RowBlock:
         (no Arrow slice and no schema covering ``names``)."""
         digests = self._digests.get(names)
         if digests is None or row >= len(digests):
-            done = 0 if digests is None else len(digests)
-            part = self._arrow(names, done)
+            part = self._arrow(names, 0 if digests is None else len(digests))
             if part is None:
                 return None
-            digests = (digests or []) + hash_rows(part).to_pylist()
-            self._digests[names] = digests
+            if digests is None:
+                digests = self._digests[names] = []
+            digests.extend(hash_rows(part).to_pylist())  # in place: a growing block stays O(n)
         return ContentHash(ROW_HASH_METHOD, digests[row])
 
     def _arrow(self, names: tuple[str, ...], start: int) -> pa.Table | None:
