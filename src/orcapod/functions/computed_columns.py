@@ -112,9 +112,8 @@ class ComputedColumns(Mapping[str, list[Any]]):
                 if names is None:
                     names = names_of[id(schema)] = tuple(schema)
                 digest = source.content_hash(names, self._input_rows[j])
-                if digest is None:
-                    values = source.values(schema, self._input_rows[j])
-                    digest = Packet._make(values, schema).content_hash()
+                if digest is None:  # a block that cannot hash: the row's own hash
+                    digest = Packet._make_row(source, self._input_rows[j], schema).content_hash()
             else:
                 assert source is not None
                 digest = source.content_hash()

@@ -144,13 +144,8 @@ class LazySourceInfo(Mapping[str, Any]):
         if self._hash is not None:
             return self._hash
         assert self._schema is not None
-        if self._block is not None:
-            known = self._block.content_hash(tuple(self._schema), self._row)
-            if known is not None:
-                return known
-            return Packet._make(
-                self._block.values(self._schema, self._row), self._schema
-            ).content_hash()
+        if self._block is not None:  # the block's vectorised hash, else the row's own
+            return Packet._make_row(self._block, self._row, self._schema).content_hash()
         assert self._data is not None
         return Packet._make(self._data, self._schema).content_hash()
 
