@@ -516,3 +516,71 @@ def test_views_share_duplicate_state(db: ArrowDatabase) -> None:
     db.add_records(("a", "b"), batch(["x"], v=[1]), "id")
     with pytest.raises(DuplicateRecordError, match="'x'"):
         db.at("a").add_records(("b",), batch(["x"], v=[2]), "id")
+
+
+# ---------------------------------------------------------------- verified writes and flush=
+
+
+def test_committed_version_grows_with_each_committed_write_and_is_seen_through_views(
+    db: ArrowDatabase,
+) -> None:
+    view = db.at("results")
+    assert db.committed_version(P) == -1 == view.committed_version(("fn",))
+    db.add_records(P, batch(["a"], v=[1]), "id", flush=True)
+    first = db.committed_version(P)
+    assert first is not None and first >= 0
+    assert view.committed_version(("fn",)) == first
+    db.add_records(P, batch(["b"], v=[2]), "id", flush=True)
+    second = db.committed_version(P)
+    assert second is not None and second > first
+
+
+def test_a_verified_write_is_still_checked_against_rows_committed_after_its_version(
+    db: ArrowDatabase,
+) -> None:
+    db.add_records(P, batch(["old"], v=[0]), "id", flush=True)
+    version = db.committed_version(P)
+    assert db.get_records_by_ids(P, ["x", "y"]) is None  # the read that verifies absence
+    db.add_records(P, batch(["x"], v=[10]), "id", flush=True)  # another writer, after it
+    with pytest.raises(DuplicateRecordError, match="'x'"):
+        db.add_records(P, batch(["x", "y"], v=[0, 20]), "id", absent_at=version)
+    db.at("results").add_records(
+        ("fn",), batch(["x", "y"], v=[0, 20]), "id", skip_duplicates=True, absent_at=version
+    )
+    db.flush()
+    assert rows(db.get_all_records(P, "id")) == [
+        {"id": "old", "v": 0},
+        {"id": "x", "v": 10},
+        {"id": "y", "v": 20},
+    ]
+
+
+def test_a_verified_write_is_checked_against_pending_rows(db: ArrowDatabase) -> None:
+    version = db.committed_version(P)
+    db.add_records(P, batch(["p"], v=[1]), "id")
+    db.add_records(P, batch(["p", "q"], v=[9, 2]), "id", skip_duplicates=True, absent_at=version)
+    assert rows(db.get_all_records(P, "id")) == [{"id": "p", "v": 1}, {"id": "q", "v": 2}]
+
+
+def test_flush_true_commits_the_write(db: ArrowDatabase) -> None:
+    db.add_record(P, "a", pa.table({"v": [1]}), flush=True)
+    after_one = db.committed_version(P)
+    assert after_one is not None and after_one >= 0
+    db.add_records(P, batch(["b"], v=[2]), "id", flush=True)
+    assert (db.committed_version(P) or 0) > after_one
+    assert [r["v"] for r in rows(db.get_all_records(P, "id"))] == [1, 2]
+
+
+def test_record_id_column_defaults_to_the_first_column(db: ArrowDatabase) -> None:
+    db.add_records(P, pa.table({"key": ["k1", "k2"], "v": [1, 2]}))
+    assert rows(db.get_all_records(P, "key"), "key") == [
+        {"key": "k1", "v": 1},
+        {"key": "k2", "v": 2},
+    ]
+
+
+def test_the_noop_database_keeps_no_versions() -> None:
+    noop = NoOpArrowDatabase()
+    noop.add_records(P, batch(["a"], v=[1]), "id", flush=True, absent_at=3)
+    assert noop.committed_version(P) is None
+    assert noop.at("x").committed_version(("y",)) is None

@@ -492,3 +492,17 @@ def test_data_files_are_compressed_and_id_columns_have_no_dictionary(tmp_path: P
     assert not dictionary & set(chunks[RECORD_ID].encodings)
     assert not dictionary & set(chunks["_source_y"].encodings)
     assert dictionary & set(chunks["fn"].encodings)  # repeated values keep their dictionary
+
+
+def test_the_store_directory_is_created_unless_create_base_path_is_false(tmp_path: Path) -> None:
+    DeltaTableDatabase(tmp_path / "made" / "here")
+    assert (tmp_path / "made" / "here").is_dir()
+    with pytest.raises(InputValidationError, match="create_base_path=True"):
+        DeltaTableDatabase(tmp_path / "missing", create_base_path=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_store_path_that_is_a_file_is_rejected_at_construction(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputValidationError, match="is a file"):
+        DeltaTableDatabase(tmp_path / "file")

@@ -13,7 +13,12 @@ import pyarrow as pa
 import pytest
 
 from orcapod.data import Packet
-from orcapod.databases import ArrowDatabase, DeltaTableDatabase, InMemoryArrowDatabase
+from orcapod.databases import (
+    ArrowDatabase,
+    DeltaTableDatabase,
+    InMemoryArrowDatabase,
+    NoOpArrowDatabase,
+)
 from orcapod.errors import InputValidationError
 from orcapod.functions import PythonPacketFunction, ResultCache
 from orcapod.functions.result_cache import FILTERED, match_constraints
@@ -369,7 +374,7 @@ def test_store_outputs_takes_aligned_lists(db: ArrowDatabase) -> None:
 def test_committed_version_is_none_without_versions_and_counts_delta_commits(
     tmp_path: Path,
 ) -> None:
-    assert make_cache(InMemoryArrowDatabase()).committed_version() is None
+    assert make_cache(NoOpArrowDatabase()).committed_version() is None
     cache = make_cache(DeltaTableDatabase(tmp_path / "d").at("results"))
     assert cache.committed_version() == -1
     packet, out = compute(4)

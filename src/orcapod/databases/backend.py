@@ -5,29 +5,24 @@ way everywhere, then hand them to the backend's ``_add``; ``get_record_by_id`` i
 ``get_records_by_ids`` of one id; ``at`` gives the scoped view. Backends implement ``_add`` and
 the reads (one level of inheritance; ``NoOpArrowDatabase`` stores nothing and stands alone).
 
-Versioned writes, a capability beyond the ``ArrowDatabase`` protocol (``VersionedDatabase``;
-the Delta backend has it): ``committed_version(db, path)`` is the latest committed version of
-the table (None when the backend has no versions), and
-``add_verified_records(db, ..., absent_at=V)`` tells the backend that a read made after
-``committed_version`` returned V did not find these ids, so it need not check them against
-the rows committed up to V. Both see through scoped
-views (``db.at(...)``) and fall back to plain ``add_records`` on other backends.
+``flush=True`` on a write flushes after adding. ``absent_at`` (verified writes, see
+``orcapod.databases.protocol``) is handed to ``_add``; a backend without versions reports
+``committed_version() -> None`` and callers then pass no ``absent_at``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.paths import RecordPath, join_path, validate_path
-from orcapod.databases.protocol import ArrowDatabase
+from orcapod.databases.paths import RecordPath, validate_path
 from orcapod.databases.records import prepare_record, prepare_records
 from orcapod.databases.scoped import ScopedArrowDatabase
 
-__all__ = ["StoringBackend", "VersionedDatabase", "add_verified_records", "committed_version"]
+__all__ = ["StoringBackend"]
 
 
 class StoringBackend:
@@ -37,19 +32,27 @@ class StoringBackend:
         record_id: str,
         table: pa.Table,
         skip_duplicates: bool = False,
+        flush: bool = False,
     ) -> None:
         key = validate_path(path)
-        self._add(key, prepare_record(record_id, table), skip_duplicates)
+        self._add(key, prepare_record(record_id, table), skip_duplicates, None)
+        if flush:
+            self.flush()
 
     def add_records(
         self,
         path: Sequence[str],
         table: pa.Table,
-        record_id_column: str,
+        record_id_column: str | None = None,
         skip_duplicates: bool = False,
+        flush: bool = False,
+        *,
+        absent_at: int | None = None,
     ) -> None:
         key = validate_path(path)
-        self._add(key, prepare_records(table, record_id_column), skip_duplicates)
+        self._add(key, prepare_records(table, record_id_column), skip_duplicates, absent_at)
+        if flush:
+            self.flush()
 
     def get_record_by_id(
         self, path: Sequence[str], record_id: str, record_id_column: str | None = None
@@ -60,7 +63,12 @@ class StoringBackend:
         return ScopedArrowDatabase(self, subpath)
 
     # implemented by each backend -------------------------------------------------------------
-    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+    def _add(
+        self, key: RecordPath, records: pa.Table, skip_duplicates: bool, absent_at: int | None
+    ) -> None:
+        raise NotImplementedError
+
+    def committed_version(self, path: Sequence[str]) -> int | None:
         raise NotImplementedError
 
     def get_records_by_ids(
@@ -87,62 +95,3 @@ class StoringBackend:
 
     def flush(self) -> None:
         raise NotImplementedError
-
-
-@runtime_checkable
-class VersionedDatabase(Protocol):
-    """A database whose tables are versioned, append-only snapshots (the module docstring)."""
-
-    def committed_version(self, path: Sequence[str]) -> int:
-        """The latest committed version of the table of ``path`` (-1: no table yet)."""
-        ...
-
-    def add_records(
-        self,
-        path: Sequence[str],
-        table: pa.Table,
-        record_id_column: str,
-        skip_duplicates: bool = False,
-        *,
-        absent_at: int | None = None,
-    ) -> None:
-        """``ArrowDatabase.add_records`` of ids verified absent at version ``absent_at``."""
-        ...
-
-
-def _versioned(
-    db: ArrowDatabase, path: Sequence[str]
-) -> tuple[VersionedDatabase, RecordPath] | None:
-    """The versioned backend behind ``db`` (a view is seen through) and the full path."""
-    backend, key = db, validate_path(path)
-    if isinstance(db, ScopedArrowDatabase):
-        backend, key = db.backend, join_path(db.prefix, path)
-    if isinstance(backend, VersionedDatabase):
-        return backend, key
-    return None
-
-
-def committed_version(db: ArrowDatabase, path: Sequence[str]) -> int | None:
-    """The latest committed version of ``path`` in ``db`` (-1: no table yet), or None when
-    ``db`` keeps no versions. Take it BEFORE the read that verifies ids absent."""
-    found = _versioned(db, path)
-    return None if found is None else found[0].committed_version(found[1])
-
-
-def add_verified_records(
-    db: ArrowDatabase,
-    path: Sequence[str],
-    table: pa.Table,
-    record_id_column: str,
-    skip_duplicates: bool = False,
-    *,
-    absent_at: int | None,
-) -> None:
-    """``db.add_records`` of ids that a read made after ``committed_version`` returned
-    ``absent_at`` did not find (None: unverified, or ``db`` keeps no versions)."""
-    found = None if absent_at is None else _versioned(db, path)
-    if found is None:
-        db.add_records(path, table, record_id_column, skip_duplicates)
-    else:
-        backend, key = found
-        backend.add_records(key, table, record_id_column, skip_duplicates, absent_at=absent_at)

@@ -114,7 +114,6 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
-    prepare_records,
     resolve_columns,
     with_columns,
 )
@@ -156,6 +155,7 @@ class DeltaTableDatabase(StoringBackend):
         batch_size: int = 10_000,
         max_commit_attempts: int = 200,
         checkpoint_interval: int = 10,
+        create_base_path: bool = True,
     ) -> None:
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
@@ -174,6 +174,8 @@ class DeltaTableDatabase(StoringBackend):
         raw = os.fspath(base_path)
         self._remote = "://" in raw
         self._base = raw.rstrip("/") if self._remote else str(Path(raw).expanduser().absolute())
+        if not self._remote:
+            _prepare_local_base(Path(self._base), create_base_path)
         self._storage_options = dict(storage_options) if storage_options else None
         self._batch_size = batch_size
         self._max_commit_attempts = max_commit_attempts
@@ -260,26 +262,12 @@ class DeltaTableDatabase(StoringBackend):
             state.refresh()
             return state.version
 
-    def add_records(
-        self,
-        path: Sequence[str],
-        table: pa.Table,
-        record_id_column: str,
-        skip_duplicates: bool = False,
-        *,
-        absent_at: int | None = None,
-    ) -> None:
-        """``ArrowDatabase.add_records``; ``absent_at``: a ``committed_version`` at which the
-        caller verified that none of these ids was committed (skips the full id index)."""
-        key = validate_path(path)
-        self._add(key, prepare_records(table, record_id_column), skip_duplicates, absent_at)
-
     def _add(
         self,
         key: RecordPath,
         records: pa.Table,
         skip_duplicates: bool,
-        absent_at: int | None = None,
+        absent_at: int | None,
     ) -> None:
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
@@ -594,3 +582,24 @@ class DeltaTableDatabase(StoringBackend):
         names = schema.names if selected is None else selected
         table = with_columns(table, schema, names)
         return finalize(table, record_id_column, names)
+
+
+def _prepare_local_base(base: Path, create: bool) -> None:
+    """Check a local ``base_path`` at construction (and create it when ``create``)."""
+    if base.exists() and not base.is_dir():
+        raise InputValidationError(
+            f"The store path {str(base)!r} is a file, not a directory; pass a directory path "
+            "(it is created if missing)."
+        )
+    if not base.exists():
+        if not create:
+            raise InputValidationError(
+                f"The store directory {str(base)!r} does not exist; create it, or pass "
+                "create_base_path=True."
+            )
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputValidationError(
+                f"Cannot create the store directory {str(base)!r}: {err}; pass a writable location."
+            ) from err

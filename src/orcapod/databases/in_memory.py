@@ -3,8 +3,10 @@
 Each path keeps its batches as a list of Arrow tables (concatenated lazily on read and cached
 until the next write), a Python set of its record ids for duplicate checks (O(batch) per write,
 whatever the table size), and the merged schema. Rows are visible as soon as they are added, so
-``flush()`` has nothing to commit and never fails. A lock makes the store safe to share between
-threads. Semantics are those of ``orcapod.databases.protocol``.
+``flush()`` has nothing to commit and never fails. Each write that adds rows is a new version
+(``committed_version``); ids given as verified absent (``absent_at``) are still checked
+against the id set, which costs no more than trusting the caller. A lock makes the store safe
+to share between threads. Semantics are those of ``orcapod.databases.protocol``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class _PathStore:
     ids: set[str] = field(default_factory=set)
     schema: pa.Schema | None = None
     merged: pa.Table | None = None
+    version: int = -1
 
     def table(self) -> pa.Table | None:
         if self.merged is None and self.chunks:
@@ -64,7 +67,15 @@ class InMemoryArrowDatabase(StoringBackend):
     def __repr__(self) -> str:
         return f"InMemoryArrowDatabase(paths={len(self._stores)})"
 
-    def _add(self, key: RecordPath, records: pa.Table, skip_duplicates: bool) -> None:
+    def committed_version(self, path: Sequence[str]) -> int:
+        key = validate_path(path)
+        with self._lock:
+            store = self._stores.get(key)
+            return -1 if store is None else store.version
+
+    def _add(
+        self, key: RecordPath, records: pa.Table, skip_duplicates: bool, absent_at: int | None
+    ) -> None:
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             store = self._stores.get(key) or _PathStore()
@@ -85,6 +96,7 @@ class InMemoryArrowDatabase(StoringBackend):
             store.chunks.append(records)
             store.ids.update(incoming)
             store.merged = None
+            store.version += 1
             self._stores[key] = store
 
     def _table(self, path: Sequence[str]) -> tuple[RecordPath, pa.Table | None]:

@@ -30,6 +30,7 @@ class NoOpArrowDatabase:
         record_id: str,
         table: pa.Table,
         skip_duplicates: bool = False,
+        flush: bool = False,
     ) -> None:
         validate_path(path)
 
@@ -37,9 +38,16 @@ class NoOpArrowDatabase:
         self,
         path: Sequence[str],
         table: pa.Table,
-        record_id_column: str,
+        record_id_column: str | None = None,
         skip_duplicates: bool = False,
+        flush: bool = False,
+        *,
+        absent_at: int | None = None,
     ) -> None:
+        validate_path(path)
+
+    def committed_version(self, path: Sequence[str]) -> None:
+        """No versions: nothing is ever stored."""
         validate_path(path)
 
     def get_record_by_id(

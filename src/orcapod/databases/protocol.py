@@ -15,7 +15,16 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   drops ``__record_id`` from the result; a name renames it to that name.
 * ``flush()`` commits pending rows of every path, including those written through scoped
   views (views share the backend); a failed flush raises ``FlushError`` naming the paths and
-  keeps their rows pending.
+  keeps their rows pending. ``add_record(..., flush=True)`` / ``add_records(..., flush=True)``
+  add, then flush.
+* Verified writes: ``committed_version(path)`` is a version of the path's committed rows
+  (-1: no table yet), or ``None`` when the backend keeps no versions. A caller that reads
+  ids after taking version ``V`` and does not find them may add them with
+  ``add_records(..., absent_at=V)``: the backend may then skip checking them against the rows
+  committed up to ``V``, but still checks pending rows and everything committed after ``V`` (a
+  concurrent writer), so ``skip_duplicates`` and ``DuplicateRecordError`` keep their meaning.
+  ``absent_at`` is a promise by the caller; a backend is free to check everything anyway.
+* ``add_records(..., record_id_column=None)`` takes the table's first column as the ids.
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """
@@ -41,18 +50,29 @@ class ArrowDatabase(Protocol):
         record_id: str,
         table: pa.Table,
         skip_duplicates: bool = False,
+        flush: bool = False,
     ) -> None:
-        """Store the one-row ``table`` under ``record_id``."""
+        """Store the one-row ``table`` under ``record_id`` (then flush if ``flush``)."""
         ...
 
     def add_records(
         self,
         path: Sequence[str],
         table: pa.Table,
-        record_id_column: str,
+        record_id_column: str | None = None,
         skip_duplicates: bool = False,
+        flush: bool = False,
+        *,
+        absent_at: int | None = None,
     ) -> None:
-        """Store every row of ``table``; ``record_id_column`` holds their (string) ids."""
+        """Store every row of ``table``; ``record_id_column`` holds their (string) ids (None:
+        the first column). ``absent_at``: a ``committed_version`` at which the caller found
+        none of these ids committed. Then flush if ``flush``."""
+        ...
+
+    def committed_version(self, path: Sequence[str]) -> int | None:
+        """The version of ``path``'s committed rows (-1: no table yet), or None when this
+        database keeps no versions; take it BEFORE the read that finds ids absent."""
         ...
 
     def get_record_by_id(

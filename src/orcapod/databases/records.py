@@ -139,14 +139,21 @@ def canonical_table(table: pa.Table) -> pa.Table:
     return table.cast(target)
 
 
-def prepare_records(table: pa.Table, record_id_column: str) -> pa.Table:
-    """Validate a batch for ``add_records``: the id column becomes the leading ``__record_id``
-    (non-null strings) and every column gets its canonical type."""
+def prepare_records(table: pa.Table, record_id_column: str | None) -> pa.Table:
+    """Validate a batch for ``add_records``: the id column (None: the first column) becomes
+    the leading ``__record_id`` (non-null strings) and every column gets its canonical type."""
     if not isinstance(table, pa.Table):
         raise InputValidationError(
             f"Records must be a pyarrow.Table, got {type(table).__name__}; convert it with "
             "pa.table(...) or pa.Table.from_batches(...)."
         )
+    if record_id_column is None:
+        if not table.num_columns:
+            raise InputValidationError(
+                "The table has no columns; add a string column of record ids and pass its "
+                "name as record_id_column."
+            )
+        record_id_column = table.column_names[0]
     if not isinstance(record_id_column, str) or record_id_column not in table.column_names:
         raise InputValidationError(
             f"Record id column {record_id_column!r} is not in the table (columns: "

@@ -52,17 +52,26 @@ class ScopedArrowDatabase:
         record_id: str,
         table: pa.Table,
         skip_duplicates: bool = False,
+        flush: bool = False,
     ) -> None:
-        self._backend.add_record(self._path(path), record_id, table, skip_duplicates)
+        self._backend.add_record(self._path(path), record_id, table, skip_duplicates, flush)
 
     def add_records(
         self,
         path: Sequence[str],
         table: pa.Table,
-        record_id_column: str,
+        record_id_column: str | None = None,
         skip_duplicates: bool = False,
+        flush: bool = False,
+        *,
+        absent_at: int | None = None,
     ) -> None:
-        self._backend.add_records(self._path(path), table, record_id_column, skip_duplicates)
+        self._backend.add_records(
+            self._path(path), table, record_id_column, skip_duplicates, flush, absent_at=absent_at
+        )
+
+    def committed_version(self, path: Sequence[str]) -> int | None:
+        return self._backend.committed_version(self._path(path))
 
     def get_record_by_id(
         self, path: Sequence[str], record_id: str, record_id_column: str | None = None

@@ -56,7 +56,6 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
-from orcapod.databases.backend import add_verified_records, committed_version
 from orcapod.databases.paths import validate_path
 from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
@@ -173,7 +172,7 @@ class ResultCache:
     def committed_version(self) -> int | None:
         """The results table's latest committed version (-1: none yet), or None when the
         database keeps no versions; see ``store_outputs(absent_at=...)``."""
-        return committed_version(self._db, self._path)
+        return self._db.committed_version(self._path)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -360,8 +359,8 @@ class ResultCache:
         else:
             columns[POD_TS] = pa.array(list(pod_ts), type=_TS_TYPE)
         table = pa.table(columns)
-        add_verified_records(
-            self._db, self._path, table, RECORD_ID, skip_duplicates=True, absent_at=absent_at
+        self._db.add_records(
+            self._path, table, RECORD_ID, skip_duplicates=True, absent_at=absent_at
         )
         if self._auto_flush if flush is None else flush:
             self._db.flush()

@@ -68,7 +68,6 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
-from orcapod.databases.backend import committed_version
 from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.result_cache import FILTERED, match_constraints
@@ -371,7 +370,7 @@ class FunctionNode(StreamBase):
         """Mark the recorded entries; return the indices of the novel ones."""
         # the novel entry ids are verified absent at this version: their records skip the
         # database's duplicate check against everything committed up to it
-        writer.records_absent_at = committed_version(store.pipeline_db, store.record_path)
+        writer.records_absent_at = store.pipeline_db.committed_version(store.record_path)
         found = store.recorded(plan, [PACKET_ID])
         if found is None:
             return np.arange(plan.num_entries, dtype=np.int64)

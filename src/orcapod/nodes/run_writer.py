@@ -13,7 +13,7 @@ to its end commits once, at the end, instead of paying an extra commit shortly b
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
 the input table), then the failure records, then flushes the pipeline database. Results and
-records are written as verified absent (``add_verified_records``) at the versions the run
+records are written as verified absent (``add_records(..., absent_at=...)``) at the versions the run
 checked them (``results_absent_at``, ``records_absent_at``), so a versioned database skips
 its duplicate check against the rows committed up to then. A process
 killed between the two flushes leaves results without records - the next run finds them in
@@ -33,7 +33,6 @@ import pyarrow as pa
 
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
-from orcapod.databases.backend import add_verified_records
 from orcapod.functions import ResultCache
 from orcapod.functions.result_cache import OwnValues
 
@@ -157,8 +156,7 @@ class RunWriter:
         if self._records:
             records = pa.concat_tables(self._records, promote_options="permissive")
             self._records = []
-            add_verified_records(
-                self._pipeline_db,
+            self._pipeline_db.add_records(
                 self._path,
                 records,
                 self._id_column,
