@@ -496,3 +496,20 @@ def test_a_cached_source_feeds_a_pipeline_cumulatively(fns, visits, database):
     assert summary["compute_bmi"].reused == 2
     subjects = sorted(second.compute_bmi.as_table().column("subject").to_pylist())
     assert subjects == ["s1", "s2", "s3", "s3"]
+
+
+def test_pipelines_in_one_store_share_results_so_a_renamed_pipeline_computes_nothing(
+    tmp_path, fns, subjects, visits
+):
+    store = tmp_path / "store"
+    first = _build(Pipeline("study", DeltaTableDatabase(store)), fns, subjects, visits)
+    assert first.run().computed == 8
+    renamed = _build(Pipeline("study_v2", DeltaTableDatabase(store)), fns, subjects, visits)
+    summary = renamed.run()
+    assert summary.computed == 0 and summary.reused == 8
+    assert renamed.compute_bmi.as_table().equals(first.compute_bmi.as_table())
+
+
+def test_a_pipeline_name_starting_with_an_underscore_is_rejected():
+    with pytest.raises(PipelineError, match="may not start with '_'"):
+        Pipeline("_result", InMemoryArrowDatabase())

@@ -17,7 +17,9 @@ compiles nothing, so a half-built block never becomes nodes.
 Compiling (see ``orcapod.pipeline.graph``) is incremental and idempotent: nodes are keyed by
 content hash, labels never change once given. Databases: nodes write under
 ``pipeline_database.at(*name)``; function results go to ``result_database`` when given, else
-to ``<pipeline scope>/_result`` (the function node's default).
+to the store's one results area ``pipeline_database.at("_result")``, keyed by function
+identity: every pipeline in a store shares it, so renaming a pipeline, or two pipelines
+applying the same function to the same packets, computes nothing twice.
 
 Executors. The pipeline never touches the user's pods or functions: every executor change is
 made on the *node* (``FunctionNode.executor``). At compile a function node without an executor
@@ -83,6 +85,11 @@ def _name_parts(name: str | Sequence[str]) -> tuple[str, ...]:
     if not parts or not all(isinstance(p, str) and p for p in parts):
         raise PipelineError(
             f"a pipeline name must be a non-empty string (or tuple of them), got {name!r}"
+        )
+    if parts[0].startswith("_"):
+        raise PipelineError(
+            f"a pipeline name may not start with '_' (the store keeps its shared areas, such "
+            f"as '_result', under such names), got {name!r}; rename the pipeline"
         )
     return parts
 
@@ -168,7 +175,8 @@ class Pipeline:
 
     @property
     def result_database(self) -> ArrowDatabase | None:
-        """The explicit result database, or None (results under ``<scope>/_result``)."""
+        """The explicit result database, or None (results in the store's shared
+        ``_result`` area)."""
         return self._result_database
 
     def __repr__(self) -> str:
@@ -239,7 +247,7 @@ class Pipeline:
             pod,
             upstream,
             pipeline_database=self._scoped_database,
-            result_database=self._result_database,
+            result_database=self._result_database or self._database.at("_result"),
             label=label,
             error_policy=self._error_policy,
         )
