@@ -148,23 +148,23 @@ def test_pod_level_cache_hit_via_iteration_with_mixed_hits(
     pod = CachedFunctionPod(FunctionPod(counting_pf(calls)), db)
     pod.process_packet(tag(0), Packet({"x": 2, "y": 20}))  # the source's packets
     pod.process_packet(tag(0), Packet({"x": 4, "y": 40}))
-    pod.process_packet(tag(0), Packet({"x": 3}))  # another packet: the key is the whole packet
+    pod.process_packet(tag(0), Packet({"x": 3}))  # the key is what the function reads: x
     out = pod(make_source(6))
     rows = [(t["id"], p["y"], p.get_meta_value("__computed")) for t, p in out]
     assert rows == [
         (0, 0, True),
         (1, 1, True),
         (2, 4, False),
-        (3, 9, True),
+        (3, 9, False),
         (4, 16, False),
         (5, 25, True),
     ]
-    assert sorted(calls.args) == [0, 1, 2, 3, 3, 4, 5]
+    assert sorted(calls.args) == [0, 1, 2, 3, 4, 5]  # x=3 computed once
     table = out.as_table(columns={"meta": True})
-    assert table.column("__computed").to_pylist() == [True, True, False, True, False, True]
+    assert table.column("__computed").to_pylist() == [True, True, False, False, False, True]
     # a second application over the same input computes nothing
     assert [p["y"] for _, p in pod(make_source(6))] == [0, 1, 4, 9, 16, 25]
-    assert len(calls) == 7
+    assert len(calls) == 6
 
 
 def test_repeated_packets_in_one_stream_are_computed_once(memory_db: Any, calls: Any) -> None:

@@ -198,12 +198,29 @@ def test_records_hold_source_columns_and_no_input_data(probe: Probe, db: ArrowDa
     records = db.get_all_records(node.record_path, record_id_column=PIPELINE_ENTRY_ID)
     assert records is not None
     names = set(records.column_names)
-    assert {"_source_x", "_source_note", PACKET_ID, INPUT_PACKET_HASH, COMPUTED} <= names
+    assert {"_source_x", PACKET_ID, INPUT_PACKET_HASH, COMPUTED} <= names
+    assert "_source_note" not in names  # provenance of what the function read, only
     assert "id" in names and any(n.startswith("_tag_source_id") for n in names)
     assert "x" not in names and "note" not in names and "doubled" not in names
     by_id = {r["id"]: r for r in records.to_pylist()}
     assert by_id[1]["_source_x"] == "src::id=1::x"
     assert by_id[1][COMPUTED] is True
+
+
+def test_changing_or_adding_a_column_the_function_does_not_read_recomputes_nothing(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    first = FunctionNode(double_pod(probe), source([1, 2], note=["a", "b"]), db)
+    assert first.run().computed == 2
+    changed = FunctionNode(double_pod(probe), source([1, 2], note=["c", "d"]), db)
+    assert changed.run().computed == 0
+    wider = FunctionNode(double_pod(probe), source([1, 2], note=["a", "b"], more=[7, 8]), db)
+    summary = wider.run()
+    assert summary.computed == 0 and summary.reused == 2
+    assert tags_and_outputs(wider) == tags_and_outputs(first)
+    # the stored key is the hash of what the function read
+    (record,) = [r for r in first.get_all_records(all_info=True).to_pylist() if r["id"] == 1]
+    assert record[INPUT_PACKET_HASH] == Packet({"x": 1}).content_hash().to_string()
 
 
 def test_known_packet_under_a_new_tag_is_a_cache_hit(probe: Probe, db: ArrowDatabase) -> None:

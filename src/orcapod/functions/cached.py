@@ -51,6 +51,7 @@ from orcapod.functions.provenance import (
     execution_digest,
     packet_hashes,
     prime_source_info,
+    project_packet,
     result_record_id,
 )
 from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
@@ -234,13 +235,17 @@ class CachedPacketFunction(PacketFunctionWrapper[E]):
         return self._packet_function.output_meta_schema().with_values(CACHE_META_SCHEMA)
 
     def get_cached_output_for_packet(self, packet: Packet) -> CacheResult:
-        return self._binding.lookup(self._packet_function, packet)
+        pf = self._packet_function
+        return self._binding.lookup(pf, project_packet(packet, pf.input_packet_schema))
 
     def record_packet(self, input_packet: Packet, output_packet: Packet | None) -> str:
         """Store ``output_packet`` as the result for ``input_packet``; its record id."""
         pf = self._packet_function
         return self._binding.cache.store(
-            input_packet, output_packet, pf.get_function_variation_data(), pf.get_execution_data()
+            project_packet(input_packet, pf.input_packet_schema),
+            output_packet,
+            pf.get_function_variation_data(),
+            pf.get_execution_data(),
         )
 
     def get_all_cached_outputs(self, include_system_columns: bool = False) -> Any:
@@ -259,6 +264,7 @@ class CachedPacketFunction(PacketFunctionWrapper[E]):
         skip_cache_lookup: bool = False,
         skip_cache_insert: bool = False,
     ) -> Packet | None:
+        packet = project_packet(packet, self._packet_function.input_packet_schema)
         if not skip_cache_lookup:
             hit = self.get_cached_output_for_packet(packet)
             if hit is not None:
@@ -276,6 +282,7 @@ class CachedPacketFunction(PacketFunctionWrapper[E]):
         skip_cache_lookup: bool = False,
         skip_cache_insert: bool = False,
     ) -> Packet | None:
+        packet = project_packet(packet, self._packet_function.input_packet_schema)
         if not skip_cache_lookup:
             hit = self.get_cached_output_for_packet(packet)
             if hit is not None:
@@ -288,6 +295,7 @@ class CachedPacketFunction(PacketFunctionWrapper[E]):
     def submit_call(
         self, packet: Packet, *, logger: PacketLoggerProtocol | None = None
     ) -> Pending[Packet | None]:
+        packet = project_packet(packet, self._packet_function.input_packet_schema)
         hit = self.get_cached_output_for_packet(packet)
         if hit is not None:
             return Pending.done(None if hit is FILTERED else hit)  # type: ignore[arg-type]
@@ -368,6 +376,7 @@ class CachedFunctionPod(FunctionPod):
         self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
     ) -> tuple[Tag, Packet | None]:
         pf = self._packet_function
+        packet = project_packet(packet, pf.input_packet_schema)
         hit = self._binding.lookup(pf, packet)
         if hit is not None:
             return tag, None if hit is FILTERED else hit  # type: ignore[return-value]
@@ -380,6 +389,7 @@ class CachedFunctionPod(FunctionPod):
         self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
     ) -> tuple[Tag, Packet | None]:
         pf = self._packet_function
+        packet = project_packet(packet, pf.input_packet_schema)
         hit = self._binding.lookup(pf, packet)
         if hit is not None:
             return tag, None if hit is FILTERED else hit  # type: ignore[return-value]
@@ -392,6 +402,7 @@ class CachedFunctionPod(FunctionPod):
         self, tag: Tag, packet: Packet, *, logger: PacketLoggerProtocol | None = None
     ) -> Pending[tuple[Tag, Packet | None]]:
         pf = self._packet_function
+        packet = project_packet(packet, pf.input_packet_schema)
         hit = self._binding.lookup(pf, packet)
         if hit is not None:
             return _hit_outcome(tag, hit)
@@ -432,7 +443,10 @@ class CachedFunctionPod(FunctionPod):
         hash_iter = iter(input_hashes) if input_hashes is not None else None
         size = 1
         while True:
-            chunk = list(itertools.islice(row_iter, size))
+            chunk = [
+                (tag, project_packet(packet, pf.input_packet_schema))
+                for tag, packet in itertools.islice(row_iter, size)
+            ]
             if not chunk:
                 return
             size = min(2 * size, _MAX_CHUNK)

@@ -9,8 +9,13 @@ application, cached pods included, so a pipeline sees it) and returns a lazy
 Input check, at application time: every required parameter must be a packet column (a
 parameter that is only a tag column is reported as such) and each column's type must be
 compatible with the parameter's (``orcapod.functions.validation.is_compatible``); otherwise
-``InputValidationError`` names the column. Extra packet columns are fine: only the function's
-parameters are passed to it.
+``InputValidationError`` names the column. Extra packet columns are fine: the stream the
+function reads is the input projected onto its parameters (``project_input``), so only those
+columns are passed to it, hashed into its cache key (``__input_packet_hash``) and kept as input
+provenance. Changing or adding a column the function does not take therefore recomputes
+nothing. (A function without parameters reads the whole packet.) A projected input is read as
+one table when its first row is needed, so an upstream lazy stream is computed whole then
+rather than row by row.
 
 Per-row entry points (used by nodes and streams): ``process_packet(tag, packet)`` and
 ``async_process_packet`` return ``(tag, output or None)``; ``start_packet`` returns a
@@ -44,10 +49,10 @@ from orcapod.functions.packet_function import PacketFunctionBase
 from orcapod.functions.pending import Pending
 from orcapod.functions.validation import is_compatible, type_name
 from orcapod.hashing import hash_object
-from orcapod.operators import Join
+from orcapod.operators import Join, SelectPacketColumns
 from orcapod.streams import StreamProtocol
 from orcapod.streams.base import ColumnsArg
-from orcapod.streams.tracking import InvocationKind, record_invocation
+from orcapod.streams.tracking import InvocationKind, no_tracking, record_invocation
 from orcapod.types import ContentHash, Schema
 
 __all__ = ["FunctionPod", "Outcome"]
@@ -200,10 +205,21 @@ class FunctionPod:
                     "parameter's annotation"
                 )
 
+    def project_input(self, stream: StreamProtocol) -> StreamProtocol:
+        """``stream`` projected onto the function's parameters: what the function reads
+        (the stream itself when it has no other packet columns; not recorded by pipelines)."""
+        _, packet_schema = stream.output_schema()
+        wanted = [c for c in packet_schema if c in self.input_packet_schema]
+        if not wanted or len(wanted) == len(packet_schema):
+            return stream
+        with no_tracking():
+            projected: StreamProtocol = SelectPacketColumns(wanted)(stream)
+        return projected
+
     def process(self, *streams: StreamProtocol, label: str | None = None) -> FunctionPodStream:
         """Validate, record, and return the lazy output stream."""
         stream = self.validate_inputs(*streams)
-        output = FunctionPodStream(self, stream, label=label)
+        output = FunctionPodStream(self, self.project_input(stream), label=label)
         record_invocation(InvocationKind.FUNCTION_POD, self, (stream,), output, label)
         return output
 

@@ -43,6 +43,7 @@ __all__ = [
     "RecordIdMaker",
     "execution_digest",
     "packet_hashes",
+    "project_packet",
     "prime_source_info",
     "resolve_source_info",
     "result_record_id",
@@ -180,6 +181,17 @@ class LazySourceInfo(Mapping[str, Any]):
     def __repr__(self) -> str:
         state = "unresolved" if self._values is None else repr(self._values)
         return f"LazySourceInfo({state})"
+
+
+def project_packet(packet: Packet, parameters: Schema) -> Packet:
+    """``packet`` reduced to the columns a function with ``parameters`` reads: the packet a
+    cached function hashes (its cache key) and calls. The packet itself when it has no other
+    columns, or none of the parameters (a function without parameters reads it whole)."""
+    data = packet._dict()
+    if len(data) <= len(parameters) and all(k in parameters for k in data):
+        return packet
+    names = [k for k in data if k in parameters]
+    return packet.select(*names) if names else packet
 
 
 def packet_hashes(packets: Sequence[Packet]) -> list[ContentHash]:

@@ -133,6 +133,8 @@ class FunctionNode(StreamBase):
         self._packet_function = self._pod.packet_function
         self._input: Any = input_stream
         self._check_input(input_stream)
+        #: what the function reads: the input projected onto its parameters
+        self._read: Any = self._pod.project_input(input_stream)
         self._label = label
         self.error_policy = ErrorPolicy(error_policy)
         self.flush_rows = _FLUSH_ROWS
@@ -255,6 +257,7 @@ class FunctionNode(StreamBase):
             )
         self._check_input(streams[0])
         self._input = streams[0]
+        self._read = self._pod.project_input(streams[0])
         self._plan_cache = None
         self._view_cache = None
         self._hashes.clear()
@@ -267,13 +270,13 @@ class FunctionNode(StreamBase):
     def pipeline_hash(self) -> ContentHash:
         """Schema and topology only: the function's URI and the input's pipeline hash."""
         if "pipeline" not in self._hashes:
-            self._hashes["pipeline"] = self._pod.output_pipeline_hash(self._input)
+            self._hashes["pipeline"] = self._pod.output_pipeline_hash(self._read)
         return self._hashes["pipeline"]
 
     def content_hash(self) -> ContentHash:
         """Includes data: the function's identity (code) and the input's content hash."""
         if "content" not in self._hashes:
-            self._hashes["content"] = self._pod.output_content_hash(self._input)
+            self._hashes["content"] = self._pod.output_content_hash(self._read)
         return self._hashes["content"]
 
     @property
@@ -293,7 +296,7 @@ class FunctionNode(StreamBase):
 
     def _plan(self) -> InputPlan:
         if self._plan_cache is None:
-            self._plan_cache = InputPlan(self._input)
+            self._plan_cache = InputPlan(self._read)
         return self._plan_cache
 
     def _store(self) -> NodeStore:
@@ -487,7 +490,7 @@ class FunctionNode(StreamBase):
                     "finished rows are kept and only failed or new rows are computed."
                 ) from err
 
-        _, packet_schema = self._input.output_schema()
+        _, packet_schema = self._read.output_schema()
         packets = plan.packets(
             plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
         )
