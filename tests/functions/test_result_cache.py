@@ -408,3 +408,21 @@ def test_misses_stored_as_verified_never_duplicate_a_result_stored_meanwhile(
     assert stored is not None
     assert sorted(stored.column("y").to_pylist()) == [1, 4, 9]
     assert len(set(stored.column("__packet_id").to_pylist())) == 3
+
+
+def test_a_different_output_for_a_stored_input_is_kept_and_the_newest_wins(
+    db: ArrowDatabase,
+) -> None:
+    cache = make_cache(db)
+    packet = Packet({"x": 2})
+    first = cache.store(packet, Packet({"y": 3}), VARIATION, EXECUTION)
+    second = cache.store(packet, Packet({"y": 4}), VARIATION, EXECUTION)
+    assert second != first
+    hit = cache.lookup(packet)
+    assert isinstance(hit, Packet) and hit.as_dict() == {"y": 4}
+    assert hit.get_meta_value("__packet_id") == second
+    # storing an identical output again adds nothing and answers its existing id
+    assert cache.store(packet, Packet({"y": 4}), VARIATION, EXECUTION) == second
+    assert cache.store(packet, Packet({"y": 3}), VARIATION, EXECUTION) == first
+    stored = cache.get_all_records(include_system_columns=True)
+    assert stored is not None and sorted(stored.column("y").to_pylist()) == [3, 4]

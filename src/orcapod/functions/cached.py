@@ -89,6 +89,8 @@ class CacheBinding:
         self._unflushed = 0
         self._last_flush = time.monotonic()
         self._contexts: dict[tuple[int, Any], tuple[dict[str, str], dict[str, str], bytes]] = {}
+        #: committed version before the first batched lookup: buffered rows are its misses
+        self._verified_at: int | None = None
 
     def constraints(self, pf: PacketFunctionBase[Any]) -> dict[str, str]:
         execution = pf.get_execution_data() if self.cache_match is CacheMatch.STRICT else {}
@@ -102,6 +104,8 @@ class CacheBinding:
         self, pf: PacketFunctionBase[Any], hashes: Sequence[ContentHash]
     ) -> list[CacheResult]:
         self.write_buffer()
+        if self._verified_at is None:  # before the first lookup whose misses get buffered
+            self._verified_at = self.cache.committed_version()
         return self.cache.lookup_many(hashes, self.constraints(pf))
 
     def _context(self, pf: PacketFunctionBase[Any]) -> tuple[dict[str, str], dict[str, str], bytes]:
@@ -150,13 +154,15 @@ class CacheBinding:
         self._buffer = []
         for (variation, execution), group in itertools.groupby(buffer, key=lambda e: (e[2], e[3])):
             rows = list(group)
-            self.cache.store_many(
-                [(h, out) for h, out, *_ in rows],
+            self.cache.store_outputs(
+                [e[0] for e in rows],
+                [e[1] for e in rows],
                 variation,
                 execution,
                 flush=False,
                 pod_ts=[e[4] for e in rows],
                 record_ids=[e[5] for e in rows],
+                absent_at=self._verified_at,
             )
             self._unflushed += len(rows)
         if self.cache.auto_flush and (
@@ -167,6 +173,7 @@ class CacheBinding:
     def close(self) -> None:
         """Write every buffered row and commit (with ``auto_flush``)."""
         self.write_buffer()
+        self._verified_at = None
         if self.cache.auto_flush and self._unflushed:
             self._commit()
 

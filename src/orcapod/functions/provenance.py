@@ -42,6 +42,7 @@ __all__ = [
     "LazySourceInfo",
     "RecordIdMaker",
     "execution_digest",
+    "output_record_id",
     "packet_hashes",
     "project_packet",
     "prime_source_info",
@@ -65,6 +66,12 @@ def result_record_id(input_hash: str | ContentHash, suffix: bytes) -> str:
     """Record id of the result of one input packet (see the module docstring)."""
     text = input_hash.to_string() if isinstance(input_hash, ContentHash) else input_hash
     return hashlib.blake2b(text.encode() + b"\0" + suffix, digest_size=16).hexdigest()
+
+
+def output_record_id(record_id: str, output_digest: bytes) -> str:
+    """Record id of a result whose input already has another output stored under
+    ``record_id``: derived from that id and the new output's row hash."""
+    return hashlib.blake2b(record_id.encode() + b"\0" + output_digest, digest_size=16).hexdigest()
 
 
 def result_record_ids(input_hashes: Sequence[str], suffix: bytes) -> list[str]:

@@ -13,7 +13,11 @@ Decisions where the issue is silent:
 * Record ids are deterministic: ``result_record_id(input hash, code hash, execution data)``
   (``orcapod.functions.provenance``), the same id the output packet's source info carries.
   Writes use ``skip_duplicates=True``: storing the same result again is a no-op, not an error,
-  so a retried or concurrent computation never fails on its own earlier write.
+  so a retried or concurrent computation never fails on its own earlier write. Storing a
+  DIFFERENT output for an input already stored (same code and execution data) is not dropped:
+  it gets an id derived from its output values (``output_record_id``) and, being newer, is
+  what lookups answer from then on; storing either output again adds nothing. Writes of
+  lookup misses (``absent_at``) skip this check: their inputs were not stored.
 * A filtered result (the function returned None) is stored too, as a row whose output and
   source columns are null, so it is not recomputed; ``lookup`` returns the ``FILTERED``
   sentinel for it (``None`` means a miss). An *inactive* function's None is never stored.
@@ -63,11 +67,13 @@ from orcapod.functions.provenance import (
     CODE_HASH_KEY,
     LazySourceInfo,
     execution_digest,
+    output_record_id,
     resolve_source_info,
     result_record_id,
     result_record_ids,
     source_prefix,
 )
+from orcapod.hashing import hash_rows
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import (
     BLOCK_SEP,
@@ -339,6 +345,9 @@ class ResultCache:
         nullable = Schema({k: tp | None for k, tp in schema.items()})
         n = len(packets)
         large = pa.large_string()
+        values = rows_to_table([_values(p) for p in packets], nullable)
+        if absent_at is None:  # not known to be new: an input stored before keeps its output
+            ids = self._settle_conflicts(ids, values)
         id_array = pa.array(ids, type=large)
         columns: dict[str, pa.Array] = {
             RECORD_ID: id_array,
@@ -348,7 +357,6 @@ class ResultCache:
             columns[PF_VAR_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
         for k, v in execution.items():
             columns[PF_EXEC_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
-        values = rows_to_table([_values(p) for p in packets], nullable)
         for k in nullable:
             columns[k] = values.column(k)
         columns.update(self._source_columns(packets, ids, id_array, tuple(nullable), suffix))
@@ -365,6 +373,28 @@ class ResultCache:
         if self._auto_flush if flush is None else flush:
             self._db.flush()
         return ids
+
+    def _settle_conflicts(self, ids: list[str], values: pa.Table) -> list[str]:
+        """``ids`` with each id already stored under a DIFFERENT output replaced by an id
+        derived from the new output (so the new result is stored too, and is newer); an
+        output identical to the stored one keeps its id (the write then adds nothing)."""
+        stored = self._db.get_records_by_ids(self._path, ids, record_id_column=RECORD_ID)
+        if stored is None:
+            return ids
+        keys = values.column_names
+        new_digests = hash_rows(values).to_pylist()
+        if all(k in stored.column_names for k in keys):
+            old = pa.table([stored.column(k).cast(values.schema.field(k).type) for k in keys], keys)
+            old_digests = hash_rows(old).to_pylist()
+        else:  # a column the stored row lacks: the outputs differ
+            old_digests = [None] * stored.num_rows
+        position = {rid: i for i, rid in reversed(list(enumerate(ids)))}
+        out = list(ids)
+        for rid, old_digest in zip(stored.column(RECORD_ID).to_pylist(), old_digests, strict=True):
+            i = position[rid]
+            if new_digests[i] != old_digest:
+                out[i] = output_record_id(rid, new_digests[i])
+        return out
 
     def _source_columns(
         self,
