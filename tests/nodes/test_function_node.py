@@ -7,6 +7,7 @@ file, so a test can "fix" a failing input without editing the function.
 
 from __future__ import annotations
 
+import decimal
 import os
 import subprocess
 import sys
@@ -689,3 +690,55 @@ def test_rows_another_writer_stores_during_a_run_are_stored_once(
     assert sorted(results.column("doubled").to_pylist()) == [2, 4, 6, 8]
     assert len(set(results.column(PACKET_ID).to_pylist())) == 4
     assert tags_and_outputs(node([1, 2, 3, 4])) == [(1, 2), (2, 4), (3, 6), (4, 8)]
+
+
+# -- outputs the store cannot hold ---------------------------------------------------------
+
+_UNSTORABLE: dict[str, tuple[Any, Any]] = {
+    "int beyond int64": (int, 2**70),
+    "lone surrogate": (str, "\ud800"),
+    "decimal over 38 digits": (decimal.Decimal, decimal.Decimal("1" * 40)),
+    "list holding a huge int": (list[int], [1, 2**70]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_UNSTORABLE))
+def test_an_output_the_store_cannot_hold_fails_only_its_own_row(
+    kind: str, db: ArrowDatabase
+) -> None:
+    tp, bad = _UNSTORABLE[kind]
+    good = {int: 7, str: "ok", decimal.Decimal: decimal.Decimal("1.5"), list[int]: [1, 2]}[tp]
+    calls: list[int] = []
+
+    def emit(x: int):  # type: ignore[no-untyped-def]
+        calls.append(x)
+        return bad if x == 2 else good
+
+    emit.__annotations__["return"] = tp
+    pod = FunctionPod(PythonPacketFunction(emit, "out"))
+    node = FunctionNode(pod, source([0, 1, 2, 3, 4]), db)
+    with pytest.warns(FailedRowsWarning):
+        summary = node.run()
+    assert (summary.computed, summary.failed) == (4, 1)
+    assert [r["id"] for r in node.as_table().to_pylist()] == [0, 1, 3, 4]
+    (failure,) = node.failures().to_pylist()
+    assert failure["id"] == 2
+    assert "'emit'" in failure["__error_message"]
+    assert "cannot be stored" in failure["__error_message"]
+    calls.clear()
+    with pytest.warns(FailedRowsWarning):
+        again = FunctionNode(pod, source([0, 1, 2, 3, 4]), db).run()
+    assert calls == [2] and (again.reused, again.failed) == (4, 1)  # only the bad row retried
+
+
+def test_fail_fast_commits_the_storable_rows_before_raising(tmp_path: Path) -> None:
+    def emit(x: int) -> int:
+        return 2**70 if x == 1 else x
+
+    db = DeltaTableDatabase(tmp_path / "store")
+    pod = FunctionPod(PythonPacketFunction(emit, "out"))
+    node = FunctionNode(pod, source([0, 1, 2]), db, error_policy=ErrorPolicy.FAIL_FAST)
+    with pytest.raises(ExecutionError, match="cannot be stored"):
+        node.run()
+    fresh = FunctionNode(pod, source([0, 1, 2]), DeltaTableDatabase(tmp_path / "store"))
+    assert [r["id"] for r in fresh.as_table().to_pylist()] == [0, 2]

@@ -62,7 +62,7 @@ from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
 from orcapod.databases.paths import validate_path
 from orcapod.databases.protocol import ArrowDatabase
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
 from orcapod.functions.provenance import (
     CODE_HASH_KEY,
     LazySourceInfo,
@@ -373,6 +373,29 @@ class ResultCache:
         if self._auto_flush if flush is None else flush:
             self._db.flush()
         return ids
+
+    def unstorable(
+        self, outputs: Sequence[Packet | OwnValues | None]
+    ) -> dict[int, PacketFunctionError]:
+        """The outputs (by position) whose values this cache cannot store, each with the
+        reason; converts row by row, so call it only after a batch failed to convert."""
+        schema = self._output_schema
+        bad: dict[int, PacketFunctionError] = {}
+        for i, output in enumerate(outputs):
+            if output is None:
+                continue
+            row_schema = schema if schema is not None else output.schema()  # type: ignore[union-attr]
+            nullable = Schema({k: tp | None for k, tp in row_schema.items()})
+            try:
+                rows_to_table([_values(output)], nullable)
+            except SchemaError as err:
+                bad[i] = PacketFunctionError(
+                    f"the function's output cannot be stored: {err}. Return values the "
+                    "declared output type can hold (e.g. ints within int64, valid unicode "
+                    "strings, decimals of at most 38 digits)"
+                )
+                bad[i].__cause__ = err
+        return bad
 
     def _settle_conflicts(self, ids: list[str], values: pa.Table) -> list[str]:
         """``ids`` with each id already stored under a DIFFERENT output replaced by an id

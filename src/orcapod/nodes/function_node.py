@@ -68,7 +68,12 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
-from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
+from orcapod.errors import (
+    ExecutionError,
+    FailedRowsWarning,
+    InputValidationError,
+    PacketFunctionError,
+)
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.result_cache import FILTERED, match_constraints
 from orcapod.nodes.calls import call_each
@@ -494,7 +499,15 @@ class FunctionNode(StreamBase):
         packets = plan.packets(
             plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
         )
+
+        def unstorable(miss: int, err: Exception) -> None:  # fails only its row
+            named = PacketFunctionError(f"function {pf.canonical_function_name!r}: {err}")
+            named.__cause__ = err
+            failed(miss, named)
+
+        writer.on_unstorable = unstorable
         call_each(pf, misses, packets, window, done, failed)
+        writer.flush()  # now, so rows that fail only at the write count as failed
 
     def clear_cache(self) -> None:
         """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next

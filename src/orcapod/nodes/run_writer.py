@@ -21,6 +21,12 @@ the result cache - never a record without its result. The function's variation a
 data (stored with every result) are read once per run, at its first finished row: with a
 concurrent executor the other calls are still running then, so the first read (a git
 subprocess, hashing the source) does not add to the run's end.
+
+An output that passed the function's type check but cannot be stored (an int beyond int64, a
+string with a lone surrogate, a decimal of more than 38 digits, ...) fails only its own row:
+when a batch does not convert, the rows that do not are found one by one, the others are
+committed, and each bad row goes to ``on_unstorable`` (the node records it as a failure naming
+the function and the tag; the next run retries it).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import pyarrow as pa
 
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
+from orcapod.errors import PacketFunctionError, SchemaError
 from orcapod.functions import ResultCache
 from orcapod.functions.result_cache import OwnValues
 
@@ -73,6 +80,9 @@ class RunWriter:
         self._failure_id_column = failure_id_column
         #: builds the records of computed packets; set before the first ``add_computed``
         self.build_records: RecordBuilder | None = None
+        #: called with (packet index, error) for an output the store cannot hold (the row
+        #: then counts as failed); set before the first ``add_computed``
+        self.on_unstorable: Callable[[int, Exception], None] | None = None
         #: versions at which the run verified its results' input hashes and its records' entry
         #: ids absent (``committed_version`` before the lookup; None: unverified)
         self.results_absent_at: int | None = None
@@ -131,19 +141,24 @@ class RunWriter:
             self.flush()
 
     def flush(self) -> None:
+        unstorable: dict[int, PacketFunctionError] = {}
         if self._outputs:
             outputs, self._outputs = self._outputs, []
             self._compacted = 0
             hashes, self._hashes = self._hashes, []
-            stored = self._cache.store_outputs(
-                hashes,
-                outputs,
-                *self._data(),
-                flush=False,
-                absent_at=self.results_absent_at,
-            )
-            self._cache.flush()  # results first: a record never points at a missing result
             packets, self._packets = self._packets, []
+            try:
+                stored = self._store(hashes, outputs)
+            except SchemaError:  # some value cannot be stored: find its rows, keep the rest
+                unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
+                if not unstorable:
+                    raise
+                keep = [i for i, p in enumerate(packets) if p not in unstorable]
+                hashes = [hashes[i] for i in keep]
+                outputs = [outputs[i] for i in keep]
+                packets = [packets[i] for i in keep]
+                stored = self._store(hashes, outputs)
+            self._cache.flush()  # results first: a record never points at a missing result
             # a filtered result is recorded with a null __packet_id
             ids = [i if out is not None else None for i, out in zip(stored, outputs, strict=True)]
             assert self.build_records is not None, "set build_records before add_computed"
@@ -174,3 +189,25 @@ class RunWriter:
         if wrote:
             self._pipeline_db.flush()
         self._rows = 0
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def _store(self, hashes: list[str], outputs: list[Packet | OwnValues | None]) -> list[str]:
+        return self._cache.store_outputs(
+            hashes, outputs, *self._data(), flush=False, absent_at=self.results_absent_at
+        )
+
+    def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
+        """Hand each row whose output could not be stored to ``on_unstorable`` (which records
+        it as failed), after the other rows are committed; then commit those failures. An error
+        the handler raises (``fail_fast``) is raised once they are committed."""
+        assert self.on_unstorable is not None, "set on_unstorable before add_computed"
+        raised: Exception | None = None
+        for packet, err in unstorable.items():
+            try:
+                self.on_unstorable(packet, err)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the commit
+                raised = raised or exc
+        self.flush()
+        if raised is not None:
+            raise raised
