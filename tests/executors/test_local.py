@@ -14,6 +14,9 @@ import pytest
 
 from orcapod.errors import ExecutorError
 from orcapod.executors import LocalExecutor
+from orcapod.functions import function_pod
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
 
 log = logging.getLogger("orcapod.tests.local")
 
@@ -381,3 +384,30 @@ def test_a_failing_logger_raises_executor_error() -> None:
 
     with pytest.raises(ExecutorError, match="logger down"):
         LocalExecutor().execute_callable(add, {"a": 1}, logger=Broken())
+
+
+class _Rendezvous:
+    """Passes only when 8 calls wait at once (a value with a stable identity)."""
+
+    barrier = threading.Barrier(8, timeout=10)
+
+    def identity_structure(self) -> str:
+        return "rendezvous of 8"
+
+
+_MEET = _Rendezvous()
+
+
+@function_pod("y")
+def meet(x: int) -> int:
+    _MEET.barrier.wait()
+    return x
+
+
+def test_a_node_keeps_one_call_in_flight_per_worker_thread() -> None:
+    assert LocalExecutor(max_workers=8).preferred_concurrency == 8
+    assert LocalExecutor().preferred_concurrency is None
+    src = DictSource([{"id": i, "x": i} for i in range(16)], tag_columns=["id"])
+    node = FunctionNode(meet.pod, src)
+    node.executor = LocalExecutor(max_workers=8)
+    assert node.run().computed == 16

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import decimal
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -742,3 +743,28 @@ def test_fail_fast_commits_the_storable_rows_before_raising(tmp_path: Path) -> N
         node.run()
     fresh = FunctionNode(pod, source([0, 1, 2]), DeltaTableDatabase(tmp_path / "store"))
     assert [r["id"] for r in fresh.as_table().to_pylist()] == [0, 2]
+
+
+def test_records_whose_results_are_gone_are_recomputed_not_reported_as_reused(
+    probe: Probe, tmp_path: Path
+) -> None:
+    records = tmp_path / "records"
+    # results kept in memory by an earlier process: the records outlive them
+    first = FunctionNode(double_pod(probe), source([1, 2, 3]), DeltaTableDatabase(records))
+    first.attach_databases(DeltaTableDatabase(records), InMemoryArrowDatabase())
+    assert first.run().computed == 3
+    node = FunctionNode(double_pod(probe), source([1, 2, 3]), DeltaTableDatabase(records))
+    node.attach_databases(DeltaTableDatabase(records), InMemoryArrowDatabase())
+    summary = node.run()
+    assert (summary.computed, summary.reused) == (3, 0)
+    assert tags_and_outputs(node) == [(1, 2), (2, 4), (3, 6)]
+    # results deleted from a persistent store: the same
+    results = tmp_path / "results"
+    kept = FunctionNode(double_pod(probe), source([1, 2]), DeltaTableDatabase(tmp_path / "p"))
+    kept.attach_databases(DeltaTableDatabase(tmp_path / "p"), DeltaTableDatabase(results))
+    assert kept.run().computed == 2
+    shutil.rmtree(results)
+    again = FunctionNode(double_pod(probe), source([1, 2]), DeltaTableDatabase(tmp_path / "p"))
+    again.attach_databases(DeltaTableDatabase(tmp_path / "p"), DeltaTableDatabase(results))
+    assert again.run().computed == 2
+    assert tags_and_outputs(again) == [(1, 2), (2, 4)]

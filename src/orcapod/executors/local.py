@@ -6,7 +6,8 @@ Decisions where the issue is silent:
   ``supports_concurrent_execution`` is False and ``submit_callable`` runs the call before
   returning a completed future. An integer n: ``submit_callable`` and
   ``async_execute_callable`` (for sync functions) use this executor's own pool of n threads,
-  and ``supports_concurrent_execution`` is ``n > 1``. Threads help I/O-bound and GIL-releasing
+  and ``supports_concurrent_execution`` is ``n > 1``; pods and nodes then keep n calls in
+  flight (``preferred_concurrency``) unless given ``max_concurrency``. Threads help I/O-bound and GIL-releasing
   functions; CPU-bound Python code wants ``RayExecutor``.
 * The thread pool is a runtime resource, not a value: it is created lazily, belongs to one
   instance (``with_options`` gives a new instance with its own pool), is excluded from
@@ -83,6 +84,12 @@ class LocalExecutor:
     @property
     def supports_concurrent_execution(self) -> bool:
         return self.max_workers is not None and self.max_workers > 1
+
+    @property
+    def preferred_concurrency(self) -> int | None:
+        """Calls a pod or node keeps in flight: one per worker thread (so ``max_workers=20``
+        runs 20 calls at once), or None without a pool."""
+        return self.max_workers if self.supports_concurrent_execution else None
 
     def with_options(self, **opts: Any) -> Self:
         unknown = sorted(set(opts) - _OPTION_NAMES)

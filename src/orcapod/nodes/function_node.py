@@ -7,7 +7,9 @@ Approach (DESIGN §7, §13, §14):
   packet hash). ``compute_pipeline_entry_id(tag, packet)`` is the one-row form and gives the
   same id. Entry ids never depend on other rows, so adding rows leaves old ids untouched.
 * ``run()``. Phase 1: ONE query finds which of the input's entry ids are recorded (only the
-  entry id and ``__packet_id`` columns are read). Phase 2, novel entries only: ONE
+  entry id and ``__packet_id`` columns are read), and one more checks that the results those
+  records point at still exist (a record whose result is gone is handled as a novel entry).
+  Phase 2, novel entries only: ONE
   ``lookup_many`` on the result cache for their distinct input hashes; a hit becomes a new
   pipeline record (``__computed=False``) without computing; each distinct missing packet is
   computed once, however many tags it appears under. With a concurrent executor up to
@@ -383,10 +385,19 @@ class FunctionNode(StreamBase):
         if found is None:
             return np.arange(plan.num_entries, dtype=np.int64)
         records, which = found
-        has_result = pa.compute.is_valid(records.column(PACKET_ID)).to_numpy(False)
+        packet_ids = records.column(PACKET_ID)
+        has_result = pa.compute.is_valid(packet_ids).to_numpy(False)
         category[which] = np.where(has_result, _REUSED, _FILTERED)
         novel = np.ones(plan.num_entries, dtype=bool)
         novel[which] = False
+        # a record whose result is gone (the result store was switched, deleted, or kept in
+        # memory by an earlier process) is no reuse: its entry is looked up / computed again
+        pointing = np.flatnonzero(has_result)
+        if len(pointing):
+            got = store.results(packet_ids.take(pa.array(pointing)).combine_chunks(), [])
+            lost = pointing if got is None else pointing[got[1] < 0]
+            novel[which[lost]] = True
+            category[which[lost]] = _SKIPPED
         return np.flatnonzero(novel)
 
     def _phase_two(
