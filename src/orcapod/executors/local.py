@@ -7,8 +7,8 @@ Decisions where the issue is silent:
   returning a completed future. An integer n: ``submit_callable`` and
   ``async_execute_callable`` (for sync functions) use this executor's own pool of n threads,
   and ``supports_concurrent_execution`` is ``n > 1``; pods and nodes then keep n calls in
-  flight (``preferred_concurrency``) unless given ``max_concurrency``. Threads help I/O-bound and GIL-releasing
-  functions; CPU-bound Python code wants ``RayExecutor``.
+  flight (``preferred_concurrency``) unless given ``max_concurrency``. Threads help I/O-bound
+  and GIL-releasing functions; CPU-bound Python code wants ``RayExecutor``.
 * The thread pool is a runtime resource, not a value: it is created lazily, belongs to one
   instance (``with_options`` gives a new instance with its own pool), is excluded from
   equality, hashing and pickling, and its threads exit when the executor is garbage-collected.
