@@ -28,9 +28,10 @@ from orcapod.databases import ArrowDatabase, DeltaTableDatabase, InMemoryArrowDa
 from orcapod.errors import ExecutionError, FailedRowsWarning, InputValidationError
 from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine import write as run_writer
+from orcapod.functions.engine.identify import entry_ids
 from orcapod.hashing import hash_rows
-from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records, run_writer
-from orcapod.nodes.records import entry_ids
+from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records
 from orcapod.sources import ArrowTableSource, DictSource
 from orcapod.types import ColumnConfig, ErrorPolicy
 from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID

@@ -13,10 +13,10 @@ Approach (DESIGN §7, §13, §14):
   ``lookup_many`` on the result cache for their distinct input hashes; a hit becomes a new
   pipeline record (``__computed=False``) without computing; each distinct missing packet is
   computed once, however many tags it appears under. With a concurrent executor up to
-  ``max_concurrency`` calls are in flight (``nodes.calls``), otherwise calls run one
+  ``max_concurrency`` calls are in flight (``orcapod.functions.engine.dispatch``), otherwise calls run one
   by one. Results and records are written by a batch writer that flushes every
   ``flush_rows`` finished rows, once a finished row has waited ``flush_seconds`` (default
-  1 s; ``nodes.run_writer``), and at the end, results
+  1 s; ``orcapod.functions.engine.write``), and at the end, results
   before the records pointing at them, so a killed run loses at most the last second of
   finished work and never leaves a record without its result. Both queries are preceded by
   ``committed_version`` of their table; the writes carry it (``absent_at``), so a versioned
@@ -47,7 +47,7 @@ Decisions where the issue is silent:
   cache as ``FILTERED``), so it is neither recomputed nor yielded. An inactive function
   (``set_active(False)``) computes and records nothing.
 * Large id sets. Looking up more than ``FILTER_LIMIT`` ids reads only the projected columns of
-  the table (one scan) and matches the ids in numpy (``orcapod.nodes.keys``) instead of sending
+  the table (one scan) and matches the ids in numpy (``orcapod.functions.engine.keys``) instead of sending
   a huge ``IN`` list to the database, which is far slower for 10⁵-10⁶ ids; small lookups are
   pushed-down filtered queries (``orcapod.nodes.records.fetch_matching``).
 * ``get_all_records`` covers the current input's records (joined with their results), like
@@ -77,19 +77,14 @@ from orcapod.errors import (
     PacketFunctionError,
 )
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
+from orcapod.functions.engine.dispatch import call_each
+from orcapod.functions.engine.identify import InputPlan, PacketGroups, entry_id_of
+from orcapod.functions.engine.keys import digest_keys, unique_keys
+from orcapod.functions.engine.write import RunWriter
 from orcapod.functions.result_cache import FILTERED, match_constraints
-from orcapod.nodes.calls import call_each
 from orcapod.nodes.derived_source import DerivedSource
-from orcapod.nodes.keys import digest_keys, unique_keys
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.plan import InputPlan, PacketGroups
-from orcapod.nodes.records import (
-    entry_id_of,
-    failure_table,
-    pipeline_record_table,
-    utc_now,
-)
-from orcapod.nodes.run_writer import RunWriter
+from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase

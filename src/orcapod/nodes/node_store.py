@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase
 from orcapod.functions import ResultCache
-from orcapod.nodes.keys import string_keys, unique_keys
-from orcapod.nodes.plan import InputPlan
+from orcapod.functions.engine.identify import InputPlan
+from orcapod.functions.engine.keys import string_keys, unique_keys
 from orcapod.nodes.records import (
     failure_table,
     fetch_matching,

@@ -1,16 +1,8 @@
-"""Vectorised identities and record tables of a ``FunctionNode`` (no Python loop per row).
+"""Record tables of a ``FunctionNode`` and its reads of them (no Python loop per row).
 
-* Input packet hash: ``hash_rows`` over the packet's data columns, written as the
-  ``ContentHash`` string ``"arrow_row_v1:<32 hex>"`` — equal to ``packet.content_hash()``
-  of the same row (the data layer guarantees ``Packet.content_hash() == hash_rows`` row).
-* Pipeline entry id: ``hash_rows`` over the user tag columns, the system tag columns and one
-  ``__input_packet_hash`` column holding the input packet hash (its 16-byte digest), written
-  the same way. Row ``i`` of the
-  vectorised form equals the one-row form (``entry_id_of``) because ``hash_rows`` is
-  row-local and logical (column order, string/large_string and integer widths do not matter).
-  The entry id never includes a hash of the whole input or of the node's data, so adding rows
-  leaves the old ids untouched; it includes the system tags, so identical user tags from
-  different sources are different entries.
+Row identities (input packet hash, pipeline entry id) are computed by the engine's identify
+phase (``orcapod.functions.engine.identify``).
+
 * Pipeline record: the tag, system tags and the input packet's ``_source_*`` columns (never its
   data), ``__packet_id`` (the result record id, null for a filtered row), ``__input_packet_hash``
   and ``__computed``; keyed by ``__pipeline_entry_id``.
@@ -28,12 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase
-from orcapod.hashing import hash_rows
-from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
-from orcapod.nodes.keys import match_keys, string_keys
-from orcapod.types import ColumnConfig
+from orcapod.functions.engine.keys import match_keys, string_keys
 from orcapod.types.columns import (
     COMPUTED,
     ERROR_MESSAGE,
@@ -48,13 +36,8 @@ from orcapod.types.columns import (
 
 __all__ = [
     "FILTER_LIMIT",
-    "digest_strings",
-    "entry_id_of",
-    "entry_ids",
     "failure_table",
-    "entry_digests",
     "fetch_matching",
-    "input_packet_hashes",
     "pipeline_record_table",
     "utc_now",
 ]
@@ -62,57 +45,6 @@ __all__ = [
 
 #: id lookups up to this size are pushed-down filtered queries; larger ones projected scans
 FILTER_LIMIT = 4096
-
-_HASH_PREFIX = ROW_HASH_METHOD + ":"
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
-def digest_strings(digests: pa.Array) -> pa.Array:
-    """``"arrow_row_v1:<hex>"`` large strings for 16-byte digests (numpy, no Python loop)."""
-    if isinstance(digests, pa.ChunkedArray):
-        digests = digests.combine_chunks()
-    n = len(digests)
-    width = digests.type.byte_width
-    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8)[
-        digests.offset * width : (digests.offset + n) * width
-    ].reshape(n, width)
-    prefix = np.frombuffer(_HASH_PREFIX.encode(), dtype=np.uint8)
-    row = len(prefix) + 2 * width
-    out = np.empty((n, row), dtype=np.uint8)
-    out[:, : len(prefix)] = prefix
-    out[:, len(prefix) :: 2] = _HEX[raw >> 4]
-    out[:, len(prefix) + 1 :: 2] = _HEX[raw & 0x0F]
-    offsets = np.arange(0, (n + 1) * row, row, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
-    )
-
-
-def input_packet_hashes(table: pa.Table, packet_columns: Sequence[str]) -> pa.Array:
-    """The input packet hash string of every row (data columns only)."""
-    return digest_strings(hash_rows(table.select(list(packet_columns))))
-
-
-def entry_digests(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
-    """16-byte pipeline entry id of every row: hash of (tag + system tags + input hash).
-
-    ``tag_columns`` are the user tag columns AND the system tag columns of ``table``;
-    ``input_digests`` the rows' 16-byte input packet hashes.
-    """
-    keyed = table.select(list(tag_columns)).append_column(INPUT_PACKET_HASH, input_digests)
-    return hash_rows(keyed)
-
-
-def entry_ids(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
-    """Pipeline entry id strings of every row (see :func:`entry_digests`)."""
-    return digest_strings(entry_digests(table, tag_columns, input_digests))
-
-
-def entry_id_of(tag: Tag, packet: Packet) -> str:
-    """The one-row form of :func:`entry_ids` (identical result for the same row)."""
-    tag_table = tag.as_table(ColumnConfig(system_tags=True))
-    digest = pa.array([packet.content_hash().digest], type=pa.binary(16))
-    return str(entry_ids(tag_table, tag_table.column_names, digest)[0].as_py())
 
 
 def pipeline_record_table(
@@ -189,7 +121,7 @@ def fetch_matching(
     """Stored rows of ``path`` whose ``id_column`` is one of the wanted ids, and per returned
     row the index of its id among the wanted ones; None when no row matches.
 
-    ``keys`` are the wanted ids as keys (``orcapod.nodes.keys``); ``ids()`` gives them as
+    ``keys`` are the wanted ids as keys (``orcapod.functions.engine.keys``); ``ids()`` gives them as
     strings, called only for a pushed-down query. ``id_is_record_id``: ``id_column`` names the
     record id (read back under that name); otherwise it is an ordinary stored column.
     ``columns`` projects the read (None: every column). Up to ``FILTER_LIMIT`` ids are one

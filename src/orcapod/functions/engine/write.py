@@ -40,8 +40,7 @@ import pyarrow as pa
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
-from orcapod.functions import ResultCache
-from orcapod.functions.result_cache import OwnValues
+from orcapod.functions.result_cache import OwnValues, ResultCache
 
 __all__ = ["RecordBuilder", "RunWriter"]
 

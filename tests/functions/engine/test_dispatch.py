@@ -11,7 +11,7 @@ from orcapod.data import Packet
 from orcapod.errors import ExecutionError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import PythonPacketFunction
-from orcapod.nodes.calls import call_each
+from orcapod.functions.engine.dispatch import call_each
 
 
 def double(x: int) -> int:

@@ -1,10 +1,21 @@
-"""``InputPlan``: a node's current input, identified row by row, computed once.
+"""Identify: the engine's first phase - who each input row is, for the whole input at once.
 
-Built vectorised from the input table (tags, system tags, packet columns and their
-``_source_*`` columns): the 16-byte input packet hash and pipeline entry id of every row (see
-``orcapod.nodes.records``), the distinct entries (``codes`` / ``first_rows``, via
-``orcapod.nodes.keys``). Id strings are made only for the rows that need them (queries,
-records to write), never for the whole input.
+* Input packet hash: ``hash_rows`` over the packet's data columns (the input already projected
+  onto the function's parameters), written as the ``ContentHash`` string
+  ``"arrow_row_v1:<32 hex>"`` — equal to ``packet.content_hash()`` of the same row (the data
+  layer guarantees ``Packet.content_hash() == hash_rows`` row).
+* Pipeline entry id: ``hash_rows`` over the user tag columns, the system tag columns and one
+  ``__input_packet_hash`` column holding the input packet hash (its 16-byte digest), written
+  the same way. Row ``i`` of the vectorised form equals the one-row form (``entry_id_of``)
+  because ``hash_rows`` is row-local and logical (column order, string/large_string and
+  integer widths do not matter). The entry id never includes a hash of the whole input or of
+  the node's data, so adding rows leaves the old ids untouched; it includes the system tags,
+  so identical user tags from different sources are different entries.
+
+``InputPlan`` holds them for one input table (tags, system tags, packet columns and their
+``_source_*`` columns), with the distinct entries (``codes`` / ``first_rows``, via
+``orcapod.functions.engine.keys``). Id strings are made only for the rows that need them
+(queries, records to write), never for the whole input.
 """
 
 from __future__ import annotations
@@ -15,15 +26,75 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.data import Packet
+from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist
+from orcapod.functions.engine.keys import digest_keys, unique_keys
 from orcapod.hashing import hash_rows
-from orcapod.nodes.keys import digest_keys, unique_keys
-from orcapod.nodes.records import digest_strings, entry_digests
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ColumnConfig, Schema
-from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
+from orcapod.types.columns import INPUT_PACKET_HASH, SYSTEM_TAG_PREFIX, source_column
 
-__all__ = ["InputPlan", "PacketGroups"]
+__all__ = [
+    "InputPlan",
+    "PacketGroups",
+    "digest_strings",
+    "entry_digests",
+    "entry_id_of",
+    "entry_ids",
+    "input_packet_hashes",
+]
+
+_HASH_PREFIX = ROW_HASH_METHOD + ":"
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def digest_strings(digests: pa.Array) -> pa.Array:
+    """``"arrow_row_v1:<hex>"`` large strings for 16-byte digests (numpy, no Python loop)."""
+    if isinstance(digests, pa.ChunkedArray):
+        digests = digests.combine_chunks()
+    n = len(digests)
+    width = digests.type.byte_width
+    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8)[
+        digests.offset * width : (digests.offset + n) * width
+    ].reshape(n, width)
+    prefix = np.frombuffer(_HASH_PREFIX.encode(), dtype=np.uint8)
+    row = len(prefix) + 2 * width
+    out = np.empty((n, row), dtype=np.uint8)
+    out[:, : len(prefix)] = prefix
+    out[:, len(prefix) :: 2] = _HEX[raw >> 4]
+    out[:, len(prefix) + 1 :: 2] = _HEX[raw & 0x0F]
+    offsets = np.arange(0, (n + 1) * row, row, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
+    )
+
+
+def input_packet_hashes(table: pa.Table, packet_columns: Sequence[str]) -> pa.Array:
+    """The input packet hash string of every row (data columns only)."""
+    return digest_strings(hash_rows(table.select(list(packet_columns))))
+
+
+def entry_digests(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
+    """16-byte pipeline entry id of every row: hash of (tag + system tags + input hash).
+
+    ``tag_columns`` are the user tag columns AND the system tag columns of ``table``;
+    ``input_digests`` the rows' 16-byte input packet hashes.
+    """
+    keyed = table.select(list(tag_columns)).append_column(INPUT_PACKET_HASH, input_digests)
+    return hash_rows(keyed)
+
+
+def entry_ids(table: pa.Table, tag_columns: Sequence[str], input_digests: pa.Array) -> pa.Array:
+    """Pipeline entry id strings of every row (see :func:`entry_digests`)."""
+    return digest_strings(entry_digests(table, tag_columns, input_digests))
+
+
+def entry_id_of(tag: Tag, packet: Packet) -> str:
+    """The one-row form of :func:`entry_ids` (identical result for the same row)."""
+    tag_table = tag.as_table(ColumnConfig(system_tags=True))
+    digest = pa.array([packet.content_hash().digest], type=pa.binary(16))
+    return str(entry_ids(tag_table, tag_table.column_names, digest)[0].as_py())
+
 
 _SLICE_ROWS = 16_384
 

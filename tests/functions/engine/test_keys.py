@@ -10,9 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orcapod.errors import DatabaseError
+from orcapod.functions.engine.identify import digest_strings
+from orcapod.functions.engine.keys import (
+    digest_keys,
+    keys_to_binary,
+    match_keys,
+    string_keys,
+    unique_keys,
+)
 from orcapod.hashing import hash_rows
-from orcapod.nodes.keys import digest_keys, keys_to_binary, match_keys, string_keys, unique_keys
-from orcapod.nodes.records import digest_strings
 
 
 def _digests(values: list[int]) -> pa.Array:
