@@ -434,8 +434,8 @@ class CachedFunctionPod(FunctionPod):
         """
         window = self.concurrency_window(max_concurrency)
         try:
-            starts = self._starts(rows, input_hashes)
-            yield from windowed(starts, window, return_exceptions, self.executor)
+            starts = self._starts(rows, input_hashes)  # started after the chunk's lookup
+            yield from windowed(starts, None, window, return_exceptions, self.executor)
         finally:
             self._binding.close()
 

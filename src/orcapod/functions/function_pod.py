@@ -36,14 +36,14 @@ hashes (``output_content_hash`` / ``output_pipeline_hash``, which nodes reuse).
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 from orcapod.data import Packet, Tag
 from orcapod.errors import InputValidationError
 from orcapod.executors.capture import PacketLoggerProtocol
-from orcapod.executors.protocols import announce_last_call
+from orcapod.functions.engine.dispatch import dispatch
 from orcapod.functions.function_pod_stream import FunctionPodStream
 from orcapod.functions.packet_function import PacketFunctionBase
 from orcapod.functions.pending import Pending
@@ -55,7 +55,7 @@ from orcapod.streams.base import ColumnsArg
 from orcapod.streams.tracking import InvocationKind, no_tracking, record_invocation
 from orcapod.types import ContentHash, Schema
 
-__all__ = ["FunctionPod", "Outcome"]
+__all__ = ["FunctionPod", "Outcome", "windowed"]
 
 #: ``(tag, output packet or None)`` — or ``(tag, exception)`` with ``return_exceptions=True``.
 Outcome = tuple[Tag, Any]
@@ -309,38 +309,31 @@ class FunctionPod:
                 else:
                     yield tag, call(packet)
             return
-        starts = ((tag, self.start_packet(tag, packet)) for tag, packet in rows)
-        yield from windowed(starts, window, return_exceptions, self.executor)
+        items = ((tag, (tag, packet)) for tag, packet in rows)
+        start = self._start_row
+        yield from windowed(items, start, window, return_exceptions, self.executor)
+
+    def _start_row(self, row: tuple[Tag, Packet]) -> Pending[tuple[Tag, Packet | None]]:
+        return self.start_packet(*row)
 
 
 def windowed(
-    starts: Iterator[tuple[Tag, Pending[tuple[Tag, Packet | None]]]],
+    items: Iterable[tuple[Tag, Any]],
+    start: Callable[[Any], Pending[tuple[Tag, Packet | None]]] | None,
     window: int,
     return_exceptions: bool,
     executor: object = None,
 ) -> Iterator[Outcome]:
-    """Keep up to ``window`` started rows in flight; collect them in order. ``executor`` is
-    told when the last row has started (``announce_last_call``)."""
-    inflight: deque[tuple[Tag, Pending[tuple[Tag, Packet | None]]]] = deque()
-    try:
-        for item in starts:
-            inflight.append(item)
-            if len(inflight) >= window:
-                yield _collect(*inflight.popleft(), return_exceptions)
-        announce_last_call(executor)
-        while inflight:
-            yield _collect(*inflight.popleft(), return_exceptions)
-    finally:
-        for _, pending in inflight:
-            pending.cancel()
-
-
-def _collect(
-    tag: Tag, pending: Pending[tuple[Tag, Packet | None]], return_exceptions: bool
-) -> Outcome:
-    if not return_exceptions:
-        return pending.result()
-    try:
-        return pending.result()
-    except Exception as err:  # noqa: BLE001 - returned as the row's outcome
-        return tag, err
+    """Start each item with ``start`` (None: items are started already), up to ``window`` in
+    flight; the outcomes in input order (the engine's ``dispatch``). Without
+    ``return_exceptions`` the first failure is raised."""
+    outcomes = dispatch(items, start, window, executor)
+    with closing(outcomes):
+        for tag, outcome, error in outcomes:
+            if error is None:
+                assert outcome is not None
+                yield outcome
+            elif return_exceptions:
+                yield tag, error
+            else:
+                raise error

@@ -13,8 +13,8 @@ Approach (DESIGN §7, §13, §14):
   ``lookup_many`` on the result cache for their distinct input hashes; a hit becomes a new
   pipeline record (``__computed=False``) without computing; each distinct missing packet is
   computed once, however many tags it appears under. With a concurrent executor up to
-  ``max_concurrency`` calls are in flight (``orcapod.functions.engine.dispatch``), otherwise calls run one
-  by one. Results and records are written by a batch writer that flushes every
+  ``max_concurrency`` calls are in flight (``orcapod.functions.engine.dispatch``), otherwise
+  calls run one by one. Results and records are written by a batch writer that flushes every
   ``flush_rows`` finished rows, once a finished row has waited ``flush_seconds`` (default
   1 s; ``orcapod.functions.engine.write``), and at the end, results
   before the records pointing at them, so a killed run loses at most the last second of
@@ -47,9 +47,9 @@ Decisions where the issue is silent:
   cache as ``FILTERED``), so it is neither recomputed nor yielded. An inactive function
   (``set_active(False)``) computes and records nothing.
 * Large id sets. Looking up more than ``FILTER_LIMIT`` ids reads only the projected columns of
-  the table (one scan) and matches the ids in numpy (``orcapod.functions.engine.keys``) instead of sending
-  a huge ``IN`` list to the database, which is far slower for 10⁵-10⁶ ids; small lookups are
-  pushed-down filtered queries (``orcapod.nodes.records.fetch_matching``).
+  the table (one scan) and matches the ids in numpy (``orcapod.functions.engine.keys``)
+  instead of sending a huge ``IN`` list to the database, which is far slower for 10⁵-10⁶
+  ids; small lookups are pushed-down filtered queries (``orcapod.nodes.records.fetch_matching``).
 * ``get_all_records`` covers the current input's records (joined with their results), like
   ``iter_packets``; it returns None when there are none. When an output column has the name of
   an input packet column, the output's ``_source_<col>`` is kept (it is the provenance of the

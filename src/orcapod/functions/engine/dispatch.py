@@ -1,30 +1,94 @@
-"""``call_each``: a node's calls of its packet function on the packets it must compute.
+"""Dispatch: the engine's one bounded window over an executor's calls.
 
-With a window of 1 (a synchronous executor) the calls run one by one on the thin path (no
-futures). Otherwise up to ``window`` calls are in flight (``submit_call``): a new call is
-submitted as soon as the oldest finishes, so a concurrent executor (threads, Ray) keeps every
-worker busy while finished results are handed on in submission order. Right after the last call
-is submitted, an executor that batches calls is told so (its optional ``no_more_calls()``, e.g.
-``RayExecutor``'s), so it can split the calls it still holds for a balanced finish instead of
-waiting for more. Each outcome goes to
-``done(key, output)`` or ``failed(key, error)``; an exception either raises (``fail_fast``)
-stops the loop and cancels the calls still in flight.
+``dispatch(items, start, window, executor)`` starts a call per ``(key, item)`` with
+``start(item)`` (a ``Pending``, e.g. ``submit_call``), keeps at most ``window`` of them in
+flight and yields each as ``(key, value, error)`` in input order (``error`` is None on
+success), so a concurrent executor (threads, Ray) keeps every worker busy while results are
+handed on in input order. The next item is taken first, then a place is waited for, then the
+call is started: the window is never exceeded, and the end of the input is seen as soon as the
+last call is started - an executor that batches calls is told then (its optional
+``no_more_calls()``, e.g. ``RayExecutor``'s), so it can split the calls it still holds for a
+balanced finish instead of waiting for more. When the consumer stops early (an error,
+``close()``), the calls still in flight are cancelled where the executor allows.
+
+``call_each`` is the callback form a node uses: each outcome goes to ``done(key, output)`` or
+``failed(key, error)``; an exception from either (``fail_fast``) stops the loop. With a window
+of 1 (a sequential executor) it calls the function on the thin path (no futures).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
+from typing import Any, TypeVar
 
 from orcapod.data import Packet
 from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.pending import Pending
 
-__all__ = ["call_each"]
+__all__ = ["call_each", "dispatch"]
+
+K = TypeVar("K")
+T = TypeVar("T")
+R = TypeVar("R")
 
 Done = Callable[[int, Packet | None], None]
 Failed = Callable[[int, Exception], None]
+
+
+def dispatch(
+    items: Iterable[tuple[K, T]],
+    start: Callable[[T], Pending[R]] | None,
+    window: int,
+    executor: object = None,
+) -> Generator[tuple[K, R | None, Exception | None], None, None]:
+    """Each call's ``(key, value, error)``, in input order (see the module docstring).
+
+    ``start=None``: the items are ``Pending`` calls started as they are pulled (taking one
+    may have effects, such as a cache lookup that must see the results collected before it),
+    so a place is waited for BEFORE the next one is pulled.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    in_flight: deque[tuple[Any, Pending[Any]]] = deque()
+    pull = iter(items)
+    try:
+        while True:
+            if start is None:
+                while len(in_flight) >= window:
+                    finished = _finish(in_flight.popleft())
+                    yield finished
+            item = next(pull, _END)
+            if item is _END:
+                break
+            key, value = item
+            if start is None:
+                assert isinstance(value, Pending)
+                in_flight.append((key, value))
+                continue
+            while len(in_flight) >= window:
+                finished = _finish(in_flight.popleft())
+                yield finished
+            in_flight.append((key, start(value)))
+        announce_last_call(executor)
+        while in_flight:
+            finished = _finish(in_flight.popleft())
+            yield finished
+    finally:
+        for _, pending in in_flight:  # only left over when the consumer stopped early
+            pending.cancel()
+
+
+_END: Any = object()
+
+
+def _finish(item: tuple[K, Pending[Any]]) -> tuple[K, Any, Exception | None]:
+    key, pending = item
+    try:
+        return key, pending.result(), None
+    except Exception as err:  # noqa: BLE001 - handed to the consumer with its key
+        return key, None, err
 
 
 def call_each(
@@ -46,27 +110,10 @@ def call_each(
             else:
                 done(key, output)
         return
-    in_flight: deque[tuple[int, Pending[Packet | None]]] = deque()
-    try:
-        for key, packet in zip(keys, packets, strict=True):
-            # wait for a free place BEFORE taking the next packet, so the loop ends (and the
-            # executor hears of it) as soon as the last call is submitted
-            while len(in_flight) >= window:
-                _finish(in_flight.popleft(), done, failed)
-            in_flight.append((key, function.submit_call(packet)))
-        announce_last_call(function.executor)
-        while in_flight:
-            _finish(in_flight.popleft(), done, failed)
-    finally:
-        for _, pending in in_flight:  # only left over after an error
-            pending.cancel()
-
-
-def _finish(item: tuple[int, Pending[Packet | None]], done: Done, failed: Failed) -> None:
-    key, pending = item
-    try:
-        output = pending.result()
-    except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-        failed(key, err)
-    else:
-        done(key, output)
+    items = zip(keys, packets, strict=True)
+    with closing(dispatch(items, function.submit_call, window, function.executor)) as outcomes:
+        for key, output, error in outcomes:
+            if error is None:
+                done(key, output)
+            else:
+                failed(key, error)
