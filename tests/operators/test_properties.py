@@ -10,12 +10,15 @@ from orcapod.operators import (
     Batch,
     DropPacketColumns,
     DropTagColumns,
+    GroupBy,
     Join,
     MapPackets,
     MapTags,
     MergeJoin,
+    PacketToTags,
     SelectPacketColumns,
     SelectTagColumns,
+    TagsToPacket,
 )
 from orcapod.sources import DictSource
 
@@ -158,3 +161,37 @@ def test_three_way_join_is_the_same_in_every_argument_order(a, b, c):
     expected = join(a, b, c).as_table(all_info=True)
     for args in [(a, c, b), (b, a, c), (b, c, a), (c, a, b), (c, b, a)]:
         assert join(*args).as_table(all_info=True).equals(expected)
+
+
+@FAST
+@given(sources("x", "A", min_tags=1), st.data())
+def test_group_by_partitions_the_rows_into_sorted_groups(s, data):
+    tags = list(s.keys()[0])
+    by = data.draw(st.lists(st.sampled_from(tags), min_size=1, unique=True))
+    key_order = [t for t in tags if t in by]
+    view = {"source": True, "system_tags": True}
+    grouped = GroupBy(by)(s).as_table(columns=view)
+    full = s.as_table(columns=view)
+    keys = [tuple(r[c] for c in key_order) for r in grouped.to_pylist()]
+    assert keys == sorted(set(keys))  # one row per key, in key order
+    assert set(keys) == {tuple(r[c] for c in key_order) for r in full.to_pylist()}
+    for name in grouped.column_names:
+        if name in by:
+            continue
+        flat = pc.list_flatten(grouped.column(name)).to_pylist()
+        assert sorted(flat, key=repr) == sorted(full.column(name).to_pylist(), key=repr)
+
+
+@FAST
+@given(sources("x", "A"), st.data())
+def test_moving_tags_to_the_packet_and_back_is_identity(s, data):
+    tags = list(s.keys()[0])
+    chosen = data.draw(st.lists(st.sampled_from(tags), unique=True)) if tags else []
+    if not chosen:
+        return
+    back = PacketToTags(chosen)(TagsToPacket(chosen)(s))
+    assert set(back.keys()[0]) == set(tags)
+    restored = back.as_table(columns={"system_tags": True}).select(
+        list(s.keys(columns={"system_tags": True})[0]) + ["x"]
+    )
+    assert restored.to_pylist() == s.as_table(columns={"system_tags": True}).to_pylist()

@@ -66,13 +66,15 @@ class _Move(Operator):
     ) -> pa.Table:
         table = tables[0]
         have = set(table.column_names)
-        arrays = [
-            table.column(name)
-            if name in have
-            else pa.nulls(table.num_rows, type=pa.large_string())
-            for name in layout.column_names
-        ]
-        return pa.Table.from_arrays(arrays, names=layout.column_names)
+        fields, arrays = [], []
+        for name in layout.column_names:
+            if name in have:
+                fields.append(table.schema.field(name))
+                arrays.append(table.column(name))
+            else:  # the source info of a tag moved into the packet
+                fields.append(pa.field(name, pa.large_string()))
+                arrays.append(pa.chunked_array([pa.nulls(table.num_rows, pa.large_string())]))
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 class TagsToPacket(_Move):
