@@ -84,7 +84,8 @@ def test_polars_filter_takes_a_label_not_a_constraint(sessions):
     with recording(recorder):
         out = sessions.polars_filter(pl.col("weight") > 70, session=1, label="heavy")
     assert out.label == "heavy"
-    assert out.content_hash() == PolarsFilter([pl.col("weight") > 70], {"session": 1})(
-        sessions
-    ).content_hash()
+    assert (
+        out.content_hash()
+        == PolarsFilter([pl.col("weight") > 70], {"session": 1})(sessions).content_hash()
+    )
     assert out.as_table().column("weight").to_pylist() == [82.5]

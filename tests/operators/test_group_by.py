@@ -85,15 +85,17 @@ def test_several_keys_and_null_keys_form_their_own_group():
 def test_flattening_gives_back_every_row(images):
     table = GroupBy("subject")(images).as_table(columns={"source": True})
     flat = sorted(pc.list_flatten(table.column("_source_area")).to_pylist())
-    assert flat == sorted(images.as_table(columns={"source": True}).column("_source_area").to_pylist())
+    assert flat == sorted(
+        images.as_table(columns={"source": True}).column("_source_area").to_pylist()
+    )
 
 
 def test_output_does_not_depend_on_input_row_order(images):
     rows = images.as_table().to_pylist()
     shuffled = DictSource(
-        rows[::-1], tag_columns=["subject", "image"], data_schema={
-            "subject": str, "image": int, "area": float | None
-        }
+        rows[::-1],
+        tag_columns=["subject", "image"],
+        data_schema={"subject": str, "image": int, "area": float | None},
     )
     assert GroupBy("subject")(shuffled).as_table().equals(GroupBy("subject")(images).as_table())
 
@@ -129,7 +131,9 @@ def test_validation_at_application(images):
 
 
 def test_identity_ignores_the_order_of_by(images):
-    assert GroupBy(["subject", "image"]).content_hash() == GroupBy(["image", "subject"]).content_hash()
+    assert (
+        GroupBy(["subject", "image"]).content_hash() == GroupBy(["image", "subject"]).content_hash()
+    )
     assert GroupBy.from_config(GroupBy("subject").to_config()).by == ("subject",)
 
 

@@ -115,9 +115,9 @@ def test_a_stream_without_tags_needs_cross(subjects):
     settings = DictSource([{"threshold": 0.5}], tag_columns=[])
     with pytest.raises(InputValidationError, match=r"input 1: \[\]"):
         Join()(subjects, settings)
-    assert Join(cross=True)(subjects, settings).as_table().column("threshold").to_pylist() == [
-        0.5
-    ] * 3
+    assert (
+        Join(cross=True)(subjects, settings).as_table().column("threshold").to_pylist() == [0.5] * 3
+    )
 
 
 def test_inputs_connected_through_a_chain_join_without_cross(subjects, sessions):

@@ -72,8 +72,8 @@ def test_default_join_raises_exactly_when_no_tag_is_shared(a, b):
         with pytest.raises(InputValidationError, match="cross=True"):
             Join()(a, b)
         return
-    assert Join()(a, b).as_table(all_info=True).equals(
-        Join(cross=True)(a, b).as_table(all_info=True)
+    assert (
+        Join()(a, b).as_table(all_info=True).equals(Join(cross=True)(a, b).as_table(all_info=True))
     )
 
 

@@ -109,7 +109,7 @@ def test_in_memory_store_needs_the_database_on_load(tmp_path, make_subjects, mak
     assert loaded.run().computed == 0
     # sources are snapshotted in the store: a different, empty store has no rows for them
     empty = Pipeline.load(path, pipeline_database=InMemoryArrowDatabase())
-    assert empty.load_statuses["DictSource"] is LoadStatus.UNAVAILABLE
+    assert empty.load_statuses["visits"] is LoadStatus.UNAVAILABLE
     assert empty.load_statuses["compute_bmi"] is LoadStatus.READ_ONLY
 
 
