@@ -192,6 +192,6 @@ def test_moving_tags_to_the_packet_and_back_is_identity(s, data):
     back = PacketToTags(chosen)(TagsToPacket(chosen)(s))
     assert set(back.keys()[0]) == set(tags)
     restored = back.as_table(columns={"system_tags": True}).select(
-        list(s.keys(columns={"system_tags": True})[0]) + ["x"]
+        [*s.keys(columns={"system_tags": True})[0], "x"]
     )
     assert restored.to_pylist() == s.as_table(columns={"system_tags": True}).to_pylist()

@@ -81,18 +81,16 @@ def test_an_explicit_duplicate_label_raises_and_adds_nothing(fns, subjects, visi
     with pipeline:
         fns.compute_bmi.pod(visits.join(subjects), label="bmi")
     before = list(pipeline.nodes)
-    with pytest.raises(PipelineError, match=r"label 'bmi' is already used.*FunctionNode"):
-        with pipeline:
-            joined = other.join(subjects)
-            fns.compute_bmi.pod(joined, label="bmi")
+    with pytest.raises(PipelineError, match=r"label 'bmi' is already used.*FunctionNode"), pipeline:
+        joined = other.join(subjects)
+        fns.compute_bmi.pod(joined, label="bmi")
     assert list(pipeline.nodes) == before and pipeline.is_compiled
     with pipeline:  # fixed: the block is recorded anew
         fns.compute_bmi.pod(other.join(subjects), label="bmi_other")
     assert list(pipeline.nodes)[-1] == "bmi_other"
     assert "bmi_1" not in pipeline.nodes
-    with pytest.raises(PipelineError, match="'Join' is already used"):
-        with pipeline:
-            subjects.join(visits, label="sub").batch(2, label="Join")
+    with pytest.raises(PipelineError, match="'Join' is already used"), pipeline:
+        subjects.join(visits, label="sub").batch(2, label="Join")
 
 
 def test_automatic_labels_of_one_function_applied_twice_get_suffixes(fns, subjects, visits):
@@ -126,10 +124,9 @@ def test_source_nodes_are_labelled_by_source_id_when_given(fns, tmp_path):
 def test_a_block_that_records_nothing_warns(fns, subjects, visits):
     pipeline = Pipeline("study", InMemoryArrowDatabase())
     joined = visits.join(subjects)  # outside the block: not recorded
-    with pytest.warns(NothingRecordedWarning, match="recorded nothing"):
-        with pipeline:
-            fns.compute_bmi(70.0, 1.8)  # a plain call, not .pod(...)
-            _ = joined
+    with pytest.warns(NothingRecordedWarning, match="recorded nothing"), pipeline:
+        fns.compute_bmi(70.0, 1.8)  # a plain call, not .pod(...)
+        _ = joined
     assert dict(pipeline.nodes) == {}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
