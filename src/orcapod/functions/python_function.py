@@ -9,7 +9,10 @@ schema comes from ``output_keys`` and the return annotation: one key takes the w
 annotation; several keys take the items of a ``tuple[A, B, ...]`` annotation of that length,
 or ``T`` for every key from ``tuple[T, ...]`` / ``list[T]``; ``output_schema`` (a mapping or a
 sequence aligned with the keys) sets or overrides any key's type. Every type is checked once,
-at construction, against the types orcapod can store.
+at construction, against the types orcapod can store. A ``functools.partial`` needs an explicit
+``function_name``; its types come from the wrapped function's annotations, and an argument it
+binds by keyword stays an optional parameter (a packet column of that name overrides it, as in
+a call).
 
 Outputs. With one key the return value IS that key's value; with several, the function returns
 a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
