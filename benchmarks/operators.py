@@ -27,7 +27,16 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from orcapod.operators import Batch, Join, MapPackets, MergeJoin, PolarsFilter, SemiJoin
+from orcapod.operators import (
+    Batch,
+    GroupBy,
+    Join,
+    MapPackets,
+    MergeJoin,
+    PolarsFilter,
+    SemiJoin,
+    TagsToPacket,
+)
 from orcapod.sources import ArrowTableSource
 
 
@@ -106,12 +115,18 @@ def main() -> None:
 
     half = ArrowTableSource(right.slice(0, n // 2), ["id"], source_id="half")
     twin = ArrowTableSource(right.rename_columns(["id", "x"]), ["id"], source_id="twin")
+    # 100 rows per group, groups interleaved (row i is in group i % (n / 100))
+    keys = pa.array(np.arange(n, dtype=np.int64) % max(n // 100, 1))
+    grouped = ArrowTableSource(left.append_column("g", keys), ["g", "id"], source_id="grouped")
+    grouped.stream.table  # noqa: B018 - build the enriched table up front
     cases: dict[str, Callable[[], Any]] = {
         "semi_join": lambda: SemiJoin()(a, half).table,
         "merge_join": lambda: MergeJoin()(a, twin).table,
         "batch": lambda: Batch(100)(a).table,
         "polars_filter": lambda: PolarsFilter([pl.col("x") > 0.5])(a).table,
         "map_packets": lambda: MapPackets({"x": "renamed"})(a).table,
+        "group_by": lambda: GroupBy("g")(grouped).table,
+        "tags_to_packet": lambda: TagsToPacket("id")(a).table,
     }
     for name, fn in cases.items():
         seconds = best(fn, args.repeat)

@@ -22,7 +22,8 @@ The tree::
 Warnings (things a run survived but a user must not miss)::
 
     OrcapodWarning                (also UserWarning)
-    └── FailedRowsWarning                            rows of a node failed; ``node.failures()``
+    ├── FailedRowsWarning                            rows of a node failed; ``node.failures()``
+    └── NothingRecordedWarning                       a ``with pipeline:`` block recorded no call
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "FlushError",
     "HashingError",
     "InputValidationError",
+    "NothingRecordedWarning",
     "OrcapodError",
     "OrcapodWarning",
     "PacketFunctionError",
@@ -94,3 +96,7 @@ class OrcapodWarning(UserWarning):
 
 class FailedRowsWarning(OrcapodWarning):
     """Some rows of a run failed; list them with ``node.failures()``."""
+
+
+class NothingRecordedWarning(OrcapodWarning):
+    """A ``with pipeline:`` block ended without recording any pod or operator call."""

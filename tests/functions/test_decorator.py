@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from typing import Any
 
+import pytest
+
 import orcapod.functions as functions
 from orcapod.databases import InMemoryArrowDatabase
+from orcapod.errors import InputValidationError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import (
     CachedFunctionPod,
@@ -112,3 +116,52 @@ def test_async_function_stays_a_coroutine_function(make_source: Any) -> None:
     assert inspect.iscoroutinefunction(slow)
     assert asyncio.run(slow(1)) == 101
     assert [p["y"] for _, p in slow.pod(make_source(3))] == [100, 101, 102]  # type: ignore[attr-defined]
+
+
+def test_input_and_output_schema_are_accepted(make_source: Any) -> None:
+    @function_pod("total", input_schema={"x": int, "y": int}, output_schema={"total": int})
+    def plus(x, y):  # type: ignore[no-untyped-def]
+        return x + y
+
+    pf = plus.pod.packet_function  # type: ignore[attr-defined]
+    assert dict(pf.input_packet_schema) == {"x": int, "y": int}
+    assert dict(pf.output_packet_schema) == {"total": int}
+    assert [p["total"] for _, p in plus.pod(make_source(3))] == [0, 11, 22]  # type: ignore[attr-defined]
+
+
+def test_the_missing_annotation_hint_names_an_accepted_keyword() -> None:
+    def untyped(x):  # type: ignore[no-untyped-def]
+        return x
+
+    with pytest.raises(InputValidationError, match=r"input_schema=\{'x': \.\.\.\}"):
+        function_pod("out")(untyped)
+    assert "input_schema" in inspect.signature(function_pod).parameters
+
+
+@pytest.mark.parametrize("keys", ["mean,std", "mean, std", "mean std"])
+def test_several_names_in_one_string_ask_for_a_list(keys: str) -> None:
+    def stats(x: float) -> tuple[float, float]:
+        return x, x
+
+    with pytest.raises(
+        InputValidationError, match=r"pass a list of names instead: \['mean', 'std'\]"
+    ):
+        function_pod(keys)(stats)
+    assert function_pod(["mean", "std"])(stats).pod.output_packet_schema == {  # type: ignore[attr-defined]
+        "mean": float,
+        "std": float,
+    }
+
+
+def test_a_partial_needs_a_name_and_reads_its_functions_annotations(make_source: Any) -> None:
+    def weighted(x: int, y: int, w: int) -> int:
+        return w * x + y
+
+    with pytest.raises(InputValidationError, match="functools.partial.*function_name="):
+        function_pod("out")(functools.partial(weighted, w=2))
+    triple = function_pod("out", function_name="triple")(functools.partial(weighted, w=3))
+    pod = triple.pod  # type: ignore[attr-defined]
+    assert dict(pod.input_packet_schema) == {"x": int, "y": int, "w": int}
+    assert [p["out"] for _, p in pod(make_source(3))] == [0, 13, 26]
+    double = function_pod("out", function_name="triple")(functools.partial(weighted, w=2))
+    assert double.pod.content_hash() != pod.content_hash()  # type: ignore[attr-defined]

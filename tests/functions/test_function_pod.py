@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pandas as pd
+import polars as pl
 import pytest
 
 from orcapod.data import Packet, Tag
@@ -284,3 +286,27 @@ def test_pods_tell_a_batching_executor_when_the_last_row_has_started(
         log = pod.executor.log
         assert log.count("no more calls") == 1
         assert log.index("no more calls") == log.index("submit 4") + 1
+
+
+def test_an_output_named_like_a_tag_column_is_rejected_at_application(
+    source: DictSource,
+) -> None:
+    def relabel(x: int) -> int:
+        return -x
+
+    with pytest.raises(InputValidationError, match=r"outputs \['id'\], which are tag columns"):
+        pod_of(relabel, "id")(source)
+    with pytest.raises(InputValidationError, match="map_tags"):
+        pod_of(relabel, "id")(source.join(source.map_packets({"x": "z", "y": "w"})))
+    renamed = source.map_tags({"id": "key"})
+    assert pod_of(relabel, "id")(renamed).keys() == (("key",), ("id",))
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars"])
+def test_a_dataframe_input_points_to_dataframe_source(kind: str) -> None:
+    rows = {"id": [1, 2], "x": [3, 4], "y": [5, 6]}
+    frame = pd.DataFrame(rows) if kind == "pandas" else pl.DataFrame(rows)
+    with pytest.raises(InputValidationError, match=rf"{kind} DataFrame.*DataFrameSource\(df"):
+        pod_of(add)(frame)
+    with pytest.raises(InputValidationError, match="input 1 is a dict.*DictSource"):
+        pod_of(add)(DictSource([rows], tag_columns=[]), {"id": 1})

@@ -53,8 +53,10 @@ def test_bad_input_fails_at_application_not_iteration(subjects):
         SelectTagColumns(["nope"])(subjects)
     with pytest.raises(InputValidationError, match="exactly 2"):
         SemiJoin()(subjects)
-    with pytest.raises(InputValidationError, match="not a stream"):
+    with pytest.raises(InputValidationError, match="not a stream.*DictSource"):
         Join()(subjects, {"subject": "s1"})
+    with pytest.raises(InputValidationError, match=r"polars DataFrame.*DataFrameSource\(df"):
+        Batch(2)(pl.DataFrame({"subject": ["s1"]}))
 
 
 def test_every_application_is_recorded_with_its_inputs(subjects, sessions):

@@ -109,6 +109,13 @@ def test_rename_problems_are_named(wide, op, match):
         op(wide)
 
 
+@pytest.mark.parametrize("op", [MapPackets({"nope": "x"}), MapTags({"nope": "x"})])
+def test_rename_hints_never_suggest_a_keyword_the_class_lacks(wide, op):
+    with pytest.raises(InputValidationError, match="every key of the mapping") as info:
+        op(wide)
+    assert "strict" not in str(info.value)
+
+
 def test_meta_and_context_pass_through(with_meta, assert_prediction_matches):
     out = MapPackets({"score": "s"})(with_meta)
     assert out.as_table(columns={"meta": True, "context": True}).to_pylist() == [

@@ -6,14 +6,17 @@ from orcapod.operators import (
     Batch,
     DropPacketColumns,
     DropTagColumns,
+    GroupBy,
     Join,
     MapPackets,
     MapTags,
     MergeJoin,
+    PacketToTags,
     PolarsFilter,
     SelectPacketColumns,
     SelectTagColumns,
     SemiJoin,
+    TagsToPacket,
 )
 from orcapod.sources import DictSource
 from orcapod.streams.tracking import recording
@@ -29,6 +32,7 @@ class Recorder:
 
 def test_each_shortcut_equals_its_operator(subjects, sessions):
     twin = DictSource([{"subject": "s1", "age": 3}], tag_columns=["subject"])
+    colours = DictSource([{"colour": "red", "hex": "f00"}], tag_columns=["colour"])
     cases = [
         (subjects.join(sessions), Join()(subjects, sessions)),
         (subjects.semi_join(sessions), SemiJoin()(subjects, sessions)),
@@ -49,6 +53,14 @@ def test_each_shortcut_equals_its_operator(subjects, sessions):
             sessions.polars_filter(pl.col("weight") > 70, session=1),
             PolarsFilter([pl.col("weight") > 70], {"session": 1})(sessions),
         ),
+        (sessions.group_by("subject"), GroupBy(["subject"])(sessions)),
+        (sessions.group_by(["subject", "session"]), GroupBy(["subject", "session"])(sessions)),
+        (sessions.tags_to_packet("session"), TagsToPacket(["session"])(sessions)),
+        (
+            sessions.tags_to_packet("session").packet_to_tags("session", "nope", strict=False),
+            PacketToTags(["session", "nope"], False)(TagsToPacket(["session"])(sessions)),
+        ),
+        (subjects.cross_join(colours), Join(cross=True)(subjects, colours)),
     ]
     for fluent, direct in cases:
         assert fluent.content_hash() == direct.content_hash()
@@ -65,3 +77,15 @@ def test_shortcuts_are_recorded_with_labels(subjects, sessions):
         out = subjects.join(sessions, label="joined").batch(2, label="batched")
     assert [type(p).__name__ for p in recorder.pods] == ["Join", "Batch"]
     assert out.label == "batched"
+
+
+def test_polars_filter_takes_a_label_not_a_constraint(sessions):
+    recorder = Recorder()
+    with recording(recorder):
+        out = sessions.polars_filter(pl.col("weight") > 70, session=1, label="heavy")
+    assert out.label == "heavy"
+    assert (
+        out.content_hash()
+        == PolarsFilter([pl.col("weight") > 70], {"session": 1})(sessions).content_hash()
+    )
+    assert out.as_table().column("weight").to_pylist() == [82.5]

@@ -90,14 +90,55 @@ def test_three_way_join(subjects, sessions, assert_prediction_matches):
     assert_prediction_matches(Join()(notes, sessions, subjects))
 
 
-def test_disjoint_tags_give_the_cartesian_product(subjects):
-    colours = DictSource(
+@pytest.fixture
+def colours():
+    return DictSource(
         [{"colour": "red", "hex": "f00"}, {"colour": "blue", "hex": "00f"}],
         tag_columns=["colour"],
     )
-    out = Join()(subjects, colours)
+
+
+def test_disjoint_tags_raise_unless_the_cross_product_is_asked_for(subjects, colours):
+    with pytest.raises(InputValidationError, match=r"share no tag column.*cross=True"):
+        Join()(subjects, colours)
+    with pytest.raises(InputValidationError, match="cross_join"):
+        subjects.join(colours)
+    out = Join(cross=True)(subjects, colours)
     assert len(out.as_table()) == 6
     assert set(out.keys()[0]) == {"subject", "colour"}
+    fluent = subjects.cross_join(colours)
+    assert fluent.content_hash() == out.content_hash()
+    assert fluent.as_table(all_info=True).equals(out.as_table(all_info=True))
+
+
+def test_a_stream_without_tags_needs_cross(subjects):
+    settings = DictSource([{"threshold": 0.5}], tag_columns=[])
+    with pytest.raises(InputValidationError, match=r"input 1: \[\]"):
+        Join()(subjects, settings)
+    assert (
+        Join(cross=True)(subjects, settings).as_table().column("threshold").to_pylist() == [0.5] * 3
+    )
+
+
+def test_inputs_connected_through_a_chain_join_without_cross(subjects, sessions):
+    visits = DictSource(
+        [{"session": 1, "room": "A"}, {"session": 2, "room": "B"}], tag_columns=["session"]
+    )
+    ages = DictSource([{"age_group": "adult", "label_text": "x"}], tag_columns=["age_group"])
+    # subjects-sessions share "subject", sessions-visits share "session": connected
+    out = Join()(subjects, visits, sessions)
+    assert out.as_table().num_rows == 3
+    with pytest.raises(InputValidationError, match="share no tag column"):
+        Join()(subjects, sessions, ages)
+
+
+def test_cross_is_part_of_identity_only_when_true(subjects, colours):
+    assert Join().parameters() == {}
+    assert Join(cross=True).parameters() == {"cross": True}
+    assert Join.from_config(Join(cross=True).to_config()).cross is True
+    assert Join(cross=True).content_hash() != Join().content_hash()
+    with pytest.raises(InputValidationError, match="cross"):
+        Join(cross="yes")
 
 
 def test_nulls_in_keys_never_match():

@@ -1,19 +1,24 @@
 """Property tests on small random streams (hypothesis; modest example counts)."""
 
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orcapod.errors import InputValidationError
 from orcapod.operators import (
     Batch,
     DropPacketColumns,
     DropTagColumns,
+    GroupBy,
     Join,
     MapPackets,
     MapTags,
     MergeJoin,
+    PacketToTags,
     SelectPacketColumns,
     SelectTagColumns,
+    TagsToPacket,
 )
 from orcapod.sources import DictSource
 
@@ -54,16 +59,31 @@ def comparable(stream):
 @FAST
 @given(sources("x", "A"), sources("y", "B"))
 def test_join_is_commutative(a, b):
-    assert Join()(a, b).as_table(all_info=True).equals(Join()(b, a).as_table(all_info=True))
-    assert Join()(a, b).content_hash() == Join()(b, a).content_hash()
+    join = Join(cross=True)
+    assert join(a, b).as_table(all_info=True).equals(join(b, a).as_table(all_info=True))
+    assert join(a, b).content_hash() == join(b, a).content_hash()
+
+
+@FAST
+@given(sources("x", "A"), sources("y", "B"))
+def test_default_join_raises_exactly_when_no_tag_is_shared(a, b):
+    shared = set(a.keys()[0]) & set(b.keys()[0])
+    if not shared:
+        with pytest.raises(InputValidationError, match="cross=True"):
+            Join()(a, b)
+        return
+    assert (
+        Join()(a, b).as_table(all_info=True).equals(Join(cross=True)(a, b).as_table(all_info=True))
+    )
 
 
 @FAST
 @given(sources("x", "A"), sources("y", "B"), sources("z", "C"))
 def test_join_is_associative(a, b, c):
-    left = Join()(Join()(a, b), c)
-    right = Join()(a, Join()(b, c))
-    flat = Join()(a, b, c)
+    join = Join(cross=True)
+    left = join(join(a, b), c)
+    right = join(a, join(b, c))
+    flat = join(a, b, c)
     assert comparable(left) == comparable(right) == comparable(flat)
 
 
@@ -71,8 +91,8 @@ def test_join_is_associative(a, b, c):
 @given(sources("x", "A", min_tags=1), sources("x", "B", min_tags=1))
 def test_merge_join_is_commutative(a, b):
     # same-schema inputs tie on pipeline hash, exercising the per-row system-tag sort
-    ab = MergeJoin()(a, b).as_table(all_info=True)
-    ba = MergeJoin()(b, a).as_table(all_info=True)
+    ab = MergeJoin(cross=True)(a, b).as_table(all_info=True)
+    ba = MergeJoin(cross=True)(b, a).as_table(all_info=True)
     assert ab.equals(ba)
 
 
@@ -137,6 +157,41 @@ def test_batch_then_flatten_keeps_every_row(s, size, drop_partial):
 @FAST
 @given(sources("x", "A"), sources("y", "B"), sources("z", "C"))
 def test_three_way_join_is_the_same_in_every_argument_order(a, b, c):
-    expected = Join()(a, b, c).as_table(all_info=True)
+    join = Join(cross=True)
+    expected = join(a, b, c).as_table(all_info=True)
     for args in [(a, c, b), (b, a, c), (b, c, a), (c, a, b), (c, b, a)]:
-        assert Join()(*args).as_table(all_info=True).equals(expected)
+        assert join(*args).as_table(all_info=True).equals(expected)
+
+
+@FAST
+@given(sources("x", "A", min_tags=1), st.data())
+def test_group_by_partitions_the_rows_into_sorted_groups(s, data):
+    tags = list(s.keys()[0])
+    by = data.draw(st.lists(st.sampled_from(tags), min_size=1, unique=True))
+    key_order = [t for t in tags if t in by]
+    view = {"source": True, "system_tags": True}
+    grouped = GroupBy(by)(s).as_table(columns=view)
+    full = s.as_table(columns=view)
+    keys = [tuple(r[c] for c in key_order) for r in grouped.to_pylist()]
+    assert keys == sorted(set(keys))  # one row per key, in key order
+    assert set(keys) == {tuple(r[c] for c in key_order) for r in full.to_pylist()}
+    for name in grouped.column_names:
+        if name in by:
+            continue
+        flat = pc.list_flatten(grouped.column(name)).to_pylist()
+        assert sorted(flat, key=repr) == sorted(full.column(name).to_pylist(), key=repr)
+
+
+@FAST
+@given(sources("x", "A"), st.data())
+def test_moving_tags_to_the_packet_and_back_is_identity(s, data):
+    tags = list(s.keys()[0])
+    chosen = data.draw(st.lists(st.sampled_from(tags), unique=True)) if tags else []
+    if not chosen:
+        return
+    back = PacketToTags(chosen)(TagsToPacket(chosen)(s))
+    assert set(back.keys()[0]) == set(tags)
+    restored = back.as_table(columns={"system_tags": True}).select(
+        [*s.keys(columns={"system_tags": True})[0], "x"]
+    )
+    assert restored.to_pylist() == s.as_table(columns={"system_tags": True}).to_pylist()

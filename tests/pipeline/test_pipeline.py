@@ -8,7 +8,12 @@ import pytest
 from rich.console import Console
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
-from orcapod.errors import ExecutionError, FailedRowsWarning, PipelineError
+from orcapod.errors import (
+    ExecutionError,
+    FailedRowsWarning,
+    NothingRecordedWarning,
+    PipelineError,
+)
 from orcapod.executors import LocalExecutor
 from orcapod.functions import function_pod
 from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
@@ -21,7 +26,7 @@ from orcapod.pipeline import (
     StatusObserver,
 )
 from orcapod.pipeline.observers import NodeState
-from orcapod.sources import CachedSource, DictSource
+from orcapod.sources import CachedSource, CSVSource, DictSource
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
 
@@ -36,17 +41,17 @@ def _build(pipeline, fns, subjects, visits):
 
 def test_compile_labels_nodes_by_name_in_topological_order(fns, subjects, visits):
     pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
-    assert list(pipeline.nodes) == ["DictSource", "DictSource_1", "Join", "compute_bmi", "classify"]
+    assert list(pipeline.nodes) == ["visits", "subjects", "Join", "compute_bmi", "classify"]
     assert isinstance(pipeline.compute_bmi, FunctionNode)
     assert pipeline.compute_bmi is pipeline.nodes["compute_bmi"]
     assert isinstance(pipeline.Join, OperatorNode)
-    assert isinstance(pipeline.DictSource, SourceNode)
+    assert isinstance(pipeline.subjects, SourceNode)
     assert pipeline.node_type("classify") is NodeType.FUNCTION
     assert {"compute_bmi", "classify"} <= set(dir(pipeline))
     graph = pipeline.graph
     assert isinstance(graph, nx.DiGraph) and nx.is_directed_acyclic_graph(graph)
     assert list(nx.topological_sort(graph))[-2:] == ["compute_bmi", "classify"]
-    assert set(graph.predecessors("Join")) == {"DictSource", "DictSource_1"}
+    assert set(graph.predecessors("Join")) == {"visits", "subjects"}
     assert list(graph.predecessors("classify")) == ["compute_bmi"]
     assert graph.nodes["classify"]["node"] is pipeline.classify
     with pytest.raises(AttributeError, match="compute_bmi"):
@@ -68,6 +73,65 @@ def test_colliding_labels_are_disambiguated(fns, subjects, visits, make_visits):
     ]
     assert [lbl for lbl in labels if lbl.startswith("Join")] == ["Join", "Join_1"]
     assert "named" in labels and "again" not in labels
+
+
+def test_an_explicit_duplicate_label_raises_and_adds_nothing(fns, subjects, visits, make_visits):
+    other = make_visits([{"subject": "s1", "visit": 9, "weight": 60.0}])
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        fns.compute_bmi.pod(visits.join(subjects), label="bmi")
+    before = list(pipeline.nodes)
+    with pytest.raises(PipelineError, match=r"label 'bmi' is already used.*FunctionNode"), pipeline:
+        joined = other.join(subjects)
+        fns.compute_bmi.pod(joined, label="bmi")
+    assert list(pipeline.nodes) == before and pipeline.is_compiled
+    with pipeline:  # fixed: the block is recorded anew
+        fns.compute_bmi.pod(other.join(subjects), label="bmi_other")
+    assert list(pipeline.nodes)[-1] == "bmi_other"
+    assert "bmi_1" not in pipeline.nodes
+    with pytest.raises(PipelineError, match="'Join' is already used"), pipeline:
+        subjects.join(visits, label="sub").batch(2, label="Join")
+
+
+def test_automatic_labels_of_one_function_applied_twice_get_suffixes(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        bmi = fns.compute_bmi.pod(visits.join(subjects))
+        fns.compute_bmi.pod(bmi.map_packets({"bmi": "weight"}).join(subjects))
+    assert [lbl for lbl in pipeline.nodes if lbl.startswith("compute_bmi")] == [
+        "compute_bmi",
+        "compute_bmi_1",
+    ]
+
+
+def test_source_nodes_are_labelled_by_source_id_when_given(fns, tmp_path):
+    named = DictSource([{"subject": "s1", "height": 1.7}], tag_columns=["subject"], source_id="ids")
+    unnamed = DictSource([{"subject": "s1", "weight": 70.0}], tag_columns=["subject"])
+    labelled = DictSource(
+        [{"subject": "s1", "visit": 1}], tag_columns=["subject"], source_id="x", label="mine"
+    )
+    csv = tmp_path / "heights.csv"
+    csv.write_text("subject,age\ns1,30\n")
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with pipeline:
+        fns.compute_bmi.pod(unnamed.join(named))
+        labelled.join(CSVSource(csv, tag_columns=["subject"]))
+    assert list(pipeline.nodes)[:2] == ["DictSource", "ids"]
+    assert {"mine", "heights"} <= set(pipeline.nodes)
+    assert isinstance(pipeline.ids, SourceNode)
+
+
+def test_a_block_that_records_nothing_warns(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    joined = visits.join(subjects)  # outside the block: not recorded
+    with pytest.warns(NothingRecordedWarning, match="recorded nothing"), pipeline:
+        fns.compute_bmi(70.0, 1.8)  # a plain call, not .pod(...)
+        _ = joined
+    assert dict(pipeline.nodes) == {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError), pipeline:
+            raise RuntimeError("a failing block does not also warn")
 
 
 def test_compile_is_incremental_and_idempotent(fns, subjects, visits):
@@ -259,7 +323,7 @@ def test_failed_rows_warn_once_with_count_and_how_to_list(subjects, visits):
 def test_summary_is_a_mapping_with_a_readable_str(fns, subjects, visits):
     summary = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits).run()
     assert isinstance(summary, PipelineRunSummary)
-    assert list(summary) == ["DictSource", "DictSource_1", "Join", "compute_bmi", "classify"]
+    assert list(summary) == ["visits", "subjects", "Join", "compute_bmi", "classify"]
     assert summary["compute_bmi"].computed == 4
     text = str(summary)
     assert "compute_bmi" in text and "8 computed" in text and "ok" in text
@@ -454,8 +518,8 @@ def test_two_pipelines_recording_in_two_threads_do_not_mix(subjects, visits):
     for t in threads:
         t.join()
     assert errors == []
-    assert list(first.nodes) == ["DictSource", "in_first"]
-    assert list(second.nodes) == ["DictSource", "in_second"]
+    assert list(first.nodes) == ["visits", "in_first"]
+    assert list(second.nodes) == ["visits", "in_second"]
 
 
 def test_records_keep_each_rows_own_provenance(fns, subjects, visits, database):

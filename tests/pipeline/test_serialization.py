@@ -7,9 +7,10 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import PipelineError
 from orcapod.functions import function_pod
 from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
-from orcapod.operators import PolarsFilter
+from orcapod.operators import GroupBy, PolarsFilter
 from orcapod.pipeline import LoadStatus, Pipeline, ReadOnlyNode
 from orcapod.pipeline.serialization import FORMAT_VERSION
+from orcapod.sources import DictSource
 from orcapod.types import CacheMode
 
 
@@ -109,7 +110,7 @@ def test_in_memory_store_needs_the_database_on_load(tmp_path, make_subjects, mak
     assert loaded.run().computed == 0
     # sources are snapshotted in the store: a different, empty store has no rows for them
     empty = Pipeline.load(path, pipeline_database=InMemoryArrowDatabase())
-    assert empty.load_statuses["DictSource"] is LoadStatus.UNAVAILABLE
+    assert empty.load_statuses["visits"] is LoadStatus.UNAVAILABLE
     assert empty.load_statuses["compute_bmi"] is LoadStatus.READ_ONLY
 
 
@@ -123,3 +124,20 @@ def test_wrong_or_missing_files_are_clear_errors(tmp_path):
     bad.write_text(json.dumps({"format_version": 999, "nodes": []}))
     with pytest.raises(PipelineError, match="format_version 999"):
         Pipeline.load(bad)
+
+
+def test_grouping_moving_and_cross_join_round_trip(tmp_path, make_visits):
+    settings = DictSource([{"threshold": 1.0}], tag_columns=[], source_id="settings")
+    pipeline = Pipeline("ops", DeltaTableDatabase(tmp_path / "store"))
+    with pipeline:
+        grouped = make_visits().tags_to_packet("visit").group_by("subject", label="grouped")
+        grouped.cross_join(settings, label="crossed")
+    pipeline.run()
+    loaded = Pipeline.load(pipeline.save(tmp_path / "p.json"))
+    assert list(loaded.nodes) == ["visits", "TagsToPacket", "grouped", "settings", "crossed"]
+    for label, node in pipeline.nodes.items():
+        assert loaded.nodes[label].content_hash() == node.content_hash()
+    assert isinstance(loaded.grouped.operator, GroupBy)
+    assert loaded.crossed.operator.cross is True
+    rows = loaded.crossed.as_table().sort_by("subject").to_pylist()
+    assert rows[-1] == {"subject": "s3", "weight": [50.0, 52.0], "visit": [1, 2], "threshold": 1.0}

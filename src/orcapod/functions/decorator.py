@@ -12,15 +12,17 @@ the original function unchanged, with the pod as ``wrapper.pod``::
     compute_bmi(70.0, 1.8)              # plain call
     out = compute_bmi.pod(stream)       # applied to a stream
 
-Decisions where the issue is silent: ``label`` names both the packet function and the pod (and
-so the pipeline node); ``cache_match`` applies to every cache the decorator creates; an async
-function gets an async wrapper, so ``inspect.iscoroutinefunction`` still holds.
+Decisions: ``label`` names both the packet function and the pod (and so the pipeline node);
+``cache_match`` applies to every cache the decorator creates; an async function gets an async
+wrapper, so ``inspect.iscoroutinefunction`` still holds. ``input_schema`` / ``output_schema``
+(keyword-only) set or override parameter and output types, as in ``PythonPacketFunction``,
+for functions whose annotations are missing or cannot be resolved.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 from orcapod.databases.protocol import ArrowDatabase
@@ -54,6 +56,9 @@ def function_pod(
     result_database: ArrowDatabase | None = None,
     pod_cache_database: ArrowDatabase | None = None,
     cache_match: CacheMatch | str = CacheMatch.CODE,
+    *,
+    input_schema: Mapping[str, Any] | None = None,
+    output_schema: Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> Callable[[F], F]:
     """Decorator: ``fn`` stays a plain function and gains ``fn.pod`` (see the module docstring)."""
 
@@ -63,6 +68,8 @@ def function_pod(
             output_keys,
             function_name=function_name,
             version=version,
+            input_schema=input_schema,
+            output_schema=output_schema,
             label=label,
             executor=executor,
         )

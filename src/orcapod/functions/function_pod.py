@@ -47,9 +47,10 @@ from orcapod.functions.engine.dispatch import dispatch
 from orcapod.functions.function_pod_stream import FunctionPodStream
 from orcapod.functions.packet_function import PacketFunctionBase
 from orcapod.functions.pending import Pending
-from orcapod.functions.validation import is_compatible, type_name
+from orcapod.functions.validation import check_output_names, is_compatible, type_name
 from orcapod.hashing import hash_object
 from orcapod.operators import Join, SelectPacketColumns
+from orcapod.operators.base import check_streams
 from orcapod.streams import StreamProtocol
 from orcapod.streams.base import ColumnsArg
 from orcapod.streams.tracking import InvocationKind, no_tracking, record_invocation
@@ -165,6 +166,7 @@ class FunctionPod:
             raise InputValidationError(
                 f"{self.computed_label()!r} needs at least one input stream; call pod(stream)"
             )
+        check_streams(repr(self.computed_label()), streams)
         if len(streams) == 1:
             return streams[0]
         joined: StreamProtocol = Join()(*streams)
@@ -183,6 +185,7 @@ class FunctionPod:
         """Raise ``InputValidationError`` if ``packet_schema`` cannot feed the function."""
         name = self.computed_label()
         tag_schema = tag_schema or Schema()
+        check_output_names(name, self.output_packet_schema, tag_schema)
         expected = self.input_packet_schema
         for column, tp in expected.items():
             if column not in packet_schema:

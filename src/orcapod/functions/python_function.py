@@ -9,7 +9,10 @@ schema comes from ``output_keys`` and the return annotation: one key takes the w
 annotation; several keys take the items of a ``tuple[A, B, ...]`` annotation of that length,
 or ``T`` for every key from ``tuple[T, ...]`` / ``list[T]``; ``output_schema`` (a mapping or a
 sequence aligned with the keys) sets or overrides any key's type. Every type is checked once,
-at construction, against the types orcapod can store.
+at construction, against the types orcapod can store. A ``functools.partial`` needs an explicit
+``function_name``; its types come from the wrapped function's annotations, and an argument it
+binds by keyword stays an optional parameter (a packet column of that name overrides it, as in
+a call).
 
 Outputs. With one key the return value IS that key's value; with several, the function returns
 a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
@@ -43,6 +46,7 @@ a running event loop), ``async_call`` awaits them; a sync function called throug
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import platform
 import re
@@ -73,12 +77,19 @@ __all__ = ["PYTHON_FUNCTION_TYPE_ID", "PythonPacketFunction"]
 PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_SEVERAL = re.compile(r"[,;\s]+")
 _MISSING: Any = object()
 _CAPTURE_EXECUTOR = LocalExecutor()
 _PYTHON_VERSION = platform.python_version()
 
 
 def _check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(output_keys, str) and _SEVERAL.search(output_keys.strip()):
+        names = [n for n in _SEVERAL.split(output_keys) if n]
+        raise InputValidationError(
+            f"output key {output_keys!r} looks like several names in one string; pass a list "
+            f"of names instead: {names!r}"
+        )
     keys = (output_keys,) if isinstance(output_keys, str) else tuple(output_keys or ())
     if not keys:
         raise InputValidationError(
@@ -99,6 +110,14 @@ def _check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
     return keys
 
 
+def _annotated(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function whose annotations describe ``function`` (a ``functools.partial`` has
+    none of its own: they are its wrapped function's)."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    return function
+
+
 def _input_schema(
     function: Callable[..., Any], name: str, overrides: Mapping[str, Any]
 ) -> tuple[Schema, tuple[str, ...], tuple[str, ...]]:
@@ -110,7 +129,7 @@ def _input_schema(
             "parameters"
         ) from err
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(_annotated(function))
     except Exception as err:
         raise InputValidationError(
             f"cannot resolve the type annotations of {name!r}: {err}; make every annotation "
@@ -171,7 +190,7 @@ def _output_schema(
     if unknown:
         raise InputValidationError(f"output_schema names {unknown}, not output keys {keys}")
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(_annotated(function))
     except (NameError, TypeError, AttributeError):
         # unresolvable annotations: the output types must then come from output_schema, and
         # a missing one is reported below by name
@@ -257,6 +276,11 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         if not callable(function):
             raise InputValidationError(f"expected a callable, got {type(function).__name__}")
         name = function_name or getattr(function, "__name__", None)
+        if not name and isinstance(function, functools.partial):
+            raise InputValidationError(
+                "a functools.partial has no name of its own (two partials of one function "
+                "are different functions); pass function_name='...'"
+            )
         if not name or name == "<lambda>":
             raise InputValidationError(
                 "this function has no usable name (a lambda?); pass function_name='...'"

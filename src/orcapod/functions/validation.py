@@ -17,6 +17,12 @@ What each type accepts (anything else is rejected):
 * ``dict[str, T]``: a mapping with ``str`` keys and ``T`` values (converted to a dict);
 * ``T | None``: None or a ``T``.
 
+Output names (``check_output_names``), checked when a pod is applied to a stream: an output
+key may not be named like one of the input's tag columns (the pod passes each row's tag
+through, so the output row would hold the name twice, as tag and as packet, and its table
+could not be read back) nor start with ``_`` (reserved for system tags, source info and
+meta columns).
+
 Input compatibility (``is_compatible``), used when a pod is applied to a stream: a column of
 type ``incoming`` may feed a parameter of type ``expected`` when the types are equal, when
 ``expected`` is ``T | None`` and ``incoming`` is ``T`` or ``T | None``, when ``expected`` is
@@ -29,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,8 +43,10 @@ from typing import Any
 import numpy as np
 
 from orcapod.data.conversion import is_optional, strip_optional
+from orcapod.errors import InputValidationError
+from orcapod.types.columns import DATAGRAM_PREFIX
 
-__all__ = ["Coercer", "is_compatible", "make_coercer", "type_name"]
+__all__ = ["Coercer", "check_output_names", "is_compatible", "make_coercer", "type_name"]
 
 Coercer = Callable[[Any], Any]
 
@@ -188,3 +196,22 @@ def is_compatible(incoming: Any, expected: Any) -> bool:
     return len(in_args) == len(ex_args) and all(
         is_compatible(a, b) for a, b in zip(in_args, ex_args, strict=True)
     )
+
+
+def check_output_names(name: str, output_keys: Iterable[str], tag_keys: Iterable[str]) -> None:
+    """Raise ``InputValidationError`` when an output key of ``name`` clashes with a tag column
+    of its input or with orcapod's reserved ``_`` names (see the module docstring)."""
+    tags = set(tag_keys)
+    reserved = [k for k in output_keys if k.startswith(DATAGRAM_PREFIX)]
+    if reserved:
+        raise InputValidationError(
+            f"{name!r} outputs {reserved}, but names starting with '_' are reserved for "
+            "orcapod's system tags, source info and meta columns; rename the output keys"
+        )
+    clash = [k for k in output_keys if k in tags]
+    if clash:
+        raise InputValidationError(
+            f"{name!r} outputs {clash}, which are tag columns of its input (tags: "
+            f"{sorted(tags)}); the pod keeps every tag, so the names would collide. Rename "
+            "the output keys, or rename the tags first (stream.map_tags({...}))"
+        )

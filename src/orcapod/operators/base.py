@@ -57,7 +57,7 @@ from orcapod.types.columns import (
     source_column,
 )
 
-__all__ = ["InputInfo", "Operator", "OperatorStream", "output_identity"]
+__all__ = ["InputInfo", "Operator", "OperatorStream", "check_streams", "output_identity"]
 
 
 class InputInfo:
@@ -114,6 +114,30 @@ def stream_table(stream: StreamProtocol, layout: StreamLayout) -> pa.Table:
     arrow = _arrow_stream(stream)
     table = arrow.table if arrow is not None else stream.as_table(FULL_INFO)
     return normalise_table(table, layout)
+
+
+def _source_hint(value: Any) -> str:
+    """Which source turns ``value`` into a stream (for error messages)."""
+    module = type(value).__module__.split(".")[0]
+    kind = type(value).__name__
+    if module in ("pandas", "polars") and kind == "DataFrame":
+        return f"wrap the {module} DataFrame in a source: DataFrameSource(df, tag_columns=[...])"
+    if isinstance(value, (pa.Table, pa.RecordBatch)):
+        return "wrap the Arrow table in a source: ArrowTableSource(table, tag_columns=[...])"
+    if isinstance(value, Mapping | list | tuple):
+        return "wrap Python rows in a source: DictSource(rows, tag_columns=[...])"
+    return "pass sources or streams"
+
+
+def check_streams(owner: str, streams: Sequence[Any]) -> None:
+    """Raise ``InputValidationError`` naming the first input that is not a stream, with the
+    source (``orcapod.sources``) that would turn it into one."""
+    for i, stream in enumerate(streams):
+        if not isinstance(stream, StreamProtocol):
+            raise InputValidationError(
+                f"{owner}: input {i} is a {type(stream).__name__}, not a stream; "
+                f"{_source_hint(stream)} (from orcapod.sources)"
+            )
 
 
 def output_identity(operator: Operator, input_hashes: Sequence[ContentHash]) -> ContentHash:
@@ -176,12 +200,7 @@ class Operator:
             else:
                 expected = f"{self.min_inputs} to {self.max_inputs}"
             raise InputValidationError(f"{name} takes {expected} input stream(s), got {n}")
-        for i, stream in enumerate(streams):
-            if not isinstance(stream, StreamProtocol):
-                raise InputValidationError(
-                    f"{name}: input {i} is a {type(stream).__name__}, not a stream; pass "
-                    "sources or streams"
-                )
+        check_streams(name, streams)
         return [InputInfo(s) for s in streams]
 
     def validate_inputs(self, *streams: StreamProtocol) -> None:

@@ -29,10 +29,11 @@ from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.layout import StreamLayout
 from orcapod.types.columns import CONTEXT_KEY
 
-__all__ = ["Batch"]
+__all__ = ["Batch", "listed"]
 
 
-def _listed(types: dict[str, Any]) -> dict[str, Any]:
+def listed(types: dict[str, Any]) -> dict[str, Any]:
+    """Each type ``T`` (or ``T | None``) as ``list[T]``: the type of a column of grouped rows."""
     return {name: list[strip_optional(tp)] for name, tp in types.items()}  # type: ignore[misc]
 
 
@@ -53,11 +54,11 @@ class Batch(Operator):
     def _predict(self, inputs: Sequence[InputInfo]) -> StreamLayout:
         layout = inputs[0].layout
         return StreamLayout.build(
-            _listed(dict(layout.tags)),
-            _listed(dict(layout.system_tags)),
-            _listed(dict(layout.packets)),
-            _listed(dict(layout.sources)),
-            _listed(dict(layout.meta)),
+            listed(dict(layout.tags)),
+            listed(dict(layout.system_tags)),
+            listed(dict(layout.packets)),
+            listed(dict(layout.sources)),
+            listed(dict(layout.meta)),
             layout.context,
         )
 

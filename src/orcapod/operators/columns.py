@@ -19,7 +19,8 @@ Decisions:
 * A stream needs at least one packet column, so selecting or dropping every packet column is
   an error. Dropping every tag column is fine.
 * ``MapTags`` / ``MapPackets(mapping, drop_unmapped=False)``: every key must be a tag (resp.
-  packet) column of the input; new names must be valid user names (no leading ``_``) and must
+  packet) column of the input (there is no ``strict`` switch: renaming a column that is not
+  there is always a mistake); new names must be valid user names (no leading ``_``) and must
   not collide with each other or with any remaining column. Swaps (``{"a": "b", "b": "a"}``)
   are fine. ``drop_unmapped=True`` keeps only the mapped columns of that kind. The fluent
   ``stream.map_tags`` / ``map_packets`` use the same default (``False``) as the classes.
@@ -101,13 +102,18 @@ def _project(
 
 
 def _known(
-    op_name: str, names: Sequence[str], available: Sequence[str], kind: str, strict: bool
+    op_name: str,
+    names: Sequence[str],
+    available: Sequence[str],
+    kind: str,
+    strict: bool,
+    fix: str = "fix the names or pass strict=False to ignore missing ones",
 ) -> set[str]:
     missing = [c for c in names if c not in available]
     if missing and strict:
         raise InputValidationError(
             f"{op_name}: {missing} are not {kind} columns of the input ({kind} columns: "
-            f"{list(available)}); fix the names or pass strict=False to ignore missing ones"
+            f"{list(available)}); {fix}"
         )
     return {c for c in names if c in available}
 
@@ -217,7 +223,14 @@ class _Rename(Operator):
         return {"mapping": dict(self.mapping), "drop_unmapped": self.drop_unmapped}
 
     def _renamed(self, available: Sequence[str]) -> dict[str, str]:
-        _known(type(self).__name__, list(self.mapping), available, self._kind, strict=True)
+        _known(
+            type(self).__name__,
+            list(self.mapping),
+            available,
+            self._kind,
+            strict=True,
+            fix=f"every key of the mapping must be a {self._kind} column; fix the names",
+        )
         return {
             c: self.mapping.get(c, c)
             for c in available

@@ -8,8 +8,12 @@ call is validated and recorded like any other application) and accepts ``label=`
 Column shortcuts take names as varargs or one list: ``s.select_tag_columns("a", "b")`` and
 ``s.select_tag_columns(["a", "b"])`` are the same. ``map_tags`` / ``map_packets`` default to
 ``drop_unmapped=False``, like the classes (the earlier implementation's shortcuts defaulted
-to ``True``, a trap). ``polars_filter(*predicates, **constraints)`` passes keyword arguments
-as equality constraints.
+to ``True``, a trap). ``polars_filter(*predicates, label=None, **constraints)`` passes the
+other keyword arguments as equality constraints; ``label`` names the application like
+everywhere else (to filter on a column called ``label``, use ``pl.col("label") == value``).
+``cross_join(*others)`` is ``Join(cross=True)``; ``group_by(*columns)``,
+``tags_to_packet(*columns)`` and ``packet_to_tags(*columns)`` take names like the column
+shortcuts.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from orcapod.operators.columns import (
     SelectTagColumns,
 )
 from orcapod.operators.filters import PolarsFilter
+from orcapod.operators.group_by import GroupBy
 from orcapod.operators.join import Join
 from orcapod.operators.merge_join import MergeJoin
+from orcapod.operators.roles import PacketToTags, TagsToPacket
 from orcapod.operators.semi_join import SemiJoin
 from orcapod.streams.base import StreamProtocol, register_operator
 
@@ -114,9 +120,31 @@ def _map_packets(
 
 
 def _polars_filter(
-    stream: StreamProtocol, *predicates: pl.Expr, **constraints: Any
+    stream: StreamProtocol, *predicates: pl.Expr, label: str | None = None, **constraints: Any
 ) -> OperatorStream:
-    return PolarsFilter(predicates, constraints or None)(stream)
+    return PolarsFilter(predicates, constraints or None)(stream, label=label)
+
+
+def _cross_join(
+    stream: StreamProtocol, *others: StreamProtocol, label: str | None = None
+) -> OperatorStream:
+    return Join(cross=True)(stream, *others, label=label)
+
+
+def _group_by(stream: StreamProtocol, *columns: Any, label: str | None = None) -> OperatorStream:
+    return GroupBy(_column_names(columns))(stream, label=label)
+
+
+def _tags_to_packet(
+    stream: StreamProtocol, *columns: Any, strict: bool = True, label: str | None = None
+) -> OperatorStream:
+    return TagsToPacket(_column_names(columns), strict)(stream, label=label)
+
+
+def _packet_to_tags(
+    stream: StreamProtocol, *columns: Any, strict: bool = True, label: str | None = None
+) -> OperatorStream:
+    return PacketToTags(_column_names(columns), strict)(stream, label=label)
 
 
 def register_fluent_operators() -> None:
@@ -132,3 +160,7 @@ def register_fluent_operators() -> None:
     register_operator("map_tags", _map_tags)
     register_operator("map_packets", _map_packets)
     register_operator("polars_filter", _polars_filter)
+    register_operator("cross_join", _cross_join)
+    register_operator("group_by", _group_by)
+    register_operator("tags_to_packet", _tags_to_packet)
+    register_operator("packet_to_tags", _packet_to_tags)

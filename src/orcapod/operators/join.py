@@ -8,9 +8,14 @@ with ``indices.inner_join_indices`` and gathers each input's columns once with `
 Semantics and decisions:
 
 * The join keys are the user tag columns present in two or more inputs; inputs are joined in
-  canonical order, each on the tag columns it shares with the inputs before it. Inputs that
-  share no tag column with the ones before them join as a **cartesian product** (every row
-  with every row) — usually a mistake for large inputs, but well defined.
+  canonical order, each on the tag columns it shares with the inputs before it.
+* A cartesian product (every row with every row) must be asked for. By default the inputs
+  must be *connected* by shared tag columns (each input shares a tag column with another,
+  directly or through a chain of inputs: ``A(a), B(a, b), C(b)`` is fine); otherwise
+  ``InputValidationError`` names each input's tags — a join with nothing in common is almost
+  always a mistake that multiplies rows. ``Join(cross=True)`` (fluent: ``a.cross_join(b)``)
+  allows it: unconnected inputs then join as a cartesian product. ``cross`` is part of the
+  operator's identity only when true, so a default ``Join()`` keeps its identity.
 * Shared tag columns must have the same Python type (``int`` vs ``int | None`` is fine,
   ``int`` vs ``str`` is an ``InputValidationError``); nulls never match, so a shared tag
   column is never ``T | None`` in the output. Its values come from the first input (canonical
@@ -86,8 +91,37 @@ def _types_differ(a: Any, b: Any) -> bool:
     return bool(strip_optional(a) != strip_optional(b))
 
 
-def plan_join(op_name: str, inputs: Sequence[InputInfo], *, merge: bool) -> JoinPlan:
+def _check_connected(op_name: str, layouts: Sequence[StreamLayout]) -> None:
+    """Raise unless the inputs are connected by shared tag columns (see module docstring)."""
+    group = list(range(len(layouts)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for pos, layout in enumerate(layouts):
+        for name in layout.tags:
+            if name in owner:
+                group[root(pos)] = root(owner[name])
+            else:
+                owner[name] = pos
+    if len({root(i) for i in range(len(layouts))}) > 1:
+        tags = "; ".join(f"input {i}: {list(lay.tags)}" for i, lay in enumerate(layouts))
+        raise InputValidationError(
+            f"{op_name}: the inputs share no tag column to join on ({tags}), so every row "
+            "would pair with every row. Rename tags so they match (map_tags), or ask for the "
+            f"cartesian product explicitly: {op_name}(cross=True) / a.cross_join(b)"
+        )
+
+
+def plan_join(
+    op_name: str, inputs: Sequence[InputInfo], *, merge: bool, cross: bool = False
+) -> JoinPlan:
     """Validate a join of ``inputs`` and fix its output layout (see module docstring)."""
+    if not cross:
+        _check_connected(op_name, [i.layout for i in inputs])
     hashes = [i.pipeline_hash for i in inputs]
     order = canonical_order(hashes, tiebreak=lambda k: layout_key(inputs[k].layout))
     layouts = [inputs[i].layout for i in order]
@@ -278,14 +312,25 @@ class Join(Operator):
     min_inputs = 1
     max_inputs = None
 
+    def __init__(self, cross: bool = False) -> None:
+        if not isinstance(cross, bool):
+            raise InputValidationError(f"Join: cross must be True or False, got {cross!r}")
+        self.cross = cross
+
+    def parameters(self) -> dict[str, Any]:
+        return {"cross": True} if self.cross else {}
+
+    def _plan(self, inputs: Sequence[InputInfo]) -> JoinPlan:
+        return plan_join(type(self).__name__, inputs, merge=False, cross=self.cross)
+
     def _predict(self, inputs: Sequence[InputInfo]) -> StreamLayout:
         if len(inputs) == 1:
             return inputs[0].layout
-        return plan_join(type(self).__name__, inputs, merge=False).layout
+        return self._plan(inputs).layout
 
     def _compute(
         self, inputs: Sequence[InputInfo], tables: Sequence[pa.Table], layout: StreamLayout
     ) -> pa.Table:
         if len(inputs) == 1:
             return tables[0]
-        return assemble_join(plan_join(type(self).__name__, inputs, merge=False), inputs, tables)
+        return assemble_join(self._plan(inputs), inputs, tables)

@@ -1,7 +1,8 @@
 """``MergeJoin``: binary inner join that merges same-named packet columns into sorted lists.
 
-Everything ``Join`` does (``orcapod.operators.join``: keys, cartesian product, hidden columns,
-system-tag suffixes, column and row order) applies, except that a packet column present in
+Everything ``Join`` does (``orcapod.operators.join``: keys, hidden columns, system-tag
+suffixes, column and row order; inputs without a shared tag column need ``cross=True``)
+applies, except that a packet column present in
 both inputs is allowed when its type is identical on both sides (``int`` and ``int | None``
 count as identical) and becomes ``list[T]`` holding the two values **sorted per row**; its
 source info ``_source_<c>`` becomes the matching ``list[str]``, reordered the same way. A
@@ -18,11 +19,13 @@ equals ``MergeJoin(B, A)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.join import assemble_join, plan_join
 from orcapod.operators.layout import StreamLayout
@@ -78,11 +81,19 @@ class MergeJoin(Operator):
     min_inputs = 2
     max_inputs = 2
 
+    def __init__(self, cross: bool = False) -> None:
+        if not isinstance(cross, bool):
+            raise InputValidationError(f"MergeJoin: cross must be True or False, got {cross!r}")
+        self.cross = cross
+
+    def parameters(self) -> dict[str, Any]:
+        return {"cross": True} if self.cross else {}
+
     def _predict(self, inputs: Sequence[InputInfo]) -> StreamLayout:
-        return plan_join(type(self).__name__, inputs, merge=True).layout
+        return plan_join(type(self).__name__, inputs, merge=True, cross=self.cross).layout
 
     def _compute(
         self, inputs: Sequence[InputInfo], tables: Sequence[pa.Table], layout: StreamLayout
     ) -> pa.Table:
-        plan = plan_join(type(self).__name__, inputs, merge=True)
+        plan = plan_join(type(self).__name__, inputs, merge=True, cross=self.cross)
         return assemble_join(plan, inputs, tables, merger=merge_sorted)

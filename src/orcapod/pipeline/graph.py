@@ -12,9 +12,19 @@ exists before anything consumes it):
 * otherwise a node is built by the pipeline's factory (function pod -> ``FunctionNode``,
   operator -> ``OperatorNode``).
 
-Labels come from the invocation's label, else the function's or operator's name; a label
-that is taken gets the first free suffix ``_1``, ``_2``, … in compile order, and labels never
-change once given, so ``pipeline.compute_bmi`` keeps meaning the same node across compiles.
+Labels never change once given, so ``pipeline.compute_bmi`` keeps meaning the same node
+across compiles. The rule:
+
+* An explicit label (``pod(stream, label="bmi")``, ``stream.join(other, label="both")``) is
+  the node's label, and must be free: a label already held by another node raises
+  ``PipelineError`` naming both (a silent ``bmi_1`` would leave ``pipeline.bmi`` meaning a
+  different node than the user named). Recording the very same call again is not a second
+  node, so re-running a ``with`` block never collides with itself.
+* Automatic labels — the function's name, the operator's class name, or for a source node
+  the source's ``label``, else its ``source_id`` (unless that id is the default derived from
+  the data's hash, which names nothing), else its class name — get the first free suffix
+  ``_1``, ``_2``, … in compile order when taken: the same function applied to two inputs
+  gives ``compute_bmi`` and ``compute_bmi_1``.
 
 A batch of invocations is compiled all-or-nothing: nodes are staged and registered only when
 every invocation compiled.
@@ -28,11 +38,14 @@ from typing import Any
 
 import networkx as nx
 
+from orcapod.errors import PipelineError
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeType
+from orcapod.sources import CachedSource, RootSource
 from orcapod.streams.tracking import Invocation, InvocationKind
+from orcapod.types.columns import SOURCE_ID_HASH_CHARS
 
 __all__ = ["NodeFactory", "PipelineGraph", "node_type_of"]
 
@@ -51,6 +64,24 @@ def node_type_of(node: Any) -> NodeType:
     if isinstance(found, NodeType):
         return found
     raise TypeError(f"{type(node).__name__} is not a pipeline node")
+
+
+def source_label(stream: Any) -> str | None:
+    """The automatic label of a leaf stream: its own label, else a meaningful source id."""
+    own = getattr(stream, "label", None)
+    if isinstance(own, str) and own:
+        return own
+    source_id = getattr(stream, "source_id", None)
+    if not isinstance(source_id, str) or not source_id:
+        return None
+    origin = stream
+    while isinstance(origin, CachedSource):
+        origin = origin.source
+    if isinstance(origin, RootSource):
+        data = origin.identity_structure().get("data")
+        if data is not None and source_id == data.to_hex(SOURCE_ID_HASH_CHARS):
+            return None  # the default id: a hash, not a name
+    return source_id
 
 
 class PipelineGraph:
@@ -151,7 +182,10 @@ class PipelineGraph:
                 continue
             upstream_labels = [staged.resolve(s) for s in inv.inputs]
             upstream_nodes = [staged.node(lbl) for lbl in upstream_labels]
-            label = staged.unique_label(base_label(inv))
+            if inv.label:
+                label = staged.explicit_label(inv.label)
+            else:
+                label = staged.unique_label(base_label(inv))
             if inv.kind is InvocationKind.FUNCTION_POD:
                 node = make_function_node(inv, upstream_nodes, label)
             else:
@@ -193,12 +227,23 @@ class _Staging:
     def unique_label(self, base: str) -> str:
         return self._graph.unique_label(base, taken=self._labels)
 
+    def explicit_label(self, label: str) -> str:
+        """``label`` itself; raises when another node holds it (see the module docstring)."""
+        if label in self._labels or label in self._graph:
+            holder = self.node(label)
+            raise PipelineError(
+                f"label {label!r} is already used by another node ({type(holder).__name__}); "
+                "labels given with label= must be unique in a pipeline. Choose another label, "
+                "or leave label= out to get an automatic, suffixed one"
+            )
+        return label
+
     def resolve(self, stream: Any) -> str:
         found = self.lookup(stream)
         if found is not None:
             return found
         node = SourceNode(stream)
-        label = self.unique_label(node.label)
+        label = self.unique_label(source_label(stream) or node.label)
         node.label = label
         self.add(label, node, [], aliases=(stream,))
         return label

@@ -12,7 +12,12 @@ Recording. ``with pipeline:`` enters ``orcapod.streams.tracking.recording`` with
 asyncio task reach this pipeline — there is no process-global list, and two pipelines built
 concurrently never see each other's calls. Leaving the block normally hands its calls to the
 pipeline (and compiles when ``auto_compile``); leaving it by an exception drops them and
-compiles nothing, so a half-built block never becomes nodes.
+compiles nothing, so a half-built block never becomes nodes. A block that ends normally
+without recording anything issues a ``NothingRecordedWarning`` (pods applied before the
+block, or a plain ``fn(...)`` call instead of ``fn.pod(stream)``, are the usual causes). When
+the compile at the end of a block fails (say a duplicate ``label=``, see
+``orcapod.pipeline.graph``), the block's calls are dropped too and the error propagates: fix
+the block and run it again.
 
 Compiling (see ``orcapod.pipeline.graph``) is incremental and idempotent: nodes are keyed by
 content hash, labels never change once given. Databases: nodes write under
@@ -63,7 +68,12 @@ from typing import Any
 import networkx as nx
 
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import FailedRowsWarning, OrcapodError, PipelineError
+from orcapod.errors import (
+    FailedRowsWarning,
+    NothingRecordedWarning,
+    OrcapodError,
+    PipelineError,
+)
 from orcapod.executors import LocalExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
@@ -204,10 +214,27 @@ class Pipeline:
         context.__exit__(exc_type, exc, tb)
         if exc_type is not None:
             return  # the block failed: drop what it recorded, compile nothing
+        recorded = block.invocations
+        if not recorded:
+            warnings.warn(
+                f"pipeline {self.name!r}: the `with pipeline:` block recorded nothing. Only "
+                "pods and operators applied inside the block, in the same thread, are "
+                "recorded: call fn.pod(stream) (not fn(...)) and stream.join(...) etc. "
+                "inside it",
+                NothingRecordedWarning,
+                stacklevel=2,
+            )
+            return
         with self._lock:
-            self._pending.extend(block.invocations)
+            self._pending.extend(recorded)
         if self.auto_compile:
-            self.compile()
+            try:
+                self.compile()
+            except BaseException:
+                with self._lock:  # drop this block's calls: a fixed block is recorded anew
+                    ids = {id(inv) for inv in recorded}
+                    self._pending = [inv for inv in self._pending if id(inv) not in ids]
+                raise
 
     # Compiling ------------------------------------------------------------------------------
     @property

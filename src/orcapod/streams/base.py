@@ -169,3 +169,15 @@ class StreamBase:
 
     def polars_filter(self, *predicates: Any, **constraints: Any) -> Any:
         return _operator("polars_filter")(self, *predicates, **constraints)
+
+    def cross_join(self, *others: Any, **kwargs: Any) -> Any:
+        return _operator("cross_join")(self, *others, **kwargs)
+
+    def group_by(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("group_by")(self, *columns, **kwargs)
+
+    def tags_to_packet(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("tags_to_packet")(self, *columns, **kwargs)
+
+    def packet_to_tags(self, *columns: Any, **kwargs: Any) -> Any:
+        return _operator("packet_to_tags")(self, *columns, **kwargs)
