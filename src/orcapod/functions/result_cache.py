@@ -188,6 +188,36 @@ class ResultCache:
         """The stored result for ``input_packet``: a Packet, ``FILTERED``, or None (a miss)."""
         return self.lookup_many([input_packet.content_hash()], additional_constraints)[0]
 
+    @property
+    def output_schema(self) -> Schema | None:
+        """The declared output schema of the cached function (None: taken from the data)."""
+        return self._output_schema
+
+    def lookup_table(
+        self,
+        input_hashes: Sequence[ContentHash | str] | pa.Array,
+        additional_constraints: Mapping[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        """The stored rows answering ``input_hashes`` with ONE query: per hash found, its
+        newest matching row (``__record_id``, ``__input_packet_hash``, ``__pod_ts`` and
+        ``columns``, or every column when None); None when nothing matches."""
+        if isinstance(input_hashes, pa.Array | pa.ChunkedArray):
+            wanted: Any = pc.unique(input_hashes)
+        else:
+            wanted = sorted({_hash_text(h) for h in input_hashes})
+        if not wanted:
+            return None
+        constraints: dict[str, Any] = {INPUT_PACKET_HASH: wanted}
+        constraints.update(additional_constraints or {})
+        projection = None if columns is None else [INPUT_PACKET_HASH, POD_TS, *columns]
+        table = self._db.get_records_with_column_value(
+            self._path, constraints, record_id_column=RECORD_ID, columns=projection
+        )
+        if table is None or table.num_rows == 0:
+            return None
+        return _newest_per_hash(table)
+
     def lookup_many(
         self,
         input_hashes: Sequence[ContentHash | str],
@@ -197,14 +227,9 @@ class ResultCache:
         wanted = [_hash_text(h) for h in input_hashes]
         if not wanted:
             return []
-        constraints: dict[str, Any] = {INPUT_PACKET_HASH: sorted(set(wanted))}
-        constraints.update(additional_constraints or {})
-        table = self._db.get_records_with_column_value(
-            self._path, constraints, record_id_column=RECORD_ID
-        )
-        if table is None or table.num_rows == 0:
+        table = self.lookup_table(wanted, additional_constraints)
+        if table is None:
             return [None] * len(wanted)
-        table = _newest_per_hash(table)
         rows = {h: i for i, h in enumerate(table.column(INPUT_PACKET_HASH).to_pylist())}
         packets = self._packets(table)
         return [packets[rows[h]] if h in rows else None for h in wanted]

@@ -80,8 +80,9 @@ from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.dispatch import call_each
 from orcapod.functions.engine.identify import InputPlan, PacketGroups, entry_id_of
 from orcapod.functions.engine.keys import digest_keys, unique_keys
+from orcapod.functions.engine.lookup import lookup
 from orcapod.functions.engine.write import RunWriter
-from orcapod.functions.result_cache import FILTERED, match_constraints
+from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
@@ -408,7 +409,7 @@ class FunctionNode(StreamBase):
         rows = plan.first_rows[novel]
         codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
         groups = PacketGroups(novel, codes, len(first))
-        distinct = plan.input_hashes(rows[first]).to_pylist()
+        distinct = plan.input_hashes(rows[first])
         writer.build_records = lambda packets, ids, computed: self._records_for(
             plan, groups, packets, ids, computed
         )
@@ -416,32 +417,20 @@ class FunctionNode(StreamBase):
         tier = self.cache_match
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
         writer.results_absent_at = store.cache.committed_version()  # misses verified absent
-        cached = store.cache.lookup_many(distinct, match_constraints(tier, pf.code_hash, execution))
+        answers = lookup(store.cache, distinct, match_constraints(tier, pf.code_hash, execution))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
-        hits: list[int] = []
-        hit_ids: list[str | None] = []
-        misses: list[int] = []
-        for i, result in enumerate(cached):
-            if result is None:
-                misses.append(i)
-            elif result is FILTERED:
-                hits.append(i)
-                hit_ids.append(None)
-                outcome[i] = _FILTERED
-            else:
-                assert isinstance(result, Packet)
-                hits.append(i)
-                hit_ids.append(result.get_meta_value(PACKET_ID))
-                outcome[i] = _REUSED
-        if hits:
-            writer.add_records(
-                self._records_for(
-                    plan, groups, np.array(hits), pa.array(hit_ids, pa.large_string()), False
-                )
-            )
+        outcome[answers.hit] = _REUSED
+        outcome[answers.filtered] = _FILTERED
+        hits = np.flatnonzero(answers.hit | answers.filtered)
+        if len(hits):
+            ids = answers.record_ids.take(pa.array(hits))
+            writer.add_records(self._records_for(plan, groups, hits, ids, False))
+        misses = np.flatnonzero(answers.miss)
         try:
-            if misses and pf.is_active():
-                self._compute(plan, groups, misses, distinct, outcome, writer, max_concurrency)
+            if len(misses) and pf.is_active():
+                hashes = distinct.take(pa.array(misses)).to_pylist()
+                hash_of = dict(zip(misses.tolist(), hashes, strict=True))
+                self._compute(plan, groups, hash_of, outcome, writer, max_concurrency)
         finally:
             category[novel] = outcome[codes]
 
@@ -470,8 +459,7 @@ class FunctionNode(StreamBase):
         self,
         plan: InputPlan,
         groups: PacketGroups,
-        misses: list[int],
-        distinct: list[str],
+        hash_of: dict[int, str],
         outcome: np.ndarray,
         writer: RunWriter,
         max_concurrency: int | None,
@@ -482,7 +470,7 @@ class FunctionNode(StreamBase):
 
         def done(miss: int, output: Packet | None) -> None:
             outcome[miss] = _FILTERED if output is None else _COMPUTED
-            writer.add_computed(miss, distinct[miss], output)
+            writer.add_computed(miss, hash_of[miss], output)
             writer.maybe_flush()
 
         def failed(miss: int, err: Exception) -> None:
@@ -490,7 +478,7 @@ class FunctionNode(StreamBase):
             entries, _ = groups.members(np.array([miss]))
             rows = pa.array(plan.first_rows[entries])
             writer.add_failures(
-                failure_table(plan.tags(rows), plan.entry_ids(rows), distinct[miss], err, utc_now())
+                failure_table(plan.tags(rows), plan.entry_ids(rows), hash_of[miss], err, utc_now())
             )
             if self.error_policy is ErrorPolicy.FAIL_FAST:
                 tag = plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
@@ -502,6 +490,7 @@ class FunctionNode(StreamBase):
                 ) from err
 
         _, packet_schema = self._read.output_schema()
+        misses = list(hash_of)
         packets = plan.packets(
             plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
         )
