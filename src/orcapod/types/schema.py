@@ -42,8 +42,7 @@ class Schema(Mapping[str, Any]):
         for name, tp in data.items():
             if not isinstance(name, str) or not name:
                 raise SchemaError(f"Schema field names must be non-empty strings, got {name!r}")
-            if not isinstance(tp, type):
-                data[name] = normalize_type(tp)
+            data[name] = normalize_type(tp)
         optional = frozenset(optional_fields)
         if isinstance(fields, Schema):
             optional = optional | fields._optional
