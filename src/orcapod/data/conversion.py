@@ -73,6 +73,7 @@ __all__ = [
     "columns_to_table",
     "infer_schema",
     "is_optional",
+    "needs_python_values",
     "python_to_arrow_type",
     "rows_to_table",
     "schema_to_arrow",
@@ -443,6 +444,17 @@ def _from_arrow_value(value: Any, tp: Any) -> Any:
         vt = typing.get_args(tp)[1]
         return {k: _from_arrow_value(v, vt) for k, v in value}
     return value
+
+
+def needs_python_values(arrow_type: pa.DataType) -> bool:
+    """Whether a column of ``arrow_type`` holds values that Arrow's own ``to_pylist`` /
+    ``to_pandas`` do not give as orcapod's Python values (arrays, Paths, dicts)."""
+    if array_type_of(arrow_type) is not None:
+        return True
+    try:
+        return _needs_conversion(arrow_to_python_type(arrow_type))
+    except SchemaError:
+        return False
 
 
 def column_to_pylist(column: pa.Array | pa.ChunkedArray, tp: Any | None = None) -> list[Any]:
