@@ -38,3 +38,65 @@ def test_delta_table_source(tmp_path):
     assert DeltaTableSource(location, ["k"]).content_hash() != before
     with pytest.raises(InputValidationError, match="Delta table"):
         DeltaTableSource(tmp_path / "nothing", ["k"])
+
+
+# --- file manifests (Path columns) ---------------------------------------------------------
+
+
+def _manifest(tmp_path, rows):
+    (tmp_path / "images").mkdir(exist_ok=True)
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / "images" / name).write_bytes(name.encode())
+    path = tmp_path / "manifest.csv"
+    path.write_text("sid,image\n" + "".join(f"{sid},{image}\n" for sid, image in rows))
+    return path
+
+
+def test_csv_path_columns_are_a_file_manifest(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from orcapod.types import Schema
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, tmp_path / "images" / "b.bin")])
+    monkeypatch.chdir(tmp_path / "images")  # relative paths are the CSV's, not the cwd's
+    src = CSVSource(manifest, ["sid"], schema={"image": Path})
+    assert src.output_schema() == (Schema({"sid": int}), Schema({"image": Path}))
+    values = [p["image"] for _, p in src]
+    assert values == [tmp_path / "images" / "a.bin", tmp_path / "images" / "b.bin"]
+    assert all(isinstance(v, Path) for v in values)
+    assert list(src.as_pandas_df()["image"]) == values
+    assert list(src.as_polars_df()["image"]) == values
+    before = src.content_hash()
+    (tmp_path / "images" / "a.bin").write_bytes(b"edited")
+    assert CSVSource(manifest, ["sid"], schema={"image": Path}).content_hash() != before
+
+
+def test_an_empty_manifest_cell_is_none_not_the_current_directory(tmp_path):
+    from pathlib import Path
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "")])
+    src = CSVSource(manifest, ["sid"], schema={"image": Path | None})
+    assert [p["image"] for _, p in src][1] is None
+
+
+def test_csv_types_a_cell_cannot_hold_are_refused(tmp_path):
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from orcapod.errors import SchemaError
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin")])
+    with pytest.raises(SchemaError, match="cannot hold"):
+        CSVSource(manifest, ["sid"], schema={"image": list[str]})
+    with pytest.raises(SchemaError, match="cannot hold"):
+        CSVSource(manifest, ["sid"], schema={"image": NDArray[np.float32]})
+
+
+def test_a_manifest_naming_a_missing_file_fails_at_construction_naming_the_row(tmp_path):
+    from pathlib import Path
+
+    from orcapod.errors import HashingError
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "images/gone.bin")])
+    with pytest.raises(HashingError, match=r"column 'image', row 1: .*gone\.bin.*does not exist"):
+        CSVSource(manifest, ["sid"], schema={"image": Path})
