@@ -13,8 +13,14 @@ def _table(tmp_path):
     f = tmp_path / "a.txt"
     f.write_text("a")
     rows = [
-        {"k": 0, "img": np.arange(4, dtype=np.uint8).reshape(2, 2), "v": np.arange(3.0),
-         "f": f, "d": {"a": 1}, "fs": [f]},
+        {
+            "k": 0,
+            "img": np.arange(4, dtype=np.uint8).reshape(2, 2),
+            "v": np.arange(3.0),
+            "f": f,
+            "d": {"a": 1},
+            "fs": [f],
+        },
         {"k": 1, "img": None, "v": np.zeros((2, 2)), "f": None, "d": {}, "fs": []},
     ]
     schema = {

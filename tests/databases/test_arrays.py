@@ -21,7 +21,11 @@ def _records():
     return columns_to_table(
         {
             "id": ["a", "b", "c"],
-            "img": [np.arange(6, dtype=np.uint8).reshape(2, 3), None, np.full((2, 3), 255, np.uint8)],
+            "img": [
+                np.arange(6, dtype=np.uint8).reshape(2, 3),
+                None,
+                np.full((2, 3), 255, np.uint8),
+            ],
             "ragged": [np.arange(3, dtype=np.float16), np.zeros((2, 2), np.float16), None],
             "feat": [np.array([1.5, -0.0]), np.array([np.nan, 3.0]), np.array([2.0, 4.0])],
         },
@@ -32,7 +36,9 @@ def _records():
 def _assert_same(got: pa.Table, want: pa.Table):
     for name in ("img", "ragged", "feat"):
         assert got.column(name).type == want.column(name).type
-        for a, b in zip(column_to_pylist(got.column(name)), column_to_pylist(want.column(name)), strict=True):
+        for a, b in zip(
+            column_to_pylist(got.column(name)), column_to_pylist(want.column(name)), strict=True
+        ):
             if a is None or b is None:
                 assert a is b
                 continue

@@ -98,5 +98,7 @@ def test_a_pod_refuses_a_stream_whose_arrays_it_cannot_take():
 
     pod = FunctionPod(PythonPacketFunction(needs_rgb, "total"))
     gray = DictSource([{"k": 0, "image": np.zeros((2, 2), np.uint8)}], ["k"])
-    with pytest.raises(InputValidationError, match=r"'image' has type ArrayType\('uint8', \(2, 2\)\)"):
+    with pytest.raises(
+        InputValidationError, match=r"'image' has type ArrayType\('uint8', \(2, 2\)\)"
+    ):
         pod(gray)

@@ -42,8 +42,15 @@ def _table(values, array_type, name="x"):
 
 
 VALUES = {
-    "float32": [np.arange(6, dtype=np.float32).reshape(2, 3), None, np.full((2, 3), -0.0, np.float32)],
-    "uint8": [np.arange(6, dtype=np.uint8).reshape(2, 3), np.array([[255, 0, 1], [2, 3, 4]], np.uint8)],
+    "float32": [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        None,
+        np.full((2, 3), -0.0, np.float32),
+    ],
+    "uint8": [
+        np.arange(6, dtype=np.uint8).reshape(2, 3),
+        np.array([[255, 0, 1], [2, 3, 4]], np.uint8),
+    ],
     "float16": [np.array([[1.5, np.inf, 0], [1, 2, 3]], np.float16)],
     "bool": [np.array([[True, False, True], [False, False, True]])],
     "int64": [np.array([[-(2**62), 0, 1], [2, 3, 4]], np.int64), None],

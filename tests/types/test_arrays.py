@@ -29,9 +29,9 @@ def test_every_array_declaration_normalises_to_one_array_type(declared, expected
 
 def test_normalisation_reaches_inside_optional_and_containers_and_strips_other_annotations():
     assert normalize_type(NDArray[np.float32] | None) == (ArrayType("float32") | None)
-    assert normalize_type(list[Annotated[NDArray[np.int8], Shape(2)]]) == list[
-        ArrayType("int8", (2,))
-    ]
+    assert (
+        normalize_type(list[Annotated[NDArray[np.int8], Shape(2)]]) == list[ArrayType("int8", (2,))]
+    )
     assert normalize_type(Annotated[int, "a note"]) is int
     assert normalize_type(dict[str, int]) == dict[str, int]
 

@@ -51,9 +51,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 import numpy as np
+import pyarrow as pa
 
 from orcapod.errors import SchemaError
 from orcapod.hashing.arrow_arrays import (

@@ -56,9 +56,10 @@ def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
         values = arrow_to_arrays(column)
         if not array_type.is_fixed:
             return pl.Series(name, values, dtype=pl.Object)
-        assert array_type.shape is not None and array_type.dtype is not None
+        assert array_type.dtype is not None
         valid = np.array([v is not None for v in values], dtype=np.bool_)
-        block = np.zeros((len(values), *array_type.shape), dtype=np.dtype(array_type.dtype))
+        shape = (len(values), *array_type.fixed_shape)
+        block = np.zeros(shape, dtype=np.dtype(array_type.dtype))
         if valid.any():
             block[valid] = np.stack([v for v in values if v is not None])
         series = pl.Series(name, block)
@@ -73,11 +74,7 @@ def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
 
 def to_polars(table: pa.Table) -> pl.DataFrame:
     """``pl.from_arrow(table)`` with arrays and Paths restored (module docstring)."""
-    if not any(
-        array_type_of(f.type) is not None or is_path_struct(f.type) for f in table.schema
-    ):
+    if not any(array_type_of(f.type) is not None or is_path_struct(f.type) for f in table.schema):
         converted: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
         return converted
-    return pl.DataFrame(
-        [_polars_series(name, table.column(name)) for name in table.column_names]
-    )
+    return pl.DataFrame([_polars_series(name, table.column(name)) for name in table.column_names])

@@ -85,7 +85,7 @@ _CARRIERS: dict[str, pa.DataType] = {
 }
 
 
-class NDArrayType(pa.ExtensionType):
+class NDArrayType(pa.ExtensionType):  # type: ignore[misc]
     """``orcapod.ndarray``: arrays of one dtype whose shape varies (see the module docstring)."""
 
     def __init__(self, value_type: pa.DataType, shape: tuple[int | None, ...] | None) -> None:
@@ -148,8 +148,7 @@ def arrow_type_for(array_type: ArrayType) -> pa.DataType:
         )
     value_type = _VALUE_TYPES[array_type.dtype]
     if array_type.is_fixed:
-        assert array_type.shape is not None
-        return pa.fixed_shape_tensor(value_type, list(array_type.shape))
+        return pa.fixed_shape_tensor(value_type, list(array_type.fixed_shape))
     return NDArrayType(value_type, array_type.shape)
 
 
@@ -201,8 +200,7 @@ def arrays_to_arrow(
     checked = [_checked(values[i], array_type, f"{where}, row {i}") for i in valid]
     mask = None if len(valid) == n else pa.array([v is None for v in values])
     if array_type.is_fixed:
-        assert array_type.shape is not None
-        size = int(np.prod(array_type.shape, dtype=np.int64))
+        size = array_type.size
         dtype = np.dtype(array_type.dtype)
         block = (
             np.stack(checked).reshape(len(checked), size)
@@ -222,9 +220,7 @@ def arrays_to_arrow(
     ndims = np.zeros(n, dtype=np.int64)
     lengths[valid] = [f.size for f in flats]
     ndims[valid] = [v.ndim for v in checked]
-    data_values = (
-        np.concatenate(flats) if flats else np.empty(0, dtype=np.dtype(array_type.dtype))
-    )
+    data_values = np.concatenate(flats) if flats else np.empty(0, dtype=np.dtype(array_type.dtype))
     shape_values = np.fromiter(
         (d for v in checked for d in v.shape), dtype=np.int64, count=int(ndims.sum())
     )
@@ -263,10 +259,9 @@ def _chunk_to_arrays(arr: pa.Array) -> list[Any]:
     n = len(arr)
     valid = _valid_rows(arr)
     if array_type.is_fixed:
-        assert array_type.shape is not None
-        size = int(np.prod(array_type.shape, dtype=np.int64))
+        size = array_type.size
         flat = storage.values.slice(storage.offset * size, n * size)
-        block = _numpy(flat, array_type.dtype).reshape(n, *array_type.shape)
+        block = _numpy(flat, array_type.dtype).reshape(n, *array_type.fixed_shape)
         block.flags.writeable = False
         rows: list[Any] = list(block)
         if not valid.all():
@@ -309,16 +304,16 @@ def array_parts(arr: pa.Array) -> pa.StructArray:
         storage: pa.StructArray = arr.storage
         return storage
     array_type = array_type_of(t)
-    assert array_type is not None and array_type.shape is not None
+    assert array_type is not None
     storage = arr.storage
     n = len(arr)
-    size = int(np.prod(array_type.shape, dtype=np.int64))
-    ndim = len(array_type.shape)
+    size = array_type.size
+    ndim = len(array_type.fixed_shape)
     flat = storage.values.slice(storage.offset * size, n * size)
     data = pa.LargeListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int64) * size), flat)
     shape = pa.LargeListArray.from_arrays(
         pa.array(np.arange(n + 1, dtype=np.int64) * ndim),
-        pa.array(np.tile(np.asarray(array_type.shape, dtype=np.int64), n)),
+        pa.array(np.tile(np.asarray(array_type.fixed_shape, dtype=np.int64), n)),
     )
     mask = None if arr.null_count == 0 else arr.is_null()
     return pa.StructArray.from_arrays([data, shape], names=["data", "shape"], mask=mask)
@@ -383,7 +378,9 @@ def to_storage(arr: pa.Array) -> pa.Array:
     if array_type.is_fixed:
         return _list_of(stored_data.values, data_offsets, mask)
     stored_shape = _list_of(shape.values, shape.offsets.cast(pa.int32()), None)
-    return pa.StructArray.from_arrays([stored_data, stored_shape], names=["data", "shape"], mask=mask)
+    return pa.StructArray.from_arrays(
+        [stored_data, stored_shape], names=["data", "shape"], mask=mask
+    )
 
 
 def stored_array_type(field: pa.Field) -> ArrayType | None:
@@ -403,8 +400,7 @@ def from_storage(arr: pa.Array, array_type: ArrayType) -> pa.Array:
     arrow_type = arrow_type_for(array_type)
     mask = None if arr.null_count == 0 else arr.is_null()
     if array_type.is_fixed:
-        assert array_type.shape is not None
-        size = int(np.prod(array_type.shape, dtype=np.int64))
+        size = array_type.size
         lengths = np.diff(arr.offsets.to_numpy().astype(np.int64))
         if np.any(lengths[_valid_rows(arr)] != size):
             raise SchemaError(

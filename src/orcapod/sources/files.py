@@ -69,7 +69,9 @@ class CSVSource(RootSource):
                 )
             index = table.column_names.index(name)
             table = table.set_column(
-                index, pa.field(name, PATH_STRUCT_TYPE), _manifest_paths(table[name], path.absolute().parent)
+                index,
+                pa.field(name, PATH_STRUCT_TYPE),
+                _manifest_paths(table[name], path.absolute().parent),
             )
         self.file_path = path
         super().__init__(
@@ -140,8 +142,7 @@ def _csv_column_types(schema: Mapping[str, Any]) -> tuple[dict[str, pa.DataType]
 def _manifest_paths(column: pa.ChunkedArray, folder: Path) -> pa.Array:
     """Path structs of a CSV text column: relative paths joined to ``folder``, empty = null."""
     values = [
-        None if text is None or text == "" else str(folder / text)
-        for text in column.to_pylist()
+        None if text is None or text == "" else str(folder / text) for text in column.to_pylist()
     ]
     strings = pa.array(values, type=pa.large_string())
     return pa.StructArray.from_arrays(

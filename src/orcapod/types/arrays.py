@@ -4,17 +4,17 @@ A numpy array column or parameter is declared in any of these ways; all of them 
 into one canonical ``ArrayType`` (``normalize_type``), so schemas built from annotations, from
 explicit mappings and from stored data compare equal:
 
-============================================================  ================================
-declaration                                                   schema type
-============================================================  ================================
-``np.ndarray``                                                ``ArrayType()`` (any dtype/shape)
-``NDArray[np.float32]``                                       ``ArrayType("float32")``
-``Annotated[NDArray[np.float32], Shape(64)]``                 ``ArrayType("float32", (64,))``
-``Annotated[NDArray[np.uint8], Shape(None, None, 3)]``        ``ArrayType("uint8", (None, None, 3))``
-``Annotated[np.ndarray, Shape(2, 2)]``                        ``ArrayType(None, (2, 2))``
-``ArrayType(np.float32, (64,))`` (directly, e.g. in a source  ``ArrayType("float32", (64,))``
-schema)
-============================================================  ================================
+======================================================  =====================================
+declaration                                             schema type
+======================================================  =====================================
+``np.ndarray``                                          ``ArrayType()`` (any dtype and shape)
+``NDArray[np.float32]``                                 ``ArrayType("float32")``
+``Annotated[NDArray[np.float32], Shape(64)]``           ``ArrayType("float32", (64,))``
+``Annotated[NDArray[np.uint8], Shape(None, None, 3)]``  ``ArrayType("uint8", (None, None, 3))``
+``Annotated[np.ndarray, Shape(2, 2)]``                  ``ArrayType(None, (2, 2))``
+``ArrayType(np.float32, (64,))`` (directly, e.g. in a   ``ArrayType("float32", (64,))``
+source schema)
+======================================================  =====================================
 
 ``Shape(*dims)`` states the shape: one entry per dimension, an ``int`` for a fixed size or
 ``None`` for a size that varies from value to value. Without a ``Shape`` the number of
@@ -64,7 +64,7 @@ Dims = tuple[int | None, ...]
 
 def _dtype_name(dtype: Any) -> str:
     try:
-        name = np.dtype(dtype).newbyteorder("=").name
+        name = str(np.dtype(dtype).newbyteorder("=").name)
     except TypeError as err:
         raise SchemaError(
             f"{dtype!r} is not a numpy dtype; use one of {sorted(ARRAY_DTYPES)}"
@@ -133,9 +133,20 @@ class ArrayType:
     @property
     def is_fixed(self) -> bool:
         """Known dtype and every dimension fixed (stored as a fixed-shape tensor)."""
-        return (
-            self.dtype is not None and self.shape is not None and None not in self.shape
-        )
+        return self.dtype is not None and self.shape is not None and None not in self.shape
+
+    @property
+    def fixed_shape(self) -> tuple[int, ...]:
+        """The shape of a fixed array type (``SchemaError`` when a dimension may vary)."""
+        dims = tuple(d for d in self.shape or () if d is not None)
+        if self.shape is None or len(dims) != len(self.shape):
+            raise SchemaError(f"{self!r} has no fixed shape")
+        return dims
+
+    @property
+    def size(self) -> int:
+        """Number of values in each array of a fixed array type."""
+        return int(np.prod(self.fixed_shape, dtype=np.int64))
 
     def accepts(self, other: ArrayType) -> bool:
         """Whether every array of type ``other`` is also of this type."""
@@ -154,12 +165,13 @@ class ArrayType:
         """Why ``value`` is not of this type (``None`` when it is)."""
         if self.dtype is not None and value.dtype.newbyteorder("=").name != self.dtype:
             return f"dtype {value.dtype.name} instead of {self.dtype}"
-        if self.shape is not None:
-            if value.ndim != len(self.shape) or any(
-                want is not None and want != got
-                for want, got in zip(self.shape, value.shape, strict=True)
-            ):
-                return f"shape {value.shape} instead of {_shape_text(self.shape)}"
+        if self.shape is None:
+            return None
+        if value.ndim != len(self.shape) or any(
+            want is not None and want != got
+            for want, got in zip(self.shape, value.shape, strict=True)
+        ):
+            return f"shape {value.shape} instead of {_shape_text(self.shape)}"
         return None
 
     def __call__(self, value: Any) -> np.ndarray[Any, Any]:
@@ -201,8 +213,7 @@ def _dtype_of_ndarray_alias(tp: Any) -> str | None:
             return None
         if not (isinstance(scalar, type) and issubclass(scalar, np.generic)):
             raise SchemaError(
-                f"{tp!r}: the dtype must be a numpy scalar type such as np.float32, got "
-                f"{scalar!r}"
+                f"{tp!r}: the dtype must be a numpy scalar type such as np.float32, got {scalar!r}"
             )
         return _dtype_name(scalar)
     return None
