@@ -68,3 +68,26 @@ def test_polars_gets_native_fixed_arrays_and_objects_for_the_rest(tmp_path):
 def test_polars_without_special_columns_is_from_arrow():
     table = rows_to_table([{"a": 1}], {"a": int})
     assert to_polars(table).equals(pl.from_arrow(table))
+
+
+def test_frames_made_by_to_pandas_and_to_polars_convert_back_to_the_same_table(tmp_path):
+    from orcapod.data.frames import from_pandas, from_polars
+    from orcapod.hashing import hash_table
+
+    table, _ = _table(tmp_path)
+    table = table.drop_columns(["d", "fs"])  # dicts and lists of Paths stay Arrow's business
+    for back in (from_pandas(to_pandas(table)), from_polars(to_polars(table))):
+        assert back.column_names == table.column_names
+        assert back.schema.field("img").type == table.schema.field("img").type
+        assert hash_table(back) == hash_table(table)
+
+
+def test_a_polars_object_column_of_other_objects_is_refused():
+    import pytest
+
+    from orcapod.data.frames import from_polars
+    from orcapod.errors import SchemaError
+
+    df = pl.DataFrame({"x": pl.Series([object(), object()], dtype=pl.Object)})
+    with pytest.raises(SchemaError, match="'x'"):
+        from_polars(df)
