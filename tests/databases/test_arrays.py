@@ -78,3 +78,12 @@ def test_rows_of_another_array_type_are_refused(db):
     )
     with pytest.raises(SchemaError, match="'feat'"):
         db.add_records(("arrays",), other, "id")
+
+
+def test_committed_and_pending_array_rows_read_back_together(db):
+    records = _records()
+    db.add_records(("arrays",), records.slice(0, 2), "id")
+    db.flush()
+    db.add_records(("arrays",), records.slice(2), "id")
+    got = db.get_all_records(("arrays",), record_id_column="id")
+    _assert_same(got.sort_by("id"), records)  # rows of several commits come in any order
