@@ -86,3 +86,21 @@ def test_calling_an_array_type_converts_a_value():
 
 def test_schema_repr_shows_array_types():
     assert repr(Schema({"x": NDArray[np.float32]})) == "Schema({'x': ArrayType('float32')})"
+
+
+def test_array_types_have_a_stable_object_hash():
+    from orcapod.hashing import hash_object
+
+    assert hash_object(ArrayType("float32", (3,))).to_string() == (
+        "object_v1:3bca30483e0504b0f14982cbe84b254b5a0eb7ad180d5f2b7e3139caf9e1b1b0"
+    )
+    assert hash_object(Schema({"x": NDArray[np.float32] | None})) == hash_object(
+        Schema({"x": ArrayType("float32") | None})
+    )
+
+
+def test_normalising_keeps_the_spelling_of_types_that_need_no_change():
+    import typing
+
+    assert repr(normalize_type(typing.Optional[int])) == "typing.Optional[int]"
+    assert repr(normalize_type(int | None)) == "int | None"

@@ -31,6 +31,7 @@ column always has one, so a function *output* must declare its dtype.
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -244,9 +245,19 @@ def _array_type(tp: Any, metadata: tuple[Any, ...] = ()) -> ArrayType | None:
 def normalize_type(tp: Any) -> Any:
     """``tp`` with every array declaration (see the module docstring) replaced by its
     ``ArrayType`` and ``Annotated`` wrappers removed; other types are returned unchanged."""
-    if isinstance(tp, type) and tp is not np.ndarray:
-        return tp  # the common case: a plain class
-    if isinstance(tp, ArrayType):
+    if (isinstance(tp, type) and tp is not np.ndarray) or isinstance(tp, ArrayType):
+        return tp  # the common cases: a plain class, or already normalised
+    try:
+        result = _normalize_cached(tp)
+    except TypeError:  # an unhashable type expression (e.g. Annotated with a list in it)
+        return _normalize(tp)
+    # an equal expression may be cached under another spelling (``int | None`` and
+    # ``Optional[int]``): a type that needs no change is returned as the caller wrote it
+    return tp if result == tp else result
+
+
+def _normalize(tp: Any) -> Any:
+    if (isinstance(tp, type) and tp is not np.ndarray) or isinstance(tp, ArrayType):
         return tp
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
@@ -267,3 +278,6 @@ def normalize_type(tp: Any) -> Any:
     if origin is not None:
         return origin[normalized if len(normalized) > 1 else normalized[0]]
     return tp
+
+
+_normalize_cached = functools.lru_cache(maxsize=4096)(_normalize)
