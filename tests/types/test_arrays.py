@@ -102,5 +102,5 @@ def test_array_types_have_a_stable_object_hash():
 def test_normalising_keeps_the_spelling_of_types_that_need_no_change():
     import typing
 
-    assert repr(normalize_type(typing.Optional[int])) == "typing.Optional[int]"
+    assert repr(normalize_type(typing.Optional[int])) == "typing.Optional[int]"  # noqa: UP045
     assert repr(normalize_type(int | None)) == "int | None"
