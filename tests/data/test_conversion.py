@@ -173,7 +173,23 @@ def test_array_inference_keeps_agreeing_dimensions_and_refuses_mixed_dtypes():
         infer_schema([{"x": np.zeros(2)}, {"x": np.zeros(2, np.float32)}])
 
 
-def test_arrays_inside_lists_are_refused_with_a_hint():
+def test_lists_of_arrays_round_trip():
+    import numpy as np
+
+    from orcapod.data.conversion import rows_to_table, table_schema, table_to_pylist
+    from orcapod.types import ArrayType
+
+    schema = {"x": list[ArrayType("int8", (None,))] | None}
+    rows = [{"x": [np.arange(2, dtype=np.int8), np.arange(3, dtype=np.int8)]}, {"x": None}]
+    table = rows_to_table(rows, schema)
+    assert table_schema(table) == schema
+    back = table_to_pylist(table)
+    assert back[1] == {"x": None}
+    assert [a.tolist() for a in back[0]["x"]] == [[0, 1], [0, 1, 2]]
+    assert all(a.dtype == np.int8 for a in back[0]["x"])
+
+
+def test_arrays_as_dict_values_are_refused_with_a_hint():
     import numpy as np
     import pytest
     from numpy.typing import NDArray
@@ -181,5 +197,5 @@ def test_arrays_inside_lists_are_refused_with_a_hint():
     from orcapod.data.conversion import schema_to_arrow
     from orcapod.errors import SchemaError
 
-    with pytest.raises(SchemaError, match="its own column"):
-        schema_to_arrow({"x": list[NDArray[np.float32]]})
+    with pytest.raises(SchemaError, match="dict values"):
+        schema_to_arrow({"x": dict[str, NDArray[np.float32]]})

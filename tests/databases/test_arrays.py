@@ -87,3 +87,16 @@ def test_committed_and_pending_array_rows_read_back_together(db):
     db.add_records(("arrays",), records.slice(2), "id")
     got = db.get_all_records(("arrays",), record_id_column="id")
     _assert_same(got.sort_by("id"), records)  # rows of several commits come in any order
+
+
+def test_lists_of_arrays_round_trip(db):
+    schema = {"id": str, "xs": list[ArrayType("float32", (2,))] | None}
+    values = [[np.zeros(2, np.float32), np.ones(2, np.float32)], None, []]
+    records = columns_to_table({"id": ["a", "b", "c"], "xs": values}, schema)
+    db.add_records(("batched",), records, "id")
+    db.flush()
+    got = db.get_all_records(("batched",), record_id_column="id").sort_by("id")
+    back = column_to_pylist(got.column("xs"))
+    assert back[1] is None and back[2] == []
+    assert [a.tolist() for a in back[0]] == [[0.0, 0.0], [1.0, 1.0]]
+    assert all(a.dtype == np.float32 for a in back[0])

@@ -102,3 +102,18 @@ def test_a_pod_refuses_a_stream_whose_arrays_it_cannot_take():
         InputValidationError, match=r"'image' has type ArrayType\('uint8', \(2, 2\)\)"
     ):
         pod(gray)
+
+
+def test_batched_arrays_feed_a_function_taking_a_list_of_arrays(tmp_path: Path):
+    @function_pod(output_keys="centroid")
+    def centroid(profile: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        return np.mean(np.stack(profile), axis=0).astype(np.float32)
+
+    rows = [{"k": i, "image": np.full((2, 4), i, np.float64)} for i in range(4)]
+    store = DeltaTableDatabase(tmp_path / "store")
+    with Pipeline("batched", pipeline_database=store) as pipeline:
+        centroid.pod(features.pod(DictSource(rows, ["k"])).batch(2))
+    pipeline.run()
+    got = [p["centroid"] for _, p in pipeline.centroid.iter_packets()]
+    assert [g.tolist() for g in got] == [[0.5] * 4, [2.5] * 4]
+    assert all(g.dtype == np.float32 for g in got)

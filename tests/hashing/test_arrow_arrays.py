@@ -87,7 +87,7 @@ def test_values_round_trip_exactly_through_arrow_and_database_storage(dtype, sha
     stored = to_storage(arr)
     field = storage_field("x", arr.type)
     assert stored.type == field.type
-    assert stored_array_type(field) == array_type
+    assert stored_array_type(field) == (array_type, 0)
     restored = from_storage(stored, array_type)
     assert restored.type == arr.type
     _same(arrow_to_arrays(restored), values)
@@ -204,3 +204,22 @@ def test_golden_digests_hold_in_a_fresh_process_with_another_hash_seed():
         env={**os.environ, "PYTHONHASHSEED": "12345"},
     )
     assert out.stdout.strip() == GOLDEN_TABLE
+
+
+def test_lists_of_arrays_hash_logically_and_store_exactly():
+    values = [[np.zeros(2), np.ones(2)], None, [], [np.full(2, 7.0)]]
+    fixed = columns_to_table({"x": values}, {"x": list[ArrayType("float64", (2,))] | None})
+    ragged = columns_to_table({"x": values}, {"x": list[ArrayType("float64")] | None})
+    assert hash_table(fixed) == hash_table(ragged)
+    chunked = pa.Table.from_batches(fixed.to_batches(max_chunksize=1))
+    assert hash_rows(chunked).equals(hash_rows(fixed))
+    flat = columns_to_table({"x": [np.zeros(2)]}, {"x": ArrayType("float64", (2,))})
+    assert hash_rows(flat)[0] != hash_rows(fixed.slice(0, 1))[0]
+    for table in (fixed, ragged):
+        column = table.column("x").chunk(0)
+        field = storage_field("x", column.type)
+        assert stored_array_type(field) == (array_type_of(column.type.value_type), 1)
+        back = from_storage(to_storage(column), *stored_array_type(field))
+        assert back.type.value_type == column.type.value_type
+        for got, want in zip(back.to_pylist(), column.to_pylist(), strict=True):
+            assert got == want

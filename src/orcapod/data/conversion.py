@@ -35,8 +35,9 @@ Decisions where the design is silent:
 * Numpy arrays: a column of arrays of one dtype is an ``ArrayType`` of that dtype; a dimension
   is fixed where every array has the same size there and ``None`` elsewhere, and the number
   of dimensions is free (shape ``None``) when the arrays differ in it. Array values must be
-  numpy arrays of exactly the declared dtype and shape (no silent casts); arrays nested in
-  ``list``/``dict`` types are not supported. Values read back are read-only numpy arrays.
+  numpy arrays of exactly the declared dtype and shape (no silent casts). Arrays may sit in
+  lists (``list[NDArray[...]]``, e.g. a batched array column), not in dict values. Values read
+  back are read-only numpy arrays.
 * Type expressions are normalised first (``orcapod.types.arrays.normalize_type``), so
   ``NDArray[np.float32]`` and ``Annotated[...]`` declarations work wherever a type is taken.
 """
@@ -115,20 +116,20 @@ def _is_union(tp: Any) -> bool:
 
 def python_to_arrow_type(tp: Any) -> pa.DataType:
     """Arrow type of a Python type expression (optional-ness is the field's, not the type's)."""
-    return _arrow_type(normalize_type(tp), nested=False)
+    return _arrow_type(normalize_type(tp), in_dict=False)
 
 
-def _arrow_type(tp: Any, nested: bool) -> pa.DataType:
+def _arrow_type(tp: Any, in_dict: bool) -> pa.DataType:
     tp = strip_optional(tp)
     if tp in _SCALARS:
         return _SCALARS[tp]
     if isinstance(tp, type) and issubclass(tp, Path):
         return PATH_STRUCT_TYPE
     if isinstance(tp, ArrayType):
-        if nested:
+        if in_dict:
             raise SchemaError(
-                f"arrays inside lists or dicts ({tp!r}) are not supported; give each array "
-                "its own column"
+                f"arrays as dict values ({tp!r}) are not supported; give each array its own "
+                "column or use a list of arrays"
             )
         return arrow_type_for(tp)
     origin = typing.get_origin(tp)
@@ -137,7 +138,7 @@ def _arrow_type(tp: Any, nested: bool) -> pa.DataType:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             raise SchemaError(f"{tp!r}: only homogeneous tuple[T, ...] is supported; use list[T]")
         item = args[0]
-        return pa.large_list(pa.field("item", _arrow_type(item, True), is_optional(item)))
+        return pa.large_list(pa.field("item", _arrow_type(item, in_dict), is_optional(item)))
     if origin in (dict, Mapping) and len(args) == 2:
         key, value = args
         if strip_optional(key) is not str:
@@ -364,6 +365,8 @@ def infer_schema(
 
 def _needs_conversion(tp: Any) -> bool:
     tp = strip_optional(tp)
+    if isinstance(tp, ArrayType):
+        return True
     if isinstance(tp, type):
         return issubclass(tp, Path)
     args = typing.get_args(tp)
@@ -387,6 +390,49 @@ def _to_arrow_value(value: Any, tp: Any) -> Any:
     return value
 
 
+def _holds_arrays(tp: Any) -> bool:
+    tp = strip_optional(tp)
+    if isinstance(tp, ArrayType):
+        return True
+    return typing.get_origin(tp) in (list, Sequence, tuple) and _holds_arrays(
+        typing.get_args(tp)[0]
+    )
+
+
+def _arrays_to_arrow(
+    values: Sequence[Any], tp: Any, arrow_type: pa.DataType, where: str
+) -> pa.Array:
+    """An Arrow array of ``tp`` (an array type, or lists of them) from Python values."""
+    inner = strip_optional(tp)
+    if isinstance(inner, ArrayType):
+        return arrays_to_arrow(values, inner, where)
+    item_tp = typing.get_args(inner)[0]
+    lengths = np.zeros(len(values), dtype=np.int64)
+    items: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if not isinstance(value, (list, tuple)):
+            raise SchemaError(f"{where}, row {i}: expected a list of arrays, got {value!r:.60}")
+        lengths[i] = len(value)
+        items.extend(value)
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    child = _arrays_to_arrow(items, item_tp, arrow_type.value_type, f"{where}[]")
+    mask = pa.array([v is None for v in values]) if None in values else None
+    return pa.LargeListArray.from_arrays(pa.array(offsets), child, type=arrow_type, mask=mask)
+
+
+def _arrow_arrays_to_python(arr: pa.Array) -> list[Any]:
+    """Python values of an array column or of lists of arrays (one chunk)."""
+    if array_type_of(arr.type) is not None:
+        return arrow_to_arrays(arr)
+    offsets = arr.offsets.to_numpy()
+    items = _arrow_arrays_to_python(arr.values)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    return [items[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(arr))]
+
+
 def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> pa.Table:
     """Arrow table of row dicts with the given Python schema (missing keys become null)."""
     return columns_to_table({n: [row.get(n) for row in rows] for n in schema}, schema)
@@ -400,9 +446,8 @@ def columns_to_table(columns: Mapping[str, Sequence[Any]], schema: Mapping[str, 
     for field in arrow_schema:
         tp = normalize_type(schema[field.name])
         values = columns[field.name]
-        array_type = strip_optional(tp)
-        if isinstance(array_type, ArrayType):
-            arrays.append(arrays_to_arrow(values, array_type, f"column {field.name!r}"))
+        if _holds_arrays(tp):
+            arrays.append(_arrays_to_arrow(values, tp, field.type, f"column {field.name!r}"))
         else:
             if _needs_conversion(tp):
                 values = [_to_arrow_value(v, tp) for v in values]
@@ -445,6 +490,12 @@ def _from_arrow_value(value: Any, tp: Any) -> Any:
     return value
 
 
+def _arrow_holds_arrays(t: pa.DataType) -> bool:
+    if array_type_of(t) is not None:
+        return True
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and _arrow_holds_arrays(t.value_type)
+
+
 def needs_python_values(arrow_type: pa.DataType) -> bool:
     """Whether a column of ``arrow_type`` holds values that Arrow's own ``to_pylist`` /
     ``to_pandas`` do not give as orcapod's Python values (arrays, Paths, dicts)."""
@@ -458,8 +509,9 @@ def needs_python_values(arrow_type: pa.DataType) -> bool:
 
 def column_to_pylist(column: pa.Array | pa.ChunkedArray, tp: Any | None = None) -> list[Any]:
     """Python values of an Arrow column, Paths, dicts and numpy arrays restored."""
-    if array_type_of(column.type) is not None:
-        return arrow_to_arrays(column)
+    if _arrow_holds_arrays(column.type):
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        return [v for chunk in chunks for v in _arrow_arrays_to_python(chunk)]
     if tp is None:
         tp = arrow_to_python_type(column.type)
     values: list[Any] = column.to_pylist()

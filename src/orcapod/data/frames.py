@@ -10,7 +10,7 @@ fixed-shape array comes out flattened. These conversions fix that, column by col
   lists and dicts; every other column is what ``pyarrow.Table.to_pandas`` gives.
 * ``to_polars``: a fixed-shape array column is a native ``pl.Array(<dtype>, shape)`` column
   (``series.to_numpy()`` gives the ``(rows, *shape)`` block); an array column whose shape
-  varies is an ``Object`` column of numpy arrays; ``Path`` values are an ``Object`` column of
+  varies, or lists of arrays, an ``Object`` column of numpy arrays (lists); ``Path`` values are an ``Object`` column of
   ``pathlib.Path``; every other column (dicts included: polars' ``List(Struct)``) is what
   ``pl.from_arrow`` gives.
 
@@ -38,7 +38,7 @@ from orcapod.data.conversion import (
     needs_python_values,
 )
 from orcapod.errors import SchemaError
-from orcapod.hashing.arrow_arrays import array_type_of, arrow_to_arrays
+from orcapod.hashing.arrow_arrays import array_type_of, arrow_to_arrays, holds_arrays
 from orcapod.hashing.arrow_hashing import is_path_struct
 from orcapod.types import ArrayType
 
@@ -67,6 +67,8 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
     t = column.type
     array_type = array_type_of(t)
+    if array_type is None and holds_arrays(t):
+        return pl.Series(name, column_to_pylist(column), dtype=pl.Object)
     if array_type is not None:
         values = arrow_to_arrays(column)
         if not array_type.is_fixed:

@@ -43,7 +43,7 @@ from orcapod.errors import DuplicateRecordError, InputValidationError, SchemaErr
 from orcapod.hashing.arrow_arrays import (
     ARRAY_METADATA_KEY,
     from_storage,
-    is_array_type,
+    holds_arrays,
     storage_field,
     stored_array_type,
     to_storage,
@@ -135,7 +135,7 @@ def canonical_type(dtype: pa.DataType, column: str) -> pa.DataType:
 
 
 def _canonical_field(field: pa.Field) -> pa.Field:
-    if is_array_type(field.type):
+    if holds_arrays(field.type):
         return storage_field(field.name, field.type)
     array_meta = (field.metadata or {}).get(ARRAY_METADATA_KEY)
     metadata = None if array_meta is None else {ARRAY_METADATA_KEY: array_meta}
@@ -160,7 +160,7 @@ def canonical_table(table: pa.Table) -> pa.Table:
     if table.schema.equals(target, check_metadata=True):
         return table
     for index, field in enumerate(table.schema):
-        if is_array_type(field.type):
+        if holds_arrays(field.type):
             column = pa.chunked_array(
                 [to_storage(chunk) for chunk in table.column(index).chunks],
                 type=target.field(index).type,
@@ -172,10 +172,11 @@ def canonical_table(table: pa.Table) -> pa.Table:
 def restore_arrays(table: pa.Table) -> pa.Table:
     """Array columns of a stored table (``orcapod.array`` metadata) in their in-memory types."""
     for index, field in enumerate(table.schema):
-        array_type = stored_array_type(field)
-        if array_type is None:
+        stored = stored_array_type(field)
+        if stored is None:
             continue
-        chunks = [from_storage(chunk, array_type) for chunk in table.column(index).chunks]
+        array_type, depth = stored
+        chunks = [from_storage(chunk, array_type, depth) for chunk in table.column(index).chunks]
         if not chunks:
             continue
         column = pa.chunked_array(chunks)
@@ -364,6 +365,13 @@ def merge_schemas(base: pa.Schema | None, incoming: pa.Schema, path: Sequence[st
     return pa.schema(list(base) + extra) if extra else base
 
 
+def _describe(array: tuple[Any, int] | None, dtype: pa.DataType) -> str:
+    if array is None:
+        return str(dtype)
+    array_type, depth = array
+    return "list of " * depth + repr(array_type)
+
+
 def check_compatible(stored: pa.Schema, incoming: pa.Schema, path: Sequence[str]) -> None:
     for field in incoming:
         index = stored.get_field_index(field.name)
@@ -373,9 +381,9 @@ def check_compatible(stored: pa.Schema, incoming: pa.Schema, path: Sequence[str]
         if old_array != new_array:
             raise SchemaError(
                 f"Column {field.name!r} at path {tuple(path)!r} is stored as "
-                f"{old_array or stored.field(index).type} but the new rows have "
-                f"{new_array or field.type}; convert the values or store the rows under "
-                "another path."
+                f"{_describe(old_array, stored.field(index).type)} but the new rows have "
+                f"{_describe(new_array, field.type)}; convert the values or store the rows "
+                "under another path."
             )
         if not stored.field(index).type.equals(field.type):
             raise SchemaError(

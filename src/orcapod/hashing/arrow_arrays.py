@@ -50,6 +50,7 @@ __all__ = [
     "arrow_to_arrays",
     "arrow_type_for",
     "from_storage",
+    "holds_arrays",
     "is_array_type",
     "storage_field",
     "stored_array_type",
@@ -322,12 +323,14 @@ def array_parts(arr: pa.Array) -> pa.StructArray:
 # --- database storage ------------------------------------------------------------------------
 
 
-def _metadata(array_type: ArrayType) -> dict[bytes, bytes]:
-    payload = {
+def _metadata(array_type: ArrayType, depth: int) -> dict[bytes, bytes]:
+    payload: dict[str, Any] = {
         "dtype": array_type.dtype,
         "shape": None if array_type.shape is None else list(array_type.shape),
         "layout": "fixed" if array_type.is_fixed else "variable",
     }
+    if depth:
+        payload["lists"] = depth
     return {ARRAY_METADATA_KEY: json.dumps(payload, separators=(",", ":")).encode()}
 
 
@@ -335,9 +338,24 @@ def _carrier(dtype: str) -> pa.DataType:
     return _CARRIERS.get(dtype, _VALUE_TYPES[dtype])
 
 
+def _innermost(t: pa.DataType) -> tuple[pa.DataType, int]:
+    """The type inside ``t``'s (large) lists, and how many list levels wrap it."""
+    depth = 0
+    while not is_array_type(t) and (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        t, depth = t.value_type, depth + 1
+    return t, depth
+
+
+def holds_arrays(t: pa.DataType) -> bool:
+    """An array column type, or (large) lists of one (e.g. a batched array column)."""
+    return is_array_type(_innermost(t)[0])
+
+
 def storage_field(name: str, t: pa.DataType) -> pa.Field:
-    """The database field (type and ``orcapod.array`` metadata) of an array column type."""
-    array_type = array_type_of(t)
+    """The database field (type and ``orcapod.array`` metadata) of an array column type, or
+    of lists of one."""
+    inner, depth = _innermost(t)
+    array_type = array_type_of(inner)
     assert array_type is not None and array_type.dtype is not None
     carrier = _carrier(array_type.dtype)
     if array_type.is_fixed:
@@ -349,7 +367,9 @@ def storage_field(name: str, t: pa.DataType) -> pa.Field:
                 pa.field("shape", pa.list_(pa.field("item", pa.int64()))),
             ]
         )
-    return pa.field(name, storage, metadata=_metadata(array_type))
+    for _ in range(depth):
+        storage = pa.list_(pa.field("item", storage))
+    return pa.field(name, storage, metadata=_metadata(array_type, depth))
 
 
 def _reinterpret(values: pa.Array, target: pa.DataType) -> pa.Array:
@@ -365,8 +385,18 @@ def _list_of(values: pa.Array, offsets: pa.Array, mask: pa.Array | None) -> pa.L
     return pa.ListArray.from_arrays(offsets, values, mask=mask)
 
 
+def _offsets_of(arr: pa.Array, dtype: type[np.integer[Any]]) -> pa.Array:
+    """A fresh copy of a list array's offsets (Arrow takes no null mask with sliced offsets)."""
+    return pa.array(arr.offsets.to_numpy().astype(dtype))
+
+
 def to_storage(arr: pa.Array) -> pa.Array:
-    """An array column chunk in its database layout (see the module docstring)."""
+    """An array column chunk (or lists of arrays) in its database layout (module docstring)."""
+    if not is_array_type(arr.type):
+        mask = None if arr.null_count == 0 else arr.is_null()
+        return pa.ListArray.from_arrays(
+            _offsets_of(arr, np.int32), to_storage(arr.values), mask=mask
+        )
     array_type = array_type_of(arr.type)
     assert array_type is not None and array_type.dtype is not None
     carrier = _carrier(array_type.dtype)
@@ -383,18 +413,26 @@ def to_storage(arr: pa.Array) -> pa.Array:
     )
 
 
-def stored_array_type(field: pa.Field) -> ArrayType | None:
-    """The ``ArrayType`` a database field holds (from its ``orcapod.array`` metadata)."""
+def stored_array_type(field: pa.Field) -> tuple[ArrayType, int] | None:
+    """The ``ArrayType`` a database field holds and the number of list levels around it (from
+    its ``orcapod.array`` metadata), or ``None`` for other fields."""
     raw = (field.metadata or {}).get(ARRAY_METADATA_KEY)
     if raw is None:
         return None
     payload = json.loads(raw.decode())
     shape = payload["shape"]
-    return ArrayType(payload["dtype"], None if shape is None else tuple(shape))
+    return ArrayType(payload["dtype"], None if shape is None else tuple(shape)), payload.get(
+        "lists", 0
+    )
 
 
-def from_storage(arr: pa.Array, array_type: ArrayType) -> pa.Array:
+def from_storage(arr: pa.Array, array_type: ArrayType, depth: int = 0) -> pa.Array:
     """A database array column chunk (``to_storage``'s layout) in its in-memory layout."""
+    if depth:
+        mask = None if arr.null_count == 0 else arr.is_null()
+        return pa.LargeListArray.from_arrays(
+            _offsets_of(arr, np.int64), from_storage(arr.values, array_type, depth - 1), mask=mask
+        )
     assert array_type.dtype is not None
     value_type = _VALUE_TYPES[array_type.dtype]
     arrow_type = arrow_type_for(array_type)

@@ -52,7 +52,7 @@ choices, because the dtype survives the round trip to Python), and each value is
 as ``struct<data: list<values in C order>, shape: list<int64>>`` with the values canonicalised
 like any other column (so ``-0.0``/NaN rules hold inside arrays). A fixed-shape and a
 variable-shape column holding the same arrays therefore hash equal, and so do differently
-chunked columns. Array columns are supported at the top level of a table (not inside lists).
+chunked columns. Arrays may also sit inside lists and structs (e.g. a batched array column).
 
 Unsupported types (unions, intervals, list views, run-end encoded, other extension types)
 raise ``HashingError`` naming the column and the type.
@@ -238,18 +238,53 @@ def _canonical_type(t: pa.DataType, where: str) -> pa.DataType:
     raise _unsupported(t, where)
 
 
-_ARRAY_PARTS_TYPE = pa.struct(
-    [pa.field("data", pa.large_list(pa.int64())), pa.field("shape", pa.large_list(pa.int64()))]
-)
+def _holds_arrays(t: pa.DataType) -> bool:
+    if is_array_type(t):
+        return True
+    if _is_list_like(t):
+        return _holds_arrays(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_holds_arrays(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _without_arrays(arr: pa.Array, where: str) -> pa.Array:
+    """``arr`` with every numpy array value, at any depth of lists and structs, replaced by
+    its logical parts (``arrow_arrays.array_parts``)."""
+    t = arr.type
+    if is_array_type(t):
+        _array_type(t, where)  # rejects unsupported tensor variants
+        return array_parts(arr)
+    if not _holds_arrays(t):
+        return arr
+    mask = arr.is_null() if arr.null_count else None
+    if _is_list_like(t):
+        if pa.types.is_fixed_size_list(t):
+            size = t.list_size
+            offsets = pa.array(np.arange(len(arr) + 1, dtype=np.int64) * size)
+            values = arr.values.slice(arr.offset * size, len(arr) * size)
+        else:
+            # a fresh offsets buffer: Arrow takes no null mask with sliced offsets
+            offsets = pa.array(arr.offsets.to_numpy().astype(np.int64))
+            values = arr.values
+        return pa.LargeListArray.from_arrays(
+            offsets, _without_arrays(values, f"{where}[]"), mask=mask
+        )
+    children = arr.flatten()
+    names = [t.field(i).name for i in range(t.num_fields)]
+    return pa.StructArray.from_arrays(
+        [_without_arrays(c, f"{where}.{n}") for c, n in zip(children, names, strict=True)],
+        names=names,
+        mask=mask,
+    )
 
 
 def _to_canonical_array(column: pa.Array | pa.ChunkedArray, where: str) -> pa.Array:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    if is_array_type(column.type):
-        _array_type(column.type, where)  # rejects unsupported tensor variants
-        chunks = [array_parts(chunk) for chunk in chunks]
+    if _holds_arrays(column.type):
         if not chunks:
-            return pa.array([], type=_ARRAY_PARTS_TYPE)
+            chunks = [pa.array([], type=column.type)]
+        chunks = [_without_arrays(chunk, where) for chunk in chunks]
         column = pa.chunked_array(chunks)
     target = _canonical_type(column.type, where)
     try:
