@@ -10,9 +10,9 @@ fixed-shape array comes out flattened. These conversions fix that, column by col
   lists and dicts; every other column is what ``pyarrow.Table.to_pandas`` gives.
 * ``to_polars``: a fixed-shape array column is a native ``pl.Array(<dtype>, shape)`` column
   (``series.to_numpy()`` gives the ``(rows, *shape)`` block); an array column whose shape
-  varies, or lists of arrays, an ``Object`` column of numpy arrays (lists); ``Path`` values are an ``Object`` column of
-  ``pathlib.Path``; every other column (dicts included: polars' ``List(Struct)``) is what
-  ``pl.from_arrow`` gives.
+  varies is an ``Object`` column of numpy arrays, lists of arrays an ``Object`` column of
+  lists of them; ``Path`` values are an ``Object`` column of ``pathlib.Path``; every other
+  column (dicts included: polars' ``Map``) is what ``pl.from_arrow`` gives.
 
 The inverse conversions (``from_pandas``, ``from_polars``, used by ``DataFrameSource``) accept
 those frames back: a pandas or polars ``object`` column holding ``Path`` values or numpy arrays
