@@ -100,3 +100,28 @@ def test_a_manifest_naming_a_missing_file_fails_at_construction_naming_the_row(t
     manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "images/gone.bin")])
     with pytest.raises(HashingError, match=r"column 'image', row 1: .*gone\.bin.*does not exist"):
         CSVSource(manifest, ["sid"], schema={"image": Path})
+
+
+def test_a_delta_table_in_orcapods_array_layout_gives_its_arrays_back(tmp_path):
+    import numpy as np
+
+    from orcapod.data.conversion import columns_to_table
+    from orcapod.databases.records import canonical_table
+    from orcapod.types import ArrayType
+
+    schema = {"k": str, "img": ArrayType("uint8", (2, 2)), "trace": ArrayType("float16")}
+    records = columns_to_table(
+        {
+            "k": ["a", "b"],
+            "img": [np.eye(2, dtype=np.uint8), np.full((2, 2), 255, np.uint8)],
+            "trace": [np.arange(3, dtype=np.float16), np.zeros((1, 2), np.float16)],
+        },
+        schema,
+    )
+    location = tmp_path / "arrays"
+    write_deltalake(location, canonical_table(records))  # what an orcapod database writes
+    src = DeltaTableSource(location, ["k"])
+    assert src.output_schema()[1] == {"img": schema["img"], "trace": schema["trace"]}
+    packets = [p for _, p in src]
+    assert packets[1]["img"].tolist() == [[255, 255], [255, 255]]
+    assert packets[1]["trace"].shape == (1, 2) and packets[1]["trace"].dtype == np.float16

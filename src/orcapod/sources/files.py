@@ -15,6 +15,9 @@ the working directory of the process reading it), and an empty cell is a missing
 (``None``), never the current directory. Other types (lists, dicts, arrays) cannot be written
 in a CSV cell and are refused with ``SchemaError`` at construction.
 
+A Delta table written by an orcapod database gives its numpy array columns back as arrays
+(their type is in the Delta schema's field metadata, see ``orcapod.hashing.arrow_arrays``).
+
 Delta tables are read through polars (``pl.read_delta``): with deltalake 1.6.6 and pyarrow 26,
 reading through ``DeltaTable.to_pyarrow_*`` makes the process abort at exit.
 """
@@ -28,10 +31,13 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
+from orcapod.databases.records import restore_arrays
 from orcapod.errors import InputValidationError, SchemaError
+from orcapod.hashing.arrow_arrays import ARRAY_METADATA_KEY
 from orcapod.hashing.arrow_hashing import PATH_STRUCT_TYPE
 from orcapod.sources.base import RootSource
 
@@ -97,14 +103,18 @@ class DeltaTableSource(RootSource):
         label: str | None = None,
     ) -> None:
         location = str(delta_table_path)
+        options = dict(storage_options or {}) or None
         try:
-            frame = pl.read_delta(location, storage_options=dict(storage_options or {}) or None)
+            frame = pl.read_delta(location, storage_options=options)
+            delta_schema = pa.schema(
+                DeltaTable(location, storage_options=options).schema().to_arrow()
+            )
         except (OSError, pl.exceptions.PolarsError, DeltaError) as err:
             raise InputValidationError(
                 f"DeltaTableSource: cannot read a Delta table at {location!r}: {err}"
             ) from err
         table = frame.to_arrow()
-        table = table.cast(_large(table.schema))
+        table = restore_arrays(_with_array_metadata(table.cast(_large(table.schema)), delta_schema))
         self.delta_table_path = location
         super().__init__(
             table,
@@ -148,6 +158,19 @@ def _manifest_paths(column: pa.ChunkedArray, folder: Path) -> pa.Array:
     return pa.StructArray.from_arrays(
         [strings], fields=[PATH_STRUCT_TYPE.field(0)], mask=strings.is_null()
     )
+
+
+def _with_array_metadata(table: pa.Table, delta_schema: pa.Schema) -> pa.Table:
+    """``table`` with the ``orcapod.array`` field metadata of the Delta schema (which polars
+    does not carry over), so array columns an orcapod database wrote read back as arrays."""
+    fields = []
+    for field in table.schema:
+        index = delta_schema.get_field_index(field.name)
+        metadata = delta_schema.field(index).metadata if index >= 0 else None
+        if metadata and ARRAY_METADATA_KEY in metadata:
+            field = field.with_metadata({ARRAY_METADATA_KEY: metadata[ARRAY_METADATA_KEY]})
+        fields.append(field)
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
 def _large(schema: pa.Schema) -> pa.Schema:
