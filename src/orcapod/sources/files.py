@@ -168,8 +168,9 @@ def _with_array_metadata(table: pa.Table, delta_schema: pa.Schema) -> pa.Table:
         index = delta_schema.get_field_index(field.name)
         metadata = delta_schema.field(index).metadata if index >= 0 else None
         if metadata and ARRAY_METADATA_KEY in metadata:
-            field = field.with_metadata({ARRAY_METADATA_KEY: metadata[ARRAY_METADATA_KEY]})
-        fields.append(field)
+            fields.append(field.with_metadata({ARRAY_METADATA_KEY: metadata[ARRAY_METADATA_KEY]}))
+        else:
+            fields.append(field)
     return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
