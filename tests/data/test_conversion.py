@@ -131,3 +131,71 @@ def test_nullability_comes_from_the_data_not_the_arrow_flag():
     table = pa.table({"a": [1, 2], "b": [1, None]})
     assert table.schema.field("a").nullable
     assert table_schema(table) == {"a": int, "b": int | None}
+
+
+# --- numpy arrays ------------------------------------------------------------------------
+
+
+def test_array_columns_round_trip_python_arrow_python():
+    import numpy as np
+
+    from orcapod.data.conversion import infer_schema, rows_to_table, table_schema, table_to_pylist
+    from orcapod.types import ArrayType
+
+    rows = [
+        {"img": np.ones((2, 3), np.float32), "v": np.arange(3, dtype=np.int16)},
+        {"img": np.zeros((2, 3), np.float32), "v": np.arange(5, dtype=np.int16)},
+    ]
+    schema = infer_schema(rows)
+    assert schema == {"img": ArrayType("float32", (2, 3)), "v": ArrayType("int16", (None,))}
+    table = rows_to_table(rows, schema)
+    assert table_schema(table) == schema
+    for got, want in zip(table_to_pylist(table), rows, strict=True):
+        for key in want:
+            assert got[key].dtype == want[key].dtype
+            assert np.array_equal(got[key], want[key])
+
+
+def test_array_inference_keeps_agreeing_dimensions_and_refuses_mixed_dtypes():
+    import numpy as np
+    import pytest
+
+    from orcapod.data.conversion import infer_schema
+    from orcapod.errors import SchemaError
+    from orcapod.types import ArrayType
+
+    rows = [{"x": np.zeros((4, 3))}, {"x": np.zeros((5, 3))}, {"x": None}]
+    assert infer_schema(rows) == {"x": ArrayType("float64", (None, 3)) | None}
+    assert infer_schema([{"x": np.zeros(2)}, {"x": np.zeros((2, 2))}]) == {
+        "x": ArrayType("float64")
+    }
+    with pytest.raises(SchemaError, match=r"dtypes \['float32', 'float64'\]"):
+        infer_schema([{"x": np.zeros(2)}, {"x": np.zeros(2, np.float32)}])
+
+
+def test_lists_of_arrays_round_trip():
+    import numpy as np
+
+    from orcapod.data.conversion import rows_to_table, table_schema, table_to_pylist
+    from orcapod.types import ArrayType
+
+    schema = {"x": list[ArrayType("int8", (None,))] | None}
+    rows = [{"x": [np.arange(2, dtype=np.int8), np.arange(3, dtype=np.int8)]}, {"x": None}]
+    table = rows_to_table(rows, schema)
+    assert table_schema(table) == schema
+    back = table_to_pylist(table)
+    assert back[1] == {"x": None}
+    assert [a.tolist() for a in back[0]["x"]] == [[0, 1], [0, 1, 2]]
+    assert all(a.dtype == np.int8 for a in back[0]["x"])
+
+
+def test_arrays_as_dict_values_are_refused_with_a_hint():
+    import numpy as np
+    import pytest
+    from numpy.typing import NDArray
+
+    from orcapod.data.conversion import schema_to_arrow
+    from orcapod.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="dict values"):
+        schema_to_arrow({"x": dict[str, NDArray[np.float32]]})

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from orcapod.data import Packet
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import PythonPacketFunction
-from orcapod.types import Schema
+from orcapod.types import ArrayType, Schema, Shape
 
 
 def add(x: int, y: int = 1) -> int:
@@ -389,3 +390,41 @@ def test_pickles_and_copies_with_standard_pickle() -> None:
     for clone in (pickle.loads(pickle.dumps(pf)), copy.copy(pf), copy.deepcopy(pf)):
         assert clone.uri == pf.uri
         assert clone.call(Packet({"x": 2, "y": 3}))["sum"] == 5  # type: ignore[index]
+
+
+# --- numpy arrays ---------------------------------------------------------------------
+
+
+def test_array_annotations_give_array_schemas() -> None:
+    def features(
+        image: Annotated[NDArray[np.uint8], Shape(None, None, 3)], raw: np.ndarray
+    ) -> tuple[Annotated[NDArray[np.float32], Shape(2)], NDArray[np.int64]]:
+        return np.zeros(2, np.float32), np.zeros(1, np.int64)
+
+    pf = PythonPacketFunction(features, ["feat", "idx"])
+    assert pf.input_packet_schema == Schema(
+        {"image": ArrayType("uint8", (None, None, 3)), "raw": ArrayType()}
+    )
+    assert pf.output_packet_schema == Schema(
+        {"feat": ArrayType("float32", (2,)), "idx": ArrayType("int64")}
+    )
+    out = pf.call(Packet({"image": np.zeros((2, 2, 3), np.uint8), "raw": np.zeros(1)}))
+    assert out is not None and out["feat"].dtype == np.float32
+
+
+def test_an_array_output_needs_a_dtype() -> None:
+    def f(x: int) -> np.ndarray:
+        return np.zeros(x)
+
+    with pytest.raises(SchemaError, match=r"output schema of 'f'.*no dtype.*NDArray"):
+        PythonPacketFunction(f, "out")
+
+
+def test_a_returned_array_of_the_wrong_dtype_or_shape_names_the_key() -> None:
+    def f(n: int) -> Annotated[NDArray[np.float32], Shape(3)]:
+        return np.zeros(n, np.float32 if n == 3 else np.float64)
+
+    pf = PythonPacketFunction(f, "v")
+    assert pf.call(Packet({"n": 3}))["v"].shape == (3,)  # type: ignore[index]
+    with pytest.raises(PacketFunctionError, match=r"'v'.*dtype float64 instead of float32"):
+        pf.call(Packet({"n": 4}))

@@ -38,3 +38,90 @@ def test_delta_table_source(tmp_path):
     assert DeltaTableSource(location, ["k"]).content_hash() != before
     with pytest.raises(InputValidationError, match="Delta table"):
         DeltaTableSource(tmp_path / "nothing", ["k"])
+
+
+# --- file manifests (Path columns) ---------------------------------------------------------
+
+
+def _manifest(tmp_path, rows):
+    (tmp_path / "images").mkdir(exist_ok=True)
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / "images" / name).write_bytes(name.encode())
+    path = tmp_path / "manifest.csv"
+    path.write_text("sid,image\n" + "".join(f"{sid},{image}\n" for sid, image in rows))
+    return path
+
+
+def test_csv_path_columns_are_a_file_manifest(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from orcapod.types import Schema
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, tmp_path / "images" / "b.bin")])
+    monkeypatch.chdir(tmp_path / "images")  # relative paths are the CSV's, not the cwd's
+    src = CSVSource(manifest, ["sid"], schema={"image": Path})
+    assert src.output_schema() == (Schema({"sid": int}), Schema({"image": Path}))
+    values = [p["image"] for _, p in src]
+    assert values == [tmp_path / "images" / "a.bin", tmp_path / "images" / "b.bin"]
+    assert all(isinstance(v, Path) for v in values)
+    assert list(src.as_pandas_df()["image"]) == values
+    assert list(src.as_polars_df()["image"]) == values
+    before = src.content_hash()
+    (tmp_path / "images" / "a.bin").write_bytes(b"edited")
+    assert CSVSource(manifest, ["sid"], schema={"image": Path}).content_hash() != before
+
+
+def test_an_empty_manifest_cell_is_none_not_the_current_directory(tmp_path):
+    from pathlib import Path
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "")])
+    src = CSVSource(manifest, ["sid"], schema={"image": Path | None})
+    assert [p["image"] for _, p in src][1] is None
+
+
+def test_csv_types_a_cell_cannot_hold_are_refused(tmp_path):
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from orcapod.errors import SchemaError
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin")])
+    with pytest.raises(SchemaError, match="cannot hold"):
+        CSVSource(manifest, ["sid"], schema={"image": list[str]})
+    with pytest.raises(SchemaError, match="cannot hold"):
+        CSVSource(manifest, ["sid"], schema={"image": NDArray[np.float32]})
+
+
+def test_a_manifest_naming_a_missing_file_fails_at_construction_naming_the_row(tmp_path):
+    from pathlib import Path
+
+    from orcapod.errors import HashingError
+
+    manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "images/gone.bin")])
+    with pytest.raises(HashingError, match=r"column 'image', row 1: .*gone\.bin.*does not exist"):
+        CSVSource(manifest, ["sid"], schema={"image": Path})
+
+
+def test_a_delta_table_in_orcapods_array_layout_gives_its_arrays_back(tmp_path):
+    import numpy as np
+
+    from orcapod.data.conversion import columns_to_table
+    from orcapod.databases.records import canonical_table
+    from orcapod.types import ArrayType
+
+    schema = {"k": str, "img": ArrayType("uint8", (2, 2)), "trace": ArrayType("float16")}
+    records = columns_to_table(
+        {
+            "k": ["a", "b"],
+            "img": [np.eye(2, dtype=np.uint8), np.full((2, 2), 255, np.uint8)],
+            "trace": [np.arange(3, dtype=np.float16), np.zeros((1, 2), np.float16)],
+        },
+        schema,
+    )
+    location = tmp_path / "arrays"
+    write_deltalake(location, canonical_table(records))  # what an orcapod database writes
+    src = DeltaTableSource(location, ["k"])
+    assert src.output_schema()[1] == {"img": schema["img"], "trace": schema["trace"]}
+    packets = [p for _, p in src]
+    assert packets[1]["img"].tolist() == [[255, 255], [255, 255]]
+    assert packets[1]["trace"].shape == (1, 2) and packets[1]["trace"].dtype == np.float16

@@ -40,3 +40,36 @@ def test_list_source_default_and_custom_tags():
 def test_data_frame_source_rejects_other_objects():
     with pytest.raises(InputValidationError, match="DataFrame"):
         DataFrameSource([{"a": 1}], ["a"])  # type: ignore[arg-type]
+
+
+def test_data_frame_sources_take_paths_and_arrays_from_pandas_and_polars(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+
+    from orcapod.sources import DataFrameSource
+    from orcapod.types import ArrayType
+
+    f = tmp_path / "x.txt"
+    f.write_text("x")
+    frame = pd.DataFrame(
+        {
+            "k": [1, 2],
+            "p": [f, None],
+            "a": [np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32)],
+        }
+    )
+    expected = {"p": Path | None, "a": ArrayType("float32", (2, 2))}
+    from_pandas = DataFrameSource(frame, ["k"])
+    assert from_pandas.output_schema()[1] == expected
+    polars_frame = pl.DataFrame(
+        {"k": [1, 2], "a": np.stack(frame["a"]), "p": pl.Series([f, None], dtype=pl.Object)}
+    )
+    from_polars = DataFrameSource(polars_frame, ["k"])
+    assert from_polars.output_schema()[1] == {"a": expected["a"], "p": expected["p"]}
+    for source in (from_pandas, from_polars):
+        packets = [p for _, p in source]
+        assert packets[0]["p"] == f and packets[1]["p"] is None
+        assert np.array_equal(packets[1]["a"], np.ones((2, 2)))

@@ -125,3 +125,47 @@ def test_sorting_by_unorderable_tags_is_a_clear_error_not_a_silent_no_op():
     stream = ArrowTableStream(table, ["k"])
     with pytest.raises(InputValidationError, match="sort_by_tags"):
         stream.as_table(ColumnConfig(sort_by_tags=True))
+
+
+# --- numpy arrays, Paths and dicts in conversions ------------------------------------------
+
+
+def test_array_columns_read_back_as_numpy_arrays_everywhere():
+    import numpy as np
+    import polars as pl
+
+    from orcapod.sources import DictSource
+    from orcapod.types import ArrayType
+
+    rows = [
+        {"k": i, "img": np.full((2, 3), i, np.uint8), "trace": np.arange(i + 1, dtype=np.float32)}
+        for i in range(3)
+    ]
+    stream = DictSource(rows, ["k"]).stream
+    assert stream.output_schema()[1] == {
+        "img": ArrayType("uint8", (2, 3)),
+        "trace": ArrayType("float32", (None,)),
+    }
+    for (_, packet), row in zip(stream.iter_packets(), rows, strict=True):
+        for key in ("img", "trace"):
+            value = packet[key]
+            assert value.dtype == row[key].dtype and np.array_equal(value, row[key])
+            assert not value.flags.writeable  # arrays read from a stream are read-only views
+    df = stream.as_pandas_df()
+    assert df["img"][2].shape == (2, 3) and df["trace"][2].tolist() == [0.0, 1.0, 2.0]
+    polars_df = stream.as_polars_df()
+    assert polars_df.schema["img"] == pl.Array(pl.UInt8, (2, 3))
+    assert polars_df["img"].to_numpy().shape == (3, 2, 3)
+
+
+def test_paths_and_dicts_read_back_as_python_values_in_pandas(tmp_path):
+    from pathlib import Path
+
+    from orcapod.sources import DictSource
+
+    target = tmp_path / "f.txt"
+    target.write_text("x")
+    stream = DictSource([{"k": 0, "f": target, "d": {"a": 1, "b": 2}}], ["k"]).stream
+    row = stream.as_pandas_df().iloc[0]
+    assert isinstance(row["f"], Path) and row["f"] == target
+    assert row["d"] == {"a": 1, "b": 2}

@@ -16,6 +16,8 @@ Python                        Arrow
 ``timedelta``                 ``duration[us]``
 ``Decimal``                   ``decimal128(38, 18)``
 ``pathlib.Path``              ``struct<path: large_string>``; hashed by file content
+``ArrayType`` (numpy arrays)  ``fixed_shape_tensor`` or ``orcapod.ndarray`` (see
+                              ``orcapod.hashing.arrow_arrays`` for the layouts)
 ``list[T]``                   ``large_list<T>``
 ``dict[str, T]``              ``map<large_string, T>``
 ``T | None``                  ``T`` in a nullable field
@@ -30,6 +32,14 @@ Decisions where the design is silent:
 * Inference from Python values: ``None`` values make the column ``T | None``; a mix of ``int``
   and ``float`` is ``float``; any other mix (e.g. ``int`` and ``str``) is a ``SchemaError``
   naming the column; a column of only ``None`` cannot be inferred and needs a schema.
+* Numpy arrays: a column of arrays of one dtype is an ``ArrayType`` of that dtype; a dimension
+  is fixed where every array has the same size there and ``None`` elsewhere, and the number
+  of dimensions is free (shape ``None``) when the arrays differ in it. Array values must be
+  numpy arrays of exactly the declared dtype and shape (no silent casts). Arrays may sit in
+  lists (``list[NDArray[...]]``, e.g. a batched array column), not in dict values. Values read
+  back are read-only numpy arrays.
+* Type expressions are normalised first (``orcapod.types.arrays.normalize_type``), so
+  ``NDArray[np.float32]`` and ``Annotated[...]`` declarations work wherever a type is taken.
 """
 
 from __future__ import annotations
@@ -42,11 +52,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod.errors import SchemaError
+from orcapod.hashing.arrow_arrays import (
+    array_type_of,
+    arrays_to_arrow,
+    arrow_to_arrays,
+    arrow_type_for,
+)
 from orcapod.hashing.arrow_hashing import PATH_STRUCT_TYPE, is_path_struct
-from orcapod.types import Schema
+from orcapod.types import ArrayType, Schema
+from orcapod.types.arrays import normalize_type
 
 __all__ = [
     "arrow_schema_to_schema",
@@ -55,6 +73,7 @@ __all__ = [
     "columns_to_table",
     "infer_schema",
     "is_optional",
+    "needs_python_values",
     "python_to_arrow_type",
     "rows_to_table",
     "schema_to_arrow",
@@ -97,31 +116,46 @@ def _is_union(tp: Any) -> bool:
 
 def python_to_arrow_type(tp: Any) -> pa.DataType:
     """Arrow type of a Python type expression (optional-ness is the field's, not the type's)."""
+    return _arrow_type(normalize_type(tp), in_dict=False)
+
+
+def _arrow_type(tp: Any, in_dict: bool) -> pa.DataType:
     tp = strip_optional(tp)
     if tp in _SCALARS:
         return _SCALARS[tp]
     if isinstance(tp, type) and issubclass(tp, Path):
         return PATH_STRUCT_TYPE
+    if isinstance(tp, ArrayType):
+        if in_dict:
+            raise SchemaError(
+                f"arrays as dict values ({tp!r}) are not supported; give each array its own "
+                "column or use a list of arrays"
+            )
+        return arrow_type_for(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (list, Sequence, tuple) and args:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             raise SchemaError(f"{tp!r}: only homogeneous tuple[T, ...] is supported; use list[T]")
         item = args[0]
-        return pa.large_list(pa.field("item", python_to_arrow_type(item), is_optional(item)))
+        return pa.large_list(pa.field("item", _arrow_type(item, in_dict), is_optional(item)))
     if origin in (dict, Mapping) and len(args) == 2:
         key, value = args
         if strip_optional(key) is not str:
             raise SchemaError(f"{tp!r}: dict keys must be str")
-        return pa.map_(pa.large_string(), pa.field("value", python_to_arrow_type(value), True))
+        return pa.map_(pa.large_string(), pa.field("value", _arrow_type(value, True), True))
     raise SchemaError(
         f"type {tp!r} is not supported; use int, float, bool, str, bytes, datetime, date, time, "
-        "timedelta, Decimal, Path, list[T], dict[str, T] or T | None"
+        "timedelta, Decimal, Path, numpy arrays (NDArray[...]), list[T], dict[str, T] or "
+        "T | None"
     )
 
 
 def arrow_to_python_type(arrow_type: pa.DataType) -> Any:
     """Python type of an Arrow type (without the ``| None``; see module docstring)."""
+    array_type = array_type_of(arrow_type)
+    if array_type is not None:
+        return array_type
     t = pa.types
     if t.is_boolean(arrow_type):
         return bool
@@ -206,13 +240,16 @@ def _infer_value_type(values: Iterable[Any], column: str) -> Any:
     has_none = False
     items: list[Any] = []
     dict_values: list[Any] = []
+    arrays: list[np.ndarray[Any, Any]] = []
     for v in values:
         if v is None:
             has_none = True
             continue
         kind = _scalar_kind(v, column)
         kinds.add(kind)
-        if kind is list:
+        if kind is np.ndarray:
+            arrays.append(v)
+        elif kind is list:
             items.extend(v)
         elif kind is dict:
             if not all(isinstance(k, str) for k in v):
@@ -232,13 +269,15 @@ def _infer_value_type(values: Iterable[Any], column: str) -> Any:
             "or pass a schema"
         )
     (kind,) = kinds
-    if kind is list:
+    if kind is np.ndarray:
+        result: Any = _infer_array_type(arrays, column)
+    elif kind is list:
         if not items:
             raise SchemaError(
                 f"column {column!r} holds only empty lists, so the item type cannot be inferred;"
                 " pass a schema for it"
             )
-        result: Any = list[_infer_value_type(items, f"{column}[]")]  # type: ignore[misc]
+        result = list[_infer_value_type(items, f"{column}[]")]  # type: ignore[misc]
     elif kind is dict:
         if not dict_values:
             raise SchemaError(f"column {column!r} holds only empty dicts; pass a schema for it")
@@ -248,7 +287,26 @@ def _infer_value_type(values: Iterable[Any], column: str) -> Any:
     return result | None if has_none else result
 
 
+def _infer_array_type(arrays: Sequence[np.ndarray[Any, Any]], column: str) -> ArrayType:
+    dtypes = sorted({a.dtype.newbyteorder("=").name for a in arrays})
+    if len(dtypes) > 1:
+        raise SchemaError(
+            f"column {column!r} holds arrays of dtypes {dtypes}; convert them to one dtype "
+            "(.astype) or pass a schema"
+        )
+    try:
+        shapes = {a.shape for a in arrays}
+        if len({len(s) for s in shapes}) > 1:
+            return ArrayType(dtypes[0])
+        dims = tuple(dim[0] if len(set(dim)) == 1 else None for dim in zip(*shapes, strict=True))
+        return ArrayType(dtypes[0], dims)
+    except SchemaError as err:
+        raise SchemaError(f"column {column!r}: {err}") from err
+
+
 def _scalar_kind(v: Any, column: str) -> Any:
+    if isinstance(v, np.ndarray):
+        return np.ndarray
     if isinstance(v, bool):
         return bool
     if isinstance(v, int):
@@ -277,8 +335,8 @@ def _scalar_kind(v: Any, column: str) -> Any:
         return dict
     raise SchemaError(
         f"column {column!r}: values of type {type(v).__name__} are not supported; use int, "
-        "float, bool, str, bytes, datetime, date, time, timedelta, Decimal, Path, lists or "
-        "dicts of those"
+        "float, bool, str, bytes, datetime, date, time, timedelta, Decimal, Path, numpy "
+        "arrays, lists or dicts of those"
     )
 
 
@@ -296,7 +354,7 @@ def infer_schema(
     fields: dict[str, Any] = {}
     for name in names:
         if name in overrides:
-            fields[name] = overrides[name]
+            fields[name] = normalize_type(overrides[name])
         else:
             fields[name] = _infer_value_type((row.get(name) for row in rows), name)
     return Schema(fields)
@@ -307,6 +365,8 @@ def infer_schema(
 
 def _needs_conversion(tp: Any) -> bool:
     tp = strip_optional(tp)
+    if isinstance(tp, ArrayType):
+        return True
     if isinstance(tp, type):
         return issubclass(tp, Path)
     args = typing.get_args(tp)
@@ -330,6 +390,49 @@ def _to_arrow_value(value: Any, tp: Any) -> Any:
     return value
 
 
+def _holds_arrays(tp: Any) -> bool:
+    tp = strip_optional(tp)
+    if isinstance(tp, ArrayType):
+        return True
+    return typing.get_origin(tp) in (list, Sequence, tuple) and _holds_arrays(
+        typing.get_args(tp)[0]
+    )
+
+
+def _arrays_to_arrow(
+    values: Sequence[Any], tp: Any, arrow_type: pa.DataType, where: str
+) -> pa.Array:
+    """An Arrow array of ``tp`` (an array type, or lists of them) from Python values."""
+    inner = strip_optional(tp)
+    if isinstance(inner, ArrayType):
+        return arrays_to_arrow(values, inner, where)
+    item_tp = typing.get_args(inner)[0]
+    lengths = np.zeros(len(values), dtype=np.int64)
+    items: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if not isinstance(value, (list, tuple)):
+            raise SchemaError(f"{where}, row {i}: expected a list of arrays, got {value!r:.60}")
+        lengths[i] = len(value)
+        items.extend(value)
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    child = _arrays_to_arrow(items, item_tp, arrow_type.value_type, f"{where}[]")
+    mask = pa.array([v is None for v in values]) if None in values else None
+    return pa.LargeListArray.from_arrays(pa.array(offsets), child, type=arrow_type, mask=mask)
+
+
+def _arrow_arrays_to_python(arr: pa.Array) -> list[Any]:
+    """Python values of an array column or of lists of arrays (one chunk)."""
+    if array_type_of(arr.type) is not None:
+        return arrow_to_arrays(arr)
+    offsets = arr.offsets.to_numpy()
+    items = _arrow_arrays_to_python(arr.values)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    return [items[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(arr))]
+
+
 def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> pa.Table:
     """Arrow table of row dicts with the given Python schema (missing keys become null)."""
     return columns_to_table({n: [row.get(n) for row in rows] for n in schema}, schema)
@@ -341,17 +444,26 @@ def columns_to_table(columns: Mapping[str, Sequence[Any]], schema: Mapping[str, 
     arrow_schema = schema_to_arrow(schema)
     arrays = []
     for field in arrow_schema:
-        tp = schema[field.name]
+        tp = normalize_type(schema[field.name])
         values = columns[field.name]
-        if _needs_conversion(tp):
-            values = [_to_arrow_value(v, tp) for v in values]
-        try:
-            arrays.append(pa.array(values, type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as err:
-            raise SchemaError(
-                f"column {field.name!r}: values do not fit type {tp!r} ({err}); fix the values "
-                "or the schema"
-            ) from err
+        if _holds_arrays(tp):
+            arrays.append(_arrays_to_arrow(values, tp, field.type, f"column {field.name!r}"))
+        else:
+            if _needs_conversion(tp):
+                values = [_to_arrow_value(v, tp) for v in values]
+            try:
+                arrays.append(pa.array(values, type=field.type))
+            except (
+                pa.ArrowInvalid,
+                pa.ArrowTypeError,
+                TypeError,
+                ValueError,
+                OverflowError,
+            ) as err:
+                raise SchemaError(
+                    f"column {field.name!r}: values do not fit type {tp!r} ({err}); fix the "
+                    "values or the schema"
+                ) from err
         if not field.nullable and arrays[-1].null_count:
             raise SchemaError(
                 f"column {field.name!r} holds None but its type {tp!r} is not optional; "
@@ -378,8 +490,28 @@ def _from_arrow_value(value: Any, tp: Any) -> Any:
     return value
 
 
+def _arrow_holds_arrays(t: pa.DataType) -> bool:
+    if array_type_of(t) is not None:
+        return True
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and _arrow_holds_arrays(t.value_type)
+
+
+def needs_python_values(arrow_type: pa.DataType) -> bool:
+    """Whether a column of ``arrow_type`` holds values that Arrow's own ``to_pylist`` /
+    ``to_pandas`` do not give as orcapod's Python values (arrays, Paths, dicts)."""
+    if array_type_of(arrow_type) is not None:
+        return True
+    try:
+        return _needs_conversion(arrow_to_python_type(arrow_type))
+    except SchemaError:
+        return False
+
+
 def column_to_pylist(column: pa.Array | pa.ChunkedArray, tp: Any | None = None) -> list[Any]:
-    """Python values of an Arrow column, Paths and dicts restored."""
+    """Python values of an Arrow column, Paths, dicts and numpy arrays restored."""
+    if _arrow_holds_arrays(column.type):
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        return [v for chunk in chunks for v in _arrow_arrays_to_python(chunk)]
     if tp is None:
         tp = arrow_to_python_type(column.type)
     values: list[Any] = column.to_pylist()

@@ -8,6 +8,11 @@
   Types Delta cannot hold exactly (unsigned integers, ``ns`` timestamps, non-UTC time zones,
   ``null``-typed columns, float16, time, duration, ...) are refused with ``SchemaError``
   naming the column and the cast to apply.
+* **Numpy array columns** (fixed-shape tensors and ``orcapod.ndarray``) are stored in the
+  Delta-safe layout of ``orcapod.hashing.arrow_arrays`` (lists of values and shapes, with the
+  array type in the field metadata ``orcapod.array``) and turned back into their in-memory
+  extension types by ``finalize``, so every backend returns them exactly as they were added.
+  A column stored with one array type refuses rows of another (``SchemaError``).
 * **The record id** is stored in the first column, named ``__record_id`` (``RECORD_ID``); it
   must be a non-null string. On reads ``record_id_column=None`` drops it and a name renames it.
 * **Schema evolution.** A new column may appear in a later batch (older rows read back as
@@ -35,6 +40,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.errors import DuplicateRecordError, InputValidationError, SchemaError
+from orcapod.hashing.arrow_arrays import (
+    ARRAY_METADATA_KEY,
+    from_storage,
+    holds_arrays,
+    storage_field,
+    stored_array_type,
+    to_storage,
+)
 from orcapod.types.columns import RECORD_ID
 
 __all__ = [
@@ -57,6 +70,7 @@ __all__ = [
     "prepare_records",
     "repeated_ids",
     "resolve_columns",
+    "restore_arrays",
     "with_columns",
 ]
 
@@ -120,15 +134,24 @@ def canonical_type(dtype: pa.DataType, column: str) -> pa.DataType:
     )
 
 
+def _canonical_field(field: pa.Field) -> pa.Field:
+    if holds_arrays(field.type):
+        return storage_field(field.name, field.type)
+    array_meta = (field.metadata or {}).get(ARRAY_METADATA_KEY)
+    metadata = None if array_meta is None else {ARRAY_METADATA_KEY: array_meta}
+    return pa.field(field.name, canonical_type(field.type, field.name), metadata=metadata)
+
+
 def canonical_schema(schema: pa.Schema) -> pa.Schema:
-    """The storage schema of ``schema``: canonical types, every field nullable, no metadata."""
+    """The storage schema of ``schema``: canonical types, every field nullable, no metadata
+    but the ``orcapod.array`` type of array columns."""
     names = schema.names
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise SchemaError(f"Column names {dupes} appear more than once; rename them.")
     if "" in names:
         raise SchemaError("A column has an empty name; give every column a name.")
-    return pa.schema([pa.field(f.name, canonical_type(f.type, f.name)) for f in schema])
+    return pa.schema([_canonical_field(f) for f in schema])
 
 
 def canonical_table(table: pa.Table) -> pa.Table:
@@ -136,7 +159,29 @@ def canonical_table(table: pa.Table) -> pa.Table:
     target = canonical_schema(table.schema)
     if table.schema.equals(target, check_metadata=True):
         return table
+    for index, field in enumerate(table.schema):
+        if holds_arrays(field.type):
+            column = pa.chunked_array(
+                [to_storage(chunk) for chunk in table.column(index).chunks],
+                type=target.field(index).type,
+            )
+            table = table.set_column(index, target.field(index), column)
     return table.cast(target)
+
+
+def restore_arrays(table: pa.Table) -> pa.Table:
+    """Array columns of a stored table (``orcapod.array`` metadata) in their in-memory types."""
+    for index, field in enumerate(table.schema):
+        stored = stored_array_type(field)
+        if stored is None:
+            continue
+        array_type, depth = stored
+        chunks = [from_storage(chunk, array_type, depth) for chunk in table.column(index).chunks]
+        if not chunks:
+            continue
+        column = pa.chunked_array(chunks)
+        table = table.set_column(index, pa.field(field.name, column.type), column)
+    return table
 
 
 def prepare_records(table: pa.Table, record_id_column: str | None) -> pa.Table:
@@ -327,10 +372,27 @@ def merge_schemas(base: pa.Schema | None, incoming: pa.Schema, path: Sequence[st
     return pa.schema(list(base) + extra) if extra else base
 
 
+def _describe(array: tuple[Any, int] | None, dtype: pa.DataType) -> str:
+    if array is None:
+        return str(dtype)
+    array_type, depth = array
+    return "list of " * depth + repr(array_type)
+
+
 def check_compatible(stored: pa.Schema, incoming: pa.Schema, path: Sequence[str]) -> None:
     for field in incoming:
         index = stored.get_field_index(field.name)
-        if index >= 0 and not stored.field(index).type.equals(field.type):
+        if index < 0:
+            continue
+        old_array, new_array = stored_array_type(stored.field(index)), stored_array_type(field)
+        if old_array != new_array:
+            raise SchemaError(
+                f"Column {field.name!r} at path {tuple(path)!r} is stored as "
+                f"{_describe(old_array, stored.field(index).type)} but the new rows have "
+                f"{_describe(new_array, field.type)}; convert the values or store the rows "
+                "under another path."
+            )
+        if not stored.field(index).type.equals(field.type):
             raise SchemaError(
                 f"Column {field.name!r} at path {tuple(path)!r} is stored as "
                 f"{stored.field(index).type} but the new rows have {field.type}; cast the "
@@ -497,6 +559,7 @@ def finalize(
         return None
     if columns is not None:
         table = table.select(list(columns))
+    table = restore_arrays(table)
     if record_id_column is None:
         return table.drop_columns([RECORD_ID])
     if record_id_column != RECORD_ID and record_id_column in table.column_names:

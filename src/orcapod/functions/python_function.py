@@ -8,11 +8,14 @@ positional-only parameters are rejected (a packet passes its values by name). Th
 schema comes from ``output_keys`` and the return annotation: one key takes the whole
 annotation; several keys take the items of a ``tuple[A, B, ...]`` annotation of that length,
 or ``T`` for every key from ``tuple[T, ...]`` / ``list[T]``; ``output_schema`` (a mapping or a
-sequence aligned with the keys) sets or overrides any key's type. Every type is checked once,
-at construction, against the types orcapod can store. A ``functools.partial`` needs an explicit
-``function_name``; its types come from the wrapped function's annotations, and an argument it
-binds by keyword stays an optional parameter (a packet column of that name overrides it, as in
-a call).
+sequence aligned with the keys) sets or overrides any key's type. Annotations are read with
+their ``Annotated`` metadata, so ``Annotated[NDArray[np.float32], Shape(64)]`` declares an
+array's shape (``orcapod.types.arrays``). Every type is checked once, at construction,
+against the types orcapod can store; an input array type may leave the dtype open
+(``x: np.ndarray`` takes any array column), an output array type must state it. A
+``functools.partial`` needs an explicit ``function_name``; its types come from the wrapped
+function's annotations, and an argument it binds by keyword stays an optional parameter (a
+packet column of that name overrides it, as in a call).
 
 Outputs. With one key the return value IS that key's value; with several, the function returns
 a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
@@ -55,7 +58,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orcapod.data import Packet
-from orcapod.data.conversion import schema_to_arrow
+from orcapod.data.conversion import schema_to_arrow, strip_optional
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
 from orcapod.executors import LocalExecutor, PythonFunctionExecutorProtocol
 from orcapod.executors.calling import is_async_callable, run_to_completion
@@ -69,7 +72,8 @@ from orcapod.hashing.function_identity import (
     function_signature_hash,
     git_info,
 )
-from orcapod.types import Schema
+from orcapod.types import ArrayType, Schema
+from orcapod.types.arrays import normalize_type
 from orcapod.types.columns import DATAGRAM_PREFIX
 
 __all__ = ["PYTHON_FUNCTION_TYPE_ID", "PythonPacketFunction"]
@@ -129,7 +133,7 @@ def _input_schema(
             "parameters"
         ) from err
     try:
-        hints = typing.get_type_hints(_annotated(function))
+        hints = typing.get_type_hints(_annotated(function), include_extras=True)
     except Exception as err:
         raise InputValidationError(
             f"cannot resolve the type annotations of {name!r}: {err}; make every annotation "
@@ -190,14 +194,14 @@ def _output_schema(
     if unknown:
         raise InputValidationError(f"output_schema names {unknown}, not output keys {keys}")
     try:
-        hints = typing.get_type_hints(_annotated(function))
+        hints = typing.get_type_hints(_annotated(function), include_extras=True)
     except (NameError, TypeError, AttributeError):
         # unresolvable annotations: the output types must then come from output_schema, and
         # a missing one is reported below by name
         hints = {}
     annotated: dict[str, Any] = {}
     if "return" in hints and len(given) < len(keys):
-        ret = hints["return"]
+        ret = normalize_type(hints["return"])
         if ret is type(None):
             raise InputValidationError(
                 f"{name!r} is annotated to return None but declares output keys {keys}"
@@ -252,7 +256,19 @@ def _compile_column_reader(
     return lambda columns: make(*(columns[n] for n in names))
 
 
-def _check_storable(schema: Schema, what: str, name: str) -> None:
+def _dtype_stand_in(tp: Any) -> Any:
+    """An array type without a dtype with one filled in (any would do), for storability."""
+    inner = strip_optional(tp)
+    if isinstance(inner, ArrayType) and inner.dtype is None:
+        return ArrayType("float64", inner.shape)
+    return tp
+
+
+def _check_storable(schema: Schema, what: str, name: str, open_arrays: bool = False) -> None:
+    """``SchemaError`` unless every type of ``schema`` can be stored; with ``open_arrays``
+    (input schemas) array types without a dtype pass, as they only say what is accepted."""
+    if open_arrays:
+        schema = Schema({k: _dtype_stand_in(tp) for k, tp in schema.items()})
     try:
         schema_to_arrow(schema)
     except SchemaError as err:
@@ -298,7 +314,7 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             function, name, input_schema or {}
         )
         self._output_schema = _output_schema(function, name, self._output_keys, output_schema)
-        _check_storable(self._input_schema, "the input schema", name)
+        _check_storable(self._input_schema, "the input schema", name, open_arrays=True)
         _check_storable(self._output_schema, "the output schema", name)
         self._read = _compile_reader(self._required)
         self._coercers: tuple[Coercer, ...] = tuple(

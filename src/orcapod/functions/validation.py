@@ -15,6 +15,8 @@ What each type accepts (anything else is rejected):
 * ``Path``: ``os.PathLike`` objects (converted to ``Path``);
 * ``list[T]``: a list or tuple whose items are ``T`` (converted to a list);
 * ``dict[str, T]``: a mapping with ``str`` keys and ``T`` values (converted to a dict);
+* ``ArrayType`` (``NDArray[...]``, ``Annotated[..., Shape(...)]``): a ``numpy.ndarray`` of
+  exactly the declared dtype (any byte order) and shape; no silent casts;
 * ``T | None``: None or a ``T``.
 
 Output names (``check_output_names``), checked when a pod is applied to a stream: an output
@@ -26,8 +28,10 @@ meta columns).
 Input compatibility (``is_compatible``), used when a pod is applied to a stream: a column of
 type ``incoming`` may feed a parameter of type ``expected`` when the types are equal, when
 ``expected`` is ``T | None`` and ``incoming`` is ``T`` or ``T | None``, when ``expected`` is
-``float`` and ``incoming`` is ``int``, and element-wise for ``list``/``dict``. A nullable
-column never feeds a non-optional parameter (its nulls would reach the function).
+``float`` and ``incoming`` is ``int``, when both are arrays and every array of ``incoming``'s
+type is one of ``expected``'s (``np.ndarray`` takes any array; a fixed dimension takes only
+that size), and element-wise for ``list``/``dict``. A nullable column never feeds a
+non-optional parameter (its nulls would reach the function).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ import numpy as np
 
 from orcapod.data.conversion import is_optional, strip_optional
 from orcapod.errors import InputValidationError
+from orcapod.types import ArrayType
+from orcapod.types.arrays import normalize_type
 from orcapod.types.columns import DATAGRAM_PREFIX
 
 __all__ = ["Coercer", "check_output_names", "is_compatible", "make_coercer", "type_name"]
@@ -52,6 +58,8 @@ Coercer = Callable[[Any], Any]
 
 
 def type_name(tp: Any) -> str:
+    if isinstance(tp, ArrayType):
+        return repr(tp)
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__name__
     return repr(tp).replace("typing.", "")
@@ -138,8 +146,26 @@ _SCALAR_COERCERS: dict[Any, Coercer] = {
 }
 
 
+def _array(tp: ArrayType) -> Coercer:
+    def check(v: Any) -> Any:
+        if not isinstance(v, np.ndarray):
+            raise _fail(v, tp)
+        problem = tp.check(v)
+        if problem is not None:
+            raise TypeError(
+                f"expected an array {tp!r}, got one with {problem} (convert it with .astype() "
+                "or .reshape())"
+            )
+        return v
+
+    return check
+
+
 def make_coercer(tp: Any) -> Coercer:
     """A function checking (and normalising) one value of type ``tp``; raises ``TypeError``."""
+    tp = normalize_type(tp)
+    if isinstance(tp, ArrayType):
+        return _array(tp)
     if is_optional(tp):
         inner = make_coercer(strip_optional(tp))
 
@@ -181,6 +207,7 @@ def make_coercer(tp: Any) -> Coercer:
 
 def is_compatible(incoming: Any, expected: Any) -> bool:
     """Whether a column of type ``incoming`` may feed a parameter of type ``expected``."""
+    incoming, expected = normalize_type(incoming), normalize_type(expected)
     if incoming == expected:
         return True
     if is_optional(expected):
@@ -189,6 +216,8 @@ def is_compatible(incoming: Any, expected: Any) -> bool:
         return False
     if expected is float and incoming is int:
         return True
+    if isinstance(expected, ArrayType):
+        return isinstance(incoming, ArrayType) and expected.accepts(incoming)
     in_origin, ex_origin = typing.get_origin(incoming), typing.get_origin(expected)
     if in_origin is None or in_origin != ex_origin:
         return False

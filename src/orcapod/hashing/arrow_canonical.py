@@ -44,8 +44,18 @@ the path string: canonicalisation replaces it by the 16-byte content digest from
 :mod:`orcapod.hashing.file_hashing`. That is the one per-row Python loop here (one file read per
 distinct file; repeated files come from a memo).
 
-Unsupported types (unions, intervals, list views, run-end encoded, extension types) raise
-``HashingError`` naming the column and the type.
+A **numpy array value** (a fixed-shape tensor or ``orcapod.ndarray`` column, see
+:mod:`orcapod.hashing.arrow_arrays`) is identified by its dtype, shape and values, not by the
+layout that holds it: its logical type is ``["ndarray", <dtype name>]`` (the exact dtype:
+a ``float32`` and a ``float64`` array differ, unlike scalar columns whose widths are storage
+choices, because the dtype survives the round trip to Python), and each value is canonicalised
+as ``struct<data: list<values in C order>, shape: list<int64>>`` with the values canonicalised
+like any other column (so ``-0.0``/NaN rules hold inside arrays). A fixed-shape and a
+variable-shape column holding the same arrays therefore hash equal, and so do differently
+chunked columns. Arrays may also sit inside lists and structs (e.g. a batched array column).
+
+Unsupported types (unions, intervals, list views, run-end encoded, other extension types)
+raise ``HashingError`` naming the column and the type.
 """
 
 from __future__ import annotations
@@ -58,7 +68,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from orcapod.errors import HashingError
+from orcapod.errors import HashingError, SchemaError
+from orcapod.hashing.arrow_arrays import array_parts, array_type_of, is_array_type
 from orcapod.hashing.file_hashing import path_content_digest
 
 # PATH_STRUCT_TYPE and is_path_struct are defined here (canonicalisation needs them) and
@@ -112,8 +123,17 @@ def _unsupported(t: pa.DataType, where: str) -> HashingError:
 # --- canonical descriptor (the logical type, part of every hash) ---------------------------
 
 
+def _array_type(t: pa.DataType, where: str) -> Any:
+    try:
+        return array_type_of(t)
+    except SchemaError as err:
+        raise HashingError(f"cannot hash column {where!r}: {err}") from err
+
+
 def column_descriptor(t: pa.DataType, where: str) -> Descriptor:
     """JSON-able logical type of ``t``; equal for every storage variant of the same type."""
+    if is_array_type(t):
+        return ["ndarray", _array_type(t, where).dtype]
     if pa.types.is_dictionary(t):
         return column_descriptor(t.value_type, where)
     if pa.types.is_null(t):
@@ -218,9 +238,55 @@ def _canonical_type(t: pa.DataType, where: str) -> pa.DataType:
     raise _unsupported(t, where)
 
 
+def _holds_arrays(t: pa.DataType) -> bool:
+    if is_array_type(t):
+        return True
+    if _is_list_like(t):
+        return _holds_arrays(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_holds_arrays(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _without_arrays(arr: pa.Array, where: str) -> pa.Array:
+    """``arr`` with every numpy array value, at any depth of lists and structs, replaced by
+    its logical parts (``arrow_arrays.array_parts``)."""
+    t = arr.type
+    if is_array_type(t):
+        _array_type(t, where)  # rejects unsupported tensor variants
+        return array_parts(arr)
+    if not _holds_arrays(t):
+        return arr
+    mask = arr.is_null() if arr.null_count else None
+    if _is_list_like(t):
+        if pa.types.is_fixed_size_list(t):
+            size = t.list_size
+            offsets = pa.array(np.arange(len(arr) + 1, dtype=np.int64) * size)
+            values = arr.values.slice(arr.offset * size, len(arr) * size)
+        else:
+            # a fresh offsets buffer: Arrow takes no null mask with sliced offsets
+            offsets = pa.array(arr.offsets.to_numpy().astype(np.int64))
+            values = arr.values
+        return pa.LargeListArray.from_arrays(
+            offsets, _without_arrays(values, f"{where}[]"), mask=mask
+        )
+    children = arr.flatten()
+    names = [t.field(i).name for i in range(t.num_fields)]
+    return pa.StructArray.from_arrays(
+        [_without_arrays(c, f"{where}.{n}") for c, n in zip(children, names, strict=True)],
+        names=names,
+        mask=mask,
+    )
+
+
 def _to_canonical_array(column: pa.Array | pa.ChunkedArray, where: str) -> pa.Array:
-    target = _canonical_type(column.type, where)
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if _holds_arrays(column.type):
+        if not chunks:
+            chunks = [pa.array([], type=column.type)]
+        chunks = [_without_arrays(chunk, where) for chunk in chunks]
+        column = pa.chunked_array(chunks)
+    target = _canonical_type(column.type, where)
     try:
         cast = [chunk if chunk.type == target else chunk.cast(target) for chunk in chunks]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:

@@ -5,6 +5,19 @@ error, and their content hash is the hash of the data read (not of the path), so
 file always changes the identity. The default ``source_id`` is the file (or table directory)
 name: stable across edits, so adding rows to a file keeps the entry ids of the old rows.
 
+CSV column types. ``schema`` fixes the type of some columns (others are inferred by
+``pyarrow.csv``); a CSV cell holds text, so a column may be typed ``int``, ``float``, ``bool``,
+``str``, ``bytes``, ``datetime``, ``date``, ``time``, ``Decimal`` (each optionally ``| None``) or
+``pathlib.Path``. A ``Path`` column is a file manifest: each cell names a file, stored as
+orcapod's path type and identified by the file's content. Decision: a relative path in such a
+column is taken relative to the CSV file's folder (a manifest names files next to it, whatever
+the working directory of the process reading it), and an empty cell is a missing value
+(``None``), never the current directory. Other types (lists, dicts, arrays) cannot be written
+in a CSV cell and are refused with ``SchemaError`` at construction.
+
+A Delta table written by an orcapod database gives its numpy array columns back as arrays
+(their type is in the Delta schema's field metadata, see ``orcapod.hashing.arrow_arrays``).
+
 Delta tables are read through polars (``pl.read_delta``): with deltalake 1.6.6 and pyarrow 26,
 reading through ``DeltaTable.to_pyarrow_*`` makes the process abort at exit.
 """
@@ -18,10 +31,14 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from orcapod.data.conversion import schema_to_arrow
-from orcapod.errors import InputValidationError
+from orcapod.data.conversion import python_to_arrow_type, strip_optional
+from orcapod.databases.records import restore_arrays
+from orcapod.errors import InputValidationError, SchemaError
+from orcapod.hashing.arrow_arrays import ARRAY_METADATA_KEY
+from orcapod.hashing.arrow_hashing import PATH_STRUCT_TYPE
 from orcapod.sources.base import RootSource
 
 __all__ = ["CSVSource", "DeltaTableSource"]
@@ -43,15 +60,25 @@ class CSVSource(RootSource):
         path = Path(file_path)
         if not path.is_file():
             raise InputValidationError(f"CSVSource: no such file {str(path)!r}")
-        convert = pacsv.ConvertOptions(
-            column_types=schema_to_arrow(schema) if schema else None,
-            strings_can_be_null=False,
-        )
+        column_types, path_columns = _csv_column_types(schema or {})
+        convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=False)
         try:
             table = pacsv.read_csv(path, convert_options=convert)
-        except (pa.ArrowInvalid, OSError) as err:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
             raise InputValidationError(f"CSVSource: cannot read {str(path)!r}: {err}") from err
         table = table.cast(_large(table.schema))
+        for name in path_columns:
+            if name not in table.column_names:
+                raise InputValidationError(
+                    f"CSVSource: schema names column {name!r}, which {str(path)!r} does not "
+                    f"have (columns: {table.column_names})"
+                )
+            index = table.column_names.index(name)
+            table = table.set_column(
+                index,
+                pa.field(name, PATH_STRUCT_TYPE),
+                _manifest_paths(table[name], path.absolute().parent),
+            )
         self.file_path = path
         super().__init__(
             table,
@@ -76,14 +103,18 @@ class DeltaTableSource(RootSource):
         label: str | None = None,
     ) -> None:
         location = str(delta_table_path)
+        options = dict(storage_options or {}) or None
         try:
-            frame = pl.read_delta(location, storage_options=dict(storage_options or {}) or None)
+            frame = pl.read_delta(location, storage_options=options)
+            delta_schema = pa.schema(
+                DeltaTable(location, storage_options=options).schema().to_arrow()
+            )
         except (OSError, pl.exceptions.PolarsError, DeltaError) as err:
             raise InputValidationError(
                 f"DeltaTableSource: cannot read a Delta table at {location!r}: {err}"
             ) from err
         table = frame.to_arrow()
-        table = table.cast(_large(table.schema))
+        table = restore_arrays(_with_array_metadata(table.cast(_large(table.schema)), delta_schema))
         self.delta_table_path = location
         super().__init__(
             table,
@@ -92,6 +123,55 @@ class DeltaTableSource(RootSource):
             record_id_column=record_id_column,
             label=label,
         )
+
+
+def _csv_column_types(schema: Mapping[str, Any]) -> tuple[dict[str, pa.DataType], list[str]]:
+    """The ``pyarrow.csv`` column types of a ``CSVSource`` schema (Path columns are read as
+    text), and the names of the Path columns."""
+    types: dict[str, pa.DataType] = {}
+    paths: list[str] = []
+    for name, tp in schema.items():
+        try:
+            arrow_type = python_to_arrow_type(tp)
+        except SchemaError as err:
+            raise SchemaError(f"CSVSource: column {name!r}: {err}") from err
+        if arrow_type.equals(PATH_STRUCT_TYPE):
+            paths.append(name)
+            types[name] = pa.large_string()
+        elif pa.types.is_nested(arrow_type) or isinstance(arrow_type, pa.ExtensionType):
+            raise SchemaError(
+                f"CSVSource: column {name!r} is typed {strip_optional(tp)!r}, which a CSV cell "
+                "cannot hold; use int, float, bool, str, bytes, datetime, date, time, Decimal "
+                "or Path"
+            )
+        else:
+            types[name] = arrow_type
+    return types, paths
+
+
+def _manifest_paths(column: pa.ChunkedArray, folder: Path) -> pa.Array:
+    """Path structs of a CSV text column: relative paths joined to ``folder``, empty = null."""
+    values = [
+        None if text is None or text == "" else str(folder / text) for text in column.to_pylist()
+    ]
+    strings = pa.array(values, type=pa.large_string())
+    return pa.StructArray.from_arrays(
+        [strings], fields=[PATH_STRUCT_TYPE.field(0)], mask=strings.is_null()
+    )
+
+
+def _with_array_metadata(table: pa.Table, delta_schema: pa.Schema) -> pa.Table:
+    """``table`` with the ``orcapod.array`` field metadata of the Delta schema (which polars
+    does not carry over), so array columns an orcapod database wrote read back as arrays."""
+    fields = []
+    for field in table.schema:
+        index = delta_schema.get_field_index(field.name)
+        metadata = delta_schema.field(index).metadata if index >= 0 else None
+        if metadata and ARRAY_METADATA_KEY in metadata:
+            fields.append(field.with_metadata({ARRAY_METADATA_KEY: metadata[ARRAY_METADATA_KEY]}))
+        else:
+            fields.append(field)
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
 def _large(schema: pa.Schema) -> pa.Schema:

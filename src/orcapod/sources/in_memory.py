@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from orcapod.data.conversion import infer_schema, rows_to_table, schema_to_arrow
+from orcapod.data.frames import from_pandas, from_polars
 from orcapod.errors import InputValidationError
 from orcapod.hashing.function_identity import function_code_hash
 from orcapod.sources.base import RootSource
@@ -118,7 +119,8 @@ class ListSource(RootSource):
 
 
 class DataFrameSource(RootSource):
-    """A source over a pandas or polars DataFrame."""
+    """A source over a pandas or polars DataFrame (object columns of Paths or numpy arrays and
+    polars ``Array`` columns included, see ``orcapod.data.frames``)."""
 
     def __init__(
         self,
@@ -130,9 +132,9 @@ class DataFrameSource(RootSource):
         label: str | None = None,
     ) -> None:
         if isinstance(data, pl.DataFrame):
-            table = data.to_arrow()
+            table = from_polars(data)
         elif isinstance(data, pd.DataFrame):
-            table = pa.Table.from_pandas(data, preserve_index=False)
+            table = from_pandas(data)
         else:
             raise InputValidationError(
                 f"DataFrameSource needs a pandas or polars DataFrame, got {type(data).__name__}"

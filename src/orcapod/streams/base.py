@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
+from orcapod.data.frames import to_pandas, to_polars
 from orcapod.errors import OrcapodError
 from orcapod.types import ColumnConfig, ContentHash, Schema
 
@@ -124,12 +125,16 @@ class StreamBase:
         return list(self.iter_packets())
 
     def as_polars_df(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.DataFrame:
-        return pl.from_arrow(self.as_table(columns, all_info))  # type: ignore[return-value]
+        """The rows as a polars DataFrame (arrays and Paths restored, see
+        ``orcapod.data.frames``)."""
+        return to_polars(self.as_table(columns, all_info))
 
     def as_pandas_df(
         self, columns: ColumnsArg = None, all_info: bool = False, index_by_tags: bool = False
     ) -> pd.DataFrame:
-        df = self.as_table(columns, all_info).to_pandas()
+        """The rows as a pandas DataFrame with orcapod's Python values (Paths, dicts, numpy
+        arrays; see ``orcapod.data.frames``)."""
+        df = to_pandas(self.as_table(columns, all_info))
         if index_by_tags:
             tag_keys, _ = self.keys()
             if tag_keys:

@@ -1,5 +1,6 @@
 """Layer 1 value types: schemas, hashes, column views, enums and run configuration."""
 
+from orcapod.types.arrays import ArrayType, Shape
 from orcapod.types.column_config import ColumnConfig
 from orcapod.types.configs import NodeConfig, PipelineConfig
 from orcapod.types.content_hash import ContentHash
@@ -7,6 +8,7 @@ from orcapod.types.enums import CacheMatch, CacheMode, ErrorPolicy, ExecutorType
 from orcapod.types.schema import Schema
 
 __all__ = [
+    "ArrayType",
     "CacheMatch",
     "CacheMode",
     "ColumnConfig",
@@ -16,4 +18,5 @@ __all__ = [
     "NodeConfig",
     "PipelineConfig",
     "Schema",
+    "Shape",
 ]

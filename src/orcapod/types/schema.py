@@ -2,7 +2,9 @@
 
 Types are plain Python type expressions: ``int``, ``float``, ``str``, ``bool``, ``bytes``,
 ``datetime``, ``date``, ``time``, ``Decimal``, ``pathlib.Path``, ``list[T]``,
-``dict[str, T]``, ``T | None`` and nested combinations. A field may be *optional* (it may be
+``dict[str, T]``, ``T | None``, numpy arrays (``ArrayType``; ``np.ndarray``, ``NDArray[...]``
+and ``Annotated[..., Shape(...)]`` declarations are normalised to it, see
+``orcapod.types.arrays``) and nested combinations. A field may be *optional* (it may be
 absent from a packet, e.g. a function parameter with a default); optional-ness is part of
 equality between two ``Schema`` objects and of the hash. Compared with a plain mapping, only
 names and types are compared, so ``Schema({"a": int}) == {"a": int}``.
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from orcapod.errors import SchemaError
+from orcapod.types.arrays import normalize_type
 
 __all__ = ["Schema"]
 
@@ -36,9 +39,10 @@ class Schema(Mapping[str, Any]):
     ) -> None:
         data: dict[str, Any] = dict(fields or {})
         data.update(kwargs)
-        for name in data:
+        for name, tp in data.items():
             if not isinstance(name, str) or not name:
                 raise SchemaError(f"Schema field names must be non-empty strings, got {name!r}")
+            data[name] = normalize_type(tp)
         optional = frozenset(optional_fields)
         if isinstance(fields, Schema):
             optional = optional | fields._optional
