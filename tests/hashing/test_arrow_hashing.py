@@ -20,7 +20,7 @@ from orcapod.hashing.arrow_hashing import (
     is_path_struct,
     row_hash,
 )
-from orcapod.hashing.file_hashing import clear_file_digest_memo
+from orcapod.hashing.file_hashing import clear_file_digest_memo, path_content_digest
 
 
 def same(a: pa.Table, b: pa.Table) -> bool:
@@ -486,12 +486,21 @@ def test_nested_paths_are_identified_by_content(tmp_path: Path):
     assert not same(first, second)
 
 
-def test_missing_file_names_the_path(tmp_path: Path):
-    missing = tmp_path / "nope.csv"
+def test_a_missing_file_in_a_column_is_identified_by_its_path_until_it_exists(tmp_path: Path):
+    missing, other = tmp_path / "nope.csv", tmp_path / "other.csv"
+    rows = hash_rows(path_table([None, str(missing), str(other)])).to_pylist()
+    assert len(set(rows)) == 3  # hashing does not fail; each missing path has its own identity
+    assert hash_rows(path_table([str(missing)])).to_pylist() == rows[1:2]  # stable
+    missing.write_text("now here")
+    clear_file_digest_memo()
+    assert hash_rows(path_table([str(missing)])).to_pylist() != rows[1:2]
+    other.write_text("now here")
+    assert hash_rows(path_table([str(other)])) == hash_rows(path_table([str(missing)]))
+
+
+def test_a_missing_path_value_outside_a_column_names_the_path(tmp_path: Path):
     with pytest.raises(HashingError, match="nope.csv"):
-        hash_table(path_table([str(missing)]))
-    with pytest.raises(HashingError, match="nope.csv"):
-        hash_rows(path_table([None, str(missing)]))
+        path_content_digest(tmp_path / "nope.csv")
 
 
 # --- hash_rows specifics -----------------------------------------------------------------------

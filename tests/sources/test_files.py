@@ -92,14 +92,44 @@ def test_csv_types_a_cell_cannot_hold_are_refused(tmp_path):
         CSVSource(manifest, ["sid"], schema={"image": NDArray[np.float32]})
 
 
-def test_a_manifest_naming_a_missing_file_fails_at_construction_naming_the_row(tmp_path):
+def test_a_missing_file_in_a_manifest_fails_only_its_own_row_until_it_exists(tmp_path):
+    import warnings
     from pathlib import Path
 
-    from orcapod.errors import HashingError
+    from orcapod import Pipeline, function_pod
+    from orcapod.databases import DeltaTableDatabase
+    from orcapod.errors import FailedRowsWarning
+
+    @function_pod("size")
+    def file_size(image: Path) -> int:
+        return len(image.read_bytes())
 
     manifest = _manifest(tmp_path, [(1, "images/a.bin"), (2, "images/gone.bin")])
-    with pytest.raises(HashingError, match=r"column 'image', row 1: .*gone\.bin.*does not exist"):
-        CSVSource(manifest, ["sid"], schema={"image": Path})
+
+    def run() -> tuple[object, Pipeline]:
+        pipeline = Pipeline("sizes", DeltaTableDatabase(tmp_path / "store"))
+        with pipeline:
+            file_size.pod(CSVSource(manifest, ["sid"], schema={"image": Path}))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = pipeline.run()
+        assert any(issubclass(w.category, FailedRowsWarning) for w in caught) == bool(
+            summary.failed
+        )
+        return summary, pipeline
+
+    summary, pipeline = run()
+    assert (summary.computed, summary.failed) == (1, 1)
+    (failure,) = pipeline.file_size.failures().to_pylist()
+    assert failure["sid"] == 2 and failure["__error_type"] == "builtins.FileNotFoundError"
+    assert "gone.bin" in failure["__error_message"]
+    (tmp_path / "images" / "gone.bin").write_bytes(b"here now")
+    summary, pipeline = run()
+    assert (summary.computed, summary.reused, summary.failed) == (1, 1, 0)
+    assert pipeline.file_size.as_table().to_pylist() == [
+        {"sid": 1, "size": len((tmp_path / "images" / "a.bin").read_bytes())},
+        {"sid": 2, "size": 8},
+    ]
 
 
 def test_a_delta_table_in_orcapods_array_layout_gives_its_arrays_back(tmp_path):

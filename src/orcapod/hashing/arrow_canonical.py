@@ -70,7 +70,7 @@ from numpy.typing import NDArray
 
 from orcapod.errors import HashingError, SchemaError
 from orcapod.hashing.arrow_arrays import array_parts, array_type_of, is_array_type
-from orcapod.hashing.file_hashing import path_content_digest
+from orcapod.hashing.file_hashing import path_row_digest
 
 # PATH_STRUCT_TYPE and is_path_struct are defined here (canonicalisation needs them) and
 # exported from orcapod.hashing.arrow_hashing, the one place other layers import them from.
@@ -455,10 +455,7 @@ def _extract_paths(arr: pa.Array, where: str) -> Canon:
     valid = _validity(paths)
     blob = bytearray(16 * n)
     for i, text in enumerate(paths.to_pylist()):
-        if text is not None:
-            try:
-                blob[16 * i : 16 * i + 16] = path_content_digest(text)
-            except HashingError as err:
-                raise HashingError(f"column {where!r}, row {i}: {err}") from err
+        if text is not None:  # an unreadable path fails only the rows that read it
+            blob[16 * i : 16 * i + 16] = path_row_digest(text)
     words = np.frombuffer(bytes(blob), dtype="<u8").astype(np.uint64).reshape(n, 2)
     return Canon("fixed", n, valid, words=words)

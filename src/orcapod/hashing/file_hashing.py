@@ -16,7 +16,11 @@ re-hashing an unchanged file costs one ``stat``. A file rewritten within the sam
 with the same size and inode would be served from the memo; file systems with coarse
 timestamps make that possible but it needs a same-size rewrite inside one tick.
 
-A missing path raises ``HashingError`` naming the path.
+A missing path raises ``HashingError`` naming the path. A path held in a row of a stream is
+identified by ``path_row_digest`` instead: when it cannot be read (missing, unreadable), the
+row is identified by a marker of the absolute path, so the stream can still be built and only
+the rows whose function reads that path fail (and are retried on the next run; once the file
+exists its content identifies the row, and it is computed).
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ import xxhash
 
 from orcapod.errors import HashingError
 
-__all__ = ["clear_file_digest_memo", "path_content_digest"]
+__all__ = ["clear_file_digest_memo", "path_content_digest", "path_row_digest"]
 
 _CHUNK = 1 << 20
 _FILE_TAG = b"orcapod.file.v1\0"
 _DIR_TAG = b"orcapod.dir.v1\0"
+_UNREADABLE_TAG = b"orcapod.unreadable-path.v1\0"
 
 _memo: dict[tuple[str, int, int, int], bytes] = {}
 _memo_lock = threading.Lock()
@@ -61,6 +66,16 @@ def path_content_digest(path: str | os.PathLike[str]) -> bytes:
     if stat.S_ISDIR(st.st_mode):
         return _directory_digest(Path(absolute))
     return _file_digest(absolute, st)
+
+
+def path_row_digest(path: str | os.PathLike[str]) -> bytes:
+    """``path_content_digest``, or for a path that cannot be read a marker digest of its
+    absolute path (see the module docstring)."""
+    try:
+        return path_content_digest(path)
+    except HashingError:  # identified as "this path, unreadable": the row's function reports it
+        absolute = os.path.abspath(os.fspath(path))
+        return xxhash.xxh3_128(_UNREADABLE_TAG + absolute.encode("utf-8", "surrogatepass")).digest()
 
 
 def _file_digest(absolute: str, st: os.stat_result) -> bytes:
