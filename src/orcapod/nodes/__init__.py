@@ -1,7 +1,9 @@
 """Layer 9: nodes — pods and streams bound into a compiled, persistent pipeline.
 
 ``SourceNode`` (a leaf stream), ``FunctionNode`` (a function pod with provenance records and
-a result cache), ``OperatorNode`` (an operator, optionally logging or replaying its rows).
+a result cache), ``OperatorNode`` (an operator, optionally logging or replaying its rows); all
+satisfy ``Node`` (label, type, ``refresh`` / ``run`` / ``flush``), which is what a pipeline
+runs.
 
 ``DerivedSource`` (a node's stored results read as a new source) lives and is exported here,
 not in ``orcapod.sources`` as DESIGN §3 lists it: it reads nodes (layer 9), and sources are
@@ -12,12 +14,14 @@ layer 5, which may not import upward. (``CachedSource``, which needs no node, is
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
+from orcapod.nodes.protocol import Node
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 
 __all__ = [
     "DerivedSource",
     "FunctionNode",
+    "Node",
     "NodeRunSummary",
     "NodeType",
     "OperatorNode",

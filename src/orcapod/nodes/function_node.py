@@ -85,6 +85,7 @@ from orcapod.functions.engine.write import RunWriter
 from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
@@ -503,6 +504,20 @@ class FunctionNode(StreamBase):
         writer.on_unstorable = unstorable
         call_each(pf, misses, packets, window, done, failed)
         writer.flush()  # now, so rows that fail only at the write count as failed
+
+    @property
+    def runnable(self) -> bool:
+        return True
+
+    def refresh(self) -> None:
+        """Forget the input rows identified and the stored rows read (both read again on next
+        use): after an upstream node ran, or another process stored rows. An input that can
+        never change (no function node above it) keeps its identification."""
+        if not is_immutable_stream(self._input):
+            self._read = self._pod.project_input(self._input)  # a projection reads once
+            self._plan_cache = None
+            self._hashes.clear()
+        self._view_cache = None
 
     def clear_cache(self) -> None:
         """Forget the stored rows read by ``iter_packets``/``as_table`` (read again on next

@@ -206,6 +206,14 @@ class OperatorNode(StreamBase):
             self.record_path, table, record_id_column=RECORD_HASH, skip_duplicates=True
         )
 
+    @property
+    def runnable(self) -> bool:
+        return True
+
+    def refresh(self) -> None:
+        """Forget the rows computed or replayed last (read again on next use)."""
+        self._cached = None
+
     def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
         """Compute (OFF, LOG — and log the rows) or replay (REPLAY) the output now."""
         if self.cache_mode is CacheMode.REPLAY:

@@ -56,6 +56,13 @@ class SourceNode(StreamBase):
     def upstreams(self) -> tuple[StreamProtocol, ...]:
         return ()
 
+    @property
+    def runnable(self) -> bool:
+        return True
+
+    def refresh(self) -> None:
+        """Nothing is kept: a source node reads its stream on every use."""
+
     def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
         """Nothing to compute; reports the number of rows the source provides."""
         return NodeRunSummary(self.label, reused=self._stream.as_table().num_rows)

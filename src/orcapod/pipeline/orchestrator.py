@@ -40,46 +40,23 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orcapod.nodes.operator_node import is_immutable_stream
-from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.nodes.protocol import Node
+from orcapod.nodes.summary import NodeRunSummary
 from orcapod.pipeline.observers import NoOpObserver, PipelineObserver
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.types import NodeConfig, PipelineConfig
 from orcapod.types.configs import resolve_concurrency
 
-__all__ = ["AsyncOrchestrator", "NodeEntry", "SyncOrchestrator"]
-
-#: ``(label, node type, node)`` in topological order.
-NodeEntry = tuple[str, NodeType, Any]
-
-
-def _refresh_input(node: Any) -> None:
-    """Make a function node re-read an input that may have changed since it last looked.
-
-    A function node identifies its input rows once per input stream; an input below another
-    function node grows when that node runs, so it is re-bound before every run.
-    """
-    (upstream,) = node.upstreams
-    if not is_immutable_stream(upstream):
-        node.upstreams = (upstream,)
+__all__ = ["AsyncOrchestrator", "SyncOrchestrator"]
 
 
 def run_node(
-    label: str,
-    node_type: NodeType,
-    node: Any,
-    config: PipelineConfig,
-    node_configs: Mapping[str, NodeConfig],
+    node: Node, config: PipelineConfig, node_configs: Mapping[str, NodeConfig]
 ) -> NodeRunSummary:
-    """Run one node with the settings of this run."""
-    if node_type is NodeType.FUNCTION:
-        _refresh_input(node)
-        summary: NodeRunSummary = node.run(
-            max_concurrency=resolve_concurrency(node_configs.get(label), config)
-        )
-        return summary
-    result: NodeRunSummary = node.run()
-    return result
+    """Run one node with the settings of this run, after it forgets what it read before (an
+    input below another node may have grown since)."""
+    node.refresh()
+    return node.run(max_concurrency=resolve_concurrency(node_configs.get(node.label), config))
 
 
 class SyncOrchestrator:
@@ -87,7 +64,7 @@ class SyncOrchestrator:
 
     def run(
         self,
-        nodes: Sequence[NodeEntry],
+        nodes: Sequence[Node],
         *,
         pipeline_name: str,
         config: PipelineConfig | None = None,
@@ -100,14 +77,15 @@ class SyncOrchestrator:
         node_configs = node_configs or {}
         run_id = str(uuid.uuid4())
         summaries: dict[str, NodeRunSummary] = {}
-        types = {label: node_type for label, node_type, _ in nodes}
+        types = {node.label: node.node_type for node in nodes}
         obs.on_run_start(run_id, pipeline_name)
         result: PipelineRunSummary | None = None
         try:
-            for label, node_type, node in nodes:
-                obs.on_node_start(label, node_type)
+            for node in nodes:
+                label = node.label
+                obs.on_node_start(label, node.node_type)
                 try:
-                    summary = run_node(label, node_type, node, config, node_configs)
+                    summary = run_node(node, config, node_configs)
                 except Exception as err:
                     obs.on_node_error(label, err)
                     raise
@@ -124,7 +102,7 @@ class AsyncOrchestrator:
 
     def run(
         self,
-        nodes: Sequence[NodeEntry],
+        nodes: Sequence[Node],
         *,
         pipeline_name: str,
         config: PipelineConfig | None = None,
@@ -152,7 +130,7 @@ class AsyncOrchestrator:
 
     async def run_async(
         self,
-        nodes: Sequence[NodeEntry],
+        nodes: Sequence[Node],
         *,
         pipeline_name: str,
         config: PipelineConfig | None = None,
@@ -165,22 +143,21 @@ class AsyncOrchestrator:
         configs = node_configs or {}
         deps = dependencies or {}
         run_id = str(uuid.uuid4())
-        types = {label: node_type for label, node_type, _ in nodes}
+        types = {node.label: node.node_type for node in nodes}
         summaries: dict[str, NodeRunSummary] = {}
         failed: list[BaseException] = []
         done: dict[str, asyncio.Event] = {label: asyncio.Event() for label in types}
 
-        async def one(label: str, node_type: NodeType, node: Any) -> None:
+        async def one(node: Node) -> None:
+            label = node.label
             try:
                 for upstream in deps.get(label, ()):
                     await done[upstream].wait()
                 if failed or any(u not in summaries for u in deps.get(label, ())):
                     return  # an upstream failed: start nothing new
-                obs.on_node_start(label, node_type)
+                obs.on_node_start(label, node.node_type)
                 try:
-                    summary = await asyncio.to_thread(
-                        run_node, label, node_type, node, config, configs
-                    )
+                    summary = await asyncio.to_thread(run_node, node, config, configs)
                 except Exception as err:  # noqa: BLE001 - re-raised once running nodes end
                     failed.append(err)
                     obs.on_node_error(label, err)
@@ -193,10 +170,10 @@ class AsyncOrchestrator:
         obs.on_run_start(run_id, pipeline_name)
         result: PipelineRunSummary | None = None
         try:
-            await asyncio.gather(*(one(label, t, node) for label, t, node in nodes))
+            await asyncio.gather(*(one(node) for node in nodes))
             if failed:
                 raise failed[0]
-            ordered = {label: summaries[label] for label, _, _ in nodes}
+            ordered = {node.label: summaries[node.label] for node in nodes}
             result = PipelineRunSummary(pipeline_name, ordered, types)
             return result
         finally:

@@ -361,7 +361,7 @@ class Pipeline:
         blocked = [
             f"{label} ({node.load_reason})"
             for label, _, node in self._graph.ordered()
-            if not getattr(node, "runnable", True)
+            if not node.runnable
         ]
         if blocked:
             raise PipelineError(
@@ -394,8 +394,8 @@ class Pipeline:
                 else config.execution_engine_opts
             )
             self._assign_executors(executor, opts)
-            nodes = self._graph.ordered()
-            dependencies = {label: self._graph.upstream_labels(label) for label, _, _ in nodes}
+            nodes = [node for _, _, node in self._graph.ordered()]
+            dependencies = {n.label: self._graph.upstream_labels(n.label) for n in nodes}
         if observer is None and sys.stderr.isatty():
             observer = ProgressObserver(transient=True)
         caught: list[warnings.WarningMessage] = []

@@ -112,6 +112,9 @@ class ReadOnlyNode:
             "fix that and load the pipeline again"
         )
 
+    def refresh(self) -> None:
+        """Nothing is kept: a read-only node reads nothing."""
+
     def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
         raise self._refuse()
 
