@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "```python" in p.read_text())
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "```python\n" in p.read_text())
 #: pages whose examples start a local Ray cluster (the suite's shared one)
 RAY_PAGES = {"how-to/ray.md"}
 
