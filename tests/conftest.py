@@ -1,5 +1,6 @@
-"""Fixtures shared across the whole suite: ONE real local Ray per test run, and an executor
-that logs its submissions and the end-of-calls hint (``no_more_calls``)."""
+"""Fixtures shared across the whole suite: ONE real local Ray per test run, an executor that
+logs its submissions and the end-of-calls hint (``no_more_calls``), and ``markdown_runner``,
+which runs the python examples of a Markdown page (README.md, docs/)."""
 
 from __future__ import annotations
 
