@@ -1,11 +1,13 @@
 # Two entry points, both starting from nothing but Python 3.11:
 #   make demo  - create .venv, install orcapod, run the demo pipeline
-#   make test  - create .venv, install dev + ray extras, run lint, format check, types, tests
+#   make test  - create .venv, install dev + ray + docs extras, run lint, format check, types,
+#                the strict docs build, tests (tests/test_docs.py runs every docs example)
+#   make docs  - build the documentation site into site/ (mkdocs build --strict)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck docs pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +18,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,docs]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -29,13 +31,17 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+# NO_MKDOCS_2_WARNING: silence mkdocs-material's banner about its successor
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 bench: $(VENV)/.demo-installed
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) orcapod-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) orcapod-demo site .pytest_cache .mypy_cache .ruff_cache

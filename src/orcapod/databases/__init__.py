@@ -1,4 +1,4 @@
-"""Layer 4: Arrow record stores behind one protocol (DESIGN §9).
+"""Layer 4: Arrow record stores behind one protocol.
 
 ``ArrowDatabase`` is the contract; ``InMemoryArrowDatabase`` (tests, notebooks),
 ``DeltaTableDatabase`` (one Delta Lake table per path; the default for real use) and

@@ -1,4 +1,4 @@
-"""Layer 8: packet functions, the result cache and function pods (DESIGN §6).
+"""Layer 8: packet functions, the result cache and function pods.
 
 Submodules with more public names: ``orcapod.functions.result_cache`` (``FILTERED``,
 ``match_constraints``), ``orcapod.functions.provenance`` (record ids, source info) and

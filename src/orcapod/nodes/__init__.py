@@ -6,7 +6,7 @@ satisfy ``Node`` (label, type, ``refresh`` / ``run`` / ``flush``), which is what
 runs.
 
 ``DerivedSource`` (a node's stored results read as a new source) lives and is exported here,
-not in ``orcapod.sources`` as DESIGN §3 lists it: it reads nodes (layer 9), and sources are
+not in ``orcapod.sources``: it reads nodes (layer 9), and sources are
 layer 5, which may not import upward. (``CachedSource``, which needs no node, is in
 ``orcapod.sources``.)
 """
