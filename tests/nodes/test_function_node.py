@@ -488,6 +488,7 @@ from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
+from orcapod.types import FlushPolicy
 
 LOG = {log!r}
 
@@ -502,7 +503,7 @@ src = DictSource([{{"id": i, "x": i}} for i in range(n)], tag_columns=["id"],
                  source_id="src", record_id_column="id")
 node = FunctionNode(FunctionPod(PythonPacketFunction(slow_double, "y")), src,
                     DeltaTableDatabase({store!r}))
-node.flush_seconds = {flush_seconds}
+node.flush_policy = FlushPolicy(seconds={flush_seconds})
 before = len(node.as_table())
 summary = node.run()
 print(json.dumps({{"before": before, "computed": summary.computed, "reused": summary.reused,

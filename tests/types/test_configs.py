@@ -39,3 +39,13 @@ def test_node_concurrency_overrides_pipeline_default():
 def test_enums_serialise_as_their_values():
     assert CacheMode("log") is CacheMode.LOG and str(CacheMatch.CODE) == "code"
     assert ErrorPolicy("fail_fast") is ErrorPolicy.FAIL_FAST
+
+
+def test_flush_policy_defaults_and_rejects_nonsense() -> None:
+    from orcapod.types import FlushPolicy
+
+    assert (FlushPolicy().rows, FlushPolicy().seconds) == (50_000, 1.0)
+    assert FlushPolicy(rows=10, seconds=0.5) == FlushPolicy(10, 0.5)
+    for bad in ({"rows": 0}, {"rows": True}, {"rows": 1.5}, {"seconds": 0}, {"seconds": "1"}):
+        with pytest.raises(InputValidationError, match="FlushPolicy"):
+            FlushPolicy(**bad)  # type: ignore[arg-type]

@@ -64,50 +64,41 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.errors import (
-    ExecutionError,
     FailedRowsWarning,
     InputValidationError,
-    PacketFunctionError,
 )
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
-from orcapod.functions.engine.dispatch import call_each
-from orcapod.functions.engine.identify import InputPlan, PacketGroups, entry_id_of
-from orcapod.functions.engine.keys import digest_keys, unique_keys
-from orcapod.functions.engine.lookup import lookup
-from orcapod.functions.engine.write import RunWriter
-from orcapod.functions.result_cache import match_constraints
+from orcapod.functions.engine.identify import InputPlan, entry_id_of
 from orcapod.nodes.derived_source import DerivedSource
+from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
-from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
-from orcapod.types import CacheMatch, ColumnConfig, ContentHash, ErrorPolicy, Schema
+from orcapod.types import (
+    CacheMatch,
+    ColumnConfig,
+    ContentHash,
+    ErrorPolicy,
+    FlushPolicy,
+    Schema,
+)
 from orcapod.types.columns import (
     COMPUTED,
-    FAILURE_ID,
     INPUT_PACKET_HASH,
     PACKET_ID,
-    PIPELINE_ENTRY_ID,
     POD_TS,
     source_column,
 )
 
 __all__ = ["FunctionNode"]
-
-_FLUSH_ROWS = 50_000
-_FLUSH_SECONDS = 1.0
-
-# what happened to a distinct entry in one run
-_COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
 
 
 class FunctionNode(StreamBase):
@@ -141,8 +132,8 @@ class FunctionNode(StreamBase):
         self._read: Any = self._pod.project_input(input_stream)
         self._label = label
         self.error_policy = ErrorPolicy(error_policy)
-        self.flush_rows = _FLUSH_ROWS
-        self.flush_seconds = _FLUSH_SECONDS
+        #: when a run commits what it finished (rows and age; see ``FlushPolicy``)
+        self.flush_policy = FlushPolicy()
         self._pipeline_database: ArrowDatabase | None = None
         self._result_database: ArrowDatabase | None = None
         self._cached_pod: CachedFunctionPod | None = None
@@ -324,38 +315,19 @@ class FunctionNode(StreamBase):
             raise InputValidationError(
                 f"max_concurrency must be a positive integer or None, got {max_concurrency!r}"
             )
-        plan = self._plan()
-        store = self._store()
-        category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
-        pf = self._packet_function
-        writer = RunWriter(
-            cache=store.cache,
-            variation=pf.get_function_variation_data,
-            execution=pf.get_execution_data,
-            pipeline_db=store.pipeline_db,
-            failure_db=store.failure_db,
-            record_path=store.record_path,
-            record_id_column=PIPELINE_ENTRY_ID,
-            failure_id_column=FAILURE_ID,
-            flush_rows=self.flush_rows,
-            flush_seconds=self.flush_seconds,
-        )
         self._view_cache = None
         try:
-            novel = self._phase_one(plan, store, category, writer)
-            if len(novel):
-                self._phase_two(plan, store, novel, category, writer, max_concurrency)
+            settings = RunSettings(
+                self.label,
+                self._pod,
+                self._read,
+                self.error_policy,
+                self.cache_match,
+                self.flush_policy,
+            )
+            summary = FunctionRun(settings, self._plan(), self._store()).run(max_concurrency)
         finally:
-            writer.flush()
             self._view_cache = None
-        counts = np.bincount(category[plan.codes], minlength=5)
-        summary = NodeRunSummary(
-            label=self.label,
-            computed=int(counts[_COMPUTED]),
-            reused=int(counts[_REUSED]),
-            filtered=int(counts[_FILTERED] + counts[_SKIPPED]),
-            failed=int(counts[_FAILED]),
-        )
         if summary.failed:
             warnings.warn(
                 f"{summary.failed} of {summary.total} rows of node {self.label!r} failed; "
@@ -370,140 +342,6 @@ class FunctionNode(StreamBase):
         """``run()``, then the node's rows (in input order)."""
         self.run(max_concurrency)
         return self.flow()
-
-    def _phase_one(
-        self, plan: InputPlan, store: NodeStore, category: np.ndarray, writer: RunWriter
-    ) -> np.ndarray:
-        """Mark the recorded entries; return the indices of the novel ones."""
-        # the novel entry ids are verified absent at this version: their records skip the
-        # database's duplicate check against everything committed up to it
-        writer.records_absent_at = store.pipeline_db.committed_version(store.record_path)
-        found = store.recorded(plan, [PACKET_ID])
-        if found is None:
-            return np.arange(plan.num_entries, dtype=np.int64)
-        records, which = found
-        packet_ids = records.column(PACKET_ID)
-        has_result = pa.compute.is_valid(packet_ids).to_numpy(False)
-        category[which] = np.where(has_result, _REUSED, _FILTERED)
-        novel = np.ones(plan.num_entries, dtype=bool)
-        novel[which] = False
-        # a record whose result is gone (the result store was switched, deleted, or kept in
-        # memory by an earlier process) is no reuse: its entry is looked up / computed again
-        pointing = np.flatnonzero(has_result)
-        if len(pointing):
-            got = store.results(packet_ids.take(pa.array(pointing)).combine_chunks(), [])
-            lost = pointing if got is None else pointing[got[1] < 0]
-            novel[which[lost]] = True
-            category[which[lost]] = _SKIPPED
-        return np.flatnonzero(novel)
-
-    def _phase_two(
-        self,
-        plan: InputPlan,
-        store: NodeStore,
-        novel: np.ndarray,
-        category: np.ndarray,
-        writer: RunWriter,
-        max_concurrency: int | None,
-    ) -> None:
-        """Novel entries: one result-cache lookup; compute each distinct missing packet once."""
-        rows = plan.first_rows[novel]
-        codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
-        groups = PacketGroups(novel, codes, len(first))
-        distinct = plan.input_hashes(rows[first])
-        writer.build_records = lambda packets, ids, computed: self._records_for(
-            plan, groups, packets, ids, computed
-        )
-        pf = self._packet_function
-        tier = self.cache_match
-        execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
-        writer.results_absent_at = store.cache.committed_version()  # misses verified absent
-        answers = lookup(store.cache, distinct, match_constraints(tier, pf.code_hash, execution))
-        outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
-        outcome[answers.hit] = _REUSED
-        outcome[answers.filtered] = _FILTERED
-        hits = np.flatnonzero(answers.hit | answers.filtered)
-        if len(hits):
-            ids = answers.record_ids.take(pa.array(hits))
-            writer.add_records(self._records_for(plan, groups, hits, ids, False))
-        misses = np.flatnonzero(answers.miss)
-        try:
-            if len(misses) and pf.is_active():
-                hashes = distinct.take(pa.array(misses)).to_pylist()
-                hash_of = dict(zip(misses.tolist(), hashes, strict=True))
-                self._compute(plan, groups, hash_of, outcome, writer, max_concurrency)
-        finally:
-            category[novel] = outcome[codes]
-
-    def _records_for(
-        self,
-        plan: InputPlan,
-        groups: PacketGroups,
-        packets: np.ndarray,
-        packet_ids: pa.Array,
-        computed: bool,
-    ) -> pa.Table:
-        """Pipeline records of every entry of ``packets`` (``packet_ids``: per packet)."""
-        entries, owner = groups.members(packets)
-        rows = pa.array(plan.first_rows[entries])
-        return pipeline_record_table(
-            plan.table,
-            rows,
-            plan.record_columns,
-            plan.entry_ids(rows),
-            plan.input_hashes(rows),
-            packet_ids.take(pa.array(owner)),
-            computed,
-        )
-
-    def _compute(
-        self,
-        plan: InputPlan,
-        groups: PacketGroups,
-        hash_of: dict[int, str],
-        outcome: np.ndarray,
-        writer: RunWriter,
-        max_concurrency: int | None,
-    ) -> None:
-        """Call the function once per distinct missing packet (windowed when concurrent)."""
-        pf = self._packet_function
-        window = self._pod.concurrency_window(max_concurrency)
-
-        def done(miss: int, output: Packet | None) -> None:
-            outcome[miss] = _FILTERED if output is None else _COMPUTED
-            writer.add_computed(miss, hash_of[miss], output)
-            writer.maybe_flush()
-
-        def failed(miss: int, err: Exception) -> None:
-            outcome[miss] = _FAILED
-            entries, _ = groups.members(np.array([miss]))
-            rows = pa.array(plan.first_rows[entries])
-            writer.add_failures(
-                failure_table(plan.tags(rows), plan.entry_ids(rows), hash_of[miss], err, utc_now())
-            )
-            if self.error_policy is ErrorPolicy.FAIL_FAST:
-                tag = plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
-                raise ExecutionError(
-                    f"function {pf.canonical_function_name!r} of node {self.label!r} failed on "
-                    f"the row with tag {tag!r}: {type(err).__name__}: {err}. The failure is "
-                    "recorded (node.failures()); fix the function or the input and run again - "
-                    "finished rows are kept and only failed or new rows are computed."
-                ) from err
-
-        _, packet_schema = self._read.output_schema()
-        misses = list(hash_of)
-        packets = plan.packets(
-            plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
-        )
-
-        def unstorable(miss: int, err: Exception) -> None:  # fails only its row
-            named = PacketFunctionError(f"function {pf.canonical_function_name!r}: {err}")
-            named.__cause__ = err
-            failed(miss, named)
-
-        writer.on_unstorable = unstorable
-        call_each(pf, misses, packets, window, done, failed)
-        writer.flush()  # now, so rows that fail only at the write count as failed
 
     @property
     def runnable(self) -> bool:

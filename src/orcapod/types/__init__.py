@@ -2,7 +2,7 @@
 
 from orcapod.types.arrays import ArrayType, Shape
 from orcapod.types.column_config import ColumnConfig
-from orcapod.types.configs import NodeConfig, PipelineConfig
+from orcapod.types.configs import FlushPolicy, NodeConfig, PipelineConfig
 from orcapod.types.content_hash import ContentHash
 from orcapod.types.enums import CacheMatch, CacheMode, ErrorPolicy, ExecutorType
 from orcapod.types.schema import Schema
@@ -15,6 +15,7 @@ __all__ = [
     "ContentHash",
     "ErrorPolicy",
     "ExecutorType",
+    "FlushPolicy",
     "NodeConfig",
     "PipelineConfig",
     "Schema",

@@ -10,7 +10,7 @@ from typing import Any
 from orcapod.errors import InputValidationError
 from orcapod.types.enums import ExecutorType
 
-__all__ = ["NodeConfig", "PipelineConfig"]
+__all__ = ["FlushPolicy", "NodeConfig", "PipelineConfig"]
 
 
 def _check_positive(name: str, value: int | None) -> None:
@@ -57,3 +57,24 @@ def resolve_concurrency(node: NodeConfig | None, pipeline: PipelineConfig | None
     if node is not None and node.max_concurrency is not None:
         return node.max_concurrency
     return pipeline.default_max_concurrency if pipeline is not None else None
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    """When finished work is committed: once ``rows`` rows are buffered, or once the oldest
+    buffered row has waited ``seconds`` (checked as rows arrive), and always at the end of a
+    run. A killed run therefore loses at most about ``seconds`` of finished work; ``rows``
+    bounds the memory a run holds (and the size of one commit)."""
+
+    rows: int = 50_000
+    seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 1:
+            raise InputValidationError(
+                f"FlushPolicy.rows must be a positive integer, got {self.rows!r}"
+            )
+        if not isinstance(self.seconds, int | float) or not self.seconds > 0:
+            raise InputValidationError(
+                f"FlushPolicy.seconds must be a positive number, got {self.seconds!r}"
+            )

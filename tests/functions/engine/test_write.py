@@ -9,6 +9,7 @@ from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
+from orcapod.types import FlushPolicy
 
 
 def slow_start(x: int, first_seconds: float, seconds: float) -> int:
@@ -24,7 +25,7 @@ def _run(store: Path, first_seconds: float, seconds: float, flush_seconds: float
     node = FunctionNode(
         FunctionPod(PythonPacketFunction(slow_start, "y")), src, DeltaTableDatabase(store)
     )
-    node.flush_seconds = flush_seconds
+    node.flush_policy = FlushPolicy(seconds=flush_seconds)
     assert node.run().computed == 6
     assert sorted(node.as_table().column("y").to_pylist()) == [0, 2, 4, 6, 8, 10]
     (log,) = list((store / "_result").glob("**/_delta_log"))

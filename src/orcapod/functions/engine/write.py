@@ -41,6 +41,7 @@ from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
 from orcapod.functions.result_cache import OwnValues, ResultCache
+from orcapod.types import FlushPolicy
 
 __all__ = ["RecordBuilder", "RunWriter"]
 
@@ -64,8 +65,7 @@ class RunWriter:
         record_path: Sequence[str],
         record_id_column: str,
         failure_id_column: str,
-        flush_rows: int,
-        flush_seconds: float,
+        policy: FlushPolicy,
     ) -> None:
         self._cache = cache
         self._variation = variation
@@ -86,8 +86,8 @@ class RunWriter:
         #: ids absent (``committed_version`` before the lookup; None: unverified)
         self.results_absent_at: int | None = None
         self.records_absent_at: int | None = None
-        self._flush_rows = flush_rows
-        self._flush_seconds = flush_seconds
+        self._flush_rows = policy.rows
+        self._flush_seconds = policy.seconds
         self._hashes: list[str] = []  # parallel lists: no per-row tuple kept alive
         self._outputs: list[Packet | OwnValues | None] = []
         self._compacted = 0  # outputs before this index went through ``own_values``
