@@ -1,61 +1,37 @@
 """``FunctionNode``: a function pod bound to one input stream and to its databases.
 
-Approach (DESIGN §7, §13, §14):
+* Rows are identified for the whole input at once (``orcapod.functions.engine.identify``):
+  the input packet hash of every row (of the packet projected onto the function's
+  parameters) and its pipeline entry id = hash(tag + system tags + input packet hash);
+  ``compute_pipeline_entry_id(tag, packet)`` is the one-row form. Entry ids never depend on
+  other rows, so adding rows leaves old ids (and their records) untouched.
+* ``run()`` computes only the novel rows and records every row (``orcapod.nodes.function_run``
+  describes the phases, the writes and the failure handling); ``refresh()`` makes the node
+  identify its input again after an upstream node ran.
+* ``iter_packets()`` / ``as_table()`` read and never compute: the current input's entry ids ->
+  their records -> their results, in input order (``orcapod.nodes.node_store``); rows of other
+  inputs sharing the table never appear; rows not yet recorded, filtered or failed are absent.
+  The rows read are kept until the next ``run()``, ``refresh()`` or ``clear_cache()``.
+* ``failures()``: the latest failure of each of the current input's rows still not done.
 
-* Identity of a row. For the whole input at once (vectorised, ``orcapod.nodes.records``): the
-  input packet hash of every row and its pipeline entry id = hash(tag + system tags + input
-  packet hash). ``compute_pipeline_entry_id(tag, packet)`` is the one-row form and gives the
-  same id. Entry ids never depend on other rows, so adding rows leaves old ids untouched.
-* ``run()``. Phase 1: ONE query finds which of the input's entry ids are recorded (only the
-  entry id and ``__packet_id`` columns are read), and one more checks that the results those
-  records point at still exist (a record whose result is gone is handled as a novel entry).
-  Phase 2, novel entries only: ONE
-  ``lookup_many`` on the result cache for their distinct input hashes; a hit becomes a new
-  pipeline record (``__computed=False``) without computing; each distinct missing packet is
-  computed once, however many tags it appears under. With a concurrent executor up to
-  ``max_concurrency`` calls are in flight (``orcapod.functions.engine.dispatch``), otherwise
-  calls run one by one. Results and records are written by a batch writer that flushes every
-  ``flush_rows`` finished rows, once a finished row has waited ``flush_seconds`` (default
-  1 s; ``orcapod.functions.engine.write``), and at the end, results
-  before the records pointing at them, so a killed run loses at most the last second of
-  finished work and never leaves a record without its result. Both queries are preceded by
-  ``committed_version`` of their table; the writes carry it (``absent_at``), so a versioned
-  database checks the new ids only against rows committed after the run looked (DESIGN §13:
-  no read of a whole id column to write 1% new rows).
-* ``iter_packets()`` / ``as_table()`` read and never compute: the node's current input's entry
-  ids -> its records -> their results, in input order; rows of other inputs sharing the table
-  never appear; rows not yet recorded (or filtered, or failed) are absent. The rows read are
-  kept until the next ``run()`` or ``clear_cache()`` (a stream is a snapshot).
-* Failures (per ``error_policy``): every failed row is stored in the node's failures table
-  (tag and system tags, entry id, input hash, exception type, message, traceback, UTC time) and
-  never recorded as done, so the next run retries exactly those rows. ``continue`` finishes the
-  other rows and warns once (``FailedRowsWarning``); ``fail_fast`` flushes the finished work
-  and raises ``ExecutionError`` naming the row's tag, chained from the user's exception.
-
-Decisions where the issue is silent:
+Decisions:
 
 * Paths. Pipeline records live at ``(*function URI, "schema:<node pipeline hash>",
   "code:<code hash>")`` of the pipeline database; failures at the same path under
   ``pipeline_database.at("_failures")``; results at the function URI of the result database
-  (shared by every pipeline using the function). The code-hash segment keeps records in step
-  with the result cache's default ``CacheMatch.CODE`` tier: after a semantic edit of the
-  function its rows are recomputed (and old records stay, unmatched), instead of silently
-  serving results of the old code.
+  (in a pipeline, the store's shared results area). The code-hash segment keeps records in
+  step with the result cache's default ``CacheMatch.CODE`` tier: after a semantic edit of the
+  function its rows are recomputed (old records stay, unmatched) instead of serving results
+  of the old code.
 * Without a pipeline database the node keeps its records in a private
   ``InMemoryArrowDatabase``, so it behaves the same, only not persistently.
 * A filtered (None) result is recorded with a null ``__packet_id`` (and stored in the result
-  cache as ``FILTERED``), so it is neither recomputed nor yielded. An inactive function
-  (``set_active(False)``) computes and records nothing.
-* Large id sets. Looking up more than ``FILTER_LIMIT`` ids reads only the projected columns of
-  the table (one scan) and matches the ids in numpy (``orcapod.functions.engine.keys``)
-  instead of sending a huge ``IN`` list to the database, which is far slower for 10⁵-10⁶
-  ids; small lookups are pushed-down filtered queries (``orcapod.nodes.records.fetch_matching``).
-* ``get_all_records`` covers the current input's records (joined with their results), like
-  ``iter_packets``; it returns None when there are none. When an output column has the name of
-  an input packet column, the output's ``_source_<col>`` is kept (it is the provenance of the
-  value in that row) and the input's is dropped from that view.
-* The node owns a copy of the packet function (``with_executor``): setting ``node.executor``
-  never touches the user's pod or function.
+  cache as filtered), so it is neither recomputed nor yielded.
+* ``get_all_records`` covers the current input's records joined with their results, like
+  ``iter_packets``; None when there are none. When an output column has the name of an input
+  packet column, the output's ``_source_<col>`` is kept and the input's is dropped there.
+* The node owns a copy of the pod (``with_executor``): setting ``node.executor`` never
+  touches the user's pod or function.
 """
 
 from __future__ import annotations
@@ -67,7 +43,6 @@ from typing import Any
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
-from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
 from orcapod.errors import (
     FailedRowsWarning,
@@ -89,13 +64,6 @@ from orcapod.types import (
     ErrorPolicy,
     FlushPolicy,
     Schema,
-)
-from orcapod.types.columns import (
-    COMPUTED,
-    INPUT_PACKET_HASH,
-    PACKET_ID,
-    POD_TS,
-    source_column,
 )
 
 __all__ = ["FunctionNode"]
@@ -379,18 +347,8 @@ class FunctionNode(StreamBase):
         return self._store().failures(self._plan())
 
     def _template(self) -> pa.Table:
-        """A zero-row table with the node's visible and hidden columns."""
         tag_schema, _ = self._input.output_schema(ColumnConfig(system_tags=True))
-        out_schema = self._packet_function.output_packet_schema
-        fields = list(schema_to_arrow({**tag_schema, **out_schema}))
-        fields += [pa.field(source_column(k), pa.large_string()) for k in out_schema]
-        fields += [
-            pa.field(PACKET_ID, pa.large_string()),
-            pa.field(COMPUTED, pa.bool_()),
-            pa.field(INPUT_PACKET_HASH, pa.large_string()),
-            pa.field(POD_TS, pa.timestamp("us", tz="UTC")),
-        ]
-        return pa.schema(fields).empty_table()
+        return self._store().template(tag_schema)
 
     def _template_stream(self) -> ArrowTableStream:
         tag_keys, _ = self._input.keys()

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.data import Packet
-from orcapod.errors import ExecutionError, InputValidationError, PacketFunctionError
+from orcapod.errors import ExecutionError, PacketFunctionError
 from orcapod.functions import FunctionPod
 from orcapod.functions.engine.dispatch import call_each
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
@@ -87,14 +87,6 @@ class FunctionRun:
         )
 
     def run(self, max_concurrency: int | None) -> NodeRunSummary:
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InputValidationError(
-                f"max_concurrency must be a positive integer or None, got {max_concurrency!r}"
-            )
         try:
             novel = self._recorded()
             if len(novel):

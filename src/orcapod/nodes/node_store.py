@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase
 from orcapod.functions import ResultCache
 from orcapod.functions.engine.identify import InputPlan
@@ -65,6 +66,18 @@ class NodeStore:
     cache: ResultCache
     record_path: tuple[str, ...]
     output_schema: Schema
+
+    def template(self, tag_schema: Schema) -> pa.Table:
+        """A zero-row table with the node's visible and hidden columns (``stored_table``'s)."""
+        fields = list(schema_to_arrow({**tag_schema, **self.output_schema}))
+        fields += [pa.field(source_column(k), pa.large_string()) for k in self.output_schema]
+        fields += [
+            pa.field(PACKET_ID, pa.large_string()),
+            pa.field(COMPUTED, pa.bool_()),
+            pa.field(INPUT_PACKET_HASH, pa.large_string()),
+            pa.field(POD_TS, pa.timestamp("us", tz="UTC")),
+        ]
+        return pa.schema(fields).empty_table()
 
     def recorded(self, plan: InputPlan, columns: Sequence[str] | None) -> Matched | None:
         """Records of the plan's entries; per returned row, its entry index."""
