@@ -55,6 +55,22 @@ def best(fn: Callable[[], Any], repeat: int, *, pause_gc: bool = False) -> float
     return min(times)
 
 
+def _check(pod: FunctionPod, cached: CachedFunctionPod, source: Any, xs: Any, ys: Any) -> None:
+    """What was timed computed the right rows (untimed): outputs, and the cached pod's
+    computed / reused flags on a first run and a rerun."""
+    expected = [x + y for x, y in zip(xs, ys, strict=True)]
+    assert [p["z"] for _, p in pod(source)] == expected, "wrong pod outputs"
+    assert pod(source).as_table().column("z").to_pylist() == expected
+    fresh = CachedFunctionPod(pod, InMemoryArrowDatabase())
+    first = list(fresh(source))
+    assert [p["z"] for _, p in first] == expected
+    assert all(p.get_meta_value("__computed") is True for _, p in first), "first run reused"
+    again = list(fresh(source))
+    assert [p["z"] for _, p in again] == expected
+    assert not any(p.get_meta_value("__computed") for _, p in again), "rerun computed rows"
+    assert [p["z"] for _, p in cached(source)] == expected
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small smoke size")
@@ -107,6 +123,7 @@ def main() -> None:
     cached = CachedFunctionPod(pod, InMemoryArrowDatabase())
     list(cached(source))
     figures["cached_pod_rerun"] = best(lambda: list(cached(source)), args.repeat)
+    _check(pod, cached, source, xs, ys)
 
     for name, seconds in figures.items():
         base = figures["plain_collect" if name.startswith("pod_collect") else "plain_loop"]

@@ -106,6 +106,7 @@ def phase(name: str, n: int, store: str) -> dict[str, Any]:
     for v in values.tolist():
         increment(v)
     loop = time.perf_counter() - loop_start
+    _check(name, n, summary, node)
     return {
         "benchmark": f"pipeline.{name}",
         "n": n,
@@ -115,6 +116,21 @@ def phase(name: str, n: int, store: str) -> dict[str, Any]:
         "computed": summary.computed,
         "reused": summary.reused,
     }
+
+
+def _check(name: str, n: int, summary: Any, node: FunctionNode) -> None:
+    """The phase did what it claims (untimed): its counts, and every row's stored output."""
+    assert summary.total == n and summary.failed == 0, summary
+    if name in ("first_run", "first_run_new_rows"):
+        assert summary.computed == n, summary
+    elif name == "rerun":
+        assert summary.reused == n, summary
+    else:  # plus_1pct: only the new rows computed
+        assert 0 < summary.computed < n and summary.reused == n - summary.computed, summary
+    table = node.as_table().sort_by("id")
+    assert table.num_rows == n
+    expected = np.arange(n, dtype=np.int64) + 1
+    assert np.array_equal(table.column("y").to_numpy(), expected), "wrong stored outputs"
 
 
 def calibrate(target_seconds: float) -> int:
