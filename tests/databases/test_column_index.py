@@ -197,3 +197,53 @@ def test_a_damaged_pack_is_ignored(tmp_path: Path) -> None:
     for damaged in (data[:-8], data[:40], b"OIDP" + data[4:20] + b"\xff" * 12 + data[32:]):
         pack.write_bytes(damaged)
         assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == expected
+
+
+def test_a_well_formed_sidecar_with_wrong_hashes_is_never_believed(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path / "s")
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    _write_batches(db, 2)
+    first, second = _sidecars(db)
+    good = first.read_bytes()
+    # same header, same size, other hashes (the other file's): it would hide every row
+    forged = good[:24] + second.read_bytes()[24 : len(good)]
+    first.write_bytes(forged)
+    fresh = DeltaTableDatabase(tmp_path / "s")
+    wanted = [f"k{i}" for i in range(0, 100, 5)]
+    assert _keys(_lookup(fresh, wanted)) == sorted(wanted)
+    assert first.read_bytes() == good  # rebuilt from the data file
+    # a sidecar copied from another data file is not believed either
+    first.write_bytes(second.read_bytes())
+    assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == sorted(wanted)
+
+
+def test_results_verified_absent_by_the_index_are_never_stored_twice(tmp_path: Path) -> None:
+    from orcapod import function_pod
+    from orcapod.nodes import FunctionNode
+    from orcapod.sources import DictSource
+
+    @function_pod("y")
+    def square(x: int) -> int:
+        return x * x
+
+    rows = [{"id": i, "x": i} for i in range(100)]
+    store = tmp_path / "store"
+    first = FunctionNode(
+        square.pod, DictSource(rows, ["id"], source_id="a"), DeltaTableDatabase(store)
+    )
+    assert first.run().computed == 100
+    results = Path(
+        DeltaTableDatabase(store).table_uri(("_result", *first.result_cache.record_path))
+    )
+    sidecars = list(results.glob(f"{INDEX_DIR}/*/*/*.h64"))
+    assert sidecars
+    for sidecar in sidecars:  # well formed, but the hashes of nothing: "all absent"
+        data = sidecar.read_bytes()
+        sidecar.write_bytes(data[:16] + (0).to_bytes(8, "little"))
+    other = FunctionNode(
+        square.pod, DictSource(rows, ["id"], source_id="b"), DeltaTableDatabase(store)
+    )
+    summary = other.run()
+    assert (summary.computed, summary.reused) == (0, 100)
+    stored = other.result_cache.get_all_records(include_system_columns=True)
+    assert stored is not None and stored.num_rows == 100

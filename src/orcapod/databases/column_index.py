@@ -47,8 +47,13 @@ writes) another scheme directory and never reads sidecars it cannot interpret.
 Decisions:
 
 * Only local tables are indexed; for object stores every lookup is a query.
-* Sidecars are written atomically (temporary file, then ``os.replace``) and checked on load
-  (magic, scheme, row count, file size); a damaged one is rebuilt. If a sidecar cannot be
+* Sidecars are written atomically (temporary file, then ``os.replace``) and end with a
+  checksum of their content and of the name of the data file they index; on load the magic,
+  scheme, row count, size and checksum are checked, and a sidecar that fails any of them
+  (damaged, copied from another file, written by other code) is never believed: it is
+  rebuilt from the data file. A lookup that trusts a sidecar skips rows, and a write of ids
+  verified absent by such a lookup skips the duplicate check, so a wrong sidecar must never
+  be used. If a sidecar cannot be
   written (e.g. a read-only store) the index still answers from memory and stops trying to
   persist for that table: the sidecar is a cache, not data, so that is not an error.
 * Sidecars of data files that leave the snapshot (compaction, vacuum) are ignored and left
@@ -92,8 +97,9 @@ INDEX_DIR = "_orcapod_index"
 MIN_INDEXED_VALUES = 16
 
 _MAGIC = b"OIDX"
-_FORMAT = 1
+_FORMAT = 2
 _HEADER = 4 + 4 + 8 + 8  # magic, format, scheme (8 bytes), row count
+_CHECKSUM = 8  # trailing xxh3_64 of the data file's name and everything before it
 _SUFFIX = ".h64"
 _PACK_MAGIC = b"OIDP"
 _PACK_NAME = "pack.h64p"
@@ -276,13 +282,16 @@ class LookupIndex:
     def _read(self, column: str, file: str) -> NDArray[np.uint64] | None:
         path = self._sidecar(column, file)
         data = None if path is None else _read_bytes(path)
-        if data is None or len(data) < _HEADER or data[:4] != _MAGIC or data[8:16] != SCHEME:
+        if data is None or len(data) < _HEADER + _CHECKSUM:
             return None
-        (form,) = np.frombuffer(data, dtype="<u4", count=1, offset=4)
-        (rows,) = np.frombuffer(data, dtype="<u8", count=1, offset=16)
-        if int(form) != _FORMAT or len(data) != _HEADER + 8 * int(rows):
+        body = _checked(data, os.path.basename(file).encode())
+        if body is None or body[:4] != _MAGIC or body[8:16] != SCHEME:
             return None
-        run: NDArray[np.uint64] = np.frombuffer(data, dtype="<u8", offset=_HEADER).astype(np.uint64)
+        (form,) = np.frombuffer(body, dtype="<u4", count=1, offset=4)
+        (rows,) = np.frombuffer(body, dtype="<u8", count=1, offset=16)
+        if int(form) != _FORMAT or len(body) != _HEADER + 8 * int(rows):
+            return None
+        run: NDArray[np.uint64] = np.frombuffer(body, dtype="<u8", offset=_HEADER).astype(np.uint64)
         return run
 
     def _build(self, column: str, file: str) -> NDArray[np.uint64]:
@@ -302,7 +311,7 @@ class LookupIndex:
             return
         header = _MAGIC + np.array([_FORMAT], dtype="<u4").tobytes() + SCHEME
         header += np.array([len(run)], dtype="<u8").tobytes()
-        self._put(path, header + run.astype("<u8").tobytes())
+        self._put(path, _with_checksum(header + run.astype("<u8").tobytes(), file))
 
     def _put(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically (module docstring: best effort)."""
@@ -335,9 +344,22 @@ def _read_bytes(path: str) -> bytes | None:
         ) from err
 
 
+def _with_checksum(body: bytes, file: str = "") -> bytes:
+    """``body`` followed by its checksum, bound to the data file it indexes (by name)."""
+    key = os.path.basename(file).encode()
+    return body + xxhash.xxh3_64(key + b"\0" + body).digest()
+
+
+def _checked(data: bytes, key: bytes = b"") -> bytes | None:
+    """The body of an index file whose checksum matches (None: damaged, or written for
+    another data file or by other code: never believed, rebuilt instead)."""
+    body, digest = data[:-_CHECKSUM], data[-_CHECKSUM:]
+    return body if xxhash.xxh3_64(key + b"\0" + body).digest() == digest else None
+
+
 def _pack(entries: Mapping[str, NDArray[np.uint64]]) -> bytes:
     """Pack format: magic, format, scheme, file count; per file its name length, name and row
-    count; then every run, in that order (little-endian)."""
+    count; then every run, in that order (little-endian); then the checksum of all that."""
     parts = [_PACK_MAGIC, np.array([_FORMAT], dtype="<u4").tobytes(), SCHEME]
     parts.append(np.array([len(entries)], dtype="<u8").tobytes())
     for name, run in entries.items():
@@ -345,12 +367,18 @@ def _pack(entries: Mapping[str, NDArray[np.uint64]]) -> bytes:
         parts += [np.array([len(encoded)], dtype="<u4").tobytes(), encoded]
         parts.append(np.array([len(run)], dtype="<u8").tobytes())
     parts += [run.astype("<u8").tobytes() for run in entries.values()]
-    return b"".join(parts)
+    return _with_checksum(b"".join(parts))
 
 
 def _unpack(data: bytes) -> dict[str, NDArray[np.uint64]]:
-    """The entries of a pack; empty when it is not a complete pack of this scheme."""
-    if len(data) < _HEADER or data[:4] != _PACK_MAGIC or data[8:16] != SCHEME:
+    """The entries of a pack; empty when it is not a complete, intact pack of this scheme."""
+    if len(data) < _HEADER + _CHECKSUM:
+        return {}
+    checked = _checked(data)
+    if checked is None:
+        return {}
+    data = checked
+    if data[:4] != _PACK_MAGIC or data[8:16] != SCHEME:
         return {}
     if int(np.frombuffer(data, dtype="<u4", count=1, offset=4)[0]) != _FORMAT:
         return {}

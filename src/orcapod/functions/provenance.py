@@ -194,10 +194,10 @@ def project_packet(packet: Packet, parameters: Schema) -> Packet:
     """``packet`` reduced to the columns a function with ``parameters`` reads: the packet a
     cached function hashes (its cache key) and calls. The packet itself when it has no other
     columns, or none of the parameters (a function without parameters reads it whole)."""
-    data = packet._dict()
-    if len(data) <= len(parameters) and all(k in parameters for k in data):
+    schema = packet._schema  # the data layer's schema slot: no values are built for the check
+    if len(schema) <= len(parameters) and all(k in parameters for k in schema):
         return packet
-    names = [k for k in data if k in parameters]
+    names = [k for k in schema if k in parameters]
     return packet.select(*names) if names else packet
 
 
