@@ -190,7 +190,7 @@ class FunctionRun:
         plan, writer, pf, node = self._plan, self._writer, self._pf, self._node
         window = node.pod.concurrency_window(max_concurrency)
 
-        def done(miss: int, output: Packet | None) -> None:
+        def done(miss: int, output: Packet | dict[str, Any] | None) -> None:
             outcome[miss] = _FILTERED if output is None else _COMPUTED
             writer.add_computed(miss, hash_of[miss], output)
             writer.maybe_flush()
@@ -223,5 +223,9 @@ class FunctionRun:
             failed(miss, named)
 
         writer.on_unstorable = unstorable
-        call_each(pf, misses, packets, window, done, failed)
+        # one by one, a plain function's outputs are kept as values (no packet per row): the
+        # writer derives their source info from the stored record ids
+        values = node.pod.sequential_values() if window == 1 else None
+        call = None if values is None else values[0]
+        call_each(pf, misses, packets, window, done, failed, call=call)
         writer.flush()  # now, so rows that fail only at the write count as failed

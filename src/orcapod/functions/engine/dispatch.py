@@ -33,7 +33,7 @@ K = TypeVar("K")
 T = TypeVar("T")
 R = TypeVar("R")
 
-Done = Callable[[int, Packet | None], None]
+Done = Callable[[int, Any], None]
 Failed = Callable[[int, Exception], None]
 
 
@@ -98,13 +98,16 @@ def call_each(
     window: int,
     done: Done,
     failed: Failed,
+    call: Callable[[Packet], Any] | None = None,
 ) -> None:
     """Call ``function`` (a packet function) on each packet; ``keys`` name them in the
-    callbacks (see the module docstring)."""
+    callbacks (see the module docstring). ``call``: what the thin path calls instead of
+    ``function.call`` (e.g. its ``values_call()``, which gives output values, no packet)."""
     if window == 1:  # the thin path: one call at a time, no futures
+        call_one = function.call if call is None else call
         for key, packet in zip(keys, packets, strict=True):
             try:
-                output = function.call(packet)
+                output = call_one(packet)
             except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
                 failed(key, err)
             else:

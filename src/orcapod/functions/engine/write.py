@@ -97,7 +97,7 @@ class RunWriter:
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
 
-    def add_computed(self, packet: int, input_hash: str, output: Packet | None) -> None:
+    def add_computed(self, packet: int, input_hash: str, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``."""
         if not self._rows:
             self._oldest = time.monotonic()
