@@ -359,3 +359,23 @@ def test_git_info(load: Loader, tmp_path: Path):
     (tmp_path / "main.py").write_text(BASE + "\n# edited\n")
     assert git_info(mod.f) == {"git_commit": head, "git_dirty": True}
     assert git_info(len) == {"git_commit": None, "git_dirty": None}
+
+
+def test_a_helper_read_through_a_module_attribute_is_followed(load: Loader):
+    helpers = """
+    def scale(v):
+        return v * 3
+
+    def unused(v):
+        return v
+    """
+    main = """
+    import helpers
+
+    def f(x):
+        return helpers.scale(x) + 1
+    """
+    before = code(load(main=main, helpers=helpers).f)
+    assert code(load(main=main, helpers=helpers.replace("v * 3", "v * 4")).f) != before
+    assert code(load(main=main, helpers=helpers.replace("return v\n", "return -v\n")).f) == before
+    assert code(load(main=main, helpers=helpers.replace("v * 3", "v  *  3  # same")).f) == before
