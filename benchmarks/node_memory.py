@@ -1,0 +1,85 @@
+"""Peak memory of a FunctionNode's first run on Delta: how much the run adds to the process.
+
+For each N (default 100k and 1M; ``--quick``: 20k) a fresh process builds an N-row input
+(``id``, ``x`` int64), then runs a trivial function over it on a fresh Delta store. Reported:
+``input_mb`` (RSS growth from building the input), ``run_peak_growth_mb`` (peak RSS during
+``run()`` minus RSS before it: what the run itself holds at its worst) and the counts. The
+goal: at most 250 MB at 1M rows, and a growth set by the flush policy's batch, not by N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import ArrowTableSource
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(n: int) -> dict[str, object]:
+    start = _rss_mb()
+    table = pa.table({"id": np.arange(n, dtype=np.int64), "x": np.arange(n, dtype=np.int64)})
+    src = ArrowTableSource(table, tag_columns=["id"], source_id="mem", record_id_column="id")
+    with tempfile.TemporaryDirectory() as store:
+        node = FunctionNode(
+            FunctionPod(PythonPacketFunction(increment, "y")), src, DeltaTableDatabase(store)
+        )
+        before = _rss_mb()
+        summary = node.run()
+        peak = _peak_mb()
+    assert summary.computed == n, summary
+    return {
+        "benchmark": "node_memory.first_run",
+        "n": n,
+        "input_mb": round(before - start, 1),
+        "rss_before_run_mb": round(before, 1),
+        "run_peak_growth_mb": round(peak - before, 1),
+        "computed": summary.computed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)), flush=True)
+        return
+    sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        print(out.stdout.strip(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
