@@ -152,9 +152,7 @@ class FunctionRun:
         misses = np.flatnonzero(answers.miss)
         try:
             if len(misses) and pf.is_active():
-                hashes = distinct.take(pa.array(misses)).to_pylist()
-                hash_of = dict(zip(misses.tolist(), hashes, strict=True))
-                self._compute(groups, hash_of, outcome, max_concurrency)
+                self._compute(groups, distinct, misses, outcome, max_concurrency)
         finally:
             self._category[novel] = outcome[codes]
 
@@ -182,7 +180,8 @@ class FunctionRun:
     def _compute(
         self,
         groups: PacketGroups,
-        hash_of: dict[int, str],
+        distinct: pa.Array,
+        misses: np.ndarray,
         outcome: np.ndarray,
         max_concurrency: int | None,
     ) -> None:
@@ -192,7 +191,7 @@ class FunctionRun:
 
         def done(miss: int, output: Packet | dict[str, Any] | None) -> None:
             outcome[miss] = _FILTERED if output is None else _COMPUTED
-            writer.add_computed(miss, hash_of[miss], output)
+            writer.add_computed(miss, output)
             writer.maybe_flush()
 
         def failed(miss: int, err: Exception) -> None:
@@ -200,7 +199,9 @@ class FunctionRun:
             entries, _ = groups.members(np.array([miss]))
             rows = pa.array(plan.first_rows[entries])
             writer.add_failures(
-                failure_table(plan.tags(rows), plan.entry_ids(rows), hash_of[miss], err, utc_now())
+                failure_table(
+                    plan.tags(rows), plan.entry_ids(rows), distinct[miss].as_py(), err, utc_now()
+                )
             )
             if node.error_policy is ErrorPolicy.FAIL_FAST:
                 tag = plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
@@ -212,7 +213,8 @@ class FunctionRun:
                 ) from err
 
         _, packet_schema = node.read_stream.output_schema()
-        misses = list(hash_of)
+        # input hashes are taken per commit (vectorised), not kept as a string per row
+        writer.input_hashes = lambda packets: distinct.take(pa.array(packets)).to_pylist()
         packets = plan.packets(
             plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
         )

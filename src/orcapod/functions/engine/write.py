@@ -88,7 +88,8 @@ class RunWriter:
         self.records_absent_at: int | None = None
         self._flush_rows = policy.rows
         self._flush_seconds = policy.seconds
-        self._hashes: list[str] = []  # parallel lists: no per-row tuple kept alive
+        #: the input hash strings of computed packets (by index); set before ``add_computed``
+        self.input_hashes: Callable[[np.ndarray], list[str]] | None = None
         self._outputs: list[Packet | OwnValues | None] = []
         self._compacted = 0  # outputs before this index went through ``own_values``
         self._packets: list[int] = []
@@ -97,12 +98,12 @@ class RunWriter:
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
 
-    def add_computed(self, packet: int, input_hash: str, output: Packet | OwnValues | None) -> None:
-        """A freshly computed result (None: filtered) of the packet with index ``packet``."""
+    def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
+        """A freshly computed result (None: filtered) of the packet with index ``packet``
+        (its input hash is read at the commit: no string per row is kept meanwhile)."""
         if not self._rows:
             self._oldest = time.monotonic()
             self._data()  # read now, while other calls may still run
-        self._hashes.append(input_hash)
         outputs = self._outputs
         outputs.append(output)
         self._packets.append(packet)
@@ -144,8 +145,9 @@ class RunWriter:
         if self._outputs:
             outputs, self._outputs = self._outputs, []
             self._compacted = 0
-            hashes, self._hashes = self._hashes, []
             packets, self._packets = self._packets, []
+            assert self.input_hashes is not None, "set input_hashes before add_computed"
+            hashes = self.input_hashes(np.array(packets, dtype=np.int64))
             try:
                 stored = self._store(hashes, outputs)
             except SchemaError:  # some value cannot be stored: find its rows, keep the rest
