@@ -28,7 +28,7 @@ Decisions where the design is silent:
 * Nullability is a property of the data, not of Arrow's field flag: reading an Arrow schema
   gives ``T | None`` only for fields that actually hold nulls (``null_counts``) — Arrow marks
   nearly every field nullable, and treating that as ``T | None`` would make ordinary columns
-  incompatible with ``x: int`` parameters (a known pitfall of the earlier implementation).
+  incompatible with ``x: int`` parameters.
 * Inference from Python values: ``None`` values make the column ``T | None``; a mix of ``int``
   and ``float`` is ``float``; any other mix (e.g. ``int`` and ``str``) is a ``SchemaError``
   naming the column; a column of only ``None`` cannot be inferred and needs a schema.

@@ -26,7 +26,7 @@ incoming ids scans the whole ``__record_id`` column on every write (70-100 ms pe
 1M rows). Decision: per path, the first duplicate check of an instance reads the projected
 ``__record_id`` column once and keeps a 64-bit hash of every committed id (8 MB per million
 records) with the table version and data files it reflects - one whole-column read per
-process and path, as an index (DESIGN §13 forbids it only for answering a question about some
+process and path, to build an index (not a whole-column scan per question about some
 rows). Writes of ids the caller already verified absent skip even that: ids that a read made
 after ``committed_version(path)`` returned V did not find were absent at V (tables are
 append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash with rows

@@ -6,7 +6,7 @@ validates paths the same way so that a path accepted by one backend is accepted 
 * the path is a non-empty tuple (or list) of strings;
 * no segment is empty, ``.`` or ``..``, and none contains ``/``, ``\\`` or a control character.
 
-Decisions where the issue is silent:
+Decisions:
 
 * On disk (``DeltaTableDatabase``) each segment becomes one directory. Characters outside
   ``[A-Za-z0-9._-]`` are escaped as ``~`` plus the hex of their UTF-8 bytes (``~3A`` for

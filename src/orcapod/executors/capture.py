@@ -15,7 +15,7 @@ the call running in the current context (thread or asyncio task). Two pieces of 
   does nothing, except that it stands in for :data:`logging.lastResort` when no other handler
   would have seen the record, so adding it does not silence unconfigured warnings.
 
-Decisions where the issue is silent:
+Decisions:
 
 * Capture routes instead of teeing: a captured print does not also reach the terminal; the
   logger is its destination. Log records, in contrast, still reach every other handler as
@@ -25,8 +25,9 @@ Decisions where the issue is silent:
 * Contexts follow Python's rules: ``asyncio`` tasks and ``asyncio.to_thread`` inherit the
   capture; a bare ``threading.Thread`` started by user code does not (its output goes to the real
   stream). Output written at the C / file-descriptor level is not captured in-process.
-* ``python_logs`` is newline-joined ``LEVEL:logger:message`` lines (the stored log format of
-  the earlier implementation); ``traceback`` is the formatted exception, or None on success.
+* ``python_logs`` is newline-joined ``LEVEL:logger:message`` lines (the stored log format,
+  kept stable so stored logs stay readable); ``traceback`` is the formatted exception, or None
+  on success.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``LocalExecutor``: runs a packet function's callable in this process.
 
-Decisions where the issue is silent:
+Decisions:
 
 * One option, ``max_workers`` (default None). None: calls run in the caller's thread,
   ``supports_concurrent_execution`` is False and ``submit_callable`` runs the call before

@@ -4,7 +4,7 @@ An executor is an immutable, hashable value (a frozen dataclass in this package)
 part of a content or pipeline hash; ``get_executor_data()`` is stored with results as
 provenance only (``__pf_exec_<key>`` columns).
 
-Decisions where the issue is silent:
+Decisions:
 
 * ``PythonFunctionExecutorProtocol`` also requires ``submit_callable`` (non-blocking,
   returns a ``concurrent.futures.Future``), so a node can dispatch packets concurrently to any

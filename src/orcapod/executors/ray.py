@@ -36,7 +36,7 @@ Approach:
 * Workers import ``orcapod`` (for the generic tasks), so a remote cluster needs it installed
   (the same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
 
-Decisions where the issue is silent:
+Decisions:
 
 * ``num_cpus``, ``num_gpus``, ``resources``, ``runtime_env`` and every extra keyword are TASK
   options, passed to ``.options(...)`` of each task (``runtime_env`` per task, so it also works

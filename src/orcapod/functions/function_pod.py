@@ -27,7 +27,7 @@ calls the function row by row on a thin path. With ``return_exceptions=True`` a 
 outcome is ``(tag, exception)`` and the other rows continue; without it the first failure (in
 input order) is raised and calls still in flight are cancelled where the executor allows.
 
-Identity (DESIGN §5): a pod's identity is its packet function's (URI plus code hash for the
+Identity: a pod's identity is its packet function's (URI plus code hash for the
 content hash, URI only for the pipeline hash). The output stream of a pod over an input is
 ``hash_object({"function_pod": pod hash, "input": input hash})`` for both content and pipeline
 hashes (``output_content_hash`` / ``output_pipeline_hash``, which nodes reuse).

@@ -14,12 +14,12 @@ ONCE, at assignment: it must satisfy ``PacketFunctionExecutorProtocol``, support
 type id and satisfy the resolved protocol, else ``ExecutorError`` naming the executor and the
 function. Nothing is checked per call.
 
-Identity (DESIGN §5). ``uri = (canonical name, output schema hash, "v<major>", type id)``
+Identity. ``uri = (canonical name, output schema hash, "v<major>", type id)``
 scopes result tables and is the function's pipeline identity. ``identity_structure()`` (and so
 ``content_hash()``) is the URI plus the code hash: editing the function changes its content
 hash but not its pipeline hash. Executors are never part of either.
 
-Decisions where the issue is silent:
+Decisions:
 
 * ``set_active(False)`` makes ``call``/``async_call``/``direct_*`` return None (filtered)
   without running anything. Cache wrappers look their cache up first, so an inactive function

@@ -12,7 +12,7 @@ It is the result table's record id, the ``<record_id>`` of every output column's
 executor reproduces the same provenance, and storing that result again is a duplicate id
 (skipped), not a second row. The function URI is not part of the id because every result table
 is already scoped by the URI (and the URI is the prefix of the source-info token). Git state is
-not part of it either: it is recorded with the result, never a key (DESIGN §5).
+not part of it either: it is recorded with the result, never a key.
 
 Lazy source info. Computing a record id needs the input packet's hash, and hashing one packet
 alone means building a one-row Arrow table (tens of microseconds) — far more than the whole

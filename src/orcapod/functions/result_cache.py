@@ -8,7 +8,7 @@ hash, code hash ``function_content_hash``, ``git_hash``) · ``__pf_exec_<k>`` fo
 field (``executor_type``, ``executor_options``, ``python_version``) · the output columns ·
 ``_source_<k>`` per output column · ``__pod_ts`` (an Arrow UTC timestamp).
 
-Decisions where the issue is silent:
+Decisions:
 
 * Record ids are deterministic: ``result_record_id(input hash, code hash, execution data)``
   (``orcapod.functions.provenance``), the same id the output packet's source info carries.

@@ -1,7 +1,7 @@
 """Identity of Python functions: normalised code hash, signature hash, git state.
 
 ``function_code_hash(fn)`` (method ``code_v1``) identifies what a function *computes*, so a
-result cache can tell when code changed (DESIGN §5 "Function identity"). It hashes, with
+result cache can tell when code changed. It hashes, with
 ``hash_object``, a structure made of:
 
 * the function's **normalised code**: ``inspect.getsource`` parsed with ``ast``, docstrings

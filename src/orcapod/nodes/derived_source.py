@@ -16,8 +16,8 @@ and the input packets' source info recorded by the origin are dropped. The store
 read once, on first access, and then fixed (streams are immutable); call ``as_source()``
 again to see rows stored later.
 
-Lives in ``orcapod.nodes`` (not ``orcapod.sources``, as DESIGN §3 lists it): it reads nodes,
-which are layer 9, and sources are layer 5.
+Lives in ``orcapod.nodes`` although it is a source: it reads nodes, which are layer 9, and
+``orcapod.sources`` is layer 5.
 """
 
 from __future__ import annotations

@@ -11,13 +11,12 @@ Cache modes (``CacheMode``):
 * ``REPLAY`` — serve the rows stored for this node's content hash with one filtered query
   (``get_records_with_column_value``), never touching the inputs.
 
-Table path (the earlier implementation's layout): ``(OperatorClass, <operator hash hex>,
-"schema:<node pipeline hash>")`` under the node's database, so every run of the same
-structure shares one table; rows of different inputs are told apart by
-``_node_content_hash``.
+Table path: ``(OperatorClass, <operator hash hex>, "schema:<node pipeline hash>")`` under the
+node's database, so every run of the same structure shares one table; rows of different
+inputs are told apart by ``_node_content_hash``.
 
-Freshness (the earlier ``DynamicPodStream`` never recomputed when an upstream changed): the
-computed output is cached only when every ancestor is immutable (sources, plain streams,
+Freshness (an operator node never serves an output computed before an upstream changed):
+the computed output is cached only when every ancestor is immutable (sources, plain streams,
 operator nodes over them). Below a function node — whose stored results grow when it runs —
 each read recomputes from the current upstream, and ``run()`` always recomputes. Reading the
 node (``as_table``/``iter_packets``) computes when needed but never writes; only ``run()``

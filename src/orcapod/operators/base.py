@@ -19,7 +19,7 @@ A subclass implements two hooks over ``InputInfo`` objects (stream + layout):
 columns must be ``layout.column_names``). Input tables are the inputs' full tables (every
 hidden column) normalised to layout order.
 
-Identity (DESIGN §5): an operator's identity is its class name plus its parameters
+Identity: an operator's identity is its class name plus its parameters
 (``identity_structure()``). An output stream's content hash is
 ``hash_object({"operator": identity, "inputs": input content hashes})`` and its pipeline hash
 the same over the input pipeline hashes; the input hashes form a sorted tuple (a multiset) for

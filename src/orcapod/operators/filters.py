@@ -14,11 +14,11 @@ Validation at application time: the predicates are evaluated on an empty frame w
 input's predicted schema, so an unknown column, a type error or a non-boolean predicate is an
 ``InputValidationError`` when the filter is applied, not when rows are read.
 
-Identity: each expression is serialised with ``Expr.meta.serialize(format="json")`` (the
-earlier implementation could not hash expressions at all, so expression filters broke inside
-pipelines). The predicates are an AND, so identity uses them sorted; constraint values must be
-hashable by ``orcapod.hashing.hash_object`` (checked at construction). ``to_config`` /
-``from_config`` round-trip expressions through the same JSON.
+Identity: each expression is serialised with ``Expr.meta.serialize(format="json")``, so
+expression filters have a stable identity and work inside pipelines. The predicates are an
+AND, so identity uses them sorted; constraint values must be hashable by
+``orcapod.hashing.hash_object`` (checked at construction). ``to_config`` / ``from_config``
+round-trip expressions through the same JSON.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ call is validated and recorded like any other application) and accepts ``label=`
 
 Column shortcuts take names as varargs or one list: ``s.select_tag_columns("a", "b")`` and
 ``s.select_tag_columns(["a", "b"])`` are the same. ``map_tags`` / ``map_packets`` default to
-``drop_unmapped=False``, like the classes (the earlier implementation's shortcuts defaulted
-to ``True``, a trap). ``polars_filter(*predicates, label=None, **constraints)`` passes the
+``drop_unmapped=False``, like the classes, so a shortcut never silently drops the columns
+a mapping does not name. ``polars_filter(*predicates, label=None, **constraints)`` passes the
 other keyword arguments as equality constraints; ``label`` names the application like
 everywhere else (to filter on a column called ``label``, use ``pl.col("label") == value``).
 ``cross_join(*others)`` is ``Join(cross=True)``; ``group_by(*columns)``,

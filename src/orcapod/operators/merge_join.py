@@ -11,7 +11,7 @@ differing type is an ``InputValidationError`` naming the column.
 Sorting, vectorised over whole columns (one compare-and-swap per merged column): ascending
 for types Arrow can order (numbers, strings, bytes, booleans, dates and times, decimals);
 other types (lists, structs, maps, ``Path``) by their row hash — an arbitrary but fixed order.
-A null sorts after every value (the earlier implementation raised). Equal values are ordered
+A null sorts after every value (it never raises). Equal values are ordered
 by their source info, so the lists never depend on argument order and ``MergeJoin(A, B)``
 equals ``MergeJoin(B, A)``.
 """

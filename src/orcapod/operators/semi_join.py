@@ -1,8 +1,8 @@
 """``SemiJoin``: keep the left stream's rows that have a match in the right stream (ordered).
 
-* Match columns: every user column (tag or packet) the two streams share by name — as in the
-  earlier implementation. Their types must agree (``T`` vs ``T | None`` is fine), otherwise
-  ``InputValidationError`` names them. Nulls never match.
+* Match columns: every user column (tag or packet) the two streams share by name. Their
+  types must agree (``T`` vs ``T | None`` is fine), otherwise ``InputValidationError``
+  names them. Nulls never match.
 * With no shared column every left row matches a non-empty right stream and none matches an
   empty one (the cartesian reading, consistent with ``Join``).
 * The output keeps the left stream's layout exactly (columns, hidden columns, system-tag

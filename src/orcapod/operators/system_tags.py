@@ -1,4 +1,4 @@
-"""System-tag naming and ordering for multi-input operators (DESIGN §10).
+"""System-tag naming and ordering for multi-input operators.
 
 Unary operators keep system-tag names. ``Join`` and ``MergeJoin`` give every input a
 *canonical position*: inputs are stably sorted by their pipeline hash string, and input ``k``

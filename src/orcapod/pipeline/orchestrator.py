@@ -13,8 +13,8 @@ Within a function node, a concurrent executor keeps a bounded window of packets 
 run's ``PipelineConfig`` (``resolve_concurrency``).
 
 Provenance is never rewritten here: nodes read their upstream nodes directly (their tables
-carry every row's own system tags and source info), unlike the earlier implementation's
-orchestrator, which re-materialised buffers with the first row's source info.
+carry every row's own system tags and source info), so no row is ever given another row's
+source info.
 
 A function node whose input lies below another function node is re-bound to that input
 before it runs (its view of the input is rebuilt), so a second run in the same process sees
@@ -26,9 +26,9 @@ orchestrator starts no new node after a failure but lets the nodes already runni
 (a worker thread cannot be interrupted safely mid-write) before it re-raises the first error.
 Flushing is the pipeline's job (``Pipeline.run`` flushes at the end, after a failure too).
 
-Decisions where DESIGN §11 is not (yet) met: nodes hand results to each other through the
-database, with a barrier per node, not through bounded ``Channel``s row by row; so
-``PipelineConfig.channel_buffer_size`` is not used. ``AsyncOrchestrator.run`` works inside a
+Decisions: nodes hand results to each other through the database, with a barrier per node,
+not (yet) through bounded ``Channel``s row by row; so ``PipelineConfig.channel_buffer_size``
+is not used. ``AsyncOrchestrator.run`` works inside a
 running event loop (Jupyter) by driving its own loop in a helper thread.
 """
 

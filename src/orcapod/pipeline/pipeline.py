@@ -39,11 +39,11 @@ failure then is attached as a note to the node's error, which propagates). When 
 failed, exactly one ``FailedRowsWarning`` is issued per run (the nodes' own warnings are
 folded into it), with the count and how to list the rows.
 
-Decisions where DESIGN is silent:
+Decisions:
 
 * ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
-  (independent nodes at the same time; see ``orcapod.pipeline.orchestrator`` for what of
-  DESIGN §11 it does not do yet).
+  (independent nodes at the same time; it does not stream rows between nodes yet, see
+  ``orcapod.pipeline.orchestrator``).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
   node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
 * A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still

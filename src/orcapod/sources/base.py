@@ -13,7 +13,7 @@ All of it is computed with Arrow string kernels, never a Python loop per row.
 
 Identity: the content hash covers the class, the source id, the tag/record-id columns and the
 hash of the data itself, so two sources with the same id but different rows never hash equal
-(a defect of the earlier implementation). The pipeline hash covers only
+(so one can never be served the other's stored results). The pipeline hash covers only
 ``(tag_schema, packet_schema)``. The default ``source_id`` is the first 20 hex digits of the
 data hash; give an explicit ``source_id`` to keep entry ids stable when rows are added.
 """

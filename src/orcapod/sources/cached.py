@@ -12,7 +12,7 @@ stored before, the database is flushed (the record is durable before it is serve
 stored table is read back once. The result is fixed for the life of this object (streams are
 immutable); build a new ``CachedSource`` to see later additions.
 
-Decisions where the issue is silent:
+Decisions:
 
 * The table path must stay the same when the source gains rows, so it is not keyed by the
   source's content hash (which covers its data): it is
