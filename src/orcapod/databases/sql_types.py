@@ -193,7 +193,7 @@ def _decode(column: pa.Array, dtype: pa.DataType, dialect: Dialect) -> pa.Array:
     t = pa.types
     if len(column) == column.null_count:
         return pa.nulls(len(column), dtype)
-    if isinstance(column.type, pa.ExtensionType):  # PostgreSQL NUMERIC arrives as text
+    if isinstance(column.type, pa.BaseExtensionType):  # PostgreSQL NUMERIC arrives as text
         column = column.storage
     if t.is_nested(dtype):
         return _decode_nested(column.cast(pa.binary()), dtype)

@@ -77,7 +77,7 @@ def _default_id(table_name: str | None, query: str | None) -> str:
 def _arrow_python_type(column: str, dtype: pa.DataType) -> Any:
     """The Python type of a column the driver returned as ``dtype`` (module docstring)."""
     t = pa.types
-    if isinstance(dtype, pa.ExtensionType):
+    if isinstance(dtype, pa.BaseExtensionType):
         name = dtype.extension_name
         if name in ("arrow.json", "arrow.uuid"):
             return str
@@ -118,7 +118,7 @@ def _convert(column: str, values: pa.ChunkedArray, python_type: Any) -> pa.Array
     """``values`` as the Arrow type of ``python_type``."""
     target = python_to_arrow_type(python_type)
     array = values.combine_chunks()
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         if array.type.extension_name == "arrow.uuid":
             texts = [
                 None if v is None else str(uuid.UUID(bytes=v)) for v in array.storage.to_pylist()
