@@ -106,7 +106,8 @@ def test_native_types_and_nested_values_round_trip(uri: str) -> None:
     types = dict(
         sql(
             uri,
-            f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{name}'",
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_name = '{name}'",
         )
     )
     assert types["cost"] == "numeric" and types["at"] == "timestamp with time zone"

@@ -46,14 +46,15 @@ import threading
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
-from orcapod.databases.sql_drivers import driver_error
 from orcapod.databases.records import (
     Constraint,
     concat_records,
@@ -67,6 +68,7 @@ from orcapod.databases.records import (
     resolve_columns,
     with_columns,
 )
+from orcapod.databases.sql_drivers import driver_error
 from orcapod.databases.sql_types import (
     Dialect,
     column_list,
@@ -460,7 +462,7 @@ class SQLArrowDatabase(StoringBackend):
                 return None
             clauses.append("(" + " OR ".join(options) + ")")
             if test.column != RECORD_ID:
-                self._guarded(lambda c=test.column: self._ensure_index(entry.table, c), key)
+                self._guarded(partial(self._ensure_index, entry.table, test.column), key)
         return " AND ".join(clauses)
 
     def _in_clause(self, column: str, values: pa.Array, dtype: pa.DataType, temp: str) -> str:
@@ -479,7 +481,8 @@ class SQLArrowDatabase(StoringBackend):
         digest = hashlib.sha256(f"{table}\x00{column}".encode()).hexdigest()[:16]
         name = f"orcapod_ix_{digest}"
         if not self._has_table(name):
-            sql = f"CREATE INDEX IF NOT EXISTS {name} ON {quote_identifier(table)} ({quote_identifier(column)})"
+            target = f"{quote_identifier(table)} ({quote_identifier(column)})"
+            sql = f"CREATE INDEX IF NOT EXISTS {name} ON {target}"
             try:
                 self._execute(sql)
             except self._error:
@@ -506,6 +509,6 @@ def _result(
     return finalize(table, record_id_column, names)
 
 
-def _close(conn: dbapi.Connection, cursor: Any) -> None:
+def _close(conn: Any, cursor: Any) -> None:
     cursor.close()
     conn.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from typing import Any
 
 from orcapod.databases.sql_drivers import connect_sqlite
