@@ -83,7 +83,11 @@ def test_a_lookup_by_a_column_indexes_it(uri: str) -> None:
     db.add_records(("r",), pa.table({"id": ids, INPUT_PACKET_HASH: hashes}), "id", flush=True)
     got = db.get_records_with_column_value(("r",), {INPUT_PACKET_HASH: hashes[::2]})  # long list
     assert got is not None and got.num_rows == 1000
-    indexes = sql(uri, "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'orcapod_ix_%'")
+    indexes = sql(
+        uri,
+        "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'orcapod_ix_%' "
+        "AND schemaname = current_schema()",
+    )
     assert len(indexes) == 1 and INPUT_PACKET_HASH in indexes[0][0]
 
 
