@@ -120,3 +120,16 @@ def test_native_types_and_nested_values_round_trip(uri: str) -> None:
     assert got is not None
     assert got.sort_by("id").to_pylist() == table.to_pylist()
     assert got.schema == table.schema
+
+
+def test_column_names_longer_than_postgresql_allows_stay_apart(uri: str) -> None:
+    long_a, long_b = "measurement_" + "x" * 60 + "_a", "measurement_" + "x" * 60 + "_b"
+    db = PostgreSQLDatabase(uri)
+    table = pa.table({"id": ["r1", "r2"], long_a: [1, 2], long_b: ["p", "q"]})
+    db.add_records(("long",), table, "id", flush=True)
+    got = PostgreSQLDatabase(uri).get_records_with_column_value(
+        ("long",), {long_a: 2}, record_id_column="id", columns=[long_b]
+    )
+    assert got is not None and got.to_pylist() == [{"id": "r2", long_b: "q"}]
+    everything = db.get_all_records(("long",), record_id_column="id")
+    assert everything is not None and everything.sort_by("id").to_pylist() == table.to_pylist()

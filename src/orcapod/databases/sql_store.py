@@ -7,7 +7,8 @@ canonical Arrow schema (Arrow IPC bytes) and its version. Table names are
 ``orcapod_<last segment, letters and digits only>_<24 hex digits of a SHA-256 of the path>``:
 readable, within PostgreSQL's 63-byte limit, and never shared by two paths (the catalog
 declares them unique, so even a hash collision fails loudly instead of mixing tables). Column
-types are described in ``orcapod.databases.sql_types``.
+types are described in ``orcapod.databases.sql_types``; SQL column names are the Arrow names,
+except names too long for PostgreSQL (``sql_types.sql_name``).
 
 Writes. Rows are validated and duplicate-checked when added (against pending rows and, by
 primary key, against committed ones), buffered per path and committed by ``flush()`` or when a
@@ -17,7 +18,8 @@ PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` takes the database's), so writers of on
 one at a time; the pending rows are copied into a temporary staging table, rows whose ids
 another writer committed meanwhile are dropped from it (and reported, when they were added
 without ``skip_duplicates``: ``flush()`` commits the rest, then raises ``DuplicateRecordError``
-naming them), new columns are added (``ALTER TABLE ... ADD COLUMN``, nullable), the rows are
+naming them; when the path's version shows that nothing was committed since the pending ids
+were checked, the rows are copied straight into the table instead), new columns are added (``ALTER TABLE ... ADD COLUMN``, nullable), the rows are
 inserted and the catalog's schema and version are updated. Any failure rolls the whole
 transaction back, so no half-written batch is ever visible - also when the process is killed -
 and the rows stay pending: ``flush()`` raises ``FlushError`` naming the paths. The record id is
@@ -75,6 +77,7 @@ from orcapod.databases.sql_types import (
     from_wire,
     literal_list,
     quote_identifier,
+    sql_name,
     to_wire,
 )
 from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError, InputValidationError
@@ -98,6 +101,8 @@ class _Pending:
     ids: set[str] = field(default_factory=set)
     strict_ids: set[str] = field(default_factory=set)
     schema: pa.Schema | None = None
+    #: the committed version every pending id was checked against (None: not one version)
+    checked_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,13 @@ class SQLArrowDatabase(StoringBackend):
     def batch_size(self) -> int:
         """Pending rows per path that trigger a commit."""
         return self._batch_size
+
+    def _column(self, name: str) -> str:
+        """The quoted SQL name of the Arrow column ``name`` (``sql_types.sql_name``)."""
+        return quote_identifier(sql_name(name, self._dialect))
+
+    def _sql_named(self, table: pa.Table) -> pa.Table:
+        return table.rename_columns([sql_name(n, self._dialect) for n in table.column_names])
 
     def _execute(self, sql: str) -> None:
         self._cursor.execute(sql)
@@ -236,7 +248,8 @@ class SQLArrowDatabase(StoringBackend):
             ids = records.column(RECORD_ID).combine_chunks()
             incoming = ids.to_pylist()
             clashes = pending.ids.intersection(incoming)
-            if entry is not None and entry.schema is not None and entry.version != absent_at:
+            version = -1 if entry is None or entry.schema is None else entry.version
+            if version >= 0 and version != absent_at:
                 clashes |= self._guarded(lambda: self._committed_ids(entry.table, ids), key)
             if clashes:
                 if not skip_duplicates:
@@ -248,6 +261,10 @@ class SQLArrowDatabase(StoringBackend):
                 incoming = [i for i in incoming if i not in clashes]
             if records.num_rows == 0:
                 return
+            if not pending.rows:
+                pending.checked_version = version
+            elif pending.checked_version != version:
+                pending.checked_version = None
             pending.tables.append(records)
             pending.rows += records.num_rows
             pending.ids.update(incoming)
@@ -315,15 +332,19 @@ class SQLArrowDatabase(StoringBackend):
         path = _text(_path_text(key))
         self._execute(
             f"INSERT INTO {CATALOG} (path, table_name, arrow_schema, version) "
-            f"VALUES ({path}, {_text(table_name(key))}, NULL, -1) ON CONFLICT (path) DO NOTHING"
+            f"VALUES ({path}, {_text(table_name(key))}, NULL, -1) ON CONFLICT DO NOTHING"
         )
         entry = self._entry(key, lock=True)
-        assert entry is not None
+        if entry is None:  # the insert hit the unique table name, not the path
+            raise DatabaseError(
+                f"The table name {table_name(key)!r} of path {key!r} is taken by another path "
+                f"in {CATALOG}; store the rows under another path."
+            )
         table = quote_identifier(entry.table)
         schema = merge_schemas(entry.schema, batch.schema, key)
         if entry.schema is None:
             columns = ", ".join(
-                f"{quote_identifier(f.name)} {self._dialect.sql_type(f.type)}"
+                f"{self._column(f.name)} {self._dialect.sql_type(f.type)}"
                 + (" PRIMARY KEY" if f.name == RECORD_ID else "")
                 for f in schema
             )
@@ -333,28 +354,37 @@ class SQLArrowDatabase(StoringBackend):
                 if entry.schema.get_field_index(f.name) < 0:
                     sql_type = self._dialect.sql_type(f.type)
                     self._execute(
-                        f"ALTER TABLE {table} ADD COLUMN {quote_identifier(f.name)} {sql_type}"
+                        f"ALTER TABLE {table} ADD COLUMN {self._column(f.name)} {sql_type}"
                     )
-        self._cursor.adbc_ingest(
-            _STAGE, to_wire(batch, self._dialect), mode="replace", temporary=True
-        )
+        current = -1 if entry.schema is None else entry.version
         rejected: set[str] = set()
-        if entry.schema is not None:
-            found = self._query(
-                f"SELECT s.{_ID} FROM {_STAGE} s JOIN {table} t ON t.{_ID} = s.{_ID}"
-            )
-            taken = set(found.column(0).to_pylist())
-            if taken:
-                self._execute(f"DELETE FROM {_STAGE} WHERE {_ID} IN (SELECT {_ID} FROM {table})")
-                rejected = taken & pending.strict_ids
-        names = column_list(batch.column_names)
-        self._execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STAGE}")
+        if pending.checked_version == current:
+            # nothing was committed since every pending id was checked (and the path is locked
+            # now): copy the rows straight into the table, in its column order
+            full = with_columns(batch, schema, schema.names).select(schema.names)
+            wire = self._sql_named(to_wire(full, self._dialect))
+            self._cursor.adbc_ingest(entry.table, wire, mode="append")
+        else:
+            rejected = self._insert_new(table, batch, pending)
         raw = schema.serialize().to_pybytes()
         blob = f"'\\x{raw.hex()}'::bytea" if self._dialect.is_postgresql else f"X'{raw.hex()}'"
         self._execute(
             f"UPDATE {CATALOG} SET arrow_schema = {blob}, version = version + 1 WHERE path = {path}"
         )
         return rejected
+
+    def _insert_new(self, table: str, batch: pa.Table, pending: _Pending) -> set[str]:
+        """Insert the rows of ``batch`` whose ids ``table`` does not hold yet (through a staging
+        table); return those of the others that were added without ``skip_duplicates``."""
+        wire = self._sql_named(to_wire(batch, self._dialect))
+        self._cursor.adbc_ingest(_STAGE, wire, mode="replace", temporary=True)
+        found = self._query(f"SELECT s.{_ID} FROM {_STAGE} s JOIN {table} t ON t.{_ID} = s.{_ID}")
+        taken = set(found.column(0).to_pylist())
+        if taken:
+            self._execute(f"DELETE FROM {_STAGE} WHERE {_ID} IN (SELECT {_ID} FROM {table})")
+        names = column_list(batch.column_names, self._dialect)
+        self._execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STAGE}")
+        return taken & pending.strict_ids
 
     # ------------------------------------------------------------------ reads
 
@@ -370,10 +400,10 @@ class SQLArrowDatabase(StoringBackend):
 
     def _select(self, key: RecordPath, entry: _Entry, names: Sequence[str], where: str) -> pa.Table:
         assert entry.schema is not None
-        sql = f"SELECT {column_list(names)} FROM {quote_identifier(entry.table)}"
+        sql = f"SELECT {column_list(names, self._dialect)} FROM {quote_identifier(entry.table)}"
         if where:
             sql += f" WHERE {where}"
-        wire = self._guarded(lambda: self._query(sql), key)
+        wire = self._guarded(lambda: self._query(sql), key).rename_columns(list(names))
         return from_wire(wire, entry.schema, self._dialect)
 
     def get_records_by_ids(
@@ -457,7 +487,7 @@ class SQLArrowDatabase(StoringBackend):
                 name = f"orcapod_values_{index}"
                 options.append(self._in_clause(test.column, test.values, dtype, name))
             if test.match_null:
-                options.append(f"{quote_identifier(test.column)} IS NULL")
+                options.append(f"{self._column(test.column)} IS NULL")
             if not options:
                 return None
             clauses.append("(" + " OR ".join(options) + ")")
@@ -468,7 +498,7 @@ class SQLArrowDatabase(StoringBackend):
     def _in_clause(self, column: str, values: pa.Array, dtype: pa.DataType, temp: str) -> str:
         """``column IN (...)``: literals, or a temporary table of the values when there are
         more than ``INLINE_LIMIT``."""
-        quoted = quote_identifier(column)
+        quoted = self._column(column)
         if len(values) <= INLINE_LIMIT:
             return f"{quoted} IN ({literal_list(values, dtype, self._dialect)})"
         wire = to_wire(pa.table({"v": pc.unique(values)}), self._dialect)
@@ -481,7 +511,7 @@ class SQLArrowDatabase(StoringBackend):
         digest = hashlib.sha256(f"{table}\x00{column}".encode()).hexdigest()[:16]
         name = f"orcapod_ix_{digest}"
         if not self._has_table(name):
-            target = f"{quote_identifier(table)} ({quote_identifier(column)})"
+            target = f"{quote_identifier(table)} ({self._column(column)})"
             sql = f"CREATE INDEX IF NOT EXISTS {name} ON {target}"
             try:
                 self._execute(sql)

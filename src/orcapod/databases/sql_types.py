@@ -37,6 +37,7 @@ starts); ``to_wire`` / ``from_wire`` convert whole Arrow columns with vectorised
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ __all__ = [
     "from_wire",
     "literal_list",
     "quote_identifier",
+    "sql_name",
     "to_wire",
 ]
 
@@ -67,6 +69,8 @@ class Dialect:
     #: a parameter placeholder in a statement with one parameter
     placeholder: str
     binary_type: str
+    #: the longest identifier in bytes (None: no limit)
+    max_identifier: int | None = None
 
     @property
     def is_postgresql(self) -> bool:
@@ -128,12 +132,26 @@ class Dialect:
 
 
 SQLITE = Dialect("sqlite", begin_write="BEGIN IMMEDIATE", placeholder="?", binary_type="BLOB")
-POSTGRESQL = Dialect("postgresql", begin_write="BEGIN", placeholder="$1", binary_type="BYTEA")
+POSTGRESQL = Dialect(
+    "postgresql", begin_write="BEGIN", placeholder="$1", binary_type="BYTEA", max_identifier=63
+)
 
 
 def quote_identifier(name: str) -> str:
     """``name`` as a quoted SQL identifier (any text, quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_name(name: str, dialect: Dialect) -> str:
+    """The SQL column name of the Arrow column ``name``: the name itself, or - when it is longer
+    than the database allows (PostgreSQL: 63 bytes, which it would silently truncate, so two
+    long names could meet) - its first 40 bytes, ``_`` and 16 hex digits of its SHA-256."""
+    limit = dialect.max_identifier
+    encoded = name.encode("utf-8")
+    if limit is None or len(encoded) <= limit:
+        return name
+    head = encoded[:40].decode("utf-8", errors="ignore")
+    return f"{head}_{hashlib.sha256(encoded).hexdigest()[:16]}"
 
 
 # ------------------------------------------------------------------ column conversion
@@ -249,7 +267,9 @@ def _literals(values: pa.Array, dtype: pa.DataType, dialect: Dialect) -> list[st
         texts = [repr(float(v)) for v in wire.cast(pa.float64()).to_pylist()]
         if pg:
             return [f"CAST('{text}' AS {sql})" for text in texts]
-        return texts
+        # SQLite has no literal for infinities (9e999 overflows to one) and stores NaN as NULL
+        special = {"inf": "9e999", "-inf": "-9e999", "nan": "NULL"}
+        return [special.get(text, text) for text in texts]
     if t.is_decimal(dtype):
         return [f"CAST('{v}' AS NUMERIC)" for v in wire.to_pylist()]
     if t.is_date32(dtype):
@@ -271,5 +291,8 @@ def literal_list(values: pa.Array, dtype: pa.DataType, dialect: Dialect) -> str:
     return ", ".join(_literals(values, dtype, dialect))
 
 
-def column_list(names: Sequence[str]) -> str:
-    return ", ".join(quote_identifier(n) for n in names)
+def column_list(names: Sequence[str], dialect: Dialect | None = None) -> str:
+    """The quoted SQL names of the Arrow columns ``names``, comma-separated."""
+    if dialect is None:
+        return ", ".join(quote_identifier(n) for n in names)
+    return ", ".join(quote_identifier(sql_name(n, dialect)) for n in names)
