@@ -77,17 +77,28 @@ class PostgresServer:
     port: int
     database: str = "orcapod_test"
     schemas: Iterator[int] = field(default_factory=itertools.count)
+    connections: dict[str, Any] = field(default_factory=dict)
 
     def uri(self, schema: str | None = None) -> str:
         uri = f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
         return uri if schema is None else f"{uri}?options=-csearch_path%3D{schema}"
 
     def execute(self, sql: str, database: str | None = None) -> None:
+        """Run ``sql`` on ``database`` (one kept connection per database)."""
         import adbc_driver_postgresql.dbapi as pg
 
-        uri = f"postgresql://postgres@127.0.0.1:{self.port}/{database or self.database}"
-        with pg.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
+        name = database or self.database
+        conn = self.connections.get(name)
+        if conn is None:
+            uri = f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+            conn = self.connections[name] = pg.connect(uri, autocommit=True)
+        with conn.cursor() as cursor:
             cursor.execute(sql)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+        self.connections.clear()
 
     def fresh_uri(self) -> str:
         """The URI of a new, empty schema: each test gets a store of its own."""
@@ -175,7 +186,10 @@ def postgresql_server() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer(port)
         server.execute(f"CREATE DATABASE {server.database}", database="postgres")
-        yield server
+        try:
+            yield server
+        finally:
+            server.close()
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)

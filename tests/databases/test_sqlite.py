@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -107,3 +109,25 @@ def test_nested_values_round_trip_exactly(tmp_path: Path) -> None:
     assert got.schema.field("m").type == table.schema.field("m").type
     assert got.column("deep").to_pylist() == table.column("deep").to_pylist()
     assert got.column("m").to_pylist() == table.column("m").to_pylist()
+
+
+def test_orcapod_imports_without_the_drivers_and_using_a_store_names_the_extra(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import sys\n"
+        "for name in ('adbc_driver_manager', 'adbc_driver_sqlite', 'adbc_driver_postgresql'):\n"
+        "    sys.modules[name] = None\n"
+        "import orcapod\n"
+        "from orcapod.databases import SQLiteDatabase\n"
+        "from orcapod.errors import DatabaseError\n"
+        "try:\n"
+        f"    SQLiteDatabase({str(tmp_path / 'db.sqlite')!r})\n"
+        "except DatabaseError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'orcapod[sqlite]'" in done.stdout

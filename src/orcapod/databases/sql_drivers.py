@@ -14,7 +14,12 @@ from typing import Any
 
 from orcapod.errors import DatabaseError
 
-__all__ = ["connect_postgresql", "connect_sqlite", "driver_error"]
+__all__ = ["SQLITE_ONE_BATCH", "connect_postgresql", "connect_sqlite", "driver_error"]
+
+#: statement options of the ADBC SQLite driver for reading a result as one batch: the driver
+#: infers each column's Arrow type from the first batch's values, and a later batch whose
+#: values differ (e.g. text after a first batch of only NULLs) would fail the read
+SQLITE_ONE_BATCH = {"adbc.sqlite.query.batch_rows": str(2**30)}
 
 
 def _missing(extra: str, err: ImportError) -> DatabaseError:
@@ -24,17 +29,18 @@ def _missing(extra: str, err: ImportError) -> DatabaseError:
     )
 
 
-def _manager() -> ModuleType:
+def _manager(extra: str) -> ModuleType:
     try:
         from adbc_driver_manager import dbapi  # lazy on purpose: an optional extra
     except ImportError as err:
-        raise _missing("sqlite", err) from err
+        raise _missing(extra, err) from err
     return dbapi
 
 
-def driver_error() -> type[Exception]:
-    """The base class of every error the ADBC drivers raise."""
-    error: type[Exception] = _manager().Error
+def driver_error(extra: str) -> type[Exception]:
+    """The base class of every error the ADBC drivers raise (``extra``: the orcapod extra
+    that installs them, named if they are missing)."""
+    error: type[Exception] = _manager(extra).Error
     return error
 
 
@@ -55,7 +61,7 @@ def connect_postgresql(uri: str) -> Any:
         raise _missing("postgresql", err) from err
     try:
         return pg_dbapi.connect(uri, autocommit=True)
-    except driver_error() as err:
+    except driver_error("postgresql") as err:
         raise DatabaseError(
             f"Cannot connect to PostgreSQL: {err}; check the URI, that the server runs and "
             "that the user may log in."

@@ -12,18 +12,23 @@ except names too long for PostgreSQL (``sql_types.sql_name``).
 
 Writes. Rows are validated and duplicate-checked when added (against pending rows and, by
 primary key, against committed ones), buffered per path and committed by ``flush()`` or when a
-path holds ``batch_size`` pending rows. One path's rows commit in ONE transaction: the first
-statement writes the path's catalog row, which takes the path's write lock (a row lock on
-PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` takes the database's), so writers of one path commit
-one at a time; the pending rows are copied into a temporary staging table, rows whose ids
-another writer committed meanwhile are dropped from it (and reported, when they were added
-without ``skip_duplicates``: ``flush()`` commits the rest, then raises ``DuplicateRecordError``
-naming them; when the path's version shows that nothing was committed since the pending ids
-were checked, the rows are copied straight into the table instead), new columns are added (``ALTER TABLE ... ADD COLUMN``, nullable), the rows are
-inserted and the catalog's schema and version are updated. Any failure rolls the whole
-transaction back, so no half-written batch is ever visible - also when the process is killed -
-and the rows stay pending: ``flush()`` raises ``FlushError`` naming the paths. The record id is
-the table's primary key, so even a bug could not store one id twice.
+path holds ``batch_size`` pending rows. One path's rows commit in ONE transaction:
+
+1. the first statement writes the path's catalog row, which takes the path's write lock (a row
+   lock on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` takes the database's), so writers of one
+   path commit one at a time;
+2. new columns are added (``ALTER TABLE ... ADD COLUMN``, nullable);
+3. when the path's version shows that nothing was committed since the pending ids were
+   checked, the rows are copied straight into the table; otherwise they go through a
+   temporary staging table, from which rows whose ids another writer committed meanwhile are
+   dropped (and reported when they were added without ``skip_duplicates``: ``flush()``
+   commits the rest, then raises ``DuplicateRecordError`` naming them);
+4. the catalog's schema and version are updated.
+
+Any failure rolls the whole transaction back, so no half-written batch is ever visible - also
+when the process is killed - and the rows stay pending: ``flush()`` raises ``FlushError``
+naming the paths. The record id is the table's primary key, so even a bug could not store one
+id twice.
 
 Versions. ``committed_version(path)`` is the catalog's per-path counter, bumped by every
 commit (-1: no table). ``add_records(..., absent_at=V)`` skips the check against committed rows
@@ -142,7 +147,7 @@ class SQLArrowDatabase(StoringBackend):
         self._lock = threading.RLock()
         self._pending: dict[RecordPath, _Pending] = {}
         self._indexed: set[tuple[str, str]] = set()
-        self._error = driver_error()
+        self._error = driver_error(dialect.name)
         self._conn = connect()
         self._cursor = self._conn.cursor()
         self._finalizer = weakref.finalize(self, _close, self._conn, self._cursor)

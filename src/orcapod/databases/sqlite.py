@@ -17,16 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orcapod.databases.sql_drivers import connect_sqlite
+from orcapod.databases.sql_drivers import SQLITE_ONE_BATCH, connect_sqlite
 from orcapod.databases.sql_store import SQLArrowDatabase
 from orcapod.databases.sql_types import SQLITE
 from orcapod.errors import InputValidationError
 
 __all__ = ["SQLiteDatabase"]
-
-#: statement option of the ADBC SQLite driver: rows per result batch
-BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"
-_ONE_BATCH = str(2**30)
 
 
 class SQLiteDatabase(SQLArrowDatabase):
@@ -65,7 +61,7 @@ class SQLiteDatabase(SQLArrowDatabase):
         return self._path
 
     def _prepare_cursor(self, cursor: Any) -> None:
-        cursor.adbc_statement.set_options(**{BATCH_ROWS_OPTION: _ONE_BATCH})
+        cursor.adbc_statement.set_options(**SQLITE_ONE_BATCH)
         cursor.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
         cursor.fetchall()
         cursor.execute("PRAGMA journal_mode = WAL")

@@ -50,14 +50,17 @@ from typing import Any
 import pyarrow as pa
 
 from orcapod.data.conversion import python_to_arrow_type
-from orcapod.databases.sql_drivers import connect_postgresql, connect_sqlite, driver_error
+from orcapod.databases.sql_drivers import (
+    SQLITE_ONE_BATCH,
+    connect_postgresql,
+    connect_sqlite,
+    driver_error,
+)
 from orcapod.databases.sql_types import column_list, quote_identifier
 from orcapod.errors import InputValidationError
 from orcapod.sources.base import RootSource
 
 __all__ = ["PostgreSQLTableSource", "SQLiteTableSource"]
-
-_SQLITE_BATCH_ROWS = {"adbc.sqlite.query.batch_rows": str(2**30)}
 
 
 def _choose(table_name: str | None, query: str | None, kind: str) -> None:
@@ -200,11 +203,11 @@ class SQLiteTableSource(RootSource):
         try:
             cursor = conn.cursor()
             try:
-                cursor.adbc_statement.set_options(**_SQLITE_BATCH_ROWS)
+                cursor.adbc_statement.set_options(**SQLITE_ONE_BATCH)
                 raw, declared, keys = _read_sqlite(cursor, table_name, query)
             finally:
                 cursor.close()
-        except driver_error() as err:
+        except driver_error("sqlite") as err:
             raise InputValidationError(
                 f"SQLiteTableSource: cannot read {table_name or query!r} from {str(path)!r}: {err}"
             ) from err
@@ -283,7 +286,7 @@ class PostgreSQLTableSource(RootSource):
                 raw, keys = _read_postgresql(cursor, table_name, query)
             finally:
                 cursor.close()
-        except driver_error() as err:
+        except driver_error("postgresql") as err:
             raise InputValidationError(
                 f"PostgreSQLTableSource: cannot read {table_name or query!r}: {err}"
             ) from err
