@@ -5,6 +5,9 @@ Figures (one JSON object per line), for each store:
 * ``append``: N rows (an id, an input hash, an int and a float column) added in batches of 10k
   (each batch duplicate-checked, committed when 10k rows are pending) and flushed; rows/s.
   Goal for PostgreSQL: >= 100k rows/s.
+* ``append_verified``: the same, each batch written as a ``FunctionNode`` writes results: as
+  ids verified absent (``committed_version`` before, ``add_records(..., absent_at=version)``),
+  which skips the check against committed rows when nobody else committed since.
 * ``lookup_1000_ids``: ``get_records_by_ids`` of 1,000 stored ids in the N-row table (median
   of 7). Goal: <= 50 ms at 1M rows.
 * ``function_node_rerun``: a ``FunctionNode`` over R rows run once, then run again by a new
@@ -111,15 +114,19 @@ def batch(start: int, n: int) -> pa.Table:
     )
 
 
-def append(kind: str, make: Callable[[], ArrowDatabase], rows: int) -> ArrowDatabase:
+def append(
+    kind: str, make: Callable[[], ArrowDatabase], rows: int, verified: bool = False
+) -> ArrowDatabase:
     db = make()
     tables = [batch(start, min(BATCH, rows - start)) for start in range(0, rows, BATCH)]
     start = time.perf_counter()
     for table in tables:
-        db.add_records(("bench",), table, "id")
+        version = db.committed_version(("bench",)) if verified else None
+        db.add_records(("bench",), table, "id", absent_at=version)
     db.flush()
     seconds = time.perf_counter() - start
-    figure = {"benchmark": "sql_stores.append", "store": kind, "rows": rows}
+    name = "append_verified" if verified else "append"
+    figure = {"benchmark": f"sql_stores.{name}", "store": kind, "rows": rows}
     figure |= {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
     if kind == "postgresql":
         figure["goal_rows_per_second"] = 100_000
@@ -201,6 +208,7 @@ def main() -> None:
             db = append(kind, makers[kind]("append"), rows)
             lookup(kind, db, rows)
             del db
+            append(kind, makers[kind]("verified"), rows, verified=True)
             node_rerun(kind, makers[kind]("node"), node_rows)
 
 
