@@ -1,11 +1,20 @@
-"""Fixtures shared across the whole suite: ONE real local Ray per test run, an executor that
-logs its submissions and the end-of-calls hint (``no_more_calls``), and ``markdown_runner``,
-which runs the python examples of a Markdown page (README.md, docs/)."""
+"""Fixtures shared across the whole suite: ONE real local Ray per test run, ONE real local
+PostgreSQL server per test run, an executor that logs its submissions and the end-of-calls hint
+(``no_more_calls``), and ``markdown_runner``, which runs the python examples of a Markdown page
+(README.md, docs/)."""
 
 from __future__ import annotations
 
 import ast
+import glob
+import itertools
+import os
+import pwd
 import re
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -124,3 +133,128 @@ def markdown_runner(
     """Runs a Markdown page's python examples in ``tmp_path`` (see ``run_markdown_python``)."""
     monkeypatch.chdir(tmp_path)
     return lambda markdown: run_markdown_python(markdown, tmp_path, capsys)
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server started for the test run (``postgresql_server``)."""
+
+    port: int
+    database: str = "orcapod_test"
+    schemas: Iterator[int] = field(default_factory=itertools.count)
+    connections: dict[str, Any] = field(default_factory=dict)
+
+    def uri(self, schema: str | None = None) -> str:
+        uri = f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        return uri if schema is None else f"{uri}?options=-csearch_path%3D{schema}"
+
+    def execute(self, sql: str, database: str | None = None) -> None:
+        """Run ``sql`` on ``database`` (one kept connection per database)."""
+        import adbc_driver_postgresql.dbapi as pg
+
+        name = database or self.database
+        conn = self.connections.get(name)
+        if conn is None:
+            uri = f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+            conn = self.connections[name] = pg.connect(uri, autocommit=True)
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+        self.connections.clear()
+
+    def fresh_uri(self) -> str:
+        """The URI of a new, empty schema: each test gets a store of its own."""
+        schema = f"test_{next(self.schemas)}"
+        self.execute(f"CREATE SCHEMA {schema}")
+        return self.uri(schema)
+
+
+def _postgres_bin() -> Path:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
+    )
+    if not candidates:
+        pytest.fail(
+            "PostgreSQL server binaries (initdb, pg_ctl) are missing; `make test` installs "
+            "them (apt-get install postgresql), or install them by hand."
+        )
+    return Path(candidates[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server in a temporary directory, on a free loopback port (unix socket
+    in the same directory), stopped and deleted at the end of the run. initdb refuses to run
+    as root, so as root the server runs as the ``postgres`` user (or ``nobody``)."""
+    bindir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="orcapod-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            user = pwd.getpwnam("nobody")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", user.pw_name, "--"]
+    data, log, port = root / "data", root / "server.log", _free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run(
+            [*prefix, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            server_log = log.read_text() if log.exists() else ""
+            pytest.fail(f"{args[0]} failed: {done.stdout}{done.stderr}{server_log}")
+
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} "
+        "-c fsync=off -c full_page_writes=off -c max_connections=200"
+    )
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    )
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(log),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        options,
+        "start",
+    )
+    try:
+        server = PostgresServer(port)
+        server.execute(f"CREATE DATABASE {server.database}", database="postgres")
+        try:
+            yield server
+        finally:
+            server.close()
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)

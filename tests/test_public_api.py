@@ -71,6 +71,14 @@ def test_design_table_names_are_exported():
         "orcapod.hashing": {"hash_table", "hash_rows", "hash_object"},
         "orcapod.data": {"Datagram", "Tag", "Packet"},
         "orcapod.streams": {"ArrowTableStream"},
+        "orcapod.databases": {
+            "ArrowDatabase",
+            "InMemoryArrowDatabase",
+            "DeltaTableDatabase",
+            "NoOpArrowDatabase",
+            "SQLiteDatabase",
+            "PostgreSQLDatabase",
+        },
         "orcapod.sources": {
             "ArrowTableSource",
             "DictSource",
@@ -78,6 +86,8 @@ def test_design_table_names_are_exported():
             "DataFrameSource",
             "CSVSource",
             "DeltaTableSource",
+            "SQLiteTableSource",
+            "PostgreSQLTableSource",
             "SourceRegistry",
         },
     }

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
+from orcapod.databases import (
+    DeltaTableDatabase,
+    InMemoryArrowDatabase,
+    PostgreSQLDatabase,
+    SQLiteDatabase,
+)
 from orcapod.functions import function_pod
 from orcapod.sources import DictSource
 
@@ -49,10 +54,15 @@ def visits() -> DictSource:
     return visits_source()
 
 
-@pytest.fixture(params=["memory", "delta"])
+@pytest.fixture(params=["memory", "delta", "sqlite", "postgresql"])
 def database(request, tmp_path):
+    """Every storing backend: the pipelines run unchanged on each."""
     if request.param == "memory":
         return InMemoryArrowDatabase()
+    if request.param == "sqlite":
+        return SQLiteDatabase(tmp_path / "store.sqlite")
+    if request.param == "postgresql":
+        return PostgreSQLDatabase(request.getfixturevalue("postgresql_server").fresh_uri())
     return DeltaTableDatabase(tmp_path / "store")
 
 

@@ -5,6 +5,7 @@ from orcapod.sources.cached import CachedSource
 from orcapod.sources.files import CSVSource, DeltaTableSource
 from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
 from orcapod.sources.registry import SourceRegistry
+from orcapod.sources.sql import PostgreSQLTableSource, SQLiteTableSource
 
 __all__ = [
     "ArrowTableSource",
@@ -14,6 +15,8 @@ __all__ = [
     "DeltaTableSource",
     "DictSource",
     "ListSource",
+    "PostgreSQLTableSource",
     "RootSource",
+    "SQLiteTableSource",
     "SourceRegistry",
 ]
