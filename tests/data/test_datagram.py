@@ -48,7 +48,7 @@ def test_tag_system_tags_are_hidden_unless_requested():
 
 
 def test_packet_source_info_and_meta_views():
-    p = Packet({"a": 1}, source_info={"a": "src::row_0::a"}, meta={"computed": True})
+    p = Packet({"a": 1}, source_info={"a": "src::row_0::a"}, meta_info={"computed": True})
     assert p.source_info() == {"a": "src::row_0::a"}
     assert p.as_dict(all_info=True) == {
         "a": 1,

@@ -79,6 +79,7 @@ __all__ = [
     "schema_to_arrow",
     "strip_optional",
     "table_to_pylist",
+    "with_large_types",
 ]
 
 _SCALARS: dict[Any, pa.DataType] = {
@@ -224,6 +225,23 @@ def arrow_schema_to_schema(
         )
         fields[field.name] = tp | None if nullable else tp
     return Schema(fields)
+
+
+def _large_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_string(t) or pa.types.is_string_view(t):
+        return pa.large_string()
+    if pa.types.is_binary(t) or pa.types.is_binary_view(t):
+        return pa.large_binary()
+    if pa.types.is_list(t) or pa.types.is_list_view(t):
+        return pa.large_list(t.value_field.with_type(_large_type(t.value_type)))
+    return t
+
+
+def with_large_types(table: pa.Table) -> pa.Table:
+    """The table with string, binary and list columns (top level and list items) cast to
+    their large forms, the types orcapod builds; other columns are unchanged."""
+    schema = pa.schema([f.with_type(_large_type(f.type)) for f in table.schema])
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 def table_schema(table: pa.Table) -> Schema:

@@ -25,11 +25,13 @@ from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 
+from orcapod.contexts import DataContext, resolve_context, resolve_context_key
 from orcapod.data.conversion import (
     column_to_pylist,
     infer_schema,
     rows_to_table,
     table_schema,
+    with_large_types,
 )
 from orcapod.data.row_block import RowBlock
 from orcapod.errors import InputValidationError
@@ -79,12 +81,14 @@ class Datagram:
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
+        python_schema: Mapping[str, Any] | None = None,
+        meta_info: Mapping[str, Any] | None = None,
         *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
+        data_context: str | DataContext | None = None,
         **hidden: Mapping[str, Any] | None,
     ) -> None:
+        schema, meta = python_schema, meta_info
+        context_key = None if data_context is None else resolve_context_key(data_context)
         table: pa.Table | None = None
         hidden_found: dict[str, Any] = {}
         meta_found: dict[str, Any] = {}
@@ -97,6 +101,7 @@ class Datagram:
                     f"a {type(self).__name__} is one row; got a table with {data.num_rows} rows "
                     "(iterate a stream over the table instead)"
                 )
+            data = with_large_types(data)
             data_names = []
             for name in data.column_names:
                 if name.startswith(DATAGRAM_PREFIX):
@@ -294,6 +299,12 @@ class Datagram:
         out.update(self._hidden_dict(config))
         return out
 
+    def as_arrow_compatible_dict(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> dict[str, Any]:
+        """Like ``as_dict``, with values as Arrow holds them (a ``Path`` is its struct)."""
+        return self.as_table(columns, all_info).to_pylist()[0]
+
     def as_table(
         self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
     ) -> pa.Table:
@@ -338,6 +349,20 @@ class Datagram:
     def context_key(self) -> str:
         return self._context_key
 
+    @property
+    def data_context_key(self) -> str:
+        """The key of the data context this row was made under (``context_key``)."""
+        return self._context_key
+
+    @property
+    def data_context(self) -> DataContext:
+        return resolve_context(self._context_key)
+
+    @property
+    def meta_columns(self) -> tuple[str, ...]:
+        """Names of the meta columns (with their ``__`` prefix)."""
+        return tuple(self._meta)
+
     # Meta ----------------------------------------------------------------------------------
     def get_meta_value(self, key: str, default: Any = None) -> Any:
         return self._meta.get(_meta_key(key), default)
@@ -359,6 +384,15 @@ class Datagram:
 
     def with_context_key(self, key: str) -> Self:
         return self._copy(_context_key=key)
+
+    def copy(self, include_cache: bool = True, preserve_id: bool = True) -> Self:
+        """A copy (rows are immutable, so this is rarely needed); ``include_cache=False``
+        drops the cached Arrow form and hash, which are rebuilt on demand. Rows have no
+        separate id, so ``preserve_id`` has no effect."""
+        if include_cache:
+            return self._copy()
+        data = self._dict()
+        return self._copy(_data=dict(data), _table=None, _hash=None, _block=None, **self._detached())
 
     # Data operations -------------------------------------------------------------------------
     def _check_known(self, names: Any, action: str) -> None:
@@ -425,14 +459,14 @@ class Tag(Datagram):
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
         system_tags: Mapping[str, Any] | None = None,
+        meta_info: Mapping[str, Any] | None = None,
+        python_schema: Mapping[str, Any] | None = None,
+        *,
+        data_context: str | DataContext | None = None,
     ) -> None:
         super().__init__(
-            data, schema=schema, meta=meta, context_key=context_key, system_tags=system_tags
+            data, python_schema, meta_info, data_context=data_context, system_tags=system_tags
         )
 
     def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
@@ -473,8 +507,20 @@ class Tag(Datagram):
     def with_system_tags(self, **tags: Any) -> Tag:
         return self._copy(_hidden={**self._tags(), **tags})
 
-    def as_datagram(self) -> Datagram:
-        return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
+    def as_datagram(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> Datagram:
+        """This tag as a plain ``Datagram``; system tags become data columns only when
+        ``columns``/``all_info`` ask for them (as in ``as_dict``)."""
+        config = ColumnConfig.handle_config(columns, all_info)
+        if not config.system_tags:
+            return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
+        tags = self._tags()
+        data = {**self._dict(), **tags}
+        schema = self._schema.with_values(
+            {k: type(v) if v is not None else str | None for k, v in tags.items()}
+        )
+        return Datagram._make(data, schema, self._meta, self._context_key)
 
 
 class Packet(Datagram):
@@ -486,14 +532,14 @@ class Packet(Datagram):
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
+        meta_info: Mapping[str, Any] | None = None,
         source_info: Mapping[str, Any] | None = None,
+        python_schema: Mapping[str, Any] | None = None,
+        *,
+        data_context: str | DataContext | None = None,
     ) -> None:
         super().__init__(
-            data, schema=schema, meta=meta, context_key=context_key, source_info=source_info
+            data, python_schema, meta_info, data_context=data_context, source_info=source_info
         )
 
     def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
