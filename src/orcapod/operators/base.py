@@ -282,6 +282,11 @@ class OperatorStream(StreamBase):
         return self._operator
 
     @property
+    def producer(self) -> Operator:
+        """The operator that produces this stream (same as ``operator``)."""
+        return self._operator
+
+    @property
     def upstreams(self) -> tuple[StreamProtocol, ...]:
         return tuple(i.stream for i in self._inputs)
 

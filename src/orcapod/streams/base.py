@@ -5,6 +5,10 @@ stream can show itself as an Arrow table (hidden columns off by default), iterat
 predict its schema, and identify itself two ways: ``content_hash()`` (includes data) and
 ``pipeline_hash()`` (schema and topology only).
 
+Provenance of the stream object itself: ``producer`` is the pod or operator that made it
+(None for a root stream or a source) and ``upstreams`` its input streams (``()`` for a root).
+``data_context`` / ``data_context_key`` name the data context its rows were made under.
+
 Fluent operator shortcuts (``stream.join(other)``, ``.batch(…)``, …) live on ``StreamBase``
 but operators are a higher layer. Instead of importing upward, the operators package registers
 its constructors here (``register_operator``) when it is imported; ``import orcapod`` always
@@ -19,10 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import polars as pl
 import pyarrow as pa
 
+from orcapod.contexts import DataContext, resolve_context
 from orcapod.data import Packet, Tag
 from orcapod.data.frames import to_pandas, to_polars
 from orcapod.errors import OrcapodError
 from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import DEFAULT_CONTEXT_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,6 +115,25 @@ class StreamBase:
     def __len__(self) -> int:
         return self.num_rows
 
+    # Provenance of the stream object -------------------------------------------------------
+    @property
+    def producer(self) -> Any:
+        """The pod or operator that produced this stream; None for root streams and sources."""
+        return None
+
+    @property
+    def upstreams(self) -> tuple[Any, ...]:
+        """The streams this one was computed from; ``()`` for root streams and sources."""
+        return ()
+
+    @property
+    def data_context_key(self) -> str:
+        return DEFAULT_CONTEXT_KEY
+
+    @property
+    def data_context(self) -> DataContext:
+        return resolve_context(self.data_context_key)
+
     # Identity (every stream implements both) ------------------------------------------------
     def content_hash(self) -> ContentHash:
         raise NotImplementedError
@@ -128,6 +153,14 @@ class StreamBase:
         """The rows as a polars DataFrame (arrays and Paths restored, see
         ``orcapod.data.frames``)."""
         return to_polars(self.as_table(columns, all_info))
+
+    def as_df(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.DataFrame:
+        """The rows as a polars DataFrame (same as ``as_polars_df``)."""
+        return self.as_polars_df(columns, all_info)
+
+    def as_lazy_frame(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.LazyFrame:
+        """The rows as a polars LazyFrame (over the Arrow table, no copy)."""
+        return self.as_polars_df(columns, all_info).lazy()
 
     def as_pandas_df(
         self, columns: ColumnsArg = None, all_info: bool = False, index_by_tags: bool = False
