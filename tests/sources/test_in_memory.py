@@ -39,7 +39,12 @@ def test_list_source_default_and_custom_tags():
 
 def test_data_frame_source_rejects_other_objects():
     with pytest.raises(InputValidationError, match="DataFrame"):
-        DataFrameSource([{"a": 1}], ["a"])  # type: ignore[arg-type]
+        DataFrameSource(42, ["a"])
+
+
+def test_data_frame_source_takes_what_polars_takes():
+    rows = DataFrameSource([{"a": 1, "b": "x"}], ["a"]).as_table().to_pylist()
+    assert rows == DataFrameSource({"a": [1], "b": ["x"]}, ["a"]).as_table().to_pylist()
 
 
 def test_data_frame_sources_take_paths_and_arrays_from_pandas_and_polars(tmp_path):

@@ -232,14 +232,12 @@ def _large_type(t: pa.DataType) -> pa.DataType:
         return pa.large_string()
     if pa.types.is_binary(t) or pa.types.is_binary_view(t):
         return pa.large_binary()
-    if pa.types.is_list(t) or pa.types.is_list_view(t):
-        return pa.large_list(t.value_field.with_type(_large_type(t.value_type)))
     return t
 
 
 def with_large_types(table: pa.Table) -> pa.Table:
-    """The table with string, binary and list columns (top level and list items) cast to
-    their large forms, the types orcapod builds; other columns are unchanged."""
+    """The table with its string and binary columns cast to their large forms, the types
+    orcapod builds; other columns (lists, arrays, structs) are unchanged."""
     schema = pa.schema([f.with_type(_large_type(f.type)) for f in table.schema])
     return table if schema.equals(table.schema) else table.cast(schema)
 

@@ -392,7 +392,9 @@ class Datagram:
         if include_cache:
             return self._copy()
         data = self._dict()
-        return self._copy(_data=dict(data), _table=None, _hash=None, _block=None, **self._detached())
+        return self._copy(
+            _data=dict(data), _table=None, _hash=None, _block=None, **self._detached()
+        )
 
     # Data operations -------------------------------------------------------------------------
     def _check_known(self, names: Any, action: str) -> None:

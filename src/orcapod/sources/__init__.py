@@ -2,9 +2,10 @@
 
 from orcapod.sources.base import RootSource
 from orcapod.sources.cached import CachedSource
+from orcapod.sources.derived import DerivedSource
 from orcapod.sources.files import CSVSource, DeltaTableSource
 from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
-from orcapod.sources.registry import SourceRegistry
+from orcapod.sources.registry import GLOBAL_SOURCE_REGISTRY, SourceRegistry
 
 __all__ = [
     "ArrowTableSource",
@@ -12,7 +13,9 @@ __all__ = [
     "CachedSource",
     "DataFrameSource",
     "DeltaTableSource",
+    "DerivedSource",
     "DictSource",
+    "GLOBAL_SOURCE_REGISTRY",
     "ListSource",
     "RootSource",
     "SourceRegistry",

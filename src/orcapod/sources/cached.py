@@ -17,7 +17,8 @@ Decisions:
 * The table path must stay the same when the source gains rows, so it is not keyed by the
   source's content hash (which covers its data): it is
   ``("source", <source_id, else label, else class name>, "schema:<pipeline hash>")``, i.e.
-  one table per source id and schema. Pass ``cache_path`` to choose another.
+  one table per source id and schema, below ``cache_path_prefix`` when given. Pass
+  ``cache_path`` to choose another.
 * Content hash: the hash of the rows actually served (plus the cache path), so it changes
   exactly when the served data changes. Pipeline hash: the live source's (same schema).
 * It needs no node, so it lives with the sources: ``RootSource.cached(database)`` builds it.
@@ -58,6 +59,7 @@ class CachedSource(StreamBase):
         self,
         source: StreamProtocol,
         cache_database: Any,
+        cache_path_prefix: Sequence[str] = (),
         cache_path: Sequence[str] | None = None,
         label: str | None = None,
     ) -> None:
@@ -80,7 +82,12 @@ class CachedSource(StreamBase):
                 or getattr(source, "label", None)
                 or type(source).__name__
             )
-            cache_path = ("source", str(name), "schema:" + source.pipeline_hash().to_string())
+            cache_path = (
+                *cache_path_prefix,
+                "source",
+                str(name),
+                "schema:" + source.pipeline_hash().to_string(),
+            )
         self._path = tuple(cache_path)
         self._stream: ArrowTableStream | None = None
         self._content_hash: ContentHash | None = None  # set with the stream
