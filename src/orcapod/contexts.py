@@ -2,7 +2,8 @@
 
 A ``DataContext`` bundles what decides how values become Arrow and how they are hashed: a
 ``type_converter`` (Python types and rows <-> Arrow), an ``arrow_hasher`` (logical table
-hashes) and a ``semantic_hasher`` (Python object hashes). Every datagram, stream and source
+hashes, ``orcapod.hashing.ArrowHasher``) and a ``semantic_hasher`` (Python object hashes,
+``orcapod.hashing.SemanticHasher``). Every datagram, stream and source
 carries the key of the context it was made under (stored in the ``_context_key`` column), so
 data written under one set of rules is never silently mixed with another.
 
@@ -31,46 +32,24 @@ import pyarrow as pa
 
 from orcapod.data import conversion
 from orcapod.errors import ContextResolutionError
-from orcapod.hashing import hash_object, hash_table
-from orcapod.hashing.arrow_hashing import TABLE_HASH_METHOD
-from orcapod.hashing.object_hashing import OBJECT_HASH_METHOD
-from orcapod.types import ContentHash, Schema
+from orcapod.hashing import (
+    ArrowHasher,
+    SemanticHasher,
+    get_default_arrow_hasher,
+    get_default_semantic_hasher,
+)
+from orcapod.types import Schema
 from orcapod.types.columns import DEFAULT_CONTEXT_KEY
 
 __all__ = [
-    "ArrowHasher",
     "DataContext",
-    "SemanticHasher",
     "TypeConverter",
     "get_available_contexts",
     "get_context_info",
     "get_default_context",
     "resolve_context",
+    "validate_all_contexts",
 ]
-
-
-@dataclass(frozen=True)
-class ArrowHasher:
-    """Logical hashes of Arrow tables (layout-independent; see ``orcapod.hashing``)."""
-
-    hasher_id: str = TABLE_HASH_METHOD
-
-    def hash_table(self, table: pa.Table | pa.RecordBatch) -> ContentHash:
-        return hash_table(table)
-
-    def hash_schema(self, schema: pa.Schema) -> ContentHash:
-        """Hash of an Arrow schema's field names and (orcapod Python) types."""
-        return hash_object(conversion.arrow_schema_to_schema(schema))
-
-
-@dataclass(frozen=True)
-class SemanticHasher:
-    """Hashes of Python values by their content (see ``orcapod.hashing.object_hashing``)."""
-
-    hasher_id: str = OBJECT_HASH_METHOD
-
-    def hash_object(self, obj: Any) -> ContentHash:
-        return hash_object(obj)
 
 
 @dataclass(frozen=True)
@@ -122,8 +101,8 @@ _DEFAULT = DataContext(
         "object_v1 value hashes, Path values identified by file content"
     ),
     type_converter=TypeConverter(),
-    arrow_hasher=ArrowHasher(),
-    semantic_hasher=SemanticHasher(),
+    arrow_hasher=get_default_arrow_hasher(),
+    semantic_hasher=get_default_semantic_hasher(),
 )
 _CONTEXTS: Mapping[str, DataContext] = MappingProxyType({_DEFAULT.version: _DEFAULT})
 
@@ -166,6 +145,12 @@ def resolve_context(context_info: str | DataContext | None = None) -> DataContex
 def resolve_context_key(context_info: str | DataContext | None) -> str:
     """The context key for a ``data_context=`` argument (validated)."""
     return resolve_context(context_info).context_key
+
+
+def validate_all_contexts() -> dict[str, str | None]:
+    """``{version: None}`` for every known context (None: valid). The contexts are built into
+    the library, so they are always valid; the function exists for callers that check."""
+    return {version: None for version in _CONTEXTS}
 
 
 def get_context_info(version: str) -> dict[str, Any]:

@@ -382,8 +382,8 @@ class Datagram:
             raise InputValidationError(f"no meta columns {sorted(missing)} to drop")
         return self._copy(_meta={k: v for k, v in self._meta.items() if k not in names})
 
-    def with_context_key(self, key: str) -> Self:
-        return self._copy(_context_key=key)
+    def with_context_key(self, new_context_key: str) -> Self:
+        return self._copy(_context_key=new_context_key)
 
     def copy(self, include_cache: bool = True, preserve_id: bool = True) -> Self:
         """A copy (rows are immutable, so this is rarely needed); ``include_cache=False``
@@ -416,10 +416,10 @@ class Datagram:
         data = self._dict()
         return self._derive({n: data[n] for n in keep}, self._schema.select(*keep))
 
-    def rename(self, mapping: Mapping[str, str]) -> Self:
-        self._check_known(mapping, "rename")
-        data = {mapping.get(k, k): v for k, v in self._dict().items()}
-        return self._derive(data, self._schema.rename(mapping), renames=mapping)
+    def rename(self, column_mapping: Mapping[str, str]) -> Self:
+        self._check_known(column_mapping, "rename")
+        data = {column_mapping.get(k, k): v for k, v in self._dict().items()}
+        return self._derive(data, self._schema.rename(column_mapping), renames=column_mapping)
 
     def update(self, **values: Any) -> Self:
         """Replace values of existing columns (types must still match the schema)."""

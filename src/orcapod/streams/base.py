@@ -17,7 +17,7 @@ imports it, so the shortcuts are available to every user of the package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import polars as pl
@@ -144,6 +144,12 @@ class StreamBase:
     # Shared behaviour --------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[Tag, Packet]]:
         return self.iter_packets()
+
+    async def async_iter_packets(self) -> AsyncIterator[tuple[Tag, Packet]]:
+        """The rows, for ``async for`` (the stream is already computed or computes on the
+        first row, as ``iter_packets`` does)."""
+        for pair in self.iter_packets():
+            yield pair
 
     def flow(self) -> list[tuple[Tag, Packet]]:
         """All rows as a list of (tag, packet) pairs."""
