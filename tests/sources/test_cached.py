@@ -84,3 +84,13 @@ def test_row_ids_are_row_local_hex_digests():
 def test_rejects_a_non_database():
     with pytest.raises(InputValidationError, match="ArrowDatabase"):
         CachedSource(_source("a"), {"not": "a database"})
+
+
+def test_cache_path_prefix_scopes_the_default_path(database):
+    source = _source("a")
+    cached = source.cached(database, cache_path_prefix=("team",))
+    assert (
+        cached.cache_path[0] == "team"
+        and cached.cache_path[1:] == CachedSource(source, database).cache_path
+    )
+    assert _subjects(cached) == ["a"]

@@ -111,7 +111,7 @@ class DictSource(RootSource):
             source_id=source_id,
             record_id_column=record_id_column,
             label=label,
-            infer_nullable=not isinstance(data_schema, pa.Schema),
+            infer_nullable=data_schema is None,
             data_context=data_context,
         )
 
