@@ -181,38 +181,64 @@ class StreamBase:
         return df
 
     # Fluent operator shortcuts ------------------------------------------------------------
-    def join(self, *others: Any, **kwargs: Any) -> Any:
-        return _operator("join")(self, *others, **kwargs)
+    def join(self, other_stream: Any, *others: Any, label: str | None = None) -> Any:
+        """``Join`` of this stream with ``other_stream`` (and any further ``others``)."""
+        return _operator("join")(self, other_stream, *others, label=label)
 
-    def semi_join(self, other: Any, **kwargs: Any) -> Any:
-        return _operator("semi_join")(self, other, **kwargs)
+    def semi_join(self, other_stream: Any, label: str | None = None) -> Any:
+        return _operator("semi_join")(self, other_stream, label=label)
 
-    def merge_join(self, other: Any, **kwargs: Any) -> Any:
-        return _operator("merge_join")(self, other, **kwargs)
+    def merge_join(self, other_stream: Any, label: str | None = None) -> Any:
+        return _operator("merge_join")(self, other_stream, label=label)
 
-    def batch(self, batch_size: int = 0, **kwargs: Any) -> Any:
-        return _operator("batch")(self, batch_size, **kwargs)
+    def batch(
+        self, batch_size: int = 0, drop_partial_batch: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("batch")(self, batch_size, drop_partial_batch, label=label)
 
-    def select_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("select_tag_columns")(self, *columns, **kwargs)
+    def select_tag_columns(
+        self, tag_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        """Keep these tag columns: one name, a list of names, or several names."""
+        return _operator("select_tag_columns")(self, tag_columns, *more, strict=strict, label=label)
 
-    def select_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("select_packet_columns")(self, *columns, **kwargs)
+    def select_packet_columns(
+        self, packet_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("select_packet_columns")(
+            self, packet_columns, *more, strict=strict, label=label
+        )
 
-    def drop_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("drop_tag_columns")(self, *columns, **kwargs)
+    def drop_tag_columns(
+        self, tag_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("drop_tag_columns")(self, tag_columns, *more, strict=strict, label=label)
 
-    def drop_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("drop_packet_columns")(self, *columns, **kwargs)
+    def drop_packet_columns(
+        self, packet_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("drop_packet_columns")(
+            self, packet_columns, *more, strict=strict, label=label
+        )
 
-    def map_tags(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
-        return _operator("map_tags")(self, mapping, **kwargs)
+    def map_tags(
+        self, name_map: Mapping[str, str], drop_unmapped: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("map_tags")(self, name_map, drop_unmapped, label=label)
 
-    def map_packets(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
-        return _operator("map_packets")(self, mapping, **kwargs)
+    def map_packets(
+        self, name_map: Mapping[str, str], drop_unmapped: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("map_packets")(self, name_map, drop_unmapped, label=label)
 
-    def polars_filter(self, *predicates: Any, **constraints: Any) -> Any:
-        return _operator("polars_filter")(self, *predicates, **constraints)
+    def polars_filter(
+        self, *predicates: Any, constraint_map: Mapping[str, Any] | None = None, **constraints: Any
+    ) -> Any:
+        """``PolarsFilter`` with these predicates and equality constraints (given as keywords,
+        or as ``constraint_map`` for column names that are not Python identifiers)."""
+        return _operator("polars_filter")(
+            self, *predicates, **(constraint_map or {}), **constraints
+        )
 
     def cross_join(self, *others: Any, **kwargs: Any) -> Any:
         return _operator("cross_join")(self, *others, **kwargs)

@@ -44,28 +44,28 @@ class ColumnConfig:
 
     @classmethod
     def handle_config(
-        cls, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+        cls, config: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
     ) -> ColumnConfig:
         """Normalise the ``columns=`` / ``all_info=`` arguments accepted across the API."""
-        if columns is None:
-            config = cls()
-        elif isinstance(columns, ColumnConfig):
-            config = columns
-        elif isinstance(columns, Mapping):
+        if config is None:
+            result = cls()
+        elif isinstance(config, ColumnConfig):
+            result = config
+        elif isinstance(config, Mapping):
             known = {f.name for f in fields(cls)}
-            unknown = set(columns) - known
+            unknown = set(config) - known
             if unknown:
                 raise InputValidationError(
                     f"unknown ColumnConfig keys {sorted(unknown)}; valid keys: {sorted(known)}"
                 )
-            config = cls(**columns)
+            result = cls(**config)
         else:
             raise InputValidationError(
-                f"columns must be a ColumnConfig, a dict or None, not {type(columns).__name__}"
+                f"columns must be a ColumnConfig, a dict or None, not {type(config).__name__}"
             )
-        if all_info and not config.all_info:
-            config = replace(cls.all(), sort_by_tags=config.sort_by_tags)
-        return config
+        if all_info and not result.all_info:
+            result = replace(cls.all(), sort_by_tags=result.sort_by_tags)
+        return result
 
     def content_hash_column(self) -> str | None:
         """Name of the content-hash column to add, or None."""

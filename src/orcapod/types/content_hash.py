@@ -35,16 +35,18 @@ class ContentHash:
         return f"{self.method}:{text}" if prefix_method else text
 
     @classmethod
-    def from_string(cls, text: str) -> ContentHash:
-        method, sep, hexdigest = text.partition(":")
+    def from_string(cls, hash_string: str) -> ContentHash:
+        method, sep, hexdigest = hash_string.partition(":")
         if not sep:
             raise InputValidationError(
-                f"{text!r} is not a ContentHash string; expected '<method>:<hex digest>'"
+                f"{hash_string!r} is not a ContentHash string; expected '<method>:<hex digest>'"
             )
         try:
             digest = bytes.fromhex(hexdigest)
         except ValueError as err:
-            raise InputValidationError(f"{text!r}: the digest part is not hexadecimal") from err
+            raise InputValidationError(
+                f"{hash_string!r}: the digest part is not hexadecimal"
+            ) from err
         return cls(method, digest)
 
     def to_hex(self, char_count: int | None = None) -> str:

@@ -40,7 +40,7 @@ class Schema(Mapping[str, Any]):
     def __init__(
         self,
         fields: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
-        optional_fields: Iterable[str] = (),
+        optional_fields: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         data: dict[str, Any] = dict(fields or {})
@@ -49,7 +49,7 @@ class Schema(Mapping[str, Any]):
             if not isinstance(name, str) or not name:
                 raise SchemaError(f"Schema field names must be non-empty strings, got {name!r}")
             data[name] = normalize_type(tp)
-        optional = frozenset(optional_fields)
+        optional = frozenset(optional_fields or ())
         if isinstance(fields, Schema):
             optional = optional | fields._optional
         unknown = optional - data.keys()
