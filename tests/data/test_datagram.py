@@ -133,3 +133,20 @@ def test_copy_and_arrow_compatible_dict(tmp_path):
     compatible = packet.as_arrow_compatible_dict()
     assert compatible["n"] == 2 and compatible["f"] != path  # a Path as Arrow holds it
     assert packet.rename(column_mapping={"n": "m"}).source_info()["m"] == "s::row_0::n"
+
+
+def test_naming_a_missing_column_is_a_key_error():
+    d = Datagram({"a": 1, "b": 2})
+    for call in (
+        lambda: d.update(c=3),
+        lambda: d.drop("c"),
+        lambda: d.select("c"),
+        lambda: d.drop_meta_columns("nope"),
+    ):
+        with pytest.raises(KeyError):
+            call()
+        with pytest.raises(ValueError):
+            call()
+    assert d.drop("c", ignore_missing=True) == d
+    with pytest.raises(InputValidationError, match="at least one data column"):
+        Datagram(pa.table({"__meta": [1]}))

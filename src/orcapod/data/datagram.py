@@ -8,7 +8,16 @@ meta, context, source info or system tags) and equals the vectorised row hash of
 (``orcapod.hashing.hash_rows``), so a packet hashed alone and the same row hashed in bulk by a
 node agree.
 
-Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Streams build
+Constructors: ``Datagram(data, python_schema, meta_info, *, data_context)``,
+``Tag(data, system_tags, meta_info, python_schema, *, data_context)`` and
+``Packet(data, meta_info, source_info, python_schema, *, data_context)``; ``data`` is a dict
+or a one-row Arrow table / record batch (string, binary and list columns are normalised to
+their large forms; at least one data column). ``data_context`` (a version, a context key or a
+``DataContext``) is validated; a ``_context_key`` found in the data is kept as it is.
+
+Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Naming a
+column that is not there raises ``FieldNotFoundError`` (both a ``KeyError`` and a
+``ValueError``); adding one that exists with ``with_columns`` is an ``InputValidationError``. Streams build
 millions of these, so the private ``_make`` constructor skips validation and inference when
 the caller already holds a checked schema, and ``_make_row`` builds a row backed by a shared
 ``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and the content
@@ -34,7 +43,7 @@ from orcapod.data.conversion import (
     with_large_types,
 )
 from orcapod.data.row_block import RowBlock
-from orcapod.errors import InputValidationError
+from orcapod.errors import FieldNotFoundError, InputValidationError
 from orcapod.hashing.arrow_hashing import row_hash
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import (
@@ -111,6 +120,11 @@ class Datagram:
                         context_key = value
                 else:
                     data_names.append(name)
+            if not data_names:
+                raise InputValidationError(
+                    f"a {type(self).__name__} needs at least one data column; the table has only "
+                    f"hidden columns {data.column_names}"
+                )
             table = data.select(data_names)
         else:
             values = {}
@@ -379,7 +393,10 @@ class Datagram:
         names = {_meta_key(k) for k in keys}
         missing = names - self._meta.keys()
         if missing and not ignore_missing:
-            raise InputValidationError(f"no meta columns {sorted(missing)} to drop")
+            raise FieldNotFoundError(
+                f"no meta columns {sorted(missing)} to drop (meta columns: {list(self._meta)}); "
+                "pass ignore_missing=True to skip absent ones"
+            )
         return self._copy(_meta={k: v for k, v in self._meta.items() if k not in names})
 
     def with_context_key(self, new_context_key: str) -> Self:
@@ -400,7 +417,7 @@ class Datagram:
     def _check_known(self, names: Any, action: str) -> None:
         missing = [n for n in names if n not in self._schema]
         if missing:
-            raise InputValidationError(
+            raise FieldNotFoundError(
                 f"cannot {action} {missing}: no such columns (columns: {list(self._schema)})"
             )
 
