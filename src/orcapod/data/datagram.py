@@ -17,14 +17,16 @@ their large forms; at least one data column). ``data_context`` (a version, a con
 
 Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Naming a
 column that is not there raises ``FieldNotFoundError`` (both a ``KeyError`` and a
-``ValueError``); adding one that exists with ``with_columns`` is an ``InputValidationError``. Streams build
-millions of these, so the private ``_make`` constructor skips validation and inference when
-the caller already holds a checked schema, and ``_make_row`` builds a row backed by a shared
-``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and the content
-hash are read from the block when first needed. A derived row (``select``, ``rename``,
-``update``, …) holds its own values and hidden columns and no longer refers to the block for
-them; a tag's system tags read from a block are not cached on it, so ``_hidden is None``
-marks an untouched block row (one a consumer can rebuild from the block, see ``_block_row``).
+``ValueError``); adding one that exists with ``with_columns`` is an ``InputValidationError``.
+
+Streams build millions of these, so the private ``_make`` constructor skips validation and
+inference when the caller already holds a checked schema, and ``_make_row`` builds a row backed
+by a shared ``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and
+the content hash are read from the block when first needed. A derived row (``select``,
+``rename``, ``update``, …) holds its own values and hidden columns and no longer refers to the
+block for them; a tag's system tags read from a block are not cached on it, so ``_hidden is
+None`` marks an untouched block row (one a consumer can rebuild from the block, see
+``_block_row``).
 """
 
 from __future__ import annotations
