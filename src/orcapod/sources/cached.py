@@ -16,7 +16,8 @@ Decisions:
 
 * The table path must stay the same when the source gains rows, so it is not keyed by the
   source's content hash (which covers its data): it is
-  ``("source", <source_id, else label, else class name>, "schema:<pipeline hash>")``, i.e.
+  ``("source", <source_id given, else the live source's id, else its label, else class
+  name>, "schema:<pipeline hash>")``, i.e.
   one table per source id and schema, below ``cache_path_prefix`` when given. Pass
   ``cache_path`` to choose another.
 * Content hash: the hash of the rows actually served (plus the cache path), so it changes
@@ -61,6 +62,7 @@ class CachedSource(StreamBase):
         cache_database: Any,
         cache_path_prefix: Sequence[str] = (),
         cache_path: Sequence[str] | None = None,
+        source_id: str | None = None,
         label: str | None = None,
     ) -> None:
         if not isinstance(source, StreamProtocol):
@@ -76,9 +78,11 @@ class CachedSource(StreamBase):
         self._source = source
         self._database = cache_database
         self._label = label
+        self._source_id = source_id
         if cache_path is None:
             name = (
-                getattr(source, "source_id", None)
+                source_id
+                or getattr(source, "source_id", None)
                 or getattr(source, "label", None)
                 or type(source).__name__
             )
@@ -102,7 +106,19 @@ class CachedSource(StreamBase):
 
     @property
     def source_id(self) -> str | None:
-        return getattr(self._source, "source_id", None)
+        """The id given at construction, else the live source's."""
+        return self._source_id or getattr(self._source, "source_id", None)
+
+    @property
+    def data_context_key(self) -> str:
+        inner = getattr(self._source, "data_context_key", None)
+        return inner if isinstance(inner, str) else super().data_context_key
+
+    def get_all_records(self) -> pa.Table | None:
+        """Every row recorded so far (user columns, system tags, source info and the
+        ``_record_hash`` id), or None when nothing is recorded; a query, no refresh."""
+        result: pa.Table | None = self._database.get_all_records(self._path)
+        return result
 
     @property
     def label(self) -> str:
