@@ -62,7 +62,7 @@ def test_earlier_api_names_are_exported():
     expected = {
         "orcapod.contexts": {"DataContext", "get_available_contexts", "resolve_context"},
         "orcapod.system_constants": {"SystemConstant", "constants"},
-        "orcapod.sources": {"GLOBAL_SOURCE_REGISTRY", "CachedSource", "RootSource"},
+        "orcapod.sources": {"GLOBAL_SOURCE_REGISTRY", "CachedSource", "RootSource", "SourceProxy"},
         "orcapod.streams": {"StreamBase"},
         "orcapod.hashing": {"get_default_arrow_hasher", "get_default_semantic_hasher"},
         "orcapod.types": {"SchemaLike", "DataValue", "resolve_concurrency"},

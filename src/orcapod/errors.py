@@ -12,6 +12,8 @@ The tree::
     │   │   └── FieldNotFoundError  (also KeyError)  a named field is not in the schema
     │   └── ContextResolutionError                   an unknown data context was asked for
     ├── HashingError              (also TypeError)   a value that cannot be identified stably
+    ├── UnboundSourceError  (also NotImplementedError) data asked of a SourceProxy not bound
+    │                                                to a live source
     ├── DatabaseError                                a store failed or refused a write/read
     │   ├── DuplicateRecordError                     a record id that is already stored
     │   └── FlushError                               pending rows could not be committed
@@ -47,6 +49,7 @@ __all__ = [
     "PacketFunctionError",
     "PipelineError",
     "SchemaError",
+    "UnboundSourceError",
 ]
 
 
@@ -75,6 +78,10 @@ class ContextResolutionError(InputValidationError):
 
 class HashingError(OrcapodError, TypeError):
     """A value cannot be given a stable identity (e.g. an arbitrary object, a missing file)."""
+
+
+class UnboundSourceError(OrcapodError, NotImplementedError):
+    """A ``SourceProxy`` was asked for rows before a live source was bound to it."""
 
 
 class DatabaseError(OrcapodError):

@@ -150,3 +150,9 @@ def test_naming_a_missing_column_is_a_key_error():
     assert d.drop("c", ignore_missing=True) == d
     with pytest.raises(InputValidationError, match="at least one data column"):
         Datagram(pa.table({"__meta": [1]}))
+
+
+def test_an_untyped_none_value_is_an_optional_string():
+    packet = Packet({"a": 1, "b": None})
+    assert packet.schema() == {"a": int, "b": str | None} and packet["b"] is None
+    assert Packet({"b": None}, python_schema={"b": int | None}).schema()["b"] == int | None

@@ -13,7 +13,8 @@ Constructors: ``Datagram(data, python_schema, meta_info, *, data_context)``,
 ``Packet(data, meta_info, source_info, python_schema, *, data_context)``; ``data`` is a dict
 or a one-row Arrow table / record batch (string, binary and list columns are normalised to
 their large forms; at least one data column). ``data_context`` (a version, a context key or a
-``DataContext``) is validated; a ``_context_key`` found in the data is kept as it is.
+``DataContext``) is validated; a ``_context_key`` found in the data is kept as it is. A
+``None`` value in a dict, with no type given for it, is typed ``str | None``.
 
 Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Naming a
 column that is not there raises ``FieldNotFoundError`` (both a ``KeyError`` and a
@@ -64,6 +65,18 @@ _EMPTY: Mapping[str, Any] = {}
 
 def _meta_key(key: str) -> str:
     return key if key.startswith(META_PREFIX) else META_PREFIX + key
+
+
+def _none_as_str(
+    values: Mapping[str, Any] | None, schema: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``schema`` plus ``str | None`` for every None value it does not type: one row's
+    ``None`` says nothing about its column's type, and a row must still be buildable."""
+    types = dict(schema or {})
+    for name, value in (values or {}).items():
+        if value is None and name not in types:
+            types[name] = str | None
+    return types
 
 
 def _hidden_array(value: Any) -> pa.Array:
@@ -149,11 +162,11 @@ class Datagram:
                     table_schema(table.select([n for n in names if n not in schema]))
                 )
             else:
-                final_schema = infer_schema([values or {}], overrides=schema)
+                final_schema = infer_schema([values or {}], overrides=_none_as_str(values, schema))
         elif table is not None:
             final_schema = table_schema(table)
         else:
-            final_schema = infer_schema([values or {}])
+            final_schema = infer_schema([values or {}], overrides=_none_as_str(values, None))
         meta_found.update({_meta_key(k): v for k, v in (meta or {}).items()})
         self._data: dict[str, Any] | None = values
         self._table: pa.Table | None = table

@@ -5,6 +5,7 @@ from orcapod.sources.cached import CachedSource
 from orcapod.sources.derived import DerivedSource
 from orcapod.sources.files import CSVSource, DeltaTableSource
 from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
+from orcapod.sources.proxy import SourceProxy
 from orcapod.sources.registry import GLOBAL_SOURCE_REGISTRY, SourceRegistry
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "GLOBAL_SOURCE_REGISTRY",
     "ListSource",
     "RootSource",
+    "SourceProxy",
     "SourceRegistry",
 ]

@@ -22,6 +22,8 @@ Decisions:
   ``cache_path`` to choose another.
 * Content hash: the hash of the rows actually served (plus the cache path), so it changes
   exactly when the served data changes. Pipeline hash: the live source's (same schema).
+* When the live source has no data to give (an unbound ``SourceProxy``), the recorded rows
+  are served as they are; with nothing recorded either, ``UnboundSourceError`` is raised.
 * It needs no node, so it lives with the sources: ``RootSource.cached(database)`` builds it.
 """
 
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, UnboundSourceError
 from orcapod.hashing import hash_object, hash_rows, hash_table
 from orcapod.hashing.arrow_hashing import digests_to_hex
 from orcapod.streams import ArrowTableStream
@@ -147,10 +149,21 @@ class CachedSource(StreamBase):
     def stream(self) -> ArrowTableStream:
         """The served rows (recorded on first use)."""
         if self._stream is None:
-            self.refresh_cache()
-            live_schema = self._live_table().schema
+            try:
+                self.refresh_cache()
+                live_schema: pa.Schema | None = self._live_table().schema
+                unavailable: UnboundSourceError | None = None
+            except UnboundSourceError as err:  # no live rows: serve what was recorded
+                live_schema, unavailable = None, err
             stored = self._database.get_all_records(self._path)
-            if stored is None:
+            if live_schema is None:
+                if stored is None:
+                    raise UnboundSourceError(
+                        f"{self!r}: the live source is unavailable and nothing is recorded "
+                        f"at {self._path}; bind the source first"
+                    ) from unavailable
+                table = stored.drop_columns([c for c in (RECORD_HASH,) if c in stored.schema.names])
+            elif stored is None:
                 table = live_schema.empty_table()
             else:
                 relaxed = pa.schema([f.with_nullable(True) for f in live_schema])
