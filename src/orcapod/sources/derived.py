@@ -2,10 +2,10 @@
 
 ``node.as_source()`` returns one; ``DerivedSource(origin)`` works for any ``origin`` that
 offers ``get_all_records(all_info=...)``, ``content_hash()``, ``keys()`` and
-``output_schema()`` (function and operator nodes do). It depends only on that interface, not
-on the node classes, so it lives with the other sources. Reading it is a query of the node's records
-(``origin.get_all_records(all_info=True)``), never a recomputation: before the origin has run
-(or when nothing is stored) it is empty, with the origin's schema.
+``output_schema()`` (function and operator nodes do). It depends only on that interface, not on
+the node classes, so it lives with the other sources. Reading it is a query of the node's
+records (``origin.get_all_records(all_info=True)``), never a recomputation: before the origin
+has run (or when nothing is stored) it is empty, with the origin's schema.
 
 Identity: ``content_hash = hash({"kind": "DerivedSource", "origin": origin.content_hash(),
 "source_id": …})`` — the origin's content hash identifies the complete result set, so the
