@@ -8,8 +8,10 @@ import pytest
 PUBLIC_PACKAGES = [
     "orcapod",
     "orcapod.types",
+    "orcapod.system_constants",
     "orcapod.errors",
     "orcapod.hashing",
+    "orcapod.contexts",
     "orcapod.data",
     "orcapod.databases",
     "orcapod.streams",
@@ -55,6 +57,21 @@ def test_no_name_exported_from_two_public_packages():
                 owners[key] = module.__name__
 
 
+def test_earlier_api_names_are_exported():
+    """Names that code written for the earlier orcapod imports."""
+    expected = {
+        "orcapod.contexts": {"DataContext", "get_available_contexts", "resolve_context"},
+        "orcapod.system_constants": {"SystemConstant", "constants"},
+        "orcapod.sources": {"GLOBAL_SOURCE_REGISTRY", "CachedSource", "RootSource", "SourceProxy"},
+        "orcapod.streams": {"StreamBase"},
+        "orcapod.hashing": {"get_default_arrow_hasher", "get_default_semantic_hasher"},
+        "orcapod.types": {"SchemaLike", "DataValue", "resolve_concurrency"},
+    }
+    for package, names in expected.items():
+        module = importlib.import_module(package)
+        assert names <= set(module.__all__), names - set(module.__all__)
+
+
 def test_design_table_names_are_exported():
     expected = {
         "orcapod.types": {
@@ -88,6 +105,7 @@ def test_design_table_names_are_exported():
             "DeltaTableSource",
             "SQLiteTableSource",
             "PostgreSQLTableSource",
+            "DerivedSource",
             "SourceRegistry",
         },
     }

@@ -8,13 +8,17 @@ The tree::
 
     OrcapodError
     ├── InputValidationError      (also ValueError)  bad user input: columns, values, arguments
-    │   └── SchemaError                              schema mismatch / unsupported or mixed types
+    │   ├── SchemaError                              schema mismatch / unsupported or mixed types
+    │   │   └── FieldNotFoundError  (also KeyError)  a named field is not in the schema
+    │   └── ContextResolutionError                   an unknown data context was asked for
     ├── HashingError              (also TypeError)   a value that cannot be identified stably
+    ├── UnboundSourceError  (also NotImplementedError) data asked of a SourceProxy not bound
+    │                                                to a live source
     ├── DatabaseError                                a store failed or refused a write/read
     │   ├── DuplicateRecordError                     a record id that is already stored
     │   └── FlushError                               pending rows could not be committed
     ├── ExecutionError                               running user code or an executor failed
-    │   ├── ExecutorError                            an executor is missing, misconfigured or
+    │   ├── ExecutorError         (also TypeError)   an executor is missing, misconfigured or
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
     └── PipelineError                                compile / run / save / load of a pipeline
@@ -29,11 +33,13 @@ Warnings (things a run survived but a user must not miss)::
 from __future__ import annotations
 
 __all__ = [
+    "ContextResolutionError",
     "DatabaseError",
     "DuplicateRecordError",
     "ExecutionError",
     "ExecutorError",
     "FailedRowsWarning",
+    "FieldNotFoundError",
     "FlushError",
     "HashingError",
     "InputValidationError",
@@ -43,6 +49,7 @@ __all__ = [
     "PacketFunctionError",
     "PipelineError",
     "SchemaError",
+    "UnboundSourceError",
 ]
 
 
@@ -58,8 +65,23 @@ class SchemaError(InputValidationError):
     """A schema does not match, or a value's type is unsupported or mixed within a column."""
 
 
+class FieldNotFoundError(SchemaError, KeyError):
+    """A field named by the caller is not in the schema (also a ``KeyError``, like a mapping)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class ContextResolutionError(InputValidationError):
+    """A data context name or version is not one this installation knows."""
+
+
 class HashingError(OrcapodError, TypeError):
     """A value cannot be given a stable identity (e.g. an arbitrary object, a missing file)."""
+
+
+class UnboundSourceError(OrcapodError, NotImplementedError):
+    """A ``SourceProxy`` was asked for rows before a live source was bound to it."""
 
 
 class DatabaseError(OrcapodError):
@@ -78,8 +100,11 @@ class ExecutionError(OrcapodError):
     """Running a function or an executor failed (not the user's own exception)."""
 
 
-class ExecutorError(ExecutionError):
-    """An executor is unavailable, misconfigured, or incompatible with a packet function."""
+class ExecutorError(ExecutionError, TypeError):
+    """An executor is unavailable, misconfigured, or incompatible with a packet function.
+
+    Also a ``TypeError``: assigning an executor of the wrong kind to a packet function is a
+    type mismatch, and callers commonly catch it as one."""
 
 
 class PacketFunctionError(ExecutionError):

@@ -48,7 +48,7 @@ def test_tag_system_tags_are_hidden_unless_requested():
 
 
 def test_packet_source_info_and_meta_views():
-    p = Packet({"a": 1}, source_info={"a": "src::row_0::a"}, meta={"computed": True})
+    p = Packet({"a": 1}, source_info={"a": "src::row_0::a"}, meta_info={"computed": True})
     assert p.source_info() == {"a": "src::row_0::a"}
     assert p.as_dict(all_info=True) == {
         "a": 1,
@@ -80,3 +80,79 @@ def test_with_copies_leave_the_original_untouched():
     with pytest.raises(InputValidationError):
         p.update(a="not an int")
     assert p.with_meta_columns(x=1).get_meta_value("x") == 1 and p.get_meta_value("x") is None
+
+
+def test_constructor_arguments_by_position_and_name():
+    d = Datagram({"a": 1, "b": None}, {"b": str | None}, {"run": 3})
+    assert d.schema()["b"] == str | None and d.get_meta_value("run") == 3
+    assert d.meta_columns == ("__run",)
+    tag = Tag({"s": "x"}, {"_tag_source_id::abc": "src"}, python_schema={"s": str})
+    assert tag.system_tags() == {"_tag_source_id::abc": "src"}
+    packet = Packet({"v": 1.5}, {"computed": True}, {"v": "src::row_0::v"})
+    assert packet.get_meta_value("computed") is True
+    assert packet.source_info() == {"v": "src::row_0::v"}
+
+
+def test_data_context_is_resolved_and_validated():
+    from orcapod.contexts import resolve_context
+    from orcapod.errors import ContextResolutionError
+
+    d = Datagram({"a": 1}, data_context="v1")
+    assert d.data_context_key == d.context_key == "orcapod:v1"
+    assert d.data_context is resolve_context()
+    assert Packet({"a": 1}, data_context=resolve_context()).data_context_key == "orcapod:v1"
+    with pytest.raises(ContextResolutionError):
+        Tag({"a": 1}, data_context="std:v9:nope")
+
+
+def test_tables_and_batches_become_large_typed_rows():
+    table = pa.table({"a": pa.array([1], pa.int32()), "s": pa.array(["x"], pa.string())})
+    for data in (table, table.to_batches()[0]):
+        d = Datagram(data)
+        assert d.as_table().schema.field("s").type == pa.large_string()
+        assert d.as_dict() == {"a": 1, "s": "x"}
+        assert d.content_hash() == Datagram({"a": 1, "s": "x"}).content_hash()
+    with pytest.raises(ValueError, match="one row"):
+        Packet(pa.table({"a": [1, 2]}))
+
+
+def test_tag_as_datagram_can_keep_system_tags():
+    tag = Tag({"s": "x", "_tag_source_id::abc": "src"})
+    assert tag.as_datagram().as_dict() == {"s": "x"}
+    assert tag.as_datagram(all_info=True).as_dict()["_tag_source_id::abc"] == "src"
+    assert tag.as_datagram(ColumnConfig(system_tags=True)).keys() == ("s", "_tag_source_id::abc")
+
+
+def test_copy_and_arrow_compatible_dict(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("x")
+    packet = Packet({"f": path, "n": 2}, source_info={"n": "s::row_0::n"})
+    copy = packet.copy(include_cache=False)
+    assert copy == packet and copy.source_info() == packet.source_info()
+    assert copy.content_hash() == packet.content_hash()
+    compatible = packet.as_arrow_compatible_dict()
+    assert compatible["n"] == 2 and compatible["f"] != path  # a Path as Arrow holds it
+    assert packet.rename(column_mapping={"n": "m"}).source_info()["m"] == "s::row_0::n"
+
+
+def test_naming_a_missing_column_is_a_key_error():
+    d = Datagram({"a": 1, "b": 2})
+    for call in (
+        lambda: d.update(c=3),
+        lambda: d.drop("c"),
+        lambda: d.select("c"),
+        lambda: d.drop_meta_columns("nope"),
+    ):
+        with pytest.raises(KeyError):
+            call()
+        with pytest.raises(ValueError):
+            call()
+    assert d.drop("c", ignore_missing=True) == d
+    with pytest.raises(InputValidationError, match="at least one data column"):
+        Datagram(pa.table({"__meta": [1]}))
+
+
+def test_an_untyped_none_value_is_an_optional_string():
+    packet = Packet({"a": 1, "b": None})
+    assert packet.schema() == {"a": int, "b": str | None} and packet["b"] is None
+    assert Packet({"b": None}, python_schema={"b": int | None}).schema()["b"] == int | None

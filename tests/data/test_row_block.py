@@ -24,13 +24,13 @@ def test_stream_rows_equal_dict_built_rows_in_values_hidden_columns_and_hash() -
         }
     )
     for tag, packet in _rows(table, source_id="src"):
-        twin = Packet(packet.as_dict(ColumnConfig(source=True)), schema=packet.schema())
+        twin = Packet(packet.as_dict(ColumnConfig(source=True)), python_schema=packet.schema())
         assert packet == twin
         assert packet.content_hash() == twin.content_hash()
         assert packet.source_info() == twin.source_info()
         assert all(v.startswith("src::") for v in packet.source_info().values())
         assert tag.system_tags() and all(k.startswith("_tag_") for k in tag.system_tags())
-        tag_twin = Tag(tag.as_dict(ColumnConfig(system_tags=True)), schema=tag.schema())
+        tag_twin = Tag(tag.as_dict(ColumnConfig(system_tags=True)), python_schema=tag.schema())
         assert tag == tag_twin and tag.system_tags() == tag_twin.system_tags()
 
 

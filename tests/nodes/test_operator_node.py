@@ -4,9 +4,9 @@ import pytest
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import InputValidationError, PipelineError
 from orcapod.functions import function_pod
-from orcapod.nodes import DerivedSource, FunctionNode, OperatorNode, SourceNode
+from orcapod.nodes import FunctionNode, OperatorNode, SourceNode
 from orcapod.operators import Join, MapPackets, PolarsFilter
-from orcapod.sources import DictSource
+from orcapod.sources import DerivedSource, DictSource
 from orcapod.types import CacheMode, ColumnConfig
 from orcapod.types.columns import NODE_CONTENT_HASH
 

@@ -206,3 +206,15 @@ def test_schema_is_the_prediction_before_and_after_computing():
     assert before[1]["x"] == float | None
     out.as_table()
     assert out.output_schema() == before
+
+
+def test_operator_output_names_its_producer_and_upstreams(subjects, sessions):
+    join = Join()
+    joined = join(subjects, sessions)
+    assert joined.producer is join and joined.upstreams == (subjects, sessions)
+
+
+def test_operator_uri_and_argument_symmetry(subjects, sessions):
+    assert Join().uri == ("Join", Join().content_hash().to_hex())
+    assert Join().argument_symmetry([subjects, sessions]) == frozenset({sessions, subjects})
+    assert SemiJoin().argument_symmetry([subjects, sessions]) == (subjects, sessions)

@@ -133,3 +133,14 @@ def test_bad_arguments_fail_at_construction():
         MapTags({"a": ""})
     with pytest.raises(InputValidationError):
         SelectTagColumns([1])
+
+
+def test_rename_operators_take_name_map_and_keep_their_identity():
+    from orcapod.operators import MapPackets, MapTags
+
+    by_keyword = MapTags(name_map={"a": "b"}, drop_unmapped=True)
+    assert by_keyword.content_hash() == MapTags({"a": "b"}, True).content_hash()
+    assert by_keyword.name_map == {"a": "b"}
+    assert by_keyword.parameters() == {"mapping": {"a": "b"}, "drop_unmapped": True}
+    rebuilt = MapPackets.from_config(MapPackets(name_map={"x": "y"}).to_config())
+    assert rebuilt.content_hash() == MapPackets({"x": "y"}).content_hash()

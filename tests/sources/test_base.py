@@ -104,3 +104,58 @@ def test_as_table_views(source):
     assert hashed == [p.content_hash().to_string() for p in packets]
     assert source.as_polars_df().shape == (3, 4)
     assert source.as_pandas_df(index_by_tags=True).index.names == ["subject", "session"]
+
+
+def test_infer_nullable_chooses_between_the_data_and_the_arrow_schema():
+    table = pa.table({"id": [1, 2], "x": [1.0, None], "y": [3, 4]})  # every field nullable
+    inferred = ArrowTableSource(table, ["id"], infer_nullable=True)
+    assert inferred.output_schema() == (Schema({"id": int}), Schema({"x": float | None, "y": int}))
+    assert ArrowTableSource(table, ["id"]).output_schema() == inferred.output_schema()
+    trusted = ArrowTableSource(table, ["id"], infer_nullable=False)
+    assert trusted.output_schema()[1] == Schema({"x": float | None, "y": int | None})
+    assert trusted.pipeline_hash() != inferred.pipeline_hash()
+    assert [p.schema()["y"] for _, p in trusted.iter_packets()] == [int | None] * 2
+
+
+def test_system_tag_columns_become_hidden_system_tags():
+    table = pa.table({"id": [1, 2], "batch": ["b1", "b2"], "x": [1.0, 2.0]})
+    source = ArrowTableSource(table, "id", system_tag_columns=["batch"], source_id="s")
+    assert source.keys() == (("id",), ("x",))
+    tags = source.keys(ColumnConfig(system_tags=True))[0]
+    assert "_tag_batch" in tags
+    tag, _ = next(iter(source))
+    assert tag.system_tags()["_tag_batch"] == "b1"
+    with pytest.raises(InputValidationError, match="system_tag_columns"):
+        ArrowTableSource(table, "id", system_tag_columns=["id"])
+
+
+def test_sources_carry_their_data_context():
+    from orcapod.errors import ContextResolutionError
+
+    source = DictSource([{"a": 1, "b": 2}], ["a"], data_context="v1")
+    assert source.data_context_key == "orcapod:v1"
+    assert source.as_table(ColumnConfig(context=True)).column("_context_key")[0].as_py() == (
+        "orcapod:v1"
+    )
+    with pytest.raises(ContextResolutionError):
+        DictSource([{"a": 1, "b": 2}], ["a"], data_context="v0")
+    assert source.producer is None and source.upstreams == ()
+
+
+def test_resolve_field_reads_one_value_by_record_id(source):
+    assert source.resolve_field("row_1", "weight") == 82.5
+    keyed = DictSource(
+        [{"k": "a", "v": 1}, {"k": "b", "v": 2}], ["k"], record_id_column="k", source_id="kv"
+    )
+    assert keyed.resolve_field("k=b", "v") == 2
+    with pytest.raises(KeyError, match="row_9"):
+        source.resolve_field("row_9", "weight")
+    with pytest.raises(KeyError, match="nope"):
+        source.resolve_field("row_0", "nope")
+
+
+def test_arrow_table_source_table_holds_the_enriched_rows():
+    table = pa.table({"id": [1], "x": [2.0]})
+    source = ArrowTableSource(table, ["id"], (), None, True, source_id="t")
+    assert "_source_x" in source.table.column_names
+    assert any(c.startswith("_tag_source_id::") for c in source.table.column_names)

@@ -84,3 +84,24 @@ def test_row_ids_are_row_local_hex_digests():
 def test_rejects_a_non_database():
     with pytest.raises(InputValidationError, match="ArrowDatabase"):
         CachedSource(_source("a"), {"not": "a database"})
+
+
+def test_cache_path_prefix_scopes_the_default_path(database):
+    source = _source("a")
+    cached = source.cached(database, cache_path_prefix=("team",))
+    assert (
+        cached.cache_path[0] == "team"
+        and cached.cache_path[1:] == CachedSource(source, database).cache_path
+    )
+    assert _subjects(cached) == ["a"]
+
+
+def test_source_id_names_the_cache_and_records_can_be_read(database):
+    live = _source("a", "b")
+    cached = CachedSource(live, database, source_id="renamed")
+    assert cached.source_id == "renamed" and "renamed" in cached.cache_path
+    assert cached.get_all_records() is None  # nothing recorded before first use
+    assert _subjects(cached) == ["a", "b"]
+    records = cached.get_all_records()
+    assert records is not None and records.num_rows == 2
+    assert cached.data_context_key == live.data_context_key

@@ -155,3 +155,17 @@ def test_a_delta_table_in_orcapods_array_layout_gives_its_arrays_back(tmp_path):
     packets = [p for _, p in src]
     assert packets[1]["img"].tolist() == [[255, 255], [255, 255]]
     assert packets[1]["trace"].shape == (1, 2) and packets[1]["trace"].dtype == np.float16
+
+
+def test_csv_source_takes_an_arrow_schema_and_system_tag_columns(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "people.csv"
+    path.write_text("name,lab,age\nann,l1,30\n")
+    schema = pa.schema(
+        [("name", pa.large_string()), ("lab", pa.large_string()), ("age", pa.float64())]
+    )
+    src = CSVSource(path, "name", ["lab"], schema=schema)
+    assert src.output_schema()[1] == {"age": float}
+    tag, _ = next(iter(src))
+    assert tag.system_tags()["_tag_lab"] == "l1"

@@ -39,7 +39,12 @@ def test_list_source_default_and_custom_tags():
 
 def test_data_frame_source_rejects_other_objects():
     with pytest.raises(InputValidationError, match="DataFrame"):
-        DataFrameSource([{"a": 1}], ["a"])  # type: ignore[arg-type]
+        DataFrameSource(42, ["a"])
+
+
+def test_data_frame_source_takes_what_polars_takes():
+    rows = DataFrameSource([{"a": 1, "b": "x"}], ["a"]).as_table().to_pylist()
+    assert rows == DataFrameSource({"a": [1], "b": ["x"]}, ["a"]).as_table().to_pylist()
 
 
 def test_data_frame_sources_take_paths_and_arrays_from_pandas_and_polars(tmp_path):
@@ -73,3 +78,46 @@ def test_data_frame_sources_take_paths_and_arrays_from_pandas_and_polars(tmp_pat
         packets = [p for _, p in source]
         assert packets[0]["p"] == f and packets[1]["p"] is None
         assert np.array_equal(packets[1]["a"], np.ones((2, 2)))
+
+
+def test_list_source_checks_tag_keys_and_takes_a_schema():
+    source = ListSource("x", [1, 2], data_schema={"x": float})
+    assert source.output_schema()[1]["x"] is float
+    keyed = ListSource("x", [1, 2], lambda v, i: {"k": f"k{i}"}, expected_tag_keys=["k"])
+    assert keyed.keys() == (("k",), ("x",))
+    with pytest.raises(InputValidationError, match="expected"):
+        ListSource("x", [1], lambda v, i: {"k": i}, expected_tag_keys=["other"])
+
+
+def test_list_source_tag_function_hash_modes():
+    def tag(v, i):
+        return {"k": i}
+
+    def edited(v, i):
+        return {"k": i + 0}
+
+    by = {
+        mode: ListSource("x", [1], tag, tag_function_hash_mode=mode).content_hash()
+        for mode in ("content", "signature", "name")
+    }
+    assert len(set(by.values())) == 3
+    edited.__qualname__ = tag.__qualname__  # an edited body under the same name
+    assert ListSource("x", [1], edited).content_hash() != by["content"]
+    assert ListSource("x", [1], edited, tag_function_hash_mode="name").content_hash() == by["name"]
+    with pytest.raises(InputValidationError, match="tag_function_hash_mode"):
+        ListSource("x", [1], tag, tag_function_hash_mode="other")  # type: ignore[arg-type]
+
+
+def test_data_frame_source_schema_fixes_types():
+    schema = pa.schema([pa.field("a", pa.int64(), False), pa.field("b", pa.float64(), True)])
+    source = DataFrameSource(pd.DataFrame({"a": [1], "b": [2.0]}), "a", schema=schema)
+    assert source.output_schema()[1]["b"] == float | None
+    with pytest.raises(InputValidationError, match="schema"):
+        DataFrameSource(pl.DataFrame({"a": [1]}), "a", schema=schema)
+
+
+def test_dict_source_arguments_by_position():
+    rows = [{"a": 1, "s": "x", "b": 2.0}]
+    source = DictSource(rows, ["a"], ["s"], {"b": float | None}, "by_position")
+    assert source.source_id == "by_position"
+    assert source.output_schema()[1] == {"b": float | None}

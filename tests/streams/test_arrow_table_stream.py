@@ -169,3 +169,65 @@ def test_paths_and_dicts_read_back_as_python_values_in_pandas(tmp_path):
     row = stream.as_pandas_df().iloc[0]
     assert isinstance(row["f"], Path) and row["f"] == target
     assert row["d"] == {"a": 1, "b": 2}
+
+
+def test_polars_views_and_stream_provenance():
+    import polars as pl
+
+    stream = ArrowTableStream(_table(3), ["k"])
+    lazy = stream.as_lazy_frame()
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect().equals(stream.as_df()) and stream.as_df().equals(stream.as_polars_df())
+    assert stream.as_lazy_frame(all_info=True).collect_schema().names() == list(
+        stream.as_table(all_info=True).column_names
+    )
+    assert stream.producer is None and stream.upstreams == ()
+
+
+def test_source_info_sets_a_constant_token_per_column():
+    table = pa.table({"k": ["a", "b"], "v": [1, 2], "w": [3, 4]})
+    stream = ArrowTableStream(table, ["k"], source_info={"v": "src::all::v", "w": None})
+    info = [p.source_info() for _, p in stream.iter_packets()]
+    assert info == [{"v": "src::all::v", "w": None}] * 2
+    replaced = ArrowTableStream(_table(2), ["k"], source_info={"v": "new"})
+    assert replaced.as_table(ColumnConfig(source=True)).column("_source_v").to_pylist() == [
+        "new",
+        "new",
+    ]
+    with pytest.raises(InputValidationError, match="not packet columns"):
+        ArrowTableStream(table, ["k"], source_info={"k": "x"})
+
+
+def test_producer_and_upstreams_identify_a_derived_stream():
+    from orcapod.operators import Batch
+
+    base = ArrowTableStream(_table(3), ["k"])
+    batch = Batch(1)
+    made = ArrowTableStream(_table(3), ["k"], producer=batch, upstreams=(base,))
+    assert made.producer is batch and made.upstreams == (base,)
+    again = ArrowTableStream(_table(3), ["k"], producer=Batch(1), upstreams=[base])
+    other = ArrowTableStream(_table(3), ["k"], producer=Batch(2), upstreams=(base,))
+    assert made.content_hash() == again.content_hash() != other.content_hash()
+    assert made.pipeline_hash() != other.pipeline_hash()
+    assert made.content_hash() != base.content_hash()
+
+
+def test_data_context_names_the_rows_context():
+    from orcapod.errors import ContextResolutionError
+
+    stream = ArrowTableStream(_table(2), ["k"], data_context="v1")
+    assert stream.data_context_key == "orcapod:v1"
+    assert all(p.data_context_key == "orcapod:v1" for _, p in stream.iter_packets())
+    with pytest.raises(ContextResolutionError):
+        ArrowTableStream(_table(2), ["k"], data_context="nope")
+
+
+def test_async_iteration_yields_the_rows():
+    import asyncio
+
+    stream = ArrowTableStream(_table(4), ["k"])
+
+    async def collect():
+        return [p["v"] async for _, p in stream.async_iter_packets()]
+
+    assert asyncio.run(collect()) == [0, 1, 2, 3]

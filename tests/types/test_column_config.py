@@ -24,3 +24,10 @@ def test_meta_prefix_selection():
     config = ColumnConfig(meta=["pf_var"])
     assert config.includes_meta("__pf_var_name") and not config.includes_meta("__pod_ts")
     assert ColumnConfig(content_hash="h").content_hash_column() == "h"
+
+
+def test_all_info_field_turns_every_hidden_column_on():
+    config = ColumnConfig(all_info=True)
+    assert config.meta and config.context and config.source and config.system_tags
+    assert config.content_hash and not config.sort_by_tags
+    assert ColumnConfig.handle_config({"all_info": True}).source

@@ -29,3 +29,20 @@ def test_hash_is_a_frozen_value():
     assert ContentHash("m", b"\x01") != ContentHash("n", b"\x01")
     with pytest.raises(AttributeError):
         h.method = "x"  # type: ignore[misc]
+
+
+def test_content_hash_string_forms():
+    h = ContentHash("arrow_v1", bytes(range(16)))
+    assert h.to_base64() == "AAECAwQFBgcICQoLDA0ODw=="
+    assert h.to_string(prefix_method=False) == h.to_hex()
+    assert h.to_string(hexdigits=6) == "arrow_v1:000102"
+    assert h.to_hex(char_count=4) == "0001"
+    assert h.to_int(hexdigits=4) == 1 and h.to_int() == int(h.to_hex(), 16)
+    assert h.to_prefixed_digest() == b"arrow_v1:" + bytes(range(16))
+    assert h.display_name(length=4) == "arrow_v1:0001"
+
+
+def test_to_uuid_with_a_namespace_is_name_based():
+    h = ContentHash("m", b"\x01" * 20)
+    assert h.to_uuid(uuid.NAMESPACE_OID) == uuid.uuid5(uuid.NAMESPACE_OID, h.to_hex())
+    assert h.to_uuid(uuid.NAMESPACE_OID) != h.to_uuid()

@@ -1,6 +1,6 @@
 import pytest
 
-from orcapod.errors import SchemaError
+from orcapod.errors import FieldNotFoundError, SchemaError
 from orcapod.types import Schema
 
 
@@ -47,3 +47,21 @@ def test_select_drop_rename():
 
 def test_repr_shows_python_types():
     assert repr(Schema({"a": int, "b": float | None})) == "Schema({'a': int, 'b': float | None})"
+
+
+def test_is_compatible_with_asks_for_every_field_with_the_same_type():
+    narrow = Schema({"x": int})
+    wide = Schema({"x": int, "y": str})
+    assert narrow.is_compatible_with(wide) and not wide.is_compatible_with(narrow)
+    assert not narrow.is_compatible_with(Schema({"x": int | None}))
+    assert not narrow.is_compatible_with(Schema({"x": bool}))
+    assert narrow.is_compatible_with({"x": int})
+    assert Schema.empty().is_compatible_with(wide)
+    assert Schema({"x": int}, optional_fields=["x"]).is_compatible_with(narrow)
+
+
+def test_selecting_a_missing_field_is_a_key_error():
+    with pytest.raises(KeyError, match="'q'"):
+        Schema({"x": int}).select("q")
+    with pytest.raises(FieldNotFoundError):
+        Schema({"x": int}).select("q")

@@ -79,6 +79,7 @@ __all__ = [
     "schema_to_arrow",
     "strip_optional",
     "table_to_pylist",
+    "with_large_types",
 ]
 
 _SCALARS: dict[Any, pa.DataType] = {
@@ -224,6 +225,21 @@ def arrow_schema_to_schema(
         )
         fields[field.name] = tp | None if nullable else tp
     return Schema(fields)
+
+
+def _large_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_string(t) or pa.types.is_string_view(t):
+        return pa.large_string()
+    if pa.types.is_binary(t) or pa.types.is_binary_view(t):
+        return pa.large_binary()
+    return t
+
+
+def with_large_types(table: pa.Table) -> pa.Table:
+    """The table with its string and binary columns cast to their large forms, the types
+    orcapod builds; other columns (lists, arrays, structs) are unchanged."""
+    schema = pa.schema([f.with_type(_large_type(f.type)) for f in table.schema])
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 def table_schema(table: pa.Table) -> Schema:

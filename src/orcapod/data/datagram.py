@@ -8,14 +8,26 @@ meta, context, source info or system tags) and equals the vectorised row hash of
 (``orcapod.hashing.hash_rows``), so a packet hashed alone and the same row hashed in bulk by a
 node agree.
 
-Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Streams build
-millions of these, so the private ``_make`` constructor skips validation and inference when
-the caller already holds a checked schema, and ``_make_row`` builds a row backed by a shared
-``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and the content
-hash are read from the block when first needed. A derived row (``select``, ``rename``,
-``update``, …) holds its own values and hidden columns and no longer refers to the block for
-them; a tag's system tags read from a block are not cached on it, so ``_hidden is None``
-marks an untouched block row (one a consumer can rebuild from the block, see ``_block_row``).
+Constructors: ``Datagram(data, python_schema, meta_info, *, data_context)``,
+``Tag(data, system_tags, meta_info, python_schema, *, data_context)`` and
+``Packet(data, meta_info, source_info, python_schema, *, data_context)``; ``data`` is a dict
+or a one-row Arrow table / record batch (string, binary and list columns are normalised to
+their large forms; at least one data column). ``data_context`` (a version, a context key or a
+``DataContext``) is validated; a ``_context_key`` found in the data is kept as it is. A
+``None`` value in a dict, with no type given for it, is typed ``str | None``.
+
+Every ``with_…``/``select``/``drop``/``rename``/``update`` returns a new object. Naming a
+column that is not there raises ``FieldNotFoundError`` (both a ``KeyError`` and a
+``ValueError``); adding one that exists with ``with_columns`` is an ``InputValidationError``.
+
+Streams build millions of these, so the private ``_make`` constructor skips validation and
+inference when the caller already holds a checked schema, and ``_make_row`` builds a row backed
+by a shared ``RowBlock`` (``orcapod.data.row_block``): values, system tags / source info and
+the content hash are read from the block when first needed. A derived row (``select``,
+``rename``, ``update``, …) holds its own values and hidden columns and no longer refers to the
+block for them; a tag's system tags read from a block are not cached on it, so ``_hidden is
+None`` marks an untouched block row (one a consumer can rebuild from the block, see
+``_block_row``).
 """
 
 from __future__ import annotations
@@ -25,14 +37,16 @@ from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 
+from orcapod.contexts import DataContext, resolve_context, resolve_context_key
 from orcapod.data.conversion import (
     column_to_pylist,
     infer_schema,
     rows_to_table,
     table_schema,
+    with_large_types,
 )
 from orcapod.data.row_block import RowBlock
-from orcapod.errors import InputValidationError
+from orcapod.errors import FieldNotFoundError, InputValidationError
 from orcapod.hashing.arrow_hashing import row_hash
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import (
@@ -51,6 +65,18 @@ _EMPTY: Mapping[str, Any] = {}
 
 def _meta_key(key: str) -> str:
     return key if key.startswith(META_PREFIX) else META_PREFIX + key
+
+
+def _none_as_str(
+    values: Mapping[str, Any] | None, schema: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``schema`` plus ``str | None`` for every None value it does not type: one row's
+    ``None`` says nothing about its column's type, and a row must still be buildable."""
+    types = dict(schema or {})
+    for name, value in (values or {}).items():
+        if value is None and name not in types:
+            types[name] = str | None
+    return types
 
 
 def _hidden_array(value: Any) -> pa.Array:
@@ -79,12 +105,14 @@ class Datagram:
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
+        python_schema: Mapping[str, Any] | None = None,
+        meta_info: Mapping[str, Any] | None = None,
         *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
+        data_context: str | DataContext | None = None,
         **hidden: Mapping[str, Any] | None,
     ) -> None:
+        schema, meta = python_schema, meta_info
+        context_key = None if data_context is None else resolve_context_key(data_context)
         table: pa.Table | None = None
         hidden_found: dict[str, Any] = {}
         meta_found: dict[str, Any] = {}
@@ -97,6 +125,7 @@ class Datagram:
                     f"a {type(self).__name__} is one row; got a table with {data.num_rows} rows "
                     "(iterate a stream over the table instead)"
                 )
+            data = with_large_types(data)
             data_names = []
             for name in data.column_names:
                 if name.startswith(DATAGRAM_PREFIX):
@@ -106,6 +135,11 @@ class Datagram:
                         context_key = value
                 else:
                     data_names.append(name)
+            if not data_names:
+                raise InputValidationError(
+                    f"a {type(self).__name__} needs at least one data column; the table has only "
+                    f"hidden columns {data.column_names}"
+                )
             table = data.select(data_names)
         else:
             values = {}
@@ -128,11 +162,11 @@ class Datagram:
                     table_schema(table.select([n for n in names if n not in schema]))
                 )
             else:
-                final_schema = infer_schema([values or {}], overrides=schema)
+                final_schema = infer_schema([values or {}], overrides=_none_as_str(values, schema))
         elif table is not None:
             final_schema = table_schema(table)
         else:
-            final_schema = infer_schema([values or {}])
+            final_schema = infer_schema([values or {}], overrides=_none_as_str(values, None))
         meta_found.update({_meta_key(k): v for k, v in (meta or {}).items()})
         self._data: dict[str, Any] | None = values
         self._table: pa.Table | None = table
@@ -294,6 +328,12 @@ class Datagram:
         out.update(self._hidden_dict(config))
         return out
 
+    def as_arrow_compatible_dict(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> dict[str, Any]:
+        """Like ``as_dict``, with values as Arrow holds them (a ``Path`` is its struct)."""
+        return self.as_table(columns, all_info).to_pylist()[0]
+
     def as_table(
         self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
     ) -> pa.Table:
@@ -338,6 +378,20 @@ class Datagram:
     def context_key(self) -> str:
         return self._context_key
 
+    @property
+    def data_context_key(self) -> str:
+        """The key of the data context this row was made under (``context_key``)."""
+        return self._context_key
+
+    @property
+    def data_context(self) -> DataContext:
+        return resolve_context(self._context_key)
+
+    @property
+    def meta_columns(self) -> tuple[str, ...]:
+        """Names of the meta columns (with their ``__`` prefix)."""
+        return tuple(self._meta)
+
     # Meta ----------------------------------------------------------------------------------
     def get_meta_value(self, key: str, default: Any = None) -> Any:
         return self._meta.get(_meta_key(key), default)
@@ -354,17 +408,31 @@ class Datagram:
         names = {_meta_key(k) for k in keys}
         missing = names - self._meta.keys()
         if missing and not ignore_missing:
-            raise InputValidationError(f"no meta columns {sorted(missing)} to drop")
+            raise FieldNotFoundError(
+                f"no meta columns {sorted(missing)} to drop (meta columns: {list(self._meta)}); "
+                "pass ignore_missing=True to skip absent ones"
+            )
         return self._copy(_meta={k: v for k, v in self._meta.items() if k not in names})
 
-    def with_context_key(self, key: str) -> Self:
-        return self._copy(_context_key=key)
+    def with_context_key(self, new_context_key: str) -> Self:
+        return self._copy(_context_key=new_context_key)
+
+    def copy(self, include_cache: bool = True, preserve_id: bool = True) -> Self:
+        """A copy (rows are immutable, so this is rarely needed); ``include_cache=False``
+        drops the cached Arrow form and hash, which are rebuilt on demand. Rows have no
+        separate id, so ``preserve_id`` has no effect."""
+        if include_cache:
+            return self._copy()
+        data = self._dict()
+        return self._copy(
+            _data=dict(data), _table=None, _hash=None, _block=None, **self._detached()
+        )
 
     # Data operations -------------------------------------------------------------------------
     def _check_known(self, names: Any, action: str) -> None:
         missing = [n for n in names if n not in self._schema]
         if missing:
-            raise InputValidationError(
+            raise FieldNotFoundError(
                 f"cannot {action} {missing}: no such columns (columns: {list(self._schema)})"
             )
 
@@ -380,10 +448,10 @@ class Datagram:
         data = self._dict()
         return self._derive({n: data[n] for n in keep}, self._schema.select(*keep))
 
-    def rename(self, mapping: Mapping[str, str]) -> Self:
-        self._check_known(mapping, "rename")
-        data = {mapping.get(k, k): v for k, v in self._dict().items()}
-        return self._derive(data, self._schema.rename(mapping), renames=mapping)
+    def rename(self, column_mapping: Mapping[str, str]) -> Self:
+        self._check_known(column_mapping, "rename")
+        data = {column_mapping.get(k, k): v for k, v in self._dict().items()}
+        return self._derive(data, self._schema.rename(column_mapping), renames=column_mapping)
 
     def update(self, **values: Any) -> Self:
         """Replace values of existing columns (types must still match the schema)."""
@@ -425,14 +493,14 @@ class Tag(Datagram):
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
         system_tags: Mapping[str, Any] | None = None,
+        meta_info: Mapping[str, Any] | None = None,
+        python_schema: Mapping[str, Any] | None = None,
+        *,
+        data_context: str | DataContext | None = None,
     ) -> None:
         super().__init__(
-            data, schema=schema, meta=meta, context_key=context_key, system_tags=system_tags
+            data, python_schema, meta_info, data_context=data_context, system_tags=system_tags
         )
 
     def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
@@ -473,8 +541,20 @@ class Tag(Datagram):
     def with_system_tags(self, **tags: Any) -> Tag:
         return self._copy(_hidden={**self._tags(), **tags})
 
-    def as_datagram(self) -> Datagram:
-        return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
+    def as_datagram(
+        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+    ) -> Datagram:
+        """This tag as a plain ``Datagram``; system tags become data columns only when
+        ``columns``/``all_info`` ask for them (as in ``as_dict``)."""
+        config = ColumnConfig.handle_config(columns, all_info)
+        if not config.system_tags:
+            return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
+        tags = self._tags()
+        data = {**self._dict(), **tags}
+        schema = self._schema.with_values(
+            {k: type(v) if v is not None else str | None for k, v in tags.items()}
+        )
+        return Datagram._make(data, schema, self._meta, self._context_key)
 
 
 class Packet(Datagram):
@@ -486,14 +566,14 @@ class Packet(Datagram):
     def __init__(
         self,
         data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        *,
-        schema: Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        context_key: str | None = None,
+        meta_info: Mapping[str, Any] | None = None,
         source_info: Mapping[str, Any] | None = None,
+        python_schema: Mapping[str, Any] | None = None,
+        *,
+        data_context: str | DataContext | None = None,
     ) -> None:
         super().__init__(
-            data, schema=schema, meta=meta, context_key=context_key, source_info=source_info
+            data, python_schema, meta_info, data_context=data_context, source_info=source_info
         )
 
     def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:

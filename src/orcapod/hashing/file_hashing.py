@@ -21,6 +21,7 @@ identified by ``path_row_digest`` instead: when it cannot be read (missing, unre
 row is identified by a marker of the absolute path, so the stream can still be built and only
 the rows whose function reads that path fail (and are retried on the next run; once the file
 exists its content identifies the row, and it is computed).
+``hash_file(path)`` gives the digest as a ``ContentHash`` (method ``file_v1``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ from pathlib import Path
 import xxhash
 
 from orcapod.errors import HashingError
+from orcapod.types import ContentHash
 
-__all__ = ["clear_file_digest_memo", "path_content_digest", "path_row_digest"]
+__all__ = [
+    "FILE_HASH_METHOD",
+    "clear_file_digest_memo",
+    "hash_file",
+    "path_content_digest",
+    "path_row_digest",
+]
+
+FILE_HASH_METHOD = "file_v1"
 
 _CHUNK = 1 << 20
 _FILE_TAG = b"orcapod.file.v1\0"
@@ -49,6 +59,11 @@ def clear_file_digest_memo() -> None:
     """Forget every memoised file digest (tests; or after editing files within one mtime tick)."""
     with _memo_lock:
         _memo.clear()
+
+
+def hash_file(file_path: str | os.PathLike[str]) -> ContentHash:
+    """Content hash of a file (or directory tree) at ``file_path``."""
+    return ContentHash(FILE_HASH_METHOD, path_content_digest(file_path))
 
 
 def path_content_digest(path: str | os.PathLike[str]) -> bytes:

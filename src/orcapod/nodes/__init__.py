@@ -5,13 +5,9 @@ a result cache), ``OperatorNode`` (an operator, optionally logging or replaying 
 satisfy ``Node`` (label, type, ``refresh`` / ``run`` / ``flush``), which is what a pipeline
 runs.
 
-``DerivedSource`` (a node's stored results read as a new source) lives and is exported here,
-not in ``orcapod.sources``: it reads nodes (layer 9), and sources are
-layer 5, which may not import upward. (``CachedSource``, which needs no node, is in
-``orcapod.sources``.)
+``node.as_source()`` reads a node's stored results as a ``orcapod.sources.DerivedSource``.
 """
 
-from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.protocol import Node
@@ -19,7 +15,6 @@ from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 
 __all__ = [
-    "DerivedSource",
     "FunctionNode",
     "Node",
     "NodeRunSummary",

@@ -50,11 +50,11 @@ from orcapod.errors import (
 )
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
-from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import (

@@ -36,13 +36,13 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.errors import InputValidationError, PipelineError
-from orcapod.nodes.derived_source import DerivedSource
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
 from orcapod.operators.layout import StreamLayout
 from orcapod.sources import RootSource
 from orcapod.sources.cached import row_hash_ids
+from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.streams.tracking import no_tracking

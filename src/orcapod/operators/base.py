@@ -168,6 +168,18 @@ class Operator:
     def pipeline_hash(self) -> ContentHash:
         return self.content_hash()
 
+    @property
+    def uri(self) -> tuple[str, str]:
+        """``(class name, hex content hash)``: names this operator with its parameters."""
+        return (type(self).__name__, self.content_hash().to_hex())
+
+    def argument_symmetry(
+        self, streams: Sequence[StreamProtocol]
+    ) -> frozenset[StreamProtocol] | tuple[StreamProtocol, ...]:
+        """The inputs as identity sees them: a set for commutative operators (argument order
+        does not matter), else a tuple."""
+        return frozenset(streams) if self.is_commutative else tuple(streams)
+
     def to_config(self) -> dict[str, Any]:
         return {"class_name": type(self).__name__, "config": self.parameters()}
 
@@ -279,6 +291,11 @@ class OperatorStream(StreamBase):
     # Structure -------------------------------------------------------------------------------
     @property
     def operator(self) -> Operator:
+        return self._operator
+
+    @property
+    def producer(self) -> Operator:
+        """The operator that produces this stream (same as ``operator``)."""
         return self._operator
 
     @property

@@ -18,7 +18,7 @@ Decisions:
   input is an ``InputValidationError`` naming it; ``strict=False`` ignores such names.
 * A stream needs at least one packet column, so selecting or dropping every packet column is
   an error. Dropping every tag column is fine.
-* ``MapTags`` / ``MapPackets(mapping, drop_unmapped=False)``: every key must be a tag (resp.
+* ``MapTags`` / ``MapPackets(name_map, drop_unmapped=False)``: every key must be a tag (resp.
   packet) column of the input (there is no ``strict`` switch: renaming a column that is not
   there is always a mistake); new names must be valid user names (no leading ``_``) and must
   not collide with each other or with any remaining column. Swaps (``{"a": "b", "b": "a"}``)
@@ -202,8 +202,9 @@ class _Rename(Operator):
 
     _kind = ""
 
-    def __init__(self, mapping: Mapping[str, str], drop_unmapped: bool = False) -> None:
+    def __init__(self, name_map: Mapping[str, str], drop_unmapped: bool = False) -> None:
         name = type(self).__name__
+        mapping = name_map
         if not isinstance(mapping, Mapping):
             raise InputValidationError(
                 f"{name}: mapping must be a dict of old name -> new name, got "
@@ -219,8 +220,19 @@ class _Rename(Operator):
         self.mapping = dict(mapping)
         self.drop_unmapped = bool(drop_unmapped)
 
+    @property
+    def name_map(self) -> dict[str, str]:
+        return dict(self.mapping)
+
     def parameters(self) -> dict[str, Any]:
+        # Stored as "mapping": the key is part of the operator's identity (and of saved
+        # pipelines), which predates the ``name_map`` keyword.
         return {"mapping": dict(self.mapping), "drop_unmapped": self.drop_unmapped}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Operator:
+        params = dict(config.get("config", {}))
+        return cls(params["mapping"], bool(params.get("drop_unmapped", False)))
 
     def _renamed(self, available: Sequence[str]) -> dict[str, str]:
         _known(

@@ -2,9 +2,11 @@
 
 from orcapod.sources.base import RootSource
 from orcapod.sources.cached import CachedSource
+from orcapod.sources.derived import DerivedSource
 from orcapod.sources.files import CSVSource, DeltaTableSource
 from orcapod.sources.in_memory import ArrowTableSource, DataFrameSource, DictSource, ListSource
-from orcapod.sources.registry import SourceRegistry
+from orcapod.sources.proxy import SourceProxy
+from orcapod.sources.registry import GLOBAL_SOURCE_REGISTRY, SourceRegistry
 from orcapod.sources.sql import PostgreSQLTableSource, SQLiteTableSource
 
 __all__ = [
@@ -13,10 +15,13 @@ __all__ = [
     "CachedSource",
     "DataFrameSource",
     "DeltaTableSource",
+    "DerivedSource",
     "DictSource",
+    "GLOBAL_SOURCE_REGISTRY",
     "ListSource",
     "PostgreSQLTableSource",
     "RootSource",
     "SQLiteTableSource",
+    "SourceProxy",
     "SourceRegistry",
 ]

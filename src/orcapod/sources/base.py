@@ -16,6 +16,20 @@ hash of the data itself, so two sources with the same id but different rows neve
 (so one can never be served the other's stored results). The pipeline hash covers only
 ``(tag_schema, packet_schema)``. The default ``source_id`` is the first 20 hex digits of the
 data hash; give an explicit ``source_id`` to keep entry ids stable when rows are added.
+
+Options shared by every source:
+
+* ``system_tag_columns``: user columns that are provenance rather than data; they become
+  system tags ``_tag_<name>`` (hidden unless ``ColumnConfig(system_tags=True)``) and are
+  neither tag nor packet columns.
+* ``infer_nullable`` (default True): a column's type is ``T | None`` iff it holds nulls.
+  With False the Arrow field's nullability decides. Inferring is the default because
+  ``pyarrow`` marks every field nullable unless told otherwise, which would make every
+  column optional and every function reject it.
+* ``data_context``: the data context the rows are made under (default: the default one).
+
+A source has no ``producer`` and no ``upstreams``. ``resolve_field(record_id, field)``
+returns one value by the record id found in provenance (``row_<i>`` or ``<col>=<value>``).
 """
 
 from __future__ import annotations
@@ -26,9 +40,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.data.conversion import table_schema
+from orcapod.contexts import DataContext, resolve_context_key
+from orcapod.data.conversion import arrow_schema_to_schema, column_to_pylist, table_schema
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import InputValidationError
+from orcapod.errors import FieldNotFoundError, InputValidationError
 from orcapod.hashing import hash_object, hash_table
 from orcapod.sources.cached import CachedSource
 from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
@@ -40,6 +55,7 @@ from orcapod.types.columns import (
     SCHEMA_HASH_CHARS,
     SOURCE_ID_HASH_CHARS,
     SOURCE_PREFIX,
+    SYSTEM_TAG_PREFIX,
     SYSTEM_TAG_RECORD_ID,
     SYSTEM_TAG_SOURCE_ID,
 )
@@ -64,15 +80,21 @@ class RootSource(StreamBase):
     def __init__(
         self,
         table: pa.Table,
-        tag_columns: Iterable[str] = (),
+        tag_columns: str | Iterable[str] = (),
+        system_tag_columns: str | Iterable[str] = (),
         *,
         source_id: str | None = None,
         record_id_column: str | None = None,
         label: str | None = None,
+        infer_nullable: bool = True,
+        data_context: str | DataContext | None = None,
     ) -> None:
         if isinstance(tag_columns, str):
             tag_columns = [tag_columns]
         tag_columns = tuple(tag_columns)
+        if isinstance(system_tag_columns, str):
+            system_tag_columns = [system_tag_columns]
+        system_tag_columns = tuple(system_tag_columns)
         names = table.column_names
         if not names:
             raise InputValidationError(f"{type(self).__name__}: the data has no columns")
@@ -92,7 +114,13 @@ class RootSource(StreamBase):
             )
         if len(set(tag_columns)) != len(tag_columns):
             raise InputValidationError(f"tag_columns {list(tag_columns)} repeat a name")
-        if not [n for n in names if n not in tag_columns]:
+        bad_system = [c for c in system_tag_columns if c not in names or c in tag_columns]
+        if bad_system:
+            raise InputValidationError(
+                f"system_tag_columns {bad_system} must be columns of the data that are not "
+                f"tag columns (columns: {names}, tag columns: {list(tag_columns)})"
+            )
+        if not [n for n in names if n not in tag_columns and n not in system_tag_columns]:
             raise InputValidationError(
                 "a source needs at least one packet (non-tag) column; all columns are tags"
             )
@@ -107,10 +135,15 @@ class RootSource(StreamBase):
                     f"record_id_column {record_id_column!r} must hold unique, non-null values"
                 )
         # order: tags first, then packets
-        packet_columns = tuple(n for n in names if n not in tag_columns)
-        self._raw = table.select([*tag_columns, *packet_columns])
+        packet_columns = tuple(
+            n for n in names if n not in tag_columns and n not in system_tag_columns
+        )
+        self._raw = table.select([*tag_columns, *packet_columns, *system_tag_columns])
         self._tag_columns = tag_columns
         self._packet_columns = packet_columns
+        self._system_tag_columns = system_tag_columns
+        self._infer_nullable = bool(infer_nullable)
+        self._context_key = resolve_context_key(data_context)
         self._record_id_column = record_id_column
         self._data_hash = hash_table(self._raw)
         self._source_id = _check_source_id(
@@ -127,12 +160,23 @@ class RootSource(StreamBase):
         return self._source_id
 
     def identity_structure(self) -> Any:
+        options: dict[str, Any] = {}
+        if self._system_tag_columns:
+            options["system_tag_columns"] = list(self._system_tag_columns)
+        if not self._infer_nullable:
+            options["infer_nullable"] = False
         return {
             "kind": type(self).__name__,
             "source_id": self._source_id,
             "tag_columns": list(self._tag_columns),
             "record_id_column": self._record_id_column,
             "data": self._data_hash,
+            **(
+                {"system_tag_columns": list(self._system_tag_columns)}
+                if self._system_tag_columns
+                else {}
+            ),
+            **({} if self._infer_nullable else {"infer_nullable": False}),
         }
 
     def content_hash(self) -> ContentHash:
@@ -145,9 +189,16 @@ class RootSource(StreamBase):
 
     def _user_schemas(self) -> tuple[Schema, Schema]:
         if self._schemas is None:
-            full = table_schema(self._raw)
+            user = self._raw.select([*self._tag_columns, *self._packet_columns])
+            full = (
+                table_schema(user) if self._infer_nullable else arrow_schema_to_schema(user.schema)
+            )
             self._schemas = (full.select(*self._tag_columns), full.select(*self._packet_columns))
         return self._schemas
+
+    @property
+    def data_context_key(self) -> str:
+        return self._context_key
 
     # The enriched stream -----------------------------------------------------------------
     @property
@@ -157,6 +208,8 @@ class RootSource(StreamBase):
             self._stream = ArrowTableStream(
                 self._enriched_table(),
                 self._tag_columns,
+                data_context=self._context_key,
+                schemas=self._user_schemas(),
                 identity=self.content_hash(),
                 pipeline_identity=self.pipeline_hash(),
                 label=self.label,
@@ -187,6 +240,13 @@ class RootSource(StreamBase):
             else (pa.array([], type=pa.large_string()))
         )
         table = self._raw
+        if self._system_tag_columns:
+            table = table.rename_columns(
+                [
+                    SYSTEM_TAG_PREFIX + n if n in self._system_tag_columns else n
+                    for n in table.column_names
+                ]
+            )
         for col in self._packet_columns:
             info = pc.binary_join_element_wise(
                 pa.scalar(self._source_id, pa.large_string()),
@@ -206,11 +266,33 @@ class RootSource(StreamBase):
             record_ids,
         )
 
+    def resolve_field(self, record_id: str, field_name: str) -> Any:
+        """The value of column ``field_name`` in the row whose record id is ``record_id``
+        (as found in provenance: ``row_<i>``, or ``<col>=<value>`` with a record id column)."""
+        if field_name not in self._raw.column_names:
+            raise FieldNotFoundError(
+                f"{type(self).__name__} {self._source_id!r} has no column {field_name!r} "
+                f"(columns: {self._raw.column_names})"
+            )
+        matches = pc.indices_nonzero(pc.equal(self.record_ids(), record_id))
+        if len(matches) == 0:
+            raise FieldNotFoundError(
+                f"{type(self).__name__} {self._source_id!r} has no row with record id "
+                f"{record_id!r}; record ids look like {self.record_ids()[:3].to_pylist()}"
+            )
+        column = self._raw.column(field_name).take(matches[:1])
+        tp = {**self._user_schemas()[0], **self._user_schemas()[1]}.get(field_name)
+        return column_to_pylist(column, tp)[0]
+
     def cached(
-        self, database: ArrowDatabase, cache_path: Sequence[str] | None = None
+        self,
+        cache_database: ArrowDatabase,
+        cache_path_prefix: Sequence[str] = (),
+        cache_path: Sequence[str] | None = None,
     ) -> CachedSource:
-        """A view serving every row this source ever provided, recorded in ``database``."""
-        return CachedSource(self, database, cache_path)
+        """A view serving every row this source ever provided, recorded in ``cache_database``
+        (under ``cache_path``, or the default path below ``cache_path_prefix``)."""
+        return CachedSource(self, cache_database, cache_path_prefix, cache_path)
 
     # Stream surface (delegated) ------------------------------------------------------------
 

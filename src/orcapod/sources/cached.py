@@ -16,10 +16,14 @@ Decisions:
 
 * The table path must stay the same when the source gains rows, so it is not keyed by the
   source's content hash (which covers its data): it is
-  ``("source", <source_id, else label, else class name>, "schema:<pipeline hash>")``, i.e.
-  one table per source id and schema. Pass ``cache_path`` to choose another.
+  ``("source", <source_id given, else the live source's id, else its label, else class
+  name>, "schema:<pipeline hash>")``, i.e.
+  one table per source id and schema, below ``cache_path_prefix`` when given. Pass
+  ``cache_path`` to choose another.
 * Content hash: the hash of the rows actually served (plus the cache path), so it changes
   exactly when the served data changes. Pipeline hash: the live source's (same schema).
+* When the live source has no data to give (an unbound ``SourceProxy``), the recorded rows
+  are served as they are; with nothing recorded either, ``UnboundSourceError`` is raised.
 * It needs no node, so it lives with the sources: ``RootSource.cached(database)`` builds it.
 """
 
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, UnboundSourceError
 from orcapod.hashing import hash_object, hash_rows, hash_table
 from orcapod.hashing.arrow_hashing import digests_to_hex
 from orcapod.streams import ArrowTableStream
@@ -58,7 +62,9 @@ class CachedSource(StreamBase):
         self,
         source: StreamProtocol,
         cache_database: Any,
+        cache_path_prefix: Sequence[str] = (),
         cache_path: Sequence[str] | None = None,
+        source_id: str | None = None,
         label: str | None = None,
     ) -> None:
         if not isinstance(source, StreamProtocol):
@@ -74,13 +80,20 @@ class CachedSource(StreamBase):
         self._source = source
         self._database = cache_database
         self._label = label
+        self._source_id = source_id
         if cache_path is None:
             name = (
-                getattr(source, "source_id", None)
+                source_id
+                or getattr(source, "source_id", None)
                 or getattr(source, "label", None)
                 or type(source).__name__
             )
-            cache_path = ("source", str(name), "schema:" + source.pipeline_hash().to_string())
+            cache_path = (
+                *cache_path_prefix,
+                "source",
+                str(name),
+                "schema:" + source.pipeline_hash().to_string(),
+            )
         self._path = tuple(cache_path)
         self._stream: ArrowTableStream | None = None
         self._content_hash: ContentHash | None = None  # set with the stream
@@ -95,7 +108,19 @@ class CachedSource(StreamBase):
 
     @property
     def source_id(self) -> str | None:
-        return getattr(self._source, "source_id", None)
+        """The id given at construction, else the live source's."""
+        return self._source_id or getattr(self._source, "source_id", None)
+
+    @property
+    def data_context_key(self) -> str:
+        inner = getattr(self._source, "data_context_key", None)
+        return inner if isinstance(inner, str) else super().data_context_key
+
+    def get_all_records(self) -> pa.Table | None:
+        """Every row recorded so far (user columns, system tags, source info and the
+        ``_record_hash`` id), or None when nothing is recorded; a query, no refresh."""
+        result: pa.Table | None = self._database.get_all_records(self._path)
+        return result
 
     @property
     def label(self) -> str:
@@ -124,10 +149,21 @@ class CachedSource(StreamBase):
     def stream(self) -> ArrowTableStream:
         """The served rows (recorded on first use)."""
         if self._stream is None:
-            self.refresh_cache()
-            live_schema = self._live_table().schema
+            try:
+                self.refresh_cache()
+                live_schema: pa.Schema | None = self._live_table().schema
+                unavailable: UnboundSourceError | None = None
+            except UnboundSourceError as err:  # no live rows: serve what was recorded
+                live_schema, unavailable = None, err
             stored = self._database.get_all_records(self._path)
-            if stored is None:
+            if live_schema is None:
+                if stored is None:
+                    raise UnboundSourceError(
+                        f"{self!r}: the live source is unavailable and nothing is recorded "
+                        f"at {self._path}; bind the source first"
+                    ) from unavailable
+                table = stored.drop_columns([c for c in (RECORD_HASH,) if c in stored.schema.names])
+            elif stored is None:
                 table = live_schema.empty_table()
             else:
                 relaxed = pa.schema([f.with_nullable(True) for f in live_schema])

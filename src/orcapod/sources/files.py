@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from orcapod.contexts import DataContext
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
 from orcapod.databases.records import restore_arrays
 from orcapod.errors import InputValidationError, SchemaError
@@ -45,22 +46,29 @@ __all__ = ["CSVSource", "DeltaTableSource"]
 
 
 class CSVSource(RootSource):
-    """A source over a CSV file (read with ``pyarrow.csv``; ``schema`` fixes column types)."""
+    """A source over a CSV file (read with ``pyarrow.csv``; ``schema`` — Python types or a
+    ``pa.Schema`` — fixes column types)."""
 
     def __init__(
         self,
         file_path: str | Path,
-        tag_columns: Iterable[str] = (),
-        *,
-        schema: Mapping[str, Any] | None = None,
-        source_id: str | None = None,
+        tag_columns: str | Iterable[str] = (),
+        system_tag_columns: str | Iterable[str] = (),
         record_id_column: str | None = None,
+        source_id: str | None = None,
+        schema: Mapping[str, Any] | pa.Schema | None = None,
+        *,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
         path = Path(file_path)
         if not path.is_file():
             raise InputValidationError(f"CSVSource: no such file {str(path)!r}")
-        column_types, path_columns = _csv_column_types(schema or {})
+        if isinstance(schema, pa.Schema):
+            column_types: dict[str, pa.DataType] = {f.name: f.type for f in schema}
+            path_columns: list[str] = []
+        else:
+            column_types, path_columns = _csv_column_types(schema or {})
         convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=False)
         try:
             table = pacsv.read_csv(path, convert_options=convert)
@@ -83,9 +91,11 @@ class CSVSource(RootSource):
         super().__init__(
             table,
             tag_columns,
+            system_tag_columns,
             source_id=source_id if source_id is not None else path.stem,
             record_id_column=record_id_column,
             label=label,
+            data_context=data_context,
         )
 
 
@@ -95,12 +105,14 @@ class DeltaTableSource(RootSource):
     def __init__(
         self,
         delta_table_path: str | Path,
-        tag_columns: Iterable[str] = (),
-        *,
-        source_id: str | None = None,
+        tag_columns: str | Iterable[str] = (),
+        system_tag_columns: str | Iterable[str] = (),
         record_id_column: str | None = None,
+        source_id: str | None = None,
+        *,
         storage_options: Mapping[str, str] | None = None,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
         location = str(delta_table_path)
         options = dict(storage_options or {}) or None
@@ -119,9 +131,11 @@ class DeltaTableSource(RootSource):
         super().__init__(
             table,
             tag_columns,
+            system_tag_columns,
             source_id=source_id if source_id is not None else Path(location.rstrip("/")).name,
             record_id_column=record_id_column,
             label=label,
+            data_context=data_context,
         )
 
 

@@ -2,22 +2,32 @@
 
 Types come from the data unless a schema is given (see ``orcapod.data.conversion``); a column
 of Python objects that is not one of the supported types is a ``SchemaError`` naming it.
+``system_tag_columns``, ``infer_nullable`` and ``data_context`` are described in
+``orcapod.sources.base``.
+
+``ListSource``'s identity includes its tag function according to ``tag_function_hash_mode``:
+``"content"`` (the default: the function's normalised code, so editing it changes the
+source's identity), ``"signature"`` (its name and signature) or ``"name"`` (its qualified name
+only; an edited function keeps the old identity, so use it only for functions that never
+change meaning).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from orcapod.data.conversion import infer_schema, rows_to_table, schema_to_arrow
+from orcapod.contexts import DataContext
+from orcapod.data.conversion import infer_schema, rows_to_table, schema_to_arrow, with_large_types
 from orcapod.data.frames import from_pandas, from_polars
 from orcapod.errors import InputValidationError
-from orcapod.hashing.function_identity import function_code_hash
+from orcapod.hashing.function_identity import function_code_hash, function_signature_hash
 from orcapod.sources.base import RootSource
+from orcapod.types import ContentHash
 
 __all__ = ["ArrowTableSource", "DataFrameSource", "DictSource", "ListSource"]
 
@@ -28,11 +38,14 @@ class ArrowTableSource(RootSource):
     def __init__(
         self,
         table: pa.Table | pa.RecordBatch,
-        tag_columns: Iterable[str] = (),
+        tag_columns: str | Iterable[str] = (),
+        system_tag_columns: str | Iterable[str] = (),
+        record_id_column: str | None = None,
+        infer_nullable: bool = True,
         *,
         source_id: str | None = None,
-        record_id_column: str | None = None,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
@@ -41,8 +54,20 @@ class ArrowTableSource(RootSource):
                 f"ArrowTableSource needs a pyarrow Table, got {type(table).__name__}"
             )
         super().__init__(
-            table, tag_columns, source_id=source_id, record_id_column=record_id_column, label=label
+            table,
+            tag_columns,
+            system_tag_columns,
+            source_id=source_id,
+            record_id_column=record_id_column,
+            label=label,
+            infer_nullable=infer_nullable,
+            data_context=data_context,
         )
+
+    @property
+    def table(self) -> pa.Table:
+        """The source's rows with system tags and source info (every column)."""
+        return self.stream.table
 
 
 class DictSource(RootSource):
@@ -55,12 +80,14 @@ class DictSource(RootSource):
     def __init__(
         self,
         data: Collection[Mapping[str, Any]],
-        tag_columns: Iterable[str] = (),
-        *,
+        tag_columns: str | Iterable[str] = (),
+        system_tag_columns: str | Iterable[str] = (),
         data_schema: Mapping[str, Any] | pa.Schema | None = None,
         source_id: str | None = None,
+        *,
         record_id_column: str | None = None,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
         rows = list(data)
         if any(not isinstance(r, Mapping) for r in rows):
@@ -78,15 +105,23 @@ class DictSource(RootSource):
             schema = infer_schema(rows, overrides=data_schema)
             table = rows_to_table(rows, schema) if rows else schema_to_arrow(schema).empty_table()
         super().__init__(
-            table, tag_columns, source_id=source_id, record_id_column=record_id_column, label=label
+            table,
+            tag_columns,
+            system_tag_columns,
+            source_id=source_id,
+            record_id_column=record_id_column,
+            label=label,
+            infer_nullable=data_schema is None,
+            data_context=data_context,
         )
 
 
 class ListSource(RootSource):
     """A source over a plain list: each element becomes the packet ``{name: element}``.
 
-    The tag is ``{"element_index": i}`` unless ``tag_function(element, i) -> dict`` is given.
-    The tag function's code is part of the source's identity.
+    The tag is ``{"element_index": i}`` unless ``tag_function(element, i) -> dict`` is given;
+    ``expected_tag_keys`` names the keys it must return (checked on every element).
+    ``data_schema`` fixes column types (e.g. ``{name: float}``).
     """
 
     def __init__(
@@ -94,10 +129,15 @@ class ListSource(RootSource):
         name: str,
         data: Sequence[Any],
         tag_function: Callable[[Any, int], Mapping[str, Any]] | None = None,
-        *,
+        expected_tag_keys: Collection[str] | None = None,
+        tag_function_hash_mode: Literal["content", "signature", "name"] = "content",
+        data_schema: Mapping[str, Any] | None = None,
         source_id: str | None = None,
+        *,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
+        expected = None if expected_tag_keys is None else set(expected_tag_keys)
         rows: list[dict[str, Any]] = []
         for i, element in enumerate(data):
             tag = dict(tag_function(element, i)) if tag_function else {"element_index": i}
@@ -105,32 +145,67 @@ class ListSource(RootSource):
                 raise InputValidationError(
                     f"tag_function returned the key {name!r}, which is the packet column name"
                 )
+            if expected is not None and set(tag) != expected:
+                raise InputValidationError(
+                    f"tag_function returned keys {sorted(tag)} for element {i}, expected "
+                    f"{sorted(expected)}; make it return exactly expected_tag_keys"
+                )
             rows.append({**tag, name: element})
         if not rows:
             raise InputValidationError("ListSource needs at least one element")
         tag_columns = [k for k in rows[0] if k != name]
-        self._tag_function_hash = function_code_hash(tag_function) if tag_function else None
+        self._tag_function_hash = (
+            _tag_function_identity(tag_function, tag_function_hash_mode) if tag_function else None
+        )
         super().__init__(
-            rows_to_table(rows, infer_schema(rows)), tag_columns, source_id=source_id, label=label
+            rows_to_table(rows, infer_schema(rows, overrides=data_schema)),
+            tag_columns,
+            source_id=source_id,
+            label=label,
+            data_context=data_context,
         )
 
     def identity_structure(self) -> Any:
         return {**super().identity_structure(), "tag_function": self._tag_function_hash}
 
 
+def _tag_function_identity(fn: Callable[..., Any], mode: str) -> ContentHash | str:
+    if mode == "content":
+        return function_code_hash(fn)
+    if mode == "signature":
+        return function_signature_hash(fn)
+    if mode == "name":
+        return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    raise InputValidationError(
+        f"tag_function_hash_mode must be 'content', 'signature' or 'name', not {mode!r}"
+    )
+
+
 class DataFrameSource(RootSource):
     """A source over a pandas or polars DataFrame (object columns of Paths or numpy arrays and
-    polars ``Array`` columns included, see ``orcapod.data.frames``)."""
+    polars ``Array`` columns included, see ``orcapod.data.frames``), or anything
+    ``polars.DataFrame`` accepts (a dict of columns, a list of row dicts). ``schema`` (a
+    ``pa.Schema``) fixes the column types and nullability."""
 
     def __init__(
         self,
-        data: pd.DataFrame | pl.DataFrame,
+        data: pd.DataFrame | pl.DataFrame | Any,
         tag_columns: str | Iterable[str] = (),
-        *,
+        system_tag_columns: str | Iterable[str] = (),
         source_id: str | None = None,
+        schema: pa.Schema | None = None,
+        *,
         record_id_column: str | None = None,
         label: str | None = None,
+        data_context: str | DataContext | None = None,
     ) -> None:
+        if isinstance(data, dict | list):
+            try:
+                data = pl.DataFrame(data)
+            except (TypeError, ValueError, pl.exceptions.PolarsError) as err:
+                raise InputValidationError(
+                    f"DataFrameSource cannot make a DataFrame of the given data: {err}"
+                ) from err
         if isinstance(data, pl.DataFrame):
             table = from_polars(data)
         elif isinstance(data, pd.DataFrame):
@@ -139,8 +214,20 @@ class DataFrameSource(RootSource):
             raise InputValidationError(
                 f"DataFrameSource needs a pandas or polars DataFrame, got {type(data).__name__}"
             )
-        if isinstance(tag_columns, str):
-            tag_columns = [tag_columns]
+        if schema is not None:
+            try:
+                table = table.select(schema.names).cast(schema)
+            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+                raise InputValidationError(
+                    f"DataFrameSource: the data does not fit schema {schema}: {err}"
+                ) from err
         super().__init__(
-            table, tag_columns, source_id=source_id, record_id_column=record_id_column, label=label
+            with_large_types(table),
+            tag_columns,
+            system_tag_columns,
+            source_id=source_id,
+            record_id_column=record_id_column,
+            label=label,
+            infer_nullable=schema is None,
+            data_context=data_context,
         )

@@ -14,6 +14,14 @@ re-iteration is always correct and the stream itself holds no rows.
 Identity without a producer: the content hash covers the whole table (hidden columns
 included) and the tag columns; the pipeline hash covers only ``(tag_schema, packet_schema)``.
 Streams made by operators pass their own identity (``identity=``/``pipeline_identity=``).
+With a ``producer`` (and ``upstreams``) and no explicit identity, the stream is identified as
+that producer applied to those upstreams: the content hash combines the producer's and the
+upstreams' content hashes (in order), the pipeline hash their pipeline hashes.
+
+``source_info={col: token}`` sets the provenance of packet column ``col`` to the constant
+``token`` on every row (a ``None`` token leaves the column's provenance as it is).
+``data_context`` is the context rows are made under when the table has no ``_context_key``
+column (default: the default context).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, table_schema
 from orcapod.data.row_block import RowBlock
@@ -63,7 +72,11 @@ class ArrowTableStream(StreamBase):
         table: pa.Table | pa.RecordBatch,
         tag_columns: Iterable[str] = (),
         system_tag_columns: Iterable[str] = (),
+        source_info: Mapping[str, str | None] | None = None,
+        producer: Any = None,
+        upstreams: Iterable[Any] = (),
         *,
+        data_context: str | DataContext | None = None,
         identity: ContentHash | None = None,
         pipeline_identity: ContentHash | None = None,
         label: str | None = None,
@@ -79,9 +92,7 @@ class ArrowTableStream(StreamBase):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise InputValidationError(f"duplicate column names {dupes}; make them unique")
-        tag_columns = list(tag_columns)
-        if isinstance(tag_columns, str):  # pragma: no cover - guarded by list() above
-            tag_columns = [tag_columns]
+        tag_columns = [tag_columns] if isinstance(tag_columns, str) else list(tag_columns)
         missing = [c for c in tag_columns if c not in names]
         if missing:
             raise InputValidationError(
@@ -123,7 +134,15 @@ class ArrowTableStream(StreamBase):
                 "a stream needs at least one packet (non-tag) column; "
                 f"all columns {list(self._tag_cols)} are tags"
             )
+        if source_info:
+            table, source_cols = _with_source_info(table, source_info, self._packet_cols)
+            self._table = table
         self._source_cols = {c: source_cols[c] for c in self._packet_cols if c in source_cols}
+        self._producer = producer
+        self._upstreams = tuple(upstreams)
+        self._context_key = (
+            DEFAULT_CONTEXT_KEY if data_context is None else resolve_context_key(data_context)
+        )
         self._identity = identity
         self._pipeline_identity = pipeline_identity
         self.label = label
@@ -131,6 +150,19 @@ class ArrowTableStream(StreamBase):
         self._content_hash: ContentHash | None = None
         self._pipeline_hash: ContentHash | None = None
         self._row_hashes: pa.Array | None = None
+
+    # Provenance of the stream object --------------------------------------------------------
+    @property
+    def producer(self) -> Any:
+        return self._producer
+
+    @property
+    def upstreams(self) -> tuple[Any, ...]:
+        return self._upstreams
+
+    @property
+    def data_context_key(self) -> str:
+        return self._context_key
 
     # Shape ---------------------------------------------------------------------------------
     @property
@@ -236,7 +268,7 @@ class ArrowTableStream(StreamBase):
                     )
         if config.context and not self._has_context:
             table = table.append_column(
-                CONTEXT_KEY, pa.array([DEFAULT_CONTEXT_KEY] * n, type=pa.large_string())
+                CONTEXT_KEY, pa.array([self._context_key] * n, type=pa.large_string())
             )
         hash_col = config.content_hash_column()
         if hash_col is not None:
@@ -285,7 +317,7 @@ class ArrowTableStream(StreamBase):
             contexts = (
                 part.column(CONTEXT_KEY).to_pylist()
                 if self._has_context
-                else repeat(DEFAULT_CONTEXT_KEY, n)
+                else repeat(self._context_key, n)
             )
             for row, meta, ctx in zip(range(n), metas, contexts, strict=True):
                 yield (
@@ -297,6 +329,14 @@ class ArrowTableStream(StreamBase):
     def content_hash(self) -> ContentHash:
         if self._identity is not None:
             return self._identity
+        if self._content_hash is None and self._producer is not None:
+            self._content_hash = hash_object(
+                {
+                    "kind": "ArrowTableStream",
+                    "producer": self._producer.content_hash(),
+                    "upstreams": [u.content_hash() for u in self._upstreams],
+                }
+            )
         if self._content_hash is None:
             self._content_hash = hash_object(
                 {
@@ -310,6 +350,15 @@ class ArrowTableStream(StreamBase):
     def pipeline_hash(self) -> ContentHash:
         if self._pipeline_identity is not None:
             return self._pipeline_identity
+        if self._pipeline_hash is None and self._producer is not None:
+            producer_hash = getattr(self._producer, "pipeline_hash", self._producer.content_hash)
+            self._pipeline_hash = hash_object(
+                {
+                    "kind": "ArrowTableStream",
+                    "producer": producer_hash(),
+                    "upstreams": [u.pipeline_hash() for u in self._upstreams],
+                }
+            )
         if self._pipeline_hash is None:
             self._pipeline_hash = schema_pipeline_hash(*self._user_schemas())
         return self._pipeline_hash
@@ -320,6 +369,29 @@ def schema_pipeline_hash(
 ) -> ContentHash:
     """Pipeline identity of a root stream: its tag and packet schemas only."""
     return hash_object((Schema(tag_schema), Schema(packet_schema)))
+
+
+def _with_source_info(
+    table: pa.Table, source_info: Mapping[str, str | None], packet_cols: tuple[str, ...]
+) -> tuple[pa.Table, dict[str, str]]:
+    """``table`` with ``_source_<col>`` set to the constant token of every non-None entry."""
+    unknown = [c for c in source_info if c not in packet_cols]
+    if unknown:
+        raise InputValidationError(
+            f"source_info names {unknown}, which are not packet columns (packet columns: "
+            f"{list(packet_cols)})"
+        )
+    for col, token in source_info.items():
+        if token is None:
+            continue
+        name = SOURCE_PREFIX + col
+        values = pa.array([token] * table.num_rows, type=pa.large_string())
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, values)
+        else:
+            table = table.append_column(name, values)
+    names = table.column_names
+    return table, {n[len(SOURCE_PREFIX) :]: n for n in names if n.startswith(SOURCE_PREFIX)}
 
 
 def _row_dicts(

@@ -5,6 +5,10 @@ stream can show itself as an Arrow table (hidden columns off by default), iterat
 predict its schema, and identify itself two ways: ``content_hash()`` (includes data) and
 ``pipeline_hash()`` (schema and topology only).
 
+Provenance of the stream object itself: ``producer`` is the pod or operator that made it
+(None for a root stream or a source) and ``upstreams`` its input streams (``()`` for a root).
+``data_context`` / ``data_context_key`` name the data context its rows were made under.
+
 Fluent operator shortcuts (``stream.join(other)``, ``.batch(…)``, …) live on ``StreamBase``
 but operators are a higher layer. Instead of importing upward, the operators package registers
 its constructors here (``register_operator``) when it is imported; ``import orcapod`` always
@@ -13,16 +17,18 @@ imports it, so the shortcuts are available to every user of the package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import polars as pl
 import pyarrow as pa
 
+from orcapod.contexts import DataContext, resolve_context
 from orcapod.data import Packet, Tag
 from orcapod.data.frames import to_pandas, to_polars
 from orcapod.errors import OrcapodError
 from orcapod.types import ColumnConfig, ContentHash, Schema
+from orcapod.types.columns import DEFAULT_CONTEXT_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,6 +115,25 @@ class StreamBase:
     def __len__(self) -> int:
         return self.num_rows
 
+    # Provenance of the stream object -------------------------------------------------------
+    @property
+    def producer(self) -> Any:
+        """The pod or operator that produced this stream; None for root streams and sources."""
+        return None
+
+    @property
+    def upstreams(self) -> tuple[Any, ...]:
+        """The streams this one was computed from; ``()`` for root streams and sources."""
+        return ()
+
+    @property
+    def data_context_key(self) -> str:
+        return DEFAULT_CONTEXT_KEY
+
+    @property
+    def data_context(self) -> DataContext:
+        return resolve_context(self.data_context_key)
+
     # Identity (every stream implements both) ------------------------------------------------
     def content_hash(self) -> ContentHash:
         raise NotImplementedError
@@ -120,6 +145,12 @@ class StreamBase:
     def __iter__(self) -> Iterator[tuple[Tag, Packet]]:
         return self.iter_packets()
 
+    async def async_iter_packets(self) -> AsyncIterator[tuple[Tag, Packet]]:
+        """The rows, for ``async for`` (the stream is already computed or computes on the
+        first row, as ``iter_packets`` does)."""
+        for pair in self.iter_packets():
+            yield pair
+
     def flow(self) -> list[tuple[Tag, Packet]]:
         """All rows as a list of (tag, packet) pairs."""
         return list(self.iter_packets())
@@ -128,6 +159,14 @@ class StreamBase:
         """The rows as a polars DataFrame (arrays and Paths restored, see
         ``orcapod.data.frames``)."""
         return to_polars(self.as_table(columns, all_info))
+
+    def as_df(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.DataFrame:
+        """The rows as a polars DataFrame (same as ``as_polars_df``)."""
+        return self.as_polars_df(columns, all_info)
+
+    def as_lazy_frame(self, columns: ColumnsArg = None, all_info: bool = False) -> pl.LazyFrame:
+        """The rows as a polars LazyFrame (over the Arrow table, no copy)."""
+        return self.as_polars_df(columns, all_info).lazy()
 
     def as_pandas_df(
         self, columns: ColumnsArg = None, all_info: bool = False, index_by_tags: bool = False
@@ -142,38 +181,64 @@ class StreamBase:
         return df
 
     # Fluent operator shortcuts ------------------------------------------------------------
-    def join(self, *others: Any, **kwargs: Any) -> Any:
-        return _operator("join")(self, *others, **kwargs)
+    def join(self, other_stream: Any, *others: Any, label: str | None = None) -> Any:
+        """``Join`` of this stream with ``other_stream`` (and any further ``others``)."""
+        return _operator("join")(self, other_stream, *others, label=label)
 
-    def semi_join(self, other: Any, **kwargs: Any) -> Any:
-        return _operator("semi_join")(self, other, **kwargs)
+    def semi_join(self, other_stream: Any, label: str | None = None) -> Any:
+        return _operator("semi_join")(self, other_stream, label=label)
 
-    def merge_join(self, other: Any, **kwargs: Any) -> Any:
-        return _operator("merge_join")(self, other, **kwargs)
+    def merge_join(self, other_stream: Any, label: str | None = None) -> Any:
+        return _operator("merge_join")(self, other_stream, label=label)
 
-    def batch(self, batch_size: int = 0, **kwargs: Any) -> Any:
-        return _operator("batch")(self, batch_size, **kwargs)
+    def batch(
+        self, batch_size: int = 0, drop_partial_batch: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("batch")(self, batch_size, drop_partial_batch, label=label)
 
-    def select_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("select_tag_columns")(self, *columns, **kwargs)
+    def select_tag_columns(
+        self, tag_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        """Keep these tag columns: one name, a list of names, or several names."""
+        return _operator("select_tag_columns")(self, tag_columns, *more, strict=strict, label=label)
 
-    def select_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("select_packet_columns")(self, *columns, **kwargs)
+    def select_packet_columns(
+        self, packet_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("select_packet_columns")(
+            self, packet_columns, *more, strict=strict, label=label
+        )
 
-    def drop_tag_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("drop_tag_columns")(self, *columns, **kwargs)
+    def drop_tag_columns(
+        self, tag_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("drop_tag_columns")(self, tag_columns, *more, strict=strict, label=label)
 
-    def drop_packet_columns(self, *columns: Any, **kwargs: Any) -> Any:
-        return _operator("drop_packet_columns")(self, *columns, **kwargs)
+    def drop_packet_columns(
+        self, packet_columns: Any, *more: str, strict: bool = True, label: str | None = None
+    ) -> Any:
+        return _operator("drop_packet_columns")(
+            self, packet_columns, *more, strict=strict, label=label
+        )
 
-    def map_tags(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
-        return _operator("map_tags")(self, mapping, **kwargs)
+    def map_tags(
+        self, name_map: Mapping[str, str], drop_unmapped: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("map_tags")(self, name_map, drop_unmapped, label=label)
 
-    def map_packets(self, mapping: Mapping[str, str], **kwargs: Any) -> Any:
-        return _operator("map_packets")(self, mapping, **kwargs)
+    def map_packets(
+        self, name_map: Mapping[str, str], drop_unmapped: bool = False, label: str | None = None
+    ) -> Any:
+        return _operator("map_packets")(self, name_map, drop_unmapped, label=label)
 
-    def polars_filter(self, *predicates: Any, **constraints: Any) -> Any:
-        return _operator("polars_filter")(self, *predicates, **constraints)
+    def polars_filter(
+        self, *predicates: Any, constraint_map: Mapping[str, Any] | None = None, **constraints: Any
+    ) -> Any:
+        """``PolarsFilter`` with these predicates and equality constraints (given as keywords,
+        or as ``constraint_map`` for column names that are not Python identifiers)."""
+        return _operator("polars_filter")(
+            self, *predicates, **(constraint_map or {}), **constraints
+        )
 
     def cross_join(self, *others: Any, **kwargs: Any) -> Any:
         return _operator("cross_join")(self, *others, **kwargs)

@@ -4,6 +4,7 @@ Hidden columns are the meta columns (``__*``), the data context (``_context_key`
 info (``_source_<col>``), system tags (``_tag_*``) and an optional per-row content hash.
 By default none of them are shown. ``all_info=True`` shows every hidden column; it does not
 sort rows (sorting is a view choice, not information), so ``sort_by_tags`` stays as given.
+The same holds for the field: ``ColumnConfig(all_info=True)`` turns every hidden column on.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ class ColumnConfig:
     system_tags: bool = False
     content_hash: bool | str = False
     sort_by_tags: bool = False
+    all_info: bool = False
+
+    def __post_init__(self) -> None:
+        if self.all_info:
+            for name in ("meta", "context", "source", "system_tags", "content_hash"):
+                object.__setattr__(self, name, True)
 
     @classmethod
     def all(cls) -> ColumnConfig:
@@ -37,28 +44,28 @@ class ColumnConfig:
 
     @classmethod
     def handle_config(
-        cls, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
+        cls, config: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
     ) -> ColumnConfig:
         """Normalise the ``columns=`` / ``all_info=`` arguments accepted across the API."""
-        if columns is None:
-            config = cls()
-        elif isinstance(columns, ColumnConfig):
-            config = columns
-        elif isinstance(columns, Mapping):
+        if config is None:
+            result = cls()
+        elif isinstance(config, ColumnConfig):
+            result = config
+        elif isinstance(config, Mapping):
             known = {f.name for f in fields(cls)}
-            unknown = set(columns) - known
+            unknown = set(config) - known
             if unknown:
                 raise InputValidationError(
                     f"unknown ColumnConfig keys {sorted(unknown)}; valid keys: {sorted(known)}"
                 )
-            config = cls(**columns)
+            result = cls(**config)
         else:
             raise InputValidationError(
-                f"columns must be a ColumnConfig, a dict or None, not {type(columns).__name__}"
+                f"columns must be a ColumnConfig, a dict or None, not {type(config).__name__}"
             )
-        if all_info:
-            config = replace(cls.all(), sort_by_tags=config.sort_by_tags)
-        return config
+        if all_info and not result.all_info:
+            result = replace(cls.all(), sort_by_tags=result.sort_by_tags)
+        return result
 
     def content_hash_column(self) -> str | None:
         """Name of the content-hash column to add, or None."""

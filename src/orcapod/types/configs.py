@@ -10,7 +10,7 @@ from typing import Any
 from orcapod.errors import InputValidationError
 from orcapod.types.enums import ExecutorType
 
-__all__ = ["FlushPolicy", "NodeConfig", "PipelineConfig"]
+__all__ = ["FlushPolicy", "NodeConfig", "PipelineConfig", "resolve_concurrency"]
 
 
 def _check_positive(name: str, value: int | None) -> None:

@@ -6,6 +6,7 @@ matches an old hash: ``arrow_v1:…`` and ``arrow_v2:…`` are simply different 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 
@@ -27,37 +28,56 @@ class ContentHash:
         if not isinstance(self.digest, bytes) or not self.digest:
             raise InputValidationError("ContentHash digest must be non-empty bytes")
 
-    def to_string(self) -> str:
-        """``"<method>:<hex digest>"``."""
-        return f"{self.method}:{self.digest.hex()}"
+    def to_string(self, prefix_method: bool = True, hexdigits: int | None = None) -> str:
+        """``"<method>:<hex digest>"``; only the hex part without ``prefix_method``, and
+        the hex truncated to ``hexdigits`` characters when given."""
+        text = self.to_hex(hexdigits)
+        return f"{self.method}:{text}" if prefix_method else text
 
     @classmethod
-    def from_string(cls, text: str) -> ContentHash:
-        method, sep, hexdigest = text.partition(":")
+    def from_string(cls, hash_string: str) -> ContentHash:
+        method, sep, hexdigest = hash_string.partition(":")
         if not sep:
             raise InputValidationError(
-                f"{text!r} is not a ContentHash string; expected '<method>:<hex digest>'"
+                f"{hash_string!r} is not a ContentHash string; expected '<method>:<hex digest>'"
             )
         try:
             digest = bytes.fromhex(hexdigest)
         except ValueError as err:
-            raise InputValidationError(f"{text!r}: the digest part is not hexadecimal") from err
+            raise InputValidationError(
+                f"{hash_string!r}: the digest part is not hexadecimal"
+            ) from err
         return cls(method, digest)
 
-    def to_hex(self, n: int | None = None) -> str:
-        """Hex digest, truncated to ``n`` characters when given."""
+    def to_hex(self, char_count: int | None = None) -> str:
+        """Hex digest, truncated to ``char_count`` characters when given."""
         text = self.digest.hex()
-        return text if n is None else text[:n]
+        return text if char_count is None else text[:char_count]
 
-    def to_int(self) -> int:
-        return int.from_bytes(self.digest, "big")
+    def to_int(self, hexdigits: int | None = None) -> int:
+        """The digest as a big-endian integer (of its first ``hexdigits`` hex digits)."""
+        if hexdigits is None:
+            return int.from_bytes(self.digest, "big")
+        return int(self.to_hex(hexdigits) or "0", 16)
 
-    def to_uuid(self) -> uuid.UUID:
-        """A UUID made from the first 16 bytes of the digest (zero-padded if shorter)."""
+    def to_base64(self) -> str:
+        """The digest in standard base64 (without the method)."""
+        return base64.b64encode(self.digest).decode("ascii")
+
+    def to_prefixed_digest(self) -> bytes:
+        """``b"<method>:"`` followed by the raw digest bytes."""
+        return self.method.encode("utf-8") + b":" + self.digest
+
+    def to_uuid(self, namespace: uuid.UUID | None = None) -> uuid.UUID:
+        """A UUID made from the first 16 bytes of the digest (zero-padded if shorter); with
+        ``namespace``, the name-based ``uuid5(namespace, <hex digest>)`` instead."""
+        if namespace is not None:
+            return uuid.uuid5(namespace, self.to_hex())
         return uuid.UUID(bytes=self.digest[:16].ljust(16, b"\0"))
 
-    def display_name(self, n: int = 8) -> str:
-        return f"{self.method}:{self.to_hex(n)}"
+    def display_name(self, length: int = 8) -> str:
+        """Short form for logs and reprs: ``"<method>:<first length hex digits>"``."""
+        return f"{self.method}:{self.to_hex(length)}"
 
     def __str__(self) -> str:
         return self.to_string()

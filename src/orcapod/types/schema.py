@@ -7,7 +7,13 @@ and ``Annotated[..., Shape(...)]`` declarations are normalised to it, see
 ``orcapod.types.arrays``) and nested combinations. A field may be *optional* (it may be
 absent from a packet, e.g. a function parameter with a default); optional-ness is part of
 equality between two ``Schema`` objects and of the hash. Compared with a plain mapping, only
-names and types are compared, so ``Schema({"a": int}) == {"a": int}``.
+names and types are compared, so ``Schema({"a": int}) == {"a": int}``; compared with anything
+else a schema is simply unequal (no error), and it is hashable.
+
+``a.is_compatible_with(b)``: every field of ``a`` is in ``b`` with the same type (``b`` may
+have more fields; optional-ness is ignored), i.e. data shaped like ``b`` can be read as ``a``.
+Selecting a field that is not there raises ``FieldNotFoundError``, which is a ``KeyError``
+as for any mapping.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from orcapod.errors import SchemaError
+from orcapod.errors import FieldNotFoundError, SchemaError
 from orcapod.types.arrays import normalize_type
 
 __all__ = ["Schema"]
@@ -34,7 +40,7 @@ class Schema(Mapping[str, Any]):
     def __init__(
         self,
         fields: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
-        optional_fields: Iterable[str] = (),
+        optional_fields: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         data: dict[str, Any] = dict(fields or {})
@@ -43,7 +49,7 @@ class Schema(Mapping[str, Any]):
             if not isinstance(name, str) or not name:
                 raise SchemaError(f"Schema field names must be non-empty strings, got {name!r}")
             data[name] = normalize_type(tp)
-        optional = frozenset(optional_fields)
+        optional = frozenset(optional_fields or ())
         if isinstance(fields, Schema):
             optional = optional | fields._optional
         unknown = optional - data.keys()
@@ -102,11 +108,18 @@ class Schema(Mapping[str, Any]):
     def empty(cls) -> Schema:
         return cls()
 
+    def is_compatible_with(self, other: Mapping[str, Any]) -> bool:
+        """Whether every field of this schema is in ``other`` with the same type."""
+        return all(k in other and other[k] == v for k, v in self._fields.items())
+
     # Derivations (always new objects) ----------------------------------------------------
     def select(self, *names: str) -> Schema:
         missing = [n for n in names if n not in self._fields]
         if missing:
-            raise SchemaError(f"cannot select {missing}: not in schema {list(self._fields)}")
+            raise FieldNotFoundError(
+                f"cannot select {missing}: not in schema {list(self._fields)}; select only "
+                "existing fields"
+            )
         return Schema({n: self._fields[n] for n in names}, self._optional & set(names))
 
     def drop(self, *names: str) -> Schema:

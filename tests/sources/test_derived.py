@@ -3,8 +3,8 @@ import pytest
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions import function_pod
-from orcapod.nodes import DerivedSource, FunctionNode, SourceNode
-from orcapod.sources import DictSource
+from orcapod.nodes import FunctionNode, SourceNode
+from orcapod.sources import DerivedSource, DictSource
 from orcapod.types import ColumnConfig
 
 ROWS = [

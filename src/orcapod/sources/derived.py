@@ -1,8 +1,11 @@
 """``DerivedSource``: a node's stored results, read as a new source.
 
-``node.as_source()`` returns one. Reading it is a query of the node's records
-(``origin.get_all_records(all_info=True)``), never a recomputation: before the origin has run
-(or when nothing is stored) it is empty, with the origin's schema.
+``node.as_source()`` returns one; ``DerivedSource(origin)`` works for any ``origin`` that
+offers ``get_all_records(all_info=...)``, ``content_hash()``, ``keys()`` and
+``output_schema()`` (function and operator nodes do). It depends only on that interface, not on
+the node classes, so it lives with the other sources. Reading it is a query of the node's
+records (``origin.get_all_records(all_info=True)``), never a recomputation: before the origin
+has run (or when nothing is stored) it is empty, with the origin's schema.
 
 Identity: ``content_hash = hash({"kind": "DerivedSource", "origin": origin.content_hash(),
 "source_id": …})`` — the origin's content hash identifies the complete result set, so the
@@ -15,14 +18,11 @@ columns and their source info (``_source_<col>``); meta columns (``__*``), the c
 and the input packets' source info recorded by the origin are dropped. The stored rows are
 read once, on first access, and then fixed (streams are immutable); call ``as_source()``
 again to see rows stored later.
-
-Lives in ``orcapod.nodes`` although it is a source: it reads nodes, which are layer 9, and
-``orcapod.sources`` is layer 5.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
@@ -35,24 +35,21 @@ from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import ContentHash, Schema
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["DerivedSource"]
 
 
 class DerivedSource(StreamBase):
     """The stored results of ``origin`` (a function or operator node) as a source."""
 
-    def __init__(self, origin_node: Any, source_id: str | None = None) -> None:
-        for method in ("get_all_records", "content_hash", "output_schema"):
-            if not callable(getattr(origin_node, method, None)):
+    def __init__(self, origin: Any, source_id: str | None = None) -> None:
+        for method in ("get_all_records", "content_hash", "keys", "output_schema"):
+            if not callable(getattr(origin, method, None)):
                 raise InputValidationError(
                     f"DerivedSource needs a function or operator node, got "
-                    f"{type(origin_node).__name__} (it has no {method}())"
+                    f"{type(origin).__name__} (it has no {method}())"
                 )
-        self._origin = origin_node
-        origin_hash = origin_node.content_hash()
+        self._origin = origin
+        origin_hash = origin.content_hash()
         self._source_id = source_id or f"derived:{origin_hash.to_hex(16)}"
         self._content_hash = hash_object(
             {
