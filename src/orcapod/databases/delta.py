@@ -114,6 +114,7 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
+    raise_flush_outcome,
     resolve_columns,
     with_columns,
 )
@@ -121,7 +122,6 @@ from orcapod.databases.sql import in_predicate, quote_identifier, select_list, w
 from orcapod.errors import (
     DatabaseError,
     DuplicateRecordError,
-    FlushError,
     InputValidationError,
     SchemaError,
 )
@@ -319,19 +319,7 @@ class DeltaTableDatabase(StoringBackend):
             else:
                 if lost:
                     rejected[key] = lost
-        messages = [
-            duplicate_message(k, ids, "were committed first by another writer")
-            for k, ids in rejected.items()
-        ]
-        if failures:
-            detail = "; ".join(f"{k!r}: {err}" for k, err in failures.items())
-            raise FlushError(
-                f"Could not commit the pending rows of path(s) {list(failures)} ({detail}). "
-                "The rows stay pending; fix the cause and call flush() again."
-                + (" Also: " + " ".join(messages) if messages else "")
-            ) from next(iter(failures.values()))
-        if messages:
-            raise DuplicateRecordError(" ".join(messages))
+        raise_flush_outcome(failures, rejected)
 
     def _flush_path(self, key: RecordPath, state: PathState) -> set[str]:
         """Commit the pending rows of ``key``; return the ids dropped because another writer

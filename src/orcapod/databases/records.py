@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.errors import DuplicateRecordError, InputValidationError, SchemaError
+from orcapod.errors import DuplicateRecordError, FlushError, InputValidationError, SchemaError
 from orcapod.hashing.arrow_arrays import (
     ARRAY_METADATA_KEY,
     from_storage,
@@ -348,6 +348,28 @@ def duplicate_message(path: Sequence[str], ids: Collection[str], where: str) -> 
         f"Record id(s) {shown}{more} {where} at path {tuple(path)!r}; record ids must be "
         "unique - pass skip_duplicates=True to keep the stored rows and drop the new ones."
     )
+
+
+def raise_flush_outcome(
+    failures: Mapping[tuple[str, ...], Exception],
+    rejected: Mapping[tuple[str, ...], Collection[str]],
+) -> None:
+    """End a flush: raise ``FlushError`` naming the paths that failed (their rows stay
+    pending), else ``DuplicateRecordError`` naming the ids another writer committed first;
+    return when neither happened."""
+    messages = [
+        duplicate_message(k, ids, "were committed first by another writer")
+        for k, ids in rejected.items()
+    ]
+    if failures:
+        detail = "; ".join(f"{k!r}: {err}" for k, err in failures.items())
+        raise FlushError(
+            f"Could not commit the pending rows of path(s) {list(failures)} ({detail}). "
+            "The rows stay pending; fix the cause and call flush() again."
+            + (" Also: " + " ".join(messages) if messages else "")
+        ) from next(iter(failures.values()))
+    if messages:
+        raise DuplicateRecordError(" ".join(messages))
 
 
 def dedupe_batch(records: pa.Table, path: Sequence[str], skip_duplicates: bool) -> pa.Table:

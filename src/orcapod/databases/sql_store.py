@@ -72,6 +72,7 @@ from orcapod.databases.records import (
     merge_schemas,
     normalize_constraints,
     normalize_ids,
+    raise_flush_outcome,
     resolve_columns,
     with_columns,
 )
@@ -85,7 +86,7 @@ from orcapod.databases.sql_types import (
     sql_name,
     to_wire,
 )
-from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError, InputValidationError
+from orcapod.errors import DatabaseError, DuplicateRecordError, InputValidationError
 from orcapod.types.columns import RECORD_ID
 
 __all__ = ["CATALOG", "INLINE_LIMIT", "SQLArrowDatabase"]
@@ -304,19 +305,7 @@ class SQLArrowDatabase(StoringBackend):
             del self._pending[key]
             if dropped:
                 rejected[key] = dropped
-        messages = [
-            duplicate_message(k, ids, "were committed by another writer first")
-            for k, ids in rejected.items()
-        ]
-        if failures:
-            detail = "; ".join(f"{k!r}: {err}" for k, err in failures.items())
-            raise FlushError(
-                f"Could not commit the pending rows of path(s) {list(failures)} ({detail}). "
-                "The rows stay pending; fix the cause and call flush() again."
-                + (" Also: " + " ".join(messages) if messages else "")
-            ) from next(iter(failures.values()))
-        if messages:
-            raise DuplicateRecordError(" ".join(messages))
+        raise_flush_outcome(failures, rejected)
 
     def _flush_path(self, key: RecordPath, pending: _Pending) -> set[str]:
         """Commit ``pending`` in one transaction; return the ids dropped because another
