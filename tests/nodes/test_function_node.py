@@ -31,7 +31,7 @@ from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.engine import write as run_writer
 from orcapod.functions.engine.identify import entry_ids
 from orcapod.hashing import hash_rows
-from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, records
+from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, node_store, records
 from orcapod.sources import ArrowTableSource, DictSource
 from orcapod.types import ColumnConfig, ErrorPolicy
 from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
@@ -747,9 +747,12 @@ def test_fail_fast_commits_the_storable_rows_before_raising(tmp_path: Path) -> N
     assert [r["id"] for r in fresh.as_table().to_pylist()] == [0, 2]
 
 
+@pytest.mark.parametrize("scan", [False, True], ids=["filtered_query", "projected_scan"])
 def test_records_whose_results_are_gone_are_recomputed_not_reported_as_reused(
-    probe: Probe, tmp_path: Path
+    probe: Probe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan: bool
 ) -> None:
+    if scan:  # many ids: the existence check scans the result ids and matches their hashes
+        monkeypatch.setattr(node_store, "FILTER_LIMIT", 1)
     records = tmp_path / "records"
     # results kept in memory by an earlier process: the records outlive them
     first = FunctionNode(double_pod(probe), source([1, 2, 3]), DeltaTableDatabase(records))
@@ -770,3 +773,7 @@ def test_records_whose_results_are_gone_are_recomputed_not_reported_as_reused(
     again.attach_databases(DeltaTableDatabase(tmp_path / "p"), DeltaTableDatabase(results))
     assert again.run().computed == 2
     assert tags_and_outputs(again) == [(1, 2), (2, 4)]
+    # and results that do exist are found: the next run reuses every row
+    last = FunctionNode(double_pod(probe), source([1, 2]), DeltaTableDatabase(tmp_path / "p"))
+    last.attach_databases(DeltaTableDatabase(tmp_path / "p"), DeltaTableDatabase(results))
+    assert (last.run().computed, last.run().reused) == (0, 2)

@@ -121,8 +121,8 @@ class FunctionRun:
         # memory by an earlier process) is no reuse: its entry is looked up / computed again
         pointing = np.flatnonzero(has_result)
         if len(pointing):
-            got = store.results(packet_ids.take(pa.array(pointing)).combine_chunks(), [])
-            lost = pointing if got is None else pointing[got[1] < 0]
+            exist = store.results_exist(packet_ids.take(pa.array(pointing)).combine_chunks())
+            lost = pointing[~exist]
             novel[which[lost]] = True
             category[which[lost]] = _SKIPPED
         return np.flatnonzero(novel)

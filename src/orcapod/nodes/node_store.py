@@ -23,10 +23,12 @@ import pyarrow.compute as pc
 
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase
+from orcapod.databases.id_index import hash_ids
 from orcapod.functions import ResultCache
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys, unique_keys
 from orcapod.nodes.records import (
+    FILTER_LIMIT,
     failure_table,
     fetch_matching,
     utc_now,
@@ -106,6 +108,24 @@ class NodeStore:
             return None
         table, which = found
         return table, _inverse(which, len(first))[codes]
+
+    def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
+        """Per id (no nulls): is a result stored under it? Up to ``FILTER_LIMIT`` ids are one
+        filtered query; more are one projected scan of the stored result ids matched by their
+        64-bit hashes (vectorised; a collision could only make a missing result look present,
+        with odds of about n^2 / 2^64)."""
+        if len(packet_ids) <= FILTER_LIMIT:
+            got = self.results(packet_ids, [])
+            return np.zeros(len(packet_ids), bool) if got is None else got[1] >= 0
+        table = self.cache.database.get_records_with_column_value(
+            self.cache.record_path, {}, record_id_column=PACKET_ID, columns=[]
+        )
+        if table is None:
+            return np.zeros(len(packet_ids), dtype=bool)
+        stored = np.sort(hash_ids(table.column(PACKET_ID)))
+        wanted = hash_ids(packet_ids)
+        at = np.minimum(np.searchsorted(stored, wanted), max(len(stored) - 1, 0))
+        return stored[at] == wanted if len(stored) else np.zeros(len(wanted), dtype=bool)
 
     def stored_table(self, plan: InputPlan, template: pa.Table) -> pa.Table:
         """The stored result of every recorded input row, in input order, as ``template``."""
