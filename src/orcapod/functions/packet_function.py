@@ -314,6 +314,22 @@ class PacketFunctionBase(Generic[E]):
         return f"{type(self).__name__}({self.canonical_function_name!r}, version={self.version!r})"
 
 
+def _forwarded_property(name: str) -> Any:
+    """A read-only property reading ``name`` of the wrapped packet function."""
+    return property(lambda self: getattr(self._packet_function, name), doc=f"The wrapped {name}.")
+
+
+def _forwarded_method(name: str) -> Any:
+    """A method calling ``name`` of the wrapped packet function with the same arguments."""
+
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._packet_function, name)(*args, **kwargs)
+
+    forward.__name__ = name
+    forward.__doc__ = f"The wrapped function's ``{name}``."
+    return forward
+
+
 class PacketFunctionWrapper(PacketFunctionBase[E]):
     """Wraps another packet function and delegates identity, schemas and calls to it.
 
@@ -335,63 +351,31 @@ class PacketFunctionWrapper(PacketFunctionBase[E]):
     def packet_function(self) -> PacketFunctionBase[Any]:
         return self._packet_function
 
-    # delegated identity and schemas
-    @property
-    def packet_function_type_id(self) -> str:
-        return self._packet_function.packet_function_type_id
-
-    @property
-    def canonical_function_name(self) -> str:
-        return self._packet_function.canonical_function_name
-
-    @property
-    def input_packet_schema(self) -> Schema:
-        return self._packet_function.input_packet_schema
-
-    @property
-    def output_packet_schema(self) -> Schema:
-        return self._packet_function.output_packet_schema
-
-    @property
-    def code_hash(self) -> str:
-        return self._packet_function.code_hash
-
-    @property
-    def uri(self) -> tuple[str, ...]:
-        return self._packet_function.uri
-
-    def identity_structure(self) -> Any:
-        return self._packet_function.identity_structure()
-
-    def pipeline_identity_structure(self) -> Any:
-        return self._packet_function.pipeline_identity_structure()
-
-    def content_hash(self) -> ContentHash:
-        return self._packet_function.content_hash()
-
-    def pipeline_hash(self) -> ContentHash:
-        return self._packet_function.pipeline_hash()
+    # delegated identity and schemas (read from the wrapped function on every access)
+    packet_function_type_id = _forwarded_property("packet_function_type_id")
+    canonical_function_name = _forwarded_property("canonical_function_name")
+    input_packet_schema = _forwarded_property("input_packet_schema")
+    output_packet_schema = _forwarded_property("output_packet_schema")
+    code_hash = _forwarded_property("code_hash")
+    uri = _forwarded_property("uri")
+    supports_concurrent_calls = _forwarded_property("supports_concurrent_calls")
+    identity_structure = _forwarded_method("identity_structure")
+    pipeline_identity_structure = _forwarded_method("pipeline_identity_structure")
+    content_hash = _forwarded_method("content_hash")
+    pipeline_hash = _forwarded_method("pipeline_hash")
+    get_function_variation_data = _forwarded_method("get_function_variation_data")
+    execution_data_for = _forwarded_method("execution_data_for")
+    get_execution_data = _forwarded_method("get_execution_data")
+    record_id_maker = _forwarded_method("record_id_maker")
+    output_meta_schema = _forwarded_method("output_meta_schema")
+    record_id_maker_for = _forwarded_method("record_id_maker_for")
+    set_active = _forwarded_method("set_active")
+    is_active = _forwarded_method("is_active")
+    direct_call = _forwarded_method("direct_call")
+    direct_async_call = _forwarded_method("direct_async_call")
 
     def computed_label(self) -> str:
         return self.label or self._packet_function.computed_label()
-
-    def get_function_variation_data(self) -> dict[str, str]:
-        return self._packet_function.get_function_variation_data()
-
-    def execution_data_for(self, executor: Any) -> dict[str, str]:
-        return self._packet_function.execution_data_for(executor)
-
-    def get_execution_data(self) -> dict[str, str]:
-        return self._packet_function.get_execution_data()
-
-    def record_id_maker(self) -> RecordIdMaker:
-        return self._packet_function.record_id_maker()
-
-    def output_meta_schema(self) -> Schema:
-        return self._packet_function.output_meta_schema()
-
-    def record_id_maker_for(self, executor: Any) -> RecordIdMaker:
-        return self._packet_function.record_id_maker_for(executor)
 
     # delegated executor and active state
     @property
@@ -410,16 +394,6 @@ class PacketFunctionWrapper(PacketFunctionBase[E]):
         clone._packet_function = self._packet_function.with_executor(executor)
         return clone
 
-    def set_active(self, active: bool = True) -> None:
-        self._packet_function.set_active(active)
-
-    def is_active(self) -> bool:
-        return self._packet_function.is_active()
-
-    @property
-    def supports_concurrent_calls(self) -> bool:
-        return self._packet_function.supports_concurrent_calls
-
     # delegated calls (the wrapped function routes through its executor)
     def call(self, packet: Packet, *, logger: PacketLoggerProtocol | None = None) -> Packet | None:
         return self._packet_function.call(packet, logger=logger)
@@ -433,9 +407,3 @@ class PacketFunctionWrapper(PacketFunctionBase[E]):
         self, packet: Packet, *, logger: PacketLoggerProtocol | None = None
     ) -> Pending[Packet | None]:
         return self._packet_function.submit_call(packet, logger=logger)
-
-    def direct_call(self, packet: Packet) -> Packet | None:
-        return self._packet_function.direct_call(packet)
-
-    async def direct_async_call(self, packet: Packet) -> Packet | None:
-        return await self._packet_function.direct_async_call(packet)
