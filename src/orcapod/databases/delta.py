@@ -108,20 +108,19 @@ from orcapod.databases.records import (
     Constraint,
     concat_records,
     dedupe_batch,
-    duplicate_message,
+    drop_clashes,
     filter_records,
-    finalize,
     merge_schemas,
     normalize_constraints,
     normalize_ids,
     raise_flush_outcome,
     resolve_columns,
+    stored_result,
     with_columns,
 )
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.errors import (
     DatabaseError,
-    DuplicateRecordError,
     InputValidationError,
     SchemaError,
 )
@@ -281,14 +280,7 @@ class DeltaTableDatabase(StoringBackend):
             since = NO_TABLE if absent_at is None else absent_at
             ids = records.column(RECORD_ID).combine_chunks()
             clashes |= self._committed_ids(key, state, ids, since)
-            if clashes:
-                if not skip_duplicates:
-                    raise DuplicateRecordError(
-                        duplicate_message(key, clashes, "are already stored")
-                    )
-                keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
-                records = records.filter(keep)
-                incoming = [i for i in incoming if i not in clashes]
+            records, incoming = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
                 return
             if not state.pending:
@@ -512,7 +504,7 @@ class DeltaTableDatabase(StoringBackend):
             if state.table is not None:
                 sql = f"SELECT * FROM t WHERE {in_predicate(RECORD_ID, wanted)}"
                 parts.insert(0, state.query(sql))
-        return self._result(parts, schema, record_id_column, None)
+        return stored_result(parts, schema, record_id_column, None)
 
     def get_all_records(
         self, path: Sequence[str], record_id_column: str | None = None
@@ -525,7 +517,7 @@ class DeltaTableDatabase(StoringBackend):
             parts = list(state.pending)
             if state.table is not None:
                 parts.insert(0, state.query("SELECT * FROM t"))
-        return self._result(parts, schema, record_id_column, None)
+        return stored_result(parts, schema, record_id_column, None)
 
     def get_records_with_column_value(
         self,
@@ -554,22 +546,7 @@ class DeltaTableDatabase(StoringBackend):
                 if where is not None:
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
                     parts.insert(0, state.query(sql))
-        return self._result(parts, schema, record_id_column, selected)
-
-    @staticmethod
-    def _result(
-        parts: Sequence[pa.Table | None],
-        schema: pa.Schema,
-        record_id_column: str | None,
-        selected: Sequence[str] | None,
-    ) -> pa.Table | None:
-        rows = [p for p in parts if p is not None and p.num_rows]
-        table = concat_records(rows)
-        if table is None:
-            return None
-        names = schema.names if selected is None else selected
-        table = with_columns(table, schema, names)
-        return finalize(table, record_id_column, names)
+        return stored_result(parts, schema, record_id_column, selected)
 
 
 def _prepare_local_base(base: Path, create: bool) -> None:

@@ -25,7 +25,7 @@ from orcapod.databases.paths import RecordPath, validate_path
 from orcapod.databases.records import (
     concat_records,
     dedupe_batch,
-    duplicate_message,
+    drop_clashes,
     filter_records,
     finalize,
     merge_schemas,
@@ -34,7 +34,6 @@ from orcapod.databases.records import (
     resolve_columns,
     with_columns,
 )
-from orcapod.errors import DuplicateRecordError
 from orcapod.types.columns import RECORD_ID
 
 __all__ = ["InMemoryArrowDatabase"]
@@ -81,15 +80,8 @@ class InMemoryArrowDatabase(StoringBackend):
             store = self._stores.get(key) or _PathStore()
             schema = merge_schemas(store.schema, records.schema, key)
             incoming = records.column(RECORD_ID).to_pylist()
-            if not store.ids.isdisjoint(incoming):
-                clashes = store.ids.intersection(incoming)
-                if not skip_duplicates:
-                    raise DuplicateRecordError(
-                        duplicate_message(key, clashes, "are already stored")
-                    )
-                keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
-                records = records.filter(keep)
-                incoming = [i for i in incoming if i not in clashes]
+            clashes = store.ids.intersection(incoming)
+            records, incoming = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
                 return
             store.schema = schema

@@ -350,6 +350,41 @@ def duplicate_message(path: Sequence[str], ids: Collection[str], where: str) -> 
     )
 
 
+def drop_clashes(
+    records: pa.Table,
+    incoming: list[str],
+    clashes: Collection[str],
+    key: Sequence[str],
+    skip_duplicates: bool,
+) -> tuple[pa.Table, list[str]]:
+    """``records`` and their ids without the ids that ``clashes`` with stored ones:
+    ``DuplicateRecordError`` unless ``skip_duplicates`` (then the stored rows stay)."""
+    if not clashes:
+        return records, incoming
+    if not skip_duplicates:
+        raise DuplicateRecordError(duplicate_message(key, clashes, "are already stored"))
+    keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
+    return records.filter(keep), [i for i in incoming if i not in clashes]
+
+
+def stored_result(
+    parts: Sequence[pa.Table | None],
+    schema: pa.Schema,
+    record_id_column: str | None,
+    selected: Sequence[str] | None,
+) -> pa.Table | None:
+    """One read's answer from its parts (committed, pending): concatenated, with every
+    column of ``schema`` (or the ``selected`` ones), the record id named as asked; None when
+    no row matched."""
+    rows = [p for p in parts if p is not None and p.num_rows]
+    table = concat_records(rows)
+    if table is None:
+        return None
+    names = schema.names if selected is None else selected
+    table = with_columns(table, schema, names)
+    return finalize(table, record_id_column, names)
+
+
 def raise_flush_outcome(
     failures: Mapping[tuple[str, ...], Exception],
     rejected: Mapping[tuple[str, ...], Collection[str]],

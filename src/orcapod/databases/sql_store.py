@@ -66,14 +66,14 @@ from orcapod.databases.records import (
     Constraint,
     concat_records,
     dedupe_batch,
-    duplicate_message,
+    drop_clashes,
     filter_records,
-    finalize,
     merge_schemas,
     normalize_constraints,
     normalize_ids,
     raise_flush_outcome,
     resolve_columns,
+    stored_result,
     with_columns,
 )
 from orcapod.databases.sql_drivers import driver_error
@@ -86,7 +86,7 @@ from orcapod.databases.sql_types import (
     sql_name,
     to_wire,
 )
-from orcapod.errors import DatabaseError, DuplicateRecordError, InputValidationError
+from orcapod.errors import DatabaseError, InputValidationError
 from orcapod.types.columns import RECORD_ID
 
 __all__ = ["CATALOG", "INLINE_LIMIT", "SQLArrowDatabase"]
@@ -257,14 +257,7 @@ class SQLArrowDatabase(StoringBackend):
             version = -1 if entry is None or entry.schema is None else entry.version
             if version >= 0 and version != absent_at:
                 clashes |= self._guarded(lambda: self._committed_ids(entry.table, ids), key)
-            if clashes:
-                if not skip_duplicates:
-                    raise DuplicateRecordError(
-                        duplicate_message(key, clashes, "are already stored")
-                    )
-                keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
-                records = records.filter(keep)
-                incoming = [i for i in incoming if i not in clashes]
+            records, incoming = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
                 return
             if not pending.rows:
@@ -424,7 +417,7 @@ class SQLArrowDatabase(StoringBackend):
                 assert entry.schema is not None
                 where = self._in_clause(RECORD_ID, wanted, pa.string(), "orcapod_ids")
                 parts.insert(0, self._select(key, entry, entry.schema.names, where))
-        return _result(parts, schema, record_id_column, None)
+        return stored_result(parts, schema, record_id_column, None)
 
     def get_all_records(
         self, path: Sequence[str], record_id_column: str | None = None
@@ -438,7 +431,7 @@ class SQLArrowDatabase(StoringBackend):
             if entry is not None:
                 assert entry.schema is not None
                 parts.insert(0, self._select(key, entry, entry.schema.names, ""))
-        return _result(parts, schema, record_id_column, None)
+        return stored_result(parts, schema, record_id_column, None)
 
     def get_records_with_column_value(
         self,
@@ -463,7 +456,7 @@ class SQLArrowDatabase(StoringBackend):
                     if selected is not None:
                         names = [n for n in selected if entry.schema.get_field_index(n) >= 0]
                     parts.insert(0, self._select(key, entry, names, where))
-        return _result(parts, schema, record_id_column, selected)
+        return stored_result(parts, schema, record_id_column, selected)
 
     def _where(self, key: RecordPath, entry: _Entry, tests: Sequence[Constraint]) -> str | None:
         """The SQL condition of ``tests`` on the committed table (None: nothing can match);
@@ -516,21 +509,6 @@ class SQLArrowDatabase(StoringBackend):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch_size={self._batch_size})"
-
-
-def _result(
-    parts: Sequence[pa.Table | None],
-    schema: pa.Schema,
-    record_id_column: str | None,
-    selected: Sequence[str] | None,
-) -> pa.Table | None:
-    rows = [p for p in parts if p is not None and p.num_rows]
-    table = concat_records(rows)
-    if table is None:
-        return None
-    names = schema.names if selected is None else selected
-    table = with_columns(table, schema, names)
-    return finalize(table, record_id_column, names)
 
 
 def _close(conn: Any, cursor: Any) -> None:
