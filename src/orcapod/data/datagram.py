@@ -1,4 +1,5 @@
-"""``Datagram``, ``Tag`` and ``Packet``: one immutable row, as a dict or an Arrow table.
+"""``Datagram``: one immutable row, as a dict or an Arrow table (``Tag`` and ``Packet``, in
+``orcapod.data.tag`` and ``orcapod.data.packet``, are its two roles).
 
 A datagram holds *data* columns (the user's) plus hidden columns: meta (``__*``), the data
 context (``_context_key``) and, for ``Tag``, system tags (``_tag_*``) and for ``Packet``,
@@ -54,11 +55,9 @@ from orcapod.types.columns import (
     DATAGRAM_PREFIX,
     DEFAULT_CONTEXT_KEY,
     META_PREFIX,
-    SOURCE_PREFIX,
-    SYSTEM_TAG_PREFIX,
 )
 
-__all__ = ["Datagram", "Packet", "Tag"]
+__all__ = ["Datagram"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -482,142 +481,3 @@ class Datagram:
     def _detached(self) -> dict[str, Any]:
         """Slot values that a copy no longer backed by the block must hold itself."""
         return {}
-
-
-class Tag(Datagram):
-    """The key columns of a row, plus system tags (``_tag_*``) tracing it to source rows."""
-
-    __slots__ = ()
-    _hidden_prefix = SYSTEM_TAG_PREFIX
-
-    def __init__(
-        self,
-        data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        system_tags: Mapping[str, Any] | None = None,
-        meta_info: Mapping[str, Any] | None = None,
-        python_schema: Mapping[str, Any] | None = None,
-        *,
-        data_context: str | DataContext | None = None,
-    ) -> None:
-        super().__init__(
-            data, python_schema, meta_info, data_context=data_context, system_tags=system_tags
-        )
-
-    def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
-        tags: dict[str, Any] = {SYSTEM_TAG_PREFIX + k: v for k, v in found.items()}
-        given = explicit.get("system_tags") or {}
-        tags.update(
-            {
-                k if k.startswith(SYSTEM_TAG_PREFIX) else SYSTEM_TAG_PREFIX + k: v
-                for k, v in given.items()
-            }
-        )
-        self._hidden = tags
-
-    def _tags(self) -> Mapping[str, Any]:
-        tags = self._hidden
-        if tags is None:  # read from the block each time: None marks an untouched block row
-            assert self._block is not None
-            return self._block.system_tags(self._row)
-        return tags
-
-    def _block_row(self) -> RowBlock | None:
-        """The block this tag can be rebuilt from with ``_make_row`` (same schema and context
-        key), or None when it holds anything the block does not (system tags, meta)."""
-        if self._hidden is None and not self._meta:
-            return self._block
-        return None
-
-    def _detached(self) -> dict[str, Any]:
-        return {"_hidden": self._tags()}
-
-    def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
-        return dict(self._tags()) if config.system_tags else {}
-
-    def system_tags(self) -> dict[str, Any]:
-        """System-tag columns by full name (``_tag_source_id::…`` etc.)."""
-        return dict(self._tags())
-
-    def with_system_tags(self, **tags: Any) -> Tag:
-        return self._copy(_hidden={**self._tags(), **tags})
-
-    def as_datagram(
-        self, columns: ColumnConfig | Mapping[str, Any] | None = None, all_info: bool = False
-    ) -> Datagram:
-        """This tag as a plain ``Datagram``; system tags become data columns only when
-        ``columns``/``all_info`` ask for them (as in ``as_dict``)."""
-        config = ColumnConfig.handle_config(columns, all_info)
-        if not config.system_tags:
-            return Datagram._make(self._dict(), self._schema, self._meta, self._context_key)
-        tags = self._tags()
-        data = {**self._dict(), **tags}
-        schema = self._schema.with_values(
-            {k: type(v) if v is not None else str | None for k, v in tags.items()}
-        )
-        return Datagram._make(data, schema, self._meta, self._context_key)
-
-
-class Packet(Datagram):
-    """The data columns of a row, plus per-column source info (``_source_<col>``)."""
-
-    __slots__ = ()
-    _hidden_prefix = SOURCE_PREFIX
-
-    def __init__(
-        self,
-        data: Mapping[str, Any] | pa.Table | pa.RecordBatch,
-        meta_info: Mapping[str, Any] | None = None,
-        source_info: Mapping[str, Any] | None = None,
-        python_schema: Mapping[str, Any] | None = None,
-        *,
-        data_context: str | DataContext | None = None,
-    ) -> None:
-        super().__init__(
-            data, python_schema, meta_info, data_context=data_context, source_info=source_info
-        )
-
-    def _init_hidden(self, found: dict[str, Any], explicit: Mapping[str, Any]) -> None:
-        info = dict(found)
-        info.update(explicit.get("source_info") or {})
-        unknown = set(info) - set(self._schema)
-        if unknown:
-            raise InputValidationError(
-                f"source info for {sorted(unknown)}, which are not packet columns"
-            )
-        self._hidden = info
-
-    def _info(self) -> Mapping[str, Any]:
-        info = self._hidden
-        if info is None:
-            assert self._block is not None
-            info = self._hidden = self._block.source_info(self._row)
-        return info
-
-    def _extra_hidden(self, config: ColumnConfig) -> dict[str, Any]:
-        if not config.source:
-            return {}
-        info = self._info()
-        return {SOURCE_PREFIX + k: info.get(k) for k in self._schema}
-
-    def source_info(self) -> dict[str, Any]:
-        """``{column: "<source_id>::<record_id>::<column>" or None}`` for every data column."""
-        info = self._info()
-        return {k: info.get(k) for k in self._schema}
-
-    def with_source_info(self, **info: Any) -> Packet:
-        self._check_known(info, "set source info of")
-        return self._copy(_hidden={**self._info(), **info})
-
-    def _derive(
-        self,
-        data: dict[str, Any],
-        schema: Schema,
-        renames: Mapping[str, str] | None = None,
-        updated: Any = (),
-    ) -> Self:
-        renames = renames or {}
-        info = {renames.get(k, k): v for k, v in self._info().items()}
-        info = {k: v for k, v in info.items() if k in schema and k not in updated}
-        return self._copy(
-            _data=data, _schema=schema, _table=None, _hash=None, _block=None, _hidden=info
-        )
