@@ -631,7 +631,7 @@ def test_views_are_snapshots_until_a_run_or_clear_cache(probe: Probe, db: ArrowD
 
 
 def _stored_results(node: FunctionNode) -> list[dict[str, Any]]:
-    table = node._result_cache().get_all_records(include_system_columns=True)
+    table = node.result_cache.get_all_records(include_system_columns=True)
     assert table is not None
     rows = table.drop_columns(["__pod_ts"]).sort_by(PACKET_ID).to_pylist()
     return rows

@@ -43,13 +43,14 @@ from typing import Any
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
-from orcapod.databases import ArrowDatabase, InMemoryArrowDatabase
+from orcapod.databases import ArrowDatabase
 from orcapod.errors import (
     FailedRowsWarning,
     InputValidationError,
 )
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
+from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
@@ -102,9 +103,7 @@ class FunctionNode(StreamBase):
         self.error_policy = ErrorPolicy(error_policy)
         #: when a run commits what it finished (rows and age; see ``FlushPolicy``)
         self.flush_policy = FlushPolicy()
-        self._pipeline_database: ArrowDatabase | None = None
-        self._result_database: ArrowDatabase | None = None
-        self._cached_pod: CachedFunctionPod | None = None
+        self._databases = NodeDatabases(self._pod)
         self._plan_cache: InputPlan | None = None
         self._view_cache: ArrowTableStream | None = None
         self._hashes: dict[str, ContentHash] = {}
@@ -127,47 +126,20 @@ class FunctionNode(StreamBase):
     ) -> None:
         """Store provenance in ``pipeline_database`` and results in ``result_database``
         (default: ``pipeline_database.at("_result")``)."""
-        for name, db in (("pipeline", pipeline_database), ("result", result_database)):
-            if db is not None and not isinstance(db, ArrowDatabase):
-                raise InputValidationError(
-                    f"{name}_database must be an ArrowDatabase (e.g. DeltaTableDatabase, "
-                    f"InMemoryArrowDatabase), got {type(db).__name__}"
-                )
-        self._pipeline_database = pipeline_database
-        self._result_database = result_database or pipeline_database.at("_result")
-        self._cached_pod = None
+        self._databases.attach(pipeline_database, result_database)
         self._view_cache = None
-
-    def _pipeline_db(self) -> ArrowDatabase:
-        if self._pipeline_database is None:
-            self._pipeline_database = InMemoryArrowDatabase()
-            self._result_database = self._pipeline_database.at("_result")
-        return self._pipeline_database
-
-    def _failure_db(self) -> ArrowDatabase:
-        return self._pipeline_db().at("_failures")
-
-    def _cached(self) -> CachedFunctionPod:
-        if self._cached_pod is None:
-            self._pipeline_db()
-            assert self._result_database is not None
-            self._cached_pod = CachedFunctionPod(self._pod, self._result_database)
-        return self._cached_pod
-
-    def _result_cache(self) -> ResultCache:
-        return self._cached().result_cache
 
     @property
     def pipeline_database(self) -> ArrowDatabase | None:
-        return self._pipeline_database
+        return self._databases.pipeline
 
     @property
     def result_database(self) -> ArrowDatabase | None:
-        return self._result_database
+        return self._databases.result
 
     @property
     def result_cache(self) -> ResultCache:
-        return self._result_cache()
+        return self._databases.cached_pod().result_cache
 
     @property
     def function_pod(self) -> FunctionPod:
@@ -177,11 +149,11 @@ class FunctionNode(StreamBase):
     @property
     def cached_function_pod(self) -> CachedFunctionPod:
         """The node's own pod, wrapped in its result cache."""
-        return self._cached()
+        return self._databases.cached_pod()
 
     @property
     def cache_match(self) -> CacheMatch:
-        return self._cached().cache_match
+        return self._databases.cached_pod().cache_match
 
     @property
     def packet_function(self) -> Any:
@@ -263,13 +235,7 @@ class FunctionNode(StreamBase):
         return self._plan_cache
 
     def _store(self) -> NodeStore:
-        return NodeStore(
-            pipeline_db=self._pipeline_db(),
-            failure_db=self._failure_db(),
-            cache=self._result_cache(),
-            record_path=self.record_path,
-            output_schema=self._packet_function.output_packet_schema,
-        )
+        return self._databases.store(self.record_path)
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -332,10 +298,7 @@ class FunctionNode(StreamBase):
 
     def flush(self) -> None:
         """Commit everything this node (and its result cache) has pending."""
-        if self._pipeline_database is not None:
-            self._pipeline_database.flush()
-        if self._result_database is not None:
-            self._result_database.flush()
+        self._databases.flush()
 
     # -- reading -------------------------------------------------------------------------------
 
