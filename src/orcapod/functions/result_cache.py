@@ -60,6 +60,7 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
+from orcapod.data.row_block import RowBlock
 from orcapod.databases.paths import validate_path
 from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
@@ -242,38 +243,37 @@ class ResultCache:
         keys = [k for k in schema if k in table.column_names]
         if len(keys) != len(schema):
             schema = schema.select(*keys)
-        values = [column_to_pylist(table.column(k), schema[k]) for k in keys]
-        sources = [
-            table.column(SOURCE_PREFIX + k).to_pylist()
-            if SOURCE_PREFIX + k in table.column_names
-            else [None] * table.num_rows
-            for k in keys
-        ]
+        n = table.num_rows
+        if not keys:
+            return [FILTERED] * n
+        sources = [SOURCE_PREFIX + k for k in keys]
+        columns: dict[str, list[Any]] = {
+            k: column_to_pylist(table.column(k), schema[k]) for k in keys
+        }
+        stored = None  # a filtered result is a row whose every output source column is null
+        for name in sources:
+            if name in table.column_names:
+                columns[name] = table.column(name).to_pylist()
+                valid = pc.is_valid(table.column(name))
+                stored = valid if stored is None else pc.or_(stored, valid)
+            else:
+                columns[name] = [None] * n
+        is_output = [False] * n if stored is None else stored.to_pylist()
+        # block-backed packets: values and source info are read from the block when needed
+        block = RowBlock(
+            columns,
+            table=table.select(keys),
+            source_info_columns=dict(zip(keys, sources, strict=True)),
+        )
+        make_row = Packet._make_row
         ids = table.column(RECORD_ID).to_pylist()
         stamps = table.column(POD_TS).to_pylist()
-        n = table.num_rows
-        out: list[CacheResult] = []
-        append = out.append
-        rows = (
-            zip(zip(*values, strict=True), zip(*sources, strict=True), ids, stamps, strict=True)
-            if keys
-            else ()
-        )
-        for vals, srcs, record_id, stamp in rows:
-            if srcs.count(None) == len(srcs):
-                append(FILTERED)
-            else:
-                append(
-                    Packet._make(
-                        dict(zip(keys, vals, strict=True)),
-                        schema,
-                        meta={COMPUTED: False, PACKET_ID: record_id, POD_TS: stamp},
-                        hidden=dict(zip(keys, srcs, strict=True)),
-                    )
-                )
-        if not keys:
-            out = [FILTERED] * n
-        return out
+        return [
+            make_row(block, i, schema, {COMPUTED: False, PACKET_ID: rid, POD_TS: ts})
+            if output
+            else FILTERED
+            for i, (output, rid, ts) in enumerate(zip(is_output, ids, stamps, strict=True))
+        ]
 
     # -- stores --------------------------------------------------------------------------
 
