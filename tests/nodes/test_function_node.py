@@ -777,3 +777,28 @@ def test_records_whose_results_are_gone_are_recomputed_not_reported_as_reused(
     last = FunctionNode(double_pod(probe), source([1, 2]), DeltaTableDatabase(tmp_path / "p"))
     last.attach_databases(DeltaTableDatabase(tmp_path / "p"), DeltaTableDatabase(results))
     assert (last.run().computed, last.run().reused) == (0, 2)
+
+
+def test_results_recomputed_for_records_whose_results_are_gone_keep_one_record_per_row(
+    probe: Probe, tmp_path: Path
+) -> None:
+    store = tmp_path / "p"
+
+    def node(results: ArrowDatabase, executor: Any = None) -> FunctionNode:
+        made = FunctionNode(double_pod(probe), source([1, 2, 3]), DeltaTableDatabase(store))
+        made.attach_databases(DeltaTableDatabase(store), results)
+        if executor is not None:
+            made.executor = executor
+        return made
+
+    assert node(InMemoryArrowDatabase()).run().computed == 3
+    # results gone, and another executor (other execution data, so other result ids)
+    results = InMemoryArrowDatabase()
+    again = node(results, LocalExecutor(max_workers=2))
+    assert again.run().computed == 3
+    assert tags_and_outputs(again) == [(1, 2), (2, 4), (3, 6)]
+    recorded = DeltaTableDatabase(store).get_all_records(again.record_path, "entry")
+    assert recorded is not None and recorded.num_rows == 3  # never a second record per row
+    # stored under the ids the records point at: the next run reuses them
+    summary = node(results, LocalExecutor(max_workers=2)).run()
+    assert (summary.computed, summary.reused) == (0, 3)

@@ -288,6 +288,16 @@ class ResultCache:
             _hash_text(input_hash), execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
         )
 
+    def record_ids(
+        self,
+        input_hashes: Sequence[ContentHash | str],
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+    ) -> list[str]:
+        """``record_id`` of many input hashes (vectorised)."""
+        suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
+        return result_record_ids([_hash_text(h) for h in input_hashes], suffix)
+
     def store(
         self,
         input_packet: Packet,

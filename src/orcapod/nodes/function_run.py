@@ -74,6 +74,8 @@ class FunctionRun:
         self._store = store
         self._pf = node.pod.packet_function
         self._category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
+        #: recorded entries whose result is gone -> the result id their record points at
+        self._lost: dict[int, str] = {}
         self._writer = RunWriter(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
@@ -125,6 +127,12 @@ class FunctionRun:
             lost = pointing[~exist]
             novel[which[lost]] = True
             category[which[lost]] = _SKIPPED
+            if len(lost):
+                # their records stay (append-only): the result is stored again under the id
+                # they point at, and no record is written twice (a full duplicate check)
+                lost_ids = packet_ids.take(pa.array(lost)).to_pylist()
+                self._lost = dict(zip(which[lost].tolist(), lost_ids, strict=True))
+                writer.records_absent_at = None
         return np.flatnonzero(novel)
 
     def _novel(self, novel: np.ndarray, max_concurrency: int | None) -> None:
@@ -142,14 +150,22 @@ class FunctionRun:
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
         writer.results_absent_at = store.cache.committed_version()  # misses verified absent
         answers = lookup(store.cache, distinct, match_constraints(tier, pf.code_hash, execution))
+        # a packet of a record whose result is gone is computed again and stored under the id
+        # that record points at (its record cannot change), whatever the look-up found
+        forced = np.zeros(len(distinct), dtype=bool)
+        if self._lost:
+            entries = np.fromiter(self._lost, dtype=np.int64, count=len(self._lost))
+            packets = codes[np.searchsorted(novel, entries)]
+            forced[packets] = True
+            writer.fixed_ids = dict(zip(packets.tolist(), self._lost.values(), strict=True))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
-        outcome[answers.hit] = _REUSED
-        outcome[answers.filtered] = _FILTERED
-        hits = np.flatnonzero(answers.hit | answers.filtered)
+        outcome[answers.hit & ~forced] = _REUSED
+        outcome[answers.filtered & ~forced] = _FILTERED
+        hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced)
         if len(hits):
             ids = answers.record_ids.take(pa.array(hits))
             writer.add_records(self._records_for(groups, hits, ids, False))
-        misses = np.flatnonzero(answers.miss)
+        misses = np.flatnonzero(answers.miss | forced)
         try:
             if len(misses) and pf.is_active():
                 self._compute(groups, distinct, misses, outcome, max_concurrency)

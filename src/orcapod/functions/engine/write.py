@@ -88,6 +88,9 @@ class RunWriter:
         self.records_absent_at: int | None = None
         self._flush_rows = policy.rows
         self._flush_seconds = policy.seconds
+        #: record ids to store some packets' results under (by packet index), e.g. the id a
+        #: record whose result is gone points at; the others get the cache's own ids
+        self.fixed_ids: dict[int, str] = {}
         #: the input hash strings of computed packets (by index); set before ``add_computed``
         self.input_hashes: Callable[[np.ndarray], list[str]] | None = None
         self._outputs: list[Packet | OwnValues | None] = []
@@ -149,7 +152,7 @@ class RunWriter:
             assert self.input_hashes is not None, "set input_hashes before add_computed"
             hashes = self.input_hashes(np.array(packets, dtype=np.int64))
             try:
-                stored = self._store(hashes, outputs)
+                stored = self._store(hashes, outputs, packets)
             except SchemaError:  # some value cannot be stored: find its rows, keep the rest
                 unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
                 if not unstorable:
@@ -158,7 +161,7 @@ class RunWriter:
                 hashes = [hashes[i] for i in keep]
                 outputs = [outputs[i] for i in keep]
                 packets = [packets[i] for i in keep]
-                stored = self._store(hashes, outputs)
+                stored = self._store(hashes, outputs, packets)
             self._cache.flush()  # results first: a record never points at a missing result
             # a filtered result is recorded with a null __packet_id
             ids = [i if out is not None else None for i, out in zip(stored, outputs, strict=True)]
@@ -193,9 +196,23 @@ class RunWriter:
         if unstorable:
             self._fail_unstorable(unstorable)
 
-    def _store(self, hashes: list[str], outputs: list[Packet | OwnValues | None]) -> list[str]:
+    def _store(
+        self, hashes: list[str], outputs: list[Packet | OwnValues | None], packets: list[int]
+    ) -> list[str]:
+        variation, execution = self._data()
+        ids = None
+        fixed = self.fixed_ids
+        if fixed and any(p in fixed for p in packets):
+            ids = self._cache.record_ids(hashes, variation, execution)
+            ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
         return self._cache.store_outputs(
-            hashes, outputs, *self._data(), flush=False, absent_at=self.results_absent_at
+            hashes,
+            outputs,
+            variation,
+            execution,
+            flush=False,
+            record_ids=ids,
+            absent_at=self.results_absent_at,
         )
 
     def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
