@@ -202,9 +202,10 @@ class ResultCache:
     ) -> pa.Table | None:
         """The stored rows answering ``input_hashes`` with ONE query: per hash found, its
         newest matching row (``__record_id``, ``__input_packet_hash``, ``__pod_ts`` and
-        ``columns``, or every column when None); None when nothing matches."""
+        ``columns``, or every column when None); None when nothing matches. An Arrow array
+        is taken as it is (repeated values only repeat an ``IN`` list entry)."""
         if isinstance(input_hashes, pa.Array | pa.ChunkedArray):
-            wanted: Any = pc.unique(input_hashes)
+            wanted: Any = input_hashes
         else:
             wanted = sorted({_hash_text(h) for h in input_hashes})
         if not wanted:

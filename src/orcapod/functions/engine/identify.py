@@ -64,9 +64,8 @@ def digest_strings(digests: pa.Array) -> pa.Array:
     out[:, len(prefix) :: 2] = _HEX[raw >> 4]
     out[:, len(prefix) + 1 :: 2] = _HEX[raw & 0x0F]
     offsets = np.arange(0, (n + 1) * row, row, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(out.tobytes())
-    )
+    # the numpy buffers are handed to Arrow as they are (no copy)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))
 
 
 def input_packet_hashes(table: pa.Table, packet_columns: Sequence[str]) -> pa.Array:
