@@ -109,6 +109,9 @@ def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(keys[:, 0])
     lane0 = keys[order, 0]
     new = np.r_[True, lane0[1:] != lane0[:-1]]
+    if new.all():  # every key distinct (the common case): each row is its own first row
+        every = np.arange(n, dtype=np.int64)
+        return every, every.copy()
     first = np.minimum.reduceat(order, np.flatnonzero(new))
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
