@@ -449,7 +449,6 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         executor (whose ``record_id_maker_for`` gives the results' provenance); for callers
         that keep outputs column-wise (``FunctionPodStream``)."""
         executor = self._executor
-        function, is_async = self._function, self._is_async
         output_data, packet_kwargs = self._output_data, self._kwargs
         required, optional = self._required, self._optional
         # block-backed packets (stream rows): kwargs read straight from the block's columns
@@ -473,15 +472,12 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             reader = state[3]
             return packet_kwargs(packet) if reader is None else reader(packet._row)
 
+        invoke = self._invoke
+
         def call_values(packet: Packet) -> dict[str, Any] | None:
             if not self._active:
                 return None
-            if executor is None:
-                raw = function(**kwargs_of(packet))
-                if is_async:
-                    raw = run_to_completion(raw)
-            else:
-                raw = executor.execute_callable(function, kwargs_of(packet))
+            raw = invoke(kwargs_of(packet), executor, None)
             return None if raw is None else output_data(raw)
 
         return call_values
@@ -523,14 +519,23 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             f"{type_name(self._output_schema[key])} or change the declared output type"
         )
 
+    def _invoke(
+        self, kwargs: dict[str, Any], executor: Any, logger: PacketLoggerProtocol | None
+    ) -> Any:
+        """The one synchronous way the callable is run: directly (no executor, no logger),
+        else through the executor (or, for a logger alone, the capturing local executor);
+        the raw return value."""
+        if executor is None:
+            if logger is None:
+                raw = self._function(**kwargs)
+                return run_to_completion(raw) if self._is_async else raw
+            executor = _CAPTURE_EXECUTOR
+        return executor.execute_callable(self._function, kwargs, logger=logger)
+
     def direct_call(self, packet: Packet) -> Packet | None:
         if not self._active:
             return None
-        kwargs = self._kwargs(packet)
-        raw = self._function(**kwargs)
-        if self._is_async:
-            raw = run_to_completion(raw)
-        return self._build(raw, packet, None)
+        return self._build(self._invoke(self._kwargs(packet), None, None), packet, None)
 
     async def direct_async_call(self, packet: Packet) -> Packet | None:
         if not self._active:
@@ -546,17 +551,7 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         if not self._active:
             return None
         executor = self._executor
-        if executor is None:
-            if logger is None:
-                raw = self._function(**self._kwargs(packet))
-                if self._is_async:
-                    raw = run_to_completion(raw)
-                return self._build(raw, packet, None)
-            raw = _CAPTURE_EXECUTOR.execute_callable(
-                self._function, self._kwargs(packet), logger=logger
-            )
-            return self._build(raw, packet, None)
-        raw = executor.execute_callable(self._function, self._kwargs(packet), logger=logger)
+        raw = self._invoke(self._kwargs(packet), executor, logger)
         return self._build(raw, packet, executor)
 
     async def async_call(
