@@ -78,7 +78,7 @@ from numpy.typing import NDArray
 
 from orcapod.databases.id_index import hash_ids, in_sorted_runs, read_column
 from orcapod.databases.paths import segment_dirname
-from orcapod.databases.records import Constraint
+from orcapod.databases.queries import Constraint
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
 

@@ -104,19 +104,21 @@ from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.delta_state import NO_TABLE, WRITE_ERRORS, PathState
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
-from orcapod.databases.records import (
+from orcapod.databases.queries import (
     Constraint,
-    concat_records,
-    dedupe_batch,
-    drop_clashes,
     filter_records,
-    merge_schemas,
     normalize_constraints,
-    normalize_ids,
-    raise_flush_outcome,
     resolve_columns,
     stored_result,
     with_columns,
+)
+from orcapod.databases.records import (
+    concat_records,
+    dedupe_batch,
+    drop_clashes,
+    merge_schemas,
+    normalize_ids,
+    raise_flush_outcome,
 )
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.errors import (

@@ -22,17 +22,19 @@ import pyarrow.compute as pc
 
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
+from orcapod.databases.queries import (
+    filter_records,
+    finalize,
+    normalize_constraints,
+    resolve_columns,
+    with_columns,
+)
 from orcapod.databases.records import (
     concat_records,
     dedupe_batch,
     drop_clashes,
-    filter_records,
-    finalize,
     merge_schemas,
-    normalize_constraints,
     normalize_ids,
-    resolve_columns,
-    with_columns,
 )
 from orcapod.types.columns import RECORD_ID
 

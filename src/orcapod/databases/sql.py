@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.databases.records import Constraint
+from orcapod.databases.queries import Constraint
 from orcapod.errors import InputValidationError
 
 __all__ = ["INLINE_LIMIT", "in_predicate", "quote_identifier", "select_list", "where_clause"]

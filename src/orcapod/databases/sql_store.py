@@ -62,19 +62,21 @@ import pyarrow.compute as pc
 
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
-from orcapod.databases.records import (
+from orcapod.databases.queries import (
     Constraint,
-    concat_records,
-    dedupe_batch,
-    drop_clashes,
     filter_records,
-    merge_schemas,
     normalize_constraints,
-    normalize_ids,
-    raise_flush_outcome,
     resolve_columns,
     stored_result,
     with_columns,
+)
+from orcapod.databases.records import (
+    concat_records,
+    dedupe_batch,
+    drop_clashes,
+    merge_schemas,
+    normalize_ids,
+    raise_flush_outcome,
 )
 from orcapod.databases.sql_drivers import driver_error
 from orcapod.databases.sql_types import (
