@@ -51,8 +51,6 @@ from orcapod.types.columns import RECORD_ID
 __all__ = [
     "WIDENING",
     "as_arrow",
-    "is_array",
-    "value_kind",
     "canonical_schema",
     "canonical_table",
     "canonical_type",
@@ -62,6 +60,7 @@ __all__ = [
     "drop_clashes",
     "duplicate_message",
     "first_occurrences",
+    "is_array",
     "merge_schemas",
     "normalize_ids",
     "prepare_record",
@@ -69,6 +68,7 @@ __all__ = [
     "raise_flush_outcome",
     "repeated_ids",
     "restore_arrays",
+    "value_kind",
 ]
 
 _MAX_NAMED = 10
