@@ -15,7 +15,9 @@ Figures (one JSON object per line):
 * ``pod_reiterate``: iterating the same pod stream again (served from its position cache);
 * ``pod_as_table``: ``as_table()`` of a fresh pod stream;
 * ``cached_pod_first`` / ``cached_pod_rerun``: a ``CachedFunctionPod`` on an in-memory database,
-  first run (all computed and stored) and a new application over the same input (all hits).
+  first run (all computed and stored) and a new application over the same input (all hits),
+  collected with ``list``; ``*_iterate``: the same, iterated by a consumer that does not keep
+  the rows (like ``pod_iterate``).
 
 ``overhead_us_per_row`` = (figure - baseline) / N, the baseline being ``plain_collect`` for
 ``pod_collect`` and ``plain_loop`` otherwise. Each figure is the best of ``--repeat`` runs.
@@ -123,6 +125,12 @@ def main() -> None:
     cached = CachedFunctionPod(pod, InMemoryArrowDatabase())
     list(cached(source))
     figures["cached_pod_rerun"] = best(lambda: list(cached(source)), args.repeat)
+
+    def cached_first_iterate() -> None:
+        consume(CachedFunctionPod(pod, InMemoryArrowDatabase())(source))
+
+    figures["cached_pod_first_iterate"] = best(cached_first_iterate, args.repeat)
+    figures["cached_pod_rerun_iterate"] = best(lambda: consume(cached(source)), args.repeat)
     _check(pod, cached, source, xs, ys)
 
     for name, seconds in figures.items():

@@ -22,7 +22,7 @@ the other rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +32,7 @@ from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ContentHash, Schema
 
-__all__ = ["RowBlock"]
+__all__ = ["BlockMeta", "RowBlock"]
 
 
 class RowBlock:
@@ -40,7 +40,9 @@ class RowBlock:
 
     __slots__ = (
         "_digests",
+        "_meta_values",
         "columns",
+        "meta_columns",
         "schema",
         "source_info_columns",
         "system_tag_columns",
@@ -55,6 +57,7 @@ class RowBlock:
         schema: Schema | None = None,
         system_tag_columns: Sequence[str] = (),
         source_info_columns: Mapping[str, str] | None = None,
+        meta_columns: Sequence[str] = (),
     ) -> None:
         self.columns = columns
         self.table = table
@@ -62,6 +65,18 @@ class RowBlock:
         self.system_tag_columns = tuple(system_tag_columns)
         self.source_info_columns = dict(source_info_columns or {})
         self._digests: dict[tuple[str, ...], list[bytes]] = {}
+        #: meta (``__*``) columns of ``table``, converted to Python on first access
+        self.meta_columns = tuple(meta_columns)
+        self._meta_values: dict[str, list[Any]] = {}
+
+    def meta_value(self, name: str, row: int) -> Any:
+        """Meta column ``name`` of ``row`` (the whole column is converted once, when a row of
+        the block first asks for it)."""
+        values = self._meta_values.get(name)
+        if values is None:
+            assert self.table is not None
+            values = self._meta_values[name] = self.table.column(name).to_pylist()
+        return values[row]
 
     def values(self, names: Any, row: int) -> dict[str, Any]:
         """``{name: value}`` of ``row`` for the data columns ``names``."""
@@ -100,3 +115,25 @@ class RowBlock:
             return None
         columns = self.columns
         return columns_to_table({n: columns[n][start:] for n in names}, schema.select(*names))
+
+
+class BlockMeta(Mapping[str, Any]):
+    """The meta values of one row of a block, read from the block when first asked for: a
+    row whose meta nobody reads costs one small object, not a dict of converted values."""
+
+    __slots__ = ("_block", "_row")
+
+    def __init__(self, block: RowBlock, row: int) -> None:
+        self._block = block
+        self._row = row
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._block.meta_columns:
+            raise KeyError(name)
+        return self._block.meta_value(name, self._row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._block.meta_columns)
+
+    def __len__(self) -> int:
+        return len(self._block.meta_columns)

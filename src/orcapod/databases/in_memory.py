@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
 from orcapod.databases.queries import (
-    filter_records,
+    constraint_mask,
     finalize,
     normalize_constraints,
     resolve_columns,
@@ -130,7 +130,10 @@ class InMemoryArrowDatabase(StoringBackend):
             return None
         tests = normalize_constraints(constraints, table.schema, record_id_column, key)
         selected = resolve_columns(columns, table.schema, record_id_column, key)
-        return finalize(filter_records(table, tests), record_id_column, selected)
+        mask = constraint_mask(table, tests) if tests else None
+        if selected is not None:  # only the projected columns are copied by the filter
+            table = table.select(selected)
+        return finalize(table if mask is None else table.filter(mask), record_id_column)
 
     def flush(self) -> None:
         """Nothing to commit: rows are visible as soon as they are added."""

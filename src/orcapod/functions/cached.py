@@ -22,7 +22,11 @@ uncommitted, and at the end. A consumer that stops reading a ``FunctionPodStream
 leaves at most one chunk of computed rows unwritten until the stream reads on or is garbage
 collected.
 
-``CachedFunctionPod.iter_process`` looks packets up in chunks of 1, 2, 4, ... up to 4096 rows
+Applying a ``CachedFunctionPod`` to a stream gives a ``CachedPodStream``
+(``orcapod.functions.cached_stream``): with sequential calls it runs the engine's phases over
+chunks of the input table (one hash, one look-up, one write per chunk, rows assembled
+column-wise); with a concurrent executor it goes through ``iter_process``, which
+looks packets up in chunks of 1, 2, 4, ... up to 4096 rows
 (a partial read hashes and looks up at most as many rows ahead as it has read; nothing is
 computed ahead): one vectorised hash of the chunk's packets and ONE ``lookup_many`` query per
 chunk; repeated packets inside a chunk are computed once.
@@ -43,6 +47,7 @@ from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.executors import PacketFunctionExecutorProtocol
 from orcapod.executors.capture import PacketLoggerProtocol
+from orcapod.functions.cached_stream import CachedPodStream
 from orcapod.functions.function_pod import FunctionPod, Outcome, windowed
 from orcapod.functions.packet_function import PacketFunctionBase, PacketFunctionWrapper
 from orcapod.functions.pending import Pending
@@ -55,6 +60,8 @@ from orcapod.functions.provenance import (
     result_record_id,
 )
 from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
+from orcapod.streams import StreamProtocol
+from orcapod.streams.tracking import InvocationKind, record_invocation
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import COMPUTED, PACKET_ID, POD_TS
 
@@ -108,7 +115,7 @@ class CacheBinding:
             self._verified_at = self.cache.committed_version()
         return self.cache.lookup_many(hashes, self.constraints(pf))
 
-    def _context(self, pf: PacketFunctionBase[Any]) -> tuple[dict[str, str], dict[str, str], bytes]:
+    def context(self, pf: PacketFunctionBase[Any]) -> tuple[dict[str, str], dict[str, str], bytes]:
         """Variation and execution data of ``pf`` with its current executor, and the record-id
         suffix they give (cached)."""
         key = (id(pf), pf.executor)
@@ -130,7 +137,7 @@ class CacheBinding:
     ) -> Packet | None:
         """Store (or buffer) a freshly obtained result and mark it; the output (or None)."""
         now = dt.datetime.now(dt.UTC)
-        variation, execution, suffix = self._context(pf)
+        variation, execution, suffix = self.context(pf)
         if out is not None:
             prime_source_info(out, input_hash)
         if deferred:
@@ -165,6 +172,15 @@ class CacheBinding:
                 absent_at=self._verified_at,
             )
             self._unflushed += len(rows)
+        if self.cache.auto_flush and (
+            self._unflushed >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
+        ):
+            self._commit()
+
+    def note_written(self, rows: int) -> None:
+        """``rows`` results were added to the cache without a commit: commit (with
+        ``auto_flush``) when the flush policy says so."""
+        self._unflushed += rows
         if self.cache.auto_flush and (
             self._unflushed >= _FLUSH_ROWS or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
         ):
@@ -357,6 +373,11 @@ class CachedFunctionPod(FunctionPod):
         return self._binding.cache
 
     @property
+    def cache_binding(self) -> CacheBinding:
+        """The cache, match tier and write policy every application of this pod uses."""
+        return self._binding
+
+    @property
     def record_path(self) -> tuple[str, ...]:
         return self._binding.cache.record_path
 
@@ -376,6 +397,16 @@ class CachedFunctionPod(FunctionPod):
 
     def meta_schema(self) -> Schema:
         return self._inner.meta_schema().with_values(CACHE_META_SCHEMA)
+
+    def process(self, *streams: StreamProtocol, label: str | None = None) -> CachedPodStream:
+        """Validate, record, and return the lazy output stream (computed chunk by chunk)."""
+        stream = self.validate_inputs(*streams)
+        output = CachedPodStream(self, self.project_input(stream), label=label)
+        record_invocation(InvocationKind.FUNCTION_POD, self, (stream,), output, label)
+        return output
+
+    def __call__(self, *streams: StreamProtocol, label: str | None = None) -> CachedPodStream:
+        return self.process(*streams, label=label)
 
     # -- per row -------------------------------------------------------------------------
 

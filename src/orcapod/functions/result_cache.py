@@ -358,13 +358,41 @@ class ResultCache:
         ``committed_version()`` returned this version (the write skips the database's duplicate
         check against the rows committed up to it; later rows are still checked).
         """
+        if not outputs:
+            return []
+        table = self.store_outputs_table(
+            input_hashes,
+            outputs,
+            variation,
+            execution,
+            flush=flush,
+            pod_ts=pod_ts,
+            record_ids=record_ids,
+            absent_at=absent_at,
+        )
+        ids: list[str] = table.column(RECORD_ID).to_pylist()
+        return ids
+
+    def store_outputs_table(
+        self,
+        input_hashes: Sequence[ContentHash | str] | pa.Array,
+        outputs: Sequence[Packet | OwnValues | None],
+        variation: Mapping[str, str],
+        execution: Mapping[str, str],
+        *,
+        flush: bool | None = None,
+        pod_ts: dt.datetime | Sequence[dt.datetime] | None = None,
+        record_ids: Sequence[str] | None = None,
+        absent_at: int | None = None,
+    ) -> pa.Table:
+        """``store_outputs``, returning the rows written (every stored column, in order)."""
+        if isinstance(input_hashes, pa.Array | pa.ChunkedArray):
+            input_hashes = input_hashes.to_pylist()
         if len(input_hashes) != len(outputs):
             raise InputValidationError(
                 f"got {len(input_hashes)} input hashes for {len(outputs)} outputs; pass one "
                 "input hash per output"
             )
-        if not outputs:
-            return []
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
         hashes = [_hash_text(h) for h in input_hashes]
         ids = list(record_ids) if record_ids is not None else result_record_ids(hashes, suffix)
@@ -408,7 +436,7 @@ class ResultCache:
         )
         if self._auto_flush if flush is None else flush:
             self._db.flush()
-        return ids
+        return table
 
     def unstorable(
         self, outputs: Sequence[Packet | OwnValues | None]

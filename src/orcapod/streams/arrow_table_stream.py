@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, table_schema
-from orcapod.data.row_block import RowBlock
+from orcapod.data.row_block import BlockMeta, RowBlock
 from orcapod.errors import InputValidationError
 from orcapod.hashing import hash_object, hash_rows, hash_table
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD, digests_to_hex
@@ -307,12 +307,15 @@ class ArrowTableStream(StreamBase):
             for c in (*sys_cols, *source_cols.values()):
                 columns[c] = part.column(c).to_pylist()
             block = RowBlock(
-                columns, table=part, system_tag_columns=sys_cols, source_info_columns=source_cols
+                columns,
+                table=part,
+                system_tag_columns=sys_cols,
+                source_info_columns=source_cols,
+                meta_columns=meta_cols,
             )
+            # meta values are converted from the block when a row's meta is first read
             metas: Iterable[Mapping[str, Any]] = (
-                _row_dicts(meta_cols, [part.column(c).to_pylist() for c in meta_cols], n)
-                if meta_cols
-                else repeat(_NO_META, n)
+                map(BlockMeta, repeat(block, n), range(n)) if meta_cols else repeat(_NO_META, n)
             )
             contexts = (
                 part.column(CONTEXT_KEY).to_pylist()
@@ -392,12 +395,3 @@ def _with_source_info(
             table = table.append_column(name, values)
     names = table.column_names
     return table, {n[len(SOURCE_PREFIX) :]: n for n in names if n.startswith(SOURCE_PREFIX)}
-
-
-def _row_dicts(
-    names: tuple[str, ...] | list[str], columns: list[list[Any]], n: int
-) -> Iterable[dict[str, Any]]:
-    """One dict per row from per-column value lists (an empty dict per row for no columns)."""
-    if not names:
-        return (dict() for _ in range(n))
-    return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
