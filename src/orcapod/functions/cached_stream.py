@@ -13,8 +13,8 @@ row by row: for each chunk,
    function can give them);
 4. *write* the new results with one ``store_outputs_table`` (committed, when the cache
    auto-flushes, once 256 rows or 1 s have gathered since the last commit, at the end of the
-   input, and when a reader stops) and assemble the chunk's output rows column-wise from the hits and the rows
-   just written.
+   input, and when a reader stops) and assemble the chunk's output rows column-wise from
+   the hits and the rows just written.
 
 Consumers read the chunk's rows from an ``ArrowTableStream`` over that table (block-backed
 tags and packets, meta ``__computed``, ``__packet_id`` and ``__pod_ts`` included).

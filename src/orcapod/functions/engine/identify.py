@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist
+from orcapod.data.row_block import RowBlock
 from orcapod.functions.engine.keys import digest_keys, unique_keys
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
@@ -156,24 +157,21 @@ class InputPlan:
     def packets(self, rows: np.ndarray, packet_schema: Schema) -> Iterator[Packet]:
         """Input packets of ``rows`` (data columns only), built a slice at a time.
 
-        Their content hashes are not attached: the function does not need them and the output
-        source info they would feed is built by the result cache from the stored record ids
-        (``ResultCache.store_many``), so a per-row hash object would be pure overhead.
+        Each slice's values are converted column by column into one ``RowBlock`` and the
+        packets are block-backed rows of it (a function reads its arguments straight from the
+        block's columns). Their content hashes are not attached: the function does not need
+        them and the output source info they would feed is built by the result cache from the
+        stored record ids (``ResultCache.store_many``).
         """
         names = [c for c in self.packet_columns if c in packet_schema]
         schema = packet_schema.select(*names)
-        make = Packet._make
+        make = Packet._make_row
         for start in range(0, len(rows), _SLICE_ROWS):
             part = pa.array(rows[start : start + _SLICE_ROWS])
             sub = self.table.select(names).take(part)
-            columns = [column_to_pylist(sub.column(c), schema[c]) for c in names]
-            if len(names) == 1:
-                (name,) = names
-                for value in columns[0]:
-                    yield make({name: value}, schema)
-            else:
-                for values in zip(*columns, strict=True):
-                    yield make(dict(zip(names, values, strict=True)), schema)
+            block = RowBlock({c: column_to_pylist(sub.column(c), schema[c]) for c in names})
+            for row in range(sub.num_rows):
+                yield make(block, row, schema)
 
 
 class PacketGroups:
