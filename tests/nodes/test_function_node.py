@@ -90,7 +90,7 @@ def source(
 
 
 def all_entry_ids(node: FunctionNode) -> list[str]:
-    plan = node._plan()
+    plan = node._input.plan()
     return list(plan.entry_ids(np.arange(plan.num_rows)).to_pylist())
 
 

@@ -1,71 +1,44 @@
 """``FunctionNode``: a function pod bound to one input stream and to its databases.
 
-* Rows are identified for the whole input at once (``orcapod.functions.engine.identify``):
-  the input packet hash of every row (of the packet projected onto the function's
-  parameters) and its pipeline entry id = hash(tag + system tags + input packet hash);
-  ``compute_pipeline_entry_id(tag, packet)`` is the one-row form. Entry ids never depend on
-  other rows, so adding rows leaves old ids (and their records) untouched.
-* ``run()`` computes only the novel rows and records every row (``orcapod.nodes.function_run``
-  describes the phases, the writes and the failure handling); ``refresh()`` makes the node
-  identify its input again after an upstream node ran.
+* ``run()`` computes only the novel rows of the current input and records every row
+  (``orcapod.nodes.function_run``: the engine's phases, writes and failure handling);
+  ``refresh()`` makes the node identify its input again after an upstream node ran
+  (``orcapod.nodes.function_input``).
 * ``iter_packets()`` / ``as_table()`` read and never compute: the current input's entry ids ->
   their records -> their results, in input order (``orcapod.nodes.node_store``); rows of other
-  inputs sharing the table never appear; rows not yet recorded, filtered or failed are absent.
-  The rows read are kept until the next ``run()``, ``refresh()`` or ``clear_cache()``.
-* ``failures()``: the latest failure of each of the current input's rows still not done.
-
-Decisions:
-
-* Paths. Pipeline records live at ``(*function URI, "schema:<node pipeline hash>",
-  "code:<code hash>")`` of the pipeline database; failures at the same path under
-  ``pipeline_database.at("_failures")``; results at the function URI of the result database
-  (in a pipeline, the store's shared results area). The code-hash segment keeps records in
-  step with the result cache's default ``CacheMatch.CODE`` tier: after a semantic edit of the
-  function its rows are recomputed (old records stay, unmatched) instead of serving results
-  of the old code.
-* Without a pipeline database the node keeps its records in a private
-  ``InMemoryArrowDatabase``, so it behaves the same, only not persistently.
-* A filtered (None) result is recorded with a null ``__packet_id`` (and stored in the result
-  cache as filtered), so it is neither recomputed nor yielded.
-* ``get_all_records`` covers the current input's records joined with their results, like
-  ``iter_packets``; None when there are none. When an output column has the name of an input
-  packet column, the output's ``_source_<col>`` is kept and the input's is dropped there.
+  inputs sharing the table, and rows not yet recorded, filtered or failed, never appear. The
+  rows read are kept until the next ``run()``, ``refresh()`` or ``clear_cache()``.
+* Paths (``orcapod.nodes.bindings``): records at ``(*function URI, "schema:<node pipeline
+  hash>", "code:<code hash>")`` of the pipeline database (after a semantic edit of the function
+  its rows are recomputed; old records stay, unmatched), failures at the same path under
+  ``pipeline_database.at("_failures")``, results at the function URI of the result database;
+  without a pipeline database, a private in-memory one. A filtered (None) result is recorded
+  with a null ``__packet_id``.
 * The node owns a copy of the pod (``with_executor``): setting ``node.executor`` never
   touches the user's pod or function.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import (
-    FailedRowsWarning,
-    InputValidationError,
-)
+from orcapod.errors import InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
-from orcapod.functions.engine.identify import InputPlan, entry_id_of
+from orcapod.functions.engine.identify import entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
-from orcapod.nodes.function_run import FunctionRun, RunSettings
+from orcapod.nodes.function_input import NodeInput
+from orcapod.nodes.function_run import FunctionRun, RunSettings, check_concurrency, warn_failed
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
-from orcapod.types import (
-    CacheMatch,
-    ColumnConfig,
-    ContentHash,
-    ErrorPolicy,
-    FlushPolicy,
-    Schema,
-)
+from orcapod.types import CacheMatch, ColumnConfig, ContentHash, ErrorPolicy, FlushPolicy, Schema
 
 __all__ = ["FunctionNode"]
 
@@ -95,18 +68,13 @@ class FunctionNode(StreamBase):
         # the node's own copy: setting node.executor never mutates the user's pod or function
         self._pod: FunctionPod = function_pod.with_executor(function_pod.executor)
         self._packet_function = self._pod.packet_function
-        self._input: Any = input_stream
-        self._check_input(input_stream)
-        #: what the function reads: the input projected onto its parameters
-        self._read: Any = self._pod.project_input(input_stream)
+        self._input = NodeInput(self._pod, input_stream)
         self._label = label
         self.error_policy = ErrorPolicy(error_policy)
         #: when a run commits what it finished (rows and age; see ``FlushPolicy``)
         self.flush_policy = FlushPolicy()
         self._databases = NodeDatabases(self._pod)
-        self._plan_cache: InputPlan | None = None
         self._view_cache: ArrowTableStream | None = None
-        self._hashes: dict[str, ContentHash] = {}
         if pipeline_database is not None:
             self.attach_databases(pipeline_database, result_database)
         elif result_database is not None:
@@ -114,12 +82,6 @@ class FunctionNode(StreamBase):
                 "FunctionNode got a result_database without a pipeline_database; pass "
                 "pipeline_database too (results default to pipeline_database.at('_result'))"
             )
-
-    # -- construction ----------------------------------------------------------------------
-
-    def _check_input(self, stream: Any) -> None:
-        tag_schema, packet_schema = stream.output_schema()
-        self._pod.validate_packet_schema(packet_schema, tag_schema)
 
     def attach_databases(
         self, pipeline_database: ArrowDatabase, result_database: ArrowDatabase | None = None
@@ -170,9 +132,7 @@ class FunctionNode(StreamBase):
 
     @property
     def label(self) -> str:
-        if self._label:
-            return self._label
-        return self._function_pod.computed_label()
+        return self._label or self._function_pod.computed_label()
 
     @label.setter
     def label(self, value: str | None) -> None:
@@ -180,22 +140,12 @@ class FunctionNode(StreamBase):
 
     @property
     def upstreams(self) -> tuple[Any, ...]:
-        return (self._input,)
+        return (self._input.stream,)
 
     @upstreams.setter
     def upstreams(self, streams: Sequence[Any]) -> None:
-        streams = tuple(streams)
-        if len(streams) != 1:
-            raise InputValidationError(
-                f"a FunctionNode has exactly one input stream, got {len(streams)}; join "
-                "several streams first"
-            )
-        self._check_input(streams[0])
-        self._input = streams[0]
-        self._read = self._pod.project_input(streams[0])
-        self._plan_cache = None
+        self._input = NodeInput.of_streams(self._pod, streams)
         self._view_cache = None
-        self._hashes.clear()
 
     def __repr__(self) -> str:
         return f"FunctionNode(label={self.label!r})"
@@ -204,15 +154,11 @@ class FunctionNode(StreamBase):
 
     def pipeline_hash(self) -> ContentHash:
         """Schema and topology only: the function's URI and the input's pipeline hash."""
-        if "pipeline" not in self._hashes:
-            self._hashes["pipeline"] = self._pod.output_pipeline_hash(self._read)
-        return self._hashes["pipeline"]
+        return self._input.pipeline_hash()
 
     def content_hash(self) -> ContentHash:
         """Includes data: the function's identity (code) and the input's content hash."""
-        if "content" not in self._hashes:
-            self._hashes["content"] = self._pod.output_content_hash(self._read)
-        return self._hashes["content"]
+        return self._input.content_hash()
 
     @property
     def node_identity_path(self) -> tuple[str, ...]:
@@ -223,16 +169,9 @@ class FunctionNode(StreamBase):
         """Where this node's pipeline records (and failures) are stored."""
         return (*self.node_identity_path, "code:" + self._packet_function.code_hash)
 
-    # -- entry ids -----------------------------------------------------------------------------
-
     def compute_pipeline_entry_id(self, tag: Tag, packet: Packet) -> str:
         """hash(tag + system tags + input packet hash) of one row."""
         return entry_id_of(tag, packet)
-
-    def _plan(self) -> InputPlan:
-        if self._plan_cache is None:
-            self._plan_cache = InputPlan(self._read)
-        return self._plan_cache
 
     def _store(self) -> NodeStore:
         return self._databases.store(self.record_path)
@@ -241,35 +180,17 @@ class FunctionNode(StreamBase):
 
     def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
         """Compute every novel row of the current input; returns what happened per row."""
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InputValidationError(
-                f"max_concurrency must be a positive integer or None, got {max_concurrency!r}"
-            )
+        check_concurrency(max_concurrency)
         self._view_cache = None
+        settings = RunSettings(
+            self.label, self._pod, self._input.read, self.error_policy, self.cache_match,
+            self.flush_policy,
+        )  # fmt: skip
         try:
-            settings = RunSettings(
-                self.label,
-                self._pod,
-                self._read,
-                self.error_policy,
-                self.cache_match,
-                self.flush_policy,
-            )
-            summary = FunctionRun(settings, self._plan(), self._store()).run(max_concurrency)
+            summary = FunctionRun(settings, self._input.plan(), self._store()).run(max_concurrency)
         finally:
             self._view_cache = None
-        if summary.failed:
-            warnings.warn(
-                f"{summary.failed} of {summary.total} rows of node {self.label!r} failed; "
-                f"they are recorded and the next run retries them. List them with "
-                f"node.failures() (in a pipeline: pipeline.{self.label}.failures()).",
-                FailedRowsWarning,
-                stacklevel=2,
-            )
+        warn_failed(summary, stacklevel=2)
         return summary
 
     def execute(self, max_concurrency: int | None = None) -> list[tuple[Tag, Packet]]:
@@ -285,10 +206,7 @@ class FunctionNode(StreamBase):
         """Forget the input rows identified and the stored rows read (both read again on next
         use): after an upstream node ran, or another process stored rows. An input that can
         never change (no function node above it) keeps its identification."""
-        if not is_immutable_stream(self._input):
-            self._read = self._pod.project_input(self._input)  # a projection reads once
-            self._plan_cache = None
-            self._hashes.clear()
+        self._input.refresh()
         self._view_cache = None
 
     def clear_cache(self) -> None:
@@ -307,22 +225,20 @@ class FunctionNode(StreamBase):
         tag and system tag columns, ``__pipeline_entry_id``, ``__input_packet_hash``,
         ``__error_type``, ``__error_message``, ``__traceback``, ``__failed_at`` (the latest
         attempt per row, in input order). Empty when nothing is failing."""
-        return self._store().failures(self._plan())
-
-    def _template(self) -> pa.Table:
-        tag_schema, _ = self._input.output_schema(ColumnConfig(system_tags=True))
-        return self._store().template(tag_schema)
+        return self._store().failures(self._input.plan())
 
     def _template_stream(self) -> ArrowTableStream:
-        tag_keys, _ = self._input.keys()
-        return ArrowTableStream(self._template(), tag_keys)
+        return self._input.stream_of(self._store().template(self._input.full_tag_schema()))
 
-    def _view(self) -> ArrowTableStream:
+    @property
+    def stream(self) -> ArrowTableStream:
+        """The stored results of the current input's rows, in input order (never computes):
+        what ``iter_packets`` and ``as_table`` read."""
         if self._view_cache is None:
-            tag_keys, _ = self._input.keys()
-            self._view_cache = ArrowTableStream(
-                self._store().stored_table(self._plan(), self._template()),
-                tag_keys,
+            store, inp = self._store(), self._input
+            table = store.stored_table(inp.plan(), store.template(inp.full_tag_schema()))
+            self._view_cache = inp.stream_of(
+                table,
                 identity=self.content_hash(),
                 pipeline_identity=self.pipeline_hash(),
                 label=self.label,
@@ -339,16 +255,9 @@ class FunctionNode(StreamBase):
     ) -> tuple[Schema, Schema]:
         config = ColumnConfig.handle_config(columns, all_info)
         if config == ColumnConfig():
-            tag_schema, _ = self._input.output_schema()
+            tag_schema, _ = self._input.stream.output_schema()
             return Schema(tag_schema), Schema(self._packet_function.output_packet_schema)
         return self._template_stream().output_schema(config)
-
-    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        """The stored results of the current input's rows, in input order (never computes)."""
-        return self._view().iter_packets()
-
-    def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
-        return self._view().as_table(columns, all_info)
 
     def get_all_records(
         self, columns: ColumnsArg = None, all_info: bool = False
@@ -358,10 +267,11 @@ class FunctionNode(StreamBase):
         Visible: tags and output columns; ``system_tags``, ``source`` (input and output
         ``_source_*``), ``meta`` (``__*``: record and result provenance) and ``context`` add
         the rest, in the order tags, system tags, input source info, record meta, result
-        meta, outputs, output source info, ``__pod_ts``.
+        meta, outputs, output source info, ``__pod_ts``. When an output column has the name
+        of an input packet column, the output's ``_source_<col>`` is kept.
         """
         config = ColumnConfig.handle_config(columns, all_info)
-        return self._store().all_records(self._plan(), config)
+        return self._store().all_records(self._input.plan(), config)
 
     def as_source(self, source_id: str | None = None) -> DerivedSource:
         """The node's stored results as a new source (reads records, never computes)."""

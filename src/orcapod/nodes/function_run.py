@@ -25,6 +25,7 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.data import Packet
-from orcapod.errors import ExecutionError, PacketFunctionError
+from orcapod.errors import (
+    ExecutionError,
+    FailedRowsWarning,
+    InputValidationError,
+    PacketFunctionError,
+)
 from orcapod.functions import FunctionPod
 from orcapod.functions.engine.dispatch import call_each
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
@@ -47,10 +53,34 @@ from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, PACKET_ID, PIPELINE_ENTRY_ID
 
-__all__ = ["FunctionRun", "RunSettings"]
+__all__ = ["FunctionRun", "RunSettings", "check_concurrency", "warn_failed"]
 
 # what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
+
+
+def check_concurrency(max_concurrency: int | None) -> None:
+    """Raise ``InputValidationError`` unless ``max_concurrency`` is None or a positive int."""
+    if max_concurrency is not None and (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise InputValidationError(
+            f"max_concurrency must be a positive integer or None, got {max_concurrency!r}"
+        )
+
+
+def warn_failed(summary: NodeRunSummary, stacklevel: int = 2) -> None:
+    """Warn once (``FailedRowsWarning``) when rows of the run failed."""
+    if summary.failed:
+        warnings.warn(
+            f"{summary.failed} of {summary.total} rows of node {summary.label!r} failed; "
+            f"they are recorded and the next run retries them. List them with "
+            f"node.failures() (in a pipeline: pipeline.{summary.label}.failures()).",
+            FailedRowsWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 @dataclass(frozen=True)
