@@ -46,6 +46,15 @@ def test_flush_policy_defaults_and_rejects_nonsense() -> None:
 
     assert (FlushPolicy().rows, FlushPolicy().seconds) == (50_000, 1.0)
     assert FlushPolicy(rows=10, seconds=0.5) == FlushPolicy(10, 0.5)
-    for bad in ({"rows": 0}, {"rows": True}, {"rows": 1.5}, {"seconds": 0}, {"seconds": "1"}):
+    assert FlushPolicy().bytes == 256 * 2**20
+    for bad in (
+        {"rows": 0},
+        {"rows": True},
+        {"rows": 1.5},
+        {"seconds": 0},
+        {"seconds": "1"},
+        {"bytes": 0},
+        {"bytes": "1MB"},
+    ):
         with pytest.raises(InputValidationError, match="FlushPolicy"):
             FlushPolicy(**bad)  # type: ignore[arg-type]

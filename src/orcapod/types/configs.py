@@ -61,15 +61,23 @@ def resolve_concurrency(node: NodeConfig | None, pipeline: PipelineConfig | None
 
 @dataclass(frozen=True)
 class FlushPolicy:
-    """When finished work is committed: once ``rows`` rows are buffered, or once the oldest
-    buffered row has waited ``seconds`` (checked as rows arrive), and always at the end of a
-    run. A killed run therefore loses at most about ``seconds`` of finished work; ``rows``
-    bounds the memory a run holds (and the size of one commit)."""
+    """When finished work is committed: once ``rows`` rows are buffered, once the buffered
+    rows hold about ``bytes`` bytes, or once the oldest buffered row has waited ``seconds``
+    (all checked as rows arrive), and always at the end of a run. A killed run therefore loses
+    at most about ``seconds`` of finished work; ``rows`` and ``bytes`` bound the memory a run
+    holds (and the size of one commit) for small and for large outputs (images, arrays).
+    Buffered bytes are exact for the Arrow tables a run buffers and estimated for computed
+    outputs (every output's values while fewer than 64 are buffered, then every 64th)."""
 
     rows: int = 50_000
     seconds: float = 1.0
+    bytes: int = 256 * 2**20
 
     def __post_init__(self) -> None:
+        if isinstance(self.bytes, bool) or not isinstance(self.bytes, int) or self.bytes < 1:
+            raise InputValidationError(
+                f"FlushPolicy.bytes must be a positive integer, got {self.bytes!r}"
+            )
         if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 1:
             raise InputValidationError(
                 f"FlushPolicy.rows must be a positive integer, got {self.rows!r}"

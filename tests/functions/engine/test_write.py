@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine.write import output_bytes
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import FlushPolicy
@@ -43,3 +46,27 @@ def test_rows_finished_within_flush_seconds_are_committed_once_at_the_end(
 def test_a_row_waiting_flush_seconds_is_committed_before_the_end(tmp_path: Path) -> None:
     # rows finish 0.1 s apart: the oldest buffered row reaches 0.25 s after three more rows
     assert _run(tmp_path / "b", first_seconds=0.1, seconds=0.1, flush_seconds=0.25) >= 2
+
+
+def big_text(x: int) -> str:
+    return str(x) * 400_000  # about 0.4 MB per row
+
+
+def test_large_outputs_are_committed_by_the_bytes_limit(tmp_path: Path) -> None:
+    rows = [{"id": i, "x": i} for i in range(1, 10)]
+    src = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
+    store = tmp_path / "bytes"
+    node = FunctionNode(
+        FunctionPod(PythonPacketFunction(big_text, "text")), src, DeltaTableDatabase(store)
+    )
+    node.flush_policy = FlushPolicy(bytes=1_000_000, seconds=60)  # about 3 rows per commit
+    assert node.run().computed == 9
+    assert sorted(len(t) for t in node.as_table().column("text").to_pylist()) == [400_000] * 9
+    (log,) = list((store / "_result").glob("**/_delta_log"))
+    assert len(list(log.glob("*.json"))) == 3  # rows 1-3, 4-6, 7-9
+
+
+def test_output_bytes_estimates_strings_arrays_and_lists() -> None:
+    assert output_bytes(None) == 0
+    assert output_bytes({"a": "x" * 100, "b": np.zeros(10, dtype=np.float64)}) == 180
+    assert output_bytes({"a": ["ab", "cd"], "n": 3}) == 8 + 4 + 8

@@ -4,11 +4,11 @@ Finished rows are buffered in memory as cheaply as possible (per computed packet
 input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the function's own
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
 keeps one live object instead of a packet, its lazy source info and its input - which keeps
-the garbage collector's full passes rare) and committed together: every ``flush_rows``
-buffered rows, once the oldest buffered row has waited ``flush_seconds`` (checked as rows
+the garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every ``rows`` buffered rows, once
+they hold about ``bytes`` bytes (estimated for outputs, see ``FlushPolicy``), once the oldest buffered row has waited ``seconds`` (checked as rows
 arrive), and at the end of the run. The deadline counts from the oldest uncommitted row, not
 from the previous commit: that is the promise (a killed run loses at most about the last
-``flush_seconds`` of finished work), and a run shorter than that from its first finished row
+``seconds`` of finished work), and a run shorter than that from its first finished row
 to its end commits once, at the end, instead of paying an extra commit shortly before it. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
@@ -43,12 +43,32 @@ from orcapod.errors import PacketFunctionError, SchemaError
 from orcapod.functions.result_cache import OwnValues, ResultCache
 from orcapod.types import FlushPolicy
 
-__all__ = ["RecordBuilder", "RunWriter"]
+__all__ = ["RecordBuilder", "RunWriter", "output_bytes"]
 
 #: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
 RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
 
 _COMPACT_ROWS = 1024
+_SAMPLE_EVERY = 64
+
+
+def output_bytes(output: Packet | OwnValues | None) -> int:
+    """A quick estimate of the bytes an output's values hold (strings, bytes and arrays by
+    their size, lists by their items, anything else as 8 bytes)."""
+    if output is None:
+        return 0
+    values = output.as_dict() if isinstance(output, Packet) else output
+    return sum(_value_bytes(v) for v in values.values())
+
+
+def _value_bytes(value: object) -> int:
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, list | tuple):
+        return 8 + sum(_value_bytes(v) for v in value)
+    return 8
 
 
 class RunWriter:
@@ -88,6 +108,9 @@ class RunWriter:
         self.records_absent_at: int | None = None
         self._flush_rows = policy.rows
         self._flush_seconds = policy.seconds
+        self._flush_bytes = policy.bytes
+        self._bytes = 0  # buffered bytes (estimated for outputs)
+        self._computed = 0  # outputs added in this run (sets which ones are measured)
         #: record ids to store some packets' results under (by packet index), e.g. the id a
         #: record whose result is gone points at; the others get the cache's own ids
         self.fixed_ids: dict[int, str] = {}
@@ -111,6 +134,11 @@ class RunWriter:
         outputs.append(output)
         self._packets.append(packet)
         self._rows += 1
+        self._computed += 1
+        if self._computed < _SAMPLE_EVERY:  # the first outputs each, then a sample
+            self._bytes += output_bytes(output)
+        elif self._computed % _SAMPLE_EVERY == 0:
+            self._bytes += _SAMPLE_EVERY * output_bytes(output)
         if len(outputs) - self._compacted >= _COMPACT_ROWS:
             # keep only the values of the function's own outputs until the write: far fewer
             # live objects per buffered row (and far less garbage-collector work)
@@ -124,6 +152,7 @@ class RunWriter:
                 self._oldest = time.monotonic()
             self._records.append(table)
             self._rows += table.num_rows
+            self._bytes += table.nbytes
 
     def add_failures(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -131,6 +160,7 @@ class RunWriter:
                 self._oldest = time.monotonic()
             self._failures.append(table)
             self._rows += table.num_rows
+            self._bytes += table.nbytes
 
     def _data(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
         if self._function_data is None:
@@ -139,7 +169,9 @@ class RunWriter:
 
     def maybe_flush(self) -> None:
         if self._rows and (
-            self._rows >= self._flush_rows or time.monotonic() - self._oldest >= self._flush_seconds
+            self._rows >= self._flush_rows
+            or self._bytes >= self._flush_bytes
+            or time.monotonic() - self._oldest >= self._flush_seconds
         ):
             self.flush()
 
@@ -193,6 +225,7 @@ class RunWriter:
         if wrote:
             self._pipeline_db.flush()
         self._rows = 0
+        self._bytes = 0
         if unstorable:
             self._fail_unstorable(unstorable)
 
