@@ -35,6 +35,14 @@ def test_every_backend_satisfies_the_protocol(any_db: ArrowDatabase) -> None:
     assert isinstance(any_db.at("a", "b"), ArrowDatabase)
 
 
+def test_persistent_says_whether_other_processes_see_the_rows(any_db: ArrowDatabase) -> None:
+    # the in-memory and no-op databases keep nothing another process can read; views say
+    # what their database says
+    expected = type(any_db).__name__ not in ("InMemoryArrowDatabase", "NoOpArrowDatabase")
+    assert any_db.persistent is expected
+    assert any_db.at("a", "b").persistent is expected
+
+
 @pytest.mark.parametrize(
     ("path", "culprit"),
     [

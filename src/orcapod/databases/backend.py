@@ -26,6 +26,9 @@ __all__ = ["StoringBackend"]
 
 
 class StoringBackend:
+    #: committed rows outlive the process and other processes see them (see the protocol)
+    persistent: bool = True
+
     def add_record(
         self,
         path: Sequence[str],

@@ -61,6 +61,8 @@ class _PathStore:
 class InMemoryArrowDatabase(StoringBackend):
     """Records kept in process memory; nothing survives the process."""
 
+    persistent = False  # rows live in this process only
+
     def __init__(self) -> None:
         self._stores: dict[RecordPath, _PathStore] = {}
         self._lock = threading.RLock()

@@ -21,6 +21,8 @@ __all__ = ["NoOpArrowDatabase"]
 class NoOpArrowDatabase:
     """A database that discards writes; use it to switch storage off."""
 
+    persistent = False  # nothing is kept
+
     def __repr__(self) -> str:
         return "NoOpArrowDatabase()"
 

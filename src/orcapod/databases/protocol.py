@@ -25,6 +25,8 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   concurrent writer), so ``skip_duplicates`` and ``DuplicateRecordError`` keep their meaning.
   ``absent_at`` is a promise by the caller; a backend is free to check everything anyway.
 * ``add_records(..., record_id_column=None)`` takes the table's first column as the ids.
+* ``persistent``: whether committed rows outlive the process and other processes see them
+  (work shared between processes is coordinated only through persistent stores).
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """
@@ -43,6 +45,12 @@ __all__ = ["ArrowDatabase"]
 @runtime_checkable
 class ArrowDatabase(Protocol):
     """A store of Arrow record tables addressed by path and record id."""
+
+    @property
+    def persistent(self) -> bool:
+        """True when committed rows outlive this process and other processes see them (a
+        directory, object or SQL store); False for in-memory and no-op databases."""
+        ...
 
     def add_record(
         self,

@@ -31,6 +31,10 @@ class ScopedArrowDatabase:
         self._prefix = validate_subpath(prefix)
 
     @property
+    def persistent(self) -> bool:
+        return self._backend.persistent
+
+    @property
     def backend(self) -> ArrowDatabase:
         """The database this view forwards to."""
         return self._backend

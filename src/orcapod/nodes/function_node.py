@@ -29,6 +29,7 @@ from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
+from orcapod.functions.engine.claims import WorkClaims
 from orcapod.functions.engine.identify import entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.function_input import NodeInput
@@ -71,8 +72,11 @@ class FunctionNode(StreamBase):
         self._input = NodeInput(self._pod, input_stream)
         self._label = label
         self.error_policy = ErrorPolicy(error_policy)
-        #: when a run commits what it finished (rows and age; see ``FlushPolicy``)
+        #: when a run commits what it finished (rows, bytes and age; see ``FlushPolicy``)
         self.flush_policy = FlushPolicy()
+        #: how processes running this node on one persistent store share its missing rows
+        #: (``orcapod.functions.engine.claims``); None: each process computes them all
+        self.work_claims: WorkClaims | None = WorkClaims()
         self._databases = NodeDatabases(self._pod)
         self._view_cache: ArrowTableStream | None = None
         if pipeline_database is not None:
@@ -184,7 +188,7 @@ class FunctionNode(StreamBase):
         self._view_cache = None
         settings = RunSettings(
             self.label, self._pod, self._input.read, self.error_policy, self.cache_match,
-            self.flush_policy,
+            self.flush_policy, self.work_claims,
         )  # fmt: skip
         try:
             summary = FunctionRun(settings, self._input.plan(), self._store()).run(max_concurrency)

@@ -25,7 +25,10 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 
 from __future__ import annotations
 
+import time
 import warnings
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,7 @@ from orcapod.errors import (
     PacketFunctionError,
 )
 from orcapod.functions import FunctionPod
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys, share_work
 from orcapod.functions.engine.dispatch import call_each
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
 from orcapod.functions.engine.keys import digest_keys, unique_keys
@@ -54,6 +58,11 @@ from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, PACKET_ID, PIPELINE_ENTRY_ID
 
 __all__ = ["FunctionRun", "RunSettings", "check_concurrency", "warn_failed"]
+
+
+def _no_op() -> None:
+    return None
+
 
 # what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
@@ -93,6 +102,8 @@ class RunSettings:
     error_policy: ErrorPolicy
     cache_match: CacheMatch
     flush_policy: FlushPolicy
+    #: how processes sharing a persistent store split the missing rows (None: never)
+    work_claims: WorkClaims | None = None
 
 
 class FunctionRun:
@@ -232,7 +243,7 @@ class FunctionRun:
         max_concurrency: int | None,
     ) -> None:
         """Call the function once per distinct missing packet (windowed when concurrent)."""
-        plan, writer, pf, node = self._plan, self._writer, self._pf, self._node
+        plan, writer, pf, node, store = self._plan, self._writer, self._pf, self._node, self._store
         window = node.pod.concurrency_window(max_concurrency)
 
         def done(miss: int, output: Packet | dict[str, Any] | None) -> None:
@@ -261,9 +272,6 @@ class FunctionRun:
         _, packet_schema = node.read_stream.output_schema()
         # input hashes are taken per commit (vectorised), not kept as a string per row
         writer.input_hashes = lambda packets: distinct.take(pa.array(packets)).to_pylist()
-        packets = plan.packets(
-            plan.first_rows[groups.first_entries(np.array(misses))], packet_schema
-        )
 
         def unstorable(miss: int, err: Exception) -> None:  # fails only its row
             named = PacketFunctionError(f"function {pf.canonical_function_name!r}: {err}")
@@ -275,5 +283,74 @@ class FunctionRun:
         # writer derives their source info from the stored record ids
         values = node.pod.sequential_values() if window == 1 else None
         call = None if values is None else values[0]
-        call_each(pf, misses, packets, window, done, failed, call=call)
-        writer.flush()  # now, so rows that fail only at the write count as failed
+
+        finished_at: list[float] = []  # when the first call finished
+
+        def compute(
+            items: np.ndarray, heartbeat: Callable[[], None] = _no_op, flush: bool = True
+        ) -> None:
+            packets = plan.packets(plan.first_rows[groups.first_entries(items)], packet_schema)
+
+            def done_beating(miss: int, output: Packet | dict[str, Any] | None) -> None:
+                if not finished_at:
+                    finished_at.append(time.monotonic())
+                done(miss, output)
+                heartbeat()
+
+            def failed_beating(miss: int, err: Exception) -> None:
+                if not finished_at:
+                    finished_at.append(time.monotonic())
+                failed(miss, err)
+
+            call_each(pf, items, packets, window, done_beating, failed_beating, call=call)
+            if flush:
+                writer.flush()  # now, so rows that fail only at the write count as failed
+
+        claims = node.work_claims
+        if claims is None or len(misses) < 2 or not store.cache.database.persistent:
+            compute(misses)
+            return
+        book = ClaimBook(
+            store.cache.database.at("_claims"),
+            (*store.cache.record_path, "code:" + pf.code_hash),
+            claims.lease_seconds,
+        )
+        writer.prepare()  # reads the function's data now: the first call is timed alone
+        started = time.monotonic()
+        compute(misses[:1], flush=False)  # the first call says whether sharing the work pays
+        rest = misses[1:]
+        if (finished_at[0] - started) * len(misses) < claims.min_work_seconds:
+            compute(rest)
+            return
+        writer.flush()
+        keys = bucket_keys(distinct.take(pa.array(rest)), plan.num_entries)
+        buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
+        share_work(
+            book,
+            buckets,
+            compute,
+            lambda items: self._stored_elsewhere(groups, distinct, items, outcome),
+            claims.poll_seconds,
+            start=zlib.crc32(book.owner.encode()),
+        )
+
+    def _stored_elsewhere(
+        self, groups: PacketGroups, distinct: pa.Array, items: np.ndarray, outcome: np.ndarray
+    ) -> np.ndarray:
+        """Of the missing packets ``items``, record those another process has stored since
+        (as reused, or filtered) and return the others."""
+        pf, tier = self._pf, self._node.cache_match
+        execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
+        answers = lookup(
+            self._store.cache,
+            distinct.take(pa.array(items)),
+            match_constraints(tier, pf.code_hash, execution),
+        )
+        found = answers.hit | answers.filtered
+        if found.any():
+            outcome[items[answers.hit]] = _REUSED
+            outcome[items[answers.filtered]] = _FILTERED
+            ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
+            self._writer.add_records(self._records_for(groups, items[found], ids, False))
+            self._writer.flush()
+        return items[~found]

@@ -3,10 +3,11 @@
 Finished rows are buffered in memory as cheaply as possible (per computed packet: its index,
 input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the function's own
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
-keeps one live object instead of a packet, its lazy source info and its input - which keeps
-the garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every ``rows`` buffered rows, once
-they hold about ``bytes`` bytes (estimated for outputs, see ``FlushPolicy``), once the oldest buffered row has waited ``seconds`` (checked as rows
-arrive), and at the end of the run. The deadline counts from the oldest uncommitted row, not
+keeps one live object instead of a packet, its lazy source info and its input - which keeps the
+garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every
+``rows`` buffered rows, once they hold about ``bytes`` bytes (estimated for outputs, see
+``FlushPolicy``), once the oldest buffered row has waited ``seconds`` (checked as rows arrive),
+and at the end of the run. The deadline counts from the oldest uncommitted row, not
 from the previous commit: that is the promise (a killed run loses at most about the last
 ``seconds`` of finished work), and a run shorter than that from its first finished row
 to its end commits once, at the end, instead of paying an extra commit shortly before it. A
@@ -161,6 +162,10 @@ class RunWriter:
             self._failures.append(table)
             self._rows += table.num_rows
             self._bytes += table.nbytes
+
+    def prepare(self) -> None:
+        """Read the function's variation and execution data now (else at the first row)."""
+        self._data()
 
     def _data(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
         if self._function_data is None:

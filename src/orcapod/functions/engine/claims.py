@@ -1,0 +1,279 @@
+"""Work claims: processes running the same function on one store share its missing rows.
+
+Several processes (or machines) running the same function node on one persistent store
+would each compute every missing row. With claims they split the work instead: the missing
+packets are put into *buckets* by the first hex digits of their input hash (the number of
+digits depends only on how many distinct packets the input has, so every process running the
+same input forms the same buckets), and a process computes a bucket only while it holds the
+bucket's claim.
+
+The claims table (one per function and code version, beside its results) is append-only;
+each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, ``renewed``,
+``released`` or ``done``:
+
+1. A process looks at the buckets' rows once per pass. A bucket with a ``done`` row was
+   finished by someone (its results are committed); a bucket whose live owner (latest row
+   ``claimed``/``renewed`` and not expired) is someone else is left to them.
+2. To take a free bucket it appends a ``claimed`` row (committed at once), reads the
+   bucket's rows again, and keeps the bucket only if its own claim is the earliest live
+   one (ties: the smaller owner id); otherwise it appends ``released`` and moves on.
+3. While computing, it appends ``renewed`` rows (every third of the lease), and ``done`` once
+   the bucket's results are committed.
+4. A claim whose holder died (SIGKILL, a lost machine) is not renewed: once it expires the
+   bucket is free again and another process takes it over. A process that has nothing left to
+   claim waits for the others' buckets (polling their results), taking over any that expire.
+
+Claims never decide correctness: results are keyed by their input and stored at most once,
+so the worst case (a holder that outlives its lease while still computing, clocks that
+disagree by more than a lease) is duplicated work, never a wrong or lost row. They are used
+only where they pay: on a store that other processes can see (``ArrowDatabase.persistent``),
+and when the missing rows take long enough (``WorkClaims.min_work_seconds``, estimated from
+the first call) that a commit and a read per bucket are small beside the work. That first
+call (the first missing row, in input order) is made without a claim: processes that start
+together each compute it (its result is stored once). The buckets
+are the first hex digit of the input hash (16 buckets) once the input has more than 64
+distinct rows, else one bucket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.databases import ArrowDatabase
+from orcapod.errors import InputValidationError
+
+__all__ = ["ClaimBook", "WorkClaims", "bucket_keys", "share_work"]
+
+_TS = pa.timestamp("us", tz="UTC")
+_LIVE = ("claimed", "renewed")
+_HASH_PREFIX_LEN = len("arrow_row_v1:")
+
+
+@dataclass(frozen=True)
+class WorkClaims:
+    """How processes share a function node's missing rows (see the module docstring).
+
+    ``lease_seconds``: how long a claim lives without renewal (a dead holder's buckets are
+    taken over after at most this long); ``min_work_seconds``: claims are used only when the
+    run's missing rows would take at least this long (the first call's time times their
+    number): a claim costs a commit and a read, small only beside seconds of work;
+    ``poll_seconds``: how often a process that waits for other processes' buckets looks again.
+    """
+
+    lease_seconds: float = 60.0
+    min_work_seconds: float = 5.0
+    poll_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("lease_seconds", "min_work_seconds", "poll_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InputValidationError(
+                    f"WorkClaims.{name} must be a non-negative number of seconds, got {value!r}"
+                )
+        if self.lease_seconds <= 0:
+            raise InputValidationError(
+                f"WorkClaims.lease_seconds must be positive, got {self.lease_seconds!r}"
+            )
+
+
+def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
+    """The bucket of every input hash: its first hex digit when the input has more than 64
+    distinct rows (``num_distinct``: the same for every process running the same input), else
+    one bucket ``"*"``."""
+    if num_distinct <= 64:
+        return np.full(len(input_hashes), "*", dtype=object)
+    heads = pc.utf8_slice_codeunits(input_hashes, _HASH_PREFIX_LEN, _HASH_PREFIX_LEN + 1)
+    return np.asarray(heads.to_pylist(), dtype=object)
+
+
+@dataclass
+class ClaimBook:
+    """The claims of one function's buckets in ``database`` at ``path``."""
+
+    database: ArrowDatabase
+    path: tuple[str, ...]
+    lease_seconds: float
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+
+    def _append(
+        self,
+        buckets: Sequence[str],
+        state: str,
+        then: Sequence[str] = (),
+        then_state: str = "",
+    ) -> None:
+        """Append (and commit) one row per bucket in ``state``, and per ``then`` bucket in
+        ``then_state``."""
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
+        names = [*buckets, *then]
+        states = [state] * len(buckets) + [then_state] * len(then)
+        n = len(names)
+        table = pa.table(
+            {
+                "claim_id": pa.array([uuid.uuid4().hex for _ in range(n)], pa.large_string()),
+                "bucket": pa.array(names, pa.large_string()),
+                "owner": pa.array([self.owner] * n, pa.large_string()),
+                "state": pa.array(states, pa.large_string()),
+                "at": pa.array([now] * n, _TS),
+                "expires_at": pa.array([expires] * n, _TS),
+            }
+        )
+        self.database.add_records(self.path, table, "claim_id", flush=True)
+
+    def rows(
+        self, buckets: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]]:
+        """Every claim row of ``buckets``: bucket -> [(owner, state, at, expires_at)], oldest
+        first."""
+        found = self.database.get_records_with_column_value(
+            self.path,
+            {"bucket": list(buckets)},
+            columns=["bucket", "owner", "state", "at", "expires_at"],
+        )
+        out: dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]] = {}
+        if found is None:
+            return out
+        columns = [
+            found.column(c).to_pylist() for c in ("bucket", "owner", "state", "at", "expires_at")
+        ]
+        for bucket, owner, state, at, expires in sorted(
+            zip(*columns, strict=True), key=lambda r: (r[3], r[1])
+        ):
+            out.setdefault(bucket, []).append((owner, state, at, expires))
+        return out
+
+    def status(
+        self, rows: list[tuple[str, str, dt.datetime, dt.datetime]]
+    ) -> tuple[bool, str | None]:
+        """``(done, live holder)`` of one bucket from its rows (holder: the owner of the
+        earliest live claim, None when nobody holds it)."""
+        if any(state == "done" for _, state, _, _ in rows):
+            return True, None
+        now = dt.datetime.now(dt.UTC)
+        latest: dict[str, tuple[str, dt.datetime]] = {}
+        first: dict[str, dt.datetime] = {}
+        for owner, state, at, expires in rows:  # oldest first
+            latest[owner] = (state, expires)
+            if state == "claimed":
+                first.setdefault(owner, at)
+            elif state == "released":
+                first.pop(owner, None)
+        live = [
+            (first[o], o)
+            for o, (state, expires) in latest.items()
+            if state in _LIVE and expires > now and o in first
+        ]
+        return False, min(live)[1] if live else None
+
+    def claim(self, bucket: str, finished: str | None = None) -> bool:
+        """Try to take ``bucket``; True when this process now holds it. ``finished``: a
+        bucket this process has finished, marked done in the same commit."""
+        if finished is not None:
+            self._append([finished], "done", then=[bucket], then_state="claimed")
+        else:
+            self._append([bucket], "claimed")
+        done, holder = self.status(self.rows([bucket]).get(bucket, []))
+        if done or holder != self.owner:
+            self._append([bucket], "released")
+            return False
+        return True
+
+    def renew(self, bucket: str) -> None:
+        self._append([bucket], "renewed")
+
+    def finish(self, bucket: str) -> None:
+        self._append([bucket], "done")
+
+
+def share_work(
+    book: ClaimBook,
+    buckets: dict[str, np.ndarray],
+    compute: Callable[[np.ndarray, Callable[[], None]], None],
+    still_missing: Callable[[np.ndarray], np.ndarray],
+    poll_seconds: float,
+    start: int = 0,
+) -> None:
+    """Compute every bucket's items exactly once across the processes sharing ``book``.
+
+    ``buckets``: bucket -> the items (e.g. packet indices) of this process's work in it.
+    ``compute(items, heartbeat)`` computes and commits them, calling ``heartbeat()`` between
+    items; ``still_missing(items)`` returns those whose results are not stored yet and takes
+    note of the others (e.g. records them as reused; it is never asked about an item twice
+    once the item is found). ``start``: where this process begins in the bucket order
+    (processes starting at different places meet less often).
+    """
+    order = sorted(buckets)
+    if order:
+        order = order[start % len(order) :] + order[: start % len(order)]
+    pending = dict.fromkeys(order)
+    unmarked: list[str | None] = [None]  # finished here, marked done with the next claim
+
+    def claim(bucket: str) -> bool:
+        taken = book.claim(bucket, finished=unmarked[0])
+        unmarked[0] = None
+        return taken
+
+    while pending:
+        progressed = False
+        rows = book.rows(list(pending))
+        status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
+        # buckets finished or held elsewhere: take note of what they stored so far
+        elsewhere = [
+            b for b, (done, who) in status.items() if done or who not in (None, book.owner)
+        ]
+        if elsewhere:
+            items = np.concatenate([buckets[b] for b in elsewhere])
+            left = still_missing(items)
+            for bucket in elsewhere:
+                buckets[bucket] = buckets[bucket][np.isin(buckets[bucket], left)]
+        for bucket in list(pending):
+            done, holder = status[bucket]
+            if done or holder not in (None, book.owner):
+                if len(buckets[bucket]) == 0:
+                    del pending[bucket]
+                    progressed = True
+                elif done:  # finished elsewhere, but these rows failed there: try them here
+                    compute(buckets[bucket], _no_heartbeat)
+                    del pending[bucket]
+                    progressed = True
+                continue
+            if not claim(bucket):
+                continue
+            items = still_missing(buckets[bucket])
+            last = [time.monotonic()]
+
+            def heartbeat(bucket: str = bucket, last: list[float] = last) -> None:
+                if time.monotonic() - last[0] >= book.lease_seconds / 3:
+                    book.renew(bucket)
+                    last[0] = time.monotonic()
+
+            if len(items):
+                compute(items, heartbeat)
+            unmarked[0] = bucket
+            del pending[bucket]
+            progressed = True
+        if pending and not progressed:
+            if unmarked[0] is not None:  # waiting: let the others see it is done
+                book.finish(unmarked[0])
+                unmarked[0] = None
+            time.sleep(poll_seconds)
+    if unmarked[0] is not None:
+        book.finish(unmarked[0])
+
+
+def _no_heartbeat() -> None:
+    return None
