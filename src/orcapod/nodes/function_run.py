@@ -319,7 +319,8 @@ class FunctionRun:
         started = time.monotonic()
         compute(misses[:1], flush=False)  # the first call says whether sharing the work pays
         rest = misses[1:]
-        if (finished_at[0] - started) * len(misses) < claims.min_work_seconds:
+        took = (finished_at[0] if finished_at else time.monotonic()) - started
+        if took * len(misses) < claims.min_work_seconds:
             compute(rest)
             return
         writer.flush()

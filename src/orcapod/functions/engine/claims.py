@@ -15,8 +15,11 @@ each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, `
    finished by someone (its results are committed); a bucket whose live owner (latest row
    ``claimed``/``renewed`` and not expired) is someone else is left to them.
 2. To take a free bucket it appends a ``claimed`` row (committed at once), reads the
-   bucket's rows again, and keeps the bucket only if its own claim is the earliest live
-   one (ties: the smaller owner id); otherwise it appends ``released`` and moves on.
+   bucket's rows again, and keeps the bucket only if its own claim is the only live one;
+   otherwise it appends ``released`` and moves on (it tries again on a later pass). Commits
+   are ordered and a read after a commit sees every earlier commit, so of two processes
+   claiming at once at least one sees the other: never both keep the bucket (both may let
+   it go, and one takes it on a later pass; processes visit the buckets in different orders).
 3. While computing, it appends ``renewed`` rows (every third of the lease), and ``done`` once
    the bucket's results are committed.
 4. A claim whose holder died (SIGKILL, a lost machine) is not renewed: once it expires the
@@ -158,26 +161,18 @@ class ClaimBook:
 
     def status(
         self, rows: list[tuple[str, str, dt.datetime, dt.datetime]]
-    ) -> tuple[bool, str | None]:
-        """``(done, live holder)`` of one bucket from its rows (holder: the owner of the
-        earliest live claim, None when nobody holds it)."""
+    ) -> tuple[bool, set[str]]:
+        """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
+        claim or a renewal that has not expired."""
         if any(state == "done" for _, state, _, _ in rows):
-            return True, None
+            return True, set()
         now = dt.datetime.now(dt.UTC)
         latest: dict[str, tuple[str, dt.datetime]] = {}
-        first: dict[str, dt.datetime] = {}
-        for owner, state, at, expires in rows:  # oldest first
+        for owner, state, _, expires in rows:  # oldest first
             latest[owner] = (state, expires)
-            if state == "claimed":
-                first.setdefault(owner, at)
-            elif state == "released":
-                first.pop(owner, None)
-        live = [
-            (first[o], o)
-            for o, (state, expires) in latest.items()
-            if state in _LIVE and expires > now and o in first
-        ]
-        return False, min(live)[1] if live else None
+        return False, {
+            o for o, (state, expires) in latest.items() if state in _LIVE and expires > now
+        }
 
     def claim(self, bucket: str, finished: str | None = None) -> bool:
         """Try to take ``bucket``; True when this process now holds it. ``finished``: a
@@ -186,8 +181,8 @@ class ClaimBook:
             self._append([finished], "done", then=[bucket], then_state="claimed")
         else:
             self._append([bucket], "claimed")
-        done, holder = self.status(self.rows([bucket]).get(bucket, []))
-        if done or holder != self.owner:
+        done, holders = self.status(self.rows([bucket]).get(bucket, []))
+        if done or holders != {self.owner}:
             self._append([bucket], "released")
             return False
         return True
@@ -232,17 +227,15 @@ def share_work(
         rows = book.rows(list(pending))
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
         # buckets finished or held elsewhere: take note of what they stored so far
-        elsewhere = [
-            b for b, (done, who) in status.items() if done or who not in (None, book.owner)
-        ]
+        elsewhere = [b for b, (done, who) in status.items() if done or who - {book.owner}]
         if elsewhere:
             items = np.concatenate([buckets[b] for b in elsewhere])
             left = still_missing(items)
             for bucket in elsewhere:
                 buckets[bucket] = buckets[bucket][np.isin(buckets[bucket], left)]
         for bucket in list(pending):
-            done, holder = status[bucket]
-            if done or holder not in (None, book.owner):
+            done, holders = status[bucket]
+            if done or holders - {book.owner}:
                 if len(buckets[bucket]) == 0:
                     del pending[bucket]
                     progressed = True

@@ -1,0 +1,188 @@
+"""Work claims: one holder per bucket, expired claims taken over, and processes running one
+function node on a Delta store sharing its rows (each row computed once, none left over, a
+SIGKILLed process's rows finished by the others)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import InputValidationError
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys, share_work
+
+PATH = ("claims", "f")
+
+
+def book(store: Path, owner: str, lease: float = 30.0) -> ClaimBook:
+    return ClaimBook(DeltaTableDatabase(store), PATH, lease, owner=owner)
+
+
+def test_a_live_claim_holds_the_bucket(tmp_path: Path) -> None:
+    a, b = book(tmp_path, "a"), book(tmp_path, "b")
+    assert a.claim("3")
+    assert not b.claim("3")  # a holds it: b's claim is released
+    assert b.claim("4")
+    done, holder = b.status(b.rows(["3"])["3"])
+    assert (done, holder) == (False, {"a"})
+    a.finish("3")
+    assert b.status(b.rows(["3"])["3"])[0] is True
+    assert not b.claim("3")  # finished buckets are not claimed again
+
+
+def test_an_expired_claim_is_taken_over(tmp_path: Path) -> None:
+    dead = book(tmp_path, "dead", lease=2.0)
+    assert dead.claim("7")
+    alive = book(tmp_path, "alive")
+    assert not alive.claim("7")
+    time.sleep(2.1)
+    assert alive.claim("7")  # the holder never renewed: its claim expired
+
+
+def test_renewal_keeps_a_claim_alive(tmp_path: Path) -> None:
+    holder = book(tmp_path, "holder", lease=2.0)
+    assert holder.claim("1")
+    for _ in range(3):
+        time.sleep(0.8)
+        holder.renew("1")
+    assert not book(tmp_path, "other").claim("1")
+
+
+def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    other = book(store, "other")
+    assert other.claim("b")
+    mine = book(store, "mine")
+    computed: list[int] = []
+    stored = {5}  # item 5 is already stored (by someone else)
+    polls = [0]
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        computed.extend(items.tolist())
+        stored.update(items.tolist())
+
+    def still_missing(items: np.ndarray) -> np.ndarray:
+        polls[0] += 1
+        if polls[0] == 3:  # the other process finishes bucket "b" meanwhile
+            stored.update([3, 4])
+            other.finish("b")
+        return items[~np.isin(items, list(stored))]
+
+    buckets = {"a": np.array([0, 1, 2]), "b": np.array([3, 4]), "c": np.array([5, 6])}
+    share_work(mine, buckets, compute, still_missing, poll_seconds=0.01)
+    assert sorted(computed) == [0, 1, 2, 6]
+
+
+def test_bucket_keys_depend_only_on_the_input_size() -> None:
+    hashes = pa.array(["arrow_row_v1:a0", "arrow_row_v1:3f", "arrow_row_v1:a9"])
+    assert bucket_keys(hashes, 64).tolist() == ["*", "*", "*"]
+    assert bucket_keys(hashes, 65).tolist() == ["a", "3", "a"]
+
+
+def test_work_claims_reject_nonsense() -> None:
+    for bad in ({"lease_seconds": 0}, {"poll_seconds": -1}, {"min_work_seconds": "5"}):
+        with pytest.raises(InputValidationError, match="WorkClaims"):
+            WorkClaims(**bad)  # type: ignore[arg-type]
+
+
+# -- processes sharing one node --------------------------------------------------------------
+
+WORKER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from orcapod.databases import DeltaTableDatabase
+    from orcapod.functions import FunctionPod, PythonPacketFunction
+    from orcapod.functions.engine.claims import WorkClaims
+    from orcapod.nodes import FunctionNode
+    from orcapod.sources import DictSource
+
+    store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])  # a str: a Path constant is hashed by content
+
+    def slow(x: int) -> int:
+        time.sleep(0.03)
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()} {x}\\n")
+        return 2 * x
+
+    rows = [{"id": i, "x": i} for i in range(n)]
+    source = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
+    pod = FunctionPod(PythonPacketFunction(slow, "y"))
+    node = FunctionNode(pod, source, DeltaTableDatabase(store))
+    node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
+    summary = node.run()
+    print(summary.computed, summary.reused, summary.failed)
+    """
+)
+
+
+def _start(tmp_path: Path, n: int) -> subprocess.Popen[str]:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "store"), str(tmp_path / "calls.log"), str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _calls(tmp_path: Path) -> list[tuple[int, int]]:
+    """(pid, x) of every finished call (a killed process may leave a partial last line)."""
+    lines = [line.split() for line in (tmp_path / "calls.log").read_text().splitlines()]
+    return [(int(line[0]), int(line[1])) for line in lines if len(line) == 2]
+
+
+def _stored(tmp_path: Path, n: int) -> None:
+    """Every row has exactly one result and one pipeline record."""
+    logs = list((tmp_path / "store").rglob("_delta_log"))
+    results = [p.parent for p in logs if "_result" in p.parts and "_claims" not in p.parts]
+    records = [p.parent for p in logs if "_result" not in p.parts and "_failures" not in p.parts]
+    assert len(results) == 1 and len(records) == 1
+    stored = DeltaTable(str(results[0])).to_pyarrow_table()
+    assert sorted(stored.column("y").to_pylist()) == [2 * i for i in range(n)]
+    recorded = DeltaTable(str(records[0])).to_pyarrow_table()
+    assert sorted(recorded.column("id").to_pylist()) == list(range(n))
+
+
+@pytest.mark.slow
+def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path) -> None:
+    n = 96
+    workers = [_start(tmp_path, n) for _ in range(3)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
+    calls = _calls(tmp_path)
+    xs = [x for _, x in calls]
+    assert sorted(set(xs)) == list(range(n))  # nothing left uncomputed
+    # only each process's first missing row (timed before claiming) may run more than once
+    assert len(xs) <= n + 2
+    assert len({pid for pid, _ in calls}) >= 2  # the work was shared
+    computed = sum(int(out.split()[0]) for out, _ in outputs)
+    assert n <= computed <= n + 2
+    _stored(tmp_path, n)
+
+
+@pytest.mark.slow
+def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> None:
+    n = 96
+    victim = _start(tmp_path, n)
+    time.sleep(1.0)  # the victim has claimed a bucket and is computing it
+    others = [_start(tmp_path, n) for _ in range(2)]
+    time.sleep(0.5)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    outputs = [w.communicate(timeout=300) for w in others]
+    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
+    xs = [x for _, x in _calls(tmp_path)]
+    assert sorted(set(xs)) == list(range(n))  # the victim's bucket was taken over
+    _stored(tmp_path, n)
