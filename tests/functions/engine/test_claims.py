@@ -107,7 +107,8 @@ WORKER = textwrap.dedent(
     from orcapod.nodes import FunctionNode
     from orcapod.sources import DictSource
 
-    store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])  # a str: a Path constant is hashed by content
+    # log is a str: a Path constant would be hashed by its (changing) content
+    store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
     def slow(x: int) -> int:
         time.sleep(0.03)
