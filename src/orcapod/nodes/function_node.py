@@ -50,7 +50,9 @@ from orcapod.errors import (
 )
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
+from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
+from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
@@ -259,7 +261,9 @@ class FunctionNode(StreamBase):
                 self.cache_match,
                 self.flush_policy,
             )
-            summary = FunctionRun(settings, self._plan(), self._store()).run(max_concurrency)
+            store = self._store()
+            record_identity(store.cache.database, self._packet_function)
+            summary = FunctionRun(settings, self._plan(), store).run(max_concurrency)
         finally:
             self._view_cache = None
         if summary.failed:
@@ -299,6 +303,14 @@ class FunctionNode(StreamBase):
     def flush(self) -> None:
         """Commit everything this node (and its result cache) has pending."""
         self._databases.flush()
+
+    # -- reproducibility (orcapod.nodes.explain / lineage / verify) -----------------------------
+
+    def explain(self) -> Explanation:
+        """Why rows would be (before a run) or were computed, grouped by reason; read-only."""
+        return explain_function_node(
+            self.label, self._plan(), self._store(), self._packet_function, self.cache_match
+        )
 
     # -- reading -------------------------------------------------------------------------------
 
