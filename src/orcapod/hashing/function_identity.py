@@ -282,6 +282,24 @@ class _StripDocstrings(ast.NodeTransformer):
 
 def _normalised_source(obj: Any) -> str | None:
     """``ast.dump`` of ``obj``'s source without docstrings/decorators, or None if unavailable."""
+    node = _normalised_node(obj)
+    if node is None:
+        return None
+    return ast.dump(node, annotate_fields=True, include_attributes=False)
+
+
+def _source_without_defaults(fn: types.FunctionType) -> str | None:
+    """``_normalised_source`` with the default expressions left out (they are components of
+    their own), so a changed default is not also reported as changed code."""
+    node = _normalised_node(fn)
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        return None
+    node.args.defaults = []
+    node.args.kw_defaults = [None for _ in node.args.kw_defaults]
+    return ast.dump(node, annotate_fields=True, include_attributes=False)
+
+
+def _normalised_node(obj: Any) -> ast.AST | None:
     try:
         source = inspect.getsource(obj)
     except (OSError, TypeError):
@@ -303,8 +321,8 @@ def _normalised_source(obj: Any) -> str | None:
         )
     if node is None:
         return None
-    node = _StripDocstrings().visit(node)
-    return ast.dump(node, annotate_fields=True, include_attributes=False)
+    stripped: ast.AST = _StripDocstrings().visit(node)
+    return stripped
 
 
 def _code_structure(code: types.CodeType) -> tuple[Any, ...]:
@@ -446,7 +464,8 @@ class _CodeCollector:
             name = self._scoped(fn.__module__, fn.__qualname__)
             self._note("helper", name, (code_part, defaults, kwdefaults, closure))
             return
-        self._note("code", fn.__qualname__, code_part)
+        bare = _source_without_defaults(fn) if code_part[0] == "source" else None
+        self._note("code", fn.__qualname__, code_part if bare is None else ("source", bare))
         code = fn.__code__
         positional = code.co_varnames[: code.co_argcount]
         values = fn.__defaults__ or ()

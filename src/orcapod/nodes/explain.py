@@ -268,10 +268,8 @@ def _classify(
                 and (own_ts is None or r[POD_TS] is None or r[POD_TS] < own_ts)
             ]
         same = [r for r in rows if r[CODE_COLUMN] == current]
-        if (
-            (ctx.cache_match is CacheMatch.VERSION
-            and rows)
-            or (ctx.cache_match is CacheMatch.CODE and same)
+        if (ctx.cache_match is CacheMatch.VERSION and rows) or (
+            ctx.cache_match is CacheMatch.CODE and same
         ):
             reused += 1
             reasons[pos] = ""
