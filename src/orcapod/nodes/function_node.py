@@ -57,6 +57,7 @@ from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.nodes.verify import VerificationReport, verify_function_node
 from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
@@ -310,6 +311,31 @@ class FunctionNode(StreamBase):
         """Why rows would be (before a run) or were computed, grouped by reason; read-only."""
         return explain_function_node(
             self.label, self._plan(), self._store(), self._packet_function, self.cache_match
+        )
+
+    def verify(
+        self,
+        sample: float | None = None,
+        tags: Any = None,
+        *,
+        rel_tol: float = 1e-9,
+        abs_tol: float = 0.0,
+        seed: int | None = None,
+        record: bool = True,
+    ) -> VerificationReport:
+        """Recompute a sample of stored rows (default 1 %) or the rows matching ``tags``
+        without storing them; compare with the stored outputs and record the verification."""
+        return verify_function_node(
+            self.label,
+            self._read,
+            self._store(),
+            self._pod,
+            sample=sample,
+            tags=tags,
+            rel_tol=rel_tol,
+            abs_tol=abs_tol,
+            seed=seed,
+            record=record,
         )
 
     # -- reading -------------------------------------------------------------------------------
