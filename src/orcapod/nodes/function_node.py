@@ -54,6 +54,7 @@ from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_run import FunctionRun, RunSettings
+from orcapod.nodes.lineage import Lineage, node_lineage
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
@@ -312,6 +313,11 @@ class FunctionNode(StreamBase):
         return explain_function_node(
             self.label, self._plan(), self._store(), self._packet_function, self.cache_match
         )
+
+    def lineage(self, row: Any) -> Lineage:
+        """The upstream path of one output row (its tag, a ``Tag`` or a ``(tag, packet)``
+        row): functions with code hash, git state, executor and time; operators; source rows."""
+        return node_lineage(self, row)
 
     def verify(
         self,
