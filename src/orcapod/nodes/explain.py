@@ -355,11 +355,13 @@ def _recorded_tags(
     if not tag_columns:
         return [False] * len(entries)
     tags = plan.tags(plan.first_rows[entries], user_only=True)
-    first = tag_columns[0]
-    values = pc.unique(tags.column(first)).to_pylist()
+    scalar = [c for c in tag_columns if not pa.types.is_nested(tags.schema.field(c).type)]
+    constraints = {}
+    if scalar:  # list-valued tags (after a Batch) are compared here, not in the query
+        constraints = {scalar[0]: pc.unique(tags.column(scalar[0])).to_pylist()}
     table = store.pipeline_db.get_records_with_column_value(
         store.record_path,
-        {first: values},
+        constraints,
         record_id_column=PIPELINE_ENTRY_ID,
         columns=[*tag_columns, PIPELINE_ENTRY_ID],
     )
@@ -368,12 +370,16 @@ def _recorded_tags(
     ids = plan.unique_ids.take(pa.array(entries)).to_pylist()
     stored: dict[tuple[Any, ...], set[str]] = defaultdict(set)
     for row in table.to_pylist():
-        stored[tuple(row[c] for c in tag_columns)].add(row[PIPELINE_ENTRY_ID])
+        stored[_key(row, tag_columns)].add(row[PIPELINE_ENTRY_ID])
     out = []
     for row, entry_id in zip(tags.to_pylist(), ids, strict=True):
-        others = stored.get(tuple(row[c] for c in tag_columns), set()) - {entry_id}
+        others = stored.get(_key(row, tag_columns), set()) - {entry_id}
         out.append(bool(others))
     return out
+
+
+def _key(row: dict[str, Any], columns: Sequence[str]) -> str:
+    return repr(tuple(row[c] for c in columns))  # list-valued tags are not hashable
 
 
 def _groups(
