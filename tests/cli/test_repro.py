@@ -88,11 +88,17 @@ def test_explain_reads_the_users_pipeline_file(project: Path) -> None:
 def test_verify_exits_non_zero_when_a_row_does_not_reproduce(project: Path) -> None:
     base = [str(ORCAPOD), "verify", "double", "--pipeline-file", str(project / "pipe.py")]
     env = {"ORCAPOD_STORE": str(project / "store"), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
-    ok = subprocess.run([*base, "--sample", "0.5"], capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [*base, "--sample", "0.5"], check=False, capture_output=True, text=True, env=env
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "all 5 reproduced" in ok.stdout
     drift = subprocess.run(
-        [*base, "--where", "id=3"], capture_output=True, text=True, env={**env, "DRIFT": "1"}
+        [*base, "--where", "id=3"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**env, "DRIFT": "1"},
     )
     assert drift.returncode == 1, drift.stdout + drift.stderr
     assert "did NOT reproduce" in drift.stdout and "'id': 3" in drift.stdout

@@ -368,7 +368,7 @@ def _recorded_tags(
     if table is None:
         return [False] * len(entries)
     ids = plan.unique_ids.take(pa.array(entries)).to_pylist()
-    stored: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    stored: dict[str, set[str]] = defaultdict(set)
     for row in table.to_pylist():
         stored[_key(row, tag_columns)].add(row[PIPELINE_ENTRY_ID])
     out = []

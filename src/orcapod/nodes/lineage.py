@@ -341,7 +341,7 @@ def find_records(
             "lineage needs the row's tag, e.g. node.lineage({'subject': 'ada'}) or "
             "--where subject=ada"
         )
-    found = []
+    found: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     for path in tables.record_paths:
         db = tables.pipeline_db
         try:
