@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
@@ -403,12 +404,19 @@ class _Walk:
         self._seen_results: set[str] = set()
         self._seen_nodes: set[str] = set()
 
-    def record(self, tables: FunctionTables, record: dict[str, Any], depth: int) -> None:
+    def record(
+        self,
+        tables: FunctionTables,
+        record: dict[str, Any],
+        depth: int,
+        result: pa.Table | None = None,
+    ) -> None:
         result_id = str(record[PACKET_ID])
         if result_id in self._seen_results:
             return
         self._seen_results.add(result_id)
-        result = tables.result_db.get_record_by_id(tables.result_path, result_id, PACKET_ID)
+        if result is None:  # the upstream walk passes the result it already read
+            result = tables.result_db.get_record_by_id(tables.result_path, result_id, PACKET_ID)
         tokens = [
             t
             for column, value in record.items()
@@ -467,7 +475,8 @@ class _Walk:
             if row is None:
                 self.notes.append(f"no record of {prefix} points at result {rid}")
                 continue
-            self.record(tables, row, depth)
+            mine = results.filter(pc.equal(results.column(PACKET_ID), rid))
+            self.record(tables, row, depth, mine)
 
     def _records_of(
         self, tables: FunctionTables, results: pa.Table, record: dict[str, Any]
