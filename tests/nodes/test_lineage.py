@@ -179,3 +179,18 @@ def test_a_partial_or_unknown_tag_is_a_clear_error(tmp_path: Path) -> None:
 def test_directory_names_decode_to_path_segments() -> None:
     assert decode_segment("schema~3Aobject_v1~3Aab") == "schema:object_v1:ab"
     assert decode_segment("plain") == "plain"
+
+
+def test_one_function_applied_by_two_nodes(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path,
+        lambda: mass.pod(
+            mass.pod(_visits().map_packets({"weight": "kg"})).map_packets({"mass": "kg"})
+        ),
+    )
+    last = [label for label in pipeline.nodes if label.startswith("mass")][-1]
+    lineage = pipeline.nodes[last].lineage({"subject": "bob", "visit": 1})
+    assert [f.function for f in lineage.functions] == ["mass", "mass"]
+    assert lineage.functions[0].outputs == {"mass": "91000000.0"}
+    (row,) = lineage.sources
+    assert (row.source_id, row.column) == ("visits", "weight")

@@ -60,6 +60,7 @@ __all__ = [
     "SourceRow",
     "graph_tables",
     "node_lineage",
+    "tables_of",
     "trace_lineage",
 ]
 
@@ -280,19 +281,34 @@ def graph_tables(node: Any) -> tuple[dict[str, FunctionTables], dict[str, list[O
             continue
         seen.add(id(current))
         if _is_function_node(current):
-            tables = FunctionTables(
-                tuple(current.packet_function.uri),
-                current.pipeline_database,
-                (tuple(current.record_path),),
-                current.result_cache.database,
-                tuple(current.result_cache.record_path),
-                current.label,
-            )
+            tables = tables_of(current)
+            known = functions.get(tables.prefix)
+            if known is not None:  # one function applied by several nodes: search them all
+                tables = FunctionTables(
+                    known.uri,
+                    known.pipeline_db,
+                    (*known.record_paths, *tables.record_paths),
+                    known.result_db,
+                    known.result_path,
+                    None,
+                )
             functions[tables.prefix] = tables
             ops: list[OperatorStep] = []
             operators[current.label] = ops
             _collect_operators(current.upstreams, ops, 0, stack)
     return functions, operators
+
+
+def tables_of(node: Any) -> FunctionTables:
+    """The tables of one function node."""
+    return FunctionTables(
+        tuple(node.packet_function.uri),
+        node.pipeline_database,
+        (tuple(node.record_path),),
+        node.result_cache.database,
+        tuple(node.result_cache.record_path),
+        node.label,
+    )
 
 
 def _is_function_node(obj: Any) -> bool:
@@ -326,7 +342,7 @@ def node_lineage(node: Any, row: Any) -> Lineage:
         )
     where = {k: v for k, v in row.items() if not str(k).startswith("_")}
     functions, operators = graph_tables(node)
-    target = next(t for t in functions.values() if t.label == node.label)
+    target = tables_of(node)
     return trace_lineage(node.label, target, where, functions, operators)
 
 
