@@ -36,8 +36,8 @@ from orcapod.databases import ArrowDatabase
 from orcapod.hashing.function_identity import IdentityComponent, function_identity_components
 
 __all__ = [
-    "IDENTITY_PATH",
     "ComponentChange",
+    "IDENTITY_PATH",
     "StoredIdentity",
     "diff_identities",
     "identity_of",

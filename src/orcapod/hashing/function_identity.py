@@ -75,13 +75,14 @@ from orcapod.types import ContentHash
 
 __all__ = [
     "CODE_HASH_METHOD",
-    "SIGNATURE_HASH_METHOD",
     "IdentityComponent",
+    "SIGNATURE_HASH_METHOD",
     "function_code_hash",
     "function_identity_components",
     "function_signature_hash",
     "git_info",
     "is_user_code",
+    "value_summary",
 ]
 
 CODE_HASH_METHOD = "code_v1"
