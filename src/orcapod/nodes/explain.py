@@ -26,6 +26,9 @@ function's code in-process):
 
 Decisions:
 
+* Read-only means no record, result or failure is written; a Delta store may still write
+  the lookup-index sidecars its queries use (a cache beside the data, see
+  ``orcapod.databases.column_index``).
 * Comments, docstrings and formatting never change a code hash, so they never show up here.
 * "Upstream changed" looks at the records under the node's current code only; a row whose
   code and upstream both changed is reported as ``code changed`` when its input was seen,
