@@ -10,6 +10,7 @@ from rich.console import Console
 
 import orcapod
 from orcapod.cli.demo import DEFAULT_STORE, run_demo
+from orcapod.cli.repro import explain_command, lineage_command, verify_command
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="orcapod: reproducible pipelines"
@@ -40,6 +41,11 @@ def demo(
 ) -> None:
     """Run a small persistent pipeline (two sources, a join, two functions); run it twice."""
     run_demo(store, console)
+
+
+app.command("explain")(explain_command)
+app.command("lineage")(lineage_command)
+app.command("verify")(verify_command)
 
 
 if __name__ == "__main__":

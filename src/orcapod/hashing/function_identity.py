@@ -33,6 +33,16 @@ including ``__main__`` and source-less code, is user code. A module's name is no
 hash (moving a function to another file keeps its hash); the names by which code refers to
 things are. The bound instance of a method (``self``) is not part of a code hash.
 
+``function_identity_components(fn)`` explains a code hash: the same walk, cut into named
+``IdentityComponent`` s (kind, name, digest, short value summary): the function's own normalised
+``code``, each ``default`` and ``closure`` value, each user ``helper`` function and ``class``
+(by qualified name), each module ``global`` and each ``attribute`` read from a user module
+(with a short value summary), and each ``library`` reference (qualified name and package
+version). Names of things in the function's own module are bare (``THRESHOLD``); others carry
+their module (``features.normalise``). Two code hashes of one function differ exactly when
+some component was added, removed or has a different digest, so comparing the components of
+two identities names what changed.
+
 ``function_signature_hash(fn)`` (method ``signature_v1``) hashes parameter names, kinds,
 annotations (string annotations as written), defaults and the return annotation.
 
@@ -49,12 +59,14 @@ import dis
 import functools
 import inspect
 import os
+import reprlib
 import subprocess
 import sys
 import sysconfig
 import textwrap
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from orcapod.errors import HashingError
@@ -63,11 +75,14 @@ from orcapod.types import ContentHash
 
 __all__ = [
     "CODE_HASH_METHOD",
+    "IdentityComponent",
     "SIGNATURE_HASH_METHOD",
     "function_code_hash",
+    "function_identity_components",
     "function_signature_hash",
     "git_info",
     "is_user_code",
+    "value_summary",
 ]
 
 CODE_HASH_METHOD = "code_v1"
@@ -78,10 +93,62 @@ _ATTR_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
 _FRAMEWORK_PACKAGES = frozenset({"orcapod"})
 
 
+@dataclass(frozen=True)
+class IdentityComponent:
+    """One named part of a function's code identity (see the module docstring).
+
+    ``kind``: ``code``, ``default``, ``closure``, ``helper``, ``class``, ``global``,
+    ``attribute`` or ``library``; ``digest``: hex digest of the part; ``summary``: a short
+    human-readable value (a constant's ``repr``, a library's name and version), or ``""``.
+    """
+
+    kind: str
+    name: str
+    digest: str
+    summary: str = ""
+
+    @property
+    def key(self) -> str:
+        """``"<kind> <name>"``: what identifies the component across two identities."""
+        return f"{self.kind} {self.name}"
+
+
 def function_code_hash(fn: Callable[..., Any]) -> ContentHash:
     """Hash of ``fn``'s normalised code and everything it transitively depends on."""
     structure = _CodeCollector().callable_component(fn)
     return ContentHash(CODE_HASH_METHOD, hash_object(structure).digest)
+
+
+def function_identity_components(
+    fn: Callable[..., Any],
+) -> tuple[ContentHash, tuple[IdentityComponent, ...]]:
+    """``fn``'s code hash (as ``function_code_hash``) and its named components, sorted by key."""
+    collector = _CodeCollector(record=True)
+    structure = collector.callable_component(fn)
+    code_hash = ContentHash(CODE_HASH_METHOD, hash_object(structure).digest)
+    components = collector.components
+    if not any(c.kind == "code" for c in components.values()):  # not a plain function
+        components["code"] = IdentityComponent("code", "<callable>", code_hash.to_hex())
+    return code_hash, tuple(sorted(components.values(), key=lambda c: c.key))
+
+
+_SUMMARY = reprlib.Repr()
+_SUMMARY.maxstring = 40
+_SUMMARY.maxother = 40
+_SUMMARY.maxlist = _SUMMARY.maxtuple = _SUMMARY.maxset = _SUMMARY.maxdict = 4
+
+
+def value_summary(value: Any) -> str:
+    """A short ``repr`` of ``value`` (at most 60 characters)."""
+    try:
+        text = _SUMMARY.repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ of user data must not stop hashing
+        text = f"<{type(value).__qualname__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _digest(structure: Any) -> str:
+    return hash_object(structure).to_hex()
 
 
 def function_signature_hash(fn: Callable[..., Any]) -> ContentHash:
@@ -216,6 +283,24 @@ class _StripDocstrings(ast.NodeTransformer):
 
 def _normalised_source(obj: Any) -> str | None:
     """``ast.dump`` of ``obj``'s source without docstrings/decorators, or None if unavailable."""
+    node = _normalised_node(obj)
+    if node is None:
+        return None
+    return ast.dump(node, annotate_fields=True, include_attributes=False)
+
+
+def _source_without_defaults(fn: types.FunctionType) -> str | None:
+    """``_normalised_source`` with the default expressions left out (they are components of
+    their own), so a changed default is not also reported as changed code."""
+    node = _normalised_node(fn)
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        return None
+    node.args.defaults = []
+    node.args.kw_defaults = [None for _ in node.args.kw_defaults]
+    return ast.dump(node, annotate_fields=True, include_attributes=False)
+
+
+def _normalised_node(obj: Any) -> ast.AST | None:
     try:
         source = inspect.getsource(obj)
     except (OSError, TypeError):
@@ -237,8 +322,8 @@ def _normalised_source(obj: Any) -> str | None:
         )
     if node is None:
         return None
-    node = _StripDocstrings().visit(node)
-    return ast.dump(node, annotate_fields=True, include_attributes=False)
+    stripped: ast.AST = _StripDocstrings().visit(node)
+    return stripped
 
 
 def _code_structure(code: types.CodeType) -> tuple[Any, ...]:
@@ -287,8 +372,32 @@ def _referenced_names(code: types.CodeType) -> tuple[set[str], set[str]]:
 class _CodeCollector:
     """Builds the hashed structure; ``_seen`` breaks cycles and shares repeated references."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         self._seen: set[int] = set()
+        self._record = record
+        #: named components by key (only when ``record``; see ``function_identity_components``)
+        self.components: dict[str, IdentityComponent] = {}
+        self._root_module: str | None = None
+
+    def _scoped(self, module: str | None, name: str) -> str:
+        return name if module is None or module == self._root_module else f"{module}.{name}"
+
+    def _note(self, kind: str, name: str, structure: Any, summary: str = "") -> None:
+        if self._record:
+            component = IdentityComponent(kind, name, _digest(structure), summary)
+            self.components.setdefault(component.key, component)
+
+    def _note_reference(self, name: str, value: Any, ref: Any, kind: str) -> None:
+        """Record a referenced global / module attribute (user code records itself)."""
+        if not self._record or not isinstance(ref, tuple) or not ref:
+            return
+        tag = ref[0]
+        if tag in ("function", "class", "user_module", "ref", "partial", "callable"):
+            return
+        if tag in {"module", "lib"}:
+            self._note("library", name, ref, f"{ref[1]} {ref[2] or ''}".strip())
+        else:
+            self._note(kind, name, ref, value_summary(value))
 
     def callable_component(self, fn: Any) -> Any:
         if isinstance(fn, functools.partial):
@@ -317,6 +426,9 @@ class _CodeCollector:
         if key in self._seen:
             return ("ref", fn.__qualname__)
         self._seen.add(key)
+        is_root = self._root_module is None
+        if is_root:
+            self._root_module = fn.__module__ or ""
         code = _normalised_source(fn)
         code_part: Any = ("source", code) if code is not None else _code_structure(fn.__code__)
         defaults = tuple(self._value(v, "a default value") for v in fn.__defaults__ or ())
@@ -324,6 +436,7 @@ class _CodeCollector:
             k: self._value(v, f"the default of {k!r}") for k, v in (fn.__kwdefaults__ or {}).items()
         }
         closure: dict[str, Any] = {}
+        closure_values: dict[str, Any] = {}
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 contents = cell.cell_contents
@@ -331,16 +444,49 @@ class _CodeCollector:
                 closure[name] = ("empty",)
                 continue
             closure[name] = self._value(contents, f"closure variable {name!r}")
+            closure_values[name] = contents
+        if self._record:
+            self._note_function(fn, is_root, code_part, defaults, kwdefaults, closure)
+            if is_root:  # a helper's closure is part of the helper's digest
+                for name, value in closure_values.items():
+                    self._note("closure", name, closure[name], value_summary(value))
         return ("function", code_part, defaults, kwdefaults, closure, self._globals(fn))
+
+    def _note_function(
+        self,
+        fn: types.FunctionType,
+        is_root: bool,
+        code_part: Any,
+        defaults: tuple[Any, ...],
+        kwdefaults: dict[str, Any],
+        closure: dict[str, Any],
+    ) -> None:
+        if not is_root:
+            name = self._scoped(fn.__module__, fn.__qualname__)
+            self._note("helper", name, (code_part, defaults, kwdefaults, closure))
+            return
+        bare = _source_without_defaults(fn) if code_part[0] == "source" else None
+        self._note("code", fn.__qualname__, code_part if bare is None else ("source", bare))
+        code = fn.__code__
+        positional = code.co_varnames[: code.co_argcount]
+        values = fn.__defaults__ or ()
+        for param, value, part in zip(
+            positional[len(positional) - len(values) :], values, defaults, strict=True
+        ):
+            self._note("default", param, part, value_summary(value))
+        for param, value in (fn.__kwdefaults__ or {}).items():
+            self._note("default", param, kwdefaults[param], value_summary(value))
 
     def _globals(self, fn: types.FunctionType) -> dict[str, Any]:
         global_names, attr_names = _referenced_names(fn.__code__)
         namespace = fn.__globals__
-        return {
-            name: self._reference(namespace[name], attr_names)
-            for name in sorted(global_names)
-            if name in namespace
-        }
+        out: dict[str, Any] = {}
+        for name in sorted(global_names):
+            if name in namespace:
+                out[name] = ref = self._reference(namespace[name], attr_names)
+                scoped = self._scoped(fn.__module__, name)
+                self._note_reference(scoped, namespace[name], ref, "global")
+        return out
 
     def _reference(self, value: Any, attr_names: set[str]) -> Any:
         """A global referenced by code: code for user code, a name for installed code."""
@@ -351,11 +497,12 @@ class _CodeCollector:
             if key in self._seen:
                 return ("ref", value.__name__)
             self._seen.add(key)
-            members = {
-                attr: self._reference(getattr(value, attr), attr_names)
-                for attr in sorted(attr_names)
-                if attr in vars(value)
-            }
+            members: dict[str, Any] = {}
+            for attr in sorted(attr_names):
+                if attr in vars(value):
+                    members[attr] = ref = self._reference(getattr(value, attr), attr_names)
+                    name = f"{value.__name__}.{attr}"
+                    self._note_reference(name, getattr(value, attr), ref, "attribute")
             return ("user_module", members)
         if isinstance(value, types.FunctionType):
             if is_user_code(value.__module__, value.__code__.co_filename):
@@ -376,6 +523,7 @@ class _CodeCollector:
         self._seen.add(key)
         source = _normalised_source(cls)
         bases = tuple(self._reference(b, set()) for b in cls.__bases__ if b is not object)
+        self._note("class", self._scoped(cls.__module__, cls.__qualname__), (source, bases))
         members: dict[str, Any] = {}
         for name, member in sorted(vars(cls).items()):
             func = member.__func__ if isinstance(member, staticmethod | classmethod) else member

@@ -31,11 +31,15 @@ from orcapod.errors import InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.claims import WorkClaims
 from orcapod.functions.engine.identify import entry_id_of
+from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
+from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun, RunSettings, check_concurrency, warn_failed
+from orcapod.nodes.lineage import Lineage, node_lineage
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.nodes.verify import VerificationReport, verify_function_node
 from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
@@ -191,7 +195,9 @@ class FunctionNode(StreamBase):
             self.flush_policy, self.work_claims,
         )  # fmt: skip
         try:
-            summary = FunctionRun(settings, self._input.plan(), self._store()).run(max_concurrency)
+            store = self._store()
+            record_identity(store.cache.database, self._packet_function)  # for explain()
+            summary = FunctionRun(settings, self._input.plan(), store).run(max_concurrency)
         finally:
             self._view_cache = None
         warn_failed(summary, stacklevel=2)
@@ -221,6 +227,36 @@ class FunctionNode(StreamBase):
     def flush(self) -> None:
         """Commit everything this node (and its result cache) has pending."""
         self._databases.flush()
+
+    # -- reproducibility (orcapod.nodes.explain / lineage / verify) -----------------------------
+
+    def explain(self) -> Explanation:
+        """Why rows would be (before a run) or were computed, grouped by reason; read-only."""
+        return explain_function_node(
+            self.label, self._input.plan(), self._store(), self._packet_function, self.cache_match
+        )
+
+    def lineage(self, row: Any) -> Lineage:
+        """The upstream path of one output row (its tag, a ``Tag`` or a ``(tag, packet)``
+        row): functions with code hash, git state, executor and time; operators; source rows."""
+        return node_lineage(self, row)
+
+    def verify(
+        self,
+        sample: float | None = None,
+        tags: Any = None,
+        *,
+        rel_tol: float = 1e-9,
+        abs_tol: float = 0.0,
+        seed: int | None = None,
+        record: bool = True,
+    ) -> VerificationReport:
+        """Recompute a sample of stored rows (default 1 %) or the rows matching ``tags``
+        without storing them; compare with the stored outputs and record the verification."""
+        return verify_function_node(
+            self.label, self._input.read, self._store(), self._pod, sample=sample, tags=tags,
+            rel_tol=rel_tol, abs_tol=abs_tol, seed=seed, record=record,
+        )  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------------
 

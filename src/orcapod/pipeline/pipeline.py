@@ -433,6 +433,16 @@ class Pipeline:
             )
         return summary
 
+    def explain(self) -> dict[str, Any]:
+        """Per function node (by label), why its rows would be or were computed; read-only
+        (``FunctionNode.explain``). Before a run a node's input is what its upstream nodes
+        have stored so far."""
+        out = {}
+        for label, node in self._function_nodes():
+            node.refresh()
+            out[label] = node.explain()
+        return out
+
     def flush(self) -> None:
         """Commit every node's pending writes and both databases."""
         errors: list[BaseException] = []

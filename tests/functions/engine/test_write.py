@@ -31,7 +31,7 @@ def _run(store: Path, first_seconds: float, seconds: float, flush_seconds: float
     node.flush_policy = FlushPolicy(seconds=flush_seconds)
     assert node.run().computed == 6
     assert sorted(node.as_table().column("y").to_pylist()) == [0, 2, 4, 6, 8, 10]
-    (log,) = list((store / "_result").glob("**/_delta_log"))
+    (log,) = list((store / "_result" / "slow_start").glob("**/_delta_log"))
     return len(list(log.glob("*.json")))
 
 

@@ -1,0 +1,196 @@
+"""``node.lineage(tag)``: the upstream path of one output row through every kind of operator,
+from the node graph and from the store alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import InputValidationError
+from orcapod.functions import function_pod
+from orcapod.nodes.store_lineage import decode_segment, lineage_from_store
+from orcapod.pipeline import Pipeline
+from orcapod.sources import DictSource
+
+
+@function_pod("bmi")
+def bmi(weight: float, height: float) -> float:
+    return round(weight / height**2, 2)
+
+
+@function_pod("score")
+def score(bmi: float) -> float:
+    return bmi * 2
+
+
+@function_pod("total")
+def total(score: list[float]) -> float:
+    return sum(score)
+
+
+@function_pod("mass")
+def mass(kg: float) -> float:
+    return kg * 1000
+
+
+def _subjects() -> DictSource:
+    rows = [{"subject": s, "height": h} for s, h in (("ada", 1.68), ("bob", 1.82), ("cyd", 1.75))]
+    return DictSource(
+        rows, tag_columns=["subject"], source_id="subjects", record_id_column="subject"
+    )
+
+
+def _visits() -> DictSource:
+    rows = [
+        {"subject": "ada", "visit": 1, "weight": 61.0},
+        {"subject": "ada", "visit": 2, "weight": 62.5},
+        {"subject": "bob", "visit": 1, "weight": 91.0},
+        {"subject": "cyd", "visit": 1, "weight": 70.2},
+    ]
+    return DictSource(rows, tag_columns=["subject", "visit"], source_id="visits")
+
+
+def _run(tmp_path: Path, build) -> Pipeline:
+    pipeline = Pipeline("study", DeltaTableDatabase(tmp_path / "store"))
+    with pipeline:
+        build()
+    pipeline.run()
+    return pipeline
+
+
+def _sources(lineage) -> set[tuple[str, str, str | None]]:
+    return {(r.source_id, r.record_id, r.column) for r in lineage.sources}
+
+
+def test_join_then_two_functions(tmp_path: Path) -> None:
+    pipeline = _run(tmp_path, lambda: score.pod(bmi.pod(_subjects().join(_visits()))))
+    lineage = pipeline.score.lineage({"subject": "bob", "visit": 1})
+    assert [(f.function, f.depth) for f in lineage.functions] == [("score", 0), ("bmi", 1)]
+    assert lineage.functions[0].outputs == {"score": str(round(91.0 / 1.82**2, 2) * 2)}
+    assert [op.node for op in lineage.operators] == ["Join"]
+    visits_row = {r.record_id for r in lineage.sources if r.source_id == "visits"}
+    assert len(visits_row) == 1
+    assert ("subjects", "subject=bob", "height") in _sources(lineage)
+    step = lineage.functions[1]
+    assert step.code_hash == pipeline.bmi.packet_function.code_hash
+    assert step.executor == "local" and step.computed_at
+
+
+def test_semi_join_keeps_the_left_rows_provenance(tmp_path: Path) -> None:
+    wanted = DictSource(
+        [{"subject": "ada", "note": "keep"}], tag_columns=["subject"], source_id="wanted"
+    )
+    pipeline = _run(tmp_path, lambda: bmi.pod(_visits().semi_join(wanted).join(_subjects())))
+    lineage = pipeline.bmi.lineage({"subject": "ada", "visit": 2})
+    assert [op.operator for op in lineage.operators][:1] == ["Join()"]
+    assert any("SemiJoin" in op.operator for op in lineage.operators)
+    assert ("subjects", "subject=ada", "height") in _sources(lineage)
+    with pytest.raises(InputValidationError, match="no stored row"):
+        pipeline.bmi.lineage({"subject": "bob", "visit": 1})  # filtered out by the semi-join
+
+
+def test_batch_traces_one_output_to_many_source_rows(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path, lambda: total.pod(score.pod(bmi.pod(_subjects().join(_visits()))).batch(2))
+    )
+    rows = pipeline.total.as_table().to_pylist()
+    first = {"subject": rows[0]["subject"], "visit": rows[0]["visit"]}
+    lineage = pipeline.total.lineage(first)
+    names = [f.function for f in lineage.functions]
+    assert names.count("score") == 2 and names.count("bmi") == 2
+    assert len([r for r in lineage.sources if r.source_id == "visits"]) == 2
+    assert any(op.node == "Batch" for op in lineage.operators)
+
+
+def test_map_packets_and_map_tags_keep_the_path(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path,
+        lambda: mass.pod(_visits().map_packets({"weight": "kg"}).map_tags({"visit": "session"})),
+    )
+    lineage = pipeline.mass.lineage({"subject": "ada", "session": 2})
+    assert lineage.functions[0].outputs == {"mass": "62500.0"}
+    assert {op.node for op in lineage.operators} == {"MapPackets", "MapTags"}
+    (row,) = lineage.sources
+    assert row.source_id == "visits" and row.column == "weight"
+
+
+def test_rename_between_two_functions_is_followed(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path,
+        lambda: mass.pod(
+            bmi.pod(_subjects().join(_visits()))
+            .map_packets({"bmi": "kg"})
+            .map_tags({"visit": "session"})
+        ),
+    )
+    lineage = pipeline.mass.lineage({"subject": "cyd", "session": 1})
+    assert [f.function for f in lineage.functions] == ["mass", "bmi"]
+    assert ("subjects", "subject=cyd", "height") in _sources(lineage)
+
+
+def test_prov_json_links_results_activities_and_sources(tmp_path: Path) -> None:
+    pipeline = _run(tmp_path, lambda: score.pod(bmi.pod(_subjects().join(_visits()))))
+    prov = pipeline.score.lineage({"subject": "ada", "visit": 1}).to_prov()
+    json.dumps(prov)
+    assert len(prov["wasGeneratedBy"]) == 2 and len(prov["wasAssociatedWith"]) == 2
+    used = {u["prov:entity"] for u in prov["used"].values()}
+    assert "orcapod:source/subjects/subject=ada" in used
+    assert used <= set(prov["entity"])
+    agents = list(prov["agent"].values())
+    assert {a["prov:label"] for a in agents} == {"bmi", "score"}
+
+
+def test_the_table_has_a_row_per_step_and_source(tmp_path: Path) -> None:
+    pipeline = _run(tmp_path, lambda: score.pod(bmi.pod(_subjects().join(_visits()))))
+    lineage = pipeline.score.lineage({"subject": "ada", "visit": 1})
+    table = lineage.to_table()
+    kinds = table.column("kind").to_pylist()
+    assert kinds.count("function") == 2 and kinds.count("operator") == 1
+    assert kinds.count("source") == len(lineage.sources)
+    assert "score" in str(lineage)
+
+
+def test_from_the_store_alone(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path, lambda: total.pod(score.pod(bmi.pod(_subjects().join(_visits()))).batch(2))
+    )
+    first = pipeline.total.as_table().to_pylist()[0]
+    tag = {"subject": first["subject"], "visit": first["visit"]}
+    from_graph = pipeline.total.lineage(tag)
+    alone = lineage_from_store(tmp_path / "store", "total", tag)
+    assert [f.result_id for f in alone.functions] == [f.result_id for f in from_graph.functions]
+    assert _sources(alone) == _sources(from_graph)
+    assert alone.operators == ()
+    with pytest.raises(InputValidationError, match="no records of a function"):
+        lineage_from_store(tmp_path / "store", "nothing", tag)
+
+
+def test_a_partial_or_unknown_tag_is_a_clear_error(tmp_path: Path) -> None:
+    pipeline = _run(tmp_path, lambda: bmi.pod(_subjects().join(_visits())))
+    with pytest.raises(InputValidationError, match="give every tag column"):
+        pipeline.bmi.lineage({"subject": "ada"})
+    with pytest.raises(InputValidationError, match="needs the row's tag"):
+        pipeline.bmi.lineage({})
+
+
+def test_directory_names_decode_to_path_segments() -> None:
+    assert decode_segment("schema~3Aobject_v1~3Aab") == "schema:object_v1:ab"
+    assert decode_segment("plain") == "plain"
+
+
+def test_one_function_applied_by_two_nodes(tmp_path: Path) -> None:
+    pipeline = _run(
+        tmp_path,
+        lambda: mass.pod(
+            mass.pod(_visits().map_packets({"weight": "kg"})).map_packets({"mass": "kg"})
+        ),
+    )
+    last = [label for label in pipeline.nodes if label.startswith("mass")][-1]
+    lineage = pipeline.nodes[last].lineage({"subject": "bob", "visit": 1})
+    assert [f.function for f in lineage.functions] == ["mass", "mass"]
+    assert lineage.functions[0].outputs == {"mass": "91000000.0"}
+    (row,) = lineage.sources
+    assert (row.source_id, row.column) == ("visits", "weight")
