@@ -62,7 +62,7 @@ def test_large_outputs_are_committed_by_the_bytes_limit(tmp_path: Path) -> None:
     node.flush_policy = FlushPolicy(bytes=1_000_000, seconds=60)  # about 3 rows per commit
     assert node.run().computed == 9
     assert sorted(len(t) for t in node.as_table().column("text").to_pylist()) == [400_000] * 9
-    (log,) = list((store / "_result").glob("**/_delta_log"))
+    (log,) = list((store / "_result" / "big_text").glob("**/_delta_log"))
     assert len(list(log.glob("*.json"))) == 3  # rows 1-3, 4-6, 7-9
 
 
