@@ -202,9 +202,7 @@ class StoreView:
                 f"several pipelines of the store have a node {name!r}: name one of {choices}"
             )
         known = ", ".join(n.name for n in nodes) or "none: no pipeline has run in this store"
-        raise NodeNotFoundError(
-            f"no node {name!r} in the store; nodes (PIPELINE.LABEL): {known}"
-        )
+        raise NodeNotFoundError(f"no node {name!r} in the store; nodes (PIPELINE.LABEL): {known}")
 
     # -- rows ----------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ Decisions:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,6 +53,7 @@ __all__ = [
     "PacketBatch",
     "PacketObserver",
     "PacketOutcome",
+    "PacketReporter",
     "PacketRun",
     "current_observer",
     "observing",
@@ -134,6 +136,66 @@ class CallLog:
 
     def record(self, captured: CapturedOutput) -> None:
         self.captured = captured
+
+
+class PacketReporter:
+    """The engine's side of the events of one run: keeps the calls in flight, batches the
+    ended ones and hands them to ``observer`` (see the module docstring)."""
+
+    def __init__(self, observer: PacketObserver, run: PacketRun) -> None:
+        self.observer = observer
+        self.run = run
+        self._capture = bool(observer.captures_output)
+        self._on_start = observer.on_packet_start
+        self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
+        self._batch = PacketBatch()
+        self._oldest = 0.0
+        # epoch time of a perf_counter reading, without a clock call per packet
+        self._epoch = time.time() - time.perf_counter()
+        observer.on_packets_start(run)
+
+    def begin(self, key: int) -> CallLog | None:
+        """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
+        log = CallLog() if self._capture else None
+        self._in_flight[key] = (time.perf_counter(), log)
+        self._on_start(self.run, key)
+        return log
+
+    def end(
+        self, key: int, outcome: PacketOutcome, rows: int, error: BaseException | None = None
+    ) -> None:
+        """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
+        now = time.perf_counter()
+        started, log = self._in_flight.pop(key, (now, None))
+        captured = None if log is None else log.captured
+        batch = self._batch
+        if not batch.keys:
+            self._oldest = now
+        batch.keys.append(key)
+        batch.outcomes.append(outcome)
+        batch.rows.append(rows)
+        batch.started.append(self._epoch + started)
+        batch.durations.append(now - started if captured is None else captured.duration)
+        batch.captured.append(captured)
+        batch.errors.append(error)
+        if len(batch.keys) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
+            self.flush()
+
+    def settled(self, outcome: PacketOutcome, rows: int) -> None:
+        """``rows`` rows settled without a call (in bulk)."""
+        if rows:
+            self.observer.on_packets_settled(self.run, outcome, int(rows))
+
+    def flush(self) -> None:
+        """Hand the ended calls batched so far to the observer."""
+        if self._batch.keys:
+            batch, self._batch = self._batch, PacketBatch()
+            self.observer.on_packets_end(self.run, batch)
+
+    def close(self) -> None:
+        """The run is over: the last batch, then ``on_packets_done``."""
+        self.flush()
+        self.observer.on_packets_done(self.run)
 
 
 _OBSERVER: ContextVar[PacketObserver | None] = ContextVar("orcapod_packet_observer", default=None)
