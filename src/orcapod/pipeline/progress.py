@@ -65,6 +65,7 @@ class ProgressObserver(NoOpObserver):
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._counts: dict[str, dict[str, int]] = {}
+        self._types: dict[str, NodeType] = {}
         self._lock = threading.Lock()
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
@@ -87,6 +88,7 @@ class ProgressObserver(NoOpObserver):
         with self._lock:
             if self._progress is not None:
                 self._counts[label] = {o.value: 0 for o in PacketOutcome}
+                self._types[label] = node_type
                 self._tasks[label] = self._progress.add_task(
                     f"{label} ({node_type.value})", total=None, counts=""
                 )
@@ -127,12 +129,12 @@ class ProgressObserver(NoOpObserver):
                 "filtered": summary.filtered,
                 "failed": summary.failed,
             }
-            self._progress.update(
-                task,
-                total=summary.total,
-                completed=summary.total,
-                counts=_counts_text(counts),
+            text = (
+                _counts_text(counts)
+                if self._types.get(label) is NodeType.FUNCTION
+                else f"{summary.total} rows"
             )
+            self._progress.update(task, total=summary.total, completed=summary.total, counts=text)
 
     def on_node_error(self, label: str, error: BaseException) -> None:
         with self._lock:
