@@ -76,9 +76,7 @@ def pipeline_record_table(
         pa.array(np.full(n, computed, dtype=bool), type=pa.bool_()),
     )
     stamp = pa.scalar(utc_now(), pa.timestamp("us", tz="UTC"))
-    return table.append_column(
-        pa.field(RECORDED_AT, stamp.type), pa.repeat(stamp, n)
-    )
+    return table.append_column(pa.field(RECORDED_AT, stamp.type), pa.repeat(stamp, n))
 
 
 def failure_table(

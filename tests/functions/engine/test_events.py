@@ -119,7 +119,8 @@ def test_a_run_reports_each_call_with_outcome_and_capture(tmp_path):
     assert isinstance(batch.errors[failed], ValueError)
     captured = batch.captured[failed]
     assert captured is not None and not captured.success
-    assert captured.stdout == "out 3\n" and "WARNING:orcapod.tests.events:log 3" in captured.python_logs
+    assert captured.stdout == "out 3\n"
+    assert "WARNING:orcapod.tests.events:log 3" in captured.python_logs
     assert "three is bad" in (captured.traceback or "")
     assert all(d >= 0 for d in batch.durations) and all(s > 1e9 for s in batch.started)
     # describe names each packet by the tags of its row
