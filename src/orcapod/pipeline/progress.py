@@ -38,13 +38,14 @@ __all__ = ["ProgressObserver"]
 
 
 class _RateColumn(ProgressColumn):
-    """Rows per second (rich's estimate over the last seconds)."""
+    """Rows per second (rich's estimate over the last seconds), e.g. ``1,250/s``."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         if speed is None:
             return Text("", style="progress.data.speed")
-        return Text(f"{speed:,.1f} rows/s", style="progress.data.speed")
+        text = f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.1f}/s"
+        return Text(text, style="progress.data.speed")
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -72,11 +73,11 @@ class ProgressObserver(NoOpObserver):
         with self._lock:
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[counts]}"),
                 _RateColumn(),
-                TimeRemainingColumn(),
+                TimeRemainingColumn(compact=True, elapsed_when_finished=True),
                 console=self._console,
                 transient=self._transient,
             )
