@@ -46,10 +46,23 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 
 from orcapod.errors import ExecutorError
 
-__all__ = ["CapturedOutput", "OutputCapture", "PacketLoggerProtocol", "record_capture"]
+__all__ = [
+    "HOST",
+    "CapturedOutput",
+    "OutputCapture",
+    "PacketLoggerProtocol",
+    "format_traceback",
+    "record_capture",
+]
 
 LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s"
-_HOST = socket.gethostname()
+#: this process's host name (``CapturedOutput.host`` of the calls captured here)
+HOST = socket.gethostname()
+
+
+def format_traceback(error: BaseException) -> str:
+    """The formatted traceback of ``error`` (as stored with a failed call)."""
+    return "".join(traceback.format_exception(error))
 
 
 @dataclass(frozen=True)
@@ -220,6 +233,26 @@ class OutputCapture:
         self._ended = time.perf_counter()
         _CURRENT.reset(self._token)
 
+    def resume(self) -> None:
+        """Capture again in this context (a reused capture; pair with ``pause``)."""
+        install_capture()
+        self._token = _CURRENT.set(self)
+
+    def pause(self) -> None:
+        """Stop capturing in this context (after ``resume``)."""
+        _CURRENT.reset(self._token)
+
+    def take(self) -> tuple[str, str, str]:
+        """``(stdout, stderr, python_logs)`` captured so far, emptying the buffers: one
+        capture reused for a series of calls in one thread costs
+        no object per call (``resume``, call, ``pause``, ``take``)."""
+        out = "" if self.stdout is None else self.stdout.getvalue()
+        err = "" if self.stderr is None else self.stderr.getvalue()
+        logs = "" if self.logs is None else "\n".join(self.logs)
+        self.stdout = self.stderr = None
+        self.logs = None
+        return out, err, logs
+
     def result(self, error: BaseException | None = None) -> CapturedOutput:
         """The capture so far; ``error`` (the user's exception) marks it failed."""
         ended = self._ended if self._ended is not None else time.perf_counter()
@@ -231,10 +264,10 @@ class OutputCapture:
             stdout="" if buffers.stdout is None else buffers.stdout.getvalue(),
             stderr="" if buffers.stderr is None else buffers.stderr.getvalue(),
             python_logs="" if buffers.logs is None else "\n".join(buffers.logs),
-            traceback=None if error is None else "".join(traceback.format_exception(error)),
+            traceback=None if error is None else format_traceback(error),
             success=error is None,
             duration=ended - self._started,
-            host=_HOST,
+            host=HOST,
         )
         return captured
 

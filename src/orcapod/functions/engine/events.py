@@ -8,12 +8,13 @@ A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
 * ``on_packet_start(run, key)``: a call of the function starts for the packet ``key``;
 * ``on_packets_end(run, batch)``: calls that ended (``COMPUTED``, ``FILTERED`` or ``FAILED``),
   handed over in batches (a ``PacketBatch``: per call its key, outcome, rows settled, start
-  time, duration, captured output and error);
+  time, duration, error and captured output);
 * ``on_packets_done(run)``: the run is over (every batch was handed over).
 
 ``captures_output``: when True the engine passes a packet logger to every call, so the
 executor captures the call's stdout, stderr, log records and traceback (in the worker, for
-Ray) and the batch carries them (``PacketBatch.captured``).
+Ray) and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``python_logs``,
+``tracebacks``, ``hosts``).
 
 Decisions:
 
@@ -36,15 +37,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from orcapod.executors.capture import CapturedOutput
+from orcapod.executors.capture import HOST, CapturedOutput, OutputCapture, format_traceback
 
 __all__ = [
     "BATCH_CALLS",
@@ -90,15 +91,23 @@ class PacketRun:
 
 @dataclass
 class PacketBatch:
-    """Calls that ended, column-wise (parallel lists, one item per call)."""
+    """Calls that ended, column-wise (parallel lists, one item per call).
+
+    The captured output is kept as its plain string fields (None where nothing was
+    captured), not as one object per call: a batch of a long run then holds no objects the
+    garbage collector has to walk."""
 
     keys: list[int] = field(default_factory=list)
     outcomes: list[PacketOutcome] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  #: input rows the call settled
     started: list[float] = field(default_factory=list)  #: epoch seconds
     durations: list[float] = field(default_factory=list)  #: seconds
-    captured: list[CapturedOutput | None] = field(default_factory=list)
     errors: list[BaseException | None] = field(default_factory=list)
+    stdout: list[str | None] = field(default_factory=list)
+    stderr: list[str | None] = field(default_factory=list)
+    python_logs: list[str | None] = field(default_factory=list)
+    tracebacks: list[str | None] = field(default_factory=list)  #: as captured (None: none)
+    hosts: list[str | None] = field(default_factory=list)  #: where the call ran, if captured
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -148,37 +157,87 @@ class PacketReporter:
         self._capture = bool(observer.captures_output)
         self._on_start = observer.on_packet_start
         self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
-        self._batch = PacketBatch()
+        #: in-process capture of calls run one by one in this thread (``capture_here``)
+        self._here: OutputCapture | None = None
+        #: ended calls not handed over yet, one tuple each (``PacketBatch`` field order)
+        self._ended: list[tuple[Any, ...]] = []
         self._oldest = 0.0
         # epoch time of a perf_counter reading, without a clock call per packet
         self._epoch = time.time() - time.perf_counter()
         observer.on_packets_start(run)
 
+    @property
+    def captures(self) -> bool:
+        """True when the observer wants each call's output captured."""
+        return self._capture
+
+    def capture_here(self, on: bool) -> None:
+        """Capture the calls in this thread, around each call (``begin`` .. ``end``), instead
+        of through a logger handed to the executor: for calls run one by one in this thread
+        (no executor, or an in-process one with a window of 1) it is the same capture at a
+        fraction of the cost (one capture object for the whole run, no object per call)."""
+        self._here = OutputCapture() if on and self._capture else None
+
+    def release(self) -> None:
+        """Stop a capture left running by a call that never ended (an interrupted run)."""
+        here = self._here
+        if here is not None and self._in_flight:
+            with suppress(ValueError):  # not entered in this context: nothing to stop
+                here.pause()
+            self._in_flight.clear()
+
     def begin(self, key: int) -> CallLog | None:
         """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
-        log = CallLog() if self._capture else None
-        self._in_flight[key] = (time.perf_counter(), log)
         self._on_start(self.run, key)
+        here = self._here
+        if here is not None:
+            self._in_flight[key] = (_clock(), None)
+            here.resume()
+            return None
+        log = CallLog() if self._capture else None
+        self._in_flight[key] = (_clock(), log)
         return log
 
     def end(
         self, key: int, outcome: PacketOutcome, rows: int, error: BaseException | None = None
     ) -> None:
         """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
-        now = time.perf_counter()
-        started, log = self._in_flight.pop(key, (now, None))
-        captured = None if log is None else log.captured
-        batch = self._batch
-        if not batch.keys:
+        here = self._here
+        entry = self._in_flight.pop(key, None)
+        if here is not None and entry is not None:
+            here.pause()
+        now = _clock()
+        started, log = (now, None) if entry is None else entry
+        ended = self._ended
+        if not ended:
             self._oldest = now
-        batch.keys.append(key)
-        batch.outcomes.append(outcome)
-        batch.rows.append(rows)
-        batch.started.append(self._epoch + started)
-        batch.durations.append(now - started if captured is None else captured.duration)
-        batch.captured.append(captured)
-        batch.errors.append(error)
-        if len(batch.keys) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
+        at = self._epoch + started
+        if here is not None:
+            out, err, logs = here.take()
+            trace = None if error is None else format_traceback(error)
+            ended.append(
+                (key, outcome, rows, at, now - started, error, out, err, logs, trace, HOST)
+            )
+        elif log is None or log.captured is None:
+            ended.append((key, outcome, rows, at, now - started, error, *_NOTHING))
+        else:
+            c = log.captured
+            ended.append(
+                (
+                    key,
+                    outcome,
+                    rows,
+                    at,
+                    c.duration,
+                    error,
+                    c.stdout,
+                    c.stderr,
+                    c.python_logs,
+                    c.traceback,
+                    c.host,
+                )
+            )
+        if len(ended) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
             self.flush()
 
     def settled(self, outcome: PacketOutcome, rows: int) -> None:
@@ -188,14 +247,19 @@ class PacketReporter:
 
     def flush(self) -> None:
         """Hand the ended calls batched so far to the observer."""
-        if self._batch.keys:
-            batch, self._batch = self._batch, PacketBatch()
+        if self._ended:
+            ended, self._ended = self._ended, []
+            batch = PacketBatch(*(list(column) for column in zip(*ended, strict=True)))
             self.observer.on_packets_end(self.run, batch)
 
     def close(self) -> None:
         """The run is over: the last batch, then ``on_packets_done``."""
         self.flush()
         self.observer.on_packets_done(self.run)
+
+
+_NOTHING = (None, None, None, None, None)
+_clock = time.perf_counter
 
 
 _OBSERVER: ContextVar[PacketObserver | None] = ContextVar("orcapod_packet_observer", default=None)
