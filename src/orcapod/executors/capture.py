@@ -103,7 +103,7 @@ class _RoutingStream:
 
     def _buffer(self) -> io.StringIO | None:
         buffers = _CURRENT.get()
-        if buffers is None:
+        if buffers is None or not buffers.active:
             return None
         return buffers.stream(self._channel)
 
@@ -137,7 +137,7 @@ class _ContextLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         buffers = _CURRENT.get()
-        if buffers is not None:
+        if buffers is not None and buffers.active:
             buffers.log(self.format(record))
         elif _only_handler_for(record):
             # keep Python's default "no handler configured" behaviour intact
@@ -192,9 +192,11 @@ class OutputCapture:
     the same asyncio task), which a ``with`` block guarantees.
     """
 
-    __slots__ = ("_ended", "_started", "_token", "logs", "stderr", "stdout")
+    __slots__ = ("_ended", "_started", "_token", "active", "logs", "stderr", "stdout")
 
     def __init__(self) -> None:
+        #: while False, the capture is in place but lets everything through (see ``resume``)
+        self.active = True
         # the buffers are made on first use: a silent call allocates none
         self.stdout: io.StringIO | None = None
         self.stderr: io.StringIO | None = None
@@ -234,21 +236,24 @@ class OutputCapture:
         _CURRENT.reset(self._token)
 
     def resume(self) -> None:
-        """Capture again in this context (a reused capture; pair with ``pause``)."""
+        """Put the capture in place in this context (pair with ``pause``). For a series of
+        calls in one thread, put it in place once and switch ``active`` on around each call:
+        nothing is allocated per call, and what runs between the calls is not captured."""
         install_capture()
         self._token = _CURRENT.set(self)
 
     def pause(self) -> None:
-        """Stop capturing in this context (after ``resume``)."""
+        """Take the capture out of this context (after ``resume``)."""
         _CURRENT.reset(self._token)
 
-    def take(self) -> tuple[str, str, str]:
-        """``(stdout, stderr, python_logs)`` captured so far, emptying the buffers: one
+    def take(self) -> tuple[str | None, str | None, str | None]:
+        """``(stdout, stderr, python_logs)`` captured so far (None: nothing), emptying the
+        buffers: one
         capture reused for a series of calls in one thread costs
         no object per call (``resume``, call, ``pause``, ``take``)."""
-        out = "" if self.stdout is None else self.stdout.getvalue()
-        err = "" if self.stderr is None else self.stderr.getvalue()
-        logs = "" if self.logs is None else "\n".join(self.logs)
+        out = None if self.stdout is None else self.stdout.getvalue() or None
+        err = None if self.stderr is None else self.stderr.getvalue() or None
+        logs = None if self.logs is None else "\n".join(self.logs)
         self.stdout = self.stderr = None
         self.logs = None
         return out, err, logs

@@ -190,12 +190,11 @@ class FunctionRun:
             self._reporter.settled(outcome, int(self._entry_rows[entries].sum()))
 
     def _describe(self, keys: Sequence[int]) -> pa.Table:
-        """Per packet key: user tags of its first row, its entry id and input packet hash."""
+        """Per packet key: user tags of its first row and its input packet hash."""
         assert self._groups is not None and self._distinct is not None
         packets = np.asarray(keys, dtype=np.int64)
         rows = self._plan.first_rows[self._groups.first_entries(packets)]
         tags = self._plan.tags(rows, user_only=True)
-        tags = tags.append_column(PIPELINE_ENTRY_ID, self._plan.entry_ids(rows))
         return tags.append_column(INPUT_PACKET_HASH, self._distinct.take(pa.array(packets)))
 
     def _novel(self, novel: np.ndarray, max_concurrency: int | None) -> None:

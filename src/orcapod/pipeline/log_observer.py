@@ -3,12 +3,14 @@
 For every call of a function node's function it writes, at
 ``database.at("_logs")`` + the node's record path (``orcapod.pipeline.store_layout``), a row
 with the user tag columns of the row that asked for it and ``__log_id``, ``__run_id``,
-``__node_label``, ``__node_hash``, ``__pipeline_entry_id``, ``__input_packet_hash``,
-``__outcome`` (computed, filtered or failed), ``__timestamp`` (start, UTC), ``__duration``
-(seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs`` (``LEVEL:logger:message``
-lines), ``__traceback`` (null on success), ``__executor_type`` and ``__host`` (where the call
-ran: the Ray worker's host for Ray). Rows that needed no call (reused, or filtered earlier)
-have no log row. Environment variables and executor options are never stored.
+``__node_label``, ``__node_hash``, ``__input_packet_hash`` (joins the node's records and the
+function's results), ``__outcome`` (computed, filtered or failed), ``__timestamp`` (start,
+UTC), ``__duration`` (seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs``
+(``LEVEL:logger:message`` lines; each null when the call wrote nothing there, which keeps a
+silent call's row cheap to store), ``__traceback`` (null on success), ``__executor_type``
+and ``__host`` (where the call ran: the Ray worker's host for Ray). Rows that needed no call
+(reused, or filtered earlier) have no log row. Environment variables and executor options
+are never stored.
 
 It asks the engine to capture each call's output (``captures_output``): the executor
 captures in the process that runs the call (the Ray worker for ``RayExecutor``). Rows are

@@ -53,7 +53,6 @@ LOG_COLUMNS: tuple[str, ...] = (
     "__run_id",
     "__node_label",
     "__node_hash",
-    "__pipeline_entry_id",
     "__input_packet_hash",
     "__outcome",
     "__timestamp",

@@ -117,7 +117,7 @@ def test_a_run_reports_each_call_with_outcome_and_capture(tmp_path):
     batch = recorder.batches[0]
     failed = batch.outcomes.index(PacketOutcome.FAILED)
     assert isinstance(batch.errors[failed], ValueError)
-    assert batch.stdout[failed] == "out 3\n" and batch.stderr[failed] == ""
+    assert batch.stdout[failed] == "out 3\n" and batch.stderr[failed] is None
     assert batch.python_logs[failed] == "WARNING:orcapod.tests.events:log 3"
     assert "three is bad" in (batch.tracebacks[failed] or "") and batch.hosts[failed]
     assert all(d >= 0 for d in batch.durations) and all(s > 1e9 for s in batch.started)

@@ -24,7 +24,7 @@ Decisions:
   per packet (it is what a live display needs).
 * A packet is the distinct input packet of one call: the same packet under several tags is
   one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
-  of the first row that asked for it plus its entry id and input packet hash.
+  of the first row that asked for it and its input packet hash.
 * Failure is an outcome (``FAILED``, with the error), not a separate hook.
 * The observer reaches the engine through a context variable (``observing(observer)``,
   read by the node run when it starts), like the recording hook of pipelines: nodes keep one
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -84,8 +84,8 @@ class PacketRun:
     record_path: tuple[str, ...]  #: where the node's pipeline records are stored
     total: int  #: input rows this run settles
     executor_type: str  #: the executor's type id ("local", "ray"), "none" without one
-    #: per packet key: user tag columns of its first row, ``__pipeline_entry_id`` and
-    #: ``__input_packet_hash`` (one row per key, in the order given)
+    #: per packet key: user tag columns of its first row and ``__input_packet_hash`` (one row
+    #: per key, in the order given)
     describe: Callable[[Sequence[int]], pa.Table] = field(repr=False)
 
 
@@ -94,8 +94,8 @@ class PacketBatch:
     """Calls that ended, column-wise (parallel lists, one item per call).
 
     The captured output is kept as its plain string fields (None where nothing was
-    captured), not as one object per call: a batch of a long run then holds no objects the
-    garbage collector has to walk."""
+    captured or written), not as one object per call: a batch of a long run then holds no
+    objects the garbage collector has to walk."""
 
     keys: list[int] = field(default_factory=list)
     outcomes: list[PacketOutcome] = field(default_factory=list)
@@ -176,15 +176,21 @@ class PacketReporter:
         of through a logger handed to the executor: for calls run one by one in this thread
         (no executor, or an in-process one with a window of 1) it is the same capture at a
         fraction of the cost (one capture object for the whole run, no object per call)."""
-        self._here = OutputCapture() if on and self._capture else None
+        self._here = None
+        if on and self._capture:
+            here = OutputCapture()
+            here.active = False  # on only around each call (``begin`` .. ``end``)
+            here.resume()
+            self._here = here
 
     def release(self) -> None:
-        """Stop a capture left running by a call that never ended (an interrupted run)."""
-        here = self._here
-        if here is not None and self._in_flight:
-            with suppress(ValueError):  # not entered in this context: nothing to stop
-                here.pause()
-            self._in_flight.clear()
+        """Take out the capture of ``capture_here`` (also after a call that never ended);
+        call it in the thread that called ``capture_here``."""
+        here, self._here = self._here, None
+        if here is not None:
+            here.active = False
+            here.pause()
+        self._in_flight.clear()
 
     def begin(self, key: int) -> CallLog | None:
         """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
@@ -192,7 +198,7 @@ class PacketReporter:
         here = self._here
         if here is not None:
             self._in_flight[key] = (_clock(), None)
-            here.resume()
+            here.active = True
             return None
         log = CallLog() if self._capture else None
         self._in_flight[key] = (_clock(), log)
@@ -203,9 +209,9 @@ class PacketReporter:
     ) -> None:
         """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
         here = self._here
+        if here is not None:
+            here.active = False
         entry = self._in_flight.pop(key, None)
-        if here is not None and entry is not None:
-            here.pause()
         now = _clock()
         started, log = (now, None) if entry is None else entry
         ended = self._ended
@@ -230,9 +236,9 @@ class PacketReporter:
                     at,
                     c.duration,
                     error,
-                    c.stdout,
-                    c.stderr,
-                    c.python_logs,
+                    c.stdout or None,
+                    c.stderr or None,
+                    c.python_logs or None,
                     c.traceback,
                     c.host,
                 )
