@@ -128,6 +128,13 @@ def _replay(caught: Sequence[warnings.WarningMessage]) -> None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _draws_progress(observer: Any) -> bool:
+    """True when the user's observer already draws progress bars (one live display only)."""
+    if isinstance(observer, CompositeObserver):
+        return any(_draws_progress(o) for o in observer.observers)
+    return isinstance(observer, ProgressObserver)
+
+
 def base_label(inv: Invocation) -> str:
     """The label a node gets before collisions are resolved."""
     if inv.label:
@@ -415,7 +422,7 @@ class Pipeline:
         observers: list[Any] = [RunRecorder(self, self._database)]
         if logs:
             observers.append(LoggingObserver(self._scoped_database))
-        if progress and sys.stderr.isatty():
+        if progress and sys.stderr.isatty() and not _draws_progress(observer):
             observers.append(ProgressObserver())
         if observer is not None:
             observers.append(observer)
