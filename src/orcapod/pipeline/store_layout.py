@@ -29,7 +29,7 @@ input); ``error`` (the node raised and stopped the run); ``running``; ``not run`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -88,10 +88,6 @@ def loads(text: str | None, default: Any) -> Any:
     if not text:
         return default
     return json.loads(text)
-
-
-def full_path(prefix: Sequence[str], path: Sequence[str]) -> list[str]:
-    return [*prefix, *path]
 
 
 def counts_of(mapping: Mapping[str, Any] | None) -> dict[str, int]:

@@ -11,10 +11,12 @@ A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
   time, duration, error and captured output);
 * ``on_packets_done(run)``: the run is over (every batch was handed over).
 
-``captures_output``: when True the engine passes a packet logger to every call, so the
-executor captures the call's stdout, stderr, log records and traceback (in the worker, for
-Ray) and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``python_logs``,
-``tracebacks``, ``hosts``).
+``captures_output``: when True each call's stdout, stderr, log records and traceback are
+captured and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``python_logs``,
+``tracebacks``, ``hosts``): calls the engine runs one by one in its own thread are captured
+around each call by one capture kept in place for the run (``PacketReporter.capture_here``);
+every other call gets a packet logger, so the executor captures it where it runs (the
+worker, for Ray).
 
 Decisions:
 
