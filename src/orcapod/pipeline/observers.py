@@ -1,15 +1,17 @@
-"""Run observers: who is told when a pipeline run and its nodes start and end.
+"""Run observers: who is told when a pipeline run, its nodes and their packets start and end.
 
-``PipelineObserver`` is the protocol outside code implements (every hook is called with
-keyword-free positional arguments and must not raise; an exception from an observer
-propagates and stops the run, because a broken observer is a bug to fix, not to hide).
-``NoOpObserver`` is a convenient base with empty hooks; ``StatusObserver`` keeps per-node
-state and summaries in memory (``observer.status["compute_bmi"]``); ``ProgressObserver`` shows
-one rich progress line per node in a terminal (``Pipeline.run`` uses it by default when
-stderr is a TTY, and shows nothing otherwise); ``CompositeObserver`` fans hooks out.
-
-Decision: packet-level events belong to the function node; the pipeline layer reports node
-and run granularity only.
+``PipelineObserver`` is the protocol outside code implements for run and node events (every
+hook is called with positional arguments and must not raise; an exception from an observer
+propagates and stops the run, because a broken observer is a bug to fix, not to hide). An
+observer that also implements ``orcapod.functions.engine.events.PacketObserver`` hears the
+packets of every function node (the orchestrators pass it to the nodes they run).
+``NoOpObserver`` is a convenient base with empty hooks of both kinds; ``StatusObserver``
+keeps per-node state, summaries and rows settled so far in memory
+(``observer.status["compute_bmi"]``, ``observer.progress["compute_bmi"]``);
+``CompositeObserver`` fans hooks out (packet hooks only to the observers that have them).
+The progress bars are ``orcapod.pipeline.progress.ProgressObserver``; the store's logs,
+run history and catalog are written by ``orcapod.pipeline.log_observer`` and
+``orcapod.pipeline.run_recorder``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
+from orcapod.functions.engine.events import PacketBatch, PacketObserver, PacketOutcome, PacketRun
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.pipeline.run_summary import PipelineRunSummary
 
@@ -30,9 +30,17 @@ __all__ = [
     "NoOpObserver",
     "NodeState",
     "PipelineObserver",
-    "ProgressObserver",
     "StatusObserver",
+    "packet_listener",
 ]
+
+_PACKET_HOOKS = (
+    "on_packets_start",
+    "on_packets_settled",
+    "on_packet_start",
+    "on_packets_end",
+    "on_packets_done",
+)
 
 
 @runtime_checkable
@@ -49,7 +57,25 @@ class PipelineObserver(Protocol):
 
 
 class NoOpObserver:
-    """Implements every hook as a no-op; subclass it and override what you need."""
+    """Implements every hook (run, node and packet) as a no-op; subclass it and override what
+    you need. ``captures_output`` is False: calls' output is not captured for it."""
+
+    captures_output: bool = False
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        return None
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        return None
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None:
+        return None
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        return None
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        return None
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         return None
@@ -65,6 +91,22 @@ class NoOpObserver:
 
     def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
         return None
+
+
+def packet_listener(observer: object) -> PacketObserver | None:
+    """``observer`` when it listens to packets (a ``PacketObserver`` that captures output or
+    has a packet hook of its own, not only ``NoOpObserver``'s), else None: a run reports
+    packet events only when someone listens, so observers that do not cost nothing per row."""
+    if isinstance(observer, CompositeObserver):
+        return observer if observer.packet_observers else None
+    if not isinstance(observer, PacketObserver):
+        return None
+    if observer.captures_output:
+        return observer
+    cls = type(observer)
+    if any(getattr(cls, h, None) is not getattr(NoOpObserver, h) for h in _PACKET_HOOKS):
+        return observer
+    return None
 
 
 class NodeState(StrEnum):
@@ -83,6 +125,9 @@ class StatusObserver(NoOpObserver):
         self.status: dict[str, NodeState] = {}
         self.summaries: dict[str, NodeRunSummary] = {}
         self.errors: dict[str, BaseException] = {}
+        #: per function node: input rows and rows settled so far, by outcome ("total",
+        #: "computed", "reused", "filtered", "failed")
+        self.progress: dict[str, dict[str, int]] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         with self._lock:
@@ -90,6 +135,21 @@ class StatusObserver(NoOpObserver):
             self.status.clear()
             self.summaries.clear()
             self.errors.clear()
+            self.progress.clear()
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        with self._lock:
+            self.progress[run.label] = {"total": run.total, **{o.value: 0 for o in PacketOutcome}}
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        with self._lock:
+            self.progress[run.label][outcome.value] += rows
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        with self._lock:
+            counts = self.progress[run.label]
+            for outcome, rows in zip(batch.outcomes, batch.rows, strict=True):
+                counts[outcome.value] += rows
 
     def on_node_start(self, label: str, node_type: NodeType) -> None:
         with self._lock:
@@ -107,10 +167,42 @@ class StatusObserver(NoOpObserver):
 
 
 class CompositeObserver(NoOpObserver):
-    """Calls every hook on each of ``observers``, in order."""
+    """Calls every hook on each of ``observers``, in order (packet hooks on those that are
+    ``PacketObserver``s; it captures calls' output when any of them does)."""
 
     def __init__(self, *observers: PipelineObserver) -> None:
         self.observers: tuple[PipelineObserver, ...] = tuple(observers)
+        listening = (packet_listener(o) for o in observers)
+        #: the observers that listen to packets (the packet hooks go to them only)
+        self.packet_observers: tuple[PacketObserver, ...] = tuple(
+            o for o in listening if o is not None
+        )
+        self.captures_output = any(o.captures_output for o in self.packet_observers)
+        self._starters = tuple(  # only those with an on_packet_start of their own
+            o
+            for o in self.packet_observers
+            if getattr(type(o), "on_packet_start", None) is not NoOpObserver.on_packet_start
+        )
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        for obs in self.packet_observers:
+            obs.on_packets_start(run)
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        for obs in self.packet_observers:
+            obs.on_packets_settled(run, outcome, rows)
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None:
+        for obs in self._starters:
+            obs.on_packet_start(run, key)
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        for obs in self.packet_observers:
+            obs.on_packets_end(run, batch)
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        for obs in self.packet_observers:
+            obs.on_packets_done(run)
 
     def _each(self) -> Iterable[PipelineObserver]:
         return self.observers
@@ -134,52 +226,3 @@ class CompositeObserver(NoOpObserver):
     def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
         for obs in self._each():
             obs.on_run_end(run_id, summary)
-
-
-class ProgressObserver(NoOpObserver):
-    """One progress line per node on a rich console: a spinner while the node runs, then its
-    counts. Packet-level progress belongs to the function node and is not shown."""
-
-    def __init__(self, console: Console | None = None, transient: bool = False) -> None:
-        self._console = console if console is not None else Console(stderr=True)
-        self._transient = transient
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self._lock = threading.Lock()
-
-    def on_run_start(self, run_id: str, pipeline_name: str) -> None:
-        with self._lock:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=self._console,
-                transient=self._transient,
-            )
-            self._progress.start()
-            self._tasks.clear()
-
-    def on_node_start(self, label: str, node_type: NodeType) -> None:
-        with self._lock:
-            if self._progress is not None:
-                self._tasks[label] = self._progress.add_task(
-                    f"{label} ({node_type.value})", total=1
-                )
-
-    def _finish(self, label: str, text: str) -> None:
-        with self._lock:
-            if self._progress is not None and label in self._tasks:
-                self._progress.update(self._tasks[label], description=text, completed=1)
-
-    def on_node_end(self, label: str, summary: NodeRunSummary) -> None:
-        counts = f"{summary.computed} computed, {summary.reused} reused, {summary.failed} failed"
-        self._finish(label, f"{label}: {counts}")
-
-    def on_node_error(self, label: str, error: BaseException) -> None:
-        self._finish(label, f"{label}: [red]error[/] {type(error).__name__}")
-
-    def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
-        with self._lock:
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None

@@ -197,7 +197,7 @@ class ClaimBook:
 def share_work(
     book: ClaimBook,
     buckets: dict[str, np.ndarray],
-    compute: Callable[[np.ndarray, Callable[[], None]], None],
+    compute: Callable[[np.ndarray, Callable[[], None]], object],
     still_missing: Callable[[np.ndarray], np.ndarray],
     poll_seconds: float,
     start: int = 0,
