@@ -27,6 +27,9 @@ files added since. A full index (``base`` -1) serves every duplicate check. A *p
 ``since >= base`` (e.g. a query that did not find them): such ids can only clash with rows
 committed after ``base``. A partial index starts empty, so a writer that verified its ids
 itself never reads the whole column.
+
+polars is imported inside ``hash_ids``, the one function that uses it, so that importing
+orcapod does not import polars.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -62,6 +64,8 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
     """A 64-bit hash per id (vectorised; equal ids give equal hashes within a process)."""
     if len(ids) == 0:
         return np.empty(0, dtype=np.uint64)
+    import polars as pl
+
     series = pl.Series(values=ids)
     hashes: NDArray[np.uint64] = series.hash(seed=_SEED).to_numpy()
     return hashes

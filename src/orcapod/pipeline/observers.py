@@ -10,6 +10,9 @@ stderr is a TTY, and shows nothing otherwise); ``CompositeObserver`` fans hooks 
 
 Decision: packet-level events belong to the function node; the pipeline layer reports node
 and run granularity only.
+
+rich is imported by ``ProgressObserver`` when it is created or a run starts, not with this
+module, so importing orcapod does not import it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
-
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.pipeline.run_summary import PipelineRunSummary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 __all__ = [
     "CompositeObserver",
@@ -141,13 +145,19 @@ class ProgressObserver(NoOpObserver):
     counts. Packet-level progress belongs to the function node and is not shown."""
 
     def __init__(self, console: Console | None = None, transient: bool = False) -> None:
-        self._console = console if console is not None else Console(stderr=True)
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self._console = console
         self._transient = transient
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         with self._lock:
             self._progress = Progress(
                 SpinnerColumn(),

@@ -63,9 +63,7 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import (
@@ -86,6 +84,9 @@ from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.serialization import load_pipeline, save_pipeline
 from orcapod.streams.tracking import Invocation, InvocationKind, recording
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Pipeline"]
 
