@@ -4,18 +4,21 @@ The cached snapshot of the path's Delta table (refreshed to the latest committed
 every read and write; ``None`` while no table exists), its canonical schema (cached per
 version), queries on it, and the rows added but not yet committed with the versions they were
 checked against (see the ``delta`` module docstring for how writes use them).
+
+deltalake is imported inside the functions that use it (it costs more to import than most of
+orcapod), so importing orcapod does not import it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
-from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.id_index import CommittedIds
@@ -23,14 +26,23 @@ from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.errors import DatabaseError
 
-__all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = ["FRESH_SECONDS", "NO_TABLE", "PathState", "write_errors"]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
-#: what deltalake raises when a read or write of a table fails
-WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
 #: a snapshot refreshed this recently need not be refreshed before a commit attempt
 FRESH_SECONDS = 0.1
+
+
+@functools.cache
+def write_errors() -> tuple[type[Exception], ...]:
+    """What deltalake raises when a read or write of a table fails."""
+    from deltalake.exceptions import DeltaError
+
+    return (DeltaError, OSError, pa.ArrowException)
 
 
 @dataclass
@@ -75,6 +87,9 @@ class PathState:
 
     def refresh(self) -> None:
         """Bring the cached snapshot up to the latest committed version."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         self.refreshed_at = time.monotonic()
         try:
             if self.table is None:
@@ -84,7 +99,7 @@ class PathState:
                 self.table.update_incremental()
         except TableNotFoundError:
             self.table = None
-        except WRITE_ERRORS as err:
+        except write_errors() as err:
             raise DatabaseError(
                 f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
                 "that the location exists, is a directory and is readable."
@@ -101,11 +116,13 @@ class PathState:
 
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` (table name ``t``) on the committed snapshot; canonical types."""
+        from deltalake import QueryBuilder
+
         assert self.table is not None
         try:
             reader = QueryBuilder().register("t", self.table).execute(sql)
             result = pa.table(reader)
-        except WRITE_ERRORS as err:
+        except write_errors() as err:
             raise DatabaseError(
                 f"Query on the Delta table of path {self.key!r} at {self.uri} failed: {err}"
             ) from err

@@ -28,24 +28,25 @@ files added since. A full index (``base`` -1) serves every duplicate check. A *p
 committed after ``base``. A partial index starts empty, so a writer that verified its ids
 itself never reads the whole column.
 
-polars is imported inside ``hash_ids``, the one function that uses it, so that importing
-orcapod does not import polars.
+polars, deltalake and ``pyarrow.parquet`` are imported inside the functions that use them, so
+that importing orcapod does not import them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
 from numpy.typing import NDArray
 
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 __all__ = [
     "CommittedIds",
@@ -190,6 +191,9 @@ def _start(
     if since >= 0 and since == version:
         return CommittedIds(since, frozenset(table.file_uris()))
     if 0 <= since < version and local:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
         try:
             old = DeltaTable(table.table_uri, version=since)
         except DeltaError:
@@ -230,6 +234,8 @@ def _read_ids(file: str) -> pa.ChunkedArray:
 def read_column(file: str, column: str) -> pa.ChunkedArray | None:
     """``column`` of one local parquet data file (None: the file has no such column, e.g. it
     was written before the column existed)."""
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(file)
         if parquet.schema_arrow.get_field_index(column) < 0:
