@@ -22,6 +22,7 @@ The tree::
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
     └── PipelineError                                compile / run / save / load of a pipeline
+        └── NodeNotFoundError                        a store has no node of that name
 
 Warnings (things a run survived but a user must not miss)::
 
@@ -43,6 +44,7 @@ __all__ = [
     "FlushError",
     "HashingError",
     "InputValidationError",
+    "NodeNotFoundError",
     "NothingRecordedWarning",
     "OrcapodError",
     "OrcapodWarning",
@@ -125,3 +127,7 @@ class FailedRowsWarning(OrcapodWarning):
 
 class NothingRecordedWarning(OrcapodWarning):
     """A ``with pipeline:`` block ended without recording any pod or operator call."""
+
+
+class NodeNotFoundError(PipelineError):
+    """A store or pipeline has no node of the given name (or several, in several pipelines)."""

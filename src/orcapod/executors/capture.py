@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import sys
 import threading
 import time
@@ -48,6 +49,7 @@ from orcapod.errors import ExecutorError
 __all__ = ["CapturedOutput", "OutputCapture", "PacketLoggerProtocol", "record_capture"]
 
 LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s"
+_HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CapturedOutput:
     traceback: str | None = None
     success: bool = True
     duration: float = 0.0  #: wall-clock seconds spent in the call
+    host: str = ""  #: the host the call ran on (the worker's, for a remote executor)
 
 
 @runtime_checkable
@@ -209,6 +212,7 @@ class OutputCapture:
             traceback=None if error is None else "".join(traceback.format_exception(error)),
             success=error is None,
             duration=ended - self._started,
+            host=_HOST,
         )
 
 

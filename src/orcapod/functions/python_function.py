@@ -444,10 +444,11 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
                 raise self._bad_value(key, err) from err
         return self._unpack(raw)
 
-    def values_call(self) -> Callable[[Packet], dict[str, Any] | None]:
+    def values_call(self) -> Callable[..., dict[str, Any] | None]:
         """``call`` returning the output values instead of a packet, bound to the current
         executor (whose ``record_id_maker_for`` gives the results' provenance); for callers
-        that keep outputs column-wise (``FunctionPodStream``)."""
+        that keep outputs column-wise (``FunctionPodStream``). It takes the packet and,
+        optionally, ``logger=`` (as ``call`` does)."""
         executor = self._executor
         output_data, packet_kwargs = self._output_data, self._kwargs
         required, optional = self._required, self._optional
@@ -474,10 +475,12 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
 
         invoke = self._invoke
 
-        def call_values(packet: Packet) -> dict[str, Any] | None:
+        def call_values(
+            packet: Packet, logger: PacketLoggerProtocol | None = None
+        ) -> dict[str, Any] | None:
             if not self._active:
                 return None
-            raw = invoke(kwargs_of(packet), executor, None)
+            raw = invoke(kwargs_of(packet), executor, logger)
             return None if raw is None else output_data(raw)
 
         return call_values

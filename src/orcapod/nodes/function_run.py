@@ -21,10 +21,18 @@ current input, with the node's pipeline records as the sink.
 
 Every input row is counted once in the returned ``NodeRunSummary`` (rows of an inactive
 function, ``set_active(False)``, count as filtered: nothing is computed or recorded for them).
+
+Events (``orcapod.functions.engine.events``): when a packet observer is set for the context
+(``observing``), the run reports the rows settled without a call in bulk (reused, filtered),
+each call's start, and the ended calls in batches, with the call's captured output when the
+observer asks for it (a logger is then passed to every call). Without an observer nothing of
+this runs. A packet key is the index of a distinct missing packet of the run; the node's
+hash reported is the ``schema:`` segment of its record path (its pipeline hash).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +44,12 @@ from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
 from orcapod.functions import FunctionPod
 from orcapod.functions.engine.dispatch import call_each
+from orcapod.functions.engine.events import (
+    PacketOutcome,
+    PacketReporter,
+    PacketRun,
+    current_observer,
+)
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
 from orcapod.functions.engine.keys import digest_keys, unique_keys
 from orcapod.functions.engine.lookup import lookup
@@ -45,7 +59,7 @@ from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
-from orcapod.types.columns import FAILURE_ID, PACKET_ID, PIPELINE_ENTRY_ID
+from orcapod.types.columns import FAILURE_ID, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
 
 __all__ = ["FunctionRun", "RunSettings"]
 
@@ -74,6 +88,27 @@ class FunctionRun:
         self._store = store
         self._pf = node.pod.packet_function
         self._category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
+        observer = current_observer()
+        self._reporter: PacketReporter | None = None
+        self._entry_rows: np.ndarray | None = None  # input rows per entry (with an observer)
+        self._groups: PacketGroups | None = None
+        self._distinct: pa.Array | None = None
+        if observer is not None:
+            executor = node.pod.packet_function.executor
+            self._reporter = PacketReporter(
+                observer,
+                PacketRun(
+                    label=node.label,
+                    node_hash=next(
+                        (s[7:] for s in store.record_path if s.startswith("schema:")), ""
+                    ),
+                    record_path=tuple(store.record_path),
+                    total=plan.num_rows,
+                    executor_type=getattr(executor, "executor_type_id", "none"),
+                    describe=self._describe,
+                ),
+            )
+            self._entry_rows = np.bincount(plan.codes, minlength=plan.num_entries)
         #: recorded entries whose result is gone -> the result id their record points at
         self._lost: dict[int, str] = {}
         self._writer = RunWriter(
@@ -89,12 +124,17 @@ class FunctionRun:
         )
 
     def run(self, max_concurrency: int | None) -> NodeRunSummary:
+        reporter = self._reporter
         try:
             novel = self._recorded()
             if len(novel):
                 self._novel(novel, max_concurrency)
         finally:
-            self._writer.flush()
+            try:
+                self._writer.flush()
+            finally:
+                if reporter is not None:
+                    reporter.close()
         counts = np.bincount(self._category[self._plan.codes], minlength=5)
         return NodeRunSummary(
             label=self._node.label,
@@ -117,6 +157,7 @@ class FunctionRun:
         packet_ids = records.column(PACKET_ID)
         has_result = pc.is_valid(packet_ids).to_numpy(False)
         category[which] = np.where(has_result, _REUSED, _FILTERED)
+        reporter = self._reporter
         novel = np.ones(plan.num_entries, dtype=bool)
         novel[which] = False
         # a record whose result is gone (the result store was switched, deleted, or kept in
@@ -133,7 +174,25 @@ class FunctionRun:
                 lost_ids = packet_ids.take(pa.array(lost)).to_pylist()
                 self._lost = dict(zip(which[lost].tolist(), lost_ids, strict=True))
                 writer.records_absent_at = None
+        if reporter is not None:
+            self._settled(np.flatnonzero(category == _REUSED), PacketOutcome.REUSED)
+            self._settled(np.flatnonzero(category == _FILTERED), PacketOutcome.FILTERED)
         return np.flatnonzero(novel)
+
+    def _settled(self, entries: np.ndarray, outcome: PacketOutcome) -> None:
+        """Report the input rows of ``entries`` as settled with ``outcome`` (bulk)."""
+        assert self._reporter is not None and self._entry_rows is not None
+        if len(entries):
+            self._reporter.settled(outcome, int(self._entry_rows[entries].sum()))
+
+    def _describe(self, keys: Sequence[int]) -> pa.Table:
+        """Per packet key: user tags of its first row, its entry id and input packet hash."""
+        assert self._groups is not None and self._distinct is not None
+        packets = np.asarray(keys, dtype=np.int64)
+        rows = self._plan.first_rows[self._groups.first_entries(packets)]
+        tags = self._plan.tags(rows, user_only=True)
+        tags = tags.append_column(PIPELINE_ENTRY_ID, self._plan.entry_ids(rows))
+        return tags.append_column(INPUT_PACKET_HASH, self._distinct.take(pa.array(packets)))
 
     def _novel(self, novel: np.ndarray, max_concurrency: int | None) -> None:
         """Novel entries: one result-cache lookup; compute each distinct missing packet once."""
@@ -142,6 +201,7 @@ class FunctionRun:
         codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
         groups = PacketGroups(novel, codes, len(first))
         distinct = plan.input_hashes(rows[first])
+        self._groups, self._distinct = groups, distinct
         writer.build_records = lambda packets, ids, computed: self._records_for(
             groups, packets, ids, computed
         )
@@ -166,11 +226,16 @@ class FunctionRun:
             ids = answers.record_ids.take(pa.array(hits))
             writer.add_records(self._records_for(groups, hits, ids, False))
         misses = np.flatnonzero(answers.miss | forced)
+        if self._reporter is not None:
+            self._settled(novel[outcome[codes] == _REUSED], PacketOutcome.REUSED)
+            self._settled(novel[outcome[codes] == _FILTERED], PacketOutcome.FILTERED)
         try:
             if len(misses) and pf.is_active():
                 self._compute(groups, distinct, misses, outcome, max_concurrency)
         finally:
             self._category[novel] = outcome[codes]
+        if self._reporter is not None:  # an inactive function's rows count as filtered
+            self._settled(novel[outcome[codes] == _SKIPPED], PacketOutcome.FILTERED)
 
     def _records_for(
         self,
@@ -204,14 +269,32 @@ class FunctionRun:
         """Call the function once per distinct missing packet (windowed when concurrent)."""
         plan, writer, pf, node = self._plan, self._writer, self._pf, self._node
         window = node.pod.concurrency_window(max_concurrency)
+        reporter = self._reporter
+        packet_rows: np.ndarray | None = None
+        if reporter is not None:
+            assert self._entry_rows is not None
+            packet_rows = np.bincount(
+                groups.codes, weights=self._entry_rows[groups.entries], minlength=len(distinct)
+            ).astype(np.int64)
+        computed, filtered, crashed = (
+            PacketOutcome.COMPUTED,
+            PacketOutcome.FILTERED,
+            PacketOutcome.FAILED,
+        )
 
         def done(miss: int, output: Packet | dict[str, Any] | None) -> None:
             outcome[miss] = _FILTERED if output is None else _COMPUTED
             writer.add_computed(miss, output)
+            if reporter is not None:
+                assert packet_rows is not None
+                reporter.end(miss, filtered if output is None else computed, packet_rows[miss])
             writer.maybe_flush()
 
         def failed(miss: int, err: Exception) -> None:
             outcome[miss] = _FAILED
+            if reporter is not None:
+                assert packet_rows is not None
+                reporter.end(miss, crashed, packet_rows[miss], err)
             entries, _ = groups.members(np.array([miss]))
             rows = pa.array(plan.first_rows[entries])
             writer.add_failures(
@@ -245,5 +328,6 @@ class FunctionRun:
         # writer derives their source info from the stored record ids
         values = node.pod.sequential_values() if window == 1 else None
         call = None if values is None else values[0]
-        call_each(pf, misses, packets, window, done, failed, call=call)
+        begin = None if reporter is None else reporter.begin
+        call_each(pf, misses, packets, window, done, failed, call=call, begin=begin)
         writer.flush()  # now, so rows that fail only at the write count as failed

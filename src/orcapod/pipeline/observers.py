@@ -1,18 +1,17 @@
-"""Run observers: who is told when a pipeline run and its nodes start and end.
+"""Run observers: who is told when a pipeline run, its nodes and their packets start and end.
 
-``PipelineObserver`` is the protocol outside code implements (every hook is called with
-keyword-free positional arguments and must not raise; an exception from an observer
-propagates and stops the run, because a broken observer is a bug to fix, not to hide).
-``NoOpObserver`` is a convenient base with empty hooks; ``StatusObserver`` keeps per-node
-state and summaries in memory (``observer.status["compute_bmi"]``); ``ProgressObserver`` shows
-one rich progress line per node in a terminal (``Pipeline.run`` uses it by default when
-stderr is a TTY, and shows nothing otherwise); ``CompositeObserver`` fans hooks out.
-
-Decision: packet-level events belong to the function node; the pipeline layer reports node
-and run granularity only.
-
-rich is imported by ``ProgressObserver`` when it is created or a run starts, not with this
-module, so importing orcapod does not import it.
+``PipelineObserver`` is the protocol outside code implements for run and node events (every
+hook is called with positional arguments and must not raise; an exception from an observer
+propagates and stops the run, because a broken observer is a bug to fix, not to hide). An
+observer that also implements ``orcapod.functions.engine.events.PacketObserver`` hears the
+packets of every function node (the orchestrators pass it to the nodes they run).
+``NoOpObserver`` is a convenient base with empty hooks of both kinds; ``StatusObserver``
+keeps per-node state, summaries and rows settled so far in memory
+(``observer.status["compute_bmi"]``, ``observer.progress["compute_bmi"]``);
+``CompositeObserver`` fans hooks out (packet hooks only to the observers that have them).
+The progress bars are ``orcapod.pipeline.progress.ProgressObserver``; the store's logs,
+run history and catalog are written by ``orcapod.pipeline.log_observer`` and
+``orcapod.pipeline.run_recorder``.
 """
 
 from __future__ import annotations
@@ -20,21 +19,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from orcapod.functions.engine.events import PacketBatch, PacketObserver, PacketOutcome, PacketRun
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.pipeline.run_summary import PipelineRunSummary
-
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.progress import Progress, TaskID
 
 __all__ = [
     "CompositeObserver",
     "NoOpObserver",
     "NodeState",
     "PipelineObserver",
-    "ProgressObserver",
     "StatusObserver",
 ]
 
@@ -53,7 +48,25 @@ class PipelineObserver(Protocol):
 
 
 class NoOpObserver:
-    """Implements every hook as a no-op; subclass it and override what you need."""
+    """Implements every hook (run, node and packet) as a no-op; subclass it and override what
+    you need. ``captures_output`` is False: calls' output is not captured for it."""
+
+    captures_output: bool = False
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        return None
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        return None
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None:
+        return None
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        return None
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        return None
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         return None
@@ -87,6 +100,9 @@ class StatusObserver(NoOpObserver):
         self.status: dict[str, NodeState] = {}
         self.summaries: dict[str, NodeRunSummary] = {}
         self.errors: dict[str, BaseException] = {}
+        #: per function node: input rows and rows settled so far, by outcome ("total",
+        #: "computed", "reused", "filtered", "failed")
+        self.progress: dict[str, dict[str, int]] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         with self._lock:
@@ -94,6 +110,21 @@ class StatusObserver(NoOpObserver):
             self.status.clear()
             self.summaries.clear()
             self.errors.clear()
+            self.progress.clear()
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        with self._lock:
+            self.progress[run.label] = {"total": run.total, **{o.value: 0 for o in PacketOutcome}}
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        with self._lock:
+            self.progress[run.label][outcome.value] += rows
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        with self._lock:
+            counts = self.progress[run.label]
+            for outcome, rows in zip(batch.outcomes, batch.rows, strict=True):
+                counts[outcome.value] += rows
 
     def on_node_start(self, label: str, node_type: NodeType) -> None:
         with self._lock:
@@ -111,10 +142,35 @@ class StatusObserver(NoOpObserver):
 
 
 class CompositeObserver(NoOpObserver):
-    """Calls every hook on each of ``observers``, in order."""
+    """Calls every hook on each of ``observers``, in order (packet hooks on those that are
+    ``PacketObserver``s; it captures calls' output when any of them does)."""
 
     def __init__(self, *observers: PipelineObserver) -> None:
         self.observers: tuple[PipelineObserver, ...] = tuple(observers)
+        self._packets: tuple[PacketObserver, ...] = tuple(
+            o for o in observers if isinstance(o, PacketObserver)
+        )
+        self.captures_output = any(o.captures_output for o in self._packets)
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        for obs in self._packets:
+            obs.on_packets_start(run)
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        for obs in self._packets:
+            obs.on_packets_settled(run, outcome, rows)
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None:
+        for obs in self._packets:
+            obs.on_packet_start(run, key)
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        for obs in self._packets:
+            obs.on_packets_end(run, batch)
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        for obs in self._packets:
+            obs.on_packets_done(run)
 
     def _each(self) -> Iterable[PipelineObserver]:
         return self.observers
@@ -138,58 +194,3 @@ class CompositeObserver(NoOpObserver):
     def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
         for obs in self._each():
             obs.on_run_end(run_id, summary)
-
-
-class ProgressObserver(NoOpObserver):
-    """One progress line per node on a rich console: a spinner while the node runs, then its
-    counts. Packet-level progress belongs to the function node and is not shown."""
-
-    def __init__(self, console: Console | None = None, transient: bool = False) -> None:
-        if console is None:
-            from rich.console import Console
-
-            console = Console(stderr=True)
-        self._console = console
-        self._transient = transient
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self._lock = threading.Lock()
-
-    def on_run_start(self, run_id: str, pipeline_name: str) -> None:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with self._lock:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=self._console,
-                transient=self._transient,
-            )
-            self._progress.start()
-            self._tasks.clear()
-
-    def on_node_start(self, label: str, node_type: NodeType) -> None:
-        with self._lock:
-            if self._progress is not None:
-                self._tasks[label] = self._progress.add_task(
-                    f"{label} ({node_type.value})", total=1
-                )
-
-    def _finish(self, label: str, text: str) -> None:
-        with self._lock:
-            if self._progress is not None and label in self._tasks:
-                self._progress.update(self._tasks[label], description=text, completed=1)
-
-    def on_node_end(self, label: str, summary: NodeRunSummary) -> None:
-        counts = f"{summary.computed} computed, {summary.reused} reused, {summary.failed} failed"
-        self._finish(label, f"{label}: {counts}")
-
-    def on_node_error(self, label: str, error: BaseException) -> None:
-        self._finish(label, f"{label}: [red]error[/] {type(error).__name__}")
-
-    def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
-        with self._lock:
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None

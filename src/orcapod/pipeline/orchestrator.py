@@ -20,6 +20,11 @@ A function node whose input lies below another function node is re-bound to that
 before it runs (its view of the input is rebuilt), so a second run in the same process sees
 rows the upstream added in between.
 
+Packet events: each node runs inside ``observing(observer)`` when the run's observer is also
+a ``PacketObserver`` (``orcapod.functions.engine.events``), so function nodes report their
+packets to it; the summary knows the graph's edges, so a node below failed rows is
+``partial``.
+
 A node that raises (``ErrorPolicy.FAIL_FAST``, a database failure, …) stops the run: the
 observer hears ``on_node_error`` and the exception propagates unchanged. The async
 orchestrator starts no new node after a failure but lets the nodes already running finish
@@ -40,6 +45,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orcapod.functions.engine.events import PacketObserver, observing
 from orcapod.nodes.protocol import Node
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.pipeline.observers import NoOpObserver, PipelineObserver
@@ -51,12 +57,18 @@ __all__ = ["AsyncOrchestrator", "SyncOrchestrator"]
 
 
 def run_node(
-    node: Node, config: PipelineConfig, node_configs: Mapping[str, NodeConfig]
+    node: Node,
+    config: PipelineConfig,
+    node_configs: Mapping[str, NodeConfig],
+    observer: object = None,
 ) -> NodeRunSummary:
     """Run one node with the settings of this run, after it forgets what it read before (an
-    input below another node may have grown since)."""
+    input below another node may have grown since). A function node reports its packets to
+    ``observer`` when it is a ``PacketObserver``."""
     node.refresh()
-    return node.run(max_concurrency=resolve_concurrency(node_configs.get(node.label), config))
+    packets = observer if isinstance(observer, PacketObserver) else None
+    with observing(packets):
+        return node.run(max_concurrency=resolve_concurrency(node_configs.get(node.label), config))
 
 
 class SyncOrchestrator:
@@ -85,13 +97,13 @@ class SyncOrchestrator:
                 label = node.label
                 obs.on_node_start(label, node.node_type)
                 try:
-                    summary = run_node(node, config, node_configs)
+                    summary = run_node(node, config, node_configs, obs)
                 except Exception as err:
                     obs.on_node_error(label, err)
                     raise
                 summaries[label] = summary
                 obs.on_node_end(label, summary)
-            result = PipelineRunSummary(pipeline_name, summaries, types)
+            result = PipelineRunSummary(pipeline_name, summaries, types, dependencies)
             return result
         finally:
             obs.on_run_end(run_id, result)
@@ -157,7 +169,7 @@ class AsyncOrchestrator:
                     return  # an upstream failed: start nothing new
                 obs.on_node_start(label, node.node_type)
                 try:
-                    summary = await asyncio.to_thread(run_node, node, config, configs)
+                    summary = await asyncio.to_thread(run_node, node, config, configs, obs)
                 except Exception as err:  # noqa: BLE001 - re-raised once running nodes end
                     failed.append(err)
                     obs.on_node_error(label, err)
@@ -174,7 +186,7 @@ class AsyncOrchestrator:
             if failed:
                 raise failed[0]
             ordered = {node.label: summaries[node.label] for node in nodes}
-            result = PipelineRunSummary(pipeline_name, ordered, types)
+            result = PipelineRunSummary(pipeline_name, ordered, types, deps)
             return result
         finally:
             obs.on_run_end(run_id, result)

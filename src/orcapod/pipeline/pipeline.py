@@ -34,6 +34,11 @@ user set by hand after compile (``pipeline.<label>.executor = …``): a per-node
 wins. ``run()`` without an executor restores each node's compile-time executor (again unless
 overridden), so a one-off ``run(executor=RayExecutor())`` does not leak into the next run.
 
+Every run writes its run history row and the catalog of its nodes to the store
+(``_runs``, ``_catalog``), stores a log row per executed packet (``logs=False`` turns that
+off) and shows progress bars in a terminal (``progress=False`` turns them off); the store can
+then be read without the user's code (``orcapod.pipeline.store_view``).
+
 Running flushes every node and both databases at the end, even when a node raised (a flush
 failure then is attached as a note to the node's error, which propagates). When rows
 failed, exactly one ``FailedRowsWarning`` is issued per run (the nodes' own warnings are
@@ -77,9 +82,12 @@ from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import NodeType
 from orcapod.pipeline.graph import PipelineGraph
-from orcapod.pipeline.observers import PipelineObserver, ProgressObserver
+from orcapod.pipeline.log_observer import LoggingObserver
+from orcapod.pipeline.observers import CompositeObserver, PipelineObserver
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
+from orcapod.pipeline.progress import ProgressObserver
 from orcapod.pipeline.recorder import BlockRecorder
+from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.serialization import load_pipeline, save_pipeline
 from orcapod.streams.tracking import Invocation, InvocationKind, recording
@@ -377,8 +385,16 @@ class Pipeline:
         execution_engine_opts: Mapping[str, Any] | None = None,
         config: PipelineConfig | None = None,
         observer: PipelineObserver | None = None,
+        *,
+        progress: bool = True,
+        logs: bool = True,
     ) -> PipelineRunSummary:
-        """Run every node in topological order; return the per-node summary."""
+        """Run every node in topological order; return the per-node summary.
+
+        Besides ``observer``, every run records itself in the store (run history and catalog,
+        ``orcapod.pipeline.run_recorder``); ``logs=True`` also stores each call's captured
+        output (``orcapod.pipeline.log_observer``); ``progress=True`` shows progress bars when
+        stderr is a terminal (``orcapod.pipeline.progress``)."""
         config = config if config is not None else PipelineConfig()
         orchestrator: SyncOrchestrator | AsyncOrchestrator = (
             SyncOrchestrator()
@@ -397,8 +413,14 @@ class Pipeline:
             self._assign_executors(executor, opts)
             nodes = [node for _, _, node in self._graph.ordered()]
             dependencies = {n.label: self._graph.upstream_labels(n.label) for n in nodes}
-        if observer is None and sys.stderr.isatty():
-            observer = ProgressObserver(transient=True)
+        observers: list[Any] = [RunRecorder(self, self._database)]
+        if logs:
+            observers.append(LoggingObserver(self._scoped_database))
+        if progress and sys.stderr.isatty():
+            observers.append(ProgressObserver())
+        if observer is not None:
+            observers.append(observer)
+        run_observer = CompositeObserver(*observers)
         caught: list[warnings.WarningMessage] = []
         try:
             with warnings.catch_warnings(record=True) as recorded:
@@ -408,7 +430,7 @@ class Pipeline:
                         nodes,
                         pipeline_name=self.name,
                         config=config,
-                        observer=observer,
+                        observer=run_observer,
                         node_configs=self._node_configs,
                         dependencies=dependencies,
                     )

@@ -98,23 +98,41 @@ def call_each(
     window: int,
     done: Done,
     failed: Failed,
-    call: Callable[[Packet], Any] | None = None,
+    call: Callable[..., Any] | None = None,
+    begin: Callable[[int], Any] | None = None,
 ) -> None:
     """Call ``function`` (a packet function) on each packet; ``keys`` name them in the
     callbacks (see the module docstring). ``call``: what the thin path calls instead of
-    ``function.call`` (e.g. its ``values_call()``, which gives output values, no packet)."""
+    ``function.call`` (e.g. its ``values_call()``, which gives output values, no packet).
+    ``begin(key)``: called right before each call starts; what it returns (a packet logger,
+    or None) is passed to the call as ``logger=``."""
     if window == 1:  # the thin path: one call at a time, no futures
         call_one = function.call if call is None else call
+        if begin is None:
+            for key, packet in zip(keys, packets, strict=True):
+                try:
+                    output = call_one(packet)
+                except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+                    failed(key, err)
+                else:
+                    done(key, output)
+            return
         for key, packet in zip(keys, packets, strict=True):
             try:
-                output = call_one(packet)
+                output = call_one(packet, logger=begin(key))
             except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
                 failed(key, err)
             else:
                 done(key, output)
         return
     items = zip(keys, packets, strict=True)
-    with closing(dispatch(items, function.submit_call, window, function.executor)) as outcomes:
+    start: Callable[[tuple[int, Packet]], Pending[Any]]
+    if begin is None:
+        start = lambda item: function.submit_call(item[1])  # noqa: E731
+    else:
+        start = lambda item: function.submit_call(item[1], logger=begin(item[0]))  # noqa: E731
+    keyed = ((key, (key, packet)) for key, packet in items)
+    with closing(dispatch(keyed, start, window, function.executor)) as outcomes:
         for key, output, error in outcomes:
             if error is None:
                 done(key, output)

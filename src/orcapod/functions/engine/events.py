@@ -1,0 +1,216 @@
+"""Packet events: what one run of a function node tells an observer about its rows.
+
+A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
+
+* ``on_packets_start(run)``: the run starts; ``run.total`` input rows will be settled;
+* ``on_packets_settled(run, outcome, rows)``: ``rows`` rows settled without a call, in bulk
+  (``REUSED``: a recorded entry or a result-cache hit; ``FILTERED``: a stored ``None``);
+* ``on_packet_start(run, key)``: a call of the function starts for the packet ``key``;
+* ``on_packets_end(run, batch)``: calls that ended (``COMPUTED``, ``FILTERED`` or ``FAILED``),
+  handed over in batches (a ``PacketBatch``: per call its key, outcome, rows settled, start
+  time, duration, captured output and error);
+* ``on_packets_done(run)``: the run is over (every batch was handed over).
+
+``captures_output``: when True the engine passes a packet logger to every call, so the
+executor captures the call's stdout, stderr, log records and traceback (in the worker, for
+Ray) and the batch carries them (``PacketBatch.captured``).
+
+Decisions:
+
+* Cost. Rows that need no call are reported as counts, never one Python call per row, and
+  ended calls in batches (at most ``BATCH_CALLS`` calls or ``BATCH_SECONDS`` old, and at the
+  end), so an observer costs a few list appends per call. Only ``on_packet_start`` is a call
+  per packet (it is what a live display needs).
+* A packet is the distinct input packet of one call: the same packet under several tags is
+  one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
+  of the first row that asked for it plus its entry id and input packet hash.
+* Failure is an outcome (``FAILED``, with the error), not a separate hook.
+* The observer reaches the engine through a context variable (``observing(observer)``,
+  read by the node run when it starts), like the recording hook of pipelines: nodes keep one
+  ``run()`` signature and an orchestrator sets it around each node it runs. Every hook is
+  called from the thread that runs the node; an exception from a hook propagates (a broken
+  observer is a bug to fix, not to hide).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from orcapod.executors.capture import CapturedOutput
+
+__all__ = [
+    "BATCH_CALLS",
+    "BATCH_SECONDS",
+    "CallLog",
+    "PacketBatch",
+    "PacketObserver",
+    "PacketOutcome",
+    "PacketReporter",
+    "PacketRun",
+    "current_observer",
+    "observing",
+]
+
+#: ended calls are handed to the observer at least every this many calls ...
+BATCH_CALLS = 1024
+#: ... or once the oldest of them waited this long (seconds)
+BATCH_SECONDS = 0.2
+
+
+class PacketOutcome(StrEnum):
+    """What happened to a packet (or a row) in one run."""
+
+    COMPUTED = "computed"
+    REUSED = "reused"
+    FILTERED = "filtered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PacketRun:
+    """One run of a function node, as its observer sees it."""
+
+    label: str
+    node_hash: str  #: the node's pipeline hash (schema and topology)
+    record_path: tuple[str, ...]  #: where the node's pipeline records are stored
+    total: int  #: input rows this run settles
+    executor_type: str  #: the executor's type id ("local", "ray"), "none" without one
+    #: per packet key: user tag columns of its first row, ``__pipeline_entry_id`` and
+    #: ``__input_packet_hash`` (one row per key, in the order given)
+    describe: Callable[[Sequence[int]], pa.Table] = field(repr=False)
+
+
+@dataclass
+class PacketBatch:
+    """Calls that ended, column-wise (parallel lists, one item per call)."""
+
+    keys: list[int] = field(default_factory=list)
+    outcomes: list[PacketOutcome] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  #: input rows the call settled
+    started: list[float] = field(default_factory=list)  #: epoch seconds
+    durations: list[float] = field(default_factory=list)  #: seconds
+    captured: list[CapturedOutput | None] = field(default_factory=list)
+    errors: list[BaseException | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows_with(self, outcome: PacketOutcome) -> int:
+        """Input rows settled with ``outcome`` by the calls of this batch."""
+        return sum(r for r, o in zip(self.rows, self.outcomes, strict=True) if o is outcome)
+
+
+@runtime_checkable
+class PacketObserver(Protocol):
+    """Hears what happens to the packets of function node runs (see the module docstring)."""
+
+    @property
+    def captures_output(self) -> bool: ...
+
+    def on_packets_start(self, run: PacketRun) -> None: ...
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None: ...
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None: ...
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None: ...
+
+    def on_packets_done(self, run: PacketRun) -> None: ...
+
+
+class CallLog:
+    """The packet logger of one call: keeps its capture for the engine to hand on."""
+
+    __slots__ = ("captured",)
+
+    def __init__(self) -> None:
+        self.captured: CapturedOutput | None = None
+
+    def record(self, captured: CapturedOutput) -> None:
+        self.captured = captured
+
+
+class PacketReporter:
+    """The engine's side of the events of one run: keeps the calls in flight, batches the
+    ended ones and hands them to ``observer`` (see the module docstring)."""
+
+    def __init__(self, observer: PacketObserver, run: PacketRun) -> None:
+        self.observer = observer
+        self.run = run
+        self._capture = bool(observer.captures_output)
+        self._on_start = observer.on_packet_start
+        self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
+        self._batch = PacketBatch()
+        self._oldest = 0.0
+        # epoch time of a perf_counter reading, without a clock call per packet
+        self._epoch = time.time() - time.perf_counter()
+        observer.on_packets_start(run)
+
+    def begin(self, key: int) -> CallLog | None:
+        """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
+        log = CallLog() if self._capture else None
+        self._in_flight[key] = (time.perf_counter(), log)
+        self._on_start(self.run, key)
+        return log
+
+    def end(
+        self, key: int, outcome: PacketOutcome, rows: int, error: BaseException | None = None
+    ) -> None:
+        """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
+        now = time.perf_counter()
+        started, log = self._in_flight.pop(key, (now, None))
+        captured = None if log is None else log.captured
+        batch = self._batch
+        if not batch.keys:
+            self._oldest = now
+        batch.keys.append(key)
+        batch.outcomes.append(outcome)
+        batch.rows.append(rows)
+        batch.started.append(self._epoch + started)
+        batch.durations.append(now - started if captured is None else captured.duration)
+        batch.captured.append(captured)
+        batch.errors.append(error)
+        if len(batch.keys) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
+            self.flush()
+
+    def settled(self, outcome: PacketOutcome, rows: int) -> None:
+        """``rows`` rows settled without a call (in bulk)."""
+        if rows:
+            self.observer.on_packets_settled(self.run, outcome, int(rows))
+
+    def flush(self) -> None:
+        """Hand the ended calls batched so far to the observer."""
+        if self._batch.keys:
+            batch, self._batch = self._batch, PacketBatch()
+            self.observer.on_packets_end(self.run, batch)
+
+    def close(self) -> None:
+        """The run is over: the last batch, then ``on_packets_done``."""
+        self.flush()
+        self.observer.on_packets_done(self.run)
+
+
+_OBSERVER: ContextVar[PacketObserver | None] = ContextVar("orcapod_packet_observer", default=None)
+
+
+def current_observer() -> PacketObserver | None:
+    """The packet observer of the current context (None: nobody listens)."""
+    return _OBSERVER.get()
+
+
+@contextmanager
+def observing(observer: PacketObserver | None) -> Iterator[None]:
+    """Node runs started inside the block report their packets to ``observer``."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)

@@ -1,0 +1,142 @@
+"""``LoggingObserver``: stores one log row per executed packet in the store.
+
+For every call of a function node's function it writes, at
+``database.at("_logs")`` + the node's record path (``orcapod.pipeline.store_layout``), a row
+with the user tag columns of the row that asked for it and ``__log_id``, ``__run_id``,
+``__node_label``, ``__node_hash``, ``__pipeline_entry_id``, ``__input_packet_hash``,
+``__outcome`` (computed, filtered or failed), ``__timestamp`` (start, UTC), ``__duration``
+(seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs`` (``LEVEL:logger:message``
+lines), ``__traceback`` (null on success), ``__executor_type`` and ``__host`` (where the call
+ran: the Ray worker's host for Ray). Rows that needed no call (reused, or filtered earlier)
+have no log row. Environment variables and executor options are never stored.
+
+It asks the engine to capture each call's output (``captures_output``): the executor
+captures in the process that runs the call (the Ray worker for ``RayExecutor``). Rows are
+built column-wise when a node's run ends (or every ``batch_calls`` calls for long runs) and
+flushed then, so a node's logs are in the store when the node ends.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import traceback
+import uuid
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.databases import ArrowDatabase
+from orcapod.functions.engine.events import PacketBatch, PacketOutcome, PacketRun
+from orcapod.pipeline.observers import NoOpObserver
+from orcapod.pipeline.store_layout import LOGS_AREA
+
+__all__ = ["LoggingObserver"]
+
+_HOST = socket.gethostname()
+_STRING = pa.large_string()
+
+
+class LoggingObserver(NoOpObserver):
+    """Writes the logs table of every function node it hears (see the module docstring)."""
+
+    captures_output = True
+
+    def __init__(self, database: ArrowDatabase, batch_calls: int = 50_000) -> None:
+        self._db = database.at(LOGS_AREA)
+        self._batch_calls = batch_calls
+        #: the pipeline run being observed (None outside one: each node run gets its own id)
+        self.run_id: str | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[str, list[PacketBatch]]] = {}
+
+    def on_run_start(self, run_id: str, pipeline_name: str) -> None:
+        self.run_id = run_id
+
+    def on_run_end(self, run_id: str, summary: object) -> None:
+        self.run_id = None
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        with self._lock:
+            self._pending[id(run)] = (self.run_id or str(uuid.uuid4()), [])
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        with self._lock:
+            run_id, pending = self._pending[id(run)]
+            pending.append(batch)
+            if sum(len(b) for b in pending) < self._batch_calls:
+                return
+            self._pending[id(run)] = (run_id, [])
+        self._db.add_records(run.record_path, log_table(run, pending, run_id), "__log_id")
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        with self._lock:
+            run_id, pending = self._pending.pop(id(run))
+        if pending:
+            self._db.add_records(run.record_path, log_table(run, pending, run_id), "__log_id")
+            self._db.flush()
+
+
+def _traceback_of(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Table:
+    """The log rows of the calls in ``batches`` (see the module docstring)."""
+    keys: list[int] = []
+    outcomes: list[str] = []
+    started: list[float] = []
+    durations: list[float] = []
+    stdout: list[str | None] = []
+    stderr: list[str | None] = []
+    logs: list[str | None] = []
+    traces: list[str | None] = []
+    hosts: list[str] = []
+    for batch in batches:
+        keys += batch.keys
+        outcomes += [o.value for o in batch.outcomes]
+        started += batch.started
+        durations += batch.durations
+        for captured, error in zip(batch.captured, batch.errors, strict=True):
+            if captured is None:
+                stdout.append(None)
+                stderr.append(None)
+                logs.append(None)
+                traces.append(_traceback_of(error))
+                hosts.append(_HOST)
+            else:
+                stdout.append(captured.stdout)
+                stderr.append(captured.stderr)
+                logs.append(captured.python_logs)
+                traces.append(
+                    captured.traceback if captured.traceback is not None else _traceback_of(error)
+                )
+                hosts.append(captured.host or _HOST)
+    n = len(keys)
+    table = run.describe(keys)
+    outcome = pa.array(outcomes, _STRING)
+    micros = pa.array([round(t * 1_000_000) for t in started], pa.int64())
+    key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
+    columns = {
+        "__log_id": pc.binary_join_element_wise(
+            pa.scalar(f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
+        ),
+        "__run_id": pa.array([run_id] * n, _STRING),
+        "__node_label": pa.array([run.label] * n, _STRING),
+        "__node_hash": pa.array([run.node_hash] * n, _STRING),
+        "__outcome": outcome,
+        "__timestamp": micros.cast(pa.timestamp("us", tz="UTC")),
+        "__duration": pa.array(durations, pa.float64()),
+        "__success": pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING)),
+        "__stdout": pa.array(stdout, _STRING),
+        "__stderr": pa.array(stderr, _STRING),
+        "__python_logs": pa.array(logs, _STRING),
+        "__traceback": pa.array(traces, _STRING),
+        "__executor_type": pa.array([run.executor_type] * n, _STRING),
+        "__host": pa.array(hosts, _STRING),
+    }
+    for name, column in columns.items():
+        table = table.append_column(name, column)
+    return table
