@@ -208,7 +208,11 @@ class StoreView:
 
     def node_rows(self, name: str, limit: int | None = None) -> pa.Table:
         """The node's current rows: tag columns then output columns (module docstring)."""
-        node = self.node(name)
+        return self.rows_of(self.node(name), limit)
+
+    def rows_of(self, node: NodeInfo, limit: int | None = None) -> pa.Table:
+        """``node_rows`` of a node described by ``node`` (from the catalog, or built by the
+        caller, e.g. a loaded pipeline's read-only node from its saved description)."""
         records_path = node.tables.get("records")
         if records_path is None:
             raise PipelineError(
