@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TextIO, runtime_checkable
 
@@ -77,14 +77,7 @@ class PacketLoggerProtocol(Protocol):
     def record(self, captured: CapturedOutput) -> None: ...
 
 
-@dataclass
-class _Buffers:
-    stdout: io.StringIO = field(default_factory=io.StringIO)
-    stderr: io.StringIO = field(default_factory=io.StringIO)
-    logs: list[str] = field(default_factory=list)
-
-
-_CURRENT: ContextVar[_Buffers | None] = ContextVar("orcapod_capture", default=None)
+_CURRENT: ContextVar[OutputCapture | None] = ContextVar("orcapod_capture", default=None)
 _INSTALL_LOCK = threading.Lock()
 
 
@@ -99,7 +92,7 @@ class _RoutingStream:
         buffers = _CURRENT.get()
         if buffers is None:
             return None
-        return buffers.stdout if self._channel == "stdout" else buffers.stderr
+        return buffers.stream(self._channel)
 
     def write(self, text: str) -> int:
         buffer = self._buffer()
@@ -132,7 +125,7 @@ class _ContextLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         buffers = _CURRENT.get()
         if buffers is not None:
-            buffers.logs.append(self.format(record))
+            buffers.log(self.format(record))
         elif _only_handler_for(record):
             # keep Python's default "no handler configured" behaviour intact
             last_resort = logging.lastResort
@@ -152,25 +145,30 @@ def _only_handler_for(record: logging.LogRecord) -> bool:
     return True
 
 
+_ROOT = logging.getLogger()
+#: what the last install put in place: (stdout proxy, stderr proxy, log handler)
+_INSTALLED: list[Any] = [None, None, None]
+
+
 def install_capture() -> None:
     """Install the stream proxies and the log handler if they are not (or no longer) in place.
 
-    Idempotent and cheap; called at the start of every capture.
+    Idempotent and cheap (three identity checks when nothing changed); called at the start of
+    every capture.
     """
-    if (
-        isinstance(sys.stdout, _RoutingStream)
-        and isinstance(sys.stderr, _RoutingStream)
-        and any(isinstance(h, _ContextLogHandler) for h in logging.getLogger().handlers)
-    ):
+    out, err, handler = _INSTALLED
+    if sys.stdout is out and sys.stderr is err and handler in _ROOT.handlers:
         return
     with _INSTALL_LOCK:
         if not isinstance(sys.stdout, _RoutingStream):
             sys.stdout = _RoutingStream(sys.stdout, "stdout")
         if not isinstance(sys.stderr, _RoutingStream):
             sys.stderr = _RoutingStream(sys.stderr, "stderr")
-        root = logging.getLogger()
-        if not any(isinstance(h, _ContextLogHandler) for h in root.handlers):
-            root.addHandler(_ContextLogHandler())
+        handler = next((h for h in _ROOT.handlers if isinstance(h, _ContextLogHandler)), None)
+        if handler is None:
+            handler = _ContextLogHandler()
+            _ROOT.addHandler(handler)
+        _INSTALLED[:] = [sys.stdout, sys.stderr, handler]
 
 
 class OutputCapture:
@@ -181,16 +179,36 @@ class OutputCapture:
     the same asyncio task), which a ``with`` block guarantees.
     """
 
+    __slots__ = ("_ended", "_started", "_token", "logs", "stderr", "stdout")
+
     def __init__(self) -> None:
-        self._buffers = _Buffers()
+        # the buffers are made on first use: a silent call allocates none
+        self.stdout: io.StringIO | None = None
+        self.stderr: io.StringIO | None = None
+        self.logs: list[str] | None = None
         self._token: Any = None
         self._started = 0.0
         self._ended: float | None = None
 
+    def stream(self, channel: str) -> io.StringIO:
+        """The buffer of ``channel`` ("stdout" or "stderr")."""
+        if channel == "stdout":
+            if self.stdout is None:
+                self.stdout = io.StringIO()
+            return self.stdout
+        if self.stderr is None:
+            self.stderr = io.StringIO()
+        return self.stderr
+
+    def log(self, line: str) -> None:
+        if self.logs is None:
+            self.logs = []
+        self.logs.append(line)
+
     def __enter__(self) -> OutputCapture:
         install_capture()
         self._started = time.perf_counter()
-        self._token = _CURRENT.set(self._buffers)
+        self._token = _CURRENT.set(self)
         return self
 
     def __exit__(
@@ -205,15 +223,20 @@ class OutputCapture:
     def result(self, error: BaseException | None = None) -> CapturedOutput:
         """The capture so far; ``error`` (the user's exception) marks it failed."""
         ended = self._ended if self._ended is not None else time.perf_counter()
-        return CapturedOutput(
-            stdout=self._buffers.stdout.getvalue(),
-            stderr=self._buffers.stderr.getvalue(),
-            python_logs="\n".join(self._buffers.logs),
+        buffers = self
+        # built without the frozen dataclass's __init__ (one setattr per field): this runs
+        # once per captured call, so its cost is the capture's per-row cost
+        captured = object.__new__(CapturedOutput)
+        captured.__dict__.update(
+            stdout="" if buffers.stdout is None else buffers.stdout.getvalue(),
+            stderr="" if buffers.stderr is None else buffers.stderr.getvalue(),
+            python_logs="" if buffers.logs is None else "\n".join(buffers.logs),
             traceback=None if error is None else "".join(traceback.format_exception(error)),
             success=error is None,
             duration=ended - self._started,
             host=_HOST,
         )
+        return captured
 
 
 def record_capture(logger: PacketLoggerProtocol, captured: CapturedOutput) -> None:

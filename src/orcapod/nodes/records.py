@@ -4,8 +4,10 @@ Row identities (input packet hash, pipeline entry id) are computed by the engine
 phase (``orcapod.functions.engine.identify``).
 
 * Pipeline record: the tag, system tags and the input packet's ``_source_*`` columns (never its
-  data), ``__packet_id`` (the result record id, null for a filtered row), ``__input_packet_hash``
-  and ``__computed``; keyed by ``__pipeline_entry_id``.
+  data), ``__packet_id`` (the result record id, null for a filtered row), ``__input_packet_hash``,
+  ``__computed`` and ``__recorded_at`` (UTC time of the write); keyed by
+  ``__pipeline_entry_id``. A tag whose input changed has a record per input: the newest
+  ``__recorded_at`` among the records of a tag (user tags and system tags) is its current one.
 * Failure record: one row per failed attempt (tag and system tag columns, entry id, input
   hash, exception type, message, traceback, UTC time), keyed by ``<entry id>@<time µs>``.
 """
@@ -32,6 +34,7 @@ from orcapod.types.columns import (
     INPUT_PACKET_HASH,
     PACKET_ID,
     PIPELINE_ENTRY_ID,
+    RECORDED_AT,
 )
 
 __all__ = [
@@ -68,10 +71,12 @@ def pipeline_record_table(
     table = table.append_column(
         pa.field(INPUT_PACKET_HASH, pa.large_string(), nullable=False), input_hashes
     )
-    return table.append_column(
+    table = table.append_column(
         pa.field(COMPUTED, pa.bool_(), nullable=False),
         pa.array(np.full(n, computed, dtype=bool), type=pa.bool_()),
     )
+    stamp = pa.scalar(utc_now(), pa.timestamp("us", tz="UTC"))
+    return table.append_column(pa.field(RECORDED_AT, stamp.type), pa.repeat(stamp, n))
 
 
 def failure_table(

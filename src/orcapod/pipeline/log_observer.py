@@ -114,6 +114,18 @@ def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Tab
                     captured.traceback if captured.traceback is not None else _traceback_of(error)
                 )
                 hosts.append(captured.host or _HOST)
+    last = {key: i for i, key in enumerate(keys)}
+    if len(last) < len(keys):  # a call reported twice (computed, then unstorable): the last
+        keep = sorted(last.values())
+        keys = [keys[i] for i in keep]
+        outcomes = [outcomes[i] for i in keep]
+        started = [started[i] for i in keep]
+        durations = [durations[i] for i in keep]
+        stdout = [stdout[i] for i in keep]
+        stderr = [stderr[i] for i in keep]
+        logs = [logs[i] for i in keep]
+        traces = [traces[i] for i in keep]
+        hosts = [hosts[i] for i in keep]
     n = len(keys)
     table = run.describe(keys)
     outcome = pa.array(outcomes, _STRING)

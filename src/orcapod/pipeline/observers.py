@@ -31,7 +31,16 @@ __all__ = [
     "NodeState",
     "PipelineObserver",
     "StatusObserver",
+    "packet_listener",
 ]
+
+_PACKET_HOOKS = (
+    "on_packets_start",
+    "on_packets_settled",
+    "on_packet_start",
+    "on_packets_end",
+    "on_packets_done",
+)
 
 
 @runtime_checkable
@@ -82,6 +91,22 @@ class NoOpObserver:
 
     def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
         return None
+
+
+def packet_listener(observer: object) -> PacketObserver | None:
+    """``observer`` when it listens to packets (a ``PacketObserver`` that captures output or
+    has a packet hook of its own, not only ``NoOpObserver``'s), else None: a run reports
+    packet events only when someone listens, so observers that do not cost nothing per row."""
+    if isinstance(observer, CompositeObserver):
+        return observer if observer.packet_observers else None
+    if not isinstance(observer, PacketObserver):
+        return None
+    if observer.captures_output:
+        return observer
+    cls = type(observer)
+    if any(getattr(cls, h, None) is not getattr(NoOpObserver, h) for h in _PACKET_HOOKS):
+        return observer
+    return None
 
 
 class NodeState(StrEnum):
@@ -147,29 +172,31 @@ class CompositeObserver(NoOpObserver):
 
     def __init__(self, *observers: PipelineObserver) -> None:
         self.observers: tuple[PipelineObserver, ...] = tuple(observers)
-        self._packets: tuple[PacketObserver, ...] = tuple(
-            o for o in observers if isinstance(o, PacketObserver)
+        listening = (packet_listener(o) for o in observers)
+        #: the observers that listen to packets (the packet hooks go to them only)
+        self.packet_observers: tuple[PacketObserver, ...] = tuple(
+            o for o in listening if o is not None
         )
-        self.captures_output = any(o.captures_output for o in self._packets)
+        self.captures_output = any(o.captures_output for o in self.packet_observers)
 
     def on_packets_start(self, run: PacketRun) -> None:
-        for obs in self._packets:
+        for obs in self.packet_observers:
             obs.on_packets_start(run)
 
     def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
-        for obs in self._packets:
+        for obs in self.packet_observers:
             obs.on_packets_settled(run, outcome, rows)
 
     def on_packet_start(self, run: PacketRun, key: int) -> None:
-        for obs in self._packets:
+        for obs in self.packet_observers:
             obs.on_packet_start(run, key)
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
-        for obs in self._packets:
+        for obs in self.packet_observers:
             obs.on_packets_end(run, batch)
 
     def on_packets_done(self, run: PacketRun) -> None:
-        for obs in self._packets:
+        for obs in self.packet_observers:
             obs.on_packets_done(run)
 
     def _each(self) -> Iterable[PipelineObserver]:

@@ -45,10 +45,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orcapod.functions.engine.events import PacketObserver, observing
+from orcapod.functions.engine.events import observing
 from orcapod.nodes.protocol import Node
 from orcapod.nodes.summary import NodeRunSummary
-from orcapod.pipeline.observers import NoOpObserver, PipelineObserver
+from orcapod.pipeline.observers import NoOpObserver, PipelineObserver, packet_listener
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.types import NodeConfig, PipelineConfig
 from orcapod.types.configs import resolve_concurrency
@@ -64,10 +64,9 @@ def run_node(
 ) -> NodeRunSummary:
     """Run one node with the settings of this run, after it forgets what it read before (an
     input below another node may have grown since). A function node reports its packets to
-    ``observer`` when it is a ``PacketObserver``."""
+    ``observer`` when it listens to them (``packet_listener``)."""
     node.refresh()
-    packets = observer if isinstance(observer, PacketObserver) else None
-    with observing(packets):
+    with observing(packet_listener(observer)):
         return node.run(max_concurrency=resolve_concurrency(node_configs.get(node.label), config))
 
 

@@ -38,13 +38,14 @@ __all__ = ["ProgressObserver"]
 
 
 class _RateColumn(ProgressColumn):
-    """Rows per second (rich's estimate over the last seconds)."""
+    """Rows per second (rich's estimate over the last seconds), e.g. ``1,250/s``."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         if speed is None:
             return Text("", style="progress.data.speed")
-        return Text(f"{speed:,.1f} rows/s", style="progress.data.speed")
+        text = f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.1f}/s"
+        return Text(text, style="progress.data.speed")
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -65,17 +66,18 @@ class ProgressObserver(NoOpObserver):
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._counts: dict[str, dict[str, int]] = {}
+        self._types: dict[str, NodeType] = {}
         self._lock = threading.Lock()
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         with self._lock:
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[counts]}"),
                 _RateColumn(),
-                TimeRemainingColumn(),
+                TimeRemainingColumn(compact=True, elapsed_when_finished=True),
                 console=self._console,
                 transient=self._transient,
             )
@@ -87,6 +89,7 @@ class ProgressObserver(NoOpObserver):
         with self._lock:
             if self._progress is not None:
                 self._counts[label] = {o.value: 0 for o in PacketOutcome}
+                self._types[label] = node_type
                 self._tasks[label] = self._progress.add_task(
                     f"{label} ({node_type.value})", total=None, counts=""
                 )
@@ -127,12 +130,12 @@ class ProgressObserver(NoOpObserver):
                 "filtered": summary.filtered,
                 "failed": summary.failed,
             }
-            self._progress.update(
-                task,
-                total=summary.total,
-                completed=summary.total,
-                counts=_counts_text(counts),
+            text = (
+                _counts_text(counts)
+                if self._types.get(label) is NodeType.FUNCTION
+                else f"{summary.total} rows"
             )
+            self._progress.update(task, total=summary.total, completed=summary.total, counts=text)
 
     def on_node_error(self, label: str, error: BaseException) -> None:
         with self._lock:

@@ -80,8 +80,8 @@ class Status:
 
 
 def dumps(value: Any) -> str:
-    """Deterministic JSON for the tables' JSON columns."""
-    return json.dumps(value, sort_keys=True, default=str)
+    """JSON for the tables' JSON columns (mappings keep their order: schemas are ordered)."""
+    return json.dumps(value, default=str)
 
 
 def loads(text: str | None, default: Any) -> Any:

@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -330,8 +331,7 @@ def _current(records: pa.Table, node: NodeInfo) -> pa.Table:
     indexed = records.append_column("__row", pa.array(range(records.num_rows), pa.int64()))
     ordered = indexed.sort_by([(_RECORDED_AT, "descending")])
     newest = ordered.group_by(keys, use_threads=False).aggregate([("__row", "first")])
-    rows = newest.column("__row_first").to_numpy()
-    rows.sort()
+    rows = np.sort(newest.column("__row_first").to_numpy())
     return records.take(pa.array(rows))
 
 

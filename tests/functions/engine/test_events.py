@@ -1,0 +1,184 @@
+"""Packet events: what a function node run tells a packet observer, on a real Delta store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import FailedRowsWarning
+from orcapod.executors import LocalExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine.events import (
+    PacketBatch,
+    PacketObserver,
+    PacketOutcome,
+    PacketRun,
+    current_observer,
+    observing,
+)
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
+
+log = logging.getLogger("orcapod.tests.events")
+
+
+class Recorder:
+    """A real packet observer keeping everything it hears."""
+
+    def __init__(self, captures_output: bool = False) -> None:
+        self.captures_output = captures_output
+        self.runs: list[PacketRun] = []
+        self.settled: list[tuple[PacketOutcome, int]] = []
+        self.started: list[int] = []
+        self.batches: list[PacketBatch] = []
+        self.done = 0
+        self.threads: set[int] = set()
+
+    def on_packets_start(self, run: PacketRun) -> None:
+        self.runs.append(run)
+
+    def on_packets_settled(self, run: PacketRun, outcome: PacketOutcome, rows: int) -> None:
+        self.settled.append((outcome, rows))
+
+    def on_packet_start(self, run: PacketRun, key: int) -> None:
+        self.started.append(key)
+        self.threads.add(threading.get_ident())
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        self.batches.append(batch)
+
+    def on_packets_done(self, run: PacketRun) -> None:
+        self.done += 1
+
+    def ended(self) -> list[tuple[int, PacketOutcome, int]]:
+        return [
+            (k, o, r)
+            for b in self.batches
+            for k, o, r in zip(b.keys, b.outcomes, b.rows, strict=True)
+        ]
+
+
+def noisy(x: int) -> int | None:
+    print(f"out {x}")
+    log.warning("log %d", x)
+    if x == 3:
+        raise ValueError("three is bad")
+    if x == 4:
+        return None
+    return x * 10
+
+
+async def async_noisy(x: int) -> int | None:
+    await asyncio.sleep(0)
+    return noisy(x)
+
+
+def _node(tmp_path: Path, rows: list[dict], fn=noisy, executor=None) -> FunctionNode:
+    pf = PythonPacketFunction(fn, "y", function_name="noisy", executor=executor)
+    source = DictSource(rows, tag_columns=["k"], source_id="src")
+    return FunctionNode(FunctionPod(pf), source, DeltaTableDatabase(tmp_path / "store"))
+
+
+ROWS = [{"k": i, "x": i} for i in range(6)]
+
+
+def test_recorder_satisfies_the_protocol():
+    assert isinstance(Recorder(), PacketObserver)
+
+
+def test_without_observer_nothing_is_reported(tmp_path):
+    assert current_observer() is None
+    with pytest.warns(FailedRowsWarning):
+        summary = _node(tmp_path, ROWS).run()
+    assert summary.computed == 4
+
+
+def test_a_run_reports_each_call_with_outcome_and_capture(tmp_path):
+    node = _node(tmp_path, ROWS)
+    recorder = Recorder(captures_output=True)
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        node.run()
+    (run,) = recorder.runs
+    assert run.label == node.label and run.total == 6 and run.executor_type == "none"
+    assert run.record_path == node.record_path
+    assert run.node_hash == node.pipeline_hash().to_string()
+    assert recorder.done == 1 and recorder.settled == []
+    ended = recorder.ended()
+    assert sorted(recorder.started) == sorted(k for k, _, _ in ended)
+    outcomes = [o for _, o, _ in ended]
+    assert outcomes.count(PacketOutcome.COMPUTED) == 4
+    assert outcomes.count(PacketOutcome.FAILED) == 1
+    assert outcomes.count(PacketOutcome.FILTERED) == 1
+    batch = recorder.batches[0]
+    failed = batch.outcomes.index(PacketOutcome.FAILED)
+    assert isinstance(batch.errors[failed], ValueError)
+    captured = batch.captured[failed]
+    assert captured is not None and not captured.success
+    assert captured.stdout == "out 3\n"
+    assert "WARNING:orcapod.tests.events:log 3" in captured.python_logs
+    assert "three is bad" in (captured.traceback or "")
+    assert all(d >= 0 for d in batch.durations) and all(s > 1e9 for s in batch.started)
+    # describe names each packet by the tags of its row
+    described = run.describe([batch.keys[failed]]).to_pylist()
+    assert described[0]["k"] == 3
+    assert described[0]["__input_packet_hash"].startswith("arrow_row_v1:")
+
+
+def test_without_capture_no_output_is_kept(tmp_path, capsys):
+    recorder = Recorder(captures_output=False)
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        _node(tmp_path, ROWS).run()
+    assert all(c is None for b in recorder.batches for c in b.captured)
+    assert "out 0" in capsys.readouterr().out  # printed as usual
+
+
+def test_second_run_reports_reused_and_filtered_rows_in_bulk(tmp_path):
+    node = _node(tmp_path, ROWS)
+    with pytest.warns(FailedRowsWarning):
+        node.run()
+    recorder = Recorder()
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        node.run()
+    # 4 reused, 1 filtered in bulk; the failed row is retried (and fails again)
+    assert sorted(recorder.settled) == [(PacketOutcome.FILTERED, 1), (PacketOutcome.REUSED, 4)]
+    assert [o for _, o, _ in recorder.ended()] == [PacketOutcome.FAILED]
+
+
+def test_same_packet_under_several_tags_is_one_call_settling_several_rows(tmp_path):
+    rows = [{"k": i, "x": 1} for i in range(3)] + [{"k": 9, "x": 2}]
+    recorder = Recorder()
+    with observing(recorder):
+        _node(tmp_path, rows).run()
+    assert sorted(r for _, _, r in recorder.ended()) == [1, 3]
+
+
+@pytest.mark.parametrize("fn", [noisy, async_noisy], ids=["sync", "async"])
+def test_concurrent_executor_reports_every_call_with_its_capture(tmp_path, fn):
+    node = _node(tmp_path, ROWS, fn=fn, executor=LocalExecutor(max_workers=3))
+    recorder = Recorder(captures_output=True)
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        node.run()
+    ended = {}
+    for batch in recorder.batches:
+        for key, outcome, captured in zip(batch.keys, batch.outcomes, batch.captured, strict=True):
+            ended[key] = (outcome, captured)
+    described = recorder.runs[0].describe(sorted(ended)).to_pylist()
+    for row, key in zip(described, sorted(ended), strict=True):
+        outcome, captured = ended[key]
+        assert captured is not None and captured.stdout == f"out {row['k']}\n"
+    assert recorder.runs[0].executor_type == "local"
+
+
+def test_an_inactive_function_reports_its_rows_as_filtered(tmp_path):
+    node = _node(tmp_path, ROWS)
+    node.packet_function.set_active(False)
+    recorder = Recorder()
+    with observing(recorder):
+        summary = node.run()
+    assert summary.filtered == 6
+    assert recorder.settled == [(PacketOutcome.FILTERED, 6)] and recorder.ended() == []

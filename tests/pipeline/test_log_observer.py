@@ -1,0 +1,121 @@
+"""LoggingObserver: one log row per executed packet, captured where the call ran."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import FailedRowsWarning
+from orcapod.executors import LocalExecutor, RayExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction, function_pod
+from orcapod.functions.engine.events import observing
+from orcapod.nodes import FunctionNode
+from orcapod.pipeline import LoggingObserver, Pipeline, StoreView
+from orcapod.sources import DictSource
+from orcapod.types import ExecutorType, PipelineConfig
+
+log = logging.getLogger("orcapod.tests.logs")
+
+
+def chatty(x: int) -> int:
+    print(f"stdout {x}")
+    log.warning("warned %d", x)
+    if x == 2:
+        raise RuntimeError("two fails")
+    return x + 100
+
+
+async def async_chatty(x: int) -> int:
+    await asyncio.sleep(0)
+    return chatty(x)
+
+
+def source() -> DictSource:
+    return DictSource([{"k": i, "x": i} for i in range(4)], tag_columns=["k"], source_id="s")
+
+
+def pipeline_with(store: Path, fn, executor=None) -> Pipeline:
+    pipeline = Pipeline("logs", DeltaTableDatabase(store))
+    pod = function_pod("y", function_name="chatty", executor=executor)(fn).pod
+    with pipeline:
+        pod(source())
+    return pipeline
+
+
+def run(pipeline: Pipeline, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        return pipeline.run(**options)
+
+
+def by_tag(store: Path) -> dict[int, dict]:
+    return {row["k"]: row for row in StoreView(store).logs("chatty").to_pylist()}
+
+
+@pytest.mark.parametrize("fn", [chatty, async_chatty], ids=["sync", "async"])
+def test_each_executed_packet_has_a_log_row_with_its_output(tmp_path, fn):
+    store = tmp_path / "store"
+    run(pipeline_with(store, fn))
+    rows = by_tag(store)
+    assert sorted(rows) == [0, 1, 2, 3]
+    assert rows[1]["__stdout"] == "stdout 1\n" and rows[1]["__stderr"] == ""
+    assert rows[1]["__python_logs"] == "WARNING:orcapod.tests.logs:warned 1"
+    assert rows[1]["__success"] and rows[1]["__traceback"] is None and rows[1]["__duration"] >= 0
+    assert not rows[2]["__success"] and "RuntimeError: two fails" in rows[2]["__traceback"]
+    assert rows[2]["__outcome"] == "failed" and rows[2]["__node_label"] == "chatty"
+    assert {r["__run_id"] for r in rows.values()} == {StoreView(store).runs()[0].run_id}
+
+
+def test_reused_rows_get_no_new_log_rows_and_retried_rows_do(tmp_path):
+    store = tmp_path / "store"
+    pipeline = pipeline_with(store, chatty)
+    run(pipeline)
+    run(pipeline)
+    logs = StoreView(store).logs("chatty")
+    assert logs.num_rows == 5  # 4 calls, then only the failed row again
+    assert sorted(logs.column("k").to_pylist()) == [0, 1, 2, 2, 3]
+
+
+def test_logs_false_stores_no_logs_and_output_passes_through(tmp_path, capsys):
+    store = tmp_path / "store"
+    run(pipeline_with(store, chatty), logs=False)
+    assert StoreView(store).logs("chatty").num_rows == 0
+    assert "stdout 1" in capsys.readouterr().out
+
+
+def test_threads_and_the_async_orchestrator_keep_each_calls_output_apart(tmp_path):
+    store = tmp_path / "store"
+    pipeline = pipeline_with(store, chatty, executor=LocalExecutor(max_workers=4))
+    run(pipeline, config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    rows = by_tag(store)
+    assert all(rows[k]["__stdout"] == f"stdout {k}\n" for k in rows)
+
+
+def test_a_node_run_outside_a_pipeline_logs_to_the_given_database(tmp_path):
+    db = DeltaTableDatabase(tmp_path / "store")
+    node = FunctionNode(FunctionPod(PythonPacketFunction(chatty, "y")), source(), db)
+    observer = LoggingObserver(db)
+    with observing(observer), pytest.warns(FailedRowsWarning):
+        node.run()
+    stored = db.get_all_records(("_logs", *node.record_path))
+    assert stored is not None and stored.num_rows == 4
+    assert len(set(stored.column("__run_id").to_pylist())) == 1
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("fn", [chatty, async_chatty], ids=["sync", "async"])
+def test_ray_calls_are_captured_in_the_worker(ray_session: ModuleType, tmp_path, fn):
+    store = tmp_path / "store"
+    run(pipeline_with(store, fn, executor=RayExecutor()))
+    rows = by_tag(store)
+    assert sorted(rows) == [0, 1, 2, 3]
+    assert rows[3]["__stdout"] == "stdout 3\n"
+    assert rows[3]["__python_logs"] == "WARNING:orcapod.tests.logs:warned 3"
+    assert rows[3]["__executor_type"] == "ray" and rows[3]["__host"]
+    assert not rows[2]["__success"] and "two fails" in rows[2]["__traceback"]

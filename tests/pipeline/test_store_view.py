@@ -1,0 +1,194 @@
+"""StoreView: a store's pipelines, nodes, rows, logs and runs, read without the user's code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
+from orcapod.errors import FailedRowsWarning, NodeNotFoundError, PipelineError
+from orcapod.functions import function_pod
+from orcapod.pipeline import Pipeline, StoreView
+from orcapod.sources import DictSource
+
+
+@function_pod("y")
+def scale(x: int) -> int:
+    print(f"scaling {x}")
+    if x == 3:
+        raise ValueError("x=3 cannot be scaled")
+    return 10 * x
+
+
+@function_pod("z")
+def shift(y: int) -> int:
+    return y + 1
+
+
+def numbers(values: dict[int, int]) -> DictSource:
+    rows = [{"k": k, "x": x} for k, x in values.items()]
+    return DictSource(rows, tag_columns=["k"], source_id="numbers")
+
+
+def build(store, name: str = "study", values: dict[int, int] | None = None) -> Pipeline:
+    pipeline = Pipeline(name, store)
+    with pipeline:
+        shift.pod(scale.pod(numbers(values or {1: 1, 2: 2, 3: 3})))
+    return pipeline
+
+
+def run(pipeline: Pipeline):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        return pipeline.run()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+def test_nodes_describe_types_edges_tables_schemas_counts_and_status(store):
+    summary = run(build(DeltaTableDatabase(store)))
+    view = StoreView(store)
+    nodes = {n.label: n for n in view.nodes()}
+    assert list(nodes) == ["numbers", "scale", "shift"]
+    assert [n.node_type for n in nodes.values()] == ["source", "function", "function"]
+    assert nodes["shift"].upstreams == ("scale",) and nodes["numbers"].upstreams == ()
+    assert nodes["scale"].tag_schema == {"k": "int"}
+    assert nodes["scale"].packet_schema == {"y": "int"}
+    assert set(nodes["scale"].tables) == {"records", "results", "failures", "logs"}
+    assert nodes["scale"].tables["records"][0] == "study"
+    assert (nodes["scale"].rows, nodes["scale"].computed, nodes["scale"].failed) == (2, 2, 1)
+    assert [n.status for n in nodes.values()] == ["ok", "failed", "partial"]
+    assert nodes["scale"].function == "scale" and nodes["scale"].code_hash
+    assert all(n.last_run == view.runs()[0].run_id for n in nodes.values())
+    assert summary.status("shift") == "partial"
+
+
+def test_pipelines_and_runs(store):
+    pipeline = build(DeltaTableDatabase(store))
+    run(pipeline)
+    run(pipeline)
+    view = StoreView(store)
+    (info,) = view.pipelines()
+    assert info.name == "study" and info.nodes == ("numbers", "scale", "shift")
+    runs = view.runs()
+    assert len(runs) == 2 and runs[0].started_at >= runs[1].started_at
+    assert info.last_run == runs[0].run_id and info.status == "failed"
+    latest = runs[0]
+    assert latest.status == "failed" and latest.ended_at is not None
+    assert (latest.computed, latest.reused, latest.failed) == (0, 4, 1)
+    assert latest.nodes["shift"]["status"] == "partial"
+    assert latest.nodes["scale"] == {
+        "type": "function",
+        "status": "failed",
+        "computed": 0,
+        "reused": 2,
+        "filtered": 0,
+        "failed": 1,
+    }
+    assert set(latest.code) == {"scale", "shift"} and latest.orcapod_version and latest.host
+    assert view.runs(pipeline="other") == []
+
+
+def test_node_rows_are_current_rows_joined_with_results(store):
+    db = DeltaTableDatabase(store)
+    run(build(db, values={1: 1, 2: 2}))
+    view = StoreView(store)
+    assert view.node_rows("scale").to_pylist() == [{"k": 1, "y": 10}, {"k": 2, "y": 20}]
+    # tag 2's input changes: the node's table now holds two records for it, the newer current
+    run(build(db, values={1: 1, 2: 5}))
+    assert view.node_rows("scale").to_pylist() == [{"k": 1, "y": 10}, {"k": 2, "y": 50}]
+    assert view.node_rows("shift", limit=1).to_pylist() == [{"k": 1, "z": 11}]
+    with pytest.raises(PipelineError, match="keeps no table"):
+        view.node_rows("numbers")
+
+
+def test_logs_hold_output_and_tracebacks_per_executed_packet(store):
+    run(build(DeltaTableDatabase(store)))
+    view = StoreView(store)
+    logs = view.logs("scale")
+    assert logs.num_rows == 3
+    by_tag = {row["k"]: row for row in logs.to_pylist()}
+    assert by_tag[1]["__stdout"] == "scaling 1\n" and by_tag[1]["__success"]
+    assert by_tag[1]["__outcome"] == "computed" and by_tag[1]["__traceback"] is None
+    assert by_tag[1]["__executor_type"] == "local" and by_tag[1]["__host"]
+    (failed,) = view.logs("scale", failed=True).to_pylist()
+    assert failed["k"] == 3 and "x=3 cannot be scaled" in failed["__traceback"]
+    run_id = view.runs()[0].run_id
+    assert view.logs("scale", run_id=run_id).num_rows == 3
+    assert view.logs("scale", run_id="no-such-run").num_rows == 0
+
+
+def test_names_resolve_by_label_or_pipeline_dot_label(store):
+    db = DeltaTableDatabase(store)
+    run(build(db, "study"))
+    run(build(db, "other"))
+    view = StoreView(store)
+    assert [p.name for p in view.pipelines()] == ["other", "study"]
+    assert len(view.nodes()) == 6 and len(view.nodes(pipeline="study")) == 3
+    assert view.node("study.scale").pipeline == "study"
+    with pytest.raises(NodeNotFoundError, match="other.scale, study.scale|study.scale, other"):
+        view.node("scale")
+    with pytest.raises(NodeNotFoundError, match="no node 'nope'.*study.shift"):
+        view.node("nope")
+
+
+def test_a_store_where_nothing_ran_is_empty_and_a_missing_store_is_an_error(tmp_path):
+    view = StoreView(InMemoryArrowDatabase())
+    assert view.pipelines() == [] and view.nodes() == [] and view.runs() == []
+    with pytest.raises(NodeNotFoundError, match="no pipeline has run"):
+        view.node("scale")
+    with pytest.raises(PipelineError, match="no store at"):
+        StoreView(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_a_store_is_read_in_a_process_that_cannot_import_the_users_code(tmp_path):
+    store = tmp_path / "store"
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "user_steps.py").write_text(
+        textwrap.dedent(
+            """
+            from orcapod.databases import DeltaTableDatabase
+            from orcapod.functions import function_pod
+            from orcapod.pipeline import Pipeline
+            from orcapod.sources import DictSource
+
+            @function_pod("y")
+            def triple(x: int) -> int:
+                return 3 * x
+
+            def main(store):
+                pipeline = Pipeline("lab", DeltaTableDatabase(store))
+                with pipeline:
+                    triple.pod(DictSource([{"k": 1, "x": 2}], tag_columns=["k"]))
+                pipeline.run()
+            """
+        )
+    )
+    subprocess.run(
+        [sys.executable, "-c", f"import user_steps; user_steps.main({str(store)!r})"],
+        cwd=code,
+        check=True,
+    )
+    reader = textwrap.dedent(
+        f"""
+        import sys
+        from orcapod.pipeline import StoreView
+        view = StoreView({str(store)!r})
+        print(view.node_rows("triple").to_pylist(), [n.status for n in view.nodes()])
+        assert "user_steps" not in sys.modules
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", reader], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "[{'k': 1, 'y': 6}] ['ok', 'ok']"
