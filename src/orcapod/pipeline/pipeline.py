@@ -46,6 +46,8 @@ folded into it), with the count and how to list the rows.
 
 Decisions:
 
+* The progress bars (``orcapod.pipeline.progress``, built on rich) are imported by ``run``
+  only when it draws them (stderr is a terminal), so importing orcapod does not import rich.
 * ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
   (independent nodes at the same time; it does not stream rows between nodes yet, see
   ``orcapod.pipeline.orchestrator``).
@@ -85,7 +87,6 @@ from orcapod.pipeline.graph import PipelineGraph
 from orcapod.pipeline.log_observer import LoggingObserver
 from orcapod.pipeline.observers import CompositeObserver, PipelineObserver
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
-from orcapod.pipeline.progress import ProgressObserver
 from orcapod.pipeline.recorder import BlockRecorder
 from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
@@ -417,6 +418,8 @@ class Pipeline:
         if logs:
             observers.append(LoggingObserver(self._scoped_database))
         if progress and sys.stderr.isatty():
+            from orcapod.pipeline.progress import ProgressObserver  # rich: only for a terminal
+
             observers.append(ProgressObserver())
         if observer is not None:
             observers.append(observer)
