@@ -57,6 +57,6 @@ def test_an_unknown_executor_is_refused_by_the_option_parser(fresh_project, stud
 def test_ray_executor_runs_the_functions_on_a_local_ray(fresh_project, study_code):
     cli = fresh_project(study_code.replace('"weight": -1.0', '"weight": 70.0'))
     done = cli("run", "study.py", "--executor", "ray", "--strict")
-    assert "4 computed" in done.stdout
+    assert "6 computed" in done.stdout
     logs = cli("logs", "compute_bmi", "--store", "store", "-n", "1")
     assert "bmi of" in logs.stdout  # captured in the Ray worker

@@ -527,7 +527,7 @@ class DeltaTableDatabase(StoringBackend):
                 return None
             parts = list(state.pending)
             if state.table is not None:
-                parts.insert(0, state.query("SELECT * FROM t"))
+                parts.insert(0, state.read_all())
         return stored_result(parts, schema, record_id_column, None)
 
     def get_records_with_column_value(
