@@ -1,6 +1,8 @@
 """Cost of observing a run: packet events, log capture, and reading a store's status.
 
-Figures (best of ``--repeats`` runs, each on a fresh Delta store, after one warm-up):
+Figures (best of ``--repeats`` runs, each on a fresh Delta store, after one warm-up; the run
+figures are CPU time of this process, ``time.process_time``, so other work on a shared machine
+does not inflate them; ``*_wall`` figures give the wall-clock time too):
 
 * ``run_logs_off_us_per_row``: first run of a pipeline with one trivial function node over
   ``--rows`` rows (default 100,000), ``Pipeline.run(logs=False, progress=False)``: no packet
@@ -8,7 +10,8 @@ Figures (best of ``--repeats`` runs, each on a fresh Delta store, after one warm
 * ``run_events_us_per_row``: the same with a ``StatusObserver`` (packet events, no capture);
 * ``run_logs_on_us_per_row``: the same with ``logs=True`` (every call captured, one log row
   per call stored);
-* ``logs_extra_us_per_row``: on minus off (goal <= 2 us/row);
+* ``events_extra_us_per_row`` / ``logs_extra_us_per_row``: events / on minus off (goal for
+  the logs: <= 2 us/row);
 * ``status_seconds``: ``StoreView.nodes()`` + ``runs()`` (what ``orcapod status`` reads) on a
   store holding ``--status-nodes`` function nodes over ``--status-rows`` rows in all (default
   20 nodes, 1,000,000 rows; goal <= 1 s).
@@ -48,22 +51,23 @@ def source(rows: int, offset: int = 0) -> ArrowTableSource:
     return ArrowTableSource(table, tag_columns=["k"], source_id=f"bench{offset}")
 
 
-def timed_run(rows: int, **run_options: Any) -> float:
+def timed_run(rows: int, **run_options: Any) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a first run over ``rows`` rows."""
     base = tempfile.mkdtemp(prefix="orcapod-bench-obs-")
     try:
         pipeline = Pipeline("bench", DeltaTableDatabase(base))
         with pipeline:
             bump.pod(source(rows))
-        start = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         summary = pipeline.run(progress=False, **run_options)
-        elapsed = time.perf_counter() - start
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert summary["bump"].computed == rows
-        return elapsed
+        return cpu, wall
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def best_of(repeats: int, fn: Callable[[], float]) -> float:
+def best_of(repeats: int, fn: Callable[[], Any]) -> Any:
     fn()
     return min(fn() for _ in range(repeats))
 
@@ -93,7 +97,8 @@ def status_seconds(nodes: int, rows: int, repeats: int) -> float:
 
 
 def emit(figure: str, value: float, **extra: Any) -> None:
-    record: dict[str, Any] = {"figure": figure, "value": round(value, 3), **extra}
+    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in extra.items()}
+    record: dict[str, Any] = {"figure": figure, "value": round(value, 3), **rounded}
     if figure in GOALS:
         record["goal"] = GOALS[figure]
         record["ok"] = value <= GOALS[figure]
@@ -115,10 +120,11 @@ def main() -> None:
     events = best_of(args.repeats, lambda: timed_run(rows, logs=False, observer=StatusObserver()))
     on = best_of(args.repeats, lambda: timed_run(rows, logs=True))
     per_row = 1e6 / rows
-    emit("run_logs_off_us_per_row", off * per_row, rows=rows)
-    emit("run_events_us_per_row", events * per_row, rows=rows)
-    emit("run_logs_on_us_per_row", on * per_row, rows=rows)
-    emit("logs_extra_us_per_row", (on - off) * per_row, rows=rows)
+    emit("run_logs_off_us_per_row", off[0] * per_row, rows=rows, wall=off[1] * per_row)
+    emit("run_events_us_per_row", events[0] * per_row, rows=rows, wall=events[1] * per_row)
+    emit("run_logs_on_us_per_row", on[0] * per_row, rows=rows, wall=on[1] * per_row)
+    emit("events_extra_us_per_row", (events[0] - off[0]) * per_row, rows=rows)
+    emit("logs_extra_us_per_row", (on[0] - off[0]) * per_row, rows=rows)
     emit(
         "status_seconds",
         status_seconds(args.status_nodes, args.status_rows, args.repeats),

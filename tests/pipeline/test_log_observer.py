@@ -64,7 +64,7 @@ def test_each_executed_packet_has_a_log_row_with_its_output(tmp_path, fn):
     run(pipeline_with(store, fn))
     rows = by_tag(store)
     assert sorted(rows) == [0, 1, 2, 3]
-    assert rows[1]["__stdout"] == "stdout 1\n" and rows[1]["__stderr"] == ""
+    assert rows[1]["__stdout"] == "stdout 1\n" and rows[1]["__stderr"] is None
     assert rows[1]["__python_logs"] == "WARNING:orcapod.tests.logs:warned 1"
     assert rows[1]["__success"] and rows[1]["__traceback"] is None and rows[1]["__duration"] >= 0
     assert not rows[2]["__success"] and "RuntimeError: two fails" in rows[2]["__traceback"]

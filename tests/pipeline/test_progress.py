@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
     import sys, time, warnings
     from orcapod.databases import DeltaTableDatabase
     from orcapod.functions import function_pod
-    from orcapod.pipeline import Pipeline
+    from orcapod.pipeline import Pipeline, ProgressObserver
     from orcapod.sources import DictSource
 
     @function_pod("y")
@@ -37,7 +37,10 @@ SCRIPT = textwrap.dedent(
     pipeline = Pipeline("bars", DeltaTableDatabase("store"))
     with pipeline:
         slow_square.pod(DictSource([{"k": i, "x": i} for i in range(12)], tag_columns=["k"]))
-    pipeline.run(progress=sys.argv[1] == "on")
+    if sys.argv[1] == "mine":
+        pipeline.run(observer=ProgressObserver())
+    else:
+        pipeline.run(progress=sys.argv[1] == "on")
     print("done")
     """
 )
@@ -80,6 +83,12 @@ def test_a_terminal_shows_a_bar_per_node_with_counts(tmp_path):
     assert "12/12" in terminal
     assert "11 computed, 0 reused" in terminal and "1 failed" in terminal
     assert "━" in terminal  # the bar itself
+
+
+@pytest.mark.slow
+def test_a_users_own_progress_observer_replaces_the_default(tmp_path):
+    stdout, terminal = run_script(tmp_path, "mine", terminal=True)
+    assert stdout.strip() == "done" and "12/12" in terminal
 
 
 @pytest.mark.slow

@@ -46,10 +46,23 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 
 from orcapod.errors import ExecutorError
 
-__all__ = ["CapturedOutput", "OutputCapture", "PacketLoggerProtocol", "record_capture"]
+__all__ = [
+    "HOST",
+    "CapturedOutput",
+    "OutputCapture",
+    "PacketLoggerProtocol",
+    "format_traceback",
+    "record_capture",
+]
 
 LOG_FORMAT = "%(levelname)s:%(name)s:%(message)s"
-_HOST = socket.gethostname()
+#: this process's host name (``CapturedOutput.host`` of the calls captured here)
+HOST = socket.gethostname()
+
+
+def format_traceback(error: BaseException) -> str:
+    """The formatted traceback of ``error`` (as stored with a failed call)."""
+    return "".join(traceback.format_exception(error))
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ class _RoutingStream:
 
     def _buffer(self) -> io.StringIO | None:
         buffers = _CURRENT.get()
-        if buffers is None:
+        if buffers is None or not buffers.active:
             return None
         return buffers.stream(self._channel)
 
@@ -124,7 +137,7 @@ class _ContextLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         buffers = _CURRENT.get()
-        if buffers is not None:
+        if buffers is not None and buffers.active:
             buffers.log(self.format(record))
         elif _only_handler_for(record):
             # keep Python's default "no handler configured" behaviour intact
@@ -179,9 +192,11 @@ class OutputCapture:
     the same asyncio task), which a ``with`` block guarantees.
     """
 
-    __slots__ = ("_ended", "_started", "_token", "logs", "stderr", "stdout")
+    __slots__ = ("_ended", "_started", "_token", "active", "logs", "stderr", "stdout")
 
     def __init__(self) -> None:
+        #: while False, the capture is in place but lets everything through (see ``resume``)
+        self.active = True
         # the buffers are made on first use: a silent call allocates none
         self.stdout: io.StringIO | None = None
         self.stderr: io.StringIO | None = None
@@ -220,6 +235,29 @@ class OutputCapture:
         self._ended = time.perf_counter()
         _CURRENT.reset(self._token)
 
+    def resume(self) -> None:
+        """Put the capture in place in this context (pair with ``pause``). For a series of
+        calls in one thread, put it in place once and switch ``active`` on around each call:
+        nothing is allocated per call, and what runs between the calls is not captured."""
+        install_capture()
+        self._token = _CURRENT.set(self)
+
+    def pause(self) -> None:
+        """Take the capture out of this context (after ``resume``)."""
+        _CURRENT.reset(self._token)
+
+    def take(self) -> tuple[str | None, str | None, str | None]:
+        """``(stdout, stderr, python_logs)`` captured so far (None: nothing), emptying the
+        buffers: one
+        capture reused for a series of calls in one thread costs
+        no object per call (``resume``, call, ``pause``, ``take``)."""
+        out = None if self.stdout is None else self.stdout.getvalue() or None
+        err = None if self.stderr is None else self.stderr.getvalue() or None
+        logs = None if self.logs is None else "\n".join(self.logs)
+        self.stdout = self.stderr = None
+        self.logs = None
+        return out, err, logs
+
     def result(self, error: BaseException | None = None) -> CapturedOutput:
         """The capture so far; ``error`` (the user's exception) marks it failed."""
         ended = self._ended if self._ended is not None else time.perf_counter()
@@ -231,10 +269,10 @@ class OutputCapture:
             stdout="" if buffers.stdout is None else buffers.stdout.getvalue(),
             stderr="" if buffers.stderr is None else buffers.stderr.getvalue(),
             python_logs="" if buffers.logs is None else "\n".join(buffers.logs),
-            traceback=None if error is None else "".join(traceback.format_exception(error)),
+            traceback=None if error is None else format_traceback(error),
             success=error is None,
             duration=ended - self._started,
-            host=_HOST,
+            host=HOST,
         )
         return captured
 

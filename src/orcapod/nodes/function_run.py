@@ -25,9 +25,12 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 Events (``orcapod.functions.engine.events``): when a packet observer is set for the context
 (``observing``), the run reports the rows settled without a call in bulk (reused, filtered),
 each call's start, and the ended calls in batches, with the call's captured output when the
-observer asks for it (a logger is then passed to every call). Without an observer nothing of
-this runs. A packet key is the index of a distinct missing packet of the run; the node's
-hash reported is the ``schema:`` segment of its record path (its pipeline hash).
+observer asks for it: calls run one by one in this thread (no executor or a
+``LocalExecutor``, window 1) are captured around each call by one reused capture; other
+calls get a logger, so the executor captures them where they run (a Ray worker). Without an
+observer nothing of this runs. A packet key is the index of a distinct missing packet of the
+run; the node's hash reported is the ``schema:`` segment of its record path (its pipeline
+hash).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import pyarrow.compute as pc
 
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
+from orcapod.executors import LocalExecutor
 from orcapod.functions import FunctionPod
 from orcapod.functions.engine.dispatch import call_each
 from orcapod.functions.engine.events import (
@@ -186,12 +190,11 @@ class FunctionRun:
             self._reporter.settled(outcome, int(self._entry_rows[entries].sum()))
 
     def _describe(self, keys: Sequence[int]) -> pa.Table:
-        """Per packet key: user tags of its first row, its entry id and input packet hash."""
+        """Per packet key: user tags of its first row and its input packet hash."""
         assert self._groups is not None and self._distinct is not None
         packets = np.asarray(keys, dtype=np.int64)
         rows = self._plan.first_rows[self._groups.first_entries(packets)]
         tags = self._plan.tags(rows, user_only=True)
-        tags = tags.append_column(PIPELINE_ENTRY_ID, self._plan.entry_ids(rows))
         return tags.append_column(INPUT_PACKET_HASH, self._distinct.take(pa.array(packets)))
 
     def _novel(self, novel: np.ndarray, max_concurrency: int | None) -> None:
@@ -270,12 +273,16 @@ class FunctionRun:
         plan, writer, pf, node = self._plan, self._writer, self._pf, self._node
         window = node.pod.concurrency_window(max_concurrency)
         reporter = self._reporter
-        packet_rows: np.ndarray | None = None
+        packet_rows: list[int] | None = None  # input rows per packet (with an observer)
         if reporter is not None:
             assert self._entry_rows is not None
-            packet_rows = np.bincount(
-                groups.codes, weights=self._entry_rows[groups.entries], minlength=len(distinct)
-            ).astype(np.int64)
+            packet_rows = (
+                np.bincount(
+                    groups.codes, weights=self._entry_rows[groups.entries], minlength=len(distinct)
+                )
+                .astype(np.int64)
+                .tolist()
+            )
         computed, filtered, crashed = (
             PacketOutcome.COMPUTED,
             PacketOutcome.FILTERED,
@@ -329,5 +336,12 @@ class FunctionRun:
         values = node.pod.sequential_values() if window == 1 else None
         call = None if values is None else values[0]
         begin = None if reporter is None else reporter.begin
-        call_each(pf, misses, packets, window, done, failed, call=call, begin=begin)
+        if reporter is not None:  # one by one in this thread: captured here, not per call
+            in_process = pf.executor is None or isinstance(pf.executor, LocalExecutor)
+            reporter.capture_here(window == 1 and in_process)
+        try:
+            call_each(pf, misses, packets, window, done, failed, call=call, begin=begin)
+        finally:
+            if reporter is not None:
+                reporter.release()
         writer.flush()  # now, so rows that fail only at the write count as failed

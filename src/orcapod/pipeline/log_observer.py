@@ -3,12 +3,14 @@
 For every call of a function node's function it writes, at
 ``database.at("_logs")`` + the node's record path (``orcapod.pipeline.store_layout``), a row
 with the user tag columns of the row that asked for it and ``__log_id``, ``__run_id``,
-``__node_label``, ``__node_hash``, ``__pipeline_entry_id``, ``__input_packet_hash``,
-``__outcome`` (computed, filtered or failed), ``__timestamp`` (start, UTC), ``__duration``
-(seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs`` (``LEVEL:logger:message``
-lines), ``__traceback`` (null on success), ``__executor_type`` and ``__host`` (where the call
-ran: the Ray worker's host for Ray). Rows that needed no call (reused, or filtered earlier)
-have no log row. Environment variables and executor options are never stored.
+``__node_label``, ``__node_hash``, ``__input_packet_hash`` (joins the node's records and the
+function's results), ``__outcome`` (computed, filtered or failed), ``__timestamp`` (start,
+UTC), ``__duration`` (seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs``
+(``LEVEL:logger:message`` lines; each null when the call wrote nothing there, which keeps a
+silent call's row cheap to store), ``__traceback`` (null on success), ``__executor_type``
+and ``__host`` (where the call ran: the Ray worker's host for Ray). Rows that needed no call
+(reused, or filtered earlier) have no log row. Environment variables and executor options
+are never stored.
 
 It asks the engine to capture each call's output (``captures_output``): the executor
 captures in the process that runs the call (the Ray worker for ``RayExecutor``). Rows are
@@ -86,36 +88,34 @@ def _traceback_of(error: BaseException | None) -> str | None:
 def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Table:
     """The log rows of the calls in ``batches`` (see the module docstring)."""
     keys: list[int] = []
-    outcomes: list[str] = []
+    outcomes: list[PacketOutcome] = []
     started: list[float] = []
     durations: list[float] = []
     stdout: list[str | None] = []
     stderr: list[str | None] = []
     logs: list[str | None] = []
     traces: list[str | None] = []
-    hosts: list[str] = []
+    hosts: list[str | None] = []
     for batch in batches:
         keys += batch.keys
-        outcomes += [o.value for o in batch.outcomes]
+        outcomes += batch.outcomes
         started += batch.started
         durations += batch.durations
-        for captured, error in zip(batch.captured, batch.errors, strict=True):
-            if captured is None:
-                stdout.append(None)
-                stderr.append(None)
-                logs.append(None)
-                traces.append(_traceback_of(error))
-                hosts.append(_HOST)
-            else:
-                stdout.append(captured.stdout)
-                stderr.append(captured.stderr)
-                logs.append(captured.python_logs)
-                traces.append(
-                    captured.traceback if captured.traceback is not None else _traceback_of(error)
-                )
-                hosts.append(captured.host or _HOST)
-    last = {key: i for i, key in enumerate(keys)}
-    if len(last) < len(keys):  # a call reported twice (computed, then unstorable): the last
+        stdout += batch.stdout
+        stderr += batch.stderr
+        logs += batch.python_logs
+        hosts += batch.hosts
+        trace = batch.tracebacks
+        if any(e is not None and t is None for t, e in zip(trace, batch.errors, strict=True)):
+            trace = [
+                t if t is not None or e is None else _traceback_of(e)
+                for t, e in zip(trace, batch.errors, strict=True)
+            ]
+        traces += trace
+    last = {}
+    if len(set(keys)) < len(keys):  # a call reported twice (computed, then unstorable)
+        last = {key: i for i, key in enumerate(keys)}
+    if last:  # keep the last report of each call
         keep = sorted(last.values())
         keys = [keys[i] for i in keep]
         outcomes = [outcomes[i] for i in keep]
@@ -129,15 +129,16 @@ def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Tab
     n = len(keys)
     table = run.describe(keys)
     outcome = pa.array(outcomes, _STRING)
-    micros = pa.array([round(t * 1_000_000) for t in started], pa.int64())
+    micros = pa.array(started, pa.float64())
+    micros = pc.cast(pc.round(pc.multiply(micros, 1_000_000.0)), pa.int64())
     key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
     columns = {
         "__log_id": pc.binary_join_element_wise(
             pa.scalar(f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
         ),
-        "__run_id": pa.array([run_id] * n, _STRING),
-        "__node_label": pa.array([run.label] * n, _STRING),
-        "__node_hash": pa.array([run.node_hash] * n, _STRING),
+        "__run_id": pa.repeat(pa.scalar(run_id, _STRING), n),
+        "__node_label": pa.repeat(pa.scalar(run.label, _STRING), n),
+        "__node_hash": pa.repeat(pa.scalar(run.node_hash, _STRING), n),
         "__outcome": outcome,
         "__timestamp": micros.cast(pa.timestamp("us", tz="UTC")),
         "__duration": pa.array(durations, pa.float64()),
@@ -146,8 +147,8 @@ def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Tab
         "__stderr": pa.array(stderr, _STRING),
         "__python_logs": pa.array(logs, _STRING),
         "__traceback": pa.array(traces, _STRING),
-        "__executor_type": pa.array([run.executor_type] * n, _STRING),
-        "__host": pa.array(hosts, _STRING),
+        "__executor_type": pa.repeat(pa.scalar(run.executor_type, _STRING), n),
+        "__host": pc.fill_null(pa.array(hosts, _STRING), pa.scalar(_HOST, _STRING)),
     }
     for name, column in columns.items():
         table = table.append_column(name, column)

@@ -178,6 +178,11 @@ class CompositeObserver(NoOpObserver):
             o for o in listening if o is not None
         )
         self.captures_output = any(o.captures_output for o in self.packet_observers)
+        self._starters = tuple(  # only those with an on_packet_start of their own
+            o
+            for o in self.packet_observers
+            if getattr(type(o), "on_packet_start", None) is not NoOpObserver.on_packet_start
+        )
 
     def on_packets_start(self, run: PacketRun) -> None:
         for obs in self.packet_observers:
@@ -188,7 +193,7 @@ class CompositeObserver(NoOpObserver):
             obs.on_packets_settled(run, outcome, rows)
 
     def on_packet_start(self, run: PacketRun, key: int) -> None:
-        for obs in self.packet_observers:
+        for obs in self._starters:
             obs.on_packet_start(run, key)
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:

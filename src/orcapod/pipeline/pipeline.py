@@ -130,6 +130,15 @@ def _replay(caught: Sequence[warnings.WarningMessage]) -> None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _draws_progress(observer: Any) -> bool:
+    """True when the user's observer already draws progress bars (one live display only)."""
+    if isinstance(observer, CompositeObserver):
+        return any(_draws_progress(o) for o in observer.observers)
+    # a ProgressObserver exists only if its module was imported (it is not, with orcapod)
+    progress = sys.modules.get("orcapod.pipeline.progress")
+    return progress is not None and isinstance(observer, progress.ProgressObserver)
+
+
 def base_label(inv: Invocation) -> str:
     """The label a node gets before collisions are resolved."""
     if inv.label:
@@ -417,7 +426,7 @@ class Pipeline:
         observers: list[Any] = [RunRecorder(self, self._database)]
         if logs:
             observers.append(LoggingObserver(self._scoped_database))
-        if progress and sys.stderr.isatty():
+        if progress and sys.stderr.isatty() and not _draws_progress(observer):
             from orcapod.pipeline.progress import ProgressObserver  # rich: only for a terminal
 
             observers.append(ProgressObserver())

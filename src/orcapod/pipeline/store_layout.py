@@ -29,7 +29,7 @@ input); ``error`` (the node raised and stopped the run); ``running``; ``not run`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -53,7 +53,6 @@ LOG_COLUMNS: tuple[str, ...] = (
     "__run_id",
     "__node_label",
     "__node_hash",
-    "__pipeline_entry_id",
     "__input_packet_hash",
     "__outcome",
     "__timestamp",
@@ -89,10 +88,6 @@ def loads(text: str | None, default: Any) -> Any:
     if not text:
         return default
     return json.loads(text)
-
-
-def full_path(prefix: Sequence[str], path: Sequence[str]) -> list[str]:
-    return [*prefix, *path]
 
 
 def counts_of(mapping: Mapping[str, Any] | None) -> dict[str, int]:

@@ -24,7 +24,10 @@ Decisions:
 * ``node_rows`` gives a function node's CURRENT rows: its pipeline records joined with their
   results (record ``__packet_id`` = result ``__record_id``), the newest record per tag (user
   tags and system tags) when a tag was recorded more than once (its input changed), filtered
-  rows left out; columns: the tag columns, then the output columns, sorted by the tags. An
+  rows left out; columns: the tag columns, then the output columns, sorted by the tags. (A
+  tag whose input changed BACK to an earlier value reuses its earlier, older record, so the
+  newer one is shown until the tag is recorded anew; ``node.as_table()`` in the pipeline's
+  own process is exact.) An
   operator node shows the rows it logged (``CacheMode.LOG``); a source node keeps no table
   in the store (``node_rows`` says so).
 * ``logs`` covers every table the node's logs were written to (a node whose code changed has

@@ -117,11 +117,9 @@ def test_a_run_reports_each_call_with_outcome_and_capture(tmp_path):
     batch = recorder.batches[0]
     failed = batch.outcomes.index(PacketOutcome.FAILED)
     assert isinstance(batch.errors[failed], ValueError)
-    captured = batch.captured[failed]
-    assert captured is not None and not captured.success
-    assert captured.stdout == "out 3\n"
-    assert "WARNING:orcapod.tests.events:log 3" in captured.python_logs
-    assert "three is bad" in (captured.traceback or "")
+    assert batch.stdout[failed] == "out 3\n" and batch.stderr[failed] is None
+    assert batch.python_logs[failed] == "WARNING:orcapod.tests.events:log 3"
+    assert "three is bad" in (batch.tracebacks[failed] or "") and batch.hosts[failed]
     assert all(d >= 0 for d in batch.durations) and all(s > 1e9 for s in batch.started)
     # describe names each packet by the tags of its row
     described = run.describe([batch.keys[failed]]).to_pylist()
@@ -133,7 +131,7 @@ def test_without_capture_no_output_is_kept(tmp_path, capsys):
     recorder = Recorder(captures_output=False)
     with observing(recorder), pytest.warns(FailedRowsWarning):
         _node(tmp_path, ROWS).run()
-    assert all(c is None for b in recorder.batches for c in b.captured)
+    assert all(c is None for b in recorder.batches for c in b.stdout + b.tracebacks)
     assert "out 0" in capsys.readouterr().out  # printed as usual
 
 
@@ -163,14 +161,12 @@ def test_concurrent_executor_reports_every_call_with_its_capture(tmp_path, fn):
     recorder = Recorder(captures_output=True)
     with observing(recorder), pytest.warns(FailedRowsWarning):
         node.run()
-    ended = {}
+    printed = {}
     for batch in recorder.batches:
-        for key, outcome, captured in zip(batch.keys, batch.outcomes, batch.captured, strict=True):
-            ended[key] = (outcome, captured)
-    described = recorder.runs[0].describe(sorted(ended)).to_pylist()
-    for row, key in zip(described, sorted(ended), strict=True):
-        outcome, captured = ended[key]
-        assert captured is not None and captured.stdout == f"out {row['k']}\n"
+        printed.update(zip(batch.keys, batch.stdout, strict=True))
+    described = recorder.runs[0].describe(sorted(printed)).to_pylist()
+    for row, key in zip(described, sorted(printed), strict=True):
+        assert printed[key] == f"out {row['k']}\n"
     assert recorder.runs[0].executor_type == "local"
 
 

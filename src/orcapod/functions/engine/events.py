@@ -8,12 +8,15 @@ A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
 * ``on_packet_start(run, key)``: a call of the function starts for the packet ``key``;
 * ``on_packets_end(run, batch)``: calls that ended (``COMPUTED``, ``FILTERED`` or ``FAILED``),
   handed over in batches (a ``PacketBatch``: per call its key, outcome, rows settled, start
-  time, duration, captured output and error);
+  time, duration, error and captured output);
 * ``on_packets_done(run)``: the run is over (every batch was handed over).
 
-``captures_output``: when True the engine passes a packet logger to every call, so the
-executor captures the call's stdout, stderr, log records and traceback (in the worker, for
-Ray) and the batch carries them (``PacketBatch.captured``).
+``captures_output``: when True each call's stdout, stderr, log records and traceback are
+captured and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``python_logs``,
+``tracebacks``, ``hosts``): calls the engine runs one by one in its own thread are captured
+around each call by one capture kept in place for the run (``PacketReporter.capture_here``);
+every other call gets a packet logger, so the executor captures it where it runs (the
+worker, for Ray).
 
 Decisions:
 
@@ -23,7 +26,7 @@ Decisions:
   per packet (it is what a live display needs).
 * A packet is the distinct input packet of one call: the same packet under several tags is
   one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
-  of the first row that asked for it plus its entry id and input packet hash.
+  of the first row that asked for it and its input packet hash.
 * Failure is an outcome (``FAILED``, with the error), not a separate hook.
 * The observer reaches the engine through a context variable (``observing(observer)``,
   read by the node run when it starts), like the recording hook of pipelines: nodes keep one
@@ -40,11 +43,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from orcapod.executors.capture import CapturedOutput
+from orcapod.executors.capture import HOST, CapturedOutput, OutputCapture, format_traceback
 
 __all__ = [
     "BATCH_CALLS",
@@ -83,22 +86,30 @@ class PacketRun:
     record_path: tuple[str, ...]  #: where the node's pipeline records are stored
     total: int  #: input rows this run settles
     executor_type: str  #: the executor's type id ("local", "ray"), "none" without one
-    #: per packet key: user tag columns of its first row, ``__pipeline_entry_id`` and
-    #: ``__input_packet_hash`` (one row per key, in the order given)
+    #: per packet key: user tag columns of its first row and ``__input_packet_hash`` (one row
+    #: per key, in the order given)
     describe: Callable[[Sequence[int]], pa.Table] = field(repr=False)
 
 
 @dataclass
 class PacketBatch:
-    """Calls that ended, column-wise (parallel lists, one item per call)."""
+    """Calls that ended, column-wise (parallel lists, one item per call).
+
+    The captured output is kept as its plain string fields (None where nothing was
+    captured or written), not as one object per call: a batch of a long run then holds no
+    objects the garbage collector has to walk."""
 
     keys: list[int] = field(default_factory=list)
     outcomes: list[PacketOutcome] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  #: input rows the call settled
     started: list[float] = field(default_factory=list)  #: epoch seconds
     durations: list[float] = field(default_factory=list)  #: seconds
-    captured: list[CapturedOutput | None] = field(default_factory=list)
     errors: list[BaseException | None] = field(default_factory=list)
+    stdout: list[str | None] = field(default_factory=list)
+    stderr: list[str | None] = field(default_factory=list)
+    python_logs: list[str | None] = field(default_factory=list)
+    tracebacks: list[str | None] = field(default_factory=list)  #: as captured (None: none)
+    hosts: list[str | None] = field(default_factory=list)  #: where the call ran, if captured
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -148,37 +159,93 @@ class PacketReporter:
         self._capture = bool(observer.captures_output)
         self._on_start = observer.on_packet_start
         self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
-        self._batch = PacketBatch()
+        #: in-process capture of calls run one by one in this thread (``capture_here``)
+        self._here: OutputCapture | None = None
+        #: ended calls not handed over yet, one tuple each (``PacketBatch`` field order)
+        self._ended: list[tuple[Any, ...]] = []
         self._oldest = 0.0
         # epoch time of a perf_counter reading, without a clock call per packet
         self._epoch = time.time() - time.perf_counter()
         observer.on_packets_start(run)
 
+    @property
+    def captures(self) -> bool:
+        """True when the observer wants each call's output captured."""
+        return self._capture
+
+    def capture_here(self, on: bool) -> None:
+        """Capture the calls in this thread, around each call (``begin`` .. ``end``), instead
+        of through a logger handed to the executor: for calls run one by one in this thread
+        (no executor, or an in-process one with a window of 1) it is the same capture at a
+        fraction of the cost (one capture object for the whole run, no object per call)."""
+        self._here = None
+        if on and self._capture:
+            here = OutputCapture()
+            here.active = False  # on only around each call (``begin`` .. ``end``)
+            here.resume()
+            self._here = here
+
+    def release(self) -> None:
+        """Take out the capture of ``capture_here`` (also after a call that never ended);
+        call it in the thread that called ``capture_here``."""
+        here, self._here = self._here, None
+        if here is not None:
+            here.active = False
+            here.pause()
+        self._in_flight.clear()
+
     def begin(self, key: int) -> CallLog | None:
         """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
-        log = CallLog() if self._capture else None
-        self._in_flight[key] = (time.perf_counter(), log)
         self._on_start(self.run, key)
+        here = self._here
+        if here is not None:
+            self._in_flight[key] = (_clock(), None)
+            here.active = True
+            return None
+        log = CallLog() if self._capture else None
+        self._in_flight[key] = (_clock(), log)
         return log
 
     def end(
         self, key: int, outcome: PacketOutcome, rows: int, error: BaseException | None = None
     ) -> None:
         """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
-        now = time.perf_counter()
-        started, log = self._in_flight.pop(key, (now, None))
-        captured = None if log is None else log.captured
-        batch = self._batch
-        if not batch.keys:
+        here = self._here
+        if here is not None:
+            here.active = False
+        entry = self._in_flight.pop(key, None)
+        now = _clock()
+        started, log = (now, None) if entry is None else entry
+        ended = self._ended
+        if not ended:
             self._oldest = now
-        batch.keys.append(key)
-        batch.outcomes.append(outcome)
-        batch.rows.append(rows)
-        batch.started.append(self._epoch + started)
-        batch.durations.append(now - started if captured is None else captured.duration)
-        batch.captured.append(captured)
-        batch.errors.append(error)
-        if len(batch.keys) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
+        at = self._epoch + started
+        if here is not None:
+            out, err, logs = here.take()
+            trace = None if error is None else format_traceback(error)
+            ended.append(
+                (key, outcome, rows, at, now - started, error, out, err, logs, trace, HOST)
+            )
+        elif log is None or log.captured is None:
+            ended.append((key, outcome, rows, at, now - started, error, *_NOTHING))
+        else:
+            c = log.captured
+            ended.append(
+                (
+                    key,
+                    outcome,
+                    rows,
+                    at,
+                    c.duration,
+                    error,
+                    c.stdout or None,
+                    c.stderr or None,
+                    c.python_logs or None,
+                    c.traceback,
+                    c.host,
+                )
+            )
+        if len(ended) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
             self.flush()
 
     def settled(self, outcome: PacketOutcome, rows: int) -> None:
@@ -188,14 +255,19 @@ class PacketReporter:
 
     def flush(self) -> None:
         """Hand the ended calls batched so far to the observer."""
-        if self._batch.keys:
-            batch, self._batch = self._batch, PacketBatch()
+        if self._ended:
+            ended, self._ended = self._ended, []
+            batch = PacketBatch(*(list(column) for column in zip(*ended, strict=True)))
             self.observer.on_packets_end(self.run, batch)
 
     def close(self) -> None:
         """The run is over: the last batch, then ``on_packets_done``."""
         self.flush()
         self.observer.on_packets_done(self.run)
+
+
+_NOTHING = (None, None, None, None, None)
+_clock = time.perf_counter
 
 
 _OBSERVER: ContextVar[PacketObserver | None] = ContextVar("orcapod_packet_observer", default=None)
