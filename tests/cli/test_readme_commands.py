@@ -1,7 +1,8 @@
 """The README's command-line section shows real output: its file is written to a fresh
 folder, every ``$ orcapod ...`` line of its console blocks runs there (the installed
 script), and the output must be what the README shows, up to what changes from run to run
-(run ids, times, durations, source paths and line numbers in tracebacks)."""
+(run ids, times, durations, and the frames of a traceback: only its first and last lines are
+compared)."""
 
 import re
 import shlex
@@ -17,9 +18,19 @@ _VARYING = [
 ]
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
 def _normal(text: str) -> list[str]:
-    lines = []
+    lines: list[str] = []
+    frames_deeper_than: int | None = None
     for raw in text.splitlines():
+        if frames_deeper_than is not None and _indent(raw) > frames_deeper_than:
+            continue
+        frames_deeper_than = None
+        if raw.strip() == "Traceback (most recent call last):":
+            frames_deeper_than = _indent(raw)
         line = raw
         for pattern, replacement in _VARYING:
             line = pattern.sub(replacement, line)

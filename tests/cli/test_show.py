@@ -58,3 +58,11 @@ def test_logs_of_one_run_named_by_a_prefix_of_its_id(cli):
 def test_logs_limit_keeps_the_newest_entries(cli):
     out = cli("logs", "study.compute_bmi", "--store", str(cli.store), "-n", "2").stdout
     assert "older entries" in out
+
+
+def test_logs_leave_out_orcapods_own_frames_unless_asked(cli):
+    args = ("logs", "study.compute_bmi", "--store", str(cli.store), "--failed", "-n", "1")
+    short = cli(*args).stdout
+    assert 'File "study.py"' in short and "orcapod/" not in short
+    full = cli(*args, "--full").stdout
+    assert 'File "study.py"' in full and "orcapod/executors" in full

@@ -9,7 +9,8 @@ CSV or JSON (a list of row objects) for other programs. ``--limit N`` keeps the 
 
 ``logs`` prints one block per executed packet, newest first: when, its tags, ok or FAILED
 with the duration, then what it wrote to stdout and stderr, its Python log records and, for a
-failure, the traceback. ``--failed`` keeps failures, ``--run ID`` one run (see
+failure, the traceback, without the frames of orcapod's own code (the same in every
+failure; ``--full`` keeps them). ``--failed`` keeps failures, ``--run ID`` one run (see
 ``orcapod runs``), ``--limit N`` (default 20) the newest N.
 """
 
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
 
+import orcapod
 from orcapod.cli.options import (
     StoreOption,
     console,
@@ -36,7 +40,7 @@ from orcapod.cli.options import (
 )
 from orcapod.errors import OrcapodError
 
-__all__ = ["RowFormat", "logs", "show"]
+__all__ = ["RowFormat", "logs", "show", "user_frames"]
 
 NodeArgument = Annotated[
     str, typer.Argument(help="The node's label, or PIPELINE.LABEL.", show_default=False)
@@ -84,10 +88,31 @@ def show(
         console.print(f"{table.num_rows} row(s)")
 
 
+_ORCAPOD_DIR = str(Path(orcapod.__file__).resolve().parent)
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line \d+')
+
+
+def user_frames(traceback: str) -> str:
+    """``traceback`` without the frames of files inside the orcapod package."""
+    kept: list[str] = []
+    skipping: int | None = None  # the indent of a dropped frame's "File" line
+    for line in traceback.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if skipping is not None and indent > skipping:
+            continue
+        skipping = None
+        frame = _FRAME.match(line)
+        if frame and str(Path(frame[2]).resolve()).startswith(_ORCAPOD_DIR):
+            skipping = len(frame[1])
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 _SECTIONS = (("__stdout", "stdout"), ("__stderr", "stderr"), ("__python_logs", "logging"))
 
 
-def _log_block(row: dict[str, Any], tag_columns: list[str]) -> None:
+def _log_block(row: dict[str, Any], tag_columns: list[str], full: bool) -> None:
     tags = ", ".join(f"{c}={row[c]}" for c in tag_columns)
     outcome = "ok" if row.get("__success") else "[red]FAILED[/]"
     duration = row.get("__duration")
@@ -103,9 +128,8 @@ def _log_block(row: dict[str, Any], tag_columns: list[str]) -> None:
             console.out("\n".join(f"    {line}" for line in str(value).rstrip().splitlines()))
     if row.get("__traceback"):
         console.print("  traceback:")
-        console.out(
-            "\n".join(f"    {line}" for line in str(row["__traceback"]).rstrip().splitlines())
-        )
+        shown = str(row["__traceback"]) if full else user_frames(str(row["__traceback"]))
+        console.out("\n".join(f"    {line}" for line in shown.rstrip().splitlines()))
 
 
 def logs(
@@ -117,6 +141,9 @@ def logs(
         typer.Option("--run", help="Only this run's calls: its id or a prefix (orcapod runs)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most N entries.")] = 20,
+    full: Annotated[
+        bool, typer.Option("--full", help="Keep orcapod's own frames in tracebacks.")
+    ] = False,
 ) -> None:
     """Captured stdout, stderr, logging and tracebacks of a node's calls, newest first."""
     view = open_store(None, store_option)
@@ -134,7 +161,7 @@ def logs(
         return
     tag_columns = [c for c in info.tag_schema if c in table.column_names]
     for row in table.slice(0, limit).to_pylist():
-        _log_block(row, tag_columns)
+        _log_block(row, tag_columns, full)
     if table.num_rows > limit:
         console.print(f"... {table.num_rows - limit} older entries (--limit N to see them)")
     else:
