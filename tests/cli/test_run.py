@@ -1,5 +1,8 @@
 """``orcapod run FILE.py``: runs the pipelines a file defines, through the installed script."""
 
+import subprocess
+import sys
+
 import pytest
 
 
@@ -60,3 +63,20 @@ def test_ray_executor_runs_the_functions_on_a_local_ray(fresh_project, study_cod
     assert "6 computed" in done.stdout
     logs = cli("logs", "compute_bmi", "--store", "store", "-n", "1")
     assert "bmi of" in logs.stdout  # captured in the Ray worker
+
+
+def test_a_run_by_the_command_and_by_importing_the_file_share_their_results(
+    fresh_project, study_code
+):
+    cli = fresh_project(study_code)
+    cli("run", "study.py")
+    code = "import study; print(study.study.run(progress=False).computed)"
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=cli.cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert done.stdout.strip() == "0"
