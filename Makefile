@@ -1,14 +1,15 @@
 # Two entry points, both starting from nothing but Python 3.11:
 #   make demo  - create .venv, install orcapod, run the demo pipeline
-#   make test  - create .venv, install dev + ray + docs + SQL extras (and the PostgreSQL server
-#                the tests start, when missing), run lint, format check, types, the strict docs
-#                build, tests (tests/test_docs.py runs every docs example)
+#   make test  - create .venv, install dev + ray + docs + SQL + graph extras (and, when missing,
+#                the PostgreSQL server the tests start and Graphviz's dot), run lint, format
+#                check, types, the strict docs build, tests (tests/test_docs.py runs every
+#                docs example)
 #   make docs  - build the documentation site into site/ (mkdocs build --strict)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck docs pytest bench clean postgresql-server
+.PHONY: demo test lint typecheck docs pytest bench clean postgresql-server graphviz-dot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +20,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray,docs,sqlite,postgresql]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,docs,sqlite,postgresql,graph]'
 	touch $@ $(VENV)/.demo-installed
 
 # The tests start a real PostgreSQL server (initdb + pg_ctl); install it when it is missing
@@ -31,6 +32,18 @@ postgresql-server:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else \
 		echo "PostgreSQL server binaries (initdb) are missing: install the postgresql package" >&2; \
+		exit 1; \
+	fi
+
+# The graph tests draw SVG and PNG with Graphviz's dot program; install it when it is missing
+# (as root only: elsewhere, install the graphviz package yourself).
+graphviz-dot:
+	@if command -v dot >/dev/null 2>&1; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else \
+		echo "Graphviz's dot program is missing: install the graphviz package" >&2; \
 		exit 1; \
 	fi
 
@@ -48,7 +61,7 @@ typecheck: $(VENV)/.dev-installed
 docs: $(VENV)/.dev-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-pytest: $(VENV)/.dev-installed postgresql-server
+pytest: $(VENV)/.dev-installed postgresql-server graphviz-dot
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck docs pytest

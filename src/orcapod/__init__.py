@@ -4,9 +4,12 @@ The top level re-exports the three entry points most code starts from — ``func
 ``FunctionPod`` and ``Pipeline`` — and the public subpackages. Importing ``orcapod`` imports
 every public subpackage, so the fluent stream shortcuts (``stream.join(…)``), which
 ``orcapod.operators`` registers, are always available.
+
+``__version__`` is read from the installed package metadata when first asked for (module
+``__getattr__``): ``importlib.metadata`` costs more to import than most of orcapod.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from orcapod import (
     data,
@@ -25,10 +28,19 @@ from orcapod import (
 from orcapod.functions import FunctionPod, function_pod
 from orcapod.pipeline import Pipeline
 
-try:
-    __version__ = version("orcapod")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("orcapod")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            found = "0.0.0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module 'orcapod' has no attribute {name!r}")
+
 
 __all__ = [
     "FunctionPod",

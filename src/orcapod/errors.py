@@ -22,7 +22,9 @@ The tree::
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
     └── PipelineError                                compile / run / save / load of a pipeline
-        └── NodeNotFoundError                        a store has no node of that name
+        ├── NodeNotFoundError                        a store has no node of that name
+        └── GraphRenderError                         a graph picture cannot be drawn (Graphviz
+                                                     missing)
 
 Warnings (things a run survived but a user must not miss)::
 
@@ -42,6 +44,7 @@ __all__ = [
     "FailedRowsWarning",
     "FieldNotFoundError",
     "FlushError",
+    "GraphRenderError",
     "HashingError",
     "InputValidationError",
     "NodeNotFoundError",
@@ -131,3 +134,7 @@ class NothingRecordedWarning(OrcapodWarning):
 
 class NodeNotFoundError(PipelineError):
     """A store or pipeline has no node of the given name (or several, in several pipelines)."""
+
+
+class GraphRenderError(PipelineError):
+    """A picture of a pipeline graph cannot be drawn (Graphviz or its ``dot`` is missing)."""

@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
-from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, SCHEME
+from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, scheme
 from orcapod.errors import DatabaseError
 
 PATH = ("results", "fn")
@@ -37,7 +37,7 @@ def _write_batches(db: DeltaTableDatabase, batches: int, size: int = 50) -> None
 
 
 def _sidecars(db: DeltaTableDatabase, column: str = "key") -> list[Path]:
-    root = Path(db.table_uri(PATH), INDEX_DIR, SCHEME.hex(), column)
+    root = Path(db.table_uri(PATH), INDEX_DIR, scheme().hex(), column)
     return sorted(root.glob("*.h64")) if root.is_dir() else []
 
 
@@ -161,9 +161,9 @@ def test_many_value_lookup_indexes_an_existing_table_for_later_processes(
 
 
 def test_index_scheme_is_the_same_in_another_process() -> None:
-    code = "from orcapod.databases.column_index import SCHEME; print(SCHEME.hex())"
+    code = "from orcapod.databases.column_index import scheme; print(scheme().hex())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == SCHEME.hex()
+    assert out.stdout.strip() == scheme().hex()
 
 
 def test_a_table_of_many_files_gets_one_pack_read_instead_of_a_sidecar_per_file(
@@ -172,7 +172,7 @@ def test_a_table_of_many_files_gets_one_pack_read_instead_of_a_sidecar_per_file(
     db = DeltaTableDatabase(tmp_path / "s")
     _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
     _write_batches(db, PACK_AFTER + 2, size=10)
-    pack = Path(db.table_uri(PATH), INDEX_DIR, SCHEME.hex(), "key", "pack.h64p")
+    pack = Path(db.table_uri(PATH), INDEX_DIR, scheme().hex(), "key", "pack.h64p")
     assert not pack.exists()  # the writer's own lookups read its cached runs, not sidecars
     wanted = [f"k{i}" for i in range(0, 200, 3)]
     expected = sorted(k for k in wanted if int(k[1:]) < 10 * (PACK_AFTER + 2))
@@ -192,7 +192,7 @@ def test_a_damaged_pack_is_ignored(tmp_path: Path) -> None:
     wanted = [f"k{i}" for i in range(0, 120, 7)]
     expected = sorted(k for k in wanted if int(k[1:]) < 10 * (PACK_AFTER + 1))
     assert _keys(_lookup(DeltaTableDatabase(tmp_path / "s"), wanted)) == expected
-    pack = Path(db.table_uri(PATH), INDEX_DIR, SCHEME.hex(), "key", "pack.h64p")
+    pack = Path(db.table_uri(PATH), INDEX_DIR, scheme().hex(), "key", "pack.h64p")
     data = pack.read_bytes()
     for damaged in (data[:-8], data[:40], b"OIDP" + data[4:20] + b"\xff" * 12 + data[32:]):
         pack.write_bytes(damaged)

@@ -56,8 +56,8 @@ def test_round_trip_keeps_graph_identity_and_computes_nothing(saved):
     assert compute_bmi.pod.executor is None and classify.pod.executor is None
 
 
-def test_unimportable_function_loads_read_only_and_refuses_to_run(saved):
-    _, path = saved
+def test_unimportable_function_loads_read_only_refuses_to_run_and_still_reads(saved):
+    pipeline, path = saved
     document = json.loads(path.read_text())
     for node in document["nodes"]:
         if node["label"] == "compute_bmi":
@@ -76,8 +76,23 @@ def test_unimportable_function_loads_read_only_and_refuses_to_run(saved):
     )
     with pytest.raises(PipelineError, match="read-only.*no_such_module_anywhere"):
         loaded.run()
+    for label in ("compute_bmi", "classify"):  # both read what the store holds for them
+        stored = loaded.nodes[label].as_table()
+        original = pipeline.nodes[label].as_table()
+        assert stored.column_names == original.column_names
+        assert stored.sort_by("subject").to_pylist() == original.sort_by("subject").to_pylist()
+
+
+def test_a_read_only_node_of_a_file_saved_without_its_tables_refuses_to_read(saved):
+    _, path = saved
+    document = json.loads(path.read_text())
+    for node in document["nodes"]:
+        if node["label"] == "compute_bmi":
+            node["function"]["module"] = "no_such_module_anywhere"
+            del node["function"]["tables"]
+    path.write_text(json.dumps(document))
     with pytest.raises(PipelineError, match="loaded read_only"):
-        node.as_table()
+        Pipeline.load(path).compute_bmi.as_table()
 
 
 def test_function_defined_in_a_function_loads_read_only(tmp_path, make_subjects):

@@ -1,4 +1,24 @@
-"""The ``orcapod`` command line (typer): ``--version`` and ``demo`` so far."""
+"""The ``orcapod`` command line (typer).
+
+    orcapod run FILE.py [--executor local|ray] [--strict]   run the pipelines a file defines
+    orcapod status [STORE]                                  pipelines, nodes, rows, failures
+    orcapod show NODE [--limit N] [--format table|csv|json] a node's rows
+    orcapod logs NODE [--failed] [--run ID]                 captured output and tracebacks
+    orcapod runs [STORE]                                    the run history
+    orcapod graph [STORE] [--format mermaid|dot|svg|png]    a picture of the graph
+    orcapod explain NODE / lineage NODE --where k=v / verify NODE   reproducibility
+    orcapod demo                                            a small persistent pipeline
+
+Every command but ``run`` and ``demo`` reads a store without importing the user's code; the
+store comes from STORE, ``--store PATH`` or ``ORCAPOD_STORE`` (``orcapod.cli.options``).
+One module per command group: ``run``, ``status`` (status, runs), ``show`` (show, logs),
+``graph``, ``repro`` (explain, lineage, verify), ``demo``. Shell completion:
+``orcapod --install-completion``.
+
+Start-up: ``orcapod --help`` imports orcapod itself (cheap: heavy libraries are imported by
+the functions that use them) plus typer and rich; ``run`` imports the user's file only when
+it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +26,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 import orcapod
+from orcapod.cli import graph as graph_command
+from orcapod.cli import run as run_command
+from orcapod.cli import show as show_command
+from orcapod.cli import status as status_command
 from orcapod.cli.demo import DEFAULT_STORE, run_demo
+from orcapod.cli.options import console
 from orcapod.cli.repro import explain_command, lineage_command, verify_command
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="orcapod: reproducible pipelines"
+    no_args_is_help=True,
+    help="orcapod: reproducible, incremental scientific data pipelines.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
-console = Console()
 
 
 def _version(value: bool) -> None:
@@ -43,6 +71,12 @@ def demo(
     run_demo(store, console)
 
 
+app.command("run")(run_command.run)
+app.command("status")(status_command.status)
+app.command("runs")(status_command.runs)
+app.command("show")(show_command.show)
+app.command("logs")(show_command.logs)
+app.command("graph")(graph_command.graph)
 app.command("explain")(explain_command)
 app.command("lineage")(lineage_command)
 app.command("verify")(verify_command)

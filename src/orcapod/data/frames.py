@@ -19,6 +19,9 @@ those frames back: a pandas or polars ``object`` column holding ``Path`` values 
 (``None``/NaN for missing values) is typed from its values like any Python data
 (``orcapod.data.conversion.infer_schema``), and a polars ``pl.Array`` column becomes a
 fixed-shape array column of its dtype and shape. Every other column is converted by Arrow.
+
+polars is imported inside the functions that use it, so that importing orcapod does not import
+it (pandas is never imported here: ``pyarrow`` does that when converting).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from orcapod.data.conversion import (
@@ -44,6 +46,7 @@ from orcapod.types import ArrayType
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 __all__ = ["from_pandas", "from_polars", "to_pandas", "to_polars"]
 
@@ -65,6 +68,8 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
+    import polars as pl
+
     t = column.type
     array_type = array_type_of(t)
     if array_type is None and holds_arrays(t):
@@ -91,6 +96,8 @@ def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
 
 def to_polars(table: pa.Table) -> pl.DataFrame:
     """``pl.from_arrow(table)`` with arrays and Paths restored (module docstring)."""
+    import polars as pl
+
     if not any(array_type_of(f.type) is not None or is_path_struct(f.type) for f in table.schema):
         converted: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
         return converted
@@ -141,6 +148,8 @@ def from_pandas(df: pd.DataFrame) -> pa.Table:
 def from_polars(df: pl.DataFrame) -> pa.Table:
     """An Arrow table of a polars frame: ``pl.Array`` columns as fixed-shape arrays, ``Object``
     columns of Paths or arrays typed from their values."""
+    import polars as pl
+
     converted: dict[str, list[Any]] = {}
     typed: dict[str, Any] = {}
     for name, dtype in df.schema.items():

@@ -5,14 +5,22 @@
 ``SQLiteDatabase`` and ``PostgreSQLDatabase`` (one SQL table per path, through ADBC drivers
 installed as optional extras) and ``NoOpArrowDatabase`` (stores nothing) implement it with one
 semantics, described in ``orcapod.databases.protocol``.
+
+The SQL databases are imported when first named (module ``__getattr__``), so importing orcapod
+does not load the SQL layer.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from orcapod.databases.delta import DeltaTableDatabase
 from orcapod.databases.in_memory import InMemoryArrowDatabase
 from orcapod.databases.noop import NoOpArrowDatabase
-from orcapod.databases.postgresql import PostgreSQLDatabase
 from orcapod.databases.protocol import ArrowDatabase
-from orcapod.databases.sqlite import SQLiteDatabase
+
+if TYPE_CHECKING:
+    from orcapod.databases.postgresql import PostgreSQLDatabase
+    from orcapod.databases.sqlite import SQLiteDatabase
 
 __all__ = [
     "ArrowDatabase",
@@ -22,3 +30,22 @@ __all__ = [
     "PostgreSQLDatabase",
     "SQLiteDatabase",
 ]
+
+
+_LAZY = {
+    "PostgreSQLDatabase": "orcapod.databases.postgresql",
+    "SQLiteDatabase": "orcapod.databases.sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orcapod.databases' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

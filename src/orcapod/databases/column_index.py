@@ -41,8 +41,9 @@ process killed between commit and sidecar.
 Hashes come from polars' ``Series.hash`` with a fixed seed: vectorised, ~5x faster than our
 stable row hash (``hash_rows``) on strings, but polars guarantees it only within one polars
 version and it may depend on CPU features. Hence ``<scheme>``: a fingerprint of the hashes of
-fixed probe values, computed at import. A process whose polars hashes differently uses (and
-writes) another scheme directory and never reads sidecars it cannot interpret.
+fixed probe values, computed once per process when first needed (``scheme()``; not at import,
+so importing orcapod does not import polars). A process whose polars hashes differently uses
+(and writes) another scheme directory and never reads sidecars it cannot interpret.
 
 Decisions:
 
@@ -66,6 +67,7 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence, Sized
@@ -86,9 +88,9 @@ __all__ = [
     "INDEX_DIR",
     "MIN_INDEXED_VALUES",
     "PACK_AFTER",
-    "SCHEME",
     "LookupIndex",
     "indexable",
+    "scheme",
     "value_hashes",
 ]
 
@@ -125,16 +127,14 @@ def value_hashes(values: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
     return hash_ids(values)
 
 
-def _scheme() -> bytes:
+@functools.cache
+def scheme() -> bytes:
+    """This process's hash scheme (see the module docstring)."""
     probes = pa.array(
         ["", "a", "orcapod", "x" * 7, "y" * 8, "z" * 9, "arrow_row_v1:" + "0f" * 16, "é✓"]
     )
     fingerprint = xxhash.xxh3_64(value_hashes(probes).astype("<u8").tobytes()).digest()
     return fingerprint
-
-
-#: this process's hash scheme (see the module docstring)
-SCHEME = _scheme()
 
 
 def _sorted_run(hashes: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -147,7 +147,7 @@ class LookupIndex:
 
     def __init__(self, table_dir: str) -> None:
         self._table_dir = os.path.realpath(table_dir)
-        self._root = os.path.join(table_dir, INDEX_DIR, SCHEME.hex())
+        self._root = os.path.join(table_dir, INDEX_DIR, scheme().hex())
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
         self._persist = True
@@ -285,7 +285,7 @@ class LookupIndex:
         if data is None or len(data) < _HEADER + _CHECKSUM:
             return None
         body = _checked(data, os.path.basename(file).encode())
-        if body is None or body[:4] != _MAGIC or body[8:16] != SCHEME:
+        if body is None or body[:4] != _MAGIC or body[8:16] != scheme():
             return None
         (form,) = np.frombuffer(body, dtype="<u4", count=1, offset=4)
         (rows,) = np.frombuffer(body, dtype="<u8", count=1, offset=16)
@@ -309,7 +309,7 @@ class LookupIndex:
         path = self._sidecar(column, file)
         if path is None:
             return
-        header = _MAGIC + np.array([_FORMAT], dtype="<u4").tobytes() + SCHEME
+        header = _MAGIC + np.array([_FORMAT], dtype="<u4").tobytes() + scheme()
         header += np.array([len(run)], dtype="<u8").tobytes()
         self._put(path, _with_checksum(header + run.astype("<u8").tobytes(), file))
 
@@ -360,7 +360,7 @@ def _checked(data: bytes, key: bytes = b"") -> bytes | None:
 def _pack(entries: Mapping[str, NDArray[np.uint64]]) -> bytes:
     """Pack format: magic, format, scheme, file count; per file its name length, name and row
     count; then every run, in that order (little-endian); then the checksum of all that."""
-    parts = [_PACK_MAGIC, np.array([_FORMAT], dtype="<u4").tobytes(), SCHEME]
+    parts = [_PACK_MAGIC, np.array([_FORMAT], dtype="<u4").tobytes(), scheme()]
     parts.append(np.array([len(entries)], dtype="<u8").tobytes())
     for name, run in entries.items():
         encoded = name.encode()
@@ -378,7 +378,7 @@ def _unpack(data: bytes) -> dict[str, NDArray[np.uint64]]:
     if checked is None:
         return {}
     data = checked
-    if data[:4] != _PACK_MAGIC or data[8:16] != SCHEME:
+    if data[:4] != _PACK_MAGIC or data[8:16] != scheme():
         return {}
     if int(np.frombuffer(data, dtype="<u4", count=1, offset=4)[0]) != _FORMAT:
         return {}

@@ -74,6 +74,9 @@ types (DataFusion returns ``string_view`` etc.). Reads refresh the table, so the
 other processes committed.
 
 Thread safety: one lock per database serialises all work on it (views share it).
+
+deltalake is imported inside the functions that use it (it costs more to import than most of
+orcapod), so importing orcapod does not import it.
 """
 
 from __future__ import annotations
@@ -85,23 +88,15 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import write_deltalake
-from deltalake.exceptions import CommitFailedError
-from deltalake.transaction import CommitProperties, Transaction
-from deltalake.writer.properties import (
-    BloomFilterProperties,
-    ColumnProperties,
-    WriterProperties,
-)
 
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.column_index import LookupIndex
-from orcapod.databases.delta_state import NO_TABLE, WRITE_ERRORS, PathState
+from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
 from orcapod.databases.queries import (
@@ -135,6 +130,9 @@ from orcapod.types.columns import (
     SOURCE_PREFIX,
     SYSTEM_TAG_RECORD_ID,
 )
+
+if TYPE_CHECKING:
+    from deltalake.writer.properties import WriterProperties
 
 __all__ = ["DeltaTableDatabase"]
 
@@ -185,7 +183,7 @@ class DeltaTableDatabase(StoringBackend):
         self._seq = 0
         self._states: dict[RecordPath, PathState] = {}
         self._lock = threading.RLock()
-        self._bloom = BloomFilterProperties(True, fpp=0.01, ndv=max(batch_size, 1024))
+        self._bloom_ndv = max(batch_size, 1024)
         self._writer_properties: dict[tuple[str, ...], WriterProperties] = {}
 
     def __repr__(self) -> str:
@@ -364,6 +362,10 @@ class DeltaTableDatabase(StoringBackend):
         lookups = self._lookup_index(state)
         indexing = lookups is not None and bool(lookups.columns)
         before = set() if state.table is None or not indexing else set(state.table.file_uris())
+        from deltalake import write_deltalake
+        from deltalake.exceptions import CommitFailedError
+        from deltalake.transaction import CommitProperties, Transaction
+
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
@@ -389,7 +391,7 @@ class DeltaTableDatabase(StoringBackend):
                 )
         except CommitFailedError:
             return False
-        except WRITE_ERRORS as err:
+        except write_errors() as err:
             state.inflight_seq = seq
             try:
                 state.refresh()
@@ -419,13 +421,20 @@ class DeltaTableDatabase(StoringBackend):
     def _properties(self, names: Sequence[str]) -> WriterProperties:
         """Parquet settings for a batch with columns ``names`` (module docstring: snappy; no
         dictionary for id and hash columns; a bloom filter on the record id)."""
+        from deltalake.writer.properties import (
+            BloomFilterProperties,
+            ColumnProperties,
+            WriterProperties,
+        )
+
         key = tuple(names)
         properties = self._writer_properties.get(key)
         if properties is None:
+            bloom = BloomFilterProperties(True, fpp=0.01, ndv=self._bloom_ndv)
             columns = {
                 name: ColumnProperties(
                     dictionary_enabled=False,
-                    bloom_filter_properties=self._bloom if name == RECORD_ID else None,
+                    bloom_filter_properties=bloom if name == RECORD_ID else None,
                 )
                 for name in names
                 if name in _DISTINCT_VALUED or name.startswith(_DISTINCT_VALUED_PREFIXES)
@@ -518,7 +527,7 @@ class DeltaTableDatabase(StoringBackend):
                 return None
             parts = list(state.pending)
             if state.table is not None:
-                parts.insert(0, state.query("SELECT * FROM t"))
+                parts.insert(0, state.read_all())
         return stored_result(parts, schema, record_id_column, None)
 
     def get_records_with_column_value(

@@ -4,18 +4,29 @@ The cached snapshot of the path's Delta table (refreshed to the latest committed
 every read and write; ``None`` while no table exists), its canonical schema (cached per
 version), queries on it, and the rows added but not yet committed with the versions they were
 checked against (see the ``delta`` module docstring for how writes use them).
+
+Reading a whole table (``read_all``) of a local store reads its snapshot's parquet files
+directly with pyarrow instead of through a DataFusion query: the first DataFusion query of a
+process costs a fixed ~0.2-1 s (its runtime starting), which a command such as
+``orcapod status`` that reads two small tables must not pay. The files are exactly the
+snapshot's (``file_uris``; orcapod writes no deletion vectors, partitions or column mapping),
+and each is cast to the table's canonical schema, a column missing from an older file (schema
+evolution) read as nulls. Object stores keep the query.
+
+deltalake is imported inside the functions that use it (it costs more to import than most of
+orcapod), so importing orcapod does not import it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
-from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.id_index import CommittedIds
@@ -23,14 +34,23 @@ from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.errors import DatabaseError
 
-__all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = ["FRESH_SECONDS", "NO_TABLE", "PathState", "write_errors"]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
-#: what deltalake raises when a read or write of a table fails
-WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
 #: a snapshot refreshed this recently need not be refreshed before a commit attempt
 FRESH_SECONDS = 0.1
+
+
+@functools.cache
+def write_errors() -> tuple[type[Exception], ...]:
+    """What deltalake raises when a read or write of a table fails."""
+    from deltalake.exceptions import DeltaError
+
+    return (DeltaError, OSError, pa.ArrowException)
 
 
 @dataclass
@@ -75,6 +95,9 @@ class PathState:
 
     def refresh(self) -> None:
         """Bring the cached snapshot up to the latest committed version."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         self.refreshed_at = time.monotonic()
         try:
             if self.table is None:
@@ -84,7 +107,7 @@ class PathState:
                 self.table.update_incremental()
         except TableNotFoundError:
             self.table = None
-        except WRITE_ERRORS as err:
+        except write_errors() as err:
             raise DatabaseError(
                 f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
                 "that the location exists, is a directory and is readable."
@@ -99,13 +122,44 @@ class PathState:
             self.schema_version = self.version
         return self.schema
 
+    def read_all(self) -> pa.Table:
+        """Every committed row (canonical types), see the module docstring."""
+        import pyarrow.parquet as pq
+
+        assert self.table is not None
+        files = self.table.file_uris()
+        if any("://" in f and not f.startswith("file://") for f in files):
+            return self.query("SELECT * FROM t")
+        stored = self.stored_schema()
+        assert stored is not None
+        parts = []
+        try:
+            for file in files:
+                part = pq.ParquetFile(file.removeprefix("file://")).read()
+                columns = [
+                    part.column(f.name).cast(f.type)
+                    if f.name in part.column_names
+                    else pa.nulls(part.num_rows, f.type)
+                    for f in stored
+                ]
+                parts.append(pa.Table.from_arrays(columns, schema=stored))
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Reading the Delta table of path {self.key!r} at {self.uri} failed: {err}"
+            ) from err
+        if not parts:
+            return stored.empty_table()
+        return pa.concat_tables(parts)
+
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` (table name ``t``) on the committed snapshot; canonical types."""
+        from deltalake import QueryBuilder
+
         assert self.table is not None
         try:
             reader = QueryBuilder().register("t", self.table).execute(sql)
             result = pa.table(reader)
-        except WRITE_ERRORS as err:
+        except write_errors() as err:
             raise DatabaseError(
                 f"Query on the Delta table of path {self.key!r} at {self.uri} failed: {err}"
             ) from err

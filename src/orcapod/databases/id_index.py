@@ -27,23 +27,26 @@ files added since. A full index (``base`` -1) serves every duplicate check. A *p
 ``since >= base`` (e.g. a query that did not find them): such ids can only clash with rows
 committed after ``base``. A partial index starts empty, so a writer that verified its ids
 itself never reads the whole column.
+
+polars, deltalake and ``pyarrow.parquet`` are imported inside the functions that use them, so
+that importing orcapod does not import them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
 from numpy.typing import NDArray
 
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 __all__ = [
     "CommittedIds",
@@ -62,6 +65,8 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
     """A 64-bit hash per id (vectorised; equal ids give equal hashes within a process)."""
     if len(ids) == 0:
         return np.empty(0, dtype=np.uint64)
+    import polars as pl
+
     series = pl.Series(values=ids)
     hashes: NDArray[np.uint64] = series.hash(seed=_SEED).to_numpy()
     return hashes
@@ -186,6 +191,9 @@ def _start(
     if since >= 0 and since == version:
         return CommittedIds(since, frozenset(table.file_uris()))
     if 0 <= since < version and local:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
         try:
             old = DeltaTable(table.table_uri, version=since)
         except DeltaError:
@@ -226,6 +234,8 @@ def _read_ids(file: str) -> pa.ChunkedArray:
 def read_column(file: str, column: str) -> pa.ChunkedArray | None:
     """``column`` of one local parquet data file (None: the file has no such column, e.g. it
     was written before the column existed)."""
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(file)
         if parquet.schema_arrow.get_field_index(column) < 0:

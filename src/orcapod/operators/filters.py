@@ -19,15 +19,17 @@ expression filters have a stable identity and work inside pipelines. The predica
 AND, so identity uses them sorted; constraint values must be hashable by
 ``orcapod.hashing.hash_object`` (checked at construction). ``to_config`` / ``from_config``
 round-trip expressions through the same JSON.
+
+polars is imported inside the methods that use it, not with this module, so importing orcapod
+does not import it.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 
 from orcapod.data.conversion import schema_to_arrow
@@ -35,6 +37,9 @@ from orcapod.errors import HashingError, InputValidationError
 from orcapod.hashing import hash_object
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.layout import StreamLayout
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["PolarsFilter"]
 
@@ -52,6 +57,8 @@ class PolarsFilter(Operator):
         predicates: pl.Expr | Iterable[pl.Expr] = (),
         constraints: Mapping[str, Any] | None = None,
     ) -> None:
+        import polars as pl
+
         preds = (predicates,) if isinstance(predicates, pl.Expr) else tuple(predicates)
         bad = [type(p).__name__ for p in preds if not isinstance(p, pl.Expr)]
         if bad:
@@ -90,6 +97,8 @@ class PolarsFilter(Operator):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PolarsFilter:
+        import polars as pl
+
         params = dict(config.get("config", {}))
         predicates = [
             pl.Expr.deserialize(io.StringIO(text), format="json")
@@ -99,6 +108,8 @@ class PolarsFilter(Operator):
 
     # Evaluation ---------------------------------------------------------------------------
     def _expressions(self) -> list[pl.Expr]:
+        import polars as pl
+
         exprs = list(self.predicates)
         for column, value in self.constraints.items():
             exprs.append(pl.col(column).is_null() if value is None else pl.col(column) == value)
@@ -121,6 +132,8 @@ class PolarsFilter(Operator):
         return [n for n in order if n in names]
 
     def _mask(self, table: pa.Table) -> pl.Series:
+        import polars as pl
+
         mask = pl.all_horizontal(self._expressions()).alias("__mask")
         return pl.DataFrame(table).with_columns(mask)["__mask"]
 
@@ -128,6 +141,8 @@ class PolarsFilter(Operator):
         layout = inputs[0].layout
         if not self.predicates and not self.constraints:
             return layout
+        import polars as pl
+
         columns = self._columns(layout) or layout.column_names[:1]
         empty = pl.DataFrame(schema_to_arrow({c: layout.type_of(c) for c in columns}).empty_table())
         for expr in self._expressions():

@@ -13,15 +13,14 @@ other keyword arguments as equality constraints; ``label`` names the application
 everywhere else (to filter on a column called ``label``, use ``pl.col("label") == value``).
 ``cross_join(*others)`` is ``Join(cross=True)``; ``group_by(*columns)``,
 ``tags_to_packet(*columns)`` and ``packet_to_tags(*columns)`` take names like the column
-shortcuts.
+shortcuts. polars appears here in annotations only, so registering the shortcuts does not
+import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from orcapod.operators.base import OperatorStream
 from orcapod.operators.batch import Batch
@@ -40,6 +39,9 @@ from orcapod.operators.merge_join import MergeJoin
 from orcapod.operators.roles import PacketToTags, TagsToPacket
 from orcapod.operators.semi_join import SemiJoin
 from orcapod.streams.base import StreamProtocol, register_operator
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["register_fluent_operators"]
 

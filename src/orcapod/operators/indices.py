@@ -20,6 +20,9 @@ are sorted — lexicographically by the position in the first input, then the se
 O(n) counting sort when every first-input row matches at most once, else a single ``int64``
 mixed-radix key when it fits, else a multi-column sort). The result order is therefore the
 first input's row order, ties broken by the next input's, independent of scheduling.
+
+polars is imported inside ``inner_join_indices`` when a join runs, not with this module, so
+importing orcapod does not import it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -105,6 +107,8 @@ def inner_join_indices(
     which has ``sizes[k]`` rows; inputs are joined on equal names. Returns one int64 position
     array per input, all the same length.
     """
+    import polars as pl
+
     n = len(keys)
     later: list[set[str]] = [set() for _ in range(n)]
     for i in range(n - 2, -1, -1):

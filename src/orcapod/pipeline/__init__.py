@@ -6,7 +6,13 @@
 ``CompositeObserver``, ``LoggingObserver``, ``RunRecorder``), ``LoadStatus`` /
 ``ReadOnlyNode`` for loaded pipelines, and ``StoreView`` (with ``PipelineInfo``, ``NodeInfo``,
 ``RunInfo``) to read a store without the user's code.
+
+``ProgressObserver`` is imported when first named (module ``__getattr__``): it is built on
+rich, which importing orcapod does not import.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from orcapod.pipeline.log_observer import LoggingObserver
 from orcapod.pipeline.observers import (
@@ -18,11 +24,13 @@ from orcapod.pipeline.observers import (
 )
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
 from orcapod.pipeline.pipeline import Pipeline
-from orcapod.pipeline.progress import ProgressObserver
 from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.serialization import LoadStatus, ReadOnlyNode
 from orcapod.pipeline.store_view import NodeInfo, PipelineInfo, RunInfo, StoreView
+
+if TYPE_CHECKING:
+    from orcapod.pipeline.progress import ProgressObserver
 
 __all__ = [
     "AsyncOrchestrator",
@@ -44,3 +52,21 @@ __all__ = [
     "StoreView",
     "SyncOrchestrator",
 ]
+
+
+_LAZY = {
+    "ProgressObserver": "orcapod.pipeline.progress",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orcapod.pipeline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -28,15 +28,16 @@ across compiles. The rule:
 
 A batch of invocations is compiled all-or-nothing: nodes are staged and registered only when
 every invocation compiled.
+
+The graph is kept in plain dicts; networkx is imported only by ``to_networkx`` (what
+``Pipeline.graph`` returns), so importing orcapod does not import it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from orcapod.errors import PipelineError
 from orcapod.nodes.function_node import FunctionNode
@@ -46,6 +47,9 @@ from orcapod.nodes.summary import NodeType
 from orcapod.sources import CachedSource, RootSource
 from orcapod.streams.tracking import Invocation, InvocationKind
 from orcapod.types.columns import SOURCE_ID_HASH_CHARS
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["NodeFactory", "PipelineGraph", "node_type_of"]
 
@@ -124,6 +128,8 @@ class PipelineGraph:
 
     def to_networkx(self) -> nx.DiGraph:
         """A fresh DAG: vertices are labels (attributes ``node``, ``node_type``)."""
+        import networkx as nx
+
         graph = nx.DiGraph()
         for label, node in self._nodes.items():
             graph.add_node(label, node=node, node_type=self._types[label].value)

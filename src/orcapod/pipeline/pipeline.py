@@ -46,6 +46,8 @@ folded into it), with the count and how to list the rows.
 
 Decisions:
 
+* The progress bars (``orcapod.pipeline.progress``, built on rich) are imported by ``run``
+  only when it draws them (stderr is a terminal), so importing orcapod does not import rich.
 * ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
   (independent nodes at the same time; it does not stream rows between nodes yet, see
   ``orcapod.pipeline.orchestrator``).
@@ -68,9 +70,7 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import (
@@ -87,13 +87,15 @@ from orcapod.pipeline.graph import PipelineGraph
 from orcapod.pipeline.log_observer import LoggingObserver
 from orcapod.pipeline.observers import CompositeObserver, PipelineObserver
 from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
-from orcapod.pipeline.progress import ProgressObserver
 from orcapod.pipeline.recorder import BlockRecorder
 from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.serialization import load_pipeline, save_pipeline
 from orcapod.streams.tracking import Invocation, InvocationKind, recording
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Pipeline"]
 
@@ -132,7 +134,9 @@ def _draws_progress(observer: Any) -> bool:
     """True when the user's observer already draws progress bars (one live display only)."""
     if isinstance(observer, CompositeObserver):
         return any(_draws_progress(o) for o in observer.observers)
-    return isinstance(observer, ProgressObserver)
+    # a ProgressObserver exists only if its module was imported (it is not, with orcapod)
+    progress = sys.modules.get("orcapod.pipeline.progress")
+    return progress is not None and isinstance(observer, progress.ProgressObserver)
 
 
 def base_label(inv: Invocation) -> str:
@@ -423,6 +427,8 @@ class Pipeline:
         if logs:
             observers.append(LoggingObserver(self._scoped_database))
         if progress and sys.stderr.isatty() and not _draws_progress(observer):
+            from orcapod.pipeline.progress import ProgressObserver  # rich: only for a terminal
+
             observers.append(ProgressObserver())
         if observer is not None:
             observers.append(observer)

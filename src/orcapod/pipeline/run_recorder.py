@@ -20,11 +20,11 @@ import socket
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pyarrow as pa
 
+import orcapod
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.validation import type_name
 from orcapod.nodes.summary import NodeRunSummary, NodeType
@@ -40,10 +40,7 @@ _TIME = pa.timestamp("us", tz="UTC")
 
 
 def _orcapod_version() -> str:
-    try:
-        return version("orcapod")
-    except PackageNotFoundError:
-        return "0.0.0+unknown"
+    return str(orcapod.__version__)
 
 
 def _schema_text(schema: Mapping[str, Any]) -> dict[str, str]:

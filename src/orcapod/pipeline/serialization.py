@@ -25,8 +25,15 @@ empty, and the saved schema text is informational only).
 * **Operator nodes** store their class name (from ``orcapod.operators``), their parameters
   and cache mode; parameters that are not plain JSON make the node ``READ_ONLY`` on load.
 * A node whose upstream is not ``FULL`` is ``READ_ONLY`` too. A read-only node keeps its
-  label, hashes and schema (``ReadOnlyNode``) but refuses to run or read, and so does
+  label, hashes and schema (``ReadOnlyNode``) but refuses to run, and so does
   ``Pipeline.run`` — with a ``PipelineError`` naming each node and why.
+* A read-only **function** node still reads: the file names its tables in the store
+  (``function.tables``: its pipeline records and, when results live in the store's shared
+  results area, its results; paths relative to the pipeline database), and its ``as_table()``
+  reads them as ``StoreView.rows_of`` does — every row recorded under its record path, the
+  newest per tag, tag columns then output columns, without importing its function (a file
+  saved without ``tables`` loads a node that refuses to read). Other read-only nodes refuse
+  to read.
 * Databases: a ``DeltaTableDatabase`` is saved by ``base_path`` and ``batch_size``
   (``storage_options`` are never written: they may hold secrets — pass the database to
   ``load``). Any other store (in-memory) does not outlive its process: ``load`` then needs
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -58,6 +65,7 @@ from orcapod.functions.python_function import PythonPacketFunction
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
+from orcapod.pipeline.store_view import NodeInfo, StoreView
 from orcapod.sources.cached import row_hash_ids
 from orcapod.streams import ArrowTableStream
 from orcapod.types import CacheMode, ColumnConfig, ContentHash, Schema
@@ -88,7 +96,13 @@ class ReadOnlyNode:
 
     runnable = False
 
-    def __init__(self, descriptor: Mapping[str, Any], status: LoadStatus, reason: str) -> None:
+    def __init__(
+        self,
+        descriptor: Mapping[str, Any],
+        status: LoadStatus,
+        reason: str,
+        reader: Callable[[], pa.Table] | None = None,
+    ) -> None:
         self.label: str = descriptor["label"]
         self.node_type = NodeType(descriptor["node_type"])
         self.load_status = status
@@ -96,6 +110,7 @@ class ReadOnlyNode:
         self.descriptor = dict(descriptor)
         self._content_hash = ContentHash.from_string(descriptor["content_hash"])
         self._pipeline_hash = ContentHash.from_string(descriptor["pipeline_hash"])
+        self._reader = reader
 
     def __repr__(self) -> str:
         return f"ReadOnlyNode({self.label!r}, {self.load_status.value}: {self.load_reason})"
@@ -119,7 +134,11 @@ class ReadOnlyNode:
         raise self._refuse()
 
     def as_table(self, *args: Any, **kwargs: Any) -> pa.Table:
-        raise self._refuse()
+        """The rows stored for this node (tag and output columns), when its tables are known;
+        hidden columns are not available (module docstring)."""
+        if self._reader is None:
+            raise self._refuse()
+        return self._reader()
 
     def iter_packets(self) -> Any:
         raise self._refuse()
@@ -179,6 +198,39 @@ def _function_descriptor(pod: Any) -> dict[str, Any]:
     }
 
 
+def _function_tables(pipeline: Any, node: Any) -> dict[str, list[str]]:
+    """Where a function node's rows are, relative to the pipeline database."""
+    records = [*pipeline.name_parts, *node.record_path]
+    tables = {"records": records}
+    if pipeline.result_database is None:  # the store's shared results area
+        tables["results"] = ["_result", *node.packet_function.uri]
+    return tables
+
+
+def _stored_rows_reader(
+    entry: Mapping[str, Any], database: ArrowDatabase, pipeline_name: str
+) -> Callable[[], pa.Table] | None:
+    """Reads a read-only function node's stored rows (module docstring), if the file says
+    where they are."""
+    tables = entry.get("function", {}).get("tables")
+    if not tables:
+        return None
+    schema = entry.get("output_schema", {})
+    info = NodeInfo(
+        pipeline=pipeline_name,
+        label=entry["label"],
+        node_type=NodeType.FUNCTION.value,
+        tables={kind: tuple(path) for kind, path in tables.items()},
+        tag_schema=dict(schema.get("tag", {})),
+        packet_schema=dict(schema.get("packet", {})),
+        upstreams=tuple(entry.get("upstreams", ())),
+        last_run=None,
+        updated_at=None,
+        rows=None,
+    )
+    return lambda: StoreView(database).rows_of(info)
+
+
 def _snapshot_source(node: Any, database: ArrowDatabase) -> dict[str, Any]:
     table = node.as_table(_SNAPSHOT_COLUMNS)
     path = ("_sources", node.content_hash().to_hex())
@@ -214,6 +266,7 @@ def save_pipeline(pipeline: Any, path: Path) -> Path:
             entry["source"] = _snapshot_source(node, database)
         elif node_type is NodeType.FUNCTION:
             entry["function"] = _function_descriptor(pipeline.function_pod_of(label))
+            entry["function"]["tables"] = _function_tables(pipeline, node)
         else:
             operator = node.operator
             entry["operator"] = {
@@ -382,7 +435,10 @@ def load_pipeline(
                 )
         if node is None:
             status = LoadStatus.READ_ONLY
-            node = ReadOnlyNode(entry, status, reason)
+            reader = None
+            if node_type is NodeType.FUNCTION and pipeline_database is not None:
+                reader = _stored_rows_reader(entry, pipeline_database, pipeline.name)
+            node = ReadOnlyNode(entry, status, reason, reader)
         elif node_type is not NodeType.SOURCE:
             status = LoadStatus.FULL
         statuses[label] = status

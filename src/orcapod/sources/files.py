@@ -19,7 +19,9 @@ A Delta table written by an orcapod database gives its numpy array columns back 
 (their type is in the Delta schema's field metadata, see ``orcapod.hashing.arrow_arrays``).
 
 Delta tables are read through polars (``pl.read_delta``): with deltalake 1.6.6 and pyarrow 26,
-reading through ``DeltaTable.to_pyarrow_*`` makes the process abort at exit.
+reading through ``DeltaTable.to_pyarrow_*`` makes the process abort at exit. polars and
+deltalake are imported when a ``DeltaTableSource`` is built, not with this module, so importing
+orcapod does not import them.
 """
 
 from __future__ import annotations
@@ -28,11 +30,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
 
 from orcapod.contexts import DataContext
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
@@ -116,6 +115,10 @@ class DeltaTableSource(RootSource):
     ) -> None:
         location = str(delta_table_path)
         options = dict(storage_options or {}) or None
+        import polars as pl
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
         try:
             frame = pl.read_delta(location, storage_options=options)
             delta_schema = pa.schema(

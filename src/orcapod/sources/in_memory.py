@@ -10,15 +10,18 @@ of Python objects that is not one of the supported types is a ``SchemaError`` na
 source's identity), ``"signature"`` (its name and signature) or ``"name"`` (its qualified name
 only; an edited function keeps the old identity, so use it only for functions that never
 change meaning).
+
+``DataFrameSource`` imports polars when it is built (not when this module is imported, so
+importing orcapod stays fast) and recognises a pandas frame only when pandas is already
+imported (a pandas frame cannot exist otherwise), so it never imports pandas itself.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-import polars as pl
 import pyarrow as pa
 
 from orcapod.contexts import DataContext
@@ -28,6 +31,10 @@ from orcapod.errors import InputValidationError
 from orcapod.hashing.function_identity import function_code_hash, function_signature_hash
 from orcapod.sources.base import RootSource
 from orcapod.types import ContentHash
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
 
 __all__ = ["ArrowTableSource", "DataFrameSource", "DictSource", "ListSource"]
 
@@ -199,6 +206,9 @@ class DataFrameSource(RootSource):
         label: str | None = None,
         data_context: str | DataContext | None = None,
     ) -> None:
+        import polars as pl
+
+        pandas = sys.modules.get("pandas")
         if isinstance(data, dict | list):
             try:
                 data = pl.DataFrame(data)
@@ -208,7 +218,7 @@ class DataFrameSource(RootSource):
                 ) from err
         if isinstance(data, pl.DataFrame):
             table = from_polars(data)
-        elif isinstance(data, pd.DataFrame):
+        elif pandas is not None and isinstance(data, pandas.DataFrame):
             table = from_pandas(data)
         else:
             raise InputValidationError(

@@ -13,6 +13,9 @@ Fluent operator shortcuts (``stream.join(other)``, ``.batch(…)``, …) live on
 but operators are a higher layer. Instead of importing upward, the operators package registers
 its constructors here (``register_operator``) when it is imported; ``import orcapod`` always
 imports it, so the shortcuts are available to every user of the package.
+
+polars and pandas appear here in annotations only (the frames come from
+``orcapod.data.frames``), so importing a stream does not import them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import polars as pl
 import pyarrow as pa
 
 from orcapod.contexts import DataContext, resolve_context
@@ -32,6 +34,7 @@ from orcapod.types.columns import DEFAULT_CONTEXT_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 __all__ = ["StreamBase", "StreamProtocol", "register_operator"]
 

@@ -1,0 +1,140 @@
+"""What the ``orcapod`` commands share: finding the store, and printing tables.
+
+The store is the directory given to ``DeltaTableDatabase(...)`` by the pipelines. A command
+takes it from, in this order: its positional ``STORE`` argument (where the command has one),
+``--store PATH``, or the ``ORCAPOD_STORE`` environment variable. Nothing of the user's code
+is imported: every command reads the store through ``orcapod.pipeline.StoreView``.
+
+Tables are printed with rich; values are shown as text (``None`` as ``-``, floats as Python
+writes them, times to the second in UTC), long ones wrapped by rich to the terminal width
+(``COLUMNS`` when output is not a terminal). A run is shown by the first ``RUN_ID_CHARS``
+characters of its id, and any unique prefix of an id names the run (``run_id``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from orcapod.errors import OrcapodError
+from orcapod.pipeline import StoreView
+
+__all__ = [
+    "RUN_ID_CHARS",
+    "STORE_ENV",
+    "StoreArgument",
+    "StoreOption",
+    "console",
+    "fail",
+    "open_store",
+    "print_rows",
+    "run_id",
+    "short_run",
+    "text",
+]
+
+STORE_ENV = "ORCAPOD_STORE"
+RUN_ID_CHARS = 8
+
+#: the ``--store`` option of every command that reads a store
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        envvar=STORE_ENV,
+        help=f"The store directory (default: ${STORE_ENV}).",
+        show_default=False,
+    ),
+]
+#: the optional positional ``STORE`` of ``status``, ``runs`` and ``graph``
+StoreArgument = Annotated[
+    Path | None,
+    typer.Argument(help=f"The store directory (or --store, or ${STORE_ENV}).", show_default=False),
+]
+
+console = Console(highlight=False, soft_wrap=True)
+_errors = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` on stderr; the ``Exit`` to raise (exit status ``code``)."""
+    _errors.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def open_store(positional: Path | None = None, option: Path | None = None) -> StoreView:
+    """The store named by the positional argument, ``--store`` or ``ORCAPOD_STORE``."""
+    path = positional or option
+    if path is None:
+        raise fail(
+            f"no store given: pass the store directory (as STORE or --store PATH) or set "
+            f"{STORE_ENV}"
+        )
+    try:
+        return StoreView(os.fspath(path))
+    except OrcapodError as err:
+        raise fail(str(err)) from err
+
+
+def text(value: Any) -> str:
+    """A cell's text (see the module docstring)."""
+    if value is None:
+        return "-"
+    if hasattr(value, "strftime") and hasattr(value, "hour"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def short_run(run: str | None) -> str:
+    """How a run id is shown."""
+    return "-" if run is None else run[:RUN_ID_CHARS]
+
+
+def run_id(view: StoreView, prefix: str) -> str:
+    """The full id of the run whose id starts with ``prefix``."""
+    matches = [r.run_id for r in view.runs() if r.run_id.startswith(prefix)]
+    if len(set(matches)) == 1:
+        return matches[0]
+    if not matches:
+        raise fail(f"no run {prefix!r} in this store: see orcapod runs")
+    raise fail(f"several runs start with {prefix!r}: give more of the id (orcapod runs)")
+
+
+def print_rows(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    title: str | None = None,
+    numeric: Iterable[str] = (),
+    wrap: bool = True,
+) -> None:
+    """A rich table of ``rows`` under ``columns`` (``numeric`` columns right-aligned; with
+    ``wrap=False`` no cell is wrapped: one line per row)."""
+    right = set(numeric)
+    rows = [[text(v) for v in row] for row in rows]
+    cells = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for name in columns:
+        table.add_column(
+            name,
+            justify="right" if name in right else "left",
+            overflow="fold" if wrap else "ellipsis",
+            no_wrap=not wrap,
+            min_width=None if wrap else max(len(name), len(max(cells.get(name, [""]), key=len))),
+        )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

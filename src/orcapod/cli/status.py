@@ -1,0 +1,112 @@
+"""``orcapod status [STORE]`` and ``orcapod runs [STORE]``: what ran in a store, and how.
+
+Both read only the store's catalog and run history (small tables), never a node's records,
+so they answer at once however many rows the nodes hold.
+
+``status`` prints, per pipeline, its last run and one line per node: type, the rows it
+output in its last run, computed / reused / filtered / failed counts (function nodes), its
+status (``ok``, ``failed``: some of its rows failed; ``partial``: a node upstream of it has
+failed rows; ``error``: it raised; ``not run``) and the command that shows its failures.
+``runs`` prints the run history, newest first (``--pipeline`` keeps one pipeline,
+``--limit`` the newest N).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orcapod.cli.options import (
+    StoreArgument,
+    StoreOption,
+    console,
+    open_store,
+    print_rows,
+    short_run,
+)
+from orcapod.pipeline import NodeInfo, RunInfo
+
+__all__ = ["runs", "status"]
+
+_COUNTS = ("computed", "reused", "filtered", "failed")
+_TROUBLE = ("failed", "error", "partial")
+
+
+def _node_row(node: NodeInfo) -> list[object]:
+    function = node.node_type == "function"
+    counts = [getattr(node, c) if function else None for c in _COUNTS]
+    return [node.label, node.node_type, node.rows, *counts, node.status]
+
+
+def _duration(run: RunInfo) -> str:
+    if run.started_at is None or run.ended_at is None:
+        return "-"
+    return f"{(run.ended_at - run.started_at).total_seconds():.1f}s"
+
+
+def status(store: StoreArgument = None, store_option: StoreOption = None) -> None:
+    """Pipelines, nodes, rows, last run, failures and partial nodes of a store."""
+    view = open_store(store, store_option)
+    pipelines = view.pipelines()
+    if not pipelines:
+        console.print("no pipeline has run in this store yet (orcapod run FILE.py)")
+        return
+    for info in pipelines:
+        nodes = view.nodes(info.name)
+        if info.last_run is None:
+            title = f"pipeline {info.name}: not run"
+        else:
+            when = info.last_run_at.strftime("%Y-%m-%d %H:%M:%S") if info.last_run_at else "?"
+            run = short_run(info.last_run)
+            title = f"pipeline {info.name}: last run {run} at {when} UTC, {info.status}"
+        print_rows(
+            ["node", "type", "rows", *_COUNTS, "status"],
+            [_node_row(n) for n in nodes],
+            title=title,
+            numeric=("rows", *_COUNTS),
+            wrap=False,
+        )
+        for node in nodes:
+            if node.status in ("failed", "error"):
+                console.print(
+                    f"  {node.label}: {node.failed} failed row(s); see orcapod logs "
+                    f"{node.name} --failed"
+                )
+            elif node.status == "partial":
+                console.print(f"  {node.label}: partial (an upstream node has failed rows)")
+        console.print()
+
+
+def runs(
+    store: StoreArgument = None,
+    store_option: StoreOption = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N runs.")] = None,
+) -> None:
+    """The run history of a store, newest first."""
+    view = open_store(store, store_option)
+    history = view.runs(pipeline)
+    if limit is not None:
+        history = history[:limit]
+    if not history:
+        console.print("no run recorded in this store yet (orcapod run FILE.py)")
+        return
+    print_rows(
+        ["run", "pipeline", "started (UTC)", "took", *_COUNTS, "status"],
+        [
+            [
+                short_run(r.run_id),
+                r.pipeline,
+                r.started_at,
+                _duration(r),
+                *(getattr(r, c) for c in _COUNTS),
+                r.status,
+            ]
+            for r in history
+        ],
+        numeric=("took", *_COUNTS),
+        wrap=False,
+    )

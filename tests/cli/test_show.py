@@ -1,0 +1,68 @@
+"""``orcapod show NODE`` and ``orcapod logs NODE`` on a real store, through the installed script."""
+
+import csv
+import io
+import json
+
+
+def test_show_prints_the_current_rows_of_a_function_node(cli):
+    out = cli("show", "compute_bmi", "--store", str(cli.store), check=1)
+    assert "several pipelines" in out.stderr  # study and other both have compute_bmi
+    assert "study.compute_bmi" in out.stderr and "other.compute_bmi" in out.stderr
+    shown = cli("show", "study.compute_bmi", "--store", str(cli.store)).stdout
+    assert "ada" in shown and "21.61" in shown and "bob" in shown and "27.47" in shown
+    assert "cyd" not in shown  # its row failed: no result
+    assert "2 row(s)" in shown
+
+
+def test_show_as_csv_and_json(cli):
+    args = ("show", "classify", "--store", str(cli.store))
+    rows = list(csv.DictReader(io.StringIO(cli(*args, "--format", "csv").stdout)))
+    assert rows == [
+        {"patient": "ada", "category": "normal"},
+        {"patient": "bob", "category": "overweight"},
+    ]
+    assert json.loads(cli(*args, "-f", "json").stdout) == rows
+    assert json.loads(cli(*args, "-f", "json", "--limit", "1").stdout) == rows[:1]
+
+
+def test_show_of_a_source_node_or_an_unknown_node_explains(cli):
+    source = cli("show", "patients", "--store", str(cli.store), check=1)
+    assert "keeps no table in the store" in source.stderr
+    unknown = cli("show", "nothing", "--store", str(cli.store), check=1)
+    assert "no node 'nothing'" in unknown.stderr and "study.classify" in unknown.stderr
+
+
+def test_logs_show_captured_output_and_the_traceback_of_failed_calls(cli):
+    out = cli("logs", "study.compute_bmi", "--store", str(cli.store), "--failed").stdout
+    assert out.count("patient=cyd  FAILED") == 2  # one per run
+    assert "bmi of -1.0 kg, 1.75 m" in out
+    assert "ValueError: weight must be positive, got -1.0" in out
+    assert "patient=ada" not in out
+
+
+def test_logs_show_python_logging_records(cli):
+    out = cli("logs", "classify", "--store", str(cli.store)).stdout
+    assert "logging:" in out and "classifying 21.61" in out
+
+
+def test_logs_of_one_run_named_by_a_prefix_of_its_id(cli):
+    runs = cli("runs", str(cli.store), "--pipeline", "study").stdout.splitlines()[2:]
+    oldest = runs[-1].split()[0]
+    out = cli("logs", "study.compute_bmi", "--store", str(cli.store), "--run", oldest[:6]).stdout
+    assert out.count(f"(run {oldest})") == 3 and "3 entries" in out
+    missing = cli("logs", "study.compute_bmi", "--store", str(cli.store), "--run", "zz", check=1)
+    assert "no run 'zz'" in missing.stderr
+
+
+def test_logs_limit_keeps_the_newest_entries(cli):
+    out = cli("logs", "study.compute_bmi", "--store", str(cli.store), "-n", "2").stdout
+    assert "older entries" in out
+
+
+def test_logs_leave_out_orcapods_own_frames_unless_asked(cli):
+    args = ("logs", "study.compute_bmi", "--store", str(cli.store), "--failed", "-n", "1")
+    short = cli(*args).stdout
+    assert 'File "study.py"' in short and "orcapod/" not in short
+    full = cli(*args, "--full").stdout
+    assert 'File "study.py"' in full and "orcapod/executors" in full

@@ -1,0 +1,60 @@
+"""``orcapod status`` and ``orcapod runs`` on a real store, through the installed script."""
+
+
+def _line(text: str, first_cell: str) -> list[str]:
+    for line in text.splitlines():
+        cells = line.split()
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no line for {first_cell!r} in:\n{text}")
+
+
+def test_status_shows_every_pipeline_its_nodes_rows_failures_and_partial_nodes(cli):
+    out = cli("status", str(cli.store)).stdout
+    assert "pipeline study: last run" in out and "pipeline other: last run" in out
+    # node, type, rows, computed, reused, filtered, failed, status (the second run reused all)
+    assert _line(out, "patients")[:3] == ["patients", "source", "3"]
+    assert _line(out, "classify") == ["classify", "function", "2", "0", "2", "0", "0", "partial"]
+    assert "orcapod logs study.compute_bmi --failed" in out
+    assert "classify: partial" in out
+
+
+def test_the_store_comes_from_the_argument_the_option_or_the_environment(cli):
+    by_argument = cli("status", str(cli.store)).stdout
+    assert cli("status", "--store", str(cli.store)).stdout == by_argument
+    assert cli("status", env={"ORCAPOD_STORE": str(cli.store)}).stdout == by_argument
+
+
+def test_status_without_a_store_says_how_to_name_one(tmp_path, orcapod_in):
+    done = orcapod_in(tmp_path, "status")
+    assert done.returncode == 1
+    assert "ORCAPOD_STORE" in done.stderr and "--store" in done.stderr
+
+
+def test_status_of_a_directory_that_is_not_there_fails_clearly(tmp_path, orcapod_in):
+    done = orcapod_in(tmp_path, "status", str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert "no store at" in done.stderr
+
+
+def test_status_of_an_empty_store_says_nothing_ran(tmp_path, orcapod_in):
+    (tmp_path / "empty").mkdir()
+    done = orcapod_in(tmp_path, "status", "empty")
+    assert done.returncode == 0
+    assert "no pipeline has run in this store" in done.stdout
+
+
+def test_runs_lists_the_history_newest_first(cli):
+    out = cli("runs", str(cli.store)).stdout
+    lines = [line.split() for line in out.splitlines()[2:] if line.strip()]
+    assert [cells[1] for cells in lines] == ["other", "study", "study"]
+    newest_study, first_study = lines[1], lines[2]
+    # computed, reused, filtered, failed, status after the date, time and duration
+    assert first_study[5:] == ["4", "0", "0", "1", "failed"]
+    assert newest_study[5:] == ["0", "4", "0", "1", "failed"]
+
+
+def test_runs_of_one_pipeline_and_the_newest_n(cli):
+    out = cli("runs", "--store", str(cli.store), "--pipeline", "study", "--limit", "1").stdout
+    rows = [line for line in out.splitlines()[2:] if line.strip()]
+    assert len(rows) == 1 and " study " in rows[0]
