@@ -158,7 +158,7 @@ def unsendable_return(ray: ModuleType, err: Exception) -> bool:
     """Did this Ray task error come from pickling the task's return value in the worker?
     (Every frame of the remote traceback is Ray's own, and its pickler is among them.)"""
     files = _FRAME.findall(str(err))
-    ray_dir = os.path.dirname(ray.__file__)
+    ray_dir = os.path.dirname(str(ray.__file__))
     return (
         bool(files)
         and all(path.startswith(ray_dir) for path in files)
