@@ -577,3 +577,25 @@ def test_pipelines_in_one_store_share_results_so_a_renamed_pipeline_computes_not
 def test_a_pipeline_name_starting_with_an_underscore_is_rejected():
     with pytest.raises(PipelineError, match="may not start with '_'"):
         Pipeline("_result", InMemoryArrowDatabase())
+
+
+def test_run_inside_its_own_with_block_raises(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with (
+        pytest.raises(PipelineError, match=r"run\(\) was called inside its own `with"),
+        pipeline,
+    ):
+        fns.compute_bmi.pod(visits.join(subjects))
+        pipeline.run()
+    assert fns.bmi_calls == 0
+    assert list(pipeline.nodes) == []  # the failed block recorded nothing
+
+
+def test_run_accepts_executor_names_and_refuses_anything_else(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    assert pipeline.run(executor="local").computed == 8
+    assert isinstance(pipeline.compute_bmi.executor, LocalExecutor)
+    with pytest.raises(PipelineError, match=r"executor='gpu'\): unknown executor name; pass"):
+        pipeline.run(executor="gpu")
+    with pytest.raises(PipelineError, match=r"executor=5\) is not an executor; pass 'local'"):
+        pipeline.run(executor=5)

@@ -74,7 +74,7 @@ from orcapod.errors import (
     OrcapodError,
     PipelineError,
 )
-from orcapod.executors import LocalExecutor
+from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import NodeType
@@ -118,6 +118,27 @@ def _replay(caught: Sequence[warnings.WarningMessage]) -> None:
     for w in caught:
         if not issubclass(w.category, FailedRowsWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+_EXECUTOR_NAMES = {"local": LocalExecutor, "ray": RayExecutor}
+
+
+def _executor(executor: Any) -> Any:
+    """``run(executor=...)``: an executor instance, its name (``"local"``, ``"ray"``), or None."""
+    if isinstance(executor, str):
+        if executor not in _EXECUTOR_NAMES:
+            raise PipelineError(
+                f"run(executor={executor!r}): unknown executor name; pass 'local', 'ray', or "
+                "an executor instance such as LocalExecutor(max_workers=4) or "
+                "RayExecutor(address='auto')"
+            )
+        return _EXECUTOR_NAMES[executor]()
+    if executor is not None and not callable(getattr(executor, "with_options", None)):
+        raise PipelineError(
+            f"run(executor={executor!r}) is not an executor; pass 'local', 'ray', or an "
+            "executor instance such as LocalExecutor() or RayExecutor()"
+        )
+    return executor
 
 
 def base_label(inv: Invocation) -> str:
@@ -377,7 +398,16 @@ class Pipeline:
         config: PipelineConfig | None = None,
         observer: PipelineObserver | None = None,
     ) -> PipelineRunSummary:
-        """Run every node in topological order; return the per-node summary."""
+        """Run every node in topological order; return the per-node summary.
+
+        ``executor``: an executor instance, or the name ``"local"`` / ``"ray"`` (a default
+        ``LocalExecutor()`` / ``RayExecutor()``)."""
+        if self._blocks.get():
+            raise PipelineError(
+                f"pipeline {self.name!r}: run() was called inside its own `with pipeline:` "
+                "block, where nothing is compiled yet; call run() after the block ends"
+            )
+        executor = _executor(executor)
         config = config if config is not None else PipelineConfig()
         orchestrator: SyncOrchestrator | AsyncOrchestrator = (
             SyncOrchestrator()
@@ -469,9 +499,14 @@ class Pipeline:
         path: str | Path,
         pipeline_database: ArrowDatabase | None = None,
         result_database: ArrowDatabase | None = None,
+        *,
+        trusted: bool = False,
     ) -> Pipeline:
-        """Rebuild a saved pipeline; nodes that cannot be rebuilt load read-only."""
-        return load_pipeline(cls, Path(path), pipeline_database, result_database)
+        """Rebuild a saved pipeline; nodes that cannot be rebuilt load read-only. A saved
+        pipeline is code: modules its functions came from are imported only when found where
+        they were when it was saved, unless ``trusted=True``
+        (``orcapod.pipeline.load_safety``)."""
+        return load_pipeline(cls, Path(path), pipeline_database, result_database, trusted)
 
     # Used by serialization ------------------------------------------------------------------
     @property
