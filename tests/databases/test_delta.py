@@ -506,3 +506,14 @@ def test_a_store_path_that_is_a_file_is_rejected_at_construction(tmp_path: Path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputValidationError, match="is a file"):
         DeltaTableDatabase(tmp_path / "file")
+
+
+def test_store_arguments_are_checked_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError, match=r"batch_size must be an int, got '10'"):
+        DeltaTableDatabase(tmp_path / "a", batch_size="10")  # type: ignore[arg-type]
+    with pytest.raises(InputValidationError, match="is not writable"):
+        DeltaTableDatabase("/sys/kernel")  # read-only even for root
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(InputValidationError, match="is a file, not a directory"):
+        DeltaTableDatabase(a_file)

@@ -49,3 +49,9 @@ def test_dirnames_of_tricky_segments() -> None:
     assert segment_dirname("plain-name_1.0") == "plain-name_1.0"
     assert segment_dirname("end.") == "end~2E"
     assert segment_dirname("é") == "~C3~A9"
+
+
+def test_a_segment_too_long_for_a_file_name_once_escaped_is_refused() -> None:
+    validate_path(("a" * 255,))
+    with pytest.raises(InputValidationError, match=r"600 bytes once escaped .* 255-byte limit"):
+        validate_path(("é" * 100,))  # 200 UTF-8 bytes, each escaped as ~XX

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 import threading
 import time
 import uuid
@@ -158,6 +159,15 @@ class DeltaTableDatabase(StoringBackend):
         checkpoint_interval: int = 10,
         create_base_path: bool = True,
     ) -> None:
+        for name, number in (
+            ("batch_size", batch_size),
+            ("max_commit_attempts", max_commit_attempts),
+        ):
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise InputValidationError(
+                    f"{name} must be an int, got {number!r} ({type(number).__name__}); "
+                    f"pass e.g. {name}=10000."
+                )
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
         if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int):
@@ -570,3 +580,11 @@ def _prepare_local_base(base: Path, create: bool) -> None:
             raise InputValidationError(
                 f"Cannot create the store directory {str(base)!r}: {err}; pass a writable location."
             ) from err
+    try:
+        with tempfile.TemporaryFile(dir=base, prefix=".orcapod-write-check-"):
+            pass
+    except OSError as err:
+        raise InputValidationError(
+            f"The store directory {str(base)!r} is not writable ({err}); pass a directory you "
+            "can write to, or fix its permissions."
+        ) from err

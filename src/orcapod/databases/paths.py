@@ -15,6 +15,9 @@ Decisions:
   locations as URLs and would percent-decode ``%3A`` back to ``:``. A trailing ``.`` is
   escaped too (Windows strips it), and the segment ``_delta_log`` becomes ``~5Fdelta_log`` so it
   can never collide with the log directory of the parent path's Delta table.
+* A segment longer than ``MAX_DIRNAME_BYTES`` once escaped is refused when the path is
+  validated (a pipeline's name, a node's label), on every backend, so the error comes before
+  anything is computed rather than at the first write.
 """
 
 from __future__ import annotations
@@ -24,12 +27,21 @@ from collections.abc import Sequence
 
 from orcapod.errors import InputValidationError
 
-__all__ = ["RecordPath", "join_path", "segment_dirname", "validate_path", "validate_subpath"]
+__all__ = [
+    "MAX_DIRNAME_BYTES",
+    "RecordPath",
+    "join_path",
+    "segment_dirname",
+    "validate_path",
+    "validate_subpath",
+]
 
 RecordPath = tuple[str, ...]
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _DELTA_LOG_DIR = "_delta_log"
+#: the longest file name most file systems allow (ext4, APFS, NTFS: 255)
+MAX_DIRNAME_BYTES = 255
 
 
 def _check_segment(segment: object, path: object) -> str:
@@ -49,6 +61,14 @@ def _check_segment(segment: object, path: object) -> str:
             f"Record path {path!r} has segment {segment!r} containing {bad[0]!r}; "
             "segments may not contain '/', '\\' or control characters - split the name "
             "into separate path segments instead."
+        )
+    escaped = len(segment_dirname(segment).encode("utf-8"))
+    if escaped > MAX_DIRNAME_BYTES:
+        raise InputValidationError(
+            f"Record path {path!r} has segment {segment[:40]!r}... that is {escaped} bytes once "
+            f"escaped for the file system, over the {MAX_DIRNAME_BYTES}-byte limit of a file "
+            "name; use a shorter name or label (characters outside [A-Za-z0-9._-] take 3 bytes "
+            "or more)."
         )
     return segment
 
