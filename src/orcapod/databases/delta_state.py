@@ -18,10 +18,10 @@ from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
-from orcapod.errors import DatabaseError
 
 __all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
 
@@ -85,10 +85,7 @@ class PathState:
         except TableNotFoundError:
             self.table = None
         except WRITE_ERRORS as err:
-            raise DatabaseError(
-                f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
-                "that the location exists, is a directory and is readable."
-            ) from err
+            raise damage_error(self.key, self.uri, err, "read") from err
 
     def stored_schema(self) -> pa.Schema | None:
         """The canonical schema of the committed table (cached per version)."""
@@ -106,9 +103,7 @@ class PathState:
             reader = QueryBuilder().register("t", self.table).execute(sql)
             result = pa.table(reader)
         except WRITE_ERRORS as err:
-            raise DatabaseError(
-                f"Query on the Delta table of path {self.key!r} at {self.uri} failed: {err}"
-            ) from err
+            raise damage_error(self.key, self.uri, err, "query") from err
         stored = self.stored_schema()
         assert stored is not None
         target = pa.schema([stored.field(name) for name in result.column_names])
