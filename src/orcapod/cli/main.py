@@ -10,11 +10,13 @@ from rich.console import Console
 
 import orcapod
 from orcapod.cli.demo import DEFAULT_STORE, run_demo
+from orcapod.cli.maintenance import store_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="orcapod: reproducible pipelines"
 )
 console = Console()
+app.add_typer(store_app, name="store")
 
 
 def _version(value: bool) -> None:
