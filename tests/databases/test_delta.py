@@ -517,3 +517,11 @@ def test_store_arguments_are_checked_at_construction(tmp_path: Path) -> None:
     a_file.write_text("")
     with pytest.raises(InputValidationError, match="is a file, not a directory"):
         DeltaTableDatabase(a_file)
+
+
+def test_a_name_too_long_for_a_file_name_fails_before_anything_is_written(tmp_path: Path) -> None:
+    database = DeltaTableDatabase(tmp_path / "store")
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        database.at("é" * 100)  # e.g. Pipeline("é" * 100, database)
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        database.get_all_records(("ok", "x" * 300))

@@ -11,6 +11,7 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import (
     ExecutionError,
     FailedRowsWarning,
+    InputValidationError,
     NothingRecordedWarning,
     PipelineError,
 )
@@ -599,3 +600,8 @@ def test_run_accepts_executor_names_and_refuses_anything_else(fns, subjects, vis
         pipeline.run(executor="gpu")
     with pytest.raises(PipelineError, match=r"executor=5\) is not an executor; pass 'local'"):
         pipeline.run(executor=5)
+
+
+def test_a_pipeline_name_too_long_for_a_file_name_fails_at_construction(tmp_path):
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        Pipeline("é" * 100, DeltaTableDatabase(tmp_path / "store"))

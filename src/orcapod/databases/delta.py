@@ -104,7 +104,13 @@ from orcapod.databases.backend import StoringBackend
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.delta_state import NO_TABLE, WRITE_ERRORS, PathState
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
-from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
+from orcapod.databases.paths import (
+    RecordPath,
+    check_dirnames,
+    segment_dirname,
+    validate_path,
+    validate_subpath,
+)
 from orcapod.databases.queries import (
     Constraint,
     filter_records,
@@ -121,6 +127,7 @@ from orcapod.databases.records import (
     normalize_ids,
     raise_flush_outcome,
 )
+from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.errors import (
     DatabaseError,
@@ -213,10 +220,18 @@ class DeltaTableDatabase(StoringBackend):
 
     def table_uri(self, path: Sequence[str]) -> str:
         """Where the Delta table of ``path`` lives."""
-        names = [segment_dirname(s) for s in validate_path(path)]
+        key = validate_path(path)
+        names = [segment_dirname(s) for s in key]
         if self._remote:
             return "/".join([self._base, *names])
+        check_dirnames(key)
         return str(Path(self._base, *names))
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        """A view of the records under ``subpath`` (its names must fit in file names)."""
+        if not self._remote:
+            check_dirnames(validate_subpath(subpath))
+        return super().at(*subpath)
 
     # ------------------------------------------------------------------ state and queries
 
