@@ -22,7 +22,8 @@ Decisions:
   makes other pipelines that used them recompute those rows too. That is what "recompute"
   means for a shared cache; to keep them, give the pipeline its own ``result_database``.
 * Every delete is a Delta commit (history kept, readers of older versions unaffected); the
-  space is freed by ``orcapod store vacuum`` (``databases.maintenance.compact_store``).
+  space is freed by ``orcapod store compact --retention-hours 0``
+  (``databases.maintenance.compact_store``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def _table_dir(database: ArrowDatabase, path: Sequence[str]) -> Path:
 
 def _function_node(pipeline: Any, label: str) -> FunctionNode:
     node = pipeline.nodes.get(label)
+    reason = getattr(node, "load_reason", None)
+    if reason:
+        raise PipelineError(
+            f"node {label!r} was loaded read-only ({reason}); make its function importable "
+            "(or load with trusted=True) to find its stored rows"
+        )
     if not isinstance(node, FunctionNode):
         function_nodes = [k for k, v in pipeline.nodes.items() if isinstance(v, FunctionNode)]
         raise PipelineError(
