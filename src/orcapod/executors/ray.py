@@ -7,7 +7,8 @@ Approach:
   ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
 * Ray is started on first use when ``ray.is_initialized()`` is False:
   ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``; when
-  ``address`` is None a local Ray is started on loopback only (``127.0.0.1``). A Ray that is
+  ``address`` is None a local Ray is started on ``127.0.0.1`` (loopback only when
+  ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before Ray was imported). A Ray that is
   already initialised (by the caller or an earlier executor) is used as is, whatever this
   executor's ``address``. An explicit ``host:port`` that does not answer within
   ``connect_timeout`` seconds, and task options no node of the cluster can satisfy within
