@@ -511,8 +511,10 @@ def test_a_store_path_that_is_a_file_is_rejected_at_construction(tmp_path: Path)
 def test_store_arguments_are_checked_at_construction(tmp_path: Path) -> None:
     with pytest.raises(InputValidationError, match=r"batch_size must be an int, got '10'"):
         DeltaTableDatabase(tmp_path / "a", batch_size="10")  # type: ignore[arg-type]
+    read_only = DeltaTableDatabase("/sys/kernel")  # read-only even for root: can be read
+    assert read_only.get_all_records(("nothing",)) is None
     with pytest.raises(InputValidationError, match="is not writable"):
-        DeltaTableDatabase("/sys/kernel")  # read-only even for root
+        read_only.check_writable()
     a_file = tmp_path / "file"
     a_file.write_text("")
     with pytest.raises(InputValidationError, match="is a file, not a directory"):

@@ -605,3 +605,10 @@ def test_run_accepts_executor_names_and_refuses_anything_else(fns, subjects, vis
 def test_a_pipeline_name_too_long_for_a_file_name_fails_at_construction(tmp_path):
     with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
         Pipeline("é" * 100, DeltaTableDatabase(tmp_path / "store"))
+
+
+def test_an_unwritable_store_fails_before_anything_is_computed(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", DeltaTableDatabase("/sys/kernel")), fns, subjects, visits)
+    with pytest.raises(InputValidationError, match="'/sys/kernel' is not writable"):
+        pipeline.run()
+    assert fns.bmi_calls == 0

@@ -227,6 +227,20 @@ class DeltaTableDatabase(StoringBackend):
         check_dirnames(key)
         return str(Path(self._base, *names))
 
+    def check_writable(self) -> None:
+        """Raise ``InputValidationError`` when a local store directory cannot be written (a
+        read-only store can still be read; ``Pipeline.run`` checks this before computing)."""
+        if self._remote:
+            return
+        try:
+            with tempfile.TemporaryFile(dir=self._base, prefix=".orcapod-write-check-"):
+                pass
+        except OSError as err:
+            raise InputValidationError(
+                f"The store directory {self._base!r} is not writable ({err}); pass a directory "
+                "you can write to, or fix its permissions."
+            ) from err
+
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         """A view of the records under ``subpath`` (its names must fit in file names)."""
         if not self._remote:
@@ -595,11 +609,3 @@ def _prepare_local_base(base: Path, create: bool) -> None:
             raise InputValidationError(
                 f"Cannot create the store directory {str(base)!r}: {err}; pass a writable location."
             ) from err
-    try:
-        with tempfile.TemporaryFile(dir=base, prefix=".orcapod-write-check-"):
-            pass
-    except OSError as err:
-        raise InputValidationError(
-            f"The store directory {str(base)!r} is not writable ({err}); pass a directory you "
-            "can write to, or fix its permissions."
-        ) from err

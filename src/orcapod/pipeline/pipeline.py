@@ -418,6 +418,10 @@ class Pipeline:
             if self._pending:
                 self.compile()
             self._check_runnable()
+            for database in (self._database, self._result_database):
+                check_writable = getattr(database, "check_writable", None)
+                if check_writable is not None:  # a local store: fail before computing
+                    check_writable()
             opts = dict(
                 execution_engine_opts
                 if execution_engine_opts is not None
