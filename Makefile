@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck docs pytest bench clean postgresql-server graphviz-dot
+.PHONY: demo test lint typecheck docs pytest bench clean postgresql-server graphviz-dot socket-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ graphviz-dot:
 		exit 1; \
 	fi
 
+# The Ray cluster tests check the open sockets with `ss` (package iproute2).
+socket-tools:
+	@if command -v ss >/dev/null 2>&1; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; \
+	else \
+		echo "ss is missing: install the iproute2 package" >&2; \
+		exit 1; \
+	fi
+
 demo: $(VENV)/.demo-installed
 	$(BIN)/orcapod demo
 
@@ -61,7 +72,7 @@ typecheck: $(VENV)/.dev-installed
 docs: $(VENV)/.dev-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-pytest: $(VENV)/.dev-installed postgresql-server graphviz-dot
+pytest: $(VENV)/.dev-installed postgresql-server graphviz-dot socket-tools
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck docs pytest

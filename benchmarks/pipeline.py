@@ -146,13 +146,19 @@ def _timed(fn: Any, *args: Any) -> float:
 
 
 def ray_phase(packets: int, seconds: float, repeats: int) -> list[dict[str, Any]]:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 stays loopback
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     iterations = calibrate(seconds)
     root = tempfile.mkdtemp(prefix="orcapod-bench-ray-")
     t0 = time.perf_counter()
-    ray.init(num_cpus=NUM_CPUS, include_dashboard=False, logging_level="ERROR")
+    ray.init(
+        num_cpus=NUM_CPUS,
+        include_dashboard=False,
+        logging_level="ERROR",
+        _node_ip_address="127.0.0.1",  # loopback only
+    )
     ray_executor = RayExecutor(num_cpus=1)
     keys = ["total", "cpu", "wall"]
     warm = _node(

@@ -100,6 +100,7 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 stays loopback
     import ray  # optional extra: imported only when the benchmark runs
 
     iterations = calibrate(work_seconds)
@@ -114,7 +115,12 @@ def main() -> None:
     emit(figure="process_pool_reference", calls=calls, seconds=round(pool_seconds, 4))
 
     start = time.perf_counter()
-    ray.init(num_cpus=NUM_CPUS, include_dashboard=False, logging_level="ERROR")
+    ray.init(
+        num_cpus=NUM_CPUS,
+        include_dashboard=False,
+        logging_level="ERROR",
+        _node_ip_address="127.0.0.1",  # loopback only
+    )
     emit(figure="ray_startup", seconds=round(time.perf_counter() - start, 4))
     try:
         executor = RayExecutor()

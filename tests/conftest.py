@@ -27,6 +27,11 @@ import pytest
 from orcapod.executors import LocalExecutor
 from orcapod.executors.capture import PacketLoggerProtocol
 
+# Ray reads this when it is imported: with it, a Ray started on 127.0.0.1 (the session's local
+# Ray, the loopback cluster of tests/executors/test_ray_cluster.py) binds to loopback only,
+# instead of being mapped to the machine's own address.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 
 @dataclass(frozen=True)
 class HintedExecutor(LocalExecutor):
@@ -58,7 +63,8 @@ def hinted_executor() -> Callable[[int], HintedExecutor]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[ModuleType]:
-    """A real local Ray (2 CPUs, no dashboard), started once per test run and shut down after.
+    """A real local Ray (2 CPUs, no dashboard, on 127.0.0.1 only), started once per test run
+    and shut down after.
 
     ``RAY_AUTH_MODE=disabled`` keeps Ray from writing ``~/.ray/auth_token``; session files go to
     Ray's temp dir (/tmp/ray).
@@ -66,7 +72,12 @@ def ray_session() -> Iterator[ModuleType]:
     ray = pytest.importorskip("ray")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level="ERROR",
+            _node_ip_address="127.0.0.1",
+        )
         try:
             yield ray
         finally:

@@ -506,3 +506,24 @@ def test_a_store_path_that_is_a_file_is_rejected_at_construction(tmp_path: Path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputValidationError, match="is a file"):
         DeltaTableDatabase(tmp_path / "file")
+
+
+def test_store_arguments_are_checked_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError, match=r"batch_size must be an int, got '10'"):
+        DeltaTableDatabase(tmp_path / "a", batch_size="10")  # type: ignore[arg-type]
+    read_only = DeltaTableDatabase("/sys/kernel")  # read-only even for root: can be read
+    assert read_only.get_all_records(("nothing",)) is None
+    with pytest.raises(InputValidationError, match="is not writable"):
+        read_only.check_writable()
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(InputValidationError, match="is a file, not a directory"):
+        DeltaTableDatabase(a_file)
+
+
+def test_a_name_too_long_for_a_file_name_fails_before_anything_is_written(tmp_path: Path) -> None:
+    database = DeltaTableDatabase(tmp_path / "store")
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        database.at("é" * 100)  # e.g. Pipeline("é" * 100, database)
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        database.get_all_records(("ok", "x" * 300))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orcapod.databases.paths import join_path, segment_dirname, validate_path
+from orcapod.databases.paths import check_dirnames, join_path, segment_dirname, validate_path
 from orcapod.errors import InputValidationError
 
 valid_segment = st.text(min_size=1, max_size=12).filter(
@@ -49,3 +49,10 @@ def test_dirnames_of_tricky_segments() -> None:
     assert segment_dirname("plain-name_1.0") == "plain-name_1.0"
     assert segment_dirname("end.") == "end~2E"
     assert segment_dirname("é") == "~C3~A9"
+
+
+def test_a_segment_too_long_for_a_file_name_once_escaped_is_refused() -> None:
+    check_dirnames(("a" * 255,))
+    validate_path(("é" * 100,))  # a valid path: only file names are limited
+    with pytest.raises(InputValidationError, match=r"600 bytes once escaped .* 255-byte limit"):
+        check_dirnames(("ok", "é" * 100))  # 200 UTF-8 bytes, each escaped as ~XX

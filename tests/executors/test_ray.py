@@ -163,6 +163,28 @@ def test_unpicklable_function_raises_executor_error(ray_session: ModuleType) -> 
         RayExecutor().execute_callable(holds_a_lock, {})
 
 
+def returns_a_lock(x: int) -> Any:
+    return threading.Lock()
+
+
+def raises_type_error(x: int) -> int:
+    raise TypeError("the function's own TypeError")
+
+
+@pytest.mark.ray
+def test_unpicklable_return_value_names_the_function_and_the_row(ray_session: ModuleType) -> None:
+    executor = RayExecutor()
+    with pytest.raises(ExecutorError, match=r"'returns_a_lock' returned a value .* row \{'x': 7\}"):
+        executor.execute_callable(returns_a_lock, {"x": 7})
+    futures = [executor.submit_callable(returns_a_lock, {"x": i}) for i in range(3)]
+    executor.no_more_calls()
+    for i, future in enumerate(futures):
+        with pytest.raises(ExecutorError, match=rf"cannot be sent back .* row \{{'x': {i}\}}"):
+            future.result(timeout=60)
+    with pytest.raises(TypeError, match="the function's own TypeError"):  # not mistaken for it
+        executor.execute_callable(raises_type_error, {"x": 1})
+
+
 @pytest.mark.ray
 def test_function_is_shipped_once_per_executor(ray_session: ModuleType) -> None:
     fn = CountsPickling()

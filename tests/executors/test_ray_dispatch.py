@@ -155,7 +155,9 @@ def test_short_calls_share_tasks_yet_keep_their_own_outcome_and_capture(
         error = future.exception(timeout=60)  # the logger has the capture once it is done
         captured = logger.only
         if x == 11:  # failed its whole group; run again alone, it fails alone
-            assert type(error) is TypeError and "pickle" in str(error)
+            assert isinstance(error, ExecutorError) and isinstance(error, TypeError)
+            assert "'tagged' returned a value that cannot be sent back" in str(error)
+            assert "the row {'x': 11" in str(error)
             assert not captured.success
             continue
         assert captured.stdout == f"out {x}\n"

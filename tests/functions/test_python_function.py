@@ -428,3 +428,16 @@ def test_a_returned_array_of_the_wrong_dtype_or_shape_names_the_key() -> None:
     assert pf.call(Packet({"n": 3}))["v"].shape == (3,)  # type: ignore[index]
     with pytest.raises(PacketFunctionError, match=r"'v'.*dtype float64 instead of float32"):
         pf.call(Packet({"n": 4}))
+
+
+class Increment:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def __call__(self, x: int) -> int:
+        return x + self.step
+
+
+def test_a_callable_object_is_refused_with_how_to_write_it() -> None:
+    with pytest.raises(InputValidationError, match=r"instance of Increment\) cannot be .*def f"):
+        PythonPacketFunction(Increment(1), "y")

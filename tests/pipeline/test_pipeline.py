@@ -11,6 +11,7 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import (
     ExecutionError,
     FailedRowsWarning,
+    InputValidationError,
     NothingRecordedWarning,
     PipelineError,
 )
@@ -578,3 +579,37 @@ def test_pipelines_in_one_store_share_results_so_a_renamed_pipeline_computes_not
 def test_a_pipeline_name_starting_with_an_underscore_is_rejected():
     with pytest.raises(PipelineError, match="may not start with '_'"):
         Pipeline("_result", InMemoryArrowDatabase())
+
+
+def test_run_inside_its_own_with_block_raises(fns, subjects, visits):
+    pipeline = Pipeline("study", InMemoryArrowDatabase())
+    with (
+        pytest.raises(PipelineError, match=r"run\(\) was called inside its own `with"),
+        pipeline,
+    ):
+        fns.compute_bmi.pod(visits.join(subjects))
+        pipeline.run()
+    assert fns.bmi_calls == 0
+    assert list(pipeline.nodes) == []  # the failed block recorded nothing
+
+
+def test_run_accepts_executor_names_and_refuses_anything_else(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", InMemoryArrowDatabase()), fns, subjects, visits)
+    assert pipeline.run(executor="local").computed == 8
+    assert isinstance(pipeline.compute_bmi.executor, LocalExecutor)
+    with pytest.raises(PipelineError, match=r"executor='gpu'\): unknown executor name; pass"):
+        pipeline.run(executor="gpu")
+    with pytest.raises(PipelineError, match=r"executor=5\) is not an executor; pass 'local'"):
+        pipeline.run(executor=5)
+
+
+def test_a_pipeline_name_too_long_for_a_file_name_fails_at_construction(tmp_path):
+    with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
+        Pipeline("é" * 100, DeltaTableDatabase(tmp_path / "store"))
+
+
+def test_an_unwritable_store_fails_before_anything_is_computed(fns, subjects, visits):
+    pipeline = _build(Pipeline("study", DeltaTableDatabase("/sys/kernel")), fns, subjects, visits)
+    with pytest.raises(InputValidationError, match="'/sys/kernel' is not writable"):
+        pipeline.run()
+    assert fns.bmi_calls == 0

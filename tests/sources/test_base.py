@@ -159,3 +159,10 @@ def test_arrow_table_source_table_holds_the_enriched_rows():
     source = ArrowTableSource(table, ["id"], (), None, True, source_id="t")
     assert "_source_x" in source.table.column_names
     assert any(c.startswith("_tag_source_id::") for c in source.table.column_names)
+
+
+def test_tag_columns_none_or_not_names_is_refused_clearly():
+    with pytest.raises(InputValidationError, match=r"tag_columns=None\): pass a column name"):
+        DictSource([{"a": 1}], tag_columns=None)
+    with pytest.raises(InputValidationError, match="column names must be strings, got 1"):
+        DictSource([{"a": 1}], system_tag_columns=[1])

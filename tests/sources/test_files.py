@@ -169,3 +169,21 @@ def test_csv_source_takes_an_arrow_schema_and_system_tag_columns(tmp_path):
     assert src.output_schema()[1] == {"age": float}
     tag, _ = next(iter(src))
     assert tag.system_tags()["_tag_lab"] == "l1"
+
+
+def test_csv_paths_that_are_not_a_csv_file_with_rows_fail_clearly(tmp_path):
+    with pytest.raises(InputValidationError, match="is a directory; pass the path of a CSV"):
+        CSVSource(tmp_path, tag_columns="a")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b\n")
+    with pytest.raises(InputValidationError, match=r"has a header \(a, b\) but no rows"):
+        CSVSource(header_only, tag_columns="a")
+
+
+def test_delta_paths_that_are_not_a_table_directory_fail_clearly(tmp_path):
+    not_a_table = tmp_path / "plain.csv"
+    not_a_table.write_text("a\n1\n")
+    with pytest.raises(InputValidationError, match="is a file; pass the directory of a Delta"):
+        DeltaTableSource(not_a_table, tag_columns="a")
+    with pytest.raises(InputValidationError, match=r"not a Delta table \(it has no _delta_log"):
+        DeltaTableSource(tmp_path, tag_columns="a")

@@ -33,6 +33,7 @@ from orcapod.cli import run as run_command
 from orcapod.cli import show as show_command
 from orcapod.cli import status as status_command
 from orcapod.cli.demo import DEFAULT_STORE, run_demo
+from orcapod.cli.maintenance import store_app
 from orcapod.cli.options import console
 from orcapod.cli.repro import explain_command, lineage_command, verify_command
 
@@ -44,6 +45,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+app.add_typer(store_app, name="store")
 
 
 def _version(value: bool) -> None:

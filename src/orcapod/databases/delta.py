@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 import threading
 import time
 import uuid
@@ -98,7 +99,13 @@ from orcapod.databases.backend import StoringBackend
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
-from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
+from orcapod.databases.paths import (
+    RecordPath,
+    check_dirnames,
+    segment_dirname,
+    validate_path,
+    validate_subpath,
+)
 from orcapod.databases.queries import (
     Constraint,
     filter_records,
@@ -115,6 +122,7 @@ from orcapod.databases.records import (
     normalize_ids,
     raise_flush_outcome,
 )
+from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.errors import (
     DatabaseError,
@@ -156,6 +164,15 @@ class DeltaTableDatabase(StoringBackend):
         checkpoint_interval: int = 10,
         create_base_path: bool = True,
     ) -> None:
+        for name, number in (
+            ("batch_size", batch_size),
+            ("max_commit_attempts", max_commit_attempts),
+        ):
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise InputValidationError(
+                    f"{name} must be an int, got {number!r} ({type(number).__name__}); "
+                    f"pass e.g. {name}=10000."
+                )
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
         if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int):
@@ -201,10 +218,32 @@ class DeltaTableDatabase(StoringBackend):
 
     def table_uri(self, path: Sequence[str]) -> str:
         """Where the Delta table of ``path`` lives."""
-        names = [segment_dirname(s) for s in validate_path(path)]
+        key = validate_path(path)
+        names = [segment_dirname(s) for s in key]
         if self._remote:
             return "/".join([self._base, *names])
+        check_dirnames(key)
         return str(Path(self._base, *names))
+
+    def check_writable(self) -> None:
+        """Raise ``InputValidationError`` when a local store directory cannot be written (a
+        read-only store can still be read; ``Pipeline.run`` checks this before computing)."""
+        if self._remote:
+            return
+        try:
+            with tempfile.TemporaryFile(dir=self._base, prefix=".orcapod-write-check-"):
+                pass
+        except OSError as err:
+            raise InputValidationError(
+                f"The store directory {self._base!r} is not writable ({err}); pass a directory "
+                "you can write to, or fix its permissions."
+            ) from err
+
+    def at(self, *subpath: str) -> ScopedArrowDatabase:
+        """A view of the records under ``subpath`` (its names must fit in file names)."""
+        if not self._remote:
+            check_dirnames(validate_subpath(subpath))
+        return super().at(*subpath)
 
     # ------------------------------------------------------------------ state and queries
 

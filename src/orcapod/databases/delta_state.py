@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
-from orcapod.errors import DatabaseError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -108,10 +108,7 @@ class PathState:
         except TableNotFoundError:
             self.table = None
         except write_errors() as err:
-            raise DatabaseError(
-                f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
-                "that the location exists, is a directory and is readable."
-            ) from err
+            raise damage_error(self.key, self.uri, err, "read") from err
 
     def stored_schema(self) -> pa.Schema | None:
         """The canonical schema of the committed table (cached per version)."""
@@ -144,9 +141,7 @@ class PathState:
                 ]
                 parts.append(pa.Table.from_arrays(columns, schema=stored))
         except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Reading the Delta table of path {self.key!r} at {self.uri} failed: {err}"
-            ) from err
+            raise damage_error(self.key, self.uri, err, "read") from err
         if not parts:
             return stored.empty_table()
         return pa.concat_tables(parts)
@@ -160,9 +155,7 @@ class PathState:
             reader = QueryBuilder().register("t", self.table).execute(sql)
             result = pa.table(reader)
         except write_errors() as err:
-            raise DatabaseError(
-                f"Query on the Delta table of path {self.key!r} at {self.uri} failed: {err}"
-            ) from err
+            raise damage_error(self.key, self.uri, err, "query") from err
         stored = self.stored_schema()
         assert stored is not None
         target = pa.schema([stored.field(name) for name in result.column_names])

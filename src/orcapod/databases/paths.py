@@ -15,6 +15,10 @@ Decisions:
   locations as URLs and would percent-decode ``%3A`` back to ``:``. A trailing ``.`` is
   escaped too (Windows strips it), and the segment ``_delta_log`` becomes ``~5Fdelta_log`` so it
   can never collide with the log directory of the parent path's Delta table.
+* A segment longer than ``MAX_DIRNAME_BYTES`` once escaped cannot be a directory:
+  ``check_dirnames`` refuses it. A local ``DeltaTableDatabase`` calls it in ``at(...)`` (so
+  ``Pipeline(name, store)`` fails at construction) and for every table path, before the first
+  read, so the error comes before anything is computed. Other backends have no such limit.
 """
 
 from __future__ import annotations
@@ -24,12 +28,22 @@ from collections.abc import Sequence
 
 from orcapod.errors import InputValidationError
 
-__all__ = ["RecordPath", "join_path", "segment_dirname", "validate_path", "validate_subpath"]
+__all__ = [
+    "MAX_DIRNAME_BYTES",
+    "check_dirnames",
+    "RecordPath",
+    "join_path",
+    "segment_dirname",
+    "validate_path",
+    "validate_subpath",
+]
 
 RecordPath = tuple[str, ...]
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _DELTA_LOG_DIR = "_delta_log"
+#: the longest file name most file systems allow (ext4, APFS, NTFS: 255)
+MAX_DIRNAME_BYTES = 255
 
 
 def _check_segment(segment: object, path: object) -> str:
@@ -76,6 +90,20 @@ def validate_subpath(path: Sequence[str]) -> RecordPath:
 def join_path(prefix: RecordPath, path: Sequence[str]) -> RecordPath:
     """Validate ``path`` and put ``prefix`` (already valid) in front of it."""
     return prefix + validate_path(path)
+
+
+def check_dirnames(path: Sequence[str]) -> None:
+    """Raise ``InputValidationError`` when a segment of ``path`` (valid) is too long for a file
+    name once escaped (``MAX_DIRNAME_BYTES``)."""
+    for segment in path:
+        escaped = len(segment_dirname(segment).encode("utf-8"))
+        if escaped > MAX_DIRNAME_BYTES:
+            raise InputValidationError(
+                f"Record path {tuple(path)!r} has segment {segment[:40]!r}... that is {escaped} "
+                f"bytes once escaped for the file system, over the {MAX_DIRNAME_BYTES}-byte limit "
+                "of a file name; use a shorter name or label (characters outside "
+                "[A-Za-z0-9._-] take 3 bytes or more)."
+            )
 
 
 def segment_dirname(segment: str) -> str:

@@ -6,9 +6,14 @@ Approach:
   project allows, so ``import orcapod`` works without Ray. Using the executor without Ray raises
   ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
 * Ray is started on first use when ``ray.is_initialized()`` is False:
-  ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``
-  (local when ``address`` is None). A Ray that is already initialised (by the caller or an
-  earlier executor) is used as is, whatever this executor's ``address``.
+  ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``; when
+  ``address`` is None a local Ray is started on ``127.0.0.1`` (loopback only when
+  ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before Ray was imported). A Ray that is
+  already initialised (by the caller or an earlier executor) is used as is, whatever this
+  executor's ``address``. An explicit ``host:port`` that does not answer within
+  ``connect_timeout`` seconds, and task options no node of the cluster can satisfy within
+  ``resource_timeout`` seconds, raise ``ExecutorError`` (``orcapod.executors.ray_cluster``)
+  instead of waiting forever.
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
   keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
@@ -61,7 +66,9 @@ Decisions:
   ``ray.cluster_resources()`` at most every ``RESOURCES_TTL`` seconds, so a growing cluster
   is noticed.
 * ``get_executor_data()`` records ``runtime_env`` only as present/absent (it may hold secrets
-  in ``env_vars``) and ``address`` as given (or ``"auto"``).
+  in ``env_vars``) and ``address`` without its userinfo (or ``"auto"``); the repr hides the
+  userinfo too. ``connect_timeout`` and ``resource_timeout`` are left out like
+  ``calls_per_task``: they never change results.
 * The executor type id is ``"ray"``; it runs packet functions of type ``"python.function.v0"``.
 * Ray (2.x) writes ``~/.ray/auth_token`` when it starts a local cluster with token
   authentication; set ``RAY_AUTH_MODE=disabled`` in the environment to prevent that (the tests
@@ -81,6 +88,15 @@ from typing import Any, Self
 from orcapod.errors import ExecutorError
 from orcapod.executors.calling import canonical_options_json
 from orcapod.executors.capture import CapturedOutput, PacketLoggerProtocol, record_capture
+from orcapod.executors.ray_cluster import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RESOURCE_TIMEOUT,
+    check_reachable,
+    public_address,
+    short_repr,
+    unsendable_return,
+    wait_for_feasible,
+)
 from orcapod.executors.ray_dispatch import (
     CAPTURE_ATTR,
     CallDispatcher,
@@ -96,6 +112,14 @@ from orcapod.executors.ray_dispatch import (
     remote_task,
     task_capacity,
 )
+from orcapod.executors.ray_options import (
+    check_amount,
+    check_calls_per_task,
+    check_resources,
+    check_timeout,
+    copy_plain,
+    freeze_option,
+)
 
 __all__ = ["RayExecutor"]
 
@@ -105,33 +129,18 @@ _ROUTES_PER_FUNCTION = 32  # distinct per-call option sets per function
 MIN_IN_FLIGHT = 32  # preferred_concurrency: calls in flight, at least
 IN_FLIGHT_PER_SLOT = 8  # ... and per task slot of the cluster
 LEARNED_WINDOW_FACTOR = 4  # ... or up to 4x that, to hold the groups learned (see there)
-_NAMED_OPTIONS = ("address", "num_cpus", "num_gpus", "resources", "runtime_env", "calls_per_task")
+_NAMED_OPTIONS = (
+    "address",
+    "num_cpus",
+    "num_gpus",
+    "resources",
+    "runtime_env",
+    "calls_per_task",
+    "connect_timeout",
+    "resource_timeout",
+)
 
 _INIT_LOCK = threading.Lock()
-
-
-def _freeze(value: Any) -> Hashable:
-    """A hashable stand-in for an option value, equal for equal values (for ``__hash__``)."""
-    if isinstance(value, Mapping):
-        return ("map", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return ("seq", tuple(_freeze(v) for v in value))
-    if isinstance(value, (set, frozenset)):
-        return ("set", frozenset(_freeze(v) for v in value))
-    try:
-        hash(value)
-    except TypeError:  # an unhashable custom value: fall back to its repr
-        return ("repr", repr(value))
-    return value
-
-
-def _copy_plain(value: Any) -> Any:
-    """Copy the dict/list containers of an option value (other objects are shared)."""
-    if isinstance(value, Mapping):
-        return {k: _copy_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_plain(v) for v in value]
-    return value
 
 
 def _function_key(fn: Callable[..., Any]) -> Hashable:
@@ -140,15 +149,6 @@ def _function_key(fn: Callable[..., Any]) -> Hashable:
     except TypeError:  # unhashable callable object: identity (the cache keeps it alive)
         return ("id", id(fn))
     return ("fn", fn)
-
-
-def _check_calls_per_task(value: Any) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ExecutorError(
-            f"RayExecutor(calls_per_task={value!r}) must be None (adaptive grouping of short "
-            "calls), or a positive integer (at most that many calls per Ray task; 1 = none)."
-        )
-    return value
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -184,6 +184,8 @@ class RayExecutor:
     resources: Mapping[str, float] | None
     runtime_env: Mapping[str, Any] | None
     calls_per_task: int | None
+    connect_timeout: float
+    resource_timeout: float
     remote_options: Mapping[str, Any]
 
     def __init__(
@@ -194,6 +196,8 @@ class RayExecutor:
         resources: Mapping[str, float] | None = None,
         runtime_env: Mapping[str, Any] | None = None,
         calls_per_task: int | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        resource_timeout: float = DEFAULT_RESOURCE_TIMEOUT,
         **remote_options: Any,
     ) -> None:
         if address is not None and not isinstance(address, str):
@@ -202,10 +206,8 @@ class RayExecutor:
                 "'ray://host:10001', or None to start a local Ray."
             )
         for name, number in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
-            if number is not None and (isinstance(number, bool) or number < 0):
-                raise ExecutorError(
-                    f"RayExecutor({name}={number!r}) must be a non-negative number or None."
-                )
+            check_amount(name, number)
+        check_resources(resources)
         object.__setattr__(self, "address", address)
         object.__setattr__(self, "num_cpus", num_cpus)
         object.__setattr__(self, "num_gpus", num_gpus)
@@ -215,10 +217,16 @@ class RayExecutor:
         object.__setattr__(
             self,
             "runtime_env",
-            None if runtime_env is None else MappingProxyType(_copy_plain(runtime_env)),
+            None if runtime_env is None else MappingProxyType(copy_plain(runtime_env)),
         )
-        object.__setattr__(self, "calls_per_task", _check_calls_per_task(calls_per_task))
-        object.__setattr__(self, "remote_options", MappingProxyType(_copy_plain(remote_options)))
+        object.__setattr__(self, "calls_per_task", check_calls_per_task(calls_per_task))
+        object.__setattr__(
+            self, "connect_timeout", check_timeout("connect_timeout", connect_timeout)
+        )
+        object.__setattr__(
+            self, "resource_timeout", check_timeout("resource_timeout", resource_timeout)
+        )
+        object.__setattr__(self, "remote_options", MappingProxyType(copy_plain(remote_options)))
         self._init_runtime()
 
     def _init_runtime(self) -> None:
@@ -228,8 +236,19 @@ class RayExecutor:
         object.__setattr__(self, "_functions", OrderedDict())
 
     def __hash__(self) -> int:
-        named = tuple(_freeze(getattr(self, name)) for name in _NAMED_OPTIONS)
-        return hash((named, _freeze(self.remote_options)))
+        named = tuple(freeze_option(getattr(self, name)) for name in _NAMED_OPTIONS)
+        return hash((named, freeze_option(self.remote_options)))
+
+    def __repr__(self) -> str:
+        shown = {name: getattr(self, name) for name in _NAMED_OPTIONS}
+        shown["address"] = public_address(self.address)
+        for name in ("resources", "runtime_env"):
+            shown[name] = None if shown[name] is None else dict(shown[name])
+        if shown["runtime_env"] is not None:
+            shown["runtime_env"] = "<set>"  # may hold secrets in env_vars
+        text = ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None)
+        extra = "".join(f", {k}={v!r}" for k, v in self.remote_options.items())
+        return f"RayExecutor({text}{extra})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in _NAMED_OPTIONS}
@@ -288,18 +307,19 @@ class RayExecutor:
         for name in ("num_cpus", "num_gpus", "resources", "runtime_env"):
             value = getattr(self, name)
             if value is not None:
-                options[name] = _copy_plain(value)
-        options.update(_copy_plain(dict(self.remote_options)))
+                options[name] = copy_plain(value)
+        options.update(copy_plain(dict(self.remote_options)))
         if executor_options:
-            options.update(_copy_plain(dict(executor_options)))
-        options.pop("calls_per_task", None)  # ours, not Ray's
+            options.update(copy_plain(dict(executor_options)))
+        for ours in ("calls_per_task", "connect_timeout", "resource_timeout"):  # not Ray's
+            options.pop(ours, None)
         return options
 
     def get_executor_data(self) -> dict[str, Any]:
         options = self.task_options()
         if "runtime_env" in options:
             options["runtime_env"] = True
-        options["address"] = self.address if self.address is not None else "auto"
+        options["address"] = public_address(self.address) or "auto"
         return {
             "executor_type": self.executor_type_id,
             "executor_options": canonical_options_json(options),
@@ -321,7 +341,7 @@ class RayExecutor:
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as err:
-            raise self._failure(ray, fn, err, logger) from err
+            raise self._failure(ray, fn, err, logger, kwargs) from err
         return self._success(value, logger)
 
     async def async_execute_callable(
@@ -338,7 +358,7 @@ class RayExecutor:
         try:
             value = await ref
         except ray.exceptions.RayError as err:
-            raise self._failure(ray, fn, err, logger) from err
+            raise self._failure(ray, fn, err, logger, kwargs) from err
         return self._success(value, logger)
 
     def submit_callable(
@@ -376,16 +396,20 @@ class RayExecutor:
         if not ray.is_initialized():
             with _INIT_LOCK:
                 if not ray.is_initialized():
+                    check_reachable(self.address, self.connect_timeout)
+                    local = {"_node_ip_address": "127.0.0.1"} if self.address is None else {}
                     try:
                         ray.init(
                             address=self.address,
                             ignore_reinit_error=True,
                             include_dashboard=False,
+                            **local,
                         )
                     except (ConnectionError, RuntimeError, ValueError) as err:
                         raise ExecutorError(
-                            f"could not start or connect to Ray (address={self.address!r}): "
-                            f"{err}. Start Ray yourself with ray.init(...), or fix the address."
+                            "could not start or connect to Ray "
+                            f"(address={public_address(self.address)!r}): {err}. Start Ray "
+                            "yourself with ray.init(...), or fix the address."
                         ) from err
         return ray
 
@@ -398,7 +422,7 @@ class RayExecutor:
         """The shipped function (put once) and how calls with these options reach Ray."""
         session = ray_session(ray)
         key = _function_key(fn)
-        options_key = _freeze(executor_options) if executor_options else None
+        options_key = freeze_option(executor_options) if executor_options else None
         functions: OrderedDict[Hashable, _Shipped] = self.__dict__["_functions"]
         with self.__dict__["_lock"]:  # held while shipping, so a function is put only once
             if self.__dict__["_session"] != session:  # Ray was (re)started: old refs are gone
@@ -435,10 +459,11 @@ class RayExecutor:
         executor_options: Mapping[str, Any] | None,
     ) -> _Route:
         options = self.task_options(executor_options)
+        wait_for_feasible(ray, options, self.resource_timeout, _name(shipped.fn))
         options.setdefault("name", _name(shipped.fn))
         per_task = self.calls_per_task
         if executor_options and "calls_per_task" in executor_options:
-            per_task = _check_calls_per_task(executor_options["calls_per_task"])
+            per_task = check_calls_per_task(executor_options["calls_per_task"])
         route = _Route(
             shipped.fn, shipped.fn_ref, session, self._configured(ray, remote_call, options)
         )
@@ -481,7 +506,7 @@ class RayExecutor:
                 try:
                     value = inner.result()
                 except ray.exceptions.RayError as err:
-                    raise self._failure(ray, route.fn, err, call.logger) from err
+                    raise self._failure(ray, route.fn, err, call.logger, call.kwargs) from err
                 call.future.set_result(self._success(value, call.logger))
             except BaseException as err:  # noqa: BLE001 - delivered through the future
                 call.future.set_exception(err)
@@ -537,7 +562,7 @@ class RayExecutor:
                 return
             for call in group:
                 try:
-                    raise self._failure(ray, route.fn, err, call.logger) from err
+                    raise self._failure(ray, route.fn, err, call.logger, call.kwargs) from err
                 except BaseException as error:  # noqa: BLE001 - delivered through the future
                     call.future.set_exception(error)
             return
@@ -581,9 +606,19 @@ class RayExecutor:
         fn: Callable[..., Any],
         err: Exception,
         logger: PacketLoggerProtocol | None,
+        kwargs: Mapping[str, Any],
     ) -> BaseException:
         """The exception to raise for a failed task, after handing its capture to ``logger``."""
         cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
+        if isinstance(cause, Exception) and unsendable_return(ray, err):
+            if logger is not None:
+                record_capture(logger, CapturedOutput(traceback=str(err), success=False))
+            return ExecutorError(
+                f"{_name(fn)!r} returned a value that cannot be sent back from the Ray worker "
+                f"({type(cause).__name__}: {cause}) for the row {short_repr(dict(kwargs))}. "
+                "Return picklable values (numbers, strings, arrays, dicts of them), not locks, "
+                "open files or connections."
+            )
         if isinstance(cause, BaseException):
             captured = cause.__dict__.pop(CAPTURE_ATTR, None)
             if logger is not None:

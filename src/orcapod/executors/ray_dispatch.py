@@ -86,6 +86,7 @@ from typing import Any, NamedTuple
 from orcapod.errors import ExecutorError
 from orcapod.executors.calling import run_to_completion
 from orcapod.executors.capture import CapturedOutput, OutputCapture, PacketLoggerProtocol
+from orcapod.executors.ray_cluster import task_demand
 
 __all__ = [
     "CAPTURE_ATTR",
@@ -278,18 +279,12 @@ def task_capacity(options: Mapping[str, Any], cluster: Mapping[str, float]) -> i
     """How many tasks with these Ray options the cluster runs at once (at least 1).
 
     A task asks for ``num_cpus`` (Ray's default 1), ``num_gpus``, ``memory`` and custom
-    ``resources``; the capacity is the smallest ``total / demand`` over what it asks for. A task
-    asking for nothing is counted as one per CPU.
+    ``resources`` (``ray_cluster.task_demand``); the capacity is the smallest
+    ``total / demand`` over what it asks for. A task asking for nothing is counted as one per
+    CPU.
     """
-    demand: dict[str, float] = {}
-    num_cpus = options.get("num_cpus")
-    demand["CPU"] = 1.0 if num_cpus is None else float(num_cpus)
-    for option, resource in (("num_gpus", "GPU"), ("memory", "memory")):
-        if options.get(option):
-            demand[resource] = float(options[option])
-    for name, amount in (options.get("resources") or {}).items():
-        demand[str(name)] = float(amount)
-    fits = [cluster.get(name, 0.0) / amount for name, amount in demand.items() if amount > 0]
+    demand = task_demand(options)
+    fits = [cluster.get(name, 0.0) / amount for name, amount in demand.items()]
     if not fits:
         fits = [cluster.get("CPU", 1.0)]
     return max(1, math.floor(min(fits) + 1e-9))

@@ -291,6 +291,18 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
     ) -> None:
         if not callable(function):
             raise InputValidationError(f"expected a callable, got {type(function).__name__}")
+        if not (
+            inspect.isroutine(function)
+            or isinstance(function, functools.partial | type)
+            or inspect.isroutine(getattr(function, "__wrapped__", None))
+        ):
+            cls = type(function).__name__
+            raise InputValidationError(
+                f"a callable object (an instance of {cls}) cannot be a packet function: its "
+                "state is not part of a function's identity, so results of differently "
+                "configured instances would be mixed up. Write a function instead, with the "
+                "settings as parameters or module-level constants (def f(x: int) -> int: ...)"
+            )
         name = function_name or getattr(function, "__name__", None)
         if not name and isinstance(function, functools.partial):
             raise InputValidationError(

@@ -79,7 +79,7 @@ from orcapod.errors import (
     OrcapodError,
     PipelineError,
 )
-from orcapod.executors import LocalExecutor
+from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import NodeType
@@ -137,6 +137,27 @@ def _draws_progress(observer: Any) -> bool:
     # a ProgressObserver exists only if its module was imported (it is not, with orcapod)
     progress = sys.modules.get("orcapod.pipeline.progress")
     return progress is not None and isinstance(observer, progress.ProgressObserver)
+
+
+_EXECUTOR_NAMES = {"local": LocalExecutor, "ray": RayExecutor}
+
+
+def _executor(executor: Any) -> Any:
+    """``run(executor=...)``: an executor instance, its name (``"local"``, ``"ray"``), or None."""
+    if isinstance(executor, str):
+        if executor not in _EXECUTOR_NAMES:
+            raise PipelineError(
+                f"run(executor={executor!r}): unknown executor name; pass 'local', 'ray', or "
+                "an executor instance such as LocalExecutor(max_workers=4) or "
+                "RayExecutor(address='auto')"
+            )
+        return _EXECUTOR_NAMES[executor]()
+    if executor is not None and not callable(getattr(executor, "with_options", None)):
+        raise PipelineError(
+            f"run(executor={executor!r}) is not an executor; pass 'local', 'ray', or an "
+            "executor instance such as LocalExecutor() or RayExecutor()"
+        )
+    return executor
 
 
 def base_label(inv: Invocation) -> str:
@@ -404,7 +425,15 @@ class Pipeline:
         Besides ``observer``, every run records itself in the store (run history and catalog,
         ``orcapod.pipeline.run_recorder``); ``logs=True`` also stores each call's captured
         output (``orcapod.pipeline.log_observer``); ``progress=True`` shows progress bars when
-        stderr is a terminal (``orcapod.pipeline.progress``)."""
+        stderr is a terminal (``orcapod.pipeline.progress``).
+        ``executor``: an executor instance, or the name ``"local"`` / ``"ray"`` (a default
+        ``LocalExecutor()`` / ``RayExecutor()``)."""
+        if self._blocks.get():
+            raise PipelineError(
+                f"pipeline {self.name!r}: run() was called inside its own `with pipeline:` "
+                "block, where nothing is compiled yet; call run() after the block ends"
+            )
+        executor = _executor(executor)
         config = config if config is not None else PipelineConfig()
         orchestrator: SyncOrchestrator | AsyncOrchestrator = (
             SyncOrchestrator()
@@ -415,6 +444,10 @@ class Pipeline:
             if self._pending:
                 self.compile()
             self._check_runnable()
+            for database in (self._database, self._result_database):
+                check_writable = getattr(database, "check_writable", None)
+                if check_writable is not None:  # a local store: fail before computing
+                    check_writable()
             opts = dict(
                 execution_engine_opts
                 if execution_engine_opts is not None
@@ -514,9 +547,14 @@ class Pipeline:
         path: str | Path,
         pipeline_database: ArrowDatabase | None = None,
         result_database: ArrowDatabase | None = None,
+        *,
+        trusted: bool = False,
     ) -> Pipeline:
-        """Rebuild a saved pipeline; nodes that cannot be rebuilt load read-only."""
-        return load_pipeline(cls, Path(path), pipeline_database, result_database)
+        """Rebuild a saved pipeline; nodes that cannot be rebuilt load read-only. A saved
+        pipeline is code: modules its functions came from are imported only when found where
+        they were when it was saved, unless ``trusted=True``
+        (``orcapod.pipeline.load_safety``)."""
+        return load_pipeline(cls, Path(path), pipeline_database, result_database, trusted)
 
     # Used by serialization ------------------------------------------------------------------
     @property

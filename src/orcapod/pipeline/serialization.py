@@ -19,7 +19,11 @@ Nodes are listed in topological order; upstreams are labels.
   survive) loads the source ``UNAVAILABLE``; so does a source with no rows (its snapshot is
 empty, and the saved schema text is informational only).
 * **Function nodes** reference their Python function by ``module`` + ``qualname`` (plus
-  ``output_keys``, ``function_name``, ``version``). On load the object found there is used
+  ``output_keys``, ``function_name``, ``version``, and ``module_root``: the ``sys.path``
+  entry the module was found under). A saved pipeline is code: loading imports those modules,
+  so by default only modules under the recorded roots (or already imported) are imported, and
+  ``Pipeline.load(path, trusted=True)`` is needed for any other (``load_safety``). On load
+  the object found there is used
   as is when it is a decorated function (``.pod``) or a ``FunctionPod``, else wrapped again in
   a ``PythonPacketFunction``. If it cannot be imported, the node loads ``READ_ONLY``.
 * **Operator nodes** store their class name (from ``orcapod.operators``), their parameters
@@ -34,7 +38,9 @@ empty, and the saved schema text is informational only).
   newest per tag, tag columns then output columns, without importing its function (a file
   saved without ``tables`` loads a node that refuses to read). Other read-only nodes refuse
   to read.
-* Databases: a ``DeltaTableDatabase`` is saved by ``base_path`` and ``batch_size``
+* Databases: a ``DeltaTableDatabase`` is saved by ``base_path`` (relative to the JSON file's
+  folder when the store lies inside it, ``"relative": true``, so a project folder can be moved
+  or shared without leaking its absolute location) and ``batch_size``
   (``storage_options`` are never written: they may hold secrets — pass the database to
   ``load``). Any other store (in-memory) does not outlive its process: ``load`` then needs
   ``pipeline_database=``.
@@ -65,6 +71,7 @@ from orcapod.functions.python_function import PythonPacketFunction
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
+from orcapod.pipeline.load_safety import check_imports, module_root
 from orcapod.pipeline.store_view import NodeInfo, StoreView
 from orcapod.sources.cached import row_hash_ids
 from orcapod.streams import ArrowTableStream
@@ -150,15 +157,19 @@ class ReadOnlyNode:
 # Saving ------------------------------------------------------------------------------------
 
 
-def _database_config(database: ArrowDatabase | None) -> dict[str, Any] | None:
+def _database_config(database: ArrowDatabase | None, folder: Path) -> dict[str, Any] | None:
     if database is None:
         return None
     if isinstance(database, DeltaTableDatabase):
-        return {
-            "type": "delta",
-            "base_path": database.base_path,
-            "batch_size": database.batch_size,
-        }
+        config: dict[str, Any] = {"type": "delta", "base_path": database.base_path}
+        if "://" not in database.base_path:
+            base = Path(database.base_path).resolve()
+            if base.is_relative_to(folder.resolve()):
+                config.update(
+                    base_path=base.relative_to(folder.resolve()).as_posix(), relative=True
+                )
+        config["batch_size"] = database.batch_size
+        return config
     return {"type": type(database).__name__}
 
 
@@ -189,6 +200,7 @@ def _function_descriptor(pod: Any) -> dict[str, Any]:
     fn = function.function
     return {
         "module": getattr(fn, "__module__", None),
+        "module_root": module_root(getattr(fn, "__module__", None)),
         "qualname": getattr(fn, "__qualname__", None),
         "output_keys": list(function.output_keys),
         "function_name": function.canonical_function_name,
@@ -281,8 +293,8 @@ def save_pipeline(pipeline: Any, path: Path) -> Path:
         "orcapod_version": orcapod.__version__,
         "name": list(pipeline.name_parts),
         "databases": {
-            "pipeline": _database_config(pipeline.pipeline_database),
-            "result": _database_config(pipeline.result_database),
+            "pipeline": _database_config(pipeline.pipeline_database, path.parent),
+            "result": _database_config(pipeline.result_database, path.parent),
         },
         "nodes": nodes,
     }
@@ -312,11 +324,16 @@ def _read_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def _database_from_config(config: Mapping[str, Any] | None, what: str) -> ArrowDatabase | None:
+def _database_from_config(
+    config: Mapping[str, Any] | None, what: str, folder: Path
+) -> ArrowDatabase | None:
     if config is None:
         return None
     if config.get("type") == "delta":
-        return DeltaTableDatabase(config["base_path"], batch_size=int(config["batch_size"]))
+        base = config["base_path"]
+        if config.get("relative"):
+            base = folder / base
+        return DeltaTableDatabase(base, batch_size=int(config["batch_size"]))
     raise PipelineError(
         f"the {what} database was a {config.get('type')}, which does not outlive its process; "
         f"pass {what}_database= to Pipeline.load"
@@ -396,14 +413,19 @@ def load_pipeline(
     path: Path,
     pipeline_database: ArrowDatabase | None = None,
     result_database: ArrowDatabase | None = None,
+    trusted: bool = False,
 ) -> Any:
-    """Rebuild the pipeline saved at ``path`` as an instance of ``cls`` (``Pipeline``)."""
+    """Rebuild the pipeline saved at ``path`` as an instance of ``cls`` (``Pipeline``);
+    ``trusted``: import the functions' modules wherever they are (``load_safety``)."""
     document = _read_document(path)
+    check_imports(document, trusted, path)
     databases = document.get("databases", {})
     if pipeline_database is None:
-        pipeline_database = _database_from_config(databases.get("pipeline"), "pipeline")
+        pipeline_database = _database_from_config(
+            databases.get("pipeline"), "pipeline", path.parent
+        )
     if result_database is None:
-        result_database = _database_from_config(databases.get("result"), "result")
+        result_database = _database_from_config(databases.get("result"), "result", path.parent)
     pipeline = cls(tuple(document["name"]), pipeline_database, result_database, auto_compile=False)
     scoped = pipeline.scoped_database
     statuses: dict[str, LoadStatus] = {}

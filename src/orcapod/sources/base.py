@@ -74,6 +74,24 @@ def _check_source_id(source_id: str) -> str:
     return source_id
 
 
+def _column_names(owner: str, name: str, value: Any) -> tuple[str, ...]:
+    """A column-name argument (one name, or an iterable of names) as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError as err:
+        raise InputValidationError(
+            f"{owner}({name}={value!r}): pass a column name, a list of column names, or () for none"
+        ) from err
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise InputValidationError(
+            f"{owner}({name}={value!r}): column names must be strings, got {bad[0]!r}"
+        )
+    return names
+
+
 class RootSource(StreamBase):
     """A stream made from outside data; the root of provenance."""
 
@@ -89,12 +107,10 @@ class RootSource(StreamBase):
         infer_nullable: bool = True,
         data_context: str | DataContext | None = None,
     ) -> None:
-        if isinstance(tag_columns, str):
-            tag_columns = [tag_columns]
-        tag_columns = tuple(tag_columns)
-        if isinstance(system_tag_columns, str):
-            system_tag_columns = [system_tag_columns]
-        system_tag_columns = tuple(system_tag_columns)
+        tag_columns = _column_names(type(self).__name__, "tag_columns", tag_columns)
+        system_tag_columns = _column_names(
+            type(self).__name__, "system_tag_columns", system_tag_columns
+        )
         names = table.column_names
         if not names:
             raise InputValidationError(f"{type(self).__name__}: the data has no columns")

@@ -61,6 +61,10 @@ class CSVSource(RootSource):
         data_context: str | DataContext | None = None,
     ) -> None:
         path = Path(file_path)
+        if path.is_dir():
+            raise InputValidationError(
+                f"CSVSource: {str(path)!r} is a directory; pass the path of a CSV file in it"
+            )
         if not path.is_file():
             raise InputValidationError(f"CSVSource: no such file {str(path)!r}")
         if isinstance(schema, pa.Schema):
@@ -73,6 +77,11 @@ class CSVSource(RootSource):
             table = pacsv.read_csv(path, convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
             raise InputValidationError(f"CSVSource: cannot read {str(path)!r}: {err}") from err
+        if table.num_rows == 0:
+            raise InputValidationError(
+                f"CSVSource: {str(path)!r} has a header ({', '.join(table.column_names)}) but no "
+                "rows; add rows, or build an empty source with ArrowTableSource and a schema"
+            )
         table = table.cast(_large(table.schema))
         for name in path_columns:
             if name not in table.column_names:
@@ -115,6 +124,7 @@ class DeltaTableSource(RootSource):
     ) -> None:
         location = str(delta_table_path)
         options = dict(storage_options or {}) or None
+        _check_local_table(location)
         import polars as pl
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError
@@ -202,3 +212,24 @@ def _large(schema: pa.Schema) -> pa.Schema:
             t = pa.large_binary()
         fields.append(pa.field(f.name, t, f.nullable))
     return pa.schema(fields)
+
+
+def _check_local_table(location: str) -> None:
+    """A local ``DeltaTableSource`` path must be a Delta table's directory."""
+    if "://" in location:
+        return
+    path = Path(location)
+    if path.is_file():
+        raise InputValidationError(
+            f"DeltaTableSource: {location!r} is a file; pass the directory of a Delta table "
+            "(the folder holding _delta_log/)"
+        )
+    if path.is_dir() and not (path / "_delta_log").is_dir():
+        raise InputValidationError(
+            f"DeltaTableSource: {location!r} is a directory but not a Delta table (it has no "
+            "_delta_log/); pass the table's own folder, or write one with deltalake first"
+        )
+    if not path.exists():
+        raise InputValidationError(
+            f"DeltaTableSource: no Delta table at {location!r} (no such directory)"
+        )

@@ -1,0 +1,140 @@
+"""``orcapod store ...``: maintenance of a local Delta store from the command line.
+
+    orcapod store compact ./store [--no-vacuum] [--retention-hours 0]
+    orcapod store forget-function ./store compute_bmi
+    orcapod store forget-node pipeline.json compute_bmi [--trusted]
+    orcapod store recompute pipeline.json compute_bmi --where subject=s1 --where subject=s2
+
+Commands that need a node (``forget-node``, ``recompute``) load the saved pipeline
+(``Pipeline.save``), which imports its functions' modules: see ``Pipeline.load`` for when
+``--trusted`` is needed. Every command prints what it did, one line per table or node; an
+orcapod error is printed (no traceback) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.databases.maintenance import compact_store
+from orcapod.errors import OrcapodError
+from orcapod.pipeline import Pipeline
+from orcapod.pipeline.maintenance import (
+    Forgotten,
+    forget_function,
+    forget_node,
+    recompute_rows,
+)
+
+__all__ = ["store_app"]
+
+store_app = typer.Typer(no_args_is_help=True, help="Maintain a local Delta store.")
+console = Console()
+
+T = TypeVar("T")
+
+StoreArg = Annotated[Path, typer.Argument(help="Base directory of the DeltaTableDatabase.")]
+PipelineArg = Annotated[Path, typer.Argument(help="A pipeline saved with Pipeline.save.")]
+LabelArg = Annotated[str, typer.Argument(help="Label of a function node of the pipeline.")]
+TrustedOpt = Annotated[
+    bool, typer.Option("--trusted", help="Import the pipeline's modules wherever they are.")
+]
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except OrcapodError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
+        raise typer.Exit(1) from err
+
+
+def _existing_store(store: Path) -> DeltaTableDatabase:
+    if not store.is_dir():
+        console.print(f"[red]error:[/red] no store directory at {store}", highlight=False)
+        raise typer.Exit(1)
+    return DeltaTableDatabase(store, create_base_path=False)
+
+
+def _report(what: str, forgotten: Forgotten) -> None:
+    console.print(
+        f"{what}: deleted {forgotten.records} record(s), {forgotten.failures} failure(s), "
+        f"{forgotten.results} result(s); the next run computes them again",
+        highlight=False,
+    )
+
+
+@store_app.command()
+def compact(
+    store: StoreArg,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum/--no-vacuum", help="Delete unreferenced files too.")
+    ] = True,
+    retention_hours: Annotated[
+        int | None,
+        typer.Option(help="Keep files younger than this (default: the table's retention)."),
+    ] = None,
+) -> None:
+    """Compact every table of a store into few files (and vacuum it)."""
+    _existing_store(store)
+    reports = _guarded(lambda: compact_store(store, vacuum, retention_hours))
+    for r in reports:
+        console.print(
+            f"{r.table}: {r.files_before} -> {r.files_after} file(s), "
+            f"{r.removed_files} removed, version {r.version}",
+            highlight=False,
+        )
+    console.print(f"{len(reports)} table(s) compacted", highlight=False)
+
+
+@store_app.command("forget-function")
+def forget_function_command(
+    store: StoreArg,
+    function_name: Annotated[str, typer.Argument(help="The function's name.")],
+) -> None:
+    """Delete every stored result of a function (all pipelines recompute it)."""
+    database = _existing_store(store)
+    _report(function_name, _guarded(lambda: forget_function(database, function_name)))
+
+
+@store_app.command("forget-node")
+def forget_node_command(
+    pipeline: PipelineArg, label: LabelArg, trusted: TrustedOpt = False
+) -> None:
+    """Delete one function node's records, failures and results."""
+    loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
+    _report(label, _guarded(lambda: forget_node(loaded, label)))
+
+
+def _where(pairs: list[str]) -> dict[str, Any]:
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column:
+            console.print(
+                f"[red]error:[/red] --where {pair!r}: write COLUMN=VALUE", highlight=False
+            )
+            raise typer.Exit(1)
+        where.setdefault(column, []).append(value)
+    return dict(where)
+
+
+@store_app.command()
+def recompute(
+    pipeline: PipelineArg,
+    label: LabelArg,
+    where: Annotated[
+        list[str],
+        typer.Option(help="COLUMN=VALUE of a tag column; repeat it to choose several rows."),
+    ],
+    trusted: TrustedOpt = False,
+) -> None:
+    """Forget chosen rows of a function node so the next run computes them again."""
+    chosen = _where(where)
+    loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
+    _report(label, _guarded(lambda: recompute_rows(loaded, label, chosen)))

@@ -1,0 +1,172 @@
+"""What ``RayExecutor`` checks about a Ray cluster before it relies on it.
+
+Two mistakes used to hang a run with no error: an address nothing answers at (Ray retries its
+connection for a long time), and a task asking for resources no node has (Ray queues it as
+"infeasible" forever). Both now fail fast with ``ExecutorError``:
+
+* :func:`check_reachable`: before ``ray.init(address=...)`` with an explicit ``host:port``
+  (``ray://host:port`` included), one TCP connection to it is tried for at most
+  ``connect_timeout`` seconds. ``"auto"`` and ``None`` (a local Ray) are left to Ray.
+* :func:`wait_for_feasible`: before the first task of a function with a set of options is
+  sent, the options' demand (``num_cpus`` - Ray's default 1 -, ``num_gpus``, ``memory``,
+  custom ``resources``) is compared with the TOTAL resources of each alive node
+  (``ray.nodes()``): a task must fit on one node. When none fits, the nodes are read again
+  every half second for at most ``resource_timeout`` seconds (a node may be joining, or an
+  autoscaler starting one), then ``ExecutorError`` names the demand and what each node has.
+
+A return value Ray cannot pickle fails in the worker AFTER the function returned: the remote
+traceback then holds only Ray's own frames (its pickler), never the user's code, which is how
+:func:`unsendable_return` tells it from a ``TypeError`` raised by the function itself.
+
+Secrets. An address may carry credentials (``ray://user:password@host:10001``):
+:func:`public_address` strips the userinfo, and only that form is stored in provenance,
+hashed, or shown in a repr or an error.
+
+A cluster on loopback only (tests, one machine): see the README's "Ray cluster" recipe. Ray
+maps ``127.0.0.1`` to the machine's own address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+is set in the environment of the head and of the driver before Ray is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from orcapod.errors import ExecutorError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_RESOURCE_TIMEOUT",
+    "check_reachable",
+    "infeasible",
+    "public_address",
+    "short_repr",
+    "task_demand",
+    "unsendable_return",
+    "wait_for_feasible",
+]
+
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds to reach an explicit address
+DEFAULT_RESOURCE_TIMEOUT = 10.0  # seconds to wait for a node that fits a task's demand
+_POLL_SECONDS = 0.5
+
+
+def public_address(address: str | None) -> str | None:
+    """``address`` without userinfo (``ray://user:pw@host:1`` -> ``ray://host:1``)."""
+    if address is None or "@" not in address:
+        return address
+    scheme, sep, rest = address.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` an explicit address names; None for ``auto``/``local``/no port."""
+    if address in ("auto", "local") or not address:
+        return None
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.hostname is None or port is None:
+        return None
+    return parts.hostname, port
+
+
+def check_reachable(address: str | None, timeout: float) -> None:
+    """Raise ``ExecutorError`` unless the host:port of ``address`` accepts a TCP connection
+    within ``timeout`` seconds (nothing is checked for None, ``auto``, ``local``)."""
+    if address is None:
+        return
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as err:
+        raise ExecutorError(
+            f"no Ray cluster answers at {public_address(address)!r} (tried for {timeout:g} s: "
+            f"{err}). Start the cluster (`ray start --head`) or fix the address; raise "
+            "connect_timeout= if it is slow to answer."
+        ) from err
+
+
+def task_demand(options: Mapping[str, Any]) -> dict[str, float]:
+    """What one task with these Ray options asks of the node it runs on."""
+    demand: dict[str, float] = {}
+    num_cpus = options.get("num_cpus")
+    demand["CPU"] = 1.0 if num_cpus is None else float(num_cpus)
+    for option, resource in (("num_gpus", "GPU"), ("memory", "memory")):
+        if options.get(option):
+            demand[resource] = float(options[option])
+    for name, amount in (options.get("resources") or {}).items():
+        demand[str(name)] = float(amount)
+    return {name: amount for name, amount in demand.items() if amount > 0}
+
+
+def infeasible(demand: Mapping[str, float], nodes: Sequence[Mapping[str, float]]) -> bool:
+    """True when no node's total resources cover ``demand``."""
+    return not any(
+        all(node.get(name, 0.0) + 1e-9 >= amount for name, amount in demand.items())
+        for node in nodes
+    )
+
+
+def _alive_nodes(ray: ModuleType) -> list[dict[str, float]]:
+    return [dict(node.get("Resources", {})) for node in ray.nodes() if node.get("Alive")]
+
+
+def wait_for_feasible(
+    ray: ModuleType, options: Mapping[str, Any], timeout: float, name: str
+) -> None:
+    """Return once some alive node can run a task with ``options``; raise ``ExecutorError``
+    after ``timeout`` seconds when none can (``name``: the function, for the message)."""
+    demand = task_demand(options)
+    if not demand:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = _alive_nodes(ray)
+        if not infeasible(demand, nodes):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    shown = [
+        {k: v for k, v in sorted(node.items()) if not k.startswith("node:") and k != "memory"}
+        for node in nodes
+    ]
+    raise ExecutorError(
+        f"no node of the Ray cluster can run {name!r}: a task asks for {demand}, and the "
+        f"{len(nodes)} alive node(s) have {shown} (waited {timeout:g} s). Ask for resources a "
+        "node has (num_cpus=, num_gpus=, resources=), add such a node, or raise "
+        "resource_timeout= while one is starting."
+    )
+
+
+_FRAME = re.compile(r'File "([^"]+)"')
+
+
+def unsendable_return(ray: ModuleType, err: Exception) -> bool:
+    """Did this Ray task error come from pickling the task's return value in the worker?
+    (Every frame of the remote traceback is Ray's own, and its pickler is among them.)"""
+    files = _FRAME.findall(str(err))
+    ray_dir = os.path.dirname(str(ray.__file__))
+    return (
+        bool(files)
+        and all(path.startswith(ray_dir) for path in files)
+        and any("pickle" in os.path.basename(path) for path in files)
+    )
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (for naming a row in a message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,184 @@
+"""RayExecutor on a real two-node Ray cluster on 127.0.0.1 (``loopback_cluster.py``, run once
+per module in a subprocess: a process can join only one Ray cluster, and this one already
+has the session's local Ray), and the cluster checks that need no cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from orcapod.errors import ExecutorError
+from orcapod.executors import RayExecutor
+from orcapod.executors.ray_cluster import infeasible, public_address, task_demand
+
+SCRIPT = Path(__file__).with_name("loopback_cluster.py")
+
+
+def _process_tree(root: int) -> set[int]:
+    """``root`` and all its descendants (from ``/proc/<pid>/stat``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            parent = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def _sockets_of(pids: set[int]) -> list[tuple[str, str, str]]:
+    """(local address, peer address, process) of every TCP/UDP socket of ``pids`` (``ss``)."""
+    out = subprocess.run(
+        ["ss", "-tuanpH"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    found = []
+    for line in out.splitlines():
+        owners = {int(pid) for pid in re.findall(r"pid=(\d+)", line)}
+        if owners & pids:
+            fields = line.split()
+            found.append((fields[4], fields[5], fields[-1]))
+    return found
+
+
+def _host(address: str) -> str:
+    return address.rpartition(":")[0].strip("[]").removeprefix("::ffff:")
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """What the cluster script saw, plus ``sockets``: the sockets of its processes (head,
+    second node, their workers, the driver) while the cluster was up."""
+    store = tmp_path_factory.mktemp("cluster_store")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(store)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        line = process.stdout.readline()
+        assert line, f"the cluster script ended early (exit code {process.poll()})"
+        seen: dict[str, Any] = json.loads(line)
+        seen["sockets"] = _sockets_of(_process_tree(process.pid))
+        yield seen
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_pipeline_runs_on_both_nodes(cluster_run: dict[str, Any]) -> None:
+    nodes = cluster_run["nodes"]
+    assert set(cluster_run["spread"]) == {nodes["head_node"], nodes["worker_node"]}
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_resources_and_num_cpus_pin_tasks_to_a_node(cluster_run: dict[str, Any]) -> None:
+    worker = cluster_run["nodes"]["worker_node"]
+    assert cluster_run["pinned_resource"] == [worker] * 12  # resources={"worker_node": 1}
+    assert cluster_run["pinned_cpus"] == [worker] * 12  # num_cpus=2: only it has 2 CPUs
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_unreachable_address_and_unsatisfiable_resources_fail_in_bounded_time(
+    cluster_run: dict[str, Any],
+) -> None:
+    unreachable = cluster_run["unreachable"]
+    assert "no Ray cluster answers at '127.0.0.1:" in unreachable["error"]
+    assert unreachable["seconds"] < 30  # connect_timeout=1, where Ray itself retries for minutes
+    unsatisfiable = cluster_run["unsatisfiable"]
+    assert "asks for {'CPU': 1.0, 'gpu_node': 1.0}" in unsatisfiable["error"]
+    assert "'worker_node': 100.0" in unsatisfiable["error"]  # what the nodes have
+    assert 1 <= unsatisfiable["seconds"] < 30  # resource_timeout=1; Ray would wait forever
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_cluster_listens_and_connects_on_loopback_only(cluster_run: dict[str, Any]) -> None:
+    sockets = cluster_run["sockets"]
+    assert any(local.endswith(cluster_run["address"].rpartition(":")[2]) for local, _, _ in sockets)
+    outside = [
+        s
+        for s in sockets
+        if _host(s[0]) != "127.0.0.1" or _host(s[1]) not in ("127.0.0.1", "*", "0.0.0.0")
+    ]
+    assert outside == []
+
+
+@pytest.mark.ray
+def test_local_ray_of_the_tests_listens_on_loopback_only(ray_session: ModuleType) -> None:
+    sockets = _sockets_of(_process_tree(os.getpid()))
+    assert sockets  # Ray's own servers, at least
+    assert [s for s in sockets if _host(s[0]) != "127.0.0.1"] == []
+
+
+@pytest.mark.ray
+def test_unsatisfiable_resources_fail_on_the_local_ray(ray_session: ModuleType) -> None:
+    executor = RayExecutor(resources={"gpu_node": 1}, resource_timeout=0.2)
+    with pytest.raises(ExecutorError, match="no node of the Ray cluster can run 'abs'"):
+        executor.execute_callable(abs, {"x": -1})
+    with pytest.raises(ExecutorError, match="asks for {'CPU': 64.0}"):
+        RayExecutor(num_cpus=64, resource_timeout=0).submit_callable(abs, {"x": -1})
+
+
+def test_task_demand_and_feasibility() -> None:
+    assert task_demand({}) == {"CPU": 1.0}
+    assert task_demand({"num_cpus": 0, "resources": {"a": 2}, "num_gpus": 1}) == {
+        "a": 2.0,
+        "GPU": 1.0,
+    }
+    nodes = [{"CPU": 1.0, "a": 1.0}, {"CPU": 4.0}]
+    assert not infeasible({"CPU": 4.0}, nodes)
+    assert infeasible({"CPU": 2.0, "a": 1.0}, nodes)  # one node must hold it all
+
+
+def test_address_userinfo_never_reaches_provenance_or_repr() -> None:
+    executor = RayExecutor(address="ray://alice:s3cret@head.example:10001")
+    assert public_address(executor.address) == "ray://head.example:10001"
+    assert "s3cret" not in executor.get_executor_data()["executor_options"]
+    assert "s3cret" not in repr(executor)
+    assert "head.example:10001" in executor.get_executor_data()["executor_options"]
+    assert public_address("127.0.0.1:6379") == "127.0.0.1:6379"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_cpus": "lots"}, r"num_cpus='lots'\) must be a non-negative number"),
+        ({"num_gpus": -1}, r"num_gpus=-1\) must be a non-negative number"),
+        ({"resources": {"gpu": "one"}}, r"resources=.* must map resource names"),
+        ({"connect_timeout": "10"}, r"connect_timeout='10'\) must be a number of seconds"),
+        ({"resource_timeout": -1}, r"resource_timeout=-1\) must be a number of seconds"),
+    ],
+)
+def test_bad_options_fail_at_construction(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ExecutorError, match=message):
+        RayExecutor(**kwargs)
