@@ -121,6 +121,7 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.errors import (
     DatabaseError,
     InputValidationError,
@@ -178,6 +179,9 @@ class DeltaTableDatabase(StoringBackend):
         if not self._remote:
             _prepare_local_base(Path(self._base), create_base_path)
         self._storage_options = dict(storage_options) if storage_options else None
+        self._filesystem = filesystem_of(self._base, self._storage_options)
+        if self._remote and self._filesystem is not None:
+            check_bucket(self._base, self._filesystem)
         self._batch_size = batch_size
         self._max_commit_attempts = max_commit_attempts
         self._table_configuration = {"delta.checkpointInterval": str(checkpoint_interval)}
@@ -231,12 +235,21 @@ class DeltaTableDatabase(StoringBackend):
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
         return set(state.query(sql).column(0).to_pylist())
 
+    def _files(self, state: PathState) -> TableFiles | None:
+        """Access to the files of the table of ``state`` (None: a store without a filesystem
+        for them, see ``table_files``)."""
+        if state.files is None:
+            state.files = TableFiles.for_table(state.uri, self._filesystem)
+        return state.files
+
     def _lookup_index(self, state: PathState) -> LookupIndex | None:
-        """The persistent lookup indexes of a local table (``column_index``); none if remote."""
-        if self._remote:
-            return None
+        """The persistent lookup indexes of the table (``column_index``); None when its store
+        has no filesystem for them."""
         if state.lookups is None:
-            state.lookups = LookupIndex(state.uri)
+            files = self._files(state)
+            if files is None:
+                return None
+            state.lookups = LookupIndex(files)
         return state.lookups
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
@@ -246,7 +259,8 @@ class DeltaTableDatabase(StoringBackend):
             state.index,
             state.table,
             since,
-            local=not self._remote,
+            files=self._files(state),
+            storage_options=self._storage_options,
             read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
         )
         return state.index

@@ -21,6 +21,7 @@ from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 
 __all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
@@ -53,6 +54,7 @@ class PathState:
     inflight_seq: int | None = None
     index: CommittedIds | None = None
     lookups: LookupIndex | None = None
+    files: TableFiles | None = None
     refreshed_at: float = -math.inf
 
     @property
