@@ -217,7 +217,9 @@ class DeltaTableDatabase(StoringBackend):
     def _state(self, key: RecordPath) -> PathState:
         state = self._states.get(key)
         if state is None:
-            state = self._states[key] = PathState(key, self.table_uri(key), self._storage_options)
+            uri = self.table_uri(key)
+            state = self._states[key] = PathState(key, uri, self._storage_options)
+            state.files = TableFiles.for_table(uri, self._filesystem)
         return state
 
     def _committed_ids(

@@ -4,6 +4,14 @@ The cached snapshot of the path's Delta table (refreshed to the latest committed
 every read and write; ``None`` while no table exists), its canonical schema (cached per
 version), queries on it, and the rows added but not yet committed with the versions they were
 checked against (see the ``delta`` module docstring for how writes use them).
+
+Refreshing on object storage. deltalake's incremental update of a snapshot costs a listing of
+the log and a read of ``_last_checkpoint``, two requests, on every read and write. The next
+version's commit file is always created before any later one, so a snapshot at version V is
+the latest exactly while ``_delta_log/<V+1>.json`` does not exist: one HEAD request tells,
+and the log is read again only when it does. Decision: the probe is trusted only for
+``REPLAY_SECONDS`` (60 s) after the log was last read, so log clean-up (which removes old
+commit files, never recent ones) cannot hide a version from a long-lived snapshot.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from orcapod.databases.records import canonical_schema
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 
-__all__ = ["FRESH_SECONDS", "NO_TABLE", "WRITE_ERRORS", "PathState"]
+__all__ = ["FRESH_SECONDS", "NO_TABLE", "REPLAY_SECONDS", "WRITE_ERRORS", "PathState"]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
@@ -32,6 +40,8 @@ NO_TABLE = -1
 WRITE_ERRORS = (DeltaError, OSError, pa.ArrowException)
 #: a snapshot refreshed this recently need not be refreshed before a commit attempt
 FRESH_SECONDS = 0.1
+#: on object storage, a snapshot whose log was read this recently is checked by one probe
+REPLAY_SECONDS = 60.0
 
 
 @dataclass
@@ -56,6 +66,7 @@ class PathState:
     lookups: LookupIndex | None = None
     files: TableFiles | None = None
     refreshed_at: float = -math.inf
+    replayed_at: float = -math.inf
 
     @property
     def version(self) -> int:
@@ -76,8 +87,12 @@ class PathState:
         return time.monotonic() - self.refreshed_at < FRESH_SECONDS
 
     def refresh(self) -> None:
-        """Bring the cached snapshot up to the latest committed version."""
-        self.refreshed_at = time.monotonic()
+        """Bring the cached snapshot up to the latest committed version (module docstring:
+        on object storage usually one request, when nothing was committed since)."""
+        now = self.refreshed_at = time.monotonic()
+        if self._unchanged(now):
+            return
+        self.replayed_at = now
         try:
             if self.table is None:
                 options = None if self.storage_options is None else dict(self.storage_options)
@@ -91,6 +106,15 @@ class PathState:
                 f"Cannot read the Delta table of path {self.key!r} at {self.uri}: {err}. Check "
                 "that the location exists, is a directory and is readable."
             ) from err
+
+    def _unchanged(self, now: float) -> bool:
+        """On object storage, is the snapshot (replayed within ``REPLAY_SECONDS``) still the
+        latest? Its next commit file does not exist."""
+        if self.table is None or self.files is None or not self.files.remote:
+            return False
+        if now - self.replayed_at > REPLAY_SECONDS:
+            return False
+        return not self.files.exists(f"_delta_log/{self.version + 1:020d}.json")
 
     def stored_schema(self) -> pa.Schema | None:
         """The canonical schema of the committed table (cached per version)."""

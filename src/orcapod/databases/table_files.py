@@ -91,6 +91,7 @@ def s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSyste
         kwargs.setdefault("scheme", "http")
     virtual = options.get("aws_virtual_hosted_style_request", "")
     kwargs["force_virtual_addressing"] = virtual.lower() in _TRUE
+    kwargs["allow_delayed_open"] = True  # a small file is one PUT, not a multipart upload
     try:
         return pafs.S3FileSystem(**kwargs)
     except (ValueError, TypeError, pa.ArrowException) as err:
@@ -147,6 +148,28 @@ class TableFiles:
                 f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
                 "readable, or delete the file to have it rebuilt."
             ) from err
+
+    @property
+    def remote(self) -> bool:
+        """Is the table on object storage?"""
+        return not self._local
+
+    def exists(self, rel: str) -> bool:
+        """Does the file ``rel`` exist? (One HEAD request on object storage.)"""
+        if self._local:
+            return os.path.isfile(self._path(rel))
+        try:
+            self._fs.open_input_stream(self._path(rel)).close()
+        except FileNotFoundError:
+            return False
+        except (OSError, pa.ArrowException) as err:
+            if _not_found(err):
+                return False
+            raise DatabaseError(
+                f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
+                "readable."
+            ) from err
+        return True
 
     def write(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` with ``data`` atomically; OSError when it cannot be written."""
