@@ -11,7 +11,8 @@ store, then on ``s3://<bucket>/<prefix>`` served by a moto server this script st
   add ``--step`` new rows (default 500): the summed time of those runs.
 
 Each figure gives local and S3 seconds, their ratio, and the HTTP requests the S3 run made
-(counted by a WSGI wrapper around the moto app, by kind: GET, list, PUT, HEAD, ...). Goals:
+(``successive``: its last run, and the total of every run), counted by kind (GET, LIST, PUT,
+HEAD, POST) by the server script the tests use (``tests/databases/s3_server.py``). Goals:
 first run, rerun and +1 % each <= 2x local; successive runs <= 3x local.
 
 The function is trivial (``x + 1``) through a ``LocalExecutor``; timed: building the node and
@@ -25,14 +26,12 @@ Prints one JSON object per figure.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
-import logging
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,40 +51,19 @@ def increment(x: int) -> int:
     return x + 1
 
 
-class CountingApp:
-    """WSGI wrapper counting requests by kind; serialises conditional PUTs (``If-None-Match``)
-    so moto's check-then-write is atomic, as S3's is."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.counts: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-        self._put_lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        method = environ["REQUEST_METHOD"]
-        kind = "LIST" if method == "GET" and "list-type" in environ.get("QUERY_STRING", "") else method
-        with self._lock:
-            self.counts[kind] += 1
-        if "HTTP_IF_NONE_MATCH" in environ and method == "PUT":
-            with self._put_lock:
-                return list(self.app(environ, start_response))
-        return self.app(environ, start_response)
-
-    def total(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
+SERVER = Path(__file__).resolve().parents[1] / "tests" / "databases" / "s3_server.py"
 
 
-def start_server() -> tuple[str, CountingApp]:
-    from moto.server import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
+def start_server() -> tuple[str, subprocess.Popen[str]]:
+    """moto's S3 server with the tests' request counter, in a subprocess on loopback."""
+    proc = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return f"http://127.0.0.1:{int(proc.stdout.readline())}", proc
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    app = CountingApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", app
+
+def request_counts(endpoint: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{endpoint}/_counts", timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
 
 
 def storage_options(endpoint: str) -> dict[str, str]:
@@ -130,18 +108,20 @@ def _child(n: int, store: str, endpoint: str | None) -> dict[str, Any]:
 class Store:
     """One local or S3 store and the requests its runs made."""
 
-    def __init__(self, location: str, endpoint: str | None, app: CountingApp | None) -> None:
-        self.location, self.endpoint, self.app = location, endpoint, app
+    def __init__(self, location: str, endpoint: str | None) -> None:
+        self.location, self.endpoint = location, endpoint
 
     def run(self, n: int) -> tuple[dict[str, Any], dict[str, int]]:
-        before = self.app.total() if self.app else {}
+        before = request_counts(self.endpoint) if self.endpoint else {}
         result = _child(n, self.location, self.endpoint)
-        after = self.app.total() if self.app else {}
+        after = request_counts(self.endpoint) if self.endpoint else {}
         requests = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
         return result, requests
 
 
-def _figure(name: str, n: int, local: float, s3: float, requests: dict[str, int], **extra: Any) -> dict[str, Any]:
+def _figure(
+    name: str, n: int, local: float, s3: float, requests: dict[str, int], **extra: Any
+) -> dict[str, Any]:
     figure = {
         "benchmark": f"s3_store.{name}",
         "n": n,
@@ -170,9 +150,18 @@ def main() -> None:
         print(json.dumps(phase(args.n, args.store, args.endpoint)), flush=True)
         return
 
+    endpoint, server = start_server()
+    try:
+        measure(args, endpoint)
+    finally:
+        server.kill()
+        server.communicate()
+
+
+def measure(args: argparse.Namespace, endpoint: str) -> None:
+    """Every figure, printed as it is measured."""
     import boto3
 
-    endpoint, app = start_server()
     boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -184,8 +173,8 @@ def main() -> None:
 
         def stores(name: str) -> tuple[Store, Store]:
             return (
-                Store(str(Path(root, name)), None, None),
-                Store(f"s3://{BUCKET}/{name}", endpoint, app),
+                Store(str(Path(root, name)), None),
+                Store(f"s3://{BUCKET}/{name}", endpoint),
             )
 
         n, plus = args.n, args.n + args.n // 100

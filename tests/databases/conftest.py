@@ -69,8 +69,8 @@ class S3Server:
 
     def keys(self, bucket: str, prefix: str) -> set[str]:
         """The object keys under ``prefix`` in ``bucket``."""
-        pages = self.client().get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         )
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 

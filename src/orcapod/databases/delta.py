@@ -2,7 +2,11 @@
 
 Layout: the table of path ``(a, b)`` lives in ``<base_path>/a/b`` (segments made
 filesystem-safe by ``paths.segment_dirname``); ``s3://``-style URIs are joined with ``/`` and
-``storage_options`` are passed to deltalake untouched.
+``storage_options`` are passed to deltalake untouched. On S3 the bucket is checked at
+construction (a missing one raises ``InputValidationError``), and the files beside the Delta
+log (lookup sidecars) and single data-file columns go through pyarrow's S3 client configured
+from the same options (``table_files``). Commits on S3 are deltalake's conditional PUT of the
+next log file, so concurrent writers need no lock service.
 
 Writes. Rows are validated and duplicate-checked when they are added, then buffered per path
 and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending rows. Tables are
@@ -33,8 +37,9 @@ append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash
 committed after V, so they are checked against a *partial* index that starts empty at V's data
 files - no read at all when nobody committed since. Either index is kept current cheaply:
 this instance's own commits are hashed in; when other writers moved the table, only the
-``__record_id`` column of the files added since is read (``pyarrow.parquet``); if files were
-removed (compaction), the table is remote or a file is not local, the full index is rebuilt.
+``__record_id`` column of the files added since is read (``pyarrow.parquet``, locally or from
+S3); if files were removed (compaction), or the store is neither local nor on S3, the full
+index is rebuilt.
 The index never misses a committed id (it may over-approximate), so a miss is definite and
 hits are confirmed with a pushed-down query for just those ids: a collision can never reject
 or drop a row. The ``__record_id`` column is written with a parquet bloom filter so such

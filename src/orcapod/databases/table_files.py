@@ -44,9 +44,7 @@ _S3_OPTIONS = {
 _TRUE = ("true", "1", "yes", "on")
 
 
-def filesystem_of(
-    base: str, storage_options: Mapping[str, str] | None
-) -> pafs.FileSystem | None:
+def filesystem_of(base: str, storage_options: Mapping[str, str] | None) -> pafs.FileSystem | None:
     """The filesystem serving a store at ``base`` (a local directory or a URI): local, S3, or
     None for other schemes (module docstring)."""
     if "://" not in base:
