@@ -9,9 +9,10 @@ Refreshing on object storage. deltalake's incremental update of a snapshot costs
 the log and a read of ``_last_checkpoint``, two requests, on every read and write. The next
 version's commit file is always created before any later one, so a snapshot at version V is
 the latest exactly while ``_delta_log/<V+1>.json`` does not exist: one HEAD request tells,
-and the log is read again only when it does. Decision: the probe is trusted only for
-``REPLAY_SECONDS`` (60 s) after the log was last read, so log clean-up (which removes old
-commit files, never recent ones) cannot hide a version from a long-lived snapshot.
+and the log is read again only when it does (for a path without a table yet: the first
+commit file). Decision: the probe is trusted only for ``REPLAY_SECONDS`` (60 s) after the log
+was last read, so log clean-up (which removes old commit files, never recent ones) cannot hide
+a version from a long-lived snapshot.
 """
 
 from __future__ import annotations
@@ -108,9 +109,9 @@ class PathState:
             ) from err
 
     def _unchanged(self, now: float) -> bool:
-        """On object storage, is the snapshot (replayed within ``REPLAY_SECONDS``) still the
-        latest? Its next commit file does not exist."""
-        if self.table is None or self.files is None or not self.files.remote:
+        """On object storage, is the snapshot (or the absence of a table) read within
+        ``REPLAY_SECONDS`` still the latest? Its next commit file does not exist."""
+        if self.files is None or not self.files.remote:
             return False
         if now - self.replayed_at > REPLAY_SECONDS:
             return False
