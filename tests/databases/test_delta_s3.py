@@ -83,3 +83,26 @@ def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     assert table is not None
     assert table.num_rows == 50
     assert pc.count_distinct(table.column("id")).as_py() == 50
+
+
+def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    reader = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    assert reader.committed_version(PATH) == -1
+    before = s3_server.counts()
+    assert reader.committed_version(PATH) == -1  # still no table: one probe
+    assert sum(s3_server.counts().values()) - sum(before.values()) == 1
+    writer.add_records(PATH, _rows(0, 5), "id")
+    writer.flush()
+    assert reader.committed_version(PATH) == 0  # the probe found the first commit
+    before = s3_server.counts()
+    assert reader.committed_version(PATH) == 0
+    assert sum(s3_server.counts().values()) - sum(before.values()) == 1
+    writer.add_records(PATH, _rows(5, 9), "id")
+    writer.flush()
+    table = reader.get_all_records(PATH, record_id_column="id")
+    assert table is not None
+    assert table.num_rows == 9
