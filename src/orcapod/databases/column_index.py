@@ -48,7 +48,8 @@ Decisions:
 
 * Local tables and tables on S3 are indexed, through ``table_files.TableFiles`` (on object
   storage a sidecar saves the requests of a query over every data file: one GET of the pack
-  instead of a few ranged GETs per file). Tables elsewhere (``gs://``, ...) are not indexed:
+  instead of a few ranged GETs per file; there a lookup that read ``REMOTE_PACK_AFTER``
+  sidecars one by one rewrites the pack). Tables elsewhere (``gs://``, ...) are not indexed:
   every lookup is a query.
 * Sidecars are written atomically (temporary file and rename; one PUT on S3) and end with a
   checksum of their content and of the name of the data file they index; on load the magic,
@@ -86,6 +87,7 @@ __all__ = [
     "INDEX_DIR",
     "MIN_INDEXED_VALUES",
     "PACK_AFTER",
+    "REMOTE_PACK_AFTER",
     "SCHEME",
     "LookupIndex",
     "indexable",
@@ -105,6 +107,8 @@ _PACK_MAGIC = b"OIDP"
 _PACK_NAME = "pack.h64p"
 #: a lookup that had to read this many single sidecars writes the column's pack
 PACK_AFTER = 8
+#: the same on object storage, where every sidecar read is a request or two
+REMOTE_PACK_AFTER = 2
 
 
 def indexable(dtype: pa.DataType) -> bool:
@@ -145,8 +149,9 @@ def _sorted_run(hashes: NDArray[np.uint64]) -> NDArray[np.uint64]:
 class LookupIndex:
     """The lookup indexes of one Delta table (see the module docstring)."""
 
-    def __init__(self, files: TableFiles) -> None:
+    def __init__(self, files: TableFiles, pack_after: int = PACK_AFTER) -> None:
         self._files = files
+        self._pack_after = pack_after
         self._root = f"{INDEX_DIR}/{SCHEME.hex()}"
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
@@ -248,7 +253,7 @@ class LookupIndex:
                 cache[file] = run
             if len(run):
                 runs.append(run)
-        if singles >= PACK_AFTER:
+        if singles >= self._pack_after:
             self._write_pack(column, {file: cache[file] for file in files})
         return runs
 

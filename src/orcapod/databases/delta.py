@@ -18,7 +18,8 @@ for the columns whose values are all distinct (record ids, input packet hashes, 
 source info): measured on a 10k-row results batch, 15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB.
 
 Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
-``checkpoint_interval`` (default 10; Delta's own default is 100). Opening a table and committing
+``checkpoint_interval`` (default 10 locally, ``REMOTE_CHECKPOINT_INTERVAL`` = 4 on object
+storage; Delta's own default is 100). Opening a table and committing
 to it replay the JSON commits since the last checkpoint, so with 100 their cost grows with the
 history: measured here, open 5 -> 34 ms and commit 6 -> 18 ms between the 1st and the 90th
 commit after a checkpoint - per table, per incremental run. With 10 both stay ~5 ms; every
@@ -71,6 +72,10 @@ Lookups by many values of a string column (e.g. 10k input hashes in a results ta
 narrow the values with persistent per-file hash indexes (``column_index.LookupIndex``), so
 values that are not stored never reach the query, and a lookup of only new values runs none.
 
+On object storage, reads of whole projected columns with no filter (a node's recorded ids,
+its stored result ids) come from ``column_cache.ColumnCache`` instead of a scan of every data
+file.
+
 Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
 SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
 never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often aborts at exit
@@ -105,7 +110,8 @@ from deltalake.writer.properties import (
 )
 
 from orcapod.databases.backend import StoringBackend
-from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.column_cache import ColumnCache
+from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_state import NO_TABLE, WRITE_ERRORS, PathState
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import RecordPath, segment_dirname, validate_path
@@ -151,6 +157,10 @@ _DISTINCT_VALUED_PREFIXES = (SOURCE_PREFIX, SYSTEM_TAG_RECORD_ID)
 
 _ID = quote_identifier(RECORD_ID)
 
+#: checkpoint interval of tables created on object storage: opening a table reads every commit
+#: since the last checkpoint (twice, one request each), a checkpoint costs a few requests once
+REMOTE_CHECKPOINT_INTERVAL = 4
+
 
 class DeltaTableDatabase(StoringBackend):
     """Records stored as Delta Lake tables under ``base_path`` (a directory or a URI)."""
@@ -161,11 +171,15 @@ class DeltaTableDatabase(StoringBackend):
         storage_options: Mapping[str, str] | None = None,
         batch_size: int = 10_000,
         max_commit_attempts: int = 200,
-        checkpoint_interval: int = 10,
+        checkpoint_interval: int | None = None,
         create_base_path: bool = True,
     ) -> None:
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
+        raw = os.fspath(base_path)
+        self._remote = "://" in raw
+        if checkpoint_interval is None:
+            checkpoint_interval = REMOTE_CHECKPOINT_INTERVAL if self._remote else 10
         if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int):
             raise InputValidationError(
                 f"checkpoint_interval must be an int, got {type(checkpoint_interval).__name__}."
@@ -178,8 +192,6 @@ class DeltaTableDatabase(StoringBackend):
             raise InputValidationError(
                 f"max_commit_attempts must be at least 1, got {max_commit_attempts}."
             )
-        raw = os.fspath(base_path)
-        self._remote = "://" in raw
         self._base = raw.rstrip("/") if self._remote else str(Path(raw).expanduser().absolute())
         if not self._remote:
             _prepare_local_base(Path(self._base), create_base_path)
@@ -256,8 +268,16 @@ class DeltaTableDatabase(StoringBackend):
             files = self._files(state)
             if files is None:
                 return None
-            state.lookups = LookupIndex(files)
+            state.lookups = LookupIndex(files, REMOTE_PACK_AFTER if files.remote else PACK_AFTER)
         return state.lookups
+
+    def _column_cache(self, state: PathState) -> ColumnCache | None:
+        """The cache of whole projected columns of a table on object storage (None locally:
+        ``column_cache``)."""
+        files = self._files(state)
+        if state.columns is None and files is not None and files.remote:
+            state.columns = ColumnCache(files)
+        return state.columns
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -566,7 +586,12 @@ class DeltaTableDatabase(StoringBackend):
                 narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
             if stored is not None and narrowed is not None:
                 where = where_clause(narrowed, stored)
-                if where is not None:
+                cache = self._column_cache(state)
+                if where == "TRUE" and selected is not None and cache is not None:
+                    assert state.table is not None  # (a table has a stored schema)
+                    present = [c for c in selected if stored.get_field_index(c) >= 0]
+                    parts.insert(0, cache.read(present, state.table.file_uris(), stored))
+                elif where is not None:
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
                     parts.insert(0, state.query(sql))
         return stored_result(parts, schema, record_id_column, selected)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from orcapod.databases.column_cache import ColumnCache
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.paths import RecordPath
@@ -66,6 +67,7 @@ class PathState:
     index: CommittedIds | None = None
     lookups: LookupIndex | None = None
     files: TableFiles | None = None
+    columns: ColumnCache | None = None
     refreshed_at: float = -math.inf
     replayed_at: float = -math.inf
 
