@@ -13,7 +13,7 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, SCHEME
-from orcapod.errors import InputValidationError
+from orcapod.errors import DatabaseError, InputValidationError
 
 PATH = ("results", "fn")
 
@@ -106,3 +106,42 @@ def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
     table = reader.get_all_records(PATH, record_id_column="id")
     assert table is not None
     assert table.num_rows == 9
+
+
+def _projected(db: DeltaTableDatabase) -> list[tuple[Any, ...]]:
+    table = db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=["id", "n"])
+    assert table is not None
+    return sorted(zip(*(table.column(c).to_pylist() for c in ("id", "n")), strict=True))
+
+
+def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> None:
+    bucket, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    db.add_records(PATH, _rows(0, 10).drop_columns(["n"]), "id")  # a file without "n"
+    db.flush()
+    for b in range(1, 6):
+        db.add_records(PATH, _rows(b * 10, (b + 1) * 10), "id")
+        db.flush()
+    db.add_records(PATH, _rows(60, 63), "id")  # pending rows are part of the answer
+    expected = [(f"r{i}", None if i < 10 else i) for i in range(63)]
+    assert _projected(db) == sorted(expected)
+    prefix = f"store/results/fn/{INDEX_DIR}/columns/"
+    names = {key.rsplit("/", 1)[-1] for key in s3_server.keys(bucket, prefix)}
+    assert len(names) == 7 and "pack.arrow" in names  # one sidecar per data file, a pack
+    db.flush()
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    assert _projected(later) == sorted(expected)  # the pack, and the new file read
+    assert len(s3_server.keys(bucket, prefix)) == 8  # its sidecar written
+    # the pack answers without the data files (damaged here: reading one would fail)
+    client = s3_server.client()
+    for key in s3_server.keys(bucket, "store/results/fn/part-"):
+        client.put_object(Bucket=bucket, Key=key, Body=b"not parquet")
+    assert _projected(DeltaTableDatabase(base, storage_options=s3_server.options)) == sorted(
+        expected
+    )
+    # a damaged pack or sidecar is never believed: the data file is read (and fails here)
+    for key in s3_server.keys(bucket, prefix):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        client.put_object(Bucket=bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    with pytest.raises(DatabaseError, match="Cannot read the data file"):
+        _projected(DeltaTableDatabase(base, storage_options=s3_server.options))
