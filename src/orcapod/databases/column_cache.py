@@ -21,7 +21,7 @@ Decisions:
 * Object storage only: locally a scan of a data file is a few page-cache reads.
 * The projection key is a hash of the column names (in order); each distinct projection has
   its own cache (the nodes use a few fixed ones).
-* Parts are stored as read from the data file (Arrow IPC) and cast to the table's canonical
+* Parts are stored as read from the data file (Arrow IPC, zstd-compressed) and cast to the table's canonical
   schema on use; a column a data file lacks (written before the column existed) reads as
   nulls, as in a query.
 * Sidecars and packs name the data files they hold and end with a checksum of their content;
@@ -125,7 +125,8 @@ def _encode(parts: Mapping[str, pa.Table]) -> bytes:
     index = [[name, part.num_rows] for name, part in parts.items()]
     table = table.replace_schema_metadata({_FILES_KEY: json.dumps(index).encode()})
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     body = sink.getvalue().to_pybytes()
     return body + xxhash.xxh3_64(body).digest()
