@@ -21,9 +21,9 @@ Decisions:
 * Object storage only: locally a scan of a data file is a few page-cache reads.
 * The projection key is a hash of the column names (in order); each distinct projection has
   its own cache (the nodes use a few fixed ones).
-* Parts are stored as read from the data file (Arrow IPC, zstd-compressed) and cast to the table's canonical
-  schema on use; a column a data file lacks (written before the column existed) reads as
-  nulls, as in a query.
+* Parts are stored as read from the data file (Arrow IPC, zstd-compressed) and cast to the
+  table's canonical schema on use; a column a data file lacks (written before the column
+  existed) reads as nulls, as in a query.
 * Sidecars and packs name the data files they hold and end with a checksum of their content;
   one that is damaged, or names other files, is never believed: the part is read from the
   data file again. Writing is best effort: the cache is not data, deleting it is safe.
