@@ -1,4 +1,4 @@
-"""``LookupIndex``: persistent per-file hash indexes of lookup columns of a local Delta table.
+"""``LookupIndex``: persistent per-file hash indexes of lookup columns of a Delta table.
 
 The problem. A result-cache lookup asks a results table for the rows whose
 ``__input_packet_hash`` is one of, say, 10k new hashes. The values are random, so file
@@ -47,8 +47,12 @@ so importing orcapod does not import polars). A process whose polars hashes diff
 
 Decisions:
 
-* Only local tables are indexed; for object stores every lookup is a query.
-* Sidecars are written atomically (temporary file, then ``os.replace``) and end with a
+* Local tables and tables on S3 are indexed, through ``table_files.TableFiles`` (on object
+  storage a sidecar saves the requests of a query over every data file: one GET of the pack
+  instead of a few ranged GETs per file; there a lookup that read ``REMOTE_PACK_AFTER``
+  sidecars one by one rewrites the pack). Tables elsewhere (``gs://``, ...) are not indexed:
+  every lookup is a query.
+* Sidecars are written atomically (temporary file and rename; one PUT on S3) and end with a
   checksum of their content and of the name of the data file they index; on load the magic,
   scheme, row count, size and checksum are checked, and a sidecar that fails any of them
   (damaged, copied from another file, written by other code) is never believed: it is
@@ -66,10 +70,7 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import replace
 
@@ -78,16 +79,17 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.id_index import hash_ids, in_sorted_runs, read_column
+from orcapod.databases.id_index import hash_ids, in_sorted_runs
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.queries import Constraint
-from orcapod.errors import DatabaseError
+from orcapod.databases.table_files import TableFiles
 from orcapod.types.columns import RECORD_ID
 
 __all__ = [
     "INDEX_DIR",
     "MIN_INDEXED_VALUES",
     "PACK_AFTER",
+    "REMOTE_PACK_AFTER",
     "LookupIndex",
     "indexable",
     "scheme",
@@ -107,6 +109,8 @@ _PACK_MAGIC = b"OIDP"
 _PACK_NAME = "pack.h64p"
 #: a lookup that had to read this many single sidecars writes the column's pack
 PACK_AFTER = 8
+#: the same on object storage, where every sidecar read is a request or two
+REMOTE_PACK_AFTER = 2
 
 
 def indexable(dtype: pa.DataType) -> bool:
@@ -143,11 +147,12 @@ def _sorted_run(hashes: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 
 class LookupIndex:
-    """The lookup indexes of one local Delta table (see the module docstring)."""
+    """The lookup indexes of one Delta table (see the module docstring)."""
 
-    def __init__(self, table_dir: str) -> None:
-        self._table_dir = os.path.realpath(table_dir)
-        self._root = os.path.join(table_dir, INDEX_DIR, scheme().hex())
+    def __init__(self, files: TableFiles, pack_after: int = PACK_AFTER) -> None:
+        self._files = files
+        self._pack_after = pack_after
+        self._root = f"{INDEX_DIR}/{scheme().hex()}"
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
         self._persist = True
@@ -164,16 +169,7 @@ class LookupIndex:
         if self._discovered:
             return
         self._discovered = True
-        try:
-            entries = os.listdir(self._root)
-        except FileNotFoundError:
-            return
-        except OSError as err:
-            raise DatabaseError(
-                f"Cannot list the lookup index directory {self._root}: {err}. Check that the "
-                "table's directory is readable."
-            ) from err
-        self._columns.update(_column_of_dir(name) for name in entries)
+        self._columns.update(_column_of_dir(name) for name in self._files.list_dirs(self._root))
 
     def note_lookup(self, constraints: Mapping[str, object], record_id_column: str | None) -> None:
         """Index the columns that ``constraints`` look up by at least ``MIN_INDEXED_VALUES``
@@ -247,7 +243,8 @@ class LookupIndex:
         for file in files:
             run = cache.get(file)
             if run is None:
-                run = pack.get(os.path.basename(file)) if self._sidecar(column, file) else None
+                name = self._files.name_of(file)
+                run = None if name is None else pack.get(name)
                 if run is None:
                     singles += 1
                     run = self._read(column, file)
@@ -256,35 +253,37 @@ class LookupIndex:
                 cache[file] = run
             if len(run):
                 runs.append(run)
-        if singles >= PACK_AFTER:
+        if singles >= self._pack_after:
             self._write_pack(column, {file: cache[file] for file in files})
         return runs
 
     def _pack_path(self, column: str) -> str:
-        return os.path.join(self._root, _dir_of_column(column), _PACK_NAME)
+        return f"{self._root}/{_dir_of_column(column)}/{_PACK_NAME}"
 
     def _read_pack(self, column: str) -> dict[str, NDArray[np.uint64]]:
         """The runs of the column's pack by data file name (empty: no valid pack)."""
-        data = _read_bytes(self._pack_path(column))
+        data = self._files.read(self._pack_path(column))
         return {} if data is None else _unpack(data)
 
     def _write_pack(self, column: str, runs: Mapping[str, NDArray[np.uint64]]) -> None:
         """One file with the runs of ``runs``' data files (those directly in the table)."""
-        entries = {os.path.basename(f): run for f, run in runs.items() if self._sidecar(column, f)}
+        names = {f: self._files.name_of(f) for f in runs}
+        entries = {name: runs[f] for f, name in names.items() if name is not None}
         self._put(self._pack_path(column), _pack(entries))
 
     def _sidecar(self, column: str, file: str) -> str | None:
         """Where the sidecar of ``file`` lives (``None``: not a file directly in the table)."""
-        if os.path.dirname(os.path.realpath(file)) != self._table_dir:
+        name = self._files.name_of(file)
+        if name is None:
             return None
-        return os.path.join(self._root, _dir_of_column(column), os.path.basename(file) + _SUFFIX)
+        return f"{self._root}/{_dir_of_column(column)}/{name}{_SUFFIX}"
 
     def _read(self, column: str, file: str) -> NDArray[np.uint64] | None:
         path = self._sidecar(column, file)
-        data = None if path is None else _read_bytes(path)
+        data = None if path is None else self._files.read(path)
         if data is None or len(data) < _HEADER + _CHECKSUM:
             return None
-        body = _checked(data, os.path.basename(file).encode())
+        body = _checked(data, str(self._files.name_of(file)).encode())
         if body is None or body[:4] != _MAGIC or body[8:16] != scheme():
             return None
         (form,) = np.frombuffer(body, dtype="<u4", count=1, offset=4)
@@ -297,7 +296,7 @@ class LookupIndex:
     def _build(self, column: str, file: str) -> NDArray[np.uint64]:
         """Read ``column`` of one data file, hash it and persist the sidecar (a file written
         before the column existed holds only nulls there: an empty run)."""
-        values = read_column(file, column)
+        values = self._files.read_column(file, column)
         if values is None or not indexable(values.type):
             run = np.empty(0, dtype=np.uint64)
         else:
@@ -311,42 +310,23 @@ class LookupIndex:
             return
         header = _MAGIC + np.array([_FORMAT], dtype="<u4").tobytes() + scheme()
         header += np.array([len(run)], dtype="<u8").tobytes()
-        self._put(path, _with_checksum(header + run.astype("<u8").tobytes(), file))
+        name = str(self._files.name_of(file))
+        self._put(path, _with_checksum(header + run.astype("<u8").tobytes(), name))
 
     def _put(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically (module docstring: best effort)."""
         if not self._persist:
             return
-        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
+            self._files.write(path, data)
         except OSError:
             # a cache that cannot be persisted (read-only store): answer from memory only
             self._persist = False
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
 
 
-def _read_bytes(path: str) -> bytes | None:
-    """The content of an index file (None: there is none)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise DatabaseError(
-            f"Cannot read the lookup index file {path}: {err}. Check that the table's "
-            "directory is readable, or delete the file to have it rebuilt."
-        ) from err
-
-
-def _with_checksum(body: bytes, file: str = "") -> bytes:
+def _with_checksum(body: bytes, name: str = "") -> bytes:
     """``body`` followed by its checksum, bound to the data file it indexes (by name)."""
-    key = os.path.basename(file).encode()
+    key = name.encode()
     return body + xxhash.xxh3_64(key + b"\0" + body).digest()
 
 

@@ -2,7 +2,11 @@
 
 Layout: the table of path ``(a, b)`` lives in ``<base_path>/a/b`` (segments made
 filesystem-safe by ``paths.segment_dirname``); ``s3://``-style URIs are joined with ``/`` and
-``storage_options`` are passed to deltalake untouched.
+``storage_options`` are passed to deltalake untouched. On S3 the bucket is checked at
+construction (a missing one raises ``InputValidationError``), and the files beside the Delta
+log (lookup sidecars) and single data-file columns go through pyarrow's S3 client configured
+from the same options (``table_files``). Commits on S3 are deltalake's conditional PUT of the
+next log file, so concurrent writers need no lock service.
 
 Writes. Rows are validated and duplicate-checked when they are added, then buffered per path
 and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending rows. Tables are
@@ -14,7 +18,8 @@ for the columns whose values are all distinct (record ids, input packet hashes, 
 source info): measured on a 10k-row results batch, 15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB.
 
 Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
-``checkpoint_interval`` (default 10; Delta's own default is 100). Opening a table and committing
+``checkpoint_interval`` (default 10 locally, ``REMOTE_CHECKPOINT_INTERVAL`` = 4 on object
+storage; Delta's own default is 100). Opening a table and committing
 to it replay the JSON commits since the last checkpoint, so with 100 their cost grows with the
 history: measured here, open 5 -> 34 ms and commit 6 -> 18 ms between the 1st and the 90th
 commit after a checkpoint - per table, per incremental run. With 10 both stay ~5 ms; every
@@ -33,8 +38,9 @@ append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash
 committed after V, so they are checked against a *partial* index that starts empty at V's data
 files - no read at all when nobody committed since. Either index is kept current cheaply:
 this instance's own commits are hashed in; when other writers moved the table, only the
-``__record_id`` column of the files added since is read (``pyarrow.parquet``); if files were
-removed (compaction), the table is remote or a file is not local, the full index is rebuilt.
+``__record_id`` column of the files added since is read (``pyarrow.parquet``, locally or from
+S3); if files were removed (compaction), or the store is neither local nor on S3, the full
+index is rebuilt.
 The index never misses a committed id (it may over-approximate), so a miss is definite and
 hits are confirmed with a pushed-down query for just those ids: a collision can never reject
 or drop a row. The ``__record_id`` column is written with a parquet bloom filter so such
@@ -66,6 +72,10 @@ Lookups by many values of a string column (e.g. 10k input hashes in a results ta
 narrow the values with persistent per-file hash indexes (``column_index.LookupIndex``), so
 values that are not stored never reach the query, and a lookup of only new values runs none.
 
+On object storage, reads of whole projected columns with no filter (a node's recorded ids,
+its stored result ids) come from ``column_cache.ColumnCache`` instead of a scan of every data
+file.
+
 Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
 SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
 never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often aborts at exit
@@ -96,7 +106,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.databases.backend import StoringBackend
-from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.column_cache import ColumnCache
+from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import (
@@ -124,6 +135,7 @@ from orcapod.databases.records import (
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.errors import (
     DatabaseError,
     InputValidationError,
@@ -151,6 +163,10 @@ _DISTINCT_VALUED_PREFIXES = (SOURCE_PREFIX, SYSTEM_TAG_RECORD_ID)
 
 _ID = quote_identifier(RECORD_ID)
 
+#: checkpoint interval of tables created on object storage: opening a table reads every commit
+#: since the last checkpoint (twice, one request each), a checkpoint costs a few requests once
+REMOTE_CHECKPOINT_INTERVAL = 4
+
 
 class DeltaTableDatabase(StoringBackend):
     """Records stored as Delta Lake tables under ``base_path`` (a directory or a URI)."""
@@ -161,7 +177,7 @@ class DeltaTableDatabase(StoringBackend):
         storage_options: Mapping[str, str] | None = None,
         batch_size: int = 10_000,
         max_commit_attempts: int = 200,
-        checkpoint_interval: int = 10,
+        checkpoint_interval: int | None = None,
         create_base_path: bool = True,
     ) -> None:
         for name, number in (
@@ -175,6 +191,10 @@ class DeltaTableDatabase(StoringBackend):
                 )
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
+        raw = os.fspath(base_path)
+        self._remote = "://" in raw
+        if checkpoint_interval is None:
+            checkpoint_interval = REMOTE_CHECKPOINT_INTERVAL if self._remote else 10
         if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int):
             raise InputValidationError(
                 f"checkpoint_interval must be an int, got {type(checkpoint_interval).__name__}."
@@ -187,12 +207,13 @@ class DeltaTableDatabase(StoringBackend):
             raise InputValidationError(
                 f"max_commit_attempts must be at least 1, got {max_commit_attempts}."
             )
-        raw = os.fspath(base_path)
-        self._remote = "://" in raw
         self._base = raw.rstrip("/") if self._remote else str(Path(raw).expanduser().absolute())
         if not self._remote:
             _prepare_local_base(Path(self._base), create_base_path)
         self._storage_options = dict(storage_options) if storage_options else None
+        self._filesystem = filesystem_of(self._base, self._storage_options)
+        if self._remote and self._filesystem is not None:
+            check_bucket(self._base, self._filesystem)
         self._batch_size = batch_size
         self._max_commit_attempts = max_commit_attempts
         self._table_configuration = {"delta.checkpointInterval": str(checkpoint_interval)}
@@ -250,7 +271,9 @@ class DeltaTableDatabase(StoringBackend):
     def _state(self, key: RecordPath) -> PathState:
         state = self._states.get(key)
         if state is None:
-            state = self._states[key] = PathState(key, self.table_uri(key), self._storage_options)
+            uri = self.table_uri(key)
+            state = self._states[key] = PathState(key, uri, self._storage_options)
+            state.files = TableFiles.for_table(uri, self._filesystem)
         return state
 
     def _committed_ids(
@@ -268,13 +291,30 @@ class DeltaTableDatabase(StoringBackend):
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
         return set(state.query(sql).column(0).to_pylist())
 
+    def _files(self, state: PathState) -> TableFiles | None:
+        """Access to the files of the table of ``state`` (None: a store without a filesystem
+        for them, see ``table_files``)."""
+        if state.files is None:
+            state.files = TableFiles.for_table(state.uri, self._filesystem)
+        return state.files
+
     def _lookup_index(self, state: PathState) -> LookupIndex | None:
-        """The persistent lookup indexes of a local table (``column_index``); none if remote."""
-        if self._remote:
-            return None
+        """The persistent lookup indexes of the table (``column_index``); None when its store
+        has no filesystem for them."""
         if state.lookups is None:
-            state.lookups = LookupIndex(state.uri)
+            files = self._files(state)
+            if files is None:
+                return None
+            state.lookups = LookupIndex(files, REMOTE_PACK_AFTER if files.remote else PACK_AFTER)
         return state.lookups
+
+    def _column_cache(self, state: PathState) -> ColumnCache | None:
+        """The cache of whole projected columns of a table on object storage (None locally:
+        ``column_cache``)."""
+        files = self._files(state)
+        if state.columns is None and files is not None and files.remote:
+            state.columns = ColumnCache(files)
+        return state.columns
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -283,7 +323,8 @@ class DeltaTableDatabase(StoringBackend):
             state.index,
             state.table,
             since,
-            local=not self._remote,
+            files=self._files(state),
+            storage_options=self._storage_options,
             read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
         )
         return state.index
@@ -593,7 +634,12 @@ class DeltaTableDatabase(StoringBackend):
                 narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
             if stored is not None and narrowed is not None:
                 where = where_clause(narrowed, stored)
-                if where is not None:
+                cache = self._column_cache(state)
+                if where == "TRUE" and selected is not None and cache is not None:
+                    assert state.table is not None  # (a table has a stored schema)
+                    present = [c for c in selected if stored.get_field_index(c) >= 0]
+                    parts.insert(0, cache.read(present, state.table.file_uris(), stored))
+                elif where is not None:
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
                     parts.insert(0, state.query(sql))
         return stored_result(parts, schema, record_id_column, selected)

@@ -79,11 +79,13 @@ def _log_damage(log: Path) -> tuple[str, Path] | None:
 
 
 def _data_damage(table_dir: Path, err: BaseException) -> tuple[str, Path] | None:
-    for name in _PARQUET_NAME.findall(str(err)):
-        candidates = [table_dir / name, *table_dir.rglob(name)]
-        for candidate in candidates:
-            if candidate.is_file() and _bad_parquet(candidate):
-                return "a data file is not a readable Parquet file", candidate
+    names = _PARQUET_NAME.findall(str(err))
+    candidates = [c for name in names for c in (table_dir / name, *table_dir.rglob(name))]
+    if not names:  # an error that names no file (a direct pyarrow read): check them all
+        candidates = sorted(table_dir.rglob("*.parquet"))
+    for candidate in candidates:
+        if "_delta_log" not in candidate.parts and candidate.is_file() and _bad_parquet(candidate):
+            return "a data file is not a readable Parquet file", candidate
     return None
 
 

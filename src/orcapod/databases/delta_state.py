@@ -15,6 +15,15 @@ evolution) read as nulls. Object stores keep the query.
 
 deltalake is imported inside the functions that use it (it costs more to import than most of
 orcapod), so importing orcapod does not import it.
+
+Refreshing on object storage. deltalake's incremental update of a snapshot costs a listing of
+the log and a read of ``_last_checkpoint``, two requests, on every read and write. The next
+version's commit file is always created before any later one, so a snapshot at version V is
+the latest exactly while ``_delta_log/<V+1>.json`` does not exist: one HEAD request tells,
+and the log is read again only when it does (for a path without a table yet: the first
+commit file). Decision: the probe is trusted only for ``REPLAY_SECONDS`` (60 s) after the log
+was last read, so log clean-up (which removes old commit files, never recent ones) cannot hide
+a version from a long-lived snapshot.
 """
 
 from __future__ import annotations
@@ -28,21 +37,25 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orcapod.databases.column_cache import ColumnCache
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
+from orcapod.databases.table_files import TableFiles
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["FRESH_SECONDS", "NO_TABLE", "PathState", "write_errors"]
+__all__ = ["FRESH_SECONDS", "NO_TABLE", "REPLAY_SECONDS", "PathState", "write_errors"]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
 #: a snapshot refreshed this recently need not be refreshed before a commit attempt
 FRESH_SECONDS = 0.1
+#: on object storage, a snapshot whose log was read this recently is checked by one probe
+REPLAY_SECONDS = 60.0
 
 
 @functools.cache
@@ -73,7 +86,10 @@ class PathState:
     inflight_seq: int | None = None
     index: CommittedIds | None = None
     lookups: LookupIndex | None = None
+    files: TableFiles | None = None
+    columns: ColumnCache | None = None
     refreshed_at: float = -math.inf
+    replayed_at: float = -math.inf
 
     @property
     def version(self) -> int:
@@ -94,11 +110,15 @@ class PathState:
         return time.monotonic() - self.refreshed_at < FRESH_SECONDS
 
     def refresh(self) -> None:
-        """Bring the cached snapshot up to the latest committed version."""
+        """Bring the cached snapshot up to the latest committed version (module docstring:
+        on object storage usually one request, when nothing was committed since)."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
-        self.refreshed_at = time.monotonic()
+        now = self.refreshed_at = time.monotonic()
+        if self._unchanged(now):
+            return
+        self.replayed_at = now
         try:
             if self.table is None:
                 options = None if self.storage_options is None else dict(self.storage_options)
@@ -109,6 +129,15 @@ class PathState:
             self.table = None
         except write_errors() as err:
             raise damage_error(self.key, self.uri, err, "read") from err
+
+    def _unchanged(self, now: float) -> bool:
+        """On object storage, is the snapshot (or the absence of a table) read within
+        ``REPLAY_SECONDS`` still the latest? Its next commit file does not exist."""
+        if self.files is None or not self.files.remote:
+            return False
+        if now - self.replayed_at > REPLAY_SECONDS:
+            return False
+        return not self.files.exists(f"_delta_log/{self.version + 1:020d}.json")
 
     def stored_schema(self) -> pa.Schema | None:
         """The canonical schema of the committed table (cached per version)."""

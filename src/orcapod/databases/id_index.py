@@ -34,14 +34,14 @@ that importing orcapod does not import them.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
 
@@ -54,7 +54,6 @@ __all__ = [
     "hash_ids",
     "in_sorted_runs",
     "index_own_commit",
-    "read_column",
     "sync_index",
 ]
 
@@ -160,42 +159,47 @@ def sync_index(
     table: DeltaTable,
     since: int,
     *,
-    local: bool,
+    files: TableFiles | None,
+    storage_options: Mapping[str, str] | None,
     read_all: Callable[[], pa.Array | pa.ChunkedArray],
 ) -> CommittedIds:
     """``index`` (or a new one) covering ids absent at version ``since`` of ``table``, brought
     up to the table's version. A new one is partial (empty at ``since``) when ``since`` is a
     version the table had, else full; ``read_all`` reads every committed id for a full one.
-    Only a ``local`` table is advanced file by file; otherwise the full index is rebuilt."""
+    With ``files`` (local or object storage) an index is advanced file by file, reading the
+    record ids of the files added since; without, or when files were removed (compaction),
+    the full index is rebuilt."""
     version = int(table.version())
     if index is None or not index.covers(since):
-        index = _start(table, since, version, local, read_all)
+        index = _start(table, since, version, files is not None, storage_options, read_all)
     if index.version == version:
         return index
-    files = frozenset(table.file_uris())
-    if local and index.files <= files:
-        added = sorted(files - index.files)
-        if all(os.path.isfile(f) for f in added):
-            index.advance(version, files, (_read_ids(f) for f in added))
+    uris = frozenset(table.file_uris())
+    if files is not None and index.files <= uris:
+        added = sorted(uris - index.files)
+        if all(files.name_of(f) is not None for f in added):
+            index.advance(version, uris, (_read_ids(files, f) for f in added))
             return index
-    return _full(version, files, read_all)
+    return _full(version, uris, read_all)
 
 
 def _start(
     table: DeltaTable,
     since: int,
     version: int,
-    local: bool,
+    incremental: bool,
+    storage_options: Mapping[str, str] | None,
     read_all: Callable[[], pa.Array | pa.ChunkedArray],
 ) -> CommittedIds:
     if since >= 0 and since == version:
         return CommittedIds(since, frozenset(table.file_uris()))
-    if 0 <= since < version and local:
+    if 0 <= since < version and incremental:
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError
 
+        options = None if storage_options is None else dict(storage_options)
         try:
-            old = DeltaTable(table.table_uri, version=since)
+            old = DeltaTable(table.table_uri, version=since, storage_options=options)
         except DeltaError:
             # that version's log is gone (log retention): index every id instead
             return _full(version, frozenset(table.file_uris()), read_all)
@@ -223,26 +227,9 @@ def index_own_commit(
     return index
 
 
-def _read_ids(file: str) -> pa.ChunkedArray:
-    """The record ids of one local parquet data file."""
-    ids = read_column(file, RECORD_ID)
+def _read_ids(files: TableFiles, file: str) -> pa.ChunkedArray:
+    """The record ids of one parquet data file of the table."""
+    ids = files.read_column(file, RECORD_ID)
     if ids is None:
         raise DatabaseError(f"The data file {file} has no {RECORD_ID} column; it is not ours.")
     return ids
-
-
-def read_column(file: str, column: str) -> pa.ChunkedArray | None:
-    """``column`` of one local parquet data file (None: the file has no such column, e.g. it
-    was written before the column existed)."""
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(file)
-        if parquet.schema_arrow.get_field_index(column) < 0:
-            return None
-        return parquet.read(columns=[column]).column(column)
-    except (OSError, pa.ArrowException) as err:
-        raise DatabaseError(
-            f"Cannot read column {column!r} of the data file {file}: {err}. Check that the "
-            "table's files are readable."
-        ) from err

@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
 from orcapod.databases.column_index import INDEX_DIR, LookupIndex, indexable
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.delta_state import write_errors
 from orcapod.databases.sql import in_predicate
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
 
 __all__ = ["TableReport", "compact_store", "compact_table", "delete_rows", "find_tables"]
@@ -85,7 +87,9 @@ def _prune_sidecars(table_dir: Path) -> None:
 
 def _reindex(table_dir: Path, table: DeltaTable) -> None:
     """Build the sidecars of every indexed column for the table's current files."""
-    lookups = LookupIndex(str(table_dir))
+    access = TableFiles.for_table(str(table_dir), pafs.LocalFileSystem())
+    assert access is not None
+    lookups = LookupIndex(access)
     files = table.file_uris()
     schema = pa.schema(table.schema().to_arrow())
     for column in lookups.columns:

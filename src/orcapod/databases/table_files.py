@@ -1,0 +1,244 @@
+"""``TableFiles``: the files of one Delta table's directory, on local disk or object storage.
+
+The Delta log and data files are read and written by deltalake. Beside them the database keeps
+lookup-index sidecars (``column_index``) and reads single columns of data files (``id_index``,
+``column_index``); ``TableFiles`` does that through a ``pyarrow.fs`` filesystem, so the same
+code serves a local table and one in an S3 bucket.
+
+Object storage: ``s3://`` URIs are served by pyarrow's own S3 client (``pyarrow.fs.
+S3FileSystem``), configured from the ``storage_options`` given to deltalake: the endpoint,
+credentials, region and plain-HTTP settings, under any of the names deltalake accepts
+(``AWS_ENDPOINT_URL`` / ``aws_endpoint_url`` / ``endpoint``, ...); anything not given comes from
+the environment, as for deltalake. Other schemes (``gs://``, ``az://``, ...) get no
+``TableFiles`` (``for_table`` returns None): their tables work, without lookup sidecars and
+with id indexes rebuilt from a query. Decision: not deltalake's own filesystem handler
+(``deltalake.fs.DeltaStorageHandler``), which holds the GIL while it waits for the network, so
+one slow request would stall every thread of the process.
+
+Writes replace a whole file atomically: locally through a temporary file and a rename, on
+object storage by one PUT (an object is visible only once complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from orcapod.errors import DatabaseError, InputValidationError
+
+__all__ = ["TableFiles", "check_bucket", "filesystem_of", "s3_filesystem"]
+
+_S3_OPTIONS = {
+    "access_key": ("aws_access_key_id", "access_key_id"),
+    "secret_key": ("aws_secret_access_key", "secret_access_key"),
+    "session_token": ("aws_session_token", "session_token", "aws_token", "token"),
+    "region": ("aws_region", "region", "aws_default_region"),
+    "endpoint_override": ("aws_endpoint_url", "aws_endpoint", "endpoint_url", "endpoint"),
+}
+_TRUE = ("true", "1", "yes", "on")
+
+
+def filesystem_of(base: str, storage_options: Mapping[str, str] | None) -> pafs.FileSystem | None:
+    """The filesystem serving a store at ``base`` (a local directory or a URI): local, S3, or
+    None for other schemes (module docstring)."""
+    if "://" not in base:
+        return pafs.LocalFileSystem()
+    if base.startswith("s3://"):
+        return s3_filesystem(storage_options)
+    return None
+
+
+def check_bucket(base: str, filesystem: pafs.FileSystem) -> None:
+    """Raise ``InputValidationError`` unless the bucket of the store at ``base`` exists (one
+    request; a bucket that cannot be checked, e.g. for lack of permission, passes)."""
+    bucket = base.split("://", 1)[1].split("/", 1)[0]
+    try:
+        info = filesystem.get_file_info(bucket)
+    except (OSError, pa.ArrowException):
+        return
+    if info.type == pafs.FileType.NotFound:
+        raise InputValidationError(
+            f"The bucket {bucket!r} of the store {base!r} does not exist (or is not visible "
+            "with these credentials); create it first, or pass an existing bucket."
+        )
+
+
+def s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSystem:
+    """pyarrow's S3 client configured like deltalake from ``storage_options`` (module
+    docstring)."""
+    options = {k.lower(): str(v) for k, v in (storage_options or {}).items()}
+    kwargs: dict[str, object] = {}
+    for name, keys in _S3_OPTIONS.items():
+        for key in keys:
+            if key in options:
+                kwargs[name] = options[key]
+                break
+    endpoint = str(kwargs.get("endpoint_override", ""))
+    if endpoint.startswith("http://"):
+        kwargs["scheme"] = "http"
+        kwargs["endpoint_override"] = endpoint.removeprefix("http://")
+    elif endpoint.startswith("https://"):
+        kwargs["endpoint_override"] = endpoint.removeprefix("https://")
+    if options.get("aws_allow_http", options.get("allow_http", "")).lower() in _TRUE:
+        kwargs.setdefault("scheme", "http")
+    virtual = options.get("aws_virtual_hosted_style_request", "")
+    kwargs["force_virtual_addressing"] = virtual.lower() in _TRUE
+    kwargs["allow_delayed_open"] = True  # a small file is one PUT, not a multipart upload
+    try:
+        return pafs.S3FileSystem(**kwargs)
+    except (ValueError, TypeError, pa.ArrowException) as err:
+        raise InputValidationError(
+            f"Cannot configure S3 access from storage_options: {err}. Pass the endpoint, "
+            "credentials and region as deltalake expects them (e.g. AWS_ENDPOINT_URL, "
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)."
+        ) from err
+
+
+class TableFiles:
+    """Files in and under one table's directory (module docstring). ``rel`` paths are
+    relative to the table's directory, with ``/`` separators."""
+
+    def __init__(self, filesystem: pafs.FileSystem, root: str, uri: str, local: bool) -> None:
+        self._fs = filesystem
+        self._root = root
+        self._uri = uri.rstrip("/")
+        self._local = local
+
+    @classmethod
+    def for_table(cls, uri: str, filesystem: pafs.FileSystem | None) -> TableFiles | None:
+        """Access to the table at ``uri`` through the store's ``filesystem`` (``filesystem_of``);
+        None when the store has none."""
+        if filesystem is None:
+            return None
+        if "://" not in uri:
+            root = os.path.realpath(uri)
+            return cls(filesystem, root, root, local=True)
+        return cls(filesystem, uri.split("://", 1)[1], uri, local=False)
+
+    def name_of(self, file: str) -> str | None:
+        """The name of data file ``file`` (as deltalake lists it) when it lies directly in the
+        table's directory; None otherwise."""
+        if self._local:
+            path = os.path.realpath(file)
+            return os.path.basename(path) if os.path.dirname(path) == self._root else None
+        rest = file.removeprefix(self._uri + "/")
+        return rest if rest != file and rest and "/" not in rest else None
+
+    def read(self, rel: str) -> bytes | None:
+        """The content of ``rel`` (None: there is no such file)."""
+        path = self._path(rel)
+        try:
+            with self._fs.open_input_file(path) as handle:  # (one GET of the whole file)
+                data: bytes = handle.read()
+                return data
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowException) as err:
+            if not self._local and _not_found(err):
+                return None
+            raise DatabaseError(
+                f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
+                "readable, or delete the file to have it rebuilt."
+            ) from err
+
+    @property
+    def remote(self) -> bool:
+        """Is the table on object storage?"""
+        return not self._local
+
+    def exists(self, rel: str) -> bool:
+        """Does the file ``rel`` exist? (One HEAD request on object storage.)"""
+        if self._local:
+            return os.path.isfile(self._path(rel))
+        try:
+            self._fs.open_input_stream(self._path(rel)).close()
+        except FileNotFoundError:
+            return False
+        except (OSError, pa.ArrowException) as err:
+            if _not_found(err):
+                return False
+            raise DatabaseError(
+                f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
+                "readable."
+            ) from err
+        return True
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Replace ``rel`` with ``data`` atomically; OSError when it cannot be written."""
+        path = self._path(rel)
+        try:
+            if not self._local:
+                with self._fs.open_output_stream(path) as out:
+                    out.write(data)
+                return
+            self._fs.create_dir(os.path.dirname(path), recursive=True)
+            temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+            try:
+                with self._fs.open_output_stream(temporary) as out:
+                    out.write(data)
+                self._fs.move(temporary, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    self._fs.delete_file(temporary)
+        except pa.ArrowException as err:
+            raise OSError(str(err)) from err
+
+    def list_dirs(self, rel: str) -> list[str]:
+        """The names of the directories in ``rel`` (empty when it does not exist)."""
+        selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
+        try:
+            infos = self._fs.get_file_info(selector)
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot list {self._display(rel)}: {err}. Check that the table's location is "
+                "readable."
+            ) from err
+        return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+
+    def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
+        """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
+        file has no such column (it was written before the column existed)."""
+        path = file if self._local else file.removeprefix("s3://")
+        try:
+            with self._fs.open_input_file(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                if parquet.schema_arrow.get_field_index(column) < 0:
+                    return None
+                return parquet.read(columns=[column]).column(column)
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot read column {column!r} of the data file {file}: {err}. Check that the "
+                "table's files are readable."
+            ) from err
+
+    def read_columns(self, file: str, columns: Sequence[str]) -> pa.Table:
+        """Those of ``columns`` that the parquet data file ``file`` has (as deltalake lists
+        it)."""
+        path = file if self._local else file.removeprefix("s3://")
+        try:
+            with self._fs.open_input_file(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                present = [c for c in columns if parquet.schema_arrow.get_field_index(c) >= 0]
+                return parquet.read(columns=present)
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot read the data file {file}: {err}. Check that the table's files are "
+                "readable."
+            ) from err
+
+    def _path(self, rel: str) -> str:
+        return f"{self._root}/{rel}" if rel else self._root
+
+    def _display(self, rel: str) -> str:
+        return f"{self._uri}/{rel}" if rel else self._uri
+
+
+def _not_found(err: Exception) -> bool:
+    text = str(err)
+    return "NoSuchKey" in text or "does not exist" in text or "404" in text
