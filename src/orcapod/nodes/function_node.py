@@ -51,6 +51,7 @@ from orcapod.errors import (
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
+from orcapod.nodes.function_stream import stream_function
 from orcapod.nodes.function_run import FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
@@ -267,6 +268,41 @@ class FunctionNode(StreamBase):
                 f"{summary.failed} of {summary.total} rows of node {self.label!r} failed; "
                 f"they are recorded and the next run retries them. List them with "
                 f"node.failures() (in a pipeline: pipeline.{self.label}.failures()).",
+                FailedRowsWarning,
+                stacklevel=2,
+            )
+        return summary
+
+    async def async_execute(
+        self,
+        inputs: Sequence[Any],
+        output: Any,
+        *,
+        max_concurrency: int | None = None,
+        chunk_rows: int = 64,
+    ) -> NodeRunSummary:
+        """Streaming run: rows from ``inputs[0]``, each finished row sent to ``output`` once
+        stored (``orcapod.nodes.function_stream``)."""
+        self._view_cache = None
+        settings = RunSettings(
+            self.label, self._pod, self._read, self.error_policy, self.cache_match, self.flush_policy
+        )
+        summary = await stream_function(
+            settings,
+            self._store(),
+            self._template(),
+            self._read.keys(),
+            inputs,
+            output,
+            max_concurrency=max_concurrency,
+            read_rows=self.flush_policy.rows,
+            chunk_rows=chunk_rows,
+        )
+        self._view_cache = None
+        if summary.failed:
+            warnings.warn(
+                f"{summary.failed} of {summary.total} rows of node {self.label!r} failed; "
+                "they are recorded and the next run retries them (node.failures()).",
                 FailedRowsWarning,
                 stacklevel=2,
             )

@@ -47,10 +47,11 @@ from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, PACKET_ID, PIPELINE_ENTRY_ID
 
-__all__ = ["FunctionRun", "RunSettings"]
+__all__ = ["SKIPPED", "FunctionRun", "RunSettings"]
 
 # what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
+SKIPPED = _SKIPPED
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,13 @@ class RunSettings:
 class FunctionRun:
     """One run of a function node (see the module docstring)."""
 
-    def __init__(self, node: RunSettings, plan: InputPlan, store: NodeStore) -> None:
+    def __init__(
+        self,
+        node: RunSettings,
+        plan: InputPlan,
+        store: NodeStore,
+        writer_type: type[RunWriter] = RunWriter,
+    ) -> None:
         self._node = node
         self._plan = plan
         self._store = store
@@ -76,7 +83,9 @@ class FunctionRun:
         self._category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
         #: recorded entries whose result is gone -> the result id their record points at
         self._lost: dict[int, str] = {}
-        self._writer = RunWriter(
+        #: (novel entries, their packet codes, per-packet outcome) while novel entries run
+        self._progress: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._writer = writer_type(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
             execution=self._pf.get_execution_data,
@@ -103,6 +112,19 @@ class FunctionRun:
             filtered=int(counts[_FILTERED] + counts[_SKIPPED]),
             failed=int(counts[_FAILED]),
         )
+
+    @property
+    def writer(self) -> RunWriter:
+        return self._writer
+
+    def settled(self) -> np.ndarray:
+        """Per distinct entry, what has happened to it so far (``_SKIPPED``: not yet known);
+        right after a commit every known entry is stored (a streaming run passes those on)."""
+        category = self._category.copy()
+        if self._progress is not None:
+            novel, codes, outcome = self._progress
+            category[novel] = outcome[codes]
+        return category
 
     def _recorded(self) -> np.ndarray:
         """Mark the recorded entries; return the indices of the novel ones."""
@@ -159,6 +181,7 @@ class FunctionRun:
             forced[packets] = True
             writer.fixed_ids = dict(zip(packets.tolist(), self._lost.values(), strict=True))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
+        self._progress = (novel, codes, outcome)
         outcome[answers.hit & ~forced] = _REUSED
         outcome[answers.filtered & ~forced] = _FILTERED
         hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced)
