@@ -1,9 +1,10 @@
 """Streaming run of a ``FunctionNode``: the engine's phases per received chunk.
 
 ``stream_function(...)`` (behind ``FunctionNode.async_execute``) reads the node's input
-channel and, for each chunk - the next chunk plus every chunk already waiting behind it, up to
-``read_rows`` rows, so a fast upstream is met with few, large chunks and a slow one with
-small, early ones - runs one ``FunctionRun`` (``orcapod.nodes.function_run``): identify the
+channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows, the node's
+``FlushPolicy.rows``) and, for each chunk - every row read since the previous chunk, so a fast
+upstream is met with few, large chunks and a slow one with small, early ones - runs one
+``FunctionRun`` (``orcapod.nodes.function_run``): identify the
 chunk (``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto
 the function's parameters exactly as a synchronous run projects it), look up its recorded
 entries and its novel packets in the result cache, dispatch the missing packets (at most
@@ -48,7 +49,7 @@ from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.function_run import SKIPPED, FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.streaming import Output, in_thread, next_rows
+from orcapod.nodes.streaming import Output, ReadAhead, in_thread
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
@@ -164,8 +165,10 @@ async def stream_function(
     (reader,) = inputs
     tag_keys, packet_keys = keys
 
+    ahead = ReadAhead(reader, read_rows)
+
     def receive() -> pa.Table | None:
-        return asyncio.run_coroutine_threadsafe(next_rows(reader, read_rows), loop).result()
+        return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
 
     def send(table: pa.Table) -> None:
         assert output is not None
@@ -194,4 +197,8 @@ async def stream_function(
         computed, reused, filtered, failed = (int(c) for c in counts)
         return NodeRunSummary(settings.label, computed, reused, filtered, failed)
 
-    return await in_thread(work, settings.label)
+    ahead.start()
+    try:
+        return await in_thread(work, settings.label)
+    finally:
+        await ahead.stop()

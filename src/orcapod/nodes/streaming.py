@@ -24,13 +24,13 @@ waiting on a channel at once, and a shared pool with fewer threads than nodes wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from orcapod.errors import ChannelClosedError
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams.channels import BroadcastChannel, Channel
@@ -38,8 +38,8 @@ from orcapod.streams.channels import BroadcastChannel, Channel
 __all__ = [
     "Output",
     "drain",
+    "ReadAhead",
     "in_thread",
-    "next_rows",
     "send_table",
     "stream_operator",
     "stream_source",
@@ -146,22 +146,59 @@ async def stream_operator(
     return NodeRunSummary(node.label, computed=emitted)
 
 
-async def next_rows(reader: Channel[pa.Table], limit: int) -> pa.Table | None:
-    """The next chunk of ``reader`` together with every chunk already waiting behind it (up
-    to about ``limit`` rows), as one table; None once the channel has ended."""
-    try:
-        first = await reader.receive()
-    except ChannelClosedError:
-        return None
-    parts = [first]
-    rows = first.num_rows
-    while rows < limit:
+class ReadAhead:
+    """Reads a channel ahead of its consumer, up to ``limit`` rows.
+
+    ``take()`` returns every chunk read since the last call as one table (waiting for at least
+    one; None once the channel ended), so a consumer whose work has a cost per chunk (a
+    function node's look-ups and commits) meets a fast upstream with few, large chunks and a
+    slow one with small, early ones. The rows held here are bounded by ``limit``.
+    """
+
+    def __init__(self, reader: Channel[pa.Table], limit: int) -> None:
+        self._reader = reader
+        self._limit = max(1, limit)
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
         try:
-            more = reader.receive_nowait()
-        except ChannelClosedError:  # ended: the next call says so
-            break
-        if more is None:
-            break
-        parts.append(more)
-        rows += more.num_rows
-    return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+            async for chunk in self._reader:
+                self._parts.append(chunk)
+                self._rows += chunk.num_rows
+                self._arrived.set()
+                while self._rows >= self._limit:
+                    self._room.clear()
+                    await self._room.wait()
+        except Exception as err:  # noqa: BLE001 - handed to the consumer by take()
+            self._error = err
+        finally:
+            self._ended = True
+            self._arrived.set()
+
+    async def take(self) -> pa.Table | None:
+        while not self._parts:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._arrived.clear()
+            await self._arrived.wait()
+        parts, self._parts, self._rows = self._parts, [], 0
+        self._room.set()
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+
+    async def stop(self) -> None:
+        """Stop reading (the consumer is done or failed)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
