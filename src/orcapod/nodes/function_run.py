@@ -25,6 +25,7 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,11 @@ class FunctionRun:
         self._lost: dict[int, str] = {}
         #: (novel entries, their packet codes, per-packet outcome) while novel entries run
         self._progress: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: (distinct input hashes, the packets to call) once known
+        self._called: tuple[pa.Array, np.ndarray] | None = None
+        #: which of some distinct input hashes this run computed already (a streaming run's
+        #: earlier chunks); None: none
+        self.computed_earlier: Callable[[pa.Array], np.ndarray] | None = None
         self._writer = writer_type(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
@@ -125,6 +131,15 @@ class FunctionRun:
             novel, codes, outcome = self._progress
             category[novel] = outcome[codes]
         return category
+
+    def computed_hashes(self) -> pa.Array:
+        """Input hashes of the packets this run called and stored (outputs and filtered)."""
+        if self._called is None or self._progress is None:
+            return pa.array([], pa.large_string())
+        distinct, misses = self._called
+        outcome = self._progress[2]
+        stored = misses[np.isin(outcome[misses], (_COMPUTED, _FILTERED))]
+        return distinct.take(pa.array(stored, type=pa.int64()))
 
     def _recorded(self) -> np.ndarray:
         """Mark the recorded entries; return the indices of the novel ones."""
@@ -182,13 +197,21 @@ class FunctionRun:
             writer.fixed_ids = dict(zip(packets.tolist(), self._lost.values(), strict=True))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
         self._progress = (novel, codes, outcome)
+        # a hit on a packet this same run computed (an earlier chunk of a streaming run)
+        # counts as computed, as it does when both rows are in one input
+        earlier = np.zeros(len(distinct), dtype=bool)
+        if self.computed_earlier is not None and len(distinct):
+            earlier = self.computed_earlier(distinct)
         outcome[answers.hit & ~forced] = _REUSED
+        outcome[answers.hit & ~forced & earlier] = _COMPUTED
         outcome[answers.filtered & ~forced] = _FILTERED
-        hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced)
-        if len(hits):
-            ids = answers.record_ids.take(pa.array(hits))
-            writer.add_records(self._records_for(groups, hits, ids, False))
+        for computed in (False, True):
+            hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced & (earlier == computed))
+            if len(hits):
+                ids = answers.record_ids.take(pa.array(hits))
+                writer.add_records(self._records_for(groups, hits, ids, computed))
         misses = np.flatnonzero(answers.miss | forced)
+        self._called = (distinct, misses)
         try:
             if len(misses) and pf.is_active():
                 self._compute(groups, distinct, misses, outcome, max_concurrency)

@@ -28,8 +28,12 @@ functions (the reason to stream) thus commit every row as it finishes, fast ones
 that keep commits to a small share of the run; the node's ``FlushPolicy`` (rows and age)
 still bounds every batch.
 
-The summary is the sum of the chunks' summaries, which equals a synchronous run's because
-entries are distinct across the input (system tags identify source rows). Only a row repeated
+The summary is the sum of the chunks' summaries, which equals a synchronous run's: entries are
+distinct across the input (system tags identify source rows), and a packet that an earlier
+chunk of the same run computed is found in the result cache but counted (and recorded) as
+computed, as it is when both rows are in one input (``FunctionRun.computed_earlier``; the
+run keeps the 16-byte keys of the packets it computed). A packet that failed in an earlier
+chunk is called again for a later chunk's row (and fails or not again). Only a row repeated
 exactly (same tags, system tags and packet - possible in a hand-built stream without system
 tags) and falling into two chunks is counted as reused the second time instead of as its
 first occurrence's outcome.
@@ -46,6 +50,7 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod.functions.engine.identify import InputPlan
+from orcapod.functions.engine.keys import match_keys, string_keys
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.function_run import SKIPPED, FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
@@ -176,6 +181,14 @@ async def stream_function(
             part = table.slice(start, chunk_rows)
             asyncio.run_coroutine_threadsafe(output.send(part), loop).result()
 
+    called: list[np.ndarray] = []  # keys of the input hashes computed so far
+
+    def computed_earlier(hashes: pa.Array) -> np.ndarray:
+        if not called:
+            return np.zeros(len(hashes), dtype=bool)
+        reference = np.concatenate(called)
+        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
+
     def work() -> NodeRunSummary:
         counts = np.zeros(4, dtype=np.int64)
         while (chunk := receive()) is not None:
@@ -183,6 +196,7 @@ async def stream_function(
                 continue
             plan = InputPlan(ArrowTableStream(_project(chunk, tag_keys, packet_keys), tag_keys))
             run = FunctionRun(settings, plan, store, writer_type=StreamingWriter)
+            run.computed_earlier = computed_earlier
             emitter = _Emitter(plan, store, template, tag_keys, send)
             writer = run.writer
             assert isinstance(writer, StreamingWriter)
@@ -190,7 +204,12 @@ async def stream_function(
                 writer.after_commit = lambda run=run, emitter=emitter: emitter.advance(
                     run.settled()
                 )
-            done = run.run(max_concurrency)
+            try:
+                done = run.run(max_concurrency)
+            finally:
+                fresh = run.computed_hashes()
+                if len(fresh):
+                    called.append(string_keys(fresh))
             if output is not None:
                 emitter.advance(None)
             counts += (done.computed, done.reused, done.filtered, done.failed)
