@@ -56,6 +56,7 @@ from orcapod.nodes.function_run import SKIPPED, FunctionRun, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.streaming import Output, ReadAhead, in_thread
 from orcapod.nodes.summary import NodeRunSummary
+from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
@@ -132,8 +133,8 @@ class _Emitter:
         self._done = end
         part = InputPlan(ArrowTableStream(rows, self._tag_keys))
         table = self._store.stored_table(part, self._template)
-        if table.num_rows:
-            self._send(table)
+        if table.num_rows:  # as a synchronous reader reads the node: every hidden column
+            self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
 
 
 def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str]) -> pa.Table:

@@ -40,7 +40,7 @@ from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.streaming import stream_operator
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
-from orcapod.operators.layout import StreamLayout
+from orcapod.operators.layout import FULL_INFO, StreamLayout
 from orcapod.operators.streaming import ChunkOperator, streaming_form
 from orcapod.sources import RootSource
 from orcapod.sources.cached import row_hash_ids
@@ -231,7 +231,7 @@ class OperatorNode(StreamBase):
         """``run()``, and the full table of the rows it computed or replayed."""
         summary = self.run()
         assert self._cached is not None  # set by run()
-        return summary, self._cached.table
+        return summary, self._cached.as_table(FULL_INFO)
 
     def streaming_form(self, ordered: Sequence[bool]) -> ChunkOperator | None:
         """The operator applied chunk by chunk, or None when this node is a barrier

@@ -1,0 +1,204 @@
+"""Streaming (ASYNC_CHANNELS) runs give the same rows, stored records and run summary as
+synchronous runs: random pipelines compared in both modes, first and incremental runs."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orcapod import Pipeline, function_pod
+from orcapod.databases import InMemoryArrowDatabase
+from orcapod.errors import ExecutionError, FailedRowsWarning
+from orcapod.nodes.summary import NodeType
+from orcapod.operators import Batch, Join, PolarsFilter, SelectPacketColumns, SemiJoin
+from orcapod.sources import DictSource
+from orcapod.types import ColumnConfig, ErrorPolicy, ExecutorType, PipelineConfig
+
+
+@function_pod("y")
+def step(x: int) -> int | None:
+    if x % 7 == 3:
+        raise ValueError("a failing row")
+    if x % 5 == 4:
+        return None  # a filtered row
+    return x * 2 + 1
+
+
+@function_pod("z")
+def after(y: int | None, w: int) -> int:
+    total = (y or 0) + w
+    if total % 11 == 6:
+        raise ValueError("another failing row")
+    return total
+
+
+@function_pod("v")
+def last(z: int) -> int | None:
+    return None if z % 3 == 0 else z - 1
+
+
+@function_pod("n")
+def count(y: list[int | None]) -> int:
+    return len(y)
+
+
+def sources(n: int, m: int, dup: int) -> tuple[DictSource, DictSource]:
+    left = DictSource(
+        [{"id": i, "x": i % dup if dup else i} for i in range(n)],
+        tag_columns=["id"],
+        source_id="left",
+        record_id_column="id",
+    )
+    right = DictSource(
+        [{"id": i, "w": i * 3} for i in range(0, m * 2, 2)],
+        tag_columns=["id"],
+        source_id="right",
+        record_id_column="id",
+    )
+    return left, right
+
+
+def build(db: Any, plan: dict[str, Any], n: int, m: int) -> Pipeline:
+    left, right = sources(n, m, plan["dup"])
+    pipeline = Pipeline("p", db, error_policy=ErrorPolicy.CONTINUE)
+    with pipeline:
+        ys = step.pod(left)
+        if plan["filter"]:
+            ys = PolarsFilter(pl.col("y") > 3)(ys)
+        if plan["tail"] == "batch":
+            count.pod(Batch(plan["batch"])(SelectPacketColumns(["y"])(ys)))
+            return pipeline
+        combined = SemiJoin()(ys, right) if plan["semi"] else ys
+        zs = after.pod(Join()(combined, right))
+        if plan["tail"] == "last":
+            last.pod(zs)
+    return pipeline
+
+
+def observed(pipeline: Pipeline, db: Any) -> dict[str, Any]:
+    rows = {}
+    for label, node in pipeline.nodes.items():
+        table = node.as_table(ColumnConfig(system_tags=True, source=True))
+        rows[label] = sorted(map(repr, table.to_pylist()))
+        if node.node_type is NodeType.FUNCTION:
+            stored = db.at("p").get_all_records(node.record_path)
+            records = [] if stored is None else stored.to_pylist()
+            rows[label + ":records"] = sorted(map(repr, records))
+            failures = node.failures().drop_columns(["__failed_at", "__traceback"])
+            rows[label + ":failures"] = sorted(map(repr, failures.to_pylist()))
+            stored_results = node.result_cache.get_all_records()
+            rows[label + ":results"] = (
+                []
+                if stored_results is None
+                else sorted(
+                    repr({k: v for k, v in row.items() if not k.endswith("__pod_ts")})
+                    for row in stored_results.to_pylist()
+                )
+            )
+    return rows
+
+
+def run(pipeline: Pipeline, mode: ExecutorType, buffer: int) -> dict[str, tuple[int, ...]]:
+    config = PipelineConfig(executor=mode, channel_buffer_size=buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        summary = pipeline.run(config=config)
+    return {
+        label: (s.computed, s.reused, s.filtered, s.failed) for label, s in summary.items()
+    }
+
+
+plans = st.fixed_dictionaries(
+    {
+        "dup": st.sampled_from([0, 0, 4]),
+        "filter": st.booleans(),
+        "semi": st.booleans(),
+        "tail": st.sampled_from(["join", "last", "batch"]),
+        "batch": st.integers(1, 4),
+    }
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plan=plans,
+    n=st.integers(1, 14),
+    m=st.integers(1, 8),
+    grow=st.integers(0, 6),
+    buffer=st.sampled_from([1, 2, 5, 64]),
+)
+def test_sync_and_streaming_runs_agree(
+    plan: dict[str, Any], n: int, m: int, grow: int, buffer: int
+) -> None:
+    found = []
+    for mode in (ExecutorType.SYNCHRONOUS, ExecutorType.ASYNC_CHANNELS):
+        db = InMemoryArrowDatabase()
+        first = build(db, plan, n, m)
+        summaries = [run(first, mode, buffer)]
+        states = [observed(first, db)]
+        second = build(db, plan, n + grow, m + grow // 2)  # more rows: an incremental run
+        summaries.append(run(second, mode, buffer))
+        states.append(observed(second, db))
+        found.append((summaries, states))
+    (sync_summaries, sync_states), (stream_summaries, stream_states) = found
+    assert stream_summaries == sync_summaries
+    assert stream_states == sync_states
+
+
+def test_fail_fast_in_a_stream_keeps_finished_rows_and_the_next_run_resumes() -> None:
+    @function_pod("y")
+    def fragile(x: int) -> int:
+        if x == 30:
+            raise ValueError("row 30 is bad")
+        return x
+
+    @function_pod("z")
+    def then(y: int) -> int:
+        return y + 1
+
+    db = InMemoryArrowDatabase()
+    src = DictSource([{"id": i, "x": i} for i in range(60)], tag_columns=["id"])
+
+    def build(policy: ErrorPolicy) -> Pipeline:
+        pipeline = Pipeline("p", db, error_policy=policy)
+        with pipeline:
+            then.pod(fragile.pod(src))
+        return pipeline
+
+    config = PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS, channel_buffer_size=4)
+    pipeline = build(ErrorPolicy.FAIL_FAST)
+    with pytest.raises(ExecutionError, match="row 30 is bad"):
+        pipeline.run(config=config)
+    kept = pipeline.fragile.as_table().num_rows
+    assert kept >= 1 and kept < 60
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        summary = build(ErrorPolicy.CONTINUE).run(config=config)
+    assert summary["fragile"].reused == kept
+    assert summary["fragile"].computed + summary["fragile"].reused == 59
+    assert summary["then"].computed + summary["then"].reused == 59
+
+
+def test_streaming_works_inside_a_running_event_loop() -> None:
+    import asyncio
+
+    db = InMemoryArrowDatabase()
+    left, right = sources(6, 3, 0)
+    pipeline = Pipeline("p", db)
+    with pipeline:
+        after.pod(Join()(step.pod(left), right))
+
+    async def notebook_cell() -> Any:
+        return pipeline.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        summary = asyncio.run(notebook_cell())
+    assert summary["after"].total == pipeline.Join.as_table().num_rows
+    assert isinstance(pipeline.after.as_table(), pa.Table)
