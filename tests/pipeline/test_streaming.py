@@ -202,3 +202,73 @@ def test_streaming_works_inside_a_running_event_loop() -> None:
         summary = asyncio.run(notebook_cell())
     assert summary["after"].total == pipeline.Join.as_table().num_rows
     assert isinstance(pipeline.after.as_table(), pa.Table)
+
+
+_KILL_SCRIPT = """
+import json, sys, time
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+from orcapod.types import ExecutorType, PipelineConfig
+
+LOG = {log!r}
+
+@function_pod("y")
+def slow_double(x: int) -> int:
+    with open(LOG, "a") as f:
+        f.write(f"{{x}}\\n")
+    time.sleep(0.05)
+    return 2 * x
+
+@function_pod("z")
+def plus_one(y: int) -> int:
+    return y + 1
+
+n = int(sys.argv[1])
+src = DictSource([{{"id": i, "x": i}} for i in range(n)], tag_columns=["id"],
+                 source_id="src", record_id_column="id")
+pipeline = Pipeline("p", DeltaTableDatabase({store!r}))
+with pipeline:
+    plus_one.pod(slow_double.pod(src))
+config = PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS, channel_buffer_size=8)
+summary = pipeline.run(config=config)
+records = pipeline.plus_one.get_all_records()
+print(json.dumps({{"f": [summary["slow_double"].computed, summary["slow_double"].reused],
+                  "g": [summary["plus_one"].computed, summary["plus_one"].reused],
+                  "rows": len(pipeline.plus_one.as_table()),
+                  "joined": 0 if records is None else records.num_rows}}))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_streaming_run_resumes_like_a_synchronous_one(tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "calls.log"
+    log.touch()
+    script = tmp_path / "stream.py"
+    script.write_text(_KILL_SCRIPT.format(log=str(log), store=str(tmp_path / "store")))
+    proc = subprocess.Popen([sys.executable, str(script), "80"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(log.read_text().split()) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    started = len(log.read_text().split())
+    assert started < 80
+    done = subprocess.run(
+        [sys.executable, str(script), "80"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    computed, reused = result["f"]
+    # what finished well before the kill was committed, and is neither lost nor duplicated
+    assert reused >= started - 10
+    assert computed + reused == 80
+    assert len(log.read_text().split()) == started + computed
+    # the downstream node resumes too: every row once, every record with its result
+    assert sum(result["g"]) == 80
+    assert result["rows"] == result["joined"] == 80
