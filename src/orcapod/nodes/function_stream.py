@@ -23,7 +23,7 @@ and result that exist (the next run of either node finds them and recomputes not
 
 Committing often enough to pass rows on promptly (``StreamingWriter``): a finished row is
 committed at once, unless the previous commit ended less than ``COMMIT_GAP`` times its own
-duration ago - then it goes with the next finished row, or at the end of the chunk. Slow
+duration (the commit and passing its rows on, which both hold up the node's dispatch) ago - then it goes with the next finished row, or at the end of the chunk. Slow
 functions (the reason to stream) thus commit every row as it finishes, fast ones in batches
 that keep commits to a small share of the run; the node's ``FlushPolicy`` (rows and age)
 still bounds every batch.
@@ -93,11 +93,11 @@ class StreamingWriter(RunWriter):
         busy = self._rows > 0
         start = time.monotonic()
         super().flush()
-        if busy:
-            self._last_end = time.monotonic()
-            self._commit_seconds = self._last_end - start
         if self.after_commit is not None:
             self.after_commit()
+        if busy:  # the commit and passing its rows on
+            self._last_end = time.monotonic()
+            self._commit_seconds = self._last_end - start
 
 
 class _Emitter:
