@@ -96,7 +96,10 @@ def memory(mode: str, rows: int) -> dict[str, Any]:
     start = time.perf_counter()
     pipeline.run(config=PipelineConfig(executor=MODES[mode]))
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def throughput(mode: str, buffer: int) -> dict[str, Any]:
@@ -189,8 +192,9 @@ def main() -> None:
     barrier, stream = _child(["memory", "sync", rows]), _child(["memory", "stream", rows])
     out["memory"] = {"rows": args.memory_rows, "barrier": barrier, "streaming": stream}
     for buffer in (64, 20_000):
-        sync, stream = _child(["throughput", "sync", str(buffer)]), _child(
-            ["throughput", "stream", str(buffer)]
+        sync, stream = (
+            _child(["throughput", "sync", str(buffer)]),
+            _child(["throughput", "stream", str(buffer)]),
         )
         out[f"throughput_buffer_{buffer}"] = {
             "sync": sync,

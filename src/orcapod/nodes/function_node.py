@@ -51,8 +51,8 @@ from orcapod.errors import (
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
-from orcapod.nodes.function_stream import stream_function
 from orcapod.nodes.function_run import FunctionRun, RunSettings
+from orcapod.nodes.function_stream import stream_function
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
@@ -285,7 +285,12 @@ class FunctionNode(StreamBase):
         stored (``orcapod.nodes.function_stream``)."""
         self._view_cache = None
         settings = RunSettings(
-            self.label, self._pod, self._read, self.error_policy, self.cache_match, self.flush_policy
+            self.label,
+            self._pod,
+            self._read,
+            self.error_policy,
+            self.cache_match,
+            self.flush_policy,
         )
         summary = await stream_function(
             settings,

@@ -206,7 +206,9 @@ class FunctionRun:
         outcome[answers.hit & ~forced & earlier] = _COMPUTED
         outcome[answers.filtered & ~forced] = _FILTERED
         for computed in (False, True):
-            hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced & (earlier == computed))
+            hits = np.flatnonzero(
+                (answers.hit | answers.filtered) & ~forced & (earlier == computed)
+            )
             if len(hits):
                 ids = answers.record_ids.take(pa.array(hits))
                 writer.add_records(self._records_for(groups, hits, ids, computed))

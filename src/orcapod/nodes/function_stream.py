@@ -23,10 +23,10 @@ and result that exist (the next run of either node finds them and recomputes not
 
 Committing often enough to pass rows on promptly (``StreamingWriter``): a finished row is
 committed at once, unless the previous commit ended less than ``COMMIT_GAP`` times its own
-duration (the commit and passing its rows on, which both hold up the node's dispatch) ago - then it goes with the next finished row, or at the end of the chunk. Slow
-functions (the reason to stream) thus commit every row as it finishes, fast ones in batches
-that keep commits to a small share of the run; the node's ``FlushPolicy`` (rows and age)
-still bounds every batch.
+duration (the commit and passing its rows on, which both hold up the node's dispatch) ago -
+then it goes with the next finished row, or at the end of the chunk. Slow functions (the
+reason to stream) thus commit every row as it finishes, fast ones in batches that keep commits
+to a small share of the run; the node's ``FlushPolicy`` (rows and age) still bounds every batch.
 
 The summary is the sum of the chunks' summaries, which equals a synchronous run's: entries are
 distinct across the input (system tags identify source rows), and a packet that an earlier

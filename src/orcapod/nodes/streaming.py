@@ -194,7 +194,9 @@ class ReadAhead:
             await self._arrived.wait()
         parts, self._parts, self._rows = self._parts, [], 0
         self._room.set()
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+        return (
+            parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+        )
 
     async def stop(self) -> None:
         """Stop reading (the consumer is done or failed)."""

@@ -154,9 +154,7 @@ class SymmetricJoin(ChunkOperator):
 class Batched(ChunkOperator):
     """``Batch(batch_size > 0)``: emits each full batch as its last row arrives."""
 
-    def __init__(
-        self, operator: Batch, inputs: Sequence[InputInfo], layout: StreamLayout
-    ) -> None:
+    def __init__(self, operator: Batch, inputs: Sequence[InputInfo], layout: StreamLayout) -> None:
         super().__init__(operator, inputs, layout)
         self._size = operator.batch_size
         self._drop_partial = operator.drop_partial_batch

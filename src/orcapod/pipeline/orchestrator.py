@@ -228,7 +228,9 @@ def _inputs_of(
     for node in nodes:
         ups = tuple(getattr(node, "upstreams", ()))
         names = [label_of[id(u)] for u in ups if id(u) in label_of]
-        found[node.label] = names if len(names) == len(ups) else list(dependencies.get(node.label, ()))
+        found[node.label] = (
+            names if len(names) == len(ups) else list(dependencies.get(node.label, ()))
+        )
     return found
 
 
