@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,12 +31,18 @@ import time
 from typing import Any
 
 from orcapod import Pipeline, function_pod
-from orcapod.databases import DeltaTableDatabase
+from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.executors import LocalExecutor
 from orcapod.sources import ArrowTableSource
 from orcapod.types import ExecutorType, NodeConfig, PipelineConfig
 
 MODES = {"sync": ExecutorType.SYNCHRONOUS, "stream": ExecutorType.ASYNC_CHANNELS}
+
+
+def _db() -> Any:
+    if os.environ.get("STREAM_BENCH_MEMORY_DB"):
+        return InMemoryArrowDatabase()
+    return DeltaTableDatabase(tempfile.mkdtemp())
 
 
 def _source(n: int) -> ArrowTableSource:
@@ -63,7 +70,7 @@ def overlap(mode: str) -> dict[str, Any]:
             first.append(time.perf_counter())
         return y * 2
 
-    pipeline = Pipeline("bench", DeltaTableDatabase(tempfile.mkdtemp()))
+    pipeline = Pipeline("bench", _db())
     with pipeline:
         g.pod(f.pod(_source(200)))
     for label in ("f", "g"):
@@ -90,7 +97,7 @@ def memory(mode: str, rows: int) -> dict[str, Any]:
     def last(b: int) -> int:
         return b - 1
 
-    pipeline = Pipeline("bench", DeltaTableDatabase(tempfile.mkdtemp()))
+    pipeline = Pipeline("bench", _db())
     with pipeline:
         last.pod(middle.pod(first.pod(_source(rows))))
     start = time.perf_counter()
@@ -111,7 +118,7 @@ def throughput(mode: str, buffer: int) -> dict[str, Any]:
     def g(y: int) -> int:
         return y * 2
 
-    pipeline = Pipeline("bench", DeltaTableDatabase(tempfile.mkdtemp()))
+    pipeline = Pipeline("bench", _db())
     with pipeline:
         g.pod(f.pod(_source(100_000)))
     start = time.perf_counter()
@@ -138,7 +145,7 @@ def ray(mode: str) -> dict[str, Any]:
         return -x
 
     def build(n: int) -> Pipeline:
-        pipeline = Pipeline("bench", DeltaTableDatabase(tempfile.mkdtemp()))
+        pipeline = Pipeline("bench", _db())
         with pipeline:
             src = _source(n)
             left.pod(src)

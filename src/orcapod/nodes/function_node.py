@@ -52,7 +52,7 @@ from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
 from orcapod.functions.engine.identify import InputPlan, entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.function_run import FunctionRun, RunSettings
-from orcapod.nodes.function_stream import stream_function
+from orcapod.nodes.function_stream import READ_AHEAD_ROWS, stream_function
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.operator_node import is_immutable_stream
 from orcapod.nodes.summary import NodeRunSummary, NodeType
@@ -300,7 +300,7 @@ class FunctionNode(StreamBase):
             inputs,
             output,
             max_concurrency=max_concurrency,
-            read_rows=self.flush_policy.rows,
+            read_rows=min(self.flush_policy.rows, READ_AHEAD_ROWS),
             chunk_rows=chunk_rows,
         )
         self._view_cache = None

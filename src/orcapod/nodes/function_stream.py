@@ -1,8 +1,8 @@
 """Streaming run of a ``FunctionNode``: the engine's phases per received chunk.
 
 ``stream_function(...)`` (behind ``FunctionNode.async_execute``) reads the node's input
-channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows, the node's
-``FlushPolicy.rows``) and, for each chunk - every row read since the previous chunk, so a fast
+channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows, ``READ_AHEAD_ROWS`` or
+the node's ``FlushPolicy.rows`` if smaller) and, for each chunk - every row read since the previous chunk, so a fast
 upstream is met with few, large chunks and a slow one with small, early ones - runs one
 ``FunctionRun`` (``orcapod.nodes.function_run``): identify the
 chunk (``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto
@@ -61,7 +61,11 @@ from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
 
-__all__ = ["COMMIT_GAP", "StreamingWriter", "stream_function"]
+__all__ = ["COMMIT_GAP", "READ_AHEAD_ROWS", "StreamingWriter", "stream_function"]
+
+#: at most this many input rows are read ahead of a function node's work (and so make up at
+#: most one chunk); bounds a node's memory whatever the input's size
+READ_AHEAD_ROWS = 10_000
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
