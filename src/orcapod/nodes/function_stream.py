@@ -2,8 +2,8 @@
 
 ``stream_function(...)`` (behind ``FunctionNode.async_execute``) reads the node's input
 channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows, ``READ_AHEAD_ROWS`` or
-the node's ``FlushPolicy.rows`` if smaller) and, for each chunk - every row read since the previous chunk, so a fast
-upstream is met with few, large chunks and a slow one with small, early ones - runs one
+the node's ``FlushPolicy.rows`` if smaller) and, for each chunk - every row read since the
+previous chunk, so a fast upstream is met with few, large chunks and a slow one with small, early ones - runs one
 ``FunctionRun`` (``orcapod.nodes.function_run``): identify the
 chunk (``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto
 the function's parameters exactly as a synchronous run projects it), look up its recorded
