@@ -1,13 +1,13 @@
 """Streaming run of a ``FunctionNode``: the engine's phases per received chunk.
 
 ``stream_function(...)`` (behind ``FunctionNode.async_execute``) reads the node's input
-channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows, ``READ_AHEAD_ROWS`` or
-the node's ``FlushPolicy.rows`` if smaller) and, for each chunk - every row read since the
-previous chunk, so a fast upstream is met with few, large chunks and a slow one with small, early ones - runs one
-``FunctionRun`` (``orcapod.nodes.function_run``): identify the
-chunk (``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto
-the function's parameters exactly as a synchronous run projects it), look up its recorded
-entries and its novel packets in the result cache, dispatch the missing packets (at most
+channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows - ``READ_AHEAD_ROWS``, or
+the node's ``FlushPolicy.rows`` if smaller) and, for each chunk (every row read since the
+previous chunk, so a fast upstream is met with few, large chunks and a slow one with small,
+early ones), runs one ``FunctionRun`` (``orcapod.nodes.function_run``): identify the chunk
+(``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto the
+function's parameters exactly as a synchronous run projects it), look up its recorded entries
+and its novel packets in the result cache, dispatch the missing packets (at most
 ``max_concurrency`` in flight with a concurrent executor) and write through the engine's
 ``RunWriter``. The whole run happens in a thread of its own; the event loop only moves chunks.
 
