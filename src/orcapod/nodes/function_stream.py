@@ -69,7 +69,12 @@ READ_AHEAD_ROWS = 10_000
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
-COMMIT_GAP = 4.0
+COMMIT_GAP = 8.0
+
+#: a chunk starts once it holds CHUNK_WINDOWS x the dispatch window rows, or CHUNK_PATIENCE
+#: seconds after its first row arrived, whichever comes first
+CHUNK_WINDOWS = 4
+CHUNK_PATIENCE = 0.05
 
 
 class StreamingWriter(RunWriter):
@@ -177,8 +182,13 @@ async def stream_function(
 
     ahead = ReadAhead(reader, read_rows)
 
+    # a chunk of a few windows' worth keeps the window busy across a chunk's end and spreads
+    # the chunk's look-ups and final commit over several rows
+    min_rows = CHUNK_WINDOWS * settings.pod.concurrency_window(max_concurrency)
+
     def receive() -> pa.Table | None:
-        return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
+        take = ahead.take(min_rows, CHUNK_PATIENCE)
+        return asyncio.run_coroutine_threadsafe(take, loop).result()
 
     def send(table: pa.Table) -> None:
         assert output is not None

@@ -184,7 +184,9 @@ class ReadAhead:
             self._ended = True
             self._arrived.set()
 
-    async def take(self) -> pa.Table | None:
+    async def take(self, min_rows: int = 1, patience: float = 0.0) -> pa.Table | None:
+        """Every chunk read so far, as one table (None once the channel ended). Once a chunk
+        is there, waits up to ``patience`` seconds more for ``min_rows`` rows in all."""
         while not self._parts:
             if self._ended:
                 if self._error is not None:
@@ -192,6 +194,15 @@ class ReadAhead:
                 return None
             self._arrived.clear()
             await self._arrived.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while self._rows < min_rows and not self._ended and self._rows < self._limit:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
         parts, self._parts, self._rows = self._parts, [], 0
         self._room.set()
         return (
