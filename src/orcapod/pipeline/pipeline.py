@@ -41,9 +41,8 @@ folded into it), with the count and how to list the rows.
 
 Decisions:
 
-* ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
-  (independent nodes at the same time; it does not stream rows between nodes yet, see
-  ``orcapod.pipeline.orchestrator``).
+* ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``: rows
+  stream between nodes through bounded channels (see ``orcapod.pipeline.orchestrator``).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
   node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
 * A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still
