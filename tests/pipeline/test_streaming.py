@@ -274,3 +274,44 @@ def test_a_killed_streaming_run_resumes_like_a_synchronous_one(tmp_path: Any) ->
     # the downstream node resumes too: every row once, every record with its result
     assert sum(result["g"]) == 80
     assert result["rows"] == result["joined"] == 80
+
+
+def test_cancelling_a_streaming_run_stops_every_node_and_keeps_finished_rows() -> None:
+    import asyncio
+    import time
+
+    from orcapod.nodes import FunctionNode, SourceNode
+    from orcapod.pipeline import AsyncOrchestrator
+
+    @function_pod("y")
+    def slow(x: int) -> int:
+        time.sleep(0.01)
+        return x
+
+    @function_pod("z")
+    def then(y: int) -> int:
+        return y + 1
+
+    db = InMemoryArrowDatabase()
+    source = SourceNode(DictSource([{"id": i, "x": i} for i in range(300)], tag_columns=["id"]))
+    first = FunctionNode(slow.pod, source, db)
+    second = FunctionNode(then.pod, first, db)
+
+    async def main() -> None:
+        run = asyncio.create_task(
+            AsyncOrchestrator().run_async(
+                [source, first, second],
+                pipeline_name="p",
+                config=PipelineConfig(channel_buffer_size=4),
+            )
+        )
+        await asyncio.sleep(0.5)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
+
+    asyncio.run(main())
+    first.flush()
+    kept = first.as_table().num_rows
+    assert 0 < kept < 300
+    assert first.run().reused == kept  # finished rows stay stored; the rest is computed now

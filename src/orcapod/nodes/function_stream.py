@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod.errors import ChannelClosedError
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import match_keys, string_keys
 from orcapod.functions.engine.write import RunWriter
@@ -231,8 +232,14 @@ async def stream_function(
         computed, reused, filtered, failed = (int(c) for c in counts)
         return NodeRunSummary(settings.label, computed, reused, filtered, failed)
 
+    def cancelled() -> None:
+        stop = ChannelClosedError(f"the run of node {settings.label!r} was cancelled")
+        reader.close(stop)
+        if output is not None:
+            output.close(stop)
+
     ahead.start()
     try:
-        return await in_thread(work, settings.label)
+        return await in_thread(work, settings.label, on_cancel=cancelled)
     finally:
         await ahead.stop()

@@ -51,8 +51,12 @@ T = TypeVar("T")
 Output = Channel[pa.Table] | BroadcastChannel[pa.Table] | None
 
 
-async def in_thread(fn: Callable[[], T], name: str) -> T:
-    """Run ``fn`` in a new thread of its own; its value or exception, awaited."""
+async def in_thread(
+    fn: Callable[[], T], name: str, on_cancel: Callable[[], None] | None = None
+) -> T:
+    """Run ``fn`` in a new thread of its own; its value or exception, awaited. When the
+    awaiting task is cancelled, ``on_cancel`` (e.g. closing the channels the thread waits on)
+    runs and the thread is waited for, so nothing it writes is cut off."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -77,15 +81,17 @@ async def in_thread(fn: Callable[[], T], name: str) -> T:
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        # the thread cannot be interrupted; it stops at its next channel operation (the
-        # orchestrator closes the channels) - wait for it so its writes are finished
-        await _join(thread)
+        # the thread cannot be interrupted; it stops at its next channel operation once
+        # ``on_cancel`` closed them - wait for it so its writes are finished
+        if on_cancel is not None:
+            on_cancel()
+        while thread.is_alive():  # a repeated cancellation does not cut the wait short
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # let the thread's outcome land, then mark it seen
+        if future.done() and not future.cancelled():
+            future.exception()
         raise
-
-
-async def _join(thread: threading.Thread) -> None:
-    while thread.is_alive():
-        await asyncio.sleep(0.01)
 
 
 async def send_table(table: pa.Table, output: Output, chunk_rows: int) -> None:

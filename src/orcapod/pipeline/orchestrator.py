@@ -204,7 +204,16 @@ class AsyncOrchestrator:
         try:
             for node in nodes:
                 node.refresh()
-            await asyncio.gather(*(one(node) for node in nodes))
+            tasks = [asyncio.create_task(one(node)) for node in nodes]
+            try:
+                await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                # every node stops (a function node's thread is waited for, so its writes
+                # finish) before the cancellation goes on
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
             if failed:
                 raise failed[0]
             ordered_summaries = {node.label: summaries[node.label] for node in nodes}
