@@ -72,8 +72,9 @@ READ_AHEAD_ROWS = 10_000
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
 COMMIT_GAP = 8.0
 
-#: a chunk starts once it holds CHUNK_WINDOWS x the dispatch window rows, or CHUNK_PATIENCE
-#: seconds after its first row arrived, whichever comes first
+#: a chunk (after the first, which starts on the first rows) starts once it holds
+#: CHUNK_WINDOWS x the dispatch window rows, or CHUNK_PATIENCE seconds after its first row
+#: arrived, whichever comes first
 CHUNK_WINDOWS = 4
 CHUNK_PATIENCE = 0.05
 
@@ -187,8 +188,11 @@ async def stream_function(
     # the chunk's look-ups and final commit over several rows
     min_rows = CHUNK_WINDOWS * settings.pod.concurrency_window(max_concurrency)
 
+    patience = [0.0]  # the first chunk starts on the first rows
+
     def receive() -> pa.Table | None:
-        take = ahead.take(min_rows, CHUNK_PATIENCE)
+        take = ahead.take(min_rows, patience[0])
+        patience[0] = CHUNK_PATIENCE
         return asyncio.run_coroutine_threadsafe(take, loop).result()
 
     def send(table: pa.Table) -> None:
