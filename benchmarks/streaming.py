@@ -10,10 +10,11 @@ Every measurement runs in a fresh process on a fresh Delta store (peak RSS is pe
   over ``--memory-rows`` rows (default 1M): peak RSS of the process, streaming vs barrier.
 * ``throughput``: two trivial function nodes over 100k rows: streaming time / synchronous
   time (goal <= 1.3), with the default ``channel_buffer_size`` (64) and with 20,000.
-* ``ray``: two independent function nodes of 40 x 50 ms (calibrated busy loop) on a local Ray
-  with 2 CPUs: the streaming run (both nodes at once) / the synchronous run (one after the
-  other), goal <= 0.6; Ray start-up is in an untimed warm-up. ``--skip-ray`` skips it (local
-  Ray takes ~10-20 s to start on this machine).
+* ``ray``: two independent function nodes of 40 x 50 ms (busy loop), one call at a time each
+  (``max_concurrency=1``), on a local Ray with 2 CPUs: the streaming run (both nodes at once)
+  / the synchronous run (one after the other), goal <= 0.6. Ray is started in the main thread
+  in an untimed warm-up (started lazily from a node's thread, ``ray.init`` ended the process
+  with exit code 1 here). ``--skip-ray`` skips it (local Ray takes ~10-20 s to start).
 
     .venv/bin/python benchmarks/streaming.py [--skip-ray] [--memory-rows 200000]
 """
@@ -152,9 +153,15 @@ def ray(mode: str) -> dict[str, Any]:
             right.pod(src)
         return pipeline
 
-    executor = RayExecutor(num_cpus=2)
+    import ray as ray_module
+
+    # start Ray in the main thread (a streaming run calls functions from node threads)
+    ray_module.init(num_cpus=2)
+    executor = RayExecutor()
     build(2).run(executor=executor, config=PipelineConfig(executor=MODES[mode]))  # warm-up
     pipeline = build(40)
+    for label in ("left", "right"):  # one call at a time per node: one CPU each
+        pipeline.set_node_config(label, NodeConfig(max_concurrency=1))
     start = time.perf_counter()
     pipeline.run(executor=executor, config=PipelineConfig(executor=MODES[mode]))
     return {"seconds": time.perf_counter() - start}
