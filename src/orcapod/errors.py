@@ -21,10 +21,11 @@ The tree::
     │   ├── ExecutorError         (also TypeError)   an executor is missing, misconfigured or
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
-    └── PipelineError                                compile / run / save / load of a pipeline
-        ├── NodeNotFoundError                        a store has no node of that name
-        └── GraphRenderError                         a graph picture cannot be drawn (Graphviz
-                                                     missing)
+    ├── PipelineError                                compile / run / save / load of a pipeline
+    │   ├── NodeNotFoundError                        a store has no node of that name
+    │   └── GraphRenderError                         a graph picture cannot be drawn (Graphviz
+    │                                                missing)
+    └── ChannelClosedError                           a send to, or receive from, a closed channel
 
 Warnings (things a run survived but a user must not miss)::
 
@@ -36,6 +37,7 @@ Warnings (things a run survived but a user must not miss)::
 from __future__ import annotations
 
 __all__ = [
+    "ChannelClosedError",
     "ContextResolutionError",
     "DatabaseError",
     "DuplicateRecordError",
@@ -118,6 +120,10 @@ class PacketFunctionError(ExecutionError):
 
 class PipelineError(OrcapodError):
     """A pipeline could not be compiled, run, saved or loaded."""
+
+
+class ChannelClosedError(OrcapodError):
+    """A ``send`` to a closed channel, or a ``receive`` from a closed and drained one."""
 
 
 class OrcapodWarning(UserWarning):

@@ -36,6 +36,7 @@ from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun, RunSettings, check_concurrency, warn_failed
+from orcapod.nodes.function_stream import READ_AHEAD_ROWS, stream_function
 from orcapod.nodes.lineage import Lineage, node_lineage
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.summary import NodeRunSummary, NodeType
@@ -200,6 +201,40 @@ class FunctionNode(StreamBase):
             summary = FunctionRun(settings, self._input.plan(), store).run(max_concurrency)
         finally:
             self._view_cache = None
+        warn_failed(summary, stacklevel=2)
+        return summary
+
+    async def async_execute(
+        self,
+        inputs: Sequence[Any],
+        output: Any,
+        *,
+        max_concurrency: int | None = None,
+        chunk_rows: int = 64,
+    ) -> NodeRunSummary:
+        """Streaming run: rows from ``inputs[0]``, each finished row sent to ``output`` once
+        stored (``orcapod.nodes.function_stream``)."""
+        check_concurrency(max_concurrency)
+        self._view_cache = None
+        # chunks are small and arrive over time: no work claims (each process streams its own)
+        settings = RunSettings(
+            self.label, self._pod, self._input.read, self.error_policy, self.cache_match,
+            self.flush_policy, None,
+        )  # fmt: skip
+        store = self._store()
+        record_identity(store.cache.database, self._packet_function)  # for explain()
+        summary = await stream_function(
+            settings,
+            store,
+            store.template(self._input.full_tag_schema()),
+            self._input.read.keys(),
+            inputs,
+            output,
+            max_concurrency=max_concurrency,
+            read_rows=min(self.flush_policy.rows, READ_AHEAD_ROWS),
+            chunk_rows=chunk_rows,
+        )
+        self._view_cache = None
         warn_failed(summary, stacklevel=2)
         return summary
 

@@ -74,7 +74,7 @@ from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
 
-__all__ = ["FunctionRun", "RunSettings", "check_concurrency", "warn_failed"]
+__all__ = ["SKIPPED", "FunctionRun", "RunSettings", "check_concurrency", "warn_failed"]
 
 
 def _no_op() -> None:
@@ -83,6 +83,7 @@ def _no_op() -> None:
 
 # what happened to a distinct entry in one run
 _COMPUTED, _REUSED, _FILTERED, _FAILED, _SKIPPED = range(5)
+SKIPPED = _SKIPPED
 
 
 def check_concurrency(max_concurrency: int | None) -> None:
@@ -126,7 +127,13 @@ class RunSettings:
 class FunctionRun:
     """One run of a function node (see the module docstring)."""
 
-    def __init__(self, node: RunSettings, plan: InputPlan, store: NodeStore) -> None:
+    def __init__(
+        self,
+        node: RunSettings,
+        plan: InputPlan,
+        store: NodeStore,
+        writer_type: type[RunWriter] = RunWriter,
+    ) -> None:
         self._node = node
         self._plan = plan
         self._store = store
@@ -155,7 +162,14 @@ class FunctionRun:
             self._entry_rows = np.bincount(plan.codes, minlength=plan.num_entries)
         #: recorded entries whose result is gone -> the result id their record points at
         self._lost: dict[int, str] = {}
-        self._writer = RunWriter(
+        #: (novel entries, their packet codes, per-packet outcome) while novel entries run
+        self._progress: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: (distinct input hashes, the packets to call) once known
+        self._called: tuple[pa.Array, np.ndarray] | None = None
+        #: which of some distinct input hashes this run computed already (a streaming run's
+        #: earlier chunks); None: none
+        self.computed_earlier: Callable[[pa.Array], np.ndarray] | None = None
+        self._writer = writer_type(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
             execution=self._pf.get_execution_data,
@@ -187,6 +201,28 @@ class FunctionRun:
             filtered=int(counts[_FILTERED] + counts[_SKIPPED]),
             failed=int(counts[_FAILED]),
         )
+
+    @property
+    def writer(self) -> RunWriter:
+        return self._writer
+
+    def settled(self) -> np.ndarray:
+        """Per distinct entry, what has happened to it so far (``_SKIPPED``: not yet known);
+        right after a commit every known entry is stored (a streaming run passes those on)."""
+        category = self._category.copy()
+        if self._progress is not None:
+            novel, codes, outcome = self._progress
+            category[novel] = outcome[codes]
+        return category
+
+    def computed_hashes(self) -> pa.Array:
+        """Input hashes of the packets this run called and stored (outputs and filtered)."""
+        if self._called is None or self._progress is None:
+            return pa.array([], pa.large_string())
+        distinct, misses = self._called
+        outcome = self._progress[2]
+        stored = misses[np.isin(outcome[misses], (_COMPUTED, _FILTERED))]
+        return distinct.take(pa.array(stored, type=pa.int64()))
 
     def _recorded(self) -> np.ndarray:
         """Mark the recorded entries; return the indices of the novel ones."""
@@ -262,16 +298,27 @@ class FunctionRun:
             forced[packets] = True
             writer.fixed_ids = dict(zip(packets.tolist(), self._lost.values(), strict=True))
         outcome = np.full(len(distinct), _SKIPPED, dtype=np.int8)
+        self._progress = (novel, codes, outcome)
+        # a hit on a packet this same run computed (an earlier chunk of a streaming run)
+        # counts as computed, as it does when both rows are in one input
+        earlier = np.zeros(len(distinct), dtype=bool)
+        if self.computed_earlier is not None and len(distinct):
+            earlier = self.computed_earlier(distinct)
         outcome[answers.hit & ~forced] = _REUSED
+        outcome[answers.hit & ~forced & earlier] = _COMPUTED
         outcome[answers.filtered & ~forced] = _FILTERED
-        hits = np.flatnonzero((answers.hit | answers.filtered) & ~forced)
-        if len(hits):
-            ids = answers.record_ids.take(pa.array(hits))
-            writer.add_records(self._records_for(groups, hits, ids, False))
+        for computed in (False, True):
+            hits = np.flatnonzero(
+                (answers.hit | answers.filtered) & ~forced & (earlier == computed)
+            )
+            if len(hits):
+                ids = answers.record_ids.take(pa.array(hits))
+                writer.add_records(self._records_for(groups, hits, ids, computed))
         misses = np.flatnonzero(answers.miss | forced)
         if self._reporter is not None:
             self._settled(novel[outcome[codes] == _REUSED], PacketOutcome.REUSED)
             self._settled(novel[outcome[codes] == _FILTERED], PacketOutcome.FILTERED)
+        self._called = (distinct, misses)
         try:
             if len(misses) and pf.is_active():
                 self._compute(groups, distinct, misses, outcome, max_concurrency)

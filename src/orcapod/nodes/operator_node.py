@@ -37,9 +37,11 @@ from orcapod.data import Packet, Tag
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.errors import InputValidationError, PipelineError
 from orcapod.nodes.source_node import SourceNode
+from orcapod.nodes.streaming import stream_operator
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
-from orcapod.operators.layout import StreamLayout
+from orcapod.operators.layout import FULL_INFO, StreamLayout
+from orcapod.operators.streaming import ChunkOperator, streaming_form
 from orcapod.sources import RootSource
 from orcapod.sources.cached import row_hash_ids
 from orcapod.sources.derived import DerivedSource
@@ -224,6 +226,34 @@ class OperatorNode(StreamBase):
             self._log(stream)
         self._cached = stream
         return NodeRunSummary(self.label, computed=stream.num_rows)
+
+    def run_rows(self) -> tuple[NodeRunSummary, pa.Table]:
+        """``run()``, and the full table of the rows it computed or replayed."""
+        summary = self.run()
+        assert self._cached is not None  # set by run()
+        return summary, self._cached.as_table(FULL_INFO)
+
+    def streaming_form(self, ordered: Sequence[bool]) -> ChunkOperator | None:
+        """The operator applied chunk by chunk, or None when this node is a barrier
+        (``orcapod.operators.streaming``; always a barrier with ``CacheMode.LOG``/``REPLAY``).
+        ``ordered``: per input, whether its chunks arrive in the synchronous row order."""
+        if self.cache_mode is not CacheMode.OFF:
+            return None
+        return streaming_form(self._operator, self._lazy.input_infos, self._layout, ordered)
+
+    async def async_execute(
+        self,
+        inputs: Sequence[Any],
+        output: Any,
+        *,
+        ordered: Sequence[bool] | None = None,
+        chunk_rows: int = 64,
+        **_: Any,
+    ) -> NodeRunSummary:
+        """Streaming run: stream when the operator allows, else wait for every input and run
+        as a synchronous run does (``orcapod.nodes.streaming``)."""
+        flags = list(ordered) if ordered is not None else [True] * len(inputs)
+        return await stream_operator(self, inputs, output, flags, chunk_rows)
 
     def flush(self) -> None:
         if self._database is not None:

@@ -9,12 +9,14 @@ on it hash exactly as they would on the bare stream. ``run()`` reports every row
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 
 from orcapod.data import Packet, Tag
 from orcapod.errors import InputValidationError
+from orcapod.nodes.streaming import stream_source
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.types import ContentHash, Schema
@@ -66,6 +68,13 @@ class SourceNode(StreamBase):
     def run(self, max_concurrency: int | None = None) -> NodeRunSummary:
         """Nothing to compute; reports the number of rows the source provides."""
         return NodeRunSummary(self.label, reused=self._stream.as_table().num_rows)
+
+    async def async_execute(
+        self, inputs: Sequence[Any], output: Any, *, chunk_rows: int = 64, **_: Any
+    ) -> NodeRunSummary:
+        """Streaming run: send the stream's rows to ``output`` in chunks
+        (``orcapod.nodes.streaming``)."""
+        return await stream_source(self, output, chunk_rows)
 
     def flush(self) -> None:
         """A source node writes nothing."""

@@ -306,6 +306,11 @@ class OperatorStream(StreamBase):
     def layout(self) -> StreamLayout:
         return self._layout
 
+    @property
+    def input_infos(self) -> tuple[InputInfo, ...]:
+        """The inputs as the operator sees them (stream + layout)."""
+        return self._inputs
+
     def __repr__(self) -> str:
         tags, packets = self.keys()
         state = "computed" if self._result is not None else "lazy"

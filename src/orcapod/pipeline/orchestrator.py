@@ -2,23 +2,27 @@
 
 ``SyncOrchestrator`` runs nodes one after another in the topological order the pipeline
 compiled them in, so every node reads upstream results that are already stored.
-``AsyncOrchestrator`` (``ExecutorType.ASYNC_CHANNELS``) starts every node as soon as all its
-upstream nodes have finished, so independent branches run at the same time (each node's
-``run()`` in a worker thread, driven by one asyncio loop). Both produce the same rows and the
-same stored records: every node runs exactly the same ``run()`` over the same stored upstream
-results; only the order of independent nodes differs.
 
-Within a function node, a concurrent executor keeps a bounded window of packets in flight
-(the node's job); its limit is resolved from the node's ``NodeConfig`` (if it has one) and the
-run's ``PipelineConfig`` (``resolve_concurrency``).
+``AsyncOrchestrator`` (``ExecutorType.ASYNC_CHANNELS``) streams: every node starts at once
+and rows flow from node to node as Arrow chunks through bounded channels
+(``orcapod.streams.channels``), so a second stage starts on the first finished row and a
+slow stage and a fast one run at the same time. Each edge holds at most
+``PipelineConfig.channel_buffer_size`` rows (chunks of half that are sent); a node read by
+several nodes writes to a ``BroadcastChannel`` (one buffer per reader). What each kind of node
+does with its channels is its ``async_execute`` (``orcapod.nodes.streaming``,
+``orcapod.nodes.function_stream``): function nodes pass each row on once stored, operators
+stream where their meaning allows and wait for their whole input otherwise. Both
+orchestrators produce the same rows, the same stored records and the same run summary.
 
-Provenance is never rewritten here: nodes read their upstream nodes directly (their tables
-carry every row's own system tags and source info), so no row is ever given another row's
-source info.
+Within a function node, a concurrent executor keeps a bounded window of packets in flight;
+its limit is resolved from the node's ``NodeConfig`` (if it has one) and the run's
+``PipelineConfig`` (``resolve_concurrency``).
 
-A function node whose input lies below another function node is re-bound to that input
-before it runs (its view of the input is rebuilt), so a second run in the same process sees
-rows the upstream added in between.
+Provenance is never rewritten here: chunks carry every row's own system tags and source
+info, exactly the rows a synchronous run would read from the sending node.
+
+Every node is refreshed before a run (and a node again when it finished, so reading it shows
+its new rows), so a second run in the same process sees rows an upstream added in between.
 
 Packet events: each node runs inside ``observing(observer)`` when the run's observer is also
 a ``PacketObserver`` (``orcapod.functions.engine.events``), so function nodes report their
@@ -26,15 +30,16 @@ packets to it; the summary knows the graph's edges, so a node below failed rows 
 ``partial``.
 
 A node that raises (``ErrorPolicy.FAIL_FAST``, a database failure, …) stops the run: the
-observer hears ``on_node_error`` and the exception propagates unchanged. The async
-orchestrator starts no new node after a failure but lets the nodes already running finish
-(a worker thread cannot be interrupted safely mid-write) before it re-raises the first error.
-Flushing is the pipeline's job (``Pipeline.run`` flushes at the end, after a failure too).
+observer hears ``on_node_error`` and the exception propagates unchanged. The streaming
+orchestrator closes every channel with that error, so each other node stops at its next
+channel operation - a function node first commits the rows it finished (they stay stored;
+the next run reuses them) - and re-raises the first error once all have stopped. Flushing the
+databases is the pipeline's job (``Pipeline.run`` flushes at the end, after a failure too).
 
-Decisions: nodes hand results to each other through the database, with a barrier per node,
-not (yet) through bounded ``Channel``s row by row; so ``PipelineConfig.channel_buffer_size``
-is not used. ``AsyncOrchestrator.run`` works inside a
-running event loop (Jupyter) by driving its own loop in a helper thread.
+Decisions: ``AsyncOrchestrator.run`` works inside a running event loop (Jupyter) by driving
+its own loop in a helper thread; blocking work (function calls, database reads and commits)
+runs in one thread per node, never on the loop, so nodes are not serialised onto one thread.
+A node without ``async_execute`` is run as a barrier (its inputs drained, then ``run()``).
 """
 
 from __future__ import annotations
@@ -45,11 +50,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from orcapod.functions.engine.events import observing
 from orcapod.nodes.protocol import Node
-from orcapod.nodes.summary import NodeRunSummary
+from orcapod.nodes.streaming import Output, drain, in_thread, send_table
+from orcapod.nodes.summary import NodeRunSummary, NodeType
+from orcapod.operators.layout import FULL_INFO
 from orcapod.pipeline.observers import NoOpObserver, PipelineObserver, packet_listener
 from orcapod.pipeline.run_summary import PipelineRunSummary
+from orcapod.streams.channels import BroadcastChannel, Channel
 from orcapod.types import NodeConfig, PipelineConfig
 from orcapod.types.configs import resolve_concurrency
 
@@ -109,7 +119,7 @@ class SyncOrchestrator:
 
 
 class AsyncOrchestrator:
-    """Runs each node as soon as its upstream nodes finished; independent nodes overlap."""
+    """Runs every node at once; rows stream between them through bounded channels."""
 
     def run(
         self,
@@ -152,43 +162,157 @@ class AsyncOrchestrator:
         config = config if config is not None else PipelineConfig()
         obs: PipelineObserver = observer if observer is not None else NoOpObserver()
         configs = node_configs or {}
-        deps = dependencies or {}
+        capacity = config.channel_buffer_size
+        chunk_rows = max(1, capacity // 2)  # two chunks fit in a channel: double buffering
         run_id = str(uuid.uuid4())
         types = {node.label: node.node_type for node in nodes}
+        upstream = _inputs_of(nodes, dependencies or {})
+        outputs = _wire(nodes, upstream, capacity)
+        readers: dict[str, list[Channel[pa.Table]]] = {node.label: [] for node in nodes}
+        for node in nodes:
+            for name in upstream[node.label]:
+                out = outputs[name]
+                assert out is not None  # a node with a reader has an output
+                readers[node.label].append(out if isinstance(out, Channel) else out.add_reader())
+        ordered = _ordering(nodes, upstream)
         summaries: dict[str, NodeRunSummary] = {}
         failed: list[BaseException] = []
-        done: dict[str, asyncio.Event] = {label: asyncio.Event() for label in types}
+
+        def stop(error: BaseException) -> None:
+            # every node stops at its next channel operation; a function node first commits
+            # what it finished
+            for out in outputs.values():
+                if out is not None:
+                    out.close(error)
 
         async def one(node: Node) -> None:
             label = node.label
+            out = outputs[label]
+            obs.on_node_start(label, node.node_type)
             try:
-                for upstream in deps.get(label, ()):
-                    await done[upstream].wait()
-                if failed or any(u not in summaries for u in deps.get(label, ())):
-                    return  # an upstream failed: start nothing new
-                obs.on_node_start(label, node.node_type)
-                try:
-                    summary = await asyncio.to_thread(run_node, node, config, configs, obs)
-                except Exception as err:  # noqa: BLE001 - re-raised once running nodes end
+                with observing(packet_listener(obs)):  # function nodes report packets
+                    summary = await _execute(
+                        node,
+                        readers[label],
+                        out,
+                        max_concurrency=resolve_concurrency(configs.get(label), config),
+                        ordered=[ordered[u] for u in upstream[label]],
+                        chunk_rows=chunk_rows,
+                    )
+            except Exception as err:  # noqa: BLE001 - the first one is re-raised below
+                if not failed:  # the origin; the others only saw it through a channel
                     failed.append(err)
                     obs.on_node_error(label, err)
-                    return
-                summaries[label] = summary
-                obs.on_node_end(label, summary)
-            finally:
-                done[label].set()
+                stop(err)
+                return
+            if out is not None:
+                out.close()
+            node.refresh()  # its rows grew: readers of the node see them
+            summaries[label] = summary
+            obs.on_node_end(label, summary)
 
         obs.on_run_start(run_id, pipeline_name)
         result: PipelineRunSummary | None = None
         try:
-            await asyncio.gather(*(one(node) for node in nodes))
+            for node in nodes:
+                node.refresh()
+            tasks = [asyncio.create_task(one(node)) for node in nodes]
+            try:
+                await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                # every node stops (a function node's thread is waited for, so its writes
+                # finish) before the cancellation goes on
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
             if failed:
                 raise failed[0]
-            ordered = {node.label: summaries[node.label] for node in nodes}
-            result = PipelineRunSummary(pipeline_name, ordered, types, deps)
+            ordered_summaries = {node.label: summaries[node.label] for node in nodes}
+            result = PipelineRunSummary(pipeline_name, ordered_summaries, types, dependencies)
             return result
         finally:
             obs.on_run_end(run_id, result)
+
+
+def _rows(chunk: pa.Table) -> int:
+    return int(chunk.num_rows)
+
+
+def _inputs_of(
+    nodes: Sequence[Node], dependencies: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Per node, the labels of its inputs in the order of its ``upstreams`` (a node reading
+    the same upstream twice lists it twice)."""
+    label_of = {id(node): node.label for node in nodes}
+    found: dict[str, list[str]] = {}
+    for node in nodes:
+        ups = tuple(getattr(node, "upstreams", ()))
+        names = [label_of[id(u)] for u in ups if id(u) in label_of]
+        found[node.label] = (
+            names if len(names) == len(ups) else list(dependencies.get(node.label, ()))
+        )
+    return found
+
+
+def _wire(
+    nodes: Sequence[Node], upstream: Mapping[str, Sequence[str]], capacity: int
+) -> dict[str, Output]:
+    """Each node's output: nothing without readers, a channel for one, a broadcast for more."""
+    readers = {node.label: 0 for node in nodes}
+    for names in upstream.values():
+        for name in names:
+            readers[name] += 1
+    outputs: dict[str, Output] = {}
+    for label, count in readers.items():
+        if count == 0:
+            outputs[label] = None
+        elif count == 1:
+            outputs[label] = Channel(capacity, size=_rows)
+        else:
+            outputs[label] = BroadcastChannel(capacity, size=_rows)
+    return outputs
+
+
+def _ordering(nodes: Sequence[Node], upstream: Mapping[str, Sequence[str]]) -> dict[str, bool]:
+    """Per node (in topological order): do its chunks come in the synchronous row order?"""
+    ordered: dict[str, bool] = {}
+    for node in nodes:
+        ins = [ordered[u] for u in upstream[node.label]]
+        if node.node_type is NodeType.FUNCTION:
+            ordered[node.label] = all(ins)
+        elif node.node_type is NodeType.OPERATOR and hasattr(node, "streaming_form"):
+            form = node.streaming_form(ins)
+            ordered[node.label] = True if form is None else form.ordered
+        else:
+            ordered[node.label] = True
+    return ordered
+
+
+async def _execute(
+    node: Node,
+    inputs: Sequence[Channel[pa.Table]],
+    output: Output,
+    *,
+    max_concurrency: int | None,
+    ordered: Sequence[bool],
+    chunk_rows: int,
+) -> NodeRunSummary:
+    execute = getattr(node, "async_execute", None)
+    if execute is None:  # a node without a streaming form: a barrier
+        await asyncio.gather(*(drain(reader) for reader in inputs))
+        summary = await in_thread(lambda: node.run(max_concurrency=max_concurrency), node.label)
+        await send_table(node.as_table(FULL_INFO), output, chunk_rows)  # type: ignore[attr-defined]
+        return summary
+    if node.node_type is NodeType.FUNCTION:
+        done: NodeRunSummary = await execute(
+            inputs, output, max_concurrency=max_concurrency, chunk_rows=chunk_rows
+        )
+    elif node.node_type is NodeType.OPERATOR:
+        done = await execute(inputs, output, ordered=ordered, chunk_rows=chunk_rows)
+    else:
+        done = await execute(inputs, output, chunk_rows=chunk_rows)
+    return done
 
 
 def _in_helper_thread(fn: Any) -> PipelineRunSummary:

@@ -48,9 +48,8 @@ Decisions:
 
 * The progress bars (``orcapod.pipeline.progress``, built on rich) are imported by ``run``
   only when it draws them (stderr is a terminal), so importing orcapod does not import rich.
-* ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``
-  (independent nodes at the same time; it does not stream rows between nodes yet, see
-  ``orcapod.pipeline.orchestrator``).
+* ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``: rows
+  stream between nodes through bounded channels (see ``orcapod.pipeline.orchestrator``).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
   node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
 * A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still
