@@ -147,6 +147,7 @@ def _timed(fn: Any, *args: Any) -> float:
 
 def ray_phase(packets: int, seconds: float, repeats: int) -> list[dict[str, Any]]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no cloud metadata probe
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 stays loopback
     import ray
 

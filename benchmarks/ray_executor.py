@@ -100,6 +100,7 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no cloud metadata probe
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 stays loopback
     import ray  # optional extra: imported only when the benchmark runs
 

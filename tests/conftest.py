@@ -31,6 +31,8 @@ from orcapod.executors.capture import PacketLoggerProtocol
 # Ray, the loopback cluster of tests/executors/test_ray_cluster.py) binds to loopback only,
 # instead of being mapped to the machine's own address.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# no usage reporting: it probes the cloud metadata address, and the tests stay on loopback
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,8 @@ def _race(tmp_path: Path, writer: Path, store: tuple[str, str], mode: str) -> pa
     deadline = time.monotonic() + TIMEOUT
     while not all(Path(f"{go}.ready{w}").exists() for w in (1, 2)):
         assert time.monotonic() < deadline, "writers never became ready"
-        assert all(proc.poll() is None for proc in procs), procs[0].stderr
+        ended = [proc for proc in procs if proc.poll() is not None]
+        assert not ended, f"a writer ended before it was ready: {ended[0].communicate()}"
         time.sleep(0.01)
     go.touch()
     for proc in procs:

@@ -50,7 +50,7 @@ class LoggingObserver(NoOpObserver):
         #: the pipeline run being observed (None outside one: each node run gets its own id)
         self.run_id: str | None = None
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[str, list[PacketBatch]]] = {}
+        self._pending: dict[int, tuple[str, str, list[PacketBatch]]] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self.run_id = run_id
@@ -59,23 +59,28 @@ class LoggingObserver(NoOpObserver):
         self.run_id = None
 
     def on_packets_start(self, run: PacketRun) -> None:
+        # a node's run may be several engine runs (a streaming node runs one per chunk), each
+        # numbering its packets from 0: its own token keeps their log ids apart
         with self._lock:
-            self._pending[id(run)] = (self.run_id or str(uuid.uuid4()), [])
+            run_id = self.run_id or str(uuid.uuid4())
+            self._pending[id(run)] = (run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:", [])
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
         with self._lock:
-            run_id, pending = self._pending[id(run)]
+            run_id, prefix, pending = self._pending[id(run)]
             pending.append(batch)
             if sum(len(b) for b in pending) < self._batch_calls:
                 return
-            self._pending[id(run)] = (run_id, [])
-        self._db.add_records(run.record_path, log_table(run, pending, run_id), "__log_id")
+            self._pending[id(run)] = (run_id, prefix, [])
+        table = log_table(run, pending, run_id, prefix)
+        self._db.add_records(run.record_path, table, "__log_id")
 
     def on_packets_done(self, run: PacketRun) -> None:
         with self._lock:
-            run_id, pending = self._pending.pop(id(run))
+            run_id, prefix, pending = self._pending.pop(id(run))
         if pending:
-            self._db.add_records(run.record_path, log_table(run, pending, run_id), "__log_id")
+            table = log_table(run, pending, run_id, prefix)
+            self._db.add_records(run.record_path, table, "__log_id")
             self._db.flush()
 
 
@@ -85,8 +90,11 @@ def _traceback_of(error: BaseException | None) -> str | None:
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
-def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Table:
-    """The log rows of the calls in ``batches`` (see the module docstring)."""
+def log_table(
+    run: PacketRun, batches: list[PacketBatch], run_id: str, id_prefix: str | None = None
+) -> pa.Table:
+    """The log rows of the calls in ``batches`` (see the module docstring); ``__log_id`` is
+    ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run."""
     keys: list[int] = []
     outcomes: list[PacketOutcome] = []
     started: list[float] = []
@@ -134,7 +142,7 @@ def log_table(run: PacketRun, batches: list[PacketBatch], run_id: str) -> pa.Tab
     key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
     columns = {
         "__log_id": pc.binary_join_element_wise(
-            pa.scalar(f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
+            pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
         ),
         "__run_id": pa.repeat(pa.scalar(run_id, _STRING), n),
         "__node_label": pa.repeat(pa.scalar(run.label, _STRING), n),
