@@ -10,9 +10,9 @@ The SQL databases are imported when first named (module ``__getattr__``), so imp
 does not load the SQL layer.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orcapod._lazy import lazy_exports
 from orcapod.databases.delta import DeltaTableDatabase
 from orcapod.databases.in_memory import InMemoryArrowDatabase
 from orcapod.databases.noop import NoOpArrowDatabase
@@ -37,15 +37,4 @@ _LAZY = {
     "SQLiteDatabase": "orcapod.databases.sqlite",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orcapod.databases' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

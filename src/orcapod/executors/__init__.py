@@ -7,9 +7,9 @@ Submodules with more public names: ``orcapod.executors.capture`` (``CapturedOutp
 does not load the Ray dispatch code (Ray itself is imported only when an executor runs).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orcapod._lazy import lazy_exports
 from orcapod.executors.local import LocalExecutor
 from orcapod.executors.protocols import (
     PacketFunctionExecutorProtocol,
@@ -31,15 +31,4 @@ _LAZY = {
     "RayExecutor": "orcapod.executors.ray",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orcapod.executors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

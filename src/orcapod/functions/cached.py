@@ -60,8 +60,6 @@ from orcapod.functions.provenance import (
     result_record_id,
 )
 from orcapod.functions.result_cache import FILTERED, CacheResult, ResultCache, match_constraints
-from orcapod.streams import StreamProtocol
-from orcapod.streams.tracking import InvocationKind, record_invocation
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import COMPUTED, PACKET_ID, POD_TS
 
@@ -332,8 +330,11 @@ class CachedFunctionPod(FunctionPod):
     """A function pod whose results are kept in a ``ResultCache`` at ``prefix + pod.uri``.
 
     It is a pod like any other: applying it validates, records the invocation (pipelines see
-    it) and returns a ``FunctionPodStream``; its identity is the wrapped pod's.
+    it) and returns a ``CachedPodStream`` (a ``FunctionPodStream`` computed chunk by chunk); its
+    identity is the wrapped pod's.
     """
+
+    stream_type = CachedPodStream
 
     def __init__(
         self,
@@ -397,16 +398,6 @@ class CachedFunctionPod(FunctionPod):
 
     def meta_schema(self) -> Schema:
         return self._inner.meta_schema().with_values(CACHE_META_SCHEMA)
-
-    def process(self, *streams: StreamProtocol, label: str | None = None) -> CachedPodStream:
-        """Validate, record, and return the lazy output stream (computed chunk by chunk)."""
-        stream = self.validate_inputs(*streams)
-        output = CachedPodStream(self, self.project_input(stream), label=label)
-        record_invocation(InvocationKind.FUNCTION_POD, self, (stream,), output, label)
-        return output
-
-    def __call__(self, *streams: StreamProtocol, label: str | None = None) -> CachedPodStream:
-        return self.process(*streams, label=label)
 
     # -- per row -------------------------------------------------------------------------
 

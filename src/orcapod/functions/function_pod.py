@@ -69,6 +69,9 @@ def default_window() -> int:
 class FunctionPod:
     """Applies ``packet_function`` to every packet of a stream (see the module docstring)."""
 
+    #: the lazy stream ``process`` returns (a cached pod computes chunk by chunk)
+    stream_type: type[FunctionPodStream] = FunctionPodStream
+
     def __init__(
         self,
         packet_function: PacketFunctionBase[Any],
@@ -222,7 +225,7 @@ class FunctionPod:
     def process(self, *streams: StreamProtocol, label: str | None = None) -> FunctionPodStream:
         """Validate, record, and return the lazy output stream."""
         stream = self.validate_inputs(*streams)
-        output = FunctionPodStream(self, self.project_input(stream), label=label)
+        output = self.stream_type(self, self.project_input(stream), label=label)
         record_invocation(InvocationKind.FUNCTION_POD, self, (stream,), output, label)
         return output
 

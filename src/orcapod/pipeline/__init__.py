@@ -11,9 +11,9 @@
 rich, which importing orcapod does not import.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orcapod._lazy import lazy_exports
 from orcapod.pipeline.log_observer import LoggingObserver
 from orcapod.pipeline.observers import (
     CompositeObserver,
@@ -58,15 +58,4 @@ _LAZY = {
     "ProgressObserver": "orcapod.pipeline.progress",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orcapod.pipeline' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -4,9 +4,9 @@ The SQL table sources are imported when first named (module ``__getattr__``), so
 orcapod does not load the SQL layer.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from orcapod._lazy import lazy_exports
 from orcapod.sources.base import RootSource
 from orcapod.sources.cached import CachedSource
 from orcapod.sources.derived import DerivedSource
@@ -41,15 +41,4 @@ _LAZY = {
     "SQLiteTableSource": "orcapod.sources.sql",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orcapod.sources' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
