@@ -59,6 +59,7 @@ WORKER = textwrap.dedent(
 def _run(
     root: Path, args: argparse.Namespace, count: int, kill_after: float | None
 ) -> dict[str, object]:
+    root.mkdir(parents=True)
     store, log = root / "store", root / "calls.log"
     script = root / "worker.py"
     script.write_text(WORKER)

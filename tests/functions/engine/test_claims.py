@@ -168,11 +168,11 @@ def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path) -> Non
     calls = _calls(tmp_path)
     xs = [x for _, x in calls]
     assert sorted(set(xs)) == list(range(n))  # nothing left uncomputed
-    # only each process's first missing row (timed before claiming) may run more than once
-    assert len(xs) <= n + 2
+    # only each process's first two missing rows (timed before claiming) may run more than once
+    assert len(xs) <= n + 4
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
     computed = sum(int(out.split()[0]) for out, _ in outputs)
-    assert n <= computed <= n + 2
+    assert n <= computed <= n + 4
     _stored(tmp_path, n)
 
 

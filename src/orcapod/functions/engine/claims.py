@@ -31,11 +31,11 @@ so the worst case (a holder that outlives its lease while still computing, clock
 disagree by more than a lease) is duplicated work, never a wrong or lost row. They are used
 only where they pay: on a store that other processes can see (``ArrowDatabase.persistent``),
 and when the missing rows take long enough (``WorkClaims.min_work_seconds``, estimated from
-the first call) that a commit and a read per bucket are small beside the work. That first
-call (the first missing row, in input order) is made without a claim: processes that start
-together each compute it (its result is stored once). The buckets
-are the first hex digit of the input hash (16 buckets) once the input has more than 64
-distinct rows, else one bucket.
+the faster of the first two calls: the first also pays one-off costs) that a commit and a
+read per bucket are small beside the work. Those two calls (the first missing rows, in input
+order) are made without a claim: processes that start together each compute them (their
+results are stored once). The buckets are the first hex digit of the input hash (16
+buckets) once the input has more than 64 distinct rows, else one bucket.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class WorkClaims:
 
     ``lease_seconds``: how long a claim lives without renewal (a dead holder's buckets are
     taken over after at most this long); ``min_work_seconds``: claims are used only when the
-    run's missing rows would take at least this long (the first call's time times their
-    number): a claim costs a commit and a read, small only beside seconds of work;
+    run's missing rows would take at least this long (the faster of the first two calls'
+    times their number): a claim costs a commit and a read, small only beside seconds of work;
     ``poll_seconds``: how often a process that waits for other processes' buckets looks again.
     """
 
