@@ -29,18 +29,23 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from orcapod.data import Packet
 from orcapod.data.conversion import rows_to_table
 from orcapod.data.row_block import RowBlock
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ContentHash, Schema
-from orcapod.types.columns import BLOCK_SEP, FIELD_SEP
+from orcapod.types.columns import BLOCK_SEP, FIELD_SEP, SOURCE_PREFIX
 
 __all__ = [
     "CODE_HASH_KEY",
     "LazySourceInfo",
+    "OwnValues",
     "RecordIdMaker",
+    "derivable",
     "execution_digest",
     "output_record_id",
     "packet_hashes",
@@ -49,8 +54,12 @@ __all__ = [
     "resolve_source_info",
     "result_record_id",
     "result_record_ids",
+    "source_columns",
     "source_prefix",
 ]
+
+#: A computed output given as its values only (see ``ResultCache.own_values``).
+OwnValues = dict[str, Any]
 
 #: The variation-data key holding the code hash (column ``__pf_var_function_content_hash``).
 CODE_HASH_KEY = "function_content_hash"
@@ -249,3 +258,86 @@ def resolve_source_info(packets: Iterable[Packet]) -> None:
         digests = hash_rows(table).to_pylist()
         for info, digest in zip(infos, digests, strict=True):
             info.resolve_with(ContentHash(ROW_HASH_METHOD, digest))
+
+
+def source_columns(
+    prefix: str,
+    packets: Sequence[Packet | OwnValues | None],
+    ids: Sequence[str],
+    id_array: pa.Array,
+    keys: tuple[str, ...],
+    suffix: bytes,
+) -> dict[str, pa.Array]:
+    """``_source_<k>`` columns: null for a filtered row, else the packet's source info.
+
+    A packet whose source info is still unresolved and would resolve to a result cache's own
+    tokens (source ``prefix``, record-id ``suffix``; the input hash is the stored one, as
+    ``prime_source_info`` gives it) gets ``<prefix><record id>::<k>`` built with Arrow
+    string kernels from the record ids - the same strings, without resolving per row. Any
+    other packet's source info is read per row; a missing value becomes the same token.
+    """
+    derived = derivable(prefix, packets, suffix)
+    # other lazy source info: resolved with one vectorised hash, not one per packet
+    resolve_source_info(
+        p for p, d in zip(packets, derived, strict=True) if not d and isinstance(p, Packet)
+    )
+    explicit: list[dict[str, Any] | None] = [None] * len(packets)
+    any_explicit = False
+    for i, (packet, derive) in enumerate(zip(packets, derived, strict=True)):
+        if packet is None or derive or type(packet) is dict:
+            continue
+        assert isinstance(packet, Packet)
+        any_explicit = True
+        info = packet.source_info()
+        if any(v is None for v in info.values()):
+            head = prefix + ids[i] + BLOCK_SEP
+            info.update({k: head + k for k, v in info.items() if v is None})
+        explicit[i] = info
+    large = pa.large_string()
+    n_derived = sum(derived)
+    mask = pa.array(derived, type=pa.bool_())
+    columns: dict[str, pa.Array] = {}
+    for k in keys:
+        if any_explicit:
+            given = pa.array([None if s is None else s.get(k) for s in explicit], type=large)
+        else:
+            given = pa.nulls(len(packets), type=large)
+        if n_derived == 0:
+            column = given
+        else:
+            tokens = pc.binary_join_element_wise(
+                pa.scalar(prefix, type=large),
+                id_array,
+                pa.scalar(BLOCK_SEP + k, type=large),
+                pa.scalar("", type=large),
+            )
+            column = tokens if n_derived == len(packets) else pc.if_else(mask, tokens, given)
+        columns[SOURCE_PREFIX + k] = column
+    return columns
+
+
+def derivable(
+    prefix: str, packets: Sequence[Packet | OwnValues | None], suffix: bytes
+) -> list[bool]:
+    """Per output: a value dict, or a packet whose source info is unresolved
+    ``LazySourceInfo`` that would give the tokens of a result cache with source ``prefix``
+    and record-id ``suffix``?"""
+    out: list[bool] = []
+    append = out.append
+    last: tuple[Any, Any] | None = None  # (function, executor) of the last check
+    ok = False
+    for packet in packets:
+        if type(packet) is dict:
+            append(True)
+            continue
+        info = getattr(packet, "_hidden", None)  # the data layer's private slot (source info)
+        if type(info) is not LazySourceInfo or info._values is not None:
+            append(False)
+            continue
+        function, executor = info._function, info._executor
+        if last is None or function is not last[0] or executor is not last[1]:
+            maker = function.record_id_maker_for(executor)
+            ok = maker.prefix == prefix and maker.suffix == suffix
+            last = (function, executor)
+        append(ok)
+    return out

@@ -66,18 +66,18 @@ from orcapod.databases.protocol import ArrowDatabase
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
 from orcapod.functions.provenance import (
     CODE_HASH_KEY,
-    LazySourceInfo,
+    OwnValues,
+    derivable,
     execution_digest,
     output_record_id,
-    resolve_source_info,
     result_record_id,
     result_record_ids,
+    source_columns,
     source_prefix,
 )
 from orcapod.hashing import hash_rows
 from orcapod.types import CacheMatch, ContentHash, Schema
 from orcapod.types.columns import (
-    BLOCK_SEP,
     COMPUTED,
     DATAGRAM_PREFIX,
     INPUT_PACKET_HASH,
@@ -113,9 +113,6 @@ class Filtered:
 FILTERED: Final = Filtered()
 
 CacheResult = Packet | Filtered | None
-
-#: A computed output given as its values only (see ``ResultCache.own_values``).
-OwnValues = dict[str, Any]
 
 
 def match_constraints(
@@ -423,7 +420,9 @@ class ResultCache:
             columns[PF_EXEC_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)
         for k in nullable:
             columns[k] = values.column(k)
-        columns.update(self._source_columns(packets, ids, id_array, tuple(nullable), suffix))
+        columns.update(
+            source_columns(self._source_prefix, packets, ids, id_array, tuple(nullable), suffix)
+        )
         if pod_ts is None:
             pod_ts = dt.datetime.now(dt.UTC)
         if isinstance(pod_ts, dt.datetime):
@@ -483,61 +482,6 @@ class ResultCache:
                 out[i] = output_record_id(rid, new_digests[i])
         return out
 
-    def _source_columns(
-        self,
-        packets: Sequence[Packet | OwnValues | None],
-        ids: Sequence[str],
-        id_array: pa.Array,
-        keys: tuple[str, ...],
-        suffix: bytes,
-    ) -> dict[str, pa.Array]:
-        """``_source_<k>`` columns: null for a filtered row, else the packet's source info.
-
-        A packet whose source info is still unresolved and would resolve to this cache's own
-        tokens (same URI prefix, same record-id suffix; the input hash is the stored one, as
-        ``prime_source_info`` gives it) gets ``<prefix><record id>::<k>`` built with Arrow
-        string kernels from the record ids - the same strings, without resolving per row. Any
-        other packet's source info is read per row; a missing value becomes the same token.
-        """
-        derived = self._derivable(packets, suffix)
-        # other lazy source info: resolved with one vectorised hash, not one per packet
-        resolve_source_info(
-            p for p, d in zip(packets, derived, strict=True) if not d and isinstance(p, Packet)
-        )
-        explicit: list[dict[str, Any] | None] = [None] * len(packets)
-        any_explicit = False
-        for i, (packet, derive) in enumerate(zip(packets, derived, strict=True)):
-            if packet is None or derive or type(packet) is dict:
-                continue
-            assert isinstance(packet, Packet)
-            any_explicit = True
-            info = packet.source_info()
-            if any(v is None for v in info.values()):
-                head = self._source_prefix + ids[i] + BLOCK_SEP
-                info.update({k: head + k for k, v in info.items() if v is None})
-            explicit[i] = info
-        large = pa.large_string()
-        n_derived = sum(derived)
-        mask = pa.array(derived, type=pa.bool_())
-        columns: dict[str, pa.Array] = {}
-        for k in keys:
-            if any_explicit:
-                given = pa.array([None if s is None else s.get(k) for s in explicit], type=large)
-            else:
-                given = pa.nulls(len(packets), type=large)
-            if n_derived == 0:
-                column = given
-            else:
-                tokens = pc.binary_join_element_wise(
-                    pa.scalar(self._source_prefix, type=large),
-                    id_array,
-                    pa.scalar(BLOCK_SEP + k, type=large),
-                    pa.scalar("", type=large),
-                )
-                column = tokens if n_derived == len(packets) else pc.if_else(mask, tokens, given)
-            columns[SOURCE_PREFIX + k] = column
-        return columns
-
     def own_values(
         self,
         outputs: Sequence[Packet | OwnValues | None],
@@ -548,34 +492,11 @@ class ResultCache:
         own tokens replaced by its value dict: what ``store_many`` needs of it, without
         keeping the packet, its source info and its input alive until the write."""
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
-        derived = self._derivable(outputs, suffix)
+        derived = derivable(self._source_prefix, outputs, suffix)
         return [
             p._dict() if d and isinstance(p, Packet) else p
             for p, d in zip(outputs, derived, strict=True)
         ]
-
-    def _derivable(self, packets: Sequence[Packet | OwnValues | None], suffix: bytes) -> list[bool]:
-        """Per output: a value dict, or a packet whose source info is unresolved
-        ``LazySourceInfo`` that would give this cache's own tokens?"""
-        out: list[bool] = []
-        append = out.append
-        last: tuple[Any, Any] | None = None  # (function, executor) of the last check
-        ok = False
-        for packet in packets:
-            if type(packet) is dict:
-                append(True)
-                continue
-            info = getattr(packet, "_hidden", None)  # the data layer's private slot (source info)
-            if type(info) is not LazySourceInfo or info._values is not None:
-                append(False)
-                continue
-            function, executor = info._function, info._executor
-            if last is None or function is not last[0] or executor is not last[1]:
-                maker = function.record_id_maker_for(executor)
-                ok = maker.prefix == self._source_prefix and maker.suffix == suffix
-                last = (function, executor)
-            append(ok)
-        return out
 
     # -- reading everything ----------------------------------------------------------------
 

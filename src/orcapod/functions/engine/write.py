@@ -41,7 +41,8 @@ import pyarrow as pa
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
-from orcapod.functions.result_cache import OwnValues, ResultCache
+from orcapod.functions.provenance import OwnValues
+from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 
 __all__ = ["RecordBuilder", "RunWriter", "output_bytes"]
