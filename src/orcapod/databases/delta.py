@@ -13,9 +13,7 @@ and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending r
 only ever appended to (``mode="error"`` to create, ``mode="append"`` with ``schema_mode="merge"``
 afterwards) - never overwritten.
 
-Parquet files are snappy-compressed, with a bloom filter on ``__record_id`` and no dictionary
-for the columns whose values are all distinct (record ids, input packet hashes, packet ids,
-source info): measured on a 10k-row results batch, 15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB.
+Parquet settings and the local store directory: ``orcapod.databases.delta_files``.
 
 Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
 ``checkpoint_interval`` (default 10 locally, ``REMOTE_CHECKPOINT_INTERVAL`` = 4 on object
@@ -93,13 +91,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -108,6 +105,11 @@ import pyarrow.compute as pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.column_cache import ColumnCache
 from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
+from orcapod.databases.delta_files import (
+    check_writable_dir,
+    prepare_local_base,
+    writer_properties,
+)
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import (
@@ -142,24 +144,10 @@ from orcapod.errors import (
     SchemaError,
 )
 from orcapod.types.columns import (
-    CONTENT_HASH,
-    INPUT_PACKET_HASH,
-    PACKET_ID,
-    RECORD_HASH,
     RECORD_ID,
-    SOURCE_PREFIX,
-    SYSTEM_TAG_RECORD_ID,
 )
 
-if TYPE_CHECKING:
-    from deltalake.writer.properties import WriterProperties
-
 __all__ = ["DeltaTableDatabase"]
-
-#: columns whose every value is distinct (ids, hashes, source info): a parquet dictionary
-#: would only cost time (a third of a commit's encoding) and is not written for them
-_DISTINCT_VALUED = frozenset({RECORD_ID, INPUT_PACKET_HASH, PACKET_ID, RECORD_HASH, CONTENT_HASH})
-_DISTINCT_VALUED_PREFIXES = (SOURCE_PREFIX, SYSTEM_TAG_RECORD_ID)
 
 _ID = quote_identifier(RECORD_ID)
 
@@ -209,7 +197,7 @@ class DeltaTableDatabase(StoringBackend):
             )
         self._base = raw.rstrip("/") if self._remote else str(Path(raw).expanduser().absolute())
         if not self._remote:
-            _prepare_local_base(Path(self._base), create_base_path)
+            prepare_local_base(Path(self._base), create_base_path)
         self._storage_options = dict(storage_options) if storage_options else None
         self._filesystem = filesystem_of(self._base, self._storage_options)
         if self._remote and self._filesystem is not None:
@@ -222,7 +210,6 @@ class DeltaTableDatabase(StoringBackend):
         self._states: dict[RecordPath, PathState] = {}
         self._lock = threading.RLock()
         self._bloom_ndv = max(batch_size, 1024)
-        self._writer_properties: dict[tuple[str, ...], WriterProperties] = {}
 
     def __repr__(self) -> str:
         return f"DeltaTableDatabase({self._base!r}, batch_size={self._batch_size})"
@@ -249,16 +236,8 @@ class DeltaTableDatabase(StoringBackend):
     def check_writable(self) -> None:
         """Raise ``InputValidationError`` when a local store directory cannot be written (a
         read-only store can still be read; ``Pipeline.run`` checks this before computing)."""
-        if self._remote:
-            return
-        try:
-            with tempfile.TemporaryFile(dir=self._base, prefix=".orcapod-write-check-"):
-                pass
-        except OSError as err:
-            raise InputValidationError(
-                f"The store directory {self._base!r} is not writable ({err}); pass a directory "
-                "you can write to, or fix its permissions."
-            ) from err
+        if not self._remote:
+            check_writable_dir(self._base)
 
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         """A view of the records under ``subpath`` (its names must fit in file names)."""
@@ -457,7 +436,9 @@ class DeltaTableDatabase(StoringBackend):
                     mode="error",
                     configuration=self._table_configuration,
                     storage_options=self._storage_options,
-                    writer_properties=self._properties(state.pending[0].column_names),
+                    writer_properties=writer_properties(
+                        tuple(state.pending[0].column_names), self._bloom_ndv
+                    ),
                     commit_properties=props,
                 )
             else:
@@ -466,7 +447,9 @@ class DeltaTableDatabase(StoringBackend):
                     state.pending[0],
                     mode="append",
                     schema_mode="merge",
-                    writer_properties=self._properties(state.pending[0].column_names),
+                    writer_properties=writer_properties(
+                        tuple(state.pending[0].column_names), self._bloom_ndv
+                    ),
                     commit_properties=props,
                 )
         except CommitFailedError:
@@ -497,31 +480,6 @@ class DeltaTableDatabase(StoringBackend):
                 added = [f for f in state.table.file_uris() if f not in before]
                 lookups.record_commit(added, state.pending[0])
         return True
-
-    def _properties(self, names: Sequence[str]) -> WriterProperties:
-        """Parquet settings for a batch with columns ``names`` (module docstring: snappy; no
-        dictionary for id and hash columns; a bloom filter on the record id)."""
-        from deltalake.writer.properties import (
-            BloomFilterProperties,
-            ColumnProperties,
-            WriterProperties,
-        )
-
-        key = tuple(names)
-        properties = self._writer_properties.get(key)
-        if properties is None:
-            bloom = BloomFilterProperties(True, fpp=0.01, ndv=self._bloom_ndv)
-            columns = {
-                name: ColumnProperties(
-                    dictionary_enabled=False,
-                    bloom_filter_properties=bloom if name == RECORD_ID else None,
-                )
-                for name in names
-                if name in _DISTINCT_VALUED or name.startswith(_DISTINCT_VALUED_PREFIXES)
-            }
-            properties = WriterProperties(compression="SNAPPY", column_properties=columns)
-            self._writer_properties[key] = properties
-        return properties
 
     def _landed(self, state: PathState, seq: int) -> bool:
         if state.table is None:
@@ -643,24 +601,3 @@ class DeltaTableDatabase(StoringBackend):
                     sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
                     parts.insert(0, state.query(sql))
         return stored_result(parts, schema, record_id_column, selected)
-
-
-def _prepare_local_base(base: Path, create: bool) -> None:
-    """Check a local ``base_path`` at construction (and create it when ``create``)."""
-    if base.exists() and not base.is_dir():
-        raise InputValidationError(
-            f"The store path {str(base)!r} is a file, not a directory; pass a directory path "
-            "(it is created if missing)."
-        )
-    if not base.exists():
-        if not create:
-            raise InputValidationError(
-                f"The store directory {str(base)!r} does not exist; create it, or pass "
-                "create_base_path=True."
-            )
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InputValidationError(
-                f"Cannot create the store directory {str(base)!r}: {err}; pass a writable location."
-            ) from err

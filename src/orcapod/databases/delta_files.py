@@ -1,0 +1,98 @@
+"""How a ``DeltaTableDatabase`` lays out and writes its files.
+
+* ``prepare_local_base``: a local store directory is checked (and created when asked) when the
+  database is built, so a store path that is a file or cannot be created fails at once.
+* ``check_writable_dir``: whether a local store directory can be written (checked before a
+  run computes anything; a read-only store can still be read).
+* ``writer_properties``: the parquet settings of a batch - snappy compression, no dictionary
+  for columns whose every value is distinct (ids, hashes, source info: a dictionary would only
+  cost time, about a third of a commit's encoding; measured on a 10k-row results batch,
+  15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB), and a bloom filter on ``__record_id`` sized
+  for one batch, so id lookups can skip files. Settings are cached per column list.
+
+deltalake is imported inside ``writer_properties`` (it costs more to import than most of
+orcapod, and importing orcapod does not import it).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orcapod.errors import InputValidationError
+from orcapod.types.columns import (
+    CONTENT_HASH,
+    INPUT_PACKET_HASH,
+    PACKET_ID,
+    RECORD_HASH,
+    RECORD_ID,
+    SOURCE_PREFIX,
+    SYSTEM_TAG_RECORD_ID,
+)
+
+if TYPE_CHECKING:
+    from deltalake.writer.properties import WriterProperties
+
+__all__ = ["check_writable_dir", "prepare_local_base", "writer_properties"]
+
+#: columns whose every value is distinct (ids, hashes, source info)
+_DISTINCT_VALUED = frozenset({RECORD_ID, INPUT_PACKET_HASH, PACKET_ID, RECORD_HASH, CONTENT_HASH})
+_DISTINCT_VALUED_PREFIXES = (SOURCE_PREFIX, SYSTEM_TAG_RECORD_ID)
+
+
+@functools.lru_cache(maxsize=256)
+def writer_properties(names: tuple[str, ...], bloom_ndv: int) -> WriterProperties:
+    """Parquet settings for a batch with columns ``names`` (see the module docstring);
+    ``bloom_ndv``: the distinct ids a file's bloom filter is sized for."""
+    from deltalake.writer.properties import (
+        BloomFilterProperties,
+        ColumnProperties,
+        WriterProperties,
+    )
+
+    bloom = BloomFilterProperties(True, fpp=0.01, ndv=bloom_ndv)
+    columns = {
+        name: ColumnProperties(
+            dictionary_enabled=False,
+            bloom_filter_properties=bloom if name == RECORD_ID else None,
+        )
+        for name in names
+        if name in _DISTINCT_VALUED or name.startswith(_DISTINCT_VALUED_PREFIXES)
+    }
+    return WriterProperties(compression="SNAPPY", column_properties=columns)
+
+
+def prepare_local_base(base: Path, create: bool) -> None:
+    """Check a local ``base_path`` at construction (and create it when ``create``)."""
+    if base.exists() and not base.is_dir():
+        raise InputValidationError(
+            f"The store path {str(base)!r} is a file, not a directory; pass a directory path "
+            "(it is created if missing)."
+        )
+    if not base.exists():
+        if not create:
+            raise InputValidationError(
+                f"The store directory {str(base)!r} does not exist; create it, or pass "
+                "create_base_path=True."
+            )
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputValidationError(
+                f"Cannot create the store directory {str(base)!r}: {err}; pass a writable location."
+            ) from err
+
+
+def check_writable_dir(base: str) -> None:
+    """Raise ``InputValidationError`` when the local store directory ``base`` cannot be
+    written."""
+    try:
+        with tempfile.TemporaryFile(dir=base, prefix=".orcapod-write-check-"):
+            pass
+    except OSError as err:
+        raise InputValidationError(
+            f"The store directory {base!r} is not writable ({err}); pass a directory "
+            "you can write to, or fix its permissions."
+        ) from err
