@@ -30,38 +30,46 @@ def book(store: Path, owner: str, lease: float = 30.0) -> ClaimBook:
 
 def test_a_live_claim_holds_the_bucket(tmp_path: Path) -> None:
     a, b = book(tmp_path, "a"), book(tmp_path, "b")
-    assert a.claim("3")
-    assert not b.claim("3")  # a holds it: b's claim is released
-    assert b.claim("4")
+    assert a.claim(["3"]) == ["3"]
+    assert b.claim(["3", "4"]) == ["4"]  # a holds "3": b's claim on it is released
     done, holder = b.status(b.rows(["3"])["3"])
     assert (done, holder) == (False, {"a"})
-    a.finish("3")
+    a.finish(["3"])
     assert b.status(b.rows(["3"])["3"])[0] is True
-    assert not b.claim("3")  # finished buckets are not claimed again
+    assert b.claim(["3"]) == []  # finished buckets are not claimed again
+
+
+def test_a_claim_marks_the_previous_batch_done_in_the_same_commit(tmp_path: Path) -> None:
+    a, b = book(tmp_path, "a"), book(tmp_path, "b")
+    assert a.claim(["1", "2"]) == ["1", "2"]
+    assert a.claim(["5"], finished=["1", "2"]) == ["5"]
+    rows = b.rows(["1", "2", "5"])
+    assert b.status(rows["1"])[0] and b.status(rows["2"])[0]
+    assert b.status(rows["5"]) == (False, {"a"})
 
 
 def test_an_expired_claim_is_taken_over(tmp_path: Path) -> None:
     dead = book(tmp_path, "dead", lease=2.0)
-    assert dead.claim("7")
+    assert dead.claim(["7"]) == ["7"]
     alive = book(tmp_path, "alive")
-    assert not alive.claim("7")
+    assert alive.claim(["7"]) == []
     time.sleep(2.1)
-    assert alive.claim("7")  # the holder never renewed: its claim expired
+    assert alive.claim(["7"]) == ["7"]  # the holder never renewed: its claim expired
 
 
 def test_renewal_keeps_a_claim_alive(tmp_path: Path) -> None:
     holder = book(tmp_path, "holder", lease=2.0)
-    assert holder.claim("1")
+    assert holder.claim(["1", "2"]) == ["1", "2"]
     for _ in range(3):
         time.sleep(0.8)
-        holder.renew("1")
-    assert not book(tmp_path, "other").claim("1")
+        holder.renew(["1", "2"])
+    assert book(tmp_path, "other").claim(["1", "2"]) == []
 
 
 def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path) -> None:
     store = tmp_path / "s"
     other = book(store, "other")
-    assert other.claim("b")
+    assert other.claim(["b"]) == ["b"]
     mine = book(store, "mine")
     computed: list[int] = []
     stored = {5}  # item 5 is already stored (by someone else)
@@ -75,7 +83,7 @@ def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path
         polls[0] += 1
         if polls[0] == 3:  # the other process finishes bucket "b" meanwhile
             stored.update([3, 4])
-            other.finish("b")
+            other.finish(["b"])
         return items[~np.isin(items, list(stored))]
 
     buckets = {"a": np.array([0, 1, 2]), "b": np.array([3, 4]), "c": np.array([5, 6])}
@@ -83,10 +91,28 @@ def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path
     assert sorted(computed) == [0, 1, 2, 6]
 
 
+def test_share_work_claims_shrinking_batches(tmp_path: Path) -> None:
+    """Alone, a process claims at most a sixteenth of the work at a time, and every bucket
+    ends up done."""
+    mine = book(tmp_path, "mine")
+    batches: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        batches.append(len(items))
+
+    buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
+    assert sum(batches) == 128 and max(batches) <= 8
+    assert batches == sorted(batches, reverse=True) and batches[-1] == 2
+    rows = mine.rows(list(buckets))
+    assert all(mine.status(rows[b])[0] for b in buckets)
+
+
 def test_bucket_keys_depend_only_on_the_input_size() -> None:
-    hashes = pa.array(["arrow_row_v1:a0", "arrow_row_v1:3f", "arrow_row_v1:a9"])
-    assert bucket_keys(hashes, 64).tolist() == ["*", "*", "*"]
-    assert bucket_keys(hashes, 65).tolist() == ["a", "3", "a"]
+    hashes = pa.array(["arrow_row_v1:a07", "arrow_row_v1:3f1", "arrow_row_v1:a92"])
+    assert bucket_keys(hashes, 16).tolist() == ["a", "3", "a"]
+    assert bucket_keys(hashes, 17).tolist() == ["a0", "3f", "a9"]
+    assert bucket_keys(hashes, 5000).tolist() == ["a07", "3f1", "a92"]
 
 
 def test_work_claims_reject_nonsense() -> None:

@@ -14,14 +14,15 @@ each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, `
 1. A process looks at the buckets' rows once per pass. A bucket with a ``done`` row was
    finished by someone (its results are committed); a bucket whose live owner (latest row
    ``claimed``/``renewed`` and not expired) is someone else is left to them.
-2. To take a free bucket it appends a ``claimed`` row (committed at once), reads the
-   bucket's rows again, and keeps the bucket only if its own claim is the only live one;
-   otherwise it appends ``released`` and moves on (it tries again on a later pass). Commits
+2. To take free buckets (a batch of them, see ``share_work``) it appends a ``claimed`` row
+   per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
+   its own claim is the only live one; it appends ``released`` for the others and moves on
+   (it tries them again on a later pass). Commits
    are ordered and a read after a commit sees every earlier commit, so of two processes
    claiming at once at least one sees the other: never both keep the bucket (both may let
    it go, and one takes it on a later pass; processes visit the buckets in different orders).
 3. While computing, it appends ``renewed`` rows (every third of the lease), and ``done`` once
-   the bucket's results are committed.
+   the batch's results are committed (in the commit of its next claim).
 4. A claim whose holder died (SIGKILL, a lost machine) is not renewed: once it expires the
    bucket is free again and another process takes it over. A process that has nothing left to
    claim waits for the others' buckets (polling their results), taking over any that expire.
@@ -32,10 +33,10 @@ disagree by more than a lease) is duplicated work, never a wrong or lost row. Th
 only where they pay: on a store that other processes can see (``ArrowDatabase.persistent``),
 and when the missing rows take long enough (``WorkClaims.min_work_seconds``, estimated from
 the faster of the first two calls: the first also pays one-off costs) that a commit and a
-read per bucket are small beside the work. Those two calls (the first missing rows, in input
+read per batch are small beside the work. Those two calls (the first missing rows, in input
 order) are made without a claim: processes that start together each compute them (their
-results are stored once). The buckets are the first hex digit of the input hash (16
-buckets) once the input has more than 64 distinct rows, else one bucket.
+results are stored once). The buckets are the first one to three hex digits of the input
+hash (more digits for larger inputs: ``bucket_keys``).
 """
 
 from __future__ import annotations
@@ -91,13 +92,15 @@ class WorkClaims:
 
 
 def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
-    """The bucket of every input hash: its first hex digit when the input has more than 64
-    distinct rows (``num_distinct``: the same for every process running the same input), else
-    one bucket ``"*"``."""
-    if num_distinct <= 64:
-        return np.full(len(input_hashes), "*", dtype=object)
-    heads = pc.utf8_slice_codeunits(input_hashes, _HASH_PREFIX_LEN, _HASH_PREFIX_LEN + 1)
+    """The bucket of every input hash: its first hex digits, how many depending only on
+    ``num_distinct`` (the same for every process running the same input): one digit up to 16
+    distinct rows, two up to 4,096, three beyond."""
+    digits = 1 if num_distinct <= 16 else 2 if num_distinct <= 4096 else 3
+    heads = pc.utf8_slice_codeunits(input_hashes, _HASH_PREFIX_LEN, _HASH_PREFIX_LEN + digits)
     return np.asarray(heads.to_pylist(), dtype=object)
+
+
+_Row = tuple[str, str, dt.datetime, dt.datetime]
 
 
 @dataclass
@@ -111,20 +114,15 @@ class ClaimBook:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
 
-    def _append(
-        self,
-        buckets: Sequence[str],
-        state: str,
-        then: Sequence[str] = (),
-        then_state: str = "",
-    ) -> None:
-        """Append (and commit) one row per bucket in ``state``, and per ``then`` bucket in
-        ``then_state``."""
+    def _append(self, *groups: tuple[Sequence[str], str]) -> None:
+        """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
         now = dt.datetime.now(dt.UTC)
         expires = now + dt.timedelta(seconds=self.lease_seconds)
-        names = [*buckets, *then]
-        states = [state] * len(buckets) + [then_state] * len(then)
+        names = [b for buckets, _ in groups for b in buckets]
+        states = [state for buckets, state in groups for _ in buckets]
         n = len(names)
+        if n == 0:
+            return
         table = pa.table(
             {
                 "claim_id": pa.array([uuid.uuid4().hex for _ in range(n)], pa.large_string()),
@@ -137,9 +135,7 @@ class ClaimBook:
         )
         self.database.add_records(self.path, table, "claim_id", flush=True)
 
-    def rows(
-        self, buckets: Sequence[str]
-    ) -> dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]]:
+    def rows(self, buckets: Sequence[str]) -> dict[str, list[_Row]]:
         """Every claim row of ``buckets``: bucket -> [(owner, state, at, expires_at)], oldest
         first."""
         found = self.database.get_records_with_column_value(
@@ -147,7 +143,7 @@ class ClaimBook:
             {"bucket": list(buckets)},
             columns=["bucket", "owner", "state", "at", "expires_at"],
         )
-        out: dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]] = {}
+        out: dict[str, list[_Row]] = {}
         if found is None:
             return out
         columns = [
@@ -159,9 +155,7 @@ class ClaimBook:
             out.setdefault(bucket, []).append((owner, state, at, expires))
         return out
 
-    def status(
-        self, rows: list[tuple[str, str, dt.datetime, dt.datetime]]
-    ) -> tuple[bool, set[str]]:
+    def status(self, rows: list[_Row]) -> tuple[bool, set[str]]:
         """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
         claim or a renewal that has not expired."""
         if any(state == "done" for _, state, _, _ in rows):
@@ -174,24 +168,23 @@ class ClaimBook:
             o for o, (state, expires) in latest.items() if state in _LIVE and expires > now
         }
 
-    def claim(self, bucket: str, finished: str | None = None) -> bool:
-        """Try to take ``bucket``; True when this process now holds it. ``finished``: a
-        bucket this process has finished, marked done in the same commit."""
-        if finished is not None:
-            self._append([finished], "done", then=[bucket], then_state="claimed")
-        else:
-            self._append([bucket], "claimed")
-        done, holders = self.status(self.rows([bucket]).get(bucket, []))
-        if done or holders != {self.owner}:
-            self._append([bucket], "released")
-            return False
-        return True
+    def claim(self, buckets: Sequence[str], finished: Sequence[str] = ()) -> list[str]:
+        """Try to take ``buckets`` (one commit); returns those this process now holds.
+        ``finished``: buckets this process has finished, marked done in the same commit."""
+        self._append((finished, "done"), (buckets, "claimed"))
+        rows = self.rows(buckets)
+        kept, lost = [], []
+        for bucket in buckets:
+            done, holders = self.status(rows.get(bucket, []))
+            (kept if not done and holders == {self.owner} else lost).append(bucket)
+        self._append((lost, "released"))
+        return kept
 
-    def renew(self, bucket: str) -> None:
-        self._append([bucket], "renewed")
+    def renew(self, buckets: Sequence[str]) -> None:
+        self._append((buckets, "renewed"))
 
-    def finish(self, bucket: str) -> None:
-        self._append([bucket], "done")
+    def finish(self, buckets: Sequence[str]) -> None:
+        self._append((buckets, "done"))
 
 
 def share_work(
@@ -210,20 +203,21 @@ def share_work(
     note of the others (e.g. records them as reused; it is never asked about an item twice
     once the item is found). ``start``: where this process begins in the bucket order
     (processes starting at different places meet less often).
+
+    A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
+    a sixteenth of all the items, and at most the free items divided by twice the number of
+    processes seen holding claims, so batches shrink as the work runs out and the processes
+    finish at nearly the same time, while a process alone needs about twenty claims.
     """
     order = sorted(buckets)
     if order:
         order = order[start % len(order) :] + order[: start % len(order)]
     pending = dict.fromkeys(order)
-    unmarked: list[str | None] = [None]  # finished here, marked done with the next claim
-
-    def claim(bucket: str) -> bool:
-        taken = book.claim(bucket, finished=unmarked[0])
-        unmarked[0] = None
-        return taken
+    total = sum(len(items) for items in buckets.values())
+    cap = max(1, -(-total // 16))
+    unmarked: list[str] = []  # finished here, marked done with the next claim
 
     while pending:
-        progressed = False
         rows = book.rows(list(pending))
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
         # buckets finished or held elsewhere: take note of what they stored so far
@@ -233,39 +227,50 @@ def share_work(
             left = still_missing(items)
             for bucket in elsewhere:
                 buckets[bucket] = buckets[bucket][np.isin(buckets[bucket], left)]
-        for bucket in list(pending):
-            done, holders = status[bucket]
-            if done or holders - {book.owner}:
-                if len(buckets[bucket]) == 0:
+        progressed = False
+        for bucket in elsewhere:
+            if len(buckets[bucket]) == 0:
+                del pending[bucket]
+                progressed = True
+            elif status[bucket][0]:  # finished elsewhere, but these rows failed there
+                compute(buckets[bucket], _no_heartbeat)
+                del pending[bucket]
+                progressed = True
+        free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
+        if free:
+            holders = {o for _, who in status.values() for o in who} | {book.owner}
+            free_items = sum(len(buckets[b]) for b in free)
+            want = max(1, min(cap, -(-free_items // (2 * len(holders)))))
+            batch, size = [], 0
+            for bucket in free:
+                if size >= want:
+                    break
+                batch.append(bucket)
+                size += len(buckets[bucket])
+            taken = book.claim(batch, finished=unmarked)
+            unmarked = []
+            progressed = True  # lost buckets are someone else's now: look again at once
+            if taken:
+                for bucket in taken:
                     del pending[bucket]
-                    progressed = True
-                elif done:  # finished elsewhere, but these rows failed there: try them here
-                    compute(buckets[bucket], _no_heartbeat)
-                    del pending[bucket]
-                    progressed = True
-                continue
-            if not claim(bucket):
-                continue
-            items = still_missing(buckets[bucket])
-            last = [time.monotonic()]
+                items = still_missing(np.concatenate([buckets[b] for b in taken]))
+                last = [time.monotonic()]
 
-            def heartbeat(bucket: str = bucket, last: list[float] = last) -> None:
-                if time.monotonic() - last[0] >= book.lease_seconds / 3:
-                    book.renew(bucket)
-                    last[0] = time.monotonic()
+                def heartbeat(taken: list[str] = taken, last: list[float] = last) -> None:
+                    if time.monotonic() - last[0] >= book.lease_seconds / 3:
+                        book.renew(taken)
+                        last[0] = time.monotonic()
 
-            if len(items):
-                compute(items, heartbeat)
-            unmarked[0] = bucket
-            del pending[bucket]
-            progressed = True
+                if len(items):
+                    compute(items, heartbeat)
+                unmarked = taken
+                continue
         if pending and not progressed:
-            if unmarked[0] is not None:  # waiting: let the others see it is done
-                book.finish(unmarked[0])
-                unmarked[0] = None
+            if unmarked:  # waiting: let the others see it is done
+                book.finish(unmarked)
+                unmarked = []
             time.sleep(poll_seconds)
-    if unmarked[0] is not None:
-        book.finish(unmarked[0])
+    book.finish(unmarked)
 
 
 def _no_heartbeat() -> None:
