@@ -173,7 +173,8 @@ class ClaimBook:
         ``finished``: buckets this process has finished, marked done in the same commit."""
         self._append((finished, "done"), (buckets, "claimed"))
         rows = self.rows(buckets)
-        kept, lost = [], []
+        kept: list[str] = []
+        lost: list[str] = []
         for bucket in buckets:
             done, holders = self.status(rows.get(bucket, []))
             (kept if not done and holders == {self.owner} else lost).append(bucket)
