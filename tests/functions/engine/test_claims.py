@@ -1,6 +1,9 @@
 """Work claims: one holder per bucket, expired claims taken over, and processes running one
-function node on a Delta store sharing its rows (each row computed once, none left over, a
-SIGKILLed process's rows finished by the others)."""
+function node on a shared store sharing its rows (each row computed once, none left over, a
+SIGKILLed process's rows finished by the others).
+
+The claim rules run on every persistent store kind (Delta, SQLite, PostgreSQL): they need only
+that a read after a commit sees every earlier commit, from any process."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +21,30 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from orcapod.databases import DeltaTableDatabase
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys, share_work
 
 PATH = ("claims", "f")
 
 
-def book(store: Path, owner: str, lease: float = 30.0) -> ClaimBook:
-    return ClaimBook(DeltaTableDatabase(store), PATH, lease, owner=owner)
+@pytest.fixture(params=["delta", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ArrowDatabase]:
+    """A new connection to one shared persistent store per call (as another process has)."""
+    if request.param == "delta":
+        return lambda: DeltaTableDatabase(tmp_path / "delta")
+    if request.param == "sqlite":
+        return lambda: SQLiteDatabase(tmp_path / "claims.sqlite")
+    uri = request.getfixturevalue("postgresql_server").fresh_uri()
+    return lambda: PostgreSQLDatabase(uri)
 
 
-def test_a_live_claim_holds_the_bucket(tmp_path: Path) -> None:
-    a, b = book(tmp_path, "a"), book(tmp_path, "b")
+def book(store: Callable[[], ArrowDatabase], owner: str, lease: float = 30.0) -> ClaimBook:
+    return ClaimBook(store(), PATH, lease, owner=owner)
+
+
+def test_a_live_claim_holds_the_bucket(store: Callable[[], ArrowDatabase]) -> None:
+    a, b = book(store, "a"), book(store, "b")
     assert a.claim(["3"]) == ["3"]
     assert b.claim(["3", "4"]) == ["4"]  # a holds "3": b's claim on it is released
     done, holder = b.status(b.rows(["3"])["3"])
@@ -39,8 +54,10 @@ def test_a_live_claim_holds_the_bucket(tmp_path: Path) -> None:
     assert b.claim(["3"]) == []  # finished buckets are not claimed again
 
 
-def test_a_claim_marks_the_previous_batch_done_in_the_same_commit(tmp_path: Path) -> None:
-    a, b = book(tmp_path, "a"), book(tmp_path, "b")
+def test_a_claim_marks_the_previous_batch_done_in_the_same_commit(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    a, b = book(store, "a"), book(store, "b")
     assert a.claim(["1", "2"]) == ["1", "2"]
     assert a.claim(["5"], finished=["1", "2"]) == ["5"]
     rows = b.rows(["1", "2", "5"])
@@ -48,26 +65,27 @@ def test_a_claim_marks_the_previous_batch_done_in_the_same_commit(tmp_path: Path
     assert b.status(rows["5"]) == (False, {"a"})
 
 
-def test_an_expired_claim_is_taken_over(tmp_path: Path) -> None:
-    dead = book(tmp_path, "dead", lease=2.0)
+def test_an_expired_claim_is_taken_over(store: Callable[[], ArrowDatabase]) -> None:
+    dead = book(store, "dead", lease=2.0)
     assert dead.claim(["7"]) == ["7"]
-    alive = book(tmp_path, "alive")
+    alive = book(store, "alive")
     assert alive.claim(["7"]) == []
     time.sleep(2.1)
     assert alive.claim(["7"]) == ["7"]  # the holder never renewed: its claim expired
 
 
-def test_renewal_keeps_a_claim_alive(tmp_path: Path) -> None:
-    holder = book(tmp_path, "holder", lease=2.0)
+def test_renewal_keeps_a_claim_alive(store: Callable[[], ArrowDatabase]) -> None:
+    holder = book(store, "holder", lease=2.0)
     assert holder.claim(["1", "2"]) == ["1", "2"]
     for _ in range(3):
         time.sleep(0.8)
         holder.renew(["1", "2"])
-    assert book(tmp_path, "other").claim(["1", "2"]) == []
+    assert book(store, "other").claim(["1", "2"]) == []
 
 
-def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path) -> None:
-    store = tmp_path / "s"
+def test_share_work_computes_every_item_once_and_waits_for_others(
+    store: Callable[[], ArrowDatabase],
+) -> None:
     other = book(store, "other")
     assert other.claim(["b"]) == ["b"]
     mine = book(store, "mine")
@@ -91,10 +109,10 @@ def test_share_work_computes_every_item_once_and_waits_for_others(tmp_path: Path
     assert sorted(computed) == [0, 1, 2, 6]
 
 
-def test_share_work_claims_shrinking_batches(tmp_path: Path) -> None:
+def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase]) -> None:
     """Alone, a process claims at most a sixteenth of the work at a time, and every bucket
     ends up done."""
-    mine = book(tmp_path, "mine")
+    mine = book(store, "mine")
     batches: list[int] = []
 
     def compute(items: np.ndarray, heartbeat: object) -> None:
@@ -127,7 +145,7 @@ WORKER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from orcapod.databases import DeltaTableDatabase
+    from orcapod.databases import DeltaTableDatabase, SQLiteDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
     from orcapod.functions.engine.claims import WorkClaims
     from orcapod.nodes import FunctionNode
@@ -135,6 +153,7 @@ WORKER = textwrap.dedent(
 
     # log is a str: a Path constant would be hashed by its (changing) content
     store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    kind = sys.argv[4]
 
     def slow(x: int) -> int:
         time.sleep(0.03)
@@ -145,7 +164,8 @@ WORKER = textwrap.dedent(
     rows = [{"id": i, "x": i} for i in range(n)]
     source = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
     pod = FunctionPod(PythonPacketFunction(slow, "y"))
-    node = FunctionNode(pod, source, DeltaTableDatabase(store))
+    db = DeltaTableDatabase(store) if kind == "delta" else SQLiteDatabase(store / "db.sqlite")
+    node = FunctionNode(pod, source, db)
     node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
     summary = node.run()
     print(summary.computed, summary.reused, summary.failed)
@@ -153,11 +173,13 @@ WORKER = textwrap.dedent(
 )
 
 
-def _start(tmp_path: Path, n: int) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, n: int, kind: str = "delta") -> subprocess.Popen[str]:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
+    (tmp_path / "store").mkdir(exist_ok=True)
+    store, log = str(tmp_path / "store"), str(tmp_path / "calls.log")
     return subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "store"), str(tmp_path / "calls.log"), str(n)],
+        [sys.executable, str(script), store, log, str(n), kind],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -186,9 +208,10 @@ def _stored(tmp_path: Path, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["delta", "sqlite"])
+def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: str) -> None:
     n = 96
-    workers = [_start(tmp_path, n) for _ in range(3)]
+    workers = [_start(tmp_path, n, kind) for _ in range(3)]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
     calls = _calls(tmp_path)
@@ -199,7 +222,13 @@ def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path) -> Non
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
     computed = sum(int(out.split()[0]) for out, _ in outputs)
     assert n <= computed <= n + 4
-    _stored(tmp_path, n)
+    # every row has its result stored: one more process finds them all
+    again = _start(tmp_path, n, kind)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert out.split()[:3] == ["0", str(n), "0"]  # computed, reused, failed
+    if kind == "delta":
+        _stored(tmp_path, n)
 
 
 @pytest.mark.slow
