@@ -471,9 +471,13 @@ class FunctionRun:
         if claims is None or len(misses) < 2 or not store.cache.database.persistent:
             compute(misses)
             return
+        # one claims table per code version and input: a rerun over a changed input (new
+        # rows) forms its buckets afresh, not under the previous run's finished ones
+        data = self._node.read_stream.content_hash().to_hex(16)
+        work = f"code:{pf.code_hash}:input:{data}"
         book = ClaimBook(
             store.cache.database.at("_claims"),
-            (*store.cache.record_path, "code:" + pf.code_hash),
+            (*store.cache.record_path, work),
             claims.lease_seconds,
         )
         writer.prepare()  # reads the function's data now: the calls are timed alone

@@ -245,3 +245,21 @@ def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> Non
     xs = [x for _, x in _calls(tmp_path)]
     assert sorted(set(xs)) == list(range(n))  # the victim's bucket was taken over
     _stored(tmp_path, n)
+
+
+@pytest.mark.slow
+def test_a_run_over_new_rows_shares_them_afresh(tmp_path: Path) -> None:
+    """The claims of a finished run do not stand in the way of the next run over more rows:
+    its new rows are shared again, each computed once."""
+    first = _start(tmp_path, 48)
+    assert first.communicate(timeout=300) and first.returncode == 0
+    n = 144
+    workers = [_start(tmp_path, n) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
+    calls = _calls(tmp_path)
+    new = [x for _, x in calls if x >= 48]
+    assert sorted(set(new)) == list(range(48, n))
+    assert len(new) <= (n - 48) + 2  # only the second process's two timed calls repeat
+    assert len({pid for pid, x in calls if x >= 48}) == 2  # both processes took part
+    _stored(tmp_path, n)

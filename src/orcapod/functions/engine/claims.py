@@ -7,7 +7,8 @@ digits depends only on how many distinct packets the input has, so every process
 same input forms the same buckets), and a process computes a bucket only while it holds the
 bucket's claim.
 
-The claims table (one per function and code version, beside its results) is append-only;
+The claims table (one per function, code version and input, beside its results: a run over
+a changed input, such as one with new rows, forms its buckets afresh) is append-only;
 each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, ``renewed``,
 ``released`` or ``done``:
 
@@ -29,7 +30,9 @@ each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, `
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
 so the worst case (a holder that outlives its lease while still computing, clocks that
-disagree by more than a lease) is duplicated work, never a wrong or lost row. They are used
+disagree by more than a lease, a run retrying the rows that failed in an earlier run over
+the same input: their buckets are done, so every process retries them) is duplicated work,
+never a wrong or lost row. They are used
 only where they pay: on a store that other processes can see (``ArrowDatabase.persistent``),
 and when the missing rows take long enough (``WorkClaims.min_work_seconds``, estimated from
 the faster of the first two calls: the first also pays one-off costs) that a commit and a
