@@ -153,7 +153,7 @@ WORKER = textwrap.dedent(
 
     # log is a str: a Path constant would be hashed by its (changing) content
     store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    kind = sys.argv[4]
+    kind, barrier, together = sys.argv[4], Path(sys.argv[5]), int(sys.argv[6])
 
     def slow(x: int) -> int:
         time.sleep(0.03)
@@ -167,19 +167,30 @@ WORKER = textwrap.dedent(
     db = DeltaTableDatabase(store) if kind == "delta" else SQLiteDatabase(store / "db.sqlite")
     node = FunctionNode(pod, source, db)
     node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
+    # processes started together begin together (start-up takes seconds on a busy machine)
+    (barrier / str(os.getpid())).touch()
+    deadline = time.monotonic() + 120
+    while len(list(barrier.iterdir())) < together and time.monotonic() < deadline:
+        time.sleep(0.02)
     summary = node.run()
     print(summary.computed, summary.reused, summary.failed)
     """
 )
 
 
-def _start(tmp_path: Path, n: int, kind: str = "delta") -> subprocess.Popen[str]:
+def _start(tmp_path: Path, n: int, kind: str = "delta", together: int = 1) -> subprocess.Popen[str]:
+    """A worker process; ``together``: the workers started now begin running the node at
+    the same time (each waits for that many to be ready)."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     (tmp_path / "store").mkdir(exist_ok=True)
+    barriers = tmp_path / "barriers"
+    barriers.mkdir(exist_ok=True)
+    barrier = barriers / str(together) if together > 1 else barriers / f"alone-{time.time_ns()}"
+    barrier.mkdir(exist_ok=True)
     store, log = str(tmp_path / "store"), str(tmp_path / "calls.log")
     return subprocess.Popen(
-        [sys.executable, str(script), store, log, str(n), kind],
+        [sys.executable, str(script), store, log, str(n), kind, str(barrier), str(together)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -211,7 +222,7 @@ def _stored(tmp_path: Path, n: int) -> None:
 @pytest.mark.parametrize("kind", ["delta", "sqlite"])
 def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: str) -> None:
     n = 96
-    workers = [_start(tmp_path, n, kind) for _ in range(3)]
+    workers = [_start(tmp_path, n, kind, together=3) for _ in range(3)]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
     calls = _calls(tmp_path)
@@ -236,7 +247,7 @@ def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> Non
     n = 96
     victim = _start(tmp_path, n)
     time.sleep(1.0)  # the victim has claimed a bucket and is computing it
-    others = [_start(tmp_path, n) for _ in range(2)]
+    others = [_start(tmp_path, n, together=2) for _ in range(2)]
     time.sleep(0.5)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
@@ -254,7 +265,7 @@ def test_a_run_over_new_rows_shares_them_afresh(tmp_path: Path) -> None:
     first = _start(tmp_path, 48)
     assert first.communicate(timeout=300) and first.returncode == 0
     n = 144
-    workers = [_start(tmp_path, n) for _ in range(2)]
+    workers = [_start(tmp_path, n, together=2) for _ in range(2)]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
     calls = _calls(tmp_path)
