@@ -151,18 +151,43 @@ class IdLocator:
         for name in missing:
             self._runs[name] = self._index(names[name])
         if len(missing) >= PACK_AFTER or (
-            missing and sum(len(self._runs[n].hashes) for n in missing) > _rows(header)
+            missing and sum(len(self._runs[n].hashes) for n in missing) > _rows(header, packed)
         ):
             self._rewrite(header, names)
             header = self._header()
             packed = set() if header is None else set(header.names) & names.keys()
+        try:
+            return self._answer(ids, names, header, packed, schema)
+        except _Stale:
+            if not build:
+                return None
+        # the pack is damaged or wrong: index every file from its data and replace the pack
+        for name, uri in names.items():
+            if name not in self._runs:
+                self._runs[name] = self._index(uri)
+        self._rewrite(None, names)
+        try:
+            return self._answer(ids, names, None, set(), schema)
+        except _Stale:
+            return None
+
+    def packed_files(self) -> frozenset[str]:
+        """The names of the data files the table's pack covers (empty: no valid pack)."""
+        header = self._header()
+        return frozenset() if header is None else frozenset(header.names)
+
+    def _answer(
+        self,
+        ids: pa.Array,
+        names: dict[str, str],
+        header: _Header | None,
+        packed: set[str],
+        schema: pa.Schema,
+    ) -> pa.Table:
         wanted = value_hashes(ids)
         candidates = self._from_runs(wanted, [n for n in names if n not in packed])
         if header is not None and packed:
-            found = self._from_pack(header, wanted, packed)
-            if found is None:
-                return None
-            candidates.extend(found)
+            candidates.extend(self._from_pack(header, wanted, packed))
         return self._read(candidates, names, ids, schema)
 
     def _from_runs(
@@ -179,14 +204,14 @@ class IdLocator:
 
     def _from_pack(
         self, header: _Header, wanted: NDArray[np.uint64], packed: set[str]
-    ) -> list[tuple[str, int, int]] | None:
+    ) -> list[tuple[str, int, int]]:
         shift = 64 - header.bits
         out: list[tuple[str, int, int]] = []
         buckets = sorted({0 if header.bits == 0 else int(h) >> shift for h in wanted.tolist()})
         for bucket in buckets:
             entries = self._bucket(header, bucket)
             if entries is None:
-                return None
+                raise _Stale
             for h in wanted.tolist():
                 if (0 if header.bits == 0 else h >> shift) != bucket:
                     continue
@@ -202,8 +227,9 @@ class IdLocator:
         names: dict[str, str],
         ids: pa.Array,
         schema: pa.Schema,
-    ) -> pa.Table | None:
-        """The candidate rows that carry a wanted id (see the module docstring)."""
+    ) -> pa.Table:
+        """The candidate rows that carry a wanted id (see the module docstring); ``_Stale``
+        when an entry points at a row with another id."""
         by_file: dict[str, list[tuple[int, int]]] = {}
         for name, row, h in candidates:
             by_file.setdefault(name, []).append((row, h))
@@ -213,18 +239,18 @@ class IdLocator:
             positions = sorted({r for r, _ in rows})
             try:
                 table = self._files.read_rows(names[name], positions)
-            except DatabaseError:
-                return None  # (a row the file does not have; the query reports real damage)
+            except DatabaseError as err:
+                raise _Stale from err  # (a row the file does not have)
             if RECORD_ID not in table.column_names:
-                return None
+                raise _Stale
             got = table.column(RECORD_ID)
             expected = dict(rows)
             hashes = value_hashes(got).tolist()
             if len(hashes) != len(positions):  # a null id: not a row of ours
-                return None
+                raise _Stale
             for position, h in zip(positions, hashes, strict=True):
                 if expected[position] != h:
-                    return None  # the entry points at another row: the pack is wrong
+                    raise _Stale  # the entry points at another row: the pack is wrong
             keep = pa.array([v in wanted for v in got.to_pylist()], pa.bool_())
             parts.append(_conform(table.filter(keep), schema))
         if not parts:
@@ -260,6 +286,9 @@ class IdLocator:
     def _rewrite(self, header: _Header | None, names: dict[str, str]) -> None:
         """Write a pack of every file of ``names`` (from the old pack and this process's runs)."""
         if not self._persist:
+            for name, uri in names.items():  # (answered from memory: every file indexed)
+                if name not in self._runs and (header is None or name not in header.names):
+                    self._runs[name] = self._index(uri)
             return
         old = None if header is None else self._entries(header)
         order = sorted(names)
@@ -373,8 +402,17 @@ def locate_ids(
     return state.locator.find(ids, state.table.file_uris(), schema, build=build)
 
 
-def _rows(header: _Header | None) -> int:
-    return 0 if header is None else sum(header.sizes)
+class _Stale(DatabaseError):
+    """The pack disagrees with the data files (damaged, or written for other files)."""
+
+
+def _rows(header: _Header | None, packed: set[str]) -> int:
+    """The entries of the pack for the files of ``packed``."""
+    if header is None:
+        return 0
+    return sum(
+        size for name, size in zip(header.names, header.sizes, strict=True) if name in packed
+    )
 
 
 def _pack(names: Sequence[str], sizes: Sequence[int], entries: NDArray[np.void]) -> bytes:
