@@ -73,6 +73,7 @@ __all__ = [
     "IdLocator",
     "locate_ids",
     "pack_name",
+    "write_pack",
 ]
 
 #: look-ups of more ids than this go to the query (a scan serves them as well)
@@ -312,14 +313,14 @@ class IdLocator:
         entries = np.concatenate(parts) if parts else np.empty(0, dtype=ENTRY)
         entries = entries[np.argsort(entries["hash"], kind="stable")]
         try:
-            self._files.write(pack_name(), _pack(order, sizes, entries))
+            self._files.write(pack_name(), write_pack(order, sizes, entries))
         except OSError:
             self._persist = False  # a cache that cannot be persisted: answer from memory
 
     # ------------------------------------------------------------------ the pack file
 
     def _header(self) -> _Header | None:
-        preamble = self._files.read_range(pack_name(), 0, _PREAMBLE)
+        preamble = self._read_pack(pack_name(), 0, _PREAMBLE)
         if preamble is None or len(preamble) < _PREAMBLE:
             return None
         if preamble[:4] != _MAGIC or preamble[8:16] != scheme():
@@ -329,7 +330,7 @@ class IdLocator:
         count, _, size = np.frombuffer(preamble, dtype="<u8", count=3, offset=24)
         if int(form) != _FORMAT or int(bits) > 32:
             return None
-        data = self._files.read_range(pack_name(), 0, int(size))
+        data = self._read_pack(pack_name(), 0, int(size))
         if data is None or len(data) != int(size) or int(size) < _PREAMBLE + _CHECKSUM:
             return None
         body = data[:-_CHECKSUM]
@@ -355,13 +356,20 @@ class IdLocator:
             return None
         return _Header(tuple(names), tuple(sizes), int(bits), offsets, checksums, int(size))
 
+    def _read_pack(self, rel: str, offset: int, length: int) -> bytes | None:
+        """Bytes of the pack (None: missing or unreadable; it is a cache, never an error)."""
+        try:
+            return self._files.read_range(rel, offset, length)
+        except DatabaseError:
+            return None
+
     def _bucket(self, header: _Header, bucket: int) -> NDArray[np.void] | None:
         lo, hi = int(header.offsets[bucket]), int(header.offsets[bucket + 1])
         if hi < lo:
             return None
         if hi == lo:
             return np.empty(0, dtype=ENTRY)
-        data = self._files.read_range(
+        data = self._read_pack(
             pack_name(), header.start + ENTRY.itemsize * lo, ENTRY.itemsize * (hi - lo)
         )
         if data is None or len(data) != ENTRY.itemsize * (hi - lo):
@@ -373,7 +381,7 @@ class IdLocator:
     def _entries(self, header: _Header) -> NDArray[np.void] | None:
         """Every entry of the pack (None: damaged)."""
         total = int(header.offsets[-1])
-        data = self._files.read_range(pack_name(), header.start, ENTRY.itemsize * total)
+        data = self._read_pack(pack_name(), header.start, ENTRY.itemsize * total)
         if data is None or len(data) != ENTRY.itemsize * total:
             return None
         entries = np.frombuffer(data, dtype=ENTRY)
@@ -415,7 +423,7 @@ def _rows(header: _Header | None, packed: set[str]) -> int:
     )
 
 
-def _pack(names: Sequence[str], sizes: Sequence[int], entries: NDArray[np.void]) -> bytes:
+def write_pack(names: Sequence[str], sizes: Sequence[int], entries: NDArray[np.void]) -> bytes:
     """Pack format (little-endian): the preamble (magic, format, scheme, bucket bits, reserved,
     file count, entry count, header size), per file its name length, name and entry count,
     the bucket offsets (in entries) and the buckets' checksums, the header's checksum; then

@@ -3,8 +3,9 @@
 A store that grew by many small runs holds many small data files per table (one per commit),
 and every read lists and opens them all. :func:`compact_store` rewrites each table's small
 files into few large ones (``optimize.compact``, a new table version: readers of older
-versions are unaffected; written with the store's parquet settings, ``delta_files``) and, with ``vacuum``, then deletes the files no version newer than
-``retention_hours`` still references, together with the lookup sidecars of those files
+versions are unaffected; written with the store's parquet settings, ``delta_files``) and,
+with ``vacuum``, then deletes the files no version newer than ``retention_hours`` still
+references, together with the lookup sidecars of those files
 (``_orcapod_index/``). After compacting, the lookup sidecars of every indexed column are built
 for the new files at once, so the next run's look-ups are as fast as before and never read a
 data file to index it; so is the record-id locator pack of a table that has one
