@@ -5,6 +5,7 @@ evolution, and with a missing, damaged or wrong pack."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -199,3 +200,20 @@ def test_a_pack_that_cannot_be_written_leaves_answers_from_memory(tmp_path: Path
     _same(fresh, WANTED)
     _same(fresh, WANTED)
     assert _pack(db).is_dir()
+
+
+def test_on_object_storage_the_pack_lives_beside_the_table(s3_server: Any) -> None:
+    bucket = s3_server.fresh_bucket()
+    base = f"s3://{bucket}/store"
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    for b in range(PACK_AFTER):
+        _commit(db, b * 30, (b + 1) * 30)
+    query = DeltaTableDatabase(base, storage_options=s3_server.options)
+    expected = query.get_records_by_ids(PATH, WANTED, "id")
+    assert expected is not None
+    got = _located(db, WANTED)
+    assert got is not None and got.sort_by("id").to_pylist() == expected.sort_by("id").to_pylist()
+    assert f"store/results/fn/{pack_name()}" in s3_server.keys(bucket, "store/results/fn/")
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    again = _located(later, WANTED)
+    assert again is not None and again.sort_by("id").to_pylist() == got.sort_by("id").to_pylist()
