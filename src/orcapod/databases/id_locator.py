@@ -120,6 +120,7 @@ class IdLocator:
     def __init__(self, files: TableFiles) -> None:
         self._files = files
         self._runs: dict[str, _Run] = {}  #: files this process indexed, by data file name
+        self._names: dict[str, str | None] = {}  #: data file names by URI
         self._persist = True
 
     # ------------------------------------------------------------------ look-ups
@@ -140,7 +141,7 @@ class IdLocator:
             return None
         names: dict[str, str] = {}
         for uri in snapshot:
-            name = self._files.name_of(uri)
+            name = self._name_of(uri)
             if name is None:
                 return None
             names[name] = uri
@@ -171,6 +172,12 @@ class IdLocator:
             return self._answer(ids, names, None, set(), schema)
         except _Stale:
             return None
+
+    def _name_of(self, uri: str) -> str | None:
+        """``TableFiles.name_of``, remembered (it resolves the path: a few system calls)."""
+        if uri not in self._names:
+            self._names[uri] = self._files.name_of(uri)
+        return self._names[uri]
 
     def packed_files(self) -> frozenset[str]:
         """The names of the data files the table's pack covers (empty: no valid pack)."""
