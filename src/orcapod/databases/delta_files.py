@@ -8,7 +8,9 @@
   for columns whose every value is distinct (ids, hashes, source info: a dictionary would only
   cost time, about a third of a commit's encoding; measured on a 10k-row results batch,
   15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB), and a bloom filter on ``__record_id`` sized
-  for one batch, so id lookups can skip files. Settings are cached per column list.
+  for one row group, so id lookups can skip files and row groups. Row groups hold at most
+  ``ROW_GROUP_ROWS`` rows, so reading the row of one located id (``id_locator``) decodes a
+  few thousand rows, not a whole batch. Settings are cached per column list.
 
 deltalake is imported inside ``writer_properties`` (it costs more to import than most of
 orcapod, and importing orcapod does not import it).
@@ -35,7 +37,10 @@ from orcapod.types.columns import (
 if TYPE_CHECKING:
     from deltalake.writer.properties import WriterProperties
 
-__all__ = ["check_writable_dir", "prepare_local_base", "writer_properties"]
+__all__ = ["ROW_GROUP_ROWS", "check_writable_dir", "prepare_local_base", "writer_properties"]
+
+#: rows per parquet row group: a look-up of one id decodes one row group (``id_locator``)
+ROW_GROUP_ROWS = 4096
 
 #: columns whose every value is distinct (ids, hashes, source info)
 _DISTINCT_VALUED = frozenset({RECORD_ID, INPUT_PACKET_HASH, PACKET_ID, RECORD_HASH, CONTENT_HASH})
@@ -52,7 +57,7 @@ def writer_properties(names: tuple[str, ...], bloom_ndv: int) -> WriterPropertie
         WriterProperties,
     )
 
-    bloom = BloomFilterProperties(True, fpp=0.01, ndv=bloom_ndv)
+    bloom = BloomFilterProperties(True, fpp=0.01, ndv=min(bloom_ndv, ROW_GROUP_ROWS))
     columns = {
         name: ColumnProperties(
             dictionary_enabled=False,
@@ -61,7 +66,9 @@ def writer_properties(names: tuple[str, ...], bloom_ndv: int) -> WriterPropertie
         for name in names
         if name in _DISTINCT_VALUED or name.startswith(_DISTINCT_VALUED_PREFIXES)
     }
-    return WriterProperties(compression="SNAPPY", column_properties=columns)
+    return WriterProperties(
+        compression="SNAPPY", column_properties=columns, max_row_group_size=ROW_GROUP_ROWS
+    )
 
 
 def prepare_local_base(base: Path, create: bool) -> None:

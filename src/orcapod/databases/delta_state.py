@@ -41,6 +41,7 @@ from orcapod.databases.column_cache import ColumnCache
 from orcapod.databases.column_index import LookupIndex
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
+from orcapod.databases.id_locator import IdLocator
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.databases.table_files import TableFiles
@@ -86,6 +87,7 @@ class PathState:
     inflight_seq: int | None = None
     index: CommittedIds | None = None
     lookups: LookupIndex | None = None
+    locator: IdLocator | None = None
     files: TableFiles | None = None
     columns: ColumnCache | None = None
     refreshed_at: float = -math.inf

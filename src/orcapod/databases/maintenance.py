@@ -3,11 +3,13 @@
 A store that grew by many small runs holds many small data files per table (one per commit),
 and every read lists and opens them all. :func:`compact_store` rewrites each table's small
 files into few large ones (``optimize.compact``, a new table version: readers of older
-versions are unaffected) and, with ``vacuum``, then deletes the files no version newer than
-``retention_hours`` still references, together with the lookup sidecars of those files
+versions are unaffected; written with the store's parquet settings, ``delta_files``) and,
+with ``vacuum``, then deletes the files no version newer than ``retention_hours`` still
+references, together with the lookup sidecars of those files
 (``_orcapod_index/``). After compacting, the lookup sidecars of every indexed column are built
 for the new files at once, so the next run's look-ups are as fast as before and never read a
-data file to index it.
+data file to index it; so is the record-id locator pack of a table that has one
+(``id_locator``).
 
 Decisions:
 
@@ -37,7 +39,9 @@ from deltalake import DeltaTable
 
 from orcapod.databases.column_index import INDEX_DIR, LookupIndex, indexable
 from orcapod.databases.delta_damage import damage_error
+from orcapod.databases.delta_files import ROW_GROUP_ROWS, writer_properties
 from orcapod.databases.delta_state import write_errors
+from orcapod.databases.id_locator import IdLocator
 from orcapod.databases.sql import in_predicate
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
@@ -96,6 +100,9 @@ def _reindex(table_dir: Path, table: DeltaTable) -> None:
         position = schema.get_field_index(column)
         if position >= 0 and indexable(schema.field(position).type):
             lookups.narrow(column, pa.array([], schema.field(position).type), files)
+    locator = IdLocator(access)
+    if locator.packed_files():  # (a table whose ids were located: locate the new files)
+        locator.rebuild(files)
 
 
 def compact_table(
@@ -110,7 +117,8 @@ def compact_table(
     try:
         table = DeltaTable(str(table_dir))
         before = len(table.file_uris())
-        table.optimize.compact()
+        names = tuple(pa.schema(table.schema().to_arrow()).names)
+        table.optimize.compact(writer_properties=writer_properties(names, ROW_GROUP_ROWS))
         table.create_checkpoint()
         removed: list[str] = []
         if vacuum:

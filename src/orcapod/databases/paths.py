@@ -23,6 +23,7 @@ Decisions:
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 
@@ -40,6 +41,8 @@ __all__ = [
 
 RecordPath = tuple[str, ...]
 
+#: what a segment may not contain: separators and control characters
+_BAD_CHAR = re.compile(r"[/\\\x00-\x1f\x7f]")
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _DELTA_LOG_DIR = "_delta_log"
 #: the longest file name most file systems allow (ext4, APFS, NTFS: 255)
@@ -57,10 +60,10 @@ def _check_segment(segment: object, path: object) -> str:
             f"Record path {path!r} has an invalid segment {segment!r}; segments must be "
             "non-empty names other than '.' and '..'."
         )
-    bad = [ch for ch in segment if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127]
-    if bad:
+    found = _BAD_CHAR.search(segment)
+    if found is not None:
         raise InputValidationError(
-            f"Record path {path!r} has segment {segment!r} containing {bad[0]!r}; "
+            f"Record path {path!r} has segment {segment!r} containing {found.group(0)!r}; "
             "segments may not contain '/', '\\' or control characters - split the name "
             "into separate path segments instead."
         )

@@ -21,6 +21,7 @@ object storage by one PUT (an object is visible only once complete).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import uuid
@@ -147,6 +148,24 @@ class TableFiles:
                 "readable, or delete the file to have it rebuilt."
             ) from err
 
+    def read_range(self, rel: str, offset: int, length: int) -> bytes | None:
+        """``length`` bytes of ``rel`` from ``offset`` (fewer at its end; None: no such
+        file). On object storage one ranged GET."""
+        path = self._path(rel)
+        try:
+            with self._fs.open_input_file(path) as handle:
+                data: bytes = handle.read_at(length, offset)
+                return data
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowException) as err:
+            if not self._local and _not_found(err):
+                return None
+            raise DatabaseError(
+                f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
+                "readable, or delete the file to have it rebuilt."
+            ) from err
+
     @property
     def remote(self) -> bool:
         """Is the table on object storage?"""
@@ -231,6 +250,38 @@ class TableFiles:
                 f"Cannot read the data file {file}: {err}. Check that the table's files are "
                 "readable."
             ) from err
+
+    def read_rows(self, file: str, rows: Sequence[int]) -> pa.Table:
+        """The rows at positions ``rows`` (ascending) of the parquet data file ``file`` (as
+        deltalake lists it), decoding only the row groups that hold them."""
+        path = file if self._local else file.removeprefix("s3://")
+        try:
+            with self._fs.open_input_file(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                metadata = parquet.metadata
+                starts = [0]
+                for group in range(metadata.num_row_groups):
+                    starts.append(starts[-1] + metadata.row_group(group).num_rows)
+                parts = []
+                by_group: dict[int, list[int]] = {}
+                for row in rows:
+                    if not 0 <= row < starts[-1]:
+                        raise DatabaseError(
+                            f"The data file {file} has {starts[-1]} rows, not a row {row}; "
+                            "delete the table's lookup index to have it rebuilt."
+                        )
+                    group = bisect.bisect_right(starts, row) - 1
+                    by_group.setdefault(group, []).append(row - starts[group])
+                for group, offsets in by_group.items():
+                    parts.append(parquet.read_row_group(group).take(offsets))
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot read the data file {file}: {err}. Check that the table's files are "
+                "readable."
+            ) from err
+        if not parts:
+            return parquet.schema_arrow.empty_table()
+        return pa.concat_tables(parts)
 
     def _path(self, rel: str) -> str:
         return f"{self._root}/{rel}" if rel else self._root

@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.databases import ArrowDatabase
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase
+from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.identify import entry_ids
 from orcapod.functions.provenance import CODE_HASH_KEY, source_prefix
@@ -58,6 +59,7 @@ __all__ = [
     "Lineage",
     "OperatorStep",
     "SourceRow",
+    "by_ids",
     "graph_tables",
     "node_lineage",
     "tables_of",
@@ -432,7 +434,7 @@ class _Walk:
             return
         self._seen_results.add(result_id)
         if result is None:  # the upstream walk passes the result it already read
-            result = tables.result_db.get_record_by_id(tables.result_path, result_id, PACKET_ID)
+            result = by_ids(tables.result_db, tables.result_path, [result_id], PACKET_ID)
         tokens = [
             t
             for column, value in record.items()
@@ -469,15 +471,15 @@ class _Walk:
         tables = self.functions.get(prefix)
         results = None
         if tables is not None:
-            results = tables.result_db.get_records_by_ids(
-                tables.result_path, sorted(set(result_ids)), PACKET_ID
+            results = by_ids(
+                tables.result_db, tables.result_path, sorted(set(result_ids)), PACKET_ID
             )
         elif self.locate is not None:
             code = None
             located = self.locate(prefix, "")
             if located is not None:
-                results = located.result_db.get_records_by_ids(
-                    located.result_path, sorted(set(result_ids)), PACKET_ID
+                results = by_ids(
+                    located.result_db, located.result_path, sorted(set(result_ids)), PACKET_ID
                 )
                 if results is not None and results.num_rows:
                     code = results.column(PF_VAR_PREFIX + CODE_HASH_KEY)[0].as_py()
@@ -513,7 +515,7 @@ class _Walk:
                 pa.array(digests, pa.binary(16)),
             ).to_pylist()
             for path in tables.record_paths:
-                got = tables.pipeline_db.get_records_by_ids(path, candidates, PIPELINE_ENTRY_ID)
+                got = by_ids(tables.pipeline_db, path, candidates, PIPELINE_ENTRY_ID)
                 if got is not None:
                     for row in got.to_pylist():
                         out.setdefault(row[PACKET_ID], row)
@@ -531,6 +533,19 @@ class _Walk:
                 if row[PACKET_ID] not in out and _record_ids(row) <= ours:
                     out[row[PACKET_ID]] = row
         return out
+
+
+def by_ids(
+    db: ArrowDatabase, path: Sequence[str], ids: Sequence[str], record_id_column: str
+) -> pa.Table | None:
+    """``db.get_records_by_ids``; on a Delta store through its record-id locator, so one id
+    costs a row-group read instead of a query over every data file (``id_locator``)."""
+    backend, full = db, tuple(path)
+    if isinstance(db, ScopedArrowDatabase):
+        backend, full = db.backend, (*db.prefix, *path)
+    if isinstance(backend, DeltaTableDatabase):
+        return backend.get_records_by_ids(full, ids, record_id_column, locate=True)
+    return db.get_records_by_ids(path, ids, record_id_column)
 
 
 def _record_ids(record: Mapping[str, Any]) -> set[str]:

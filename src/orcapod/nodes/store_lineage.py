@@ -23,7 +23,13 @@ from typing import Any
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError
-from orcapod.nodes.lineage import FunctionTables, Lineage, find_records, trace_lineage
+from orcapod.nodes.lineage import (
+    FunctionTables,
+    Lineage,
+    by_ids,
+    find_records,
+    trace_lineage,
+)
 from orcapod.types.columns import PACKET_ID, POD_TS
 
 __all__ = ["StoreLayout", "lineage_from_store"]
@@ -169,7 +175,7 @@ def _newest_version(tables: FunctionTables, where: Mapping[str, Any]) -> Functio
     else:
         newest: tuple[Any, tuple[str, ...]] | None = None
         for path, row in found:
-            result = tables.result_db.get_record_by_id(tables.result_path, row[PACKET_ID])
+            result = by_ids(tables.result_db, tables.result_path, [row[PACKET_ID]], PACKET_ID)
             stamp = None if result is None else result.column(POD_TS)[0].as_py()
             if stamp is not None and (newest is None or stamp > newest[0]):
                 newest = (stamp, path)
