@@ -224,25 +224,20 @@ def share_work(
     while pending:
         rows = book.rows(list(pending))
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
-        # buckets finished or held elsewhere: take note of what they stored so far
-        elsewhere = [b for b, (done, who) in status.items() if done or who - {book.owner}]
-        if elsewhere:
-            items = np.concatenate([buckets[b] for b in elsewhere])
-            left = still_missing(items)
-            for bucket in elsewhere:
-                buckets[bucket] = buckets[bucket][np.isin(buckets[bucket], left)]
-        progressed = False
-        for bucket in elsewhere:
-            if len(buckets[bucket]) == 0:
+        # buckets finished (here earlier, or elsewhere): take note of what they stored; those
+        # held elsewhere are only waited for (a poll reads the claims, not the results)
+        finished = [b for b, (done, _) in status.items() if done]
+        progressed = bool(finished)
+        if finished:
+            left = still_missing(np.concatenate([buckets[b] for b in finished]))
+            for bucket in finished:
+                rest = buckets[bucket][np.isin(buckets[bucket], left)]
+                if len(rest):  # finished elsewhere, but these rows failed there: try here
+                    compute(rest, _no_heartbeat)
                 del pending[bucket]
-                progressed = True
-            elif status[bucket][0]:  # finished elsewhere, but these rows failed there
-                compute(buckets[bucket], _no_heartbeat)
-                del pending[bucket]
-                progressed = True
-        free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
+        free = [b for b in pending if not status[b][1] - {book.owner}]
         if free:
-            holders = {o for _, who in status.values() for o in who} | {book.owner}
+            holders = {o for b in pending for o in status[b][1]} | {book.owner}
             free_items = sum(len(buckets[b]) for b in free)
             want = max(1, min(cap, -(-free_items // (2 * len(holders)))))
             batch, size = [], 0
