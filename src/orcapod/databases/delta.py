@@ -71,8 +71,8 @@ narrow the values with persistent per-file hash indexes (``column_index.LookupIn
 values that are not stored never reach the query, and a lookup of only new values runs none.
 
 On object storage, reads of whole projected columns with no filter (a node's recorded ids,
-its stored result ids) come from ``column_cache.ColumnCache`` instead of a scan of every data
-file.
+its stored result ids), and projected reads of small tables with a filter (the claims table),
+come from ``column_cache.ColumnCache`` instead of a scan of every data file.
 
 Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
 SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
@@ -587,12 +587,16 @@ class DeltaTableDatabase(StoringBackend):
             selected = resolve_columns(columns, schema, record_id_column, key)
             parts = [filter_records(t, tests) for t in state.pending]
             stored = state.stored_schema()
+            cache = self._column_cache(state)
+            cached = cache and cache.read_where(state.table, stored, selected, tests)
+            if cached is not None:  # a small table on object storage (column_cache)
+                parts.insert(0, cached)
+                return stored_result(parts, schema, record_id_column, selected)
             narrowed: list[Constraint] | None = tests
             if stored is not None and lookups is not None and state.table is not None:
                 narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
             if stored is not None and narrowed is not None:
                 where = where_clause(narrowed, stored)
-                cache = self._column_cache(state)
                 if where == "TRUE" and selected is not None and cache is not None:
                     assert state.table is not None  # (a table has a stored schema)
                     present = [c for c in selected if stored.get_field_index(c) >= 0]
