@@ -16,7 +16,11 @@ HEAD, POST) by the server script the tests use (``tests/databases/s3_server.py``
 first run, rerun and +1 % each <= 2x local; successive runs <= 3x local.
 
 The function is trivial (``x + 1``) through a ``LocalExecutor``; timed: building the node and
-``node.run()`` (interpreter start-up and data generation are not).
+``node.run()`` (interpreter start-up and data generation are not). Work claims are off (one
+process runs at a time): they engage when the faster of the first two calls times the missing
+rows reaches 5 s, and on a loaded machine a call of ``x + 1`` was seen to take 50 us, which
+engaged them at 100k rows (16 buckets: three commits each, 17 data files per table), so the
+figures depended on the load. ``benchmarks/work_claims_s3.py`` measures claims on S3.
 
     .venv/bin/python benchmarks/s3_store.py [--n 100000] [--base 10000] [--runs 20]
 
@@ -91,6 +95,7 @@ def phase(n: int, store: str, endpoint: str | None) -> dict[str, Any]:
         DeltaTableDatabase(store, storage_options=options),
     )
     node.executor = LocalExecutor()
+    node.work_claims = None  # one process: see the module docstring
     summary = node.run()
     seconds = time.perf_counter() - start
     assert summary.total == n and summary.failed == 0, summary
