@@ -15,7 +15,15 @@ medians. Every trial also times plain Ray with one ``ray.remote`` task per call 
 executor would get without grouping its calls into tasks), as a same-moment reference.
 Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
 
-    .venv/bin/python benchmarks/ray_executor.py [--quick]
+``--cold`` measures the first Ray run of a fresh process instead (``--repeats`` fresh processes,
+one after another): each runs the N calls with LocalExecutor, then builds a ``RayExecutor()``
+and runs them through it with nothing started before - the executor starts Ray itself, as in a
+user's first run, so the workers are cold - then runs them again (warm). Reported per process:
+the first run with Ray's start-up (``ray.init``, timed inside the executor's first call) and
+without it (the first run's time minus ``ray.init``'s), and the warm run, each as a ratio to
+the local time of the same process.
+
+    .venv/bin/python benchmarks/ray_executor.py [--quick] [--cold]
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -91,10 +101,88 @@ def run_plain_ray(remote: Any, iterations: int, calls: int) -> tuple[float, Resu
     return time.perf_counter() - start, results
 
 
+def cold_child(iterations: int, calls: int) -> None:
+    """One fresh process: local run, first (cold) Ray run with Ray started by the executor,
+    warm Ray run (see the module docstring)."""
+    import ray
+
+    local_seconds, local_results = run_local(iterations, calls)
+    init_seconds = 0.0
+    real_init = ray.init
+
+    def timed_init(*args: Any, **kwargs: Any) -> Any:
+        nonlocal init_seconds
+        start = time.perf_counter()
+        try:
+            return real_init(*args, **kwargs)
+        finally:
+            init_seconds = time.perf_counter() - start
+
+    ray.init = timed_init
+    try:
+        executor = RayExecutor()
+        cold_seconds, cold_results = run_ray(executor, iterations, calls)
+        warm_seconds, warm_results = run_ray(executor, iterations, calls)
+        assert [r[0] for r in cold_results] == [r[0] for r in local_results]
+        assert [r[0] for r in warm_results] == [r[0] for r in local_results]
+        print(
+            json.dumps(
+                {
+                    "local_seconds": local_seconds,
+                    "ray_init_seconds": init_seconds,
+                    "cold_with_init_seconds": cold_seconds,
+                    "cold_seconds": cold_seconds - init_seconds,
+                    "warm_seconds": warm_seconds,
+                }
+            ),
+            flush=True,
+        )
+    finally:
+        ray.shutdown()
+
+
+def measure_cold(iterations: int, calls: int, repeats: int) -> None:
+    """``--cold``: ``repeats`` fresh processes (module docstring)."""
+    cold, cold_init, warm = [], [], []
+    for trial in range(repeats):
+        args = [sys.executable, __file__, "--cold-child", str(iterations), "--calls", str(calls)]
+        done = subprocess.run(args, check=True, capture_output=True, text=True)
+        got = json.loads(done.stdout.splitlines()[-1])
+        local = got["local_seconds"]
+        cold.append(local / got["cold_seconds"])
+        cold_init.append(local / got["cold_with_init_seconds"])
+        warm.append(local / got["warm_seconds"])
+        emit(
+            figure="cold_trial",
+            trial=trial,
+            calls=calls,
+            **{k: round(v, 4) for k, v in got.items()},
+            cold_ratio=round(cold[-1], 3),
+            cold_with_init_ratio=round(cold_init[-1], 3),
+            warm_ratio=round(warm[-1], 3),
+            load_1min=os.getloadavg()[0],
+        )
+    emit(
+        figure="cold_speedup",
+        calls=calls,
+        cpus=NUM_CPUS,
+        repeats=repeats,
+        cold_ratio=round(statistics.median(cold), 3),
+        cold_with_init_ratio=round(statistics.median(cold_init), 3),
+        warm_ratio=round(statistics.median(warm), 3),
+        load_1min=os.getloadavg()[0],
+        goal_cold=1.6,
+        goal_warm=1.85,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke size")
     parser.add_argument("--repeats", type=int, default=3, help="alternating trials (median)")
+    parser.add_argument("--cold", action="store_true", help="first runs of fresh processes")
+    parser.add_argument("--cold-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     calls, work_seconds = (8, 0.02) if args.quick else (40, 0.05)
     repeats = 1 if args.quick else args.repeats
@@ -102,9 +190,16 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no cloud metadata probe
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 stays loopback
+    if args.cold_child is not None:
+        cold_child(args.cold_child, args.calls)
+        return
     import ray  # optional extra: imported only when the benchmark runs
 
     iterations = calibrate(work_seconds)
+    if args.cold:
+        emit(figure="calibration", iterations=iterations, seconds=_timed(cpu_work, iterations))
+        measure_cold(iterations, calls, repeats)
+        return
     emit(figure="calibration", iterations=iterations, seconds=_timed(cpu_work, iterations))
 
     # what this machine gives two processes right now (other load shows up here)

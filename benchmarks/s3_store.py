@@ -16,11 +16,16 @@ HEAD, POST) by the server script the tests use (``tests/databases/s3_server.py``
 first run, rerun and +1 % each <= 2x local; successive runs <= 3x local.
 
 The function is trivial (``x + 1``) through a ``LocalExecutor``; timed: building the node and
-``node.run()`` (interpreter start-up and data generation are not).
+``node.run()`` (interpreter start-up and data generation are not). Work claims are off (one
+process runs at a time): they engage when the faster of the first two calls times the missing
+rows reaches 5 s, and on a loaded machine a call of ``x + 1`` was seen to take 50 us, which
+engaged them at 100k rows (16 buckets: three commits each, 17 data files per table), so the
+figures depended on the load. ``benchmarks/work_claims_s3.py`` measures claims on S3.
 
     .venv/bin/python benchmarks/s3_store.py [--n 100000] [--base 10000] [--runs 20]
 
-Prints one JSON object per figure.
+Prints one JSON object per figure. ``--paths``: the S3 requests by kind and object key
+pattern instead of by kind (which files cost requests).
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ def start_server() -> tuple[str, subprocess.Popen[str]]:
     return f"http://127.0.0.1:{int(proc.stdout.readline())}", proc
 
 
-def request_counts(endpoint: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{endpoint}/_counts", timeout=10) as response:
+def request_counts(endpoint: str, what: str = "_counts") -> dict[str, int]:
+    """Requests so far by kind (``_counts``) or by kind and key pattern (``_paths``)."""
+    with urllib.request.urlopen(f"{endpoint}/{what}", timeout=10) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -89,6 +95,7 @@ def phase(n: int, store: str, endpoint: str | None) -> dict[str, Any]:
         DeltaTableDatabase(store, storage_options=options),
     )
     node.executor = LocalExecutor()
+    node.work_claims = None  # one process: see the module docstring
     summary = node.run()
     seconds = time.perf_counter() - start
     assert summary.total == n and summary.failed == 0, summary
@@ -108,13 +115,13 @@ def _child(n: int, store: str, endpoint: str | None) -> dict[str, Any]:
 class Store:
     """One local or S3 store and the requests its runs made."""
 
-    def __init__(self, location: str, endpoint: str | None) -> None:
-        self.location, self.endpoint = location, endpoint
+    def __init__(self, location: str, endpoint: str | None, what: str = "_counts") -> None:
+        self.location, self.endpoint, self.what = location, endpoint, what
 
     def run(self, n: int) -> tuple[dict[str, Any], dict[str, int]]:
-        before = request_counts(self.endpoint) if self.endpoint else {}
+        before = request_counts(self.endpoint, self.what) if self.endpoint else {}
         result = _child(n, self.location, self.endpoint)
-        after = request_counts(self.endpoint) if self.endpoint else {}
+        after = request_counts(self.endpoint, self.what) if self.endpoint else {}
         requests = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
         return result, requests
 
@@ -142,6 +149,9 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=10_000, help="rows before successive runs")
     parser.add_argument("--runs", type=int, default=20, help="successive runs")
     parser.add_argument("--step", type=int, default=500, help="new rows per successive run")
+    parser.add_argument(
+        "--paths", action="store_true", help="S3 requests by kind and key pattern, not kind"
+    )
     parser.add_argument("--phase", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
@@ -174,7 +184,7 @@ def measure(args: argparse.Namespace, endpoint: str) -> None:
         def stores(name: str) -> tuple[Store, Store]:
             return (
                 Store(str(Path(root, name)), None),
-                Store(f"s3://{BUCKET}/{name}", endpoint),
+                Store(f"s3://{BUCKET}/{name}", endpoint, "_paths" if args.paths else "_counts"),
             )
 
         n, plus = args.n, args.n + args.n // 100

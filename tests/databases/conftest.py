@@ -79,6 +79,11 @@ class S3Server:
         with urllib.request.urlopen(f"{self.endpoint}/_counts", timeout=10) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
+    def paths(self) -> dict[str, int]:
+        """Requests so far by kind and object key pattern (``s3_server.py``)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_paths", timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:

@@ -8,7 +8,9 @@ the GIL while it waits for the network cannot stall the server.
 The wrapper
 
 * counts requests by kind (``GET``, ``LIST`` (a GET listing a bucket), ``PUT``, ``HEAD``,
-  ``DELETE``, ``POST``); ``GET /_counts`` answers the counts so far as JSON (not counted);
+  ``DELETE``, ``POST``); ``GET /_counts`` answers the counts so far as JSON (not counted), and
+  ``GET /_paths`` the counts by kind and object key pattern (the key with runs of digits and
+  hex digits replaced by ``#``, a listing by its prefix), to tell which files cost requests;
 * serialises conditional PUTs (``If-None-Match``): moto checks for an existing object and then
   writes it in two steps, S3 does both atomically, and concurrent Delta commits rely on that.
 """
@@ -18,10 +20,14 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
+
+_NUMBERS = re.compile(r"[0-9a-f]{6,}|[0-9]+")
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -45,6 +51,7 @@ class CountingApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.counts: collections.Counter[str] = collections.Counter()
+        self.paths: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._put_lock = threading.Lock()
 
@@ -55,9 +62,21 @@ class CountingApp:
                 body = json.dumps(dict(self.counts)).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        listing = method == "GET" and "list-type" in environ.get("QUERY_STRING", "")
+        if method == "GET" and environ.get("PATH_INFO") == "/_paths":
+            with self._lock:
+                body = json.dumps(dict(self.paths.most_common())).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        query = environ.get("QUERY_STRING", "")
+        listing = method == "GET" and "list-type" in query
+        kind = "LIST" if listing else method
+        where = environ.get("PATH_INFO", "")
+        if listing:
+            prefix = urllib.parse.parse_qs(query).get("prefix", [""])[0]
+            where = f"{where}?prefix={prefix}"
         with self._lock:
-            self.counts["LIST" if listing else method] += 1
+            self.counts[kind] += 1
+            self.paths[f"{kind} {_NUMBERS.sub('#', where)}"] += 1
         if method == "PUT" and "HTTP_IF_NONE_MATCH" in environ:
             with self._put_lock:
                 return list(self.app(environ, start_response))

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from orcapod.databases import DeltaTableDatabase
+from orcapod.databases import DeltaTableDatabase, column_cache
 from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, scheme
 from orcapod.errors import DatabaseError, InputValidationError
 
@@ -145,3 +145,52 @@ def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> 
         client.put_object(Bucket=bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
     with pytest.raises(DatabaseError, match="Cannot read the data file"):
         _projected(DeltaTableDatabase(base, storage_options=s3_server.options))
+
+
+def _data_file_gets(s3_server: Any, before: dict[str, int]) -> int:
+    after = s3_server.paths()
+    return sum(
+        n - before.get(k, 0)
+        for k, n in after.items()
+        if k.startswith("GET ") and k.endswith(".parquet") and "/part-" in k
+    )
+
+
+def _by_key(db: DeltaTableDatabase, keys: list[str]) -> list[tuple[str, object]]:
+    found = db.get_records_with_column_value(
+        PATH, {"key": keys}, record_id_column="id", columns=["n"]
+    )
+    assert found is not None and found.column_names == ["id", "n"]
+    return sorted(zip(found.column("id").to_pylist(), found.column("n").to_pylist(), strict=True))
+
+
+def test_filtered_reads_of_a_small_table_read_each_data_file_once(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    db.add_records(PATH, _rows(0, 10).drop_columns(["n"]), "id")  # a file without "n"
+    db.flush()
+    for b in range(1, 4):
+        db.add_records(PATH, _rows(b * 10, (b + 1) * 10), "id")
+        db.flush()
+    db.add_records(PATH, _rows(40, 42), "id")  # pending rows are part of the answer
+    keys = ["k3", "k15", "k33", "k41", "k99"]
+    expected = [("r15", 15), ("r3", None), ("r33", 33), ("r41", 41)]
+    assert _by_key(db, keys) == expected
+    before = s3_server.paths()
+    assert _by_key(db, keys) == expected
+    assert _data_file_gets(s3_server, before) == 0  # answered from the columns read before
+    db.flush()
+    before = s3_server.paths()
+    assert _by_key(db, keys) == expected
+    # the new data file only (its footer and columns: one or two reads), not the 4 older ones
+    assert 0 < _data_file_gets(s3_server, before) <= 2
+    # a table above the size limit is queried instead, with the same answer
+    monkeypatch.setattr(column_cache, "SMALL_TABLE_BYTES", 0)
+    fresh = DeltaTableDatabase(base, storage_options=s3_server.options)
+    assert _by_key(fresh, keys) == expected
+    # a filter on a column no data file has yet (pending rows only) is not served from cache
+    fresh.add_records(PATH, pa.table({"id": ["r50"], "key": ["k50"], "extra": ["e"]}), "id")
+    found = fresh.get_records_with_column_value(PATH, {"extra": ["e"]}, record_id_column="id")
+    assert found is not None and found.column("id").to_pylist() == ["r50"]

@@ -16,6 +16,14 @@ memory, else from the pack, else from the file's sidecar, else from the data fil
 rewrites the pack. So a run reads the pack and the few files added since: a handful of
 requests however long the history.
 
+Filtered reads of small tables. A read with a filter (``bucket IN (...)``) of a table whose
+data files are small in total (at most ``SMALL_TABLE_BYTES``, e.g. the claims table processes
+poll while they share work) is answered from the same cached columns - the projection plus
+the filtered columns - filtered in memory: a query would read every data file's footer and
+pages again on every read (two or three requests per file), the cache only the files added
+since the last read. Larger tables keep the pushed-down query (their lookup indexes and
+bloom filters skip most files, and their columns would cost memory).
+
 Decisions:
 
 * Object storage only: locally a scan of a data file is a few page-cache reads.
@@ -33,17 +41,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import xxhash
 
 from orcapod.databases.column_index import INDEX_DIR
+from orcapod.databases.queries import Constraint, filter_records
 from orcapod.databases.table_files import TableFiles
 
-__all__ = ["PACK_AFTER", "ColumnCache"]
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = ["PACK_AFTER", "SMALL_TABLE_BYTES", "ColumnCache", "small_table"]
 
 #: a read that fetched this many parts one by one rewrites the pack
 PACK_AFTER = 4
+#: filtered reads of a table whose data files hold at most this many bytes use the cache
+SMALL_TABLE_BYTES = 4 << 20
+
+
+def small_table(table: DeltaTable) -> bool:
+    """Do the data files of ``table``'s snapshot hold at most ``SMALL_TABLE_BYTES``? (Read
+    from the snapshot in memory: no request.)"""
+    sizes = pa.table(table.get_add_actions(flatten=True)).column("size_bytes")
+    return sum(sizes.to_pylist()) <= SMALL_TABLE_BYTES
+
 
 _FILES_KEY = b"orcapod_files"
 _CHECKSUM = 8
@@ -88,6 +111,28 @@ class ColumnCache:
         schema = pa.schema([stored.field(n) for n in names])
         parts = [_conform(cache[f], schema) for f in snapshot]
         return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def read_where(
+        self,
+        table: DeltaTable | None,
+        stored: pa.Schema | None,
+        columns: Sequence[str] | None,
+        tests: Sequence[Constraint],
+    ) -> pa.Table | None:
+        """The rows of ``table``'s snapshot that pass every test (``filter_records``), with
+        ``columns`` and the tested columns, when ``table`` (its canonical schema ``stored``) is
+        small (module docstring); None
+        when the read is not served here (no table, all columns asked, a large table, a tested
+        column that no data file has)."""
+        if table is None or stored is None or columns is None or not small_table(table):
+            return None
+        if any(stored.get_field_index(t.column) < 0 for t in tests):
+            return None
+        present = [c for c in columns if stored.get_field_index(c) >= 0]
+        names = list(dict.fromkeys([*present, *(t.column for t in tests)]))
+        found = filter_records(self.read(names, table.file_uris(), stored), tests)
+        assert found is not None
+        return found
 
     def _load(self, rel: str) -> dict[str, pa.Table]:
         data = self._files.read(rel)

@@ -5,15 +5,14 @@ Approach:
 * ``ray`` is imported lazily (``ray_dispatch.import_ray``): the one function-local import the
   project allows, so ``import orcapod`` works without Ray. Using the executor without Ray raises
   ``ExecutorError`` naming ``pip install 'orcapod[ray]'``.
-* Ray is started on first use when ``ray.is_initialized()`` is False:
-  ``ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False)``; when
-  ``address`` is None a local Ray is started on ``127.0.0.1`` (loopback only when
-  ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before Ray was imported). A Ray that is
-  already initialised (by the caller or an earlier executor) is used as is, whatever this
-  executor's ``address``. An explicit ``host:port`` that does not answer within
-  ``connect_timeout`` seconds, and task options no node of the cluster can satisfy within
-  ``resource_timeout`` seconds, raise ``ExecutorError`` (``orcapod.executors.ray_cluster``)
-  instead of waiting forever.
+* Ray is started on first use when ``ray.is_initialized()`` is False
+  (``orcapod.executors.ray_cluster.connect``); when ``address`` is None a local Ray is started
+  on ``127.0.0.1`` (loopback only when ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before
+  Ray was imported). A Ray that is already initialised (by the caller or an earlier executor)
+  is used as is, whatever this executor's ``address``. An explicit ``host:port`` that does
+  not answer within ``connect_timeout`` seconds, and task options no node of the cluster can
+  satisfy within ``resource_timeout`` seconds, raise ``ExecutorError``
+  (``orcapod.executors.ray_cluster``) instead of waiting forever.
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
   keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
@@ -28,16 +27,9 @@ Approach:
   says it once its input is exhausted; results are unaffected, the next call ends it) has the
   queued calls split for a balanced finish. Grouping never changes results: every call keeps
   its own outcome, capture and exception.
-* Capture happens in the worker (``orcapod.executors.capture``) only when a logger is given;
-  without a logger, worker output goes to Ray's usual log forwarding. A one-call task returns
-  ``(result, captured)``; on failure the worker attaches the capture to the user's exception and
-  re-raises THAT exception, so Ray's ``retry_exceptions`` (including a list of exception types)
-  sees the real type. The driver takes ``RayTaskError.cause`` (the user's exception, original
-  type and message), detaches the capture, hands it to the logger, and raises the exception
-  chained ``from`` the Ray error (which carries the remote traceback). A grouped call's
-  exception comes back as a value and is raised chained from a ``RemoteTraceback`` carrying the
-  worker's traceback. Errors of Ray itself (a crashed worker, a lost object, a cancelled task)
-  become ``ExecutorError``.
+* How a task's outcome becomes the caller's result or exception (capture, the user's own
+  exception re-raised, errors of Ray itself as ``ExecutorError``):
+  ``orcapod.executors.ray_outcomes``.
 * Workers import ``orcapod`` (for the generic tasks), so a remote cluster needs it installed
   (the same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
 
@@ -87,23 +79,18 @@ from typing import Any, Self
 
 from orcapod.errors import ExecutorError
 from orcapod.executors.calling import canonical_options_json
-from orcapod.executors.capture import CapturedOutput, PacketLoggerProtocol, record_capture
+from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.executors.ray_cluster import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RESOURCE_TIMEOUT,
-    check_reachable,
+    connect,
     public_address,
-    short_repr,
-    unsendable_return,
     wait_for_feasible,
 )
 from orcapod.executors.ray_dispatch import (
-    CAPTURE_ATTR,
     CallDispatcher,
     CallOutcome,
     QueuedCall,
-    RemoteTraceback,
-    UnsendableError,
     cluster_resources,
     import_ray,
     ray_session,
@@ -120,6 +107,7 @@ from orcapod.executors.ray_options import (
     copy_plain,
     freeze_option,
 )
+from orcapod.executors.ray_outcomes import function_name, settle_call, task_failure, task_success
 
 __all__ = ["RayExecutor"]
 
@@ -140,8 +128,6 @@ _NAMED_OPTIONS = (
     "resource_timeout",
 )
 
-_INIT_LOCK = threading.Lock()
-
 
 def _function_key(fn: Callable[..., Any]) -> Hashable:
     try:
@@ -149,10 +135,6 @@ def _function_key(fn: Callable[..., Any]) -> Hashable:
     except TypeError:  # unhashable callable object: identity (the cache keeps it alive)
         return ("id", id(fn))
     return ("fn", fn)
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__name__", type(fn).__name__)
 
 
 @dataclass
@@ -341,8 +323,8 @@ class RayExecutor:
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as err:
-            raise self._failure(ray, fn, err, logger, kwargs) from err
-        return self._success(value, logger)
+            raise task_failure(ray, fn, err, logger, kwargs) from err
+        return task_success(value, logger)
 
     async def async_execute_callable(
         self,
@@ -358,8 +340,8 @@ class RayExecutor:
         try:
             value = await ref
         except ray.exceptions.RayError as err:
-            raise self._failure(ray, fn, err, logger, kwargs) from err
-        return self._success(value, logger)
+            raise task_failure(ray, fn, err, logger, kwargs) from err
+        return task_success(value, logger)
 
     def submit_callable(
         self,
@@ -394,23 +376,7 @@ class RayExecutor:
     def _ray(self) -> ModuleType:
         ray = import_ray()
         if not ray.is_initialized():
-            with _INIT_LOCK:
-                if not ray.is_initialized():
-                    check_reachable(self.address, self.connect_timeout)
-                    local = {"_node_ip_address": "127.0.0.1"} if self.address is None else {}
-                    try:
-                        ray.init(
-                            address=self.address,
-                            ignore_reinit_error=True,
-                            include_dashboard=False,
-                            **local,
-                        )
-                    except (ConnectionError, RuntimeError, ValueError) as err:
-                        raise ExecutorError(
-                            "could not start or connect to Ray "
-                            f"(address={public_address(self.address)!r}): {err}. Start Ray "
-                            "yourself with ray.init(...), or fix the address."
-                        ) from err
+            connect(ray, self.address, self.connect_timeout)
         return ray
 
     def _route(
@@ -459,8 +425,8 @@ class RayExecutor:
         executor_options: Mapping[str, Any] | None,
     ) -> _Route:
         options = self.task_options(executor_options)
-        wait_for_feasible(ray, options, self.resource_timeout, _name(shipped.fn))
-        options.setdefault("name", _name(shipped.fn))
+        wait_for_feasible(ray, options, self.resource_timeout, function_name(shipped.fn))
+        options.setdefault("name", function_name(shipped.fn))
         per_task = self.calls_per_task
         if executor_options and "calls_per_task" in executor_options:
             per_task = check_calls_per_task(executor_options["calls_per_task"])
@@ -479,8 +445,9 @@ class RayExecutor:
                 cluster = cluster_resources(ray, route.session)
             except Exception as err:
                 raise ExecutorError(
-                    f"could not read the Ray cluster's resources to send calls of "
-                    f"{_name(route.fn)!r}: {err}. Is Ray still running? Submit the calls again."
+                    "could not read the Ray cluster's resources to send calls of "
+                    f"{function_name(route.fn)!r}: {err}. Is Ray still running? Submit the "
+                    "calls again."
                 ) from err
             return task_capacity(options, cluster)
 
@@ -506,8 +473,8 @@ class RayExecutor:
                 try:
                     value = inner.result()
                 except ray.exceptions.RayError as err:
-                    raise self._failure(ray, route.fn, err, call.logger, call.kwargs) from err
-                call.future.set_result(self._success(value, call.logger))
+                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs) from err
+                call.future.set_result(task_success(value, call.logger))
             except BaseException as err:  # noqa: BLE001 - delivered through the future
                 call.future.set_exception(err)
 
@@ -519,8 +486,8 @@ class RayExecutor:
         """Start one group task (called by the dispatch thread)."""
         if not ray.is_initialized() or ray_session(ray) != route.session:
             raise ExecutorError(
-                f"Ray was shut down or restarted while calls of {_name(route.fn)!r} waited to "
-                "be sent; submit them again (the function is shipped anew)."
+                f"Ray was shut down or restarted while calls of {function_name(route.fn)!r} "
+                "waited to be sent; submit them again (the function is shipped anew)."
             )
         calls = [(call.kwargs, call.logger is not None) for call in group]
         try:
@@ -562,74 +529,10 @@ class RayExecutor:
                 return
             for call in group:
                 try:
-                    raise self._failure(ray, route.fn, err, call.logger, call.kwargs) from err
+                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs) from err
                 except BaseException as error:  # noqa: BLE001 - delivered through the future
                     call.future.set_exception(error)
             return
         route.dispatcher.task_finished([o.seconds for o in outcomes], group[len(outcomes) :])
         for call, outcome in zip(group, outcomes, strict=False):
-            self._settle_call(route.fn, call, outcome)
-
-    @staticmethod
-    def _settle_call(fn: Callable[..., Any], call: QueuedCall, outcome: CallOutcome) -> None:
-        if call.logger is not None and outcome.captured is not None:
-            try:
-                record_capture(call.logger, outcome.captured)
-            except ExecutorError as err:
-                call.future.set_exception(err)
-                return
-        if outcome.ok:
-            call.future.set_result(outcome.value)
-            return
-        error = outcome.value
-        if isinstance(error, UnsendableError):
-            error = ExecutorError(
-                f"{_name(fn)!r} raised {error.type_name}: {error.message}, an exception that "
-                "cannot be sent back from the Ray worker (pickling it failed); make the "
-                "exception picklable (its __init__ must accept the args it passes to Exception)."
-            )
-        error.__cause__ = RemoteTraceback(outcome.traceback or "")
-        call.future.set_exception(error)
-
-    @staticmethod
-    def _success(
-        value: tuple[Any, CapturedOutput | None], logger: PacketLoggerProtocol | None
-    ) -> Any:
-        result, captured = value
-        if logger is not None and captured is not None:
-            record_capture(logger, captured)
-        return result
-
-    @staticmethod
-    def _failure(
-        ray: ModuleType,
-        fn: Callable[..., Any],
-        err: Exception,
-        logger: PacketLoggerProtocol | None,
-        kwargs: Mapping[str, Any],
-    ) -> BaseException:
-        """The exception to raise for a failed task, after handing its capture to ``logger``."""
-        cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
-        if isinstance(cause, Exception) and unsendable_return(ray, err):
-            if logger is not None:
-                record_capture(logger, CapturedOutput(traceback=str(err), success=False))
-            return ExecutorError(
-                f"{_name(fn)!r} returned a value that cannot be sent back from the Ray worker "
-                f"({type(cause).__name__}: {cause}) for the row {short_repr(dict(kwargs))}. "
-                "Return picklable values (numbers, strings, arrays, dicts of them), not locks, "
-                "open files or connections."
-            )
-        if isinstance(cause, BaseException):
-            captured = cause.__dict__.pop(CAPTURE_ATTR, None)
-            if logger is not None:
-                if not isinstance(captured, CapturedOutput):
-                    captured = CapturedOutput(traceback=str(err), success=False)
-                record_capture(logger, captured)
-            return cause
-        if logger is not None:
-            record_capture(logger, CapturedOutput(traceback=str(err), success=False))
-        return ExecutorError(
-            f"Ray failed to run {_name(fn)!r}: {type(err).__name__}: {err}. "
-            "This is a failure of Ray (worker crash, lost object, cancellation), not of the "
-            "function; check the Ray logs and the cluster's resources, then retry."
-        )
+            settle_call(route.fn, call, outcome)

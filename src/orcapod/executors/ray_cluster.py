@@ -1,4 +1,9 @@
-"""What ``RayExecutor`` checks about a Ray cluster before it relies on it.
+"""How ``RayExecutor`` connects to a Ray cluster, and what it checks before it relies on it.
+
+:func:`connect` starts Ray on first use when ``ray.is_initialized()`` is False (one thread at a
+time): ``ray.init(address=..., ignore_reinit_error=True, include_dashboard=False)``; when the
+address is None a local Ray is started on ``127.0.0.1``. A Ray that is already initialised (by
+the caller or an earlier executor) is used as is, whatever the executor's ``address``.
 
 Two mistakes used to hang a run with no error: an address nothing answers at (Ray retries its
 connection for a long time), and a task asking for resources no node has (Ray queues it as
@@ -32,6 +37,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -44,6 +50,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_RESOURCE_TIMEOUT",
     "check_reachable",
+    "connect",
     "infeasible",
     "public_address",
     "short_repr",
@@ -55,6 +62,7 @@ __all__ = [
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds to reach an explicit address
 DEFAULT_RESOURCE_TIMEOUT = 10.0  # seconds to wait for a node that fits a task's demand
 _POLL_SECONDS = 0.5
+_INIT_LOCK = threading.Lock()
 
 
 def public_address(address: str | None) -> str | None:
@@ -96,6 +104,23 @@ def check_reachable(address: str | None, timeout: float) -> None:
             f"{err}). Start the cluster (`ray start --head`) or fix the address; raise "
             "connect_timeout= if it is slow to answer."
         ) from err
+
+
+def connect(ray: ModuleType, address: str | None, connect_timeout: float) -> None:
+    """Start or join Ray unless it is initialised (module docstring); ``ExecutorError`` when
+    the address does not answer within ``connect_timeout`` seconds or Ray cannot start."""
+    with _INIT_LOCK:
+        if ray.is_initialized():
+            return
+        check_reachable(address, connect_timeout)
+        local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+        try:
+            ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, **local)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ExecutorError(
+                f"could not start or connect to Ray (address={public_address(address)!r}): "
+                f"{err}. Start Ray yourself with ray.init(...), or fix the address."
+            ) from err
 
 
 def task_demand(options: Mapping[str, Any]) -> dict[str, float]:

@@ -1,0 +1,106 @@
+"""How the outcome of a Ray task becomes what ``RayExecutor``'s caller gets back.
+
+* Capture happens in the worker (``orcapod.executors.capture``) only when a logger is given;
+  without a logger, worker output goes to Ray's usual log forwarding. A one-call task returns
+  ``(result, captured)``; on failure the worker attaches the capture to the user's exception and
+  re-raises THAT exception, so Ray's ``retry_exceptions`` (including a list of exception types)
+  sees the real type. The driver takes ``RayTaskError.cause`` (the user's exception, original
+  type and message), detaches the capture, hands it to the logger, and raises the exception
+  chained ``from`` the Ray error (which carries the remote traceback): :func:`task_failure`.
+* A grouped call's outcome comes back as a value (``ray_dispatch.CallOutcome``); its exception
+  is raised chained from a ``RemoteTraceback`` carrying the worker's traceback
+  (:func:`settle_call`).
+* Errors of Ray itself (a crashed worker, a lost object, a cancelled task) become
+  ``ExecutorError``; so do a return value and an exception that cannot make the trip back from
+  the worker, naming the function (and, for the value, the row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+from orcapod.errors import ExecutorError
+from orcapod.executors.capture import CapturedOutput, PacketLoggerProtocol, record_capture
+from orcapod.executors.ray_cluster import short_repr, unsendable_return
+from orcapod.executors.ray_dispatch import (
+    CAPTURE_ATTR,
+    CallOutcome,
+    QueuedCall,
+    RemoteTraceback,
+    UnsendableError,
+)
+
+__all__ = ["function_name", "settle_call", "task_failure", "task_success"]
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    """The name a message uses for ``fn``."""
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def settle_call(fn: Callable[..., Any], call: QueuedCall, outcome: CallOutcome) -> None:
+    """Settle ``call``'s future with one call's outcome from a group task."""
+    if call.logger is not None and outcome.captured is not None:
+        try:
+            record_capture(call.logger, outcome.captured)
+        except ExecutorError as err:
+            call.future.set_exception(err)
+            return
+    if outcome.ok:
+        call.future.set_result(outcome.value)
+        return
+    error = outcome.value
+    if isinstance(error, UnsendableError):
+        error = ExecutorError(
+            f"{function_name(fn)!r} raised {error.type_name}: {error.message}, an exception "
+            "that cannot be sent back from the Ray worker (pickling it failed); make the "
+            "exception picklable (its __init__ must accept the args it passes to Exception)."
+        )
+    error.__cause__ = RemoteTraceback(outcome.traceback or "")
+    call.future.set_exception(error)
+
+
+def task_success(
+    value: tuple[Any, CapturedOutput | None], logger: PacketLoggerProtocol | None
+) -> Any:
+    """The result of a one-call task, after handing its capture to ``logger``."""
+    result, captured = value
+    if logger is not None and captured is not None:
+        record_capture(logger, captured)
+    return result
+
+
+def task_failure(
+    ray: ModuleType,
+    fn: Callable[..., Any],
+    err: Exception,
+    logger: PacketLoggerProtocol | None,
+    kwargs: Mapping[str, Any],
+) -> BaseException:
+    """The exception to raise for a failed task, after handing its capture to ``logger``."""
+    cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
+    if isinstance(cause, Exception) and unsendable_return(ray, err):
+        if logger is not None:
+            record_capture(logger, CapturedOutput(traceback=str(err), success=False))
+        return ExecutorError(
+            f"{function_name(fn)!r} returned a value that cannot be sent back from the Ray "
+            f"worker ({type(cause).__name__}: {cause}) for the row {short_repr(dict(kwargs))}. "
+            "Return picklable values (numbers, strings, arrays, dicts of them), not locks, "
+            "open files or connections."
+        )
+    if isinstance(cause, BaseException):
+        captured = cause.__dict__.pop(CAPTURE_ATTR, None)
+        if logger is not None:
+            if not isinstance(captured, CapturedOutput):
+                captured = CapturedOutput(traceback=str(err), success=False)
+            record_capture(logger, captured)
+        return cause
+    if logger is not None:
+        record_capture(logger, CapturedOutput(traceback=str(err), success=False))
+    return ExecutorError(
+        f"Ray failed to run {function_name(fn)!r}: {type(err).__name__}: {err}. "
+        "This is a failure of Ray (worker crash, lost object, cancellation), not of the "
+        "function; check the Ray logs and the cluster's resources, then retry."
+    )
