@@ -1,0 +1,480 @@
+"""``UiStore``: what the web pages show, read from a store without the user's code.
+
+It answers one question per page part and builds on the readers the command line uses:
+``StoreView`` (catalog, run history, logs), ``orcapod.ui.rows`` (a page of rows),
+``lineage_from_store`` (a row's lineage) and the stored code identities
+(``orcapod.functions.identity_store``).
+
+* ``failures(node)``: a function node's failed rows, newest first, one per row (its latest
+  attempt), each with its error, traceback, the captured stdout / stderr / logging of that
+  attempt (its log row, matched by input packet hash and time) and the source rows its
+  system tags name. A failure whose row has since been computed is marked ``resolved``.
+* ``row(node, entry_id)``: one row by its pipeline entry id (the ``__record_id`` of its
+  pipeline record, or the ``__pipeline_entry_id`` of its failure): tags, outputs, how and
+  where the result was computed, its captured output, its lineage back to the source rows.
+* ``source_values(rows)``: the values of source rows, where the store holds them: a cached
+  source (``source.cached(store)``) keeps its rows at ``("source", <source id>, ...)``, so a
+  file-manifest source's row resolves to its file path. Other sources keep no rows in the
+  store; their rows are shown by source id, record id and column.
+* ``identity(node)``: the components of the node's code hash and what changed since the
+  function's previous code version, when both are stored (``_result/_identity``). The
+  function's source text is not stored, so the page shows these components instead.
+* ``why(node)``: the reasons the node's last run computed what it did, from the store alone:
+  its counts, its failed rows' errors, and the code change since the previous version. The
+  full ``explain`` (which hashes the current code) needs the user's functions:
+  ``orcapod explain NODE --pipeline-file FILE``.
+* ``fingerprint()``: the versions of the catalog and run-history tables; it changes whenever
+  a run starts, progresses or ends, so pages poll it to refresh themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase
+from orcapod.errors import NodeNotFoundError, OrcapodError
+from orcapod.functions.identity_store import (
+    ComponentChange,
+    StoredIdentity,
+    diff_identities,
+    load_identities,
+)
+from orcapod.nodes.lineage import Lineage, SourceRow
+from orcapod.nodes.store_lineage import StoreLayout, lineage_from_store
+from orcapod.pipeline import NodeInfo, PipelineInfo, RunInfo, StoreView
+from orcapod.pipeline.store_layout import CATALOG_PATH, RUNS_PATH
+from orcapod.types.columns import (
+    ERROR_MESSAGE,
+    ERROR_TRACEBACK,
+    ERROR_TYPE,
+    INPUT_PACKET_HASH,
+    PACKET_ID,
+    PIPELINE_ENTRY_ID,
+    SYSTEM_TAG_PREFIX,
+    SYSTEM_TAG_RECORD_ID,
+    SYSTEM_TAG_SOURCE_ID,
+)
+from orcapod.ui.rows import RowsPage, read_page, scan_table
+
+__all__ = ["Failure", "RowDetail", "UiStore"]
+
+_RECORD_ID = "__record_id"
+_FAILED_AT = "__failed_at"
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+_SOURCE_AREA = "source"
+_RESULTS_AREA = "_result"
+#: result columns shown as "how it was computed" on a row page
+_PROVENANCE = {
+    "__pf_var_function_name": "function",
+    "__pf_var_function_content_hash": "code hash",
+    "__pf_var_git_hash": "git",
+    "__pf_exec_executor_type": "executor",
+    "__pf_exec_executor_options": "executor options",
+    "__pf_exec_python_version": "python",
+    "__pod_ts": "computed at",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed row of a function node (its latest attempt)."""
+
+    entry_id: str
+    tags: Mapping[str, Any]
+    error_type: str
+    message: str
+    traceback: str
+    failed_at: datetime | None
+    input_hash: str
+    sources: tuple[SourceRow, ...]
+    stdout: str | None = None
+    stderr: str | None = None
+    logging: str | None = None
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class RowDetail:
+    """One row of a node (see ``UiStore.row``)."""
+
+    node: NodeInfo
+    entry_id: str
+    tags: Mapping[str, Any]
+    system_tags: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    input_hash: str | None
+    computed: bool | None
+    recorded_at: datetime | None
+    failure: Failure | None
+    logs: tuple[Mapping[str, Any], ...]
+    lineage: Lineage | None
+    lineage_error: str | None
+    sources: tuple[SourceRow, ...]
+    source_values: Mapping[SourceRow, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Why:
+    """The store's answer to "why did this node compute what it did" (module docstring)."""
+
+    lines: tuple[str, ...]
+    changes: tuple[ComponentChange, ...]
+
+
+class UiStore:
+    """The web view's reader of one store (see the module docstring)."""
+
+    def __init__(self, store: str | os.PathLike[str] | ArrowDatabase) -> None:
+        self.view = StoreView(store)
+        self.database = self.view.database
+
+    @property
+    def location(self) -> str:
+        db = self.database
+        return db.base_path if isinstance(db, DeltaTableDatabase) else repr(db)
+
+    # -- catalog and runs ----------------------------------------------------------------------
+
+    def pipelines(self) -> list[PipelineInfo]:
+        return self.view.pipelines()
+
+    def nodes(self, pipeline: str | None = None) -> list[NodeInfo]:
+        return self.view.nodes(pipeline)
+
+    def runs(self, pipeline: str | None = None) -> list[RunInfo]:
+        return self.view.runs(pipeline)
+
+    def node(self, pipeline: str, label: str) -> NodeInfo:
+        for node in self.view.nodes(pipeline):
+            if node.label == label:
+                return node
+        raise NodeNotFoundError(
+            f"no node {label!r} in pipeline {pipeline!r} of this store; see the graph page"
+        )
+
+    def node_runs(self, node: NodeInfo) -> list[tuple[RunInfo, Mapping[str, Any]]]:
+        """The runs of the node's pipeline that included it, newest first, with its counts."""
+        out = []
+        for run in self.view.runs(node.pipeline):
+            entry = run.nodes.get(node.label)
+            if entry is not None:
+                out.append((run, entry))
+        return out
+
+    def fingerprint(self) -> str:
+        db = self.database
+        if isinstance(db, DeltaTableDatabase):
+            parts = [str(db.committed_version(p)) for p in (CATALOG_PATH, RUNS_PATH)]
+            return ":".join(parts)
+        runs = self.view.runs()
+        return f"{len(runs)}:{runs[0].status if runs else ''}"
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def rows(
+        self,
+        node: NodeInfo,
+        offset: int = 0,
+        limit: int = 50,
+        sort: str | None = None,
+        descending: bool = False,
+    ) -> RowsPage:
+        return read_page(self.database, node, offset, limit, sort, descending)
+
+    # -- failures ------------------------------------------------------------------------------
+
+    def failures(
+        self, node: NodeInfo, limit: int = 20, entry_id: str | None = None
+    ) -> list[Failure]:
+        """The node's failed rows, newest first (module docstring); ``entry_id``: only the
+        failure of that row."""
+        path = node.tables.get("failures")
+        if path is None:
+            return []
+        lazy = scan_table(self.database, path)
+        if lazy is not None:
+            if entry_id is not None:
+                lazy = lazy.filter(pl.col(PIPELINE_ENTRY_ID) == entry_id)
+            rows = (
+                lazy.sort(_FAILED_AT, descending=True)
+                .unique(subset=[PIPELINE_ENTRY_ID], keep="first", maintain_order=True)
+                .head(limit)
+                .collect()
+                .to_dicts()
+            )
+        else:
+            table = self.database.get_all_records(path)
+            rows = [] if table is None else table.to_pylist()
+            if entry_id is not None:
+                rows = [r for r in rows if r[PIPELINE_ENTRY_ID] == entry_id]
+            rows.sort(key=lambda r: r.get(_FAILED_AT) or _OLDEST, reverse=True)
+            seen: set[str] = set()
+            rows = [
+                r
+                for r in rows
+                if r[PIPELINE_ENTRY_ID] not in seen and not seen.add(r[PIPELINE_ENTRY_ID])
+            ][:limit]
+        if not rows:
+            return []
+        resolved = self._recorded(node, [r[PIPELINE_ENTRY_ID] for r in rows])
+        logs = self._failure_logs(node, [r[INPUT_PACKET_HASH] for r in rows])
+        out = []
+        for row in rows:
+            log = logs.get(row[INPUT_PACKET_HASH], {})
+            out.append(
+                Failure(
+                    entry_id=row[PIPELINE_ENTRY_ID],
+                    tags={c: row.get(c) for c in node.tag_schema if c in row},
+                    error_type=str(row.get(ERROR_TYPE) or ""),
+                    message=str(row.get(ERROR_MESSAGE) or ""),
+                    traceback=str(row.get(ERROR_TRACEBACK) or ""),
+                    failed_at=row.get(_FAILED_AT),
+                    input_hash=row[INPUT_PACKET_HASH],
+                    sources=_sources_of_tags(row),
+                    stdout=log.get("__stdout"),
+                    stderr=log.get("__stderr"),
+                    logging=log.get("__python_logs"),
+                    resolved=row[PIPELINE_ENTRY_ID] in resolved,
+                )
+            )
+        return out
+
+    def _recorded(self, node: NodeInfo, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that now have a pipeline record with a result."""
+        path = node.tables.get("records")
+        if path is None or not entry_ids:
+            return set()
+        table = self.database.get_records_by_ids(
+            path, list(entry_ids), record_id_column=_RECORD_ID
+        )
+        if table is None or PACKET_ID not in table.column_names:
+            return set()
+        table = table.filter(table.column(PACKET_ID).is_valid())
+        return {str(v) for v in table.column(_RECORD_ID).to_pylist()}
+
+    def _failure_logs(
+        self, node: NodeInfo, input_hashes: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Input hash -> its newest failed log row (captured output of the failed call)."""
+        out: dict[str, dict[str, Any]] = {}
+        for path in self._log_paths(node):
+            for input_hash in set(input_hashes):
+                if input_hash in out:
+                    continue
+                rows = self._log_rows(path, {INPUT_PACKET_HASH: input_hash, "__success": False})
+                if rows:
+                    out[input_hash] = rows[0]
+        return out
+
+    def _log_paths(self, node: NodeInfo) -> list[tuple[str, ...]]:
+        path = node.tables.get("logs")
+        return [] if path is None else [tuple(path)]
+
+    def _log_rows(self, path: Sequence[str], where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            table = self.database.get_records_with_column_value(path, dict(where))
+        except OrcapodError:
+            return []
+        if table is None:
+            return []
+        rows = table.to_pylist()
+        rows.sort(key=lambda r: r.get("__timestamp") or _OLDEST, reverse=True)
+        return rows
+
+    # -- one row -------------------------------------------------------------------------------
+
+    def row(self, node: NodeInfo, entry_id: str) -> RowDetail:
+        """The row of ``node`` whose pipeline entry id is ``entry_id``."""
+        record = self._record(node, entry_id)
+        failure = next(iter(self.failures(node, limit=1, entry_id=entry_id)), None)
+        if record is None and failure is None:
+            raise NodeNotFoundError(
+                f"node {node.name!r} has no row {entry_id!r}; open the node's page to list "
+                "its rows"
+            )
+        source = record if record is not None else {}
+        tags = {c: source.get(c) for c in node.tag_schema if c in source}
+        if failure is not None and not tags:
+            tags = dict(failure.tags)
+        system_tags = {k: v for k, v in source.items() if k.startswith(SYSTEM_TAG_PREFIX)}
+        outputs: dict[str, Any] = {}
+        provenance: dict[str, Any] = {}
+        packet_id = source.get(PACKET_ID)
+        results_path = node.tables.get("results")
+        if packet_id is not None and results_path is not None:
+            result = self.database.get_records_by_ids(results_path, [packet_id])
+            if result is not None and result.num_rows:
+                values = result.to_pylist()[0]
+                outputs = {c: values.get(c) for c in node.packet_schema if c in values}
+                provenance = {
+                    name: values[c] for c, name in _PROVENANCE.items() if c in values
+                }
+        input_hash = source.get(INPUT_PACKET_HASH) or (failure.input_hash if failure else None)
+        logs: list[dict[str, Any]] = []
+        if input_hash is not None:
+            for path in self._log_paths(node):
+                logs.extend(self._log_rows(path, {INPUT_PACKET_HASH: input_hash}))
+        lineage, lineage_error = None, None
+        if packet_id is not None and node.node_type == "function":
+            lineage, lineage_error = self._lineage(node, {**tags, **system_tags})
+        sources: tuple[SourceRow, ...]
+        if lineage is not None:
+            sources = lineage.sources
+        elif failure is not None:
+            sources = failure.sources
+        else:
+            sources = _sources_of_tags(source)
+        return RowDetail(
+            node=node,
+            entry_id=entry_id,
+            tags=tags,
+            system_tags=system_tags,
+            outputs=outputs,
+            provenance=provenance,
+            input_hash=input_hash,
+            computed=source.get("__computed"),
+            recorded_at=source.get("__recorded_at"),
+            failure=failure,
+            logs=tuple(logs),
+            lineage=lineage,
+            lineage_error=lineage_error,
+            sources=sources,
+            source_values=self.source_values(sources),
+        )
+
+    def _record(self, node: NodeInfo, entry_id: str) -> dict[str, Any] | None:
+        path = node.tables.get("records")
+        if path is None:
+            return None
+        table = self.database.get_records_by_ids(path, [entry_id])
+        if table is None or table.num_rows == 0:
+            return None
+        rows = table.to_pylist()
+        return rows[-1]
+
+    def _lineage(
+        self, node: NodeInfo, where: Mapping[str, Any]
+    ) -> tuple[Lineage | None, str | None]:
+        db = self.database
+        if not isinstance(db, DeltaTableDatabase) or "://" in db.base_path:
+            return None, "lineage is read from a local Delta Lake store only"
+        if node.function is None:
+            return None, "the node's function is not recorded in the catalog"
+        try:
+            return lineage_from_store(db.base_path, node.function, where, node.pipeline), None
+        except OrcapodError as err:
+            return None, str(err)
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def source_values(
+        self, rows: Iterable[SourceRow]
+    ) -> dict[SourceRow, Mapping[str, Any]]:
+        """The stored values of source rows held by cached sources (module docstring)."""
+        wanted = list(dict.fromkeys(rows))
+        if not wanted or not isinstance(self.database, DeltaTableDatabase):
+            return {}
+        if "://" in self.database.base_path:
+            return {}
+        tables = [p for p in StoreLayout(self.database.base_path).tables() if p[0] == _SOURCE_AREA]
+        out: dict[SourceRow, Mapping[str, Any]] = {}
+        for row in wanted:
+            for path in tables:
+                if len(path) < 2 or path[1] != row.source_id:
+                    continue
+                values = self._source_row(path, row)
+                if values is not None:
+                    out[row] = values
+                    break
+        return out
+
+    def _source_row(self, path: Sequence[str], row: SourceRow) -> Mapping[str, Any] | None:
+        lazy = scan_table(self.database, path)
+        if lazy is None:
+            return None
+        names = lazy.collect_schema().names()
+        ids = [c for c in names if c.startswith(SYSTEM_TAG_RECORD_ID)]
+        sids = [c for c in names if c.startswith(SYSTEM_TAG_SOURCE_ID)]
+        if not ids or not sids:
+            return None
+        found = (
+            lazy.filter((pl.col(ids[0]) == row.record_id) & (pl.col(sids[0]) == row.source_id))
+            .head(1)
+            .collect()
+            .to_dicts()
+        )
+        if not found:
+            return None
+        return {k: v for k, v in found[0].items() if not k.startswith("_")}
+
+    # -- code identity -------------------------------------------------------------------------
+
+    def identity(self, node: NodeInfo) -> tuple[StoredIdentity | None, StoredIdentity | None]:
+        """The stored identity of the node's code hash, and of the function's previous one."""
+        if node.code_hash is None:
+            return None, None
+        results = self.database.at(_RESULTS_AREA)
+        current = load_identities(results, [node.code_hash]).get(node.code_hash)
+        previous_hash = self._previous_code(node)
+        previous = None
+        if previous_hash is not None:
+            previous = load_identities(results, [previous_hash]).get(previous_hash)
+        return current, previous
+
+    def _previous_code(self, node: NodeInfo) -> str | None:
+        """The code hash of the node's function in the newest run that had another one."""
+        for run in self.view.runs(node.pipeline):
+            code = run.code.get(node.label)
+            if code is not None and code != node.code_hash:
+                return code
+        return None
+
+    def why(self, node: NodeInfo) -> Why:
+        """Why the node's last run computed what it did (module docstring)."""
+        if node.node_type != "function":
+            return Why((), ())
+        lines = []
+        if node.last_run is None:
+            lines.append("the node has not run yet")
+        else:
+            lines.append(
+                f"last run: {node.computed} computed, {node.reused} reused (already stored), "
+                f"{node.filtered} filtered, {node.failed} failed"
+            )
+        current, previous = self.identity(node)
+        changes: tuple[ComponentChange, ...] = ()
+        if current is not None and previous is not None:
+            changes = tuple(diff_identities(previous, current))
+            if changes:
+                lines.append(
+                    "code changed since the previous version: "
+                    + "; ".join(c.describe() for c in changes)
+                )
+        elif self._previous_code(node) is not None:
+            lines.append("code changed since the previous version (components not recorded)")
+        if node.failed:
+            lines.append(
+                f"{node.failed} row(s) failed: the next run retries them (see the failures)"
+            )
+        return Why(tuple(lines), changes)
+
+
+def _sources_of_tags(row: Mapping[str, Any]) -> tuple[SourceRow, ...]:
+    """The source rows named by a row's system tags (``_tag_source_id::X`` paired with
+    ``_tag_record_id::X``)."""
+    out = []
+    for column, value in row.items():
+        if not column.startswith(SYSTEM_TAG_SOURCE_ID) or value is None:
+            continue
+        suffix = column[len(SYSTEM_TAG_SOURCE_ID) :]
+        record = row.get(SYSTEM_TAG_RECORD_ID + suffix)
+        if record is not None:
+            out.append(SourceRow(str(value), str(record), None))
+    return tuple(out)
