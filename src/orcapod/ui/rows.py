@@ -25,6 +25,8 @@ Decisions:
   so such nodes list the same rows.
 * An operator node that logs its rows (``CacheMode.LOG``) lists them; a source node, and an
   operator that stores nothing, have no rows in the store (``RowsPage.stored`` is False).
+* Outputs are fetched by input packet hash (the column the store's lookup index covers),
+  so a page costs a few file reads however large the results table.
 * Each listed row carries its pipeline entry id (``record_id``): the row page's address.
 """
 
@@ -36,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.pipeline import NodeInfo
+from orcapod.types.columns import INPUT_PACKET_HASH
 
 __all__ = ["RowsPage", "read_page", "scan_table"]
 
@@ -128,10 +130,13 @@ def read_page(
         )  # fmt: skip
     if _PACKET_ID not in present:
         return _empty(node, offset, limit, stored=True)
-    records = lazy.filter(pl.col(_PACKET_ID).is_not_null()).select(
-        [_RECORD_ID, *tags, _PACKET_ID]
-    )
-    total = _count(records)
+    # filtered rows (no result) are left out; counting them reads only the row groups whose
+    # statistics show nulls, and with none (the usual case) the page needs no filter
+    filtered = _count(lazy.filter(pl.col(_PACKET_ID).is_null()))
+    records = lazy.select([_RECORD_ID, *tags, _PACKET_ID, INPUT_PACKET_HASH])
+    total = _count(lazy) - filtered
+    if filtered:
+        records = records.filter(pl.col(_PACKET_ID).is_not_null())
     results_path = node.tables.get("results")
     if sort is not None and sort in outputs:
         results = None if results_path is None else scan_table(database, results_path)
@@ -145,7 +150,9 @@ def read_page(
     elif sort is not None:
         records = records.sort(sort, descending=descending, nulls_last=True)
     page = records.slice(offset, limit).collect()
-    values = _outputs_of(database, results_path, page[_PACKET_ID].to_list(), outputs)
+    values = _outputs_of(
+        database, results_path, page[INPUT_PACKET_HASH].to_list(), outputs
+    )
     rows = []
     for row in page.select([*tags, _PACKET_ID]).rows():
         found = values.get(row[-1], {})
@@ -170,13 +177,22 @@ def _count(frame: pl.LazyFrame) -> int:
 def _outputs_of(
     database: ArrowDatabase,
     results_path: Sequence[str] | None,
-    ids: list[str],
+    input_hashes: list[str],
     outputs: Sequence[str],
 ) -> dict[str, dict[str, Any]]:
-    """Result id -> {output column: value} for ``ids``."""
-    if results_path is None or not ids:
+    """Result id -> {output column: value} for the results of ``input_hashes``.
+
+    Looked up by input packet hash, the column the store's lookup index covers (a result id
+    would scan the whole id column), then keyed by result id: a function's results table
+    holds one result per input and code version."""
+    if results_path is None or not input_hashes:
         return {}
-    table = database.get_records_by_ids(results_path, ids, record_id_column=_RECORD_ID)
+    table = database.get_records_with_column_value(
+        results_path,
+        {INPUT_PACKET_HASH: input_hashes},
+        record_id_column=_RECORD_ID,
+        columns=[c for c in outputs],
+    )
     if table is None:
         return {}
     columns = [c for c in outputs if c in table.column_names]
@@ -235,8 +251,3 @@ def _page_in_arrow(
         sort,
         descending,
     )
-
-
-def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """``table.to_pylist()`` (a seam for values the pages show)."""
-    return table.to_pylist()
