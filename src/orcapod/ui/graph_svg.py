@@ -1,8 +1,9 @@
 """The graph page's picture: a pipeline laid out left to right, drawn as inline SVG.
 
 Layout. Computed here, in Python, so the web view needs no Graphviz: the nodes are put in
-columns by ``networkx.topological_generations`` of the catalog's edges (a node's column is
-its longest path from a source), and within a column they are ordered by the mean row of
+columns by the catalog's edges (a node's column is its longest path from a source, and a
+source sits in the column just before its first reader, so a side input joined late does
+not cross the nodes before it), and within a column they are ordered by the mean row of
 their upstream nodes (one barycentre pass, which untangles the usual fan-in/fan-out
 pipelines) and then by run order. Edges are cubic curves from the right side of a node to
 the left side of the next. ``orcapod graph --format svg`` (Graphviz) stays the tool for a
@@ -76,6 +77,10 @@ def layout(nodes: Sequence[NodeInfo]) -> dict[str, tuple[int, int]]:
         for label in nx.topological_sort(graph):
             ups = [column[u] + 1 for u in graph.predecessors(label)]
             column[label] = max(ups, default=0)
+        for label in order:  # a source sits just before its first reader
+            downs = [column[d] for d in graph.successors(label)]
+            if graph.in_degree(label) == 0 and downs:
+                column[label] = max(0, min(downs) - 1)
     else:  # a catalog never holds a cycle; draw what it holds in run order all the same
         column = {label: i for i, label in enumerate(order)}
     columns: dict[int, list[str]] = {}

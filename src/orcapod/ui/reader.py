@@ -12,6 +12,9 @@ It answers one question per page part and builds on the readers the command line
 * ``row(node, entry_id)``: one row by its pipeline entry id (the ``__record_id`` of its
   pipeline record, or the ``__pipeline_entry_id`` of its failure): tags, outputs, how and
   where the result was computed, its captured output, its lineage back to the source rows.
+  The lineage is read from the store (``lineage_from_store``: function results and source
+  rows); the operators between two functions, which store nothing, are named from the
+  catalog's edges (``via``).
 * ``source_values(rows)``: the values of source rows, where the store holds them: a cached
   source (``source.cached(store)``) keeps its rows at ``("source", <source id>, ...)``, so a
   file-manifest source's row resolves to its file path. Other sources keep no rows in the
@@ -118,6 +121,8 @@ class RowDetail:
     lineage_error: str | None
     sources: tuple[SourceRow, ...]
     source_values: Mapping[SourceRow, Mapping[str, Any]] = field(default_factory=dict)
+    #: function node label -> the operators between it and the nodes it reads (catalog)
+    via: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -347,6 +352,7 @@ class UiStore:
             lineage_error=lineage_error,
             sources=sources,
             source_values=self.source_values(sources),
+            via=operators_between(self.view.nodes(node.pipeline)),
         )
 
     def _record(self, node: NodeInfo, entry_id: str) -> dict[str, Any] | None:
@@ -464,6 +470,28 @@ class UiStore:
                 f"{node.failed} row(s) failed: the next run retries them (see the failures)"
             )
         return Why(tuple(lines), changes)
+
+
+def operators_between(nodes: Sequence[NodeInfo]) -> dict[str, tuple[str, ...]]:
+    """Function node label -> the operator nodes between it and the function and source
+    nodes it reads, nearest first (a row's lineage read from the store skips operators,
+    which store nothing; the catalog's edges name them)."""
+    by_label = {n.label: n for n in nodes}
+    out: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        if node.node_type != "function":
+            continue
+        found: list[str] = []
+        queue = list(node.upstreams)
+        while queue:
+            label = queue.pop(0)
+            upstream = by_label.get(label)
+            if upstream is None or upstream.node_type != "operator" or label in found:
+                continue
+            found.append(label)
+            queue.extend(upstream.upstreams)
+        out[node.label] = tuple(found)
+    return out
 
 
 def _sources_of_tags(row: Mapping[str, Any]) -> tuple[SourceRow, ...]:
