@@ -32,7 +32,7 @@ __all__ = ["GraphPicture", "draw_graph", "layout"]
 
 NODE_W = 200
 NODE_H = 78
-GAP_X = 70
+GAP_X = 56
 GAP_Y = 26
 MARGIN = 16
 

@@ -8,7 +8,8 @@ It answers one question per page part and builds on the readers the command line
 * ``failures(node)``: a function node's failed rows, newest first, one per row (its latest
   attempt), each with its error, traceback, the captured stdout / stderr / logging of that
   attempt (its log row, matched by input packet hash and time) and the source rows its
-  system tags name. A failure whose row has since been computed is marked ``resolved``.
+  system tags name. A failure whose row has since been computed (its newest logged call
+  succeeded) is marked ``resolved``; without logs (``run(logs=False)``) it cannot be told.
 * ``row(node, entry_id)``: one row by its pipeline entry id (the ``__record_id`` of its
   pipeline record, or the ``__pipeline_entry_id`` of its failure): tags, outputs, how and
   where the result was computed, its captured output, its lineage back to the source rows.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -196,10 +197,15 @@ class UiStore:
     # -- failures ------------------------------------------------------------------------------
 
     def failures(
-        self, node: NodeInfo, limit: int = 20, entry_id: str | None = None
+        self,
+        node: NodeInfo,
+        limit: int = 20,
+        entry_id: str | None = None,
+        with_logs: bool = True,
     ) -> list[Failure]:
         """The node's failed rows, newest first (module docstring); ``entry_id``: only the
-        failure of that row."""
+        failure of that row; ``with_logs=False``: without their captured output (nor
+        whether they were computed since)."""
         path = node.tables.get("failures")
         if path is None:
             return []
@@ -228,11 +234,16 @@ class UiStore:
             ][:limit]
         if not rows:
             return []
-        resolved = self._recorded(node, [r[PIPELINE_ENTRY_ID] for r in rows])
-        logs = self._failure_logs(node, [r[INPUT_PACKET_HASH] for r in rows])
+        logs = self._logs_of(node, [r[INPUT_PACKET_HASH] for r in rows]) if with_logs else {}
         out = []
         for row in rows:
-            log = logs.get(row[INPUT_PACKET_HASH], {})
+            failed_at = row.get(_FAILED_AT)
+            calls = logs.get(row[INPUT_PACKET_HASH], [])
+            log = next((c for c in calls if not c.get("__success")), {})
+            newest = calls[0] if calls else {}
+            resolved = bool(newest.get("__success")) and (
+                failed_at is None or (newest.get("__timestamp") or _OLDEST) >= failed_at
+            )
             out.append(
                 Failure(
                     entry_id=row[PIPELINE_ENTRY_ID],
@@ -240,42 +251,28 @@ class UiStore:
                     error_type=str(row.get(ERROR_TYPE) or ""),
                     message=str(row.get(ERROR_MESSAGE) or ""),
                     traceback=str(row.get(ERROR_TRACEBACK) or ""),
-                    failed_at=row.get(_FAILED_AT),
+                    failed_at=failed_at,
                     input_hash=row[INPUT_PACKET_HASH],
                     sources=_sources_of_tags(row),
                     stdout=log.get("__stdout"),
                     stderr=log.get("__stderr"),
                     logging=log.get("__python_logs"),
-                    resolved=row[PIPELINE_ENTRY_ID] in resolved,
+                    resolved=resolved,
                 )
             )
         return out
 
-    def _recorded(self, node: NodeInfo, entry_ids: Sequence[str]) -> set[str]:
-        """Those of ``entry_ids`` that now have a pipeline record with a result."""
-        path = node.tables.get("records")
-        if path is None or not entry_ids:
-            return set()
-        table = self.database.get_records_by_ids(
-            path, list(entry_ids), record_id_column=_RECORD_ID
-        )
-        if table is None or PACKET_ID not in table.column_names:
-            return set()
-        table = table.filter(table.column(PACKET_ID).is_valid())
-        return {str(v) for v in table.column(_RECORD_ID).to_pylist()}
-
-    def _failure_logs(
-        self, node: NodeInfo, input_hashes: Iterable[str]
-    ) -> dict[str, dict[str, Any]]:
-        """Input hash -> its newest failed log row (captured output of the failed call)."""
-        out: dict[str, dict[str, Any]] = {}
+    def _logs_of(
+        self, node: NodeInfo, input_hashes: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Input hash -> its log rows (executed calls), newest first: one query."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        wanted = sorted(set(input_hashes))
+        if not wanted:
+            return out
         for path in self._log_paths(node):
-            for input_hash in set(input_hashes):
-                if input_hash in out:
-                    continue
-                rows = self._log_rows(path, {INPUT_PACKET_HASH: input_hash, "__success": False})
-                if rows:
-                    out[input_hash] = rows[0]
+            for row in self._log_rows(path, {INPUT_PACKET_HASH: wanted}):
+                out.setdefault(row[INPUT_PACKET_HASH], []).append(row)
         return out
 
     def _log_paths(self, node: NodeInfo) -> list[tuple[str, ...]]:
@@ -298,7 +295,9 @@ class UiStore:
     def row(self, node: NodeInfo, entry_id: str) -> RowDetail:
         """The row of ``node`` whose pipeline entry id is ``entry_id``."""
         record = self._record(node, entry_id)
-        failure = next(iter(self.failures(node, limit=1, entry_id=entry_id)), None)
+        failure = next(
+            iter(self.failures(node, limit=1, entry_id=entry_id, with_logs=False)), None
+        )
         if record is None and failure is None:
             raise NodeNotFoundError(
                 f"node {node.name!r} has no row {entry_id!r}; open the node's page to list "
@@ -322,10 +321,17 @@ class UiStore:
                     name: values[c] for c, name in _PROVENANCE.items() if c in values
                 }
         input_hash = source.get(INPUT_PACKET_HASH) or (failure.input_hash if failure else None)
-        logs: list[dict[str, Any]] = []
-        if input_hash is not None:
-            for path in self._log_paths(node):
-                logs.extend(self._log_rows(path, {INPUT_PACKET_HASH: input_hash}))
+        logs = [] if input_hash is None else self._logs_of(node, [input_hash]).get(input_hash, [])
+        if failure is not None:
+            log = next((c for c in logs if not c.get("__success")), {})
+            newest = logs[0] if logs else {}
+            failure = replace(
+                failure,
+                stdout=log.get("__stdout"),
+                stderr=log.get("__stderr"),
+                logging=log.get("__python_logs"),
+                resolved=packet_id is not None or bool(newest.get("__success")),
+            )
         lineage, lineage_error = None, None
         if packet_id is not None and node.node_type == "function":
             lineage, lineage_error = self._lineage(node, {**tags, **system_tags})

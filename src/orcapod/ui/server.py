@@ -69,6 +69,7 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections wait from now on, so the address printed below works
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"orcapod ui: http://{shown}:{bound}/  (Ctrl+C to stop)", file=out, flush=True)
