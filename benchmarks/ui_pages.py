@@ -25,9 +25,9 @@ import urllib.request
 from urllib.parse import unquote
 
 import uvicorn
-from ui_store import build
 
 from orcapod.ui import create_app
+from ui_store import build
 
 GOAL_S = 0.3
 

@@ -21,19 +21,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-ORCAPOD = Path(sys.executable).parent / "orcapod"
+ORCAPOD = Path(sys.executable).parent / "orcapod"  #: the installed script
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "ui-screenshots"
 SCANS = 45
 BROKEN = 7
 
-STEPS = '''
+STEPS = """
 import logging
 import os
 from pathlib import Path
@@ -59,9 +59,9 @@ def segment(image: Path) -> int:
 def measure(mask_area: int, exposure: float) -> float:
     log.warning("measuring a mask of %d pixels", mask_area)
     return round(mask_area / exposure, 3)
-'''
+"""
 
-IMAGING = '''
+IMAGING = """
 from pathlib import Path
 
 from imaging_steps import measure, segment
@@ -84,9 +84,9 @@ exposures = DictSource(
 imaging = Pipeline("imaging", store)
 with imaging:
     measure.pod(segment.pod(scans).join(exposures))
-'''
+"""
 
-CALIBRATION = '''
+CALIBRATION = """
 from orcapod import Pipeline, function_pod
 from orcapod.databases import DeltaTableDatabase
 from orcapod.sources import DictSource
@@ -104,16 +104,26 @@ levels = DictSource(
 calibration = Pipeline("calibration", DeltaTableDatabase("store"))
 with calibration:
     fit_gain.pod(levels)
-'''
+"""
 
 
 @dataclass(frozen=True)
 class Project:
     folder: Path
+    scans: int = SCANS  #: rows of the manifest
+    broken: int = BROKEN  #: the scan whose file is not an image
 
     @property
     def store(self) -> Path:
         return self.folder / "store"
+
+    def orcapod(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``orcapod ARGS`` run in the project folder (a real process)."""
+        return run_orcapod(self.folder, *args)
+
+    def serve(self, *args: str, trap: Path | None = None) -> Server:
+        """A new ``orcapod ui`` server over the store (``start_server``)."""
+        return start_server(self.folder, self.store, *args, trap=trap)
 
 
 def _env(folder: Path, **extra: str) -> dict[str, str]:
@@ -208,7 +218,8 @@ def start_server(folder: Path, store: Path, *args: str, trap: Path | None = None
 
 @pytest.fixture(scope="module")
 def server(imaging_project: Project) -> Iterator[Server]:
-    started = start_server(imaging_project.folder, imaging_project.store)
+    """``orcapod ui`` over the imaging store, for the tests of one module."""
+    started = imaging_project.serve()
     yield started
     started.stop()
 
@@ -239,9 +250,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Keep a screenshot of the whole page as a test artefact."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    """``screenshot(page, name)``: keep a screenshot of the whole page as a test artefact."""
+
+    def take(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -7,18 +7,16 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import BROKEN, SCANS, Project, Server, run_orcapod, screenshot
-
 
 def test_graph_page_draws_every_pipeline_with_node_types_status_and_counts(
-    page: Page, server: Server
+    page: Page, server, imaging_project, screenshot
 ):
     page.goto(server.url + "/")
     graph = page.locator("#pipeline-imaging svg.graph")
     expect(graph).to_be_visible()
     segment = graph.locator('a.node[data-label="segment"]')
     expect(segment).to_have_class(re.compile(r"node-function status-failed"))
-    expect(segment).to_contain_text(f"{SCANS - 1} computed · 0 reused")
+    expect(segment).to_contain_text(f"{imaging_project.scans - 1} computed · 0 reused")
     expect(segment).to_contain_text("0 filtered · 1 failed")
     expect(graph.locator('a.node[data-label="scans"]')).to_have_class(re.compile("node-source"))
     expect(graph.locator('a.node[data-label="Join"]')).to_have_class(
@@ -33,28 +31,36 @@ def test_graph_page_draws_every_pipeline_with_node_types_status_and_counts(
 
 
 def test_three_clicks_from_the_graph_say_why_a_row_failed_and_which_file_it_read(
-    page: Page, server: Server
+    page: Page, server, imaging_project, screenshot
 ):
     page.goto(server.url + "/")
     page.locator('svg.graph a.node[data-label="segment"]').click()  # 1
     failure = page.locator("#failures article.failure")
     expect(failure).to_have_count(1)
-    expect(failure).to_contain_text(f"scan{BROKEN:02d}.img is not an image")
+    expect(failure).to_contain_text(f"scan{imaging_project.broken:02d}.img is not an image")
     expect(failure.locator("pre.traceback").first).to_contain_text("raise ValueError")
-    expect(failure.locator("pre.out")).to_contain_text(f"segmenting scan{BROKEN:02d}.img")
-    expect(failure.locator("ul.sources")).to_contain_text(f"images/scan{BROKEN:02d}.img")
+    expect(failure.locator("pre.out")).to_contain_text(
+        f"segmenting scan{imaging_project.broken:02d}.img"
+    )
+    expect(failure.locator("ul.sources")).to_contain_text(
+        f"images/scan{imaging_project.broken:02d}.img"
+    )
     screenshot(page, "node-failed")
     failure.locator("a.open").click()  # 2
-    expect(page.locator("h1")).to_contain_text(f"s{BROKEN:02d}")
+    expect(page.locator("h1")).to_contain_text(f"s{imaging_project.broken:02d}")
     expect(page.locator("#failure")).to_contain_text("ValueError")
-    expect(page.locator("#lineage ul.sources")).to_contain_text(f"scan=s{BROKEN:02d}")
-    expect(page.locator("#lineage ul.sources")).to_contain_text(f"scan{BROKEN:02d}.img")
+    expect(page.locator("#lineage ul.sources")).to_contain_text(
+        f"scan=s{imaging_project.broken:02d}"
+    )
+    expect(page.locator("#lineage ul.sources")).to_contain_text(
+        f"scan{imaging_project.broken:02d}.img"
+    )
     expect(page.locator("#logs")).to_contain_text("segmenting")
     screenshot(page, "row-failed")
 
 
 def test_node_row_lineage_walks_back_through_functions_to_source_files(
-    page: Page, server: Server
+    page: Page, server, imaging_project, screenshot
 ):
     page.goto(server.url + "/")
     page.locator('svg.graph a.node[data-label="measure"]').click()
@@ -78,24 +84,26 @@ def test_node_row_lineage_walks_back_through_functions_to_source_files(
     expect(page.locator("h1")).to_contain_text("segment")
 
 
-def test_rows_are_paged_and_sorted_in_the_browser(page: Page, server: Server):
+def test_rows_are_paged_and_sorted_in_the_browser(page: Page, server, imaging_project, screenshot):
     page.goto(server.url + "/node/imaging/segment?size=20")
     rows = page.locator("table.rows tbody tr")
     expect(rows).to_have_count(20)
-    expect(page.locator(".pager .where")).to_contain_text(f"page 1 of 3 · rows 1–20 of {SCANS - 1}")
+    expect(page.locator(".pager .where")).to_contain_text(
+        f"page 1 of 3 · rows 1\u201320 of {imaging_project.scans - 1}"
+    )
     page.locator(".pager a[rel=next]").click()
     expect(page.locator(".pager .where")).to_contain_text("page 2 of 3")
     page.locator("table.rows thead th a", has_text="scan").click()  # sort by scan, ascending
     expect(rows.first.locator("td").first).to_have_text("s01")
     page.locator("table.rows thead th a", has_text="scan").click()  # again: descending
-    expect(rows.first.locator("td").first).to_have_text(f"s{SCANS:02d}")
+    expect(rows.first.locator("td").first).to_have_text(f"s{imaging_project.scans:02d}")
     page.locator("table.rows thead th a", has_text="mask_area").click()
     values = [int(v) for v in rows.locator("td:nth-child(2)").all_inner_texts()]
     assert values == sorted(values) and len(values) == 20
     screenshot(page, "node-rows-sorted")
 
 
-def test_node_page_shows_schema_code_identity_and_runs(page: Page, server: Server):
+def test_node_page_shows_schema_code_identity_and_runs(page: Page, server):
     page.goto(server.url + "/node/imaging/segment")
     expect(page.locator("#schema")).to_contain_text("mask_area")
     expect(page.locator("#schema td.tag")).to_have_text(["scan"])
@@ -105,7 +113,9 @@ def test_node_page_shows_schema_code_identity_and_runs(page: Page, server: Serve
     expect(page.locator("#why")).to_contain_text("1 failed")
 
 
-def test_runs_page_lists_runs_with_per_node_counts_and_times(page: Page, server: Server):
+def test_runs_page_lists_runs_with_per_node_counts_and_times(
+    page: Page, server, imaging_project, screenshot
+):
     page.goto(server.url + "/runs")
     runs = page.locator("article.run")
     expect(runs).to_have_count(2)
@@ -113,22 +123,20 @@ def test_runs_page_lists_runs_with_per_node_counts_and_times(page: Page, server:
     expect(imaging.locator(".badge").first).to_have_text("failed")
     segment = imaging.locator("table.run-nodes tr", has_text="segment")
     expect(segment.locator("td.num")).to_have_text(
-        [str(SCANS - 1), "0", "0", "1", re.compile(r"\d+ ms|\d+\.\d s")]
+        [str(imaging_project.scans - 1), "0", "0", "1", re.compile(r"\d+ ms|\d+\.\d s")]
     )
     screenshot(page, "runs")
 
 
-def test_pages_refresh_themselves_when_a_run_lands(
-    page: Page, imaging_project: Project, server: Server
-):
+def test_pages_refresh_themselves_when_a_run_lands(page: Page, imaging_project, server):
     page.goto(server.url + "/runs")
     expect(page.locator("article.run")).to_have_count(2)
-    done = run_orcapod(imaging_project.folder, "run", "calibration.py")
+    done = imaging_project.orcapod("run", "calibration.py")
     assert done.returncode == 0, done.stderr
     expect(page.locator("article.run")).to_have_count(3, timeout=20_000)
 
 
-def test_an_unknown_node_is_a_clear_404(page: Page, server: Server):
+def test_an_unknown_node_is_a_clear_404(page: Page, server):
     response = page.goto(server.url + "/node/imaging/nope")
     assert response is not None and response.status == 404
     expect(page.locator(".error-message")).to_contain_text("no node 'nope'")

@@ -10,22 +10,22 @@ from orcapod.functions import function_pod
 from orcapod.pipeline import Pipeline, StoreView
 from orcapod.sources import DictSource
 from orcapod.ui.rows import read_page
-from tests.ui.conftest import SCANS, Project
 
 
 @pytest.fixture(scope="module")
-def view(imaging_project: Project) -> StoreView:
+def view(imaging_project) -> StoreView:
     return StoreView(imaging_project.store)
 
 
-def test_pages_cover_the_rows_once_tags_first(view: StoreView):
+def test_pages_cover_the_rows_once_tags_first(view: StoreView, imaging_project):
+    scans = imaging_project.scans
     node = view.node("imaging.segment")
     expected = view.node_rows("imaging.segment").to_pylist()
     seen = []
-    for offset in range(0, SCANS, 20):
+    for offset in range(0, scans, 20):
         page = read_page(view.database, node, offset, 20)
         assert page.columns == ("scan", "mask_area") and page.tag_columns == ("scan",)
-        assert page.total == SCANS - 1
+        assert page.total == scans - 1
         seen.extend(dict(zip(page.columns, r, strict=True)) for r in page.rows)
         assert all(i is not None for i in page.record_ids)
     assert sorted(seen, key=lambda r: r["scan"]) == expected

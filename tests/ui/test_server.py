@@ -7,18 +7,15 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import ORCAPOD, Project, Server, run_orcapod, start_server
 
-
-def test_the_server_never_imports_the_users_code(
-    page: Page, imaging_project: Project, tmp_path
-):
+def test_the_server_never_imports_the_users_code(page: Page, imaging_project, tmp_path):
     trap = tmp_path / "imported.txt"
-    server = start_server(imaging_project.folder, imaging_project.store, trap=trap)
+    server = imaging_project.serve(trap=trap)
     try:
         page.goto(server.url + "/")
         page.locator('svg.graph a.node[data-label="segment"]').click()
@@ -42,30 +39,22 @@ def test_the_server_never_imports_the_users_code(
     assert check.returncode == 0 and trap.exists()  # the trap works
 
 
-def test_it_binds_to_loopback_by_default(server: Server):
+def test_it_binds_to_loopback_by_default(server):
     assert server.url.startswith("http://127.0.0.1:")
     with urllib.request.urlopen(server.url + "/api/fingerprint", timeout=10) as answer:
         state = json.loads(answer.read())
     assert set(state) == {"fingerprint", "running"} and state["running"] is False
 
 
-def test_another_address_is_refused_without_the_explicit_flag(imaging_project: Project):
-    done = run_orcapod(
-        imaging_project.folder, "ui", str(imaging_project.store), "--host", "0.0.0.0"
-    )
+def test_another_address_is_refused_without_the_explicit_flag(imaging_project):
+    done = imaging_project.orcapod("ui", str(imaging_project.store), "--host", "0.0.0.0")
     assert done.returncode == 1
     assert "refusing to serve the store on '0.0.0.0'" in done.stderr
     assert "--allow-remote" in done.stderr
 
 
-def test_another_address_with_the_flag_serves_and_warns(imaging_project: Project):
-    server = start_server(
-        imaging_project.folder,
-        imaging_project.store,
-        "--host",
-        "0.0.0.0",
-        "--allow-remote",
-    )
+def test_another_address_with_the_flag_serves_and_warns(imaging_project):
+    server = imaging_project.serve("--host", "0.0.0.0", "--allow-remote")
     try:
         port = server.url.rsplit(":", 1)[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/runs", timeout=10) as answer:
@@ -77,13 +66,14 @@ def test_another_address_with_the_flag_serves_and_warns(imaging_project: Project
     assert "Traceback" not in err
 
 
-def test_the_warning_names_the_risk(imaging_project: Project):
+def test_the_warning_names_the_risk(imaging_project):
+    orcapod = Path(sys.executable).parent / "orcapod"
+    store = str(imaging_project.store)
     process = subprocess.Popen(
-        [str(ORCAPOD), "ui", str(imaging_project.store), "--host", "0.0.0.0",
-         "--allow-remote", "--port", "0"],
+        [str(orcapod), "ui", store, "--host", "0.0.0.0", "--allow-remote", "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         assert process.stderr is not None
         first = process.stderr.readline()
@@ -94,18 +84,15 @@ def test_the_warning_names_the_risk(imaging_project: Project):
     assert "no authentication" in first
 
 
-def test_a_missing_store_is_a_clear_error(tmp_path):
-    done = run_orcapod(tmp_path, "ui", str(tmp_path / "nowhere"))
+def test_a_missing_store_is_a_clear_error(imaging_project, tmp_path):
+    done = imaging_project.orcapod("ui", str(tmp_path / "nowhere"))
     assert done.returncode == 1
     assert "no store at" in done.stderr
 
 
 @pytest.mark.parametrize("module", ["starlette", "uvicorn", "jinja2"])
 def test_the_command_line_starts_without_the_web_stack(module):
-    probe = (
-        "import sys\nfrom orcapod.cli.main import app\n"
-        f"print({module!r} in sys.modules)"
-    )
+    probe = f"import sys\nfrom orcapod.cli.main import app\nprint({module!r} in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )

@@ -47,6 +47,8 @@ __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
 PAGE_SIZES = (20, 50, 100, 500)
+#: how a missing value is shown (an en dash)
+NONE_SHOWN = "\u2013"
 #: characters of a cell shown in a table (the full value is in the cell's title)
 CELL_CHARS = 120
 
@@ -54,7 +56,7 @@ CELL_CHARS = 120
 def cell(value: Any, limit: int = CELL_CHARS) -> str:
     """How a value is shown in a table cell."""
     if value is None:
-        return "–"
+        return NONE_SHOWN
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, Mapping) and set(value) == {"path"}:
@@ -77,13 +79,13 @@ def short(value: Any, n: int = 12) -> str:
 
 def seconds(value: Any) -> str:
     if not isinstance(value, (int, float)):
-        return "–"
+        return NONE_SHOWN
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 def took(run: Any) -> str:
     if run.started_at is None or run.ended_at is None:
-        return "running" if run.status == "running" else "–"
+        return "running" if run.status == "running" else NONE_SHOWN
     return seconds((run.ended_at - run.started_at).total_seconds())
 
 

@@ -121,8 +121,7 @@ def _shape(node: NodeInfo, x: int, y: int, fill: str, stroke: str) -> str:
     style = f'fill="{fill}" stroke="{stroke}" stroke-width="{width}"'
     if node.node_type == "source":
         return (
-            f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{NODE_H // 2}" '
-            f"{style}/>"
+            f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="{NODE_H // 2}" {style}/>'
         )
     if node.node_type == "operator":
         d = 14

@@ -226,12 +226,10 @@ class UiStore:
             if entry_id is not None:
                 rows = [r for r in rows if r[PIPELINE_ENTRY_ID] == entry_id]
             rows.sort(key=lambda r: r.get(_FAILED_AT) or _OLDEST, reverse=True)
-            seen: set[str] = set()
-            rows = [
-                r
-                for r in rows
-                if r[PIPELINE_ENTRY_ID] not in seen and not seen.add(r[PIPELINE_ENTRY_ID])
-            ][:limit]
+            newest: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                newest.setdefault(r[PIPELINE_ENTRY_ID], r)
+            rows = list(newest.values())[:limit]
         if not rows:
             return []
         logs = self._logs_of(node, [r[INPUT_PACKET_HASH] for r in rows]) if with_logs else {}
@@ -295,13 +293,10 @@ class UiStore:
     def row(self, node: NodeInfo, entry_id: str) -> RowDetail:
         """The row of ``node`` whose pipeline entry id is ``entry_id``."""
         record = self._record(node, entry_id)
-        failure = next(
-            iter(self.failures(node, limit=1, entry_id=entry_id, with_logs=False)), None
-        )
+        failure = next(iter(self.failures(node, limit=1, entry_id=entry_id, with_logs=False)), None)
         if record is None and failure is None:
             raise NodeNotFoundError(
-                f"node {node.name!r} has no row {entry_id!r}; open the node's page to list "
-                "its rows"
+                f"node {node.name!r} has no row {entry_id!r}; open the node's page to list its rows"
             )
         source = record if record is not None else {}
         tags = {c: source.get(c) for c in node.tag_schema if c in source}
@@ -317,9 +312,7 @@ class UiStore:
             if result is not None and result.num_rows:
                 values = result.to_pylist()[0]
                 outputs = {c: values.get(c) for c in node.packet_schema if c in values}
-                provenance = {
-                    name: values[c] for c, name in _PROVENANCE.items() if c in values
-                }
+                provenance = {name: values[c] for c, name in _PROVENANCE.items() if c in values}
         input_hash = source.get(INPUT_PACKET_HASH) or (failure.input_hash if failure else None)
         logs = [] if input_hash is None else self._logs_of(node, [input_hash]).get(input_hash, [])
         if failure is not None:
@@ -386,9 +379,7 @@ class UiStore:
 
     # -- sources -------------------------------------------------------------------------------
 
-    def source_values(
-        self, rows: Iterable[SourceRow]
-    ) -> dict[SourceRow, Mapping[str, Any]]:
+    def source_values(self, rows: Iterable[SourceRow]) -> dict[SourceRow, Mapping[str, Any]]:
         """The stored values of source rows held by cached sources (module docstring)."""
         wanted = list(dict.fromkeys(rows))
         if not wanted or not isinstance(self.database, DeltaTableDatabase):

@@ -150,17 +150,15 @@ def read_page(
     elif sort is not None:
         records = records.sort(sort, descending=descending, nulls_last=True)
     page = records.slice(offset, limit).collect()
-    values = _outputs_of(
-        database, results_path, page[INPUT_PACKET_HASH].to_list(), outputs
-    )
-    rows = []
+    values = _outputs_of(database, results_path, page[INPUT_PACKET_HASH].to_list(), outputs)
+    listed: list[tuple[Any, ...]] = []
     for row in page.select([*tags, _PACKET_ID]).rows():
         found = values.get(row[-1], {})
-        rows.append((*row[:-1], *(found.get(c) for c in outputs)))
+        listed.append((*row[:-1], *(found.get(c) for c in outputs)))
     return RowsPage(
         (*tags, *outputs),
         tuple(tags),
-        tuple(rows),
+        tuple(listed),
         tuple(page[_RECORD_ID].to_list()),
         total,
         offset,
