@@ -27,16 +27,22 @@ It answers one question per page part and builds on the readers the command line
   its counts, its failed rows' errors, and the code change since the previous version. The
   full ``explain`` (which hashes the current code) needs the user's functions:
   ``orcapod explain NODE --pipeline-file FILE``.
-* ``fingerprint()``: the versions of the catalog and run-history tables; it changes whenever
-  a run starts, progresses or ends, so pages poll it to refresh themselves.
+* ``fingerprint()``: changes whenever a table the pages read gains a commit (a run starts
+  or ends, a node flushes rows, failures or logs), so pages poll it to refresh themselves
+  while a run goes on. On a local Delta store it hashes the modification times of the
+  tables' ``_delta_log`` directories (a commit adds a file there): a few ``stat`` calls,
+  cheap enough to poll every second or two. Elsewhere it is the catalog's and run
+  history's versions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -175,10 +181,23 @@ class UiStore:
         return out
 
     def fingerprint(self) -> str:
+        """Changes whenever a table the pages read gains a commit (module docstring)."""
         db = self.database
+        if isinstance(db, DeltaTableDatabase) and "://" not in db.base_path:
+            paths = [CATALOG_PATH, RUNS_PATH]
+            for node in self.view.nodes():
+                paths.extend(node.tables.values())
+            stamps = []
+            for path in dict.fromkeys(tuple(p) for p in paths):
+                try:
+                    stat = os.stat(Path(db.table_uri(path)) / "_delta_log")
+                except OSError:  # not written yet
+                    continue
+                stamps.append(f"{stat.st_mtime_ns}.{stat.st_size}")
+            digest = hashlib.blake2b(" ".join(stamps).encode(), digest_size=8)
+            return digest.hexdigest()
         if isinstance(db, DeltaTableDatabase):
-            parts = [str(db.committed_version(p)) for p in (CATALOG_PATH, RUNS_PATH)]
-            return ":".join(parts)
+            return ":".join(str(db.committed_version(p)) for p in (CATALOG_PATH, RUNS_PATH))
         runs = self.view.runs()
         return f"{len(runs)}:{runs[0].status if runs else ''}"
 
