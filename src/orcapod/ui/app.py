@@ -167,7 +167,8 @@ class _Pages:
         rows = self.store.rows(node, (page - 1) * size, size, sort, descending)
         failures = self.store.failures(node) if node.node_type == "function" else []
         source_values = self.store.source_values(s for f in failures for s in f.sources)
-        current, previous = self.store.identity(node)
+        history = self.store.runs(node.pipeline)
+        identity = self.store.identity(node, history)
         return self.render(
             "node.html",
             title=node.label,
@@ -177,10 +178,10 @@ class _Pages:
             sizes=PAGE_SIZES,
             failures=failures,
             source_values=source_values,
-            why=self.store.why(node),
-            identity=current,
-            previous=previous,
-            runs=self.store.node_runs(node)[:20],
+            why=self.store.why(node, identity),
+            identity=identity.current,
+            previous=identity.previous,
+            runs=self.store.node_runs(node, history)[:20],
         )
 
     def row(self, request: Request) -> Response:

@@ -72,7 +72,7 @@ from orcapod.types.columns import (
 )
 from orcapod.ui.rows import RowsPage, read_page, scan_table
 
-__all__ = ["Failure", "RowDetail", "UiStore"]
+__all__ = ["CodeIdentity", "Failure", "RowDetail", "UiStore", "Why", "operators_between"]
 
 _RECORD_ID = "__record_id"
 _FAILED_AT = "__failed_at"
@@ -133,6 +133,15 @@ class RowDetail:
 
 
 @dataclass(frozen=True)
+class CodeIdentity:
+    """The stored components of a node's code hash and of its previous one."""
+
+    current: StoredIdentity | None
+    previous: StoredIdentity | None
+    previous_hash: str | None  #: the previous code hash, even when its components are not stored
+
+
+@dataclass(frozen=True)
 class Why:
     """The store's answer to "why did this node compute what it did" (module docstring)."""
 
@@ -171,10 +180,15 @@ class UiStore:
             f"no node {label!r} in pipeline {pipeline!r} of this store; see the graph page"
         )
 
-    def node_runs(self, node: NodeInfo) -> list[tuple[RunInfo, Mapping[str, Any]]]:
-        """The runs of the node's pipeline that included it, newest first, with its counts."""
+    def node_runs(
+        self, node: NodeInfo, runs: Sequence[RunInfo] | None = None
+    ) -> list[tuple[RunInfo, Mapping[str, Any]]]:
+        """The runs of the node's pipeline that included it, newest first, with its counts
+        (``runs``: the run history when the caller has read it)."""
         out = []
-        for run in self.view.runs(node.pipeline):
+        for run in self.view.runs(node.pipeline) if runs is None else runs:
+            if run.pipeline != node.pipeline:
+                continue
             entry = run.nodes.get(node.label)
             if entry is not None:
                 out.append((run, entry))
@@ -438,27 +452,30 @@ class UiStore:
 
     # -- code identity -------------------------------------------------------------------------
 
-    def identity(self, node: NodeInfo) -> tuple[StoredIdentity | None, StoredIdentity | None]:
-        """The stored identity of the node's code hash, and of the function's previous one."""
+    def identity(self, node: NodeInfo, runs: Sequence[RunInfo] | None = None) -> CodeIdentity:
+        """The stored identity of the node's code hash, and of the function's previous one
+        (the newest run of its pipeline that had another code hash; ``runs``: that run
+        history when the caller has read it)."""
         if node.code_hash is None:
-            return None, None
-        results = self.database.at(_RESULTS_AREA)
-        current = load_identities(results, [node.code_hash]).get(node.code_hash)
-        previous_hash = self._previous_code(node)
-        previous = None
-        if previous_hash is not None:
-            previous = load_identities(results, [previous_hash]).get(previous_hash)
-        return current, previous
-
-    def _previous_code(self, node: NodeInfo) -> str | None:
-        """The code hash of the node's function in the newest run that had another one."""
-        for run in self.view.runs(node.pipeline):
+            return CodeIdentity(None, None, None)
+        history = self.view.runs(node.pipeline) if runs is None else runs
+        previous_hash = None
+        for run in history:
+            if run.pipeline != node.pipeline:
+                continue
             code = run.code.get(node.label)
             if code is not None and code != node.code_hash:
-                return code
-        return None
+                previous_hash = code
+                break
+        wanted = [node.code_hash] + ([previous_hash] if previous_hash else [])
+        stored = load_identities(self.database.at(_RESULTS_AREA), wanted)
+        return CodeIdentity(
+            stored.get(node.code_hash),
+            None if previous_hash is None else stored.get(previous_hash),
+            previous_hash,
+        )
 
-    def why(self, node: NodeInfo) -> Why:
+    def why(self, node: NodeInfo, identity: CodeIdentity | None = None) -> Why:
         """Why the node's last run computed what it did (module docstring)."""
         if node.node_type != "function":
             return Why((), ())
@@ -470,16 +487,16 @@ class UiStore:
                 f"last run: {node.computed} computed, {node.reused} reused (already stored), "
                 f"{node.filtered} filtered, {node.failed} failed"
             )
-        current, previous = self.identity(node)
+        identity = self.identity(node) if identity is None else identity
         changes: tuple[ComponentChange, ...] = ()
-        if current is not None and previous is not None:
-            changes = tuple(diff_identities(previous, current))
+        if identity.current is not None and identity.previous is not None:
+            changes = tuple(diff_identities(identity.previous, identity.current))
             if changes:
                 lines.append(
                     "code changed since the previous version: "
                     + "; ".join(c.describe() for c in changes)
                 )
-        elif self._previous_code(node) is not None:
+        elif identity.previous_hash is not None:
             lines.append("code changed since the previous version (components not recorded)")
         if node.failed:
             lines.append(
