@@ -169,6 +169,12 @@ def imaging_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project(folder)
 
 
+@pytest.fixture
+def project_in() -> Callable[[Path], Project]:
+    """``project_in(folder)``: a project folder of the test's own (run and serve its store)."""
+    return Project
+
+
 @dataclass
 class Server:
     url: str

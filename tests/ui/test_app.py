@@ -3,7 +3,11 @@ sorting, runs, live refresh, over a real store made by real runs (``conftest.py`
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -140,3 +144,54 @@ def test_an_unknown_node_is_a_clear_404(page: Page, server):
     response = page.goto(server.url + "/node/imaging/nope")
     assert response is not None and response.status == 404
     expect(page.locator(".error-message")).to_contain_text("no node 'nope'")
+
+
+SLOW = """
+import os
+import time
+
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod("y")
+def wait(x: int) -> int:
+    time.sleep(float(os.environ.get("PAUSE", "0")))
+    return x + 1
+
+
+items = DictSource(
+    [{"k": k, "x": k} for k in range(int(os.environ.get("ROWS", "1")))],
+    tag_columns=["k"], source_id="items", label="items",
+)
+slow = Pipeline("slow", DeltaTableDatabase("store"))
+with slow:
+    wait.pod(items)
+"""
+
+
+def test_a_page_follows_a_run_while_it_goes_on(page: Page, tmp_path, project_in):
+    (tmp_path / "slow.py").write_text(SLOW, encoding="utf-8")
+    project = project_in(tmp_path)
+    assert project.orcapod("run", "slow.py").returncode == 0  # one row: the store exists
+    server = project.serve()
+    node = page.locator('svg.graph a.node[data-label="wait"]')
+    try:
+        page.goto(server.url + "/")
+        expect(node).to_have_class(re.compile("status-ok"))
+        env = {**os.environ, "ROWS": "8", "PAUSE": "0.5", "HOME": str(tmp_path)}
+        running = subprocess.Popen(
+            [str(Path(sys.executable).parent / "orcapod"), "run", "slow.py"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        expect(node).to_have_class(re.compile("status-running"), timeout=30_000)
+        expect(page.locator("#live")).to_contain_text("a run is going on")
+        assert running.wait(timeout=300) == 0
+        expect(node).to_have_class(re.compile("status-ok"), timeout=30_000)
+        expect(node).to_contain_text("7 computed · 1 reused")
+    finally:
+        server.stop()
