@@ -113,6 +113,7 @@ def test_node_page_shows_schema_code_identity_and_runs(page: Page, server):
     expect(page.locator("#schema td.tag")).to_have_text(["scan"])
     expect(page.locator("#code")).to_contain_text("code_v1:")
     expect(page.locator("#code table.identity")).to_contain_text("segment")
+    expect(page.locator("#code pre.source")).to_contain_text("def segment(image: Path) -> int:")
     expect(page.locator("#runs table.runs tbody tr")).to_have_count(1)
     expect(page.locator("#why")).to_contain_text("1 failed")
 

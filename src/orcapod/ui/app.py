@@ -181,6 +181,7 @@ class _Pages:
             why=self.store.why(node, identity),
             identity=identity.current,
             previous=identity.previous,
+            source=identity.source,
             runs=self.store.node_runs(node, history)[:20],
         )
 

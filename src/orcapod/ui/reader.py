@@ -20,9 +20,10 @@ It answers one question per page part and builds on the readers the command line
   source (``source.cached(store)``) keeps its rows at ``("source", <source id>, ...)``, so a
   file-manifest source's row resolves to its file path. Other sources keep no rows in the
   store; their rows are shown by source id, record id and column.
-* ``identity(node)``: the components of the node's code hash and what changed since the
-  function's previous code version, when both are stored (``_result/_identity``). The
-  function's source text is not stored, so the page shows these components instead.
+* ``identity(node)``: the components of the node's code hash, the function's source text
+  and what changed since the function's previous code version, when they are stored
+  (``_result/_identity``; stores written before source texts were kept show the components
+  only).
 * ``why(node)``: the reasons the node's last run computed what it did, from the store alone:
   its counts, its failed rows' errors, and the code change since the previous version. The
   full ``explain`` (which hashes the current code) needs the user's functions:
@@ -54,6 +55,7 @@ from orcapod.functions.identity_store import (
     StoredIdentity,
     diff_identities,
     load_identities,
+    stored_source,
 )
 from orcapod.nodes.lineage import Lineage, SourceRow
 from orcapod.nodes.store_lineage import StoreLayout, lineage_from_store
@@ -139,6 +141,7 @@ class CodeIdentity:
     current: StoredIdentity | None
     previous: StoredIdentity | None
     previous_hash: str | None  #: the previous code hash, even when its components are not stored
+    source: str | None = None  #: the function's source text, when stored with the code hash
 
 
 @dataclass(frozen=True)
@@ -468,11 +471,13 @@ class UiStore:
                 previous_hash = code
                 break
         wanted = [node.code_hash] + ([previous_hash] if previous_hash else [])
-        stored = load_identities(self.database.at(_RESULTS_AREA), wanted)
+        results = self.database.at(_RESULTS_AREA)
+        stored = load_identities(results, wanted)
         return CodeIdentity(
             stored.get(node.code_hash),
             None if previous_hash is None else stored.get(previous_hash),
             previous_hash,
+            stored_source(results, node.code_hash),
         )
 
     def why(self, node: NodeInfo, identity: CodeIdentity | None = None) -> Why:
