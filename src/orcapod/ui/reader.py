@@ -420,9 +420,10 @@ class UiStore:
         wanted = list(dict.fromkeys(rows))
         if not wanted or not isinstance(self.database, DeltaTableDatabase):
             return {}
-        if "://" in self.database.base_path:
-            return {}
-        tables = [p for p in StoreLayout(self.database.base_path).tables() if p[0] == _SOURCE_AREA]
+        base = self.database.base_path
+        if "://" in base or not (Path(base) / _SOURCE_AREA).is_dir():
+            return {}  # no cached source in this store: nothing to walk
+        tables = [p for p in StoreLayout(base).tables() if p[0] == _SOURCE_AREA]
         out: dict[SourceRow, Mapping[str, Any]] = {}
         for row in wanted:
             for path in tables:
