@@ -21,6 +21,7 @@ PUBLIC_PACKAGES = [
     "orcapod.functions",
     "orcapod.nodes",
     "orcapod.pipeline",
+    "orcapod.ui",
 ]
 
 

@@ -13,6 +13,7 @@ from orcapod.functions.identity_store import (
     identity_of,
     load_identities,
     record_identity,
+    stored_source,
 )
 from orcapod.hashing.function_identity import IdentityComponent
 
@@ -73,3 +74,12 @@ def test_diff_names_added_removed_and_changed_components() -> None:
         "helper `g` added",
         "helper `h` removed",
     ]
+
+
+def test_the_source_text_is_stored_with_the_identity(tmp_path: Path) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    pf = PythonPacketFunction(triple, output_keys="y")
+    record_identity(db, pf)
+    source = stored_source(DeltaTableDatabase(tmp_path), pf.code_hash)
+    assert source is not None and source.startswith("def triple(x: int) -> int:")
+    assert stored_source(db, "code_v1:unknown") is None

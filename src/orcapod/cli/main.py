@@ -7,12 +7,13 @@
     orcapod runs [STORE]                                    the run history
     orcapod graph [STORE] [--format mermaid|dot|svg|png]    a picture of the graph
     orcapod explain NODE / lineage NODE --where k=v / verify NODE   reproducibility
+    orcapod ui [STORE] [--port N]                           a web view of the store
     orcapod demo                                            a small persistent pipeline
 
 Every command but ``run`` and ``demo`` reads a store without importing the user's code; the
 store comes from STORE, ``--store PATH`` or ``ORCAPOD_STORE`` (``orcapod.cli.options``).
 One module per command group: ``run``, ``status`` (status, runs), ``show`` (show, logs),
-``graph``, ``repro`` (explain, lineage, verify), ``demo``. Shell completion:
+``graph``, ``repro`` (explain, lineage, verify), ``ui``, ``demo``. Shell completion:
 ``orcapod --install-completion``.
 
 Start-up: ``orcapod --help`` imports orcapod itself (cheap: heavy libraries are imported by
@@ -36,6 +37,7 @@ from orcapod.cli.demo import DEFAULT_STORE, run_demo
 from orcapod.cli.maintenance import store_app
 from orcapod.cli.options import console
 from orcapod.cli.repro import explain_command, lineage_command, verify_command
+from orcapod.cli.ui import ui as ui_command
 
 __all__ = ["app", "main"]
 
@@ -82,6 +84,7 @@ app.command("graph")(graph_command.graph)
 app.command("explain")(explain_command)
 app.command("lineage")(lineage_command)
 app.command("verify")(verify_command)
+app.command("ui")(ui_command)
 
 
 if __name__ == "__main__":

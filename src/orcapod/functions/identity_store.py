@@ -6,7 +6,9 @@ are stored in the result database at ``IDENTITY_PATH`` (``_identity``; in a pipe
 store's shared results area, ``<store>/_result/_identity``), one row per code hash:
 
 ``__record_id`` (the code hash) · ``function_name`` · ``code_hash`` · ``components`` (JSON: a
-list of ``[kind, name, digest, summary]``) · ``__recorded_at`` (UTC).
+list of ``[kind, name, digest, summary]``) · ``source`` (the function's source text as written
+when the code hash was first stored, null when it cannot be read; ``stored_source``) ·
+``__recorded_at`` (UTC).
 
 A function node writes its function's row when it runs (``record_identity``); storing the
 same identity again is skipped (``skip_duplicates``), and a process remembers what it wrote,
@@ -22,6 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import weakref
@@ -43,6 +46,7 @@ __all__ = [
     "identity_of",
     "load_identities",
     "record_identity",
+    "stored_source",
 ]
 
 IDENTITY_PATH = ("_identity",)
@@ -118,12 +122,30 @@ def record_identity(database: ArrowDatabase, packet_function: Any) -> None:
             "function_name": pa.array([identity.function_name], pa.large_string()),
             "code_hash": pa.array([code_hash], pa.large_string()),
             "components": pa.array([components], pa.large_string()),
+            "source": pa.array([_source_text(packet_function)], pa.large_string()),
             "__recorded_at": pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")),
         }
     )
     database.add_record(IDENTITY_PATH, code_hash, table, skip_duplicates=True, flush=True)
     with _lock:
         _written.setdefault(database, set()).add(code_hash)
+
+
+def _source_text(packet_function: Any) -> str | None:
+    """The source text of a packet function's Python function (None when unreadable)."""
+    try:
+        return inspect.getsource(inspect.unwrap(packet_function.function))
+    except (OSError, TypeError):  # REPL or exec'd code, builtins: no source file
+        return None
+
+
+def stored_source(database: ArrowDatabase, code_hash: str) -> str | None:
+    """The source text stored with ``code_hash`` (None when not stored)."""
+    table = database.get_records_by_ids(IDENTITY_PATH, [code_hash])
+    if table is None or table.num_rows == 0 or "source" not in table.column_names:
+        return None
+    value = table.column("source")[0].as_py()
+    return None if value is None else str(value)
 
 
 def load_identities(

@@ -5,7 +5,9 @@ row to ``_runs`` and one ``_catalog`` row per node (label, type, tables, schemas
 labels, function and code identity); when the run ends (also after a node raised) it writes
 the run's final row (status, totals, per-node counts and status, each function node's code
 hash, orcapod version, host, the error if any) and the nodes' catalog rows again with their
-counts, row numbers and status. Layout and status words: ``orcapod.pipeline.store_layout``.
+counts, row numbers and status. Each node's entry in the run's ``nodes`` also has
+``seconds``: the wall time from the node's start to its end (absent for a node that did not
+end). Layout and status words: ``orcapod.pipeline.store_layout``.
 Both tables are flushed at once, so another process (``orcapod status``) sees a run while it
 runs.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -100,18 +103,29 @@ class RunRecorder(NoOpObserver):
         self._started: datetime | None = None
         self._summaries: dict[str, NodeRunSummary] = {}
         self._errors: dict[str, BaseException] = {}
+        self._node_started: dict[str, float] = {}
+        self._node_seconds: dict[str, float] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self._started = datetime.now(UTC)
         self._summaries.clear()
         self._errors.clear()
+        self._node_started.clear()
+        self._node_seconds.clear()
         labels = list(self._pipeline.graph_state.labels())
         self._entries = [NodeEntry(self._pipeline, label, i) for i, label in enumerate(labels)]
         self._write(run_id, 0, Status.RUNNING, None, {})
 
+    def on_node_start(self, label: str, node_type: NodeType) -> None:
+        with self._lock:
+            self._node_started[label] = time.perf_counter()
+
     def on_node_end(self, label: str, summary: NodeRunSummary) -> None:
         with self._lock:
             self._summaries[label] = summary
+            started = self._node_started.get(label)
+            if started is not None:
+                self._node_seconds[label] = round(time.perf_counter() - started, 6)
 
     def on_node_error(self, label: str, error: BaseException) -> None:
         with self._lock:
@@ -121,6 +135,7 @@ class RunRecorder(NoOpObserver):
         with self._lock:
             summaries = dict(self._summaries)
             errors = dict(self._errors)
+            seconds = dict(self._node_seconds)
         types = {e.label: e.node_type for e in self._entries}
         upstreams = {e.label: e.upstreams for e in self._entries}
         if summary is None:
@@ -147,6 +162,7 @@ class RunRecorder(NoOpObserver):
                 "type": e.node_type.value,
                 "status": statuses[e.label],
                 **_counts(summary.get(e.label)),
+                **({"seconds": seconds[e.label]} if e.label in seconds else {}),
             }
             for e in self._entries
         }
