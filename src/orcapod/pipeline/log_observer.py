@@ -94,7 +94,10 @@ def log_table(
     run: PacketRun, batches: list[PacketBatch], run_id: str, id_prefix: str | None = None
 ) -> pa.Table:
     """The log rows of the calls in ``batches`` (see the module docstring); ``__log_id`` is
-    ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run."""
+    ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run.
+
+    Built column-wise: the per-call lists of the batches are joined and converted once per
+    column; a column no call wrote to is an all-null array, never a list of Nones."""
     keys: list[int] = []
     outcomes: list[PacketOutcome] = []
     started: list[float] = []
@@ -114,50 +117,52 @@ def log_table(
         logs += batch.python_logs
         hosts += batch.hosts
         trace = batch.tracebacks
-        if any(e is not None and t is None for t, e in zip(trace, batch.errors, strict=True)):
+        if batch.errors.count(None) != len(batch.errors):  # an error without a traceback
             trace = [
                 t if t is not None or e is None else _traceback_of(e)
                 for t, e in zip(trace, batch.errors, strict=True)
             ]
         traces += trace
-    last = {}
     if len(set(keys)) < len(keys):  # a call reported twice (computed, then unstorable)
-        last = {key: i for i, key in enumerate(keys)}
-    if last:  # keep the last report of each call
-        keep = sorted(last.values())
-        keys = [keys[i] for i in keep]
-        outcomes = [outcomes[i] for i in keep]
-        started = [started[i] for i in keep]
-        durations = [durations[i] for i in keep]
-        stdout = [stdout[i] for i in keep]
-        stderr = [stderr[i] for i in keep]
-        logs = [logs[i] for i in keep]
-        traces = [traces[i] for i in keep]
-        hosts = [hosts[i] for i in keep]
+        keep = sorted({key: i for i, key in enumerate(keys)}.values())  # its last report
+        keys, outcomes, started, durations, stdout, stderr, logs, traces, hosts = (
+            [column[i] for i in keep]
+            for column in (keys, outcomes, started, durations, stdout, stderr, logs, traces, hosts)
+        )
     n = len(keys)
     table = run.describe(keys)
     outcome = pa.array(outcomes, _STRING)
-    micros = pa.array(started, pa.float64())
-    micros = pc.cast(pc.round(pc.multiply(micros, 1_000_000.0)), pa.int64())
+    micros = pc.round(pc.multiply(pa.array(started, pa.float64()), 1_000_000.0))
     key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
     columns = {
         "__log_id": pc.binary_join_element_wise(
             pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
         ),
-        "__run_id": pa.repeat(pa.scalar(run_id, _STRING), n),
-        "__node_label": pa.repeat(pa.scalar(run.label, _STRING), n),
-        "__node_hash": pa.repeat(pa.scalar(run.node_hash, _STRING), n),
+        "__run_id": _repeat(run_id, n),
+        "__node_label": _repeat(run.label, n),
+        "__node_hash": _repeat(run.node_hash, n),
         "__outcome": outcome,
-        "__timestamp": micros.cast(pa.timestamp("us", tz="UTC")),
+        "__timestamp": pc.cast(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "__duration": pa.array(durations, pa.float64()),
         "__success": pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING)),
-        "__stdout": pa.array(stdout, _STRING),
-        "__stderr": pa.array(stderr, _STRING),
-        "__python_logs": pa.array(logs, _STRING),
-        "__traceback": pa.array(traces, _STRING),
-        "__executor_type": pa.repeat(pa.scalar(run.executor_type, _STRING), n),
-        "__host": pc.fill_null(pa.array(hosts, _STRING), pa.scalar(_HOST, _STRING)),
+        "__stdout": _strings(stdout),
+        "__stderr": _strings(stderr),
+        "__python_logs": _strings(logs),
+        "__traceback": _strings(traces),
+        "__executor_type": _repeat(run.executor_type, n),
+        "__host": pc.fill_null(_strings(hosts), pa.scalar(_HOST, _STRING)),
     }
     for name, column in columns.items():
         table = table.append_column(name, column)
     return table
+
+
+def _repeat(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, _STRING), n)
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    """``values`` as a string column (all-null without building one value per row)."""
+    if values.count(None) == len(values):
+        return pa.nulls(len(values), _STRING)
+    return pa.array(values, _STRING)
