@@ -24,7 +24,9 @@ import socket
 import threading
 import traceback
 import uuid
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,7 +52,7 @@ class LoggingObserver(NoOpObserver):
         #: the pipeline run being observed (None outside one: each node run gets its own id)
         self.run_id: str | None = None
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[str, str, list[PacketBatch]]] = {}
+        self._pending: dict[int, _Pending] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self.run_id = run_id
@@ -63,25 +65,44 @@ class LoggingObserver(NoOpObserver):
         # numbering its packets from 0: its own token keeps their log ids apart
         with self._lock:
             run_id = self.run_id or str(uuid.uuid4())
-            self._pending[id(run)] = (run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:", [])
+            self._pending[id(run)] = _Pending(run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:")
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
         with self._lock:
-            run_id, prefix, pending = self._pending[id(run)]
-            pending.append(batch)
-            if sum(len(b) for b in pending) < self._batch_calls:
+            pending = self._pending[id(run)]
+            pending.batches.append(batch)
+            pending.calls += len(batch)
+            if pending.calls < self._batch_calls:
                 return
-            self._pending[id(run)] = (run_id, prefix, [])
-        table = log_table(run, pending, run_id, prefix)
-        self._db.add_records(run.record_path, table, "__log_id")
+            self._pending[id(run)] = _Pending(pending.run_id, pending.prefix)
+        self._write(run, pending)
 
     def on_packets_done(self, run: PacketRun) -> None:
         with self._lock:
-            run_id, prefix, pending = self._pending.pop(id(run))
-        if pending:
-            table = log_table(run, pending, run_id, prefix)
-            self._db.add_records(run.record_path, table, "__log_id")
+            pending = self._pending.pop(id(run))
+        if pending.batches:
+            self._write(run, pending)
             self._db.flush()
+
+    def _write(self, run: PacketRun, pending: _Pending) -> None:
+        table = log_table(run, pending.batches, pending.run_id, pending.prefix)
+        # the ids carry a fresh random token: absent from the table at any version, so the
+        # store checks them only against rows committed since now (usually none), never
+        # against the whole table
+        absent_at = self._db.committed_version(run.record_path)
+        self._db.add_records(
+            run.record_path, table, "__log_id", skip_duplicates=True, absent_at=absent_at
+        )
+
+
+@dataclass
+class _Pending:
+    """The calls of one engine run not written yet."""
+
+    run_id: str
+    prefix: str  #: of their log ids
+    batches: list[PacketBatch] = field(default_factory=list)
+    calls: int = 0
 
 
 def _traceback_of(error: BaseException | None) -> str | None:
@@ -123,17 +144,27 @@ def log_table(
                 for t, e in zip(trace, batch.errors, strict=True)
             ]
         traces += trace
-    if len(set(keys)) < len(keys):  # a call reported twice (computed, then unstorable)
-        keep = sorted({key: i for i, key in enumerate(keys)}.values())  # its last report
-        keys, outcomes, started, durations, stdout, stderr, logs, traces, hosts = (
-            [column[i] for i in keep]
-            for column in (keys, outcomes, started, durations, stdout, stderr, logs, traces, hosts)
-        )
-    n = len(keys)
-    table = run.describe(keys)
-    outcome = pa.array(outcomes, _STRING)
+    key_array = np.asarray(keys, dtype=np.int64)
+    if len(key_array) > 1 and not (np.diff(key_array) > 0).all():
+        # a call reported twice (computed, then an output the store could not hold): keep
+        # its last report
+        last = len(key_array) - 1 - np.unique(key_array[::-1], return_index=True)[1]
+        if len(last) < len(key_array):
+            keep = np.sort(last)
+            key_array = key_array[keep]
+            outcomes, started, durations, stdout, stderr, logs, traces, hosts = (
+                [column[i] for i in keep.tolist()]
+                for column in (outcomes, started, durations, stdout, stderr, logs, traces, hosts)
+            )
+    n = len(key_array)
+    described = run.describe(key_array)
+    failed = outcomes.count(PacketOutcome.FAILED)
+    if outcomes.count(PacketOutcome.COMPUTED) == n:  # the usual case: one value
+        outcome = _repeat(PacketOutcome.COMPUTED.value, n)
+    else:
+        outcome = pa.array(outcomes, _STRING)
     micros = pc.round(pc.multiply(pa.array(started, pa.float64()), 1_000_000.0))
-    key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
+    key_text = pc.cast(pa.array(key_array), _STRING)
     columns = {
         "__log_id": pc.binary_join_element_wise(
             pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
@@ -144,7 +175,11 @@ def log_table(
         "__outcome": outcome,
         "__timestamp": pc.cast(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "__duration": pa.array(durations, pa.float64()),
-        "__success": pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING)),
+        "__success": (
+            pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING))
+            if failed
+            else pa.repeat(pa.scalar(True), n)
+        ),
         "__stdout": _strings(stdout),
         "__stderr": _strings(stderr),
         "__python_logs": _strings(logs),
@@ -152,9 +187,9 @@ def log_table(
         "__executor_type": _repeat(run.executor_type, n),
         "__host": pc.fill_null(_strings(hosts), pa.scalar(_HOST, _STRING)),
     }
-    for name, column in columns.items():
-        table = table.append_column(name, column)
-    return table
+    return pa.Table.from_arrays(
+        [*described.columns, *columns.values()], names=[*described.column_names, *columns]
+    )
 
 
 def _repeat(value: str, n: int) -> pa.Array:

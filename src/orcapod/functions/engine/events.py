@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod.executors.capture import HOST, CapturedOutput, OutputCapture, format_traceback
@@ -90,7 +91,7 @@ class PacketRun:
     executor_type: str  #: the executor's type id ("local", "ray"), "none" without one
     #: per packet key: user tag columns of its first row and ``__input_packet_hash`` (one row
     #: per key, in the order given)
-    describe: Callable[[Sequence[int]], pa.Table] = field(repr=False)
+    describe: Callable[[Sequence[int] | np.ndarray], pa.Table] = field(repr=False)
 
 
 @dataclass
