@@ -8,6 +8,8 @@ import sys
 import pytest
 
 HEAVY = ["polars", "pandas", "ray", "networkx", "deltalake", "rich", "typer"]
+#: used only inside some functions (``orcapod._lazy.lazy_module``)
+HEAVY += ["asyncio", "pyarrow.fs", "pyarrow.parquet", "pyarrow.csv"]
 
 
 def _imported_after(code: str) -> dict[str, bool]:

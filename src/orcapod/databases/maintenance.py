@@ -30,17 +30,23 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
+from orcapod._lazy import lazy_module
 from orcapod.databases.column_index import INDEX_DIR, LookupIndex, indexable
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.delta_state import write_errors
 from orcapod.databases.sql import in_predicate
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+else:
+    pafs = lazy_module("pyarrow.fs")
 
 __all__ = ["TableReport", "compact_store", "compact_table", "delete_rows", "find_tables"]
 
