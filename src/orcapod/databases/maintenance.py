@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from orcapod._lazy import lazy_module
 from orcapod.databases.column_index import INDEX_DIR, LookupIndex, indexable
@@ -44,8 +43,10 @@ from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
 
 if TYPE_CHECKING:
+    import deltalake
     import pyarrow.fs as pafs
 else:
+    deltalake = lazy_module("deltalake")
     pafs = lazy_module("pyarrow.fs")
 
 __all__ = ["TableReport", "compact_store", "compact_table", "delete_rows", "find_tables"]
@@ -91,7 +92,7 @@ def _prune_sidecars(table_dir: Path) -> None:
             sidecar.unlink(missing_ok=True)
 
 
-def _reindex(table_dir: Path, table: DeltaTable) -> None:
+def _reindex(table_dir: Path, table: deltalake.DeltaTable) -> None:
     """Build the sidecars of every indexed column for the table's current files."""
     access = TableFiles.for_table(str(table_dir), pafs.LocalFileSystem())
     assert access is not None
@@ -114,7 +115,7 @@ def compact_table(
     name = str(table_dir.relative_to(base)) if base is not None else str(table_dir)
     key = tuple(name.split(os.sep))
     try:
-        table = DeltaTable(str(table_dir))
+        table = deltalake.DeltaTable(str(table_dir))
         before = len(table.file_uris())
         table.optimize.compact()
         table.create_checkpoint()
@@ -169,7 +170,7 @@ def delete_rows(
             return 0
         predicate = in_predicate(column, pa.array(list(values), pa.string()))
     try:
-        metrics = DeltaTable(str(path)).delete(predicate)
+        metrics = deltalake.DeltaTable(str(path)).delete(predicate)
     except write_errors() as err:
         raise damage_error((path.name,), str(path), err, "delete rows of") from err
     return int(metrics.get("num_deleted_rows", 0))
