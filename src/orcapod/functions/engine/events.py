@@ -119,7 +119,7 @@ class PacketBatch:
 
     def rows_with(self, outcome: PacketOutcome) -> int:
         """Input rows settled with ``outcome`` by the calls of this batch."""
-        if sum(self.rows) == len(self.rows):  # one row per call (the usual case)
+        if self.rows.count(1) == len(self.rows):  # one row per call (the usual case)
             return self.outcomes.count(outcome)
         return sum(r for r, o in zip(self.rows, self.outcomes, strict=True) if o is outcome)
 
