@@ -1,19 +1,47 @@
-"""Names a package exports but imports only when first used (a module ``__getattr__``).
+"""Names a package exports, and modules a module uses, imported only when first used.
 
 Some exports pull in heavy or optional libraries (Ray, the SQL drivers, rich) that most
 programs never touch; importing them with the package would make ``import orcapod`` slow.
 A package lists them in ``__all__`` as usual and hands ``lazy_exports`` the module each one
 lives in: the name is imported the first time it is read, then kept in the package's
 namespace, so there stays one import path per name.
+
+``lazy_module(name)`` is the same for a library a module needs only inside some functions
+(``asyncio``: ~20 ms to import, used only when something runs asynchronously): the module
+binds a stand-in at import time, and the real module is imported on the first attribute read
+(``importlib.import_module``, so concurrent first reads are safe and ``sys.modules`` holds
+only the real module). For type checking the module imports the real one::
+
+    if TYPE_CHECKING:
+        import asyncio
+    else:
+        asyncio = lazy_module("asyncio")
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from types import ModuleType
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "lazy_module"]
+
+
+class _LazyModule(ModuleType):
+    """Stands in for a module until an attribute is read (see the module docstring)."""
+
+    def __getattr__(self, attr: str) -> Any:
+        # reached only for names the stand-in does not hold itself: every public one
+        return getattr(importlib.import_module(self.__name__), attr)
+
+    def __dir__(self) -> list[str]:
+        return dir(importlib.import_module(self.__name__))
+
+
+def lazy_module(name: str) -> ModuleType:
+    """A stand-in for module ``name`` that imports it on the first attribute read."""
+    return _LazyModule(name)
 
 
 def lazy_exports(

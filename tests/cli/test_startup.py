@@ -8,6 +8,8 @@ import sys
 import pytest
 
 HEAVY = ["polars", "pandas", "ray", "networkx", "deltalake", "rich", "typer"]
+#: used only inside some functions (``orcapod._lazy.lazy_module``)
+HEAVY += ["asyncio", "pyarrow.fs", "pyarrow.parquet", "pyarrow.csv"]
 
 
 def _imported_after(code: str) -> dict[str, bool]:
@@ -39,3 +41,8 @@ def test_a_data_frame_view_still_imports_polars_when_asked():
         "assert frame.shape == (1, 2), frame.shape"
     )
     assert _imported_after(code)["polars"]
+
+
+def test_loading_the_command_line_imports_no_store_library():
+    imported = _imported_after("import orcapod.cli.main")
+    assert not (imported["deltalake"] or imported["asyncio"] or imported["pyarrow.fs"]), imported

@@ -8,15 +8,18 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import FailedRowsWarning
 from orcapod.executors import LocalExecutor, RayExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction, function_pod
-from orcapod.functions.engine.events import observing
+from orcapod.functions.engine.events import PacketBatch, PacketOutcome, PacketRun, observing
 from orcapod.nodes import FunctionNode
 from orcapod.pipeline import LoggingObserver, Pipeline, StoreView
+from orcapod.pipeline.log_observer import log_table
 from orcapod.sources import DictSource
 from orcapod.types import ExecutorType, PipelineConfig
 
@@ -119,3 +122,50 @@ def test_ray_calls_are_captured_in_the_worker(ray_session: ModuleType, tmp_path,
     assert rows[3]["__python_logs"] == "WARNING:orcapod.tests.logs:warned 3"
     assert rows[3]["__executor_type"] == "ray" and rows[3]["__host"]
     assert not rows[2]["__success"] and "two fails" in rows[2]["__traceback"]
+
+
+def test_a_call_reported_twice_keeps_its_last_report_and_silent_calls_store_nulls():
+    computed, failed = PacketOutcome.COMPUTED, PacketOutcome.FAILED
+    hashes = pa.array(["h0", "h1"], pa.large_string())
+
+    def describe(keys) -> pa.Table:
+        taken = pa.array(np.asarray(keys, dtype=np.int64))
+        return pa.table({"k": taken, "__input_packet_hash": hashes.take(taken)})
+
+    run_info = PacketRun("node", "hash", ("path",), 2, "local", describe)
+    first = PacketBatch(
+        keys=[0, 1],
+        outcomes=[computed, computed],
+        rows=[1, 1],
+        started=[1.7e9, 1.7e9],
+        durations=[0.5, 0.25],
+        errors=[None, None],
+        stdout=[None, "said 1\n"],
+        stderr=[None, None],
+        python_logs=[None, None],
+        tracebacks=[None, None],
+        hosts=[None, None],
+    )
+    # the output of call 0 could not be stored: reported again, as failed
+    unstorable = ValueError("cannot store")
+    second = PacketBatch(
+        keys=[0],
+        outcomes=[failed],
+        rows=[1],
+        started=[1.7e9],
+        durations=[0.0],
+        errors=[unstorable],
+        stdout=[None],
+        stderr=[None],
+        python_logs=[None],
+        tracebacks=[None],
+        hosts=[None],
+    )
+    rows = {r["k"]: r for r in log_table(run_info, [first, second], "run").to_pylist()}
+    assert sorted(rows) == [0, 1]
+    assert rows[0]["__outcome"] == "failed" and not rows[0]["__success"]
+    assert "ValueError: cannot store" in rows[0]["__traceback"]
+    assert rows[1]["__success"] and rows[1]["__stdout"] == "said 1\n"
+    assert rows[1]["__stderr"] is None and rows[1]["__traceback"] is None
+    assert rows[1]["__log_id"] == "run:1" and rows[1]["__input_packet_hash"] == "h1"
+    assert rows[1]["__host"]  # this host when the call was captured here

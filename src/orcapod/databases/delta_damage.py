@@ -22,12 +22,18 @@ import itertools
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from orcapod._lazy import lazy_module
 from orcapod.databases.paths import RecordPath
 from orcapod.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+else:
+    pq = lazy_module("pyarrow.parquet")
 
 __all__ = ["damage_error", "first_line"]
 

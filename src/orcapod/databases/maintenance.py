@@ -32,11 +32,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.fs as pafs
-from deltalake import DeltaTable
 
+from orcapod._lazy import lazy_module
 from orcapod.databases.column_index import INDEX_DIR, LookupIndex, indexable
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.delta_files import ROW_GROUP_ROWS, writer_properties
@@ -45,6 +45,13 @@ from orcapod.databases.id_locator import IdLocator
 from orcapod.databases.sql import in_predicate
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
+
+if TYPE_CHECKING:
+    import deltalake
+    import pyarrow.fs as pafs
+else:
+    deltalake = lazy_module("deltalake")
+    pafs = lazy_module("pyarrow.fs")
 
 __all__ = ["TableReport", "compact_store", "compact_table", "delete_rows", "find_tables"]
 
@@ -89,7 +96,7 @@ def _prune_sidecars(table_dir: Path) -> None:
             sidecar.unlink(missing_ok=True)
 
 
-def _reindex(table_dir: Path, table: DeltaTable) -> None:
+def _reindex(table_dir: Path, table: deltalake.DeltaTable) -> None:
     """Build the sidecars of every indexed column for the table's current files."""
     access = TableFiles.for_table(str(table_dir), pafs.LocalFileSystem())
     assert access is not None
@@ -115,7 +122,7 @@ def compact_table(
     name = str(table_dir.relative_to(base)) if base is not None else str(table_dir)
     key = tuple(name.split(os.sep))
     try:
-        table = DeltaTable(str(table_dir))
+        table = deltalake.DeltaTable(str(table_dir))
         before = len(table.file_uris())
         names = tuple(pa.schema(table.schema().to_arrow()).names)
         table.optimize.compact(writer_properties=writer_properties(names, ROW_GROUP_ROWS))
@@ -171,7 +178,7 @@ def delete_rows(
             return 0
         predicate = in_predicate(column, pa.array(list(values), pa.string()))
     try:
-        metrics = DeltaTable(str(path)).delete(predicate)
+        metrics = deltalake.DeltaTable(str(path)).delete(predicate)
     except write_errors() as err:
         raise damage_error((path.name,), str(path), err, "delete rows of") from err
     return int(metrics.get("num_deleted_rows", 0))

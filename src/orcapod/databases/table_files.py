@@ -26,12 +26,19 @@ import contextlib
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import DatabaseError, InputValidationError
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+else:
+    pafs = lazy_module("pyarrow.fs")
+    pq = lazy_module("pyarrow.parquet")
 
 __all__ = ["TableFiles", "check_bucket", "filesystem_of", "s3_filesystem"]
 

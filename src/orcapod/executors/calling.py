@@ -11,14 +11,20 @@ active output capture) are copied into that thread.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
 import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from orcapod._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["canonical_options_json", "is_async_callable", "run_to_completion"]
 

@@ -21,14 +21,14 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import ExecutorError
 from orcapod.executors.calling import (
     canonical_options_json,
@@ -36,6 +36,11 @@ from orcapod.executors.calling import (
     run_to_completion,
 )
 from orcapod.executors.capture import OutputCapture, PacketLoggerProtocol, record_capture
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["LocalExecutor"]
 

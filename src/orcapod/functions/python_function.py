@@ -48,15 +48,15 @@ a running event loop), ``async_call`` awaits them; a sync function called throug
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import platform
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from orcapod._lazy import lazy_module
 from orcapod.data import Packet
 from orcapod.data.conversion import schema_to_arrow, strip_optional
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
@@ -75,6 +75,11 @@ from orcapod.hashing.function_identity import (
 from orcapod.types import ArrayType, Schema
 from orcapod.types.arrays import normalize_type
 from orcapod.types.columns import DATAGRAM_PREFIX
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["PYTHON_FUNCTION_TYPE_ID", "PythonPacketFunction"]
 

@@ -265,7 +265,7 @@ class FunctionRun:
         if len(entries):
             self._reporter.settled(outcome, int(self._entry_rows[entries].sum()))
 
-    def _describe(self, keys: Sequence[int]) -> pa.Table:
+    def _describe(self, keys: Sequence[int] | np.ndarray) -> pa.Table:
         """Per packet key: user tags of its first row and its input packet hash."""
         assert self._groups is not None and self._distinct is not None
         packets = np.asarray(keys, dtype=np.int64)

@@ -41,14 +41,14 @@ first occurrence's outcome.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import ChannelClosedError
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import match_keys, string_keys
@@ -61,6 +61,11 @@ from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
 from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["COMMIT_GAP", "READ_AHEAD_ROWS", "StreamingWriter", "stream_function"]
 

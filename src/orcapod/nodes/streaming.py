@@ -23,18 +23,23 @@ waiting on a channel at once, and a shared pool with fewer threads than nodes wo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from orcapod._lazy import lazy_module
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams.channels import BroadcastChannel, Channel
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = [
     "Output",

@@ -16,6 +16,11 @@ It asks the engine to capture each call's output (``captures_output``): the exec
 captures in the process that runs the call (the Ray worker for ``RayExecutor``). Rows are
 built column-wise when a node's run ends (or every ``batch_calls`` calls for long runs) and
 flushed then, so a node's logs are in the store when the node ends.
+
+Cost. A call that wrote nothing costs a few list appends while it runs and a share of the
+columnar build and the write: a column nothing was written to is stored as an all-null array,
+and the write tells the store its ids are new (they carry a fresh random token), so they are
+never checked against the rows the logs table already holds.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import socket
 import threading
 import traceback
 import uuid
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,7 +57,7 @@ class LoggingObserver(NoOpObserver):
         #: the pipeline run being observed (None outside one: each node run gets its own id)
         self.run_id: str | None = None
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[str, str, list[PacketBatch]]] = {}
+        self._pending: dict[int, _Pending] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self.run_id = run_id
@@ -63,25 +70,44 @@ class LoggingObserver(NoOpObserver):
         # numbering its packets from 0: its own token keeps their log ids apart
         with self._lock:
             run_id = self.run_id or str(uuid.uuid4())
-            self._pending[id(run)] = (run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:", [])
+            self._pending[id(run)] = _Pending(run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:")
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
         with self._lock:
-            run_id, prefix, pending = self._pending[id(run)]
-            pending.append(batch)
-            if sum(len(b) for b in pending) < self._batch_calls:
+            pending = self._pending[id(run)]
+            pending.batches.append(batch)
+            pending.calls += len(batch)
+            if pending.calls < self._batch_calls:
                 return
-            self._pending[id(run)] = (run_id, prefix, [])
-        table = log_table(run, pending, run_id, prefix)
-        self._db.add_records(run.record_path, table, "__log_id")
+            self._pending[id(run)] = _Pending(pending.run_id, pending.prefix)
+        self._write(run, pending)
 
     def on_packets_done(self, run: PacketRun) -> None:
         with self._lock:
-            run_id, prefix, pending = self._pending.pop(id(run))
-        if pending:
-            table = log_table(run, pending, run_id, prefix)
-            self._db.add_records(run.record_path, table, "__log_id")
+            pending = self._pending.pop(id(run))
+        if pending.batches:
+            self._write(run, pending)
             self._db.flush()
+
+    def _write(self, run: PacketRun, pending: _Pending) -> None:
+        table = log_table(run, pending.batches, pending.run_id, pending.prefix)
+        # the ids carry a fresh random token: absent from the table at any version, so the
+        # store checks them only against rows committed since now (usually none), never
+        # against the whole table
+        absent_at = self._db.committed_version(run.record_path)
+        self._db.add_records(
+            run.record_path, table, "__log_id", skip_duplicates=True, absent_at=absent_at
+        )
+
+
+@dataclass
+class _Pending:
+    """The calls of one engine run not written yet."""
+
+    run_id: str
+    prefix: str  #: of their log ids
+    batches: list[PacketBatch] = field(default_factory=list)
+    calls: int = 0
 
 
 def _traceback_of(error: BaseException | None) -> str | None:
@@ -94,7 +120,10 @@ def log_table(
     run: PacketRun, batches: list[PacketBatch], run_id: str, id_prefix: str | None = None
 ) -> pa.Table:
     """The log rows of the calls in ``batches`` (see the module docstring); ``__log_id`` is
-    ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run."""
+    ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run.
+
+    Built column-wise: the per-call lists of the batches are joined and converted once per
+    column; a column no call wrote to is an all-null array, never a list of Nones."""
     keys: list[int] = []
     outcomes: list[PacketOutcome] = []
     started: list[float] = []
@@ -114,50 +143,66 @@ def log_table(
         logs += batch.python_logs
         hosts += batch.hosts
         trace = batch.tracebacks
-        if any(e is not None and t is None for t, e in zip(trace, batch.errors, strict=True)):
+        if batch.errors.count(None) != len(batch.errors):  # an error without a traceback
             trace = [
                 t if t is not None or e is None else _traceback_of(e)
                 for t, e in zip(trace, batch.errors, strict=True)
             ]
         traces += trace
-    last = {}
-    if len(set(keys)) < len(keys):  # a call reported twice (computed, then unstorable)
-        last = {key: i for i, key in enumerate(keys)}
-    if last:  # keep the last report of each call
-        keep = sorted(last.values())
-        keys = [keys[i] for i in keep]
-        outcomes = [outcomes[i] for i in keep]
-        started = [started[i] for i in keep]
-        durations = [durations[i] for i in keep]
-        stdout = [stdout[i] for i in keep]
-        stderr = [stderr[i] for i in keep]
-        logs = [logs[i] for i in keep]
-        traces = [traces[i] for i in keep]
-        hosts = [hosts[i] for i in keep]
-    n = len(keys)
-    table = run.describe(keys)
-    outcome = pa.array(outcomes, _STRING)
-    micros = pa.array(started, pa.float64())
-    micros = pc.cast(pc.round(pc.multiply(micros, 1_000_000.0)), pa.int64())
-    key_text = pc.cast(pa.array(keys, pa.int64()), _STRING)
+    key_array = np.asarray(keys, dtype=np.int64)
+    if len(key_array) > 1 and not (np.diff(key_array) > 0).all():
+        # a call reported twice (computed, then an output the store could not hold): keep
+        # its last report
+        last = len(key_array) - 1 - np.unique(key_array[::-1], return_index=True)[1]
+        if len(last) < len(key_array):
+            keep = np.sort(last)
+            key_array = key_array[keep]
+            outcomes, started, durations, stdout, stderr, logs, traces, hosts = (
+                [column[i] for i in keep.tolist()]
+                for column in (outcomes, started, durations, stdout, stderr, logs, traces, hosts)
+            )
+    n = len(key_array)
+    described = run.describe(key_array)
+    failed = outcomes.count(PacketOutcome.FAILED)
+    if outcomes.count(PacketOutcome.COMPUTED) == n:  # the usual case: one value
+        outcome = _repeat(PacketOutcome.COMPUTED.value, n)
+    else:
+        outcome = pa.array(outcomes, _STRING)
+    micros = pc.round(pc.multiply(pa.array(started, pa.float64()), 1_000_000.0))
+    key_text = pc.cast(pa.array(key_array), _STRING)
     columns = {
         "__log_id": pc.binary_join_element_wise(
             pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
         ),
-        "__run_id": pa.repeat(pa.scalar(run_id, _STRING), n),
-        "__node_label": pa.repeat(pa.scalar(run.label, _STRING), n),
-        "__node_hash": pa.repeat(pa.scalar(run.node_hash, _STRING), n),
+        "__run_id": _repeat(run_id, n),
+        "__node_label": _repeat(run.label, n),
+        "__node_hash": _repeat(run.node_hash, n),
         "__outcome": outcome,
-        "__timestamp": micros.cast(pa.timestamp("us", tz="UTC")),
+        "__timestamp": pc.cast(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "__duration": pa.array(durations, pa.float64()),
-        "__success": pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING)),
-        "__stdout": pa.array(stdout, _STRING),
-        "__stderr": pa.array(stderr, _STRING),
-        "__python_logs": pa.array(logs, _STRING),
-        "__traceback": pa.array(traces, _STRING),
-        "__executor_type": pa.repeat(pa.scalar(run.executor_type, _STRING), n),
-        "__host": pc.fill_null(pa.array(hosts, _STRING), pa.scalar(_HOST, _STRING)),
+        "__success": (
+            pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING))
+            if failed
+            else pa.repeat(pa.scalar(True), n)
+        ),
+        "__stdout": _strings(stdout),
+        "__stderr": _strings(stderr),
+        "__python_logs": _strings(logs),
+        "__traceback": _strings(traces),
+        "__executor_type": _repeat(run.executor_type, n),
+        "__host": pc.fill_null(_strings(hosts), pa.scalar(_HOST, _STRING)),
     }
-    for name, column in columns.items():
-        table = table.append_column(name, column)
-    return table
+    return pa.Table.from_arrays(
+        [*described.columns, *columns.values()], names=[*described.column_names, *columns]
+    )
+
+
+def _repeat(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, _STRING), n)
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    """``values`` as a string column (all-null without building one value per row)."""
+    if values.count(None) == len(values):
+        return pa.nulls(len(values), _STRING)
+    return pa.array(values, _STRING)

@@ -62,6 +62,12 @@ class NoOpObserver:
 
     captures_output: bool = False
 
+    @property
+    def hears_packet_start(self) -> bool:
+        """False unless a subclass overrides ``on_packet_start``: the engine then skips the
+        call per packet."""
+        return type(self).on_packet_start is not NoOpObserver.on_packet_start
+
     def on_packets_start(self, run: PacketRun) -> None:
         return None
 
@@ -146,9 +152,10 @@ class StatusObserver(NoOpObserver):
             self.progress[run.label][outcome.value] += rows
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        by_outcome = batch.rows_by_outcome()
         with self._lock:
             counts = self.progress[run.label]
-            for outcome, rows in zip(batch.outcomes, batch.rows, strict=True):
+            for outcome, rows in by_outcome.items():
                 counts[outcome.value] += rows
 
     def on_node_start(self, label: str, node_type: NodeType) -> None:
@@ -178,11 +185,13 @@ class CompositeObserver(NoOpObserver):
             o for o in listening if o is not None
         )
         self.captures_output = any(o.captures_output for o in self.packet_observers)
-        self._starters = tuple(  # only those with an on_packet_start of their own
-            o
-            for o in self.packet_observers
-            if getattr(type(o), "on_packet_start", None) is not NoOpObserver.on_packet_start
+        self._starters = tuple(  # only those that hear each call's start
+            o for o in self.packet_observers if getattr(o, "hears_packet_start", True)
         )
+
+    @property
+    def hears_packet_start(self) -> bool:
+        return bool(self._starters)
 
     def on_packets_start(self, run: PacketRun) -> None:
         for obs in self.packet_observers:

@@ -44,14 +44,14 @@ A node without ``async_execute`` is run as a barrier (its inputs drained, then `
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from orcapod._lazy import lazy_module
 from orcapod.functions.engine.events import observing
 from orcapod.nodes.protocol import Node
 from orcapod.nodes.streaming import Output, drain, in_thread, send_table
@@ -62,6 +62,11 @@ from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.streams.channels import BroadcastChannel, Channel
 from orcapod.types import NodeConfig, PipelineConfig
 from orcapod.types.configs import resolve_concurrency
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["AsyncOrchestrator", "SyncOrchestrator"]
 

@@ -114,9 +114,7 @@ class ProgressObserver(NoOpObserver):
         self._advance(run.label, {outcome.value: rows})
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
-        rows: dict[str, int] = {}
-        for outcome, n in zip(batch.outcomes, batch.rows, strict=True):
-            rows[outcome.value] = rows.get(outcome.value, 0) + n
+        rows = {outcome.value: n for outcome, n in batch.rows_by_outcome().items()}
         self._advance(run.label, rows)
 
     def on_node_end(self, label: str, summary: NodeRunSummary) -> None:

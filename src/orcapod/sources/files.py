@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
+from orcapod._lazy import lazy_module
 from orcapod.contexts import DataContext
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
 from orcapod.databases.records import restore_arrays
@@ -40,6 +40,11 @@ from orcapod.errors import InputValidationError, SchemaError
 from orcapod.hashing.arrow_arrays import ARRAY_METADATA_KEY
 from orcapod.hashing.arrow_hashing import PATH_STRUCT_TYPE
 from orcapod.sources.base import RootSource
+
+if TYPE_CHECKING:
+    import pyarrow.csv as pacsv
+else:
+    pacsv = lazy_module("pyarrow.csv")
 
 __all__ = ["CSVSource", "DeltaTableSource"]
 

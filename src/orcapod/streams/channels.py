@@ -30,12 +30,17 @@ check and update happens between two awaits of the one loop thread.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import ChannelClosedError, InputValidationError
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["BroadcastChannel", "Channel"]
 

@@ -178,3 +178,46 @@ def test_an_inactive_function_reports_its_rows_as_filtered(tmp_path):
         summary = node.run()
     assert summary.filtered == 6
     assert recorder.settled == [(PacketOutcome.FILTERED, 6)] and recorder.ended() == []
+
+
+class StartDeaf(Recorder):
+    """Says it ignores each call's start."""
+
+    hears_packet_start = False
+
+
+def test_an_observer_that_ignores_call_starts_is_not_called_per_packet(tmp_path):
+    recorder = StartDeaf()
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        _node(tmp_path, ROWS).run()
+    assert recorder.started == []
+    assert sorted(k for k, _, _ in recorder.ended()) == [0, 1, 2, 3, 4, 5]
+
+
+def quiet_unless_odd(x: int) -> int:
+    if x % 2:
+        print(f"odd {x}")
+    return x
+
+
+def test_silent_and_noisy_calls_keep_their_own_output(tmp_path):
+    node = _node(tmp_path, [{"k": i, "x": i} for i in range(7)], fn=quiet_unless_odd)
+    recorder = Recorder(captures_output=True)
+    with observing(recorder):
+        node.run()
+    printed = {}
+    for batch in recorder.batches:
+        printed.update(zip(batch.keys, batch.stdout, strict=True))
+        assert batch.errors == [None] * len(batch) and batch.tracebacks == [None] * len(batch)
+    tags = recorder.runs[0].describe(sorted(printed)).column("k").to_pylist()
+    for key, k in zip(sorted(printed), tags, strict=True):
+        assert printed[key] == (f"odd {k}\n" if k % 2 else None)
+
+
+def test_a_batch_counts_the_rows_its_calls_settled_per_outcome():
+    computed, failed = PacketOutcome.COMPUTED, PacketOutcome.FAILED
+    batch = PacketBatch(keys=[0, 1, 2], outcomes=[computed, failed, computed], rows=[1, 3, 2])
+    assert batch.rows_with(computed) == 3 and batch.rows_with(failed) == 3
+    assert batch.rows_by_outcome() == {computed: 3, failed: 3}
+    single = PacketBatch(keys=[0, 1], outcomes=[computed, computed], rows=[1, 1])
+    assert single.rows_by_outcome() == {computed: 2}

@@ -23,7 +23,9 @@ Decisions:
 * Cost. Rows that need no call are reported as counts, never one Python call per row, and
   ended calls in batches (at most ``BATCH_CALLS`` calls or ``BATCH_SECONDS`` old, and at the
   end), so an observer costs a few list appends per call. Only ``on_packet_start`` is a call
-  per packet (it is what a live display needs).
+  per packet (it is what a live display needs); an observer that ignores it says so with an
+  optional ``hears_packet_start = False`` (``NoOpObserver`` works it out), and then it is not
+  called at all.
 * A packet is the distinct input packet of one call: the same packet under several tags is
   one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
   of the first row that asked for it and its input packet hash.
@@ -45,6 +47,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod.executors.capture import HOST, CapturedOutput, OutputCapture, format_traceback
@@ -88,7 +91,7 @@ class PacketRun:
     executor_type: str  #: the executor's type id ("local", "ray"), "none" without one
     #: per packet key: user tag columns of its first row and ``__input_packet_hash`` (one row
     #: per key, in the order given)
-    describe: Callable[[Sequence[int]], pa.Table] = field(repr=False)
+    describe: Callable[[Sequence[int] | np.ndarray], pa.Table] = field(repr=False)
 
 
 @dataclass
@@ -116,7 +119,14 @@ class PacketBatch:
 
     def rows_with(self, outcome: PacketOutcome) -> int:
         """Input rows settled with ``outcome`` by the calls of this batch."""
+        if self.rows.count(1) == len(self.rows):  # one row per call (the usual case)
+            return self.outcomes.count(outcome)
         return sum(r for r, o in zip(self.rows, self.outcomes, strict=True) if o is outcome)
+
+    def rows_by_outcome(self) -> dict[PacketOutcome, int]:
+        """Input rows settled by the calls of this batch, per outcome (those with any)."""
+        counts = {o: self.rows_with(o) for o in _ENDED}
+        return {o: n for o, n in counts.items() if n}
 
 
 @runtime_checkable
@@ -151,18 +161,33 @@ class CallLog:
 
 class PacketReporter:
     """The engine's side of the events of one run: keeps the calls in flight, batches the
-    ended ones and hands them to ``observer`` (see the module docstring)."""
+    ended ones and hands them to ``observer`` (see the module docstring).
+
+    Ended calls are kept column-wise (a list per field, appended per call); what only some
+    calls have (an error, captured output) is kept by position, for those calls only, so a
+    silent call costs a few appends."""
 
     def __init__(self, observer: PacketObserver, run: PacketRun) -> None:
         self.observer = observer
         self.run = run
         self._capture = bool(observer.captures_output)
-        self._on_start = observer.on_packet_start
+        # an observer may say it ignores each call's start (``hears_packet_start = False``)
+        self._on_start = (
+            observer.on_packet_start if getattr(observer, "hears_packet_start", True) else None
+        )
         self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
         #: in-process capture of calls run one by one in this thread (``capture_here``)
         self._here: OutputCapture | None = None
-        #: ended calls not handed over yet, one tuple each (``PacketBatch`` field order)
-        self._ended: list[tuple[Any, ...]] = []
+        self._here_key = -1  # the call running under ``_here`` (-1: none) ...
+        self._here_started = 0.0  # ... and when it started (perf_counter)
+        # ended calls not handed over yet (``PacketBatch`` fields, column-wise)
+        self._keys: list[int] = []
+        self._outcomes: list[PacketOutcome] = []
+        self._rows: list[int] = []
+        self._started: list[float] = []
+        self._durations: list[float] = []
+        #: position in the columns -> (error, stdout, stderr, python logs, traceback, host)
+        self._details: dict[int, tuple[Any, ...]] = {}
         self._oldest = 0.0
         # epoch time of a perf_counter reading, without a clock call per packet
         self._epoch = time.time() - time.perf_counter()
@@ -192,15 +217,19 @@ class PacketReporter:
         if here is not None:
             here.active = False
             here.pause()
+        self._here_key = -1
         self._in_flight.clear()
 
     def begin(self, key: int) -> CallLog | None:
         """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
-        self._on_start(self.run, key)
+        on_start = self._on_start
+        if on_start is not None:
+            on_start(self.run, key)
         here = self._here
         if here is not None:
-            self._in_flight[key] = (_clock(), None)
+            self._here_key = key
             here.active = True
+            self._here_started = _clock()
             return None
         log = CallLog() if self._capture else None
         self._in_flight[key] = (_clock(), log)
@@ -210,33 +239,31 @@ class PacketReporter:
         self, key: int, outcome: PacketOutcome, rows: int, error: BaseException | None = None
     ) -> None:
         """The call of packet ``key`` ended with ``outcome``, settling ``rows`` input rows."""
+        now = _clock()
+        keys = self._keys
+        if not keys:
+            self._oldest = now
         here = self._here
         if here is not None:
             here.active = False
-        entry = self._in_flight.pop(key, None)
-        now = _clock()
-        started, log = (now, None) if entry is None else entry
-        ended = self._ended
-        if not ended:
-            self._oldest = now
-        at = self._epoch + started
-        if here is not None:
-            out, err, logs = here.take()
-            trace = None if error is None else format_traceback(error)
-            ended.append(
-                (key, outcome, rows, at, now - started, error, out, err, logs, trace, HOST)
-            )
-        elif log is None or log.captured is None:
-            ended.append((key, outcome, rows, at, now - started, error, *_NOTHING))
+            if key == self._here_key:
+                started = self._here_started
+                self._here_key = -1
+            else:  # reported after its call (an output the store could not hold)
+                started = now
+            duration = now - started
+            if error is not None or here.stdout or here.stderr or here.logs:
+                out, err, logs = here.take()
+                trace = None if error is None else format_traceback(error)
+                self._details[len(keys)] = (error, out, err, logs, trace, HOST)
         else:
-            c = log.captured
-            ended.append(
-                (
-                    key,
-                    outcome,
-                    rows,
-                    at,
-                    c.duration,
+            entry = self._in_flight.pop(key, None)
+            started, log = (now, None) if entry is None else entry
+            duration = now - started
+            if log is not None and log.captured is not None:
+                c = log.captured
+                duration = c.duration
+                self._details[len(keys)] = (
                     error,
                     c.stdout or None,
                     c.stderr or None,
@@ -244,8 +271,14 @@ class PacketReporter:
                     c.traceback,
                     c.host,
                 )
-            )
-        if len(ended) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
+            elif error is not None:
+                self._details[len(keys)] = (error, None, None, None, None, None)
+        keys.append(key)
+        self._outcomes.append(outcome)
+        self._rows.append(rows)
+        self._started.append(self._epoch + started)
+        self._durations.append(duration)
+        if len(keys) >= BATCH_CALLS or now - self._oldest >= BATCH_SECONDS:
             self.flush()
 
     def settled(self, outcome: PacketOutcome, rows: int) -> None:
@@ -255,10 +288,27 @@ class PacketReporter:
 
     def flush(self) -> None:
         """Hand the ended calls batched so far to the observer."""
-        if self._ended:
-            ended, self._ended = self._ended, []
-            batch = PacketBatch(*(list(column) for column in zip(*ended, strict=True)))
-            self.observer.on_packets_end(self.run, batch)
+        keys = self._keys
+        if not keys:
+            return
+        n = len(keys)
+        details = self._details
+        sparse: list[list[Any]] = [[None] * n for _ in range(6)]
+        for at, values in details.items():
+            for column, value in zip(sparse, values, strict=True):
+                column[at] = value
+        batch = PacketBatch(
+            keys, self._outcomes, self._rows, self._started, self._durations, *sparse
+        )
+        self._keys, self._outcomes, self._rows, self._started, self._durations = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        self._details = {}
+        self.observer.on_packets_end(self.run, batch)
 
     def close(self) -> None:
         """The run is over: the last batch, then ``on_packets_done``."""
@@ -266,7 +316,7 @@ class PacketReporter:
         self.observer.on_packets_done(self.run)
 
 
-_NOTHING = (None, None, None, None, None)
+_ENDED = (PacketOutcome.COMPUTED, PacketOutcome.FILTERED, PacketOutcome.FAILED)
 _clock = time.perf_counter
 
 
