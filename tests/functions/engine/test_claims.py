@@ -108,8 +108,8 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
 
 
 def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase]) -> None:
-    """Alone, a process claims at most a sixteenth of the work at a time, and every bucket
-    ends up done."""
+    """Alone, a process claims at most a sixteenth of the work at a time, never more as the
+    work runs out, and every bucket ends up done."""
     mine = book(store, "mine")
     batches: list[int] = []
 
@@ -119,7 +119,7 @@ def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase])
     buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
     share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
     assert sum(batches) == 128 and max(batches) <= 8
-    assert batches == sorted(batches, reverse=True) and batches[-1] == 2
+    assert batches == sorted(batches, reverse=True)
     rows = mine.rows(list(buckets))
     assert all(mine.status(rows[b])[0] for b in buckets)
 

@@ -211,7 +211,12 @@ def share_work(
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
     processes seen holding claims, so batches shrink as the work runs out and the processes
-    finish at nearly the same time, while a process alone needs about twenty claims.
+    finish at nearly the same time, while a process alone needs about twenty claims. A batch
+    never shrinks below twice the items its claiming costs (a pass's reads and commits,
+    timed against the items' compute time): a tail of one-item batches would spend more on
+    claiming than on the work. Buckets other processes finished are looked up (their rows
+    become known) only when nothing is left to claim, so a pass with work to do reads only
+    the claims.
     """
     order = sorted(buckets)
     if order:
@@ -220,26 +225,19 @@ def share_work(
     total = sum(len(items) for items in buckets.values())
     cap = max(1, -(-total // 16))
     unmarked: list[str] = []  # finished here, marked done with the next claim
+    claim_seconds = item_seconds = 0.0  # the last pass's claiming and per-item compute time
 
     while pending:
+        started = time.monotonic()
         rows = book.rows(list(pending))
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
-        # buckets finished (here earlier, or elsewhere): take note of what they stored; those
-        # held elsewhere are only waited for (a poll reads the claims, not the results)
-        finished = [b for b, (done, _) in status.items() if done]
-        progressed = bool(finished)
-        if finished:
-            left = still_missing(np.concatenate([buckets[b] for b in finished]))
-            for bucket in finished:
-                rest = buckets[bucket][np.isin(buckets[bucket], left)]
-                if len(rest):  # finished elsewhere, but these rows failed there: try here
-                    compute(rest, _no_heartbeat)
-                del pending[bucket]
-        free = [b for b in pending if not status[b][1] - {book.owner}]
+        free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
         if free:
             holders = {o for b in pending for o in status[b][1]} | {book.owner}
             free_items = sum(len(buckets[b]) for b in free)
             want = max(1, min(cap, -(-free_items // (2 * len(holders)))))
+            if item_seconds > 0:
+                want = max(want, min(cap, int(2 * claim_seconds / item_seconds) + 1))
             batch, size = [], 0
             for bucket in free:
                 if size >= want:
@@ -248,23 +246,35 @@ def share_work(
                 size += len(buckets[bucket])
             taken = book.claim(batch, finished=unmarked)
             unmarked = []
-            progressed = True  # lost buckets are someone else's now: look again at once
-            if taken:
-                for bucket in taken:
-                    del pending[bucket]
-                items = still_missing(np.concatenate([buckets[b] for b in taken]))
-                last = [time.monotonic()]
-
-                def heartbeat(taken: list[str] = taken, last: list[float] = last) -> None:
-                    if time.monotonic() - last[0] >= book.lease_seconds / 3:
-                        book.renew(taken)
-                        last[0] = time.monotonic()
-
-                if len(items):
-                    compute(items, heartbeat)
-                unmarked = taken
+            if not taken:  # lost to someone else's claim: look again at once
                 continue
-        if pending and not progressed:
+            for bucket in taken:
+                del pending[bucket]
+            items = still_missing(np.concatenate([buckets[b] for b in taken]))
+            last = [time.monotonic()]
+            claim_seconds = last[0] - started
+
+            def heartbeat(taken: list[str] = taken, last: list[float] = last) -> None:
+                if time.monotonic() - last[0] >= book.lease_seconds / 3:
+                    book.renew(taken)
+                    last[0] = time.monotonic()
+
+            if len(items):
+                computing = time.monotonic()
+                compute(items, heartbeat)
+                item_seconds = (time.monotonic() - computing) / len(items)
+            unmarked = taken
+            continue
+        # nothing to claim: take note of what finished elsewhere, wait for the rest
+        finished = [b for b in pending if status[b][0]]
+        if finished:
+            left = still_missing(np.concatenate([buckets[b] for b in finished]))
+            for bucket in finished:
+                rest = buckets[bucket][np.isin(buckets[bucket], left)]
+                if len(rest):  # finished elsewhere, but these rows failed there: try here
+                    compute(rest, _no_heartbeat)
+                del pending[bucket]
+        elif pending:
             if unmarked:  # waiting: let the others see it is done
                 book.finish(unmarked)
                 unmarked = []
