@@ -1,66 +1,83 @@
-"""Streaming run of a ``FunctionNode``: the engine's phases per received chunk.
+"""Streaming run of a ``FunctionNode``: one continuous window of calls across received chunks.
 
 ``stream_function(...)`` (behind ``FunctionNode.async_execute``) reads the node's input
 channel ahead of its work (``ReadAhead``: up to ``read_rows`` rows - ``READ_AHEAD_ROWS``, or
-the node's ``FlushPolicy.rows`` if smaller) and, for each chunk (every row read since the
-previous chunk, so a fast upstream is met with few, large chunks and a slow one with small,
-early ones), runs one ``FunctionRun`` (``orcapod.nodes.function_run``): identify the chunk
-(``InputPlan``: input packet hashes and entry ids of its rows, the packet projected onto the
-function's parameters exactly as a synchronous run projects it), look up its recorded entries
-and its novel packets in the result cache, dispatch the missing packets (at most
-``max_concurrency`` in flight with a concurrent executor) and write through the engine's
-``RunWriter``. The whole run happens in a thread of its own; the event loop only moves chunks.
+the node's ``FlushPolicy.rows`` if smaller) and runs the node in a thread of its own; the event
+loop only moves chunks. Every chunk (every row read since the previous one, so a fast upstream
+is met with few, large chunks and a slow one with small, early ones) goes through the engine's
+identify and look-up phases (``orcapod.nodes.stream_chunk``: its recorded entries, then one
+result-cache look-up of its novel packets), and its missing packets join ONE window of at
+most ``max_concurrency`` calls in flight that runs across chunk boundaries:
+
+* the next chunk is taken and looked up as soon as the current chunk's last call has
+  started - while its calls run - so neither the look-ups nor a chunk's end leave the window
+  idle; when calls are in flight the input is only polled (a call is never held back waiting
+  for input), and when none are, everything finished is committed and passed on before the
+  node waits for input;
+* calls are collected in the order they started; each outcome goes to the run's one
+  ``StreamingWriter`` (results, then the records pointing at them, then failures), which
+  commits while the other calls of the window keep running.
+
+A chunk whose entries or input packets also appear in an earlier chunk that is not yet fully
+committed (only possible with repeated packets, or rows repeated exactly) waits until
+everything in flight is committed before its look-ups, so it finds that work stored: a packet
+is computed once per run however many chunks hold it (and counted as computed for every row,
+as in a synchronous run), and no record or result is written twice.
 
 Passing rows on: a finished row is passed downstream **after it is stored**. Right after each
-commit, the rows of the chunk that are settled (reused, cache hits, computed, filtered or
-failed), taken from the start of the chunk up to the first row still running, are read back
+commit, the settled rows (reused, cache hits, computed, filtered or failed) of the oldest
+chunks, from the first row not yet passed on up to the first row still running, are read back
 from the store (``NodeStore.stored_table``: the very rows, hidden columns included, that a
-synchronous run's downstream node reads) and sent, in input order; a chunk's remaining rows
-are sent once it is finished. So output order is input order, and a downstream node never
-sees a row that a crash could take back: whatever it computes from that row is derived from
-committed data, and after a kill every stored downstream record points at an upstream record
-and result that exist (the next run of either node finds them and recomputes nothing).
+synchronous run's downstream node reads) and sent, in input order. So output order is input
+order, and a downstream node never sees a row that a crash could take back: whatever it
+computes from that row is derived from committed data, and after a kill every stored
+downstream record points at an upstream record and result that exist (the next run of either
+node finds them and recomputes nothing).
 
 Committing often enough to pass rows on promptly (``StreamingWriter``): a finished row is
 committed at once, unless the previous commit ended less than ``COMMIT_GAP`` times its own
-duration (the commit and passing its rows on, which both hold up the node's dispatch) ago -
-then it goes with the next finished row, or at the end of the chunk. Slow functions (the
-reason to stream) thus commit every row as it finishes, fast ones in batches that keep commits
-to a small share of the run; the node's ``FlushPolicy`` (rows and age) still bounds every batch.
+duration (the commit and passing its rows on) ago - then it goes with a later one. Slow
+functions (the reason to stream) thus commit every row as it finishes, fast ones in batches
+that keep commits to a small share of the run; the node's ``FlushPolicy`` (rows and age) still
+bounds every batch.
 
 The summary is the sum of the chunks' summaries, which equals a synchronous run's: entries are
 distinct across the input (system tags identify source rows), and a packet that an earlier
 chunk of the same run computed is found in the result cache but counted (and recorded) as
-computed, as it is when both rows are in one input (``FunctionRun.computed_earlier``; the
-run keeps the 16-byte keys of the packets it computed). A packet that failed in an earlier
-chunk is called again for a later chunk's row (and fails or not again). Only a row repeated
-exactly (same tags, system tags and packet - possible in a hand-built stream without system
-tags) and falling into two chunks is counted as reused the second time instead of as its
-first occurrence's outcome.
+computed. A packet that failed in an earlier chunk is called again for a later chunk's row
+(and fails or not again). Only a row repeated exactly (same tags, system tags and packet -
+possible in a hand-built stream without system tags) and falling into two chunks is counted as
+reused the second time instead of as its first occurrence's outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from orcapod.errors import ChannelClosedError
+from orcapod.data import Packet
+from orcapod.errors import ChannelClosedError, PacketFunctionError
+from orcapod.executors.protocols import announce_last_call
+from orcapod.functions.engine.events import current_observer
 from orcapod.functions.engine.identify import InputPlan
-from orcapod.functions.engine.keys import match_keys, string_keys
+from orcapod.functions.engine.keys import digest_keys, match_keys, string_keys
 from orcapod.functions.engine.write import RunWriter
-from orcapod.nodes.function_run import SKIPPED, FunctionRun, RunSettings
+from orcapod.functions.pending import Pending
+from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.nodes.streaming import Output, ReadAhead, in_thread
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
-from orcapod.types.columns import SYSTEM_TAG_PREFIX, source_column
+from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID, SYSTEM_TAG_PREFIX, source_column
 
 __all__ = ["COMMIT_GAP", "READ_AHEAD_ROWS", "StreamingWriter", "stream_function"]
 
@@ -72,22 +89,23 @@ READ_AHEAD_ROWS = 50_000
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
 COMMIT_GAP = 8.0
 
-#: a chunk (after the first, which starts on the first rows) starts once it holds
-#: CHUNK_WINDOWS x the dispatch window rows, or CHUNK_PATIENCE seconds after its first row
-#: arrived, whichever comes first
-CHUNK_WINDOWS = 4
-CHUNK_PATIENCE = 0.05
-
 
 class StreamingWriter(RunWriter):
-    """A ``RunWriter`` that commits as soon as the commit cadence allows and calls
+    """A ``RunWriter`` that commits as soon as the commit cadence allows, asks
+    ``before_commit`` for the versions its rows were verified absent at, and calls
     ``after_commit`` after every commit (see the module docstring)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.before_commit: Callable[[], None] | None = None
         self.after_commit: Callable[[], None] | None = None
         self._commit_seconds = 0.0
         self._last_end = float("-inf")
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting for the next commit."""
+        return self._rows
 
     def maybe_flush(self) -> None:
         if not self._rows:
@@ -103,49 +121,14 @@ class StreamingWriter(RunWriter):
     def flush(self) -> None:
         busy = self._rows > 0
         start = time.monotonic()
+        if busy and self.before_commit is not None:
+            self.before_commit()
         super().flush()
         if self.after_commit is not None:
             self.after_commit()
         if busy:  # the commit and passing its rows on
             self._last_end = time.monotonic()
             self._commit_seconds = self._last_end - start
-
-
-class _Emitter:
-    """Sends a chunk's stored rows downstream, in input order, as they settle."""
-
-    def __init__(
-        self,
-        plan: InputPlan,
-        store: NodeStore,
-        template: pa.Table,
-        tag_keys: Sequence[str],
-        send: Callable[[pa.Table], None],
-    ) -> None:
-        self._plan = plan
-        self._store = store
-        self._template = template
-        self._tag_keys = list(tag_keys)
-        self._send = send
-        self._done = 0
-
-    def advance(self, settled: np.ndarray | None) -> None:
-        """Send the rows settled since the last call (all remaining rows when None)."""
-        n = self._plan.num_rows
-        end = n
-        if settled is not None:
-            ready = settled[self._plan.codes[self._done :]] != SKIPPED
-            waiting = np.flatnonzero(~ready)
-            if len(waiting):
-                end = self._done + int(waiting[0])
-        if end <= self._done:
-            return
-        rows = self._plan.table.slice(self._done, end - self._done)
-        self._done = end
-        part = InputPlan(ArrowTableStream(rows, self._tag_keys))
-        table = self._store.stored_table(part, self._template)
-        if table.num_rows:  # as a synchronous reader reads the node: every hidden column
-            self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
 
 
 def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str]) -> pa.Table:
@@ -159,6 +142,273 @@ def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str
         *(source_column(c) for c in packet_keys if source_column(c) in names),
     ]
     return chunk.select(keep)
+
+
+#: ``receive(wait)``: the next input table; None once the input ended; with ``wait=False``,
+#: ``NOTHING`` when no row is there yet
+NOTHING: Any = object()
+
+
+class _NodeStream:
+    """The run's loop (see the module docstring); runs in the node's thread."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        store: NodeStore,
+        template: pa.Table,
+        keys: tuple[Sequence[str], Sequence[str]],
+        receive: Callable[[bool], Any],
+        send: Callable[[pa.Table], None] | None,
+        max_concurrency: int | None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._template = template
+        self._tag_keys, self._packet_keys = keys
+        self._receive = receive
+        self._send = send
+        pod = settings.pod
+        self._pf = pod.packet_function
+        self._window = pod.concurrency_window(max_concurrency)
+        values = pod.sequential_values() if self._window == 1 else None
+        self._call = self._pf.call if values is None else values[0]
+        self._packet_schema = settings.read_stream.output_schema()[1]
+        self._observer = current_observer()
+        #: chunks not yet entirely passed on, oldest first (the writer's rows are theirs)
+        self._chunks: deque[StreamChunk] = deque()
+        self._next_base = 0
+        #: the chunk whose calls are being started, and its remaining calls
+        self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
+        self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
+        self._ended = False
+        self._called: list[np.ndarray] = []  # keys of the input hashes computed so far
+        self._counts = np.zeros(4, dtype=np.int64)
+        self._fail_fast: Exception | None = None
+        writer = StreamingWriter(
+            cache=store.cache,
+            variation=self._pf.get_function_variation_data,
+            execution=self._pf.get_execution_data,
+            pipeline_db=store.pipeline_db,
+            failure_db=store.failure_db,
+            record_path=store.record_path,
+            record_id_column=PIPELINE_ENTRY_ID,
+            failure_id_column=FAILURE_ID,
+            policy=settings.flush_policy,
+        )
+        writer.build_records = self._build_records
+        writer.input_hashes = self._input_hashes
+        writer.on_unstorable = self._unstorable
+        writer.before_commit = self._absent_at
+        writer.after_commit = self._emit
+        self._writer = writer
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> NodeRunSummary:
+        try:
+            while True:
+                self._fill()
+                if self._in_flight:
+                    self._collect(*self._in_flight.popleft())
+                elif self._ended and self._current is None:
+                    break
+        except BaseException:
+            for _, _, pending in self._in_flight:  # calls still running are dropped
+                pending.cancel()
+            self._in_flight.clear()
+            self._writer.after_commit = None  # commit what finished; pass nothing on
+            try:
+                self._writer.flush()
+            finally:
+                for chunk in self._chunks:
+                    chunk.close_events()
+            raise
+        self._writer.flush()
+        if self._chunks:  # e.g. no output: the last chunks' bookkeeping
+            self._emit()
+        computed, reused, filtered, failed = (int(c) for c in self._counts)
+        return NodeRunSummary(self._settings.label, computed, reused, filtered, failed)
+
+    def _fill(self) -> None:
+        """Start calls until the window is full or no call can start without waiting."""
+        window = self._window
+        while len(self._in_flight) < window:
+            current = self._current
+            if current is not None:
+                chunk, calls = current
+                item = next(calls, None)
+                if item is not None:
+                    self._start(chunk, *item)
+                    if window == 1:  # the thin path: the call ran; collect it now
+                        self._collect(*self._in_flight.popleft())
+                    continue
+                self._current = None
+                if window == 1:  # every call ran in this thread: end its capture now
+                    chunk.release_capture()
+                if chunk.complete:
+                    self._writer.maybe_flush()
+            if self._ended:
+                return
+            waiting = not self._in_flight
+            if waiting:  # nothing runs: pass everything finished on before waiting
+                self._writer.flush()
+            table = self._receive(waiting)
+            if table is NOTHING:
+                return
+            if table is None:
+                self._ended = True
+                announce_last_call(self._pf.executor)
+                return
+            if table.num_rows:
+                self._begin_chunk(table)
+
+    def _begin_chunk(self, table: pa.Table) -> None:
+        plan = InputPlan(
+            ArrowTableStream(_project(table, self._tag_keys, self._packet_keys), self._tag_keys)
+        )
+        if self._overlaps(plan):
+            self._drain()
+        chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
+        hits = chunk.lookup(self._computed_earlier)
+        self._next_base += len(chunk.outcome)
+        self._chunks.append(chunk)
+        if hits is not None:
+            self._writer.add_records(hits)
+        if not len(chunk.misses):
+            self._writer.maybe_flush()
+            return
+        chunk.capture_here(self._window)
+        packets = chunk.packets(self._packet_schema)
+        self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
+
+    def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
+        logger = chunk.begin(packet)
+        kwargs = {} if logger is None else {"logger": logger}
+        if self._window == 1:
+            pending: Pending[Any] = Pending.run(self._call, value, **kwargs)
+        else:
+            pending = self._pf.submit_call(value, **kwargs)
+        self._in_flight.append((chunk, packet, pending))
+
+    def _collect(self, chunk: StreamChunk, packet: int, pending: Pending[Any]) -> None:
+        try:
+            output = pending.result()
+        except Exception as err:  # recorded; raised under fail_fast
+            self._writer.add_failures(chunk.failed(packet, err))
+            stop = chunk.fail_fast_error(packet, err)
+            if stop is not None:
+                raise stop from err
+        else:
+            chunk.done(packet, output)
+            self._writer.add_computed(chunk.base + packet, output)
+        self._writer.maybe_flush()
+
+    def _drain(self) -> None:
+        """Collect every call in flight and commit (the current chunk is fully started)."""
+        while self._in_flight:
+            self._collect(*self._in_flight.popleft())
+        self._writer.flush()
+
+    def _overlaps(self, plan: InputPlan) -> bool:
+        """Do the plan's entries or packets also appear in a chunk not yet committed?"""
+        if not self._chunks:
+            return False
+        entries = np.concatenate([c.plan.entry_keys for c in self._chunks])
+        packets = np.concatenate([digest_keys(c.plan.input_digests) for c in self._chunks])
+        return bool(
+            (match_keys(plan.entry_keys, entries) >= 0).any()
+            or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
+        )
+
+    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
+        if not self._called:
+            return np.zeros(len(hashes), dtype=bool)
+        reference = np.concatenate(self._called)
+        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
+
+    # -- the writer's view of the chunks ------------------------------------------------------
+
+    def _split(self, packets: np.ndarray) -> Iterator[tuple[StreamChunk, np.ndarray, np.ndarray]]:
+        """Per chunk holding some of the (global) ``packets``: the chunk, their positions in
+        ``packets`` and their indices within the chunk."""
+        chunks = list(self._chunks)
+        bases = np.array([c.base for c in chunks], dtype=np.int64)
+        which = np.searchsorted(bases, packets, side="right") - 1
+        for i in np.unique(which).tolist():
+            at = np.flatnonzero(which == i)
+            yield chunks[i], at, packets[at] - chunks[i].base
+
+    def _input_hashes(self, packets: np.ndarray) -> list[str]:
+        out: list[Any] = [None] * len(packets)
+        for chunk, at, local in self._split(packets):
+            values = chunk.distinct.take(pa.array(local)).to_pylist()
+            for i, value in zip(at.tolist(), values, strict=True):
+                out[i] = value
+        return out
+
+    def _build_records(self, packets: np.ndarray, ids: pa.Array, computed: bool) -> pa.Table:
+        parts = [
+            chunk.records_for(local, ids.take(pa.array(at)), computed)
+            for chunk, at, local in self._split(packets)
+        ]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _unstorable(self, packet: int, err: Exception) -> None:  # fails only its row
+        ((chunk, _, local),) = self._split(np.array([packet], dtype=np.int64))
+        named = PacketFunctionError(f"function {self._pf.canonical_function_name!r}: {err}")
+        named.__cause__ = err
+        self._writer.add_failures(chunk.failed(int(local[0]), named, collected=False))
+        stop = chunk.fail_fast_error(int(local[0]), named)
+        if stop is not None:
+            raise stop
+
+    def _absent_at(self) -> None:
+        """The writer's rows were verified absent at the earliest version of their chunks."""
+        writer = self._writer
+        records = [c.records_absent_at for c in self._chunks]
+        results = [c.results_absent_at for c in self._chunks if len(c.misses)]
+        writer.records_absent_at = None if None in records or not records else min(records)  # type: ignore[type-var]
+        writer.results_absent_at = None if None in results or not results else min(results)  # type: ignore[type-var]
+        writer.fixed_ids = {k: v for c in self._chunks for k, v in c.fixed_ids.items()}
+
+    # -- passing rows on ----------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        """Right after a commit: pass on the settled rows of the oldest chunks, in order."""
+        chunks = self._chunks
+        while chunks:
+            chunk = chunks[0]
+            done = chunk.complete and (self._current is None or self._current[0] is not chunk)
+            self._advance(chunk, None if done else chunk.settled())
+            if not done:
+                return
+            chunks.popleft()
+            chunk.finish()
+            self._counts += chunk.summary()
+            fresh = chunk.computed_hashes()
+            if len(fresh):
+                self._called.append(string_keys(fresh))
+
+    def _advance(self, chunk: StreamChunk, settled: np.ndarray | None) -> None:
+        """Send the chunk's rows settled since the last call (all remaining when None)."""
+        plan = chunk.plan
+        end = plan.num_rows
+        if settled is not None:
+            ready = settled[plan.codes[chunk.emitted :]] != SKIPPED
+            waiting = np.flatnonzero(~ready)
+            if len(waiting):
+                end = chunk.emitted + int(waiting[0])
+        if end <= chunk.emitted:
+            return
+        rows = plan.table.slice(chunk.emitted, end - chunk.emitted)
+        chunk.emitted = end
+        if self._send is None:
+            return
+        part = InputPlan(ArrowTableStream(rows, self._tag_keys))
+        table = self._store.stored_table(part, self._template)
+        if table.num_rows:  # as a synchronous reader reads the node: every hidden column
+            self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
 
 
 async def stream_function(
@@ -180,20 +430,12 @@ async def stream_function(
     """
     loop = asyncio.get_running_loop()
     (reader,) = inputs
-    tag_keys, packet_keys = keys
-
     ahead = ReadAhead(reader, read_rows)
 
-    # a chunk of a few windows' worth keeps the window busy across a chunk's end and spreads
-    # the chunk's look-ups and final commit over several rows
-    min_rows = CHUNK_WINDOWS * settings.pod.concurrency_window(max_concurrency)
-
-    patience = [0.0]  # the first chunk starts on the first rows
-
-    def receive() -> pa.Table | None:
-        take = ahead.take(min_rows, patience[0])
-        patience[0] = CHUNK_PATIENCE
-        return asyncio.run_coroutine_threadsafe(take, loop).result()
+    def receive(wait: bool) -> Any:
+        if wait:
+            return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
+        return asyncio.run_coroutine_threadsafe(ahead.poll(NOTHING), loop).result()
 
     def send(table: pa.Table) -> None:
         assert output is not None
@@ -201,40 +443,15 @@ async def stream_function(
             part = table.slice(start, chunk_rows)
             asyncio.run_coroutine_threadsafe(output.send(part), loop).result()
 
-    called: list[np.ndarray] = []  # keys of the input hashes computed so far
-
-    def computed_earlier(hashes: pa.Array) -> np.ndarray:
-        if not called:
-            return np.zeros(len(hashes), dtype=bool)
-        reference = np.concatenate(called)
-        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
-
-    def work() -> NodeRunSummary:
-        counts = np.zeros(4, dtype=np.int64)
-        while (chunk := receive()) is not None:
-            if not chunk.num_rows:
-                continue
-            plan = InputPlan(ArrowTableStream(_project(chunk, tag_keys, packet_keys), tag_keys))
-            run = FunctionRun(settings, plan, store, writer_type=StreamingWriter)
-            run.computed_earlier = computed_earlier
-            emitter = _Emitter(plan, store, template, tag_keys, send)
-            writer = run.writer
-            assert isinstance(writer, StreamingWriter)
-            if output is not None:
-                writer.after_commit = lambda run=run, emitter=emitter: emitter.advance(
-                    run.settled()
-                )
-            try:
-                done = run.run(max_concurrency)
-            finally:
-                fresh = run.computed_hashes()
-                if len(fresh):
-                    called.append(string_keys(fresh))
-            if output is not None:
-                emitter.advance(None)
-            counts += (done.computed, done.reused, done.filtered, done.failed)
-        computed, reused, filtered, failed = (int(c) for c in counts)
-        return NodeRunSummary(settings.label, computed, reused, filtered, failed)
+    stream = _NodeStream(
+        settings,
+        store,
+        template,
+        keys,
+        receive,
+        None if output is None else send,
+        max_concurrency,
+    )
 
     def cancelled() -> None:
         stop = ChannelClosedError(f"the run of node {settings.label!r} was cancelled")
@@ -244,6 +461,6 @@ async def stream_function(
 
     ahead.start()
     try:
-        return await in_thread(work, settings.label, on_cancel=cancelled)
+        return await in_thread(stream.run, settings.label, on_cancel=cancelled)
     finally:
         await ahead.stop()
