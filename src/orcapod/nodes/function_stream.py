@@ -53,6 +53,9 @@ reused the second time instead of as its first occurrence's outcome.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -148,43 +151,43 @@ def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str
 #: ``NOTHING`` when no row is there yet
 NOTHING: Any = object()
 
+#: the loop hands its outcomes to the writer in batches of at most this many, or older than
+#: ``HAND_SECONDS`` (and always before it waits)
+HAND_ROWS = 256
+HAND_SECONDS = 0.005
 
-class _NodeStream:
-    """The run's loop (see the module docstring); runs in the node's thread."""
+_END: Any = object()
+
+
+class _Writer:
+    """The run's writer thread: buffers outcomes, commits, passes rows on (module docstring).
+
+    It owns the ``StreamingWriter`` and the chunks not yet passed on; the loop hands it work as
+    batches of operations through a bounded queue (a writer that falls behind holds the loop
+    back). It commits whenever it has rows and nothing more is queued (so commits batch
+    themselves: what arrives during a commit goes with the next), or when the node's
+    ``FlushPolicy`` says so.
+    """
 
     def __init__(
         self,
         settings: RunSettings,
         store: NodeStore,
         template: pa.Table,
-        keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[bool], Any],
+        tag_keys: Sequence[str],
         send: Callable[[pa.Table], None] | None,
-        max_concurrency: int | None,
     ) -> None:
-        self._settings = settings
         self._store = store
         self._template = template
-        self._tag_keys, self._packet_keys = keys
-        self._receive = receive
+        self._tag_keys = tag_keys
         self._send = send
-        pod = settings.pod
-        self._pf = pod.packet_function
-        self._window = pod.concurrency_window(max_concurrency)
-        values = pod.sequential_values() if self._window == 1 else None
-        self._call = self._pf.call if values is None else values[0]
-        self._packet_schema = settings.read_stream.output_schema()[1]
-        self._observer = current_observer()
-        #: chunks not yet entirely passed on, oldest first (the writer's rows are theirs)
-        self._chunks: deque[StreamChunk] = deque()
-        self._next_base = 0
-        #: the chunk whose calls are being started, and its remaining calls
-        self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
-        self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
-        self._ended = False
-        self._called: list[np.ndarray] = []  # keys of the input hashes computed so far
-        self._counts = np.zeros(4, dtype=np.int64)
-        self._fail_fast: Exception | None = None
+        self._pf = settings.pod.packet_function
+        self._label = settings.label
+        self.chunks: deque[StreamChunk] = deque()  # not yet entirely passed on, oldest first
+        self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
+        self.counts = np.zeros(4, dtype=np.int64)
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=64)
         writer = StreamingWriter(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
@@ -202,137 +205,97 @@ class _NodeStream:
         writer.before_commit = self._absent_at
         writer.after_commit = self._emit
         self._writer = writer
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._work,),
+            name=f"orcapod-{settings.label}-writer",
+            daemon=True,
+        )
 
-    # -- the loop -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
 
-    def run(self) -> NodeRunSummary:
-        try:
-            while True:
-                self._fill()
-                if self._in_flight:
-                    self._collect(*self._in_flight.popleft())
-                elif self._ended and self._current is None:
-                    break
-        except BaseException:
-            for _, _, pending in self._in_flight:  # calls still running are dropped
-                pending.cancel()
-            self._in_flight.clear()
-            self._writer.after_commit = None  # commit what finished; pass nothing on
+    def hand(self, ops: list[tuple[Any, ...]]) -> None:
+        """Queue a batch of operations (raises the writer's error, if it failed)."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put(ops)
+
+    def sync(self) -> None:
+        """Wait until everything handed so far is committed and passed on."""
+        done = threading.Event()
+        self.hand([("sync", done)])
+        while not done.wait(0.05):
+            if not self._thread.is_alive():
+                break
+        if self.error is not None:
+            raise self.error
+
+    def close(self, emit: bool) -> None:
+        """Commit what is left (``emit``: and pass it on) and end the thread."""
+        self._queue.put([("end", emit)])
+        self._thread.join()
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        writer = self._writer
+        get = self._queue.get
+        while True:
             try:
-                self._writer.flush()
-            finally:
-                for chunk in self._chunks:
-                    chunk.close_events()
-            raise
-        self._writer.flush()
-        if self._chunks:  # e.g. no output: the last chunks' bookkeeping
-            self._emit()
-        computed, reused, filtered, failed = (int(c) for c in self._counts)
-        return NodeRunSummary(self._settings.label, computed, reused, filtered, failed)
+                ops = get(timeout=0.2 if writer.buffered else None)
+            except queue.Empty:
+                ops = []
+            for op in ops:
+                kind = op[0]
+                try:
+                    if kind == "end":
+                        if not op[1] or self.error is not None:
+                            writer.after_commit = None
+                        writer.flush()
+                        if op[1] and self.error is None and self.chunks:
+                            self._emit()
+                        return
+                    self._do(op)
+                except BaseException as err:  # noqa: BLE001 - the loop raises it
+                    if self.error is None:
+                        self.error = err
+                    writer.after_commit = None  # commit what finished; pass nothing on
+            if self._queue.empty():  # nothing more queued: commit now if the cadence allows
+                try:
+                    writer.maybe_flush()
+                except BaseException as err:  # noqa: BLE001 - the loop raises it
+                    if self.error is None:
+                        self.error = err
+                    writer.after_commit = None
 
-    def _fill(self) -> None:
-        """Start calls until the window is full or no call can start without waiting."""
-        window = self._window
-        while len(self._in_flight) < window:
-            current = self._current
-            if current is not None:
-                chunk, calls = current
-                item = next(calls, None)
-                if item is not None:
-                    self._start(chunk, *item)
-                    if window == 1:  # the thin path: the call ran; collect it now
-                        self._collect(*self._in_flight.popleft())
-                    continue
-                self._current = None
-                if window == 1:  # every call ran in this thread: end its capture now
-                    chunk.release_capture()
-                if chunk.complete:
-                    self._writer.maybe_flush()
-            if self._ended:
-                return
-            waiting = not self._in_flight
-            if waiting:  # nothing runs: pass everything finished on before waiting
-                self._writer.flush()
-            table = self._receive(waiting)
-            if table is NOTHING:
-                return
-            if table is None:
-                self._ended = True
-                announce_last_call(self._pf.executor)
-                return
-            if table.num_rows:
-                self._begin_chunk(table)
-
-    def _begin_chunk(self, table: pa.Table) -> None:
-        plan = InputPlan(
-            ArrowTableStream(_project(table, self._tag_keys, self._packet_keys), self._tag_keys)
-        )
-        if self._overlaps(plan):
-            self._drain()
-        chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier)
-        self._next_base += len(chunk.outcome)
-        self._chunks.append(chunk)
-        if hits is not None:
-            self._writer.add_records(hits)
-        if not len(chunk.misses):
-            self._writer.maybe_flush()
-            return
-        chunk.capture_here(self._window)
-        packets = chunk.packets(self._packet_schema)
-        self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
-
-    def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
-        logger = chunk.begin(packet)
-        kwargs = {} if logger is None else {"logger": logger}
-        if self._window == 1:
-            pending: Pending[Any] = Pending.run(self._call, value, **kwargs)
-        else:
-            pending = self._pf.submit_call(value, **kwargs)
-        self._in_flight.append((chunk, packet, pending))
-
-    def _collect(self, chunk: StreamChunk, packet: int, pending: Pending[Any]) -> None:
-        try:
-            output = pending.result()
-        except Exception as err:  # recorded; raised under fail_fast
-            self._writer.add_failures(chunk.failed(packet, err))
-            stop = chunk.fail_fast_error(packet, err)
-            if stop is not None:
-                raise stop from err
-        else:
-            chunk.done(packet, output)
-            self._writer.add_computed(chunk.base + packet, output)
-        self._writer.maybe_flush()
-
-    def _drain(self) -> None:
-        """Collect every call in flight and commit (the current chunk is fully started)."""
-        while self._in_flight:
-            self._collect(*self._in_flight.popleft())
-        self._writer.flush()
-
-    def _overlaps(self, plan: InputPlan) -> bool:
-        """Do the plan's entries or packets also appear in a chunk not yet committed?"""
-        if not self._chunks:
-            return False
-        entries = np.concatenate([c.plan.entry_keys for c in self._chunks])
-        packets = np.concatenate([digest_keys(c.plan.input_digests) for c in self._chunks])
-        return bool(
-            (match_keys(plan.entry_keys, entries) >= 0).any()
-            or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
-        )
-
-    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
-        if not self._called:
-            return np.zeros(len(hashes), dtype=bool)
-        reference = np.concatenate(self._called)
-        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
+    def _do(self, op: tuple[Any, ...]) -> None:
+        kind, writer = op[0], self._writer
+        if kind == "computed":
+            _, chunk, packet, output = op
+            chunk.mark(packet, output)
+            writer.add_computed(chunk.base + packet, output)
+        elif kind == "failed":
+            _, chunk, packet, table = op
+            chunk.mark(packet, None, failed=True)
+            writer.add_failures(table)
+        elif kind == "chunk":
+            _, chunk, hits = op
+            self.chunks.append(chunk)
+            if hits is not None:
+                writer.add_records(hits)
+        elif kind == "flush":
+            writer.flush()
+        elif kind == "sync":
+            writer.flush()
+            op[1].set()
 
     # -- the writer's view of the chunks ------------------------------------------------------
 
     def _split(self, packets: np.ndarray) -> Iterator[tuple[StreamChunk, np.ndarray, np.ndarray]]:
         """Per chunk holding some of the (global) ``packets``: the chunk, their positions in
         ``packets`` and their indices within the chunk."""
-        chunks = list(self._chunks)
+        chunks = list(self.chunks)
         bases = np.array([c.base for c in chunks], dtype=np.int64)
         which = np.searchsorted(bases, packets, side="right") - 1
         for i in np.unique(which).tolist():
@@ -356,39 +319,41 @@ class _NodeStream:
 
     def _unstorable(self, packet: int, err: Exception) -> None:  # fails only its row
         ((chunk, _, local),) = self._split(np.array([packet], dtype=np.int64))
+        index = int(local[0])
         named = PacketFunctionError(f"function {self._pf.canonical_function_name!r}: {err}")
         named.__cause__ = err
-        self._writer.add_failures(chunk.failed(int(local[0]), named, collected=False))
-        stop = chunk.fail_fast_error(int(local[0]), named)
+        chunk.mark(index, None, failed=True, collected=False)
+        self._writer.add_failures(chunk.failure_records(index, named))
+        stop = chunk.fail_fast_error(index, named)
         if stop is not None:
             raise stop
 
     def _absent_at(self) -> None:
         """The writer's rows were verified absent at the earliest version of their chunks."""
         writer = self._writer
-        records = [c.records_absent_at for c in self._chunks]
-        results = [c.results_absent_at for c in self._chunks if len(c.misses)]
-        writer.records_absent_at = None if None in records or not records else min(records)  # type: ignore[type-var]
-        writer.results_absent_at = None if None in results or not results else min(results)  # type: ignore[type-var]
-        writer.fixed_ids = {k: v for c in self._chunks for k, v in c.fixed_ids.items()}
+        records = [c.records_absent_at for c in self.chunks]
+        results = [c.results_absent_at for c in self.chunks if len(c.misses)]
+        writer.records_absent_at = _earliest(records)
+        writer.results_absent_at = _earliest(results)
+        writer.fixed_ids = {k: v for c in self.chunks for k, v in c.fixed_ids.items()}
 
     # -- passing rows on ----------------------------------------------------------------------
 
     def _emit(self) -> None:
         """Right after a commit: pass on the settled rows of the oldest chunks, in order."""
-        chunks = self._chunks
+        chunks = self.chunks
         while chunks:
             chunk = chunks[0]
-            done = chunk.complete and (self._current is None or self._current[0] is not chunk)
+            done = chunk.complete
             self._advance(chunk, None if done else chunk.settled())
             if not done:
                 return
             chunks.popleft()
-            chunk.finish()
-            self._counts += chunk.summary()
+            self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):
-                self._called.append(string_keys(fresh))
+                self.called.append(string_keys(fresh))
+            chunk.passed = True
 
     def _advance(self, chunk: StreamChunk, settled: np.ndarray | None) -> None:
         """Send the chunk's rows settled since the last call (all remaining when None)."""
@@ -409,6 +374,187 @@ class _NodeStream:
         table = self._store.stored_table(part, self._template)
         if table.num_rows:  # as a synchronous reader reads the node: every hidden column
             self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
+
+
+def _earliest(versions: list[int | None]) -> int | None:
+    if not versions or any(v is None for v in versions):
+        return None
+    return min(v for v in versions if v is not None)
+
+
+class _NodeStream:
+    """The run's loop (see the module docstring); runs in the node's thread."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        store: NodeStore,
+        template: pa.Table,
+        keys: tuple[Sequence[str], Sequence[str]],
+        receive: Callable[[bool], Any],
+        send: Callable[[pa.Table], None] | None,
+        max_concurrency: int | None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._tag_keys, self._packet_keys = keys
+        self._receive = receive
+        pod = settings.pod
+        self._pf = pod.packet_function
+        self._window = pod.concurrency_window(max_concurrency)
+        values = pod.sequential_values() if self._window == 1 else None
+        self._call = self._pf.call if values is None else values[0]
+        self._packet_schema = settings.read_stream.output_schema()[1]
+        self._observer = current_observer()
+        self._writer = _Writer(settings, store, template, self._tag_keys, send)
+        #: chunks handed to the writer and not yet passed on (for the overlap check)
+        self._open: list[StreamChunk] = []
+        self._next_base = 0
+        #: the chunk whose calls are being started, and its remaining calls
+        self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
+        self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
+        self._ended = False
+        self._ops: list[tuple[Any, ...]] = []  # outcomes not yet handed to the writer
+        self._oldest = 0.0
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> NodeRunSummary:
+        writer = self._writer
+        writer.start()
+        try:
+            while True:
+                self._fill()
+                if self._in_flight:
+                    self._hand()  # before waiting for the call
+                    self._collect(*self._in_flight.popleft())
+                elif self._ended and self._current is None:
+                    break
+            self._hand()
+        except BaseException:
+            for _, _, pending in self._in_flight:  # calls still running are dropped
+                pending.cancel()
+            self._in_flight.clear()
+            try:
+                if self._ops and writer.error is None:
+                    writer.hand(self._ops)
+            finally:
+                writer.close(emit=False)  # commit what finished; pass nothing on
+                for chunk in self._open:
+                    chunk.close_events()
+            raise
+        writer.close(emit=True)
+        if writer.error is not None:
+            raise writer.error
+        computed, reused, filtered, failed = (int(c) for c in writer.counts)
+        return NodeRunSummary(self._settings.label, computed, reused, filtered, failed)
+
+    def _fill(self) -> None:
+        """Start calls until the window is full or no call can start without waiting."""
+        window = self._window
+        while len(self._in_flight) < window:
+            current = self._current
+            if current is not None:
+                chunk, calls = current
+                item = next(calls, None)
+                if item is not None:
+                    self._start(chunk, *item)
+                    if window == 1:  # the thin path: the call ran; collect it now
+                        self._collect(*self._in_flight.popleft())
+                    continue
+                self._current = None
+            if self._ended:
+                return
+            waiting = not self._in_flight
+            if waiting:  # nothing runs: pass everything finished on before waiting
+                self._add(("flush",))
+                self._hand()
+            table = self._receive(waiting)
+            if table is NOTHING:
+                return
+            if table is None:
+                self._ended = True
+                announce_last_call(self._pf.executor)
+                return
+            if table.num_rows:
+                self._begin_chunk(table)
+
+    def _begin_chunk(self, table: pa.Table) -> None:
+        plan = InputPlan(
+            ArrowTableStream(_project(table, self._tag_keys, self._packet_keys), self._tag_keys)
+        )
+        self._open = [c for c in self._open if not c.passed]
+        if self._overlaps(plan):  # wait until the earlier rows are committed
+            self._hand()
+            while self._in_flight:
+                self._collect(*self._in_flight.popleft())
+            self._hand()
+            self._writer.sync()
+            self._open = []
+        chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
+        hits = chunk.lookup(self._computed_earlier)
+        self._next_base += len(chunk.outcome)
+        self._open.append(chunk)
+        self._add(("chunk", chunk, hits))
+        if not len(chunk.misses):
+            chunk.close_events()
+            return
+        chunk.capture_here(self._window)
+        packets = chunk.packets(self._packet_schema)
+        self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
+
+    def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
+        logger = chunk.begin(packet)
+        kwargs = {} if logger is None else {"logger": logger}
+        if self._window == 1:
+            pending: Pending[Any] = Pending.run(self._call, value, **kwargs)
+        else:
+            pending = self._pf.submit_call(value, **kwargs)
+        self._in_flight.append((chunk, packet, pending))
+
+    def _collect(self, chunk: StreamChunk, packet: int, pending: Pending[Any]) -> None:
+        try:
+            output = pending.result()
+        except Exception as err:  # recorded; raised under fail_fast
+            chunk.ended(packet, None, err)
+            self._add(("failed", chunk, packet, chunk.failure_records(packet, err)))
+            stop = chunk.fail_fast_error(packet, err)
+            if stop is not None:
+                raise stop from err
+        else:
+            chunk.ended(packet, output)
+            self._add(("computed", chunk, packet, output))
+
+    def _add(self, op: tuple[Any, ...]) -> None:
+        ops = self._ops
+        if not ops:
+            self._oldest = time.monotonic()
+        ops.append(op)
+        if len(ops) >= HAND_ROWS or time.monotonic() - self._oldest >= HAND_SECONDS:
+            self._hand()
+
+    def _hand(self) -> None:
+        if self._ops:
+            ops, self._ops = self._ops, []
+            self._writer.hand(ops)
+
+    def _overlaps(self, plan: InputPlan) -> bool:
+        """Do the plan's entries or packets also appear in a chunk not yet passed on?"""
+        if not self._open:
+            return False
+        entries = np.concatenate([c.plan.entry_keys for c in self._open])
+        packets = np.concatenate([digest_keys(c.plan.input_digests) for c in self._open])
+        return bool(
+            (match_keys(plan.entry_keys, entries) >= 0).any()
+            or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
+        )
+
+    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
+        called = list(self._writer.called)
+        if not called:
+            return np.zeros(len(hashes), dtype=bool)
+        reference = np.concatenate(called)
+        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
 
 
 async def stream_function(

@@ -78,6 +78,9 @@ class StreamChunk:
         #: the packets to call (local indices), and how many of them were collected
         self.misses = np.empty(0, dtype=np.int64)
         self.collected = 0
+        self.marked = 0  # outcomes the writer holds
+        #: every row passed on (set by the writer; read by the loop)
+        self.passed = False
         #: the versions at which the chunk's ids were verified absent (None: unverified)
         self.records_absent_at: int | None = None
         self.results_absent_at: int | None = None
@@ -200,12 +203,7 @@ class StreamChunk:
         if len(self.novel):
             self.category[self.novel] = self.outcome[self.codes]
 
-    # -- calls --------------------------------------------------------------------------------
-
-    @property
-    def complete(self) -> bool:
-        """Every call of the chunk was collected (or it needed none)."""
-        return self.collected >= len(self.misses)
+    # -- calls (the run's loop) ---------------------------------------------------------------
 
     def packets(self, packet_schema: Any) -> Iterator[Packet]:
         """The input packets of the chunk's misses, in order."""
@@ -219,32 +217,28 @@ class StreamChunk:
             in_process = executor is None or isinstance(executor, LocalExecutor)
             self.reporter.capture_here(window == 1 and in_process)
 
-    def release_capture(self) -> None:
-        """Every call of the chunk started: take out the capture of ``capture_here``."""
-        if self.reporter is not None:
-            self.reporter.release()
-
     def begin(self, packet: int) -> Any:
         return None if self.reporter is None else self.reporter.begin(packet)
 
-    def done(self, packet: int, output: object) -> None:
-        """Packet ``packet`` (local index) returned ``output`` (None: filtered)."""
+    def ended(self, packet: int, output: object, err: Exception | None = None) -> bool:
+        """The call of ``packet`` (local index) returned ``output`` (None: filtered) or failed
+        with ``err``; True once every call of the chunk was collected (its events are then
+        closed)."""
         self.collected += 1
-        self.outcome[packet] = _FILTERED if output is None else _COMPUTED
         if self.reporter is not None:
             assert self._packet_rows is not None
-            outcome = PacketOutcome.FILTERED if output is None else PacketOutcome.COMPUTED
-            self.reporter.end(packet, outcome, self._packet_rows[packet])
+            if err is not None:
+                outcome = PacketOutcome.FAILED
+            else:
+                outcome = PacketOutcome.FILTERED if output is None else PacketOutcome.COMPUTED
+            self.reporter.end(packet, outcome, self._packet_rows[packet], err)
+        done = self.collected >= len(self.misses)
+        if done:
+            self.close_events()
+        return done
 
-    def failed(self, packet: int, err: Exception, collected: bool = True) -> pa.Table:
-        """Packet ``packet`` failed with ``err``; its failure records (to write). Under
-        ``fail_fast`` the caller raises ``fail_fast_error`` once they are written."""
-        if collected:
-            self.collected += 1
-        self.outcome[packet] = _FAILED
-        if self.reporter is not None:
-            assert self._packet_rows is not None
-            self.reporter.end(packet, PacketOutcome.FAILED, self._packet_rows[packet], err)
+    def failure_records(self, packet: int, err: Exception) -> pa.Table:
+        """The failure records of the entries of ``packet`` (local index)."""
         assert self.groups is not None
         entries, _ = self.groups.members(np.array([packet]))
         rows = pa.array(self.plan.first_rows[entries])
@@ -271,22 +265,31 @@ class StreamChunk:
         error.__cause__ = err
         return error
 
-    def finish(self) -> None:
-        """The chunk is complete: its last events."""
-        self._sync_category()
-        if self.reporter is not None:
-            codes, outcome = self.codes, self.outcome
-            never = self.novel[(outcome[codes] == _SKIPPED)] if len(self.novel) else self.novel
-            if len(self.misses):  # an inactive function's rows count as filtered
-                self._settled(never, PacketOutcome.FILTERED)
-            self.reporter.release()
-            self.reporter.close()
-
     def close_events(self) -> None:
-        """The run stopped early: release and close the chunk's events."""
-        if self.reporter is not None:
-            self.reporter.release()
-            self.reporter.close()
+        """Release the capture and close the chunk's events (idempotent)."""
+        reporter, self.reporter = self.reporter, None
+        if reporter is not None:
+            reporter.release()
+            reporter.close()
+
+    # -- outcomes (the run's writer) ----------------------------------------------------------
+
+    def mark(
+        self, packet: int, output: object, failed: bool = False, collected: bool = True
+    ) -> None:
+        """What the writer now holds for ``packet``: its output (None: filtered) or a failure
+        (``collected=False``: a computed packet whose output could not be stored)."""
+        if collected:
+            self.marked += 1
+        if failed:
+            self.outcome[packet] = _FAILED
+        else:
+            self.outcome[packet] = _FILTERED if output is None else _COMPUTED
+
+    @property
+    def complete(self) -> bool:
+        """The writer holds the outcome of every call of the chunk (or it needed none)."""
+        return self.marked >= len(self.misses)
 
     # -- writes -------------------------------------------------------------------------------
 
