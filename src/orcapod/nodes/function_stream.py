@@ -90,7 +90,7 @@ READ_AHEAD_ROWS = 50_000
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
-COMMIT_GAP = 8.0
+COMMIT_GAP = 1.0
 
 
 class StreamingWriter(RunWriter):
@@ -147,9 +147,11 @@ def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str
     return chunk.select(keep)
 
 
-#: ``receive(wait)``: the next input table; None once the input ended; with ``wait=False``,
-#: ``NOTHING`` when no row is there yet
+#: what ``_Preparer.next(wait=False)`` returns when no chunk is ready yet
 NOTHING: Any = object()
+
+#: chunks looked up ahead of the window of calls
+PREPARED_AHEAD = 2
 
 #: the loop hands its outcomes to the writer in batches of at most this many, or older than
 #: ``HAND_SECONDS`` (and always before it waits)
@@ -382,6 +384,113 @@ def _earliest(versions: list[int | None]) -> int | None:
     return min(v for v in versions if v is not None)
 
 
+class _Preparer:
+    """The run's look-up thread: reads the input, identifies and looks up each chunk, and
+    hands the prepared chunks (at most ``PREPARED_AHEAD`` ahead) to the loop, so look-ups
+    never hold up the window of calls (module docstring)."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        store: NodeStore,
+        keys: tuple[Sequence[str], Sequence[str]],
+        receive: Callable[[], pa.Table | None],
+        writer: _Writer,
+        observer: Any,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._tag_keys, self._packet_keys = keys
+        self._receive = receive
+        self._writer = writer
+        self._observer = observer
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=PREPARED_AHEAD)
+        self._stopped = threading.Event()
+        #: chunks prepared and not yet passed on (for the overlap check)
+        self._open: list[StreamChunk] = []
+        self._next_base = 0
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._work,),
+            name=f"orcapod-{settings.label}-lookup",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """The loop stopped: stop at the next chunk (the input's end also ends the wait)."""
+        self._stopped.set()
+
+    def next(self, wait: bool) -> Any:
+        """The next prepared ``(chunk, hit records)``; None at the input's end; ``NOTHING``
+        when ``wait`` is False and none is ready. Raises what the look-ups raised."""
+        try:
+            got = self._ready.get(timeout=None) if wait else self._ready.get_nowait()
+        except queue.Empty:
+            return NOTHING
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _put(self, item: Any) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                table = self._receive()
+                if table is None:
+                    self._put(None)
+                    return
+                if table.num_rows and not self._put(self._prepare(table)):
+                    return
+        except BaseException as err:  # noqa: BLE001 - raised by the loop
+            self._put(err)
+
+    def _prepare(self, table: pa.Table) -> tuple[StreamChunk, pa.Table | None]:
+        projected = _project(table, self._tag_keys, self._packet_keys)
+        plan = InputPlan(ArrowTableStream(projected, self._tag_keys))
+        self._open = [c for c in self._open if not c.passed]
+        if self._overlaps(plan):  # wait until the earlier rows are committed and passed on
+            while any(not c.passed for c in self._open) and self._writer.error is None:
+                if self._stopped.wait(0.005):
+                    break
+            self._open = []
+        chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
+        hits = chunk.lookup(self._computed_earlier)
+        self._next_base += len(chunk.outcome)
+        self._open.append(chunk)
+        if not len(chunk.misses):
+            chunk.close_events()
+        return chunk, hits
+
+    def _overlaps(self, plan: InputPlan) -> bool:
+        """Do the plan's entries or packets also appear in a chunk not yet passed on?"""
+        if not self._open:
+            return False
+        entries = np.concatenate([c.plan.entry_keys for c in self._open])
+        packets = np.concatenate([digest_keys(c.plan.input_digests) for c in self._open])
+        return bool(
+            (match_keys(plan.entry_keys, entries) >= 0).any()
+            or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
+        )
+
+    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
+        called = list(self._writer.called)
+        if not called:
+            return np.zeros(len(hashes), dtype=bool)
+        reference = np.concatenate(called)
+        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
+
+
 class _NodeStream:
     """The run's loop (see the module docstring); runs in the node's thread."""
 
@@ -391,25 +500,21 @@ class _NodeStream:
         store: NodeStore,
         template: pa.Table,
         keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[bool], Any],
+        receive: Callable[[], pa.Table | None],
         send: Callable[[pa.Table], None] | None,
         max_concurrency: int | None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._tag_keys, self._packet_keys = keys
-        self._receive = receive
         pod = settings.pod
         self._pf = pod.packet_function
         self._window = pod.concurrency_window(max_concurrency)
         values = pod.sequential_values() if self._window == 1 else None
         self._call = self._pf.call if values is None else values[0]
         self._packet_schema = settings.read_stream.output_schema()[1]
-        self._observer = current_observer()
         self._writer = _Writer(settings, store, template, self._tag_keys, send)
-        #: chunks handed to the writer and not yet passed on (for the overlap check)
-        self._open: list[StreamChunk] = []
-        self._next_base = 0
+        self._preparer = _Preparer(settings, store, keys, receive, self._writer, current_observer())
         #: the chunk whose calls are being started, and its remaining calls
         self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
         self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
@@ -422,6 +527,7 @@ class _NodeStream:
     def run(self) -> NodeRunSummary:
         writer = self._writer
         writer.start()
+        self._preparer.start()
         try:
             while True:
                 self._fill()
@@ -439,8 +545,9 @@ class _NodeStream:
                 if self._ops and writer.error is None:
                     writer.hand(self._ops)
             finally:
+                self._preparer.stop()
                 writer.close(emit=False)  # commit what finished; pass nothing on
-                for chunk in self._open:
+                for chunk in writer.chunks:
                     chunk.close_events()
             raise
         writer.close(emit=True)
@@ -469,39 +576,19 @@ class _NodeStream:
             if waiting:  # nothing runs: pass everything finished on before waiting
                 self._add(("flush",))
                 self._hand()
-            table = self._receive(waiting)
-            if table is NOTHING:
+            got = self._preparer.next(waiting)
+            if got is NOTHING:
                 return
-            if table is None:
+            if got is None:
                 self._ended = True
                 announce_last_call(self._pf.executor)
                 return
-            if table.num_rows:
-                self._begin_chunk(table)
-
-    def _begin_chunk(self, table: pa.Table) -> None:
-        plan = InputPlan(
-            ArrowTableStream(_project(table, self._tag_keys, self._packet_keys), self._tag_keys)
-        )
-        self._open = [c for c in self._open if not c.passed]
-        if self._overlaps(plan):  # wait until the earlier rows are committed
-            self._hand()
-            while self._in_flight:
-                self._collect(*self._in_flight.popleft())
-            self._hand()
-            self._writer.sync()
-            self._open = []
-        chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier)
-        self._next_base += len(chunk.outcome)
-        self._open.append(chunk)
-        self._add(("chunk", chunk, hits))
-        if not len(chunk.misses):
-            chunk.close_events()
-            return
-        chunk.capture_here(self._window)
-        packets = chunk.packets(self._packet_schema)
-        self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
+            chunk, hits = got
+            self._add(("chunk", chunk, hits))
+            if len(chunk.misses):
+                chunk.capture_here(self._window)
+                packets = chunk.packets(self._packet_schema)
+                self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
 
     def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
         logger = chunk.begin(packet)
@@ -538,24 +625,6 @@ class _NodeStream:
             ops, self._ops = self._ops, []
             self._writer.hand(ops)
 
-    def _overlaps(self, plan: InputPlan) -> bool:
-        """Do the plan's entries or packets also appear in a chunk not yet passed on?"""
-        if not self._open:
-            return False
-        entries = np.concatenate([c.plan.entry_keys for c in self._open])
-        packets = np.concatenate([digest_keys(c.plan.input_digests) for c in self._open])
-        return bool(
-            (match_keys(plan.entry_keys, entries) >= 0).any()
-            or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
-        )
-
-    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
-        called = list(self._writer.called)
-        if not called:
-            return np.zeros(len(hashes), dtype=bool)
-        reference = np.concatenate(called)
-        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)
-
 
 async def stream_function(
     settings: RunSettings,
@@ -578,10 +647,8 @@ async def stream_function(
     (reader,) = inputs
     ahead = ReadAhead(reader, read_rows)
 
-    def receive(wait: bool) -> Any:
-        if wait:
-            return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
-        return asyncio.run_coroutine_threadsafe(ahead.poll(NOTHING), loop).result()
+    def receive() -> pa.Table | None:
+        return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
 
     def send(table: pa.Table) -> None:
         assert output is not None

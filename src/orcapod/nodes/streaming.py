@@ -218,16 +218,11 @@ class ReadAhead:
             parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
         )
 
-    async def poll(self, nothing: Any = None) -> Any:
-        """Every chunk read so far, as one table, without waiting: ``nothing`` when no row is
-        there yet, None once the channel ended."""
-        if not self._parts and not self._ended:
-            return nothing
-        return await self.take()
-
     async def stop(self) -> None:
-        """Stop reading (the consumer is done or failed)."""
+        """Stop reading (the consumer is done or failed); a waiting ``take`` returns None."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._ended = True
+        self._arrived.set()
