@@ -72,6 +72,7 @@ from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import digest_keys, match_keys, string_keys
 from orcapod.functions.engine.write import RunWriter
 from orcapod.functions.pending import Pending
+from orcapod.functions.provenance import OwnValues
 from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.stream_chunk import StreamChunk
@@ -80,7 +81,14 @@ from orcapod.nodes.summary import NodeRunSummary
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
-from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID, SYSTEM_TAG_PREFIX, source_column
+from orcapod.types.columns import (
+    FAILURE_ID,
+    PIPELINE_ENTRY_ID,
+    POD_TS,
+    RECORD_ID,
+    SYSTEM_TAG_PREFIX,
+    source_column,
+)
 
 __all__ = ["COMMIT_GAP", "READ_AHEAD_ROWS", "StreamingWriter", "stream_function"]
 
@@ -101,9 +109,36 @@ class StreamingWriter(RunWriter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.before_commit: Callable[[], None] | None = None
+        #: called with (packet indices, the result rows written for them) at every write
+        self.on_stored: Callable[[list[int], pa.Table], None] | None = None
         self.after_commit: Callable[[], None] | None = None
         self._commit_seconds = 0.0
         self._last_end = float("-inf")
+
+    def _store(
+        self, hashes: list[str], outputs: list[Packet | OwnValues | None], packets: list[int]
+    ) -> list[str]:
+        # as ``RunWriter._store``, keeping the rows written (``on_stored``): the rows passed on
+        # are built from them instead of being read back
+        variation, execution = self._data()
+        ids = None
+        fixed = self.fixed_ids
+        if fixed and any(p in fixed for p in packets):
+            ids = self._cache.record_ids(hashes, variation, execution)
+            ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
+        table = self._cache.store_outputs_table(
+            hashes,
+            outputs,
+            variation,
+            execution,
+            flush=False,
+            record_ids=ids,
+            absent_at=self.results_absent_at,
+        )
+        if self.on_stored is not None:
+            self.on_stored(packets, table)
+        stored: list[str] = table.column(RECORD_ID).to_pylist()
+        return stored
 
     @property
     def buffered(self) -> int:
@@ -206,6 +241,11 @@ class _Writer:
         writer.on_unstorable = self._unstorable
         writer.before_commit = self._absent_at
         writer.after_commit = self._emit
+        if send is not None:
+            writer.on_stored = self._keep
+        output_schema = store.output_schema
+        self._outputs = [*output_schema, *(source_column(k) for k in output_schema)]
+        self._keep_columns = [*self._outputs, RECORD_ID, POD_TS]
         self._writer = writer
         self._thread = threading.Thread(
             target=contextvars.copy_context().run,
@@ -330,6 +370,10 @@ class _Writer:
         if stop is not None:
             raise stop
 
+    def _keep(self, packets: list[int], table: pa.Table) -> None:
+        for chunk, at, local in self._split(np.asarray(packets, dtype=np.int64)):
+            chunk.keep(local, table.take(pa.array(at)), self._keep_columns)
+
     def _absent_at(self) -> None:
         """The writer's rows were verified absent at the earliest version of their chunks."""
         writer = self._writer
@@ -351,6 +395,7 @@ class _Writer:
             if not done:
                 return
             chunks.popleft()
+            chunk.release_rows()
             self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):
@@ -368,12 +413,13 @@ class _Writer:
                 end = chunk.emitted + int(waiting[0])
         if end <= chunk.emitted:
             return
-        rows = plan.table.slice(chunk.emitted, end - chunk.emitted)
-        chunk.emitted = end
+        start, chunk.emitted = chunk.emitted, end
         if self._send is None:
             return
-        part = InputPlan(ArrowTableStream(rows, self._tag_keys))
-        table = self._store.stored_table(part, self._template)
+        table = chunk.written_rows(start, end, self._template, self._outputs)
+        if table is None:  # some rows were stored before: read them back
+            part = InputPlan(ArrowTableStream(plan.table.slice(start, end - start), self._tag_keys))
+            table = self._store.stored_table(part, self._template)
         if table.num_rows:  # as a synchronous reader reads the node: every hidden column
             self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
 

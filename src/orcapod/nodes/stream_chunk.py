@@ -23,7 +23,7 @@ chunk's ``base`` (``base + i`` for its ``i``-th distinct packet) in the writer's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
 from orcapod.types import CacheMatch, ErrorPolicy
-from orcapod.types.columns import INPUT_PACKET_HASH, PACKET_ID
+from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, POD_TS, RECORD_ID
 
 __all__ = ["StreamChunk"]
 
@@ -89,6 +89,11 @@ class StreamChunk:
         self._lost: dict[int, str] = {}  # recorded entries whose result is gone -> its id
         #: rows passed on so far (in input order)
         self.emitted = 0
+        #: the result rows this run wrote for its packets (``keep``), and per packet its row in
+        #: them (-1: none written by this run)
+        self._stash: list[pa.Table] = []
+        self._stash_rows = 0
+        self._stash_at = np.empty(0, dtype=np.int64)
         self.reporter: PacketReporter | None = None
         self._entry_rows: np.ndarray | None = None
         self._packet_rows: list[int] | None = None
@@ -173,6 +178,7 @@ class StreamChunk:
         outcome[answers.hit & ~forced & earlier] = _COMPUTED
         outcome[answers.filtered & ~forced] = _FILTERED
         self.outcome = outcome
+        self._stash_at = np.full(len(distinct), -1, dtype=np.int64)
         parts = []
         for computed in (False, True):
             found = (answers.hit | answers.filtered) & ~forced
@@ -329,6 +335,56 @@ class StreamChunk:
             dtype=np.int64,
         )  # fmt: skip
 
+    # -- the rows just written -----------------------------------------------------------------
+
+    def keep(self, packets: np.ndarray, table: pa.Table, columns: list[str]) -> None:
+        """The writer stored ``table`` (one result row per local packet in ``packets``): keep
+        its ``columns`` until the rows are passed on (no read-back needed)."""
+        self._stash.append(table.select(columns))
+        self._stash_at[packets] = self._stash_rows + np.arange(len(packets), dtype=np.int64)
+        self._stash_rows += table.num_rows
+
+    def written_rows(
+        self, start: int, end: int, template: pa.Table, outputs: Sequence[str]
+    ) -> pa.Table | None:
+        """The stored rows (as ``template``) of input rows ``start:end``, built from the
+        result rows this run just wrote; None when some row's result was not written by this
+        run (reused, a cache hit), so it must be read from the store."""
+        plan = self.plan
+        rows = np.arange(start, end, dtype=np.int64)
+        entries = plan.codes[rows]
+        category = self.settled()[entries]
+        if (category == _REUSED).any():
+            return None
+        computed = category == _COMPUTED
+        rows, entries = rows[computed], entries[computed]
+        entry_packet = np.full(plan.num_entries, -1, dtype=np.int64)
+        entry_packet[self.novel] = self.codes
+        packets = entry_packet[entries]
+        at = self._stash_at[packets] if len(packets) else np.empty(0, dtype=np.int64)
+        if (packets < 0).any() or (at < 0).any():
+            return None
+        if not len(rows):
+            return template
+        results = pa.concat_tables(self._stash) if len(self._stash) > 1 else self._stash[0]
+        take = pa.array(at)
+        columns: dict[str, Any] = {}
+        tags = plan.tags(rows)
+        for name in tags.column_names:
+            columns[name] = tags.column(name)
+        for name in outputs:
+            columns[name] = results.column(name).take(take)
+        columns[PACKET_ID] = results.column(RECORD_ID).take(take)
+        columns[COMPUTED] = pa.array(np.ones(len(rows), dtype=bool))
+        columns[INPUT_PACKET_HASH] = plan.input_hashes(rows)
+        columns[POD_TS] = results.column(POD_TS).take(take)
+        fields = template.schema
+        return pa.table([_cast(columns[f.name], f.type) for f in fields], schema=fields)
+
+    def release_rows(self) -> None:
+        """Every row was passed on: drop the kept result rows."""
+        self._stash = []
+
     # -- events -------------------------------------------------------------------------------
 
     def _settled(self, entries: np.ndarray, outcome: PacketOutcome) -> None:
@@ -343,3 +399,7 @@ class StreamChunk:
         rows = self.plan.first_rows[self.groups.first_entries(packets)]
         tags = self.plan.tags(rows, user_only=True)
         return tags.append_column(INPUT_PACKET_HASH, self.distinct.take(pa.array(packets)))
+
+
+def _cast(column: Any, dtype: pa.DataType) -> Any:
+    return column if column.type == dtype else column.cast(dtype)
