@@ -190,8 +190,12 @@ PREPARED_AHEAD = 2
 
 #: the loop hands its outcomes to the writer in batches of at most this many, or older than
 #: ``HAND_SECONDS`` (and always before it waits)
-HAND_ROWS = 256
+HAND_ROWS = 64
 HAND_SECONDS = 0.005
+
+#: batches handed to the writer and not yet taken: a writer held back by a slow reader holds
+#: back the loop once about HANDED_AHEAD x HAND_ROWS finished rows wait
+HANDED_AHEAD = 4
 
 _END: Any = object()
 
@@ -224,7 +228,7 @@ class _Writer:
         self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=64)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
         writer = StreamingWriter(
             cache=store.cache,
             variation=self._pf.get_function_variation_data,
