@@ -94,7 +94,7 @@ __all__ = ["COMMIT_GAP", "READ_AHEAD_ROWS", "StreamingWriter", "stream_function"
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 50_000
+READ_AHEAD_ROWS = 10_000
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
@@ -186,7 +186,7 @@ def _project(chunk: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str
 NOTHING: Any = object()
 
 #: chunks looked up ahead of the window of calls
-PREPARED_AHEAD = 2
+PREPARED_AHEAD = 1
 
 #: the loop hands its outcomes to the writer in batches of at most this many, or older than
 #: ``HAND_SECONDS`` (and always before it waits)
