@@ -83,6 +83,9 @@ from orcapod.nodes.summary import NodeRunSummary
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.channels import Channel
 from orcapod.types.columns import (
+    INPUT_PACKET_HASH,
+    PIPELINE_ENTRY_ID,
+    RECORD_ID,
     SYSTEM_TAG_PREFIX,
     source_column,
 )
@@ -119,6 +122,61 @@ HAND_ROWS = 64
 HAND_SECONDS = 0.005
 
 
+class KnownKeys:
+    """What the node's store held when the run began, plus what the run itself handed on:
+    a chunk whose keys meet none of them needs no look-up (module docstring)."""
+
+    def __init__(self, store: NodeStore) -> None:
+        self._store = store
+        self._versions: tuple[int | None, int | None] | None = None
+        self._entries = np.empty(0, dtype="<u8")  # sorted lane 0 of the entry keys
+        self._packets = np.empty(0, dtype="<u8")  # sorted lane 0 of the input packet keys
+
+    def _load(self) -> tuple[int | None, int | None]:
+        store = self._store
+        # versions first: rows committed after them can only add matches (a look-up then)
+        versions = (
+            store.pipeline_db.committed_version(store.record_path),
+            store.cache.committed_version(),
+        )
+        records = store.pipeline_db.get_records_with_column_value(
+            store.record_path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[]
+        )
+        if records is not None and records.num_rows:
+            self._entries = np.sort(string_keys(records.column(PIPELINE_ENTRY_ID))[:, 0])
+        results = store.cache.database.get_records_with_column_value(
+            store.cache.record_path, {}, record_id_column=RECORD_ID, columns=[INPUT_PACKET_HASH]
+        )
+        if results is not None and results.num_rows:
+            self._packets = np.sort(string_keys(results.column(INPUT_PACKET_HASH))[:, 0])
+        return versions
+
+    def absent(self, plan: InputPlan) -> tuple[int | None, int | None] | None:
+        """The versions at which none of the plan's entries and packets was stored, when the
+        run knows (None: look them up); the plan's keys count as known from now on."""
+        if self._versions is None:
+            self._versions = self._load()
+        entries = np.unique(plan.entry_keys[:, 0])
+        packets = np.unique(digest_keys(plan.input_digests)[:, 0])
+        clear = not (_meets(entries, self._entries) or _meets(packets, self._packets))
+        self._entries = _merge(self._entries, entries)
+        self._packets = _merge(self._packets, packets)
+        return self._versions if clear else None
+
+
+def _meets(keys: np.ndarray, known: np.ndarray) -> bool:
+    """Does any of the sorted ``keys`` appear in the sorted ``known``?"""
+    if not len(keys) or not len(known):
+        return False
+    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return bool((known[at] == keys).any())
+
+
+def _merge(known: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The sorted union (with repeats) of sorted ``known`` and sorted ``keys``."""
+    return np.insert(known, np.searchsorted(known, keys), keys) if len(known) else keys
+
+
 class _Preparer:
     """The run's look-up thread: reads the input, identifies and looks up each chunk, and
     hands the prepared chunks (at most ``PREPARED_AHEAD`` ahead) to the loop, so look-ups
@@ -144,6 +202,7 @@ class _Preparer:
         #: chunks prepared and not yet passed on (for the overlap check)
         self._open: list[StreamChunk] = []
         self._next_base = 0
+        self._known = KnownKeys(store)
         self._thread = threading.Thread(
             target=contextvars.copy_context().run,
             args=(self._work,),
@@ -200,7 +259,7 @@ class _Preparer:
                     break
             self._open = []
         chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier)
+        hits = chunk.lookup(self._computed_earlier, self._known.absent(plan))
         self._next_base += len(chunk.outcome)
         self._open.append(chunk)
         if not len(chunk.misses):

@@ -36,7 +36,7 @@ from orcapod.executors import LocalExecutor
 from orcapod.functions.engine.events import PacketOutcome, PacketReporter, PacketRun
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
 from orcapod.functions.engine.keys import digest_keys, unique_keys
-from orcapod.functions.engine.lookup import lookup
+from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
@@ -116,12 +116,24 @@ class StreamChunk:
 
     # -- look-ups -----------------------------------------------------------------------------
 
-    def lookup(self, computed_earlier: Callable[[pa.Array], np.ndarray]) -> pa.Table | None:
-        """Look the chunk's entries and packets up; the records of its hits (to write)."""
-        novel = self._recorded()
+    def lookup(
+        self,
+        computed_earlier: Callable[[pa.Array], np.ndarray],
+        absent_at: tuple[int | None, int | None] | None = None,
+    ) -> pa.Table | None:
+        """Look the chunk's entries and packets up; the records of its hits (to write).
+
+        ``absent_at``: the run already knows that none of the chunk's entries is recorded and
+        none of its packets is in the result cache, as of these versions (records, results):
+        nothing is queried and every packet is a miss."""
+        if absent_at is not None:
+            self.records_absent_at = absent_at[0]
+            novel = np.arange(self.plan.num_entries, dtype=np.int64)
+        else:
+            novel = self._recorded()
         if not len(novel):
             return None
-        return self._novel(novel, computed_earlier)
+        return self._novel(novel, computed_earlier, absent_at)
 
     def _recorded(self) -> np.ndarray:
         plan, store, category = self.plan, self.store, self.category
@@ -152,7 +164,10 @@ class StreamChunk:
         return np.flatnonzero(novel)
 
     def _novel(
-        self, novel: np.ndarray, computed_earlier: Callable[[pa.Array], np.ndarray]
+        self,
+        novel: np.ndarray,
+        computed_earlier: Callable[[pa.Array], np.ndarray],
+        absent_at: tuple[int | None, int | None] | None,
     ) -> pa.Table | None:
         plan, store = self.plan, self.store
         rows = plan.first_rows[novel]
@@ -162,8 +177,14 @@ class StreamChunk:
         self.novel, self.codes, self.groups, self.distinct = novel, codes, groups, distinct
         pf, tier = self._pf, self.settings.cache_match
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
-        self.results_absent_at = store.cache.committed_version()
-        answers = lookup(store.cache, distinct, match_constraints(tier, pf.code_hash, execution))
+        if absent_at is not None:
+            self.results_absent_at = absent_at[1]
+            none = np.zeros(len(distinct), dtype=bool)
+            answers = Answers(pa.nulls(len(distinct), pa.large_string()), none, none.copy())
+        else:
+            self.results_absent_at = store.cache.committed_version()
+            constraints = match_constraints(tier, pf.code_hash, execution)
+            answers = lookup(store.cache, distinct, constraints)
         forced = np.zeros(len(distinct), dtype=bool)
         if self._lost:
             entries = np.fromiter(self._lost, dtype=np.int64, count=len(self._lost))
