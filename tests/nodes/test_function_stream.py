@@ -81,10 +81,10 @@ def test_a_slow_consumer_holds_back_a_fast_producer() -> None:
     assert len(ahead) == 1500
     # the channel (4 rows), the consumer's read-ahead, looked-up and current chunks (4 x 8
     # rows) and the producer's finished rows not yet passed on (its uncommitted batch, at most
-    # 64, and at most 6 x 64 waiting for its writer: its loop's batch, the batches handed and
-    # the one being written) bound how far ahead the producer gets; without backpressure it
-    # would finish all 1500 rows first
-    assert max(ahead) <= 4 + 4 * 8 + 64 + 6 * 64
+    # 64, and at most 6 x 128 waiting for its writer: its loop's outcomes, the 4 batches
+    # queued and the one being written) bound how far ahead the producer gets; without
+    # backpressure it would finish all 1500 rows first
+    assert max(ahead) <= 4 + 4 * 8 + 64 + 6 * 128
 
 
 class _Running:

@@ -16,7 +16,9 @@ look-ups nor the commits hold up the calls:
   finished call is never left waiting for input); when none are, everything finished is
   committed and passed on before the node waits. Calls are collected in the order they
   started and their outcomes handed to the writer in batches (``HAND_ROWS``, or every
-  ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches);
+  ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches); while the queue is
+  full (a commit is running) the loop keeps its outcomes and goes on calling, up to
+  ``HAND_LIMIT`` of them;
 * writes (``orcapod.nodes.stream_writer``): the run's one writer commits whenever it holds
   rows and nothing more is queued (within its commit cadence) and passes the committed rows
   on.
@@ -116,10 +118,13 @@ NOTHING: Any = object()
 #: chunks looked up ahead of the window of calls
 PREPARED_AHEAD = 1
 
-#: the loop hands its outcomes to the writer in batches of at most this many, or older than
-#: ``HAND_SECONDS`` (and always before it waits)
+#: the loop hands its outcomes to the writer once it holds this many, or once the oldest is
+#: ``HAND_SECONDS`` old, and always before it waits for input; while the writer's queue is
+#: full (a commit is running) it keeps them and goes on calling, until it holds
+#: ``HAND_LIMIT`` (then it waits for the writer)
 HAND_ROWS = 64
 HAND_SECONDS = 0.005
+HAND_LIMIT = 2 * HAND_ROWS
 
 
 class KnownKeys:
@@ -330,7 +335,7 @@ class _NodeStream:
                     self._collect(*self._in_flight.popleft())
                 elif self._ended and self._current is None:
                     break
-            self._hand()
+            self._hand(wait=True)
         except BaseException:
             for _, _, pending in self._in_flight:  # calls still running are dropped
                 pending.cancel()
@@ -369,7 +374,7 @@ class _NodeStream:
             waiting = not self._in_flight
             if waiting:  # nothing runs: pass everything finished on before waiting
                 self._add(("flush",))
-                self._hand()
+                self._hand(wait=True)
             got = self._preparer.next(waiting)
             if got is NOTHING:
                 return
@@ -414,10 +419,17 @@ class _NodeStream:
         if len(ops) >= HAND_ROWS or time.monotonic() - self._oldest >= HAND_SECONDS:
             self._hand()
 
-    def _hand(self) -> None:
-        if self._ops:
-            ops, self._ops = self._ops, []
+    def _hand(self, wait: bool = False) -> None:
+        """Hand the outcomes held to the writer; unless ``wait`` or ``HAND_LIMIT`` are
+        held, only if its queue has room now (a commit never holds up the calls)."""
+        ops = self._ops
+        if not ops:
+            return
+        if wait or len(ops) >= HAND_LIMIT:
             self._writer.hand(ops)
+        elif not self._writer.try_hand(ops):
+            return
+        self._ops = []
 
 
 async def stream_function(

@@ -121,8 +121,8 @@ class StreamingWriter(RunWriter):
             self._commit_seconds = self._last_end - start
 
 
-#: batches handed to the writer and not yet taken: a writer held back by a slow reader holds
-#: back the loop once about HANDED_AHEAD x HAND_ROWS finished rows wait
+#: batches handed to the writer and not yet taken (each of at most ``HAND_LIMIT`` outcomes):
+#: a writer held back by a slow reader holds back the loop once they are queued
 HANDED_AHEAD = 4
 
 
@@ -192,6 +192,16 @@ class StreamWriter:
         if self.error is not None:
             raise self.error
         self._queue.put(ops)
+
+    def try_hand(self, ops: list[tuple[Any, ...]]) -> bool:
+        """Queue a batch if the queue has room now; whether it did."""
+        if self.error is not None:
+            raise self.error
+        try:
+            self._queue.put_nowait(ops)
+        except queue.Full:
+            return False
+        return True
 
     def sync(self) -> None:
         """Wait until everything handed so far is committed and passed on."""
