@@ -129,3 +129,32 @@ def test_calls_in_flight_never_exceed_max_concurrency_across_chunks() -> None:
     )
     assert 1 <= running.most <= 3
     assert node.as_table().num_rows == 120
+
+
+def test_a_streaming_run_reuses_results_another_pipeline_stored() -> None:
+    from orcapod import Pipeline
+    from orcapod.types import ExecutorType
+
+    calls: list[int] = []
+
+    @function_pod("y")
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    results = InMemoryArrowDatabase()
+
+    def build(name: str, n: int) -> Pipeline:
+        pipeline = Pipeline(name, InMemoryArrowDatabase(), result_database=results)
+        with pipeline:
+            double.pod(DictSource([{"id": i, "x": i} for i in range(n)], tag_columns=["id"]))
+        return pipeline
+
+    build("first", 50).run()
+    assert len(calls) == 50
+    second = build("second", 80)  # its own records; the results of 50 rows are stored
+    summary = second.run(config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    node = dict(summary.items())["double"]
+    assert len(calls) == 80  # only the 30 new packets were called
+    assert (node.computed, node.reused) == (30, 50)
+    assert sorted(second.double.as_table().column("y").to_pylist()) == [2 * i for i in range(80)]
