@@ -7,7 +7,10 @@ Every measurement runs in a fresh process on a fresh Delta store (peak RSS is pe
   (goal <= 0.6); ``first_g_s``: seconds from the run's start until g's first call returned
   (a proxy for g's first stored row, which follows at its next commit, ~10 ms later).
 * ``memory``: three function nodes (trivial, slow middle: ~20 us of Python per row, trivial)
-  over ``--memory-rows`` rows (default 1M): peak RSS of the process, streaming vs barrier.
+  over ``--memory-rows`` rows (default 1M): peak RSS of the process, streaming vs barrier;
+  ``edge_peak_rows``: per edge of the streaming run, the most rows its channel held at once
+  (``AsyncOrchestrator.edge_peaks``; at most ``channel_buffer_size``, 64). A function node
+  also holds rows inside (its read-ahead, one looked-up chunk, its uncommitted batch).
 * ``throughput``: two trivial function nodes over 100k rows: streaming time / synchronous
   time (goal <= 1.3), with the default ``channel_buffer_size`` (64) and with 20,000.
 * ``ray``: two independent function nodes of 40 x 50 ms (busy loop), one call at a time each
@@ -31,13 +34,28 @@ import tempfile
 import time
 from typing import Any
 
+import orcapod.pipeline.pipeline as pipeline_module
 from orcapod import Pipeline, function_pod
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.executors import LocalExecutor
+from orcapod.pipeline import AsyncOrchestrator
 from orcapod.sources import ArrowTableSource
 from orcapod.types import ExecutorType, NodeConfig, PipelineConfig
 
 MODES = {"sync": ExecutorType.SYNCHRONOUS, "stream": ExecutorType.ASYNC_CHANNELS}
+
+
+class _Recorded(AsyncOrchestrator):
+    """The streaming orchestrator, remembering its last instance (for its edge peaks)."""
+
+    last: AsyncOrchestrator | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        _Recorded.last = self
+
+
+pipeline_module.AsyncOrchestrator = _Recorded  # type: ignore[misc]
 
 
 def _db() -> Any:
@@ -104,10 +122,13 @@ def memory(mode: str, rows: int) -> dict[str, Any]:
     start = time.perf_counter()
     pipeline.run(config=PipelineConfig(executor=MODES[mode]))
     seconds = time.perf_counter() - start
-    return {
+    out: dict[str, Any] = {
         "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if mode == "stream" and _Recorded.last is not None:
+        out["edge_peak_rows"] = {f"{a}->{b}": peak for a, b, peak in _Recorded.last.edge_peaks}
+    return out
 
 
 def throughput(mode: str, buffer: int) -> dict[str, Any]:

@@ -173,3 +173,15 @@ def test_broadcast_close_with_error_reaches_every_reader_and_late_readers_are_re
             await broadcast.send(2)
 
     run(main())
+
+
+def test_peak_is_the_most_units_held_at_once() -> None:
+    async def main() -> tuple[int, int]:
+        channel: Channel[list[int]] = Channel(10, size=len)
+        await channel.send([1, 2, 3])
+        await channel.send([4, 5])
+        await channel.receive()
+        await channel.send([6])
+        return channel.used, channel.peak
+
+    assert run(main()) == (3, 5)

@@ -224,8 +224,10 @@ class ReadAhead:
         )
 
     async def stop(self) -> None:
-        """Stop reading (the consumer is done or failed)."""
+        """Stop reading (the consumer is done or failed); a waiting ``take`` returns None."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._ended = True
+        self._arrived.set()

@@ -124,7 +124,14 @@ class SyncOrchestrator:
 
 
 class AsyncOrchestrator:
-    """Runs every node at once; rows stream between them through bounded channels."""
+    """Runs every node at once; rows stream between them through bounded channels.
+
+    After a run, ``edge_peaks`` lists every edge as ``(upstream label, downstream label, the
+    most rows its channel held at once)`` - at most ``channel_buffer_size``.
+    """
+
+    def __init__(self) -> None:
+        self.edge_peaks: list[tuple[str, str, int]] = []
 
     def run(
         self,
@@ -174,11 +181,14 @@ class AsyncOrchestrator:
         upstream = _inputs_of(nodes, dependencies or {})
         outputs = _wire(nodes, upstream, capacity)
         readers: dict[str, list[Channel[pa.Table]]] = {node.label: [] for node in nodes}
+        edges: list[tuple[str, str, Channel[pa.Table]]] = []
         for node in nodes:
             for name in upstream[node.label]:
                 out = outputs[name]
                 assert out is not None  # a node with a reader has an output
-                readers[node.label].append(out if isinstance(out, Channel) else out.add_reader())
+                reader = out if isinstance(out, Channel) else out.add_reader()
+                readers[node.label].append(reader)
+                edges.append((name, node.label, reader))
         ordered = _ordering(nodes, upstream)
         summaries: dict[str, NodeRunSummary] = {}
         failed: list[BaseException] = []
@@ -237,6 +247,7 @@ class AsyncOrchestrator:
             result = PipelineRunSummary(pipeline_name, ordered_summaries, types, dependencies)
             return result
         finally:
+            self.edge_peaks = [(up, down, channel.peak) for up, down, channel in edges]
             obs.on_run_end(run_id, result)
 
 

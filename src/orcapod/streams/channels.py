@@ -15,6 +15,7 @@ its number of rows, so a channel holds at most ``capacity`` rows).
   error (the reader learns why its input ended early, every time it asks).
   ``receive_nowait()`` returns the next item or None when none is buffered now.
 * ``async for item in channel`` iterates until the close (raising the close's error, if any).
+* ``used`` is the units buffered now, ``peak`` the most buffered at once so far.
 
 ``BroadcastChannel(capacity, size=None)``: one writer, several readers (``add_reader()``
 before the first send), each reader with its own ``Channel`` of ``capacity``. ``send`` puts
@@ -63,6 +64,7 @@ class Channel(Generic[T]):
         self._size: Callable[[T], int] = size if size is not None else _one
         self._items: deque[tuple[T, int]] = deque()
         self._used = 0
+        self._peak = 0
         self._closed = False
         self._error: BaseException | None = None
         self._has_items = asyncio.Event()
@@ -78,6 +80,12 @@ class Channel(Generic[T]):
         """Units buffered now (rows, for a chunk channel)."""
         return self._used
 
+    @property
+    def peak(self) -> int:
+        """The most units buffered at once so far (rows in flight on a pipeline edge); at
+        most ``capacity``, unless a single item heavier than the capacity was sent."""
+        return self._peak
+
     def __len__(self) -> int:
         """Items buffered now."""
         return len(self._items)
@@ -89,6 +97,7 @@ class Channel(Generic[T]):
     def _put(self, item: T, weight: int) -> None:
         self._items.append((item, weight))
         self._used += weight
+        self._peak = max(self._peak, self._used)
         self._has_items.set()
 
     def _check_open(self) -> None:

@@ -1,0 +1,370 @@
+"""The writer thread of a streaming function node run: commits and passes rows on.
+
+``StreamWriter`` owns the run's one ``StreamingWriter`` (results, then the records pointing at
+them, then failures; one for all chunks: each chunk numbers its packets from its ``base``) and
+the chunks not yet passed on. The run's loop (``orcapod.nodes.function_stream``) hands it
+outcomes in batches through a bounded queue (``HANDED_AHEAD`` batches: a writer held back by a
+slow reader holds back the loop). It commits whenever it holds rows and nothing more is queued
+- so what arrives during a commit goes with the next one - unless the previous commit ended
+less than ``COMMIT_GAP`` times its own duration ago (commits then take at most about half of
+a busy writer's time); the node's ``FlushPolicy`` still bounds every batch.
+
+After each commit it sends the settled rows of the oldest chunks on, in input order, as the
+very rows (hidden columns included) a synchronous run's downstream node reads from the store:
+built from the result rows the commit just wrote (``StreamingWriter.on_stored``), or - when
+some of them were stored before this run (reused rows, cache hits) - read back from the store
+(``NodeStore.stored_table``). A downstream node thus never sees an uncommitted row.
+
+The writer's rows were verified absent at the versions their chunks' look-ups saw
+(``records_absent_at`` / ``results_absent_at``); a commit claims the earliest of the chunks it
+may hold, which is safe (the store then checks a few more committed rows than needed).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.data import Packet
+from orcapod.errors import PacketFunctionError
+from orcapod.functions.engine.identify import InputPlan
+from orcapod.functions.engine.keys import string_keys
+from orcapod.functions.engine.write import RunWriter
+from orcapod.functions.provenance import OwnValues
+from orcapod.nodes.function_run import SKIPPED, RunSettings
+from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.stream_chunk import StreamChunk
+from orcapod.operators.layout import FULL_INFO
+from orcapod.streams import ArrowTableStream
+from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID, POD_TS, RECORD_ID, source_column
+
+__all__ = ["COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
+
+#: a finished row waits for the next commit only while the last commit ended less than this
+#: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
+COMMIT_GAP = 1.0
+
+
+class StreamingWriter(RunWriter):
+    """A ``RunWriter`` that commits as soon as the commit cadence allows, asks
+    ``before_commit`` for the versions its rows were verified absent at, and calls
+    ``after_commit`` after every commit (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.before_commit: Callable[[], None] | None = None
+        #: called with (packet indices, the result rows written for them) at every write
+        self.on_stored: Callable[[list[int], pa.Table], None] | None = None
+        self.after_commit: Callable[[], None] | None = None
+        self._commit_seconds = 0.0
+        self._last_end = float("-inf")
+
+    def _store(
+        self, hashes: list[str], outputs: list[Packet | OwnValues | None], packets: list[int]
+    ) -> list[str]:
+        # as ``RunWriter._store``, keeping the rows written (``on_stored``): the rows passed on
+        # are built from them instead of being read back
+        variation, execution = self._data()
+        ids = None
+        fixed = self.fixed_ids
+        if fixed and any(p in fixed for p in packets):
+            ids = self._cache.record_ids(hashes, variation, execution)
+            ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
+        table = self._cache.store_outputs_table(
+            hashes,
+            outputs,
+            variation,
+            execution,
+            flush=False,
+            record_ids=ids,
+            absent_at=self.results_absent_at,
+        )
+        if self.on_stored is not None:
+            self.on_stored(packets, table)
+        stored: list[str] = table.column(RECORD_ID).to_pylist()
+        return stored
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting for the next commit."""
+        return self._rows
+
+    def maybe_flush(self) -> None:
+        if not self._rows:
+            return
+        now = time.monotonic()
+        if (
+            self._rows >= self._flush_rows
+            or now - self._oldest >= self._flush_seconds
+            or now - self._last_end >= COMMIT_GAP * self._commit_seconds
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        busy = self._rows > 0
+        start = time.monotonic()
+        if busy and self.before_commit is not None:
+            self.before_commit()
+        super().flush()
+        if self.after_commit is not None:
+            self.after_commit()
+        if busy:  # the commit and passing its rows on
+            self._last_end = time.monotonic()
+            self._commit_seconds = self._last_end - start
+
+
+#: batches handed to the writer and not yet taken (each of at most ``HAND_LIMIT`` outcomes):
+#: a writer held back by a slow reader holds back the loop once they are queued
+HANDED_AHEAD = 4
+
+
+class StreamWriter:
+    """The run's writer thread: buffers outcomes, commits, passes rows on (module docstring).
+
+    It owns the ``StreamingWriter`` and the chunks not yet passed on; the loop hands it work as
+    batches of operations through a bounded queue (a writer that falls behind holds the loop
+    back). It commits whenever it has rows and nothing more is queued (so commits batch
+    themselves: what arrives during a commit goes with the next), or when the node's
+    ``FlushPolicy`` says so.
+    """
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        store: NodeStore,
+        template: pa.Table,
+        tag_keys: Sequence[str],
+        send: Callable[[pa.Table], None] | None,
+    ) -> None:
+        self._store = store
+        self._template = template
+        self._tag_keys = tag_keys
+        self._send = send
+        self._pf = settings.pod.packet_function
+        self._label = settings.label
+        self.chunks: deque[StreamChunk] = deque()  # not yet entirely passed on, oldest first
+        self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
+        self.counts = np.zeros(4, dtype=np.int64)
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
+        writer = StreamingWriter(
+            cache=store.cache,
+            variation=self._pf.get_function_variation_data,
+            execution=self._pf.get_execution_data,
+            pipeline_db=store.pipeline_db,
+            failure_db=store.failure_db,
+            record_path=store.record_path,
+            record_id_column=PIPELINE_ENTRY_ID,
+            failure_id_column=FAILURE_ID,
+            policy=settings.flush_policy,
+        )
+        writer.build_records = self._build_records
+        writer.input_hashes = self._input_hashes
+        writer.on_unstorable = self._unstorable
+        writer.before_commit = self._absent_at
+        writer.after_commit = self._emit
+        if send is not None:
+            writer.on_stored = self._keep
+        output_schema = store.output_schema
+        self._outputs = [*output_schema, *(source_column(k) for k in output_schema)]
+        self._keep_columns = [*self._outputs, RECORD_ID, POD_TS]
+        self._writer = writer
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._work,),
+            name=f"orcapod-{settings.label}-writer",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hand(self, ops: list[tuple[Any, ...]]) -> None:
+        """Queue a batch of operations (raises the writer's error, if it failed)."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put(ops)
+
+    def try_hand(self, ops: list[tuple[Any, ...]]) -> bool:
+        """Queue a batch if the queue has room now; whether it did."""
+        if self.error is not None:
+            raise self.error
+        try:
+            self._queue.put_nowait(ops)
+        except queue.Full:
+            return False
+        return True
+
+    def sync(self) -> None:
+        """Wait until everything handed so far is committed and passed on."""
+        done = threading.Event()
+        self.hand([("sync", done)])
+        while not done.wait(0.05):
+            if not self._thread.is_alive():
+                break
+        if self.error is not None:
+            raise self.error
+
+    def close(self, emit: bool) -> None:
+        """Commit what is left (``emit``: and pass it on) and end the thread."""
+        self._queue.put([("end", emit)])
+        self._thread.join()
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        writer = self._writer
+        get = self._queue.get
+        while True:
+            try:
+                ops = get(timeout=0.2 if writer.buffered else None)
+            except queue.Empty:
+                ops = []
+            for op in ops:
+                kind = op[0]
+                try:
+                    if kind == "end":
+                        if not op[1] or self.error is not None:
+                            writer.after_commit = None
+                        writer.flush()
+                        if op[1] and self.error is None and self.chunks:
+                            self._emit()
+                        return
+                    self._do(op)
+                except BaseException as err:  # noqa: BLE001 - the loop raises it
+                    if self.error is None:
+                        self.error = err
+                    writer.after_commit = None  # commit what finished; pass nothing on
+            if self._queue.empty():  # nothing more queued: commit now if the cadence allows
+                try:
+                    writer.maybe_flush()
+                except BaseException as err:  # noqa: BLE001 - the loop raises it
+                    if self.error is None:
+                        self.error = err
+                    writer.after_commit = None
+
+    def _do(self, op: tuple[Any, ...]) -> None:
+        kind, writer = op[0], self._writer
+        if kind == "computed":
+            _, chunk, packet, output = op
+            chunk.mark(packet, output)
+            writer.add_computed(chunk.base + packet, output)
+        elif kind == "failed":
+            _, chunk, packet, table = op
+            chunk.mark(packet, None, failed=True)
+            writer.add_failures(table)
+        elif kind == "chunk":
+            _, chunk, hits = op
+            self.chunks.append(chunk)
+            if hits is not None:
+                writer.add_records(hits)
+        elif kind == "flush":
+            writer.flush()
+        elif kind == "sync":
+            writer.flush()
+            op[1].set()
+
+    # -- the writer's view of the chunks ------------------------------------------------------
+
+    def _split(self, packets: np.ndarray) -> Iterator[tuple[StreamChunk, np.ndarray, np.ndarray]]:
+        """Per chunk holding some of the (global) ``packets``: the chunk, their positions in
+        ``packets`` and their indices within the chunk."""
+        chunks = list(self.chunks)
+        bases = np.array([c.base for c in chunks], dtype=np.int64)
+        which = np.searchsorted(bases, packets, side="right") - 1
+        for i in np.unique(which).tolist():
+            at = np.flatnonzero(which == i)
+            yield chunks[i], at, packets[at] - chunks[i].base
+
+    def _input_hashes(self, packets: np.ndarray) -> list[str]:
+        out: list[Any] = [None] * len(packets)
+        for chunk, at, local in self._split(packets):
+            values = chunk.distinct.take(pa.array(local)).to_pylist()
+            for i, value in zip(at.tolist(), values, strict=True):
+                out[i] = value
+        return out
+
+    def _build_records(self, packets: np.ndarray, ids: pa.Array, computed: bool) -> pa.Table:
+        parts = [
+            chunk.records_for(local, ids.take(pa.array(at)), computed)
+            for chunk, at, local in self._split(packets)
+        ]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _unstorable(self, packet: int, err: Exception) -> None:  # fails only its row
+        ((chunk, _, local),) = self._split(np.array([packet], dtype=np.int64))
+        index = int(local[0])
+        named = PacketFunctionError(f"function {self._pf.canonical_function_name!r}: {err}")
+        named.__cause__ = err
+        chunk.mark(index, None, failed=True, collected=False)
+        self._writer.add_failures(chunk.failure_records(index, named))
+        stop = chunk.fail_fast_error(index, named)
+        if stop is not None:
+            raise stop
+
+    def _keep(self, packets: list[int], table: pa.Table) -> None:
+        for chunk, at, local in self._split(np.asarray(packets, dtype=np.int64)):
+            chunk.keep(local, table.take(pa.array(at)), self._keep_columns)
+
+    def _absent_at(self) -> None:
+        """The writer's rows were verified absent at the earliest version of their chunks."""
+        writer = self._writer
+        records = [c.records_absent_at for c in self.chunks]
+        results = [c.results_absent_at for c in self.chunks if len(c.misses)]
+        writer.records_absent_at = _earliest(records)
+        writer.results_absent_at = _earliest(results)
+        writer.fixed_ids = {k: v for c in self.chunks for k, v in c.fixed_ids.items()}
+
+    # -- passing rows on ----------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        """Right after a commit: pass on the settled rows of the oldest chunks, in order."""
+        chunks = self.chunks
+        while chunks:
+            chunk = chunks[0]
+            done = chunk.complete
+            self._advance(chunk, None if done else chunk.settled())
+            if not done:
+                return
+            chunks.popleft()
+            chunk.release_rows()
+            self.counts += chunk.summary()
+            fresh = chunk.computed_hashes()
+            if len(fresh):
+                self.called.append(string_keys(fresh))
+            chunk.passed = True
+
+    def _advance(self, chunk: StreamChunk, settled: np.ndarray | None) -> None:
+        """Send the chunk's rows settled since the last call (all remaining when None)."""
+        plan = chunk.plan
+        end = plan.num_rows
+        if settled is not None:
+            ready = settled[plan.codes[chunk.emitted :]] != SKIPPED
+            waiting = np.flatnonzero(~ready)
+            if len(waiting):
+                end = chunk.emitted + int(waiting[0])
+        if end <= chunk.emitted:
+            return
+        start, chunk.emitted = chunk.emitted, end
+        if self._send is None:
+            return
+        table = chunk.written_rows(start, end, self._template, self._outputs)
+        if table is None:  # some rows were stored before: read them back
+            part = InputPlan(ArrowTableStream(plan.table.slice(start, end - start), self._tag_keys))
+            table = self._store.stored_table(part, self._template)
+        if table.num_rows:  # as a synchronous reader reads the node: every hidden column
+            self._send(ArrowTableStream(table, self._tag_keys).as_table(FULL_INFO))
+
+
+def _earliest(versions: list[int | None]) -> int | None:
+    if not versions or any(v is None for v in versions):
+        return None
+    return min(v for v in versions if v is not None)
