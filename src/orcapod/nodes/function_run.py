@@ -503,6 +503,7 @@ class FunctionRun:
             lambda items: self._stored_elsewhere(groups, distinct, items, outcome),
             claims.poll_seconds,
             start=zlib.crc32(book.owner.encode()),
+            min_batch=window,
         )
 
     def _stored_elsewhere(

@@ -272,3 +272,17 @@ def test_a_run_over_new_rows_shares_them_afresh(tmp_path: Path) -> None:
     assert len(new) <= (n - 48) + 2  # only the second process's two timed calls repeat
     assert len({pid for pid, x in calls if x >= 48}) == 2  # both processes took part
     _stored(tmp_path, n)
+
+
+def test_share_work_batches_keep_the_executor_busy(tmp_path: Path) -> None:
+    """A batch holds at least ``min_batch`` items (the calls the executor runs at once), so a
+    concurrent executor is never fed one short bucket at a time."""
+    mine = ClaimBook(DeltaTableDatabase(tmp_path / "delta"), PATH, 30.0, owner="mine")
+    batches: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        batches.append(len(items))
+
+    buckets = {f"{i:x}": np.array([i]) for i in range(16)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, min_batch=4)
+    assert batches == [4, 4, 4, 4]

@@ -198,6 +198,7 @@ def share_work(
     still_missing: Callable[[np.ndarray], np.ndarray],
     poll_seconds: float,
     start: int = 0,
+    min_batch: int = 1,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -206,7 +207,9 @@ def share_work(
     items; ``still_missing(items)`` returns those whose results are not stored yet and takes
     note of the others (e.g. records them as reused; it is never asked about an item twice
     once the item is found). ``start``: where this process begins in the bucket order
-    (processes starting at different places meet less often).
+    (processes starting at different places meet less often). ``min_batch``: the fewest
+    items a batch takes while there are that many (the calls the executor runs at once: a
+    smaller batch would leave workers idle).
 
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
@@ -238,6 +241,7 @@ def share_work(
             want = max(1, min(cap, -(-free_items // (2 * len(holders)))))
             if item_seconds > 0:
                 want = max(want, min(cap, int(2 * claim_seconds / item_seconds) + 1))
+            want = max(want, min_batch)
             batch, size = [], 0
             for bucket in free:
                 if size >= want:
