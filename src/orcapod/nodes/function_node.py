@@ -35,9 +35,10 @@ from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_input import NodeInput
-from orcapod.nodes.function_run import FunctionRun, RunSettings, check_concurrency, warn_failed
+from orcapod.nodes.function_run import RunSettings, check_concurrency, warn_failed
 from orcapod.nodes.function_stream import READ_AHEAD_ROWS, stream_function
 from orcapod.nodes.lineage import Lineage, node_lineage
+from orcapod.nodes.node_run import CHUNK_ROWS, run_node
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.nodes.verify import VerificationReport, verify_function_node
@@ -82,6 +83,8 @@ class FunctionNode(StreamBase):
         #: how processes running this node on one persistent store share its missing rows
         #: (``orcapod.functions.engine.claims``); None: each process computes them all
         self.work_claims: WorkClaims | None = WorkClaims()
+        #: input rows a run identifies, looks up, computes and commits at a time
+        self.chunk_rows = CHUNK_ROWS
         self._databases = NodeDatabases(self._pod)
         self._view_cache: ArrowTableStream | None = None
         if pipeline_database is not None:
@@ -198,7 +201,7 @@ class FunctionNode(StreamBase):
         try:
             store = self._store()
             record_identity(store.cache.database, self._packet_function)  # for explain()
-            summary = FunctionRun(settings, self._input.plan(), store).run(max_concurrency)
+            summary = run_node(settings, self._input, store, max_concurrency, self.chunk_rows)
         finally:
             self._view_cache = None
         warn_failed(summary, stacklevel=2)

@@ -70,6 +70,7 @@ from orcapod.functions.engine.write import RunWriter
 from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
+from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
@@ -133,10 +134,13 @@ class FunctionRun:
         plan: InputPlan,
         store: NodeStore,
         writer_type: type[RunWriter] = RunWriter,
+        stored: StoredEntries | None = None,
     ) -> None:
         self._node = node
         self._plan = plan
         self._store = store
+        #: what the node's tables held when a chunked run started (None: ask the store)
+        self._stored = stored
         self._pf = node.pod.packet_function
         self._category = np.full(plan.num_entries, _SKIPPED, dtype=np.int8)
         observer = current_observer()
@@ -229,8 +233,13 @@ class FunctionRun:
         plan, store, category, writer = self._plan, self._store, self._category, self._writer
         # the novel entry ids are verified absent at this version: their records skip the
         # database's duplicate check against everything committed up to it
-        writer.records_absent_at = store.pipeline_db.committed_version(store.record_path)
-        found = store.recorded(plan, [PACKET_ID])
+        stored = self._stored
+        if stored is None:
+            writer.records_absent_at = store.pipeline_db.committed_version(store.record_path)
+            found = store.recorded(plan, [PACKET_ID])
+        else:
+            writer.records_absent_at = stored.version
+            found = stored.recorded(plan)
         if found is None:
             return np.arange(plan.num_entries, dtype=np.int64)
         records, which = found
@@ -244,7 +253,8 @@ class FunctionRun:
         # memory by an earlier process) is no reuse: its entry is looked up / computed again
         pointing = np.flatnonzero(has_result)
         if len(pointing):
-            exist = store.results_exist(packet_ids.take(pa.array(pointing)).combine_chunks())
+            exists = store.results_exist if stored is None else stored.results_exist
+            exist = exists(packet_ids.take(pa.array(pointing)).combine_chunks())
             lost = pointing[~exist]
             novel[which[lost]] = True
             category[which[lost]] = _SKIPPED
