@@ -11,6 +11,7 @@ from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import ErrorPolicy
 
+
 def add_one(x: int) -> int:
     if x == 7:
         raise ValueError("seven")
