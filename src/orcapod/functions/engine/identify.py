@@ -104,7 +104,8 @@ class InputPlan:
 
     def __init__(self, stream: Any) -> None:
         tag_keys, packet_keys = stream.keys()
-        self._identify(stream.as_table(ColumnConfig(system_tags=True, source=True)), tag_keys, packet_keys)
+        table = stream.as_table(ColumnConfig(system_tags=True, source=True))
+        self._identify(table, tag_keys, packet_keys)
 
     @classmethod
     def of_table(
