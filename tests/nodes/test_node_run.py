@@ -63,4 +63,3 @@ def test_a_failure_in_the_middle_chunk_keeps_the_earlier_chunks_stored(tmp_path)
     with pytest.warns(UserWarning, match="1 of 9 rows"):
         summary = node.run()
     assert (summary.computed, summary.reused, summary.failed) == (4, 4, 1)
-

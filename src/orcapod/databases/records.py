@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.databases.id_index import hash_ids
 from orcapod.errors import DuplicateRecordError, FlushError, InputValidationError, SchemaError
 from orcapod.hashing.arrow_arrays import (
     ARRAY_METADATA_KEY,
@@ -389,7 +390,10 @@ def raise_flush_outcome(
 def dedupe_batch(records: pa.Table, path: Sequence[str], skip_duplicates: bool) -> pa.Table:
     """Handle ids repeated inside one batch: error, or keep the first occurrence."""
     ids = records.column(RECORD_ID)
-    if pc.count_distinct(ids).as_py() == len(ids):
+    if len(ids) < 2:
+        return records
+    hashes = np.sort(hash_ids(ids))  # distinct 64-bit hashes: distinct ids (the usual case)
+    if bool(np.all(hashes[1:] != hashes[:-1])) or pc.count_distinct(ids).as_py() == len(ids):
         return records
     if not skip_duplicates:
         raise DuplicateRecordError(

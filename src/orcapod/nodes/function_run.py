@@ -422,7 +422,7 @@ class FunctionRun:
 
         _, packet_schema = node.read_stream.output_schema()
         # input hashes are taken per commit (vectorised), not kept as a string per row
-        writer.input_hashes = lambda packets: distinct.take(pa.array(packets)).to_pylist()
+        writer.input_hashes = lambda packets: distinct.take(pa.array(packets))
 
         def unstorable(miss: int, err: Exception) -> None:  # fails only its row
             named = PacketFunctionError(f"function {pf.canonical_function_name!r}: {err}")
