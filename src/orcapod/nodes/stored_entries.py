@@ -13,8 +13,9 @@ the run reads, once, at its start:
   result a record points at still exist?), sorted; a check of at most ``FILTER_LIMIT`` ids
   asks the store directly instead.
 
-Memory: the projected records (about 90 bytes per recorded entry) and 16 + 8 bytes of keys
-per stored row; nothing for an empty store (a first run). Rows this run writes are not added:
+Memory: per recorded entry its 16-byte key and its ``__packet_id`` string (about 45 bytes),
+and 8 bytes per stored result once ``results_exist`` needs them; nothing for an empty store
+(a first run). Rows this run writes are not added:
 an entry repeated in a later chunk looks novel, its packet is then found by the chunk's
 result look-up, and the database drops its second record (a duplicate id).
 """
@@ -43,10 +44,12 @@ class StoredEntries:
         table = store.pipeline_db.get_records_with_column_value(
             store.record_path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[PACKET_ID]
         )
-        self._records = table if table is not None and table.num_rows else None
+        #: the records' result ids (one array; the entry ids are kept only as keys)
+        self._packet_ids: pa.Array | None = None
         self._keys = np.empty((0, 2), dtype="<u8")
-        if self._records is not None:
-            self._keys = string_keys(self._records.column(PIPELINE_ENTRY_ID))
+        if table is not None and table.num_rows:
+            self._packet_ids = table.column(PACKET_ID).combine_chunks()
+            self._keys = string_keys(table.column(PIPELINE_ENTRY_ID))
         # sorted once on the first 64 bits; each chunk is then one searchsorted
         self._order = np.argsort(self._keys[:, 0])
         self._lane0 = self._keys[self._order, 0]
@@ -56,7 +59,7 @@ class StoredEntries:
     def recorded(self, plan: InputPlan) -> tuple[pa.Table, np.ndarray] | None:
         """Records of the plan's entries; per returned row, its entry index (as
         ``NodeStore.recorded`` answers, projected onto ``__packet_id``)."""
-        if self._records is None or plan.num_entries == 0:
+        if self._packet_ids is None or plan.num_entries == 0:
             return None
         wanted = plan.entry_keys
         if self._distinct:
@@ -72,7 +75,8 @@ class StoredEntries:
         entries = np.flatnonzero(row_of >= 0)
         if len(entries) == 0:
             return None
-        return self._records.take(pa.array(row_of[entries])), entries
+        packet_ids = self._packet_ids.take(pa.array(row_of[entries]))
+        return pa.table({PACKET_ID: packet_ids}), entries
 
     def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
         """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""
