@@ -202,6 +202,12 @@ class FunctionRun:
             finally:
                 if reporter is not None:
                     reporter.close()
+                # the writer's callbacks and the reporter point back at this run: without
+                # them the run is freed as soon as it is dropped, not at the next full
+                # garbage collection (a chunked run would otherwise keep every chunk's)
+                self._writer.build_records = None
+                self._writer.on_unstorable = None
+                self._reporter = None
         counts = np.bincount(self._category[self._plan.codes], minlength=5)
         return NodeRunSummary(
             label=self._node.label,

@@ -15,6 +15,7 @@ What stays across chunks: counts for the summary, and the first 64 bits of the i
 this run computed (8 bytes per computed row), so a packet computed in an earlier chunk and
 found again by a later chunk's look-up counts as computed, as it does when both rows are in
 one chunk (a 64-bit coincidence could only count such a row as computed instead of reused).
+After each chunk the Arrow memory pool releases the chunk's freed buffers.
 A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
 results are committed before the later chunk looks them up.
 """
@@ -71,5 +72,8 @@ def run_node(
             if len(fresh):
                 computed.add(string_keys(fresh)[:, 0].copy())
         counts += (done.computed, done.reused, done.filtered, done.failed)
+        # hand the chunk's freed Arrow buffers back to the system now: the memory pool would
+        # otherwise keep them and grow, chunk after chunk, with the input's length
+        pa.default_memory_pool().release_unused()
     computed_rows, reused, filtered, failed = (int(c) for c in counts)
     return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)
