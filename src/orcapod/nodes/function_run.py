@@ -70,7 +70,7 @@ from orcapod.functions.engine.write import RunWriter
 from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now
-from orcapod.nodes.stored_entries import StoredEntries
+from orcapod.nodes.stored_entries import STORED_ROW, StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
 from orcapod.types.columns import FAILURE_ID, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
@@ -264,8 +264,11 @@ class FunctionRun:
         # memory by an earlier process) is no reuse: its entry is looked up / computed again
         pointing = np.flatnonzero(has_result)
         if len(pointing):
-            exists = store.results_exist if stored is None else stored.results_exist
-            exist = exists(packet_ids.take(pa.array(pointing)).combine_chunks())
+            if stored is None:
+                exist = store.results_exist(packet_ids.take(pa.array(pointing)).combine_chunks())
+            else:
+                rows = records.column(STORED_ROW).to_numpy()
+                exist = stored.results_exist_at(rows[pointing])
             lost = pointing[~exist]
             novel[which[lost]] = True
             category[which[lost]] = _SKIPPED

@@ -9,9 +9,9 @@ the run reads, once, at its start:
   (``orcapod.functions.engine.keys``); ``version`` is the record table's committed version
   before the read, so a chunk's novel entries are verified absent at it (their records skip
   the database's duplicate check against everything committed up to it);
-* on first need, the 64-bit hashes of the stored result ids (``results_exist``: does the
-  result a record points at still exist?), sorted; a check of at most ``FILTER_LIMIT`` ids
-  asks the store directly instead.
+* on first need, whether the result every record points at still exists
+  (``results_exist_at``): the 64-bit hashes of the stored result ids, sorted, probed once
+  with every record's result id.
 
 Memory: per recorded entry its 16-byte key and its ``__packet_id`` string (about 45 bytes),
 and 8 bytes per stored result once ``results_exist`` needs them; nothing for an empty store
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orcapod.databases.id_index import hash_ids
 from orcapod.functions.engine.identify import InputPlan
@@ -32,7 +33,10 @@ from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import FILTER_LIMIT
 from orcapod.types.columns import PACKET_ID, PIPELINE_ENTRY_ID
 
-__all__ = ["StoredEntries"]
+__all__ = ["STORED_ROW", "StoredEntries"]
+
+#: the column of ``StoredEntries.recorded``'s answer holding each record's stored row
+STORED_ROW = "stored_row"
 
 
 class StoredEntries:
@@ -55,6 +59,7 @@ class StoredEntries:
         self._lane0 = self._keys[self._order, 0]
         self._distinct = bool(np.all(self._lane0[1:] != self._lane0[:-1]))
         self._result_hashes: np.ndarray | None = None
+        self._exists: np.ndarray | None = None  # per stored record (``results_exist_at``)
 
     def recorded(self, plan: InputPlan) -> tuple[pa.Table, np.ndarray] | None:
         """Records of the plan's entries; per returned row, its entry index (as
@@ -75,8 +80,20 @@ class StoredEntries:
         entries = np.flatnonzero(row_of >= 0)
         if len(entries) == 0:
             return None
-        packet_ids = self._packet_ids.take(pa.array(row_of[entries]))
-        return pa.table({PACKET_ID: packet_ids}), entries
+        rows = pa.array(row_of[entries])
+        return pa.table({PACKET_ID: self._packet_ids.take(rows), STORED_ROW: rows}), entries
+
+    def results_exist_at(self, rows: np.ndarray) -> np.ndarray:
+        """Per stored record row (one pointing at a result): does its result exist? Decided
+        for every record at the first call (one pass), then looked up per chunk."""
+        if self._exists is None:
+            assert self._packet_ids is not None
+            pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
+            self._exists = np.zeros(len(self._packet_ids), dtype=bool)
+            if len(pointing):
+                ids = self._packet_ids.take(pa.array(pointing))
+                self._exists[pointing] = self.results_exist(ids)
+        return self._exists[rows]
 
     def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
         """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""
