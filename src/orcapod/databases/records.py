@@ -387,13 +387,21 @@ def raise_flush_outcome(
         raise DuplicateRecordError(" ".join(messages))
 
 
+#: from this many ids a batch's duplicate check first compares their 64-bit hashes (numpy),
+#: much cheaper than counting distinct strings; smaller batches count them directly
+_HASHED_CHECK_ROWS = 8192
+
+
 def dedupe_batch(records: pa.Table, path: Sequence[str], skip_duplicates: bool) -> pa.Table:
     """Handle ids repeated inside one batch: error, or keep the first occurrence."""
     ids = records.column(RECORD_ID)
     if len(ids) < 2:
         return records
-    hashes = np.sort(hash_ids(ids))  # distinct 64-bit hashes: distinct ids (the usual case)
-    if bool(np.all(hashes[1:] != hashes[:-1])) or pc.count_distinct(ids).as_py() == len(ids):
+    if len(ids) >= _HASHED_CHECK_ROWS:  # distinct 64-bit hashes: distinct ids (the usual case)
+        hashes = np.sort(hash_ids(ids))
+        if bool(np.all(hashes[1:] != hashes[:-1])):
+            return records
+    if pc.count_distinct(ids).as_py() == len(ids):
         return records
     if not skip_duplicates:
         raise DuplicateRecordError(
