@@ -383,15 +383,19 @@ class ResultCache:
         absent_at: int | None = None,
     ) -> pa.Table:
         """``store_outputs``, returning the rows written (every stored column, in order)."""
-        if isinstance(input_hashes, pa.Array | pa.ChunkedArray):
-            input_hashes = input_hashes.to_pylist()
-        if len(input_hashes) != len(outputs):
+        hash_array: pa.Array | None = None
+        hashes: list[str]
+        if isinstance(input_hashes, pa.Array | pa.ChunkedArray):  # kept as the stored column
+            hash_array = input_hashes.cast(pa.large_string())
+            hashes = hash_array.to_pylist()
+        else:
+            hashes = [_hash_text(h) for h in input_hashes]
+        if len(hashes) != len(outputs):
             raise InputValidationError(
-                f"got {len(input_hashes)} input hashes for {len(outputs)} outputs; pass one "
+                f"got {len(hashes)} input hashes for {len(outputs)} outputs; pass one "
                 "input hash per output"
             )
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
-        hashes = [_hash_text(h) for h in input_hashes]
         ids = list(record_ids) if record_ids is not None else result_record_ids(hashes, suffix)
         packets = outputs
         schema = self._output_schema
@@ -412,7 +416,7 @@ class ResultCache:
         id_array = pa.array(ids, type=large)
         columns: dict[str, pa.Array] = {
             RECORD_ID: id_array,
-            INPUT_PACKET_HASH: pa.array(hashes, type=large),
+            INPUT_PACKET_HASH: pa.array(hashes, type=large) if hash_array is None else hash_array,
         }
         for k, v in variation.items():
             columns[PF_VAR_PREFIX + k] = pa.repeat(pa.scalar(v, type=large), n)

@@ -52,6 +52,10 @@ class NodeInput:
             )
         return cls(pod, streams[0])
 
+    def table(self) -> Any:
+        """The projected input with its system tag and source columns (what a plan reads)."""
+        return self.read.as_table(ColumnConfig(system_tags=True, source=True))
+
     def plan(self) -> InputPlan:
         """Identity of every input row (made on first use)."""
         if self._plan is None:

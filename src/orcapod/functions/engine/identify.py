@@ -105,6 +105,22 @@ class InputPlan:
     def __init__(self, stream: Any) -> None:
         tag_keys, packet_keys = stream.keys()
         table = stream.as_table(ColumnConfig(system_tags=True, source=True))
+        self._identify(table, tag_keys, packet_keys)
+
+    @classmethod
+    def of_table(
+        cls, table: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str]
+    ) -> InputPlan:
+        """The plan of ``table`` (tags, system tags, packet columns and their ``_source_*``
+        columns, as ``stream.as_table(ColumnConfig(system_tags=True, source=True))`` gives):
+        e.g. one chunk of a larger input."""
+        plan = cls.__new__(cls)
+        plan._identify(table, tag_keys, packet_keys)
+        return plan
+
+    def _identify(
+        self, table: pa.Table, tag_keys: Sequence[str], packet_keys: Sequence[str]
+    ) -> None:
         names = table.column_names
         self.table: pa.Table = table
         self.tag_columns: tuple[str, ...] = tuple(tag_keys)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
@@ -44,6 +45,7 @@ from orcapod.errors import PacketFunctionError, SchemaError
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
+from orcapod.types.columns import RECORD_ID
 
 __all__ = ["RecordBuilder", "RunWriter", "output_bytes"]
 
@@ -117,7 +119,7 @@ class RunWriter:
         #: record whose result is gone points at; the others get the cache's own ids
         self.fixed_ids: dict[int, str] = {}
         #: the input hash strings of computed packets (by index); set before ``add_computed``
-        self.input_hashes: Callable[[np.ndarray], list[str]] | None = None
+        self.input_hashes: Callable[[np.ndarray], pa.Array] | None = None
         self._outputs: list[Packet | OwnValues | None] = []
         self._compacted = 0  # outputs before this index went through ``own_values``
         self._packets: list[int] = []
@@ -196,19 +198,18 @@ class RunWriter:
                 if not unstorable:
                     raise
                 keep = [i for i, p in enumerate(packets) if p not in unstorable]
-                hashes = [hashes[i] for i in keep]
+                hashes = hashes.take(pa.array(keep, type=pa.int64()))
                 outputs = [outputs[i] for i in keep]
                 packets = [packets[i] for i in keep]
                 stored = self._store(hashes, outputs, packets)
             self._cache.flush()  # results first: a record never points at a missing result
             # a filtered result is recorded with a null __packet_id
-            ids = [i if out is not None else None for i, out in zip(stored, outputs, strict=True)]
+            if any(out is None for out in outputs):
+                kept = pa.array([out is not None for out in outputs], type=pa.bool_())
+                stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
             assert self.build_records is not None, "set build_records before add_computed"
-            self._records.append(
-                self.build_records(
-                    np.array(packets, dtype=np.int64), pa.array(ids, pa.large_string()), True
-                )
-            )
+            packet_array = np.array(packets, dtype=np.int64)
+            self._records.append(self.build_records(packet_array, stored, True))
         wrote = False
         if self._records:
             records = pa.concat_tables(self._records, promote_options="permissive")
@@ -236,15 +237,16 @@ class RunWriter:
             self._fail_unstorable(unstorable)
 
     def _store(
-        self, hashes: list[str], outputs: list[Packet | OwnValues | None], packets: list[int]
-    ) -> list[str]:
+        self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
+    ) -> pa.Array:
+        """Store the outputs (not yet committed); their result ids (large strings)."""
         variation, execution = self._data()
         ids = None
         fixed = self.fixed_ids
         if fixed and any(p in fixed for p in packets):
-            ids = self._cache.record_ids(hashes, variation, execution)
+            ids = self._cache.record_ids(hashes.to_pylist(), variation, execution)
             ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
-        return self._cache.store_outputs(
+        table = self._cache.store_outputs_table(
             hashes,
             outputs,
             variation,
@@ -253,6 +255,7 @@ class RunWriter:
             record_ids=ids,
             absent_at=self.results_absent_at,
         )
+        return table.column(RECORD_ID).combine_chunks().cast(pa.large_string())
 
     def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
         """Hand each row whose output could not be stored to ``on_unstorable`` (which records

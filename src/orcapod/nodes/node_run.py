@@ -1,0 +1,80 @@
+"""``run_node``: a ``FunctionNode``'s ``run()``, chunk by chunk over a large input.
+
+An input of at most ``chunk_rows`` rows (``CHUNK_ROWS``, 50,000 by default) is one
+``FunctionRun`` over the whole input, identified once and kept by the node
+(``NodeInput.plan``). A larger input is read a chunk of ``chunk_rows`` rows at a time (zero-copy
+slices of the projected input table), and each chunk goes through every phase of the engine
+before the next one is identified: identify its rows, look its entries up in what the node
+had recorded when the run started (``StoredEntries``, read once, not once per chunk), look its
+novel packets up in the result cache, compute the missing ones, and commit them. So the work
+held in memory at any time is one chunk's (its hashes, ids, outputs and records), whatever
+the input's length, and a failure (``fail_fast``) or a killed process keeps every earlier
+chunk's rows stored.
+
+What stays across chunks: counts for the summary, and the first 64 bits of the input hashes
+this run computed (8 bytes per computed row), so a packet computed in an earlier chunk and
+found again by a later chunk's look-up counts as computed, as it does when both rows are in
+one chunk (a 64-bit coincidence could only count such a row as computed instead of reused).
+After each chunk the Arrow memory pool releases the chunk's freed buffers.
+A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
+results are committed before the later chunk looks them up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.databases.id_index import IdHashIndex
+from orcapod.functions.engine.identify import InputPlan
+from orcapod.functions.engine.keys import string_keys
+from orcapod.nodes.function_input import NodeInput
+from orcapod.nodes.function_run import FunctionRun, RunSettings
+from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.stored_entries import StoredEntries
+from orcapod.nodes.summary import NodeRunSummary
+
+__all__ = ["CHUNK_ROWS", "run_node"]
+
+#: input rows a run identifies, looks up, computes and commits at a time
+CHUNK_ROWS = 50_000
+
+
+def run_node(
+    settings: RunSettings,
+    node_input: NodeInput,
+    store: NodeStore,
+    max_concurrency: int | None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> NodeRunSummary:
+    """One run of a node over its current input (see the module docstring)."""
+    table = node_input.table()
+    if table.num_rows <= chunk_rows:
+        return FunctionRun(settings, node_input.plan(), store).run(max_concurrency)
+    tag_keys, packet_keys = node_input.read.keys()
+    stored = StoredEntries(store)
+    computed = IdHashIndex()  # first 64 bits of the input hashes computed so far
+
+    def computed_earlier(hashes: pa.Array) -> np.ndarray:
+        if not len(computed):
+            return np.zeros(len(hashes), dtype=bool)
+        return computed.maybe_contains(string_keys(hashes)[:, 0].copy())
+
+    counts = np.zeros(4, dtype=np.int64)
+    for start in range(0, table.num_rows, chunk_rows):
+        plan = InputPlan.of_table(table.slice(start, chunk_rows), tag_keys, packet_keys)
+        run = FunctionRun(settings, plan, store, stored=stored)
+        run.computed_earlier = computed_earlier
+        run.chunk = start // chunk_rows
+        try:
+            done = run.run(max_concurrency)
+        finally:
+            fresh = run.computed_hashes()
+            if len(fresh):
+                computed.add(string_keys(fresh)[:, 0].copy())
+        counts += (done.computed, done.reused, done.filtered, done.failed)
+        # hand the chunk's freed Arrow buffers back to the system now: the memory pool would
+        # otherwise keep them and grow, chunk after chunk, with the input's length
+        pa.default_memory_pool().release_unused()
+    computed_rows, reused, filtered, failed = (int(c) for c in counts)
+    return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)

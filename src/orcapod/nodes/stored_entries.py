@@ -1,0 +1,119 @@
+"""``StoredEntries``: what a node's tables held when a chunked run started, read once.
+
+A ``FunctionNode`` run over a large input goes a chunk at a time (``orcapod.nodes.node_run``).
+Asking the store about each chunk's entries would scan the record table once per chunk, so
+the run reads, once, at its start:
+
+* the node's pipeline records, projected onto ``__record_id`` (the entry id) and
+  ``__packet_id`` (one scan), with the entry ids as 128-bit keys sorted for matching
+  (``orcapod.functions.engine.keys``); ``version`` is the record table's committed version
+  before the read, so a chunk's novel entries are verified absent at it (their records skip
+  the database's duplicate check against everything committed up to it);
+* on first need, whether the result every record points at still exists
+  (``results_exist_at``): the 64-bit hashes of the stored result ids, sorted, probed once
+  with every record's result id.
+
+Memory: per recorded entry its 16-byte key and its ``__packet_id`` string (about 45 bytes),
+and 8 bytes per stored result once ``results_exist`` needs them; nothing for an empty store
+(a first run). Rows this run writes are not added:
+an entry repeated in a later chunk looks novel, its packet is then found by the chunk's
+result look-up, and the database drops its second record (a duplicate id).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.databases.id_index import hash_ids
+from orcapod.functions.engine.identify import InputPlan
+from orcapod.functions.engine.keys import match_keys, string_keys
+from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.records import FILTER_LIMIT
+from orcapod.types.columns import PACKET_ID, PIPELINE_ENTRY_ID
+
+__all__ = ["STORED_ROW", "StoredEntries"]
+
+#: the column of ``StoredEntries.recorded``'s answer holding each record's stored row
+STORED_ROW = "stored_row"
+
+
+class StoredEntries:
+    """A node's recorded entries (and, lazily, its stored result ids), read once."""
+
+    def __init__(self, store: NodeStore) -> None:
+        self._store = store
+        self.version = store.pipeline_db.committed_version(store.record_path)
+        table = store.pipeline_db.get_records_with_column_value(
+            store.record_path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[PACKET_ID]
+        )
+        #: the records' result ids (one array; the entry ids are kept only as keys)
+        self._packet_ids: pa.Array | None = None
+        self._keys = np.empty((0, 2), dtype="<u8")
+        if table is not None and table.num_rows:
+            self._packet_ids = table.column(PACKET_ID).combine_chunks()
+            self._keys = string_keys(table.column(PIPELINE_ENTRY_ID))
+        # sorted once on the first 64 bits; each chunk is then one searchsorted
+        self._order = np.argsort(self._keys[:, 0])
+        self._lane0 = self._keys[self._order, 0]
+        self._distinct = bool(np.all(self._lane0[1:] != self._lane0[:-1]))
+        self._result_hashes: np.ndarray | None = None
+        self._exists: np.ndarray | None = None  # per stored record (``results_exist_at``)
+
+    def recorded(self, plan: InputPlan) -> tuple[pa.Table, np.ndarray] | None:
+        """Records of the plan's entries; per returned row, its entry index (as
+        ``NodeStore.recorded`` answers, projected onto ``__packet_id``)."""
+        if self._packet_ids is None or plan.num_entries == 0:
+            return None
+        wanted = plan.entry_keys
+        if self._distinct:
+            order = np.argsort(wanted[:, 0])  # sorted probes: searchsorted stays in cache
+            probes = wanted[order]
+            at = np.minimum(np.searchsorted(self._lane0, probes[:, 0]), len(self._lane0) - 1)
+            rows = self._order[at]
+            hit = (self._lane0[at] == probes[:, 0]) & (self._keys[rows, 1] == probes[:, 1])
+            row_of = np.full(len(wanted), -1, dtype=np.int64)
+            row_of[order[hit]] = rows[hit]
+        else:  # two stored ids share their first 64 bits: match on all 128
+            row_of = match_keys(wanted, self._keys)
+        entries = np.flatnonzero(row_of >= 0)
+        if len(entries) == 0:
+            return None
+        rows = pa.array(row_of[entries])
+        return pa.table({PACKET_ID: self._packet_ids.take(rows), STORED_ROW: rows}), entries
+
+    def results_exist_at(self, rows: np.ndarray) -> np.ndarray:
+        """Per stored record row (one pointing at a result): does its result exist? Decided
+        for every record at the first call (one pass), then looked up per chunk."""
+        if self._exists is None:
+            assert self._packet_ids is not None
+            pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
+            self._exists = np.zeros(len(self._packet_ids), dtype=bool)
+            if len(pointing):
+                ids = self._packet_ids.take(pa.array(pointing))
+                self._exists[pointing] = self.results_exist(ids)
+        return self._exists[rows]
+
+    def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
+        """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""
+        if len(packet_ids) <= FILTER_LIMIT:
+            return self._store.results_exist(packet_ids)
+        if self._result_hashes is None:
+            cache = self._store.cache
+            table = cache.database.get_records_with_column_value(
+                cache.record_path, {}, record_id_column=PACKET_ID, columns=[]
+            )
+            stored = np.empty(0, dtype=np.uint64)
+            if table is not None:
+                stored = np.sort(hash_ids(table.column(PACKET_ID)))
+            self._result_hashes = stored
+        stored = self._result_hashes
+        if len(stored) == 0:
+            return np.zeros(len(packet_ids), dtype=bool)
+        wanted = hash_ids(packet_ids)
+        order = np.argsort(wanted)  # sorted probes: searchsorted stays in cache
+        at = np.minimum(np.searchsorted(stored, wanted[order]), len(stored) - 1)
+        out = np.empty(len(wanted), dtype=bool)
+        out[order] = stored[at] == wanted[order]
+        return out

@@ -1,0 +1,65 @@
+"""run_node: a node's run over a large input goes chunk by chunk, on a real Delta store."""
+
+from __future__ import annotations
+
+import pytest
+
+from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import ExecutionError
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
+from orcapod.types import ErrorPolicy
+
+
+def add_one(x: int) -> int:
+    if x == 7:
+        raise ValueError("seven")
+    return x + 1
+
+
+def node_over(db: DeltaTableDatabase, xs: list[int], **kwargs: object) -> FunctionNode:
+    rows = [{"k": k, "x": x} for k, x in enumerate(xs)]
+    source = DictSource(rows, tag_columns=["k"], source_id="src")
+    node = FunctionNode(FunctionPod(PythonPacketFunction(add_one, "y")), source, db, **kwargs)
+    node.chunk_rows = 3
+    return node
+
+
+def test_a_chunked_run_stores_every_row_and_a_rerun_reuses_them(tmp_path):
+    db = DeltaTableDatabase(tmp_path / "store")
+    node = node_over(db, [1, 2, 3, 4, 5, 6, 8, 9])
+    summary = node.run()
+    assert (summary.computed, summary.reused, summary.total) == (8, 0, 8)
+    summary = node.run()  # every entry found in the records read once at the start
+    assert (summary.computed, summary.reused, summary.total) == (0, 8, 8)
+    grown = node_over(db, [1, 2, 3, 4, 5, 6, 8, 9, 10])  # another input: results shared
+    summary = grown.run()
+    assert (summary.computed, summary.reused) == (1, 8)
+    assert grown.as_table().column("y").to_pylist() == [2, 3, 4, 5, 6, 7, 9, 10, 11]
+
+
+def test_a_packet_repeated_in_a_later_chunk_is_computed_once_and_counted_computed(tmp_path):
+    db = DeltaTableDatabase(tmp_path / "store")
+    node = node_over(db, [1, 2, 3, 4, 1, 2, 1])
+    summary = node.run()
+    assert (summary.computed, summary.reused, summary.total) == (7, 0, 7)
+    results = db.at("_result").get_all_records(node.result_cache.record_path)
+    assert results is not None and results.num_rows == 4  # each packet computed once
+    assert node.as_table().column("y").to_pylist() == [2, 3, 4, 5, 2, 3, 2]
+
+
+def test_a_failure_in_the_middle_chunk_keeps_the_earlier_chunks_stored(tmp_path):
+    db = DeltaTableDatabase(tmp_path / "store")
+    node = node_over(db, [1, 2, 3, 4, 7, 5, 6, 8, 9], error_policy=ErrorPolicy.FAIL_FAST)
+    with pytest.raises(ExecutionError, match="seven"):
+        node.run()
+    results = db.at("_result").get_all_records(node.result_cache.record_path)
+    assert results is not None and results.num_rows == 4  # the third chunk never ran
+    node = node_over(db, [1, 2, 3, 4, 7, 5, 6, 8, 9])
+    stored = node.as_table()
+    assert stored.column("k").to_pylist() == [0, 1, 2, 3]  # chunk 1, and row 4 of chunk 2
+    assert node.failures().column("k").to_pylist() == [4]
+    with pytest.warns(UserWarning, match="1 of 9 rows"):
+        summary = node.run()
+    assert (summary.computed, summary.reused, summary.failed) == (4, 4, 1)
