@@ -152,6 +152,7 @@ WORKER = textwrap.dedent(
     # log is a str: a Path constant would be hashed by its (changing) content
     store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     kind, barrier, together = sys.argv[4], Path(sys.argv[5]), int(sys.argv[6])
+    chunk_rows = int(sys.argv[7])
 
     def slow(x: int) -> int:
         time.sleep(0.03)
@@ -164,6 +165,8 @@ WORKER = textwrap.dedent(
     pod = FunctionPod(PythonPacketFunction(slow, "y"))
     db = DeltaTableDatabase(store) if kind == "delta" else SQLiteDatabase(store / "db.sqlite")
     node = FunctionNode(pod, source, db)
+    if chunk_rows:
+        node.chunk_rows = chunk_rows
     node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
     # processes started together begin together (start-up takes seconds on a busy machine)
     (barrier / str(os.getpid())).touch()
@@ -176,9 +179,12 @@ WORKER = textwrap.dedent(
 )
 
 
-def _start(tmp_path: Path, n: int, kind: str = "delta", together: int = 1) -> subprocess.Popen[str]:
+def _start(
+    tmp_path: Path, n: int, kind: str = "delta", together: int = 1, chunk_rows: int = 0
+) -> subprocess.Popen[str]:
     """A worker process; ``together``: the workers started now begin running the node at
-    the same time (each waits for that many to be ready)."""
+    the same time (each waits for that many to be ready); ``chunk_rows``: the node's chunk
+    size (0: the default)."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     (tmp_path / "store").mkdir(exist_ok=True)
@@ -188,7 +194,10 @@ def _start(tmp_path: Path, n: int, kind: str = "delta", together: int = 1) -> su
     barrier.mkdir(exist_ok=True)
     store, log = str(tmp_path / "store"), str(tmp_path / "calls.log")
     return subprocess.Popen(
-        [sys.executable, str(script), store, log, str(n), kind, str(barrier), str(together)],
+        [
+            *(sys.executable, str(script), store, log, str(n), kind),
+            *(str(barrier), str(together), str(chunk_rows)),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -286,3 +295,20 @@ def test_share_work_batches_keep_the_executor_busy(tmp_path: Path) -> None:
     buckets = {f"{i:x}": np.array([i]) for i in range(16)}
     share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, min_batch=4)
     assert batches == [4, 4, 4, 4]
+
+
+@pytest.mark.slow
+def test_a_chunked_run_shares_every_chunk(tmp_path: Path) -> None:
+    """Each chunk of a run over a large input is shared afresh: its buckets are not taken for
+    the previous chunk's finished ones."""
+    n = 120
+    workers = [_start(tmp_path, n, together=2, chunk_rows=60) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
+    calls = _calls(tmp_path)
+    xs = [x for _, x in calls]
+    assert sorted(set(xs)) == list(range(n))
+    assert len(xs) <= n + 2 * 2  # per chunk, only the second process's two timed calls repeat
+    for chunk in (range(0, 60), range(60, n)):  # both processes took part in each chunk
+        assert len({pid for pid, x in calls if x in chunk}) == 2
+    _stored(tmp_path, n)
