@@ -68,15 +68,15 @@ class StreamingWriter(RunWriter):
         self._last_end = float("-inf")
 
     def _store(
-        self, hashes: list[str], outputs: list[Packet | OwnValues | None], packets: list[int]
-    ) -> list[str]:
+        self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
+    ) -> pa.Array:
         # as ``RunWriter._store``, keeping the rows written (``on_stored``): the rows passed on
         # are built from them instead of being read back
         variation, execution = self._data()
         ids = None
         fixed = self.fixed_ids
         if fixed and any(p in fixed for p in packets):
-            ids = self._cache.record_ids(hashes, variation, execution)
+            ids = self._cache.record_ids(hashes.to_pylist(), variation, execution)
             ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
         table = self._cache.store_outputs_table(
             hashes,
@@ -89,8 +89,7 @@ class StreamingWriter(RunWriter):
         )
         if self.on_stored is not None:
             self.on_stored(packets, table)
-        stored: list[str] = table.column(RECORD_ID).to_pylist()
-        return stored
+        return table.column(RECORD_ID).combine_chunks().cast(pa.large_string())
 
     @property
     def buffered(self) -> int:
@@ -230,14 +229,18 @@ class StreamWriter:
                 ops = []
             for op in ops:
                 kind = op[0]
-                try:
-                    if kind == "end":
+                if kind == "end":  # the thread ends here, whatever the last commit does
+                    try:
                         if not op[1] or self.error is not None:
                             writer.after_commit = None
                         writer.flush()
                         if op[1] and self.error is None and self.chunks:
                             self._emit()
-                        return
+                    except BaseException as err:  # noqa: BLE001 - close() raises it
+                        if self.error is None:
+                            self.error = err
+                    return
+                try:
                     self._do(op)
                 except BaseException as err:  # noqa: BLE001 - the loop raises it
                     if self.error is None:
@@ -284,13 +287,17 @@ class StreamWriter:
             at = np.flatnonzero(which == i)
             yield chunks[i], at, packets[at] - chunks[i].base
 
-    def _input_hashes(self, packets: np.ndarray) -> list[str]:
-        out: list[Any] = [None] * len(packets)
+    def _input_hashes(self, packets: np.ndarray) -> pa.Array:
+        parts: list[pa.Array] = []
+        order: list[np.ndarray] = []
         for chunk, at, local in self._split(packets):
-            values = chunk.distinct.take(pa.array(local)).to_pylist()
-            for i, value in zip(at.tolist(), values, strict=True):
-                out[i] = value
-        return out
+            parts.append(chunk.distinct.take(pa.array(local)))
+            order.append(at)
+        if len(parts) == 1:
+            return parts[0]
+        # back into the order of ``packets``
+        joined = pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
+        return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
 
     def _build_records(self, packets: np.ndarray, ids: pa.Array, computed: bool) -> pa.Table:
         parts = [
