@@ -33,12 +33,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.data import Packet
 from orcapod.errors import PacketFunctionError
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
 from orcapod.functions.engine.write import RunWriter
-from orcapod.functions.provenance import OwnValues
 from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.stream_chunk import StreamChunk
@@ -61,35 +59,9 @@ class StreamingWriter(RunWriter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.before_commit: Callable[[], None] | None = None
-        #: called with (packet indices, the result rows written for them) at every write
-        self.on_stored: Callable[[list[int], pa.Table], None] | None = None
         self.after_commit: Callable[[], None] | None = None
         self._commit_seconds = 0.0
         self._last_end = float("-inf")
-
-    def _store(
-        self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
-    ) -> pa.Array:
-        # as ``RunWriter._store``, keeping the rows written (``on_stored``): the rows passed on
-        # are built from them instead of being read back
-        variation, execution = self._data()
-        ids = None
-        fixed = self.fixed_ids
-        if fixed and any(p in fixed for p in packets):
-            ids = self._cache.record_ids(hashes.to_pylist(), variation, execution)
-            ids = [fixed.get(p, i) for p, i in zip(packets, ids, strict=True)]
-        table = self._cache.store_outputs_table(
-            hashes,
-            outputs,
-            variation,
-            execution,
-            flush=False,
-            record_ids=ids,
-            absent_at=self.results_absent_at,
-        )
-        if self.on_stored is not None:
-            self.on_stored(packets, table)
-        return table.column(RECORD_ID).combine_chunks().cast(pa.large_string())
 
     @property
     def buffered(self) -> int:

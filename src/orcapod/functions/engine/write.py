@@ -118,6 +118,8 @@ class RunWriter:
         #: record ids to store some packets' results under (by packet index), e.g. the id a
         #: record whose result is gone points at; the others get the cache's own ids
         self.fixed_ids: dict[int, str] = {}
+        #: called with (packet indices, the result rows written for them) at every write
+        self.on_stored: Callable[[list[int], pa.Table], None] | None = None
         #: the input hash strings of computed packets (by index); set before ``add_computed``
         self.input_hashes: Callable[[np.ndarray], pa.Array] | None = None
         self._outputs: list[Packet | OwnValues | None] = []
@@ -255,6 +257,8 @@ class RunWriter:
             record_ids=ids,
             absent_at=self.results_absent_at,
         )
+        if self.on_stored is not None:
+            self.on_stored(packets, table)
         return table.column(RECORD_ID).combine_chunks().cast(pa.large_string())
 
     def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
