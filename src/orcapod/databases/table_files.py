@@ -25,8 +25,8 @@ import bisect
 import contextlib
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -140,29 +140,19 @@ class TableFiles:
 
     def read(self, rel: str) -> bytes | None:
         """The content of ``rel`` (None: there is no such file)."""
-        path = self._path(rel)
-        try:
-            with self._fs.open_input_file(path) as handle:  # (one GET of the whole file)
-                data: bytes = handle.read()
-                return data
-        except FileNotFoundError:
-            return None
-        except (OSError, pa.ArrowException) as err:
-            if not self._local and _not_found(err):
-                return None
-            raise DatabaseError(
-                f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
-                "readable, or delete the file to have it rebuilt."
-            ) from err
+        return self._read(rel, lambda handle: handle.read())  # (one GET of the whole file)
 
     def read_range(self, rel: str, offset: int, length: int) -> bytes | None:
         """``length`` bytes of ``rel`` from ``offset`` (fewer at its end; None: no such
         file). On object storage one ranged GET."""
+        return self._read(rel, lambda handle: handle.read_at(length, offset))
+
+    def _read(self, rel: str, take: Callable[[Any], bytes]) -> bytes | None:
+        """``take(handle)`` of ``rel`` opened for reading (None: there is no such file)."""
         path = self._path(rel)
         try:
             with self._fs.open_input_file(path) as handle:
-                data: bytes = handle.read_at(length, offset)
-                return data
+                return take(handle)
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowException) as err:
