@@ -14,10 +14,11 @@ not change a column's type) and converts the columns to the types kept in the ca
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from orcapod.databases.sql_drivers import SQLITE_ONE_BATCH, connect_sqlite
+from orcapod.databases.sql_drivers import SQLITE_ONE_BATCH, connect_sqlite, driver_error
 from orcapod.databases.sql_store import SQLArrowDatabase
 from orcapod.databases.sql_types import SQLITE
 from orcapod.errors import InputValidationError
@@ -64,8 +65,19 @@ class SQLiteDatabase(SQLArrowDatabase):
         cursor.adbc_statement.set_options(**SQLITE_ONE_BATCH)
         cursor.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
         cursor.fetchall()
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.fetchall()
+        # switching to WAL needs the database to itself, and SQLite answers "database is
+        # locked" at once (without its busy handler) while another connection opens it:
+        # retry within the timeout
+        deadline = time.monotonic() + self._timeout_ms / 1000
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.fetchall()
+                break
+            except driver_error("sqlite") as err:
+                if "locked" not in str(err) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
         cursor.execute("PRAGMA synchronous = NORMAL")
 
     def __repr__(self) -> str:
