@@ -44,6 +44,23 @@ def test_record_id_column_gives_value_based_record_ids(rows):
         DictSource(rows, ["subject"], record_id_column="rid")
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [[3, 1, 2, 1], [0, 1, 2, 2], [5, 5], [1, None, 2]],
+    ids=["unsorted-repeat", "sorted-repeat", "all-same", "null"],
+)
+def test_integer_record_id_column_must_be_unique_and_non_null(ids):
+    table = pa.table({"rid": pa.array(ids, pa.int64()), "v": list(range(len(ids)))})
+    with pytest.raises(InputValidationError, match="unique, non-null"):
+        ArrowTableSource(table, ["rid"], record_id_column="rid")
+
+
+def test_integer_record_ids_in_any_order_are_accepted():
+    table = pa.table({"rid": pa.array([7, -2, 40, 3], pa.int64()), "v": [1, 2, 3, 4]})
+    src = ArrowTableSource(table, ["rid"], source_id="s", record_id_column="rid")
+    assert [p.source_info()["v"] for _, p in src.iter_packets()][1] == "s::rid=-2::v"
+
+
 def test_content_hash_reflects_data_even_with_the_same_source_id(rows):
     a = DictSource(rows, ["subject", "session"], source_id="same")
     rows[0]["weight"] = 71.0

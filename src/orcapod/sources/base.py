@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,6 +62,18 @@ from orcapod.types.columns import (
 )
 
 __all__ = ["RootSource"]
+
+
+def _all_distinct(column: pa.ChunkedArray) -> bool:
+    """Are the (non-null) values distinct? Integers: increasing values need no hash set (the
+    usual row-number ids), any others are sorted; other types use Arrow's distinct count."""
+    if pa.types.is_integer(column.type):
+        values = column.to_numpy()
+        if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
+            return True
+        values = np.sort(values)
+        return bool(np.all(values[1:] != values[:-1]))
+    return bool(pc.count_distinct(column).as_py() == len(column))
 
 
 def _check_source_id(source_id: str) -> str:
@@ -146,7 +159,7 @@ class RootSource(StreamBase):
                     f"record_id_column {record_id_column!r} is not in the data (columns: {names})"
                 )
             column = table.column(record_id_column)
-            if column.null_count or pc.count_distinct(column).as_py() != table.num_rows:
+            if column.null_count or not _all_distinct(column):
                 raise InputValidationError(
                     f"record_id_column {record_id_column!r} must hold unique, non-null values"
                 )
