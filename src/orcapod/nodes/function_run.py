@@ -464,8 +464,25 @@ class FunctionRun:
                     finished_at.append(time.monotonic())
                 failed(miss, err)
 
+            def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
+                keys = np.array(misses, dtype=np.int64)
+                filtered_out = np.fromiter((o is None for o in outputs), bool, len(outputs))
+                outcome[keys] = np.where(filtered_out, _FILTERED, _COMPUTED)
+                writer.add_computed_many(misses, outputs)
+                heartbeat()
+
+            # outputs in bulk, except for the first calls, which are timed one by one
+            bulk = done_in_bulk if begin is None and window == 1 and len(items) > 2 else None
             call_each(
-                pf, items, packets, window, done_beating, failed_beating, call=call, begin=begin
+                pf,
+                items,
+                packets,
+                window,
+                done_beating,
+                failed_beating,
+                call=call,
+                begin=begin,
+                done_many=bulk,
             )
             if flush:
                 writer.flush()  # now, so rows that fail only at the write count as failed

@@ -238,6 +238,7 @@ def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: 
     # only each process's first two missing rows (timed before claiming) may run more than once
     assert len(xs) <= n + 4
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
+    assert all(out.split() for out, _ in outputs), outputs
     computed = sum(int(out.split()[0]) for out, _ in outputs)
     assert n <= computed <= n + 4
     # every row has its result stored: one more process finds them all

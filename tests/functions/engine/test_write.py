@@ -70,3 +70,23 @@ def test_output_bytes_estimates_strings_arrays_and_lists() -> None:
     assert output_bytes(None) == 0
     assert output_bytes({"a": "x" * 100, "b": np.zeros(10, dtype=np.float64)}) == 180
     assert output_bytes({"a": ["ab", "cd"], "n": 3}) == 8 + 4 + 8
+
+
+def test_rows_handed_on_in_bulk_are_committed_where_one_by_one_would_be(tmp_path: Path) -> None:
+    """A quick function's outputs reach the writer in bulk; the rows limit still cuts the
+    commits after every third row."""
+    rows = [{"id": i, "x": i} for i in range(10)]
+    src = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
+    store = tmp_path / "rows"
+    node = FunctionNode(
+        FunctionPod(PythonPacketFunction(double, "y")), src, DeltaTableDatabase(store)
+    )
+    node.flush_policy = FlushPolicy(rows=3, seconds=60)
+    assert node.run().computed == 10
+    assert node.as_table().column("y").to_pylist() == [2 * i for i in range(10)]
+    (log,) = list((store / "_result" / "double").glob("**/_delta_log"))
+    assert len(list(log.glob("*.json"))) == 4  # rows 0-2, 3-5, 6-8, 9
+
+
+def double(x: int) -> int:
+    return 2 * x

@@ -50,6 +50,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -220,57 +221,132 @@ def share_work(
     claiming than on the work. Buckets other processes finished are looked up (their rows
     become known) only when nothing is left to claim, so a pass with work to do reads only
     the claims.
-    """
-    order = sorted(buckets)
-    if order:
-        order = order[start % len(order) :] + order[: start % len(order)]
-    pending = dict.fromkeys(order)
-    total = sum(len(items) for items in buckets.values())
-    cap = max(1, -(-total // 16))
-    unmarked: list[str] = []  # finished here, marked done with the next claim
-    claim_seconds = item_seconds = 0.0  # the last pass's claiming and per-item compute time
 
-    while pending:
-        started = time.monotonic()
-        rows = book.rows(list(pending))
-        status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
-        free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
-        if free:
+    Claiming runs one batch ahead: while a batch computes, a background thread claims the
+    next one (its reads and commits overlap the calls instead of adding to them), and the
+    heartbeat renews both. ``compute`` and ``still_missing`` always run in the calling
+    thread; the background thread touches only the claims table.
+    """
+    sharer = _Sharer(book, buckets, start, min_batch)
+    unmarked: list[str] = []  # finished here (committed), marked done with the next claim
+    ahead: Future[_Batch | None] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
+        try:
+            while sharer.pending or ahead is not None:
+                if ahead is not None:
+                    batch, ahead = ahead.result(), None
+                else:
+                    batch, unmarked = sharer.take(unmarked), []
+                if batch is None:  # nothing to claim now
+                    if sharer.pending:
+                        unmarked = sharer.wait(unmarked, compute, still_missing, poll_seconds)
+                    continue
+                if sharer.pending:  # claim the next batch while this one computes
+                    ahead, unmarked = pool.submit(sharer.take, unmarked), []
+                items = still_missing(batch.items)
+                holding: list[Future[_Batch | None] | None] = [ahead]
+
+                def heartbeat(
+                    batch: _Batch = batch,
+                    holding: list[Future[_Batch | None] | None] = holding,
+                ) -> None:
+                    if time.monotonic() - batch.renewed < book.lease_seconds / 3:
+                        return
+                    renew = list(batch.buckets)
+                    following = holding[0]
+                    if following is not None and following.done() and not following.exception():
+                        after = following.result()
+                        renew += [] if after is None else after.buckets
+                    book.renew(renew)
+                    batch.renewed = time.monotonic()
+
+                if len(items):
+                    computing = time.monotonic()
+                    compute(items, heartbeat)
+                    sharer.item_seconds = (time.monotonic() - computing) / len(items)
+                unmarked = [*unmarked, *batch.buckets]
+        finally:
+            if ahead is not None:  # an error stopped the loop: let the claim finish first
+                ahead.cancel()
+                wait([ahead])
+    book.finish(unmarked)
+
+
+@dataclass
+class _Batch:
+    """Buckets this process claimed together, and their items."""
+
+    buckets: list[str]
+    items: np.ndarray
+    renewed: float  # when the claims were last written (claimed or renewed)
+
+
+class _Sharer:
+    """The claim side of ``share_work``: which buckets are left and how big a batch is."""
+
+    def __init__(
+        self, book: ClaimBook, buckets: dict[str, np.ndarray], start: int, min_batch: int
+    ) -> None:
+        order = sorted(buckets)
+        if order:
+            order = order[start % len(order) :] + order[: start % len(order)]
+        self.book = book
+        self.buckets = buckets
+        self.pending = dict.fromkeys(order)
+        total = sum(len(items) for items in buckets.values())
+        self.cap = max(1, -(-total // 16))
+        self.min_batch = min_batch
+        # the last claim's time and the last batch's per-item compute time
+        self.claim_seconds = self.item_seconds = 0.0
+
+    def take(self, finished: Sequence[str]) -> _Batch | None:
+        """Claim the next batch (marking ``finished`` done in the same commit); None when
+        every pending bucket is done or held by someone else."""
+        book, buckets, pending = self.book, self.buckets, self.pending
+        while True:
+            started = time.monotonic()
+            rows = book.rows(list(pending))
+            status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
+            free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
+            if not free:
+                if finished:
+                    book.finish(finished)
+                self.status = status
+                return None
             holders = {o for b in pending for o in status[b][1]} | {book.owner}
             free_items = sum(len(buckets[b]) for b in free)
-            want = max(1, min(cap, -(-free_items // (2 * len(holders)))))
-            if item_seconds > 0:
-                want = max(want, min(cap, int(2 * claim_seconds / item_seconds) + 1))
-            want = max(want, min_batch)
+            want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
+            if self.item_seconds > 0:
+                cost = int(2 * self.claim_seconds / self.item_seconds) + 1
+                want = max(want, min(self.cap, cost))
+            want = max(want, self.min_batch)
             batch, size = [], 0
             for bucket in free:
                 if size >= want:
                     break
                 batch.append(bucket)
                 size += len(buckets[bucket])
-            taken = book.claim(batch, finished=unmarked)
-            unmarked = []
+            taken = book.claim(batch, finished=finished)
+            finished = ()
             if not taken:  # lost to someone else's claim: look again at once
                 continue
             for bucket in taken:
                 del pending[bucket]
-            items = still_missing(np.concatenate([buckets[b] for b in taken]))
-            last = [time.monotonic()]
-            claim_seconds = last[0] - started
+            now = time.monotonic()
+            self.claim_seconds = now - started
+            return _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
 
-            def heartbeat(taken: list[str] = taken, last: list[float] = last) -> None:
-                if time.monotonic() - last[0] >= book.lease_seconds / 3:
-                    book.renew(taken)
-                    last[0] = time.monotonic()
-
-            if len(items):
-                computing = time.monotonic()
-                compute(items, heartbeat)
-                item_seconds = (time.monotonic() - computing) / len(items)
-            unmarked = taken
-            continue
-        # nothing to claim: take note of what finished elsewhere, wait for the rest
-        finished = [b for b in pending if status[b][0]]
+    def wait(
+        self,
+        unmarked: list[str],
+        compute: Callable[[np.ndarray, Callable[[], None]], object],
+        still_missing: Callable[[np.ndarray], np.ndarray],
+        poll_seconds: float,
+    ) -> list[str]:
+        """Nothing to claim: take note of the buckets finished elsewhere (computing the rows
+        that failed there), or wait a poll for the others. Returns what is still unmarked."""
+        pending, buckets = self.pending, self.buckets
+        finished = [b for b in pending if self.status[b][0]]
         if finished:
             left = still_missing(np.concatenate([buckets[b] for b in finished]))
             for bucket in finished:
@@ -278,12 +354,11 @@ def share_work(
                 if len(rest):  # finished elsewhere, but these rows failed there: try here
                     compute(rest, _no_heartbeat)
                 del pending[bucket]
-        elif pending:
-            if unmarked:  # waiting: let the others see it is done
-                book.finish(unmarked)
-                unmarked = []
-            time.sleep(poll_seconds)
-    book.finish(unmarked)
+            return unmarked
+        if unmarked:  # waiting: let the others see it is done
+            self.book.finish(unmarked)
+        time.sleep(poll_seconds)
+        return []
 
 
 def _no_heartbeat() -> None:

@@ -13,11 +13,17 @@ balanced finish instead of waiting for more. When the consumer stops early (an e
 
 ``call_each`` is the callback form a node uses: each outcome goes to ``done(key, output)`` or
 ``failed(key, error)``; an exception from either (``fail_fast``) stops the loop. With a window
-of 1 (a sequential executor) it calls the function on the thin path (no futures).
+of 1 (a sequential executor) it calls the function on the thin path (no futures). There, a
+caller that handles outputs in bulk passes ``done_many(keys, outputs)`` instead of per-row
+callbacks: the outputs of consecutive successful calls are handed on together, at most
+``BULK_ROWS`` at a time and at least every ``BULK_SECONDS`` (so a slow function's results are
+handed on as promptly as one by one), and always before a failure is reported, so the order
+of outcomes is kept.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
@@ -27,14 +33,20 @@ from orcapod.data import Packet
 from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.pending import Pending
 
-__all__ = ["call_each", "dispatch"]
+__all__ = ["BULK_ROWS", "BULK_SECONDS", "call_each", "dispatch"]
 
 K = TypeVar("K")
 T = TypeVar("T")
 R = TypeVar("R")
 
 Done = Callable[[int, Any], None]
+DoneMany = Callable[[list[int], list[Any]], None]
 Failed = Callable[[int, Exception], None]
+
+#: the most outputs ``call_each`` hands to ``done_many`` at once
+BULK_ROWS = 1024
+#: ... and the longest it holds finished outputs before handing them on
+BULK_SECONDS = 0.05
 
 
 def dispatch(
@@ -100,14 +112,19 @@ def call_each(
     failed: Failed,
     call: Callable[..., Any] | None = None,
     begin: Callable[[int], Any] | None = None,
+    done_many: DoneMany | None = None,
 ) -> None:
     """Call ``function`` (a packet function) on each packet; ``keys`` name them in the
     callbacks (see the module docstring). ``call``: what the thin path calls instead of
     ``function.call`` (e.g. its ``values_call()``, which gives output values, no packet).
     ``begin(key)``: called right before each call starts; what it returns (a packet logger,
-    or None) is passed to the call as ``logger=``."""
+    or None) is passed to the call as ``logger=``. ``done_many``: used instead of ``done`` on
+    the thin path without ``begin``."""
     if window == 1:  # the thin path: one call at a time, no futures
         call_one = function.call if call is None else call
+        if begin is None and done_many is not None:
+            _call_in_bulk(call_one, keys, packets, done_many, failed)
+            return
         if begin is None:
             for key, packet in zip(keys, packets, strict=True):
                 try:
@@ -138,3 +155,34 @@ def call_each(
                 done(key, output)
             else:
                 failed(key, error)
+
+
+def _call_in_bulk(
+    call_one: Callable[[Packet], Any],
+    keys: Iterable[int],
+    packets: Iterable[Packet],
+    done_many: DoneMany,
+    failed: Failed,
+) -> None:
+    """The thin path handing outputs on in bulk (see the module docstring)."""
+    done_keys: list[int] = []
+    outputs: list[Any] = []
+    since = time.monotonic()
+    for key, packet in zip(keys, packets, strict=True):
+        try:
+            output = call_one(packet)
+        except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+            if outputs:
+                done_many(done_keys, outputs)
+                done_keys, outputs = [], []
+            failed(key, err)
+            since = time.monotonic()
+            continue
+        done_keys.append(key)
+        outputs.append(output)
+        if len(outputs) >= BULK_ROWS or time.monotonic() - since >= BULK_SECONDS:
+            done_many(done_keys, outputs)
+            done_keys, outputs = [], []
+            since = time.monotonic()
+    if outputs:
+        done_many(done_keys, outputs)

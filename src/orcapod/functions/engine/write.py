@@ -152,6 +152,39 @@ class RunWriter:
             outputs[start:] = self._cache.own_values(outputs[start:], *self._data())
             self._compacted = len(outputs)
 
+    def add_computed_many(
+        self, packets: list[int], outputs: list[Packet | OwnValues | None]
+    ) -> None:
+        """``add_computed`` of several packets, committing wherever one by one would: a
+        commit due after the k-th of them (rows or bytes) comes right after it."""
+        total, i = len(packets), 0
+        while i < total:
+            if not self._rows:
+                self._oldest = time.monotonic()
+                self._data()  # read now, while other calls may still run
+            room = max(1, self._flush_rows - self._rows)
+            computed, size, j = self._computed, self._bytes, i
+            while j < total:  # counted as ``add_computed`` counts
+                computed += 1
+                if computed < _SAMPLE_EVERY:
+                    size += output_bytes(outputs[j])
+                elif computed % _SAMPLE_EVERY == 0:
+                    size += _SAMPLE_EVERY * output_bytes(outputs[j])
+                j += 1
+                if j - i >= room or size >= self._flush_bytes:
+                    break
+            self._outputs.extend(outputs[i:j])
+            self._packets.extend(packets[i:j])
+            self._rows += j - i
+            self._computed, self._bytes = computed, size
+            if len(self._outputs) - self._compacted >= _COMPACT_ROWS:
+                start = self._compacted
+                compact = self._cache.own_values(self._outputs[start:], *self._data())
+                self._outputs[start:] = compact
+                self._compacted = len(self._outputs)
+            self.maybe_flush()
+            i = j
+
     def add_records(self, table: pa.Table) -> None:
         if table.num_rows:
             if not self._rows:
