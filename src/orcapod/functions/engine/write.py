@@ -153,7 +153,7 @@ class RunWriter:
             self._compacted = len(outputs)
 
     def add_computed_many(
-        self, packets: list[int], outputs: list[Packet | OwnValues | None]
+        self, packets: Sequence[int], outputs: Sequence[Packet | OwnValues | None]
     ) -> None:
         """``add_computed`` of several packets, committing wherever one by one would: a
         commit due after the k-th of them (rows or bytes) comes right after it."""
