@@ -23,7 +23,8 @@ each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, `
    claiming at once at least one sees the other: never both keep the bucket (both may let
    it go, and one takes it on a later pass; processes visit the buckets in different orders).
 3. While computing, it appends ``renewed`` rows (every third of the lease), and ``done`` once
-   the batch's results are committed (in the commit of its next claim).
+   the batch's results are committed (in the commit of a later claim: claiming runs one
+   batch ahead, see ``share_work``).
 4. A claim whose holder died (SIGKILL, a lost machine) is not renewed: once it expires the
    bucket is free again and another process takes it over. A process that has nothing left to
    claim waits for the others' buckets (polling their results), taking over any that expire.
