@@ -441,3 +441,42 @@ class Increment:
 def test_a_callable_object_is_refused_with_how_to_write_it() -> None:
     with pytest.raises(InputValidationError, match=r"instance of Increment\) cannot be .*def f"):
         PythonPacketFunction(Increment(1), "y")
+
+
+def test_values_call_runs_through_an_executor_subclass_and_awaits_async_results() -> None:
+    """The sequential local executor's calls are made directly; a subclass that runs calls
+    its own way is still asked, and an awaitable result is awaited either way."""
+
+    class Counting(LocalExecutor):
+        calls = 0
+
+        def execute_callable(
+            self, fn: Any, kwargs: Any, executor_options: Any = None, *, logger: Any = None
+        ) -> Any:
+            Counting.calls += 1
+            return super().execute_callable(fn, kwargs, executor_options, logger=logger)
+
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    pf = PythonPacketFunction(plus_one, "y")
+    pf.set_executor(Counting())
+    call = pf.values_call()
+    assert [call(Packet({"x": x})) for x in (1, 2)] == [{"y": 2}, {"y": 3}]
+    assert Counting.calls == 2
+
+    async def later(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    apf = PythonPacketFunction(later, "y")
+    apf.set_executor(LocalExecutor())
+    assert apf.values_call()(Packet({"x": 4})) == {"y": 8}
+
+    def text(x: int) -> Any:
+        return "text"
+
+    bad = PythonPacketFunction(text, "y", output_schema={"y": int})
+    bad.set_executor(LocalExecutor())
+    with pytest.raises(PacketFunctionError, match="bad value for output key 'y'"):
+        bad.values_call()(Packet({"x": 1}))

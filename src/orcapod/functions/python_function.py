@@ -52,29 +52,31 @@ import functools
 import inspect
 import platform
 import re
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from orcapod._lazy import lazy_module
 from orcapod.data import Packet
-from orcapod.data.conversion import schema_to_arrow, strip_optional
-from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
+from orcapod.errors import InputValidationError, PacketFunctionError
 from orcapod.executors import LocalExecutor, PythonFunctionExecutorProtocol
 from orcapod.executors.calling import is_async_callable, run_to_completion
 from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.functions.packet_function import PacketFunctionBase
 from orcapod.functions.pending import Pending
 from orcapod.functions.provenance import CODE_HASH_KEY, LazySourceInfo
+from orcapod.functions.signature_schema import (
+    check_output_keys,
+    check_storable,
+    parameter_schema,
+    return_schema,
+)
 from orcapod.functions.validation import Coercer, make_coercer, type_name
 from orcapod.hashing.function_identity import (
     function_code_hash,
     function_signature_hash,
     git_info,
 )
-from orcapod.types import ArrayType, Schema
-from orcapod.types.arrays import normalize_type
-from orcapod.types.columns import DATAGRAM_PREFIX
+from orcapod.types import Schema
 
 if TYPE_CHECKING:
     import asyncio
@@ -86,155 +88,8 @@ __all__ = ["PYTHON_FUNCTION_TYPE_ID", "PythonPacketFunction"]
 PYTHON_FUNCTION_TYPE_ID = "python.function.v0"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_SEVERAL = re.compile(r"[,;\s]+")
-_MISSING: Any = object()
 _CAPTURE_EXECUTOR = LocalExecutor()
 _PYTHON_VERSION = platform.python_version()
-
-
-def _check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
-    if isinstance(output_keys, str) and _SEVERAL.search(output_keys.strip()):
-        names = [n for n in _SEVERAL.split(output_keys) if n]
-        raise InputValidationError(
-            f"output key {output_keys!r} looks like several names in one string; pass a list "
-            f"of names instead: {names!r}"
-        )
-    keys = (output_keys,) if isinstance(output_keys, str) else tuple(output_keys or ())
-    if not keys:
-        raise InputValidationError(
-            "a packet function needs at least one output key; pass output_keys='result' "
-            "or a list of names"
-        )
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise InputValidationError(f"output key {key!r} must be a non-empty string")
-        if key.startswith(DATAGRAM_PREFIX):
-            raise InputValidationError(
-                f"output key {key!r} starts with '_', which is reserved for orcapod's hidden "
-                "columns; rename it"
-            )
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise InputValidationError(f"output keys {dupes} are repeated; make them unique")
-    return keys
-
-
-def _annotated(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The function whose annotations describe ``function`` (a ``functools.partial`` has
-    none of its own: they are its wrapped function's)."""
-    while isinstance(function, functools.partial):
-        function = function.func
-    return function
-
-
-def _input_schema(
-    function: Callable[..., Any], name: str, overrides: Mapping[str, Any]
-) -> tuple[Schema, tuple[str, ...], tuple[str, ...]]:
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as err:
-        raise InputValidationError(
-            f"cannot read the signature of {name!r}; wrap it in a def with named, annotated "
-            "parameters"
-        ) from err
-    try:
-        hints = typing.get_type_hints(_annotated(function), include_extras=True)
-    except Exception as err:
-        raise InputValidationError(
-            f"cannot resolve the type annotations of {name!r}: {err}; make every annotation "
-            "importable where the function is defined, or pass input_schema/output_schema"
-        ) from err
-    fields: dict[str, Any] = {}
-    required: list[str] = []
-    optional: list[str] = []
-    for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            raise InputValidationError(
-                f"{name!r} takes {star}{param.name}; a packet function needs explicit named "
-                "parameters, one per packet column"
-            )
-        if param.kind is param.POSITIONAL_ONLY:
-            raise InputValidationError(
-                f"parameter {param.name!r} of {name!r} is positional-only; packet values are "
-                "passed by name, so remove the '/'"
-            )
-        if param.name in overrides:
-            tp = overrides[param.name]
-        elif param.name in hints:
-            tp = hints[param.name]
-        else:
-            raise InputValidationError(
-                f"parameter {param.name!r} of {name!r} has no type annotation; annotate it "
-                f"(e.g. `{param.name}: int`) or pass input_schema={{{param.name!r}: ...}}"
-            )
-        fields[param.name] = tp
-        (optional if param.default is not param.empty else required).append(param.name)
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise InputValidationError(
-            f"input_schema names {unknown}, which are not parameters of {name!r}"
-        )
-    return Schema(fields, optional_fields=optional), tuple(required), tuple(optional)
-
-
-def _output_schema(
-    function: Callable[..., Any],
-    name: str,
-    keys: tuple[str, ...],
-    overrides: Mapping[str, Any] | Sequence[Any] | None,
-) -> Schema:
-    if overrides is None:
-        given: dict[str, Any] = {}
-    elif isinstance(overrides, Mapping):
-        given = dict(overrides)
-    else:
-        types_ = list(overrides)
-        if len(types_) != len(keys):
-            raise InputValidationError(
-                f"output_schema lists {len(types_)} types for {len(keys)} output keys {keys}"
-            )
-        given = dict(zip(keys, types_, strict=True))
-    unknown = sorted(set(given) - set(keys))
-    if unknown:
-        raise InputValidationError(f"output_schema names {unknown}, not output keys {keys}")
-    try:
-        hints = typing.get_type_hints(_annotated(function), include_extras=True)
-    except (NameError, TypeError, AttributeError):
-        # unresolvable annotations: the output types must then come from output_schema, and
-        # a missing one is reported below by name
-        hints = {}
-    annotated: dict[str, Any] = {}
-    if "return" in hints and len(given) < len(keys):
-        ret = normalize_type(hints["return"])
-        if ret is type(None):
-            raise InputValidationError(
-                f"{name!r} is annotated to return None but declares output keys {keys}"
-            )
-        if len(keys) == 1:
-            annotated = {keys[0]: ret}
-        else:
-            origin, args = typing.get_origin(ret), typing.get_args(ret)
-            if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-                annotated = dict.fromkeys(keys, args[0])
-            elif origin is tuple and len(args) == len(keys):
-                annotated = dict(zip(keys, args, strict=True))
-            elif origin is list and len(args) == 1:
-                annotated = dict.fromkeys(keys, args[0])
-            else:
-                raise InputValidationError(
-                    f"{name!r} has {len(keys)} output keys {keys} but returns "
-                    f"{type_name(ret)}; annotate the return as tuple[...] with {len(keys)} "
-                    "types, or pass output_schema"
-                )
-    fields = {k: given[k] if k in given else annotated.get(k, _MISSING) for k in keys}
-    untyped = [k for k, tp in fields.items() if tp is _MISSING]
-    if untyped:
-        raise InputValidationError(
-            f"output keys {untyped} of {name!r} have no type; annotate the return type or "
-            "pass output_schema"
-        )
-    return Schema(fields)
 
 
 def _compile_reader(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -259,25 +114,6 @@ def _compile_column_reader(
         f"lambda {args}: lambda i: {{{body}}}"
     )
     return lambda columns: make(*(columns[n] for n in names))
-
-
-def _dtype_stand_in(tp: Any) -> Any:
-    """An array type without a dtype with one filled in (any would do), for storability."""
-    inner = strip_optional(tp)
-    if isinstance(inner, ArrayType) and inner.dtype is None:
-        return ArrayType("float64", inner.shape)
-    return tp
-
-
-def _check_storable(schema: Schema, what: str, name: str, open_arrays: bool = False) -> None:
-    """``SchemaError`` unless every type of ``schema`` can be stored; with ``open_arrays``
-    (input schemas) array types without a dtype pass, as they only say what is accepted."""
-    if open_arrays:
-        schema = Schema({k: _dtype_stand_in(tp) for k, tp in schema.items()})
-    try:
-        schema_to_arrow(schema)
-    except SchemaError as err:
-        raise SchemaError(f"{what} of {name!r}: {err}") from err
 
 
 class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
@@ -326,13 +162,13 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         self._function = function
         self._name = name
         self._is_async = is_async_callable(function)
-        self._output_keys = _check_output_keys(output_keys)
-        self._input_schema, self._required, self._optional = _input_schema(
+        self._output_keys = check_output_keys(output_keys)
+        self._input_schema, self._required, self._optional = parameter_schema(
             function, name, input_schema or {}
         )
-        self._output_schema = _output_schema(function, name, self._output_keys, output_schema)
-        _check_storable(self._input_schema, "the input schema", name, open_arrays=True)
-        _check_storable(self._output_schema, "the output schema", name)
+        self._output_schema = return_schema(function, name, self._output_keys, output_schema)
+        check_storable(self._input_schema, "the input schema", name, open_arrays=True)
+        check_storable(self._output_schema, "the output schema", name)
         self._read = _compile_reader(self._required)
         self._coercers: tuple[Coercer, ...] = tuple(
             make_coercer(self._output_schema[k]) for k in self._output_keys
@@ -491,13 +327,28 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             return packet_kwargs(packet) if reader is None else reader(packet._row)
 
         invoke = self._invoke
+        function = self._function
+        # the sequential local executor runs a call as ``run_to_completion(fn(**kwargs))``:
+        # done here directly (the executor may not be a subclass that runs it otherwise)
+        local = type(executor) is LocalExecutor
+        if self._single:  # one output key: its dict built without the general unpacking
+            key, coerce, bad_value = self._output_keys[0], self._coercers[0], self._bad_value
+
+            def output_data(raw: Any) -> dict[str, Any]:
+                try:
+                    return {key: coerce(raw)}
+                except TypeError as err:
+                    raise bad_value(key, err) from err
 
         def call_values(
             packet: Packet, logger: PacketLoggerProtocol | None = None
         ) -> dict[str, Any] | None:
             if not self._active:
                 return None
-            raw = invoke(kwargs_of(packet), executor, logger)
+            if local and logger is None:
+                raw = run_to_completion(function(**kwargs_of(packet)))
+            else:
+                raw = invoke(kwargs_of(packet), executor, logger)
             return None if raw is None else output_data(raw)
 
         return call_values
