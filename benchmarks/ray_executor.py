@@ -59,9 +59,10 @@ def cpu_share(results: list[tuple[int, float, float]]) -> float:
 
 
 def calibrate(target_seconds: float) -> int:
-    """Iterations of ``cpu_work`` that take about ``target_seconds`` here (best of 5)."""
+    """Iterations of ``cpu_work`` that take about ``target_seconds`` of CPU here (best of 5;
+    CPU time, not wall time, so other load on the machine does not shorten the calls)."""
     probe = 200_000
-    best = min(_timed(cpu_work, probe) for _ in range(5))
+    best = min(cpu_work(probe)[1] for _ in range(5))
     return max(1, int(probe * target_seconds / best))
 
 

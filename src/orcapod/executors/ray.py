@@ -16,10 +16,11 @@ Approach:
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
   keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
-  to one of two generic module-level tasks (``ray_dispatch.remote_call`` for one call,
-  ``remote_group`` for several). A worker fetches and unpickles a function once and keeps it in
-  a bounded per-process cache (so a stateful callable object keeps its state between calls
-  within one worker process). Cached refs are dropped when Ray is restarted.
+  to one of two generic tasks (``ray_worker.remote_call`` for one call, ``remote_group`` for
+  several; shipped by value, so a worker runs a plain call without importing orcapod). A
+  worker fetches and unpickles a function once and keeps it in a bounded per-process cache (so
+  a stateful callable object keeps its state between calls within one worker process). Cached
+  refs are dropped when Ray is restarted.
 * ``execute_callable`` / ``async_execute_callable`` run one call per task. ``submit_callable``
   (how nodes and pods dispatch packets) queues the call in a per-(function, options)
   ``CallDispatcher`` that groups short calls into one task and keeps a bounded number of tasks
@@ -89,13 +90,10 @@ from orcapod.executors.ray_cluster import (
 )
 from orcapod.executors.ray_dispatch import (
     CallDispatcher,
-    CallOutcome,
     QueuedCall,
     cluster_resources,
     import_ray,
     ray_session,
-    remote_call,
-    remote_group,
     remote_task,
     task_capacity,
 )
@@ -107,7 +105,14 @@ from orcapod.executors.ray_options import (
     copy_plain,
     freeze_option,
 )
-from orcapod.executors.ray_outcomes import function_name, settle_call, task_failure, task_success
+from orcapod.executors.ray_outcomes import (
+    CallOutcome,
+    function_name,
+    settle_call,
+    task_failure,
+    task_success,
+)
+from orcapod.executors.ray_worker import remote_call, remote_group
 
 __all__ = ["RayExecutor"]
 
@@ -517,7 +522,7 @@ class RayExecutor:
         """A group task ended (on Ray's callback thread): settle every call of it."""
         assert route.dispatcher is not None
         try:
-            outcomes: list[CallOutcome] = inner.result()
+            outcomes = [CallOutcome.of(raw) for raw in inner.result()]
         except Exception as err:  # noqa: BLE001 - delivered to the calls below
             route.dispatcher.task_finished((), ())
             if (
