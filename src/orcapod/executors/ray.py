@@ -96,6 +96,7 @@ from orcapod.executors.ray_dispatch import (
     ray_session,
     remote_task,
     task_capacity,
+    warm_up,
 )
 from orcapod.executors.ray_options import (
     check_amount,
@@ -400,6 +401,13 @@ class RayExecutor:
                 functions.clear()
                 object.__setattr__(self, "_session", session)
             shipped = functions.get(key)
+            route = None if shipped is None else shipped.routes.get(options_key)
+            # a new route: options checked and workers warmed up BEFORE the function is put
+            options = (
+                None
+                if route is not None
+                else self._checked_options(ray, fn, session, executor_options)
+            )
             if shipped is not None:
                 functions.move_to_end(key)
             else:
@@ -413,14 +421,35 @@ class RayExecutor:
                 shipped = functions[key] = _Shipped(fn, fn_ref)
                 while len(functions) > _DRIVER_CACHE_SIZE:
                     functions.popitem(last=False)
-            route = shipped.routes.get(options_key)
             if route is None:
+                assert options is not None
                 route = shipped.routes[options_key] = self._new_route(
-                    ray, shipped, session, executor_options
+                    ray, shipped, session, executor_options, options
                 )
                 while len(shipped.routes) > _ROUTES_PER_FUNCTION:
                     shipped.routes.popitem(last=False)
         return route
+
+    def _checked_options(
+        self,
+        ray: ModuleType,
+        fn: Callable[..., Any],
+        session: Hashable,
+        executor_options: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The Ray options of a new route, once some node can run them; the first route of a
+        Ray session with these options also sends warm-up tasks (``ray_dispatch.warm_up``)."""
+        options = self.task_options(executor_options)
+        wait_for_feasible(ray, options, self.resource_timeout, function_name(fn))
+        capacity = task_capacity(options, cluster_resources(ray, session))
+        warm_up(
+            session,
+            freeze_option(options),
+            self._configured(ray, remote_group, options),
+            capacity,
+        )
+        options.setdefault("name", function_name(fn))
+        return options
 
     def _new_route(
         self,
@@ -428,10 +457,8 @@ class RayExecutor:
         shipped: _Shipped,
         session: Hashable,
         executor_options: Mapping[str, Any] | None,
+        options: dict[str, Any],
     ) -> _Route:
-        options = self.task_options(executor_options)
-        wait_for_feasible(ray, options, self.resource_timeout, function_name(shipped.fn))
-        options.setdefault("name", function_name(shipped.fn))
         per_task = self.calls_per_task
         if executor_options and "calls_per_task" in executor_options:
             per_task = check_calls_per_task(executor_options["calls_per_task"])

@@ -22,6 +22,13 @@ Approach:
   most one call's delay, not a whole group's. Its one-call task (``execute_callable``, and
   ``submit_callable`` without grouping) re-raises the user's exception in the worker, so Ray's
   ``retry_exceptions`` sees it.
+* Warm-up. A fresh Ray worker sets up Ray's serialization on its first task (Ray imports
+  pyarrow and pydantic for it: about 0.2 s of CPU), and so does the driver on its first
+  ``ray.put``. Done one after the other, that delays a first run. So the first time a Ray
+  session sees a set of task options, the executor sends :func:`warm_up` tasks, one per task
+  slot (``remote_group`` without arguments: no arguments to serialise, nothing to run) BEFORE
+  it ships the function, so the workers set up while the driver does. Warm workers lose only
+  the few milliseconds of an empty task.
 * Policy, :func:`plan_groups` (a pure function). ``capacity`` = tasks the cluster runs at once
   (:func:`task_capacity`). At most ``2 * capacity`` tasks are in flight (one running and one
   queued in Ray per slot, so a worker never waits for a driver round trip between tasks, which
@@ -94,6 +101,7 @@ __all__ = [
     "ray_session",
     "remote_task",
     "task_capacity",
+    "warm_up",
 ]
 
 INSTALL_HINT = "pip install 'orcapod[ray]'"
@@ -106,7 +114,11 @@ ESTIMATE_WEIGHT = 0.3
 
 RESOURCES_TTL = 10.0  # seconds a read of the cluster's resources is reused
 
+WARM_UP_TASKS = 64  # at most, per Ray session and task options
+
 _REMOTE_LOCK = threading.Lock()
+_WARM_LOCK = threading.Lock()
+_warmed: dict[str, Any] = {}  # {"session", "keys"}: task options already warmed up
 _remote_tasks: dict[Callable[..., Any], Any] = {}  # ray.remote wrappers, built once per process
 _resources: dict[str, Any] = {}  # {"session", "at", "value"}: cached ray.cluster_resources()
 
@@ -133,6 +145,21 @@ def remote_task(ray: ModuleType, fn: Callable[..., Any]) -> Any:
                 ship_by_value(ray.cloudpickle)
                 task = _remote_tasks[fn] = ray.remote(fn)
     return task
+
+
+def warm_up(session: Hashable, options_key: Hashable, task: Any, count: int) -> list[Any]:
+    """Send ``count`` (at most ``WARM_UP_TASKS``) empty group tasks (``task``: the group task
+    configured with some Ray options), once per Ray session and ``options_key``; returns their
+    refs (none when already sent). See the module docstring."""
+    with _WARM_LOCK:
+        if _warmed.get("session") != session:
+            _warmed.clear()
+            _warmed["session"] = session
+        sent: set[Hashable] = _warmed.setdefault("keys", set())
+        if options_key in sent:
+            return []
+        sent.add(options_key)
+    return [task.remote() for _ in range(min(count, WARM_UP_TASKS))]
 
 
 def ray_session(ray: ModuleType) -> tuple[Any, Any]:

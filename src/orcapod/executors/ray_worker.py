@@ -129,10 +129,18 @@ def remote_call(fn_holder: list[Any], kwargs: dict[str, Any], capture: bool) -> 
 
 
 def remote_group(
-    fn_holder: list[Any], calls: list[tuple[dict[str, Any], bool]], budget: float | None
+    fn_holder: list[Any] | None = None,
+    calls: list[tuple[dict[str, Any], bool]] | None = None,
+    budget: float | None = None,
 ) -> list[RawOutcome]:
     """The group task: run ``calls`` (kwargs, capture) in order, one outcome each; with a
-    ``budget``, stop taking calls once that many seconds have passed (fewer outcomes)."""
+    ``budget``, stop taking calls once that many seconds have passed (fewer outcomes).
+
+    Without arguments it runs nothing and returns ``[]``: a warm-up task
+    (``ray_dispatch.warm_up``), which has the worker load this task's definition and set up
+    Ray's serialization (it does so to send the result back) before the first real call."""
+    if not calls or fn_holder is None:
+        return []
     fn = _worker_function(fn_holder[0])
     outcomes: list[RawOutcome] = []
     started = time.perf_counter()
