@@ -31,8 +31,10 @@ Approach:
 * How a task's outcome becomes the caller's result or exception (capture, the user's own
   exception re-raised, errors of Ray itself as ``ExecutorError``):
   ``orcapod.executors.ray_outcomes``.
-* Workers import ``orcapod`` (for the generic tasks), so a remote cluster needs it installed
-  (the same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
+* Workers import ``orcapod`` only to capture a call's output or to run an async function
+  (the generic tasks themselves are shipped by value; see ``ray_worker``), and whenever the
+  user's function does; a remote cluster should have it installed (the same image, or
+  ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
 
 Decisions:
 
