@@ -2,11 +2,13 @@
 function cache.
 
 Why a module of its own, with no orcapod imports. Importing ``orcapod`` imports every public
-subpackage (Arrow, the stores, ...): about 0.7 s of CPU on a quiet machine, several seconds on
-a busy one. If the tasks lived in a module of the package, every fresh worker would pay that
-before its first call: on a local Ray that is the whole start-up cost of a first run (the
-workers themselves are already up when ``ray.init`` returns), more than half a second of a run
-of 40 calls of 50 ms on 2 CPUs. So this module imports only the standard library, and the
+subpackage (Arrow, the stores, ...): 0.5 s of CPU here, of which 0.35 s is more than Ray
+itself loads in a worker, and seconds of wall time on a busy machine. If the tasks lived in a
+module of the package, every fresh worker would pay that before its first call, and on a local
+Ray that was most of the start-up cost left in a first run (the workers themselves are up when
+``ray.init`` returns): measured under load (1-minute load 9-13 on 2 CPUs), the first call of a
+fresh process started 2.4-3.4 s after ``ray.init`` with the tasks in the package, 1.0-1.3 s
+with this module. So this module imports only the standard library, and the
 driver has it pickled BY VALUE (:func:`ship_by_value`, ``cloudpickle.register_pickle_by_value``):
 a worker receives the tasks' code with the task definitions and never imports this module, nor
 ``orcapod``, for a plain call.
