@@ -1,9 +1,10 @@
 """RayExecutor vs LocalExecutor on CPU-bound calls (2 CPUs).
 
 N calls of ~50 ms of pure-Python CPU work (a busy loop with a fixed iteration count calibrated
-on this machine, not a sleep): LocalExecutor runs them one after another; RayExecutor gets all N
-submitted at once through ``submit_callable`` (then ``no_more_calls()``, as a node says when
-its input is exhausted) on a local Ray with ``num_cpus=2``. Ray's start-up and the first
+on this machine by CPU time, so other load does not shorten the calls; not a sleep):
+LocalExecutor runs them one after another; RayExecutor gets all N submitted at once through
+``submit_callable`` (then ``no_more_calls()``, as a node says when its input is exhausted) on
+a local Ray with ``num_cpus=2``. Ray's start-up and the first
 (warm-up) calls are timed and reported separately, not in the comparison. A plain
 2-process ``ProcessPoolExecutor`` run of the same calls is reported as a reference for what the
 machine allows at that moment (on a shared machine, other load lowers both), and every trial
@@ -21,7 +22,8 @@ and runs them through it with nothing started before - the executor starts Ray i
 user's first run, so the workers are cold - then runs them again (warm). Reported per process:
 the first run with Ray's start-up (``ray.init``, timed inside the executor's first call) and
 without it (the first run's time minus ``ray.init``'s), and the warm run, each as a ratio to
-the local time of the same process.
+the local time of the same process; also how long after ``ray.init`` the first call started
+(``first_call_seconds``: the start-up cost left in the first run) and the calls' CPU share.
 
     .venv/bin/python benchmarks/ray_executor.py [--quick] [--cold]
 """
@@ -43,25 +45,26 @@ from orcapod.executors import LocalExecutor, RayExecutor
 NUM_CPUS = 2
 
 
-def cpu_work(iterations: int) -> tuple[int, float, float]:
-    """Busy loop; returns (checksum, CPU seconds, wall seconds) of this call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+def cpu_work(iterations: int) -> tuple[int, float, float, float]:
+    """Busy loop; returns (checksum, CPU seconds, wall seconds, start as ``time.time()``)."""
+    started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
     total = 0
     for i in range(iterations):
         total += i * i % 7
-    return total, time.process_time() - cpu, time.perf_counter() - wall
+    return total, time.process_time() - cpu, time.perf_counter() - wall, started
 
 
-def cpu_share(results: list[tuple[int, float, float]]) -> float:
+def cpu_share(results: list[tuple[int, float, float, float]]) -> float:
     """CPU time / wall time of the calls: 1.0 = each call had a whole CPU to itself; lower
     means other processes on the machine took CPU from the work."""
     return round(sum(r[1] for r in results) / sum(r[2] for r in results), 3)
 
 
 def calibrate(target_seconds: float) -> int:
-    """Iterations of ``cpu_work`` that take about ``target_seconds`` here (best of 5)."""
+    """Iterations of ``cpu_work`` that take about ``target_seconds`` of CPU here (best of 5;
+    CPU time, not wall time, so other load on the machine does not shorten the calls)."""
     probe = 200_000
-    best = min(_timed(cpu_work, probe) for _ in range(5))
+    best = min(cpu_work(probe)[1] for _ in range(5))
     return max(1, int(probe * target_seconds / best))
 
 
@@ -75,7 +78,7 @@ def emit(**figure: Any) -> None:
     print(json.dumps({"benchmark": "ray_executor", **figure}), flush=True)
 
 
-Results = list[tuple[int, float, float]]
+Results = list[tuple[int, float, float, float]]
 
 
 def run_local(iterations: int, calls: int) -> tuple[float, Results]:
@@ -121,6 +124,7 @@ def cold_child(iterations: int, calls: int) -> None:
     ray.init = timed_init
     try:
         executor = RayExecutor()
+        submitted = time.time()
         cold_seconds, cold_results = run_ray(executor, iterations, calls)
         warm_seconds, warm_results = run_ray(executor, iterations, calls)
         assert [r[0] for r in cold_results] == [r[0] for r in local_results]
@@ -133,6 +137,12 @@ def cold_child(iterations: int, calls: int) -> None:
                     "cold_with_init_seconds": cold_seconds,
                     "cold_seconds": cold_seconds - init_seconds,
                     "warm_seconds": warm_seconds,
+                    # from the first submission (after ray.init) to the first call's start
+                    "first_call_seconds": min(r[3] for r in cold_results)
+                    - submitted
+                    - init_seconds,
+                    "cold_cpu_share": cpu_share(cold_results),
+                    "warm_cpu_share": cpu_share(warm_results),
                 }
             ),
             flush=True,

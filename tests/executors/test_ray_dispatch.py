@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -21,11 +22,16 @@ from orcapod.executors.ray_dispatch import (
     MAX_CALLS_PER_TASK,
     TARGET_TASK_SECONDS,
     TASK_BUDGET_SECONDS,
+    WARM_UP_TASKS,
     CallDispatcher,
     QueuedCall,
     plan_groups,
+    remote_task,
     task_capacity,
+    warm_up,
 )
+from orcapod.executors.ray_dispatch import ray_session as ray_session_id
+from orcapod.executors.ray_worker import remote_group
 
 
 class UserError(Exception):
@@ -305,3 +311,15 @@ def test_the_preferred_window_grows_to_hold_the_groups_learned(ray_session: Modu
     single = RayExecutor(calls_per_task=1)  # no grouping: the window stays as it was
     single.submit_callable(tagged, {"x": 1}).result(timeout=60)
     assert single.preferred_concurrency == base
+
+
+@pytest.mark.ray
+def test_warm_up_sends_empty_tasks_once_per_session_and_options(ray_session: ModuleType) -> None:
+    ray = ray_session
+    session = ray_session_id(ray)
+    task = remote_task(ray, remote_group).options(num_cpus=1)
+    first, other = f"warm-{uuid.uuid4().hex}", f"warm-{uuid.uuid4().hex}"
+    refs = warm_up(session, first, task, 3)
+    assert ray.get(refs, timeout=60) == [[], [], []]  # an empty group task runs nothing
+    assert warm_up(session, first, task, 3) == []  # these options are warm already
+    assert len(warm_up(session, other, task, WARM_UP_TASKS + 5)) == WARM_UP_TASKS

@@ -16,10 +16,11 @@ Approach:
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
   first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
   keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
-  to one of two generic module-level tasks (``ray_dispatch.remote_call`` for one call,
-  ``remote_group`` for several). A worker fetches and unpickles a function once and keeps it in
-  a bounded per-process cache (so a stateful callable object keeps its state between calls
-  within one worker process). Cached refs are dropped when Ray is restarted.
+  to one of two generic tasks (``ray_worker.remote_call`` for one call, ``remote_group`` for
+  several; shipped by value, so a worker runs a plain call without importing orcapod). A
+  worker fetches and unpickles a function once and keeps it in a bounded per-process cache (so
+  a stateful callable object keeps its state between calls within one worker process). Cached
+  refs are dropped when Ray is restarted.
 * ``execute_callable`` / ``async_execute_callable`` run one call per task. ``submit_callable``
   (how nodes and pods dispatch packets) queues the call in a per-(function, options)
   ``CallDispatcher`` that groups short calls into one task and keeps a bounded number of tasks
@@ -30,8 +31,10 @@ Approach:
 * How a task's outcome becomes the caller's result or exception (capture, the user's own
   exception re-raised, errors of Ray itself as ``ExecutorError``):
   ``orcapod.executors.ray_outcomes``.
-* Workers import ``orcapod`` (for the generic tasks), so a remote cluster needs it installed
-  (the same image, or ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
+* Workers import ``orcapod`` only to capture a call's output or to run an async function
+  (the generic tasks themselves are shipped by value; see ``ray_worker``), and whenever the
+  user's function does; a remote cluster should have it installed (the same image, or
+  ``runtime_env={"pip": [...]}``). A local cluster shares this environment.
 
 Decisions:
 
@@ -89,15 +92,13 @@ from orcapod.executors.ray_cluster import (
 )
 from orcapod.executors.ray_dispatch import (
     CallDispatcher,
-    CallOutcome,
     QueuedCall,
     cluster_resources,
     import_ray,
     ray_session,
-    remote_call,
-    remote_group,
     remote_task,
     task_capacity,
+    warm_up,
 )
 from orcapod.executors.ray_options import (
     check_amount,
@@ -107,7 +108,14 @@ from orcapod.executors.ray_options import (
     copy_plain,
     freeze_option,
 )
-from orcapod.executors.ray_outcomes import function_name, settle_call, task_failure, task_success
+from orcapod.executors.ray_outcomes import (
+    CallOutcome,
+    function_name,
+    settle_call,
+    task_failure,
+    task_success,
+)
+from orcapod.executors.ray_worker import remote_call, remote_group
 
 __all__ = ["RayExecutor"]
 
@@ -395,6 +403,13 @@ class RayExecutor:
                 functions.clear()
                 object.__setattr__(self, "_session", session)
             shipped = functions.get(key)
+            route = None if shipped is None else shipped.routes.get(options_key)
+            # a new route: options checked and workers warmed up BEFORE the function is put
+            options = (
+                None
+                if route is not None
+                else self._checked_options(ray, fn, session, executor_options)
+            )
             if shipped is not None:
                 functions.move_to_end(key)
             else:
@@ -408,14 +423,35 @@ class RayExecutor:
                 shipped = functions[key] = _Shipped(fn, fn_ref)
                 while len(functions) > _DRIVER_CACHE_SIZE:
                     functions.popitem(last=False)
-            route = shipped.routes.get(options_key)
             if route is None:
+                assert options is not None
                 route = shipped.routes[options_key] = self._new_route(
-                    ray, shipped, session, executor_options
+                    ray, shipped, session, executor_options, options
                 )
                 while len(shipped.routes) > _ROUTES_PER_FUNCTION:
                     shipped.routes.popitem(last=False)
         return route
+
+    def _checked_options(
+        self,
+        ray: ModuleType,
+        fn: Callable[..., Any],
+        session: Hashable,
+        executor_options: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The Ray options of a new route, once some node can run them; the first route of a
+        Ray session with these options also sends warm-up tasks (``ray_dispatch.warm_up``)."""
+        options = self.task_options(executor_options)
+        wait_for_feasible(ray, options, self.resource_timeout, function_name(fn))
+        capacity = task_capacity(options, cluster_resources(ray, session))
+        warm_up(
+            session,
+            freeze_option(options),
+            self._configured(ray, remote_group, options),
+            capacity,
+        )
+        options.setdefault("name", function_name(fn))
+        return options
 
     def _new_route(
         self,
@@ -423,10 +459,8 @@ class RayExecutor:
         shipped: _Shipped,
         session: Hashable,
         executor_options: Mapping[str, Any] | None,
+        options: dict[str, Any],
     ) -> _Route:
-        options = self.task_options(executor_options)
-        wait_for_feasible(ray, options, self.resource_timeout, function_name(shipped.fn))
-        options.setdefault("name", function_name(shipped.fn))
         per_task = self.calls_per_task
         if executor_options and "calls_per_task" in executor_options:
             per_task = check_calls_per_task(executor_options["calls_per_task"])
@@ -517,7 +551,7 @@ class RayExecutor:
         """A group task ended (on Ray's callback thread): settle every call of it."""
         assert route.dispatcher is not None
         try:
-            outcomes: list[CallOutcome] = inner.result()
+            outcomes = [CallOutcome.of(raw) for raw in inner.result()]
         except Exception as err:  # noqa: BLE001 - delivered to the calls below
             route.dispatcher.task_finished((), ())
             if (

@@ -1,5 +1,5 @@
-"""How ``RayExecutor`` turns calls into Ray tasks: the worker side, adaptive call grouping, and
-the Ray plumbing both share (the generic remote tasks, the session id, the cluster's resources).
+"""How ``RayExecutor`` turns calls into Ray tasks: adaptive call grouping, and the Ray plumbing
+it shares with the executor (the generic remote tasks, the session id, the cluster's resources).
 
 Why group. Every Ray task costs a few milliseconds that the call does not see: scheduling,
 pushing the task, reporting it back, and CPU that Ray's own threads and processes take from the
@@ -13,18 +13,22 @@ long.
 
 Approach:
 
-* Worker side. :func:`remote_group` runs the calls of a group one by one, each with its own
-  capture and its own outcome (:class:`CallOutcome`: the value, or the user's exception), so one
-  failing call never fails its neighbours. It times every call (the driver's estimate of the call
-  duration) and, for adaptive groups, stops taking calls once the task has run for
-  ``TASK_BUDGET_SECONDS``, returning fewer outcomes than calls; the driver queues the rest again.
-  So a wrong estimate (calls that suddenly take much longer) costs at most one call's delay, not
-  a whole group's. An exception that cannot make the trip back (not picklable, or not
-  unpicklable) is replaced by :class:`UnsendableError` (type, message, traceback), which the
-  driver raises as an ``ExecutorError`` - as Ray itself does for a one-call task.
-  :func:`remote_call` is the one-call task (``execute_callable``, and ``submit_callable`` without
-  grouping): it re-raises the user's exception in the worker, so Ray's ``retry_exceptions`` sees
-  it.
+* Worker side (``orcapod.executors.ray_worker``, shipped by value so workers need not import
+  orcapod). Its group task runs the calls of a group one by one, each with its own capture and
+  its own outcome, so one failing call never fails its neighbours. It times every call (the
+  driver's estimate of the call duration) and, for adaptive groups, stops taking calls once the
+  task has run for ``TASK_BUDGET_SECONDS``, returning fewer outcomes than calls; the driver
+  queues the rest again. So a wrong estimate (calls that suddenly take much longer) costs at
+  most one call's delay, not a whole group's. Its one-call task (``execute_callable``, and
+  ``submit_callable`` without grouping) re-raises the user's exception in the worker, so Ray's
+  ``retry_exceptions`` sees it.
+* Warm-up. A fresh Ray worker sets up Ray's serialization on its first task (Ray imports
+  pyarrow and pydantic for it: about 0.2 s of CPU), and so does the driver on its first
+  ``ray.put``. Done one after the other, that delays a first run. So the first time a Ray
+  session sees a set of task options, the executor sends :func:`warm_up` tasks, one per task
+  slot (``remote_group`` without arguments: no arguments to serialise, nothing to run) BEFORE
+  it ships the function, so the workers set up while the driver does. Warm workers lose only
+  the few milliseconds of an empty task.
 * Policy, :func:`plan_groups` (a pure function). ``capacity`` = tasks the cluster runs at once
   (:func:`task_capacity`). At most ``2 * capacity`` tasks are in flight (one running and one
   queued in Ray per slot, so a worker never waits for a driver round trip between tasks, which
@@ -75,52 +79,46 @@ from __future__ import annotations
 import math
 import threading
 import time
-import traceback
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 from orcapod.errors import ExecutorError
-from orcapod.executors.calling import run_to_completion
-from orcapod.executors.capture import CapturedOutput, OutputCapture, PacketLoggerProtocol
+from orcapod.executors.capture import PacketLoggerProtocol
 from orcapod.executors.ray_cluster import task_demand
+from orcapod.executors.ray_worker import ship_by_value
 
 __all__ = [
-    "CAPTURE_ATTR",
     "INSTALL_HINT",
     "CallDispatcher",
-    "CallOutcome",
     "QueuedCall",
-    "RemoteTraceback",
-    "UnsendableError",
     "cluster_resources",
     "import_ray",
     "plan_groups",
     "ray_session",
-    "remote_call",
-    "remote_group",
     "remote_task",
     "task_capacity",
+    "warm_up",
 ]
 
 INSTALL_HINT = "pip install 'orcapod[ray]'"
-CAPTURE_ATTR = "_orcapod_captured_output"
 TARGET_TASK_SECONDS = 0.5  # work per group task once the call duration is known
 TASK_BUDGET_SECONDS = 2 * TARGET_TASK_SECONDS  # an adaptive group stops taking calls then
 MAX_CALLS_PER_TASK = 1000
 LINGER_SECONDS = 0.001
 TAIL_AFTER_SECONDS = 0.5  # no submission for this long: balance the rest
 ESTIMATE_WEIGHT = 0.3
-_WORKER_CACHE_SIZE = 64  # functions per worker process
 
 RESOURCES_TTL = 10.0  # seconds a read of the cluster's resources is reused
 
-_worker_functions: OrderedDict[str, Callable[..., Any]] = OrderedDict()
-_worker_lock = threading.Lock()
+WARM_UP_TASKS = 64  # at most, per Ray session and task options
+
 _REMOTE_LOCK = threading.Lock()
+_WARM_LOCK = threading.Lock()
+_warmed: dict[str, Any] = {}  # {"session", "keys"}: task options already warmed up
 _remote_tasks: dict[Callable[..., Any], Any] = {}  # ray.remote wrappers, built once per process
 _resources: dict[str, Any] = {}  # {"session", "at", "value"}: cached ray.cluster_resources()
 
@@ -137,14 +135,31 @@ def import_ray() -> ModuleType:
 
 
 def remote_task(ray: ModuleType, fn: Callable[..., Any]) -> Any:
-    """``ray.remote(fn)`` for one of the generic tasks, built once per process."""
+    """``ray.remote(fn)`` for one of the generic tasks of ``ray_worker``, built once per process
+    (the module is shipped by value: see there)."""
     task = _remote_tasks.get(fn)
     if task is None:
         with _REMOTE_LOCK:
             task = _remote_tasks.get(fn)
             if task is None:
+                ship_by_value(ray.cloudpickle)
                 task = _remote_tasks[fn] = ray.remote(fn)
     return task
+
+
+def warm_up(session: Hashable, options_key: Hashable, task: Any, count: int) -> list[Any]:
+    """Send ``count`` (at most ``WARM_UP_TASKS``) empty group tasks (``task``: the group task
+    configured with some Ray options), once per Ray session and ``options_key``; returns their
+    refs (none when already sent). See the module docstring."""
+    with _WARM_LOCK:
+        if _warmed.get("session") != session:
+            _warmed.clear()
+            _warmed["session"] = session
+        sent: set[Hashable] = _warmed.setdefault("keys", set())
+        if options_key in sent:
+            return []
+        sent.add(options_key)
+    return [task.remote() for _ in range(min(count, WARM_UP_TASKS))]
 
 
 def ray_session(ray: ModuleType) -> tuple[Any, Any]:
@@ -160,116 +175,6 @@ def cluster_resources(ray: ModuleType, session: Hashable) -> Mapping[str, float]
         _resources.update(session=session, at=now, value=dict(ray.cluster_resources()))
     value: Mapping[str, float] = _resources["value"]
     return value
-
-
-# -- worker side -----------------------------------------------------------------------------
-
-
-class CallOutcome(NamedTuple):
-    """What one call of a group task did (sent back from the worker)."""
-
-    ok: bool
-    value: Any  # the result; or the user's exception / an UnsendableError
-    captured: CapturedOutput | None
-    seconds: float
-    traceback: str | None  # the worker's formatted traceback of a failure
-
-
-@dataclass(frozen=True)
-class UnsendableError:
-    """Stand-in for a user exception that cannot be pickled back from the worker."""
-
-    type_name: str
-    message: str
-    traceback: str
-
-
-class RemoteTraceback(Exception):
-    """Carries the worker's traceback; set as ``__cause__`` of a grouped call's exception (the
-    one-call path chains Ray's ``RayTaskError`` instead). Never raised by itself."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f"\n\nthe call failed in a Ray worker:\n{self.text}"
-
-
-def _worker_function(ray: ModuleType, fn_ref: Any) -> Callable[..., Any]:
-    key = fn_ref.hex()
-    with _worker_lock:
-        fn = _worker_functions.get(key)
-        if fn is not None:
-            _worker_functions.move_to_end(key)
-            return fn
-    fn = ray.get(fn_ref)
-    with _worker_lock:
-        _worker_functions[key] = fn
-        while len(_worker_functions) > _WORKER_CACHE_SIZE:
-            _worker_functions.popitem(last=False)
-    return fn
-
-
-def remote_call(
-    fn_holder: list[Any], kwargs: dict[str, Any], capture: bool
-) -> tuple[Any, CapturedOutput | None]:
-    """The one-call task: run the shipped function, capturing when asked; a failure re-raises
-    the user's exception (its capture attached as ``CAPTURE_ATTR``)."""
-    fn = _worker_function(import_ray(), fn_holder[0])
-    if not capture:
-        return run_to_completion(fn(**kwargs)), None
-    with OutputCapture() as output:
-        try:
-            result = run_to_completion(fn(**kwargs))
-        except BaseException as err:
-            setattr(err, CAPTURE_ATTR, output.result(err))
-            raise
-    return result, output.result()
-
-
-def remote_group(
-    fn_holder: list[Any], calls: list[tuple[dict[str, Any], bool]], budget: float | None
-) -> list[CallOutcome]:
-    """The group task: run ``calls`` (kwargs, capture) in order, one outcome each; with a
-    ``budget``, stop taking calls once that many seconds have passed (fewer outcomes)."""
-    ray = import_ray()
-    fn = _worker_function(ray, fn_holder[0])
-    outcomes: list[CallOutcome] = []
-    started = time.perf_counter()
-    for kwargs, capture in calls:
-        outcomes.append(_run_one(ray, fn, kwargs, capture))
-        if budget is not None and time.perf_counter() - started >= budget:
-            break
-    return outcomes
-
-
-def _run_one(
-    ray: ModuleType, fn: Callable[..., Any], kwargs: dict[str, Any], capture: bool
-) -> CallOutcome:
-    started = time.perf_counter()
-    output = OutputCapture() if capture else None
-    try:
-        if output is None:
-            value = run_to_completion(fn(**kwargs))
-        else:
-            with output:
-                value = run_to_completion(fn(**kwargs))
-    except Exception as err:  # noqa: BLE001 - the call's outcome, sent back to the driver
-        seconds = time.perf_counter() - started
-        text = "".join(traceback.format_exception(err))
-        captured = None if output is None else output.result(err)
-        return CallOutcome(False, _sendable(ray, err, text), captured, seconds, text)
-    seconds = time.perf_counter() - started
-    return CallOutcome(True, value, None if output is None else output.result(), seconds, None)
-
-
-def _sendable(ray: ModuleType, err: Exception, text: str) -> Exception | UnsendableError:
-    try:
-        ray.cloudpickle.loads(ray.cloudpickle.dumps(err))
-    except Exception:  # noqa: BLE001 - any pickling failure: send a description instead
-        return UnsendableError(type(err).__qualname__, str(err), text)
-    return err
 
 
 # -- policy ----------------------------------------------------------------------------------

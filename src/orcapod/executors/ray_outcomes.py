@@ -7,7 +7,7 @@
   sees the real type. The driver takes ``RayTaskError.cause`` (the user's exception, original
   type and message), detaches the capture, hands it to the logger, and raises the exception
   chained ``from`` the Ray error (which carries the remote traceback): :func:`task_failure`.
-* A grouped call's outcome comes back as a value (``ray_dispatch.CallOutcome``); its exception
+* A grouped call's outcome comes back as a value (:class:`CallOutcome`); its exception
   is raised chained from a ``RemoteTraceback`` carrying the worker's traceback
   (:func:`settle_call`).
 * Errors of Ray itself (a crashed worker, a lost object, a cancelled task) become
@@ -19,20 +19,48 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from orcapod.errors import ExecutorError
 from orcapod.executors.capture import CapturedOutput, PacketLoggerProtocol, record_capture
 from orcapod.executors.ray_cluster import short_repr, unsendable_return
-from orcapod.executors.ray_dispatch import (
-    CAPTURE_ATTR,
-    CallOutcome,
-    QueuedCall,
-    RemoteTraceback,
-    UnsendableError,
-)
+from orcapod.executors.ray_dispatch import QueuedCall
+from orcapod.executors.ray_worker import CAPTURE_ATTR, OK, UNSENDABLE, RawOutcome
 
-__all__ = ["function_name", "settle_call", "task_failure", "task_success"]
+__all__ = [
+    "CallOutcome",
+    "RemoteTraceback",
+    "function_name",
+    "settle_call",
+    "task_failure",
+    "task_success",
+]
+
+
+class CallOutcome(NamedTuple):
+    """What one call of a group task did (``ray_worker``'s plain tuple, named)."""
+
+    status: str  # ray_worker.OK, RAISED or UNSENDABLE
+    value: Any  # the result; the user's exception; or (type name, message) when unsendable
+    captured: CapturedOutput | None
+    seconds: float
+    traceback: str | None  # the worker's formatted traceback of a failure
+
+    @classmethod
+    def of(cls, raw: RawOutcome) -> CallOutcome:
+        return cls(*raw)
+
+
+class RemoteTraceback(Exception):
+    """Carries the worker's traceback; set as ``__cause__`` of a grouped call's exception (the
+    one-call path chains Ray's ``RayTaskError`` instead). Never raised by itself."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nthe call failed in a Ray worker:\n{self.text}"
 
 
 def function_name(fn: Callable[..., Any]) -> str:
@@ -48,13 +76,14 @@ def settle_call(fn: Callable[..., Any], call: QueuedCall, outcome: CallOutcome) 
         except ExecutorError as err:
             call.future.set_exception(err)
             return
-    if outcome.ok:
+    if outcome.status == OK:
         call.future.set_result(outcome.value)
         return
     error = outcome.value
-    if isinstance(error, UnsendableError):
+    if outcome.status == UNSENDABLE:
+        type_name, message = outcome.value
         error = ExecutorError(
-            f"{function_name(fn)!r} raised {error.type_name}: {error.message}, an exception "
+            f"{function_name(fn)!r} raised {type_name}: {message}, an exception "
             "that cannot be sent back from the Ray worker (pickling it failed); make the "
             "exception picklable (its __init__ must accept the args it passes to Exception)."
         )
