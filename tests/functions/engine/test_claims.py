@@ -152,7 +152,7 @@ WORKER = textwrap.dedent(
     # log is a str: a Path constant would be hashed by its (changing) content
     store, log, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     kind, barrier, together = sys.argv[4], Path(sys.argv[5]), int(sys.argv[6])
-    chunk_rows = int(sys.argv[7])
+    chunk_rows, lease = int(sys.argv[7]), float(sys.argv[8])
 
     def slow(x: int) -> int:
         time.sleep(0.03)
@@ -167,7 +167,7 @@ WORKER = textwrap.dedent(
     node = FunctionNode(pod, source, db)
     if chunk_rows:
         node.chunk_rows = chunk_rows
-    node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
+    node.work_claims = WorkClaims(lease_seconds=lease, min_work_seconds=0, poll_seconds=0.05)
     # processes started together begin together (start-up takes seconds on a busy machine)
     (barrier / str(os.getpid())).touch()
     deadline = time.monotonic() + 120
@@ -180,11 +180,18 @@ WORKER = textwrap.dedent(
 
 
 def _start(
-    tmp_path: Path, n: int, kind: str = "delta", together: int = 1, chunk_rows: int = 0
+    tmp_path: Path,
+    n: int,
+    kind: str = "delta",
+    together: int = 1,
+    chunk_rows: int = 0,
+    lease: float = 20.0,
 ) -> subprocess.Popen[str]:
     """A worker process; ``together``: the workers started now begin running the node at
     the same time (each waits for that many to be ready); ``chunk_rows``: the node's chunk
-    size (0: the default)."""
+    size (0: the default); ``lease``: its claims' lease (long, so that a worker starved of
+    CPU on a busy machine does not lose its claims and duplicate work, unless a test is
+    about a dead holder)."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     (tmp_path / "store").mkdir(exist_ok=True)
@@ -196,7 +203,7 @@ def _start(
     return subprocess.Popen(
         [
             *(sys.executable, str(script), store, log, str(n), kind),
-            *(str(barrier), str(together), str(chunk_rows)),
+            *(str(barrier), str(together), str(chunk_rows), str(lease)),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -253,9 +260,9 @@ def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: 
 @pytest.mark.slow
 def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> None:
     n = 96
-    victim = _start(tmp_path, n)
+    victim = _start(tmp_path, n, lease=1.5)
     time.sleep(1.0)  # the victim has claimed a bucket and is computing it
-    others = [_start(tmp_path, n, together=2) for _ in range(2)]
+    others = [_start(tmp_path, n, together=2, lease=1.5) for _ in range(2)]
     time.sleep(0.5)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
