@@ -107,6 +107,31 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
     assert sorted(computed) == [0, 1, 2, 6]
 
 
+def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDatabase]) -> None:
+    """With ``look_up``, each claimed batch's results are looked up as it is claimed (ahead of
+    its compute, off the calling thread) and ``still_missing`` gets that answer."""
+    mine = book(store, "mine")
+    stored = {5, 9}
+    looked: list[int] = []
+    computed: list[int] = []
+
+    def look_up(items: np.ndarray) -> set[int]:
+        looked.extend(items.tolist())
+        return stored.intersection(items.tolist())
+
+    def still_missing(items: np.ndarray, found: set[int]) -> np.ndarray:
+        assert found == stored.intersection(items.tolist())  # the answer for these items
+        return items[~np.isin(items, list(found))]
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        computed.extend(items.tolist())
+
+    buckets = {f"{i:x}": np.array([2 * i, 2 * i + 1]) for i in range(8)}
+    share_work(mine, buckets, compute, still_missing, poll_seconds=0.01, look_up=look_up)
+    assert sorted(looked) == list(range(16))
+    assert sorted(computed) == sorted(set(range(16)) - stored)
+
+
 def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase]) -> None:
     """Alone, a process claims at most a sixteenth of the work at a time, never more as the
     work runs out, and every bucket ends up done."""

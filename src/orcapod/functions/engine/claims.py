@@ -197,10 +197,11 @@ def share_work(
     book: ClaimBook,
     buckets: dict[str, np.ndarray],
     compute: Callable[[np.ndarray, Callable[[], None]], object],
-    still_missing: Callable[[np.ndarray], np.ndarray],
+    still_missing: Callable[..., np.ndarray],
     poll_seconds: float,
     start: int = 0,
     min_batch: int = 1,
+    look_up: Callable[[np.ndarray], object] | None = None,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -226,9 +227,11 @@ def share_work(
     Claiming runs one batch ahead: while a batch computes, a background thread claims the
     next one (its reads and commits overlap the calls instead of adding to them), and the
     heartbeat renews both. ``compute`` and ``still_missing`` always run in the calling
-    thread; the background thread touches only the claims table.
+    thread; the background thread touches only the claims table, and, when ``look_up`` is
+    given, looks the claimed items' results up: ``look_up(items)`` (a read only) runs right
+    after the claim, in that thread, and ``still_missing(items, found)`` gets its answer.
     """
-    sharer = _Sharer(book, buckets, start, min_batch)
+    sharer = _Sharer(book, buckets, start, min_batch, look_up)
     unmarked: list[str] = []  # finished here (committed), marked done with the next claim
     ahead: Future[_Batch | None] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
@@ -244,7 +247,10 @@ def share_work(
                     continue
                 if sharer.pending:  # claim the next batch while this one computes
                     ahead, unmarked = pool.submit(sharer.take, unmarked), []
-                items = still_missing(batch.items)
+                if look_up is None:
+                    items = still_missing(batch.items)
+                else:
+                    items = still_missing(batch.items, batch.found)
                 holding: list[Future[_Batch | None] | None] = [ahead]
 
                 def heartbeat(
@@ -280,13 +286,19 @@ class _Batch:
     buckets: list[str]
     items: np.ndarray
     renewed: float  # when the claims were last written (claimed or renewed)
+    found: object = None  # what ``look_up`` answered for the items
 
 
 class _Sharer:
     """The claim side of ``share_work``: which buckets are left and how big a batch is."""
 
     def __init__(
-        self, book: ClaimBook, buckets: dict[str, np.ndarray], start: int, min_batch: int
+        self,
+        book: ClaimBook,
+        buckets: dict[str, np.ndarray],
+        start: int,
+        min_batch: int,
+        look_up: Callable[[np.ndarray], object] | None,
     ) -> None:
         order = sorted(buckets)
         if order:
@@ -297,6 +309,7 @@ class _Sharer:
         total = sum(len(items) for items in buckets.values())
         self.cap = max(1, -(-total // 16))
         self.min_batch = min_batch
+        self.look_up = look_up
         # the last claim's time and the last batch's per-item compute time
         self.claim_seconds = self.item_seconds = 0.0
 
@@ -335,7 +348,10 @@ class _Sharer:
                 del pending[bucket]
             now = time.monotonic()
             self.claim_seconds = now - started
-            return _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
+            claimed = _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
+            if self.look_up is not None:
+                claimed.found = self.look_up(claimed.items)
+            return claimed
 
     def wait(
         self,
