@@ -169,3 +169,41 @@ def test_a_call_reported_twice_keeps_its_last_report_and_silent_calls_store_null
     assert rows[1]["__stderr"] is None and rows[1]["__traceback"] is None
     assert rows[1]["__log_id"] == "run:1" and rows[1]["__input_packet_hash"] == "h1"
     assert rows[1]["__host"]  # this host when the call was captured here
+
+
+def _silent_batch(keys: list[int]) -> PacketBatch:
+    n = len(keys)
+    return PacketBatch(
+        keys=keys,
+        outcomes=[PacketOutcome.COMPUTED] * n,
+        rows=[1] * n,
+        started=[1.7e9] * n,
+        durations=[0.1] * n,
+        errors=[None] * n,
+        stdout=[None] * n,
+        stderr=[None] * n,
+        python_logs=[None] * n,
+        tracebacks=[None] * n,
+        hosts=[None] * n,
+    )
+
+
+def test_silent_batches_store_nulls_and_a_noisy_batch_keeps_its_rows_output():
+    hashes = pa.array([f"h{i}" for i in range(4)], pa.large_string())
+
+    def describe(keys) -> pa.Table:
+        taken = pa.array(np.asarray(keys, dtype=np.int64))
+        return pa.table({"k": taken, "__input_packet_hash": hashes.take(taken)})
+
+    run_info = PacketRun("node", "hash", ("path",), 4, "local", describe)
+    silent = log_table(run_info, [_silent_batch([0, 1])], "run").to_pylist()
+    assert [r["__stdout"] for r in silent] == [None, None]
+    assert all(r["__success"] and r["__outcome"] == "computed" and r["__host"] for r in silent)
+    noisy = _silent_batch([2, 3])
+    noisy.stderr[1] = "warned 3\n"
+    noisy.hosts[1] = "worker-7"
+    rows = log_table(run_info, [_silent_batch([0, 1]), noisy], "run").to_pylist()
+    assert [r["k"] for r in rows] == [0, 1, 2, 3]
+    assert [r["__stderr"] for r in rows] == [None, None, None, "warned 3\n"]
+    assert [r["__host"] == "worker-7" for r in rows] == [False, False, False, True]
+    assert all(r["__stdout"] is None and r["__traceback"] is None for r in rows)

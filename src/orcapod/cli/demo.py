@@ -12,18 +12,24 @@ The functions live at module level so a saved pipeline can reference them by nam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
-from rich.console import Console
-from rich.table import Table
 
+from orcapod._lazy import lazy_module
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import function_pod
 from orcapod.functions.decorator import PodFunction
 from orcapod.nodes.summary import NodeType
 from orcapod.pipeline import Pipeline, PipelineRunSummary
 from orcapod.sources import DictSource
+
+if TYPE_CHECKING:
+    from rich import console as rich_console
+    from rich import table as rich_table
+else:
+    rich_console = lazy_module("rich.console")
+    rich_table = lazy_module("rich.table")
 
 __all__ = ["DEFAULT_STORE", "classify", "compute_bmi", "run_demo"]
 
@@ -83,8 +89,8 @@ def _results(pipeline: Pipeline) -> pa.Table:
     )
 
 
-def _table(title: str, table: pa.Table) -> Table:
-    view = Table(title=title)
+def _table(title: str, table: pa.Table) -> rich_table.Table:
+    view = rich_table.Table(title=title)
     for name in table.column_names:
         view.add_column(name)
     for row in table.to_pylist():
@@ -92,8 +98,8 @@ def _table(title: str, table: pa.Table) -> Table:
     return view
 
 
-def _summary_table(summary: PipelineRunSummary) -> Table:
-    view = Table(title="per-node summary")
+def _summary_table(summary: PipelineRunSummary) -> rich_table.Table:
+    view = rich_table.Table(title="per-node summary")
     for name in ("node", "type", "computed", "reused", "failed", "rows"):
         view.add_column(name, justify="left" if name in ("node", "type") else "right")
     for label, node_summary in summary.items():
@@ -107,9 +113,11 @@ def _summary_table(summary: PipelineRunSummary) -> Table:
     return view
 
 
-def run_demo(store: Path = DEFAULT_STORE, console: Console | None = None) -> PipelineRunSummary:
+def run_demo(
+    store: Path = DEFAULT_STORE, console: rich_console.Console | None = None
+) -> PipelineRunSummary:
     """Build and run the demo pipeline, print results and the summary; return the summary."""
-    console = console or Console()
+    console = console or rich_console.Console()
     pipeline = build_pipeline(store)
     console.print(f"[bold]pipeline[/] {pipeline.name!r} with nodes {list(pipeline.nodes)}")
     console.print(f"[bold]store[/]    Delta Lake at {store.absolute()}")

@@ -13,13 +13,18 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from orcapod._lazy import lazy_module
 from orcapod.cli.options import StoreArgument, StoreOption, console, fail, open_store
 from orcapod.errors import GraphRenderError
-from orcapod.pipeline.graph_render import render_image, to_dot, to_mermaid
+
+if TYPE_CHECKING:
+    from orcapod.pipeline import graph_render
+else:
+    graph_render = lazy_module("orcapod.pipeline.graph_render")
 
 __all__ = ["GraphFormat", "graph"]
 
@@ -51,14 +56,18 @@ def graph(
         where = f"pipeline {pipeline!r}" if pipeline else "the store"
         raise fail(f"{where} has no nodes in its catalog: run a pipeline first (orcapod run)")
     if format in (GraphFormat.MERMAID, GraphFormat.DOT):
-        text = to_mermaid(nodes) if format is GraphFormat.MERMAID else to_dot(nodes)
+        text = (
+            graph_render.to_mermaid(nodes)
+            if format is GraphFormat.MERMAID
+            else graph_render.to_dot(nodes)
+        )
         if output is None:
             console.out(text, end="")
         else:
             output.write_text(text, encoding="utf-8")
         return
     try:
-        image = render_image(nodes, "svg" if format is GraphFormat.SVG else "png")
+        image = graph_render.render_image(nodes, "svg" if format is GraphFormat.SVG else "png")
     except GraphRenderError as err:
         raise fail(str(err)) from err
     if output is not None:

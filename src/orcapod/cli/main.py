@@ -17,8 +17,11 @@ One module per command group: ``run``, ``status`` (status, runs), ``show`` (show
 ``orcapod --install-completion``.
 
 Start-up: ``orcapod --help`` imports orcapod itself (cheap: heavy libraries are imported by
-the functions that use them) plus typer and rich; ``run`` imports the user's file only when
-it runs.
+the functions that use them) plus typer, and nothing a command needs only when it runs:
+rich, the store reader, the graph renderer and the maintenance functions are loaded by the
+command that uses them (``orcapod.cli.options``); ``run`` imports the user's file only when
+it runs. Running a command also imports pydantic: typer converts command-line values
+through it.
 """
 
 from __future__ import annotations

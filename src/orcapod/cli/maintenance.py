@@ -15,26 +15,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
+from orcapod._lazy import lazy_module
+from orcapod.cli.options import lazy_console
 from orcapod.databases import DeltaTableDatabase
-from orcapod.databases.maintenance import compact_store
 from orcapod.errors import OrcapodError
 from orcapod.pipeline import Pipeline
-from orcapod.pipeline.maintenance import (
-    Forgotten,
-    forget_function,
-    forget_node,
-    recompute_rows,
-)
+
+if TYPE_CHECKING:
+    from orcapod.databases import maintenance as store_maintenance
+    from orcapod.pipeline import maintenance as pipeline_maintenance
+    from orcapod.pipeline.maintenance import Forgotten
+else:  # loaded when a command runs: orcapod --help does not need them
+    store_maintenance = lazy_module("orcapod.databases.maintenance")
+    pipeline_maintenance = lazy_module("orcapod.pipeline.maintenance")
 
 __all__ = ["store_app"]
 
 store_app = typer.Typer(no_args_is_help=True, help="Maintain a local Delta store.")
-console = Console()
+console = lazy_console()
 
 T = TypeVar("T")
 
@@ -82,7 +84,7 @@ def compact(
 ) -> None:
     """Compact every table of a store into few files (and vacuum it)."""
     _existing_store(store)
-    reports = _guarded(lambda: compact_store(store, vacuum, retention_hours))
+    reports = _guarded(lambda: store_maintenance.compact_store(store, vacuum, retention_hours))
     for r in reports:
         console.print(
             f"{r.table}: {r.files_before} -> {r.files_after} file(s), "
@@ -99,7 +101,10 @@ def forget_function_command(
 ) -> None:
     """Delete every stored result of a function (all pipelines recompute it)."""
     database = _existing_store(store)
-    _report(function_name, _guarded(lambda: forget_function(database, function_name)))
+    _report(
+        function_name,
+        _guarded(lambda: pipeline_maintenance.forget_function(database, function_name)),
+    )
 
 
 @store_app.command("forget-node")
@@ -108,7 +113,7 @@ def forget_node_command(
 ) -> None:
     """Delete one function node's records, failures and results."""
     loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
-    _report(label, _guarded(lambda: forget_node(loaded, label)))
+    _report(label, _guarded(lambda: pipeline_maintenance.forget_node(loaded, label)))
 
 
 def _where(pairs: list[str]) -> dict[str, Any]:
@@ -137,4 +142,4 @@ def recompute(
     """Forget chosen rows of a function node so the next run computes them again."""
     chosen = _where(where)
     loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
-    _report(label, _guarded(lambda: recompute_rows(loaded, label, chosen)))
+    _report(label, _guarded(lambda: pipeline_maintenance.recompute_rows(loaded, label, chosen)))

@@ -9,6 +9,12 @@ Tables are printed with rich; values are shown as text (``None`` as ``-``, float
 writes them, times to the second in UTC), long ones wrapped by rich to the terminal width
 (``COLUMNS`` when output is not a terminal). A run is shown by the first ``RUN_ID_CHARS``
 characters of its id, and any unique prefix of an id names the run (``run_id``).
+
+rich is imported when something is first printed (``LazyConsole``, ``lazy_module``): it takes
+about as long to import as the rest of the command line, and ``orcapod --help`` (printed by
+typer without rich) and a command that fails before printing do not need it. The same
+holds for the store reader (``orcapod.pipeline.store_view``), the graph renderer and the
+maintenance functions: each command module loads what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -16,23 +22,34 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import OrcapodError
-from orcapod.pipeline import StoreView
+
+if TYPE_CHECKING:
+    from rich import box
+    from rich import console as rich_console
+    from rich import table as rich_table
+
+    from orcapod.pipeline import store_view
+else:
+    box = lazy_module("rich.box")
+    rich_console = lazy_module("rich.console")
+    rich_table = lazy_module("rich.table")
+    store_view = lazy_module("orcapod.pipeline.store_view")
 
 __all__ = [
     "RUN_ID_CHARS",
+    "LazyConsole",
     "STORE_ENV",
     "StoreArgument",
     "StoreOption",
     "console",
     "fail",
+    "lazy_console",
     "open_store",
     "print_rows",
     "run_id",
@@ -59,8 +76,28 @@ StoreArgument = Annotated[
     typer.Argument(help=f"The store directory (or --store, or ${STORE_ENV}).", show_default=False),
 ]
 
-console = Console(highlight=False, soft_wrap=True)
-_errors = Console(stderr=True, highlight=False)
+
+class LazyConsole:
+    """A rich ``Console`` made (and rich imported) on first use; ``options`` are its
+    ``Console(...)`` arguments."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: rich_console.Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = rich_console.Console(**self._options)
+        return getattr(self._console, name)
+
+
+def lazy_console(**options: Any) -> rich_console.Console:
+    """A ``LazyConsole``, typed as the ``Console`` it stands for."""
+    return cast("rich_console.Console", LazyConsole(**options))
+
+
+console = lazy_console(highlight=False, soft_wrap=True)
+_errors = lazy_console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -69,7 +106,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(positional: Path | None = None, option: Path | None = None) -> StoreView:
+def open_store(positional: Path | None = None, option: Path | None = None) -> store_view.StoreView:
     """The store named by the positional argument, ``--store`` or ``ORCAPOD_STORE``."""
     path = positional or option
     if path is None:
@@ -78,7 +115,7 @@ def open_store(positional: Path | None = None, option: Path | None = None) -> St
             f"{STORE_ENV}"
         )
     try:
-        return StoreView(os.fspath(path))
+        return store_view.StoreView(os.fspath(path))
     except OrcapodError as err:
         raise fail(str(err)) from err
 
@@ -97,7 +134,7 @@ def short_run(run: str | None) -> str:
     return "-" if run is None else run[:RUN_ID_CHARS]
 
 
-def run_id(view: StoreView, prefix: str) -> str:
+def run_id(view: store_view.StoreView, prefix: str) -> str:
     """The full id of the run whose id starts with ``prefix``."""
     matches = [r.run_id for r in view.runs() if r.run_id.startswith(prefix)]
     if len(set(matches)) == 1:
@@ -119,7 +156,7 @@ def print_rows(
     right = set(numeric)
     rows = [[text(v) for v in row] for row in rows]
     cells = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
-    table = Table(
+    table = rich_table.Table(
         title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,

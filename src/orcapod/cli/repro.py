@@ -24,20 +24,29 @@ import json
 import os
 import runpy
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from orcapod._lazy import lazy_module
+from orcapod.cli.options import lazy_console
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import OrcapodError
-from orcapod.nodes.store_lineage import lineage_from_store
 from orcapod.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from rich import console as rich_console
+    from rich import table as rich_table
+
+    from orcapod.nodes import store_lineage
+else:
+    rich_console = lazy_module("rich.console")
+    rich_table = lazy_module("rich.table")
+    store_lineage = lazy_module("orcapod.nodes.store_lineage")
 
 __all__ = ["explain_command", "lineage_command", "parse_where", "verify_command"]
 
-console = Console()
+console = lazy_console()
 
 StoreOption = Annotated[
     Path | None,
@@ -153,13 +162,13 @@ def lineage_command(
         elif location is None:
             raise _fail("pass --store PATH or set ORCAPOD_STORE")
         else:
-            lineage = lineage_from_store(location, node, tag, pipeline)
+            lineage = store_lineage.lineage_from_store(location, node, tag, pipeline)
     except OrcapodError as err:
         raise _fail(str(err)) from err
     if output_format == "prov":
         print(json.dumps(lineage.to_prov(), indent=2, default=str))
         return
-    table = Table(title=f"lineage of {node} {tag}")
+    table = rich_table.Table(title=f"lineage of {node} {tag}")
     for name in ("kind", "depth", "name", "id", "code", "git", "executor", "time", "detail"):
         table.add_column(name, overflow="fold")
     for row in lineage.to_table().to_pylist():
@@ -177,7 +186,7 @@ def lineage_command(
             row["time"] or "",
             row["detail"] or "",
         )
-    wide = Console(width=max(console.width, 160))
+    wide = rich_console.Console(width=max(console.width, 160))
     wide.print(table)
     for note in lineage.notes:
         console.print(f"note: {note}", markup=False)

@@ -13,7 +13,7 @@ failed rows; ``error``: it raised; ``not run``) and the command that shows its f
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,9 @@ from orcapod.cli.options import (
     print_rows,
     short_run,
 )
-from orcapod.pipeline import NodeInfo, RunInfo
+
+if TYPE_CHECKING:
+    from orcapod.pipeline import NodeInfo, RunInfo
 
 __all__ = ["runs", "status"]
 

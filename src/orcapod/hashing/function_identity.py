@@ -50,6 +50,8 @@ annotations (string annotations as written), defaults and the return annotation.
 ``{"git_commit": <HEAD sha> | None, "git_dirty": <tracked files modified> | None}``; ``None``
 values when there is no source file, no git executable, or no repository/commit there.
 Untracked files do not make the state dirty. It is provenance only, never part of a key.
+``subprocess`` is imported on the first ``git`` call (``orcapod._lazy.lazy_module``): importing
+orcapod does not need it.
 """
 
 from __future__ import annotations
@@ -60,18 +62,23 @@ import functools
 import inspect
 import os
 import reprlib
-import subprocess
 import sys
 import sysconfig
 import textwrap
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from orcapod._lazy import lazy_module
 from orcapod.errors import HashingError
 from orcapod.hashing.object_hashing import hash_object
 from orcapod.types import ContentHash
+
+if TYPE_CHECKING:
+    import subprocess
+else:
+    subprocess = lazy_module("subprocess")
 
 __all__ = [
     "CODE_HASH_METHOD",

@@ -6,27 +6,41 @@ computing (``iter_packets`` / ``as_table`` through ``stream``, ``failures``,
 ``get_all_records``, ``explain``, ``lineage``, ``verify``): rows of other inputs sharing the
 table, and rows not yet recorded, filtered or failed, never appear. The rows read are kept
 until the next ``run()``, ``refresh()`` or ``clear_cache()``.
+
+``explain``, ``lineage`` and ``verify`` live in their own modules, loaded on the first call
+(``orcapod._lazy.lazy_module``): most programs never call them, and importing orcapod should
+not pay for them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from orcapod._lazy import lazy_module
 from orcapod.data import Packet, Tag
 from orcapod.functions import FunctionPod
 from orcapod.functions.engine.identify import entry_id_of
 from orcapod.nodes.bindings import NodeDatabases
-from orcapod.nodes.explain import Explanation, explain_function_node
 from orcapod.nodes.function_input import NodeInput
-from orcapod.nodes.lineage import Lineage, node_lineage
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.verify import VerificationReport, verify_function_node
 from orcapod.sources.derived import DerivedSource
 from orcapod.streams import ArrowTableStream
 from orcapod.streams.base import ColumnsArg, StreamBase
 from orcapod.types import CacheMatch, ColumnConfig, ContentHash, Schema
+
+if TYPE_CHECKING:
+    from orcapod.nodes import explain as explain_module
+    from orcapod.nodes import lineage as lineage_module
+    from orcapod.nodes import verify as verify_module
+    from orcapod.nodes.explain import Explanation
+    from orcapod.nodes.lineage import Lineage
+    from orcapod.nodes.verify import VerificationReport
+else:
+    explain_module = lazy_module("orcapod.nodes.explain")
+    lineage_module = lazy_module("orcapod.nodes.lineage")
+    verify_module = lazy_module("orcapod.nodes.verify")
 
 __all__ = ["FunctionNodeView"]
 
@@ -86,14 +100,14 @@ class FunctionNodeView(StreamBase):
 
     def explain(self) -> Explanation:
         """Why rows would be (before a run) or were computed, grouped by reason; read-only."""
-        return explain_function_node(
+        return explain_module.explain_function_node(
             self.label, self._input.plan(), self._store(), self._packet_function, self.cache_match
         )
 
     def lineage(self, row: Any) -> Lineage:
         """The upstream path of one output row (its tag, a ``Tag`` or a ``(tag, packet)``
         row): functions with code hash, git state, executor and time; operators; source rows."""
-        return node_lineage(self, row)
+        return lineage_module.node_lineage(self, row)
 
     def verify(
         self,
@@ -107,7 +121,7 @@ class FunctionNodeView(StreamBase):
     ) -> VerificationReport:
         """Recompute a sample of stored rows (default 1 %) or the rows matching ``tags``
         without storing them; compare with the stored outputs and record the verification."""
-        return verify_function_node(
+        return verify_module.verify_function_node(
             self.label, self._input.read, self._store(), self._pod, sample=sample, tags=tags,
             rel_tol=rel_tol, abs_tol=abs_tol, seed=seed, record=record,
         )  # fmt: skip

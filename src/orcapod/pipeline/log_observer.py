@@ -123,33 +123,23 @@ def log_table(
     ``id_prefix`` (default ``"<run id>:"``) + the packet's key in the engine run.
 
     Built column-wise: the per-call lists of the batches are joined and converted once per
-    column; a column no call wrote to is an all-null array, never a list of Nones."""
+    column. The common case costs no list work per column beyond the keys and times: a
+    batch whose calls all wrote nothing and raised nothing (its detail lists all None) adds
+    nothing to the detail columns, which are all-null arrays when no batch has details, and
+    an outcome column that is all "computed" is one repeated value."""
     keys: list[int] = []
-    outcomes: list[PacketOutcome] = []
     started: list[float] = []
     durations: list[float] = []
-    stdout: list[str | None] = []
-    stderr: list[str | None] = []
-    logs: list[str | None] = []
-    traces: list[str | None] = []
-    hosts: list[str | None] = []
     for batch in batches:
         keys += batch.keys
-        outcomes += batch.outcomes
         started += batch.started
         durations += batch.durations
-        stdout += batch.stdout
-        stderr += batch.stderr
-        logs += batch.python_logs
-        hosts += batch.hosts
-        trace = batch.tracebacks
-        if batch.errors.count(None) != len(batch.errors):  # an error without a traceback
-            trace = [
-                t if t is not None or e is None else _traceback_of(e)
-                for t, e in zip(trace, batch.errors, strict=True)
-            ]
-        traces += trace
-    key_array = np.asarray(keys, dtype=np.int64)
+    computed = PacketOutcome.COMPUTED
+    outcomes: list[PacketOutcome] | None = None  # None: every call computed
+    if any(b.outcomes.count(computed) != len(b) for b in batches):
+        outcomes = [o for b in batches for o in b.outcomes]
+    details = _details(batches)
+    key_array = pa.array(keys, pa.int64()).to_numpy()
     if len(key_array) > 1 and not (np.diff(key_array) > 0).all():
         # a call reported twice (computed, then an output the store could not hold): keep
         # its last report
@@ -157,19 +147,29 @@ def log_table(
         if len(last) < len(key_array):
             keep = np.sort(last)
             key_array = key_array[keep]
-            outcomes, started, durations, stdout, stderr, logs, traces, hosts = (
-                [column[i] for i in keep.tolist()]
-                for column in (outcomes, started, durations, stdout, stderr, logs, traces, hosts)
-            )
+            picked = keep.tolist()
+            started, durations = ([c[i] for i in picked] for c in (started, durations))
+            if outcomes is not None:
+                outcomes = [outcomes[i] for i in picked]
+            if details is not None:
+                details = [[c[i] for i in picked] for c in details]
     n = len(key_array)
     described = run.describe(key_array)
-    failed = outcomes.count(PacketOutcome.FAILED)
-    if outcomes.count(PacketOutcome.COMPUTED) == n:  # the usual case: one value
-        outcome = _repeat(PacketOutcome.COMPUTED.value, n)
+    if outcomes is None:  # the usual case: one value
+        outcome = _repeat(computed.value, n)
+        failed = False
     else:
         outcome = pa.array(outcomes, _STRING)
+        failed = PacketOutcome.FAILED in outcomes
     micros = pc.round(pc.multiply(pa.array(started, pa.float64()), 1_000_000.0))
     key_text = pc.cast(pa.array(key_array), _STRING)
+    if details is None:  # no call wrote or raised anything
+        nulls = pa.nulls(n, _STRING)
+        stdout = stderr = logs = traces = nulls
+        host = _repeat(_HOST, n)
+    else:
+        stdout, stderr, logs, traces = (_strings(c) for c in details[:4])
+        host = pc.fill_null(_strings(details[4]), pa.scalar(_HOST, _STRING))
     columns = {
         "__log_id": pc.binary_join_element_wise(
             pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
@@ -185,16 +185,45 @@ def log_table(
             if failed
             else pa.repeat(pa.scalar(True), n)
         ),
-        "__stdout": _strings(stdout),
-        "__stderr": _strings(stderr),
-        "__python_logs": _strings(logs),
-        "__traceback": _strings(traces),
+        "__stdout": stdout,
+        "__stderr": stderr,
+        "__python_logs": logs,
+        "__traceback": traces,
         "__executor_type": _repeat(run.executor_type, n),
-        "__host": pc.fill_null(_strings(hosts), pa.scalar(_HOST, _STRING)),
+        "__host": host,
     }
     return pa.Table.from_arrays(
         [*described.columns, *columns.values()], names=[*described.column_names, *columns]
     )
+
+
+def _details(batches: list[PacketBatch]) -> list[list[str | None]] | None:
+    """Per call of ``batches``: stdout, stderr, python logs, traceback (formatted from the
+    error when none was captured) and host; None when no call has any of them."""
+    if all(
+        column.count(None) == len(column)
+        for b in batches
+        for column in (b.errors, b.stdout, b.stderr, b.python_logs, b.tracebacks, b.hosts)
+    ):
+        return None
+    stdout: list[str | None] = []
+    stderr: list[str | None] = []
+    logs: list[str | None] = []
+    traces: list[str | None] = []
+    hosts: list[str | None] = []
+    for batch in batches:
+        stdout += batch.stdout
+        stderr += batch.stderr
+        logs += batch.python_logs
+        hosts += batch.hosts
+        trace = batch.tracebacks
+        if batch.errors.count(None) != len(batch.errors):  # an error without a traceback
+            trace = [
+                t if t is not None or e is None else _traceback_of(e)
+                for t, e in zip(trace, batch.errors, strict=True)
+            ]
+        traces += trace
+    return [stdout, stderr, logs, traces, hosts]
 
 
 def _repeat(value: str, n: int) -> pa.Array:

@@ -48,6 +48,9 @@ Decisions:
 
 * The progress bars (``orcapod.pipeline.progress``, built on rich) are imported by ``run``
   only when it draws them (stderr is a terminal), so importing orcapod does not import rich.
+  Saving and loading (``orcapod.pipeline.serialization``, which reads stores through
+  ``orcapod.pipeline.store_view``) and ``RayExecutor`` (for ``run(executor="ray")``) are
+  loaded on first use too: a program that never calls them does not import them.
 * ``config.executor == ExecutorType.ASYNC_CHANNELS`` runs the ``AsyncOrchestrator``: rows
   stream between nodes through bounded channels (see ``orcapod.pipeline.orchestrator``).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
@@ -71,6 +74,8 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from orcapod import executors
+from orcapod._lazy import lazy_module
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import (
     FailedRowsWarning,
@@ -78,7 +83,7 @@ from orcapod.errors import (
     OrcapodError,
     PipelineError,
 )
-from orcapod.executors import LocalExecutor, RayExecutor
+from orcapod.executors import LocalExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import NodeType
@@ -89,12 +94,15 @@ from orcapod.pipeline.orchestrator import AsyncOrchestrator, SyncOrchestrator
 from orcapod.pipeline.recorder import BlockRecorder
 from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
-from orcapod.pipeline.serialization import load_pipeline, save_pipeline
 from orcapod.streams.tracking import Invocation, InvocationKind, recording
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from orcapod.pipeline import serialization
+else:
+    serialization = lazy_module("orcapod.pipeline.serialization")
 
 __all__ = ["Pipeline"]
 
@@ -138,7 +146,8 @@ def _draws_progress(observer: Any) -> bool:
     return progress is not None and isinstance(observer, progress.ProgressObserver)
 
 
-_EXECUTOR_NAMES = {"local": LocalExecutor, "ray": RayExecutor}
+#: ``run(executor=NAME)``: the ``orcapod.executors`` class each name stands for
+_EXECUTOR_NAMES = {"local": "LocalExecutor", "ray": "RayExecutor"}
 
 
 def _executor(executor: Any) -> Any:
@@ -150,7 +159,7 @@ def _executor(executor: Any) -> Any:
                 "an executor instance such as LocalExecutor(max_workers=4) or "
                 "RayExecutor(address='auto')"
             )
-        return _EXECUTOR_NAMES[executor]()
+        return getattr(executors, _EXECUTOR_NAMES[executor])()
     if executor is not None and not callable(getattr(executor, "with_options", None)):
         raise PipelineError(
             f"run(executor={executor!r}) is not an executor; pass 'local', 'ray', or an "
@@ -538,7 +547,7 @@ class Pipeline:
         with self._lock:
             if self._pending:
                 self.compile()
-            return save_pipeline(self, Path(path))
+            return serialization.save_pipeline(self, Path(path))
 
     @classmethod
     def load(
@@ -553,7 +562,9 @@ class Pipeline:
         pipeline is code: modules its functions came from are imported only when found where
         they were when it was saved, unless ``trusted=True``
         (``orcapod.pipeline.load_safety``)."""
-        return load_pipeline(cls, Path(path), pipeline_database, result_database, trusted)
+        return serialization.load_pipeline(
+            cls, Path(path), pipeline_database, result_database, trusted
+        )
 
     # Used by serialization ------------------------------------------------------------------
     @property

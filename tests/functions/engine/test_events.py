@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,32 @@ def test_a_batch_counts_the_rows_its_calls_settled_per_outcome():
     assert batch.rows_by_outcome() == {computed: 3, failed: 3}
     single = PacketBatch(keys=[0, 1], outcomes=[computed, computed], rows=[1, 1])
     assert single.rows_by_outcome() == {computed: 2}
+
+
+def slow_two(x: int) -> int:
+    if x == 2:
+        time.sleep(0.05)
+    if x == 3:
+        raise ValueError("three is bad")
+    return x
+
+
+def test_sequential_calls_without_capture_keep_each_calls_duration_and_error(tmp_path):
+    # one by one in this thread: the call in flight is kept in one slot, not per key
+    recorder = Recorder(captures_output=False)
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        _node(tmp_path, ROWS, fn=slow_two).run()
+    (batch,) = recorder.batches
+    by_key = {k: i for i, k in enumerate(batch.keys)}
+    assert len(by_key) == 6
+    described = {
+        row["k"]: key
+        for key, row in zip(
+            batch.keys, recorder.runs[0].describe(batch.keys).to_pylist(), strict=True
+        )
+    }
+    slow, failing = by_key[described[2]], by_key[described[3]]
+    assert batch.durations[slow] >= 0.05
+    assert isinstance(batch.errors[failing], ValueError)
+    assert batch.tracebacks[failing] is None and batch.hosts[failing] is None
+    assert all(e is None for i, e in enumerate(batch.errors) if i != failing)

@@ -176,9 +176,11 @@ class PacketReporter:
             observer.on_packet_start if getattr(observer, "hears_packet_start", True) else None
         )
         self._in_flight: dict[int, tuple[float, CallLog | None]] = {}
-        #: in-process capture of calls run one by one in this thread (``capture_here``)
+        #: calls run one by one in this thread (``capture_here``) ...
+        self._one_by_one = False
+        #: ... captured here, by one capture for the run (None: not captured here)
         self._here: OutputCapture | None = None
-        self._here_key = -1  # the call running under ``_here`` (-1: none) ...
+        self._here_key = -1  # the call running one by one (-1: none) ...
         self._here_started = 0.0  # ... and when it started (perf_counter)
         # ended calls not handed over yet (``PacketBatch`` fields, column-wise)
         self._keys: list[int] = []
@@ -199,11 +201,13 @@ class PacketReporter:
         return self._capture
 
     def capture_here(self, on: bool) -> None:
-        """Capture the calls in this thread, around each call (``begin`` .. ``end``), instead
-        of through a logger handed to the executor: for calls run one by one in this thread
-        (no executor, or an in-process one with a window of 1) it is the same capture at a
-        fraction of the cost (one capture object for the whole run, no object per call)."""
+        """The calls run one by one in this thread (``begin`` .. ``end``, no executor or an
+        in-process one with a window of 1): the call in flight is kept in one slot, not a
+        dict entry per call, and, when the observer captures, output is captured around each
+        call by one capture object for the whole run instead of a logger handed to the
+        executor per call (the same capture at a fraction of the cost)."""
         self._here = None
+        self._one_by_one = on
         if on and self._capture:
             here = OutputCapture()
             here.active = False  # on only around each call (``begin`` .. ``end``)
@@ -217,6 +221,7 @@ class PacketReporter:
         if here is not None:
             here.active = False
             here.pause()
+        self._one_by_one = False
         self._here_key = -1
         self._in_flight.clear()
 
@@ -226,9 +231,10 @@ class PacketReporter:
         if on_start is not None:
             on_start(self.run, key)
         here = self._here
-        if here is not None:
+        if here is not None or self._one_by_one:
+            if here is not None:
+                here.active = True
             self._here_key = key
-            here.active = True
             self._here_started = _clock()
             return None
         log = CallLog() if self._capture else None
@@ -244,18 +250,21 @@ class PacketReporter:
         if not keys:
             self._oldest = now
         here = self._here
-        if here is not None:
-            here.active = False
+        if here is not None or self._one_by_one:
             if key == self._here_key:
                 started = self._here_started
                 self._here_key = -1
             else:  # reported after its call (an output the store could not hold)
                 started = now
             duration = now - started
-            if error is not None or here.stdout or here.stderr or here.logs:
-                out, err, logs = here.take()
-                trace = None if error is None else format_traceback(error)
-                self._details[len(keys)] = (error, out, err, logs, trace, HOST)
+            if here is not None:
+                here.active = False
+                if error is not None or here.stdout or here.stderr or here.logs:
+                    out, err, logs = here.take()
+                    trace = None if error is None else format_traceback(error)
+                    self._details[len(keys)] = (error, out, err, logs, trace, HOST)
+            elif error is not None:
+                self._details[len(keys)] = (error, None, None, None, None, None)
         else:
             entry = self._in_flight.pop(key, None)
             started, log = (now, None) if entry is None else entry
