@@ -76,8 +76,8 @@ from orcapod.functions.engine.events import current_observer
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import digest_keys, match_keys, string_keys
 from orcapod.functions.pending import Pending
-from orcapod.nodes.function_run import RunSettings
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.run_settings import RunSettings
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.nodes.stream_writer import StreamWriter
 from orcapod.nodes.streaming import Output, ReadAhead, in_thread
@@ -269,7 +269,7 @@ class _Preparer:
                     break
             self._open = []
         chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier, self._known.absent(plan))
+        hits = chunk.lookup(self._computed_earlier, absent_at=self._known.absent(plan))
         self._next_base += len(chunk.outcome)
         self._open.append(chunk)
         if not len(chunk.misses):
@@ -407,13 +407,15 @@ class _NodeStream:
         try:
             output = pending.result()
         except Exception as err:  # recorded; raised under fail_fast
-            chunk.ended(packet, None, err)
+            if chunk.ended(packet, None, err):
+                chunk.close_events()
             self._add(("failed", chunk, packet, chunk.failure_records(packet, err)))
             stop = chunk.fail_fast_error(packet, err)
             if stop is not None:
                 raise stop from err
         else:
-            chunk.ended(packet, output)
+            if chunk.ended(packet, output):
+                chunk.close_events()
             self._add(("computed", chunk, packet, output))
 
     def _add(self, op: tuple[Any, ...]) -> None:

@@ -33,16 +33,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.errors import PacketFunctionError
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
 from orcapod.functions.engine.write import RunWriter
-from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.run_settings import SKIPPED, RunSettings, run_writer
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
-from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID, POD_TS, RECORD_ID, source_column
+from orcapod.types.columns import POD_TS, RECORD_ID, source_column
 
 __all__ = ["COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
 
@@ -126,17 +125,7 @@ class StreamWriter:
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
-        writer = StreamingWriter(
-            cache=store.cache,
-            variation=self._pf.get_function_variation_data,
-            execution=self._pf.get_execution_data,
-            pipeline_db=store.pipeline_db,
-            failure_db=store.failure_db,
-            record_path=store.record_path,
-            record_id_column=PIPELINE_ENTRY_ID,
-            failure_id_column=FAILURE_ID,
-            policy=settings.flush_policy,
-        )
+        writer = run_writer(settings, store, StreamingWriter)
         writer.build_records = self._build_records
         writer.input_hashes = self._input_hashes
         writer.on_unstorable = self._unstorable
@@ -280,12 +269,9 @@ class StreamWriter:
 
     def _unstorable(self, packet: int, err: Exception) -> None:  # fails only its row
         ((chunk, _, local),) = self._split(np.array([packet], dtype=np.int64))
-        index = int(local[0])
-        named = PacketFunctionError(f"function {self._pf.canonical_function_name!r}: {err}")
-        named.__cause__ = err
-        chunk.mark(index, None, failed=True, collected=False)
-        self._writer.add_failures(chunk.failure_records(index, named))
-        stop = chunk.fail_fast_error(index, named)
+        # its event stays the call's own outcome: the chunk's events belong to the loop
+        table, stop = chunk.unstorable(int(local[0]), err, report=False)
+        self._writer.add_failures(table)
         if stop is not None:
             raise stop
 
