@@ -2,10 +2,8 @@
 look-up phases, and what its calls turn into (outcomes, pipeline records, failure records,
 packet events).
 
-It is the one per-chunk path of every run of a ``FunctionNode``: a synchronous run
-(``orcapod.nodes.function_run``: the whole input, or each chunk of a large one) and a
-streaming run (``orcapod.nodes.stream_chunk``: each received chunk) differ only in how they
-call the function and when they write.
+The one per-chunk path of every ``FunctionNode`` run: synchronous (``function_run``) and
+streaming (``stream_chunk``) runs differ only in how they call the function and when they write.
 
 1. ``lookup()``: the chunk's recorded entries (ONE projected query, or the run's
    ``StoredEntries`` read once): a record with a result is reused, one with a null
@@ -22,17 +20,14 @@ call the function and when they write.
    writes are verified absent at.
 2. Per call: ``mark`` (the outcome), ``ended`` (its packet event), ``failure_records`` and
    ``fail_fast_error`` for a failed call, ``unstorable`` for an output the store cannot hold
-   (only its row fails).
-3. ``summary()`` counts every input row once.
+   (only its row fails); ``summary()`` counts every input row once.
 
-Packet indices: a run whose writer spans chunks numbers each chunk's packets from the chunk's
-``base`` (``base + i`` for its ``i``-th distinct packet) in the writer's calls; ``fixed_ids``
-uses those numbers.
+A run whose writer spans chunks numbers each chunk's packets from the chunk's ``base``
+(``base + i`` for its ``i``-th distinct packet) in the writer's calls and ``fixed_ids``.
 
-Events (``orcapod.functions.engine.events``): with a packet observer, each chunk is one engine
-run for the observer: rows settled without a call are reported in bulk, each call's start and
-end individually. A packet key is the index of a distinct packet of the chunk; the node's hash
-reported is the ``schema:`` segment of its record path (its pipeline hash).
+Events (``orcapod.functions.engine.events``): each chunk is one engine run for a packet
+observer: rows settled without a call in bulk, each call's start and end on its own; a packet
+key is a distinct packet's index in the chunk, the node's hash its record path's ``schema:``.
 """
 
 from __future__ import annotations
@@ -64,10 +59,6 @@ __all__ = ["ChunkWork", "Versions"]
 #: the versions (records, results) at which a run knows none of a chunk's entries is recorded
 #: and none of its packets is in the result cache
 Versions = tuple[int | None, int | None]
-
-
-def _none_earlier(hashes: pa.Array) -> np.ndarray:
-    return np.zeros(len(hashes), dtype=bool)
 
 
 class ChunkWork:
@@ -145,7 +136,7 @@ class ChunkWork:
             novel = self._recorded(stored)
         if not len(novel):
             return None
-        return self._novel(novel, computed_earlier or _none_earlier, absent_at)
+        return self._novel(novel, computed_earlier, absent_at)
 
     def _recorded(self, stored: StoredEntries | None) -> np.ndarray:
         """Mark the recorded entries; return the indices of the novel ones."""
@@ -180,14 +171,14 @@ class ChunkWork:
                 self._lost = dict(zip(which[gone].tolist(), ids, strict=True))
                 # their records stay (append-only) and none is written twice: a full check
                 self.records_absent_at = None
-        self._settled(np.flatnonzero(category == REUSED), PacketOutcome.REUSED)
-        self._settled(np.flatnonzero(category == FILTERED), PacketOutcome.FILTERED)
+        self.settle(np.flatnonzero(category == REUSED), PacketOutcome.REUSED)
+        self.settle(np.flatnonzero(category == FILTERED), PacketOutcome.FILTERED)
         return np.flatnonzero(novel)
 
     def _novel(
         self,
         novel: np.ndarray,
-        computed_earlier: Callable[[pa.Array], np.ndarray],
+        computed_earlier: Callable[[pa.Array], np.ndarray] | None,
         absent_at: Versions | None,
     ) -> pa.Table | None:
         """Novel entries: one result-cache look-up of their distinct packets."""
@@ -203,7 +194,7 @@ class ChunkWork:
             answers = Answers(pa.nulls(len(distinct), pa.large_string()), none, none.copy())
         else:
             self.results_absent_at = store.cache.committed_version()  # misses verified absent
-            answers = lookup(store.cache, distinct, self._constraints())
+            answers = lookup(store.cache, distinct, self.constraints())
         # a packet of a record whose result is gone is computed again and stored under the id
         # that record points at (its record cannot change), whatever the look-up found
         forced = np.zeros(len(distinct), dtype=bool)
@@ -215,7 +206,9 @@ class ChunkWork:
                 zip((packets + self.base).tolist(), self._lost.values(), strict=True)
             )
         outcome = np.full(len(distinct), SKIPPED, dtype=np.int8)
-        earlier = computed_earlier(distinct) if len(distinct) else np.zeros(0, dtype=bool)
+        earlier = np.zeros(len(distinct), dtype=bool)
+        if computed_earlier is not None and len(distinct):
+            earlier = computed_earlier(distinct)
         found = (answers.hit | answers.filtered) & ~forced
         outcome[answers.hit & ~forced] = REUSED
         outcome[answers.hit & ~forced & earlier] = COMPUTED
@@ -228,14 +221,14 @@ class ChunkWork:
                 ids = answers.record_ids.take(pa.array(hits))
                 parts.append(self.records_for(hits, ids, computed))
         if self.reporter is not None:
-            self._settled(novel[outcome[codes] == REUSED], PacketOutcome.REUSED)
-            self._settled(novel[outcome[codes] == FILTERED], PacketOutcome.FILTERED)
+            self.settle(novel[outcome[codes] == REUSED], PacketOutcome.REUSED)
+            self.settle(novel[outcome[codes] == FILTERED], PacketOutcome.FILTERED)
         if self._pf.is_active():
             self.misses = np.flatnonzero(answers.miss | forced)
         self._sync_category()
         if self.reporter is not None:
             if not len(self.misses):  # an inactive function's rows count as filtered
-                self._settled(novel[outcome[codes] == SKIPPED], PacketOutcome.FILTERED)
+                self.settle(novel[outcome[codes] == SKIPPED], PacketOutcome.FILTERED)
             else:
                 assert self._entry_rows is not None
                 self._packet_rows = (
@@ -247,26 +240,11 @@ class ChunkWork:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _constraints(self) -> Any:
+    def constraints(self) -> Any:
+        """What a stored result must match to answer for this run (the cache-match tier)."""
         pf, tier = self._pf, self.settings.cache_match
         execution = pf.get_execution_data() if tier is CacheMatch.STRICT else {}
         return match_constraints(tier, pf.code_hash, execution)
-
-    def stored_elsewhere(self, items: np.ndarray) -> tuple[pa.Table | None, np.ndarray]:
-        """Of the missing packets ``items`` (local), mark those another process has stored
-        since (as reused, or filtered): their records (to write), and the other items."""
-        answers = lookup(self.store.cache, self.distinct.take(pa.array(items)), self._constraints())
-        found = answers.hit | answers.filtered
-        if not found.any():
-            return None, items
-        self.outcome[items[answers.hit]] = REUSED
-        self.outcome[items[answers.filtered]] = FILTERED
-        if self.reporter is not None:
-            assert self.groups is not None
-            self._settled(self.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
-            self._settled(self.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
-        ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
-        return self.records_for(items[found], ids, False), items[~found]
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -405,7 +383,7 @@ class ChunkWork:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _settled(self, entries: np.ndarray, outcome: PacketOutcome) -> None:
+    def settle(self, entries: np.ndarray, outcome: PacketOutcome) -> None:
         """Report the input rows of ``entries`` as settled with ``outcome`` (bulk)."""
         if self.reporter is not None and len(entries):
             assert self._entry_rows is not None

@@ -24,8 +24,11 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
+from orcapod.functions.engine.events import PacketOutcome
+from orcapod.functions.engine.lookup import lookup
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
+from orcapod.nodes.run_settings import FILTERED, REUSED
 
 __all__ = ["compute_shared"]
 
@@ -79,11 +82,7 @@ def compute_shared(
     buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
 
     def elsewhere(items: np.ndarray) -> np.ndarray:
-        records, others = work.stored_elsewhere(items)
-        if records is not None:
-            writer.add_records(records)
-            writer.flush()
-        return others
+        return _stored_elsewhere(work, writer, items)
 
     share_work(
         book,
@@ -94,3 +93,22 @@ def compute_shared(
         start=zlib.crc32(book.owner.encode()),
         min_batch=window,
     )
+
+
+def _stored_elsewhere(work: ChunkWork, writer: RunWriter, items: np.ndarray) -> np.ndarray:
+    """Of the missing packets ``items``, record those another process has stored since (as
+    reused, or filtered) and return the others."""
+    answers = lookup(work.store.cache, work.distinct.take(pa.array(items)), work.constraints())
+    found = answers.hit | answers.filtered
+    if not found.any():
+        return items
+    work.outcome[items[answers.hit]] = REUSED
+    work.outcome[items[answers.filtered]] = FILTERED
+    if work.reporter is not None:
+        assert work.groups is not None
+        work.settle(work.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
+        work.settle(work.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
+    ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
+    writer.add_records(work.records_for(items[found], ids, False))
+    writer.flush()
+    return items[~found]
