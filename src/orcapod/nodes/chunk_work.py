@@ -225,7 +225,7 @@ class ChunkWork:
             self.settle(novel[outcome[codes] == FILTERED], PacketOutcome.FILTERED)
         if self._pf.is_active():
             self.misses = np.flatnonzero(answers.miss | forced)
-        self._sync_category()
+        self.settled()
         if self.reporter is not None:
             if not len(self.misses):  # an inactive function's rows count as filtered
                 self.settle(novel[outcome[codes] == SKIPPED], PacketOutcome.FILTERED)
@@ -267,8 +267,8 @@ class ChunkWork:
         return None if self.reporter is None else self.reporter.begin(packet)
 
     def ended(self, packet: int, output: object, err: Exception | None = None) -> bool:
-        """Report the call of ``packet`` (local) ended with ``output`` (None: filtered) or
-        failed with ``err``; True once every call of the chunk ended."""
+        """Report the call of ``packet`` (local) ended (``err``: failed); True once every call
+        of the chunk ended."""
         self.collected += 1
         if self.reporter is not None:
             assert self._packet_rows is not None
@@ -282,8 +282,7 @@ class ChunkWork:
     def mark(
         self, packet: int, output: object, failed: bool = False, collected: bool = True
     ) -> None:
-        """The outcome of ``packet`` (local): its output (None: filtered) or a failure
-        (``collected=False``: a computed packet whose output could not be stored)."""
+        """The outcome of ``packet`` (local): its output (None: filtered) or a failure."""
         if collected:
             self.marked += 1
         if failed:
@@ -333,11 +332,14 @@ class ChunkWork:
             self.reporter.end(packet, PacketOutcome.FAILED, self._packet_rows[packet], named)
         return self.failure_records(packet, named), self.fail_fast_error(packet, named)
 
+    def release_capture(self) -> None:  # in the thread that called ``capture_here``
+        if self.reporter is not None:
+            self.reporter.release()
+
     def close_events(self) -> None:
-        """Release the capture and close the chunk's events (idempotent)."""
+        """Close the chunk's events (idempotent; after ``release_capture``)."""
         reporter, self.reporter = self.reporter, None
         if reporter is not None:
-            reporter.release()
             reporter.close()
 
     # -- records and counts -------------------------------------------------------------------
@@ -363,19 +365,15 @@ class ChunkWork:
         called = self.misses[np.isin(self.outcome[self.misses], (COMPUTED, FILTERED))]
         return self.distinct.take(pa.array(called, type=pa.int64()))
 
-    def _sync_category(self) -> None:
-        if len(self.novel):
-            self.category[self.novel] = self.outcome[self.codes]
-
     def settled(self) -> np.ndarray:
         """Per distinct entry, what has happened to it so far (``SKIPPED``: not yet known)."""
-        self._sync_category()
+        if len(self.novel):
+            self.category[self.novel] = self.outcome[self.codes]
         return self.category
 
     def summary(self) -> np.ndarray:
         """Rows computed, reused, filtered (with never-called ones), failed."""
-        self._sync_category()
-        counts = np.bincount(self.category[self.plan.codes], minlength=5)
+        counts = np.bincount(self.settled()[self.plan.codes], minlength=5)
         return np.array(
             [counts[COMPUTED], counts[REUSED], counts[FILTERED] + counts[SKIPPED], counts[FAILED]],
             dtype=np.int64,

@@ -91,6 +91,7 @@ class FunctionRun:
             try:
                 writer.flush()
             finally:
+                work.release_capture()
                 work.close_events()
                 # the writer's callbacks point back at this run: without them the run is
                 # freed as soon as it is dropped, not at the next full garbage collection (a
@@ -170,5 +171,4 @@ class FunctionRun:
         try:
             compute_shared(compute, work, writer, window, self.chunk)
         finally:
-            if work.reporter is not None:
-                work.reporter.release()
+            work.release_capture()

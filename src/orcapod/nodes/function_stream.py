@@ -157,6 +157,7 @@ class _NodeStream:
                 self._preparer.stop()
                 writer.close(emit=False)  # commit what finished; pass nothing on
                 for chunk in writer.chunks:
+                    chunk.release_capture()
                     chunk.close_events()
             raise
         writer.close(emit=True)
@@ -213,14 +214,14 @@ class _NodeStream:
             output = pending.result()
         except Exception as err:  # recorded; raised under fail_fast
             if chunk.ended(packet, None, err):
-                chunk.close_events()
+                chunk.release_capture()
             self._add(("failed", chunk, packet, chunk.failure_records(packet, err)))
             stop = chunk.fail_fast_error(packet, err)
             if stop is not None:
                 raise stop from err
         else:
             if chunk.ended(packet, output):
-                chunk.close_events()
+                chunk.release_capture()
             self._add(("computed", chunk, packet, output))
 
     def _add(self, op: tuple[Any, ...]) -> None:

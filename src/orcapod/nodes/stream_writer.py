@@ -301,6 +301,9 @@ class StreamWriter:
                 return
             chunks.popleft()
             chunk.release_rows()
+            # here, not in the loop: an observer's work at a run's end (e.g. writing the
+            # calls' logs) never holds up the calls
+            chunk.close_events()
             self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):
