@@ -151,6 +151,7 @@ def memory(mode: str, rows: int) -> dict[str, Any]:
 
 def throughput(mode: str, buffer: int) -> dict[str, Any]:
     _warm_up(mode)
+
     @function_pod("y")
     def f(x: int) -> int:
         return x + 1
