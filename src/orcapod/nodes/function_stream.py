@@ -13,11 +13,11 @@ look-ups nor the commits hold up the calls:
 * calls (``_NodeStream``, the node's thread): ONE window of at most ``max_concurrency`` calls
   in flight that runs across chunk boundaries - the next chunk's calls start while the
   previous chunk's last ones run. While calls are in flight the next chunk is only polled (a
-  finished call is never left waiting for input); when none are, everything finished is
-  committed and passed on before the node waits. Calls are collected in the order they
-  started and their outcomes handed to the writer in batches (``HAND_ROWS``, or every
-  ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches); while the queue is
-  full (a commit is running) the loop keeps its outcomes and goes on calling, up to
+  finished call is never left waiting for input); when none are and no chunk is ready,
+  everything finished is handed to the writer before the node waits. Calls are collected in
+  the order they started and their outcomes handed to the writer in batches (``HAND_ROWS``,
+  or every ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches); while the
+  queue is full (a commit is running) the loop keeps its outcomes and goes on calling, up to
   ``HAND_LIMIT`` of them;
 * writes (``orcapod.nodes.stream_writer``): the run's one writer commits whenever it holds
   rows and nothing more is queued (within its commit cadence) and passes the committed rows
@@ -88,8 +88,12 @@ __all__ = ["READ_AHEAD_ROWS", "stream_function"]
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 10_000
+READ_AHEAD_ROWS = 50_000
 
+
+#: a chunk read from the input takes every row that arrives less than this apart (a table an
+#: upstream node sends in channel-sized pieces is one chunk: per-chunk work is paid once)
+SETTLE_SECONDS = 0.001
 
 #: the loop hands its outcomes to the writer once it holds this many, or once the oldest is
 #: ``HAND_SECONDS`` old, and always before it waits for input; while the writer's queue is
@@ -182,11 +186,12 @@ class _NodeStream:
                 self._current = None
             if self._ended:
                 return
-            waiting = not self._in_flight
-            if waiting:  # nothing runs: pass everything finished on before waiting
-                self._add(("flush",))
+            got = self._preparer.next(False)
+            if got is NOTHING and not self._in_flight:
+                # nothing runs and no chunk is ready: hand everything finished to the writer
+                # (which commits it and passes it on within its cadence) before waiting
                 self._hand(wait=True)
-            got = self._preparer.next(waiting)
+                got = self._preparer.next(True)
             if got is NOTHING:
                 return
             if got is None:
@@ -267,7 +272,7 @@ async def stream_function(
     ahead = ReadAhead(reader, read_rows)
 
     def receive() -> pa.Table | None:
-        return asyncio.run_coroutine_threadsafe(ahead.take(), loop).result()
+        return asyncio.run_coroutine_threadsafe(ahead.take(settle=SETTLE_SECONDS), loop).result()
 
     def send(table: pa.Table) -> None:
         # one hand-off to the event loop per table, which sends it in channel-sized chunks:

@@ -67,15 +67,23 @@ class StreamingWriter(RunWriter):
         """Rows waiting for the next commit."""
         return self._rows
 
-    def maybe_flush(self) -> None:
+    def due_in(self) -> float | None:
+        """Seconds until the buffered rows are due for a commit (None: nothing buffered)."""
         if not self._rows:
-            return
+            return None
+        if self._rows >= self._flush_rows:
+            return 0.0
         now = time.monotonic()
-        if (
-            self._rows >= self._flush_rows
-            or now - self._oldest >= self._flush_seconds
-            or now - self._last_end >= COMMIT_GAP * self._commit_seconds
-        ):
+        return max(
+            0.0,
+            min(
+                self._oldest + self._flush_seconds - now,
+                self._last_end + COMMIT_GAP * self._commit_seconds - now,
+            ),
+        )
+
+    def maybe_flush(self) -> None:
+        if self.due_in() == 0.0:
             self.flush()
 
     def flush(self) -> None:
@@ -185,7 +193,7 @@ class StreamWriter:
         get = self._queue.get
         while True:
             try:
-                ops = get(timeout=0.2 if writer.buffered else None)
+                ops = get(timeout=None if self.error is not None else writer.due_in())
             except queue.Empty:
                 ops = []
             for op in ops:
@@ -230,8 +238,6 @@ class StreamWriter:
             self.chunks.append(chunk)
             if hits is not None:
                 writer.add_records(hits)
-        elif kind == "flush":
-            writer.flush()
         elif kind == "sync":
             writer.flush()
             op[1].set()
