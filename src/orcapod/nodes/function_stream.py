@@ -88,7 +88,7 @@ __all__ = ["READ_AHEAD_ROWS", "stream_function"]
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 50_000
+READ_AHEAD_ROWS = 10_000
 
 
 #: a chunk read from the input takes every row that arrives less than this apart (a table an
