@@ -93,17 +93,21 @@ class KnownKeys:
             self._packets = np.sort(string_keys(results.column(INPUT_PACKET_HASH))[:, 0])
         return versions
 
+    def load(self) -> None:
+        """Read what the store holds (once; else at the first ``absent``)."""
+        if self._versions is None:
+            self._versions = self._load()
+
     def absent(self, plan: InputPlan) -> tuple[int | None, int | None] | None:
         """The versions at which none of the plan's entries and packets was stored, when the
         run knows (None: look them up); the plan's keys count as known from now on."""
-        if self._versions is None:
-            self._versions = self._load()
+        self.load()
         entries = np.unique(plan.entry_keys[:, 0])
         packets = np.unique(digest_keys(plan.input_digests)[:, 0])
         clear = not (_meets(entries, self._entries) or _meets(packets, self._packets))
         self._entries = _merge(self._entries, entries)
         self._packets = _merge(self._packets, packets)
-        return self._versions if clear else None
+        return self._versions if clear else None  # set by load()
 
 
 def _meets(keys: np.ndarray, known: np.ndarray) -> bool:
@@ -181,6 +185,8 @@ class Preparer:
 
     def _work(self) -> None:
         try:
+            # what the store holds is read while the input's first rows are on their way
+            self._known.load()
             while not self._stopped.is_set():
                 table = self._receive()
                 if table is None:

@@ -191,6 +191,10 @@ class StreamWriter:
     def _work(self) -> None:
         writer = self._writer
         get = self._queue.get
+        try:  # the function's data, read while the first calls run (else at the first row)
+            writer.prepare()
+        except BaseException as err:  # noqa: BLE001 - the loop raises it
+            self.error = err
         while True:
             try:
                 ops = get(timeout=None if self.error is not None else writer.due_in())
