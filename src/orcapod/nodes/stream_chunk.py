@@ -19,8 +19,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod.functions.engine.identify import InputPlan
 from orcapod.nodes.chunk_work import ChunkWork, Versions
-from orcapod.nodes.run_settings import COMPUTED, REUSED
+from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.run_settings import COMPUTED, REUSED, RunSettings
+from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.types.columns import COMPUTED as COMPUTED_COLUMN
 from orcapod.types.columns import INPUT_PACKET_HASH, PACKET_ID, POD_TS, RECORD_ID
 
@@ -30,8 +33,15 @@ __all__ = ["StreamChunk"]
 class StreamChunk(ChunkWork):
     """One chunk of a streaming run (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        settings: RunSettings,
+        plan: InputPlan,
+        store: NodeStore,
+        base: int,
+        observer: Any = None,
+    ) -> None:
+        super().__init__(settings, plan, store, base, observer)
         #: every row passed on (set by the writer; read by the look-up thread)
         self.passed = False
         #: rows passed on so far (in input order)
@@ -45,7 +55,7 @@ class StreamChunk(ChunkWork):
     def lookup(
         self,
         computed_earlier: Callable[[pa.Array], np.ndarray] | None = None,
-        stored: Any = None,
+        stored: StoredEntries | None = None,
         absent_at: Versions | None = None,
     ) -> pa.Table | None:
         hits = super().lookup(computed_earlier, stored, absent_at)
