@@ -9,6 +9,11 @@ slow reader holds back the loop). It commits whenever it holds rows and nothing 
 less than ``COMMIT_GAP`` times its own duration ago (commits then take at most about half of
 a busy writer's time); the node's ``FlushPolicy`` still bounds every batch.
 
+A chunk's packet events (one engine run per chunk for observers) are closed by this thread
+once its rows are passed on, while it has nothing to commit, or once more than
+``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up the calls, and
+seldom a commit).
+
 After each commit it sends the settled rows of the oldest chunks on, in input order, as the
 very rows (hidden columns included) a synchronous run's downstream node reads from the store:
 built from the result rows the commit just wrote (``StreamingWriter.on_stored``), or - when
@@ -43,7 +48,7 @@ from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.types.columns import POD_TS, RECORD_ID, source_column
 
-__all__ = ["COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
+__all__ = ["CLOSE_AHEAD", "COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
@@ -99,6 +104,11 @@ class StreamingWriter(RunWriter):
             self._commit_seconds = self._last_end - start
 
 
+#: chunks passed on whose packet events are not closed yet: they are closed while the writer
+#: has nothing to commit (an observer's end-of-run work, e.g. writing the calls' log, then does
+#: not hold up a commit), or as soon as more than this many wait
+CLOSE_AHEAD = 4
+
 #: batches handed to the writer and not yet taken (each of at most ``HAND_LIMIT`` outcomes):
 #: a writer held back by a slow reader holds back the loop once they are queued
 HANDED_AHEAD = 4
@@ -129,6 +139,7 @@ class StreamWriter:
         self._pf = settings.pod.packet_function
         self._label = settings.label
         self.chunks: deque[StreamChunk] = deque()  # not yet entirely passed on, oldest first
+        self._closing: deque[StreamChunk] = deque()  # passed on, events not closed yet
         self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
@@ -196,6 +207,9 @@ class StreamWriter:
         except BaseException as err:  # noqa: BLE001 - the loop raises it
             self.error = err
         while True:
+            if self._closing and self._queue.empty() and writer.due_in() != 0.0:
+                self._close_events(1)  # nothing to commit now: close a chunk's events
+                continue
             try:
                 ops = get(timeout=None if self.error is not None else writer.due_in())
             except queue.Empty:
@@ -212,6 +226,7 @@ class StreamWriter:
                     except BaseException as err:  # noqa: BLE001 - close() raises it
                         if self.error is None:
                             self.error = err
+                    self._close_events(len(self._closing))
                     return
                 try:
                     self._do(op)
@@ -226,6 +241,15 @@ class StreamWriter:
                     if self.error is None:
                         self.error = err
                     writer.after_commit = None
+
+    def _close_events(self, count: int) -> None:
+        """Close the events of the ``count`` oldest chunks passed on (module docstring)."""
+        for _ in range(count):
+            try:
+                self._closing.popleft().close_events()
+            except BaseException as err:  # noqa: BLE001 - the loop raises it
+                if self.error is None:
+                    self.error = err
 
     def _do(self, op: tuple[Any, ...]) -> None:
         kind, writer = op[0], self._writer
@@ -312,8 +336,10 @@ class StreamWriter:
             chunks.popleft()
             chunk.release_rows()
             # here, not in the loop: an observer's work at a run's end (e.g. writing the
-            # calls' logs) never holds up the calls
-            chunk.close_events()
+            # calls' logs) never holds up the calls - and preferably while nothing is due
+            self._closing.append(chunk)
+            if len(self._closing) > CLOSE_AHEAD:
+                self._close_events(len(self._closing) - CLOSE_AHEAD)
             self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):
