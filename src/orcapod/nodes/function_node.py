@@ -31,10 +31,10 @@ from orcapod.functions.engine.claims import WorkClaims
 from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.function_input import NodeInput
-from orcapod.nodes.function_run import RunSettings, check_concurrency, warn_failed
 from orcapod.nodes.function_stream import READ_AHEAD_ROWS, stream_function
 from orcapod.nodes.function_view import FunctionNodeView
 from orcapod.nodes.node_run import CHUNK_ROWS, run_node
+from orcapod.nodes.run_settings import RunSettings, check_concurrency, warn_failed
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.types import ErrorPolicy, FlushPolicy

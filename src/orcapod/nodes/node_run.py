@@ -29,8 +29,9 @@ from orcapod.databases.id_index import IdHashIndex
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
 from orcapod.nodes.function_input import NodeInput
-from orcapod.nodes.function_run import FunctionRun, RunSettings
+from orcapod.nodes.function_run import FunctionRun
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.run_settings import RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 

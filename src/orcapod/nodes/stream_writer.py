@@ -9,6 +9,11 @@ slow reader holds back the loop). It commits whenever it holds rows and nothing 
 less than ``COMMIT_GAP`` times its own duration ago (commits then take at most about half of
 a busy writer's time); the node's ``FlushPolicy`` still bounds every batch.
 
+A chunk's packet events (one engine run per chunk for observers) are closed by this thread
+once its rows are passed on, while it has nothing to commit, or once more than
+``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up the calls, and
+seldom a commit).
+
 After each commit it sends the settled rows of the oldest chunks on, in input order, as the
 very rows (hidden columns included) a synchronous run's downstream node reads from the store:
 built from the result rows the commit just wrote (``StreamingWriter.on_stored``), or - when
@@ -33,18 +38,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.errors import PacketFunctionError
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
 from orcapod.functions.engine.write import RunWriter
-from orcapod.nodes.function_run import SKIPPED, RunSettings
 from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.run_settings import SKIPPED, RunSettings, run_writer
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
-from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID, POD_TS, RECORD_ID, source_column
+from orcapod.types.columns import POD_TS, RECORD_ID, source_column
 
-__all__ = ["COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
+__all__ = ["CLOSE_AHEAD", "COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
 
 #: a finished row waits for the next commit only while the last commit ended less than this
 #: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
@@ -68,15 +72,23 @@ class StreamingWriter(RunWriter):
         """Rows waiting for the next commit."""
         return self._rows
 
-    def maybe_flush(self) -> None:
+    def due_in(self) -> float | None:
+        """Seconds until the buffered rows are due for a commit (None: nothing buffered)."""
         if not self._rows:
-            return
+            return None
+        if self._rows >= self._flush_rows:
+            return 0.0
         now = time.monotonic()
-        if (
-            self._rows >= self._flush_rows
-            or now - self._oldest >= self._flush_seconds
-            or now - self._last_end >= COMMIT_GAP * self._commit_seconds
-        ):
+        return max(
+            0.0,
+            min(
+                self._oldest + self._flush_seconds - now,
+                self._last_end + COMMIT_GAP * self._commit_seconds - now,
+            ),
+        )
+
+    def maybe_flush(self) -> None:
+        if self.due_in() == 0.0:
             self.flush()
 
     def flush(self) -> None:
@@ -91,6 +103,11 @@ class StreamingWriter(RunWriter):
             self._last_end = time.monotonic()
             self._commit_seconds = self._last_end - start
 
+
+#: chunks passed on whose packet events are not closed yet: they are closed while the writer
+#: has nothing to commit (an observer's end-of-run work, e.g. writing the calls' log, then does
+#: not hold up a commit), or as soon as more than this many wait
+CLOSE_AHEAD = 4
 
 #: batches handed to the writer and not yet taken (each of at most ``HAND_LIMIT`` outcomes):
 #: a writer held back by a slow reader holds back the loop once they are queued
@@ -122,21 +139,12 @@ class StreamWriter:
         self._pf = settings.pod.packet_function
         self._label = settings.label
         self.chunks: deque[StreamChunk] = deque()  # not yet entirely passed on, oldest first
+        self._closing: deque[StreamChunk] = deque()  # passed on, events not closed yet
         self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
-        writer = StreamingWriter(
-            cache=store.cache,
-            variation=self._pf.get_function_variation_data,
-            execution=self._pf.get_execution_data,
-            pipeline_db=store.pipeline_db,
-            failure_db=store.failure_db,
-            record_path=store.record_path,
-            record_id_column=PIPELINE_ENTRY_ID,
-            failure_id_column=FAILURE_ID,
-            policy=settings.flush_policy,
-        )
+        writer = run_writer(settings, store, StreamingWriter)
         writer.build_records = self._build_records
         writer.input_hashes = self._input_hashes
         writer.on_unstorable = self._unstorable
@@ -194,9 +202,16 @@ class StreamWriter:
     def _work(self) -> None:
         writer = self._writer
         get = self._queue.get
+        try:  # the function's data, read while the first calls run (else at the first row)
+            writer.prepare()
+        except BaseException as err:  # noqa: BLE001 - the loop raises it
+            self.error = err
         while True:
+            if self._closing and self._queue.empty() and writer.due_in() != 0.0:
+                self._close_events(1)  # nothing to commit now: close a chunk's events
+                continue
             try:
-                ops = get(timeout=0.2 if writer.buffered else None)
+                ops = get(timeout=None if self.error is not None else writer.due_in())
             except queue.Empty:
                 ops = []
             for op in ops:
@@ -211,6 +226,7 @@ class StreamWriter:
                     except BaseException as err:  # noqa: BLE001 - close() raises it
                         if self.error is None:
                             self.error = err
+                    self._close_events(len(self._closing))
                     return
                 try:
                     self._do(op)
@@ -225,6 +241,15 @@ class StreamWriter:
                     if self.error is None:
                         self.error = err
                     writer.after_commit = None
+
+    def _close_events(self, count: int) -> None:
+        """Close the events of the ``count`` oldest chunks passed on (module docstring)."""
+        for _ in range(count):
+            try:
+                self._closing.popleft().close_events()
+            except BaseException as err:  # noqa: BLE001 - the loop raises it
+                if self.error is None:
+                    self.error = err
 
     def _do(self, op: tuple[Any, ...]) -> None:
         kind, writer = op[0], self._writer
@@ -241,8 +266,6 @@ class StreamWriter:
             self.chunks.append(chunk)
             if hits is not None:
                 writer.add_records(hits)
-        elif kind == "flush":
-            writer.flush()
         elif kind == "sync":
             writer.flush()
             op[1].set()
@@ -280,12 +303,9 @@ class StreamWriter:
 
     def _unstorable(self, packet: int, err: Exception) -> None:  # fails only its row
         ((chunk, _, local),) = self._split(np.array([packet], dtype=np.int64))
-        index = int(local[0])
-        named = PacketFunctionError(f"function {self._pf.canonical_function_name!r}: {err}")
-        named.__cause__ = err
-        chunk.mark(index, None, failed=True, collected=False)
-        self._writer.add_failures(chunk.failure_records(index, named))
-        stop = chunk.fail_fast_error(index, named)
+        # its event stays the call's own outcome: the chunk's events belong to the loop
+        table, stop = chunk.unstorable(int(local[0]), err, report=False)
+        self._writer.add_failures(table)
         if stop is not None:
             raise stop
 
@@ -315,6 +335,11 @@ class StreamWriter:
                 return
             chunks.popleft()
             chunk.release_rows()
+            # here, not in the loop: an observer's work at a run's end (e.g. writing the
+            # calls' logs) never holds up the calls - and preferably while nothing is due
+            self._closing.append(chunk)
+            if len(self._closing) > CLOSE_AHEAD:
+                self._close_events(len(self._closing) - CLOSE_AHEAD)
             self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):

@@ -198,9 +198,13 @@ class ReadAhead:
             self._ended = True
             self._arrived.set()
 
-    async def take(self, min_rows: int = 1, patience: float = 0.0) -> pa.Table | None:
+    async def take(
+        self, min_rows: int = 1, patience: float = 0.0, settle: float = 0.0
+    ) -> pa.Table | None:
         """Every chunk read so far, as one table (None once the channel ended). Once a chunk
-        is there, waits up to ``patience`` seconds more for ``min_rows`` rows in all."""
+        is there, waits up to ``patience`` seconds more for ``min_rows`` rows in all, and
+        goes on reading while chunks keep arriving less than ``settle`` seconds apart (a
+        table sent in channel-sized chunks is then taken whole, not piece by piece)."""
         while not self._parts:
             if self._ended:
                 if self._error is not None:
@@ -208,6 +212,12 @@ class ReadAhead:
                 return None
             self._arrived.clear()
             await self._arrived.wait()
+        while settle > 0 and not self._ended and self._rows < self._limit:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), settle)
+            except TimeoutError:
+                break
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
         while self._rows < min_rows and not self._ended and self._rows < self._limit:

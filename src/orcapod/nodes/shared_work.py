@@ -1,0 +1,114 @@
+"""``compute_shared``: a run's missing packets computed by this process alone, or shared with
+other processes working on the same persistent store through work claims
+(``orcapod.functions.engine.claims``).
+
+Sharing pays only for long work: the first two calls (the faster of them - the first also
+pays one-off costs - times the number of missing packets) estimate it; an estimate under
+``_CONFIRM_BELOW`` times ``WorkClaims.min_work_seconds`` is confirmed by timing about
+``_CONFIRM_SECONDS`` more calls (two calls of a cheap function slowed by a busy machine can
+look long). Under ``min_work_seconds`` this process computes the rest itself. Otherwise the
+rest is split into buckets claimed one at a time; a packet another process stored meanwhile
+is recorded as reused (or filtered), not computed.
+
+One claims table per code version, input and chunk: a rerun over a changed input (new rows),
+or a run's next chunk, forms its buckets afresh, not under finished ones.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
+from orcapod.functions.engine.events import PacketOutcome
+from orcapod.functions.engine.lookup import lookup
+from orcapod.functions.engine.write import RunWriter
+from orcapod.nodes.chunk_work import ChunkWork
+from orcapod.nodes.run_settings import FILTERED, REUSED
+
+__all__ = ["compute_shared"]
+
+_CONFIRM_BELOW = 20
+_CONFIRM_SECONDS = 0.05
+
+#: ``compute(items, heartbeat=..., flush=True)``: call and write the packets ``items``; the
+#: times the run's first two calls finished
+Compute = Callable[..., list[float]]
+
+
+def compute_shared(
+    compute: Compute, work: ChunkWork, writer: RunWriter, window: int, chunk: int | None
+) -> None:
+    """``compute`` the chunk's missing packets, sharing them with other processes when the
+    store is persistent and the work is long enough to pay for it (module docstring)."""
+    settings, store, misses = work.settings, work.store, work.misses
+    claims = settings.work_claims
+    if claims is None or len(misses) < 2 or not store.cache.database.persistent:
+        compute(misses)
+        return
+    pf = settings.pod.packet_function
+    scope = f"code:{pf.code_hash}:input:{settings.read_stream.content_hash().to_hex(16)}"
+    if chunk is not None:
+        scope += f":chunk:{chunk}"
+    book = ClaimBook(
+        store.cache.database.at("_claims"),
+        (*store.cache.record_path, scope),
+        claims.lease_seconds,
+    )
+    writer.prepare()  # reads the function's data now: the calls are timed alone
+    started = time.monotonic()
+    finished_at = compute(misses[:2], flush=False)
+    rest = misses[2:]
+    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
+    took = ends[0] - started
+    if window == 1:
+        took = min(took, ends[1] - ends[0])
+    least = claims.min_work_seconds
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(rest):
+        probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
+        started = time.monotonic()
+        compute(probe, flush=False)
+        took = min(took, (time.monotonic() - started) / len(probe))
+        rest = rest[len(probe) :]
+    if took * len(misses) < least or len(rest) == 0:
+        compute(rest)
+        return
+    writer.flush()
+    keys = bucket_keys(work.distinct.take(pa.array(rest)), work.plan.num_entries)
+    buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
+
+    def elsewhere(items: np.ndarray) -> np.ndarray:
+        return _stored_elsewhere(work, writer, items)
+
+    share_work(
+        book,
+        buckets,
+        compute,
+        elsewhere,
+        claims.poll_seconds,
+        start=zlib.crc32(book.owner.encode()),
+        min_batch=window,
+    )
+
+
+def _stored_elsewhere(work: ChunkWork, writer: RunWriter, items: np.ndarray) -> np.ndarray:
+    """Of the missing packets ``items``, record those another process has stored since (as
+    reused, or filtered) and return the others."""
+    answers = lookup(work.store.cache, work.distinct.take(pa.array(items)), work.constraints())
+    found = answers.hit | answers.filtered
+    if not found.any():
+        return items
+    work.outcome[items[answers.hit]] = REUSED
+    work.outcome[items[answers.filtered]] = FILTERED
+    if work.reporter is not None:
+        assert work.groups is not None
+        work.settle(work.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
+        work.settle(work.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
+    ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
+    writer.add_records(work.records_for(items[found], ids, False))
+    writer.flush()
+    return items[~found]
