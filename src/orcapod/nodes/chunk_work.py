@@ -18,9 +18,10 @@ streaming (``stream_chunk``) runs differ only in how they call the function and 
    recorded) as computed, as it does when both rows are in one chunk. The table versions seen
    before the look-ups (``records_absent_at`` / ``results_absent_at``) are the versions the
    writes are verified absent at.
-2. Per call: ``mark`` (the outcome), ``ended`` (its packet event), ``failure_records`` and
-   ``fail_fast_error`` for a failed call, ``unstorable`` for an output the store cannot hold
-   (only its row fails); ``summary()`` counts every input row once.
+2. Per call: ``mark`` (the outcome; ``mark_many`` for calls handed on in bulk), ``ended``
+   (its packet event), ``failure_records`` and ``fail_fast_error`` for a failed call,
+   ``unstorable`` for an output the store cannot hold (only its row fails); ``summary()``
+   counts every input row once.
 
 A run whose writer spans chunks numbers each chunk's packets from the chunk's ``base``
 (``base + i`` for its ``i``-th distinct packet) in the writer's calls and ``fixed_ids``.
@@ -32,7 +33,7 @@ key is a distinct packet's index in the chunk, the node's hash its record path's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -289,6 +290,12 @@ class ChunkWork:
             self.outcome[packet] = FAILED
         else:
             self.outcome[packet] = FILTERED if output is None else COMPUTED
+
+    def mark_many(self, packets: Sequence[int], outputs: Sequence[object]) -> None:
+        """``mark`` and ``ended`` of several calls that returned (a run without reporter)."""
+        filtered = np.fromiter((o is None for o in outputs), bool, len(outputs))
+        self.outcome[np.asarray(packets, dtype=np.int64)] = np.where(filtered, FILTERED, COMPUTED)
+        self.marked, self.collected = self.marked + len(packets), self.collected + len(packets)
 
     def failure_records(self, packet: int, err: Exception) -> pa.Table:
         """The failure records of the entries of ``packet`` (local index)."""

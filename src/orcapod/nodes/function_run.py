@@ -161,9 +161,7 @@ class FunctionRun:
                 failed(miss, err)
 
             def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
-                keys = np.array(misses, dtype=np.int64)
-                filtered_out = np.fromiter((o is None for o in outputs), bool, len(outputs))
-                outcome[keys] = np.where(filtered_out, _FILTERED, _COMPUTED)
+                work.mark_many(misses, outputs)
                 writer.add_computed_many(misses, outputs)
                 heartbeat()
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
 from orcapod.functions.engine.events import PacketOutcome
-from orcapod.functions.engine.lookup import lookup
+from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
 from orcapod.nodes.run_settings import FILTERED, REUSED
@@ -81,8 +81,15 @@ def compute_shared(
     keys = bucket_keys(work.distinct.take(pa.array(rest)), work.plan.num_entries)
     buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
 
-    def elsewhere(items: np.ndarray) -> np.ndarray:
-        return _stored_elsewhere(work, writer, items)
+    constraints = work.constraints()
+
+    def look_up(items: np.ndarray) -> Answers:  # a read only: runs in the claiming thread
+        return lookup(work.store.cache, work.distinct.take(pa.array(items)), constraints)
+
+    def elsewhere(items: np.ndarray, answers: Answers | None = None) -> np.ndarray:
+        return _stored_elsewhere(
+            work, writer, items, look_up(items) if answers is None else answers
+        )
 
     share_work(
         book,
@@ -92,13 +99,15 @@ def compute_shared(
         claims.poll_seconds,
         start=zlib.crc32(book.owner.encode()),
         min_batch=window,
+        look_up=look_up,
     )
 
 
-def _stored_elsewhere(work: ChunkWork, writer: RunWriter, items: np.ndarray) -> np.ndarray:
+def _stored_elsewhere(
+    work: ChunkWork, writer: RunWriter, items: np.ndarray, answers: Answers
+) -> np.ndarray:
     """Of the missing packets ``items``, record those another process has stored since (as
-    reused, or filtered) and return the others."""
-    answers = lookup(work.store.cache, work.distinct.take(pa.array(items)), work.constraints())
+    reused, or filtered; ``answers``: their look-up) and return the others."""
     found = answers.hit | answers.filtered
     if not found.any():
         return items
