@@ -138,6 +138,7 @@ from orcapod.databases.records import (
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.databases.stats_scan import read_where
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.errors import (
     DatabaseError,
@@ -584,10 +585,25 @@ class DeltaTableDatabase(StoringBackend):
         constraints: Mapping[str, object],
         record_id_column: str | None = None,
         columns: Sequence[str] | None = None,
+        *,
+        statistics: bool = False,
     ) -> pa.Table | None:
+        """``statistics``: read the committed rows by the data files' row-group statistics
+        instead of a query (``stats_scan``: no DataFusion start; used by ``lineage`` to find
+        one row by its tag)."""
         key = validate_path(path)
         with self._lock:
             state, schema = self._snapshot(key)
+            files = self._files(state) if statistics else None
+            if files is not None and schema is not None and state.table is not None:
+                tests = normalize_constraints(constraints, schema, record_id_column, key)
+                stored = state.stored_schema()
+                assert stored is not None  # (a table has a stored schema)
+                found = read_where(files, state.table.file_uris(), stored, tests)
+                if found is not None:
+                    parts = [found, *(filter_records(t, tests) for t in state.pending)]
+                    selected = resolve_columns(columns, schema, record_id_column, key)
+                    return stored_result(parts, schema, record_id_column, selected)
             lookups = self._lookup_index(state)
             if lookups is not None and isinstance(constraints, Mapping):
                 lookups.note_lookup(constraints, record_id_column)

@@ -280,6 +280,23 @@ class TableFiles:
             return parquet.schema_arrow.empty_table()
         return pa.concat_tables(parts)
 
+    def read_groups(
+        self, file: str, pick: Callable[[pq.FileMetaData], Sequence[int]]
+    ) -> pa.Table | None:
+        """The row groups of the parquet data file ``file`` (as deltalake lists it) that
+        ``pick`` chooses from its footer, every column (None: it chose none)."""
+        path = file if self._local else file.removeprefix("s3://")
+        try:
+            with self._fs.open_input_file(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                groups = list(pick(parquet.metadata))
+                return parquet.read_row_groups(groups) if groups else None
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot read the data file {file}: {err}. Check that the table's files are "
+                "readable."
+            ) from err
+
     def _path(self, rel: str) -> str:
         return f"{self._root}/{rel}" if rel else self._root
 
