@@ -68,6 +68,7 @@ from orcapod.types.columns import RECORD_ID
 
 if TYPE_CHECKING:
     from orcapod.databases.delta_state import PathState
+    from orcapod.databases.snapshot_file import Snapshot
 
 __all__ = [
     "BUCKET_ENTRIES",
@@ -416,21 +417,34 @@ class IdLocator:
 
 
 def locate_ids(
-    state: PathState, files: TableFiles | None, ids: pa.Array, *, build: bool
+    state: PathState,
+    files: TableFiles | None,
+    ids: pa.Array,
+    *,
+    build: bool,
+    snapshot: Snapshot | None = None,
 ) -> pa.Table | None:
     """The committed rows of the table of ``state`` with one of ``ids``, from its locator;
     ``None``: ask the query. ``build`` creates the locator (and indexes what it lacks); without
     it only a locator this process already has is used, so look-ups elsewhere in the engine
-    never pay for building one."""
-    if files is None or state.table is None or len(ids) > MAX_LOCATED:
+    never pay for building one. ``snapshot``: the table's current files and schema when known
+    without opening it (``snapshot_file``); else those of the state's open table."""
+    if files is None or len(ids) > MAX_LOCATED:
+        return None
+    if snapshot is not None:
+        uris, schema = list(snapshot.uris), snapshot.schema
+    elif state.table is not None:
+        uris = state.table.file_uris()
+        stored = state.stored_schema()
+        assert stored is not None  # (a table has a stored schema)
+        schema = stored
+    else:
         return None
     if state.locator is None:
         if not build:
             return None
         state.locator = IdLocator(files)
-    schema = state.stored_schema()
-    assert schema is not None  # (a table has a stored schema)
-    return state.locator.find(ids, state.table.file_uris(), schema, build=build)
+    return state.locator.find(ids, uris, schema, build=build)
 
 
 class _Stale(DatabaseError):

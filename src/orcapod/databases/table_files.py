@@ -217,6 +217,18 @@ class TableFiles:
             ) from err
         return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
 
+    def list_files(self, rel: str) -> list[str]:
+        """The names of the files in ``rel`` (empty when it does not exist)."""
+        selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
+        try:
+            infos = self._fs.get_file_info(selector)
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot list {self._display(rel)}: {err}. Check that the table's location is "
+                "readable."
+            ) from err
+        return [i.base_name for i in infos if i.type == pafs.FileType.File]
+
     def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
         """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
         file has no such column (it was written before the column existed)."""
@@ -270,7 +282,7 @@ class TableFiles:
                     group = bisect.bisect_right(starts, row) - 1
                     by_group.setdefault(group, []).append(row - starts[group])
                 for group, offsets in by_group.items():
-                    parts.append(parquet.read_row_group(group).take(offsets))
+                    parts.append(parquet.read_row_group(group, use_threads=False).take(offsets))
         except (OSError, pa.ArrowException) as err:
             raise DatabaseError(
                 f"Cannot read the data file {file}: {err}. Check that the table's files are "
@@ -290,7 +302,7 @@ class TableFiles:
             with self._fs.open_input_file(path) as handle:
                 parquet = pq.ParquetFile(handle)
                 groups = list(pick(parquet.metadata))
-                return parquet.read_row_groups(groups) if groups else None
+                return parquet.read_row_groups(groups, use_threads=False) if groups else None
         except (OSError, pa.ArrowException) as err:
             raise DatabaseError(
                 f"Cannot read the data file {file}: {err}. Check that the table's files are "
