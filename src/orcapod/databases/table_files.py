@@ -133,6 +133,8 @@ class TableFiles:
         """The name of data file ``file`` (as deltalake lists it) when it lies directly in the
         table's directory; None otherwise."""
         if self._local:
+            if os.path.dirname(file) == self._root:  # (as deltalake lists a resolved root)
+                return os.path.basename(file)
             path = os.path.realpath(file)
             return os.path.basename(path) if os.path.dirname(path) == self._root else None
         rest = file.removeprefix(self._uri + "/")
