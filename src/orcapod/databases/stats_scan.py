@@ -11,7 +11,9 @@ min/max statistics of every tested column may hold one of the wanted values, rea
 groups whole and filter them exactly (``queries.constraint_mask``). Data files are written in
 row groups of ``delta_files.ROW_GROUP_ROWS`` rows, so a tag that is ordered within the
 written batches (a sequence number, a subject id) costs a few footers and one small row group;
-a tag in no order costs reading every row group (as the query would).
+a tag in no order costs reading every row group (as the query would). Files written before
+row groups were that small hold one group per commit, which is read whole (see the
+``id_locator`` docstring for ``orcapod store compact``).
 
 Decisions:
 
