@@ -12,6 +12,10 @@ rebuilt over the store (not timed) and ``pipeline.f5.lineage({"id": k})`` is tim
   sees; the median over ``--processes`` fresh processes (each in ``first_call_all_ms``).
 * ``warm_median_ms``: the median of the later calls of those processes (a notebook or a
   long-lived process).
+* ``store_first_call_ms``: the first ``lineage_from_store`` call of a fresh process (what
+  ``orcapod lineage f5 --where id=K`` runs, without a pipeline object), median over
+  ``--processes``; ``store_call_imported_pandas`` says whether that call imported pandas
+  (pyarrow imports it on the first ``pa.array`` of a Python list when nothing did before).
 * ``prepare_*``: the first process after the writes, which builds each table's record-id
   locator pack and snapshot sidecar (once per table; not the goal's figure).
 * ``load``: ``/proc/loadavg``'s 1-minute load before and after.
@@ -41,6 +45,7 @@ import pyarrow as pa
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import function_pod
+from orcapod.nodes.store_lineage import lineage_from_store
 from orcapod.pipeline import Pipeline
 from orcapod.sources import ArrowTableSource
 
@@ -101,6 +106,21 @@ def measure(store: Path, rows: int, repeats: int, seed: int) -> dict[str, object
     }
 
 
+def measure_store(store: Path, rows: int, seed: int) -> dict[str, object]:
+    """The first ``lineage_from_store`` call of a fresh process: what ``orcapod lineage f5
+    --where id=K`` runs (no pipeline object)."""
+    k = int(np.random.default_rng(seed).integers(rows))
+    had_pandas = "pandas" in sys.modules
+    start = time.perf_counter()
+    lineage = lineage_from_store(store, "f5", {"id": k})
+    elapsed = time.perf_counter() - start
+    assert lineage.functions[0].outputs["x"] == str(k + 5), lineage
+    return {
+        "first_ms": round(elapsed * 1000, 1),
+        "imported_pandas": not had_pandas and "pandas" in sys.modules,
+    }
+
+
 def _load() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -108,12 +128,14 @@ def _load() -> float:
         return -1.0
 
 
-def _measure_in_fresh_process(store: Path, rows: int, repeats: int, seed: int) -> dict[str, object]:
+def _measure_in_fresh_process(
+    store: Path, rows: int, repeats: int, seed: int, mode: str = "--measure-only"
+) -> dict[str, object]:
     out = subprocess.run(
         [
             sys.executable,
             __file__,
-            "--measure-only",
+            mode,
             "--store",
             str(store),
             "--rows",
@@ -139,9 +161,13 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-store", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_only:
         print(json.dumps(measure(args.store, args.rows, args.repeats, args.seed)))
+        return
+    if args.measure_store:
+        print(json.dumps(measure_store(args.store, args.rows, args.seed)))
         return
     tmp = Path(tempfile.mkdtemp(prefix="orcapod-lineage-"))
     store = args.store or tmp / "store"
@@ -157,6 +183,10 @@ def main() -> None:
             _measure_in_fresh_process(store, args.rows, args.repeats, seed)
             for seed in range(1, args.processes + 1)
         ]
+        cli = [
+            _measure_in_fresh_process(store, args.rows, 1, seed, "--measure-store")
+            for seed in range(1, args.processes + 1)
+        ]
         firsts = [float(str(r["first_ms"])) for r in runs]
         later = [float(t) for r in runs for t in r["later_ms"]]  # type: ignore[attr-defined]
         print(
@@ -169,6 +199,11 @@ def main() -> None:
                     "first_call_all_ms": firsts,
                     "warm_median_ms": round(statistics.median(later), 1) if later else None,
                     "warm_all_ms": later,
+                    "store_first_call_ms": statistics.median(
+                        float(str(r["first_ms"])) for r in cli
+                    ),
+                    "store_first_call_all_ms": [r["first_ms"] for r in cli],
+                    "store_call_imported_pandas": any(r["imported_pandas"] for r in cli),
                     "prepare_first_ms": prepare["first_ms"],
                     "prepare_later_ms": prepare["later_ms"],
                     "goal_ms": 100,

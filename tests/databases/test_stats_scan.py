@@ -77,7 +77,7 @@ def test_only_row_groups_that_may_hold_the_value_are_read(store: DeltaTableDatab
     files = TableFiles.for_table(store.table_uri(PATH), filesystem_of(store.base_path, None))
     assert files is not None
     uris = sorted(str(p) for p in Path(store.table_uri(PATH)).glob("*.parquet"))
-    assert pq.ParquetFile(uris[0]).metadata.num_row_groups > 1
+    assert max(pq.ParquetFile(u).metadata.num_row_groups for u in uris) > 1
     picked: list[list[int]] = []
     original = files.read_groups
 
