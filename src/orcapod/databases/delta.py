@@ -81,6 +81,12 @@ never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often abo
 types (DataFusion returns ``string_view`` etc.). Reads refresh the table, so they also see rows
 other processes committed.
 
+Two opt-in reads go to the data files without a query, for ``lineage`` in a fresh process:
+``get_records_by_ids(..., locate=True)`` (``id_locator``) and
+``get_records_with_column_value(..., statistics=True)`` (``stats_scan``). Both take the
+table's files and schema from its snapshot sidecar while it names the newest commit
+(``snapshot_file``), so they open no table, and record the sidecar when they had to.
+
 Thread safety: one lock per database serialises all work on it (views share it).
 
 deltalake is imported inside the functions that use it (it costs more to import than most of
@@ -137,9 +143,7 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.snapshot_file import Snapshot
-from orcapod.databases.snapshot_file import current as current_snapshot
-from orcapod.databases.snapshot_file import record as record_snapshot
+from orcapod.databases.snapshot_file import current_of, record_of
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.databases.stats_scan import read_where
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
@@ -532,22 +536,6 @@ class DeltaTableDatabase(StoringBackend):
 
     # ------------------------------------------------------------------ reads
 
-    def _current(self, key: RecordPath) -> Snapshot | None:
-        """The committed files and schema of ``key`` from its snapshot sidecar, without opening
-        the table, when the sidecar is current and nothing is pending (``snapshot_file``)."""
-        state = self._state(key)
-        files = self._files(state)
-        if files is None or state.pending or state.pending_schema is not None:
-            return None
-        return current_snapshot(files, state.uri)
-
-    def _record_snapshot(self, state: PathState) -> None:
-        """Write the snapshot sidecar of the table ``state`` just read (``snapshot_file``)."""
-        files = self._files(state)
-        stored = state.stored_schema()
-        if files is not None and state.table is not None and stored is not None:
-            record_snapshot(files, state.table, stored)
-
     def _snapshot(self, key: RecordPath) -> tuple[PathState, pa.Schema | None]:
         state = self._state(key)
         state.refresh()
@@ -571,7 +559,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         wanted = normalize_ids(ids)
         with self._lock:
-            current = self._current(key) if locate else None
+            current = current_of(self._state(key)) if locate else None
             if current is not None and len(wanted):
                 state = self._state(key)
                 found = locate_ids(state, state.files, wanted, build=True, snapshot=current)
@@ -579,7 +567,7 @@ class DeltaTableDatabase(StoringBackend):
                     return stored_result([found], current.schema, record_id_column, None)
             state, schema = self._snapshot(key)
             if locate:
-                self._record_snapshot(state)
+                record_of(state)
             if schema is None or len(wanted) == 0:
                 return None
             parts = [
@@ -620,10 +608,10 @@ class DeltaTableDatabase(StoringBackend):
         one row by its tag)."""
         key = validate_path(path)
         with self._lock:
-            current = self._current(key) if statistics else None
+            current = current_of(self._state(key)) if statistics else None
             if current is not None:
                 files = self._state(key).files
-                assert files is not None  # (``_current`` found the sidecar through them)
+                assert files is not None  # (``current_of`` found the sidecar through them)
                 tests = normalize_constraints(constraints, current.schema, record_id_column, key)
                 found = read_where(files, current.uris, current.schema, tests)
                 if found is not None:
@@ -631,7 +619,7 @@ class DeltaTableDatabase(StoringBackend):
                     return stored_result([found], current.schema, record_id_column, selected)
             state, schema = self._snapshot(key)
             if statistics:
-                self._record_snapshot(state)
+                record_of(state)
             files = self._files(state) if statistics else None
             if files is not None and schema is not None and state.table is not None:
                 tests = normalize_constraints(constraints, schema, record_id_column, key)

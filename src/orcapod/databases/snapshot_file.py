@@ -43,7 +43,9 @@ from orcapod.errors import DatabaseError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["SIDECAR", "Snapshot", "current", "record"]
+    from orcapod.databases.delta_state import PathState
+
+__all__ = ["SIDECAR", "Snapshot", "current", "current_of", "record", "record_of"]
 
 SIDECAR = f"{INDEX_DIR}/snapshot-v1.json"
 _LOG = "_delta_log"
@@ -82,6 +84,21 @@ def current(files: TableFiles, uri: str) -> Snapshot | None:
         return Snapshot(latest, tuple(f"{base}/{n}" for n in doc["files"]), schema)
     except (DatabaseError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None
+
+
+def current_of(state: PathState) -> Snapshot | None:
+    """``current`` for the table of a database's path ``state``; ``None`` also while rows are
+    pending there (the caller reads them with the opened table)."""
+    if state.files is None or state.pending or state.pending_schema is not None:
+        return None
+    return current(state.files, state.uri)
+
+
+def record_of(state: PathState) -> None:
+    """``record`` for the table of ``state`` just refreshed (nothing when there is none)."""
+    stored = state.stored_schema()
+    if state.files is not None and state.table is not None and stored is not None:
+        record(state.files, state.table, stored)
 
 
 def record(files: TableFiles, table: DeltaTable, schema: pa.Schema) -> None:
