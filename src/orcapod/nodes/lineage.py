@@ -382,12 +382,14 @@ def trace_lineage(
     functions: Mapping[str, FunctionTables],
     operators: Mapping[str, Sequence[OperatorStep]] | None = None,
     locate: Callable[[str, str], FunctionTables | None] | None = None,
+    found: list[tuple[tuple[str, ...], dict[str, Any]]] | None = None,
 ) -> Lineage:
     """The lineage of the row of ``target`` tagged ``where`` (see the module docstring).
 
     ``functions``: tables of the upstream functions by source-info prefix; ``locate(prefix,
-    code_hash)`` finds those not given (a walk from the store alone)."""
-    records = find_records(target, where)
+    code_hash)`` finds those not given (a walk from the store alone); ``found``: the row's
+    records when the caller already looked them up (``find_records``)."""
+    records = find_records(target, where) if found is None else found
     records = [r for r in records if r[1].get(PACKET_ID) is not None]
     if not records:
         raise InputValidationError(
