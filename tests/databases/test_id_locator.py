@@ -13,8 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from orcapod.databases import DeltaTableDatabase
-from orcapod.databases.column_index import value_hashes
-from orcapod.databases.id_locator import ENTRY, PACK_AFTER, IdLocator, pack_name, write_pack
+from orcapod.databases.id_locator import (
+    ENTRY,
+    PACK_AFTER,
+    IdLocator,
+    id_hashes,
+    pack_name,
+    write_pack,
+)
 from orcapod.databases.maintenance import compact_table
 from orcapod.databases.table_files import TableFiles, filesystem_of
 
@@ -156,7 +162,7 @@ def test_a_pack_pointing_at_wrong_rows_is_not_believed(tmp_path: Path) -> None:
     for ordinal, file in enumerate(files):
         ids = pq.read_table(file, columns=["__record_id"]).column(0)
         part = np.empty(len(ids), dtype=ENTRY)
-        part["hash"], part["file"] = value_hashes(ids), ordinal
+        part["hash"], part["file"] = id_hashes(ids), ordinal
         part["row"] = np.arange(len(ids))[::-1]  # the wrong rows
         parts.append(part)
     entries = np.concatenate(parts)

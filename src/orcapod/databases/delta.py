@@ -81,6 +81,12 @@ never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often abo
 types (DataFusion returns ``string_view`` etc.). Reads refresh the table, so they also see rows
 other processes committed.
 
+Two opt-in reads go to the data files without a query, for ``lineage`` in a fresh process:
+``get_records_by_ids(..., locate=True)`` (``id_locator``) and
+``get_records_with_column_value(..., statistics=True)`` (``stats_scan``). Both take the
+table's files and schema from its snapshot sidecar while it names the newest commit
+(``snapshot_file``), so they open no table, and record the sidecar when they had to.
+
 Thread safety: one lock per database serialises all work on it (views share it).
 
 deltalake is imported inside the functions that use it (it costs more to import than most of
@@ -137,7 +143,9 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
+from orcapod.databases.snapshot_file import current_of, record_of
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.databases.stats_scan import read_where
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.errors import (
     DatabaseError,
@@ -551,7 +559,15 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         wanted = normalize_ids(ids)
         with self._lock:
+            current = current_of(self._state(key)) if locate else None
+            if current is not None and len(wanted):
+                state = self._state(key)
+                found = locate_ids(state, state.files, wanted, build=True, snapshot=current)
+                if found is not None:
+                    return stored_result([found], current.schema, record_id_column, None)
             state, schema = self._snapshot(key)
+            if locate:
+                record_of(state)
             if schema is None or len(wanted) == 0:
                 return None
             parts = [
@@ -584,10 +600,36 @@ class DeltaTableDatabase(StoringBackend):
         constraints: Mapping[str, object],
         record_id_column: str | None = None,
         columns: Sequence[str] | None = None,
+        *,
+        statistics: bool = False,
     ) -> pa.Table | None:
+        """``statistics``: read the committed rows by the data files' row-group statistics
+        instead of a query (``stats_scan``: no DataFusion start; used by ``lineage`` to find
+        one row by its tag)."""
         key = validate_path(path)
         with self._lock:
+            current = current_of(self._state(key)) if statistics else None
+            if current is not None:
+                files = self._state(key).files
+                assert files is not None  # (``current_of`` found the sidecar through them)
+                tests = normalize_constraints(constraints, current.schema, record_id_column, key)
+                found = read_where(files, current.uris, current.schema, tests)
+                if found is not None:
+                    selected = resolve_columns(columns, current.schema, record_id_column, key)
+                    return stored_result([found], current.schema, record_id_column, selected)
             state, schema = self._snapshot(key)
+            if statistics:
+                record_of(state)
+            files = self._files(state) if statistics else None
+            if files is not None and schema is not None and state.table is not None:
+                tests = normalize_constraints(constraints, schema, record_id_column, key)
+                stored = state.stored_schema()
+                assert stored is not None  # (a table has a stored schema)
+                found = read_where(files, state.table.file_uris(), stored, tests)
+                if found is not None:
+                    parts = [found, *(filter_records(t, tests) for t in state.pending)]
+                    selected = resolve_columns(columns, schema, record_id_column, key)
+                    return stored_result(parts, schema, record_id_column, selected)
             lookups = self._lookup_index(state)
             if lookups is not None and isinstance(constraints, Mapping):
                 lookups.note_lookup(constraints, record_id_column)

@@ -6,7 +6,7 @@ cannot skip a file, and a pushed-down query opens every data file's footer and b
 decodes the row group that may hold the id. That is ~20 ms per look-up at 100k rows and 0.1 s
 or more at 1M, and the first query of a process also starts DataFusion (~0.2-1 s).
 
-The approach: a *locator pack* per table, ``<table>/_orcapod_index/locate-<scheme>.pack``,
+The approach: a *locator pack* per table, ``<table>/_orcapod_index/locate-v2.pack``,
 mapping the 64-bit hash of every record id to its data file and row. It is bucketed by the
 hash's leading bits (about ``BUCKET_ENTRIES`` entries per bucket), so a look-up reads the
 header (file names, bucket offsets and checksums) and one small bucket per id, then reads the
@@ -21,10 +21,13 @@ Correctness rules (never a wrong answer):
   does not name (commits after it was written, by this or another writer; files that
   compaction wrote) are covered by reading their ``__record_id`` column once per process;
   entries of files no longer in the snapshot (compaction, deletes) are ignored.
-* Header and buckets carry checksums (xxh3); a pack that fails any check is not used. Hashes
-  come from ``column_index.value_hashes`` under that module's hash ``scheme``, which is part
-  of the file name, so a process that hashes differently never reads a pack it cannot
-  interpret.
+* Header and buckets carry checksums (xxh3); a pack that fails any check is not used.
+* An id's hash is the xxh3-64 of its UTF-8 bytes (``id_hashes``): stable across versions and
+  machines, and computed without polars, whose import (~0.15 s) a look-up of a few ids in a
+  fresh process (``orcapod lineage``) must not pay. Building a pack hashes every id of the
+  table one by one (~0.2 s per million ids), once per table. Packs of the earlier
+  polars-hash format (``locate-<scheme>.pack``) are not read; the first look-up writes the new
+  one.
 * Data files are immutable, so an entry never goes stale; only coverage changes. orcapod and
   deltalake write no deletion vectors (a deleted row's file is rewritten), so a row in a
   snapshot file is a live row.
@@ -42,7 +45,12 @@ Decisions:
 * Used only for look-ups of at most ``MAX_LOCATED`` ids and only when asked (``build``), or
   when a pack already covers most of the snapshot: a look-up of many ids is a scan anyway.
 * Rows of a located file are read by row group (pyarrow cannot read part of one), so a
-  look-up decodes at most one row group per candidate file.
+  look-up decodes at most one row group per candidate file. Data files are written in
+  row groups of ``delta_files.ROW_GROUP_ROWS`` rows; files written before that (stores from
+  earlier versions, one row group per commit of up to ``batch_size`` rows) stay correct but
+  each look-up in them decodes a whole large group (~10x slower at 50,000 rows a group):
+  ``orcapod store compact`` rewrites the files it merges (a table's small files; deltalake
+  leaves a table of one file as it is) in small row groups and rebuilds the pack.
 """
 
 from __future__ import annotations
@@ -57,13 +65,15 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.column_index import INDEX_DIR, scheme, value_hashes
+from orcapod.databases.column_index import INDEX_DIR
+from orcapod.databases.stats_scan import conform
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
 
 if TYPE_CHECKING:
     from orcapod.databases.delta_state import PathState
+    from orcapod.databases.snapshot_file import Snapshot
 
 __all__ = [
     "BUCKET_ENTRIES",
@@ -71,6 +81,7 @@ __all__ = [
     "MAX_LOCATED",
     "PACK_AFTER",
     "IdLocator",
+    "id_hashes",
     "locate_ids",
     "pack_name",
     "write_pack",
@@ -86,14 +97,25 @@ BUCKET_ENTRIES = 256
 ENTRY = np.dtype([("hash", "<u8"), ("file", "<u4"), ("row", "<u4")])
 
 _MAGIC = b"OIDL"
-_FORMAT = 1
+_FORMAT = 2
+#: the hash of the entries (the preamble's scheme field)
+_SCHEME = b"xxh3-64\0"
 _PREAMBLE = 48  # magic, format, scheme, bits, reserved, file count, entry count, header size
 _CHECKSUM = 8
 
 
 def pack_name() -> str:
-    """The pack's path relative to its table's directory (this process's hash scheme)."""
-    return f"{INDEX_DIR}/locate-{scheme().hex()}.pack"
+    """The pack's path relative to its table's directory."""
+    return f"{INDEX_DIR}/locate-v{_FORMAT}.pack"
+
+
+def id_hashes(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
+    """The 64-bit hash of each non-null id: xxh3-64 of its UTF-8 bytes (nulls are dropped)."""
+    values = ids.drop_null() if ids.null_count else ids
+    digest = xxhash.xxh3_64_intdigest
+    return np.fromiter(
+        (digest(v.encode()) for v in values.to_pylist()), dtype=np.uint64, count=len(values)
+    )
 
 
 @dataclass(frozen=True)
@@ -192,7 +214,7 @@ class IdLocator:
         packed: set[str],
         schema: pa.Schema,
     ) -> pa.Table:
-        wanted = value_hashes(ids)
+        wanted = id_hashes(ids)
         candidates = self._from_runs(wanted, [n for n in names if n not in packed])
         if header is not None and packed:
             candidates.extend(self._from_pack(header, wanted, packed))
@@ -253,14 +275,14 @@ class IdLocator:
                 raise _Stale
             got = table.column(RECORD_ID)
             expected = dict(rows)
-            hashes = value_hashes(got).tolist()
+            hashes = id_hashes(got).tolist()
             if len(hashes) != len(positions):  # a null id: not a row of ours
                 raise _Stale
             for position, h in zip(positions, hashes, strict=True):
                 if expected[position] != h:
                     raise _Stale  # the entry points at another row: the pack is wrong
             keep = pa.array([v in wanted for v in got.to_pylist()], pa.bool_())
-            parts.append(_conform(table.filter(keep), schema))
+            parts.append(conform(table.filter(keep), schema))
         if not parts:
             return schema.empty_table()
         return pa.concat_tables(parts)
@@ -272,7 +294,7 @@ class IdLocator:
         ids = self._files.read_column(uri, RECORD_ID)
         if ids is None:
             raise DatabaseError(f"The data file {uri} has no {RECORD_ID} column; it is not ours.")
-        hashes = value_hashes(ids)
+        hashes = id_hashes(ids)
         if len(hashes) != len(ids):
             raise DatabaseError(f"The data file {uri} holds a null {RECORD_ID}; it is not ours.")
         order = np.argsort(hashes, kind="stable")
@@ -330,7 +352,7 @@ class IdLocator:
         preamble = self._read_pack(pack_name(), 0, _PREAMBLE)
         if preamble is None or len(preamble) < _PREAMBLE:
             return None
-        if preamble[:4] != _MAGIC or preamble[8:16] != scheme():
+        if preamble[:4] != _MAGIC or preamble[8:16] != _SCHEME:
             return None
         (form,) = np.frombuffer(preamble, dtype="<u4", count=1, offset=4)
         (bits,) = np.frombuffer(preamble, dtype="<u4", count=1, offset=16)
@@ -400,21 +422,34 @@ class IdLocator:
 
 
 def locate_ids(
-    state: PathState, files: TableFiles | None, ids: pa.Array, *, build: bool
+    state: PathState,
+    files: TableFiles | None,
+    ids: pa.Array,
+    *,
+    build: bool,
+    snapshot: Snapshot | None = None,
 ) -> pa.Table | None:
     """The committed rows of the table of ``state`` with one of ``ids``, from its locator;
     ``None``: ask the query. ``build`` creates the locator (and indexes what it lacks); without
     it only a locator this process already has is used, so look-ups elsewhere in the engine
-    never pay for building one."""
-    if files is None or state.table is None or len(ids) > MAX_LOCATED:
+    never pay for building one. ``snapshot``: the table's current files and schema when known
+    without opening it (``snapshot_file``); else those of the state's open table."""
+    if files is None or len(ids) > MAX_LOCATED:
+        return None
+    if snapshot is not None:
+        uris, schema = list(snapshot.uris), snapshot.schema
+    elif state.table is not None:
+        uris = state.table.file_uris()
+        stored = state.stored_schema()
+        assert stored is not None  # (a table has a stored schema)
+        schema = stored
+    else:
         return None
     if state.locator is None:
         if not build:
             return None
         state.locator = IdLocator(files)
-    schema = state.stored_schema()
-    assert schema is not None  # (a table has a stored schema)
-    return state.locator.find(ids, state.table.file_uris(), schema, build=build)
+    return state.locator.find(ids, uris, schema, build=build)
 
 
 class _Stale(DatabaseError):
@@ -462,20 +497,9 @@ def write_pack(names: Sequence[str], sizes: Sequence[int], entries: NDArray[np.v
     preamble = (
         _MAGIC
         + np.array([_FORMAT], dtype="<u4").tobytes()
-        + scheme()
+        + _SCHEME
         + np.array([bits, 0], dtype="<u4").tobytes()
         + np.array([len(names), total, header_size], dtype="<u8").tobytes()
     )
     body = preamble + table + offsets.tobytes() + checksums.tobytes()
     return body + xxhash.xxh3_64(body).digest() + raw
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with the columns of ``schema`` in its types (missing ones as nulls)."""
-    columns = [
-        table.column(f.name).cast(f.type)
-        if f.name in table.column_names
-        else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)

@@ -50,6 +50,8 @@ _S3_OPTIONS = {
     "endpoint_override": ("aws_endpoint_url", "aws_endpoint", "endpoint_url", "endpoint"),
 }
 _TRUE = ("true", "1", "yes", "on")
+#: parsed parquet footers kept per table (``read_rows``, ``read_groups``)
+_FOOTERS = 512
 
 
 def filesystem_of(base: str, storage_options: Mapping[str, str] | None) -> pafs.FileSystem | None:
@@ -117,6 +119,7 @@ class TableFiles:
         self._root = root
         self._uri = uri.rstrip("/")
         self._local = local
+        self._footers: dict[str, pq.FileMetaData] = {}
 
     @classmethod
     def for_table(cls, uri: str, filesystem: pafs.FileSystem | None) -> TableFiles | None:
@@ -133,6 +136,8 @@ class TableFiles:
         """The name of data file ``file`` (as deltalake lists it) when it lies directly in the
         table's directory; None otherwise."""
         if self._local:
+            if os.path.dirname(file) == self._root:  # (as deltalake lists a resolved root)
+                return os.path.basename(file)
             path = os.path.realpath(file)
             return os.path.basename(path) if os.path.dirname(path) == self._root else None
         rest = file.removeprefix(self._uri + "/")
@@ -217,6 +222,23 @@ class TableFiles:
             ) from err
         return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
 
+    def list_files(self, rel: str) -> list[str]:
+        """The names of the files in ``rel`` (empty when it does not exist)."""
+        try:
+            if self._local:  # (no stat per file, unlike a FileSelector)
+                with os.scandir(self._path(rel)) as entries:
+                    return [e.name for e in entries if e.is_file()]
+            selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
+            infos = self._fs.get_file_info(selector)
+        except FileNotFoundError:
+            return []
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot list {self._display(rel)}: {err}. Check that the table's location is "
+                "readable."
+            ) from err
+        return [i.base_name for i in infos if i.type == pafs.FileType.File]
+
     def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
         """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
         file has no such column (it was written before the column existed)."""
@@ -254,7 +276,7 @@ class TableFiles:
         path = file if self._local else file.removeprefix("s3://")
         try:
             with self._fs.open_input_file(path) as handle:
-                parquet = pq.ParquetFile(handle)
+                parquet = self._parquet(file, handle)
                 metadata = parquet.metadata
                 starts = [0]
                 for group in range(metadata.num_row_groups):
@@ -270,7 +292,7 @@ class TableFiles:
                     group = bisect.bisect_right(starts, row) - 1
                     by_group.setdefault(group, []).append(row - starts[group])
                 for group, offsets in by_group.items():
-                    parts.append(parquet.read_row_group(group).take(offsets))
+                    parts.append(parquet.read_row_group(group, use_threads=False).take(offsets))
         except (OSError, pa.ArrowException) as err:
             raise DatabaseError(
                 f"Cannot read the data file {file}: {err}. Check that the table's files are "
@@ -279,6 +301,34 @@ class TableFiles:
         if not parts:
             return parquet.schema_arrow.empty_table()
         return pa.concat_tables(parts)
+
+    def read_groups(
+        self, file: str, pick: Callable[[pq.FileMetaData], Sequence[int]]
+    ) -> pa.Table | None:
+        """The row groups of the parquet data file ``file`` (as deltalake lists it) that
+        ``pick`` chooses from its footer, every column (None: it chose none)."""
+        path = file if self._local else file.removeprefix("s3://")
+        try:
+            with self._fs.open_input_file(path) as handle:
+                parquet = self._parquet(file, handle)
+                groups = list(pick(parquet.metadata))
+                return parquet.read_row_groups(groups, use_threads=False) if groups else None
+        except (OSError, pa.ArrowException) as err:
+            raise DatabaseError(
+                f"Cannot read the data file {file}: {err}. Check that the table's files are "
+                "readable."
+            ) from err
+
+    def _parquet(self, file: str, handle: Any) -> pq.ParquetFile:
+        """``file`` opened as parquet, its footer parsed once per process (data files are
+        immutable; at most ``_FOOTERS`` footers are kept per table)."""
+        footer = self._footers.get(file)
+        parquet = pq.ParquetFile(handle, metadata=footer)
+        if footer is None:
+            if len(self._footers) >= _FOOTERS:
+                self._footers.clear()
+            self._footers[file] = parquet.metadata
+        return parquet
 
     def _path(self, rel: str) -> str:
         return f"{self._root}/{rel}" if rel else self._root

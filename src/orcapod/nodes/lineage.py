@@ -60,6 +60,7 @@ __all__ = [
     "OperatorStep",
     "SourceRow",
     "by_ids",
+    "by_values",
     "graph_tables",
     "node_lineage",
     "tables_of",
@@ -364,9 +365,7 @@ def find_records(
     for path in tables.record_paths:
         db = tables.pipeline_db
         try:
-            table = db.get_records_with_column_value(
-                path, dict(where), record_id_column=PIPELINE_ENTRY_ID
-            )
+            table = by_values(db, path, where, PIPELINE_ENTRY_ID)
             rows = [] if table is None else table.to_pylist()
         except InputValidationError:  # list-valued tags (after a Batch): compared here
             table = db.get_all_records(path, record_id_column=PIPELINE_ENTRY_ID)
@@ -383,12 +382,14 @@ def trace_lineage(
     functions: Mapping[str, FunctionTables],
     operators: Mapping[str, Sequence[OperatorStep]] | None = None,
     locate: Callable[[str, str], FunctionTables | None] | None = None,
+    found: list[tuple[tuple[str, ...], dict[str, Any]]] | None = None,
 ) -> Lineage:
     """The lineage of the row of ``target`` tagged ``where`` (see the module docstring).
 
     ``functions``: tables of the upstream functions by source-info prefix; ``locate(prefix,
-    code_hash)`` finds those not given (a walk from the store alone)."""
-    records = find_records(target, where)
+    code_hash)`` finds those not given (a walk from the store alone); ``found``: the row's
+    records when the caller already looked them up (``find_records``)."""
+    records = find_records(target, where) if found is None else found
     records = [r for r in records if r[1].get(PACKET_ID) is not None]
     if not records:
         raise InputValidationError(
@@ -546,6 +547,21 @@ def by_ids(
     if isinstance(backend, DeltaTableDatabase):
         return backend.get_records_by_ids(full, ids, record_id_column, locate=True)
     return db.get_records_by_ids(path, ids, record_id_column)
+
+
+def by_values(
+    db: ArrowDatabase, path: Sequence[str], where: Mapping[str, Any], record_id_column: str
+) -> pa.Table | None:
+    """``db.get_records_with_column_value``; on a Delta store read by the data files' row-group
+    statistics, so a fresh process does not start a query engine for one row (``stats_scan``)."""
+    backend, full = db, tuple(path)
+    if isinstance(db, ScopedArrowDatabase):
+        backend, full = db.backend, (*db.prefix, *path)
+    if isinstance(backend, DeltaTableDatabase):
+        return backend.get_records_with_column_value(
+            full, dict(where), record_id_column=record_id_column, statistics=True
+        )
+    return db.get_records_with_column_value(path, dict(where), record_id_column=record_id_column)
 
 
 def _record_ids(record: Mapping[str, Any]) -> set[str]:

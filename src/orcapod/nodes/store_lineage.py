@@ -144,7 +144,7 @@ def lineage_from_store(
             f"several pipelines apply {node!r}: {scopes}; choose one with --pipeline NAME"
         )
     (target,) = candidates
-    target = _newest_version(target, where)
+    target, found = _newest_version(target, where)
 
     def locate(prefix: str, code_hash: str) -> FunctionTables | None:
         found = layout.locate(target.pipeline_db, prefix)
@@ -160,15 +160,18 @@ def lineage_from_store(
             found.label,
         )
 
-    lineage = trace_lineage(node, target, where, {}, None, locate)
+    lineage = trace_lineage(node, target, where, {}, None, locate, found)
     note = "operators are not stored; run lineage on the pipeline's node to see them"
     return Lineage(
         lineage.node, lineage.tag, lineage.steps, lineage.sources, (*lineage.notes, note)
     )
 
 
-def _newest_version(tables: FunctionTables, where: Mapping[str, Any]) -> FunctionTables:
-    """``tables`` restricted to the code version whose record of the row is newest."""
+def _newest_version(
+    tables: FunctionTables, where: Mapping[str, Any]
+) -> tuple[FunctionTables, list[tuple[tuple[str, ...], dict[str, Any]]]]:
+    """``tables`` restricted to the code version whose record of the row is newest, and the
+    row's records there."""
     found = [r for r in find_records(tables, where) if r[1].get(PACKET_ID) is not None]
     if len({path for path, _ in found}) <= 1:
         paths = tuple({path for path, _ in found}) or tables.record_paths
@@ -180,6 +183,7 @@ def _newest_version(tables: FunctionTables, where: Mapping[str, Any]) -> Functio
             if stamp is not None and (newest is None or stamp > newest[0]):
                 newest = (stamp, path)
         paths = (newest[1],) if newest is not None else tables.record_paths
-    return FunctionTables(
+    chosen = FunctionTables(
         tables.uri, tables.pipeline_db, paths, tables.result_db, tables.result_path, tables.label
     )
+    return chosen, [r for r in found if r[0] in paths]
