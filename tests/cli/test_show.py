@@ -65,4 +65,4 @@ def test_logs_leave_out_orcapods_own_frames_unless_asked(cli):
     short = cli(*args).stdout
     assert 'File "study.py"' in short and "orcapod/" not in short
     full = cli(*args, "--full").stdout
-    assert 'File "study.py"' in full and "orcapod/executors" in full
+    assert 'File "study.py"' in full and "orcapod/functions" in full
