@@ -216,10 +216,7 @@ class TableFiles:
         try:
             infos = self._fs.get_file_info(selector)
         except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Cannot list {self._display(rel)}: {err}. Check that the table's location is "
-                "readable."
-            ) from err
+            raise self._cannot_list(rel, err) from err
         return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
 
     def list_files(self, rel: str) -> list[str]:
@@ -233,11 +230,13 @@ class TableFiles:
         except FileNotFoundError:
             return []
         except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Cannot list {self._display(rel)}: {err}. Check that the table's location is "
-                "readable."
-            ) from err
+            raise self._cannot_list(rel, err) from err
         return [i.base_name for i in infos if i.type == pafs.FileType.File]
+
+    def _cannot_list(self, rel: str, err: Exception) -> DatabaseError:
+        return DatabaseError(
+            f"Cannot list {self._display(rel)}: {err}. Check that the table's location is readable."
+        )
 
     def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
         """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
