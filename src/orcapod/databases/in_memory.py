@@ -132,10 +132,18 @@ class InMemoryArrowDatabase(StoringBackend):
             return None
         tests = normalize_constraints(constraints, table.schema, record_id_column, key)
         selected = resolve_columns(columns, table.schema, record_id_column, key)
-        mask = constraint_mask(table, tests) if tests else None
-        if selected is not None:  # only the projected columns are copied by the filter
+        if selected is not None:  # only the projected (and tested) columns are copied
+            tested = {t.column for t in tests}
+            table = table.select([c for c in table.column_names if c in selected or c in tested])
+        # one test at a time, the one with the most values (a look-up's key list) first: the
+        # others then test only the rows it kept
+        for test in sorted(tests, key=lambda t: -len(t.values)):
+            mask = constraint_mask(table, [test])
+            if mask is not None:
+                table = table.filter(mask)
+        if selected is not None:
             table = table.select(selected)
-        return finalize(table if mask is None else table.filter(mask), record_id_column)
+        return finalize(table, record_id_column)
 
     def flush(self) -> None:
         """Nothing to commit: rows are visible as soon as they are added."""
