@@ -1,6 +1,5 @@
 """``ChunkWork``: one chunk of a function node's input through the engine's identify and
-look-up phases, and what its calls turn into (outcomes, pipeline records, failure records,
-packet events).
+look-up phases, and what its calls turn into (outcomes, records, failures, packet events).
 
 The one per-chunk path of every ``FunctionNode`` run: synchronous (``function_run``) and
 streaming (``stream_chunk``) runs differ only in how they call the function and when they write.
@@ -57,8 +56,7 @@ from orcapod.types.columns import INPUT_PACKET_HASH, PACKET_ID
 
 __all__ = ["ChunkWork", "Versions"]
 
-#: the versions (records, results) at which a run knows none of a chunk's entries is recorded
-#: and none of its packets is in the result cache
+#: versions (records, results) at which none of a chunk's entries or packets is stored
 Versions = tuple[int | None, int | None]
 
 
@@ -128,8 +126,7 @@ class ChunkWork:
 
         ``computed_earlier``: which of some input hashes earlier chunks of the run computed;
         ``stored``: what the node's tables held when the run started (None: ask the store);
-        ``absent_at``: the run already knows that none of the chunk's entries is recorded and
-        none of its packets is stored, as of these versions - nothing is queried."""
+        ``absent_at``: versions at which none of the chunk is stored (nothing is queried)."""
         if absent_at is not None:
             self.records_absent_at = absent_at[0]
             novel = np.arange(self.plan.num_entries, dtype=np.int64)
@@ -268,8 +265,7 @@ class ChunkWork:
         return None if self.reporter is None else self.reporter.begin(packet)
 
     def ended(self, packet: int, output: object, err: Exception | None = None) -> bool:
-        """Report the call of ``packet`` (local) ended (``err``: failed); True once every call
-        of the chunk ended."""
+        """Report the call of ``packet`` (local) ended (``err``: failed); True once all did."""
         self.collected += 1
         if self.reporter is not None:
             assert self._packet_rows is not None
