@@ -75,6 +75,16 @@ def _value_bytes(value: object) -> int:
     return 8
 
 
+def _sampled(before: int, start: int, end: int) -> range | list[int]:
+    """Positions in ``[start, end)`` of the outputs whose size ``add_computed`` counts, when
+    ``before`` outputs came earlier: numbers 1 to ``_SAMPLE_EVERY - 1``, then every multiple
+    of ``_SAMPLE_EVERY``."""
+    first = start + max(0, min(end - start, _SAMPLE_EVERY - 1 - before))
+    number = max(_SAMPLE_EVERY, -(-(before + first - start + 1) // _SAMPLE_EVERY) * _SAMPLE_EVERY)
+    every = range(start + number - before - 1, end, _SAMPLE_EVERY)
+    return [*range(start, first), *every] if first > start else every
+
+
 class RunWriter:
     """Buffers one run's results, records and failures and commits them in batches."""
 
@@ -162,17 +172,17 @@ class RunWriter:
             if not self._rows:
                 self._oldest = time.monotonic()
                 self._data()  # read now, while other calls may still run
-            room = max(1, self._flush_rows - self._rows)
-            computed, size, j = self._computed, self._bytes, i
-            while j < total:  # counted as ``add_computed`` counts
-                computed += 1
-                if computed < _SAMPLE_EVERY:
-                    size += output_bytes(outputs[j])
-                elif computed % _SAMPLE_EVERY == 0:
-                    size += _SAMPLE_EVERY * output_bytes(outputs[j])
-                j += 1
-                if j - i >= room or size >= self._flush_bytes:
+            # the rows limit cuts at a fixed place; the bytes limit only where a sampled output
+            # adds to the estimate (``add_computed``'s counting), so only those are visited
+            computed, size = self._computed, self._bytes
+            j = min(total, i + max(1, self._flush_rows - self._rows))
+            for k in _sampled(computed, i, j):
+                number = computed + k - i + 1
+                size += output_bytes(outputs[k]) * (1 if number < _SAMPLE_EVERY else _SAMPLE_EVERY)
+                if size >= self._flush_bytes:
+                    j = k + 1
                     break
+            computed += j - i
             self._outputs.extend(outputs[i:j])
             self._packets.extend(packets[i:j])
             self._rows += j - i
