@@ -47,7 +47,7 @@ from orcapod.types.columns import (
     source_column,
 )
 
-__all__ = ["NodeStore"]
+__all__ = ["NodeStore", "output_rows"]
 
 Matched = tuple[pa.Table, np.ndarray]
 
@@ -149,18 +149,14 @@ class NodeStore:
         ok = np.flatnonzero(result_at >= 0)
         rows, at = rows[ok], pa.array(result_at[ok])
         record_at = record_at.take(pa.array(ok))
-        columns: dict[str, Any] = {}
-        tags = plan.tags(rows)
-        for name in tags.column_names:
-            columns[name] = tags.column(name)
-        for name in outputs:
-            columns[name] = results.column(name).take(at)
-        columns[PACKET_ID] = packet_ids.take(pa.array(ok))
-        columns[COMPUTED] = records.column(COMPUTED).take(record_at)
-        columns[INPUT_PACKET_HASH] = plan.input_hashes(rows)
-        columns[POD_TS] = results.column(POD_TS).take(at)
-        return pa.table(
-            [_cast(columns[f.name], f.type) for f in template.schema], schema=template.schema
+        return output_rows(
+            plan,
+            rows,
+            (results, at),
+            outputs,
+            packet_ids.take(pa.array(ok)),
+            records.column(COMPUTED).take(record_at),
+            template.schema,
         )
 
     def all_records(self, plan: InputPlan, config: ColumnConfig) -> pa.Table | None:
@@ -250,6 +246,30 @@ class NodeStore:
         latest = order[np.r_[True, which[order][1:] != which[order][:-1]]]
         table = table.take(pa.array(latest))
         return table.drop_columns([c for c in (FAILURE_ID,) if c in table.column_names])
+
+
+def output_rows(
+    plan: InputPlan,
+    rows: np.ndarray,
+    results: tuple[pa.Table, pa.Array],
+    outputs: Sequence[str],
+    packet_ids: Any,
+    computed: Any,
+    schema: pa.Schema,
+) -> pa.Table:
+    """Input ``rows`` of ``plan`` as a node's output rows (``schema``): their tags, the
+    ``outputs`` and ``__pod_ts`` of the result rows ``results`` = (table, positions), their
+    result ids ``packet_ids`` and ``computed`` flags, and their input hashes."""
+    table, at = results
+    tags = plan.tags(rows)
+    columns: dict[str, Any] = dict(zip(tags.column_names, tags.columns, strict=True))
+    for name in outputs:
+        columns[name] = table.column(name).take(at)
+    columns[PACKET_ID] = packet_ids
+    columns[COMPUTED] = computed
+    columns[INPUT_PACKET_HASH] = plan.input_hashes(rows)
+    columns[POD_TS] = table.column(POD_TS).take(at)
+    return pa.table([_cast(columns[f.name], f.type) for f in schema], schema=schema)
 
 
 def _cast(column: Any, dtype: pa.DataType) -> Any:

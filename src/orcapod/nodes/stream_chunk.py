@@ -21,11 +21,10 @@ import pyarrow as pa
 
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.nodes.chunk_work import ChunkWork, Versions
-from orcapod.nodes.node_store import NodeStore
+from orcapod.nodes.node_store import NodeStore, output_rows
 from orcapod.nodes.run_settings import COMPUTED, REUSED, RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
-from orcapod.types.columns import COMPUTED as COMPUTED_COLUMN
-from orcapod.types.columns import INPUT_PACKET_HASH, PACKET_ID, POD_TS, RECORD_ID
+from orcapod.types.columns import RECORD_ID
 
 __all__ = ["StreamChunk"]
 
@@ -100,23 +99,16 @@ class StreamChunk(ChunkWork):
             return template
         results = pa.concat_tables(self._stash) if len(self._stash) > 1 else self._stash[0]
         take = pa.array(at)
-        columns: dict[str, Any] = {}
-        tags = plan.tags(rows)
-        for name in tags.column_names:
-            columns[name] = tags.column(name)
-        for name in outputs:
-            columns[name] = results.column(name).take(take)
-        columns[PACKET_ID] = results.column(RECORD_ID).take(take)
-        columns[COMPUTED_COLUMN] = pa.array(np.ones(len(rows), dtype=bool))
-        columns[INPUT_PACKET_HASH] = plan.input_hashes(rows)
-        columns[POD_TS] = results.column(POD_TS).take(take)
-        fields = template.schema
-        return pa.table([_cast(columns[f.name], f.type) for f in fields], schema=fields)
+        return output_rows(
+            plan,
+            rows,
+            (results, take),
+            outputs,
+            results.column(RECORD_ID).take(take),
+            pa.array(np.ones(len(rows), dtype=bool)),
+            template.schema,
+        )
 
     def release_rows(self) -> None:
         """Every row was passed on: drop the kept result rows."""
         self._stash = []
-
-
-def _cast(column: Any, dtype: pa.DataType) -> Any:
-    return column if column.type == dtype else column.cast(dtype)
