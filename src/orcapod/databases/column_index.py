@@ -38,12 +38,12 @@ the files of one that added several are left to the next lookup). A file without
 indexed when first needed: written by another writer, by older code, or left behind by a
 process killed between commit and sidecar.
 
-Hashes come from polars' ``Series.hash`` with a fixed seed: vectorised, ~5x faster than our
-stable row hash (``hash_rows``) on strings, but polars guarantees it only within one polars
-version and it may depend on CPU features. Hence ``<scheme>``: a fingerprint of the hashes of
-fixed probe values, computed once per process when first needed (``scheme()``; not at import,
-so importing orcapod does not import polars). A process whose polars hashes differently uses
-(and writes) another scheme directory and never reads sidecars it cannot interpret.
+Hashes come from ``id_index.hash_ids(stable=True)``: a value ending in 16 hex digits (every
+hash and id orcapod writes) hashes to the value of those digits, decoded with numpy; any other
+value to its xxh3 hash. Both are the same in every process, version and machine. Still,
+``<scheme>`` is a fingerprint of the hashes of fixed probe values (``scheme()``), so a process
+that ever hashed differently would use (and write) another scheme directory and never read
+sidecars it cannot interpret.
 
 Decisions:
 
@@ -65,7 +65,8 @@ Decisions:
   behind, like the data files themselves.
 * Nulls are never in a run; a lookup that also matches null skips the index.
 * Only string columns are indexed (``indexable``): lookup keys are hashes and ids, and other
-  types would need their widths normalised first (polars hashes int32 and int64 differently).
+  types would need their widths normalised first (an int32 and an int64 of one value would
+  hash differently).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def value_hashes(values: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
         return np.empty(0, dtype=np.uint64)
     if not pa.types.is_large_string(values.type):
         values = values.cast(pa.large_string())
-    return hash_ids(values)
+    return hash_ids(values, stable=True)
 
 
 @functools.cache
