@@ -87,6 +87,9 @@ Two opt-in reads go to the data files without a query, for ``lineage`` in a fres
 table's files and schema from its snapshot sidecar while it names the newest commit
 (``snapshot_file``), so they open no table, and record the sidecar when they had to.
 
+Notes (``write_note`` / ``read_note``) live beside the table (``table_notes``), bound to
+``table_token`` = the table's URI, Delta table id and version.
+
 Thread safety: one lock per database serialises all work on it (views share it).
 
 deltalake is imported inside the functions that use it (it costs more to import than most of
@@ -147,6 +150,7 @@ from orcapod.databases.snapshot_file import current_of, record_of
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.databases.stats_scan import read_where
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
+from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import (
     DatabaseError,
     InputValidationError,
@@ -319,6 +323,28 @@ class DeltaTableDatabase(StoringBackend):
         return state.index
 
     # ------------------------------------------------------------------ writes
+
+    def table_token(self, path: Sequence[str]) -> str | None:
+        """``<uri>#<Delta table id>@<version>``: a table deleted and created again gets a new
+        id, and every commit (rows added, deleted or rewritten) a new version."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            state.refresh()
+            if state.table is None or state.pending:
+                return None
+            return f"delta:{state.uri}#{state.table.metadata().id}@{state.version}"
+
+    def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
+        with self._lock:
+            files = self._files(self._state(key))
+        if files is not None:
+            save_note(files, name, token, text)
+
+    def _load_note(self, key: RecordPath, name: str) -> tuple[str, str] | None:
+        with self._lock:
+            files = self._files(self._state(key))
+        return None if files is None else load_note(files, name)
 
     def committed_version(self, path: Sequence[str]) -> int:
         """The latest committed version of the table of ``path`` (-1: no table yet). Ids that
