@@ -87,3 +87,19 @@ def test_committed_ids_cover_checks_since_their_base_and_find_every_added_id() -
     assert partial.maybe_contains(probe).tolist() == [False, True, True]
     partial.advance(6, frozenset({"f4"}), [pa.array(["a"])])
     assert partial.maybe_contains(probe).tolist() == [True, True, True]
+    # ids known absent at version 5 can only clash with what version 6 added
+    assert partial.maybe_contains(probe, since=5).tolist() == [True, False, False]
+    assert partial.maybe_contains(probe, since=6).tolist() == [False, False, False]
+    assert partial.maybe_contains(probe, since=4).tolist() == [True, False, True]
+
+
+def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> None:
+    index = CommittedIds(-1, frozenset())
+    for version in range(100):  # many commits: old runs are merged, tagged with their newest
+        index.advance(version, frozenset({f"f{version}"}), [pa.array([f"id-{version}"])])
+        index.maybe_contains(pa.array(["probe"]))
+    every = pa.array([f"id-{v}" for v in range(100)])
+    assert index.maybe_contains(every).all()
+    newer = index.maybe_contains(every, since=89)
+    assert newer[90:].all()  # every id committed after version 89 is found
+    assert not newer[:40].any()  # old enough ones are skipped even once merged

@@ -80,7 +80,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.id_index import hash_ids, in_sorted_runs
+from orcapod.databases.id_index import IdHashIndex, hash_ids
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.queries import Constraint
 from orcapod.databases.table_files import TableFiles
@@ -156,6 +156,9 @@ class LookupIndex:
         self._root = f"{INDEX_DIR}/{scheme().hex()}"
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
+        # per column, the runs of the files last narrowed against, merged into a few sorted
+        # runs (so a lookup costs a few searchsorted, not one per data file)
+        self._merged: dict[str, tuple[frozenset[str], IdHashIndex]] = {}
         self._persist = True
         self._discovered = False
 
@@ -214,10 +217,10 @@ class LookupIndex:
     def narrow(self, column: str, values: pa.Array, files: Sequence[str]) -> pa.Array:
         """Those of ``values`` (non-null, of the column's type) that may be stored in
         ``files``, the data files of the snapshot read."""
-        runs = self._load(column, files)
-        if not runs or len(values) == 0:
+        index = self._merged_runs(column, files)
+        if not len(index) or len(values) == 0:
             return values.slice(0, 0)
-        return values.filter(pa.array(in_sorted_runs(runs, value_hashes(values))))
+        return values.filter(pa.array(index.maybe_contains(value_hashes(values))))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).
@@ -233,6 +236,23 @@ class LookupIndex:
             self._write(column, added[0], run)
 
     # ------------------------------------------------------------------ internals
+
+    def _merged_runs(self, column: str, files: Sequence[str]) -> IdHashIndex:
+        """The hashes of ``column`` in ``files`` as one ``IdHashIndex``: the one built for
+        the files of the previous call, with the runs of the files added since merged in
+        (rebuilt when a file left the snapshot, e.g. after compaction)."""
+        wanted = frozenset(files)
+        known, index = self._merged.get(column, (frozenset(), IdHashIndex()))
+        if not known <= wanted:
+            known, index = frozenset(), IdHashIndex()
+        if known != wanted:
+            self._load(column, files)  # reads the missing runs (and writes a pack)
+            cache = self._runs[column]
+            for file in files:
+                if file not in known:
+                    index.add(cache[file])
+            self._merged[column] = (wanted, index)
+        return index
 
     def _load(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
         cache = self._runs.setdefault(column, {})

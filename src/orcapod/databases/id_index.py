@@ -64,6 +64,8 @@ __all__ = [
 ]
 
 _SEED = 0x6F726361  # "orca"
+#: sorted runs a ``CommittedIds`` keeps before merging its older half
+_MAX_RUNS = 32
 
 
 _TAIL = 16  # hex digits decoded into a hash
@@ -200,34 +202,51 @@ def _merge(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
 class CommittedIds:
     """Hashes of the ids committed in versions ``(base, version]`` of one table and the data
     files of ``version`` (see the module docstring). Ids are hashed when first queried, so a
-    writer that commits once and checks nothing more hashes nothing."""
+    writer that commits once and checks nothing more hashes nothing.
+
+    The hashes are kept as one sorted run per advance, tagged with the version it reached:
+    a check of ids known absent at version ``since`` skips the runs of versions up to
+    ``since``, so a writer that verifies each batch before adding it checks only against
+    what was committed after its read (usually nothing), however much it wrote before. Past
+    ``_MAX_RUNS`` runs the oldest half are merged into one, tagged with their newest version
+    (a merged run is checked by more queries than needed, never by fewer)."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
         self.version = base
         self.files = files
-        self._hashes = IdHashIndex()
-        self._unhashed: list[pa.Array | pa.ChunkedArray] = []
+        self._runs: list[tuple[int, NDArray[np.uint64]]] = []  # (version reached, sorted)
+        self._unhashed: list[tuple[int, list[pa.Array | pa.ChunkedArray]]] = []
 
     def covers(self, since: int) -> bool:
         """Can it check ids known to be absent at version ``since``?"""
         return self.base <= since
 
-    def maybe_contains(self, ids: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
-        """True where an id is possibly committed after ``base``; False is definite."""
-        for column in self._unhashed:
-            self._hashes.add(hash_ids(column))
+    def maybe_contains(self, ids: pa.Array | pa.ChunkedArray, since: int = -1) -> NDArray[np.bool_]:
+        """True where an id is possibly committed after ``base`` and after ``since``; False is
+        definite."""
+        for version, columns in self._unhashed:
+            hashes = [hash_ids(column) for column in columns]
+            self._runs.append((version, np.sort(np.concatenate(hashes))))
         self._unhashed = []
-        if len(self._hashes) == 0:
+        if len(self._runs) > _MAX_RUNS:
+            half = len(self._runs) // 2
+            old = self._runs[:half]
+            merged = np.sort(np.concatenate([run for _, run in old]))
+            self._runs = [(old[-1][0], merged), *self._runs[half:]]
+        runs = [run for version, run in self._runs if version > since and len(run)]
+        if not runs:
             return np.zeros(len(ids), dtype=np.bool_)
-        return self._hashes.maybe_contains(hash_ids(ids))
+        return in_sorted_runs(runs, hash_ids(ids))
 
     def advance(
         self, version: int, files: frozenset[str], ids: Iterable[pa.Array | pa.ChunkedArray]
     ) -> None:
         """Now at ``version`` with data ``files``: add the ids committed since (read now,
         hashed on the next query)."""
-        self._unhashed.extend(column for column in ids if len(column))
+        columns = [column for column in ids if len(column)]
+        if columns:
+            self._unhashed.append((version, columns))
         self.version, self.files = version, files
 
 
