@@ -90,7 +90,8 @@ def test_committed_ids_cover_checks_since_their_base_and_find_every_added_id() -
     # ids known absent at version 5 can only clash with what version 6 added
     assert partial.maybe_contains(probe, since=5).tolist() == [True, False, False]
     assert partial.maybe_contains(probe, since=6).tolist() == [False, False, False]
-    assert partial.maybe_contains(probe, since=4).tolist() == [True, False, True]
+    later = partial.maybe_contains(probe, since=4).tolist()
+    assert later[0] and later[2]  # "b" (version 4) may be reported once runs merge, never missed
 
 
 def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> None:
@@ -102,4 +103,5 @@ def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> Non
     assert index.maybe_contains(every).all()
     newer = index.maybe_contains(every, since=89)
     assert newer[90:].all()  # every id committed after version 89 is found
-    assert not newer[:40].any()  # old enough ones are skipped even once merged
+    assert not newer[:64].any()  # old enough ones are skipped even once merged
+    assert len(index._runs) <= 8  # a few runs, not one per commit

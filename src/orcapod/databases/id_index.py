@@ -64,8 +64,6 @@ __all__ = [
 ]
 
 _SEED = 0x6F726361  # "orca"
-#: sorted runs a ``CommittedIds`` keeps before merging its older half
-_MAX_RUNS = 32
 
 
 _TAIL = 16  # hex digits decoded into a hash
@@ -204,12 +202,12 @@ class CommittedIds:
     files of ``version`` (see the module docstring). Ids are hashed when first queried, so a
     writer that commits once and checks nothing more hashes nothing.
 
-    The hashes are kept as one sorted run per advance, tagged with the version it reached:
-    a check of ids known absent at version ``since`` skips the runs of versions up to
+    The hashes are kept as sorted runs, each tagged with the newest version it holds ids of,
+    merged like ``IdHashIndex``'s (a few runs, whatever the number of commits): a check of
+    ids known absent at version ``since`` skips the runs whose versions are all up to
     ``since``, so a writer that verifies each batch before adding it checks only against
-    what was committed after its read (usually nothing), however much it wrote before. Past
-    ``_MAX_RUNS`` runs the oldest half are merged into one, tagged with their newest version
-    (a merged run is checked by more queries than needed, never by fewer)."""
+    what was committed after its read, however much it wrote before. A merged run is checked
+    by more queries than needed, never by fewer."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
@@ -226,14 +224,11 @@ class CommittedIds:
         """True where an id is possibly committed after ``base`` and after ``since``; False is
         definite."""
         for version, columns in self._unhashed:
-            hashes = [hash_ids(column) for column in columns]
-            self._runs.append((version, np.sort(np.concatenate(hashes))))
+            run = np.sort(np.concatenate([hash_ids(column) for column in columns]))
+            while self._runs and len(self._runs[-1][1]) <= 2 * len(run):
+                run = _merge(self._runs.pop()[1], run)  # tagged with the newer version
+            self._runs.append((version, run))
         self._unhashed = []
-        if len(self._runs) > _MAX_RUNS:
-            half = len(self._runs) // 2
-            old = self._runs[:half]
-            merged = np.sort(np.concatenate([run for _, run in old]))
-            self._runs = [(old[-1][0], merged), *self._runs[half:]]
         runs = [run for version, run in self._runs if version > since and len(run)]
         if not runs:
             return np.zeros(len(ids), dtype=np.bool_)
