@@ -322,12 +322,15 @@ class DeltaTableDatabase(StoringBackend):
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
             merge_schemas(stored, pending_schema, key)
-            incoming = records.column(RECORD_ID).to_pylist()
-            clashes = state.pending_ids.intersection(incoming)
-            since = NO_TABLE if absent_at is None else absent_at
             ids = records.column(RECORD_ID).combine_chunks()
+            clashes: set[str] = set()
+            if state.pending:  # ids added earlier and not committed yet
+                clashes = state.pending_id_set().intersection(ids.to_pylist())
+            since = NO_TABLE if absent_at is None else absent_at
             clashes |= self._committed_ids(key, state, ids, since)
-            records, incoming = drop_clashes(records, incoming, clashes, key, skip_duplicates)
+            if clashes:
+                incoming = ids.to_pylist()
+                records, _ = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
                 return
             if not state.pending:
@@ -336,9 +339,8 @@ class DeltaTableDatabase(StoringBackend):
                 state.checked_version = None
             state.pending.append(records)
             state.pending_rows += records.num_rows
-            state.pending_ids.update(incoming)
             if not skip_duplicates:
-                state.strict_ids.update(incoming)
+                state.strict_ids.update(records.column(RECORD_ID).to_pylist())
             state.pending_schema = pending_schema
             if state.pending_rows >= self._batch_size:
                 self._flush_paths([key])
@@ -482,9 +484,8 @@ class DeltaTableDatabase(StoringBackend):
             state.clear_pending()
             return
         state.pending_rows -= first.num_rows
-        committed = set(first.column(RECORD_ID).to_pylist())
-        state.pending_ids -= committed
-        state.strict_ids -= committed
+        if state.strict_ids:
+            state.strict_ids -= set(first.column(RECORD_ID).to_pylist())
         state.checked_version = None
 
     def _recheck(self, key: RecordPath, state: PathState) -> set[str]:
@@ -495,7 +496,7 @@ class DeltaTableDatabase(StoringBackend):
         stored = state.stored_schema()
         assert stored is not None and state.pending_schema is not None
         merge_schemas(stored, state.pending_schema, key)
-        ids = pa.array(list(state.pending_ids), type=pa.string())
+        ids = pa.chunked_array([t.column(RECORD_ID) for t in state.pending]).combine_chunks()
         # every pending id was verified absent at ``verified_since`` (or later)
         since = NO_TABLE if state.verified_since is None else state.verified_since
         found = self._committed_ids(key, state, ids, since)
@@ -507,7 +508,6 @@ class DeltaTableDatabase(StoringBackend):
         ]
         state.pending = [t for t in kept if t.num_rows]
         state.pending_rows = sum(t.num_rows for t in state.pending)
-        state.pending_ids -= found
         rejected = state.strict_ids & found
         state.strict_ids -= found
         return rejected

@@ -45,6 +45,7 @@ from orcapod.databases.id_locator import IdLocator
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.databases.table_files import TableFiles
+from orcapod.types.columns import RECORD_ID
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -79,7 +80,6 @@ class PathState:
     schema: pa.Schema | None = None
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
-    pending_ids: set[str] = field(default_factory=set)
     strict_ids: set[str] = field(default_factory=set)
     pending_schema: pa.Schema | None = None
     checked_version: int | None = None
@@ -100,12 +100,15 @@ class PathState:
     def clear_pending(self) -> None:
         self.pending = []
         self.pending_rows = 0
-        self.pending_ids = set()
         self.strict_ids = set()
         self.pending_schema = None
         self.checked_version = None
         self.verified_since = None
         self.inflight_seq = None
+
+    def pending_id_set(self) -> set[str]:
+        """The ids of the pending rows."""
+        return {i for t in self.pending for i in t.column(RECORD_ID).to_pylist()}
 
     def lookup_index(self) -> LookupIndex | None:
         """The persistent lookup indexes of the table (``column_index``); None when its store
