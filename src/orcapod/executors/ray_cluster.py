@@ -35,9 +35,12 @@ first task could be sent and then in every worker before its first call could st
 :func:`connect` starts a local Ray it has those modules (:data:`PRELOAD_MODULES`, the ones
 installed) imported while Ray starts instead: by the workers as they start (Ray's
 ``preload_python_modules`` setting, which only a Ray started here can take), and by the
-driver on a background thread during ``ray.init``. When ``ray.init`` joins a running cluster
-instead (``RAY_ADDRESS``, or a ``ray start`` cluster on this machine), Ray refuses settings and
-it is called again without them.
+driver on a background thread during ``ray.init`` (which imports none of them itself; the
+thread is joined before :func:`connect` returns, so it never imports alongside the caller).
+When ``ray.init`` joins a running cluster instead (``RAY_ADDRESS``, or a ``ray start`` cluster
+on this machine), Ray refuses settings and it is called again without them. A worker still
+booting when ``ray.init`` returns (a busy machine) finishes its share after; either way the
+imports are no longer paid on the first task.
 
 A cluster on loopback only (tests, one machine): see the README's "Ray cluster" recipe. Ray
 maps ``127.0.0.1`` to the machine's own address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
@@ -140,12 +143,14 @@ def connect(ray: ModuleType, address: str | None, connect_timeout: float) -> Non
         check_reachable(address, connect_timeout)
         options: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False}
         preload: list[str] = []
+        importer = None
         if address is None:
             preload = installed_modules(PRELOAD_MODULES)
             options["_node_ip_address"] = "127.0.0.1"
-            threading.Thread(
+            importer = threading.Thread(
                 target=_import_quietly, args=(preload,), name="orcapod-ray-preload", daemon=True
-            ).start()
+            )
+            importer.start()
         try:
             try:
                 _init(ray, address, options, preload)
@@ -158,6 +163,9 @@ def connect(ray: ModuleType, address: str | None, connect_timeout: float) -> Non
                 f"could not start or connect to Ray (address={public_address(address)!r}): "
                 f"{err}. Start Ray yourself with ray.init(...), or fix the address."
             ) from err
+        finally:
+            if importer is not None:  # done by now, as a rule; never racing the caller's imports
+                importer.join()
 
 
 def _init(
