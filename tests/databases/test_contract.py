@@ -636,3 +636,19 @@ def test_the_noop_database_names_no_states_and_keeps_no_notes() -> None:
     noop.add_records(P, batch(["a"], v=[1]), "id", flush=True)
     noop.write_note(P, "checked", "x")
     assert noop.table_token(P) is None and noop.read_note(P, "checked") is None
+
+
+def test_appended_token_vouches_only_for_rows_this_object_appended(db: ArrowDatabase) -> None:
+    assert db.appended_token(P, None) is None  # no table
+    db.add_records(P, batch(["a"], v=[1]), "id", flush=True)
+    start = db.table_token(P)
+    if type(db).__name__ in _UNNAMED_STATES:
+        assert db.appended_token(P, None) is None
+        return
+    assert db.appended_token(P, None) == start  # it created the table
+    db.add_records(P, batch(["b"], v=[2]), "id", flush=True)
+    now = db.table_token(P)
+    assert now != start and db.appended_token(P, start) == now
+    assert db.at("results").appended_token(("fn",), start) == now
+    db.add_records(("results", "gn"), batch(["c"], v=[3]), "id", flush=True)
+    assert db.appended_token(("results", "gn"), start) is None  # a token of another table

@@ -67,3 +67,23 @@ def test_a_note_that_cannot_be_written_is_not_an_error(tmp_path) -> None:
     assert save_note(_files(db), "checked", "token", "text") is False
     db.write_note(P, "checked", "all good")  # the caller just does the work next time
     assert db.read_note(P, "checked") is None
+
+
+def test_appended_token_is_none_once_another_writer_or_a_delete_changed_the_table(
+    tmp_path,
+) -> None:
+    import deltalake
+
+    mine, other = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    _stored(mine, ["a"])
+    start = mine.table_token(P)
+    _stored(mine, ["b"])
+    assert mine.appended_token(P, start) == mine.table_token(P)
+    assert other.appended_token(P, start) is None  # not appended through that object
+    _stored(other, ["c"])  # another process's commit
+    assert mine.appended_token(P, start) is None
+    again = mine.table_token(P)
+    _stored(mine, ["d"])
+    assert mine.appended_token(P, again) == mine.table_token(P)
+    deltalake.DeltaTable(mine.table_uri(P)).delete("v = 0")  # not an append
+    assert mine.appended_token(P, again) is None

@@ -91,6 +91,11 @@ class StoringBackend:
         validate_path(path)
         return None
 
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """None: this backend does not name its tables' states."""
+        validate_path(path)
+        return None
+
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         """Keep ``(token, text)`` as note ``name`` of ``key`` (default: keep nothing)."""
 

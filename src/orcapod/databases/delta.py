@@ -283,9 +283,27 @@ class DeltaTableDatabase(StoringBackend):
         with self._lock:
             state = self._state(key)
             state.refresh()
-            if state.table is None or state.pending:
+            return _token(state)
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """The current token if every version after ``since`` (every version, for None) is
+        an append this object committed (``PathState.own_versions``)."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            state.refresh()
+            token = _token(state)
+            if token is None or state.table is None:
                 return None
-            return f"delta:{state.uri}#{state.table.metadata().id}@{state.version}"
+            first = 0
+            if since is not None:
+                table, _, version = since.rpartition("@")
+                if table != token.rpartition("@")[0]:
+                    return None  # another store, path or table
+                first = int(version) + 1
+            table_id = str(state.table.metadata().id)  # (a UUID string, typed as int)
+            own = state.own_versions.get(table_id, set())
+            return token if all(v in own for v in range(first, state.version + 1)) else None
 
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         with self._lock:
@@ -459,13 +477,15 @@ class DeltaTableDatabase(StoringBackend):
             if creating and state.table is not None:
                 return False  # another writer created the table first
             raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
-        if state.table is not None:  # (a table this commit created is indexed on first use)
+        if creating:
+            state.refresh()
+        if state.table is not None:  # (an append that landed is version base + 1: no retries)
+            state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
+        if state.table is not None and not creating:  # (a new table is indexed on first use)
             ids = state.pending[0].column(RECORD_ID)
             state.index = index_own_commit(state.index, state.table, base, ids)
         if indexing:
             assert lookups is not None
-            if creating:  # (an append updated state.table in place)
-                state.refresh()
             if state.table is not None and state.version == base + 1:
                 added = [f for f in state.table.file_uris() if f not in before]
                 lookups.record_commit(added, state.pending[0])
@@ -554,3 +574,10 @@ class DeltaTableDatabase(StoringBackend):
             return records_where(
                 self._state(key), constraints, record_id_column, columns, statistics
             )
+
+
+def _token(state: PathState) -> str | None:
+    """The table's token (``table_token``); None without a table or with rows pending."""
+    if state.table is None or state.pending:
+        return None
+    return f"delta:{state.uri}#{state.table.metadata().id}@{state.version}"

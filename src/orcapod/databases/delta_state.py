@@ -90,6 +90,8 @@ class PathState:
     locator: IdLocator | None = None
     files: TableFiles | None = None
     columns: ColumnCache | None = None
+    #: per Delta table id, the versions this database object committed (appends)
+    own_versions: dict[str, set[int]] = field(default_factory=dict)
     refreshed_at: float = -math.inf
     replayed_at: float = -math.inf
 

@@ -89,6 +89,13 @@ class InMemoryArrowDatabase(StoringBackend):
                 return None
             return f"memory:{self._uid}:{'/'.join(key)}@{store.version}"
 
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """Rows only ever get here through this object, and only appended."""
+        token = self.table_token(path)
+        if token is None or since is None or since.rpartition("@")[0] == token.rpartition("@")[0]:
+            return token
+        return None
+
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         with self._lock:
             self._notes[key, name] = (token, text)

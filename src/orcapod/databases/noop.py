@@ -90,6 +90,9 @@ class NoOpArrowDatabase:
         """No tables, so no states to name."""
         validate_path(path)
 
+    def appended_token(self, path: Sequence[str], since: str | None) -> None:
+        validate_path(path)
+
     def write_note(self, path: Sequence[str], name: str, text: str) -> None:
         """Notes are dropped like everything else."""
         validate_path(path)

@@ -33,6 +33,9 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   with the table's current state and ``read_note(path, name)`` answers it only while the
   table still has that state. Notes are a cache: a backend may keep none (``read_note``
   answers ``None``) and a note may vanish; callers must work without them.
+  ``appended_token(path, since)`` is the current token when, since the state ``since``
+  named (``None``: no table then), the table only received rows appended through this
+  database object (views included); else ``None`` (also when the backend cannot tell).
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """
@@ -134,6 +137,11 @@ class ArrowDatabase(Protocol):
 
     def table_token(self, path: Sequence[str]) -> str | None:
         """A name of the rows committed at ``path`` now (see the module docstring)."""
+        ...
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """The current token if only this object appended rows since ``since`` (see the
+        module docstring)."""
         ...
 
     def write_note(self, path: Sequence[str], name: str, text: str) -> None:

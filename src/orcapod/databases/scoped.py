@@ -112,6 +112,9 @@ class ScopedArrowDatabase:
     def table_token(self, path: Sequence[str]) -> str | None:
         return self._backend.table_token(self._path(path))
 
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        return self._backend.appended_token(self._path(path), since)
+
     def write_note(self, path: Sequence[str], name: str, text: str) -> None:
         self._backend.write_note(self._path(path), name, text)
 

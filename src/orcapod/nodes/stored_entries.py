@@ -18,6 +18,12 @@ the run reads, once, at its start:
   deleted by maintenance, the table replaced) changes a state, so the next run checks again;
   so does a result store that is another one (other token) or that cannot name its states
   (no token: in-memory stores name them only within their process).
+* at the end of a run (``note_run``), the same note for the tables the run leaves, when it
+  knows the answer without a check: every record it started with was known to have its
+  result (there were none, the note said so, or the check found them all), and since the run
+  started both tables only received rows this run's database objects appended
+  (``appended_token``). Its own records point at results it committed first or found, and
+  appends remove nothing, so every record still has its result.
 
 Memory: per recorded entry its 16-byte key and its ``__packet_id`` string (about 45 bytes),
 and 8 bytes per stored result once ``results_exist`` needs them; nothing for an empty store
@@ -60,6 +66,12 @@ class StoredEntries:
         )
         # the state the records were read in (None: unnamed, or it moved during the read)
         self._token = token if token is not None and database.table_token(path) == token else None
+        results = store.cache
+        #: (records, results) tokens at the start (None: no table), if the read was stable
+        self._start: tuple[str | None, str | None] | None = None
+        if self._token is not None or (token is None and self.version == -1 and table is None):
+            self._start = (self._token, results.database.table_token(results.record_path))
+        self._all_exist = table is None or table.num_rows == 0  # every record's result exists
         #: the records' result ids (one array; the entry ids are kept only as keys)
         self._packet_ids: pa.Array | None = None
         self._keys = np.empty((0, 2), dtype="<u8")
@@ -110,6 +122,7 @@ class StoredEntries:
             database, path = self._store.pipeline_db, self._store.record_path
             if note is not None and database.read_note(path, RESULTS_EXIST_NOTE) == note:
                 self._exists = np.ones(len(self._packet_ids), dtype=bool)
+                self._all_exist = True
                 return self._exists[rows]
             pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
             self._exists = np.zeros(len(self._packet_ids), dtype=bool)
@@ -117,9 +130,23 @@ class StoredEntries:
                 ids = self._packet_ids.take(pa.array(pointing))
                 self._exists[pointing] = self.results_exist(ids)
             unchanged = results.database.table_token(results.record_path) == results_token
-            if note is not None and unchanged and bool(self._exists[pointing].all()):
+            self._all_exist = bool(self._exists[pointing].all())
+            if note is not None and unchanged and self._all_exist:
                 database.write_note(path, RESULTS_EXIST_NOTE, note)
         return self._exists[rows]
+
+    def note_run(self) -> None:
+        """Note, for the tables as the finished run leaves them, that every record's result
+        exists, when the run knows it (module docstring)."""
+        if self._start is None or not self._all_exist:
+            return
+        records_start, results_start = self._start
+        database, path = self._store.pipeline_db, self._store.record_path
+        results = self._store.cache
+        records = database.appended_token(path, records_start)
+        stored = results.database.appended_token(results.record_path, results_start)
+        if records is not None and stored is not None:
+            database.write_note(path, RESULTS_EXIST_NOTE, f"{records}\n{stored}")
 
     def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
         """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""
