@@ -74,7 +74,7 @@ used it often aborts at exit ("terminate called without an active exception"). R
 cast back to the canonical Arrow types (DataFusion returns ``string_view`` etc.).
 
 Notes (``write_note`` / ``read_note``) live beside the table (``table_notes``), bound to
-``table_token`` = the table's URI, Delta table id and version.
+``table_token`` = the table's Delta table id and version (a copied table keeps its notes).
 
 Thread safety: one lock per database serialises all work on it (views share it).
 
@@ -277,8 +277,9 @@ class DeltaTableDatabase(StoringBackend):
     # ------------------------------------------------------------------ writes
 
     def table_token(self, path: Sequence[str]) -> str | None:
-        """``<uri>#<Delta table id>@<version>``: a table deleted and created again gets a new
-        id, and every commit (rows added, deleted or rewritten) a new version."""
+        """``delta:<Delta table id>@<version>``: a table deleted and created again gets a new
+        id, and every commit (rows added, deleted or rewritten) a new version. The location is
+        not part of it: a copy of a table holds the same rows, so its notes stay true."""
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
@@ -299,7 +300,7 @@ class DeltaTableDatabase(StoringBackend):
             if since is not None:
                 table, _, version = since.rpartition("@")
                 if table != token.rpartition("@")[0]:
-                    return None  # another store, path or table
+                    return None  # another table
                 first = int(version) + 1
             table_id = str(state.table.metadata().id)  # (a UUID string, typed as int)
             own = state.own_versions.get(table_id, set())
@@ -580,4 +581,4 @@ def _token(state: PathState) -> str | None:
     """The table's token (``table_token``); None without a table or with rows pending."""
     if state.table is None or state.pending:
         return None
-    return f"delta:{state.uri}#{state.table.metadata().id}@{state.version}"
+    return f"delta:{state.table.metadata().id}@{state.version}"
