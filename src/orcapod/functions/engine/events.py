@@ -113,6 +113,9 @@ class PacketBatch:
     python_logs: list[str | None] = field(default_factory=list)
     tracebacks: list[str | None] = field(default_factory=list)  #: as captured (None: none)
     hosts: list[str | None] = field(default_factory=list)  #: where the call ran, if captured
+    #: True when no call of the batch failed or had anything captured (every item of
+    #: ``errors`` .. ``hosts`` is None): a reader can skip those lists
+    quiet: bool = False
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -307,7 +310,13 @@ class PacketReporter:
             for column, value in zip(sparse, values, strict=True):
                 column[at] = value
         batch = PacketBatch(
-            keys, self._outcomes, self._rows, self._started, self._durations, *sparse
+            keys,
+            self._outcomes,
+            self._rows,
+            self._started,
+            self._durations,
+            *sparse,
+            quiet=not details,
         )
         self._keys, self._outcomes, self._rows, self._started, self._durations = (
             [],
