@@ -162,11 +162,15 @@ class FunctionRun:
 
             def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
                 work.mark_many(misses, outputs)
+                work.report_many(misses, outputs)  # (packet events of ``timed`` calls)
                 writer.add_computed_many(misses, outputs)
                 heartbeat()
 
-            # outputs in bulk, except for the first calls, which are timed one by one
-            bulk = done_in_bulk if begin is None and window == 1 and len(items) > 2 else None
+            # outputs in bulk, except for the first calls, which are timed one by one; with
+            # packet events, calls are timed (and captured) here and reported in bulk too
+            in_bulk = window == 1 and len(items) > 2
+            timed = work.timed(call or pf.call) if in_bulk and begin is not None else None
+            bulk = done_in_bulk if in_bulk and (begin is None or timed is not None) else None
             call_each(
                 pf,
                 items,
@@ -174,8 +178,8 @@ class FunctionRun:
                 window,
                 done_beating,
                 failed_beating,
-                call=call,
-                begin=begin,
+                call=call if timed is None else timed,
+                begin=begin if timed is None else None,
                 done_many=bulk,
             )
             if flush:

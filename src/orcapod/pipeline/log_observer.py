@@ -242,9 +242,7 @@ def _repeat(value: str, n: int) -> pa.Array:
     if n * len(data) >= 2**31:  # beyond 32-bit offsets
         return pa.repeat(pa.scalar(value, _STRING), n)
     offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
-    return pa.Array.from_buffers(
-        _STRING, n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)]
-    )
+    return pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
 def _strings(values: list[str | None]) -> pa.Array:
