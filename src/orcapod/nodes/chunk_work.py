@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
 from orcapod.executors import LocalExecutor

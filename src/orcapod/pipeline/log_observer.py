@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.events import PacketBatch, PacketOutcome, PacketRun
 from orcapod.pipeline.observers import NoOpObserver

@@ -404,13 +404,19 @@ class PacketReporter:
         for at, values in details.items():
             for column, value in zip(sparse, values, strict=True):
                 column[at] = value
+        errors, stdout, stderr, python_logs, tracebacks, hosts = sparse
         batch = PacketBatch(
             keys,
             self._outcomes,
             self._rows,
             self._started,
             self._durations,
-            *sparse,
+            errors,
+            stdout,
+            stderr,
+            python_logs,
+            tracebacks,
+            hosts,
             quiet=not details,
         )
         self._keys, self._outcomes, self._rows, self._started, self._durations = (

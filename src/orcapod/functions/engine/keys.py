@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.errors import DatabaseError
 
 __all__ = ["digest_keys", "keys_to_binary", "match_keys", "string_keys", "unique_keys"]
