@@ -23,8 +23,10 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 
 Events: with a packet observer (``orcapod.functions.engine.events.observing``), calls run one
 by one in this thread (no executor or a ``LocalExecutor``, window 1) are captured around each
-call by one reused capture; other calls get a logger, so the executor captures them where
-they run (a Ray worker). Without an observer nothing of this runs.
+call by one reused capture (and, when the observer does not hear each call's start, timed
+there and reported in bulk with the outputs: ``ChunkWork.timed``); other calls get a
+logger, so the executor captures them where they run (a Ray worker). Without an observer
+nothing of this runs.
 """
 
 from __future__ import annotations

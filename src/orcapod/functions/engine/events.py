@@ -16,7 +16,7 @@ captured and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``pytho
 ``tracebacks``, ``hosts``): calls the engine runs one by one in its own thread are captured
 around each call by one capture kept in place for the run (``PacketReporter.capture_here``);
 every other call gets a packet logger, so the executor captures it where it runs (the
-worker, for Ray).
+worker, for Ray). ``PacketBatch.quiet`` says no call of a batch failed or wrote anything.
 
 Decisions:
 
@@ -25,7 +25,10 @@ Decisions:
   end), so an observer costs a few list appends per call. Only ``on_packet_start`` is a call
   per packet (it is what a live display needs); an observer that ignores it says so with an
   optional ``hears_packet_start = False`` (``NoOpObserver`` works it out), and then it is not
-  called at all.
+  called at all - and calls run one by one in the engine's thread need no per-call report
+  either: ``PacketReporter.timed`` wraps the function so each call is timed (and captured)
+  where it runs, and the engine reports the calls that returned in bulk (``end_many``) when
+  it hands their outputs on in bulk; a call that raises is reported on its own (``end``).
 * A packet is the distinct input packet of one call: the same packet under several tags is
   one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
   of the first row that asked for it and its input packet hash.
@@ -344,10 +347,12 @@ class PacketReporter:
             duration = self._timed_durations.pop(0)
             out, err, logs = self._timed_output.pop(self._timed_front, (None, None, None))
             self._timed_front += 1
-            if error is not None or out is not None or err is not None or logs is not None:
+            if here is None:  # not captured: the error only
+                if error is not None:
+                    self._details[len(keys)] = (error, None, None, None, None, None)
+            elif error is not None or out is not None or err is not None or logs is not None:
                 trace = None if error is None else format_traceback(error)
-                host = HOST if here is not None else None
-                self._details[len(keys)] = (error, out, err, logs, trace, host)
+                self._details[len(keys)] = (error, out, err, logs, trace, HOST)
         elif here is not None or self._one_by_one:
             if key == self._here_key:
                 started = self._here_started
