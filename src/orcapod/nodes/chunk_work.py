@@ -264,21 +264,10 @@ class ChunkWork:
         """The call of ``packet`` (local) starts: the logger to pass it (None: none)."""
         return None if self.reporter is None else self.reporter.begin(packet)
 
-    def timed(self, call: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
-        """``call`` timed (and captured) for calls run one by one here whose ends are then
-        reported in bulk (``report_many``); None: report each call (``begin``, ``ended``)."""
-        return None if self.reporter is None else self.reporter.timed(call)
-
     def report_many(self, packets: list[int], outputs: Sequence[object]) -> None:
-        """The packet events of calls run through ``timed`` that returned (in call order)."""
-        if self.reporter is None:
-            return
-        rows = self._packet_rows
-        assert rows is not None
-        outcomes = [
-            PacketOutcome.FILTERED if o is None else PacketOutcome.COMPUTED for o in outputs
-        ]
-        self.reporter.end_many(packets, outcomes, [rows[p] for p in packets])
+        """Report calls run through ``reporter.timed`` that returned (in call order)."""
+        if self.reporter is not None and self._packet_rows is not None:
+            self.reporter.end_many(packets, outputs, self._packet_rows)
 
     def ended(self, packet: int, output: object, err: Exception | None = None) -> bool:
         """Report the call of ``packet`` (local) ended (``err``: failed); True once all did."""

@@ -24,7 +24,7 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 Events: with a packet observer (``orcapod.functions.engine.events.observing``), calls run one
 by one in this thread (no executor or a ``LocalExecutor``, window 1) are captured around each
 call by one reused capture (and, when the observer does not hear each call's start, timed
-there and reported in bulk with the outputs: ``ChunkWork.timed``); other calls get a
+there and reported in bulk with the outputs: ``PacketReporter.timed``); other calls get a
 logger, so the executor captures them where they run (a Ray worker). Without an observer
 nothing of this runs.
 """
@@ -171,7 +171,8 @@ class FunctionRun:
             # outputs in bulk, except for the first calls, which are timed one by one; with
             # packet events, calls are timed (and captured) here and reported in bulk too
             in_bulk = window == 1 and len(items) > 2
-            timed = work.timed(call or pf.call) if in_bulk and begin is not None else None
+            reporter = work.reporter if in_bulk else None
+            timed = None if reporter is None else reporter.timed(call or pf.call)
             bulk = done_in_bulk if in_bulk and (begin is None or timed is not None) else None
             call_each(
                 pf,

@@ -285,9 +285,9 @@ class PacketReporter:
 
         return captured_call
 
-    def end_many(self, keys: list[int], outcomes: list[PacketOutcome], rows: list[int]) -> None:
-        """The oldest ``len(keys)`` calls run through ``timed`` ended (returned): per call
-        its packet key, outcome and input rows settled."""
+    def end_many(self, keys: list[int], outputs: Sequence[object], rows: Sequence[int]) -> None:
+        """The oldest ``len(keys)`` calls run through ``timed`` returned: per call its packet
+        key and output (None: filtered); ``rows[key]``: the input rows a packet settles."""
         n = len(keys)
         if not n:
             return
@@ -302,8 +302,9 @@ class PacketReporter:
             self._oldest = _clock()
         epoch = self._epoch
         self._keys += keys
-        self._outcomes += outcomes
-        self._rows += rows
+        computed, filtered = PacketOutcome.COMPUTED, PacketOutcome.FILTERED
+        self._outcomes += [filtered if o is None else computed for o in outputs]
+        self._rows += [rows[k] for k in keys]
         self._started += [epoch + t for t in started[:n]]
         self._durations += durations[:n]
         front = self._timed_front
