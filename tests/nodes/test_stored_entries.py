@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+import deltalake
 import pytest
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
@@ -42,3 +45,46 @@ def test_a_chunked_rerun_recomputes_exactly_the_rows_whose_results_are_gone(
     assert node.as_table().column("y").to_pylist() == [2, 3, 4, 5, 6]
     again = chunked_node(DeltaTableDatabase(store), results, [1, 2, 3, 4, 5]).run()
     assert (again.computed, again.reused) == (0, 5)
+
+
+def _result_table(results_root) -> str:
+    """The Delta table of add_one's results under ``results_root``."""
+    logs = [p.parent for p in results_root.rglob("_delta_log") if "_identity" not in str(p)]
+    assert len(logs) == 1, logs
+    return str(logs[0])
+
+
+def test_a_rerun_trusts_the_note_that_every_result_exists_only_while_both_tables_are_unchanged(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(stored_entries, "FILTER_LIMIT", 1)  # the scanned check, as at scale
+    checks: list[int] = []
+    full_check = stored_entries.StoredEntries.results_exist
+
+    def counted(self, packet_ids):
+        checks.append(len(packet_ids))
+        return full_check(self, packet_ids)
+
+    monkeypatch.setattr(stored_entries.StoredEntries, "results_exist", counted)
+    records, results = tmp_path / "records", tmp_path / "results"
+    xs = [1, 2, 3, 4, 5]
+
+    def run():
+        return chunked_node(DeltaTableDatabase(records), DeltaTableDatabase(results), xs).run()
+
+    assert run().computed == 5
+    assert (run().reused, checks) == (5, [5])  # checked once, every result found: noted
+    assert (run().reused, checks) == (5, [5])  # the note answers: no second check
+    # a result deleted by hand (a new version of the result table): checked, recomputed
+    deltalake.DeltaTable(_result_table(results)).delete("y = 4")
+    again = run()
+    assert (again.computed, again.reused, len(checks)) == (1, 4, 2)
+    # the result table replaced by another one (a new table id) holding only one result
+    shutil.rmtree(results)
+    other = chunked_node(DeltaTableDatabase(tmp_path / "other"), DeltaTableDatabase(results), [1])
+    assert other.run().computed == 1
+    replaced = run()
+    assert (replaced.computed, replaced.reused) == (4, 1)
+    assert chunked_node(
+        DeltaTableDatabase(records), DeltaTableDatabase(results), xs
+    ).as_table().column("y").to_pylist() == [2, 3, 4, 5, 6]

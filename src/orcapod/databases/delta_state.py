@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from orcapod.databases.column_cache import ColumnCache
-from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.id_locator import IdLocator
@@ -106,6 +106,21 @@ class PathState:
         self.checked_version = None
         self.verified_since = None
         self.inflight_seq = None
+
+    def lookup_index(self) -> LookupIndex | None:
+        """The persistent lookup indexes of the table (``column_index``); None when its store
+        has no filesystem for them."""
+        if self.lookups is None and self.files is not None:
+            pack_after = REMOTE_PACK_AFTER if self.files.remote else PACK_AFTER
+            self.lookups = LookupIndex(self.files, pack_after)
+        return self.lookups
+
+    def column_cache(self) -> ColumnCache | None:
+        """The cache of whole projected columns of a table on object storage (None locally:
+        ``column_cache``)."""
+        if self.columns is None and self.files is not None and self.files.remote:
+            self.columns = ColumnCache(self.files)
+        return self.columns
 
     def fresh(self) -> bool:
         """Was the snapshot refreshed within the last ``FRESH_SECONDS``?"""
