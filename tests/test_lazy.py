@@ -13,6 +13,13 @@ assert colorsys.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
 assert "colorsys" in sys.modules
 assert colorsys.rgb_to_hsv is sys.modules["colorsys"].rgb_to_hsv
 assert "hls_to_rgb" in dir(colorsys)
+assert "hls_to_rgb" in vars(colorsys)  # copied in at the first read: later reads are plain
+try:
+    colorsys.no_such_name
+except AttributeError:
+    pass
+else:
+    raise AssertionError("a missing name must raise AttributeError")
 print("ok")
 """
 

@@ -9,7 +9,9 @@ import pytest
 
 HEAVY = ["polars", "pandas", "ray", "networkx", "deltalake", "rich", "typer"]
 #: used only inside some functions (``orcapod._lazy.lazy_module``)
-HEAVY += ["asyncio", "pyarrow.fs", "pyarrow.parquet", "pyarrow.csv"]
+HEAVY += ["asyncio", "pyarrow.fs", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute"]
+#: loaded when first named (``orcapod.databases``) or run (``orcapod demo``)
+HEAVY += ["orcapod.databases.delta", "orcapod.cli.demo"]
 
 
 def _imported_after(code: str) -> dict[str, bool]:
@@ -46,3 +48,17 @@ def test_a_data_frame_view_still_imports_polars_when_asked():
 def test_loading_the_command_line_imports_no_store_library():
     imported = _imported_after("import orcapod.cli.main")
     assert not (imported["deltalake"] or imported["asyncio"] or imported["pyarrow.fs"]), imported
+    assert not (imported["orcapod.databases.delta"] or imported["pyarrow.compute"]), imported
+    assert not imported["orcapod.cli.demo"], imported
+
+
+def test_the_delta_backend_and_pyarrow_compute_load_when_first_used():
+    code = (
+        "import orcapod, sys\n"
+        "assert 'pyarrow.compute' not in sys.modules\n"
+        "from orcapod.databases import DeltaTableDatabase\n"
+        "assert DeltaTableDatabase.__module__ == 'orcapod.databases.delta'\n"
+        "from orcapod._lazy import pc\n"
+        "assert pc.add(1, 2).as_py() == 3 and 'sum' in dir(pc)"
+    )
+    assert _imported_after(code)["pyarrow.compute"]

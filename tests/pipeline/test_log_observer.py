@@ -207,3 +207,25 @@ def test_silent_batches_store_nulls_and_a_noisy_batch_keeps_its_rows_output():
     assert [r["__stderr"] for r in rows] == [None, None, None, "warned 3\n"]
     assert [r["__host"] == "worker-7" for r in rows] == [False, False, False, True]
     assert all(r["__stdout"] is None and r["__traceback"] is None for r in rows)
+
+
+def test_values_repeated_on_every_row_keep_their_text_and_quiet_batches_store_nulls():
+    hashes = pa.array([f"h{i}" for i in range(3)], pa.large_string())
+
+    def describe(keys) -> pa.Table:
+        taken = pa.array(np.asarray(keys, dtype=np.int64))
+        return pa.table({"k": taken, "__input_packet_hash": hashes.take(taken)})
+
+    run_info = PacketRun("nœud ✓", "", ("path",), 3, "", describe)
+    quiet = _silent_batch([0, 1, 2])
+    quiet.quiet = True
+    table = log_table(run_info, [quiet], "rün", "tok.")
+    table.validate(full=True)
+    rows = table.to_pylist()
+    assert [r["__node_label"] for r in rows] == ["nœud ✓"] * 3
+    assert [r["__node_hash"] for r in rows] == [""] * 3
+    assert [r["__executor_type"] for r in rows] == [""] * 3
+    assert [r["__run_id"] for r in rows] == ["rün"] * 3
+    assert [r["__log_id"] for r in rows] == ["tok.0", "tok.1", "tok.2"]
+    assert all(r["__stdout"] is None and r["__traceback"] is None for r in rows)
+    assert table.schema.field("__stdout").type == pa.string()  # the stored string type

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import pyarrow as pa
 
 from orcapod._lazy import lazy_module
+from orcapod.cli.options import DEMO_STORE
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import function_pod
 from orcapod.functions.decorator import PodFunction
@@ -31,9 +32,7 @@ else:
     rich_console = lazy_module("rich.console")
     rich_table = lazy_module("rich.table")
 
-__all__ = ["DEFAULT_STORE", "classify", "compute_bmi", "run_demo"]
-
-DEFAULT_STORE = Path("orcapod-demo")
+__all__ = ["classify", "compute_bmi", "run_demo"]
 
 SUBJECTS = [
     {"subject": "ada", "height": 1.68},
@@ -114,7 +113,7 @@ def _summary_table(summary: PipelineRunSummary) -> rich_table.Table:
 
 
 def run_demo(
-    store: Path = DEFAULT_STORE, console: rich_console.Console | None = None
+    store: Path = DEMO_STORE, console: rich_console.Console | None = None
 ) -> PipelineRunSummary:
     """Build and run the demo pipeline, print results and the summary; return the summary."""
     console = console or rich_console.Console()

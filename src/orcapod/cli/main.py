@@ -19,28 +19,35 @@ One module per command group: ``run``, ``status`` (status, runs), ``show`` (show
 Start-up: ``orcapod --help`` imports orcapod itself (cheap: heavy libraries are imported by
 the functions that use them) plus typer, and nothing a command needs only when it runs:
 rich, the store reader, the graph renderer and the maintenance functions are loaded by the
-command that uses them (``orcapod.cli.options``); ``run`` imports the user's file only when
-it runs. Running a command also imports pydantic: typer converts command-line values
+command that uses them (``orcapod.cli.options``), and so are the Delta Lake backend (named as
+``databases.DeltaTableDatabase`` when a command opens a store) and the demo module (its
+function pods are built when it is imported); ``run`` imports the user's file only when it
+runs. Running a command also imports pydantic: typer converts command-line values
 through it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 import orcapod
+from orcapod._lazy import lazy_module
 from orcapod.cli import graph as graph_command
 from orcapod.cli import run as run_command
 from orcapod.cli import show as show_command
 from orcapod.cli import status as status_command
-from orcapod.cli.demo import DEFAULT_STORE, run_demo
 from orcapod.cli.maintenance import store_app
-from orcapod.cli.options import console
+from orcapod.cli.options import DEMO_STORE, console
 from orcapod.cli.repro import explain_command, lineage_command, verify_command
 from orcapod.cli.ui import ui as ui_command
+
+if TYPE_CHECKING:
+    from orcapod.cli import demo as demo_command
+else:  # its function pods are built when it is imported: only ``orcapod demo`` needs them
+    demo_command = lazy_module("orcapod.cli.demo")
 
 __all__ = ["app", "main"]
 
@@ -72,10 +79,10 @@ def main(
 def demo(
     store: Annotated[
         Path, typer.Option("--store", help="Directory of the demo's Delta Lake store.")
-    ] = DEFAULT_STORE,
+    ] = DEMO_STORE,
 ) -> None:
     """Run a small persistent pipeline (two sources, a join, two functions); run it twice."""
-    run_demo(store, console)
+    demo_command.run_demo(store, console)
 
 
 app.command("run")(run_command.run)

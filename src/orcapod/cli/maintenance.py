@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from orcapod import databases
 from orcapod._lazy import lazy_module
 from orcapod.cli.options import lazy_console
-from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import OrcapodError
 from orcapod.pipeline import Pipeline
 
@@ -56,11 +56,11 @@ def _guarded(action: Callable[[], T]) -> T:
         raise typer.Exit(1) from err
 
 
-def _existing_store(store: Path) -> DeltaTableDatabase:
+def _existing_store(store: Path) -> databases.DeltaTableDatabase:
     if not store.is_dir():
         console.print(f"[red]error:[/red] no store directory at {store}", highlight=False)
         raise typer.Exit(1)
-    return DeltaTableDatabase(store, create_base_path=False)
+    return databases.DeltaTableDatabase(store, create_base_path=False)
 
 
 def _report(what: str, forgotten: Forgotten) -> None:

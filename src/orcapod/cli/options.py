@@ -42,6 +42,7 @@ else:
     store_view = lazy_module("orcapod.pipeline.store_view")
 
 __all__ = [
+    "DEMO_STORE",
     "RUN_ID_CHARS",
     "LazyConsole",
     "STORE_ENV",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 STORE_ENV = "ORCAPOD_STORE"
+#: where ``orcapod demo`` keeps its store (relative to the working directory)
+DEMO_STORE = Path("orcapod-demo")
 RUN_ID_CHARS = 8
 
 #: the ``--store`` option of every command that reads a store

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from orcapod import databases
 from orcapod._lazy import lazy_module
 from orcapod.cli.options import lazy_console
-from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import OrcapodError
 from orcapod.pipeline import Pipeline
 
@@ -95,7 +95,7 @@ def _load_pipeline(path: Path, store: Path | None) -> Pipeline:
     if not path.exists():
         raise _fail(f"no pipeline file at {str(path)!r}")
     if path.suffix == ".json":
-        database = DeltaTableDatabase(store) if store is not None else None
+        database = databases.DeltaTableDatabase(store) if store is not None else None
         return Pipeline.load(path, pipeline_database=database)
     namespace = runpy.run_path(str(path), run_name="__orcapod__")
     pipelines = [v for v in namespace.values() if isinstance(v, Pipeline)]

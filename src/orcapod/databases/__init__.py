@@ -6,19 +6,22 @@
 installed as optional extras) and ``NoOpArrowDatabase`` (stores nothing) implement it with one
 semantics, described in ``orcapod.databases.protocol``.
 
-The SQL databases are imported when first named (module ``__getattr__``), so importing orcapod
-does not load the SQL layer.
+The SQL databases and ``DeltaTableDatabase`` are imported when first named (module
+``__getattr__``), so importing orcapod loads neither the SQL layer nor the Delta Lake backend
+(a dozen modules: the write path, id indexes, file access): a program that names
+``DeltaTableDatabase`` loads it then, while ``import orcapod`` alone, ``orcapod --help`` and
+in-memory use never do.
 """
 
 from typing import TYPE_CHECKING
 
 from orcapod._lazy import lazy_exports
-from orcapod.databases.delta import DeltaTableDatabase
 from orcapod.databases.in_memory import InMemoryArrowDatabase
 from orcapod.databases.noop import NoOpArrowDatabase
 from orcapod.databases.protocol import ArrowDatabase
 
 if TYPE_CHECKING:
+    from orcapod.databases.delta import DeltaTableDatabase
     from orcapod.databases.postgresql import PostgreSQLDatabase
     from orcapod.databases.sqlite import SQLiteDatabase
 
@@ -33,6 +36,7 @@ __all__ = [
 
 
 _LAZY = {
+    "DeltaTableDatabase": "orcapod.databases.delta",
     "PostgreSQLDatabase": "orcapod.databases.postgresql",
     "SQLiteDatabase": "orcapod.databases.sqlite",
 }

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.paths import RecordPath, validate_path
 from orcapod.databases.queries import (

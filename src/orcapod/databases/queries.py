@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases.records import (
     WIDENING,
     as_arrow,

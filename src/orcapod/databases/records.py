@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases.id_index import hash_ids
 from orcapod.errors import DuplicateRecordError, FlushError, InputValidationError, SchemaError
 from orcapod.hashing.arrow_arrays import (

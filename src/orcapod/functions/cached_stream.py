@@ -42,8 +42,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, schema_to_arrow
 from orcapod.data.row_block import RowBlock

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.data.conversion import rows_to_table
 from orcapod.data.row_block import RowBlock

@@ -56,8 +56,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist, rows_to_table, table_schema
 from orcapod.data.row_block import RowBlock

@@ -65,9 +65,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from orcapod._lazy import pc
 from orcapod.errors import HashingError, SchemaError
 from orcapod.hashing.arrow_arrays import array_parts, array_type_of, is_array_type
 from orcapod.hashing.file_hashing import path_row_digest

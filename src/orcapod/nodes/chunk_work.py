@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
 from orcapod.executors import LocalExecutor
@@ -263,6 +263,11 @@ class ChunkWork:
     def begin(self, packet: int) -> CallLog | None:
         """The call of ``packet`` (local) starts: the logger to pass it (None: none)."""
         return None if self.reporter is None else self.reporter.begin(packet)
+
+    def report_many(self, packets: list[int], outputs: Sequence[object]) -> None:
+        """Report calls run through ``reporter.timed`` that returned (in call order)."""
+        if self.reporter is not None and self._packet_rows is not None:
+            self.reporter.end_many(packets, outputs, self._packet_rows)
 
     def ended(self, packet: int, output: object, err: Exception | None = None) -> bool:
         """Report the call of ``packet`` (local) ended (``err``: failed); True once all did."""

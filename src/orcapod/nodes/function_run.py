@@ -23,8 +23,10 @@ function, ``set_active(False)``, count as filtered: nothing is computed or recor
 
 Events: with a packet observer (``orcapod.functions.engine.events.observing``), calls run one
 by one in this thread (no executor or a ``LocalExecutor``, window 1) are captured around each
-call by one reused capture; other calls get a logger, so the executor captures them where
-they run (a Ray worker). Without an observer nothing of this runs.
+call by one reused capture (and, when the observer does not hear each call's start, timed
+there and reported in bulk with the outputs: ``PacketReporter.timed``); other calls get a
+logger, so the executor captures them where they run (a Ray worker). Without an observer
+nothing of this runs.
 """
 
 from __future__ import annotations
@@ -162,11 +164,16 @@ class FunctionRun:
 
             def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
                 work.mark_many(misses, outputs)
+                work.report_many(misses, outputs)  # (packet events of ``timed`` calls)
                 writer.add_computed_many(misses, outputs)
                 heartbeat()
 
-            # outputs in bulk, except for the first calls, which are timed one by one
-            bulk = done_in_bulk if begin is None and window == 1 and len(items) > 2 else None
+            # outputs in bulk, except for the first calls, which are timed one by one; with
+            # packet events, calls are timed (and captured) here and reported in bulk too
+            in_bulk = window == 1 and len(items) > 2
+            reporter = work.reporter if in_bulk else None
+            timed = None if reporter is None else reporter.timed(call or pf.call)
+            bulk = done_in_bulk if in_bulk and (begin is None or timed is not None) else None
             call_each(
                 pf,
                 items,
@@ -174,8 +181,8 @@ class FunctionRun:
                 window,
                 done_beating,
                 failed_beating,
-                call=call,
-                begin=begin,
+                call=call if timed is None else timed,
+                begin=begin if timed is None else None,
                 done_many=bulk,
             )
             if flush:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase
 from orcapod.databases.id_index import hash_ids

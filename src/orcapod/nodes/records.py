@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.keys import match_keys, string_keys
 from orcapod.types.columns import (

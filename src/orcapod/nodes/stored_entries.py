@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases.id_index import hash_ids
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import match_keys, string_keys

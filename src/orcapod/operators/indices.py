@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.data.conversion import python_to_arrow_type, strip_optional
 from orcapod.hashing import hash_rows
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.hashing import hash_rows
 from orcapod.types import ContentHash
 from orcapod.types.columns import BLOCK_SEP, FIELD_SEP, SCHEMA_HASH_CHARS

@@ -2,7 +2,9 @@
 
 For every call of a function node's function it writes, at
 ``database.at("_logs")`` + the node's record path (``orcapod.pipeline.store_layout``), a row
-with the user tag columns of the row that asked for it and ``__log_id``, ``__run_id``,
+with the user tag columns of the row that asked for it and ``__log_id`` (a random 64-bit
+token per engine run, in hex, ``.`` and the packet's key in that run: short, so the store's
+per-id work stays cheap), ``__run_id``,
 ``__node_label``, ``__node_hash``, ``__input_packet_hash`` (joins the node's records and the
 function's results), ``__outcome`` (computed, filtered or failed), ``__timestamp`` (start,
 UTC), ``__duration`` (seconds), ``__success``, ``__stdout``, ``__stderr``, ``__python_logs``
@@ -33,8 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.events import PacketBatch, PacketOutcome, PacketRun
 from orcapod.pipeline.observers import NoOpObserver
@@ -43,7 +45,7 @@ from orcapod.pipeline.store_layout import LOGS_AREA
 __all__ = ["LoggingObserver"]
 
 _HOST = socket.gethostname()
-_STRING = pa.large_string()
+_STRING = pa.string()  #: the stored string type
 
 
 class LoggingObserver(NoOpObserver):
@@ -67,10 +69,11 @@ class LoggingObserver(NoOpObserver):
 
     def on_packets_start(self, run: PacketRun) -> None:
         # a node's run may be several engine runs (a streaming node runs one per chunk), each
-        # numbering its packets from 0: its own token keeps their log ids apart
+        # numbering its packets from 0: a random 64-bit token per engine run keeps their log
+        # ids apart (the run id has its own column, so the id need not repeat it)
         with self._lock:
             run_id = self.run_id or str(uuid.uuid4())
-            self._pending[id(run)] = _Pending(run_id, f"{run_id}:{uuid.uuid4().hex[:8]}:")
+            self._pending[id(run)] = _Pending(run_id, f"{uuid.uuid4().hex[:16]}.")
 
     def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
         with self._lock:
@@ -124,9 +127,12 @@ def log_table(
 
     Built column-wise: the per-call lists of the batches are joined and converted once per
     column. The common case costs no list work per column beyond the keys and times: a
-    batch whose calls all wrote nothing and raised nothing (its detail lists all None) adds
-    nothing to the detail columns, which are all-null arrays when no batch has details, and
-    an outcome column that is all "computed" is one repeated value."""
+    batch whose calls all wrote nothing and raised nothing (``PacketBatch.quiet``, or its
+    detail lists all None) adds nothing to the detail columns, which are all-null arrays
+    when no batch has details; an outcome column that is all "computed", and the columns
+    with one value per run (run id, label, hash, executor, host), are one value repeated,
+    built straight from its bytes. String columns are built as ``pa.string()``, the stored
+    type, so the store casts nothing."""
     keys: list[int] = []
     started: list[float] = []
     durations: list[float] = []
@@ -139,7 +145,7 @@ def log_table(
     if any(b.outcomes.count(computed) != len(b) for b in batches):
         outcomes = [o for b in batches for o in b.outcomes]
     details = _details(batches)
-    key_array = pa.array(keys, pa.int64()).to_numpy()
+    key_array = np.array(keys, dtype=np.int64)
     if len(key_array) > 1 and not (np.diff(key_array) > 0).all():
         # a call reported twice (computed, then an output the store could not hold): keep
         # its last report
@@ -161,8 +167,7 @@ def log_table(
     else:
         outcome = pa.array(outcomes, _STRING)
         failed = PacketOutcome.FAILED in outcomes
-    micros = pc.round(pc.multiply(pa.array(started, pa.float64()), 1_000_000.0))
-    key_text = pc.cast(pa.array(key_array), _STRING)
+    micros = np.round(np.array(started, dtype=np.float64) * 1_000_000.0).astype(np.int64)
     if details is None:  # no call wrote or raised anything
         nulls = pa.nulls(n, _STRING)
         stdout = stderr = logs = traces = nulls
@@ -172,18 +177,20 @@ def log_table(
         host = pc.fill_null(_strings(details[4]), pa.scalar(_HOST, _STRING))
     columns = {
         "__log_id": pc.binary_join_element_wise(
-            pa.scalar(id_prefix or f"{run_id}:", _STRING), key_text, pa.scalar("", _STRING)
+            pa.scalar(id_prefix or f"{run_id}:", _STRING),
+            pa.array(key_array).cast(_STRING),
+            pa.scalar("", _STRING),
         ),
         "__run_id": _repeat(run_id, n),
         "__node_label": _repeat(run.label, n),
         "__node_hash": _repeat(run.node_hash, n),
         "__outcome": outcome,
-        "__timestamp": pc.cast(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "__duration": pa.array(durations, pa.float64()),
+        "__timestamp": pa.array(micros, pa.timestamp("us", tz="UTC")),
+        "__duration": pa.array(np.array(durations, dtype=np.float64)),
         "__success": (
             pc.not_equal(outcome, pa.scalar(PacketOutcome.FAILED.value, _STRING))
             if failed
-            else pa.repeat(pa.scalar(True), n)
+            else pa.array(np.ones(n, dtype=np.bool_))
         ),
         "__stdout": stdout,
         "__stderr": stderr,
@@ -201,9 +208,12 @@ def _details(batches: list[PacketBatch]) -> list[list[str | None]] | None:
     """Per call of ``batches``: stdout, stderr, python logs, traceback (formatted from the
     error when none was captured) and host; None when no call has any of them."""
     if all(
-        column.count(None) == len(column)
+        b.quiet
+        or all(
+            column.count(None) == len(column)
+            for column in (b.errors, b.stdout, b.stderr, b.python_logs, b.tracebacks, b.hosts)
+        )
         for b in batches
-        for column in (b.errors, b.stdout, b.stderr, b.python_logs, b.tracebacks, b.hosts)
     ):
         return None
     stdout: list[str | None] = []
@@ -227,7 +237,12 @@ def _details(batches: list[PacketBatch]) -> list[list[str | None]] | None:
 
 
 def _repeat(value: str, n: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, _STRING), n)
+    """``value`` ``n`` times, built from its bytes (no value object per row)."""
+    data = value.encode()
+    if n * len(data) >= 2**31:  # beyond 32-bit offsets
+        return pa.repeat(pa.scalar(value, _STRING), n)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
 def _strings(values: list[str | None]) -> pa.Array:

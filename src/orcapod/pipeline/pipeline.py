@@ -100,8 +100,10 @@ from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, Pipe
 if TYPE_CHECKING:
     import networkx as nx
 
+    from orcapod.pipeline import progress as progress_bars
     from orcapod.pipeline import serialization
 else:
+    progress_bars = lazy_module("orcapod.pipeline.progress")
     serialization = lazy_module("orcapod.pipeline.serialization")
 
 __all__ = ["Pipeline"]
@@ -142,8 +144,8 @@ def _draws_progress(observer: Any) -> bool:
     if isinstance(observer, CompositeObserver):
         return any(_draws_progress(o) for o in observer.observers)
     # a ProgressObserver exists only if its module was imported (it is not, with orcapod)
-    progress = sys.modules.get("orcapod.pipeline.progress")
-    return progress is not None and isinstance(observer, progress.ProgressObserver)
+    loaded = sys.modules.get("orcapod.pipeline.progress")
+    return loaded is not None and isinstance(observer, loaded.ProgressObserver)
 
 
 #: ``run(executor=NAME)``: the ``orcapod.executors`` class each name stands for
@@ -468,9 +470,7 @@ class Pipeline:
         if logs:
             observers.append(LoggingObserver(self._scoped_database))
         if progress and sys.stderr.isatty() and not _draws_progress(observer):
-            from orcapod.pipeline.progress import ProgressObserver  # rich: only for a terminal
-
-            observers.append(ProgressObserver())
+            observers.append(progress_bars.ProgressObserver())  # rich: only for a terminal
         if observer is not None:
             observers.append(observer)
         run_observer = CompositeObserver(*observers)

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data.conversion import arrow_schema_to_schema, column_to_pylist, table_schema
 from orcapod.databases import ArrowDatabase

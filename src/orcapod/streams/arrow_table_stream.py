@@ -32,8 +32,8 @@ from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, table_schema

@@ -251,3 +251,75 @@ def test_sequential_calls_without_capture_keep_each_calls_duration_and_error(tmp
     assert isinstance(batch.errors[failing], ValueError)
     assert batch.tracebacks[failing] is None and batch.hosts[failing] is None
     assert all(e is None for i, e in enumerate(batch.errors) if i != failing)
+
+
+def _by_tag(recorder: Recorder) -> dict[int, dict]:
+    """Every ended call as a dict of its batch fields, by the ``k`` tag of its packet."""
+    calls = {}
+    for batch in recorder.batches:
+        tags = recorder.runs[0].describe(batch.keys).column("k").to_pylist()
+        for i, k in enumerate(tags):
+            calls[k] = {
+                "outcome": batch.outcomes[i],
+                "started": batch.started[i],
+                "duration": batch.durations[i],
+                "error": batch.errors[i],
+                "stdout": batch.stdout[i],
+                "logs": batch.python_logs[i],
+                "traceback": batch.tracebacks[i],
+                "host": batch.hosts[i],
+            }
+    return calls
+
+
+def slow_noisy(x: int) -> int | None:
+    if x == 2:
+        time.sleep(0.05)
+    return noisy(x) if x in (3, 4, 5) else x
+
+
+def test_calls_reported_in_bulk_keep_each_calls_time_output_and_failure(tmp_path):
+    # an observer deaf to call starts: calls run one by one here are timed and captured
+    # around each call and their ends reported in bulk, with the same detail per call
+    recorder = StartDeaf(captures_output=True)
+    rows = [{"k": i, "x": i} for i in range(8)]
+    before = time.time()
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        _node(tmp_path, rows, fn=slow_noisy).run()
+    calls = _by_tag(recorder)
+    assert sorted(calls) == list(range(8)) and recorder.started == []
+    assert calls[2]["duration"] >= 0.05 and calls[0]["duration"] < 0.05
+    assert all(before - 1 <= c["started"] <= time.time() + 1 for c in calls.values())
+    failed = calls[3]
+    assert failed["outcome"] is PacketOutcome.FAILED
+    assert isinstance(failed["error"], ValueError) and "three is bad" in failed["traceback"]
+    assert failed["stdout"] == "out 3\n" and failed["host"]
+    assert failed["logs"] == "WARNING:orcapod.tests.events:log 3"
+    assert calls[4]["outcome"] is PacketOutcome.FILTERED and calls[4]["stdout"] == "out 4\n"
+    assert calls[5]["stdout"] == "out 5\n" and calls[5]["error"] is None
+    for k in (0, 1, 2, 6, 7):  # silent calls: nothing captured, nothing formatted
+        assert calls[k]["outcome"] is PacketOutcome.COMPUTED
+        assert calls[k]["stdout"] is calls[k]["traceback"] is calls[k]["host"] is None
+
+
+def test_calls_reported_in_bulk_without_capture_keep_errors_and_print_as_usual(tmp_path, capsys):
+    recorder = StartDeaf(captures_output=False)
+    with observing(recorder), pytest.warns(FailedRowsWarning):
+        _node(tmp_path, [{"k": i, "x": i} for i in range(8)], fn=slow_noisy).run()
+    calls = _by_tag(recorder)
+    assert calls[2]["duration"] >= 0.05
+    assert isinstance(calls[3]["error"], ValueError) and calls[3]["traceback"] is None
+    assert all(c["stdout"] is None for c in calls.values())
+    assert "out 5" in capsys.readouterr().out
+
+
+def test_a_batch_says_when_none_of_its_calls_failed_or_wrote_anything(tmp_path):
+    recorder = StartDeaf(captures_output=True)
+    with observing(recorder):
+        _node(tmp_path, [{"k": i, "x": i} for i in range(7)], fn=quiet_unless_odd).run()
+    assert not any(b.quiet for b in recorder.batches)  # odd calls printed
+    quiet = StartDeaf(captures_output=True)
+    with observing(quiet):
+        _node(tmp_path / "2", [{"k": i, "x": 2 * i} for i in range(7)], fn=quiet_unless_odd).run()
+    assert quiet.batches and all(b.quiet for b in quiet.batches)
+    assert all(c is None for b in quiet.batches for c in b.stdout + b.hosts)

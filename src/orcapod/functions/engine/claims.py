@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 

@@ -16,7 +16,7 @@ captured and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``pytho
 ``tracebacks``, ``hosts``): calls the engine runs one by one in its own thread are captured
 around each call by one capture kept in place for the run (``PacketReporter.capture_here``);
 every other call gets a packet logger, so the executor captures it where it runs (the
-worker, for Ray).
+worker, for Ray). ``PacketBatch.quiet`` says no call of a batch failed or wrote anything.
 
 Decisions:
 
@@ -25,7 +25,10 @@ Decisions:
   end), so an observer costs a few list appends per call. Only ``on_packet_start`` is a call
   per packet (it is what a live display needs); an observer that ignores it says so with an
   optional ``hears_packet_start = False`` (``NoOpObserver`` works it out), and then it is not
-  called at all.
+  called at all - and calls run one by one in the engine's thread need no per-call report
+  either: ``PacketReporter.timed`` wraps the function so each call is timed (and captured)
+  where it runs, and the engine reports the calls that returned in bulk (``end_many``) when
+  it hands their outputs on in bulk; a call that raises is reported on its own (``end``).
 * A packet is the distinct input packet of one call: the same packet under several tags is
   one call settling several rows (``rows``); ``run.describe(keys)`` gives, per key, the tags
   of the first row that asked for it and its input packet hash.
@@ -113,6 +116,9 @@ class PacketBatch:
     python_logs: list[str | None] = field(default_factory=list)
     tracebacks: list[str | None] = field(default_factory=list)  #: as captured (None: none)
     hosts: list[str | None] = field(default_factory=list)  #: where the call ran, if captured
+    #: True when no call of the batch failed or had anything captured (every item of
+    #: ``errors`` .. ``hosts`` is None): a reader can skip those lists
+    quiet: bool = False
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -182,6 +188,13 @@ class PacketReporter:
         self._here: OutputCapture | None = None
         self._here_key = -1  # the call running one by one (-1: none) ...
         self._here_started = 0.0  # ... and when it started (perf_counter)
+        # calls run through ``timed`` whose end is not reported yet, oldest first: start
+        # (perf_counter) and duration; what they wrote, by call number (``_timed_front``:
+        # the number of the oldest)
+        self._timed_started: list[float] = []
+        self._timed_durations: list[float] = []
+        self._timed_output: dict[int, tuple[str | None, str | None, str | None]] = {}
+        self._timed_front = 0
         # ended calls not handed over yet (``PacketBatch`` fields, column-wise)
         self._keys: list[int] = []
         self._outcomes: list[PacketOutcome] = []
@@ -224,6 +237,86 @@ class PacketReporter:
         self._one_by_one = False
         self._here_key = -1
         self._in_flight.clear()
+        self._timed_front += len(self._timed_started)
+        self._timed_started.clear()
+        self._timed_durations.clear()
+        self._timed_output.clear()
+
+    def timed(self, call: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+        """For calls run one by one in this thread (after ``capture_here(True)``) whose ends
+        are reported in bulk (``end_many``): ``call``, timed, and captured when the observer
+        captures. None when each call must be reported on its own (the observer hears each
+        call's start, or the calls do not run one by one here).
+
+        A call that raises is reported with ``end`` right after it (its time and output
+        are those ``timed`` took); calls that returned are reported with ``end_many``, in
+        the order they ran."""
+        if self._on_start is not None or not self._one_by_one:
+            return None
+        here = self._here
+        started = self._timed_started
+        durations = self._timed_durations
+        clock = _clock
+        if here is None:
+
+            def timed_call(packet: Any) -> Any:
+                begun = clock()
+                try:
+                    return call(packet)
+                finally:
+                    started.append(begun)
+                    durations.append(clock() - begun)
+
+            return timed_call
+        output = self._timed_output
+
+        def captured_call(packet: Any) -> Any:
+            here.active = True
+            begun = clock()
+            try:
+                return call(packet)
+            finally:
+                ended = clock()
+                here.active = False
+                started.append(begun)
+                durations.append(ended - begun)
+                if here.stdout is not None or here.stderr is not None or here.logs is not None:
+                    output[self._timed_front + len(started) - 1] = here.take()
+
+        return captured_call
+
+    def end_many(self, keys: list[int], outputs: Sequence[object], rows: Sequence[int]) -> None:
+        """The oldest ``len(keys)`` calls run through ``timed`` returned: per call its packet
+        key and output (None: filtered); ``rows[key]``: the input rows a packet settles."""
+        n = len(keys)
+        if not n:
+            return
+        started, durations = self._timed_started, self._timed_durations
+        if len(started) < n:
+            raise RuntimeError(
+                f"{n} timed calls reported ended but only {len(started)} ran through "
+                "PacketReporter.timed; report each call with end() instead"
+            )
+        at = len(self._keys)
+        if not at:
+            self._oldest = _clock()
+        epoch = self._epoch
+        self._keys += keys
+        computed, filtered = PacketOutcome.COMPUTED, PacketOutcome.FILTERED
+        self._outcomes += [filtered if o is None else computed for o in outputs]
+        self._rows += [rows[k] for k in keys]
+        self._started += [epoch + t for t in started[:n]]
+        self._durations += durations[:n]
+        front = self._timed_front
+        output = self._timed_output
+        if output:
+            for number in [c for c in output if c < front + n]:
+                out, err, logs = output.pop(number)
+                self._details[at + number - front] = (None, out, err, logs, None, HOST)
+        del started[:n], durations[:n]
+        self._timed_front = front + n
+        if len(self._keys) >= BATCH_CALLS or _clock() - self._oldest >= BATCH_SECONDS:
+            self.flush()
 
     def begin(self, key: int) -> CallLog | None:
         """A call of packet ``key`` starts; returns the logger to pass to it (or None)."""
@@ -250,7 +343,18 @@ class PacketReporter:
         if not keys:
             self._oldest = now
         here = self._here
-        if here is not None or self._one_by_one:
+        if self._timed_started:  # a call run through ``timed`` that raised
+            started = self._timed_started.pop(0)
+            duration = self._timed_durations.pop(0)
+            out, err, logs = self._timed_output.pop(self._timed_front, (None, None, None))
+            self._timed_front += 1
+            if here is None:  # not captured: the error only
+                if error is not None:
+                    self._details[len(keys)] = (error, None, None, None, None, None)
+            elif error is not None or out is not None or err is not None or logs is not None:
+                trace = None if error is None else format_traceback(error)
+                self._details[len(keys)] = (error, out, err, logs, trace, HOST)
+        elif here is not None or self._one_by_one:
             if key == self._here_key:
                 started = self._here_started
                 self._here_key = -1
@@ -306,8 +410,20 @@ class PacketReporter:
         for at, values in details.items():
             for column, value in zip(sparse, values, strict=True):
                 column[at] = value
+        errors, stdout, stderr, python_logs, tracebacks, hosts = sparse
         batch = PacketBatch(
-            keys, self._outcomes, self._rows, self._started, self._durations, *sparse
+            keys,
+            self._outcomes,
+            self._rows,
+            self._started,
+            self._durations,
+            errors,
+            stdout,
+            stderr,
+            python_logs,
+            tracebacks,
+            hosts,
+            quiet=not details,
         )
         self._keys, self._outcomes, self._rows, self._started, self._durations = (
             [],

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.databases.id_index import HEX_PAIRS
 from orcapod.errors import DatabaseError
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from orcapod._lazy import pc
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types.columns import INPUT_PACKET_HASH, RECORD_ID, source_column
 
