@@ -60,6 +60,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -88,7 +89,7 @@ __all__ = ["READ_AHEAD_ROWS", "stream_function"]
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 10_000
+READ_AHEAD_ROWS = 50_000
 
 
 #: a chunk read from the input takes every row that arrives less than this apart (a table an
@@ -103,6 +104,13 @@ HAND_ROWS = 64
 HAND_SECONDS = 0.005
 HAND_LIMIT = 2 * HAND_ROWS
 
+#: calls made one by one that take less than this on average run look-ups and commits inline
+#: (in the node's thread, between calls); slower ones move them to threads of their own. The
+#: average is taken over calls that took ``TIMED_SECONDS`` in all (a call slowed by the
+#: machine, or by a first call's one-off costs, does not decide alone)
+SLOW_CALL_SECONDS = 0.001
+TIMED_SECONDS = 0.05
+
 
 class _NodeStream:
     """The run's loop (see the module docstring); runs in the node's thread."""
@@ -113,7 +121,7 @@ class _NodeStream:
         store: NodeStore,
         template: pa.Table,
         keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[], pa.Table | None],
+        request: Callable[[], Future[pa.Table | None]],
         send: Callable[[pa.Table], None] | None,
         max_concurrency: int | None,
     ) -> None:
@@ -127,20 +135,28 @@ class _NodeStream:
         self._call = self._pf.call if values is None else values[0]
         self._packet_schema = settings.read_stream.output_schema()[1]
         self._writer = StreamWriter(settings, store, template, self._tag_keys, send)
-        self._preparer = Preparer(settings, store, keys, receive, self._writer, current_observer())
+        self._preparer = Preparer(settings, store, keys, request, self._writer, current_observer())
         #: the chunk whose calls are being started, and its remaining calls
         self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
         self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
         self._ended = False
         self._ops: list[tuple[Any, ...]] = []  # outcomes not yet handed to the writer
         self._oldest = 0.0
+        self._threaded = False  # look-ups and commits in threads of their own
+        self._timing = [0, 0.0]  # calls timed (one by one) and the seconds they took
+
+    def _threads(self) -> None:
+        """From now on, look-ups and commits run in threads of their own."""
+        self._threaded = True
+        self._writer.start()
+        self._preparer.start()
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> NodeRunSummary:
         writer = self._writer
-        writer.start()
-        self._preparer.start()
+        if self._window > 1:  # calls run elsewhere: look-ups and commits go beside them
+            self._threads()
         try:
             while True:
                 self._fill()
@@ -177,6 +193,11 @@ class _NodeStream:
             current = self._current
             if current is not None:
                 chunk, calls = current
+                if not self._threaded:  # one by one, look-ups and commits inline
+                    self._call_inline(chunk, calls)
+                    if not self._threaded:  # else the rest go the threaded way
+                        self._current = None
+                    continue
                 item = next(calls, None)
                 if item is not None:
                     self._start(chunk, *item)
@@ -204,6 +225,52 @@ class _NodeStream:
                 chunk.capture_here(self._window)
                 packets = chunk.packets(self._packet_schema)
                 self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
+
+    def _call_inline(self, chunk: StreamChunk, calls: Iterator[tuple[int, Packet]]) -> None:
+        """Call the chunk's packets one by one in this thread, handing their outputs to the
+        (inline) writer in bulk. Returns at the calls' end - or once calls that took
+        ``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more: look-ups and commits
+        then move to threads of their own, and the remaining calls go the threaded way."""
+        self._hand(wait=True)  # the chunk reaches the writer before its outputs
+        call, clock, timing = self._call, time.perf_counter, self._timing
+        packets: list[int] = []
+        outputs: list[Any] = []
+        since = clock()
+        slow = False
+        try:
+            for packet, value in calls:
+                started = clock()
+                logger = chunk.begin(packet)
+                try:
+                    output = call(value) if logger is None else call(value, logger=logger)
+                except Exception as err:  # recorded; raised under fail_fast
+                    if packets:  # in order: the outputs before the failure
+                        self._writer.hand([("outputs", chunk, packets, outputs)])
+                        packets, outputs = [], []
+                    self._collect(chunk, packet, Pending.failed(err))
+                else:
+                    if chunk.ended(packet, output):
+                        chunk.release_capture()
+                    packets.append(packet)
+                    outputs.append(output)
+                now = clock()
+                timing[0] += 1
+                timing[1] += now - started
+                if len(packets) >= HAND_ROWS or now - since >= HAND_SECONDS:
+                    since = now
+                    if packets:
+                        self._writer.hand([("outputs", chunk, packets, outputs)])
+                        packets, outputs = [], []
+                if timing[1] >= TIMED_SECONDS:
+                    slow = timing[1] >= SLOW_CALL_SECONDS * timing[0]
+                    timing[0], timing[1] = 0, 0.0
+                    if slow:
+                        break
+        finally:  # the outputs finished so far are committed, whatever comes next
+            if packets and self._writer.error is None:
+                self._writer.hand([("outputs", chunk, packets, outputs)])
+        if slow:
+            self._threads()
 
     def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
         logger = chunk.begin(packet)
@@ -271,8 +338,8 @@ async def stream_function(
     (reader,) = inputs
     ahead = ReadAhead(reader, read_rows)
 
-    def receive() -> pa.Table | None:
-        return asyncio.run_coroutine_threadsafe(ahead.take(settle=SETTLE_SECONDS), loop).result()
+    def request() -> Future[pa.Table | None]:
+        return asyncio.run_coroutine_threadsafe(ahead.take(settle=SETTLE_SECONDS), loop)
 
     def send(table: pa.Table) -> None:
         # one hand-off to the event loop per table, which sends it in channel-sized chunks:
@@ -284,7 +351,7 @@ async def stream_function(
         store,
         template,
         keys,
-        receive,
+        request,
         None if output is None else send,
         max_concurrency,
     )

@@ -21,6 +21,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -133,14 +134,15 @@ class Preparer:
         settings: RunSettings,
         store: NodeStore,
         keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[], pa.Table | None],
+        request: Callable[[], Future[pa.Table | None]],
         writer: StreamWriter,
         observer: Any,
     ) -> None:
         self._settings = settings
         self._store = store
         self._tag_keys, self._packet_keys = keys
-        self._receive = receive
+        self._request = request
+        self._threaded = False  # until ``start()``, the loop prepares each chunk itself
         self._writer = writer
         self._observer = observer
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=PREPARED_AHEAD)
@@ -157,6 +159,8 @@ class Preparer:
         )
 
     def start(self) -> None:
+        """Go on in a thread of its own, ahead of the calls."""
+        self._threaded = True
         self._thread.start()
 
     def stop(self) -> None:
@@ -165,7 +169,18 @@ class Preparer:
 
     def next(self, wait: bool) -> Any:
         """The next prepared ``(chunk, hit records)``; None at the input's end; ``NOTHING``
-        when ``wait`` is False and none is ready. Raises what the look-ups raised."""
+        when ``wait`` is False and none is ready. Raises what the look-ups raised.
+
+        Before ``start()`` the chunk is read and prepared here, in the caller's thread (only
+        when ``wait``), the writer committing its due rows while the input is awaited."""
+        if not self._threaded:
+            while wait:
+                table = self._writer.wait(self._request())
+                if table is None:
+                    return None
+                if table.num_rows:
+                    return self._prepare(table)
+            return NOTHING
         try:
             got = self._ready.get(timeout=None) if wait else self._ready.get_nowait()
         except queue.Empty:
@@ -188,7 +203,7 @@ class Preparer:
             # what the store holds is read while the input's first rows are on their way
             self._known.load()
             while not self._stopped.is_set():
-                table = self._receive()
+                table = self._request().result()
                 if table is None:
                     self._put(None)
                     return
@@ -202,6 +217,8 @@ class Preparer:
         plan = InputPlan(ArrowTableStream(projected, self._tag_keys))
         self._open = [c for c in self._open if not c.passed]
         if self._overlaps(plan):  # wait until the earlier rows are committed and passed on
+            if not self._threaded:  # every call of theirs was handed: commit them now
+                self._writer.commit()
             while any(not c.passed for c in self._open) and self._writer.error is None:
                 if self._stopped.wait(0.005):
                     break
