@@ -1,15 +1,33 @@
 """Streaming run of a ``FunctionNode``: one continuous window of calls across received chunks.
 
-``stream_function(...)`` (behind ``FunctionNode.async_execute``) runs the engine's phases as a
-pipeline of three threads of the node (the event loop only moves chunks), so that neither the
-look-ups nor the commits hold up the calls:
+``stream_function(...)`` (behind ``FunctionNode.async_execute``) runs the engine's phases - the
+input channel read ahead of the work (``ReadAhead``: up to ``read_rows`` rows,
+``READ_AHEAD_ROWS`` or the node's ``FlushPolicy.rows`` if smaller), each chunk (every row read
+since the previous one, so a fast upstream is met with few, large chunks and a slow one with
+small, early ones) identified and looked up (``orcapod.nodes.stream_lookup``), its missing
+packets called, the outcomes committed and passed on (``orcapod.nodes.stream_writer``) - in
+one of two ways; the event loop only moves chunks.
 
-* look-ups (``orcapod.nodes.stream_lookup``): the input channel is read ahead of the work
-  (``ReadAhead``: up to ``read_rows`` rows - ``READ_AHEAD_ROWS``, or the node's
-  ``FlushPolicy.rows`` if smaller); every chunk (every row read since the previous one, so a
-  fast upstream is met with few, large chunks and a slow one with small, early ones) goes
-  through the engine's identify and look-up phases, at most ``PREPARED_AHEAD`` chunk(s) ahead
-  of the calls;
+Inline, for cheap calls made one by one (a window of 1): the node's thread does everything,
+between calls - it prepares the next chunk once the current one's calls are done, and hands
+outputs to the writer in bulk (``HAND_ROWS`` or every ``HAND_SECONDS``), which commits in
+this thread when its cadence allows. Decision: threads would let look-ups and commits run
+beside such calls, but the calls, the look-ups and the commits all hold the interpreter lock,
+so the hand-offs between threads cost more than they overlap (a streaming run of trivial
+functions took 1.75 times the CPU of a synchronous one with them). While calling, a commit
+waits until about ``INLINE_COMMIT_GAP`` times its own duration has passed since the previous
+one (commits take a small share of a busy node's time, and are few and large as in a
+synchronous run); the first rows are committed at once, and while the node waits for input,
+what it holds is committed within ``COMMIT_GAP`` times a commit's duration (a slowly arriving
+input is passed on promptly).
+
+In threads, for slow calls or a concurrent window: once one-by-one calls that took
+``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more (the first call's one-off
+costs, or a call slowed by a busy machine, do not decide alone), or from the start when up to
+``max_concurrency`` calls run at once (a concurrent executor), the run goes on as a pipeline
+of three threads of the node, so that neither the look-ups nor the commits hold up the calls:
+
+* look-ups (``Preparer``): at most ``PREPARED_AHEAD`` chunk(s) ahead of the calls;
 * calls (``_NodeStream``, the node's thread): ONE window of at most ``max_concurrency`` calls
   in flight that runs across chunk boundaries - the next chunk's calls start while the
   previous chunk's last ones run. While calls are in flight the next chunk is only polled (a
@@ -19,9 +37,10 @@ look-ups nor the commits hold up the calls:
   or every ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches); while the
   queue is full (a commit is running) the loop keeps its outcomes and goes on calling, up to
   ``HAND_LIMIT`` of them;
-* writes (``orcapod.nodes.stream_writer``): the run's one writer commits whenever it holds
-  rows and nothing more is queued (within its commit cadence) and passes the committed rows
-  on.
+* writes (``StreamWriter``): the run's one writer commits whenever it holds rows and nothing
+  more is queued (within ``COMMIT_GAP``) and passes the committed rows on.
+
+The switch happens once, between two calls, and only towards threads.
 
 Backpressure reaches every stage: a full output channel blocks the writer, a full writer queue
 the calls, a full read-ahead the upstream channel. A node thus holds at most its read-ahead,
@@ -89,7 +108,7 @@ __all__ = ["READ_AHEAD_ROWS", "stream_function"]
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 50_000
+READ_AHEAD_ROWS = 20_000
 
 
 #: a chunk read from the input takes every row that arrives less than this apart (a table an
@@ -105,9 +124,7 @@ HAND_SECONDS = 0.005
 HAND_LIMIT = 2 * HAND_ROWS
 
 #: calls made one by one that take less than this on average run look-ups and commits inline
-#: (in the node's thread, between calls); slower ones move them to threads of their own. The
-#: average is taken over calls that took ``TIMED_SECONDS`` in all (a call slowed by the
-#: machine, or by a first call's one-off costs, does not decide alone)
+#: (module docstring); the average is taken over calls that took ``TIMED_SECONDS`` in all
 SLOW_CALL_SECONDS = 0.001
 TIMED_SECONDS = 0.05
 
@@ -132,7 +149,7 @@ class _NodeStream:
         self._pf = pod.packet_function
         self._window = pod.concurrency_window(max_concurrency)
         values = pod.sequential_values() if self._window == 1 else None
-        self._call = self._pf.call if values is None else values[0]
+        self._call: Callable[..., Any] = self._pf.call if values is None else values[0]
         self._packet_schema = settings.read_stream.output_schema()[1]
         self._writer = StreamWriter(settings, store, template, self._tag_keys, send)
         self._preparer = Preparer(settings, store, keys, request, self._writer, current_observer())
@@ -243,7 +260,7 @@ class _NodeStream:
                 logger = chunk.begin(packet)
                 try:
                     output = call(value) if logger is None else call(value, logger=logger)
-                except Exception as err:  # recorded; raised under fail_fast
+                except Exception as err:  # noqa: BLE001 - recorded; raised under fail_fast
                     if packets:  # in order: the outputs before the failure
                         self._writer.hand([("outputs", chunk, packets, outputs)])
                         packets, outputs = [], []

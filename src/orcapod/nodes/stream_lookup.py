@@ -1,8 +1,10 @@
-"""The look-up thread of a streaming function node run (``Preparer``): reads the node's input
+"""The look-ups of a streaming function node run (``Preparer``): reads the node's input
 chunks, takes each through the run's per-chunk path (``orcapod.nodes.stream_chunk``: identify,
 then its recorded entries, then one result-cache look-up of its novel packets) and hands the
-prepared chunks to the run's window of calls (``orcapod.nodes.function_stream``), at most
-``PREPARED_AHEAD`` chunk(s) ahead, so look-ups never hold up the calls.
+prepared chunks to the run's calls (``orcapod.nodes.function_stream``). Until ``start()`` a
+chunk is read and prepared when the loop asks for it, in the loop's thread (the inline writer
+committing its due rows while the input is awaited); once started, in a thread of its own, at
+most ``PREPARED_AHEAD`` chunk(s) ahead, so look-ups never hold up the calls.
 
 Known keys (``KnownKeys``): the run reads, once, the entry ids and input hashes the node's
 store holds when it starts; a chunk whose keys meet none of them, nor any key of an earlier

@@ -1,18 +1,22 @@
-"""The writer thread of a streaming function node run: commits and passes rows on.
+"""The writer of a streaming function node run: commits and passes rows on.
 
 ``StreamWriter`` owns the run's one ``StreamingWriter`` (results, then the records pointing at
 them, then failures; one for all chunks: each chunk numbers its packets from its ``base``) and
 the chunks not yet passed on. The run's loop (``orcapod.nodes.function_stream``) hands it
-outcomes in batches through a bounded queue (``HANDED_AHEAD`` batches: a writer held back by a
-slow reader holds back the loop). It commits whenever it holds rows and nothing more is queued
-- so what arrives during a commit goes with the next one - unless the previous commit ended
-less than ``COMMIT_GAP`` times its own duration ago (commits then take at most about half of
-a busy writer's time); the node's ``FlushPolicy`` still bounds every batch.
+outcomes in batches. Until ``start()`` the writer runs inline: ``hand`` does the batch at once
+in the loop's thread and commits if the cadence allows (``INLINE_COMMIT_GAP`` while the loop
+calls; ``wait`` commits within ``COMMIT_GAP`` while it waits for input). Once started it runs
+in a thread of its own, fed through a bounded queue (``HANDED_AHEAD`` batches: a writer held
+back by a slow reader holds back the loop). It then commits whenever it holds rows and nothing
+more is queued - so what arrives during a commit goes with the next one - unless the previous
+commit ended less than ``COMMIT_GAP`` times its own duration ago (commits then take at most
+about half of a busy writer's time). The node's ``FlushPolicy`` bounds every batch either way
+(checked per handed batch, so a batch may exceed ``rows`` by less than one handed batch).
 
-A chunk's packet events (one engine run per chunk for observers) are closed by this thread
-once its rows are passed on, while it has nothing to commit, or once more than
-``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up the calls, and
-seldom a commit).
+A chunk's packet events (one engine run per chunk for observers) are closed by the writer
+once its rows are passed on: inline at once, in its thread while it has nothing to commit, or
+once more than ``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up
+the calls, and seldom a commit).
 
 After each commit it sends the settled rows of the oldest chunks on, in input order, as the
 very rows (hidden columns included) a synchronous run's downstream node reads from the store:
@@ -30,7 +34,6 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -41,77 +44,17 @@ import pyarrow as pa
 
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
-from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import SKIPPED, RunSettings, run_writer
+from orcapod.nodes.stream_cadence import COMMIT_GAP, INLINE_COMMIT_GAP, StreamingWriter
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.types.columns import POD_TS, RECORD_ID, source_column
 
-__all__ = ["CLOSE_AHEAD", "COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
-
-#: a finished row waits for the next commit only while the last commit ended less than this
-#: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
-COMMIT_GAP = 1.0
-#: the same for a writer run inline by the loop while it calls: there a commit holds up the
-#: calls (while it waits for input, ``COMMIT_GAP``)
-INLINE_COMMIT_GAP = 16.0
+__all__ = ["CLOSE_AHEAD", "HANDED_AHEAD", "StreamWriter"]
 
 T = TypeVar("T")
-
-
-class StreamingWriter(RunWriter):
-    """A ``RunWriter`` that commits as soon as the commit cadence allows, asks
-    ``before_commit`` for the versions its rows were verified absent at, and calls
-    ``after_commit`` after every commit (see the module docstring)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        #: a commit waits until the previous one ended this many times its duration ago
-        self.gap = COMMIT_GAP
-        self.before_commit: Callable[[], None] | None = None
-        self.after_commit: Callable[[], None] | None = None
-        self._commit_seconds = 0.0
-        self._last_end = float("-inf")
-
-    @property
-    def buffered(self) -> int:
-        """Rows waiting for the next commit."""
-        return self._rows
-
-    def due_in(self, gap: float | None = None) -> float | None:
-        """Seconds until the buffered rows are due for a commit (None: nothing buffered);
-        ``gap``: instead of ``self.gap``."""
-        if not self._rows:
-            return None
-        if self._rows >= self._flush_rows:
-            return 0.0
-        now = time.monotonic()
-        return max(
-            0.0,
-            min(
-                self._oldest + self._flush_seconds - now,
-                self._last_end + (self.gap if gap is None else gap) * self._commit_seconds - now,
-            ),
-        )
-
-    def maybe_flush(self) -> None:
-        if self.due_in() == 0.0:
-            self.flush()
-
-    def flush(self) -> None:
-        busy = self._rows > 0
-        start = time.monotonic()
-        if busy and self.before_commit is not None:
-            self.before_commit()
-        super().flush()
-        if self.after_commit is not None:
-            self.after_commit()
-        if busy:  # the commit and passing its rows on
-            self._last_end = time.monotonic()
-            self._commit_seconds = self._last_end - start
-
 
 #: chunks passed on whose packet events are not closed yet: they are closed while the writer
 #: has nothing to commit (an observer's end-of-run work, e.g. writing the calls' log, then does
