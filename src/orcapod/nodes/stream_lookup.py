@@ -226,7 +226,10 @@ class Preparer:
                     break
             self._open = []
         chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier, absent_at=self._known.absent(plan))
+        absent = self._known.absent(plan)
+        # known absent: no look-up finds a hit, so none can be one this run computed earlier
+        earlier = self._computed_earlier if absent is None else None
+        hits = chunk.lookup(earlier, absent_at=absent)
         self._next_base += len(chunk.outcome)
         self._open.append(chunk)
         if not len(chunk.misses):
