@@ -209,3 +209,22 @@ def test_look_ups_and_commits_move_to_threads_once_calls_prove_slow() -> None:
     assert sorted(node.as_table().column("y").to_pylist()) == list(range(400))
     # cheap calls: inline from the start; slow ones (averaging 1 ms or more): in threads
     assert not writing[0] and writing[-1]
+
+
+def test_a_slow_first_call_alone_keeps_look_ups_and_commits_inline() -> None:
+    writing: list[bool] = []
+
+    @function_pod("y")
+    def slow_start(x: int) -> int:  # the first call pays a one-off cost
+        names = {t.name for t in threading.enumerate()}
+        writing.append("orcapod-slow_start-writer" in names)
+        if not writing[:-1]:
+            time.sleep(0.2)
+        return x
+
+    db = InMemoryArrowDatabase()
+    source = _source(300)
+    node = FunctionNode(slow_start.pod, source, db)
+    _run([source, node], buffer=8)
+    assert sorted(node.as_table().column("y").to_pylist()) == list(range(300))
+    assert len(writing) == 300 and not any(writing)

@@ -22,10 +22,11 @@ what it holds is committed within ``COMMIT_GAP`` times a commit's duration (a sl
 input is passed on promptly).
 
 In threads, for slow calls or a concurrent window: once one-by-one calls that took
-``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more (the first call's one-off
-costs, or a call slowed by a busy machine, do not decide alone), or from the start when up to
-``max_concurrency`` calls run at once (a concurrent executor), the run goes on as a pipeline
-of three threads of the node, so that neither the look-ups nor the commits hold up the calls:
+``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more (the first call, which may pay
+one-off costs, is not timed; a call slowed by a busy machine seldom decides alone), or from
+the start when up to ``max_concurrency`` calls run at once (a concurrent executor), the run
+goes on as a pipeline of three threads of the node, so that neither the look-ups nor the
+commits hold up the calls:
 
 * look-ups (``Preparer``): at most ``PREPARED_AHEAD`` chunk(s) ahead of the calls;
 * calls (``_NodeStream``, the node's thread): ONE window of at most ``max_concurrency`` calls
@@ -160,7 +161,9 @@ class _NodeStream:
         self._ops: list[tuple[Any, ...]] = []  # outcomes not yet handed to the writer
         self._oldest = 0.0
         self._threaded = False  # look-ups and commits in threads of their own
-        self._timing = [0, 0.0]  # calls timed (one by one) and the seconds they took
+        #: calls timed (one by one) and the seconds they took; -1: the first, which may pay
+        #: one-off costs (imports, connections), is not timed
+        self._timing = [-1, 0.0]
 
     def _threads(self) -> None:
         """From now on, look-ups and commits run in threads of their own."""
@@ -271,8 +274,9 @@ class _NodeStream:
                     packets.append(packet)
                     outputs.append(output)
                 now = clock()
+                if timing[0] >= 0:
+                    timing[1] += now - started
                 timing[0] += 1
-                timing[1] += now - started
                 if len(packets) >= HAND_ROWS or now - since >= HAND_SECONDS:
                     since = now
                     if packets:
