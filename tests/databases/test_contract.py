@@ -592,3 +592,63 @@ def test_the_noop_database_keeps_no_versions() -> None:
     noop.add_records(P, batch(["a"], v=[1]), "id", flush=True, absent_at=3)
     assert noop.committed_version(P) is None
     assert noop.at("x").committed_version(("y",)) is None
+
+
+# ---------------------------------------------------------------- table tokens and notes
+
+#: backends that cannot name their tables' states, so keep no notes
+_UNNAMED_STATES = ("SQLiteDatabase", "PostgreSQLDatabase")
+
+
+def test_a_note_is_answered_only_while_its_table_is_unchanged(db: ArrowDatabase) -> None:
+    assert db.table_token(P) is None  # no table yet
+    db.add_records(P, batch(["a"], v=[1]), "id", flush=True)
+    token = db.table_token(P)
+    db.write_note(P, "checked", "all good")
+    if type(db).__name__ in _UNNAMED_STATES:
+        assert token is None and db.read_note(P, "checked") is None
+        return
+    assert token is not None and db.table_token(P) == token  # reads do not move it
+    db.get_all_records(P)
+    assert db.table_token(P) == token
+    assert db.read_note(P, "checked") == "all good"
+    assert db.at("results").read_note(("fn",), "checked") == "all good"  # views share notes
+    assert db.read_note(P, "other") is None
+    assert db.read_note(("results", "gn"), "checked") is None
+    db.add_records(P, batch(["b"], v=[2]), "id")  # pending or committed: another state
+    assert db.read_note(P, "checked") is None
+    db.flush()
+    assert db.table_token(P) not in (None, token)
+    assert db.read_note(P, "checked") is None
+    db.write_note(P, "checked", "still good")
+    assert db.read_note(P, "checked") == "still good"
+
+
+def test_note_names_are_checked(any_db: ArrowDatabase) -> None:
+    with pytest.raises(InputValidationError, match="note name"):
+        any_db.write_note(P, "../escape", "x")
+    with pytest.raises(InputValidationError, match="note name"):
+        any_db.read_note(P, "a b")
+
+
+def test_the_noop_database_names_no_states_and_keeps_no_notes() -> None:
+    noop = NoOpArrowDatabase()
+    noop.add_records(P, batch(["a"], v=[1]), "id", flush=True)
+    noop.write_note(P, "checked", "x")
+    assert noop.table_token(P) is None and noop.read_note(P, "checked") is None
+
+
+def test_appended_token_vouches_only_for_rows_this_object_appended(db: ArrowDatabase) -> None:
+    assert db.appended_token(P, None) is None  # no table
+    db.add_records(P, batch(["a"], v=[1]), "id", flush=True)
+    start = db.table_token(P)
+    if type(db).__name__ in _UNNAMED_STATES:
+        assert db.appended_token(P, None) is None
+        return
+    assert db.appended_token(P, None) == start  # it created the table
+    db.add_records(P, batch(["b"], v=[2]), "id", flush=True)
+    now = db.table_token(P)
+    assert now != start and db.appended_token(P, start) == now
+    assert db.at("results").appended_token(("fn",), start) == now
+    db.add_records(("results", "gn"), batch(["c"], v=[3]), "id", flush=True)
+    assert db.appended_token(("results", "gn"), start) is None  # a token of another table

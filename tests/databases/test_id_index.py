@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from orcapod.databases.id_index import CommittedIds, IdHashIndex, hash_ids
 
@@ -45,6 +49,32 @@ def test_hash_ids_is_equal_for_equal_ids_whatever_the_arrow_layout() -> None:
     assert len(hash_ids(pa.array([], pa.string()))) == 0
 
 
+def test_ids_ending_in_hex_hash_to_their_digits_in_any_batch() -> None:
+    digest = "0123456789abcdef" * 2
+    ids = [digest, "arrow_row_v1:" + digest[::-1], "row-7", "x" * 40, "é" * 3 + "00ff" * 4]
+    alone = [int(hash_ids(pa.array([i]))[0]) for i in ids]
+    together = hash_ids(pa.array(ids)).tolist()
+    assert together == alone  # a value's hash never depends on its batch
+    assert alone[0] == int.from_bytes(bytes.fromhex(digest[-16:]), "little")
+    assert alone[4] == int.from_bytes(bytes.fromhex("00ff" * 4), "little")
+    with_null = hash_ids(pa.array([None, digest, "row-7"]))
+    assert with_null[1:].tolist() == [alone[0], alone[2]]
+
+
+def test_stable_hashes_are_xxh3_for_other_values_and_the_same_in_another_process() -> None:
+    ids = ["row-7", "ab" * 8, "tag value with spaces"]
+    stable = hash_ids(pa.array(ids), stable=True).tolist()
+    assert stable[0] == xxhash.xxh3_64_intdigest(b"row-7")
+    assert stable[1] == int.from_bytes(bytes.fromhex("ab" * 8), "little")
+    code = (
+        "import sys; import pyarrow as pa; from orcapod.databases.id_index import hash_ids; "
+        f"print(hash_ids(pa.array({ids!r}), stable=True).tolist()); "
+        "print('polars' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == [str(stable), "False"]  # no polars import either
+
+
 def test_committed_ids_cover_checks_since_their_base_and_find_every_added_id() -> None:
     partial = CommittedIds(3, frozenset({"f1"}))
     assert partial.covers(3) and partial.covers(7) and not partial.covers(2)
@@ -57,3 +87,21 @@ def test_committed_ids_cover_checks_since_their_base_and_find_every_added_id() -
     assert partial.maybe_contains(probe).tolist() == [False, True, True]
     partial.advance(6, frozenset({"f4"}), [pa.array(["a"])])
     assert partial.maybe_contains(probe).tolist() == [True, True, True]
+    # ids known absent at version 5 can only clash with what version 6 added
+    assert partial.maybe_contains(probe, since=5).tolist() == [True, False, False]
+    assert partial.maybe_contains(probe, since=6).tolist() == [False, False, False]
+    later = partial.maybe_contains(probe, since=4).tolist()
+    assert later[0] and later[2]  # "b" (version 4) may be reported once runs merge, never missed
+
+
+def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> None:
+    index = CommittedIds(-1, frozenset())
+    for version in range(100):  # many commits: old runs are merged, tagged with their newest
+        index.advance(version, frozenset({f"f{version}"}), [pa.array([f"id-{version}"])])
+        index.maybe_contains(pa.array(["probe"]))
+    every = pa.array([f"id-{v}" for v in range(100)])
+    assert index.maybe_contains(every).all()
+    newer = index.maybe_contains(every, since=89)
+    assert newer[90:].all()  # every id committed after version 89 is found
+    assert not newer[:64].any()  # old enough ones are skipped even once merged
+    assert len(index._runs) <= 8  # a few runs, not one per commit

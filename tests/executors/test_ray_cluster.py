@@ -18,9 +18,16 @@ import pytest
 
 from orcapod.errors import ExecutorError
 from orcapod.executors import RayExecutor
-from orcapod.executors.ray_cluster import infeasible, public_address, task_demand
+from orcapod.executors.ray_cluster import (
+    PRELOAD_MODULES,
+    infeasible,
+    installed_modules,
+    public_address,
+    task_demand,
+)
 
 SCRIPT = Path(__file__).with_name("loopback_cluster.py")
+FIRST_USE = Path(__file__).with_name("ray_first_use.py")
 
 
 def _process_tree(root: int) -> set[int]:
@@ -161,6 +168,50 @@ def test_unsatisfiable_resources_fail_on_the_local_ray(ray_session: ModuleType) 
         executor.execute_callable(abs, {"x": -1})
     with pytest.raises(ExecutorError, match="asks for {'CPU': 64.0}"):
         RayExecutor(num_cpus=64, resource_timeout=0).submit_callable(abs, {"x": -1})
+
+
+def _first_use(ray_address: str) -> dict[str, Any]:
+    """What ``ray_first_use.py`` saw, run in a fresh process with ``RAY_ADDRESS`` set."""
+    env = {**os.environ, "RAY_ADDRESS": ray_address}
+    done = subprocess.run(
+        [sys.executable, str(FIRST_USE)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return seen
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_local_ray_started_by_the_executor_preloads_the_workers_start_up_modules() -> None:
+    seen = _first_use("local")  # what address=None does when no cluster is running
+    flags = [arg for arg in seen["argv"] if arg.startswith("--worker-preload-modules=")]
+    assert flags, seen["argv"]
+    preloaded = flags[0].partition("=")[2].split(",")
+    assert preloaded == installed_modules(PRELOAD_MODULES)
+    assert "pyarrow" in preloaded
+    assert seen["node"] == seen["driver_node"]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_address_none_joins_a_running_cluster_without_start_up_settings(
+    ray_session: ModuleType,
+) -> None:
+    # RAY_ADDRESS makes ray.init(address=None) join the session's Ray, which refuses settings
+    # for starting one: the executor joins it without them
+    seen = _first_use(ray_session.get_runtime_context().gcs_address)
+    assert seen["node"] == seen["driver_node"] == ray_session.get_runtime_context().get_node_id()
+
+
+def test_installed_modules_keeps_the_importable_names_in_order() -> None:
+    names = ["pyarrow", "no_such_module_here", "no_such_package_here.sub", "json"]
+    assert installed_modules(names) == ["pyarrow", "json"]
 
 
 def test_task_demand_and_feasibility() -> None:

@@ -5,6 +5,11 @@ way everywhere, then hand them to the backend's ``_add``; ``get_record_by_id`` i
 ``get_records_by_ids`` of one id; ``at`` gives the scoped view. Backends implement ``_add`` and
 the reads (one level of inheritance; ``NoOpArrowDatabase`` stores nothing and stands alone).
 
+Notes (``table_token`` / ``write_note`` / ``read_note``, see the protocol) are kept as
+``(token, text)`` pairs by the backend's ``_save_note`` / ``_load_note``; a note is answered
+only while its token is still the table's. A backend that cannot name its states (its
+``table_token`` answers ``None``, the default here) keeps no notes.
+
 ``flush=True`` on a write flushes after adding. ``absent_at`` (verified writes, see
 ``orcapod.databases.protocol``) is handed to ``_add``; a backend without versions reports
 ``committed_version() -> None`` and callers then pass no ``absent_at``.
@@ -18,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.paths import RecordPath, validate_path
+from orcapod.databases.paths import RecordPath, validate_note_name, validate_path
 from orcapod.databases.records import prepare_record, prepare_records
 from orcapod.databases.scoped import ScopedArrowDatabase
 
@@ -64,6 +69,39 @@ class StoringBackend:
 
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         return ScopedArrowDatabase(self, subpath)
+
+    def write_note(self, path: Sequence[str], name: str, text: str) -> None:
+        key = validate_path(path)
+        validate_note_name(name)
+        token = self.table_token(key)
+        if token is not None:  # nothing to bind the note to otherwise
+            self._save_note(key, name, token, text)
+
+    def read_note(self, path: Sequence[str], name: str) -> str | None:
+        key = validate_path(path)
+        validate_note_name(name)
+        token = self.table_token(key)
+        if token is None:
+            return None
+        stored = self._load_note(key, name)
+        return stored[1] if stored is not None and stored[0] == token else None
+
+    def table_token(self, path: Sequence[str]) -> str | None:
+        """None: this backend does not name its tables' states (so it keeps no notes)."""
+        validate_path(path)
+        return None
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """None: this backend does not name its tables' states."""
+        validate_path(path)
+        return None
+
+    def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
+        """Keep ``(token, text)`` as note ``name`` of ``key`` (default: keep nothing)."""
+
+    def _load_note(self, key: RecordPath, name: str) -> tuple[str, str] | None:
+        """The ``(token, text)`` kept as note ``name`` of ``key``, or None."""
+        return None
 
     # implemented by each backend -------------------------------------------------------------
     def _add(

@@ -38,12 +38,12 @@ the files of one that added several are left to the next lookup). A file without
 indexed when first needed: written by another writer, by older code, or left behind by a
 process killed between commit and sidecar.
 
-Hashes come from polars' ``Series.hash`` with a fixed seed: vectorised, ~5x faster than our
-stable row hash (``hash_rows``) on strings, but polars guarantees it only within one polars
-version and it may depend on CPU features. Hence ``<scheme>``: a fingerprint of the hashes of
-fixed probe values, computed once per process when first needed (``scheme()``; not at import,
-so importing orcapod does not import polars). A process whose polars hashes differently uses
-(and writes) another scheme directory and never reads sidecars it cannot interpret.
+Hashes come from ``id_index.hash_ids(stable=True)``: a value ending in 16 hex digits (every
+hash and id orcapod writes) hashes to the value of those digits, decoded with numpy; any other
+value to its xxh3 hash. Both are the same in every process, version and machine. Still,
+``<scheme>`` is a fingerprint of the hashes of fixed probe values (``scheme()``), so a process
+that ever hashed differently would use (and write) another scheme directory and never read
+sidecars it cannot interpret.
 
 Decisions:
 
@@ -65,7 +65,8 @@ Decisions:
   behind, like the data files themselves.
 * Nulls are never in a run; a lookup that also matches null skips the index.
 * Only string columns are indexed (``indexable``): lookup keys are hashes and ids, and other
-  types would need their widths normalised first (polars hashes int32 and int64 differently).
+  types would need their widths normalised first (an int32 and an int64 of one value would
+  hash differently).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.id_index import hash_ids, in_sorted_runs
+from orcapod.databases.id_index import IdHashIndex, hash_ids
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.queries import Constraint
 from orcapod.databases.table_files import TableFiles
@@ -128,7 +129,7 @@ def value_hashes(values: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
         return np.empty(0, dtype=np.uint64)
     if not pa.types.is_large_string(values.type):
         values = values.cast(pa.large_string())
-    return hash_ids(values)
+    return hash_ids(values, stable=True)
 
 
 @functools.cache
@@ -155,6 +156,9 @@ class LookupIndex:
         self._root = f"{INDEX_DIR}/{scheme().hex()}"
         self._columns: set[str] = set()
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
+        # per column, the runs of the files last narrowed against, merged into a few sorted
+        # runs (so a lookup costs a few searchsorted, not one per data file)
+        self._merged: dict[str, tuple[frozenset[str], IdHashIndex]] = {}
         self._persist = True
         self._discovered = False
 
@@ -213,10 +217,10 @@ class LookupIndex:
     def narrow(self, column: str, values: pa.Array, files: Sequence[str]) -> pa.Array:
         """Those of ``values`` (non-null, of the column's type) that may be stored in
         ``files``, the data files of the snapshot read."""
-        runs = self._load(column, files)
-        if not runs or len(values) == 0:
+        index = self._merged_runs(column, files)
+        if not len(index) or len(values) == 0:
             return values.slice(0, 0)
-        return values.filter(pa.array(in_sorted_runs(runs, value_hashes(values))))
+        return values.filter(pa.array(index.maybe_contains(value_hashes(values))))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).
@@ -232,6 +236,23 @@ class LookupIndex:
             self._write(column, added[0], run)
 
     # ------------------------------------------------------------------ internals
+
+    def _merged_runs(self, column: str, files: Sequence[str]) -> IdHashIndex:
+        """The hashes of ``column`` in ``files`` as one ``IdHashIndex``: the one built for
+        the files of the previous call, with the runs of the files added since merged in
+        (rebuilt when a file left the snapshot, e.g. after compaction)."""
+        wanted = frozenset(files)
+        known, index = self._merged.get(column, (frozenset(), IdHashIndex()))
+        if not known <= wanted:
+            known, index = frozenset(), IdHashIndex()
+        if known != wanted:
+            self._load(column, files)  # reads the missing runs (and writes a pack)
+            cache = self._runs[column]
+            for file in files:
+                if file not in known:
+                    index.add(cache[file])
+            self._merged[column] = (wanted, index)
+        return index
 
     def _load(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
         cache = self._runs.setdefault(column, {})

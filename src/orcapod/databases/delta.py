@@ -66,26 +66,15 @@ batch. A failed flush raises ``FlushError`` naming the paths and keeps their row
 Crash safety comes from Delta itself: a commit is a single atomic put-if-absent of a log file,
 so a killed process leaves only unreferenced data files behind, which readers ignore.
 
-Lookups by many values of a string column (e.g. 10k input hashes in a results table) first
-narrow the values with persistent per-file hash indexes (``column_index.LookupIndex``), so
-values that are not stored never reach the query, and a lookup of only new values runs none.
+Reads (``delta_reads``) refresh the table, so they also see rows other processes committed,
+and go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
+SQL, unless a lookup index, a column cache or a sidecar answers without a query.
+``DeltaTable.to_pyarrow_*`` is never used: with deltalake 1.6.6 and pyarrow 26 a process that
+used it often aborts at exit ("terminate called without an active exception"). Results are
+cast back to the canonical Arrow types (DataFusion returns ``string_view`` etc.).
 
-On object storage, reads of whole projected columns with no filter (a node's recorded ids,
-its stored result ids), and projected reads of small tables with a filter (the claims table),
-come from ``column_cache.ColumnCache`` instead of a scan of every data file.
-
-Reads go through deltalake's ``QueryBuilder`` (DataFusion) with the filter and projection in the
-SQL, so a lookup of some ids never brings the table into Python. ``DeltaTable.to_pyarrow_*`` is
-never used: with deltalake 1.6.6 and pyarrow 26 a process that used it often aborts at exit
-("terminate called without an active exception"). Results are cast back to the canonical Arrow
-types (DataFusion returns ``string_view`` etc.). Reads refresh the table, so they also see rows
-other processes committed.
-
-Two opt-in reads go to the data files without a query, for ``lineage`` in a fresh process:
-``get_records_by_ids(..., locate=True)`` (``id_locator``) and
-``get_records_with_column_value(..., statistics=True)`` (``stats_scan``). Both take the
-table's files and schema from its snapshot sidecar while it names the newest commit
-(``snapshot_file``), so they open no table, and record the sidecar when they had to.
+Notes (``write_note`` / ``read_note``) live beside the table (``table_notes``), bound to
+``table_token`` = the table's Delta table id and version (a copied table keeps its notes).
 
 Thread safety: one lock per database serialises all work on it (views share it).
 
@@ -109,16 +98,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.databases.backend import StoringBackend
-from orcapod.databases.column_cache import ColumnCache
-from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_files import (
     check_writable_dir,
     prepare_local_base,
     writer_properties,
 )
+from orcapod.databases.delta_reads import all_records, records_by_ids, records_where
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
-from orcapod.databases.id_locator import locate_ids
 from orcapod.databases.paths import (
     RecordPath,
     check_dirnames,
@@ -127,11 +114,6 @@ from orcapod.databases.paths import (
     validate_subpath,
 )
 from orcapod.databases.queries import (
-    Constraint,
-    filter_records,
-    normalize_constraints,
-    resolve_columns,
-    stored_result,
     with_columns,
 )
 from orcapod.databases.records import (
@@ -143,10 +125,9 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.snapshot_file import current_of, record_of
-from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
-from orcapod.databases.stats_scan import read_where
+from orcapod.databases.sql import in_predicate, quote_identifier
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
+from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import (
     DatabaseError,
     InputValidationError,
@@ -273,37 +254,12 @@ class DeltaTableDatabase(StoringBackend):
         possible hits."""
         if state.table is None or len(ids) == 0:
             return set()
-        hits = self._sync_index(key, state, since).maybe_contains(ids)
+        hits = self._sync_index(key, state, since).maybe_contains(ids, since)
         if not hits.any():
             return set()
         candidates = ids.filter(pa.array(hits))
         sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
         return set(state.query(sql).column(0).to_pylist())
-
-    def _files(self, state: PathState) -> TableFiles | None:
-        """Access to the files of the table of ``state`` (None: a store without a filesystem
-        for them, see ``table_files``)."""
-        if state.files is None:
-            state.files = TableFiles.for_table(state.uri, self._filesystem)
-        return state.files
-
-    def _lookup_index(self, state: PathState) -> LookupIndex | None:
-        """The persistent lookup indexes of the table (``column_index``); None when its store
-        has no filesystem for them."""
-        if state.lookups is None:
-            files = self._files(state)
-            if files is None:
-                return None
-            state.lookups = LookupIndex(files, REMOTE_PACK_AFTER if files.remote else PACK_AFTER)
-        return state.lookups
-
-    def _column_cache(self, state: PathState) -> ColumnCache | None:
-        """The cache of whole projected columns of a table on object storage (None locally:
-        ``column_cache``)."""
-        files = self._files(state)
-        if state.columns is None and files is not None and files.remote:
-            state.columns = ColumnCache(files)
-        return state.columns
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -312,13 +268,54 @@ class DeltaTableDatabase(StoringBackend):
             state.index,
             state.table,
             since,
-            files=self._files(state),
+            files=state.files,
             storage_options=self._storage_options,
             read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
         )
         return state.index
 
     # ------------------------------------------------------------------ writes
+
+    def table_token(self, path: Sequence[str]) -> str | None:
+        """``delta:<Delta table id>@<version>``: a table deleted and created again gets a new
+        id, and every commit (rows added, deleted or rewritten) a new version. The location is
+        not part of it: a copy of a table holds the same rows, so its notes stay true."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            state.refresh()
+            return _token(state)
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """The current token if every version after ``since`` (every version, for None) is
+        an append this object committed (``PathState.own_versions``)."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            state.refresh()
+            token = _token(state)
+            if token is None or state.table is None:
+                return None
+            first = 0
+            if since is not None:
+                table, _, version = since.rpartition("@")
+                if table != token.rpartition("@")[0]:
+                    return None  # another table
+                first = int(version) + 1
+            table_id = str(state.table.metadata().id)  # (a UUID string, typed as int)
+            own = state.own_versions.get(table_id, set())
+            return token if all(v in own for v in range(first, state.version + 1)) else None
+
+    def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
+        with self._lock:
+            files = self._state(key).files
+        if files is not None:
+            save_note(files, name, token, text)
+
+    def _load_note(self, key: RecordPath, name: str) -> tuple[str, str] | None:
+        with self._lock:
+            files = self._state(key).files
+        return None if files is None else load_note(files, name)
 
     def committed_version(self, path: Sequence[str]) -> int:
         """The latest committed version of the table of ``path`` (-1: no table yet). Ids that
@@ -344,12 +341,15 @@ class DeltaTableDatabase(StoringBackend):
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
             merge_schemas(stored, pending_schema, key)
-            incoming = records.column(RECORD_ID).to_pylist()
-            clashes = state.pending_ids.intersection(incoming)
-            since = NO_TABLE if absent_at is None else absent_at
             ids = records.column(RECORD_ID).combine_chunks()
+            clashes: set[str] = set()
+            if state.pending:  # ids added earlier and not committed yet
+                clashes = state.pending_id_set().intersection(ids.to_pylist())
+            since = NO_TABLE if absent_at is None else absent_at
             clashes |= self._committed_ids(key, state, ids, since)
-            records, incoming = drop_clashes(records, incoming, clashes, key, skip_duplicates)
+            if clashes:
+                incoming = ids.to_pylist()
+                records, _ = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
                 return
             if not state.pending:
@@ -358,9 +358,8 @@ class DeltaTableDatabase(StoringBackend):
                 state.checked_version = None
             state.pending.append(records)
             state.pending_rows += records.num_rows
-            state.pending_ids.update(incoming)
             if not skip_duplicates:
-                state.strict_ids.update(incoming)
+                state.strict_ids.update(records.column(RECORD_ID).to_pylist())
             state.pending_schema = pending_schema
             if state.pending_rows >= self._batch_size:
                 self._flush_paths([key])
@@ -428,7 +427,7 @@ class DeltaTableDatabase(StoringBackend):
         seq = self._seq
         creating = state.table is None
         base = state.version
-        lookups = self._lookup_index(state)
+        lookups = state.lookup_index()
         indexing = lookups is not None and bool(lookups.columns)
         before = set() if state.table is None or not indexing else set(state.table.file_uris())
         from deltalake import write_deltalake
@@ -479,13 +478,15 @@ class DeltaTableDatabase(StoringBackend):
             if creating and state.table is not None:
                 return False  # another writer created the table first
             raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
-        if state.table is not None:  # (a table this commit created is indexed on first use)
+        if creating:
+            state.refresh()
+        if state.table is not None:  # (an append that landed is version base + 1: no retries)
+            state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
+        if state.table is not None and not creating:  # (a new table is indexed on first use)
             ids = state.pending[0].column(RECORD_ID)
             state.index = index_own_commit(state.index, state.table, base, ids)
         if indexing:
             assert lookups is not None
-            if creating:  # (an append updated state.table in place)
-                state.refresh()
             if state.table is not None and state.version == base + 1:
                 added = [f for f in state.table.file_uris() if f not in before]
                 lookups.record_commit(added, state.pending[0])
@@ -504,9 +505,8 @@ class DeltaTableDatabase(StoringBackend):
             state.clear_pending()
             return
         state.pending_rows -= first.num_rows
-        committed = set(first.column(RECORD_ID).to_pylist())
-        state.pending_ids -= committed
-        state.strict_ids -= committed
+        if state.strict_ids:
+            state.strict_ids -= set(first.column(RECORD_ID).to_pylist())
         state.checked_version = None
 
     def _recheck(self, key: RecordPath, state: PathState) -> set[str]:
@@ -517,7 +517,7 @@ class DeltaTableDatabase(StoringBackend):
         stored = state.stored_schema()
         assert stored is not None and state.pending_schema is not None
         merge_schemas(stored, state.pending_schema, key)
-        ids = pa.array(list(state.pending_ids), type=pa.string())
+        ids = pa.chunked_array([t.column(RECORD_ID) for t in state.pending]).combine_chunks()
         # every pending id was verified absent at ``verified_since`` (or later)
         since = NO_TABLE if state.verified_since is None else state.verified_since
         found = self._committed_ids(key, state, ids, since)
@@ -529,21 +529,11 @@ class DeltaTableDatabase(StoringBackend):
         ]
         state.pending = [t for t in kept if t.num_rows]
         state.pending_rows = sum(t.num_rows for t in state.pending)
-        state.pending_ids -= found
         rejected = state.strict_ids & found
         state.strict_ids -= found
         return rejected
 
-    # ------------------------------------------------------------------ reads
-
-    def _snapshot(self, key: RecordPath) -> tuple[PathState, pa.Schema | None]:
-        state = self._state(key)
-        state.refresh()
-        stored = state.stored_schema()
-        schema = stored
-        if state.pending_schema is not None:
-            schema = merge_schemas(stored, state.pending_schema, key)
-        return state, schema
+    # ------------------------------------------------------------------ reads (delta_reads)
 
     def get_records_by_ids(
         self,
@@ -559,40 +549,14 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         wanted = normalize_ids(ids)
         with self._lock:
-            current = current_of(self._state(key)) if locate else None
-            if current is not None and len(wanted):
-                state = self._state(key)
-                found = locate_ids(state, state.files, wanted, build=True, snapshot=current)
-                if found is not None:
-                    return stored_result([found], current.schema, record_id_column, None)
-            state, schema = self._snapshot(key)
-            if locate:
-                record_of(state)
-            if schema is None or len(wanted) == 0:
-                return None
-            parts = [
-                t.filter(pc.is_in(t.column(RECORD_ID), value_set=wanted)) for t in state.pending
-            ]
-            if state.table is not None:
-                located = locate_ids(state, self._files(state), wanted, build=locate)
-                if located is None:
-                    sql = f"SELECT * FROM t WHERE {in_predicate(RECORD_ID, wanted)}"
-                    located = state.query(sql)
-                parts.insert(0, located)
-        return stored_result(parts, schema, record_id_column, None)
+            return records_by_ids(self._state(key), wanted, record_id_column, locate)
 
     def get_all_records(
         self, path: Sequence[str], record_id_column: str | None = None
     ) -> pa.Table | None:
         key = validate_path(path)
         with self._lock:
-            state, schema = self._snapshot(key)
-            if schema is None:
-                return None
-            parts = list(state.pending)
-            if state.table is not None:
-                parts.insert(0, state.read_all())
-        return stored_result(parts, schema, record_id_column, None)
+            return all_records(self._state(key), record_id_column)
 
     def get_records_with_column_value(
         self,
@@ -608,52 +572,13 @@ class DeltaTableDatabase(StoringBackend):
         one row by its tag)."""
         key = validate_path(path)
         with self._lock:
-            current = current_of(self._state(key)) if statistics else None
-            if current is not None:
-                files = self._state(key).files
-                assert files is not None  # (``current_of`` found the sidecar through them)
-                tests = normalize_constraints(constraints, current.schema, record_id_column, key)
-                found = read_where(files, current.uris, current.schema, tests)
-                if found is not None:
-                    selected = resolve_columns(columns, current.schema, record_id_column, key)
-                    return stored_result([found], current.schema, record_id_column, selected)
-            state, schema = self._snapshot(key)
-            if statistics:
-                record_of(state)
-            files = self._files(state) if statistics else None
-            if files is not None and schema is not None and state.table is not None:
-                tests = normalize_constraints(constraints, schema, record_id_column, key)
-                stored = state.stored_schema()
-                assert stored is not None  # (a table has a stored schema)
-                found = read_where(files, state.table.file_uris(), stored, tests)
-                if found is not None:
-                    parts = [found, *(filter_records(t, tests) for t in state.pending)]
-                    selected = resolve_columns(columns, schema, record_id_column, key)
-                    return stored_result(parts, schema, record_id_column, selected)
-            lookups = self._lookup_index(state)
-            if lookups is not None and isinstance(constraints, Mapping):
-                lookups.note_lookup(constraints, record_id_column)
-            if schema is None:
-                return None
-            tests = normalize_constraints(constraints, schema, record_id_column, key)
-            selected = resolve_columns(columns, schema, record_id_column, key)
-            parts = [filter_records(t, tests) for t in state.pending]
-            stored = state.stored_schema()
-            cache = self._column_cache(state)
-            cached = cache and cache.read_where(state.table, stored, selected, tests)
-            if cached is not None:  # a small table on object storage (column_cache)
-                parts.insert(0, cached)
-                return stored_result(parts, schema, record_id_column, selected)
-            narrowed: list[Constraint] | None = tests
-            if stored is not None and lookups is not None and state.table is not None:
-                narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
-            if stored is not None and narrowed is not None:
-                where = where_clause(narrowed, stored)
-                if where == "TRUE" and selected is not None and cache is not None:
-                    assert state.table is not None  # (a table has a stored schema)
-                    present = [c for c in selected if stored.get_field_index(c) >= 0]
-                    parts.insert(0, cache.read(present, state.table.file_uris(), stored))
-                elif where is not None:
-                    sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
-                    parts.insert(0, state.query(sql))
-        return stored_result(parts, schema, record_id_column, selected)
+            return records_where(
+                self._state(key), constraints, record_id_column, columns, statistics
+            )
+
+
+def _token(state: PathState) -> str | None:
+    """The table's token (``table_token``); None without a table or with rows pending."""
+    if state.table is None or state.pending:
+        return None
+    return f"delta:{state.table.metadata().id}@{state.version}"

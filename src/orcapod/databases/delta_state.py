@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from orcapod.databases.column_cache import ColumnCache
-from orcapod.databases.column_index import LookupIndex
+from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
 from orcapod.databases.id_locator import IdLocator
 from orcapod.databases.paths import RecordPath
 from orcapod.databases.records import canonical_schema
 from orcapod.databases.table_files import TableFiles
+from orcapod.types.columns import RECORD_ID
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -79,7 +80,6 @@ class PathState:
     schema: pa.Schema | None = None
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
-    pending_ids: set[str] = field(default_factory=set)
     strict_ids: set[str] = field(default_factory=set)
     pending_schema: pa.Schema | None = None
     checked_version: int | None = None
@@ -90,6 +90,8 @@ class PathState:
     locator: IdLocator | None = None
     files: TableFiles | None = None
     columns: ColumnCache | None = None
+    #: per Delta table id, the versions this database object committed (appends)
+    own_versions: dict[str, set[int]] = field(default_factory=dict)
     refreshed_at: float = -math.inf
     replayed_at: float = -math.inf
 
@@ -100,12 +102,30 @@ class PathState:
     def clear_pending(self) -> None:
         self.pending = []
         self.pending_rows = 0
-        self.pending_ids = set()
         self.strict_ids = set()
         self.pending_schema = None
         self.checked_version = None
         self.verified_since = None
         self.inflight_seq = None
+
+    def pending_id_set(self) -> set[str]:
+        """The ids of the pending rows."""
+        return {i for t in self.pending for i in t.column(RECORD_ID).to_pylist()}
+
+    def lookup_index(self) -> LookupIndex | None:
+        """The persistent lookup indexes of the table (``column_index``); None when its store
+        has no filesystem for them."""
+        if self.lookups is None and self.files is not None:
+            pack_after = REMOTE_PACK_AFTER if self.files.remote else PACK_AFTER
+            self.lookups = LookupIndex(self.files, pack_after)
+        return self.lookups
+
+    def column_cache(self) -> ColumnCache | None:
+        """The cache of whole projected columns of a table on object storage (None locally:
+        ``column_cache``)."""
+        if self.columns is None and self.files is not None and self.files.remote:
+            self.columns = ColumnCache(self.files)
+        return self.columns
 
     def fresh(self) -> bool:
         """Was the snapshot refreshed within the last ``FRESH_SECONDS``?"""

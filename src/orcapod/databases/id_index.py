@@ -5,9 +5,13 @@ committed. Record ids are random hashes, so file statistics and bloom filters pr
 a pushed-down query scans the whole ``__record_id`` column on every write (70-100 ms per 10k
 ids at 1M rows). Instead each path keeps this index of the committed ids' hashes:
 
-* Hashing is vectorised: polars' ``Series.hash`` with a fixed seed (64-bit, deterministic
-  within a process - the index never leaves the process, so stability across versions does
-  not matter).
+* Hashing is vectorised (``hash_ids``). An id whose last 16 characters are hex digits - every
+  id orcapod makes ends in the hex of a random digest - hashes to the 64-bit value of those
+  digits, decoded with numpy: no hashing at all, and no polars import. Any other string hashes
+  with polars' ``Series.hash`` (fixed seed; deterministic within one polars version). The
+  rule is per value, so a value hashes the same whatever batch it comes in. Two ids that
+  differ only before their last 16 hex digits share a hash, which is fine: a hash match only
+  ever means "possibly equal".
 * Storage is a few sorted ``uint64`` numpy runs (a log-structured merge: a new run is merged
   with the previous one while that one is at most twice its size), so adding a batch costs an
   amortised O(batch log n) and a membership test is one ``np.searchsorted`` of the sorted
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 from numpy.typing import NDArray
 
 from orcapod.databases.table_files import TableFiles
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = [
+    "HEX_PAIRS",
     "CommittedIds",
     "IdHashIndex",
     "hash_ids",
@@ -60,15 +66,86 @@ __all__ = [
 _SEED = 0x6F726361  # "orca"
 
 
-def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
-    """A 64-bit hash per id (vectorised; equal ids give equal hashes within a process)."""
-    if len(ids) == 0:
+_TAIL = 16  # hex digits decoded into a hash
+_INVALID = 256
+
+
+def _pair_table() -> NDArray[np.uint16]:
+    """Byte value of every two-character hex pair read as a little-endian uint16 (else 256)."""
+    table = np.full(65536, _INVALID, dtype=np.uint16)
+    digits = {c: v for v, c in enumerate(b"0123456789abcdef")}
+    digits.update({c: 10 + v for v, c in enumerate(b"ABCDEF")})
+    for hi_char, hi in digits.items():
+        for lo_char, lo in digits.items():
+            table[hi_char | (lo_char << 8)] = hi * 16 + lo
+    return table
+
+
+#: hex pair (two ASCII bytes viewed as one little-endian uint16) -> its byte value, or 256
+HEX_PAIRS = _pair_table()
+
+
+def hash_ids(ids: pa.Array | pa.ChunkedArray, stable: bool = False) -> NDArray[np.uint64]:
+    """A 64-bit hash per id (vectorised; equal ids give equal hashes): the value of its last
+    16 hex digits, else polars' hash (module docstring). ``stable``: hash the ids that do not
+    end in hex digits with xxh3 instead (one call per such id; the same in every process and
+    version, for hashes that are stored)."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    n = len(ids)
+    if n == 0:
         return np.empty(0, dtype=np.uint64)
+    tails, hexed = _hex_tails(ids)
+    if hexed is None:  # every id ends in hex digits (the usual case)
+        return tails
+    if stable:
+        others = np.flatnonzero(~hexed)
+        texts = ids.take(pa.array(others)).cast(pa.large_string()).to_pylist()
+        tails[others] = np.fromiter(
+            (xxhash.xxh3_64_intdigest((t or "").encode()) for t in texts),
+            dtype=np.uint64,
+            count=len(texts),
+        )
+        return tails
     import polars as pl
 
-    series = pl.Series(values=ids)
-    hashes: NDArray[np.uint64] = series.hash(seed=_SEED).to_numpy()
-    return hashes
+    hashes: NDArray[np.uint64] = pl.Series(values=ids).hash(seed=_SEED).to_numpy()
+    return np.where(hexed, tails, hashes)
+
+
+def _hex_tails(ids: pa.Array) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
+    """The decoded last 16 hex digits of every id, and (None when all did) which ids end in
+    16 hex digits (for the others the first array holds zeros)."""
+    n = len(ids)
+    tails = np.zeros(n, dtype=np.uint64)
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        return tails, np.zeros(n, dtype=np.bool_)
+    offset_type = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    raw_offsets = np.frombuffer(ids.buffers()[1], dtype=offset_type)
+    offsets: NDArray[np.int64] = raw_offsets[ids.offset : ids.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
+    ends: NDArray[np.int64] = offsets[1:]
+    width = int(ends[0] - offsets[0])
+    if ids.null_count == 0 and width >= _TAIL and np.all(np.diff(offsets) == width):
+        rows = data[offsets[0] : offsets[-1]].reshape(n, width)[:, width - _TAIL :]
+        candidates = None
+    else:  # varying widths, or nulls: decode the ids that are long enough
+        valid = np.ones(n, dtype=np.bool_)
+        if ids.null_count:
+            valid = np.asarray(ids.is_valid(), dtype=np.bool_)
+        candidates = np.flatnonzero(valid & (ends - offsets[:-1] >= _TAIL))
+        rows = data[ends[candidates, None] - np.arange(_TAIL, 0, -1)]
+    values = HEX_PAIRS[np.ascontiguousarray(rows).view("<u2")]  # (rows, 8): a byte per pair
+    decoded = values.astype(np.uint8).view("<u8").ravel()
+    if candidates is None:
+        if len(values) and int(values.max()) < _INVALID:
+            return decoded, None
+        candidates = np.arange(n)
+    ok = values.max(axis=1) < _INVALID
+    hexed = np.zeros(n, dtype=np.bool_)
+    hexed[candidates[ok]] = True
+    tails[candidates[ok]] = decoded[ok]
+    return tails, hexed
 
 
 class IdHashIndex:
@@ -123,34 +200,48 @@ def _merge(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
 class CommittedIds:
     """Hashes of the ids committed in versions ``(base, version]`` of one table and the data
     files of ``version`` (see the module docstring). Ids are hashed when first queried, so a
-    writer that commits once and checks nothing more hashes nothing."""
+    writer that commits once and checks nothing more hashes nothing.
+
+    The hashes are kept as sorted runs, each tagged with the newest version it holds ids of,
+    merged like ``IdHashIndex``'s (a few runs, whatever the number of commits): a check of
+    ids known absent at version ``since`` skips the runs whose versions are all up to
+    ``since``, so a writer that verifies each batch before adding it checks only against
+    what was committed after its read, however much it wrote before. A merged run is checked
+    by more queries than needed, never by fewer."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
         self.version = base
         self.files = files
-        self._hashes = IdHashIndex()
-        self._unhashed: list[pa.Array | pa.ChunkedArray] = []
+        self._runs: list[tuple[int, NDArray[np.uint64]]] = []  # (version reached, sorted)
+        self._unhashed: list[tuple[int, list[pa.Array | pa.ChunkedArray]]] = []
 
     def covers(self, since: int) -> bool:
         """Can it check ids known to be absent at version ``since``?"""
         return self.base <= since
 
-    def maybe_contains(self, ids: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
-        """True where an id is possibly committed after ``base``; False is definite."""
-        for column in self._unhashed:
-            self._hashes.add(hash_ids(column))
+    def maybe_contains(self, ids: pa.Array | pa.ChunkedArray, since: int = -1) -> NDArray[np.bool_]:
+        """True where an id is possibly committed after ``base`` and after ``since``; False is
+        definite."""
+        for version, columns in self._unhashed:
+            run = np.sort(np.concatenate([hash_ids(column) for column in columns]))
+            while self._runs and len(self._runs[-1][1]) <= 2 * len(run):
+                run = _merge(self._runs.pop()[1], run)  # tagged with the newer version
+            self._runs.append((version, run))
         self._unhashed = []
-        if len(self._hashes) == 0:
+        runs = [run for version, run in self._runs if version > since and len(run)]
+        if not runs:
             return np.zeros(len(ids), dtype=np.bool_)
-        return self._hashes.maybe_contains(hash_ids(ids))
+        return in_sorted_runs(runs, hash_ids(ids))
 
     def advance(
         self, version: int, files: frozenset[str], ids: Iterable[pa.Array | pa.ChunkedArray]
     ) -> None:
         """Now at ``version`` with data ``files``: add the ids committed since (read now,
         hashed on the next query)."""
-        self._unhashed.extend(column for column in ids if len(column))
+        columns = [column for column in ids if len(column)]
+        if columns:
+            self._unhashed.append((version, columns))
         self.version, self.files = version, files
 
 

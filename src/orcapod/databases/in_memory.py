@@ -5,13 +5,16 @@ until the next write), a Python set of its record ids for duplicate checks (O(ba
 whatever the table size), and the merged schema. Rows are visible as soon as they are added, so
 ``flush()`` has nothing to commit and never fails. Each write that adds rows is a new version
 (``committed_version``); ids given as verified absent (``absent_at``) are still checked
-against the id set, which costs no more than trusting the caller. A lock makes the store safe
-to share between threads. Semantics are those of ``orcapod.databases.protocol``.
+against the id set, which costs no more than trusting the caller. A table's state is named by
+the database instance (a random id), the path and the version (``table_token``), and notes
+are kept in a dict. A lock makes the store safe to share between threads. Semantics are those
+of ``orcapod.databases.protocol``.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +68,8 @@ class InMemoryArrowDatabase(StoringBackend):
 
     def __init__(self) -> None:
         self._stores: dict[RecordPath, _PathStore] = {}
+        self._notes: dict[tuple[RecordPath, str], tuple[str, str]] = {}
+        self._uid = uuid.uuid4().hex
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -75,6 +80,29 @@ class InMemoryArrowDatabase(StoringBackend):
         with self._lock:
             store = self._stores.get(key)
             return -1 if store is None else store.version
+
+    def table_token(self, path: Sequence[str]) -> str | None:
+        key = validate_path(path)
+        with self._lock:
+            store = self._stores.get(key)
+            if store is None:
+                return None
+            return f"memory:{self._uid}:{'/'.join(key)}@{store.version}"
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """Rows only ever get here through this object, and only appended."""
+        token = self.table_token(path)
+        if token is None or since is None or since.rpartition("@")[0] == token.rpartition("@")[0]:
+            return token
+        return None
+
+    def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
+        with self._lock:
+            self._notes[key, name] = (token, text)
+
+    def _load_note(self, key: RecordPath, name: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._notes.get((key, name))
 
     def _add(
         self, key: RecordPath, records: pa.Table, skip_duplicates: bool, absent_at: int | None

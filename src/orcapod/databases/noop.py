@@ -1,7 +1,7 @@
 """``NoOpArrowDatabase``: accepts every write and stores nothing.
 
 Paths are still validated (a path that another backend would refuse is refused here too), but
-tables are not inspected. Every read returns ``None``; ``flush()`` does nothing.
+tables are not inspected. Every read returns ``None`` (notes too); ``flush()`` does nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.paths import validate_path
+from orcapod.databases.paths import validate_note_name, validate_path
 from orcapod.databases.scoped import ScopedArrowDatabase
 
 __all__ = ["NoOpArrowDatabase"]
@@ -85,6 +85,22 @@ class NoOpArrowDatabase:
 
     def flush(self) -> None:
         """Nothing is ever pending."""
+
+    def table_token(self, path: Sequence[str]) -> None:
+        """No tables, so no states to name."""
+        validate_path(path)
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> None:
+        validate_path(path)
+
+    def write_note(self, path: Sequence[str], name: str, text: str) -> None:
+        """Notes are dropped like everything else."""
+        validate_path(path)
+        validate_note_name(name)
+
+    def read_note(self, path: Sequence[str], name: str) -> None:
+        validate_path(path)
+        validate_note_name(name)
 
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         return ScopedArrowDatabase(self, subpath)

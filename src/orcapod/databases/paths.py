@@ -35,6 +35,7 @@ __all__ = [
     "RecordPath",
     "join_path",
     "segment_dirname",
+    "validate_note_name",
     "validate_path",
     "validate_subpath",
 ]
@@ -121,3 +122,12 @@ def segment_dirname(segment: str) -> str:
         else:
             encoded.extend(f"~{byte:02X}" for byte in ch.encode("utf-8"))
     return "".join(encoded)
+
+
+def validate_note_name(name: object) -> str:
+    """``name`` if it can name a table's note (letters, digits, ``-`` and ``_``)."""
+    if not (isinstance(name, str) and name.replace("-", "").replace("_", "").isalnum()):
+        raise InputValidationError(
+            f"note name {name!r} must be letters, digits, '-' and '_' only; pick such a name"
+        )
+    return name

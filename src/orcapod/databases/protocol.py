@@ -27,6 +27,15 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
 * ``add_records(..., record_id_column=None)`` takes the table's first column as the ids.
 * ``persistent``: whether committed rows outlive the process and other processes see them
   (work shared between processes is coordinated only through persistent stores).
+* Notes: ``table_token(path)`` names the rows committed at ``path`` now (an equal token later
+  means no row was added or removed in between; ``None``: no table, rows pending, or the
+  backend cannot name its states). ``write_note(path, name, text)`` keeps a short ``text``
+  with the table's current state and ``read_note(path, name)`` answers it only while the
+  table still has that state. Notes are a cache: a backend may keep none (``read_note``
+  answers ``None``) and a note may vanish; callers must work without them.
+  ``appended_token(path, since)`` is the current token when, since the state ``since``
+  named (``None``: no table then), the table only received rows appended through this
+  database object (views included); else ``None`` (also when the backend cannot tell).
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """
@@ -124,6 +133,23 @@ class ArrowDatabase(Protocol):
 
     def flush(self) -> None:
         """Commit every pending row; raise ``FlushError`` naming the paths that failed."""
+        ...
+
+    def table_token(self, path: Sequence[str]) -> str | None:
+        """A name of the rows committed at ``path`` now (see the module docstring)."""
+        ...
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        """The current token if only this object appended rows since ``since`` (see the
+        module docstring)."""
+        ...
+
+    def write_note(self, path: Sequence[str], name: str, text: str) -> None:
+        """Keep ``text`` as note ``name`` of ``path``'s table in its current state."""
+        ...
+
+    def read_note(self, path: Sequence[str], name: str) -> str | None:
+        """Note ``name`` of ``path``'s table if written in its current state, else None."""
         ...
 
     def at(self, *subpath: str) -> ArrowDatabase:

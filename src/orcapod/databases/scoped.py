@@ -109,5 +109,17 @@ class ScopedArrowDatabase:
     def flush(self) -> None:
         self._backend.flush()
 
+    def table_token(self, path: Sequence[str]) -> str | None:
+        return self._backend.table_token(self._path(path))
+
+    def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
+        return self._backend.appended_token(self._path(path), since)
+
+    def write_note(self, path: Sequence[str], name: str, text: str) -> None:
+        self._backend.write_note(self._path(path), name, text)
+
+    def read_note(self, path: Sequence[str], name: str) -> str | None:
+        return self._backend.read_note(self._path(path), name)
+
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         return ScopedArrowDatabase(self, subpath)

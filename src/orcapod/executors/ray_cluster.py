@@ -27,6 +27,21 @@ Secrets. An address may carry credentials (``ray://user:password@host:10001``):
 :func:`public_address` strips the userinfo, and only that form is stored in provenance,
 hashed, or shown in a repr or an error.
 
+Start-up work done early. Ray sets up its serialization in each process on the process's first
+task or ``ray.put`` (``ray.util.serialization_addons``): it imports pydantic, starlette and
+pyarrow, about 0.15 s of CPU per process, seconds of wall time on a busy machine. On a fresh
+local Ray that cost fell on the first run's critical path twice, once in the driver before its
+first task could be sent and then in every worker before its first call could start. So when
+:func:`connect` starts a local Ray it has those modules (:data:`PRELOAD_MODULES`, the ones
+installed) imported while Ray starts instead: by the workers as they start (Ray's
+``preload_python_modules`` setting, which only a Ray started here can take), and by the
+driver on a background thread during ``ray.init`` (which imports none of them itself; the
+thread is joined before :func:`connect` returns, so it never imports alongside the caller).
+When ``ray.init`` joins a running cluster instead (``RAY_ADDRESS``, or a ``ray start`` cluster
+on this machine), Ray refuses settings and it is called again without them. A worker still
+booting when ``ray.init`` returns (a busy machine) finishes its share after; either way the
+imports are no longer paid on the first task.
+
 A cluster on loopback only (tests, one machine): see the README's "Ray cluster" recipe. Ray
 maps ``127.0.0.1`` to the machine's own address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
 is set in the environment of the head and of the driver before Ray is imported.
@@ -34,6 +49,8 @@ is set in the environment of the head and of the driver before Ray is imported.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
 import socket
@@ -49,9 +66,11 @@ from orcapod.errors import ExecutorError
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_RESOURCE_TIMEOUT",
+    "PRELOAD_MODULES",
     "check_reachable",
     "connect",
     "infeasible",
+    "installed_modules",
     "public_address",
     "short_repr",
     "task_demand",
@@ -63,6 +82,15 @@ DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds to reach an explicit address
 DEFAULT_RESOURCE_TIMEOUT = 10.0  # seconds to wait for a node that fits a task's demand
 _POLL_SECONDS = 0.5
 _INIT_LOCK = threading.Lock()
+#: what Ray's serialization imports in a process on its first task (module docstring)
+PRELOAD_MODULES = (
+    "ray._common.pydantic_compat",
+    "pydantic.v1.fields",
+    "starlette.datastructures",
+    "pyarrow",
+    "pyarrow.json",
+    "ray._private.arrow_serialization",
+)
 
 
 def public_address(address: str | None) -> str | None:
@@ -113,14 +141,61 @@ def connect(ray: ModuleType, address: str | None, connect_timeout: float) -> Non
         if ray.is_initialized():
             return
         check_reachable(address, connect_timeout)
-        local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+        options: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False}
+        preload: list[str] = []
+        importer = None
+        if address is None:
+            preload = installed_modules(PRELOAD_MODULES)
+            options["_node_ip_address"] = "127.0.0.1"
+            importer = threading.Thread(
+                target=_import_quietly, args=(preload,), name="orcapod-ray-preload", daemon=True
+            )
+            importer.start()
         try:
-            ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, **local)
+            try:
+                _init(ray, address, options, preload)
+            except ValueError as err:
+                if not preload or "_system_config" not in str(err):
+                    raise
+                _init(ray, address, options, [])  # joining a running cluster: no settings
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ExecutorError(
                 f"could not start or connect to Ray (address={public_address(address)!r}): "
                 f"{err}. Start Ray yourself with ray.init(...), or fix the address."
             ) from err
+        finally:
+            if importer is not None:  # done by now, as a rule; never racing the caller's imports
+                importer.join()
+
+
+def _init(
+    ray: ModuleType, address: str | None, options: dict[str, Any], preload: list[str]
+) -> None:
+    settings = {"_system_config": {"preload_python_modules": preload}} if preload else {}
+    ray.init(address=address, **options, **settings)
+
+
+def installed_modules(names: Sequence[str]) -> list[str]:
+    """The modules of ``names`` that are installed here (a local Ray's workers share this
+    environment), without importing them."""
+    found = []
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except (ImportError, ValueError):  # a parent package missing or broken
+            continue
+    return found
+
+
+def _import_quietly(names: Sequence[str]) -> None:
+    """Import ``names`` (the driver's share of the start-up work; a failure is left for Ray
+    to meet and report when it needs the module)."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - only a head start, never required
+            continue
 
 
 def task_demand(options: Mapping[str, Any]) -> dict[str, float]:

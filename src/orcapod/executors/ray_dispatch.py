@@ -28,7 +28,9 @@ Approach:
   session sees a set of task options, the executor sends :func:`warm_up` tasks, one per task
   slot (``remote_group`` without arguments: no arguments to serialise, nothing to run) BEFORE
   it ships the function, so the workers set up while the driver does. Warm workers lose only
-  the few milliseconds of an empty task.
+  the few milliseconds of an empty task. (When the executor started a local Ray itself, those
+  imports were done while Ray started - ``ray_cluster`` - and the warm-up tasks only load the
+  task's definition; they matter for a Ray started by the caller or a remote cluster.)
 * Policy, :func:`plan_groups` (a pure function). ``capacity`` = tasks the cluster runs at once
   (:func:`task_capacity`). At most ``2 * capacity`` tasks are in flight (one running and one
   queued in Ray per slot, so a worker never waits for a driver round trip between tasks, which

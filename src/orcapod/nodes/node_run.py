@@ -77,5 +77,6 @@ def run_node(
         # hand the chunk's freed Arrow buffers back to the system now: the memory pool would
         # otherwise keep them and grow, chunk after chunk, with the input's length
         pa.default_memory_pool().release_unused()
+    stored.note_run()
     computed_rows, reused, filtered, failed = (int(c) for c in counts)
     return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)

@@ -11,7 +11,19 @@ the run reads, once, at its start:
   the database's duplicate check against everything committed up to it);
 * on first need, whether the result every record points at still exists
   (``results_exist_at``): the 64-bit hashes of the stored result ids, sorted, probed once
-  with every record's result id.
+  with every record's result id. When every one exists, the record table gets a note
+  (``write_note``, a cache beside the table) naming both tables' states
+  (``table_token``); a later run that finds the note, with both tables still in those states,
+  knows the answer without reading the result ids. Any commit to either table (rows added,
+  deleted by maintenance, the table replaced) changes a state, so the next run checks again;
+  so does a result store that is another one (other token) or that cannot name its states
+  (no token: in-memory stores name them only within their process).
+* at the end of a run (``note_run``), the same note for the tables the run leaves, when it
+  knows the answer without a check: every record it started with was known to have its
+  result (there were none, the note said so, or the check found them all), and since the run
+  started both tables only received rows this run's database objects appended
+  (``appended_token``). Its own records point at results it committed first or found, and
+  appends remove nothing, so every record still has its result.
 
 Memory: per recorded entry its 16-byte key and its ``__packet_id`` string (about 45 bytes),
 and 8 bytes per stored result once ``results_exist`` needs them; nothing for an empty store
@@ -33,10 +45,12 @@ from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import FILTER_LIMIT
 from orcapod.types.columns import PACKET_ID, PIPELINE_ENTRY_ID
 
-__all__ = ["STORED_ROW", "StoredEntries"]
+__all__ = ["RESULTS_EXIST_NOTE", "STORED_ROW", "StoredEntries"]
 
 #: the column of ``StoredEntries.recorded``'s answer holding each record's stored row
 STORED_ROW = "stored_row"
+#: the record table's note saying every record's result exists (module docstring)
+RESULTS_EXIST_NOTE = "results-exist"
 
 
 class StoredEntries:
@@ -44,10 +58,20 @@ class StoredEntries:
 
     def __init__(self, store: NodeStore) -> None:
         self._store = store
-        self.version = store.pipeline_db.committed_version(store.record_path)
-        table = store.pipeline_db.get_records_with_column_value(
-            store.record_path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[PACKET_ID]
+        database, path = store.pipeline_db, store.record_path
+        token = database.table_token(path)
+        self.version = database.committed_version(path)
+        table = database.get_records_with_column_value(
+            path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[PACKET_ID]
         )
+        # the state the records were read in (None: unnamed, or it moved during the read)
+        self._token = token if token is not None and database.table_token(path) == token else None
+        results = store.cache
+        #: (records, results) tokens at the start (None: no table), if the read was stable
+        self._start: tuple[str | None, str | None] | None = None
+        if self._token is not None or (token is None and self.version == -1 and table is None):
+            self._start = (self._token, results.database.table_token(results.record_path))
+        self._all_exist = table is None or table.num_rows == 0  # every record's result exists
         #: the records' result ids (one array; the entry ids are kept only as keys)
         self._packet_ids: pa.Array | None = None
         self._keys = np.empty((0, 2), dtype="<u8")
@@ -88,12 +112,41 @@ class StoredEntries:
         for every record at the first call (one pass), then looked up per chunk."""
         if self._exists is None:
             assert self._packet_ids is not None
+            results = self._store.cache
+            results_token = results.database.table_token(results.record_path)
+            note = (
+                None
+                if self._token is None or results_token is None
+                else (f"{self._token}\n{results_token}")
+            )
+            database, path = self._store.pipeline_db, self._store.record_path
+            if note is not None and database.read_note(path, RESULTS_EXIST_NOTE) == note:
+                self._exists = np.ones(len(self._packet_ids), dtype=bool)
+                self._all_exist = True
+                return self._exists[rows]
             pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
             self._exists = np.zeros(len(self._packet_ids), dtype=bool)
             if len(pointing):
                 ids = self._packet_ids.take(pa.array(pointing))
                 self._exists[pointing] = self.results_exist(ids)
+            unchanged = results.database.table_token(results.record_path) == results_token
+            self._all_exist = bool(self._exists[pointing].all())
+            if note is not None and unchanged and self._all_exist:
+                database.write_note(path, RESULTS_EXIST_NOTE, note)
         return self._exists[rows]
+
+    def note_run(self) -> None:
+        """Note, for the tables as the finished run leaves them, that every record's result
+        exists, when the run knows it (module docstring)."""
+        if self._start is None or not self._all_exist:
+            return
+        records_start, results_start = self._start
+        database, path = self._store.pipeline_db, self._store.record_path
+        results = self._store.cache
+        records = database.appended_token(path, records_start)
+        stored = results.database.appended_token(results.record_path, results_start)
+        if records is not None and stored is not None:
+            database.write_note(path, RESULTS_EXIST_NOTE, f"{records}\n{stored}")
 
     def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
         """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""

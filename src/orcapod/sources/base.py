@@ -263,11 +263,7 @@ class RootSource(StreamBase):
         record_ids = self.record_ids()
         if isinstance(record_ids, pa.ChunkedArray):
             record_ids = record_ids.combine_chunks()
-        source_ids = (
-            pa.array([self._source_id] * n, type=pa.large_string())
-            if n
-            else (pa.array([], type=pa.large_string()))
-        )
+        source_ids = pa.repeat(pa.scalar(self._source_id, pa.large_string()), n)
         table = self._raw
         if self._system_tag_columns:
             table = table.rename_columns(

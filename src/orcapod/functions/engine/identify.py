@@ -46,7 +46,11 @@ __all__ = [
 ]
 
 _HASH_PREFIX = ROW_HASH_METHOD + ":"
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: byte value -> its two hex digits as the little-endian uint16 of their ASCII codes
+_HEX_PAIRS = np.array(
+    [b"0123456789abcdef"[i >> 4] | (b"0123456789abcdef"[i & 15] << 8) for i in range(256)],
+    dtype="<u2",
+)
 
 
 def digest_strings(digests: pa.Array) -> pa.Array:
@@ -62,8 +66,7 @@ def digest_strings(digests: pa.Array) -> pa.Array:
     row = len(prefix) + 2 * width
     out = np.empty((n, row), dtype=np.uint8)
     out[:, : len(prefix)] = prefix
-    out[:, len(prefix) :: 2] = _HEX[raw >> 4]
-    out[:, len(prefix) + 1 :: 2] = _HEX[raw & 0x0F]
+    out[:, len(prefix) :] = _HEX_PAIRS[raw].view(np.uint8)
     offsets = np.arange(0, (n + 1) * row, row, dtype=np.int64)
     # the numpy buffers are handed to Arrow as they are (no copy)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))

@@ -20,26 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.databases.id_index import HEX_PAIRS
 from orcapod.errors import DatabaseError
 
 __all__ = ["digest_keys", "keys_to_binary", "match_keys", "string_keys", "unique_keys"]
 
 _HEX_DIGITS = 32
 _INVALID = 256
-
-
-def _pair_table() -> np.ndarray:
-    """Byte value of every two-character hex pair read as a little-endian uint16 (else 256)."""
-    table = np.full(65536, _INVALID, dtype=np.uint16)
-    digits = {c: v for v, c in enumerate(b"0123456789abcdef")}
-    digits.update({c: 10 + v for v, c in enumerate(b"ABCDEF")})
-    for hi_char, hi in digits.items():
-        for lo_char, lo in digits.items():
-            table[hi_char | (lo_char << 8)] = hi * 16 + lo
-    return table
-
-
-_HEX_PAIRS = _pair_table()
 
 
 def digest_keys(digests: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -82,7 +69,7 @@ def string_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         if width >= _HEX_DIGITS and np.all(np.diff(offsets) == width):
             data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
             digits = np.ascontiguousarray(data.reshape(n, width)[:, width - _HEX_DIGITS :])
-            values = _HEX_PAIRS[digits.view("<u2")]  # (n, 16): one byte per hex pair
+            values = HEX_PAIRS[digits.view("<u2")]  # (n, 16): one byte per hex pair
             if int(values.max()) < _INVALID:
                 return values.astype(np.uint8).view("<u8").reshape(n, 2)
     try:

@@ -1,0 +1,148 @@
+"""The reads of ``DeltaTableDatabase``, as functions of one path's ``PathState``.
+
+Every read refreshes the snapshot first (so it sees rows other processes committed) and
+answers committed plus pending rows, cast to the canonical types. Committed rows come from,
+in order of preference:
+
+* on object storage, reads of whole projected columns with no filter (a node's recorded ids,
+  its stored result ids) and projected reads of small tables with a filter (the claims
+  table): ``column_cache.ColumnCache``, instead of a scan of every data file;
+* a lookup by many values of an indexed string column: the values are first narrowed with
+  the per-file hash indexes (``column_index.LookupIndex``), so values that are not stored
+  never reach the query, and a lookup of only new values runs none;
+* a DataFusion query (``PathState.query``) with the filter and projection in the SQL.
+
+Two opt-in reads go to the data files without a query, for ``lineage`` in a fresh process:
+``records_by_ids(..., locate=True)`` (``id_locator``) and ``records_where(...,
+statistics=True)`` (``stats_scan``). Both take the table's files and schema from its
+snapshot sidecar while it names the newest commit (``snapshot_file``), so they open no
+table, and record the sidecar when they had to.
+
+The caller holds the database's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.databases.delta_state import PathState
+from orcapod.databases.id_locator import locate_ids
+from orcapod.databases.queries import (
+    Constraint,
+    filter_records,
+    normalize_constraints,
+    resolve_columns,
+    stored_result,
+)
+from orcapod.databases.records import merge_schemas
+from orcapod.databases.snapshot_file import current_of, record_of
+from orcapod.databases.sql import in_predicate, select_list, where_clause
+from orcapod.databases.stats_scan import read_where
+from orcapod.types.columns import RECORD_ID
+
+__all__ = ["all_records", "records_by_ids", "records_where", "snapshot"]
+
+
+def snapshot(state: PathState) -> pa.Schema | None:
+    """Refresh ``state``; the schema of its committed plus pending rows (None: neither)."""
+    state.refresh()
+    stored = state.stored_schema()
+    if state.pending_schema is not None:
+        return merge_schemas(stored, state.pending_schema, state.key)
+    return stored
+
+
+def records_by_ids(
+    state: PathState, wanted: pa.Array, record_id_column: str | None, locate: bool
+) -> pa.Table | None:
+    """The rows whose ids are in ``wanted`` (``get_records_by_ids``)."""
+    current = current_of(state) if locate else None
+    if current is not None and len(wanted):
+        found = locate_ids(state, state.files, wanted, build=True, snapshot=current)
+        if found is not None:
+            return stored_result([found], current.schema, record_id_column, None)
+    schema = snapshot(state)
+    if locate:
+        record_of(state)
+    if schema is None or len(wanted) == 0:
+        return None
+    parts = [t.filter(pc.is_in(t.column(RECORD_ID), value_set=wanted)) for t in state.pending]
+    if state.table is not None:
+        located = locate_ids(state, state.files, wanted, build=locate)
+        if located is None:
+            located = state.query(f"SELECT * FROM t WHERE {in_predicate(RECORD_ID, wanted)}")
+        parts.insert(0, located)
+    return stored_result(parts, schema, record_id_column, None)
+
+
+def all_records(state: PathState, record_id_column: str | None) -> pa.Table | None:
+    """Every row (``get_all_records``)."""
+    schema = snapshot(state)
+    if schema is None:
+        return None
+    parts = list(state.pending)
+    if state.table is not None:
+        parts.insert(0, state.read_all())
+    return stored_result(parts, schema, record_id_column, None)
+
+
+def records_where(
+    state: PathState,
+    constraints: Mapping[str, object],
+    record_id_column: str | None,
+    columns: Sequence[str] | None,
+    statistics: bool,
+) -> pa.Table | None:
+    """The rows matching ``constraints``, projected (``get_records_with_column_value``)."""
+    key = state.key
+    current = current_of(state) if statistics else None
+    if current is not None:
+        assert state.files is not None  # (``current_of`` found the sidecar through them)
+        tests = normalize_constraints(constraints, current.schema, record_id_column, key)
+        found = read_where(state.files, current.uris, current.schema, tests)
+        if found is not None:
+            selected = resolve_columns(columns, current.schema, record_id_column, key)
+            return stored_result([found], current.schema, record_id_column, selected)
+    schema = snapshot(state)
+    if statistics:
+        record_of(state)
+    files = state.files if statistics else None
+    if files is not None and schema is not None and state.table is not None:
+        tests = normalize_constraints(constraints, schema, record_id_column, key)
+        stored = state.stored_schema()
+        assert stored is not None  # (a table has a stored schema)
+        found = read_where(files, state.table.file_uris(), stored, tests)
+        if found is not None:
+            parts = [found, *(filter_records(t, tests) for t in state.pending)]
+            selected = resolve_columns(columns, schema, record_id_column, key)
+            return stored_result(parts, schema, record_id_column, selected)
+    lookups = state.lookup_index()
+    if lookups is not None and isinstance(constraints, Mapping):
+        lookups.note_lookup(constraints, record_id_column)
+    if schema is None:
+        return None
+    tests = normalize_constraints(constraints, schema, record_id_column, key)
+    selected = resolve_columns(columns, schema, record_id_column, key)
+    parts = [filter_records(t, tests) for t in state.pending]
+    stored = state.stored_schema()
+    cache = state.column_cache()
+    cached = cache and cache.read_where(state.table, stored, selected, tests)
+    if cached is not None:  # a small table on object storage (column_cache)
+        parts.insert(0, cached)
+        return stored_result(parts, schema, record_id_column, selected)
+    narrowed: list[Constraint] | None = tests
+    if stored is not None and lookups is not None and state.table is not None:
+        narrowed = lookups.narrow_constraints(tests, stored, state.table.file_uris)
+    if stored is not None and narrowed is not None:
+        where = where_clause(narrowed, stored)
+        if where == "TRUE" and selected is not None and cache is not None:
+            assert state.table is not None  # (a table has a stored schema)
+            present = [c for c in selected if stored.get_field_index(c) >= 0]
+            parts.insert(0, cache.read(present, state.table.file_uris(), stored))
+        elif where is not None:
+            sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
+            parts.insert(0, state.query(sql))
+    return stored_result(parts, schema, record_id_column, selected)
