@@ -6,10 +6,13 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from orcapod import function_pod
 from orcapod.databases import InMemoryArrowDatabase
+from orcapod.errors import FailedRowsWarning
 from orcapod.executors import LocalExecutor
-from orcapod.nodes import FunctionNode, SourceNode
+from orcapod.nodes import FunctionNode, SourceNode, function_stream
 from orcapod.pipeline import AsyncOrchestrator
 from orcapod.sources import DictSource
 from orcapod.types import FlushPolicy, NodeConfig, PipelineConfig
@@ -158,3 +161,70 @@ def test_a_streaming_run_reuses_results_another_pipeline_stored() -> None:
     assert len(calls) == 80  # only the 30 new packets were called
     assert (node.computed, node.reused) == (30, 50)
     assert sorted(second.double.as_table().column("y").to_pylist()) == [2 * i for i in range(80)]
+
+
+@pytest.mark.parametrize("threads", [False, True], ids=["inline", "threads"])
+def test_an_output_the_store_cannot_hold_fails_only_its_own_row_in_a_stream(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if threads:  # every call counts as slow: look-ups and commits move to threads at once
+        monkeypatch.setattr(function_stream, "SLOW_CALL_SECONDS", 0.0)
+        monkeypatch.setattr(function_stream, "TIMED_SECONDS", 0.0)
+
+    @function_pod("y")
+    def emit(x: int) -> int:
+        return 2**70 if x == 2 else x
+
+    @function_pod("z")
+    def then(y: int) -> int:
+        return y + 1
+
+    db = InMemoryArrowDatabase()
+    source = _source(5)
+    node = FunctionNode(emit.pod, source, db)
+    downstream = FunctionNode(then.pod, node, db)
+    with pytest.warns(FailedRowsWarning):
+        _run([source, node, downstream], buffer=2)
+    assert sorted(node.as_table().column("y").to_pylist()) == [0, 1, 3, 4]
+    assert sorted(downstream.as_table().column("z").to_pylist()) == [1, 2, 4, 5]
+    (failure,) = node.failures().to_pylist()
+    assert failure["id"] == 2 and "cannot be stored" in failure["__error_message"]
+
+
+def test_look_ups_and_commits_move_to_threads_once_calls_prove_slow() -> None:
+    writing: list[bool] = []  # per call: did the node have a writer thread of its own?
+
+    @function_pod("y")
+    def sometimes_slow(x: int) -> int:
+        names = {t.name for t in threading.enumerate()}
+        writing.append("orcapod-sometimes_slow-writer" in names)
+        if x >= 200:
+            time.sleep(0.002)
+        return x
+
+    db = InMemoryArrowDatabase()
+    source = _source(400)
+    node = FunctionNode(sometimes_slow.pod, source, db)
+    _run([source, node], buffer=8)
+    assert sorted(node.as_table().column("y").to_pylist()) == list(range(400))
+    # cheap calls: inline from the start; slow ones (averaging 1 ms or more): in threads
+    assert not writing[0] and writing[-1]
+
+
+def test_a_slow_first_call_alone_keeps_look_ups_and_commits_inline() -> None:
+    writing: list[bool] = []
+
+    @function_pod("y")
+    def slow_start(x: int) -> int:  # the first call pays a one-off cost
+        names = {t.name for t in threading.enumerate()}
+        writing.append("orcapod-slow_start-writer" in names)
+        if not writing[:-1]:
+            time.sleep(0.2)
+        return x
+
+    db = InMemoryArrowDatabase()
+    source = _source(300)
+    node = FunctionNode(slow_start.pod, source, db)
+    _run([source, node], buffer=8)
+    assert sorted(node.as_table().column("y").to_pylist()) == list(range(300))
+    assert len(writing) == 300 and not any(writing)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from orcapod import Pipeline, function_pod
 from orcapod.databases import InMemoryArrowDatabase
 from orcapod.errors import ExecutionError, FailedRowsWarning
+from orcapod.nodes import function_stream
 from orcapod.nodes.summary import NodeType
 from orcapod.operators import Batch, Join, PolarsFilter, SelectPacketColumns, SemiJoin
 from orcapod.sources import DictSource
@@ -131,19 +132,25 @@ plans = st.fixed_dictionaries(
     m=st.integers(1, 8),
     grow=st.integers(0, 6),
     buffer=st.sampled_from([1, 2, 5, 64]),
+    threads=st.booleans(),
 )
 def test_sync_and_streaming_runs_agree(
-    plan: dict[str, Any], n: int, m: int, grow: int, buffer: int
+    plan: dict[str, Any], n: int, m: int, grow: int, buffer: int, threads: bool
 ) -> None:
     found = []
     for mode in (ExecutorType.SYNCHRONOUS, ExecutorType.ASYNC_CHANNELS):
         db = InMemoryArrowDatabase()
-        first = build(db, plan, n, m)
-        summaries = [run(first, mode, buffer)]
-        states = [observed(first, db)]
-        second = build(db, plan, n + grow, m + grow // 2)  # more rows: an incremental run
-        summaries.append(run(second, mode, buffer))
-        states.append(observed(second, db))
+        with pytest.MonkeyPatch.context() as patch:
+            if threads:  # every call counts as slow: after the first, look-ups and commits
+                # of a streaming node run in threads of their own (the way of slow functions)
+                patch.setattr(function_stream, "SLOW_CALL_SECONDS", 0.0)
+                patch.setattr(function_stream, "TIMED_SECONDS", 0.0)
+            first = build(db, plan, n, m)
+            summaries = [run(first, mode, buffer)]
+            states = [observed(first, db)]
+            second = build(db, plan, n + grow, m + grow // 2)  # more rows: an incremental run
+            summaries.append(run(second, mode, buffer))
+            states.append(observed(second, db))
         found.append((summaries, states))
     (sync_summaries, sync_states), (stream_summaries, stream_states) = found
     assert stream_summaries == sync_summaries

@@ -1,15 +1,34 @@
 """Streaming run of a ``FunctionNode``: one continuous window of calls across received chunks.
 
-``stream_function(...)`` (behind ``FunctionNode.async_execute``) runs the engine's phases as a
-pipeline of three threads of the node (the event loop only moves chunks), so that neither the
-look-ups nor the commits hold up the calls:
+``stream_function(...)`` (behind ``FunctionNode.async_execute``) runs the engine's phases - the
+input channel read ahead of the work (``ReadAhead``: up to ``read_rows`` rows,
+``READ_AHEAD_ROWS`` or the node's ``FlushPolicy.rows`` if smaller), each chunk (every row read
+since the previous one, so a fast upstream is met with few, large chunks and a slow one with
+small, early ones) identified and looked up (``orcapod.nodes.stream_lookup``), its missing
+packets called, the outcomes committed and passed on (``orcapod.nodes.stream_writer``) - in
+one of two ways; the event loop only moves chunks.
 
-* look-ups (``orcapod.nodes.stream_lookup``): the input channel is read ahead of the work
-  (``ReadAhead``: up to ``read_rows`` rows - ``READ_AHEAD_ROWS``, or the node's
-  ``FlushPolicy.rows`` if smaller); every chunk (every row read since the previous one, so a
-  fast upstream is met with few, large chunks and a slow one with small, early ones) goes
-  through the engine's identify and look-up phases, at most ``PREPARED_AHEAD`` chunk(s) ahead
-  of the calls;
+Inline, for cheap calls made one by one (a window of 1): the node's thread does everything,
+between calls - it prepares the next chunk once the current one's calls are done, and hands
+outputs to the writer in bulk (``HAND_ROWS`` or every ``HAND_SECONDS``), which commits in
+this thread when its cadence allows. Decision: threads would let look-ups and commits run
+beside such calls, but the calls, the look-ups and the commits all hold the interpreter lock,
+so the hand-offs between threads cost more than they overlap (a streaming run of trivial
+functions took 1.75 times the CPU of a synchronous one with them). While calling, a commit
+waits until about ``INLINE_COMMIT_GAP`` times its own duration has passed since the previous
+one (commits take a small share of a busy node's time, and are few and large as in a
+synchronous run); the first rows are committed at once, and while the node waits for input,
+what it holds is committed within ``COMMIT_GAP`` times a commit's duration (a slowly arriving
+input is passed on promptly).
+
+In threads, for slow calls or a concurrent window: once one-by-one calls that took
+``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more (the first call, which may pay
+one-off costs, is not timed; a call slowed by a busy machine seldom decides alone), or from
+the start when up to ``max_concurrency`` calls run at once (a concurrent executor), the run
+goes on as a pipeline of three threads of the node, so that neither the look-ups nor the
+commits hold up the calls:
+
+* look-ups (``Preparer``): at most ``PREPARED_AHEAD`` chunk(s) ahead of the calls;
 * calls (``_NodeStream``, the node's thread): ONE window of at most ``max_concurrency`` calls
   in flight that runs across chunk boundaries - the next chunk's calls start while the
   previous chunk's last ones run. While calls are in flight the next chunk is only polled (a
@@ -19,9 +38,10 @@ look-ups nor the commits hold up the calls:
   or every ``HAND_SECONDS``) through a bounded queue (``HANDED_AHEAD`` batches); while the
   queue is full (a commit is running) the loop keeps its outcomes and goes on calling, up to
   ``HAND_LIMIT`` of them;
-* writes (``orcapod.nodes.stream_writer``): the run's one writer commits whenever it holds
-  rows and nothing more is queued (within its commit cadence) and passes the committed rows
-  on.
+* writes (``StreamWriter``): the run's one writer commits whenever it holds rows and nothing
+  more is queued (within ``COMMIT_GAP``) and passes the committed rows on.
+
+The switch happens once, between two calls, and only towards threads.
 
 Backpressure reaches every stage: a full output channel blocks the writer, a full writer queue
 the calls, a full read-ahead the upstream channel. A node thus holds at most its read-ahead,
@@ -60,6 +80,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -88,7 +109,7 @@ __all__ = ["READ_AHEAD_ROWS", "stream_function"]
 
 #: at most this many input rows are read ahead of a function node's work (and so make up at
 #: most one chunk); bounds a node's memory whatever the input's size
-READ_AHEAD_ROWS = 10_000
+READ_AHEAD_ROWS = 20_000
 
 
 #: a chunk read from the input takes every row that arrives less than this apart (a table an
@@ -103,6 +124,11 @@ HAND_ROWS = 64
 HAND_SECONDS = 0.005
 HAND_LIMIT = 2 * HAND_ROWS
 
+#: calls made one by one that take less than this on average run look-ups and commits inline
+#: (module docstring); the average is taken over calls that took ``TIMED_SECONDS`` in all
+SLOW_CALL_SECONDS = 0.001
+TIMED_SECONDS = 0.05
+
 
 class _NodeStream:
     """The run's loop (see the module docstring); runs in the node's thread."""
@@ -113,7 +139,7 @@ class _NodeStream:
         store: NodeStore,
         template: pa.Table,
         keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[], pa.Table | None],
+        request: Callable[[], Future[pa.Table | None]],
         send: Callable[[pa.Table], None] | None,
         max_concurrency: int | None,
     ) -> None:
@@ -124,23 +150,33 @@ class _NodeStream:
         self._pf = pod.packet_function
         self._window = pod.concurrency_window(max_concurrency)
         values = pod.sequential_values() if self._window == 1 else None
-        self._call = self._pf.call if values is None else values[0]
+        self._call: Callable[..., Any] = self._pf.call if values is None else values[0]
         self._packet_schema = settings.read_stream.output_schema()[1]
         self._writer = StreamWriter(settings, store, template, self._tag_keys, send)
-        self._preparer = Preparer(settings, store, keys, receive, self._writer, current_observer())
+        self._preparer = Preparer(settings, store, keys, request, self._writer, current_observer())
         #: the chunk whose calls are being started, and its remaining calls
         self._current: tuple[StreamChunk, Iterator[tuple[int, Packet]]] | None = None
         self._in_flight: deque[tuple[StreamChunk, int, Pending[Any]]] = deque()
         self._ended = False
         self._ops: list[tuple[Any, ...]] = []  # outcomes not yet handed to the writer
         self._oldest = 0.0
+        self._threaded = False  # look-ups and commits in threads of their own
+        #: calls timed (one by one) and the seconds they took; -1: the first, which may pay
+        #: one-off costs (imports, connections), is not timed
+        self._timing = [-1, 0.0]
+
+    def _threads(self) -> None:
+        """From now on, look-ups and commits run in threads of their own."""
+        self._threaded = True
+        self._writer.start()
+        self._preparer.start()
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> NodeRunSummary:
         writer = self._writer
-        writer.start()
-        self._preparer.start()
+        if self._window > 1:  # calls run elsewhere: look-ups and commits go beside them
+            self._threads()
         try:
             while True:
                 self._fill()
@@ -177,6 +213,11 @@ class _NodeStream:
             current = self._current
             if current is not None:
                 chunk, calls = current
+                if not self._threaded:  # one by one, look-ups and commits inline
+                    self._call_inline(chunk, calls)
+                    if not self._threaded:  # else the rest go the threaded way
+                        self._current = None
+                    continue
                 item = next(calls, None)
                 if item is not None:
                     self._start(chunk, *item)
@@ -204,6 +245,53 @@ class _NodeStream:
                 chunk.capture_here(self._window)
                 packets = chunk.packets(self._packet_schema)
                 self._current = (chunk, zip(chunk.misses.tolist(), packets, strict=True))
+
+    def _call_inline(self, chunk: StreamChunk, calls: Iterator[tuple[int, Packet]]) -> None:
+        """Call the chunk's packets one by one in this thread, handing their outputs to the
+        (inline) writer in bulk. Returns at the calls' end - or once calls that took
+        ``TIMED_SECONDS`` in all averaged ``SLOW_CALL_SECONDS`` or more: look-ups and commits
+        then move to threads of their own, and the remaining calls go the threaded way."""
+        self._hand(wait=True)  # the chunk reaches the writer before its outputs
+        call, clock, timing = self._call, time.perf_counter, self._timing
+        packets: list[int] = []
+        outputs: list[Any] = []
+        since = clock()
+        slow = False
+        try:
+            for packet, value in calls:
+                started = clock()
+                logger = chunk.begin(packet)
+                try:
+                    output = call(value) if logger is None else call(value, logger=logger)
+                except Exception as err:  # noqa: BLE001 - recorded; raised under fail_fast
+                    if packets:  # in order: the outputs before the failure
+                        self._writer.hand([("outputs", chunk, packets, outputs)])
+                        packets, outputs = [], []
+                    self._collect(chunk, packet, Pending.failed(err))
+                else:
+                    if chunk.ended(packet, output):
+                        chunk.release_capture()
+                    packets.append(packet)
+                    outputs.append(output)
+                now = clock()
+                if timing[0] >= 0:
+                    timing[1] += now - started
+                timing[0] += 1
+                if len(packets) >= HAND_ROWS or now - since >= HAND_SECONDS:
+                    since = now
+                    if packets:
+                        self._writer.hand([("outputs", chunk, packets, outputs)])
+                        packets, outputs = [], []
+                if timing[1] >= TIMED_SECONDS:
+                    slow = timing[1] >= SLOW_CALL_SECONDS * timing[0]
+                    timing[0], timing[1] = 0, 0.0
+                    if slow:
+                        break
+        finally:  # the outputs finished so far are committed, whatever comes next
+            if packets and self._writer.error is None:
+                self._writer.hand([("outputs", chunk, packets, outputs)])
+        if slow:
+            self._threads()
 
     def _start(self, chunk: StreamChunk, packet: int, value: Packet) -> None:
         logger = chunk.begin(packet)
@@ -271,8 +359,8 @@ async def stream_function(
     (reader,) = inputs
     ahead = ReadAhead(reader, read_rows)
 
-    def receive() -> pa.Table | None:
-        return asyncio.run_coroutine_threadsafe(ahead.take(settle=SETTLE_SECONDS), loop).result()
+    def request() -> Future[pa.Table | None]:
+        return asyncio.run_coroutine_threadsafe(ahead.take(settle=SETTLE_SECONDS), loop)
 
     def send(table: pa.Table) -> None:
         # one hand-off to the event loop per table, which sends it in channel-sized chunks:
@@ -284,7 +372,7 @@ async def stream_function(
         store,
         template,
         keys,
-        receive,
+        request,
         None if output is None else send,
         max_concurrency,
     )

@@ -22,7 +22,7 @@ import pyarrow as pa
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.nodes.chunk_work import ChunkWork, Versions
 from orcapod.nodes.node_store import NodeStore, output_rows
-from orcapod.nodes.run_settings import COMPUTED, REUSED, RunSettings
+from orcapod.nodes.run_settings import COMPUTED, FAILED, FILTERED, REUSED, RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.types.columns import RECORD_ID
 
@@ -60,6 +60,16 @@ class StreamChunk(ChunkWork):
         hits = super().lookup(computed_earlier, stored, absent_at)
         self._stash_at = np.full(len(self.distinct), -1, dtype=np.int64)
         return hits
+
+    def mark_outputs(self, packets: Sequence[int], outputs: Sequence[object]) -> None:
+        """``mark`` of several calls that returned (their events reported one by one): each
+        output, or None (filtered); a packet whose output the writer could not store stays
+        failed."""
+        at = np.asarray(packets, dtype=np.int64)
+        filtered = np.fromiter((o is None for o in outputs), bool, len(outputs))
+        now = self.outcome[at]
+        self.outcome[at] = np.where(now == FAILED, FAILED, np.where(filtered, FILTERED, COMPUTED))
+        self.marked += len(at)
 
     @property
     def complete(self) -> bool:

@@ -1,8 +1,10 @@
-"""The look-up thread of a streaming function node run (``Preparer``): reads the node's input
+"""The look-ups of a streaming function node run (``Preparer``): reads the node's input
 chunks, takes each through the run's per-chunk path (``orcapod.nodes.stream_chunk``: identify,
 then its recorded entries, then one result-cache look-up of its novel packets) and hands the
-prepared chunks to the run's window of calls (``orcapod.nodes.function_stream``), at most
-``PREPARED_AHEAD`` chunk(s) ahead, so look-ups never hold up the calls.
+prepared chunks to the run's calls (``orcapod.nodes.function_stream``). Until ``start()`` a
+chunk is read and prepared when the loop asks for it, in the loop's thread (the inline writer
+committing its due rows while the input is awaited); once started, in a thread of its own, at
+most ``PREPARED_AHEAD`` chunk(s) ahead, so look-ups never hold up the calls.
 
 Known keys (``KnownKeys``): the run reads, once, the entry ids and input hashes the node's
 store holds when it starts; a chunk whose keys meet none of them, nor any key of an earlier
@@ -21,6 +23,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -133,14 +136,15 @@ class Preparer:
         settings: RunSettings,
         store: NodeStore,
         keys: tuple[Sequence[str], Sequence[str]],
-        receive: Callable[[], pa.Table | None],
+        request: Callable[[], Future[pa.Table | None]],
         writer: StreamWriter,
         observer: Any,
     ) -> None:
         self._settings = settings
         self._store = store
         self._tag_keys, self._packet_keys = keys
-        self._receive = receive
+        self._request = request
+        self._threaded = False  # until ``start()``, the loop prepares each chunk itself
         self._writer = writer
         self._observer = observer
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=PREPARED_AHEAD)
@@ -157,6 +161,8 @@ class Preparer:
         )
 
     def start(self) -> None:
+        """Go on in a thread of its own, ahead of the calls."""
+        self._threaded = True
         self._thread.start()
 
     def stop(self) -> None:
@@ -165,7 +171,18 @@ class Preparer:
 
     def next(self, wait: bool) -> Any:
         """The next prepared ``(chunk, hit records)``; None at the input's end; ``NOTHING``
-        when ``wait`` is False and none is ready. Raises what the look-ups raised."""
+        when ``wait`` is False and none is ready. Raises what the look-ups raised.
+
+        Before ``start()`` the chunk is read and prepared here, in the caller's thread (only
+        when ``wait``), the writer committing its due rows while the input is awaited."""
+        if not self._threaded:
+            while wait:
+                table = self._writer.wait(self._request())
+                if table is None:
+                    return None
+                if table.num_rows:
+                    return self._prepare(table)
+            return NOTHING
         try:
             got = self._ready.get(timeout=None) if wait else self._ready.get_nowait()
         except queue.Empty:
@@ -188,7 +205,7 @@ class Preparer:
             # what the store holds is read while the input's first rows are on their way
             self._known.load()
             while not self._stopped.is_set():
-                table = self._receive()
+                table = self._request().result()
                 if table is None:
                     self._put(None)
                     return
@@ -202,12 +219,17 @@ class Preparer:
         plan = InputPlan(ArrowTableStream(projected, self._tag_keys))
         self._open = [c for c in self._open if not c.passed]
         if self._overlaps(plan):  # wait until the earlier rows are committed and passed on
+            if not self._threaded:  # every call of theirs was handed: commit them now
+                self._writer.commit()
             while any(not c.passed for c in self._open) and self._writer.error is None:
                 if self._stopped.wait(0.005):
                     break
             self._open = []
         chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
-        hits = chunk.lookup(self._computed_earlier, absent_at=self._known.absent(plan))
+        absent = self._known.absent(plan)
+        # known absent: no look-up finds a hit, so none can be one this run computed earlier
+        earlier = self._computed_earlier if absent is None else None
+        hits = chunk.lookup(earlier, absent_at=absent)
         self._next_base += len(chunk.outcome)
         self._open.append(chunk)
         if not len(chunk.misses):

@@ -1,18 +1,22 @@
-"""The writer thread of a streaming function node run: commits and passes rows on.
+"""The writer of a streaming function node run: commits and passes rows on.
 
 ``StreamWriter`` owns the run's one ``StreamingWriter`` (results, then the records pointing at
 them, then failures; one for all chunks: each chunk numbers its packets from its ``base``) and
 the chunks not yet passed on. The run's loop (``orcapod.nodes.function_stream``) hands it
-outcomes in batches through a bounded queue (``HANDED_AHEAD`` batches: a writer held back by a
-slow reader holds back the loop). It commits whenever it holds rows and nothing more is queued
-- so what arrives during a commit goes with the next one - unless the previous commit ended
-less than ``COMMIT_GAP`` times its own duration ago (commits then take at most about half of
-a busy writer's time); the node's ``FlushPolicy`` still bounds every batch.
+outcomes in batches. Until ``start()`` the writer runs inline: ``hand`` does the batch at once
+in the loop's thread and commits if the cadence allows (``INLINE_COMMIT_GAP`` while the loop
+calls; ``wait`` commits within ``COMMIT_GAP`` while it waits for input). Once started it runs
+in a thread of its own, fed through a bounded queue (``HANDED_AHEAD`` batches: a writer held
+back by a slow reader holds back the loop). It then commits whenever it holds rows and nothing
+more is queued - so what arrives during a commit goes with the next one - unless the previous
+commit ended less than ``COMMIT_GAP`` times its own duration ago (commits then take at most
+about half of a busy writer's time). The node's ``FlushPolicy`` bounds every batch either way
+(checked per handed batch, so a batch may exceed ``rows`` by less than one handed batch).
 
-A chunk's packet events (one engine run per chunk for observers) are closed by this thread
-once its rows are passed on, while it has nothing to commit, or once more than
-``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up the calls, and
-seldom a commit).
+A chunk's packet events (one engine run per chunk for observers) are closed by the writer
+once its rows are passed on: inline at once, in its thread while it has nothing to commit, or
+once more than ``CLOSE_AHEAD`` chunks wait (an observer's end-of-run work then never holds up
+the calls, and seldom a commit).
 
 After each commit it sends the settled rows of the oldest chunks on, in input order, as the
 very rows (hidden columns included) a synchronous run's downstream node reads from the store:
@@ -30,79 +34,27 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
-from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import SKIPPED, RunSettings, run_writer
+from orcapod.nodes.stream_cadence import COMMIT_GAP, INLINE_COMMIT_GAP, StreamingWriter
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.operators.layout import FULL_INFO
 from orcapod.streams import ArrowTableStream
 from orcapod.types.columns import POD_TS, RECORD_ID, source_column
 
-__all__ = ["CLOSE_AHEAD", "COMMIT_GAP", "HANDED_AHEAD", "StreamWriter", "StreamingWriter"]
+__all__ = ["CLOSE_AHEAD", "HANDED_AHEAD", "StreamWriter"]
 
-#: a finished row waits for the next commit only while the last commit ended less than this
-#: many times its duration ago (commits take at most ~1 / (1 + COMMIT_GAP) of a busy run)
-COMMIT_GAP = 1.0
-
-
-class StreamingWriter(RunWriter):
-    """A ``RunWriter`` that commits as soon as the commit cadence allows, asks
-    ``before_commit`` for the versions its rows were verified absent at, and calls
-    ``after_commit`` after every commit (see the module docstring)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.before_commit: Callable[[], None] | None = None
-        self.after_commit: Callable[[], None] | None = None
-        self._commit_seconds = 0.0
-        self._last_end = float("-inf")
-
-    @property
-    def buffered(self) -> int:
-        """Rows waiting for the next commit."""
-        return self._rows
-
-    def due_in(self) -> float | None:
-        """Seconds until the buffered rows are due for a commit (None: nothing buffered)."""
-        if not self._rows:
-            return None
-        if self._rows >= self._flush_rows:
-            return 0.0
-        now = time.monotonic()
-        return max(
-            0.0,
-            min(
-                self._oldest + self._flush_seconds - now,
-                self._last_end + COMMIT_GAP * self._commit_seconds - now,
-            ),
-        )
-
-    def maybe_flush(self) -> None:
-        if self.due_in() == 0.0:
-            self.flush()
-
-    def flush(self) -> None:
-        busy = self._rows > 0
-        start = time.monotonic()
-        if busy and self.before_commit is not None:
-            self.before_commit()
-        super().flush()
-        if self.after_commit is not None:
-            self.after_commit()
-        if busy:  # the commit and passing its rows on
-            self._last_end = time.monotonic()
-            self._commit_seconds = self._last_end - start
-
+T = TypeVar("T")
 
 #: chunks passed on whose packet events are not closed yet: they are closed while the writer
 #: has nothing to commit (an observer's end-of-run work, e.g. writing the calls' log, then does
@@ -144,7 +96,9 @@ class StreamWriter:
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
+        self._threaded = False  # until ``start()``, the loop does the writer's work
         writer = run_writer(settings, store, StreamingWriter)
+        writer.gap = INLINE_COMMIT_GAP
         writer.build_records = self._build_records
         writer.input_hashes = self._input_hashes
         writer.on_unstorable = self._unstorable
@@ -164,16 +118,29 @@ class StreamWriter:
         )
 
     def start(self) -> None:
+        """Go on in a thread of its own (until now the loop did the writer's work)."""
+        self._writer.gap = COMMIT_GAP
+        self._threaded = True
         self._thread.start()
 
     def hand(self, ops: list[tuple[Any, ...]]) -> None:
-        """Queue a batch of operations (raises the writer's error, if it failed)."""
+        """Queue a batch of operations - or, run inline, do them now (raises the writer's
+        error, if it failed)."""
         if self.error is not None:
             raise self.error
+        if not self._threaded:
+            self._step(ops)
+            self._close_events(len(self._closing))
+            if self.error is not None:
+                raise self.error
+            return
         self._queue.put(ops)
 
     def try_hand(self, ops: list[tuple[Any, ...]]) -> bool:
         """Queue a batch if the queue has room now; whether it did."""
+        if not self._threaded:
+            self.hand(ops)
+            return True
         if self.error is not None:
             raise self.error
         try:
@@ -182,18 +149,29 @@ class StreamWriter:
             return False
         return True
 
-    def sync(self) -> None:
-        """Wait until everything handed so far is committed and passed on."""
-        done = threading.Event()
-        self.hand([("sync", done)])
-        while not done.wait(0.05):
-            if not self._thread.is_alive():
-                break
+    def wait(self, future: Future[T]) -> T:
+        """Run inline: the ``future``'s result, committing (and passing on) the rows
+        buffered meanwhile once they are due."""
+        while True:
+            try:
+                return future.result(timeout=self._writer.due_in(COMMIT_GAP))
+            except TimeoutError:
+                if future.done():
+                    raise
+            self.commit()
+
+    def commit(self) -> None:
+        """Run inline: commit and pass on every row buffered now."""
+        self._guard(self._writer.flush)
+        self._close_events(len(self._closing))
         if self.error is not None:
             raise self.error
 
     def close(self, emit: bool) -> None:
         """Commit what is left (``emit``: and pass it on) and end the thread."""
+        if not self._threaded:
+            self._step([("end", emit)])
+            return
         self._queue.put([("end", emit)])
         self._thread.join()
 
@@ -202,10 +180,8 @@ class StreamWriter:
     def _work(self) -> None:
         writer = self._writer
         get = self._queue.get
-        try:  # the function's data, read while the first calls run (else at the first row)
-            writer.prepare()
-        except BaseException as err:  # noqa: BLE001 - the loop raises it
-            self.error = err
+        # the function's data, read while the first calls run (else at the first row)
+        self._guard(writer.prepare)
         while True:
             if self._closing and self._queue.empty() and writer.due_in() != 0.0:
                 self._close_events(1)  # nothing to commit now: close a chunk's events
@@ -214,33 +190,40 @@ class StreamWriter:
                 ops = get(timeout=None if self.error is not None else writer.due_in())
             except queue.Empty:
                 ops = []
-            for op in ops:
-                kind = op[0]
-                if kind == "end":  # the thread ends here, whatever the last commit does
-                    try:
-                        if not op[1] or self.error is not None:
-                            writer.after_commit = None
-                        writer.flush()
-                        if op[1] and self.error is None and self.chunks:
-                            self._emit()
-                    except BaseException as err:  # noqa: BLE001 - close() raises it
-                        if self.error is None:
-                            self.error = err
-                    self._close_events(len(self._closing))
-                    return
+            if self._step(ops):
+                return
+
+    def _step(self, ops: list[tuple[Any, ...]]) -> bool:
+        """Do a batch of operations, then commit if nothing more is queued and the cadence
+        allows; True once the run's end was done (the thread then ends)."""
+        writer = self._writer
+        for op in ops:
+            if op[0] == "end":  # the thread ends here, whatever the last commit does
                 try:
-                    self._do(op)
-                except BaseException as err:  # noqa: BLE001 - the loop raises it
+                    if not op[1] or self.error is not None:
+                        writer.after_commit = None
+                    writer.flush()
+                    if op[1] and self.error is None and self.chunks:
+                        self._emit()
+                except BaseException as err:  # noqa: BLE001 - close() raises it
                     if self.error is None:
                         self.error = err
-                    writer.after_commit = None  # commit what finished; pass nothing on
-            if self._queue.empty():  # nothing more queued: commit now if the cadence allows
-                try:
-                    writer.maybe_flush()
-                except BaseException as err:  # noqa: BLE001 - the loop raises it
-                    if self.error is None:
-                        self.error = err
-                    writer.after_commit = None
+                self._close_events(len(self._closing))
+                return True
+            self._guard(self._do, op)
+        if self._queue.empty():  # nothing more queued: commit now if the cadence allows
+            self._guard(writer.maybe_flush)
+        return False
+
+    def _guard(self, action: Callable[..., None], *args: Any) -> None:
+        """Do ``action``; its error is kept (the loop raises it), and from then on commits
+        pass nothing on."""
+        try:
+            action(*args)
+        except BaseException as err:  # noqa: BLE001 - the loop raises it
+            if self.error is None:
+                self.error = err
+            self._writer.after_commit = None
 
     def _close_events(self, count: int) -> None:
         """Close the events of the ``count`` oldest chunks passed on (module docstring)."""
@@ -257,6 +240,12 @@ class StreamWriter:
             _, chunk, packet, output = op
             chunk.mark(packet, output)
             writer.add_computed(chunk.base + packet, output)
+        elif kind == "outputs":  # several calls' outputs, their events already reported
+            _, chunk, packets, outputs = op
+            base = chunk.base
+            writer.add_computed_many([base + p for p in packets], outputs)
+            # marked once added: a commit while adding them must not pass their rows on
+            chunk.mark_outputs(packets, outputs)
         elif kind == "failed":
             _, chunk, packet, table = op
             chunk.mark(packet, None, failed=True)
