@@ -5,18 +5,16 @@ The one per-chunk path of every ``FunctionNode`` run: synchronous (``function_ru
 streaming (``stream_chunk``) runs differ only in how they call the function and when they write.
 
 1. ``lookup()``: the chunk's recorded entries (ONE projected query, or the run's
-   ``StoredEntries`` read once): a record with a result is reused, one with a null
-   ``__packet_id`` is a filtered row; a record whose result is gone (the result store was
-   switched, deleted, or kept in memory by an earlier process) is novel again, and its
-   packet's result is stored again under the id the record points at (``fixed_ids``: its
-   record cannot change). Then ONE result-cache look-up of the novel entries' distinct input
-   packets (``PacketGroups``: a packet is called once however many tags it appears under):
-   hits and stored filtered results become new pipeline records (returned, to write), the
-   rest are ``misses`` - the packets to call (none for an inactive function, whose rows count
-   as filtered). A hit on a packet an earlier chunk of the same run computed counts (and is
-   recorded) as computed, as it does when both rows are in one chunk. The table versions seen
-   before the look-ups (``records_absent_at`` / ``results_absent_at``) are the versions the
-   writes are verified absent at.
+   ``StoredEntries``): a record with a result is reused, one with a null ``__packet_id`` is
+   a filtered row; a record whose result is gone (the result store was switched, deleted, or
+   in memory in an earlier process) is novel again, its result stored again under the id the
+   record points at (``fixed_ids``). Then ONE result-cache look-up of the novel entries'
+   distinct input packets (``PacketGroups``: a packet is called once however many tags it
+   appears under): hits and stored filtered results become new records (returned, to
+   write), the rest are ``misses`` - the packets to call (none for an inactive function,
+   whose rows count as filtered). A hit on a packet an earlier chunk of the run computed
+   counts as computed. The versions seen before the look-ups (``records_absent_at`` /
+   ``results_absent_at``) are those the writes are verified absent at.
 2. Per call: ``mark`` (the outcome; ``mark_many`` for calls handed on in bulk), ``ended``
    (its packet event), ``failure_records`` and ``fail_fast_error`` for a failed call,
    ``unstorable`` for an output the store cannot hold (only its row fails); ``summary()``
@@ -24,9 +22,7 @@ streaming (``stream_chunk``) runs differ only in how they call the function and 
 
 A run whose writer spans chunks numbers each chunk's packets from the chunk's ``base``
 (``base + i`` for its ``i``-th distinct packet) in the writer's calls and ``fixed_ids``.
-
-Events (``orcapod.functions.engine.events``): each chunk is one engine run for a packet
-observer: rows settled without a call in bulk, each call's start and end on its own; a packet
+Events (``engine.events``): each chunk is one engine run for a packet observer; a packet
 key is a distinct packet's index in the chunk, the node's hash its record path's ``schema:``.
 """
 
@@ -76,7 +72,6 @@ class ChunkWork:
         self.store = store
         self.base = base
         self._pf = settings.pod.packet_function
-        #: per distinct entry, what happened to it (``SKIPPED``: not yet known)
         self.category = np.full(plan.num_entries, SKIPPED, dtype=np.int8)
         #: novel entries, their packet codes, the packets' input hashes and outcomes
         self.novel = np.empty(0, dtype=np.int64)
