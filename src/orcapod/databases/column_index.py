@@ -80,7 +80,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.id_index import IdHashIndex, hash_ids
+from orcapod.databases.id_index import IdHashIndex, hash_ids, in_sorted_runs
 from orcapod.databases.paths import segment_dirname
 from orcapod.databases.queries import Constraint
 from orcapod.databases.table_files import TableFiles
@@ -158,7 +158,9 @@ class LookupIndex:
         self._runs: dict[str, dict[str, NDArray[np.uint64]]] = {}
         # per column, the runs of the files last narrowed against, merged into a few sorted
         # runs (so a lookup costs a few searchsorted, not one per data file)
-        self._merged: dict[str, tuple[frozenset[str], IdHashIndex]] = {}
+        self._merged: dict[
+            str, tuple[frozenset[str] | None, list[NDArray[np.uint64]], IdHashIndex]
+        ] = {}
         self._persist = True
         self._discovered = False
 
@@ -217,10 +219,10 @@ class LookupIndex:
     def narrow(self, column: str, values: pa.Array, files: Sequence[str]) -> pa.Array:
         """Those of ``values`` (non-null, of the column's type) that may be stored in
         ``files``, the data files of the snapshot read."""
-        index = self._merged_runs(column, files)
-        if not len(index) or len(values) == 0:
+        runs = self._merged_runs(column, files)
+        if not runs or len(values) == 0:
             return values.slice(0, 0)
-        return values.filter(pa.array(index.maybe_contains(value_hashes(values))))
+        return values.filter(pa.array(in_sorted_runs(runs, value_hashes(values))))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).
@@ -237,22 +239,29 @@ class LookupIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _merged_runs(self, column: str, files: Sequence[str]) -> IdHashIndex:
-        """The hashes of ``column`` in ``files`` as one ``IdHashIndex``: the one built for
-        the files of the previous call, with the runs of the files added since merged in
-        (rebuilt when a file left the snapshot, e.g. after compaction)."""
+    def _merged_runs(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
+        """The sorted runs holding the hashes of ``column`` in ``files``: the per-file runs
+        of the files of this instance's first lookup as they are (merging them would cost
+        more than one lookup saves), plus the files added since merged into a few runs
+        (``IdHashIndex``), so a run that commits file after file and looks up between
+        commits searches a few runs, not one per file. Rebuilt when a file left the snapshot
+        (e.g. after compaction)."""
         wanted = frozenset(files)
-        known, index = self._merged.get(column, (frozenset(), IdHashIndex()))
-        if not known <= wanted:
-            known, index = frozenset(), IdHashIndex()
-        if known != wanted:
+        known, first, index = self._merged.get(column, (None, [], IdHashIndex()))
+        if known is None or not known <= wanted:
             self._load(column, files)  # reads the missing runs (and writes a pack)
+            cache = self._runs[column]
+            first = [cache[f] for f in files if len(cache[f])]
+            self._merged[column] = (wanted, first, IdHashIndex())
+            return first
+        if known != wanted:
+            self._load(column, files)
             cache = self._runs[column]
             for file in files:
                 if file not in known:
                     index.add(cache[file])
-            self._merged[column] = (wanted, index)
-        return index
+            self._merged[column] = (wanted, first, index)
+        return first + index.runs
 
     def _load(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
         cache = self._runs.setdefault(column, {})

@@ -170,6 +170,11 @@ class IdHashIndex:
         """True where a hash is in the set (the id is possibly stored); False is definite."""
         return in_sorted_runs(self._runs, hashes)
 
+    @property
+    def runs(self) -> list[NDArray[np.uint64]]:
+        """The sorted runs (for ``in_sorted_runs`` together with others)."""
+        return list(self._runs)
+
 
 def in_sorted_runs(
     runs: Iterable[NDArray[np.uint64]], hashes: NDArray[np.uint64]
