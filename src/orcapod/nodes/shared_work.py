@@ -7,8 +7,16 @@ pays one-off costs - times the number of missing packets) estimate it; an estima
 ``_CONFIRM_BELOW`` times ``WorkClaims.min_work_seconds`` is confirmed by timing about
 ``_CONFIRM_SECONDS`` more calls (two calls of a cheap function slowed by a busy machine can
 look long). Under ``min_work_seconds`` this process computes the rest itself. Otherwise the
-rest is split into buckets claimed one at a time; a packet another process stored meanwhile
-is recorded as reused (or filtered), not computed.
+rest is split into buckets claimed a batch at a time; a packet another process stored
+meanwhile is recorded as reused (or filtered), not computed.
+
+The timed calls are made on the first rows of the bucket this process will claim first
+(``claims.first_rows``, from a place in the hash order picked by its claim owner), not on the
+input's first rows: processes that start together time different rows, so none is computed
+twice unless another process claims that bucket before this one does (their first batches
+begin at different places too). While sharing, results are committed by the node's flush
+policy (``FlushPolicy``) and when ``share_work`` asks, not after every batch: a commit per
+batch would cost more than the claim.
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.
@@ -23,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
+from orcapod.functions.engine.claims import ClaimBook, bucket_keys, first_rows, share_work
 from orcapod.functions.engine.events import PacketOutcome
 from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.engine.write import RunWriter
@@ -60,26 +68,40 @@ def compute_shared(
         claims.lease_seconds,
     )
     writer.prepare()  # reads the function's data now: the calls are timed alone
+    # the first calls are those of the bucket this process claims first (module docstring)
+    hashes = work.distinct.take(pa.array(misses))
+    seed = zlib.crc32(book.owner.encode())
+    first = first_rows(hashes, 2, seed)
     started = time.monotonic()
-    finished_at = compute(misses[:2], flush=False)
-    rest = misses[2:]
+    finished_at = compute(misses[first], flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
     took = ends[0] - started
     if window == 1:
         took = min(took, ends[1] - ends[0])
     least = claims.min_work_seconds
-    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(rest):
-        probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > len(first):
+        probe = max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))
+        more = first_rows(hashes, len(first) + probe, seed)[len(first) :]
         started = time.monotonic()
-        compute(probe, flush=False)
-        took = min(took, (time.monotonic() - started) / len(probe))
-        rest = rest[len(probe) :]
-    if took * len(misses) < least or len(rest) == 0:
-        compute(rest)
+        compute(misses[more], flush=False)
+        took = min(took, (time.monotonic() - started) / len(more))
+        first = np.concatenate([first, more])
+    done = np.zeros(len(misses), dtype=bool)
+    done[first] = True
+    if took * len(misses) < least or done.all():
+        compute(misses[~done])
         return
-    writer.flush()
-    keys = bucket_keys(work.distinct.take(pa.array(rest)), work.plan.num_entries)
-    buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
+    keys = bucket_keys(hashes, work.plan.num_entries)
+    names, which = np.unique(keys, return_inverse=True)
+    order = np.argsort(which, kind="stable")
+    left = ~done[order]
+    split = np.cumsum(np.bincount(which, minlength=len(names)))[:-1]
+    buckets = {
+        str(name): misses[rows[keep]]
+        for name, rows, keep in zip(
+            names, np.split(order, split), np.split(left, split), strict=True
+        )
+    }
 
     constraints = work.constraints()
 
@@ -94,12 +116,13 @@ def compute_shared(
     share_work(
         book,
         buckets,
-        compute,
+        lambda items, heartbeat: compute(items, heartbeat=heartbeat, flush=False),
         elsewhere,
         claims.poll_seconds,
-        start=zlib.crc32(book.owner.encode()),
+        start=int(np.searchsorted(names, keys[first[0]])),
         min_batch=window,
         look_up=look_up,
+        flush=writer.flush,
     )
 
 
@@ -118,6 +141,5 @@ def _stored_elsewhere(
         work.settle(work.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
         work.settle(work.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
     ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
-    writer.add_records(work.records_for(items[found], ids, False))
-    writer.flush()
+    writer.add_records(work.records_for(items[found], ids, False))  # (in the next commit)
     return items[~found]
