@@ -14,9 +14,12 @@ The timed calls are made on the first rows of the bucket this process will claim
 (``claims.first_rows``, from a place in the hash order picked by its claim owner), not on the
 input's first rows: processes that start together time different rows, so none is computed
 twice unless another process claims that bucket before this one does (their first batches
-begin at different places too). While sharing, results are committed by the node's flush
-policy (``FlushPolicy``) and when ``share_work`` asks, not after every batch: a commit per
-batch would cost more than the claim.
+begin at different places too). A process that finds other processes holding live claims
+(``ClaimBook.shared``: one read of the claims table) joins them without timing: they found
+the work worth sharing, and its timed calls could be rows they hold.
+
+While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
+``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.
@@ -72,25 +75,12 @@ def compute_shared(
     hashes = work.distinct.take(pa.array(misses))
     seed = zlib.crc32(book.owner.encode())
     first = first_rows(hashes, 2, seed)
-    started = time.monotonic()
-    finished_at = compute(misses[first], flush=False)
-    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
-    took = ends[0] - started
-    if window == 1:
-        took = min(took, ends[1] - ends[0])
-    least = claims.min_work_seconds
-    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > len(first):
-        probe = max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))
-        more = first_rows(hashes, len(first) + probe, seed)[len(first) :]
-        started = time.monotonic()
-        compute(misses[more], flush=False)
-        took = min(took, (time.monotonic() - started) / len(more))
-        first = np.concatenate([first, more])
     done = np.zeros(len(misses), dtype=bool)
-    done[first] = True
-    if took * len(misses) < least or done.all():
-        compute(misses[~done])
-        return
+    if not book.shared():  # else others found it worth sharing: join them without timing
+        timed = _time(compute, misses, hashes, first, seed, window, claims.min_work_seconds)
+        if timed is None:  # short work: computed here, unshared
+            return
+        done[timed] = True
     keys = bucket_keys(hashes, work.plan.num_entries)
     names, which = np.unique(keys, return_inverse=True)
     order = np.argsort(which, kind="stable")
@@ -124,6 +114,39 @@ def compute_shared(
         look_up=look_up,
         flush=writer.flush,
     )
+
+
+def _time(
+    compute: Compute,
+    misses: np.ndarray,
+    hashes: pa.Array,
+    first: np.ndarray,
+    seed: int,
+    window: int,
+    least: float,
+) -> np.ndarray | None:
+    """Time the calls of the packets ``misses[first]`` (and more, to confirm a borderline
+    estimate: module docstring). Returns the positions of the packets computed, or None once
+    every packet is computed because the work is too short to share."""
+    started = time.monotonic()
+    finished_at = compute(misses[first], flush=False)
+    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
+    took = ends[0] - started
+    if window == 1:
+        took = min(took, ends[1] - ends[0])
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > len(first):
+        probe = max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))
+        more = first_rows(hashes, len(first) + probe, seed)[len(first) :]
+        started = time.monotonic()
+        compute(misses[more], flush=False)
+        took = min(took, (time.monotonic() - started) / len(more))
+        first = np.concatenate([first, more])
+    if took * len(misses) >= least and len(first) < len(misses):
+        return first
+    rest = np.ones(len(misses), dtype=bool)
+    rest[first] = False
+    compute(misses[rest])
+    return None
 
 
 def _stored_elsewhere(

@@ -183,12 +183,15 @@ class ClaimBook:
         )
         self.database.add_records(self.path, table, "claim_id", flush=True)
 
-    def rows(self, buckets: Sequence[str]) -> dict[str, list[_Row]]:
-        """Every claim row of ``buckets``: bucket -> [(owner, state, at, expires_at,
-        process)], oldest first."""
-        found = self.database.get_records_with_column_value(
-            self.path, {"bucket": list(buckets)}, columns=list(_COLUMNS)
-        )
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+        """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
+        expires_at, process)], oldest first."""
+        if buckets is None:
+            found = self.database.get_all_records(self.path)
+        else:
+            found = self.database.get_records_with_column_value(
+                self.path, {"bucket": list(buckets)}, columns=list(_COLUMNS)
+            )
         out: dict[str, list[_Row]] = {}
         if found is None:
             return out
@@ -226,6 +229,12 @@ class ClaimBook:
             dead = surely_dead(process)
             self._verdicts[process] = (dead, now)
         return dead
+
+    def shared(self) -> bool:
+        """Does another process hold a live claim here (is the work being shared already)?
+        One read of the claims table."""
+        rows = self.rows(None)
+        return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
     def claim(
         self, buckets: Sequence[str], finished: Sequence[str] = (), renew: Sequence[str] = ()
