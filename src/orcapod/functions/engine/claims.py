@@ -141,8 +141,6 @@ def first_rows(input_hashes: pa.Array, count: int, seed: int) -> np.ndarray:
 #: (owner, state, at, expires_at, process) of one claim row
 _Row = tuple[str, str, dt.datetime, dt.datetime, str | None]
 _COLUMNS = ("bucket", "owner", "process", "state", "at", "expires_at")
-#: how long a holder found alive is believed alive without asking again
-_ALIVE_SECONDS = 0.05
 
 
 @dataclass
@@ -157,9 +155,13 @@ class ClaimBook:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
     process: str = field(default_factory=this_process)
-    #: process -> (dead, when judged): a dead process stays dead, a live one is asked again
-    #: after ``_ALIVE_SECONDS``
-    _verdicts: dict[str, tuple[bool, float]] = field(default_factory=dict, repr=False)
+    #: process -> is it dead: a dead process stays dead, a live one is asked again after
+    #: the next read of the claims
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: the last read: (table version, buckets read (None: all), their rows)
+    _last_read: tuple[int | None, set[str] | None, dict[str, list[_Row]]] = field(
+        default=(None, None, {}), repr=False
+    )
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
@@ -185,7 +187,19 @@ class ClaimBook:
 
     def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
-        expires_at, process)], oldest first."""
+        expires_at, process)], oldest first. A read of buckets the previous read covered,
+        with no commit since, is answered from that read (a waiting process's polls)."""
+        self._verdicts = {p: dead for p, dead in self._verdicts.items() if dead}
+        version = self.database.committed_version(self.path)
+        read, covered, known = self._last_read
+        unchanged = version is not None and version == read and buckets is not None
+        if unchanged and (covered is None or covered.issuperset(buckets or ())):
+            return {b: known[b] for b in buckets or () if b in known}
+        out = self._read(buckets)
+        self._last_read = (version, None if buckets is None else set(buckets), out)
+        return out
+
+    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
         if buckets is None:
             found = self.database.get_all_records(self.path)
         else:
@@ -219,15 +233,13 @@ class ClaimBook:
         }
 
     def _dead(self, process: str | None) -> bool:
-        """``holders.surely_dead``, remembered: a dead process for good, a live one briefly
-        (a pass over many buckets asks about the same few processes)."""
+        """``holders.surely_dead``, remembered: a dead process for good, a live one until the
+        next read (a pass over many buckets asks about the same few processes)."""
         if not process:
             return False
-        now = time.monotonic()
-        dead, judged = self._verdicts.get(process, (False, -_ALIVE_SECONDS))
-        if not dead and now - judged >= _ALIVE_SECONDS:
-            dead = surely_dead(process)
-            self._verdicts[process] = (dead, now)
+        dead = self._verdicts.get(process)
+        if dead is None:
+            dead = self._verdicts[process] = surely_dead(process)
         return dead
 
     def shared(self) -> bool:
