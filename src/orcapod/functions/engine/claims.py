@@ -38,10 +38,12 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    buckets, until every bucket is done; then it looks the others' results up, once.
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
-so the worst case (a holder that outlives its lease while still computing, clocks that
-disagree by more than a lease, a run retrying the rows that failed in an earlier run over
-the same input: their buckets are done, so every process retries them) is duplicated work,
-never a wrong or lost row. They are used only where they pay: on a store that other
+so the worst case (a killed holder's results it had not committed yet - at most about the
+node's ``FlushPolicy.seconds`` of work, or half a lease -, a holder that outlives its lease
+while still computing, clocks that disagree by more than a lease, a process's timed first
+calls on a bucket another process claimed first, a run retrying the rows that failed in an
+earlier run over the same input: their buckets are done, so every process retries them) is
+duplicated work, never a wrong or lost row. They are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``WorkClaims.min_work_seconds``, estimated from the faster of the first two calls: the first
 also pays one-off costs) that a commit and a read per batch are small beside the work. Those
@@ -295,8 +297,10 @@ def share_work(
     results before returning). ``still_missing(items)`` returns the items whose results are
     not stored yet and takes note of the others (e.g. records them as reused; it is never
     asked about an item twice once the item is found). ``start``: where this process begins
-    in the sorted bucket order (processes starting at different places meet less often; later
-    batches start at random places among the free buckets). ``min_batch``: the fewest items
+    in the sorted bucket order, going on from there (processes starting at different places
+    meet less often, and seldom take the buckets another process timed its first calls on
+    before it claims them; after a claim that lost buckets to another process, the next
+    batch starts at a random place among the free buckets). ``min_batch``: the fewest items
     a batch takes while there are that many (the calls the executor runs at once: a smaller
     batch would leave workers idle).
 
@@ -472,7 +476,8 @@ class _Sharer:
         self.min_batch = min_batch
         self.look_up = look_up
         self.random = random.Random(book.owner)
-        self.first = True  # the first batch starts at ``start``, later ones anywhere
+        #: a claim lost buckets to another process: the next pass starts at a random place
+        self.collided = False
         # the last claim's time and the last batch's per-item compute time
         self.claim_seconds = self.item_seconds = 0.0
         self.status: dict[str, tuple[bool, set[str]]] = {}
@@ -490,7 +495,7 @@ class _Sharer:
             if not free:
                 book.renew(renew, finished=finished)
                 return None
-            if not self.first:  # processes picking from one end of the free buckets collide
+            if self.collided:  # two processes at one end of the free buckets: part ways
                 turn = self.random.randrange(len(free))
                 free = free[turn:] + free[:turn]
             holders = {o for b in pending for o in status[b][1]} | {book.owner}
@@ -508,7 +513,7 @@ class _Sharer:
                 size += len(buckets[bucket])
             taken = book.claim(batch, finished=finished, renew=renew)
             finished = renew = ()
-            self.first = False
+            self.collided = len(taken) < len(batch)
             if not taken:  # lost to someone else's claim: look again at once
                 continue
             for bucket in taken:
