@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -418,16 +419,17 @@ def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> Non
     _stored(tmp_path, n)
 
 
-def _wait_for_calls(tmp_path: Path, pids: list[int], victim: subprocess.Popen[str]) -> None:
-    """Until each of ``pids`` has made a call (while ``victim`` runs)."""
+def _wait_for_calls(tmp_path: Path, wanted: dict[int, int], victim: subprocess.Popen[str]) -> None:
+    """Until each process ``pid`` of ``wanted`` has made ``wanted[pid]`` calls (while
+    ``victim`` runs)."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and victim.poll() is None:
         log = tmp_path / "calls.log"
-        made = {pid for pid, _ in _calls(tmp_path)} if log.exists() else set()
-        if made.issuperset(pids):
+        made = Counter(pid for pid, _ in _calls(tmp_path)) if log.exists() else Counter()
+        if all(made[pid] >= count for pid, count in wanted.items()):
             return
-        time.sleep(0.02)
-    raise AssertionError(f"the workers did not start computing while the victim ran: {pids}")
+        time.sleep(0.01)
+    raise AssertionError(f"the workers did not make {wanted} calls while the victim ran")
 
 
 @pytest.mark.slow
@@ -437,10 +439,9 @@ def test_a_sigkilled_process_rows_are_taken_over_without_waiting_for_its_lease(
     """Leases of 600 s: the survivors would wait that long for a dead holder's buckets if they
     could not see on this machine that its process is gone."""
     n = 160
-    victim = _start(tmp_path, n, lease=600.0)
-    _wait_for_calls(tmp_path, [victim.pid], victim)
-    others = [_start(tmp_path, n, together=2, lease=600.0) for _ in range(2)]
-    _wait_for_calls(tmp_path, [w.pid for w in others], victim)
+    victim, *others = (_start(tmp_path, n, together=3, lease=600.0) for _ in range(3))
+    # the victim holds claims (it made calls past its two timed ones); all share the work
+    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
     outputs = [w.communicate(timeout=240) for w in others]
