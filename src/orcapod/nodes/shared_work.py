@@ -10,13 +10,12 @@ look long). Under ``min_work_seconds`` this process computes the rest itself. Ot
 rest is split into buckets claimed a batch at a time; a packet another process stored
 meanwhile is recorded as reused (or filtered), not computed.
 
-The timed calls are made on the first rows of the bucket this process will claim first
-(``claims.first_rows``, from a place in the hash order picked by its claim owner), not on the
-input's first rows: processes that start together time different rows, so none is computed
-twice unless another process claims that bucket before this one does (their first batches
-begin at different places too). A process that finds other processes holding live claims
-(``ClaimBook.shared``: one read of the claims table) joins them without timing: they found
-the work worth sharing, and its timed calls could be rows they hold.
+The timed calls are the input's first missing rows, in input order (a process alone computes
+in input order while the work is too short to share). Processes that start together each
+make them (their results are stored once; these calls are the duplicated work of sharing);
+a process that finds other processes holding live claims (``ClaimBook.shared``: one read of
+the claims table) joins them without timing: they found the work worth sharing, and its
+timed calls could be rows they hold.
 
 While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
 ``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
@@ -34,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from orcapod.functions.engine.claims import ClaimBook, bucket_keys, first_rows, share_work
+from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
 from orcapod.functions.engine.events import PacketOutcome
 from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.engine.write import RunWriter
@@ -71,16 +70,13 @@ def compute_shared(
         claims.lease_seconds,
     )
     writer.prepare()  # reads the function's data now: the calls are timed alone
-    # the first calls are those of the bucket this process claims first (module docstring)
     hashes = work.distinct.take(pa.array(misses))
-    seed = zlib.crc32(book.owner.encode())
-    first = first_rows(hashes, 2, seed)
     done = np.zeros(len(misses), dtype=bool)
     if not book.shared():  # else others found it worth sharing: join them without timing
-        timed = _time(compute, misses, hashes, first, seed, window, claims.min_work_seconds)
+        timed = _time(compute, misses, window, claims.min_work_seconds)
         if timed is None:  # short work: computed here, unshared
             return
-        done[timed] = True
+        done[:timed] = True
     keys = bucket_keys(hashes, work.plan.num_entries)
     names, which = np.unique(keys, return_inverse=True)
     order = np.argsort(which, kind="stable")
@@ -109,43 +105,33 @@ def compute_shared(
         lambda items, heartbeat: compute(items, heartbeat=heartbeat, flush=False),
         elsewhere,
         claims.poll_seconds,
-        start=int(np.searchsorted(names, keys[first[0]])),
+        start=zlib.crc32(book.owner.encode()),
         min_batch=window,
         look_up=look_up,
         flush=writer.flush,
     )
 
 
-def _time(
-    compute: Compute,
-    misses: np.ndarray,
-    hashes: pa.Array,
-    first: np.ndarray,
-    seed: int,
-    window: int,
-    least: float,
-) -> np.ndarray | None:
-    """Time the calls of the packets ``misses[first]`` (and more, to confirm a borderline
-    estimate: module docstring). Returns the positions of the packets computed, or None once
-    every packet is computed because the work is too short to share."""
+def _time(compute: Compute, misses: np.ndarray, window: int, least: float) -> int | None:
+    """Time the calls of the first missing packets (two, and more to confirm a borderline
+    estimate: module docstring). Returns how many were computed, or None once every packet
+    is computed because the work is too short to share."""
     started = time.monotonic()
-    finished_at = compute(misses[first], flush=False)
+    finished_at = compute(misses[:2], flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
     took = ends[0] - started
     if window == 1:
         took = min(took, ends[1] - ends[0])
-    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > len(first):
-        probe = max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))
-        more = first_rows(hashes, len(first) + probe, seed)[len(first) :]
+    timed = 2
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > timed:
+        probe = misses[timed : timed + max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
         started = time.monotonic()
-        compute(misses[more], flush=False)
-        took = min(took, (time.monotonic() - started) / len(more))
-        first = np.concatenate([first, more])
-    if took * len(misses) >= least and len(first) < len(misses):
-        return first
-    rest = np.ones(len(misses), dtype=bool)
-    rest[first] = False
-    compute(misses[rest])
+        compute(probe, flush=False)
+        took = min(took, (time.monotonic() - started) / len(probe))
+        timed += len(probe)
+    if took * len(misses) >= least and timed < len(misses):
+        return timed
+    compute(misses[timed:])
     return None
 
 

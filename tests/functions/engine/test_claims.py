@@ -29,7 +29,6 @@ from orcapod.functions.engine.claims import (
     ClaimBook,
     WorkClaims,
     bucket_keys,
-    first_rows,
     share_work,
 )
 from orcapod.functions.engine.holders import this_process
@@ -256,18 +255,6 @@ def test_an_error_releases_the_buckets_held(store: Callable[[], ArrowDatabase]) 
 
 def _no_op() -> None:
     return None
-
-
-def test_first_rows_begin_at_a_place_each_process_picks() -> None:
-    rng = np.random.default_rng(1)
-    digits = [f"{v:016x}" * 4 for v in rng.integers(0, 2**63, 40)]
-    hashes = pa.array([f"arrow_row_v1:{d}" for d in digits])
-    ordered = np.argsort(digits)
-    seed = int(digits[ordered[10]][:8], 16)  # the 11th smallest hash starts at the point
-    assert first_rows(hashes, 3, seed).tolist() == ordered[10:13].tolist()
-    late = int(digits[ordered[-1]][:8], 16)  # from the largest, wrapping to the smallest
-    assert first_rows(hashes, 3, late).tolist() == [ordered[-1], ordered[0], ordered[1]]
-    assert sorted(first_rows(hashes, 50, 0).tolist()) == list(range(40))
 
 
 def test_bucket_keys_depend_only_on_the_input_size() -> None:

@@ -38,19 +38,19 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    buckets, until every bucket is done; then it looks the others' results up, once.
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
-so the worst case (a killed holder's results it had not committed yet - at most about the
-node's ``FlushPolicy.seconds`` of work, or half a lease -, a holder that outlives its lease
-while still computing, clocks that disagree by more than a lease, a process's timed first
-calls on a bucket another process claimed first, a run retrying the rows that failed in an
-earlier run over the same input: their buckets are done, so every process retries them) is
-duplicated work, never a wrong or lost row. They are used only where they pay: on a store that other
+so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
+it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
+a lease), a holder that outlives its lease while still computing, clocks that disagree by
+more than a lease, the timed first calls of processes that start together (below), a run
+retrying the rows that failed in an earlier run over the same input (their buckets are done,
+so every process retries them). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``WorkClaims.min_work_seconds``, estimated from the faster of the first two calls: the first
 also pays one-off costs) that a commit and a read per batch are small beside the work. Those
-two calls are made before claiming; each process makes them on the first rows of the bucket
-it claims first (a different one in each process), so processes that start together do not
-make the same calls. The buckets are the first one to three hex digits of the input hash
-(more digits for larger inputs: ``bucket_keys``).
+two calls (the first missing rows, in input order) are made without a claim: processes that
+start together each make them (their results are stored once); a process that finds others
+holding live claims joins without them. The buckets are the first one to three hex digits of
+the input hash (more digits for larger inputs: ``bucket_keys``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError, OrcapodError
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "WorkClaims", "bucket_keys", "first_rows", "share_work"]
+__all__ = ["ClaimBook", "WorkClaims", "bucket_keys", "share_work"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIVE = ("claimed", "renewed")
@@ -116,28 +116,6 @@ def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
     digits = 1 if num_distinct <= 16 else 2 if num_distinct <= 4096 else 3
     heads = pc.utf8_slice_codeunits(input_hashes, _HASH_PREFIX_LEN, _HASH_PREFIX_LEN + digits)
     return np.asarray(heads.to_pylist(), dtype=object)
-
-
-def first_rows(input_hashes: pa.Array, count: int, seed: int) -> np.ndarray:
-    """Positions of the ``count`` rows (or all, if fewer) a process computes first when its
-    claims begin at ``seed``: the smallest input hashes at or after a point of the hash order
-    that ``seed`` picks (wrapping around), i.e. the first rows of the buckets it claims first.
-    Processes with different seeds begin at different places, so processes that start
-    together do not compute the same first rows."""
-    n = len(input_hashes)
-    if count >= n:
-        return np.arange(n)
-    prefix = input_hashes[0].as_py()[:_HASH_PREFIX_LEN]
-    after = pc.greater_equal(input_hashes, f"{prefix}{seed & 0xFFFFFFFF:08x}")
-    mask = after.to_numpy(zero_copy_only=False)
-    chosen: list[np.ndarray] = []
-    for rows in (np.flatnonzero(mask), np.flatnonzero(~mask)):  # from the point on, then wrap
-        want = count - sum(len(c) for c in chosen)
-        if want > 0 and len(rows):
-            values = input_hashes.take(pa.array(rows))
-            smallest = pc.select_k_unstable(values, min(want, len(rows)), [("h", "ascending")])
-            chosen.append(rows[smallest.to_numpy()])  # (in hash order)
-    return np.concatenate(chosen)
 
 
 #: (owner, state, at, expires_at, process) of one claim row
@@ -298,9 +276,8 @@ def share_work(
     not stored yet and takes note of the others (e.g. records them as reused; it is never
     asked about an item twice once the item is found). ``start``: where this process begins
     in the sorted bucket order, going on from there (processes starting at different places
-    meet less often, and seldom take the buckets another process timed its first calls on
-    before it claims them; after a claim that lost buckets to another process, the next
-    batch starts at a random place among the free buckets). ``min_batch``: the fewest items
+    meet less often; after a claim that lost buckets to another process, the next batch
+    starts at a random place among the free buckets). ``min_batch``: the fewest items
     a batch takes while there are that many (the calls the executor runs at once: a smaller
     batch would leave workers idle).
 
