@@ -77,6 +77,7 @@ def compute_shared(
         if timed is None:  # short work: computed here, unshared
             return
         done[:timed] = True
+        writer.flush()  # so that a process joining now finds them (they are in its buckets)
     keys = bucket_keys(hashes, work.plan.num_entries)
     names, which = np.unique(keys, return_inverse=True)
     order = np.argsort(which, kind="stable")
