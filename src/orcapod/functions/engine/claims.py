@@ -138,10 +138,6 @@ class ClaimBook:
     #: process -> is it dead: a dead process stays dead, a live one is asked again after
     #: the next read of the claims
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
-    #: the last read: (table version, buckets read (None: all), their rows)
-    _last_read: tuple[int | None, set[str] | None, dict[str, list[_Row]]] = field(
-        default=(None, None, {}), repr=False
-    )
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
@@ -167,17 +163,10 @@ class ClaimBook:
 
     def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
-        expires_at, process)], oldest first. A read of buckets the previous read covered,
-        with no commit since, is answered from that read (a waiting process's polls)."""
+        expires_at, process)], oldest first. Each read asks again whether the holders seen
+        are alive."""
         self._verdicts = {p: dead for p, dead in self._verdicts.items() if dead}
-        version = self.database.committed_version(self.path)
-        read, covered, known = self._last_read
-        unchanged = version is not None and version == read and buckets is not None
-        if unchanged and (covered is None or covered.issuperset(buckets or ())):
-            return {b: known[b] for b in buckets or () if b in known}
-        out = self._read(buckets)
-        self._last_read = (version, None if buckets is None else set(buckets), out)
-        return out
+        return self._read(buckets)
 
     def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
         if buckets is None:
