@@ -6,12 +6,15 @@ so the machine's cores are not the limit). Figures (one JSON object per line):
 * ``one_process``: wall time of one process computing every row;
 * ``processes``: wall time of ``--processes`` (default 4) processes started together on a
   fresh store, the ratio to one process (goal <= 0.35 for 4), and how many calls ran in total
-  (each row once, plus at most the two timed first calls per extra process);
+  (each row once, plus the timed first calls - the input's first 2 to 4 rows - of each
+  process that starts before another holds claims: processes that start later join without);
   ``run_ratio_to_one`` compares the node runs alone (first process ready to run to the last
   one finished), without process start-up and imports, which 4 processes on 2 cores share;
-* ``killed``: the same with one process SIGKILLed after ``--kill-after`` seconds: the others'
-  wall time after the kill, and whether every row was computed (they take over its bucket
-  once its lease, ``--lease`` seconds, expires).
+* ``killed``: the same with one process SIGKILLed midway (once half the rows are computed,
+  and the victim has computed rows of its own, so it holds claims): ``rows_done_after_kill``
+  is the time from the kill to the last row computed (goal: within one lease, ``--lease``
+  seconds: the others take over its buckets at once, as its process is gone, not a lease
+  later), ``seconds_after_kill`` to the last process's exit; every row must be computed.
 
     .venv/bin/python benchmarks/work_claims.py [--n 200] [--processes 4]
 """
@@ -45,7 +48,7 @@ WORKER = textwrap.dedent(
     def slow(x: int) -> int:
         time.sleep(pause)
         with open(log, "a") as handle:
-            handle.write(f"{os.getpid()} {x}\\n")
+            handle.write(f"{os.getpid()} {x} {time.time()}\\n")
         return 2 * x
 
     rows = [{"id": i, "x": i} for i in range(n)]
@@ -61,9 +64,17 @@ WORKER = textwrap.dedent(
 )
 
 
-def _run(
-    root: Path, args: argparse.Namespace, count: int, kill_after: float | None
-) -> dict[str, object]:
+def _calls(log: Path) -> list[tuple[int, int, float]]:
+    """(pid, x, time) of every finished call."""
+    if not log.exists():
+        return []
+    lines = [line.split() for line in log.read_text().splitlines()]
+    return [
+        (int(a), int(b), float(c)) for a, b, c in (x for x in lines if len(x) == 3) if a != "run"
+    ]
+
+
+def _run(root: Path, args: argparse.Namespace, count: int, kill: bool) -> dict[str, object]:
     root.mkdir(parents=True)
     store, log = root / "store", root / "calls.log"
     script = root / "worker.py"
@@ -72,24 +83,33 @@ def _run(
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, str(script), *argv]) for _ in range(count)]
     killed_at = None
-    if kill_after is not None:
-        time.sleep(kill_after)
-        os.kill(procs[0].pid, signal.SIGKILL)
-        killed_at = time.perf_counter()
+    if kill:  # midway: half the rows done, and the victim holds claims (computed 3+ rows)
+        victim = procs[0].pid
+        while procs[0].poll() is None:
+            calls = _calls(log)
+            if 2 * len(calls) >= args.n and sum(pid == victim for pid, _, _ in calls) > 2:
+                os.kill(victim, signal.SIGKILL)
+                killed_at = time.time()
+                break
+            time.sleep(0.01)
     codes = [p.wait() for p in procs]
     seconds = time.perf_counter() - start
+    calls = _calls(log)
+    xs = [x for _, x, _ in calls]
     lines = [line.split() for line in log.read_text().splitlines()]
-    xs = [int(line[1]) for line in lines if len(line) == 2 and line[0] != "run"]
     runs = [(float(line[1]), float(line[2])) for line in lines if line[0] == "run"]
-    ok = codes[1:] == [0] * (count - 1) and (kill_after is not None or codes[0] == 0)
+    ok = codes[1:] == [0] * (count - 1) and (kill or codes[0] == 0)
     assert ok, f"a worker failed: {codes}"
+    assert killed_at is not None or not kill, "the victim finished before it could be killed"
     assert sorted(set(xs)) == list(range(args.n)), "rows left uncomputed"
     out: dict[str, object] = {"seconds": round(seconds, 3), "calls": len(xs), "rows": args.n}
     # the node runs alone, without process start-up and imports: from the first process
     # ready to run to the last one finished
     out["run_seconds"] = round(max(end for _, end in runs) - min(r for r, _ in runs), 3)
     if killed_at is not None:
-        out["seconds_after_kill"] = round(time.perf_counter() - killed_at, 3)
+        out["rows_done_after_kill"] = round(max(t for _, _, t in calls) - killed_at, 3)
+        out["seconds_after_kill"] = round(time.time() - killed_at, 3)
+    out["load"] = os.getloadavg()[0]
     return out
 
 
@@ -99,12 +119,11 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.05)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--lease", type=float, default=3.0)
-    parser.add_argument("--kill-after", type=float, default=2.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        one = _run(Path(tmp) / "one", args, 1, None)
+        one = _run(Path(tmp) / "one", args, 1, False)
         print(json.dumps({"benchmark": "work_claims.one_process", **one}))
-        many = _run(Path(tmp) / "many", args, args.processes, None)
+        many = _run(Path(tmp) / "many", args, args.processes, False)
         ratio = round(many["seconds"] / one["seconds"], 3)
         run_ratio = round(many["run_seconds"] / one["run_seconds"], 3)
         print(
@@ -119,7 +138,7 @@ def main() -> None:
                 }
             )
         )
-        killed = _run(Path(tmp) / "killed", args, args.processes, args.kill_after)
+        killed = _run(Path(tmp) / "killed", args, args.processes, True)
         print(
             json.dumps(
                 {

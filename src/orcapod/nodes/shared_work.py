@@ -7,8 +7,18 @@ pays one-off costs - times the number of missing packets) estimate it; an estima
 ``_CONFIRM_BELOW`` times ``WorkClaims.min_work_seconds`` is confirmed by timing about
 ``_CONFIRM_SECONDS`` more calls (two calls of a cheap function slowed by a busy machine can
 look long). Under ``min_work_seconds`` this process computes the rest itself. Otherwise the
-rest is split into buckets claimed one at a time; a packet another process stored meanwhile
-is recorded as reused (or filtered), not computed.
+rest is split into buckets claimed a batch at a time; a packet another process stored
+meanwhile is recorded as reused (or filtered), not computed.
+
+The timed calls are the input's first missing rows, in input order (a process alone computes
+in input order while the work is too short to share). Processes that start together each
+make them (their results are stored once; these calls are the duplicated work of sharing);
+a process that finds other processes holding live claims (``ClaimBook.shared``: one read of
+the claims table) joins them without timing: they found the work worth sharing, and its
+timed calls could be rows they hold.
+
+While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
+``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.
@@ -60,26 +70,25 @@ def compute_shared(
         claims.lease_seconds,
     )
     writer.prepare()  # reads the function's data now: the calls are timed alone
-    started = time.monotonic()
-    finished_at = compute(misses[:2], flush=False)
-    rest = misses[2:]
-    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
-    took = ends[0] - started
-    if window == 1:
-        took = min(took, ends[1] - ends[0])
-    least = claims.min_work_seconds
-    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(rest):
-        probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
-        started = time.monotonic()
-        compute(probe, flush=False)
-        took = min(took, (time.monotonic() - started) / len(probe))
-        rest = rest[len(probe) :]
-    if took * len(misses) < least or len(rest) == 0:
-        compute(rest)
-        return
-    writer.flush()
-    keys = bucket_keys(work.distinct.take(pa.array(rest)), work.plan.num_entries)
-    buckets = {k: rest[keys == k] for k in dict.fromkeys(keys.tolist())}
+    hashes = work.distinct.take(pa.array(misses))
+    done = np.zeros(len(misses), dtype=bool)
+    if not book.shared():  # else others found it worth sharing: join them without timing
+        timed = _time(compute, misses, window, claims.min_work_seconds)
+        if timed is None:  # short work: computed here, unshared
+            return
+        done[:timed] = True
+        writer.flush()  # so that a process joining now finds them (they are in its buckets)
+    keys = bucket_keys(hashes, work.plan.num_entries)
+    names, which = np.unique(keys, return_inverse=True)
+    order = np.argsort(which, kind="stable")
+    left = ~done[order]
+    split = np.cumsum(np.bincount(which, minlength=len(names)))[:-1]
+    buckets = {
+        str(name): misses[rows[keep]]
+        for name, rows, keep in zip(
+            names, np.split(order, split), np.split(left, split), strict=True
+        )
+    }
 
     constraints = work.constraints()
 
@@ -94,13 +103,37 @@ def compute_shared(
     share_work(
         book,
         buckets,
-        compute,
+        lambda items, heartbeat: compute(items, heartbeat=heartbeat, flush=False),
         elsewhere,
         claims.poll_seconds,
         start=zlib.crc32(book.owner.encode()),
         min_batch=window,
         look_up=look_up,
+        flush=writer.flush,
     )
+
+
+def _time(compute: Compute, misses: np.ndarray, window: int, least: float) -> int | None:
+    """Time the calls of the first missing packets (two, and more to confirm a borderline
+    estimate: module docstring). Returns how many were computed, or None once every packet
+    is computed because the work is too short to share."""
+    started = time.monotonic()
+    finished_at = compute(misses[:2], flush=False)
+    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
+    took = ends[0] - started
+    if window == 1:
+        took = min(took, ends[1] - ends[0])
+    timed = 2
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > timed:
+        probe = misses[timed : timed + max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
+        started = time.monotonic()
+        compute(probe, flush=False)
+        took = min(took, (time.monotonic() - started) / len(probe))
+        timed += len(probe)
+    if took * len(misses) >= least and timed < len(misses):
+        return timed
+    compute(misses[timed:])
+    return None
 
 
 def _stored_elsewhere(
@@ -118,6 +151,5 @@ def _stored_elsewhere(
         work.settle(work.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
         work.settle(work.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
     ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
-    writer.add_records(work.records_for(items[found], ids, False))
-    writer.flush()
+    writer.add_records(work.records_for(items[found], ids, False))  # (in the next commit)
     return items[~found]

@@ -7,12 +7,14 @@ that a read after a commit sees every earlier commit, from any process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +25,13 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys, share_work
+from orcapod.functions.engine.claims import (
+    ClaimBook,
+    WorkClaims,
+    bucket_keys,
+    share_work,
+)
+from orcapod.functions.engine.holders import this_process
 
 PATH = ("claims", "f")
 
@@ -72,6 +80,60 @@ def test_an_expired_claim_is_taken_over(store: Callable[[], ArrowDatabase]) -> N
     assert alive.claim(["7"]) == []
     time.sleep(2.1)
     assert alive.claim(["7"]) == ["7"]  # the holder never renewed: its claim expired
+
+
+def test_a_claim_of_a_process_gone_from_this_machine_is_taken_over_at_once(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    machine = this_process().split("/")[0]
+    gone = ClaimBook(store(), PATH, 600.0, owner="gone", process=f"{machine}/{2**22 + 7}/1")
+    remote = ClaimBook(store(), PATH, 600.0, owner="remote", process="other-machine/1/1")
+    assert gone.claim(["1"]) == ["1"] and remote.claim(["2"]) == ["2"]
+    alive = book(store, "alive")
+    # the lease has long to run, but the holder of "1" is surely dead; that of "2" may live
+    assert alive.claim(["1", "2"]) == ["1"]
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from orcapod.databases import DeltaTableDatabase
+    from orcapod.functions.engine.claims import ClaimBook
+
+    book = ClaimBook(DeltaTableDatabase(sys.argv[1]), ("claims", "f"), 600.0, owner="victim")
+    print(" ".join(book.claim(["7", "8"])), flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_a_sigkilled_holder_loses_its_claims_at_once(tmp_path: Path) -> None:
+    """A real process holds two buckets (600 s lease) and is SIGKILLed: another process on
+    the machine takes them over at once, not a lease later."""
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "delta")], stdout=subprocess.PIPE, text=True
+    ) as victim:
+        assert victim.stdout is not None
+        try:
+            assert victim.stdout.readline().split() == ["7", "8"]
+            mine = ClaimBook(DeltaTableDatabase(tmp_path / "delta"), PATH, 600.0, owner="mine")
+            assert mine.claim(["7"]) == []  # alive: its claims hold
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            assert mine.claim(["7", "8"]) == ["7", "8"]
+        finally:
+            victim.kill()
+
+
+def test_shared_tells_whether_others_hold_live_claims(store: Callable[[], ArrowDatabase]) -> None:
+    a, b = book(store, "a"), book(store, "b")
+    assert not b.shared()  # no claims table yet
+    assert a.claim(["1", "2"]) == ["1", "2"]
+    assert b.shared() and not a.shared()  # a's own claims do not count for a
+    a.finish(["1"])
+    assert b.shared()
+    a.release(["2"])
+    assert not b.shared()
 
 
 def test_renewal_keeps_a_claim_alive(store: Callable[[], ArrowDatabase]) -> None:
@@ -147,6 +209,52 @@ def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase])
     assert batches == sorted(batches, reverse=True)
     rows = mine.rows(list(buckets))
     assert all(mine.status(rows[b])[0] for b in buckets)
+
+
+def test_share_work_commits_results_when_it_must_not_per_batch(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    """With ``flush``, results are committed before waiting and at the end (or every half
+    lease), not per batch, and a bucket is marked done only after a commit of its results."""
+    mine = book(store, "mine")
+    batches: list[int] = []
+    flushed_at: list[dt.datetime] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        batches.append(len(items))
+
+    def flush() -> None:
+        flushed_at.append(dt.datetime.now(dt.UTC))
+
+    buckets = {f"{i:x}": np.array([2 * i, 2 * i + 1]) for i in range(16)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, flush=flush)
+    assert len(batches) > 1 and len(flushed_at) == 1
+    rows = mine.rows(list(buckets))
+    for bucket in buckets:
+        assert mine.status(rows[bucket])[0]
+        assert all(at >= flushed_at[0] for _, state, at, _, _ in rows[bucket] if state == "done")
+
+
+def test_an_error_releases_the_buckets_held(store: Callable[[], ArrowDatabase]) -> None:
+    """A run stopped by an error lets go of its buckets (the one it was computing, those
+    computed but not committed, and the next batch claimed ahead): others take them at once."""
+    mine = book(store, "mine")
+    calls: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+
+    buckets = {f"{i:x}": np.array([i]) for i in range(16)}
+    with pytest.raises(RuntimeError, match="boom"):
+        share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, flush=_no_op)
+    other = book(store, "other")
+    assert other.claim(sorted(buckets)) == sorted(buckets)  # nothing held, nothing done
+
+
+def _no_op() -> None:
+    return None
 
 
 def test_bucket_keys_depend_only_on_the_input_size() -> None:
@@ -295,6 +403,38 @@ def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> Non
     assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
     xs = [x for _, x in _calls(tmp_path)]
     assert sorted(set(xs)) == list(range(n))  # the victim's bucket was taken over
+    _stored(tmp_path, n)
+
+
+def _wait_for_calls(tmp_path: Path, wanted: dict[int, int], victim: subprocess.Popen[str]) -> None:
+    """Until each process ``pid`` of ``wanted`` has made ``wanted[pid]`` calls (while
+    ``victim`` runs)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and victim.poll() is None:
+        log = tmp_path / "calls.log"
+        made = Counter(pid for pid, _ in _calls(tmp_path)) if log.exists() else Counter()
+        if all(made[pid] >= count for pid, count in wanted.items()):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the workers did not make {wanted} calls while the victim ran")
+
+
+@pytest.mark.slow
+def test_a_sigkilled_process_rows_are_taken_over_without_waiting_for_its_lease(
+    tmp_path: Path,
+) -> None:
+    """Leases of 600 s: the survivors would wait that long for a dead holder's buckets if they
+    could not see on this machine that its process is gone."""
+    n = 160
+    victim, *others = (_start(tmp_path, n, together=3, lease=600.0) for _ in range(3))
+    # the victim holds claims (it made calls past its two timed ones); all share the work
+    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    outputs = [w.communicate(timeout=240) for w in others]
+    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
+    xs = [x for _, x in _calls(tmp_path)]
+    assert sorted(set(xs)) == list(range(n))
     _stored(tmp_path, n)
 
 

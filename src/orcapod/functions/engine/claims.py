@@ -9,44 +9,56 @@ bucket's claim.
 
 The claims table (one per function, code version and input, beside its results: a run over
 a changed input, such as one with new rows, forms its buckets afresh) is append-only;
-each row is ``(bucket, owner, state, at, expires_at)`` with state ``claimed``, ``renewed``,
-``released`` or ``done``:
+each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
+``renewed``, ``released`` or ``done``:
 
 1. A process looks at the buckets' rows once per pass. A bucket with a ``done`` row was
    finished by someone (its results are committed); a bucket whose live owner (latest row
-   ``claimed``/``renewed`` and not expired) is someone else is left to them.
+   ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
+   left to them.
 2. To take free buckets (a batch of them, see ``share_work``) it appends a ``claimed`` row
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
    its own claim is the only live one; it appends ``released`` for the others and moves on
    (it tries them again on a later pass). Commits
    are ordered and a read after a commit sees every earlier commit, so of two processes
    claiming at once at least one sees the other: never both keep the bucket (both may let
-   it go, and one takes it on a later pass; processes visit the buckets in different orders).
-3. While computing, it appends ``renewed`` rows (every third of the lease), and ``done`` once
-   the batch's results are committed (in the commit of a later claim: claiming runs one
-   batch ahead, see ``share_work``).
-4. A claim whose holder died (SIGKILL, a lost machine) is not renewed: once it expires the
-   bucket is free again and another process takes it over. A process that has nothing left to
-   claim waits for the others' buckets (polling their results), taking over any that expire.
+   it go, and one takes it on a later pass).
+3. Every claim commit also renews the buckets the process still holds (``renewed`` rows), and
+   a process renews them on its own every third of the lease when no claim commit came
+   sooner. A bucket is marked ``done`` once its results are committed, in a later commit
+   (claiming runs one batch ahead, and results are committed by the run's flush policy or at
+   the latest every half lease, see ``share_work``).
+4. A claim whose holder died is not renewed: once it expires the bucket is free again and
+   another process takes it over (looking its results up first: what the holder committed is
+   not computed again). A holder on the same machine is checked at once: each claim names its
+   process (``holders``: machine, process id and start time), and a live-looking claim whose
+   process is on this machine and no longer runs counts as expired (so a SIGKILLed process's
+   buckets are taken over at the others' next pass, not a lease later; the lease covers lost
+   machines). A process with nothing left to claim polls the claims, taking over such
+   buckets, until every bucket is done; then it looks the others' results up, once.
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
-so the worst case (a holder that outlives its lease while still computing, clocks that
-disagree by more than a lease, a run retrying the rows that failed in an earlier run over
-the same input: their buckets are done, so every process retries them) is duplicated work,
-never a wrong or lost row. They are used
-only where they pay: on a store that other processes can see (``ArrowDatabase.persistent``),
-and when the missing rows take long enough (``WorkClaims.min_work_seconds``, estimated from
-the faster of the first two calls: the first also pays one-off costs) that a commit and a
-read per batch are small beside the work. Those two calls (the first missing rows, in input
-order) are made without a claim: processes that start together each compute them (their
-results are stored once). The buckets are the first one to three hex digits of the input
-hash (more digits for larger inputs: ``bucket_keys``).
+so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
+it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
+a lease), a holder that outlives its lease while still computing, clocks that disagree by
+more than a lease, the timed first calls of processes that start together (below), a run
+retrying the rows that failed in an earlier run over the same input (their buckets are done,
+so every process retries them). Claims are used only where they pay: on a store that other
+processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
+(``WorkClaims.min_work_seconds``, estimated from the faster of the first two calls: the first
+also pays one-off costs) that a commit and a read per batch are small beside the work. Those
+two calls (the first missing rows, in input order) are made without a claim: processes that
+start together each make them (their results are stored once); a process that finds others
+holding live claims joins without them. The buckets are the first one to three hex digits of
+the input hash (more digits for larger inputs: ``bucket_keys``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import random
 import socket
 import time
 import uuid
@@ -59,7 +71,8 @@ import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, OrcapodError
+from orcapod.functions.engine.holders import surely_dead, this_process
 
 __all__ = ["ClaimBook", "WorkClaims", "bucket_keys", "share_work"]
 
@@ -105,12 +118,15 @@ def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
     return np.asarray(heads.to_pylist(), dtype=object)
 
 
-_Row = tuple[str, str, dt.datetime, dt.datetime]
+#: (owner, state, at, expires_at, process) of one claim row
+_Row = tuple[str, str, dt.datetime, dt.datetime, str | None]
+_COLUMNS = ("bucket", "owner", "process", "state", "at", "expires_at")
 
 
 @dataclass
 class ClaimBook:
-    """The claims of one function's buckets in ``database`` at ``path``."""
+    """The claims of one function's buckets in ``database`` at ``path``, written by ``owner``
+    running as ``process`` (``holders.this_process``)."""
 
     database: ArrowDatabase
     path: tuple[str, ...]
@@ -118,21 +134,26 @@ class ClaimBook:
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
+    process: str = field(default_factory=this_process)
+    #: process -> is it dead: a dead process stays dead, a live one is asked again after
+    #: the next read of the claims
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
-        now = dt.datetime.now(dt.UTC)
-        expires = now + dt.timedelta(seconds=self.lease_seconds)
         names = [b for buckets, _ in groups for b in buckets]
         states = [state for buckets, state in groups for _ in buckets]
         n = len(names)
         if n == 0:
             return
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
         table = pa.table(
             {
                 "claim_id": pa.array([uuid.uuid4().hex for _ in range(n)], pa.large_string()),
                 "bucket": pa.array(names, pa.large_string()),
                 "owner": pa.array([self.owner] * n, pa.large_string()),
+                "process": pa.array([self.process] * n, pa.large_string()),
                 "state": pa.array(states, pa.large_string()),
                 "at": pa.array([now] * n, _TS),
                 "expires_at": pa.array([expires] * n, _TS),
@@ -140,43 +161,69 @@ class ClaimBook:
         )
         self.database.add_records(self.path, table, "claim_id", flush=True)
 
-    def rows(self, buckets: Sequence[str]) -> dict[str, list[_Row]]:
-        """Every claim row of ``buckets``: bucket -> [(owner, state, at, expires_at)], oldest
-        first."""
-        found = self.database.get_records_with_column_value(
-            self.path,
-            {"bucket": list(buckets)},
-            columns=["bucket", "owner", "state", "at", "expires_at"],
-        )
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+        """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
+        expires_at, process)], oldest first. Each read asks again whether the holders seen
+        are alive."""
+        self._verdicts = {p: dead for p, dead in self._verdicts.items() if dead}
+        return self._read(buckets)
+
+    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+        if buckets is None:
+            found = self.database.get_all_records(self.path)
+        else:
+            found = self.database.get_records_with_column_value(
+                self.path, {"bucket": list(buckets)}, columns=list(_COLUMNS)
+            )
         out: dict[str, list[_Row]] = {}
         if found is None:
             return out
-        columns = [
-            found.column(c).to_pylist() for c in ("bucket", "owner", "state", "at", "expires_at")
-        ]
-        for bucket, owner, state, at, expires in sorted(
-            zip(*columns, strict=True), key=lambda r: (r[3], r[1])
+        bucket, owner, process, state, at, expires = (found.column(c).to_pylist() for c in _COLUMNS)
+        for row in sorted(
+            zip(bucket, owner, state, at, expires, process, strict=True),
+            key=lambda r: (r[3], r[1]),
         ):
-            out.setdefault(bucket, []).append((owner, state, at, expires))
+            out.setdefault(row[0], []).append(row[1:])
         return out
 
     def status(self, rows: list[_Row]) -> tuple[bool, set[str]]:
         """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
-        claim or a renewal that has not expired."""
-        if any(state == "done" for _, state, _, _ in rows):
+        claim or a renewal that has not expired, written by a process not surely dead."""
+        if any(state == "done" for _, state, _, _, _ in rows):
             return True, set()
         now = dt.datetime.now(dt.UTC)
-        latest: dict[str, tuple[str, dt.datetime]] = {}
-        for owner, state, _, expires in rows:  # oldest first
-            latest[owner] = (state, expires)
+        latest: dict[str, _Row] = {}
+        for row in rows:  # oldest first
+            latest[row[0]] = row
         return False, {
-            o for o, (state, expires) in latest.items() if state in _LIVE and expires > now
+            owner
+            for owner, (_, state, _, expires, process) in latest.items()
+            if state in _LIVE and expires > now and (owner == self.owner or not self._dead(process))
         }
 
-    def claim(self, buckets: Sequence[str], finished: Sequence[str] = ()) -> list[str]:
+    def _dead(self, process: str | None) -> bool:
+        """``holders.surely_dead``, remembered: a dead process for good, a live one until the
+        next read (a pass over many buckets asks about the same few processes)."""
+        if not process:
+            return False
+        dead = self._verdicts.get(process)
+        if dead is None:
+            dead = self._verdicts[process] = surely_dead(process)
+        return dead
+
+    def shared(self) -> bool:
+        """Does another process hold a live claim here (is the work being shared already)?
+        One read of the claims table."""
+        rows = self.rows(None)
+        return any(self.status(r)[1] - {self.owner} for r in rows.values())
+
+    def claim(
+        self, buckets: Sequence[str], finished: Sequence[str] = (), renew: Sequence[str] = ()
+    ) -> list[str]:
         """Try to take ``buckets`` (one commit); returns those this process now holds.
-        ``finished``: buckets this process has finished, marked done in the same commit."""
-        self._append((finished, "done"), (buckets, "claimed"))
+        ``finished``: buckets this process has finished, marked done in the same commit;
+        ``renew``: buckets it still holds, renewed in it."""
+        self._append((finished, "done"), (renew, "renewed"), (buckets, "claimed"))
         rows = self.rows(buckets)
         kept: list[str] = []
         lost: list[str] = []
@@ -186,11 +233,15 @@ class ClaimBook:
         self._append((lost, "released"))
         return kept
 
-    def renew(self, buckets: Sequence[str]) -> None:
-        self._append((buckets, "renewed"))
+    def renew(self, buckets: Sequence[str], finished: Sequence[str] = ()) -> None:
+        """Renew ``buckets`` and mark ``finished`` done (one commit)."""
+        self._append((finished, "done"), (buckets, "renewed"))
 
     def finish(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "done"))
+
+    def release(self, buckets: Sequence[str]) -> None:
+        self._append((buckets, "released"))
 
 
 def share_work(
@@ -202,17 +253,22 @@ def share_work(
     start: int = 0,
     min_batch: int = 1,
     look_up: Callable[[np.ndarray], object] | None = None,
+    flush: Callable[[], None] | None = None,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
-    ``buckets``: bucket -> the items (e.g. packet indices) of this process's work in it.
-    ``compute(items, heartbeat)`` computes and commits them, calling ``heartbeat()`` between
-    items; ``still_missing(items)`` returns those whose results are not stored yet and takes
-    note of the others (e.g. records them as reused; it is never asked about an item twice
-    once the item is found). ``start``: where this process begins in the bucket order
-    (processes starting at different places meet less often). ``min_batch``: the fewest
-    items a batch takes while there are that many (the calls the executor runs at once: a
-    smaller batch would leave workers idle).
+    ``buckets``: bucket -> the items (e.g. packet indices) of this process's work in it (a
+    bucket may have none left: it is claimed and marked done all the same).
+    ``compute(items, heartbeat)`` computes them, calling ``heartbeat()`` between items;
+    ``flush()`` commits every result computed so far (None: ``compute`` commits its own
+    results before returning). ``still_missing(items)`` returns the items whose results are
+    not stored yet and takes note of the others (e.g. records them as reused; it is never
+    asked about an item twice once the item is found). ``start``: where this process begins
+    in the sorted bucket order, going on from there (processes starting at different places
+    meet less often; after a claim that lost buckets to another process, the next batch
+    starts at a random place among the free buckets). ``min_batch``: the fewest items
+    a batch takes while there are that many (the calls the executor runs at once: a smaller
+    batch would leave workers idle).
 
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
@@ -221,18 +277,22 @@ def share_work(
     never shrinks below twice the items its claiming costs (a pass's reads and commits,
     timed against the items' compute time): a tail of one-item batches would spend more on
     claiming than on the work. Buckets other processes finished are looked up (their rows
-    become known) only when nothing is left to claim, so a pass with work to do reads only
+    become known) only once every bucket is done, so a pass with work to do reads only
     the claims.
 
     Claiming runs one batch ahead: while a batch computes, a background thread claims the
-    next one (its reads and commits overlap the calls instead of adding to them), and the
-    heartbeat renews both. ``compute`` and ``still_missing`` always run in the calling
-    thread; the background thread touches only the claims table, and, when ``look_up`` is
-    given, looks the claimed items' results up: ``look_up(items)`` (a read only) runs right
-    after the claim, in that thread, and ``still_missing(items, found)`` gets its answer.
+    next one (its reads and commits overlap the calls instead of adding to them); that
+    commit also renews the buckets held and marks done those whose results are committed.
+    Results are not committed per batch: the caller's own flushes (``compute`` may commit as
+    it goes) and ``flush()`` at the latest every half lease, before waiting for others and at
+    the end; a bucket is marked done after a ``flush()`` that followed its compute. ``compute``,
+    ``flush`` and ``still_missing`` always run in the calling thread; the background thread
+    touches only the claims table, and, when ``look_up`` is given, looks the claimed items'
+    results up: ``look_up(items)`` (a read only) runs right after the claim, in that thread,
+    and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
     """
     sharer = _Sharer(book, buckets, start, min_batch, look_up)
-    unmarked: list[str] = []  # finished here (committed), marked done with the next claim
+    held = _Held(book, flush)
     ahead: Future[_Batch | None] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
         try:
@@ -240,43 +300,37 @@ def share_work(
                 if ahead is not None:
                     batch, ahead = ahead.result(), None
                 else:
-                    batch, unmarked = sharer.take(unmarked), []
+                    batch = sharer.take(*held.to_write())
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
-                        unmarked = sharer.wait(unmarked, compute, still_missing, poll_seconds)
+                        held.settle()  # others may be waiting for these
+                        if sharer.wait(compute, still_missing, poll_seconds) and flush:
+                            flush()
                     continue
+                held.claimed(batch)
                 if sharer.pending:  # claim the next batch while this one computes
-                    ahead, unmarked = pool.submit(sharer.take, unmarked), []
-                if look_up is None:
-                    items = still_missing(batch.items)
-                else:
-                    items = still_missing(batch.items, batch.found)
-                holding: list[Future[_Batch | None] | None] = [ahead]
-
-                def heartbeat(
-                    batch: _Batch = batch,
-                    holding: list[Future[_Batch | None] | None] = holding,
-                ) -> None:
-                    if time.monotonic() - batch.renewed < book.lease_seconds / 3:
-                        return
-                    renew = list(batch.buckets)
-                    following = holding[0]
-                    if following is not None and following.done() and not following.exception():
-                        after = following.result()
-                        renew += [] if after is None else after.buckets
-                    book.renew(renew)
-                    batch.renewed = time.monotonic()
-
+                    ahead = pool.submit(sharer.take, *held.to_write())
+                items = batch.items  # (none when its rows were computed before claiming)
+                if len(items):
+                    found = () if look_up is None else (batch.found,)
+                    items = still_missing(items, *found)
                 if len(items):
                     computing = time.monotonic()
-                    compute(items, heartbeat)
+                    compute(items, held.heartbeat(ahead))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
-                unmarked = [*unmarked, *batch.buckets]
-        finally:
-            if ahead is not None:  # an error stopped the loop: let the claim finish first
+                held.computed(batch.buckets)
+        except BaseException:
+            if ahead is not None:  # let the claim finish first
                 ahead.cancel()
                 wait([ahead])
-    book.finish(unmarked)
+                with contextlib.suppress(BaseException):
+                    following = ahead.result()
+                    if following is not None:
+                        held.claimed(following)
+            with contextlib.suppress(OrcapodError):  # others take them over at once
+                book.release(held.buckets())
+            raise
+    held.settle()
 
 
 @dataclass
@@ -285,8 +339,85 @@ class _Batch:
 
     buckets: list[str]
     items: np.ndarray
-    renewed: float  # when the claims were last written (claimed or renewed)
+    renewed: float  # when the claims were written
     found: object = None  # what ``look_up`` answered for the items
+
+
+class _Held:
+    """The buckets this process holds: when their claims were last written, which ones are
+    computed, and which of those are committed (to be marked done)."""
+
+    def __init__(self, book: ClaimBook, flush: Callable[[], None] | None) -> None:
+        self.book = book
+        self.flush = flush
+        self.written: dict[str, float] = {}  # held bucket -> when its claim was last written
+        self.uncommitted: list[str] = []  # computed, results not yet flushed
+        self.uncommitted_since = 0.0  # when the oldest of them was computed
+        self.committed: list[str] = []  # results committed, not yet marked done
+
+    def buckets(self) -> list[str]:
+        return list(self.written)
+
+    def claimed(self, batch: _Batch) -> None:
+        for bucket in batch.buckets:
+            self.written[bucket] = batch.renewed
+
+    def computed(self, buckets: Sequence[str]) -> None:
+        now = time.monotonic()
+        if self.flush is None:  # ``compute`` committed them
+            self.committed.extend(buckets)
+            return
+        if not self.uncommitted:
+            self.uncommitted_since = now
+        self.uncommitted.extend(buckets)
+        if now - self.uncommitted_since >= self.book.lease_seconds / 2:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.uncommitted and self.flush is not None:
+            self.flush()
+        self.committed.extend(self.uncommitted)
+        self.uncommitted = []
+
+    def to_write(self) -> tuple[list[str], list[str]]:
+        """``(finished, renew)`` for the next claim commit: the committed buckets (now marked
+        done, no longer held) and the others held (counted as renewed from now)."""
+        finished, self.committed = self.committed, []
+        for bucket in finished:
+            self.written.pop(bucket, None)
+        now = time.monotonic()
+        for bucket in self.written:
+            self.written[bucket] = now
+        return finished, list(self.written)
+
+    def settle(self) -> None:
+        """Commit every computed result and mark its buckets done."""
+        self._flush()
+        finished, self.committed = self.committed, []
+        for bucket in finished:
+            self.written.pop(bucket, None)
+        self.book.finish(finished)
+
+    def heartbeat(self, ahead: Future[_Batch | None] | None) -> Callable[[], None]:
+        """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
+        was written a third of the lease ago."""
+        every = self.book.lease_seconds / 3
+
+        def beat() -> None:
+            if not self.written:
+                return
+            now = time.monotonic()
+            if now - min(self.written.values()) < every:
+                return
+            renew = list(self.written)
+            if ahead is not None and ahead.done() and not ahead.exception():
+                following = ahead.result()
+                renew += [] if following is None else following.buckets
+            self.book.renew(renew)
+            for bucket in self.written:
+                self.written[bucket] = now
+
+        return beat
 
 
 class _Sharer:
@@ -310,23 +441,29 @@ class _Sharer:
         self.cap = max(1, -(-total // 16))
         self.min_batch = min_batch
         self.look_up = look_up
+        self.random = random.Random(book.owner)
+        #: a claim lost buckets to another process: the next pass starts at a random place
+        self.collided = False
         # the last claim's time and the last batch's per-item compute time
         self.claim_seconds = self.item_seconds = 0.0
+        self.status: dict[str, tuple[bool, set[str]]] = {}
 
-    def take(self, finished: Sequence[str]) -> _Batch | None:
-        """Claim the next batch (marking ``finished`` done in the same commit); None when
-        every pending bucket is done or held by someone else."""
+    def take(self, finished: Sequence[str], renew: Sequence[str]) -> _Batch | None:
+        """Claim the next batch (marking ``finished`` done and renewing ``renew`` in the same
+        commit); None when every pending bucket is done or held by someone else."""
         book, buckets, pending = self.book, self.buckets, self.pending
         while True:
             started = time.monotonic()
             rows = book.rows(list(pending))
             status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
+            self.status = status
             free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
             if not free:
-                if finished:
-                    book.finish(finished)
-                self.status = status
+                book.renew(renew, finished=finished)
                 return None
+            if self.collided:  # two processes at one end of the free buckets: part ways
+                turn = self.random.randrange(len(free))
+                free = free[turn:] + free[:turn]
             holders = {o for b in pending for o in status[b][1]} | {book.owner}
             free_items = sum(len(buckets[b]) for b in free)
             want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
@@ -340,8 +477,9 @@ class _Sharer:
                     break
                 batch.append(bucket)
                 size += len(buckets[bucket])
-            taken = book.claim(batch, finished=finished)
-            finished = ()
+            taken = book.claim(batch, finished=finished, renew=renew)
+            finished = renew = ()
+            self.collided = len(taken) < len(batch)
             if not taken:  # lost to someone else's claim: look again at once
                 continue
             for bucket in taken:
@@ -349,33 +487,29 @@ class _Sharer:
             now = time.monotonic()
             self.claim_seconds = now - started
             claimed = _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
-            if self.look_up is not None:
+            if self.look_up is not None and len(claimed.items):
                 claimed.found = self.look_up(claimed.items)
             return claimed
 
     def wait(
         self,
-        unmarked: list[str],
         compute: Callable[[np.ndarray, Callable[[], None]], object],
         still_missing: Callable[[np.ndarray], np.ndarray],
         poll_seconds: float,
-    ) -> list[str]:
-        """Nothing to claim: take note of the buckets finished elsewhere (computing the rows
-        that failed there), or wait a poll for the others. Returns what is still unmarked."""
+    ) -> bool:
+        """Nothing to claim: once every pending bucket is done elsewhere, take note of their
+        results (computing the rows that failed there: True when there were any); until then
+        wait a poll."""
         pending, buckets = self.pending, self.buckets
-        finished = [b for b in pending if self.status[b][0]]
-        if finished:
-            left = still_missing(np.concatenate([buckets[b] for b in finished]))
-            for bucket in finished:
-                rest = buckets[bucket][np.isin(buckets[bucket], left)]
-                if len(rest):  # finished elsewhere, but these rows failed there: try here
-                    compute(rest, _no_heartbeat)
-                del pending[bucket]
-            return unmarked
-        if unmarked:  # waiting: let the others see it is done
-            self.book.finish(unmarked)
-        time.sleep(poll_seconds)
-        return []
+        if not all(self.status[b][0] for b in pending):
+            time.sleep(poll_seconds)
+            return False
+        items = np.concatenate([buckets[b] for b in pending])
+        left = still_missing(items) if len(items) else items
+        pending.clear()
+        if len(left):  # finished elsewhere, but these rows failed there: try here
+            compute(left, _no_heartbeat)
+        return bool(len(left))
 
 
 def _no_heartbeat() -> None:
