@@ -326,7 +326,10 @@ def _start(
     CPU on a busy machine does not lose its claims and duplicate work, unless a test is
     about a dead holder)."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    if not script.exists():  # (rewriting it could truncate it under a worker still starting)
+        staged = tmp_path / "worker.py.tmp"
+        staged.write_text(WORKER)
+        staged.replace(script)
     (tmp_path / "store").mkdir(exist_ok=True)
     barriers = tmp_path / "barriers"
     barriers.mkdir(exist_ok=True)
