@@ -20,8 +20,7 @@ streaming (``stream_chunk``) runs differ only in how they call the function and 
    ``unstorable`` for an output the store cannot hold (only its row fails); ``summary()``
    counts every input row once.
 
-A run whose writer spans chunks numbers each chunk's packets from the chunk's ``base``
-(``base + i`` for its ``i``-th distinct packet) in the writer's calls and ``fixed_ids``.
+A run whose writer spans chunks numbers a chunk's ``i``-th distinct packet ``base + i``.
 Events (``engine.events``): each chunk is one engine run for a packet observer; a packet
 key is a distinct packet's index in the chunk, the node's hash its record path's ``schema:``.
 """
@@ -38,10 +37,11 @@ from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
 from orcapod.executors import LocalExecutor
-from orcapod.functions.engine.events import CallLog, PacketOutcome, PacketReporter, PacketRun
+from orcapod.functions.engine.events import PacketOutcome, PacketRun
 from orcapod.functions.engine.identify import InputPlan, PacketGroups
 from orcapod.functions.engine.keys import digest_keys, unique_keys
 from orcapod.functions.engine.lookup import Answers, lookup
+from orcapod.functions.engine.reporter import CallLog, PacketReporter
 from orcapod.functions.result_cache import match_constraints
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import failure_table, pipeline_record_table, utc_now

@@ -33,9 +33,10 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from orcapod.functions.engine.claims import ClaimBook, bucket_keys, share_work
+from orcapod.functions.engine.claims import ClaimBook, bucket_keys
 from orcapod.functions.engine.events import PacketOutcome
 from orcapod.functions.engine.lookup import Answers, lookup
+from orcapod.functions.engine.sharing import share_work
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
 from orcapod.nodes.run_settings import FILTERED, REUSED

@@ -25,13 +25,9 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import (
-    ClaimBook,
-    WorkClaims,
-    bucket_keys,
-    share_work,
-)
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
 from orcapod.functions.engine.holders import this_process
+from orcapod.functions.engine.sharing import share_work
 
 PATH = ("claims", "f")
 

@@ -16,7 +16,7 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    finished by someone (its results are committed); a bucket whose live owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
    left to them.
-2. To take free buckets (a batch of them, see ``share_work``) it appends a ``claimed`` row
+2. To take free buckets (a batch of them, see ``sharing.share_work``) it appends a ``claimed`` row
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
    its own claim is the only live one; it appends ``released`` for the others and moves on
    (it tries them again on a later pass). Commits
@@ -27,7 +27,7 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    a process renews them on its own every third of the lease when no claim commit came
    sooner. A bucket is marked ``done`` once its results are committed, in a later commit
    (claiming runs one batch ahead, and results are committed by the run's flush policy or at
-   the latest every half lease, see ``share_work``).
+   the latest every half lease, see ``sharing.share_work``).
 4. A claim whose holder died is not renewed: once it expires the bucket is free again and
    another process takes it over (looking its results up first: what the holder committed is
    not computed again). A holder on the same machine is checked at once: each claim names its
@@ -55,15 +55,11 @@ the input hash (more digits for larger inputs: ``bucket_keys``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import random
 import socket
-import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,10 +67,10 @@ import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import InputValidationError, OrcapodError
+from orcapod.errors import InputValidationError
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "WorkClaims", "bucket_keys", "share_work"]
+__all__ = ["ClaimBook", "WorkClaims", "bucket_keys"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIVE = ("claimed", "renewed")
@@ -242,275 +238,3 @@ class ClaimBook:
 
     def release(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "released"))
-
-
-def share_work(
-    book: ClaimBook,
-    buckets: dict[str, np.ndarray],
-    compute: Callable[[np.ndarray, Callable[[], None]], object],
-    still_missing: Callable[..., np.ndarray],
-    poll_seconds: float,
-    start: int = 0,
-    min_batch: int = 1,
-    look_up: Callable[[np.ndarray], object] | None = None,
-    flush: Callable[[], None] | None = None,
-) -> None:
-    """Compute every bucket's items exactly once across the processes sharing ``book``.
-
-    ``buckets``: bucket -> the items (e.g. packet indices) of this process's work in it (a
-    bucket may have none left: it is claimed and marked done all the same).
-    ``compute(items, heartbeat)`` computes them, calling ``heartbeat()`` between items;
-    ``flush()`` commits every result computed so far (None: ``compute`` commits its own
-    results before returning). ``still_missing(items)`` returns the items whose results are
-    not stored yet and takes note of the others (e.g. records them as reused; it is never
-    asked about an item twice once the item is found). ``start``: where this process begins
-    in the sorted bucket order, going on from there (processes starting at different places
-    meet less often; after a claim that lost buckets to another process, the next batch
-    starts at a random place among the free buckets). ``min_batch``: the fewest items
-    a batch takes while there are that many (the calls the executor runs at once: a smaller
-    batch would leave workers idle).
-
-    A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
-    a sixteenth of all the items, and at most the free items divided by twice the number of
-    processes seen holding claims, so batches shrink as the work runs out and the processes
-    finish at nearly the same time, while a process alone needs about twenty claims. A batch
-    never shrinks below twice the items its claiming costs (a pass's reads and commits,
-    timed against the items' compute time): a tail of one-item batches would spend more on
-    claiming than on the work. Buckets other processes finished are looked up (their rows
-    become known) only once every bucket is done, so a pass with work to do reads only
-    the claims.
-
-    Claiming runs one batch ahead: while a batch computes, a background thread claims the
-    next one (its reads and commits overlap the calls instead of adding to them); that
-    commit also renews the buckets held and marks done those whose results are committed.
-    Results are not committed per batch: the caller's own flushes (``compute`` may commit as
-    it goes) and ``flush()`` at the latest every half lease, before waiting for others and at
-    the end; a bucket is marked done after a ``flush()`` that followed its compute. ``compute``,
-    ``flush`` and ``still_missing`` always run in the calling thread; the background thread
-    touches only the claims table, and, when ``look_up`` is given, looks the claimed items'
-    results up: ``look_up(items)`` (a read only) runs right after the claim, in that thread,
-    and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
-    """
-    sharer = _Sharer(book, buckets, start, min_batch, look_up)
-    held = _Held(book, flush)
-    ahead: Future[_Batch | None] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
-        try:
-            while sharer.pending or ahead is not None:
-                if ahead is not None:
-                    batch, ahead = ahead.result(), None
-                else:
-                    batch = sharer.take(*held.to_write())
-                if batch is None:  # nothing to claim now
-                    if sharer.pending:
-                        held.settle()  # others may be waiting for these
-                        if sharer.wait(compute, still_missing, poll_seconds) and flush:
-                            flush()
-                    continue
-                held.claimed(batch)
-                if sharer.pending:  # claim the next batch while this one computes
-                    ahead = pool.submit(sharer.take, *held.to_write())
-                items = batch.items  # (none when its rows were computed before claiming)
-                if len(items):
-                    found = () if look_up is None else (batch.found,)
-                    items = still_missing(items, *found)
-                if len(items):
-                    computing = time.monotonic()
-                    compute(items, held.heartbeat(ahead))
-                    sharer.item_seconds = (time.monotonic() - computing) / len(items)
-                held.computed(batch.buckets)
-        except BaseException:
-            if ahead is not None:  # let the claim finish first
-                ahead.cancel()
-                wait([ahead])
-                with contextlib.suppress(BaseException):
-                    following = ahead.result()
-                    if following is not None:
-                        held.claimed(following)
-            with contextlib.suppress(OrcapodError):  # others take them over at once
-                book.release(held.buckets())
-            raise
-    held.settle()
-
-
-@dataclass
-class _Batch:
-    """Buckets this process claimed together, and their items."""
-
-    buckets: list[str]
-    items: np.ndarray
-    renewed: float  # when the claims were written
-    found: object = None  # what ``look_up`` answered for the items
-
-
-class _Held:
-    """The buckets this process holds: when their claims were last written, which ones are
-    computed, and which of those are committed (to be marked done)."""
-
-    def __init__(self, book: ClaimBook, flush: Callable[[], None] | None) -> None:
-        self.book = book
-        self.flush = flush
-        self.written: dict[str, float] = {}  # held bucket -> when its claim was last written
-        self.uncommitted: list[str] = []  # computed, results not yet flushed
-        self.uncommitted_since = 0.0  # when the oldest of them was computed
-        self.committed: list[str] = []  # results committed, not yet marked done
-
-    def buckets(self) -> list[str]:
-        return list(self.written)
-
-    def claimed(self, batch: _Batch) -> None:
-        for bucket in batch.buckets:
-            self.written[bucket] = batch.renewed
-
-    def computed(self, buckets: Sequence[str]) -> None:
-        now = time.monotonic()
-        if self.flush is None:  # ``compute`` committed them
-            self.committed.extend(buckets)
-            return
-        if not self.uncommitted:
-            self.uncommitted_since = now
-        self.uncommitted.extend(buckets)
-        if now - self.uncommitted_since >= self.book.lease_seconds / 2:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.uncommitted and self.flush is not None:
-            self.flush()
-        self.committed.extend(self.uncommitted)
-        self.uncommitted = []
-
-    def to_write(self) -> tuple[list[str], list[str]]:
-        """``(finished, renew)`` for the next claim commit: the committed buckets (now marked
-        done, no longer held) and the others held (counted as renewed from now)."""
-        finished, self.committed = self.committed, []
-        for bucket in finished:
-            self.written.pop(bucket, None)
-        now = time.monotonic()
-        for bucket in self.written:
-            self.written[bucket] = now
-        return finished, list(self.written)
-
-    def settle(self) -> None:
-        """Commit every computed result and mark its buckets done."""
-        self._flush()
-        finished, self.committed = self.committed, []
-        for bucket in finished:
-            self.written.pop(bucket, None)
-        self.book.finish(finished)
-
-    def heartbeat(self, ahead: Future[_Batch | None] | None) -> Callable[[], None]:
-        """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
-        was written a third of the lease ago."""
-        every = self.book.lease_seconds / 3
-
-        def beat() -> None:
-            if not self.written:
-                return
-            now = time.monotonic()
-            if now - min(self.written.values()) < every:
-                return
-            renew = list(self.written)
-            if ahead is not None and ahead.done() and not ahead.exception():
-                following = ahead.result()
-                renew += [] if following is None else following.buckets
-            self.book.renew(renew)
-            for bucket in self.written:
-                self.written[bucket] = now
-
-        return beat
-
-
-class _Sharer:
-    """The claim side of ``share_work``: which buckets are left and how big a batch is."""
-
-    def __init__(
-        self,
-        book: ClaimBook,
-        buckets: dict[str, np.ndarray],
-        start: int,
-        min_batch: int,
-        look_up: Callable[[np.ndarray], object] | None,
-    ) -> None:
-        order = sorted(buckets)
-        if order:
-            order = order[start % len(order) :] + order[: start % len(order)]
-        self.book = book
-        self.buckets = buckets
-        self.pending = dict.fromkeys(order)
-        total = sum(len(items) for items in buckets.values())
-        self.cap = max(1, -(-total // 16))
-        self.min_batch = min_batch
-        self.look_up = look_up
-        self.random = random.Random(book.owner)
-        #: a claim lost buckets to another process: the next pass starts at a random place
-        self.collided = False
-        # the last claim's time and the last batch's per-item compute time
-        self.claim_seconds = self.item_seconds = 0.0
-        self.status: dict[str, tuple[bool, set[str]]] = {}
-
-    def take(self, finished: Sequence[str], renew: Sequence[str]) -> _Batch | None:
-        """Claim the next batch (marking ``finished`` done and renewing ``renew`` in the same
-        commit); None when every pending bucket is done or held by someone else."""
-        book, buckets, pending = self.book, self.buckets, self.pending
-        while True:
-            started = time.monotonic()
-            rows = book.rows(list(pending))
-            status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
-            self.status = status
-            free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
-            if not free:
-                book.renew(renew, finished=finished)
-                return None
-            if self.collided:  # two processes at one end of the free buckets: part ways
-                turn = self.random.randrange(len(free))
-                free = free[turn:] + free[:turn]
-            holders = {o for b in pending for o in status[b][1]} | {book.owner}
-            free_items = sum(len(buckets[b]) for b in free)
-            want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
-            if self.item_seconds > 0:
-                cost = int(2 * self.claim_seconds / self.item_seconds) + 1
-                want = max(want, min(self.cap, cost))
-            want = max(want, self.min_batch)
-            batch, size = [], 0
-            for bucket in free:
-                if size >= want:
-                    break
-                batch.append(bucket)
-                size += len(buckets[bucket])
-            taken = book.claim(batch, finished=finished, renew=renew)
-            finished = renew = ()
-            self.collided = len(taken) < len(batch)
-            if not taken:  # lost to someone else's claim: look again at once
-                continue
-            for bucket in taken:
-                del pending[bucket]
-            now = time.monotonic()
-            self.claim_seconds = now - started
-            claimed = _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
-            if self.look_up is not None and len(claimed.items):
-                claimed.found = self.look_up(claimed.items)
-            return claimed
-
-    def wait(
-        self,
-        compute: Callable[[np.ndarray, Callable[[], None]], object],
-        still_missing: Callable[[np.ndarray], np.ndarray],
-        poll_seconds: float,
-    ) -> bool:
-        """Nothing to claim: once every pending bucket is done elsewhere, take note of their
-        results (computing the rows that failed there: True when there were any); until then
-        wait a poll."""
-        pending, buckets = self.pending, self.buckets
-        if not all(self.status[b][0] for b in pending):
-            time.sleep(poll_seconds)
-            return False
-        items = np.concatenate([buckets[b] for b in pending])
-        left = still_missing(items) if len(items) else items
-        pending.clear()
-        if len(left):  # finished elsewhere, but these rows failed there: try here
-            compute(left, _no_heartbeat)
-        return bool(len(left))
-
-
-def _no_heartbeat() -> None:
-    return None
