@@ -56,18 +56,25 @@ def _result_table(results_root) -> str:
     return str(logs[0])
 
 
-def test_a_rerun_trusts_the_note_that_every_result_exists_only_while_both_tables_are_unchanged(
-    tmp_path, monkeypatch
-):
-    monkeypatch.setattr(stored_entries, "FILTER_LIMIT", 1)  # the scanned check, as at scale
-    checks: list[int] = []
+@pytest.fixture
+def checks(monkeypatch) -> list[int]:
+    """The sizes of the full checks of stored result ids made (the scanned check, as at
+    scale), one entry per check."""
+    monkeypatch.setattr(stored_entries, "FILTER_LIMIT", 1)
+    made: list[int] = []
     full_check = stored_entries.StoredEntries.results_exist
 
     def counted(self, packet_ids):
-        checks.append(len(packet_ids))
+        made.append(len(packet_ids))
         return full_check(self, packet_ids)
 
     monkeypatch.setattr(stored_entries.StoredEntries, "results_exist", counted)
+    return made
+
+
+def test_a_rerun_trusts_the_note_that_every_result_exists_only_while_both_tables_are_unchanged(
+    tmp_path, checks
+):
     records, results = tmp_path / "records", tmp_path / "results"
     xs = [1, 2, 3, 4, 5]
 
@@ -106,18 +113,9 @@ def add_one_beside_another_writer(x: int) -> int:
     return x + 1
 
 
-def test_a_run_that_saw_another_writer_append_results_leaves_no_note(tmp_path, monkeypatch):
+def test_a_run_that_saw_another_writer_append_results_leaves_no_note(tmp_path, monkeypatch, checks):
     """Rows another database object (another process) committed while the run was going are
     not the run's to vouch for: the next run checks."""
-    monkeypatch.setattr(stored_entries, "FILTER_LIMIT", 1)
-    checks: list[int] = []
-    full_check = stored_entries.StoredEntries.results_exist
-
-    def counted(self, packet_ids):
-        checks.append(len(packet_ids))
-        return full_check(self, packet_ids)
-
-    monkeypatch.setattr(stored_entries.StoredEntries, "results_exist", counted)
     records, results = tmp_path / "records", tmp_path / "results"
     xs = [1, 2, 3, 4, 5]
 
