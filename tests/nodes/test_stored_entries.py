@@ -82,7 +82,10 @@ def test_a_rerun_trusts_the_note_that_every_result_exists_only_while_both_tables
         return chunked_node(DeltaTableDatabase(records), DeltaTableDatabase(results), xs).run()
 
     assert run().computed == 5  # the run knows every record it wrote has its result: noted
+    note = next(records.rglob("results-exist.json"))
+    written = note.stat().st_mtime_ns
     assert (run().reused, checks) == (5, [])  # the note answers: no check
+    assert note.stat().st_mtime_ns == written  # and is not written again
     # a result deleted by hand (a new version of the result table): checked, recomputed
     deltalake.DeltaTable(_result_table(results)).delete("y = 4")
     again = run()

@@ -72,6 +72,7 @@ class StoredEntries:
         if self._token is not None or (token is None and self.version == -1 and table is None):
             self._start = (self._token, results.database.table_token(results.record_path))
         self._all_exist = table is None or table.num_rows == 0  # every record's result exists
+        self._noted: str | None = None  # the note known to be stored, as read or written
         #: the records' result ids (one array; the entry ids are kept only as keys)
         self._packet_ids: pa.Array | None = None
         self._keys = np.empty((0, 2), dtype="<u8")
@@ -123,6 +124,7 @@ class StoredEntries:
             if note is not None and database.read_note(path, RESULTS_EXIST_NOTE) == note:
                 self._exists = np.ones(len(self._packet_ids), dtype=bool)
                 self._all_exist = True
+                self._noted = note
                 return self._exists[rows]
             pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
             self._exists = np.zeros(len(self._packet_ids), dtype=bool)
@@ -133,6 +135,7 @@ class StoredEntries:
             self._all_exist = bool(self._exists[pointing].all())
             if note is not None and unchanged and self._all_exist:
                 database.write_note(path, RESULTS_EXIST_NOTE, note)
+                self._noted = note
         return self._exists[rows]
 
     def note_run(self) -> None:
@@ -145,8 +148,9 @@ class StoredEntries:
         results = self._store.cache
         records = database.appended_token(path, records_start)
         stored = results.database.appended_token(results.record_path, results_start)
-        if records is not None and stored is not None:
-            database.write_note(path, RESULTS_EXIST_NOTE, f"{records}\n{stored}")
+        note = f"{records}\n{stored}"
+        if records is not None and stored is not None and note != self._noted:
+            database.write_note(path, RESULTS_EXIST_NOTE, note)  # (not again when unchanged)
 
     def results_exist(self, packet_ids: pa.Array) -> np.ndarray:
         """Per id (no nulls): is a result stored under it (see ``NodeStore.results_exist``)?"""
