@@ -652,3 +652,14 @@ def test_appended_token_vouches_only_for_rows_this_object_appended(db: ArrowData
     assert db.at("results").appended_token(("fn",), start) == now
     db.add_records(("results", "gn"), batch(["c"], v=[3]), "id", flush=True)
     assert db.appended_token(("results", "gn"), start) is None  # a token of another table
+
+
+def test_ids_pending_from_several_writes_are_all_checked(db: ArrowDatabase) -> None:
+    db.add_records(P, batch(["a"], v=[1]), "id")
+    db.add_records(P, batch(["b"], v=[2]), "id")
+    db.add_records(P, batch(["c"], v=[3]), "id")  # (after the pending ids were first needed)
+    with pytest.raises(DuplicateRecordError, match="'c'"):
+        db.add_records(P, batch(["c"], v=[9]), "id")
+    db.add_records(P, batch(["a", "d"], v=[9, 4]), "id", skip_duplicates=True)
+    db.flush()
+    assert [r["v"] for r in rows(db.get_all_records(P, "id"))] == [1, 2, 3, 4]

@@ -356,8 +356,7 @@ class DeltaTableDatabase(StoringBackend):
                 state.checked_version = state.verified_since = state.version
             elif state.checked_version != state.version:
                 state.checked_version = None
-            state.pending.append(records)
-            state.pending_rows += records.num_rows
+            state.add_pending(records)
             if not skip_duplicates:
                 state.strict_ids.update(records.column(RECORD_ID).to_pylist())
             state.pending_schema = pending_schema
@@ -505,6 +504,7 @@ class DeltaTableDatabase(StoringBackend):
             state.clear_pending()
             return
         state.pending_rows -= first.num_rows
+        state.forget_pending_ids()
         if state.strict_ids:
             state.strict_ids -= set(first.column(RECORD_ID).to_pylist())
         state.checked_version = None
@@ -528,6 +528,7 @@ class DeltaTableDatabase(StoringBackend):
             t.filter(pc.invert(pc.is_in(t.column(RECORD_ID), value_set))) for t in state.pending
         ]
         state.pending = [t for t in kept if t.num_rows]
+        state.forget_pending_ids()
         state.pending_rows = sum(t.num_rows for t in state.pending)
         rejected = state.strict_ids & found
         state.strict_ids -= found

@@ -81,6 +81,7 @@ class PathState:
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
     strict_ids: set[str] = field(default_factory=set)
+    _pending_ids: set[str] | None = None  # (``pending_id_set``)
     pending_schema: pa.Schema | None = None
     checked_version: int | None = None
     verified_since: int | None = None
@@ -102,6 +103,7 @@ class PathState:
     def clear_pending(self) -> None:
         self.pending = []
         self.pending_rows = 0
+        self._pending_ids = None
         self.strict_ids = set()
         self.pending_schema = None
         self.checked_version = None
@@ -109,8 +111,23 @@ class PathState:
         self.inflight_seq = None
 
     def pending_id_set(self) -> set[str]:
-        """The ids of the pending rows."""
-        return {i for t in self.pending for i in t.column(RECORD_ID).to_pylist()}
+        """The ids of the pending rows: built on first need (a writer that adds and then
+        flushes never needs it), then kept up to date by ``add_pending`` until the pending
+        rows change otherwise (``forget_pending_ids``)."""
+        if self._pending_ids is None:
+            self._pending_ids = {i for t in self.pending for i in t.column(RECORD_ID).to_pylist()}
+        return self._pending_ids
+
+    def add_pending(self, records: pa.Table) -> None:
+        """Add ``records`` to the pending rows."""
+        self.pending.append(records)
+        self.pending_rows += records.num_rows
+        if self._pending_ids is not None:
+            self._pending_ids.update(records.column(RECORD_ID).to_pylist())
+
+    def forget_pending_ids(self) -> None:
+        """Pending rows were dropped: the id set is built again when next needed."""
+        self._pending_ids = None
 
     def lookup_index(self) -> LookupIndex | None:
         """The persistent lookup indexes of the table (``column_index``); None when its store

@@ -57,6 +57,7 @@ __all__ = [
     "HEX_PAIRS",
     "CommittedIds",
     "IdHashIndex",
+    "fixed_hex_tail",
     "hash_ids",
     "in_sorted_runs",
     "index_own_commit",
@@ -113,34 +114,57 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray, stable: bool = False) -> NDArray[n
     return np.where(hexed, tails, hashes)
 
 
+def _offsets(ids: pa.Array) -> NDArray[np.int64]:
+    """The value offsets of a string or large-string array (its slice of them)."""
+    offset_type = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    raw = np.frombuffer(ids.buffers()[1], dtype=offset_type)
+    offsets: NDArray[np.int64] = raw[ids.offset : ids.offset + len(ids) + 1].astype(np.int64)
+    return offsets
+
+
+def fixed_hex_tail(ids: pa.Array, digits: int) -> NDArray[np.uint16] | None:
+    """Per id, the byte value of each pair of its last ``digits`` characters (``HEX_PAIRS``:
+    256 for a pair that is not hex), when the ids are strings of one width of at least
+    ``digits`` with no null (ids orcapod writes); else None."""
+    n = len(ids)
+    if (
+        n == 0
+        or ids.null_count
+        or not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type))
+    ):
+        return None
+    offsets = _offsets(ids)
+    width = int(offsets[1] - offsets[0])
+    if width < digits or not np.all(np.diff(offsets) == width):
+        return None
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    tail = np.ascontiguousarray(data.reshape(n, width)[:, width - digits :])
+    values: NDArray[np.uint16] = HEX_PAIRS[tail.view("<u2")]
+    return values
+
+
 def _hex_tails(ids: pa.Array) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
     """The decoded last 16 hex digits of every id, and (None when all did) which ids end in
     16 hex digits (for the others the first array holds zeros)."""
     n = len(ids)
     tails = np.zeros(n, dtype=np.uint64)
-    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
-        return tails, np.zeros(n, dtype=np.bool_)
-    offset_type = np.int64 if pa.types.is_large_string(ids.type) else np.int32
-    raw_offsets = np.frombuffer(ids.buffers()[1], dtype=offset_type)
-    offsets: NDArray[np.int64] = raw_offsets[ids.offset : ids.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
-    ends: NDArray[np.int64] = offsets[1:]
-    width = int(ends[0] - offsets[0])
-    if ids.null_count == 0 and width >= _TAIL and np.all(np.diff(offsets) == width):
-        rows = data[offsets[0] : offsets[-1]].reshape(n, width)[:, width - _TAIL :]
-        candidates = None
-    else:  # varying widths, or nulls: decode the ids that are long enough
-        valid = np.ones(n, dtype=np.bool_)
-        if ids.null_count:
-            valid = np.asarray(ids.is_valid(), dtype=np.bool_)
-        candidates = np.flatnonzero(valid & (ends - offsets[:-1] >= _TAIL))
-        rows = data[ends[candidates, None] - np.arange(_TAIL, 0, -1)]
-    values = HEX_PAIRS[np.ascontiguousarray(rows).view("<u2")]  # (rows, 8): a byte per pair
-    decoded = values.astype(np.uint8).view("<u8").ravel()
-    if candidates is None:
-        if len(values) and int(values.max()) < _INVALID:
+    values = fixed_hex_tail(ids, _TAIL)
+    if values is not None:  # one width (the usual case)
+        decoded = values.astype(np.uint8).view("<u8").ravel()
+        if int(values.max()) < _INVALID:
             return decoded, None
         candidates = np.arange(n)
+    elif pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        # varying widths, or nulls: decode the ids that are long enough
+        offsets = _offsets(ids)
+        data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
+        valid = np.asarray(ids.is_valid(), dtype=np.bool_)
+        candidates = np.flatnonzero(valid & (offsets[1:] - offsets[:-1] >= _TAIL))
+        rows = data[offsets[1:][candidates, None] - np.arange(_TAIL, 0, -1)]
+        values = HEX_PAIRS[np.ascontiguousarray(rows).view("<u2")]
+        decoded = values.astype(np.uint8).view("<u8").ravel()
+    else:
+        return tails, np.zeros(n, dtype=np.bool_)
     ok = values.max(axis=1) < _INVALID
     hexed = np.zeros(n, dtype=np.bool_)
     hexed[candidates[ok]] = True

@@ -32,14 +32,14 @@ from orcapod.types import CacheMatch, ColumnConfig, ContentHash, Schema
 
 if TYPE_CHECKING:
     from orcapod.nodes import explain as explain_module
-    from orcapod.nodes import lineage as lineage_module
+    from orcapod.nodes import lineage_walk
     from orcapod.nodes import verify as verify_module
     from orcapod.nodes.explain import Explanation
     from orcapod.nodes.lineage import Lineage
     from orcapod.nodes.verify import VerificationReport
 else:
     explain_module = lazy_module("orcapod.nodes.explain")
-    lineage_module = lazy_module("orcapod.nodes.lineage")
+    lineage_walk = lazy_module("orcapod.nodes.lineage_walk")
     verify_module = lazy_module("orcapod.nodes.verify")
 
 __all__ = ["FunctionNodeView"]
@@ -107,7 +107,7 @@ class FunctionNodeView(StreamBase):
     def lineage(self, row: Any) -> Lineage:
         """The upstream path of one output row (its tag, a ``Tag`` or a ``(tag, packet)``
         row): functions with code hash, git state, executor and time; operators; source rows."""
-        return lineage_module.node_lineage(self, row)
+        return lineage_walk.node_lineage(self, row)
 
     def verify(
         self,

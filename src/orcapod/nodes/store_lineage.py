@@ -23,13 +23,8 @@ from typing import Any
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError
-from orcapod.nodes.lineage import (
-    FunctionTables,
-    Lineage,
-    by_ids,
-    find_records,
-    trace_lineage,
-)
+from orcapod.nodes.lineage import FunctionTables, Lineage
+from orcapod.nodes.lineage_walk import by_ids, find_records, trace_lineage
 from orcapod.types.columns import PACKET_ID, POD_TS
 
 __all__ = ["StoreLayout", "lineage_from_store"]

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import pc
-from orcapod.databases.id_index import HEX_PAIRS
+from orcapod.databases.id_index import fixed_hex_tail
 from orcapod.errors import DatabaseError
 
 __all__ = ["digest_keys", "keys_to_binary", "match_keys", "string_keys", "unique_keys"]
@@ -60,18 +60,9 @@ def string_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
             f"{ids.null_count} stored id(s) are null; the table was not written by orcapod "
             "or is damaged"
         )
-    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
-        offset_type = np.int64 if pa.types.is_large_string(ids.type) else np.int32
-        offsets = np.frombuffer(ids.buffers()[1], dtype=offset_type)[
-            ids.offset : ids.offset + n + 1
-        ]
-        width = int(offsets[1] - offsets[0])
-        if width >= _HEX_DIGITS and np.all(np.diff(offsets) == width):
-            data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-            digits = np.ascontiguousarray(data.reshape(n, width)[:, width - _HEX_DIGITS :])
-            values = HEX_PAIRS[digits.view("<u2")]  # (n, 16): one byte per hex pair
-            if int(values.max()) < _INVALID:
-                return values.astype(np.uint8).view("<u8").reshape(n, 2)
+    values = fixed_hex_tail(ids, _HEX_DIGITS)  # (n, 16): one byte per hex pair
+    if values is not None and int(values.max()) < _INVALID:
+        return values.astype(np.uint8).view("<u8").reshape(n, 2)
     try:
         raw = b"".join(bytes.fromhex(s[-_HEX_DIGITS:]) for s in ids.cast(pa.string()).to_pylist())
     except (ValueError, pa.ArrowInvalid) as err:
