@@ -67,8 +67,8 @@ def share_work(
     never shrinks below twice the items its claiming costs (a pass's reads and commits,
     timed against the items' compute time): a tail of one-item batches would spend more on
     claiming than on the work. Buckets other processes finished are looked up (their rows
-    become known) only once every bucket is done, so a pass with work to do reads only
-    the claims.
+    become known) only once this process has nothing left to claim, while it waits for the
+    others' last buckets, so a pass with work to do reads only the claims.
 
     Claiming runs one batch ahead: while a batch computes, a background thread claims the
     next one (its reads and commits overlap the calls instead of adding to them); that
@@ -287,18 +287,21 @@ class _Sharer:
         still_missing: Callable[[np.ndarray], np.ndarray],
         poll_seconds: float,
     ) -> bool:
-        """Nothing to claim: once every pending bucket is done elsewhere, take note of their
-        results (computing the rows that failed there: True when there were any); until then
-        wait a poll."""
+        """Nothing to claim: take note of the results of the pending buckets done elsewhere
+        (computing the rows that failed there: True when there were any); while some are
+        not done yet, wait a poll."""
         pending, buckets = self.pending, self.buckets
-        if not all(self.status[b][0] for b in pending):
+        done = [b for b in pending if self.status[b][0]]
+        left: np.ndarray = np.empty(0, dtype=np.int64)
+        if done:
+            items = np.concatenate([buckets[b] for b in done])
+            left = still_missing(items) if len(items) else items
+            for bucket in done:
+                del pending[bucket]
+            if len(left):  # finished elsewhere, but these rows failed there: try here
+                compute(left, _no_heartbeat)
+        if pending:
             time.sleep(poll_seconds)
-            return False
-        items = np.concatenate([buckets[b] for b in pending])
-        left = still_missing(items) if len(items) else items
-        pending.clear()
-        if len(left):  # finished elsewhere, but these rows failed there: try here
-            compute(left, _no_heartbeat)
         return bool(len(left))
 
 
