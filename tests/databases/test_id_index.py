@@ -7,8 +7,10 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import xxhash
 
+from orcapod.databases import id_index
 from orcapod.databases.id_index import CommittedIds, IdHashIndex, hash_ids
 
 
@@ -105,3 +107,37 @@ def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> Non
     assert newer[90:].all()  # every id committed after version 89 is found
     assert not newer[:64].any()  # old enough ones are skipped even once merged
     assert len(index._runs) <= 8  # a few runs, not one per commit
+
+
+def test_a_partial_index_stays_bounded_and_never_answers_for_what_it_forgot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A writer verifying each batch before adding it keeps a bounded index: old runs are
+    forgotten by checks that skip them, and the index then no longer claims to cover checks
+    of ids verified absent before what it forgot (those get a fresh index from the files)."""
+    monkeypatch.setattr(id_index, "MAX_PARTIAL_IDS", 100)
+    index = CommittedIds(0, frozenset())
+    for version in range(1, 41):  # 40 commits of 10 ids, each checked since the one before
+        ids = pa.array([f"id-{version}-{i}" for i in range(10)])
+        assert not index.maybe_contains(ids, since=version - 1).any()
+        index.advance(version, frozenset({f"f{version}"}), [ids])
+        assert index.maybe_contains(ids, since=version - 1).all()
+        assert sum(len(run) for _, run in index._runs) <= 2 * 100  # bounded
+    assert index.base > 0 and not index.covers(0)
+    assert index.covers(index.base)
+    # everything committed after the new base is still found
+    after = pa.array([f"id-{v}-{i}" for v in range(index.base + 1, 41) for i in range(10)])
+    assert index.maybe_contains(after, since=index.base).all()
+
+
+def test_a_full_index_keeps_every_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(id_index, "MAX_PARTIAL_IDS", 10)
+    index = CommittedIds(-1, frozenset())
+    for version in range(20):
+        index.advance(
+            version, frozenset({f"f{version}"}), [pa.array([f"id-{version}-{i}" for i in range(5)])]
+        )
+        index.maybe_contains(pa.array(["probe"]), since=version)
+    assert index.covers(-1)
+    every = pa.array([f"id-{v}-{i}" for v in range(20) for i in range(5)])
+    assert index.maybe_contains(every).all()

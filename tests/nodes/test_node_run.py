@@ -63,3 +63,21 @@ def test_a_failure_in_the_middle_chunk_keeps_the_earlier_chunks_stored(tmp_path)
     with pytest.warns(UserWarning, match="1 of 9 rows"):
         summary = node.run()
     assert (summary.computed, summary.reused, summary.failed) == (4, 4, 1)
+
+
+def test_a_chunked_run_reads_the_same_rows_and_provenance_as_a_whole_run(tmp_path):
+    """Chunk by chunk, a source builds each chunk's system tags and source info on its own,
+    also when the function takes only some of its packet columns."""
+    rows = [{"k": k, "x": x, "unused": -k} for k, x in enumerate([1, 2, 3, 4, 5, 6, 8])]
+
+    def run(chunk_rows: int, store: str) -> object:
+        source = DictSource(rows, tag_columns=["k"], source_id="src")
+        pod = FunctionPod(PythonPacketFunction(add_one, "y"))
+        node = FunctionNode(pod, source, DeltaTableDatabase(tmp_path / store))
+        node.chunk_rows = chunk_rows
+        assert node.run().computed == len(rows)
+        return node.as_table(columns={"source": True, "system_tags": True}).sort_by("k")
+
+    chunked, whole = run(3, "chunked"), run(100, "whole")
+    assert chunked.equals(whole)
+    assert chunked.column("y").to_pylist() == [2, 3, 4, 5, 6, 7, 9]

@@ -183,3 +183,37 @@ def test_tag_columns_none_or_not_names_is_refused_clearly():
         DictSource([{"a": 1}], tag_columns=None)
     with pytest.raises(InputValidationError, match="column names must be strings, got 1"):
         DictSource([{"a": 1}], system_tag_columns=[1])
+
+
+@pytest.mark.parametrize("record_id_column", [None, "id"])
+@pytest.mark.parametrize(
+    "columns",
+    [None, ColumnConfig(system_tags=True, source=True), ColumnConfig.all()],
+    ids=["plain", "provenance", "all"],
+)
+def test_iter_slices_are_the_table_in_slices(record_id_column, columns):
+    """A source builds each slice's system tags and source info on its own (so a large
+    source is never enriched whole for a chunked read); the slices are the table."""
+    table = pa.table({"id": list(range(10)), "x": [i * 0.5 for i in range(10)]})
+    source = ArrowTableSource(
+        table, tag_columns=["id"], source_id="t", record_id_column=record_id_column
+    )
+    slices = list(source.iter_slices(4, columns))
+    assert [s.num_rows for s in slices] == [4, 4, 2]
+    assert pa.concat_tables(slices).equals(source.as_table(columns))
+    # the same once the source's rows are enriched whole
+    assert pa.concat_tables(source.iter_slices(3, columns)).equals(source.as_table(columns))
+
+
+def test_a_source_schemas_are_the_same_before_and_after_its_rows_are_enriched():
+    source = DictSource([{"id": 1, "x": None}, {"id": 2, "x": 2.0}], tag_columns=["id"])
+    tags, packets = source.output_schema(ColumnConfig.all())  # (from its columns alone)
+    assert "_source_x" in packets and any(t.startswith("_tag_record_id::") for t in tags)
+    assert packets["x"] == float | None
+    assert source.keys(ColumnConfig.all()) == (tuple(tags), tuple(packets))
+    assert (tags, packets) == source.stream.output_schema(ColumnConfig.all())
+
+
+def test_iter_slices_needs_a_positive_size(source):
+    with pytest.raises(InputValidationError, match="rows must be at least 1"):
+        next(source.iter_slices(0))

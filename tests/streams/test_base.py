@@ -1,6 +1,8 @@
+import pyarrow as pa
 import pytest
 
 import orcapod  # noqa: F401  (registers the fluent operator shortcuts)
+from orcapod.errors import InputValidationError
 from orcapod.operators import Batch, Join, MapTags, PolarsFilter, SelectTagColumns
 from orcapod.sources import DictSource
 
@@ -41,3 +43,13 @@ def test_polars_filter_constraint_map(subjects):
     )
     assert by_map.as_table().column("age").to_pylist() == [30]
     assert subjects.polars_filter(subject="b").as_table().column("age").to_pylist() == [40]
+
+
+def test_iter_slices_of_any_stream_are_its_table_in_slices(subjects, visits):
+    joined = subjects.join(visits)
+    config = {"system_tags": True, "source": True}
+    slices = list(joined.iter_slices(2, config))
+    assert all(s.num_rows <= 2 for s in slices)
+    assert pa.concat_tables(slices).equals(joined.as_table(config))
+    with pytest.raises(InputValidationError, match="rows must be at least 1"):
+        next(joined.iter_slices(0))

@@ -21,7 +21,7 @@ ids at 1M rows). Instead each path keeps this index of the committed ids' hashes
   A miss is definite, which is what makes the check cheap: fresh ids never touch the table.
 
 Memory: 8 bytes per stored id (plus transient copies during a merge), i.e. 8 MB per million
-records per path written by this process.
+records per path written by this process; a partial index (below) is bounded.
 
 ``CommittedIds`` is what a writer knows of one table: the hashes of the ids committed in the
 versions ``(base, version]`` (``base`` -1: every id) and the data files of ``version``, so
@@ -53,8 +53,12 @@ from orcapod.types.columns import RECORD_ID
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+#: hashes a partial ``CommittedIds`` keeps at most (8 bytes each), beyond its newest run
+MAX_PARTIAL_IDS = 1 << 20
+
 __all__ = [
     "HEX_PAIRS",
+    "MAX_PARTIAL_IDS",
     "CommittedIds",
     "IdHashIndex",
     "fixed_hex_tail",
@@ -236,7 +240,14 @@ class CommittedIds:
     ids known absent at version ``since`` skips the runs whose versions are all up to
     ``since``, so a writer that verifies each batch before adding it checks only against
     what was committed after its read, however much it wrote before. A merged run is checked
-    by more queries than needed, never by fewer."""
+    by more queries than needed, never by fewer.
+
+    A partial index holds at most about ``MAX_PARTIAL_IDS`` hashes: once it holds more, a
+    check forgets the oldest runs it skips anyway and ``base`` moves up past them (runs hold
+    consecutive versions, oldest first). A later check of ids verified absent before the new
+    ``base`` gets a fresh index that reads the files added since (``sync_index``). So a
+    writer that verifies what it adds keeps a bounded index however many rows it writes; a
+    full index (``base`` -1) keeps every hash, as it answers checks of unverified ids."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
@@ -258,6 +269,12 @@ class CommittedIds:
                 run = _merge(self._runs.pop()[1], run)  # tagged with the newer version
             self._runs.append((version, run))
         self._unhashed = []
+        if self.base >= 0:  # a partial index forgets the oldest runs this check skips
+            total = sum(len(run) for _, run in self._runs)
+            while len(self._runs) > 1 and total > MAX_PARTIAL_IDS and self._runs[0][0] <= since:
+                version, run = self._runs.pop(0)
+                total -= len(run)
+                self.base = version
         runs = [run for version, run in self._runs if version > since and len(run)]
         if not runs:
             return np.zeros(len(ids), dtype=np.bool_)

@@ -15,8 +15,10 @@ An input that can never change (no function node above it) keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from orcapod.errors import InputValidationError
 from orcapod.functions import FunctionPod
@@ -26,6 +28,9 @@ from orcapod.streams import ArrowTableStream
 from orcapod.types import ColumnConfig, ContentHash
 
 __all__ = ["NodeInput"]
+
+#: the columns an input plan reads: tags, system tags, packets and their source info
+_PLAN_COLUMNS = ColumnConfig(system_tags=True, source=True)
 
 
 class NodeInput:
@@ -54,7 +59,21 @@ class NodeInput:
 
     def table(self) -> Any:
         """The projected input with its system tag and source columns (what a plan reads)."""
-        return self.read.as_table(ColumnConfig(system_tags=True, source=True))
+        return self.read.as_table(_PLAN_COLUMNS)
+
+    def num_rows(self) -> int:
+        """How many rows the input has (a projection keeps every row of its input)."""
+        return int(self.stream.num_rows)
+
+    def slices(self, rows: int) -> Iterator[pa.Table]:
+        """``table()`` in consecutive slices of at most ``rows`` rows, each built on its own
+        where the input can (a source enriches one slice at a time), so a run over a large
+        input never holds every row's provenance columns at once."""
+        if self.read is self.stream:
+            return self.stream.iter_slices(rows, _PLAN_COLUMNS)
+        tag_keys, packet_keys = self.read.keys(_PLAN_COLUMNS)
+        names = [*tag_keys, *packet_keys]
+        return (part.select(names) for part in self.stream.iter_slices(rows, _PLAN_COLUMNS))
 
     def plan(self) -> InputPlan:
         """Identity of every input row (made on first use)."""

@@ -2,8 +2,9 @@
 
 An input of at most ``chunk_rows`` rows (``CHUNK_ROWS``, 50,000 by default) is one
 ``FunctionRun`` over the whole input, identified once and kept by the node
-(``NodeInput.plan``). A larger input is read a chunk of ``chunk_rows`` rows at a time (zero-copy
-slices of the projected input table), and each chunk goes through every phase of the engine
+(``NodeInput.plan``). A larger input is read a chunk of ``chunk_rows`` rows at a time
+(``NodeInput.slices``: a source builds each chunk's system tags and source info on its own,
+other inputs are sliced without copying), and each chunk goes through every phase of the engine
 before the next one is identified: identify its rows, look its entries up in what the node
 had recorded when the run started (``StoredEntries``, read once, not once per chunk), look its
 novel packets up in the result cache, compute the missing ones, and commit them. So the work
@@ -49,8 +50,7 @@ def run_node(
     chunk_rows: int = CHUNK_ROWS,
 ) -> NodeRunSummary:
     """One run of a node over its current input (see the module docstring)."""
-    table = node_input.table()
-    if table.num_rows <= chunk_rows:
+    if node_input.num_rows() <= chunk_rows:
         return FunctionRun(settings, node_input.plan(), store).run(max_concurrency)
     tag_keys, packet_keys = node_input.read.keys()
     stored = StoredEntries(store)
@@ -62,11 +62,12 @@ def run_node(
         return computed.maybe_contains(string_keys(hashes)[:, 0].copy())
 
     counts = np.zeros(4, dtype=np.int64)
-    for start in range(0, table.num_rows, chunk_rows):
-        plan = InputPlan.of_table(table.slice(start, chunk_rows), tag_keys, packet_keys)
+    for chunk, table in enumerate(node_input.slices(chunk_rows)):
+        plan = InputPlan.of_table(table, tag_keys, packet_keys)
+        del table
         run = FunctionRun(settings, plan, store, stored=stored)
         run.computed_earlier = computed_earlier
-        run.chunk = start // chunk_rows
+        run.chunk = chunk
         try:
             done = run.run(max_concurrency)
         finally:

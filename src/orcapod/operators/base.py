@@ -88,6 +88,10 @@ def stream_layout(stream: StreamProtocol) -> StreamLayout:
     """The layout of any stream, without computing an operator's output."""
     if isinstance(stream, OperatorStream):
         return stream.layout
+    if isinstance(stream, RootSource):  # from its columns and schemas: no row is enriched
+        tag_schema, packet_schema = stream.output_schema(FULL_INFO)
+        types = {**tag_schema, **packet_schema}
+        return layout_from_table(stream.empty_table(), stream.keys()[0], types)
     arrow = _arrow_stream(stream)
     if arrow is not None:
         return layout_from_table(arrow.table, arrow.keys()[0])

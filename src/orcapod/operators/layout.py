@@ -123,9 +123,12 @@ class StreamLayout:
         return Schema(tag_schema), Schema(packet_schema)
 
 
-def layout_from_table(table: pa.Table, tag_columns: Sequence[str]) -> StreamLayout:
-    """Layout of a full stream table (hidden columns included), nullability from the data."""
-    types = table_schema(table)
+def layout_from_table(
+    table: pa.Table, tag_columns: Sequence[str], types: Mapping[str, Any] | None = None
+) -> StreamLayout:
+    """Layout of a full stream table (hidden columns included); the columns' types are
+    ``types`` when given, else read from the table (nullability from the data)."""
+    types = table_schema(table) if types is None else types
     tags = {c: types[c] for c in tag_columns}
     system_tags: dict[str, Any] = {}
     packets: dict[str, Any] = {}

@@ -34,7 +34,7 @@ returns one value by the record id found in provenance (``row_<i>`` or ``<col>=<
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ from orcapod.hashing import hash_object, hash_table
 from orcapod.sources.cached import CachedSource
 from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
 from orcapod.streams.base import ColumnsArg, StreamBase
-from orcapod.types import ContentHash, Schema
+from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import (
     BLOCK_SEP,
     DATAGRAM_PREFIX,
@@ -181,6 +181,7 @@ class RootSource(StreamBase):
         self.label = label
         self._schemas: tuple[Schema, Schema] | None = None
         self._stream: ArrowTableStream | None = None
+        self._empty: ArrowTableStream | None = None  # (see ``_schema_stream``)
         self._content_hash: ContentHash | None = None
 
     # Identity ----------------------------------------------------------------------------
@@ -234,37 +235,77 @@ class RootSource(StreamBase):
     def stream(self) -> ArrowTableStream:
         """The source's rows with system tags and source info (built on first use)."""
         if self._stream is None:
-            self._stream = ArrowTableStream(
-                self._enriched_table(),
-                self._tag_columns,
-                data_context=self._context_key,
-                schemas=self._user_schemas(),
-                identity=self.content_hash(),
-                pipeline_identity=self.pipeline_hash(),
-                label=self.label,
-            )
+            self._stream = self._stream_of(self._enriched_table())
         return self._stream
 
-    def record_ids(self) -> pa.Array:
-        n = self._raw.num_rows
+    def _stream_of(self, table: pa.Table) -> ArrowTableStream:
+        return ArrowTableStream(
+            table,
+            self._tag_columns,
+            data_context=self._context_key,
+            schemas=self._user_schemas(),
+            identity=self.content_hash(),
+            pipeline_identity=self.pipeline_hash(),
+            label=self.label,
+        )
+
+    def _schema_stream(self) -> ArrowTableStream:
+        """A stream with the source's columns and no rows: what its schemas and column names
+        are read from without enriching every row."""
+        if self._stream is not None:
+            return self._stream
+        if self._empty is None:
+            self._empty = self._stream_of(self._enriched_table(0, 0))
+        return self._empty
+
+    def keys(
+        self, columns: ColumnsArg = None, all_info: bool = False
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self._schema_stream().keys(columns, all_info)
+
+    def empty_table(self) -> pa.Table:
+        """The columns of the source's enriched rows (system tags and source info included),
+        with no rows."""
+        return self._schema_stream().table.slice(0, 0)
+
+    def iter_slices(
+        self, rows: int, columns: ColumnsArg = None, all_info: bool = False
+    ) -> Iterator[pa.Table]:
+        """``as_table(columns, all_info)`` in consecutive slices of at most ``rows`` rows. A
+        source whose rows were not enriched yet enriches each slice on its own, so its system
+        tags and source info are never held for every row at once (a function node's run
+        over a large source reads it this way)."""
+        config = ColumnConfig.handle_config(columns, all_info)
+        if self._stream is not None or config.sort_by_tags or rows < 1:
+            yield from super().iter_slices(rows, config)
+            return
+        for start in range(0, self._raw.num_rows, rows):
+            yield self._stream_of(self._enriched_table(start, rows)).as_table(config)
+
+    def record_ids(self, start: int = 0, length: int | None = None) -> pa.Array:
+        """The record id of every row (of ``length`` rows from ``start``: all by default)."""
+        raw = self._raw if start == 0 and length is None else self._raw.slice(start, length)
         if self._record_id_column is None:
-            values = pc.cast(pa.array(range(n), type=pa.int64()), pa.large_string())
+            numbers = np.arange(start, start + raw.num_rows, dtype=np.int64)
+            values = pc.cast(pa.array(numbers), pa.large_string())
             prefix = "row_"
         else:
-            values = pc.cast(self._raw.column(self._record_id_column), pa.large_string())
+            values = pc.cast(raw.column(self._record_id_column), pa.large_string())
             prefix = f"{self._record_id_column}="
         return pc.binary_join_element_wise(
             pa.scalar(prefix, pa.large_string()), values, pa.scalar("", pa.large_string())
         )
 
-    def _enriched_table(self) -> pa.Table:
-        n = self._raw.num_rows
+    def _enriched_table(self, start: int = 0, length: int | None = None) -> pa.Table:
+        """The rows (``length`` from ``start``: all by default) with system tags and source
+        info."""
+        table = self._raw if start == 0 and length is None else self._raw.slice(start, length)
+        n = table.num_rows
         schema_hash = self.pipeline_hash().to_hex(SCHEMA_HASH_CHARS)
-        record_ids = self.record_ids()
+        record_ids = self.record_ids(start, length)
         if isinstance(record_ids, pa.ChunkedArray):
             record_ids = record_ids.combine_chunks()
         source_ids = pa.repeat(pa.scalar(self._source_id, pa.large_string()), n)
-        table = self._raw
         if self._system_tag_columns:
             table = table.rename_columns(
                 [
@@ -326,7 +367,7 @@ class RootSource(StreamBase):
     ) -> tuple[Schema, Schema]:
         if columns is None and not all_info:
             return self._user_schemas()
-        return self.stream.output_schema(columns, all_info)
+        return self._schema_stream().output_schema(columns, all_info)
 
     @property
     def num_rows(self) -> int:

@@ -28,7 +28,7 @@ import pyarrow as pa
 from orcapod.contexts import DataContext, resolve_context
 from orcapod.data import Packet, Tag
 from orcapod.data.frames import to_pandas, to_polars
-from orcapod.errors import OrcapodError
+from orcapod.errors import InputValidationError, OrcapodError
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import DEFAULT_CONTEXT_KEY
 
@@ -110,6 +110,17 @@ class StreamBase:
 
     def as_table(self, columns: ColumnsArg = None, all_info: bool = False) -> pa.Table:
         return self.stream.as_table(columns, all_info)
+
+    def iter_slices(
+        self, rows: int, columns: ColumnsArg = None, all_info: bool = False
+    ) -> Iterator[pa.Table]:
+        """``as_table(columns, all_info)`` in consecutive slices of at most ``rows`` rows
+        (streams that can build their rows a slice at a time do so)."""
+        if rows < 1:
+            raise InputValidationError(f"iter_slices(rows={rows!r}): rows must be at least 1")
+        table = self.as_table(columns, all_info)
+        for start in range(0, table.num_rows, rows):
+            yield table.slice(start, rows)
 
     @property
     def num_rows(self) -> int:
