@@ -31,6 +31,7 @@ nothing of this runs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -143,15 +144,23 @@ class FunctionRun:
         values = pod.sequential_values() if window == 1 else None
         call = None if values is None else values[0]
         begin = None if work.reporter is None else work.begin
+        finished_at: list[float] = []  # when the first two calls finished
 
         def compute(
             items: np.ndarray, heartbeat: Callable[[], None] = _no_op, flush: bool = True
-        ) -> None:
+        ) -> list[float]:
             packets = work.packets(packet_schema, items)
 
             def done_beating(miss: int, output: Packet | dict[str, Any] | None) -> None:
+                if len(finished_at) < 2:
+                    finished_at.append(time.monotonic())
                 done(miss, output)
                 heartbeat()
+
+            def failed_beating(miss: int, err: Exception) -> None:
+                if len(finished_at) < 2:
+                    finished_at.append(time.monotonic())
+                failed(miss, err)
 
             def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
                 work.mark_many(misses, outputs)
@@ -171,13 +180,14 @@ class FunctionRun:
                 packets,
                 window,
                 done_beating,
-                failed,
+                failed_beating,
                 call=call if timed is None else timed,
                 begin=begin if timed is None else None,
                 done_many=bulk,
             )
             if flush:
                 writer.flush()  # now, so rows that fail only at the write count as failed
+            return finished_at
 
         work.capture_here(window)  # one by one in this thread: captured here, not per call
         try:

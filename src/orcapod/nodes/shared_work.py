@@ -2,22 +2,22 @@
 other processes working on the same persistent store through work claims
 (``orcapod.functions.engine.claims``).
 
-Sharing pays only for long work. The first missing packet's call (in input order) bounds
-the time of a call from above (it also pays one-off costs): when that bound times the number
-of missing packets is under ``WorkClaims.min_work_seconds``, this process computes the rest
-itself, in input order. Otherwise a second call (the faster of the two is the estimate)
-decides, and an estimate under ``_CONFIRM_BELOW`` times ``min_work_seconds`` is confirmed by
-timing about ``_CONFIRM_SECONDS`` more calls (two calls of a cheap function slowed by a busy
-machine can look long). Long work is split into buckets claimed a batch at a time; a packet
-another process stored meanwhile is recorded as reused (or filtered), not computed.
+Sharing pays only for long work: the first two calls (the faster of them - the first also
+pays one-off costs - times the number of missing packets) estimate it; an estimate under
+``_CONFIRM_BELOW`` times ``WorkClaims.min_work_seconds`` is confirmed by timing about
+``_CONFIRM_SECONDS`` more calls (two calls of a cheap function slowed by a busy machine can
+look long). Under ``min_work_seconds`` this process computes the rest itself, in input
+order. Otherwise the rest is split into buckets claimed a batch at a time; a packet another
+process stored meanwhile is recorded as reused (or filtered), not computed.
 
-The timed calls after the first are packets in this process's own bucket order (the order it
+The first two timed calls are the input's first missing packets (a process alone computes in
+input order while the work is too short to share), so processes that start together each
+make them; the confirming calls are packets in this process's own bucket order (the order it
 claims buckets in, from a place derived from its claim owner id), so processes that start
-together time different packets, which they would claim first anyway; only the input's
-first packet is computed by each of them. The timed results are committed by the flush
-policy like the others (the buckets holding them are this process's first claims). A
-process that finds other processes holding live claims (``ClaimBook.shared``: one read of
-the claims table) joins them without timing: they found the work worth sharing.
+together confirm with different packets, which they would claim first anyway. The timed
+results are committed by the flush policy like the others. A process that finds other
+processes holding live claims (``ClaimBook.shared``: one read of the claims table) joins
+them without timing: they found the work worth sharing.
 
 While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
 ``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
@@ -48,8 +48,9 @@ __all__ = ["compute_shared"]
 _CONFIRM_BELOW = 20
 _CONFIRM_SECONDS = 0.05
 
-#: ``compute(items, heartbeat=..., flush=True)``: call and write the packets ``items``
-Compute = Callable[..., None]
+#: ``compute(items, heartbeat=..., flush=True)``: call and write the packets ``items``; the
+#: times the run's first two calls finished
+Compute = Callable[..., list[float]]
 
 
 def compute_shared(
@@ -72,18 +73,27 @@ def compute_shared(
         claims.lease_seconds,
     )
     writer.prepare()  # reads the function's data now: the calls are timed alone
-    hashes = work.distinct.take(pa.array(misses))
-    keys = bucket_keys(hashes, work.plan.num_entries)
-    names, which = np.unique(keys, return_inverse=True)
     start = zlib.crc32(book.owner.encode())
+    sorted_keys: tuple[np.ndarray, np.ndarray] | None = None
+
+    def buckets_of() -> tuple[np.ndarray, np.ndarray]:  # (names, bucket of each miss)
+        nonlocal sorted_keys
+        if sorted_keys is None:
+            keys = bucket_keys(work.distinct.take(pa.array(misses)), work.plan.num_entries)
+            sorted_keys = np.unique(keys, return_inverse=True)
+        return sorted_keys
+
+    def mine() -> np.ndarray:  # the misses in this process's order: those it claims first
+        names, which = buckets_of()
+        return misses[np.argsort((which - start) % len(names), kind="stable")]
+
     done = np.zeros(len(misses), dtype=bool)
     if not book.shared():  # else others found it worth sharing: join them without timing
-        # the rows in this process's bucket order: the ones it would claim first
-        mine = misses[np.argsort((which - start) % len(names), kind="stable")]
-        timed = _time(compute, misses, mine, claims.min_work_seconds)
+        timed = _time(compute, misses, mine, window, claims.min_work_seconds)
         if timed is None:  # short work: computed here, unshared
             return
         done[np.isin(misses, timed)] = True
+    names, which = buckets_of()
     order = np.argsort(which, kind="stable")
     left = ~done[order]
     split = np.cumsum(np.bincount(which, minlength=len(names)))[:-1]
@@ -118,30 +128,31 @@ def compute_shared(
 
 
 def _time(
-    compute: Compute, misses: np.ndarray, mine: np.ndarray, least: float
+    compute: Compute,
+    misses: np.ndarray,
+    mine: Callable[[], np.ndarray],
+    window: int,
+    least: float,
 ) -> np.ndarray | None:
-    """Time calls to estimate the work (module docstring): the input's first missing packet,
-    then, when the work may be long, packets in this process's order ``mine``. Returns the
-    packets computed, or None once every packet is computed (in input order) because the
-    work is too short to share."""
+    """Time calls to estimate the work (module docstring): the input's first two missing
+    packets, then, to confirm a borderline estimate, packets in this process's order
+    ``mine()``. Returns the packets computed, or None once every packet is computed (in
+    input order) because the work is too short to share."""
     started = time.monotonic()
-    compute(misses[:1], flush=False)
-    took = time.monotonic() - started  # an upper bound: the first call pays one-off costs
-    if took * len(misses) < least:
-        compute(misses[1:])
-        return None
-    rest = mine[mine != misses[0]]
-    started = time.monotonic()
-    compute(rest[:1], flush=False)
-    took = min(took, time.monotonic() - started)
-    timed = 1
-    if took * len(misses) < _CONFIRM_BELOW * least and len(rest) > timed:
-        probe = rest[timed : timed + max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
+    finished_at = compute(misses[:2], flush=False)
+    ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
+    took = ends[0] - started
+    if window == 1:
+        took = min(took, ends[1] - ends[0])
+    done = misses[:2]
+    if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > 2:
+        order = mine()
+        rest = order[~np.isin(order, done)]
+        probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
         started = time.monotonic()
         compute(probe, flush=False)
         took = min(took, (time.monotonic() - started) / len(probe))
-        timed += len(probe)
-    done = np.concatenate([misses[:1], rest[:timed]])
+        done = np.concatenate([done, probe])
     if took * len(misses) >= least and len(done) < len(misses):
         return done
     compute(misses[~np.isin(misses, done)])
