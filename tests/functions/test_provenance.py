@@ -1,10 +1,13 @@
-"""provenance.packet_hashes: the vectorised hashes equal each packet's own content hash, for
-stream rows (hashed by their block) and for free-standing packets alike."""
+"""provenance: the vectorised packet hashes equal each packet's own content hash, for stream
+rows (hashed by their block) and for free-standing packets alike; the vectorised record ids
+equal the per-hash ones."""
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from orcapod.data import Packet
-from orcapod.functions.provenance import packet_hashes
+from orcapod.functions.provenance import packet_hashes, result_record_id, result_record_id_array
 from orcapod.sources import DictSource
 
 
@@ -18,3 +21,14 @@ def test_packet_hashes_of_stream_rows_equal_hashes_of_the_same_packets_built_alo
     assert len(set(expected)) == len(rows)
     mixed = [alone[0], stream_packets[1], Packet({"x": 7})]
     assert packet_hashes(mixed) == [expected[0], expected[1], Packet({"x": 7}).content_hash()]
+
+
+def test_record_ids_of_an_arrow_array_are_the_stored_ids_of_each_hash() -> None:
+    """The vectorised record ids equal the per-hash ones (the stored id scheme), also for a
+    slice or a chunked array, and for hashes of other lengths."""
+    hashes = [f"arrow_row_v1:{i:032x}" for i in range(300)] + ["short", ""]
+    array = pa.array(hashes, pa.large_string())
+    for given in (array, array.slice(7, 200), pa.chunked_array([array[:5], array[5:]])):
+        expected = [result_record_id(h, b"suffix") for h in given.to_pylist()]
+        assert result_record_id_array(given, b"suffix").to_pylist() == expected
+    assert result_record_id_array(pa.array([], pa.string()), b"s").to_pylist() == []

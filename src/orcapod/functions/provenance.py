@@ -25,10 +25,12 @@ the input hash is usually known already (a cache computes it, vectorised, to loo
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import pc
@@ -36,7 +38,7 @@ from orcapod.data import Packet
 from orcapod.data.conversion import rows_to_table
 from orcapod.data.row_block import RowBlock
 from orcapod.hashing import hash_rows
-from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
+from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD, digests_to_hex
 from orcapod.types import ContentHash, Schema
 from orcapod.types.columns import BLOCK_SEP, FIELD_SEP, SOURCE_PREFIX
 
@@ -88,6 +90,30 @@ def result_record_ids(input_hashes: Sequence[str], suffix: bytes) -> list[str]:
     tail = b"\0" + suffix
     blake2b = hashlib.blake2b
     return [blake2b(h.encode() + tail, digest_size=16).hexdigest() for h in input_hashes]
+
+
+def result_record_id_array(input_hashes: pa.Array | pa.ChunkedArray, suffix: bytes) -> pa.Array:
+    """``result_record_ids`` of an Arrow array of input hash strings, as a ``large_string``
+    array: the digests are taken from the array's bytes and written as hex with numpy, so no
+    Python string is made per row."""
+    hashes = input_hashes.cast(pa.large_string())
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks()
+    n = len(hashes)
+    if n == 0:
+        return pa.array([], type=pa.large_string())
+    offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int64)[hashes.offset :][: n + 1]
+    start = int(offsets[0])
+    data = hashes.buffers()[2].to_pybytes()[start : int(offsets[-1])]
+    bounds = (offsets - start).tolist()
+    tail = b"\0" + suffix
+    blake2b = hashlib.blake2b
+    digests = b"".join(
+        [blake2b(data[a:b] + tail, digest_size=16).digest() for a, b in itertools.pairwise(bounds)]
+    )
+    return digests_to_hex(
+        pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digests)])
+    )
 
 
 def source_prefix(uri: tuple[str, ...]) -> str:
@@ -263,7 +289,6 @@ def resolve_source_info(packets: Iterable[Packet]) -> None:
 def source_columns(
     prefix: str,
     packets: Sequence[Packet | OwnValues | None],
-    ids: Sequence[str],
     id_array: pa.Array,
     keys: tuple[str, ...],
     suffix: bytes,
@@ -290,7 +315,7 @@ def source_columns(
         any_explicit = True
         info = packet.source_info()
         if any(v is None for v in info.values()):
-            head = prefix + ids[i] + BLOCK_SEP
+            head = prefix + id_array[i].as_py() + BLOCK_SEP
             info.update({k: head + k for k, v in info.items() if v is None})
         explicit[i] = info
     large = pa.large_string()

@@ -71,6 +71,7 @@ from orcapod.functions.provenance import (
     execution_digest,
     output_record_id,
     result_record_id,
+    result_record_id_array,
     result_record_ids,
     source_columns,
     source_prefix,
@@ -384,19 +385,26 @@ class ResultCache:
     ) -> pa.Table:
         """``store_outputs``, returning the rows written (every stored column, in order)."""
         hash_array: pa.Array | None = None
-        hashes: list[str]
+        hashes: list[str] = []
         if isinstance(input_hashes, pa.Array | pa.ChunkedArray):  # kept as the stored column
             hash_array = input_hashes.cast(pa.large_string())
-            hashes = hash_array.to_pylist()
+            count = len(hash_array)
         else:
             hashes = [_hash_text(h) for h in input_hashes]
-        if len(hashes) != len(outputs):
+            count = len(hashes)
+        if count != len(outputs):
             raise InputValidationError(
-                f"got {len(hashes)} input hashes for {len(outputs)} outputs; pass one "
+                f"got {count} input hashes for {len(outputs)} outputs; pass one "
                 "input hash per output"
             )
         suffix = execution_digest(variation.get(CODE_HASH_KEY, ""), execution)
-        ids = list(record_ids) if record_ids is not None else result_record_ids(hashes, suffix)
+        large = pa.large_string()
+        if record_ids is not None:
+            id_array = pa.array(list(record_ids), type=large)
+        elif hash_array is not None:
+            id_array = result_record_id_array(hash_array, suffix)
+        else:
+            id_array = pa.array(result_record_ids(hashes, suffix), type=large)
         packets = outputs
         schema = self._output_schema
         if schema is None:
@@ -409,11 +417,10 @@ class ResultCache:
             schema = first.schema() if first is not None else Schema()
         nullable = Schema({k: tp | None for k, tp in schema.items()})
         n = len(packets)
-        large = pa.large_string()
         values = rows_to_table([_values(p) for p in packets], nullable)
         if absent_at is None:  # not known to be new: an input stored before keeps its output
-            ids = self._settle_conflicts(ids, values)
-        id_array = pa.array(ids, type=large)
+            ids = self._settle_conflicts(id_array.to_pylist(), values)
+            id_array = pa.array(ids, type=large)
         columns: dict[str, pa.Array] = {
             RECORD_ID: id_array,
             INPUT_PACKET_HASH: pa.array(hashes, type=large) if hash_array is None else hash_array,
@@ -425,7 +432,7 @@ class ResultCache:
         for k in nullable:
             columns[k] = values.column(k)
         columns.update(
-            source_columns(self._source_prefix, packets, ids, id_array, tuple(nullable), suffix)
+            source_columns(self._source_prefix, packets, id_array, tuple(nullable), suffix)
         )
         if pod_ts is None:
             pod_ts = dt.datetime.now(dt.UTC)
