@@ -428,7 +428,9 @@ class DeltaTableDatabase(StoringBackend):
         base = state.version
         lookups = state.lookup_index()
         indexing = lookups is not None and bool(lookups.columns)
-        before = set() if state.table is None or not indexing else set(state.table.file_uris())
+        caching = state.columns is not None and bool(state.columns.wanted)
+        tracking = indexing or caching
+        before = set() if state.table is None or not tracking else set(state.table.file_uris())
         from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, Transaction
@@ -484,11 +486,16 @@ class DeltaTableDatabase(StoringBackend):
         if state.table is not None and not creating:  # (a new table is indexed on first use)
             ids = state.pending[0].column(RECORD_ID)
             state.index = index_own_commit(state.index, state.table, base, ids)
-        if indexing:
-            assert lookups is not None
-            if state.table is not None and state.version == base + 1:
-                added = [f for f in state.table.file_uris() if f not in before]
+        if tracking and state.table is not None and state.version == base + 1:
+            added = [f for f in state.table.file_uris() if f not in before]
+            if indexing:
+                assert lookups is not None
                 lookups.record_commit(added, state.pending[0])
+            if caching:
+                assert state.columns is not None
+                stored = state.stored_schema()
+                assert stored is not None  # (a table has a stored schema)
+                state.columns.record_commit(added, state.pending[0], stored, state.table)
         return True
 
     def _landed(self, state: PathState, seq: int) -> bool:
