@@ -69,7 +69,15 @@ from orcapod.databases.table_files import TableFiles
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["PACK_AFTER", "SMALL_TABLE_BYTES", "ColumnCache", "DataFile", "data_files", "small_table"]
+__all__ = [
+    "PACK_AFTER",
+    "SMALL_TABLE_BYTES",
+    "ColumnCache",
+    "DataFile",
+    "add_actions",
+    "data_files",
+    "small_table",
+]
 
 #: a read that fetched this many parts one by one rewrites the pack
 PACK_AFTER = 4
@@ -86,10 +94,17 @@ class DataFile:
     rows: int | None
 
 
+def add_actions(table: DeltaTable) -> pa.Table:
+    """The add actions of ``table``'s snapshot (``DeltaTable.get_add_actions``) as a pyarrow
+    table, through the Arrow stream interface: ``pa.table`` would first check whether the
+    object is a pandas DataFrame, which imports pandas (~0.15 s) in a process that has not."""
+    return pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
+
+
 def data_files(table: DeltaTable) -> dict[str, DataFile]:
     """The data files of ``table``'s snapshot by path relative to the table (for the files
     directly in its directory: the file name), read from the snapshot in memory: no request."""
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = add_actions(table)
     rows = (
         actions.column("num_records").to_pylist()
         if "num_records" in actions.column_names
@@ -109,7 +124,7 @@ def data_files(table: DeltaTable) -> dict[str, DataFile]:
 def small_table(table: DeltaTable) -> bool:
     """Do the data files of ``table``'s snapshot hold at most ``SMALL_TABLE_BYTES``? (Read
     from the snapshot in memory: no request.)"""
-    sizes = pa.table(table.get_add_actions(flatten=True)).column("size_bytes")
+    sizes = add_actions(table).column("size_bytes")
     return sum(sizes.to_pylist()) <= SMALL_TABLE_BYTES
 
 
