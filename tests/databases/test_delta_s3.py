@@ -125,13 +125,13 @@ def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> 
     db.add_records(PATH, _rows(60, 63), "id")  # pending rows are part of the answer
     expected = [(f"r{i}", None if i < 10 else i) for i in range(63)]
     assert _projected(db) == sorted(expected)
-    prefix = f"store/results/fn/{INDEX_DIR}/columns/"
+    prefix = f"store/results/fn/{INDEX_DIR}/columns-v2/"
     names = {key.rsplit("/", 1)[-1] for key in s3_server.keys(bucket, prefix)}
     assert len(names) == 7 and "pack.arrow" in names  # one sidecar per data file, a pack
-    db.flush()
+    db.flush()  # (this object read the projection: its commit writes the new file's sidecar)
+    assert len(s3_server.keys(bucket, prefix)) == 8
     later = DeltaTableDatabase(base, storage_options=s3_server.options)
-    assert _projected(later) == sorted(expected)  # the pack, and the new file read
-    assert len(s3_server.keys(bucket, prefix)) == 8  # its sidecar written
+    assert _projected(later) == sorted(expected)  # the pack, and the new file's sidecar
     # the pack answers without the data files (damaged here: reading one would fail)
     client = s3_server.client()
     for key in s3_server.keys(bucket, "store/results/fn/part-"):

@@ -13,7 +13,7 @@ and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending r
 only ever appended to (``mode="error"`` to create, ``mode="append"`` with ``schema_mode="merge"``
 afterwards) - never overwritten.
 
-Parquet settings and the local store directory: ``orcapod.databases.delta_files``.
+Parquet settings, log clean-up and the local store directory: ``orcapod.databases.delta_files``.
 
 Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
 ``checkpoint_interval`` (default 10 locally, ``REMOTE_CHECKPOINT_INTERVAL`` = 8 on object
@@ -100,6 +100,7 @@ import pyarrow.compute as pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.delta_files import (
     check_writable_dir,
+    log_cleanup,
     prepare_local_base,
     writer_properties,
 )
@@ -433,11 +434,12 @@ class DeltaTableDatabase(StoringBackend):
         before = set() if state.table is None or not tracking else set(state.table.file_uris())
         from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
-        from deltalake.transaction import CommitProperties, Transaction
+        from deltalake.transaction import CommitProperties, PostCommitHookProperties, Transaction
 
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
             if state.table is None:
                 write_deltalake(
@@ -450,6 +452,7 @@ class DeltaTableDatabase(StoringBackend):
                         tuple(state.pending[0].column_names), self._bloom_ndv
                     ),
                     commit_properties=props,
+                    post_commithook_properties=hooks,
                 )
             else:
                 write_deltalake(
@@ -461,6 +464,7 @@ class DeltaTableDatabase(StoringBackend):
                         tuple(state.pending[0].column_names), self._bloom_ndv
                     ),
                     commit_properties=props,
+                    post_commithook_properties=hooks,
                 )
         except CommitFailedError:
             return False
@@ -483,9 +487,14 @@ class DeltaTableDatabase(StoringBackend):
             state.refresh()
         if state.table is not None:  # (an append that landed is version base + 1: no retries)
             state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
-        if state.table is not None and not creating:  # (a new table is indexed on first use)
+        if state.table is not None:
             ids = state.pending[0].column(RECORD_ID)
-            state.index = index_own_commit(state.index, state.table, base, ids)
+            if creating:  # the new table holds exactly our batch while it is at version 0
+                empty = CommittedIds(NO_TABLE, frozenset())
+                fresh = index_own_commit(empty, state.table, base, ids)
+                state.index = fresh if fresh is not None and fresh.version == base + 1 else None
+            else:
+                state.index = index_own_commit(state.index, state.table, base, ids)
         if tracking and state.table is not None and state.version == base + 1:
             added = [f for f in state.table.file_uris() if f not in before]
             if indexing:
