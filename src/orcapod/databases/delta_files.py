@@ -127,6 +127,7 @@ def log_cleanup(table: DeltaTable | None, version: int) -> bool | None:
         return False
     interval = table.metadata().configuration.get("delta.checkpointInterval", "100")
     try:
-        return None if version % max(int(interval), 1) == 0 else False
+        # (deltalake checkpoints version v when v + 1 is a multiple of the interval)
+        return None if (version + 1) % max(int(interval), 1) == 0 else False
     except ValueError:
         return None
