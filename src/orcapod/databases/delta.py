@@ -104,7 +104,13 @@ from orcapod.databases.delta_files import (
     prepare_local_base,
     writer_properties,
 )
-from orcapod.databases.delta_reads import all_records, records_by_ids, records_where
+from orcapod.databases.delta_reads import (
+    all_ids,
+    all_records,
+    records_by_ids,
+    records_where,
+    stored_ids,
+)
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import (
@@ -126,7 +132,6 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.sql import in_predicate, quote_identifier
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import (
@@ -140,7 +145,6 @@ from orcapod.types.columns import (
 
 __all__ = ["DeltaTableDatabase"]
 
-_ID = quote_identifier(RECORD_ID)
 
 #: checkpoint interval of tables created on object storage; requests per commit to write it /
 #: to follow it from another process / to open the table: 4 -> 13.9 / 6.3 / 14-20, 8 -> 11.9 /
@@ -258,9 +262,7 @@ class DeltaTableDatabase(StoringBackend):
         hits = self._sync_index(key, state, since).maybe_contains(ids, since)
         if not hits.any():
             return set()
-        candidates = ids.filter(pa.array(hits))
-        sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
-        return set(state.query(sql).column(0).to_pylist())
+        return stored_ids(state, ids.filter(pa.array(hits)))
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -271,7 +273,7 @@ class DeltaTableDatabase(StoringBackend):
             since,
             files=state.files,
             storage_options=self._storage_options,
-            read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
+            read_all=lambda: all_ids(state),
         )
         return state.index
 
