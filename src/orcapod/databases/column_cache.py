@@ -24,7 +24,9 @@ pack) instead of the data file's footer and column chunks (at 100k rows in two f
 row groups: 2 GETs instead of 54 ranged ones). Only a commit that added exactly one data
 file, holding exactly the committed batch (its row count in the Delta log), gets one; a
 process killed between the commit and the sidecar leaves none, and the next reader writes it.
-Writes that never read a projection (a claims table, a writer-only process) write none.
+Writes that never read a projection (a claims table, a writer-only process) write none. The
+projections asked for are kept per table location for the whole process (a node may read a
+table through one database object and write it through another).
 
 Filtered reads of small tables. A read with a filter (``bucket IN (...)``) of a table whose
 data files are small in total (at most ``SMALL_TABLE_BYTES``, e.g. the claims table processes
@@ -134,6 +136,10 @@ _SUFFIX = ".arrow"
 _PACK_NAME = "pack.arrow"
 _DIR = f"{INDEX_DIR}/columns-v2"
 
+#: per table location, the projections this process read (``ColumnCache.want``): a node
+#: reads a table through one database object and may write it through another
+_WANTED: dict[str, set[tuple[str, ...]]] = {}
+
 #: a part as stored: its rows and the data file (size, row count) it was taken from
 _Stored = tuple[pa.Table, DataFile]
 
@@ -144,7 +150,7 @@ class ColumnCache:
     def __init__(self, files: TableFiles) -> None:
         self._files = files
         self._parts: dict[tuple[str, ...], dict[str, pa.Table]] = {}
-        self._wanted: set[tuple[str, ...]] = set()
+        self._wanted = _WANTED.setdefault(files.uri, set())
         self._persist = True
 
     @property
@@ -153,8 +159,9 @@ class ColumnCache:
         return frozenset(self._wanted)
 
     def want(self, columns: Sequence[str]) -> None:
-        """Have commits write the sidecars of the projection ``columns`` (module docstring);
-        columns the table lacks at commit time are left out, as a read leaves them out."""
+        """Have commits to this table, by any database object of this process, write the
+        sidecars of the projection ``columns`` (module docstring); columns the table lacks at
+        commit time are left out, as a read leaves them out."""
         self._wanted.add(tuple(columns))
 
     def read(

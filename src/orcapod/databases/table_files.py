@@ -169,6 +169,11 @@ class TableFiles:
             ) from err
 
     @property
+    def uri(self) -> str:
+        """The table's location, as given (without a trailing ``/``)."""
+        return self._uri
+
+    @property
     def remote(self) -> bool:
         """Is the table on object storage?"""
         return not self._local
