@@ -225,13 +225,16 @@ def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
     before = s3_server.paths()
     assert _projected(later) == sorted(expected)
     assert _data_file_gets(s3_server, before) == 0  # the sidecars, not the data files
-    # a process that never read the projection writes no sidecar for its commits
+    # another database object of this process writing the table writes them too
     writer = DeltaTableDatabase(base, storage_options=s3_server.options)
     writer.add_records(PATH, _rows(25, 30), "id")
     writer.flush()
-    assert len(_sidecars(s3_server, bucket)) == 2
+    assert len(_sidecars(s3_server, bucket)) == 3
     assert _projected(later) == sorted([*expected, *((f"r{i}", i) for i in range(25, 30))])
-    assert len(_sidecars(s3_server, bucket)) == 3  # that reader wrote the missing one
+    # commits to a table whose projections this process never read write none
+    writer.add_records(("other",), _rows(0, 5), "id")
+    writer.flush()
+    assert not s3_server.keys(bucket, f"store/other/{INDEX_DIR}/columns-v2/")
 
 
 def test_a_damaged_or_stale_sidecar_is_ignored_and_rewritten(s3_server: Any) -> None:
