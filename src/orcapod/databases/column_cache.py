@@ -12,7 +12,8 @@ change, and they are kept like the lookup sidecars (``column_index``):
 projected columns, and ``pack.arrow`` beside them the parts of every data file of a snapshot.
 A read of the projection over a snapshot takes each data file's part from this object's
 memory, else from the pack, else from the file's sidecar, else from the data file itself
-(writing its sidecar); a read that had to fetch ``PACK_AFTER`` or more parts one by one
+(writing its sidecar), the files not in memory or the pack concurrently
+(``TableFiles.map``); a read that had to fetch ``PACK_AFTER`` or more parts one by one
 rewrites the pack. So a run reads the pack and the few files added since: a handful of
 requests however long the history.
 
@@ -178,19 +179,32 @@ class ColumnCache:
         directory = f"{_DIR}/{_key(names)}"
         missing = [f for f in snapshot if f not in cache]
         pack = self._load(f"{directory}/{_PACK_NAME}") if len(missing) > 1 else {}
-        fetched = 0
+        singles = []
         for file in missing:
             name = self._files.name_of(file)
             fact = None if name is None else facts.get(name)
             part = None if name is None or fact is None else _valid(pack.get(name), fact)
-            if part is None and name is not None and fact is not None:
-                fetched += 1
-                part = _valid(self._load(f"{directory}/{name}{_SUFFIX}").get(name), fact)
+            if part is None:
+                singles.append((file, name, fact))
+            else:
+                cache[file] = part
+
+        def fetch(single: tuple[str, str | None, DataFile | None]) -> pa.Table:
+            """One file's part: from its sidecar, else from the data file (writing the
+            sidecar)."""
+            file, name, fact = single
+            if name is None or fact is None:
+                return self._files.read_columns(file, names)
+            part = _valid(self._load(f"{directory}/{name}{_SUFFIX}").get(name), fact)
             if part is None:
                 part = self._files.read_columns(file, names)
-                if name is not None and fact is not None and _valid((part, fact), fact):
+                if _valid((part, fact), fact) is not None:
                     self._put(f"{directory}/{name}{_SUFFIX}", {name: (part, fact)})
+            return part
+
+        for (file, _, _), part in zip(singles, self._files.map(fetch, singles), strict=True):
             cache[file] = part
+        fetched = sum(1 for _, name, fact in singles if name is not None and fact is not None)
         if fetched >= PACK_AFTER:
             entries: dict[str, _Stored] = {}
             for file in snapshot:
