@@ -18,16 +18,17 @@ rewrites the pack. So a run reads the pack and the few files added since: a hand
 requests however long the history.
 
 Sidecars written at commit. A writer holds the rows of the data file its commit adds, so it
-writes that file's sidecar itself, for every projection this object was asked for
-(``want``: each unfiltered whole-column read, also one made before the table existed), and
-keeps the part in memory. The next run then reads one small object per new file (or the
-pack) instead of the data file's footer and column chunks (at 100k rows in two files of 13
-row groups: 2 GETs instead of 54 ranged ones). Only a commit that added exactly one data
-file, holding exactly the committed batch (its row count in the Delta log), gets one; a
-process killed between the commit and the sidecar leaves none, and the next reader writes it.
-Writes that never read a projection (a claims table, a writer-only process) write none. The
-projections asked for are kept per table location for the whole process (a node may read a
-table through one database object and write it through another).
+writes that file's sidecar itself, for every projection this process read from the table
+(``want``: each unfiltered whole-column read, also one made before the table existed, and
+each filtered read of a small table), and keeps the part in memory. The next run then reads
+one small object per new file (or the pack) instead of the data file's footer and column
+chunks (at 100k rows in two files of 13 row groups: 2 GETs instead of 54 ranged ones). Only
+a commit that added exactly one data file, holding exactly the committed batch (its row
+count in the Delta log), gets one; a process killed between the commit and the sidecar
+leaves none, and the next reader writes it. Writes to a table this process never read write
+none (a writer-only process). The projections asked for are kept per table location for the
+whole process (a node may read a table through one database object and write it through
+another).
 
 Filtered reads of small tables. A read with a filter (``bucket IN (...)``) of a table whose
 data files are small in total (at most ``SMALL_TABLE_BYTES``, e.g. the claims table processes
@@ -255,6 +256,7 @@ class ColumnCache:
             return None
         present = [c for c in columns if stored.get_field_index(c) >= 0]
         names = list(dict.fromkeys([*present, *(t.column for t in tests)]))
+        self.want(names)
         snapshot = self.read(names, table.file_uris(), stored, data_files(table))
         found = filter_records(snapshot, tests)
         assert found is not None
