@@ -431,7 +431,8 @@ class DeltaTableDatabase(StoringBackend):
         base = state.version
         lookups = state.lookup_index()
         indexing = lookups is not None and bool(lookups.columns)
-        caching = state.columns is not None and bool(state.columns.wanted)
+        cache = state.column_cache()  # (projections another object of this process read)
+        caching = cache is not None and bool(cache.wanted)
         tracking = indexing or caching
         before = set() if state.table is None or not tracking else set(state.table.file_uris())
         from deltalake import write_deltalake
@@ -503,10 +504,10 @@ class DeltaTableDatabase(StoringBackend):
                 assert lookups is not None
                 lookups.record_commit(added, state.pending[0])
             if caching:
-                assert state.columns is not None
+                assert cache is not None
                 stored = state.stored_schema()
                 assert stored is not None  # (a table has a stored schema)
-                state.columns.record_commit(added, state.pending[0], stored, state.table)
+                cache.record_commit(added, state.pending[0], stored, state.table)
         return True
 
     def _landed(self, state: PathState, seq: int) -> bool:

@@ -201,6 +201,7 @@ def stored_ids(state: PathState, candidates: pa.Array) -> set[str]:
     """Those of the record ids ``candidates`` that ``state``'s table (which exists) holds."""
     cached = small_table_ids(state)
     if cached is not None:
-        return set(candidates.filter(pc.is_in(candidates, value_set=cached)).to_pylist())
+        found = pc.is_in(candidates, value_set=cached.cast(candidates.type))
+        return set(candidates.filter(found).to_pylist())
     sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
     return set(state.query(sql).column(0).to_pylist())
