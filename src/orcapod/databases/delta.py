@@ -35,14 +35,15 @@ after ``committed_version(path)`` returned V did not find were absent at V (tabl
 append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash with rows
 committed after V, so they are checked against a *partial* index that starts empty at V's data
 files - no read at all when nobody committed since. Either index is kept current cheaply:
-this instance's own commits are hashed in; when other writers moved the table, only the
-``__record_id`` column of the files added since is read (``pyarrow.parquet``, locally or from
-S3); if files were removed (compaction), or the store is neither local nor on S3, the full
-index is rebuilt.
+this instance's own commits are hashed in (a table it creates starts with the batch that
+created it); when other writers moved the table, only the ``__record_id`` column of the files
+added since is read (``pyarrow.parquet``, locally or from S3); if files were removed
+(compaction), or the store is neither local nor on S3, the full index is rebuilt.
 The index never misses a committed id (it may over-approximate), so a miss is definite and
-hits are confirmed with a pushed-down query for just those ids: a collision can never reject
-or drop a row. The ``__record_id`` column is written with a parquet bloom filter so such
-confirmation queries and id lookups for a few ids skip most files.
+hits are confirmed with a pushed-down query for just those ids (a small table on object
+storage: its cached ids, ``delta_reads.stored_ids``): a collision can never reject or drop a
+row. The ``__record_id`` column is written with a parquet bloom filter so such confirmation
+queries and id lookups for a few ids skip most files.
 
 Commits are compare-and-swap. Every pending row was checked against some table version; a
 commit is attempted on top of exactly that version with ``max_commit_retries=0``, so it fails
