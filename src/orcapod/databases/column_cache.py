@@ -87,6 +87,9 @@ __all__ = [
 PACK_AFTER = 4
 #: filtered reads of a table whose data files hold at most this many bytes use the cache
 SMALL_TABLE_BYTES = 4 << 20
+#: snapshots whose ``data_files`` are kept (per location, table id and version)
+_DATA_FILES_KEPT = 64
+_DATA_FILES: dict[tuple[str, str, int], dict[str, DataFile]] = {}
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,18 @@ def add_actions(table: DeltaTable) -> pa.Table:
 
 def data_files(table: DeltaTable) -> dict[str, DataFile]:
     """The data files of ``table``'s snapshot by path relative to the table (for the files
-    directly in its directory: the file name), read from the snapshot in memory: no request."""
-    actions = add_actions(table)
+    directly in its directory: the file name), read from the snapshot in memory: no request.
+    Kept per table location, Delta table id and version (a version's files never change)."""
+    key = (table.table_uri, str(table.metadata().id), int(table.version()))
+    found = _DATA_FILES.get(key)
+    if found is None:
+        if len(_DATA_FILES) >= _DATA_FILES_KEPT:
+            _DATA_FILES.clear()
+        found = _DATA_FILES[key] = _data_files(add_actions(table))
+    return found
+
+
+def _data_files(actions: pa.Table) -> dict[str, DataFile]:
     rows = (
         actions.column("num_records").to_pylist()
         if "num_records" in actions.column_names
@@ -128,8 +141,7 @@ def data_files(table: DeltaTable) -> dict[str, DataFile]:
 def small_table(table: DeltaTable) -> bool:
     """Do the data files of ``table``'s snapshot hold at most ``SMALL_TABLE_BYTES``? (Read
     from the snapshot in memory: no request.)"""
-    sizes = add_actions(table).column("size_bytes")
-    return sum(sizes.to_pylist()) <= SMALL_TABLE_BYTES
+    return sum(f.size for f in data_files(table).values()) <= SMALL_TABLE_BYTES
 
 
 _FILES_KEY = b"orcapod_files"
