@@ -244,7 +244,7 @@ class ColumnCache:
         fact = None if name is None else data_files(table).get(name)
         if name is None or fact is None or fact.rows != batch.num_rows:
             return
-        for wanted in self._wanted:
+        for wanted in self.wanted:  # (a copy: other database objects may add to the set)
             names = tuple(c for c in wanted if stored.get_field_index(c) >= 0)
             part = batch.select([c for c in names if c in batch.column_names])
             self._parts.setdefault(names, {})[file] = part
