@@ -527,3 +527,21 @@ def test_a_name_too_long_for_a_file_name_fails_before_anything_is_written(tmp_pa
         database.at("é" * 100)  # e.g. Pipeline("é" * 100, database)
     with pytest.raises(InputValidationError, match="over the 255-byte limit of a file name"):
         database.get_all_records(("ok", "x" * 300))
+
+
+def test_a_created_table_checks_later_ids_against_the_batch_that_created_it(
+    tmp_path: Path,
+) -> None:
+    db = DeltaTableDatabase(tmp_path)
+    db.add_records(P, batch(["a", "b"], v=[1, 2]), "id")
+    db.flush()
+    # the table's only data file is unreadable: a check that read it would fail
+    (data,) = (tmp_path / "cache" / "fn").glob("*.parquet")
+    original = data.read_bytes()
+    data.write_bytes(b"not parquet")
+    db.add_records(P, batch(["c"], v=[3]), "id", skip_duplicates=True)
+    db.flush()
+    data.write_bytes(original)
+    db.add_records(P, batch(["a", "d"], v=[9, 4]), "id", skip_duplicates=True)  # "a" clashes
+    db.flush()
+    assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(P, "id")) == ["a", "b", "c", "d"]

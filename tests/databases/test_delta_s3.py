@@ -125,13 +125,13 @@ def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> 
     db.add_records(PATH, _rows(60, 63), "id")  # pending rows are part of the answer
     expected = [(f"r{i}", None if i < 10 else i) for i in range(63)]
     assert _projected(db) == sorted(expected)
-    prefix = f"store/results/fn/{INDEX_DIR}/columns/"
+    prefix = f"store/results/fn/{INDEX_DIR}/columns-v2/"
     names = {key.rsplit("/", 1)[-1] for key in s3_server.keys(bucket, prefix)}
     assert len(names) == 7 and "pack.arrow" in names  # one sidecar per data file, a pack
-    db.flush()
+    db.flush()  # (this object read the projection: its commit writes the new file's sidecar)
+    assert len(s3_server.keys(bucket, prefix)) == 8
     later = DeltaTableDatabase(base, storage_options=s3_server.options)
-    assert _projected(later) == sorted(expected)  # the pack, and the new file read
-    assert len(s3_server.keys(bucket, prefix)) == 8  # its sidecar written
+    assert _projected(later) == sorted(expected)  # the pack, and the new file's sidecar
     # the pack answers without the data files (damaged here: reading one would fail)
     client = s3_server.client()
     for key in s3_server.keys(bucket, "store/results/fn/part-"):
@@ -184,8 +184,12 @@ def test_filtered_reads_of_a_small_table_read_each_data_file_once(
     db.flush()
     before = s3_server.paths()
     assert _by_key(db, keys) == expected
-    # the new data file only (its footer and columns: one or two reads), not the 4 older ones
-    assert 0 < _data_file_gets(s3_server, before) <= 2
+    # nothing read: the commit kept the new data file's part (and wrote its sidecar)
+    assert _data_file_gets(s3_server, before) == 0
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _by_key(later, keys) == expected
+    assert _data_file_gets(s3_server, before) == 0  # the sidecars (pack) of all five files
     # a table above the size limit is queried instead, with the same answer
     monkeypatch.setattr(column_cache, "SMALL_TABLE_BYTES", 0)
     fresh = DeltaTableDatabase(base, storage_options=s3_server.options)
@@ -194,3 +198,105 @@ def test_filtered_reads_of_a_small_table_read_each_data_file_once(
     fresh.add_records(PATH, pa.table({"id": ["r50"], "key": ["k50"], "extra": ["e"]}), "id")
     found = fresh.get_records_with_column_value(PATH, {"extra": ["e"]}, record_id_column="id")
     assert found is not None and found.column("id").to_pylist() == ["r50"]
+
+
+def _sidecars(s3_server: Any, bucket: str) -> dict[str, str]:
+    """The column-cache sidecars of ``PATH`` by data file name (packs left out)."""
+    prefix = f"store/results/fn/{INDEX_DIR}/columns-v2/"
+    keys = s3_server.keys(bucket, prefix)
+    return {k.rsplit("/", 1)[-1].removesuffix(".arrow"): k for k in keys if "pack" not in k}
+
+
+def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
+    s3_server: Any,
+) -> None:
+    bucket, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    # a projected read before the table exists asks for that projection's sidecars
+    got = db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=["id", "n"])
+    assert got is None
+    db.add_records(PATH, _rows(0, 10), "id")
+    db.flush()
+    db.add_records(PATH, _rows(10, 25), "id")
+    db.flush()
+    files = {k.rsplit("/", 1)[-1] for k in s3_server.keys(bucket, "store/results/fn/part-")}
+    assert set(_sidecars(s3_server, bucket)) == files  # one per data file, at commit
+    expected = [(f"r{i}", i) for i in range(25)]
+    before = s3_server.paths()
+    assert _projected(db) == sorted(expected)  # kept in memory too: no data file read
+    assert _data_file_gets(s3_server, before) == 0
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _projected(later) == sorted(expected)
+    assert _data_file_gets(s3_server, before) == 0  # the sidecars, not the data files
+    # another database object of this process writing the table writes them too (even one
+    # that skips the duplicate check, so never reads the table)
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer.add_records(PATH, _rows(25, 30), "id", absent_at=writer.committed_version(PATH))
+    writer.flush()
+    assert len(_sidecars(s3_server, bucket)) == 3
+    assert _projected(later) == sorted([*expected, *((f"r{i}", i) for i in range(25, 30))])
+    # commits to a table whose projections this process never read write none
+    writer.add_records(("other",), _rows(0, 5), "id")
+    writer.flush()
+    assert not s3_server.keys(bucket, f"store/other/{INDEX_DIR}/columns-v2/")
+
+
+def test_a_damaged_or_stale_sidecar_is_ignored_and_rewritten(s3_server: Any) -> None:
+    bucket, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=["id", "n"])
+    db.add_records(PATH, _rows(0, 10), "id")
+    db.flush()
+    db.add_records(PATH, _rows(10, 20), "id")
+    db.flush()
+    sidecars = _sidecars(s3_server, bucket)
+    (first, first_key), (_, second_key) = sorted(sidecars.items())
+    client = s3_server.client()
+    sizes = {
+        k.rsplit("/", 1)[-1]: client.head_object(Bucket=bucket, Key=k)["ContentLength"]
+        for k in s3_server.keys(bucket, "store/results/fn/part-")
+    }
+    # stale: well formed and checksummed, but describing another size of the file (wrong rows)
+    wrong = pa.table({"__record_id": [f"x{i}" for i in range(10)], "n": list(range(10))})
+    stale = column_cache._encode({first: (wrong, column_cache.DataFile(sizes[first] + 1, 10))})
+    client.put_object(Bucket=bucket, Key=first_key, Body=stale)
+    # damaged: one byte flipped
+    body = client.get_object(Bucket=bucket, Key=second_key)["Body"].read()
+    client.put_object(Bucket=bucket, Key=second_key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _projected(later) == sorted((f"r{i}", i) for i in range(20))  # from the data
+    assert _data_file_gets(s3_server, before) > 0
+    # both were rewritten from the data files: the next process reads them, not the data
+    before = s3_server.paths()
+    assert _projected(DeltaTableDatabase(base, storage_options=s3_server.options)) == sorted(
+        (f"r{i}", i) for i in range(20)
+    )
+    assert _data_file_gets(s3_server, before) == 0
+    # a sidecar of the right size whose rows disagree with the log's row count is ignored
+    fact = column_cache.DataFile(sizes[first], 9)
+    short = column_cache._encode({first: (wrong.slice(0, 9), fact)})
+    client.put_object(Bucket=bucket, Key=first_key, Body=short)
+    assert _projected(DeltaTableDatabase(base, storage_options=s3_server.options)) == sorted(
+        (f"r{i}", i) for i in range(20)
+    )
+
+
+def test_the_id_index_of_a_created_table_starts_from_the_batch_that_created_it(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    db.add_records(PATH, _rows(0, 20), "id")
+    db.flush()
+    before = s3_server.paths()
+    db.add_records(PATH, _rows(20, 30), "id", skip_duplicates=True)
+    db.flush()
+    # fresh ids are checked against the ids this object just wrote, not the data file
+    assert _data_file_gets(s3_server, before) == 0
+    db.add_records(PATH, _rows(25, 35), "id", skip_duplicates=True)  # 5 clash
+    db.flush()
+    table = db.get_all_records(PATH, record_id_column="id")
+    assert table is not None
+    assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(35))

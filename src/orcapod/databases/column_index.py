@@ -13,7 +13,8 @@ sidecar never goes stale, and a process keeps the ones it loaded by file name. A
 
 1. lists the data files of the snapshot it reads;
 2. loads each file's run of hashes: from the process cache, else from the sidecar, else by
-   reading that one column of that one file, hashing it and writing the sidecar;
+   reading that one column of that one file, hashing it and writing the sidecar (the files
+   not in memory or the pack concurrently on object storage: ``TableFiles.map``);
 3. hashes the wanted values the same way and keeps those found in some run
    (``np.searchsorted``).
 
@@ -268,22 +269,24 @@ class LookupIndex:
         pack: dict[str, NDArray[np.uint64]] = {}
         if sum(1 for file in files if file not in cache) > 1:
             pack = self._read_pack(column)
-        singles = 0
-        runs = []
+        singles = []
         for file in files:
-            run = cache.get(file)
-            if run is None:
+            if file not in cache:
                 name = self._files.name_of(file)
                 run = None if name is None else pack.get(name)
                 if run is None:
-                    singles += 1
-                    run = self._read(column, file)
-                    if run is None:
-                        run = self._build(column, file)
-                cache[file] = run
-            if len(run):
-                runs.append(run)
-        if singles >= self._pack_after:
+                    singles.append(file)
+                else:
+                    cache[file] = run
+
+        def fetch(file: str) -> NDArray[np.uint64]:
+            run = self._read(column, file)
+            return self._build(column, file) if run is None else run
+
+        for file, run in zip(singles, self._files.map(fetch, singles), strict=True):
+            cache[file] = run
+        runs = [cache[file] for file in files if len(cache[file])]
+        if len(singles) >= self._pack_after:
             self._write_pack(column, {file: cache[file] for file in files})
         return runs
 

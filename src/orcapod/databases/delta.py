@@ -13,7 +13,7 @@ and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending r
 only ever appended to (``mode="error"`` to create, ``mode="append"`` with ``schema_mode="merge"``
 afterwards) - never overwritten.
 
-Parquet settings and the local store directory: ``orcapod.databases.delta_files``.
+Parquet settings, log clean-up and the local store directory: ``orcapod.databases.delta_files``.
 
 Checkpoints. Tables this database creates get ``delta.checkpointInterval`` =
 ``checkpoint_interval`` (default 10 locally, ``REMOTE_CHECKPOINT_INTERVAL`` = 8 on object
@@ -35,14 +35,15 @@ after ``committed_version(path)`` returned V did not find were absent at V (tabl
 append-only), and ``add_records(..., absent_at=V)`` says so; they can only clash with rows
 committed after V, so they are checked against a *partial* index that starts empty at V's data
 files - no read at all when nobody committed since. Either index is kept current cheaply:
-this instance's own commits are hashed in; when other writers moved the table, only the
-``__record_id`` column of the files added since is read (``pyarrow.parquet``, locally or from
-S3); if files were removed (compaction), or the store is neither local nor on S3, the full
-index is rebuilt.
+this instance's own commits are hashed in (a table it creates starts with the batch that
+created it); when other writers moved the table, only the ``__record_id`` column of the files
+added since is read (``pyarrow.parquet``, locally or from S3); if files were removed
+(compaction), or the store is neither local nor on S3, the full index is rebuilt.
 The index never misses a committed id (it may over-approximate), so a miss is definite and
-hits are confirmed with a pushed-down query for just those ids: a collision can never reject
-or drop a row. The ``__record_id`` column is written with a parquet bloom filter so such
-confirmation queries and id lookups for a few ids skip most files.
+hits are confirmed with a pushed-down query for just those ids (a small table on object
+storage: its cached ids, ``delta_reads.stored_ids``): a collision can never reject or drop a
+row. The ``__record_id`` column is written with a parquet bloom filter so such confirmation
+queries and id lookups for a few ids skip most files.
 
 Commits are compare-and-swap. Every pending row was checked against some table version; a
 commit is attempted on top of exactly that version with ``max_commit_retries=0``, so it fails
@@ -100,10 +101,17 @@ import pyarrow.compute as pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.delta_files import (
     check_writable_dir,
+    log_cleanup,
     prepare_local_base,
     writer_properties,
 )
-from orcapod.databases.delta_reads import all_records, records_by_ids, records_where
+from orcapod.databases.delta_reads import (
+    all_ids,
+    all_records,
+    records_by_ids,
+    records_where,
+    stored_ids,
+)
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import (
@@ -125,7 +133,6 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.sql import in_predicate, quote_identifier
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import (
@@ -139,7 +146,6 @@ from orcapod.types.columns import (
 
 __all__ = ["DeltaTableDatabase"]
 
-_ID = quote_identifier(RECORD_ID)
 
 #: checkpoint interval of tables created on object storage; requests per commit to write it /
 #: to follow it from another process / to open the table: 4 -> 13.9 / 6.3 / 14-20, 8 -> 11.9 /
@@ -257,9 +263,7 @@ class DeltaTableDatabase(StoringBackend):
         hits = self._sync_index(key, state, since).maybe_contains(ids, since)
         if not hits.any():
             return set()
-        candidates = ids.filter(pa.array(hits))
-        sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
-        return set(state.query(sql).column(0).to_pylist())
+        return stored_ids(state, ids.filter(pa.array(hits)))
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -270,7 +274,7 @@ class DeltaTableDatabase(StoringBackend):
             since,
             files=state.files,
             storage_options=self._storage_options,
-            read_all=lambda: state.query(f"SELECT {_ID} FROM t").column(0),
+            read_all=lambda: all_ids(state),
         )
         return state.index
 
@@ -428,14 +432,18 @@ class DeltaTableDatabase(StoringBackend):
         base = state.version
         lookups = state.lookup_index()
         indexing = lookups is not None and bool(lookups.columns)
-        before = set() if state.table is None or not indexing else set(state.table.file_uris())
+        cache = state.column_cache()  # (projections another object of this process read)
+        caching = cache is not None and bool(cache.wanted)
+        tracking = indexing or caching
+        before = set() if state.table is None or not tracking else set(state.table.file_uris())
         from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
-        from deltalake.transaction import CommitProperties, Transaction
+        from deltalake.transaction import CommitProperties, PostCommitHookProperties, Transaction
 
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
             if state.table is None:
                 write_deltalake(
@@ -448,6 +456,7 @@ class DeltaTableDatabase(StoringBackend):
                         tuple(state.pending[0].column_names), self._bloom_ndv
                     ),
                     commit_properties=props,
+                    post_commithook_properties=hooks,
                 )
             else:
                 write_deltalake(
@@ -459,6 +468,7 @@ class DeltaTableDatabase(StoringBackend):
                         tuple(state.pending[0].column_names), self._bloom_ndv
                     ),
                     commit_properties=props,
+                    post_commithook_properties=hooks,
                 )
         except CommitFailedError:
             return False
@@ -481,14 +491,24 @@ class DeltaTableDatabase(StoringBackend):
             state.refresh()
         if state.table is not None:  # (an append that landed is version base + 1: no retries)
             state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
-        if state.table is not None and not creating:  # (a new table is indexed on first use)
+        if state.table is not None:
             ids = state.pending[0].column(RECORD_ID)
-            state.index = index_own_commit(state.index, state.table, base, ids)
-        if indexing:
-            assert lookups is not None
-            if state.table is not None and state.version == base + 1:
-                added = [f for f in state.table.file_uris() if f not in before]
+            if creating:  # the new table holds exactly our batch while it is at version 0
+                empty = CommittedIds(NO_TABLE, frozenset())
+                fresh = index_own_commit(empty, state.table, base, ids)
+                state.index = fresh if fresh is not None and fresh.version == base + 1 else None
+            else:
+                state.index = index_own_commit(state.index, state.table, base, ids)
+        if tracking and state.table is not None and state.version == base + 1:
+            added = [f for f in state.table.file_uris() if f not in before]
+            if indexing:
+                assert lookups is not None
                 lookups.record_commit(added, state.pending[0])
+            if caching:
+                assert cache is not None
+                stored = state.stored_schema()
+                assert stored is not None  # (a table has a stored schema)
+                cache.record_commit(added, state.pending[0], stored, state.table)
         return True
 
     def _landed(self, state: PathState, seq: int) -> bool:

@@ -12,6 +12,13 @@
   ``ROW_GROUP_ROWS`` rows, so reading the row of one located id (``id_locator``) decodes a
   few thousand rows, not a whole batch. Settings are cached per column list.
 
+Log clean-up. Delta removes expired log files (older than ``delta.logRetentionDuration``
+and covered by a checkpoint) after a commit; deltalake lists the log to look for them after
+every commit, one request per commit on object storage. Decision: only the commits that
+write a checkpoint clean up (``log_cleanup``, passed to deltalake as
+``post_commithook_properties``), as Delta's own writers do; a log file that expires between
+two checkpoints is removed at the next one.
+
 deltalake is imported inside ``writer_properties`` (it costs more to import than most of
 orcapod, and importing orcapod does not import it).
 """
@@ -35,9 +42,16 @@ from orcapod.types.columns import (
 )
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
     from deltalake.writer.properties import WriterProperties
 
-__all__ = ["ROW_GROUP_ROWS", "check_writable_dir", "prepare_local_base", "writer_properties"]
+__all__ = [
+    "ROW_GROUP_ROWS",
+    "check_writable_dir",
+    "log_cleanup",
+    "prepare_local_base",
+    "writer_properties",
+]
 
 #: rows per parquet row group: a look-up of one id decodes one row group (``id_locator``)
 ROW_GROUP_ROWS = 4096
@@ -103,3 +117,17 @@ def check_writable_dir(base: str) -> None:
             f"The store directory {base!r} is not writable ({err}); pass a directory "
             "you can write to, or fix its permissions."
         ) from err
+
+
+def log_cleanup(table: DeltaTable | None, version: int) -> bool | None:
+    """Whether the commit of ``version`` cleans up expired log files: only one that writes a
+    checkpoint (None: as the table's settings say), as Delta's own writers do; every other
+    commit would list the log for nothing (module docstring)."""
+    if table is None:
+        return False
+    interval = table.metadata().configuration.get("delta.checkpointInterval", "100")
+    try:
+        # (deltalake checkpoints version v when v + 1 is a multiple of the interval)
+        return None if (version + 1) % max(int(interval), 1) == 0 else False
+    except ValueError:
+        return None

@@ -6,7 +6,9 @@ in order of preference:
 
 * on object storage, reads of whole projected columns with no filter (a node's recorded ids,
   its stored result ids) and projected reads of small tables with a filter (the claims
-  table): ``column_cache.ColumnCache``, instead of a scan of every data file;
+  table): ``column_cache.ColumnCache``, instead of a scan of every data file. An unfiltered
+  projected read also asks the cache to keep that projection at commit (``ColumnCache.want``),
+  even before the table exists, so a run's own commits leave sidecars for the next run;
 * a lookup by many values of an indexed string column: the values are first narrowed with
   the per-file hash indexes (``column_index.LookupIndex``), so values that are not stored
   never reach the query, and a lookup of only new values runs none;
@@ -18,6 +20,12 @@ statistics=True)`` (``stats_scan``). Both take the table's files and schema from
 snapshot sidecar while it names the newest commit (``snapshot_file``), so they open no
 table, and record the sidecar when they had to.
 
+Duplicate checks (``all_ids``, ``stored_ids``) of a small table on object storage read its
+record ids through the same column cache instead of a query (``small_table_ids``): a process
+that records a function's identity in a one-row table would otherwise start DataFusion and
+read the file twice (the index, then the confirmation of the hit), about five requests and
+~50 ms per run.
+
 The caller holds the database's lock.
 """
 
@@ -28,6 +36,7 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.databases.column_cache import data_files, small_table
 from orcapod.databases.delta_state import PathState
 from orcapod.databases.id_locator import locate_ids
 from orcapod.databases.queries import (
@@ -39,11 +48,21 @@ from orcapod.databases.queries import (
 )
 from orcapod.databases.records import merge_schemas
 from orcapod.databases.snapshot_file import current_of, record_of
-from orcapod.databases.sql import in_predicate, select_list, where_clause
+from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.databases.stats_scan import read_where
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["all_records", "records_by_ids", "records_where", "snapshot"]
+__all__ = [
+    "all_ids",
+    "all_records",
+    "records_by_ids",
+    "records_where",
+    "small_table_ids",
+    "snapshot",
+    "stored_ids",
+]
+
+_ID = quote_identifier(RECORD_ID)
 
 
 def snapshot(state: PathState) -> pa.Schema | None:
@@ -122,13 +141,15 @@ def records_where(
     lookups = state.lookup_index()
     if lookups is not None and isinstance(constraints, Mapping):
         lookups.note_lookup(constraints, record_id_column)
+    cache = state.column_cache()
+    if cache is not None and columns is not None and not constraints:
+        cache.want(_projection(columns, record_id_column))  # (also before a table exists)
     if schema is None:
         return None
     tests = normalize_constraints(constraints, schema, record_id_column, key)
     selected = resolve_columns(columns, schema, record_id_column, key)
     parts = [filter_records(t, tests) for t in state.pending]
     stored = state.stored_schema()
-    cache = state.column_cache()
     cached = cache and cache.read_where(state.table, stored, selected, tests)
     if cached is not None:  # a small table on object storage (column_cache)
         parts.insert(0, cached)
@@ -141,8 +162,46 @@ def records_where(
         if where == "TRUE" and selected is not None and cache is not None:
             assert state.table is not None  # (a table has a stored schema)
             present = [c for c in selected if stored.get_field_index(c) >= 0]
-            parts.insert(0, cache.read(present, state.table.file_uris(), stored))
+            uris = state.table.file_uris()
+            parts.insert(0, cache.read(present, uris, stored, data_files(state.table)))
         elif where is not None:
             sql = f"SELECT {select_list(selected, stored)} FROM t WHERE {where}"
             parts.insert(0, state.query(sql))
     return stored_result(parts, schema, record_id_column, selected)
+
+
+def _projection(columns: Sequence[str], record_id_column: str | None) -> list[str]:
+    """The stored columns a read of ``columns`` projects onto (as ``resolve_columns`` names
+    them), known without the table's schema."""
+    if isinstance(columns, str):
+        return [RECORD_ID]  # (rejected by ``resolve_columns`` once there is a schema)
+    names = [RECORD_ID, *(RECORD_ID if c == record_id_column else c for c in columns)]
+    return list(dict.fromkeys(names))
+
+
+def small_table_ids(state: PathState) -> pa.ChunkedArray | None:
+    """Every committed record id of ``state``'s table when it is small and on object storage
+    (``column_cache.small_table``), from the column cache; None otherwise."""
+    cache = state.column_cache()
+    if cache is None or state.table is None or not small_table(state.table):
+        return None
+    stored = state.stored_schema()
+    assert stored is not None  # (a table has a stored schema)
+    uris = state.table.file_uris()
+    return cache.read([RECORD_ID], uris, stored, data_files(state.table)).column(RECORD_ID)
+
+
+def all_ids(state: PathState) -> pa.Array | pa.ChunkedArray:
+    """Every committed record id of ``state``'s table (which exists)."""
+    cached = small_table_ids(state)
+    return state.query(f"SELECT {_ID} FROM t").column(0) if cached is None else cached
+
+
+def stored_ids(state: PathState, candidates: pa.Array) -> set[str]:
+    """Those of the record ids ``candidates`` that ``state``'s table (which exists) holds."""
+    cached = small_table_ids(state)
+    if cached is not None:
+        found = pc.is_in(candidates, value_set=cached.cast(candidates.type))
+        return set(candidates.filter(found).to_pylist())
+    sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
+    return set(state.query(sql).column(0).to_pylist())

@@ -221,7 +221,7 @@ class PathState:
         assert self.table is not None
         try:
             reader = QueryBuilder().register("t", self.table).execute(sql)
-            result = pa.table(reader)
+            result = pa.RecordBatchReader.from_stream(reader).read_all()
         except write_errors() as err:
             raise damage_error(self.key, self.uri, err, "query") from err
         stored = self.stored_schema()

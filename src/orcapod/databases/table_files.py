@@ -15,6 +15,11 @@ with id indexes rebuilt from a query. Decision: not deltalake's own filesystem h
 (``deltalake.fs.DeltaStorageHandler``), which holds the GIL while it waits for the network, so
 one slow request would stall every thread of the process.
 
+Reads of several files on object storage run concurrently (``TableFiles.map``, up to
+``READ_THREADS`` at a time: pyarrow releases the GIL while it waits for the network and while
+it decodes), so a read of several sidecars costs about one request's latency, not one per
+file. Locally they run one after the other (page-cache reads).
+
 Writes replace a whole file atomically: locally through a temporary file and a rename, on
 object storage by one PUT (an object is visible only once complete).
 """
@@ -23,10 +28,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -40,7 +47,7 @@ else:
     pafs = lazy_module("pyarrow.fs")
     pq = lazy_module("pyarrow.parquet")
 
-__all__ = ["TableFiles", "check_bucket", "filesystem_of", "s3_filesystem"]
+__all__ = ["READ_THREADS", "TableFiles", "check_bucket", "filesystem_of", "s3_filesystem"]
 
 _S3_OPTIONS = {
     "access_key": ("aws_access_key_id", "access_key_id"),
@@ -52,6 +59,15 @@ _S3_OPTIONS = {
 _TRUE = ("true", "1", "yes", "on")
 #: parsed parquet footers kept per table (``read_rows``, ``read_groups``)
 _FOOTERS = 512
+#: concurrent reads of object storage (``TableFiles.map``)
+READ_THREADS = 8
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="orcapod-read")
 
 
 def filesystem_of(base: str, storage_options: Mapping[str, str] | None) -> pafs.FileSystem | None:
@@ -167,6 +183,18 @@ class TableFiles:
                 f"Cannot read {self._display(rel)}: {err}. Check that the table's location is "
                 "readable, or delete the file to have it rebuilt."
             ) from err
+
+    def map(self, read: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``[read(item) for item in items]``, concurrently on object storage (module
+        docstring); the first error is raised."""
+        if self._local or len(items) < 2:
+            return [read(item) for item in items]
+        return list(_pool().map(read, items))
+
+    @property
+    def uri(self) -> str:
+        """The table's location, as given (without a trailing ``/``)."""
+        return self._uri
 
     @property
     def remote(self) -> bool:
