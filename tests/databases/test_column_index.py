@@ -247,3 +247,20 @@ def test_results_verified_absent_by_the_index_are_never_stored_twice(tmp_path: P
     assert (summary.computed, summary.reused) == (0, 100)
     stored = other.result_cache.get_all_records(include_system_columns=True)
     assert stored is not None and stored.num_rows == 100
+
+
+def test_files_committed_between_lookups_are_found_then_and_after_compaction(
+    tmp_path: Path,
+) -> None:
+    """A writer that looks up between its commits (a node's chunks) finds every value of
+    every file it added (their runs merged, held once), also after the table is compacted."""
+    db = DeltaTableDatabase(tmp_path / "s")
+    _write_batches(db, 2)
+    wanted = [f"k{i}" for i in range(0, 600, 2)]
+    for b in range(2, 12):  # commit, then look up everything committed so far
+        db.add_records(PATH, _rows(b * 50, (b + 1) * 50), "id")
+        db.flush()
+        found = _keys(_lookup(db, wanted))
+        assert found == sorted(k for k in wanted if int(k[1:]) < (b + 1) * 50)
+    DeltaTable(db.table_uri(PATH)).optimize.compact()
+    assert _keys(_lookup(db, wanted)) == sorted(wanted)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from orcapod.databases import DeltaTableDatabase
+from orcapod.databases import DeltaTableDatabase, id_index
 from orcapod.databases.delta_state import PathState
 from orcapod.errors import DatabaseError, DuplicateRecordError, FlushError, InputValidationError
 from orcapod.types.columns import RECORD_ID
@@ -545,3 +545,25 @@ def test_a_created_table_checks_later_ids_against_the_batch_that_created_it(
     db.add_records(P, batch(["a", "d"], v=[9, 4]), "id", skip_duplicates=True)  # "a" clashes
     db.flush()
     assert ids_of(DeltaTableDatabase(tmp_path).get_all_records(P, "id")) == ["a", "b", "c", "d"]
+
+
+def test_duplicates_are_refused_after_the_id_index_forgot_old_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer adding verified ids keeps a bounded id index; an unverified add afterwards is
+    still checked against every committed id (read again), and a verified one against the
+    ids committed after its version."""
+    monkeypatch.setattr(id_index, "MAX_HELD_IDS", 4)
+    db = DeltaTableDatabase(tmp_path)
+    for b in range(12):  # each batch verified absent at the version before it
+        version = db.committed_version(P)
+        ids = [f"b{b}-{i}" for i in range(3)]
+        db.add_records(P, batch(ids, v=[b] * 3), "id", absent_at=version, flush=True)
+    with pytest.raises(DuplicateRecordError, match="b0-1"):
+        db.add_records(P, batch(["b0-1", "new"], v=[0, 0]), "id", flush=True)
+    version = db.committed_version(P)
+    db.add_records(P, batch(["late"], v=[1]), "id", flush=True)
+    with pytest.raises(DuplicateRecordError, match="late"):
+        db.add_records(P, batch(["late", "x"], v=[0, 0]), "id", absent_at=version, flush=True)
+    got = DeltaTableDatabase(tmp_path).get_all_records(P, "id")
+    assert got is not None and got.num_rows == 12 * 3 + 1

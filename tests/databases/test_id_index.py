@@ -115,7 +115,7 @@ def test_a_partial_index_stays_bounded_and_never_answers_for_what_it_forgot(
     """A writer verifying each batch before adding it keeps a bounded index: old runs are
     forgotten by checks that skip them, and the index then no longer claims to cover checks
     of ids verified absent before what it forgot (those get a fresh index from the files)."""
-    monkeypatch.setattr(id_index, "MAX_PARTIAL_IDS", 100)
+    monkeypatch.setattr(id_index, "MAX_HELD_IDS", 100)
     index = CommittedIds(0, frozenset())
     for version in range(1, 41):  # 40 commits of 10 ids, each checked since the one before
         ids = pa.array([f"id-{version}-{i}" for i in range(10)])
@@ -130,14 +130,17 @@ def test_a_partial_index_stays_bounded_and_never_answers_for_what_it_forgot(
     assert index.maybe_contains(after, since=index.base).all()
 
 
-def test_a_full_index_keeps_every_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(id_index, "MAX_PARTIAL_IDS", 10)
+def test_an_index_answering_unverified_checks_keeps_every_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(id_index, "MAX_HELD_IDS", 10)
     index = CommittedIds(-1, frozenset())
     for version in range(20):
-        index.advance(
-            version, frozenset({f"f{version}"}), [pa.array([f"id-{version}-{i}" for i in range(5)])]
-        )
-        index.maybe_contains(pa.array(["probe"]), since=version)
-    assert index.covers(-1)
+        ids = pa.array([f"id-{version}-{i}" for i in range(5)])
+        index.advance(version, frozenset({f"f{version}"}), [ids])
+        index.maybe_contains(pa.array(["probe"]))  # unverified: against every id
+    assert index.covers(-1) and not index.trimmed
     every = pa.array([f"id-{v}-{i}" for v in range(20) for i in range(5)])
     assert index.maybe_contains(every).all()
+    index.maybe_contains(pa.array(["probe"]), since=15)  # verified: may forget old runs
+    assert index.trimmed and not index.covers(-1)

@@ -245,8 +245,9 @@ class LookupIndex:
         of the files of this instance's first lookup as they are (merging them would cost
         more than one lookup saves), plus the files added since merged into a few runs
         (``IdHashIndex``), so a run that commits file after file and looks up between
-        commits searches a few runs, not one per file. Rebuilt when a file left the snapshot
-        (e.g. after compaction)."""
+        commits searches a few runs, not one per file. A merged file's own run is dropped
+        (8 bytes a row held once, not twice). Rebuilt, reading every file's run again, when a
+        file left the snapshot (e.g. after compaction)."""
         wanted = frozenset(files)
         known, first, index = self._merged.get(column, (None, [], IdHashIndex()))
         if known is None or not known <= wanted:
@@ -256,24 +257,28 @@ class LookupIndex:
             self._merged[column] = (wanted, first, IdHashIndex())
             return first
         if known != wanted:
-            self._load(column, files)
+            added = [file for file in files if file not in known]
+            self._load(column, added, pack=False)
             cache = self._runs[column]
-            for file in files:
-                if file not in known:
-                    index.add(cache[file])
+            for file in added:  # merged: its run is not also kept on its own
+                index.add(cache.pop(file))
             self._merged[column] = (wanted, first, index)
         return first + index.runs
 
-    def _load(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
+    def _load(
+        self, column: str, files: Sequence[str], pack: bool = True
+    ) -> list[NDArray[np.uint64]]:
+        """The runs of ``files`` (read when not held), writing the column's pack when it read
+        at least ``pack_after`` single sidecars and ``pack``."""
         cache = self._runs.setdefault(column, {})
-        pack: dict[str, NDArray[np.uint64]] = {}
+        packed: dict[str, NDArray[np.uint64]] = {}
         if sum(1 for file in files if file not in cache) > 1:
-            pack = self._read_pack(column)
+            packed = self._read_pack(column)
         singles = []
         for file in files:
             if file not in cache:
                 name = self._files.name_of(file)
-                run = None if name is None else pack.get(name)
+                run = None if name is None else packed.get(name)
                 if run is None:
                     singles.append(file)
                 else:
@@ -286,7 +291,7 @@ class LookupIndex:
         for file, run in zip(singles, self._files.map(fetch, singles), strict=True):
             cache[file] = run
         runs = [cache[file] for file in files if len(cache[file])]
-        if len(singles) >= self._pack_after:
+        if pack and len(singles) >= self._pack_after:
             self._write_pack(column, {file: cache[file] for file in files})
         return runs
 

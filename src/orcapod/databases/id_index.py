@@ -21,7 +21,8 @@ ids at 1M rows). Instead each path keeps this index of the committed ids' hashes
   A miss is definite, which is what makes the check cheap: fresh ids never touch the table.
 
 Memory: 8 bytes per stored id (plus transient copies during a merge), i.e. 8 MB per million
-records per path written by this process; a partial index (below) is bounded.
+records per path written by this process; an index checking verified ids (below) is
+bounded.
 
 ``CommittedIds`` is what a writer knows of one table: the hashes of the ids committed in the
 versions ``(base, version]`` (``base`` -1: every id) and the data files of ``version``, so
@@ -53,12 +54,13 @@ from orcapod.types.columns import RECORD_ID
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-#: hashes a partial ``CommittedIds`` keeps at most (8 bytes each), beyond its newest run
-MAX_PARTIAL_IDS = 1 << 20
+#: hashes a ``CommittedIds`` checking verified ids keeps at most (8 bytes each), beyond its
+#: newest run
+MAX_HELD_IDS = 1 << 20
 
 __all__ = [
     "HEX_PAIRS",
-    "MAX_PARTIAL_IDS",
+    "MAX_HELD_IDS",
     "CommittedIds",
     "IdHashIndex",
     "fixed_hex_tail",
@@ -242,18 +244,23 @@ class CommittedIds:
     what was committed after its read, however much it wrote before. A merged run is checked
     by more queries than needed, never by fewer.
 
-    A partial index holds at most about ``MAX_PARTIAL_IDS`` hashes: once it holds more, a
-    check forgets the oldest runs it skips anyway and ``base`` moves up past them (runs hold
-    consecutive versions, oldest first). A later check of ids verified absent before the new
-    ``base`` gets a fresh index that reads the files added since (``sync_index``). So a
-    writer that verifies what it adds keeps a bounded index however many rows it writes; a
-    full index (``base`` -1) keeps every hash, as it answers checks of unverified ids."""
+    An index holds at most about ``MAX_HELD_IDS`` hashes beyond its newest run while its
+    checks are of verified ids: once it holds more, such a check forgets the oldest runs it
+    skips anyway and ``base`` moves up past them (runs hold consecutive versions, oldest
+    first). A later check of ids verified absent before the new ``base``, or of unverified
+    ids, gets a fresh index that reads the ids committed since (``sync_index``; every id for
+    unverified ones). So a writer that verifies what it adds keeps a bounded index however
+    many rows it writes. A fresh index that replaced a trimmed one to check unverified ids is
+    never trimmed again, so a process mixing both kinds of checks reads every id at most
+    once more."""
 
     def __init__(self, base: int, files: frozenset[str]) -> None:
         self.base = base
         self.version = base
         self.files = files
         self._runs: list[tuple[int, NDArray[np.uint64]]] = []  # (version reached, sorted)
+        self.trimmable = True  # (see the class docstring)
+        self.trimmed = False
         self._unhashed: list[tuple[int, list[pa.Array | pa.ChunkedArray]]] = []
 
     def covers(self, since: int) -> bool:
@@ -269,12 +276,13 @@ class CommittedIds:
                 run = _merge(self._runs.pop()[1], run)  # tagged with the newer version
             self._runs.append((version, run))
         self._unhashed = []
-        if self.base >= 0:  # a partial index forgets the oldest runs this check skips
+        if self.trimmable and since >= 0:  # forget the oldest runs this check skips
             total = sum(len(run) for _, run in self._runs)
-            while len(self._runs) > 1 and total > MAX_PARTIAL_IDS and self._runs[0][0] <= since:
+            while len(self._runs) > 1 and total > MAX_HELD_IDS and self._runs[0][0] <= since:
                 version, run = self._runs.pop(0)
                 total -= len(run)
                 self.base = version
+                self.trimmed = True
         runs = [run for version, run in self._runs if version > since and len(run)]
         if not runs:
             return np.zeros(len(ids), dtype=np.bool_)
@@ -308,7 +316,10 @@ def sync_index(
     the full index is rebuilt."""
     version = int(table.version())
     if index is None or not index.covers(since):
+        trimmed = index is not None and index.trimmed
         index = _start(table, since, version, files is not None, storage_options, read_all)
+        if trimmed and since < 0:  # unverified ids: do not forget (and re-read) them again
+            index.trimmable = False
     if index.version == version:
         return index
     uris = frozenset(table.file_uris())
