@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pyarrow as pa
 import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import ExecutionError
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.nodes import FunctionNode
+from orcapod.nodes.node_run import _own_version
 from orcapod.sources import DictSource
 from orcapod.types import ErrorPolicy
 
@@ -81,3 +85,22 @@ def test_a_chunked_run_reads_the_same_rows_and_provenance_as_a_whole_run(tmp_pat
     chunked, whole = run(3, "chunked"), run(100, "whole")
     assert chunked.equals(whole)
     assert chunked.column("y").to_pylist() == [2, 3, 4, 5, 6, 7, 9]
+
+
+def test_a_later_chunk_checks_its_records_from_its_start_only_while_the_run_is_alone(tmp_path):
+    """The record table's version at a chunk's start counts as the version the chunk's
+    entries are absent at only when every version since the run began is this run's own
+    append; another writer's append (or no versions at all) turns the shortcut off."""
+    db = DeltaTableDatabase(tmp_path / "store")
+    store = SimpleNamespace(pipeline_db=db, record_path=("node", "records"))
+    start = db.table_token(store.record_path)  # no table yet
+    assert _own_version(store, start) is None
+    for i in range(2):
+        db.add_records(store.record_path, pa.table({"id": [f"e{i}"], "v": [i]}), "id", flush=True)
+    assert _own_version(store, start) == db.committed_version(store.record_path) == 1
+    other = DeltaTableDatabase(tmp_path / "store")
+    other.add_records(store.record_path, pa.table({"id": ["x"], "v": [9]}), "id", flush=True)
+    assert _own_version(store, start) is None
+    later = db.table_token(store.record_path)  # a run that began after that append
+    db.add_records(store.record_path, pa.table({"id": ["e2"], "v": [2]}), "id", flush=True)
+    assert _own_version(store, later) == 3

@@ -76,6 +76,9 @@ class FunctionRun:
         self.computed_earlier: Callable[[pa.Array], np.ndarray] | None = None
         #: which chunk of a chunked run this is (None: the whole input); it scopes work claims
         self.chunk: int | None = None
+        #: a later version of the record table at which the run knows its entries absent
+        #: (a chunked run's later chunk, ``node_run``); None: the look-up's
+        self.records_absent_since: int | None = None
         self._writer = run_writer(node, store, RunWriter)
 
     def run(self, max_concurrency: int | None) -> NodeRunSummary:
@@ -83,6 +86,8 @@ class FunctionRun:
         try:
             hits = work.lookup(self.computed_earlier, self._stored)
             writer.records_absent_at = work.records_absent_at
+            if work.records_absent_at is not None and self.records_absent_since is not None:
+                writer.records_absent_at = max(work.records_absent_at, self.records_absent_since)
             writer.results_absent_at = work.results_absent_at
             writer.fixed_ids = work.fixed_ids
             if hits is not None:

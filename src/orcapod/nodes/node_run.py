@@ -12,6 +12,12 @@ held in memory at any time is one chunk's (its hashes, ids, outputs and records)
 the input's length, and a failure (``fail_fast``) or a killed process keeps every earlier
 chunk's rows stored.
 
+A later chunk's records are checked against duplicates only from the record table's version
+at the chunk's start, when every row of the input has an entry id of its own (a source: its
+record ids are unique) and only this run's database object appended to the table since the
+run began: the chunk's entries were absent then and no earlier chunk wrote them. Otherwise
+they are checked against every record committed since the run began.
+
 What stays across chunks: counts for the summary, and the first 64 bits of the input hashes
 this run computed (8 bytes per computed row), so a packet computed in an earlier chunk and
 found again by a later chunk's look-up counts as computed, as it does when both rows are in
@@ -35,6 +41,7 @@ from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
+from orcapod.sources import RootSource
 
 __all__ = ["CHUNK_ROWS", "run_node"]
 
@@ -53,6 +60,9 @@ def run_node(
     if node_input.num_rows() <= chunk_rows:
         return FunctionRun(settings, node_input.plan(), store).run(max_concurrency)
     tag_keys, packet_keys = node_input.read.keys()
+    # a source's rows have entry ids of their own (its record ids are unique)
+    unique_entries = isinstance(node_input.stream, RootSource)
+    start = store.pipeline_db.table_token(store.record_path) if unique_entries else None
     stored = StoredEntries(store)
     computed = IdHashIndex()  # first 64 bits of the input hashes computed so far
 
@@ -68,6 +78,8 @@ def run_node(
         run = FunctionRun(settings, plan, store, stored=stored)
         run.computed_earlier = computed_earlier
         run.chunk = chunk
+        if unique_entries and chunk:
+            run.records_absent_since = _own_version(store, start)
         try:
             done = run.run(max_concurrency)
         finally:
@@ -81,3 +93,15 @@ def run_node(
     stored.note_run()
     computed_rows, reused, filtered, failed = (int(c) for c in counts)
     return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)
+
+
+def _own_version(store: NodeStore, start: str | None) -> int | None:
+    """The record table's version now when every version since the run began (``start``: its
+    token then) is an append of this run's database object, else None. A later chunk's
+    entries were absent at the start, and each row's entry id is its own, so they are still
+    absent at that version: its writes are checked only against what is committed after."""
+    db, path = store.pipeline_db, store.record_path
+    version = db.committed_version(path)
+    if version is None or version < 0 or db.appended_token(path, start) is None:
+        return None
+    return version
