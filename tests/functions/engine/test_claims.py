@@ -145,10 +145,11 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
     store: Callable[[], ArrowDatabase],
 ) -> None:
     other = book(store, "other")
-    assert other.claim(["b"]) == ["b"]
+    assert other.claim(["b", "c"]) == ["b", "c"]
+    other.release(["c"])  # it stored item 5 of "c" and let go of the bucket
     mine = book(store, "mine")
     computed: list[int] = []
-    stored = {5}  # item 5 is already stored (by someone else)
+    stored = {5}
 
     def compute(items: np.ndarray, heartbeat: object) -> None:
         computed.extend(items.tolist())
@@ -166,8 +167,12 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
 
 
 def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDatabase]) -> None:
-    """With ``look_up``, each claimed batch's results are looked up as it is claimed (ahead of
-    its compute, off the calling thread) and ``still_missing`` gets that answer."""
+    """With ``look_up``, the results of each claimed batch's buckets that another process held
+    before are looked up as they are claimed (ahead of their compute, off the calling thread)
+    and ``still_missing`` gets that answer; the buckets nobody else held are not looked up."""
+    other = book(store, "other")
+    assert other.claim(["2", "4"]) == ["2", "4"]
+    other.release(["2", "4"])  # it stored items 5 and 9 and let go
     mine = book(store, "mine")
     stored = {5, 9}
     looked: list[int] = []
@@ -186,7 +191,7 @@ def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDa
 
     buckets = {f"{i:x}": np.array([2 * i, 2 * i + 1]) for i in range(8)}
     share_work(mine, buckets, compute, still_missing, poll_seconds=0.01, look_up=look_up)
-    assert sorted(looked) == list(range(16))
+    assert sorted(looked) == [4, 5, 8, 9]
     assert sorted(computed) == sorted(set(range(16)) - stored)
 
 

@@ -155,7 +155,11 @@ class ClaimBook:
                 "expires_at": pa.array([expires] * n, _TS),
             }
         )
-        self.database.add_records(self.path, table, "claim_id", flush=True)
+        # claim ids are new random ids: absent at any version, so the store need not check
+        # them against the rows committed so far (on object storage that check reads the id
+        # column of every data file other processes added)
+        absent_at = self.database.committed_version(self.path)
+        self.database.add_records(self.path, table, "claim_id", flush=True, absent_at=absent_at)
 
     def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
@@ -165,15 +169,15 @@ class ClaimBook:
         return self._read(buckets)
 
     def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
-        if buckets is None:
-            found = self.database.get_all_records(self.path)
-        else:
-            found = self.database.get_records_with_column_value(
-                self.path, {"bucket": list(buckets)}, columns=list(_COLUMNS)
-            )
+        # every row, projected, filtered here: a claims table is small, and a read by bucket
+        # would make the store keep a lookup index of the column (written on every commit)
+        found = self.database.get_records_with_column_value(self.path, {}, columns=list(_COLUMNS))
         out: dict[str, list[_Row]] = {}
         if found is None:
             return out
+        if buckets is not None:
+            wanted = pa.array(list(buckets), pa.large_string())
+            found = found.filter(pc.is_in(found.column("bucket"), value_set=wanted))
         bucket, owner, process, state, at, expires = (found.column(c).to_pylist() for c in _COLUMNS)
         for row in sorted(
             zip(bucket, owner, state, at, expires, process, strict=True),
@@ -214,24 +218,37 @@ class ClaimBook:
         return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
     def claim(
-        self, buckets: Sequence[str], finished: Sequence[str] = (), renew: Sequence[str] = ()
+        self,
+        buckets: Sequence[str],
+        finished: Sequence[str] = (),
+        renew: Sequence[str] = (),
+        released: Sequence[str] = (),
+        release_lost: bool = True,
     ) -> list[str]:
         """Try to take ``buckets`` (one commit); returns those this process now holds.
         ``finished``: buckets this process has finished, marked done in the same commit;
-        ``renew``: buckets it still holds, renewed in it."""
-        self._append((finished, "done"), (renew, "renewed"), (buckets, "claimed"))
+        ``renew``: buckets it still holds, renewed in it; ``released``: buckets it lets go of
+        in it. The buckets it claimed but did not get are released at once in a second
+        commit, or (``release_lost=False``) left to the caller to release with its next one
+        (until then they count as held by this process too, so nobody takes them)."""
+        self._append(
+            (finished, "done"), (renew, "renewed"), (released, "released"), (buckets, "claimed")
+        )
         rows = self.rows(buckets)
         kept: list[str] = []
         lost: list[str] = []
         for bucket in buckets:
             done, holders = self.status(rows.get(bucket, []))
             (kept if not done and holders == {self.owner} else lost).append(bucket)
-        self._append((lost, "released"))
+        if release_lost:
+            self._append((lost, "released"))
         return kept
 
-    def renew(self, buckets: Sequence[str], finished: Sequence[str] = ()) -> None:
-        """Renew ``buckets`` and mark ``finished`` done (one commit)."""
-        self._append((finished, "done"), (buckets, "renewed"))
+    def renew(
+        self, buckets: Sequence[str], finished: Sequence[str] = (), released: Sequence[str] = ()
+    ) -> None:
+        """Renew ``buckets``, mark ``finished`` done and release ``released`` (one commit)."""
+        self._append((finished, "done"), (buckets, "renewed"), (released, "released"))
 
     def finish(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "done"))

@@ -20,6 +20,7 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,11 @@ from orcapod.errors import OrcapodError
 from orcapod.functions.engine.claims import ClaimBook
 
 __all__ = ["share_work"]
+
+#: a waiting process polls at most this many times ``poll_seconds`` apart
+_POLL_GROWTH = 4
+#: a waiting process looks up the buckets done elsewhere at most this often, and at the end
+_LOOK_UP_SECONDS = 1.0
 
 
 def share_work(
@@ -93,7 +99,7 @@ def share_work(
                     batch = sharer.take(*held.to_write())
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
-                        held.settle()  # others may be waiting for these
+                        held.settle(sharer.take_lost())  # others may be waiting for these
                         if sharer.wait(compute, still_missing, poll_seconds) and flush:
                             flush()
                     continue
@@ -101,14 +107,17 @@ def share_work(
                 if sharer.pending:  # claim the next batch while this one computes
                     ahead = pool.submit(sharer.take, *held.to_write())
                 items = batch.items  # (none when its rows were computed before claiming)
-                if len(items):
+                if len(batch.checked):  # buckets others held before: what did they store?
                     found = () if look_up is None else (batch.found,)
-                    items = still_missing(items, *found)
+                    left = still_missing(batch.checked, *found)
+                    items = np.concatenate([items, left]) if len(left) else items
                 if len(items):
                     computing = time.monotonic()
                     compute(items, held.heartbeat(ahead))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 held.computed(batch.buckets)
+            if sharer.look_up_done(compute, still_missing) and flush:
+                flush()
         except BaseException:
             if ahead is not None:  # let the claim finish first
                 ahead.cancel()
@@ -118,9 +127,9 @@ def share_work(
                     if following is not None:
                         held.claimed(following)
             with contextlib.suppress(OrcapodError):  # others take them over at once
-                book.release(held.buckets())
+                book.release(held.buckets() + sharer.take_lost())
             raise
-    held.settle()
+    held.settle(sharer.take_lost())
 
 
 @dataclass
@@ -128,9 +137,10 @@ class _Batch:
     """Buckets this process claimed together, and their items."""
 
     buckets: list[str]
-    items: np.ndarray
+    items: np.ndarray  # the items of buckets nobody else held before: computed at once
+    checked: np.ndarray  # the others: their results are looked up first
     renewed: float  # when the claims were written
-    found: object = None  # what ``look_up`` answered for the items
+    found: object = None  # what ``look_up`` answered for ``checked``
 
 
 class _Held:
@@ -180,13 +190,14 @@ class _Held:
             self.written[bucket] = now
         return finished, list(self.written)
 
-    def settle(self) -> None:
-        """Commit every computed result and mark its buckets done."""
+    def settle(self, released: Sequence[str] = ()) -> None:
+        """Commit every computed result and mark its buckets done (releasing ``released`` in
+        the same commit)."""
         self._flush()
         finished, self.committed = self.committed, []
         for bucket in finished:
             self.written.pop(bucket, None)
-        self.book.finish(finished)
+        self.book.renew((), finished=finished, released=released)
 
     def heartbeat(self, ahead: Future[_Batch | None] | None) -> Callable[[], None]:
         """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
@@ -237,19 +248,34 @@ class _Sharer:
         # the last claim's time and the last batch's per-item compute time
         self.claim_seconds = self.item_seconds = 0.0
         self.status: dict[str, tuple[bool, set[str]]] = {}
+        self.lost: list[str] = []  # buckets the last claim lost, released with the next commit
+        self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
+        self.looked_at = -math.inf
+        self.poll = 0.0  # the current wait between polls
+
+    def take_lost(self) -> list[str]:
+        """The buckets the last claim lost (to be released by the caller's next commit)."""
+        lost, self.lost = self.lost, []
+        return lost
 
     def take(self, finished: Sequence[str], renew: Sequence[str]) -> _Batch | None:
-        """Claim the next batch (marking ``finished`` done and renewing ``renew`` in the same
-        commit); None when every pending bucket is done or held by someone else."""
+        """Claim the next batch (marking ``finished`` done, renewing ``renew`` and releasing
+        the buckets the last claim lost, in the same commit); None when every pending bucket
+        is done or held by someone else."""
         book, buckets, pending = self.book, self.buckets, self.pending
         while True:
             started = time.monotonic()
             rows = book.rows(list(pending))
             status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
             self.status = status
-            free = [b for b in pending if not status[b][0] and not status[b][1] - {book.owner}]
+            lost = set(self.lost)
+            free = [
+                b
+                for b in pending
+                if not status[b][0] and not status[b][1] - {book.owner} and b not in lost
+            ]
             if not free:
-                book.renew(renew, finished=finished)
+                book.renew(renew, finished=finished, released=self.take_lost())
                 return None
             if self.collided:  # two processes at one end of the free buckets: part ways
                 turn = self.random.randrange(len(free))
@@ -267,18 +293,30 @@ class _Sharer:
                     break
                 batch.append(bucket)
                 size += len(buckets[bucket])
-            taken = book.claim(batch, finished=finished, renew=renew)
+            taken = book.claim(
+                batch,
+                finished=finished,
+                renew=renew,
+                released=self.take_lost(),
+                release_lost=False,
+            )
             finished = renew = ()
-            self.collided = len(taken) < len(batch)
+            self.lost = [b for b in batch if b not in taken]
+            self.collided = bool(self.lost)
             if not taken:  # lost to someone else's claim: look again at once
                 continue
             for bucket in taken:
                 del pending[bucket]
             now = time.monotonic()
             self.claim_seconds = now - started
-            claimed = _Batch(taken, np.concatenate([buckets[b] for b in taken]), now)
-            if self.look_up is not None and len(claimed.items):
-                claimed.found = self.look_up(claimed.items)
+            # a bucket only this process ever claimed holds no results computed under a
+            # claim: its items are computed without looking their results up
+            others = {b for b in taken if any(r[0] != book.owner for r in rows.get(b, []))}
+            fresh = [buckets[b] for b in taken if b not in others]
+            seen = [buckets[b] for b in taken if b in others]
+            claimed = _Batch(taken, _joined(fresh), _joined(seen), now)
+            if self.look_up is not None and len(claimed.checked):
+                claimed.found = self.look_up(claimed.checked)
             return claimed
 
     def wait(
@@ -287,22 +325,45 @@ class _Sharer:
         still_missing: Callable[[np.ndarray], np.ndarray],
         poll_seconds: float,
     ) -> bool:
-        """Nothing to claim: take note of the results of the pending buckets done elsewhere
-        (computing the rows that failed there: True when there were any); while some are
-        not done yet, wait a poll."""
-        pending, buckets = self.pending, self.buckets
+        """Nothing to claim: set aside the pending buckets done elsewhere; while some are not
+        done yet, wait a poll (longer after each poll that found nothing new, up to
+        ``_POLL_GROWTH`` times ``poll_seconds``: a poll costs requests on object storage that
+        slow the others down). The results of the buckets set aside are looked up (and the
+        rows that failed there computed: True when there were any) once every bucket is done,
+        or at most every ``_LOOK_UP_SECONDS`` meanwhile."""
+        pending = self.pending
         done = [b for b in pending if self.status[b][0]]
-        left: np.ndarray = np.empty(0, dtype=np.int64)
-        if done:
-            items = np.concatenate([buckets[b] for b in done])
-            left = still_missing(items) if len(items) else items
-            for bucket in done:
-                del pending[bucket]
-            if len(left):  # finished elsewhere, but these rows failed there: try here
-                compute(left, _no_heartbeat)
+        for bucket in done:
+            del pending[bucket]
+        self.done_elsewhere.extend(done)
+        now = time.monotonic()
+        failed = False
+        if not pending or now - self.looked_at >= _LOOK_UP_SECONDS:
+            failed = self.look_up_done(compute, still_missing)
         if pending:
-            time.sleep(poll_seconds)
+            self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2
+            self.poll = min(self.poll, _POLL_GROWTH * poll_seconds)
+            time.sleep(self.poll)
+        return failed
+
+    def look_up_done(
+        self,
+        compute: Callable[[np.ndarray, Callable[[], None]], object],
+        still_missing: Callable[[np.ndarray], np.ndarray],
+    ) -> bool:
+        """Take note of the results of the buckets set aside as done elsewhere, computing the
+        rows that failed there: True when there were any."""
+        self.looked_at = time.monotonic()
+        items = _joined([self.buckets[b] for b in self.done_elsewhere])
+        self.done_elsewhere = []
+        left = still_missing(items) if len(items) else items
+        if len(left):  # finished elsewhere, but these rows failed there: try here
+            compute(left, _no_heartbeat)
         return bool(len(left))
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
 def _no_heartbeat() -> None:
