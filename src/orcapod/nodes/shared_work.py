@@ -77,12 +77,14 @@ def compute_shared(
     names, which = np.unique(keys, return_inverse=True)
     start = zlib.crc32(book.owner.encode())
     done = np.zeros(len(misses), dtype=bool)
+    took = 0.0
     if not book.shared():  # else others found it worth sharing: join them without timing
         # the rows in this process's bucket order: the ones it would claim first
         mine = misses[np.argsort((which - start) % len(names), kind="stable")]
-        timed = _time(compute, misses, mine, claims.min_work_seconds)
-        if timed is None:  # short work: computed here, unshared
+        timing = _time(compute, misses, mine, claims.min_work_seconds)
+        if timing is None:  # short work: computed here, unshared
             return
+        timed, took = timing
         done[np.isin(misses, timed)] = True
     order = np.argsort(which, kind="stable")
     left = ~done[order]
@@ -114,16 +116,17 @@ def compute_shared(
         min_batch=window,
         look_up=look_up,
         flush=writer.flush,
+        item_seconds=took,
     )
 
 
 def _time(
     compute: Compute, misses: np.ndarray, mine: np.ndarray, least: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, float] | None:
     """Time calls to estimate the work (module docstring): the input's first missing packet,
     then, when the work may be long, packets in this process's order ``mine``. Returns the
-    packets computed, or None once every packet is computed (in input order) because the
-    work is too short to share."""
+    packets computed and the estimated seconds per call, or None once every packet is
+    computed (in input order) because the work is too short to share."""
     started = time.monotonic()
     compute(misses[:1], flush=False)
     took = time.monotonic() - started  # an upper bound: the first call pays one-off costs
@@ -143,7 +146,7 @@ def _time(
         timed += len(probe)
     done = np.concatenate([misses[:1], rest[:timed]])
     if took * len(misses) >= least and len(done) < len(misses):
-        return done
+        return done, took
     compute(misses[~np.isin(misses, done)])
     return None
 

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, _Row, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 
@@ -195,9 +195,9 @@ def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDa
     assert sorted(computed) == sorted(set(range(16)) - stored)
 
 
-def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase]) -> None:
-    """Alone, a process claims at most a sixteenth of the work at a time, never more as the
-    work runs out, and every bucket ends up done."""
+def test_share_work_claims_bounded_batches(store: Callable[[], ArrowDatabase]) -> None:
+    """Alone, a process claims a sixteenth of the work at first (before a claim's cost is
+    known), never more than four sixteenths, and every bucket ends up done."""
     mine = book(store, "mine")
     batches: list[int] = []
 
@@ -206,8 +206,34 @@ def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase])
 
     buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
     share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
-    assert sum(batches) == 128 and max(batches) <= 8
-    assert batches == sorted(batches, reverse=True)
+    assert sum(batches) == 128 and batches[0] == 8 and max(batches) <= 32
+    rows = mine.rows(list(buckets))
+    assert all(mine.status(rows[b])[0] for b in buckets)
+
+
+class SlowBook(ClaimBook):
+    """Claims on a store that answers slowly (as object storage does)."""
+
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+        time.sleep(0.05)
+        return super().rows(buckets)
+
+
+def test_share_work_claims_more_per_pass_when_claims_cost_more(tmp_path: Path) -> None:
+    """When a claim pass costs much more than computing an item, a batch grows to twice the
+    items the pass costs (at most four sixteenths of the work): few passes, every bucket
+    done."""
+    mine = SlowBook(DeltaTableDatabase(tmp_path / "delta"), PATH, 30.0, owner="mine")
+    batches: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        time.sleep(0.001 * len(items))
+        batches.append(len(items))
+
+    buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
+    assert sum(batches) == 128 and batches[0] <= 8
+    assert max(batches[1:]) > 8 and max(batches) <= 32
     rows = mine.rows(list(buckets))
     assert all(mine.status(rows[b])[0] for b in buckets)
 

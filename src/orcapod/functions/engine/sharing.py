@@ -34,6 +34,8 @@ from orcapod.functions.engine.claims import ClaimBook
 
 __all__ = ["share_work"]
 
+#: a costly claim grows a batch up to this many times a sixteenth of the items
+_GROWTH = 4
 #: a waiting process polls at most this many times ``poll_seconds`` apart
 _POLL_GROWTH = 4
 #: a waiting process looks up the buckets done elsewhere at most this often, and at the end
@@ -50,6 +52,7 @@ def share_work(
     min_batch: int = 1,
     look_up: Callable[[np.ndarray], object] | None = None,
     flush: Callable[[], None] | None = None,
+    item_seconds: float = 0.0,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -70,9 +73,13 @@ def share_work(
     a sixteenth of all the items, and at most the free items divided by twice the number of
     processes seen holding claims, so batches shrink as the work runs out and the processes
     finish at nearly the same time, while a process alone needs about twenty claims. A batch
-    never shrinks below twice the items its claiming costs (a pass's reads and commits,
-    timed against the items' compute time): a tail of one-item batches would spend more on
-    claiming than on the work. Buckets other processes finished are looked up (their rows
+    is never smaller than twice the items its claiming costs (the last pass's reads and
+    commits, timed against the items' compute time; ``item_seconds`` is the estimate before
+    the first batch), up to ``_GROWTH`` sixteenths of the items and the free items divided
+    by the number of processes: a tail of
+    one-item batches would spend more on claiming than on the work, and on object storage,
+    where a pass costs many requests and every commit costs each other process reads, a
+    process makes few passes. Buckets other processes finished are looked up (their rows
     become known) only once this process has nothing left to claim, while it waits for the
     others' last buckets, so a pass with work to do reads only the claims.
 
@@ -88,6 +95,7 @@ def share_work(
     and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
     """
     sharer = _Sharer(book, buckets, start, min_batch, look_up)
+    sharer.item_seconds = item_seconds
     held = _Held(book, flush)
     ahead: Future[_Batch | None] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
@@ -283,9 +291,10 @@ class _Sharer:
             holders = {o for b in pending for o in status[b][1]} | {book.owner}
             free_items = sum(len(buckets[b]) for b in free)
             want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
-            if self.item_seconds > 0:
+            if self.item_seconds > 0 and self.claim_seconds > 0:
+                # a costly claim (object storage) takes more per pass, up to a fair share
                 cost = int(2 * self.claim_seconds / self.item_seconds) + 1
-                want = max(want, min(self.cap, cost))
+                want = max(want, min(cost, _GROWTH * self.cap, -(-free_items // len(holders))))
             want = max(want, self.min_batch)
             batch, size = [], 0
             for bucket in free:
