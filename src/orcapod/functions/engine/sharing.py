@@ -312,7 +312,10 @@ class _Sharer:
             finished = renew = ()
             self.lost = [b for b in batch if b not in taken]
             self.collided = bool(self.lost)
-            if not taken:  # lost to someone else's claim: look again at once
+            if not taken:  # lost to someone else's claim (who may have lost too): look
+                # again after a random pause, so that processes contending for the last free
+                # buckets stop claiming them at the same moments
+                time.sleep(self.random.uniform(0, time.monotonic() - started))
                 continue
             for bucket in taken:
                 del pending[bucket]
