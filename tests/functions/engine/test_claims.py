@@ -332,6 +332,25 @@ def _no_op() -> None:
     return None
 
 
+def test_heartbeats_keep_the_buckets_of_a_long_compute(store: Callable[[], ArrowDatabase]) -> None:
+    """A batch that computes for several leases keeps its buckets: the heartbeats between its
+    items renew them (in the claims thread), so another process never takes them over."""
+    mine = book(store, "mine", lease=1.5)
+    other = book(store, "other", lease=1.5)
+    stolen: list[str] = []
+
+    def compute(items: np.ndarray, heartbeat: Callable[[], None]) -> None:
+        until = time.monotonic() + 3.2
+        while time.monotonic() < until:
+            heartbeat()
+            time.sleep(0.02)
+        stolen.extend(other.claim(["0"]))
+
+    share_work(mine, {"0": np.array([0])}, compute, lambda items: items, poll_seconds=0.01)
+    assert stolen == []
+    assert mine.status(mine.rows(["0"])["0"])[0]  # and it was finished
+
+
 def test_bucket_keys_depend_only_on_the_input_size() -> None:
     hashes = pa.array(["arrow_row_v1:a07", "arrow_row_v1:3f1", "arrow_row_v1:a92"])
     assert bucket_keys(hashes, 16).tolist() == ["a", "3", "a"]

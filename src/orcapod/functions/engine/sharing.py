@@ -121,7 +121,7 @@ def share_work(
                     items = np.concatenate([items, left]) if len(left) else items
                 if len(items):
                     computing = time.monotonic()
-                    compute(items, held.heartbeat(ahead))
+                    compute(items, held.heartbeat(ahead, pool))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 held.computed(batch.buckets)
             if sharer.look_up_done(compute, still_missing) and flush:
@@ -162,6 +162,7 @@ class _Held:
         self.uncommitted: list[str] = []  # computed, results not yet flushed
         self.uncommitted_since = 0.0  # when the oldest of them was computed
         self.committed: list[str] = []  # results committed, not yet marked done
+        self.renewing: Future[None] | None = None  # a renewal committing in the claims thread
 
     def buckets(self) -> list[str]:
         return list(self.written)
@@ -207,13 +208,19 @@ class _Held:
             self.written.pop(bucket, None)
         self.book.renew((), finished=finished, released=released)
 
-    def heartbeat(self, ahead: Future[_Batch | None] | None) -> Callable[[], None]:
+    def heartbeat(
+        self, ahead: Future[_Batch | None] | None, pool: ThreadPoolExecutor
+    ) -> Callable[[], None]:
         """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
-        was written a third of the lease ago."""
+        was written a third of the lease ago: the commit runs in ``pool`` (the claims
+        thread), so the calls go on meanwhile; its error is raised at the next beat."""
         every = self.book.lease_seconds / 3
 
         def beat() -> None:
-            if not self.written:
+            if self.renewing is not None and self.renewing.done():
+                renewing, self.renewing = self.renewing, None
+                renewing.result()  # (raises what the renewal raised)
+            if not self.written or self.renewing is not None:
                 return
             now = time.monotonic()
             if now - min(self.written.values()) < every:
@@ -222,7 +229,7 @@ class _Held:
             if ahead is not None and ahead.done() and not ahead.exception():
                 following = ahead.result()
                 renew += [] if following is None else following.buckets
-            self.book.renew(renew)
+            self.renewing = pool.submit(self.book.renew, renew)
             for bucket in self.written:
                 self.written[bucket] = now
 
