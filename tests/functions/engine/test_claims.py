@@ -29,7 +29,7 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, _Row, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, ClaimRow, WorkClaims, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 
@@ -262,7 +262,7 @@ def test_share_work_claims_bounded_batches(store: Callable[[], ArrowDatabase]) -
 class SlowBook(ClaimBook):
     """Claims on a store that answers slowly (as object storage does)."""
 
-    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         time.sleep(0.05)
         return super().rows(buckets)
 

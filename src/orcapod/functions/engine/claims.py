@@ -58,6 +58,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "WorkClaims", "bucket_keys"]
+__all__ = ["ClaimBook", "ClaimRow", "WorkClaims", "bucket_keys"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIVE = ("claimed", "renewed")
@@ -115,7 +116,7 @@ def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
 
 
 #: (owner, state, at, expires_at, process) of one claim row
-_Row = tuple[str, str, dt.datetime, dt.datetime, str | None]
+ClaimRow = tuple[str, str, dt.datetime, dt.datetime, str | None]
 _COLUMNS = ("bucket", "owner", "process", "state", "at", "expires_at")
 
 
@@ -134,6 +135,8 @@ class ClaimBook:
     #: process -> is it dead: a dead process stays dead, a live one is asked again after
     #: the next read of the claims
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: (when, rows) of the read that followed the last claim: every bucket's rows then
+    latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
@@ -161,18 +164,18 @@ class ClaimBook:
         absent_at = self.database.committed_version(self.path)
         self.database.add_records(self.path, table, "claim_id", flush=True, absent_at=absent_at)
 
-    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
         expires_at, process)], oldest first. Each read asks again whether the holders seen
         are alive."""
         self._verdicts = {p: dead for p, dead in self._verdicts.items() if dead}
         return self._read(buckets)
 
-    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         # every row, projected, filtered here: a claims table is small, and a read by bucket
         # would make the store keep a lookup index of the column (written on every commit)
         found = self.database.get_records_with_column_value(self.path, {}, columns=list(_COLUMNS))
-        out: dict[str, list[_Row]] = {}
+        out: dict[str, list[ClaimRow]] = {}
         if found is None:
             return out
         if buckets is not None:
@@ -186,13 +189,13 @@ class ClaimBook:
             out.setdefault(row[0], []).append(row[1:])
         return out
 
-    def status(self, rows: list[_Row]) -> tuple[bool, set[str]]:
+    def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
         """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
         claim or a renewal that has not expired, written by a process not surely dead."""
         if any(state == "done" for _, state, _, _, _ in rows):
             return True, set()
         now = dt.datetime.now(dt.UTC)
-        latest: dict[str, _Row] = {}
+        latest: dict[str, ClaimRow] = {}
         for row in rows:  # oldest first
             latest[row[0]] = row
         return False, {
@@ -234,7 +237,8 @@ class ClaimBook:
         self._append(
             (finished, "done"), (renew, "renewed"), (released, "released"), (buckets, "claimed")
         )
-        rows = self.rows(buckets)
+        rows = self.rows(None)
+        self.latest = (time.monotonic(), rows)
         kept: list[str] = []
         lost: list[str] = []
         for bucket in buckets:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcapod.errors import OrcapodError
-from orcapod.functions.engine.claims import ClaimBook
+from orcapod.functions.engine.claims import ClaimBook, ClaimRow
 
 __all__ = ["share_work"]
 
@@ -267,6 +267,17 @@ class _Sharer:
         self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
         self.looked_at = -math.inf
         self.poll = 0.0  # the current wait between polls
+        #: the next pass may use the rows read by the last claim (``_rows``)
+        self.reuse = False
+
+    def _rows(self) -> dict[str, list[ClaimRow]]:
+        """The claim rows of the pending buckets: those the last claim read, when this pass
+        follows that claim at once (its read is younger than a pass takes: a read now would
+        tell little more), else a new read."""
+        latest, reuse, self.reuse = self.book.latest, self.reuse, False
+        if reuse and latest is not None and time.monotonic() - latest[0] <= self.claim_seconds:
+            return latest[1]
+        return self.book.rows(list(self.pending))
 
     def take_lost(self) -> list[str]:
         """The buckets the last claim lost (to be released by the caller's next commit)."""
@@ -280,7 +291,7 @@ class _Sharer:
         book, buckets, pending = self.book, self.buckets, self.pending
         while True:
             started = time.monotonic()
-            rows = book.rows(list(pending))
+            rows = self._rows()
             status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
             self.status = status
             lost = set(self.lost)
@@ -316,6 +327,7 @@ class _Sharer:
                 released=self.take_lost(),
                 release_lost=False,
             )
+            self.reuse = True
             finished = renew = ()
             self.lost = [b for b in batch if b not in taken]
             self.collided = bool(self.lost)
