@@ -12,14 +12,16 @@ a changed input, such as one with new rows, forms its buckets afresh) is append-
 each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
 ``renewed``, ``released`` or ``done``:
 
-1. A process looks at the buckets' rows once per pass. A bucket with a ``done`` row was
-   finished by someone (its results are committed); a bucket whose live owner (latest row
+1. A process reads the claims once per pass (the whole table, projected: it is small, and
+   a read by bucket would make a store keep an index of the column). A bucket with a
+   ``done`` row was finished by someone (its results are committed); a bucket whose live
+   owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
    left to them.
 2. To take free buckets (a batch of them, see ``sharing.share_work``) it appends a ``claimed`` row
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
-   its own claim is the only live one; it appends ``released`` for the others and moves on
-   (it tries them again on a later pass). Commits
+   its own claim is the only live one; it appends ``released`` for the others (at once, or
+   with its next commit) and moves on (it tries them again on a later pass). Commits
    are ordered and a read after a commit sees every earlier commit, so of two processes
    claiming at once at least one sees the other: never both keep the bucket (both may let
    it go, and one takes it on a later pass).
@@ -35,13 +37,16 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    process is on this machine and no longer runs counts as expired (so a SIGKILLed process's
    buckets are taken over at the others' next pass, not a lease later; the lease covers lost
    machines). A process with nothing left to claim polls the claims, taking over such
-   buckets, until every bucket is done; then it looks the others' results up, once.
+   buckets, until every bucket is done, and looks the others' results up (at most once a
+   second meanwhile, and once at the end).
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
 so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
 it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
 a lease), a holder that outlives its lease while still computing, clocks that disagree by
-more than a lease, the timed first calls of processes that start together (below), a run
+more than a lease, the timed first calls of processes that start together (below; a
+process looks up the results of a claimed bucket only when another process held it before,
+so rows stored without a claim are computed again), a run
 retrying the rows that failed in an earlier run over the same input (their buckets are done,
 so every process retries them). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough

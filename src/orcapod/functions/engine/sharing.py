@@ -8,13 +8,29 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
   buckets run out, and hold at least ``min_batch`` items so a concurrent executor is fed).
 * It goes through the buckets in its own order, from ``start``, and jumps to a random place
   only after a claim lost buckets to another process (so processes that start at once
-  spread out instead of fighting over the same buckets).
-* It renews what it holds with each claim commit, and on its own every third of the lease
-  when no commit came sooner; results are committed by the caller's ``flush`` (its flush
-  policy, or at the latest every half lease) before their buckets are marked done.
-* With nothing left to claim it polls every ``poll_seconds``, taking over expired buckets
-  (or those of holders that are surely dead), until every bucket is done.
+  spread out instead of fighting over the same buckets); after a claim that lost every
+  bucket it pauses a random part of a pass before the next. Buckets a claim lost are
+  released with its next commit, not in one of their own.
+* One read of the claims per pass: a pass that follows a claim at once uses the read that
+  checked that claim (it holds every bucket's rows).
+* It renews what it holds with each claim commit, and every third of the lease when no
+  commit came sooner (that renewal commits in the claims thread while the calls go on);
+  results are committed by the caller's ``flush`` (its flush policy, or at the latest every
+  half lease) before their buckets are marked done.
+* It looks up the results of a claimed bucket only if another process held it before (a
+  holder that died or let go may have stored some); a bucket only this process ever claimed
+  is computed without a look-up.
+* With nothing left to claim it polls, from every ``poll_seconds`` up to four times that
+  while nothing changes (on object storage a poll costs requests that slow the others),
+  taking over expired buckets (or those of holders that are surely dead), until every
+  bucket is done; it looks up the results of the buckets others finished at most once a
+  second meanwhile, and once at the end.
 * An error releases every bucket it holds, so the others take them at once.
+
+Decisions, measured on an S3 API server on loopback (4 processes, 200 rows of 50 ms): there
+every request costs, and the requests grow with the commits to the claims table times the
+processes reading them (each reads every other's commit), so the loop keeps both few; the
+claims are read whole (a small table) rather than by bucket.
 """
 
 from __future__ import annotations
