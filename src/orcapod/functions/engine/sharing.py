@@ -123,7 +123,8 @@ def share_work(
                     batch = sharer.take(*held.to_write())
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
-                        held.settle(sharer.take_lost())  # others may be waiting for these
+                        # others may be waiting for these
+                        held.settle(sharer.take_lost(), sharer.take_finished())
                         if sharer.wait(compute, still_missing, poll_seconds) and flush:
                             flush()
                     continue
@@ -151,9 +152,13 @@ def share_work(
                     if following is not None:
                         held.claimed(following)
             with contextlib.suppress(OrcapodError):  # others take them over at once
-                book.release(held.buckets() + sharer.take_lost())
+                book.renew(
+                    (),
+                    finished=sharer.take_finished(),
+                    released=held.buckets() + sharer.take_lost(),
+                )
             raise
-    held.settle(sharer.take_lost())
+    held.settle(sharer.take_lost(), sharer.take_finished())
 
 
 @dataclass
@@ -164,6 +169,7 @@ class _Batch:
     items: np.ndarray  # the items of buckets nobody else held before: computed at once
     checked: np.ndarray  # the others: their results are looked up first
     renewed: float  # when the claims were written
+    renewed_held: list[str]  # the buckets held before, renewed in the same commit
     found: object = None  # what ``look_up`` answered for ``checked``
 
 
@@ -186,6 +192,9 @@ class _Held:
     def claimed(self, batch: _Batch) -> None:
         for bucket in batch.buckets:
             self.written[bucket] = batch.renewed
+        for bucket in batch.renewed_held:
+            if bucket in self.written:
+                self.written[bucket] = batch.renewed
 
     def computed(self, buckets: Sequence[str]) -> None:
         now = time.monotonic()
@@ -205,24 +214,22 @@ class _Held:
         self.uncommitted = []
 
     def to_write(self) -> tuple[list[str], list[str]]:
-        """``(finished, renew)`` for the next claim commit: the committed buckets (now marked
-        done, no longer held) and the others held (counted as renewed from now)."""
+        """``(finished, renew)`` for the next claim commit: the committed buckets (to be
+        marked done, no longer held) and the others held (counted as renewed once a claim
+        commit wrote them: ``claimed``)."""
         finished, self.committed = self.committed, []
         for bucket in finished:
             self.written.pop(bucket, None)
-        now = time.monotonic()
-        for bucket in self.written:
-            self.written[bucket] = now
         return finished, list(self.written)
 
-    def settle(self, released: Sequence[str] = ()) -> None:
-        """Commit every computed result and mark its buckets done (releasing ``released`` in
-        the same commit)."""
+    def settle(self, released: Sequence[str] = (), finished: Sequence[str] = ()) -> None:
+        """Commit every computed result and mark its buckets (and ``finished``) done,
+        releasing ``released`` in the same commit."""
         self._flush()
-        finished, self.committed = self.committed, []
-        for bucket in finished:
+        done, self.committed = [*finished, *self.committed], []
+        for bucket in done:
             self.written.pop(bucket, None)
-        self.book.renew((), finished=finished, released=released)
+        self.book.renew((), finished=done, released=released)
 
     def heartbeat(
         self, ahead: Future[_Batch | None] | None, pool: ThreadPoolExecutor
@@ -280,6 +287,7 @@ class _Sharer:
         self.claim_seconds = self.item_seconds = 0.0
         self.status: dict[str, tuple[bool, set[str]]] = {}
         self.lost: list[str] = []  # buckets the last claim lost, released with the next commit
+        self.finished: list[str] = []  # finished buckets a pass did not mark (``take``)
         self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
         self.looked_at = -math.inf
         self.poll = 0.0  # the current wait between polls
@@ -295,6 +303,11 @@ class _Sharer:
             return latest[1]
         return self.book.rows(list(self.pending))
 
+    def take_finished(self) -> list[str]:
+        """The finished buckets a pass with nothing to claim left to the caller to mark."""
+        finished, self.finished = self.finished, []
+        return finished
+
     def take_lost(self) -> list[str]:
         """The buckets the last claim lost (to be released by the caller's next commit)."""
         lost, self.lost = self.lost, []
@@ -303,7 +316,8 @@ class _Sharer:
     def take(self, finished: Sequence[str], renew: Sequence[str]) -> _Batch | None:
         """Claim the next batch (marking ``finished`` done, renewing ``renew`` and releasing
         the buckets the last claim lost, in the same commit); None when every pending bucket
-        is done or held by someone else."""
+        is done or held by someone else, committing nothing (the caller settles next, and
+        marks ``finished`` done then: ``take_finished``)."""
         book, buckets, pending = self.book, self.buckets, self.pending
         while True:
             started = time.monotonic()
@@ -316,8 +330,8 @@ class _Sharer:
                 for b in pending
                 if not status[b][0] and not status[b][1] - {book.owner} and b not in lost
             ]
-            if not free:
-                book.renew(renew, finished=finished, released=self.take_lost())
+            if not free:  # (the caller's ``settle`` writes ``finished`` and the lost ones)
+                self.finished.extend(finished)
                 return None
             if self.collided:  # two processes at one end of the free buckets: part ways
                 turn = self.random.randrange(len(free))
@@ -344,7 +358,7 @@ class _Sharer:
                 release_lost=False,
             )
             self.reuse = True
-            finished = renew = ()
+            renewed, finished, renew = list(renew), (), ()
             self.lost = [b for b in batch if b not in taken]
             self.collided = bool(self.lost)
             if not taken:  # lost to someone else's claim (who may have lost too): look
@@ -361,7 +375,7 @@ class _Sharer:
             others = {b for b in taken if any(r[0] != book.owner for r in rows.get(b, []))}
             fresh = [buckets[b] for b in taken if b not in others]
             seen = [buckets[b] for b in taken if b in others]
-            claimed = _Batch(taken, _joined(fresh), _joined(seen), now)
+            claimed = _Batch(taken, _joined(fresh), _joined(seen), now, renewed)
             if self.look_up is not None and len(claimed.checked):
                 claimed.found = self.look_up(claimed.checked)
             return claimed
