@@ -245,13 +245,17 @@ class _Held:
                 renewing.result()  # (raises what the renewal raised)
             if not self.written or self.renewing is not None:
                 return
+            following = None
+            if ahead is not None and ahead.done() and not ahead.exception():
+                following = ahead.result()  # its commit renewed what was held then
+                if following is not None:
+                    for bucket in following.renewed_held:
+                        if bucket in self.written:
+                            self.written[bucket] = max(self.written[bucket], following.renewed)
             now = time.monotonic()
             if now - min(self.written.values()) < every:
                 return
-            renew = list(self.written)
-            if ahead is not None and ahead.done() and not ahead.exception():
-                following = ahead.result()
-                renew += [] if following is None else following.buckets
+            renew = list(self.written) + ([] if following is None else following.buckets)
             self.renewing = pool.submit(self.book.renew, renew)
             for bucket in self.written:
                 self.written[bucket] = now
