@@ -92,12 +92,12 @@ def share_work(
     is never smaller than twice the items its claiming costs (the last pass's reads and
     commits, timed against the items' compute time; ``item_seconds`` is the estimate before
     the first batch), up to ``_GROWTH`` sixteenths of the items and the free items divided
-    by the number of processes: a tail of
-    one-item batches would spend more on claiming than on the work, and on object storage,
-    where a pass costs many requests and every commit costs each other process reads, a
-    process makes few passes. Buckets other processes finished are looked up (their rows
-    become known) only once this process has nothing left to claim, while it waits for the
-    others' last buckets, so a pass with work to do reads only the claims.
+    by the number of processes: a tail of one-item batches would spend more on claiming
+    than on the work, and on object storage, where a pass costs many requests and every
+    commit costs each other process reads, a process makes few passes. Buckets other
+    processes finished are looked up (their rows become known) only once this process has
+    nothing left to claim, while it waits for the others' last buckets, so a pass with work
+    to do reads only the claims.
 
     Claiming runs one batch ahead: while a batch computes, a background thread claims the
     next one (its reads and commits overlap the calls instead of adding to them); that
