@@ -14,7 +14,7 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
 * One read of the claims per pass: a pass that follows a claim at once uses the read that
   checked that claim (it holds every bucket's rows).
 * It renews what it holds with each claim commit, and every third of the lease when no
-  commit came sooner (that renewal commits in the claims thread while the calls go on);
+  commit came sooner (that renewal commits in a claims thread while the calls go on);
   results are committed by the caller's ``flush`` (its flush policy, or at the latest every
   half lease) before their buckets are marked done.
 * It looks up the results of a claimed bucket only if another process held it before (a
@@ -114,7 +114,8 @@ def share_work(
     sharer.item_seconds = item_seconds
     held = _Held(book, flush)
     ahead: Future[_Batch | None] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="orcapod-claims") as pool:
+    # two claims threads: the claim made ahead, and a renewal that must not wait behind it
+    with ThreadPoolExecutor(2, thread_name_prefix="orcapod-claims") as pool:
         try:
             while sharer.pending or ahead is not None:
                 if ahead is not None:
@@ -151,6 +152,8 @@ def share_work(
                     following = ahead.result()
                     if following is not None:
                         held.claimed(following)
+            if held.renewing is not None:  # (a renewal must not land after the release)
+                wait([held.renewing])
             with contextlib.suppress(OrcapodError):  # others take them over at once
                 book.renew(
                     (),
@@ -235,8 +238,9 @@ class _Held:
         self, ahead: Future[_Batch | None] | None, pool: ThreadPoolExecutor
     ) -> Callable[[], None]:
         """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
-        was written a third of the lease ago: the commit runs in ``pool`` (the claims
-        thread), so the calls go on meanwhile; its error is raised at the next beat."""
+        was written a third of the lease ago: the commit runs in ``pool`` (a claims
+        thread, beside the claim made ahead), so the calls go on meanwhile; its error is
+        raised at the next beat."""
         every = self.book.lease_seconds / 3
 
         def beat() -> None:
