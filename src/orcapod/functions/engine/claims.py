@@ -140,6 +140,8 @@ class ClaimBook:
     #: process -> is it dead: a dead process stays dead, a live one is asked again after
     #: the next read of the claims
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: a committed version of the claims (``ArrowDatabase.committed_version``, taken once)
+    _absent_at: int | None = field(default=None, repr=False)
     #: (when, rows) of the read that followed the last claim: every bucket's rows then
     latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
 
@@ -163,11 +165,13 @@ class ClaimBook:
                 "expires_at": pa.array([expires] * n, _TS),
             }
         )
-        # claim ids are new random ids: absent at any version, so the store need not check
-        # them against the rows committed so far (on object storage that check reads the id
-        # column of every data file other processes added)
-        absent_at = self.database.committed_version(self.path)
-        self.database.add_records(self.path, table, "claim_id", flush=True, absent_at=absent_at)
+        # claim ids are new random ids, absent at any version: a store need not check them
+        # against the rows committed before (on object storage it would read every id once)
+        if self._absent_at is None or self._absent_at < 0:  # (-1: no table yet)
+            self._absent_at = self.database.committed_version(self.path)
+        self.database.add_records(
+            self.path, table, "claim_id", flush=True, absent_at=self._absent_at
+        )
 
     def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
