@@ -57,6 +57,39 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
+def _by_file(by_path: dict[str, int]) -> dict[str, int]:
+    """Requests by kind, table (claims, results, records, other) and file (log entry,
+    log listing, checkpoint, data file, sidecar)."""
+    out: dict[str, int] = {}
+    for key, count in by_path.items():
+        kind, _, where = key.partition(" ")
+        table = (
+            "claims"
+            if "_claims" in where
+            else "results"
+            if "/_result/" in where and "_identity" not in where
+            else "records"
+            if "schema" in where
+            else "other"
+        )
+        file = (
+            "log listing"
+            if "?prefix=" in where
+            else "checkpoint"
+            if "checkpoint" in where
+            else "log entry"
+            if "_delta_log" in where
+            else "data file"
+            if "/part-" in where
+            else "sidecar"
+            if "_orcapod" in where
+            else "other"
+        )
+        name = f"{kind} {table} {file}"
+        out[name] = out.get(name, 0) + count
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def _run(
     root: Path, args: argparse.Namespace, count: int, kill: float | None, endpoint: str
 ) -> dict[str, object]:
@@ -64,8 +97,9 @@ def _run(
     out = work_claims._run(root, args, count, kill)
     requests = _delta(before, _counts(endpoint))
     figure = {**out, "s3_requests": requests, "s3_requests_total": sum(requests.values())}
-    if args.paths:  # the most requested files, by kind and key pattern
+    if args.paths:  # requests by table and file kind, and the most requested key patterns
         by_path = _delta(paths, _counts_of(endpoint, "_paths"))
+        figure["s3_requests_by_file"] = _by_file(by_path)
         figure["s3_requests_by_path"] = dict(sorted(by_path.items(), key=lambda kv: -kv[1])[:25])
     return figure
 

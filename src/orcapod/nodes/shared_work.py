@@ -88,10 +88,12 @@ def compute_shared(
         return misses[np.argsort((which - start) % len(names), kind="stable")]
 
     done = np.zeros(len(misses), dtype=bool)
+    took = 0.0
     if not book.shared():  # else others found it worth sharing: join them without timing
-        timed = _time(compute, misses, mine, window, claims.min_work_seconds)
-        if timed is None:  # short work: computed here, unshared
+        timing = _time(compute, misses, mine, window, claims.min_work_seconds)
+        if timing is None:  # short work: computed here, unshared
             return
+        timed, took = timing
         done[np.isin(misses, timed)] = True
     names, which = buckets_of()
     order = np.argsort(which, kind="stable")
@@ -124,6 +126,7 @@ def compute_shared(
         min_batch=window,
         look_up=look_up,
         flush=writer.flush,
+        item_seconds=took,
     )
 
 
@@ -133,11 +136,12 @@ def _time(
     mine: Callable[[], np.ndarray],
     window: int,
     least: float,
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, float] | None:
     """Time calls to estimate the work (module docstring): the input's first two missing
     packets, then, to confirm a borderline estimate, packets in this process's order
-    ``mine()``. Returns the packets computed, or None once every packet is computed (in
-    input order) because the work is too short to share."""
+    ``mine()``. Returns the packets computed and the estimated seconds per call, or None
+    once every packet is computed (in input order) because the work is too short to
+    share."""
     started = time.monotonic()
     finished_at = compute(misses[:2], flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
@@ -154,7 +158,7 @@ def _time(
         took = min(took, (time.monotonic() - started) / len(probe))
         done = np.concatenate([done, probe])
     if took * len(misses) >= least and len(done) < len(misses):
-        return done
+        return done, took
     compute(misses[~np.isin(misses, done)])
     return None
 

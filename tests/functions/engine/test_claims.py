@@ -2,12 +2,16 @@
 function node on a shared store sharing its rows (each row computed once, none left over, a
 SIGKILLed process's rows finished by the others).
 
-The claim rules run on every persistent store kind (Delta, SQLite, PostgreSQL): they need only
-that a read after a commit sees every earlier commit, from any process."""
+The claim rules run on every persistent store kind (Delta, locally and on object storage,
+SQLite, PostgreSQL): they need only that a read after a commit sees every earlier commit, from
+any process. Object storage is an S3 API server on loopback (``tests/databases/s3_server.py``,
+moto), started once for this module."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +19,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +29,62 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, ClaimRow, WorkClaims, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 
 PATH = ("claims", "f")
+S3_SERVER = Path(__file__).parents[2] / "databases" / "s3_server.py"
+_BUCKETS = itertools.count()
 
 
-@pytest.fixture(params=["delta", "sqlite", "postgresql"])
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, str]]:
+    """The storage options of an S3 API server on loopback, for this module's tests."""
+    proc = subprocess.Popen(
+        [sys.executable, str(S3_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip().isdigit(), f"the S3 server did not start: {proc.communicate()[1]}"
+        endpoint = f"http://127.0.0.1:{int(line)}"
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def fresh_s3_base(options: dict[str, str]) -> str:
+    """``s3://<a new bucket>/store``."""
+    import boto3
+
+    name = f"orcapod-claims-{next(_BUCKETS)}"
+    boto3.client(
+        "s3",
+        endpoint_url=options["AWS_ENDPOINT_URL"],
+        aws_access_key_id=options["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
+        region_name=options["AWS_REGION"],
+    ).create_bucket(Bucket=name)
+    return f"s3://{name}/store"
+
+
+@pytest.fixture(params=["delta", "delta_s3", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ArrowDatabase]:
     """A new connection to one shared persistent store per call (as another process has)."""
     if request.param == "delta":
         return lambda: DeltaTableDatabase(tmp_path / "delta")
+    if request.param == "delta_s3":
+        options = request.getfixturevalue("s3")
+        base = fresh_s3_base(options)
+        return lambda: DeltaTableDatabase(base, storage_options=options)
     if request.param == "sqlite":
         return lambda: SQLiteDatabase(tmp_path / "claims.sqlite")
     uri = request.getfixturevalue("postgresql_server").fresh_uri()
@@ -145,10 +193,11 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
     store: Callable[[], ArrowDatabase],
 ) -> None:
     other = book(store, "other")
-    assert other.claim(["b"]) == ["b"]
+    assert other.claim(["b", "c"]) == ["b", "c"]
+    other.release(["c"])  # it stored item 5 of "c" and let go of the bucket
     mine = book(store, "mine")
     computed: list[int] = []
-    stored = {5}  # item 5 is already stored (by someone else)
+    stored = {5}
 
     def compute(items: np.ndarray, heartbeat: object) -> None:
         computed.extend(items.tolist())
@@ -166,8 +215,12 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
 
 
 def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDatabase]) -> None:
-    """With ``look_up``, each claimed batch's results are looked up as it is claimed (ahead of
-    its compute, off the calling thread) and ``still_missing`` gets that answer."""
+    """With ``look_up``, the results of each claimed batch's buckets that another process held
+    before are looked up as they are claimed (ahead of their compute, off the calling thread)
+    and ``still_missing`` gets that answer; the buckets nobody else held are not looked up."""
+    other = book(store, "other")
+    assert other.claim(["2", "4"]) == ["2", "4"]
+    other.release(["2", "4"])  # it stored items 5 and 9 and let go
     mine = book(store, "mine")
     stored = {5, 9}
     looked: list[int] = []
@@ -186,13 +239,13 @@ def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDa
 
     buckets = {f"{i:x}": np.array([2 * i, 2 * i + 1]) for i in range(8)}
     share_work(mine, buckets, compute, still_missing, poll_seconds=0.01, look_up=look_up)
-    assert sorted(looked) == list(range(16))
+    assert sorted(looked) == [4, 5, 8, 9]
     assert sorted(computed) == sorted(set(range(16)) - stored)
 
 
-def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase]) -> None:
-    """Alone, a process claims at most a sixteenth of the work at a time, never more as the
-    work runs out, and every bucket ends up done."""
+def test_share_work_claims_bounded_batches(store: Callable[[], ArrowDatabase]) -> None:
+    """Alone, a process claims a sixteenth of the work at first (before a claim's cost is
+    known), never more than four sixteenths, and every bucket ends up done."""
     mine = book(store, "mine")
     batches: list[int] = []
 
@@ -201,8 +254,34 @@ def test_share_work_claims_shrinking_batches(store: Callable[[], ArrowDatabase])
 
     buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
     share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
-    assert sum(batches) == 128 and max(batches) <= 8
-    assert batches == sorted(batches, reverse=True)
+    assert sum(batches) == 128 and batches[0] == 8 and max(batches) <= 32
+    rows = mine.rows(list(buckets))
+    assert all(mine.status(rows[b])[0] for b in buckets)
+
+
+class SlowBook(ClaimBook):
+    """Claims on a store that answers slowly (as object storage does)."""
+
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
+        time.sleep(0.05)
+        return super().rows(buckets)
+
+
+def test_share_work_claims_more_per_pass_when_claims_cost_more(tmp_path: Path) -> None:
+    """When a claim pass costs much more than computing an item, a batch grows to twice the
+    items the pass costs (at most four sixteenths of the work): few passes, every bucket
+    done."""
+    mine = SlowBook(DeltaTableDatabase(tmp_path / "delta"), PATH, 30.0, owner="mine")
+    batches: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        time.sleep(0.001 * len(items))
+        batches.append(len(items))
+
+    buckets = {f"{i:02x}": np.array([2 * i, 2 * i + 1]) for i in range(64)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01)
+    assert sum(batches) == 128 and batches[0] <= 8
+    assert max(batches[1:]) > 8 and max(batches) <= 32
     rows = mine.rows(list(buckets))
     assert all(mine.status(rows[b])[0] for b in buckets)
 
@@ -253,6 +332,25 @@ def _no_op() -> None:
     return None
 
 
+def test_heartbeats_keep_the_buckets_of_a_long_compute(store: Callable[[], ArrowDatabase]) -> None:
+    """A batch that computes for several leases keeps its buckets: the heartbeats between its
+    items renew them (in the claims thread), so another process never takes them over."""
+    mine = book(store, "mine", lease=1.5)
+    other = book(store, "other", lease=1.5)
+    stolen: list[str] = []
+
+    def compute(items: np.ndarray, heartbeat: Callable[[], None]) -> None:
+        until = time.monotonic() + 3.2
+        while time.monotonic() < until:
+            heartbeat()
+            time.sleep(0.02)
+        stolen.extend(other.claim(["0"]))
+
+    share_work(mine, {"0": np.array([0])}, compute, lambda items: items, poll_seconds=0.01)
+    assert stolen == []
+    assert mine.status(mine.rows(["0"])["0"])[0]  # and it was finished
+
+
 def test_bucket_keys_depend_only_on_the_input_size() -> None:
     hashes = pa.array(["arrow_row_v1:a07", "arrow_row_v1:3f1", "arrow_row_v1:a92"])
     assert bucket_keys(hashes, 16).tolist() == ["a", "3", "a"]
@@ -270,7 +368,7 @@ def test_work_claims_reject_nonsense() -> None:
 
 WORKER = textwrap.dedent(
     """
-    import os, sys, time
+    import json, os, sys, time
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase, SQLiteDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
@@ -292,7 +390,13 @@ WORKER = textwrap.dedent(
     rows = [{"id": i, "x": i} for i in range(n)]
     source = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
     pod = FunctionPod(PythonPacketFunction(slow, "y"))
-    db = DeltaTableDatabase(store) if kind == "delta" else SQLiteDatabase(store / "db.sqlite")
+    if kind == "delta":
+        db = DeltaTableDatabase(store)
+    elif kind == "delta_s3":
+        options = json.loads(os.environ["CLAIMS_S3_OPTIONS"])
+        db = DeltaTableDatabase(os.environ["CLAIMS_S3_BASE"], storage_options=options)
+    else:
+        db = SQLiteDatabase(store / "db.sqlite")
     node = FunctionNode(pod, source, db)
     if chunk_rows:
         node.chunk_rows = chunk_rows
@@ -315,12 +419,14 @@ def _start(
     together: int = 1,
     chunk_rows: int = 0,
     lease: float = 20.0,
+    s3: tuple[str, dict[str, str]] | None = None,
 ) -> subprocess.Popen[str]:
     """A worker process; ``together``: the workers started now begin running the node at
     the same time (each waits for that many to be ready); ``chunk_rows``: the node's chunk
     size (0: the default); ``lease``: its claims' lease (long, so that a worker starved of
     CPU on a busy machine does not lose its claims and duplicate work, unless a test is
-    about a dead holder)."""
+    about a dead holder); ``s3``: (base URI, storage options) of the store for kind
+    ``delta_s3``."""
     script = tmp_path / "worker.py"
     if not script.exists():  # (rewriting it could truncate it under a worker still starting)
         staged = tmp_path / "worker.py.tmp"
@@ -340,6 +446,9 @@ def _start(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=os.environ
+        if s3 is None
+        else {**os.environ, "CLAIMS_S3_BASE": s3[0], "CLAIMS_S3_OPTIONS": json.dumps(s3[1])},
     )
 
 
@@ -365,10 +474,16 @@ def _stored(tmp_path: Path, n: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["delta", "sqlite"])
-def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["delta", "delta_s3", "sqlite"])
+def test_processes_share_a_node_and_compute_each_row_once(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     n = 96
-    workers = [_start(tmp_path, n, kind, together=3) for _ in range(3)]
+    s3 = None
+    if kind == "delta_s3":
+        options = request.getfixturevalue("s3")
+        s3 = (fresh_s3_base(options), options)
+    workers = [_start(tmp_path, n, kind, together=3, s3=s3) for _ in range(3)]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
     calls = _calls(tmp_path)
@@ -382,7 +497,7 @@ def test_processes_share_a_node_and_compute_each_row_once(tmp_path: Path, kind: 
     computed = sum(int(out.split()[0]) for out, _ in outputs)
     assert n <= computed <= n + 4
     # every row has its result stored: one more process finds them all
-    again = _start(tmp_path, n, kind)
+    again = _start(tmp_path, n, kind, s3=s3)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert out.split()[:3] == ["0", str(n), "0"]  # computed, reused, failed
@@ -436,6 +551,30 @@ def test_a_sigkilled_process_rows_are_taken_over_without_waiting_for_its_lease(
     xs = [x for _, x in _calls(tmp_path)]
     assert sorted(set(xs)) == list(range(n))
     _stored(tmp_path, n)
+
+
+@pytest.mark.slow
+def test_on_object_storage_a_sigkilled_process_rows_are_taken_over(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    """The same on S3 (leases of 600 s): the survivors finish the dead holder's rows at once,
+    and one more process finds every result stored."""
+    n = 120
+    store = (fresh_s3_base(s3), s3)
+    victim, *others = (
+        _start(tmp_path, n, "delta_s3", together=3, lease=600.0, s3=store) for _ in range(3)
+    )
+    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    outputs = [w.communicate(timeout=240) for w in others]
+    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
+    xs = [x for _, x in _calls(tmp_path)]
+    assert sorted(set(xs)) == list(range(n))
+    again = _start(tmp_path, n, "delta_s3", s3=store)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert out.split()[:3] == ["0", str(n), "0"]  # computed, reused, failed
 
 
 @pytest.mark.slow

@@ -12,14 +12,16 @@ a changed input, such as one with new rows, forms its buckets afresh) is append-
 each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
 ``renewed``, ``released`` or ``done``:
 
-1. A process looks at the buckets' rows once per pass. A bucket with a ``done`` row was
-   finished by someone (its results are committed); a bucket whose live owner (latest row
+1. A process reads the claims once per pass (the whole table, projected: it is small, and
+   a read by bucket would make a store keep an index of the column). A bucket with a
+   ``done`` row was finished by someone (its results are committed); a bucket whose live
+   owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
    left to them.
 2. To take free buckets (a batch of them, see ``sharing.share_work``) it appends a ``claimed`` row
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
-   its own claim is the only live one; it appends ``released`` for the others and moves on
-   (it tries them again on a later pass). Commits
+   its own claim is the only live one; it appends ``released`` for the others (at once, or
+   with its next commit) and moves on (it tries them again on a later pass). Commits
    are ordered and a read after a commit sees every earlier commit, so of two processes
    claiming at once at least one sees the other: never both keep the bucket (both may let
    it go, and one takes it on a later pass).
@@ -35,13 +37,16 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    process is on this machine and no longer runs counts as expired (so a SIGKILLed process's
    buckets are taken over at the others' next pass, not a lease later; the lease covers lost
    machines). A process with nothing left to claim polls the claims, taking over such
-   buckets, until every bucket is done; then it looks the others' results up, once.
+   buckets, until every bucket is done, and looks the others' results up (at most once a
+   second meanwhile, and once at the end).
 
 Claims never decide correctness: results are keyed by their input and stored at most once,
 so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
 it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
 a lease), a holder that outlives its lease while still computing, clocks that disagree by
-more than a lease, the timed first calls of processes that start together (below), a run
+more than a lease, the timed first calls of processes that start together (below; a
+process looks up the results of a claimed bucket only when another process held it before,
+so rows stored without a claim are computed again), a run
 retrying the rows that failed in an earlier run over the same input (their buckets are done,
 so every process retries them). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
@@ -58,6 +63,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +76,7 @@ from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "WorkClaims", "bucket_keys"]
+__all__ = ["ClaimBook", "ClaimRow", "WorkClaims", "bucket_keys"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIVE = ("claimed", "renewed")
@@ -115,7 +121,7 @@ def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
 
 
 #: (owner, state, at, expires_at, process) of one claim row
-_Row = tuple[str, str, dt.datetime, dt.datetime, str | None]
+ClaimRow = tuple[str, str, dt.datetime, dt.datetime, str | None]
 _COLUMNS = ("bucket", "owner", "process", "state", "at", "expires_at")
 
 
@@ -134,6 +140,10 @@ class ClaimBook:
     #: process -> is it dead: a dead process stays dead, a live one is asked again after
     #: the next read of the claims
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: a committed version of the claims (``ArrowDatabase.committed_version``, taken once)
+    _absent_at: int | None = field(default=None, repr=False)
+    #: (when, rows) of the read that followed the last claim: every bucket's rows then
+    latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
@@ -155,25 +165,31 @@ class ClaimBook:
                 "expires_at": pa.array([expires] * n, _TS),
             }
         )
-        self.database.add_records(self.path, table, "claim_id", flush=True)
+        # claim ids are new random ids, absent at any version: a store need not check them
+        # against the rows committed before (on object storage it would read every id once)
+        if self._absent_at is None or self._absent_at < 0:  # (-1: no table yet)
+            self._absent_at = self.database.committed_version(self.path)
+        self.database.add_records(
+            self.path, table, "claim_id", flush=True, absent_at=self._absent_at
+        )
 
-    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
+    def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
         expires_at, process)], oldest first. Each read asks again whether the holders seen
         are alive."""
         self._verdicts = {p: dead for p, dead in self._verdicts.items() if dead}
         return self._read(buckets)
 
-    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[_Row]]:
-        if buckets is None:
-            found = self.database.get_all_records(self.path)
-        else:
-            found = self.database.get_records_with_column_value(
-                self.path, {"bucket": list(buckets)}, columns=list(_COLUMNS)
-            )
-        out: dict[str, list[_Row]] = {}
+    def _read(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
+        # every row, projected, filtered here: a claims table is small, and a read by bucket
+        # would make the store keep a lookup index of the column (written on every commit)
+        found = self.database.get_records_with_column_value(self.path, {}, columns=list(_COLUMNS))
+        out: dict[str, list[ClaimRow]] = {}
         if found is None:
             return out
+        if buckets is not None:
+            wanted = pa.array(list(buckets), pa.large_string())
+            found = found.filter(pc.is_in(found.column("bucket"), value_set=wanted))
         bucket, owner, process, state, at, expires = (found.column(c).to_pylist() for c in _COLUMNS)
         for row in sorted(
             zip(bucket, owner, state, at, expires, process, strict=True),
@@ -182,13 +198,13 @@ class ClaimBook:
             out.setdefault(row[0], []).append(row[1:])
         return out
 
-    def status(self, rows: list[_Row]) -> tuple[bool, set[str]]:
+    def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
         """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
         claim or a renewal that has not expired, written by a process not surely dead."""
         if any(state == "done" for _, state, _, _, _ in rows):
             return True, set()
         now = dt.datetime.now(dt.UTC)
-        latest: dict[str, _Row] = {}
+        latest: dict[str, ClaimRow] = {}
         for row in rows:  # oldest first
             latest[row[0]] = row
         return False, {
@@ -214,24 +230,38 @@ class ClaimBook:
         return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
     def claim(
-        self, buckets: Sequence[str], finished: Sequence[str] = (), renew: Sequence[str] = ()
+        self,
+        buckets: Sequence[str],
+        finished: Sequence[str] = (),
+        renew: Sequence[str] = (),
+        released: Sequence[str] = (),
+        release_lost: bool = True,
     ) -> list[str]:
         """Try to take ``buckets`` (one commit); returns those this process now holds.
         ``finished``: buckets this process has finished, marked done in the same commit;
-        ``renew``: buckets it still holds, renewed in it."""
-        self._append((finished, "done"), (renew, "renewed"), (buckets, "claimed"))
-        rows = self.rows(buckets)
+        ``renew``: buckets it still holds, renewed in it; ``released``: buckets it lets go of
+        in it. The buckets it claimed but did not get are released at once in a second
+        commit, or (``release_lost=False``) left to the caller to release with its next one
+        (until then they count as held by this process too, so nobody takes them)."""
+        self._append(
+            (finished, "done"), (renew, "renewed"), (released, "released"), (buckets, "claimed")
+        )
+        rows = self.rows(None)
+        self.latest = (time.monotonic(), rows)
         kept: list[str] = []
         lost: list[str] = []
         for bucket in buckets:
             done, holders = self.status(rows.get(bucket, []))
             (kept if not done and holders == {self.owner} else lost).append(bucket)
-        self._append((lost, "released"))
+        if release_lost:
+            self._append((lost, "released"))
         return kept
 
-    def renew(self, buckets: Sequence[str], finished: Sequence[str] = ()) -> None:
-        """Renew ``buckets`` and mark ``finished`` done (one commit)."""
-        self._append((finished, "done"), (buckets, "renewed"))
+    def renew(
+        self, buckets: Sequence[str], finished: Sequence[str] = (), released: Sequence[str] = ()
+    ) -> None:
+        """Renew ``buckets``, mark ``finished`` done and release ``released`` (one commit)."""
+        self._append((finished, "done"), (buckets, "renewed"), (released, "released"))
 
     def finish(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "done"))
