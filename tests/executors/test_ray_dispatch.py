@@ -83,8 +83,20 @@ def test_the_tail_of_the_queue_is_split_for_balance() -> None:
     # nothing submitted lately: at least two tasks per CPU for the queued work
     est = FIVE_PER_TASK
     assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=est, tail=True) == [2]
-    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=est, tail=True) == [2, 2, 1, 1]
+    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=est, tail=True) == [2, 1, 1, 1]
     assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
+
+
+def test_the_tail_shrinks_groups_also_when_every_slot_is_free() -> None:
+    # 40 calls of a tenth of the target on 2 CPUs, all queued at once and the caller done:
+    # not four groups of 10 (nothing left to balance the finish with) but shrinking groups,
+    # with calls held back for whichever worker is free first
+    est = TARGET_TASK_SECONDS / 10
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=est) == [10, 8, 6, 4]
+    assert plan_groups(queued=12, in_flight=3, capacity=2, estimate=est) == [3]
+    assert plan_groups(queued=3, in_flight=2, capacity=2, estimate=est) == [1, 1]
+    # calls still coming in: full groups, the whole queue launched
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=est, tail=False) == [10] * 4
 
 
 def test_long_calls_go_one_per_task_and_are_not_held_back() -> None:

@@ -47,9 +47,13 @@ Approach:
 * The tail. When the caller says it has submitted its last call (``CallDispatcher.drain``,
   reached through ``RayExecutor.no_more_calls``; a node does so once its input is exhausted), or
   when nothing was submitted for ``TAIL_AFTER_SECONDS``, the queue is probably all the work left,
-  and it is split into at least ``2 * capacity`` tasks instead: groups shrink as the queue
-  drains, so the workers finish together (the last tasks hold one call each, so a worker that
-  is done early takes the calls a slower one would otherwise run after its current task). While
+  and each task launched takes a ``2 * capacity``-th of the calls still queued (at most a full
+  group; guided self-scheduling), also when several slots are free at once: groups shrink as
+  the queue drains, so the workers finish together (the last tasks hold one call each, so a
+  worker that is done early takes the calls a slower one would otherwise run after its current
+  task). Splitting the whole queue at once instead (40 calls on 2 CPUs: four tasks of 10) left
+  nothing to balance with, and a worker a few percent slower than the other finished a call or
+  more after it. While
   calls keep coming (a node refilling its window as results are collected) full-size groups are
   kept; a short queue then means "more is on its way", not "this is the end". The next
   ``submit`` ends the draining state.
@@ -230,7 +234,14 @@ def plan_groups(
     slots = queued if long_calls else max(0, 2 * capacity - in_flight)
     if slots == 0:
         return []
-    tasks = max(-(-queued // per_task), min(queued, 2 * capacity if tail else slots))
+    if tail:  # each task takes a (2 * capacity)-th of what is left, at most a full group
+        sizes: list[int] = []
+        left = queued
+        while left > 0 and len(sizes) < slots:
+            sizes.append(min(per_task, -(-left // (2 * capacity))))
+            left -= sizes[-1]
+        return sizes
+    tasks = max(-(-queued // per_task), min(queued, slots))
     base, extra = divmod(queued, tasks)
     launch = min(tasks, slots)
     return [base + 1 if i < extra else base for i in range(launch)]
