@@ -16,8 +16,12 @@ running but waiting for a CPU) and ``cpu`` (the calls' own CPU time); on N proce
 to N times the run's seconds.
 
 Local and Ray trials alternate (``--repeats``, default 3); the speedup is the ratio of the
-medians. Every trial also times plain Ray with one ``ray.remote`` task per call (what the
-executor would get without grouping its calls into tasks), as a same-moment reference.
+medians. The warm-up before the trials runs calls of the measured size, so the executor has
+learned their duration as in a second run. ``--executor-starts-ray``: the trials run on a Ray
+the executor starts itself (as in ``--cold``: all of the machine's CPUs, the start-up imports
+done early) instead of the benchmark's ``ray.init(num_cpus=2)``. Every trial also times plain
+Ray with one ``ray.remote`` task per call (what the executor would get without grouping its
+calls into tasks), as a same-moment reference.
 Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
 
 ``--cold`` measures the first Ray run of a fresh process instead (``--repeats`` fresh processes,
@@ -29,7 +33,7 @@ without it (the first run's time minus ``ray.init``'s), and the warm run, each a
 the local time of the same process; also how long after ``ray.init`` the first call started
 (``first_call_seconds``: the start-up cost left in the first run) and the calls' CPU share.
 
-    .venv/bin/python benchmarks/ray_executor.py [--quick] [--cold]
+    .venv/bin/python benchmarks/ray_executor.py [--quick] [--cold] [--executor-starts-ray]
 """
 
 from __future__ import annotations
@@ -232,6 +236,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke size")
     parser.add_argument("--repeats", type=int, default=3, help="alternating trials (median)")
     parser.add_argument("--cold", action="store_true", help="first runs of fresh processes")
+    parser.add_argument(
+        "--executor-starts-ray",
+        action="store_true",
+        help="warm trials on a Ray the executor starts (as --cold does), not ray.init(num_cpus=2)",
+    )
     parser.add_argument("--cold-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -262,21 +271,32 @@ def main() -> None:
     emit(figure="process_pool_reference", calls=calls, seconds=round(pool_seconds, 4))
 
     start = time.perf_counter()
-    ray.init(
-        num_cpus=NUM_CPUS,
-        include_dashboard=False,
-        logging_level="ERROR",
-        _node_ip_address="127.0.0.1",  # loopback only
+    executor = RayExecutor()
+    if args.executor_starts_ray:  # as in --cold: the executor's own start (all CPUs here)
+        executor.submit_callable(cpu_work, {"iterations": 1}).result()
+    else:
+        ray.init(
+            num_cpus=NUM_CPUS,
+            include_dashboard=False,
+            logging_level="ERROR",
+            _node_ip_address="127.0.0.1",  # loopback only
+        )
+    emit(
+        figure="ray_startup",
+        seconds=round(time.perf_counter() - start, 4),
+        started_by="executor" if args.executor_starts_ray else "benchmark",
+        cpus=ray.cluster_resources().get("CPU"),
     )
-    emit(figure="ray_startup", seconds=round(time.perf_counter() - start, 4))
     try:
-        executor = RayExecutor()
         plain = ray.remote(cpu_work)
         start = time.perf_counter()
-        warm = [executor.submit_callable(cpu_work, {"iterations": 1}) for _ in range(NUM_CPUS)]
+        # calls of the measured size, so the executor's duration estimate is that of the trials
+        warm = [
+            executor.submit_callable(cpu_work, {"iterations": iterations}) for _ in range(NUM_CPUS)
+        ]
         for future in warm:
             future.result()
-        ray.get([plain.remote(1) for _ in range(NUM_CPUS)])
+        ray.get([plain.remote(iterations) for _ in range(NUM_CPUS)])
         emit(figure="ray_warmup", calls=NUM_CPUS, seconds=round(time.perf_counter() - start, 4))
 
         local_times, ray_times, plain_times = [], [], []
