@@ -80,11 +80,25 @@ def test_short_calls_are_grouped_by_target_duration() -> None:
 
 
 def test_the_tail_of_the_queue_is_split_for_balance() -> None:
-    # nothing submitted lately: at least two tasks per CPU for the queued work
+    # nothing submitted lately: each task takes half of what is left (2 CPUs), so the groups
+    # shrink to one call at the end
     est = FIVE_PER_TASK
-    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=est, tail=True) == [2]
-    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=est, tail=True) == [2, 2, 1, 1]
-    assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [1, 1, 1, 1]
+    assert plan_groups(queued=8, in_flight=3, capacity=2, estimate=est, tail=True) == [4]
+    assert plan_groups(queued=6, in_flight=0, capacity=2, estimate=est, tail=True) == [3, 2, 1]
+    assert plan_groups(queued=4, in_flight=0, capacity=2, estimate=0.001) == [2, 1, 1]
+    assert plan_groups(queued=1, in_flight=3, capacity=2, estimate=est) == [1]
+
+
+def test_the_tail_shrinks_groups_also_when_every_slot_is_free() -> None:
+    # 40 calls of a tenth of the target on 2 CPUs, all queued at once and the caller done:
+    # not four groups of 10 (nothing left to balance the finish with) but shrinking groups,
+    # with calls held back for whichever worker is free first
+    est = TARGET_TASK_SECONDS / 10
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=est) == [10, 10, 10, 5]
+    assert plan_groups(queued=5, in_flight=3, capacity=2, estimate=est) == [3]
+    assert plan_groups(queued=3, in_flight=2, capacity=2, estimate=est) == [2, 1]
+    # calls still coming in: full groups, the whole queue launched
+    assert plan_groups(queued=40, in_flight=0, capacity=2, estimate=est, tail=False) == [10] * 4
 
 
 def test_long_calls_go_one_per_task_and_are_not_held_back() -> None:
@@ -265,7 +279,7 @@ def _grouping_dispatcher() -> tuple[CallDispatcher, _Launches, threading.Event]:
 
 
 def test_a_drained_dispatcher_splits_what_is_left_for_a_balanced_finish() -> None:
-    for drain, last_size in ((False, 4), (True, 1)):
+    for drain, last_size in ((False, 4), (True, 2)):
         dispatcher, launches, gate = _grouping_dispatcher()
         gate.clear()
         _queue(dispatcher, 4 * 5 + 4)  # four full groups go out, 4 calls wait
@@ -274,13 +288,13 @@ def test_a_drained_dispatcher_splits_what_is_left_for_a_balanced_finish() -> Non
         if drain:  # the caller has nothing more: the 4 waiting calls are all the work left
             dispatcher.drain()
         dispatcher.task_finished([FIVE_PER_TASK] * 5, ())  # a slot is free
-        # still coming in: the free slot gets every waiting call; drained: just one of them,
-        # so the other slots can take the rest as they free up
+        # still coming in: the free slot gets every waiting call; drained: half of them (2
+        # CPUs), so the other slots can take the rest as they free up
         assert launches.wait_for(6)[5] == last_size
         if drain:
             _queue(dispatcher, 1)  # a new call ends the draining state: full groups again
             dispatcher.task_finished([FIVE_PER_TASK] * 5, ())
-            assert launches.wait_for(7)[6] == 4
+            assert launches.wait_for(7)[6] == 3  # the 2 still waiting and the new one
 
 
 @pytest.mark.ray
