@@ -215,5 +215,5 @@ def test_a_source_schemas_are_the_same_before_and_after_its_rows_are_enriched():
 
 
 def test_iter_slices_needs_a_positive_size(source):
-    with pytest.raises(InputValidationError, match="rows must be at least 1"):
-        next(source.iter_slices(0))
+    with pytest.raises(InputValidationError, match="rows must be a whole number of at least 1"):
+        source.iter_slices(0)

@@ -48,7 +48,7 @@ from orcapod.errors import FieldNotFoundError, InputValidationError
 from orcapod.hashing import hash_object, hash_table
 from orcapod.sources.cached import CachedSource
 from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
-from orcapod.streams.base import ColumnsArg, StreamBase
+from orcapod.streams.base import ColumnsArg, StreamBase, check_slice_rows
 from orcapod.types import ColumnConfig, ContentHash, Schema
 from orcapod.types.columns import (
     BLOCK_SEP,
@@ -275,12 +275,14 @@ class RootSource(StreamBase):
         source whose rows were not enriched yet enriches each slice on its own, so its system
         tags and source info are never held for every row at once (a function node's run
         over a large source reads it this way)."""
+        check_slice_rows(rows)
         config = ColumnConfig.handle_config(columns, all_info)
-        if self._stream is not None or config.sort_by_tags or rows < 1:
-            yield from super().iter_slices(rows, config)
-            return
-        for start in range(0, self._raw.num_rows, rows):
-            yield self._stream_of(self._enriched_table(start, rows)).as_table(config)
+        if self._stream is not None or config.sort_by_tags:
+            return super().iter_slices(rows, config)
+        return (
+            self._stream_of(self._enriched_table(start, rows)).as_table(config)
+            for start in range(0, self._raw.num_rows, rows)
+        )
 
     def record_ids(self, start: int = 0, length: int | None = None) -> pa.Array:
         """The record id of every row (of ``length`` rows from ``start``: all by default)."""

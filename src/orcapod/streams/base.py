@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-__all__ = ["StreamBase", "StreamProtocol", "register_operator"]
+__all__ = ["StreamBase", "StreamProtocol", "check_slice_rows", "register_operator"]
 
 ColumnsArg = ColumnConfig | Mapping[str, Any] | None
 
@@ -80,6 +80,14 @@ def _operator(name: str) -> Callable[..., Any]:
         ) from err
 
 
+def check_slice_rows(rows: int) -> None:
+    """``iter_slices``' slice size: a positive int."""
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise InputValidationError(
+            f"iter_slices(rows={rows!r}): rows must be a whole number of at least 1"
+        )
+
+
 class StreamBase:
     """Conversions, iteration sugar and fluent operator shortcuts shared by all streams.
 
@@ -116,11 +124,9 @@ class StreamBase:
     ) -> Iterator[pa.Table]:
         """``as_table(columns, all_info)`` in consecutive slices of at most ``rows`` rows
         (streams that can build their rows a slice at a time do so)."""
-        if rows < 1:
-            raise InputValidationError(f"iter_slices(rows={rows!r}): rows must be at least 1")
+        check_slice_rows(rows)
         table = self.as_table(columns, all_info)
-        for start in range(0, table.num_rows, rows):
-            yield table.slice(start, rows)
+        return (table.slice(start, rows) for start in range(0, table.num_rows, rows))
 
     @property
     def num_rows(self) -> int:
