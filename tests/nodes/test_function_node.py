@@ -477,7 +477,9 @@ def test_ray_executor_runs_packets_concurrently_through_run(
     overlapping = sum(
         1 for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1]
     )
-    assert overlapping >= 2  # 4 tasks on 2 CPUs: at least two pairs ran at the same time
+    # 4 tasks on 2 CPUs: one after another, no two would overlap (a busy machine can delay a
+    # worker's start, so only one overlapping pair is required)
+    assert overlapping >= 1
 
 
 # -- persistence across processes -------------------------------------------------------------

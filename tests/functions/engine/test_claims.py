@@ -521,6 +521,23 @@ def test_a_killed_process_rows_are_finished_by_the_others(tmp_path: Path) -> Non
     _stored(tmp_path, n)
 
 
+def _kill_a_holder(
+    tmp_path: Path,
+    victim: subprocess.Popen[str],
+    others: list[subprocess.Popen[str]],
+    n: int,
+) -> None:
+    """SIGKILL ``victim`` once it holds claims and the others share the work; the others
+    then finish every row."""
+    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    outputs = [w.communicate(timeout=240) for w in others]
+    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
+    xs = [x for _, x in _calls(tmp_path)]
+    assert sorted(set(xs)) == list(range(n))
+
+
 def _wait_for_calls(tmp_path: Path, wanted: dict[int, int], victim: subprocess.Popen[str]) -> None:
     """Until each process ``pid`` of ``wanted`` has made ``wanted[pid]`` calls (while
     ``victim`` runs)."""
@@ -543,13 +560,7 @@ def test_a_sigkilled_process_rows_are_taken_over_without_waiting_for_its_lease(
     n = 160
     victim, *others = (_start(tmp_path, n, together=3, lease=600.0) for _ in range(3))
     # the victim holds claims (it made calls past its two timed ones); all share the work
-    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.communicate()
-    outputs = [w.communicate(timeout=240) for w in others]
-    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
-    xs = [x for _, x in _calls(tmp_path)]
-    assert sorted(set(xs)) == list(range(n))
+    _kill_a_holder(tmp_path, victim, others, n)
     _stored(tmp_path, n)
 
 
@@ -564,13 +575,7 @@ def test_on_object_storage_a_sigkilled_process_rows_are_taken_over(
     victim, *others = (
         _start(tmp_path, n, "delta_s3", together=3, lease=600.0, s3=store) for _ in range(3)
     )
-    _wait_for_calls(tmp_path, {victim.pid: 3, others[0].pid: 1, others[1].pid: 1}, victim)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.communicate()
-    outputs = [w.communicate(timeout=240) for w in others]
-    assert all(w.returncode == 0 for w in others), [err for _, err in outputs]
-    xs = [x for _, x in _calls(tmp_path)]
-    assert sorted(set(xs)) == list(range(n))
+    _kill_a_holder(tmp_path, victim, others, n)
     again = _start(tmp_path, n, "delta_s3", s3=store)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
