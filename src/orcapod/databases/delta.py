@@ -288,27 +288,16 @@ class DeltaTableDatabase(StoringBackend):
         with self._lock:
             state = self._state(key)
             state.refresh()
-            return _token(state)
+            return state.token()
 
     def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
         """The current token if every version after ``since`` (every version, for None) is
-        an append this object committed (``PathState.own_versions``)."""
+        an append this object committed (``PathState.appended_token``)."""
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
             state.refresh()
-            token = _token(state)
-            if token is None or state.table is None:
-                return None
-            first = 0
-            if since is not None:
-                table, _, version = since.rpartition("@")
-                if table != token.rpartition("@")[0]:
-                    return None  # another table
-                first = int(version) + 1
-            table_id = str(state.table.metadata().id)  # (a UUID string, typed as int)
-            own = state.own_versions.get(table_id, set())
-            return token if all(v in own for v in range(first, state.version + 1)) else None
+            return state.appended_token(since)
 
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         with self._lock:
@@ -596,10 +585,3 @@ class DeltaTableDatabase(StoringBackend):
             return records_where(
                 self._state(key), constraints, record_id_column, columns, statistics
             )
-
-
-def _token(state: PathState) -> str | None:
-    """The table's token (``table_token``); None without a table or with rows pending."""
-    if state.table is None or state.pending:
-        return None
-    return f"delta:{state.table.metadata().id}@{state.version}"

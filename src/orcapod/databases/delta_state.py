@@ -129,6 +129,29 @@ class PathState:
         """Pending rows were dropped: the id set is built again when next needed."""
         self._pending_ids = None
 
+    def token(self) -> str | None:
+        """``delta:<Delta table id>@<version>`` (the database's ``table_token``); None without
+        a table or with rows pending."""
+        if self.table is None or self.pending:
+            return None
+        return f"delta:{self.table.metadata().id}@{self.version}"
+
+    def appended_token(self, since: str | None) -> str | None:
+        """``token()`` if every version after the one ``since`` names (every version, for
+        None) is an append this database object committed (``own_versions``), else None."""
+        token = self.token()
+        if token is None or self.table is None:
+            return None
+        first = 0
+        if since is not None:
+            table, _, version = since.rpartition("@")
+            if table != token.rpartition("@")[0]:
+                return None  # another table
+            first = int(version) + 1
+        table_id = str(self.table.metadata().id)  # (a UUID string, typed as int)
+        own = self.own_versions.get(table_id, set())
+        return token if all(v in own for v in range(first, self.version + 1)) else None
+
     def lookup_index(self) -> LookupIndex | None:
         """The persistent lookup indexes of the table (``column_index``); None when its store
         has no filesystem for them."""

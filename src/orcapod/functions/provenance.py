@@ -87,9 +87,10 @@ def output_record_id(record_id: str, output_digest: bytes) -> str:
 
 def result_record_ids(input_hashes: Sequence[str], suffix: bytes) -> list[str]:
     """``result_record_id`` of many input hashes (hash strings) sharing one ``suffix``."""
-    tail = b"\0" + suffix
-    blake2b = hashlib.blake2b
-    return [blake2b(h.encode() + tail, digest_size=16).hexdigest() for h in input_hashes]
+    ids: list[str] = result_record_id_array(
+        pa.array(input_hashes, pa.large_string()), suffix
+    ).to_pylist()
+    return ids
 
 
 def result_record_id_array(input_hashes: pa.Array | pa.ChunkedArray, suffix: bytes) -> pa.Array:
