@@ -89,6 +89,7 @@ from orcapod.types.columns import RECORD_ID
 
 __all__ = [
     "INDEX_DIR",
+    "MERGED_SPILL_ROWS",
     "MIN_INDEXED_VALUES",
     "PACK_AFTER",
     "REMOTE_PACK_AFTER",
@@ -113,6 +114,9 @@ _PACK_NAME = "pack.h64p"
 PACK_AFTER = 8
 #: the same on object storage, where every sidecar read is a request or two
 REMOTE_PACK_AFTER = 2
+#: merged runs of the files added after a lookup index's first lookup spill to temporary
+#: files from this many hashes (``IdHashIndex(spill_rows=...)``)
+MERGED_SPILL_ROWS = 1 << 19
 
 
 def indexable(dtype: pa.DataType) -> bool:
@@ -220,10 +224,14 @@ class LookupIndex:
     def narrow(self, column: str, values: pa.Array, files: Sequence[str]) -> pa.Array:
         """Those of ``values`` (non-null, of the column's type) that may be stored in
         ``files``, the data files of the snapshot read."""
-        runs = self._merged_runs(column, files)
-        if not runs or len(values) == 0:
+        first, merged = self._merged_runs(column, files)
+        if (not first and not len(merged)) or len(values) == 0:
             return values.slice(0, 0)
-        return values.filter(pa.array(in_sorted_runs(runs, value_hashes(values))))
+        hashes = value_hashes(values)
+        found = in_sorted_runs(first, hashes)
+        if len(merged):
+            found |= merged.maybe_contains(hashes)
+        return values.filter(pa.array(found))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).
@@ -240,22 +248,27 @@ class LookupIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _merged_runs(self, column: str, files: Sequence[str]) -> list[NDArray[np.uint64]]:
-        """The sorted runs holding the hashes of ``column`` in ``files``: the per-file runs
-        of the files of this instance's first lookup as they are (merging them would cost
-        more than one lookup saves), plus the files added since merged into a few runs
-        (``IdHashIndex``), so a run that commits file after file and looks up between
-        commits searches a few runs, not one per file. A merged file's own run is dropped
-        (8 bytes a row held once, not twice). Rebuilt, reading every file's run again, when a
-        file left the snapshot (e.g. after compaction)."""
+    def _merged_runs(
+        self, column: str, files: Sequence[str]
+    ) -> tuple[list[NDArray[np.uint64]], IdHashIndex]:
+        """The hashes of ``column`` in ``files``: the per-file runs of the files of this
+        instance's first lookup as they are (merging them would cost more than one lookup
+        saves), and the files added since merged into a few runs (an ``IdHashIndex``), so a
+        run that commits file after file and looks up between commits searches a few runs,
+        not one per file. A merged file's own run is dropped (8 bytes a row held once, not
+        twice), and the merged runs spill to temporary files once they reach
+        ``MERGED_SPILL_ROWS`` hashes, so a long run's own commits cost 2 bytes a row in
+        memory. Rebuilt, reading every file's run again, when a file left the snapshot (e.g.
+        after compaction)."""
         wanted = frozenset(files)
         known, first, index = self._merged.get(column, (None, [], IdHashIndex()))
         if known is None or not known <= wanted:
             self._load(column, files)  # reads the missing runs (and writes a pack)
             cache = self._runs[column]
             first = [cache[f] for f in files if len(cache[f])]
-            self._merged[column] = (wanted, first, IdHashIndex())
-            return first
+            index = IdHashIndex(spill_rows=MERGED_SPILL_ROWS)
+            self._merged[column] = (wanted, first, index)
+            return first, index
         if known != wanted:
             added = [file for file in files if file not in known]
             self._load(column, added, pack=False)
@@ -263,7 +276,7 @@ class LookupIndex:
             for file in added:  # merged: its run is not also kept on its own
                 index.add(cache.pop(file))
             self._merged[column] = (wanted, first, index)
-        return first + index.runs
+        return first, index
 
     def _load(
         self, column: str, files: Sequence[str], pack: bool = True

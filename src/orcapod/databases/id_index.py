@@ -22,7 +22,8 @@ ids at 1M rows). Instead each path keeps this index of the committed ids' hashes
 
 Memory: 8 bytes per stored id (plus transient copies during a merge), i.e. 8 MB per million
 records per path written by this process; an index checking verified ids (below) is
-bounded.
+bounded, and an ``IdHashIndex(spill_rows=...)`` keeps its large runs in temporary files
+(``spilled_runs``: 2 bytes a hash in memory).
 
 ``CommittedIds`` is what a writer knows of one table: the hashes of the ids committed in the
 versions ``(base, version]`` (``base`` -1: every id) and the data files of ``version``, so
@@ -47,6 +48,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
+from orcapod.databases.spilled_runs import SpilledRun, probe_masks, spill
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
@@ -179,13 +181,27 @@ def _hex_tails(ids: pa.Array) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | N
 
 
 class IdHashIndex:
-    """A set of 64-bit hashes kept as sorted numpy runs (see the module docstring)."""
+    """A set of 64-bit hashes kept as sorted numpy runs (see the module docstring).
 
-    def __init__(self) -> None:
+    ``spill_rows``: a run that reaches that many hashes moves to a temporary file
+    (``spilled_runs.SpilledRun``: 2 bytes a hash stay in memory), so an index that grows with
+    a run's input holds about ``3 * spill_rows`` hashes in memory at most, whatever its size.
+    Its answers are the same; a test of hashes that may be in a spilled run reads its blocks.
+    """
+
+    def __init__(self, spill_rows: int | None = None) -> None:
         self._runs: list[NDArray[np.uint64]] = []
+        self._spilled: list[SpilledRun] = []
+        self._spill_rows = spill_rows
 
     def __len__(self) -> int:
-        return sum(len(run) for run in self._runs)
+        return sum(len(run) for run in self._runs) + sum(len(run) for run in self._spilled)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held in memory (in-memory runs, spilled runs' filters and fences)."""
+        held = sum(run.nbytes for run in self._runs)
+        return int(held + sum(run.memory_bytes for run in self._spilled))
 
     def add(self, hashes: NDArray[np.uint64]) -> None:
         """Add ``hashes`` (any order; repeats are kept, they do not change membership)."""
@@ -194,16 +210,21 @@ class IdHashIndex:
         run = np.sort(hashes)
         while self._runs and len(self._runs[-1]) <= 2 * len(run):
             run = _merge(self._runs.pop(), run)
+        if self._spill_rows is not None and len(run) >= self._spill_rows:
+            spilled = spill(run)
+            if spilled is not None:
+                self._spilled.append(spilled)
+                return
         self._runs.append(run)
 
     def maybe_contains(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         """True where a hash is in the set (the id is possibly stored); False is definite."""
-        return in_sorted_runs(self._runs, hashes)
-
-    @property
-    def runs(self) -> list[NDArray[np.uint64]]:
-        """The sorted runs (for ``in_sorted_runs`` together with others)."""
-        return list(self._runs)
+        found = in_sorted_runs(self._runs, hashes)
+        if self._spilled and len(hashes):
+            masks = probe_masks(hashes)
+            for run in self._spilled:
+                found |= run.contains(hashes, masks)
+        return found
 
 
 def in_sorted_runs(

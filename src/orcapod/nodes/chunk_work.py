@@ -199,10 +199,11 @@ class ChunkWork:
                 zip((packets + self.base).tolist(), self._lost.values(), strict=True)
             )
         outcome = np.full(len(distinct), SKIPPED, dtype=np.int8)
-        earlier = np.zeros(len(distinct), dtype=bool)
-        if computed_earlier is not None and len(distinct):
-            earlier = computed_earlier(distinct)
         found = (answers.hit | answers.filtered) & ~forced
+        earlier = np.zeros(len(distinct), dtype=bool)
+        if computed_earlier is not None and found.any():  # only what was found can be
+            at = np.flatnonzero(found)
+            earlier[at] = computed_earlier(distinct.take(pa.array(at)))
         outcome[answers.hit & ~forced] = REUSED
         outcome[answers.hit & ~forced & earlier] = COMPUTED
         outcome[answers.filtered & ~forced] = FILTERED

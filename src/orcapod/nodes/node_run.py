@@ -19,9 +19,11 @@ run began: the chunk's entries were absent then and no earlier chunk wrote them.
 they are checked against every record committed since the run began.
 
 What stays across chunks: counts for the summary, and the first 64 bits of the input hashes
-this run computed (8 bytes per computed row), so a packet computed in an earlier chunk and
-found again by a later chunk's look-up counts as computed, as it does when both rows are in
-one chunk (a 64-bit coincidence could only count such a row as computed instead of reused).
+this run computed, so a packet computed in an earlier chunk and found again by a later chunk's
+look-up counts as computed, as it does when both rows are in one chunk (a 64-bit coincidence
+could only count such a row as computed instead of reused). They are asked only about the
+packets a look-up found, and runs of them spill to temporary files from ``SPILL_ROWS``
+hashes (``IdHashIndex(spill_rows=...)``): about 2 bytes per computed row stay in memory.
 After each chunk the Arrow memory pool releases the chunk's freed buffers.
 A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
 results are committed before the later chunk looks them up.
@@ -43,10 +45,12 @@ from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.sources import RootSource
 
-__all__ = ["CHUNK_ROWS", "run_node"]
+__all__ = ["CHUNK_ROWS", "SPILL_ROWS", "run_node"]
 
 #: input rows a run identifies, looks up, computes and commits at a time
 CHUNK_ROWS = 50_000
+#: computed hashes a run holds in memory before it spills a run of them to a temporary file
+SPILL_ROWS = 1 << 19
 
 
 def run_node(
@@ -64,7 +68,7 @@ def run_node(
     unique_entries = isinstance(node_input.stream, RootSource)
     start = store.pipeline_db.table_token(store.record_path) if unique_entries else None
     stored = StoredEntries(store)
-    computed = IdHashIndex()  # first 64 bits of the input hashes computed so far
+    computed = IdHashIndex(spill_rows=SPILL_ROWS)  # first 64 bits of the hashes computed
 
     def computed_earlier(hashes: pa.Array) -> np.ndarray:
         if not len(computed):

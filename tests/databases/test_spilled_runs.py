@@ -1,0 +1,83 @@
+"""Spilled hash runs: the same answers as the run in memory, with 2 bytes a hash held."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+
+from orcapod.databases import spilled_runs
+from orcapod.databases.id_index import IdHashIndex
+from orcapod.databases.spilled_runs import BLOCK_HASHES, spill
+
+
+def _hashes(seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2**64 - 1, n, dtype=np.uint64)
+
+
+def _queries(stored: np.ndarray, seed: int, absent: int) -> np.ndarray:
+    others = _hashes(seed, absent)
+    others = others[~np.isin(others, stored)]
+    edges = np.array([0, 2**64 - 1, stored.min(), stored.max()], dtype=np.uint64)
+    # the first and last hash of blocks, and their neighbours (absent unless stored)
+    bounds = np.sort(stored)[::BLOCK_HASHES]
+    near = np.concatenate([bounds, bounds - np.uint64(1), bounds + np.uint64(1)])
+    return np.concatenate([others, stored[::5], edges, near])
+
+
+@pytest.mark.parametrize("n", [1, 7, BLOCK_HASHES, BLOCK_HASHES + 1, 20_000])
+def test_a_spilled_run_finds_exactly_its_hashes(n: int) -> None:
+    stored = np.sort(_hashes(n, n))
+    run = spill(stored)
+    assert run is not None and len(run) == n
+    queries = _queries(stored, n + 1, 5_000)
+    assert np.array_equal(run.contains(queries), np.isin(queries, stored))
+
+
+def test_few_queries_read_blocks_and_many_read_the_run_with_equal_answers() -> None:
+    stored = np.sort(_hashes(3, 100_000))
+    run = spill(stored)
+    assert run is not None
+    for queries in (stored[:3], stored[::2], _queries(stored, 4, 100)):
+        assert np.array_equal(run.contains(queries), np.isin(queries, stored))
+
+
+def test_the_filter_rules_out_almost_every_absent_hash() -> None:
+    stored = np.sort(_hashes(5, 200_000))
+    run = spill(stored)
+    assert run is not None
+    absent = _hashes(6, 100_000)
+    masks = spilled_runs.probe_masks(absent)
+    slots = run._slots(absent)
+    candidates = (run._bloom[slots] & masks) == masks
+    assert candidates.mean() < 0.01  # about 0.4 % at 16 bits a hash
+    assert run.memory_bytes <= 2.1 * len(stored)
+
+
+def test_an_index_that_spills_answers_like_one_in_memory_and_holds_little() -> None:
+    stored = _hashes(7, 300_000)
+    spilling, whole = IdHashIndex(spill_rows=40_000), IdHashIndex()
+    for start in range(0, len(stored), 10_000):
+        spilling.add(stored[start : start + 10_000])
+        whole.add(stored[start : start + 10_000])
+    assert len(spilling) == len(whole) == len(stored)
+    assert spilling._spilled  # some runs went to files
+    queries = _queries(stored, 8, 50_000)
+    assert np.array_equal(spilling.maybe_contains(queries), whole.maybe_contains(queries))
+    assert np.array_equal(spilling.maybe_contains(queries), np.isin(queries, stored))
+    # in memory: the unspilled runs (under 3 x spill_rows) and 2 bytes a spilled hash
+    assert spilling.memory_bytes < 8 * 3 * 40_000 + 2.1 * len(stored)
+    assert whole.memory_bytes == 8 * len(stored)
+
+
+def test_a_run_that_cannot_be_spilled_stays_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spilled_runs.tempfile, "TemporaryFile", no_space)
+    stored = _hashes(9, 50_000)
+    index = IdHashIndex(spill_rows=10_000)
+    index.add(stored)
+    assert not index._spilled and len(index) == len(stored)
+    assert index.maybe_contains(stored[:100]).all()
