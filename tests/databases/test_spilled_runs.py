@@ -9,7 +9,7 @@ import pytest
 
 from orcapod.databases import spilled_runs
 from orcapod.databases.id_index import IdHashIndex
-from orcapod.databases.spilled_runs import BLOCK_HASHES, spill
+from orcapod.databases.spilled_runs import BITS_PER_HASH, BLOCK_HASHES, GAP_BLOCKS, spill
 
 
 def _hashes(seed: int, n: int) -> np.ndarray:
@@ -26,20 +26,25 @@ def _queries(stored: np.ndarray, seed: int, absent: int) -> np.ndarray:
     return np.concatenate([others, stored[::5], edges, near])
 
 
+@pytest.mark.parametrize("bloom_bits", [BITS_PER_HASH, 0])
 @pytest.mark.parametrize("n", [1, 7, BLOCK_HASHES, BLOCK_HASHES + 1, 20_000])
-def test_a_spilled_run_finds_exactly_its_hashes(n: int) -> None:
+def test_a_spilled_run_finds_exactly_its_hashes(n: int, bloom_bits: int) -> None:
     stored = np.sort(_hashes(n, n))
-    run = spill(stored)
+    run = spill(stored, bloom_bits)
     assert run is not None and len(run) == n
     queries = _queries(stored, n + 1, 5_000)
     assert np.array_equal(run.contains(queries), np.isin(queries, stored))
 
 
-def test_few_queries_read_blocks_and_many_read_the_run_with_equal_answers() -> None:
-    stored = np.sort(_hashes(3, 100_000))
-    run = spill(stored)
+@pytest.mark.parametrize("bloom_bits", [BITS_PER_HASH, 0])
+def test_few_queries_read_blocks_and_many_stream_the_run_with_equal_answers(
+    bloom_bits: int,
+) -> None:
+    stored = np.sort(_hashes(3, 300_000))  # more than one span of blocks
+    run = spill(stored, bloom_bits)
     assert run is not None
-    for queries in (stored[:3], stored[::2], _queries(stored, 4, 100)):
+    spread = stored[:: BLOCK_HASHES * (GAP_BLOCKS + 1)]  # blocks too far apart to join
+    for queries in (stored[:3], stored[::2], spread, _queries(stored, 4, 100)):
         assert np.array_equal(run.contains(queries), np.isin(queries, stored))
 
 
@@ -55,9 +60,13 @@ def test_the_filter_rules_out_almost_every_absent_hash() -> None:
     assert run.memory_bytes <= 2.1 * len(stored)
 
 
-def test_an_index_that_spills_answers_like_one_in_memory_and_holds_little() -> None:
+@pytest.mark.parametrize("bloom_bits", [BITS_PER_HASH, 0])
+def test_an_index_that_spills_answers_like_one_in_memory_and_holds_little(
+    bloom_bits: int,
+) -> None:
     stored = _hashes(7, 300_000)
-    spilling, whole = IdHashIndex(spill_rows=40_000), IdHashIndex()
+    spilling = IdHashIndex(spill_rows=40_000, bloom_bits=bloom_bits)
+    whole = IdHashIndex()
     for start in range(0, len(stored), 10_000):
         spilling.add(stored[start : start + 10_000])
         whole.add(stored[start : start + 10_000])
@@ -66,8 +75,9 @@ def test_an_index_that_spills_answers_like_one_in_memory_and_holds_little() -> N
     queries = _queries(stored, 8, 50_000)
     assert np.array_equal(spilling.maybe_contains(queries), whole.maybe_contains(queries))
     assert np.array_equal(spilling.maybe_contains(queries), np.isin(queries, stored))
-    # in memory: the unspilled runs (under 3 x spill_rows) and 2 bytes a spilled hash
-    assert spilling.memory_bytes < 8 * 3 * 40_000 + 2.1 * len(stored)
+    # in memory: the unspilled runs (under 3 x spill_rows) and the filters' bits
+    filters = bloom_bits / 8 * 1.05 + 0.02  # with the fences
+    assert spilling.memory_bytes < 8 * 3 * 40_000 + filters * len(stored)
     assert whole.memory_bytes == 8 * len(stored)
 
 

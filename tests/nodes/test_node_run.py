@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from orcapod.databases import DeltaTableDatabase
+from orcapod.databases import DeltaTableDatabase, column_index, id_index, spilled_runs
 from orcapod.errors import ExecutionError
 from orcapod.functions import FunctionPod, PythonPacketFunction
-from orcapod.nodes import FunctionNode
+from orcapod.nodes import FunctionNode, node_run
 from orcapod.nodes.node_run import _own_version
 from orcapod.sources import DictSource
 from orcapod.types import ErrorPolicy
@@ -51,6 +51,34 @@ def test_a_packet_repeated_in_a_later_chunk_is_computed_once_and_counted_compute
     results = db.at("_result").get_all_records(node.result_cache.record_path)
     assert results is not None and results.num_rows == 4  # each packet computed once
     assert node.as_table().column("y").to_pylist() == [2, 3, 4, 5, 2, 3, 2]
+
+
+def test_counts_and_results_are_the_same_when_the_run_spills_its_hash_sets(tmp_path, monkeypatch):
+    # tiny thresholds: the run's computed hashes and the results' lookup index (every lookup
+    # indexed) keep their runs in temporary files from the second chunk on
+    monkeypatch.setattr(node_run, "SPILL_ROWS", 2)
+    monkeypatch.setattr(column_index, "MERGED_SPILL_ROWS", 2)
+    monkeypatch.setattr(column_index, "MIN_INDEXED_VALUES", 1)
+    spilled: list[int] = []  # the filter bits of each run spilled
+
+    def spill(run: object, bloom_bits: int) -> object:
+        spilled.append(bloom_bits)
+        return spilled_runs.spill(run, bloom_bits)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(id_index, "spill", spill)
+    db = DeltaTableDatabase(tmp_path / "store")
+    node = node_over(db, [1, 2, 3, 4, 1, 2, 5, 6, 8, 1, 9])
+    summary = node.run()
+    assert (summary.computed, summary.reused, summary.total) == (11, 0, 11)
+    results = db.at("_result").get_all_records(node.result_cache.record_path)
+    assert results is not None and results.num_rows == 8  # each packet computed once
+    # another input sharing most packets: reused ones found through the spilled index,
+    # new ones computed once though repeated in later chunks
+    grown = node_over(db, [10, 1, 2, 10, 3, 11, 4, 11, 5, 10])
+    summary = grown.run()
+    assert (summary.computed, summary.reused) == (5, 5)
+    assert grown.as_table().column("y").to_pylist() == [11, 2, 3, 11, 4, 12, 5, 12, 6, 11]
+    assert 0 in spilled and spilled_runs.BITS_PER_HASH in spilled  # both sets spilled
 
 
 def test_a_failure_in_the_middle_chunk_keeps_the_earlier_chunks_stored(tmp_path):

@@ -48,7 +48,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.spilled_runs import SpilledRun, probe_masks, spill
+from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRun, probe_masks, spill
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
@@ -184,15 +184,17 @@ class IdHashIndex:
     """A set of 64-bit hashes kept as sorted numpy runs (see the module docstring).
 
     ``spill_rows``: a run that reaches that many hashes moves to a temporary file
-    (``spilled_runs.SpilledRun``: 2 bytes a hash stay in memory), so an index that grows with
-    a run's input holds about ``3 * spill_rows`` hashes in memory at most, whatever its size.
-    Its answers are the same; a test of hashes that may be in a spilled run reads its blocks.
+    (``spilled_runs.SpilledRun``, with a filter of ``bloom_bits`` bits a hash in memory), so an
+    index that grows with a run's input holds about ``3 * spill_rows`` hashes in memory at
+    most, whatever its size. Its answers are the same; a test of hashes that may be in a
+    spilled run reads its blocks.
     """
 
-    def __init__(self, spill_rows: int | None = None) -> None:
+    def __init__(self, spill_rows: int | None = None, bloom_bits: int = BITS_PER_HASH) -> None:
         self._runs: list[NDArray[np.uint64]] = []
         self._spilled: list[SpilledRun] = []
         self._spill_rows = spill_rows
+        self._bloom_bits = bloom_bits
 
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs) + sum(len(run) for run in self._spilled)
@@ -211,7 +213,7 @@ class IdHashIndex:
         while self._runs and len(self._runs[-1]) <= 2 * len(run):
             run = _merge(self._runs.pop(), run)
         if self._spill_rows is not None and len(run) >= self._spill_rows:
-            spilled = spill(run)
+            spilled = spill(run, self._bloom_bits)
             if spilled is not None:
                 self._spilled.append(spilled)
                 return
@@ -221,7 +223,7 @@ class IdHashIndex:
         """True where a hash is in the set (the id is possibly stored); False is definite."""
         found = in_sorted_runs(self._runs, hashes)
         if self._spilled and len(hashes):
-            masks = probe_masks(hashes)
+            masks = probe_masks(hashes) if self._bloom_bits else None
             for run in self._spilled:
                 found |= run.contains(hashes, masks)
         return found

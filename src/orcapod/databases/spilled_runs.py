@@ -15,9 +15,12 @@ than with its chunk. ``IdHashIndex(spill_rows=...)`` moves each sorted run that 
 * *fence keys*: the first hash of every block of ``BLOCK_HASHES`` hashes in the file (0.016
   bytes a hash), so a candidate's block is found with one ``np.searchsorted``.
 
-A candidate is confirmed exactly by reading its block (4 KB) from the file (``os.pread``), or
-the whole file when the candidates touch more than an eighth of its blocks. So answers are the
-same as the in-memory run's: the filter only decides what needs reading, never what is found.
+A candidate is confirmed exactly by reading its block (4 KB) from the file (``os.pread``;
+neighbouring blocks in one read of up to 1 MB, so many candidates stream through the file
+with bounded memory). So answers are the same as the in-memory run's: the filter only decides
+what needs reading, never what is found. A set asked only about hashes that are mostly in it
+(or rarely asked) can do without the filter (``bloom_bits=0``): a few kilobytes of fences
+stay in memory per million hashes.
 
 The file is an anonymous temporary file (``tempfile.TemporaryFile``: removed by the system
 when closed or when the process ends, however it ends), closed when the run is dropped. Where
@@ -35,7 +38,16 @@ import weakref
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BITS_PER_HASH", "BLOCK_HASHES", "BLOOM_PROBES", "SpilledRun", "probe_masks", "spill"]
+__all__ = [
+    "BITS_PER_HASH",
+    "BLOCK_HASHES",
+    "BLOOM_PROBES",
+    "GAP_BLOCKS",
+    "SPAN_BLOCKS",
+    "SpilledRun",
+    "probe_masks",
+    "spill",
+]
 
 #: Bloom filter bits per hash
 BITS_PER_HASH = 16
@@ -43,6 +55,10 @@ BITS_PER_HASH = 16
 BLOOM_PROBES = 8
 #: hashes per block read to confirm a candidate (4 KB)
 BLOCK_HASHES = 512
+#: candidates' blocks at most this far apart are read together ...
+GAP_BLOCKS = 4
+#: ... in reads of at most this many blocks (1 MB)
+SPAN_BLOCKS = 256
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: the probe bits come from h * _MIX
 _ONE = np.uint64(1)
@@ -59,13 +75,17 @@ def probe_masks(hashes: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 
 class SpilledRun:
-    """One sorted run of hashes in a temporary file (see the module docstring)."""
+    """One sorted run of hashes in a temporary file (see the module docstring);
+    ``bloom_bits`` 0: no filter, every queried hash is a candidate."""
 
-    def __init__(self, run: NDArray[np.uint64], handle: object, fileno: int) -> None:
+    def __init__(
+        self, run: NDArray[np.uint64], handle: object, fileno: int, bloom_bits: int
+    ) -> None:
         self._length = len(run)
-        self._words = np.uint64(max(1, -(-len(run) * BITS_PER_HASH // 64)))
-        self._bloom = np.zeros(int(self._words), dtype=np.uint64)
-        if len(run):
+        self._words = np.uint64(max(1, -(-len(run) * bloom_bits // 64)))
+        self._bloom: NDArray[np.uint64] | None = None
+        if bloom_bits and len(run):
+            self._bloom = np.zeros(int(self._words), dtype=np.uint64)
             slots = self._slots(run)  # sorted, as the run is
             starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
             self._bloom[slots[starts]] = np.bitwise_or.reduceat(probe_masks(run), starts)
@@ -79,40 +99,58 @@ class SpilledRun:
     @property
     def memory_bytes(self) -> int:
         """Bytes held in memory (the filter and the fences)."""
-        return int(self._bloom.nbytes + self._fences.nbytes)
+        bloom = 0 if self._bloom is None else self._bloom.nbytes
+        return int(bloom + self._fences.nbytes)
 
     def _slots(self, hashes: NDArray[np.uint64]) -> NDArray[np.intp]:
         """Each hash's word: its top 32 bits scaled to the filter's size (monotonic)."""
         return (((hashes >> np.uint64(32)) * self._words) >> np.uint64(32)).astype(np.intp)
 
+    def candidates(
+        self, hashes: NDArray[np.uint64], masks: NDArray[np.uint64] | None = None
+    ) -> NDArray[np.intp]:
+        """Positions of the hashes the filter does not rule out."""
+        if self._bloom is None:
+            return np.arange(len(hashes))
+        masks = probe_masks(hashes) if masks is None else masks
+        return np.flatnonzero((self._bloom[self._slots(hashes)] & masks) == masks)
+
     def contains(
         self, hashes: NDArray[np.uint64], masks: NDArray[np.uint64] | None = None
     ) -> NDArray[np.bool_]:
         """True exactly where a hash is in the run (``masks``: ``probe_masks(hashes)``, when
-        the caller tests the same hashes against several runs)."""
+        the caller tests the same hashes against several runs). The candidates' blocks are
+        read in spans: neighbouring blocks together, at most ``SPAN_BLOCKS`` at a time."""
         found = np.zeros(len(hashes), dtype=np.bool_)
         if not len(hashes) or not self._length:
             return found
-        masks = probe_masks(hashes) if masks is None else masks
-        candidates = np.flatnonzero((self._bloom[self._slots(hashes)] & masks) == masks)
+        candidates = self.candidates(hashes, masks)
         if not len(candidates):
             return found
-        wanted = hashes[candidates]
+        order = candidates[np.argsort(hashes[candidates], kind="stable")]
+        wanted = hashes[order]  # sorted
         blocks = np.searchsorted(self._fences, wanted, side="right") - 1
-        inside = blocks >= 0  # below the first hash: absent
-        candidates, wanted, blocks = candidates[inside], wanted[inside], blocks[inside]
-        distinct = np.unique(blocks)
-        if len(distinct) * 8 > len(self._fences):  # many blocks: read the run once
-            run = self._read(0, self._length)
-            positions = np.minimum(np.searchsorted(run, wanted), self._length - 1)
-            found[candidates] = run[positions] == wanted
-            return found
-        for block in distinct.tolist():
-            start = block * BLOCK_HASHES
-            part = self._read(start, min(self._length, start + BLOCK_HASHES))
-            mine = blocks == block
-            positions = np.minimum(np.searchsorted(part, wanted[mine]), len(part) - 1)
-            found[candidates[mine]] = part[positions] == wanted[mine]
+        below = int(np.searchsorted(blocks, 0))  # under the run's first hash: absent
+        distinct, firsts = np.unique(blocks[below:], return_index=True)
+        firsts += below
+        bounds = np.r_[firsts, len(wanted)]
+        start = 0
+        while start < len(distinct):
+            stop = start + 1
+            while (
+                stop < len(distinct)
+                and distinct[stop] - distinct[stop - 1] <= GAP_BLOCKS
+                and distinct[stop] - distinct[start] < SPAN_BLOCKS
+            ):
+                stop += 1
+            first_hash = int(distinct[start]) * BLOCK_HASHES
+            part = self._read(
+                first_hash, min(self._length, (int(distinct[stop - 1]) + 1) * BLOCK_HASHES)
+            )
+            at = slice(int(bounds[start]), int(bounds[stop]))
+            positions = np.minimum(np.searchsorted(part, wanted[at]), len(part) - 1)
+            found[order[at]] = part[positions] == wanted[at]
+            start = stop
         return found
 
     def _read(self, start: int, stop: int) -> NDArray[np.uint64]:
@@ -123,9 +161,10 @@ class SpilledRun:
         return np.frombuffer(data, dtype="<u8").astype(np.uint64, copy=False)
 
 
-def spill(run: NDArray[np.uint64]) -> SpilledRun | None:
-    """``run`` (sorted) written to a temporary file, or None where that is not possible (the
-    caller keeps the run in memory)."""
+def spill(run: NDArray[np.uint64], bloom_bits: int = BITS_PER_HASH) -> SpilledRun | None:
+    """``run`` (sorted) written to a temporary file, with a filter of ``bloom_bits`` bits a
+    hash (0: none), or None where that is not possible (the caller keeps the run in
+    memory)."""
     try:
         handle = tempfile.TemporaryFile(prefix="orcapod-hashes-")  # noqa: SIM115 - the run owns it
     except OSError:
@@ -136,4 +175,4 @@ def spill(run: NDArray[np.uint64]) -> SpilledRun | None:
     except OSError:
         handle.close()
         return None
-    return SpilledRun(run, handle, handle.fileno())
+    return SpilledRun(run, handle, handle.fileno(), bloom_bits)

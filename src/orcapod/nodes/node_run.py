@@ -23,13 +23,19 @@ this run computed, so a packet computed in an earlier chunk and found again by a
 look-up counts as computed, as it does when both rows are in one chunk (a 64-bit coincidence
 could only count such a row as computed instead of reused). They are asked only about the
 packets a look-up found, and runs of them spill to temporary files from ``SPILL_ROWS``
-hashes (``IdHashIndex(spill_rows=...)``): about 2 bytes per computed row stay in memory.
-After each chunk the Arrow memory pool releases the chunk's freed buffers.
+hashes (``IdHashIndex(spill_rows=...)``), without a filter since few are asked about or most
+of those asked are in them: a few kilobytes per million computed rows stay in memory.
+After each chunk the Arrow memory pool and the C heap release what the chunk freed
+(``release_freed_memory``).
 A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
 results are committed before the later chunk looks them up.
 """
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -40,17 +46,20 @@ from orcapod.functions.engine.keys import string_keys
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.run_settings import RunSettings
+from orcapod.nodes.run_settings import SPILL_ROWS, RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.sources import RootSource
 
-__all__ = ["CHUNK_ROWS", "SPILL_ROWS", "run_node"]
+__all__ = ["CHUNK_ROWS", "release_freed_memory", "run_node"]
 
 #: input rows a run identifies, looks up, computes and commits at a time
 CHUNK_ROWS = 50_000
-#: computed hashes a run holds in memory before it spills a run of them to a temporary file
-SPILL_ROWS = 1 << 19
+_LIBC = ctypes.util.find_library("c")
+#: glibc's ``malloc_trim`` (None elsewhere: other C libraries return free pages themselves)
+_TRIM: Callable[[int], int] | None = (
+    getattr(ctypes.CDLL(_LIBC), "malloc_trim", None) if _LIBC else None
+)
 
 
 def run_node(
@@ -68,7 +77,9 @@ def run_node(
     unique_entries = isinstance(node_input.stream, RootSource)
     start = store.pipeline_db.table_token(store.record_path) if unique_entries else None
     stored = StoredEntries(store)
-    computed = IdHashIndex(spill_rows=SPILL_ROWS)  # first 64 bits of the hashes computed
+    computed = IdHashIndex(
+        spill_rows=SPILL_ROWS, bloom_bits=0
+    )  # first 64 bits of the hashes computed
 
     def computed_earlier(hashes: pa.Array) -> np.ndarray:
         if not len(computed):
@@ -91,12 +102,20 @@ def run_node(
             if len(fresh):
                 computed.add(string_keys(fresh)[:, 0].copy())
         counts += (done.computed, done.reused, done.filtered, done.failed)
-        # hand the chunk's freed Arrow buffers back to the system now: the memory pool would
-        # otherwise keep them and grow, chunk after chunk, with the input's length
-        pa.default_memory_pool().release_unused()
+        release_freed_memory()
     stored.note_run()
     computed_rows, reused, filtered, failed = (int(c) for c in counts)
     return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)
+
+
+def release_freed_memory() -> None:
+    """Hand a chunk's freed memory back to the system: the Arrow memory pool's, and the C
+    heap's free pages (glibc's ``malloc_trim``, where the C library has it). Both allocators
+    otherwise keep what a chunk freed for reuse, and the heap's free space, fragmented by
+    what outlives the chunk, grows chunk after chunk with the input's length."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def _own_version(store: NodeStore, start: str | None) -> int | None:

@@ -24,6 +24,7 @@ __all__ = [
     "FILTERED",
     "REUSED",
     "SKIPPED",
+    "SPILL_ROWS",
     "RunSettings",
     "check_concurrency",
     "run_writer",
@@ -33,6 +34,10 @@ __all__ = [
 #: what happened to a distinct entry (or packet) in one run; ``SKIPPED``: nothing (yet) - an
 #: entry never called (an inactive function, a run stopped early) counts as filtered
 COMPUTED, REUSED, FILTERED, FAILED, SKIPPED = range(5)
+
+#: hashes of the packets a run computed that it holds in memory before it spills a run of
+#: them to a temporary file (``IdHashIndex(spill_rows=...)``)
+SPILL_ROWS = 1 << 19
 
 W = TypeVar("W", bound=RunWriter)
 

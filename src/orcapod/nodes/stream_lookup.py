@@ -228,7 +228,7 @@ class Preparer:
         chunk = StreamChunk(self._settings, plan, self._store, self._next_base, self._observer)
         absent = self._known.absent(plan)
         # known absent: no look-up finds a hit, so none can be one this run computed earlier
-        earlier = self._computed_earlier if absent is None else None
+        earlier = self._writer.computed_earlier if absent is None else None
         hits = chunk.lookup(earlier, absent_at=absent)
         self._next_base += len(chunk.outcome)
         self._open.append(chunk)
@@ -246,10 +246,3 @@ class Preparer:
             (match_keys(plan.entry_keys, entries) >= 0).any()
             or (match_keys(digest_keys(plan.input_digests), packets) >= 0).any()
         )
-
-    def _computed_earlier(self, hashes: pa.Array) -> np.ndarray:
-        called = list(self._writer.called)
-        if not called:
-            return np.zeros(len(hashes), dtype=bool)
-        reference = np.concatenate(called)
-        return np.asarray(match_keys(string_keys(hashes), reference) >= 0)

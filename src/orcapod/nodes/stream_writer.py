@@ -42,10 +42,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from orcapod.databases.id_index import IdHashIndex
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import string_keys
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.run_settings import SKIPPED, RunSettings, run_writer
+from orcapod.nodes.run_settings import SKIPPED, SPILL_ROWS, RunSettings, run_writer
 from orcapod.nodes.stream_cadence import COMMIT_GAP, INLINE_COMMIT_GAP, StreamingWriter
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.operators.layout import FULL_INFO
@@ -92,7 +93,10 @@ class StreamWriter:
         self._label = settings.label
         self.chunks: deque[StreamChunk] = deque()  # not yet entirely passed on, oldest first
         self._closing: deque[StreamChunk] = deque()  # passed on, events not closed yet
-        self.called: list[np.ndarray] = []  # keys of the input hashes computed so far
+        # first 64 bits of the input hashes computed so far (written here, read by the
+        # look-up's thread: ``computed_earlier``)
+        self._computed = IdHashIndex(spill_rows=SPILL_ROWS, bloom_bits=0)
+        self._computed_lock = threading.Lock()
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=HANDED_AHEAD)
@@ -332,8 +336,16 @@ class StreamWriter:
             self.counts += chunk.summary()
             fresh = chunk.computed_hashes()
             if len(fresh):
-                self.called.append(string_keys(fresh))
+                with self._computed_lock:
+                    self._computed.add(string_keys(fresh)[:, 0].copy())
             chunk.passed = True
+
+    def computed_earlier(self, hashes: pa.Array) -> np.ndarray:
+        """Which of ``hashes`` (input hashes) the chunks passed on so far computed."""
+        with self._computed_lock:
+            if not len(self._computed):
+                return np.zeros(len(hashes), dtype=bool)
+            return self._computed.maybe_contains(string_keys(hashes)[:, 0].copy())
 
     def _advance(self, chunk: StreamChunk, settled: np.ndarray | None) -> None:
         """Send the chunk's rows settled since the last call (all remaining when None)."""
