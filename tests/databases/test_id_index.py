@@ -109,24 +109,26 @@ def test_committed_ids_merge_old_runs_without_missing_any_id_or_version() -> Non
     assert len(index._runs) <= 8  # a few runs, not one per commit
 
 
+@pytest.mark.parametrize("batch", [10, 40])
 def test_a_partial_index_stays_bounded_and_never_answers_for_what_it_forgot(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """A writer verifying each batch before adding it keeps a bounded index: old runs are
     forgotten by checks that skip them, and the index then no longer claims to cover checks
     of ids verified absent before what it forgot (those get a fresh index from the files)."""
     monkeypatch.setattr(id_index, "MAX_HELD_IDS", 100)
     index = CommittedIds(0, frozenset())
-    for version in range(1, 41):  # 40 commits of 10 ids, each checked since the one before
-        ids = pa.array([f"id-{version}-{i}" for i in range(10)])
+    for version in range(1, 41):  # 40 commits, each checked since the one before
+        ids = pa.array([f"id-{version}-{i}" for i in range(batch)])
         assert not index.maybe_contains(ids, since=version - 1).any()
         index.advance(version, frozenset({f"f{version}"}), [ids])
         assert index.maybe_contains(ids, since=version - 1).all()
         assert sum(len(run) for _, run in index._runs) <= 2 * 100  # bounded
+        assert max(len(run) for _, run in index._runs) <= 100  # and so is every merge
     assert index.base > 0 and not index.covers(0)
     assert index.covers(index.base)
     # everything committed after the new base is still found
-    after = pa.array([f"id-{v}-{i}" for v in range(index.base + 1, 41) for i in range(10)])
+    after = pa.array([f"id-{v}-{i}" for v in range(index.base + 1, 41) for i in range(batch)])
     assert index.maybe_contains(after, since=index.base).all()
 
 

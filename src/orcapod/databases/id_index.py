@@ -273,7 +273,9 @@ class CommittedIds:
     first). A later check of ids verified absent before the new ``base``, or of unverified
     ids, gets a fresh index that reads the ids committed since (``sync_index``; every id for
     unverified ones). So a writer that verifies what it adds keeps a bounded index however
-    many rows it writes. A fresh index that replaced a trimmed one to check unverified ids is
+    many rows it writes; runs of an index that may be trimmed are merged up to
+    ``MAX_HELD_IDS`` hashes only, so neither the runs it keeps nor the copies a merge makes
+    grow past that bound. A fresh index that replaced a trimmed one to check unverified ids is
     never trimmed again, so a process mixing both kinds of checks reads every id at most
     once more."""
 
@@ -295,7 +297,11 @@ class CommittedIds:
         definite."""
         for version, columns in self._unhashed:
             run = np.sort(np.concatenate([hash_ids(column) for column in columns]))
-            while self._runs and len(self._runs[-1][1]) <= 2 * len(run):
+            while (
+                self._runs
+                and len(self._runs[-1][1]) <= 2 * len(run)
+                and (not self.trimmable or len(self._runs[-1][1]) + len(run) <= MAX_HELD_IDS)
+            ):
                 run = _merge(self._runs.pop()[1], run)  # tagged with the newer version
             self._runs.append((version, run))
         self._unhashed = []
