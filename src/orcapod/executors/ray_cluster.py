@@ -52,7 +52,9 @@ second of worker time in a 1 s run. A local Ray started here therefore has its w
 with the raylet (Ray's ``enable_worker_prestart``: they boot while ``ray.init`` polls for the
 raylet, which leaves the CPU idle, and the driver then connects without waiting for them to be
 spawned) and run at the caller's priority (``worker_niceness`` 0: the user's calls get the CPU
-share ``LocalExecutor`` would get them in the caller's process). Measured on 2 CPUs, fresh
+share ``LocalExecutor`` would get them in the caller's process; Ray lowers workers so that its
+services and the user's processes stay responsive on a busy cluster node, but on the caller's
+own machine the driver mostly waits for these very calls). Measured on 2 CPUs, fresh
 processes (``benchmarks/ray_executor.py --cold``): the first call starts 0.05-0.07 s after
 ``ray.init`` instead of 0.2-0.25 s, and ``ray.init`` itself is no slower. A cluster the user
 started or joins keeps its own settings (:func:`local_settings` applies to a Ray started here
