@@ -29,10 +29,11 @@ workers preloaded, started with the raylet, at the caller's priority). ``--calle
 runs them on a Ray the benchmark starts itself with ``ray.init(num_cpus=2)`` instead, what a
 user who calls ``ray.init`` before using the executor gets: Ray's own settings, under which
 the workers run at nice 15. With Ray's settings both set-ups measured the same warm ratio
-(1.79 / 1.80, 10 trials each, same session); the executor's priority setting is worth about
-0.1 of warm ratio (1.87 against 1.77 with the caller's Ray, 15 trials each; stolen seconds in
-the calls 0.06 against 0.14): every process at normal priority - the driver, Ray's own
-services - takes the CPU from nice-15 workers, not from the local run it is compared with.
+(1.79 / 1.80, 10 trials each, same session); the executor's priority setting is worth 0.05-0.1
+of warm ratio (15 trials each, alternating: 1.84 against 1.79 with the executor's earlier
+settings, 1.87 against 1.77 against the caller's Ray; seconds stolen from the calls 0.06
+against 0.14-0.18): every process at normal priority - the driver, Ray's own services - takes
+the CPU from nice-15 workers, not from the local run they are compared with.
 (Until then the default was the caller's ``ray.init``; ``--cold``'s warm run, in a fresh
 process whose local run came before Ray started, read about 0.1 higher than it: 1.89 against
 1.79 with Ray's settings, same session. With the executor's settings both read 1.88-1.90.)
