@@ -188,7 +188,9 @@ def _first_use(ray_address: str) -> dict[str, Any]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_local_ray_started_by_the_executor_preloads_the_workers_start_up_modules() -> None:
+def test_a_local_ray_started_by_the_executor_has_preloading_workers_at_the_callers_priority() -> (
+    None
+):
     seen = _first_use("local")  # what address=None does when no cluster is running
     flags = [arg for arg in seen["argv"] if arg.startswith("--worker-preload-modules=")]
     assert flags, seen["argv"]
@@ -196,6 +198,8 @@ def test_a_local_ray_started_by_the_executor_preloads_the_workers_start_up_modul
     assert preloaded == installed_modules(PRELOAD_MODULES)
     assert "pyarrow" in preloaded
     assert seen["node"] == seen["driver_node"]
+    # the calls run at the caller's priority, not Ray's default of nice 15 above it
+    assert seen["niceness"] == seen["driver_niceness"]
 
 
 @pytest.mark.ray
@@ -207,6 +211,7 @@ def test_address_none_joins_a_running_cluster_without_start_up_settings(
     # for starting one: the executor joins it without them
     seen = _first_use(ray_session.get_runtime_context().gcs_address)
     assert seen["node"] == seen["driver_node"] == ray_session.get_runtime_context().get_node_id()
+    assert not any(arg.startswith("--worker-preload-modules=") for arg in seen["argv"])
 
 
 def test_installed_modules_keeps_the_importable_names_in_order() -> None:
