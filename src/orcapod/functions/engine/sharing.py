@@ -124,8 +124,10 @@ def share_work(
                     batch = sharer.take(*held.to_write())
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
-                        # others may be waiting for these
-                        held.settle(sharer.take_lost(), sharer.take_finished())
+                        # others may be waiting for these (after a claim that lost every
+                        # bucket with nothing to mark done, the next claim releases them)
+                        if not sharer.lost_all or held.unsettled():
+                            held.settle(sharer.take_lost(), sharer.take_finished())
                         if sharer.wait(compute, still_missing, poll_seconds) and flush:
                             flush()
                     continue
@@ -209,6 +211,10 @@ class _Held:
         self.uncommitted.extend(buckets)
         if now - self.uncommitted_since >= self.book.lease_seconds / 2:
             self._flush()
+
+    def unsettled(self) -> bool:
+        """Are there computed buckets not yet marked done?"""
+        return bool(self.uncommitted or self.committed)
 
     def _flush(self) -> None:
         if self.uncommitted and self.flush is not None:
@@ -299,6 +305,8 @@ class _Sharer:
         self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
         self.looked_at = -math.inf
         self.poll = 0.0  # the current wait between polls
+        self.read_at = 0.0  # when the claims the last pass used were read
+        self.lost_all = False  # the last claim lost every bucket of its batch
         #: the next pass may use the rows read by the last claim (``_rows``)
         self.reuse = False
 
@@ -307,8 +315,11 @@ class _Sharer:
         follows that claim at once (its read is younger than a pass takes: a read now would
         tell little more), else a new read."""
         latest, reuse, self.reuse = self.book.latest, self.reuse, False
-        if reuse and latest is not None and time.monotonic() - latest[0] <= self.claim_seconds:
+        now = time.monotonic()
+        if reuse and latest is not None and now - latest[0] <= self.claim_seconds:
+            self.read_at = latest[0]
             return latest[1]
+        self.read_at = now
         return self.book.rows(list(self.pending))
 
     def take_finished(self) -> list[str]:
@@ -325,68 +336,65 @@ class _Sharer:
         """Claim the next batch (marking ``finished`` done, renewing ``renew`` and releasing
         the buckets the last claim lost, in the same commit); None when every pending bucket
         is done or held by someone else, committing nothing (the caller settles next, and
-        marks ``finished`` done then: ``take_finished``)."""
+        marks ``finished`` done then: ``take_finished``), or when the claim lost every bucket
+        of its batch to other processes (the caller settles, releasing them, and ``wait``
+        pauses a random part of a poll before the next pass: processes contending for the
+        last free buckets stop claiming them at the same moments). A pass never sleeps
+        here: it runs in a claims thread while the caller computes, and a caller with
+        nothing left to compute must not wait behind it to commit its finished work."""
         book, buckets, pending = self.book, self.buckets, self.pending
-        while True:
-            started = time.monotonic()
-            rows = self._rows()
-            status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
-            self.status = status
-            lost = set(self.lost)
-            free = [
-                b
-                for b in pending
-                if not status[b][0] and not status[b][1] - {book.owner} and b not in lost
-            ]
-            if not free:  # (the caller's ``settle`` writes ``finished`` and the lost ones)
-                self.finished.extend(finished)
-                return None
-            if self.collided:  # two processes at one end of the free buckets: part ways
-                turn = self.random.randrange(len(free))
-                free = free[turn:] + free[:turn]
-            holders = {o for b in pending for o in status[b][1]} | {book.owner}
-            free_items = sum(len(buckets[b]) for b in free)
-            want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
-            if self.item_seconds > 0 and self.claim_seconds > 0:
-                # a costly claim (object storage) takes more per pass, up to a fair share
-                cost = int(2 * self.claim_seconds / self.item_seconds) + 1
-                want = max(want, min(cost, _GROWTH * self.cap, -(-free_items // len(holders))))
-            want = max(want, self.min_batch)
-            batch, size = [], 0
-            for bucket in free:
-                if size >= want:
-                    break
-                batch.append(bucket)
-                size += len(buckets[bucket])
-            taken = book.claim(
-                batch,
-                finished=finished,
-                renew=renew,
-                released=self.take_lost(),
-                release_lost=False,
-            )
-            self.reuse = True
-            renewed, finished, renew = list(renew), (), ()
-            self.lost = [b for b in batch if b not in taken]
-            self.collided = bool(self.lost)
-            if not taken:  # lost to someone else's claim (who may have lost too): look
-                # again after a random pause, so that processes contending for the last free
-                # buckets stop claiming them at the same moments
-                time.sleep(self.random.uniform(0, time.monotonic() - started))
-                continue
-            for bucket in taken:
-                del pending[bucket]
-            now = time.monotonic()
-            self.claim_seconds = now - started
-            # a bucket only this process ever claimed holds no results computed under a
-            # claim: its items are computed without looking their results up
-            others = {b for b in taken if any(r[0] != book.owner for r in rows.get(b, []))}
-            fresh = [buckets[b] for b in taken if b not in others]
-            seen = [buckets[b] for b in taken if b in others]
-            claimed = _Batch(taken, _joined(fresh), _joined(seen), now, renewed)
-            if self.look_up is not None and len(claimed.checked):
-                claimed.found = self.look_up(claimed.checked)
-            return claimed
+        started = time.monotonic()
+        rows = self._rows()
+        status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
+        self.status = status
+        lost = set(self.lost)
+        free = [
+            b
+            for b in pending
+            if not status[b][0] and not status[b][1] - {book.owner} and b not in lost
+        ]
+        if not free:  # (the caller's ``settle`` writes ``finished`` and the lost ones)
+            self.finished.extend(finished)
+            return None
+        if self.collided:  # two processes at one end of the free buckets: part ways
+            turn = self.random.randrange(len(free))
+            free = free[turn:] + free[:turn]
+        holders = {o for b in pending for o in status[b][1]} | {book.owner}
+        free_items = sum(len(buckets[b]) for b in free)
+        want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
+        if self.item_seconds > 0 and self.claim_seconds > 0:
+            # a costly claim (object storage) takes more per pass, up to a fair share
+            cost = int(2 * self.claim_seconds / self.item_seconds) + 1
+            want = max(want, min(cost, _GROWTH * self.cap, -(-free_items // len(holders))))
+        want = max(want, self.min_batch)
+        batch, size = [], 0
+        for bucket in free:
+            if size >= want:
+                break
+            batch.append(bucket)
+            size += len(buckets[bucket])
+        taken = book.claim(
+            batch, finished=finished, renew=renew, released=self.take_lost(), release_lost=False
+        )
+        self.reuse = True
+        self.lost = [b for b in batch if b not in taken]
+        self.collided = bool(self.lost)
+        if not taken:  # lost to someone else's claim (who may have lost too)
+            self.lost_all = True
+            return None
+        for bucket in taken:
+            del pending[bucket]
+        now = time.monotonic()
+        self.claim_seconds = now - started
+        # a bucket only this process ever claimed holds no results computed under a claim:
+        # its items are computed without looking their results up
+        others = {b for b in taken if any(r[0] != book.owner for r in rows.get(b, []))}
+        fresh = [buckets[b] for b in taken if b not in others]
+        seen = [buckets[b] for b in taken if b in others]
+        claimed = _Batch(taken, _joined(fresh), _joined(seen), now, list(renew))
+        if self.look_up is not None and len(claimed.checked):
+            claimed.found = self.look_up(claimed.checked)
+        return claimed
 
     def wait(
         self,
@@ -395,11 +403,14 @@ class _Sharer:
         poll_seconds: float,
     ) -> bool:
         """Nothing to claim: set aside the pending buckets done elsewhere; while some are not
-        done yet, wait a poll (longer after each poll that found nothing new, up to
-        ``_POLL_GROWTH`` times ``poll_seconds``: a poll costs requests on object storage that
-        slow the others down). The results of the buckets set aside are looked up (and the
-        rows that failed there computed: True when there were any) once every bucket is done,
-        or at most every ``_LOOK_UP_SECONDS`` meanwhile."""
+        done yet, wait until a poll has passed since the last read of the claims (the
+        caller's settling and the look-ups count towards it; a poll is longer after each one
+        that found nothing new, up to ``_POLL_GROWTH`` times ``poll_seconds``: a poll costs
+        requests on object storage that slow the others down). After a claim that lost every
+        bucket to other processes the pause is a random part of ``poll_seconds`` instead.
+        The results of the buckets set aside are looked up (and the rows that failed there
+        computed: True when there were any) once every bucket is done, or at most every
+        ``_LOOK_UP_SECONDS`` meanwhile."""
         pending = self.pending
         done = [b for b in pending if self.status[b][0]]
         for bucket in done:
@@ -409,10 +420,15 @@ class _Sharer:
         failed = False
         if not pending or now - self.looked_at >= _LOOK_UP_SECONDS:
             failed = self.look_up_done(compute, still_missing)
-        if pending:
-            self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2
-            self.poll = min(self.poll, _POLL_GROWTH * poll_seconds)
-            time.sleep(self.poll)
+        if not pending:
+            return failed
+        if self.lost_all:  # free buckets are left: look again soon, at a random moment
+            self.lost_all = False
+            time.sleep(self.random.uniform(0, poll_seconds))
+            return failed
+        self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2
+        self.poll = min(self.poll, _POLL_GROWTH * poll_seconds)
+        time.sleep(max(0.0, self.read_at + self.poll - time.monotonic()))
         return failed
 
     def look_up_done(
