@@ -5,7 +5,9 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
 
 * It claims a batch of free buckets at a time, one batch ahead in a background thread, so
   the next batch is claimed while the current one is computed (batches shrink as free
-  buckets run out, and hold at least ``min_batch`` items so a concurrent executor is fed).
+  buckets run out, and hold at least ``min_batch`` items so a concurrent executor is fed);
+  the claim starts shortly before the current batch's estimated end, or when the buckets
+  held need renewing (its commit renews them).
 * It goes through the buckets in its own order, from ``start``, and jumps to a random place
   only after a claim lost buckets to another process (so processes that start at once
   spread out instead of fighting over the same buckets); after a claim that lost every
@@ -52,6 +54,9 @@ __all__ = ["share_work"]
 
 #: a costly claim grows a batch up to this many times a sixteenth of the items
 _GROWTH = 4
+#: the claim of the next batch starts this many passes (as long as the last claim took)
+#: before the current batch's estimated end
+_AHEAD_PASSES = 2
 #: a waiting process polls at most this many times ``poll_seconds`` apart
 _POLL_GROWTH = 4
 #: a waiting process looks up the buckets done elsewhere at most this often, and at the end
@@ -100,8 +105,11 @@ def share_work(
     to do reads only the claims.
 
     Claiming runs one batch ahead: while a batch computes, a background thread claims the
-    next one (its reads and commits overlap the calls instead of adding to them); that
-    commit also renews the buckets held and marks done those whose results are committed.
+    next one (its reads and commits overlap the calls instead of adding to them), starting
+    two passes (as long as the last claim took) before the batch's estimated end, or
+    earlier when the buckets held need renewing; that commit also renews the buckets held
+    and marks done those whose results are committed (so a process makes few commits that
+    only renew: on object storage every commit costs each other process reads).
     Results are not committed per batch: the caller's own flushes (``compute`` may commit as
     it goes) and ``flush()`` at the latest every half lease, before waiting for others and at
     the end; a bucket is marked done after a ``flush()`` that followed its compute. ``compute``,
@@ -113,15 +121,14 @@ def share_work(
     sharer = _Sharer(book, buckets, start, min_batch, look_up)
     sharer.item_seconds = item_seconds
     held = _Held(book, flush)
-    ahead: Future[_Batch | None] | None = None
     # two claims threads: the claim made ahead, and a renewal that must not wait behind it
     with ThreadPoolExecutor(2, thread_name_prefix="orcapod-claims") as pool:
+        ahead = _Ahead(pool, sharer, held)
         try:
-            while sharer.pending or ahead is not None:
-                if ahead is not None:
-                    batch, ahead = ahead.result(), None
-                else:
-                    batch = sharer.take(*held.to_write())
+            while sharer.pending or ahead.future is not None:
+                batch = (
+                    ahead.result() if ahead.future is not None else sharer.take(*held.to_write())
+                )
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
                         # others may be waiting for these (after a claim that lost every
@@ -132,8 +139,6 @@ def share_work(
                             flush()
                     continue
                 held.claimed(batch)
-                if sharer.pending:  # claim the next batch while this one computes
-                    ahead = pool.submit(sharer.take, *held.to_write())
                 items = batch.items  # (none when its rows were computed before claiming)
                 if len(batch.checked):  # buckets others held before: what did they store?
                     found = () if look_up is None else (batch.found,)
@@ -141,17 +146,23 @@ def share_work(
                     items = np.concatenate([items, left]) if len(left) else items
                 if len(items):
                     computing = time.monotonic()
+                    # the next batch is claimed while this one computes, in time for its end
+                    ahead.due = (
+                        computing
+                        + len(items) * sharer.item_seconds
+                        - _AHEAD_PASSES * (sharer.claim_seconds)
+                    )
                     compute(items, held.heartbeat(ahead, pool))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 held.computed(batch.buckets)
             if sharer.look_up_done(compute, still_missing) and flush:
                 flush()
         except BaseException:
-            if ahead is not None:  # let the claim finish first
-                ahead.cancel()
-                wait([ahead])
+            if ahead.future is not None:  # let the claim finish first
+                ahead.future.cancel()
+                wait([ahead.future])
                 with contextlib.suppress(BaseException):
-                    following = ahead.result()
+                    following = ahead.future.result()
                     if following is not None:
                         held.claimed(following)
             if held.renewing is not None:  # (a renewal must not land after the release)
@@ -240,30 +251,39 @@ class _Held:
             self.written.pop(bucket, None)
         self.book.renew((), finished=done, released=released)
 
-    def heartbeat(
-        self, ahead: Future[_Batch | None] | None, pool: ThreadPoolExecutor
-    ) -> Callable[[], None]:
-        """Renews the buckets held (and the next batch's, once claimed) when the oldest claim
-        was written a third of the lease ago: the commit runs in ``pool`` (a claims
-        thread, beside the claim made ahead), so the calls go on meanwhile; its error is
-        raised at the next beat."""
+    def heartbeat(self, ahead: _Ahead, pool: ThreadPoolExecutor) -> Callable[[], None]:
+        """Starts the claim of the next batch once it is due (``ahead.due``) or the buckets
+        held need renewing (the claim's commit renews them); renews the buckets held (and
+        the next batch's, once claimed) when the oldest claim was written a third of the
+        lease ago and no claim is on its way (or it has been on its way for another third):
+        the commits run in ``pool`` (claims threads), so the calls go on meanwhile; a
+        renewal's error is raised at the next beat."""
         every = self.book.lease_seconds / 3
 
         def beat() -> None:
             if self.renewing is not None and self.renewing.done():
                 renewing, self.renewing = self.renewing, None
                 renewing.result()  # (raises what the renewal raised)
+            now = time.monotonic()
+            oldest = min(self.written.values(), default=now)
+            due = now >= ahead.due or now - oldest >= every
+            if ahead.future is None and due and ahead.start():
+                return
             if not self.written or self.renewing is not None:
                 return
             following = None
-            if ahead is not None and ahead.done() and not ahead.exception():
-                following = ahead.result()  # its commit renewed what was held then
-                if following is not None:
-                    for bucket in following.renewed_held:
-                        if bucket in self.written:
-                            self.written[bucket] = max(self.written[bucket], following.renewed)
-            now = time.monotonic()
-            if now - min(self.written.values()) < every:
+            if ahead.future is not None:
+                if not ahead.future.done():
+                    if now - oldest < 2 * every:  # its commit will renew them
+                        return
+                elif not ahead.future.exception():
+                    following = ahead.future.result()  # its commit renewed what was held then
+                    if following is not None:
+                        for bucket in following.renewed_held:
+                            if bucket in self.written:
+                                self.written[bucket] = max(self.written[bucket], following.renewed)
+                        oldest = min(self.written.values())
+            if now - oldest < every:
                 return
             renew = list(self.written) + ([] if following is None else following.buckets)
             self.renewing = pool.submit(self.book.renew, renew)
@@ -271,6 +291,33 @@ class _Held:
                 self.written[bucket] = now
 
         return beat
+
+
+class _Ahead:
+    """The claim of the next batch, made in a claims thread while a batch computes: started
+    by the heartbeat once ``due`` (a few passes before the batch's estimated end, so the
+    claim lands in time, and its read is recent: fewer buckets lost to other processes) or
+    when the buckets held need renewing (the claim's commit renews them: one commit instead
+    of two)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, sharer: _Sharer, held: _Held) -> None:
+        self.pool = pool
+        self.sharer = sharer
+        self.held = held
+        self.future: Future[_Batch | None] | None = None
+        self.due = 0.0
+
+    def start(self) -> bool:
+        """Start the claim (True), unless it runs already or nothing is left to claim."""
+        if self.future is not None or not self.sharer.pending:
+            return False
+        self.future = self.pool.submit(self.sharer.take, *self.held.to_write())
+        return True
+
+    def result(self) -> _Batch | None:
+        assert self.future is not None
+        future, self.future = self.future, None
+        return future.result()
 
 
 class _Sharer:
