@@ -453,11 +453,12 @@ class _Sharer:
         done yet, wait until a poll has passed since the last read of the claims (the
         caller's settling and the look-ups count towards it; a poll is longer after each one
         that found nothing new, up to ``_POLL_GROWTH`` times ``poll_seconds``: a poll costs
-        requests on object storage that slow the others down). After a claim that lost every
-        bucket to other processes the pause is a random part of ``poll_seconds`` instead.
-        The results of the buckets set aside are looked up (and the rows that failed there
-        computed: True when there were any) once every bucket is done, or at most every
-        ``_LOOK_UP_SECONDS`` meanwhile."""
+        requests on object storage that slow the others down; but not while the others'
+        pending work, at this process's last time per item, is that short). After a claim
+        that lost every bucket to other processes the pause is a random part of
+        ``poll_seconds`` instead. The results of the buckets set aside are looked up (and the
+        rows that failed there computed: True when there were any) once every bucket is
+        done, or at most every ``_LOOK_UP_SECONDS`` meanwhile."""
         pending = self.pending
         done = [b for b in pending if self.status[b][0]]
         for bucket in done:
@@ -473,7 +474,12 @@ class _Sharer:
             self.lost_all = False
             time.sleep(self.random.uniform(0, poll_seconds))
             return failed
-        self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2
+        # the others' pending work, spread over them: while it is short, their last buckets
+        # are done any moment, and a poll every ``poll_seconds`` finds them soon after
+        holders = {o for b in pending for o in self.status[b][1]} - {self.book.owner}
+        left = sum(len(self.buckets[b]) for b in pending) * self.item_seconds
+        soon = left <= _POLL_GROWTH * poll_seconds * max(1, len(holders))
+        self.poll = poll_seconds if done or soon or self.poll == 0 else self.poll * 2
         self.poll = min(self.poll, _POLL_GROWTH * poll_seconds)
         time.sleep(max(0.0, self.read_at + self.poll - time.monotonic()))
         return failed
