@@ -311,7 +311,7 @@ class _Ahead:
         """Start the claim (True), unless it runs already or nothing is left to claim."""
         if self.future is not None or not self.sharer.pending:
             return False
-        self.future = self.pool.submit(self.sharer.take, *self.held.to_write())
+        self.future = self.pool.submit(self.sharer.take, *self.held.to_write(), ahead=True)
         return True
 
     def result(self) -> _Batch | None:
@@ -379,7 +379,9 @@ class _Sharer:
         lost, self.lost = self.lost, []
         return lost
 
-    def take(self, finished: Sequence[str], renew: Sequence[str]) -> _Batch | None:
+    def take(
+        self, finished: Sequence[str], renew: Sequence[str], ahead: bool = False
+    ) -> _Batch | None:
         """Claim the next batch (marking ``finished`` done, renewing ``renew`` and releasing
         the buckets the last claim lost, in the same commit); None when every pending bucket
         is done or held by someone else, committing nothing (the caller settles next, and
@@ -388,7 +390,10 @@ class _Sharer:
         pauses a random part of a poll before the next pass: processes contending for the
         last free buckets stop claiming them at the same moments). A pass never sleeps
         here: it runs in a claims thread while the caller computes, and a caller with
-        nothing left to compute must not wait behind it to commit its finished work."""
+        nothing left to compute must not wait behind it to commit its finished work.
+        ``ahead``: the pass runs while the caller computes a batch, so the buckets a claim
+        lost entirely are released at once (the caller's next commit may be a batch away,
+        and until then nobody takes them)."""
         book, buckets, pending = self.book, self.buckets, self.pending
         started = time.monotonic()
         rows = self._rows()
@@ -428,6 +433,8 @@ class _Sharer:
         self.collided = bool(self.lost)
         if not taken:  # lost to someone else's claim (who may have lost too)
             self.lost_all = True
+            if ahead:
+                book.release(self.take_lost())
             return None
         for bucket in taken:
             del pending[bucket]
