@@ -37,10 +37,12 @@ claims are read whole (a small table) rather than by bucket.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import random
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -332,8 +334,10 @@ class _Sharer:
         look_up: Callable[[np.ndarray], object] | None,
     ) -> None:
         order = sorted(buckets)
-        if order:
-            order = order[start % len(order) :] + order[: start % len(order)]
+        #: every bucket's place in the sorted order, and this process's start place in it
+        self.places = {bucket: i for i, bucket in enumerate(order)}
+        self.start = start % len(order) if order else 0
+        order = order[self.start :] + order[: self.start]
         self.book = book
         self.buckets = buckets
         self.pending = dict.fromkeys(order)
@@ -368,6 +372,33 @@ class _Sharer:
             return latest[1]
         self.read_at = now
         return self.book.rows(list(self.pending))
+
+    def _ordered(self, free: list[str], holders: set[str]) -> list[str]:
+        """The free buckets in the order this process claims them while other processes
+        hold claims too. Each holder has a region: the buckets from its start place (for
+        another process, ``zlib.crc32`` of its owner id, as ``compute_shared`` places a
+        process) up to the next holder's. This process's own region comes first, from its
+        start; then the others' regions, the one with the most free items first, each from
+        its end: a process claims its own region from the front, so two processes meet
+        only at a region's last buckets (walking the same way from their starts, one would
+        run into the other's next buckets at every claim)."""
+        n, places = len(self.places), self.places
+        starts = sorted(
+            (self.start if owner == self.book.owner else zlib.crc32(owner.encode()) % n, owner)
+            for owner in holders
+        )
+        firsts = [place for place, _ in starts]
+        regions: dict[str, list[tuple[int, str]]] = {owner: [] for _, owner in starts}
+        for bucket in free:
+            place = places[bucket]
+            first, owner = starts[bisect.bisect_right(firsts, place) - 1]  # (-1: the last)
+            regions[owner].append(((place - first) % n, bucket))
+        own = sorted(regions.pop(self.book.owner))
+        others = sorted(
+            (sorted(region, reverse=True) for region in regions.values() if region),
+            key=lambda region: -sum(len(self.buckets[b]) for _, b in region),
+        )
+        return [bucket for region in (own, *others) for _, bucket in region]
 
     def take_finished(self) -> list[str]:
         """The finished buckets a pass with nothing to claim left to the caller to mark."""
@@ -408,10 +439,12 @@ class _Sharer:
         if not free:  # (the caller's ``settle`` writes ``finished`` and the lost ones)
             self.finished.extend(finished)
             return None
-        if self.collided:  # two processes at one end of the free buckets: part ways
+        holders = {o for b in pending for o in status[b][1]} | {book.owner}
+        if len(holders) > 1:  # each process in a region of its own, stealing from the back
+            free = self._ordered(free, holders)
+        elif self.collided:  # two processes at one end of the free buckets: part ways
             turn = self.random.randrange(len(free))
             free = free[turn:] + free[:turn]
-        holders = {o for b in pending for o in status[b][1]} | {book.owner}
         free_items = sum(len(buckets[b]) for b in free)
         want = max(1, min(self.cap, -(-free_items // (2 * len(holders)))))
         if self.item_seconds > 0 and self.claim_seconds > 0:
