@@ -8,11 +8,14 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
   buckets run out, and hold at least ``min_batch`` items so a concurrent executor is fed);
   the claim starts shortly before the current batch's estimated end, or when the buckets
   held need renewing (its commit renews them).
-* It goes through the buckets in its own order, from ``start``, and jumps to a random place
-  only after a claim lost buckets to another process (so processes that start at once
-  spread out instead of fighting over the same buckets); after a claim that lost every
-  bucket it pauses a random part of a pass before the next. Buckets a claim lost are
-  released with its next commit, not in one of their own.
+* It goes through the buckets in its own order, from ``start``; while other processes hold
+  claims, it takes its own region first (up to the next holder's start) and then steals
+  from the back of the others' regions (``_Sharer._ordered``); alone in its view, it jumps
+  to a random place after a claim lost buckets to another process (so processes that start
+  at once spread out instead of fighting over the same buckets). After a claim that lost
+  every bucket it commits its finished work and pauses a random part of a poll before the
+  next. Buckets a claim lost are released with its next commit, not in one of their own,
+  unless the claim was made ahead (the next commit may be a batch away).
 * One read of the claims per pass: a pass that follows a claim at once uses the read that
   checked that claim (it holds every bucket's rows).
 * It renews what it holds with each claim commit, and every third of the lease when no
