@@ -286,6 +286,57 @@ def test_share_work_claims_more_per_pass_when_claims_cost_more(tmp_path: Path) -
     assert all(mine.status(rows[b])[0] for b in buckets)
 
 
+class CollidingBook(ClaimBook):
+    """Claims whose second claim (the one made ahead, while the first batch computes) meets
+    a rival's claim of the same buckets, committed at the same moment."""
+
+    rival: ClaimBook | None = None
+    claims = 0
+    contested: Sequence[str] = ()
+
+    def claim(self, buckets: Sequence[str], *args: object, **kwargs: object) -> list[str]:
+        self.claims += 1
+        if self.claims != 2:
+            return super().claim(buckets, *args, **kwargs)  # type: ignore[arg-type]
+        assert self.rival is not None
+        self.rival.claim(buckets, release_lost=False)  # (it sees only its own claim)
+        kept = super().claim(buckets, *args, **kwargs)  # type: ignore[arg-type]
+        self.contested = list(buckets)
+        return kept
+
+
+def test_a_claim_made_ahead_that_loses_every_bucket_lets_them_go_at_once(
+    tmp_path: Path,
+) -> None:
+    """Two processes claiming the same buckets at once may both lose them. A claim made
+    ahead (while a batch computes) that lost every bucket lets them go at once, so the other
+    process holds them alone before this process's batch ends; every bucket ends up done."""
+    mine = CollidingBook(DeltaTableDatabase(tmp_path / "delta"), PATH, 30.0, owner="mine")
+    rival = book(lambda: DeltaTableDatabase(tmp_path / "delta"), "rival")
+    mine.rival = rival
+    rival_alone: list[bool] = []
+
+    def compute(items: np.ndarray, heartbeat: Callable[[], None]) -> None:
+        if rival_alone:
+            return
+        heartbeat()  # (starts the claim of the next batch)
+        until = time.monotonic() + 10
+        alone = False
+        while not alone and time.monotonic() < until:
+            time.sleep(0.01)
+            if mine.contested:
+                rows = rival.rows(mine.contested)
+                alone = all(rival.status(rows[b])[1] == {"rival"} for b in mine.contested)
+        rival_alone.append(alone)
+        rival.finish(mine.contested)
+
+    buckets = {f"{i:x}": np.array([i]) for i in range(16)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, flush=_no_op)
+    assert rival_alone == [True]
+    rows = mine.rows(list(buckets))
+    assert all(mine.status(rows[b])[0] for b in buckets)
+
+
 def test_share_work_commits_results_when_it_must_not_per_batch(
     store: Callable[[], ArrowDatabase],
 ) -> None:
