@@ -64,8 +64,10 @@ class FlushPolicy:
     """When finished work is committed: once ``rows`` rows are buffered, once the buffered
     rows hold about ``bytes`` bytes, or once the oldest buffered row has waited ``seconds``
     (all checked as rows arrive), and always at the end of a run. A killed run therefore loses
-    at most about ``seconds`` of finished work; ``rows`` and ``bytes`` bound the memory a run
-    holds (and the size of one commit) for small and for large outputs (images, arrays).
+    at most about ``seconds`` of finished work (or four times the last commit's duration,
+    when commits are that slow: a run never spends most of its time committing); ``rows``
+    and ``bytes`` bound the memory a run holds (and the size of one commit) for small and for
+    large outputs (images, arrays).
     Buffered bytes are exact for the Arrow tables a run buffers and estimated for computed
     outputs (every output's values while fewer than 64 are buffered, then every 64th)."""
 

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine import write
 from orcapod.functions.engine.write import output_bytes
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
@@ -21,16 +23,18 @@ def slow_start(x: int, first_seconds: float, seconds: float) -> int:
     return 2 * x
 
 
-def _run(store: Path, first_seconds: float, seconds: float, flush_seconds: float) -> int:
-    """Run a node over 6 rows; return how many commits its results took."""
-    rows = [{"id": i, "x": i, "first_seconds": first_seconds, "seconds": seconds} for i in range(6)]
+def _run(
+    store: Path, first_seconds: float, seconds: float, flush_seconds: float, n: int = 6
+) -> int:
+    """Run a node over ``n`` rows; return how many commits its results took."""
+    rows = [{"id": i, "x": i, "first_seconds": first_seconds, "seconds": seconds} for i in range(n)]
     src = DictSource(rows, tag_columns=["id"], source_id="src", record_id_column="id")
     node = FunctionNode(
         FunctionPod(PythonPacketFunction(slow_start, "y")), src, DeltaTableDatabase(store)
     )
     node.flush_policy = FlushPolicy(seconds=flush_seconds)
-    assert node.run().computed == 6
-    assert sorted(node.as_table().column("y").to_pylist()) == [0, 2, 4, 6, 8, 10]
+    assert node.run().computed == n
+    assert sorted(node.as_table().column("y").to_pylist()) == [2 * i for i in range(n)]
     (log,) = list((store / "_result" / "slow_start").glob("**/_delta_log"))
     return len(list(log.glob("*.json")))
 
@@ -46,6 +50,18 @@ def test_rows_finished_within_flush_seconds_are_committed_once_at_the_end(
 def test_a_row_waiting_flush_seconds_is_committed_before_the_end(tmp_path: Path) -> None:
     # rows finish 0.1 s apart: the oldest buffered row reaches 0.25 s after three more rows
     assert _run(tmp_path / "b", first_seconds=0.1, seconds=0.1, flush_seconds=0.25) >= 2
+
+
+@pytest.mark.parametrize("spacing", [0, 1000])
+def test_commits_are_spaced_by_their_own_duration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spacing: int
+) -> None:
+    # rows finish 10 ms apart and may wait only 1 ms; spacing 0 commits whenever rows are
+    # handed on, spacing 1000 waits a thousand times the first commit (far beyond the run):
+    # the first commit, then the one at the end
+    monkeypatch.setattr(write, "COMMIT_SPACING", spacing)
+    commits = _run(tmp_path / "c", first_seconds=0.01, seconds=0.01, flush_seconds=0.001, n=40)
+    assert commits == 2 if spacing else commits > 3
 
 
 def big_text(x: int) -> str:

@@ -10,7 +10,10 @@ garbage collector's full passes rare) and committed together (the node's ``Flush
 and at the end of the run. The deadline counts from the oldest uncommitted row, not
 from the previous commit: that is the promise (a killed run loses at most about the last
 ``seconds`` of finished work), and a run shorter than that from its first finished row
-to its end commits once, at the end, instead of paying an extra commit shortly before it. A
+to its end commits once, at the end, instead of paying an extra commit shortly before it.
+Where commits are slow (object storage, several processes committing to one table), the age
+limit is at least ``COMMIT_SPACING`` (4) times the last commit's duration, so a run spends
+at most about a fifth of its time committing; a killed run then loses at most that much. A
 commit writes, in this order, the results (one ``store_many`` + flush of the result
 database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
 the input table), then the failure records, then flushes the pipeline database. Results and
@@ -47,10 +50,13 @@ from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["RecordBuilder", "RunWriter", "output_bytes"]
+__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter", "output_bytes"]
 
 #: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
 RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
+
+#: the age limit is at least this many times the last commit's duration
+COMMIT_SPACING = 4
 
 _COMPACT_ROWS = 1024
 _SAMPLE_EVERY = 64
@@ -139,6 +145,7 @@ class RunWriter:
         self._failures: list[pa.Table] = []
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
+        self._last_commit_seconds = 0.0  # how long the last commit took
 
     def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``
@@ -224,11 +231,18 @@ class RunWriter:
         if self._rows and (
             self._rows >= self._flush_rows
             or self._bytes >= self._flush_bytes
-            or time.monotonic() - self._oldest >= self._flush_seconds
+            or time.monotonic() - self._oldest
+            >= max(self._flush_seconds, COMMIT_SPACING * self._last_commit_seconds)
         ):
             self.flush()
 
     def flush(self) -> None:
+        busy, started = self._rows > 0, time.monotonic()
+        self._flush()
+        if busy:
+            self._last_commit_seconds = time.monotonic() - started
+
+    def _flush(self) -> None:
         unstorable: dict[int, PacketFunctionError] = {}
         if self._outputs:
             outputs, self._outputs = self._outputs, []
