@@ -330,7 +330,7 @@ class DeltaTableDatabase(StoringBackend):
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_write(NO_TABLE if absent_at is None else absent_at)
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
             merge_schemas(stored, pending_schema, key)
