@@ -94,9 +94,10 @@ __all__ = [
 #: a read that fetched this many parts one by one rewrites the pack
 PACK_AFTER = 4
 #: a commit rewrites the pack (instead of writing its file's sidecar) while the parts of
-#: every data file of the table, all in this process's memory, hold at most this many bytes
-#: (1-4 MB once compressed: a PUT of that costs about as much as the few reads it saves)
-COMMIT_PACK_BYTES = 8 << 20
+#: every data file of the table, all in this process's memory, hold at most this many bytes:
+#: encoding them (~7 ms per MB) and the PUT then cost about the reads of a few sidecars that
+#: the next run saves (measured on the loopback S3 server)
+COMMIT_PACK_BYTES = 2 << 20
 #: filtered reads of a table whose data files hold at most this many bytes use the cache
 SMALL_TABLE_BYTES = 4 << 20
 #: snapshots whose ``data_files`` are kept (per location, table id and version)
