@@ -191,8 +191,9 @@ class PathState:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
-        now = self.refreshed_at = time.monotonic()
+        now = time.monotonic()
         if self._unchanged(now):
+            self.refreshed_at = now
             return
         self.replayed_at = now
         try:
@@ -205,6 +206,7 @@ class PathState:
             self.table = None
         except write_errors() as err:
             raise damage_error(self.key, self.uri, err, "read") from err
+        self.refreshed_at = now  # (only a refresh that succeeded makes the snapshot fresh)
 
     def _unchanged(self, now: float) -> bool:
         """On object storage, is the snapshot (or the absence of a table) read within
