@@ -95,9 +95,10 @@ __all__ = [
 PACK_AFTER = 4
 #: a commit rewrites the pack (instead of writing its file's sidecar) while the parts of
 #: every data file of the table, all in this process's memory, hold at most this many bytes:
-#: encoding them (~7 ms per MB) and the PUT then cost about the reads of a few sidecars that
-#: the next run saves (measured on the loopback S3 server)
-COMMIT_PACK_BYTES = 2 << 20
+#: up to there encoding them (~2 ms per MB, 5x more on a busy machine) and the PUT of the
+#: result cost at most the sidecar reads the next run saves on the loopback S3 server, where
+#: a request takes ~3 ms (on object storage, 20-50 ms per request, the saving is larger)
+COMMIT_PACK_BYTES = 8 << 20
 #: filtered reads of a table whose data files hold at most this many bytes use the cache
 SMALL_TABLE_BYTES = 4 << 20
 #: snapshots whose ``data_files`` are kept (per location, table id and version)
