@@ -260,6 +260,7 @@ class ColumnCache:
             return
         facts = data_files(table)
         snapshot = table.file_uris()
+        writes: list[tuple[str, Mapping[str, _Stored]]] = []
         for wanted in self.wanted:  # (a copy: other database objects may add to the set)
             names = tuple(c for c in wanted if stored.get_field_index(c) >= 0)
             part = batch.select([c for c in names if c in batch.column_names])
@@ -268,9 +269,10 @@ class ColumnCache:
             directory = f"{_DIR}/{_key(names)}"
             pack = _pack_of(self._files, cache, snapshot, facts)
             if pack is not None:
-                self._put(f"{directory}/{_PACK_NAME}", pack)
+                writes.append((f"{directory}/{_PACK_NAME}", pack))
             else:
-                self._put(f"{directory}/{name}{_SUFFIX}", {name: (part, fact)})
+                writes.append((f"{directory}/{name}{_SUFFIX}", {name: (part, fact)}))
+        self._files.map(lambda write: self._put(*write), writes)  # (concurrently on S3)
 
     def read_where(
         self,
