@@ -13,7 +13,7 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase, column_cache
 from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, scheme
-from orcapod.errors import DatabaseError, InputValidationError
+from orcapod.errors import DatabaseError, DuplicateRecordError, InputValidationError
 
 PATH = ("results", "fn")
 
@@ -128,10 +128,14 @@ def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> 
     prefix = f"store/results/fn/{INDEX_DIR}/columns-v2/"
     names = {key.rsplit("/", 1)[-1] for key in s3_server.keys(bucket, prefix)}
     assert len(names) == 7 and "pack.arrow" in names  # one sidecar per data file, a pack
-    db.flush()  # (this object read the projection: its commit writes the new file's sidecar)
-    assert len(s3_server.keys(bucket, prefix)) == 8
+    # this object read the projection and holds every file's part: its commit rewrites the
+    # pack with the new file's part instead of writing that file's sidecar
+    db.flush()
+    assert len(s3_server.keys(bucket, prefix)) == 7
     later = DeltaTableDatabase(base, storage_options=s3_server.options)
-    assert _projected(later) == sorted(expected)  # the pack, and the new file's sidecar
+    before = s3_server.paths()
+    assert _projected(later) == sorted(expected)
+    assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}  # the pack alone
     # the pack answers without the data files (damaged here: reading one would fail)
     client = s3_server.client()
     for key in s3_server.keys(bucket, "store/results/fn/part-"):
@@ -145,6 +149,17 @@ def test_whole_projected_columns_are_cached_beside_the_table(s3_server: Any) -> 
         client.put_object(Bucket=bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
     with pytest.raises(DatabaseError, match="Cannot read the data file"):
         _projected(DeltaTableDatabase(base, storage_options=s3_server.options))
+
+
+def _sidecar_gets(s3_server: Any, before: dict[str, int]) -> dict[str, int]:
+    """The column-cache objects read since ``before``: ``pack.arrow``, or ``sidecar``."""
+    after = s3_server.paths()
+    found: dict[str, int] = {}
+    for key, n in after.items():
+        if key.startswith("GET ") and "/columns-v#/" in key and n > before.get(key, 0):
+            name = "pack.arrow" if key.endswith("/pack.arrow") else "sidecar"
+            found[name] = found.get(name, 0) + n - before.get(key, 0)
+    return found
 
 
 def _data_file_gets(s3_server: Any, before: dict[str, int]) -> int:
@@ -217,10 +232,14 @@ def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
     assert got is None
     db.add_records(PATH, _rows(0, 10), "id")
     db.flush()
+    first = {k.rsplit("/", 1)[-1] for k in s3_server.keys(bucket, "store/results/fn/part-")}
+    assert set(_sidecars(s3_server, bucket)) == first  # the created table's one file
     db.add_records(PATH, _rows(10, 25), "id")
     db.flush()
     files = {k.rsplit("/", 1)[-1] for k in s3_server.keys(bucket, "store/results/fn/part-")}
-    assert set(_sidecars(s3_server, bucket)) == files  # one per data file, at commit
+    # the second commit's object held the first file's part: it wrote the pack of both
+    assert set(_sidecars(s3_server, bucket)) == first
+    assert _packed(s3_server, bucket) == files
     expected = [(f"r{i}", i) for i in range(25)]
     before = s3_server.paths()
     assert _projected(db) == sorted(expected)  # kept in memory too: no data file read
@@ -234,15 +253,27 @@ def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
     writer = DeltaTableDatabase(base, storage_options=s3_server.options)
     writer.add_records(PATH, _rows(25, 30), "id", absent_at=writer.committed_version(PATH))
     writer.flush()
-    assert len(_sidecars(s3_server, bucket)) == 3
+    assert len(_sidecars(s3_server, bucket)) == 2  # (it holds no other part: no pack)
+    before = s3_server.paths()
     assert _projected(later) == sorted([*expected, *((f"r{i}", i) for i in range(25, 30))])
+    assert _data_file_gets(s3_server, before) == 0
     # commits to a table whose projections this process never read write none
     writer.add_records(("other",), _rows(0, 5), "id")
     writer.flush()
     assert not s3_server.keys(bucket, f"store/other/{INDEX_DIR}/columns-v2/")
 
 
-def test_a_damaged_or_stale_sidecar_is_ignored_and_rewritten(s3_server: Any) -> None:
+def _packed(s3_server: Any, bucket: str) -> set[str]:
+    """The data files whose parts the column-cache pack of ``PATH`` holds."""
+    (key,) = [k for k in s3_server.keys(bucket, "store/results/fn/") if k.endswith("pack.arrow")]
+    body = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return set(column_cache._decode(body))
+
+
+def test_a_damaged_or_stale_sidecar_is_ignored_and_rewritten(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(column_cache, "COMMIT_PACK_BYTES", 0)  # sidecars at commit, no pack
     bucket, base = _store(s3_server)
     db = DeltaTableDatabase(base, storage_options=s3_server.options)
     db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=["id", "n"])
@@ -300,3 +331,32 @@ def test_the_id_index_of_a_created_table_starts_from_the_batch_that_created_it(
     table = db.get_all_records(PATH, record_id_column="id")
     assert table is not None
     assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(35))
+
+
+def test_an_add_uses_the_fresh_snapshot_and_its_commit_catches_newer_rows(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    other = DeltaTableDatabase(base, storage_options=s3_server.options)  # another process
+    db.add_records(PATH, _rows(0, 5), "id")
+    db.flush()
+    other.add_records(PATH, _rows(5, 10), "id")
+    other.flush()
+    before = s3_server.counts()
+    # checked against this object's snapshot (refreshed moments ago): no request
+    db.add_records(PATH, _rows(8, 12), "id", skip_duplicates=True)
+    assert s3_server.counts() == before
+    # the commit on that snapshot fails, the rows are checked again: r8, r9 stay as they were
+    db.flush()
+    table = db.get_all_records(PATH, record_id_column="id")
+    assert table is not None
+    assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(12))
+    other.add_records(PATH, _rows(12, 14), "id")
+    other.flush()
+    db.add_records(PATH, _rows(13, 15), "id")  # r13 is stored by now, unknown to db's snapshot
+    with pytest.raises(DuplicateRecordError, match="r13"):
+        db.flush()
+    table = db.get_all_records(PATH, record_id_column="id")
+    assert table is not None
+    assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(15))

@@ -51,7 +51,10 @@ if any other writer committed in between. The loser refreshes, re-checks its pen
 against the new rows, drops what is now a duplicate, and tries again (up to
 ``max_commit_attempts``). Hence two processes writing the same path lose nothing and never
 store one record id twice, also for overlapping ids under ``skip_duplicates=True`` (the first
-committed row stays). After a lost commit the writer waits a random 0 to ``attempts`` ms
+committed row stays). The same makes refreshing before an add or a commit an optimisation, not
+a condition of correctness: on object storage, where a refresh is a request, an add uses a
+snapshot read or probed within ``REPLAY_SECONDS`` as it is (``PathState.refresh_for_write``),
+as does the flush after it. After a lost commit the writer waits a random 0 to ``attempts`` ms
 (at most 50 ms) before retrying: short at first because the winner never pauses and a long
 pause lets a fast writer starve the loser, growing so that ``max_commit_attempts`` (default
 200) spans several seconds of contention. A row added *without* ``skip_duplicates`` whose id
@@ -330,7 +333,7 @@ class DeltaTableDatabase(StoringBackend):
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_write(NO_TABLE if absent_at is None else absent_at)
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
             merge_schemas(stored, pending_schema, key)

@@ -54,7 +54,7 @@ __all__ = ["FRESH_SECONDS", "NO_TABLE", "REPLAY_SECONDS", "PathState", "write_er
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
-#: a snapshot refreshed this recently need not be refreshed before a commit attempt
+#: a local snapshot refreshed this recently need not be refreshed before a commit attempt
 FRESH_SECONDS = 0.1
 #: on object storage, a snapshot whose log was read this recently is checked by one probe
 REPLAY_SECONDS = 60.0
@@ -168,8 +168,22 @@ class PathState:
         return self.columns
 
     def fresh(self) -> bool:
-        """Was the snapshot refreshed within the last ``FRESH_SECONDS``?"""
-        return time.monotonic() - self.refreshed_at < FRESH_SECONDS
+        """May a commit attempt start from the cached snapshot without refreshing it? Locally
+        when it was refreshed within the last ``FRESH_SECONDS``; on object storage within the
+        last ``REPLAY_SECONDS``, as a refresh there is a request and the commit is a
+        compare-and-swap: one made on a stale snapshot fails, and is retried after a refresh
+        (``delta`` module docstring)."""
+        limit = REPLAY_SECONDS if self.files is not None and self.files.remote else FRESH_SECONDS
+        return time.monotonic() - self.refreshed_at < limit
+
+    def refresh_for_write(self, at_least: int) -> None:
+        """``refresh`` before rows are added, except on object storage while the snapshot is
+        ``fresh`` and at version ``at_least`` or later: the rows are checked against it and
+        committed by compare-and-swap on top of it, so a commit another process made since
+        fails that commit, which refreshes and checks them again (a request saved per add)."""
+        remote = self.files is not None and self.files.remote
+        if not (remote and self.fresh() and self.version >= at_least):
+            self.refresh()
 
     def refresh(self) -> None:
         """Bring the cached snapshot up to the latest committed version (module docstring:
@@ -177,8 +191,9 @@ class PathState:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
-        now = self.refreshed_at = time.monotonic()
+        now = time.monotonic()
         if self._unchanged(now):
+            self.refreshed_at = now
             return
         self.replayed_at = now
         try:
@@ -191,6 +206,7 @@ class PathState:
             self.table = None
         except write_errors() as err:
             raise damage_error(self.key, self.uri, err, "read") from err
+        self.refreshed_at = now  # (only a refresh that succeeded makes the snapshot fresh)
 
     def _unchanged(self, now: float) -> bool:
         """On object storage, is the snapshot (or the absence of a table) read within
