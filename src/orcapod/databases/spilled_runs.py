@@ -164,7 +164,9 @@ class SpilledRun:
 def spill(run: NDArray[np.uint64], bloom_bits: int = BITS_PER_HASH) -> SpilledRun | None:
     """``run`` (sorted) written to a temporary file, with a filter of ``bloom_bits`` bits a
     hash (0: none), or None where that is not possible (the caller keeps the run in
-    memory)."""
+    memory; also where the system has no positioned reads, ``os.pread``)."""
+    if not hasattr(os, "pread"):
+        return None
     try:
         handle = tempfile.TemporaryFile(prefix="orcapod-hashes-")  # noqa: SIM115 - the run owns it
     except OSError:
