@@ -9,7 +9,7 @@ import pytest
 
 from orcapod.databases import spilled_runs
 from orcapod.databases.id_index import IdHashIndex
-from orcapod.databases.spilled_runs import BITS_PER_HASH, BLOCK_HASHES, GAP_BLOCKS, spill
+from orcapod.databases.spilled_runs import BITS_PER_HASH, BLOCK_HASHES, GAP_BLOCKS, SpillFile
 
 
 def _hashes(seed: int, n: int) -> np.ndarray:
@@ -30,7 +30,7 @@ def _queries(stored: np.ndarray, seed: int, absent: int) -> np.ndarray:
 @pytest.mark.parametrize("n", [1, 7, BLOCK_HASHES, BLOCK_HASHES + 1, 20_000])
 def test_a_spilled_run_finds_exactly_its_hashes(n: int, bloom_bits: int) -> None:
     stored = np.sort(_hashes(n, n))
-    run = spill(stored, bloom_bits)
+    run = SpillFile().spill(stored, bloom_bits)
     assert run is not None and len(run) == n
     queries = _queries(stored, n + 1, 5_000)
     assert np.array_equal(run.contains(queries), np.isin(queries, stored))
@@ -41,7 +41,7 @@ def test_few_queries_read_blocks_and_many_stream_the_run_with_equal_answers(
     bloom_bits: int,
 ) -> None:
     stored = np.sort(_hashes(3, 300_000))  # more than one span of blocks
-    run = spill(stored, bloom_bits)
+    run = SpillFile().spill(stored, bloom_bits)
     assert run is not None
     spread = stored[:: BLOCK_HASHES * (GAP_BLOCKS + 1)]  # blocks too far apart to join
     for queries in (stored[:3], stored[::2], spread, _queries(stored, 4, 100)):
@@ -50,7 +50,7 @@ def test_few_queries_read_blocks_and_many_stream_the_run_with_equal_answers(
 
 def test_the_filter_rules_out_almost_every_absent_hash() -> None:
     stored = np.sort(_hashes(5, 200_000))
-    run = spill(stored)
+    run = SpillFile().spill(stored)
     assert run is not None
     absent = _hashes(6, 100_000)
     masks = spilled_runs.probe_masks(absent)
@@ -91,3 +91,17 @@ def test_a_run_that_cannot_be_spilled_stays_in_memory(monkeypatch: pytest.Monkey
     index.add(stored)
     assert not index._spilled and len(index) == len(stored)
     assert index.maybe_contains(stored[:100]).all()
+
+
+def test_the_runs_of_one_set_share_one_file_and_each_reads_its_own_part() -> None:
+    file = SpillFile()
+    parts = [np.sort(_hashes(10 + i, 5_000 * (i + 1))) for i in range(3)]
+    runs = [file.spill(part) for part in parts]
+    assert all(run is not None for run in runs)
+    numbers = {run._file.fileno for run in runs if run is not None}
+    assert len(numbers) == 1  # one descriptor, whatever the number of runs
+    for run, part in zip(runs, parts, strict=True):
+        assert run is not None
+        others = np.concatenate([p for p in parts if p is not part])
+        queries = np.concatenate([part[::3], others[::3]])
+        assert np.array_equal(run.contains(queries), np.isin(queries, part))

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from orcapod.databases import DeltaTableDatabase, column_index, id_index, spilled_runs
+from orcapod.databases import DeltaTableDatabase, column_index, spilled_runs
 from orcapod.errors import ExecutionError
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.nodes import FunctionNode, node_run
@@ -61,11 +61,13 @@ def test_counts_and_results_are_the_same_when_the_run_spills_its_hash_sets(tmp_p
     monkeypatch.setattr(column_index, "MIN_INDEXED_VALUES", 1)
     spilled: list[int] = []  # the filter bits of each run spilled
 
-    def spill(run: object, bloom_bits: int) -> object:
-        spilled.append(bloom_bits)
-        return spilled_runs.spill(run, bloom_bits)  # type: ignore[arg-type]
+    real = spilled_runs.SpillFile.spill
 
-    monkeypatch.setattr(id_index, "spill", spill)
+    def spill(self: object, run: object, bloom_bits: int) -> object:
+        spilled.append(bloom_bits)
+        return real(self, run, bloom_bits)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spilled_runs.SpillFile, "spill", spill)
     db = DeltaTableDatabase(tmp_path / "store")
     node = node_over(db, [1, 2, 3, 4, 1, 2, 5, 6, 8, 1, 9])
     summary = node.run()

@@ -48,7 +48,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRun, probe_masks, spill
+from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRun, SpillFile, probe_masks
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
@@ -195,6 +195,7 @@ class IdHashIndex:
         self._spilled: list[SpilledRun] = []
         self._spill_rows = spill_rows
         self._bloom_bits = bloom_bits
+        self._file = SpillFile()
 
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs) + sum(len(run) for run in self._spilled)
@@ -213,7 +214,7 @@ class IdHashIndex:
         while self._runs and len(self._runs[-1]) <= 2 * len(run):
             run = _merge(self._runs.pop(), run)
         if self._spill_rows is not None and len(run) >= self._spill_rows:
-            spilled = spill(run, self._bloom_bits)
+            spilled = self._file.spill(run, self._bloom_bits)
             if spilled is not None:
                 self._spilled.append(spilled)
                 return

@@ -22,8 +22,9 @@ what needs reading, never what is found. A set asked only about hashes that are 
 (or rarely asked) can do without the filter (``bloom_bits=0``): a few kilobytes of fences
 stay in memory per million hashes.
 
-The file is an anonymous temporary file (``tempfile.TemporaryFile``: removed by the system
-when closed or when the process ends, however it ends), closed when the run is dropped. Where
+The runs of one set go to one anonymous temporary file (``SpillFile``; ``tempfile.
+TemporaryFile``: removed by the system when closed or when the process ends, however it
+ends), closed when the set and its runs are dropped: one file descriptor per set. Where
 the temporary directory is on ``tmpfs`` its pages are in memory, but not in the process's own
 size and pageable to swap. A run that cannot be written (no temporary directory, disk full) is
 not an error: the index keeps it in memory, as it would without spilling.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,9 +46,9 @@ __all__ = [
     "BLOOM_PROBES",
     "GAP_BLOCKS",
     "SPAN_BLOCKS",
+    "SpillFile",
     "SpilledRun",
     "probe_masks",
-    "spill",
 ]
 
 #: Bloom filter bits per hash
@@ -79,7 +81,7 @@ class SpilledRun:
     ``bloom_bits`` 0: no filter, every queried hash is a candidate."""
 
     def __init__(
-        self, run: NDArray[np.uint64], handle: object, fileno: int, bloom_bits: int
+        self, run: NDArray[np.uint64], file: SpillFile, offset: int, bloom_bits: int
     ) -> None:
         self._length = len(run)
         self._words = np.uint64(max(1, -(-len(run) * bloom_bits // 64)))
@@ -90,8 +92,8 @@ class SpilledRun:
             starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
             self._bloom[slots[starts]] = np.bitwise_or.reduceat(probe_masks(run), starts)
         self._fences = run[::BLOCK_HASHES].copy()
-        self._fileno = fileno
-        weakref.finalize(self, handle.close)  # type: ignore[attr-defined]
+        self._file = file  # (kept open while a run in it is alive)
+        self._offset = offset
 
     def __len__(self) -> int:
         return self._length
@@ -155,26 +157,42 @@ class SpilledRun:
 
     def _read(self, start: int, stop: int) -> NDArray[np.uint64]:
         size = 8 * (stop - start)
-        data = os.pread(self._fileno, size, 8 * start)
+        data = os.pread(self._file.fileno, size, self._offset + 8 * start)
         if len(data) != size:
             raise OSError(f"spilled hash run: read {len(data)} of {size} bytes")
         return np.frombuffer(data, dtype="<u8").astype(np.uint64, copy=False)
 
 
-def spill(run: NDArray[np.uint64], bloom_bits: int = BITS_PER_HASH) -> SpilledRun | None:
-    """``run`` (sorted) written to a temporary file, with a filter of ``bloom_bits`` bits a
-    hash (0: none), or None where that is not possible (the caller keeps the run in
-    memory; also where the system has no positioned reads, ``os.pread``)."""
-    if not hasattr(os, "pread"):
-        return None
-    try:
-        handle = tempfile.TemporaryFile(prefix="orcapod-hashes-")  # noqa: SIM115 - the run owns it
-    except OSError:
-        return None
-    try:
-        handle.write(np.ascontiguousarray(run, dtype="<u8").data)
-        handle.flush()
-    except OSError:
-        handle.close()
-        return None
-    return SpilledRun(run, handle, handle.fileno(), bloom_bits)
+class SpillFile:
+    """The temporary file one set's spilled runs are appended to: one file descriptor per
+    set, however many runs it spills. Opened at the first spill; closed, and so removed, when
+    the set and its runs are dropped."""
+
+    def __init__(self) -> None:
+        self._handle: BinaryIO | None = None
+        self._size = 0
+
+    @property
+    def fileno(self) -> int:
+        assert self._handle is not None
+        return self._handle.fileno()
+
+    def spill(self, run: NDArray[np.uint64], bloom_bits: int = BITS_PER_HASH) -> SpilledRun | None:
+        """``run`` (sorted) appended to the file, with a filter of ``bloom_bits`` bits a hash
+        (0: none), or None where that is not possible (the caller keeps the run in memory;
+        also where the system has no positioned reads and writes, ``os.pread``)."""
+        if not hasattr(os, "pread"):
+            return None
+        data = np.ascontiguousarray(run, dtype="<u8").data.cast("B")
+        offset = self._size
+        try:
+            if self._handle is None:
+                self._handle = tempfile.TemporaryFile(prefix="orcapod-hashes-")  # noqa: SIM115
+                weakref.finalize(self, self._handle.close)
+            written = 0
+            while written < len(data):
+                written += os.pwrite(self.fileno, data[written:], offset + written)
+        except OSError:
+            return None  # a partly written run is overwritten by the next one
+        self._size += len(data)
+        return SpilledRun(run, self, offset, bloom_bits)
