@@ -167,13 +167,18 @@ class PathState:
             self.columns = ColumnCache(self.files)
         return self.columns
 
+    @property
+    def remote(self) -> bool:
+        """Is the table on object storage (where every read of its log is a request)?"""
+        return self.files is not None and self.files.remote
+
     def fresh(self) -> bool:
         """May a commit attempt start from the cached snapshot without refreshing it? Locally
         when it was refreshed within the last ``FRESH_SECONDS``; on object storage within the
         last ``REPLAY_SECONDS``, as a refresh there is a request and the commit is a
         compare-and-swap: one made on a stale snapshot fails, and is retried after a refresh
         (``delta`` module docstring)."""
-        limit = REPLAY_SECONDS if self.files is not None and self.files.remote else FRESH_SECONDS
+        limit = REPLAY_SECONDS if self.remote else FRESH_SECONDS
         return time.monotonic() - self.refreshed_at < limit
 
     def refresh_for_write(self, at_least: int) -> None:
@@ -181,8 +186,7 @@ class PathState:
         ``fresh`` and at version ``at_least`` or later: the rows are checked against it and
         committed by compare-and-swap on top of it, so a commit another process made since
         fails that commit, which refreshes and checks them again (a request saved per add)."""
-        remote = self.files is not None and self.files.remote
-        if not (remote and self.fresh() and self.version >= at_least):
+        if not (self.remote and self.fresh() and self.version >= at_least):
             self.refresh()
 
     def refresh(self) -> None:
