@@ -27,9 +27,9 @@ The function is trivial (``x + 1``) and runs through a ``LocalExecutor`` as in a
 ``overhead_us_per_row`` is the run time minus a plain Python loop calling the same function
 on the same values, per row. Timed: building the source over in-memory Arrow data, the node
 and ``node.run()`` (which ends with every write committed). Data generation and interpreter
-start-up are not timed, nor are the first imports of deltalake, polars and pandas (orcapod
-imports them when first used; the script imports them up front so each phase measures the
-run, as it did when ``import orcapod`` imported them).
+start-up are not timed, nor are the first imports of deltalake, polars, pandas, pyarrow.fs
+and pyarrow.parquet (orcapod imports them when first used; the script imports them up front
+so each phase measures the run, as it did when ``import orcapod`` imported them).
 
 ``ray``: 40 packets of ~50 ms of pure-Python CPU work (calibrated busy loop) through
 ``node.run()`` on a local Ray with 2 CPUs vs ``LocalExecutor``; alternating trials
@@ -64,6 +64,8 @@ import numpy as np
 import pandas  # noqa: F401
 import polars  # noqa: F401
 import pyarrow as pa
+import pyarrow.fs
+import pyarrow.parquet
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.executors import LocalExecutor, RayExecutor

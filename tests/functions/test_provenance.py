@@ -25,10 +25,13 @@ def test_packet_hashes_of_stream_rows_equal_hashes_of_the_same_packets_built_alo
 
 def test_record_ids_of_an_arrow_array_are_the_stored_ids_of_each_hash() -> None:
     """The vectorised record ids equal the per-hash ones (the stored id scheme), also for a
-    slice or a chunked array, and for hashes of other lengths."""
+    slice or a chunked array, for hashes of other lengths, and for suffixes that end in a NUL
+    byte."""
     hashes = [f"arrow_row_v1:{i:032x}" for i in range(300)] + ["short", ""]
     array = pa.array(hashes, pa.large_string())
-    for given in (array, array.slice(7, 200), pa.chunked_array([array[:5], array[5:]])):
-        expected = [result_record_id(h, b"suffix") for h in given.to_pylist()]
-        assert result_record_id_array(given, b"suffix").to_pylist() == expected
+    same_length = array.slice(7, 200)  # every hash of one length: laid out as one block
+    for given in (array, same_length, pa.chunked_array([array[:5], array[5:]])):
+        for suffix in (b"suffix", b"ends in\0", b""):  # (a trailing NUL must be kept)
+            expected = [result_record_id(h, suffix) for h in given.to_pylist()]
+            assert result_record_id_array(given, suffix).to_pylist() == expected
     assert result_record_id_array(pa.array([], pa.string()), b"s").to_pylist() == []

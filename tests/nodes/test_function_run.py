@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pyarrow.compute as pc
+import pytest
 
 from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import FailedRowsWarning
+from orcapod.executors import LocalExecutor
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.engine.events import PacketOutcome, observing
 from orcapod.nodes import FunctionNode
@@ -45,3 +48,56 @@ def test_a_status_observer_counts_every_row_of_a_run(tmp_path):
     counts = observer.progress[summary.label]
     assert counts["total"] == 4 and counts[PacketOutcome.REUSED.value] == 2
     assert counts[PacketOutcome.COMPUTED.value] == 2  # one call settles tags 3 and 4
+
+
+def scaled(x: int, factor: int = 10) -> tuple[int, str] | None:
+    if x % 7 == 3:
+        raise ValueError(f"bad x {x}")
+    if x % 5 == 4:
+        return None  # filtered out
+    return x * factor, f"x{x}"
+
+
+async def scaled_async(x: int, factor: int = 10) -> tuple[int, str] | None:
+    return scaled(x, factor)
+
+
+class _Wrapping(LocalExecutor):
+    """A local executor of another type: its calls go through packets, one by one."""
+
+
+def _run_scaled(tmp_path, name, function, rows, executor):
+    db = DeltaTableDatabase(tmp_path / name)
+    pf = PythonPacketFunction(
+        function, ["y", "label"], function_name="scaled", output_schema={"y": int, "label": str}
+    )
+    if executor is not None:
+        pf.executor = executor
+    node = FunctionNode(FunctionPod(pf), DictSource(rows, tag_columns=["k"]), db)
+    with pytest.warns(FailedRowsWarning):
+        summary = node.run()
+    return summary, sorted(node.as_table().to_pylist(), key=lambda r: r["k"])
+
+
+def test_calls_made_from_column_values_match_calls_made_through_packets(tmp_path):
+    """In-process one-by-one runs call the function straight from the input's column values
+    (no packet per row). Outputs, filtered rows, failures (only their own row) and optional
+    parameters present in the input or not come out as through packets, also for async
+    functions."""
+    rows = [{"k": k, "x": k} for k in range(60)]
+    with_factor = [{"k": k, "x": k, "factor": k % 3} for k in range(60)]
+    for label, data in (("default", rows), ("factor", with_factor)):
+        expected = _run_scaled(tmp_path, f"{label}-packets", scaled, data, _Wrapping())
+        for function in (scaled, scaled_async):
+            got = _run_scaled(tmp_path, f"{label}-{function.__name__}", function, data, None)
+            assert got[1] == expected[1]
+            assert got[0] == expected[0]  # computed, filtered and failed counts
+        summary, table = expected
+        bad = sum(1 for r in data if r["x"] % 7 == 3)
+        kept = [r for r in data if r["x"] % 7 != 3 and r["x"] % 5 != 4]
+        assert (summary.failed, summary.computed) == (bad, len(kept))
+        assert summary.filtered == len(data) - bad - len(kept)
+        factor = {r["k"]: r.get("factor", 10) for r in data}
+        assert [(r["k"], r["y"]) for r in table if r["y"] is not None] == [
+            (r["k"], r["x"] * factor[r["k"]]) for r in kept
+        ]

@@ -36,7 +36,7 @@ hashes (``output_content_hash`` / ``output_pipeline_hash``, which nodes reuse).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from typing import Any
 
@@ -293,6 +293,15 @@ class FunctionPod:
         if call is None:
             return None
         return call, pf, pf.executor
+
+    def sequential_rows(
+        self, packet_schema: Mapping[str, Any], max_concurrency: int | None = None
+    ) -> Callable[[Mapping[str, list[Any]]], Callable[[int], dict[str, Any] | None]] | None:
+        """Like ``sequential_values``, for packets kept column-wise (the packet function's
+        ``row_caller``): None when unavailable."""
+        if self.sequential_values(max_concurrency) is None:
+            return None
+        return self._packet_function.row_caller(packet_schema)
 
     def iter_process(
         self,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from orcapod.data import Packet
@@ -223,6 +223,13 @@ class PacketFunctionBase(Generic[E]):
     def values_call(self) -> Callable[[Packet], dict[str, Any] | None] | None:
         """``call`` returning output values, not packets, bound to the current executor (for
         callers that keep outputs column-wise); None when this function has no such call."""
+        return None
+
+    def row_caller(
+        self, packet_schema: Mapping[str, Any]
+    ) -> Callable[[Mapping[str, list[Any]]], Callable[[int], dict[str, Any] | None]] | None:
+        """``values_call`` for packets kept column-wise (``bind(columns)(i)``: the output
+        values of row ``i``); None when this function has no such call."""
         return None
 
     def call(self, packet: Packet, *, logger: PacketLoggerProtocol | None = None) -> Packet | None:

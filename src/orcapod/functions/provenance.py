@@ -105,16 +105,37 @@ def result_record_id_array(input_hashes: pa.Array | pa.ChunkedArray, suffix: byt
         return pa.array([], type=pa.large_string())
     offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int64)[hashes.offset :][: n + 1]
     start = int(offsets[0])
-    data = hashes.buffers()[2].to_pybytes()[start : int(offsets[-1])]
-    bounds = (offsets - start).tolist()
     tail = b"\0" + suffix
-    blake2b = hashlib.blake2b
-    digests = b"".join(
-        [blake2b(data[a:b] + tail, digest_size=16).digest() for a, b in itertools.pairwise(bounds)]
-    )
+    width = int(offsets[1]) - start
+    if tail[-1] != 0 and width > 0 and int(offsets[-1]) - start == n * width:
+        digests = _fixed_width_digests(hashes.buffers()[2], start, n, width, tail)
+    else:
+        data = hashes.buffers()[2].to_pybytes()[start : int(offsets[-1])]
+        bounds = (offsets - start).tolist()
+        blake2b = hashlib.blake2b
+        digests = b"".join(
+            [
+                blake2b(data[a:b] + tail, digest_size=16).digest()
+                for a, b in itertools.pairwise(bounds)
+            ]
+        )
     return digests_to_hex(
         pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digests)])
     )
+
+
+def _fixed_width_digests(data: pa.Buffer, start: int, n: int, width: int, tail: bytes) -> bytes:
+    """The record-id digests of ``n`` hash strings of one ``width`` (every hash of one
+    algorithm), stored back to back from ``start`` in ``data``: the messages (hash + tail) are
+    laid out as the rows of one numpy array and handed to blake2b as bytes objects made in
+    one go (numpy's fixed-width bytes strip trailing NULs, so ``tail`` must not end in one)."""
+    heads = np.frombuffer(data, dtype=np.uint8)[start : start + n * width].reshape(n, width)
+    rows = np.empty((n, width + len(tail)), dtype=np.uint8)
+    rows[:, :width] = heads
+    rows[:, width:] = np.frombuffer(tail, dtype=np.uint8)
+    messages: list[bytes] = rows.view(f"S{width + len(tail)}").ravel().tolist()
+    blake2b = hashlib.blake2b
+    return b"".join([blake2b(m, digest_size=16).digest() for m in messages])
 
 
 def source_prefix(uri: tuple[str, ...]) -> str:

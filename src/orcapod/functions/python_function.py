@@ -116,6 +116,16 @@ def _compile_column_reader(
     return lambda columns: make(*(columns[n] for n in names))
 
 
+def _compile_direct_call(names: list[str]) -> Callable[..., Callable[[int], Any]]:
+    """``(function, *columns) -> (lambda i: function(a=<column a>[i], ...))`` for these
+    parameter names (identifiers: they are the function's own parameters): one row's call
+    made straight from column lists, with no argument dict per row."""
+    args = "".join(f", _c{j}" for j in range(len(names)))
+    body = ", ".join(f"{name}=_c{j}[i]" for j, name in enumerate(names))
+    make: Callable[..., Callable[[int], Any]] = eval(f"lambda _f{args}: lambda i: _f({body})")
+    return make
+
+
 class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
     """A Python function applied to packets (see the module docstring)."""
 
@@ -352,6 +362,36 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             return None if raw is None else output_data(raw)
 
         return call_values
+
+    def row_caller(
+        self, packet_schema: Mapping[str, Any]
+    ) -> Callable[[Mapping[str, list[Any]]], Callable[[int], dict[str, Any] | None]] | None:
+        """``values_call`` for packets kept column-wise: ``bind(columns)`` gives the call of
+        row ``i`` of those columns (one list per parameter the schema has), returning its
+        output values. Only without an executor or with the in-process sequential one, where
+        a row's call is the function itself: None otherwise, and when ``packet_schema`` lacks
+        a required parameter (the packet path then says which)."""
+        executor = self._executor
+        if not (executor is None or type(executor) is LocalExecutor) or not all(
+            k in packet_schema for k in self._required
+        ):
+            return None
+        names = [*self._required, *(k for k in self._optional if k in packet_schema)]
+        make = _compile_direct_call(names)
+        function, output_data = self._function, self._output_data
+
+        def bind(columns: Mapping[str, list[Any]]) -> Callable[[int], dict[str, Any] | None]:
+            direct = make(function, *(columns[n] for n in names))
+
+            def call_row(i: int) -> dict[str, Any] | None:
+                if not self._active:
+                    return None
+                raw = run_to_completion(direct(i))
+                return None if raw is None else output_data(raw)
+
+            return call_row
+
+        return bind
 
     def _unpack(self, raw: Any) -> dict[str, Any]:
         keys = self._output_keys

@@ -249,6 +249,15 @@ class ChunkWork:
         rows = self.plan.first_rows[self.groups.first_entries(which)]
         return self.plan.packets(rows, packet_schema)
 
+    def column_slices(
+        self, packet_schema: Any, packets: np.ndarray
+    ) -> Iterator[tuple[dict[str, list[Any]], int]]:
+        """The input values of ``packets`` (local), in order, a slice of columns at a time
+        (``InputPlan.column_slices``)."""
+        assert self.groups is not None
+        rows = self.plan.first_rows[self.groups.first_entries(packets)]
+        return self.plan.column_slices(rows, packet_schema)
+
     def capture_here(self, window: int) -> None:
         """Calls run one by one in this thread are captured here, not per call."""
         if self.reporter is not None:

@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod.data import Packet
-from orcapod.functions.engine.dispatch import call_each
+from orcapod.functions.engine.dispatch import call_each, call_rows_in_bulk
 from orcapod.functions.engine.events import current_observer
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.write import RunWriter
@@ -148,14 +148,15 @@ class FunctionRun:
         # writer derives their source info from the stored record ids
         values = pod.sequential_values() if window == 1 else None
         call = None if values is None else values[0]
+        # ... and where the function runs right here, called straight from the input's
+        # column values, with no packet object per row
+        rows_call = pod.sequential_rows(packet_schema) if values is not None else None
         begin = None if work.reporter is None else work.begin
         finished_at: list[float] = []  # when the first two calls finished
 
         def compute(
             items: np.ndarray, heartbeat: Callable[[], None] = _no_op, flush: bool = True
         ) -> list[float]:
-            packets = work.packets(packet_schema, items)
-
             def done_beating(miss: int, output: Packet | dict[str, Any] | None) -> None:
                 if len(finished_at) < 2:
                     finished_at.append(time.monotonic())
@@ -179,17 +180,23 @@ class FunctionRun:
             reporter = work.reporter if in_bulk else None
             timed = None if reporter is None else reporter.timed(call or pf.call)
             bulk = done_in_bulk if in_bulk and (begin is None or timed is not None) else None
-            call_each(
-                pf,
-                items,
-                packets,
-                window,
-                done_beating,
-                failed_beating,
-                call=call if timed is None else timed,
-                begin=begin if timed is None else None,
-                done_many=bulk,
-            )
+            if bulk is not None and timed is None and rows_call is not None:
+                slices = work.column_slices(packet_schema, items)
+                call_rows_in_bulk(
+                    items, ((rows_call(cols), n) for cols, n in slices), bulk, failed_beating
+                )
+            else:
+                call_each(
+                    pf,
+                    items,
+                    work.packets(packet_schema, items),
+                    window,
+                    done_beating,
+                    failed_beating,
+                    call=call if timed is None else timed,
+                    begin=begin if timed is None else None,
+                    done_many=bulk,
+                )
             if flush:
                 writer.flush()  # now, so rows that fail only at the write count as failed
             return finished_at

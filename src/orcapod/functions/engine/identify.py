@@ -185,12 +185,23 @@ class InputPlan:
         names = [c for c in self.packet_columns if c in packet_schema]
         schema = packet_schema.select(*names)
         make = Packet._make_row
+        for columns, n in self.column_slices(rows, packet_schema):
+            block = RowBlock(columns)
+            for row in range(n):
+                yield make(block, row, schema)
+
+    def column_slices(
+        self, rows: np.ndarray, packet_schema: Schema
+    ) -> Iterator[tuple[dict[str, list[Any]], int]]:
+        """The values of ``rows`` (data columns only) a slice at a time, as ``(column ->
+        Python values, number of rows)``: what ``packets`` builds its packets from, for a
+        caller that reads the values without a packet per row."""
+        names = [c for c in self.packet_columns if c in packet_schema]
+        schema = packet_schema.select(*names)
         for start in range(0, len(rows), _SLICE_ROWS):
             part = pa.array(rows[start : start + _SLICE_ROWS])
             sub = self.table.select(names).take(part)
-            block = RowBlock({c: column_to_pylist(sub.column(c), schema[c]) for c in names})
-            for row in range(sub.num_rows):
-                yield make(block, row, schema)
+            yield {c: column_to_pylist(sub.column(c), schema[c]) for c in names}, sub.num_rows
 
 
 class PacketGroups:
