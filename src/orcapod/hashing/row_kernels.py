@@ -160,6 +160,15 @@ def _list_rows(c: Canon, seed: bytes) -> Hashes:
 def _bytes_rows(c: Canon, seed: bytes) -> Hashes:
     """Strings/binary: each value as 8-byte little-endian words, then ``_sequence_rows``."""
     assert c.offsets is not None and c.data is not None
+    lengths = np.diff(c.offsets)
+    if len(lengths) and lengths[0] > 0 and np.all(lengths == lengths[0]):
+        return _equal_length_rows(c.data, len(lengths), int(lengths[0]), seed)
+    return _any_length_rows(c, seed)
+
+
+def _any_length_rows(c: Canon, seed: bytes) -> Hashes:
+    """``_bytes_rows`` of values of any lengths."""
+    assert c.offsets is not None and c.data is not None
     offsets = c.offsets
     lengths = np.diff(offsets)
     word_offsets = np.zeros(len(offsets), dtype=np.int64)
@@ -180,6 +189,26 @@ def _bytes_rows(c: Canon, seed: bytes) -> Hashes:
         return words.reshape(1, -1)
 
     return _sequence_rows(word_offsets, lengths, item_fn, seed)
+
+
+def _equal_length_rows(data: NDArray[np.uint8], n: int, length: int, seed: bytes) -> Hashes:
+    """``_bytes_rows`` of ``n`` values of one byte ``length`` (hashes, ids, constant columns):
+    the same sums computed word position by word position over an ``(n, words)`` array,
+    without the running prefix sum that variable lengths need."""
+    k = (length + 7) // 8
+    padded = np.zeros((n, 8 * k), dtype=np.uint8)
+    padded[:, :length] = data[: n * length].reshape(n, length)
+    words = padded.view("<u8").astype(U64)
+    pos_factor = lanes(derive_seed(seed, b"pos")) | U64(1)
+    item_seed = lanes(derive_seed(seed, b"item"))
+    out = np.zeros((2, n), dtype=U64)
+    term = np.empty((2, n), dtype=U64)
+    for p in range(k):
+        np.bitwise_xor(words[:, p].reshape(1, -1), U64(p) * pos_factor + item_seed, out=term)
+        out += mix_rows(term)
+    out += U64(length) * (lanes(derive_seed(seed, b"len")) | U64(1))
+    out += lanes(seed)
+    return mix_rows(out)
 
 
 def _sequence_rows(
