@@ -444,9 +444,7 @@ class DeltaTableDatabase(StoringBackend):
                     mode="error",
                     configuration=self._table_configuration,
                     storage_options=self._storage_options,
-                    writer_properties=writer_properties(
-                        tuple(state.pending[0].column_names), self._bloom_ndv
-                    ),
+                    writer_properties=writer_properties(state.pending[0].schema, self._bloom_ndv),
                     commit_properties=props,
                     post_commithook_properties=hooks,
                 )
@@ -456,9 +454,7 @@ class DeltaTableDatabase(StoringBackend):
                     state.pending[0],
                     mode="append",
                     schema_mode="merge",
-                    writer_properties=writer_properties(
-                        tuple(state.pending[0].column_names), self._bloom_ndv
-                    ),
+                    writer_properties=writer_properties(state.pending[0].schema, self._bloom_ndv),
                     commit_properties=props,
                     post_commithook_properties=hooks,
                 )

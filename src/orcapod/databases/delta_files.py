@@ -7,10 +7,15 @@
 * ``writer_properties``: the parquet settings of a batch - snappy compression, no dictionary
   for columns whose every value is distinct (ids, hashes, source info: a dictionary would only
   cost time, about a third of a commit's encoding; measured on a 10k-row results batch,
-  15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB), and a bloom filter on ``__record_id`` sized
-  for one row group, so id lookups can skip files and row groups. Row groups hold at most
+  15.6 -> 11.4 ms per commit and 2.5 -> 1.1 MB); those of them that are strings are written
+  with the DELTA_BYTE_ARRAY encoding (each value stored as its shared prefix with the one
+  before and the rest: input hashes share their ``arrow_row_v1:`` head),
+  which halves their encoding time and speeds their reading up (measured: 50k input hashes
+  9.3 -> 4.6 ms to write; 1M ids and result ids read through a query 0.129 -> 0.069 s; the
+  files are a little smaller), and a bloom filter on ``__record_id`` sized for one row
+  group, so id lookups can skip files and row groups. Row groups hold at most
   ``ROW_GROUP_ROWS`` rows, so reading the row of one located id (``id_locator``) decodes a
-  few thousand rows, not a whole batch. Settings are cached per column list.
+  few thousand rows, not a whole batch. Settings are cached per column list and types.
 
 Log clean-up. Delta removes expired log files (older than ``delta.logRetentionDuration``
 and covered by a checkpoint) after a commit; deltalake lists the log to look for them after
@@ -29,6 +34,8 @@ import functools
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from orcapod.errors import InputValidationError
 from orcapod.types.columns import (
@@ -61,10 +68,29 @@ _DISTINCT_VALUED = frozenset({RECORD_ID, INPUT_PACKET_HASH, PACKET_ID, RECORD_HA
 _DISTINCT_VALUED_PREFIXES = (SOURCE_PREFIX, SYSTEM_TAG_RECORD_ID)
 
 
-@functools.lru_cache(maxsize=256)
-def writer_properties(names: tuple[str, ...], bloom_ndv: int) -> WriterProperties:
-    """Parquet settings for a batch with columns ``names`` (see the module docstring);
+def writer_properties(schema: pa.Schema, bloom_ndv: int) -> WriterProperties:
+    """Parquet settings for a batch of ``schema`` (see the module docstring);
     ``bloom_ndv``: the distinct ids a file's bloom filter is sized for."""
+    byte_arrays = tuple(f.name for f in schema if _is_byte_array(f.type))
+    return _writer_properties(tuple(schema.names), byte_arrays, bloom_ndv)
+
+
+def _is_byte_array(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_binary_view(t)
+        or pa.types.is_fixed_size_binary(t)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _writer_properties(
+    names: tuple[str, ...], byte_arrays: tuple[str, ...], bloom_ndv: int
+) -> WriterProperties:
     from deltalake.writer.properties import (
         BloomFilterProperties,
         ColumnProperties,
@@ -75,6 +101,8 @@ def writer_properties(names: tuple[str, ...], bloom_ndv: int) -> WriterPropertie
     columns = {
         name: ColumnProperties(
             dictionary_enabled=False,
+            # (the encoding exists for byte arrays only: the writer panics on others)
+            encoding="DELTA_BYTE_ARRAY" if name in byte_arrays else None,
             bloom_filter_properties=bloom if name == RECORD_ID else None,
         )
         for name in names

@@ -124,8 +124,8 @@ def compact_table(
     try:
         table = deltalake.DeltaTable(str(table_dir))
         before = len(table.file_uris())
-        names = tuple(pa.schema(table.schema().to_arrow()).names)
-        table.optimize.compact(writer_properties=writer_properties(names, ROW_GROUP_ROWS))
+        schema = pa.schema(table.schema().to_arrow())
+        table.optimize.compact(writer_properties=writer_properties(schema, ROW_GROUP_ROWS))
         table.create_checkpoint()
         removed: list[str] = []
         if vacuum:
