@@ -93,7 +93,9 @@ class StoredEntries:
             return None
         wanted = plan.entry_keys
         if self._distinct:
-            order = np.argsort(wanted[:, 0])  # sorted probes: searchsorted stays in cache
+            order = plan.entry_order  # sorted probes: searchsorted stays in cache
+            if order is None:
+                order = np.argsort(wanted[:, 0])
             probes = wanted[order]
             at = np.minimum(np.searchsorted(self._lane0, probes[:, 0]), len(self._lane0) - 1)
             rows = self._order[at]

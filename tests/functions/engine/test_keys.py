@@ -17,6 +17,7 @@ from orcapod.functions.engine.keys import (
     match_keys,
     string_keys,
     unique_keys,
+    unique_keys_ordered,
 )
 from orcapod.hashing import hash_rows
 
@@ -52,6 +53,13 @@ def test_unique_keys_match_dictionary_encoding(values: list[int]) -> None:
     encoded = pc.dictionary_encode(pa.array(values, pa.int64()))
     assert codes.tolist() == encoded.indices.to_pylist()
     assert [values[i] for i in first] == encoded.dictionary.to_pylist()
+    again, first_again, order = unique_keys_ordered(digest_keys(digests))
+    assert np.array_equal(again, codes) and np.array_equal(first_again, first)
+    if len(set(values)) == len(values):  # all distinct: the order sorting them on lane 0
+        lane0 = digest_keys(digests)[:, 0]
+        assert order is not None and np.array_equal(lane0[order], np.sort(lane0))
+    else:
+        assert order is None
 
 
 @given(st.lists(st.integers(0, 30), max_size=40), st.sets(st.integers(0, 30), max_size=20))

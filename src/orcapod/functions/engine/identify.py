@@ -29,7 +29,7 @@ import pyarrow as pa
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist
 from orcapod.data.row_block import RowBlock
-from orcapod.functions.engine.keys import digest_keys, unique_keys
+from orcapod.functions.engine.keys import digest_keys, unique_keys_ordered
 from orcapod.hashing import hash_rows
 from orcapod.hashing.arrow_hashing import ROW_HASH_METHOD
 from orcapod.types import ColumnConfig, Schema
@@ -136,8 +136,11 @@ class InputPlan:
         self.entry_digests: pa.Array = entry_digests(
             table, (*self.tag_columns, *self.system_tag_columns), self.input_digests
         )
-        #: per row: index of its distinct entry; per distinct entry: its first row
-        self.codes, self.first_rows = unique_keys(digest_keys(self.entry_digests))
+        #: per row: index of its distinct entry; per distinct entry: its first row; when
+        #: every row is a distinct entry, the order sorting ``entry_keys`` on their first lane
+        self.codes, self.first_rows, self.entry_order = unique_keys_ordered(
+            digest_keys(self.entry_digests)
+        )
         self._unique_ids: pa.Array | None = None
 
     @property

@@ -23,7 +23,14 @@ from orcapod._lazy import pc
 from orcapod.databases.id_index import fixed_hex_tail
 from orcapod.errors import DatabaseError
 
-__all__ = ["digest_keys", "keys_to_binary", "match_keys", "string_keys", "unique_keys"]
+__all__ = [
+    "digest_keys",
+    "keys_to_binary",
+    "match_keys",
+    "string_keys",
+    "unique_keys",
+    "unique_keys_ordered",
+]
 
 _HEX_DIGITS = 32
 _INVALID = 256
@@ -81,15 +88,24 @@ def string_keys(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, first)``: per key the index of its distinct value, and per distinct value
     the first row holding it (distinct values ordered by first appearance)."""
+    codes, first, _ = unique_keys_ordered(keys)
+    return codes, first
+
+
+def unique_keys_ordered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``unique_keys``, and, when every key is distinct, the order that sorts the keys on
+    their first lane (what a caller matching them against sorted keys needs: it is
+    computed on the way); None otherwise."""
     n = len(keys)
     if n == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
     order = np.argsort(keys[:, 0])
     lane0 = keys[order, 0]
     new = np.r_[True, lane0[1:] != lane0[:-1]]
     if new.all():  # every key distinct (the common case): each row is its own first row
         every = np.arange(n, dtype=np.int64)
-        return every, every.copy()
+        return every, every.copy(), order
     first = np.minimum.reduceat(order, np.flatnonzero(new))
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
@@ -102,7 +118,7 @@ def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    return rank[inverse].astype(np.int64), first[order].astype(np.int64)
+    return rank[inverse].astype(np.int64), first[order].astype(np.int64), None
 
 
 def match_keys(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
