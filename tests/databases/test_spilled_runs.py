@@ -102,3 +102,54 @@ def test_the_runs_of_one_set_share_one_file_and_each_reads_its_own_part() -> Non
         others = np.concatenate([p for p in parts if p is not part])
         queries = np.concatenate([part[::3], others[::3]])
         assert np.array_equal(run.contains(queries), np.isin(queries, part))
+
+
+@pytest.mark.parametrize("bloom_bits", [BITS_PER_HASH, 0])
+def test_spilled_runs_merge_in_tiers_and_answer_like_one_set_in_memory(
+    monkeypatch: pytest.MonkeyPatch, bloom_bits: int
+) -> None:
+    """Every ``MERGE_RUNS`` runs of a tier are merged (streamed, a few hashes of each run at
+    a time) into one run of the next tier, and the tier's file is emptied: the runs a test
+    reads stay few, the files hold each hash about once, and the answers are exact."""
+    monkeypatch.setattr(spilled_runs, "MERGE_READ", 700)  # many steps of the merge
+    stored = _hashes(11, 2_000 * 70)
+    repeats = stored[:3_000]  # a hash added twice stays found
+    index = IdHashIndex(spill_rows=2_000, bloom_bits=bloom_bits)
+    for start in range(0, len(stored), 2_000):
+        index.add(stored[start : start + 2_000])
+    index.add(repeats)
+    runs = index._spilled.runs
+    assert len(index) == len(stored) + len(repeats)
+    # 71 runs spilled: each tier holds fewer than MERGE_RUNS runs
+    assert len(runs) < 2 * spilled_runs.MERGE_RUNS
+    tiers = index._spilled._tiers
+    assert all(len(tier_runs) < spilled_runs.MERGE_RUNS for _, tier_runs in tiers)
+    on_disk = sum(file._size for file, _ in tiers)
+    assert on_disk == 8 * len(index)  # merged tiers' files were emptied
+    for run in runs:  # every run is sorted and indexed as if it had been spilled whole
+        whole = run._read(0, len(run))
+        assert np.all(whole[1:] >= whole[:-1])
+        assert np.array_equal(run._fences, whole[::BLOCK_HASHES])
+    queries = _queries(stored, 12, 30_000)
+    assert np.array_equal(index.maybe_contains(queries), np.isin(queries, stored))
+
+
+def test_a_merge_that_cannot_be_written_keeps_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    stored = _hashes(13, 1_000 * spilled_runs.MERGE_RUNS)
+    index = IdHashIndex(spill_rows=1_000)
+    real = spilled_runs.os.pwrite
+    writes = []
+
+    def full_once_the_runs_are_written(fd: int, data: object, offset: int) -> int:
+        writes.append(offset)
+        if len(writes) > spilled_runs.MERGE_RUNS:  # the merge's first write: disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spilled_runs.os, "pwrite", full_once_the_runs_are_written)
+    for start in range(0, len(stored), 1_000):
+        index.add(stored[start : start + 1_000])
+    assert len(writes) > spilled_runs.MERGE_RUNS  # the merge was tried
+    assert len(index._spilled.runs) == spilled_runs.MERGE_RUNS and len(index) == len(stored)
+    queries = _queries(stored, 14, 5_000)
+    assert np.array_equal(index.maybe_contains(queries), np.isin(queries, stored))

@@ -48,7 +48,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRun, SpillFile, probe_masks
+from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRuns
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 from orcapod.types.columns import RECORD_ID
@@ -187,24 +187,22 @@ class IdHashIndex:
     (``spilled_runs.SpilledRun``, with a filter of ``bloom_bits`` bits a hash in memory), so an
     index that grows with a run's input holds about ``3 * spill_rows`` hashes in memory at
     most, whatever its size. Its answers are the same; a test of hashes that may be in a
-    spilled run reads its blocks.
+    spilled run reads its blocks. Spilled runs are merged on disk in tiers
+    (``spilled_runs.SpilledRuns``), so a test asks a few runs, not one per ``spill_rows``.
     """
 
     def __init__(self, spill_rows: int | None = None, bloom_bits: int = BITS_PER_HASH) -> None:
         self._runs: list[NDArray[np.uint64]] = []
-        self._spilled: list[SpilledRun] = []
+        self._spilled = SpilledRuns(bloom_bits)
         self._spill_rows = spill_rows
-        self._bloom_bits = bloom_bits
-        self._file = SpillFile()
 
     def __len__(self) -> int:
-        return sum(len(run) for run in self._runs) + sum(len(run) for run in self._spilled)
+        return sum(len(run) for run in self._runs) + len(self._spilled)
 
     @property
     def memory_bytes(self) -> int:
         """Bytes held in memory (in-memory runs, spilled runs' filters and fences)."""
-        held = sum(run.nbytes for run in self._runs)
-        return int(held + sum(run.memory_bytes for run in self._spilled))
+        return int(sum(run.nbytes for run in self._runs) + self._spilled.memory_bytes)
 
     def add(self, hashes: NDArray[np.uint64]) -> None:
         """Add ``hashes`` (any order; repeats are kept, they do not change membership)."""
@@ -213,20 +211,16 @@ class IdHashIndex:
         run = np.sort(hashes)
         while self._runs and len(self._runs[-1]) <= 2 * len(run):
             run = _merge(self._runs.pop(), run)
-        if self._spill_rows is not None and len(run) >= self._spill_rows:
-            spilled = self._file.spill(run, self._bloom_bits)
-            if spilled is not None:
-                self._spilled.append(spilled)
-                return
+        spill = self._spill_rows is not None and len(run) >= self._spill_rows
+        if spill and self._spilled.add(run):
+            return
         self._runs.append(run)
 
     def maybe_contains(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         """True where a hash is in the set (the id is possibly stored); False is definite."""
         found = in_sorted_runs(self._runs, hashes)
-        if self._spilled and len(hashes):
-            masks = probe_masks(hashes) if self._bloom_bits else None
-            for run in self._spilled:
-                found |= run.contains(hashes, masks)
+        if len(self._spilled) and len(hashes):
+            found |= self._spilled.contains(hashes)
         return found
 
 

@@ -22,9 +22,12 @@ what needs reading, never what is found. A set asked only about hashes that are 
 (or rarely asked) can do without the filter (``bloom_bits=0``): a few kilobytes of fences
 stay in memory per million hashes.
 
-The runs of one set go to one anonymous temporary file (``SpillFile``; ``tempfile.
+A set's runs are merged on disk in tiers (``SpilledRuns``: every ``MERGE_RUNS`` runs of a
+tier become one run of the next, streamed), so a test asks a few runs, not one per spill.
+The runs of one tier go to one anonymous temporary file (``SpillFile``; ``tempfile.
 TemporaryFile``: removed by the system when closed or when the process ends, however it
-ends), closed when the set and its runs are dropped: one file descriptor per set. Where
+ends), emptied when the tier is merged and closed when the set is dropped: one file
+descriptor per tier, a few per set. Where
 the temporary directory is on ``tmpfs`` its pages are in memory, but not in the process's own
 size and pageable to swap. A run that cannot be written (no temporary directory, disk full) is
 not an error: the index keeps it in memory, as it would without spilling.
@@ -35,6 +38,7 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -45,9 +49,12 @@ __all__ = [
     "BLOCK_HASHES",
     "BLOOM_PROBES",
     "GAP_BLOCKS",
+    "MERGE_READ",
+    "MERGE_RUNS",
     "SPAN_BLOCKS",
     "SpillFile",
     "SpilledRun",
+    "SpilledRuns",
     "probe_masks",
 ]
 
@@ -61,6 +68,10 @@ BLOCK_HASHES = 512
 GAP_BLOCKS = 4
 #: ... in reads of at most this many blocks (1 MB)
 SPAN_BLOCKS = 256
+#: a tier of spilled runs is merged into one run once it holds this many (``SpilledRuns``)
+MERGE_RUNS = 8
+#: hashes of each run held at a time while runs are merged (512 KB)
+MERGE_READ = 1 << 16
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: the probe bits come from h * _MIX
 _ONE = np.uint64(1)
@@ -78,22 +89,33 @@ def probe_masks(hashes: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 class SpilledRun:
     """One sorted run of hashes in a temporary file (see the module docstring);
-    ``bloom_bits`` 0: no filter, every queried hash is a candidate."""
+    ``bloom_bits`` 0: no filter, every queried hash is a candidate. Made by ``SpillFile``: its
+    filter and fences are filled piece by piece as the run is written (``_index``), so a run
+    merged from others never has to be held in memory whole."""
 
-    def __init__(
-        self, run: NDArray[np.uint64], file: SpillFile, offset: int, bloom_bits: int
-    ) -> None:
-        self._length = len(run)
-        self._words = np.uint64(max(1, -(-len(run) * bloom_bits // 64)))
+    def __init__(self, file: SpillFile, offset: int, length: int, bloom_bits: int) -> None:
+        self._length = length
+        self._words = np.uint64(max(1, -(-length * bloom_bits // 64)))
         self._bloom: NDArray[np.uint64] | None = None
-        if bloom_bits and len(run):
+        if bloom_bits and length:
             self._bloom = np.zeros(int(self._words), dtype=np.uint64)
-            slots = self._slots(run)  # sorted, as the run is
-            starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
-            self._bloom[slots[starts]] = np.bitwise_or.reduceat(probe_masks(run), starts)
-        self._fences = run[::BLOCK_HASHES].copy()
+        self._fence_parts: list[NDArray[np.uint64]] = []
+        self._fences = np.empty(0, dtype=np.uint64)
         self._file = file  # (kept open while a run in it is alive)
         self._offset = offset
+
+    def _index(self, piece: NDArray[np.uint64], start: int) -> None:
+        """Take the hashes ``piece`` (sorted, from position ``start`` of the run, after every
+        earlier piece) into the filter and the fences."""
+        if self._bloom is not None and len(piece):
+            slots = self._slots(piece)  # sorted, as the piece is: each word once below
+            starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
+            self._bloom[slots[starts]] |= np.bitwise_or.reduceat(probe_masks(piece), starts)
+        self._fence_parts.append(piece[(-start) % BLOCK_HASHES :: BLOCK_HASHES].copy())
+
+    def _finish(self) -> None:
+        self._fences = np.concatenate(self._fence_parts) if self._fence_parts else self._fences
+        self._fence_parts = []
 
     def __len__(self) -> int:
         return self._length
@@ -181,18 +203,138 @@ class SpillFile:
         """``run`` (sorted) appended to the file, with a filter of ``bloom_bits`` bits a hash
         (0: none), or None where that is not possible (the caller keeps the run in memory;
         also where the system has no positioned reads and writes, ``os.pread``)."""
+        return self.write([run], len(run), bloom_bits)
+
+    def write(
+        self, pieces: Iterable[NDArray[np.uint64]], length: int, bloom_bits: int
+    ) -> SpilledRun | None:
+        """One run of ``length`` hashes, given as consecutive sorted ``pieces``, appended to
+        the file (``spill``); None where it cannot be written."""
         if not hasattr(os, "pread"):
             return None
-        data = np.ascontiguousarray(run, dtype="<u8").data.cast("B")
         offset = self._size
+        run = SpilledRun(self, offset, length, bloom_bits)
+        at = 0
         try:
             if self._handle is None:
                 self._handle = tempfile.TemporaryFile(prefix="orcapod-hashes-")  # noqa: SIM115
                 weakref.finalize(self, self._handle.close)
-            written = 0
-            while written < len(data):
-                written += os.pwrite(self.fileno, data[written:], offset + written)
+            for piece in pieces:
+                data = np.ascontiguousarray(piece, dtype="<u8").data.cast("B")
+                written = 0
+                while written < len(data):
+                    written += os.pwrite(self.fileno, data[written:], offset + 8 * at + written)
+                run._index(piece, at)
+                at += len(piece)
         except OSError:
             return None  # a partly written run is overwritten by the next one
-        self._size += len(data)
-        return SpilledRun(run, self, offset, bloom_bits)
+        if at != length:
+            raise ValueError(f"spilled hash run: {at} hashes given for a run of {length}")
+        self._size += 8 * length
+        run._finish()
+        return run
+
+    def clear(self) -> None:
+        """Forget every run in the file (none of them may be used again) and give its space
+        back."""
+        if self._handle is not None:
+            os.ftruncate(self.fileno, 0)
+        self._size = 0
+
+
+class SpilledRuns:
+    """The spilled runs of one set, merged so a test reads few of them: runs are kept in
+    *tiers*, each tier in a file of its own; when a tier holds ``MERGE_RUNS`` runs they are
+    merged into one run of the next tier (streamed: ``MERGE_READ`` hashes of each run in
+    memory at a time, and the filter and fences of the merged run), and the tier's file is
+    emptied. So a set of ``N`` hashes spilled in runs of ``R`` holds fewer than ``MERGE_RUNS``
+    runs per tier and about ``log(N / R) / log(MERGE_RUNS)`` tiers (a million-row run's
+    sets: one or two runs; a billion's: under 30 rather than 2,000), each hash is written
+    that many times, and the files hold each hash about once. The runs being merged give up
+    their filters first, so a merge holds no more filter memory than the runs did. A merge
+    that cannot be written keeps the runs it would have merged, without their filters (a
+    test then reads their blocks: slower, the same answers)."""
+
+    def __init__(self, bloom_bits: int) -> None:
+        self._bloom_bits = bloom_bits
+        self._tiers: list[tuple[SpillFile, list[SpilledRun]]] = []
+
+    def __len__(self) -> int:
+        return sum(len(run) for _, runs in self._tiers for run in runs)
+
+    @property
+    def runs(self) -> list[SpilledRun]:
+        return [run for _, runs in self._tiers for run in runs]
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(run.memory_bytes for run in self.runs)
+
+    def add(self, run: NDArray[np.uint64]) -> bool:
+        """Spill ``run`` (sorted); False where it cannot be (the caller keeps it)."""
+        if not self._tiers:
+            self._tiers.append((SpillFile(), []))
+        file, runs = self._tiers[0]
+        spilled = file.spill(run, self._bloom_bits)
+        if spilled is None:
+            return False
+        runs.append(spilled)
+        tier = 0
+        while tier < len(self._tiers) and len(self._tiers[tier][1]) >= MERGE_RUNS:
+            if not self._merge(tier):
+                break
+            tier += 1
+        return True
+
+    def _merge(self, tier: int) -> bool:
+        file, runs = self._tiers[tier]
+        if tier + 1 == len(self._tiers):
+            self._tiers.append((SpillFile(), []))
+        target, merged_runs = self._tiers[tier + 1]
+        length = sum(len(run) for run in runs)
+        for run in runs:  # (their filters' memory goes to the merged run's filter)
+            run._bloom = None
+        merged = target.write(_merged(runs), length, self._bloom_bits)
+        if merged is None:
+            return False
+        merged_runs.append(merged)
+        runs.clear()
+        file.clear()
+        return True
+
+    def contains(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        """True exactly where a hash is in one of the runs."""
+        found = np.zeros(len(hashes), dtype=np.bool_)
+        runs = self.runs
+        if not runs or not len(hashes):
+            return found
+        masks = probe_masks(hashes) if self._bloom_bits else None
+        for run in runs:
+            found |= run.contains(hashes, masks)
+        return found
+
+
+def _merged(runs: list[SpilledRun]) -> Iterator[NDArray[np.uint64]]:
+    """The hashes of sorted ``runs`` as consecutive sorted pieces (a k-way merge in numpy):
+    each step emits every buffered hash up to the smallest of the buffers' last hashes, so
+    at least one buffer is used up per step and refilled from its run."""
+    following = [0] * len(runs)
+    buffers: list[NDArray[np.uint64]] = []
+    for i, run in enumerate(runs):
+        following[i] = min(len(run), MERGE_READ)
+        buffers.append(run._read(0, following[i]))
+    active = [i for i, run in enumerate(runs) if len(run)]
+    while active:
+        bound = min(buffers[i][-1] for i in active)
+        parts = []
+        for i in active:
+            cut = int(np.searchsorted(buffers[i], bound, side="right"))
+            parts.append(buffers[i][:cut])
+            buffers[i] = buffers[i][cut:]
+        yield np.sort(np.concatenate(parts))
+        for i in active:
+            if not len(buffers[i]) and following[i] < len(runs[i]):
+                stop = min(len(runs[i]), following[i] + MERGE_READ)
+                buffers[i] = runs[i]._read(following[i], stop)
+                following[i] = stop
+        active = [i for i in active if len(buffers[i])]
