@@ -59,7 +59,8 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 def _by_file(by_path: dict[str, int]) -> dict[str, int]:
     """Requests by kind, table (claims, results, records, other) and file (log entry,
-    log listing, checkpoint, data file, sidecar)."""
+    log listing, checkpoint, data file, sidecar, and the claims' object log: its entries
+    and listings)."""
     out: dict[str, int] = {}
     for key, count in by_path.items():
         kind, _, where = key.partition(" ")
@@ -73,7 +74,11 @@ def _by_file(by_path: dict[str, int]) -> dict[str, int]:
             else "other"
         )
         file = (
-            "log listing"
+            "object log listing"
+            if "?prefix=" in where and "_entries" in where
+            else "object log entry"
+            if "/_entries/" in where
+            else "log listing"
             if "?prefix=" in where
             else "checkpoint"
             if "checkpoint" in where
