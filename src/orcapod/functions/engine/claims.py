@@ -12,8 +12,8 @@ a changed input, such as one with new rows, forms its buckets afresh) are append
 each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
 ``renewed``, ``released`` or ``done``:
 
-1. A process reads the claims once per pass (the whole table, projected: it is small, and
-   a read by bucket would make a store keep an index of the column). A bucket with a
+1. A process reads the claims once per pass (all of them: they are few, and a read by bucket
+   would make a table store keep an index of the column). A bucket with a
    ``done`` row was finished by someone (its results are committed); a bucket whose live
    owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
@@ -22,8 +22,10 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
    its own claim is the only live one; it appends ``released`` for the others (at once, or
    with its next commit) and moves on (it tries them again on a later pass). Commits
-   are ordered and a read after a commit sees every earlier commit, so of two processes
-   claiming at once at least one sees the other: never both keep the bucket (both may let
+   are ordered and a read after a commit sees every earlier commit (on object storage: a
+   listing shows every object whose PUT returned before it started, and S3's writes and
+   listings are linearizable), so of two processes claiming at once at least one sees the
+   other: never both keep the bucket (both may let
    it go, and one takes it on a later pass).
 3. Every claim commit also renews the buckets the process still holds (``renewed`` rows), and
    a process renews them on its own every third of the lease when no claim commit came
@@ -377,7 +379,7 @@ class ClaimBook:
 
     def shared(self) -> bool:
         """Does another process hold a live claim here (is the work being shared already)?
-        One read of the claims table."""
+        One read of the claims."""
         rows = self.rows(None)
         return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
