@@ -4,7 +4,8 @@ The setup of ``benchmarks/work_claims.py`` (its worker script and its runner, im
 it), with the store on ``s3://<bucket>/<run>`` served by a moto server this script starts on
 127.0.0.1 (the tests' ``tests/databases/s3_server.py``, which counts requests). ``N`` rows
 (default 200) whose function sleeps ``--sleep`` seconds (default 0.05). Figures (one JSON object
-per line), each with the S3 requests its processes made, by kind:
+per line), each with the S3 requests its processes made, by kind, and the CPU seconds of the
+S3 server and of the worker processes (steadier than wall time on a shared machine):
 
 * ``one_process``: wall time of one process computing every row;
 * ``processes``: wall time of ``--processes`` (default 4) processes started together on a
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,7 +61,8 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 def _by_file(by_path: dict[str, int]) -> dict[str, int]:
     """Requests by kind, table (claims, results, records, other) and file (log entry,
-    log listing, checkpoint, data file, sidecar)."""
+    log listing, checkpoint, data file, sidecar, and the claims' object log: its entries
+    and listings)."""
     out: dict[str, int] = {}
     for key, count in by_path.items():
         kind, _, where = key.partition(" ")
@@ -73,7 +76,11 @@ def _by_file(by_path: dict[str, int]) -> dict[str, int]:
             else "other"
         )
         file = (
-            "log listing"
+            "object log listing"
+            if "?prefix=" in where and "_entries" in where
+            else "object log entry"
+            if "/_entries/" in where
+            else "log listing"
             if "?prefix=" in where
             else "checkpoint"
             if "checkpoint" in where
@@ -90,13 +97,39 @@ def _by_file(by_path: dict[str, int]) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _run(
-    root: Path, args: argparse.Namespace, count: int, kill: float | None, endpoint: str
+    root: Path,
+    args: argparse.Namespace,
+    count: int,
+    kill: float | None,
+    endpoint: str,
+    server: int,
 ) -> dict[str, object]:
     before, paths = _counts(endpoint), _counts_of(endpoint, "_paths")
+    server_cpu, workers_cpu = _cpu_seconds(server), _workers_cpu()
     out = work_claims._run(root, args, count, kill)
     requests = _delta(before, _counts(endpoint))
+    server_after = _cpu_seconds(server)
     figure = {**out, "s3_requests": requests, "s3_requests_total": sum(requests.values())}
+    # CPU time is steadier than wall time on a shared machine: the S3 server's (every request
+    # costs it) and the worker processes' (start-up included)
+    if server_cpu is not None and server_after is not None:
+        figure["server_cpu_seconds"] = round(server_after - server_cpu, 2)
+    figure["workers_cpu_seconds"] = round(_workers_cpu() - workers_cpu, 2)
     if args.paths:  # requests by table and file kind, and the most requested key patterns
         by_path = _delta(paths, _counts_of(endpoint, "_paths"))
         figure["s3_requests_by_file"] = _by_file(by_path)
@@ -139,11 +172,11 @@ def main() -> None:
         os.environ["BENCH_S3_OPTIONS"] = json.dumps(options)
         work_claims.WORKER = WORKER
         with tempfile.TemporaryDirectory() as tmp:
-            one = _run(Path(tmp) / "one", args, 1, None, endpoint)
+            one = _run(Path(tmp) / "one", args, 1, None, endpoint, server.pid)
             print(json.dumps({"benchmark": "work_claims_s3.one_process", **one}), flush=True)
             if args.one_only:
                 return
-            many = _run(Path(tmp) / "many", args, args.processes, None, endpoint)
+            many = _run(Path(tmp) / "many", args, args.processes, None, endpoint, server.pid)
             ratio = round(float(many["seconds"]) / float(one["seconds"]), 3)  # type: ignore[arg-type]
             figure = {
                 "benchmark": "work_claims_s3.processes",
@@ -155,7 +188,14 @@ def main() -> None:
             }
             print(json.dumps(figure), flush=True)
             if args.kill:
-                killed = _run(Path(tmp) / "killed", args, args.processes, args.kill_after, endpoint)
+                killed = _run(
+                    Path(tmp) / "killed",
+                    args,
+                    args.processes,
+                    args.kill_after,
+                    endpoint,
+                    server.pid,
+                )
                 figure = {
                     "benchmark": "work_claims_s3.killed",
                     "processes": args.processes,

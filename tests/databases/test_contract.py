@@ -663,3 +663,19 @@ def test_ids_pending_from_several_writes_are_all_checked(db: ArrowDatabase) -> N
     db.add_records(P, batch(["a", "d"], v=[9, 4]), "id", skip_duplicates=True)
     db.flush()
     assert [r["v"] for r in rows(db.get_all_records(P, "id"))] == [1, 2, 3, 4]
+
+
+def test_only_a_store_on_object_storage_keeps_object_logs(any_db: ArrowDatabase) -> None:
+    """``object_log`` is None everywhere but on object storage, where a view hands out the log
+    of the full path and an append is read back."""
+    on_s3 = "s3://" in repr(any_db)
+    log = any_db.object_log(P)
+    assert (log is not None) is on_s3
+    view_log = any_db.at(P[0]).object_log(P[1:])
+    assert (view_log is not None) is on_s3
+    if log is not None and view_log is not None:
+        stamp = log.append(["an entry"])
+        assert [(e.at_us, e.text) for e in view_log.read()] == [(stamp, "an entry")]
+        assert any_db.get_all_records(P) is None  # the log is not the table's rows
+    with pytest.raises(InputValidationError):
+        any_db.object_log(("a/b",))

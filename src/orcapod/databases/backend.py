@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod.databases.object_log import ObjectLog
 from orcapod.databases.paths import RecordPath, validate_note_name, validate_path
 from orcapod.databases.records import prepare_record, prepare_records
 from orcapod.databases.scoped import ScopedArrowDatabase
@@ -85,6 +86,11 @@ class StoringBackend:
             return None
         stored = self._load_note(key, name)
         return stored[1] if stored is not None and stored[0] == token else None
+
+    def object_log(self, path: Sequence[str]) -> ObjectLog | None:
+        """None: only a store on object storage keeps object logs."""
+        validate_path(path)
+        return None
 
     def table_token(self, path: Sequence[str]) -> str | None:
         """None: this backend does not name its tables' states (so it keeps no notes)."""

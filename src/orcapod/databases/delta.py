@@ -117,6 +117,7 @@ from orcapod.databases.delta_reads import (
 )
 from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
+from orcapod.databases.object_log import ObjectLog
 from orcapod.databases.paths import (
     RecordPath,
     check_dirnames,
@@ -232,6 +233,14 @@ class DeltaTableDatabase(StoringBackend):
             return "/".join([self._base, *names])
         check_dirnames(key)
         return str(Path(self._base, *names))
+
+    def object_log(self, path: Sequence[str]) -> ObjectLog | None:
+        """On S3, the ``ObjectLog`` in ``<table of path>/_entries``; None elsewhere (a local
+        directory has no cheaper log than the table; file names are too short for entries)."""
+        uri = self.table_uri(path)
+        if not (self._filesystem is not None and uri.startswith("s3://")):
+            return None
+        return ObjectLog(self._filesystem, f"{uri.removeprefix('s3://')}/_entries", uri)
 
     def check_writable(self) -> None:
         """Raise ``InputValidationError`` when a local store directory cannot be written (a

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod.databases.object_log import ObjectLog
 from orcapod.databases.paths import validate_note_name, validate_path
 from orcapod.databases.scoped import ScopedArrowDatabase
 
@@ -101,6 +102,10 @@ class NoOpArrowDatabase:
     def read_note(self, path: Sequence[str], name: str) -> None:
         validate_path(path)
         validate_note_name(name)
+
+    def object_log(self, path: Sequence[str]) -> ObjectLog | None:
+        validate_path(path)
+        return None
 
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         return ScopedArrowDatabase(self, subpath)

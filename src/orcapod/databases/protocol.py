@@ -36,6 +36,11 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   ``appended_token(path, since)`` is the current token when, since the state ``since``
   named (``None``: no table then), the table only received rows appended through this
   database object (views included); else ``None`` (also when the backend cannot tell).
+* Object logs: ``object_log(path)`` is an ``ObjectLog`` (``orcapod.databases.object_log``:
+  an append-only log of short texts, one request per append and one listing per read) kept
+  beside ``path``'s table, for records a table would make too costly to poll; ``None`` when
+  the backend has none (every store but object storage): callers then keep such records in
+  a table. The log is separate from the table's rows.
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """
@@ -47,6 +52,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
+
+from orcapod.databases.object_log import ObjectLog
 
 __all__ = ["ArrowDatabase"]
 
@@ -150,6 +157,11 @@ class ArrowDatabase(Protocol):
 
     def read_note(self, path: Sequence[str], name: str) -> str | None:
         """Note ``name`` of ``path``'s table if written in its current state, else None."""
+        ...
+
+    def object_log(self, path: Sequence[str]) -> ObjectLog | None:
+        """The object log kept beside ``path``'s table, or None when this database keeps
+        none (see the module docstring)."""
         ...
 
     def at(self, *subpath: str) -> ArrowDatabase:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod.databases.object_log import ObjectLog
 from orcapod.databases.paths import RecordPath, join_path, validate_subpath
 from orcapod.databases.protocol import ArrowDatabase
 
@@ -120,6 +121,9 @@ class ScopedArrowDatabase:
 
     def read_note(self, path: Sequence[str], name: str) -> str | None:
         return self._backend.read_note(self._path(path), name)
+
+    def object_log(self, path: Sequence[str]) -> ObjectLog | None:
+        return self._backend.object_log(self._path(path))
 
     def at(self, *subpath: str) -> ScopedArrowDatabase:
         return ScopedArrowDatabase(self, subpath)

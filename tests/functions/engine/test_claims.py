@@ -18,8 +18,10 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,14 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import ClaimBook, ClaimRow, WorkClaims, bucket_keys
+from orcapod.functions.engine.claims import (
+    ClaimBook,
+    ClaimRow,
+    ObjectClaimLog,
+    TableClaimLog,
+    WorkClaims,
+    bucket_keys,
+)
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 
@@ -680,3 +689,75 @@ def test_a_chunked_run_shares_every_chunk(tmp_path: Path) -> None:
     for chunk in (range(0, 60), range(60, n)):  # both processes took part in each chunk
         assert len({pid for pid, x in calls if x in chunk}) == 2
     _stored(tmp_path, n)
+
+
+# ---------------------------------------------------------------- where claims are kept
+
+
+def test_the_store_chooses_where_claims_are_kept(store: Callable[[], ArrowDatabase]) -> None:
+    """Object storage keeps claims in an object log; every other store in a table."""
+    db = store()
+    log = ClaimBook(db.at("_claims"), PATH, 30.0).log
+    on_s3 = "s3://" in repr(db)
+    assert isinstance(log, ObjectClaimLog if on_s3 else TableClaimLog)
+
+
+def test_the_claim_log_keeps_every_row_in_order(store: Callable[[], ArrowDatabase]) -> None:
+    """Rows read back as written (owner, state, times, process), oldest first per bucket;
+    separators and odd characters in names survive."""
+    mine = book(store, "host:1:ab!c,d;e/f%g")
+    mine.process = "machine/12/345"
+    assert mine.claim(["1", "2"]) == ["1", "2"]
+    mine.renew(["1"], finished=["2"], released=["x,y!z"])
+    rows = book(store, "other").rows(None)
+    assert sorted(rows) == ["1", "2", "x,y!z"]
+    assert [r[1] for r in rows["1"]] == ["claimed", "renewed"]
+    assert [r[1] for r in rows["2"]] == ["claimed", "done"]
+    owner, state, at, expires, process = rows["x,y!z"][0]
+    assert (owner, state, process) == ("host:1:ab!c,d;e/f%g", "released", "machine/12/345")
+    assert expires - at == dt.timedelta(seconds=30)
+    assert rows["1"][0][2] < rows["1"][1][2] <= dt.datetime.now(dt.UTC)
+
+
+def test_a_claim_of_every_bucket_is_kept_whole(store: Callable[[], ArrowDatabase]) -> None:
+    """4,096 buckets in one claim (on object storage: more than one object key holds)."""
+    buckets = [f"{i:03x}" for i in range(4096)]
+    mine = book(store, "m" * 200)
+    assert mine.claim(buckets[:2048], finished=buckets[2048:]) == buckets[:2048]
+    rows = book(store, "other").rows(None)
+    assert sorted(rows) == buckets
+    assert {rows[b][-1][1] for b in buckets[:2048]} == {"claimed"}
+    assert {rows[b][-1][1] for b in buckets[2048:]} == {"done"}
+    if isinstance(mine.log, ObjectClaimLog):
+        assert len(mine.log.log.read()) > 10
+
+
+def test_claims_from_concurrent_threads_lose_no_row(store: Callable[[], ArrowDatabase]) -> None:
+    """Eight books claim at once: every row lands, and a contested bucket has one holder."""
+    books = [book(store, f"t{i}") for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        kept = list(pool.map(lambda b: b.claim([b.owner, "contested"]), books))
+    assert all(b.owner in got for b, got in zip(books, kept, strict=True))
+    assert sum("contested" in got for got in kept) <= 1
+    rows = book(store, "reader").rows(None)
+    assert sorted(rows) == sorted([*(b.owner for b in books), "contested"])
+    assert all(len(rows[b.owner]) == 1 for b in books)
+    # each claim on the contested bucket, and a release for every claim that lost it
+    assert len(rows["contested"]) == 16 - sum("contested" in got for got in kept)
+
+
+def test_on_object_storage_a_claim_is_one_put_and_one_list(s3: dict[str, str]) -> None:
+    """A claim appends its rows (one PUT) and reads every claim again (one LIST); a Delta
+    table would cost a commit and a read of its log, checkpoint and data files."""
+    db = DeltaTableDatabase(fresh_s3_base(s3), storage_options=s3)
+    mine = ClaimBook(db.at("_claims"), PATH, 30.0, owner="mine")
+    assert mine.claim(["0"]) == ["0"]
+
+    def counts() -> Counter[str]:
+        url = f"{s3['AWS_ENDPOINT_URL']}/_counts"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return Counter(json.loads(response.read()))
+
+    before = counts()
+    assert mine.claim(["1", "2"], finished=["0"]) == ["1", "2"]
+    assert counts() - before == Counter({"PUT": 1, "LIST": 1})

@@ -7,13 +7,13 @@ digits depends only on how many distinct packets the input has, so every process
 same input forms the same buckets), and a process computes a bucket only while it holds the
 bucket's claim.
 
-The claims table (one per function, code version and input, beside its results: a run over
-a changed input, such as one with new rows, forms its buckets afresh) is append-only;
+The claims (one log per function, code version and input, beside its results: a run over
+a changed input, such as one with new rows, forms its buckets afresh) are append-only rows;
 each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
 ``renewed``, ``released`` or ``done``:
 
-1. A process reads the claims once per pass (the whole table, projected: it is small, and
-   a read by bucket would make a store keep an index of the column). A bucket with a
+1. A process reads the claims once per pass (all of them: they are few, and a read by bucket
+   would make a table store keep an index of the column). A bucket with a
    ``done`` row was finished by someone (its results are committed); a bucket whose live
    owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
@@ -22,8 +22,10 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    per bucket (one commit, at once), reads their rows again, and keeps each bucket only if
    its own claim is the only live one; it appends ``released`` for the others (at once, or
    with its next commit) and moves on (it tries them again on a later pass). Commits
-   are ordered and a read after a commit sees every earlier commit, so of two processes
-   claiming at once at least one sees the other: never both keep the bucket (both may let
+   are ordered and a read after a commit sees every earlier commit (on object storage: a
+   listing shows every object whose PUT returned before it started, and S3's writes and
+   listings are linearizable), so of two processes claiming at once at least one sees the
+   other: never both keep the bucket (both may let
    it go, and one takes it on a later pass).
 3. Every claim commit also renews the buckets the process still holds (``renewed`` rows), and
    a process renews them on its own every third of the lease when no claim commit came
@@ -56,6 +58,23 @@ two calls (the first missing rows, in input order) are made without a claim: pro
 start together each make them (their results are stored once); a process that finds others
 holding live claims joins without them. The buckets are the first one to three hex digits of
 the input hash (more digits for larger inputs: ``bucket_keys``).
+
+Where claims are kept (``ClaimLog``, chosen by the store: ``claim_log``):
+
+* ``TableClaimLog``: a table of the store (a Delta table on a local store, a SQL table on
+  SQLite and PostgreSQL), one commit per append, a projected read of the whole table per read.
+* ``ObjectClaimLog``, on object storage (the store's ``ArrowDatabase.object_log``): every
+  append is one empty object whose key holds its rows, and a read is one LIST per 1,000
+  appends (``orcapod.databases.object_log``). A Delta table there would cost a log entry, a
+  listing, checkpoint reads and data-file reads per commit and per poll of every process.
+  The protocol needs of the log what S3 gives: a LIST made after a PUT returned shows it.
+  The appends are never deleted, but they are bounded: one log per function, code version
+  and input, holding a few appends per batch of buckets claimed (at most 4,096 buckets).
+
+A store on object storage written by an earlier orcapod kept its claims in a Delta table at
+the same path; a process of this version does not read that table, so claims held across an
+upgrade by processes of the two versions are not shared: at worst both compute the same rows
+(stored once), as claims never decide correctness.
 """
 
 from __future__ import annotations
@@ -64,19 +83,31 @@ import datetime as dt
 import os
 import socket
 import time
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
+from orcapod.databases.object_log import ObjectLog, escaped_length
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "ClaimRow", "WorkClaims", "bucket_keys"]
+__all__ = [
+    "ClaimBook",
+    "ClaimLog",
+    "ClaimRow",
+    "ObjectClaimLog",
+    "TableClaimLog",
+    "WorkClaims",
+    "bucket_keys",
+    "claim_log",
+]
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIVE = ("claimed", "renewed")
@@ -125,43 +156,49 @@ ClaimRow = tuple[str, str, dt.datetime, dt.datetime, str | None]
 _COLUMNS = ("bucket", "owner", "process", "state", "at", "expires_at")
 
 
+#: the states of the rows of one append, each with its buckets
+StateGroups = Sequence[tuple[Sequence[str], str]]
+
+
+class ClaimLog(Protocol):
+    """Where a ``ClaimBook`` keeps its rows: appends that later reads see, from any process
+    (module docstring, "Where claims are kept")."""
+
+    def append(
+        self, owner: str, process: str, at: dt.datetime, expires: dt.datetime, groups: StateGroups
+    ) -> None:
+        """Store (and commit, at once) one row per bucket of each ``(buckets, state)``."""
+        ...
+
+    def read(self) -> list[tuple[str, ClaimRow]]:
+        """Every row appended so far: ``(bucket, row)`` in no particular order."""
+        ...
+
+
 @dataclass
-class ClaimBook:
-    """The claims of one function's buckets in ``database`` at ``path``, written by ``owner``
-    running as ``process`` (``holders.this_process``)."""
+class TableClaimLog:
+    """Claim rows in the table at ``path`` of ``database`` (one commit per append, a
+    projected read of the whole table per read)."""
 
     database: ArrowDatabase
     path: tuple[str, ...]
-    lease_seconds: float
-    owner: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    )
-    process: str = field(default_factory=this_process)
-    #: process -> is it dead: a dead process stays dead, a live one is asked again after
-    #: the next read of the claims
-    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
     #: a committed version of the claims (``ArrowDatabase.committed_version``, taken once)
     _absent_at: int | None = field(default=None, repr=False)
-    #: (when, rows) of the read that followed the last claim: every bucket's rows then
-    latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
 
-    def _append(self, *groups: tuple[Sequence[str], str]) -> None:
-        """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
+    def append(
+        self, owner: str, process: str, at: dt.datetime, expires: dt.datetime, groups: StateGroups
+    ) -> None:
         names = [b for buckets, _ in groups for b in buckets]
         states = [state for buckets, state in groups for _ in buckets]
         n = len(names)
-        if n == 0:
-            return
-        now = dt.datetime.now(dt.UTC)
-        expires = now + dt.timedelta(seconds=self.lease_seconds)
         table = pa.table(
             {
                 "claim_id": pa.array([uuid.uuid4().hex for _ in range(n)], pa.large_string()),
                 "bucket": pa.array(names, pa.large_string()),
-                "owner": pa.array([self.owner] * n, pa.large_string()),
-                "process": pa.array([self.process] * n, pa.large_string()),
+                "owner": pa.array([owner] * n, pa.large_string()),
+                "process": pa.array([process] * n, pa.large_string()),
                 "state": pa.array(states, pa.large_string()),
-                "at": pa.array([now] * n, _TS),
+                "at": pa.array([at] * n, _TS),
                 "expires_at": pa.array([expires] * n, _TS),
             }
         )
@@ -173,6 +210,131 @@ class ClaimBook:
             self.path, table, "claim_id", flush=True, absent_at=self._absent_at
         )
 
+    def read(self) -> list[tuple[str, ClaimRow]]:
+        # every row, projected: a claims table is small, and a read by bucket would make the
+        # store keep a lookup index of the column (written on every commit)
+        found = self.database.get_records_with_column_value(self.path, {}, columns=list(_COLUMNS))
+        if found is None:
+            return []
+        bucket, owner, process, state, at, expires = (found.column(c).to_pylist() for c in _COLUMNS)
+        return [
+            (b, (o, s, a, e, p))
+            for b, o, p, s, a, e in zip(bucket, owner, process, state, at, expires, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class ObjectClaimLog:
+    """Claim rows as the entries of an ``ObjectLog`` (one PUT per append, one LIST per read of
+    up to 1,000 appends). An entry is one append:
+    ``<owner>!<process>!<expires, µs since the epoch>!<state>:<bucket>,<bucket>;<state>:...``
+    (owner, process and buckets %-escaped where they hold a separator); its time is the
+    log's. An append too long for one object key is split over several entries."""
+
+    log: ObjectLog
+
+    def append(
+        self, owner: str, process: str, at: dt.datetime, expires: dt.datetime, groups: StateGroups
+    ) -> None:
+        head = f"{_escape(owner, _FIELD_SAFE)}!{_escape(process, _FIELD_SAFE)}!{_us(expires)}!"
+        room = self.log.max_length - escaped_length(head)
+        texts: list[str] = []
+        parts: list[str] = []  # the groups of the entry being filled, "state:b,b"
+        used = 0
+        for buckets, state in groups:
+            opened = False  # has this state a group in the entry being filled?
+            for bucket in buckets:
+                piece = _escape(bucket, _BUCKET_SAFE)
+                cost = escaped_length(piece) + 1  # with its "," or ":"
+                if not opened:
+                    cost += len(state) + (1 if parts else 0)  # "state" and its ";"
+                if parts and used + cost > room:
+                    texts.append(head + ";".join(parts))
+                    parts, used, opened = [], 0, False
+                    cost = escaped_length(piece) + 1 + len(state)
+                if opened:
+                    parts[-1] += f",{piece}"
+                else:
+                    parts.append(f"{state}:{piece}")
+                    opened = True
+                used += cost
+        if parts:
+            texts.append(head + ";".join(parts))
+        self.log.append(texts, at_us=_us(at))
+
+    def read(self) -> list[tuple[str, ClaimRow]]:
+        out: list[tuple[str, ClaimRow]] = []
+        for entry in self.log.read():
+            fields = entry.text.split("!")
+            if len(fields) != 4 or not fields[2].isdigit():
+                continue  # not written by a claim book
+            owner, process = urllib.parse.unquote(fields[0]), urllib.parse.unquote(fields[1])
+            at, expires = _time(entry.at_us), _time(int(fields[2]))
+            for group in fields[3].split(";"):
+                state, _, buckets = group.partition(":")
+                for bucket in buckets.split(","):
+                    out.append((urllib.parse.unquote(bucket), (owner, state, at, expires, process)))
+        return out
+
+
+#: characters kept as they are in an owner or process name (the log escapes the rest); the
+#: separators of an entry are escaped
+_FIELD_SAFE = ":;,=@+/"
+_BUCKET_SAFE = "=@+/"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _escape(text: str, safe: str) -> str:
+    return urllib.parse.quote(text, safe=safe)
+
+
+def _us(when: dt.datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _time(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def claim_log(database: ArrowDatabase, path: tuple[str, ...]) -> ClaimLog:
+    """The log the claims at ``path`` of ``database`` are kept in: the store's object log
+    when it has one (object storage), else its table."""
+    log = database.object_log(path)
+    return TableClaimLog(database, path) if log is None else ObjectClaimLog(log)
+
+
+@dataclass
+class ClaimBook:
+    """The claims of one function's buckets in ``database`` at ``path``, written by ``owner``
+    running as ``process`` (``holders.this_process``), kept in the store's ``claim_log``."""
+
+    database: ArrowDatabase
+    path: tuple[str, ...]
+    lease_seconds: float
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+    process: str = field(default_factory=this_process)
+    log: ClaimLog = field(init=False, repr=False)
+    #: process -> is it dead: a dead process stays dead, a live one is asked again after
+    #: the next read of the claims
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: (when, rows) of the read that followed the last claim: every bucket's rows then
+    latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log = claim_log(self.database, self.path)
+
+    def _append(self, *groups: tuple[Sequence[str], str]) -> None:
+        """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
+        groups = tuple((buckets, state) for buckets, state in groups if len(buckets))
+        if not groups:
+            return
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(seconds=self.lease_seconds)
+        self.log.append(self.owner, self.process, now, expires, groups)
+
     def rows(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         """Every claim row of ``buckets`` (None: of all): bucket -> [(owner, state, at,
         expires_at, process)], oldest first. Each read asks again whether the holders seen
@@ -181,21 +343,13 @@ class ClaimBook:
         return self._read(buckets)
 
     def _read(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
-        # every row, projected, filtered here: a claims table is small, and a read by bucket
-        # would make the store keep a lookup index of the column (written on every commit)
-        found = self.database.get_records_with_column_value(self.path, {}, columns=list(_COLUMNS))
-        out: dict[str, list[ClaimRow]] = {}
-        if found is None:
-            return out
+        found = self.log.read()
         if buckets is not None:
-            wanted = pa.array(list(buckets), pa.large_string())
-            found = found.filter(pc.is_in(found.column("bucket"), value_set=wanted))
-        bucket, owner, process, state, at, expires = (found.column(c).to_pylist() for c in _COLUMNS)
-        for row in sorted(
-            zip(bucket, owner, state, at, expires, process, strict=True),
-            key=lambda r: (r[3], r[1]),
-        ):
-            out.setdefault(row[0], []).append(row[1:])
+            wanted = set(buckets)
+            found = [row for row in found if row[0] in wanted]
+        out: dict[str, list[ClaimRow]] = {}
+        for bucket, row in sorted(found, key=lambda r: (r[1][2], r[1][0])):
+            out.setdefault(bucket, []).append(row)
         return out
 
     def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
@@ -225,7 +379,7 @@ class ClaimBook:
 
     def shared(self) -> bool:
         """Does another process hold a live claim here (is the work being shared already)?
-        One read of the claims table."""
+        One read of the claims."""
         rows = self.rows(None)
         return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
