@@ -31,14 +31,8 @@ from deltalake import DeltaTable
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.claims import (
-    ClaimBook,
-    ClaimRow,
-    ObjectClaimLog,
-    TableClaimLog,
-    WorkClaims,
-    bucket_keys,
-)
+from orcapod.functions.engine.claim_logs import ClaimRow, ObjectClaimLog, TableClaimLog
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 

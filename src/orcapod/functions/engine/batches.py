@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orcapod.functions.engine.claims import ClaimBook, ClaimRow
+from orcapod.functions.engine.claim_logs import ClaimRow
+from orcapod.functions.engine.claims import ClaimBook
 
 __all__ = ["GROWTH", "LOOK_UP_SECONDS", "POLL_GROWTH", "Batch", "Sharer"]
 
