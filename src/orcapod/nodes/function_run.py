@@ -168,11 +168,16 @@ class FunctionRun:
                     finished_at.append(time.monotonic())
                 failed(miss, err)
 
-            def done_in_bulk(misses: list[int], outputs: list[dict[str, Any] | None]) -> None:
+            def done_in_bulk(
+                misses: list[int], outputs: list[dict[str, Any] | None], values: bool = False
+            ) -> None:
                 work.mark_many(misses, outputs)
                 work.report_many(misses, outputs)  # (packet events of ``timed`` calls)
-                writer.add_computed_many(misses, outputs)
+                writer.add_computed_many(misses, outputs, values)
                 heartbeat()
+
+            def done_values_in_bulk(misses: list[int], outputs: list[Any]) -> None:
+                done_in_bulk(misses, outputs, values=True)
 
             # outputs in bulk, except for the first calls, which are timed one by one; with
             # packet events, calls are timed (and captured) here and reported in bulk too
@@ -183,7 +188,10 @@ class FunctionRun:
             if bulk is not None and timed is None and rows_call is not None:
                 slices = work.column_slices(packet_schema, items)
                 call_rows_in_bulk(
-                    items, ((rows_call(cols), n) for cols, n in slices), bulk, failed_beating
+                    items,
+                    ((rows_call(cols), n) for cols, n in slices),
+                    done_values_in_bulk,
+                    failed_beating,
                 )
             else:
                 call_each(

@@ -170,10 +170,14 @@ class RunWriter:
             self._compacted = len(outputs)
 
     def add_computed_many(
-        self, packets: Sequence[int], outputs: Sequence[Packet | OwnValues | None]
+        self,
+        packets: Sequence[int],
+        outputs: Sequence[Packet | OwnValues | None],
+        values: bool = False,
     ) -> None:
         """``add_computed`` of several packets, committing wherever one by one would: a
-        commit due after the k-th of them (rows or bytes) comes right after it."""
+        commit due after the k-th of them (rows or bytes) comes right after it. ``values``:
+        the outputs are value dicts (or None) already, with nothing to compact."""
         total, i = len(packets), 0
         while i < total:
             if not self._rows:
@@ -190,11 +194,14 @@ class RunWriter:
                     j = k + 1
                     break
             computed += j - i
+            as_values = values and self._compacted == len(self._outputs)
             self._outputs.extend(outputs[i:j])
             self._packets.extend(packets[i:j])
             self._rows += j - i
             self._computed, self._bytes = computed, size
-            if len(self._outputs) - self._compacted >= _COMPACT_ROWS:
+            if as_values:
+                self._compacted = len(self._outputs)
+            elif len(self._outputs) - self._compacted >= _COMPACT_ROWS:
                 start = self._compacted
                 compact = self._cache.own_values(self._outputs[start:], *self._data())
                 self._outputs[start:] = compact
