@@ -263,6 +263,40 @@ def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
     assert not s3_server.keys(bucket, f"store/other/{INDEX_DIR}/columns-v2/")
 
 
+def _ids(db: DeltaTableDatabase) -> list[str]:
+    table = db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=[])
+    assert table is not None
+    return sorted(table.column("id").to_pylist())
+
+
+def test_a_narrow_projection_read_first_brings_the_wider_one_read_after_it(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    for b in range(3):
+        db.add_records(PATH, _rows(b * 10, (b + 1) * 10), "id")
+        db.flush()
+    # as a node does: the ids, then more columns of the same rows; then a commit
+    assert _ids(db) == sorted(f"r{i}" for i in range(30))
+    assert _projected(db) == sorted((f"r{i}", i) for i in range(30))
+    db.add_records(PATH, _rows(30, 40), "id")
+    db.flush()
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _ids(later) == sorted(f"r{i}" for i in range(40))
+    assert _projected(later) == sorted((f"r{i}", i) for i in range(40))
+    # one object read for both projections, no data file
+    assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}
+    assert _data_file_gets(s3_server, before) == 0
+    # the wider projection keeps its own pack, for a process that reads only it
+    alone = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _projected(alone) == sorted((f"r{i}", i) for i in range(40))
+    assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}
+    assert _data_file_gets(s3_server, before) == 0
+
+
 def _packed(s3_server: Any, bucket: str) -> set[str]:
     """The data files whose parts the column-cache pack of ``PATH`` holds."""
     (key,) = [k for k in s3_server.keys(bucket, "store/results/fn/") if k.endswith("pack.arrow")]
