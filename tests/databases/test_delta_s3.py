@@ -66,6 +66,26 @@ def test_lookup_sidecars_live_in_the_bucket_and_serve_a_new_instance(s3_server: 
     assert _lookup(third, [f"absent{i}" for i in range(50)]) == []
 
 
+def test_writers_on_object_storage_list_no_index_directories(s3_server: Any) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])  # index "key" from now on
+    db.add_records(PATH, _rows(0, 10), "id")
+    db.flush()
+    before = s3_server.paths()
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer.add_records(PATH, _rows(10, 20), "id")
+    writer.flush()
+    after = s3_server.paths()
+    listed = [k for k, n in after.items() if k.startswith("LIST ") and n > before.get(k, 0)]
+    assert not [k for k in listed if INDEX_DIR in k]  # (a request per run and writer)
+    # the file the writer did not index is indexed by the next lookup, which finds its rows
+    wanted = [f"k{i}" for i in range(0, 2 * MIN_INDEXED_VALUES, 2)]
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    assert _lookup(later, wanted) == sorted(k for k in wanted if int(k[1:]) < 20)
+
+
 def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     _, base = _store(s3_server)
     one = DeltaTableDatabase(base, storage_options=s3_server.options)
