@@ -11,9 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from orcapod.databases import DeltaTableDatabase, column_cache
+from orcapod.databases import DeltaTableDatabase, column_cache, delta_state
 from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, scheme
-from orcapod.errors import DatabaseError, DuplicateRecordError, InputValidationError
+from orcapod.errors import (
+    DatabaseError,
+    DuplicateRecordError,
+    InputValidationError,
+    SchemaError,
+)
 
 PATH = ("results", "fn")
 
@@ -105,9 +110,38 @@ def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     assert pc.count_distinct(table.column("id")).as_py() == 50
 
 
-def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
-    s3_server: Any,
+def _requests(s3_server: Any, before: dict[str, int]) -> int:
+    return sum(s3_server.counts().values()) - sum(before.values())
+
+
+def test_reads_right_after_a_refresh_make_no_request_and_see_this_process_commits(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 60.0)  # (a slow machine)
+    _, base = _store(s3_server)
+    reader = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer.add_records(PATH, _rows(0, 5), "id")
+    writer.flush()
+    version = reader.committed_version(PATH)
+    before = s3_server.paths()
+    assert reader.committed_version(PATH) == version == 0
+    assert reader.get_records_with_column_value(PATH, {"key": ["k1"]}) is not None
+    after = s3_server.paths()
+    log = [k for k, n in after.items() if "_delta_log" in k and n > before.get(k, 0)]
+    assert not log  # the snapshot confirmed moments ago
+    # a commit by another database object of this process is seen at once
+    writer.add_records(PATH, _rows(5, 9), "id")
+    writer.flush()
+    assert reader.committed_version(PATH) == 1
+    table = reader.get_all_records(PATH, record_id_column="id")
+    assert table is not None and table.num_rows == 9
+
+
+def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 0.0)  # (each read checks)
     _, base = _store(s3_server)
     reader = DeltaTableDatabase(base, storage_options=s3_server.options)
     writer = DeltaTableDatabase(base, storage_options=s3_server.options)
@@ -315,6 +349,45 @@ def test_a_narrow_projection_read_first_brings_the_wider_one_read_after_it(
     assert _projected(alone) == sorted((f"r{i}", i) for i in range(40))
     assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}
     assert _data_file_gets(s3_server, before) == 0
+
+
+def _identity_row(n: int = 0, value: Any = "a") -> pa.Table:
+    return pa.table({"id": [f"code{n}"], "components": [value]})
+
+
+def test_an_add_of_rows_a_small_table_holds_is_told_by_its_ids_sidecar(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    path = ("_identity",)
+
+    def add(row: pa.Table) -> int:
+        """Add ``row`` (skip_duplicates) through a new database object: its requests."""
+        db = DeltaTableDatabase(base, storage_options=s3_server.options)
+        before = s3_server.counts()
+        db.add_records(path, row, "id", skip_duplicates=True, flush=True)
+        return _requests(s3_server, before)
+
+    def stored() -> list[str]:
+        db = DeltaTableDatabase(base, storage_options=s3_server.options)
+        table = db.get_all_records(path, record_id_column="id")
+        assert table is not None
+        return sorted(table.column("id").to_pylist())
+
+    add(_identity_row())
+    add(_identity_row())  # opens the table, finds the row, writes the sidecar
+    # every later process: the sidecar and a listing of the log, without opening the table
+    assert add(_identity_row()) == 3
+    assert stored() == ["code0"]
+    # an incompatible row is refused as before
+    with pytest.raises(SchemaError):
+        add(_identity_row(value=1))
+    # a row not stored yet is added; the sidecar of the older version is not believed
+    add(_identity_row(1))
+    assert stored() == ["code0", "code1"]
+    add(_identity_row())
+    assert add(_identity_row(1)) == 3  # (the sidecar of the new version)
+    assert stored() == ["code0", "code1"]
 
 
 def _packed(s3_server: Any, bucket: str) -> set[str]:

@@ -111,11 +111,13 @@ from orcapod.databases.delta_files import (
 from orcapod.databases.delta_reads import (
     all_ids,
     all_records,
+    known_stored,
     records_by_ids,
     records_where,
+    remember_ids,
     stored_ids,
 )
-from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
+from orcapod.databases.delta_state import NO_TABLE, PathState, note_commit, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.paths import (
     RecordPath,
@@ -320,7 +322,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.version
 
     def _add(
@@ -333,6 +335,8 @@ class DeltaTableDatabase(StoringBackend):
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
+            if skip_duplicates and known_stored(state, records):
+                return
             state.refresh_for_write(NO_TABLE if absent_at is None else absent_at)
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
@@ -347,6 +351,7 @@ class DeltaTableDatabase(StoringBackend):
                 incoming = ids.to_pylist()
                 records, _ = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
+                remember_ids(state)
                 return
             if not state.pending:
                 state.checked_version = state.verified_since = state.version
@@ -435,6 +440,7 @@ class DeltaTableDatabase(StoringBackend):
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        note_commit(state.uri)
         hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
             if state.table is None:
