@@ -114,6 +114,7 @@ from orcapod.databases.delta_reads import (
     known_stored,
     records_by_ids,
     records_where,
+    remember_created_ids,
     remember_ids,
     stored_ids,
 )
@@ -492,6 +493,7 @@ class DeltaTableDatabase(StoringBackend):
         if state.table is not None:
             ids = state.pending[0].column(RECORD_ID)
             if creating:  # the new table holds exactly our batch while it is at version 0
+                remember_created_ids(state, ids)
                 empty = CommittedIds(NO_TABLE, frozenset())
                 fresh = index_own_commit(empty, state.table, base, ids)
                 state.index = fresh if fresh is not None and fresh.version == base + 1 else None

@@ -32,7 +32,8 @@ three requests): when every row is stored already, the add is done without openi
 (``known_stored``). A process records its function's identity, one row, in every run, and
 opening that table and reading its ids costs six requests. When the sidecar did not answer,
 the add opens the table as usual, and one that finds every row stored writes the sidecar
-(``remember_ids``), so the next process finds it.
+(``remember_ids``), so the next process finds it; so does the commit that creates a small
+table (``remember_created_ids``).
 
 The caller holds the database's lock.
 """
@@ -73,6 +74,7 @@ __all__ = [
     "known_stored",
     "records_by_ids",
     "records_where",
+    "remember_created_ids",
     "remember_ids",
     "small_table_ids",
     "snapshot",
@@ -251,4 +253,13 @@ def remember_ids(state: PathState) -> None:
     ids = small_table_ids(state)
     stored = state.stored_schema()
     if ids is not None and stored is not None and len(ids) <= KNOWN_IDS_ROWS:
+        record_ids(state.files, state.table, ids.to_pylist(), stored)
+
+
+def remember_created_ids(state: PathState, ids: pa.ChunkedArray | pa.Array) -> None:
+    """``state``'s table was just created by a commit of the record ids ``ids``: write its ids
+    sidecar when it is on object storage and that small (module docstring)."""
+    stored = state.stored_schema()
+    if state.remote and state.table is not None and stored is not None and state.version == 0:
+        assert state.files is not None  # (``remote``)
         record_ids(state.files, state.table, ids.to_pylist(), stored)
