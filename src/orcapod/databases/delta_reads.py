@@ -250,6 +250,9 @@ def remember_ids(state: PathState) -> None:
     if not state.ids_unknown or state.table is None or state.files is None:
         return
     state.ids_unknown = False
+    rows = [f.rows for f in data_files(state.table).values()]
+    if any(n is None for n in rows) or sum(n or 0 for n in rows) > KNOWN_IDS_ROWS:
+        return
     ids = small_table_ids(state)
     stored = state.stored_schema()
     if ids is not None and stored is not None and len(ids) <= KNOWN_IDS_ROWS:
@@ -259,7 +262,9 @@ def remember_ids(state: PathState) -> None:
 def remember_created_ids(state: PathState, ids: pa.ChunkedArray | pa.Array) -> None:
     """``state``'s table was just created by a commit of the record ids ``ids``: write its ids
     sidecar when it is on object storage and that small (module docstring)."""
+    if not state.remote or state.table is None or len(ids) > KNOWN_IDS_ROWS:
+        return
     stored = state.stored_schema()
-    if state.remote and state.table is not None and stored is not None and state.version == 0:
+    if stored is not None and state.version == 0:
         assert state.files is not None  # (``remote``)
         record_ids(state.files, state.table, ids.to_pylist(), stored)
