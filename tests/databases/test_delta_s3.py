@@ -11,9 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from orcapod.databases import DeltaTableDatabase, column_cache
+from orcapod.databases import DeltaTableDatabase, column_cache, delta_state
 from orcapod.databases.column_index import INDEX_DIR, MIN_INDEXED_VALUES, PACK_AFTER, scheme
-from orcapod.errors import DatabaseError, DuplicateRecordError, InputValidationError
+from orcapod.errors import (
+    DatabaseError,
+    DuplicateRecordError,
+    InputValidationError,
+    SchemaError,
+)
 
 PATH = ("results", "fn")
 
@@ -66,6 +71,26 @@ def test_lookup_sidecars_live_in_the_bucket_and_serve_a_new_instance(s3_server: 
     assert _lookup(third, [f"absent{i}" for i in range(50)]) == []
 
 
+def test_writers_on_object_storage_list_no_index_directories(s3_server: Any) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])  # index "key" from now on
+    db.add_records(PATH, _rows(0, 10), "id")
+    db.flush()
+    before = s3_server.paths()
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer.add_records(PATH, _rows(10, 20), "id")
+    writer.flush()
+    after = s3_server.paths()
+    listed = [k for k, n in after.items() if k.startswith("LIST ") and n > before.get(k, 0)]
+    assert not [k for k in listed if INDEX_DIR in k]  # (a request per run and writer)
+    # the file the writer did not index is indexed by the next lookup, which finds its rows
+    wanted = [f"k{i}" for i in range(0, 2 * MIN_INDEXED_VALUES, 2)]
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    assert _lookup(later, wanted) == sorted(k for k in wanted if int(k[1:]) < 20)
+
+
 def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     _, base = _store(s3_server)
     one = DeltaTableDatabase(base, storage_options=s3_server.options)
@@ -85,9 +110,38 @@ def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     assert pc.count_distinct(table.column("id")).as_py() == 50
 
 
-def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
-    s3_server: Any,
+def _requests(s3_server: Any, before: dict[str, int]) -> int:
+    return sum(s3_server.counts().values()) - sum(before.values())
+
+
+def test_reads_right_after_a_refresh_make_no_request_and_see_this_process_commits(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 60.0)  # (a slow machine)
+    _, base = _store(s3_server)
+    reader = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    writer.add_records(PATH, _rows(0, 5), "id")
+    writer.flush()
+    version = reader.committed_version(PATH)
+    before = s3_server.paths()
+    assert reader.committed_version(PATH) == version == 0
+    assert reader.get_records_with_column_value(PATH, {"key": ["k1"]}) is not None
+    after = s3_server.paths()
+    log = [k for k, n in after.items() if "_delta_log" in k and n > before.get(k, 0)]
+    assert not log  # the snapshot confirmed moments ago
+    # a commit by another database object of this process is seen at once
+    writer.add_records(PATH, _rows(5, 9), "id")
+    writer.flush()
+    assert reader.committed_version(PATH) == 1
+    table = reader.get_all_records(PATH, record_id_column="id")
+    assert table is not None and table.num_rows == 9
+
+
+def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 0.0)  # (each read checks)
     _, base = _store(s3_server)
     reader = DeltaTableDatabase(base, storage_options=s3_server.options)
     writer = DeltaTableDatabase(base, storage_options=s3_server.options)
@@ -261,6 +315,78 @@ def test_a_commit_writes_the_sidecars_of_the_projections_its_process_read(
     writer.add_records(("other",), _rows(0, 5), "id")
     writer.flush()
     assert not s3_server.keys(bucket, f"store/other/{INDEX_DIR}/columns-v2/")
+
+
+def _ids(db: DeltaTableDatabase) -> list[str]:
+    table = db.get_records_with_column_value(PATH, {}, record_id_column="id", columns=[])
+    assert table is not None
+    return sorted(table.column("id").to_pylist())
+
+
+def test_a_narrow_projection_read_first_brings_the_wider_one_read_after_it(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    for b in range(3):
+        db.add_records(PATH, _rows(b * 10, (b + 1) * 10), "id")
+        db.flush()
+    # as a node does: the ids, then more columns of the same rows; then a commit
+    assert _ids(db) == sorted(f"r{i}" for i in range(30))
+    assert _projected(db) == sorted((f"r{i}", i) for i in range(30))
+    db.add_records(PATH, _rows(30, 40), "id")
+    db.flush()
+    later = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _ids(later) == sorted(f"r{i}" for i in range(40))
+    assert _projected(later) == sorted((f"r{i}", i) for i in range(40))
+    # one object read for both projections, no data file
+    assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}
+    assert _data_file_gets(s3_server, before) == 0
+    # the wider projection keeps its own pack, for a process that reads only it
+    alone = DeltaTableDatabase(base, storage_options=s3_server.options)
+    before = s3_server.paths()
+    assert _projected(alone) == sorted((f"r{i}", i) for i in range(40))
+    assert _sidecar_gets(s3_server, before) == {"pack.arrow": 1}
+    assert _data_file_gets(s3_server, before) == 0
+
+
+def _identity_row(n: int = 0, value: Any = "a") -> pa.Table:
+    return pa.table({"id": [f"code{n}"], "components": [value]})
+
+
+def test_an_add_of_rows_a_small_table_holds_is_told_by_its_ids_sidecar(
+    s3_server: Any,
+) -> None:
+    _, base = _store(s3_server)
+    path = ("_identity",)
+
+    def add(row: pa.Table) -> int:
+        """Add ``row`` (skip_duplicates) through a new database object: its requests."""
+        db = DeltaTableDatabase(base, storage_options=s3_server.options)
+        before = s3_server.counts()
+        db.add_records(path, row, "id", skip_duplicates=True, flush=True)
+        return _requests(s3_server, before)
+
+    def stored() -> list[str]:
+        db = DeltaTableDatabase(base, storage_options=s3_server.options)
+        table = db.get_all_records(path, record_id_column="id")
+        assert table is not None
+        return sorted(table.column("id").to_pylist())
+
+    add(_identity_row())  # creates the table and writes its sidecar
+    # every later process: the sidecar and a listing of the log, without opening the table
+    assert add(_identity_row()) == 3
+    assert stored() == ["code0"]
+    # an incompatible row is refused as before
+    with pytest.raises(SchemaError):
+        add(_identity_row(value=1))
+    # a row not stored yet is added; the sidecar of the older version is not believed
+    add(_identity_row(1))
+    assert stored() == ["code0", "code1"]
+    assert add(_identity_row()) > 3  # opens the table, finds the row, writes the sidecar
+    assert add(_identity_row(1)) == 3  # (the sidecar of the new version)
+    assert stored() == ["code0", "code1"]
 
 
 def _packed(s3_server: Any, bucket: str) -> set[str]:

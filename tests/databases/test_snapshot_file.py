@@ -1,16 +1,19 @@
 """Snapshot sidecars (``snapshot_file``): a look-up that reads a table's files directly uses
 the sidecar only while it names the table's newest commit; other writers' commits, damage and
-a rewritten log make it fall back to opening the table, and never give stale rows."""
+a rewritten log make it fall back to opening the table, and never give stale rows. The ids
+sidecar on object storage answers only for the commit it was recorded for."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
-from orcapod.databases.snapshot_file import SIDECAR, current
+from orcapod.databases.snapshot_file import IDS_SIDECAR, SIDECAR, current, known_ids
 from orcapod.databases.table_files import TableFiles, filesystem_of
 
 PATH = ("results", "fn")
@@ -101,3 +104,35 @@ def test_an_unwritable_sidecar_leaves_reads_working(tmp_path: Path) -> None:
     Path(writer.table_uri(PATH), SIDECAR).mkdir()  # (a directory where the file would go)
     assert _by_tag(DeltaTableDatabase(writer.base_path), 3) == [3]
     assert current(_files(writer), writer.table_uri(PATH)) is None
+
+
+def _known(db: DeltaTableDatabase, options: dict[str, str]) -> frozenset[str] | None:
+    files = TableFiles.for_table(db.table_uri(PATH), filesystem_of(db.base_path, options))
+    assert files is not None
+    found = known_ids(files)
+    return None if found is None else found[0]
+
+
+@pytest.mark.parametrize("change", ["flipped byte", "new commit", "log created again"])
+def test_known_ids_on_object_storage_hold_only_for_the_recorded_newest_commit(
+    s3_server: Any, change: str
+) -> None:
+    bucket = s3_server.fresh_bucket()
+    options = s3_server.options
+    db = DeltaTableDatabase(f"s3://{bucket}/store", storage_options=options)
+    _commit(db, 0, 3)  # (the commit that creates a small table records its ids)
+    assert _known(db, options) == {f"r{i:04d}" for i in range(3)}
+    client = s3_server.client()
+    sidecar = f"store/results/fn/{IDS_SIDECAR}"
+    if change == "flipped byte":
+        body = bytearray(client.get_object(Bucket=bucket, Key=sidecar)["Body"].read())
+        body[10] ^= 0xFF
+        client.put_object(Bucket=bucket, Key=sidecar, Body=bytes(body))
+    elif change == "new commit":
+        _commit(DeltaTableDatabase(f"s3://{bucket}/store", storage_options=options), 3, 4)
+    else:  # the table deleted (but for its sidecar) and created again: version 0 again
+        for key in s3_server.keys(bucket, "store/results/fn/"):
+            if key != sidecar:
+                client.delete_object(Bucket=bucket, Key=key)
+        write_deltalake(db.table_uri(PATH), _rows(5, 9), storage_options=options)
+    assert _known(db, options) is None

@@ -37,6 +37,12 @@ process never read write none (a writer-only process). The projections asked for
 per table location for the whole process (a node may read a table through one database
 object and write it through another).
 
+Wider packs. A projection's pack written at commit holds the columns of the widest other
+projection this process read that includes all of its own, and names it: a node reads its
+results' ids and then more columns of the same results, so the next run's first read brings
+both (one request instead of two; the wider projection keeps its own pack too, for a
+process that reads only it).
+
 Filtered reads of small tables. A read with a filter (``bucket IN (...)``) of a table whose
 data files are small in total (at most ``SMALL_TABLE_BYTES``, e.g. the claims table processes
 poll while they share work) is answered from the same cached columns - the projection plus
@@ -159,6 +165,7 @@ def small_table(table: DeltaTable) -> bool:
 
 
 _FILES_KEY = b"orcapod_files"
+_ALSO_KEY = b"orcapod_also"
 _CHECKSUM = 8
 _SUFFIX = ".arrow"
 _PACK_NAME = "pack.arrow"
@@ -205,7 +212,8 @@ class ColumnCache:
         cache = self._parts.setdefault(names, {})
         directory = f"{_DIR}/{_key(names)}"
         missing = [f for f in snapshot if f not in cache]
-        pack = self._load(f"{directory}/{_PACK_NAME}") if len(missing) > 1 else {}
+        data = self._files.read(f"{directory}/{_PACK_NAME}") if len(missing) > 1 else None
+        pack, also = _decode_pack(data) if data is not None else ({}, [])
         singles = []
         for file in missing:
             name = self._files.name_of(file)
@@ -215,6 +223,8 @@ class ColumnCache:
                 singles.append((file, name, fact))
             else:
                 cache[file] = part
+                for wider in also:  # (the pack holds their columns too: module docstring)
+                    self._parts.setdefault(wider, {}).setdefault(file, part)
 
         def fetch(single: tuple[str, str | None, DataFile | None]) -> pa.Table:
             """One file's part: from its sidecar, else from the data file (writing the
@@ -260,18 +270,23 @@ class ColumnCache:
             return
         facts = data_files(table)
         snapshot = table.file_uris()
-        writes: list[tuple[str, Mapping[str, _Stored]]] = []
+        packs: dict[tuple[str, ...], dict[str, _Stored] | None] = {}
         for wanted in self.wanted:  # (a copy: other database objects may add to the set)
             names = tuple(c for c in wanted if stored.get_field_index(c) >= 0)
             part = batch.select([c for c in names if c in batch.column_names])
             cache = self._parts.setdefault(names, {})
             cache[file] = part
+            packs[names] = _pack_of(self._files, cache, snapshot, facts)
+        writes: list[tuple[str, Mapping[str, _Stored], Sequence[tuple[str, ...]]]] = []
+        for names, pack in packs.items():
             directory = f"{_DIR}/{_key(names)}"
-            pack = _pack_of(self._files, cache, snapshot, facts)
-            if pack is not None:
-                writes.append((f"{directory}/{_PACK_NAME}", pack))
-            else:
-                writes.append((f"{directory}/{name}{_SUFFIX}", {name: (part, fact)}))
+            if pack is None:
+                part = self._parts[names][file]
+                writes.append((f"{directory}/{name}{_SUFFIX}", {name: (part, fact)}, ()))
+                continue
+            wider = _widest(names, [n for n, p in packs.items() if p is not None])
+            also = () if wider is None else (wider,)
+            writes.append((f"{directory}/{_PACK_NAME}", packs[wider or names] or pack, also))
         self._files.map(lambda write: self._put(*write), writes)  # (concurrently on S3)
 
     def read_where(
@@ -302,11 +317,13 @@ class ColumnCache:
         data = self._files.read(rel)
         return {} if data is None else _decode(data)
 
-    def _put(self, rel: str, parts: Mapping[str, _Stored]) -> None:
+    def _put(
+        self, rel: str, parts: Mapping[str, _Stored], also: Sequence[tuple[str, ...]] = ()
+    ) -> None:
         if not self._persist:
             return
         try:
-            self._files.write(rel, _encode(parts))
+            self._files.write(rel, _encode(parts, also))
         except OSError:
             self._persist = False  # a store we cannot write to: answer from memory only
 
@@ -332,6 +349,15 @@ def _pack_of(
             return None
         entries[name] = (cache[file], fact)
     return entries
+
+
+def _widest(
+    names: tuple[str, ...], projections: Sequence[tuple[str, ...]]
+) -> tuple[str, ...] | None:
+    """The projection of ``projections`` with the most columns that holds every one of
+    ``names`` and more (None: none does)."""
+    wider = [p for p in projections if set(names) < set(p)]
+    return max(wider, key=lambda p: (len(p), p)) if wider else None
 
 
 def _valid(stored: _Stored | None, fact: DataFile) -> pa.Table | None:
@@ -362,13 +388,17 @@ def _conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _encode(parts: Mapping[str, _Stored]) -> bytes:
+def _encode(parts: Mapping[str, _Stored], also: Sequence[tuple[str, ...]] = ()) -> bytes:
     """One IPC stream of the parts (concatenated; their files, with each file's size and the
-    part's row count, in the schema metadata), then a checksum of it."""
+    part's row count, and the wider projections ``also`` that the parts hold, in the schema
+    metadata), then a checksum of it."""
     tables = [part for part, _ in parts.values()]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
     index = [[name, part.num_rows, fact.size] for name, (part, fact) in parts.items()]
-    table = table.replace_schema_metadata({_FILES_KEY: json.dumps(index).encode()})
+    metadata = {_FILES_KEY: json.dumps(index).encode()}
+    if also:
+        metadata[_ALSO_KEY] = json.dumps([list(p) for p in also]).encode()
+    table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd")
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
@@ -379,22 +409,30 @@ def _encode(parts: Mapping[str, _Stored]) -> bytes:
 
 def _decode(data: bytes) -> dict[str, _Stored]:
     """The parts of a sidecar or pack by data file name; empty when it is damaged."""
+    return _decode_pack(data)[0]
+
+
+def _decode_pack(data: bytes) -> tuple[dict[str, _Stored], list[tuple[str, ...]]]:
+    """``_decode``, and the wider projections whose columns the parts hold (``_encode``)."""
     body, digest = data[:-_CHECKSUM], data[-_CHECKSUM:]
     if len(data) <= _CHECKSUM or xxhash.xxh3_64(body).digest() != digest:
-        return {}
+        return {}, []
     try:
         table = pa.ipc.open_stream(body).read_all()
+        metadata = table.schema.metadata or {}
         index = [
             (str(name), int(rows), int(size))
-            for name, rows, size in json.loads((table.schema.metadata or {})[_FILES_KEY])
+            for name, rows, size in json.loads(metadata[_FILES_KEY])
         ]
+        also = [tuple(str(c) for c in p) for p in json.loads(metadata.get(_ALSO_KEY, b"[]"))]
     except (pa.ArrowException, KeyError, ValueError, TypeError):
-        return {}
+        return {}, []
     if sum(rows for _, rows, _ in index) != table.num_rows:
-        return {}
+        return {}, []
+    also = [p for p in also if all(c in table.column_names for c in p)]
     table = table.replace_schema_metadata(None)
     out, offset = {}, 0
     for name, rows, size in index:
         out[name] = (table.slice(offset, rows), DataFile(size, rows))
         offset += rows
-    return out
+    return out, also

@@ -33,7 +33,11 @@ has, and a damaged one is ignored.
 Which columns are indexed. A column is indexed on a table once a lookup of at least
 ``MIN_INDEXED_VALUES`` values is made on it (``want``), or when its sidecar directory exists
 (``discover``: another process indexed it). A writer that commits to a table with indexed
-columns writes the sidecar of the file its commit added, so the next process finds it. The
+columns writes the sidecar of the file its commit added, so the next process finds it. On
+object storage there is no discovery: the listing would be a request in every run of every
+writer, and most writers are the processes that look their tables up (which index their
+own columns); the files of a writer that never looks up are indexed by the next lookup, as
+below. The
 hashes come from the committed batch (a commit that added one file holds exactly that batch;
 the files of one that added several are left to the next lookup). A file without a sidecar is
 indexed when first needed: written by another writer, by older code, or left behind by a
@@ -176,8 +180,9 @@ class LookupIndex:
         return frozenset(self._columns)
 
     def discover(self) -> None:
-        """Pick up the columns some process indexed (once per instance)."""
-        if self._discovered:
+        """Pick up the columns some process indexed (once per instance; locally only, see
+        the module docstring)."""
+        if self._discovered or self._files.remote:
             return
         self._discovered = True
         self._columns.update(_column_of_dir(name) for name in self._files.list_dirs(self._root))

@@ -111,11 +111,14 @@ from orcapod.databases.delta_files import (
 from orcapod.databases.delta_reads import (
     all_ids,
     all_records,
+    known_stored,
     records_by_ids,
     records_where,
+    remember_created_ids,
+    remember_ids,
     stored_ids,
 )
-from orcapod.databases.delta_state import NO_TABLE, PathState, write_errors
+from orcapod.databases.delta_state import NO_TABLE, PathState, note_commit, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.object_log import ObjectLog
 from orcapod.databases.paths import (
@@ -329,7 +332,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.version
 
     def _add(
@@ -342,6 +345,8 @@ class DeltaTableDatabase(StoringBackend):
         records = dedupe_batch(records, key, skip_duplicates)
         with self._lock:
             state = self._state(key)
+            if skip_duplicates and known_stored(state, records):
+                return
             state.refresh_for_write(NO_TABLE if absent_at is None else absent_at)
             stored = merge_schemas(state.stored_schema(), records.schema, key)
             pending_schema = merge_schemas(state.pending_schema, records.schema, key)
@@ -356,6 +361,7 @@ class DeltaTableDatabase(StoringBackend):
                 incoming = ids.to_pylist()
                 records, _ = drop_clashes(records, incoming, clashes, key, skip_duplicates)
             if records.num_rows == 0:
+                remember_ids(state)
                 return
             if not state.pending:
                 state.checked_version = state.verified_since = state.version
@@ -444,6 +450,7 @@ class DeltaTableDatabase(StoringBackend):
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        note_commit(state.uri)
         hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
             if state.table is None:
@@ -491,6 +498,7 @@ class DeltaTableDatabase(StoringBackend):
         if state.table is not None:
             ids = state.pending[0].column(RECORD_ID)
             if creating:  # the new table holds exactly our batch while it is at version 0
+                remember_created_ids(state, ids)
                 empty = CommittedIds(NO_TABLE, frozenset())
                 fresh = index_own_commit(empty, state.table, base, ids)
                 state.index = fresh if fresh is not None and fresh.version == base + 1 else None

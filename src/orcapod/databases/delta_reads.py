@@ -26,11 +26,21 @@ that records a function's identity in a one-row table would otherwise start Data
 read the file twice (the index, then the confirmation of the hit), about five requests and
 ~50 ms per run.
 
+An add with ``skip_duplicates`` of a few rows to a table on object storage that the database
+object has not read yet first asks the table's ids sidecar (``snapshot_file.known_ids``,
+three requests): when every row is stored already, the add is done without opening the table
+(``known_stored``). A process records its function's identity, one row, in every run, and
+opening that table and reading its ids costs six requests. When the sidecar did not answer,
+the add opens the table as usual, and one that finds every row stored writes the sidecar
+(``remember_ids``), so the next process finds it; so does the commit that creates a small
+table (``remember_created_ids``).
+
 The caller holds the database's lock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
@@ -47,7 +57,13 @@ from orcapod.databases.queries import (
     stored_result,
 )
 from orcapod.databases.records import merge_schemas
-from orcapod.databases.snapshot_file import current_of, record_of
+from orcapod.databases.snapshot_file import (
+    KNOWN_IDS_ROWS,
+    current_of,
+    known_ids,
+    record_ids,
+    record_of,
+)
 from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
 from orcapod.databases.stats_scan import read_where
 from orcapod.types.columns import RECORD_ID
@@ -55,8 +71,11 @@ from orcapod.types.columns import RECORD_ID
 __all__ = [
     "all_ids",
     "all_records",
+    "known_stored",
     "records_by_ids",
     "records_where",
+    "remember_created_ids",
+    "remember_ids",
     "small_table_ids",
     "snapshot",
     "stored_ids",
@@ -66,8 +85,9 @@ _ID = quote_identifier(RECORD_ID)
 
 
 def snapshot(state: PathState) -> pa.Schema | None:
-    """Refresh ``state``; the schema of its committed plus pending rows (None: neither)."""
-    state.refresh()
+    """Refresh ``state`` (``refresh_for_read``); the schema of its committed plus pending
+    rows (None: neither)."""
+    state.refresh_for_read()
     stored = state.stored_schema()
     if state.pending_schema is not None:
         return merge_schemas(stored, state.pending_schema, state.key)
@@ -205,3 +225,46 @@ def stored_ids(state: PathState, candidates: pa.Array) -> set[str]:
         return set(candidates.filter(found).to_pylist())
     sql = f"SELECT {_ID} FROM t WHERE {in_predicate(RECORD_ID, candidates)}"
     return set(state.query(sql).column(0).to_pylist())
+
+
+def known_stored(state: PathState, records: pa.Table) -> bool:
+    """Are all the rows ``records`` (at most ``KNOWN_IDS_ROWS``) of an add stored, by the ids
+    sidecar of ``state``'s table on object storage, which this object has not read yet?
+    (Module docstring; False when that cannot be told without opening the table.)"""
+    untouched = state.table is None and not state.pending and state.refreshed_at == -math.inf
+    if not (state.remote and untouched and 0 < records.num_rows <= KNOWN_IDS_ROWS):
+        return False
+    assert state.files is not None  # (``remote``)
+    known = known_ids(state.files)
+    state.ids_unknown = known is None
+    if known is None:
+        return False
+    ids, schema = known
+    merge_schemas(schema, records.schema, state.key)  # (raises as the add would)
+    return ids.issuperset(records.column(RECORD_ID).to_pylist())
+
+
+def remember_ids(state: PathState) -> None:
+    """After an add that found every row stored: write the ids sidecar of ``state``'s table
+    when ``known_stored`` found none current and the table is small (module docstring)."""
+    if not state.ids_unknown or state.table is None or state.files is None:
+        return
+    state.ids_unknown = False
+    rows = [f.rows for f in data_files(state.table).values()]
+    if any(n is None for n in rows) or sum(n or 0 for n in rows) > KNOWN_IDS_ROWS:
+        return
+    ids = small_table_ids(state)
+    stored = state.stored_schema()
+    if ids is not None and stored is not None and len(ids) <= KNOWN_IDS_ROWS:
+        record_ids(state.files, state.table, ids.to_pylist(), stored)
+
+
+def remember_created_ids(state: PathState, ids: pa.ChunkedArray | pa.Array) -> None:
+    """``state``'s table was just created by a commit of the record ids ``ids``: write its ids
+    sidecar when it is on object storage and that small (module docstring)."""
+    if not state.remote or state.table is None or len(ids) > KNOWN_IDS_ROWS:
+        return
+    stored = state.stored_schema()
+    if stored is not None and state.version == 0:
+        assert state.files is not None  # (``remote``)
+        record_ids(state.files, state.table, ids.to_pylist(), stored)

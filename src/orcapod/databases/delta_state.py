@@ -24,11 +24,22 @@ and the log is read again only when it does (for a path without a table yet: the
 commit file). Decision: the probe is trusted only for ``REPLAY_SECONDS`` (60 s) after the log
 was last read, so log clean-up (which removes old commit files, never recent ones) cannot hide
 a version from a long-lived snapshot.
+
+Reads right after a refresh. A node asks for a table's committed version and then reads it,
+or reads it twice, within milliseconds; on object storage each would be a probe. A read (and
+``committed_version``) therefore uses a snapshot confirmed current within the last
+``READ_FRESH_SECONDS`` (0.1 s) as it is, unless this process committed to the table since,
+through any database object (``note_commit``): so a process always reads its own writes,
+and a commit by another process is seen by a read starting at most 0.1 s after it landed,
+as if the read had started that much earlier (reads and other processes' commits are not
+ordered anyway). Writes are unaffected: commits are compare-and-swap on the snapshot's
+version.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -50,7 +61,15 @@ from orcapod.types.columns import RECORD_ID
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-__all__ = ["FRESH_SECONDS", "NO_TABLE", "REPLAY_SECONDS", "PathState", "write_errors"]
+__all__ = [
+    "FRESH_SECONDS",
+    "NO_TABLE",
+    "READ_FRESH_SECONDS",
+    "REPLAY_SECONDS",
+    "PathState",
+    "note_commit",
+    "write_errors",
+]
 
 #: the version of a table that does not exist yet
 NO_TABLE = -1
@@ -58,6 +77,18 @@ NO_TABLE = -1
 FRESH_SECONDS = 0.1
 #: on object storage, a snapshot whose log was read this recently is checked by one probe
 REPLAY_SECONDS = 60.0
+#: on object storage, a read uses a snapshot confirmed current this recently as it is
+READ_FRESH_SECONDS = 0.1
+
+#: per table location, a number that changes at every commit attempt of this process
+_LAST_COMMIT: dict[str, int] = {}
+_COMMIT_NUMBERS = itertools.count()
+
+
+def note_commit(uri: str) -> None:
+    """This process is about to attempt a commit to the table at ``uri``: its snapshots
+    confirmed before must be refreshed before the next read (module docstring)."""
+    _LAST_COMMIT[uri] = next(_COMMIT_NUMBERS)
 
 
 @functools.cache
@@ -95,6 +126,10 @@ class PathState:
     own_versions: dict[str, set[int]] = field(default_factory=dict)
     refreshed_at: float = -math.inf
     replayed_at: float = -math.inf
+    #: ``_LAST_COMMIT`` of the table when the snapshot was last confirmed current
+    commits_seen: int | None = None
+    #: the table's ids sidecar was asked and did not answer (``delta_reads.known_stored``)
+    ids_unknown: bool = False
 
     @property
     def version(self) -> int:
@@ -189,6 +224,14 @@ class PathState:
         if not (self.remote and self.fresh() and self.version >= at_least):
             self.refresh()
 
+    def refresh_for_read(self) -> None:
+        """``refresh``, except on object storage while the snapshot was confirmed current
+        within ``READ_FRESH_SECONDS`` and this process has not committed to the table since
+        (module docstring)."""
+        recent = time.monotonic() - self.refreshed_at < READ_FRESH_SECONDS
+        if not (self.remote and recent and _LAST_COMMIT.get(self.uri) == self.commits_seen):
+            self.refresh()
+
     def refresh(self) -> None:
         """Bring the cached snapshot up to the latest committed version (module docstring:
         on object storage usually one request, when nothing was committed since)."""
@@ -196,8 +239,9 @@ class PathState:
         from deltalake.exceptions import TableNotFoundError
 
         now = time.monotonic()
+        seen = _LAST_COMMIT.get(self.uri)
         if self._unchanged(now):
-            self.refreshed_at = now
+            self.refreshed_at, self.commits_seen = now, seen
             return
         self.replayed_at = now
         try:
@@ -210,7 +254,8 @@ class PathState:
             self.table = None
         except write_errors() as err:
             raise damage_error(self.key, self.uri, err, "read") from err
-        self.refreshed_at = now  # (only a refresh that succeeded makes the snapshot fresh)
+        # (only a refresh that succeeded makes the snapshot fresh)
+        self.refreshed_at, self.commits_seen = now, seen
 
     def _unchanged(self, now: float) -> bool:
         """On object storage, is the snapshot (or the absence of a table) read within

@@ -23,15 +23,25 @@ Correctness rules:
   or written leaves the caller opening the table.
 * Only local tables: on object storage the listing is a request, as is opening the table's
   newest log file, so the saving is small there (``current`` answers ``None``).
+
+Known ids on object storage. A table of at most ``KNOWN_IDS_ROWS`` rows there can keep its
+record ids and canonical schema in ``<table>/_orcapod_index/ids-v1.json``, with the version V
+they are of and the size and modification time of V's commit file (``record_ids``).
+``known_ids`` reads it and lists ``_delta_log`` at once (three requests, about one's time,
+where opening the table costs four or more and reading its ids two more): the ids are
+current when V's commit file is the newest and is the one recorded (a table whose log was
+created again has other commit files). A process that adds a function's identity to a
+one-row table in every run, when the row is stored already, uses it to do nothing
+(``delta_reads``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import xxhash
@@ -45,9 +55,23 @@ if TYPE_CHECKING:
 
     from orcapod.databases.delta_state import PathState
 
-__all__ = ["SIDECAR", "Snapshot", "current", "current_of", "record", "record_of"]
+__all__ = [
+    "IDS_SIDECAR",
+    "KNOWN_IDS_ROWS",
+    "SIDECAR",
+    "Snapshot",
+    "current",
+    "current_of",
+    "known_ids",
+    "record",
+    "record_ids",
+    "record_of",
+]
 
 SIDECAR = f"{INDEX_DIR}/snapshot-v1.json"
+IDS_SIDECAR = f"{INDEX_DIR}/ids-v1.json"
+#: tables on object storage of at most this many rows keep their record ids in a sidecar
+KNOWN_IDS_ROWS = 256
 _LOG = "_delta_log"
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CHECKSUM = 8
@@ -130,6 +154,70 @@ def record(files: TableFiles, table: DeltaTable, schema: pa.Schema) -> None:
         files.write(SIDECAR, body + xxhash.xxh3_64(body).digest())
     except (OSError, DatabaseError):
         return  # (a cache that cannot be written: the table is opened next time too)
+
+
+def known_ids(files: TableFiles) -> tuple[frozenset[str], pa.Schema] | None:
+    """On object storage, the record ids and canonical schema of the table's newest version
+    from its ids sidecar (module docstring); None when there is none, or it is damaged or not
+    of the newest version."""
+    if not files.remote:
+        return None
+    try:
+        reads: list[Callable[[], Any]] = [
+            lambda: files.read(IDS_SIDECAR),
+            lambda: files.list_stamps(_LOG),
+        ]
+        data, stamps = files.map(lambda read: read(), reads)  # (concurrently)
+        doc, newest = _document(data), _newest(stamps)
+        if doc is None or newest is None or [doc["version"], doc["commit"]] != newest:
+            return None
+        schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(doc["schema"])))
+        return frozenset(str(i) for i in doc["ids"]), schema
+    except (DatabaseError, ValueError, KeyError, TypeError, pa.ArrowException):
+        return None
+
+
+def record_ids(files: TableFiles, table: DeltaTable, ids: Sequence[str], schema: pa.Schema) -> None:
+    """On object storage, write the ids sidecar of ``table``'s loaded version, whose record
+    ids are exactly ``ids`` (at most ``KNOWN_IDS_ROWS``; otherwise nothing is written) and
+    canonical schema ``schema``, unless a newer version was committed since."""
+    if not files.remote or len(ids) > KNOWN_IDS_ROWS:
+        return
+    try:
+        newest = _newest(files.list_stamps(_LOG))
+        if newest is None or newest[0] != int(table.version()):
+            return
+        doc = {
+            "version": newest[0],
+            "commit": newest[1],
+            "ids": sorted(ids),
+            "schema": schema.serialize().to_pybytes().hex(),
+        }
+        body = json.dumps(doc).encode()
+        files.write(IDS_SIDECAR, body + xxhash.xxh3_64(body).digest())
+    except (OSError, DatabaseError):
+        return  # (a cache that cannot be written: the table is opened next time too)
+
+
+def _newest(stamps: Any) -> list[Any] | None:
+    """``[version, [size, mtime]]`` of the newest commit file among the log's files
+    ``stamps`` (``TableFiles.list_stamps``; None: no commit)."""
+    commits = {int(m.group(1)): stamp for n, stamp in stamps.items() if (m := _COMMIT.match(n))}
+    if not commits:
+        return None
+    version = max(commits)
+    return [version, list(commits[version])]
+
+
+def _document(data: bytes | None) -> dict[str, Any] | None:
+    """The JSON document of a checksummed sidecar (None: missing or damaged)."""
+    if data is None or len(data) <= _CHECKSUM:
+        return None
+    body, digest = data[:-_CHECKSUM], data[-_CHECKSUM:]
+    if xxhash.xxh3_64(body).digest() != digest:
+        return None
+    doc = json.loads(body)
+    return doc if isinstance(doc, dict) else None
 
 
 def _recorded(data: bytes | None) -> tuple[object, object] | None:

@@ -261,6 +261,22 @@ class TableFiles:
             raise self._cannot_list(rel, err) from err
         return [i.base_name for i in infos if i.type == pafs.FileType.File]
 
+    def list_stamps(self, rel: str) -> dict[str, tuple[int, int]]:
+        """The files in ``rel`` by name, each with its size and modification time (ns)
+        (empty when it does not exist; on object storage one listing)."""
+        try:
+            selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
+            infos = self._fs.get_file_info(selector)
+        except FileNotFoundError:
+            return {}
+        except (OSError, pa.ArrowException) as err:
+            raise self._cannot_list(rel, err) from err
+        return {
+            i.base_name: (int(i.size or 0), int(i.mtime_ns or 0))
+            for i in infos
+            if i.type == pafs.FileType.File
+        }
+
     def _cannot_list(self, rel: str, err: Exception) -> DatabaseError:
         return DatabaseError(
             f"Cannot list {self._display(rel)}: {err}. Check that the table's location is readable."
