@@ -166,30 +166,18 @@ def call_rows_in_bulk(
     """The thin path for values kept column-wise: ``slices`` gives, per slice of the input,
     the call of one of its rows (by index) and its number of rows; ``keys`` name the rows of
     all slices in order. Outcomes are handed on as ``call_each`` does with ``done_many``."""
+    bulk = _Bulk(done_many, failed)
     key_of = iter(keys)
-    done_keys: list[int] = []
-    outputs: list[Any] = []
-    since = time.monotonic()
     for call_row, n in slices:
         for row in range(n):
             key = next(key_of)
             try:
                 output = call_row(row)
             except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-                if outputs:
-                    done_many(done_keys, outputs)
-                    done_keys, outputs = [], []
-                failed(key, err)
-                since = time.monotonic()
+                bulk.fail(key, err)
                 continue
-            done_keys.append(key)
-            outputs.append(output)
-            if len(outputs) >= BULK_ROWS or time.monotonic() - since >= BULK_SECONDS:
-                done_many(done_keys, outputs)
-                done_keys, outputs = [], []
-                since = time.monotonic()
-    if outputs:
-        done_many(done_keys, outputs)
+            bulk.add(key, output)
+    bulk.hand_on()
 
 
 def _call_in_bulk(
@@ -200,24 +188,41 @@ def _call_in_bulk(
     failed: Failed,
 ) -> None:
     """The thin path handing outputs on in bulk (see the module docstring)."""
-    done_keys: list[int] = []
-    outputs: list[Any] = []
-    since = time.monotonic()
+    bulk = _Bulk(done_many, failed)
     for key, packet in zip(keys, packets, strict=True):
         try:
             output = call_one(packet)
         except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-            if outputs:
-                done_many(done_keys, outputs)
-                done_keys, outputs = [], []
-            failed(key, err)
-            since = time.monotonic()
+            bulk.fail(key, err)
             continue
-        done_keys.append(key)
-        outputs.append(output)
-        if len(outputs) >= BULK_ROWS or time.monotonic() - since >= BULK_SECONDS:
-            done_many(done_keys, outputs)
-            done_keys, outputs = [], []
-            since = time.monotonic()
-    if outputs:
-        done_many(done_keys, outputs)
+        bulk.add(key, output)
+    bulk.hand_on()
+
+
+class _Bulk:
+    """The outputs of consecutive successful calls, handed on together: at most
+    ``BULK_ROWS`` at a time, at least every ``BULK_SECONDS``, and before a failure."""
+
+    __slots__ = ("done_many", "failed", "keys", "outputs", "since")
+
+    def __init__(self, done_many: DoneMany, failed: Failed) -> None:
+        self.done_many, self.failed = done_many, failed
+        self.keys: list[int] = []
+        self.outputs: list[Any] = []
+        self.since = time.monotonic()
+
+    def add(self, key: int, output: Any) -> None:
+        self.keys.append(key)
+        self.outputs.append(output)
+        if len(self.outputs) >= BULK_ROWS or time.monotonic() - self.since >= BULK_SECONDS:
+            self.hand_on()
+
+    def fail(self, key: int, err: Exception) -> None:
+        self.hand_on()
+        self.failed(key, err)
+
+    def hand_on(self) -> None:
+        if self.outputs:
+            keys, outputs, self.keys, self.outputs = self.keys, self.outputs, [], []
+            self.done_many(keys, outputs)
+        self.since = time.monotonic()
