@@ -27,9 +27,12 @@ of the measured size, so the executor has learned their duration as in a second 
 
 ``ray_cpu_outside_calls`` (per trial, and its median): CPU seconds of this process and every
 process it started (a local Ray's raylet, GCS, agents and workers), during the Ray run, minus
-the calls' own CPU time (Linux ``/proc``; 10 ms ticks, so compare medians). It is what the
-driver and Ray cost on top of the work; on 2 CPUs that the calls fill, each of these seconds is
-taken from the calls. Unlike wall time it hardly moves with other load on the machine.
+the calls' own CPU time (Linux ``/proc``; 10 ms ticks, so compare medians); the same for the
+plain Ray run and for the local run (there: an idle Ray's own activity, and the driver's). It
+is what the driver and Ray cost on top of the work; on 2 CPUs that the calls fill, each of
+these seconds is taken from the calls. It moves much less than wall time with other load on
+the machine (a run slowed by other load still holds more of Ray's periodic work, though).
+
 Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
 
 Which Ray. By default the trials run on the Ray a user's ``RayExecutor()`` starts itself when
@@ -143,11 +146,14 @@ def breakdown(results: Results, started: float, ended: float) -> dict[str, float
     return {"idle": round(idle, 4), "stolen": round(stolen, 4), "cpu": round(cpu, 4)}
 
 
-def tree_cpu_seconds() -> float | None:
+def tree_cpu_seconds(*, own_first: bool) -> float | None:
     """CPU seconds used so far by this process and every process it started (a local Ray's
-    raylet, GCS, agents and workers are all descendants of the process that started it), from
-    ``/proc``; None where ``/proc`` is not available. Exited processes are not counted, so only
-    differences over a run where no process of the tree exits mean anything."""
+    raylet, GCS, agents and workers are all descendants of the process that started it), the
+    others read from ``/proc``; None where ``/proc`` is not available. Exited processes are not
+    counted, so only differences over a run where no process of the tree exits mean anything.
+    This process's own time is read before walking ``/proc`` (``own_first``, at the end of a
+    run) or after it (at the start), so that the walk itself is never counted."""
+    own = time.process_time() if own_first else 0.0
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, list[int]] = {}
     cpu: dict[int, float] = {}
@@ -163,12 +169,12 @@ def tree_cpu_seconds() -> float | None:
             continue
         parents.setdefault(int(fields[1]), []).append(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    total, todo = 0.0, [os.getpid()]
+    total, todo = 0.0, list(parents.get(os.getpid(), ()))
     while todo:
         pid = todo.pop()
         total += cpu.get(pid, 0.0)
         todo.extend(parents.get(pid, ()))
-    return total
+    return total + (own if own_first else time.process_time())
 
 
 def outside_calls(before: float | None, after: float | None, results: Results) -> float | None:
@@ -380,14 +386,15 @@ def main() -> None:
             # the same other run (a burst of outside load, or what the previous run left behind)
             got: dict[str, Any] = {}
             for kind in ORDER[trial % len(ORDER) :] + ORDER[: trial % len(ORDER)]:
-                before = tree_cpu_seconds()
+                before = tree_cpu_seconds(own_first=False)
                 if kind == "local":
                     got[kind] = (*run_local(iterations, calls), {})
                 elif kind == "ray":
                     got[kind] = timed_ray(executor, iterations, calls)
                 else:
                     got[kind] = run_plain_ray(plain, iterations, calls)
-                got[kind + "_outside"] = outside_calls(before, tree_cpu_seconds(), got[kind][1])
+                after = tree_cpu_seconds(own_first=True)
+                got[kind + "_outside"] = outside_calls(before, after, got[kind][1])
             local_seconds, local_results, _ = got["local"]
             ray_seconds, ray_results, ray_parts = got["ray"]
             plain_seconds, plain_results, plain_parts = got["plain"]
@@ -416,6 +423,7 @@ def main() -> None:
                 plain_ray_breakdown=plain_parts,
                 ray_cpu_outside_calls=got["ray_outside"],
                 plain_ray_cpu_outside_calls=got["plain_outside"],
+                local_cpu_outside_calls=got["local_outside"],
                 load_1min=os.getloadavg()[0],
             )
         local_median = statistics.median(local_times)
