@@ -54,9 +54,14 @@ of the dispatch (equal workers, 5 ms start, 2 ms changeover) ends a run at 1.019
 CPU above on the same 2 CPUs a quiet machine allows about 1.04-1.05 s, a ratio of 1.90-1.92,
 and every 1 % of the machine taken by other processes costs about 0.02 of it. Checked and not
 a cause of differences between set-ups: garbage collection (no collection beyond generation 0
-during 15 runs), the calls' own CPU time in a worker against the driver (equal within 1 %), and
-which run a Ray run follows. Other load moves single figures by far more than all of the
-above, hence the interleaved, paired trials.
+during 15 runs) and which run a Ray run follows. Not explained: over 50 trials (load 1-9) the
+calls' own CPU time in the executor's group tasks was a median 3.2 % above the local run's
+(quartiles -1 % to +9 %), where plain Ray's was level with it (-4 % to +2.5 %); in a
+controlled check alternating the two on the same Ray the difference was +2.3 % once and -1 %
+once (thread time equal to process time: the calling thread itself, preempted about 17 times
+per 50 ms call by other processes' wake-ups). If real, it is worth about 0.06 of ratio. Other
+load moves single figures by far more than all of the above, hence the interleaved, paired
+trials.
 
 Which Ray. By default the trials run on the Ray a user's ``RayExecutor()`` starts itself when
 none is running (the default user path, as in ``--cold``): a local Ray on all of the
