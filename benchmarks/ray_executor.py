@@ -56,12 +56,12 @@ and every 1 % of the machine taken by other processes costs about 0.02 of it. Ch
 a cause of differences between set-ups: garbage collection (no collection beyond generation 0
 during 15 runs) and which run a Ray run follows. Not explained: over 50 trials (load 1-9) the
 calls' own CPU time in the executor's group tasks was a median 3.2 % above the local run's
-(quartiles -1 % to +9 %), where plain Ray's was level with it (-4 % to +2.5 %); in a
-controlled check alternating the two on the same Ray the difference was +2.3 % once and -1 %
-once (thread time equal to process time: the calling thread itself, preempted about 17 times
-per 50 ms call by other processes' wake-ups). If real, it is worth about 0.06 of ratio. Other
-load moves single figures by far more than all of the above, hence the interleaved, paired
-trials.
+(quartiles -1 % to +9 %), where plain Ray's was level with it (-4 % to +2.5 %); but 20
+alternations of the two on one Ray, outside this benchmark, gave the group tasks' calls +0.2 %
+of thread CPU time (quartiles -2.8 % to +1.1 %), so it is not the group task itself (the calls
+are preempted about 17 times per 50 ms by other processes' wake-ups either way). If it is real
+in these trials, it is worth about 0.06 of ratio. Other load moves single figures by far more
+than all of the above, hence the interleaved, paired trials.
 
 Which Ray. By default the trials run on the Ray a user's ``RayExecutor()`` starts itself when
 none is running (the default user path, as in ``--cold``): a local Ray on all of the
