@@ -15,12 +15,53 @@ tells executor overhead apart from CPU taken by other processes. Every Ray run a
 running but waiting for a CPU) and ``cpu`` (the calls' own CPU time); on N processes they add up
 to N times the run's seconds.
 
-Local and Ray trials alternate (``--repeats``, default 3); the speedup is the ratio of the
-medians. The warm-up before the trials runs calls of the measured size, so the executor has
-learned their duration as in a second run. Every trial also times plain Ray with one
-``ray.remote`` task per call (what the executor would get without grouping its calls into
-tasks), on the same Ray, as a same-moment reference.
+A trial runs the calls three ways: locally, through the executor, and with plain Ray, one
+``ray.remote`` task per call on the same Ray (what the executor would get without grouping its
+calls into tasks: a same-moment reference). ``--repeats`` trials (default 7) are interleaved,
+and the order of the three runs rotates from one trial to the next, so none of them always
+follows the same other run. ``ratio`` is the ratio of the medians (local over Ray);
+``paired_ratio`` is the median of each trial's own ratio, whose two runs are seconds apart (on
+a machine whose speed drifts from minute to minute, the steadier of the two), with
+``paired_ratio_spread`` = lowest, quartiles, highest. The warm-up before the trials runs calls
+of the measured size, so the executor has learned their duration as in a second run.
+
+``ray_cpu_outside_calls`` (per trial, and its median): CPU seconds of this process and every
+process it started (a local Ray's raylet, GCS, agents and workers), during the Ray run, minus
+the calls' own CPU time (Linux ``/proc``; 10 ms ticks, so compare medians); the same for the
+plain Ray run and for the local run (there: an idle Ray's own activity, and the driver's). It
+is what the driver and Ray cost on top of the work; on 2 CPUs that the calls fill, each of
+these seconds is taken from the calls. It moves much less than wall time with other load on
+the machine (a run slowed by other load still holds more of Ray's periodic work, though).
+
 Prints one JSON object per figure. ``--quick``: one trial of 8 calls of ~20 ms.
+
+Where a warm run's time goes beyond the 1.0 s of work per CPU (measured on this 2-CPU machine,
+Ray 2.60, while other jobs kept its 1-minute load at 4-9, 22 trials; quartiles): the workers sit
+idle 0.10-0.20 s per run summed over both (plain Ray, one task per call: 0.20-0.53), and the
+driver and Ray spend 0.10-0.15 s of CPU outside the calls (plain Ray 0.14-0.20); in the
+quietest trial 0.086 and 0.053. The idle time is the start (a lease and a push per worker,
+about 5 ms each), one changeover per task (Ray pushes a leased worker one task at a time and
+has no setting to queue more on it; 1.6-2.4 ms median, the same whether a task's arguments
+hold an ``ObjectRef``, bytes or nothing) and the finish (the last calls never end together
+when one worker loses more CPU to other load). The CPU is mostly Ray's own: an idle local Ray
+takes about 21 ms of CPU a second (log monitor 5-7 - it polls the log directory every 0.1 s -,
+raylet 6-7, GCS 3, the driver's Ray threads 2-3, dashboard head, autoscaler monitor and agent
+about 1 each; lengthening the raylet's resource-report, GC-check and idle-worker periods to
+1 s changed nothing measurable), plus 7-8 ms a second per idle worker (Ray's signal check
+every 10 ms, which stops while a task runs); each task adds about 2-4 ms across the driver
+(``.remote()`` alone is 0.19 ms of its CPU), the raylet, the GCS and the worker. A simulation
+of the dispatch (equal workers, 5 ms start, 2 ms changeover) ends a run at 1.019 s; with the
+CPU above on the same 2 CPUs a quiet machine allows about 1.04-1.05 s, a ratio of 1.90-1.92,
+and every 1 % of the machine taken by other processes costs about 0.02 of it. Checked and not
+a cause of differences between set-ups: garbage collection (no collection beyond generation 0
+during 15 runs) and which run a Ray run follows. Not explained: over 50 trials (load 1-9) the
+calls' own CPU time in the executor's group tasks was a median 3.2 % above the local run's
+(quartiles -1 % to +9 %), where plain Ray's was level with it (-4 % to +2.5 %); but 20
+alternations of the two on one Ray, outside this benchmark, gave the group tasks' calls +0.2 %
+of thread CPU time (quartiles -2.8 % to +1.1 %), so it is not the group task itself (the calls
+are preempted about 17 times per 50 ms by other processes' wake-ups either way). If it is real
+in these trials, it is worth about 0.06 of ratio. Other load moves single figures by far more
+than all of the above, hence the interleaved, paired trials.
 
 Which Ray. By default the trials run on the Ray a user's ``RayExecutor()`` starts itself when
 none is running (the default user path, as in ``--cold``): a local Ray on all of the
@@ -65,6 +106,7 @@ from typing import Any
 from orcapod.executors import LocalExecutor, RayExecutor
 
 NUM_CPUS = 2
+ORDER = ["local", "ray", "plain"]  # a trial's runs, rotated by one per trial
 
 
 Result = tuple[int, float, float, float, int]
@@ -100,6 +142,14 @@ def _timed(fn: Any, *args: Any) -> float:
     return time.perf_counter() - start
 
 
+def spread(values: list[float]) -> list[float]:
+    """Lowest, lower quartile, upper quartile and highest of ``values`` (rounded)."""
+    if len(values) < 2:
+        return [round(v, 3) for v in values]
+    low, _, high = statistics.quantiles(values, n=4)
+    return [round(min(values), 3), round(low, 3), round(high, 3), round(max(values), 3)]
+
+
 def emit(**figure: Any) -> None:
     print(json.dumps({"benchmark": "ray_executor", **figure}), flush=True)
 
@@ -122,6 +172,46 @@ def breakdown(results: Results, started: float, ended: float) -> dict[str, float
         stolen += busy - sum(r[1] for r in calls)
         cpu += sum(r[1] for r in calls)
     return {"idle": round(idle, 4), "stolen": round(stolen, 4), "cpu": round(cpu, 4)}
+
+
+def tree_cpu_seconds(*, own_first: bool) -> float | None:
+    """CPU seconds used so far by this process and every process it started (a local Ray's
+    raylet, GCS, agents and workers are all descendants of the process that started it), the
+    others read from ``/proc``; None where ``/proc`` is not available. Exited processes are not
+    counted, so only differences over a run where no process of the tree exits mean anything.
+    This process's own time is read before walking ``/proc`` (``own_first``, at the end of a
+    run) or after it (at the start), so that the walk itself is never counted."""
+    own = time.process_time() if own_first else 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    total, todo = 0.0, list(parents.get(os.getpid(), ()))
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(parents.get(pid, ()))
+    return total + (own if own_first else time.process_time())
+
+
+def outside_calls(before: float | None, after: float | None, results: Results) -> float | None:
+    """CPU seconds the run cost beyond the calls' own CPU time: the driver (submission,
+    dispatch, results) and Ray (raylet, GCS, agents, the workers' task handling). On a machine
+    whose CPUs the calls fill, each of these seconds is taken from the calls."""
+    if before is None or after is None:
+        return None
+    return round(after - before - sum(r[1] for r in results), 3)
 
 
 def run_local(iterations: int, calls: int) -> tuple[float, Results]:
@@ -248,7 +338,7 @@ def measure_cold(iterations: int, calls: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke size")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating trials (median)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved trials (median)")
     parser.add_argument("--cold", action="store_true", help="first runs of fresh processes")
     parser.add_argument(
         "--caller-starts-ray",
@@ -317,28 +407,51 @@ def main() -> None:
         emit(figure="ray_warmup", calls=NUM_CPUS, seconds=round(time.perf_counter() - start, 4))
 
         local_times, ray_times, plain_times = [], [], []
-        for trial in range(repeats):  # alternate, so a burst of outside load hits all three
-            local_seconds, local_results = run_local(iterations, calls)
-            ray_seconds, ray_results, ray_parts = timed_ray(executor, iterations, calls)
-            plain_seconds, plain_results, plain_parts = run_plain_ray(plain, iterations, calls)
+        ratios, plain_ratios = [], []
+        overheads: list[float] = []
+        for trial in range(repeats):
+            # the three runs of a trial in a rotating order, so that none of them always follows
+            # the same other run (a burst of outside load, or what the previous run left behind)
+            got: dict[str, Any] = {}
+            for kind in ORDER[trial % len(ORDER) :] + ORDER[: trial % len(ORDER)]:
+                before = tree_cpu_seconds(own_first=False)
+                if kind == "local":
+                    got[kind] = (*run_local(iterations, calls), {})
+                elif kind == "ray":
+                    got[kind] = timed_ray(executor, iterations, calls)
+                else:
+                    got[kind] = run_plain_ray(plain, iterations, calls)
+                after = tree_cpu_seconds(own_first=True)
+                got[kind + "_outside"] = outside_calls(before, after, got[kind][1])
+            local_seconds, local_results, _ = got["local"]
+            ray_seconds, ray_results, ray_parts = got["ray"]
+            plain_seconds, plain_results, plain_parts = got["plain"]
             assert [r[0] for r in ray_results] == [r[0] for r in local_results]
             assert [r[0] for r in plain_results] == [r[0] for r in local_results]
             local_times.append(local_seconds)
             ray_times.append(ray_seconds)
             plain_times.append(plain_seconds)
+            ratios.append(local_seconds / ray_seconds)
+            plain_ratios.append(local_seconds / plain_seconds)
+            if got["ray_outside"] is not None:
+                overheads.append(got["ray_outside"])
             emit(
                 figure="trial",
                 trial=trial,
+                order=[k for k in got if not k.endswith("_outside")],
                 calls=calls,
                 local_sequential_seconds=round(local_seconds, 4),
                 ray_concurrent_seconds=round(ray_seconds, 4),
-                ratio=round(local_seconds / ray_seconds, 3),
+                ratio=round(ratios[-1], 3),
                 plain_ray_task_per_call_seconds=round(plain_seconds, 4),
-                plain_ray_ratio=round(local_seconds / plain_seconds, 3),
+                plain_ray_ratio=round(plain_ratios[-1], 3),
                 local_cpu_share=cpu_share(local_results),
                 ray_cpu_share=cpu_share(ray_results),
                 ray_breakdown=ray_parts,
                 plain_ray_breakdown=plain_parts,
+                ray_cpu_outside_calls=got["ray_outside"],
+                plain_ray_cpu_outside_calls=got["plain_outside"],
+                local_cpu_outside_calls=got["local_outside"],
                 load_1min=os.getloadavg()[0],
             )
         local_median = statistics.median(local_times)
@@ -353,8 +466,12 @@ def main() -> None:
             local_sequential_seconds=round(local_median, 4),
             ray_concurrent_seconds=round(ray_median, 4),
             ratio=round(local_median / ray_median, 3),
+            paired_ratio=round(statistics.median(ratios), 3),
+            paired_ratio_spread=spread(ratios),
             plain_ray_task_per_call_seconds=round(plain_median, 4),
             plain_ray_ratio=round(local_median / plain_median, 3),
+            plain_ray_paired_ratio=round(statistics.median(plain_ratios), 3),
+            ray_cpu_outside_calls=round(statistics.median(overheads), 3) if overheads else None,
             load_1min=os.getloadavg()[0],
             goal=1.85,
         )
