@@ -94,13 +94,9 @@ def current(files: TableFiles, uri: str) -> Snapshot | None:
         return None
     try:
         latest = _latest(files)
-        data = files.read(SIDECAR)
-        if latest is None or data is None or len(data) <= _CHECKSUM:
+        doc = _document(files.read(SIDECAR))
+        if latest is None or doc is None:
             return None
-        body, digest = data[:-_CHECKSUM], data[-_CHECKSUM:]
-        if xxhash.xxh3_64(body).digest() != digest:
-            return None
-        doc = json.loads(body)
         if doc["version"] != latest or doc["commit"] != _commit_hash(files, latest):
             return None
         schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(doc["schema"])))
@@ -143,15 +139,13 @@ def record(files: TableFiles, table: DeltaTable, schema: pa.Schema) -> None:
             return
         if _recorded(files.read(SIDECAR)) == (version, commit):
             return
-        body = json.dumps(
-            {
-                "version": version,
-                "commit": commit,
-                "files": names,
-                "schema": schema.serialize().to_pybytes().hex(),
-            }
-        ).encode()
-        files.write(SIDECAR, body + xxhash.xxh3_64(body).digest())
+        doc = {
+            "version": version,
+            "commit": commit,
+            "files": names,
+            "schema": schema.serialize().to_pybytes().hex(),
+        }
+        _write_document(files, SIDECAR, doc)
     except (OSError, DatabaseError):
         return  # (a cache that cannot be written: the table is opened next time too)
 
@@ -193,8 +187,7 @@ def record_ids(files: TableFiles, table: DeltaTable, ids: Sequence[str], schema:
             "ids": sorted(ids),
             "schema": schema.serialize().to_pybytes().hex(),
         }
-        body = json.dumps(doc).encode()
-        files.write(IDS_SIDECAR, body + xxhash.xxh3_64(body).digest())
+        _write_document(files, IDS_SIDECAR, doc)
     except (OSError, DatabaseError):
         return  # (a cache that cannot be written: the table is opened next time too)
 
@@ -207,6 +200,12 @@ def _newest(stamps: Any) -> list[Any] | None:
         return None
     version = max(commits)
     return [version, list(commits[version])]
+
+
+def _write_document(files: TableFiles, rel: str, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as a checksummed sidecar (JSON, then the xxh3 of it) at ``rel``."""
+    body = json.dumps(doc).encode()
+    files.write(rel, body + xxhash.xxh3_64(body).digest())
 
 
 def _document(data: bytes | None) -> dict[str, Any] | None:

@@ -240,42 +240,40 @@ class TableFiles:
 
     def list_dirs(self, rel: str) -> list[str]:
         """The names of the directories in ``rel`` (empty when it does not exist)."""
-        selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
-        try:
-            infos = self._fs.get_file_info(selector)
-        except (OSError, pa.ArrowException) as err:
-            raise self._cannot_list(rel, err) from err
-        return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+        return [i.base_name for i in self._infos(rel) if i.type == pafs.FileType.Directory]
 
     def list_files(self, rel: str) -> list[str]:
         """The names of the files in ``rel`` (empty when it does not exist)."""
-        try:
-            if self._local:  # (no stat per file, unlike a FileSelector)
+        if self._local:  # (no stat per file, unlike a FileSelector)
+            try:
                 with os.scandir(self._path(rel)) as entries:
                     return [e.name for e in entries if e.is_file()]
-            selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
-            infos = self._fs.get_file_info(selector)
-        except FileNotFoundError:
-            return []
-        except (OSError, pa.ArrowException) as err:
-            raise self._cannot_list(rel, err) from err
-        return [i.base_name for i in infos if i.type == pafs.FileType.File]
+            except FileNotFoundError:
+                return []
+            except OSError as err:
+                raise self._cannot_list(rel, err) from err
+        return [i.base_name for i in self._infos(rel) if i.type == pafs.FileType.File]
 
     def list_stamps(self, rel: str) -> dict[str, tuple[int, int]]:
         """The files in ``rel`` by name, each with its size and modification time (ns)
         (empty when it does not exist; on object storage one listing)."""
-        try:
-            selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
-            infos = self._fs.get_file_info(selector)
-        except FileNotFoundError:
-            return {}
-        except (OSError, pa.ArrowException) as err:
-            raise self._cannot_list(rel, err) from err
         return {
             i.base_name: (int(i.size or 0), int(i.mtime_ns or 0))
-            for i in infos
+            for i in self._infos(rel)
             if i.type == pafs.FileType.File
         }
+
+    def _infos(self, rel: str) -> list[pafs.FileInfo]:
+        """What is in ``rel`` (empty when it does not exist; on object storage one listing
+        per 1,000 entries)."""
+        try:
+            selector = pafs.FileSelector(self._path(rel), allow_not_found=True)
+            infos: list[pafs.FileInfo] = self._fs.get_file_info(selector)
+        except FileNotFoundError:
+            return []
+        except (OSError, pa.ArrowException) as err:
+            raise self._cannot_list(rel, err) from err
+        return infos
 
     def _cannot_list(self, rel: str, err: Exception) -> DatabaseError:
         return DatabaseError(
