@@ -16,7 +16,7 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.object_log import MAX_KEY_BYTES, LogEntry, ObjectLog, escaped_length
-from orcapod.databases.table_files import s3_filesystem
+from orcapod.databases.table_files import TableFiles, s3_filesystem
 from orcapod.errors import InputValidationError
 
 PATH = ("_claims", "fn", "scope")
@@ -129,4 +129,6 @@ def test_concurrent_appenders_in_processes_lose_no_entry(s3_server: Any) -> None
 def test_a_store_prefix_too_deep_for_object_keys_is_refused(s3_server: Any) -> None:
     filesystem = s3_filesystem(s3_server.options)
     with pytest.raises(InputValidationError, match="shorter"):
-        ObjectLog(filesystem, "bucket/" + "d" * 1000, "s3://bucket/deep")
+        files = TableFiles.for_table("s3://bucket/" + "d" * 1000, filesystem)
+        assert files is not None
+        ObjectLog(files, "_entries")

@@ -241,9 +241,8 @@ class DeltaTableDatabase(StoringBackend):
         """On S3, the ``ObjectLog`` in ``<table of path>/_entries``; None elsewhere (a local
         directory has no cheaper log than the table; file names are too short for entries)."""
         uri = self.table_uri(path)
-        if not (self._filesystem is not None and uri.startswith("s3://")):
-            return None
-        return ObjectLog(self._filesystem, f"{uri.removeprefix('s3://')}/_entries", uri)
+        files = TableFiles.for_table(uri, self._filesystem) if uri.startswith("s3://") else None
+        return None if files is None else ObjectLog(files, "_entries")
 
     def check_writable(self) -> None:
         """Raise ``InputValidationError`` when a local store directory cannot be written (a

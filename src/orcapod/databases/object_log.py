@@ -30,17 +30,9 @@ import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from orcapod._lazy import lazy_module
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError, InputValidationError
-
-if TYPE_CHECKING:
-    import pyarrow.fs as pafs
-else:
-    pafs = lazy_module("pyarrow.fs")
 
 __all__ = ["MAX_KEY_BYTES", "LogEntry", "ObjectLog", "escaped_length"]
 
@@ -68,20 +60,20 @@ def escaped_length(text: str) -> int:
 
 
 class ObjectLog:
-    """The log in ``directory`` (a path of ``filesystem``, e.g. ``bucket/prefix/log``; shown
-    in errors as ``display``). See the module docstring."""
+    """The log in the directory ``rel`` of a table's files on object storage (``files``).
+    See the module docstring."""
 
-    def __init__(self, filesystem: pafs.FileSystem, directory: str, display: str) -> None:
-        self._fs = filesystem
-        self._dir = directory.rstrip("/")
-        self._display = display
+    def __init__(self, files: TableFiles, rel: str) -> None:
+        self._files = files
+        self._rel = rel.strip("/")
+        self._display = f"{files.uri}/{self._rel}"
         # the key is the path after the bucket
-        key_prefix = self._dir.partition("/")[2]
+        key_prefix = self._display.split("://", 1)[-1].partition("/")[2]
         self.max_length = MAX_KEY_BYTES - len(key_prefix.encode()) - 1 - _HEAD
         if self.max_length < 64:
             raise InputValidationError(
-                f"The log {display!r} is nested too deep for object keys of {MAX_KEY_BYTES} "
-                "bytes; use a shorter store prefix or shorter names."
+                f"The log {self._display!r} is nested too deep for object keys of "
+                f"{MAX_KEY_BYTES} bytes; use a shorter store prefix or shorter names."
             )
 
     def __repr__(self) -> str:
@@ -100,11 +92,10 @@ class ObjectLog:
                 )
         stamp = time.time_ns() // 1000 if at_us is None else at_us
         for key in keys:
-            name = f"{self._dir}/{stamp:0{_STAMP_DIGITS}d}-{uuid.uuid4().hex[:8]}~{key}"
+            name = f"{stamp:0{_STAMP_DIGITS}d}-{uuid.uuid4().hex[:8]}~{key}"
             try:
-                with self._fs.open_output_stream(name):
-                    pass
-            except (OSError, pa.ArrowException) as err:
+                self._files.write(f"{self._rel}/{name}", b"")
+            except OSError as err:
                 raise DatabaseError(
                     f"Cannot append to the log {self._display!r}: {err}. Check that the store "
                     "is reachable and writable with these credentials."
@@ -113,17 +104,8 @@ class ObjectLog:
 
     def read(self) -> list[LogEntry]:
         """Every entry appended so far, oldest first (one LIST per 1,000 entries)."""
-        selector = pafs.FileSelector(self._dir, allow_not_found=True)
-        try:
-            infos = self._fs.get_file_info(selector)
-        except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Cannot list the log {self._display!r}: {err}. Check that the store is "
-                "reachable and readable with these credentials."
-            ) from err
-        names = sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
         out: list[LogEntry] = []
-        for name in names:
+        for name in sorted(self._files.list_files(self._rel)):
             head, sep, key = name.partition("~")
             stamp = head[:_STAMP_DIGITS]
             if not sep or not stamp.isdigit():
