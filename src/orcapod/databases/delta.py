@@ -436,12 +436,7 @@ class DeltaTableDatabase(StoringBackend):
         seq = self._seq
         creating = state.table is None
         base = state.version
-        lookups = state.lookup_index()
-        indexing = lookups is not None and bool(lookups.columns)
-        cache = state.column_cache()  # (projections another object of this process read)
-        caching = cache is not None and bool(cache.wanted)
-        tracking = indexing or caching
-        before = set() if state.table is None or not tracking else set(state.table.file_uris())
+        before = state.files_before_commit()
         from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, PostCommitHookProperties, Transaction
@@ -494,7 +489,6 @@ class DeltaTableDatabase(StoringBackend):
             state.refresh()
         if state.table is not None:  # (an append that landed is version base + 1: no retries)
             state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
-        if state.table is not None:
             ids = state.pending[0].column(RECORD_ID)
             if creating:  # the new table holds exactly our batch while it is at version 0
                 remember_created_ids(state, ids)
@@ -503,16 +497,7 @@ class DeltaTableDatabase(StoringBackend):
                 state.index = fresh if fresh is not None and fresh.version == base + 1 else None
             else:
                 state.index = index_own_commit(state.index, state.table, base, ids)
-        if tracking and state.table is not None and state.version == base + 1:
-            added = [f for f in state.table.file_uris() if f not in before]
-            if indexing:
-                assert lookups is not None
-                lookups.record_commit(added, state.pending[0])
-            if caching:
-                assert cache is not None
-                stored = state.stored_schema()
-                assert stored is not None  # (a table has a stored schema)
-                cache.record_commit(added, state.pending[0], stored, state.table)
+        state.record_commit_sidecars(before, base)
         return True
 
     def _landed(self, state: PathState, seq: int) -> bool:

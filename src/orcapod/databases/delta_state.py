@@ -202,6 +202,31 @@ class PathState:
             self.columns = ColumnCache(self.files)
         return self.columns
 
+    def files_before_commit(self) -> set[str] | None:
+        """The table's data files before a commit, when this process keeps sidecars that
+        record the files a commit adds (lookup indexes of looked-up columns, cached
+        projections: ``record_commit_sidecars``); None when it keeps none."""
+        lookups, cache = self.lookup_index(), self.column_cache()
+        if not ((lookups is not None and lookups.columns) or (cache is not None and cache.wanted)):
+            return None
+        return set() if self.table is None else set(self.table.file_uris())
+
+    def record_commit_sidecars(self, before: set[str] | None, base: int) -> None:
+        """This process's commit of ``pending[0]`` on top of version ``base`` landed: the
+        lookup indexes and cached projections record the data files it added (``before``:
+        ``files_before_commit``). Nothing when another commit landed in between (the files
+        are then indexed by the next read)."""
+        if before is None or self.table is None or self.version != base + 1:
+            return
+        added = [f for f in self.table.file_uris() if f not in before]
+        lookups, cache = self.lookup_index(), self.column_cache()
+        if lookups is not None and lookups.columns:
+            lookups.record_commit(added, self.pending[0])
+        if cache is not None and cache.wanted:
+            stored = self.stored_schema()
+            assert stored is not None  # (a table has a stored schema)
+            cache.record_commit(added, self.pending[0], stored, self.table)
+
     @property
     def remote(self) -> bool:
         """Is the table on object storage (where every read of its log is a request)?"""
