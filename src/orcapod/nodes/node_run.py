@@ -23,7 +23,7 @@ this run computed, so a packet computed in an earlier chunk and found again by a
 look-up counts as computed, as it does when both rows are in one chunk (a 64-bit coincidence
 could only count such a row as computed instead of reused). They are asked only about the
 packets a look-up found, and runs of them spill to temporary files from ``SPILL_ROWS``
-hashes (``IdHashIndex(spill_rows=...)``), without a filter since few are asked about or most
+hashes (``keys.SeenHashes``), without a filter since few are asked about or most
 of those asked are in them: a few kilobytes per million computed rows stay in memory.
 After each chunk the Arrow memory pool and the C heap release what the chunk freed
 (``release_freed_memory``).
@@ -40,9 +40,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.id_index import IdHashIndex
 from orcapod.functions.engine.identify import InputPlan
-from orcapod.functions.engine.keys import string_keys
+from orcapod.functions.engine.keys import SeenHashes
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun
 from orcapod.nodes.node_store import NodeStore
@@ -77,30 +76,20 @@ def run_node(
     unique_entries = isinstance(node_input.stream, RootSource)
     start = store.pipeline_db.table_token(store.record_path) if unique_entries else None
     stored = StoredEntries(store)
-    computed = IdHashIndex(
-        spill_rows=SPILL_ROWS, bloom_bits=0
-    )  # first 64 bits of the hashes computed
-
-    def computed_earlier(hashes: pa.Array) -> np.ndarray:
-        if not len(computed):
-            return np.zeros(len(hashes), dtype=bool)
-        return computed.maybe_contains(string_keys(hashes)[:, 0].copy())
-
+    computed = SeenHashes(SPILL_ROWS)  # the input hashes this run computed
     counts = np.zeros(4, dtype=np.int64)
     for chunk, table in enumerate(node_input.slices(chunk_rows)):
         plan = InputPlan.of_table(table, tag_keys, packet_keys)
         del table
         run = FunctionRun(settings, plan, store, stored=stored)
-        run.computed_earlier = computed_earlier
+        run.computed_earlier = computed.contains
         run.chunk = chunk
         if unique_entries and chunk:
             run.records_absent_since = _own_version(store, start)
         try:
             done = run.run(max_concurrency)
         finally:
-            fresh = run.computed_hashes()
-            if len(fresh):
-                computed.add(string_keys(fresh)[:, 0].copy())
+            computed.add(run.computed_hashes())
         counts += (done.computed, done.reused, done.filtered, done.failed)
         release_freed_memory()
     stored.note_run()

@@ -42,9 +42,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from orcapod.databases.id_index import IdHashIndex
 from orcapod.functions.engine.identify import InputPlan
-from orcapod.functions.engine.keys import string_keys
+from orcapod.functions.engine.keys import SeenHashes
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import SKIPPED, SPILL_ROWS, RunSettings, run_writer
 from orcapod.nodes.stream_cadence import COMMIT_GAP, INLINE_COMMIT_GAP, StreamingWriter
@@ -95,7 +94,7 @@ class StreamWriter:
         self._closing: deque[StreamChunk] = deque()  # passed on, events not closed yet
         # first 64 bits of the input hashes computed so far (written here, read by the
         # look-up's thread: ``computed_earlier``)
-        self._computed = IdHashIndex(spill_rows=SPILL_ROWS, bloom_bits=0)
+        self._computed = SeenHashes(SPILL_ROWS)
         self._computed_lock = threading.Lock()
         self.counts = np.zeros(4, dtype=np.int64)
         self.error: BaseException | None = None
@@ -334,18 +333,14 @@ class StreamWriter:
             if len(self._closing) > CLOSE_AHEAD:
                 self._close_events(len(self._closing) - CLOSE_AHEAD)
             self.counts += chunk.summary()
-            fresh = chunk.computed_hashes()
-            if len(fresh):
-                with self._computed_lock:
-                    self._computed.add(string_keys(fresh)[:, 0].copy())
+            with self._computed_lock:
+                self._computed.add(chunk.computed_hashes())
             chunk.passed = True
 
     def computed_earlier(self, hashes: pa.Array) -> np.ndarray:
         """Which of ``hashes`` (input hashes) the chunks passed on so far computed."""
         with self._computed_lock:
-            if not len(self._computed):
-                return np.zeros(len(hashes), dtype=bool)
-            return self._computed.maybe_contains(string_keys(hashes)[:, 0].copy())
+            return self._computed.contains(hashes)
 
     def _advance(self, chunk: StreamChunk, settled: np.ndarray | None) -> None:
         """Send the chunk's rows settled since the last call (all remaining when None)."""

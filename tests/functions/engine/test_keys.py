@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orcapod.errors import DatabaseError
 from orcapod.functions.engine.identify import digest_strings
 from orcapod.functions.engine.keys import (
+    SeenHashes,
     digest_keys,
     keys_to_binary,
     match_keys,
@@ -77,3 +78,16 @@ def test_lane_zero_collisions_fall_back_to_exact_matching() -> None:
     reference = keys[:3]
     query = np.array([[1, 20], [1, 10], [1, 30], [2, 30]], dtype="<u8")
     assert match_keys(query, reference).tolist() == [1, 0, -1, 2]
+
+
+def test_seen_hashes_answer_like_a_set_also_once_spilled() -> None:
+    """A run's set of computed input hashes: every added hash is seen, others are not, also
+    after its runs of keys moved to a temporary file."""
+    hashes = digest_strings(_digests(list(range(3_000))))
+    seen = SeenHashes(spill_rows=500)
+    assert not seen.contains(hashes[:10]).any()  # (empty)
+    for start in range(0, 2_000, 250):
+        seen.add(hashes[start : start + 250])
+    seen.add(hashes[:0])
+    assert len(seen) == 2_000
+    assert seen.contains(hashes).tolist() == [i < 2_000 for i in range(3_000)]

@@ -12,6 +12,8 @@ digests as two ``uint64`` lanes is a numpy sort plus ``searchsorted``.
 * ``unique_keys`` / ``match_keys`` sort on lane 0 and confirm lane 1. When two different keys
   share lane 0 (probability ~n²/2⁶⁵, i.e. never in practice) they fall back to an exact Arrow
   computation on the full 16 bytes, so the result is always exact.
+* ``SeenHashes`` keeps hash strings by the first lane of their keys (spilling to disk), for
+  a run asking whether it computed an input hash already.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import pc
-from orcapod.databases.id_index import fixed_hex_tail
+from orcapod.databases.id_index import IdHashIndex, fixed_hex_tail
 from orcapod.errors import DatabaseError
 
 __all__ = [
+    "SeenHashes",
     "digest_keys",
     "keys_to_binary",
     "match_keys",
@@ -141,3 +144,26 @@ def match_keys(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     hit = (lane0[at] == probes[:, 0]) & (reference[candidate, 1] == probes[:, 1])
     out[query_order[hit]] = candidate[hit]
     return out
+
+
+class SeenHashes:
+    """A set of hash strings (ids ending in their digest's hex), kept as the first 64 bits of
+    their keys: a run asks whether it computed an input hash before. A 64-bit coincidence
+    counts as seen. Runs of ``spill_rows`` keys move to a temporary file, with no filter
+    (``IdHashIndex``): a few kilobytes per million hashes stay in memory."""
+
+    def __init__(self, spill_rows: int) -> None:
+        self._keys = IdHashIndex(spill_rows=spill_rows, bloom_bits=0)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, hashes: pa.Array) -> None:
+        if len(hashes):
+            self._keys.add(string_keys(hashes)[:, 0].copy())
+
+    def contains(self, hashes: pa.Array) -> np.ndarray:
+        """Per hash: was it added?"""
+        if not len(self._keys):
+            return np.zeros(len(hashes), dtype=bool)
+        return self._keys.maybe_contains(string_keys(hashes)[:, 0].copy())
