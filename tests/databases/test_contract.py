@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from orcapod.databases import ArrowDatabase, NoOpArrowDatabase
+from orcapod.databases import ArrowDatabase, DeltaTableDatabase, NoOpArrowDatabase
 from orcapod.errors import DuplicateRecordError, InputValidationError, SchemaError
 from orcapod.types.columns import RECORD_ID
 
@@ -665,14 +665,14 @@ def test_ids_pending_from_several_writes_are_all_checked(db: ArrowDatabase) -> N
     assert [r["v"] for r in rows(db.get_all_records(P, "id"))] == [1, 2, 3, 4]
 
 
-def test_only_a_store_on_object_storage_keeps_object_logs(any_db: ArrowDatabase) -> None:
-    """``object_log`` is None everywhere but on object storage, where a view hands out the log
-    of the full path and an append is read back."""
-    on_s3 = "s3://" in repr(any_db)
+def test_only_a_delta_store_keeps_object_logs(any_db: ArrowDatabase) -> None:
+    """``object_log`` is None everywhere but on a Delta store (local or on object storage),
+    where a view hands out the log of the full path and an append is read back."""
+    is_delta = isinstance(any_db, DeltaTableDatabase)
     log = any_db.object_log(P)
-    assert (log is not None) is on_s3
+    assert (log is not None) is is_delta
     view_log = any_db.at(P[0]).object_log(P[1:])
-    assert (view_log is not None) is on_s3
+    assert (view_log is not None) is is_delta
     if log is not None and view_log is not None:
         stamp = log.append(["an entry"])
         assert [(e.at_us, e.text) for e in view_log.read()] == [(stamp, "an entry")]

@@ -241,7 +241,7 @@ class DeltaTableDatabase(StoringBackend):
         """On S3, the ``ObjectLog`` in ``<table of path>/_entries``; None elsewhere (a local
         directory has no cheaper log than the table; file names are too short for entries)."""
         uri = self.table_uri(path)
-        files = TableFiles.for_table(uri, self._filesystem) if uri.startswith("s3://") else None
+        files = TableFiles.for_table(uri, self._filesystem)
         return None if files is None else ObjectLog(files, "_entries")
 
     def check_writable(self) -> None:

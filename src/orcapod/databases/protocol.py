@@ -37,10 +37,10 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   named (``None``: no table then), the table only received rows appended through this
   database object (views included); else ``None`` (also when the backend cannot tell).
 * Object logs: ``object_log(path)`` is an ``ObjectLog`` (``orcapod.databases.object_log``:
-  an append-only log of short texts, one request per append and one listing per read) kept
-  beside ``path``'s table, for records a table would make too costly to poll; ``None`` when
-  the backend has none (every store but object storage): callers then keep such records in
-  a table. The log is separate from the table's rows.
+  an append-only log of short texts, one request or file per append and one listing per
+  read) kept beside ``path``'s table, for records a table would make too costly to poll;
+  ``None`` when the backend has none (every store but Delta, local or on object storage):
+  callers then keep such records in a table. The log is separate from the table's rows.
 * ``at(*subpath)`` returns a view whose paths are prefixed by ``subpath``:
   ``db.at("a").add_records(("b",), ...)`` is ``db.add_records(("a", "b"), ...)``.
 """

@@ -689,11 +689,12 @@ def test_a_chunked_run_shares_every_chunk(tmp_path: Path) -> None:
 
 
 def test_the_store_chooses_where_claims_are_kept(store: Callable[[], ArrowDatabase]) -> None:
-    """Object storage keeps claims in an object log; every other store in a table."""
+    """A Delta store (local or on object storage) keeps claims in an object log; the SQL
+    stores in a table."""
     db = store()
     log = ClaimBook(db.at("_claims"), PATH, 30.0).log
-    on_s3 = "s3://" in repr(db)
-    assert isinstance(log, ObjectClaimLog if on_s3 else TableClaimLog)
+    is_delta = isinstance(db, DeltaTableDatabase)
+    assert isinstance(log, ObjectClaimLog if is_delta else TableClaimLog)
 
 
 def test_the_claim_log_keeps_every_row_in_order(store: Callable[[], ArrowDatabase]) -> None:
@@ -722,8 +723,8 @@ def test_a_claim_of_every_bucket_is_kept_whole(store: Callable[[], ArrowDatabase
     assert sorted(rows) == buckets
     assert {rows[b][-1][1] for b in buckets[:2048]} == {"claimed"}
     assert {rows[b][-1][1] for b in buckets[2048:]} == {"done"}
-    if isinstance(mine.log, ObjectClaimLog):
-        assert len(mine.log.log.read()) > 10
+    if isinstance(mine.log, ObjectClaimLog) and mine.log.log.max_length < 2048:
+        assert len(mine.log.log.read()) > 10  # (object keys: split over many entries)
 
 
 def test_claims_from_concurrent_threads_lose_no_row(store: Callable[[], ArrowDatabase]) -> None:

@@ -1,20 +1,23 @@
 """Where a ``ClaimBook`` keeps its claim rows (``ClaimLog``, chosen by the store:
 ``claim_log``).
 
-* ``TableClaimLog``: a table of the store (a Delta table on a local store, a SQL table on
-  SQLite and PostgreSQL), one commit per append, a projected read of the whole table per read.
-* ``ObjectClaimLog``, on object storage (the store's ``ArrowDatabase.object_log``): every
+* ``ObjectClaimLog``, on a Delta store, local or on object storage (the store's
+  ``ArrowDatabase.object_log``, ``orcapod.databases.object_log``): on object storage every
   append is one empty object whose key holds its rows, and a read is one LIST per 1,000
-  appends (``orcapod.databases.object_log``). A Delta table there would cost a log entry, a
-  listing, checkpoint reads and data-file reads per commit and per poll of every process.
-  The protocol needs of the log what S3 gives: a LIST made after a PUT returned shows it.
-  The appends are never deleted, but they are bounded: one log per function, code version
-  and input, holding a few appends per batch of buckets claimed (at most 4,096 buckets).
+  appends; on local disk an append is one small file and a read lists the directory and reads
+  the new files. A Delta table would cost a commit per append and a log replay and a query
+  per poll of every process (on object storage a log entry, a listing, checkpoint reads and
+  data-file reads). The protocol needs of the log what both give: a listing made after an
+  append returned shows it. The appends are never deleted, but they are bounded: one log per
+  function, code version and input, holding a few appends per batch of buckets claimed (at
+  most 4,096 buckets).
+* ``TableClaimLog``: a table of the store (a SQL table on SQLite and PostgreSQL), one commit
+  per append, a projected read of the whole table per read.
 
-A store on object storage written by an earlier orcapod kept its claims in a Delta table at
-the same path; a process of this version does not read that table, so claims held across an
-upgrade by processes of the two versions are not shared: at worst both compute the same rows
-(stored once), as claims never decide correctness.
+A Delta store written by an earlier orcapod kept its claims in a Delta table at the same
+path; a process of this version does not read that table, so claims held across an upgrade by
+processes of the two versions are not shared: at worst both compute the same rows (stored
+once), as claims never decide correctness.
 """
 
 from __future__ import annotations
@@ -109,11 +112,11 @@ class TableClaimLog:
 
 @dataclass(frozen=True)
 class ObjectClaimLog:
-    """Claim rows as the entries of an ``ObjectLog`` (one PUT per append, one LIST per read of
-    up to 1,000 appends). An entry is one append:
+    """Claim rows as the entries of an ``ObjectLog`` (on object storage one PUT per append,
+    one LIST per read of up to 1,000 appends). An entry is one append:
     ``<owner>!<process>!<expires, µs since the epoch>!<state>:<bucket>,<bucket>;<state>:...``
     (owner, process and buckets %-escaped where they hold a separator); its time is the
-    log's. An append too long for one object key is split over several entries."""
+    log's. An append too long for one entry (an object key) is split over several entries."""
 
     log: ObjectLog
 
@@ -183,6 +186,6 @@ def _time(us: int) -> dt.datetime:
 
 def claim_log(database: ArrowDatabase, path: tuple[str, ...]) -> ClaimLog:
     """The log the claims at ``path`` of ``database`` are kept in: the store's object log
-    when it has one (object storage), else its table."""
+    when it has one (a Delta store), else its table."""
     log = database.object_log(path)
     return TableClaimLog(database, path) if log is None else ObjectClaimLog(log)
