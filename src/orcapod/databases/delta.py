@@ -301,7 +301,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.token()
 
     def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
@@ -310,7 +310,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.appended_token(since)
 
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
@@ -444,6 +444,7 @@ class DeltaTableDatabase(StoringBackend):
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        started = time.monotonic()
         note_commit(state.uri)
         hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
@@ -486,8 +487,10 @@ class DeltaTableDatabase(StoringBackend):
                 return False  # another writer created the table first
             raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
         if creating:
-            state.refresh()
+            state.refresh(reopen=True)
         if state.table is not None:  # (an append that landed is version base + 1: no retries)
+            if state.version == base + 1:
+                state.committed(started)
             state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
             ids = state.pending[0].column(RECORD_ID)
             if creating:  # the new table holds exactly our batch while it is at version 0
