@@ -297,7 +297,8 @@ class DeltaTableDatabase(StoringBackend):
     def table_token(self, path: Sequence[str]) -> str | None:
         """``delta:<Delta table id>@<version>``: a table deleted and created again gets a new
         id, and every commit (rows added, deleted or rewritten) a new version. The location is
-        not part of it: a copy of a table holds the same rows, so its notes stay true."""
+        not part of it: a copy of a table holds the same rows, so its notes stay true. It names
+        the snapshot reads use (``PathState.refresh_for_read``)."""
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
