@@ -138,6 +138,32 @@ def test_reads_right_after_a_refresh_make_no_request_and_see_this_process_commit
     assert table is not None and table.num_rows == 9
 
 
+def test_tokens_and_versions_right_after_an_own_commit_make_no_request(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 60.0)  # (a slow machine)
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    db.add_records(PATH, _rows(0, 5), "id")
+    db.flush()  # creates the table
+    start = db.table_token(PATH)
+    db.add_records(PATH, _rows(5, 9), "id")
+    db.flush()  # an append
+    before = s3_server.counts()
+    token = db.table_token(PATH)
+    assert token is not None and token.endswith("@1")
+    assert db.appended_token(PATH, start) == token  # only this object appended since
+    assert db.committed_version(PATH) == 1
+    assert _requests(s3_server, before) == 0  # the commit left the snapshot current
+    # another database object's commit in this process is seen at once
+    other = DeltaTableDatabase(base, storage_options=s3_server.options)
+    other.add_records(PATH, _rows(9, 12), "id")
+    other.flush()
+    token = db.table_token(PATH)
+    assert token is not None and token.endswith("@2")
+    assert db.appended_token(PATH, start) is None  # version 2 is not this object's
+
+
 def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
     s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

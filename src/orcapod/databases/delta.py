@@ -297,11 +297,12 @@ class DeltaTableDatabase(StoringBackend):
     def table_token(self, path: Sequence[str]) -> str | None:
         """``delta:<Delta table id>@<version>``: a table deleted and created again gets a new
         id, and every commit (rows added, deleted or rewritten) a new version. The location is
-        not part of it: a copy of a table holds the same rows, so its notes stay true."""
+        not part of it: a copy of a table holds the same rows, so its notes stay true. It names
+        the snapshot reads use (``PathState.refresh_for_read``)."""
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.token()
 
     def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
@@ -310,7 +311,7 @@ class DeltaTableDatabase(StoringBackend):
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh()
+            state.refresh_for_read()
             return state.appended_token(since)
 
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
@@ -444,6 +445,7 @@ class DeltaTableDatabase(StoringBackend):
         props = CommitProperties(
             max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
         )
+        started = time.monotonic()
         note_commit(state.uri)
         hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
@@ -486,8 +488,10 @@ class DeltaTableDatabase(StoringBackend):
                 return False  # another writer created the table first
             raise DatabaseError(f"Writing to {state.uri} failed: {err}") from err
         if creating:
-            state.refresh()
+            state.refresh(reopen=True)
         if state.table is not None:  # (an append that landed is version base + 1: no retries)
+            if state.version == base + 1:
+                state.committed(started)
             state.own_versions.setdefault(str(state.table.metadata().id), set()).add(base + 1)
             ids = state.pending[0].column(RECORD_ID)
             if creating:  # the new table holds exactly our batch while it is at version 0

@@ -33,7 +33,15 @@ through any database object (``note_commit``): so a process always reads its own
 and a commit by another process is seen by a read starting at most 0.1 s after it landed,
 as if the read had started that much earlier (reads and other processes' commits are not
 ordered anyway). Writes are unaffected: commits are compare-and-swap on the snapshot's
-version.
+version. The same holds for ``table_token`` and ``appended_token``: a token names the
+snapshot the reads use, so a note bound to it describes exactly the rows read.
+
+After this process's own commit. A commit that lands at version V + 1 on a snapshot at V is
+proof that no other commit landed before it started (it would have taken V + 1 and failed
+ours), and deltalake's snapshot after the commit holds it. So the snapshot is as current as a
+refresh made when the commit started: on object storage it counts as confirmed then
+(``PathState.committed``), and reads right after a commit (a node's end-of-run tokens and
+notes) need no probe.
 """
 
 from __future__ import annotations
@@ -257,15 +265,25 @@ class PathState:
         if not (self.remote and recent and _LAST_COMMIT.get(self.uri) == self.commits_seen):
             self.refresh()
 
-    def refresh(self) -> None:
+    def committed(self, started: float) -> None:
+        """This process's commit, started at ``started`` (``time.monotonic()`` before
+        ``note_commit``), landed on top of the snapshot it was attempted on, and the snapshot
+        now holds it: on object storage it is as current as a refresh made at ``started``
+        (module docstring). Locally nothing changes (a refresh there is not a request)."""
+        if self.remote and self.table is not None:
+            self.refreshed_at = self.replayed_at = started
+            self.commits_seen = _LAST_COMMIT.get(self.uri)
+
+    def refresh(self, reopen: bool = False) -> None:
         """Bring the cached snapshot up to the latest committed version (module docstring:
-        on object storage usually one request, when nothing was committed since)."""
+        on object storage usually one request, when nothing was committed since).
+        ``reopen``: read the log without probing first (the caller knows it changed)."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         now = time.monotonic()
         seen = _LAST_COMMIT.get(self.uri)
-        if self._unchanged(now):
+        if not reopen and self._unchanged(now):
             self.refreshed_at, self.commits_seen = now, seen
             return
         self.replayed_at = now
