@@ -5,23 +5,23 @@ input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the funct
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
 keeps one live object instead of a packet, its lazy source info and its input - which keeps the
 garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every
-``rows`` buffered rows, once they hold about ``bytes`` bytes (estimated for outputs, see
-``FlushPolicy``), once the oldest buffered row has waited ``seconds`` (checked as rows arrive),
-and at the end of the run. The deadline counts from the oldest uncommitted row, not
-from the previous commit: that is the promise (a killed run loses at most about the last
-``seconds`` of finished work), and a run shorter than that from its first finished row
-to its end commits once, at the end, instead of paying an extra commit shortly before it.
-Where commits are slow (object storage, several processes committing to one table), the age
-limit is at least ``COMMIT_SPACING`` (4) times the last commit's duration, so a run spends
-at most about a fifth of its time committing; a killed run then loses at most that much. A
-commit writes, in this order, the results (one ``store_many`` + flush of the result
-database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
-the input table), then the failure records, then flushes the pipeline database. Results and
-records are written as verified absent (``add_records(..., absent_at=...)``) at the versions the run
-checked them (``results_absent_at``, ``records_absent_at``), so a versioned database skips
-its duplicate check against the rows committed up to then. A process
-killed between the two flushes leaves results without records - the next run finds them in
-the result cache - never a record without its result. The function's variation and execution
+``rows`` buffered rows, once they hold about ``bytes`` bytes (``sizes``), once the oldest
+buffered row has waited ``seconds`` (checked as rows arrive), and at the end of the run. The
+deadline counts from the oldest uncommitted row, not from the previous commit: that is the
+promise (a killed run loses at most about the last ``seconds`` of finished work), and a run
+shorter than that commits once, at the end. Where commits are slow (object storage, several
+processes committing to one table), the age limit is at least ``COMMIT_SPACING`` (4) times
+the last commit's duration; a killed run then loses at most that much. Within
+``committing_in_background`` (a run sharing its work with other processes) those commits run
+in a thread of their own while the calls go on (``engine.commits``: one at a time, counted in
+``taken`` / ``landed``). A commit writes, in this order, the results (one ``store_many`` +
+flush of the result database), then the pipeline records pointing at them (built with ONE
+vectorised ``take`` over the input table), then the failure records, then flushes the
+pipeline database. Results and records are written as verified absent (``absent_at``) at the
+versions the run checked them (``results_absent_at``, ``records_absent_at``), so a versioned
+database skips its duplicate check against the rows committed up to then. A process killed
+between the two flushes leaves results without records - the next run finds them in the
+result cache - never a record without its result. The function's variation and execution
 data (stored with every result) are read once per run, at its first finished row: with a
 concurrent executor the other calls are still running then, so the first read (a git
 subprocess, hashing the source) does not add to the run's end.
@@ -30,13 +30,15 @@ An output that passed the function's type check but cannot be stored (an int bey
 string with a lone surrogate, a decimal of more than 38 digits, ...) fails only its own row:
 when a batch does not convert, the rows that do not are found one by one, the others are
 committed, and each bad row goes to ``on_unstorable`` (the node records it as a failure naming
-the function and the tag; the next run retries it).
+the function and the tag; the next run retries it), in the calling thread.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -45,12 +47,26 @@ from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
+from orcapod.functions.engine.commits import CommitThread
+from orcapod.functions.engine.sizes import SAMPLE_EVERY, output_bytes, sampled
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter", "output_bytes"]
+__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter"]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Buffered rows handed over to be committed together."""
+
+    outputs: list[Packet | OwnValues | None]
+    packets: list[int]
+    hashes: pa.Array | None  # the input hashes of ``packets``
+    records: list[pa.Table]
+    failures: list[pa.Table]
+
 
 #: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
 RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
@@ -59,36 +75,6 @@ RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
 COMMIT_SPACING = 4
 
 _COMPACT_ROWS = 1024
-_SAMPLE_EVERY = 64
-
-
-def output_bytes(output: Packet | OwnValues | None) -> int:
-    """A quick estimate of the bytes an output's values hold (strings, bytes and arrays by
-    their size, lists by their items, anything else as 8 bytes)."""
-    if output is None:
-        return 0
-    values = output.as_dict() if isinstance(output, Packet) else output
-    return sum(_value_bytes(v) for v in values.values())
-
-
-def _value_bytes(value: object) -> int:
-    if isinstance(value, str | bytes | bytearray):
-        return len(value)
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(value, list | tuple):
-        return 8 + sum(_value_bytes(v) for v in value)
-    return 8
-
-
-def _sampled(before: int, start: int, end: int) -> range | list[int]:
-    """Positions in ``[start, end)`` of the outputs whose size ``add_computed`` counts, when
-    ``before`` outputs came earlier: numbers 1 to ``_SAMPLE_EVERY - 1``, then every multiple
-    of ``_SAMPLE_EVERY``."""
-    first = start + max(0, min(end - start, _SAMPLE_EVERY - 1 - before))
-    number = max(_SAMPLE_EVERY, -(-(before + first - start + 1) // _SAMPLE_EVERY) * _SAMPLE_EVERY)
-    every = range(start + number - before - 1, end, _SAMPLE_EVERY)
-    return [*range(start, first), *every] if first > start else every
 
 
 class RunWriter:
@@ -146,6 +132,10 @@ class RunWriter:
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
         self._last_commit_seconds = 0.0  # how long the last commit took
+        #: batches of buffered rows taken to be committed, and of them those committed
+        self.taken = self.landed = 0
+        self._thread: CommitThread[dict[int, PacketFunctionError]] | None = None
+        self._wanted = False  # a flush was asked for while a commit was in flight
 
     def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``
@@ -158,10 +148,10 @@ class RunWriter:
         self._packets.append(packet)
         self._rows += 1
         self._computed += 1
-        if self._computed < _SAMPLE_EVERY:  # the first outputs each, then a sample
+        if self._computed < SAMPLE_EVERY:  # the first outputs each, then a sample
             self._bytes += output_bytes(output)
-        elif self._computed % _SAMPLE_EVERY == 0:
-            self._bytes += _SAMPLE_EVERY * output_bytes(output)
+        elif self._computed % SAMPLE_EVERY == 0:
+            self._bytes += SAMPLE_EVERY * output_bytes(output)
         if len(outputs) - self._compacted >= _COMPACT_ROWS:
             # keep only the values of the function's own outputs until the write: far fewer
             # live objects per buffered row (and far less garbage-collector work)
@@ -187,9 +177,9 @@ class RunWriter:
             # adds to the estimate (``add_computed``'s counting), so only those are visited
             computed, size = self._computed, self._bytes
             j = min(total, i + max(1, self._flush_rows - self._rows))
-            for k in _sampled(computed, i, j):
+            for k in sampled(computed, i, j):
                 number = computed + k - i + 1
-                size += output_bytes(outputs[k]) * (1 if number < _SAMPLE_EVERY else _SAMPLE_EVERY)
+                size += output_bytes(outputs[k]) * (1 if number < SAMPLE_EVERY else SAMPLE_EVERY)
                 if size >= self._flush_bytes:
                     j = k + 1
                     break
@@ -235,28 +225,101 @@ class RunWriter:
         return self._function_data
 
     def maybe_flush(self) -> None:
-        if self._rows and (
-            self._rows >= self._flush_rows
-            or self._bytes >= self._flush_bytes
-            or time.monotonic() - self._oldest
-            >= max(self._flush_seconds, COMMIT_SPACING * self._last_commit_seconds)
+        if self._wanted or (
+            self._rows
+            and (
+                self._rows >= self._flush_rows
+                or self._bytes >= self._flush_bytes
+                or time.monotonic() - self._oldest
+                >= max(self._flush_seconds, COMMIT_SPACING * self._last_commit_seconds)
+            )
         ):
+            if self._thread is None:
+                self.flush()
+            else:
+                self._start()
+
+    @contextmanager
+    def committing_in_background(self) -> Iterator[RunWriter]:
+        """Within it, the flush policy's commits and ``flush_soon`` run in a committing
+        thread while the caller goes on (``engine.commits``); ``flush`` still commits
+        everything before it returns. Leaving it waits for the commit in flight."""
+        thread: CommitThread[dict[int, PacketFunctionError]] = CommitThread()
+        self._thread = thread
+        try:
+            yield self
+        except BaseException as err:
+            self._thread = None
+            thread.close(err)
+            raise
+        self._thread = None
+        _, unstorable = thread.collect(wait=True)
+        thread.close(None)
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def flush_soon(self) -> None:
+        """Commit every buffered row: in the committing thread within
+        ``committing_in_background`` (after the commit in flight: at the next row or flush
+        once it has landed), else at once (``flush``)."""
+        if self._thread is None:
             self.flush()
+        else:
+            self._wanted = True
+            self._start()
+
+    def _start(self) -> None:
+        """Start committing the buffered rows in the committing thread, unless a commit is
+        in flight (handing on what the last one could not store)."""
+        thread = self._thread
+        assert thread is not None
+        if thread.busy():
+            return
+        _, unstorable = thread.collect(wait=False)
+        self._wanted = False
+        batch = self._take()
+        if batch is not None:
+            thread.start(lambda: self._commit(batch))
+        if unstorable:
+            self._fail_unstorable(unstorable)
 
     def flush(self) -> None:
-        busy, started = self._rows > 0, time.monotonic()
-        self._flush()
-        if busy:
-            self._last_commit_seconds = time.monotonic() - started
+        """Commit every buffered row (after the commit in flight, if any) before returning."""
+        unstorable = None
+        if self._thread is not None:
+            _, unstorable = self._thread.collect(wait=True)
+        self._wanted = False
+        batch = self._take()
+        if batch is not None:
+            unstorable = {**(unstorable or {}), **self._commit(batch)}
+        if unstorable:
+            self._fail_unstorable(unstorable)
 
-    def _flush(self) -> None:
-        unstorable: dict[int, PacketFunctionError] = {}
+    def _take(self) -> _Batch | None:
+        """Hand the buffered rows over as one batch, the next ``taken`` (None: nothing
+        buffered, and that batch has landed at once)."""
+        self.taken += 1
+        if not self._rows and not self._outputs:
+            self.landed += 1
+            return None
+        hashes = None
         if self._outputs:
-            outputs, self._outputs = self._outputs, []
-            self._compacted = 0
-            packets, self._packets = self._packets, []
             assert self.input_hashes is not None, "set input_hashes before add_computed"
-            hashes = self.input_hashes(np.array(packets, dtype=np.int64))
+            hashes = self.input_hashes(np.array(self._packets, dtype=np.int64))
+        batch = _Batch(self._outputs, self._packets, hashes, self._records, self._failures)
+        self._outputs, self._packets, self._records, self._failures = [], [], [], []
+        self._compacted = self._rows = self._bytes = 0
+        return batch
+
+    def _commit(self, batch: _Batch) -> dict[int, PacketFunctionError]:
+        """Commit ``batch`` (in any thread; it counts as ``landed`` once done); the rows
+        whose output cannot be stored."""
+        started = time.monotonic()
+        unstorable: dict[int, PacketFunctionError] = {}
+        records = batch.records
+        if batch.outputs:
+            outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
+            assert hashes is not None
             try:
                 stored = self._store(hashes, outputs, packets)
             except SchemaError:  # some value cannot be stored: find its rows, keep the rest
@@ -275,32 +338,27 @@ class RunWriter:
                 stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
             assert self.build_records is not None, "set build_records before add_computed"
             packet_array = np.array(packets, dtype=np.int64)
-            self._records.append(self.build_records(packet_array, stored, True))
-        wrote = False
-        if self._records:
-            records = pa.concat_tables(self._records, promote_options="permissive")
-            self._records = []
+            records = [*records, self.build_records(packet_array, stored, True)]
+        if records:
             self._pipeline_db.add_records(
                 self._path,
-                records,
+                pa.concat_tables(records, promote_options="permissive"),
                 self._id_column,
                 skip_duplicates=True,
                 absent_at=self.records_absent_at,
             )
-            wrote = True
-        if self._failures:
-            failures = pa.concat_tables(self._failures, promote_options="permissive")
-            self._failures = []
+        if batch.failures:
             self._failure_db.add_records(
-                self._path, failures, self._failure_id_column, skip_duplicates=True
+                self._path,
+                pa.concat_tables(batch.failures, promote_options="permissive"),
+                self._failure_id_column,
+                skip_duplicates=True,
             )
-            wrote = True
-        if wrote:
+        if records or batch.failures:
             self._pipeline_db.flush()
-        self._rows = 0
-        self._bytes = 0
-        if unstorable:
-            self._fail_unstorable(unstorable)
+        self._last_commit_seconds = time.monotonic() - started
+        self.landed += 1
+        return unstorable
 
     def _store(
         self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
