@@ -22,7 +22,8 @@ them without timing: they found the work worth sharing.
 While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
 ``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
 Those commits run in the writer's committing thread (``RunWriter.committing_in_background``)
-while the calls go on; a bucket is marked done once the commit holding its results landed.
+while the calls go on; a bucket is marked done once the commit holding its results landed
+(its results, that is: the records pointing at them may still be committing).
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.

@@ -7,18 +7,20 @@ or in a committing thread (``flush_soon``, while ``committing_in_background`` is
 calls go on while a slow store (object storage, several processes committing to one table)
 commits. The rules:
 
-* Commits are numbered: ``taken`` counts the batches handed over, ``landed`` those committed
-  (in the same order). Every row buffered before batch ``n + 1`` was taken is committed once
-  ``landed > n``: a caller that must not act before some rows are stored (``sharing``: a
+* Commits are numbered: ``taken`` counts the batches handed over, ``landed`` those whose
+  results are committed (in the same order; the records pointing at them follow in the same
+  commit). Every row buffered before batch ``n + 1`` was taken has its result stored once
+  ``landed > n``: a caller that must not act before some results are stored (``sharing``: a
   bucket is marked done only once the commit holding its results has landed) notes ``taken``
-  when the rows are buffered and waits for ``landed`` to pass it.
+  when the rows are buffered and waits for ``landed`` to pass it (``flush_results`` waits).
 * At most one commit is in flight. A flush asked for meanwhile waits in the buffer and starts
-  once that commit has landed, at the writer's next row or flush (the rows buffered until
+  once that commit has ended, at the writer's next row or flush (the rows buffered until
   then join it).
 * A failed commit is raised in the calling thread at the next flush or row, as a
-  ``FlushError`` chained to the original error; ``landed`` does not move, so nothing of its
-  batch counts as stored. Leaving ``committing_in_background`` waits for the commit in
-  flight (and raises its error, or notes it on an error already on its way).
+  ``FlushError`` chained to the original error; ``landed`` does not move unless its results
+  were stored before the failure (in its records), so nothing else of it counts as stored.
+  Leaving ``committing_in_background`` waits for the commit in flight (and raises its
+  error, or notes it on an error already on its way).
 
 A process killed at any point loses at most its uncommitted rows: a commit is the store's
 own (results, then the records pointing at them), whichever thread runs it.
@@ -26,15 +28,20 @@ own (results, then the records pointing at them), whichever thread runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Generic, Protocol, TypeVar
 
-from orcapod.errors import FlushError
+from orcapod.errors import FlushError, PacketFunctionError
 
-__all__ = ["CommitThread", "Commits", "SyncCommits"]
+__all__ = ["CommitThread", "Commits", "CommitsInBackground", "SyncCommits"]
 
 T = TypeVar("T")
+B = TypeVar("B")
+#: the rows of a commit whose outputs could not be stored, with their errors
+Unstorable = dict[int, PacketFunctionError]
 
 
 class Commits(Protocol):
@@ -53,6 +60,11 @@ class Commits(Protocol):
         """Commit every buffered row, in the committing thread where there is one."""
         ...
 
+    def flush_results(self) -> None:
+        """Commit every buffered row; return once their results have landed (the records
+        pointing at them may still be committing in the committing thread)."""
+        ...
+
 
 class SyncCommits:
     """``Commits`` of a plain ``flush`` callable: every commit lands before it returns."""
@@ -67,6 +79,9 @@ class SyncCommits:
         self.landed = self.taken
 
     def flush_soon(self) -> None:
+        self.flush()
+
+    def flush_results(self) -> None:
         self.flush()
 
 
@@ -117,3 +132,99 @@ class CommitThread(Generic[T]):
                     error.add_note(f"also: {failed}")
         finally:
             self._pool.shutdown(wait=True)
+
+
+class CommitsInBackground(Generic[B]):
+    """``Commits`` made in a committing thread within ``committing_in_background`` (module
+    docstring), for a writer that gives ``_buffered`` (are rows buffered?), ``_take`` (hand
+    the buffered rows over as one batch, counted in ``taken``; None when nothing is
+    buffered, counted as landed at once), ``_commit`` (commit a batch, in any thread,
+    calling ``_results_landed`` once its results are stored; returns the rows whose outputs
+    could not be stored), ``_fail_unstorable`` (hand those on, in the calling thread) and
+    ``flush``."""
+
+    def _init_commits(self) -> None:
+        self.taken = self.landed = 0
+        self._thread: CommitThread[Unstorable] | None = None
+        self._wanted = False  # a flush was asked for while a commit was in flight
+        self._landing = threading.Condition()
+
+    def _buffered(self) -> bool:
+        raise NotImplementedError
+
+    def _take(self) -> B | None:
+        raise NotImplementedError
+
+    def _commit(self, batch: B) -> Unstorable:
+        raise NotImplementedError
+
+    def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def _results_landed(self) -> None:  # (in the thread that commits)
+        with self._landing:
+            self.landed += 1
+            self._landing.notify_all()
+
+    @contextmanager
+    def committing_in_background(self) -> Iterator[None]:
+        """Within it, ``flush_soon`` (and the flush policy's commits) run in a committing
+        thread while the caller goes on; ``flush`` still commits everything before it
+        returns. Leaving it waits for the commit in flight."""
+        thread: CommitThread[Unstorable] = CommitThread()
+        self._thread = thread
+        try:
+            yield
+        except BaseException as err:
+            self._thread = None
+            thread.close(err)
+            raise
+        self._thread = None
+        _, unstorable = thread.collect(wait=True)
+        thread.close(None)
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def flush_soon(self) -> None:
+        """Commit every buffered row: in the committing thread within
+        ``committing_in_background`` (after the commit in flight: at the next row or flush
+        once it has landed), else at once (``flush``)."""
+        if self._thread is None:
+            self.flush()
+        else:
+            self._wanted = True
+            self._start(wait=False)
+
+    def _start(self, wait: bool) -> None:
+        """Start committing the buffered rows in the committing thread once the commit in
+        flight has ended (``wait``: wait for it; else start only if there is none), handing
+        on what the last one could not store."""
+        thread = self._thread
+        assert thread is not None
+        if thread.busy() and not wait:
+            return
+        _, unstorable = thread.collect(wait=True)
+        self._wanted = False
+        batch = self._take()
+        if batch is not None:
+            thread.start(lambda: self._commit(batch))
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def flush_results(self) -> None:
+        """Commit every buffered row; return once their results have landed (within
+        ``committing_in_background``, the records pointing at them may still be committing)."""
+        thread = self._thread
+        if thread is None:
+            self.flush()
+            return
+        if self._buffered():
+            self._start(wait=True)
+        with self._landing:
+            while self.landed < self.taken and thread.busy():
+                self._landing.wait(0.05)
+        if self.landed < self.taken:  # the commit ended before its results landed: it failed
+            thread.collect(wait=True)

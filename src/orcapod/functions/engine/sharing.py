@@ -228,12 +228,6 @@ class _Held:
         self.committed.extend(bucket for bucket, _, _ in self.uncommitted[:n])
         del self.uncommitted[:n]
 
-    def _flush(self) -> None:
-        if self.uncommitted and self.commits is not None:
-            self.commits.flush()
-        self.committed.extend(bucket for bucket, _, _ in self.uncommitted)
-        self.uncommitted = []
-
     def to_write(self) -> tuple[list[str], list[str]]:
         """``(finished, renew)`` for the next claim commit: the committed buckets (to be
         marked done, no longer held) and the others held (counted as renewed once a claim
@@ -245,9 +239,13 @@ class _Held:
         return finished, list(self.written)
 
     def settle(self, released: Sequence[str] = (), finished: Sequence[str] = ()) -> None:
-        """Commit every computed result and mark its buckets (and ``finished``) done,
-        releasing ``released`` in the same commit."""
-        self._flush()
+        """Commit every computed result and mark its buckets (and ``finished``) done once
+        the results have landed (the records pointing at them may still be committing),
+        releasing ``released`` in the same claims commit."""
+        if self.uncommitted and self.commits is not None:
+            self.commits.flush_results()
+        self.committed.extend(bucket for bucket, _, _ in self.uncommitted)
+        self.uncommitted = []
         done, self.committed = [*finished, *self.committed], []
         for bucket in done:
             self.written.pop(bucket, None)

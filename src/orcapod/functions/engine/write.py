@@ -36,8 +36,7 @@ the function and the tag; the next run retries it), in the calling thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +46,7 @@ from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
-from orcapod.functions.engine.commits import CommitThread
+from orcapod.functions.engine.commits import CommitsInBackground
 from orcapod.functions.engine.sizes import SAMPLE_EVERY, output_bytes, sampled
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
@@ -77,7 +76,7 @@ COMMIT_SPACING = 4
 _COMPACT_ROWS = 1024
 
 
-class RunWriter:
+class RunWriter(CommitsInBackground[_Batch]):
     """Buffers one run's results, records and failures and commits them in batches."""
 
     def __init__(
@@ -132,10 +131,7 @@ class RunWriter:
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
         self._last_commit_seconds = 0.0  # how long the last commit took
-        #: batches of buffered rows taken to be committed, and of them those committed
-        self.taken = self.landed = 0
-        self._thread: CommitThread[dict[int, PacketFunctionError]] | None = None
-        self._wanted = False  # a flush was asked for while a commit was in flight
+        self._init_commits()  # (``taken``, ``landed``: ``engine.commits``)
 
     def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``
@@ -237,51 +233,7 @@ class RunWriter:
             if self._thread is None:
                 self.flush()
             else:
-                self._start()
-
-    @contextmanager
-    def committing_in_background(self) -> Iterator[RunWriter]:
-        """Within it, the flush policy's commits and ``flush_soon`` run in a committing
-        thread while the caller goes on (``engine.commits``); ``flush`` still commits
-        everything before it returns. Leaving it waits for the commit in flight."""
-        thread: CommitThread[dict[int, PacketFunctionError]] = CommitThread()
-        self._thread = thread
-        try:
-            yield self
-        except BaseException as err:
-            self._thread = None
-            thread.close(err)
-            raise
-        self._thread = None
-        _, unstorable = thread.collect(wait=True)
-        thread.close(None)
-        if unstorable:
-            self._fail_unstorable(unstorable)
-
-    def flush_soon(self) -> None:
-        """Commit every buffered row: in the committing thread within
-        ``committing_in_background`` (after the commit in flight: at the next row or flush
-        once it has landed), else at once (``flush``)."""
-        if self._thread is None:
-            self.flush()
-        else:
-            self._wanted = True
-            self._start()
-
-    def _start(self) -> None:
-        """Start committing the buffered rows in the committing thread, unless a commit is
-        in flight (handing on what the last one could not store)."""
-        thread = self._thread
-        assert thread is not None
-        if thread.busy():
-            return
-        _, unstorable = thread.collect(wait=False)
-        self._wanted = False
-        batch = self._take()
-        if batch is not None:
-            thread.start(lambda: self._commit(batch))
-        if unstorable:
-            self._fail_unstorable(unstorable)
+                self._start(wait=False)
 
     def flush(self) -> None:
         """Commit every buffered row (after the commit in flight, if any) before returning."""
@@ -295,12 +247,15 @@ class RunWriter:
         if unstorable:
             self._fail_unstorable(unstorable)
 
+    def _buffered(self) -> bool:
+        return bool(self._rows or self._outputs)
+
     def _take(self) -> _Batch | None:
         """Hand the buffered rows over as one batch, the next ``taken`` (None: nothing
         buffered, and that batch has landed at once)."""
         self.taken += 1
         if not self._rows and not self._outputs:
-            self.landed += 1
+            self._results_landed()
             return None
         hashes = None
         if self._outputs:
@@ -312,11 +267,13 @@ class RunWriter:
         return batch
 
     def _commit(self, batch: _Batch) -> dict[int, PacketFunctionError]:
-        """Commit ``batch`` (in any thread; it counts as ``landed`` once done); the rows
-        whose output cannot be stored."""
+        """Commit ``batch`` (in any thread; it counts as ``landed`` once its results are
+        stored); the rows whose output cannot be stored."""
         started = time.monotonic()
         unstorable: dict[int, PacketFunctionError] = {}
         records = batch.records
+        if not batch.outputs:
+            self._results_landed()
         if batch.outputs:
             outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
             assert hashes is not None
@@ -332,6 +289,7 @@ class RunWriter:
                 packets = [packets[i] for i in keep]
                 stored = self._store(hashes, outputs, packets)
             self._cache.flush()  # results first: a record never points at a missing result
+            self._results_landed()
             # a filtered result is recorded with a null __packet_id
             if any(out is None for out in outputs):
                 kept = pa.array([out is not None for out in outputs], type=pa.bool_())
@@ -357,7 +315,6 @@ class RunWriter:
         if records or batch.failures:
             self._pipeline_db.flush()
         self._last_commit_seconds = time.monotonic() - started
-        self.landed += 1
         return unstorable
 
     def _store(
