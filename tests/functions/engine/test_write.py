@@ -11,7 +11,7 @@ import pytest
 from orcapod.databases import DeltaTableDatabase
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.engine import write
-from orcapod.functions.engine.sizes import output_bytes
+from orcapod.functions.engine.write import output_bytes
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import FlushPolicy

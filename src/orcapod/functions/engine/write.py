@@ -5,23 +5,24 @@ input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the funct
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
 keeps one live object instead of a packet, its lazy source info and its input - which keeps the
 garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every
-``rows`` buffered rows, once they hold about ``bytes`` bytes (``sizes``), once the oldest
-buffered row has waited ``seconds`` (checked as rows arrive), and at the end of the run. The
-deadline counts from the oldest uncommitted row, not from the previous commit: that is the
-promise (a killed run loses at most about the last ``seconds`` of finished work), and a run
-shorter than that commits once, at the end. Where commits are slow (object storage, several
-processes committing to one table), the age limit is at least ``COMMIT_SPACING`` (4) times
-the last commit's duration; a killed run then loses at most that much. Within
-``committing_in_background`` (a run sharing its work with other processes) those commits run
-in a thread of their own while the calls go on (``engine.commits``: one at a time, counted in
-``taken`` / ``landed``). A commit writes, in this order, the results (one ``store_many`` +
-flush of the result database), then the pipeline records pointing at them (built with ONE
-vectorised ``take`` over the input table), then the failure records, then flushes the
-pipeline database. Results and records are written as verified absent (``absent_at``) at the
-versions the run checked them (``results_absent_at``, ``records_absent_at``), so a versioned
-database skips its duplicate check against the rows committed up to then. A process killed
-between the two flushes leaves results without records - the next run finds them in the
-result cache - never a record without its result. The function's variation and execution
+``rows`` buffered rows, once they hold about ``bytes`` bytes (estimated for outputs), once
+the oldest buffered row has waited ``seconds`` (checked as rows arrive), and at the end of
+the run. The deadline counts from the oldest uncommitted row, not from the previous commit:
+that is the promise (a killed run loses at most about the last ``seconds`` of finished
+work), and a run shorter than that commits once, at the end. Where commits are slow (object
+storage, several processes committing to one table), the age limit is at least
+``COMMIT_SPACING`` (4) times the last commit's duration; a killed run then loses at most that
+much. Within ``committing_in_background`` (a run sharing its work with other processes) those
+commits run in a thread of their own while the calls go on (``engine.commits``: one at a
+time, counted in ``taken`` / ``landed``). A commit writes, in this order, the results (one
+``store_many`` + flush of the result database), then the pipeline records pointing at them
+(built with ONE vectorised ``take`` over the input table), then the failure records, then
+flushes the pipeline database. Results and records are written as verified absent
+(``absent_at``) at the versions the run checked them (``results_absent_at``,
+``records_absent_at``), so a versioned database skips its duplicate check against the rows
+committed up to then. A process killed between the two flushes leaves results without
+records - the next run finds them in the result cache - never a record without its result.
+The function's variation and execution
 data (stored with every result) are read once per run, at its first finished row: with a
 concurrent executor the other calls are still running then, so the first read (a git
 subprocess, hashing the source) does not add to the run's end.
@@ -47,13 +48,12 @@ from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
 from orcapod.functions.engine.commits import CommitsInBackground
-from orcapod.functions.engine.sizes import SAMPLE_EVERY, output_bytes, sampled
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter"]
+__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter", "output_bytes"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,36 @@ RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
 COMMIT_SPACING = 4
 
 _COMPACT_ROWS = 1024
+_SAMPLE_EVERY = 64
+
+
+def output_bytes(output: Packet | OwnValues | None) -> int:
+    """A quick estimate of the bytes an output's values hold (strings, bytes and arrays by
+    their size, lists by their items, anything else as 8 bytes)."""
+    if output is None:
+        return 0
+    values = output.as_dict() if isinstance(output, Packet) else output
+    return sum(_value_bytes(v) for v in values.values())
+
+
+def _value_bytes(value: object) -> int:
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, list | tuple):
+        return 8 + sum(_value_bytes(v) for v in value)
+    return 8
+
+
+def _sampled(before: int, start: int, end: int) -> range | list[int]:
+    """Positions in ``[start, end)`` of the outputs whose size ``add_computed`` counts, when
+    ``before`` outputs came earlier: numbers 1 to ``_SAMPLE_EVERY - 1``, then every multiple
+    of ``_SAMPLE_EVERY``."""
+    first = start + max(0, min(end - start, _SAMPLE_EVERY - 1 - before))
+    number = max(_SAMPLE_EVERY, -(-(before + first - start + 1) // _SAMPLE_EVERY) * _SAMPLE_EVERY)
+    every = range(start + number - before - 1, end, _SAMPLE_EVERY)
+    return [*range(start, first), *every] if first > start else every
 
 
 class RunWriter(CommitsInBackground[_Batch]):
@@ -144,10 +174,10 @@ class RunWriter(CommitsInBackground[_Batch]):
         self._packets.append(packet)
         self._rows += 1
         self._computed += 1
-        if self._computed < SAMPLE_EVERY:  # the first outputs each, then a sample
+        if self._computed < _SAMPLE_EVERY:  # the first outputs each, then a sample
             self._bytes += output_bytes(output)
-        elif self._computed % SAMPLE_EVERY == 0:
-            self._bytes += SAMPLE_EVERY * output_bytes(output)
+        elif self._computed % _SAMPLE_EVERY == 0:
+            self._bytes += _SAMPLE_EVERY * output_bytes(output)
         if len(outputs) - self._compacted >= _COMPACT_ROWS:
             # keep only the values of the function's own outputs until the write: far fewer
             # live objects per buffered row (and far less garbage-collector work)
@@ -173,9 +203,9 @@ class RunWriter(CommitsInBackground[_Batch]):
             # adds to the estimate (``add_computed``'s counting), so only those are visited
             computed, size = self._computed, self._bytes
             j = min(total, i + max(1, self._flush_rows - self._rows))
-            for k in sampled(computed, i, j):
+            for k in _sampled(computed, i, j):
                 number = computed + k - i + 1
-                size += output_bytes(outputs[k]) * (1 if number < SAMPLE_EVERY else SAMPLE_EVERY)
+                size += output_bytes(outputs[k]) * (1 if number < _SAMPLE_EVERY else _SAMPLE_EVERY)
                 if size >= self._flush_bytes:
                     j = k + 1
                     break
@@ -272,9 +302,9 @@ class RunWriter(CommitsInBackground[_Batch]):
         started = time.monotonic()
         unstorable: dict[int, PacketFunctionError] = {}
         records = batch.records
-        if not batch.outputs:
+        if not batch.outputs:  # (no results to store)
             self._results_landed()
-        if batch.outputs:
+        else:
             outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
             assert hashes is not None
             try:
