@@ -7,6 +7,7 @@ subclass of the database (``SlowResults``), in this process or in a worker subpr
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -213,3 +214,29 @@ def test_a_process_killed_during_a_background_commit_loses_only_its_uncommitted_
     assert rerun.stdout.split() == [str(n - len(stored)), str(len(stored))]  # computed, reused
     assert sorted(_stored_xs(store)) == list(range(n))
     _check_done_buckets_stored(store, done, stored, n)
+
+
+def test_claims_are_renewed_while_a_slow_commit_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results commits of 2 s under a lease of 1.5 s: the buckets computed and waiting for
+    their commit stay claimed (renewed while the calls go on, and while the run waits for
+    the commit at its end), so no claim of the run ever lapses."""
+    _ended(monkeypatch, tmp_path)
+    store = tmp_path / "store"
+    node = _node(SlowResults(store, delay=2.0), 30)
+    node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
+    assert node.run().computed == 30
+    claims = _table(store, "_claims")
+    assert claims is not None
+    rows: dict[str, list[tuple[Any, Any, str]]] = {}
+    for bucket, state, at, expires in zip(
+        *(claims.column(c).to_pylist() for c in ("bucket", "state", "at", "expires_at")),
+        strict=True,
+    ):
+        rows.setdefault(bucket, []).append((at, expires, state))
+    for bucket, written in rows.items():
+        written.sort()
+        assert written[-1][2] == "done", bucket
+        for (_, expires, _), (at, _, _) in itertools.pairwise(written):
+            assert at <= expires, (bucket, written)  # renewed (or done) before it expired

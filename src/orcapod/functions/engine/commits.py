@@ -36,12 +36,14 @@ from typing import Generic, Protocol, TypeVar
 
 from orcapod.errors import FlushError, PacketFunctionError
 
-__all__ = ["CommitThread", "Commits", "CommitsInBackground", "SyncCommits"]
+__all__ = ["BEAT_SECONDS", "CommitThread", "Commits", "CommitsInBackground", "SyncCommits"]
 
 T = TypeVar("T")
 B = TypeVar("B")
 #: the rows of a commit whose outputs could not be stored, with their errors
 Unstorable = dict[int, PacketFunctionError]
+#: a caller waiting for a commit (``flush_results``) is called back at least this often
+BEAT_SECONDS = 0.05
 
 
 class Commits(Protocol):
@@ -60,9 +62,10 @@ class Commits(Protocol):
         """Commit every buffered row, in the committing thread where there is one."""
         ...
 
-    def flush_results(self) -> None:
+    def flush_results(self, beat: Callable[[], None] | None = None) -> None:
         """Commit every buffered row; return once their results have landed (the records
-        pointing at them may still be committing in the committing thread)."""
+        pointing at them may still be committing in the committing thread), calling
+        ``beat()`` every ``BEAT_SECONDS`` while it waits."""
         ...
 
 
@@ -81,7 +84,7 @@ class SyncCommits:
     def flush_soon(self) -> None:
         self.flush()
 
-    def flush_results(self) -> None:
+    def flush_results(self, beat: Callable[[], None] | None = None) -> None:
         self.flush()
 
 
@@ -214,17 +217,30 @@ class CommitsInBackground(Generic[B]):
         if unstorable:
             self._fail_unstorable(unstorable)
 
-    def flush_results(self) -> None:
+    def flush_results(self, beat: Callable[[], None] | None = None) -> None:
         """Commit every buffered row; return once their results have landed (within
-        ``committing_in_background``, the records pointing at them may still be committing)."""
+        ``committing_in_background``, the records pointing at them may still be committing),
+        calling ``beat()`` every ``BEAT_SECONDS`` while it waits (e.g. to renew claims)."""
         thread = self._thread
         if thread is None:
             self.flush()
             return
-        if self._buffered():
+        if self._buffered():  # after the commit in flight
+            self._wait(thread, lambda: not thread.busy(), beat)
             self._start(wait=True)
-        with self._landing:
-            while self.landed < self.taken and thread.busy():
-                self._landing.wait(0.05)
+        self._wait(thread, lambda: self.landed >= self.taken, beat)
         if self.landed < self.taken:  # the commit ended before its results landed: it failed
             thread.collect(wait=True)
+
+    def _wait(
+        self,
+        thread: CommitThread[Unstorable],
+        done: Callable[[], bool],
+        beat: Callable[[], None] | None,
+    ) -> None:
+        """Until ``done()`` or the commit in flight has ended, beating meanwhile."""
+        while not done() and thread.busy():
+            with self._landing:
+                self._landing.wait_for(done, timeout=BEAT_SECONDS)
+            if beat is not None:
+                beat()

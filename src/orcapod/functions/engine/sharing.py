@@ -137,7 +137,9 @@ def share_work(
                         # others may be waiting for these (after a claim that lost every
                         # bucket with nothing to mark done, the next claim releases them)
                         if not sharer.lost_all or held.unsettled():
-                            held.settle(sharer.take_lost(), sharer.take_finished())
+                            held.settle(
+                                sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool)
+                            )
                         if sharer.wait(compute, still_missing, poll_seconds) and commits:
                             commits.flush()
                     continue
@@ -158,6 +160,8 @@ def share_work(
                     compute(items, held.heartbeat(ahead, pool))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 held.computed(batch.buckets)
+            # the buckets computed here are marked done first: others may be waiting for them
+            held.settle(sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool))
             if sharer.look_up_done(compute, still_missing) and commits:
                 commits.flush()
         except BaseException:
@@ -177,7 +181,6 @@ def share_work(
                     released=held.buckets() + sharer.take_lost(),
                 )
             raise
-    held.settle(sharer.take_lost(), sharer.take_finished())
 
 
 class _Held:
@@ -238,12 +241,18 @@ class _Held:
             self.written.pop(bucket, None)
         return finished, list(self.written)
 
-    def settle(self, released: Sequence[str] = (), finished: Sequence[str] = ()) -> None:
+    def settle(
+        self,
+        released: Sequence[str] = (),
+        finished: Sequence[str] = (),
+        beat: Callable[[], None] | None = None,
+    ) -> None:
         """Commit every computed result and mark its buckets (and ``finished``) done once
         the results have landed (the records pointing at them may still be committing),
-        releasing ``released`` in the same claims commit."""
+        releasing ``released`` in the same claims commit; ``beat()`` is called while it
+        waits for the commit (``keep_alive``)."""
         if self.uncommitted and self.commits is not None:
-            self.commits.flush_results()
+            self.commits.flush_results(beat)
         self.committed.extend(bucket for bucket, _, _ in self.uncommitted)
         self.uncommitted = []
         done, self.committed = [*finished, *self.committed], []
@@ -285,12 +294,33 @@ class _Held:
                         oldest = min(self.written.values())
             if now - oldest < every:
                 return
-            renew = list(self.written) + ([] if following is None else following.buckets)
-            self.renewing = pool.submit(self.book.renew, renew)
-            for bucket in self.written:
-                self.written[bucket] = now
+            self._renew(pool, now, [] if following is None else following.buckets)
 
         return beat
+
+    def keep_alive(self, pool: ThreadPoolExecutor) -> Callable[[], None]:
+        """A beat that renews the buckets held (in ``pool``) when the oldest claim was
+        written a third of the lease ago, for a caller waiting on a slow commit with nothing
+        to claim meanwhile; a renewal's error is raised at the next beat."""
+        every = self.book.lease_seconds / 3
+
+        def beat() -> None:
+            if self.renewing is not None:
+                if not self.renewing.done():
+                    return
+                renewing, self.renewing = self.renewing, None
+                renewing.result()  # (raises what the renewal raised)
+            now = time.monotonic()
+            if self.written and now - min(self.written.values()) >= every:
+                self._renew(pool, now)
+
+        return beat
+
+    def _renew(self, pool: ThreadPoolExecutor, now: float, also: Sequence[str] = ()) -> None:
+        """Renew the buckets held (and ``also``) in a claims thread of ``pool``."""
+        self.renewing = pool.submit(self.book.renew, [*self.written, *also])
+        for bucket in self.written:
+            self.written[bucket] = now
 
 
 class _Ahead:
