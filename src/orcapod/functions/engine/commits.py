@@ -15,7 +15,9 @@ commits. The rules:
   when the rows are buffered and waits for ``landed`` to pass it (``flush_results`` waits).
 * At most one commit is in flight. A flush asked for meanwhile waits in the buffer and starts
   once that commit has ended, at the writer's next row or flush (the rows buffered until
-  then join it).
+  then join it); but ``flush_results`` (a caller waiting for its results) hands its rows over
+  to the commit in flight while that commit still stores results: their results are stored
+  next, and the records of both follow together.
 * A failed commit is raised in the calling thread at the next flush or row, as a
   ``FlushError`` chained to the original error; ``landed`` does not move unless its results
   were stored before the failure (in its records), so nothing else of it counts as stored.
@@ -142,8 +144,9 @@ class CommitsInBackground(Generic[B]):
     docstring), for a writer that gives ``_buffered`` (are rows buffered?), ``_take`` (hand
     the buffered rows over as one batch, counted in ``taken``; None when nothing is
     buffered, counted as landed at once), ``_commit`` (commit a batch, in any thread,
-    calling ``_results_landed`` once its results are stored; returns the rows whose outputs
-    could not be stored), ``_fail_unstorable`` (hand those on, in the calling thread) and
+    calling ``_results_landed`` once its results are stored, and storing the results of the
+    batch it returns, if any, before the records; returns the rows whose outputs could not
+    be stored), ``_fail_unstorable`` (hand those on, in the calling thread) and
     ``flush``."""
 
     def _init_commits(self) -> None:
@@ -151,6 +154,10 @@ class CommitsInBackground(Generic[B]):
         self._thread: CommitThread[Unstorable] | None = None
         self._wanted = False  # a flush was asked for while a commit was in flight
         self._landing = threading.Condition()
+        #: a batch may join the commit in flight (its results not all landed yet), and the
+        #: batch handed over to join it (``flush_results``)
+        self._joinable = False
+        self._joining: B | None = None
 
     def _buffered(self) -> bool:
         raise NotImplementedError
@@ -167,10 +174,15 @@ class CommitsInBackground(Generic[B]):
     def flush(self) -> None:
         raise NotImplementedError
 
-    def _results_landed(self) -> None:  # (in the thread that commits)
+    def _results_landed(self) -> B | None:  # (in the thread that commits)
+        """Count a batch's results as landed; the batch handed over meanwhile to join this
+        commit (its results are stored next, before the records of both), if any."""
         with self._landing:
             self.landed += 1
             self._landing.notify_all()
+            joining, self._joining = self._joining, None
+            self._joinable = joining is not None
+            return joining
 
     @contextmanager
     def committing_in_background(self) -> Iterator[None]:
@@ -213,6 +225,8 @@ class CommitsInBackground(Generic[B]):
         self._wanted = False
         batch = self._take()
         if batch is not None:
+            with self._landing:
+                self._joinable = True
             thread.start(lambda: self._commit(batch))
         if unstorable:
             self._fail_unstorable(unstorable)
@@ -225,11 +239,18 @@ class CommitsInBackground(Generic[B]):
         if thread is None:
             self.flush()
             return
-        if self._buffered():  # after the commit in flight
-            self._wait(thread, lambda: not thread.busy(), beat)
-            self._start(wait=True)
+        if self._buffered():
+            with self._landing:  # join the commit in flight while its results are stored
+                joined = self._joinable and thread.busy()
+                if joined:
+                    self._joining, self._wanted = self._take(), False
+            if not joined:  # else after it
+                self._wait(thread, lambda: not thread.busy(), beat)
+                self._start(wait=True)
         self._wait(thread, lambda: self.landed >= self.taken, beat)
         if self.landed < self.taken:  # the commit ended before its results landed: it failed
+            with self._landing:
+                self._joining = None  # (lost with it: nothing of it is marked done)
             thread.collect(wait=True)
 
     def _wait(

@@ -298,35 +298,21 @@ class RunWriter(CommitsInBackground[_Batch]):
 
     def _commit(self, batch: _Batch) -> dict[int, PacketFunctionError]:
         """Commit ``batch`` (in any thread; it counts as ``landed`` once its results are
-        stored); the rows whose output cannot be stored."""
+        stored, and a batch handed over meanwhile joins it: ``engine.commits``); the rows
+        whose output cannot be stored."""
         started = time.monotonic()
         unstorable: dict[int, PacketFunctionError] = {}
-        records = batch.records
-        if not batch.outputs:  # (no results to store)
-            self._results_landed()
-        else:
-            outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
-            assert hashes is not None
-            try:
-                stored = self._store(hashes, outputs, packets)
-            except SchemaError:  # some value cannot be stored: find its rows, keep the rest
-                unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
-                if not unstorable:
-                    raise
-                keep = [i for i, p in enumerate(packets) if p not in unstorable]
-                hashes = hashes.take(pa.array(keep, type=pa.int64()))
-                outputs = [outputs[i] for i in keep]
-                packets = [packets[i] for i in keep]
-                stored = self._store(hashes, outputs, packets)
-            self._cache.flush()  # results first: a record never points at a missing result
-            self._results_landed()
-            # a filtered result is recorded with a null __packet_id
-            if any(out is None for out in outputs):
-                kept = pa.array([out is not None for out in outputs], type=pa.bool_())
-                stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
-            assert self.build_records is not None, "set build_records before add_computed"
-            packet_array = np.array(packets, dtype=np.int64)
-            records = [*records, self.build_records(packet_array, stored, True)]
+        records: list[pa.Table] = []
+        failures: list[pa.Table] = []
+        joining: _Batch | None = batch
+        while joining is not None:
+            records.extend(joining.records)
+            failures.extend(joining.failures)
+            if joining.outputs:
+                built, bad = self._store_results(joining)
+                records.append(built)
+                unstorable.update(bad)
+            joining = self._results_landed()
         if records:
             self._pipeline_db.add_records(
                 self._path,
@@ -335,17 +321,43 @@ class RunWriter(CommitsInBackground[_Batch]):
                 skip_duplicates=True,
                 absent_at=self.records_absent_at,
             )
-        if batch.failures:
+        if failures:
             self._failure_db.add_records(
                 self._path,
-                pa.concat_tables(batch.failures, promote_options="permissive"),
+                pa.concat_tables(failures, promote_options="permissive"),
                 self._failure_id_column,
                 skip_duplicates=True,
             )
-        if records or batch.failures:
+        if records or failures:
             self._pipeline_db.flush()
         self._last_commit_seconds = time.monotonic() - started
         return unstorable
+
+    def _store_results(self, batch: _Batch) -> tuple[pa.Table, dict[int, PacketFunctionError]]:
+        """Store and commit the results of ``batch``; the records pointing at them, and the
+        rows whose output cannot be stored."""
+        unstorable: dict[int, PacketFunctionError] = {}
+        outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
+        assert hashes is not None
+        try:
+            stored = self._store(hashes, outputs, packets)
+        except SchemaError:  # some value cannot be stored: find its rows, keep the rest
+            unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
+            if not unstorable:
+                raise
+            keep = [i for i, p in enumerate(packets) if p not in unstorable]
+            hashes = hashes.take(pa.array(keep, type=pa.int64()))
+            outputs = [outputs[i] for i in keep]
+            packets = [packets[i] for i in keep]
+            stored = self._store(hashes, outputs, packets)
+        self._cache.flush()  # results first: a record never points at a missing result
+        # a filtered result is recorded with a null __packet_id
+        if any(out is None for out in outputs):
+            kept = pa.array([out is not None for out in outputs], type=pa.bool_())
+            stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
+        assert self.build_records is not None, "set build_records before add_computed"
+        packet_array = np.array(packets, dtype=np.int64)
+        return self.build_records(packet_array, stored, True), unstorable
 
     def _store(
         self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
