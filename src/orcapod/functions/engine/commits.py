@@ -53,7 +53,7 @@ class Commits(Protocol):
 
     #: batches of buffered rows taken to be committed so far
     taken: int
-    #: of them, those committed (in order)
+    #: of them, those whose results are committed (in order)
     landed: int
 
     def flush(self) -> None:
@@ -107,7 +107,7 @@ class CommitThread(Generic[T]):
         self._running = self._pool.submit(commit)
 
     def collect(self, wait: bool) -> tuple[bool, T | None]:
-        """``(True, what the commit returned)`` once the last commit has landed (waiting for
+        """``(True, what the commit returned)`` once the last commit has ended (waiting for
         it with ``wait``), ``(False, None)`` while it is in flight or when there is none; a
         failed commit raises ``FlushError`` from its error."""
         running = self._running
@@ -119,9 +119,10 @@ class CommitThread(Generic[T]):
         except Exception as err:
             raise FlushError(
                 f"committing the run's results in the background failed: "
-                f"{type(err).__name__}: {err}. The rows of that commit are not marked done, "
-                "so the next run (or another process sharing the work) computes them again; "
-                "fix the cause (the error this one is chained to) and run again."
+                f"{type(err).__name__}: {err}. The rows of that commit whose results were not "
+                "stored are not marked done, so the next run (or another process sharing the "
+                "work) computes them again; fix the cause (the error this one is chained to) "
+                "and run again."
             ) from err
 
     def close(self, error: BaseException | None) -> None:
