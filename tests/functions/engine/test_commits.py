@@ -8,6 +8,7 @@ subclass of the database (``SlowResults``), in this process or in a worker subpr
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,8 @@ from deltalake import DeltaTable
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import FlushError
 from orcapod.functions import FunctionPod, PythonPacketFunction
-from orcapod.functions.engine.claims import WorkClaims, bucket_keys
+from orcapod.functions.engine.claim_logs import ClaimRow
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import FlushPolicy
@@ -51,15 +53,22 @@ def _ended(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 class SlowResults(DeltaTableDatabase):
     """A Delta store whose results writes take ``delay`` seconds each (noting when each
-    started and ended) and whose ``fail_at``-th results write raises ``OSError``."""
+    started and ended) and whose ``fail_at``-th results write raises ``OSError``; it notes
+    where the run's claims are (``claims``: in a table or in the store's object log)."""
 
     def __init__(self, *args: Any, delay: float = 0.0, fail_at: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.delay, self.fail_at = delay, fail_at
         self.writes: list[tuple[float, float, str]] = []  # (start, end, thread name)
+        self.claims: tuple[str, ...] = ()
+
+    def object_log(self, path: Sequence[str]) -> Any:
+        self.claims = tuple(path)
+        return super().object_log(path)
 
     def add_records(self, path: Sequence[str], *args: Any, **kwargs: Any) -> None:
         if path[0] != "_result" or path[1] == "_claims":  # (claims, records: as they are)
+            self.claims = tuple(path) if path[1:2] == ("_claims",) else self.claims
             super().add_records(path, *args, **kwargs)
             return
         started = time.monotonic()
@@ -80,35 +89,33 @@ def _node(db: DeltaTableDatabase, n: int, flush_seconds: float = 0.1) -> Functio
     return node
 
 
-def _table(store: Path, area: str) -> pa.Table | None:
-    """The Delta table under ``store/_result`` whose path holds ``area`` (claims), or the
-    results table (``area`` empty)."""
+def _results(store: Path) -> pa.Table | None:
+    """The results table of the store's function (None: none yet)."""
     for log in (store / "_result").rglob("_delta_log"):
-        parts = log.parent.relative_to(store / "_result").parts
-        if (area in parts) if area else parts[0] not in ("_claims", "_identity"):
+        if log.parent.relative_to(store / "_result").parts[0] not in ("_claims", "_identity"):
             return DeltaTable(str(log.parent)).to_pyarrow_table()
     return None
 
 
 def _stored_xs(store: Path) -> list[int]:
-    results = _table(store, "")
+    results = _results(store)
     return [] if results is None else [y // 2 for y in results.column("y").to_pylist()]
 
 
-def _done_buckets(store: Path) -> set[str]:
-    claims = _table(store, "_claims")
-    assert claims is not None
-    return {
-        b
-        for b, s in zip(*(claims.column(c).to_pylist() for c in ("bucket", "state")), strict=True)
-        if s == "done"
-    }
+def _claim_rows(store: Path, claims: Sequence[str]) -> dict[str, list[ClaimRow]]:
+    """Every claim row of the run whose claims are at ``claims``, by bucket."""
+    return ClaimBook(DeltaTableDatabase(store), tuple(claims), 60.0).rows(None)
+
+
+def _done_buckets(store: Path, claims: Sequence[str]) -> set[str]:
+    rows = _claim_rows(store, claims)
+    return {b for b, written in rows.items() if any(r[1] == "done" for r in written)}
 
 
 def _check_done_buckets_stored(store: Path, done: set[str], stored: set[int], n: int) -> None:
     """Every row of a bucket marked done had its result stored then (the buckets from the
     input hashes of the full results table, after a rerun stored every row)."""
-    results = _table(store, "")
+    results = _results(store)
     assert results is not None
     buckets = bucket_keys(results.column("__input_packet_hash").combine_chunks(), n)
     xs = [y // 2 for y in results.column("y").to_pylist()]
@@ -138,7 +145,7 @@ def test_a_failed_background_commit_fails_the_run_and_marks_nothing_of_it_done(
         _node(db, 60, flush_seconds=0.05).run()
     assert isinstance(raised.value.__cause__, OSError)
     assert "the disk is full" in str(raised.value.__cause__)
-    stored, done = set(_stored_xs(store)), _done_buckets(store)
+    stored, done = set(_stored_xs(store)), _done_buckets(store, db.claims)
     assert len(stored) < 60
     # a rerun computes exactly the rows whose results were not stored
     rerun = _node(DeltaTableDatabase(store), 60).run()
@@ -149,7 +156,7 @@ def test_a_failed_background_commit_fails_the_run_and_marks_nothing_of_it_done(
 
 WORKER = textwrap.dedent(
     """
-    import sys, time
+    import json, sys, time
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
@@ -163,7 +170,13 @@ WORKER = textwrap.dedent(
     class Slow(DeltaTableDatabase):  # every results write takes 1 s, and says when it starts
         writes = 0
 
+        def object_log(self, path):  # (notes where the claims are)
+            (store.parent / "claims.json").write_text(json.dumps(list(path)))
+            return super().object_log(path)
+
         def add_records(self, path, *args, **kwargs):
+            if path[1:2] == ("_claims",):
+                (store.parent / "claims.json").write_text(json.dumps(list(path)))
             if slow_writes == "1" and path[0] == "_result" and path[1] != "_claims":
                 Slow.writes += 1
                 (store.parent / f"writing-{Slow.writes}").touch()
@@ -205,7 +218,8 @@ def test_a_process_killed_during_a_background_commit_loses_only_its_uncommitted_
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
     called = {int(line) for line in log.read_text().split()}
-    stored, done = set(_stored_xs(store)), _done_buckets(store)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    stored, done = set(_stored_xs(store)), _done_buckets(store, claims)
     assert stored < called  # the first commit landed, not the one killed
     # the rerun (its claims taken over at once: their process is gone) computes only the
     # rows whose results were not committed; every row ends up stored once
@@ -224,19 +238,11 @@ def test_claims_are_renewed_while_a_slow_commit_runs(
     the commit at its end), so no claim of the run ever lapses."""
     _ended(monkeypatch, tmp_path)
     store = tmp_path / "store"
-    node = _node(SlowResults(store, delay=2.0), 30)
+    db = SlowResults(store, delay=2.0)
+    node = _node(db, 30)
     node.work_claims = WorkClaims(lease_seconds=1.5, min_work_seconds=0, poll_seconds=0.05)
     assert node.run().computed == 30
-    claims = _table(store, "_claims")
-    assert claims is not None
-    rows: dict[str, list[tuple[Any, Any, str]]] = {}
-    for bucket, state, at, expires in zip(
-        *(claims.column(c).to_pylist() for c in ("bucket", "state", "at", "expires_at")),
-        strict=True,
-    ):
-        rows.setdefault(bucket, []).append((at, expires, state))
-    for bucket, written in rows.items():
-        written.sort()
-        assert written[-1][2] == "done", bucket
-        for (_, expires, _), (at, _, _) in itertools.pairwise(written):
+    for bucket, written in _claim_rows(store, db.claims).items():  # (oldest first)
+        assert written[-1][1] == "done", bucket
+        for (_, _, _, expires, _), (_, _, at, _, _) in itertools.pairwise(written):
             assert at <= expires, (bucket, written)  # renewed (or done) before it expired
