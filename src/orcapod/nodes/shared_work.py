@@ -21,6 +21,9 @@ them without timing: they found the work worth sharing.
 
 While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
 ``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
+Those commits run in the writer's committing thread (``RunWriter.committing_in_background``)
+while the calls go on; a bucket is marked done once the commit holding its results landed
+(its results, that is: the records pointing at them may still be committing).
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.
@@ -116,18 +119,19 @@ def compute_shared(
             work, writer, items, look_up(items) if answers is None else answers
         )
 
-    share_work(
-        book,
-        buckets,
-        lambda items, heartbeat: compute(items, heartbeat=heartbeat, flush=False),
-        elsewhere,
-        claims.poll_seconds,
-        start=start,
-        min_batch=window,
-        look_up=look_up,
-        flush=writer.flush,
-        item_seconds=took,
-    )
+    with writer.committing_in_background():  # the calls go on while results commit
+        share_work(
+            book,
+            buckets,
+            lambda items, heartbeat: compute(items, heartbeat=heartbeat, flush=False),
+            elsewhere,
+            claims.poll_seconds,
+            start=start,
+            min_batch=window,
+            look_up=look_up,
+            item_seconds=took,
+            commits=writer,
+        )
 
 
 def _time(

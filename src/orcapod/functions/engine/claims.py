@@ -31,7 +31,8 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    a process renews them on its own every third of the lease when no claim commit came
    sooner. A bucket is marked ``done`` once its results are committed, in a later commit
    (claiming runs one batch ahead, and results are committed by the run's flush policy or at
-   the latest every half lease, see ``sharing.share_work``).
+   the latest every half lease, in a committing thread while the calls go on, see
+   ``sharing.share_work``).
 4. A claim whose holder died is not renewed: once it expires the bucket is free again and
    another process takes it over (looking its results up first: what the holder committed is
    not computed again). A holder on the same machine is checked at once: each claim names its

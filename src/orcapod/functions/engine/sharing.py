@@ -20,8 +20,9 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
   checked that claim (it holds every bucket's rows).
 * It renews what it holds with each claim commit, and every third of the lease when no
   commit came sooner (that renewal commits in a claims thread while the calls go on);
-  results are committed by the caller's ``flush`` (its flush policy, or at the latest every
-  half lease) before their buckets are marked done.
+  results are committed by the caller's ``commits`` (its flush policy, or at the latest every
+  half lease; in a committing thread of the caller's, while the calls go on) and a bucket is
+  marked done only once the commit holding its results has landed.
 * It looks up the results of a claimed bucket only if another process held it before (a
   holder that died or let go may have stored some); a bucket only this process ever claimed
   is computed without a look-up.
@@ -50,6 +51,7 @@ import numpy as np
 from orcapod.errors import OrcapodError
 from orcapod.functions.engine.batches import Batch, Sharer
 from orcapod.functions.engine.claims import ClaimBook
+from orcapod.functions.engine.commits import Commits, SyncCommits
 
 __all__ = ["share_work"]
 
@@ -69,14 +71,17 @@ def share_work(
     look_up: Callable[[np.ndarray], object] | None = None,
     flush: Callable[[], None] | None = None,
     item_seconds: float = 0.0,
+    commits: Commits | None = None,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
     ``buckets``: bucket -> the items (e.g. packet indices) of this process's work in it (a
     bucket may have none left: it is claimed and marked done all the same).
     ``compute(items, heartbeat)`` computes them, calling ``heartbeat()`` between items;
-    ``flush()`` commits every result computed so far (None: ``compute`` commits its own
-    results before returning). ``still_missing(items)`` returns the items whose results are
+    ``commits`` commits the results computed so far (``commits.Commits``: ``flush_soon()``
+    may commit them in a thread of its own, counted as ``landed`` once done; a plain
+    ``flush()`` callable instead commits them before returning; neither: ``compute`` commits
+    its own results before returning). ``still_missing(items)`` returns the items whose results are
     not stored yet and takes note of the others (e.g. records them as reused; it is never
     asked about an item twice once the item is found). ``start``: where this process begins
     in the sorted bucket order, going on from there (processes starting at different places
@@ -106,16 +111,19 @@ def share_work(
     and marks done those whose results are committed (so a process makes few commits that
     only renew: on object storage every commit costs each other process reads).
     Results are not committed per batch: the caller's own flushes (``compute`` may commit as
-    it goes) and ``flush()`` at the latest every half lease, before waiting for others and at
-    the end; a bucket is marked done after a ``flush()`` that followed its compute. ``compute``,
-    ``flush`` and ``still_missing`` always run in the calling thread; the background thread
-    touches only the claims table, and, when ``look_up`` is given, looks the claimed items'
+    it goes) and ``commits.flush_soon()`` at the latest every half lease (the calls go on
+    while it commits), ``commits.flush()`` before waiting for others and at the end; a bucket
+    is marked done only once a commit taken after its compute has landed. ``compute``,
+    ``commits`` and ``still_missing`` are called in the calling thread; the claims threads
+    touch only the claims table, and, when ``look_up`` is given, looks the claimed items'
     results up: ``look_up(items)`` (a read only) runs right after the claim, in that thread,
     and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
     """
     sharer = Sharer(book, buckets, start, min_batch, look_up)
     sharer.item_seconds = item_seconds
-    held = _Held(book, flush)
+    if commits is None and flush is not None:
+        commits = SyncCommits(flush)
+    held = _Held(book, commits)
     # two claims threads: the claim made ahead, and a renewal that must not wait behind it
     with ThreadPoolExecutor(2, thread_name_prefix="orcapod-claims") as pool:
         ahead = _Ahead(pool, sharer, held)
@@ -129,9 +137,11 @@ def share_work(
                         # others may be waiting for these (after a claim that lost every
                         # bucket with nothing to mark done, the next claim releases them)
                         if not sharer.lost_all or held.unsettled():
-                            held.settle(sharer.take_lost(), sharer.take_finished())
-                        if sharer.wait(compute, still_missing, poll_seconds) and flush:
-                            flush()
+                            held.settle(
+                                sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool)
+                            )
+                        if sharer.wait(compute, still_missing, poll_seconds) and commits:
+                            commits.flush()
                     continue
                 held.claimed(batch)
                 items = batch.items  # (none when its rows were computed before claiming)
@@ -150,8 +160,10 @@ def share_work(
                     compute(items, held.heartbeat(ahead, pool))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 held.computed(batch.buckets)
-            if sharer.look_up_done(compute, still_missing) and flush:
-                flush()
+            # the buckets computed here are marked done first: others may be waiting for them
+            held.settle(sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool))
+            if sharer.look_up_done(compute, still_missing) and commits:
+                commits.flush()
         except BaseException:
             if ahead.future is not None:  # let the claim finish first
                 ahead.future.cancel()
@@ -169,19 +181,18 @@ def share_work(
                     released=held.buckets() + sharer.take_lost(),
                 )
             raise
-    held.settle(sharer.take_lost(), sharer.take_finished())
 
 
 class _Held:
     """The buckets this process holds: when their claims were last written, which ones are
     computed, and which of those are committed (to be marked done)."""
 
-    def __init__(self, book: ClaimBook, flush: Callable[[], None] | None) -> None:
+    def __init__(self, book: ClaimBook, commits: Commits | None) -> None:
         self.book = book
-        self.flush = flush
+        self.commits = commits
         self.written: dict[str, float] = {}  # held bucket -> when its claim was last written
-        self.uncommitted: list[str] = []  # computed, results not yet flushed
-        self.uncommitted_since = 0.0  # when the oldest of them was computed
+        #: computed, results not known committed: (bucket, ``commits.taken`` then, when)
+        self.uncommitted: list[tuple[str, int, float]] = []
         self.committed: list[str] = []  # results committed, not yet marked done
         self.renewing: Future[None] | None = None  # a renewal committing in the claims thread
 
@@ -197,38 +208,53 @@ class _Held:
 
     def computed(self, buckets: Sequence[str]) -> None:
         now = time.monotonic()
-        if self.flush is None:  # ``compute`` committed them
+        if self.commits is None:  # ``compute`` committed them
             self.committed.extend(buckets)
             return
-        if not self.uncommitted:
-            self.uncommitted_since = now
-        self.uncommitted.extend(buckets)
-        if now - self.uncommitted_since >= self.book.lease_seconds / 2:
-            self._flush()
+        taken = self.commits.taken  # the results are in no batch taken before
+        self.uncommitted.extend((bucket, taken, now) for bucket in buckets)
+        if now - self.uncommitted[0][2] >= self.book.lease_seconds / 2:
+            self.commits.flush_soon()
+            self._landed()
 
     def unsettled(self) -> bool:
         """Are there computed buckets not yet marked done?"""
         return bool(self.uncommitted or self.committed)
 
-    def _flush(self) -> None:
-        if self.uncommitted and self.flush is not None:
-            self.flush()
-        self.committed.extend(self.uncommitted)
-        self.uncommitted = []
+    def _landed(self) -> None:
+        """Count as committed the buckets whose results are in commits that have landed."""
+        if self.commits is None or not self.uncommitted:
+            return
+        landed = self.commits.landed
+        n = next((i for i, (_, t, _) in enumerate(self.uncommitted) if t >= landed), None)
+        n = len(self.uncommitted) if n is None else n
+        self.committed.extend(bucket for bucket, _, _ in self.uncommitted[:n])
+        del self.uncommitted[:n]
 
     def to_write(self) -> tuple[list[str], list[str]]:
         """``(finished, renew)`` for the next claim commit: the committed buckets (to be
         marked done, no longer held) and the others held (counted as renewed once a claim
         commit wrote them: ``claimed``)."""
+        self._landed()
         finished, self.committed = self.committed, []
         for bucket in finished:
             self.written.pop(bucket, None)
         return finished, list(self.written)
 
-    def settle(self, released: Sequence[str] = (), finished: Sequence[str] = ()) -> None:
-        """Commit every computed result and mark its buckets (and ``finished``) done,
-        releasing ``released`` in the same commit."""
-        self._flush()
+    def settle(
+        self,
+        released: Sequence[str] = (),
+        finished: Sequence[str] = (),
+        beat: Callable[[], None] | None = None,
+    ) -> None:
+        """Commit every computed result and mark its buckets (and ``finished``) done once
+        the results have landed (the records pointing at them may still be committing),
+        releasing ``released`` in the same claims commit; ``beat()`` is called while it
+        waits for the commit (``keep_alive``)."""
+        if self.uncommitted and self.commits is not None:
+            self.commits.flush_results(beat)
+        self.committed.extend(bucket for bucket, _, _ in self.uncommitted)
+        self.uncommitted = []
         done, self.committed = [*finished, *self.committed], []
         for bucket in done:
             self.written.pop(bucket, None)
@@ -268,12 +294,33 @@ class _Held:
                         oldest = min(self.written.values())
             if now - oldest < every:
                 return
-            renew = list(self.written) + ([] if following is None else following.buckets)
-            self.renewing = pool.submit(self.book.renew, renew)
-            for bucket in self.written:
-                self.written[bucket] = now
+            self._renew(pool, now, [] if following is None else following.buckets)
 
         return beat
+
+    def keep_alive(self, pool: ThreadPoolExecutor) -> Callable[[], None]:
+        """A beat that renews the buckets held (in ``pool``) when the oldest claim was
+        written a third of the lease ago, for a caller waiting on a slow commit with nothing
+        to claim meanwhile; a renewal's error is raised at the next beat."""
+        every = self.book.lease_seconds / 3
+
+        def beat() -> None:
+            if self.renewing is not None:
+                if not self.renewing.done():
+                    return
+                renewing, self.renewing = self.renewing, None
+                renewing.result()  # (raises what the renewal raised)
+            now = time.monotonic()
+            if self.written and now - min(self.written.values()) >= every:
+                self._renew(pool, now)
+
+        return beat
+
+    def _renew(self, pool: ThreadPoolExecutor, now: float, also: Sequence[str] = ()) -> None:
+        """Renew the buckets held (and ``also``) in a claims thread of ``pool``."""
+        self.renewing = pool.submit(self.book.renew, [*self.written, *also])
+        for bucket in self.written:
+            self.written[bucket] = now
 
 
 class _Ahead:

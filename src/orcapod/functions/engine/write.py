@@ -5,23 +5,24 @@ input hash and output, in parallel lists; every ``_COMPACT_ROWS`` rows the funct
 outputs are reduced to their value dicts with ``ResultCache.own_values``, so a buffered row
 keeps one live object instead of a packet, its lazy source info and its input - which keeps the
 garbage collector's full passes rare) and committed together (the node's ``FlushPolicy``): every
-``rows`` buffered rows, once they hold about ``bytes`` bytes (estimated for outputs, see
-``FlushPolicy``), once the oldest buffered row has waited ``seconds`` (checked as rows arrive),
-and at the end of the run. The deadline counts from the oldest uncommitted row, not
-from the previous commit: that is the promise (a killed run loses at most about the last
-``seconds`` of finished work), and a run shorter than that from its first finished row
-to its end commits once, at the end, instead of paying an extra commit shortly before it.
-Where commits are slow (object storage, several processes committing to one table), the age
-limit is at least ``COMMIT_SPACING`` (4) times the last commit's duration, so a run spends
-at most about a fifth of its time committing; a killed run then loses at most that much. A
-commit writes, in this order, the results (one ``store_many`` + flush of the result
-database), then the pipeline records pointing at them (built with ONE vectorised ``take`` over
-the input table), then the failure records, then flushes the pipeline database. Results and
-records are written as verified absent (``add_records(..., absent_at=...)``) at the versions the run
-checked them (``results_absent_at``, ``records_absent_at``), so a versioned database skips
-its duplicate check against the rows committed up to then. A process
-killed between the two flushes leaves results without records - the next run finds them in
-the result cache - never a record without its result. The function's variation and execution
+``rows`` buffered rows, once they hold about ``bytes`` bytes (estimated for outputs), once
+the oldest buffered row has waited ``seconds`` (checked as rows arrive), and at the end of
+the run. The deadline counts from the oldest uncommitted row, not from the previous commit:
+that is the promise (a killed run loses at most about the last ``seconds`` of finished
+work), and a run shorter than that commits once, at the end. Where commits are slow (object
+storage, several processes committing to one table), the age limit is at least
+``COMMIT_SPACING`` (4) times the last commit's duration; a killed run then loses at most that
+much. Within ``committing_in_background`` (a run sharing its work with other processes) those
+commits run in a thread of their own while the calls go on (``engine.commits``: one at a
+time, counted in ``taken`` / ``landed``). A commit writes, in this order, the results (one
+``store_many`` + flush of the result database), then the pipeline records pointing at them
+(built with ONE vectorised ``take`` over the input table), then the failure records, then
+flushes the pipeline database. Results and records are written as verified absent
+(``absent_at``) at the versions the run checked them (``results_absent_at``,
+``records_absent_at``), so a versioned database skips its duplicate check against the rows
+committed up to then. A process killed between the two flushes leaves results without
+records - the next run finds them in the result cache - never a record without its result.
+The function's variation and execution
 data (stored with every result) are read once per run, at its first finished row: with a
 concurrent executor the other calls are still running then, so the first read (a git
 subprocess, hashing the source) does not add to the run's end.
@@ -30,13 +31,14 @@ An output that passed the function's type check but cannot be stored (an int bey
 string with a lone surrogate, a decimal of more than 38 digits, ...) fails only its own row:
 when a batch does not convert, the rows that do not are found one by one, the others are
 committed, and each bad row goes to ``on_unstorable`` (the node records it as a failure naming
-the function and the tag; the next run retries it).
+the function and the tag; the next run retries it), in the calling thread.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -45,12 +47,25 @@ from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
+from orcapod.functions.engine.commits import CommitsInBackground
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 from orcapod.types.columns import RECORD_ID
 
 __all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter", "output_bytes"]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Buffered rows handed over to be committed together."""
+
+    outputs: list[Packet | OwnValues | None]
+    packets: list[int]
+    hashes: pa.Array | None  # the input hashes of ``packets``
+    records: list[pa.Table]
+    failures: list[pa.Table]
+
 
 #: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
 RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
@@ -91,7 +106,7 @@ def _sampled(before: int, start: int, end: int) -> range | list[int]:
     return [*range(start, first), *every] if first > start else every
 
 
-class RunWriter:
+class RunWriter(CommitsInBackground[_Batch]):
     """Buffers one run's results, records and failures and commits them in batches."""
 
     def __init__(
@@ -146,6 +161,7 @@ class RunWriter:
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
         self._last_commit_seconds = 0.0  # how long the last commit took
+        self._init_commits()  # (``taken``, ``landed``: ``engine.commits``)
 
     def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``
@@ -235,72 +251,113 @@ class RunWriter:
         return self._function_data
 
     def maybe_flush(self) -> None:
-        if self._rows and (
-            self._rows >= self._flush_rows
-            or self._bytes >= self._flush_bytes
-            or time.monotonic() - self._oldest
-            >= max(self._flush_seconds, COMMIT_SPACING * self._last_commit_seconds)
+        if self._wanted or (
+            self._rows
+            and (
+                self._rows >= self._flush_rows
+                or self._bytes >= self._flush_bytes
+                or time.monotonic() - self._oldest
+                >= max(self._flush_seconds, COMMIT_SPACING * self._last_commit_seconds)
+            )
         ):
-            self.flush()
+            if self._thread is None:
+                self.flush()
+            else:
+                self._start(wait=False)
 
     def flush(self) -> None:
-        busy, started = self._rows > 0, time.monotonic()
-        self._flush()
-        if busy:
-            self._last_commit_seconds = time.monotonic() - started
+        """Commit every buffered row (after the commit in flight, if any) before returning."""
+        unstorable = None
+        if self._thread is not None:
+            _, unstorable = self._thread.collect(wait=True)
+        self._wanted = False
+        batch = self._take()
+        if batch is not None:
+            unstorable = {**(unstorable or {}), **self._commit(batch)}
+        if unstorable:
+            self._fail_unstorable(unstorable)
 
-    def _flush(self) -> None:
-        unstorable: dict[int, PacketFunctionError] = {}
+    def _buffered(self) -> bool:
+        return bool(self._rows or self._outputs)
+
+    def _take(self) -> _Batch | None:
+        """Hand the buffered rows over as one batch, the next ``taken`` (None: nothing
+        buffered, and that batch has landed at once)."""
+        self.taken += 1
+        if not self._rows and not self._outputs:
+            self._results_landed()
+            return None
+        hashes = None
         if self._outputs:
-            outputs, self._outputs = self._outputs, []
-            self._compacted = 0
-            packets, self._packets = self._packets, []
             assert self.input_hashes is not None, "set input_hashes before add_computed"
-            hashes = self.input_hashes(np.array(packets, dtype=np.int64))
-            try:
-                stored = self._store(hashes, outputs, packets)
-            except SchemaError:  # some value cannot be stored: find its rows, keep the rest
-                unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
-                if not unstorable:
-                    raise
-                keep = [i for i, p in enumerate(packets) if p not in unstorable]
-                hashes = hashes.take(pa.array(keep, type=pa.int64()))
-                outputs = [outputs[i] for i in keep]
-                packets = [packets[i] for i in keep]
-                stored = self._store(hashes, outputs, packets)
-            self._cache.flush()  # results first: a record never points at a missing result
-            # a filtered result is recorded with a null __packet_id
-            if any(out is None for out in outputs):
-                kept = pa.array([out is not None for out in outputs], type=pa.bool_())
-                stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
-            assert self.build_records is not None, "set build_records before add_computed"
-            packet_array = np.array(packets, dtype=np.int64)
-            self._records.append(self.build_records(packet_array, stored, True))
-        wrote = False
-        if self._records:
-            records = pa.concat_tables(self._records, promote_options="permissive")
-            self._records = []
+            hashes = self.input_hashes(np.array(self._packets, dtype=np.int64))
+        batch = _Batch(self._outputs, self._packets, hashes, self._records, self._failures)
+        self._outputs, self._packets, self._records, self._failures = [], [], [], []
+        self._compacted = self._rows = self._bytes = 0
+        return batch
+
+    def _commit(self, batch: _Batch) -> dict[int, PacketFunctionError]:
+        """Commit ``batch`` (in any thread; it counts as ``landed`` once its results are
+        stored, and a batch handed over meanwhile joins it: ``engine.commits``); the rows
+        whose output cannot be stored."""
+        started = time.monotonic()
+        unstorable: dict[int, PacketFunctionError] = {}
+        records: list[pa.Table] = []
+        failures: list[pa.Table] = []
+        joining: _Batch | None = batch
+        while joining is not None:
+            records.extend(joining.records)
+            failures.extend(joining.failures)
+            if joining.outputs:
+                built, bad = self._store_results(joining)
+                records.append(built)
+                unstorable.update(bad)
+            joining = self._results_landed()
+        if records:
             self._pipeline_db.add_records(
                 self._path,
-                records,
+                pa.concat_tables(records, promote_options="permissive"),
                 self._id_column,
                 skip_duplicates=True,
                 absent_at=self.records_absent_at,
             )
-            wrote = True
-        if self._failures:
-            failures = pa.concat_tables(self._failures, promote_options="permissive")
-            self._failures = []
+        if failures:
             self._failure_db.add_records(
-                self._path, failures, self._failure_id_column, skip_duplicates=True
+                self._path,
+                pa.concat_tables(failures, promote_options="permissive"),
+                self._failure_id_column,
+                skip_duplicates=True,
             )
-            wrote = True
-        if wrote:
+        if records or failures:
             self._pipeline_db.flush()
-        self._rows = 0
-        self._bytes = 0
-        if unstorable:
-            self._fail_unstorable(unstorable)
+        self._last_commit_seconds = time.monotonic() - started
+        return unstorable
+
+    def _store_results(self, batch: _Batch) -> tuple[pa.Table, dict[int, PacketFunctionError]]:
+        """Store and commit the results of ``batch``; the records pointing at them, and the
+        rows whose output cannot be stored."""
+        unstorable: dict[int, PacketFunctionError] = {}
+        outputs, packets, hashes = batch.outputs, batch.packets, batch.hashes
+        assert hashes is not None
+        try:
+            stored = self._store(hashes, outputs, packets)
+        except SchemaError:  # some value cannot be stored: find its rows, keep the rest
+            unstorable = {packets[i]: err for i, err in self._cache.unstorable(outputs).items()}
+            if not unstorable:
+                raise
+            keep = [i for i, p in enumerate(packets) if p not in unstorable]
+            hashes = hashes.take(pa.array(keep, type=pa.int64()))
+            outputs = [outputs[i] for i in keep]
+            packets = [packets[i] for i in keep]
+            stored = self._store(hashes, outputs, packets)
+        self._cache.flush()  # results first: a record never points at a missing result
+        # a filtered result is recorded with a null __packet_id
+        if any(out is None for out in outputs):
+            kept = pa.array([out is not None for out in outputs], type=pa.bool_())
+            stored = pc.if_else(kept, stored, pa.scalar(None, pa.large_string()))
+        assert self.build_records is not None, "set build_records before add_computed"
+        packet_array = np.array(packets, dtype=np.int64)
+        return self.build_records(packet_array, stored, True), unstorable
 
     def _store(
         self, hashes: pa.Array, outputs: list[Packet | OwnValues | None], packets: list[int]
