@@ -172,6 +172,7 @@ def main() -> None:
         os.environ["BENCH_S3_OPTIONS"] = json.dumps(options)
         work_claims.WORKER = WORKER
         with tempfile.TemporaryDirectory() as tmp:
+            work_claims.warm_up(Path(tmp) / "warm", args)  # (bytecode caches written)
             one = _run(Path(tmp) / "one", args, 1, None, endpoint, server.pid)
             print(json.dumps({"benchmark": "work_claims_s3.one_process", **one}), flush=True)
             if args.one_only:
