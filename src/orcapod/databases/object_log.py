@@ -19,10 +19,10 @@ The text is escaped into the key (``%XX`` for every character outside letters, d
 Callers that write long records split them over several appends.
 
 On local disk file names are too short for entries (255 bytes), so an entry is a file named
-``<time>-<random>`` holding the text (UTF-8), written under a temporary name and renamed into place
-(a reader never sees half an entry). A read lists the directory and reads only the files this
-log has not read before (entries never change), so it costs microseconds where a table's
-query costs milliseconds. ``max_length`` is 1 MiB there.
+``<time>-<random>`` holding the text (UTF-8), written under a temporary name and renamed
+into place (a reader never sees half an entry). A read lists the directory and reads only
+the files this log has not read before (entries never change), so it costs microseconds
+where a table's query costs milliseconds. ``max_length`` is 1 MiB there.
 
 Either way entries come back ordered by their time (the appender's clock), then by the random
 part. Nothing is ever deleted: the number of entries grows with the appends, so a log suits
@@ -122,7 +122,8 @@ class ObjectLog:
         return stamp
 
     def read(self) -> list[LogEntry]:
-        """Every entry appended so far, oldest first (one LIST per 1,000 entries)."""
+        """Every entry appended so far, oldest first (on object storage one LIST per 1,000
+        entries; on local disk a listing and a read of each file not read before)."""
         if not self._files.remote:
             return self._read_local()
         out: list[LogEntry] = []
