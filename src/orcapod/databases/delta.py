@@ -264,6 +264,8 @@ class DeltaTableDatabase(StoringBackend):
             uri = self.table_uri(key)
             state = self._states[key] = PathState(key, uri, self._storage_options)
             state.files = TableFiles.for_table(uri, self._filesystem)
+            if state.files is not None:
+                state.files.know_sizes(state.size_of)
         return state
 
     def _committed_ids(

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.databases.column_cache import ColumnCache
+from orcapod.databases.column_cache import ColumnCache, data_files
 from orcapod.databases.column_index import PACK_AFTER, REMOTE_PACK_AFTER, LookupIndex
 from orcapod.databases.delta_damage import damage_error
 from orcapod.databases.id_index import CommittedIds
@@ -234,6 +234,14 @@ class PathState:
             stored = self.stored_schema()
             assert stored is not None  # (a table has a stored schema)
             cache.record_commit(added, self.pending[0], stored, self.table)
+
+    def size_of(self, name: str) -> int | None:
+        """The size of data file ``name`` in the cached snapshot (None: not in it, or no
+        table yet); what ``TableFiles`` reads a data file with on object storage."""
+        if self.table is None:
+            return None
+        fact = data_files(self.table).get(name)
+        return None if fact is None else fact.size
 
     @property
     def remote(self) -> bool:
