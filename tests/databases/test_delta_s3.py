@@ -5,6 +5,7 @@ request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -110,6 +111,12 @@ def test_id_index_follows_other_writers_file_by_file(s3_server: Any) -> None:
     assert pc.count_distinct(table.column("id")).as_py() == 50
 
 
+def _connector(s3_server: Any) -> Callable[[], DeltaTableDatabase]:
+    """A new connection per call to one fresh store on the server (as another process has)."""
+    _, base = _store(s3_server)
+    return lambda: DeltaTableDatabase(base, storage_options=s3_server.options)
+
+
 def _requests(s3_server: Any, before: dict[str, int]) -> int:
     return sum(s3_server.counts().values()) - sum(before.values())
 
@@ -118,9 +125,8 @@ def test_reads_right_after_a_refresh_make_no_request_and_see_this_process_commit
     s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 60.0)  # (a slow machine)
-    _, base = _store(s3_server)
-    reader = DeltaTableDatabase(base, storage_options=s3_server.options)
-    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    connect = _connector(s3_server)
+    reader, writer = connect(), connect()
     writer.add_records(PATH, _rows(0, 5), "id")
     writer.flush()
     version = reader.committed_version(PATH)
@@ -142,8 +148,8 @@ def test_tokens_and_versions_right_after_an_own_commit_make_no_request(
     s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 60.0)  # (a slow machine)
-    _, base = _store(s3_server)
-    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    connect = _connector(s3_server)
+    db = connect()
     db.add_records(PATH, _rows(0, 5), "id")
     db.flush()  # creates the table
     start = db.table_token(PATH)
@@ -156,7 +162,7 @@ def test_tokens_and_versions_right_after_an_own_commit_make_no_request(
     assert db.committed_version(PATH) == 1
     assert _requests(s3_server, before) == 0  # the commit left the snapshot current
     # another database object's commit in this process is seen at once
-    other = DeltaTableDatabase(base, storage_options=s3_server.options)
+    other = connect()
     other.add_records(PATH, _rows(9, 12), "id")
     other.flush()
     token = db.table_token(PATH)
@@ -168,19 +174,18 @@ def test_an_unchanged_table_is_checked_by_one_request_and_new_commits_are_seen(
     s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delta_state, "READ_FRESH_SECONDS", 0.0)  # (each read checks)
-    _, base = _store(s3_server)
-    reader = DeltaTableDatabase(base, storage_options=s3_server.options)
-    writer = DeltaTableDatabase(base, storage_options=s3_server.options)
+    connect = _connector(s3_server)
+    reader, writer = connect(), connect()
     assert reader.committed_version(PATH) == -1
     before = s3_server.counts()
     assert reader.committed_version(PATH) == -1  # still no table: one probe
-    assert sum(s3_server.counts().values()) - sum(before.values()) == 1
+    assert _requests(s3_server, before) == 1
     writer.add_records(PATH, _rows(0, 5), "id")
     writer.flush()
     assert reader.committed_version(PATH) == 0  # the probe found the first commit
     before = s3_server.counts()
     assert reader.committed_version(PATH) == 0
-    assert sum(s3_server.counts().values()) - sum(before.values()) == 1
+    assert _requests(s3_server, before) == 1
     writer.add_records(PATH, _rows(5, 9), "id")
     writer.flush()
     table = reader.get_all_records(PATH, record_id_column="id")

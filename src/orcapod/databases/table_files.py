@@ -316,23 +316,8 @@ class TableFiles:
     def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
         """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
         file has no such column (it was written before the column existed)."""
-        path = file if self._local else file.removeprefix("s3://")
-        try:
-            fragment = self._fragment(file)
-            if fragment is not None:
-                if fragment.physical_schema.get_field_index(column) < 0:
-                    return None
-                return fragment.to_table(columns=[column], use_threads=False).column(column)
-            with self._fs.open_input_file(path) as handle:
-                parquet = pq.ParquetFile(handle)
-                if parquet.schema_arrow.get_field_index(column) < 0:
-                    return None
-                return parquet.read(columns=[column]).column(column)
-        except (OSError, pa.ArrowException) as err:
-            raise DatabaseError(
-                f"Cannot read column {column!r} of the data file {file}: {err}. Check that the "
-                "table's files are readable."
-            ) from err
+        table = self.read_columns(file, [column])
+        return table.column(column) if table.num_columns else None
 
     def read_columns(self, file: str, columns: Sequence[str]) -> pa.Table:
         """Those of ``columns`` that the parquet data file ``file`` has (as deltalake lists
