@@ -10,11 +10,13 @@ look long). Under ``min_work_seconds`` this process computes the rest itself, in
 order. Otherwise the rest is split into buckets claimed a batch at a time; a packet another
 process stored meanwhile is recorded as reused (or filtered), not computed.
 
-The first two timed calls are the input's first missing packets (a process alone computes in
-input order while the work is too short to share), so processes that start together each
-make them; the confirming calls are packets in this process's own bucket order (the order it
-claims buckets in, from a place derived from its claim owner id), so processes that start
-together confirm with different packets, which they would claim first anyway. The timed
+The timed calls are packets in this process's own bucket order (the order it claims buckets
+in, from a place derived from its claim owner id): processes that start together time
+different packets, which each would claim first anyway, so no row is computed twice for
+timing. Beyond ``_ORDERED_TIMING`` missing packets, the first two timed calls are the input's
+first missing packets instead: ordering the buckets costs about 0.1 us a packet, which a
+short run over a large input (computed here, in input order) would pay for nothing; there
+processes that start together each make those two calls (a few calls among thousands). The timed
 results are committed by the flush policy like the others. A process that finds other
 processes holding live claims (``ClaimBook.shared``: one read of the claims table) joins
 them without timing: they found the work worth sharing.
@@ -38,7 +40,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from orcapod.functions.engine.claims import ClaimBook, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, bucket_index
 from orcapod.functions.engine.events import PacketOutcome
 from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.engine.sharing import share_work
@@ -50,6 +52,8 @@ __all__ = ["compute_shared"]
 
 _CONFIRM_BELOW = 20
 _CONFIRM_SECONDS = 0.05
+#: up to this many missing packets, the first timed calls are made in bucket order
+_ORDERED_TIMING = 4096
 
 #: ``compute(items, heartbeat=..., flush=True)``: call and write the packets ``items``; the
 #: times the run's first two calls finished
@@ -77,13 +81,13 @@ def compute_shared(
     )
     writer.prepare()  # reads the function's data now: the calls are timed alone
     start = zlib.crc32(book.owner.encode())
-    sorted_keys: tuple[np.ndarray, np.ndarray] | None = None
+    sorted_keys: tuple[list[str], np.ndarray] | None = None
 
-    def buckets_of() -> tuple[np.ndarray, np.ndarray]:  # (names, bucket of each miss)
+    def buckets_of() -> tuple[list[str], np.ndarray]:  # (names, bucket of each miss)
         nonlocal sorted_keys
         if sorted_keys is None:
-            keys = bucket_keys(work.distinct.take(pa.array(misses)), work.plan.num_entries)
-            sorted_keys = np.unique(keys, return_inverse=True)
+            hashes = work.distinct.take(pa.array(misses))
+            sorted_keys = bucket_index(hashes, work.plan.num_entries)
         return sorted_keys
 
     def mine() -> np.ndarray:  # the misses in this process's order: those it claims first
@@ -141,20 +145,21 @@ def _time(
     window: int,
     least: float,
 ) -> tuple[np.ndarray, float] | None:
-    """Time calls to estimate the work (module docstring): the input's first two missing
-    packets, then, to confirm a borderline estimate, packets in this process's order
-    ``mine()``. Returns the packets computed and the estimated seconds per call, or None
-    once every packet is computed (in input order) because the work is too short to
-    share."""
+    """Time calls to estimate the work (module docstring): two packets in this process's
+    order ``mine()`` (the input's first two beyond ``_ORDERED_TIMING`` missing packets),
+    then, to confirm a borderline estimate, the next ones in that order. Returns the packets
+    computed and the estimated seconds per call, or None once every packet is computed (the
+    rest in input order) because the work is too short to share."""
+    order = mine() if len(misses) <= _ORDERED_TIMING else None
     started = time.monotonic()
-    finished_at = compute(misses[:2], flush=False)
+    done = (misses if order is None else order)[:2]
+    finished_at = compute(done, flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
     took = ends[0] - started
     if window == 1:
         took = min(took, ends[1] - ends[0])
-    done = misses[:2]
     if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > 2:
-        order = mine()
+        order = mine() if order is None else order
         rest = order[~np.isin(order, done)]
         probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
         started = time.monotonic()

@@ -32,7 +32,7 @@ from deltalake import DeltaTable
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.claim_logs import ClaimRow, ObjectClaimLog, TableClaimLog
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_index, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 
@@ -412,6 +412,21 @@ def test_bucket_keys_depend_only_on_the_input_size() -> None:
     assert bucket_keys(hashes, 5000).tolist() == ["a07", "3f1", "a92"]
 
 
+def test_bucket_index_places_every_hash_in_its_sorted_bucket() -> None:
+    """The vectorised index agrees with the buckets read one hash at a time, chunked or not."""
+    rng = np.random.default_rng(7)
+    digits = rng.integers(0, 16, size=(3000, 5))
+    hashes = ["arrow_row_v1:" + "".join(f"{d:x}" for d in row) for row in digits]
+    for n in (16, 17, 5000):
+        width = 1 if n <= 16 else 2 if n <= 4096 else 3
+        heads = [h[13 : 13 + width] for h in hashes]
+        for given in (pa.array(hashes), pa.chunked_array([hashes[:1000], hashes[1000:]])):
+            names, which = bucket_index(given, n)
+            assert names == sorted(set(heads))
+            assert [names[i] for i in which] == heads
+            assert bucket_keys(given, n).tolist() == heads
+
+
 def test_work_claims_reject_nonsense() -> None:
     for bad in ({"lease_seconds": 0}, {"poll_seconds": -1}, {"min_work_seconds": "5"}):
         with pytest.raises(InputValidationError, match="WorkClaims"):
@@ -543,8 +558,8 @@ def test_processes_share_a_node_and_compute_each_row_once(
     calls = _calls(tmp_path)
     xs = [x for _, x in calls]
     assert sorted(set(xs)) == list(range(n))  # nothing left uncomputed
-    # only timed calls (made before claiming) may repeat: the input's first two missing rows,
-    # which every process starting at once times
+    # only timed calls (made before claiming) may repeat: each process times rows of the
+    # bucket it would claim first, which another may claim before it
     assert len(xs) <= n + 4
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
     assert all(out.split() for out, _ in outputs), outputs

@@ -20,8 +20,8 @@ done, renews the ones held and releases the ones the last claim lost.
   until every bucket is done: every ``poll_seconds`` while the others' remaining work is
   short, else a poll grows (up to ``POLL_GROWTH`` times) while nothing changes, as a poll
   costs requests on object storage. The results of buckets done elsewhere are looked up at
-  most every ``LOOK_UP_SECONDS``, and once at the end (rows that failed there are computed
-  here).
+  most every ``LOOK_UP_SECONDS`` while the others' remaining work is long, and once at the
+  end (rows that failed there are computed here).
 """
 
 from __future__ import annotations
@@ -237,15 +237,23 @@ class Sharer:
         that lost every bucket to other processes the pause is a random part of
         ``poll_seconds`` instead. The results of the buckets set aside are looked up (and the
         rows that failed there computed: True when there were any) once every bucket is
-        done, or at most every ``LOOK_UP_SECONDS`` meanwhile."""
+        done, or at most every ``LOOK_UP_SECONDS`` meanwhile while the others' pending work
+        is not that short."""
         pending = self.pending
         done = [b for b in pending if self.status[b][0]]
         for bucket in done:
             del pending[bucket]
         self.done_elsewhere.extend(done)
+        # the others' pending work, spread over them: while it is short, their last buckets
+        # are done any moment, and a poll every ``poll_seconds`` finds them soon after (and
+        # the look-up at the end finds their results with the others': a look-up meanwhile
+        # would only add one)
+        holders = {o for b in pending for o in self.status[b][1]} - {self.book.owner}
+        left = sum(len(self.buckets[b]) for b in pending) * self.item_seconds
+        soon = left <= POLL_GROWTH * poll_seconds * max(1, len(holders))
         now = time.monotonic()
         failed = False
-        if not pending or now - self.looked_at >= LOOK_UP_SECONDS:
+        if not pending or (now - self.looked_at >= LOOK_UP_SECONDS and not soon):
             failed = self.look_up_done(compute, still_missing)
         if not pending:
             return failed
@@ -253,11 +261,6 @@ class Sharer:
             self.lost_all = False
             time.sleep(self.random.uniform(0, poll_seconds))
             return failed
-        # the others' pending work, spread over them: while it is short, their last buckets
-        # are done any moment, and a poll every ``poll_seconds`` finds them soon after
-        holders = {o for b in pending for o in self.status[b][1]} - {self.book.owner}
-        left = sum(len(self.buckets[b]) for b in pending) * self.item_seconds
-        soon = left <= POLL_GROWTH * poll_seconds * max(1, len(holders))
         self.poll = poll_seconds if done or soon or self.poll == 0 else self.poll * 2
         self.poll = min(self.poll, POLL_GROWTH * poll_seconds)
         time.sleep(max(0.0, self.read_at + self.poll - time.monotonic()))
