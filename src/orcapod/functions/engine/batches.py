@@ -17,11 +17,11 @@ done, renews the ones held and releases the ones the last claim lost.
   the items' compute time), up to ``GROWTH`` sixteenths and a fair share, and at least
   ``min_batch`` (the calls an executor runs at once).
 * Waiting. With nothing free, ``Sharer.wait`` sets aside the buckets done elsewhere and polls
-  until every bucket is done: every ``poll_seconds`` while the others' remaining work is
-  short, else a poll grows (up to ``POLL_GROWTH`` times) while nothing changes, as a poll
+  until every bucket is done: every half ``poll_seconds`` while the others' remaining work
+  is short, else a poll grows (up to ``POLL_GROWTH`` times) while nothing changes, as a poll
   costs requests on object storage. The results of buckets done elsewhere are looked up at
-  most every ``LOOK_UP_SECONDS`` while the others' remaining work is long, and once at the
-  end (rows that failed there are computed here).
+  most every ``LOOK_UP_SECONDS`` while the others' remaining work is longer than that, and
+  once at the end (rows that failed there are computed here).
 """
 
 from __future__ import annotations
@@ -232,28 +232,27 @@ class Sharer:
         done yet, wait until a poll has passed since the last read of the claims (the
         caller's settling and the look-ups count towards it; a poll is longer after each one
         that found nothing new, up to ``POLL_GROWTH`` times ``poll_seconds``: a poll costs
-        requests on object storage that slow the others down; but not while the others'
-        pending work, at this process's last time per item, is that short). After a claim
-        that lost every bucket to other processes the pause is a random part of
-        ``poll_seconds`` instead. The results of the buckets set aside are looked up (and the
-        rows that failed there computed: True when there were any) once every bucket is
-        done, or at most every ``LOOK_UP_SECONDS`` meanwhile while the others' pending work
-        is not that short."""
+        requests on object storage that slow the others down; but while the others' pending
+        work, at this process's last time per item and spread over them, is that short, a
+        poll is half ``poll_seconds``). After a claim that lost every bucket to other
+        processes the pause is a random part of ``poll_seconds`` instead. The results of the
+        buckets set aside are looked up (and the rows that failed there computed: True when
+        there were any) once every bucket is done, or at most every ``LOOK_UP_SECONDS``
+        meanwhile while the others' pending work is longer than that."""
         pending = self.pending
         done = [b for b in pending if self.status[b][0]]
         for bucket in done:
             del pending[bucket]
         self.done_elsewhere.extend(done)
-        # the others' pending work, spread over them: while it is short, their last buckets
-        # are done any moment, and a poll every ``poll_seconds`` finds them soon after (and
-        # the look-up at the end finds their results with the others': a look-up meanwhile
-        # would only add one)
+        # the others' pending work, spread over them, at this process's last time per item
         holders = {o for b in pending for o in self.status[b][1]} - {self.book.owner}
         left = sum(len(self.buckets[b]) for b in pending) * self.item_seconds
-        soon = left <= POLL_GROWTH * poll_seconds * max(1, len(holders))
+        left /= max(1, len(holders))
         now = time.monotonic()
         failed = False
-        if not pending or (now - self.looked_at >= LOOK_UP_SECONDS and not soon):
+        # a look-up meanwhile only while the wait is long: else the one at the end finds
+        # those results with the others', and one meanwhile would only add one
+        if not pending or (left > LOOK_UP_SECONDS and now - self.looked_at >= LOOK_UP_SECONDS):
             failed = self.look_up_done(compute, still_missing)
         if not pending:
             return failed
@@ -261,8 +260,14 @@ class Sharer:
             self.lost_all = False
             time.sleep(self.random.uniform(0, poll_seconds))
             return failed
-        self.poll = poll_seconds if done or soon or self.poll == 0 else self.poll * 2
-        self.poll = min(self.poll, POLL_GROWTH * poll_seconds)
+        if left <= POLL_GROWTH * poll_seconds:
+            # their last buckets are done any moment: a poll every half ``poll_seconds``
+            # finds them soon after (the last process to finish waits for the others to see
+            # it done)
+            self.poll = poll_seconds / 2
+        else:
+            self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2
+            self.poll = min(self.poll, POLL_GROWTH * poll_seconds)
         time.sleep(max(0.0, self.read_at + self.poll - time.monotonic()))
         return failed
 
