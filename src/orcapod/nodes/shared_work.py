@@ -10,13 +10,12 @@ look long). Under ``min_work_seconds`` this process computes the rest itself, in
 order. Otherwise the rest is split into buckets claimed a batch at a time; a packet another
 process stored meanwhile is recorded as reused (or filtered), not computed.
 
-The timed calls are packets in this process's own bucket order (the order it claims buckets
-in, from a place derived from its claim owner id): processes that start together time
-different packets, which each would claim first anyway, so no row is computed twice for
-timing. Beyond ``_ORDERED_TIMING`` missing packets, the first two timed calls are the input's
-first missing packets instead: ordering the buckets costs about 0.1 us a packet, which a
-short run over a large input (computed here, in input order) would pay for nothing; there
-processes that start together each make those two calls (a few calls among thousands). The timed
+The first two timed calls are the input's first missing packets: a process alone computes in
+input order while the work is too short to share (so a run with ``fail_fast`` stops at the
+first failing row in input order, with the rows before it stored), and processes that start
+together each make them; the confirming calls are packets in this process's own bucket order
+(the order it claims buckets in, from a place derived from its claim owner id), so processes
+that start together confirm with different packets, which they would claim first anyway. The timed
 results are committed by the flush policy like the others. A process that finds other
 processes holding live claims (``ClaimBook.shared``: one read of the claims table) joins
 them without timing: they found the work worth sharing.
@@ -52,8 +51,6 @@ __all__ = ["compute_shared"]
 
 _CONFIRM_BELOW = 20
 _CONFIRM_SECONDS = 0.05
-#: up to this many missing packets, the first timed calls are made in bucket order
-_ORDERED_TIMING = 4096
 
 #: ``compute(items, heartbeat=..., flush=True)``: call and write the packets ``items``; the
 #: times the run's first two calls finished
@@ -145,21 +142,20 @@ def _time(
     window: int,
     least: float,
 ) -> tuple[np.ndarray, float] | None:
-    """Time calls to estimate the work (module docstring): two packets in this process's
-    order ``mine()`` (the input's first two beyond ``_ORDERED_TIMING`` missing packets),
-    then, to confirm a borderline estimate, the next ones in that order. Returns the packets
-    computed and the estimated seconds per call, or None once every packet is computed (the
-    rest in input order) because the work is too short to share."""
-    order = mine() if len(misses) <= _ORDERED_TIMING else None
+    """Time calls to estimate the work (module docstring): the input's first two missing
+    packets, then, to confirm a borderline estimate, packets in this process's order
+    ``mine()``. Returns the packets computed and the estimated seconds per call, or None
+    once every packet is computed (in input order) because the work is too short to
+    share."""
     started = time.monotonic()
-    done = (misses if order is None else order)[:2]
-    finished_at = compute(done, flush=False)
+    finished_at = compute(misses[:2], flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
     took = ends[0] - started
     if window == 1:
         took = min(took, ends[1] - ends[0])
+    done = misses[:2]
     if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > 2:
-        order = mine() if order is None else order
+        order = mine()
         rest = order[~np.isin(order, done)]
         probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
         started = time.monotonic()

@@ -558,8 +558,8 @@ def test_processes_share_a_node_and_compute_each_row_once(
     calls = _calls(tmp_path)
     xs = [x for _, x in calls]
     assert sorted(set(xs)) == list(range(n))  # nothing left uncomputed
-    # only timed calls (made before claiming) may repeat: each process times rows of the
-    # bucket it would claim first, which another may claim before it
+    # only timed calls (made before claiming) may repeat: the input's first two missing rows,
+    # which every process starting at once times
     assert len(xs) <= n + 4
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
     assert all(out.split() for out, _ in outputs), outputs

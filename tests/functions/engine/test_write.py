@@ -33,9 +33,6 @@ def _run(
         FunctionPod(PythonPacketFunction(slow_start, "y")), src, DeltaTableDatabase(store)
     )
     node.flush_policy = FlushPolicy(seconds=flush_seconds)
-    # rows called in input order: with work claims on, the timed first calls are rows of the
-    # bucket the process would claim first
-    node.work_claims = None
     assert node.run().computed == n
     assert sorted(node.as_table().column("y").to_pylist()) == [2 * i for i in range(n)]
     (log,) = list((store / "_result" / "slow_start").glob("**/_delta_log"))

@@ -55,13 +55,10 @@ so every process retries them). Claims are used only where they pay: on a store 
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``WorkClaims.min_work_seconds``, estimated from the faster of the first two calls: the first
 also pays one-off costs) that a commit and a read per batch are small beside the work. Those
-two calls are made without a claim: processes that start together each make them, on
-the first rows of the bucket each would claim first (beyond 4,096 missing rows, on the
-first rows in input order, which spares a short run over a large input from ordering its
-buckets; processes starting together then each make them, and their results are stored
-once); a process that finds others holding live claims joins without them. The buckets are
-the first one to three hex digits of the input hash (more digits for larger inputs:
-``bucket_index``).
+two calls (the first missing rows, in input order) are made without a claim: processes that
+start together each make them (their results are stored once); a process that finds others
+holding live claims joins without them. The buckets are the first one to three hex digits of
+the input hash (more digits for larger inputs: ``bucket_index``).
 
 Where claims are kept (a table, or on object storage a log of objects) is
 ``orcapod.functions.engine.claim_logs``.
