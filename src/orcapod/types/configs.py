@@ -67,7 +67,9 @@ class FlushPolicy:
     at most about ``seconds`` of finished work (or four times the last commit's duration,
     when commits are that slow: a run never spends most of its time committing); ``rows``
     and ``bytes`` bound the memory a run holds (and the size of one commit) for small and for
-    large outputs (images, arrays).
+    large outputs (images, arrays). In a run that shares its work with other processes (work
+    claims) the results are committed this way and the pipeline records pointing at them
+    follow at most every 10 s and at the end of the run.
     Buffered bytes are exact for the Arrow tables a run buffers and estimated for computed
     outputs (every output's values while fewer than 64 are buffered, then every 64th)."""
 

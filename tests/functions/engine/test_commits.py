@@ -27,6 +27,7 @@ from deltalake import DeltaTable
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import FlushError
 from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine import write
 from orcapod.functions.engine.claim_logs import ClaimRow
 from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
 from orcapod.nodes import FunctionNode
@@ -152,6 +153,40 @@ def test_a_failed_background_commit_fails_the_run_and_marks_nothing_of_it_done(
     assert (rerun.computed, rerun.reused) == (60 - len(stored), len(stored))
     assert sorted(_stored_xs(store)) == list(range(60))  # each row once
     _check_done_buckets_stored(store, done, stored, 60)
+
+
+def _commits(log: Path) -> int:
+    return len(list(log.glob("*.json")))
+
+
+@pytest.mark.parametrize("every", [0.0, 60.0])
+def test_a_shared_run_holds_its_records_back_until_records_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float
+) -> None:
+    """Results are committed by the flush policy; the records pointing at them follow with
+    a results commit once ``RECORDS_SECONDS`` have passed, and at the end of the run, when
+    every row is recorded."""
+    _ended(monkeypatch, tmp_path)
+    monkeypatch.setattr(write, "RECORDS_SECONDS", every)
+    store = tmp_path / "store"
+    assert _node(SlowResults(store, delay=0.05), 60, flush_seconds=0.05).run().computed == 60
+    logs = list(store.rglob("_delta_log"))
+    (results,) = [
+        p
+        for p in logs
+        if "_result" in p.parts
+        and p.parent.relative_to(store / "_result").parts[0] not in ("_claims", "_identity")
+    ]
+    (records,) = [p for p in logs if "_result" not in p.parts and "_failures" not in p.parts]
+    assert _commits(results) >= 3
+    # held back: one records commit, at the end; else one with every results commit (a
+    # batch that joined the commit in flight stores its results in a commit of its own)
+    if every:
+        assert _commits(records) == 1
+    else:
+        assert 1 < _commits(records) <= _commits(results)
+    recorded = DeltaTable(str(records.parent)).to_pyarrow_table()
+    assert sorted(recorded.column("id").to_pylist()) == list(range(60))
 
 
 WORKER = textwrap.dedent(

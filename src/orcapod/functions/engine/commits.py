@@ -146,9 +146,9 @@ class CommitsInBackground(Generic[B]):
     the buffered rows over as one batch, counted in ``taken``; None when nothing is
     buffered, counted as landed at once), ``_commit`` (commit a batch, in any thread,
     calling ``_results_landed`` once its results are stored, and storing the results of the
-    batch it returns, if any, before the records; returns the rows whose outputs could not
-    be stored), ``_fail_unstorable`` (hand those on, in the calling thread) and
-    ``flush``."""
+    batch it returns, if any, before the records; ``background``: in the committing thread;
+    returns the rows whose outputs could not be stored), ``_fail_unstorable`` (hand those
+    on, in the calling thread) and ``flush``."""
 
     def _init_commits(self) -> None:
         self.taken = self.landed = 0
@@ -166,7 +166,7 @@ class CommitsInBackground(Generic[B]):
     def _take(self) -> B | None:
         raise NotImplementedError
 
-    def _commit(self, batch: B) -> Unstorable:
+    def _commit(self, batch: B, background: bool = False) -> Unstorable:
         raise NotImplementedError
 
     def _fail_unstorable(self, unstorable: Mapping[int, PacketFunctionError]) -> None:
@@ -228,7 +228,7 @@ class CommitsInBackground(Generic[B]):
         if batch is not None:
             with self._landing:
                 self._joinable = True
-            thread.start(lambda: self._commit(batch))
+            thread.start(lambda: self._commit(batch, background=True))
         if unstorable:
             self._fail_unstorable(unstorable)
 

@@ -14,7 +14,12 @@ storage, several processes committing to one table), the age limit is at least
 ``COMMIT_SPACING`` (4) times the last commit's duration; a killed run then loses at most that
 much. Within ``committing_in_background`` (a run sharing its work with other processes) those
 commits run in a thread of their own while the calls go on (``engine.commits``: one at a
-time, counted in ``taken`` / ``landed``). A commit writes, in this order, the results (one
+time, counted in ``taken`` / ``landed``), and they write the pipeline and failure records of
+the results they commit at most every ``RECORDS_SECONDS`` (10 s), holding them back meanwhile
+(the next commit writes them, and ``flush`` at the latest, at the run's end): the processes
+sharing the work read every commit to a table they write, and what they wait for is results
+(their records follow them anyway); a process killed meanwhile leaves results without records,
+which the others record as they look them up. A commit writes, in this order, the results (one
 ``store_many`` + flush of the result database), then the pipeline records pointing at them
 (built with ONE vectorised ``take`` over the input table), then the failure records, then
 flushes the pipeline database. Results and records are written as verified absent
@@ -53,7 +58,7 @@ from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
 from orcapod.types.columns import RECORD_ID
 
-__all__ = ["COMMIT_SPACING", "RecordBuilder", "RunWriter", "output_bytes"]
+__all__ = ["COMMIT_SPACING", "RECORDS_SECONDS", "RecordBuilder", "RunWriter", "output_bytes"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ RecordBuilder = Callable[[np.ndarray, pa.Array, bool], pa.Table]
 
 #: the age limit is at least this many times the last commit's duration
 COMMIT_SPACING = 4
+#: commits in the background write the records of committed results at most this often
+RECORDS_SECONDS = 10.0
 
 _COMPACT_ROWS = 1024
 _SAMPLE_EVERY = 64
@@ -158,6 +165,11 @@ class RunWriter(CommitsInBackground[_Batch]):
         self._packets: list[int] = []
         self._records: list[pa.Table] = []
         self._failures: list[pa.Table] = []
+        #: records and failure records of committed results, held back by background commits
+        #: (module docstring), and when the oldest of them was held back
+        self._held_records: list[pa.Table] = []
+        self._held_failures: list[pa.Table] = []
+        self._held_since = 0.0
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
         self._last_commit_seconds = 0.0  # how long the last commit took
@@ -266,7 +278,8 @@ class RunWriter(CommitsInBackground[_Batch]):
                 self._start(wait=False)
 
     def flush(self) -> None:
-        """Commit every buffered row (after the commit in flight, if any) before returning."""
+        """Commit every buffered row (after the commit in flight, if any) before returning,
+        and the records held back by commits in the background."""
         unstorable = None
         if self._thread is not None:
             _, unstorable = self._thread.collect(wait=True)
@@ -274,6 +287,8 @@ class RunWriter(CommitsInBackground[_Batch]):
         batch = self._take()
         if batch is not None:
             unstorable = {**(unstorable or {}), **self._commit(batch)}
+        elif self._held_records or self._held_failures:
+            self._write_records([], [], background=False)
         if unstorable:
             self._fail_unstorable(unstorable)
 
@@ -296,10 +311,11 @@ class RunWriter(CommitsInBackground[_Batch]):
         self._compacted = self._rows = self._bytes = 0
         return batch
 
-    def _commit(self, batch: _Batch) -> dict[int, PacketFunctionError]:
+    def _commit(self, batch: _Batch, background: bool = False) -> dict[int, PacketFunctionError]:
         """Commit ``batch`` (in any thread; it counts as ``landed`` once its results are
         stored, and a batch handed over meanwhile joins it: ``engine.commits``); the rows
-        whose output cannot be stored."""
+        whose output cannot be stored. ``background``: a commit in the committing thread,
+        which holds the records back until ``RECORDS_SECONDS`` (module docstring)."""
         started = time.monotonic()
         unstorable: dict[int, PacketFunctionError] = {}
         records: list[pa.Table] = []
@@ -313,6 +329,24 @@ class RunWriter(CommitsInBackground[_Batch]):
                 records.append(built)
                 unstorable.update(bad)
             joining = self._results_landed()
+        self._write_records(records, failures, background)
+        self._last_commit_seconds = time.monotonic() - started
+        return unstorable
+
+    def _write_records(
+        self, records: list[pa.Table], failures: list[pa.Table], background: bool
+    ) -> None:
+        """Commit ``records`` and ``failures`` with those held back before; in the
+        background, hold them back instead while the oldest held has waited less than
+        ``RECORDS_SECONDS`` (module docstring)."""
+        if (records or failures) and not (self._held_records or self._held_failures):
+            self._held_since = time.monotonic()
+        self._held_records.extend(records)
+        self._held_failures.extend(failures)
+        if background and time.monotonic() - self._held_since < RECORDS_SECONDS:
+            return
+        records, self._held_records = self._held_records, []
+        failures, self._held_failures = self._held_failures, []
         if records:
             self._pipeline_db.add_records(
                 self._path,
@@ -330,8 +364,6 @@ class RunWriter(CommitsInBackground[_Batch]):
             )
         if records or failures:
             self._pipeline_db.flush()
-        self._last_commit_seconds = time.monotonic() - started
-        return unstorable
 
     def _store_results(self, batch: _Batch) -> tuple[pa.Table, dict[int, PacketFunctionError]]:
         """Store and commit the results of ``batch``; the records pointing at them, and the
