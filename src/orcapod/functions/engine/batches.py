@@ -262,8 +262,7 @@ class Sharer:
             return failed
         if left <= POLL_GROWTH * poll_seconds:
             # their last buckets are done any moment: a poll every half ``poll_seconds``
-            # finds them soon after (the last process to finish waits for the others to see
-            # it done)
+            # finds them soon after (each process's run ends only once it has seen them)
             self.poll = poll_seconds / 2
         else:
             self.poll = poll_seconds if done or self.poll == 0 else self.poll * 2

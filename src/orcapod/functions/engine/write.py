@@ -19,7 +19,8 @@ the results they commit at most every ``RECORDS_SECONDS`` (10 s), holding them b
 (the next commit writes them, and ``flush`` at the latest, at the run's end): the processes
 sharing the work read every commit to a table they write, and what they wait for is results
 (their records follow them anyway); a process killed meanwhile leaves results without records,
-which the others record as they look them up. A commit writes, in this order, the results (one
+which the others record as they look them up (or the next run does, as after a kill between
+the two commits below). A commit writes, in this order, the results (one
 ``store_many`` + flush of the result database), then the pipeline records pointing at them
 (built with ONE vectorised ``take`` over the input table), then the failure records, then
 flushes the pipeline database. Results and records are written as verified absent
