@@ -217,6 +217,33 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
     assert sorted(computed) == [0, 1, 2, 6]
 
 
+def test_waiting_for_the_others_last_buckets_costs_one_look_up(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    """With nothing left to claim and the others' remaining work short, a process looks the
+    results of the buckets done elsewhere up once, when every bucket is done: not once while
+    it waits and again at the end (each look-up reads what the others committed since)."""
+    other = book(store, "other")
+    assert other.claim(["b", "c"]) == ["b", "c"]
+    other.finish(["b"])  # done before this process waits
+    mine = book(store, "mine")
+    looked: list[list[int]] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        return None
+
+    def still_missing(items: np.ndarray) -> np.ndarray:
+        looked.append(sorted(items.tolist()))
+        return items[:0]
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(lambda: (time.sleep(0.3), other.finish(["c"])))
+        buckets = {"a": np.array([0]), "b": np.array([1]), "c": np.array([2])}
+        share_work(mine, buckets, compute, still_missing, poll_seconds=0.05)
+        later.result()
+    assert looked == [[1, 2]]
+
+
 def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDatabase]) -> None:
     """With ``look_up``, the results of each claimed batch's buckets that another process held
     before are looked up as they are claimed (ahead of their compute, off the calling thread)
