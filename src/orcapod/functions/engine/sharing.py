@@ -248,9 +248,9 @@ class _Held:
         beat: Callable[[], None] | None = None,
     ) -> None:
         """Commit every computed result and mark its buckets (and ``finished``) done once
-        the results have landed (the records pointing at them may still be committing),
-        releasing ``released`` in the same claims commit; ``beat()`` is called while it
-        waits for the commit (``keep_alive``)."""
+        the results have landed (the records pointing at them may still be committing) and
+        the renewal in flight, if any, has landed, releasing ``released`` in the same claims
+        commit; ``beat()`` is called while it waits for the commit (``keep_alive``)."""
         if self.uncommitted and self.commits is not None:
             self.commits.flush_results(beat)
         self.committed.extend(bucket for bucket, _, _ in self.uncommitted)
@@ -258,6 +258,9 @@ class _Held:
         done, self.committed = [*finished, *self.committed], []
         for bucket in done:
             self.written.pop(bucket, None)
+        if self.renewing is not None:  # (it lands first: a done row is its bucket's last)
+            renewing, self.renewing = self.renewing, None
+            renewing.result()  # (raises what the renewal raised)
         self.book.renew((), finished=done, released=released)
 
     def heartbeat(self, ahead: _Ahead, pool: ThreadPoolExecutor) -> Callable[[], None]:
