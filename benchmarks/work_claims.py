@@ -43,7 +43,7 @@ WORKER = textwrap.dedent(
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
-    from orcapod.functions.engine.claims import WorkClaims
+    from orcapod.types import WorkClaims
     from orcapod.nodes import FunctionNode
     from orcapod.sources import DictSource
 

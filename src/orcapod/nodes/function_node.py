@@ -27,7 +27,6 @@ from orcapod.data import Packet, Tag
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions import CachedFunctionPod, FunctionPod, ResultCache
-from orcapod.functions.engine.claims import WorkClaims
 from orcapod.functions.identity_store import record_identity
 from orcapod.nodes.bindings import NodeDatabases
 from orcapod.nodes.function_input import NodeInput
@@ -37,7 +36,7 @@ from orcapod.nodes.node_run import CHUNK_ROWS, run_node
 from orcapod.nodes.run_settings import RunSettings, check_concurrency, warn_failed
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
-from orcapod.types import ErrorPolicy, FlushPolicy
+from orcapod.types import ErrorPolicy, FlushPolicy, WorkClaims
 
 __all__ = ["FunctionNode"]
 

@@ -11,11 +11,10 @@ from typing import Any, TypeVar
 
 from orcapod.errors import FailedRowsWarning, InputValidationError
 from orcapod.functions import FunctionPod
-from orcapod.functions.engine.claims import WorkClaims
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.summary import NodeRunSummary
-from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy
+from orcapod.types import CacheMatch, ErrorPolicy, FlushPolicy, WorkClaims
 from orcapod.types.columns import FAILURE_ID, PIPELINE_ENTRY_ID
 
 __all__ = [

@@ -11,7 +11,13 @@ from orcapod.types.aliases import (
 )
 from orcapod.types.arrays import ArrayType, Shape
 from orcapod.types.column_config import ColumnConfig
-from orcapod.types.configs import FlushPolicy, NodeConfig, PipelineConfig, resolve_concurrency
+from orcapod.types.configs import (
+    FlushPolicy,
+    NodeConfig,
+    PipelineConfig,
+    WorkClaims,
+    resolve_concurrency,
+)
 from orcapod.types.content_hash import ContentHash
 from orcapod.types.enums import CacheMatch, CacheMode, ErrorPolicy, ExecutorType
 from orcapod.types.schema import Schema
@@ -36,5 +42,6 @@ __all__ = [
     "SchemaLike",
     "Shape",
     "TagValue",
+    "WorkClaims",
     "resolve_concurrency",
 ]

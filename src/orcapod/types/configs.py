@@ -90,3 +90,32 @@ class FlushPolicy:
             raise InputValidationError(
                 f"FlushPolicy.seconds must be a positive number, got {self.seconds!r}"
             )
+
+
+@dataclass(frozen=True)
+class WorkClaims:
+    """How processes running the same function node on one persistent store share its missing
+    rows (``FunctionNode.work_claims``; how claims work: ``orcapod.functions.engine.claims``).
+
+    ``lease_seconds``: how long a claim lives without renewal (a dead holder's buckets are
+    taken over after at most this long); ``min_work_seconds``: claims are used only when the
+    run's missing rows would take at least this long (the faster of the first two calls'
+    times their number): a claim costs a commit and a read, small only beside seconds of work;
+    ``poll_seconds``: how often a process that waits for other processes' buckets looks again.
+    """
+
+    lease_seconds: float = 60.0
+    min_work_seconds: float = 5.0
+    poll_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("lease_seconds", "min_work_seconds", "poll_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InputValidationError(
+                    f"WorkClaims.{name} must be a non-negative number of seconds, got {value!r}"
+                )
+        if self.lease_seconds <= 0:
+            raise InputValidationError(
+                f"WorkClaims.lease_seconds must be positive, got {self.lease_seconds!r}"
+            )

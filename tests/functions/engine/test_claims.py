@@ -32,9 +32,10 @@ from deltalake import DeltaTable
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.claim_logs import ClaimRow, ObjectClaimLog, TableClaimLog
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_index, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, bucket_index, bucket_keys
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
+from orcapod.types import WorkClaims
 
 PATH = ("claims", "f")
 S3_SERVER = Path(__file__).parents[2] / "databases" / "s3_server.py"
@@ -468,7 +469,7 @@ WORKER = textwrap.dedent(
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase, SQLiteDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
-    from orcapod.functions.engine.claims import WorkClaims
+    from orcapod.types import WorkClaims
     from orcapod.nodes import FunctionNode
     from orcapod.sources import DictSource
 

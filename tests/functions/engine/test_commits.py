@@ -29,10 +29,10 @@ from orcapod.errors import FlushError
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.engine import write
 from orcapod.functions.engine.claim_logs import ClaimRow
-from orcapod.functions.engine.claims import ClaimBook, WorkClaims, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, bucket_keys
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
-from orcapod.types import FlushPolicy
+from orcapod.types import FlushPolicy, WorkClaims
 
 #: where ``tick`` notes when each call ended (a str: its value is part of the function's
 #: identity, so each test sets it once)
@@ -195,7 +195,7 @@ WORKER = textwrap.dedent(
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
-    from orcapod.functions.engine.claims import WorkClaims
+    from orcapod.types import WorkClaims
     from orcapod.nodes import FunctionNode
     from orcapod.sources import DictSource
     from orcapod.types import FlushPolicy

@@ -53,8 +53,9 @@ so rows stored without a claim are computed again), a run
 retrying the rows that failed in an earlier run over the same input (their buckets are done,
 so every process retries them). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
-(``WorkClaims.min_work_seconds``, estimated from the faster of the first two calls: the first
-also pays one-off costs) that a commit and a read per batch are small beside the work. Those
+(``orcapod.types.WorkClaims.min_work_seconds``, estimated from the faster of the first two
+calls: the first also pays one-off costs) that a commit and a read per batch are small beside
+the work. Those
 two calls (the first missing rows, in input order) are made without a claim: processes that
 start together each make them (their results are stored once); a process that finds others
 holding live claims joins without them. The buckets are the first one to three hex digits of
@@ -79,42 +80,13 @@ import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import InputValidationError
 from orcapod.functions.engine.claim_logs import ClaimLog, ClaimRow, claim_log
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "WorkClaims", "bucket_index", "bucket_keys"]
+__all__ = ["ClaimBook", "bucket_index", "bucket_keys"]
 
 _LIVE = ("claimed", "renewed")
 _HASH_PREFIX_LEN = len("arrow_row_v1:")
-
-
-@dataclass(frozen=True)
-class WorkClaims:
-    """How processes share a function node's missing rows (see the module docstring).
-
-    ``lease_seconds``: how long a claim lives without renewal (a dead holder's buckets are
-    taken over after at most this long); ``min_work_seconds``: claims are used only when the
-    run's missing rows would take at least this long (the faster of the first two calls'
-    times their number): a claim costs a commit and a read, small only beside seconds of work;
-    ``poll_seconds``: how often a process that waits for other processes' buckets looks again.
-    """
-
-    lease_seconds: float = 60.0
-    min_work_seconds: float = 5.0
-    poll_seconds: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("lease_seconds", "min_work_seconds", "poll_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InputValidationError(
-                    f"WorkClaims.{name} must be a non-negative number of seconds, got {value!r}"
-                )
-        if self.lease_seconds <= 0:
-            raise InputValidationError(
-                f"WorkClaims.lease_seconds must be positive, got {self.lease_seconds!r}"
-            )
 
 
 def bucket_index(input_hashes: pa.Array, num_distinct: int) -> tuple[list[str], np.ndarray]:
