@@ -42,8 +42,10 @@ the function and the tag; the next run retries it), in the calling thread.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +55,7 @@ from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import PacketFunctionError, SchemaError
-from orcapod.functions.engine.commits import CommitsInBackground
+from orcapod.functions.engine.commits import BEAT_SECONDS, CommitThread, Unstorable
 from orcapod.functions.provenance import OwnValues
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types import FlushPolicy
@@ -114,8 +116,10 @@ def _sampled(before: int, start: int, end: int) -> range | list[int]:
     return [*range(start, first), *every] if first > start else every
 
 
-class RunWriter(CommitsInBackground[_Batch]):
-    """Buffers one run's results, records and failures and commits them in batches."""
+class RunWriter:
+    """Buffers one run's results, records and failures and commits them in batches, in the
+    calling thread or, within ``committing_in_background``, in a committing thread
+    (``engine.commits``: the ``Commits`` a shared run asks of it)."""
 
     def __init__(
         self,
@@ -174,7 +178,16 @@ class RunWriter(CommitsInBackground[_Batch]):
         self._rows = 0
         self._oldest = 0.0  # when the oldest buffered row arrived (valid while _rows > 0)
         self._last_commit_seconds = 0.0  # how long the last commit took
-        self._init_commits()  # (``taken``, ``landed``: ``engine.commits``)
+        #: batches handed over to be committed, and those whose results landed (in order:
+        #: ``engine.commits``)
+        self.taken = self.landed = 0
+        self._thread: CommitThread[Unstorable] | None = None  # (``committing_in_background``)
+        self._wanted = False  # a flush was asked for while a commit was in flight
+        self._landing = threading.Condition()
+        #: a batch may join the commit in flight (its results not all landed yet), and the
+        #: batch handed over to join it (``flush_results``)
+        self._joinable = False
+        self._joining: _Batch | None = None
 
     def add_computed(self, packet: int, output: Packet | OwnValues | None) -> None:
         """A freshly computed result (None: filtered) of the packet with index ``packet``
@@ -365,6 +378,98 @@ class RunWriter(CommitsInBackground[_Batch]):
             )
         if records or failures:
             self._pipeline_db.flush()
+
+    def _results_landed(self) -> _Batch | None:  # (in the thread that commits)
+        """Count a batch's results as landed; the batch handed over meanwhile to join this
+        commit (its results are stored next, before the records of both), if any."""
+        with self._landing:
+            self.landed += 1
+            self._landing.notify_all()
+            joining, self._joining = self._joining, None
+            self._joinable = joining is not None
+            return joining
+
+    @contextmanager
+    def committing_in_background(self) -> Iterator[None]:
+        """Within it, ``flush_soon`` (and the flush policy's commits) run in a committing
+        thread while the caller goes on; ``flush`` still commits everything before it
+        returns. Leaving it waits for the commit in flight."""
+        thread: CommitThread[Unstorable] = CommitThread()
+        self._thread = thread
+        try:
+            yield
+        except BaseException as err:
+            self._thread = None
+            thread.close(err)
+            raise
+        self._thread = None
+        _, unstorable = thread.collect(wait=True)
+        thread.close(None)
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def flush_soon(self) -> None:
+        """Commit every buffered row: in the committing thread within
+        ``committing_in_background`` (after the commit in flight: at the next row or flush
+        once it has landed), else at once (``flush``)."""
+        if self._thread is None:
+            self.flush()
+        else:
+            self._wanted = True
+            self._start(wait=False)
+
+    def _start(self, wait: bool) -> None:
+        """Start committing the buffered rows in the committing thread once the commit in
+        flight has ended (``wait``: wait for it; else start only if there is none), handing
+        on what the last one could not store."""
+        thread = self._thread
+        assert thread is not None
+        if thread.busy() and not wait:
+            return
+        _, unstorable = thread.collect(wait=True)
+        self._wanted = False
+        batch = self._take()
+        if batch is not None:
+            with self._landing:
+                self._joinable = True
+            thread.start(lambda: self._commit(batch, background=True))
+        if unstorable:
+            self._fail_unstorable(unstorable)
+
+    def flush_results(self, beat: Callable[[], None] | None = None) -> None:
+        """Commit every buffered row; return once their results have landed (within
+        ``committing_in_background``, the records pointing at them may still be committing),
+        calling ``beat()`` every ``BEAT_SECONDS`` while it waits (e.g. to renew claims)."""
+        thread = self._thread
+        if thread is None:
+            self.flush()
+            return
+        if self._buffered():
+            with self._landing:  # join the commit in flight while its results are stored
+                joined = self._joinable and thread.busy()
+                if joined:
+                    self._joining, self._wanted = self._take(), False
+            if not joined:  # else after it
+                self._wait(thread, lambda: not thread.busy(), beat)
+                self._start(wait=True)
+        self._wait(thread, lambda: self.landed >= self.taken, beat)
+        if self.landed < self.taken:  # the commit ended before its results landed: it failed
+            with self._landing:
+                self._joining = None  # (lost with it: nothing of it is marked done)
+            thread.collect(wait=True)
+
+    def _wait(
+        self,
+        thread: CommitThread[Unstorable],
+        done: Callable[[], bool],
+        beat: Callable[[], None] | None,
+    ) -> None:
+        """Until ``done()`` or the commit in flight has ended, beating meanwhile."""
+        while not done() and thread.busy():
+            with self._landing:
+                self._landing.wait_for(done, timeout=BEAT_SECONDS)
+            if beat is not None:
+                beat()
 
     def _store_results(self, batch: _Batch) -> tuple[pa.Table, dict[int, PacketFunctionError]]:
         """Store and commit the results of ``batch``; the records pointing at them, and the
