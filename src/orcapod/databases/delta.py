@@ -238,8 +238,8 @@ class DeltaTableDatabase(StoringBackend):
         return str(Path(self._base, *names))
 
     def object_log(self, path: Sequence[str]) -> ObjectLog | None:
-        """On S3, the ``ObjectLog`` in ``<table of path>/_entries``; None elsewhere (a local
-        directory has no cheaper log than the table; file names are too short for entries)."""
+        """The ``ObjectLog`` in ``<table of path>/_entries``, on local disk or S3; None for a
+        store elsewhere (``gs://``, ...), whose files orcapod does not reach itself."""
         uri = self.table_uri(path)
         files = TableFiles.for_table(uri, self._filesystem)
         return None if files is None else ObjectLog(files, "_entries")

@@ -29,7 +29,7 @@ from orcapod.errors import FlushError
 from orcapod.functions import FunctionPod, PythonPacketFunction
 from orcapod.functions.engine import write
 from orcapod.functions.engine.claim_logs import ClaimRow
-from orcapod.functions.engine.claims import ClaimBook, bucket_keys
+from orcapod.functions.engine.claims import ClaimBook, bucket_index
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import FlushPolicy, WorkClaims
@@ -92,9 +92,15 @@ def _node(db: DeltaTableDatabase, n: int, flush_seconds: float = 0.1) -> Functio
 
 def _results(store: Path) -> pa.Table | None:
     """The results table of the store's function (None: none yet)."""
+    log = _results_log(store)
+    return None if log is None else DeltaTable(str(log.parent)).to_pyarrow_table()
+
+
+def _results_log(store: Path) -> Path | None:
+    """The Delta log of the store's function's results table (None: none yet)."""
     for log in (store / "_result").rglob("_delta_log"):
         if log.parent.relative_to(store / "_result").parts[0] not in ("_claims", "_identity"):
-            return DeltaTable(str(log.parent)).to_pyarrow_table()
+            return log
     return None
 
 
@@ -118,9 +124,9 @@ def _check_done_buckets_stored(store: Path, done: set[str], stored: set[int], n:
     input hashes of the full results table, after a rerun stored every row)."""
     results = _results(store)
     assert results is not None
-    buckets = bucket_keys(results.column("__input_packet_hash").combine_chunks(), n)
+    names, which = bucket_index(results.column("__input_packet_hash"), n)
     xs = [y // 2 for y in results.column("y").to_pylist()]
-    for x, bucket in zip(xs, buckets, strict=True):
+    for x, bucket in zip(xs, (names[i] for i in which), strict=True):
         assert bucket not in done or x in stored, (x, bucket)
 
 
@@ -170,14 +176,10 @@ def test_a_shared_run_holds_its_records_back_until_records_seconds(
     monkeypatch.setattr(write, "RECORDS_SECONDS", every)
     store = tmp_path / "store"
     assert _node(SlowResults(store, delay=0.05), 60, flush_seconds=0.05).run().computed == 60
-    logs = list(store.rglob("_delta_log"))
-    (results,) = [
-        p
-        for p in logs
-        if "_result" in p.parts
-        and p.parent.relative_to(store / "_result").parts[0] not in ("_claims", "_identity")
-    ]
+    results = _results_log(store)
+    logs = store.rglob("_delta_log")
     (records,) = [p for p in logs if "_result" not in p.parts and "_failures" not in p.parts]
+    assert results is not None
     assert _commits(results) >= 3
     # held back: one records commit, at the end; else one with every results commit (a
     # batch that joined the commit in flight stores its results in a commit of its own)
@@ -195,10 +197,9 @@ WORKER = textwrap.dedent(
     from pathlib import Path
     from orcapod.databases import DeltaTableDatabase
     from orcapod.functions import FunctionPod, PythonPacketFunction
-    from orcapod.types import WorkClaims
     from orcapod.nodes import FunctionNode
     from orcapod.sources import DictSource
-    from orcapod.types import FlushPolicy
+    from orcapod.types import FlushPolicy, WorkClaims
 
     store, log, n, slow_writes = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 

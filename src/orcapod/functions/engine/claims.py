@@ -55,13 +55,12 @@ so every process retries them). Claims are used only where they pay: on a store 
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``orcapod.types.WorkClaims.min_work_seconds``, estimated from the faster of the first two
 calls: the first also pays one-off costs) that a commit and a read per batch are small beside
-the work. Those
-two calls (the first missing rows, in input order) are made without a claim: processes that
-start together each make them (their results are stored once); a process that finds others
-holding live claims joins without them. The buckets are the first one to three hex digits of
-the input hash (more digits for larger inputs: ``bucket_index``).
+the work. Those two calls (the first missing rows, in input order) are made without a claim:
+processes that start together each make them (their results are stored once); a process that
+finds others holding live claims joins without them. The buckets are the first one to three
+hex digits of the input hash (more digits for larger inputs: ``bucket_index``).
 
-Where claims are kept (a table, or on object storage a log of objects) is
+Where claims are kept (a Delta store's object log, a SQL store's table) is
 ``orcapod.functions.engine.claim_logs``.
 """
 
@@ -83,7 +82,7 @@ from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.claim_logs import ClaimLog, ClaimRow, claim_log
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "bucket_index", "bucket_keys"]
+__all__ = ["ClaimBook", "bucket_index"]
 
 _LIVE = ("claimed", "renewed")
 _HASH_PREFIX_LEN = len("arrow_row_v1:")
@@ -106,12 +105,6 @@ def bucket_index(input_hashes: pa.Array, num_distinct: int) -> tuple[list[str], 
     place[order] = np.arange(len(names))
     which = place[encoded.indices.to_numpy(zero_copy_only=False)]
     return [names[i] for i in order], which
-
-
-def bucket_keys(input_hashes: pa.Array, num_distinct: int) -> np.ndarray:
-    """The bucket of every input hash (``bucket_index``), as an array of strings."""
-    names, which = bucket_index(input_hashes, num_distinct)
-    return np.asarray(names, dtype=object)[which]
 
 
 @dataclass
