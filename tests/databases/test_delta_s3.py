@@ -511,9 +511,42 @@ def test_an_add_uses_the_fresh_snapshot_and_its_commit_catches_newer_rows(
     assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(12))
     other.add_records(PATH, _rows(12, 14), "id")
     other.flush()
-    db.add_records(PATH, _rows(13, 15), "id")  # r13 is stored by now, unknown to db's snapshot
+    # db lost a commit to another writer moments ago: its next add probes the table first,
+    # so it finds r13 stored at once instead of at a failed commit
     with pytest.raises(DuplicateRecordError, match="r13"):
-        db.flush()
+        db.add_records(PATH, _rows(13, 15), "id")
     table = db.get_all_records(PATH, record_id_column="id")
     assert table is not None
-    assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(15))
+    assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(14))
+
+
+def _data_files(s3_server: Any, bucket: str) -> set[str]:
+    """The data files under the test table's folder (whether a commit refers to them or not)."""
+    keys = s3_server.keys(bucket, "store/results/fn/")
+    return {k for k in keys if k.endswith(".parquet") and "_delta_log" not in k}
+
+
+def test_a_writer_that_lost_a_commit_probes_before_the_next_one(s3_server: Any) -> None:
+    # a commit attempted on a stale snapshot fails after its data file was written; once a
+    # writer has lost a commit to another, it probes the log before each add and commit
+    bucket, base = _store(s3_server)
+    db = DeltaTableDatabase(base, storage_options=s3_server.options)
+    other = DeltaTableDatabase(base, storage_options=s3_server.options)  # another process
+    db.add_records(PATH, _rows(0, 5), "id")
+    db.flush()
+    other.add_records(PATH, _rows(5, 10), "id")
+    other.flush()
+    for writer, first in ((db, 10), (other, 12)):  # on snapshots read moments ago: stale
+        writer.add_records(PATH, _rows(first, first + 2), "id")
+        writer.flush()  # fails once (its data file stays behind, unreferenced), then lands
+    assert len(_data_files(s3_server, bucket)) == 4 + 2  # (4 commits landed, 2 lost)
+    for round_ in range(3):  # the two go on committing in turn
+        first = 14 + 4 * round_
+        other.add_records(PATH, _rows(first, first + 2), "id")
+        other.flush()
+        db.add_records(PATH, _rows(first + 2, first + 4), "id")
+        db.flush()
+    stored = db.get_all_records(PATH, record_id_column="id")
+    assert stored is not None
+    assert sorted(stored.column("id").to_pylist()) == sorted(f"r{i}" for i in range(26))
+    assert len(_data_files(s3_server, bucket)) == 4 + 6 + 2  # no commit failed again

@@ -53,13 +53,19 @@ against the new rows, drops what is now a duplicate, and tries again (up to
 store one record id twice, also for overlapping ids under ``skip_duplicates=True`` (the first
 committed row stays). The same makes refreshing before an add or a commit an optimisation, not
 a condition of correctness: on object storage, where a refresh is a request, an add uses a
-snapshot read or probed within ``REPLAY_SECONDS`` as it is (``PathState.refresh_for_write``),
-as does the flush after it. After a lost commit the writer waits a random 0 to ``attempts`` ms
-(at most 50 ms) before retrying: short at first because the winner never pauses and a long
-pause lets a fast writer starve the loser, growing so that ``max_commit_attempts`` (default
-200) spans several seconds of contention. A row added *without* ``skip_duplicates`` whose id
-another process committed first cannot be stored; ``flush()`` commits the rest and then raises
-``DuplicateRecordError`` naming those ids.
+snapshot read or probed within ``COMMIT_FRESH_SECONDS`` (1 s) as it is
+(``PathState.refresh_for_write``), as does the flush after it; an older one is probed first,
+since a commit on a stale snapshot costs a data file written in vain and two or three
+requests, a probe one; and while other writers are committing to the path (this process lost
+a commit to it within the last minute) every add and commit is probed first. After a lost
+commit the writer waits a random time between 0 and ``attempts`` times as long as the lost
+attempt took (at most 50 times): writers that lost together then retry one after another
+instead of colliding again (on object storage an attempt takes tens of milliseconds, so a
+pause of a few milliseconds separated nobody), short at first because the winner never
+pauses and a long pause lets a fast writer starve the loser, growing so that
+``max_commit_attempts`` (default 200) spans several seconds of contention. A row added
+*without* ``skip_duplicates`` whose id another process committed first cannot be stored;
+``flush()`` commits the rest and then raises ``DuplicateRecordError`` naming those ids.
 
 Exactly-once commits. Each commit carries a Delta application transaction
 ``(writer id, sequence number)``. When a write fails in a way that leaves its outcome unknown
@@ -421,11 +427,14 @@ class DeltaTableDatabase(StoringBackend):
                     "attempts: other writers kept committing first. Retry the flush later or "
                     "raise max_commit_attempts."
                 )
+            started = time.monotonic()
             if self._commit(key, state):
                 self._drop_first_batch(state)
             else:
                 state.checked_version = None
-                time.sleep(random.uniform(0, 0.001 * min(attempts, 50)))
+                state.lost_at = time.monotonic()
+                took = max(state.lost_at - started, 0.001)
+                time.sleep(random.uniform(0, took * min(attempts, 50)))
         state.clear_pending()
         return rejected
 

@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = [
+    "COMMIT_FRESH_SECONDS",
+    "CONTENDED_SECONDS",
     "FRESH_SECONDS",
     "NO_TABLE",
     "READ_FRESH_SECONDS",
@@ -87,6 +89,11 @@ FRESH_SECONDS = 0.1
 REPLAY_SECONDS = 60.0
 #: on object storage, a read uses a snapshot confirmed current this recently as it is
 READ_FRESH_SECONDS = 0.1
+#: on object storage, a snapshot confirmed current this recently need not be probed before a
+#: commit attempt, unless a commit of this process to the path lost within
+#: ``CONTENDED_SECONDS``
+COMMIT_FRESH_SECONDS = 1.0
+CONTENDED_SECONDS = 60.0
 
 #: per table location, a number that changes at every commit attempt of this process
 _LAST_COMMIT: dict[str, int] = {}
@@ -138,6 +145,8 @@ class PathState:
     commits_seen: int | None = None
     #: the table's ids sidecar was asked and did not answer (``delta_reads.known_stored``)
     ids_unknown: bool = False
+    #: when a commit attempt of this process last lost to another writer's
+    lost_at: float = -math.inf
 
     @property
     def version(self) -> int:
@@ -251,11 +260,18 @@ class PathState:
     def fresh(self) -> bool:
         """May a commit attempt start from the cached snapshot without refreshing it? Locally
         when it was refreshed within the last ``FRESH_SECONDS``; on object storage within the
-        last ``REPLAY_SECONDS``, as a refresh there is a request and the commit is a
+        last ``COMMIT_FRESH_SECONDS``, as a refresh there is a request and the commit is a
         compare-and-swap: one made on a stale snapshot fails, and is retried after a refresh
-        (``delta`` module docstring)."""
-        limit = REPLAY_SECONDS if self.remote else FRESH_SECONDS
-        return time.monotonic() - self.refreshed_at < limit
+        (``delta`` module docstring). A failed attempt costs a data file written in vain and
+        two or three requests, a probe one request: so on object storage a snapshot older
+        than that is probed (a small run commits well within it; a long one commits every
+        few seconds), and every snapshot is while other writers are committing to the table
+        (a commit of this process lost within ``CONTENDED_SECONDS``)."""
+        age = time.monotonic() - self.refreshed_at
+        if not self.remote:
+            return age < FRESH_SECONDS
+        contended = time.monotonic() - self.lost_at < CONTENDED_SECONDS
+        return not contended and age < COMMIT_FRESH_SECONDS
 
     def refresh_for_write(self, at_least: int) -> None:
         """``refresh`` before rows are added, except on object storage while the snapshot is
