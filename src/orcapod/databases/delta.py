@@ -60,14 +60,15 @@ requests, a probe one; and while other writers are committing to the path (this 
 a commit to it within the last minute) every add and commit is probed first. After a lost
 commit the writer waits a random time between 0 and ``attempts`` ms (at most 50 ms) locally,
 and on object storage between 0 and ``attempts`` times as long as the lost attempt took (at
-most 50 times): writers that lost together then retry one after another instead of colliding
-again (there an attempt takes tens of milliseconds, so a pause of a few milliseconds
-separated nobody; locally a lost attempt costs less than a longer pause, measured with 4
-processes finishing together); short at first because the winner never pauses and a long
-pause lets a fast writer starve the loser, growing so that ``max_commit_attempts`` (default
-200) spans several seconds of contention. A row added
-*without* ``skip_duplicates`` whose id another process committed first cannot be stored;
-``flush()`` commits the rest and then raises ``DuplicateRecordError`` naming those ids.
+most 50 times, and at most ``_MAX_PAUSE``, 1 s): writers that lost together then retry one
+after another instead of colliding again (there an attempt takes tens of milliseconds, so a
+pause of a few milliseconds separated nobody; locally a lost attempt costs less than a longer
+pause, measured with 4 processes finishing together); short at first because the winner
+never pauses and a long pause lets a fast writer starve the loser, growing so that
+``max_commit_attempts`` (default 200) spans several seconds of contention (locally; minutes
+on object storage). A row added *without* ``skip_duplicates`` whose id another process
+committed first cannot be stored; ``flush()`` commits the rest and then raises
+``DuplicateRecordError`` naming those ids.
 
 Exactly-once commits. Each commit carries a Delta application transaction
 ``(writer id, sequence number)``. When a write fails in a way that leaves its outcome unknown
@@ -166,6 +167,8 @@ __all__ = ["DeltaTableDatabase"]
 #: to follow it from another process / to open the table: 4 -> 13.9 / 6.3 / 14-20, 8 -> 11.9 /
 #: 5.1 / 16-22, 16 -> 10.3 / 4.5 / 32-38 (moto server, single-row commits)
 REMOTE_CHECKPOINT_INTERVAL = 8
+#: the longest pause after a lost commit (module docstring)
+_MAX_PAUSE = 1.0
 
 
 class DeltaTableDatabase(StoringBackend):
@@ -436,7 +439,7 @@ class DeltaTableDatabase(StoringBackend):
                 state.checked_version = None
                 state.lost_at = time.monotonic()
                 took = max(state.lost_at - started, 0.001) if state.remote else 0.001
-                time.sleep(random.uniform(0, took * min(attempts, 50)))
+                time.sleep(random.uniform(0, min(took * min(attempts, 50), _MAX_PAUSE)))
         state.clear_pending()
         return rejected
 
