@@ -10,7 +10,8 @@ S3 server and of the worker processes (steadier than wall time on a shared machi
 * ``one_process``: wall time of one process computing every row;
 * ``processes``: wall time of ``--processes`` (default 4) processes started together on a
   fresh store, the ratio to one process (goal <= 0.5 for 4), and how many calls ran in total
-  (each row once, plus at most one timed first call per extra process);
+  (each row once, plus the timed first calls - the input's first 2 to 4 rows - of each extra
+  process that starts before another holds claims, as in ``work_claims.py``);
 * ``killed`` (with ``--kill``): the same with one process SIGKILLed after ``--kill-after``
   seconds.
 
