@@ -490,16 +490,23 @@ def test_the_id_index_of_a_created_table_starts_from_the_batch_that_created_it(
     assert sorted(table.column("id").to_pylist()) == sorted(f"r{i}" for i in range(35))
 
 
-def test_an_add_uses_the_fresh_snapshot_and_its_commit_catches_newer_rows(
-    s3_server: Any,
-) -> None:
-    _, base = _store(s3_server)
+def _two_writers(s3_server: Any) -> tuple[str, DeltaTableDatabase, DeltaTableDatabase]:
+    """A fresh bucket and two database objects on one store in it (as two processes have),
+    which have committed r0-r4 and r5-r9 in turn."""
+    bucket, base = _store(s3_server)
     db = DeltaTableDatabase(base, storage_options=s3_server.options)
-    other = DeltaTableDatabase(base, storage_options=s3_server.options)  # another process
+    other = DeltaTableDatabase(base, storage_options=s3_server.options)
     db.add_records(PATH, _rows(0, 5), "id")
     db.flush()
     other.add_records(PATH, _rows(5, 10), "id")
     other.flush()
+    return bucket, db, other
+
+
+def test_an_add_uses_the_fresh_snapshot_and_its_commit_catches_newer_rows(
+    s3_server: Any,
+) -> None:
+    _, db, other = _two_writers(s3_server)
     before = s3_server.counts()
     # checked against this object's snapshot (refreshed moments ago): no request
     db.add_records(PATH, _rows(8, 12), "id", skip_duplicates=True)
@@ -529,13 +536,7 @@ def _data_files(s3_server: Any, bucket: str) -> set[str]:
 def test_a_writer_that_lost_a_commit_probes_before_the_next_one(s3_server: Any) -> None:
     # a commit attempted on a stale snapshot fails after its data file was written; once a
     # writer has lost a commit to another, it probes the log before each add and commit
-    bucket, base = _store(s3_server)
-    db = DeltaTableDatabase(base, storage_options=s3_server.options)
-    other = DeltaTableDatabase(base, storage_options=s3_server.options)  # another process
-    db.add_records(PATH, _rows(0, 5), "id")
-    db.flush()
-    other.add_records(PATH, _rows(5, 10), "id")
-    other.flush()
+    bucket, db, other = _two_writers(s3_server)
     for writer, first in ((db, 10), (other, 12)):  # on snapshots read moments ago: stale
         writer.add_records(PATH, _rows(first, first + 2), "id")
         writer.flush()  # fails once (its data file stays behind, unreferenced), then lands
