@@ -52,23 +52,14 @@ against the new rows, drops what is now a duplicate, and tries again (up to
 ``max_commit_attempts``). Hence two processes writing the same path lose nothing and never
 store one record id twice, also for overlapping ids under ``skip_duplicates=True`` (the first
 committed row stays). The same makes refreshing before an add or a commit an optimisation, not
-a condition of correctness: on object storage, where a refresh is a request, an add uses a
-snapshot read or probed within ``COMMIT_FRESH_SECONDS`` (1 s) as it is
-(``PathState.refresh_for_write``), as does the flush after it; an older one is probed first,
-since a commit on a stale snapshot costs a data file written in vain and two or three
-requests, a probe one; and while other writers are committing to the path (this process lost
-a commit to it within the last minute) every add and commit is probed first. After a lost
-commit the writer waits a random time between 0 and ``attempts`` ms (at most 50 ms) locally,
-and on object storage between 0 and ``attempts`` times as long as the lost attempt took (at
-most 50 times, and at most ``_MAX_PAUSE``, 1 s): writers that lost together then retry one
-after another instead of colliding again (there an attempt takes tens of milliseconds, so a
-pause of a few milliseconds separated nobody; locally a lost attempt costs less than a longer
-pause, measured with 4 processes finishing together); short at first because the winner
-never pauses and a long pause lets a fast writer starve the loser, growing so that
-``max_commit_attempts`` (default 200) spans several seconds of contention (locally; minutes
-on object storage). A row added *without* ``skip_duplicates`` whose id another process
-committed first cannot be stored; ``flush()`` commits the rest and then raises
-``DuplicateRecordError`` naming those ids.
+a condition of correctness: on object storage, where a refresh is a request, an add and the
+flush after it use a snapshot read or probed within the last second as it is, unless this
+process lost a commit to the path within the last minute (``PathState.fresh``). After a lost
+commit the writer pauses a random time (``PathState.lost``: longer on object storage, where
+an attempt takes tens of milliseconds) so that writers that lost together retry one after
+another, growing so that ``max_commit_attempts`` (default 200) spans seconds of contention.
+A row added *without* ``skip_duplicates`` whose id another process committed first cannot be
+stored; ``flush()`` commits the rest and then raises ``DuplicateRecordError`` naming them.
 
 Exactly-once commits. Each commit carries a Delta application transaction
 ``(writer id, sequence number)``. When a write fails in a way that leaves its outcome unknown
@@ -98,7 +89,6 @@ orcapod), so importing orcapod does not import it.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 import uuid
@@ -167,8 +157,6 @@ __all__ = ["DeltaTableDatabase"]
 #: to follow it from another process / to open the table: 4 -> 13.9 / 6.3 / 14-20, 8 -> 11.9 /
 #: 5.1 / 16-22, 16 -> 10.3 / 4.5 / 32-38 (moto server, single-row commits)
 REMOTE_CHECKPOINT_INTERVAL = 8
-#: the longest pause after a lost commit (module docstring)
-_MAX_PAUSE = 1.0
 
 
 class DeltaTableDatabase(StoringBackend):
@@ -437,9 +425,7 @@ class DeltaTableDatabase(StoringBackend):
                 self._drop_first_batch(state)
             else:
                 state.checked_version = None
-                state.lost_at = time.monotonic()
-                took = max(state.lost_at - started, 0.001) if state.remote else 0.001
-                time.sleep(random.uniform(0, min(took * min(attempts, 50), _MAX_PAUSE)))
+                time.sleep(state.lost(started, attempts))
         state.clear_pending()
         return rejected
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ __all__ = [
     "COMMIT_FRESH_SECONDS",
     "CONTENDED_SECONDS",
     "FRESH_SECONDS",
+    "MAX_PAUSE",
     "NO_TABLE",
     "READ_FRESH_SECONDS",
     "REPLAY_SECONDS",
@@ -94,6 +96,8 @@ READ_FRESH_SECONDS = 0.1
 #: ``CONTENDED_SECONDS``
 COMMIT_FRESH_SECONDS = 1.0
 CONTENDED_SECONDS = 60.0
+#: the longest pause after a lost commit on object storage
+MAX_PAUSE = 1.0
 
 #: per table location, a number that changes at every commit attempt of this process
 _LAST_COMMIT: dict[str, int] = {}
@@ -267,11 +271,25 @@ class PathState:
         than that is probed (a small run commits well within it; a long one commits every
         few seconds), and every snapshot is while other writers are committing to the table
         (a commit of this process lost within ``CONTENDED_SECONDS``)."""
-        age = time.monotonic() - self.refreshed_at
+        now = time.monotonic()
         if not self.remote:
-            return age < FRESH_SECONDS
-        contended = time.monotonic() - self.lost_at < CONTENDED_SECONDS
-        return not contended and age < COMMIT_FRESH_SECONDS
+            return now - self.refreshed_at < FRESH_SECONDS
+        contended = now - self.lost_at < CONTENDED_SECONDS
+        return not contended and now - self.refreshed_at < COMMIT_FRESH_SECONDS
+
+    def lost(self, started: float, attempts: int) -> float:
+        """A commit attempt started at ``started`` (``time.monotonic()``), this process's
+        ``attempts``-th, lost to another writer's: note it (``fresh``) and return how long to
+        pause before the next, a random time so that writers that lost together retry one
+        after another. Locally up to ``attempts`` ms (at most 50 ms): a lost attempt costs
+        less than a longer pause (measured with 4 processes finishing together). On object
+        storage up to ``attempts`` times as long as the attempt took (at most 50 times, and
+        at most ``MAX_PAUSE``): an attempt there takes tens of milliseconds, so a pause of a
+        few milliseconds separated nobody. Short at first, as the winner never pauses and a
+        long pause lets a fast writer starve the loser."""
+        self.lost_at = time.monotonic()
+        took = max(self.lost_at - started, 0.001) if self.remote else 0.001
+        return random.uniform(0, min(took * min(attempts, 50), MAX_PAUSE))
 
     def refresh_for_write(self, at_least: int) -> None:
         """``refresh`` before rows are added, except on object storage while the snapshot is

@@ -325,7 +325,7 @@ class RunWriter:
         self._compacted = self._rows = self._bytes = 0
         return batch
 
-    def _commit(self, batch: _Batch, background: bool = False) -> dict[int, PacketFunctionError]:
+    def _commit(self, batch: _Batch, background: bool = False) -> Unstorable:
         """Commit ``batch`` (in any thread; it counts as ``landed`` once its results are
         stored, and a batch handed over meanwhile joins it: ``engine.commits``); the rows
         whose output cannot be stored. ``background``: a commit in the committing thread,
