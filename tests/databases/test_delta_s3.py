@@ -5,6 +5,7 @@ request."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -531,6 +532,40 @@ def _data_files(s3_server: Any, bucket: str) -> set[str]:
     """The data files under the test table's folder (whether a commit refers to them or not)."""
     keys = s3_server.keys(bucket, "store/results/fn/")
     return {k for k in keys if k.endswith(".parquet") and "_delta_log" not in k}
+
+
+def test_a_flush_pausing_after_a_lost_commit_lets_the_process_read_meanwhile(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # after a lost commit the writer pauses before its next attempt (up to a second on object
+    # storage); the database's other users in the process (look-ups in other threads) go on
+    _, db, _ = _two_writers(s3_server)
+    paused = threading.Event()
+
+    def lost(self: delta_state.PathState, started: float, attempts: int) -> float:
+        paused.set()
+        return 2.0
+
+    monkeypatch.setattr(delta_state.PathState, "lost", lost)
+    db.add_records(PATH, _rows(10, 12), "id")  # on a stale snapshot: its commit fails once
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            db.flush()
+        except BaseException as err:  # (re-raised below, in the test's thread)
+            errors.append(err)
+
+    flushing = threading.Thread(target=flush)
+    flushing.start()
+    assert paused.wait(60)
+    assert _lookup(db, ["k1", "k7"]) == ["k1", "k7"]  # answered while the flush waits
+    assert flushing.is_alive()
+    flushing.join()
+    assert not errors, errors
+    stored = db.get_all_records(PATH, record_id_column="id")
+    assert stored is not None
+    assert sorted(stored.column("id").to_pylist()) == sorted(f"r{i}" for i in range(12))
 
 
 def test_a_writer_that_lost_a_commit_probes_before_the_next_one(s3_server: Any) -> None:

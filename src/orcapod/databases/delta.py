@@ -58,6 +58,8 @@ process lost a commit to the path within the last minute (``PathState.fresh``). 
 commit the writer pauses a random time (``PathState.lost``: longer on object storage, where
 an attempt takes tens of milliseconds) so that writers that lost together retry one after
 another, growing so that ``max_commit_attempts`` (default 200) spans seconds of contention.
+It pauses without the database's lock, so the process's other threads (look-ups while
+results commit in the background) go on; the flush then resumes from the path's state.
 A row added *without* ``skip_duplicates`` whose id another process committed first cannot be
 stored; ``flush()`` commits the rest and then raises ``DuplicateRecordError`` naming them.
 
@@ -212,6 +214,7 @@ class DeltaTableDatabase(StoringBackend):
         self._seq = 0
         self._states: dict[RecordPath, PathState] = {}
         self._lock = threading.RLock()
+        self._paused = threading.Condition(self._lock)  # (``_pause`` releases the lock)
         self._bloom_ndv = max(batch_size, 1024)
 
     def __repr__(self) -> str:
@@ -425,9 +428,15 @@ class DeltaTableDatabase(StoringBackend):
                 self._drop_first_batch(state)
             else:
                 state.checked_version = None
-                time.sleep(state.lost(started, attempts))
+                self._pause(state.lost(started, attempts))
         state.clear_pending()
         return rejected
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` without the lock the caller holds (module docstring)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._paused.wait(left)
 
     def _commit(self, key: RecordPath, state: PathState) -> bool:
         """Try one compare-and-swap commit of all pending rows as one batch. True when it
