@@ -82,7 +82,8 @@ cast back to the canonical Arrow types (DataFusion returns ``string_view`` etc.)
 Notes (``write_note`` / ``read_note``) live beside the table (``table_notes``), bound to
 ``table_token`` = the table's Delta table id and version (a copied table keeps its notes).
 
-Thread safety: one lock per database serialises all work on it (views share it).
+Thread safety: one lock per database serialises all work on it (views share it), except
+the pause after a lost commit.
 
 deltalake is imported inside the functions that use it (it costs more to import than most of
 orcapod), so importing orcapod does not import it.
@@ -129,9 +130,7 @@ from orcapod.databases.paths import (
     validate_path,
     validate_subpath,
 )
-from orcapod.databases.queries import (
-    with_columns,
-)
+from orcapod.databases.queries import with_columns
 from orcapod.databases.records import (
     concat_records,
     dedupe_batch,
@@ -143,14 +142,8 @@ from orcapod.databases.records import (
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
 from orcapod.databases.table_notes import load_note, save_note
-from orcapod.errors import (
-    DatabaseError,
-    InputValidationError,
-    SchemaError,
-)
-from orcapod.types.columns import (
-    RECORD_ID,
-)
+from orcapod.errors import DatabaseError, InputValidationError, SchemaError
+from orcapod.types.columns import RECORD_ID
 
 __all__ = ["DeltaTableDatabase"]
 
