@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import obstore.store
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from orcapod.databases.table_files import TableFiles, s3_filesystem
+from orcapod.databases.table_files import TableFiles, object_store_of, s3_filesystem
 from orcapod.errors import DatabaseError
 
 
@@ -72,3 +74,67 @@ def test_on_s3_a_data_file_of_known_size_is_read_without_a_head(s3_server: Any) 
     plain_got, plain_requests = reads(plain)
     assert plain_got == got
     assert plain_requests.get("HEAD", 0) >= 5  # (one per read of the file)
+
+
+def _requests(s3_server: Any, read: Any) -> tuple[object, dict[str, int]]:
+    """``read()`` and the requests it made, by kind."""
+    before = s3_server.counts()
+    got = read()
+    after = s3_server.counts()
+    return got, {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def test_on_s3_a_file_beside_the_table_is_read_with_one_get(s3_server: Any) -> None:
+    """Sidecars and notes (sizes unknown) are read through obstore: one GET per read of a
+    whole file, a range or a missing file, where pyarrow's client first asks with a HEAD."""
+    bucket = s3_server.fresh_bucket()
+    uri = f"s3://{bucket}/t"
+    filesystem = s3_filesystem(s3_server.options)
+    files = TableFiles.for_table(uri, filesystem, object_store_of(uri, s3_server.options))
+    plain = TableFiles.for_table(uri, filesystem)
+    assert files is not None and plain is not None
+    files.write("_orcapod_index/blob", bytes(range(100)))
+    for reader in (files, plain):
+        assert reader.read("_orcapod_index/blob") == bytes(range(100))
+        assert reader.read_range("_orcapod_index/blob", 10, 5) == bytes(range(10, 15))
+        assert reader.read_range("_orcapod_index/blob", 95, 10) == bytes(range(95, 100))
+        assert reader.read("_orcapod_index/missing") is None
+    for read in (
+        lambda: files.read("_orcapod_index/blob"),
+        lambda: files.read_range("_orcapod_index/blob", 10, 5),
+        lambda: files.read("_orcapod_index/missing"),
+    ):
+        assert _requests(s3_server, read)[1] == {"GET": 1}
+    _, requests = _requests(s3_server, lambda: plain.read("_orcapod_index/blob"))
+    assert requests == {"HEAD": 1, "GET": 1}
+
+
+def test_on_s3_reads_go_through_pyarrow_once_obstore_fails(s3_server: Any) -> None:
+    """A client that cannot reach the store (here: a closed port) does not fail the read:
+    pyarrow's client, configured from the same options, answers it and every later one."""
+    bucket = s3_server.fresh_bucket()
+    uri = f"s3://{bucket}/t"
+    broken = obstore.store.S3Store(
+        bucket,
+        config={
+            "aws_endpoint": "http://127.0.0.1:9",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_region": "us-east-1",
+            "aws_allow_http": "true",
+        },
+        retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=5)},
+    )
+    files = TableFiles.for_table(uri, s3_filesystem(s3_server.options), broken)
+    assert files is not None
+    files.write("notes/a", b"hello")
+    assert files.read("notes/a") == b"hello"
+    _, requests = _requests(s3_server, lambda: files.read_range("notes/a", 1, 3))
+    assert requests == {"HEAD": 1, "GET": 1}  # pyarrow's client from now on
+    assert files.read("notes/missing") is None
+
+
+def test_object_store_of_is_for_s3_stores_only(tmp_path: Path, s3_server: Any) -> None:
+    assert object_store_of(str(tmp_path), None) is None
+    assert object_store_of("gs://bucket/store", None) is None
+    assert object_store_of("s3://bucket/store", s3_server.options) is not None

@@ -116,7 +116,7 @@ _PACK_MAGIC = b"OIDP"
 _PACK_NAME = "pack.h64p"
 #: a lookup that had to read this many single sidecars writes the column's pack
 PACK_AFTER = 8
-#: the same on object storage, where every sidecar read is a request or two
+#: the same on object storage, where every sidecar read is a request
 REMOTE_PACK_AFTER = 2
 #: merged runs of the files added after a lookup index's first lookup spill to temporary
 #: files from this many hashes (``IdHashIndex(spill_rows=...)``)

@@ -140,7 +140,7 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of
+from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of, object_store_of
 from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import DatabaseError, InputValidationError, SchemaError
 from orcapod.types.columns import RECORD_ID
@@ -198,6 +198,7 @@ class DeltaTableDatabase(StoringBackend):
             prepare_local_base(Path(self._base), create_base_path)
         self._storage_options = dict(storage_options) if storage_options else None
         self._filesystem = filesystem_of(self._base, self._storage_options)
+        self._objects = object_store_of(self._base, self._storage_options)
         if self._remote and self._filesystem is not None:
             check_bucket(self._base, self._filesystem)
         self._batch_size = batch_size
@@ -236,7 +237,7 @@ class DeltaTableDatabase(StoringBackend):
         """The ``ObjectLog`` in ``<table of path>/_entries``, on local disk or S3; None for a
         store elsewhere (``gs://``, ...), whose files orcapod does not reach itself."""
         uri = self.table_uri(path)
-        files = TableFiles.for_table(uri, self._filesystem)
+        files = TableFiles.for_table(uri, self._filesystem, self._objects)
         return None if files is None else ObjectLog(files, "_entries")
 
     def check_writable(self) -> None:
@@ -258,7 +259,7 @@ class DeltaTableDatabase(StoringBackend):
         if state is None:
             uri = self.table_uri(key)
             state = self._states[key] = PathState(key, uri, self._storage_options)
-            state.files = TableFiles.for_table(uri, self._filesystem)
+            state.files = TableFiles.for_table(uri, self._filesystem, self._objects)
             if state.files is not None:
                 state.files.know_sizes(state.size_of)
         return state

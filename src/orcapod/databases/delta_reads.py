@@ -28,7 +28,7 @@ read the file twice (the index, then the confirmation of the hit), about five re
 
 An add with ``skip_duplicates`` of a few rows to a table on object storage that the database
 object has not read yet first asks the table's ids sidecar (``snapshot_file.known_ids``,
-three requests): when every row is stored already, the add is done without opening the table
+two requests): when every row is stored already, the add is done without opening the table
 (``known_stored``). A process records its function's identity, one row, in every run, and
 opening that table and reading its ids costs six requests. When the sidecar did not answer,
 the add opens the table as usual, and one that finds every row stored writes the sidecar

@@ -27,7 +27,7 @@ Correctness rules:
 Known ids on object storage. A table of at most ``KNOWN_IDS_ROWS`` rows there can keep its
 record ids and canonical schema in ``<table>/_orcapod_index/ids-v1.json``, with the version V
 they are of and the size and modification time of V's commit file (``record_ids``).
-``known_ids`` reads it and lists ``_delta_log`` at once (three requests, about one's time,
+``known_ids`` reads it and lists ``_delta_log`` at once (two requests, about one's time,
 where opening the table costs four or more and reading its ids two more): the ids are
 current when V's commit file is the newest and is the one recorded (a table whose log was
 created again has other commit files). A process that adds a function's identity to a

@@ -23,7 +23,13 @@ file. Locally they run one after the other (page-cache reads).
 A data file on object storage whose size the table's snapshot gives (``know_sizes``) is read
 through a ``pyarrow.dataset`` fragment told that size, so its footer is fetched by one ranged
 GET; ``open_input_file`` would first ask the object's size with a HEAD (one request more per
-file read, about a tenth of a 4-process shared run's requests).
+file read, about a tenth of a 4-process shared run's requests). Other files on S3 (sidecars,
+notes), whose sizes nothing records, are read with ``obstore`` (``object_store_of``: the
+client deltalake's own storage layer is built on, configured from the same options), whose
+GET of a whole object or a range is one request where pyarrow's client makes two (a HEAD
+first): 3 of the ~62 requests of a small incremental run. Its "no such file" is believed;
+any other failure (credentials only pyarrow's client looks for, say) hands the table's reads
+to pyarrow's client from then on.
 
 Writes replace a whole file atomically: locally through a temporary file and a rename, on
 object storage by one PUT (an object is visible only once complete).
@@ -46,15 +52,28 @@ from orcapod._lazy import lazy_module
 from orcapod.errors import DatabaseError, InputValidationError
 
 if TYPE_CHECKING:
+    import obstore
+    import obstore.exceptions as obstore_errors
+    import obstore.store as obstores
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 else:
+    obstore = lazy_module("obstore")
+    obstore_errors = lazy_module("obstore.exceptions")
+    obstores = lazy_module("obstore.store")
     pads = lazy_module("pyarrow.dataset")
     pafs = lazy_module("pyarrow.fs")
     pq = lazy_module("pyarrow.parquet")
 
-__all__ = ["READ_THREADS", "TableFiles", "check_bucket", "filesystem_of", "s3_filesystem"]
+__all__ = [
+    "READ_THREADS",
+    "TableFiles",
+    "check_bucket",
+    "filesystem_of",
+    "object_store_of",
+    "s3_filesystem",
+]
 
 _S3_OPTIONS = {
     "access_key": ("aws_access_key_id", "access_key_id"),
@@ -62,6 +81,14 @@ _S3_OPTIONS = {
     "session_token": ("aws_session_token", "session_token", "aws_token", "token"),
     "region": ("aws_region", "region", "aws_default_region"),
     "endpoint_override": ("aws_endpoint_url", "aws_endpoint", "endpoint_url", "endpoint"),
+}
+#: obstore's configuration key for each ``_S3_OPTIONS`` setting
+_OBSTORE_KEYS = {
+    "access_key": "aws_access_key_id",
+    "secret_key": "aws_secret_access_key",
+    "session_token": "aws_session_token",
+    "region": "aws_region",
+    "endpoint_override": "aws_endpoint",
 }
 _TRUE = ("true", "1", "yes", "on")
 #: parsed parquet footers kept per table (``read_rows``, ``read_groups``)
@@ -133,12 +160,48 @@ def s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSyste
         ) from err
 
 
+def object_store_of(
+    base: str, storage_options: Mapping[str, str] | None
+) -> obstores.S3Store | None:
+    """obstore's client for the bucket of an ``s3://`` store, configured like
+    ``s3_filesystem`` (anything not given comes from the environment); None for other
+    stores, or when obstore rejects the options (pyarrow's client reads instead)."""
+    if not base.startswith("s3://"):
+        return None
+    options = {k.lower(): str(v) for k, v in (storage_options or {}).items()}
+    config: dict[str, str] = {}
+    for name, keys in _S3_OPTIONS.items():
+        given = next((options[key] for key in keys if key in options), None)
+        if given is not None:
+            config[_OBSTORE_KEYS[name]] = given
+    for key in ("aws_allow_http", "allow_http"):
+        if key in options:
+            config["aws_allow_http"] = options[key]
+            break
+    if "aws_virtual_hosted_style_request" in options:
+        config["aws_virtual_hosted_style_request"] = options["aws_virtual_hosted_style_request"]
+    bucket = base.split("://", 1)[1].split("/", 1)[0]
+    try:
+        return obstores.S3Store(bucket, config=config)  # type: ignore[arg-type]  # (S3Config keys)
+    except (obstore_errors.BaseError, ValueError, TypeError):
+        return None
+
+
 class TableFiles:
     """Files in and under one table's directory (module docstring). ``rel`` paths are
     relative to the table's directory, with ``/`` separators."""
 
-    def __init__(self, filesystem: pafs.FileSystem, root: str, uri: str, local: bool) -> None:
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        root: str,
+        uri: str,
+        local: bool,
+        objects: obstores.S3Store | None = None,
+    ) -> None:
         self._fs = filesystem
+        #: obstore's client of the table's bucket (None: reads go through ``filesystem``)
+        self._objects = None if local else objects
         self._root = root
         self._uri = uri.rstrip("/")
         self._local = local
@@ -148,15 +211,21 @@ class TableFiles:
         self._fragments: dict[str, pads.ParquetFileFragment] = {}
 
     @classmethod
-    def for_table(cls, uri: str, filesystem: pafs.FileSystem | None) -> TableFiles | None:
-        """Access to the table at ``uri`` through the store's ``filesystem`` (``filesystem_of``);
-        None when the store has none."""
+    def for_table(
+        cls,
+        uri: str,
+        filesystem: pafs.FileSystem | None,
+        objects: obstores.S3Store | None = None,
+    ) -> TableFiles | None:
+        """Access to the table at ``uri`` through the store's ``filesystem`` (``filesystem_of``)
+        and, on S3, its ``objects`` client (``object_store_of``); None when the store has no
+        filesystem."""
         if filesystem is None:
             return None
         if "://" not in uri:
             root = os.path.realpath(uri)
             return cls(filesystem, root, root, local=True)
-        return cls(filesystem, uri.split("://", 1)[1], uri, local=False)
+        return cls(filesystem, uri.split("://", 1)[1], uri, local=False, objects=objects)
 
     def name_of(self, file: str) -> str | None:
         """The name of data file ``file`` (as deltalake lists it) when it lies directly in the
@@ -176,11 +245,34 @@ class TableFiles:
     def read_range(self, rel: str, offset: int, length: int) -> bytes | None:
         """``length`` bytes of ``rel`` from ``offset`` (fewer at its end; None: no such
         file). On object storage one ranged GET."""
-        return self._read(rel, lambda handle: handle.read_at(length, offset))
+        return self._read(rel, lambda handle: handle.read_at(length, offset), (offset, length))
 
-    def _read(self, rel: str, take: Callable[[Any], bytes]) -> bytes | None:
-        """``take(handle)`` of ``rel`` opened for reading (None: there is no such file)."""
+    def _get(self, path: str, span: tuple[int, int] | None) -> tuple[bool, bytes | None]:
+        """(True, the object at ``path`` or its range ``span``; None: no such object) through
+        obstore, or (False, None) once obstore failed: pyarrow's client reads from then on."""
+        store, key = self._objects, path.split("/", 1)[1]
+        assert store is not None
+        try:
+            if span is None:
+                return True, bytes(obstore.get(store, key).bytes())
+            return True, bytes(obstore.get_range(store, key, start=span[0], length=span[1]))
+        except (FileNotFoundError, obstore_errors.NotFoundError):
+            return True, None
+        except (obstore_errors.BaseError, OSError, ValueError):
+            self._objects = None
+            return False, None
+
+    def _read(
+        self, rel: str, take: Callable[[Any], bytes], span: tuple[int, int] | None = None
+    ) -> bytes | None:
+        """``take(handle)`` of ``rel`` opened for reading (None: there is no such file); on S3
+        the whole object, or the range ``span`` = (offset, length), by one GET when obstore
+        can (module docstring)."""
         path = self._path(rel)
+        if self._objects is not None:
+            answered, data = self._get(path, span)
+            if answered:
+                return data
         try:
             with self._fs.open_input_file(path) as handle:
                 return take(handle)

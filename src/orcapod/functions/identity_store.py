@@ -14,7 +14,7 @@ A function node writes its function's row when it runs (``record_identity``); st
 same identity again is skipped (``skip_duplicates``), and a process remembers what it wrote,
 so a rerun costs one set look-up. A new process adds the row again; a Delta store on object
 storage tells that it is stored from the table's ids sidecar, without opening the table
-(three concurrent requests: ``databases.delta_reads``). ``diff_identities`` compares two
+(two concurrent requests: ``databases.delta_reads``). ``diff_identities`` compares two
 stored identities and names every added, removed or changed component.
 
 Decisions:
