@@ -27,8 +27,8 @@ this process holds the parts of every other data file of the table too (it read 
 projection over the snapshot it committed on) and they are small (``COMMIT_PACK_BYTES``),
 the commit rewrites the pack with the new part instead: the next run reads one object, not
 the pack plus a sidecar per file added since it was last rewritten (a successive small run
-on S3: 3 requests per projection instead of ~7 when measured, 2 since sidecars are read
-without a HEAD; above the limit a pack PUT per commit costs more than the reads it saves).
+on S3: 3 requests per projection instead of ~7 when measured, one fewer since sidecars are
+read without a HEAD; above the limit a pack PUT per commit costs more than the reads it saves).
 Only a commit that added exactly one data file, holding exactly the committed batch (its row
 count in the Delta log), gets either; a process killed between the commit and the sidecar
 leaves none, and the next reader writes it. Two writers may overwrite each other's pack: a
