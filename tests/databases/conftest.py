@@ -79,6 +79,12 @@ class S3Server:
         with urllib.request.urlopen(f"{self.endpoint}/_counts", timeout=10) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        """Requests answered since ``counts()`` returned ``before``, by kind (kinds with none
+        left out)."""
+        after = self.counts()
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
     def paths(self) -> dict[str, int]:
         """Requests so far by kind and object key pattern (``s3_server.py``)."""
         with urllib.request.urlopen(f"{self.endpoint}/_paths", timeout=10) as response:

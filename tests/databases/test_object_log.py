@@ -42,11 +42,6 @@ def _log(db: DeltaTableDatabase) -> tuple[DeltaTableDatabase, ObjectLog]:
     return db, log
 
 
-def _requests(s3_server: Any, before: dict[str, int]) -> dict[str, int]:
-    after = s3_server.counts()
-    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-
-
 def test_entries_round_trip_in_stamp_order(store: Callable[[], DeltaTableDatabase]) -> None:
     _, log = _log(store())
     assert log.read() == []  # no log yet: nothing, not an error
@@ -63,15 +58,15 @@ def test_an_append_is_one_put_and_a_read_one_list_per_thousand_entries(s3_server
     _, log = _log(s3_server.fresh_store())
     before = s3_server.counts()
     stamp = log.append(["one"])
-    assert _requests(s3_server, before) == {"PUT": 1}
+    assert s3_server.since(before) == {"PUT": 1}
     before = s3_server.counts()
     assert log.read() == [LogEntry(stamp, "one")]
-    assert _requests(s3_server, before) == {"LIST": 1}
+    assert s3_server.since(before) == {"LIST": 1}
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: log.append([f"e{i}"]), range(1100)))
     before = s3_server.counts()
     assert len(log.read()) == 1101
-    assert _requests(s3_server, before) == {"LIST": 2}
+    assert s3_server.since(before) == {"LIST": 2}
 
 
 def test_a_text_too_long_for_a_key_is_refused_and_one_that_fits_is_kept(

@@ -61,8 +61,7 @@ def test_on_s3_a_data_file_of_known_size_is_read_without_a_head(s3_server: Any) 
             files.read_rows(file, [0, 15, 16, 99]).column("n").to_pylist(),
             files.read_groups(file, lambda meta: [meta.num_row_groups - 1]).num_rows,  # type: ignore[union-attr]
         ]
-        after = s3_server.counts()
-        return got, {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+        return got, s3_server.since(before)
 
     plain = TableFiles.for_table(f"s3://{bucket}/t", filesystem)
     sized = TableFiles.for_table(f"s3://{bucket}/t", filesystem)
@@ -79,9 +78,7 @@ def test_on_s3_a_data_file_of_known_size_is_read_without_a_head(s3_server: Any) 
 def _requests(s3_server: Any, read: Any) -> tuple[object, dict[str, int]]:
     """``read()`` and the requests it made, by kind."""
     before = s3_server.counts()
-    got = read()
-    after = s3_server.counts()
-    return got, {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    return read(), s3_server.since(before)
 
 
 def test_on_s3_a_file_beside_the_table_is_read_with_one_get(s3_server: Any) -> None:
