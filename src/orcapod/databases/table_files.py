@@ -75,12 +75,16 @@ __all__ = [
     "s3_filesystem",
 ]
 
+#: each S3 setting (named as pyarrow's ``S3FileSystem`` argument where it has one) and the
+#: ``storage_options`` keys deltalake accepts for it (lower-cased), first found wins
 _S3_OPTIONS = {
     "access_key": ("aws_access_key_id", "access_key_id"),
     "secret_key": ("aws_secret_access_key", "secret_access_key"),
     "session_token": ("aws_session_token", "session_token", "aws_token", "token"),
     "region": ("aws_region", "region", "aws_default_region"),
     "endpoint_override": ("aws_endpoint_url", "aws_endpoint", "endpoint_url", "endpoint"),
+    "allow_http": ("aws_allow_http", "allow_http"),
+    "virtual_hosted": ("aws_virtual_hosted_style_request",),
 }
 #: obstore's configuration key for each ``_S3_OPTIONS`` setting
 _OBSTORE_KEYS = {
@@ -89,6 +93,8 @@ _OBSTORE_KEYS = {
     "session_token": "aws_session_token",
     "region": "aws_region",
     "endpoint_override": "aws_endpoint",
+    "allow_http": "aws_allow_http",
+    "virtual_hosted": "aws_virtual_hosted_style_request",
 }
 _TRUE = ("true", "1", "yes", "on")
 #: parsed parquet footers kept per table (``read_rows``, ``read_groups``)
@@ -129,26 +135,32 @@ def check_bucket(base: str, filesystem: pafs.FileSystem) -> None:
         )
 
 
+def _s3_settings(storage_options: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``_S3_OPTIONS`` settings ``storage_options`` gives (keys in any case)."""
+    options = {k.lower(): str(v) for k, v in (storage_options or {}).items()}
+    found = {
+        name: next((options[k] for k in keys if k in options), None)
+        for name, keys in _S3_OPTIONS.items()
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
 def s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSystem:
     """pyarrow's S3 client configured like deltalake from ``storage_options`` (module
     docstring)."""
-    options = {k.lower(): str(v) for k, v in (storage_options or {}).items()}
-    kwargs: dict[str, object] = {}
-    for name, keys in _S3_OPTIONS.items():
-        for key in keys:
-            if key in options:
-                kwargs[name] = options[key]
-                break
-    endpoint = str(kwargs.get("endpoint_override", ""))
+    given = _s3_settings(storage_options)
+    allow_http = given.pop("allow_http", "").lower() in _TRUE
+    virtual = given.pop("virtual_hosted", "").lower() in _TRUE
+    kwargs: dict[str, object] = dict(given)
+    endpoint = given.get("endpoint_override", "")
     if endpoint.startswith("http://"):
         kwargs["scheme"] = "http"
         kwargs["endpoint_override"] = endpoint.removeprefix("http://")
     elif endpoint.startswith("https://"):
         kwargs["endpoint_override"] = endpoint.removeprefix("https://")
-    if options.get("aws_allow_http", options.get("allow_http", "")).lower() in _TRUE:
+    if allow_http:
         kwargs.setdefault("scheme", "http")
-    virtual = options.get("aws_virtual_hosted_style_request", "")
-    kwargs["force_virtual_addressing"] = virtual.lower() in _TRUE
+    kwargs["force_virtual_addressing"] = virtual
     kwargs["allow_delayed_open"] = True  # a small file is one PUT, not a multipart upload
     try:
         return pafs.S3FileSystem(**kwargs)
@@ -168,18 +180,7 @@ def object_store_of(
     stores, or when obstore rejects the options (pyarrow's client reads instead)."""
     if not base.startswith("s3://"):
         return None
-    options = {k.lower(): str(v) for k, v in (storage_options or {}).items()}
-    config: dict[str, str] = {}
-    for name, keys in _S3_OPTIONS.items():
-        given = next((options[key] for key in keys if key in options), None)
-        if given is not None:
-            config[_OBSTORE_KEYS[name]] = given
-    for key in ("aws_allow_http", "allow_http"):
-        if key in options:
-            config["aws_allow_http"] = options[key]
-            break
-    if "aws_virtual_hosted_style_request" in options:
-        config["aws_virtual_hosted_style_request"] = options["aws_virtual_hosted_style_request"]
+    config = {_OBSTORE_KEYS[name]: v for name, v in _s3_settings(storage_options).items()}
     bucket = base.split("://", 1)[1].split("/", 1)[0]
     try:
         return obstores.S3Store(bucket, config=config)  # type: ignore[arg-type]  # (S3Config keys)
