@@ -6,8 +6,8 @@ so the machine's cores are not the limit). Figures (one JSON object per line):
 * ``one_process``: wall time of one process computing every row;
 * ``processes``: wall time of ``--processes`` (default 4) processes started together on a
   fresh store, the ratio to one process (goal <= 0.35 for 4), and how many calls ran in total
-  (each row once, plus the timed first calls - the input's first 2 to 4 rows - of each
-  process that starts before another holds claims: processes that start later join without);
+  (each row once: the calls a process times before deciding to share are made under a claim,
+  which the others starting with it find);
   ``run_ratio_to_one`` compares the node runs alone (first process ready to run to the last
   one finished), without process start-up and imports, which 4 processes on 2 cores share;
 * ``killed``: the same with one process SIGKILLed midway (once half the rows are computed,

@@ -12,13 +12,21 @@ process stored meanwhile is recorded as reused (or filtered), not computed.
 
 The first two timed calls are the input's first missing packets: a process alone computes in
 input order while the work is too short to share (so a run with ``fail_fast`` stops at the
-first failing row in input order, with the rows before it stored), and processes that start
-together each make them; the confirming calls are packets in this process's own bucket order
-(the order it claims buckets in, from a place derived from its claim owner id), so processes
-that start together confirm with different packets, which they would claim first anyway. The timed
-results are committed by the flush policy like the others. A process that finds other
-processes holding live claims (``ClaimBook.shared``: one read of the claims table) joins
-them without timing: they found the work worth sharing.
+first failing row in input order, with the rows before it stored). Before timing them the
+process claims their buckets (one or two; the claim's read of the claims table also tells
+whether others share the work already), so no other process makes the same calls: a process
+that starts while another times its first calls, perhaps for hours, finds that claim and joins
+without timing (as does one that finds others holding live claims: they found the work worth
+sharing), and of processes that start together only the one that keeps the claim times. The
+confirming calls are more packets of the buckets claimed. Work found too short is computed
+here in input order, unshared and committed, and then the claimed buckets are released, not
+marked done: a process that joined meanwhile takes them and finds their results stored (it
+computes only what it claims: at worst short work is computed twice, never a row left out),
+and a later run over the same input retrying rows that failed here times them again under a
+claim. Longer work is shared, the claimed buckets being this process's first batch. This
+costs a process running alone one claim more per run than a read of the claims (on object
+storage one PUT, and one more to release them when the work is short). The timed results are
+committed by the flush policy like the others.
 
 While sharing, results are committed by the node's flush policy (``FlushPolicy``) and when
 ``share_work`` asks, not after every batch: a commit per batch would cost more than the claim.
@@ -32,13 +40,15 @@ or a run's next chunk, forms its buckets afresh, not under finished ones.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from orcapod.errors import OrcapodError
 from orcapod.functions.engine.claims import ClaimBook, bucket_index
 from orcapod.functions.engine.events import PacketOutcome
 from orcapod.functions.engine.lookup import Answers, lookup
@@ -87,18 +97,33 @@ def compute_shared(
             sorted_keys = bucket_index(hashes, work.plan.num_entries)
         return sorted_keys
 
-    def mine() -> np.ndarray:  # the misses in this process's order: those it claims first
-        names, which = buckets_of()
-        return misses[np.argsort((which - start) % len(names), kind="stable")]
-
+    # the buckets of the input's first two missing packets are claimed before those are
+    # timed: a process starting meanwhile finds the claim and joins instead of timing them too
+    first, _ = bucket_index(work.distinct.take(pa.array(misses[:2])), work.plan.num_entries)
+    held = book.claim(first)
+    assert book.latest is not None
     done = np.zeros(len(misses), dtype=bool)
     took = 0.0
-    if not book.shared():  # else others found it worth sharing: join them without timing
-        timing = _time(compute, misses, mine, window, claims.min_work_seconds)
-        if timing is None:  # short work: computed here, unshared
-            return
+    if len(held) == len(first) and not book.shared(book.latest[1]):
+        try:
+            timing = _time(
+                compute,
+                misses,
+                lambda: _within(misses, held, buckets_of()),
+                window,
+                claims.min_work_seconds,
+            )
+            if timing is None:  # short work: computed here, unshared, and committed
+                book.release(held)  # (not done: a rerun retrying failed rows times them)
+                return
+        except BaseException:
+            with contextlib.suppress(OrcapodError):  # others take them over at once
+                book.release(held)
+            raise
         timed, took = timing
         done[np.isin(misses, timed)] = True
+    # else others hold claims (they found the work worth sharing), or took these buckets:
+    # join them without timing, starting with the buckets held
     names, which = buckets_of()
     order = np.argsort(which, kind="stable")
     left = ~done[order]
@@ -132,21 +157,22 @@ def compute_shared(
             look_up=look_up,
             item_seconds=took,
             commits=writer,
+            held=held,
         )
 
 
 def _time(
     compute: Compute,
     misses: np.ndarray,
-    mine: Callable[[], np.ndarray],
+    ours: Callable[[], np.ndarray],
     window: int,
     least: float,
 ) -> tuple[np.ndarray, float] | None:
     """Time calls to estimate the work (module docstring): the input's first two missing
-    packets, then, to confirm a borderline estimate, packets in this process's order
-    ``mine()``. Returns the packets computed and the estimated seconds per call, or None
-    once every packet is computed (in input order) because the work is too short to
-    share."""
+    packets, then, to confirm a borderline estimate, more of the packets ``ours()`` (those
+    of the buckets claimed for timing). Returns the packets computed and the estimated
+    seconds per call, or None once every packet is computed (in input order) because the
+    work is too short to share."""
     started = time.monotonic()
     finished_at = compute(misses[:2], flush=False)
     ends = [*finished_at, time.monotonic(), time.monotonic()][:2]
@@ -155,17 +181,28 @@ def _time(
         took = min(took, ends[1] - ends[0])
     done = misses[:2]
     if 0 < least <= took * len(misses) < _CONFIRM_BELOW * least and len(misses) > 2:
-        order = mine()
-        rest = order[~np.isin(order, done)]
+        mine = ours()
+        rest = mine[~np.isin(mine, done)]
         probe = rest[: max(2, int(_CONFIRM_SECONDS / max(took, 1e-9)))]
-        started = time.monotonic()
-        compute(probe, flush=False)
-        took = min(took, (time.monotonic() - started) / len(probe))
-        done = np.concatenate([done, probe])
+        if len(probe):
+            started = time.monotonic()
+            compute(probe, flush=False)
+            took = min(took, (time.monotonic() - started) / len(probe))
+            done = np.concatenate([done, probe])
     if took * len(misses) >= least and len(done) < len(misses):
         return done, took
     compute(misses[~np.isin(misses, done)])
     return None
+
+
+def _within(
+    misses: np.ndarray, buckets: Sequence[str], index: tuple[list[str], np.ndarray]
+) -> np.ndarray:
+    """The packets of ``misses`` in ``buckets`` (``index``: the bucket of every miss), in
+    input order."""
+    names, which = index
+    places = np.flatnonzero(np.isin(np.asarray(names, dtype=object), list(buckets)))
+    return misses[np.isin(which, places)]
 
 
 def _stored_elsewhere(

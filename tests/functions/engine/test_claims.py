@@ -218,6 +218,25 @@ def test_share_work_computes_every_item_once_and_waits_for_others(
     assert sorted(computed) == [0, 1, 2, 6]
 
 
+def test_share_work_starts_with_the_buckets_held(store: Callable[[], ArrowDatabase]) -> None:
+    """Buckets claimed before sharing began (the buckets of a run's timed first calls) are the
+    first batch: computed before anything else is claimed, and not claimed a second time."""
+    mine = book(store, "mine")
+    assert mine.claim(["5"]) == ["5"]
+    batches: list[list[int]] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        batches.append(sorted(items.tolist()))
+
+    buckets = {f"{i:x}": np.array([i]) for i in range(8)}
+    share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, held=["5"])
+    assert batches[0] == [5]
+    assert sorted(x for batch in batches for x in batch) == list(range(8))
+    rows = book(store, "other").rows(None)
+    assert all(book(store, "other").status(bucket_rows)[0] for bucket_rows in rows.values())
+    assert [state for _, state, _, _, _ in rows["5"]].count("claimed") == 1
+
+
 def test_waiting_for_the_others_last_buckets_costs_one_look_up(
     store: Callable[[], ArrowDatabase],
 ) -> None:
@@ -586,13 +605,11 @@ def test_processes_share_a_node_and_compute_each_row_once(
     calls = _calls(tmp_path)
     xs = [x for _, x in calls]
     assert sorted(set(xs)) == list(range(n))  # nothing left uncomputed
-    # only timed calls (made before claiming) may repeat: the input's first two missing rows,
-    # which every process starting at once times
-    assert len(xs) <= n + 4
+    # each row once: the timed first calls too (made under a claim of their buckets)
+    assert len(xs) == n
     assert len({pid for pid, _ in calls}) >= 2  # the work was shared
     assert all(out.split() for out, _ in outputs), outputs
-    computed = sum(int(out.split()[0]) for out, _ in outputs)
-    assert n <= computed <= n + 4
+    assert sum(int(out.split()[0]) for out, _ in outputs) == n
     # every row has its result stored: one more process finds them all
     again = _start(tmp_path, n, kind, s3=s3)
     out, err = again.communicate(timeout=300)
@@ -692,7 +709,7 @@ def test_a_run_over_new_rows_shares_them_afresh(tmp_path: Path) -> None:
     calls = _calls(tmp_path)
     new = [x for _, x in calls if x >= 48]
     assert sorted(set(new)) == list(range(48, n))
-    assert len(new) <= (n - 48) + 2  # only timed calls repeat
+    assert len(new) == n - 48  # each once
     assert len({pid for pid, x in calls if x >= 48}) == 2  # both processes took part
     _stored(tmp_path, n)
 
@@ -722,7 +739,7 @@ def test_a_chunked_run_shares_every_chunk(tmp_path: Path) -> None:
     calls = _calls(tmp_path)
     xs = [x for _, x in calls]
     assert sorted(set(xs)) == list(range(n))
-    assert len(xs) <= n + 2 * 2  # per chunk, only timed calls repeat
+    assert len(xs) == n  # each once, in every chunk
     for chunk in (range(0, 60), range(60, n)):  # both processes took part in each chunk
         assert len({pid for pid, x in calls if x in chunk}) == 2
     _stored(tmp_path, n)

@@ -208,16 +208,29 @@ class Sharer:
             if ahead:
                 book.release(self.take_lost())
             return None
-        for bucket in taken:
-            del pending[bucket]
         now = time.monotonic()
         self.claim_seconds = now - started
+        return self.hold(taken, rows, now, renew)
+
+    def hold(
+        self,
+        taken: Sequence[str],
+        rows: dict[str, list[ClaimRow]],
+        at: float,
+        renewed_held: Sequence[str] = (),
+    ) -> Batch:
+        """The batch of the buckets ``taken``, claimed by this process at ``at`` (``rows``:
+        the claims read after that claim); they are no longer pending. Used by ``take``,
+        and for buckets claimed before sharing began (``share_work``'s ``held``)."""
+        book, buckets = self.book, self.buckets
+        for bucket in taken:
+            self.pending.pop(bucket, None)
         # a bucket only this process ever claimed holds no results computed under a claim:
         # its items are computed without looking their results up
         others = {b for b in taken if any(r[0] != book.owner for r in rows.get(b, []))}
         fresh = [buckets[b] for b in taken if b not in others]
         seen = [buckets[b] for b in taken if b in others]
-        claimed = Batch(taken, _joined(fresh), _joined(seen), now, list(renew))
+        claimed = Batch(list(taken), _joined(fresh), _joined(seen), at, list(renewed_held))
         if self.look_up is not None and len(claimed.checked):
             claimed.found = self.look_up(claimed.checked)
         return claimed

@@ -47,17 +47,16 @@ Claims never decide correctness: results are keyed by their input and stored at 
 so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
 it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
 a lease), a holder that outlives its lease while still computing, clocks that disagree by
-more than a lease, the timed first calls of processes that start together (below; a
-process looks up the results of a claimed bucket only when another process held it before,
-so rows stored without a claim are computed again), a run
-retrying the rows that failed in an earlier run over the same input (their buckets are done,
-so every process retries them). Claims are used only where they pay: on a store that other
+more than a lease, short work (below) that a process computes unshared while another joins,
+a run retrying the rows that failed in an earlier run over the same input (their buckets are
+done, so every process retries them). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``orcapod.types.WorkClaims.min_work_seconds``, estimated from the faster of the first two
 calls: the first also pays one-off costs) that a commit and a read per batch are small beside
-the work. Those two calls (the first missing rows, in input order) are made without a claim:
-processes that start together each make them (their results are stored once); a process that
-finds others holding live claims joins without them. The buckets are the first one to three
+the work. Those two calls (the first missing rows, in input order) are made under a claim
+of their buckets, so processes that start together do not each make them: the one that
+keeps the claim times them, the others join; a process that finds others holding live
+claims joins without timing (``orcapod.nodes.shared_work``). The buckets are the first one to three
 hex digits of the input hash (more digits for larger inputs: ``bucket_index``).
 
 Where claims are kept (a Delta store's object log, a SQL store's table) is
@@ -180,10 +179,11 @@ class ClaimBook:
             dead = self._verdicts[process] = surely_dead(process)
         return dead
 
-    def shared(self) -> bool:
+    def shared(self, rows: dict[str, list[ClaimRow]] | None = None) -> bool:
         """Does another process hold a live claim here (is the work being shared already)?
-        One read of the claims."""
-        rows = self.rows(None)
+        One read of the claims, unless ``rows`` (every bucket's, as ``rows(None)`` or a
+        claim's read in ``latest`` gives them) are at hand."""
+        rows = self.rows(None) if rows is None else rows
         return any(self.status(r)[1] - {self.owner} for r in rows.values())
 
     def claim(

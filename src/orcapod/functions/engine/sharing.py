@@ -72,6 +72,7 @@ def share_work(
     flush: Callable[[], None] | None = None,
     item_seconds: float = 0.0,
     commits: Commits | None = None,
+    held: Sequence[str] = (),
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -88,7 +89,9 @@ def share_work(
     meet less often; after a claim that lost buckets to another process, the next batch
     starts at a random place among the free buckets). ``min_batch``: the fewest items
     a batch takes while there are that many (the calls the executor runs at once: a smaller
-    batch would leave workers idle).
+    batch would leave workers idle). ``held``: buckets this process claimed through ``book``
+    before calling (in the book's last claim, whose read ``book.latest`` holds): they are
+    the first batch, computed before anything else is claimed.
 
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
@@ -123,27 +126,37 @@ def share_work(
     sharer.item_seconds = item_seconds
     if commits is None and flush is not None:
         commits = SyncCommits(flush)
-    held = _Held(book, commits)
+    holding = _Held(book, commits)
     # two claims threads: the claim made ahead, and a renewal that must not wait behind it
     with ThreadPoolExecutor(2, thread_name_prefix="orcapod-claims") as pool:
-        ahead = _Ahead(pool, sharer, held)
+        ahead = _Ahead(pool, sharer, holding)
         try:
-            while sharer.pending or ahead.future is not None:
-                batch = (
-                    ahead.result() if ahead.future is not None else sharer.take(*held.to_write())
-                )
+            first = None
+            if held:  # claimed before sharing began (by this book): the first batch
+                assert book.latest is not None
+                first = sharer.hold(held, book.latest[1], book.latest[0])
+                holding.claimed(first)
+            while first is not None or sharer.pending or ahead.future is not None:
+                if first is not None:
+                    batch, first = first, None
+                else:
+                    batch = (
+                        ahead.result()
+                        if ahead.future is not None
+                        else sharer.take(*holding.to_write())
+                    )
                 if batch is None:  # nothing to claim now
                     if sharer.pending:
                         # others may be waiting for these (after a claim that lost every
                         # bucket with nothing to mark done, the next claim releases them)
-                        if not sharer.lost_all or held.unsettled():
-                            held.settle(
-                                sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool)
+                        if not sharer.lost_all or holding.unsettled():
+                            holding.settle(
+                                sharer.take_lost(), sharer.take_finished(), holding.keep_alive(pool)
                             )
                         if sharer.wait(compute, still_missing, poll_seconds) and commits:
                             commits.flush()
                     continue
-                held.claimed(batch)
+                holding.claimed(batch)
                 items = batch.items  # (none when its rows were computed before claiming)
                 if len(batch.checked):  # buckets others held before: what did they store?
                     found = () if look_up is None else (batch.found,)
@@ -157,11 +170,11 @@ def share_work(
                         + len(items) * sharer.item_seconds
                         - _AHEAD_PASSES * (sharer.claim_seconds)
                     )
-                    compute(items, held.heartbeat(ahead, pool))
+                    compute(items, holding.heartbeat(ahead, pool))
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
-                held.computed(batch.buckets)
+                holding.computed(batch.buckets)
             # the buckets computed here are marked done first: others may be waiting for them
-            held.settle(sharer.take_lost(), sharer.take_finished(), held.keep_alive(pool))
+            holding.settle(sharer.take_lost(), sharer.take_finished(), holding.keep_alive(pool))
             if sharer.look_up_done(compute, still_missing) and commits:
                 commits.flush()
         except BaseException:
@@ -171,14 +184,14 @@ def share_work(
                 with contextlib.suppress(BaseException):
                     following = ahead.future.result()
                     if following is not None:
-                        held.claimed(following)
-            if held.renewing is not None:  # (a renewal must not land after the release)
-                wait([held.renewing])
+                        holding.claimed(following)
+            if holding.renewing is not None:  # (a renewal must not land after the release)
+                wait([holding.renewing])
             with contextlib.suppress(OrcapodError):  # others take them over at once
                 book.renew(
                     (),
                     finished=sharer.take_finished(),
-                    released=held.buckets() + sharer.take_lost(),
+                    released=holding.buckets() + sharer.take_lost(),
                 )
             raise
 
