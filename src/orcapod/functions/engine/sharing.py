@@ -131,12 +131,13 @@ def share_work(
     with ThreadPoolExecutor(2, thread_name_prefix="orcapod-claims") as pool:
         ahead = _Ahead(pool, sharer, holding)
         try:
-            first = None
+            first: Batch | None = None
             if held:  # claimed before sharing began (by this book): the first batch
                 assert book.latest is not None
                 first = sharer.hold(held, book.latest[1], book.latest[0])
                 holding.claimed(first)
             while first is not None or sharer.pending or ahead.future is not None:
+                batch: Batch | None
                 if first is not None:
                     batch, first = first, None
                 else:
