@@ -106,13 +106,14 @@ def compute_shared(
     took = 0.0
     if len(held) == len(first) and not book.shared(book.latest[1]):
         try:
-            timing = _time(
-                compute,
-                misses,
-                lambda: _within(misses, held, buckets_of()),
-                window,
-                claims.min_work_seconds,
-            )
+            with book.keeping(held):  # (a timed call may outlast the lease)
+                timing = _time(
+                    compute,
+                    misses,
+                    lambda: _within(misses, held, buckets_of()),
+                    window,
+                    claims.min_work_seconds,
+                )
             if timing is None:  # short work: computed here, unshared, and committed
                 book.release(held)  # (not done: a rerun retrying failed rows times them)
                 return

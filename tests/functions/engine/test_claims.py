@@ -21,7 +21,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -450,6 +450,54 @@ def test_heartbeats_keep_the_buckets_of_a_long_compute(store: Callable[[], Arrow
     share_work(mine, {"0": np.array([0])}, compute, lambda items: items, poll_seconds=0.01)
     assert stolen == []
     assert mine.status(mine.rows(["0"])["0"])[0]  # and it was finished
+
+
+def _holders_meanwhile(
+    store: Callable[[], ArrowDatabase], bucket: str, after: float
+) -> tuple[ThreadPoolExecutor, Future[set[str]]]:
+    """Ask another process's book, ``after`` seconds from now, who holds ``bucket``."""
+    pool = ThreadPoolExecutor(1)
+
+    def holders() -> set[str]:
+        time.sleep(after)
+        other = book(store, "other")
+        return other.status(other.rows([bucket]).get(bucket, []))[1]
+
+    return pool, pool.submit(holders)
+
+
+def test_a_call_longer_than_the_lease_keeps_its_bucket(store: Callable[[], ArrowDatabase]) -> None:
+    """One call runs for more than two leases without a beat between calls: a watcher renews
+    the bucket meanwhile, so no other process takes it over."""
+    lease = 1.5
+    mine = book(store, "mine", lease=lease)
+    pool, seen = _holders_meanwhile(store, "a", 2 * lease)
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        time.sleep(2.5 * lease)  # one long call
+
+    with pool:
+        share_work(mine, {"a": np.array([0])}, compute, lambda items: items, poll_seconds=0.05)
+        assert seen.result() == {"mine"}
+
+
+def test_keeping_renews_claims_held_outside_share_work(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    """``ClaimBook.keeping`` (around a run's timed first calls) renews the buckets while the
+    block runs longer than the lease, and stops when it ends."""
+    lease = 1.5
+    mine = book(store, "mine", lease=lease)
+    assert mine.claim(["a"]) == ["a"]
+    pool, seen = _holders_meanwhile(store, "a", 2 * lease)
+    with pool:
+        with mine.keeping(["a"]):
+            time.sleep(2.5 * lease)
+        assert seen.result() == {"mine"}
+    mine.release(["a"])
+    time.sleep(lease / 2)  # (a renewal landing after the release would hold it again)
+    other = book(store, "other")
+    assert other.status(other.rows(["a"])["a"])[1] == set()
 
 
 def test_buckets_depend_only_on_the_input_size() -> None:

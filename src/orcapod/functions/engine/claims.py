@@ -29,10 +29,11 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    it go, and one takes it on a later pass).
 3. Every claim commit also renews the buckets the process still holds (``renewed`` rows), and
    a process renews them on its own every third of the lease when no claim commit came
-   sooner. A bucket is marked ``done`` once its results are committed, in a later commit
-   (claiming runs one batch ahead, and results are committed by the run's flush policy or at
-   the latest every half lease, in a committing thread while the calls go on, see
-   ``sharing.share_work``).
+   sooner, during a call too (a thread renews them while a call runs longer than that: a
+   single call may take hours, far longer than the lease). A bucket is marked ``done`` once
+   its results are committed, in a later commit (claiming runs one batch ahead, and results
+   are committed by the run's flush policy or at the latest every half lease, in a
+   committing thread while the calls go on, see ``sharing.share_work``).
 4. A claim whose holder died is not renewed: once it expires the bucket is free again and
    another process takes it over (looking its results up first: what the holder committed is
    not computed again). A holder on the same machine is checked at once: each claim names its
@@ -65,12 +66,14 @@ Where claims are kept (a Delta store's object log, a SQL store's table) is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -222,6 +225,33 @@ class ClaimBook:
 
     def finish(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "done"))
+
+    @contextlib.contextmanager
+    def keeping(self, buckets: Sequence[str]) -> Iterator[None]:
+        """Renew ``buckets`` every third of the lease, in a thread of its own, while the
+        block runs: calls made under a claim outside ``share_work`` (a run's timed first
+        calls) may each take longer than the lease. A renewal that fails stops the renewals
+        and is raised when the block ends (unless the block raised)."""
+        stop = threading.Event()
+        failed: list[Exception] = []
+
+        def renew() -> None:
+            while not stop.wait(self.lease_seconds / 3):
+                try:
+                    self.renew(buckets)
+                except Exception as err:  # noqa: BLE001 - raised in the block's thread, below
+                    failed.append(err)
+                    return
+
+        thread = threading.Thread(target=renew, name="orcapod-claims-keep", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()  # (no renewal lands after the block: a release may follow)
+        if failed:
+            raise failed[0]
 
     def release(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "released"))

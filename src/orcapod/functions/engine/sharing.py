@@ -19,7 +19,9 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
 * One read of the claims per pass: a pass that follows a claim at once uses the read that
   checked that claim (it holds every bucket's rows).
 * It renews what it holds with each claim commit, and every third of the lease when no
-  commit came sooner (that renewal commits in a claims thread while the calls go on);
+  commit came sooner (that renewal commits in a claims thread while the calls go on; a
+  watcher thread beats in place of the calls while one runs longer than a sixth of the
+  lease, so a call of hours keeps its bucket);
   results are committed by the caller's ``commits`` (its flush policy, or at the latest every
   half lease; in a committing thread of the caller's, while the calls go on) and a bucket is
   marked done only once the commit holding its results has landed.
@@ -42,8 +44,9 @@ claims are read whole (a small table) rather than by bucket.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
@@ -171,7 +174,8 @@ def share_work(
                         + len(items) * sharer.item_seconds
                         - _AHEAD_PASSES * (sharer.claim_seconds)
                     )
-                    compute(items, holding.heartbeat(ahead, pool))
+                    with holding.calls(ahead, pool) as beat:
+                        compute(items, beat)
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
                 holding.computed(batch.buckets)
             # the buckets computed here are marked done first: others may be waiting for them
@@ -209,6 +213,8 @@ class _Held:
         self.uncommitted: list[tuple[str, int, float]] = []
         self.committed: list[str] = []  # results committed, not yet marked done
         self.renewing: Future[None] | None = None  # a renewal committing in the claims thread
+        #: the beats of a batch's calls and of their watcher (``calls``) take turns
+        self.beating = threading.Lock()
 
     def buckets(self) -> list[str]:
         return list(self.written)
@@ -287,6 +293,10 @@ class _Held:
         every = self.book.lease_seconds / 3
 
         def beat() -> None:
+            with self.beating:
+                turn()
+
+        def turn() -> None:
             if self.renewing is not None and self.renewing.done():
                 renewing, self.renewing = self.renewing, None
                 renewing.result()  # (raises what the renewal raised)
@@ -314,6 +324,34 @@ class _Held:
             self._renew(pool, now, [] if following is None else following.buckets)
 
         return beat
+
+    @contextlib.contextmanager
+    def calls(self, ahead: _Ahead, pool: ThreadPoolExecutor) -> Iterator[Callable[[], None]]:
+        """While a batch's calls run: their ``heartbeat``, beaten between calls and also by
+        a watcher thread every sixth of the lease, so the buckets held are renewed (and the
+        next batch claimed) while one call runs longer than that. A renewal's error met by
+        the watcher is raised when the calls end (unless they raised)."""
+        beat = self.heartbeat(ahead, pool)
+        stop = threading.Event()
+        failed: list[BaseException] = []
+
+        def watch() -> None:
+            while not stop.wait(self.book.lease_seconds / 6):
+                try:
+                    beat()
+                except Exception as err:  # noqa: BLE001 - raised in the calls' thread, below
+                    failed.append(err)
+                    return
+
+        watcher = threading.Thread(target=watch, name="orcapod-claims-watch", daemon=True)
+        watcher.start()
+        try:
+            yield beat
+        finally:
+            stop.set()
+            watcher.join()
+        if failed:
+            raise failed[0]
 
     def keep_alive(self, pool: ThreadPoolExecutor) -> Callable[[], None]:
         """A beat that renews the buckets held (in ``pool``) when the oldest claim was
