@@ -106,6 +106,48 @@ def test_on_s3_a_file_beside_the_table_is_read_with_one_get(s3_server: Any) -> N
     assert requests == {"HEAD": 1, "GET": 1}
 
 
+def test_on_s3_only_data_files_need_pyarrows_client(s3_server: Any) -> None:
+    """Writes, existence checks and listings of a table's files go through obstore, one
+    request each, so pyarrow's S3 client (tens of ms to set up) is made only when a data file
+    is read, and once; both clients list the same names, sizes and times (a note written by
+    one process is checked against another's listing)."""
+    bucket = s3_server.fresh_bucket()
+    uri = f"s3://{bucket}/t"
+    made: list[pafs.FileSystem] = []
+
+    def make() -> pafs.FileSystem:
+        made.append(s3_filesystem(s3_server.options))
+        return made[-1]
+
+    files = TableFiles.for_table(uri, make, object_store_of(uri, s3_server.options))
+    plain = TableFiles.for_table(uri, s3_filesystem(s3_server.options))
+    assert files is not None and plain is not None
+    steps = [
+        (lambda: files.write("_log/00.json", b"{}"), {"PUT": 1}),
+        (lambda: files.write("_cols/a/x", b"1"), {"PUT": 1}),
+        (lambda: files.exists("_log/00.json"), {"HEAD": 1}),
+        (lambda: files.exists("_log/01.json"), {"HEAD": 1}),
+        (lambda: files.list_stamps("_log"), {"LIST": 1}),
+        (lambda: files.list_dirs("_cols"), {"LIST": 1}),
+        (lambda: files.list_files("_nothing"), {"LIST": 1}),
+    ]
+    answers = []
+    for step, expected in steps:
+        answer, requests = _requests(s3_server, step)
+        assert requests == expected
+        answers.append(answer)
+    assert answers[2:4] == [True, False]
+    assert answers[4] == plain.list_stamps("_log") and list(answers[4]) == ["00.json"]
+    assert answers[5:] == [plain.list_dirs("_cols"), []] and answers[5] == ["a"]
+    assert made == []
+    data = pa.BufferOutputStream()
+    pq.write_table(pa.table({"n": [1, 2, 3]}), data)
+    files.write("data.parquet", data.getvalue().to_pybytes())
+    for _ in range(2):
+        assert files.read_column(f"{uri}/data.parquet", "n").to_pylist() == [1, 2, 3]  # type: ignore[union-attr]
+    assert len(made) == 1
+
+
 def test_on_s3_reads_go_through_pyarrow_once_obstore_fails(s3_server: Any) -> None:
     """A client that cannot reach the store (here: a closed port) does not fail the read:
     pyarrow's client, configured from the same options, answers it and every later one."""

@@ -4,9 +4,10 @@ Layout: the table of path ``(a, b)`` lives in ``<base_path>/a/b`` (segments made
 filesystem-safe by ``paths.segment_dirname``); ``s3://``-style URIs are joined with ``/`` and
 ``storage_options`` are passed to deltalake untouched. On S3 the bucket is checked at
 construction (a missing one raises ``InputValidationError``), and the files beside the Delta
-log (lookup sidecars) and single data-file columns go through pyarrow's S3 client and obstore,
-configured from the same options (``table_files``). Commits on S3 are deltalake's conditional
-PUT of the next log file, so concurrent writers need no lock service.
+log (lookup sidecars) go through obstore, single data-file columns through pyarrow's S3
+client (made on first use), both configured from the same options (``table_files``). Commits
+on S3 are deltalake's conditional PUT of the next log file, so concurrent writers need no
+lock service.
 
 Writes. Rows are validated and duplicate-checked when they are added, then buffered per path
 and committed by ``flush()`` or as soon as a path holds ``batch_size`` pending rows. Tables are
@@ -200,7 +201,7 @@ class DeltaTableDatabase(StoringBackend):
         self._filesystem = filesystem_of(self._base, self._storage_options)
         self._objects = object_store_of(self._base, self._storage_options)
         if self._remote and self._filesystem is not None:
-            check_bucket(self._base, self._filesystem)
+            check_bucket(self._base, self._filesystem, self._objects)
         self._batch_size = batch_size
         self._max_commit_attempts = max_commit_attempts
         self._table_configuration = {"delta.checkpointInterval": str(checkpoint_interval)}

@@ -98,7 +98,7 @@ def _prune_sidecars(table_dir: Path) -> None:
 
 def _reindex(table_dir: Path, table: deltalake.DeltaTable) -> None:
     """Build the sidecars of every indexed column for the table's current files."""
-    access = TableFiles.for_table(str(table_dir), pafs.LocalFileSystem())
+    access = TableFiles.for_table(str(table_dir), pafs.LocalFileSystem)
     assert access is not None
     lookups = LookupIndex(access)
     files = table.file_uris()

@@ -23,13 +23,19 @@ file. Locally they run one after the other (page-cache reads).
 A data file on object storage whose size the table's snapshot gives (``know_sizes``) is read
 through a ``pyarrow.dataset`` fragment told that size, so its footer is fetched by one ranged
 GET; ``open_input_file`` would first ask the object's size with a HEAD (one request more per
-file read, about a tenth of a 4-process shared run's requests). Other files on S3 (sidecars,
-notes), whose sizes nothing records, are read with ``obstore`` (``object_store_of``: the
-client deltalake's own storage layer is built on, configured from the same options), whose
-GET of a whole object or a range is one request where pyarrow's client makes two (a HEAD
-first): 3 of the ~62 requests of a small incremental run. Its "no such file" is believed;
-any other failure (credentials only pyarrow's client looks for, say) hands the table's reads
-to pyarrow's client from then on.
+file read, about a tenth of a 4-process shared run's requests). Everything else on S3 (reads
+of sidecars and notes, whose sizes nothing records, writes, listings, existence checks, the
+store's bucket check) goes through ``obstore`` (``object_store_of``: the client deltalake's
+own storage layer is built on, configured from the same options): its GET of a whole object
+or a range is one request where pyarrow's client makes two (a HEAD first), 3 of the ~62
+requests of a small incremental run, and its client is set up in ~10 ms where pyarrow's
+takes ~30 ms (the AWS SDK's start), which a run that reads no data file then never pays:
+pyarrow's client is made on first use (``filesystem_of`` gives what makes it). Its "no such
+file" is believed; any other failure (credentials only pyarrow's client looks for, say)
+hands the table's files to pyarrow's client from then on. Decision: options that obstore
+accepts but pyarrow rejects are reported when pyarrow's client is first made, not when the
+store is (both read the same settings; obstore rejecting them makes pyarrow's client at once,
+for the bucket check).
 
 Writes replace a whole file atomically: locally through a temporary file and a rename, on
 object storage by one PUT (an object is visible only once complete).
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import datetime as dt
 import functools
 import os
 import uuid
@@ -97,6 +104,7 @@ _OBSTORE_KEYS = {
     "virtual_hosted": "aws_virtual_hosted_style_request",
 }
 _TRUE = ("true", "1", "yes", "on")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: parsed parquet footers kept per table (``read_rows``, ``read_groups``)
 _FOOTERS = 512
 #: concurrent reads of object storage (``TableFiles.map``)
@@ -110,29 +118,42 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="orcapod-read")
 
 
-def filesystem_of(base: str, storage_options: Mapping[str, str] | None) -> pafs.FileSystem | None:
-    """The filesystem serving a store at ``base`` (a local directory or a URI): local, S3, or
-    None for other schemes (module docstring)."""
+def filesystem_of(
+    base: str, storage_options: Mapping[str, str] | None
+) -> Callable[[], pafs.FileSystem] | None:
+    """What makes the filesystem serving a store at ``base`` (a local directory or a URI),
+    once, when first needed: local, S3, or None for other schemes (module docstring)."""
     if "://" not in base:
-        return pafs.LocalFileSystem()
+        return pafs.LocalFileSystem
     if base.startswith("s3://"):
-        return s3_filesystem(storage_options)
+        return functools.cache(functools.partial(s3_filesystem, storage_options))
     return None
 
 
-def check_bucket(base: str, filesystem: pafs.FileSystem) -> None:
+def check_bucket(
+    base: str, filesystem: Callable[[], pafs.FileSystem], objects: obstores.S3Store | None
+) -> None:
     """Raise ``InputValidationError`` unless the bucket of the store at ``base`` exists (one
-    request; a bucket that cannot be checked, e.g. for lack of permission, passes)."""
+    request, through ``objects`` when given, else ``filesystem``; a bucket that cannot be
+    checked, e.g. for lack of permission, passes)."""
     bucket = base.split("://", 1)[1].split("/", 1)[0]
-    try:
-        info = filesystem.get_file_info(bucket)
-    except (OSError, pa.ArrowException):
-        return
-    if info.type == pafs.FileType.NotFound:
-        raise InputValidationError(
-            f"The bucket {bucket!r} of the store {base!r} does not exist (or is not visible "
-            "with these credentials); create it first, or pass an existing bucket."
-        )
+    if objects is not None:
+        try:
+            next(iter(obstore.list(objects, prefix="_", chunk_size=1)), None)
+            return
+        except (obstore_errors.BaseError, OSError) as err:
+            if "NoSuchBucket" not in str(err):
+                return
+    else:
+        try:
+            if filesystem().get_file_info(bucket).type != pafs.FileType.NotFound:
+                return
+        except (OSError, pa.ArrowException):
+            return
+    raise InputValidationError(
+        f"The bucket {bucket!r} of the store {base!r} does not exist (or is not visible "
+        "with these credentials); create it first, or pass an existing bucket."
+    )
 
 
 def _s3_settings(storage_options: Mapping[str, str] | None) -> dict[str, str]:
@@ -194,13 +215,14 @@ class TableFiles:
 
     def __init__(
         self,
-        filesystem: pafs.FileSystem,
+        filesystem: pafs.FileSystem | Callable[[], pafs.FileSystem],
         root: str,
         uri: str,
         local: bool,
         objects: obstores.S3Store | None = None,
     ) -> None:
-        self._fs = filesystem
+        #: makes the filesystem when first needed (on S3 it costs ~30 ms to set up)
+        self._make_fs = filesystem if callable(filesystem) else lambda: filesystem
         #: obstore's client of the table's bucket (None: reads go through ``filesystem``)
         self._objects = None if local else objects
         self._root = root
@@ -211,16 +233,20 @@ class TableFiles:
         self._size_of: Callable[[str], int | None] = lambda name: None
         self._fragments: dict[str, pads.ParquetFileFragment] = {}
 
+    @functools.cached_property
+    def _fs(self) -> pafs.FileSystem:
+        return self._make_fs()
+
     @classmethod
     def for_table(
         cls,
         uri: str,
-        filesystem: pafs.FileSystem | None,
+        filesystem: pafs.FileSystem | Callable[[], pafs.FileSystem] | None,
         objects: obstores.S3Store | None = None,
     ) -> TableFiles | None:
-        """Access to the table at ``uri`` through the store's ``filesystem`` (``filesystem_of``)
-        and, on S3, its ``objects`` client (``object_store_of``); None when the store has no
-        filesystem."""
+        """Access to the table at ``uri`` through the store's ``filesystem`` (or what makes
+        it: ``filesystem_of``) and, on S3, its ``objects`` client (``object_store_of``); None
+        when the store has no filesystem."""
         if filesystem is None:
             return None
         if "://" not in uri:
@@ -250,13 +276,23 @@ class TableFiles:
 
     def _get(self, path: str, span: tuple[int, int] | None) -> tuple[bool, bytes | None]:
         """(True, the object at ``path`` or its range ``span``; None: no such object) through
-        obstore, or (False, None) once obstore failed: pyarrow's client reads from then on."""
-        store, key = self._objects, path.split("/", 1)[1]
+        obstore, or (False, None) once obstore failed (``_ask``)."""
+        if span is None:
+            return self._ask(lambda store, key: bytes(obstore.get(store, key).bytes()), path)
+        start, length = span
+        return self._ask(
+            lambda store, key: bytes(obstore.get_range(store, key, start=start, length=length)),
+            path,
+        )
+
+    def _ask(self, request: Callable[[Any, str], _R], path: str) -> tuple[bool, _R | None]:
+        """(True, ``request(store, key)`` of the object at ``path`` (``_path``); None: no such
+        object) through obstore, or (False, None) once obstore failed otherwise: pyarrow's
+        client serves the table from then on."""
+        store = self._objects
         assert store is not None
         try:
-            if span is None:
-                return True, bytes(obstore.get(store, key).bytes())
-            return True, bytes(obstore.get_range(store, key, start=span[0], length=span[1]))
+            return True, request(store, path.split("/", 1)[1])
         except (FileNotFoundError, obstore_errors.NotFoundError):
             return True, None
         except (obstore_errors.BaseError, OSError, ValueError):
@@ -308,6 +344,10 @@ class TableFiles:
         """Does the file ``rel`` exist? (One HEAD request on object storage.)"""
         if self._local:
             return os.path.isfile(self._path(rel))
+        if self._objects is not None:
+            answered, found = self._ask(obstore.head, self._path(rel))
+            if answered:
+                return found is not None
         try:
             self._fs.open_input_stream(self._path(rel)).close()
         except FileNotFoundError:
@@ -324,6 +364,12 @@ class TableFiles:
     def write(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` with ``data`` atomically; OSError when it cannot be written."""
         path = self._path(rel)
+        if self._objects is not None:
+            answered, done = self._ask(lambda store, key: obstore.put(store, key, data), path)
+            if answered and done is None:
+                raise FileNotFoundError(f"cannot write {self._display(rel)}: no such bucket")
+            if answered:
+                return
         try:
             if not self._local:
                 with self._fs.open_output_stream(path) as out:
@@ -343,6 +389,9 @@ class TableFiles:
 
     def list_dirs(self, rel: str) -> list[str]:
         """The names of the directories in ``rel`` (empty when it does not exist)."""
+        listed = self._listed(rel)
+        if listed is not None:
+            return [p.rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
         return [i.base_name for i in self._infos(rel) if i.type == pafs.FileType.Directory]
 
     def list_files(self, rel: str) -> list[str]:
@@ -355,16 +404,35 @@ class TableFiles:
                 return []
             except OSError as err:
                 raise self._cannot_list(rel, err) from err
-        return [i.base_name for i in self._infos(rel) if i.type == pafs.FileType.File]
+        return list(self.list_stamps(rel))
 
     def list_stamps(self, rel: str) -> dict[str, tuple[int, int]]:
         """The files in ``rel`` by name, each with its size and modification time (ns)
         (empty when it does not exist; on object storage one listing)."""
+        listed = self._listed(rel)
+        if listed is not None:
+            return {
+                o["path"].rsplit("/", 1)[-1]: (int(o["size"]), _ns(o["last_modified"]))
+                for o in listed["objects"]
+            }
         return {
             i.base_name: (int(i.size or 0), int(i.mtime_ns or 0))
             for i in self._infos(rel)
             if i.type == pafs.FileType.File
         }
+
+    def _listed(self, rel: str) -> Any:
+        """On object storage, obstore's listing of ``rel`` (its objects and common prefixes,
+        one LIST per 1,000 entries); None when obstore does not serve the table (any more)."""
+        if self._objects is None:
+            return None
+        prefix = self._path(rel) + "/"
+        answered, listed = self._ask(
+            lambda store, key: obstore.list_with_delimiter(store, prefix=key), prefix
+        )
+        if not answered:
+            return None
+        return listed if listed is not None else {"common_prefixes": [], "objects": []}
 
     def _infos(self, rel: str) -> list[pafs.FileInfo]:
         """What is in ``rel`` (empty when it does not exist; on object storage one listing
@@ -517,6 +585,11 @@ class TableFiles:
 
     def _display(self, rel: str) -> str:
         return f"{self._uri}/{rel}" if rel else self._uri
+
+
+def _ns(when: dt.datetime) -> int:
+    """``when`` in nanoseconds since the epoch, exactly (as pyarrow's ``mtime_ns``)."""
+    return (when - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 def _not_found(err: Exception) -> bool:
