@@ -3,6 +3,7 @@ synchronous runs: random pipelines compared in both modes, first and incremental
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -155,6 +156,33 @@ def test_sync_and_streaming_runs_agree(
     (sync_summaries, sync_states), (stream_summaries, stream_states) = found
     assert stream_summaries == sync_summaries
     assert stream_states == sync_states
+
+
+def test_a_chunk_that_needs_no_commit_is_passed_on_in_a_threaded_stream() -> None:
+    """An incremental streaming run whose first chunk of a node was stored and recorded by
+    the run before (nothing to commit) passes it on at once: a later chunk holding the same
+    input packets waits for it (duplicate rows, one per batch), and used to wait forever, as
+    only a commit passed rows on. Run in a thread, so that a hang fails the test."""
+    plan = {"dup": 4, "filter": False, "semi": False, "tail": "batch", "batch": 1}
+    found: dict[ExecutorType, list[Any]] = {}
+
+    def both_runs(mode: ExecutorType) -> None:
+        db = InMemoryArrowDatabase()
+        summaries = [run(build(db, plan, 1, 5), mode, 2)]
+        second = build(db, plan, 6, 7)
+        summaries.append(run(second, mode, 2))
+        found[mode] = [summaries, observed(second, db)]
+
+    with pytest.MonkeyPatch.context() as patch:  # calls count as slow: threads at once
+        patch.setattr(function_stream, "SLOW_CALL_SECONDS", 0.0)
+        patch.setattr(function_stream, "TIMED_SECONDS", 0.0)
+        for mode in (ExecutorType.SYNCHRONOUS, ExecutorType.ASYNC_CHANNELS):
+            runner = threading.Thread(target=both_runs, args=(mode,), daemon=True)
+            runner.start()
+            runner.join(60)
+            assert not runner.is_alive(), f"the {mode.name} runs did not finish"
+    assert found[ExecutorType.ASYNC_CHANNELS] == found[ExecutorType.SYNCHRONOUS]
+    assert found[ExecutorType.SYNCHRONOUS][0][1]["count"] == (3, 2, 0, 0)
 
 
 def test_fail_fast_in_a_stream_keeps_finished_rows_and_the_next_run_resumes() -> None:

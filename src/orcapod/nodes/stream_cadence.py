@@ -13,7 +13,8 @@ commit then holds up the calls, which are cheap: commits are few and large, as i
 synchronous run).
 
 The writer also asks ``before_commit`` for the versions its rows were verified absent at, and
-calls ``after_commit`` after every commit (the node passes the committed rows on then).
+calls ``after_commit`` after every commit (the node passes the committed rows on then), and
+when it finds nothing buffered (``maybe_flush``: rows that needed no commit are passed on too).
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ class StreamingWriter(RunWriter):
         )
 
     def maybe_flush(self) -> None:
-        if self.due_in() == 0.0:
+        """Commit when the buffered rows are due. With nothing buffered, every row handed so
+        far is stored (or was before the run): ``after_commit`` passes the settled ones on
+        all the same, else a chunk that needed no commit (its rows found stored and
+        recorded) would wait for one, and so would a chunk prepared behind it."""
+        due = self.due_in()
+        if due == 0.0:
             self.flush()
+        elif due is None and self.after_commit is not None:
+            self.after_commit()
 
     def flush(self) -> None:
         busy = self._rows > 0
