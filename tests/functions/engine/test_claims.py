@@ -32,7 +32,7 @@ from deltalake import DeltaTable
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase, PostgreSQLDatabase, SQLiteDatabase
 from orcapod.errors import InputValidationError
 from orcapod.functions.engine.claim_logs import ClaimRow, ObjectClaimLog, TableClaimLog
-from orcapod.functions.engine.claims import ClaimBook, bucket_index
+from orcapod.functions.engine.claims import ClaimBook, beating, bucket_index
 from orcapod.functions.engine.holders import this_process
 from orcapod.functions.engine.sharing import share_work
 from orcapod.types import WorkClaims
@@ -427,6 +427,16 @@ def test_an_error_releases_the_buckets_held(store: Callable[[], ArrowDatabase]) 
         share_work(mine, buckets, compute, lambda items: items, poll_seconds=0.01, flush=_no_op)
     other = book(store, "other")
     assert other.claim(sorted(buckets)) == sorted(buckets)  # nothing held, nothing done
+    # ... and so does one stopped in the buckets it held when it began (its timed calls')
+    other.release(sorted(buckets))
+
+    def fail(items: np.ndarray, heartbeat: object) -> None:
+        raise RuntimeError("boom")
+
+    assert mine.claim(["5"]) == ["5"]
+    with pytest.raises(RuntimeError, match="boom"):
+        share_work(mine, buckets, fail, lambda items: items, poll_seconds=0.01, held=["5"])
+    assert other.claim(sorted(buckets)) == sorted(buckets)
 
 
 def _no_op() -> None:
@@ -498,6 +508,22 @@ def test_keeping_renews_claims_held_outside_share_work(
     time.sleep(lease / 2)  # (a renewal landing after the release would hold it again)
     other = book(store, "other")
     assert other.status(other.rows(["a"])["a"])[1] == set()
+
+
+def test_a_failed_beat_stops_the_beats_and_is_raised_when_the_block_ends() -> None:
+    beats: list[float] = []
+
+    def beat() -> None:
+        beats.append(time.monotonic())
+        if len(beats) == 2:
+            raise OSError("the claims log is gone")
+
+    with pytest.raises(OSError, match="the claims log is gone"), beating(beat, 0.05, "t"):
+        time.sleep(0.5)
+    assert len(beats) == 2  # none after the failure
+    with beating(beat, 0.05, "t"):  # a block shorter than a beat: none
+        pass
+    assert len(beats) == 2
 
 
 def test_buckets_depend_only_on_the_input_size() -> None:

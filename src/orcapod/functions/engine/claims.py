@@ -73,7 +73,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +84,7 @@ from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.claim_logs import ClaimLog, ClaimRow, claim_log
 from orcapod.functions.engine.holders import surely_dead, this_process
 
-__all__ = ["ClaimBook", "bucket_index"]
+__all__ = ["ClaimBook", "beating", "bucket_index"]
 
 _LIVE = ("claimed", "renewed")
 _HASH_PREFIX_LEN = len("arrow_row_v1:")
@@ -107,6 +107,34 @@ def bucket_index(input_hashes: pa.Array, num_distinct: int) -> tuple[list[str], 
     place[order] = np.arange(len(names))
     which = place[encoded.indices.to_numpy(zero_copy_only=False)]
     return [names[i] for i in order], which
+
+
+@contextlib.contextmanager
+def beating(beat: Callable[[], None], every: float, name: str) -> Iterator[None]:
+    """Call ``beat()`` every ``every`` seconds in a thread of its own (named ``name``) while
+    the block runs, so claims are renewed while a single call runs for longer than their
+    lease. A beat's error stops the beats and is raised when the block ends (unless the block
+    raised); no beat runs after the block (a release may follow it)."""
+    stop = threading.Event()
+    failed: list[Exception] = []
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                beat()
+            except Exception as err:  # noqa: BLE001 - raised in the block's thread, below
+                failed.append(err)
+                return
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 @dataclass
@@ -226,32 +254,11 @@ class ClaimBook:
     def finish(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "done"))
 
-    @contextlib.contextmanager
-    def keeping(self, buckets: Sequence[str]) -> Iterator[None]:
-        """Renew ``buckets`` every third of the lease, in a thread of its own, while the
-        block runs: calls made under a claim outside ``share_work`` (a run's timed first
-        calls) may each take longer than the lease. A renewal that fails stops the renewals
-        and is raised when the block ends (unless the block raised)."""
-        stop = threading.Event()
-        failed: list[Exception] = []
-
-        def renew() -> None:
-            while not stop.wait(self.lease_seconds / 3):
-                try:
-                    self.renew(buckets)
-                except Exception as err:  # noqa: BLE001 - raised in the block's thread, below
-                    failed.append(err)
-                    return
-
-        thread = threading.Thread(target=renew, name="orcapod-claims-keep", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()  # (no renewal lands after the block: a release may follow)
-        if failed:
-            raise failed[0]
+    def keeping(self, buckets: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+        """Renew ``buckets`` every third of the lease while the block runs (``beating``):
+        calls made under a claim outside ``share_work`` (a run's timed first calls) may each
+        take longer than the lease."""
+        return beating(lambda: self.renew(buckets), self.lease_seconds / 3, "orcapod-claims-keep")
 
     def release(self, buckets: Sequence[str]) -> None:
         self._append((buckets, "released"))

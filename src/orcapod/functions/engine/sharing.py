@@ -53,7 +53,7 @@ import numpy as np
 
 from orcapod.errors import OrcapodError
 from orcapod.functions.engine.batches import Batch, Sharer
-from orcapod.functions.engine.claims import ClaimBook
+from orcapod.functions.engine.claims import ClaimBook, beating
 from orcapod.functions.engine.commits import Commits, SyncCommits
 
 __all__ = ["share_work"]
@@ -138,7 +138,6 @@ def share_work(
             if held:  # claimed before sharing began (by this book): the first batch
                 assert book.latest is not None
                 first = sharer.hold(held, book.latest[1], book.latest[0])
-                holding.claimed(first)
             while first is not None or sharer.pending or ahead.future is not None:
                 batch: Batch | None
                 if first is not None:
@@ -196,7 +195,7 @@ def share_work(
                 book.renew(
                     (),
                     finished=sharer.take_finished(),
-                    released=holding.buckets() + sharer.take_lost(),
+                    released=[*dict.fromkeys([*held, *holding.buckets(), *sharer.take_lost()])],
                 )
             raise
 
@@ -214,7 +213,7 @@ class _Held:
         self.committed: list[str] = []  # results committed, not yet marked done
         self.renewing: Future[None] | None = None  # a renewal committing in the claims thread
         #: the beats of a batch's calls and of their watcher (``calls``) take turns
-        self.beating = threading.Lock()
+        self.turns = threading.Lock()
 
     def buckets(self) -> list[str]:
         return list(self.written)
@@ -293,7 +292,7 @@ class _Held:
         every = self.book.lease_seconds / 3
 
         def beat() -> None:
-            with self.beating:
+            with self.turns:
                 turn()
 
         def turn() -> None:
@@ -327,31 +326,12 @@ class _Held:
 
     @contextlib.contextmanager
     def calls(self, ahead: _Ahead, pool: ThreadPoolExecutor) -> Iterator[Callable[[], None]]:
-        """While a batch's calls run: their ``heartbeat``, beaten between calls and also by
-        a watcher thread every sixth of the lease, so the buckets held are renewed (and the
-        next batch claimed) while one call runs longer than that. A renewal's error met by
-        the watcher is raised when the calls end (unless they raised)."""
+        """While a batch's calls run: their ``heartbeat``, beaten between calls and also
+        every sixth of the lease by a thread (``claims.beating``), so the buckets held are
+        renewed (and the next batch claimed) while one call runs longer than that."""
         beat = self.heartbeat(ahead, pool)
-        stop = threading.Event()
-        failed: list[BaseException] = []
-
-        def watch() -> None:
-            while not stop.wait(self.book.lease_seconds / 6):
-                try:
-                    beat()
-                except Exception as err:  # noqa: BLE001 - raised in the calls' thread, below
-                    failed.append(err)
-                    return
-
-        watcher = threading.Thread(target=watch, name="orcapod-claims-watch", daemon=True)
-        watcher.start()
-        try:
+        with beating(beat, self.book.lease_seconds / 6, "orcapod-claims-watch"):
             yield beat
-        finally:
-            stop.set()
-            watcher.join()
-        if failed:
-            raise failed[0]
 
     def keep_alive(self, pool: ThreadPoolExecutor) -> Callable[[], None]:
         """A beat that renews the buckets held (in ``pool``) when the oldest claim was
