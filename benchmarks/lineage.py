@@ -162,7 +162,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure-store", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:  # (the children get the sizes as options)
+        args.rows, args.repeats, args.processes = 2_000, 1, 1
     if args.measure_only:
         print(json.dumps(measure(args.store, args.rows, args.repeats, args.seed)))
         return

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 #: scripts that need something installed by hand (see their docstring); run only when named
-NEEDS_SETUP = {"compare_earlier"}
+NEEDS_SETUP = {"compare_earlier", "compat_surface"}
 
 
 def main() -> int:

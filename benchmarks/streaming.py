@@ -242,7 +242,10 @@ def main() -> None:
     parser.add_argument(
         "--only", default="overlap,memory,throughput,ray", help="comma-separated parts to run"
     )
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:
+        args.memory_rows = 20_000
     if args.child:
         part, mode, *rest = args.child
         if part == "overlap":

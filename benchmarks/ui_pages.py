@@ -44,7 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeats = 2_000, 1
     store, took = build(args.rows)
     print(json.dumps({"benchmark": "ui_pages", "phase": "build", "build_s": round(took, 2)}))
     sock = socket.socket()

@@ -81,7 +81,10 @@ def build(rows: int) -> tuple[Path, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:
+        args.rows = 2_000
     store, took = build(args.rows)
     print(json.dumps({"store": str(store), "rows": args.rows, "build_s": round(took, 2)}))
 

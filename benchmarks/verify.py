@@ -60,7 +60,10 @@ def main() -> None:
     parser.add_argument("--work-ms", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeats = 2_000, 1
     os.environ["VERIFY_WORK_MS"] = "0"  # filling the store is not measured
     tmp = Path(tempfile.mkdtemp(prefix="orcapod-verify-"))
     try:

@@ -9,9 +9,10 @@ S3 server and of the worker processes (steadier than wall time on a shared machi
 
 * ``one_process``: wall time of one process computing every row;
 * ``processes``: wall time of ``--processes`` (default 4) processes started together on a
-  fresh store, the ratio to one process (goal <= 0.5 for 4), and how many calls ran in total
-  (each row once, plus the timed first calls - the input's first 2 to 4 rows - of each extra
-  process that starts before another holds claims, as in ``work_claims.py``);
+  fresh store, the ratio to one process (goal <= 0.5 for 4; the median of ``--repeats``
+  paired trials, default 3, each one process then the processes on fresh prefixes, listed in
+  ``trial_ratios``), and how many calls ran in total (each row once, as in
+  ``work_claims.py``);
 * ``killed`` (with ``--kill``): the same with one process SIGKILLed after ``--kill-after``
   seconds.
 
@@ -148,7 +149,11 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=2.0)
     parser.add_argument("--paths", action="store_true", help="requests by file pattern")
     parser.add_argument("--one-only", action="store_true", help="only the one-process figure")
+    parser.add_argument("--repeats", type=int, default=3, help="paired trials")
+    parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats = 24, 1
     server = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     endpoint = f"http://127.0.0.1:{int(server.stdout.readline())}"
@@ -174,20 +179,27 @@ def main() -> None:
         work_claims.WORKER = WORKER
         with tempfile.TemporaryDirectory() as tmp:
             work_claims.warm_up(Path(tmp) / "warm", args)  # (bytecode caches written)
-            one = _run(Path(tmp) / "one", args, 1, None, endpoint, server.pid)
-            print(json.dumps({"benchmark": "work_claims_s3.one_process", **one}), flush=True)
-            if args.one_only:
-                return
-            many = _run(Path(tmp) / "many", args, args.processes, None, endpoint, server.pid)
-            ratio = round(float(many["seconds"]) / float(one["seconds"]), 3)  # type: ignore[arg-type]
-            figure = {
-                "benchmark": "work_claims_s3.processes",
-                "processes": args.processes,
-                **many,
-                "ratio_to_one": ratio,
-                "goal_ratio": 0.5,
-                "load_1min": os.getloadavg()[0],
-            }
+            trials = []
+            for trial in range(1 if args.one_only else args.repeats):
+                # (a worker's store prefix is its run folder's name: one per run)
+                one = _run(Path(tmp) / f"one{trial}", args, 1, None, endpoint, server.pid)
+                print(
+                    json.dumps({"benchmark": "work_claims_s3.one_process", "trial": trial, **one}),
+                    flush=True,
+                )
+                if args.one_only:
+                    return
+                many = _run(
+                    Path(tmp) / f"many{trial}", args, args.processes, None, endpoint, server.pid
+                )
+                trials.append((one, many))
+            figure = work_claims.processes_figure(
+                "work_claims_s3.processes",
+                trials,
+                processes=args.processes,
+                goal_ratio=0.5,
+                load_1min=os.getloadavg()[0],
+            )
             print(json.dumps(figure), flush=True)
             if args.kill:
                 killed = _run(
