@@ -524,6 +524,12 @@ def test_a_failed_beat_stops_the_beats_and_is_raised_when_the_block_ends() -> No
     with beating(beat, 0.05, "t"):  # a block shorter than a beat: none
         pass
     assert len(beats) == 2
+    # a block that raised keeps its own error, which names the beat's
+    beats.clear()
+    with pytest.raises(ValueError, match="the call failed") as raised, beating(beat, 0.05, "t"):
+        time.sleep(0.5)
+        raise ValueError("the call failed")
+    assert "the claims log is gone" in "".join(raised.value.__notes__)
 
 
 def test_buckets_depend_only_on_the_input_size() -> None:

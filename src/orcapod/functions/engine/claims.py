@@ -113,8 +113,9 @@ def bucket_index(input_hashes: pa.Array, num_distinct: int) -> tuple[list[str], 
 def beating(beat: Callable[[], None], every: float, name: str) -> Iterator[None]:
     """Call ``beat()`` every ``every`` seconds in a thread of its own (named ``name``) while
     the block runs, so claims are renewed while a single call runs for longer than their
-    lease. A beat's error stops the beats and is raised when the block ends (unless the block
-    raised); no beat runs after the block (a release may follow it)."""
+    lease. A beat's error stops the beats and is raised when the block ends (when the block
+    raised, its error carries a note naming the beat's); no beat runs after the block (a
+    release may follow it)."""
     stop = threading.Event()
     failed: list[Exception] = []
 
@@ -130,6 +131,10 @@ def beating(beat: Callable[[], None], every: float, name: str) -> Iterator[None]
     thread.start()
     try:
         yield
+    except BaseException as err:
+        if failed:
+            err.add_note(f"renewing the claims had failed meanwhile: {failed[0]!r}")
+        raise
     finally:
         stop.set()
         thread.join()
