@@ -134,30 +134,6 @@ class Store:
         return result, requests
 
 
-def _figure(
-    name: str,
-    n: int,
-    local: float,
-    s3: float,
-    requests: dict[str, int],
-    print_it: bool = True,
-    **extra: Any,
-) -> dict[str, Any]:
-    figure = {
-        "benchmark": f"s3_store.{name}",
-        "n": n,
-        "local_seconds": round(local, 4),
-        "s3_seconds": round(s3, 4),
-        "ratio": round(s3 / local, 2),
-        **extra,
-        "s3_requests": requests,
-        "s3_requests_total": sum(requests.values()),
-    }
-    if print_it:
-        print(json.dumps(figure), flush=True)
-    return figure
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="rows of the big node")
@@ -245,20 +221,22 @@ def measure(args: argparse.Namespace, endpoint: str) -> None:
 def _median_figure(
     name: str, n: int, trials: list[tuple[float, float, dict[str, int]]], **extra: Any
 ) -> dict[str, Any]:
-    """One figure from paired trials (local seconds, S3 seconds, S3 requests): medians, the
-    ratio the median of the trials' own ratios, the requests those of the last trial."""
+    """Print one figure from paired trials (local seconds, S3 seconds, S3 requests): the
+    median seconds of each side, the ratio the median of the trials' own ratios, the requests
+    those of the last trial."""
     ratios = [s3 / local for local, s3, _ in trials]
-    figure = _figure(
-        name,
-        n,
-        statistics.median(local for local, _, _ in trials),
-        statistics.median(s3 for _, s3, _ in trials),
-        trials[-1][2],
-        trial_ratios=[round(r, 2) for r in ratios],
+    requests = trials[-1][2]
+    figure = {
+        "benchmark": f"s3_store.{name}",
+        "n": n,
+        "local_seconds": round(statistics.median(local for local, _, _ in trials), 4),
+        "s3_seconds": round(statistics.median(s3 for _, s3, _ in trials), 4),
+        "ratio": round(statistics.median(ratios), 2),
+        "trial_ratios": [round(r, 2) for r in ratios],
         **extra,
-        print_it=False,
-    )
-    figure["ratio"] = round(statistics.median(ratios), 2)
+        "s3_requests": requests,
+        "s3_requests_total": sum(requests.values()),
+    }
     print(json.dumps(figure), flush=True)
     return figure
 
