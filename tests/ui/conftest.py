@@ -9,6 +9,10 @@ each file and fails for the one that is not an image (``scan07.img``), printing 
 it names, which is how the tests see that the server never imports the user's code.
 A second pipeline (``calibration``) shares the store. ``orcapod run`` runs both files once.
 
+A second store (``odd_project``): a pipeline named ``study.v2`` whose nodes are labelled
+``a`` and ``a/b`` (a ``/`` in a label), where ``a/b`` fails for 25 of its 30 rows (more
+failures than a node page shows at once).
+
 Screenshots of every page go to ``build/ui-screenshots/`` (ignored by git).
 """
 
@@ -107,6 +111,36 @@ with calibration:
 """
 
 
+ODD = """
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod("y")
+def double(x: int) -> int:
+    return 2 * x
+
+
+@function_pod("z")
+def picky(x: int) -> int:
+    if x >= %(ok)d:
+        raise ValueError(f"{x} is too large")
+    return x
+
+
+src = DictSource(
+    [{"sid": f"r{i:02d}", "x": i} for i in range(%(rows)d)], tag_columns=["sid"], label="src"
+)
+odd = Pipeline("study.v2", DeltaTableDatabase("store"))
+with odd:
+    double.pod(src, label="a")
+    picky.pod(src, label="a/b")
+"""
+ODD_ROWS = 30
+ODD_OK = 5
+
+
 @dataclass(frozen=True)
 class Project:
     folder: Path
@@ -169,6 +203,17 @@ def imaging_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project(folder)
 
 
+@pytest.fixture(scope="session")
+def odd_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A store with a label holding a ``/`` and more failures than a page shows (module
+    docstring)."""
+    folder = tmp_path_factory.mktemp("odd")
+    (folder / "odd.py").write_text(ODD % {"rows": ODD_ROWS, "ok": ODD_OK}, encoding="utf-8")
+    done = run_orcapod(folder, "run", "odd.py")
+    assert done.returncode in (0, 1), (done.stdout, done.stderr)
+    return Project(folder)
+
+
 @pytest.fixture
 def project_in() -> Callable[[Path], Project]:
     """``project_in(folder)``: a project folder of the test's own (run and serve its store)."""
@@ -226,6 +271,14 @@ def start_server(folder: Path, store: Path, *args: str, trap: Path | None = None
 def server(imaging_project: Project) -> Iterator[Server]:
     """``orcapod ui`` over the imaging store, for the tests of one module."""
     started = imaging_project.serve()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def odd_server(odd_project: Project) -> Iterator[Server]:
+    """``orcapod ui`` over the ``odd_project`` store, for the tests of one module."""
+    started = odd_project.serve()
     yield started
     started.stop()
 

@@ -1,15 +1,34 @@
 """The web view in a real browser: graph -> node -> row -> lineage, failures, paging and
-sorting, runs, live refresh, over a real store made by real runs (``conftest.py``)."""
+sorting, runs, live refresh, over a real store made by real runs (``conftest.py``); and its
+pages read over plain HTTP (addresses, failures paging, 404s)."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
+
+def fetch(url: str) -> tuple[int, str]:
+    """The status and body of a GET of ``url`` (a 404 included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode("utf-8")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode("utf-8")
+
+
+def failure_tags(body: str) -> list[str]:
+    """The row tags of the failures listed on a node page."""
+    article = r'<article class="failure[^"]*">\s*<header>\s*<span class="tags">.*?"v">(r\d+)<'
+    return re.findall(article, body, flags=re.S)
 
 
 def test_graph_page_draws_every_pipeline_with_node_types_status_and_counts(
@@ -196,3 +215,68 @@ def test_a_page_follows_a_run_while_it_goes_on(page: Page, tmp_path, project_in)
         expect(node).to_contain_text("7 computed · 1 reused")
     finally:
         server.stop()
+
+
+# -- over plain HTTP ----------------------------------------------------------------------------
+
+
+def test_a_node_page_counts_every_failure_and_pages_through_the_rest(odd_server):
+    node = odd_server.url + "/node/study.v2/a%2Fb"
+    status, first = fetch(node)
+    assert status == 200
+    assert "Failures (25)" in first
+    assert "failures 1\u201320 of 25, newest first \u00b7 page 1 of 2" in first
+    assert len(failure_tags(first)) == 20
+    older = re.search(r'href="\?([^"]*failures=2[^"]*)" rel="next"', first)
+    assert older is not None
+    status, second = fetch(node + "?" + html.unescape(older.group(1)))
+    assert status == 200
+    assert "failures 21\u201325 of 25" in second
+    shown = failure_tags(first) + failure_tags(second)
+    assert sorted(shown) == [f"r{i:02d}" for i in range(5, 30)]
+
+
+def test_a_label_with_a_slash_opens_its_node_and_its_rows(odd_server):
+    status, graph = fetch(odd_server.url + "/")
+    assert status == 200 and 'href="/node/study.v2/a%2Fb"' in graph
+    for address in ("/node/study.v2/a%2Fb", "/node/study.v2/a/b"):  # linked, typed
+        status, page = fetch(odd_server.url + address)
+        assert status == 200, page
+        assert re.search(r"<h1>.*\ba/b\b", page, flags=re.S), address
+        assert "Failures (25)" in page
+    row = re.search(r'href="(/node/study\.v2/a%2Fb/row/[^"#?]+)"', page)
+    assert row is not None
+    status, detail = fetch(odd_server.url + row.group(1))
+    assert status == 200 and "is too large" in detail
+    typed = row.group(1).replace("a%2Fb", "a/b")
+    assert fetch(odd_server.url + typed)[0] == 200
+    status, other = fetch(odd_server.url + "/node/study.v2/a")  # the node labelled `a`
+    assert status == 200 and "Failures" not in other
+
+
+def test_an_unknown_pipeline_is_a_404_naming_the_pipelines(odd_server):
+    for address in ("/?pipeline=nope", "/runs?pipeline=nope"):
+        status, page = fetch(odd_server.url + address)
+        assert status == 404, address
+        assert "no pipeline &#39;nope&#39; in this store" in page
+        assert "its pipelines: &#39;study.v2&#39;" in page
+    assert fetch(odd_server.url + "/?pipeline=study.v2")[0] == 200
+    assert fetch(odd_server.url + "/runs?pipeline=study.v2")[0] == 200
+
+
+def test_a_negative_poll_is_refused_before_serving(odd_project):
+    done = odd_project.orcapod("ui", str(odd_project.store), "--poll", "-1")
+    assert done.returncode == 1
+    assert "poll_seconds must be 0 or more, got -1.0" in done.stderr
+
+
+def test_poll_0_pages_never_check_the_store(page: Page, odd_project):
+    server = odd_project.serve("--poll", "0")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    try:
+        page.goto(server.url + "/")
+        expect(page.locator("#live")).to_have_text("static")
+    finally:
+        server.stop()
+    assert not [url for url in asked if "/api/fingerprint" in url]

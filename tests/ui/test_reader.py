@@ -68,3 +68,16 @@ def test_a_failure_carries_its_captured_output_and_source_row(imaging_project):
     assert (source.source_id, source.record_id) == ("scans", f"scan={broken}")
     values = store.source_values([source])[source]
     assert str(values["image"]["path"]).endswith(f"images/scan{imaging_project.broken:02d}.img")
+
+
+def test_failures_are_counted_and_paged_newest_first(odd_project):
+    store = UiStore(odd_project.store)
+    node = store.node("study.v2", "a/b")
+    assert store.failure_count(node) == 25
+    pages = [store.failures(node, 10, offset=offset, with_logs=False) for offset in (0, 10, 20)]
+    assert [len(p) for p in pages] == [10, 10, 5]
+    shown = [f.tags["sid"] for p in pages for f in p]
+    assert sorted(shown) == [f"r{i:02d}" for i in range(5, 30)]
+    times = [f.failed_at for p in pages for f in p]
+    assert times == sorted(times, reverse=True)
+    assert store.failure_count(store.node("study.v2", "a")) == 0

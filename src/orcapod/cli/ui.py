@@ -34,7 +34,8 @@ def ui(
         ),
     ] = False,
     poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between the pages' refresh checks.")
+        float,
+        typer.Option("--poll", help="Seconds between the pages' refresh checks (0: never)."),
     ] = 2.0,
 ) -> None:
     """Serve a read-only web view of the store: graph, nodes, rows, lineage, runs."""

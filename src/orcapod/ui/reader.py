@@ -5,10 +5,11 @@ It answers one question per page part and builds on the readers the command line
 ``lineage_from_store`` (a row's lineage) and the stored code identities
 (``orcapod.functions.identity_store``).
 
-* ``failures(node)``: a function node's failed rows, newest first, one per row (its latest
-  attempt), each with its error, traceback, the captured stdout / stderr / logging of that
-  attempt (its log row, matched by input packet hash and time) and the source rows its
-  system tags name. A failure whose row has since been computed (its newest logged call
+* ``failures(node, limit, offset)``: a page of a function node's failed rows, newest first,
+  one per row (its latest attempt; ``failure_count(node)``: how many there are), each
+  with its error, traceback, the captured stdout / stderr / logging of that attempt (its
+  log row, matched by input packet hash and time) and the source rows its system tags
+  name. A failure whose row has since been computed (its newest logged call
   succeeded) is marked ``resolved``; without logs (``run(logs=False)``) it cannot be told.
 * ``row(node, entry_id)``: one row by its pipeline entry id (the ``__record_id`` of its
   pipeline record, or the ``__pipeline_entry_id`` of its failure): tags, outputs, how and
@@ -238,10 +239,11 @@ class UiStore:
         limit: int = 20,
         entry_id: str | None = None,
         with_logs: bool = True,
+        offset: int = 0,
     ) -> list[Failure]:
-        """The node's failed rows, newest first (module docstring); ``entry_id``: only the
-        failure of that row; ``with_logs=False``: without their captured output (nor
-        whether they were computed since)."""
+        """``limit`` of the node's failed rows from ``offset``, newest first (module
+        docstring); ``entry_id``: only the failure of that row; ``with_logs=False``: without
+        their captured output (nor whether they were computed since)."""
         path = node.tables.get("failures")
         if path is None:
             return []
@@ -252,7 +254,7 @@ class UiStore:
             rows = (
                 lazy.sort(_FAILED_AT, descending=True)
                 .unique(subset=[PIPELINE_ENTRY_ID], keep="first", maintain_order=True)
-                .head(limit)
+                .slice(offset, limit)
                 .collect()
                 .to_dicts()
             )
@@ -265,7 +267,7 @@ class UiStore:
             newest: dict[str, dict[str, Any]] = {}
             for r in rows:
                 newest.setdefault(r[PIPELINE_ENTRY_ID], r)
-            rows = list(newest.values())[:limit]
+            rows = list(newest.values())[offset : offset + limit]
         if not rows:
             return []
         logs = self._logs_of(node, [r[INPUT_PACKET_HASH] for r in rows]) if with_logs else {}
@@ -295,6 +297,21 @@ class UiStore:
                 )
             )
         return out
+
+    def failure_count(self, node: NodeInfo) -> int:
+        """How many of the node's rows have a failure (each counted once, however many
+        times it failed)."""
+        path = node.tables.get("failures")
+        if path is None:
+            return 0
+        lazy = scan_table(self.database, path)
+        if lazy is not None:
+            counted = lazy.select(pl.col(PIPELINE_ENTRY_ID).n_unique()).collect()
+            return int(counted.item())
+        table = self.database.get_all_records(path)
+        if table is None:
+            return 0
+        return len(set(table.column(PIPELINE_ENTRY_ID).to_pylist()))
 
     def _logs_of(
         self, node: NodeInfo, input_hashes: Sequence[str]

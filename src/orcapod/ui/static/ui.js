@@ -3,7 +3,8 @@
 (function () {
   var body = document.body;
   var seen = body.getAttribute("data-fingerprint");
-  var every = parseInt(body.getAttribute("data-poll-ms"), 10) || 2000;
+  var asked = parseInt(body.getAttribute("data-poll-ms"), 10);
+  var every = isNaN(asked) ? 2000 : asked;  // 0 (orcapod ui --poll 0): never poll
   var live = document.getElementById("live");
   if (every <= 0) { if (live) { live.textContent = "static"; } return; }
   function poll() {
