@@ -66,3 +66,49 @@ def test_logs_leave_out_orcapods_own_frames_unless_asked(cli):
     assert 'File "study.py"' in short and "orcapod/" not in short
     full = cli(*args, "--full").stdout
     assert 'File "study.py"' in full and "orcapod/functions" in full
+
+
+ARRAYS = """
+from typing import Annotated
+
+import numpy as np
+from numpy.typing import NDArray
+
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+from orcapod.types import Shape
+
+
+@function_pod("ramp")
+def ramp(n: int) -> NDArray[np.float64]:
+    return np.arange(n, dtype=np.float64)
+
+
+@function_pod("grid")
+def grid(n: int) -> Annotated[NDArray[np.int64], Shape(2, 2)]:
+    return np.array([[n, 2 * n], [3 * n, 4 * n]], dtype=np.int64)
+
+
+source = DictSource([{"k": "a", "n": 2}, {"k": "b", "n": 20}], tag_columns=["k"])
+pipeline = Pipeline("arrays", DeltaTableDatabase("store"))
+with pipeline:
+    ramp.pod(source)
+    grid.pod(source)
+"""
+
+
+def test_show_prints_array_outputs_in_every_format(fresh_project):
+    cli = fresh_project(ARRAYS)
+    cli("run", "study.py")
+    ramp = ("show", "ramp", "--store", str(cli.store))
+    table = cli(*ramp).stdout
+    assert "[0.0, 1.0]" in table  # short arrays in full, one line
+    assert "[0.0, 1.0, ..., 18.0, 19.0] (shape 20)" in table  # long ones shortened
+    rows = list(csv.DictReader(io.StringIO(cli(*ramp, "-f", "csv").stdout)))
+    assert [json.loads(r["ramp"]) for r in rows] == [[0.0, 1.0], [float(i) for i in range(20)]]
+    listed = json.loads(cli(*ramp, "-f", "json").stdout)
+    assert listed[1] == {"k": "b", "ramp": [float(i) for i in range(20)]}
+    grid = ("show", "grid", "--store", str(cli.store))
+    assert "[[2, 4], [6, 8]]" in cli(*grid).stdout  # in its shape, not flattened
+    assert json.loads(cli(*grid, "-f", "json").stdout)[0] == {"k": "a", "grid": [[2, 4], [6, 8]]}

@@ -4,13 +4,14 @@ from the node graph and from the store alone."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.maintenance import compact_store
-from orcapod.errors import InputValidationError
+from orcapod.errors import FailedRowsWarning, InputValidationError
 from orcapod.functions import function_pod
 from orcapod.nodes.store_lineage import decode_segment, lineage_from_store
 from orcapod.pipeline import Pipeline
@@ -171,8 +172,13 @@ def test_from_the_store_alone(tmp_path: Path) -> None:
 
 def test_a_partial_or_unknown_tag_is_a_clear_error(tmp_path: Path) -> None:
     pipeline = _run(tmp_path, lambda: bmi.pod(_subjects().join(_visits())))
-    with pytest.raises(InputValidationError, match="give every tag column"):
+    with pytest.raises(InputValidationError, match=r"give every tag column.*missing \['visit'\]"):
         pipeline.bmi.lineage({"subject": "ada"})
+    with pytest.raises(
+        InputValidationError, match=r"no tag column 'visits'.*\['subject', 'visit'\]"
+    ):
+        pipeline.bmi.lineage({"subject": "ada", "visits": 1})
+    assert pipeline.bmi.lineage({"subject": "bob"}).functions[0].outputs == {"bmi": "27.47"}
     with pytest.raises(InputValidationError, match="needs the row's tag"):
         pipeline.bmi.lineage({})
 
@@ -222,3 +228,58 @@ def test_lineage_is_the_same_with_a_fresh_damaged_or_compacted_id_index(tmp_path
     for pack in _packs(store):
         pack.unlink()
     assert lineage_from_store(store, "score", tag).functions == first.functions
+
+
+@function_pod("doubled")
+def doubled(x: int) -> int:
+    if x < 0:
+        raise ValueError("negative")
+    return 2 * x
+
+
+def _changing(tmp_path: Path, xb: int) -> Pipeline:
+    rows = [{"k": "a", "x": 1}, {"k": "b", "x": xb}]
+    source = DictSource(rows, tag_columns=["k"], source_id="src", record_id_column="k")
+    pipeline = Pipeline("changes", DeltaTableDatabase(tmp_path / "store"))
+    with pipeline:
+        doubled.pod(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        pipeline.run()
+    return pipeline
+
+
+def test_lineage_of_a_row_whose_input_changed_is_that_of_its_current_value(tmp_path: Path) -> None:
+    _changing(tmp_path, 2)
+    _changing(tmp_path, 3)
+    pipeline = _changing(tmp_path, 5)  # three inputs, so three records, for tag b
+    (step,) = pipeline.doubled.lineage({"k": "b"}).functions
+    assert step.outputs == {"doubled": "10"}
+    alone = lineage_from_store(tmp_path / "store", "doubled", {"k": "b"})
+    assert [f.result_id for f in alone.functions] == [step.result_id]
+    assert any("2 earlier record(s)" in note for note in alone.notes)
+    untouched = lineage_from_store(tmp_path / "store", "doubled", {"k": "a"})
+    assert not any("earlier record" in note for note in untouched.notes)
+
+
+def test_lineage_of_a_row_whose_current_input_failed_says_so(tmp_path: Path) -> None:
+    _changing(tmp_path, 2)
+    pipeline = _changing(tmp_path, -1)  # b's new input fails: only its old record is stored
+    with pytest.raises(InputValidationError, match=r"current input.*no stored result.*failures"):
+        pipeline.doubled.lineage({"k": "b"})
+
+
+def test_rows_sharing_every_tag_value_are_named_by_their_system_tags(tmp_path: Path) -> None:
+    rows = [{"k": "a", "x": 1}, {"k": "a", "x": 2}]  # same tag, two source rows
+    pipeline = Pipeline("twins", DeltaTableDatabase(tmp_path / "store"))
+    with pipeline:
+        doubled.pod(DictSource(rows, tag_columns=["k"], source_id="src"))
+    pipeline.run()
+    with pytest.raises(InputValidationError, match=r"2 rows .* different source rows.*_tag_"):
+        pipeline.doubled.lineage({"k": "a"})
+    second = pipeline.doubled.as_table(all_info=True).to_pylist()[1]
+    where = {k: v for k, v in second.items() if k == "k" or k.startswith("_tag_")}
+    (step,) = pipeline.doubled.lineage(where).functions
+    assert step.outputs == {"doubled": "4"}
+    alone = lineage_from_store(tmp_path / "store", "doubled", where)
+    assert [f.result_id for f in alone.functions] == [step.result_id]

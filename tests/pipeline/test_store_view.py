@@ -7,14 +7,19 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Annotated
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.errors import FailedRowsWarning, NodeNotFoundError, PipelineError
 from orcapod.functions import function_pod
+from orcapod.hashing.arrow_arrays import arrow_to_arrays
 from orcapod.pipeline import Pipeline, StoreView
 from orcapod.sources import DictSource
+from orcapod.types import Shape
 
 
 @function_pod("y")
@@ -110,6 +115,37 @@ def test_node_rows_are_current_rows_joined_with_results(store):
     assert view.node_rows("shift", limit=1).to_pylist() == [{"k": 1, "z": 11}]
     with pytest.raises(PipelineError, match="keeps no table"):
         view.node_rows("numbers")
+
+
+@function_pod("ramp")
+def ramp(n: int) -> NDArray[np.float64]:
+    return np.arange(n, dtype=np.float64)
+
+
+@function_pod("grid")
+def grid(n: int) -> Annotated[NDArray[np.int64], Shape(2, 2)]:
+    return np.array([[n, 2 * n], [3 * n, 4 * n]], dtype=np.int64)
+
+
+def test_node_rows_carry_array_outputs_of_any_shape(store):
+    db = DeltaTableDatabase(store)
+    source = DictSource([{"k": "b", "n": 3}, {"k": "a", "n": 2}], tag_columns=["k"])
+    pipeline = Pipeline("arrays", db)
+    with pipeline:
+        ramp.pod(source)
+        grid.pod(source)
+    run(pipeline)
+    view = StoreView(store)
+    ramps = view.node_rows("ramp")
+    assert ramps.column("k").to_pylist() == ["a", "b"]
+    assert [a.tolist() for a in arrow_to_arrays(ramps.column("ramp"))] == [
+        [0.0, 1.0],
+        [0.0, 1.0, 2.0],
+    ]
+    grids = view.node_rows("grid", limit=1)
+    assert grids.column("k").to_pylist() == ["a"]
+    (only,) = arrow_to_arrays(grids.column("grid"))
+    assert only.dtype == np.int64 and only.tolist() == [[2, 4], [6, 8]]
 
 
 def test_logs_hold_output_and_tracebacks_per_executed_packet(store):

@@ -6,6 +6,9 @@ a node of that label. Both read the store only (no user code).
 ``show`` prints the node's current rows (``StoreView.node_rows``: for a function node, the
 newest result per tag; tag columns, then output columns, sorted by tag) as a table, or as
 CSV or JSON (a list of row objects) for other programs. ``--limit N`` keeps the first N.
+An array value (a numpy array output) is shown in the table shortened like numpy prints it
+(``[0.0, 1.0, ..., 98.0, 99.0] (shape 100)``, on one line) and written in full to CSV (as
+JSON text) and to JSON, as nested lists in its shape.
 
 ``logs`` prints one block per executed packet, newest first: when, its tags, ok or FAILED
 with the duration, then what it wrote to stdout and stderr, its Python log records and, for a
@@ -24,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pyarrow as pa
 import typer
 
@@ -39,6 +43,7 @@ from orcapod.cli.options import (
     text,
 )
 from orcapod.errors import OrcapodError
+from orcapod.hashing.arrow_arrays import arrow_to_arrays, is_array_type
 
 __all__ = ["RowFormat", "logs", "show", "user_frames"]
 
@@ -53,7 +58,12 @@ class RowFormat(StrEnum):
     JSON = "json"
 
 
+_SHOWN_VALUES = 8  # an array of more values is shortened in the table (numpy's summary)
+
+
 def _json_value(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -75,17 +85,55 @@ def show(
         table = view.node_rows(node, limit=limit)
     except OrcapodError as err:
         raise fail(str(err)) from err
-    rows = table.to_pylist()
+    rows = _rows(table)
     if format is RowFormat.JSON:
         console.out(json.dumps(rows, default=_json_value, ensure_ascii=False))
     elif format is RowFormat.CSV:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(table.column_names)
-        writer.writerows([["" if v is None else v for v in row.values()] for row in rows])
+        writer.writerows([[_csv_value(v) for v in row.values()] for row in rows])
         sys.stdout.flush()
     else:
-        print_rows(table.column_names, [list(r.values()) for r in rows])
+        print_rows(table.column_names, [[_short(v) for v in r.values()] for r in rows])
         console.print(f"{table.num_rows} row(s)")
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    """``table``'s rows as dicts; an array column's values as numpy arrays in their shape
+    (``to_pylist`` would give a fixed-shape array's values flat, and a variable-shape one as
+    its storage struct)."""
+    columns = {
+        field.name: arrow_to_arrays(column) if is_array_type(field.type) else column.to_pylist()
+        for field, column in zip(table.schema, table.columns, strict=True)
+    }
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _short(value: Any) -> Any:
+    """A table cell: an array on one line, shortened when it has many values."""
+    if not isinstance(value, np.ndarray):
+        return value
+    shown = np.array2string(
+        value,
+        threshold=_SHOWN_VALUES,
+        edgeitems=2,
+        separator=", ",
+        max_line_width=sys.maxsize,
+        formatter={"all": str},
+    ).replace("\n", "")
+    if value.size > _SHOWN_VALUES:
+        shape = " x ".join(map(str, value.shape))
+        shown = f"{shown} (shape {shape})"
+    return shown
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, np.ndarray):
+        return json.dumps(value.tolist())
+    return value
 
 
 _ORCAPOD_DIR = str(Path(orcapod.__file__).resolve().parent)

@@ -3,6 +3,19 @@
 ``node_lineage`` walks a live node's graph; ``trace_lineage`` is the walk itself, also used
 from the store alone (``store_lineage``). How each step is found is described in
 ``orcapod.nodes.lineage``, which holds what the walk returns (``Lineage`` and its steps).
+
+Decisions:
+
+* A tag whose input changed has one record per input it ever had. ``node_lineage`` keeps the
+  record of the node's CURRENT input (``current_entry_ids``: the entry ids of the current
+  input rows with that tag, computed as a run computes them), so it describes the row
+  ``node.as_table()`` shows; a tag whose current input has no result (not run yet, or its
+  call failed) is an error saying so. From the store alone the newest record is taken
+  (``orcapod.nodes.store_lineage``).
+* Several rows matching the tag is an error naming the tag columns not given; when every
+  tag column is given (rows from different source rows sharing their tag values) it names
+  the system tag columns, whose values (``node.as_table(all_info=True)``) may be added to
+  the tag to pick one row.
 """
 
 from __future__ import annotations
@@ -17,9 +30,10 @@ import pyarrow.compute as pc
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import InputValidationError
-from orcapod.functions.engine.identify import entry_ids
+from orcapod.functions.engine.identify import InputPlan, entry_ids
 from orcapod.functions.provenance import CODE_HASH_KEY
 from orcapod.hashing.function_identity import value_summary
+from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.lineage import (
     FunctionStep,
     FunctionTables,
@@ -42,7 +56,14 @@ from orcapod.types.columns import (
     SYSTEM_TAG_RECORD_ID,
 )
 
-__all__ = ["by_ids", "by_values", "find_records", "node_lineage", "trace_lineage"]
+__all__ = [
+    "by_ids",
+    "by_values",
+    "current_entry_ids",
+    "find_records",
+    "node_lineage",
+    "trace_lineage",
+]
 
 
 def node_lineage(node: Any, row: Any) -> Lineage:
@@ -57,10 +78,57 @@ def node_lineage(node: Any, row: Any) -> Lineage:
             f"lineage needs a row's tag (a dict such as {{'id': 3}}, a Tag, or a (tag, packet) "
             f"row), got {type(row).__name__}"
         )
-    where = {k: v for k, v in row.items() if not str(k).startswith("_")}
+    where = {
+        k: v
+        for k, v in row.items()
+        if not str(k).startswith("_") or str(k).startswith(SYSTEM_TAG_PREFIX)
+    }
+    current = current_entry_ids(node, where)
     functions, operators = graph_tables(node)
     target = tables_of(node)
-    return trace_lineage(node.label, target, where, functions, operators)
+    found = find_records(target, where)
+    mine = [r for r in found if r[1].get(PIPELINE_ENTRY_ID) in current]
+    if found and not mine:
+        raise InputValidationError(
+            f"the current input of the row {where} of node {node.label!r} has no stored "
+            f"result (the node holds {len(found)} record(s) of earlier inputs of this tag): "
+            "run the pipeline, and if the row still has none, see node.failures()"
+        )
+    return trace_lineage(node.label, target, where, functions, operators, found=mine)
+
+
+def current_entry_ids(node: Any, where: Mapping[str, Any]) -> set[str]:
+    """The pipeline entry ids of the rows of ``node``'s current input tagged ``where``: the
+    records a live node reads (``node.as_table()``), computed as its run computes them."""
+    current = NodeInput(node.function_pod, node.upstreams[0])
+    table = current.table()
+    unknown = [k for k in where if k not in table.column_names]
+    if unknown:
+        tags = [c for c in table.column_names if c in current.tag_keys()]
+        raise InputValidationError(
+            f"node {node.label!r} has no tag column {', '.join(map(repr, unknown))}; its tag "
+            f"columns are {tags}"
+        )
+    if where:
+        table = table.filter(pa.array(_matching(table, where)))
+    tag_keys, packet_keys = current.read.keys()
+    return set(InputPlan.of_table(table, tag_keys, packet_keys).unique_ids.to_pylist())
+
+
+def _matching(table: pa.Table, where: Mapping[str, Any]) -> np.ndarray:
+    """Per row of ``table``: do its columns equal ``where`` (exactly, as ``find_records``)?"""
+    mask = np.ones(table.num_rows, dtype=bool)
+    for name, value in where.items():
+        column = table.column(name)
+        if value is None:
+            mask &= pc.is_null(column).to_numpy(zero_copy_only=False)
+            continue
+        try:
+            equal = pc.fill_null(pc.equal(column, value), False)
+            mask &= equal.to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, TypeError):  # list-valued tags (after a Batch), mixed types
+            mask &= np.array([v == value for v in column.to_pylist()], dtype=bool)
+    return mask
 
 
 def find_records(
@@ -108,13 +176,33 @@ def trace_lineage(
             "are compared exactly) and that the node has run"
         )
     if len({r[1][PIPELINE_ENTRY_ID] for r in records}) > 1:
-        raise InputValidationError(
-            f"{len(records)} rows of node {label!r} match {dict(where)}; give every tag "
-            f"column to name one row ({sorted(k for k in records[0][1] if not k.startswith('_'))})"
-        )
+        raise InputValidationError(_ambiguous(label, where, records))
     walk = _Walk(dict(functions), operators or {}, locate)
     walk.record(target, records[0][1], 0)
     return Lineage(label, dict(where), tuple(walk.steps), tuple(walk.sources), tuple(walk.notes))
+
+
+def _ambiguous(
+    label: str, where: Mapping[str, Any], records: list[tuple[tuple[str, ...], dict[str, Any]]]
+) -> str:
+    """Why several rows match ``where``: tag columns not given, or rows that share every tag
+    value and differ in their system tags (the same tags from different source rows)."""
+    rows = len({r[1][PIPELINE_ENTRY_ID] for r in records})
+    tags = [k for k in records[0][1] if not k.startswith("_")]
+    missing = [k for k in tags if k not in where]
+    if missing:
+        return (
+            f"{rows} rows of node {label!r} match {dict(where)}; give every tag column to name "
+            f"one row: missing {missing} (tag columns: {tags})"
+        )
+    system = sorted(
+        {k for _, row in records for k in row if k.startswith(SYSTEM_TAG_PREFIX)} - set(where)
+    )
+    return (
+        f"{rows} rows of node {label!r} have the tag {dict(where)}: they come from different "
+        f"source rows; name one by adding its system tag values to the tag ({system}, see "
+        "node.as_table(all_info=True))"
+    )
 
 
 class _Walk:

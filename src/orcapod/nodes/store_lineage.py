@@ -11,6 +11,12 @@ Decisions:
   when several pipelines in the store apply that function.
 * Every code version's records are searched: a row recorded under several versions (an edit
   recomputed it) is answered from the newest result.
+* A row whose input changed has one record per input it had (the store does not say which
+  input is current): the record with the newest ``__recorded_at`` among those sharing the
+  row's tag and system tag values is taken as the current one, and a note on the ``Lineage``
+  counts the earlier records (its history). A tag whose input changed BACK to an earlier
+  value reuses its older record, so the newer one is taken until the tag is recorded anew.
+  ``node.lineage`` on a live node is exact: it keeps the record of the node's current input.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +32,9 @@ from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError
 from orcapod.nodes.lineage import FunctionTables, Lineage
 from orcapod.nodes.lineage_walk import by_ids, find_records, trace_lineage
-from orcapod.types.columns import PACKET_ID, POD_TS
+from orcapod.types.columns import PACKET_ID, POD_TS, RECORDED_AT, SYSTEM_TAG_PREFIX
 
-__all__ = ["StoreLayout", "lineage_from_store"]
+__all__ = ["StoreLayout", "lineage_from_store", "newest_records"]
 
 _ESCAPED = re.compile(r"(?:~[0-9A-F]{2})+")
 _DELTA_LOG = "_delta_log"
@@ -35,6 +42,7 @@ _RESULTS = "_result"
 #: segments of a record table path below the pipeline: name, schema hash, version, type,
 #: schema:<hash>, code:<hash>
 _RECORD_DEPTH = 6
+_NEVER = datetime.min.replace(tzinfo=UTC)  # a record without a time is the oldest
 
 
 def decode_segment(name: str) -> str:
@@ -155,11 +163,42 @@ def lineage_from_store(
             found.label,
         )
 
+    found, earlier = newest_records(found)
     lineage = trace_lineage(node, target, where, {}, None, locate, found)
-    note = "operators are not stored; run lineage on the pipeline's node to see them"
-    return Lineage(
-        lineage.node, lineage.tag, lineage.steps, lineage.sources, (*lineage.notes, note)
-    )
+    notes = list(lineage.notes)
+    if earlier:
+        notes.append(
+            f"the tag {dict(where)} has {earlier} earlier record(s) of {node!r} (its input "
+            "changed); this is the newest, taken as current"
+        )
+    notes.append("operators are not stored; run lineage on the pipeline's node to see them")
+    return Lineage(lineage.node, lineage.tag, lineage.steps, lineage.sources, tuple(notes))
+
+
+def newest_records(
+    found: list[tuple[tuple[str, ...], dict[str, Any]]],
+) -> tuple[list[tuple[tuple[str, ...], dict[str, Any]]], int]:
+    """Of the records ``found`` (with a result), the newest (``__recorded_at``) per row - its
+    tag and system tag values - and how many older ones were left out."""
+    found = [r for r in found if r[1].get(PACKET_ID) is not None]
+    newest: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+    for path, record in found:
+        key = repr(
+            sorted(
+                (k, v)
+                for k, v in record.items()
+                if not k.startswith("_") or k.startswith(SYSTEM_TAG_PREFIX)
+            )
+        )
+        kept = newest.get(key)
+        if kept is None or _recorded_at(record) > _recorded_at(kept[1]):
+            newest[key] = (path, record)
+    return list(newest.values()), len(found) - len(newest)
+
+
+def _recorded_at(record: Mapping[str, Any]) -> datetime:
+    stamp = record.get(RECORDED_AT)
+    return stamp if isinstance(stamp, datetime) else _NEVER
 
 
 def _newest_version(

@@ -22,7 +22,8 @@ the choices.
 Decisions:
 
 * ``node_rows`` gives a function node's CURRENT rows: its pipeline records joined with their
-  results (record ``__packet_id`` = result ``__record_id``), the newest record per tag (user
+  results (record ``__packet_id`` = result ``__record_id``; matched by position, as Arrow's
+  hash join cannot carry array columns), the newest record per tag (user
   tags and system tags) when a tag was recorded more than once (its input changed), filtered
   rows left out; columns: the tag columns, then the output columns, sorted by the tags. (A
   tag whose input changed BACK to an earlier value reuses its earlier, older record, so the
@@ -259,9 +260,7 @@ class StoreView:
             return _finish(records.slice(0, 0), node, limit)
         outputs = [c for c in node.packet_schema if c in results.column_names]
         left = records.select([c for c in records.column_names if c not in outputs])
-        right = results.select([_RECORD_ID, *outputs])
-        joined = left.join(right, _PACKET_ID, _RECORD_ID, join_type="inner")
-        return _finish(joined, node, limit)
+        return _finish(_with_results(left, results.select([_RECORD_ID, *outputs])), node, limit)
 
     def logs(self, name: str, failed: bool = False, run_id: str | None = None) -> pa.Table:
         """The node's log rows (one per executed packet), newest first; ``failed``: only
@@ -355,6 +354,22 @@ def _current(records: pa.Table, node: NodeInfo) -> pa.Table:
     newest = ordered.group_by(keys, use_threads=False).aggregate([("__row", "first")])
     rows = np.sort(newest.column("__row_first").to_numpy())
     return records.take(pa.array(rows))
+
+
+def _with_results(records: pa.Table, results: pa.Table) -> pa.Table:
+    """``records`` with the columns of ``results`` appended: the result whose ``__record_id``
+    is the record's ``__packet_id``; a record without one is left out (an inner join).
+
+    Done by position (``index_in`` then ``take``) rather than ``Table.join``: Arrow's hash
+    join cannot carry extension-typed columns (fixed-shape tensors, orcapod's ndarrays)."""
+    positions = pc.index_in(records.column(_PACKET_ID), value_set=results.column(_RECORD_ID))
+    found = pc.is_valid(positions)
+    records = records.filter(found)
+    taken = results.take(positions.filter(found))
+    for name in taken.column_names:
+        if name != _RECORD_ID:
+            records = records.append_column(taken.schema.field(name), taken.column(name))
+    return records
 
 
 def _finish(table: pa.Table, node: NodeInfo, limit: int | None) -> pa.Table:
