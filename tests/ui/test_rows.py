@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
-from orcapod.databases import InMemoryArrowDatabase
+from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.functions import function_pod
 from orcapod.pipeline import Pipeline, StoreView
 from orcapod.sources import DictSource
@@ -64,3 +66,22 @@ def test_a_store_polars_cannot_scan_is_paged_in_arrow():
     page = read_page(store, view.node("double"), 2, 3, "y", True)
     assert page.total == 7
     assert page.rows == ((4, 8), (3, 6), (2, 4))
+
+
+@function_pod("ramp")
+def ramp(n: int) -> NDArray[np.float64]:
+    return np.arange(n, dtype=np.float64)
+
+
+def test_array_outputs_are_paged_alike_in_memory_and_on_disk(tmp_path):
+    pages = []
+    for store in (InMemoryArrowDatabase(), DeltaTableDatabase(tmp_path / "store")):
+        pipeline = Pipeline("arrays", store)
+        with pipeline:
+            ramp.pod(DictSource([{"k": k, "n": k} for k in range(1, 5)], tag_columns=["k"]))
+        pipeline.run(progress=False)
+        pages.append(read_page(store, StoreView(store).node("ramp"), 1, 2, "k", False))
+    in_memory, on_disk = pages
+    assert in_memory.total == on_disk.total == 4
+    assert [row[0] for row in in_memory.rows] == [2, 3]
+    assert in_memory.rows == on_disk.rows

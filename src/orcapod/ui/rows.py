@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.pipeline import NodeInfo
@@ -222,10 +223,12 @@ def _page_in_arrow(
         if results_path is not None:
             results = database.get_all_records(results_path, record_id_column=_RECORD_ID)
         if results is not None:
-            right = results.select(
-                [_RECORD_ID, *(c for c in outputs if c in results.column_names)]
-            ).rename_columns([_PACKET_ID, *(c for c in outputs if c in results.column_names)])
-            table = table.select([_RECORD_ID, *tags, _PACKET_ID]).join(right, _PACKET_ID)
+            # each record's result by position (a left join): Arrow's hash join refuses
+            # array, list and map payload columns
+            at = pc.index_in(table.column(_PACKET_ID), value_set=results.column(_RECORD_ID))
+            table = table.select([_RECORD_ID, *tags, _PACKET_ID])
+            for column in (c for c in outputs if c in results.column_names):
+                table = table.append_column(column, results.column(column).take(at))
     shown = [c for c in (*tags, *outputs) if c in table.column_names]
     if sort is not None and sort in table.column_names:
         table = table.sort_by([(sort, "descending" if descending else "ascending")])
