@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from orcapod.databases import DeltaTableDatabase
+from orcapod.errors import ExecutionError
 from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.functions.engine.events import PacketBatch, PacketRun, observing
 from orcapod.nodes import FunctionNode
 from orcapod.nodes.chunk_work import ChunkWork
 from orcapod.nodes.run_settings import RunSettings
+from orcapod.pipeline.observers import NoOpObserver
 from orcapod.sources import DictSource
-from orcapod.types.columns import PIPELINE_ENTRY_ID
+from orcapod.types.columns import INPUT_PACKET_HASH, PIPELINE_ENTRY_ID
 
 
 def add_one(x: int) -> int:
@@ -72,3 +76,42 @@ def test_an_inactive_function_calls_nothing_and_its_rows_count_as_filtered(tmp_p
     work = chunk_of(node)
     assert work.lookup() is None and len(work.misses) == 0
     assert work.summary().tolist() == [0, 0, 2, 0]
+
+
+def positive(x: int) -> int:
+    if x < 0:
+        raise ValueError("negative x")
+    return x
+
+
+def tagless_node(db: DeltaTableDatabase, xs: list[int], **options) -> FunctionNode:
+    source = DictSource([{"x": x} for x in xs], source_id="src")  # no tag columns
+    return FunctionNode(FunctionPod(PythonPacketFunction(positive, "y")), source, db, **options)
+
+
+class Describing(NoOpObserver):
+    """Keeps what ``run.describe`` gives for every batch of ended calls."""
+
+    def __init__(self) -> None:
+        self.described: list[pa.Table] = []
+
+    def on_packets_end(self, run: PacketRun, batch: PacketBatch) -> None:
+        self.described.append(run.describe(batch.keys))
+
+
+def test_the_calls_of_a_tagless_input_are_described_by_their_input_hash_alone(tmp_path):
+    observer = Describing()
+    with observing(observer):
+        tagless_node(DeltaTableDatabase(tmp_path / "store"), [1, 2, 3]).run()
+    described = pa.concat_tables(observer.described)
+    assert described.column_names == [INPUT_PACKET_HASH]
+    assert described.num_rows == 3 and len(set(described.column(0).to_pylist())) == 3
+
+
+def test_fail_fast_on_a_tagless_input_names_the_row_by_its_input_hash(tmp_path):
+    node = tagless_node(DeltaTableDatabase(tmp_path / "store"), [1, -1], error_policy="fail_fast")
+    with pytest.raises(ExecutionError, match="negative x") as raised:
+        node.run()
+    failed_hash = node.failures().column(INPUT_PACKET_HASH).to_pylist()
+    assert len(failed_hash) == 1
+    assert f"input packet hash {failed_hash[0]!r}" in str(raised.value)

@@ -85,6 +85,21 @@ def test_reused_rows_get_no_new_log_rows_and_retried_rows_do(tmp_path):
     assert sorted(logs.column("k").to_pylist()) == [0, 1, 2, 2, 3]
 
 
+def test_a_tagless_input_logs_each_call_under_its_input_hash(tmp_path):
+    store = tmp_path / "store"
+    pipeline = Pipeline("logs", DeltaTableDatabase(store))
+    with pipeline:
+        function_pod("y", function_name="chatty")(chatty).pod(
+            DictSource([{"x": i} for i in (0, 1, 3)], source_id="s")  # no tag columns
+        )
+    summary = run(pipeline, progress=False)
+    assert summary.ok and summary.computed == 3
+    logs = StoreView(store).logs("chatty")
+    assert logs.num_rows == 3 and logs.column_names[0] == "__input_packet_hash"
+    assert sorted(logs.column("__stdout").to_pylist()) == ["stdout 0\n", "stdout 1\n", "stdout 3\n"]
+    assert [r.status for r in StoreView(store).runs()] == ["ok"]
+
+
 def test_logs_false_stores_no_logs_and_output_passes_through(tmp_path, capsys):
     store = tmp_path / "store"
     run(pipeline_with(store, chatty), logs=False)

@@ -18,7 +18,9 @@ streaming (``stream_chunk``) runs differ only in how they call the function and 
 2. Per call: ``mark`` (the outcome; ``mark_many`` for calls handed on in bulk), ``ended``
    (its packet event), ``failure_records`` and ``fail_fast_error`` for a failed call,
    ``unstorable`` for an output the store cannot hold (only its row fails); ``summary()``
-   counts every input row once.
+   counts every input row once. A ``fail_fast`` error names the failed row by its tag, or by
+   its input packet hash when the input has no tag columns (the hash ``node.failures()``
+   shows).
 
 A run whose writer spans chunks numbers a chunk's ``i``-th distinct packet ``base + i``.
 Events (``engine.events``): each chunk is one engine run for a packet observer; a packet
@@ -321,10 +323,14 @@ class ChunkWork:
         assert self.groups is not None
         entries, _ = self.groups.members(np.array([packet]))
         rows = pa.array(self.plan.first_rows[entries])
-        tag = self.plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
+        if self.plan.tag_columns:
+            tag = self.plan.tags(rows.slice(0, 1), user_only=True).to_pylist()[0]
+            row = f"the row with tag {tag!r}"
+        else:  # a tag-less input: its input packet hash names the row (node.failures())
+            row = f"the row with input packet hash {self.distinct[packet].as_py()!r}"
         error = ExecutionError(
             f"function {self._pf.canonical_function_name!r} of node {settings.label!r} failed "
-            f"on the row with tag {tag!r}: {type(err).__name__}: {err}. The failure is "
+            f"on {row}: {type(err).__name__}: {err}. The failure is "
             "recorded (node.failures()); fix the function or the input and run again - "
             "finished rows are kept and only failed or new rows are computed."
         )

@@ -2,7 +2,8 @@
 
 For every call of a function node's function it writes, at
 ``database.at("_logs")`` + the node's record path (``orcapod.pipeline.store_layout``), a row
-with the user tag columns of the row that asked for it and ``__log_id`` (a random 64-bit
+with the user tag columns of the row that asked for it (none for an input with no tag
+columns: its rows are told apart by ``__input_packet_hash``) and ``__log_id`` (a random 64-bit
 token per engine run, in hex, ``.`` and the packet's key in that run: short, so the store's
 per-id work stays cheap), ``__run_id``,
 ``__node_label``, ``__node_hash``, ``__input_packet_hash`` (joins the node's records and the

@@ -12,6 +12,11 @@
   the node's data, so adding rows leaves the old ids untouched; it includes the system tags,
   so identical user tags from different sources are different entries.
 
+An input may have no user tag columns (the default of most sources): its entries differ by
+their system tags, and ``InputPlan.tags`` then gives a table with no columns and one row per
+row asked for (``take_columns``; Arrow's own ``take`` of a table with no columns has no rows),
+so callers that add columns to it (the logs table) need no special case.
+
 ``InputPlan`` holds them for one input table (tags, system tags, packet columns and their
 ``_source_*`` columns), with the distinct entries (``codes`` / ``first_rows``, via
 ``orcapod.functions.engine.keys``). Id strings are made only for the rows that need them
@@ -43,6 +48,7 @@ __all__ = [
     "entry_id_of",
     "entry_ids",
     "input_packet_hashes",
+    "take_columns",
 ]
 
 _HASH_PREFIX = ROW_HASH_METHOD + ":"
@@ -174,7 +180,7 @@ class InputPlan:
         names: Sequence[str] = self.tag_columns
         if not user_only:
             names = (*self.tag_columns, *self.system_tag_columns)
-        return self.table.select(list(names)).take(_indices(rows))
+        return take_columns(self.table, names, _indices(rows))
 
     def packets(self, rows: np.ndarray, packet_schema: Schema) -> Iterator[Packet]:
         """Input packets of ``rows`` (data columns only), built a slice at a time.
@@ -204,7 +210,7 @@ class InputPlan:
         for start in range(0, len(rows), _SLICE_ROWS):
             part = pa.array(rows[start : start + _SLICE_ROWS])
             sub = self.table.select(names).take(part)
-            yield {c: column_to_pylist(sub.column(c), schema[c]) for c in names}, sub.num_rows
+            yield {c: column_to_pylist(sub.column(c), schema[c]) for c in names}, len(part)
 
 
 class PacketGroups:
@@ -230,6 +236,15 @@ class PacketGroups:
         owner = np.repeat(np.arange(len(packets)), sizes)
         within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         return self.entries[self._order[starts[owner] + within]], owner
+
+
+def take_columns(table: pa.Table, names: Sequence[str], rows: pa.Array) -> pa.Table:
+    """The ``names`` columns of ``table`` at ``rows``: one row per index, also when ``names``
+    is empty (Arrow's ``take`` of a table with no columns has no rows). Arrow's ``slice`` of
+    a table with no columns does not clip its length: slice such a table within its rows."""
+    if not names:
+        return pa.table([pa.nulls(len(rows))], names=["_"]).drop_columns("_")
+    return table.select(list(names)).take(rows)
 
 
 def _indices(rows: np.ndarray | pa.Array) -> pa.Array:
