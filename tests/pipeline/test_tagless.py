@@ -133,6 +133,8 @@ def test_a_failing_row_of_a_tagless_input_is_recorded_and_retried(tmp_path):
 def test_joining_two_tagless_streams_is_refused_and_names_the_cross_join():
     left = DictSource([{"x": 1.0}], source_id="l")
     right = DictSource([{"y": 2.0}], source_id="r")
-    with pytest.raises(InputValidationError, match="share no tag column.*cross_join"):
+    with pytest.raises(
+        InputValidationError, match="share no tag column.*packet_to_tags.*cross_join"
+    ):
         left.join(right)
     assert left.cross_join(right).as_table().to_pylist() == [{"x": 1.0, "y": 2.0}]

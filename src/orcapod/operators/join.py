@@ -109,10 +109,17 @@ def _check_connected(op_name: str, layouts: Sequence[StreamLayout]) -> None:
                 owner[name] = pos
     if len({root(i) for i in range(len(layouts))}) > 1:
         tags = "; ".join(f"input {i}: {list(lay.tags)}" for i, lay in enumerate(layouts))
+        untagged = [i for i, lay in enumerate(layouts) if not lay.tags]
+        fix = (
+            f"input {', '.join(map(str, untagged))} has no tag column: make a packet column "
+            "the key with packet_to_tags(...)"
+            if untagged
+            else "Rename tags so they match (map_tags)"
+        )
         raise InputValidationError(
             f"{op_name}: the inputs share no tag column to join on ({tags}), so every row "
-            "would pair with every row. Rename tags so they match (map_tags), or ask for the "
-            f"cartesian product explicitly: {op_name}(cross=True) / a.cross_join(b)"
+            f"would pair with every row. {fix}, or ask for the cartesian product explicitly: "
+            f"{op_name}(cross=True) / a.cross_join(b)"
         )
 
 
