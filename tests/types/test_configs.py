@@ -11,7 +11,7 @@ from orcapod.types import (
     NodeConfig,
     PipelineConfig,
 )
-from orcapod.types.configs import resolve_concurrency
+from orcapod.types.configs import enum_member, resolve_concurrency
 
 
 def test_configs_are_frozen_values_changed_by_replace():
@@ -58,3 +58,33 @@ def test_flush_policy_defaults_and_rejects_nonsense() -> None:
     ):
         with pytest.raises(InputValidationError, match="FlushPolicy"):
             FlushPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_enum_settings_take_a_member_or_its_value_and_list_the_valid_values() -> None:
+    assert enum_member(ErrorPolicy, "fail_fast", "error_policy") is ErrorPolicy.FAIL_FAST
+    assert enum_member(ErrorPolicy, ErrorPolicy.CONTINUE, "x") is ErrorPolicy.CONTINUE
+    for bad in ("FAIL_FAST", "ignore", 1, None):
+        with pytest.raises(
+            InputValidationError,
+            match=r"error_policy must be one of 'fail_fast', 'continue' \(as strings or as "
+            r"ErrorPolicy members, such as ErrorPolicy.FAIL_FAST\), got",
+        ):
+            enum_member(ErrorPolicy, bad, "error_policy")
+
+
+def test_pipeline_config_refuses_wrong_types_when_built() -> None:
+    with pytest.raises(
+        InputValidationError,
+        match=r"PipelineConfig.executor must be one of 'synchronous', 'async_channels'",
+    ):
+        PipelineConfig(executor="bogus")  # type: ignore[arg-type]
+    with pytest.raises(InputValidationError, match="execution_engine_opts must be a mapping"):
+        PipelineConfig(execution_engine_opts=5)  # type: ignore[arg-type]
+    with pytest.raises(InputValidationError, match="option names must be strings"):
+        PipelineConfig(execution_engine_opts={1: 2})  # type: ignore[dict-item]
+    with pytest.raises(InputValidationError, match="channel_buffer_size"):
+        PipelineConfig(channel_buffer_size=None)  # type: ignore[arg-type]
+    with pytest.raises(InputValidationError, match="default_max_concurrency"):
+        PipelineConfig(default_max_concurrency=True)
+    with pytest.raises(InputValidationError, match="max_concurrency"):
+        NodeConfig(max_concurrency="2")  # type: ignore[arg-type]

@@ -16,6 +16,10 @@
   with a null ``__packet_id``.
 * The node owns a copy of the pod (``with_executor``): setting ``node.executor`` never
   touches the user's pod or function.
+* The run settings (``error_policy``, ``flush_policy``, ``work_claims``, ``chunk_rows``) are
+  properties checked when set: ``error_policy`` takes an ``ErrorPolicy`` or its value
+  (``"fail_fast"``), and a wrong type or value is an ``InputValidationError`` at the
+  assignment, never a setting a run ignores or trips over.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from orcapod.nodes.run_settings import RunSettings, check_concurrency, warn_fail
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.streams import ArrowTableStream
 from orcapod.types import ErrorPolicy, FlushPolicy, WorkClaims
+from orcapod.types.configs import enum_member
 
 __all__ = ["FunctionNode"]
 
@@ -68,13 +73,9 @@ class FunctionNode(FunctionNodeView):
         self._packet_function = self._pod.packet_function
         self._input = NodeInput(self._pod, input_stream)
         self._label = label
-        self.error_policy = ErrorPolicy(error_policy)
-        #: when a run commits what it finished (rows, bytes and age; see ``FlushPolicy``)
+        self.error_policy = error_policy
         self.flush_policy = FlushPolicy()
-        #: how processes running this node on one persistent store share its missing rows
-        #: (``orcapod.functions.engine.claims``); None: each process computes them all
-        self.work_claims: WorkClaims | None = WorkClaims()
-        #: input rows a run identifies, looks up, computes and commits at a time
+        self.work_claims = WorkClaims()
         self.chunk_rows = CHUNK_ROWS
         self._databases = NodeDatabases(self._pod)
         self._view_cache: ArrowTableStream | None = None
@@ -93,6 +94,68 @@ class FunctionNode(FunctionNodeView):
         (default: ``pipeline_database.at("_result")``)."""
         self._databases.attach(pipeline_database, result_database)
         self._view_cache = None
+
+    # -- settings (checked when set: a wrong value fails here, not in a later run) -----------
+
+    @property
+    def error_policy(self) -> ErrorPolicy:
+        """What a run does when a row's function raises: ``ErrorPolicy.CONTINUE`` records the
+        failure and goes on, ``ErrorPolicy.FAIL_FAST`` raises. Set it to the member or its
+        value (``"continue"``, ``"fail_fast"``)."""
+        return self._error_policy
+
+    @error_policy.setter
+    def error_policy(self, policy: ErrorPolicy | str) -> None:
+        self._error_policy = enum_member(ErrorPolicy, policy, f"{self._what}error_policy")
+
+    @property
+    def flush_policy(self) -> FlushPolicy:
+        """When a run commits what it finished (rows, bytes and age; see ``FlushPolicy``)."""
+        return self._flush_policy
+
+    @flush_policy.setter
+    def flush_policy(self, policy: FlushPolicy) -> None:
+        if not isinstance(policy, FlushPolicy):
+            raise InputValidationError(
+                f"{self._what}flush_policy must be a FlushPolicy, such as "
+                f"FlushPolicy(rows=10_000, seconds=5.0), got {type(policy).__name__} {policy!r}"
+            )
+        self._flush_policy = policy
+
+    @property
+    def work_claims(self) -> WorkClaims | None:
+        """How processes running this node on one persistent store share its missing rows
+        (``orcapod.functions.engine.claims``); None: each process computes them all."""
+        return self._work_claims
+
+    @work_claims.setter
+    def work_claims(self, claims: WorkClaims | None) -> None:
+        if claims is not None and not isinstance(claims, WorkClaims):
+            raise InputValidationError(
+                f"{self._what}work_claims must be a WorkClaims, such as "
+                "WorkClaims(lease_seconds=60.0), or None (no sharing), got "
+                f"{type(claims).__name__} {claims!r}"
+            )
+        self._work_claims = claims
+
+    @property
+    def chunk_rows(self) -> int:
+        """How many input rows a run identifies, looks up, computes and commits at a time."""
+        return self._chunk_rows
+
+    @chunk_rows.setter
+    def chunk_rows(self, rows: int) -> None:
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise InputValidationError(
+                f"{self._what}chunk_rows must be a positive integer (default {CHUNK_ROWS}), "
+                f"got {type(rows).__name__} {rows!r}"
+            )
+        self._chunk_rows = rows
+
+    @property
+    def _what(self) -> str:
+        """How error messages name this node."""
+        return f"node {self.label!r}: "
 
     @property
     def pipeline_database(self) -> ArrowDatabase | None:

@@ -55,8 +55,13 @@ Decisions:
   stream between nodes through bounded channels (see ``orcapod.pipeline.orchestrator``).
 * Operator nodes get ``operator_cache_mode`` (keyword, default ``CacheMode.OFF``); change one
   node with ``pipeline.<label>.cache_mode = CacheMode.LOG``.
-* A label that collides with a ``Pipeline`` attribute (say a function named ``run``) is still
-  a node: reach it with ``pipeline.nodes["run"]``.
+* A label that collides with a ``Pipeline`` attribute (a function named ``load``, ``run``,
+  ``save``, ``nodes``...) is still a node, reached as ``pipeline.nodes["load"]`` (as a pandas
+  column named ``count`` is ``df["count"]``): the attribute keeps its meaning, and compile
+  neither refuses such a label nor warns, because a label is also the node's name in the store
+  and the CLI and ``load`` is a natural function name. Every message that shows how to reach a
+  node writes ``pipeline.nodes[...]`` for such a label (``arguments.node_reference``).
+* Arguments are checked at the call that passes them (``orcapod.pipeline.arguments``).
 * The failed-rows folding uses ``warnings.catch_warnings``, which is process-wide state in
   Python 3.11: two pipelines *running* at the same moment in two threads may fold each other's
   warnings (recording in threads is unaffected).
@@ -74,7 +79,6 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from orcapod import executors
 from orcapod._lazy import lazy_module
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import (
@@ -87,6 +91,16 @@ from orcapod.executors import LocalExecutor
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.operator_node import OperatorNode
 from orcapod.nodes.summary import NodeType
+from orcapod.pipeline.arguments import (
+    check_database,
+    check_node_config,
+    check_run_arguments,
+    executor_argument,
+    file_path,
+    missing_node,
+    name_parts,
+    node_reference,
+)
 from orcapod.pipeline.graph import PipelineGraph
 from orcapod.pipeline.log_observer import LoggingObserver
 from orcapod.pipeline.observers import CompositeObserver, PipelineObserver
@@ -96,6 +110,7 @@ from orcapod.pipeline.run_recorder import RunRecorder
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.streams.tracking import Invocation, InvocationKind, recording
 from orcapod.types import CacheMode, ErrorPolicy, ExecutorType, NodeConfig, PipelineConfig
+from orcapod.types.configs import enum_member
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -107,28 +122,6 @@ else:
     serialization = lazy_module("orcapod.pipeline.serialization")
 
 __all__ = ["Pipeline"]
-
-
-def _name_parts(name: str | Sequence[str]) -> tuple[str, ...]:
-    parts = (name,) if isinstance(name, str) else tuple(name)
-    if not parts or not all(isinstance(p, str) and p for p in parts):
-        raise PipelineError(
-            f"a pipeline name must be a non-empty string (or tuple of them), got {name!r}"
-        )
-    if parts[0].startswith("_"):
-        raise PipelineError(
-            f"a pipeline name may not start with '_' (the store keeps its shared areas, such "
-            f"as '_result', under such names), got {name!r}; rename the pipeline"
-        )
-    return parts
-
-
-def _check_database(database: Any, what: str) -> None:
-    if not isinstance(database, ArrowDatabase):
-        raise PipelineError(
-            f"{what} must be an orcapod ArrowDatabase (e.g. InMemoryArrowDatabase() or "
-            f"DeltaTableDatabase('./store')), got {type(database).__name__}"
-        )
 
 
 def _replay(caught: Sequence[warnings.WarningMessage]) -> None:
@@ -148,28 +141,6 @@ def _draws_progress(observer: Any) -> bool:
     return loaded is not None and isinstance(observer, loaded.ProgressObserver)
 
 
-#: ``run(executor=NAME)``: the ``orcapod.executors`` class each name stands for
-_EXECUTOR_NAMES = {"local": "LocalExecutor", "ray": "RayExecutor"}
-
-
-def _executor(executor: Any) -> Any:
-    """``run(executor=...)``: an executor instance, its name (``"local"``, ``"ray"``), or None."""
-    if isinstance(executor, str):
-        if executor not in _EXECUTOR_NAMES:
-            raise PipelineError(
-                f"run(executor={executor!r}): unknown executor name; pass 'local', 'ray', or "
-                "an executor instance such as LocalExecutor(max_workers=4) or "
-                "RayExecutor(address='auto')"
-            )
-        return getattr(executors, _EXECUTOR_NAMES[executor])()
-    if executor is not None and not callable(getattr(executor, "with_options", None)):
-        raise PipelineError(
-            f"run(executor={executor!r}) is not an executor; pass 'local', 'ray', or an "
-            "executor instance such as LocalExecutor() or RayExecutor()"
-        )
-    return executor
-
-
 def base_label(inv: Invocation) -> str:
     """The label a node gets before collisions are resolved."""
     if inv.label:
@@ -181,7 +152,12 @@ def base_label(inv: Invocation) -> str:
 
 
 class Pipeline:
-    """A named, persistent, incremental pipeline (see the module docstring)."""
+    """A named, persistent, incremental pipeline (see the module docstring).
+
+    Nodes are attributes named by label (``pipeline.compute_bmi``) and the items of
+    ``pipeline.nodes``. A label that is also a ``Pipeline`` attribute (``load``, ``run``,
+    ``save``, ``nodes``, ``name``...) or not a Python identifier is reached only as
+    ``pipeline.nodes["load"]``."""
 
     def __init__(
         self,
@@ -190,19 +166,23 @@ class Pipeline:
         result_database: ArrowDatabase | None = None,
         auto_compile: bool = True,
         *,
-        operator_cache_mode: CacheMode = CacheMode.OFF,
-        error_policy: ErrorPolicy = ErrorPolicy.CONTINUE,
+        operator_cache_mode: CacheMode | str = CacheMode.OFF,
+        error_policy: ErrorPolicy | str = ErrorPolicy.CONTINUE,
     ) -> None:
-        self._name = _name_parts(name)
-        _check_database(pipeline_database, "pipeline_database")
+        self._name = name_parts(name)
+        check_database(pipeline_database, "pipeline_database")
         if result_database is not None:
-            _check_database(result_database, "result_database")
+            check_database(result_database, "result_database")
+        if not isinstance(auto_compile, bool):
+            raise PipelineError(f"auto_compile must be True or False, got {auto_compile!r}")
         self._database = pipeline_database
         self._scoped_database = pipeline_database.at(*self._name)
         self._result_database = result_database
         self.auto_compile = auto_compile
-        self._operator_cache_mode = CacheMode(operator_cache_mode)
-        self._error_policy = ErrorPolicy(error_policy)
+        self._operator_cache_mode = enum_member(
+            CacheMode, operator_cache_mode, "Pipeline(operator_cache_mode=...)"
+        )
+        self._error_policy = enum_member(ErrorPolicy, error_policy, "Pipeline(error_policy=...)")
         self._lock = threading.RLock()
         self._blocks: ContextVar[tuple[tuple[BlockRecorder, AbstractContextManager[None]], ...]]
         self._blocks = ContextVar(f"orcapod_pipeline_blocks_{id(self)}", default=())
@@ -357,7 +337,13 @@ class Pipeline:
         return self._graph.to_networkx()
 
     def node_type(self, label: str) -> NodeType:
+        """The kind of the node ``label`` (source, operator or function)."""
+        self._check_label(label)
         return self._graph.node_type(label)
+
+    def _check_label(self, label: Any) -> None:
+        if not isinstance(label, str) or label not in self._graph:
+            raise missing_node(self.name, label, self._graph.labels())
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -368,7 +354,8 @@ class Pipeline:
         labels = graph.labels() if graph is not None else []
         raise AttributeError(
             f"Pipeline {self.name!r} has no attribute or node {name!r} (nodes: {labels}); "
-            "nodes appear after the `with` block ends or after compile()"
+            "nodes appear after the `with` block ends or after compile(). Any node is "
+            "pipeline.nodes[label], also one whose label is a Pipeline attribute ('run', 'load')"
         )
 
     def __dir__(self) -> list[str]:
@@ -376,8 +363,8 @@ class Pipeline:
 
     def set_node_config(self, label: str, config: NodeConfig) -> None:
         """Per-node run settings (``max_concurrency``) that win over ``PipelineConfig``."""
-        if label not in self._graph:
-            raise PipelineError(f"no node {label!r}; nodes: {self._graph.labels()}")
+        self._check_label(label)
+        check_node_config(label, config)
         self._node_configs[label] = config
 
     @property
@@ -443,7 +430,8 @@ class Pipeline:
                 f"pipeline {self.name!r}: run() was called inside its own `with pipeline:` "
                 "block, where nothing is compiled yet; call run() after the block ends"
             )
-        executor = _executor(executor)
+        check_run_arguments(execution_engine_opts, config, observer, progress, logs)
+        executor = executor_argument(executor)
         config = config if config is not None else PipelineConfig()
         orchestrator: SyncOrchestrator | AsyncOrchestrator = (
             SyncOrchestrator()
@@ -503,7 +491,8 @@ class Pipeline:
             warnings.warn(
                 f"pipeline {self.name!r}: {summary.failed} row(s) failed in "
                 f"{list(summary.failed_nodes)}; list them with "
-                f"pipeline.{first}.failures() (failed rows are retried by the next run)",
+                f"{node_reference(first, type(self))}.failures() (failed rows are retried by "
+                "the next run)",
                 FailedRowsWarning,
                 stacklevel=2,
             )
@@ -547,7 +536,7 @@ class Pipeline:
         with self._lock:
             if self._pending:
                 self.compile()
-            return serialization.save_pipeline(self, Path(path))
+            return serialization.save_pipeline(self, file_path(path, "save"))
 
     @classmethod
     def load(
@@ -563,7 +552,7 @@ class Pipeline:
         they were when it was saved, unless ``trusted=True``
         (``orcapod.pipeline.load_safety``)."""
         return serialization.load_pipeline(
-            cls, Path(path), pipeline_database, result_database, trusted
+            cls, file_path(path, "Pipeline.load"), pipeline_database, result_database, trusted
         )
 
     # Used by serialization ------------------------------------------------------------------
@@ -574,6 +563,16 @@ class Pipeline:
 
     def function_pod_of(self, label: str) -> Any:
         """The user's pod a function node was compiled from (never mutated)."""
+        self._check_label(label)
+        if label not in self._pods:
+            kind = self._graph.node_type(label)
+            why = (
+                "a function node loaded read-only (its function could not be imported)"
+                if kind is NodeType.FUNCTION
+                else f"a {kind.value} node; only function nodes have a pod"
+            )
+            with_pods = [lbl for lbl, _ in self._function_nodes() if lbl in self._pods]
+            raise PipelineError(f"node {label!r} is {why}; nodes with a pod: {with_pods}")
         return self._pods[label]
 
     def restore_node(

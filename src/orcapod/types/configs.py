@@ -1,20 +1,58 @@
-"""Run configuration value objects for pipelines and nodes (frozen; change with ``replace``)."""
+"""Run configuration value objects for pipelines and nodes (frozen; change with ``replace``).
+
+Every setting is checked when it is given: a wrong type or value is an
+``InputValidationError`` naming the setting, never a failure later in a run. An enum setting
+takes its member or the member's string value (``"fail_fast"``), nothing else
+(``enum_member``, also used by the nodes and the pipeline for their enum settings).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from orcapod.errors import InputValidationError
 from orcapod.types.enums import ExecutorType
 
-__all__ = ["FlushPolicy", "NodeConfig", "PipelineConfig", "resolve_concurrency"]
+__all__ = [
+    "FlushPolicy",
+    "NodeConfig",
+    "PipelineConfig",
+    "check_engine_opts",
+    "enum_member",
+    "resolve_concurrency",
+]
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_member(enum_type: type[E], value: Any, what: str) -> E:
+    """``value`` as a member of ``enum_type``: a member, or a member's string value. Anything
+    else raises ``InputValidationError`` naming ``what`` and listing the valid values."""
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum_type(value)
+        except ValueError as err:
+            raise InputValidationError(_enum_message(enum_type, value, what)) from err
+    raise InputValidationError(_enum_message(enum_type, value, what))
+
+
+def _enum_message(enum_type: type[StrEnum], value: Any, what: str) -> str:
+    valid = ", ".join(repr(member.value) for member in enum_type)
+    example = f"{enum_type.__name__}.{next(iter(enum_type)).name}"
+    return (
+        f"{what} must be one of {valid} (as strings or as {enum_type.__name__} members, such "
+        f"as {example}), got {value!r}"
+    )
 
 
 def _check_positive(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value < 1):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InputValidationError(f"{name} must be a positive integer or None, got {value!r}")
 
 
@@ -26,9 +64,13 @@ class PipelineConfig:
     execution_engine_opts: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "executor", ExecutorType(self.executor))
+        executor = enum_member(ExecutorType, self.executor, "PipelineConfig.executor")
+        object.__setattr__(self, "executor", executor)
+        if self.channel_buffer_size is None:
+            raise InputValidationError("channel_buffer_size must be a positive integer, got None")
         _check_positive("channel_buffer_size", self.channel_buffer_size)
         _check_positive("default_max_concurrency", self.default_max_concurrency)
+        check_engine_opts(self.execution_engine_opts, "PipelineConfig.execution_engine_opts")
         object.__setattr__(
             self, "execution_engine_opts", MappingProxyType(dict(self.execution_engine_opts))
         )
@@ -41,6 +83,22 @@ class PipelineConfig:
                 self.default_max_concurrency,
                 tuple(sorted(self.execution_engine_opts.items())),
             )
+        )
+
+
+def check_engine_opts(opts: Any, what: str) -> None:
+    """Raise ``InputValidationError`` unless ``opts`` is a mapping of option names (str) to
+    values (the keyword arguments of an executor's ``with_options``)."""
+    if not isinstance(opts, Mapping):
+        raise InputValidationError(
+            f"{what} must be a mapping of executor option names to values, such as "
+            f"{{'num_cpus': 2}}, got {type(opts).__name__} {opts!r}"
+        )
+    bad = [key for key in opts if not isinstance(key, str)]
+    if bad:
+        raise InputValidationError(
+            f"{what}: option names must be strings (keyword arguments of the executor's "
+            f"with_options), got {bad!r}"
         )
 
 
