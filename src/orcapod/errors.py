@@ -22,7 +22,7 @@ The tree::
     │   │                                            incompatible with a packet function
     │   └── PacketFunctionError                      a user function returned a bad value
     ├── PipelineError                                compile / run / save / load of a pipeline
-    │   ├── NodeNotFoundError                        a store has no node of that name
+    │   ├── NodeNotFoundError                        a store or pipeline has no such node
     │   └── GraphRenderError                         a graph picture cannot be drawn (Graphviz
     │                                                missing)
     └── ChannelClosedError                           a send to, or receive from, a closed channel

@@ -203,3 +203,12 @@ def test_logged_rows_read_back_and_as_source(database):
     derived = node.as_source()
     assert isinstance(derived, DerivedSource)
     assert derived.as_table().sort_by("subject").to_pylist() == records.to_pylist()
+
+
+def test_a_cache_mode_is_a_member_or_its_name_and_anything_else_lists_the_modes():
+    node = OperatorNode(Join(), [_heights(), _weights()], pipeline_database=InMemoryArrowDatabase())
+    node.cache_mode = "log"
+    assert node.cache_mode is CacheMode.LOG
+    with pytest.raises(InputValidationError, match="cache_mode.*'off'.*'log'.*'replay'"):
+        node.cache_mode = "bogus"
+    assert node.cache_mode is CacheMode.LOG

@@ -50,6 +50,7 @@ from orcapod.streams.base import ColumnsArg, StreamBase, StreamProtocol
 from orcapod.streams.tracking import no_tracking
 from orcapod.types import CacheMode, ContentHash, Schema
 from orcapod.types.columns import NODE_CONTENT_HASH, RECORD_HASH
+from orcapod.types.configs import enum_member
 
 __all__ = ["OperatorNode", "is_immutable_stream"]
 
@@ -105,8 +106,8 @@ class OperatorNode(StreamBase):
         return self._cache_mode
 
     @cache_mode.setter
-    def cache_mode(self, mode: CacheMode) -> None:
-        mode = CacheMode(mode)
+    def cache_mode(self, mode: CacheMode | str) -> None:
+        mode = enum_member(CacheMode, mode, f"operator node {self.label!r}: cache_mode")
         if mode is not CacheMode.OFF and getattr(self, "_database", None) is None:
             raise PipelineError(
                 f"operator node {self.label!r}: cache mode {mode.value!r} needs a "

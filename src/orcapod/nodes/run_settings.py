@@ -89,7 +89,7 @@ def warn_failed(summary: NodeRunSummary, stacklevel: int = 2) -> None:
         warnings.warn(
             f"{summary.failed} of {summary.total} rows of node {summary.label!r} failed; "
             f"they are recorded and the next run retries them. List them with "
-            f"node.failures() (in a pipeline: pipeline.{summary.label}.failures()).",
+            f"node.failures() (in a pipeline: pipeline.nodes[{summary.label!r}].failures()).",
             FailedRowsWarning,
             stacklevel=stacklevel + 1,
         )
