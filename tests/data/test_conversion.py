@@ -2,6 +2,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -199,3 +200,45 @@ def test_arrays_as_dict_values_are_refused_with_a_hint():
 
     with pytest.raises(SchemaError, match="dict values"):
         schema_to_arrow({"x": dict[str, NDArray[np.float32]]})
+
+
+@pytest.mark.parametrize(
+    ("values", "tp", "message"),
+    [
+        ([1, 2.999], int, r"'v', row 1: expected int, got float 2.999.*round"),
+        ([-0.5], int, r"row 0: expected int, got float -0.5"),
+        ([2.0], int, r"expected int, got float 2.0"),
+        ([np.float64(2.5)], int, r"expected int, got float64 np.float64\(2.5\)"),
+        ([True], float, r"expected float, got bool True"),
+        ([dt.datetime(2020, 1, 1, 23, 59)], dt.date, r"expected date, got datetime.*v\.date\(\)"),
+        ([5], dt.datetime, r"expected datetime, got int 5"),
+        ([5], dt.timedelta, r"expected timedelta, got int 5"),
+        ([1], Decimal, r"expected Decimal, got int 1"),
+        (["a"], bytes, r"expected bytes, got str 'a'"),
+        ([b"a"], str, r"expected str, got bytes"),
+        (["/data/a.txt"], Path, r"expected Path, got str"),
+        ([[1], None, [2, 2.5]], list[int] | None, r"'v', row 2: expected int, got float 2.5"),
+        ([{"k": 1}, {"k": 0.5}], dict[str, int], r"'v', row 1: expected int, got float 0.5"),
+        ([{1: 1}], dict[str, int], r"'v', row 0: expected dict\[str, int\]"),
+    ],
+)
+def test_values_that_do_not_fit_the_schema_are_refused_not_converted(values, tp, message):
+    with pytest.raises(SchemaError, match=message):
+        rows_to_table([{"v": v} for v in values], {"v": tp})
+
+
+def test_values_of_the_schema_type_and_numpy_scalars_are_taken():
+    day = dt.date(2020, 1, 1)
+    row = {"i": np.int64(5), "f": 2, "g": np.float32(1.5), "b": np.bool_(True), "d": day}
+    table = rows_to_table([row], {"i": int, "f": float, "g": float, "b": bool, "d": dt.date})
+    assert table.to_pylist() == [{"i": 5, "f": 2.0, "g": 1.5, "b": True, "d": day}]
+
+
+def test_numpy_scalars_infer_as_python_types_and_hash_like_them():
+    numpy_row = {"i": np.int64(5), "f": np.float32(1.5), "b": np.bool_(True)}
+    python_row = {"i": 5, "f": 1.5, "b": True}
+    schema = infer_schema([python_row])
+    assert infer_schema([numpy_row]) == schema == {"i": int, "f": float, "b": bool}
+    assert rows_to_table([numpy_row], schema).equals(rows_to_table([python_row], schema))
+    with pytest.raises(SchemaError, match=r"'t'.*datetime64.*v\.item\(\)"):
+        infer_schema([{"t": np.datetime64("2020-01-01")}])

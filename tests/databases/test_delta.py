@@ -219,6 +219,20 @@ def test_constructor_validates_arguments(tmp_path: Path) -> None:
         DeltaTableDatabase(tmp_path, max_commit_attempts=0)
 
 
+def test_store_path_and_storage_options_of_the_wrong_kind_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputValidationError, match="base_path must be a non-empty str"):
+        DeltaTableDatabase("")  # e.g. an unset environment variable
+    assert list(tmp_path.iterdir()) == []  # the current directory did not become a store
+    with pytest.raises(InputValidationError, match=r"base_path .* got 5 \(int\)"):
+        DeltaTableDatabase(5)  # type: ignore[arg-type]
+    for options in ("s", {"AWS_REGION": 1}):
+        with pytest.raises(InputValidationError, match="storage_options must be a dict of str"):
+            DeltaTableDatabase(tmp_path / "store", storage_options=options)  # type: ignore[arg-type]
+
+
 @pytest.mark.slow
 def test_an_error_after_the_commit_landed_neither_loses_nor_repeats_the_batch(
     tmp_path: Path,

@@ -27,6 +27,14 @@ def test_bad_locations_fail_at_construction(tmp_path: Path) -> None:
         SQLiteDatabase(tmp_path / "db.sqlite", batch_size=0)
 
 
+def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("hello")
+    with pytest.raises(InputValidationError, match="exists but is not an SQLite database"):
+        SQLiteDatabase(notes)
+    assert notes.read_text() == "hello"
+
+
 def _catalog(path: Path) -> dict[str, str]:
     with sqlite3.connect(path) as con:
         return dict(con.execute("SELECT path, table_name FROM orcapod_catalog").fetchall())

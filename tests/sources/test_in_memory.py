@@ -1,9 +1,12 @@
+import datetime as dt
+
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
 
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, SchemaError
 from orcapod.sources import ArrowTableSource, DataFrameSource, DictSource, ListSource
 
 
@@ -121,3 +124,34 @@ def test_dict_source_arguments_by_position():
     source = DictSource(rows, ["a"], ["s"], {"b": float | None}, "by_position")
     assert source.source_id == "by_position"
     assert source.output_schema()[1] == {"b": float | None}
+
+
+def test_dict_source_schema_refuses_values_it_would_have_to_truncate():
+    rows = [{"s": "a", "x": 2}, {"s": "b", "x": 2.999}]
+    with pytest.raises(SchemaError, match=r"'x', row 1: expected int, got float 2.999"):
+        DictSource(rows, "s", data_schema={"s": str, "x": int})
+    stamp = [{"s": "a", "x": dt.datetime(2020, 1, 1, 23, 59)}]
+    with pytest.raises(SchemaError, match=r"'x', row 0: expected date, got datetime"):
+        DictSource(stamp, "s", data_schema={"s": str, "x": dt.date})
+    arrow_schema = pa.schema([("s", pa.string()), ("x", pa.int32())])
+    with pytest.raises(SchemaError, match=r"'x', row 1: expected int, got float 2.999"):
+        DictSource(rows, "s", data_schema=arrow_schema)
+    with pytest.raises(SchemaError, match="data_schema"):
+        DictSource([{"s": "a", "x": 1 << 40}], "s", data_schema=arrow_schema)
+    source = DictSource([*rows[:1], {"s": "b", "x": 3.5}], "s", data_schema={"s": str, "x": float})
+    assert source.as_table().column("x").to_pylist() == [2.0, 3.5]
+
+
+def test_numpy_scalars_are_taken_as_python_numbers_with_the_same_hash():
+    plain = DictSource([{"s": "a", "i": 5, "f": 1.5, "b": True}], "s", source_id="n")
+    numpy_row = {"s": "a", "i": np.int64(5), "f": np.float32(1.5), "b": np.bool_(True)}
+    numpy = DictSource([numpy_row], "s", source_id="n")
+    assert numpy.output_schema() == plain.output_schema()
+    assert numpy.as_table().to_pylist() == plain.as_table().to_pylist()
+    assert numpy.content_hash() == plain.content_hash()
+
+
+def test_pandas_column_of_mixed_values_is_a_schema_error_naming_it():
+    frame = pd.DataFrame({"s": ["a", "b"], "x": [1, "q"]})
+    with pytest.raises(SchemaError, match=r"column 'x' holds values of types \['int', 'str'\]"):
+        DataFrameSource(frame, tag_columns=["s"])

@@ -38,6 +38,17 @@ Decisions where the design is silent:
   numpy arrays of exactly the declared dtype and shape (no silent casts). Arrays may sit in
   lists (``list[NDArray[...]]``, e.g. a batched array column), not in dict values. Values read
   back are read-only numpy arrays.
+* Values against a schema (``columns_to_table``, ``rows_to_table``, so every source given a
+  schema): a value is taken only when it is of the column's type, by the rule function outputs
+  follow (``orcapod.functions.validation``): ``int`` takes ints (not bools), ``float`` takes
+  ints and floats, ``date`` takes dates but not datetimes, ``Path`` takes ``os.PathLike``
+  objects (not ``str``), and so on. Anything else is a ``SchemaError`` naming the column, row
+  and value, never a silent conversion (Arrow would truncate ``2.999`` to ``2`` and a
+  datetime to its date). The check looks at the set of value types of a column (one pass in
+  C), not at each value in Python, so it stays cheap for millions of rows.
+* NumPy scalars (``np.int64(5)``, ``np.float32``, ``np.bool_``, e.g. from ``arr.sum()``) are
+  taken as the matching ``int``, ``float`` or ``bool``, as function outputs are; other numpy
+  scalars (``np.datetime64``, complex) are refused: convert them with ``v.item()``.
 * Type expressions are normalised first (``orcapod.types.arrays.normalize_type``), so
   ``NDArray[np.float32]`` and ``Annotated[...]`` declarations work wherever a type is taken.
 """
@@ -45,10 +56,12 @@ Decisions where the design is silent:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +82,7 @@ from orcapod.types.arrays import normalize_type
 __all__ = [
     "arrow_schema_to_schema",
     "arrow_to_python_type",
+    "check_values",
     "column_to_pylist",
     "columns_to_table",
     "infer_schema",
@@ -349,6 +363,14 @@ def _scalar_kind(v: Any, column: str) -> Any:
         return list
     if isinstance(v, Mapping):
         return dict
+    if isinstance(v, np.generic):  # np.float64 and np.str_ are float and str, seen above
+        for numpy_kind, kind in ((np.bool_, bool), (np.integer, int), (np.floating, float)):
+            if isinstance(v, numpy_kind):
+                return kind
+        raise SchemaError(
+            f"column {column!r}: numpy scalars of type {type(v).__name__} are not supported; "
+            "convert them with v.item() (numpy ints, floats and bools are taken as they are)"
+        )
     raise SchemaError(
         f"column {column!r}: values of type {type(v).__name__} are not supported; use int, "
         "float, bool, str, bytes, datetime, date, time, timedelta, Decimal, Path, numpy "
@@ -374,6 +396,90 @@ def infer_schema(
         else:
             fields[name] = _infer_value_type((row.get(name) for row in rows), name)
     return Schema(fields)
+
+
+# Value checks -----------------------------------------------------------------------------
+
+# The value types each scalar type takes, and the subclasses it refuses (see the docstring)
+_ACCEPTED: dict[Any, tuple[tuple[type, ...], tuple[type, ...]]] = {
+    int: ((int, np.integer), (bool,)),
+    float: ((int, float, np.integer, np.floating), (bool,)),
+    bool: ((bool, np.bool_), ()),
+    str: ((str,), ()),
+    bytes: ((bytes, bytearray), ()),
+    dt.datetime: ((dt.datetime,), ()),
+    dt.date: ((dt.date,), (dt.datetime,)),
+    dt.time: ((dt.time,), ()),
+    dt.timedelta: ((dt.timedelta,), ()),
+    Decimal: ((Decimal,), ()),
+}
+
+
+def _accepts(tp: Any, kind: type) -> bool:
+    if isinstance(tp, ArrayType):
+        return True  # checked by arrays_to_arrow, with the dtype and shape
+    if tp in _ACCEPTED:
+        accepted, refused = _ACCEPTED[tp]
+        return issubclass(kind, accepted) and not issubclass(kind, refused)
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return issubclass(kind, os.PathLike)
+    origin = typing.get_origin(tp)
+    if origin in (list, Sequence, tuple):
+        return issubclass(kind, (list, tuple))
+    return origin not in (dict, Mapping) or issubclass(kind, Mapping)
+
+
+def _first_mismatch(values: Sequence[Any], tp: Any) -> tuple[int, Any, Any] | None:
+    """(row, value, expected type) of the first value, or list item or dict entry of one,
+    that ``tp`` does not take; ``None`` when all fit."""
+    tp = strip_optional(tp)
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    refused = {kind for kind in kinds if not _accepts(tp, kind)}
+    if refused:
+        row = next(i for i, v in enumerate(values) if type(v) in refused)
+        return row, values[row], tp
+    origin = typing.get_origin(tp)
+    if origin not in (list, Sequence, tuple, dict, Mapping):
+        return None
+    is_dict = origin in (dict, Mapping)
+    rows: list[int] = []
+    items: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if is_dict and not all(isinstance(k, str) for k in value):
+            return i, value, tp
+        entries = value.values() if is_dict else value
+        items.extend(entries)
+        rows.extend(repeat(i, len(entries)))
+    hit = _first_mismatch(items, typing.get_args(tp)[1 if is_dict else 0])
+    return None if hit is None else (rows[hit[0]], hit[1], hit[2])
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
+
+
+def check_values(values: Sequence[Any], tp: Any, column: str) -> None:
+    """Raise ``SchemaError`` naming the row and the value when a value of ``column`` is not
+    one that ``tp`` takes (see the module docstring); ``None`` is left to the caller."""
+    hit = _first_mismatch(values, normalize_type(tp))
+    if hit is None:
+        return
+    row, value, expected = hit
+    if expected is int and isinstance(value, float):
+        fix = "convert the values (int(v), round(v)) or declare the column as float"
+    elif expected is dt.date and isinstance(value, dt.datetime):
+        fix = "convert the values (v.date()) or declare the column as datetime"
+    else:
+        fix = f"make the values {_type_name(expected)} or change the column's type"
+    raise SchemaError(
+        f"column {column!r}, row {row}: expected {_type_name(expected)}, got "
+        f"{type(value).__name__} {value!r:.80}; {fix}"
+    )
 
 
 # Values -----------------------------------------------------------------------------------
@@ -465,6 +571,7 @@ def columns_to_table(columns: Mapping[str, Sequence[Any]], schema: Mapping[str, 
         if _holds_arrays(tp):
             arrays.append(_arrays_to_arrow(values, tp, field.type, f"column {field.name!r}"))
         else:
+            check_values(values, tp, field.name)
             if _needs_conversion(tp):
                 values = [_to_arrow_value(v, tp) for v in values]
             try:

@@ -75,6 +75,13 @@ class SQLiteDatabase(SQLArrowDatabase):
                 cursor.fetchall()
                 break
             except driver_error("sqlite") as err:
+                if "not a database" in str(err):
+                    self.close()
+                    raise InputValidationError(
+                        f"The SQLite store path {self._path!r} exists but is not an SQLite "
+                        "database; pass a new path (the store creates the file) or an SQLite "
+                        "file that an orcapod store wrote."
+                    ) from err
                 if "locked" not in str(err) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.01)

@@ -1,7 +1,11 @@
 """Sources over in-memory data: Arrow tables, lists of dicts, plain lists, data frames.
 
 Types come from the data unless a schema is given (see ``orcapod.data.conversion``); a column
-of Python objects that is not one of the supported types is a ``SchemaError`` naming it.
+of Python objects that is not one of the supported types is a ``SchemaError`` naming it. A
+schema (Python types or a ``pa.Schema``) checks the values, it never converts them: ``2.5`` in
+an ``int`` column is a ``SchemaError`` naming the column and row, not ``2``. A pandas object
+column Arrow cannot convert (e.g. ints mixed with strs) is a ``SchemaError`` naming it, as for
+``DictSource``.
 ``system_tag_columns``, ``infer_nullable`` and ``data_context`` are described in
 ``orcapod.sources.base``.
 
@@ -25,9 +29,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from orcapod.contexts import DataContext
-from orcapod.data.conversion import infer_schema, rows_to_table, schema_to_arrow, with_large_types
+from orcapod.data.conversion import (
+    arrow_to_python_type,
+    check_values,
+    infer_schema,
+    needs_python_values,
+    rows_to_table,
+    schema_to_arrow,
+    with_large_types,
+)
 from orcapod.data.frames import from_pandas, from_polars
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, SchemaError
 from orcapod.hashing.function_identity import function_code_hash, function_signature_hash
 from orcapod.sources.base import RootSource
 from orcapod.types import ContentHash
@@ -102,7 +114,7 @@ class DictSource(RootSource):
                 "DictSource data must be a collection of dicts (one per row)"
             )
         if isinstance(data_schema, pa.Schema):
-            table = pa.Table.from_pylist(rows, schema=data_schema)
+            table = _rows_to_arrow_schema(rows, data_schema)
         else:
             if not rows and not data_schema:
                 raise InputValidationError(
@@ -121,6 +133,24 @@ class DictSource(RootSource):
             infer_nullable=data_schema is None,
             data_context=data_context,
         )
+
+
+def _rows_to_arrow_schema(rows: list[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """The rows as a table of ``schema``, values checked as a Python schema's are (no silent
+    truncation of floats into int columns)."""
+    for field in schema:
+        if not needs_python_values(field.type):
+            try:
+                tp = arrow_to_python_type(field.type)
+            except SchemaError:
+                continue  # a type orcapod has no Python type for: Arrow checks it
+            check_values([row.get(field.name) for row in rows], tp, field.name)
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as err:
+        raise SchemaError(
+            f"DictSource: the rows do not fit data_schema ({err}); fix the values or the schema"
+        ) from err
 
 
 class ListSource(RootSource):
@@ -188,6 +218,30 @@ def _tag_function_identity(fn: Callable[..., Any], mode: str) -> ContentHash | s
     )
 
 
+def _pandas_error(frame: pd.DataFrame, err: Exception) -> SchemaError:
+    """The error for a pandas frame Arrow cannot convert, naming the object column whose
+    values ``DictSource`` would refuse too (missing values taken as ``None``)."""
+    pandas = sys.modules["pandas"]
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            values = [
+                None if pandas.api.types.is_scalar(v) and pandas.isna(v) else v for v in frame[name]
+            ]
+            try:
+                infer_schema([{str(name): v} for v in values])
+            except SchemaError:
+                kinds = sorted({type(v).__name__ for v in values if v is not None})
+                return SchemaError(
+                    f"DataFrameSource: column {str(name)!r} holds values of types {kinds}, "
+                    "which cannot make one column type; convert them to one type first, e.g. "
+                    f"df[{name!r}].astype(str), or drop the bad rows"
+                )
+    return SchemaError(
+        f"DataFrameSource cannot convert the pandas frame to Arrow ({err}); make every column "
+        "hold values of one type"
+    )
+
+
 class DataFrameSource(RootSource):
     """A source over a pandas or polars DataFrame (object columns of Paths or numpy arrays and
     polars ``Array`` columns included, see ``orcapod.data.frames``), or anything
@@ -219,7 +273,10 @@ class DataFrameSource(RootSource):
         if isinstance(data, pl.DataFrame):
             table = from_polars(data)
         elif pandas is not None and isinstance(data, pandas.DataFrame):
-            table = from_pandas(data)
+            try:
+                table = from_pandas(data)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+                raise _pandas_error(data, err) from err
         else:
             raise InputValidationError(
                 f"DataFrameSource needs a pandas or polars DataFrame, got {type(data).__name__}"
