@@ -216,7 +216,7 @@ def test_arrays_as_dict_values_are_refused_with_a_hint():
         ([1], Decimal, r"expected Decimal, got int 1"),
         (["a"], bytes, r"expected bytes, got str 'a'"),
         ([b"a"], str, r"expected str, got bytes"),
-        (["/data/a.txt"], Path, r"expected Path, got str"),
+        ([5], Path, r"expected Path, got int 5"),
         ([[1], None, [2, 2.5]], list[int] | None, r"'v', row 2: expected int, got float 2.5"),
         ([{"k": 1}, {"k": 0.5}], dict[str, int], r"'v', row 1: expected int, got float 0.5"),
         ([{1: 1}], dict[str, int], r"'v', row 0: expected dict\[str, int\]"),
@@ -232,6 +232,11 @@ def test_values_of_the_schema_type_and_numpy_scalars_are_taken():
     row = {"i": np.int64(5), "f": 2, "g": np.float32(1.5), "b": np.bool_(True), "d": day}
     table = rows_to_table([row], {"i": int, "f": float, "g": float, "b": bool, "d": dt.date})
     assert table.to_pylist() == [{"i": 5, "f": 2.0, "g": 1.5, "b": True, "d": day}]
+
+
+def test_a_path_column_takes_paths_written_as_text():
+    as_text = rows_to_table([{"p": "/data/a.txt"}], {"p": Path})
+    assert as_text.equals(rows_to_table([{"p": Path("/data/a.txt")}], {"p": Path}))
 
 
 def test_numpy_scalars_infer_as_python_types_and_hash_like_them():

@@ -41,9 +41,10 @@ Decisions where the design is silent:
 * Values against a schema (``columns_to_table``, ``rows_to_table``, so every source given a
   schema): a value is taken only when it is of the column's type, by the rule function outputs
   follow (``orcapod.functions.validation``): ``int`` takes ints (not bools), ``float`` takes
-  ints and floats, ``date`` takes dates but not datetimes, ``Path`` takes ``os.PathLike``
-  objects (not ``str``), and so on. Anything else is a ``SchemaError`` naming the column, row
-  and value, never a silent conversion (Arrow would truncate ``2.999`` to ``2`` and a
+  ints and floats, ``date`` takes dates but not datetimes, and so on; a ``Path`` column also
+  takes ``str`` (a path written as text, as sources usually hold them) besides
+  ``os.PathLike`` objects. Anything else is a ``SchemaError`` naming the column, row and
+  value, never a silent conversion (Arrow would truncate ``2.999`` to ``2`` and a
   datetime to its date). The check looks at the set of value types of a column (one pass in
   C), not at each value in Python, so it stays cheap for millions of rows.
 * NumPy scalars (``np.int64(5)``, ``np.float32``, ``np.bool_``, e.g. from ``arr.sum()``) are
@@ -422,7 +423,7 @@ def _accepts(tp: Any, kind: type) -> bool:
         accepted, refused = _ACCEPTED[tp]
         return issubclass(kind, accepted) and not issubclass(kind, refused)
     if isinstance(tp, type) and issubclass(tp, Path):
-        return issubclass(kind, os.PathLike)
+        return issubclass(kind, (os.PathLike, str))
     origin = typing.get_origin(tp)
     if origin in (list, Sequence, tuple):
         return issubclass(kind, (list, tuple))
