@@ -165,3 +165,25 @@ def test_a_partial_needs_a_name_and_reads_its_functions_annotations(make_source:
     assert [p["out"] for _, p in pod(make_source(3))] == [0, 13, 26]
     double = function_pod("out", function_name="triple")(functools.partial(weighted, w=2))
     assert double.pod.content_hash() != pod.content_hash()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", ["bogus", "VERSION", 3])
+def test_an_unknown_cache_match_lists_the_tiers(value: Any) -> None:
+    for databases in ({}, {"result_database": InMemoryArrowDatabase()}):
+        with pytest.raises(InputValidationError, match="'version', 'code', 'strict'"):
+            function_pod("y", cache_match=value, **databases)
+
+
+def test_cache_match_without_a_cache_is_refused_naming_the_databases() -> None:
+    with pytest.raises(
+        InputValidationError, match="result_database= or pod_cache_database=.*CacheMatch.CODE"
+    ):
+        function_pod("y", cache_match=CacheMatch.VERSION)
+
+
+def test_cache_match_given_as_a_string_reaches_the_pod_cache() -> None:
+    @function_pod("y", pod_cache_database=InMemoryArrowDatabase(), cache_match="version")
+    def square(x: int) -> int:
+        return x * x
+
+    assert square.pod.cache_match is CacheMatch.VERSION  # type: ignore[attr-defined]

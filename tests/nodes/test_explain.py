@@ -10,8 +10,14 @@ import sysconfig
 import textwrap
 import venv
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.nodes.explain import explain_node
+from orcapod.sources import DictSource
 
 PIPELINE = """
 import json, os, sys
@@ -243,3 +249,57 @@ def test_a_library_version_change_is_named(tmp_path: Path) -> None:
     (package / "__init__.py").write_text("__version__ = '1.1'\ndef bump(x):\n    return x\n")
     out = p.run("explain")
     assert _details(out["before"]) == ["library `fakelib` fakelib 1.0 → fakelib 1.1"]
+
+
+def _chain(store: Path, offset: int) -> Any:
+    """source -> f (adds ``offset``) -> select -> g -> h, in a pipeline on a Delta store."""
+
+    @function_pod("y")
+    def f(x: int) -> int:
+        return x + offset
+
+    @function_pod("z")
+    def g(y: int) -> int:
+        return 2 * y
+
+    @function_pod("w")
+    def h(z: int) -> int:
+        return z
+
+    source = DictSource(
+        [{"k": "a", "x": 1}, {"k": "b", "x": 2}],
+        tag_columns=["k"],
+        source_id="s",
+        record_id_column="k",
+    )
+    pipeline = Pipeline("chain", DeltaTableDatabase(store))
+    with pipeline:
+        h.pod(g.pod(f.pod(source)).select_packet_columns("z"))
+    return pipeline
+
+
+def test_a_node_below_pending_work_says_its_work_is_not_known_yet(tmp_path: Path) -> None:
+    _chain(tmp_path, 0).run(progress=False)
+    pipeline = _chain(tmp_path, 1)  # f's closure changed: both of its rows are pending
+    g = explain_node(pipeline.nodes["g"])
+    assert (g.pending, g.known, g.waiting_on) == (True, False, (("f", 2),))
+    assert str(g).splitlines()[0] == (
+        "node 'g': depends on 'f', which has 2 pending rows; its work is known after 'f' runs"
+    )
+    assert g.to_dict()["waiting_on"] == [{"node": "f", "pending_rows": 2}]
+    h = explain_node(pipeline.nodes["h"])  # two levels down, through an operator
+    assert (h.pending, h.known, h.waiting_on) == (True, False, (("g", None),))
+    assert "whose own work waits on its upstream nodes" in str(h)
+    summary = pipeline.run(progress=False)
+    assert summary.computed == 4  # the run did compute rows of g and h
+    after = {label: explain_node(pipeline.nodes[label]) for label in ("f", "g", "h")}
+    assert all(e.known and not e.pending for e in after.values())
+    assert after["g"].by_reason() == {"upstream changed": 1}
+
+
+def test_upstream_nodes_with_nothing_pending_leave_the_explanation_known(
+    tmp_path: Path,
+) -> None:
+    _chain(tmp_path, 0).run(progress=False)
+    again = explain_node(_chain(tmp_path, 0).nodes["h"])
+    assert (again.known, again.pending, again.waiting_on) == (True, False, ())

@@ -33,7 +33,7 @@ from orcapod.functions.engine.identify import entry_ids
 from orcapod.hashing import hash_rows
 from orcapod.nodes import FunctionNode, NodeRunSummary, NodeType, node_store, records
 from orcapod.sources import ArrowTableSource, DictSource
-from orcapod.types import ColumnConfig, ErrorPolicy
+from orcapod.types import ColumnConfig, ErrorPolicy, FlushPolicy, WorkClaims
 from orcapod.types.columns import COMPUTED, INPUT_PACKET_HASH, PACKET_ID, PIPELINE_ENTRY_ID
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_node_identity(probe: Probe) -> None:
     assert node.pipeline_hash() == same_shape.pipeline_hash()
     assert node.content_hash() != same_shape.content_hash()
     assert node.upstreams[0].source_id == "src"
-    assert node.output_schema() == ({"id": int}, {"doubled": int | None})
+    assert node.output_schema() == ({"id": int}, {"doubled": int})  # `-> int | None` filters
 
 
 # -- records and results ----------------------------------------------------------------------
@@ -409,6 +409,55 @@ def test_fail_fast_raises_with_the_tag_and_keeps_finished_work(
     probe.fail_on()
     assert node.run() == NodeRunSummary("double", computed=2, reused=2)
     assert probe.calls() == [3, 4]
+
+
+def test_error_policy_set_as_its_documented_string_takes_effect(
+    probe: Probe, db: ArrowDatabase
+) -> None:
+    probe.fail_on(2)
+    node = FunctionNode(double_pod(probe), source([1, 2, 3]), db)
+    node.error_policy = "fail_fast"  # type: ignore[assignment]
+    assert node.error_policy is ErrorPolicy.FAIL_FAST
+    with pytest.raises(ExecutionError, match="cannot double 2"):
+        node.run()
+    node.error_policy = ErrorPolicy.CONTINUE
+    with pytest.warns(FailedRowsWarning, match="1 of 3 rows"):
+        assert node.run() == NodeRunSummary("double", computed=1, reused=1, failed=1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("error_policy", "ignore", r"error_policy must be one of 'fail_fast', 'continue'"),
+        ("error_policy", None, r"error_policy must be one of 'fail_fast', 'continue'"),
+        ("work_claims", "yes", r"work_claims must be a WorkClaims, .* or None"),
+        ("chunk_rows", "10", r"chunk_rows must be a positive integer"),
+        ("chunk_rows", 0, r"chunk_rows must be a positive integer"),
+        ("chunk_rows", True, r"chunk_rows must be a positive integer"),
+        ("flush_policy", 5, r"flush_policy must be a FlushPolicy"),
+    ],
+)
+def test_a_wrong_node_setting_is_refused_when_assigned_and_the_old_one_kept(
+    probe: Probe, setting: str, value: Any, message: str
+) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2]), InMemoryArrowDatabase())
+    before = getattr(node, setting)
+    with pytest.raises(InputValidationError, match=rf"node 'double': {message}"):
+        setattr(node, setting, value)
+    assert getattr(node, setting) == before
+    assert node.run() == NodeRunSummary("double", computed=2)
+
+
+def test_node_settings_accept_their_documented_values(probe: Probe) -> None:
+    node = FunctionNode(double_pod(probe), source([1, 2, 3]), InMemoryArrowDatabase())
+    node.work_claims = None
+    node.chunk_rows = 2
+    node.flush_policy = FlushPolicy(rows=1)
+    assert node.run() == NodeRunSummary("double", computed=3)
+    node.work_claims = WorkClaims(lease_seconds=5.0)
+    assert node.work_claims == WorkClaims(lease_seconds=5.0)
+    with pytest.raises(InputValidationError, match="error_policy must be one of"):
+        FunctionNode(double_pod(probe), source([1]), error_policy="bogus")
 
 
 # -- executors --------------------------------------------------------------------------------

@@ -37,11 +37,19 @@ def test_matches_on_every_shared_column(subjects):
     assert SemiJoin()(subjects, right).as_table().to_pylist() == [{"subject": "s2", "age": 41}]
 
 
-def test_no_shared_columns_keeps_all_rows_for_a_non_empty_right(subjects):
-    other = DictSource([{"k": 1, "v": 2}], tag_columns=["k"])
-    empty = DictSource([], tag_columns=["k"], data_schema={"k": int, "v": int})
-    assert SemiJoin()(subjects, other).as_table().num_rows == 3
-    assert SemiJoin()(subjects, empty).as_table().num_rows == 0
+def test_no_shared_column_is_refused_like_join(subjects):
+    keep = DictSource([{"subj": "s1", "y": 0.0}], tag_columns=["subj"])
+    empty = DictSource([], tag_columns=["subj"], data_schema={"subj": str, "y": float})
+    for right in (keep, empty):
+        with pytest.raises(InputValidationError, match=r"share no column.*\['subj'\].*map_tags"):
+            SemiJoin()(subjects, right)
+    with pytest.raises(InputValidationError, match="share no column"):
+        subjects.semi_join(keep)
+
+
+def test_a_shared_packet_column_is_enough_to_match(subjects):
+    ages = DictSource([{"k": 1, "age": 25}], tag_columns=["k"])
+    assert SemiJoin()(subjects, ages).as_table().to_pylist() == [{"subject": "s3", "age": 25}]
 
 
 def test_type_conflict_is_named(subjects):

@@ -20,7 +20,10 @@ packet column of that name overrides it, as in a call).
 Outputs. With one key the return value IS that key's value; with several, the function returns
 a tuple/list of exactly that many values or a dict with exactly those keys. A return value of
 None means "filter this packet out" — so a single output key is never null, while a
-several-key function may put None inside its tuple/dict for a key typed ``T | None``. Values
+several-key function may put None inside its tuple/dict for a key typed ``T | None``. The
+return annotation of a function that filters is ``-> T | None`` (or ``-> tuple[A, B] | None``);
+its outputs are typed ``T`` (or ``A``, ``B``): the ``| None`` says the row may be filtered, not
+that the value may be null (``orcapod.functions.signature_schema``). Values
 are checked against the output schema with precomputed checks (see
 ``orcapod.functions.validation``); a mismatch raises ``PacketFunctionError`` naming the key.
 

@@ -4,9 +4,18 @@
 or the resolved annotation (``typing.get_type_hints``, with ``Annotated`` metadata);
 parameters with defaults are optional. ``return_schema``: one field per output key, from the
 return annotation (one key takes it whole; several take a ``tuple[...]``'s items, or ``T``
-from ``tuple[T, ...]`` / ``list[T]``) or the given ``output_schema``. ``check_storable``
-checks every type against what orcapod can store, at construction. ``PythonPacketFunction``
-(whose docstring states the rules users see) is the one caller.
+from ``tuple[T, ...]`` / ``list[T]``) or the given ``output_schema``.
+``check_storable`` checks every type against what orcapod can store, at construction.
+``PythonPacketFunction`` (whose docstring states the rules users see) is the one caller.
+``check_output_keys``: a string or a sequence of non-empty, unique strings.
+
+Decision: a function that returns None filters its row out (it is not stored as a null), so
+``-> T | None`` is read as ``T`` that may filter: it is the annotation a type checker needs
+for such a function, and rejecting it would force users to annotate falsely. With one output
+key the key's type is ``T``, from the annotation or ``output_schema`` alike (its value is
+never null, so a downstream parameter ``x: T`` accepts the column); with several,
+``-> tuple[A, B] | None`` reads as ``tuple[A, B]`` and a null value of one key is written
+``None`` inside the tuple, for a key typed ``A | None``.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -44,6 +54,12 @@ def check_output_keys(output_keys: str | Sequence[str]) -> tuple[str, ...]:
         raise InputValidationError(
             f"output key {output_keys!r} looks like several names in one string; pass a list "
             f"of names instead: {names!r}"
+        )
+    if output_keys is not None and not isinstance(output_keys, str | Sequence):
+        raise InputValidationError(
+            f"output keys must be a string or a sequence of strings, got "
+            f"{type(output_keys).__name__} {output_keys!r}; pass e.g. 'result' or "
+            "['mean', 'std']"
         )
     keys = (output_keys,) if isinstance(output_keys, str) else tuple(output_keys or ())
     if not keys:
@@ -153,6 +169,7 @@ def return_schema(
     annotated: dict[str, Any] = {}
     if "return" in hints and len(given) < len(keys):
         ret = normalize_type(hints["return"])
+        ret = _without_none(ret)  # a returned None filters the row (module docstring)
         if ret is type(None):
             raise InputValidationError(
                 f"{name!r} is annotated to return None but declares output keys {keys}"
@@ -174,6 +191,8 @@ def return_schema(
                     "types, or pass output_schema"
                 )
     fields = {k: given[k] if k in given else annotated.get(k, _MISSING) for k in keys}
+    if len(keys) == 1 and fields[keys[0]] is not _MISSING:
+        fields[keys[0]] = _without_none(fields[keys[0]])  # one key's value is never null
     untyped = [k for k, tp in fields.items() if tp is _MISSING]
     if untyped:
         raise InputValidationError(
@@ -181,6 +200,15 @@ def return_schema(
             "pass output_schema"
         )
     return Schema(fields)
+
+
+def _without_none(tp: Any) -> Any:
+    """``T | None`` -> ``T``; any other type (including other unions) unchanged."""
+    if not (isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union):
+        return tp
+    args = typing.get_args(tp)
+    rest = [a for a in args if a is not type(None)]
+    return rest[0] if len(rest) == 1 and len(rest) < len(args) else tp
 
 
 def dtype_stand_in(tp: Any) -> Any:

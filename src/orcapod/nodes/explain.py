@@ -34,13 +34,19 @@ Decisions:
   code and upstream both changed is reported as ``code changed`` when its input was seen,
   else as ``new input``.
 * In a pipeline, a node's input is what its upstream nodes have stored: before the upstream
-  nodes run, ``explain`` sees their stored rows, not the ones they are about to compute.
+  nodes run, ``explain`` sees their stored rows, not the ones they are about to compute. So
+  ``explain_node`` first explains the nearest function nodes above the node (through any
+  operators); when one of them has pending rows (or waits on its own upstream nodes), the
+  node's work is not known yet: its explanation is ``pending`` with ``known`` False, names
+  those nodes in ``waiting_on`` and says "depends on 'f', which has 2 pending rows; its work
+  is known after 'f' runs", followed by what is pending among the rows stored so far. It
+  never claims "0 of 0 rows" for a node whose input is about to change.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +62,7 @@ from orcapod.functions.identity_store import (
     load_identities,
 )
 from orcapod.functions.provenance import CODE_HASH_KEY
+from orcapod.nodes.function_view import FunctionNodeView
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import fetch_matching
 from orcapod.types import CacheMatch
@@ -71,7 +78,14 @@ from orcapod.types.columns import (
     POD_TS,
 )
 
-__all__ = ["Explanation", "Reason", "ReasonGroup", "explain_function_node"]
+__all__ = [
+    "Explanation",
+    "Reason",
+    "ReasonGroup",
+    "explain_function_node",
+    "explain_node",
+    "upstream_waits",
+]
 
 CODE_COLUMN = PF_VAR_PREFIX + CODE_HASH_KEY
 
@@ -127,6 +141,15 @@ class Explanation:
     total_rows: int = 0
     code_hash: str = ""
     notes: tuple[str, ...] = field(default=())
+    #: upstream function nodes with work still to do, as (label, pending rows) - rows None
+    #: when that node itself waits on its upstream nodes: this node's input is what they
+    #: store, so its own work is known only after they run (see ``known``)
+    waiting_on: tuple[tuple[str, int | None], ...] = field(default=())
+
+    @property
+    def known(self) -> bool:
+        """False when upstream nodes must run before this node's work can be known."""
+        return not self.waiting_on
 
     @property
     def count(self) -> int:
@@ -148,12 +171,23 @@ class Explanation:
             "total_rows": self.total_rows,
             "reused": self.reused,
             "code_hash": self.code_hash,
+            "known": self.known,
+            "waiting_on": [{"node": n, "pending_rows": r} for n, r in self.waiting_on],
             "groups": [g.to_dict() for g in self.groups],
         }
 
     def __str__(self) -> str:
-        verb = "would compute" if self.pending else "computed"
-        lines = [f"node {self.node!r}: {verb} {self.count} of {self.total_rows} rows"]
+        if self.waiting_on:
+            names = [repr(n) for n, _ in self.waiting_on]
+            run = f"{names[0]} runs" if len(names) == 1 else f"{', '.join(names)} run"
+            lines = [
+                f"node {self.node!r}: depends on {'; '.join(map(_waiting_text, self.waiting_on))}"
+                f"; its work is known after {run}",
+                f"  so far: would compute {self.count} of {self.total_rows} rows stored upstream",
+            ]
+        else:
+            verb = "would compute" if self.pending else "computed"
+            lines = [f"node {self.node!r}: {verb} {self.count} of {self.total_rows} rows"]
         if self.reused:
             lines.append(f"  {self.reused} rows reuse stored results (no compute)")
         for g in self.groups:
@@ -167,6 +201,57 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _waiting_text(wait: tuple[str, int | None]) -> str:
+    label, rows = wait
+    if rows is None:
+        return f"{label!r}, whose own work waits on its upstream nodes"
+    return f"{label!r}, which has {rows} pending row{'s' if rows != 1 else ''}"
+
+
+def upstream_waits(
+    stream: Any, explained: Mapping[str, Explanation] | None = None
+) -> tuple[tuple[str, int | None], ...]:
+    """The nearest function nodes above ``stream`` (through operators, not past a function
+    node) whose stored rows a run would still change, with their pending rows (None when the
+    node waits on its own upstream nodes). ``explained`` holds explanations made already, by
+    label (``Pipeline.explain`` goes in graph order); others are made here."""
+    waits: dict[str, int | None] = {}
+    seen: set[int] = set()
+    todo = [stream]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if not isinstance(current, FunctionNodeView):
+            todo.extend(reversed(tuple(getattr(current, "upstreams", ()) or ())))
+            continue
+        label = current.label
+        upstream = (explained or {}).get(label)
+        if upstream is None:
+            upstream = explain_node(current, explained)
+        if upstream.waiting_on:
+            waits[label] = None
+        elif upstream.pending:
+            waits[label] = upstream.count + upstream.reused
+    return tuple(waits.items())
+
+
+def explain_node(
+    node: FunctionNodeView, explained: Mapping[str, Explanation] | None = None
+) -> Explanation:
+    """``node``'s explanation, told whether its upstream function nodes still have work (see
+    the module docstring); ``explained`` as in ``upstream_waits``."""
+    return explain_function_node(
+        node.label,
+        node._input.plan(),
+        node._store(),
+        node._packet_function,
+        node.cache_match,
+        waiting_on=upstream_waits(node._input.stream, explained),
+    )
+
+
 @dataclass(frozen=True)
 class _Context:
     plan: InputPlan
@@ -176,9 +261,18 @@ class _Context:
 
 
 def explain_function_node(
-    label: str, plan: InputPlan, store: NodeStore, packet_function: Any, cache_match: CacheMatch
+    label: str,
+    plan: InputPlan,
+    store: NodeStore,
+    packet_function: Any,
+    cache_match: CacheMatch,
+    *,
+    waiting_on: Sequence[tuple[str, int | None]] = (),
 ) -> Explanation:
-    """Classify the rows of ``plan`` (see the module docstring); reads, never writes."""
+    """Classify the rows of ``plan`` (see the module docstring); reads, never writes.
+    ``waiting_on``: upstream nodes with work still to do (``upstream_waits``); with any, the
+    explanation is pending and lists the rows pending so far."""
+    waits = tuple(waiting_on)
     ctx = _Context(plan, store, packet_function, CacheMatch(cache_match))
     n = plan.num_entries
     recorded = np.zeros(n, dtype=bool)
@@ -207,7 +301,9 @@ def explain_function_node(
     if len(pending):
         reasons, details, reused = _classify(ctx, pending, missing, own_ids, before_own=False)
         groups = _groups(plan, pending, reasons, details)
-        return Explanation(label, True, groups, reused, plan.num_rows, code_hash)
+        return Explanation(label, True, groups, reused, plan.num_rows, code_hash, waiting_on=waits)
+    if waits:  # nothing pending among the rows stored upstream so far
+        return Explanation(label, True, (), 0, plan.num_rows, code_hash, waiting_on=waits)
     done = np.flatnonzero(computed)
     reasons, details, _ = _classify(ctx, done, missing, own_ids, before_own=True)
     groups = _groups(plan, done, reasons, details)

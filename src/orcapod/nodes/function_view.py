@@ -14,6 +14,7 @@ not pay for them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -98,11 +99,12 @@ class FunctionNodeView(StreamBase):
         use); needed only to see rows another node or process stored since the last read."""
         self._view_cache = None
 
-    def explain(self) -> Explanation:
-        """Why rows would be (before a run) or were computed, grouped by reason; read-only."""
-        return explain_module.explain_function_node(
-            self.label, self._input.plan(), self._store(), self._packet_function, self.cache_match
-        )
+    def explain(self, upstream: Mapping[str, Explanation] | None = None) -> Explanation:
+        """Why rows would be (before a run) or were computed, grouped by reason; read-only.
+        ``upstream``: explanations of upstream nodes by label, already made (a pipeline's
+        ``explain`` passes those, in graph order), so a node waiting on pending upstream work
+        says so instead of counting what is stored upstream so far."""
+        return explain_module.explain_node(self, upstream)
 
     def lineage(self, row: Any) -> Lineage:
         """The upstream path of one output row (its tag, a ``Tag`` or a ``(tag, packet)``

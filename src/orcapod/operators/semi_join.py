@@ -3,8 +3,11 @@
 * Match columns: every user column (tag or packet) the two streams share by name. Their
   types must agree (``T`` vs ``T | None`` is fine), otherwise ``InputValidationError``
   names them. Nulls never match.
-* With no shared column every left row matches a non-empty right stream and none matches an
-  empty one (the cartesian reading, consistent with ``Join``).
+* At least one column must be shared. Inputs with nothing in common are an
+  ``InputValidationError`` naming each input's columns, as ``Join`` refuses inputs that share
+  no tag column: a mistyped or differently named key would otherwise keep every left row (or
+  none), turning the filter into a silent no-op. There is no opt-in to that reading; rename
+  the key so it matches (``map_tags`` / ``map_packets``).
 * The output keeps the left stream's layout exactly (columns, hidden columns, system-tag
   names) and its row order. The right stream contributes nothing but the filter.
 * Nothing is stored on the operator instance: the shared columns are derived from the
@@ -40,6 +43,15 @@ def _shared_columns(name: str, left: StreamLayout, right: StreamLayout) -> dict[
         raise InputValidationError(
             f"{name}: shared columns have conflicting types: {'; '.join(conflicts)}; cast or "
             "rename them so they can be matched"
+        )
+    if not shared:
+        sides = "; ".join(
+            f"{side}: tags {list(layout.tags)}, packets {list(layout.packets)}"
+            for side, layout in (("left", left), ("right", right))
+        )
+        raise InputValidationError(
+            f"{name}: the inputs share no column to match on ({sides}), so the filter would "
+            "keep every left row. Rename columns so the key matches (map_tags / map_packets)"
         )
     return shared
 

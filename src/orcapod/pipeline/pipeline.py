@@ -502,10 +502,10 @@ class Pipeline:
         """Per function node (by label), why its rows would be or were computed; read-only
         (``FunctionNode.explain``). Before a run a node's input is what its upstream nodes
         have stored so far."""
-        out = {}
+        out: dict[str, Any] = {}
         for label, node in self._function_nodes():
             node.refresh()
-            out[label] = node.explain()
+            out[label] = node.explain(out)
         return out
 
     def flush(self) -> None:
