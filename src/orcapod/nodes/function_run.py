@@ -20,6 +20,9 @@ pipeline records as the sink.
 
 Every input row is counted once in the returned ``NodeRunSummary`` (rows of an inactive
 function, ``set_active(False)``, count as filtered: nothing is computed or recorded for them).
+A run that raises (``fail_fast``, a ``KeyboardInterrupt``) first commits what it finished;
+``counts_so_far()`` then tells what it did: only the rows settled and committed are counted,
+rows never called are not.
 
 Events: with a packet observer (``orcapod.functions.engine.events.observing``), calls run one
 by one in this thread (no executor or a ``LocalExecutor``, window 1) are captured around each
@@ -45,7 +48,14 @@ from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.run_settings import RunSettings, run_writer
+from orcapod.nodes.run_settings import (
+    COMPUTED,
+    FAILED,
+    FILTERED,
+    REUSED,
+    RunSettings,
+    run_writer,
+)
 from orcapod.nodes.shared_work import compute_shared
 from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
@@ -80,6 +90,8 @@ class FunctionRun:
         #: (a chunked run's later chunk, ``node_run``); None: the look-up's
         self.records_absent_since: int | None = None
         self._writer = run_writer(node, store, RunWriter)
+        #: the final commit of ``run()`` succeeded (the settled rows are stored)
+        self._committed = False
 
     def run(self, max_concurrency: int | None) -> NodeRunSummary:
         work, writer = self._work, self._writer
@@ -97,6 +109,7 @@ class FunctionRun:
         finally:
             try:
                 writer.flush()
+                self._committed = True
             finally:
                 work.release_capture()
                 work.close_events()
@@ -107,6 +120,24 @@ class FunctionRun:
                 writer.on_unstorable = None
         computed, reused, filtered, failed = (int(c) for c in work.summary())
         return NodeRunSummary(self._node.label, computed, reused, filtered, failed)
+
+    def counts_so_far(self) -> tuple[int, int, int, int] | None:
+        """Rows computed, reused, filtered and failed so far, for a run that raised: only rows
+        whose outcome is settled and committed count (never-called rows do not). None when
+        unknown: the run's final commit failed, or it stopped before its rows were known."""
+        if not self._committed:
+            return None
+        work = self._work
+        try:
+            counts = np.bincount(work.settled()[work.plan.codes], minlength=5)
+        except (IndexError, ValueError):  # stopped while its look-up was filling the arrays
+            return None
+        return (
+            int(counts[COMPUTED]),
+            int(counts[REUSED]),
+            int(counts[FILTERED]),
+            int(counts[FAILED]),
+        )
 
     def computed_hashes(self) -> pa.Array:
         """Input hashes of the packets this run called and stored (outputs and filtered)."""

@@ -29,10 +29,17 @@ After each chunk the Arrow memory pool and the C heap release what the chunk fre
 (``release_freed_memory``).
 A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
 results are committed before the later chunk looks them up.
+
+A run that raises (``fail_fast``, ``KeyboardInterrupt``, a database failure) raises the very
+exception, carrying what the run did until then as a ``NodeRunSummary`` (earlier chunks plus
+the rows of the failing chunk that were settled and committed: ``FunctionRun.counts_so_far``),
+which ``partial_summary(error)`` returns; the run history records these counts for a run that
+stopped. None when they are unknown (the final commit failed too).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 from collections.abc import Callable
@@ -50,7 +57,13 @@ from orcapod.nodes.stored_entries import StoredEntries
 from orcapod.nodes.summary import NodeRunSummary
 from orcapod.sources import RootSource
 
-__all__ = ["CHUNK_ROWS", "release_freed_memory", "run_node"]
+__all__ = [
+    "CHUNK_ROWS",
+    "attach_partial_summary",
+    "partial_summary",
+    "release_freed_memory",
+    "run_node",
+]
 
 #: input rows a run identifies, looks up, computes and commits at a time
 CHUNK_ROWS = 50_000
@@ -59,6 +72,31 @@ _LIBC = ctypes.util.find_library("c")
 _TRIM: Callable[[int], int] | None = (
     getattr(ctypes.CDLL(_LIBC), "malloc_trim", None) if _LIBC else None
 )
+#: the attribute of an exception a node run raised that holds its partial summary
+_PARTIAL = "orcapod_partial_summary"
+
+
+def partial_summary(error: BaseException) -> NodeRunSummary | None:
+    """What the function node run that raised ``error`` did before it stopped (rows stored
+    or failed; rows never reached are not counted); None when unknown or not raised by a
+    node run."""
+    summary = getattr(error, _PARTIAL, None)
+    return summary if isinstance(summary, NodeRunSummary) else None
+
+
+def attach_partial_summary(error: BaseException, summary: NodeRunSummary) -> None:
+    """Let ``error``, raised by a node run, carry what the run did before it stopped
+    (``partial_summary``); an exception that takes no attributes goes on without it."""
+    with contextlib.suppress(AttributeError, TypeError):  # e.g. a class with __slots__
+        setattr(error, _PARTIAL, summary)
+
+
+def _raised_after(error: BaseException, label: str, counts: np.ndarray | None) -> None:
+    """``attach_partial_summary`` of ``counts`` (computed, reused, filtered, failed; None:
+    unknown, nothing attached)."""
+    if counts is not None:
+        computed, reused, filtered, failed = (int(c) for c in counts)
+        attach_partial_summary(error, NodeRunSummary(label, computed, reused, filtered, failed))
 
 
 def run_node(
@@ -70,7 +108,13 @@ def run_node(
 ) -> NodeRunSummary:
     """One run of a node over its current input (see the module docstring)."""
     if node_input.num_rows() <= chunk_rows:
-        return FunctionRun(settings, node_input.plan(), store).run(max_concurrency)
+        whole = FunctionRun(settings, node_input.plan(), store)
+        try:
+            return whole.run(max_concurrency)
+        except BaseException as err:  # re-raised unchanged, with what the run did
+            so_far = whole.counts_so_far()
+            _raised_after(err, settings.label, None if so_far is None else np.array(so_far))
+            raise
     tag_keys, packet_keys = node_input.read.keys()
     # a source's rows have entry ids of their own (its record ids are unique)
     unique_entries = isinstance(node_input.stream, RootSource)
@@ -88,6 +132,10 @@ def run_node(
             run.records_absent_since = _own_version(store, start)
         try:
             done = run.run(max_concurrency)
+        except BaseException as err:  # re-raised unchanged, with what the run did
+            so_far = run.counts_so_far()
+            _raised_after(err, settings.label, None if so_far is None else counts + so_far)
+            raise
         finally:
             computed.add(run.computed_hashes())
         counts += (done.computed, done.reused, done.filtered, done.failed)

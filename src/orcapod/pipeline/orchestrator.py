@@ -29,12 +29,18 @@ a ``PacketObserver`` (``orcapod.functions.engine.events``), so function nodes re
 packets to it; the summary knows the graph's edges, so a node below failed rows is
 ``partial``.
 
-A node that raises (``ErrorPolicy.FAIL_FAST``, a database failure, …) stops the run: the
-observer hears ``on_node_error`` and the exception propagates unchanged. The streaming
-orchestrator closes every channel with that error, so each other node stops at its next
-channel operation - a function node first commits the rows it finished (they stay stored;
-the next run reuses them) - and re-raises the first error once all have stopped. Flushing the
-databases is the pipeline's job (``Pipeline.run`` flushes at the end, after a failure too).
+A node that raises (``ErrorPolicy.FAIL_FAST``, a database failure, a ``KeyboardInterrupt``
+or ``SystemExit`` - any ``BaseException``) stops the run: the observer hears
+``on_node_error`` with the exception (a function node's carries what it did before,
+``orcapod.nodes.node_run.partial_summary``) and the exception propagates unchanged: an
+interrupt is reported, never swallowed. The streaming orchestrator closes every channel with
+that error (an interrupt or exit as a ``ChannelClosedError`` caused by it: raised in another
+node's task, it would escape the event loop), so each other node stops at its next channel
+operation - a function node first commits the rows it finished (they stay stored; the next
+run reuses them) - and re-raises the first error once all have stopped. A streaming run
+cancelled as a whole (Ctrl-C cancels ``asyncio.run``'s task) reports the ``CancelledError``
+for every node still running. Flushing the databases is the pipeline's job
+(``Pipeline.run`` flushes at the end, after a failure too).
 
 Decisions: ``AsyncOrchestrator.run`` works inside a running event loop (Jupyter) by driving
 its own loop in a helper thread; blocking work (function calls, database reads and commits)
@@ -52,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from orcapod._lazy import lazy_module
+from orcapod.errors import ChannelClosedError
 from orcapod.functions.engine.events import observing
 from orcapod.nodes.protocol import Node
 from orcapod.nodes.streaming import Output, drain, in_thread, send_table
@@ -112,7 +119,7 @@ class SyncOrchestrator:
                 obs.on_node_start(label, node.node_type)
                 try:
                     summary = run_node(node, config, node_configs, obs)
-                except Exception as err:
+                except BaseException as err:  # reported, then re-raised unchanged
                     obs.on_node_error(label, err)
                     raise
                 summaries[label] = summary
@@ -196,6 +203,14 @@ class AsyncOrchestrator:
         def stop(error: BaseException) -> None:
             # every node stops at its next channel operation; a function node first commits
             # what it finished
+            if not isinstance(error, Exception):
+                # an interrupt, exit or cancellation reaches the other nodes as an ordinary
+                # error: raised in another task, it would escape the event loop at once
+                reason = ChannelClosedError(
+                    f"the run stopped: {type(error).__name__} in another node"
+                )
+                reason.__cause__ = error
+                error = reason
             for out in outputs.values():
                 if out is not None:
                     out.close(error)
@@ -214,7 +229,14 @@ class AsyncOrchestrator:
                         ordered=[ordered[u] for u in upstream[label]],
                         chunk_rows=chunk_rows,
                     )
-            except Exception as err:  # noqa: BLE001 - the first one is re-raised below
+            except asyncio.CancelledError as err:  # the run is cancelled: every node hears it
+                if not failed:
+                    failed.append(err)
+                obs.on_node_error(label, err)
+                stop(err)
+                raise
+            except BaseException as err:  # noqa: BLE001 - the first one is re-raised below
+                # (a KeyboardInterrupt or SystemExit too, once every node has stopped)
                 if not failed:  # the origin; the others only saw it through a channel
                     failed.append(err)
                     obs.on_node_error(label, err)

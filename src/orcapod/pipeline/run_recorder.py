@@ -5,15 +5,27 @@ row to ``_runs`` and one ``_catalog`` row per node (label, type, tables, schemas
 labels, function and code identity); when the run ends (also after a node raised) it writes
 the run's final row (status, totals, per-node counts and status, each function node's code
 hash, orcapod version, host, the error if any) and the nodes' catalog rows again with their
-counts, row numbers and status. Each node's entry in the run's ``nodes`` also has
-``seconds``: the wall time from the node's start to its end (absent for a node that did not
-end). Layout and status words: ``orcapod.pipeline.store_layout``.
-Both tables are flushed at once, so another process (``orcapod status``) sees a run while it
-runs.
+counts, row numbers and status. Both rows name the process that runs (``pid``, ``process``:
+``orcapod.pipeline.run_liveness`` tells from them whether a ``running`` run still runs).
+Each node's entry in the run's ``nodes`` also has ``seconds``: the wall time from the node's
+start to its end (absent for a node that did not end). Layout and status words:
+``orcapod.pipeline.store_layout``. Both tables are flushed at once, so another process
+(``orcapod status``) sees a run while it runs.
 
-Decisions: a node's ``rows`` is the number of rows it outputs after the run (computed plus
-reused); a node that did not run in a run that stopped keeps the status ``not run`` for that
-run. Nothing is read from the store here: the recorder only appends.
+Decisions:
+
+* A node's ``rows`` is the number of rows it outputs after the run (computed plus reused),
+  unknown (null) for a node that stopped; a node that did not run in a run that stopped keeps
+  the status ``not run`` for that run.
+* A run stopped by any exception is recorded, whatever its class: a ``KeyboardInterrupt``
+  (Ctrl-C) or a cancellation (``asyncio.CancelledError``) makes the node and the run
+  ``interrupted``, any other exception (``SystemExit`` included) ``error``; ``error`` holds
+  the first one's class and message. The exception itself propagates unchanged (the
+  orchestrator only reports it).
+* A node that stopped is recorded with the counts of what it did before (rows stored or
+  failed, ``orcapod.nodes.node_run.partial_summary``), so a stopped run's totals say how much
+  work was kept; null where they are unknown.
+* Nothing is read from the store here: the recorder only appends.
 """
 
 from __future__ import annotations
@@ -23,17 +35,25 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 import orcapod
+from orcapod._lazy import lazy_module
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.validation import type_name
+from orcapod.nodes.node_run import partial_summary
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.pipeline.observers import NoOpObserver
+from orcapod.pipeline.run_liveness import process_identity
 from orcapod.pipeline.run_summary import PipelineRunSummary
 from orcapod.pipeline.store_layout import CATALOG_PATH, LOGS_AREA, RUNS_PATH, Status, dumps
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["NodeEntry", "RunRecorder"]
 
@@ -44,6 +64,16 @@ _TIME = pa.timestamp("us", tz="UTC")
 
 def _orcapod_version() -> str:
     return str(orcapod.__version__)
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """Did ``error`` interrupt the run (Ctrl-C, a cancellation) rather than fail it?"""
+    return isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
+
+
+def _message(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _schema_text(schema: Mapping[str, Any]) -> dict[str, str]:
@@ -105,9 +135,12 @@ class RunRecorder(NoOpObserver):
         self._errors: dict[str, BaseException] = {}
         self._node_started: dict[str, float] = {}
         self._node_seconds: dict[str, float] = {}
+        self._pid: int | None = None
+        self._process: str | None = None
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self._started = datetime.now(UTC)
+        self._pid, self._process = process_identity()
         self._summaries.clear()
         self._errors.clear()
         self._node_started.clear()
@@ -128,8 +161,11 @@ class RunRecorder(NoOpObserver):
                 self._node_seconds[label] = round(time.perf_counter() - started, 6)
 
     def on_node_error(self, label: str, error: BaseException) -> None:
+        partial = partial_summary(error)
         with self._lock:
             self._errors[label] = error
+            if partial is not None and label not in self._summaries:
+                self._summaries[label] = partial  # what it stored before it stopped
 
     def on_run_end(self, run_id: str, summary: PipelineRunSummary | None) -> None:
         with self._lock:
@@ -144,19 +180,22 @@ class RunRecorder(NoOpObserver):
         statuses: dict[str, str] = {}
         for entry in self._entries:
             if entry.label in errors:
-                statuses[entry.label] = Status.ERROR
+                node_error = errors[entry.label]
+                statuses[entry.label] = (
+                    Status.INTERRUPTED if _is_interrupt(node_error) else Status.ERROR
+                )
             elif entry.label in summary:
                 statuses[entry.label] = summary.status(entry.label)
             else:
                 statuses[entry.label] = Status.NOT_RUN
-        if errors:
-            status = Status.ERROR
+        error = next(iter(errors.values()), None)  # the first: the one that stopped the run
+        if error is not None:
+            status = Status.INTERRUPTED if _is_interrupt(error) else Status.ERROR
         elif summary.failed:
             status = Status.FAILED
         else:
             status = Status.OK
-        error = next(iter(errors.values()), None)
-        message = None if error is None else f"{type(error).__name__}: {error}"
+        message = None if error is None else _message(error)
         nodes = {
             e.label: {
                 "type": e.node_type.value,
@@ -194,6 +233,8 @@ class RunRecorder(NoOpObserver):
             "code": dumps({e.label: e.code_hash for e in self._entries if e.code_hash}),
             "orcapod_version": _orcapod_version(),
             "host": _HOST,
+            "pid": self._pid,
+            "process": self._process,
             "error": error,
         }
         self._db.add_records(RUNS_PATH, _table([run], _RUN_TYPES), "__record_id")
@@ -202,7 +243,7 @@ class RunRecorder(NoOpObserver):
             node = nodes.get(e.label, {})
             counts = {k: node.get(k) for k in _COUNTS}
             output = None
-            if phase and node.get("status") not in (Status.NOT_RUN, Status.ERROR):
+            if phase and node.get("status") not in _STOPPED:
                 output = int(node.get("computed") or 0) + int(node.get("reused") or 0)
             rows.append(
                 {
@@ -223,6 +264,7 @@ class RunRecorder(NoOpObserver):
                     "rows": output,
                     **counts,
                     "status": node.get("status", status),
+                    "process": self._process,
                 }
             )
         if rows:
@@ -231,6 +273,8 @@ class RunRecorder(NoOpObserver):
 
 
 _COUNTS = ("computed", "reused", "filtered", "failed")
+#: node statuses whose output rows after the run are unknown
+_STOPPED = (Status.NOT_RUN, Status.ERROR, Status.INTERRUPTED)
 
 
 def _counts(summary: NodeRunSummary | PipelineRunSummary | None) -> dict[str, int | None]:
@@ -253,6 +297,8 @@ _RUN_TYPES: dict[str, pa.DataType] = {
     "code": _STRING,
     "orcapod_version": _STRING,
     "host": _STRING,
+    "pid": _INT,
+    "process": _STRING,
     "error": _STRING,
 }
 _CATALOG_TYPES: dict[str, pa.DataType] = {
@@ -273,6 +319,7 @@ _CATALOG_TYPES: dict[str, pa.DataType] = {
     "rows": _INT,
     **dict.fromkeys(_COUNTS, _INT),
     "status": _STRING,
+    "process": _STRING,
 }
 
 

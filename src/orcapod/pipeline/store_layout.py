@@ -11,19 +11,25 @@ pipeline names may not.
   ``tag_schema`` / ``packet_schema`` (JSON: column -> type), ``upstreams`` (JSON list of
   labels: the graph's edges), ``function`` / ``code_hash`` (function nodes), ``node_hash``
   (pipeline hash), ``run_id``, ``updated_at``, the last run's ``rows`` / ``computed`` /
-  ``reused`` / ``filtered`` / ``failed`` and ``status``. The newest row per (pipeline,
-  label) describes the node now.
+  ``reused`` / ``filtered`` / ``failed`` and ``status``, ``process`` (as in ``_runs``). The
+  newest row per (pipeline, label) describes the node now.
 * ``_runs``: one row per run and phase (``running`` at the start, the outcome at the end; a
-  run with only its ``running`` row was interrupted): ``run_id``, ``pipeline``,
-  ``started_at``, ``ended_at``, ``status``, totals ``computed`` / ``reused`` / ``filtered`` /
-  ``failed``, ``nodes`` (JSON: label -> type, counts and status), ``code`` (JSON: function
-  node label -> code hash), ``orcapod_version``, ``host``, ``error``.
+  run with only its ``running`` row was killed, or is still running: ``run_liveness`` tells
+  which when it can): ``run_id``, ``pipeline``, ``started_at``, ``ended_at``, ``status``,
+  totals ``computed`` / ``reused`` / ``filtered`` / ``failed``, ``nodes`` (JSON: label ->
+  type, counts and status), ``code`` (JSON: function node label -> code hash),
+  ``orcapod_version``, ``host``, ``pid`` (the running process's id), ``process`` (the
+  process as ``orcapod.functions.engine.holders.this_process`` names it: machine, pid and
+  start time; "" where that is unknown), ``error``. A run that stopped records the counts of
+  what it stored before it stopped.
 * ``<pipeline>/_logs/<node record path>``: one row per executed packet (see ``LOG_COLUMNS``)
   plus the user tag columns of the row that asked for it.
 
 Status words: ``ok``; ``failed`` (some of the node's own rows failed); ``partial`` (the
 node's rows are fine but a node upstream of it has failed rows, so it saw only part of its
-input); ``error`` (the node raised and stopped the run); ``running``; ``not run``.
+input); ``error`` (the node raised and stopped the run); ``interrupted`` (the run was
+stopped by ``KeyboardInterrupt`` - Ctrl-C - or cancelled, or its process is gone: killed while
+it ran, ``run_liveness``); ``running``; ``not run``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class Status:
     FAILED = "failed"
     PARTIAL = "partial"
     ERROR = "error"
+    INTERRUPTED = "interrupted"
     RUNNING = "running"
     NOT_RUN = "not run"
 

@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.errors import NodeNotFoundError, PipelineError
+from orcapod.pipeline.run_liveness import live_status
 from orcapod.pipeline.store_layout import CATALOG_PATH, RUNS_PATH, counts_of, loads
 
 __all__ = ["NodeInfo", "PipelineInfo", "RunInfo", "StoreView"]
@@ -78,7 +79,7 @@ class NodeInfo:
     reused: int = 0
     filtered: int = 0
     failed: int = 0
-    status: str = "not run"  #: ok, failed, partial, error, running, not run
+    status: str = "not run"  #: ok, failed, partial, error, interrupted, running, not run
     function: str | None = None  #: a function node's function name
     code_hash: str | None = None
     node_hash: str | None = None
@@ -106,7 +107,7 @@ class RunInfo:
     pipeline: str
     started_at: datetime | None
     ended_at: datetime | None  #: None while running, or when the run was interrupted
-    status: str  #: ok, failed, partial, error, running
+    status: str  #: ok, failed, partial, error, interrupted, running
     computed: int
     reused: int
     filtered: int
@@ -318,7 +319,7 @@ def _node_info(row: Mapping[str, Any]) -> NodeInfo:
         last_run=row.get("run_id"),
         updated_at=row.get("updated_at"),
         rows=row.get("rows"),
-        status=row.get("status") or "not run",
+        status=live_status(row.get("status") or "not run", row.get("process")),
         function=row.get("function"),
         code_hash=row.get("code_hash"),
         node_hash=row.get("node_hash"),
@@ -332,7 +333,7 @@ def _run_info(row: Mapping[str, Any]) -> RunInfo:
         pipeline=row["pipeline"],
         started_at=row.get("started_at"),
         ended_at=row.get("ended_at"),
-        status=row.get("status") or "running",
+        status=live_status(row.get("status") or "running", row.get("process")),
         nodes=loads(row.get("nodes"), {}),
         code=loads(row.get("code"), {}),
         orcapod_version=row.get("orcapod_version"),

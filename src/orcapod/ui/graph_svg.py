@@ -41,6 +41,7 @@ STATUS_FILL = {
     "failed": "#fbe1df",
     "error": "#fbe1df",
     "partial": "#fdf0d2",
+    "interrupted": "#fdf0d2",
     "running": "#dde9fb",
     "not run": "#eef0f2",
 }
@@ -49,6 +50,7 @@ STATUS_STROKE = {
     "failed": "#c9362b",
     "error": "#c9362b",
     "partial": "#c98a10",
+    "interrupted": "#c98a10",
     "running": "#2f6fd1",
     "not run": "#8a939c",
 }

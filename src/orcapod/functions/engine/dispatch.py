@@ -19,6 +19,14 @@ callbacks: the outputs of consecutive successful calls are handed on together, a
 ``BULK_ROWS`` at a time and at least every ``BULK_SECONDS`` (so a slow function's results are
 handed on as promptly as one by one), and always before a failure is reported, so the order
 of outcomes is kept.
+
+Decision: only an ``Exception`` raised by the function is a row's failure. A
+``KeyboardInterrupt`` or a ``SystemExit`` (``sys.exit`` called by the function) is not caught:
+it stops the run and propagates unchanged - an exit request is obeyed, whatever the error
+policy - after the outputs of the calls that finished before it are handed on (so the run's
+final commit stores them). The run history records such a run as ``interrupted``
+(``KeyboardInterrupt``) or ``error`` (``SystemExit``, with its message), with the counts of
+what it stored (``orcapod.pipeline.run_recorder``).
 """
 
 from __future__ import annotations
@@ -168,15 +176,19 @@ def call_rows_in_bulk(
     all slices in order. Outcomes are handed on as ``call_each`` does with ``done_many``."""
     bulk = _Bulk(done_many, failed)
     key_of = iter(keys)
-    for call_row, n in slices:
-        for row in range(n):
-            key = next(key_of)
-            try:
-                output = call_row(row)
-            except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-                bulk.fail(key, err)
-                continue
-            bulk.add(key, output)
+    try:
+        for call_row, n in slices:
+            for row in range(n):
+                key = next(key_of)
+                try:
+                    output = call_row(row)
+                except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+                    bulk.fail(key, err)
+                    continue
+                bulk.add(key, output)
+    except BaseException as stop:  # an interrupt, an exit, fail_fast: keep what finished
+        bulk.keep_finished(stop)
+        raise
     bulk.hand_on()
 
 
@@ -189,13 +201,17 @@ def _call_in_bulk(
 ) -> None:
     """The thin path handing outputs on in bulk (see the module docstring)."""
     bulk = _Bulk(done_many, failed)
-    for key, packet in zip(keys, packets, strict=True):
-        try:
-            output = call_one(packet)
-        except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
-            bulk.fail(key, err)
-            continue
-        bulk.add(key, output)
+    try:
+        for key, packet in zip(keys, packets, strict=True):
+            try:
+                output = call_one(packet)
+            except Exception as err:  # noqa: BLE001 - recorded; re-raised under fail_fast
+                bulk.fail(key, err)
+                continue
+            bulk.add(key, output)
+    except BaseException as stop:  # an interrupt, an exit, fail_fast: keep what finished
+        bulk.keep_finished(stop)
+        raise
     bulk.hand_on()
 
 
@@ -220,6 +236,15 @@ class _Bulk:
     def fail(self, key: int, err: Exception) -> None:
         self.hand_on()
         self.failed(key, err)
+
+    def keep_finished(self, stop: BaseException) -> None:
+        """Hand on the finished outputs while ``stop`` ends the calls; ``stop`` is what
+        propagates: a failure to hand them on is noted on it, never raised instead of it."""
+        held = len(self.outputs)
+        try:
+            self.hand_on()
+        except Exception as err:  # noqa: BLE001 - noted; the stopping exception goes on
+            stop.add_note(f"{held} finished output(s) could not be kept: {err!r}")
 
     def hand_on(self) -> None:
         if self.outputs:
