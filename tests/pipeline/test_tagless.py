@@ -128,6 +128,9 @@ def test_a_failing_row_of_a_tagless_input_is_recorded_and_retried(tmp_path):
     view = StoreView(tmp_path / "store")
     assert [r.status for r in view.runs()] == ["failed", "failed"]
     assert view.logs("bmi", failed=True).num_rows == 2
+    # explain names no rows of a tag-less input (there are no tags to show), not empty ones
+    text = str(build().explain()["bmi"])
+    assert "would compute 1 of 2 rows" in text and "rows: {}" not in text
 
 
 def test_joining_two_tagless_streams_is_refused_and_names_the_cross_join():

@@ -193,7 +193,9 @@ class Explanation:
         for g in self.groups:
             lines.append(f"  {g.reason}: {g.count} rows")
             lines.extend(f"    - {d}" for d in g.details)
-            sample = g.tags.slice(0, 3).to_pylist()
+            # (a column-less table does not clip a slice: a tag-less input's rows have no
+            # tags to show)
+            sample = g.tags.slice(0, 3).to_pylist() if g.tags.num_columns else []
             if sample:
                 more = f" (+{g.count - len(sample)} more)" if g.count > len(sample) else ""
                 lines.append(f"    rows: {', '.join(map(str, sample))}{more}")
