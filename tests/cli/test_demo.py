@@ -55,3 +55,19 @@ def test_version_and_help_still_work():
         [str(ORCAPOD), "--version"], check=False, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout.startswith("orcapod ")
+
+
+def test_a_demo_store_that_is_a_file_is_an_error_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    done = subprocess.run(
+        [str(ORCAPOD), "demo", "--store", "afile"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: The store path")
+    assert "is a file, not a directory" in done.stderr and "Traceback" not in done.stderr

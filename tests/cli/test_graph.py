@@ -59,3 +59,10 @@ def test_a_store_without_runs_has_nothing_to_draw(tmp_path, cli):
     (tmp_path / "empty").mkdir()
     done = cli("graph", str(tmp_path / "empty"), check=1)
     assert "run a pipeline first" in done.stderr
+
+
+def test_an_output_in_a_missing_folder_is_an_error_line(cli, tmp_path):
+    done = cli("graph", str(cli.store), "-o", str(tmp_path / "nowhere" / "g.mmd"), check=1)
+    said = " ".join(done.stderr.split())
+    assert said.startswith(f"error: cannot write --output {tmp_path / 'nowhere' / 'g.mmd'}")
+    assert "Traceback" not in done.stderr

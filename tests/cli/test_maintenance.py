@@ -1,5 +1,7 @@
 """``orcapod store ...`` on a real store (typer's runner, the real command app)."""
 
+import json
+
 from typer.testing import CliRunner
 
 from orcapod.cli.demo import build_pipeline
@@ -7,6 +9,11 @@ from orcapod.cli.main import app
 from orcapod.pipeline import Pipeline
 
 runner = CliRunner()
+
+
+def _said(result) -> str:
+    """The command's stderr on one line (rich wraps it at the terminal width)."""
+    return " ".join(result.stderr.split())
 
 
 def _saved(tmp_path):
@@ -52,12 +59,72 @@ def test_store_commands_report_errors_without_traceback(tmp_path):
     _, path = _saved(tmp_path)
     result = runner.invoke(app, ["store", "forget-node", str(path), "Join"])
     assert result.exit_code == 1
-    assert "error: pipeline 'demo' has no function node 'Join'" in result.output
+    assert "error: node 'Join' of pipeline 'demo' is an operator node" in _said(result)
+    assert "its function nodes: compute_bmi, classify" in _said(result)
     result = runner.invoke(
         app, ["store", "recompute", str(path), "compute_bmi", "--where", "subject"]
     )
     assert result.exit_code == 1
-    assert "write COLUMN=VALUE" in result.output
+    assert "write COLUMN=VALUE" in _said(result)
     result = runner.invoke(app, ["store", "compact", str(tmp_path / "missing")])
     assert result.exit_code == 1
-    assert "no store directory" in result.output
+    assert "no store directory" in _said(result)
+    assert result.stdout == ""  # errors go to stderr, as for every command
+
+
+def test_forget_function_of_a_function_the_store_does_not_hold_lists_those_it_holds(tmp_path):
+    _saved(tmp_path)
+    result = runner.invoke(app, ["store", "forget-function", str(tmp_path / "store"), "bmii"])
+    assert result.exit_code == 1
+    said = _said(result)
+    assert "holds no results of a function 'bmii'" in said
+    assert "the functions it holds: classify, compute_bmi" in said
+
+
+def test_recompute_matching_no_stored_row_fails_and_deletes_nothing(tmp_path):
+    _, path = _saved(tmp_path)
+    result = runner.invoke(
+        app, ["store", "recompute", str(path), "compute_bmi", "--where", "subject=nobody"]
+    )
+    assert result.exit_code == 1
+    assert "has no stored row with --where subject=nobody: nothing was deleted" in _said(result)
+    assert Pipeline.load(path).run().computed == 0
+
+
+def test_recompute_converts_where_values_to_the_tag_columns_type(tmp_path):
+    _, path = _saved(tmp_path)
+    result = runner.invoke(
+        app,
+        ["store", "recompute", str(path), "compute_bmi", "--where", "subject=ada",
+         "--where", "visit=2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "compute_bmi: deleted 1 record(s)" in result.output
+    result = runner.invoke(
+        app, ["store", "recompute", str(path), "compute_bmi", "--where", "visit=two"]
+    )
+    assert result.exit_code == 1
+    assert "'visit' holds int64 values" in _said(result)
+
+
+def test_a_read_only_function_node_is_named_as_such_with_how_to_import_it(tmp_path):
+    _, path = _saved(tmp_path)
+    document = json.loads(path.read_text())
+    for entry in document["nodes"]:
+        if entry["label"] == "classify":
+            entry["function"].update(module="module_that_is_nowhere", module_root=None)
+    path.write_text(json.dumps(document))
+    result = runner.invoke(app, ["store", "forget-node", str(path), "classify"])
+    assert result.exit_code == 1
+    said = _said(result)
+    assert "function node 'classify' was loaded read-only" in said
+    assert "module_that_is_nowhere" in said
+
+
+def test_a_negative_retention_is_refused_by_the_option_parser(tmp_path):
+    _saved(tmp_path)
+    result = runner.invoke(
+        app, ["store", "compact", str(tmp_path / "store"), "--retention-hours", "-5"]
+    )
+    assert result.exit_code == 2
+    assert "--retention-hours" in result.output

@@ -80,3 +80,45 @@ def test_a_run_by_the_command_and_by_importing_the_file_share_their_results(
         check=True,
     )
     assert done.stdout.strip() == "0"
+
+
+def _cells(text, first_cell):
+    return next(line.split() for line in text.splitlines() if line.startswith(first_cell + " "))
+
+
+def test_rows_are_the_rows_a_node_outputs_as_status_says(fresh_project, study_code):
+    cli = fresh_project(study_code)
+    run_rows = _cells(cli("run", "study.py").stdout, "compute_bmi")
+    # node, type, computed, reused, filtered, failed, rows, status: 2 computed, 1 failed
+    assert run_rows[2:] == ["2", "0", "0", "1", "2", "failed"]
+    status_rows = _cells(cli("status", "store").stdout, "compute_bmi")
+    assert status_rows[2] == run_rows[6] == "2"
+
+
+def test_the_failure_hint_names_the_store_and_every_failed_node(fresh_project, study_code):
+    second = study_code.replace(
+        'log.warning("classifying %s", bmi)',
+        'log.warning("classifying %s", bmi)\n    if bmi > 25:\n        raise ValueError("high")',
+    )
+    cli = fresh_project(second)
+    out = cli("run", "study.py").stdout
+    hints = [line for line in out.splitlines() if line.startswith("see the failures with: ")]
+    assert hints == [
+        "see the failures with: orcapod logs study.compute_bmi --failed --store store",
+        "see the failures with: orcapod logs study.classify --failed --store store",
+    ]
+    for hint in hints:  # each can be pasted as is
+        args = hint.removeprefix("see the failures with: orcapod ").split()
+        shown = cli(*args)
+        assert "FAILED" in shown.stdout
+
+
+def test_a_file_that_raises_shows_one_error_line_and_only_the_users_frames(fresh_project):
+    cli = fresh_project("def build():\n    raise RuntimeError('boom')\n\n\nbuild()\n")
+    done = cli("run", "study.py", check=1)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "error: study.py raised while defining its pipelines: RuntimeError: boom"
+    assert 'File "study.py", line 5, in <module>' in done.stderr
+    assert 'File "study.py", line 2, in build' in done.stderr
+    assert "typer" not in done.stderr and "runpy" not in done.stderr
+    assert "Traceback" not in done.stderr

@@ -15,7 +15,7 @@ def test_status_shows_every_pipeline_its_nodes_rows_failures_and_partial_nodes(c
     # node, type, rows, computed, reused, filtered, failed, status (the second run reused all)
     assert _line(out, "patients")[:3] == ["patients", "source", "3"]
     assert _line(out, "classify") == ["classify", "function", "2", "0", "2", "0", "0", "partial"]
-    assert "orcapod logs study.compute_bmi --failed" in out
+    assert f"orcapod logs study.compute_bmi --failed --store {cli.store}" in out
     assert "classify: partial" in out
 
 
@@ -58,3 +58,33 @@ def test_runs_of_one_pipeline_and_the_newest_n(cli):
     out = cli("runs", "--store", str(cli.store), "--pipeline", "study", "--limit", "1").stdout
     rows = [line for line in out.splitlines()[2:] if line.strip()]
     assert len(rows) == 1 and " study " in rows[0]
+
+
+def _said(done) -> str:
+    return " ".join(done.stderr.split())
+
+
+def test_a_folder_holding_a_store_is_not_one_and_the_error_names_the_store(cli, orcapod_in):
+    done = orcapod_in(cli.cwd, "status", ".")
+    assert done.returncode == 1 and done.stdout == ""
+    assert ". is not an orcapod store" in _said(done)
+    assert "the store inside it: store" in _said(done)
+    done = orcapod_in(cli.cwd, "runs", "store/study")  # a pipeline's folder in the store
+    assert done.returncode == 1
+    assert f"store/study is not an orcapod store but a folder inside the store {cli.store}" in (
+        _said(done)
+    )
+
+
+def test_an_unknown_pipeline_is_named_with_the_stores_pipelines(cli):
+    done = cli("runs", str(cli.store), "--pipeline", "nope", check=1)
+    assert "no pipeline 'nope' in this store; its pipelines: other, study" in _said(done)
+    done = cli("graph", str(cli.store), "--pipeline", "nope", check=1)
+    assert "no pipeline 'nope' in this store" in _said(done)
+
+
+def test_runs_limits_are_never_negative(cli):
+    done = cli("runs", str(cli.store), "--limit", "-1", check=2)
+    assert "--limit" in done.stderr
+    done = cli("runs", str(cli.store), "--limit", "0")
+    assert done.stdout.strip() == "--limit 0: none of the 3 recorded run(s) shown"

@@ -12,7 +12,7 @@ import pytest
 from orcapod.cli.demo import build_pipeline
 from orcapod.errors import PipelineError
 from orcapod.pipeline import LoadStatus, Pipeline
-from orcapod.pipeline.load_safety import planned_imports
+from orcapod.pipeline.load_safety import import_hint, planned_imports
 
 MODULE = textwrap.dedent(
     """
@@ -108,3 +108,60 @@ def test_store_outside_the_project_is_saved_absolute(tmp_path):
     config = json.loads(path.read_text())["databases"]["pipeline"]
     assert config["base_path"] == str(tmp_path / "store")
     assert "relative" not in config
+
+
+def _save_with_module(folder, module_name, json_path, monkeypatch):
+    """A pipeline using ``module_name`` (written in ``folder``, imported from there) saved at
+    ``json_path``; then the module is forgotten and ``folder`` is off ``sys.path``, as in a
+    new process started elsewhere (a console script such as ``orcapod``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{module_name}.py").write_text(MODULE)
+    with monkeypatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        module = importlib.import_module(module_name)
+        pipeline = build_pipeline(json_path.parent / "store")
+        with pipeline:
+            module.compute_bmi.pod(pipeline.Join, label="bmi_again")
+        pipeline.run()
+        path = pipeline.save(json_path)
+    monkeypatch.delitem(sys.modules, module_name)
+    return path
+
+
+def test_a_module_saved_next_to_the_pipeline_file_is_found_there_without_trust(
+    tmp_path, monkeypatch
+):
+    path = _save_with_module(
+        tmp_path / "project", "bmi_next_to", tmp_path / "project" / "p.json", monkeypatch
+    )
+    assert str(tmp_path / "project") not in sys.path
+    loaded = Pipeline.load(path)
+    assert loaded.load_statuses["bmi_again"] is LoadStatus.FULL
+    assert loaded.run()["bmi_again"].computed == 0  # the same node: its rows are stored
+    assert str(tmp_path / "project") not in sys.path  # only while importing
+    monkeypatch.delitem(sys.modules, "bmi_next_to")
+
+
+def test_a_module_under_another_saved_root_needs_trust_and_the_hint_says_so(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    path = _save_with_module(code, "bmi_in_code", tmp_path / "saved" / "p.json", monkeypatch)
+    loaded = Pipeline.load(path)  # the file merely names that folder: not imported from it
+    assert loaded.load_statuses["bmi_again"] is LoadStatus.READ_ONLY
+    assert "bmi_in_code" not in sys.modules
+    entry = next(n for n in json.loads(path.read_text())["nodes"] if n["label"] == "bmi_again")
+    hint = import_hint(entry["function"])
+    assert hint is not None and "trusted=True" in hint and f"PYTHONPATH={code}" in hint
+    trusted = Pipeline.load(path, trusted=True)
+    assert trusted.load_statuses["bmi_again"] is LoadStatus.FULL
+    assert import_hint(entry["function"]) is None  # imported now
+    monkeypatch.delitem(sys.modules, "bmi_in_code")
+
+
+def test_a_module_found_under_its_root_that_raises_names_itself(tmp_path, monkeypatch):
+    path = _save_with_module(
+        tmp_path / "project", "bmi_breaks", tmp_path / "project" / "p.json", monkeypatch
+    )
+    (tmp_path / "project" / "bmi_breaks.py").write_text("raise RuntimeError('broken module')\n")
+    with pytest.raises(PipelineError, match=r"'bmi_breaks'.*RuntimeError: broken module"):
+        Pipeline.load(path)
+    assert "bmi_breaks" not in sys.modules

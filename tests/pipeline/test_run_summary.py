@@ -57,3 +57,11 @@ def test_without_edges_no_node_is_partial():
     nodes = {"a": NodeRunSummary("a", failed=1), "b": NodeRunSummary("b", computed=1)}
     result = PipelineRunSummary("p", nodes, {"a": NodeType.FUNCTION, "b": NodeType.FUNCTION})
     assert result.status("b") == "ok"
+
+
+def test_the_rows_column_is_the_rows_a_node_outputs():
+    nodes = {"a": NodeRunSummary("a", computed=2, reused=3, filtered=1, failed=4)}
+    result = PipelineRunSummary("p", nodes, {"a": NodeType.FUNCTION})
+    assert result.rows() == [("a", "function", 2, 3, 1, 4, 5)]
+    header, line = str(result).splitlines()[1:3]
+    assert header.split()[6] == "rows" and line.split()[6] == "5"

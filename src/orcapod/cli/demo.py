@@ -101,14 +101,13 @@ def _summary_table(summary: PipelineRunSummary) -> rich_table.Table:
     view = rich_table.Table(title="per-node summary")
     for name in ("node", "type", "computed", "reused", "failed", "rows"):
         view.add_column(name, justify="left" if name in ("node", "type") else "right")
-    for label, node_summary in summary.items():
+    for label, _, computed, reused, _, failed, rows in summary.rows():
         node_type = summary.node_type(label)
         if node_type is NodeType.FUNCTION:
-            counts = [node_summary.computed, node_summary.reused, node_summary.failed]
-            cells = [str(c) for c in counts]
+            cells = [str(c) for c in (computed, reused, failed)]
         else:
             cells = ["-", "-", "-"]
-        view.add_row(label, node_type.value, *cells, str(node_summary.total))
+        view.add_row(label, node_type.value, *cells, str(rows))  # rows it outputs
     return view
 
 

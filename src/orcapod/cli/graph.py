@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orcapod._lazy import lazy_module
-from orcapod.cli.options import StoreArgument, StoreOption, console, fail, open_store
+from orcapod.cli.options import (
+    StoreArgument,
+    StoreOption,
+    check_pipeline,
+    console,
+    fail,
+    open_store,
+)
 from orcapod.errors import GraphRenderError
 
 if TYPE_CHECKING:
@@ -36,6 +43,16 @@ class GraphFormat(StrEnum):
     PNG = "png"
 
 
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise fail(
+            f"cannot write --output {output}: {reason}; pass a file in an existing, writable folder"
+        ) from err
+
+
 def graph(
     store: StoreArgument = None,
     store_option: StoreOption = None,
@@ -51,6 +68,7 @@ def graph(
 ) -> None:
     """Draw the pipeline graph: node types, row counts and failures."""
     view = open_store(store, store_option)
+    check_pipeline(view, pipeline)
     nodes = view.nodes(pipeline)
     if not nodes:
         where = f"pipeline {pipeline!r}" if pipeline else "the store"
@@ -64,14 +82,14 @@ def graph(
         if output is None:
             console.out(text, end="")
         else:
-            output.write_text(text, encoding="utf-8")
+            _write(output, text.encode("utf-8"))
         return
     try:
         image = graph_render.render_image(nodes, "svg" if format is GraphFormat.SVG else "png")
     except GraphRenderError as err:
         raise fail(str(err)) from err
     if output is not None:
-        output.write_bytes(image)
+        _write(output, image)
     elif sys.stdout.isatty():
         raise fail(f"a {format.value} image is binary: pass --output FILE (or redirect it)")
     else:

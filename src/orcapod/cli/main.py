@@ -40,9 +40,10 @@ from orcapod.cli import run as run_command
 from orcapod.cli import show as show_command
 from orcapod.cli import status as status_command
 from orcapod.cli.maintenance import store_app
-from orcapod.cli.options import DEMO_STORE, console
+from orcapod.cli.options import DEMO_STORE, console, fail
 from orcapod.cli.repro import explain_command, lineage_command, verify_command
 from orcapod.cli.ui import ui as ui_command
+from orcapod.errors import OrcapodError
 
 if TYPE_CHECKING:
     from orcapod.cli import demo as demo_command
@@ -82,7 +83,10 @@ def demo(
     ] = DEMO_STORE,
 ) -> None:
     """Run a small persistent pipeline (two sources, a join, two functions); run it twice."""
-    demo_command.run_demo(store, console)
+    try:
+        demo_command.run_demo(store, console)
+    except OrcapodError as err:
+        raise fail(str(err)) from err
 
 
 app.command("run")(run_command.run)

@@ -6,9 +6,13 @@
     orcapod store recompute pipeline.json compute_bmi --where subject=s1 --where subject=s2
 
 Commands that need a node (``forget-node``, ``recompute``) load the saved pipeline
-(``Pipeline.save``), which imports its functions' modules: see ``Pipeline.load`` for when
-``--trusted`` is needed. Every command prints what it did, one line per table or node; an
-orcapod error is printed (no traceback) and exits with status 1.
+(``Pipeline.save``), which imports its functions' modules: see
+``orcapod.pipeline.load_safety`` for when ``--trusted`` is needed (a module saved next to the
+pipeline file is imported without it). Every command prints what it did, one line per table
+or node; an error is printed on stderr (no traceback) and exits with status 1 - also when
+there was nothing to delete: ``forget-function`` of a function the store holds no results of
+(the error lists those it holds), ``recompute`` whose ``--where`` matches no stored row.
+``--where COLUMN=VALUE`` converts VALUE to the tag column's type (``orcapod.cli.where``).
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ import typer
 
 from orcapod import databases
 from orcapod._lazy import lazy_module
-from orcapod.cli.options import lazy_console
+from orcapod.cli.loading import function_node, load_saved
+from orcapod.cli.options import fail, lazy_console
+from orcapod.cli.where import arrow_types, parse_where
 from orcapod.errors import OrcapodError
-from orcapod.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from orcapod.databases import maintenance as store_maintenance
+    from orcapod.nodes import store_lineage
     from orcapod.pipeline import maintenance as pipeline_maintenance
     from orcapod.pipeline.maintenance import Forgotten
 else:  # loaded when a command runs: orcapod --help does not need them
     store_maintenance = lazy_module("orcapod.databases.maintenance")
+    store_lineage = lazy_module("orcapod.nodes.store_lineage")
     pipeline_maintenance = lazy_module("orcapod.pipeline.maintenance")
 
 __all__ = ["store_app"]
@@ -52,15 +59,25 @@ def _guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except OrcapodError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
-        raise typer.Exit(1) from err
+        raise fail(str(err)) from err
 
 
 def _existing_store(store: Path) -> databases.DeltaTableDatabase:
     if not store.is_dir():
-        console.print(f"[red]error:[/red] no store directory at {store}", highlight=False)
-        raise typer.Exit(1)
+        raise fail(f"no store directory at {store}")
     return databases.DeltaTableDatabase(store, create_base_path=False)
+
+
+def _stored_functions(store: Path) -> list[str]:
+    """The functions the store holds results of (its shared results area)."""
+    area = store / pipeline_maintenance.RESULT_AREA
+    if not area.is_dir():
+        return []
+    return sorted(
+        store_lineage.decode_segment(entry.name)
+        for entry in area.iterdir()
+        if entry.is_dir() and not entry.name.startswith("_")
+    )
 
 
 def _report(what: str, forgotten: Forgotten) -> None:
@@ -79,7 +96,7 @@ def compact(
     ] = True,
     retention_hours: Annotated[
         int | None,
-        typer.Option(help="Keep files younger than this (default: the table's retention)."),
+        typer.Option(min=0, help="Keep files younger than this (default: the table's retention)."),
     ] = None,
 ) -> None:
     """Compact every table of a store into few files (and vacuum it)."""
@@ -101,6 +118,12 @@ def forget_function_command(
 ) -> None:
     """Delete every stored result of a function (all pipelines recompute it)."""
     database = _existing_store(store)
+    functions = _stored_functions(store)
+    if function_name not in functions:
+        raise fail(
+            f"the store {store} holds no results of a function {function_name!r}; the "
+            f"functions it holds: {', '.join(functions) or 'none'}"
+        )
     _report(
         function_name,
         _guarded(lambda: pipeline_maintenance.forget_function(database, function_name)),
@@ -112,21 +135,9 @@ def forget_node_command(
     pipeline: PipelineArg, label: LabelArg, trusted: TrustedOpt = False
 ) -> None:
     """Delete one function node's records, failures and results."""
-    loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
+    loaded = load_saved(pipeline, trusted)
+    function_node(loaded, label)
     _report(label, _guarded(lambda: pipeline_maintenance.forget_node(loaded, label)))
-
-
-def _where(pairs: list[str]) -> dict[str, Any]:
-    where: dict[str, list[str]] = {}
-    for pair in pairs:
-        column, sep, value = pair.partition("=")
-        if not sep or not column:
-            console.print(
-                f"[red]error:[/red] --where {pair!r}: write COLUMN=VALUE", highlight=False
-            )
-            raise typer.Exit(1)
-        where.setdefault(column, []).append(value)
-    return dict(where)
 
 
 @store_app.command()
@@ -140,6 +151,16 @@ def recompute(
     trusted: TrustedOpt = False,
 ) -> None:
     """Forget chosen rows of a function node so the next run computes them again."""
-    chosen = _where(where)
-    loaded = _guarded(lambda: Pipeline.load(pipeline, trusted=trusted))
-    _report(label, _guarded(lambda: pipeline_maintenance.recompute_rows(loaded, label, chosen)))
+    parse_where(where)  # COLUMN=VALUE checked before the pipeline is loaded
+    loaded = load_saved(pipeline, trusted)
+    node = function_node(loaded, label)
+    chosen: dict[str, Any] = parse_where(where, arrow_types(node.output_schema()[0]))
+    forgotten = _guarded(lambda: pipeline_maintenance.recompute_rows(loaded, label, chosen))
+    if forgotten.records == 0:
+        asked = " ".join(f"--where {w}" for w in where)
+        raise fail(
+            f"node {label!r} has no stored row with {asked}: nothing was deleted (values are "
+            "compared with the tag column's type; a failed row has no stored row, and the next "
+            "run retries it anyway)"
+        )
+    _report(label, forgotten)

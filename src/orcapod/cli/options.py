@@ -20,6 +20,7 @@ maintenance functions: each command module loads what it needs when it runs.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -32,12 +33,14 @@ from orcapod.errors import OrcapodError
 if TYPE_CHECKING:
     from rich import box
     from rich import console as rich_console
+    from rich import markup as rich_markup
     from rich import table as rich_table
 
     from orcapod.pipeline import store_view
 else:
     box = lazy_module("rich.box")
     rich_console = lazy_module("rich.console")
+    rich_markup = lazy_module("rich.markup")
     rich_table = lazy_module("rich.table")
     store_view = lazy_module("orcapod.pipeline.store_view")
 
@@ -48,6 +51,7 @@ __all__ = [
     "STORE_ENV",
     "StoreArgument",
     "StoreOption",
+    "check_pipeline",
     "console",
     "fail",
     "lazy_console",
@@ -103,9 +107,12 @@ console = lazy_console(highlight=False, soft_wrap=True)
 _errors = lazy_console(stderr=True, highlight=False)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``message`` on stderr; the ``Exit`` to raise (exit status ``code``)."""
-    _errors.print(f"[red]error:[/] {message}")
+def fail(message: str, code: int = 1, detail: str = "") -> typer.Exit:
+    """Print ``error: message`` on stderr (and ``detail``, e.g. the frames of a traceback,
+    below it, indented); the ``Exit`` to raise (exit status ``code``)."""
+    _errors.print(f"[red]error:[/] {rich_markup.escape(message)}")
+    if detail:
+        print("\n".join(f"  {line}" for line in detail.splitlines()), file=sys.stderr)
     return typer.Exit(code)
 
 
@@ -117,10 +124,82 @@ def open_store(positional: Path | None = None, option: Path | None = None) -> st
             f"no store given: pass the store directory (as STORE or --store PATH) or set "
             f"{STORE_ENV}"
         )
+    not_a_store = _not_a_store(path)
+    if not_a_store:
+        raise fail(not_a_store)
     try:
         return store_view.StoreView(os.fspath(path))
     except OrcapodError as err:
         raise fail(str(err)) from err
+
+
+#: top-level entries only a store has (catalog, run history, shared results)
+_STORE_MARKERS = ("_catalog", "_runs", "_result")
+_TABLE_MARKER = "_delta_log"
+_SEARCH_DEPTH = 16
+
+
+def _has_markers(path: Path) -> bool:
+    return any((path / name).is_dir() for name in _STORE_MARKERS)
+
+
+def _holds_tables(path: Path) -> bool:
+    """Whether ``path`` is a store that holds tables: it has a store's top-level entries, or
+    a Delta table lies in it outside any store nested in it (depth-first, stopping at the
+    first found; hidden folders skipped)."""
+    markers = set(_STORE_MARKERS)
+    stack = [(path, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = [e for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+        except OSError:
+            continue
+        names = {e.name for e in entries}
+        if names & markers:
+            if depth == 0:
+                return True
+            continue  # a store inside this folder: its tables are not this folder's
+        if _TABLE_MARKER in names:
+            return True
+        if depth < _SEARCH_DEPTH:
+            stack.extend((Path(e.path), depth + 1) for e in entries)
+    return False
+
+
+def _not_a_store(path: Path) -> str | None:
+    """Why the local directory ``path`` is not a store (None when it is one, or is empty: a
+    store no pipeline has written to yet, or not a local directory)."""
+    raw = os.fspath(path)
+    if "://" in raw or not path.is_dir() or _has_markers(path):
+        return None
+    store = next((p for p in path.resolve().parents if _has_markers(p)), None)
+    if store is not None:
+        return f"{raw} is not an orcapod store but a folder inside the store {store}: pass {store}"
+    if not any(path.iterdir()) or _holds_tables(path):
+        return None
+    inside = sorted(
+        str(child)
+        for child in path.iterdir()
+        if child.is_dir() and not child.name.startswith(".") and _holds_tables(child)
+    )
+    hint = (
+        f"; the store{'s' if len(inside) > 1 else ''} inside it: {', '.join(inside)}"
+        if inside
+        else "; pass the directory given to DeltaTableDatabase(...) by the pipeline"
+    )
+    return f"{raw} is not an orcapod store: it holds files but no store tables{hint}"
+
+
+def check_pipeline(view: store_view.StoreView, name: str | None) -> None:
+    """Fail when ``name`` (a ``--pipeline`` option) is given and names no pipeline of the
+    store, listing the pipelines it has."""
+    if name is None:
+        return
+    known = {p.name for p in view.pipelines()} | {r.pipeline for r in view.runs()}
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none: no pipeline has run in this store"
+        raise fail(f"no pipeline {name!r} in this store; its pipelines: {listed}")
 
 
 def text(value: Any) -> str:

@@ -1,28 +1,46 @@
 """``orcapod explain``, ``orcapod lineage`` and ``orcapod verify``.
 
-The store is ``--store PATH`` or the ``ORCAPOD_STORE`` environment variable (a local
-``DeltaTableDatabase`` directory).
-
 * ``lineage NODE --where k=v [--where k2=v2] [--format table|prov]`` reads the store alone
-  (``orcapod.nodes.store_lineage``): NODE is the function's name; ``--pipeline NAME`` picks
-  the pipeline when several in the store apply it. With ``--pipeline-file`` the pipeline's
-  node graph is used instead, and operators are shown too.
-* ``explain NODE`` and ``verify NODE [--sample F | --where k=v] [--rel-tol T]`` need the
-  user's functions: ``--pipeline-file FILE`` is a saved pipeline (``.json``, from
-  ``Pipeline.save``; its nodes read the store given) or a Python script that builds a
-  ``Pipeline`` (run with ``__name__ == "__orcapod__"``, so its ``if __name__ ==
-  "__main__":`` block does not run; the pipeline keeps its own databases). NODE is a label.
-  ``verify`` exits with status 1 when a row did not reproduce.
+  (``--store PATH`` or ``ORCAPOD_STORE``; ``orcapod.nodes.store_lineage``): NODE is the
+  function's name; ``--pipeline NAME`` picks the pipeline when several in the store apply
+  it. With ``--pipeline-file`` the pipeline's node graph is used instead, and operators are
+  shown too.
+* ``explain NODE --pipeline-file FILE`` and ``verify NODE --pipeline-file FILE [--sample F |
+  --where k=v] [--rel-tol T]`` need the user's functions (``--pipeline-file`` is required).
+  NODE is a function node's label. FILE is
 
-``--where`` values are read as JSON when they parse (``3``, ``1.5``, ``true``, ``[1, 2]``),
-else as text.
+  - a saved pipeline (``.json``, from ``Pipeline.save``): its nodes read the store it was
+    saved with, or ``--store`` / ``ORCAPOD_STORE`` when given (which must exist); its
+    functions' modules are imported as ``orcapod.pipeline.load_safety`` allows
+    (``--trusted``: wherever they are);
+  - or a Python script that builds one ``Pipeline``, loaded as ``orcapod run`` loads it
+    (``orcapod.cli.loading``: its folder on ``sys.path``, its ``__main__`` block not run,
+    its errors as an ``error:`` line with its own frames). Its pipeline uses the store the
+    script builds, a relative path resolving against the working directory as under
+    ``orcapod run`` run from here.
+
+  Decision: ``--store`` cannot redirect a script's pipeline (the script builds its
+  databases), and answering about another store than the one asked for would be a wrong
+  answer given with confidence: with a script, ``--store`` / ``ORCAPOD_STORE``, when given,
+  must name the store the script uses, else the command refuses, naming both. A store
+  directory that loading the file created just now (empty: nothing ever ran there, e.g. the
+  command was run from another folder than the pipeline) is removed again - ``explain`` is
+  read-only and writes nothing - and ``explain`` notes on stderr that the store holds
+  nothing, while ``verify`` refuses: there is nothing to verify.
+* ``verify`` exits with status 1 when a row did not reproduce, and when it checked no row:
+  ``--where`` matched no stored row (rows not computed yet, failed or filtered have no stored
+  output), or the node has none.
+
+``--where`` values are converted to the tag column's type (``orcapod.cli.where``). Errors are
+``error:`` lines on stderr with exit status 1, as for every command.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import runpy
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +48,9 @@ import typer
 
 from orcapod import databases
 from orcapod._lazy import lazy_module
-from orcapod.cli.options import lazy_console
+from orcapod.cli.loading import function_node, load_saved, load_script, pipelines_of
+from orcapod.cli.options import StoreOption, fail, lazy_console, open_store
+from orcapod.cli.where import arrow_types, catalog_types, parse_where, single_values
 from orcapod.errors import OrcapodError
 from orcapod.pipeline import Pipeline
 
@@ -44,96 +64,142 @@ else:
     rich_table = lazy_module("rich.table")
     store_lineage = lazy_module("orcapod.nodes.store_lineage")
 
-__all__ = ["explain_command", "lineage_command", "parse_where", "verify_command"]
+__all__ = ["explain_command", "lineage_command", "verify_command"]
 
 console = lazy_console()
+_notes = lazy_console(stderr=True, highlight=False)
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", help="The store directory (default: $ORCAPOD_STORE)."),
-]
-PipelineFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--pipeline-file",
-        help="A saved pipeline (.json) or a Python script that builds a Pipeline.",
-    ),
+_FILE_HELP = (
+    "A saved pipeline (.json) or a Python script that builds one Pipeline (loaded as "
+    "orcapod run loads it; it uses the store it builds: --store, if given, must name it)."
+)
+PipelineFileOption = Annotated[Path, typer.Option("--pipeline-file", help=_FILE_HELP)]
+OptionalPipelineFileOption = Annotated[
+    Path | None, typer.Option("--pipeline-file", help=_FILE_HELP)
 ]
 WhereOption = Annotated[
     list[str] | None,
-    typer.Option("--where", help="A tag value of the row, k=v (repeat for several tags)."),
+    typer.Option(
+        "--where",
+        help="A tag value of the row, COLUMN=VALUE, converted to the column's type (repeat "
+        "for several tag columns).",
+    ),
 ]
+TrustedOption = Annotated[
+    bool,
+    typer.Option("--trusted", help="Import a saved pipeline's modules wherever they are."),
+]
+#: how long before the command a store directory may have been made and still count as made
+#: by it (file-system timestamps are coarser than the clock)
+_CLOCK_SLACK = 1.0
 
 
-def parse_where(items: list[str] | None) -> dict[str, Any]:
-    """``["id=3", "name=ada"]`` -> ``{"id": 3, "name": "ada"}`` (JSON values when they parse)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--where takes k=v, got {item!r}")
-        try:
-            out[key] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key] = text
-    return out
+def _store_of(pipeline: Pipeline) -> Path | None:
+    base = getattr(pipeline.pipeline_database, "base_path", None)
+    if not isinstance(base, str) or "://" in base:
+        return None
+    return Path(base)
 
 
-def _store(store: Path | None) -> Path | None:
-    if store is not None:
-        return store
-    env = os.environ.get("ORCAPOD_STORE")
-    return Path(env) if env else None
+def _is_empty(folder: Path) -> bool:
+    return folder.is_dir() and not any(folder.iterdir())
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
-
-
-def _load_pipeline(path: Path, store: Path | None) -> Pipeline:
-    if not path.exists():
-        raise _fail(f"no pipeline file at {str(path)!r}")
+def _load(path: Path, store: Path | None, trusted: bool) -> Pipeline:
     if path.suffix == ".json":
-        database = databases.DeltaTableDatabase(store) if store is not None else None
-        return Pipeline.load(path, pipeline_database=database)
-    namespace = runpy.run_path(str(path), run_name="__orcapod__")
-    pipelines = [v for v in namespace.values() if isinstance(v, Pipeline)]
+        database = None
+        if store is not None:
+            if not store.is_dir():
+                raise fail(f"no store at {str(store)!r} (--store or ORCAPOD_STORE)")
+            try:
+                database = databases.DeltaTableDatabase(store, create_base_path=False)
+            except OrcapodError as err:
+                raise fail(str(err)) from err
+        return load_saved(path, trusted, database)
+    if not path.is_file():
+        raise fail(f"no pipeline file at {str(path)!r}")
+    pipelines = pipelines_of(load_script(path))
     if len(pipelines) != 1:
-        raise _fail(
-            f"{str(path)!r} must define exactly one Pipeline at module level, found "
-            f"{len(pipelines)}"
+        names = ", ".join(repr(p.name) for p in pipelines)
+        advice = f" ({names}): save the one you mean (Pipeline.save) and pass the .json"
+        raise fail(
+            f"{path} must define exactly one Pipeline at its top level, found "
+            f"{len(pipelines)}{advice if pipelines else ''}"
         )
     return pipelines[0]
 
 
-def _node(pipeline: Pipeline, label: str) -> Any:
-    nodes = pipeline.nodes
-    if label not in nodes:
-        raise _fail(f"the pipeline has no node {label!r}; its nodes: {sorted(nodes)}")
-    node = nodes[label]
-    if not hasattr(node, "explain"):
-        raise _fail(f"node {label!r} is not a function node")
-    return node
+@contextmanager
+def _pipeline_file(path: Path, store: Path | None, trusted: bool) -> Iterator[Pipeline]:
+    """The pipeline of ``path`` (module docstring); a store directory the load created empty
+    is removed when the command is done."""
+    since = time.time() - _CLOCK_SLACK
+    pipeline = _load(path, store, trusted)
+    location = _store_of(pipeline)
+    made_now = location is not None and _is_empty(location) and location.stat().st_ctime >= since
+    try:
+        script = path.suffix != ".json"
+        if (
+            script
+            and store is not None
+            and (location is None or location.resolve() != store.resolve())
+        ):
+            raise fail(
+                f"{path}'s pipeline uses the store {location or 'it builds'}, not {store} "
+                "(--store or ORCAPOD_STORE): a script's pipeline keeps the store it builds, "
+                "a relative path resolving against the working directory as under orcapod "
+                "run; run this command from the folder you run the script in, or drop "
+                "--store (unset ORCAPOD_STORE)"
+            )
+        yield pipeline
+    finally:
+        if made_now and location is not None and _is_empty(location):
+            location.rmdir()
+
+
+def _empty_store(pipeline: Pipeline) -> Path | None:
+    """The pipeline's store when it holds nothing (no pipeline ever ran there)."""
+    location = _store_of(pipeline)
+    return location if location is not None and _is_empty(location) else None
 
 
 def explain_command(
     node: Annotated[str, typer.Argument(help="The function node's label.")],
-    pipeline_file: PipelineFileOption = None,
+    pipeline_file: PipelineFileOption,
     store: StoreOption = None,
+    trusted: TrustedOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Why the node's rows would be (or were) computed, grouped by reason. Read-only."""
-    if pipeline_file is None:
-        raise _fail("explain needs the user's functions: pass --pipeline-file FILE")
-    try:
-        explanation = _node(_load_pipeline(pipeline_file, _store(store)), node).explain()
-    except OrcapodError as err:
-        raise _fail(str(err)) from err
+    with _pipeline_file(pipeline_file, store, trusted) as pipeline:
+        target = function_node(pipeline, node)
+        empty = _empty_store(pipeline)
+        if empty is not None:
+            _notes.print(
+                f"note: the store {empty} holds nothing: no pipeline has run there, so every "
+                "row would be computed (a relative store path resolves against the working "
+                "directory, as under orcapod run)",
+                markup=False,
+            )
+        try:
+            explanation = target.explain()
+        except OrcapodError as err:
+            raise fail(str(err)) from err
     if as_json:
         print(json.dumps(explanation.to_dict(), default=str))
     else:
         console.print(str(explanation), markup=False, highlight=False)
+
+
+def _lineage_types(location: Path, node: str, pipeline: str | None) -> dict[str, Any]:
+    """The tag column types of the store's nodes that ``node`` may name (catalog)."""
+    view = open_store(None, location)
+    found: dict[str, set[str]] = {}
+    for info in view.nodes(pipeline):
+        if node in (info.label, info.name, info.function):
+            for column, name in info.tag_schema.items():
+                found.setdefault(column, set()).add(name)
+    return catalog_types({c: next(iter(t)) for c, t in found.items() if len(t) == 1})
 
 
 def lineage_command(
@@ -149,22 +215,29 @@ def lineage_command(
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="The pipeline's name in the store.")
     ] = None,
-    pipeline_file: PipelineFileOption = None,
+    pipeline_file: OptionalPipelineFileOption = None,
+    trusted: TrustedOption = False,
 ) -> None:
     """The full upstream path of one output row: functions, operators, source rows."""
     if output_format not in ("table", "prov"):
-        raise _fail(f"--format must be table or prov, got {output_format!r}")
-    tag = parse_where(where)
-    location = _store(store)
-    try:
-        if pipeline_file is not None:
-            lineage = _node(_load_pipeline(pipeline_file, location), node).lineage(tag)
-        elif location is None:
-            raise _fail("pass --store PATH or set ORCAPOD_STORE")
-        else:
-            lineage = store_lineage.lineage_from_store(location, node, tag, pipeline)
-    except OrcapodError as err:
-        raise _fail(str(err)) from err
+        raise fail(f"--format must be table or prov, got {output_format!r}")
+    parse_where(where)  # COLUMN=VALUE checked before anything is loaded
+    if pipeline_file is not None:
+        with _pipeline_file(pipeline_file, store, trusted) as loaded:
+            target = function_node(loaded, node)
+            tag = single_values(parse_where(where, arrow_types(target.output_schema()[0])))
+            try:
+                lineage = target.lineage(tag)
+            except OrcapodError as err:
+                raise fail(str(err)) from err
+    elif store is None:
+        raise fail("lineage reads a store: pass --store PATH or set ORCAPOD_STORE")
+    else:
+        tag = single_values(parse_where(where, _lineage_types(store, node, pipeline)))
+        try:
+            lineage = store_lineage.lineage_from_store(store, node, tag, pipeline)
+        except OrcapodError as err:
+            raise fail(str(err)) from err
     if output_format == "prov":
         print(json.dumps(lineage.to_prov(), indent=2, default=str))
         return
@@ -194,8 +267,9 @@ def lineage_command(
 
 def verify_command(
     node: Annotated[str, typer.Argument(help="The function node's label.")],
-    pipeline_file: PipelineFileOption = None,
+    pipeline_file: PipelineFileOption,
     store: StoreOption = None,
+    trusted: TrustedOption = False,
     sample: Annotated[
         float | None, typer.Option("--sample", help="Fraction of rows (default 0.01).")
     ] = None,
@@ -204,20 +278,40 @@ def verify_command(
     abs_tol: Annotated[float, typer.Option("--abs-tol", help="Absolute float tolerance.")] = 0.0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample.")] = None,
 ) -> None:
-    """Recompute a sample of stored rows (nothing stored) and compare; exit 1 on a mismatch."""
-    if pipeline_file is None:
-        raise _fail("verify needs the user's functions: pass --pipeline-file FILE")
-    tags = parse_where(where) or None
-    try:
-        report = _node(_load_pipeline(pipeline_file, _store(store)), node).verify(
-            sample=None if tags else sample,
-            tags=tags,
-            rel_tol=rel_tol,
-            abs_tol=abs_tol,
-            seed=seed,
+    """Recompute a sample of stored rows (nothing stored) and compare; exit 1 on a mismatch
+    or when no stored row was checked."""
+    if where and sample is not None:
+        raise fail("pass either --sample or --where, not both")
+    parse_where(where)  # COLUMN=VALUE checked before anything is loaded
+    with _pipeline_file(pipeline_file, store, trusted) as pipeline:
+        target = function_node(pipeline, node)
+        empty = _empty_store(pipeline)
+        if empty is not None:
+            raise fail(
+                f"the store {empty} holds nothing to verify: no pipeline has run there (a "
+                "relative store path resolves against the working directory, as under "
+                "orcapod run)"
+            )
+        tags = single_values(parse_where(where, arrow_types(target.output_schema()[0])))
+        try:
+            report = target.verify(
+                sample=None if tags else sample,
+                tags=tags or None,
+                rel_tol=rel_tol,
+                abs_tol=abs_tol,
+                seed=seed,
+            )
+        except OrcapodError as err:
+            raise fail(str(err)) from err
+    if report.checked == 0:
+        chosen = " ".join(f"--where {w}" for w in where or [])
+        raise fail(
+            f"node {node!r} has no stored row with {chosen}: nothing was verified (rows not "
+            "computed yet, failed or filtered have no stored output; see orcapod show / "
+            "orcapod logs --failed)"
+            if chosen
+            else f"node {node!r} has no stored row to verify: run the pipeline first"
         )
-    except OrcapodError as err:
-        raise _fail(str(err)) from err
     console.print(str(report), markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(1)

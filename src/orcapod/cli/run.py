@@ -2,9 +2,12 @@
 
 The file is executed as a module named ``__orcapod_run__`` (so an ``if __name__ ==
 "__main__":`` block in it does not run), with its folder first on ``sys.path`` so it can
-import its neighbours. Every ``Pipeline`` among its top-level names is then run, in the order
-the file defines them, and its summary printed; each run records itself in its store (run
-history, catalog, logs), where ``orcapod status`` and the other commands read it.
+import its neighbours (``orcapod.cli.loading``: a file that raises is reported with its own
+frames only). Every ``Pipeline`` among its top-level names is then run, in the order the file
+defines them, and its summary printed, followed by the command that shows the failures of
+each node with failed rows (``--store`` included, so it can be pasted); each run records
+itself in its store (run history, catalog, logs), where ``orcapod status`` and the other
+commands read it.
 
 ``--executor ray`` runs every function node on a local Ray (``RayExecutor()``); the default
 ``local`` keeps each node's own executor. ``--strict`` makes the command exit with status 1
@@ -14,23 +17,22 @@ retried by the next run). A node that raises stops the run and exits with status
 
 from __future__ import annotations
 
-import runpy
-import sys
+import os
+import shlex
 import warnings
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from orcapod import executors
+from orcapod.cli.loading import load_script, pipelines_of
 from orcapod.cli.options import console, fail
 from orcapod.errors import FailedRowsWarning, OrcapodError
 from orcapod.pipeline import Pipeline
 
-__all__ = ["ExecutorChoice", "pipelines_of", "run"]
-
-RUN_NAME = "__orcapod_run__"
+__all__ = ["ExecutorChoice", "run"]
 
 
 class ExecutorChoice(StrEnum):
@@ -38,27 +40,27 @@ class ExecutorChoice(StrEnum):
     RAY = "ray"
 
 
-def pipelines_of(namespace: dict[str, Any]) -> list[Pipeline]:
-    """The distinct pipelines among a module's top-level names, in definition order."""
-    found: list[Pipeline] = []
-    for value in namespace.values():
-        if isinstance(value, Pipeline) and all(value is not p for p in found):
-            found.append(value)
-    return found
-
-
-def _load(file: Path) -> dict[str, Any]:
-    if not file.is_file():
-        raise fail(f"no such file: {file}")
-    folder = str(file.resolve().parent)
-    sys.path.insert(0, folder)
+def _store_argument(pipeline: Pipeline) -> str:
+    """`` --store PATH`` naming the pipeline's local store (relative to the working directory
+    when inside it), or "" when it has none."""
+    base = getattr(pipeline.pipeline_database, "base_path", None)
+    if not isinstance(base, str) or "://" in base:
+        return ""
+    path = Path(base)
     try:
-        return runpy.run_path(str(file), run_name=RUN_NAME)
-    except OrcapodError as err:
-        raise fail(f"{file} raised while defining its pipelines: {err}") from err
-    finally:
-        if sys.path and sys.path[0] == folder:
-            sys.path.pop(0)
+        shown = str(path.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    return f" --store {shlex.quote(shown or os.curdir)}"
+
+
+def _failure_hints(pipeline: Pipeline, failed_nodes: tuple[str, ...]) -> list[str]:
+    """One command per node with failed rows that shows its failures."""
+    store = _store_argument(pipeline)
+    return [
+        f"see the failures with: orcapod logs {pipeline.name}.{label} --failed{store}"
+        for label in failed_nodes
+    ]
 
 
 def run(
@@ -72,7 +74,7 @@ def run(
     ] = False,
 ) -> None:
     """Run every pipeline FILE.py defines; print each run's summary."""
-    namespace = _load(file)
+    namespace = load_script(file)
     pipelines = pipelines_of(namespace)
     if not pipelines:
         raise fail(f"{file} defines no Pipeline at its top level: nothing to run")
@@ -86,9 +88,8 @@ def run(
         except OrcapodError as err:
             raise fail(f"pipeline {pipeline.name!r} stopped: {err}", code=2) from err
         console.print(str(summary))
-        if summary.failed:
-            failed += summary.failed
-            first = summary.failed_nodes[0]
-            console.print(f"see the failures with: orcapod logs {pipeline.name}.{first} --failed")
+        failed += summary.failed
+        for hint in _failure_hints(pipeline, summary.failed_nodes):
+            console.print(hint, markup=False)
     if strict and failed:
         raise typer.Exit(1)

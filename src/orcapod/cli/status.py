@@ -6,13 +6,16 @@ so they answer at once however many rows the nodes hold.
 ``status`` prints, per pipeline, its last run and one line per node: type, the rows it
 output in its last run, computed / reused / filtered / failed counts (function nodes), its
 status (``ok``, ``failed``: some of its rows failed; ``partial``: a node upstream of it has
-failed rows; ``error``: it raised; ``not run``) and the command that shows its failures.
-``runs`` prints the run history, newest first (``--pipeline`` keeps one pipeline,
-``--limit`` the newest N).
+failed rows; ``error``: it raised; ``not run``) and the command that shows its failures (with
+``--store`` naming the store as given, so it can be pasted as is). ``runs`` prints the run
+history, newest first (``--pipeline`` keeps one pipeline, which must be one of the store's;
+``--limit`` the newest N, N >= 0).
 """
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,6 +23,7 @@ import typer
 from orcapod.cli.options import (
     StoreArgument,
     StoreOption,
+    check_pipeline,
     console,
     open_store,
     print_rows,
@@ -50,6 +54,7 @@ def _duration(run: RunInfo) -> str:
 def status(store: StoreArgument = None, store_option: StoreOption = None) -> None:
     """Pipelines, nodes, rows, last run, failures and partial nodes of a store."""
     view = open_store(store, store_option)
+    given = shlex.quote(str(store or store_option or Path()))
     pipelines = view.pipelines()
     if not pipelines:
         console.print("no pipeline has run in this store yet (orcapod run FILE.py)")
@@ -73,7 +78,7 @@ def status(store: StoreArgument = None, store_option: StoreOption = None) -> Non
             if node.status in ("failed", "error"):
                 console.print(
                     f"  {node.label}: {node.failed} failed row(s); see orcapod logs "
-                    f"{node.name} --failed"
+                    f"{node.name} --failed --store {given}"
                 )
             elif node.status == "partial":
                 console.print(f"  {node.label}: partial (an upstream node has failed rows)")
@@ -86,16 +91,22 @@ def runs(
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N runs.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="Only the newest N runs.")
+    ] = None,
 ) -> None:
     """The run history of a store, newest first."""
     view = open_store(store, store_option)
+    check_pipeline(view, pipeline)
     history = view.runs(pipeline)
-    if limit is not None:
-        history = history[:limit]
     if not history:
         console.print("no run recorded in this store yet (orcapod run FILE.py)")
         return
+    if limit == 0:
+        console.print(f"--limit 0: none of the {len(history)} recorded run(s) shown")
+        return
+    if limit is not None:
+        history = history[:limit]
     print_rows(
         ["run", "pipeline", "started (UTC)", "took", *_COUNTS, "status"],
         [

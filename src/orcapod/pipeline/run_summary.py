@@ -9,6 +9,11 @@ Failures propagate visibly: ``status(label)`` is ``"failed"`` for a node with fa
 its own, ``"partial"`` for a node downstream (directly or not) of a node with failed rows -
 it saw only part of its input - and ``"ok"`` otherwise. The table gains a ``status`` column
 when any node is not ok.
+
+Decision: the table's ``rows`` column is the rows the node outputs after the run (computed
+plus reused: failed and filtered rows are not output), the same number ``orcapod status``,
+``orcapod graph`` and ``orcapod show`` give for the node; each input row is counted once in
+computed / reused / filtered / failed.
 """
 
 from __future__ import annotations
@@ -107,7 +112,8 @@ class PipelineRunSummary(Mapping[str, NodeRunSummary]):
         return self.failed == 0
 
     def rows(self) -> list[tuple[str, str, int, int, int, int, int]]:
-        """``(label, node type, computed, reused, filtered, failed, total)`` per node."""
+        """``(label, node type, computed, reused, filtered, failed, rows)`` per node, ``rows``
+        being the rows the node outputs (computed + reused; module docstring)."""
         return [
             (
                 label,
@@ -116,7 +122,7 @@ class PipelineRunSummary(Mapping[str, NodeRunSummary]):
                 s.reused,
                 s.filtered,
                 s.failed,
-                s.total,
+                s.computed + s.reused,
             )
             for label, s in self._summaries.items()
         ]
