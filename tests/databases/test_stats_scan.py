@@ -12,6 +12,7 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.delta_files import ROW_GROUP_ROWS
+from orcapod.databases.maintenance import delete_rows
 from orcapod.databases.queries import normalize_constraints
 from orcapod.databases.stats_scan import read_where
 from orcapod.databases.table_files import TableFiles, filesystem_of
@@ -110,3 +111,22 @@ def test_pending_rows_are_included(tmp_path: Path) -> None:
     db.add_records(PATH, _rows(50, 60), "id")  # not flushed
     got = db.get_records_with_column_value(PATH, {"n": [10, 55]}, "id", statistics=True)
     assert got is not None and sorted(got.column("n").to_pylist()) == [10, 55]
+
+
+def test_a_table_rewritten_by_a_maintenance_delete_is_read_by_its_text_values(
+    store: DeltaTableDatabase,
+) -> None:
+    # deltalake rewrites the files a delete touches with view types (string_view)
+    deleted = delete_rows(Path(store.base_path, *PATH), "__record_id", ["e000003"])
+    assert deleted == 1
+    fresh = DeltaTableDatabase(store.base_path)
+    where = {"name": ["s003", "s004"]}
+    got = fresh.get_records_with_column_value(PATH, where, "id", statistics=True)
+    assert got is not None and got.schema.field("name").type == pa.string()
+    assert "e000003" not in got.column("id").to_pylist()
+    assert sorted(got.column("id").to_pylist()) == sorted(
+        DeltaTableDatabase(store.base_path)
+        .get_records_with_column_value(PATH, where, "id")
+        .column("id")
+        .to_pylist()
+    )

@@ -66,8 +66,11 @@ def read_where(
         table = files.read_groups(file, lambda meta: _groups(meta, wanted))
         if table is None or table.num_rows == 0:
             continue
+        # conformed first: a file rewritten by deltalake itself (a maintenance delete) holds
+        # view types (``string_view``), which the filter kernels do not take
+        table = conform(table, schema)
         mask = constraint_mask(table, tests)
-        parts.append(conform(table if mask is None else table.filter(mask), schema))
+        parts.append(table if mask is None else table.filter(mask))
     rows = [p for p in parts if p.num_rows]
     if not rows:
         return schema.empty_table()
