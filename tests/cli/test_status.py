@@ -88,3 +88,31 @@ def test_runs_limits_are_never_negative(cli):
     assert "--limit" in done.stderr
     done = cli("runs", str(cli.store), "--limit", "0")
     assert done.stdout.strip() == "--limit 0: none of the 3 recorded run(s) shown"
+
+
+STRICT = """
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod("inverse")
+def invert(x: int) -> float:
+    return 1 / (x - 5)
+
+
+rows = [{"item": f"i{x:02d}", "x": x} for x in range(10)]
+strict = Pipeline("strict", DeltaTableDatabase("store"), error_policy="fail_fast")
+with strict:
+    invert.pod(DictSource(rows, tag_columns=["item"], source_id="a", record_id_column="item"))
+"""
+
+
+def test_status_of_a_run_stopped_by_an_error_shows_the_error_and_the_counts(fresh_project):
+    project = fresh_project(STRICT)
+    assert project("run", "study.py", check=None).returncode != 0
+    out = project("status", "store").stdout
+    # the five rows before the failing one were computed and stored, and one row failed
+    assert _line(out, "invert")[3:] == ["5", "0", "0", "1", "error"]
+    assert "the run stopped on:" in out and "division by zero" in out
+    assert "invert: 1 failed row(s)" in out

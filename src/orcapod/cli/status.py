@@ -74,11 +74,19 @@ def status(store: StoreArgument = None, store_option: StoreOption = None) -> Non
             numeric=("rows", *_COUNTS),
             wrap=False,
         )
+        if info.error:
+            console.print(f"  the run stopped on: {info.error}", markup=False)
         for node in nodes:
-            if node.status in ("failed", "error"):
+            if node.failed and node.status in ("failed", "error", "interrupted"):
                 console.print(
                     f"  {node.label}: {node.failed} failed row(s); see orcapod logs "
-                    f"{node.name} --failed --store {given}"
+                    f"{node.name} --failed --store {given}",
+                    markup=False,
+                )
+            if node.status == "interrupted":
+                console.print(
+                    f"  {node.label}: interrupted before it finished (the rows it stored are "
+                    "kept); run the pipeline again to go on"
                 )
             elif node.status == "partial":
                 console.print(f"  {node.label}: partial (an upstream node has failed rows)")

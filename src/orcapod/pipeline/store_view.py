@@ -97,6 +97,7 @@ class PipelineInfo:
     last_run: str | None
     last_run_at: datetime | None
     status: str  #: the last run's status
+    error: str | None = None  #: the last run's error, when an exception stopped it
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class StoreView:
                     last_run=None if run is None else run.run_id,
                     last_run_at=None if run is None else run.started_at,
                     status="not run" if run is None else run.status,
+                    error=None if run is None else run.error,
                 )
             )
         return out
