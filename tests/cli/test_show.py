@@ -112,3 +112,14 @@ def test_show_prints_array_outputs_in_every_format(fresh_project):
     grid = ("show", "grid", "--store", str(cli.store))
     assert "[[2, 4], [6, 8]]" in cli(*grid).stdout  # in its shape, not flattened
     assert json.loads(cli(*grid, "-f", "json").stdout)[0] == {"k": "a", "grid": [[2, 4], [6, 8]]}
+
+
+def test_negative_limits_and_ports_out_of_range_are_refused_by_the_options(cli):
+    store = str(cli.store)
+    for args in (
+        ("show", "study.compute_bmi", "--store", store, "-n", "-1"),
+        ("logs", "study.compute_bmi", "--store", store, "-n", "-2"),
+        ("ui", store, "--port", "99999"),
+    ):
+        done = cli(*args, check=2)
+        assert "Invalid value" in done.stderr and "Traceback" not in done.stderr

@@ -74,7 +74,9 @@ def _json_value(value: Any) -> Any:
 def show(
     node: NodeArgument,
     store_option: StoreOption = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most N rows.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, help="At most N rows.")
+    ] = None,
     format: Annotated[
         RowFormat, typer.Option("--format", "-f", help="table, csv or json.")
     ] = RowFormat.TABLE,
@@ -188,7 +190,7 @@ def logs(
         str | None,
         typer.Option("--run", help="Only this run's calls: its id or a prefix (orcapod runs)."),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most N entries.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="At most N entries.")] = 20,
     full: Annotated[
         bool, typer.Option("--full", help="Keep orcapod's own frames in tracebacks.")
     ] = False,

@@ -23,7 +23,9 @@ __all__ = ["ui"]
 def ui(
     store: StoreArgument = None,
     store_option: StoreOption = None,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port (0: a free one).")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: a free one).")
+    ] = 8765,
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (default: loopback only).")
     ] = "127.0.0.1",

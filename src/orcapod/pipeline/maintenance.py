@@ -41,6 +41,7 @@ from orcapod.databases.maintenance import delete_rows, find_tables
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import PipelineError
 from orcapod.nodes.function_node import FunctionNode
+from orcapod.nodes.summary import NodeType
 from orcapod.types.columns import INPUT_PACKET_HASH, RECORD_ID
 
 __all__ = ["Forgotten", "forget_function", "forget_node", "recompute_rows"]
@@ -81,7 +82,11 @@ def _function_node(pipeline: Any, label: str) -> FunctionNode:
             "(or load with trusted=True) to find its stored rows"
         )
     if not isinstance(node, FunctionNode):
-        function_nodes = [k for k, v in pipeline.nodes.items() if isinstance(v, FunctionNode)]
+        function_nodes = [
+            k
+            for k, v in pipeline.nodes.items()
+            if isinstance(v, FunctionNode) or pipeline.node_type(k) is NodeType.FUNCTION
+        ]
         raise PipelineError(
             f"pipeline {pipeline.name!r} has no function node {label!r}; its function nodes: "
             f"{function_nodes}"
