@@ -128,6 +128,7 @@ from orcapod.databases.paths import (
     RecordPath,
     check_dirnames,
     segment_dirname,
+    store_location,
     validate_path,
     validate_subpath,
 )
@@ -178,23 +179,7 @@ class DeltaTableDatabase(StoringBackend):
                 )
         if batch_size < 1:
             raise InputValidationError(f"batch_size must be at least 1, got {batch_size}.")
-        raw = os.fspath(base_path) if isinstance(base_path, (str, os.PathLike)) else None
-        if not isinstance(raw, str) or not raw.strip():
-            raise InputValidationError(
-                f"base_path must be a non-empty str or os.PathLike, got {base_path!r} "
-                f"({type(base_path).__name__}); pass the store's directory or an s3:// URI, e.g. "
-                "DeltaTableDatabase('store'). An empty path (an unset environment variable?) "
-                "would make the current directory the store."
-            )
-        if storage_options is not None and not (
-            isinstance(storage_options, Mapping)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in storage_options.items())
-        ):
-            raise InputValidationError(
-                f"storage_options must be a dict of str to str, got {storage_options!r:.80} "
-                f"({type(storage_options).__name__}); pass e.g. "
-                "storage_options={'AWS_REGION': 'us-east-1'}."
-            )
+        raw = store_location(base_path, storage_options)
         self._remote = "://" in raw
         if checkpoint_interval is None:
             checkpoint_interval = REMOTE_CHECKPOINT_INTERVAL if self._remote else 10

@@ -19,13 +19,17 @@ Decisions:
   ``check_dirnames`` refuses it. A local ``DeltaTableDatabase`` calls it in ``at(...)`` (so
   ``Pipeline(name, store)`` fails at construction) and for every table path, before the first
   read, so the error comes before anything is computed. Other backends have no such limit.
+* A store's location (``store_location``) must be a non-empty text or path: an empty one
+  (an unset environment variable, typically) would make the current directory the store.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from orcapod.errors import InputValidationError
 
@@ -35,6 +39,7 @@ __all__ = [
     "RecordPath",
     "join_path",
     "segment_dirname",
+    "store_location",
     "validate_note_name",
     "validate_path",
     "validate_subpath",
@@ -131,3 +136,27 @@ def validate_note_name(name: object) -> str:
             f"note name {name!r} must be letters, digits, '-' and '_' only; pick such a name"
         )
     return name
+
+
+def store_location(base_path: Any, storage_options: Any) -> str:
+    """``base_path`` as text, once it and ``storage_options`` are checked (module docstring):
+    ``InputValidationError`` for an empty or non-path location, or options that are not a
+    mapping of str to str."""
+    raw = os.fspath(base_path) if isinstance(base_path, (str, os.PathLike)) else None
+    if not isinstance(raw, str) or not raw.strip():
+        raise InputValidationError(
+            f"base_path must be a non-empty str or os.PathLike, got {base_path!r} "
+            f"({type(base_path).__name__}); pass the store's directory or an s3:// URI, e.g. "
+            "DeltaTableDatabase('store'). An empty path (an unset environment variable?) "
+            "would make the current directory the store."
+        )
+    if storage_options is not None and not (
+        isinstance(storage_options, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in storage_options.items())
+    ):
+        raise InputValidationError(
+            f"storage_options must be a dict of str to str, got {storage_options!r:.80} "
+            f"({type(storage_options).__name__}); pass e.g. "
+            "storage_options={'AWS_REGION': 'us-east-1'}."
+        )
+    return raw
