@@ -150,6 +150,18 @@ def test_ctrl_c_in_a_streaming_run_records_an_interrupted_run(store):
     (run,) = StoreView(store).runs()
     assert run.status == "interrupted"
     assert run.nodes["first"]["status"] == "interrupted"
+    assert run.nodes["first"]["computed"] == stored_rows(store, "first") == STOP_AT
+
+
+def test_fail_fast_in_a_streaming_run_records_what_it_stored(store):
+    pipeline = build(store, fails_at_seven, error_policy="fail_fast")
+    config = PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS)
+    with pytest.raises(ExecutionError):
+        pipeline.run(progress=False, config=config)
+    (run,) = StoreView(store).runs()
+    assert run.status == "error"
+    assert (run.nodes["first"]["computed"], run.nodes["first"]["failed"]) == (STOP_AT, 1)
+    assert stored_rows(store, "first") == STOP_AT
 
 
 # -- runs whose process is gone --------------------------------------------------------------

@@ -83,6 +83,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import lazy_module
@@ -91,8 +92,9 @@ from orcapod.errors import ChannelClosedError
 from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.engine.events import current_observer
 from orcapod.functions.pending import Pending
+from orcapod.nodes.node_run import attach_partial_summary
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.run_settings import RunSettings
+from orcapod.nodes.run_settings import COMPUTED, FAILED, FILTERED, REUSED, RunSettings
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.nodes.stream_lookup import NOTHING, Preparer
 from orcapod.nodes.stream_writer import StreamWriter
@@ -186,7 +188,7 @@ class _NodeStream:
                 elif self._ended and self._current is None:
                     break
             self._hand(wait=True)
-        except BaseException:
+        except BaseException as err:
             for _, _, pending in self._in_flight:  # calls still running are dropped
                 pending.cancel()
             self._in_flight.clear()
@@ -199,6 +201,8 @@ class _NodeStream:
                 for chunk in writer.chunks:
                     chunk.release_capture()
                     chunk.close_events()
+            if writer.error is None:  # what was committed before the stop, for the run history
+                attach_partial_summary(err, _stored_counts(self._settings.label, writer))
             raise
         writer.close(emit=True)
         if writer.error is not None:
@@ -388,3 +392,14 @@ async def stream_function(
         return await in_thread(stream.run, settings.label, on_cancel=cancelled)
     finally:
         await ahead.stop()
+
+
+def _stored_counts(label: str, writer: StreamWriter) -> NodeRunSummary:
+    """Rows computed, reused, filtered and failed that a stopped streaming run committed: the
+    chunks passed on, and the settled rows of those it held (never-called rows not counted)."""
+    counts = writer.counts.copy()
+    for chunk in writer.chunks:
+        settled = np.bincount(chunk.settled()[chunk.plan.codes], minlength=5)
+        counts += (settled[COMPUTED], settled[REUSED], settled[FILTERED], settled[FAILED])
+    computed, reused, filtered, failed = (int(c) for c in counts)
+    return NodeRunSummary(label, computed, reused, filtered, failed)
