@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,33 @@ def test_ctrl_c_on_a_running_process_records_an_interrupted_run(store):
     (run,) = StoreView(store).runs()
     assert run.status == "interrupted"
     assert run.computed == 3 == stored_rows(store, "waits_at_three")
+
+
+CALLS: list[int] = []
+
+
+@function_pod("y")
+def slow_square(x: int) -> int:
+    CALLS.append(x)
+    if len(CALLS) == 10:  # Ctrl-C while the node has every row read and its calls go on
+        os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.01)
+    return x * x
+
+
+def test_ctrl_c_stops_a_streaming_node_before_its_next_call(store):
+    CALLS.clear()
+    pipeline = Pipeline("stops", DeltaTableDatabase(store))
+    data = [{"item": f"i{x:03d}", "x": x} for x in range(300)]
+    with pipeline:
+        slow_square.pod(
+            DictSource(data, tag_columns=["item"], source_id="a", record_id_column="item"),
+            label="first",
+        )
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(progress=False, config=PipelineConfig(executor=ExecutorType.ASYNC_CHANNELS))
+    # the calls under way when Ctrl-C came end (and are kept); no other call starts
+    assert len(CALLS) < 20
+    (run,) = StoreView(store).runs()
+    assert run.status == "interrupted"
+    assert run.nodes["first"]["computed"] == stored_rows(store, "first") == len(CALLS)

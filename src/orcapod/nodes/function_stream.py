@@ -73,6 +73,11 @@ possible in a hand-built stream without system tags) and falling into two chunks
 reused the second time instead of as its first occurrence's outcome. Packet events are
 reported per chunk (each chunk is one engine run for observers); an output that cannot be
 stored is recorded as a failed row, but its event stays the call's own outcome.
+
+A run that stops (Ctrl-C cancels it, a node raises) starts no new call: the calls under way
+end, what finished is committed, and the exception carries the counts of the committed rows
+(``node_run.partial_summary``, for the run history). Without that check a cancelled node
+went on through every row it had read before it looked at a channel again.
 """
 
 from __future__ import annotations
@@ -166,6 +171,20 @@ class _NodeStream:
         #: calls timed (one by one) and the seconds they took; -1: the first, which may pay
         #: one-off costs (imports, connections), is not timed
         self._timing = [-1, 0.0]
+        #: set when the run is cancelled (Ctrl-C): no new call starts, the finished ones are
+        #: committed (``stop``)
+        self._stop: ChannelClosedError | None = None
+        #: what a run that stopped had committed (None: it did not stop, or it is unknown)
+        self.partial: NodeRunSummary | None = None
+
+    def stop(self, reason: ChannelClosedError) -> None:
+        """Start no call from now on (called from another thread when the run is cancelled):
+        the loop raises ``reason`` before its next call, after the calls under way end."""
+        self._stop = reason
+
+    def _check_stop(self) -> None:
+        if self._stop is not None:
+            raise self._stop
 
     def _threads(self) -> None:
         """From now on, look-ups and commits run in threads of their own."""
@@ -202,7 +221,8 @@ class _NodeStream:
                     chunk.release_capture()
                     chunk.close_events()
             if writer.error is None:  # what was committed before the stop, for the run history
-                attach_partial_summary(err, _stored_counts(self._settings.label, writer))
+                self.partial = _stored_counts(self._settings.label, writer)
+                attach_partial_summary(err, self.partial)
             raise
         writer.close(emit=True)
         if writer.error is not None:
@@ -224,6 +244,7 @@ class _NodeStream:
                     continue
                 item = next(calls, None)
                 if item is not None:
+                    self._check_stop()
                     self._start(chunk, *item)
                     if window == 1:  # the thin path: the call ran; collect it now
                         self._collect(*self._in_flight.popleft())
@@ -263,6 +284,7 @@ class _NodeStream:
         slow = False
         try:
             for packet, value in calls:
+                self._check_stop()
                 started = clock()
                 logger = chunk.begin(packet)
                 try:
@@ -383,6 +405,7 @@ async def stream_function(
 
     def cancelled() -> None:
         stop = ChannelClosedError(f"the run of node {settings.label!r} was cancelled")
+        stream.stop(stop)  # no new call; the ones under way end and are committed
         reader.close(stop)
         if output is not None:
             output.close(stop)
@@ -390,6 +413,10 @@ async def stream_function(
     ahead.start()
     try:
         return await in_thread(stream.run, settings.label, on_cancel=cancelled)
+    except asyncio.CancelledError as err:  # (the thread's own error stays in the thread)
+        if stream.partial is not None:
+            attach_partial_summary(err, stream.partial)
+        raise
     finally:
         await ahead.stop()
 
