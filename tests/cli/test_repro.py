@@ -242,3 +242,20 @@ def test_a_saved_pipeline_finds_the_module_saved_next_to_it(study: Path, orcapod
     done = orcapod_in(parent, "explain", "shifted", "--pipeline-file", "project/pipeline.json")
     assert done.returncode == 0, done.stderr
     assert "node 'shifted': computed 4 of 4 rows" in done.stdout
+
+
+def test_lineage_takes_a_node_as_every_command_does_and_lists_the_function_nodes(
+    project: Path,
+) -> None:
+    runner = CliRunner()
+    by_name = runner.invoke(app, ["lineage", "study.shift", "--where", "id=4"])
+    assert by_name.exit_code == 0, by_name.output
+    by_function = runner.invoke(app, ["lineage", "shift", "--where", "id=4"])
+    assert by_name.stdout.splitlines()[1:] == by_function.stdout.splitlines()[1:]  # (titles)
+    unknown = runner.invoke(app, ["lineage", "shfit", "--where", "id=4"])
+    assert unknown.exit_code == 1
+    assert "study.double" in unknown.stderr and "study.shift" in unknown.stderr
+    source = runner.invoke(app, ["lineage", "items", "--where", "id=4"])
+    assert source.exit_code == 1 and "source node" in source.stderr
+    other = runner.invoke(app, ["lineage", "shift", "--where", "id=4", "--pipeline", "nope"])
+    assert other.exit_code == 1 and "no pipeline 'nope'" in other.stderr

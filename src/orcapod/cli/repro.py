@@ -202,10 +202,44 @@ def _lineage_types(location: Path, node: str, pipeline: str | None) -> dict[str,
     return catalog_types({c: next(iter(t)) for c, t in found.items() if len(t) == 1})
 
 
+def _store_function(location: Path, node: str, pipeline: str | None) -> tuple[str, str | None]:
+    """The function, and its pipeline, of the function node ``node`` names in the store's
+    catalog: a node's label or ``PIPELINE.LABEL``, as every command takes it, or its
+    function's name (``(function, pipeline)``; fails listing the function nodes)."""
+    view = open_store(None, location)
+    pipelines = [p.name for p in view.pipelines()]
+    if pipeline is not None and pipeline not in pipelines:
+        raise fail(f"no pipeline {pipeline!r} in this store; its pipelines: {pipelines}")
+    nodes = view.nodes(pipeline)
+    functions = sorted({n.name for n in nodes if n.node_type == "function"})
+    named = [n for n in nodes if node in (n.label, n.name)]
+    if len(named) > 1:
+        raise fail(
+            f"several pipelines have a node {node!r}: {sorted(n.name for n in named)}; name "
+            "one as PIPELINE.LABEL or pass --pipeline"
+        )
+    if named:
+        (info,) = named
+        if info.node_type != "function" or info.function is None:
+            raise fail(
+                f"node {info.name!r} is {'an' if info.node_type == 'operator' else 'a'} "
+                f"{info.node_type} node; lineage starts from a function node's row: {functions}"
+            )
+        return info.function, info.pipeline
+    if any(n.function == node for n in nodes):
+        return node, pipeline
+    raise fail(
+        f"the store has no function node {node!r}; its function nodes: {functions or 'none'} "
+        "(a node's label, PIPELINE.LABEL or its function's name)"
+    )
+
+
 def lineage_command(
     node: Annotated[
         str,
-        typer.Argument(help="The function's name (or, with a pipeline file, the node's label)."),
+        typer.Argument(
+            help="The function node: its label or PIPELINE.LABEL (or its function's name)."
+        ),
     ],
     where: WhereOption = None,
     output_format: Annotated[
@@ -233,9 +267,10 @@ def lineage_command(
     elif store is None:
         raise fail("lineage reads a store: pass --store PATH or set ORCAPOD_STORE")
     else:
+        function, pipeline = _store_function(store, node, pipeline)
         tag = single_values(parse_where(where, _lineage_types(store, node, pipeline)))
         try:
-            lineage = store_lineage.lineage_from_store(store, node, tag, pipeline)
+            lineage = store_lineage.lineage_from_store(store, function, tag, pipeline)
         except OrcapodError as err:
             raise fail(str(err)) from err
     if output_format == "prov":
