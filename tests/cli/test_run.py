@@ -122,3 +122,30 @@ def test_a_file_that_raises_shows_one_error_line_and_only_the_users_frames(fresh
     assert 'File "study.py", line 2, in build' in done.stderr
     assert "typer" not in done.stderr and "runpy" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+INTERRUPTED = """
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod("y")
+def square(x: int) -> int:
+    if x == 5:  # as Ctrl-C in a terminal does
+        raise KeyboardInterrupt
+    return x * x
+
+
+pipeline = Pipeline("stops", DeltaTableDatabase("store"))
+with pipeline:
+    square.pod(DictSource([{"k": k, "x": k} for k in range(20)], tag_columns=["k"]))
+"""
+
+
+def test_ctrl_c_says_the_run_was_interrupted_and_what_is_kept(fresh_project):
+    cli = fresh_project(INTERRUPTED)
+    done = cli("run", "study.py", check=130)
+    assert "pipeline 'stops' interrupted" in done.stderr and "kept" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "interrupted" in cli("status", "store").stdout

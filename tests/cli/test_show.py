@@ -123,3 +123,38 @@ def test_negative_limits_and_ports_out_of_range_are_refused_by_the_options(cli):
     ):
         done = cli(*args, check=2)
         assert "Invalid value" in done.stderr and "Traceback" not in done.stderr
+
+
+ODD_VALUES = """
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod(["ratio", "raw"])
+def odd(x: int) -> tuple[float, bytes]:
+    return (float("nan") if x == 0 else float("inf") if x == 1 else x / 4), bytes([x, 255])
+
+
+pipeline = Pipeline("odd", DeltaTableDatabase("store"))
+with pipeline:
+    odd.pod(DictSource([{"k": k, "x": k} for k in range(3)], tag_columns=["k"]))
+"""
+
+
+def _strict(constant: str) -> None:
+    raise AssertionError(f"not strict JSON: {constant}")
+
+
+def test_show_writes_strict_json_and_bytes_alike_in_csv_and_json(fresh_project):
+    project = fresh_project(ODD_VALUES)
+    project("run", "study.py")
+    args = ("show", "odd", "--store", "store")
+    rows = json.loads(project(*args, "-f", "json").stdout, parse_constant=_strict)
+    assert rows == [
+        {"k": 0, "ratio": None, "raw": "00ff"},
+        {"k": 1, "ratio": None, "raw": "01ff"},
+        {"k": 2, "ratio": 0.5, "raw": "02ff"},
+    ]
+    table = list(csv.DictReader(io.StringIO(project(*args, "-f", "csv").stdout)))
+    assert [r["raw"] for r in table] == ["00ff", "01ff", "02ff"]

@@ -87,6 +87,12 @@ def run(
                 summary = pipeline.run(executor=chosen)
         except OrcapodError as err:
             raise fail(f"pipeline {pipeline.name!r} stopped: {err}", code=2) from err
+        except KeyboardInterrupt as err:
+            raise fail(
+                f"pipeline {pipeline.name!r} interrupted: the rows it stored are kept (see "
+                "orcapod status); run again to go on",
+                code=130,
+            ) from err
         console.print(str(summary))
         failed += summary.failed
         for hint in _failure_hints(pipeline, summary.failed_nodes):

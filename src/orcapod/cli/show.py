@@ -8,7 +8,8 @@ newest result per tag; tag columns, then output columns, sorted by tag) as a tab
 CSV or JSON (a list of row objects) for other programs. ``--limit N`` keeps the first N.
 An array value (a numpy array output) is shown in the table shortened like numpy prints it
 (``[0.0, 1.0, ..., 98.0, 99.0] (shape 100)``, on one line) and written in full to CSV (as
-JSON text) and to JSON, as nested lists in its shape.
+JSON text) and to JSON, as nested lists in its shape. The JSON is strict (what ``jq`` and
+JavaScript read): a NaN or infinite float is ``null``; bytes are hex text in CSV and JSON alike.
 
 ``logs`` prints one block per executed packet, newest first: when, its tags, ok or FAILED
 with the duration, then what it wrote to stdout and stderr, its Python log records and, for a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import sys
 from enum import StrEnum
@@ -63,12 +65,23 @@ _SHOWN_VALUES = 8  # an array of more values is shortened in the table (numpy's 
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _finite(value.tolist())
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, however nested, as None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def show(
@@ -89,7 +102,8 @@ def show(
         raise fail(str(err)) from err
     rows = _rows(table)
     if format is RowFormat.JSON:
-        console.out(json.dumps(rows, default=_json_value, ensure_ascii=False))
+        text = json.dumps(_finite(rows), default=_json_value, ensure_ascii=False, allow_nan=False)
+        console.out(text)
     elif format is RowFormat.CSV:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(table.column_names)
@@ -135,6 +149,8 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, np.ndarray):
         return json.dumps(value.tolist())
+    if isinstance(value, bytes):
+        return value.hex()
     return value
 
 
