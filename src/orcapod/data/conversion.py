@@ -38,15 +38,8 @@ Decisions where the design is silent:
   numpy arrays of exactly the declared dtype and shape (no silent casts). Arrays may sit in
   lists (``list[NDArray[...]]``, e.g. a batched array column), not in dict values. Values read
   back are read-only numpy arrays.
-* Values against a schema (``columns_to_table``, ``rows_to_table``, so every source given a
-  schema): a value is taken only when it is of the column's type, by the rule function outputs
-  follow (``orcapod.functions.validation``): ``int`` takes ints (not bools), ``float`` takes
-  ints and floats, ``date`` takes dates but not datetimes, and so on; a ``Path`` column also
-  takes ``str`` (a path written as text, as sources usually hold them) besides
-  ``os.PathLike`` objects. Anything else is a ``SchemaError`` naming the column, row and
-  value, never a silent conversion (Arrow would truncate ``2.999`` to ``2`` and a
-  datetime to its date). The check looks at the set of value types of a column (one pass in
-  C), not at each value in Python, so it stays cheap for millions of rows.
+* Values against a schema are checked before conversion (``orcapod.data.value_types``):
+  never a silent conversion.
 * NumPy scalars (``np.int64(5)``, ``np.float32``, ``np.bool_``, e.g. from ``arr.sum()``) are
   taken as the matching ``int``, ``float`` or ``bool``, as function outputs are; other numpy
   scalars (``np.datetime64``, complex) are refused: convert them with ``v.item()``.
@@ -57,18 +50,16 @@ Decisions where the design is silent:
 from __future__ import annotations
 
 import datetime as dt
-import os
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from orcapod.data.value_types import check_values, is_optional, strip_optional
 from orcapod.errors import SchemaError
 from orcapod.hashing.arrow_arrays import (
     array_type_of,
@@ -83,16 +74,13 @@ from orcapod.types.arrays import normalize_type
 __all__ = [
     "arrow_schema_to_schema",
     "arrow_to_python_type",
-    "check_values",
     "column_to_pylist",
     "columns_to_table",
     "infer_schema",
-    "is_optional",
     "needs_python_values",
     "python_to_arrow_type",
     "rows_to_table",
     "schema_to_arrow",
-    "strip_optional",
     "table_to_pylist",
     "with_large_types",
 ]
@@ -109,25 +97,6 @@ _SCALARS: dict[Any, pa.DataType] = {
     dt.timedelta: pa.duration("us"),
     Decimal: pa.decimal128(38, 18),
 }
-
-
-def is_optional(tp: Any) -> bool:
-    """Whether ``tp`` is ``T | None``."""
-    return _is_union(tp) and type(None) in typing.get_args(tp)
-
-
-def strip_optional(tp: Any) -> Any:
-    """``T | None`` -> ``T``; other types unchanged."""
-    if not _is_union(tp):
-        return tp
-    args = tuple(a for a in typing.get_args(tp) if a is not type(None))
-    if len(args) != 1:
-        raise SchemaError(f"union type {tp!r} is not supported; only `T | None` is")
-    return args[0]
-
-
-def _is_union(tp: Any) -> bool:
-    return isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
 
 
 def python_to_arrow_type(tp: Any) -> pa.DataType:
@@ -397,90 +366,6 @@ def infer_schema(
         else:
             fields[name] = _infer_value_type((row.get(name) for row in rows), name)
     return Schema(fields)
-
-
-# Value checks -----------------------------------------------------------------------------
-
-# The value types each scalar type takes, and the subclasses it refuses (see the docstring)
-_ACCEPTED: dict[Any, tuple[tuple[type, ...], tuple[type, ...]]] = {
-    int: ((int, np.integer), (bool,)),
-    float: ((int, float, np.integer, np.floating), (bool,)),
-    bool: ((bool, np.bool_), ()),
-    str: ((str,), ()),
-    bytes: ((bytes, bytearray), ()),
-    dt.datetime: ((dt.datetime,), ()),
-    dt.date: ((dt.date,), (dt.datetime,)),
-    dt.time: ((dt.time,), ()),
-    dt.timedelta: ((dt.timedelta,), ()),
-    Decimal: ((Decimal,), ()),
-}
-
-
-def _accepts(tp: Any, kind: type) -> bool:
-    if isinstance(tp, ArrayType):
-        return True  # checked by arrays_to_arrow, with the dtype and shape
-    if tp in _ACCEPTED:
-        accepted, refused = _ACCEPTED[tp]
-        return issubclass(kind, accepted) and not issubclass(kind, refused)
-    if isinstance(tp, type) and issubclass(tp, Path):
-        return issubclass(kind, (os.PathLike, str))
-    origin = typing.get_origin(tp)
-    if origin in (list, Sequence, tuple):
-        return issubclass(kind, (list, tuple))
-    return origin not in (dict, Mapping) or issubclass(kind, Mapping)
-
-
-def _first_mismatch(values: Sequence[Any], tp: Any) -> tuple[int, Any, Any] | None:
-    """(row, value, expected type) of the first value, or list item or dict entry of one,
-    that ``tp`` does not take; ``None`` when all fit."""
-    tp = strip_optional(tp)
-    kinds = set(map(type, values))
-    kinds.discard(type(None))
-    refused = {kind for kind in kinds if not _accepts(tp, kind)}
-    if refused:
-        row = next(i for i, v in enumerate(values) if type(v) in refused)
-        return row, values[row], tp
-    origin = typing.get_origin(tp)
-    if origin not in (list, Sequence, tuple, dict, Mapping):
-        return None
-    is_dict = origin in (dict, Mapping)
-    rows: list[int] = []
-    items: list[Any] = []
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        if is_dict and not all(isinstance(k, str) for k in value):
-            return i, value, tp
-        entries = value.values() if is_dict else value
-        items.extend(entries)
-        rows.extend(repeat(i, len(entries)))
-    hit = _first_mismatch(items, typing.get_args(tp)[1 if is_dict else 0])
-    return None if hit is None else (rows[hit[0]], hit[1], hit[2])
-
-
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type) and not typing.get_args(tp):
-        return tp.__name__
-    return repr(tp).replace("typing.", "")
-
-
-def check_values(values: Sequence[Any], tp: Any, column: str) -> None:
-    """Raise ``SchemaError`` naming the row and the value when a value of ``column`` is not
-    one that ``tp`` takes (see the module docstring); ``None`` is left to the caller."""
-    hit = _first_mismatch(values, normalize_type(tp))
-    if hit is None:
-        return
-    row, value, expected = hit
-    if expected is int and isinstance(value, float):
-        fix = "convert the values (int(v), round(v)) or declare the column as float"
-    elif expected is dt.date and isinstance(value, dt.datetime):
-        fix = "convert the values (v.date()) or declare the column as datetime"
-    else:
-        fix = f"make the values {_type_name(expected)} or change the column's type"
-    raise SchemaError(
-        f"column {column!r}, row {row}: expected {_type_name(expected)}, got "
-        f"{type(value).__name__} {value!r:.80}; {fix}"
-    )
 
 
 # Values -----------------------------------------------------------------------------------

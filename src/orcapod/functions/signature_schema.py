@@ -28,7 +28,8 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from orcapod.data.conversion import schema_to_arrow, strip_optional
+from orcapod.data.conversion import schema_to_arrow
+from orcapod.data.value_types import strip_optional
 from orcapod.errors import InputValidationError, SchemaError
 from orcapod.functions.validation import type_name
 from orcapod.types import ArrayType, Schema

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from orcapod.data.conversion import is_optional, strip_optional
+from orcapod.data.value_types import is_optional, strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.types import ArrayType
 from orcapod.types.arrays import normalize_type

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.data.conversion import strip_optional
+from orcapod.data.value_types import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.layout import StreamLayout

@@ -38,7 +38,8 @@ import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import pc
-from orcapod.data.conversion import python_to_arrow_type, strip_optional
+from orcapod.data.conversion import python_to_arrow_type
+from orcapod.data.value_types import strip_optional
 from orcapod.hashing import hash_rows
 
 __all__ = ["inner_join_indices", "is_identity", "join_key", "semi_join_indices", "take_rows"]

@@ -43,7 +43,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from orcapod.data.conversion import strip_optional
+from orcapod.data.value_types import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.indices import inner_join_indices, is_identity, join_key, take_rows

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from orcapod.data.conversion import strip_optional
+from orcapod.data.value_types import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.indices import is_identity, join_key, semi_join_indices, take_rows

@@ -34,7 +34,8 @@ import pyarrow as pa
 
 from orcapod._lazy import lazy_module
 from orcapod.contexts import DataContext
-from orcapod.data.conversion import python_to_arrow_type, strip_optional
+from orcapod.data.conversion import python_to_arrow_type
+from orcapod.data.value_types import strip_optional
 from orcapod.databases.records import restore_arrays
 from orcapod.errors import InputValidationError, SchemaError
 from orcapod.hashing.arrow_arrays import ARRAY_METADATA_KEY

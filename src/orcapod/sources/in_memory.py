@@ -31,7 +31,6 @@ import pyarrow as pa
 from orcapod.contexts import DataContext
 from orcapod.data.conversion import (
     arrow_to_python_type,
-    check_values,
     infer_schema,
     needs_python_values,
     rows_to_table,
@@ -39,6 +38,7 @@ from orcapod.data.conversion import (
     with_large_types,
 )
 from orcapod.data.frames import from_pandas, from_polars
+from orcapod.data.value_types import check_values
 from orcapod.errors import InputValidationError, SchemaError
 from orcapod.hashing.function_identity import function_code_hash, function_signature_hash
 from orcapod.sources.base import RootSource
