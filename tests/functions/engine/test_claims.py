@@ -114,7 +114,6 @@ def test_a_claim_marks_the_previous_batch_done_in_the_same_commit(
     store: Callable[[], ArrowDatabase],
 ) -> None:
     a, b = book(store, "a"), book(store, "b")
-    b.rows(None)  # b's run begins: what is finished from now on is this run's
     assert a.claim(["1", "2"]) == ["1", "2"]
     assert a.claim(["5"], finished=["1", "2"]) == ["5"]
     rows = b.rows(["1", "2", "5"])
@@ -246,9 +245,8 @@ def test_waiting_for_the_others_last_buckets_costs_one_look_up(
     it waits and again at the end (each look-up reads what the others committed since)."""
     other = book(store, "other")
     assert other.claim(["b", "c"]) == ["b", "c"]
+    other.finish(["b"])  # done before this process waits
     mine = book(store, "mine")
-    mine.rows(None)  # this process's run begins
-    other.finish(["b"])  # done in this run, before this process waits
     looked: list[list[int]] = []
 
     def compute(items: np.ndarray, heartbeat: object) -> None:
@@ -293,67 +291,6 @@ def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDa
     share_work(mine, buckets, compute, still_missing, poll_seconds=0.01, look_up=look_up)
     assert sorted(looked) == [4, 5, 8, 9]
     assert sorted(computed) == sorted(set(range(16)) - stored)
-
-
-def test_a_bucket_finished_before_a_books_first_read_belongs_to_an_earlier_run(
-    store: Callable[[], ArrowDatabase],
-) -> None:
-    """A bucket finished before a book first read the claims (by an earlier run) counts as not
-    done for it: it is claimed again (its failed rows retried, shared like any other work);
-    one finished after that read is done. A ``failed`` row is written beside ``done`` for the
-    buckets in ``failing``, and counts only when written in this run."""
-    earlier = book(store, "earlier")
-    earlier.failing.add("1")
-    assert earlier.claim(["1", "2"]) == ["1", "2"]
-    earlier.finish(["1", "2"])
-    rows = earlier.rows(None)
-    assert [r[1] for r in rows["1"]] == ["claimed", "done", "failed"]
-    assert [r[1] for r in rows["2"]] == ["claimed", "done"]
-    now, other = book(store, "now"), book(store, "other")
-    assert now.claim(["1"]) == ["1"]  # finished before its first read: not done for it
-    rows = now.rows(None)
-    assert not now.failed(rows["1"]) and now.status(rows["2"]) == (False, set())
-    other.failing.add("1")
-    other.finish(["1"])  # (in a real run only its holder marks it)
-    rows = now.rows(None)
-    assert now.status(rows["1"])[0] and now.failed(rows["1"])  # finished in this run
-    now.release(["1"])
-    assert book(store, "later").claim(["1", "2"]) == ["1", "2"]  # a later run's
-
-
-def test_share_work_does_not_retry_the_rows_another_process_saw_fail_in_this_run(
-    store: Callable[[], ArrowDatabase],
-) -> None:
-    """Items still missing in a bucket another process marked done with failed rows in this
-    run go to ``failed_elsewhere``, not computed again; those missing in a bucket done without
-    failures are computed here. A bucket whose items failed here is marked with a ``failed``
-    row (``failed``)."""
-    other, mine = book(store, "other"), book(store, "mine")
-    mine.rows(None)  # this process's run begins
-    assert other.claim(["b", "c"]) == ["b", "c"]
-    other.failing.add("b")
-    other.finish(["b", "c"])  # item 3 failed there; item 5 was not its to compute
-    stored = {2, 4}
-    computed: list[int] = []
-    reported: list[int] = []
-
-    def compute(items: np.ndarray, heartbeat: object) -> None:
-        computed.extend(items.tolist())
-        stored.update(x for x in items.tolist() if x != 1)  # item 1 fails here
-
-    buckets = {"a": np.array([0, 1]), "b": np.array([2, 3]), "c": np.array([4, 5])}
-    share_work(
-        mine,
-        buckets,
-        compute,
-        lambda items: items[~np.isin(items, list(stored))],
-        poll_seconds=0.01,
-        failed=lambda bucket: bucket == "a" and 1 not in stored,
-        failed_elsewhere=lambda items: reported.extend(items.tolist()),
-    )
-    assert sorted(computed) == [0, 1, 5] and reported == [3]
-    rows = book(store, "reader").rows(None)
-    assert [r[1] for r in rows["a"] if r[0] == "mine"][-2:] == ["done", "failed"]
 
 
 def test_share_work_claims_bounded_batches(store: Callable[[], ArrowDatabase]) -> None:

@@ -13,9 +13,9 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
 ``renewed``, ``released`` or ``done``:
 
 1. A process reads the claims once per pass (all of them: they are few, and a read by bucket
-   would make a table store keep an index of the column). A bucket with a ``done`` row
-   written in this run was finished by someone (its results are committed, its failures
-   recorded; "Failed rows" below); a bucket whose live owner (latest row
+   would make a table store keep an index of the column). A bucket with a
+   ``done`` row was finished by someone (its results are committed); a bucket whose live
+   owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
    left to them.
 2. To take free buckets (a batch of them, see ``sharing.share_work``) it appends a ``claimed`` row
@@ -44,39 +44,21 @@ each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``cla
    buckets, until every bucket is done, and looks the others' results up (at most once a
    second meanwhile, and once at the end).
 
-Claims never decide correctness: results are keyed by their input and stored at most once, so
-the worst case is duplicated work, never a wrong or lost row: a killed holder's results it had
-not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half a lease), a
-holder that outlives its lease while still computing, clocks that disagree by more than a lease,
-short work (below) that a process computes unshared while another joins, a process that starts
-after another marked a bucket holding failed rows done (it retries them: for it they failed in
-an earlier run, below). Claims are used only where they pay: on a store that other processes can
-see (``ArrowDatabase.persistent``), and when the missing rows take long enough
+Claims never decide correctness: results are keyed by their input and stored at most once,
+so the worst case is duplicated work, never a wrong or lost row: a killed holder's results
+it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
+a lease), a holder that outlives its lease while still computing, clocks that disagree by
+more than a lease, short work (below) that a process computes unshared while another joins,
+a run retrying the rows that failed in an earlier run over the same input (their buckets are
+done, so every process retries them). Claims are used only where they pay: on a store that other
+processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``orcapod.types.WorkClaims.min_work_seconds``, estimated from the faster of the first two
 calls: the first also pays one-off costs) that a commit and a read per batch are small beside
-the work. Those two calls (the first missing rows, in input order) are made under a claim of
-their buckets, so processes that start together do not each make them: the one that keeps the
-claim times them, the others join; a process that finds others holding live claims joins without
-timing (``orcapod.nodes.shared_work``). The buckets are the first one to three hex digits of the
-input hash (more digits for larger inputs: ``bucket_index``).
-
-Failed rows. A bucket is marked ``done`` once its rows were attempted, failed ones included;
-when some failed here, the same commit writes a ``failed`` row for the bucket beside its
-``done`` row (``ClaimBook.failing``; a process of an earlier version, which knows no ``failed``
-rows, sees the bucket done). A process sharing the work does not attempt the missing rows of a
-bucket marked done with failed rows: they failed in the run the process takes part in, and each
-is attempted once across the processes (``sharing.share_work``, ``failed_elsewhere``); a bucket
-marked done without failed rows whose rows are missing for this process (they were stored for
-the finisher: a result matching its ``cache_match`` but not this process's) has them computed
-here. Which run a ``done`` row belongs to is told by the first read of the claims a
-``ClaimBook`` makes (at the start of a node's run): the buckets finished before it (by an
-earlier run over the same input) count as not done for this book, so a run retries the rows that
-failed in an earlier run by claiming their buckets again, shared like any other missing rows
-(each retried once across the processes that start together); rows finished after it are this
-run's. A process starting while another finishes buckets with failed rows, before its own first
-read, retries them too (for it they failed in an earlier run): at worst a failed row is
-attempted once more, never left out. Deciding by that read rather than by the rows' times needs
-no agreement between the clocks of machines.
+the work. Those two calls (the first missing rows, in input order) are made under a claim
+of their buckets, so processes that start together do not each make them: the one that
+keeps the claim times them, the others join; a process that finds others holding live
+claims joins without timing (``orcapod.nodes.shared_work``). The buckets are the first one to three
+hex digits of the input hash (more digits for larger inputs: ``bucket_index``).
 
 Where claims are kept (a Delta store's object log, a SQL store's table) is
 ``orcapod.functions.engine.claim_logs``.
@@ -105,8 +87,6 @@ from orcapod.functions.engine.holders import surely_dead, this_process
 __all__ = ["ClaimBook", "beating", "bucket_index"]
 
 _LIVE = ("claimed", "renewed")
-#: the states written when a bucket is finished: ``failed`` beside ``done`` when rows failed
-_FINISHED = ("done", "failed")
 _HASH_PREFIX_LEN = len("arrow_row_v1:")
 
 
@@ -180,28 +160,13 @@ class ClaimBook:
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
     #: (when, rows) of the read that followed the last claim: every bucket's rows then
     latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
-    #: buckets this process finished with rows that failed: marking one done also writes a
-    #: ``failed`` row for it (module docstring, "Failed rows")
-    failing: set[str] = field(default_factory=set, repr=False)
-    #: (owner, at) of every append holding a finished row at this book's first read of the
-    #: claims: those rows belong to earlier runs (module docstring, "Failed rows")
-    _earlier: frozenset[tuple[str, dt.datetime]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.log = claim_log(self.database, self.path)
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
         """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
-        groups = tuple(
-            part
-            for buckets, state in groups
-            for part in (
-                ((buckets, state), ([b for b in buckets if b in self.failing], "failed"))
-                if state == "done"
-                else ((buckets, state),)
-            )
-            if len(part[0])
-        )
+        groups = tuple((buckets, state) for buckets, state in groups if len(buckets))
         if not groups:
             return
         now = dt.datetime.now(dt.UTC)
@@ -217,10 +182,6 @@ class ClaimBook:
 
     def _read(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         found = self.log.read()
-        if self._earlier is None:  # the first read: what was finished before this run
-            self._earlier = frozenset(
-                (row[0], row[2]) for _, row in found if row[1] in _FINISHED and row[0] != self.owner
-            )
         if buckets is not None:
             wanted = set(buckets)
             found = [row for row in found if row[0] in wanted]
@@ -230,11 +191,9 @@ class ClaimBook:
         return out
 
     def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
-        """``(done, live holders)`` of one bucket from its rows: done when marked done in
-        this run (after this book's first read: module docstring, "Failed rows"); holders:
-        owners whose latest row is a claim or a renewal that has not expired, written by a
-        process not surely dead."""
-        if any(state == "done" and self._this_run(owner, at) for owner, state, at, _, _ in rows):
+        """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
+        claim or a renewal that has not expired, written by a process not surely dead."""
+        if any(state == "done" for _, state, _, _, _ in rows):
             return True, set()
         now = dt.datetime.now(dt.UTC)
         latest: dict[str, ClaimRow] = {}
@@ -245,17 +204,6 @@ class ClaimBook:
             for owner, (_, state, _, expires, process) in latest.items()
             if state in _LIVE and expires > now and (owner == self.owner or not self._dead(process))
         }
-
-    def failed(self, rows: list[ClaimRow]) -> bool:
-        """Did rows of this bucket fail in this run, in the process that finished it (a
-        ``failed`` row written after this book's first read)?"""
-        return any(
-            state == "failed" and self._this_run(owner, at) for owner, state, at, _, _ in rows
-        )
-
-    def _this_run(self, owner: str, at: dt.datetime) -> bool:
-        """Was the finished row written at ``at`` by ``owner`` unseen at the first read?"""
-        return self._earlier is None or (owner, at) not in self._earlier
 
     def _dead(self, process: str | None) -> bool:
         """``holders.surely_dead``, remembered: a dead process for good, a live one until the

@@ -33,11 +33,6 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
   taking over expired buckets (or those of holders that are surely dead), until every
   bucket is done; it looks up the results of the buckets others finished at most once a
   second meanwhile, and once at the end.
-* A bucket is marked done once its rows were attempted, failed ones included (``failed``
-  tells which buckets held rows that failed: they are marked with a ``failed`` row too). A
-  row of such a bucket that another process finished is not attempted here: it failed in
-  this run, and goes to ``failed_elsewhere``, so a row failing for hours costs its hours
-  once, not once per process; the next run retries it (``claims``, "Failed rows").
 * An error releases every bucket it holds, so the others take them at once.
 
 Decisions, measured on an S3 API server on loopback (4 processes, 200 rows of 50 ms): there
@@ -81,8 +76,6 @@ def share_work(
     item_seconds: float = 0.0,
     commits: Commits | None = None,
     held: Sequence[str] = (),
-    failed: Callable[[str], bool] | None = None,
-    failed_elsewhere: Callable[[np.ndarray], object] | None = None,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -101,11 +94,7 @@ def share_work(
     a batch takes while there are that many (the calls the executor runs at once: a smaller
     batch would leave workers idle). ``held``: buckets this process claimed through ``book``
     before calling (in the book's last claim, whose read ``book.latest`` holds): they are
-    the first batch, computed before anything else is claimed. ``failed(bucket)``: did an
-    item of ``bucket`` fail here (asked once its batch is computed; the bucket is then marked
-    done with a ``failed`` row too, ``ClaimBook.failing``). ``failed_elsewhere(items)``:
-    items still missing in buckets another process marked done with failed rows in this run,
-    which are not computed here (without it they are computed here).
+    the first batch, computed before anything else is claimed.
 
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
@@ -136,7 +125,7 @@ def share_work(
     results up: ``look_up(items)`` (a read only) runs right after the claim, in that thread,
     and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
     """
-    sharer = Sharer(book, buckets, start, min_batch, look_up, failed_elsewhere)
+    sharer = Sharer(book, buckets, start, min_batch, look_up)
     sharer.item_seconds = item_seconds
     if commits is None and flush is not None:
         commits = SyncCommits(flush)
@@ -187,8 +176,6 @@ def share_work(
                     with holding.calls(ahead, pool) as beat:
                         compute(items, beat)
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
-                if failed is not None:  # (before it is marked done, with its commit)
-                    book.failing.update(b for b in batch.buckets if failed(b))
                 holding.computed(batch.buckets)
             # the buckets computed here are marked done first: others may be waiting for them
             holding.settle(sharer.take_lost(), sharer.take_finished(), holding.keep_alive(pool))
