@@ -4,8 +4,7 @@ A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
 
 * ``on_packets_start(run)``: the run starts; ``run.total`` input rows will be settled;
 * ``on_packets_settled(run, outcome, rows)``: ``rows`` rows settled without a call, in bulk
-  (``REUSED``: a recorded entry or a result-cache hit; ``FILTERED``: a stored ``None``;
-  ``FAILED``: a row that failed in another process sharing the run);
+  (``REUSED``: a recorded entry or a result-cache hit; ``FILTERED``: a stored ``None``);
 * ``on_packet_start(run, key)``: a call of the function starts for the packet ``key``;
 * ``on_packets_end(run, batch)``: calls that ended (``COMPUTED``, ``FILTERED`` or ``FAILED``),
   handed over in batches (a ``PacketBatch``: per call its key, outcome, rows settled, start
