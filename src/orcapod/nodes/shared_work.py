@@ -36,6 +36,19 @@ while the calls go on; a bucket is marked done once the commit holding its resul
 
 One claims table per code version, input and chunk: a rerun over a changed input (new rows),
 or a run's next chunk, forms its buckets afresh, not under finished ones.
+
+Failed rows. A row whose call fails is attempted once across the processes sharing a run:
+its bucket is marked ``failed`` (``claims``, "Failed rows") and the other processes do not
+call it again; a later run over the same input retries it (once across the processes that
+run together). Its failure is recorded once, by the process that attempted it. Each
+process's summary still counts every input row once, and counts such a row as failed (it has
+no result after this run; the call that failed was another process's): two processes sharing
+a run in which two rows fail each report ``failed=2``, while the function was called twice in
+all and the failures table holds two failures. Its packet event, for an observer, is a
+``FAILED`` settled without a call. Under ``ErrorPolicy.FAIL_FAST`` a process calls such a row
+itself (and stops at its failure). A row whose output the store could not hold is known
+failed only once its commit ran, after its bucket may have been marked ``done``: the others
+then attempt it once more.
 """
 
 from __future__ import annotations
@@ -55,7 +68,8 @@ from orcapod.functions.engine.lookup import Answers, lookup
 from orcapod.functions.engine.sharing import share_work
 from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
-from orcapod.nodes.run_settings import FILTERED, REUSED
+from orcapod.nodes.run_settings import FAILED, FILTERED, REUSED
+from orcapod.types import ErrorPolicy
 
 __all__ = ["compute_shared"]
 
@@ -129,12 +143,23 @@ def compute_shared(
     order = np.argsort(which, kind="stable")
     left = ~done[order]
     split = np.cumsum(np.bincount(which, minlength=len(names)))[:-1]
-    buckets = {
-        str(name): misses[rows[keep]]
-        for name, rows, keep in zip(
-            names, np.split(order, split), np.split(left, split), strict=True
-        )
+    every = {
+        str(name): misses[rows] for name, rows in zip(names, np.split(order, split), strict=True)
     }
+    buckets = {
+        name: every[name][keep] for name, keep in zip(every, np.split(left, split), strict=True)
+    }
+
+    def failed(bucket: str) -> bool:  # did a row of ``bucket`` (timed ones too) fail here?
+        return bool((work.outcome[every[bucket]] == FAILED).any())
+
+    def failed_elsewhere(items: np.ndarray) -> None:  # attempted by another process, failed
+        work.outcome[items] = FAILED
+        if work.reporter is not None:
+            assert work.groups is not None
+            work.settle(work.groups.members(items)[0], PacketOutcome.FAILED)
+
+    stop_at_failure = settings.error_policy is ErrorPolicy.FAIL_FAST
 
     constraints = work.constraints()
 
@@ -159,6 +184,8 @@ def compute_shared(
             item_seconds=took,
             commits=writer,
             held=held,
+            failed=failed,
+            failed_elsewhere=None if stop_at_failure else failed_elsewhere,
         )
 
 

@@ -293,6 +293,68 @@ def test_share_work_looks_results_up_with_each_claim(store: Callable[[], ArrowDa
     assert sorted(computed) == sorted(set(range(16)) - stored)
 
 
+def test_a_bucket_that_failed_in_an_earlier_run_is_open_again_and_a_done_one_stays_done(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    """A bucket finished with failed rows is marked ``failed``, not ``done``. For a book whose
+    first read of the claims came after that mark (a later run), the bucket is open again and
+    is claimed afresh; one marked ``failed`` after that read is finished (in this run); a
+    ``done`` bucket is finished for every run."""
+    earlier = book(store, "earlier")
+    earlier.failing.add("1")
+    assert earlier.claim(["1", "2"]) == ["1", "2"]
+    earlier.finish(["1", "2"])
+    rows = earlier.rows(None)
+    assert [r[1] for r in rows["1"]] == ["claimed", "failed"]
+    assert [r[1] for r in rows["2"]] == ["claimed", "done"]
+    now, other = book(store, "now"), book(store, "other")
+    other.rows(None)  # other's run begins too
+    assert now.claim(["1", "2"]) == ["1"]  # failed in an earlier run: open; done: finished
+    rows = now.rows(None)
+    assert now.status(rows["1"]) == (False, {"now"}) and not now.failed(rows["1"])
+    now.release(["1"])
+    other.failing.add("1")
+    assert other.claim(["1"]) == ["1"]
+    other.finish(["1"])  # it failed again, in this run
+    rows = now.rows(None)
+    assert now.status(rows["1"]) == (True, set()) and now.failed(rows["1"])
+    assert book(store, "later").claim(["1", "2"]) == ["1"]  # a later run's book
+
+
+def test_share_work_does_not_retry_the_rows_another_process_saw_fail_in_this_run(
+    store: Callable[[], ArrowDatabase],
+) -> None:
+    """Items still missing in a bucket another process marked ``failed`` in this run go to
+    ``failed_elsewhere``, not computed again; those missing in a bucket done without failures
+    are computed here. A bucket whose items failed here is marked ``failed`` (``failed``)."""
+    other, mine = book(store, "other"), book(store, "mine")
+    mine.rows(None)  # this process's run begins
+    assert other.claim(["b", "c"]) == ["b", "c"]
+    other.failing.add("b")
+    other.finish(["b", "c"])  # item 3 failed there; item 5 was not stored for this process
+    stored = {2, 4}
+    computed: list[int] = []
+    reported: list[int] = []
+
+    def compute(items: np.ndarray, heartbeat: object) -> None:
+        computed.extend(items.tolist())
+        stored.update(x for x in items.tolist() if x != 1)  # item 1 fails here
+
+    buckets = {"a": np.array([0, 1]), "b": np.array([2, 3]), "c": np.array([4, 5])}
+    share_work(
+        mine,
+        buckets,
+        compute,
+        lambda items: items[~np.isin(items, list(stored))],
+        poll_seconds=0.01,
+        failed=lambda bucket: bucket == "a" and 1 not in stored,
+        failed_elsewhere=lambda items: reported.extend(items.tolist()),
+    )
+    assert sorted(computed) == [0, 1, 5] and reported == [3]
+    rows = book(store, "reader").rows(None)
+    assert [r[1] for r in rows["a"] if r[0] == "mine"][-1] == "failed"
+
+
 def test_share_work_claims_bounded_batches(store: Callable[[], ArrowDatabase]) -> None:
     """Alone, a process claims a sixteenth of the work at first (before a claim's cost is
     known), never more than four sixteenths, and every bucket ends up done."""

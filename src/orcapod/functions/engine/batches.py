@@ -21,7 +21,10 @@ done, renews the ones held and releases the ones the last claim lost.
   is short, else a poll grows (up to ``POLL_GROWTH`` times) while nothing changes, as a poll
   costs requests on object storage. The results of buckets done elsewhere are looked up at
   most every ``LOOK_UP_SECONDS`` while the others' remaining work is longer than that, and
-  once at the end (rows that failed there are computed here).
+  once at the end. A row still missing then is not computed again when its bucket was
+  finished with failed rows in this run (``ClaimBook.failed``): it failed there, and is
+  handed to ``failed_elsewhere``; a missing row of a bucket done without failures (stored for
+  the finisher under another ``cache_match``) is computed here.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Sharer:
         start: int,
         min_batch: int,
         look_up: Callable[[np.ndarray], object] | None,
+        failed_elsewhere: Callable[[np.ndarray], object] | None = None,
     ) -> None:
         order = sorted(buckets)
         #: every bucket's place in the sorted order, and this process's start place in it
@@ -93,6 +97,12 @@ class Sharer:
         self.lost: list[str] = []  # buckets the last claim lost, released with the next commit
         self.finished: list[str] = []  # finished buckets a pass did not mark (``take``)
         self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
+        #: of the pending buckets, those finished elsewhere with failed rows (by the last
+        #: pass); of those set aside, the ones still to look up
+        self.failed_done: set[str] = set()
+        self.failed_elsewhere: set[str] = set()
+        #: where the rows that failed elsewhere go (None: they are computed here)
+        self.report_failed = failed_elsewhere
         self.looked_at = -math.inf
         self.poll = 0.0  # the current wait between polls
         self.read_at = 0.0  # when the claims the last pass used were read
@@ -169,6 +179,7 @@ class Sharer:
         rows = self._rows()
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
         self.status = status
+        self.failed_done = {b for b in pending if status[b][0] and book.failed(rows.get(b, []))}
         lost = set(self.lost)
         free = [
             b
@@ -249,14 +260,15 @@ class Sharer:
         work, at this process's last time per item and spread over them, is that short, a
         poll is half ``poll_seconds``). After a claim that lost every bucket to other
         processes the pause is a random part of ``poll_seconds`` instead. The results of the
-        buckets set aside are looked up (and the rows that failed there computed: True when
-        there were any) once every bucket is done, or at most every ``LOOK_UP_SECONDS``
-        meanwhile while the others' pending work is longer than that."""
+        buckets set aside are looked up (``look_up_done``: True when it computed rows) once
+        every bucket is done, or at most every ``LOOK_UP_SECONDS`` meanwhile while the
+        others' pending work is longer than that."""
         pending = self.pending
         done = [b for b in pending if self.status[b][0]]
         for bucket in done:
             del pending[bucket]
         self.done_elsewhere.extend(done)
+        self.failed_elsewhere.update(b for b in done if b in self.failed_done)
         # the others' pending work, spread over them, at this process's last time per item
         holders = {o for b in pending for o in self.status[b][1]} - {self.book.owner}
         left = sum(len(self.buckets[b]) for b in pending) * self.item_seconds
@@ -288,13 +300,24 @@ class Sharer:
         compute: Callable[[np.ndarray, Callable[[], None]], object],
         still_missing: Callable[[np.ndarray], np.ndarray],
     ) -> bool:
-        """Take note of the results of the buckets set aside as done elsewhere, computing the
-        rows that failed there: True when there were any."""
+        """Take note of the results of the buckets set aside as done elsewhere (one look-up).
+        A row still missing in a bucket finished with failed rows in this run failed there:
+        it goes to ``failed_elsewhere`` (when given), not computed again; the other rows
+        still missing are computed here (True when there were any)."""
         self.looked_at = time.monotonic()
         items = _joined([self.buckets[b] for b in self.done_elsewhere])
+        failed = _joined(
+            [self.buckets[b] for b in self.done_elsewhere if b in self.failed_elsewhere]
+        )
+        self.failed_elsewhere.difference_update(self.done_elsewhere)
         self.done_elsewhere = []
         left = still_missing(items) if len(items) else items
-        if len(left):  # finished elsewhere, but these rows failed there: try here
+        if len(left) and len(failed) and self.report_failed is not None:
+            there = np.isin(left, failed)
+            if there.any():
+                self.report_failed(left[there])
+                left = left[~there]
+        if len(left):  # finished elsewhere, but missing for this process: computed here
             compute(left, _no_heartbeat)
         return bool(len(left))
 

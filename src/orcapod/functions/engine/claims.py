@@ -10,12 +10,12 @@ bucket's claim.
 The claims (one log per function, code version and input, beside its results: a run over
 a changed input, such as one with new rows, forms its buckets afresh) are append-only rows;
 each row is ``(bucket, owner, process, state, at, expires_at)`` with state ``claimed``,
-``renewed``, ``released`` or ``done``:
+``renewed``, ``released``, ``done`` or ``failed`` (done, with rows that failed: below):
 
 1. A process reads the claims once per pass (all of them: they are few, and a read by bucket
-   would make a table store keep an index of the column). A bucket with a
-   ``done`` row was finished by someone (its results are committed); a bucket whose live
-   owner (latest row
+   would make a table store keep an index of the column). A bucket whose latest finishing
+   row is ``done``, or a ``failed`` one of this run, was finished by someone (its results
+   are committed); a bucket whose live owner (latest row
    ``claimed``/``renewed``, not expired, and its process not surely dead) is someone else is
    left to them.
 2. To take free buckets (a batch of them, see ``sharing.share_work``) it appends a ``claimed`` row
@@ -49,8 +49,8 @@ so the worst case is duplicated work, never a wrong or lost row: a killed holder
 it had not committed yet (at most about the node's ``FlushPolicy.seconds`` of work, or half
 a lease), a holder that outlives its lease while still computing, clocks that disagree by
 more than a lease, short work (below) that a process computes unshared while another joins,
-a run retrying the rows that failed in an earlier run over the same input (their buckets are
-done, so every process retries them). Claims are used only where they pay: on a store that other
+a process that starts after another finished a bucket whose rows failed (it retries them: for
+it they failed in an earlier run, below). Claims are used only where they pay: on a store that other
 processes can see (``ArrowDatabase.persistent``), and when the missing rows take long enough
 (``orcapod.types.WorkClaims.min_work_seconds``, estimated from the faster of the first two
 calls: the first also pays one-off costs) that a commit and a read per batch are small beside
@@ -59,6 +59,22 @@ of their buckets, so processes that start together do not each make them: the on
 keeps the claim times them, the others join; a process that finds others holding live
 claims joins without timing (``orcapod.nodes.shared_work``). The buckets are the first one to three
 hex digits of the input hash (more digits for larger inputs: ``bucket_index``).
+
+Failed rows. A bucket is finished once its rows were attempted, failed ones included: it is
+marked ``done``, or ``failed`` when some of its rows failed here (``ClaimBook.failing``). A
+process sharing the work does not attempt again the rows still missing in a bucket another
+process marked ``failed`` in this run (``sharing.share_work``, ``failed_elsewhere``): a row
+failing after an hour costs its hour once, not once per process. Which run a ``failed`` row
+belongs to is told by this book's first read of the claims (at the start of its node's run):
+one written before it belongs to an earlier run over the same input, and opens the bucket
+again, so a run retries the rows that failed in an earlier one by claiming their buckets
+afresh, shared like any other missing rows (only the rows after that ``failed`` row tell who
+holds it; the holder looks up what is stored first, so only the missing rows are computed).
+A ``done`` row is final whenever it was written. Deciding by that read rather than by the
+rows' times needs no agreement between machines' clocks; a process that starts after another
+finished a bucket with failed rows retries them (at worst a failed row is attempted once
+more, never left out). A process of an earlier version, which knows no ``failed`` rows, sees
+such a bucket as not finished and retries its rows.
 
 Where claims are kept (a Delta store's object log, a SQL store's table) is
 ``orcapod.functions.engine.claim_logs``.
@@ -160,13 +176,27 @@ class ClaimBook:
     _verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
     #: (when, rows) of the read that followed the last claim: every bucket's rows then
     latest: tuple[float, dict[str, list[ClaimRow]]] | None = field(default=None, repr=False)
+    #: buckets this process finished with rows that failed: they are marked ``failed``, not
+    #: ``done`` (module docstring, "Failed rows")
+    failing: set[str] = field(default_factory=set, repr=False)
+    #: (owner, at) of the ``failed`` rows at this book's first read of the claims: they
+    #: belong to earlier runs (module docstring, "Failed rows"); None before that read
+    _earlier: frozenset[tuple[str, dt.datetime]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.log = claim_log(self.database, self.path)
 
     def _append(self, *groups: tuple[Sequence[str], str]) -> None:
-        """Append (and commit, at once) one row per bucket of each ``(buckets, state)``."""
-        groups = tuple((buckets, state) for buckets, state in groups if len(buckets))
+        """Append (and commit, at once) one row per bucket of each ``(buckets, state)``; a
+        bucket of ``failing`` marked ``done`` is marked ``failed``."""
+        split: list[tuple[Sequence[str], str]] = []
+        for buckets, state in groups:
+            if state == "done" and self.failing:
+                split.append(([b for b in buckets if b not in self.failing], "done"))
+                split.append(([b for b in buckets if b in self.failing], "failed"))
+            else:
+                split.append((buckets, state))
+        groups = tuple((buckets, state) for buckets, state in split if len(buckets))
         if not groups:
             return
         now = dt.datetime.now(dt.UTC)
@@ -182,6 +212,10 @@ class ClaimBook:
 
     def _read(self, buckets: Sequence[str] | None) -> dict[str, list[ClaimRow]]:
         found = self.log.read()
+        if self._earlier is None:  # the first read: the failures of earlier runs
+            self._earlier = frozenset(
+                (row[0], row[2]) for _, row in found if row[1] == "failed" and row[0] != self.owner
+            )
         if buckets is not None:
             wanted = set(buckets)
             found = [row for row in found if row[0] in wanted]
@@ -190,10 +224,31 @@ class ClaimBook:
             out.setdefault(bucket, []).append(row)
         return out
 
+    def _finishing(self, rows: list[ClaimRow]) -> tuple[str | None, list[ClaimRow]]:
+        """How one bucket (its rows, oldest first) was finished in this run - ``"done"``,
+        ``"failed"`` or None (not finished) - and, when not, the rows that tell who holds it:
+        those after a ``failed`` row of an earlier run (it opens the bucket again: module
+        docstring, "Failed rows"), else all of them."""
+        for i in range(len(rows) - 1, -1, -1):
+            owner, state, at, _, _ = rows[i]
+            if state == "done":
+                return state, []
+            if state == "failed":
+                if self._earlier is not None and (owner, at) in self._earlier:
+                    return None, rows[i + 1 :]
+                return state, []
+        return None, rows
+
+    def failed(self, rows: list[ClaimRow]) -> bool:
+        """Was this bucket (its rows) finished in this run with rows that failed?"""
+        return self._finishing(rows)[0] == "failed"
+
     def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
-        """``(done, live holders)`` of one bucket from its rows: owners whose latest row is a
-        claim or a renewal that has not expired, written by a process not surely dead."""
-        if any(state == "done" for _, state, _, _, _ in rows):
+        """``(done, live holders)`` of one bucket from its rows: done when finished in this run
+        (``done``, or ``failed`` in this run); holders: owners whose latest row is a claim or a
+        renewal that has not expired, written by a process not surely dead."""
+        finished, rows = self._finishing(rows)
+        if finished is not None:
             return True, set()
         now = dt.datetime.now(dt.UTC)
         latest: dict[str, ClaimRow] = {}

@@ -33,6 +33,11 @@ The claims themselves (the table, what a live claim is, dead holders) are descri
   taking over expired buckets (or those of holders that are surely dead), until every
   bucket is done; it looks up the results of the buckets others finished at most once a
   second meanwhile, and once at the end.
+* A bucket is finished once its rows were attempted, failed ones included (``failed`` tells
+  which buckets held rows that failed here: they are marked ``failed``, not ``done``). A row
+  still missing in a bucket another process marked ``failed`` in this run is not attempted
+  here: it goes to ``failed_elsewhere``, so a row failing after hours costs its hours once,
+  not once per process; the next run retries it (``claims``, "Failed rows").
 * An error releases every bucket it holds, so the others take them at once.
 
 Decisions, measured on an S3 API server on loopback (4 processes, 200 rows of 50 ms): there
@@ -76,6 +81,8 @@ def share_work(
     item_seconds: float = 0.0,
     commits: Commits | None = None,
     held: Sequence[str] = (),
+    failed: Callable[[str], bool] | None = None,
+    failed_elsewhere: Callable[[np.ndarray], object] | None = None,
 ) -> None:
     """Compute every bucket's items exactly once across the processes sharing ``book``.
 
@@ -94,7 +101,11 @@ def share_work(
     a batch takes while there are that many (the calls the executor runs at once: a smaller
     batch would leave workers idle). ``held``: buckets this process claimed through ``book``
     before calling (in the book's last claim, whose read ``book.latest`` holds): they are
-    the first batch, computed before anything else is claimed.
+    the first batch, computed before anything else is claimed. ``failed(bucket)``: did an
+    item of ``bucket`` fail here (asked once its batch is computed; the bucket is then marked
+    ``failed``, ``ClaimBook.failing``). ``failed_elsewhere(items)``: the items still missing
+    in buckets another process marked ``failed`` in this run, not computed here (without it
+    they are computed here).
 
     A process claims several buckets per commit, a *batch* (guided self-scheduling): at most
     a sixteenth of all the items, and at most the free items divided by twice the number of
@@ -125,7 +136,7 @@ def share_work(
     results up: ``look_up(items)`` (a read only) runs right after the claim, in that thread,
     and ``still_missing(items, found)`` gets its answer. An error releases the buckets held.
     """
-    sharer = Sharer(book, buckets, start, min_batch, look_up)
+    sharer = Sharer(book, buckets, start, min_batch, look_up, failed_elsewhere)
     sharer.item_seconds = item_seconds
     if commits is None and flush is not None:
         commits = SyncCommits(flush)
@@ -176,6 +187,8 @@ def share_work(
                     with holding.calls(ahead, pool) as beat:
                         compute(items, beat)
                     sharer.item_seconds = (time.monotonic() - computing) / len(items)
+                if failed is not None:  # (before it is marked, with its commit)
+                    book.failing.update(b for b in batch.buckets if failed(b))
                 holding.computed(batch.buckets)
             # the buckets computed here are marked done first: others may be waiting for them
             holding.settle(sharer.take_lost(), sharer.take_finished(), holding.keep_alive(pool))
