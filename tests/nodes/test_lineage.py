@@ -283,3 +283,27 @@ def test_rows_sharing_every_tag_value_are_named_by_their_system_tags(tmp_path: P
     assert step.outputs == {"doubled": "4"}
     alone = lineage_from_store(tmp_path / "store", "doubled", where)
     assert [f.result_id for f in alone.functions] == [step.result_id]
+
+
+@function_pod("checked")
+def checked(height: float) -> float | None:
+    if height > 1.8:
+        raise ValueError("too tall to check")
+    return None if height < 1.7 else height
+
+
+def test_lineage_of_a_row_that_failed_or_was_filtered_says_so(tmp_path: Path) -> None:
+    """A row without output names why: its latest call failed (with the error), or the
+    function returned None for it; a tag no row has is still 'no stored row'."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FailedRowsWarning)
+        pipeline = _run(tmp_path, lambda: checked.pod(_subjects()))
+    with pytest.raises(InputValidationError, match=r"latest call failed \(ValueError: too tall"):
+        pipeline.checked.lineage({"subject": "bob"})
+    with pytest.raises(InputValidationError, match="filtered out: the function returned None"):
+        pipeline.checked.lineage({"subject": "ada"})
+    assert pipeline.checked.lineage({"subject": "cyd"}).functions[0].function == "checked"
+    with pytest.raises(InputValidationError, match="no stored row"):
+        pipeline.checked.lineage({"subject": "nobody"})
+    with pytest.raises(InputValidationError, match=r"latest call failed \(ValueError: too tall"):
+        lineage_from_store(tmp_path / "store", "checked", {"subject": "bob"})

@@ -10,7 +10,8 @@ Decisions:
   record of the node's CURRENT input (``current_entry_ids``: the entry ids of the current
   input rows with that tag, computed as a run computes them), so it describes the row
   ``node.as_table()`` shows; a tag whose current input has no result (not run yet, or its
-  call failed) is an error saying so. From the store alone the newest record is taken
+  call failed) is an error saying so (with the failure's error, or that the function filtered
+  the row out). From the store alone the newest record is taken
   (``orcapod.nodes.store_lineage``).
 * Several rows matching the tag is an error naming the tag columns not given; when every
   tag column is given (rows from different source rows sharing their tag values) it names
@@ -45,6 +46,10 @@ from orcapod.nodes.lineage import (
     tables_of,
 )
 from orcapod.types.columns import (
+    ERROR_MESSAGE,
+    ERROR_TIME,
+    ERROR_TYPE,
+    FAILURE_ID,
     INPUT_PACKET_HASH,
     PACKET_ID,
     PF_EXEC_PREFIX,
@@ -169,17 +174,47 @@ def trace_lineage(
     code_hash)`` finds those not given (a walk from the store alone); ``found``: the row's
     records when the caller already looked them up (``find_records``)."""
     records = find_records(target, where) if found is None else found
+    filtered = [r for r in records if r[1].get(PACKET_ID) is None]
     records = [r for r in records if r[1].get(PACKET_ID) is not None]
     if not records:
-        raise InputValidationError(
-            f"node {label!r} has no stored row with tag {dict(where)}; check the tag (values "
-            "are compared exactly) and that the node has run"
-        )
+        raise InputValidationError(_no_output(label, target, where, bool(filtered)))
     if len({r[1][PIPELINE_ENTRY_ID] for r in records}) > 1:
         raise InputValidationError(_ambiguous(label, where, records))
     walk = _Walk(dict(functions), operators or {}, locate)
     walk.record(target, records[0][1], 0)
     return Lineage(label, dict(where), tuple(walk.steps), tuple(walk.sources), tuple(walk.notes))
+
+
+def _no_output(label: str, tables: FunctionTables, where: Mapping[str, Any], filtered: bool) -> str:
+    """Why the row tagged ``where`` has no lineage: its function returned None for it, its
+    latest call failed (the newest failure recorded for the tag), or no row has that tag."""
+    if filtered:
+        return (
+            f"the row of node {label!r} with tag {dict(where)} was filtered out: the function "
+            "returned None for it, so it has no output to trace"
+        )
+    failures = []
+    for path in tables.record_paths:
+        try:
+            table = by_values(tables.pipeline_db.at("_failures"), path, where, FAILURE_ID)
+        except InputValidationError:  # list-valued tags: no failure look-up by value
+            table = None
+        if table is not None and table.num_rows:
+            failures.extend(table.select([ERROR_TYPE, ERROR_MESSAGE, ERROR_TIME]).to_pylist())
+    if failures:
+        last = max(failures, key=lambda f: f[ERROR_TIME])
+        error = str(last[ERROR_TYPE]).removeprefix("builtins.")
+        at = f"{last[ERROR_TIME]:%Y-%m-%d %H:%M:%S} UTC"
+        return (
+            f"the row of node {label!r} with tag {dict(where)} has no output: its latest call "
+            f"failed ({error}: {last[ERROR_MESSAGE]}, at {at}). See "
+            "node.failures() or `orcapod logs --failed`; fix the function or the input and "
+            "run again"
+        )
+    return (
+        f"node {label!r} has no stored row with tag {dict(where)}; check the tag (values "
+        "are compared exactly) and that the node has run"
+    )
 
 
 def _ambiguous(
