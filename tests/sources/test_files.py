@@ -1,6 +1,7 @@
 import polars as pl
+import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from orcapod.errors import InputValidationError
 from orcapod.sources import CSVSource, DeltaTableSource
@@ -38,6 +39,42 @@ def test_delta_table_source(tmp_path):
     assert DeltaTableSource(location, ["k"]).content_hash() != before
     with pytest.raises(InputValidationError, match="Delta table"):
         DeltaTableSource(tmp_path / "nothing", ["k"])
+
+
+def _record_ids(source):
+    table = source.as_table(columns={"system_tags": True})
+    column = next(c for c in table.column_names if c.startswith("_tag_record_id"))
+    return dict(zip(table.column("k").to_pylist(), table.column(column).to_pylist(), strict=True))
+
+
+def test_appending_to_a_delta_table_keeps_the_record_ids_of_its_old_rows(tmp_path):
+    location = tmp_path / "tbl"
+    write_deltalake(location, pa.table({"k": ["a", "b"], "v": [1, 2]}))
+    for key, value in (("c", 3), ("d", 4)):
+        write_deltalake(location, pa.table({"k": [key], "v": [value]}), mode="append")
+    DeltaTable(location).create_checkpoint()
+    write_deltalake(location, pa.table({"k": ["e"], "v": [5]}), mode="append")
+    source = DeltaTableSource(location, ["k"])
+    assert _record_ids(source) == {
+        "a": "row_0",
+        "b": "row_1",
+        "c": "row_2",
+        "d": "row_3",
+        "e": "row_4",
+    }
+    assert source.resolve_field("row_0", "v") == 1
+
+
+def test_a_partitioned_delta_table_reads_appended_rows_after_the_old_ones(tmp_path):
+    location = tmp_path / "tbl"
+    keys = [f"r{i}" for i in range(6)]
+    write_deltalake(
+        location, pa.table({"k": keys, "p": [i % 3 for i in range(6)]}), partition_by=["p"]
+    )
+    before = _record_ids(DeltaTableSource(location, ["k"]))
+    write_deltalake(location, pa.table({"k": ["new"], "p": [0]}), partition_by=["p"], mode="append")
+    after = _record_ids(DeltaTableSource(location, ["k"]))
+    assert after == {**before, "new": "row_6"}
 
 
 # --- file manifests (Path columns) ---------------------------------------------------------

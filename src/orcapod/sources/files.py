@@ -3,7 +3,8 @@
 Both read the data at construction, so a missing or unreadable file fails early with a clear
 error, and their content hash is the hash of the data read (not of the path), so an edited
 file always changes the identity. The default ``source_id`` is the file (or table directory)
-name: stable across edits, so adding rows to a file keeps the entry ids of the old rows.
+name: stable across edits. Without a ``record_id_column`` a row's record id is its position
+(``row_<i>``), so rows added at the end of a CSV file leave the old rows' ids as they were.
 
 CSV column types. ``schema`` fixes the type of some columns (others are inferred by
 ``pyarrow.csv``); a CSV cell holds text, so a column may be typed ``int``, ``float``, ``bool``,
@@ -15,13 +16,14 @@ the working directory of the process reading it), and an empty cell is a missing
 (``None``), never the current directory. Other types (lists, dicts, arrays) cannot be written
 in a CSV cell and are refused with ``SchemaError`` at construction.
 
+A Delta table is read in the order its files were written, each file's rows in order (see
+``orcapod.sources.delta_read``), so appending to the table keeps the record ids of the old
+rows; deleting, updating, compacting or Z-ordering rewrites files and moves their rows, so a
+Delta table whose rows are ever rewritten needs a ``record_id_column`` for stable record ids.
 A Delta table written by an orcapod database gives its numpy array columns back as arrays
 (their type is in the Delta schema's field metadata, see ``orcapod.hashing.arrow_arrays``).
-
-Delta tables are read through polars (``pl.read_delta``): with deltalake 1.6.6 and pyarrow 26,
-reading through ``DeltaTable.to_pyarrow_*`` makes the process abort at exit. polars and
-deltalake are imported when a ``DeltaTableSource`` is built, not with this module, so importing
-orcapod does not import them.
+polars and deltalake are imported when a ``DeltaTableSource`` is built, not with this module,
+so importing orcapod does not import them.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ from orcapod.sources.base import RootSource
 
 if TYPE_CHECKING:
     import pyarrow.csv as pacsv
+
+    from orcapod.sources import delta_read
 else:
     pacsv = lazy_module("pyarrow.csv")
+    delta_read = lazy_module("orcapod.sources.delta_read")
 
 __all__ = ["CSVSource", "DeltaTableSource"]
 
@@ -114,7 +119,13 @@ class CSVSource(RootSource):
 
 
 class DeltaTableSource(RootSource):
-    """A source over a Delta Lake table (its current version)."""
+    """A source over a Delta Lake table (its current version).
+
+    Rows are read in the order their files were written, so appending keeps the record ids
+    (``row_<i>``) of the old rows; deleting, updating, compacting (``optimize``) or
+    Z-ordering the table rewrites files and renumbers their rows. Pass a
+    ``record_id_column`` (a column of unique keys) for record ids that survive those too.
+    """
 
     def __init__(
         self,
@@ -129,22 +140,8 @@ class DeltaTableSource(RootSource):
         data_context: str | DataContext | None = None,
     ) -> None:
         location = str(delta_table_path)
-        options = dict(storage_options or {}) or None
         _check_local_table(location)
-        import polars as pl
-        from deltalake import DeltaTable
-        from deltalake.exceptions import DeltaError
-
-        try:
-            frame = pl.read_delta(location, storage_options=options)
-            delta_schema = pa.schema(
-                DeltaTable(location, storage_options=options).schema().to_arrow()
-            )
-        except (OSError, pl.exceptions.PolarsError, DeltaError) as err:
-            raise InputValidationError(
-                f"DeltaTableSource: cannot read a Delta table at {location!r}: {err}"
-            ) from err
-        table = frame.to_arrow()
+        table, delta_schema = delta_read.read_delta_table(location, storage_options)
         table = restore_arrays(_with_array_metadata(table.cast(_large(table.schema)), delta_schema))
         self.delta_table_path = location
         super().__init__(
