@@ -155,3 +155,12 @@ def test_pandas_column_of_mixed_values_is_a_schema_error_naming_it():
     frame = pd.DataFrame({"s": ["a", "b"], "x": [1, "q"]})
     with pytest.raises(SchemaError, match=r"column 'x' holds values of types \['int', 'str'\]"):
         DataFrameSource(frame, tag_columns=["s"])
+
+
+def test_a_list_source_named_like_its_default_tag_says_so_not_blames_a_tag_function():
+    with pytest.raises(InputValidationError, match="default tag column") as caught:
+        ListSource("element_index", [1, 2])
+    assert "pass a tag_function" in str(caught.value)
+    # with a tag function of other keys the name is free
+    source = ListSource("element_index", [1, 2], tag_function=lambda v, i: {"n": i})
+    assert source.keys() == (("n",), ("element_index",))

@@ -174,13 +174,20 @@ class ListSource(RootSource):
         label: str | None = None,
         data_context: str | DataContext | None = None,
     ) -> None:
+        if tag_function is None and name == "element_index":
+            raise InputValidationError(
+                "ListSource: the name 'element_index' is the default tag column, which numbers "
+                "the elements; name the packet column otherwise, or pass a tag_function that "
+                "returns other tag keys"
+            )
         expected = None if expected_tag_keys is None else set(expected_tag_keys)
         rows: list[dict[str, Any]] = []
         for i, element in enumerate(data):
             tag = dict(tag_function(element, i)) if tag_function else {"element_index": i}
             if name in tag:
                 raise InputValidationError(
-                    f"tag_function returned the key {name!r}, which is the packet column name"
+                    f"tag_function returned the key {name!r}, which is the packet column name; "
+                    "return other tag keys, or name the packet column otherwise"
                 )
             if expected is not None and set(tag) != expected:
                 raise InputValidationError(
