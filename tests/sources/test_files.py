@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from orcapod.errors import InputValidationError
+from orcapod.errors import InputValidationError, SchemaError
 from orcapod.sources import CSVSource, DeltaTableSource
 
 
@@ -75,6 +75,14 @@ def test_a_partitioned_delta_table_reads_appended_rows_after_the_old_ones(tmp_pa
     write_deltalake(location, pa.table({"k": ["new"], "p": [0]}), partition_by=["p"], mode="append")
     after = _record_ids(DeltaTableSource(location, ["k"]))
     assert after == {**before, "new": "row_6"}
+
+
+def test_a_csv_column_of_empty_cells_fails_at_construction_saying_to_pass_a_schema(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("id,v,w\na,,1\nb,,2\n")
+    with pytest.raises(SchemaError, match=r"column 'v'.*schema=\{'v': str\}"):
+        CSVSource(path, ["id"])
+    assert CSVSource(path, ["id"], schema={"v": int}).output_schema()[1]["v"] == int | None
 
 
 # --- file manifests (Path columns) ---------------------------------------------------------

@@ -164,3 +164,27 @@ def test_a_list_source_named_like_its_default_tag_says_so_not_blames_a_tag_funct
     # with a tag function of other keys the name is free
     source = ListSource("element_index", [1, 2], tag_function=lambda v, i: {"n": i})
     assert source.keys() == (("n",), ("element_index",))
+
+
+def test_a_frame_column_without_an_orcapod_type_fails_at_construction_saying_the_fix():
+    with pytest.raises(SchemaError, match=r"column 'v'.*pl\.col\('v'\)\.cast.*schema="):
+        DataFrameSource(pl.DataFrame({"id": ["a"], "v": [None]}), tag_columns=["id"])
+    with pytest.raises(SchemaError, match=r"column 'v'.*astype"):
+        DataFrameSource(pd.DataFrame({"id": ["a"], "v": [None]}), tag_columns=["id"])
+    with pytest.raises(SchemaError, match=r"column 'v'.*struct.*df\.unnest\('v'\)"):
+        DataFrameSource(pl.DataFrame({"id": ["a"], "v": [{"x": 1, "y": 2}]}), tag_columns=["id"])
+    # the fixes the messages name work
+    typed = DataFrameSource(
+        pl.DataFrame({"id": ["a"], "v": [None]}),
+        tag_columns=["id"],
+        schema=pa.schema([("id", pa.large_string()), ("v", pa.int64())]),
+    )
+    assert typed.output_schema()[1]["v"] == int | None
+    frame = pl.DataFrame({"id": ["a"], "v": [{"x": 1, "y": 2}]}).unnest("v")
+    assert DataFrameSource(frame, tag_columns=["id"]).keys() == (("id",), ("x", "y"))
+
+
+def test_an_arrow_column_of_untyped_lists_fails_at_construction_saying_the_fix():
+    table = pa.table({"id": ["a"], "v": pa.array([[None]], pa.list_(pa.null()))})
+    with pytest.raises(SchemaError, match=r"ArrowTableSource: column 'v'.*typed list"):
+        ArrowTableSource(table, tag_columns=["id"])

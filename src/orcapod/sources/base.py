@@ -1,7 +1,12 @@
 """``RootSource``: the shared base of every source — a stream made from outside data.
 
 A source holds the user's table (tag + packet columns only; a user column starting with ``_``
-is an error) and builds its enriched stream lazily, the first time rows are needed:
+is an error). Every tag and packet column must have an Arrow type orcapod has a Python type
+for; one that has not (a column of only nulls, whose type is Arrow's ``null``; a struct; a
+list of only nulls) is a ``SchemaError`` when the source is built, naming the column and how
+to give it a type (each source kind says it in its own terms: ``DataFrameSource`` names the
+polars/pandas cast, ``CSVSource`` its ``schema``), rather than at first use. The source
+builds its enriched stream lazily, the first time rows are needed:
 
 * system tags ``_tag_source_id::<schema hash 12>`` (the source id) and
   ``_tag_record_id::<schema hash 12>`` (``row_<i>``, or ``<col>=<value>`` with a
@@ -42,9 +47,14 @@ import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
-from orcapod.data.conversion import arrow_schema_to_schema, column_to_pylist, table_schema
+from orcapod.data.conversion import (
+    arrow_schema_to_schema,
+    arrow_to_python_type,
+    column_to_pylist,
+    table_schema,
+)
 from orcapod.databases import ArrowDatabase
-from orcapod.errors import FieldNotFoundError, InputValidationError
+from orcapod.errors import FieldNotFoundError, InputValidationError, SchemaError
 from orcapod.hashing import hash_object, hash_table
 from orcapod.sources.cached import CachedSource
 from orcapod.streams.arrow_table_stream import ArrowTableStream, schema_pipeline_hash
@@ -85,6 +95,18 @@ def _check_source_id(source_id: str) -> str:
             "choose another id"
         )
     return source_id
+
+
+def _inner_types(arrow_type: pa.DataType) -> Iterator[pa.DataType]:
+    """The types nested in ``arrow_type`` (list items, map keys and values, struct fields),
+    at every depth."""
+    if pa.types.is_map(arrow_type):
+        children = [arrow_type.key_type, arrow_type.item_type]
+    else:
+        children = [arrow_type.field(i).type for i in range(arrow_type.num_fields)]
+    for child in children:
+        yield child
+        yield from _inner_types(child)
 
 
 def _column_names(owner: str, name: str, value: Any) -> tuple[str, ...]:
@@ -167,6 +189,15 @@ class RootSource(StreamBase):
         packet_columns = tuple(
             n for n in names if n not in tag_columns and n not in system_tag_columns
         )
+        for name in (*tag_columns, *packet_columns):
+            arrow_type = table.schema.field(name).type
+            try:
+                arrow_to_python_type(arrow_type)
+            except SchemaError as err:
+                raise SchemaError(
+                    f"{type(self).__name__}: column {name!r} has Arrow type {arrow_type}, "
+                    f"which has no orcapod type; {self._type_fix(name, arrow_type)}"
+                ) from err
         self._raw = table.select([*tag_columns, *packet_columns, *system_tag_columns])
         self._tag_columns = tag_columns
         self._packet_columns = packet_columns
@@ -183,6 +214,33 @@ class RootSource(StreamBase):
         self._stream: ArrowTableStream | None = None
         self._empty: ArrowTableStream | None = None  # (see ``_schema_stream``)
         self._content_hash: ContentHash | None = None
+
+    def _type_fix(self, name: str, arrow_type: pa.DataType) -> str:
+        """How to give column ``name``, whose Arrow type has no orcapod type, one that has
+        (a source kind may say it in the terms of its input)."""
+        if pa.types.is_null(arrow_type):
+            return (
+                "it holds only nulls, so nothing gives it a type: cast it to the type its "
+                "values will have (table.cast(...), with e.g. pa.int64() for this column), or "
+                "drop it"
+            )
+        if pa.types.is_struct(arrow_type):
+            return (
+                "a struct column has no orcapod type: make each field a column of its own "
+                "(table.flatten()), or hold the values as a map (dict[str, T])"
+            )
+        inner = list(_inner_types(arrow_type))
+        if any(pa.types.is_struct(t) for t in inner):
+            return "its values hold structs, which have no orcapod type; use maps (dict[str, T])"
+        if any(pa.types.is_null(t) for t in inner):
+            return (
+                "its lists are empty or hold only nulls, so nothing gives their items a type: "
+                "cast it to a typed list (e.g. pa.large_list(pa.int64()))"
+            )
+        return (
+            "cast it to a supported type (bool, int, float, str, bytes, date and time types, "
+            "Decimal, lists, maps)"
+        )
 
     # Identity ----------------------------------------------------------------------------
     @property

@@ -117,6 +117,14 @@ class CSVSource(RootSource):
             data_context=data_context,
         )
 
+    def _type_fix(self, name: str, arrow_type: pa.DataType) -> str:
+        if pa.types.is_null(arrow_type):
+            return (
+                "its cells are all empty, so nothing gives it a type: pass "
+                f"schema={{{name!r}: str}} (or the type its values will have), or drop it"
+            )
+        return super()._type_fix(name, arrow_type)
+
 
 class DeltaTableSource(RootSource):
     """A source over a Delta Lake table (its current version).

@@ -5,7 +5,9 @@ of Python objects that is not one of the supported types is a ``SchemaError`` na
 schema (Python types or a ``pa.Schema``) checks the values, it never converts them: ``2.5`` in
 an ``int`` column is a ``SchemaError`` naming the column and row, not ``2``. A pandas object
 column Arrow cannot convert (e.g. ints mixed with strs) is a ``SchemaError`` naming it, as for
-``DictSource``.
+``DictSource``. A frame column orcapod has no type for (all nulls, which Arrow types
+``null``; a polars struct) is a ``SchemaError`` when the source is built, naming the cast,
+``schema=`` or ``unnest`` that fixes it.
 ``system_tag_columns``, ``infer_nullable`` and ``data_context`` are described in
 ``orcapod.sources.base``.
 
@@ -305,3 +307,18 @@ class DataFrameSource(RootSource):
             infer_nullable=schema is None,
             data_context=data_context,
         )
+
+    def _type_fix(self, name: str, arrow_type: pa.DataType) -> str:
+        if pa.types.is_null(arrow_type):
+            return (
+                "it holds only nulls, so nothing gives it a type: cast it to the type its "
+                f"values will have (polars: df.with_columns(pl.col({name!r}).cast(pl.Int64)); "
+                f"pandas: df[{name!r}].astype('Int64')), pass schema=pa.schema([...]) naming "
+                "its type, or drop it"
+            )
+        if pa.types.is_struct(arrow_type):
+            return (
+                "a struct column has no orcapod type: make each field a column of its own "
+                f"(polars: df.unnest({name!r})), or hold the values as a map (dict[str, T])"
+            )
+        return super()._type_fix(name, arrow_type)
