@@ -16,7 +16,8 @@ layout. Canonicalisation has two steps:
    binary / large_binary / binary_view /     large_binary (a fixed-size binary is bytes)
    fixed_size_binary
    list / large_list / fixed_size_list       large_list (a fixed-size list is a list)
-   map<k, v>                                 large_list<struct<key, value>> (entry order kept)
+   map<k, v>                                 large_list<struct<key, value>>, entries
+                                             sorted by key (see below)
    dictionary<v>                             v (decoded)
    date32 / date64                           date32 (date64 must hold whole days)
    time32 / time64 (any unit)                time64[ns]
@@ -37,6 +38,21 @@ layout. Canonicalisation has two steps:
    lists, struct children carrying their parent's nulls, struct fields sorted by name (a struct
    is a record, like a row), timestamps and durations as ``(seconds, nanoseconds)`` pairs (no
    overflow for any unit), decimals as 32-byte two's-complement words.
+
+A **map** (a ``dict[str, T]`` value) is a mapping, so its entry order is not part of its
+identity: ``{"b": 1, "a": 2}`` and ``{"a": 2, "b": 1}`` hash equal, as they compare equal in
+Python (and as ``hash_object`` sorts dict keys). After the cast, the entries of every map, at
+any depth (maps in lists, structs and other maps' keys or values), are sorted by key: one
+stable Arrow sort of all entries by (map index, key) per map column, then a ``take``, no loop
+over rows; one comparison pass first finds columns whose maps are in key order already and
+leaves them as they are. Keys of scalar types sort in their natural order (strings by code
+point, as Python's ``sorted``; numbers by value; NaN last), so a map whose keys are already
+sorted is hashed as its entries stand.
+Keys that Arrow cannot order (lists, structs, paths, arrays) sort by their 128-bit row hash
+(:mod:`orcapod.hashing.row_kernels`): arbitrary but fixed, and a function of the key's
+logical value only. Entries with equal keys (possible in Arrow, never in a Python dict) keep
+their relative order. A map still differs from a list of key/value structs (its logical type
+is ``map``).
 
 A **path value** (``pathlib.Path``) is stored as ``struct<path: large_string>`` — exactly one
 field named ``path``. It is identified by the content of the file (or directory) it names, not by
@@ -60,17 +76,19 @@ raise ``HashingError`` naming the column and the type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 from numpy.typing import NDArray
 
 from orcapod._lazy import pc
 from orcapod.errors import HashingError, SchemaError
 from orcapod.hashing.arrow_arrays import array_parts, array_type_of, is_array_type
+from orcapod.hashing.canon import Canon
 from orcapod.hashing.file_hashing import path_row_digest
+from orcapod.hashing.row_kernels import node_rows
 
 # PATH_STRUCT_TYPE and is_path_struct are defined here (canonicalisation needs them) and
 # exported from orcapod.hashing.arrow_hashing, the one place other layers import them from.
@@ -79,7 +97,6 @@ __all__ = ["Canon", "canonical_column", "column_descriptor"]
 PATH_STRUCT_TYPE: pa.DataType = pa.struct([pa.field("path", pa.large_string())])
 """Arrow representation of a ``pathlib.Path`` value: a struct with exactly one field ``path``."""
 
-Kind = Literal["null", "fixed", "bytes", "list", "struct"]
 Descriptor = str | list[Any]
 
 _TIME_FACTORS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -295,36 +312,122 @@ def _to_canonical_array(column: pa.Array | pa.ChunkedArray, where: str) -> pa.Ar
             f"canonical type {target} failed ({err}). For date64, store whole days or use a "
             "timestamp column."
         ) from err
-    if len(cast) == 1:
-        return cast[0]
     if not cast:
-        return pa.array([], type=target)
-    return pa.concat_arrays(cast)
+        combined = pa.array([], type=target)
+    else:
+        combined = cast[0] if len(cast) == 1 else pa.concat_arrays(cast)
+    if _holds_maps(column.type):
+        combined = _sort_map_entries(combined, column.type, where)
+    return combined
+
+
+# --- step 1b: map entries sorted by key ------------------------------------------------------
+
+
+def _holds_maps(t: pa.DataType) -> bool:
+    """True if a map sits anywhere in ``t`` (a type before the canonical cast)."""
+    if pa.types.is_map(t):
+        return True
+    if pa.types.is_dictionary(t):
+        return _holds_maps(t.value_type)
+    if _is_list_like(t):
+        return _holds_maps(t.value_type)
+    if pa.types.is_struct(t) and not is_path_struct(t):
+        return any(_holds_maps(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _list_parts(arr: pa.Array) -> tuple[NDArray[np.int64], pa.Array]:
+    """Offsets from 0 (a fresh buffer) and the values they index, of a large_list array."""
+    offsets = arr.offsets.to_numpy()
+    start, stop = int(offsets[0]), int(offsets[-1])
+    return offsets - start, arr.values.slice(start, stop - start)
+
+
+def _sort_map_entries(arr: pa.Array, t: pa.DataType, where: str) -> pa.Array:
+    """``arr`` (already of its canonical type; ``t`` is its type before the cast) with the
+    entries of every map, at any depth, sorted by key. Whole-array Arrow/numpy work: one
+    stable sort of all entries by (map index, key), no loop over rows."""
+    if pa.types.is_dictionary(t):
+        return _sort_map_entries(arr, t.value_type, where)
+    mask = arr.is_null() if arr.null_count else None
+    if pa.types.is_map(t):
+        offsets, entries = _list_parts(arr)
+        key, value = entries.flatten()
+        key = _sort_map_entries(key, t.key_type, f"{where}.key")
+        value = _sort_map_entries(value, t.item_type, f"{where}.value")
+        parent = np.repeat(np.arange(len(arr), dtype=np.int64), np.diff(offsets))
+        order = _entry_order(parent, key, f"{where}.key")
+        if order is not None:
+            key, value = key.take(order), value.take(order)
+        entry_type = arr.type.value_type
+        entries = pa.StructArray.from_arrays([key, value], fields=list(entry_type))
+        return pa.LargeListArray.from_arrays(pa.array(offsets), entries, type=arr.type, mask=mask)
+    if _is_list_like(t):
+        offsets, values = _list_parts(arr)
+        values = _sort_map_entries(values, t.value_type, f"{where}[]")
+        return pa.LargeListArray.from_arrays(pa.array(offsets), values, type=arr.type, mask=mask)
+    if pa.types.is_struct(t) and _holds_maps(t):
+        before = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
+        fields = list(arr.type)
+        children = [
+            _sort_map_entries(child, before[f.name], f"{where}.{f.name}")
+            for child, f in zip(arr.flatten(), fields, strict=True)
+        ]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=mask)
+    return arr
+
+
+def _orderable(t: pa.DataType) -> bool:
+    """Canonical scalar types that Arrow sorts in their natural order."""
+    return bool(
+        pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_temporal(t)
+        or pa.types.is_decimal(t)
+    )
+
+
+_KEY_ORDER_SEED = xxhash.xxh3_128(b"orcapod.map_key_order").digest()
+
+
+def _entry_order(parent: NDArray[np.int64], key: pa.Array, where: str) -> NDArray[np.int64] | None:
+    """Permutation sorting map entries by (map index, key), stable for equal keys; None when
+    they are in order already. Scalar keys sort in their natural order; keys Arrow cannot
+    order (lists, structs, paths, arrays) by their 128-bit row hash."""
+    if len(key) < 2:
+        return None
+    if _orderable(key.type):
+        if _in_key_order(parent, key):
+            return None  # one comparison pass, much cheaper than the sort
+        table = pa.table({"map": parent, "key": key})
+        indices = pc.sort_indices(table, sort_keys=[("map", "ascending"), ("key", "ascending")])
+        order: NDArray[np.int64] = indices.to_numpy().astype(np.int64)
+    else:
+        digests = node_rows(_extract(key, where), _KEY_ORDER_SEED)
+        order = np.lexsort((digests[1], digests[0], parent)).astype(np.int64)
+    if np.array_equal(order, np.arange(len(order))):
+        return None
+    return order
+
+
+def _in_key_order(parent: NDArray[np.int64], key: pa.Array) -> bool:
+    """True if, within every map, each key is at least the one before it (Arrow's order:
+    for floats, NaN after every number)."""
+    previous, following = key.slice(0, len(key) - 1), key.slice(1)
+    descending = pc.less(following, previous)
+    if pa.types.is_floating(key.type):
+        descending = pc.or_(
+            descending, pc.and_(pc.is_nan(previous), pc.invert(pc.is_nan(following)))
+        )
+    down: NDArray[np.bool_] = descending.to_numpy(zero_copy_only=False)
+    return not bool(np.any(down & (parent[1:] == parent[:-1])))
 
 
 # --- step 2: numpy views ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Canon:
-    """Canonical column: numpy views with every physical choice fixed (see module docstring).
-
-    ``kind`` decides which fields are set:
-
-    * ``fixed``: ``words`` (n, k) uint64, logical values in native byte order (the hashers
-      serialise them little-endian), zero under nulls;
-    * ``bytes``: ``offsets`` (n + 1 int64, from 0, null slots empty) and ``data`` (uint8);
-    * ``list``: ``offsets`` and one child; ``struct``: children sorted by name;
-    * ``null``: nothing.
-    """
-
-    kind: Kind
-    length: int
-    valid: NDArray[np.bool_] | None
-    words: NDArray[np.uint64] | None = None
-    offsets: NDArray[np.int64] | None = None
-    data: NDArray[np.uint8] | None = None
-    children: tuple[tuple[str, Canon], ...] = ()
 
 
 def canonical_column(column: pa.Array | pa.ChunkedArray, where: str) -> Canon:

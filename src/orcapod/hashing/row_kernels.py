@@ -1,8 +1,9 @@
 """Vectorised per-row hashing kernels behind ``hash_rows`` (method ``arrow_row_v1``).
 
-Input is the canonical column tree from :mod:`orcapod.hashing.arrow_canonical`; output is, per
-row, two independent 64-bit lanes, stored lane-major as a ``(2, n)`` uint64 array (so per-lane
-constants broadcast over long contiguous rows). No step loops per row: all work is whole-block
+Input is the canonical column tree (:mod:`orcapod.hashing.canon`, built by
+:mod:`orcapod.hashing.arrow_canonical`); output is, per row, two independent 64-bit lanes,
+stored lane-major as a ``(2, n)`` uint64 array (so per-lane constants broadcast over long
+contiguous rows). No step loops per row: all work is whole-block
 numpy operations, and long arrays are processed in cache-sized blocks (a block's temporaries
 stay in L2, and no large temporaries are allocated).
 
@@ -43,7 +44,7 @@ import numpy as np
 import xxhash
 from numpy.typing import NDArray
 
-from orcapod.hashing.arrow_canonical import Canon
+from orcapod.hashing.canon import Canon
 
 __all__ = ["derive_seed", "lanes", "mix_rows", "node_rows"]
 
