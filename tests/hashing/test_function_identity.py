@@ -157,6 +157,65 @@ def test_unhashable_constants_contribute_their_class(load: Loader):
     assert code(load(main=src.replace("x * 2", "x * 3")).f) != before
 
 
+FIGURES = """
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+OUT = HERE / "out"
+OUT.mkdir(exist_ok=True)
+LOOKUP = HERE / "lookup.txt"
+
+@dataclass
+class Settings:
+    scratch: Path
+
+SETTINGS = {"figures": OUT, "nested": Settings(HERE / "scratch")}
+
+def plot(x, where=OUT):
+    target = OUT / f"fig{x}.txt"
+    target.write_text(f"figure {x} {LOOKUP.read_text()}")
+    return target, SETTINGS, where
+"""
+
+
+def test_a_folder_the_function_writes_into_is_identified_by_its_location(
+    load: Loader, tmp_path: Path
+):
+    """A function that saves its outputs into a folder named by a constant keeps its code
+    hash when files appear in that folder, so its results are reused on the next run."""
+    (tmp_path / "lookup.txt").write_text("v1")
+    mod = load(main=FIGURES)
+    before = code(mod.plot)
+    mod.plot(1)
+    (tmp_path / "out" / "someone_elses.png").write_bytes(b"\x89PNG")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "tmp.bin").write_bytes(b"\0")
+    assert code(mod.plot) == code(load(main=FIGURES).plot) == before
+    assert function_signature_hash(mod.plot) == function_signature_hash(load(main=FIGURES).plot)
+    # another folder is another location
+    assert code(load(main=FIGURES.replace('HERE / "out"', 'HERE / "out2"')).plot) != before
+    # a file the function reads is still identified by its content
+    (tmp_path / "lookup.txt").write_text("v2")
+    assert code(load(main=FIGURES).plot) != before
+    (tmp_path / "lookup.txt").write_text("v1")
+    assert code(load(main=FIGURES).plot) == before
+
+
+def test_a_path_not_created_yet_is_identified_by_its_text(load: Loader):
+    src = """
+    from pathlib import Path
+
+    TARGET = Path("results/not-yet")
+
+    def f(x, into=Path("also/not-yet")):
+        return TARGET / str(x)
+    """
+    before = code(load(main=src).f)  # a default naming no file is no error
+    assert code(load(main=src.replace("results/not-yet", "results/elsewhere")).f) != before
+    assert code(load(main=src.replace("also/not-yet", "also/elsewhere")).f) != before
+
+
 def test_closures_defaults_and_partials(load: Loader):
     src = """
     import functools

@@ -152,6 +152,25 @@ def test_directory_hash_is_its_tree(tmp_path: Path):
     assert h(one) != h(two)
 
 
+def test_path_constants_mode_names_folders_by_location_and_files_by_content(tmp_path: Path):
+    folder, file = tmp_path / "out", tmp_path / "ref.txt"
+    folder.mkdir()
+    file.write_text("v1")
+    value = {"out": folder, "ref": file, "later": tmp_path / "missing"}
+    before = hash_object(value, path_constants=True)
+    (folder / "new.txt").write_text("written by the function")
+    assert hash_object(value, path_constants=True) == before
+    file.write_text("v2")
+    assert hash_object(value, path_constants=True) != before
+    assert hash_object(tmp_path / "a", path_constants=True) != hash_object(
+        tmp_path / "b", path_constants=True
+    )
+    # data values keep content identity, also after a path_constants hash on this thread
+    content = h(folder)
+    (folder / "more.txt").write_text("x")
+    assert h(folder) != content
+
+
 def test_dates_times_decimals_uuids():
     when = dt.datetime(2024, 5, 6, 7, 8, 9, 10)
     assert h(when) != h(when.date()) != h(when.time())

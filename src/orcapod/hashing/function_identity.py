@@ -25,6 +25,19 @@ result cache can tell when code changed. It hashes, with
   Installed and standard-library modules, functions and classes contribute only their
   qualified name plus the package ``__version__`` when the package has one.
 
+**Paths in code.** Every value above (constants, defaults, closure values, partial
+arguments, and paths inside them) is hashed with ``hash_object(..., path_constants=True)``:
+a ``pathlib.Path`` naming a regular file is identified by the file's content (a reference
+table or a model the function reads: editing it recomputes), while a path naming a directory,
+or nothing yet, is identified by its text. A folder named in code is a location (where the
+function writes its outputs, scratch space), not an input: files appearing in it, including
+the ones the function writes, must not change its identity, and hashing a large output tree
+on every code hash would be slow. The cost of the rule: files a function reads from a folder
+constant are not tracked (name the file itself, or pass it as a ``Path`` column, which is
+hashed by content as every data value is), and an absolute folder path (built from
+``__file__``) is part of the identity, so the same code in another checkout location is
+computed once there. Path values in data (columns, sources) are always hashed by content.
+
 "User code" is decided by file location: a module whose top-level package is in
 ``sys.stdlib_module_names``, a frozen module, or a file under the interpreter's stdlib or
 site-packages directories (for both ``sys.prefix`` and ``sys.base_prefix``) is *installed*;
@@ -123,7 +136,7 @@ class IdentityComponent:
 def function_code_hash(fn: Callable[..., Any]) -> ContentHash:
     """Hash of ``fn``'s normalised code and everything it transitively depends on."""
     structure = _CodeCollector().callable_component(fn)
-    return ContentHash(CODE_HASH_METHOD, hash_object(structure).digest)
+    return ContentHash(CODE_HASH_METHOD, _hash(structure).digest)
 
 
 def function_identity_components(
@@ -132,7 +145,7 @@ def function_identity_components(
     """``fn``'s code hash (as ``function_code_hash``) and its named components, sorted by key."""
     collector = _CodeCollector(record=True)
     structure = collector.callable_component(fn)
-    code_hash = ContentHash(CODE_HASH_METHOD, hash_object(structure).digest)
+    code_hash = ContentHash(CODE_HASH_METHOD, _hash(structure).digest)
     components = collector.components
     if not any(c.kind == "code" for c in components.values()):  # not a plain function
         components["code"] = IdentityComponent("code", "<callable>", code_hash.to_hex())
@@ -154,8 +167,14 @@ def value_summary(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _hash(value: Any) -> ContentHash:
+    """``hash_object`` of a value code refers to: a path naming a folder (or nothing yet) is
+    its text, a path naming a file its content (see the module docstring)."""
+    return hash_object(value, path_constants=True)
+
+
 def _digest(structure: Any) -> str:
-    return hash_object(structure).to_hex()
+    return _hash(structure).to_hex()
 
 
 def function_signature_hash(fn: Callable[..., Any]) -> ContentHash:
@@ -170,7 +189,7 @@ def function_signature_hash(fn: Callable[..., Any]) -> ContentHash:
     for p in sig.parameters.values():
         try:
             default = _optional(p.default, p.empty)
-            hash_object(default)
+            _hash(default)
         except HashingError as err:
             raise HashingError(
                 f"cannot hash the default of parameter {p.name!r} of "
@@ -178,7 +197,7 @@ def function_signature_hash(fn: Callable[..., Any]) -> ContentHash:
             ) from err
         params.append((p.name, p.kind.name, _optional(p.annotation, p.empty), default))
     structure = (tuple(params), _optional(sig.return_annotation, sig.empty))
-    return ContentHash(SIGNATURE_HASH_METHOD, hash_object(structure).digest)
+    return ContentHash(SIGNATURE_HASH_METHOD, _hash(structure).digest)
 
 
 def _optional(value: Any, empty: Any) -> tuple[bool, Any]:
@@ -351,7 +370,7 @@ def _code_structure(code: types.CodeType) -> tuple[Any, ...]:
 
 def _const_value(value: Any) -> Any:
     try:
-        hash_object(value)
+        _hash(value)
     except HashingError:
         return ("type", f"{type(value).__module__}.{type(value).__qualname__}")
     return value
@@ -545,7 +564,7 @@ class _CodeCollector:
 
     def _constant(self, value: Any) -> Any:
         try:
-            return ("value", hash_object(value).to_string())
+            return ("value", _hash(value).to_string())
         except HashingError:
             cls = type(value)
             if _is_user_class(cls):
@@ -559,7 +578,7 @@ class _CodeCollector:
         if isinstance(value, types.MethodType | types.BuiltinFunctionType):
             return self.callable_component(value)
         try:
-            return ("value", hash_object(value).to_string())
+            return ("value", _hash(value).to_string())
         except HashingError as err:
             raise HashingError(
                 f"cannot identify {what} of type {type(value).__qualname__}: {err} A function's "

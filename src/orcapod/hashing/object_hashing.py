@@ -28,7 +28,13 @@ Encodings and decisions:
   ``ContentHash``: its ``"<method>:<hex>"`` string.
 * ``pathlib.Path``: the content of the file, or for a directory its sorted tree of relative
   names and file contents (see ``file_hashing``); never the path string. Missing path ->
-  ``HashingError`` naming it.
+  ``HashingError`` naming it. With ``path_constants=True`` (how ``function_identity`` hashes
+  the values a function's code refers to) a path naming a regular file is still its content,
+  but any other path — a directory, or a path that does not exist yet — is its POSIX path text
+  as written: a folder in code is a location (where outputs go, scratch space), not input
+  data, and its contents (files the function itself writes there) must not change the
+  function's identity. The mode holds for every path inside the value (containers,
+  dataclasses, ``identity_structure()``); it is off for data values (rows, sources).
 * ``datetime``/``date``/``time``: ISO format (an aware value keeps its UTC offset);
   ``timedelta``: days, seconds, microseconds; ``Decimal``: its exact string (``1.5`` and
   ``1.50`` differ, as the scale is kept); ``UUID``: its 16 bytes.
@@ -51,6 +57,7 @@ import enum
 import functools
 import hashlib
 import math
+import os
 import re
 import struct
 import threading
@@ -77,18 +84,30 @@ OBJECT_HASH_METHOD = "object_v1"
 
 
 class _ActiveIds(threading.local):
-    """Ids of the containers being encoded on this thread (the cycle guard)."""
+    """Per-thread encoding state: ids of the containers being encoded (the cycle guard) and
+    whether paths are hashed as constants of code (``hash_object(..., path_constants=True)``)."""
 
     def __init__(self) -> None:
         self.ids: set[int] = set()
+        self.path_constants = False
 
 
 _active = _ActiveIds()
 
 
-def hash_object(obj: object) -> ContentHash:
-    """Stable ``object_v1`` hash of a supported value; see the module docstring."""
-    return ContentHash(OBJECT_HASH_METHOD, hashlib.sha256(_encode(obj)).digest())
+def hash_object(obj: object, *, path_constants: bool = False) -> ContentHash:
+    """Stable ``object_v1`` hash of a supported value; see the module docstring.
+
+    ``path_constants=True`` identifies a path that does not name a regular file (a folder, a
+    path not created yet) by its text instead of its content, at any depth of ``obj``; nested
+    ``hash_object`` calls (from ``identity_structure()``) keep the mode."""
+    if not path_constants or _active.path_constants:
+        return ContentHash(OBJECT_HASH_METHOD, hashlib.sha256(_encode(obj)).digest())
+    _active.path_constants = True
+    try:
+        return ContentHash(OBJECT_HASH_METHOD, hashlib.sha256(_encode(obj)).digest())
+    finally:
+        _active.path_constants = False
 
 
 def _item(tag: bytes, payload: bytes) -> bytes:
@@ -257,6 +276,8 @@ def _(obj: ContentHash) -> bytes:
 
 @_encode.register
 def _(obj: Path) -> bytes:
+    if _active.path_constants and not os.path.isfile(obj):
+        return _item(b"PL", obj.as_posix().encode("utf-8", "surrogatepass"))
     return _item(b"P", path_content_digest(obj))
 
 
