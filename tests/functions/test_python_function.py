@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
+import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,10 +15,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from orcapod import Pipeline, function_pod
 from orcapod.data import Packet
+from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError, PacketFunctionError, SchemaError
 from orcapod.executors import LocalExecutor
 from orcapod.functions import PythonPacketFunction
+from orcapod.sources import DictSource
 from orcapod.types import ArrayType, Schema, Shape
 
 
@@ -202,6 +208,7 @@ def test_wrong_arity_is_an_error_naming_the_keys() -> None:
         (bool, 1),
         (dt.date, dt.datetime(2024, 1, 1)),
         (Path, 3),
+        (Decimal, Decimal("0.1234567890123456789")),
     ],
 )
 def test_output_values_are_validated_against_the_schema(declared: Any, value: Any) -> None:
@@ -480,3 +487,30 @@ def test_values_call_runs_through_an_executor_subclass_and_awaits_async_results(
     bad.set_executor(LocalExecutor())
     with pytest.raises(PacketFunctionError, match="bad value for output key 'y'"):
         bad.values_call()(Packet({"x": 1}))
+
+
+class Grade(enum.StrEnum):
+    GOOD = "good"
+
+
+@function_pod(["when", "price", "grade", "spots"])
+def measure(h: int) -> tuple[dt.datetime, Decimal, str, NDArray[np.float64]]:
+    when = dt.datetime(2024, 1, 1, h, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    return when, Decimal("0.5"), Grade.GOOD, np.ones(2)
+
+
+@function_pod("report")
+def describe(when: dt.datetime, price: Decimal, grade: str, spots: np.ndarray) -> str:
+    return f"{when.hour} {when.tzinfo} {price} {type(grade).__name__} {spots.flags.writeable}"
+
+
+def test_a_downstream_function_sees_the_stored_values_standalone_and_in_a_pipeline(
+    tmp_path: Path,
+) -> None:
+    source = DictSource([{"id": "a", "h": 12}], tag_columns=["id"], source_id="s")
+    standalone = describe.pod(measure.pod(source)).as_table().to_pylist()
+    with Pipeline("chain", DeltaTableDatabase(tmp_path / "store")) as pipeline:
+        describe.pod(measure.pod(source))
+    pipeline.run()
+    expected = [{"id": "a", "report": "11 UTC 0.500000000000000000 str False"}]
+    assert standalone == pipeline.describe.as_table().to_pylist() == expected

@@ -3,15 +3,43 @@
 Output values. A packet function's return values must match its output schema, but checking
 them by building an Arrow array per packet costs tens of microseconds. Instead, for every
 output key a *coercer* is compiled once from the declared type: a small closure that returns
-the value (normalised where Arrow would accept it anyway) or raises ``TypeError`` describing
-the mismatch. The common scalar cases cost one ``type(v) is T`` test.
+the value or raises ``TypeError`` describing the mismatch. The common scalar cases cost one
+``type(v) is T`` test.
+
+Stored form. The value a coercer returns is the value the store gives back for it: the one a
+downstream function receives, whether the pods run standalone (``f.pod(stream)``, values
+passed on in memory) or in a pipeline (values read back from the store), and the one a rerun
+reproduces. Where the Arrow round trip changes a Python value, the coercer makes that change
+itself, decided per type when the coercer is built (from the column's Arrow type,
+``orcapod.data.conversion.python_to_arrow_type``), so other types cost nothing more:
+
+* ``datetime`` (stored as a UTC timestamp): an aware value is converted to UTC with the time
+  zone Arrow gives back (``ZoneInfo("UTC")``) - the same instant, so ``.hour`` is the UTC
+  hour in both modes; a naive value is taken as UTC (``orcapod.data.conversion``);
+* ``Decimal`` (stored as ``decimal128(38, 18)``): rescaled to 18 places, so ``Decimal("0.5")``
+  becomes ``Decimal("0.500000000000000000")`` (equal, but it prints with the stored scale); a
+  value the column cannot hold exactly (more than 18 places, more than 20 digits before the
+  point, NaN, infinity) is refused here rather than when it is stored;
+* ``time``: a time zone (which Arrow drops) is dropped;
+* ``str``/``bytes``/``date``/``Path``/``datetime``/``timedelta`` subclasses (``StrEnum``
+  members, ``pandas.Timestamp``, ``pandas.Timedelta``): the plain type, as stored (pandas
+  values lose their nanoseconds);
+* numpy arrays: a read-only array in native byte order and C order (an ``ndarray`` subclass
+  becomes a plain ``ndarray``; a masked array is refused, its mask cannot be stored). A
+  downstream function that modifies its input array in place fails in both modes alike,
+  instead of silently changing the upstream result;
+* ``int``/``float``/``bool`` values other than the exact type (numpy scalars, ``IntEnum``
+  members) become the exact type.
+
+A test keeps every one of these equal to the actual Arrow round trip.
 
 What each type accepts (anything else is rejected):
 
 * ``int``: ``int`` (not ``bool``) and numpy integers (converted to ``int``);
 * ``float``: ``float``, ``int`` (not ``bool``) and numpy numbers (converted to ``float``);
 * ``bool``: ``bool`` and ``numpy.bool_``; ``str``: ``str``; ``bytes``: ``bytes``/``bytearray``;
-* ``datetime``, ``date`` (not a ``datetime``), ``time``, ``timedelta``, ``Decimal``: instances;
+* ``datetime``, ``date`` (not a ``datetime``), ``time``, ``timedelta``, ``Decimal``: instances
+  (a ``Decimal`` that fits the stored scale and precision);
 * ``Path``: ``os.PathLike`` objects (converted to ``Path``);
 * ``list[T]``: a list or tuple whose items are ``T`` (converted to a list);
 * ``dict[str, T]``: a mapping with ``str`` keys and ``T`` values (converted to a dict);
@@ -37,6 +65,7 @@ non-optional parameter (its nulls would reach the function).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import os
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -45,7 +74,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from orcapod.data.conversion import python_to_arrow_type
 from orcapod.data.value_types import is_optional, strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.types import ArrayType
@@ -96,37 +127,171 @@ def _bool(v: Any) -> Any:
 
 
 def _str(v: Any) -> Any:
-    if type(v) is str or isinstance(v, str):
+    if type(v) is str:
         return v
+    if isinstance(v, str):  # a StrEnum member, ...: its text, as stored
+        return str.__str__(v)
     raise _fail(v, str)
 
 
 def _bytes(v: Any) -> Any:
-    if isinstance(v, bytes):
+    if type(v) is bytes:
         return v
-    if isinstance(v, bytearray):
-        return bytes(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(memoryview(v))
     raise _fail(v, bytes)
 
 
 def _date(v: Any) -> Any:
-    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+    if type(v) is dt.date:
         return v
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return dt.date(v.year, v.month, v.day)
     raise _fail(v, dt.date)
 
 
+_PATH = type(Path())
+
+
 def _path(v: Any) -> Any:
-    if isinstance(v, Path):
+    if type(v) is _PATH:
         return v
     if isinstance(v, os.PathLike):
         return Path(v)
     raise _fail(v, Path)
 
 
-def _instance(tp: type) -> Coercer:
+def _via_arrow(tp: Any, arrow_type: pa.DataType) -> Coercer:
+    """The value the store gives back, by an actual Arrow round trip (about 20 us a value):
+    for the rare values a Python rule does not cover (pandas timestamps, units other than
+    microseconds)."""
+
+    def stored(v: Any) -> Any:
+        try:
+            return pa.scalar(v, type=arrow_type).as_py()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as err:
+            raise TypeError(
+                f"{type(v).__name__} {v!r:.80} cannot be stored as {type_name(tp)} ({err})"
+            ) from err
+
+    return stored
+
+
+_EXACT_UNITS = ("us", "ns")  # Python values are microseconds: nothing to truncate
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NO_TIME = dt.timedelta(0)
+
+
+def _datetime(arrow_type: pa.DataType) -> Coercer:
+    """A ``datetime`` as its timestamp column gives it back: the same instant in the column's
+    time zone (a naive value taken as UTC), or the UTC wall-clock time for a column without
+    one."""
+    tp = dt.datetime
+    if not pa.types.is_timestamp(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
+        return _checked_instance(tp, _via_arrow(tp, arrow_type))
+    via_arrow = _via_arrow(tp, arrow_type)
+    if arrow_type.tz is None:
+
+        def naive(v: Any) -> Any:
+            if type(v) is dt.datetime:
+                if v.tzinfo is None:
+                    return v - _NO_TIME if v.fold else v  # arithmetic clears ``fold``
+                return _wall_clock(v, None) - (v.utcoffset() or _NO_TIME)
+            if isinstance(v, dt.datetime):
+                return via_arrow(v)
+            raise _fail(v, tp)
+
+        return naive
+    zone = pa.scalar(_EPOCH, type=arrow_type).as_py().tzinfo  # the tzinfo reads give
+    kept = arrow_type.tz in _UTC_NAMES  # a UTC value in ``zone`` is already stored form
+
+    def aware(v: Any) -> Any:
+        if type(v) is dt.datetime:
+            if kept and not v.fold:
+                if v.tzinfo is zone:
+                    return v
+                if v.tzinfo is dt.UTC:
+                    return _wall_clock(v, zone)
+            return zone.fromutc(_wall_clock(v, zone) - (v.utcoffset() or _NO_TIME))
+        if isinstance(v, dt.datetime):
+            return via_arrow(v)
+        raise _fail(v, tp)
+
+    return aware
+
+
+def _wall_clock(v: dt.datetime, tzinfo: dt.tzinfo | None) -> dt.datetime:
+    """``v``'s date and time with ``tzinfo`` and ``fold`` 0 (three times faster than
+    ``v.replace(tzinfo=...)``)."""
+    return dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo)
+
+
+def _time(arrow_type: pa.DataType) -> Coercer:
+    """A ``time`` as stored: Arrow keeps neither its time zone nor ``fold``."""
+    tp = dt.time
+    if not pa.types.is_time64(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
+        return _checked_instance(tp, _via_arrow(tp, arrow_type))
+
+    def time(v: Any) -> Any:
+        if type(v) is dt.time and v.tzinfo is None and not v.fold:
+            return v
+        if isinstance(v, dt.time):
+            return dt.time(v.hour, v.minute, v.second, v.microsecond)
+        raise _fail(v, tp)
+
+    return time
+
+
+def _timedelta(arrow_type: pa.DataType) -> Coercer:
+    tp = dt.timedelta
+    if not pa.types.is_duration(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
+        return _checked_instance(tp, _via_arrow(tp, arrow_type))
+    via_arrow = _via_arrow(tp, arrow_type)
+
+    def timedelta(v: Any) -> Any:
+        if type(v) is dt.timedelta:
+            return v
+        if isinstance(v, dt.timedelta):  # pandas.Timedelta: as Arrow truncates it
+            return via_arrow(v)
+        raise _fail(v, tp)
+
+    return timedelta
+
+
+def _decimal(arrow_type: pa.DataType) -> Coercer:
+    """A ``Decimal`` rescaled to its column's scale; one the column cannot hold exactly is
+    refused, as storing it would be."""
+    tp = Decimal
+    if not pa.types.is_decimal(arrow_type):
+        return _checked_instance(tp, _via_arrow(tp, arrow_type))
+    precision, scale = arrow_type.precision, arrow_type.scale
+    quantum = Decimal(1).scaleb(-scale)
+    zero = Decimal(0).scaleb(-scale)  # Arrow has no negative zero
+    context = decimal.Context(prec=precision, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+    def rescale(v: Any) -> Any:
+        if not isinstance(v, Decimal):
+            raise _fail(v, tp)
+        try:
+            stored = v.quantize(quantum, context=context)
+            if not stored.is_finite():
+                raise decimal.InvalidOperation(f"{v} is not finite")
+        except decimal.DecimalException as err:
+            raise TypeError(
+                f"{v!r:.80} cannot be stored as decimal({precision}, {scale}), which holds "
+                f"finite values with at most {scale} digits after the point and "
+                f"{precision - scale} before it; round it (v.quantize(Decimal('1e-{scale}')))"
+            ) from err
+        return zero if stored.is_zero() else stored
+
+    return rescale
+
+
+def _checked_instance(tp: type, stored: Coercer) -> Coercer:
     def check(v: Any) -> Any:
         if isinstance(v, tp):
-            return v
+            return stored(v)
         raise _fail(v, tp)
 
     return check
@@ -139,10 +304,14 @@ _SCALAR_COERCERS: dict[Any, Coercer] = {
     str: _str,
     bytes: _bytes,
     dt.date: _date,
-    dt.datetime: _instance(dt.datetime),
-    dt.time: _instance(dt.time),
-    dt.timedelta: _instance(dt.timedelta),
-    Decimal: _instance(Decimal),
+}
+
+# types whose stored form depends on their Arrow type: built per coercer from it
+_STORED_FORMS: dict[Any, Callable[[pa.DataType], Coercer]] = {
+    dt.datetime: _datetime,
+    dt.time: _time,
+    dt.timedelta: _timedelta,
+    Decimal: _decimal,
 }
 
 
@@ -156,13 +325,36 @@ def _array(tp: ArrayType) -> Coercer:
                 f"expected an array {tp!r}, got one with {problem} (convert it with .astype() "
                 "or .reshape())"
             )
+        if type(v) is not np.ndarray:
+            if isinstance(v, np.ma.MaskedArray):
+                raise TypeError(
+                    f"expected an array {tp!r}, got a masked array, whose mask cannot be "
+                    "stored; return v.filled(...) (or the data and the mask as two outputs)"
+                )
+            v = np.asarray(v)
+        flags = v.flags
+        if flags.writeable or not flags.c_contiguous or not v.dtype.isnative:
+            # the stored form: a read-only, C-ordered, native-order array (a view of the
+            # function's array when it is one already, else the copy storing it makes anyway)
+            if flags.c_contiguous and v.dtype.isnative:
+                v = v.view()
+            else:
+                v = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("="))
+            v.flags.writeable = False
         return v
 
     return check
 
 
+def _key(k: Any, tp: Any) -> str:
+    if isinstance(k, str):  # a StrEnum member, ...: its text, as stored
+        return str.__str__(k)
+    raise TypeError(f"expected {type_name(tp)}, got a key {k!r} that is not str")
+
+
 def make_coercer(tp: Any) -> Coercer:
-    """A function checking (and normalising) one value of type ``tp``; raises ``TypeError``."""
+    """A function checking one value of type ``tp`` and returning it in its stored form (see
+    the module docstring); raises ``TypeError``."""
     tp = normalize_type(tp)
     if isinstance(tp, ArrayType):
         return _array(tp)
@@ -175,6 +367,8 @@ def make_coercer(tp: Any) -> Coercer:
         return optional
     if tp in _SCALAR_COERCERS:
         return _SCALAR_COERCERS[tp]
+    if tp in _STORED_FORMS:
+        return _STORED_FORMS[tp](python_to_arrow_type(tp))
     if isinstance(tp, type) and issubclass(tp, Path):
         return _path
     origin = typing.get_origin(tp)
@@ -196,9 +390,8 @@ def make_coercer(tp: Any) -> Coercer:
                 raise _fail(v, tp)
             out = {}
             for k, x in v.items():
-                if not isinstance(k, str):
-                    raise TypeError(f"expected {type_name(tp)}, got a key {k!r} that is not str")
-                out[k] = value(x)
+                key = k if type(k) is str else _key(k, tp)
+                out[key] = value(x)
             return out
 
         return mapping
