@@ -399,6 +399,18 @@ def test_pickles_and_copies_with_standard_pickle() -> None:
         assert clone.call(Packet({"x": 2, "y": 3}))["sum"] == 5  # type: ignore[index]
 
 
+def stamp(x: int) -> tuple[dt.datetime, Decimal, list[int]]:
+    return dt.datetime(2024, 1, 1, x), Decimal(x), [x]
+
+
+def test_a_function_with_any_output_types_pickles() -> None:
+    import pickle
+
+    pf = PythonPacketFunction(stamp, ["when", "amount", "items"])
+    out = pickle.loads(pickle.dumps(pf)).call(Packet({"x": 2}))
+    assert out is not None and out["amount"] == Decimal(2) and out["when"].hour == 2
+
+
 # --- numpy arrays ---------------------------------------------------------------------
 
 

@@ -183,23 +183,26 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
         check_storable(self._input_schema, "the input schema", name, open_arrays=True)
         check_storable(self._output_schema, "the output schema", name)
         self._read = _compile_reader(self._required)
-        self._coercers: tuple[Coercer, ...] = tuple(
-            make_coercer(self._output_schema[k]) for k in self._output_keys
-        )
+        self._coercers = self._make_coercers()
         self._single = len(self._output_keys) == 1
         self._code_hash: str | None = None
         self._signature_hash: str | None = None
         self._git_hash: str | None = None
         super().__init__(version=version, label=label, executor=executor)
 
+    def _make_coercers(self) -> tuple[Coercer, ...]:
+        return tuple(make_coercer(self._output_schema[k]) for k in self._output_keys)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["_read"]  # a compiled lambda: rebuilt from the parameter names
+        # closures, rebuilt from the parameter names and the output schema
+        del state["_read"], state["_coercers"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._read = _compile_reader(self._required)
+        self._coercers = self._make_coercers()
 
     # -- identity ------------------------------------------------------------------------
 
