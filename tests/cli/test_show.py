@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import subprocess
+import sys
 
 
 def test_show_prints_the_current_rows_of_a_function_node(cli):
@@ -158,3 +160,19 @@ def test_show_writes_strict_json_and_bytes_alike_in_csv_and_json(fresh_project):
     ]
     table = list(csv.DictReader(io.StringIO(project(*args, "-f", "csv").stdout)))
     assert [r["raw"] for r in table] == ["00ff", "01ff", "02ff"]
+
+
+def test_show_of_a_node_without_rows_prints_its_tag_and_output_columns(fresh_project, study_code):
+    cli = fresh_project(study_code)
+    cli("run", "study.py")
+    subprocess.run(
+        [sys.executable, "-c", "from study import study; study.save('pipeline.json')"],
+        cwd=cli.cwd,
+        check=True,
+        capture_output=True,
+    )
+    cli("store", "forget-node", "pipeline.json", "classify")
+    shown = cli("show", "classify", "--store", "store").stdout
+    assert shown.split()[:2] == ["patient", "category"] and "0 row(s)" in shown
+    as_csv = cli("show", "classify", "--store", "store", "-f", "csv").stdout
+    assert as_csv == "patient,category\n"

@@ -5,7 +5,9 @@ a node of that label. Both read the store only (no user code).
 
 ``show`` prints the node's current rows (``StoreView.node_rows``: for a function node, the
 newest result per tag; tag columns, then output columns, sorted by tag) as a table, or as
-CSV or JSON (a list of row objects) for other programs. ``--limit N`` keeps the first N.
+CSV or JSON (a list of row objects) for other programs. A node with no rows (not computed
+yet, or forgotten by ``orcapod store``) still shows its columns - tag and output, as the
+catalog declares them - in the table and the CSV header. ``--limit N`` keeps the first N.
 An array value (a numpy array output) is shown in the table shortened like numpy prints it
 (``[0.0, 1.0, ..., 98.0, 99.0] (shape 100)``, on one line) and written in full to CSV (as
 JSON text) and to JSON, as nested lists in its shape. The JSON is strict (what ``jq`` and
@@ -27,7 +29,7 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +48,9 @@ from orcapod.cli.options import (
 )
 from orcapod.errors import OrcapodError
 from orcapod.hashing.arrow_arrays import arrow_to_arrays, is_array_type
+
+if TYPE_CHECKING:
+    from orcapod.pipeline import NodeInfo
 
 __all__ = ["RowFormat", "logs", "show", "user_frames"]
 
@@ -97,21 +102,29 @@ def show(
     """A node's rows: tag columns, then its output columns."""
     view = open_store(None, store_option)
     try:
-        table = view.node_rows(node, limit=limit)
+        info = view.node(node)
+        table = view.rows_of(info, limit=limit)
     except OrcapodError as err:
         raise fail(str(err)) from err
+    columns = table.column_names if table.num_rows else _declared_columns(info, table)
     rows = _rows(table)
     if format is RowFormat.JSON:
         text = json.dumps(_finite(rows), default=_json_value, ensure_ascii=False, allow_nan=False)
         console.out(text)
     elif format is RowFormat.CSV:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(table.column_names)
+        writer.writerow(columns)
         writer.writerows([[_csv_value(v) for v in row.values()] for row in rows])
         sys.stdout.flush()
     else:
-        print_rows(table.column_names, [[_short(v) for v in r.values()] for r in rows])
+        print_rows(columns, [[_short(v) for v in r.values()] for r in rows])
         console.print(f"{table.num_rows} row(s)")
+
+
+def _declared_columns(info: NodeInfo, table: pa.Table) -> list[str]:
+    """The columns of a node that has no rows: its tag and output columns as the catalog
+    declares them (a table read from an empty store lacks the output columns)."""
+    return list(dict.fromkeys([*info.tag_schema, *info.packet_schema, *table.column_names]))
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
