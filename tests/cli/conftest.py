@@ -4,6 +4,10 @@
 and fails for a negative weight, ``classify`` that logs a warning); ``other.py`` a second
 pipeline in the same store that also has a node labelled ``compute_bmi``. ``orcapod run``
 runs ``study.py`` twice (two runs in the history) and ``other.py`` once.
+
+``s3_env`` is an S3 API server for the test run (``tests/databases/s3_server.py`` in a
+subprocess on loopback, stopped at the end of the run), given to ``orcapod`` the way a user
+gives credentials: as ``AWS_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
 ORCAPOD = Path(sys.executable).parent / "orcapod"
+S3_SERVER = Path(__file__).parents[1] / "databases" / "s3_server.py"
 
 STUDY = """
 import logging
@@ -107,6 +113,8 @@ def run_orcapod(
         "RAY_AUTH_MODE": "disabled",
         "RAY_ADDRESS": "local",  # a new local Ray, never a cluster another process left
     }
+    if "PYTHONPATH" in os.environ:  # the source under test, when it is not the installed one
+        base["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(
         [str(ORCAPOD), *args],
         cwd=cwd,
@@ -153,3 +161,48 @@ def study_code() -> str:
 def orcapod_in() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``orcapod_in(folder, *args, env=None)``: run ``orcapod`` in ``folder``."""
     return run_orcapod
+
+
+@dataclass(frozen=True)
+class S3Env:
+    """The test run's S3 API server, as ``AWS_*`` environment variables (``env``)."""
+
+    env: dict[str, str]
+
+    def fresh_bucket(self, name: str) -> str:
+        """A new, empty bucket named ``name``."""
+        boto3.client(
+            "s3",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_REGION"],
+        ).create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[S3Env]:
+    """An S3 API server on a free loopback port, stopped at the end of the run (module
+    docstring)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(S3_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip().isdigit():
+            proc.kill()
+            pytest.fail(f"the S3 server did not start: {line}{proc.communicate()[1]}")
+        yield S3Env(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{int(line)}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+                "AWS_ALLOW_HTTP": "true",
+            }
+        )
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -108,7 +108,7 @@ def test_explain_and_verify_need_the_pipeline_file(project: Path) -> None:
         out = CliRunner().invoke(app, [command, "double"])
         assert out.exit_code == 2 and "Missing option '--pipeline-file'" in out.output
         shown = CliRunner().invoke(app, [command, "--help"]).output
-        option = shown[shown.index("--pipeline-file") : shown.index("--store <path>")]
+        option = shown[shown.index("--pipeline-file") : shown.index("--store <store>")]
         assert "[required]" in option, shown
 
 

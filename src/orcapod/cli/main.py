@@ -11,7 +11,9 @@
     orcapod demo                                            a small persistent pipeline
 
 Every command but ``run`` and ``demo`` reads a store without importing the user's code; the
-store comes from STORE, ``--store PATH`` or ``ORCAPOD_STORE`` (``orcapod.cli.options``).
+store comes from STORE, ``--store STORE`` or ``ORCAPOD_STORE`` - a directory, an object-store
+URI such as ``s3://bucket/prefix``, a SQLite file or a ``postgresql://`` URI
+(``orcapod.cli.options``).
 One module per command group: ``run``, ``status`` (status, runs), ``show`` (show, logs),
 ``graph``, ``repro`` (explain, lineage, verify), ``ui``, ``demo``. Shell completion:
 ``orcapod --install-completion``.

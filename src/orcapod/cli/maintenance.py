@@ -47,7 +47,9 @@ console = lazy_console()
 
 T = TypeVar("T")
 
-StoreArg = Annotated[Path, typer.Argument(help="Base directory of the DeltaTableDatabase.")]
+StoreArg = Annotated[
+    str, typer.Argument(help="The local directory of the DeltaTableDatabase.", show_default=False)
+]
 PipelineArg = Annotated[Path, typer.Argument(help="A pipeline saved with Pipeline.save.")]
 LabelArg = Annotated[str, typer.Argument(help="Label of a function node of the pipeline.")]
 TrustedOpt = Annotated[
@@ -62,15 +64,19 @@ def _guarded(action: Callable[[], T]) -> T:
         raise fail(str(err)) from err
 
 
-def _existing_store(store: Path) -> databases.DeltaTableDatabase:
-    if not store.is_dir():
-        raise fail(f"no store directory at {store}")
+def _existing_store(store: str) -> databases.DeltaTableDatabase:
+    if not Path(store).is_dir():
+        raise fail(
+            f"no store directory at {store}: the orcapod store commands maintain "
+            "a Delta store on the local file system (not on object storage, nor a SQLite or "
+            "PostgreSQL store); pass the directory given to DeltaTableDatabase(...)"
+        )
     return databases.DeltaTableDatabase(store, create_base_path=False)
 
 
-def _stored_functions(store: Path) -> list[str]:
+def _stored_functions(store: str) -> list[str]:
     """The functions the store holds results of (its shared results area)."""
-    area = store / pipeline_maintenance.RESULT_AREA
+    area = Path(store) / pipeline_maintenance.RESULT_AREA
     if not area.is_dir():
         return []
     return sorted(

@@ -1,9 +1,22 @@
 """What the ``orcapod`` commands share: finding the store, and printing tables.
 
-The store is the directory given to ``DeltaTableDatabase(...)`` by the pipelines. A command
-takes it from, in this order: its positional ``STORE`` argument (where the command has one),
-``--store PATH``, or the ``ORCAPOD_STORE`` environment variable. Nothing of the user's code
-is imported: every command reads the store through ``orcapod.pipeline.StoreView``.
+The store is where the pipelines keep their results, named as their database was built
+(``store_database``):
+
+* a directory: a ``DeltaTableDatabase`` on the local file system;
+* a URI of object storage (``s3://bucket/prefix``, ``gs://``, ``az://``, ``abfss://``, ...):
+  a ``DeltaTableDatabase`` there, reached with the credentials the Delta Lake library reads
+  from the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
+  ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, ... for S3; the same variables as
+  ``DeltaTableDatabase`` without ``storage_options``);
+* a file: a ``SQLiteDatabase`` (recognised by the SQLite file header, whatever its name);
+* a ``postgresql://`` (or ``postgres://``) URI: a ``PostgreSQLDatabase``.
+
+The store is taken as text, never as a file-system path (which would turn ``s3://b/p`` into
+``s3:/b/p``). A command takes it from, in this order: its positional ``STORE`` argument
+(where the command has one), ``--store STORE``, or the ``ORCAPOD_STORE`` environment
+variable. Nothing of the user's code is imported: every command reads the store through
+``orcapod.pipeline.StoreView``.
 
 Tables are printed with rich; values are shown as text (``None`` as ``-``, floats as Python
 writes them, times to the second in UTC), long ones wrapped by rich to the terminal width
@@ -27,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from orcapod import databases
 from orcapod._lazy import lazy_module
 from orcapod.errors import OrcapodError
 
@@ -54,11 +68,13 @@ __all__ = [
     "check_pipeline",
     "console",
     "fail",
+    "is_uri",
     "lazy_console",
     "open_store",
     "print_rows",
     "run_id",
     "short_run",
+    "store_database",
     "text",
 ]
 
@@ -67,21 +83,37 @@ STORE_ENV = "ORCAPOD_STORE"
 DEMO_STORE = Path("orcapod-demo")
 RUN_ID_CHARS = 8
 
+_STORE_KINDS = (
+    "a directory, s3://bucket/prefix (or another object-store URI), a SQLite file or a "
+    "postgresql:// URI"
+)
 #: the ``--store`` option of every command that reads a store
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
         envvar=STORE_ENV,
-        help=f"The store directory (default: ${STORE_ENV}).",
+        metavar="<store>",
+        help=f"The store: {_STORE_KINDS} (default: ${STORE_ENV}).",
         show_default=False,
     ),
 ]
 #: the optional positional ``STORE`` of ``status``, ``runs`` and ``graph``
 StoreArgument = Annotated[
-    Path | None,
-    typer.Argument(help=f"The store directory (or --store, or ${STORE_ENV}).", show_default=False),
+    str | None,
+    typer.Argument(
+        help=f"The store: {_STORE_KINDS} (or --store, or ${STORE_ENV}).", show_default=False
+    ),
 ]
+#: what every "no store" error says the commands accept
+_ACCEPTED = (
+    "pass the store the pipeline writes to: the directory of its DeltaTableDatabase, the "
+    "URI of a DeltaTableDatabase on object storage (s3://bucket/prefix, credentials from the "
+    "AWS_* environment variables), the file of its SQLiteDatabase or the postgresql:// URI "
+    "of its PostgreSQLDatabase"
+)
+#: the first bytes of every SQLite database file
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class LazyConsole:
@@ -116,21 +148,53 @@ def fail(message: str, code: int = 1, detail: str = "") -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(positional: Path | None = None, option: Path | None = None) -> store_view.StoreView:
+def open_store(positional: str | None = None, option: str | None = None) -> store_view.StoreView:
     """The store named by the positional argument, ``--store`` or ``ORCAPOD_STORE``."""
-    path = positional or option
-    if path is None:
+    location = positional or option
+    if not location:
         raise fail(
-            f"no store given: pass the store directory (as STORE or --store PATH) or set "
-            f"{STORE_ENV}"
+            f"no store given: pass the store (as STORE or --store STORE: {_STORE_KINDS}) or "
+            f"set {STORE_ENV}"
         )
-    not_a_store = _not_a_store(path)
-    if not_a_store:
-        raise fail(not_a_store)
+    return store_view.StoreView(store_database(location))
+
+
+def is_uri(location: str) -> bool:
+    """Whether the store ``location`` is a URI (object storage, PostgreSQL), not a path."""
+    return "://" in location
+
+
+def store_database(location: str) -> databases.ArrowDatabase:
+    """The database of the store ``location`` (module docstring), opened to read what is
+    there (nothing is created); fails, saying what the commands accept, when a local
+    ``location`` names no store."""
     try:
-        return store_view.StoreView(os.fspath(path))
+        if is_uri(location):
+            scheme = location.partition("://")[0].lower()
+            if scheme in ("postgresql", "postgres"):
+                return databases.PostgreSQLDatabase(location)
+            return databases.DeltaTableDatabase(location, create_base_path=False)
+        path = Path(location)
+        if path.is_file():
+            if not _is_sqlite(path):
+                raise fail(f"{location} is a file but not a SQLite store: {_ACCEPTED}")
+            return databases.SQLiteDatabase(path)
+        if not path.is_dir():
+            raise fail(f"no store at {location!r}: {_ACCEPTED}")
+        not_a_store = _not_a_store(path)
+        if not_a_store:
+            raise fail(not_a_store)
+        return databases.DeltaTableDatabase(path, create_base_path=False)
     except OrcapodError as err:
         raise fail(str(err)) from err
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
 
 
 #: top-level entries only a store has (catalog, run history, shared results)
@@ -169,9 +233,9 @@ def _holds_tables(path: Path) -> bool:
 
 def _not_a_store(path: Path) -> str | None:
     """Why the local directory ``path`` is not a store (None when it is one, or is empty: a
-    store no pipeline has written to yet, or not a local directory)."""
+    store no pipeline has written to yet)."""
     raw = os.fspath(path)
-    if "://" in raw or not path.is_dir() or _has_markers(path):
+    if _has_markers(path):
         return None
     store = next((p for p in path.resolve().parents if _has_markers(p)), None)
     if store is not None:

@@ -1,8 +1,9 @@
 """``orcapod explain``, ``orcapod lineage`` and ``orcapod verify``.
 
 * ``lineage NODE --where k=v [--where k2=v2] [--format table|prov]`` reads the store alone
-  (``--store PATH`` or ``ORCAPOD_STORE``; ``orcapod.nodes.store_lineage``): NODE is the
-  function's name; ``--pipeline NAME`` picks the pipeline when several in the store apply
+  (``--store STORE`` or ``ORCAPOD_STORE``; ``orcapod.nodes.store_lineage``, which lists the
+  tables of a local Delta store directory: any other store needs ``--pipeline-file``): NODE is
+  the function's name; ``--pipeline NAME`` picks the pipeline when several in the store apply
   it. With ``--pipeline-file`` the pipeline's node graph is used instead, and operators are
   shown too.
 * ``explain NODE --pipeline-file FILE`` and ``verify NODE --pipeline-file FILE [--sample F |
@@ -10,7 +11,8 @@
   NODE is a function node's label. FILE is
 
   - a saved pipeline (``.json``, from ``Pipeline.save``): its nodes read the store it was
-    saved with, or ``--store`` / ``ORCAPOD_STORE`` when given (which must exist); its
+    saved with, or ``--store`` / ``ORCAPOD_STORE`` when given (which must exist; any store
+    the commands read, ``orcapod.cli.options``); its
     functions' modules are imported as ``orcapod.pipeline.load_safety`` allows
     (``--trusted``: wherever they are);
   - or a Python script that builds one ``Pipeline``, loaded as ``orcapod run`` loads it
@@ -46,10 +48,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orcapod import databases
 from orcapod._lazy import lazy_module
 from orcapod.cli.loading import function_node, load_saved, load_script, pipelines_of
-from orcapod.cli.options import StoreOption, fail, lazy_console, open_store
+from orcapod.cli.options import (
+    StoreOption,
+    fail,
+    is_uri,
+    lazy_console,
+    open_store,
+    store_database,
+)
 from orcapod.cli.where import arrow_types, catalog_types, parse_where, single_values
 from orcapod.errors import OrcapodError
 from orcapod.pipeline import Pipeline
@@ -105,16 +113,9 @@ def _is_empty(folder: Path) -> bool:
     return folder.is_dir() and not any(folder.iterdir())
 
 
-def _load(path: Path, store: Path | None, trusted: bool) -> Pipeline:
+def _load(path: Path, store: str | None, trusted: bool) -> Pipeline:
     if path.suffix == ".json":
-        database = None
-        if store is not None:
-            if not store.is_dir():
-                raise fail(f"no store at {str(store)!r} (--store or ORCAPOD_STORE)")
-            try:
-                database = databases.DeltaTableDatabase(store, create_base_path=False)
-            except OrcapodError as err:
-                raise fail(str(err)) from err
+        database = None if store is None else store_database(store)
         return load_saved(path, trusted, database)
     if not path.is_file():
         raise fail(f"no pipeline file at {str(path)!r}")
@@ -129,8 +130,18 @@ def _load(path: Path, store: Path | None, trusted: bool) -> Pipeline:
     return pipelines[0]
 
 
+def _uses_store(pipeline: Pipeline, store: str) -> bool:
+    """Whether the pipeline's store is the one ``store`` names."""
+    base = getattr(pipeline.pipeline_database, "base_path", None)
+    if not isinstance(base, str):
+        return False
+    if is_uri(store) or is_uri(base):
+        return base.rstrip("/") == store.rstrip("/")
+    return Path(base).resolve() == Path(store).resolve()
+
+
 @contextmanager
-def _pipeline_file(path: Path, store: Path | None, trusted: bool) -> Iterator[Pipeline]:
+def _pipeline_file(path: Path, store: str | None, trusted: bool) -> Iterator[Pipeline]:
     """The pipeline of ``path`` (module docstring); a store directory the load created empty
     is removed when the command is done."""
     since = time.time() - _CLOCK_SLACK
@@ -139,13 +150,10 @@ def _pipeline_file(path: Path, store: Path | None, trusted: bool) -> Iterator[Pi
     made_now = location is not None and _is_empty(location) and location.stat().st_ctime >= since
     try:
         script = path.suffix != ".json"
-        if (
-            script
-            and store is not None
-            and (location is None or location.resolve() != store.resolve())
-        ):
+        if script and store is not None and not _uses_store(pipeline, store):
+            built = getattr(pipeline.pipeline_database, "base_path", None) or "it builds"
             raise fail(
-                f"{path}'s pipeline uses the store {location or 'it builds'}, not {store} "
+                f"{path}'s pipeline uses the store {built}, not {store} "
                 "(--store or ORCAPOD_STORE): a script's pipeline keeps the store it builds, "
                 "a relative path resolving against the working directory as under orcapod "
                 "run; run this command from the folder you run the script in, or drop "
@@ -191,7 +199,7 @@ def explain_command(
         console.print(str(explanation), markup=False, highlight=False)
 
 
-def _lineage_types(location: Path, node: str, pipeline: str | None) -> dict[str, Any]:
+def _lineage_types(location: str, node: str, pipeline: str | None) -> dict[str, Any]:
     """The tag column types of the store's nodes that ``node`` may name (catalog)."""
     view = open_store(None, location)
     found: dict[str, set[str]] = {}
@@ -202,7 +210,7 @@ def _lineage_types(location: Path, node: str, pipeline: str | None) -> dict[str,
     return catalog_types({c: next(iter(t)) for c, t in found.items() if len(t) == 1})
 
 
-def _store_function(location: Path, node: str, pipeline: str | None) -> tuple[str, str | None]:
+def _store_function(location: str, node: str, pipeline: str | None) -> tuple[str, str | None]:
     """The function, and its pipeline, of the function node ``node`` names in the store's
     catalog: a node's label or ``PIPELINE.LABEL``, as every command takes it, or its
     function's name (``(function, pipeline)``; fails listing the function nodes)."""
@@ -265,7 +273,14 @@ def lineage_command(
             except OrcapodError as err:
                 raise fail(str(err)) from err
     elif store is None:
-        raise fail("lineage reads a store: pass --store PATH or set ORCAPOD_STORE")
+        raise fail("lineage reads a store: pass --store STORE or set ORCAPOD_STORE")
+    elif not Path(store).is_dir():
+        open_store(None, store)  # a store that does not exist fails as for every command
+        raise fail(
+            f"lineage from the store alone reads a local Delta store directory, and {store} "
+            "is not one: pass --pipeline-file (the saved pipeline, or its script) to follow "
+            "the lineage through the pipeline's own store"
+        )
     else:
         function, pipeline = _store_function(store, node, pipeline)
         tag = single_values(parse_where(where, _lineage_types(store, node, pipeline)))

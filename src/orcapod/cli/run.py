@@ -41,11 +41,13 @@ class ExecutorChoice(StrEnum):
 
 
 def _store_argument(pipeline: Pipeline) -> str:
-    """`` --store PATH`` naming the pipeline's local store (relative to the working directory
-    when inside it), or "" when it has none."""
+    """`` --store STORE`` naming the pipeline's Delta store (a local one relative to the
+    working directory when inside it), or "" when it has none."""
     base = getattr(pipeline.pipeline_database, "base_path", None)
-    if not isinstance(base, str) or "://" in base:
+    if not isinstance(base, str):
         return ""
+    if "://" in base:
+        return f" --store {shlex.quote(base)}"
     path = Path(base)
     try:
         shown = str(path.relative_to(Path.cwd()))
