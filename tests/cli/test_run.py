@@ -149,3 +149,35 @@ def test_ctrl_c_says_the_run_was_interrupted_and_what_is_kept(fresh_project):
     assert "pipeline 'stops' interrupted" in done.stderr and "kept" in done.stderr
     assert "Traceback" not in done.stderr
     assert "interrupted" in cli("status", "store").stdout
+
+
+def _saved(cli) -> None:  # type: ignore[no-untyped-def]
+    """Save the pipeline of ``study.py`` (imported as the module ``study``) to pipeline.json."""
+    subprocess.run(
+        [sys.executable, "-c", "from study import study; study.save('pipeline.json')"],
+        cwd=cli.cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_saved_pipeline_runs_in_the_store_it_was_saved_with(fresh_project, study_code):
+    cli = fresh_project(study_code)
+    _saved(cli)
+    done = cli("run", "pipeline.json")
+    assert "pipeline 'study': 4 computed, 0 reused" in done.stdout
+    assert "orcapod logs study.compute_bmi --failed --store store" in done.stdout
+    assert "pipeline study: last run" in cli("status", "store").stdout
+    cli("store", "recompute", "pipeline.json", "classify", "--where", "patient=ada")
+    again = cli("run", "pipeline.json")
+    assert "pipeline 'study': 1 computed, 3 reused" in again.stdout
+
+
+def test_a_saved_pipeline_whose_functions_cannot_be_imported_is_refused(fresh_project, study_code):
+    cli = fresh_project(study_code)
+    _saved(cli)
+    (cli.cwd / "study.py").rename(cli.cwd / "elsewhere.py")
+    done = cli("run", "pipeline.json", check=1)
+    error = " ".join(done.stderr.split())
+    assert "was loaded read-only" in error and "study.compute_bmi" in error
+    assert "no run recorded" in cli("runs", "store").stdout  # nothing ran

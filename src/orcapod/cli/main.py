@@ -1,6 +1,6 @@
 """The ``orcapod`` command line (typer).
 
-    orcapod run FILE.py [--executor local|ray] [--strict]   run the pipelines a file defines
+    orcapod run FILE.py|FILE.json [--executor local|ray]    run a file's pipelines, or a saved one
     orcapod status [STORE]                                  pipelines, nodes, rows, failures
     orcapod show NODE [--limit N] [--format table|csv|json] a node's rows
     orcapod logs NODE [--failed] [--run ID]                 captured output and tracebacks

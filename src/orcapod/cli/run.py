@@ -1,13 +1,22 @@
-"""``orcapod run FILE.py``: run every pipeline a Python file defines.
+"""``orcapod run FILE``: run every pipeline a Python file defines, or a saved pipeline.
 
-The file is executed as a module named ``__orcapod_run__`` (so an ``if __name__ ==
-"__main__":`` block in it does not run), with its folder first on ``sys.path`` so it can
-import its neighbours (``orcapod.cli.loading``: a file that raises is reported with its own
-frames only). Every ``Pipeline`` among its top-level names is then run, in the order the file
-defines them, and its summary printed, followed by the command that shows the failures of
-each node with failed rows (``--store`` included, so it can be pasted); each run records
-itself in its store (run history, catalog, logs), where ``orcapod status`` and the other
-commands read it.
+A saved pipeline (``.json``, from ``Pipeline.save``) is loaded as ``explain`` and ``verify``
+load it (``orcapod.cli.loading.load_saved``: its functions' modules imported as
+``orcapod.pipeline.load_safety`` allows, ``--trusted`` to import them wherever they are) and
+run in the store it was saved with - the way to run again after ``orcapod store recompute``.
+A function node whose function could not be imported is read-only, and a pipeline with one
+cannot run: the command refuses before running anything, naming the node, why its function
+was not imported and how to make it importable.
+
+Any other file is a Python file: it is executed as a module named ``__orcapod_run__`` (so an
+``if __name__ == "__main__":`` block in it does not run), with its folder first on
+``sys.path`` so it can import its neighbours (``orcapod.cli.loading``: a file that raises is
+reported with its own frames only). Every ``Pipeline`` among its top-level names is then
+run, in the order the file defines them.
+
+Each run's summary is printed, followed by the command that shows the failures of each node
+with failed rows (``--store`` included, so it can be pasted); each run records itself in its
+store (run history, catalog, logs), where ``orcapod status`` and the other commands read it.
 
 ``--executor ray`` runs every function node on a local Ray (``RayExecutor()``); the default
 ``local`` keeps each node's own executor. ``--strict`` makes the command exit with status 1
@@ -27,7 +36,13 @@ from typing import Annotated
 import typer
 
 from orcapod import executors
-from orcapod.cli.loading import load_script, pipelines_of
+from orcapod.cli.loading import (
+    function_labels,
+    function_node,
+    load_saved,
+    load_script,
+    pipelines_of,
+)
 from orcapod.cli.options import console, fail
 from orcapod.errors import FailedRowsWarning, OrcapodError
 from orcapod.pipeline import Pipeline
@@ -65,8 +80,22 @@ def _failure_hints(pipeline: Pipeline, failed_nodes: tuple[str, ...]) -> list[st
     ]
 
 
+def _pipelines(file: Path, trusted: bool) -> list[Pipeline]:
+    """The pipelines to run: the saved pipeline ``file`` (``.json``), whose function nodes
+    must all be runnable, or those the Python file ``file`` defines (module docstring)."""
+    if file.suffix.lower() != ".json":
+        return pipelines_of(load_script(file))
+    pipeline = load_saved(file, trusted)
+    for label in function_labels(pipeline):
+        function_node(pipeline, label)  # fails, saying why, on a read-only node
+    return [pipeline]
+
+
 def run(
-    file: Annotated[Path, typer.Argument(help="A Python file that defines pipelines.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A Python file that defines pipelines, or a saved pipeline (.json)."),
+    ],
     executor: Annotated[
         ExecutorChoice,
         typer.Option("--executor", help="Where function nodes run: local, or a local Ray."),
@@ -74,10 +103,14 @@ def run(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 when any row failed.")
     ] = False,
+    trusted: Annotated[
+        bool,
+        typer.Option("--trusted", help="Import a saved pipeline's modules wherever they are."),
+    ] = False,
 ) -> None:
-    """Run every pipeline FILE.py defines; print each run's summary."""
-    namespace = load_script(file)
-    pipelines = pipelines_of(namespace)
+    """Run every pipeline FILE (.py) defines, or the saved pipeline FILE (.json); print
+    each run's summary."""
+    pipelines = _pipelines(file, trusted)
     if not pipelines:
         raise fail(f"{file} defines no Pipeline at its top level: nothing to run")
     chosen = executors.RayExecutor() if executor is ExecutorChoice.RAY else None
