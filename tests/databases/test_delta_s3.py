@@ -588,3 +588,22 @@ def test_a_writer_that_lost_a_commit_probes_before_the_next_one(s3_server: Any) 
     assert stored is not None
     assert sorted(stored.column("id").to_pylist()) == sorted(f"r{i}" for i in range(26))
     assert len(_data_files(s3_server, bucket)) == 4 + 6 + 2  # no commit failed again
+
+
+def test_a_store_configured_by_the_environment_alone_reads_what_it_wrote(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials, endpoint and plain HTTP given only as ``AWS_*`` environment variables (as
+    deltalake reads them) serve every client of the store: a rerun reads the rows and the
+    lookup sidecars the first run wrote."""
+    for name, value in s3_server.options.items():
+        monkeypatch.setenv(name, value)
+    _, base = _store(s3_server)
+    db = DeltaTableDatabase(base)
+    _lookup(db, [f"x{i}" for i in range(MIN_INDEXED_VALUES)])
+    for b in range(3):
+        db.add_records(PATH, _rows(b * 10, (b + 1) * 10), "id")
+        db.flush()
+    again = DeltaTableDatabase(base)
+    assert _lookup(again, ["k3", "k25", "nope"]) == ["k25", "k3"]
+    assert _projected(again) == sorted((f"r{i}", i) for i in range(30))  # data files read

@@ -93,6 +93,14 @@ _S3_OPTIONS = {
     "allow_http": ("aws_allow_http", "allow_http"),
     "virtual_hosted": ("aws_virtual_hosted_style_request",),
 }
+#: settings pyarrow's S3 client does not take from the environment itself (the AWS SDK reads
+#: credentials and region), read from these variables when ``storage_options`` lacks them,
+#: as deltalake and obstore do
+_S3_ENVIRONMENT = {
+    "endpoint_override": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT"),
+    "allow_http": ("AWS_ALLOW_HTTP",),
+    "virtual_hosted": ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST",),
+}
 #: obstore's configuration key for each ``_S3_OPTIONS`` setting
 _OBSTORE_KEYS = {
     "access_key": "aws_access_key_id",
@@ -170,6 +178,10 @@ def s3_filesystem(storage_options: Mapping[str, str] | None) -> pafs.S3FileSyste
     """pyarrow's S3 client configured like deltalake from ``storage_options`` (module
     docstring)."""
     given = _s3_settings(storage_options)
+    for name, variables in _S3_ENVIRONMENT.items():
+        found = next((os.environ[v] for v in variables if os.environ.get(v)), None)
+        if name not in given and found is not None:
+            given[name] = found
     allow_http = given.pop("allow_http", "").lower() in _TRUE
     virtual = given.pop("virtual_hosted", "").lower() in _TRUE
     kwargs: dict[str, object] = dict(given)
