@@ -66,3 +66,16 @@ def test_an_output_in_a_missing_folder_is_an_error_line(cli, tmp_path):
     said = " ".join(done.stderr.split())
     assert said.startswith(f"error: cannot write --output {tmp_path / 'nowhere' / 'g.mmd'}")
     assert "Traceback" not in done.stderr
+
+
+def test_a_damaged_store_is_an_error_line_not_a_traceback(cli, tmp_path):
+    """An orcapod error no command turned into a message (here a damaged catalog met by
+    ``graph`` and ``lineage``) prints as ``error: ...`` with exit status 1."""
+    store = tmp_path / "store"
+    shutil.copytree(cli.store, store)
+    (store / "_catalog" / "_delta_log" / "00000000000000000000.json").write_text("garbage{")
+    lineage = ("lineage", "compute_bmi", "--store", str(store), "--where", "patient=p1")
+    for args in (("graph", str(store)), lineage):
+        done = cli(*args, check=1)
+        assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+        assert "_catalog" in done.stderr

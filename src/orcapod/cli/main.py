@@ -30,8 +30,9 @@ through it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,7 +55,21 @@ else:  # its function pods are built when it is imported: only ``orcapod demo`` 
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+
+class _Command(typer.Typer):
+    """The ``orcapod`` command: an orcapod error that a command did not turn into its own
+    message (e.g. a damaged store met by ``graph``, or credentials refused at a store's first
+    read) is printed as ``error: ...`` on stderr with exit status 1, not as a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OrcapodError as err:
+            fail(str(err))
+            sys.exit(1)
+
+
+app = _Command(
     no_args_is_help=True,
     help="orcapod: reproducible, incremental scientific data pipelines.",
     rich_markup_mode=None,
