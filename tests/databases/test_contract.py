@@ -654,6 +654,27 @@ def test_appended_token_vouches_only_for_rows_this_object_appended(db: ArrowData
     assert db.appended_token(("results", "gn"), start) is None  # a token of another table
 
 
+def test_count_records_counts_the_rows_a_read_returns_or_says_it_cannot(
+    any_db: ArrowDatabase,
+) -> None:
+    """``count_records`` is the number of rows a read returns (0 without a table), through
+    views too, or None where the backend cannot tell without reading them; committed rows,
+    duplicates dropped and several commits are counted exactly."""
+    db = any_db
+    assert db.count_records(P) == 0  # no table
+    db.add_records(P, batch(["a", "b"], v=[1, 2]), "id", flush=True)
+    db.add_records(P, batch(["b", "c"], v=[9, 3]), "id", skip_duplicates=True, flush=True)
+    stored = db.get_all_records(P)
+    expected = 0 if stored is None else stored.num_rows
+    assert db.count_records(P) == expected
+    assert db.at(P[0]).count_records(P[1:]) == expected
+    assert db.count_records(("results", "gn")) == 0
+    db.add_records(P, batch(["d"], v=[4]), "id")  # pending where the backend batches
+    assert db.count_records(P) in (None, expected + (stored is not None))
+    db.flush()
+    assert db.count_records(P) == (0 if stored is None else expected + 1)
+
+
 def test_ids_pending_from_several_writes_are_all_checked(db: ArrowDatabase) -> None:
     db.add_records(P, batch(["a"], v=[1]), "id")
     db.add_records(P, batch(["b"], v=[2]), "id")

@@ -102,6 +102,11 @@ class StoringBackend:
         validate_path(path)
         return None
 
+    def count_records(self, path: Sequence[str]) -> int | None:
+        """None: this backend cannot count a table's rows without reading them."""
+        validate_path(path)
+        return None
+
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         """Keep ``(token, text)`` as note ``name`` of ``key`` (default: keep nothing)."""
 

@@ -314,6 +314,14 @@ class DeltaTableDatabase(StoringBackend):
             state.refresh_for_read()
             return state.appended_token(since)
 
+    def count_records(self, path: Sequence[str]) -> int | None:
+        """The rows of the snapshot reads use, from its log (``PathState.row_count``)."""
+        key = validate_path(path)
+        with self._lock:
+            state = self._state(key)
+            state.refresh_for_read()
+            return state.row_count()
+
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         with self._lock:
             files = self._state(key).files

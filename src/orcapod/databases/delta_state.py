@@ -192,6 +192,21 @@ class PathState:
             return None
         return f"delta:{self.table.metadata().id}@{self.version}"
 
+    def row_count(self) -> int | None:
+        """The snapshot's rows, summed from its add actions' row counts (in memory: no
+        request); 0 without a table; None with rows pending or a file whose count the log
+        does not record."""
+        if self.pending:
+            return None
+        if self.table is None:
+            return 0
+        total = 0
+        for data_file in data_files(self.table).values():
+            if data_file.rows is None:
+                return None
+            total += data_file.rows
+        return total
+
     def appended_token(self, since: str | None) -> str | None:
         """``token()`` if every version after the one ``since`` names (every version, for
         None) is an append this database object committed (``own_versions``), else None."""

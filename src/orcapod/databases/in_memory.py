@@ -96,6 +96,12 @@ class InMemoryArrowDatabase(StoringBackend):
             return token
         return None
 
+    def count_records(self, path: Sequence[str]) -> int:
+        key = validate_path(path)
+        with self._lock:
+            store = self._stores.get(key)
+            return 0 if store is None else len(store.ids)
+
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:
         with self._lock:
             self._notes[key, name] = (token, text)

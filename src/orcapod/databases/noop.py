@@ -94,6 +94,11 @@ class NoOpArrowDatabase:
     def appended_token(self, path: Sequence[str], since: str | None) -> None:
         validate_path(path)
 
+    def count_records(self, path: Sequence[str]) -> int:
+        """Nothing is kept: every read finds no row."""
+        validate_path(path)
+        return 0
+
     def write_note(self, path: Sequence[str], name: str, text: str) -> None:
         """Notes are dropped like everything else."""
         validate_path(path)

@@ -116,6 +116,9 @@ class ScopedArrowDatabase:
     def appended_token(self, path: Sequence[str], since: str | None) -> str | None:
         return self._backend.appended_token(self._path(path), since)
 
+    def count_records(self, path: Sequence[str]) -> int | None:
+        return self._backend.count_records(self._path(path))
+
     def write_note(self, path: Sequence[str], name: str, text: str) -> None:
         self._backend.write_note(self._path(path), name, text)
 

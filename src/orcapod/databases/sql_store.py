@@ -234,6 +234,21 @@ class SQLArrowDatabase(StoringBackend):
             entry = self._guarded(lambda: self._entry(key), key)
             return -1 if entry is None or entry.schema is None else entry.version
 
+    def count_records(self, path: Sequence[str]) -> int | None:
+        """``COUNT(*)`` of the committed rows (0: no table); None while rows are pending (some
+        may yet be dropped as duplicates at the commit)."""
+        key = validate_path(path)
+        with self._lock:
+            pending = self._pending.get(key)
+            if pending is not None and pending.rows:
+                return None
+            entry = self._guarded(lambda: self._entry(key), key)
+            if entry is None or entry.schema is None:
+                return 0
+            sql = f"SELECT COUNT(*) FROM {quote_identifier(entry.table)}"
+            found = self._guarded(lambda: self._query(sql), key)
+            return int(found.column(0)[0].as_py())
+
     def _guarded(self, work: Callable[[], Any], key: RecordPath) -> Any:
         try:
             return work()
