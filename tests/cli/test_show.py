@@ -176,3 +176,35 @@ def test_show_of_a_node_without_rows_prints_its_tag_and_output_columns(fresh_pro
     assert shown.split()[:2] == ["patient", "category"] and "0 row(s)" in shown
     as_csv = cli("show", "classify", "--store", "store", "-f", "csv").stdout
     assert as_csv == "patient,category\n"
+
+
+CHANGING = """
+import os
+
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+
+@function_pod("y")
+def double(x: int) -> int:
+    return 2 * x
+
+
+rows = [{"k": 1, "x": 1}, {"k": 2, "x": int(os.environ["SECOND"])}]
+study = Pipeline("study", DeltaTableDatabase("store"))
+with study:
+    double.pod(DictSource(rows, tag_columns=["k"], record_id_column="k"))
+"""
+
+
+def test_show_and_lineage_of_a_tag_whose_input_changed_back_give_its_current_value(
+    fresh_project,
+):
+    cli = fresh_project(CHANGING)
+    for second in ("2", "3", "2"):  # back to the first input: its record is reused
+        cli("run", "study.py", env={"SECOND": second})
+    shown = cli("show", "double", "--store", str(cli.store), "-f", "json").stdout
+    assert json.loads(shown) == [{"k": 1, "y": 2}, {"k": 2, "y": 4}]
+    lineage = cli("lineage", "double", "--where", "k=2", "--store", "store").stdout
+    assert "y=4" in lineage and "y=6" not in lineage

@@ -14,7 +14,7 @@ from orcapod.databases.maintenance import compact_store
 from orcapod.errors import FailedRowsWarning, InputValidationError
 from orcapod.functions import function_pod
 from orcapod.nodes.store_lineage import decode_segment, lineage_from_store
-from orcapod.pipeline import Pipeline
+from orcapod.pipeline import Pipeline, StoreView
 from orcapod.sources import DictSource
 
 
@@ -260,6 +260,22 @@ def test_lineage_of_a_row_whose_input_changed_is_that_of_its_current_value(tmp_p
     assert any("2 earlier record(s)" in note for note in alone.notes)
     untouched = lineage_from_store(tmp_path / "store", "doubled", {"k": "a"})
     assert not any("earlier record" in note for note in untouched.notes)
+
+
+def test_lineage_from_the_store_of_a_row_whose_input_changed_back_is_that_of_its_value(
+    tmp_path: Path,
+) -> None:
+    _changing(tmp_path, 2)
+    _changing(tmp_path, 3)
+    pipeline = _changing(tmp_path, 2)  # back: b's first record is reused, its second is newer
+    (step,) = pipeline.doubled.lineage({"k": "b"}).functions
+    assert step.outputs == {"doubled": "4"}
+    view = StoreView(tmp_path / "store")
+    alone = lineage_from_store(
+        tmp_path / "store", "doubled", {"k": "b"}, superseded=view.superseded_entries
+    )
+    assert [f.result_id for f in alone.functions] == [step.result_id]
+    assert not any("earlier record" in note for note in alone.notes)
 
 
 def test_lineage_of_a_row_whose_current_input_failed_says_so(tmp_path: Path) -> None:

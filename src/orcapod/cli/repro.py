@@ -285,7 +285,9 @@ def lineage_command(
         function, pipeline = _store_function(store, node, pipeline)
         tag = single_values(parse_where(where, _lineage_types(store, node, pipeline)))
         try:
-            lineage = store_lineage.lineage_from_store(store, function, tag, pipeline)
+            lineage = store_lineage.lineage_from_store(
+                store, function, tag, pipeline, open_store(store).superseded_entries
+            )
         except OrcapodError as err:
             raise fail(str(err)) from err
     if output_format == "prov":

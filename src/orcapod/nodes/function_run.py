@@ -53,6 +53,7 @@ from orcapod.nodes.run_settings import (
     FAILED,
     FILTERED,
     REUSED,
+    SKIPPED,
     RunSettings,
     run_writer,
 )
@@ -138,6 +139,11 @@ class FunctionRun:
             int(counts[FILTERED]),
             int(counts[FAILED]),
         )
+
+    def entries_without_record(self) -> int:
+        """Distinct entries of the finished run left without a record (failed, or never
+        computed: an inactive function's)."""
+        return int(np.isin(self._work.settled(), (FAILED, SKIPPED)).sum())
 
     def computed_hashes(self) -> pa.Array:
         """Input hashes of the packets this run called and stored (outputs and filtered)."""

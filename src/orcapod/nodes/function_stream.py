@@ -74,6 +74,10 @@ reused the second time instead of as its first occurrence's outcome. Packet even
 reported per chunk (each chunk is one engine run for observers); an output that cannot be
 stored is recorded as a failed row, but its event stays the call's own outcome.
 
+A run that reads its input to the end records which of the node's records the input no
+longer holds (``orcapod.nodes.membership``, from the stored entry ids the look-ups read
+first); a run that stops records nothing of it.
+
 A run that stops (Ctrl-C cancels it, a node raises) starts no new call: the calls under way
 end, what finished is committed, and the exception carries the counts of the committed rows
 (``node_run.partial_summary``, for the run history). Without that check a cancelled node
@@ -97,6 +101,7 @@ from orcapod.errors import ChannelClosedError
 from orcapod.executors.protocols import announce_last_call
 from orcapod.functions.engine.events import current_observer
 from orcapod.functions.pending import Pending
+from orcapod.nodes.membership import record_membership
 from orcapod.nodes.node_run import attach_partial_summary
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import COMPUTED, FAILED, FILTERED, REUSED, RunSettings
@@ -227,8 +232,9 @@ class _NodeStream:
         writer.close(emit=True)
         if writer.error is not None:
             raise writer.error
+        membership = record_membership(self._store, self._preparer.superseded())
         computed, reused, filtered, failed = (int(c) for c in writer.counts)
-        return NodeRunSummary(self._settings.label, computed, reused, filtered, failed)
+        return NodeRunSummary(self._settings.label, computed, reused, filtered, failed, membership)
 
     def _fill(self) -> None:
         """Start calls until the window is full or no call can start without waiting."""

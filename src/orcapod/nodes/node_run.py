@@ -30,6 +30,11 @@ After each chunk the Arrow memory pool and the C heap release what the chunk fre
 A chunk's packets computed by an earlier chunk are never computed again: the earlier chunk's
 results are committed before the later chunk looks them up.
 
+A run that ends normally records which of the node's records its input no longer holds
+(``orcapod.nodes.membership``: a count, else one read of the recorded ids, for one chunk;
+the chunks' matches against ``StoredEntries`` for a chunked run) in its summary's
+``superseded``.
+
 A run that raises (``fail_fast``, ``KeyboardInterrupt``, a database failure) raises the very
 exception, carrying what the run did until then as a ``NodeRunSummary`` (earlier chunks plus
 the rows of the failing chunk that were settled and committed: ``FunctionRun.counts_so_far``),
@@ -43,6 +48,7 @@ import contextlib
 import ctypes
 import ctypes.util
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +57,7 @@ from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import SeenHashes
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun
+from orcapod.nodes.membership import record_membership, superseded_of_plan
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import SPILL_ROWS, RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
@@ -108,13 +115,16 @@ def run_node(
 ) -> NodeRunSummary:
     """One run of a node over its current input (see the module docstring)."""
     if node_input.num_rows() <= chunk_rows:
-        whole = FunctionRun(settings, node_input.plan(), store)
+        plan = node_input.plan()
+        whole = FunctionRun(settings, plan, store)
         try:
-            return whole.run(max_concurrency)
+            summary = whole.run(max_concurrency)
         except BaseException as err:  # re-raised unchanged, with what the run did
             so_far = whole.counts_so_far()
             _raised_after(err, settings.label, None if so_far is None else np.array(so_far))
             raise
+        superseded = superseded_of_plan(store, plan, whole.entries_without_record())
+        return replace(summary, superseded=record_membership(store, superseded))
     tag_keys, packet_keys = node_input.read.keys()
     # a source's rows have entry ids of their own (its record ids are unique)
     unique_entries = isinstance(node_input.stream, RootSource)
@@ -141,8 +151,9 @@ def run_node(
         counts += (done.computed, done.reused, done.filtered, done.failed)
         release_freed_memory()
     stored.note_run()
+    membership = record_membership(store, stored.superseded())
     computed_rows, reused, filtered, failed = (int(c) for c in counts)
-    return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed)
+    return NodeRunSummary(settings.label, computed_rows, reused, filtered, failed, membership)
 
 
 def release_freed_memory() -> None:

@@ -11,11 +11,14 @@ Decisions:
   when several pipelines in the store apply that function.
 * Every code version's records are searched: a row recorded under several versions (an edit
   recomputed it) is answered from the newest result.
-* A row whose input changed has one record per input it had (the store does not say which
-  input is current): the record with the newest ``__recorded_at`` among those sharing the
-  row's tag and system tag values is taken as the current one, and a note on the ``Lineage``
-  counts the earlier records (its history). A tag whose input changed BACK to an earlier
-  value reuses its older record, so the newer one is taken until the tag is recorded anew.
+* A row whose input changed has one record per input it had. Records the node's last
+  complete run found superseded (its input no longer held them: ``superseded``, read from
+  the store's catalog by the caller, ``StoreView.superseded_entries``;
+  ``orcapod.nodes.membership``) are left out; of the others, the record with the newest
+  ``__recorded_at`` among those sharing the row's tag and system tag values is taken as the
+  current one, and a note on the ``Lineage`` counts the earlier records (its history).
+  Without membership (an older store, no ``superseded`` given) a tag whose input changed
+  BACK to an earlier value reuses its older record, so the newer one is taken.
   ``node.lineage`` on a live node is exact: it keeps the record of the node's current input.
 """
 
@@ -23,18 +26,30 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError
 from orcapod.nodes.lineage import FunctionTables, Lineage
 from orcapod.nodes.lineage_walk import by_ids, find_records, trace_lineage
-from orcapod.types.columns import PACKET_ID, POD_TS, RECORDED_AT, SYSTEM_TAG_PREFIX
+from orcapod.types.columns import (
+    PACKET_ID,
+    PIPELINE_ENTRY_ID,
+    POD_TS,
+    RECORDED_AT,
+    SYSTEM_TAG_PREFIX,
+)
 
-__all__ = ["StoreLayout", "lineage_from_store", "newest_records"]
+__all__ = ["StoreLayout", "Superseded", "lineage_from_store", "newest_records"]
+
+#: a function: store path of a records table -> the entry ids of its superseded records
+#: (None: unknown)
+Superseded = Callable[[tuple[str, ...]], pa.Array | None]
 
 _ESCAPED = re.compile(r"(?:~[0-9A-F]{2})+")
 _DELTA_LOG = "_delta_log"
@@ -131,9 +146,17 @@ def _same_scope(a: Any, b: Any) -> bool:
 
 
 def lineage_from_store(
-    store: str | Path, node: str, where: Mapping[str, Any], pipeline: str | None = None
+    store: str | Path,
+    node: str,
+    where: Mapping[str, Any],
+    pipeline: str | None = None,
+    superseded: Superseded | None = None,
 ) -> Lineage:
-    """The lineage of the row of function ``node`` tagged ``where``, from the store alone."""
+    """The lineage of the row of function ``node`` tagged ``where``, from the store alone.
+
+    ``superseded(records_path)``: the entry ids of the records at that store path that the
+    node's last complete run found superseded (``StoreView.superseded_entries``; None:
+    unknown); they are never taken as the row's current record (module docstring)."""
     layout = StoreLayout(store)
     candidates = layout.function_tables(node, pipeline)
     if not candidates:
@@ -147,7 +170,7 @@ def lineage_from_store(
             f"several pipelines apply {node!r}: {scopes}; choose one with --pipeline NAME"
         )
     (target,) = candidates
-    target, found = _newest_version(target, where)
+    target, found = _newest_version(target, where, superseded)
 
     def locate(prefix: str, code_hash: str) -> FunctionTables | None:
         found = layout.locate(target.pipeline_db, prefix)
@@ -196,17 +219,33 @@ def newest_records(
     return list(newest.values()), len(found) - len(newest)
 
 
+def _current_members(
+    found: list[tuple[tuple[str, ...], dict[str, Any]]],
+    tables: FunctionTables,
+    superseded: Superseded,
+) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """``found`` without the records its table's membership says are superseded."""
+    scope = tuple(getattr(tables.pipeline_db, "prefix", ()))
+    dropped: dict[tuple[str, ...], set[str]] = {}
+    for path in {path for path, _ in found}:
+        ids = superseded((*scope, *path))
+        dropped[path] = set() if ids is None else set(ids.to_pylist())
+    return [r for r in found if r[1].get(PIPELINE_ENTRY_ID) not in dropped[r[0]]]
+
+
 def _recorded_at(record: Mapping[str, Any]) -> datetime:
     stamp = record.get(RECORDED_AT)
     return stamp if isinstance(stamp, datetime) else _NEVER
 
 
 def _newest_version(
-    tables: FunctionTables, where: Mapping[str, Any]
+    tables: FunctionTables, where: Mapping[str, Any], superseded: Superseded | None = None
 ) -> tuple[FunctionTables, list[tuple[tuple[str, ...], dict[str, Any]]]]:
     """``tables`` restricted to the code version whose record of the row is newest, and the
-    row's records there."""
+    row's records there (superseded ones left out)."""
     found = [r for r in find_records(tables, where) if r[1].get(PACKET_ID) is not None]
+    if superseded is not None:
+        found = _current_members(found, tables, superseded)
     if len({path for path, _ in found}) <= 1:
         paths = tuple({path for path, _ in found}) or tables.record_paths
     else:

@@ -18,6 +18,8 @@ the run reads, once, at its start:
   deleted by maintenance, the table replaced) changes a state, so the next run checks again;
   so does a result store that is another one (other token) or that cannot name its states
   (no token: in-memory stores name them only within their process).
+* which stored entries some chunk asked about (``recorded``); at the end of a run, the others
+  are superseded (``superseded``, ``orcapod.nodes.membership``): no extra read.
 * at the end of a run (``note_run``), the same note for the tables the run leaves, when it
   knows the answer without a check: every record it started with was known to have its
   result (there were none, the note said so, or the check found them all), and since the run
@@ -85,6 +87,8 @@ class StoredEntries:
         self._distinct = bool(np.all(self._lane0[1:] != self._lane0[:-1]))
         self._result_hashes: np.ndarray | None = None
         self._exists: np.ndarray | None = None  # per stored record (``results_exist_at``)
+        #: per stored record: did some chunk of the run hold its entry (``superseded``)
+        self._held = np.zeros(len(self._keys), dtype=bool)
 
     def recorded(self, plan: InputPlan) -> tuple[pa.Table, np.ndarray] | None:
         """Records of the plan's entries; per returned row, its entry index (as
@@ -107,8 +111,14 @@ class StoredEntries:
         entries = np.flatnonzero(row_of >= 0)
         if len(entries) == 0:
             return None
+        self._held[row_of[entries]] = True
         rows = pa.array(row_of[entries])
         return pa.table({PACKET_ID: self._packet_ids.take(rows), STORED_ROW: rows}), entries
+
+    def superseded(self) -> np.ndarray:
+        """Keys of the stored entries no chunk asked about (``recorded``): once every chunk
+        of the input was, the entries the input no longer holds (``orcapod.nodes.membership``)."""
+        return self._keys[~self._held]
 
     def results_exist_at(self, rows: np.ndarray) -> np.ndarray:
         """Per stored record row (one pointing at a result): does its result exist? Decided

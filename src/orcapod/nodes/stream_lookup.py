@@ -15,6 +15,10 @@ A chunk whose entries or input packets also appear in an earlier chunk not yet p
 possible with repeated packets, or rows repeated exactly) waits until that chunk is committed
 before its look-ups, so it finds that work stored: a packet is computed once per run however
 many chunks hold it, and no record or result is written twice.
+
+Membership: ``KnownKeys`` also marks which stored entries some chunk held; once the input
+ended, the others are the node's superseded records (``superseded``,
+``orcapod.nodes.membership``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pyarrow as pa
 
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import digest_keys, match_keys, string_keys
+from orcapod.nodes.membership import HeldEntries
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import RunSettings
 from orcapod.nodes.stream_chunk import StreamChunk
@@ -75,6 +80,8 @@ class KnownKeys:
         self._store = store
         self._versions: tuple[int | None, int | None] | None = None
         self._entries = np.empty(0, dtype="<u8")  # sorted lane 0 of the entry keys
+        #: the stored entries, and which of them the run's input held (membership)
+        self._held = HeldEntries(np.empty((0, 2), dtype="<u8"))
         self._packets = np.empty(0, dtype="<u8")  # sorted lane 0 of the input packet keys
 
     def _load(self) -> tuple[int | None, int | None]:
@@ -88,7 +95,9 @@ class KnownKeys:
             store.record_path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[]
         )
         if records is not None and records.num_rows:
-            self._entries = np.sort(string_keys(records.column(PIPELINE_ENTRY_ID))[:, 0])
+            stored = string_keys(records.column(PIPELINE_ENTRY_ID))
+            self._entries = np.sort(stored[:, 0])
+            self._held = HeldEntries(stored)
         results = store.cache.database.get_records_with_column_value(
             store.cache.record_path, {}, record_id_column=RECORD_ID, columns=[INPUT_PACKET_HASH]
         )
@@ -105,12 +114,19 @@ class KnownKeys:
         """The versions at which none of the plan's entries and packets was stored, when the
         run knows (None: look them up); the plan's keys count as known from now on."""
         self.load()
+        self._held.mark(plan.entry_keys)
         entries = np.unique(plan.entry_keys[:, 0])
         packets = np.unique(digest_keys(plan.input_digests)[:, 0])
         clear = not (_meets(entries, self._entries) or _meets(packets, self._packets))
         self._entries = _merge(self._entries, entries)
         self._packets = _merge(self._packets, packets)
         return self._versions if clear else None  # set by load()
+
+    def superseded(self) -> np.ndarray:
+        """Keys of the entries stored when the run began that no chunk held (once the input
+        ended: those its input no longer holds, ``orcapod.nodes.membership``)."""
+        self.load()
+        return self._held.superseded()
 
 
 def _meets(keys: np.ndarray, known: np.ndarray) -> bool:
@@ -190,6 +206,10 @@ class Preparer:
         if isinstance(got, BaseException):
             raise got
         return got
+
+    def superseded(self) -> np.ndarray:
+        """Keys of the stored entries no chunk held (``KnownKeys.superseded``)."""
+        return self._known.superseded()
 
     def _put(self, item: Any) -> bool:
         while not self._stopped.is_set():

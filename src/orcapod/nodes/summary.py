@@ -7,7 +7,7 @@ it is shown by default and can be filtered by class).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = ["NodeRunSummary", "NodeType"]
@@ -29,6 +29,11 @@ class NodeRunSummary:
     * ``reused``: rows served from earlier work (a recorded entry, or a result-cache hit);
     * ``filtered``: rows whose function returned None (computed now or recorded earlier);
     * ``failed``: rows whose function raised in this run (recorded; retried by the next run).
+
+    ``superseded`` (a function node's run over its whole input that ended normally): which
+    of the node's records its input no longer holds, as the run history keeps it - "" none,
+    else the id of their snapshot in the pipeline's ``_superseded`` table
+    (``orcapod.nodes.membership``); None when the run did not tell. Not compared.
     """
 
     label: str
@@ -36,6 +41,7 @@ class NodeRunSummary:
     reused: int = 0
     filtered: int = 0
     failed: int = 0
+    superseded: str | None = field(default=None, compare=False)
 
     @property
     def total(self) -> int:

@@ -25,6 +25,10 @@ Decisions:
 * A node that stopped is recorded with the counts of what it did before (rows stored or
   failed, ``orcapod.nodes.node_run.partial_summary``), so a stopped run's totals say how much
   work was kept; null where they are unknown.
+* A function node whose run ended normally over its whole input has its membership in its
+  end-of-run catalog row (``superseded``: "" none of its records superseded, else the
+  snapshot of those that are, ``orcapod.nodes.membership``; null when unknown), which the
+  store's readers use to leave superseded records out.
 * Nothing is read from the store here: the recorder only appends.
 """
 
@@ -43,6 +47,7 @@ import orcapod
 from orcapod._lazy import lazy_module
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.validation import type_name
+from orcapod.nodes.membership import SUPERSEDED_PATH
 from orcapod.nodes.node_run import partial_summary
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.pipeline.observers import NoOpObserver
@@ -109,6 +114,7 @@ class NodeEntry:
                 "records": [*prefix, *path],
                 "failures": [*prefix, "_failures", *path],
                 "logs": [*prefix, LOGS_AREA, *path],
+                "superseded": [*prefix, *SUPERSEDED_PATH],
             }
             if pipeline.result_database is None:  # the store's shared results area
                 self.tables["results"] = ["_result", *pf.uri]
@@ -205,7 +211,8 @@ class RunRecorder(NoOpObserver):
             }
             for e in self._entries
         }
-        self._write(run_id, 1, status, message, nodes, summary)
+        superseded = {label: s.superseded for label, s in summaries.items() if label not in errors}
+        self._write(run_id, 1, status, message, nodes, summary, superseded)
 
     def _write(
         self,
@@ -215,6 +222,7 @@ class RunRecorder(NoOpObserver):
         error: str | None,
         nodes: Mapping[str, Mapping[str, Any]],
         summary: PipelineRunSummary | None = None,
+        superseded: Mapping[str, str | None] | None = None,
     ) -> None:
         now = datetime.now(UTC)
         ended = now if phase else None
@@ -265,6 +273,7 @@ class RunRecorder(NoOpObserver):
                     **counts,
                     "status": node.get("status", status),
                     "process": self._process,
+                    "superseded": (superseded or {}).get(e.label),
                 }
             )
         if rows:
@@ -320,6 +329,7 @@ _CATALOG_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(_COUNTS, _INT),
     "status": _STRING,
     "process": _STRING,
+    "superseded": _STRING,
 }
 
 

@@ -7,12 +7,18 @@ pipeline names may not.
 
 * ``_catalog``: one row per node and run phase (written when a run starts and again when it
   ends): ``pipeline``, ``label``, ``node_type``, ``tables`` (JSON: kind -> path segments of
-  the node's tables in the store: ``records``, ``results``, ``failures``, ``logs``),
+  the node's tables in the store: ``records``, ``results``, ``failures``, ``logs``,
+  ``superseded``),
   ``tag_schema`` / ``packet_schema`` (JSON: column -> type), ``upstreams`` (JSON list of
   labels: the graph's edges), ``function`` / ``code_hash`` (function nodes), ``node_hash``
   (pipeline hash), ``run_id``, ``updated_at``, the last run's ``rows`` / ``computed`` /
-  ``reused`` / ``filtered`` / ``failed`` and ``status``, ``process`` (as in ``_runs``). The
-  newest row per (pipeline, label) describes the node now.
+  ``reused`` / ``filtered`` / ``failed`` and ``status``, ``process`` (as in ``_runs``),
+  ``superseded`` (a function node's run that ended normally over its whole input: "" when
+  its input held every record of its records table, else the snapshot id of those it no
+  longer held, kept in ``tables["superseded"]``, the pipeline's ``_superseded`` table: rows
+  ``snapshot``, ``entry_id``; null when unknown - a stopped run, an older store;
+  ``orcapod.nodes.membership``). The newest row per (pipeline, label) describes the node
+  now.
 * ``_runs``: one row per run and phase (``running`` at the start, the outcome at the end; a
   run with only its ``running`` row was killed, or is still running: ``run_liveness`` tells
   which when it can): ``run_id``, ``pipeline``, ``started_at``, ``ended_at``, ``status``,

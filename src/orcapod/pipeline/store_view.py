@@ -23,13 +23,16 @@ Decisions:
 
 * ``node_rows`` gives a function node's CURRENT rows: its pipeline records joined with their
   results (record ``__packet_id`` = result ``__record_id``; matched by position, as Arrow's
-  hash join cannot carry array columns), the newest record per tag (user
-  tags and system tags) when a tag was recorded more than once (its input changed), filtered
-  rows left out; columns: the tag columns, then the output columns, sorted by the tags. (A
-  tag whose input changed BACK to an earlier value reuses its earlier, older record, so the
-  newer one is shown until the tag is recorded anew; ``node.as_table()`` in the pipeline's
-  own process is exact.) An
-  operator node shows the rows it logged (``CacheMode.LOG``); a source node keeps no table
+  hash join cannot carry array columns), without the records the node's last complete run
+  found superseded (``superseded_entries``: the entries its input no longer held - a row
+  deleted, an input changed back to an earlier value, shifted positional source ids; kept
+  by the run in the catalog, ``orcapod.nodes.membership``), then the newest record per tag
+  (user tags and system tags) when a tag was recorded more than once (its input changed),
+  filtered rows left out; columns: the tag columns, then the output columns, sorted by the
+  tags. So it equals ``node.as_table()`` after that run. A store whose runs recorded no
+  membership (written by an older orcapod, or every run stopped) shows the newest record
+  per tag: a tag whose input changed back to an earlier value then shows the newer record.
+  An operator node shows the rows it logged (``CacheMode.LOG``); a source node keeps no table
   in the store (``node_rows`` says so).
 * ``logs`` covers every table the node's logs were written to (a node whose code changed has
   one per code version), newest first.
@@ -51,6 +54,7 @@ import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.errors import NodeNotFoundError, PipelineError
+from orcapod.nodes.membership import superseded_entries, without_superseded
 from orcapod.pipeline.run_liveness import live_status
 from orcapod.pipeline.store_layout import CATALOG_PATH, RUNS_PATH, counts_of, loads
 
@@ -59,6 +63,7 @@ __all__ = ["NodeInfo", "PipelineInfo", "RunInfo", "StoreView"]
 _PACKET_ID = "__packet_id"
 _RECORD_ID = "__record_id"
 _RECORDED_AT = "__recorded_at"
+_SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -246,12 +251,15 @@ class StoreView:
                 f"node {node.name!r} is a {node.node_type} node that keeps no table in the "
                 "store; its rows are those of the data it reads"
             )
-        records = self._db.get_all_records(records_path)
         if node.node_type != "function":
-            table = records if records is not None else pa.table({})
-            return _finish(table, node, limit)
+            table = self._db.get_all_records(records_path)
+            return _finish(table if table is not None else pa.table({}), node, limit)
+        records = self._db.get_all_records(records_path, record_id_column=_RECORD_ID)
         if records is None:
             return pa.table({c: pa.array([], pa.null()) for c in (*node.tag_schema,)})
+        superseded = self.superseded_entries(records_path, node.pipeline, node.label)
+        if superseded is not None:
+            records = without_superseded(records, _RECORD_ID, superseded)
         records = _current(records, node)
         records = records.filter(pc.is_valid(records.column(_PACKET_ID)))
         results_path = node.tables.get("results")
@@ -264,6 +272,40 @@ class StoreView:
         outputs = [c for c in node.packet_schema if c in results.column_names]
         left = records.select([c for c in records.column_names if c not in outputs])
         return _finish(_with_results(left, results.select([_RECORD_ID, *outputs])), node, limit)
+
+    def superseded_entries(
+        self,
+        records_path: Sequence[str],
+        pipeline: str | None = None,
+        label: str | None = None,
+    ) -> pa.Array | None:
+        """Entry ids of the records at ``records_path`` (a function node's records table)
+        that the newest run recording membership found superseded: its input no longer held
+        them (``orcapod.nodes.membership``); empty when none were. None when no run of the
+        node (``pipeline`` / ``label``; None: any node with that records table) recorded
+        membership for that table: a store written before membership was recorded, or runs
+        that all stopped."""
+        table = self._db.get_all_records(CATALOG_PATH)
+        if table is None or _SUPERSEDED not in table.column_names:
+            return None
+        wanted = list(records_path)
+        newest: dict[str, Any] | None = None
+        for row in _pylist(table.filter(pc.is_valid(table.column(_SUPERSEDED)))):
+            if pipeline is not None and row["pipeline"] != pipeline:
+                continue
+            if label is not None and row["label"] != label:
+                continue
+            if loads(row.get("tables"), {}).get("records") != wanted:
+                continue
+            if newest is None or (row["updated_at"] or _EPOCH) > (newest["updated_at"] or _EPOCH):
+                newest = row
+        if newest is None:
+            return None
+        snapshot = str(newest[_SUPERSEDED])
+        if not snapshot:
+            return pa.array([], pa.large_string())
+        path = loads(newest.get("tables"), {}).get("superseded")
+        return None if not path else superseded_entries(self._db, tuple(path), snapshot)
 
     def logs(self, name: str, failed: bool = False, run_id: str | None = None) -> pa.Table:
         """The node's log rows (one per executed packet), newest first; ``failed``: only

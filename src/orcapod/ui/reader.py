@@ -426,7 +426,10 @@ class UiStore:
         if node.function is None:
             return None, "the node's function is not recorded in the catalog"
         try:
-            return lineage_from_store(db.base_path, node.function, where, node.pipeline), None
+            lineage = lineage_from_store(
+                db.base_path, node.function, where, node.pipeline, self.view.superseded_entries
+            )
+            return lineage, None
         except OrcapodError as err:
             return None, str(err)
 
