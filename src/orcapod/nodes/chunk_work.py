@@ -91,6 +91,10 @@ class ChunkWork:
         #: global packet index -> result id to store it under (records whose result is gone)
         self.fixed_ids: dict[int, str] = {}
         self._lost: dict[int, str] = {}  # recorded entries whose result is gone -> its id
+        #: the record table's rows right after the look-up read it (None: not counted), and
+        #: the chunk's entries that read found recorded
+        self._stored_rows: int | None = None
+        self._found_rows = 0
         self.reporter: PacketReporter | None = None
         self._entry_rows: np.ndarray | None = None  # input rows per entry (with an observer)
         self._packet_rows: list[int] | None = None  # input rows per packet (with misses)
@@ -141,12 +145,16 @@ class ChunkWork:
         if stored is None:
             self.records_absent_at = store.pipeline_db.committed_version(store.record_path)
             found = store.recorded(plan, [PACKET_ID])
+            # counted after the read: a table that holds no more records than the read found
+            # holds only the input's (``every_record_held``); no request right after a read
+            self._stored_rows = store.pipeline_db.count_records(store.record_path)
         else:
             self.records_absent_at = stored.version
             found = stored.recorded(plan)
         if found is None:
             return np.arange(plan.num_entries, dtype=np.int64)
         records, which = found
+        self._found_rows = len(which)
         packet_ids = records.column(PACKET_ID)
         has_result = pc.is_valid(packet_ids).to_numpy(False)
         category[which] = np.where(has_result, REUSED, FILTERED)
@@ -399,6 +407,12 @@ class ChunkWork:
         )
 
     # -- events -------------------------------------------------------------------------------
+
+    def every_record_held(self) -> bool:
+        """Known from counts alone: every record the table held when the chunk was looked up
+        is one of the chunk's entries (the chunk is the node's whole input when that says
+        none of the node's records is superseded, ``orcapod.nodes.membership``)."""
+        return self._stored_rows is not None and self._stored_rows <= self._found_rows
 
     def settle(self, entries: np.ndarray, outcome: PacketOutcome) -> None:
         """Report the input rows of ``entries`` as settled with ``outcome`` (bulk)."""

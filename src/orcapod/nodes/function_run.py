@@ -53,7 +53,6 @@ from orcapod.nodes.run_settings import (
     FAILED,
     FILTERED,
     REUSED,
-    SKIPPED,
     RunSettings,
     run_writer,
 )
@@ -140,10 +139,10 @@ class FunctionRun:
             int(counts[FAILED]),
         )
 
-    def entries_without_record(self) -> int:
-        """Distinct entries of the finished run left without a record (failed, or never
-        computed: an inactive function's)."""
-        return int(np.isin(self._work.settled(), (FAILED, SKIPPED)).sum())
+    def every_record_held(self) -> bool:
+        """Known from counts alone: every record the node's table held at the look-up is one
+        of this run's entries (``ChunkWork.every_record_held``)."""
+        return self._work.every_record_held()
 
     def computed_hashes(self) -> pa.Array:
         """Input hashes of the packets this run called and stored (outputs and filtered)."""

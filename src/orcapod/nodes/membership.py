@@ -13,12 +13,15 @@ How a run finds them, without costing the common runs anything:
 * Only a run that saw its node's WHOLE current input and ended normally records membership
   (a synchronous ``run()`` and a streaming run that read its input to the end); ``verify``
   and a run that raised do not, and readers keep the last recorded membership.
-* A run over one chunk (``superseded_of_plan``) first compares counts: when the records
-  table holds at most as many rows (``ArrowDatabase.count_records``, told by the table's
-  log, no data read) as the input has distinct entries left with a record (every entry but
-  those that failed or were not computed), every record is one of the input's: nothing is
-  superseded, nothing is read. So an unchanged rerun and an append-only one read and write
-  nothing more. Otherwise it reads the recorded entry ids once (projected on the id) and
+* A run over one chunk first compares counts (``ChunkWork.every_record_held``): right
+  after its look-up read the records of its input's entries, it counts the table's rows
+  (``ArrowDatabase.count_records``, told by the table's log with no data read, and on
+  object storage with no request, the snapshot being that of the read). When the table
+  holds no more rows than the read found, every record is one of the input's (rows are only
+  added, and the count is of a state at least as new as the read's), and the records the
+  run then writes are its input's: nothing is superseded, nothing more is read. So an
+  unchanged rerun and an append-only one read and write nothing more. Otherwise, at its end,
+  it reads the recorded entry ids once (projected on the id, ``superseded_of_plan``) and
   keeps those the input does not hold (numpy on the 128-bit keys).
 * A chunked run reads every recorded entry at its start anyway (``StoredEntries``) and a
   streaming run reads their ids (``KnownKeys``): each marks the stored rows some chunk of
@@ -56,6 +59,7 @@ from orcapod.nodes.node_store import NodeStore
 from orcapod.types.columns import PIPELINE_ENTRY_ID, RECORD_ID
 
 __all__ = [
+    "NO_KEYS",
     "SUPERSEDED_NOTE",
     "SUPERSEDED_PATH",
     "HeldEntries",
@@ -71,7 +75,8 @@ SUPERSEDED_PATH: tuple[str, ...] = ("_superseded",)
 SUPERSEDED_NOTE = "superseded"
 _SNAPSHOT = "snapshot"
 _ENTRY = "entry_id"
-_NO_KEYS = np.empty((0, 2), dtype="<u8")
+#: no keys: nothing superseded
+NO_KEYS = np.empty((0, 2), dtype="<u8")
 
 
 class HeldEntries:
@@ -110,20 +115,15 @@ class HeldEntries:
         return self._keys[~self._held]
 
 
-def superseded_of_plan(store: NodeStore, plan: InputPlan, without_record: int) -> np.ndarray:
+def superseded_of_plan(store: NodeStore, plan: InputPlan) -> np.ndarray:
     """Keys of the entries recorded at the node's record path that ``plan`` (the whole
-    input, after its run) does not hold; ``without_record``: its distinct entries that
-    have no record (failed, or never computed). Reads nothing when the count tells
-    (module docstring)."""
+    input, after its run) does not hold: one read of the recorded entry ids."""
     database, path = store.pipeline_db, store.record_path
-    stored = database.count_records(path)
-    if stored is not None and stored <= plan.num_entries - without_record:
-        return _NO_KEYS
     table = database.get_records_with_column_value(
         path, {}, record_id_column=PIPELINE_ENTRY_ID, columns=[]
     )
     if table is None or table.num_rows == 0:
-        return _NO_KEYS
+        return NO_KEYS
     recorded = string_keys(table.column(PIPELINE_ENTRY_ID))
     held = match_keys(recorded, plan.entry_keys) >= 0
     return recorded[~held]

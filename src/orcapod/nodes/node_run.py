@@ -31,7 +31,8 @@ A chunk's packets computed by an earlier chunk are never computed again: the ear
 results are committed before the later chunk looks them up.
 
 A run that ends normally records which of the node's records its input no longer holds
-(``orcapod.nodes.membership``: a count, else one read of the recorded ids, for one chunk;
+(``orcapod.nodes.membership``: a count at the look-up, else one read of the recorded ids,
+for one chunk;
 the chunks' matches against ``StoredEntries`` for a chunked run) in its summary's
 ``superseded``.
 
@@ -57,7 +58,7 @@ from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.engine.keys import SeenHashes
 from orcapod.nodes.function_input import NodeInput
 from orcapod.nodes.function_run import FunctionRun
-from orcapod.nodes.membership import record_membership, superseded_of_plan
+from orcapod.nodes.membership import NO_KEYS, record_membership, superseded_of_plan
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import SPILL_ROWS, RunSettings
 from orcapod.nodes.stored_entries import StoredEntries
@@ -123,7 +124,7 @@ def run_node(
             so_far = whole.counts_so_far()
             _raised_after(err, settings.label, None if so_far is None else np.array(so_far))
             raise
-        superseded = superseded_of_plan(store, plan, whole.entries_without_record())
+        superseded = NO_KEYS if whole.every_record_held() else superseded_of_plan(store, plan)
         return replace(summary, superseded=record_membership(store, superseded))
     tag_keys, packet_keys = node_input.read.keys()
     # a source's rows have entry ids of their own (its record ids are unique)
