@@ -25,7 +25,8 @@ How a run finds them, without costing the common runs anything:
   keeps those the input does not hold (numpy on the 128-bit keys).
 * A chunked run reads every recorded entry at its start anyway (``StoredEntries``) and a
   streaming run reads their ids (``KnownKeys``): each marks the stored rows some chunk of
-  the input matched (``HeldEntries``); superseded are those never matched. Records the run
+  the input matched (a streaming run through ``HeldEntries``); superseded are those never
+  matched. Records the run
   wrote itself are held by definition.
 * ``record_membership`` turns the set into the value the run history's catalog row keeps
   (``NodeRunSummary.superseded``): "" when nothing is superseded (nothing written), else the
@@ -90,9 +91,6 @@ class HeldEntries:
         self._distinct = bool(np.all(lane0[1:] != lane0[:-1]))
         self._held = np.zeros(len(keys), dtype=bool)
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def mark(self, wanted: np.ndarray) -> None:
         """The input holds the entries ``wanted`` (keys)."""
         if not len(self._keys) or not len(wanted):
@@ -105,10 +103,6 @@ class HeldEntries:
         rows = self._order[at]
         hit = (self._lane0[at] == wanted[:, 0]) & (self._keys[rows, 1] == wanted[:, 1])
         self._held[rows[hit]] = True
-
-    def mark_rows(self, rows: np.ndarray) -> None:
-        """The input holds the stored rows ``rows`` (found by the caller)."""
-        self._held[rows] = True
 
     def superseded(self) -> np.ndarray:
         """Keys of the stored entries the input never held."""
