@@ -315,11 +315,14 @@ class DeltaTableDatabase(StoringBackend):
             return state.appended_token(since)
 
     def count_records(self, path: Sequence[str]) -> int | None:
-        """The rows of the snapshot reads use, from its log (``PathState.row_count``)."""
+        """The rows of the snapshot this object last read or wrote, from its log
+        (``PathState.row_count``): no request, even on object storage; the table is looked
+        at first only when no snapshot is held (see the protocol)."""
         key = validate_path(path)
         with self._lock:
             state = self._state(key)
-            state.refresh_for_read()
+            if state.table is None:
+                state.refresh_for_read()
             return state.row_count()
 
     def _save_note(self, key: RecordPath, name: str, token: str, text: str) -> None:

@@ -36,10 +36,12 @@ Semantics shared by every backend (checked by ``tests/databases/test_contract.py
   ``appended_token(path, since)`` is the current token when, since the state ``since``
   named (``None``: no table then), the table only received rows appended through this
   database object (views included); else ``None`` (also when the backend cannot tell).
-* Row counts: ``count_records(path)`` is the number of rows a read of ``path`` returns now
-  (0 without a table), told without reading the rows (Delta: from the snapshot's log, a SQL
-  store: ``COUNT(*)``); ``None`` when the backend cannot tell that cheaply (rows pending, a
-  log without row counts). Callers treat ``None`` as unknown and read what they need.
+* Row counts: ``count_records(path)`` is the number of rows a read of ``path`` returns (0
+  without a table), told without reading the rows, as of a state no older than the last
+  read or write of ``path`` through this object: a Delta store counts the snapshot it holds
+  from its log (no request, so it may not see other processes' commits since), a SQL store
+  runs ``COUNT(*)``. ``None`` when the backend cannot tell that cheaply (rows pending, a log
+  without row counts). Callers treat ``None`` as unknown and read what they need.
 * Object logs: ``object_log(path)`` is an ``ObjectLog`` (``orcapod.databases.object_log``:
   an append-only log of short texts, one request or file per append and one listing per
   read) kept beside ``path``'s table, for records a table would make too costly to poll;
@@ -143,8 +145,9 @@ class ArrowDatabase(Protocol):
         ...
 
     def count_records(self, path: Sequence[str]) -> int | None:
-        """The number of rows stored under ``path`` (0: no table), or None when it cannot be
-        told without reading them (see the module docstring)."""
+        """The number of rows stored under ``path`` (0: no table) as of this object's last
+        read or write of it at the latest, or None when it cannot be told without reading
+        them (see the module docstring)."""
         ...
 
     def flush(self) -> None:

@@ -145,8 +145,9 @@ class ChunkWork:
         if stored is None:
             self.records_absent_at = store.pipeline_db.committed_version(store.record_path)
             found = store.recorded(plan, [PACKET_ID])
-            # counted after the read: a table that holds no more records than the read found
-            # holds only the input's (``every_record_held``); no request right after a read
+            # counted after the read (the state it read, or a newer one): a table that holds
+            # no more records than the read found holds only the input's
+            # (``every_record_held``); no request
             self._stored_rows = store.pipeline_db.count_records(store.record_path)
         else:
             self.records_absent_at = stored.version

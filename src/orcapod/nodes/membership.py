@@ -15,8 +15,9 @@ How a run finds them, without costing the common runs anything:
   and a run that raised do not, and readers keep the last recorded membership.
 * A run over one chunk first compares counts (``ChunkWork.every_record_held``): right
   after its look-up read the records of its input's entries, it counts the table's rows
-  (``ArrowDatabase.count_records``, told by the table's log with no data read, and on
-  object storage with no request, the snapshot being that of the read). When the table
+  (``ArrowDatabase.count_records``: on Delta the snapshot the read used, from its log, with
+  no data read and no request; on SQL a ``COUNT(*)``, of a state at least as new). When the
+  table
   holds no more rows than the read found, every record is one of the input's (rows are only
   added, and the count is of a state at least as new as the read's), and the records the
   run then writes are its input's: nothing is superseded, nothing more is read. So an
