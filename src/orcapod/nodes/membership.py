@@ -17,18 +17,17 @@ How a run finds them, without costing the common runs anything:
   after its look-up read the records of its input's entries, it counts the table's rows
   (``ArrowDatabase.count_records``: on Delta the snapshot the read used, from its log, with
   no data read and no request; on SQL a ``COUNT(*)``, of a state at least as new). When the
-  table
-  holds no more rows than the read found, every record is one of the input's (rows are only
-  added, and the count is of a state at least as new as the read's), and the records the
-  run then writes are its input's: nothing is superseded, nothing more is read. So an
-  unchanged rerun and an append-only one read and write nothing more. Otherwise, at its end,
-  it reads the recorded entry ids once (projected on the id, ``superseded_of_plan``) and
-  keeps those the input does not hold (numpy on the 128-bit keys).
+  table holds no more rows than the read found, every record is one of the input's (rows
+  are only added, and the count is of a state at least as new as the read's), and the
+  records the run then writes are its input's: nothing is superseded, nothing more is read.
+  So an unchanged rerun and an append-only one read and write nothing more. Otherwise, at
+  its end, it reads the recorded entry ids once (projected on the id,
+  ``superseded_of_plan``) and keeps those the input does not hold (numpy on the 128-bit
+  keys).
 * A chunked run reads every recorded entry at its start anyway (``StoredEntries``) and a
   streaming run reads their ids (``KnownKeys``): each marks the stored rows some chunk of
   the input matched (a streaming run through ``HeldEntries``); superseded are those never
-  matched. Records the run
-  wrote itself are held by definition.
+  matched. Records the run wrote itself are held by definition.
 * ``record_membership`` turns the set into the value the run history's catalog row keeps
   (``NodeRunSummary.superseded``): "" when nothing is superseded (nothing written), else the
   id of a *snapshot* of the set, stored as rows ``(snapshot, entry_id)`` in the pipeline's

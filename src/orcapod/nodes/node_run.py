@@ -31,10 +31,9 @@ A chunk's packets computed by an earlier chunk are never computed again: the ear
 results are committed before the later chunk looks them up.
 
 A run that ends normally records which of the node's records its input no longer holds
-(``orcapod.nodes.membership``: a count at the look-up, else one read of the recorded ids,
-for one chunk;
-the chunks' matches against ``StoredEntries`` for a chunked run) in its summary's
-``superseded``.
+(``orcapod.nodes.membership``: for one chunk, a count at the look-up, else one read of the
+recorded ids; for a chunked run, the chunks' matches against ``StoredEntries``) in its
+summary's ``superseded``.
 
 A run that raises (``fail_fast``, ``KeyboardInterrupt``, a database failure) raises the very
 exception, carrying what the run did until then as a ``NodeRunSummary`` (earlier chunks plus
