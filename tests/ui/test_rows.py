@@ -11,6 +11,7 @@ from orcapod.databases import DeltaTableDatabase, InMemoryArrowDatabase
 from orcapod.functions import function_pod
 from orcapod.pipeline import Pipeline, StoreView
 from orcapod.sources import DictSource
+from orcapod.ui.reader import UiStore
 from orcapod.ui.rows import read_page
 
 
@@ -85,3 +86,19 @@ def test_array_outputs_are_paged_alike_in_memory_and_on_disk(tmp_path):
     assert in_memory.total == on_disk.total == 4
     assert [row[0] for row in in_memory.rows] == [2, 3]
     assert in_memory.rows == on_disk.rows
+
+
+def test_pages_list_a_nodes_current_rows_after_its_input_changed_and_changed_back(tmp_path):
+    for store in (InMemoryArrowDatabase(), DeltaTableDatabase(tmp_path / "store")):
+        for second in (2, 3, 2, 5):  # k=1 changes to 3, back to 2, then to 5
+            rows = [{"k": 0, "x": 0}, {"k": 1, "x": second}, {"k": 2, "x": 7}]
+            pipeline = Pipeline("changes", store)
+            with pipeline:
+                double.pod(DictSource(rows, tag_columns=["k"], record_id_column="k"))
+            pipeline.run(progress=False)
+        ui = UiStore(store)
+        page = ui.rows(ui.view.node("double"), 0, 10, "k")
+        assert page.total == 3
+        assert page.rows == ((0, 0), (1, 10), (2, 14))
+        shown = ui.view.node_rows("double").to_pylist()
+        assert page.rows == tuple(tuple(r.values()) for r in shown)

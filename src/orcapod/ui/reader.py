@@ -229,7 +229,11 @@ class UiStore:
         sort: str | None = None,
         descending: bool = False,
     ) -> RowsPage:
-        return read_page(self.database, node, offset, limit, sort, descending)
+        records = node.tables.get("records")
+        superseded = None
+        if node.node_type == "function" and records is not None:
+            superseded = self.view.superseded_entries(records, node.pipeline, node.label)
+        return read_page(self.database, node, offset, limit, sort, descending, superseded)
 
     # -- failures ------------------------------------------------------------------------------
 

@@ -16,10 +16,15 @@ Decisions:
 
 * A function node's rows are its pipeline records that have a result (filtered rows - the
   function returned None - are counted in the graph but not listed), in the order they were
-  recorded unless a sort is asked for. A tag recorded more than once (its input changed)
-  shows each record, newest first within the tag when sorted by it; ``orcapod show`` shows
-  only the newest. Keeping every record is what lets the page be read without a pass over
-  the whole table.
+  recorded unless a sort is asked for, without the records the node's last complete run
+  found superseded (``superseded``: its input no longer held them, from
+  ``StoreView.superseded_entries``; ``orcapod.nodes.membership``): after such a run each
+  tag has one record left, its current one, and the page lists what ``orcapod show``
+  shows. Leaving them out is a filter on the scan, so a page then costs one pass over the
+  id column (for the total). Without membership (an older store) a tag recorded more than
+  once (its input changed) shows each record, newest first within the tag when sorted by
+  it; ``orcapod show`` shows only the newest. Keeping every record is what lets the page be
+  read without a pass over the whole table.
 * The records table of a function node is shared by every node of the pipeline applying the
   same function to inputs of the same schema (it is keyed by the function and the schema),
   so such nodes list the same rows.
@@ -38,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
+from orcapod.nodes.membership import without_superseded
 from orcapod.pipeline import NodeInfo
 from orcapod.types.columns import INPUT_PACKET_HASH
 
@@ -99,8 +106,10 @@ def read_page(
     limit: int = 50,
     sort: str | None = None,
     descending: bool = False,
+    superseded: pa.Array | None = None,
 ) -> RowsPage:
-    """Rows ``offset`` to ``offset + limit`` of ``node`` (module docstring)."""
+    """Rows ``offset`` to ``offset + limit`` of ``node`` (module docstring); ``superseded``:
+    entry ids of a function node's records to leave out."""
     offset = max(0, offset)
     limit = max(1, limit)
     records_path = node.tables.get("records")
@@ -110,9 +119,11 @@ def read_page(
     outputs = [c for c in node.packet_schema if c not in tags]
     if sort is not None and sort not in (*tags, *outputs):
         sort = None
+    if node.node_type != "function" or superseded is None or not len(superseded):
+        superseded = None
     lazy = scan_table(database, records_path)
     if lazy is None:
-        return _page_in_arrow(database, node, offset, limit, sort, descending)
+        return _page_in_arrow(database, node, offset, limit, sort, descending, superseded)
     present = set(lazy.collect_schema().names())
     tags = [c for c in tags if c in present]
     if node.node_type != "function":
@@ -131,6 +142,8 @@ def read_page(
         )  # fmt: skip
     if _PACKET_ID not in present:
         return _empty(node, offset, limit, stored=True)
+    if superseded is not None:
+        lazy = lazy.filter(~pl.col(_RECORD_ID).is_in(pl.Series(superseded.to_pylist())))
     # filtered rows (no result) are left out; counting them reads only the row groups whose
     # statistics show nulls, and with none (the usual case) the page needs no filter
     filtered = _count(lazy.filter(pl.col(_PACKET_ID).is_null()))
@@ -208,12 +221,15 @@ def _page_in_arrow(
     limit: int,
     sort: str | None,
     descending: bool,
+    superseded: pa.Array | None,
 ) -> RowsPage:
     """``read_page`` for stores polars cannot scan: the whole table, paged in Arrow."""
     records_path = node.tables["records"]
     table = database.get_all_records(records_path, record_id_column=_RECORD_ID)
     if table is None:
         return _empty(node, offset, limit, stored=True)
+    if superseded is not None:
+        table = without_superseded(table, _RECORD_ID, superseded)
     tags = [c for c in node.tag_schema if c in table.column_names]
     outputs = [c for c in node.packet_schema if c not in tags]
     results_path = node.tables.get("results")
