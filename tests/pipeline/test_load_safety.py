@@ -165,3 +165,36 @@ def test_a_module_found_under_its_root_that_raises_names_itself(tmp_path, monkey
     with pytest.raises(PipelineError, match=r"'bmi_breaks'.*RuntimeError: broken module"):
         Pipeline.load(path)
     assert "bmi_breaks" not in sys.modules
+
+
+def test_a_moved_project_finds_its_module_next_to_the_pipeline_file(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    _save_with_module(project, "bmi_moved", project / "p.json", monkeypatch)
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    shutil.move(project, moved)  # module, pipeline file and store together
+    for trusted in (False, True):  # the recorded root is gone: the file's folder is searched
+        loaded = Pipeline.load(moved / "p.json", trusted=trusted)
+        assert loaded.load_statuses["bmi_again"] is LoadStatus.FULL
+        assert sys.modules["bmi_moved"].__file__ == str(moved / "bmi_moved.py")
+        assert loaded.run()["bmi_again"].computed == 0
+        monkeypatch.delitem(sys.modules, "bmi_moved")
+    monkeypatch.syspath_prepend(str(moved))  # loaded from inside the folder: on sys.path
+    assert Pipeline.load(moved / "p.json").load_statuses["bmi_again"] is LoadStatus.FULL
+    monkeypatch.delitem(sys.modules, "bmi_moved")
+
+
+def test_a_copied_project_imports_its_own_module_not_the_original(tmp_path, monkeypatch):
+    original = tmp_path / "original"
+    _save_with_module(original, "bmi_copied", original / "p.json", monkeypatch)
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    (original / "bmi_copied.py").write_text("raise RuntimeError('the original was imported')\n")
+    document = json.loads((copy / "p.json").read_text())
+    entry = next(n for n in document["nodes"] if n["label"] == "bmi_again")
+    assert import_hint(entry["function"], copy) is None  # no hint towards the original
+    for trusted in (False, True):
+        loaded = Pipeline.load(copy / "p.json", trusted=trusted)
+        assert loaded.load_statuses["bmi_again"] is LoadStatus.FULL
+        assert sys.modules["bmi_copied"].__file__ == str(copy / "bmi_copied.py")
+        monkeypatch.delitem(sys.modules, "bmi_copied")

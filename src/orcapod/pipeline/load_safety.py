@@ -15,16 +15,22 @@ without importing anything, what a load would import.
 
 Where a module is looked for: on ``sys.path`` first. A module that is not there (a console
 script such as ``orcapod`` does not put the working directory on ``sys.path``) is looked for
-under the root recorded for it, and imported from there (with that root first on ``sys.path``
-while it is imported, so it can import its neighbours, as ``orcapod run`` does for a script):
+next to the pipeline file, in the folder holding it NOW, then under the root recorded for it,
+and imported from the first that has it (with that folder first on ``sys.path`` while it is
+imported, so it can import its neighbours, as ``orcapod run`` does for a script):
 
-* with ``trusted=True``, from any recorded root;
-* without it, only when that root is the folder holding the pipeline file itself - the
-  module saved next to ``pipeline.json``. Decision: that folder is what ``python`` run in it
-  would search, so importing from it adds nothing a load from that folder did not already
-  do; any other recorded root is a location the file merely names, so a module found only
-  there is not imported (its node loads read-only, and :func:`import_hint` says how to
-  import it: ``trusted=True`` / ``--trusted``, or ``PYTHONPATH``).
+* next to the pipeline file: always, without ``trusted=True``. Decision: that folder is what
+  ``python`` run in it would search, so importing from it adds nothing a load from that folder
+  did not already do. It is searched before the recorded root because a project folder
+  (module, ``pipeline.json`` and store together) may have been moved or copied since it was
+  saved: its recorded root is then stale, and may even hold an older copy of the module;
+* under the recorded root: with ``trusted=True``, or when that root is the folder holding the
+  pipeline file. Any other recorded root is a location the file merely names, so a module
+  found only there is not imported (its node loads read-only, and :func:`import_hint` says
+  how to import it: ``trusted=True`` / ``--trusted``, or ``PYTHONPATH``).
+
+A module found on ``sys.path`` is allowed when it lies under a recorded root or is the module
+next to the pipeline file (say, loaded from inside a moved project folder).
 
 A module that cannot be found at all is not refused: its node loads read-only, as before.
 A module found under a root that raises while being imported makes the load raise
@@ -90,13 +96,19 @@ def _function_specs(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [entry.get("function") or {} for entry in document.get("nodes", [])]
 
 
+def _next_to(module_name: str, home: Path | None) -> Path | None:
+    """Where ``module_name`` would be imported from in the folder ``home`` (the pipeline
+    file's), or None."""
+    return None if home is None else _locate(module_name, [str(home)])
+
+
 def planned_imports(
     document: Mapping[str, Any], folder: Path | None = None, trusted: bool = False
 ) -> list[dict[str, Any]]:
     """The modules loading ``document`` would import (not imported yet in this process):
-    ``{"module", "found_at", "allowed", "from_root"}`` each, ``from_root`` being the recorded
-    root a module not on ``sys.path`` is imported from (else None). ``folder``: the folder of
-    the pipeline file (see the module docstring for the rule)."""
+    ``{"module", "found_at", "allowed", "from_root"}`` each, ``from_root`` being the folder a
+    module not on ``sys.path`` is imported from (else None). ``folder``: the folder of the
+    pipeline file (see the module docstring for the rule)."""
     stdlib = _standard_library()
     recorded = {
         _resolved(root) for spec in _function_specs(document) if (root := spec.get("module_root"))
@@ -111,17 +123,20 @@ def planned_imports(
             continue
         location = _locate(module_name)
         from_root = None
-        if location is None:
+        if location is not None:
+            allowed = any(location.is_relative_to(root) for root in recorded) or (
+                location == _next_to(module_name, home)
+            )
+        elif (location := _next_to(module_name, home)) is not None:
+            from_root, allowed = str(home), True
+        else:
             root = spec.get("module_root")
             if not isinstance(root, str) or not root or _resolved(root) in stdlib:
                 continue  # not importable: the node loads read-only
             location = _locate(module_name, [str(_resolved(root))])
             if location is None or not (trusted or _resolved(root) == home):
                 continue  # not importable here: the node loads read-only (import_hint)
-            from_root = str(_resolved(root))
-            allowed = True
-        else:
-            allowed = any(location.is_relative_to(root) for root in recorded)
+            from_root, allowed = str(_resolved(root)), True
         planned[module_name] = {
             "module": module_name,
             "found_at": str(location),
@@ -144,8 +159,8 @@ def _import_from(module_name: str, root: str) -> None:
         importlib.import_module(module_name)
     except Exception as err:
         raise PipelineError(
-            f"the module {module_name!r} of a function of this pipeline, found under {root} "
-            f"(the folder it was saved from), raised while being imported: "
+            f"the module {module_name!r} of a function of this pipeline, found under {root}, "
+            f"raised while being imported: "
             f"{type(err).__name__}: {err}; fix the module (or what it imports) and load again"
         ) from err
     finally:
@@ -171,13 +186,17 @@ def check_imports(document: Mapping[str, Any], trusted: bool, path: Path) -> Non
             _import_from(p["module"], p["from_root"])
 
 
-def import_hint(function: Mapping[str, Any]) -> str | None:
+def import_hint(function: Mapping[str, Any], folder: Path | None = None) -> str | None:
     """How to import the function of a saved function entry (its ``"function"`` mapping) whose
-    module is not on ``sys.path`` but lies under its recorded root; None otherwise."""
+    module is not on ``sys.path`` nor next to the pipeline file (in ``folder``) but lies under
+    its recorded root; None otherwise."""
     module_name, root = function.get("module"), function.get("module_root")
     if not isinstance(module_name, str) or not module_name or module_name in sys.modules:
         return None
     if not isinstance(root, str) or not root or _locate(module_name) is not None:
+        return None
+    home = None if folder is None else folder.resolve()
+    if _next_to(module_name, home) is not None:
         return None
     if _locate(module_name, [str(_resolved(root))]) is None:
         return None
