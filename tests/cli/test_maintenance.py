@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from orcapod.cli.demo import build_pipeline
 from orcapod.cli.main import app
+from orcapod.errors import OrcapodWarning
 from orcapod.pipeline import Pipeline
 
 runner = CliRunner()
@@ -107,18 +109,72 @@ def test_recompute_converts_where_values_to_the_tag_columns_type(tmp_path):
     assert "'visit' holds int64 values" in _said(result)
 
 
-def test_a_read_only_function_node_is_named_as_such_with_how_to_import_it(tmp_path):
-    _, path = _saved(tmp_path)
+def _read_only(path, label):
     document = json.loads(path.read_text())
     for entry in document["nodes"]:
-        if entry["label"] == "classify":
+        if entry["label"] == label:
             entry["function"].update(module="module_that_is_nowhere", module_root=None)
     path.write_text(json.dumps(document))
-    result = runner.invoke(app, ["store", "forget-node", str(path), "classify"])
+
+
+def test_a_read_only_function_node_is_maintained_from_the_tables_its_file_names(tmp_path):
+    _, path = _saved(tmp_path)
+    _read_only(path, "compute_bmi")
+    result = runner.invoke(
+        app, ["store", "recompute", str(path), "compute_bmi", "--where", "visit=2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "compute_bmi: deleted 2 record(s)" in result.output
+    result = runner.invoke(app, ["store", "forget-node", str(path), "compute_bmi"])
+    assert result.exit_code == 0, result.output
+    assert "compute_bmi: deleted 3 record(s)" in result.output
+    result = runner.invoke(
+        app, ["store", "recompute", str(path), "compute_bmi", "--where", "visit=two"]
+    )  # the tag types the file names check the value, as for a loaded node
+    assert result.exit_code == 1
+    assert "'visit' holds int64 values" in _said(result)
+
+
+def test_a_command_that_needs_the_function_says_why_the_node_is_read_only(tmp_path):
+    _, path = _saved(tmp_path)
+    _read_only(path, "classify")
+    result = runner.invoke(app, ["verify", "classify", "--pipeline-file", str(path)])
     assert result.exit_code == 1
     said = _said(result)
     assert "function node 'classify' was loaded read-only" in said
-    assert "module_that_is_nowhere" in said
+    assert "module_that_is_nowhere" in said and "make its module importable" in said
+
+
+SCRIPT = """
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+
+@function_pod("y")
+def double(x: int) -> int:
+    return 2 * x
+
+src = DictSource([{"k": "a", "x": 1}, {"k": "b", "x": 2}], tag_columns=["k"], source_id="s")
+p = Pipeline("p", DeltaTableDatabase("store"))
+with p:
+    double.pod(src)
+p.save("pipeline.json")
+"""
+
+
+def test_a_pipeline_saved_by_its_script_under_orcapod_run_can_be_maintained(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.py").write_text(SCRIPT)
+    with pytest.warns(OrcapodWarning, match="defined in the script being run"):
+        assert runner.invoke(app, ["run", "study.py"]).exit_code == 0
+    result = runner.invoke(app, ["store", "recompute", "pipeline.json", "double", "--where", "k=a"])
+    assert result.exit_code == 0, _said(result)
+    assert "double: deleted 1 record(s), 0 failure(s), 1 result(s)" in result.output
+    status = runner.invoke(app, ["status", "store"])
+    assert [line.split()[-2:] for line in status.output.splitlines() if "double" in line] == [
+        ["0", "stale"]
+    ]
+    assert "double function - 2 0 0 0 stale" in " ".join(status.output.split())
 
 
 def test_a_negative_retention_is_refused_by_the_option_parser(tmp_path):

@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -71,6 +74,10 @@ def test_unimportable_function_loads_read_only_refuses_to_run_and_still_reads(sa
     node = loaded.compute_bmi
     assert isinstance(node, ReadOnlyNode)
     assert "no_such_module_anywhere" in node.load_reason
+    assert "make its module importable" in node.load_reason
+    # a node read-only because of its upstream names the first cause
+    assert loaded.classify.load_reason.startswith("its upstream 'compute_bmi' is read_only (")
+    assert "'compute_bmi': its function no_such_module_anywhere" in loaded.classify.load_reason
     assert node.content_hash().to_string() == next(
         n["content_hash"] for n in document["nodes"] if n["label"] == "compute_bmi"
     )
@@ -156,3 +163,38 @@ def test_grouping_moving_and_cross_join_round_trip(tmp_path, make_visits):
     assert loaded.crossed.operator.cross is True
     rows = loaded.crossed.as_table().sort_by("subject").to_pylist()
     assert rows[-1] == {"subject": "s3", "weight": [50.0, 52.0], "visit": [1, 2], "threshold": 1.0}
+
+
+SCRIPT = textwrap.dedent(
+    """
+    from orcapod import Pipeline, function_pod
+    from orcapod.databases import DeltaTableDatabase
+    from orcapod.sources import DictSource
+
+    @function_pod("y")
+    def double(x: int) -> int:
+        return 2 * x
+
+    src = DictSource([{"k": "a", "x": 1}, {"k": "b", "x": 2}], tag_columns=["k"], source_id="s")
+    pipeline = Pipeline("p", DeltaTableDatabase("store"))
+    with pipeline:
+        double.pod(src, label="doubled")
+    pipeline.run(progress=False)
+    pipeline.save("pipeline.json")
+    """
+)
+
+
+def test_saving_functions_of_the_script_being_run_warns_at_once(tmp_path):
+    (tmp_path / "study.py").write_text(SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "study.py"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    said = " ".join(done.stderr.split())
+    assert "OrcapodWarning" in said
+    assert "the functions of the nodes doubled (double) are defined in the script" in said
+    assert "Move the functions into a module" in said
+    loaded = Pipeline.load(tmp_path / "pipeline.json")
+    assert loaded.load_statuses["doubled"] is LoadStatus.READ_ONLY
+    assert "defined in the script that saved the pipeline" in loaded.doubled.load_reason
+    assert loaded.doubled.as_table().to_pylist() == [{"k": "a", "y": 2}, {"k": "b", "y": 4}]

@@ -11,7 +11,10 @@
   are imported as ``orcapod.pipeline.load_safety`` allows (``--trusted`` to import them
   wherever they are); an orcapod error is an ``error:`` line.
 * ``function_node`` finds a function node by label, saying which nodes are function nodes
-  (loaded or read-only) and, for a read-only one, why it is and how to import its function.
+  (loaded or read-only) and, for a read-only one, why it is (the node's ``load_reason``, which
+  says how to import its function). ``stored_function_node`` takes a read-only one too: store
+  maintenance needs only the tables its saved entry names, not its function; ``tag_types``
+  gives either's tag column types for ``--where``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 import orcapod
 from orcapod.cli.options import fail
+from orcapod.cli.where import arrow_types
 from orcapod.errors import OrcapodError
 from orcapod.nodes.summary import NodeType
 from orcapod.pipeline import Pipeline
-from orcapod.pipeline.load_safety import import_hint
 
 __all__ = [
     "RUN_NAME",
@@ -37,6 +42,8 @@ __all__ = [
     "load_saved",
     "load_script",
     "pipelines_of",
+    "stored_function_node",
+    "tag_types",
 ]
 
 RUN_NAME = "__orcapod_run__"
@@ -99,8 +106,8 @@ def function_labels(pipeline: Pipeline) -> list[str]:
     return [label for label in pipeline.nodes if pipeline.node_type(label) is NodeType.FUNCTION]
 
 
-def function_node(pipeline: Pipeline, label: str) -> Any:
-    """The runnable function node ``label``; fails saying why when there is none."""
+def stored_function_node(pipeline: Pipeline, label: str) -> Any:
+    """The function node ``label``, loaded or read-only; fails saying why when there is none."""
     functions = ", ".join(function_labels(pipeline)) or "none"
     if label not in pipeline.nodes:
         raise fail(
@@ -112,12 +119,29 @@ def function_node(pipeline: Pipeline, label: str) -> Any:
             f"node {label!r} of pipeline {pipeline.name!r} is {_ARTICLES[kind]} {kind.value} "
             f"node, not a function node; its function nodes: {functions}"
         )
-    node = pipeline.nodes[label]
+    return pipeline.nodes[label]
+
+
+def function_node(pipeline: Pipeline, label: str) -> Any:
+    """The runnable function node ``label``; fails saying why when there is none."""
+    node = stored_function_node(pipeline, label)
     reason = getattr(node, "load_reason", None)
     if reason:
-        hint = import_hint(getattr(node, "descriptor", {}).get("function") or {})
-        raise fail(
-            f"function node {label!r} was loaded read-only: {reason}"
-            + (f"; {hint}" if hint else "; make its function importable, then try again")
-        )
+        raise fail(f"function node {label!r} was loaded read-only: {reason}")
     return node
+
+
+def _saved_type(name: str) -> pa.DataType | None:
+    try:
+        return pa.type_for_alias(name)
+    except ValueError:
+        return None
+
+
+def tag_types(node: Any) -> dict[str, pa.DataType | None]:
+    """Tag column -> Arrow type of a function node, loaded (its schema) or read-only (the
+    types its saved entry names; None where the text names no simple type)."""
+    if getattr(node, "load_reason", None):
+        saved = getattr(node, "descriptor", {}).get("output_schema", {}).get("tag", {})
+        return {column: _saved_type(str(name)) for column, name in saved.items()}
+    return arrow_types(node.output_schema()[0])

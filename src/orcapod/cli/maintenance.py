@@ -8,10 +8,13 @@
 Commands that need a node (``forget-node``, ``recompute``) load the saved pipeline
 (``Pipeline.save``), which imports its functions' modules: see
 ``orcapod.pipeline.load_safety`` for when ``--trusted`` is needed (a module saved next to the
-pipeline file is imported without it). Every command prints what it did, one line per table
-or node; an error is printed on stderr (no traceback) and exits with status 1 - also when
-there was nothing to delete: ``forget-function`` of a function the store holds no results of
-(the error lists those it holds), ``recompute`` whose ``--where`` matches no stored row.
+pipeline file is imported without it). A node whose function cannot be imported (it loads
+read-only) is maintained all the same, from the tables the file names. After deleting, the
+node's entry in the store's catalog says ``stale`` (``orcapod.pipeline.maintenance``).
+Every command prints what it did, one line per table or node; an error is printed on stderr
+(no traceback) and exits with status 1 - also when there was nothing to delete:
+``forget-function`` of a function the store holds no results of (the error lists those it
+holds), ``recompute`` whose ``--where`` matches no stored row.
 ``--where COLUMN=VALUE`` converts VALUE to the tag column's type (``orcapod.cli.where``).
 """
 
@@ -25,9 +28,9 @@ import typer
 
 from orcapod import databases
 from orcapod._lazy import lazy_module
-from orcapod.cli.loading import function_node, load_saved
+from orcapod.cli.loading import load_saved, stored_function_node, tag_types
 from orcapod.cli.options import fail, lazy_console
-from orcapod.cli.where import arrow_types, parse_where
+from orcapod.cli.where import parse_where
 from orcapod.errors import OrcapodError
 
 if TYPE_CHECKING:
@@ -142,7 +145,7 @@ def forget_node_command(
 ) -> None:
     """Delete one function node's records, failures and results."""
     loaded = load_saved(pipeline, trusted)
-    function_node(loaded, label)
+    stored_function_node(loaded, label)
     _report(label, _guarded(lambda: pipeline_maintenance.forget_node(loaded, label)))
 
 
@@ -159,8 +162,8 @@ def recompute(
     """Forget chosen rows of a function node so the next run computes them again."""
     parse_where(where)  # COLUMN=VALUE checked before the pipeline is loaded
     loaded = load_saved(pipeline, trusted)
-    node = function_node(loaded, label)
-    chosen: dict[str, Any] = parse_where(where, arrow_types(node.output_schema()[0]))
+    node = stored_function_node(loaded, label)
+    chosen: dict[str, Any] = parse_where(where, tag_types(node))
     forgotten = _guarded(lambda: pipeline_maintenance.recompute_rows(loaded, label, chosen))
     if forgotten.records == 0:
         asked = " ".join(f"--where {w}" for w in where)

@@ -226,6 +226,11 @@ class DeltaTableDatabase(StoringBackend):
         """Pending rows per path that trigger a commit."""
         return self._batch_size
 
+    @property
+    def storage_option_names(self) -> tuple[str, ...]:
+        """The names of the ``storage_options`` given (their values may be secrets)."""
+        return tuple(self._storage_options or ())
+
     def table_uri(self, path: Sequence[str]) -> str:
         """Where the Delta table of ``path`` lives."""
         key = validate_path(path)

@@ -31,6 +31,11 @@ class PostgreSQLDatabase(SQLArrowDatabase):
         self._uri = uri
         super().__init__(lambda: connect_postgresql(uri), POSTGRESQL, batch_size)
 
+    @property
+    def uri(self) -> str:
+        """The URI given (with its password, if it holds one)."""
+        return self._uri
+
     def _prepare_cursor(self, cursor: Any) -> None:
         cursor.execute("SET standard_conforming_strings = on")
         cursor.execute("SET client_min_messages = warning")

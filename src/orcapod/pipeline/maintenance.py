@@ -15,12 +15,23 @@ locations come from the nodes; other stores are refused with ``PipelineError``):
 
 Decisions:
 
+* Only table locations are needed, never the function: a function node loaded read-only
+  (``Pipeline.load`` could not import its function) is maintained from the tables its saved
+  entry names (``function.tables``: its records and, in the store's shared results area, its
+  results; results in a separate ``result_database`` are found by the function's saved
+  ``uri``). A file saved without them is refused, saying so.
 * Results are deleted by input packet hash (``__input_packet_hash``), not only by the id a
   record points to: a result-cache lookup would otherwise find another stored result of the
   same input (say one computed with another executor) and reuse it.
 * Results are shared by the pipelines of a store, so forgetting a node's or rows' results
   makes other pipelines that used them recompute those rows too. That is what "recompute"
   means for a shared cache; to keep them, give the pipeline its own ``result_database``.
+* The catalog (``orcapod.pipeline.store_layout``: what ``orcapod status``, ``graph`` and
+  ``ui`` show) is told: every node whose rows an operation deleted gets a new catalog row,
+  a copy of its newest with ``rows`` unknown (null) and the status ``stale`` (its stored
+  rows no longer are what its last run left), so it is not shown ``ok`` with rows it no
+  longer has. The next run of its pipeline writes its row again. ``forget_function`` marks
+  every node whose catalog entry reads that function's results area.
 * Every delete is a Delta commit (history kept, readers of older versions unaffected); the
   space is freed by ``orcapod store compact --retention-hours 0``
   (``databases.maintenance.compact_store``).
@@ -28,8 +39,10 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +55,14 @@ from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import PipelineError
 from orcapod.nodes.function_node import FunctionNode
 from orcapod.nodes.summary import NodeType
+from orcapod.pipeline.store_layout import CATALOG_PATH, Status, loads
 from orcapod.types.columns import INPUT_PACKET_HASH, RECORD_ID
 
 __all__ = ["Forgotten", "forget_function", "forget_node", "recompute_rows"]
 
 RESULT_AREA = "_result"
 FAILURES_AREA = "_failures"
+_CATALOG_ID = "__record_id"
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,36 @@ class Forgotten:
     records: int = 0
     failures: int = 0
     results: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.records or self.failures or self.results)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table of a node: a database and a path in it."""
+
+    database: ArrowDatabase
+    path: tuple[str, ...]
+
+    def read(self) -> pa.Table | None:
+        return self.database.get_all_records(self.path, record_id_column=RECORD_ID)
+
+    def delete(self, column: str | None = None, values: Sequence[str] = ()) -> int:
+        if column is None:
+            return delete_rows(_table_dir(self.database, self.path))
+        return delete_rows(_table_dir(self.database, self.path), column, list(values))
+
+
+@dataclass(frozen=True)
+class _NodeTables:
+    """Where a function node's records, failures and results are."""
+
+    label: str
+    records: _Table
+    failures: _Table
+    results: _Table | None  #: None: not known (a saved entry that does not name it)
 
 
 def _table_dir(database: ArrowDatabase, path: Sequence[str]) -> Path:
@@ -73,48 +118,84 @@ def _table_dir(database: ArrowDatabase, path: Sequence[str]) -> Path:
     return Path(database.table_uri(full))
 
 
-def _function_node(pipeline: Any, label: str) -> FunctionNode:
+def _function_labels(pipeline: Any) -> list[str]:
+    return [k for k in pipeline.nodes if pipeline.node_type(k) is NodeType.FUNCTION]
+
+
+def _node_tables(pipeline: Any, label: str) -> _NodeTables:
+    """The tables of the function node ``label``, loaded or read-only (module docstring)."""
     node = pipeline.nodes.get(label)
-    reason = getattr(node, "load_reason", None)
-    if reason:
-        raise PipelineError(
-            f"node {label!r} was loaded read-only ({reason}); make its function importable "
-            "(or load with trusted=True) to find its stored rows"
+    if isinstance(node, FunctionNode):
+        database = node.pipeline_database
+        if database is None:
+            raise PipelineError(f"node {label!r} has no pipeline database; nothing is stored")
+        cache = node.result_cache
+        return _NodeTables(
+            label,
+            _Table(database, node.record_path),
+            _Table(database.at(FAILURES_AREA), node.record_path),
+            _Table(cache.database, cache.record_path),
         )
-    if not isinstance(node, FunctionNode):
-        function_nodes = [
-            k
-            for k, v in pipeline.nodes.items()
-            if isinstance(v, FunctionNode) or pipeline.node_type(k) is NodeType.FUNCTION
-        ]
+    if node is None or pipeline.node_type(label) is not NodeType.FUNCTION:
         raise PipelineError(
             f"pipeline {pipeline.name!r} has no function node {label!r}; its function nodes: "
-            f"{function_nodes}"
+            f"{_function_labels(pipeline)}"
         )
-    return node
+    return _saved_tables(pipeline, label, getattr(node, "descriptor", {}).get("function") or {})
 
 
-def _databases(node: FunctionNode) -> tuple[ArrowDatabase, ArrowDatabase]:
-    pipeline_db, result_db = node.pipeline_database, node.result_cache.database
-    if pipeline_db is None:
-        raise PipelineError(f"node {node.label!r} has no pipeline database; nothing is stored")
-    return pipeline_db, result_db
+def _saved_tables(pipeline: Any, label: str, function: Mapping[str, Any]) -> _NodeTables:
+    """The tables of a read-only function node, from its saved entry ``function``."""
+    tables = function.get("tables") or {}
+    name = tuple(pipeline.name_parts)
+    records = tuple(tables.get("records") or ())
+    if records[: len(name)] != name or len(records) <= len(name):
+        raise PipelineError(
+            f"node {label!r} was loaded read-only ({pipeline.nodes[label].load_reason}) and its "
+            "saved entry does not name its tables (a file saved by an older orcapod): make its "
+            "function importable, or save the pipeline again with this orcapod"
+        )
+    store = pipeline.pipeline_database
+    record_path = records[len(name) :]
+    results = None
+    if tables.get("results"):
+        results = _Table(store, tuple(tables["results"]))
+    elif pipeline.result_database is not None and function.get("uri"):
+        results = _Table(pipeline.result_database, tuple(function["uri"]))
+    return _NodeTables(
+        label,
+        _Table(store, records),
+        _Table(store, (*name, FAILURES_AREA, *record_path)),
+        results,
+    )
+
+
+def _delete_results(tables: _NodeTables, hashes: Sequence[str]) -> int:
+    if tables.results is None:
+        if not hashes:
+            return 0
+        raise PipelineError(
+            f"the results of node {tables.label!r} are in a result database its saved entry "
+            "does not locate; pass result_database= to Pipeline.load, or make its function "
+            "importable"
+        )
+    return tables.results.delete(INPUT_PACKET_HASH, hashes)
 
 
 def forget_node(pipeline: Any, label: str) -> Forgotten:
     """Delete the records, failures and results of the function node ``label``."""
-    node = _function_node(pipeline, label)
+    tables = _node_tables(pipeline, label)
     pipeline.flush()
-    pipeline_db, result_db = _databases(node)
-    records = pipeline_db.get_all_records(node.record_path, record_id_column=RECORD_ID)
+    records = tables.records.read()
     hashes = [] if records is None else _distinct(records.column(INPUT_PACKET_HASH))
-    return Forgotten(
-        records=delete_rows(_table_dir(pipeline_db, node.record_path)),
-        failures=delete_rows(_table_dir(pipeline_db.at(FAILURES_AREA), node.record_path)),
-        results=delete_rows(
-            _table_dir(result_db, node.result_cache.record_path), INPUT_PACKET_HASH, hashes
-        ),
+    forgotten = Forgotten(
+        records=tables.records.delete(),
+        failures=tables.failures.delete(),
+        results=_delete_results(tables, hashes),
     )
+    if forgotten.any:
+        _mark_stale(pipeline.pipeline_database, _node_is(pipeline.name, label))
+    return forgotten
 
 
 def forget_function(store: DeltaTableDatabase, function_name: str) -> Forgotten:
@@ -123,7 +204,11 @@ def forget_function(store: DeltaTableDatabase, function_name: str) -> Forgotten:
     area = _table_dir(store, (RESULT_AREA, function_name))
     if not area.is_dir():
         return Forgotten()
-    return Forgotten(results=sum(delete_rows(table) for table in find_tables(area)))
+    forgotten = Forgotten(results=sum(delete_rows(table) for table in find_tables(area)))
+    if forgotten.any:
+        area_path = [RESULT_AREA, function_name]
+        _mark_stale(store, lambda _p, _label, tables: tables.get("results", [])[:2] == area_path)
+    return forgotten
 
 
 def _distinct(column: pa.ChunkedArray | pa.Array) -> list[str]:
@@ -133,15 +218,14 @@ def _distinct(column: pa.ChunkedArray | pa.Array) -> list[str]:
 def recompute_rows(pipeline: Any, label: str, where: Mapping[str, Any]) -> Forgotten:
     """Forget the rows of node ``label`` whose tags match ``where`` (column -> value or list
     of values), so the next run computes them again."""
-    node = _function_node(pipeline, label)
+    tables = _node_tables(pipeline, label)
     if not where:
         raise PipelineError(
             "recompute_rows needs where={tag column: value(s)}; to recompute every row of a "
             "node use forget_node"
         )
     pipeline.flush()
-    pipeline_db, result_db = _databases(node)
-    records = pipeline_db.get_all_records(node.record_path, record_id_column=RECORD_ID)
+    records = tables.records.read()
     if records is None:
         return Forgotten()
     mask = pa.array([True] * records.num_rows)
@@ -158,10 +242,51 @@ def recompute_rows(pipeline: Any, label: str, where: Mapping[str, Any]) -> Forgo
     chosen = records.filter(mask)
     ids = _distinct(chosen.column(RECORD_ID))
     hashes = _distinct(chosen.column(INPUT_PACKET_HASH))
-    return Forgotten(
-        records=delete_rows(_table_dir(pipeline_db, node.record_path), RECORD_ID, ids),
+    forgotten = Forgotten(
+        records=tables.records.delete(RECORD_ID, ids),
         failures=0,
-        results=delete_rows(
-            _table_dir(result_db, node.result_cache.record_path), INPUT_PACKET_HASH, hashes
-        ),
+        results=_delete_results(tables, hashes),
     )
+    if forgotten.any:
+        _mark_stale(pipeline.pipeline_database, _node_is(pipeline.name, label))
+    return forgotten
+
+
+#: (pipeline, label, tables of its newest catalog row) -> is that node's row to be marked
+_Chooser = Callable[[str, str, Mapping[str, Any]], bool]
+
+
+def _node_is(pipeline: str, label: str) -> _Chooser:
+    return lambda p, lbl, _tables: (p, lbl) == (pipeline, label)
+
+
+def _mark_stale(store: ArrowDatabase, chosen: _Chooser) -> None:
+    """Add a catalog row for each node ``chosen`` picks: a copy of its newest row (every
+    column kept) with ``rows`` null and the status ``stale`` (module docstring)."""
+    catalog = store.get_all_records(CATALOG_PATH, record_id_column=_CATALOG_ID)
+    if catalog is None or catalog.num_rows == 0:
+        return
+    order = pc.sort_indices(catalog, [("updated_at", "descending")]).to_pylist()
+    pipelines = catalog.column("pipeline").to_pylist()
+    labels = catalog.column("label").to_pylist()
+    newest: dict[tuple[str, str], int] = {}
+    for i in order:
+        newest.setdefault((pipelines[i], labels[i]), i)
+    tables = catalog.column("tables")
+    picked = [i for (p, lbl), i in newest.items() if chosen(p, lbl, loads(tables[i].as_py(), {}))]
+    if not picked:
+        return
+    rows = catalog.take(picked)
+    n = rows.num_rows
+    stamp = uuid.uuid4().hex
+    replaced = {
+        _CATALOG_ID: [f"{old}:stale:{stamp}" for old in rows.column(_CATALOG_ID).to_pylist()],
+        "updated_at": [datetime.now(UTC)] * n,
+        "rows": [None] * n,
+        "status": [Status.STALE] * n,
+    }
+    for name, values in replaced.items():
+        index = rows.schema.get_field_index(name)
+        rows = rows.set_column(index, name, pa.array(values, rows.schema.field(name).type))
+    store.add_records(CATALOG_PATH, rows, _CATALOG_ID)
+    store.flush()

@@ -404,7 +404,7 @@ class Pipeline:
             raise PipelineError(
                 f"pipeline {self.name!r} cannot run: nodes loaded read-only: "
                 + "; ".join(blocked)
-                + ". Make their functions/operators importable and load it again"
+                + ". Each reason says what is missing: fix that and load the pipeline again"
             )
 
     def run(

@@ -21,11 +21,19 @@ empty, and the saved schema text is informational only).
 * **Function nodes** reference their Python function by ``module`` + ``qualname`` (plus
   ``output_keys``, ``function_name``, ``version``, and ``module_root``: the ``sys.path``
   entry the module was found under). A saved pipeline is code: loading imports those modules,
-  so by default only modules under the recorded roots (or already imported) are imported, and
-  ``Pipeline.load(path, trusted=True)`` is needed for any other (``load_safety``). On load
-  the object found there is used
+  so by default only modules under the recorded roots or next to the pipeline file (or
+  already imported) are imported, and ``Pipeline.load(path, trusted=True)`` is needed for any
+  other (``load_safety``). On load the object found there is used
   as is when it is a decorated function (``.pod``) or a ``FunctionPod``, else wrapped again in
-  a ``PythonPacketFunction``. If it cannot be imported, the node loads ``READ_ONLY``.
+  a ``PythonPacketFunction``. If it cannot be imported, the node loads ``READ_ONLY``, its
+  ``load_reason`` saying why and how to import it.
+* A function defined in the script being run (module ``__main__``, or ``__orcapod_run__``
+  for ``orcapod run``) cannot be imported again by name: ``save`` writes the file all the
+  same (its nodes still load read-only, read their stored rows and take store maintenance)
+  and issues an ``OrcapodWarning`` at once saying to move the function into a module.
+  Decision: the script is not recorded to be run again on load, since running a script runs
+  all its top-level code (reading data, building and maybe running pipelines) - a load that
+  did that would be neither cheap nor safe to do implicitly.
 * **Operator nodes** store their class name (from ``orcapod.operators``), their parameters
   and cache mode; parameters that are not plain JSON make the node ``READ_ONLY`` on load.
 * A node whose upstream is not ``FULL`` is ``READ_ONLY`` too. A read-only node keeps its
@@ -38,12 +46,10 @@ empty, and the saved schema text is informational only).
   newest per tag, tag columns then output columns, without importing its function (a file
   saved without ``tables`` loads a node that refuses to read). Other read-only nodes refuse
   to read.
-* Databases: a ``DeltaTableDatabase`` is saved by ``base_path`` (relative to the JSON file's
-  folder when the store lies inside it, ``"relative": true``, so a project folder can be moved
-  or shared without leaking its absolute location) and ``batch_size``
-  (``storage_options`` are never written: they may hold secrets — pass the database to
-  ``load``). Any other store (in-memory) does not outlive its process: ``load`` then needs
-  ``pipeline_database=``.
+* Databases: each is saved by what names it - a local store's path (relative to the file's
+  folder when inside it, so a project folder can be moved), a URI without its secrets - and
+  opened again on load; a missing local store is an error, never created
+  (``orcapod.pipeline.saved_databases``).
 
 A loaded function whose code changed since saving loads ``FULL`` with a new content hash:
 it is a new node over the same tables, so only rows it has not computed are computed.
@@ -53,6 +59,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -63,15 +70,16 @@ import pyarrow as pa
 import orcapod
 import orcapod.operators
 from orcapod.data.conversion import schema_to_arrow
-from orcapod.databases import ArrowDatabase, DeltaTableDatabase
-from orcapod.errors import InputValidationError, PipelineError
+from orcapod.databases import ArrowDatabase
+from orcapod.errors import DatabaseError, InputValidationError, OrcapodWarning, PipelineError
 from orcapod.functions.function_pod import FunctionPod
 from orcapod.functions.packet_function import PacketFunctionWrapper
 from orcapod.functions.python_function import PythonPacketFunction
 from orcapod.nodes.source_node import SourceNode
 from orcapod.nodes.summary import NodeRunSummary, NodeType
 from orcapod.operators.base import Operator
-from orcapod.pipeline.load_safety import check_imports, module_root
+from orcapod.pipeline.load_safety import check_imports, import_hint, module_root
+from orcapod.pipeline.saved_databases import database_config, describe_failure, open_database
 from orcapod.pipeline.store_view import NodeInfo, StoreView
 from orcapod.sources.cached import row_hash_ids
 from orcapod.streams import ArrowTableStream
@@ -87,6 +95,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: the modules of a script being run: ``python file.py`` and ``orcapod run file.py``
+SCRIPT_MODULES = ("__main__", "__orcapod_run__")
 _SNAPSHOT_COLUMNS = ColumnConfig(source=True, system_tags=True)
 
 
@@ -155,22 +165,6 @@ class ReadOnlyNode:
 
 
 # Saving ------------------------------------------------------------------------------------
-
-
-def _database_config(database: ArrowDatabase | None, folder: Path) -> dict[str, Any] | None:
-    if database is None:
-        return None
-    if isinstance(database, DeltaTableDatabase):
-        config: dict[str, Any] = {"type": "delta", "base_path": database.base_path}
-        if "://" not in database.base_path:
-            base = Path(database.base_path).resolve()
-            if base.is_relative_to(folder.resolve()):
-                config.update(
-                    base_path=base.relative_to(folder.resolve()).as_posix(), relative=True
-                )
-        config["batch_size"] = database.batch_size
-        return config
-    return {"type": type(database).__name__}
 
 
 def _schema_text(schema: Schema) -> dict[str, str]:
@@ -253,11 +247,27 @@ def _snapshot_source(node: Any, database: ArrowDatabase) -> dict[str, Any]:
     return {"path": list(path), "tag_columns": list(node.keys()[0]), "rows": table.num_rows}
 
 
+def _warn_script_functions(in_script: list[str], path: Path) -> None:
+    """Warn (once per save) of the function nodes whose function lives in the script being
+    run (``in_script``: their labels)."""
+    if in_script:
+        warnings.warn(
+            f"{str(path)!r} was saved, but the functions of the nodes {', '.join(in_script)} "
+            "are defined in the script being run, which cannot be imported again: "
+            "Pipeline.load will load those nodes read-only (their stored rows can be read and "
+            "forgotten, not computed). Move the functions into a module (a .py file next to "
+            "the script) and import them from there, then save again",
+            OrcapodWarning,
+            stacklevel=4,
+        )
+
+
 def save_pipeline(pipeline: Any, path: Path) -> Path:
     """Write ``pipeline`` (compiled) to ``path`` as JSON; return the path."""
     graph = pipeline.graph_state
     database = pipeline.scoped_database
     nodes: list[dict[str, Any]] = []
+    in_script: list[str] = []
     for label, node_type, node in graph.ordered():
         if isinstance(node, ReadOnlyNode):
             nodes.append({**node.descriptor, "upstreams": list(graph.upstream_labels(label))})
@@ -279,6 +289,9 @@ def save_pipeline(pipeline: Any, path: Path) -> Path:
         elif node_type is NodeType.FUNCTION:
             entry["function"] = _function_descriptor(pipeline.function_pod_of(label))
             entry["function"]["tables"] = _function_tables(pipeline, node)
+            if entry["function"]["module"] in SCRIPT_MODULES:
+                qualname = entry["function"]["qualname"]
+                in_script.append(label if qualname == label else f"{label} ({qualname})")
         else:
             operator = node.operator
             entry["operator"] = {
@@ -288,13 +301,14 @@ def save_pipeline(pipeline: Any, path: Path) -> Path:
             }
         nodes.append(entry)
     database.flush()
+    _warn_script_functions(in_script, path)
     document = {
         "format_version": FORMAT_VERSION,
         "orcapod_version": orcapod.__version__,
         "name": list(pipeline.name_parts),
         "databases": {
-            "pipeline": _database_config(pipeline.pipeline_database, path.parent),
-            "result": _database_config(pipeline.result_database, path.parent),
+            "pipeline": database_config(pipeline.pipeline_database, path.parent),
+            "result": database_config(pipeline.result_database, path.parent),
         },
         "nodes": nodes,
     }
@@ -324,30 +338,18 @@ def _read_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def _database_from_config(
-    config: Mapping[str, Any] | None, what: str, folder: Path
-) -> ArrowDatabase | None:
-    if config is None:
-        return None
-    if config.get("type") == "delta":
-        base = config["base_path"]
-        if config.get("relative"):
-            base = folder / base
-        return DeltaTableDatabase(base, batch_size=int(config["batch_size"]))
-    raise PipelineError(
-        f"the {what} database was a {config.get('type')}, which does not outlive its process; "
-        f"pass {what}_database= to Pipeline.load"
-    )
-
-
 def _load_source(entry: Mapping[str, Any], database: ArrowDatabase) -> tuple[Any, LoadStatus, str]:
     spec = entry["source"]
     stored = database.get_all_records(tuple(spec["path"]))
     if stored is None or stored.num_rows != spec["rows"]:
-        reason = (
-            f"its snapshot at {tuple(spec['path'])} holds "
-            f"{0 if stored is None else stored.num_rows} of {spec['rows']} rows"
-        )
+        if not spec["rows"]:
+            reason = "it had no rows when the pipeline was saved"
+        else:
+            reason = (
+                f"the snapshot of its rows saved in the store holds "
+                f"{0 if stored is None else stored.num_rows} of its {spec['rows']} rows (at "
+                f"{'/'.join(spec['path'])})"
+            )
         return ReadOnlyNode(entry, LoadStatus.UNAVAILABLE, reason), LoadStatus.UNAVAILABLE, reason
     table = stored.sort_by(SNAPSHOT_ROW).drop_columns([SNAPSHOT_ROW])
     stream = ArrowTableStream(
@@ -367,15 +369,34 @@ def _import_object(module_name: str, qualname: str) -> Any:
     return obj
 
 
-def _load_pod(spec: Mapping[str, Any]) -> tuple[Any | None, str]:
+def _load_pod(spec: Mapping[str, Any], folder: Path) -> tuple[Any | None, str]:
+    """The pod a saved function entry names, or None and why not (saying how to import it);
+    ``folder``: the pipeline file's."""
     module_name, qualname = spec.get("module"), spec.get("qualname")
+    if module_name in SCRIPT_MODULES:
+        return None, (
+            f"its function {qualname} was defined in the script that saved the pipeline "
+            f"(module {module_name}), which cannot be imported again: move it into a module, "
+            "import it from there in the script, and run and save the pipeline again"
+        )
     if not module_name or not qualname or "<locals>" in qualname:
         where = f"{module_name}.{qualname}" if module_name else spec.get("reason", "?")
-        return None, f"its function {where} cannot be imported by name"
+        return None, (
+            f"its function {where} cannot be imported by name: define it at the top level of "
+            "a module, and save the pipeline again"
+        )
     try:
         obj = _import_object(module_name, qualname)
-    except (ImportError, AttributeError) as err:
-        return None, f"its function {module_name}.{qualname} cannot be imported ({err})"
+    except ImportError as err:
+        hint = import_hint(spec, folder) or (
+            "make its module importable (install it, or add its folder to sys.path)"
+        )
+        return None, f"its function {module_name}.{qualname} cannot be imported ({err}); {hint}"
+    except AttributeError as err:
+        return None, (
+            f"its function {module_name}.{qualname} cannot be imported ({err}); it was renamed "
+            "or removed: restore it under that name"
+        )
     pod = getattr(obj, "pod", None)
     if isinstance(pod, FunctionPod):
         return pod, ""
@@ -408,6 +429,13 @@ def _load_operator(spec: Mapping[str, Any]) -> tuple[Operator | None, str]:
         return None, f"{name} could not be rebuilt from its parameters ({err})"
 
 
+def _open(config: Mapping[str, Any] | None, what: str, path: Path) -> ArrowDatabase | None:
+    try:
+        return open_database(config, what, path)
+    except DatabaseError as err:
+        raise PipelineError(describe_failure(config, what, path, err)) from err
+
+
 def load_pipeline(
     cls: Any,
     path: Path,
@@ -418,17 +446,28 @@ def load_pipeline(
     """Rebuild the pipeline saved at ``path`` as an instance of ``cls`` (``Pipeline``);
     ``trusted``: import the functions' modules wherever they are (``load_safety``)."""
     document = _read_document(path)
-    check_imports(document, trusted, path)
     databases = document.get("databases", {})
     if pipeline_database is None:
-        pipeline_database = _database_from_config(
-            databases.get("pipeline"), "pipeline", path.parent
-        )
+        pipeline_database = _open(databases.get("pipeline"), "pipeline", path)
     if result_database is None:
-        result_database = _database_from_config(databases.get("result"), "result", path.parent)
+        result_database = _open(databases.get("result"), "result", path)
+    check_imports(document, trusted, path)  # after: importing a module may create a store
     pipeline = cls(tuple(document["name"]), pipeline_database, result_database, auto_compile=False)
+    try:
+        _restore_nodes(pipeline, document, pipeline_database, path.parent)
+    except DatabaseError as err:
+        said = describe_failure(databases.get("pipeline"), "pipeline", path, err)
+        raise PipelineError(said) from err
+    return pipeline
+
+
+def _restore_nodes(
+    pipeline: Any, document: Mapping[str, Any], database: ArrowDatabase | None, folder: Path
+) -> None:
+    """Rebuild the saved nodes into ``pipeline``, in the file's (topological) order."""
     scoped = pipeline.scoped_database
     statuses: dict[str, LoadStatus] = {}
+    causes: dict[str, str] = {}  #: label of a node not FULL -> the first cause: "'x': why"
     nodes: dict[str, Any] = {}
     for entry in document["nodes"]:
         label = entry["label"]
@@ -442,8 +481,9 @@ def load_pipeline(
             node, status, reason = _load_source(entry, scoped)
         elif blocked:
             reason = f"its upstream {blocked[0]!r} is {statuses[blocked[0]].value}"
+            reason += f" ({causes[blocked[0]]})"
         elif node_type is NodeType.FUNCTION:
-            pod, reason = _load_pod(entry["function"])
+            pod, reason = _load_pod(entry["function"], folder)
             if pod is not None:
                 node = pipeline.new_function_node(pod, nodes[upstreams[0]], label)
         else:
@@ -458,12 +498,13 @@ def load_pipeline(
         if node is None:
             status = LoadStatus.READ_ONLY
             reader = None
-            if node_type is NodeType.FUNCTION and pipeline_database is not None:
-                reader = _stored_rows_reader(entry, pipeline_database, pipeline.name)
+            if node_type is NodeType.FUNCTION and database is not None:
+                reader = _stored_rows_reader(entry, database, pipeline.name)
             node = ReadOnlyNode(entry, status, reason, reader)
         elif node_type is not NodeType.SOURCE:
             status = LoadStatus.FULL
+        if status is not LoadStatus.FULL:
+            causes[label] = causes[blocked[0]] if blocked else f"{label!r}: {reason}"
         statuses[label] = status
         nodes[label] = node
         pipeline.restore_node(label, node, upstreams, status, pod=pod)
-    return pipeline

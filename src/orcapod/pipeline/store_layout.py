@@ -35,7 +35,9 @@ Status words: ``ok``; ``failed`` (some of the node's own rows failed); ``partial
 node's rows are fine but a node upstream of it has failed rows, so it saw only part of its
 input); ``error`` (the node raised and stopped the run); ``interrupted`` (the run was
 stopped by ``KeyboardInterrupt`` - Ctrl-C - or cancelled, or its process is gone: killed while
-it ran, ``run_liveness``); ``running``; ``not run``.
+it ran, ``run_liveness``); ``running``; ``not run``; ``stale`` (store maintenance deleted
+some or all of the node's stored rows since its last run - ``orcapod.pipeline.maintenance``
+writes that row, with ``rows`` null; the next run computes them again).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class Status:
     INTERRUPTED = "interrupted"
     RUNNING = "running"
     NOT_RUN = "not run"
+    STALE = "stale"
 
 
 def dumps(value: Any) -> str:
