@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +25,7 @@ from orcapod.nodes import FunctionNode
 from orcapod.pipeline import LoggingObserver, Pipeline, StoreView
 from orcapod.pipeline.log_observer import log_table
 from orcapod.sources import DictSource
-from orcapod.types import ExecutorType, PipelineConfig
+from orcapod.types import ExecutorType, FlushPolicy, PipelineConfig
 
 log = logging.getLogger("orcapod.tests.logs")
 
@@ -244,3 +248,78 @@ def test_values_repeated_on_every_row_keep_their_text_and_quiet_batches_store_nu
     assert [r["__log_id"] for r in rows] == ["tok.0", "tok.1", "tok.2"]
     assert all(r["__stdout"] is None and r["__traceback"] is None for r in rows)
     assert table.schema.field("__stdout").type == pa.string()  # the stored string type
+
+
+KILLED_WORKER = """
+import os, signal, sys, time
+from orcapod import Pipeline, function_pod
+from orcapod.databases import DeltaTableDatabase
+from orcapod.sources import DictSource
+from orcapod.types import FlushPolicy
+
+@function_pod("y")
+def noisy(x: int) -> int:
+    if x == 35:
+        os.kill(os.getpid(), signal.SIGKILL)  # killed mid-run: no end of anything runs
+    print(f"called {x}")
+    time.sleep(0.02)  # (results are handed on in bulk every 50 ms)
+    return x + 1
+
+source = DictSource([{"k": i, "x": i} for i in range(50)], tag_columns=["k"], source_id="s")
+pipeline = Pipeline("p", DeltaTableDatabase(sys.argv[1]))
+with pipeline:
+    noisy.pod(source)
+pipeline.noisy.flush_policy = FlushPolicy(rows=10)
+pipeline.run(progress=False)
+"""
+
+
+def test_a_killed_run_keeps_the_logs_of_every_result_it_committed(tmp_path):
+    """Logs are committed with the results: the next run reuses those results and never
+    calls them again, so logs left for the end of the run would be lost for good."""
+    script = tmp_path / "worker.py"
+    script.write_text(KILLED_WORKER)
+    child = subprocess.run([sys.executable, str(script), str(tmp_path / "store")], check=False)
+    assert child.returncode == -signal.SIGKILL
+    view = StoreView(tmp_path / "store")
+    stored = view.node_rows("noisy")
+    logs = view.logs("noisy")
+    assert stored.num_rows >= 10  # committed before the kill
+    logged = set(logs.column("k").to_pylist()) if logs.num_rows else set()
+    assert set(stored.column("k").to_pylist()) <= logged
+    assert {r["__stdout"] for r in logs.to_pylist() if r["k"] == 3} == {"called 3\n"}
+
+
+def delta_commits(table_dir: Path) -> int:
+    return len(list((table_dir / "_delta_log").glob("*.json")))
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+def slow_increment(x: int) -> int:
+    time.sleep(0.02)  # results are handed on in bulk every 50 ms: a few rows at a time
+    return x + 1
+
+
+def test_logs_commit_with_each_results_commit_and_a_short_run_once(tmp_path):
+    def run_on(store: Path, fn, policy: FlushPolicy | None) -> tuple[int, int]:
+        pipeline = Pipeline("logs", DeltaTableDatabase(store))
+        rows = [{"k": i, "x": i} for i in range(30)]
+        with pipeline:
+            function_pod("y", function_name="f")(fn).pod(
+                DictSource(rows, tag_columns=["k"], source_id="s")
+            )
+        if policy is not None:
+            pipeline.f.flush_policy = policy
+        pipeline.run(progress=False)
+        assert StoreView(store).logs("f").num_rows == 30
+        (logs_dir,) = {p.parent for p in (store / "logs" / "_logs").glob("**/_delta_log")}
+        (results_dir,) = {p.parent for p in (store / "_result" / "f").glob("**/_delta_log")}
+        return delta_commits(logs_dir), delta_commits(results_dir)
+
+    # results committed every 10 rows: the logs of the calls ended by then go with each
+    assert run_on(tmp_path / "long", slow_increment, FlushPolicy(rows=10)) == (3, 3)
+    # a run shorter than the policy's seconds commits once, at its end: its logs too
+    assert run_on(tmp_path / "short", increment, None) == (1, 1)

@@ -28,8 +28,10 @@ Events: with a packet observer (``orcapod.functions.engine.events.observing``), 
 by one in this thread (no executor or a ``LocalExecutor``, window 1) are captured around each
 call by one reused capture (and, when the observer does not hear each call's start, timed
 there and reported in bulk with the outputs: ``PacketReporter.timed``); other calls get a
-logger, so the executor captures them where they run (a Ray worker). Without an observer
-nothing of this runs.
+logger, so the executor captures them where they run (a Ray worker). Every commit of the
+writer first hands the calls ended so far to the observer (``PacketReporter.committing``),
+which may store them after that commit (the logs table: on the results' cadence). Without an
+observer nothing of this runs.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class FunctionRun:
         #: (a chunked run's later chunk, ``node_run``); None: the look-up's
         self.records_absent_since: int | None = None
         self._writer = run_writer(node, store, RunWriter)
+        if self._work.reporter is not None:  # the observer stores its calls' logs per commit
+            self._writer.on_commit = self._work.reporter.committing
         #: the final commit of ``run()`` succeeded (the settled rows are stored)
         self._committed = False
 
@@ -118,6 +122,7 @@ class FunctionRun:
                 # chunked run would otherwise keep every chunk's)
                 writer.build_records = None
                 writer.on_unstorable = None
+                writer.on_commit = None
         computed, reused, filtered, failed = (int(c) for c in work.summary())
         return NodeRunSummary(self._node.label, computed, reused, filtered, failed)
 

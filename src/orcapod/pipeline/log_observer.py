@@ -16,9 +16,22 @@ and ``__host`` (where the call ran: the Ray worker's host for Ray). Rows that ne
 are never stored.
 
 It asks the engine to capture each call's output (``captures_output``): the executor
-captures in the process that runs the call (the Ray worker for ``RayExecutor``). Rows are
-built column-wise when a node's run ends (or every ``batch_calls`` calls for long runs) and
-flushed then, so a node's logs are in the store when the node ends.
+captures in the process that runs the call (the Ray worker for ``RayExecutor``).
+
+When rows are committed. The logs of a node's calls are committed on its results' cadence
+(the node's ``FlushPolicy``): whenever the run commits results it first hands over the calls
+ended so far (``on_packets_commit``), and once that commit has landed their rows are built
+column-wise, added and committed, in the thread that commits (in the background while the
+calls go on, for a run that commits there). So a process killed mid-run (SIGKILL, out of
+memory) loses at most the logs of the calls whose results it loses too - the next run reuses
+those results and calls nothing again, so their logs could never be written later. A commit
+with no new calls writes nothing; at most one logs commit follows each results commit, so a
+run shorter than the policy's ``seconds`` commits its logs once, with its results at its end,
+and a long run adds one logs commit per results commit (on object storage each commit costs
+requests: the cadence is the results', never faster). Calls of a node run that does not
+commit this way (a streaming run's chunks, a node run without a writer) are written when
+their engine run ends (``on_packets_done``); rows of more than ``batch_calls`` calls waiting
+are added to the store's buffer meanwhile (bounded memory; committed with the next flush).
 
 Cost. A call that wrote nothing costs a few list appends while it runs and a share of the
 columnar build and the write: a column nothing was written to is stored as an all-null array,
@@ -32,6 +45,7 @@ import socket
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,14 +97,29 @@ class LoggingObserver(NoOpObserver):
             pending.calls += len(batch)
             if pending.calls < self._batch_calls:
                 return
-            self._pending[id(run)] = _Pending(pending.run_id, pending.prefix)
+            self._pending[id(run)] = _Pending(pending.run_id, pending.prefix, unflushed=True)
         self._write(run, pending)
+
+    def on_packets_commit(self, run: PacketRun) -> Callable[[], None] | None:
+        with self._lock:
+            pending = self._pending.get(id(run))
+            if pending is None or not (pending.batches or pending.unflushed):
+                return None
+            self._pending[id(run)] = _Pending(pending.run_id, pending.prefix)
+
+        def commit() -> None:  # once the results of these calls are committed
+            if pending.batches:
+                self._write(run, pending)
+            self._db.flush()
+
+        return commit
 
     def on_packets_done(self, run: PacketRun) -> None:
         with self._lock:
             pending = self._pending.pop(id(run))
         if pending.batches:
             self._write(run, pending)
+        if pending.batches or pending.unflushed:
             self._db.flush()
 
     def _write(self, run: PacketRun, pending: _Pending) -> None:
@@ -112,6 +141,8 @@ class _Pending:
     prefix: str  #: of their log ids
     batches: list[PacketBatch] = field(default_factory=list)
     calls: int = 0
+    #: rows of earlier calls were added to the store's buffer (``batch_calls``), not committed
+    unflushed: bool = False
 
 
 def _traceback_of(error: BaseException | None) -> str | None:

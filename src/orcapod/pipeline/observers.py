@@ -17,7 +17,7 @@ run history and catalog are written by ``orcapod.pipeline.log_observer`` and
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -40,6 +40,7 @@ _PACKET_HOOKS = (
     "on_packet_start",
     "on_packets_end",
     "on_packets_done",
+    "on_packets_commit",
 )
 
 
@@ -81,6 +82,12 @@ class NoOpObserver:
         return None
 
     def on_packets_done(self, run: PacketRun) -> None:
+        return None
+
+    def on_packets_commit(self, run: PacketRun) -> Callable[[], None] | None:
+        """The run is about to commit the results of the calls handed over so far; return
+        what to run once that commit has landed (in the thread that commits), if anything
+        (``orcapod.functions.engine.events``)."""
         return None
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
@@ -188,6 +195,12 @@ class CompositeObserver(NoOpObserver):
         self._starters = tuple(  # only those that hear each call's start
             o for o in self.packet_observers if getattr(o, "hears_packet_start", True)
         )
+        #: the ``on_packets_commit`` hooks of those that have one (it is optional)
+        self._committers: tuple[Callable[[PacketRun], Callable[[], None] | None], ...] = tuple(
+            hook
+            for hook in (getattr(o, "on_packets_commit", None) for o in self.packet_observers)
+            if hook is not None
+        )
 
     @property
     def hears_packet_start(self) -> bool:
@@ -212,6 +225,17 @@ class CompositeObserver(NoOpObserver):
     def on_packets_done(self, run: PacketRun) -> None:
         for obs in self.packet_observers:
             obs.on_packets_done(run)
+
+    def on_packets_commit(self, run: PacketRun) -> Callable[[], None] | None:
+        afters = [after for after in (hook(run) for hook in self._committers) if after is not None]
+        if len(afters) < 2:
+            return afters[0] if afters else None
+
+        def after_all() -> None:
+            for after in afters:
+                after()
+
+        return after_all
 
     def _each(self) -> Iterable[PipelineObserver]:
         return self.observers

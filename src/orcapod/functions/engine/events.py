@@ -11,6 +11,14 @@ A ``PacketObserver`` hears, for one node run (described by a ``PacketRun``):
   time, duration, error and captured output);
 * ``on_packets_done(run)``: the run is over (every batch was handed over).
 
+An observer may also have ``on_packets_commit(run)`` (optional: looked up by name, so an
+observer without it is still a ``PacketObserver``): the run is about to commit the results
+of every call handed over so far (the engine hands its ended calls over first). It may
+return a callable, which runs once that commit has landed - in the thread that commits,
+which may not be the node's - to store what it keeps of those calls (the logs table is
+written so: a killed run loses at most the logs of the results it loses too); at most once
+per commit, so on the results' cadence (the node's ``FlushPolicy``).
+
 ``captures_output``: when True each call's stdout, stderr, log records and traceback are
 captured and the batch carries them (``PacketBatch.stdout``, ``stderr``, ``python_logs``,
 ``tracebacks``, ``hosts``): calls the engine runs one by one in its own thread are captured
@@ -37,8 +45,9 @@ Decisions:
 * The observer reaches the engine through a context variable (``observing(observer)``,
   read by the node run when it starts), like the recording hook of pipelines: nodes keep one
   ``run()`` signature and an orchestrator sets it around each node it runs. Every hook is
-  called from the thread that runs the node; an exception from a hook propagates (a broken
-  observer is a bug to fix, not to hide).
+  called from the thread that runs the node (the callable ``on_packets_commit`` returns runs
+  in the thread that commits); an exception from a hook propagates (a broken observer is a
+  bug to fix, not to hide).
 """
 
 from __future__ import annotations

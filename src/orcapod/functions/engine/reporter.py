@@ -88,6 +88,10 @@ class PacketReporter:
         self._oldest = 0.0
         # epoch time of a perf_counter reading, without a clock call per packet
         self._epoch = time.time() - time.perf_counter()
+        #: the observer's optional ``on_packets_commit`` hook (``events``)
+        self._on_commit: Callable[[PacketRun], Callable[[], None] | None] | None = getattr(
+            observer, "on_packets_commit", None
+        )
         observer.on_packets_start(run)
 
     @property
@@ -316,6 +320,13 @@ class PacketReporter:
         )
         self._details = {}
         self.observer.on_packets_end(self.run, batch)
+
+    def committing(self) -> Callable[[], None] | None:
+        """The run hands its buffered rows over to a commit: hand the ended calls batched so
+        far to the observer and tell it (``on_packets_commit``); what it returns is to run
+        once that commit has landed."""
+        self.flush()
+        return None if self._on_commit is None else self._on_commit(self.run)
 
     def close(self) -> None:
         """The run is over: the last batch, then ``on_packets_done``."""

@@ -23,11 +23,14 @@ which the others record as they look them up (or the next run does, as after a k
 the two commits below). A commit writes, in this order, the results (one
 ``store_many`` + flush of the result database), then the pipeline records pointing at them
 (built with ONE vectorised ``take`` over the input table), then the failure records, then
-flushes the pipeline database. Results and records are written as verified absent
-(``absent_at``) at the versions the run checked them (``results_absent_at``,
-``records_absent_at``), so a versioned database skips its duplicate check against the rows
-committed up to then. A process killed between the two flushes leaves results without
-records - the next run finds them in the result cache - never a record without its result.
+flushes the pipeline database, then runs what ``on_commit`` returned when the batch was handed
+over (a packet observer's writes of the calls handed over by then, e.g. their logs: they reach
+the store on the results' cadence, in one commit of their own per results commit). Results
+and records are written as verified absent (``absent_at``) at the versions the run checked
+them (``results_absent_at``, ``records_absent_at``), so a versioned database skips its
+duplicate check against the rows committed up to then. A process killed between the two
+flushes leaves results without records - the next run finds them in the result cache - never
+a record without its result.
 The function's variation and execution
 data (stored with every result) are read once per run, at its first finished row: with a
 concurrent executor the other calls are still running then, so the first read (a git
@@ -73,6 +76,7 @@ class _Batch:
     hashes: pa.Array | None  # the input hashes of ``packets``
     records: list[pa.Table]
     failures: list[pa.Table]
+    after: Callable[[], None] | None = None  # ``RunWriter.on_commit``'s
 
 
 #: ``(packet indices, their result ids, computed flag) -> pipeline records of their entries``
@@ -161,6 +165,10 @@ class RunWriter:
         #: record ids to store some packets' results under (by packet index), e.g. the id a
         #: record whose result is gone points at; the others get the cache's own ids
         self.fixed_ids: dict[int, str] = {}
+        #: called (in the calling thread) whenever buffered rows are handed over to be
+        #: committed; what it returns runs once their commit has landed, in the thread that
+        #: commits (the node stores its calls' logs so: on the results' cadence)
+        self.on_commit: Callable[[], Callable[[], None] | None] | None = None
         #: called with (packet indices, the result rows written for them) at every write
         self.on_stored: Callable[[list[int], pa.Table], None] | None = None
         #: the input hash strings of computed packets (by index); set before ``add_computed``
@@ -320,7 +328,8 @@ class RunWriter:
         if self._outputs:
             assert self.input_hashes is not None, "set input_hashes before add_computed"
             hashes = self.input_hashes(np.array(self._packets, dtype=np.int64))
-        batch = _Batch(self._outputs, self._packets, hashes, self._records, self._failures)
+        after = None if self.on_commit is None else self.on_commit()
+        batch = _Batch(self._outputs, self._packets, hashes, self._records, self._failures, after)
         self._outputs, self._packets, self._records, self._failures = [], [], [], []
         self._compacted = self._rows = self._bytes = 0
         return batch
@@ -334,8 +343,11 @@ class RunWriter:
         unstorable: dict[int, PacketFunctionError] = {}
         records: list[pa.Table] = []
         failures: list[pa.Table] = []
+        afters: list[Callable[[], None]] = []
         joining: _Batch | None = batch
         while joining is not None:
+            if joining.after is not None:
+                afters.append(joining.after)
             records.extend(joining.records)
             failures.extend(joining.failures)
             if joining.outputs:
@@ -344,6 +356,8 @@ class RunWriter:
                 unstorable.update(bad)
             joining = self._results_landed()
         self._write_records(records, failures, background)
+        for after in afters:
+            after()
         self._last_commit_seconds = time.monotonic() - started
         return unstorable
 
