@@ -6,20 +6,27 @@ Functions shipped to workers live at module level (workers import them, as for u
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import ExecutorError
 from orcapod.executors import RayExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
 
 log = logging.getLogger("orcapod.tests.ray")
 
@@ -152,15 +159,53 @@ def test_options_ray_rejects_raise_executor_error(ray_session: ModuleType) -> No
         RayExecutor(no_such_option=1).execute_callable(double, {"x": 1})
 
 
+@pytest.fixture
+def shipped_by_value(ray_session: ModuleType) -> Iterator[ModuleType]:
+    """``unpicklable_function.py``, pickled by value (with its globals) like a script's own
+    functions, not imported by the workers."""
+    path = Path(__file__).with_name("unpicklable_function.py")
+    spec = importlib.util.spec_from_file_location("orcapod_tests_unpicklable", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    ray_session.cloudpickle.register_pickle_by_value(module)
+    try:
+        yield module
+    finally:
+        ray_session.cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules[spec.name]
+
+
 @pytest.mark.ray
-def test_unpicklable_function_raises_executor_error(ray_session: ModuleType) -> None:
+def test_unpicklable_function_raises_a_short_executor_error_naming_what_it_uses(
+    shipped_by_value: ModuleType,
+) -> None:
     lock = threading.Lock()
 
     def holds_a_lock() -> bool:
         return lock.locked()
 
-    with pytest.raises(ExecutorError, match="cannot be serialised"):
+    with pytest.raises(ExecutorError, match="because of the closure variable 'lock'") as info:
         RayExecutor().execute_callable(holds_a_lock, {})
+    assert "'holds_a_lock' cannot be sent to Ray workers" in str(info.value)
+    assert "\x1b" not in str(info.value) and len(str(info.value)) < 500  # not Ray's report
+    with pytest.raises(ExecutorError, match="the global 'LOCK'"):
+        # raised at once, before a call is sent (a node then stops: no failure per row)
+        RayExecutor().submit_callable(shipped_by_value.uses_a_global_lock, {"x": 1})
+
+
+@pytest.mark.ray
+def test_a_node_whose_function_cannot_be_pickled_stops_before_any_row_and_records_none(
+    shipped_by_value: ModuleType, tmp_path: Path
+) -> None:
+    source = DictSource([{"k": i, "x": i} for i in range(3)], tag_columns=["k"], source_id="s")
+    pod = FunctionPod(PythonPacketFunction(shipped_by_value.uses_a_global_lock, "y"))
+    node = FunctionNode(pod, source, DeltaTableDatabase(tmp_path / "store"))
+    node.executor = RayExecutor()
+    with pytest.raises(ExecutorError, match="'uses_a_global_lock' .* the global 'LOCK'"):
+        node.run()
+    assert node.failures().num_rows == 0  # not one failure per row, retried forever
 
 
 def returns_a_lock(x: int) -> Any:
@@ -172,10 +217,21 @@ def raises_type_error(x: int) -> int:
 
 
 @pytest.mark.ray
-def test_unpicklable_return_value_names_the_function_and_the_row(ray_session: ModuleType) -> None:
+def test_unpicklable_return_value_names_the_function_and_the_row(
+    ray_session: ModuleType, packet_logger: Any
+) -> None:
     executor = RayExecutor()
-    with pytest.raises(ExecutorError, match=r"'returns_a_lock' returned a value .* row \{'x': 7\}"):
-        executor.execute_callable(returns_a_lock, {"x": 7})
+    with pytest.raises(
+        ExecutorError, match=r"'returns_a_lock' returned a value .* row \{'x': 7\}"
+    ) as info:
+        executor.execute_callable(returns_a_lock, {"x": 7}, logger=packet_logger)
+    # what is stored of Ray's report (the call's log, the failure's traceback) is plain text,
+    # without Ray's terminal colours or the bare ^^^ of the frames it hides
+    stored = [packet_logger.only.traceback, "".join(traceback.format_exception(info.value))]
+    for text in stored:
+        assert "ray::returns_a_lock()" in text and "cannot pickle" in text
+        assert "\x1b" not in text
+        assert not any(line.strip() and not line.strip("^ ") for line in text.splitlines()[:3])
     futures = [executor.submit_callable(returns_a_lock, {"x": i}) for i in range(3)]
     executor.no_more_calls()
     for i, future in enumerate(futures):
@@ -237,8 +293,12 @@ def test_import_works_without_ray_and_use_names_the_install_command() -> None:
     script = """
 import sys
 sys.modules["ray"] = None  # `import ray` now fails as if Ray were not installed
+from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import ExecutorError
 from orcapod.executors import RayExecutor
+from orcapod.functions import FunctionPod, PythonPacketFunction
+from orcapod.nodes import FunctionNode
+from orcapod.sources import DictSource
 executor = RayExecutor(num_cpus=1).with_options(max_retries=1)
 print(executor.get_executor_data()["executor_type"])
 try:

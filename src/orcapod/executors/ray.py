@@ -14,9 +14,12 @@ Approach:
   satisfy within ``resource_timeout`` seconds, raise ``ExecutorError``
   (``orcapod.executors.ray_cluster``) instead of waiting forever.
 * The user function is shipped ONCE per (executor instance, function): ``ray.put(fn)`` on
-  first use, the ObjectRef cached on the instance (a bounded LRU keyed by the function, which it
-  keeps alive), and every task sends only that ref, wrapped in a list so Ray does not resolve it,
-  to one of two generic tasks (``ray_worker.remote_call`` for one call, ``remote_group`` for
+  first use (a function that cannot be pickled raises ``ExecutorError`` there, naming what
+  cannot be pickled: ``ray_outcomes.unshippable``; raised by ``submit_callable``, it stops a
+  node's run before any row is dispatched instead of failing each row), the ObjectRef cached
+  on the instance (a bounded LRU keyed by the function, which it keeps alive), and every
+  task sends only that ref, wrapped in a list so Ray does not resolve it, to one of two
+  generic tasks (``ray_worker.remote_call`` for one call, ``remote_group`` for
   several; shipped by value, so a worker runs a plain call without importing orcapod). A
   worker fetches and unpickles a function once and keeps it in a bounded per-process cache (so
   a stateful callable object keeps its state between calls within one worker process). Cached
@@ -111,9 +114,11 @@ from orcapod.executors.ray_options import (
 from orcapod.executors.ray_outcomes import (
     CallOutcome,
     function_name,
+    remote_cause,
     settle_call,
     task_failure,
     task_success,
+    unshippable,
 )
 from orcapod.executors.ray_worker import remote_call, remote_group
 
@@ -331,7 +336,7 @@ class RayExecutor:
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as err:
-            raise task_failure(ray, fn, err, logger, kwargs) from err
+            raise task_failure(ray, fn, err, logger, kwargs) from remote_cause(ray, err)
         return task_success(value, logger)
 
     async def async_execute_callable(
@@ -348,7 +353,7 @@ class RayExecutor:
         try:
             value = await ref
         except ray.exceptions.RayError as err:
-            raise task_failure(ray, fn, err, logger, kwargs) from err
+            raise task_failure(ray, fn, err, logger, kwargs) from remote_cause(ray, err)
         return task_success(value, logger)
 
     def submit_callable(
@@ -415,11 +420,9 @@ class RayExecutor:
             else:
                 try:
                     fn_ref = ray.put(fn)
-                except Exception as err:
-                    raise ExecutorError(
-                        f"the function {fn!r} cannot be serialised for Ray: {err}. Make it "
-                        "picklable (a module-level function, no locks or open files in closures)."
-                    ) from err
+                except Exception as err:  # noqa: BLE001 - raised as ``unshippable``
+                    # chained from what pickling raised, not from Ray's report (in the message)
+                    raise unshippable(fn, err) from (err.__cause__ or err)
                 shipped = functions[key] = _Shipped(fn, fn_ref)
                 while len(functions) > _DRIVER_CACHE_SIZE:
                     functions.popitem(last=False)
@@ -507,7 +510,9 @@ class RayExecutor:
                 try:
                     value = inner.result()
                 except ray.exceptions.RayError as err:
-                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs) from err
+                    raise task_failure(
+                        ray, route.fn, err, call.logger, call.kwargs
+                    ) from remote_cause(ray, err)
                 call.future.set_result(task_success(value, call.logger))
             except BaseException as err:  # noqa: BLE001 - delivered through the future
                 call.future.set_exception(err)
@@ -563,7 +568,9 @@ class RayExecutor:
                 return
             for call in group:
                 try:
-                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs) from err
+                    raise task_failure(
+                        ray, route.fn, err, call.logger, call.kwargs
+                    ) from remote_cause(ray, err)
                 except BaseException as error:  # noqa: BLE001 - delivered through the future
                     call.future.set_exception(error)
             return

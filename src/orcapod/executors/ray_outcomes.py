@@ -13,10 +13,20 @@
 * Errors of Ray itself (a crashed worker, a lost object, a cancelled task) become
   ``ExecutorError``; so do a return value and an exception that cannot make the trip back from
   the worker, naming the function (and, for the value, the row).
+* A function that cannot be pickled cannot be shipped at all: :func:`unshippable` is the
+  ``ExecutorError`` raised at its first call (no row is dispatched), naming the function and
+  the variables Ray's inspection found unpicklable (``LOCK``), with the fix - not Ray's
+  whole inspection report.
+* Text orcapod keeps from Ray (stored tracebacks, messages) goes through :func:`clean_text`:
+  Ray colours its task headers and reports with terminal escape codes, and leaves the
+  ``^^^^`` markers of the frames it hides; neither belongs in a stored log or failure. A
+  one-call task's exception is chained from a ``RemoteTraceback`` of the cleaned Ray text
+  (:func:`remote_cause`), as a grouped call's is, not from Ray's ``RayTaskError``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -30,11 +40,25 @@ from orcapod.executors.ray_worker import CAPTURE_ATTR, OK, UNSENDABLE, RawOutcom
 __all__ = [
     "CallOutcome",
     "RemoteTraceback",
+    "clean_text",
     "function_name",
+    "remote_cause",
     "settle_call",
     "task_failure",
     "task_success",
+    "unshippable",
 ]
+
+#: a terminal escape sequence (colours, bold: ``ESC [ ... m`` and the other CSI sequences)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+#: a line of a traceback that only marks the code above it (``   ^^^^^``)
+_CARETS = re.compile(r"\s*[~^]+\s*")
+#: a variable Ray's inspection found unpicklable: ``FailTuple(LOCK [path=LOCK, obj=...``
+_FAILED_VARIABLE = re.compile(r"FailTuple\(\S+ \[path=([^,\]]+)")
+#: the kind of variables Ray's inspection lists next: ``Detected 1 global variables.``
+_DETECTED = re.compile(r"Detected \d+ (global|nonlocal) variables")
+#: a variable it checks: ``    Serializing 'LOCK' <unlocked _thread.lock object ...>...``
+_CHECKED = re.compile(r"Serializing '([^']+)'")
 
 
 class CallOutcome(NamedTuple):
@@ -61,6 +85,60 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f"\n\nthe call failed in a Ray worker:\n{self.text}"
+
+
+def clean_text(text: str) -> str:
+    """``text`` from Ray without terminal escape codes, and without the ``^^^^`` lines of the
+    frames Ray hid (a marker line is kept only under the code line of a frame)."""
+    lines = _ANSI.sub("", text).split("\n")
+    kept = [
+        line
+        for i, line in enumerate(lines)
+        if not _CARETS.fullmatch(line)
+        or (
+            i >= 2
+            and not _CARETS.fullmatch(lines[i - 1])
+            and lines[i - 2].lstrip().startswith("File ")
+        )
+    ]
+    return "\n".join(kept)
+
+
+def remote_cause(ray: ModuleType, err: BaseException) -> BaseException:
+    """What an exception raised for the failed task ``err`` is chained from: for a task that
+    raised, a ``RemoteTraceback`` of Ray's report (the worker's traceback, cleaned); any
+    other error of Ray as it is."""
+    if isinstance(err, ray.exceptions.RayTaskError):
+        return RemoteTraceback(clean_text(str(err)))
+    return err
+
+
+def unshippable(fn: Callable[..., Any], err: BaseException) -> ExecutorError:
+    """The error for ``fn``, which Ray could not serialise (``err``: what ``ray.put`` raised;
+    its text holds Ray's inspection of the function's variables)."""
+    report = _ANSI.sub("", str(err))
+    kinds: dict[str, str] = {}
+    kind = "attribute"
+    for line in report.split("\n"):
+        detected = _DETECTED.search(line)
+        if detected is not None:
+            kind = "global" if detected.group(1) == "global" else "closure variable"
+        checked = _CHECKED.search(line)
+        if checked is not None:
+            kinds.setdefault(checked.group(1), kind)
+    names = list(dict.fromkeys(_FAILED_VARIABLE.findall(report)))
+    cause = err.__cause__ if err.__cause__ is not None else err
+    why = f"{type(cause).__name__}: {_ANSI.sub('', str(cause)).splitlines()[0]}"
+    culprit = ""
+    if names:
+        named = " and ".join(f"the {kinds.get(n, 'attribute')} {n!r}" for n in names)
+        culprit = f" because of {named} it uses"
+    return ExecutorError(
+        f"the function {function_name(fn)!r} cannot be sent to Ray workers: it cannot be "
+        f"pickled{culprit} ({why}). No row was called. Make it picklable: create such objects "
+        "(locks, open files, connections, clients) inside the function, or pass what they "
+        "need as arguments, instead of holding them in module globals, closures or attributes."
+    )
 
 
 def function_name(fn: Callable[..., Any]) -> str:
@@ -112,7 +190,7 @@ def task_failure(
     cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
     if isinstance(cause, Exception) and unsendable_return(ray, err):
         if logger is not None:
-            record_capture(logger, CapturedOutput(traceback=str(err), success=False))
+            record_capture(logger, CapturedOutput(traceback=clean_text(str(err)), success=False))
         return ExecutorError(
             f"{function_name(fn)!r} returned a value that cannot be sent back from the Ray "
             f"worker ({type(cause).__name__}: {cause}) for the row {short_repr(dict(kwargs))}. "
@@ -123,13 +201,14 @@ def task_failure(
         captured = cause.__dict__.pop(CAPTURE_ATTR, None)
         if logger is not None:
             if not isinstance(captured, CapturedOutput):
-                captured = CapturedOutput(traceback=str(err), success=False)
+                captured = CapturedOutput(traceback=clean_text(str(err)), success=False)
             record_capture(logger, captured)
         return cause
     if logger is not None:
-        record_capture(logger, CapturedOutput(traceback=str(err), success=False))
+        record_capture(logger, CapturedOutput(traceback=clean_text(str(err)), success=False))
     return ExecutorError(
-        f"Ray failed to run {function_name(fn)!r}: {type(err).__name__}: {err}. "
+        f"Ray failed to run {function_name(fn)!r}: {type(err).__name__}: "
+        f"{clean_text(str(err))}. "
         "This is a failure of Ray (worker crash, lost object, cancellation), not of the "
         "function; check the Ray logs and the cluster's resources, then retry."
     )

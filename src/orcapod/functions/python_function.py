@@ -29,7 +29,11 @@ are checked against the output schema with precomputed checks (see
 
 Calls. ``call``/``async_call`` go through the executor when one is set, else call the
 function directly; a ``logger`` given without an executor is served by a plain
-``LocalExecutor`` so the call's output is still captured.
+``LocalExecutor`` so the call's output is still captured. ``submit_call`` delivers a call's
+failure through its ``Pending`` (it is the row's failure), except an ``ExecutorError`` raised
+while submitting: the executor cannot run any call of the function (Ray cannot pickle it,
+rejects the options, cannot be reached), so every row would fail alike - it is raised at once
+and stops the run instead.
 
 Speed. The per-packet path is thin: read the parameters from the packet, call the function
 (directly, or through the executor when one is set), check each value with its precomputed
@@ -60,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod._lazy import lazy_module
 from orcapod.data import Packet
-from orcapod.errors import InputValidationError, PacketFunctionError
+from orcapod.errors import ExecutorError, InputValidationError, PacketFunctionError
 from orcapod.executors import LocalExecutor, PythonFunctionExecutorProtocol
 from orcapod.executors.calling import is_async_callable, run_to_completion
 from orcapod.executors.capture import PacketLoggerProtocol
@@ -497,6 +501,8 @@ class PythonPacketFunction(PacketFunctionBase[PythonFunctionExecutorProtocol]):
             return Pending.run(self.call, packet, logger=logger)
         try:
             future = executor.submit_callable(self._function, self._kwargs(packet), logger=logger)
+        except ExecutorError:
+            raise  # no call of the function can run there (module docstring)
         except Exception as err:  # noqa: BLE001 - delivered, in order, by result()
             return Pending.failed(err)
         return Pending.of_future(future).then(lambda raw: self._build(raw, packet, executor))
