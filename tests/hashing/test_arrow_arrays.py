@@ -223,3 +223,21 @@ def test_lists_of_arrays_hash_logically_and_store_exactly():
         assert back.type.value_type == column.type.value_type
         for got, want in zip(back.to_pylist(), column.to_pylist(), strict=True):
             assert got == want
+
+
+def test_a_declared_fixed_shape_with_a_zero_size_round_trips_in_the_variable_layout(tmp_path):
+    from orcapod.databases import DeltaTableDatabase
+
+    array_type = ArrayType("float64", (0, 2))
+    values = [np.zeros((0, 2)), None, np.zeros((0, 2))]
+    arr = arrays_to_arrow(values, array_type)
+    assert isinstance(arr.type, NDArrayType) and arr.type.declared_shape == (0, 2)
+    assert array_type_of(arr.type) == array_type
+    _same(arrow_to_arrays(arr), values)
+    stored = to_storage(arr)
+    assert stored_array_type(storage_field("x", arr.type)) == (array_type, 0)
+    _same(arrow_to_arrays(from_storage(stored, array_type)), values)
+    db = DeltaTableDatabase(str(tmp_path / "store"))
+    db.add_records(("t",), pa.table({"id": ["a", "b", "c"], "x": arr}), record_id_column="id")
+    db.flush()
+    _same(arrow_to_arrays(db.get_all_records(("t",)).column("x")), values)

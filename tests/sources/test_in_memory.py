@@ -188,3 +188,18 @@ def test_an_arrow_column_of_untyped_lists_fails_at_construction_saying_the_fix()
     table = pa.table({"id": ["a"], "v": pa.array([[None]], pa.list_(pa.null()))})
     with pytest.raises(SchemaError, match=r"ArrowTableSource: column 'v'.*typed list"):
         ArrowTableSource(table, tag_columns=["id"])
+
+
+def test_a_source_whose_arrays_are_all_empty_is_built_with_a_variable_size():
+    from orcapod.types import ArrayType
+
+    empty = [{"img": "a", "spots": np.zeros((0, 2))}, {"img": "b", "spots": np.zeros((0, 2))}]
+    source = DictSource(empty, tag_columns=["img"], source_id="spots")
+    assert source.output_schema()[1] == {"spots": ArrayType("float64", (None, 2))}
+    spots = [p["spots"] for _, p in source.iter_packets()]
+    assert [s.shape for s in spots] == [(0, 2), (0, 2)]
+    one = DictSource([{"img": "a", "spots": np.zeros(0)}], tag_columns=["img"])
+    assert one.output_schema()[1] == {"spots": ArrayType("float64", (None,))}
+    # the schema is the one the same column gets once some arrays are not empty
+    some = DictSource([*empty[:1], {"img": "b", "spots": np.ones((3, 2))}], tag_columns=["img"])
+    assert some.output_schema()[1] == source.output_schema()[1]

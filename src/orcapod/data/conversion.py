@@ -34,7 +34,10 @@ Decisions where the design is silent:
   naming the column; a column of only ``None`` cannot be inferred and needs a schema.
 * Numpy arrays: a column of arrays of one dtype is an ``ArrayType`` of that dtype; a dimension
   is fixed where every array has the same size there and ``None`` elsewhere, and the number
-  of dimensions is free (shape ``None``) when the arrays differ in it. Array values must be
+  of dimensions is free (shape ``None``) when the arrays differ in it. A size of 0 is never
+  fixed (arrays of shape ``(0, 2)`` only give ``(None, 2)``): a column whose arrays happen to
+  be all empty ("no detections in any image") gets the type it has once some are not, so its
+  schema does not change with the data. Array values must be
   numpy arrays of exactly the declared dtype and shape (no silent casts). Arrays may sit in
   lists (``list[NDArray[...]]``, e.g. a batched array column), not in dict values. Values read
   back are read-only numpy arrays.
@@ -298,7 +301,10 @@ def _infer_array_type(arrays: Sequence[np.ndarray[Any, Any]], column: str) -> Ar
         shapes = {a.shape for a in arrays}
         if len({len(s) for s in shapes}) > 1:
             return ArrayType(dtypes[0])
-        dims = tuple(dim[0] if len(set(dim)) == 1 else None for dim in zip(*shapes, strict=True))
+        dims = tuple(
+            dim[0] if len(set(dim)) == 1 and dim[0] > 0 else None
+            for dim in zip(*shapes, strict=True)
+        )
         return ArrayType(dtypes[0], dims)
     except SchemaError as err:
         raise SchemaError(f"column {column!r}: {err}") from err

@@ -1,14 +1,17 @@
 """Arrow layouts of numpy array columns (``orcapod.types.ArrayType``), and conversions.
 
 In memory (streams, packets, the tables databases return)
-    * a **fixed** array type (dtype known, every dimension fixed) is Arrow's canonical
-      fixed-shape tensor extension type, ``pa.fixed_shape_tensor(value_type, shape)``: storage
+    * a **fixed** array type (dtype known, every dimension fixed) holding at least one value is
+      Arrow's canonical fixed-shape tensor extension type,
+      ``pa.fixed_shape_tensor(value_type, shape)``: storage
       ``fixed_size_list<value_type>[prod(shape)]``, each value in C (row-major) order;
     * any other array type with a dtype is the extension type ``orcapod.ndarray``
       (``NDArrayType``): storage ``struct<data: large_list<value_type>, shape:
       large_list<int64>>`` - the values in C order and the value's shape - with the declared
       shape (a list of ints and nulls, or null for any number of dimensions) as the extension
-      metadata, JSON ``{"shape": [null, null, 3]}``.
+      metadata, JSON ``{"shape": [null, null, 3]}``. A fixed shape with a dimension of size 0
+      (``(0, 2)``: every array empty) takes this layout too, with its shape as declared:
+      Arrow has no fixed-size list of size 0.
 
     The value type is the dtype's Arrow type (``uint8`` -> ``uint8``, ``float16`` ->
     ``halffloat``, ...). A null array is a null slot of the column.
@@ -135,6 +138,11 @@ def _is_fixed_tensor(t: pa.DataType) -> bool:
     return isinstance(t, pa.FixedShapeTensorType)
 
 
+def _fixed_layout(array_type: ArrayType) -> bool:
+    """Whether ``array_type`` is held as a fixed-shape tensor (see the module docstring)."""
+    return array_type.is_fixed and array_type.size > 0
+
+
 def is_array_type(t: pa.DataType) -> bool:
     """A fixed-shape tensor or ``orcapod.ndarray`` column type."""
     return _is_fixed_tensor(t) or isinstance(t, NDArrayType)
@@ -148,7 +156,7 @@ def arrow_type_for(array_type: ArrayType) -> pa.DataType:
             "NDArray[np.float32]"
         )
     value_type = _VALUE_TYPES[array_type.dtype]
-    if array_type.is_fixed:
+    if _fixed_layout(array_type):
         return pa.fixed_shape_tensor(value_type, list(array_type.fixed_shape))
     return NDArrayType(value_type, array_type.shape)
 
@@ -200,7 +208,7 @@ def arrays_to_arrow(
     valid = [i for i, v in enumerate(values) if v is not None]
     checked = [_checked(values[i], array_type, f"{where}, row {i}") for i in valid]
     mask = None if len(valid) == n else pa.array([v is None for v in values])
-    if array_type.is_fixed:
+    if _fixed_layout(array_type):
         size = array_type.size
         dtype = np.dtype(array_type.dtype)
         block = (
@@ -259,7 +267,7 @@ def _chunk_to_arrays(arr: pa.Array) -> list[Any]:
     storage = arr.storage
     n = len(arr)
     valid = _valid_rows(arr)
-    if array_type.is_fixed:
+    if _is_fixed_tensor(arr.type):
         size = array_type.size
         flat = storage.values.slice(storage.offset * size, n * size)
         block = _numpy(flat, array_type.dtype).reshape(n, *array_type.fixed_shape)
@@ -327,7 +335,7 @@ def _metadata(array_type: ArrayType, depth: int) -> dict[bytes, bytes]:
     payload: dict[str, Any] = {
         "dtype": array_type.dtype,
         "shape": None if array_type.shape is None else list(array_type.shape),
-        "layout": "fixed" if array_type.is_fixed else "variable",
+        "layout": "fixed" if _fixed_layout(array_type) else "variable",
     }
     if depth:
         payload["lists"] = depth
@@ -358,7 +366,7 @@ def storage_field(name: str, t: pa.DataType) -> pa.Field:
     array_type = array_type_of(inner)
     assert array_type is not None and array_type.dtype is not None
     carrier = _carrier(array_type.dtype)
-    if array_type.is_fixed:
+    if _fixed_layout(array_type):
         storage: pa.DataType = pa.list_(pa.field("item", carrier))
     else:
         storage = pa.struct(
@@ -405,7 +413,7 @@ def to_storage(arr: pa.Array) -> pa.Array:
     mask = None if parts.null_count == 0 else parts.is_null()
     data_offsets = data.offsets.cast(pa.int32())
     stored_data = _list_of(_reinterpret(data.values, carrier), data_offsets, None)
-    if array_type.is_fixed:
+    if _is_fixed_tensor(arr.type):
         return _list_of(stored_data.values, data_offsets, mask)
     stored_shape = _list_of(shape.values, shape.offsets.cast(pa.int32()), None)
     return pa.StructArray.from_arrays(
@@ -437,7 +445,7 @@ def from_storage(arr: pa.Array, array_type: ArrayType, depth: int = 0) -> pa.Arr
     value_type = _VALUE_TYPES[array_type.dtype]
     arrow_type = arrow_type_for(array_type)
     mask = None if arr.null_count == 0 else arr.is_null()
-    if array_type.is_fixed:
+    if _fixed_layout(array_type):
         size = array_type.size
         lengths = np.diff(arr.offsets.to_numpy().astype(np.int64))
         if np.any(lengths[_valid_rows(arr)] != size):
