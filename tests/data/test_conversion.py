@@ -247,3 +247,45 @@ def test_numpy_scalars_infer_as_python_types_and_hash_like_them():
     assert rows_to_table([numpy_row], schema).equals(rows_to_table([python_row], schema))
     with pytest.raises(SchemaError, match=r"'t'.*datetime64.*v\.item\(\)"):
         infer_schema([{"t": np.datetime64("2020-01-01")}])
+
+
+def test_list_items_and_dict_values_are_optional_iff_the_data_holds_a_none_one():
+    rows = [
+        {"c": [1, None], "d": {"k": None, "j": 2}, "n": [[1], [None]], "f": [1, 2], "g": {"k": 1}}
+    ]
+    schema = infer_schema(rows)
+    assert schema == {
+        "c": list[int | None],
+        "d": dict[str, int | None],
+        "n": list[list[int | None]],
+        "f": list[int],
+        "g": dict[str, int],
+    }
+    assert table_schema(rows_to_table(rows, schema)) == schema
+    # Arrow marks item fields nullable whatever they hold: the data decides, in both modes
+    arrow = pa.table(
+        {
+            "c": [[1, None]],
+            "f": [[1, 2]],
+            "d": pa.array([[("k", None)]], pa.map_(pa.string(), pa.int64())),
+        }
+    )
+    assert arrow.schema.field("f").type.value_field.nullable
+    expected = {"c": list[int | None], "f": list[int], "d": dict[str, int | None]}
+    assert table_schema(arrow) == expected
+    assert table_schema(arrow, infer_nullable=False) == {k: v | None for k, v in expected.items()}
+    assert table_schema(arrow.slice(1)) == {"c": list[int], "f": list[int], "d": dict[str, int]}
+
+
+@pytest.mark.parametrize(
+    ("value", "tp"),
+    [([1, None, 3], list[int]), ({"a": None}, dict[str, int]), ([[1], [None]], list[list[int]])],
+)
+def test_a_none_item_in_a_column_whose_items_are_not_optional_is_refused(value, tp):
+    with pytest.raises(SchemaError, match=r"'v', row 1: expected int, got NoneType.*int \| None"):
+        rows_to_table([{"v": None}, {"v": value}], {"v": tp | None})
+    optional = {list[int]: list[int | None], dict[str, int]: dict[str, int | None]}
+    if tp in optional:
+        assert rows_to_table([{"v": value}], {"v": optional[tp]}).column("v").to_pylist() == [
+            list(value.items()) if isinstance(value, dict) else value
+        ]

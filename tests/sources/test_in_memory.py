@@ -203,3 +203,29 @@ def test_a_source_whose_arrays_are_all_empty_is_built_with_a_variable_size():
     # the schema is the one the same column gets once some arrays are not empty
     some = DictSource([*empty[:1], {"img": "b", "spots": np.ones((3, 2))}], tag_columns=["img"])
     assert some.output_schema()[1] == source.output_schema()[1]
+
+
+def test_a_list_column_with_none_items_does_not_feed_a_list_of_int_parameter():
+    from orcapod import function_pod
+
+    calls = []
+
+    @function_pod("cleaned")
+    def passthrough(counts: list[int]) -> list[int]:
+        calls.append(counts)
+        return counts
+
+    rows = [{"id": "a", "counts": [1, None, 3]}]
+    for source in (
+        DictSource(rows, tag_columns=["id"]),
+        DictSource(rows, tag_columns=["id"], data_schema={"counts": list[int | None]}),
+        DataFrameSource(pl.DataFrame(rows), tag_columns=["id"]),
+    ):
+        assert source.output_schema()[1] == {"counts": list[int | None]}
+        with pytest.raises(InputValidationError, match=r"list\[int \| None\].*list\[int\]"):
+            passthrough.pod(source)
+    assert calls == []
+    with pytest.raises(SchemaError, match=r"'counts', row 0: expected int, got NoneType"):
+        DictSource(rows, tag_columns=["id"], data_schema={"counts": list[int]})
+    full = DataFrameSource(pl.DataFrame([{"id": "a", "counts": [1, 3]}]), tag_columns=["id"])
+    assert full.output_schema()[1] == {"counts": list[int]}

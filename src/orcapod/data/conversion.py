@@ -28,7 +28,12 @@ Decisions where the design is silent:
 * Nullability is a property of the data, not of Arrow's field flag: reading an Arrow schema
   gives ``T | None`` only for fields that actually hold nulls (``null_counts``) — Arrow marks
   nearly every field nullable, and treating that as ``T | None`` would make ordinary columns
-  incompatible with ``x: int`` parameters.
+  incompatible with ``x: int`` parameters. The same holds one level down, by the rule function
+  outputs follow (a ``list[int]`` holds no ``None``): a table's list column is
+  ``list[int | None]`` iff it holds a ``None`` item (``table_schema``), and a value of a
+  ``list[int]`` or ``dict[str, int]`` column holding ``None`` is refused, as it would be
+  from a function declared ``-> list[int]``. A schema read without the data
+  (``arrow_schema_to_schema``) takes list items and dict values as not optional.
 * Inference from Python values: ``None`` values make the column ``T | None``; a mix of ``int``
   and ``float`` is ``float``; any other mix (e.g. ``int`` and ``str``) is a ``SchemaError``
   naming the column; a column of only ``None`` cannot be inferred and needs a schema.
@@ -229,10 +234,42 @@ def with_large_types(table: pa.Table) -> pa.Table:
     return table if schema.equals(table.schema) else table.cast(schema)
 
 
-def table_schema(table: pa.Table) -> Schema:
-    """Python schema of a table, nullability from the data."""
-    counts = {name: table.column(name).null_count for name in table.column_names}
-    return arrow_schema_to_schema(table.schema, counts)
+def table_schema(table: pa.Table, infer_nullable: bool = True) -> Schema:
+    """Python schema of a table: a column is ``T | None`` iff it holds nulls (with
+    ``infer_nullable=False``: iff its Arrow field is nullable); list items and dict values are
+    ``T | None`` iff the column holds a null one, whatever ``infer_nullable`` says."""
+    fields: dict[str, Any] = {}
+    for field in table.schema:
+        column = table.column(field.name)
+        try:
+            tp = _type_of_data(field.type, column.chunks)
+        except SchemaError as err:
+            raise SchemaError(f"column {field.name!r}: {err}") from err
+        nullable = column.null_count > 0 if infer_nullable else field.nullable
+        fields[field.name] = tp | None if nullable else tp
+    return Schema(fields)
+
+
+def _type_of_data(arrow_type: pa.DataType, chunks: Sequence[pa.Array]) -> Any:
+    """``arrow_to_python_type``, with list items and dict values made ``T | None`` where
+    ``chunks`` hold a null one (Arrow marks item fields nullable whatever they hold)."""
+    t = pa.types
+    if array_type_of(arrow_type) is not None:
+        return array_type_of(arrow_type)
+    if t.is_map(arrow_type):
+        entries = pa.list_(pa.struct([arrow_type.key_field, arrow_type.item_field]))
+        values = [chunk.cast(entries).flatten().flatten()[1] for chunk in chunks]
+        value = _type_of_data(arrow_type.item_type, values)
+        return dict[str, _optional_if_null(value, values)]  # type: ignore[misc]
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type):
+        items = [chunk.flatten() for chunk in chunks]
+        item = _type_of_data(arrow_type.value_type, items)
+        return list[_optional_if_null(item, items)]  # type: ignore[misc]
+    return arrow_to_python_type(arrow_type)
+
+
+def _optional_if_null(tp: Any, chunks: Sequence[pa.Array]) -> Any:
+    return tp | None if any(chunk.null_count for chunk in chunks) else tp
 
 
 # Inference ------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ taken only when it is of the column's type, by the rule function outputs follow
 (``orcapod.functions.validation``): ``int`` takes ints (not bools), ``float`` takes ints and
 floats, ``date`` takes dates but not datetimes, and so on; a ``Path`` column also takes
 ``str`` (a path written as text, as sources usually hold them) besides ``os.PathLike``
-objects. Anything else is a ``SchemaError`` naming the column, row and value, never a silent
-conversion (Arrow would truncate ``2.999`` to ``2`` and a datetime to its date). The check
-looks at the set of value types of a column (one pass in C), not at each value in Python, so
-it stays cheap for millions of rows.
+objects; a list item or dict value is ``None`` only when its type is ``T | None``
+(``list[int | None]``: a ``list[int]`` holds ints). Anything else is a ``SchemaError`` naming
+the column, row and value, never a silent conversion (Arrow would truncate ``2.999`` to ``2``
+and a datetime to its date). The check looks at the set of value types of a column (one pass
+in C), not at each value in Python, so it stays cheap for millions of rows.
 
 ``strip_optional`` / ``is_optional`` read ``T | None``; any other union is refused (a column
 has one type).
@@ -85,11 +86,18 @@ def _accepts(tp: Any, kind: type) -> bool:
     return origin not in (dict, Mapping) or issubclass(kind, Mapping)
 
 
-def _first_mismatch(values: Sequence[Any], tp: Any) -> tuple[int, Any, Any] | None:
+def _first_mismatch(
+    values: Sequence[Any], tp: Any, takes_none: bool = True
+) -> tuple[int, Any, Any] | None:
     """(row, value, expected type) of the first value, or list item or dict entry of one,
-    that ``tp`` does not take; ``None`` when all fit."""
+    that ``tp`` does not take; ``None`` when all fit. ``None`` values are taken when
+    ``takes_none`` (a column's own nulls are the caller's to check), list items and dict
+    values only when their type is ``T | None``."""
+    takes_none = takes_none or is_optional(tp)
     tp = strip_optional(tp)
     kinds = set(map(type, values))
+    if type(None) in kinds and not takes_none:
+        return next(i for i, v in enumerate(values) if v is None), None, tp
     kinds.discard(type(None))
     refused = {kind for kind in kinds if not _accepts(tp, kind)}
     if refused:
@@ -109,7 +117,7 @@ def _first_mismatch(values: Sequence[Any], tp: Any) -> tuple[int, Any, Any] | No
         entries = value.values() if is_dict else value
         items.extend(entries)
         rows.extend(repeat(i, len(entries)))
-    hit = _first_mismatch(items, typing.get_args(tp)[1 if is_dict else 0])
+    hit = _first_mismatch(items, typing.get_args(tp)[1 if is_dict else 0], takes_none=False)
     return None if hit is None else (rows[hit[0]], hit[1], hit[2])
 
 
@@ -126,7 +134,13 @@ def check_values(values: Sequence[Any], tp: Any, column: str) -> None:
     if hit is None:
         return
     row, value, expected = hit
-    if expected is int and isinstance(value, float):
+    if value is None:
+        name = _type_name(expected)
+        fix = (
+            f"declare the items as optional ({name} | None, e.g. list[{name} | None]) or "
+            "remove the None items"
+        )
+    elif expected is int and isinstance(value, float):
         fix = "convert the values (int(v), round(v)) or declare the column as float"
     elif expected is dt.date and isinstance(value, dt.datetime):
         fix = "convert the values (v.date()) or declare the column as datetime"

@@ -6,7 +6,8 @@ batch. A last, shorter batch is kept unless ``drop_partial_batch``. An empty inp
 empty output (no batch). A negative or non-integer size is an ``InputValidationError``.
 
 Every column — user tags, packets, system tags, source info and meta — becomes
-``list[T]`` (``large_list``, never null itself; element nulls are kept), with the same name:
+``list[T]`` (``large_list``, never null itself; element nulls are kept, so a ``T | None``
+column becomes ``list[T | None]``), with the same name:
 system tags are *type-evolving* here, not renamed. The exception is ``_context_key``, which
 says how to read a row rather than being data: a batch keeps its first row's context.
 
@@ -23,7 +24,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.data.value_types import strip_optional
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
 from orcapod.operators.layout import StreamLayout
@@ -33,8 +33,9 @@ __all__ = ["Batch", "listed"]
 
 
 def listed(types: dict[str, Any]) -> dict[str, Any]:
-    """Each type ``T`` (or ``T | None``) as ``list[T]``: the type of a column of grouped rows."""
-    return {name: list[strip_optional(tp)] for name, tp in types.items()}  # type: ignore[misc]
+    """Each type ``T`` as ``list[T]`` (``T | None`` as ``list[T | None]``): the type of a
+    column of grouped rows."""
+    return {name: list[tp] for name, tp in types.items()}  # type: ignore[valid-type]
 
 
 class Batch(Operator):

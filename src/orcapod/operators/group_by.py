@@ -8,7 +8,8 @@
   "subject")`` gives an ``image`` column listing each group's image ids. A null key value is
   a group of its own (rows with equal keys, nulls included, are grouped together).
 * **Packets, source info, meta.** Every packet column becomes ``list[T]`` holding the group's
-  values, and its ``_source_<c>`` the matching ``list[str]`` (so each element keeps its own
+  values (``list[T | None]`` for a ``T | None`` column), and its ``_source_<c>`` the matching
+  ``list[str]`` (so each element keeps its own
   provenance); meta columns (``__*``) become lists too. Lists are ``large_list``, never null
   themselves; element nulls are kept. This is ``Batch``'s rule, so ``GroupBy`` and ``Batch``
   outputs look alike.

@@ -48,7 +48,6 @@ import pyarrow as pa
 from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data.conversion import (
-    arrow_schema_to_schema,
     arrow_to_python_type,
     column_to_pylist,
     table_schema,
@@ -278,9 +277,7 @@ class RootSource(StreamBase):
     def _user_schemas(self) -> tuple[Schema, Schema]:
         if self._schemas is None:
             user = self._raw.select([*self._tag_columns, *self._packet_columns])
-            full = (
-                table_schema(user) if self._infer_nullable else arrow_schema_to_schema(user.schema)
-            )
+            full = table_schema(user, infer_nullable=self._infer_nullable)
             self._schemas = (full.select(*self._tag_columns), full.select(*self._packet_columns))
         return self._schemas
 
