@@ -91,3 +91,28 @@ def test_a_polars_object_column_of_other_objects_is_refused():
     df = pl.DataFrame({"x": pl.Series([object(), object()], dtype=pl.Object)})
     with pytest.raises(SchemaError, match="'x'"):
         from_polars(df)
+
+
+def test_a_pandas_frames_named_index_becomes_leading_columns_and_row_numbers_are_dropped():
+    import pytest
+
+    from orcapod.data.frames import from_pandas
+    from orcapod.errors import SchemaError
+
+    weights = pd.DataFrame({"subject": ["s1", "s2", "s1"], "weight": [70.0, 82.5, 71.0]})
+    assert from_pandas(weights).column_names == ["subject", "weight"]
+    keyed = from_pandas(weights.set_index("subject"))
+    assert keyed.to_pylist() == weights.to_dict("records")
+    means = from_pandas(weights.groupby("subject").mean())
+    assert means.to_pylist() == [
+        {"subject": "s1", "weight": 70.5},
+        {"subject": "s2", "weight": 82.5},
+    ]
+    # of a MultiIndex, the named levels are kept and the unnamed ones dropped
+    levels = weights.set_index(["subject", pd.Index([7, 8, 9])])
+    assert from_pandas(levels).column_names == ["subject", "weight"]
+    # filtered row numbers are not data
+    assert from_pandas(weights[weights.weight > 71]).column_names == ["subject", "weight"]
+    clash = weights.set_index(pd.Index(["a", "b", "c"], name="weight"))
+    with pytest.raises(SchemaError, match=r"index \['weight'\].*rename_axis.*reset_index"):
+        from_pandas(clash)

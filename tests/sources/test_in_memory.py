@@ -229,3 +229,13 @@ def test_a_list_column_with_none_items_does_not_feed_a_list_of_int_parameter():
         DictSource(rows, tag_columns=["id"], data_schema={"counts": list[int]})
     full = DataFrameSource(pl.DataFrame([{"id": "a", "counts": [1, 3]}]), tag_columns=["id"])
     assert full.output_schema()[1] == {"counts": list[int]}
+
+
+def test_a_pandas_frame_keyed_by_its_index_gives_its_index_as_a_tag():
+    frame = pd.DataFrame({"weight": [70.0, 82.5]}, index=pd.Index(["s1", "s2"], name="subject"))
+    source = DataFrameSource(frame, tag_columns=["subject"], source_id="w")
+    assert [(t.as_dict(), p.as_dict()) for t, p in source.iter_packets()] == [
+        ({"subject": "s1"}, {"weight": 70.0}),
+        ({"subject": "s2"}, {"weight": 82.5}),
+    ]
+    assert DataFrameSource(frame).keys() == ((), ("subject", "weight"))

@@ -15,8 +15,12 @@ fixed-shape array comes out flattened. These conversions fix that, column by col
   column (dicts included: polars' ``Map``) is what ``pl.from_arrow`` gives.
 
 The inverse conversions (``from_pandas``, ``from_polars``, used by ``DataFrameSource``) accept
-those frames back: a pandas or polars ``object`` column holding ``Path`` values or numpy arrays
-(``None``/NaN for missing values) is typed from its values like any Python data
+those frames back. A pandas frame's named index (what ``set_index`` and ``groupby`` give; each
+named level of a ``MultiIndex``) becomes leading columns, as ``pyarrow.Table.from_pandas``
+keeps it, so ``DataFrameSource(df.set_index("subject"), tag_columns="subject")`` works; an
+unnamed index (pandas' row numbers) is dropped, and an index named like a column is a
+``SchemaError``. Columns: a pandas or polars ``object`` column holding ``Path`` values or
+numpy arrays (``None``/NaN for missing values) is typed from its values like any Python data
 (``orcapod.data.conversion.infer_schema``), and a polars ``pl.Array`` column becomes a
 fixed-shape array column of its dtype and shape. Every other column is converted by Arrow.
 
@@ -131,8 +135,25 @@ def _assemble(
     return pa.table(columns)
 
 
+def _index_as_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its named index levels as leading columns (module docstring)."""
+    named = [name for name in df.index.names if name is not None]
+    if not named:
+        return df
+    clash = [name for name in named if name in df.columns]
+    if clash:
+        raise SchemaError(
+            f"the pandas frame's index {clash} has the name of a column, so it cannot become "
+            "a column; rename the index (df.rename_axis(...)) or drop it "
+            "(df.reset_index(drop=True))"
+        )
+    return df.reset_index(level=named)
+
+
 def from_pandas(df: pd.DataFrame) -> pa.Table:
-    """An Arrow table of a pandas frame, object columns of Paths and arrays included."""
+    """An Arrow table of a pandas frame, named index levels and object columns of Paths and
+    arrays included."""
+    df = _index_as_columns(df)
     converted: dict[str, list[Any]] = {}
     for name in df.columns:
         if df[name].dtype == object:
