@@ -289,3 +289,58 @@ def test_a_none_item_in_a_column_whose_items_are_not_optional_is_refused(value, 
         assert rows_to_table([{"v": value}], {"v": optional[tp]}).column("v").to_pylist() == [
             list(value.items()) if isinstance(value, dict) else value
         ]
+
+
+# --- dates and times -----------------------------------------------------------------------
+
+
+def test_every_timestamp_column_becomes_utc_microseconds_keeping_the_instants():
+    from zoneinfo import ZoneInfo
+
+    from orcapod.data.conversion import with_utc_timestamps
+
+    berlin = dt.datetime(2024, 1, 1, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    naive = dt.datetime(2024, 1, 1, 12)
+    utc = dt.UTC
+    table = pa.table(
+        {
+            "zoned": pa.array([berlin], pa.timestamp("ns", tz="Europe/Berlin")),
+            "naive": pa.array([naive], pa.timestamp("s")),
+            "listed": pa.array([[naive]], pa.list_(pa.timestamp("ms"))),
+            "mapped": pa.array(
+                [[("k", berlin)]], pa.map_(pa.string(), pa.timestamp("us", "+01:00"))
+            ),
+            "other": [1],
+        }
+    )
+    out = with_utc_timestamps(table)
+    utc_type = pa.timestamp("us", tz="UTC")
+    assert out.schema.types[:3] == [utc_type, utc_type, pa.list_(utc_type)]
+    assert out.schema.field("mapped").type.item_type == utc_type
+    assert out.to_pylist() == [
+        {
+            "zoned": dt.datetime(2024, 1, 1, 11, tzinfo=utc),  # the same instant
+            "naive": dt.datetime(2024, 1, 1, 12, tzinfo=utc),  # the wall-clock time, as UTC
+            "listed": [dt.datetime(2024, 1, 1, 12, tzinfo=utc)],
+            "mapped": [("k", dt.datetime(2024, 1, 1, 11, tzinfo=utc))],
+            "other": 1,
+        }
+    ]
+    plain = pa.table({"a": [1], "t": pa.array([berlin], utc_type)})
+    assert with_utc_timestamps(plain) is plain
+    finer = pa.table({"t": pa.array([1_000_000_001], pa.timestamp("ns"))})
+    with pytest.raises(SchemaError, match=r"column 't'.*microseconds.*floor\('us'\)"):
+        with_utc_timestamps(finer)
+
+
+def test_a_column_mixing_naive_and_aware_datetimes_is_refused_naming_it():
+    naive = dt.datetime(2024, 1, 1, 12)
+    aware = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+    message = r"column 'when' mixes naive datetimes .* time-zone-aware ones.*tz_localize"
+    with pytest.raises(SchemaError, match=message):
+        infer_schema([{"when": aware}, {"when": None}, {"when": naive}])
+    with pytest.raises(SchemaError, match=message):
+        infer_schema([{"when": aware}, {"when": naive}], overrides={"when": dt.datetime | None})
+    with pytest.raises(SchemaError, match=r"column 'when\[\]' mixes naive"):
+        infer_schema([{"when": [aware, naive]}])
+    assert infer_schema([{"when": naive}, {"when": naive}]) == {"when": dt.datetime}

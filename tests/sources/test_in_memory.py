@@ -239,3 +239,42 @@ def test_a_pandas_frame_keyed_by_its_index_gives_its_index_as_a_tag():
         ({"subject": "s2"}, {"weight": 82.5}),
     ]
     assert DataFrameSource(frame).keys() == ((), ("subject", "weight"))
+
+
+def test_the_same_instants_give_the_same_values_and_hashes_in_every_source():
+    from zoneinfo import ZoneInfo
+
+    from orcapod import function_pod
+
+    @function_pod("hour")
+    def hour_of(when: dt.datetime) -> int:
+        return when.hour
+
+    berlin = ZoneInfo("Europe/Berlin")
+    for when, stored in [
+        (dt.datetime(2024, 1, 1, 12, tzinfo=berlin), dt.datetime(2024, 1, 1, 11, tzinfo=dt.UTC)),
+        (dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)),
+    ]:
+        rows = [{"id": "a", "when": when}]
+        sources = [
+            DictSource(rows, ["id"]),
+            DictSource(rows, ["id"], data_schema={"when": dt.datetime}),
+            ArrowTableSource(pa.Table.from_pylist(rows), ["id"]),
+            DataFrameSource(pd.DataFrame(rows), ["id"]),
+            DataFrameSource(pl.DataFrame(rows), ["id"]),
+        ]
+        for source in sources:
+            assert source.as_table().column("when").to_pylist() == [stored], source
+            assert source.as_table().schema.field("when").type == pa.timestamp("us", tz="UTC")
+            assert source.identity_structure()["data"] == sources[0].identity_structure()["data"]
+            assert hour_of.pod(source).as_table().column("hour").to_pylist() == [stored.hour]
+
+
+def test_a_pandas_column_mixing_naive_and_aware_datetimes_is_refused():
+    naive = dt.datetime(2024, 1, 1, 12)
+    aware = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+    frame = pd.DataFrame({"id": ["a", "b"], "when": [aware, naive]})
+    with pytest.raises(SchemaError, match=r"column 'when' mixes naive datetimes"):
+        DataFrameSource(frame, ["id"])
+    with pytest.raises(SchemaError, match=r"column 'when' mixes naive datetimes"):
+        DictSource(frame.to_dict("records"), ["id"])

@@ -22,7 +22,9 @@ unnamed index (pandas' row numbers) is dropped, and an index named like a column
 ``SchemaError``. Columns: a pandas or polars ``object`` column holding ``Path`` values or
 numpy arrays (``None``/NaN for missing values) is typed from its values like any Python data
 (``orcapod.data.conversion.infer_schema``), and a polars ``pl.Array`` column becomes a
-fixed-shape array column of its dtype and shape. Every other column is converted by Arrow.
+fixed-shape array column of its dtype and shape. Every other column is converted by Arrow
+(a pandas ``object`` column mixing naive and time-zone-aware datetimes, which Arrow would
+take, is a ``SchemaError``: ``orcapod.data.value_types.check_time_zones``).
 
 polars is imported inside the functions that use it, so that importing orcapod does not import
 it (pandas is never imported here: ``pyarrow`` does that when converting).
@@ -43,6 +45,7 @@ from orcapod.data.conversion import (
     infer_schema,
     needs_python_values,
 )
+from orcapod.data.value_types import check_time_zones
 from orcapod.errors import SchemaError
 from orcapod.hashing.arrow_arrays import array_type_of, arrow_to_arrays, holds_arrays
 from orcapod.hashing.arrow_hashing import is_path_struct
@@ -160,9 +163,14 @@ def from_pandas(df: pd.DataFrame) -> pa.Table:
             values = _object_values(list(df[name]))
             if values is not None:
                 converted[str(name)] = values
+    rest_df = df.drop(columns=list(converted)) if converted else df
+    rest = pa.Table.from_pandas(rest_df, preserve_index=False)
+    for name, field in zip(rest_df.columns, rest.schema, strict=True):
+        # an object column Arrow read as timestamps may mix naive and aware values
+        if pa.types.is_timestamp(field.type) and rest_df[name].dtype == object:
+            check_time_zones(rest_df[name], field.name)
     if not converted:
-        return pa.Table.from_pandas(df, preserve_index=False)
-    rest = pa.Table.from_pandas(df.drop(columns=list(converted)), preserve_index=False)
+        return rest
     return _assemble([str(n) for n in df.columns], converted, rest, {})
 
 

@@ -51,6 +51,7 @@ from orcapod.data.conversion import (
     arrow_to_python_type,
     column_to_pylist,
     table_schema,
+    with_utc_timestamps,
 )
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import FieldNotFoundError, InputValidationError, SchemaError
@@ -145,6 +146,7 @@ class RootSource(StreamBase):
         system_tag_columns = _column_names(
             type(self).__name__, "system_tag_columns", system_tag_columns
         )
+        table = with_utc_timestamps(table)
         names = table.column_names
         if not names:
             raise InputValidationError(f"{type(self).__name__}: the data has no columns")
