@@ -275,6 +275,10 @@ def test_list_items_and_dict_values_are_optional_iff_the_data_holds_a_none_one()
     assert table_schema(arrow) == expected
     assert table_schema(arrow, infer_nullable=False) == {k: v | None for k, v in expected.items()}
     assert table_schema(arrow.slice(1)) == {"c": list[int], "f": list[int], "d": dict[str, int]}
+    # a None under a null list is not an item of the column
+    offsets, values, mask = pa.array([0, 2, 4]), pa.array([1, None, 3, 4]), pa.array([True, False])
+    covered = pa.table({"c": pa.LargeListArray.from_arrays(offsets, values, mask=mask)})
+    assert table_schema(covered) == {"c": list[int] | None}
 
 
 @pytest.mark.parametrize(

@@ -318,14 +318,27 @@ def _type_of_data(arrow_type: pa.DataType, chunks: Sequence[pa.Array]) -> Any:
         return array_type_of(arrow_type)
     if t.is_map(arrow_type):
         entries = pa.list_(pa.struct([arrow_type.key_field, arrow_type.item_field]))
-        values = [chunk.cast(entries).flatten().flatten()[1] for chunk in chunks]
+        values = [_list_items(chunk.cast(entries)).flatten()[1] for chunk in chunks]
         value = _type_of_data(arrow_type.item_type, values)
         return dict[str, _optional_if_null(value, values)]  # type: ignore[misc]
     if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type):
-        items = [chunk.flatten() for chunk in chunks]
+        items = [_list_items(chunk) for chunk in chunks]
         item = _type_of_data(arrow_type.value_type, items)
         return list[_optional_if_null(item, items)]  # type: ignore[misc]
     return arrow_to_python_type(arrow_type)
+
+
+def _list_items(chunk: pa.Array) -> pa.Array:
+    """The items of the valid lists of a list chunk. ``flatten`` alone is fast unless null
+    lists cover values (it then goes value by value), so those lists are dropped first."""
+    if chunk.null_count:
+        covered = True
+        if not pa.types.is_fixed_size_list(chunk.type):
+            lengths = np.diff(chunk.offsets.to_numpy())
+            covered = bool(lengths[chunk.is_null().to_numpy(zero_copy_only=False)].any())
+        if covered:
+            chunk = chunk.filter(chunk.is_valid())
+    return chunk.flatten()
 
 
 def _optional_if_null(tp: Any, chunks: Sequence[pa.Array]) -> Any:
