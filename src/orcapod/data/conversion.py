@@ -10,7 +10,7 @@ Python                        Arrow
 ``bool``                      ``bool``
 ``str``                       ``large_string`` (string / string_view read back as ``str``)
 ``bytes``                     ``large_binary`` (binary / fixed-size read back as ``bytes``)
-``datetime``                  ``timestamp[us, tz=UTC]`` (see "Dates and times" below)
+``datetime``                  ``timestamp[us, tz=UTC]`` (``orcapod.data.timestamps``)
 ``date``                      ``date32``
 ``time``                      ``time64[us]``
 ``timedelta``                 ``duration[us]``
@@ -22,16 +22,6 @@ Python                        Arrow
 ``dict[str, T]``              ``map<large_string, T>``
 ``T | None``                  ``T`` in a nullable field
 ============================  ==========================================
-
-Dates and times: a ``datetime`` column is ``timestamp[us, tz=UTC]`` wherever it comes from
-(Python values, pandas, polars, Arrow, CSV, Delta or SQL; ``with_utc_timestamps`` brings every
-source's table to it), as function outputs are stored, so the same instants give the same
-values and hashes in every source. A zoned value is converted to UTC: the instant is kept, its
-zone is not (``when.hour`` is the UTC hour; convert with ``when.astimezone(zone)`` for local
-time). A naive value is taken as UTC: its wall-clock reading is kept and labelled UTC, so
-``.astimezone()`` on it assumes UTC. A column mixing naive and aware values is a
-``SchemaError`` (``orcapod.data.value_types.check_time_zones``). Values finer than a
-microsecond are refused rather than rounded.
 
 Decisions where the design is silent:
 
@@ -77,12 +67,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orcapod.data.value_types import (
-    check_time_zones,
-    check_values,
-    is_optional,
-    strip_optional,
-)
+from orcapod.data.timestamps import UTC_TIMESTAMP, check_time_zones
+from orcapod.data.value_types import check_values, is_optional, strip_optional
 from orcapod.errors import SchemaError
 from orcapod.hashing.arrow_arrays import (
     array_type_of,
@@ -106,11 +92,7 @@ __all__ = [
     "schema_to_arrow",
     "table_to_pylist",
     "with_large_types",
-    "with_utc_timestamps",
 ]
-
-#: The one Arrow type of a ``datetime`` column (see the module docstring)
-UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 _SCALARS: dict[Any, pa.DataType] = {
     bool: pa.bool_(),
@@ -251,47 +233,6 @@ def with_large_types(table: pa.Table) -> pa.Table:
     orcapod builds; other columns (lists, arrays, structs) are unchanged."""
     schema = pa.schema([f.with_type(_large_type(f.type)) for f in table.schema])
     return table if schema.equals(table.schema) else table.cast(schema)
-
-
-def _utc_type(t: pa.DataType) -> pa.DataType:
-    """``t`` with every timestamp in it (also in lists and dict values) as ``UTC_TIMESTAMP``."""
-    if pa.types.is_timestamp(t):
-        return UTC_TIMESTAMP
-    if isinstance(t, pa.BaseExtensionType):
-        return t
-    if pa.types.is_map(t):
-        return pa.map_(t.key_field, t.item_field.with_type(_utc_type(t.item_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_utc_type(t.value_type)))
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(_utc_type(t.value_type)))
-    if pa.types.is_fixed_size_list(t):
-        return pa.list_(t.value_field.with_type(_utc_type(t.value_type)), t.list_size)
-    return t
-
-
-def with_utc_timestamps(table: pa.Table) -> pa.Table:
-    """The table with every timestamp column (also timestamps in lists and dict values) as
-    ``timestamp[us, tz=UTC]``: zoned values converted to UTC (the same instants), naive ones
-    taken as UTC (module docstring). Every source's table goes through this, so the same
-    instants give the same stored values and hashes whichever source holds them. A value finer
-    than a microsecond (a nanosecond timestamp) is a ``SchemaError`` naming the column: Python
-    datetimes hold microseconds, and orcapod never rounds silently."""
-    for i, field in enumerate(table.schema):
-        target = _utc_type(field.type)
-        if target.equals(field.type):
-            continue
-        try:
-            column = table.column(i).cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise SchemaError(
-                f"column {field.name!r} ({field.type}) cannot be stored as {UTC_TIMESTAMP}, the "
-                f"type of datetimes ({err}); round its values to microseconds first, e.g. "
-                f"df[{field.name!r}].dt.floor('us') in pandas or "
-                f"pl.col({field.name!r}).dt.cast_time_unit('us') in polars"
-            ) from err
-        table = table.set_column(i, field.with_type(target), column)
-    return table
 
 
 def table_schema(table: pa.Table, infer_nullable: bool = True) -> Schema:

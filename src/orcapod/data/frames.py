@@ -24,7 +24,7 @@ numpy arrays (``None``/NaN for missing values) is typed from its values like any
 (``orcapod.data.conversion.infer_schema``), and a polars ``pl.Array`` column becomes a
 fixed-shape array column of its dtype and shape. Every other column is converted by Arrow
 (a pandas ``object`` column mixing naive and time-zone-aware datetimes, which Arrow would
-take, is a ``SchemaError``: ``orcapod.data.value_types.check_time_zones``).
+take, is a ``SchemaError``: ``orcapod.data.timestamps.check_time_zones``).
 
 polars is imported inside the functions that use it, so that importing orcapod does not import
 it (pandas is never imported here: ``pyarrow`` does that when converting).
@@ -45,7 +45,7 @@ from orcapod.data.conversion import (
     infer_schema,
     needs_python_values,
 )
-from orcapod.data.value_types import check_time_zones
+from orcapod.data.timestamps import check_time_zones
 from orcapod.errors import SchemaError
 from orcapod.hashing.arrow_arrays import array_type_of, arrow_to_arrays, holds_arrays
 from orcapod.hashing.arrow_hashing import is_path_struct

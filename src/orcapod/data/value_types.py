@@ -15,12 +15,6 @@ in C), not at each value in Python, so it stays cheap for millions of rows.
 
 ``strip_optional`` / ``is_optional`` read ``T | None``; any other union is refused (a column
 has one type).
-
-``check_time_zones``: a source column whose datetimes mix naive values and time-zone-aware
-ones is a ``SchemaError`` (naive values are taken as UTC, see ``orcapod.data.conversion``,
-which for a column whose other values carry a zone is almost always a data-entry mistake;
-pandas and polars refuse such a column too). Sources call it while reading Python values;
-function outputs do not (each returned value is one instant on its own).
 """
 
 from __future__ import annotations
@@ -29,7 +23,7 @@ import datetime as dt
 import os
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
@@ -41,7 +35,7 @@ from orcapod.errors import SchemaError
 from orcapod.types import ArrayType
 from orcapod.types.arrays import normalize_type
 
-__all__ = ["check_time_zones", "check_values", "is_optional", "strip_optional"]
+__all__ = ["check_values", "is_optional", "strip_optional"]
 
 
 def is_optional(tp: Any) -> bool:
@@ -156,20 +150,3 @@ def check_values(values: Sequence[Any], tp: Any, column: str) -> None:
         f"column {column!r}, row {row}: expected {_type_name(expected)}, got "
         f"{type(value).__name__} {value!r:.80}; {fix}"
     )
-
-
-def check_time_zones(values: Iterable[Any], column: str) -> None:
-    """Raise ``SchemaError`` when the datetimes among ``values`` mix naive and time-zone-aware
-    ones (module docstring); other values are ignored."""
-    first: dict[bool, dt.datetime] = {}
-    for value in values:
-        if isinstance(value, dt.datetime):
-            first.setdefault(value.utcoffset() is None, value)
-            if len(first) == 2:
-                raise SchemaError(
-                    f"column {column!r} mixes naive datetimes (no time zone, e.g. "
-                    f"{first[True]!r}) with time-zone-aware ones (e.g. {first[False]!r});"
-                    " orcapod would take the naive ones as UTC. Give every value its time zone "
-                    "(v.replace(tzinfo=ZoneInfo(...)) for a naive local time, "
-                    "series.dt.tz_localize(...) in pandas), or make them all naive"
-                )

@@ -47,12 +47,8 @@ import pyarrow as pa
 
 from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
-from orcapod.data.conversion import (
-    arrow_to_python_type,
-    column_to_pylist,
-    table_schema,
-    with_utc_timestamps,
-)
+from orcapod.data.conversion import arrow_to_python_type, column_to_pylist, table_schema
+from orcapod.data.timestamps import with_utc_timestamps
 from orcapod.databases import ArrowDatabase
 from orcapod.errors import FieldNotFoundError, InputValidationError, SchemaError
 from orcapod.hashing import hash_object, hash_table
