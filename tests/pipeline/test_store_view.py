@@ -352,3 +352,21 @@ def test_a_store_written_before_membership_was_recorded_still_reads(store):
     old.flush()
     # without membership: the newest record per tag
     assert StoreView(old).node_rows("double").to_pylist() == [{"k": 1, "y": 2}, {"k": 2, "y": 6}]
+
+
+def test_a_node_removed_from_the_pipeline_is_no_longer_listed_but_stays_readable(store):
+    """The nodes of a pipeline are those of its newest run: a node the code no longer has is
+    left out of ``nodes()`` (so of status, graph and the web view), listed by
+    ``nodes(removed=True)``, and still found by name, its rows readable."""
+    run(build(DeltaTableDatabase(store)))
+    smaller = Pipeline("study", DeltaTableDatabase(store))
+    with smaller:
+        scale.pod(numbers({1: 1, 2: 2, 3: 3}))
+    run(smaller)
+    view = StoreView(store)
+    assert [n.label for n in view.nodes()] == ["numbers", "scale"]
+    assert [n.label for n in view.nodes(removed=True)] == ["numbers", "scale", "shift"]
+    assert view.pipelines()[0].nodes == ("numbers", "scale")
+    assert view.node_rows("shift").to_pylist() == [{"k": 1, "z": 11}, {"k": 2, "z": 21}]
+    run(build(DeltaTableDatabase(store)))  # back in the pipeline
+    assert [n.label for n in StoreView(store).nodes()] == ["numbers", "scale", "shift"]

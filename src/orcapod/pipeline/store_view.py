@@ -37,6 +37,11 @@ Decisions:
 * ``logs`` covers every table the node's logs were written to (a node whose code changed has
   one per code version), newest first.
 * A store a pipeline never ran in has an empty catalog: every list is empty.
+* A pipeline's nodes are those its newest run cataloged (every run catalogs all of its nodes
+  when it starts): a node removed from the pipeline's code is no longer listed by
+  ``nodes()`` (so not by ``orcapod status``, ``graph`` or the web view), while
+  ``nodes(removed=True)`` lists it too, and ``node(name)`` still finds it, so its stored
+  rows stay readable (``orcapod show``).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.errors import NodeNotFoundError, PipelineError
 from orcapod.nodes.membership import superseded_entries, without_superseded
 from orcapod.pipeline.run_liveness import live_status
-from orcapod.pipeline.store_layout import CATALOG_PATH, RUNS_PATH, counts_of, loads
+from orcapod.pipeline.store_layout import CATALOG_PATH, RUNS_PATH, Status, counts_of, loads
 
 __all__ = ["NodeInfo", "PipelineInfo", "RunInfo", "StoreView"]
 
@@ -186,13 +191,31 @@ class StoreView:
 
     # -- catalog -------------------------------------------------------------------------------
 
-    def _catalog_rows(self) -> list[dict[str, Any]]:
+    def _catalog_rows(self, removed: bool = False) -> list[dict[str, Any]]:
+        """Each node's newest catalog row; without ``removed``, only the nodes of each
+        pipeline's newest run (module docstring)."""
         table = self._db.get_all_records(CATALOG_PATH)
-        return _latest(table, ("pipeline", "label"), "updated_at")
+        rows = _latest(table, ("pipeline", "label"), "updated_at")
+        if removed:
+            return rows
+        newest: dict[str, tuple[Any, Any]] = {}  # pipeline -> (updated_at, run_id)
+        for row in rows:
+            if row.get("status") == Status.STALE:  # written by store maintenance, not a run
+                continue
+            stamp = (row.get("updated_at") or _EPOCH, row.get("run_id"))
+            if row["pipeline"] not in newest or stamp[0] > newest[row["pipeline"]][0]:
+                newest[row["pipeline"]] = stamp
+        return [
+            r
+            for r in rows
+            if r["pipeline"] not in newest or r.get("run_id") == newest[r["pipeline"]][1]
+        ]
 
-    def nodes(self, pipeline: str | None = None) -> list[NodeInfo]:
-        """Every node of the store (or of ``pipeline``), pipeline by pipeline in run order."""
-        rows = self._catalog_rows()
+    def nodes(self, pipeline: str | None = None, removed: bool = False) -> list[NodeInfo]:
+        """Every node of the store (or of ``pipeline``), pipeline by pipeline in run order:
+        the nodes of each pipeline's newest run; ``removed``: also those an earlier run of
+        the pipeline had and its newest run no longer has (module docstring)."""
+        rows = self._catalog_rows(removed)
         if pipeline is not None:
             rows = [r for r in rows if r["pipeline"] == pipeline]
         rows.sort(key=lambda r: (r["pipeline"], r.get("position") or 0))
@@ -220,8 +243,14 @@ class StoreView:
         return out
 
     def node(self, name: str) -> NodeInfo:
-        """The node named ``name`` (its label, or ``PIPELINE.LABEL``)."""
-        nodes = self.nodes()
+        """The node named ``name`` (its label, or ``PIPELINE.LABEL``): a node of a pipeline's
+        newest run, else one a pipeline no longer has (its tables are still readable)."""
+        current = self.nodes()
+        if any(name in (n.label, n.name) for n in current):
+            return self._named(name, current)
+        return self._named(name, self.nodes(removed=True))
+
+    def _named(self, name: str, nodes: list[NodeInfo]) -> NodeInfo:
         exact = [n for n in nodes if n.label == name]
         if len(exact) == 1:
             return exact[0]
