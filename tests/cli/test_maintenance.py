@@ -171,10 +171,10 @@ def test_a_pipeline_saved_by_its_script_under_orcapod_run_can_be_maintained(tmp_
     assert result.exit_code == 0, _said(result)
     assert "double: deleted 1 record(s), 0 failure(s), 1 result(s)" in result.output
     status = runner.invoke(app, ["status", "store"])
-    assert [line.split()[-2:] for line in status.output.splitlines() if "double" in line] == [
-        ["0", "stale"]
-    ]
+    rows = [line.split()[-2:] for line in status.output.splitlines() if line.startswith("double")]
+    assert rows == [["0", "stale"]]
     assert "double function - 2 0 0 0 stale" in " ".join(status.output.split())
+    assert "double: stale (store maintenance deleted stored rows of it)" in status.output
 
 
 def test_a_negative_retention_is_refused_by_the_option_parser(tmp_path):

@@ -90,6 +90,11 @@ def status(store: StoreArgument = None, store_option: StoreOption = None) -> Non
                 )
             elif node.status == "partial":
                 console.print(f"  {node.label}: partial (an upstream node has failed rows)")
+            elif node.status == "stale":
+                console.print(
+                    f"  {node.label}: stale (store maintenance deleted stored rows of it); run "
+                    "the pipeline again to compute them"
+                )
         console.print()
 
 
