@@ -323,3 +323,5 @@ def test_lineage_of_a_row_that_failed_or_was_filtered_says_so(tmp_path: Path) ->
         pipeline.checked.lineage({"subject": "nobody"})
     with pytest.raises(InputValidationError, match=r"latest call failed \(ValueError: too tall"):
         lineage_from_store(tmp_path / "store", "checked", {"subject": "bob"})
+    with pytest.raises(InputValidationError, match="filtered out: the function returned None"):
+        lineage_from_store(tmp_path / "store", "checked", {"subject": "ada"})

@@ -36,11 +36,9 @@ import pyarrow as pa
 from orcapod.databases import DeltaTableDatabase
 from orcapod.errors import InputValidationError
 from orcapod.nodes.lineage import FunctionTables, Lineage
-from orcapod.nodes.lineage_walk import by_ids, find_records, trace_lineage
+from orcapod.nodes.lineage_walk import find_records, trace_lineage
 from orcapod.types.columns import (
-    PACKET_ID,
     PIPELINE_ENTRY_ID,
-    POD_TS,
     RECORDED_AT,
     SYSTEM_TAG_PREFIX,
 )
@@ -201,9 +199,10 @@ def lineage_from_store(
 def newest_records(
     found: list[tuple[tuple[str, ...], dict[str, Any]]],
 ) -> tuple[list[tuple[tuple[str, ...], dict[str, Any]]], int]:
-    """Of the records ``found`` (with a result), the newest (``__recorded_at``) per row - its
-    tag and system tag values - and how many older ones were left out."""
-    found = [r for r in found if r[1].get(PACKET_ID) is not None]
+    """Of the records ``found``, the newest (``__recorded_at``) per row - its tag and system
+    tag values - and how many older ones were left out. A filtered record (no result: the
+    function returned None) counts too, so a row whose current input is filtered is told as
+    filtered, not traced through an older input's result."""
     newest: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
     for path, record in found:
         key = repr(
@@ -241,21 +240,16 @@ def _recorded_at(record: Mapping[str, Any]) -> datetime:
 def _newest_version(
     tables: FunctionTables, where: Mapping[str, Any], superseded: Superseded | None = None
 ) -> tuple[FunctionTables, list[tuple[tuple[str, ...], dict[str, Any]]]]:
-    """``tables`` restricted to the code version whose record of the row is newest, and the
-    row's records there (superseded ones left out)."""
-    found = [r for r in find_records(tables, where) if r[1].get(PACKET_ID) is not None]
+    """``tables`` restricted to the code version whose record of the row is newest
+    (``__recorded_at``; filtered records too), and the row's records there (superseded ones
+    left out)."""
+    found = find_records(tables, where)
     if superseded is not None:
         found = _current_members(found, tables, superseded)
     if len({path for path, _ in found}) <= 1:
         paths = tuple({path for path, _ in found}) or tables.record_paths
     else:
-        newest: tuple[Any, tuple[str, ...]] | None = None
-        for path, row in found:
-            result = by_ids(tables.result_db, tables.result_path, [row[PACKET_ID]], PACKET_ID)
-            stamp = None if result is None else result.column(POD_TS)[0].as_py()
-            if stamp is not None and (newest is None or stamp > newest[0]):
-                newest = (stamp, path)
-        paths = (newest[1],) if newest is not None else tables.record_paths
+        paths = (max(found, key=lambda r: _recorded_at(r[1]))[0],)
     chosen = FunctionTables(
         tables.uri, tables.pipeline_db, paths, tables.result_db, tables.result_path, tables.label
     )
