@@ -1,20 +1,24 @@
 """Fixtures shared across the whole suite: ONE real local Ray per test run, ONE real local
 PostgreSQL server per test run, an executor that logs its submissions and the end-of-calls hint
-(``no_more_calls``), and ``markdown_runner``, which runs the python examples of a Markdown page
-(README.md, docs/)."""
+(``no_more_calls``), ``markdown_runner``, which runs the python examples of a Markdown page
+(README.md, docs/), and ONE S3 API server per test run (``s3_server``: moto's server app behind
+a request counter, ``tests/databases/s3_server.py``, on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import ast
 import glob
 import itertools
+import json
 import os
 import pwd
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from orcapod.databases import DeltaTableDatabase
 from orcapod.executors import LocalExecutor
 from orcapod.executors.capture import PacketLoggerProtocol
 
@@ -279,3 +284,94 @@ def postgresql_server() -> Iterator[PostgresServer]:
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- the S3 API server ------------------------------------------------------------------------
+
+SERVER_SCRIPT = Path(__file__).parent / "databases" / "s3_server.py"
+
+
+@dataclass
+class S3Server:
+    """The test run's S3 API server (``s3_server``)."""
+
+    endpoint: str
+    options: dict[str, str]
+    buckets: Iterator[int] = field(default_factory=itertools.count)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.options["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.options["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.options["AWS_REGION"],
+        )
+
+    def fresh_bucket(self) -> str:
+        """A new, empty bucket: each test gets a store of its own."""
+        name = f"orcapod-test-{next(self.buckets)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def fresh_store(self, **kwargs: Any) -> DeltaTableDatabase:
+        """A ``DeltaTableDatabase`` at ``s3://<fresh bucket>/store``."""
+        base = f"s3://{self.fresh_bucket()}/store"
+        return DeltaTableDatabase(base, storage_options=self.options, **kwargs)
+
+    def keys(self, bucket: str, prefix: str) -> set[str]:
+        """The object keys under ``prefix`` in ``bucket``."""
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        )
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def counts(self) -> dict[str, int]:
+        """Requests the server answered so far, by kind (GET, LIST, PUT, HEAD, ...)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_counts", timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        """Requests answered since ``counts()`` returned ``before``, by kind (kinds with none
+        left out)."""
+        after = self.counts()
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+    def paths(self) -> dict[str, int]:
+        """Requests so far by kind and object key pattern (``s3_server.py``)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_paths", timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in a subprocess on a free loopback port, stopped at the end of the run."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip().isdigit():
+            proc.kill()
+            pytest.fail(f"the S3 server did not start: {line}{proc.communicate()[1]}")
+        endpoint = f"http://127.0.0.1:{int(line)}"
+        yield S3Server(endpoint, _server_options(endpoint))
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def _server_options(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 ORCAPOD = Path(sys.executable).parent / "orcapod"
-S3_SERVER = Path(__file__).parents[1] / "databases" / "s3_server.py"
 
 STUDY = """
 import logging
@@ -182,27 +182,7 @@ class S3Env:
 
 
 @pytest.fixture(scope="session")
-def s3_env() -> Iterator[S3Env]:
-    """An S3 API server on a free loopback port, stopped at the end of the run (module
+def s3_env(s3_server: Any) -> S3Env:
+    """The test run's S3 API server (``tests/conftest.py``), as ``AWS_*`` variables (module
     docstring)."""
-    proc = subprocess.Popen(
-        [sys.executable, str(S3_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.strip().isdigit():
-            proc.kill()
-            pytest.fail(f"the S3 server did not start: {line}{proc.communicate()[1]}")
-        yield S3Env(
-            {
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{int(line)}",
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": "us-east-1",
-                "AWS_ALLOW_HTTP": "true",
-            }
-        )
-    finally:
-        proc.kill()
-        proc.communicate()
+    return S3Env(dict(s3_server.options))

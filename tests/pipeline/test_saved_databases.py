@@ -3,13 +3,8 @@
 password, object storage by its URI (its storage_options are never saved); a missing local
 store is an error naming it, never created."""
 
-import itertools
 import json
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +14,6 @@ from orcapod.errors import PipelineError
 from orcapod.pipeline import LoadStatus, Pipeline
 from orcapod.pipeline.saved_databases import without_password
 from orcapod.sources import DictSource
-
-S3_SERVER = Path(__file__).parents[1] / "databases" / "s3_server.py"
-_BUCKETS = itertools.count()
 
 
 def _demo(database: ArrowDatabase) -> Pipeline:
@@ -105,48 +97,13 @@ def test_without_password_keeps_everything_else():
     assert without_password("postgresql://db.lab/study") == "postgresql://db.lab/study"
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, str]]:
-    """The storage options of an S3 API server on loopback, for this module's tests."""
-    proc = subprocess.Popen(
-        [sys.executable, str(S3_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip().isdigit(), f"the S3 server did not start: {proc.communicate()[1]}"
-        yield {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{int(line)}",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
-    finally:
-        proc.kill()
-        proc.communicate()
-
-
-def _bucket(options: dict[str, str]) -> str:
-    import boto3
-
-    name = f"orcapod-saved-{next(_BUCKETS)}"
-    boto3.client(
-        "s3",
-        endpoint_url=options["AWS_ENDPOINT_URL"],
-        aws_access_key_id=options["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
-        region_name=options["AWS_REGION"],
-    ).create_bucket(Bucket=name)
-    return f"s3://{name}/store"
-
-
 def test_an_s3_store_is_saved_without_its_options_and_load_says_what_to_pass(
-    tmp_path, s3, monkeypatch
+    tmp_path, s3_server, monkeypatch
 ):
+    s3 = s3_server.options
     for name in s3:  # no credentials from the environment either
         monkeypatch.delenv(name, raising=False)
-    base = _bucket(s3)
+    base = f"s3://{s3_server.fresh_bucket()}/store"
     pipeline = _demo(DeltaTableDatabase(base, storage_options=s3))
     pipeline.run()
     path = pipeline.save(tmp_path / "pipeline.json")

@@ -4,8 +4,7 @@ SIGKILLed process's rows finished by the others).
 
 The claim rules run on every persistent store kind (Delta, locally and on object storage,
 SQLite, PostgreSQL): they need only that a read after a commit sees every earlier commit, from
-any process. Object storage is an S3 API server on loopback (``tests/databases/s3_server.py``,
-moto), started once for this module."""
+any process. Object storage is the test run's S3 API server on loopback (``s3_server``, moto)."""
 
 from __future__ import annotations
 
@@ -20,9 +19,10 @@ import textwrap
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,31 +38,13 @@ from orcapod.functions.engine.sharing import share_work
 from orcapod.types import WorkClaims
 
 PATH = ("claims", "f")
-S3_SERVER = Path(__file__).parents[2] / "databases" / "s3_server.py"
 _BUCKETS = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, str]]:
-    """The storage options of an S3 API server on loopback, for this module's tests."""
-    proc = subprocess.Popen(
-        [sys.executable, str(S3_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip().isdigit(), f"the S3 server did not start: {proc.communicate()[1]}"
-        endpoint = f"http://127.0.0.1:{int(line)}"
-        yield {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
-    finally:
-        proc.kill()
-        proc.communicate()
+@pytest.fixture
+def s3(s3_server: Any) -> dict[str, str]:
+    """The storage options of the test run's S3 API server (``tests/conftest.py``)."""
+    return dict(s3_server.options)
 
 
 def fresh_s3_base(options: dict[str, str]) -> str:
