@@ -22,7 +22,8 @@ from orcapod.databases.id_locator import (
     write_pack,
 )
 from orcapod.databases.maintenance import compact_table
-from orcapod.databases.table_files import TableFiles, filesystem_of
+from orcapod.databases.object_stores import filesystem_of
+from orcapod.databases.table_files import TableFiles
 
 PATH = ("results", "fn")
 

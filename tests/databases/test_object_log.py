@@ -20,7 +20,8 @@ import pytest
 
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.object_log import MAX_KEY_BYTES, LogEntry, ObjectLog, escaped_length
-from orcapod.databases.table_files import TableFiles, s3_filesystem
+from orcapod.databases.object_stores import s3_filesystem
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import InputValidationError
 
 PATH = ("_claims", "fn", "scope")

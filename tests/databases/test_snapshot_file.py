@@ -13,8 +13,9 @@ import pytest
 from deltalake import write_deltalake
 
 from orcapod.databases import DeltaTableDatabase
+from orcapod.databases.object_stores import filesystem_of
 from orcapod.databases.snapshot_file import IDS_SIDECAR, SIDECAR, current, known_ids
-from orcapod.databases.table_files import TableFiles, filesystem_of
+from orcapod.databases.table_files import TableFiles
 
 PATH = ("results", "fn")
 

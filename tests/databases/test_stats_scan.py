@@ -13,9 +13,10 @@ import pytest
 from orcapod.databases import DeltaTableDatabase
 from orcapod.databases.delta_files import ROW_GROUP_ROWS
 from orcapod.databases.maintenance import delete_rows
+from orcapod.databases.object_stores import filesystem_of
 from orcapod.databases.queries import normalize_constraints
 from orcapod.databases.stats_scan import read_where
-from orcapod.databases.table_files import TableFiles, filesystem_of
+from orcapod.databases.table_files import TableFiles
 
 PATH = ("records", "fn")
 

@@ -12,7 +12,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from orcapod.databases.table_files import TableFiles, object_store_of, s3_filesystem
+from orcapod.databases.object_stores import object_store_of, s3_filesystem
+from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
 
 

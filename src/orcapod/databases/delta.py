@@ -124,6 +124,7 @@ from orcapod.databases.delta_reads import (
 from orcapod.databases.delta_state import NO_TABLE, PathState, note_commit, write_errors
 from orcapod.databases.id_index import CommittedIds, index_own_commit, sync_index
 from orcapod.databases.object_log import ObjectLog
+from orcapod.databases.object_stores import check_bucket, filesystem_of, object_store_of
 from orcapod.databases.paths import (
     RecordPath,
     check_dirnames,
@@ -142,7 +143,7 @@ from orcapod.databases.records import (
     raise_flush_outcome,
 )
 from orcapod.databases.scoped import ScopedArrowDatabase
-from orcapod.databases.table_files import TableFiles, check_bucket, filesystem_of, object_store_of
+from orcapod.databases.table_files import TableFiles
 from orcapod.databases.table_notes import load_note, save_note
 from orcapod.errors import DatabaseError, InputValidationError, SchemaError
 from orcapod.types.columns import RECORD_ID
