@@ -5,7 +5,7 @@ filesystem-safe by ``paths.segment_dirname``); ``s3://``-style URIs are joined w
 ``storage_options`` are passed to deltalake untouched. On S3 the bucket is checked at
 construction (a missing one raises ``InputValidationError``), and the files beside the Delta
 log (lookup sidecars) go through obstore, single data-file columns through pyarrow's S3
-client (made on first use), both configured from the same options (``table_files``). Commits
+client (made on first use), both configured from the same options (``object_stores``). Commits
 on S3 are deltalake's conditional PUT of the next log file, so concurrent writers need no
 lock service.
 
@@ -107,9 +107,8 @@ import pyarrow.compute as pc
 from orcapod.databases.backend import StoringBackend
 from orcapod.databases.delta_files import (
     check_writable_dir,
-    log_cleanup,
     prepare_local_base,
-    writer_properties,
+    write_batch,
 )
 from orcapod.databases.delta_reads import (
     all_ids,
@@ -462,38 +461,20 @@ class DeltaTableDatabase(StoringBackend):
         creating = state.table is None
         base = state.version
         before = state.files_before_commit()
-        from deltalake import write_deltalake
         from deltalake.exceptions import CommitFailedError
-        from deltalake.transaction import CommitProperties, PostCommitHookProperties, Transaction
 
-        props = CommitProperties(
-            max_commit_retries=0, app_transactions=[Transaction(self._writer_id, seq)]
-        )
         started = time.monotonic()
         note_commit(state.uri)
-        hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(state.table, base + 1))
         try:
-            if state.table is None:
-                write_deltalake(
-                    state.uri,
-                    state.pending[0],
-                    mode="error",
-                    configuration=self._table_configuration,
-                    storage_options=self._storage_options,
-                    writer_properties=writer_properties(state.pending[0].schema, self._bloom_ndv),
-                    commit_properties=props,
-                    post_commithook_properties=hooks,
-                )
-            else:
-                write_deltalake(
-                    state.table,
-                    state.pending[0],
-                    mode="append",
-                    schema_mode="merge",
-                    writer_properties=writer_properties(state.pending[0].schema, self._bloom_ndv),
-                    commit_properties=props,
-                    post_commithook_properties=hooks,
-                )
+            write_batch(
+                state.uri if state.table is None else state.table,
+                state.pending[0],
+                base,
+                (self._writer_id, seq),
+                self._table_configuration,
+                self._storage_options,
+                self._bloom_ndv,
+            )
         except CommitFailedError:
             return False
         except write_errors() as err:

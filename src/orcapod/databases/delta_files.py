@@ -4,6 +4,9 @@
   database is built, so a store path that is a file or cannot be created fails at once.
 * ``check_writable_dir``: whether a local store directory can be written (checked before a
   run computes anything; a read-only store can still be read).
+* ``write_batch``: one compare-and-swap commit of a batch (creating the table, or appending
+  to it at the version it was read at), with no retries and an application transaction
+  naming the writer and the batch (``orcapod.databases.delta``: commits and exactly-once).
 * ``writer_properties``: the parquet settings of a batch - snappy compression, no dictionary
   for columns whose every value is distinct (ids, hashes, source info: a dictionary would only
   cost time, about a third of a commit's encoding; measured on a 10k-row results batch,
@@ -24,8 +27,8 @@ write a checkpoint clean up (``log_cleanup``, passed to deltalake as
 ``post_commithook_properties``), as Delta's own writers do; a log file that expires between
 two checkpoints is removed at the next one.
 
-deltalake is imported inside ``writer_properties`` (it costs more to import than most of
-orcapod, and importing orcapod does not import it).
+deltalake is imported inside ``write_batch`` and ``writer_properties`` (it costs more to
+import than most of orcapod, and importing orcapod does not import it).
 """
 
 from __future__ import annotations
@@ -159,3 +162,47 @@ def log_cleanup(table: DeltaTable | None, version: int) -> bool | None:
         return None if (version + 1) % max(int(interval), 1) == 0 else False
     except ValueError:
         return None
+
+
+def write_batch(
+    target: str | DeltaTable,
+    batch: pa.Table,
+    base: int,
+    transaction: tuple[str, int],
+    configuration: dict[str, str],
+    storage_options: dict[str, str] | None,
+    bloom_ndv: int,
+) -> None:
+    """Commit ``batch`` in one compare-and-swap write (module docstring): create the table at
+    the URI ``target`` with ``configuration``, or append to the table ``target`` on top of its
+    version ``base`` (schema merged). Raises deltalake's ``CommitFailedError`` when another
+    writer committed first; the commit records the application transaction
+    ``transaction`` = (writer id, sequence number)."""
+    from deltalake import write_deltalake
+    from deltalake.transaction import CommitProperties, PostCommitHookProperties, Transaction
+
+    props = CommitProperties(max_commit_retries=0, app_transactions=[Transaction(*transaction)])
+    table = None if isinstance(target, str) else target
+    hooks = PostCommitHookProperties(cleanup_expired_logs=log_cleanup(table, base + 1))
+    properties = writer_properties(batch.schema, bloom_ndv)
+    if table is None:
+        write_deltalake(
+            target,
+            batch,
+            mode="error",
+            configuration=configuration,
+            storage_options=storage_options,
+            writer_properties=properties,
+            commit_properties=props,
+            post_commithook_properties=hooks,
+        )
+    else:
+        write_deltalake(
+            table,
+            batch,
+            mode="append",
+            schema_mode="merge",
+            writer_properties=properties,
+            commit_properties=props,
+            post_commithook_properties=hooks,
+        )
