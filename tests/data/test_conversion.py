@@ -58,7 +58,7 @@ def test_arrow_variants_map_to_the_same_python_type():
             ("g", pa.dictionary(pa.int32(), pa.string())),
         ]
     )
-    assert arrow_schema_to_schema(variants, null_counts={}) == {
+    assert arrow_schema_to_schema(pa.schema([f.with_nullable(False) for f in variants])) == {
         "a": int,
         "b": int,
         "c": str,

@@ -26,7 +26,7 @@ Python                        Arrow
 Decisions where the design is silent:
 
 * Nullability is a property of the data, not of Arrow's field flag: reading an Arrow schema
-  gives ``T | None`` only for fields that actually hold nulls (``null_counts``) — Arrow marks
+  gives ``T | None`` only for fields that actually hold nulls (``table_schema``) — Arrow marks
   nearly every field nullable, and treating that as ``T | None`` would make ordinary columns
   incompatible with ``x: int`` parameters. The same holds one level down, by the rule function
   outputs follow (a ``list[int]`` holds no ``None``): a table's list column is
@@ -200,23 +200,16 @@ def schema_to_arrow(schema: Mapping[str, Any]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def arrow_schema_to_schema(
-    arrow_schema: pa.Schema, null_counts: Mapping[str, int] | None = None
-) -> Schema:
-    """Python schema of an Arrow schema. With ``null_counts`` a field is ``T | None`` iff it holds
-    nulls; without, iff the Arrow field is nullable."""
+def arrow_schema_to_schema(arrow_schema: pa.Schema) -> Schema:
+    """Python schema of an Arrow schema, without the data: a field is ``T | None`` iff the
+    Arrow field is nullable (``table_schema`` reads it from the data)."""
     fields: dict[str, Any] = {}
     for field in arrow_schema:
         try:
             tp = arrow_to_python_type(field.type)
         except SchemaError as err:
             raise SchemaError(f"column {field.name!r}: {err}") from err
-        nullable = (
-            (null_counts or {}).get(field.name, 0) > 0
-            if null_counts is not None
-            else (field.nullable)
-        )
-        fields[field.name] = tp | None if nullable else tp
+        fields[field.name] = tp | None if field.nullable else tp
     return Schema(fields)
 
 
@@ -255,8 +248,9 @@ def _type_of_data(arrow_type: pa.DataType, chunks: Sequence[pa.Array]) -> Any:
     """``arrow_to_python_type``, with list items and dict values made ``T | None`` where
     ``chunks`` hold a null one (Arrow marks item fields nullable whatever they hold)."""
     t = pa.types
-    if array_type_of(arrow_type) is not None:
-        return array_type_of(arrow_type)
+    array_type = array_type_of(arrow_type)
+    if array_type is not None:
+        return array_type
     if t.is_map(arrow_type):
         entries = pa.list_(pa.struct([arrow_type.key_field, arrow_type.item_field]))
         values = [_list_items(chunk.cast(entries)).flatten()[1] for chunk in chunks]

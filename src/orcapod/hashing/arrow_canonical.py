@@ -350,6 +350,8 @@ def _sort_map_entries(arr: pa.Array, t: pa.DataType, where: str) -> pa.Array:
     stable sort of all entries by (map index, key), no loop over rows."""
     if pa.types.is_dictionary(t):
         return _sort_map_entries(arr, t.value_type, where)
+    if not _holds_maps(t):  # (nothing to sort: the array as it is, not a rebuilt copy)
+        return arr
     mask = arr.is_null() if arr.null_count else None
     if pa.types.is_map(t):
         offsets, entries = _list_parts(arr)
@@ -367,7 +369,7 @@ def _sort_map_entries(arr: pa.Array, t: pa.DataType, where: str) -> pa.Array:
         offsets, values = _list_parts(arr)
         values = _sort_map_entries(values, t.value_type, f"{where}[]")
         return pa.LargeListArray.from_arrays(pa.array(offsets), values, type=arr.type, mask=mask)
-    if pa.types.is_struct(t) and _holds_maps(t):
+    if pa.types.is_struct(t):
         before = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
         fields = list(arr.type)
         children = [
@@ -409,8 +411,8 @@ def _entry_order(parent: NDArray[np.int64], key: pa.Array, where: str) -> NDArra
     else:
         digests = node_rows(_extract(key, where), _KEY_ORDER_SEED)
         order = np.lexsort((digests[1], digests[0], parent)).astype(np.int64)
-    if np.array_equal(order, np.arange(len(order))):
-        return None
+        if np.array_equal(order, np.arange(len(order))):
+            return None
     return order
 
 
