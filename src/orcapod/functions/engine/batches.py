@@ -22,7 +22,7 @@ done, renews the ones held and releases the ones the last claim lost.
   costs requests on object storage. The results of buckets done elsewhere are looked up at
   most every ``LOOK_UP_SECONDS`` while the others' remaining work is longer than that, and
   once at the end. A row still missing then is not computed again when its bucket was
-  finished with failed rows in this run (``ClaimBook.failed``): it failed there, and is
+  finished with failed rows in this run (``ClaimBook.status``): it failed there, and is
   handed to ``failed_elsewhere``; a missing row of a bucket done without failures (stored for
   the finisher under another ``cache_match``) is computed here.
 """
@@ -93,7 +93,7 @@ class Sharer:
         self.collided = False
         # the last claim's time and the last batch's per-item compute time
         self.claim_seconds = self.item_seconds = 0.0
-        self.status: dict[str, tuple[bool, set[str]]] = {}
+        self.status: dict[str, tuple[str | None, set[str]]] = {}
         self.lost: list[str] = []  # buckets the last claim lost, released with the next commit
         self.finished: list[str] = []  # finished buckets a pass did not mark (``take``)
         self.done_elsewhere: list[str] = []  # pending buckets done elsewhere, to look up
@@ -179,7 +179,7 @@ class Sharer:
         rows = self._rows()
         status = {bucket: book.status(rows.get(bucket, [])) for bucket in pending}
         self.status = status
-        self.failed_done = {b for b in pending if status[b][0] and book.failed(rows.get(b, []))}
+        self.failed_done = {b for b in pending if status[b][0] == "failed"}
         lost = set(self.lost)
         free = [
             b

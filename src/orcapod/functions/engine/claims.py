@@ -239,22 +239,19 @@ class ClaimBook:
                 return state, []
         return None, rows
 
-    def failed(self, rows: list[ClaimRow]) -> bool:
-        """Was this bucket (its rows) finished in this run with rows that failed?"""
-        return self._finishing(rows)[0] == "failed"
-
-    def status(self, rows: list[ClaimRow]) -> tuple[bool, set[str]]:
-        """``(done, live holders)`` of one bucket from its rows: done when finished in this run
-        (``done``, or ``failed`` in this run); holders: owners whose latest row is a claim or a
-        renewal that has not expired, written by a process not surely dead."""
+    def status(self, rows: list[ClaimRow]) -> tuple[str | None, set[str]]:
+        """``(finished, live holders)`` of one bucket from its rows: ``finished`` is how it was
+        finished in this run, ``"done"`` or ``"failed"`` (some of its rows failed), or None;
+        holders: owners whose latest row is a claim or a renewal that has not expired, written
+        by a process not surely dead."""
         finished, rows = self._finishing(rows)
         if finished is not None:
-            return True, set()
+            return finished, set()
         now = dt.datetime.now(dt.UTC)
         latest: dict[str, ClaimRow] = {}
         for row in rows:  # oldest first
             latest[row[0]] = row
-        return False, {
+        return None, {
             owner
             for owner, (_, state, _, expires, process) in latest.items()
             if state in _LIVE and expires > now and (owner == self.owner or not self._dead(process))
