@@ -323,3 +323,30 @@ def test_logs_commit_with_each_results_commit_and_a_short_run_once(tmp_path):
     assert run_on(tmp_path / "long", slow_increment, FlushPolicy(rows=10)) == (3, 3)
     # a run shorter than the policy's seconds commits once, at its end: its logs too
     assert run_on(tmp_path / "short", increment, None) == (1, 1)
+
+
+def test_batches_joined_into_one_results_commit_make_one_logs_commit(tmp_path):
+    """Two hand-overs whose results a writer commits together (both hooks handed out before
+    either runs) commit their logs once, when the last hook runs; every row is stored."""
+    hashes = pa.array([f"h{i}" for i in range(4)], pa.large_string())
+
+    def describe(keys) -> pa.Table:
+        taken = pa.array(np.asarray(keys, dtype=np.int64))
+        return pa.table({"k": taken, "__input_packet_hash": hashes.take(taken)})
+
+    store = tmp_path / "store"
+    observer = LoggingObserver(DeltaTableDatabase(store))
+    run_info = PacketRun("node", "hash", ("node", "code"), 4, "local", describe)
+    observer.on_packets_start(run_info)
+    observer.on_packets_end(run_info, _silent_batch([0, 1]))
+    first = observer.on_packets_commit(run_info)
+    observer.on_packets_end(run_info, _silent_batch([2, 3]))
+    second = observer.on_packets_commit(run_info)
+    assert first is not None and second is not None
+    first()
+    second()
+    observer.on_packets_done(run_info)
+    (logs_dir,) = {p.parent for p in (store / "_logs").glob("**/_delta_log")}
+    assert delta_commits(logs_dir) == 1
+    stored = DeltaTableDatabase(store).at("_logs").get_all_records(("node", "code"))
+    assert stored is not None and sorted(stored.column("k").to_pylist()) == [0, 1, 2, 3]

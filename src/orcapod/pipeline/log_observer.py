@@ -25,7 +25,8 @@ column-wise, added and committed, in the thread that commits (in the background 
 calls go on, for a run that commits there). So a process killed mid-run (SIGKILL, out of
 memory) loses at most the logs of the calls whose results it loses too - the next run reuses
 those results and calls nothing again, so their logs could never be written later. A commit
-with no new calls writes nothing; at most one logs commit follows each results commit, so a
+with no new calls writes nothing; at most one logs commit follows each results commit (batches
+joined into one results commit have their logs committed together, by the last hook), so a
 run shorter than the policy's ``seconds`` commits its logs once, with its results at its end,
 and a long run adds one logs commit per results commit (on object storage each commit costs
 requests: the cadence is the results', never faster). Calls of a node run that does not
@@ -75,6 +76,8 @@ class LoggingObserver(NoOpObserver):
         self.run_id: str | None = None
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
+        #: per engine run, the commit hooks handed out whose results commit has not run them
+        self._waiting: dict[int, int] = {}
 
     def on_run_start(self, run_id: str, pipeline_name: str) -> None:
         self.run_id = run_id
@@ -106,17 +109,25 @@ class LoggingObserver(NoOpObserver):
             if pending is None or not (pending.batches or pending.unflushed):
                 return None
             self._pending[id(run)] = _Pending(pending.run_id, pending.prefix)
+            self._waiting[id(run)] = self._waiting.get(id(run), 0) + 1
 
         def commit() -> None:  # once the results of these calls are committed
             if pending.batches:
                 self._write(run, pending)
-            self._db.flush()
+            with self._lock:  # batches joined into one results commit: one logs commit
+                self._waiting[id(run)] -= 1
+                last = not self._waiting[id(run)]
+                if not last and id(run) in self._pending:
+                    self._pending[id(run)].unflushed = True  # (flushed by a later hook or the end)
+            if last:
+                self._db.flush()
 
         return commit
 
     def on_packets_done(self, run: PacketRun) -> None:
         with self._lock:
             pending = self._pending.pop(id(run))
+            self._waiting.pop(id(run), None)
         if pending.batches:
             self._write(run, pending)
         if pending.batches or pending.unflushed:
