@@ -53,6 +53,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.identify import InputPlan, digest_strings
 from orcapod.functions.engine.keys import keys_to_binary, match_keys, string_keys
@@ -144,7 +145,9 @@ def record_membership(store: NodeStore, superseded: np.ndarray) -> str:
     ids = digest_strings(keys_to_binary(keys))
     rows = pa.table(
         {
-            RECORD_ID: pa.array([f"{snapshot}:{i}" for i in ids.to_pylist()], pa.large_string()),
+            RECORD_ID: pc.binary_join_element_wise(
+                pa.scalar(snapshot, pa.large_string()), ids, pa.scalar(":", pa.large_string())
+            ),
             _SNAPSHOT: pa.repeat(pa.scalar(snapshot, pa.large_string()), len(keys)),
             _ENTRY: ids,
         }

@@ -143,7 +143,7 @@ def read_page(
     if _PACKET_ID not in present:
         return _empty(node, offset, limit, stored=True)
     if superseded is not None:
-        lazy = lazy.filter(~pl.col(_RECORD_ID).is_in(pl.Series(superseded.to_pylist())))
+        lazy = lazy.filter(~pl.col(_RECORD_ID).is_in(pl.Series(superseded)))
     # filtered rows (no result) are left out; counting them reads only the row groups whose
     # statistics show nulls, and with none (the usual case) the page needs no filter
     filtered = _count(lazy.filter(pl.col(_PACKET_ID).is_null()))
