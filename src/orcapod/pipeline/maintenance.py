@@ -58,7 +58,7 @@ from orcapod.nodes.summary import NodeType
 from orcapod.pipeline.store_layout import CATALOG_PATH, Status, loads
 from orcapod.types.columns import INPUT_PACKET_HASH, RECORD_ID
 
-__all__ = ["Forgotten", "forget_function", "forget_node", "recompute_rows"]
+__all__ = ["Forgotten", "forget_function", "forget_node", "function_labels", "recompute_rows"]
 
 RESULT_AREA = "_result"
 FAILURES_AREA = "_failures"
@@ -118,7 +118,8 @@ def _table_dir(database: ArrowDatabase, path: Sequence[str]) -> Path:
     return Path(database.table_uri(full))
 
 
-def _function_labels(pipeline: Any) -> list[str]:
+def function_labels(pipeline: Any) -> list[str]:
+    """The labels of the pipeline's function nodes, loaded or read-only."""
     return [k for k in pipeline.nodes if pipeline.node_type(k) is NodeType.FUNCTION]
 
 
@@ -139,7 +140,7 @@ def _node_tables(pipeline: Any, label: str) -> _NodeTables:
     if node is None or pipeline.node_type(label) is not NodeType.FUNCTION:
         raise PipelineError(
             f"pipeline {pipeline.name!r} has no function node {label!r}; its function nodes: "
-            f"{_function_labels(pipeline)}"
+            f"{function_labels(pipeline)}"
         )
     return _saved_tables(pipeline, label, getattr(node, "descriptor", {}).get("function") or {})
 
