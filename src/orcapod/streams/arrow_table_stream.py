@@ -220,7 +220,11 @@ class ArrowTableStream(StreamBase):
         if config == ColumnConfig():
             return tag_schema, packet_schema
         tag_keys, packet_keys = self.keys(config)
-        stored = [n for n in (*tag_keys, *packet_keys) if n in self._table.column_names]
+        stored = [
+            n
+            for n in (*tag_keys, *packet_keys)
+            if n in self._table.column_names and n not in tag_schema and n not in packet_schema
+        ]  # (the user columns' types are known: only the hidden ones are read from the data)
         hidden = table_schema(self._table.select(stored))
 
         def typed(keys: tuple[str, ...], user: Schema) -> Schema:
