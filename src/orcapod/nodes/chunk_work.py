@@ -399,11 +399,14 @@ class ChunkWork:
             self.category[self.novel] = self.outcome[self.codes]
         return self.category
 
-    def summary(self) -> np.ndarray:
-        """Rows computed, reused, filtered (with never-called ones), failed."""
+    def summary(self, never_called_filtered: bool = True) -> np.ndarray:
+        """Rows computed, reused, filtered, failed. Rows never called count as filtered (a
+        finished run's summary), or, without ``never_called_filtered``, not at all (what a
+        stopped run settled and committed)."""
         counts = np.bincount(self.settled()[self.plan.codes], minlength=5)
+        skipped = counts[SKIPPED] if never_called_filtered else 0
         return np.array(
-            [counts[COMPUTED], counts[REUSED], counts[FILTERED] + counts[SKIPPED], counts[FAILED]],
+            [counts[COMPUTED], counts[REUSED], counts[FILTERED] + skipped, counts[FAILED]],
             dtype=np.int64,
         )
 

@@ -51,10 +51,6 @@ from orcapod.functions.engine.write import RunWriter
 from orcapod.nodes.chunk_work import ChunkWork
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.run_settings import (
-    COMPUTED,
-    FAILED,
-    FILTERED,
-    REUSED,
     RunSettings,
     run_writer,
 )
@@ -134,15 +130,11 @@ class FunctionRun:
             return None
         work = self._work
         try:
-            counts = np.bincount(work.settled()[work.plan.codes], minlength=5)
+            counts = work.summary(never_called_filtered=False)
         except (IndexError, ValueError):  # stopped while its look-up was filling the arrays
             return None
-        return (
-            int(counts[COMPUTED]),
-            int(counts[REUSED]),
-            int(counts[FILTERED]),
-            int(counts[FAILED]),
-        )
+        computed, reused, filtered, failed = (int(c) for c in counts)
+        return computed, reused, filtered, failed
 
     def every_record_held(self) -> bool:
         """Known from counts alone: every record the node's table held at the look-up is one

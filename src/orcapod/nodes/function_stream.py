@@ -92,7 +92,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from orcapod._lazy import lazy_module
@@ -104,7 +103,7 @@ from orcapod.functions.pending import Pending
 from orcapod.nodes.membership import record_membership
 from orcapod.nodes.node_run import attach_partial_summary
 from orcapod.nodes.node_store import NodeStore
-from orcapod.nodes.run_settings import COMPUTED, FAILED, FILTERED, REUSED, RunSettings
+from orcapod.nodes.run_settings import RunSettings
 from orcapod.nodes.stream_chunk import StreamChunk
 from orcapod.nodes.stream_lookup import NOTHING, Preparer
 from orcapod.nodes.stream_writer import StreamWriter
@@ -432,7 +431,6 @@ def _stored_counts(label: str, writer: StreamWriter) -> NodeRunSummary:
     chunks passed on, and the settled rows of those it held (never-called rows not counted)."""
     counts = writer.counts.copy()
     for chunk in writer.chunks:
-        settled = np.bincount(chunk.settled()[chunk.plan.codes], minlength=5)
-        counts += (settled[COMPUTED], settled[REUSED], settled[FILTERED], settled[FAILED])
+        counts += chunk.summary(never_called_filtered=False)
     computed, reused, filtered, failed = (int(c) for c in counts)
     return NodeRunSummary(label, computed, reused, filtered, failed)
