@@ -10,7 +10,7 @@ Stored form. The value a coercer returns is the value the store gives back for i
 downstream function receives, whether the pods run standalone (``f.pod(stream)``, values
 passed on in memory) or in a pipeline (values read back from the store), and the one a rerun
 reproduces. Where the Arrow round trip changes a Python value, the coercer makes that change
-itself, decided per type when the coercer is built (from the column's Arrow type,
+itself, decided once per type (from its columns' Arrow type,
 ``orcapod.data.conversion.python_to_arrow_type``), so other types cost nothing more:
 
 * ``datetime`` (stored as a UTC timestamp): an aware value is converted to UTC with the time
@@ -163,8 +163,7 @@ def _path(v: Any) -> Any:
 
 def _via_arrow(tp: Any, arrow_type: pa.DataType) -> Coercer:
     """The value the store gives back, by an actual Arrow round trip (about 20 us a value):
-    for the rare values a Python rule does not cover (pandas timestamps, units other than
-    microseconds)."""
+    for the rare values a Python rule does not cover (pandas timestamps and timedeltas)."""
 
     def stored(v: Any) -> Any:
         try:
@@ -177,38 +176,20 @@ def _via_arrow(tp: Any, arrow_type: pa.DataType) -> Coercer:
     return stored
 
 
-_EXACT_UNITS = ("us", "ns")  # Python values are microseconds: nothing to truncate
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "+00:00", "Z"})
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NO_TIME = dt.timedelta(0)
 
 
 def _datetime(arrow_type: pa.DataType) -> Coercer:
-    """A ``datetime`` as its timestamp column gives it back: the same instant in the column's
-    time zone (a naive value taken as UTC), or the UTC wall-clock time for a column without
-    one."""
+    """A ``datetime`` as its UTC timestamp column gives it back: the same instant in the time
+    zone Arrow's reads give (a naive value taken as UTC)."""
     tp = dt.datetime
-    if not pa.types.is_timestamp(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
-        return _checked_instance(tp, _via_arrow(tp, arrow_type))
     via_arrow = _via_arrow(tp, arrow_type)
-    if arrow_type.tz is None:
-
-        def naive(v: Any) -> Any:
-            if type(v) is dt.datetime:
-                if v.tzinfo is None:
-                    return v - _NO_TIME if v.fold else v  # arithmetic clears ``fold``
-                return _wall_clock(v, None) - (v.utcoffset() or _NO_TIME)
-            if isinstance(v, dt.datetime):
-                return via_arrow(v)
-            raise _fail(v, tp)
-
-        return naive
     zone = pa.scalar(_EPOCH, type=arrow_type).as_py().tzinfo  # the tzinfo reads give
-    kept = arrow_type.tz in _UTC_NAMES  # a UTC value in ``zone`` is already stored form
 
     def aware(v: Any) -> Any:
         if type(v) is dt.datetime:
-            if kept and not v.fold:
+            if not v.fold:  # a UTC value in ``zone`` is already in stored form
                 if v.tzinfo is zone:
                     return v
                 if v.tzinfo is dt.UTC:
@@ -227,26 +208,17 @@ def _wall_clock(v: dt.datetime, tzinfo: dt.tzinfo | None) -> dt.datetime:
     return dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo)
 
 
-def _time(arrow_type: pa.DataType) -> Coercer:
+def _time(v: Any) -> Any:
     """A ``time`` as stored: Arrow keeps neither its time zone nor ``fold``."""
-    tp = dt.time
-    if not pa.types.is_time64(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
-        return _checked_instance(tp, _via_arrow(tp, arrow_type))
-
-    def time(v: Any) -> Any:
-        if type(v) is dt.time and v.tzinfo is None and not v.fold:
-            return v
-        if isinstance(v, dt.time):
-            return dt.time(v.hour, v.minute, v.second, v.microsecond)
-        raise _fail(v, tp)
-
-    return time
+    if type(v) is dt.time and v.tzinfo is None and not v.fold:
+        return v
+    if isinstance(v, dt.time):
+        return dt.time(v.hour, v.minute, v.second, v.microsecond)
+    raise _fail(v, dt.time)
 
 
 def _timedelta(arrow_type: pa.DataType) -> Coercer:
     tp = dt.timedelta
-    if not pa.types.is_duration(arrow_type) or arrow_type.unit not in _EXACT_UNITS:
-        return _checked_instance(tp, _via_arrow(tp, arrow_type))
     via_arrow = _via_arrow(tp, arrow_type)
 
     def timedelta(v: Any) -> Any:
@@ -263,8 +235,6 @@ def _decimal(arrow_type: pa.DataType) -> Coercer:
     """A ``Decimal`` rescaled to its column's scale; one the column cannot hold exactly is
     refused, as storing it would be."""
     tp = Decimal
-    if not pa.types.is_decimal(arrow_type):
-        return _checked_instance(tp, _via_arrow(tp, arrow_type))
     precision, scale = arrow_type.precision, arrow_type.scale
     quantum = Decimal(1).scaleb(-scale)
     zero = Decimal(0).scaleb(-scale)  # Arrow has no negative zero
@@ -288,15 +258,8 @@ def _decimal(arrow_type: pa.DataType) -> Coercer:
     return rescale
 
 
-def _checked_instance(tp: type, stored: Coercer) -> Coercer:
-    def check(v: Any) -> Any:
-        if isinstance(v, tp):
-            return stored(v)
-        raise _fail(v, tp)
-
-    return check
-
-
+# the stored forms of datetimes, timedeltas and Decimals follow their columns' Arrow types
+# (``python_to_arrow_type``: a UTC microsecond timestamp, microsecond duration, decimal128)
 _SCALAR_COERCERS: dict[Any, Coercer] = {
     int: _int,
     float: _float,
@@ -304,14 +267,10 @@ _SCALAR_COERCERS: dict[Any, Coercer] = {
     str: _str,
     bytes: _bytes,
     dt.date: _date,
-}
-
-# types whose stored form depends on their Arrow type: built per coercer from it
-_STORED_FORMS: dict[Any, Callable[[pa.DataType], Coercer]] = {
-    dt.datetime: _datetime,
     dt.time: _time,
-    dt.timedelta: _timedelta,
-    Decimal: _decimal,
+    dt.datetime: _datetime(python_to_arrow_type(dt.datetime)),
+    dt.timedelta: _timedelta(python_to_arrow_type(dt.timedelta)),
+    Decimal: _decimal(python_to_arrow_type(Decimal)),
 }
 
 
@@ -367,8 +326,6 @@ def make_coercer(tp: Any) -> Coercer:
         return optional
     if tp in _SCALAR_COERCERS:
         return _SCALAR_COERCERS[tp]
-    if tp in _STORED_FORMS:
-        return _STORED_FORMS[tp](python_to_arrow_type(tp))
     if isinstance(tp, type) and issubclass(tp, Path):
         return _path
     origin = typing.get_origin(tp)
