@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pytest
 
-from orcapod.data.conversion import infer_schema
-from orcapod.data.timestamps import with_utc_timestamps
+from orcapod.data.conversion import infer_schema, rows_to_table
+from orcapod.data.timestamps import UTC_TIMESTAMP, with_utc_timestamps
 from orcapod.errors import SchemaError
+from orcapod.sources import DictSource
 
 
 def test_every_timestamp_column_becomes_utc_microseconds_keeping_the_instants():
@@ -52,8 +53,16 @@ def test_a_column_mixing_naive_and_aware_datetimes_is_refused_naming_it():
     message = r"column 'when' mixes naive datetimes .* time-zone-aware ones.*tz_localize"
     with pytest.raises(SchemaError, match=message):
         infer_schema([{"when": aware}, {"when": None}, {"when": naive}])
-    with pytest.raises(SchemaError, match=message):
-        infer_schema([{"when": aware}, {"when": naive}], overrides={"when": dt.datetime | None})
+    with pytest.raises(SchemaError, match=message):  # a declared type: the values' check
+        rows_to_table([{"when": aware}, {"when": naive}], {"when": dt.datetime | None})
+    with pytest.raises(SchemaError, match=r"column 'when\[\]' mixes naive"):  # at any depth
+        rows_to_table([{"when": [aware, naive]}], {"when": list[dt.datetime]})
+    with pytest.raises(SchemaError, match=r"column 'when\[\]' mixes naive"):  # an Arrow schema
+        DictSource(
+            [{"k": 1, "when": [aware, naive]}],
+            tag_columns=["k"],
+            data_schema=pa.schema([("k", pa.int64()), ("when", pa.list_(UTC_TIMESTAMP))]),
+        )
     with pytest.raises(SchemaError, match=r"column 'when\[\]' mixes naive"):
         infer_schema([{"when": [aware, naive]}])
     assert infer_schema([{"when": naive}, {"when": naive}]) == {"when": dt.datetime}

@@ -417,9 +417,7 @@ def infer_schema(
     fields: dict[str, Any] = {}
     for name in names:
         if name in overrides:
-            fields[name] = normalize_type(overrides[name])
-            if strip_optional(fields[name]) is dt.datetime:
-                check_time_zones((row.get(name) for row in rows), name)
+            fields[name] = normalize_type(overrides[name])  # (values: ``check_values``)
         else:
             fields[name] = _infer_value_type((row.get(name) for row in rows), name)
     return Schema(fields)

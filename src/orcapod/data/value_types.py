@@ -25,12 +25,15 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from itertools import repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from orcapod.data.timestamps import check_time_zones
 from orcapod.errors import SchemaError
 from orcapod.types import ArrayType
 from orcapod.types.arrays import normalize_type
@@ -87,12 +90,14 @@ def _accepts(tp: Any, kind: type) -> bool:
 
 
 def _first_mismatch(
-    values: Sequence[Any], tp: Any, takes_none: bool = True
+    values: Sequence[Any], tp: Any, column: str, takes_none: bool = True
 ) -> tuple[int, Any, Any] | None:
     """(row, value, expected type) of the first value, or list item or dict entry of one,
     that ``tp`` does not take; ``None`` when all fit. ``None`` values are taken when
     ``takes_none`` (a column's own nulls are the caller's to check), list items and dict
-    values only when their type is ``T | None``."""
+    values only when their type is ``T | None``. Datetimes, at any depth, mixing naive and
+    aware ones are a ``SchemaError`` (``timestamps.check_time_zones``; ``column`` names
+    them, ``[]`` for items)."""
     takes_none = takes_none or is_optional(tp)
     tp = strip_optional(tp)
     kinds = set(map(type, values))
@@ -103,6 +108,10 @@ def _first_mismatch(
     if refused:
         row = next(i for i, v in enumerate(values) if type(v) in refused)
         return row, values[row], tp
+    if tp is dt.datetime:  # (the zones seen, in one pass in C; the message needs a value)
+        zones = set(map(attrgetter("tzinfo"), filter(partial(is_not, None), values)))
+        if None in zones and len(zones) > 1:
+            check_time_zones(values, column)
     origin = typing.get_origin(tp)
     if origin not in (list, Sequence, tuple, dict, Mapping):
         return None
@@ -117,7 +126,8 @@ def _first_mismatch(
         entries = value.values() if is_dict else value
         items.extend(entries)
         rows.extend(repeat(i, len(entries)))
-    hit = _first_mismatch(items, typing.get_args(tp)[1 if is_dict else 0], takes_none=False)
+    item = typing.get_args(tp)[1 if is_dict else 0]
+    hit = _first_mismatch(items, item, f"{column}[]", takes_none=False)
     return None if hit is None else (rows[hit[0]], hit[1], hit[2])
 
 
@@ -130,7 +140,7 @@ def _type_name(tp: Any) -> str:
 def check_values(values: Sequence[Any], tp: Any, column: str) -> None:
     """Raise ``SchemaError`` naming the row and the value when a value of ``column`` is not
     one that ``tp`` takes (see the module docstring); ``None`` is left to the caller."""
-    hit = _first_mismatch(values, normalize_type(tp))
+    hit = _first_mismatch(values, normalize_type(tp), column)
     if hit is None:
         return
     row, value, expected = hit
