@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 ORCAPOD = Path(sys.executable).parent / "orcapod"
@@ -165,19 +164,17 @@ def orcapod_in() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 @dataclass(frozen=True)
 class S3Env:
-    """The test run's S3 API server, as ``AWS_*`` environment variables (``env``)."""
+    """The test run's S3 API server (``s3_server``), as ``AWS_*`` environment variables."""
 
-    env: dict[str, str]
+    server: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.server.options)
 
     def fresh_bucket(self, name: str) -> str:
         """A new, empty bucket named ``name``."""
-        boto3.client(
-            "s3",
-            endpoint_url=self.env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.env["AWS_REGION"],
-        ).create_bucket(Bucket=name)
+        self.server.client().create_bucket(Bucket=name)
         return name
 
 
@@ -185,4 +182,4 @@ class S3Env:
 def s3_env(s3_server: Any) -> S3Env:
     """The test run's S3 API server (``tests/conftest.py``), as ``AWS_*`` variables (module
     docstring)."""
-    return S3Env(dict(s3_server.options))
+    return S3Env(s3_server)

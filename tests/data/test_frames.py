@@ -3,9 +3,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+import pytest
 
 from orcapod.data.conversion import rows_to_table
-from orcapod.data.frames import to_pandas, to_polars
+from orcapod.data.frames import from_pandas, from_polars, to_pandas, to_polars
+from orcapod.errors import SchemaError
+from orcapod.hashing import hash_table
 from orcapod.types import ArrayType
 
 
@@ -71,8 +74,6 @@ def test_polars_without_special_columns_is_from_arrow():
 
 
 def test_frames_made_by_to_pandas_and_to_polars_convert_back_to_the_same_table(tmp_path):
-    from orcapod.data.frames import from_pandas, from_polars
-    from orcapod.hashing import hash_table
 
     table, _ = _table(tmp_path)
     table = table.drop_columns(["d", "fs"])  # dicts and lists of Paths stay Arrow's business
@@ -83,10 +84,6 @@ def test_frames_made_by_to_pandas_and_to_polars_convert_back_to_the_same_table(t
 
 
 def test_a_polars_object_column_of_other_objects_is_refused():
-    import pytest
-
-    from orcapod.data.frames import from_polars
-    from orcapod.errors import SchemaError
 
     df = pl.DataFrame({"x": pl.Series([object(), object()], dtype=pl.Object)})
     with pytest.raises(SchemaError, match="'x'"):
@@ -94,10 +91,6 @@ def test_a_polars_object_column_of_other_objects_is_refused():
 
 
 def test_a_pandas_frames_named_index_becomes_leading_columns_and_row_numbers_are_dropped():
-    import pytest
-
-    from orcapod.data.frames import from_pandas
-    from orcapod.errors import SchemaError
 
     weights = pd.DataFrame({"subject": ["s1", "s2", "s1"], "weight": [70.0, 82.5, 71.0]})
     assert from_pandas(weights).column_names == ["subject", "weight"]

@@ -83,7 +83,7 @@ def _polars_series(name: str, column: pa.ChunkedArray) -> pl.Series:
         return pl.Series(name, column_to_pylist(column), dtype=pl.Object)
     if array_type is not None:
         values = arrow_to_arrays(column)
-        if not array_type.is_fixed or array_type.size == 0:
+        if not isinstance(t, pa.FixedShapeTensorType):  # (variable shapes: orcapod.ndarray)
             return pl.Series(name, values, dtype=pl.Object)
         assert array_type.dtype is not None
         valid = np.array([v is not None for v in values], dtype=np.bool_)
