@@ -114,7 +114,6 @@ from orcapod.executors.ray_options import (
 from orcapod.executors.ray_outcomes import (
     CallOutcome,
     function_name,
-    remote_cause,
     settle_call,
     task_failure,
     task_success,
@@ -336,7 +335,7 @@ class RayExecutor:
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as err:
-            raise task_failure(ray, fn, err, logger, kwargs) from remote_cause(ray, err)
+            raise task_failure(ray, fn, err, logger, kwargs)  # noqa: B904 - chained there
         return task_success(value, logger)
 
     async def async_execute_callable(
@@ -353,7 +352,7 @@ class RayExecutor:
         try:
             value = await ref
         except ray.exceptions.RayError as err:
-            raise task_failure(ray, fn, err, logger, kwargs) from remote_cause(ray, err)
+            raise task_failure(ray, fn, err, logger, kwargs)  # noqa: B904 - chained there
         return task_success(value, logger)
 
     def submit_callable(
@@ -510,9 +509,7 @@ class RayExecutor:
                 try:
                     value = inner.result()
                 except ray.exceptions.RayError as err:
-                    raise task_failure(
-                        ray, route.fn, err, call.logger, call.kwargs
-                    ) from remote_cause(ray, err)
+                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs)  # noqa: B904 - chained there
                 call.future.set_result(task_success(value, call.logger))
             except BaseException as err:  # noqa: BLE001 - delivered through the future
                 call.future.set_exception(err)
@@ -568,9 +565,7 @@ class RayExecutor:
                 return
             for call in group:
                 try:
-                    raise task_failure(
-                        ray, route.fn, err, call.logger, call.kwargs
-                    ) from remote_cause(ray, err)
+                    raise task_failure(ray, route.fn, err, call.logger, call.kwargs)
                 except BaseException as error:  # noqa: BLE001 - delivered through the future
                     call.future.set_exception(error)
             return

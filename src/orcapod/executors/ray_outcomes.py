@@ -21,7 +21,7 @@
   Ray colours its task headers and reports with terminal escape codes, and leaves the
   ``^^^^`` markers of the frames it hides; neither belongs in a stored log or failure. A
   one-call task's exception is chained from a ``RemoteTraceback`` of the cleaned Ray text
-  (:func:`remote_cause`), as a grouped call's is, not from Ray's ``RayTaskError``.
+  (:func:`task_failure`), as a grouped call's is, not from Ray's ``RayTaskError``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ __all__ = [
     "RemoteTraceback",
     "clean_text",
     "function_name",
-    "remote_cause",
     "settle_call",
     "task_failure",
     "task_success",
@@ -102,15 +101,6 @@ def clean_text(text: str) -> str:
         )
     ]
     return "\n".join(kept)
-
-
-def remote_cause(ray: ModuleType, err: BaseException) -> BaseException:
-    """What an exception raised for the failed task ``err`` is chained from: for a task that
-    raised, a ``RemoteTraceback`` of Ray's report (the worker's traceback, cleaned); any
-    other error of Ray as it is."""
-    if isinstance(err, ray.exceptions.RayTaskError):
-        return RemoteTraceback(clean_text(str(err)))
-    return err
 
 
 def unshippable(fn: Callable[..., Any], err: BaseException) -> ExecutorError:
@@ -186,11 +176,29 @@ def task_failure(
     logger: PacketLoggerProtocol | None,
     kwargs: Mapping[str, Any],
 ) -> BaseException:
-    """The exception to raise for a failed task, after handing its capture to ``logger``."""
+    """The exception to raise for a failed task, after handing its capture to ``logger``;
+    chained from a ``RemoteTraceback`` of Ray's report (the worker's traceback, cleaned) for
+    a task that raised, else from Ray's error as it is."""
+    text = clean_text(str(err))
+    returned = _task_failure(ray, fn, err, text, logger, kwargs)
+    returned.__cause__ = (
+        RemoteTraceback(text) if isinstance(err, ray.exceptions.RayTaskError) else err
+    )
+    return returned
+
+
+def _task_failure(
+    ray: ModuleType,
+    fn: Callable[..., Any],
+    err: Exception,
+    text: str,
+    logger: PacketLoggerProtocol | None,
+    kwargs: Mapping[str, Any],
+) -> BaseException:
     cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else None
     if isinstance(cause, Exception) and unsendable_return(ray, err):
         if logger is not None:
-            record_capture(logger, CapturedOutput(traceback=clean_text(str(err)), success=False))
+            record_capture(logger, CapturedOutput(traceback=text, success=False))
         return ExecutorError(
             f"{function_name(fn)!r} returned a value that cannot be sent back from the Ray "
             f"worker ({type(cause).__name__}: {cause}) for the row {short_repr(dict(kwargs))}. "
@@ -201,14 +209,13 @@ def task_failure(
         captured = cause.__dict__.pop(CAPTURE_ATTR, None)
         if logger is not None:
             if not isinstance(captured, CapturedOutput):
-                captured = CapturedOutput(traceback=clean_text(str(err)), success=False)
+                captured = CapturedOutput(traceback=text, success=False)
             record_capture(logger, captured)
         return cause
     if logger is not None:
-        record_capture(logger, CapturedOutput(traceback=clean_text(str(err)), success=False))
+        record_capture(logger, CapturedOutput(traceback=text, success=False))
     return ExecutorError(
-        f"Ray failed to run {function_name(fn)!r}: {type(err).__name__}: "
-        f"{clean_text(str(err))}. "
+        f"Ray failed to run {function_name(fn)!r}: {type(err).__name__}: {text}. "
         "This is a failure of Ray (worker crash, lost object, cancellation), not of the "
         "function; check the Ray logs and the cluster's resources, then retry."
     )
