@@ -60,7 +60,7 @@ from orcapod.cli.options import (
 )
 from orcapod.cli.where import arrow_types, catalog_types, parse_where, single_values
 from orcapod.errors import OrcapodError
-from orcapod.pipeline import Pipeline
+from orcapod.pipeline import Pipeline, StoreView
 
 if TYPE_CHECKING:
     from rich import console as rich_console
@@ -199,9 +199,8 @@ def explain_command(
         console.print(str(explanation), markup=False, highlight=False)
 
 
-def _lineage_types(location: str, node: str, pipeline: str | None) -> dict[str, Any]:
+def _lineage_types(view: StoreView, node: str, pipeline: str | None) -> dict[str, Any]:
     """The tag column types of the store's nodes that ``node`` may name (catalog)."""
-    view = open_store(None, location)
     found: dict[str, set[str]] = {}
     for info in view.nodes(pipeline):
         if node in (info.label, info.name, info.function):
@@ -210,11 +209,10 @@ def _lineage_types(location: str, node: str, pipeline: str | None) -> dict[str, 
     return catalog_types({c: next(iter(t)) for c, t in found.items() if len(t) == 1})
 
 
-def _store_function(location: str, node: str, pipeline: str | None) -> tuple[str, str | None]:
+def _store_function(view: StoreView, node: str, pipeline: str | None) -> tuple[str, str | None]:
     """The function, and its pipeline, of the function node ``node`` names in the store's
     catalog: a node's label or ``PIPELINE.LABEL``, as every command takes it, or its
     function's name (``(function, pipeline)``; fails listing the function nodes)."""
-    view = open_store(None, location)
     pipelines = [p.name for p in view.pipelines()]
     if pipeline is not None and pipeline not in pipelines:
         raise fail(f"no pipeline {pipeline!r} in this store; its pipelines: {pipelines}")
@@ -282,11 +280,12 @@ def lineage_command(
             "the lineage through the pipeline's own store"
         )
     else:
-        function, pipeline = _store_function(store, node, pipeline)
-        tag = single_values(parse_where(where, _lineage_types(store, node, pipeline)))
+        view = open_store(None, store)
+        function, pipeline = _store_function(view, node, pipeline)
+        tag = single_values(parse_where(where, _lineage_types(view, node, pipeline)))
         try:
             lineage = store_lineage.lineage_from_store(
-                store, function, tag, pipeline, open_store(store).superseded_entries
+                store, function, tag, pipeline, view.superseded_entries
             )
         except OrcapodError as err:
             raise fail(str(err)) from err

@@ -318,12 +318,12 @@ class StoreView:
         if table is None or _SUPERSEDED not in table.column_names:
             return None
         wanted = list(records_path)
+        keep = pc.is_valid(table.column(_SUPERSEDED))
+        for column, value in (("pipeline", pipeline), ("label", label)):
+            if value is not None:
+                keep = pc.and_(keep, pc.equal(table.column(column), value))
         newest: dict[str, Any] | None = None
-        for row in _pylist(table.filter(pc.is_valid(table.column(_SUPERSEDED)))):
-            if pipeline is not None and row["pipeline"] != pipeline:
-                continue
-            if label is not None and row["label"] != label:
-                continue
+        for row in _pylist(table.filter(keep)):
             if loads(row.get("tables"), {}).get("records") != wanted:
                 continue
             if newest is None or (row["updated_at"] or _EPOCH) > (newest["updated_at"] or _EPOCH):
