@@ -82,28 +82,36 @@ NO_KEYS = np.empty((0, 2), dtype="<u8")
 
 
 class HeldEntries:
-    """Stored entry keys, and which of them the run's input held (``mark``)."""
+    """Stored entry keys, sorted once on their first 64 bits, and which of them the run's
+    input held: each look-up (``rows_of``) is one ``searchsorted`` and marks what it found."""
 
     def __init__(self, keys: np.ndarray) -> None:
         self._keys = keys
         self._order = np.argsort(keys[:, 0]) if len(keys) else np.empty(0, dtype=np.int64)
-        lane0 = keys[self._order, 0]
-        self._lane0 = lane0
-        self._distinct = bool(np.all(lane0[1:] != lane0[:-1]))
+        #: the keys' first 64 bits, sorted
+        self.lane0 = keys[self._order, 0]
+        self._distinct = bool(np.all(self.lane0[1:] != self.lane0[:-1]))
         self._held = np.zeros(len(keys), dtype=bool)
 
-    def mark(self, wanted: np.ndarray) -> None:
-        """The input holds the entries ``wanted`` (keys)."""
+    def rows_of(self, wanted: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+        """Per key of ``wanted``, the row of the stored key equal to it (-1: none), marked
+        held; ``order``: the argsort of ``wanted``'s first lane, when the caller has it (sorted
+        probes keep the search in cache)."""
+        row_of = np.full(len(wanted), -1, dtype=np.int64)
         if not len(self._keys) or not len(wanted):
-            return
-        if not self._distinct:  # two stored ids share their first 64 bits: all 128
-            rows = match_keys(wanted, self._keys)
-            self._held[rows[rows >= 0]] = True
-            return
-        at = np.minimum(np.searchsorted(self._lane0, wanted[:, 0]), len(self._lane0) - 1)
-        rows = self._order[at]
-        hit = (self._lane0[at] == wanted[:, 0]) & (self._keys[rows, 1] == wanted[:, 1])
-        self._held[rows[hit]] = True
+            return row_of
+        if self._distinct:
+            if order is None:
+                order = np.argsort(wanted[:, 0])
+            probes = wanted[order]
+            at = np.minimum(np.searchsorted(self.lane0, probes[:, 0]), len(self.lane0) - 1)
+            rows = self._order[at]
+            hit = (self.lane0[at] == probes[:, 0]) & (self._keys[rows, 1] == probes[:, 1])
+            row_of[order[hit]] = rows[hit]
+        else:  # two stored ids share their first 64 bits: match on all 128
+            row_of = match_keys(wanted, self._keys)
+        self._held[row_of[row_of >= 0]] = True
+        return row_of
 
     def superseded(self) -> np.ndarray:
         """Keys of the stored entries the input never held."""

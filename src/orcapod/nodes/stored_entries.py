@@ -42,7 +42,8 @@ import pyarrow as pa
 from orcapod._lazy import pc
 from orcapod.databases.id_index import hash_ids
 from orcapod.functions.engine.identify import InputPlan
-from orcapod.functions.engine.keys import match_keys, string_keys
+from orcapod.functions.engine.keys import string_keys
+from orcapod.nodes.membership import HeldEntries
 from orcapod.nodes.node_store import NodeStore
 from orcapod.nodes.records import FILTER_LIMIT
 from orcapod.types.columns import PACKET_ID, PIPELINE_ENTRY_ID
@@ -81,44 +82,28 @@ class StoredEntries:
         if table is not None and table.num_rows:
             self._packet_ids = table.column(PACKET_ID).combine_chunks()
             self._keys = string_keys(table.column(PIPELINE_ENTRY_ID))
-        # sorted once on the first 64 bits; each chunk is then one searchsorted
-        self._order = np.argsort(self._keys[:, 0])
-        self._lane0 = self._keys[self._order, 0]
-        self._distinct = bool(np.all(self._lane0[1:] != self._lane0[:-1]))
+        #: sorted once on the first 64 bits: each chunk is then one searchsorted, marking
+        #: the stored records some chunk held (``superseded``)
+        self._held = HeldEntries(self._keys)
         self._result_hashes: np.ndarray | None = None
         self._exists: np.ndarray | None = None  # per stored record (``results_exist_at``)
-        #: per stored record: did some chunk of the run hold its entry (``superseded``)
-        self._held = np.zeros(len(self._keys), dtype=bool)
 
     def recorded(self, plan: InputPlan) -> tuple[pa.Table, np.ndarray] | None:
         """Records of the plan's entries; per returned row, its entry index (as
         ``NodeStore.recorded`` answers, projected onto ``__packet_id``)."""
         if self._packet_ids is None or plan.num_entries == 0:
             return None
-        wanted = plan.entry_keys
-        if self._distinct:
-            order = plan.entry_order  # sorted probes: searchsorted stays in cache
-            if order is None:
-                order = np.argsort(wanted[:, 0])
-            probes = wanted[order]
-            at = np.minimum(np.searchsorted(self._lane0, probes[:, 0]), len(self._lane0) - 1)
-            rows = self._order[at]
-            hit = (self._lane0[at] == probes[:, 0]) & (self._keys[rows, 1] == probes[:, 1])
-            row_of = np.full(len(wanted), -1, dtype=np.int64)
-            row_of[order[hit]] = rows[hit]
-        else:  # two stored ids share their first 64 bits: match on all 128
-            row_of = match_keys(wanted, self._keys)
+        row_of = self._held.rows_of(plan.entry_keys, plan.entry_order)
         entries = np.flatnonzero(row_of >= 0)
         if len(entries) == 0:
             return None
-        self._held[row_of[entries]] = True
         rows = pa.array(row_of[entries])
         return pa.table({PACKET_ID: self._packet_ids.take(rows), STORED_ROW: rows}), entries
 
     def superseded(self) -> np.ndarray:
         """Keys of the stored entries no chunk asked about (``recorded``): once every chunk
         of the input was, the entries the input no longer holds (``orcapod.nodes.membership``)."""
-        return self._keys[~self._held]
+        return self._held.superseded()
 
     def results_exist_at(self, rows: np.ndarray) -> np.ndarray:
         """Per stored record row (one pointing at a result): does its result exist? Decided

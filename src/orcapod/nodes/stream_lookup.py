@@ -96,8 +96,8 @@ class KnownKeys:
         )
         if records is not None and records.num_rows:
             stored = string_keys(records.column(PIPELINE_ENTRY_ID))
-            self._entries = np.sort(stored[:, 0])
             self._held = HeldEntries(stored)
+            self._entries = self._held.lane0
         results = store.cache.database.get_records_with_column_value(
             store.cache.record_path, {}, record_id_column=RECORD_ID, columns=[INPUT_PACKET_HASH]
         )
@@ -114,7 +114,7 @@ class KnownKeys:
         """The versions at which none of the plan's entries and packets was stored, when the
         run knows (None: look them up); the plan's keys count as known from now on."""
         self.load()
-        self._held.mark(plan.entry_keys)
+        self._held.rows_of(plan.entry_keys)
         entries = np.unique(plan.entry_keys[:, 0])
         packets = np.unique(digest_keys(plan.input_digests)[:, 0])
         clear = not (_meets(entries, self._entries) or _meets(packets, self._packets))
