@@ -34,10 +34,10 @@ from orcapod.cli.where import arrow_types
 from orcapod.errors import OrcapodError
 from orcapod.nodes.summary import NodeType
 from orcapod.pipeline import Pipeline
-from orcapod.pipeline.maintenance import function_labels
 
 __all__ = [
     "RUN_NAME",
+    "function_labels",
     "function_node",
     "load_saved",
     "load_script",
@@ -99,6 +99,13 @@ def load_saved(path: Path, trusted: bool, database: Any = None) -> Pipeline:
         return Pipeline.load(path, pipeline_database=database, trusted=trusted)
     except OrcapodError as err:
         raise fail(str(err)) from err
+
+
+def function_labels(pipeline: Pipeline) -> list[str]:
+    """The labels of the pipeline's function nodes, loaded or read-only (the same rule as
+    ``orcapod.pipeline.maintenance.function_labels``, which the command line does not import
+    before a maintenance command runs: it loads the store libraries)."""
+    return [label for label in pipeline.nodes if pipeline.node_type(label) is NodeType.FUNCTION]
 
 
 def stored_function_node(pipeline: Pipeline, label: str) -> Any:

@@ -60,13 +60,14 @@ from orcapod.cli.options import (
 )
 from orcapod.cli.where import arrow_types, catalog_types, parse_where, single_values
 from orcapod.errors import OrcapodError
-from orcapod.pipeline import Pipeline, StoreView
+from orcapod.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from rich import console as rich_console
     from rich import table as rich_table
 
     from orcapod.nodes import store_lineage
+    from orcapod.pipeline import StoreView
 else:
     rich_console = lazy_module("rich.console")
     rich_table = lazy_module("rich.table")

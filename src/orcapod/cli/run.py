@@ -37,6 +37,7 @@ import typer
 
 from orcapod import executors
 from orcapod.cli.loading import (
+    function_labels,
     function_node,
     load_saved,
     load_script,
@@ -45,7 +46,6 @@ from orcapod.cli.loading import (
 from orcapod.cli.options import console, fail
 from orcapod.errors import FailedRowsWarning, OrcapodError
 from orcapod.pipeline import Pipeline
-from orcapod.pipeline.maintenance import function_labels
 
 __all__ = ["ExecutorChoice", "run"]
 

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import os
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -258,8 +259,6 @@ def _decimal(arrow_type: pa.DataType) -> Coercer:
     return rescale
 
 
-# the stored forms of datetimes, timedeltas and Decimals follow their columns' Arrow types
-# (``python_to_arrow_type``: a UTC microsecond timestamp, microsecond duration, decimal128)
 _SCALAR_COERCERS: dict[Any, Coercer] = {
     int: _int,
     float: _float,
@@ -268,10 +267,21 @@ _SCALAR_COERCERS: dict[Any, Coercer] = {
     bytes: _bytes,
     dt.date: _date,
     dt.time: _time,
-    dt.datetime: _datetime(python_to_arrow_type(dt.datetime)),
-    dt.timedelta: _timedelta(python_to_arrow_type(dt.timedelta)),
-    Decimal: _decimal(python_to_arrow_type(Decimal)),
 }
+# types whose stored form follows their columns' Arrow type (``python_to_arrow_type``: a UTC
+# microsecond timestamp, a microsecond duration, decimal128)
+_STORED_FORMS: dict[Any, Callable[[pa.DataType], Coercer]] = {
+    dt.datetime: _datetime,
+    dt.timedelta: _timedelta,
+    Decimal: _decimal,
+}
+
+
+@functools.cache
+def _stored_form(tp: Any) -> Coercer:
+    """The coercer of a ``_STORED_FORMS`` type, built once, on first use (building it reads
+    Arrow scalars, which importing orcapod must not)."""
+    return _STORED_FORMS[tp](python_to_arrow_type(tp))
 
 
 def _array(tp: ArrayType) -> Coercer:
@@ -326,6 +336,8 @@ def make_coercer(tp: Any) -> Coercer:
         return optional
     if tp in _SCALAR_COERCERS:
         return _SCALAR_COERCERS[tp]
+    if tp in _STORED_FORMS:
+        return _stored_form(tp)
     if isinstance(tp, type) and issubclass(tp, Path):
         return _path
     origin = typing.get_origin(tp)
