@@ -11,7 +11,11 @@ every public subpackage, so the fluent stream shortcuts (``stream.join(…)``), 
 
 from typing import Any
 
-from orcapod import (
+from orcapod._arrow_without_pandas import defer_pandas_import
+
+defer_pandas_import()  # before any module converts values: see the module's docstring
+
+from orcapod import (  # noqa: E402
     data,
     databases,
     errors,
@@ -25,8 +29,8 @@ from orcapod import (
     streams,
     types,
 )
-from orcapod.functions import FunctionPod, function_pod
-from orcapod.pipeline import Pipeline
+from orcapod.functions import FunctionPod, function_pod  # noqa: E402
+from orcapod.pipeline import Pipeline  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

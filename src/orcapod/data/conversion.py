@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.data.timestamps import UTC_TIMESTAMP, check_time_zones
 from orcapod.data.value_types import check_values, is_optional, strip_optional
 from orcapod.errors import SchemaError
@@ -269,8 +270,8 @@ def _list_items(chunk: pa.Array) -> pa.Array:
     if chunk.null_count:
         covered = True
         if not pa.types.is_fixed_size_list(chunk.type):
-            lengths = np.diff(chunk.offsets.to_numpy())
-            covered = bool(lengths[chunk.is_null().to_numpy(zero_copy_only=False)].any())
+            lengths = np.diff(column_numpy(chunk.offsets))
+            covered = bool(lengths[column_numpy(chunk.is_null())].any())
         if covered:
             chunk = chunk.filter(chunk.is_valid())
     return chunk.flatten()
@@ -482,7 +483,7 @@ def _arrays_to_arrow(
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     child = _arrays_to_arrow(items, item_tp, arrow_type.value_type, f"{where}[]")
-    mask = pa.array([v is None for v in values]) if None in values else None
+    mask = pa.array([v is None for v in values], pa.bool_()) if None in values else None
     return pa.LargeListArray.from_arrays(pa.array(offsets), child, type=arrow_type, mask=mask)
 
 
@@ -490,9 +491,9 @@ def _arrow_arrays_to_python(arr: pa.Array) -> list[Any]:
     """Python values of an array column or of lists of arrays (one chunk)."""
     if array_type_of(arr.type) is not None:
         return arrow_to_arrays(arr)
-    offsets = arr.offsets.to_numpy()
+    offsets = column_numpy(arr.offsets)
     items = _arrow_arrays_to_python(arr.values)
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    valid = column_numpy(arr.is_valid())
     return [items[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(arr))]
 
 

@@ -145,7 +145,8 @@ def value_hashes(values: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
 def scheme() -> bytes:
     """This process's hash scheme (see the module docstring)."""
     probes = pa.array(
-        ["", "a", "orcapod", "x" * 7, "y" * 8, "z" * 9, "arrow_row_v1:" + "0f" * 16, "é✓"]
+        ["", "a", "orcapod", "x" * 7, "y" * 8, "z" * 9, "arrow_row_v1:" + "0f" * 16, "é✓"],
+        type=pa.large_string(),
     )
     fingerprint = xxhash.xxh3_64(value_hashes(probes).astype("<u8").tobytes()).digest()
     return fingerprint
@@ -236,7 +237,7 @@ class LookupIndex:
         found = in_sorted_runs(first, hashes)
         if len(merged):
             found |= merged.maybe_contains(hashes)
-        return values.filter(pa.array(found))
+        return values.filter(pa.array(found, pa.bool_()))
 
     def record_commit(self, added: Sequence[str], batch: pa.Table) -> None:
         """Write the sidecars of the file one commit added (``batch``: what it committed).

@@ -282,7 +282,7 @@ class DeltaTableDatabase(StoringBackend):
         hits = self._sync_index(key, state, since).maybe_contains(ids, since)
         if not hits.any():
             return set()
-        return stored_ids(state, ids.filter(pa.array(hits)))
+        return stored_ids(state, ids.filter(pa.array(hits, pa.bool_())))
 
     def _sync_index(self, key: RecordPath, state: PathState, since: int) -> CommittedIds:
         """An id index of ``key`` covering ids absent at ``since``, at the snapshot's version."""
@@ -535,7 +535,10 @@ class DeltaTableDatabase(StoringBackend):
         stored = state.stored_schema()
         assert stored is not None and state.pending_schema is not None
         merge_schemas(stored, state.pending_schema, key)
-        ids = pa.chunked_array([t.column(RECORD_ID) for t in state.pending]).combine_chunks()
+        columns = [t.column(RECORD_ID) for t in state.pending]
+        ids = pa.chunked_array(
+            [c for column in columns for c in column.chunks], columns[0].type
+        ).combine_chunks()
         # every pending id was verified absent at ``verified_since`` (or later)
         since = NO_TABLE if state.verified_since is None else state.verified_since
         found = self._committed_ids(key, state, ids, since)

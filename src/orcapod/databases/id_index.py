@@ -48,6 +48,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.databases.spilled_runs import BITS_PER_HASH, SpilledRuns
 from orcapod.databases.table_files import TableFiles
 from orcapod.errors import DatabaseError
@@ -109,7 +110,7 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray, stable: bool = False) -> NDArray[n
         return tails
     if stable:
         others = np.flatnonzero(~hexed)
-        texts = ids.take(pa.array(others)).cast(pa.large_string()).to_pylist()
+        texts = ids.take(pa.array(others, pa.int64())).cast(pa.large_string()).to_pylist()
         tails[others] = np.fromiter(
             (xxhash.xxh3_64_intdigest((t or "").encode()) for t in texts),
             dtype=np.uint64,
@@ -166,7 +167,7 @@ def _hex_tails(ids: pa.Array) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | N
         # varying widths, or nulls: decode the ids that are long enough
         offsets = _offsets(ids)
         data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
-        valid = np.asarray(ids.is_valid(), dtype=np.bool_)
+        valid = column_numpy(ids.is_valid())
         candidates = np.flatnonzero(valid & (offsets[1:] - offsets[:-1] >= _TAIL))
         rows = data[offsets[1:][candidates, None] - np.arange(_TAIL, 0, -1)]
         values = HEX_PAIRS[np.ascontiguousarray(rows).view("<u2")]

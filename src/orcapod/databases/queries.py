@@ -134,7 +134,9 @@ def constraint_mask(table: pa.Table, constraints: Sequence[Constraint]) -> pa.Ch
             if constraint.match_null:
                 test = pc.or_(test, pc.is_null(column))
         else:
-            test = pa.chunked_array([pa.array([constraint.match_null] * table.num_rows)])
+            test = pa.chunked_array(
+                [pa.array([constraint.match_null] * table.num_rows, pa.bool_())]
+            )
         mask = test if mask is None else pc.and_(mask, test)
     return mask
 

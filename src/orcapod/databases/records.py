@@ -335,7 +335,8 @@ def first_occurrences(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
 def repeated_ids(ids: pa.Array | pa.ChunkedArray) -> list[str]:
     """The ids that occur more than once, sorted."""
     counts = pc.value_counts(ids)
-    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    more_than_once = pc.greater(counts.field("counts"), pa.scalar(1, pa.int64()))
+    repeated = counts.filter(more_than_once).field("values")
     return sorted(repeated.to_pylist())
 
 
@@ -361,7 +362,8 @@ def drop_clashes(
         return records, incoming
     if not skip_duplicates:
         raise DuplicateRecordError(duplicate_message(key, clashes, "are already stored"))
-    keep = pc.invert(pc.is_in(records.column(RECORD_ID), pa.array(list(clashes))))
+    ids = records.column(RECORD_ID)
+    keep = pc.invert(pc.is_in(ids, pa.array(list(clashes), ids.type)))
     return records.filter(keep), [i for i in incoming if i not in clashes]
 
 

@@ -55,27 +55,32 @@ def _literal(value: object, dtype: pa.DataType) -> str:
     )
 
 
+def _text(value: str) -> pa.Scalar:
+    """A string scalar for a compute function (typed: inferring a type loads pandas)."""
+    return pa.scalar(value, pa.string())
+
+
 def _literals(values: pa.Array) -> pa.Array:
     """SQL literals of ``values`` as a string array; vectorised for the common id types."""
     dtype = values.type
     if pa.types.is_string(dtype):
         escaped = pc.replace_substring(values, "'", "''")
-        return pc.binary_join_element_wise("'", escaped, "'", "")
+        return pc.binary_join_element_wise(_text("'"), escaped, _text("'"), _text(""))
     if pa.types.is_signed_integer(dtype):
         text = pc.cast(values, pa.string())
         suffix = f", '{_INT_NAMES[dtype.bit_width]}')"
-        return pc.binary_join_element_wise("arrow_cast(", text, suffix, "")
+        return pc.binary_join_element_wise(_text("arrow_cast("), text, _text(suffix), _text(""))
     if pa.types.is_timestamp(dtype):
         text = pc.cast(values.cast(pa.int64()), pa.string())
         zone = 'Some("UTC")' if dtype.tz else "None"
         suffix = f", 'Timestamp(Microsecond, {zone})')"
-        return pc.binary_join_element_wise("arrow_cast(", text, suffix, "")
+        return pc.binary_join_element_wise(_text("arrow_cast("), text, _text(suffix), _text(""))
     return pa.array([_literal(v, dtype) for v in values.to_pylist()], type=pa.string())
 
 
 def _join(texts: pa.Array, separator: str) -> str:
     as_list = pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts)
-    joined: str = pc.binary_join(as_list, separator)[0].as_py()
+    joined: str = pc.binary_join(as_list, _text(separator))[0].as_py()
     return joined
 
 
@@ -89,7 +94,7 @@ def in_predicate(column: str, values: pa.Array) -> str:
         return f"{ident} = {literals[0].as_py()}"
     if len(literals) <= INLINE_LIMIT:
         return f"{ident} IN ({_join(literals, ', ')})"
-    rows = _join(pc.binary_join_element_wise("(", literals, ")", ""), ", ")
+    rows = _join(pc.binary_join_element_wise(_text("("), literals, _text(")"), _text("")), ", ")
     return f"{ident} IN (SELECT column1 FROM (VALUES {rows}))"
 
 

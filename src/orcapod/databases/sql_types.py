@@ -241,7 +241,8 @@ def from_wire(table: pa.Table, schema: pa.Schema, dialect: Dialect) -> pa.Table:
 
 def _quoted(texts: pa.Array) -> pa.Array:
     escaped = pc.replace_substring(texts.cast(pa.string()), "'", "''")
-    return pc.binary_join_element_wise("'", escaped, "'", "")
+    quote = pa.scalar("'", pa.string())  # typed: inferring a type would load pandas
+    return pc.binary_join_element_wise(quote, escaped, quote, pa.scalar("", pa.string()))
 
 
 def _literals(values: pa.Array, dtype: pa.DataType, dialect: Dialect) -> list[str]:

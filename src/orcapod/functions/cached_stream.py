@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.data import Packet, Tag
 from orcapod.data.conversion import column_to_pylist, schema_to_arrow
@@ -247,11 +248,11 @@ class CachedPodStream(FunctionPodStream):
         target = _answer_schema(pod.output_packet_schema)
         if found is not None:
             index = pc.index_in(distinct, value_set=found.column(INPUT_PACKET_HASH))
-            at = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            at = column_numpy(index.fill_null(-1)).astype(np.int64)
             sources = [SOURCE_PREFIX + k for k in outputs]
             is_output = np.zeros(found.num_rows, dtype=bool)
             for name in sources:
-                is_output |= pc.is_valid(found.column(name)).to_numpy(zero_copy_only=False)
+                is_output |= column_numpy(pc.is_valid(found.column(name)))
             stored = at >= 0
             at = np.where(stored & is_output[np.maximum(at, 0)], at, -1)
             parts.append(_conform(found.select(columns), target))
@@ -421,5 +422,5 @@ def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
 def _contexts(part: pa.Table, rows: np.ndarray) -> list[str]:
     if CONTEXT_KEY not in part.column_names:
         return [DEFAULT_CONTEXT_KEY] * len(rows)
-    values: list[str] = part.column(CONTEXT_KEY).take(pa.array(rows)).to_pylist()
+    values: list[str] = part.column(CONTEXT_KEY).take(pa.array(rows, pa.int64())).to_pylist()
     return values

@@ -544,4 +544,4 @@ def _newest_per_hash(table: pa.Table) -> pa.Table:
     if len(hashes) < 2:
         return table
     changed = pc.not_equal(hashes.slice(1), hashes.slice(0, len(hashes) - 1))
-    return table.filter(pa.concat_arrays([pa.array([True]), changed]))
+    return table.filter(pa.concat_arrays([pa.array([True], pa.bool_()), changed]))

@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.errors import SchemaError
 from orcapod.types.arrays import ArrayType
 
@@ -207,7 +208,7 @@ def arrays_to_arrow(
     n = len(values)
     valid = [i for i, v in enumerate(values) if v is not None]
     checked = [_checked(values[i], array_type, f"{where}, row {i}") for i in valid]
-    mask = None if len(valid) == n else pa.array([v is None for v in values])
+    mask = None if len(valid) == n else pa.array([v is None for v in values], pa.bool_())
     if _fixed_layout(array_type):
         size = array_type.size
         dtype = np.dtype(array_type.dtype)
@@ -250,14 +251,14 @@ def _offsets(lengths: NDArray[np.int64]) -> pa.Array:
 def _numpy(values: pa.Array, dtype: str) -> NDArray[Any]:
     if values.null_count:
         raise SchemaError("an array column holds null values inside an array; arrays have none")
-    out: NDArray[Any] = values.to_numpy(zero_copy_only=False)
+    out: NDArray[Any] = column_numpy(values)
     return out.astype(np.dtype(dtype), copy=False)
 
 
 def _valid_rows(arr: pa.Array) -> NDArray[np.bool_]:
     if arr.null_count == 0:
         return np.ones(len(arr), dtype=np.bool_)
-    mask: NDArray[np.bool_] = arr.is_valid().to_numpy(zero_copy_only=False)
+    mask: NDArray[np.bool_] = column_numpy(arr.is_valid())
     return mask
 
 
@@ -277,10 +278,10 @@ def _chunk_to_arrays(arr: pa.Array) -> list[Any]:
             rows = [row if ok else None for row, ok in zip(rows, valid, strict=True)]
         return rows
     data, shape = storage.flatten()
-    d_offsets = data.offsets.to_numpy()
-    s_offsets = shape.offsets.to_numpy()
+    d_offsets = column_numpy(data.offsets)
+    s_offsets = column_numpy(shape.offsets)
     values = _numpy(data.values, array_type.dtype)
-    dims = shape.values.to_numpy(zero_copy_only=False)
+    dims = column_numpy(shape.values)
     values.flags.writeable = False
     out: list[Any] = []
     for i in range(n):
@@ -395,7 +396,7 @@ def _list_of(values: pa.Array, offsets: pa.Array, mask: pa.Array | None) -> pa.L
 
 def _offsets_of(arr: pa.Array, dtype: type[np.integer[Any]]) -> pa.Array:
     """A fresh copy of a list array's offsets (Arrow takes no null mask with sliced offsets)."""
-    return pa.array(arr.offsets.to_numpy().astype(dtype))
+    return pa.array(column_numpy(arr.offsets).astype(dtype))
 
 
 def to_storage(arr: pa.Array) -> pa.Array:
@@ -447,7 +448,7 @@ def from_storage(arr: pa.Array, array_type: ArrayType, depth: int = 0) -> pa.Arr
     mask = None if arr.null_count == 0 else arr.is_null()
     if _fixed_layout(array_type):
         size = array_type.size
-        lengths = np.diff(arr.offsets.to_numpy().astype(np.int64))
+        lengths = np.diff(column_numpy(arr.offsets).astype(np.int64))
         if np.any(lengths[_valid_rows(arr)] != size):
             raise SchemaError(
                 f"stored arrays do not all have {size} values, the size of {array_type!r}"
@@ -468,11 +469,11 @@ def _dense_values(arr: pa.ListArray, size: int, value_type: pa.DataType) -> pa.A
     """The values of a list array whose valid rows hold ``size`` values each, with ``size``
     zeros for each null row, as ``value_type``."""
     valid = _valid_rows(arr)
-    offsets = arr.offsets.to_numpy().astype(np.int64)
+    offsets = column_numpy(arr.offsets).astype(np.int64)
     values = _reinterpret(arr.values, value_type)
     if valid.all() and offsets[0] == 0 and offsets[-1] == len(values):
         return values
-    raw = values.to_numpy(zero_copy_only=False)
+    raw = column_numpy(values)
     out = np.zeros((len(arr), size), dtype=raw.dtype)
     rows = np.flatnonzero(valid)
     out[rows] = raw[offsets[rows][:, None] + np.arange(size)]

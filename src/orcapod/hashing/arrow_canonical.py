@@ -83,6 +83,7 @@ import pyarrow as pa
 import xxhash
 from numpy.typing import NDArray
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.errors import HashingError, SchemaError
 from orcapod.hashing.arrow_arrays import array_parts, array_type_of, is_array_type
@@ -282,7 +283,7 @@ def _without_arrays(arr: pa.Array, where: str) -> pa.Array:
             values = arr.values.slice(arr.offset * size, len(arr) * size)
         else:
             # a fresh offsets buffer: Arrow takes no null mask with sliced offsets
-            offsets = pa.array(arr.offsets.to_numpy().astype(np.int64))
+            offsets = pa.array(column_numpy(arr.offsets).astype(np.int64))
             values = arr.values
         return pa.LargeListArray.from_arrays(
             offsets, _without_arrays(values, f"{where}[]"), mask=mask
@@ -339,7 +340,7 @@ def _holds_maps(t: pa.DataType) -> bool:
 
 def _list_parts(arr: pa.Array) -> tuple[NDArray[np.int64], pa.Array]:
     """Offsets from 0 (a fresh buffer) and the values they index, of a large_list array."""
-    offsets = arr.offsets.to_numpy()
+    offsets = column_numpy(arr.offsets)
     start, stop = int(offsets[0]), int(offsets[-1])
     return offsets - start, arr.values.slice(start, stop - start)
 
@@ -407,7 +408,7 @@ def _entry_order(parent: NDArray[np.int64], key: pa.Array, where: str) -> NDArra
             return None  # one comparison pass, much cheaper than the sort
         table = pa.table({"map": parent, "key": key})
         indices = pc.sort_indices(table, sort_keys=[("map", "ascending"), ("key", "ascending")])
-        order: NDArray[np.int64] = indices.to_numpy().astype(np.int64)
+        order: NDArray[np.int64] = column_numpy(indices).astype(np.int64)
     else:
         digests = node_rows(_extract(key, where), _KEY_ORDER_SEED)
         order = np.lexsort((digests[1], digests[0], parent)).astype(np.int64)
@@ -425,7 +426,7 @@ def _in_key_order(parent: NDArray[np.int64], key: pa.Array) -> bool:
         descending = pc.or_(
             descending, pc.and_(pc.is_nan(previous), pc.invert(pc.is_nan(following)))
         )
-    down: NDArray[np.bool_] = descending.to_numpy(zero_copy_only=False)
+    down: NDArray[np.bool_] = column_numpy(descending)
     return not bool(np.any(down & (parent[1:] == parent[:-1])))
 
 
@@ -440,7 +441,7 @@ def canonical_column(column: pa.Array | pa.ChunkedArray, where: str) -> Canon:
 def _validity(arr: pa.Array) -> NDArray[np.bool_] | None:
     if arr.null_count == 0:
         return None
-    mask: NDArray[np.bool_] = arr.is_valid().to_numpy(zero_copy_only=False)
+    mask: NDArray[np.bool_] = column_numpy(arr.is_valid())
     return mask
 
 
@@ -469,12 +470,12 @@ def _extract(arr: pa.Array, where: str) -> Canon:
     if pa.types.is_null(t):
         return Canon("null", n, np.zeros(n, dtype=np.bool_) if n else None)
     if pa.types.is_boolean(t):
-        bits = pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+        bits = column_numpy(pc.fill_null(arr, False))
         return Canon("fixed", n, valid, words=bits.astype(np.uint64).reshape(n, 1))
     if pa.types.is_int64(t) or pa.types.is_uint64(t) or pa.types.is_time64(t):
         return Canon("fixed", n, valid, words=_zero_nulls(_fixed_view(arr, np.uint64, 1), valid))
     if pa.types.is_date32(t):
-        days = pc.fill_null(arr.view(pa.int32()), 0).to_numpy(zero_copy_only=False)
+        days = column_numpy(pc.fill_null(arr.view(pa.int32()), 0))
         words = days.astype(np.int64).view(np.uint64).reshape(n, 1)
         return Canon("fixed", n, valid, words=words)
     if pa.types.is_float64(t):
@@ -486,7 +487,7 @@ def _extract(arr: pa.Array, where: str) -> Canon:
     if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
         return _extract_bytes(arr, valid)
     if pa.types.is_large_list(t):
-        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64)
+        lengths = column_numpy(pc.fill_null(pc.list_value_length(arr), 0)).astype(np.int64)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         child = _extract(arr.flatten(), f"{where}[]")

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.data import Packet
 from orcapod.errors import ExecutionError, PacketFunctionError
@@ -157,21 +158,23 @@ class ChunkWork:
         records, which = found
         self._found_rows = len(which)
         packet_ids = records.column(PACKET_ID)
-        has_result = pc.is_valid(packet_ids).to_numpy(False)
+        has_result = column_numpy(pc.is_valid(packet_ids))
         category[which] = np.where(has_result, REUSED, FILTERED)
         novel = np.ones(plan.num_entries, dtype=bool)
         novel[which] = False
         pointing = np.flatnonzero(has_result)
         if len(pointing):
             if stored is None:
-                exist = store.results_exist(packet_ids.take(pa.array(pointing)).combine_chunks())
+                exist = store.results_exist(
+                    packet_ids.take(pa.array(pointing, pa.int64())).combine_chunks()
+                )
             else:
-                exist = stored.results_exist_at(records.column(STORED_ROW).to_numpy()[pointing])
+                exist = stored.results_exist_at(column_numpy(records.column(STORED_ROW))[pointing])
             gone = pointing[~exist]
             if len(gone):
                 novel[which[gone]] = True
                 category[which[gone]] = SKIPPED
-                ids = packet_ids.take(pa.array(gone)).to_pylist()
+                ids = packet_ids.take(pa.array(gone, pa.int64())).to_pylist()
                 self._lost = dict(zip(which[gone].tolist(), ids, strict=True))
                 # their records stay (append-only) and none is written twice: a full check
                 self.records_absent_at = None
@@ -188,7 +191,7 @@ class ChunkWork:
         """Novel entries: one result-cache look-up of their distinct packets."""
         plan, store = self.plan, self.store
         rows = plan.first_rows[novel]
-        codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows))))
+        codes, first = unique_keys(digest_keys(plan.input_digests.take(pa.array(rows, pa.int64()))))
         groups = PacketGroups(novel, codes, len(first))
         distinct = plan.input_hashes(rows[first])
         self.novel, self.codes, self.groups, self.distinct = novel, codes, groups, distinct
@@ -214,7 +217,7 @@ class ChunkWork:
         earlier = np.zeros(len(distinct), dtype=bool)
         if computed_earlier is not None and found.any():  # only what was found can be
             at = np.flatnonzero(found)
-            earlier[at] = computed_earlier(distinct.take(pa.array(at)))
+            earlier[at] = computed_earlier(distinct.take(pa.array(at, pa.int64())))
         outcome[answers.hit & ~forced] = REUSED
         outcome[answers.hit & ~forced & earlier] = COMPUTED
         outcome[answers.filtered & ~forced] = FILTERED
@@ -223,7 +226,7 @@ class ChunkWork:
         for computed in (False, True):
             hits = np.flatnonzero(found & (earlier == computed))
             if len(hits):
-                ids = answers.record_ids.take(pa.array(hits))
+                ids = answers.record_ids.take(pa.array(hits, pa.int64()))
                 parts.append(self.records_for(hits, ids, computed))
         if self.reporter is not None:
             self.settle(novel[outcome[codes] == REUSED], PacketOutcome.REUSED)
@@ -384,7 +387,7 @@ class ChunkWork:
             plan.record_columns,
             plan.entry_ids(rows),
             plan.input_hashes(rows),
-            packet_ids.take(pa.array(owner)),
+            packet_ids.take(pa.array(owner, pa.int64())),
             computed,
         )
 
@@ -430,4 +433,6 @@ class ChunkWork:
         packets = np.asarray(keys, dtype=np.int64)
         rows = self.plan.first_rows[self.groups.first_entries(packets)]
         tags = self.plan.tags(rows, user_only=True)
-        return tags.append_column(INPUT_PACKET_HASH, self.distinct.take(pa.array(packets)))
+        return tags.append_column(
+            INPUT_PACKET_HASH, self.distinct.take(pa.array(packets, pa.int64()))
+        )

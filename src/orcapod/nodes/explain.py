@@ -54,6 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.functions.engine.identify import InputPlan
 from orcapod.functions.identity_store import (
     StoredIdentity,
@@ -285,17 +286,17 @@ def explain_function_node(
     if found is not None:
         records, which = found
         ids = records.column(PACKET_ID).combine_chunks()
-        valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
+        valid = column_numpy(pc.is_valid(ids))
         recorded[which] = True
-        flags = records.column(COMPUTED).to_numpy(zero_copy_only=False).astype(bool)
+        flags = column_numpy(records.column(COMPUTED)).astype(bool)
         pointing = np.flatnonzero(valid)
         if len(pointing):
-            exists = store.results_exist(ids.take(pa.array(pointing)))
+            exists = store.results_exist(ids.take(pa.array(pointing, pa.int64())))
             missing[which[pointing[~exists]]] = True
             keep = pointing[exists & flags[pointing]]
             computed[which[keep]] = True
             for i, pid in zip(
-                which[keep].tolist(), ids.take(pa.array(keep)).to_pylist(), strict=True
+                which[keep].tolist(), ids.take(pa.array(keep, pa.int64())).to_pylist(), strict=True
             ):
                 own_ids[i] = pid
     pending = np.flatnonzero(~recorded | missing)
@@ -330,7 +331,7 @@ def _classify(
         store.record_path,
         PIPELINE_ENTRY_ID,
         plan.entry_keys[entries],
-        lambda: plan.unique_ids.take(pa.array(entries)),
+        lambda: plan.unique_ids.take(pa.array(entries, pa.int64())),
         [ERROR_TYPE, ERROR_MESSAGE],
         id_is_record_id=False,
     )
@@ -468,7 +469,7 @@ def _recorded_tags(
     )
     if table is None:
         return [False] * len(entries)
-    ids = plan.unique_ids.take(pa.array(entries)).to_pylist()
+    ids = plan.unique_ids.take(pa.array(entries, pa.int64())).to_pylist()
     stored: dict[str, set[str]] = defaultdict(set)
     for row in table.to_pylist():
         stored[_key(row, tag_columns)].add(row[PIPELINE_ENTRY_ID])

@@ -174,7 +174,7 @@ class FunctionRun:
 
         _, packet_schema = node.read_stream.output_schema()
         # input hashes are taken per commit (vectorised), not kept as a string per row
-        writer.input_hashes = lambda packets: work.distinct.take(pa.array(packets))
+        writer.input_hashes = lambda packets: work.distinct.take(pa.array(packets, pa.int64()))
         writer.build_records = work.records_for
         writer.on_unstorable = unstorable
         # one by one, a plain function's outputs are kept as values (no packet per row): the

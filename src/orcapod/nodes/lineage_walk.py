@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.databases.scoped import ScopedArrowDatabase
 from orcapod.errors import InputValidationError
@@ -115,7 +116,7 @@ def current_entry_ids(node: Any, where: Mapping[str, Any]) -> set[str]:
             f"columns are {tags}"
         )
     if where:
-        table = table.filter(pa.array(_matching(table, where)))
+        table = table.filter(pa.array(_matching(table, where), pa.bool_()))
     tag_keys, packet_keys = current.read.keys()
     return set(InputPlan.of_table(table, tag_keys, packet_keys).unique_ids.to_pylist())
 
@@ -126,11 +127,11 @@ def _matching(table: pa.Table, where: Mapping[str, Any]) -> np.ndarray:
     for name, value in where.items():
         column = table.column(name)
         if value is None:
-            mask &= pc.is_null(column).to_numpy(zero_copy_only=False)
+            mask &= column_numpy(pc.is_null(column))
             continue
         try:
             equal = pc.fill_null(pc.equal(column, value), False)
-            mask &= equal.to_numpy(zero_copy_only=False)
+            mask &= column_numpy(equal)
         except (pa.ArrowException, TypeError):  # list-valued tags (after a Batch), mixed types
             mask &= np.array([v == value for v in column.to_pylist()], dtype=bool)
     return mask
@@ -345,7 +346,7 @@ class _Walk:
             base = pa.Table.from_pylist([{c: record[c] for c in (*tag_cols, *sys_cols)}])
             digests = [bytes.fromhex(h.partition(":")[2]) for h in hashes]
             candidates = entry_ids(
-                base.take(pa.array(np.zeros(len(digests), dtype=np.int64))),
+                base.take(pa.array(np.zeros(len(digests), dtype=np.int64), pa.int64())),
                 base.column_names,
                 pa.array(digests, pa.binary(16)),
             ).to_pylist()

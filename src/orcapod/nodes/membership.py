@@ -181,4 +181,4 @@ def without_superseded(records: pa.Table, id_column: str, superseded: pa.Array) 
     if records.num_rows == 0 or len(superseded) == 0:
         return records
     dropped = match_keys(string_keys(records.column(id_column)), string_keys(superseded)) >= 0
-    return records.filter(pa.array(~dropped))
+    return records.filter(pa.array(~dropped, pa.bool_()))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.data.conversion import schema_to_arrow
 from orcapod.databases import ArrowDatabase
@@ -101,7 +102,7 @@ class NodeStore:
             self.cache.record_path,
             PACKET_ID,
             keys[first],
-            lambda: packet_ids.take(pa.array(first)),
+            lambda: packet_ids.take(pa.array(first, pa.int64())),
             columns,
         )
         if found is None:
@@ -133,7 +134,7 @@ class NodeStore:
         if found is None:
             return template
         records, which = found
-        has_result = pc.is_valid(records.column(PACKET_ID)).to_numpy(zero_copy_only=False)
+        has_result = column_numpy(pc.is_valid(records.column(PACKET_ID)))
         row_record = _inverse(which, plan.num_entries)[plan.codes]
         rows = np.flatnonzero(row_record >= 0)
         rows = rows[has_result[row_record[rows]]]
@@ -148,13 +149,13 @@ class NodeStore:
         results, result_at = got
         ok = np.flatnonzero(result_at >= 0)
         rows, at = rows[ok], pa.array(result_at[ok])
-        record_at = record_at.take(pa.array(ok))
+        record_at = record_at.take(pa.array(ok, pa.int64()))
         return output_rows(
             plan,
             rows,
             (results, at),
             outputs,
-            packet_ids.take(pa.array(ok)),
+            packet_ids.take(pa.array(ok, pa.int64())),
             records.column(COMPUTED).take(record_at),
             template.schema,
         )
@@ -165,18 +166,18 @@ class NodeStore:
         if found is None:
             return None
         records, which = found
-        keep = np.flatnonzero(pc.is_valid(records.column(PACKET_ID)).to_numpy(False))
+        keep = np.flatnonzero(column_numpy(pc.is_valid(records.column(PACKET_ID))))
         keep = keep[np.argsort(which[keep], kind="stable")]  # entries are in input order
         if len(keep) == 0:
             return None
-        records = records.take(pa.array(keep))
+        records = records.take(pa.array(keep, pa.int64()))
         got = self.results(records.column(PACKET_ID).combine_chunks(), None)
         if got is None:
             return None
         results, result_at = got
         ok = np.flatnonzero(result_at >= 0)
-        records = records.take(pa.array(ok))
-        result_part = results.take(pa.array(result_at[ok]))
+        records = records.take(pa.array(ok, pa.int64()))
+        result_part = results.take(pa.array(result_at[ok], pa.int64()))
         result_part = result_part.drop_columns([PACKET_ID, INPUT_PACKET_HASH])
         records = records.drop_columns(
             [c for c in records.column_names if c in set(result_part.column_names)]
@@ -227,7 +228,7 @@ class NodeStore:
                 self.record_path,
                 PIPELINE_ENTRY_ID,
                 plan.entry_keys[entries],
-                lambda: plan.unique_ids.take(pa.array(entries)),
+                lambda: plan.unique_ids.take(pa.array(entries, pa.int64())),
                 None,
                 id_is_record_id=False,
             )
@@ -241,10 +242,10 @@ class NodeStore:
             )
             return empty.drop_columns([FAILURE_ID])
         table, which = stored
-        stamps = table.column(ERROR_TIME).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        stamps = column_numpy(table.column(ERROR_TIME).cast(pa.int64()))
         order = np.lexsort((-stamps, which))  # by entry (input order), newest first
         latest = order[np.r_[True, which[order][1:] != which[order][:-1]]]
-        table = table.take(pa.array(latest))
+        table = table.take(pa.array(latest, pa.int64()))
         return table.drop_columns([c for c in (FAILURE_ID,) if c in table.column_names])
 
 

@@ -152,7 +152,7 @@ def fetch_matching(
     if len(found) == 0:
         return None
     if len(found) < table.num_rows:
-        table = table.take(pa.array(found))
+        table = table.take(pa.array(found, pa.int64()))
     return table, which[found]
 
 

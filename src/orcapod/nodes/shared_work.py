@@ -107,13 +107,15 @@ def compute_shared(
     def buckets_of() -> tuple[list[str], np.ndarray]:  # (names, bucket of each miss)
         nonlocal sorted_keys
         if sorted_keys is None:
-            hashes = work.distinct.take(pa.array(misses))
+            hashes = work.distinct.take(pa.array(misses, pa.int64()))
             sorted_keys = bucket_index(hashes, work.plan.num_entries)
         return sorted_keys
 
     # the buckets of the input's first two missing packets are claimed before those are
     # timed: a process starting meanwhile finds the claim and joins instead of timing them too
-    first, _ = bucket_index(work.distinct.take(pa.array(misses[:2])), work.plan.num_entries)
+    first, _ = bucket_index(
+        work.distinct.take(pa.array(misses[:2], pa.int64())), work.plan.num_entries
+    )
     held = book.claim(first)
     assert book.latest is not None
     done = np.zeros(len(misses), dtype=bool)
@@ -164,7 +166,9 @@ def compute_shared(
     constraints = work.constraints()
 
     def look_up(items: np.ndarray) -> Answers:  # a read only: runs in the claiming thread
-        return lookup(work.store.cache, work.distinct.take(pa.array(items)), constraints)
+        return lookup(
+            work.store.cache, work.distinct.take(pa.array(items, pa.int64())), constraints
+        )
 
     def elsewhere(items: np.ndarray, answers: Answers | None = None) -> np.ndarray:
         return _stored_elsewhere(
@@ -247,6 +251,6 @@ def _stored_elsewhere(
         assert work.groups is not None
         work.settle(work.groups.members(items[answers.hit])[0], PacketOutcome.REUSED)
         work.settle(work.groups.members(items[answers.filtered])[0], PacketOutcome.FILTERED)
-    ids = answers.record_ids.take(pa.array(np.flatnonzero(found)))
+    ids = answers.record_ids.take(pa.array(np.flatnonzero(found), pa.int64()))
     writer.add_records(work.records_for(items[found], ids, False))  # (in the next commit)
     return items[~found]

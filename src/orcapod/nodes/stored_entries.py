@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.databases.id_index import hash_ids
 from orcapod.functions.engine.identify import InputPlan
@@ -123,10 +124,10 @@ class StoredEntries:
                 self._all_exist = True
                 self._noted = note
                 return self._exists[rows]
-            pointing = np.flatnonzero(pc.is_valid(self._packet_ids).to_numpy(False))
+            pointing = np.flatnonzero(column_numpy(pc.is_valid(self._packet_ids)))
             self._exists = np.zeros(len(self._packet_ids), dtype=bool)
             if len(pointing):
-                ids = self._packet_ids.take(pa.array(pointing))
+                ids = self._packet_ids.take(pa.array(pointing, pa.int64()))
                 self._exists[pointing] = self.results_exist(ids)
             unchanged = results.database.table_token(results.record_path) == results_token
             self._all_exist = bool(self._exists[pointing].all())

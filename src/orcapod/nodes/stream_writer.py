@@ -278,17 +278,17 @@ class StreamWriter:
         parts: list[pa.Array] = []
         order: list[np.ndarray] = []
         for chunk, at, local in self._split(packets):
-            parts.append(chunk.distinct.take(pa.array(local)))
+            parts.append(chunk.distinct.take(pa.array(local, pa.int64())))
             order.append(at)
         if len(parts) == 1:
             return parts[0]
         # back into the order of ``packets``
         joined = pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
-        return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+        return joined.take(pa.array(np.argsort(np.concatenate(order), kind="stable"), pa.int64()))
 
     def _build_records(self, packets: np.ndarray, ids: pa.Array, computed: bool) -> pa.Table:
         parts = [
-            chunk.records_for(local, ids.take(pa.array(at)), computed)
+            chunk.records_for(local, ids.take(pa.array(at, pa.int64())), computed)
             for chunk, at, local in self._split(packets)
         ]
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
@@ -303,7 +303,7 @@ class StreamWriter:
 
     def _keep(self, packets: list[int], table: pa.Table) -> None:
         for chunk, at, local in self._split(np.asarray(packets, dtype=np.int64)):
-            chunk.keep(local, table.take(pa.array(at)), self._keep_columns)
+            chunk.keep(local, table.take(pa.array(at, pa.int64())), self._keep_columns)
 
     def _absent_at(self) -> None:
         """The writer's rows were verified absent at the earliest version of their chunks."""

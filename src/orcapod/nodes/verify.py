@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.data import Packet
 from orcapod.data.conversion import column_to_pylist
 from orcapod.errors import InputValidationError
@@ -155,7 +156,7 @@ def _select(
                 )
             part = np.ones(n, dtype=bool)
             for column, value in one.items():
-                part &= pc.equal(table.column(column), value).to_numpy(zero_copy_only=False)
+                part &= column_numpy(pc.equal(table.column(column), value))
             mask |= part
         return np.flatnonzero(mask)
     fraction = 0.01 if sample is None else float(sample)
@@ -196,14 +197,14 @@ def verify_function_node(
     if found is not None:
         records, which = found
         ids = records.column(PACKET_ID).combine_chunks()
-        valid = np.flatnonzero(pc.is_valid(ids).to_numpy(zero_copy_only=False))
+        valid = np.flatnonzero(column_numpy(pc.is_valid(ids)))
         if len(valid):
-            got = store.results(ids.take(pa.array(valid)), outputs)
+            got = store.results(ids.take(pa.array(valid, pa.int64())), outputs)
             if got is not None:
                 results, at = got
                 ok = np.flatnonzero(at >= 0)
                 checked_entries = which[valid[ok]]
-                taken = results.take(pa.array(at[ok]))
+                taken = results.take(pa.array(at[ok], pa.int64()))
                 stored_values = {
                     c: column_to_pylist(taken.column(c), store.output_schema[c]) for c in outputs
                 }

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.errors import InputValidationError
 from orcapod.operators.base import InputInfo, Operator
@@ -76,7 +77,7 @@ def _changes(sorted_key: pa.Array) -> np.ndarray:
     a, b = sorted_key.slice(0, len(sorted_key) - 1), sorted_key.slice(1)
     a_null, b_null = pc.is_null(a), pc.is_null(b)
     equal = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(a_null, b_null))
-    return np.asarray(pc.invert(equal).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(column_numpy(pc.invert(equal)), dtype=bool)
 
 
 class GroupBy(Operator):

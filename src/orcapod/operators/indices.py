@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.data.conversion import python_to_arrow_type
 from orcapod.data.value_types import strip_optional
@@ -74,7 +75,7 @@ def _sorted_positions(table: pa.Table, sizes: Sequence[int]) -> list[pa.Array]:
     cols = [table.column(_idx_name(k)).combine_chunks() for k in range(len(sizes))]
     if table.num_rows == 0:
         return [pa.array([], pa.int64()) for _ in sizes]
-    first = cols[0].to_numpy(zero_copy_only=False)
+    first = column_numpy(cols[0])
     if len(first) <= sizes[0] and not np.any(np.bincount(first, minlength=sizes[0]) > 1):
         # every row of the first input matched at most once (the common 1:1 / n:1 join):
         # a counting sort by its positions is O(n), no comparison sort needed
@@ -89,7 +90,7 @@ def _sorted_positions(table: pa.Table, sizes: Sequence[int]) -> list[pa.Array]:
         key = np.zeros(table.num_rows, dtype=np.int64)
         for col, size in zip(cols, sizes, strict=True):
             key *= max(size, 1)
-            key += col.to_numpy(zero_copy_only=False)
+            key += column_numpy(col)
         order = pa.array(np.argsort(key))  # keys are unique: no stability needed
     else:
         order = pc.sort_indices(
@@ -164,7 +165,7 @@ def semi_join_indices(
     right_table = pa.table({k: right[k] for k in names})
     matched = left_table.join(right_table, keys=names, join_type="left semi", use_threads=True)
     positions = matched.column(_idx_name(0)).combine_chunks()
-    return pa.array(np.sort(positions.to_numpy(zero_copy_only=False)))
+    return pa.array(np.sort(column_numpy(positions)))
 
 
 def is_identity(positions: pa.Array, size: int) -> bool:
@@ -173,7 +174,7 @@ def is_identity(positions: pa.Array, size: int) -> bool:
         return False
     if size == 0:
         return True
-    values = positions.to_numpy(zero_copy_only=False)
+    values = column_numpy(positions)
     return bool(values[0] == 0 and values[-1] == size - 1 and np.all(np.diff(values) == 1))
 
 

@@ -44,7 +44,7 @@ def _pairs_to_lists(first: pa.Array, second: pa.Array) -> pa.Array:
     interleave = np.empty(2 * n, dtype=np.int64)
     interleave[0::2] = np.arange(n)
     interleave[1::2] = np.arange(n) + n
-    values = pa.concat_arrays([first, second]).take(pa.array(interleave))
+    values = pa.concat_arrays([first, second]).take(pa.array(interleave, pa.int64()))
     offsets = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int64))
     return pa.LargeListArray.from_arrays(offsets, values)
 

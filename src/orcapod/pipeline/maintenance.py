@@ -229,7 +229,7 @@ def recompute_rows(pipeline: Any, label: str, where: Mapping[str, Any]) -> Forgo
     records = tables.records.read()
     if records is None:
         return Forgotten()
-    mask = pa.array([True] * records.num_rows)
+    mask = pa.array([True] * records.num_rows, pa.bool_())
     for column, wanted in where.items():
         if column not in records.column_names or column.startswith("_"):
             tags = [c for c in records.column_names if not c.startswith("_")]

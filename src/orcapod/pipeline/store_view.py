@@ -57,6 +57,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod.databases import ArrowDatabase, DeltaTableDatabase
 from orcapod.errors import NodeNotFoundError, PipelineError
 from orcapod.nodes.membership import superseded_entries, without_superseded
@@ -426,8 +427,8 @@ def _current(records: pa.Table, node: NodeInfo) -> pa.Table:
     indexed = records.append_column("__row", pa.array(range(records.num_rows), pa.int64()))
     ordered = indexed.sort_by([(_RECORDED_AT, "descending")])
     newest = ordered.group_by(keys, use_threads=False).aggregate([("__row", "first")])
-    rows = np.sort(newest.column("__row_first").to_numpy())
-    return records.take(pa.array(rows))
+    rows = np.sort(column_numpy(newest.column("__row_first")))
+    return records.take(pa.array(rows, pa.int64()))
 
 
 def _with_results(records: pa.Table, results: pa.Table) -> pa.Table:

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.contexts import DataContext, resolve_context_key
 from orcapod.data.conversion import arrow_to_python_type, column_to_pylist, table_schema
@@ -74,7 +75,7 @@ def _all_distinct(column: pa.ChunkedArray) -> bool:
     """Are the (non-null) values distinct? Integers: increasing values need no hash set (the
     usual row-number ids), any others are sorted; other types use Arrow's distinct count."""
     if pa.types.is_integer(column.type):
-        values = column.to_numpy()
+        values = column_numpy(column)
         if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
             return True
         values = np.sort(values)

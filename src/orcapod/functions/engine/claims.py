@@ -95,6 +95,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.databases import ArrowDatabase
 from orcapod.functions.engine.claim_logs import ClaimLog, ClaimRow, claim_log
@@ -121,7 +122,7 @@ def bucket_index(input_hashes: pa.Array, num_distinct: int) -> tuple[list[str], 
     order = sorted(range(len(names)), key=names.__getitem__)
     place = np.empty(len(names), dtype=np.int64)
     place[order] = np.arange(len(names))
-    which = place[encoded.indices.to_numpy(zero_copy_only=False)]
+    which = place[column_numpy(encoded.indices)]
     return [names[i] for i in order], which
 
 

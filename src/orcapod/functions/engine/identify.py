@@ -160,7 +160,7 @@ class InputPlan:
     @property
     def entry_keys(self) -> np.ndarray:
         """Keys of the distinct entries (aligned with ``first_rows``)."""
-        return digest_keys(self.entry_digests.take(pa.array(self.first_rows)))
+        return digest_keys(self.entry_digests.take(pa.array(self.first_rows, pa.int64())))
 
     @property
     def unique_ids(self) -> pa.Array:
@@ -208,7 +208,7 @@ class InputPlan:
         names = [c for c in self.packet_columns if c in packet_schema]
         schema = packet_schema.select(*names)
         for start in range(0, len(rows), _SLICE_ROWS):
-            part = pa.array(rows[start : start + _SLICE_ROWS])
+            part = pa.array(rows[start : start + _SLICE_ROWS], pa.int64())
             sub = self.table.select(names).take(part)
             yield {c: column_to_pylist(sub.column(c), schema[c]) for c in names}, len(part)
 

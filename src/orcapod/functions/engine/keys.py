@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.databases.id_index import IdHashIndex, fixed_hex_tail
 from orcapod.errors import DatabaseError
@@ -114,7 +115,7 @@ def unique_keys_ordered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     inverse[order] = np.cumsum(new) - 1
     if not np.array_equal(keys[first[inverse], 1], keys[:, 1]):  # a lane-0 collision
         encoded = pc.dictionary_encode(keys_to_binary(keys))
-        inverse = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        inverse = column_numpy(encoded.indices).astype(np.int64)
         first = np.full(len(encoded.dictionary), n, dtype=np.int64)
         np.minimum.at(first, inverse, np.arange(n, dtype=np.int64))
     # renumber distinct values in order of first appearance
@@ -136,7 +137,7 @@ def match_keys(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     lane0 = reference[order, 0]
     if len(lane0) > 1 and not np.all(lane0[1:] != lane0[:-1]):
         exact = pc.index_in(keys_to_binary(query), value_set=keys_to_binary(reference))
-        return exact.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return column_numpy(exact.fill_null(-1)).astype(np.int64)
     query_order = np.argsort(query[:, 0])  # sorted probes: searchsorted stays in cache
     probes = query[query_order]
     at = np.minimum(np.searchsorted(lane0, probes[:, 0]), len(lane0) - 1)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from orcapod._arrow_without_pandas import column_numpy
 from orcapod._lazy import pc
 from orcapod.functions.result_cache import ResultCache
 from orcapod.types.columns import INPUT_PACKET_HASH, RECORD_ID, source_column
@@ -48,7 +49,7 @@ def lookup(cache: ResultCache, hashes: pa.Array, constraints: Mapping[str, Any])
         none = np.zeros(n, dtype=bool)
         return Answers(pa.nulls(n, pa.large_string()), none, none.copy())
     at = pc.index_in(hashes, value_set=found.column(INPUT_PACKET_HASH).combine_chunks())
-    known = pc.is_valid(at).to_numpy(zero_copy_only=False)
+    known = column_numpy(pc.is_valid(at))
     # a filtered result is a stored row whose every output source column is null
     if sources:
         stored = pc.is_valid(found.column(sources[0]))
@@ -56,7 +57,7 @@ def lookup(cache: ResultCache, hashes: pa.Array, constraints: Mapping[str, Any])
             stored = pc.or_(stored, pc.is_valid(found.column(name)))
     else:
         stored = pa.array(np.zeros(found.num_rows, dtype=bool))
-    is_output = pc.fill_null(pc.take(stored, at), False).to_numpy(zero_copy_only=False)
+    is_output = column_numpy(pc.fill_null(pc.take(stored, at), False))
     ids = pc.take(found.column(RECORD_ID), at).combine_chunks().cast(pa.large_string())
     ids = pc.if_else(pa.array(is_output), ids, pa.scalar(None, pa.large_string()))
     return Answers(ids, is_output, known & ~is_output)

@@ -1,0 +1,134 @@
+"""Arrow work without importing pandas, which costs ~0.3 s of CPU per process.
+
+pyarrow imports pandas, when it is installed, the first time it converts Python values to
+Arrow (``pa.array``, ``pa.scalar``): it checks whether the values are pandas objects. It
+also imports pandas the first time it turns an Arrow array into numpy (``to_numpy``), to
+learn pandas' missing-value markers. Neither needs pandas unless the values are pandas
+objects, and orcapod's own runs never use pandas: a process that runs a pipeline would pay
+~0.3 s of CPU, more than the rest of its start-up, for nothing (four processes sharing a
+node on two cores pay it four times over). Two things avoid it:
+
+* ``defer_pandas_import()`` (called when orcapod is imported) answers pyarrow's check
+  "is pandas there?" with "no" while pandas is not imported yet, and arranges for the
+  answer to change the moment anything imports pandas: a finder on ``sys.meta_path`` sees
+  that import, lets it run, then asks pyarrow again (``_pandas_api.compat``, which imports
+  pyarrow's pandas support). As no pandas object can exist before pandas is imported, the
+  answer "no" is true while it stands, so pyarrow treats pandas objects exactly as before.
+  If pandas is already imported, or pyarrow no longer has the check this relies on, nothing
+  is changed (pandas is then imported as usual, which is slower but not different).
+* ``column_numpy(column)`` is ``to_numpy()`` for the columns orcapod reads as numpy
+  (integers, floats, timestamps without nulls): it takes the values' buffers directly
+  (DLPack, no copy) and falls back to ``to_numpy()`` for anything else.
+
+The check is answered while pandas cannot be imported by the answering thread only (other
+threads import as usual), so no import anywhere fails because of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["column_numpy", "defer_pandas_import"]
+
+_PANDAS = "pandas"
+
+
+class _RefusePandas:  # a finder on sys.meta_path
+    """Refuses ``import pandas`` in one thread, for the moment pyarrow is asked."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname == _PANDAS and threading.get_ident() == self.thread:
+            raise ImportError("pandas is not imported yet (pyarrow's check is answered 'no')")
+        return None
+
+
+class _TellPyarrowAfterPandas:  # a finder on sys.meta_path
+    """When pandas is imported, lets the import run, then tells pyarrow that pandas is there."""
+
+    def __init__(self, pandas_api: Any) -> None:
+        self.pandas_api = pandas_api
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != _PANDAS:
+            return None
+        sys.meta_path.remove(self)  # once: pandas is imported once per process
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        run_module = loader.exec_module
+        pandas_api = self.pandas_api
+
+        def exec_module(module: ModuleType) -> None:
+            run_module(module)
+            pandas_api.compat  # noqa: B018 - asking imports pyarrow's pandas support
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def defer_pandas_import() -> None:
+    """Keep pyarrow from importing pandas until something else does (module docstring)."""
+    pandas_api = getattr(pa.lib, "_pandas_api", None)
+    if _PANDAS in sys.modules or pandas_api is None or not hasattr(type(pandas_api), "compat"):
+        return
+    if any(isinstance(finder, _TellPyarrowAfterPandas) for finder in sys.meta_path):
+        return  # done already (orcapod imported again, e.g. after a module reload)
+    refuse = _RefusePandas()
+    sys.meta_path.insert(0, refuse)
+    try:
+        asked = pandas_api.have_pandas
+    finally:
+        sys.meta_path.remove(refuse)
+    if not asked:
+        sys.meta_path.insert(0, _TellPyarrowAfterPandas(pandas_api))
+
+
+def column_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """``column.to_numpy(zero_copy_only=False)`` that does not import pandas for booleans,
+    integers, floats, timestamps and durations without nulls (numbers are read in place
+    where the column is one chunk, so the result may be read-only); any other column is
+    converted by ``to_numpy``."""
+    kind = column.type
+    if column.null_count or not (
+        pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_duration(kind)
+    ):
+        return column.to_numpy(zero_copy_only=False)
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not chunks:
+        return column.to_numpy(zero_copy_only=False)
+    parts = [_chunk_numpy(chunk) for chunk in chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _chunk_numpy(chunk: pa.Array) -> np.ndarray[Any, Any]:
+    kind = chunk.type
+    if pa.types.is_boolean(kind):  # one bit a value, least significant first
+        if not len(chunk):
+            return np.zeros(0, dtype=np.bool_)
+        bits = np.unpackbits(np.frombuffer(chunk.buffers()[1], np.uint8), bitorder="little")
+        return bits[chunk.offset : chunk.offset + len(chunk)].view(np.bool_)
+    if pa.types.is_timestamp(kind) or pa.types.is_duration(kind):
+        unit = "datetime64" if pa.types.is_timestamp(kind) else "timedelta64"
+        return np.from_dlpack(chunk.view(pa.int64())).view(f"{unit}[{kind.unit}]")
+    return np.from_dlpack(chunk)
