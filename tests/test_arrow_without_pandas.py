@@ -97,6 +97,7 @@ COLUMNS = [
     pa.chunked_array([pa.array([1, 2], pa.uint8()), pa.array([3], pa.uint8())]),
     pa.array([datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)], pa.timestamp("us", tz="UTC")),
     pa.array([datetime.timedelta(seconds=3)], pa.duration("ms")),
+    pa.array([0, 10**12, 2 * 10**12], pa.timestamp("ns"))[1:],
     pa.array([], pa.bool_()),
     pa.array([], pa.int64()),
     pa.array([1, None], pa.int64()),
