@@ -93,7 +93,7 @@ def storage_options(endpoint: str) -> dict[str, str]:
 def phase(n: int, store: str, endpoint: str | None) -> dict[str, Any]:
     """One run of the node over rows 0..n in this (fresh) process."""
     values = np.arange(n, dtype=np.int64)
-    table = pa.table({"id": values, "x": values})  # (imports pandas: not timed)
+    table = pa.table({"id": values, "x": values})  # (data generation: not timed)
     start = time.perf_counter()
     src = ArrowTableSource(table, tag_columns=["id"], source_id="bench", record_id_column="id")
     options = None if endpoint is None else storage_options(endpoint)

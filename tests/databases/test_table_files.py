@@ -65,7 +65,8 @@ def test_on_s3_a_data_file_of_known_size_is_read_without_a_head(s3_server: Any) 
         return got, s3_server.since(before)
 
     plain = TableFiles.for_table(f"s3://{bucket}/t", filesystem)
-    sized = TableFiles.for_table(f"s3://{bucket}/t", filesystem)
+    objects = object_store_of(f"s3://{bucket}", s3_server.options)
+    sized = TableFiles.for_table(f"s3://{bucket}/t", filesystem, objects)
     assert plain is not None and sized is not None
     sized.know_sizes(lambda name: size if name == "data.parquet" else None)
     got, requests = reads(sized)

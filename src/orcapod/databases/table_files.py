@@ -15,22 +15,26 @@ Reads of several files on object storage run concurrently (``TableFiles.map``, u
 it decodes), so a read of several sidecars costs about one request's latency, not one per
 file. Locally they run one after the other (page-cache reads).
 
-A data file on object storage whose size the table's snapshot gives (``know_sizes``) is read
-through a ``pyarrow.dataset`` fragment told that size, so its footer is fetched by one ranged
-GET; ``open_input_file`` would first ask the object's size with a HEAD (one request more per
-file read, about a tenth of a 4-process shared run's requests). Everything else on S3 (reads
-of sidecars and notes, whose sizes nothing records, writes, listings, existence checks, the
-store's bucket check) goes through ``obstore`` (``object_store_of``: the client deltalake's
-own storage layer is built on, configured from the same options): its GET of a whole object
-or a range is one request where pyarrow's client makes two (a HEAD first), 3 of the ~62
-requests of a small incremental run, and its client is set up in ~10 ms where pyarrow's
-takes ~30 ms (the AWS SDK's start), which a run that reads no data file then never pays:
-pyarrow's client is made on first use (``filesystem_of`` gives what makes it). Its "no such
-file" is believed; any other failure (credentials only pyarrow's client looks for, say)
-hands the table's files to pyarrow's client from then on. Decision: options that obstore
-accepts but pyarrow rejects are reported when pyarrow's client is first made, not when the
-store is (both read the same settings; obstore rejecting them makes pyarrow's client at once,
-for the bucket check).
+A data file on object storage whose size the table's snapshot gives (``know_sizes``) is opened
+as parquet over ranged GETs of that size (``_SizedObject``, through obstore), so its footer is
+fetched by one ranged GET and its column chunks by one more (pyarrow's pre-buffering joins
+them); ``open_input_file`` would first ask the object's size with a HEAD (one request more per
+file read, about a tenth of a 4-process shared run's requests). Decision: not through a
+``pyarrow.dataset`` fragment told the size, which saves the HEAD as well, because importing
+``pyarrow.dataset`` imports pandas (~0.3 s of CPU in every process reading a data file).
+
+Everything else on S3 (reads of sidecars and notes, whose sizes nothing records, writes,
+listings, existence checks, the store's bucket check) goes through ``obstore``
+(``object_store_of``: the client deltalake's own storage layer is built on, configured from the
+same options): its GET of a whole object or a range is one request where pyarrow's client makes
+two (a HEAD first), 3 of the ~62 requests of a small incremental run, and its client is set up
+in ~10 ms where pyarrow's takes ~30 ms (the AWS SDK's start), which a run that reads no data
+file then never pays: pyarrow's client is made on first use (``filesystem_of`` gives what makes
+it). Its "no such file" is believed; any other failure (credentials only pyarrow's client looks
+for, say) hands the table's files to pyarrow's client from then on. Decision: options that
+obstore accepts but pyarrow rejects are reported when pyarrow's client is first made, not when
+the store is (both read the same settings; obstore rejecting them makes pyarrow's client at
+once, for the bucket check).
 
 Writes replace a whole file atomically: locally through a temporary file and a rename, on
 object storage by one PUT (an object is visible only once complete).
@@ -57,14 +61,12 @@ if TYPE_CHECKING:
     import obstore
     import obstore.exceptions as obstore_errors
     import obstore.store as obstores
-    import pyarrow.dataset as pads
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 else:
     obstore = lazy_module("obstore")
     obstore_errors = lazy_module("obstore.exceptions")
     obstores = lazy_module("obstore.store")
-    pads = lazy_module("pyarrow.dataset")
     pafs = lazy_module("pyarrow.fs")
     pq = lazy_module("pyarrow.parquet")
 
@@ -106,7 +108,6 @@ class TableFiles:
         self._footers: dict[str, pq.FileMetaData] = {}
         #: data file name -> its size (None: unknown), from the table's snapshot
         self._size_of: Callable[[str], int | None] = lambda name: None
-        self._fragments: dict[str, pads.ParquetFileFragment] = {}
 
     @functools.cached_property
     def _fs(self) -> pafs.FileSystem:
@@ -331,23 +332,29 @@ class TableFiles:
         known); on object storage a data file of known size is read without a HEAD."""
         self._size_of = size_of
 
-    def _fragment(self, file: str) -> pads.ParquetFileFragment | None:
-        """On object storage, ``file`` as a dataset fragment of its known size (its footer
-        parsed once per process, as in ``_parquet``); None: local, or its size is unknown."""
-        if self._local:
+    def _sized(self, file: str) -> pq.ParquetFile | None:
+        """On object storage served by obstore, ``file`` opened as parquet at its known size
+        (module docstring; its footer parsed once per process, as in ``_parquet``); None:
+        local, no obstore, or its size is unknown."""
+        if self._local or self._objects is None:
             return None
-        fragment = self._fragments.get(file)
-        if fragment is None:
-            name = self.name_of(file)
-            size = None if name is None else self._size_of(name)
-            if size is None:
-                return None
-            if len(self._fragments) >= _FOOTERS:
-                self._fragments.clear()
-            fragment = self._fragments[file] = pads.ParquetFileFormat().make_fragment(
-                file.removeprefix("s3://"), filesystem=self._fs, file_size=size
-            )
-        return fragment
+        name = self.name_of(file)
+        size = None if name is None else self._size_of(name)
+        if size is None:
+            return None
+        path = file.removeprefix("s3://")
+        sized = _SizedObject(functools.partial(self._object_range, path), size)
+        return self._parquet(file, sized, pre_buffer=True)
+
+    def _object_range(self, path: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the object at ``path`` from ``offset``: one ranged GET."""
+        answered, data = self._get(path, (offset, length))
+        if not answered:  # obstore failed: pyarrow's client serves the table from now on
+            with self._fs.open_input_file(path) as handle:
+                return bytes(handle.read_at(length, offset))
+        if data is None:
+            raise FileNotFoundError(f"{self._uri}: no object {path}")
+        return data
 
     def read_column(self, file: str, column: str) -> pa.ChunkedArray | None:
         """``column`` of the parquet data file ``file`` (as deltalake lists it); None when the
@@ -360,11 +367,10 @@ class TableFiles:
         it)."""
         path = file if self._local else file.removeprefix("s3://")
         try:
-            fragment = self._fragment(file)
-            if fragment is not None:
-                schema = fragment.physical_schema
-                present = [c for c in columns if schema.get_field_index(c) >= 0]
-                return fragment.to_table(columns=present, use_threads=False)
+            sized = self._sized(file)
+            if sized is not None:
+                present = [c for c in columns if sized.schema_arrow.get_field_index(c) >= 0]
+                return sized.read(columns=present, use_threads=False)
             with self._fs.open_input_file(path) as handle:
                 parquet = pq.ParquetFile(handle)
                 present = [c for c in columns if parquet.schema_arrow.get_field_index(c) >= 0]
@@ -425,15 +431,14 @@ class TableFiles:
     ) -> Iterator[tuple[pq.FileMetaData, pa.Schema, Callable[[Sequence[int]], pa.Table]]]:
         """``file``'s footer, schema and a reader of chosen row groups (every column), while
         the file is open (on object storage without a HEAD when its size is known)."""
-        fragment = self._fragment(file)
-        if fragment is not None:
-            chosen = fragment
+        sized = self._sized(file)
+        if sized is not None:
+            known = sized
 
-            def read_fragment(groups: Sequence[int]) -> pa.Table:
-                part = chosen.subset(row_group_ids=list(groups))
-                return part.to_table(use_threads=False)
+            def read_sized(groups: Sequence[int]) -> pa.Table:
+                return known.read_row_groups(list(groups), use_threads=False)
 
-            yield fragment.metadata, fragment.physical_schema, read_fragment
+            yield known.metadata, known.schema_arrow, read_sized
             return
         path = file if self._local else file.removeprefix("s3://")
         with self._fs.open_input_file(path) as handle:
@@ -444,11 +449,11 @@ class TableFiles:
 
             yield parquet.metadata, parquet.schema_arrow, read_file
 
-    def _parquet(self, file: str, handle: Any) -> pq.ParquetFile:
+    def _parquet(self, file: str, handle: Any, pre_buffer: bool = False) -> pq.ParquetFile:
         """``file`` opened as parquet, its footer parsed once per process (data files are
         immutable; at most ``_FOOTERS`` footers are kept per table)."""
         footer = self._footers.get(file)
-        parquet = pq.ParquetFile(handle, metadata=footer)
+        parquet = pq.ParquetFile(handle, metadata=footer, pre_buffer=pre_buffer)
         if footer is None:
             if len(self._footers) >= _FOOTERS:
                 self._footers.clear()
@@ -470,3 +475,42 @@ def _ns(when: dt.datetime) -> int:
 def _not_found(err: Exception) -> bool:
     text = str(err)
     return "NoSuchKey" in text or "does not exist" in text or "404" in text
+
+
+class _SizedObject:
+    """A read-only file of known ``size`` whose bytes come from ``read_at(offset, length)``
+    (one ranged GET each): what pyarrow reads a parquet file through, asking no HEAD."""
+
+    def __init__(self, read_at: Callable[[int, int], bytes], size: int) -> None:
+        self._read_at = read_at
+        self._size = size
+        self._at = 0
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}[whence]
+        self._at = base + offset
+        return self._at
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._at + size)
+        if end <= self._at:
+            return b""
+        data = self._read_at(self._at, end - self._at)
+        self._at += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
