@@ -2,6 +2,7 @@
 treats pandas objects as pandas objects once pandas is imported."""
 
 import datetime
+import json
 import subprocess
 import sys
 import textwrap
@@ -26,15 +27,18 @@ def _run(code: str, *args: str) -> str:
 
 
 RUN_WITHOUT_PANDAS = """
+import json
 import sys
-from pathlib import Path
 import orcapod as op
 from orcapod.databases import DeltaTableDatabase
 from orcapod.nodes import FunctionNode
 from orcapod.sources import DictSource
 from orcapod.types import WorkClaims
 
-store = Path(sys.argv[1])
+base, options = sys.argv[1], json.loads(sys.argv[2]) or None
+
+def store(name):
+    return DeltaTableDatabase(f"{base}/{name}", storage_options=options)
 
 @op.function_pod(output_keys=["scaled", "label"])
 def scale(x: int, weight: float) -> tuple[float, str]:
@@ -43,13 +47,13 @@ def scale(x: int, weight: float) -> tuple[float, str]:
 rows = [{"id": i, "x": i, "weight": 0.5} for i in range(40)]
 source = DictSource(rows, tag_columns=["id"], source_id="numbers", record_id_column="id")
 # one process sharing its work through claims (every call counted as long work)
-node = FunctionNode(scale.pod, source, DeltaTableDatabase(store / "shared"))
+node = FunctionNode(scale.pod, source, store("shared"))
 node.work_claims = WorkClaims(lease_seconds=5, min_work_seconds=0.0, poll_seconds=0.05)
 node.run()
 assert node.as_table().num_rows == 40
 # a pipeline, run twice (the second run reuses every result)
 for _ in range(2):
-    pipeline = op.Pipeline("numbers", DeltaTableDatabase(store / "pipeline"))
+    pipeline = op.Pipeline("numbers", store("pipeline"))
     with pipeline:
         scale.pod(source)
     pipeline.run()
@@ -60,7 +64,12 @@ print("pandas" in sys.modules)
 
 
 def test_running_a_function_node_and_a_pipeline_on_delta_does_not_import_pandas(tmp_path):
-    assert _run(RUN_WITHOUT_PANDAS, str(tmp_path)) == "False"
+    assert _run(RUN_WITHOUT_PANDAS, str(tmp_path), "null") == "False"
+
+
+def test_the_same_on_object_storage_does_not_import_pandas(s3_server):
+    base = f"s3://{s3_server.fresh_bucket()}/store"
+    assert _run(RUN_WITHOUT_PANDAS, base, json.dumps(s3_server.options)) == "False"
 
 
 PANDAS_AFTERWARDS = """
