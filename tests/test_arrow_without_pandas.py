@@ -127,3 +127,26 @@ def test_column_numpy_reads_numbers_in_place():
     values = column_numpy(column[1:])
     assert values.tolist() == [1, 2, 3, 4]
     assert np.shares_memory(values, np.frombuffer(column.buffers()[1], dtype=np.int64))
+
+
+OLD_PANDAS = """
+import sys
+import warnings
+sys.path.insert(0, sys.argv[1])  # a pandas too old for pyarrow
+import orcapod
+import pyarrow as pa
+from orcapod.sources import DictSource
+DictSource([{"id": 1, "x": 2.5}], tag_columns=["id"])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import pandas
+print(pandas.__version__, [str(w.message)[:29] for w in caught])
+print(pa.array([1.5], pa.float64()).to_pylist())
+"""
+
+
+def test_importing_a_pandas_pyarrow_cannot_use_warns_instead_of_failing(tmp_path):
+    (tmp_path / "pandas").mkdir()
+    (tmp_path / "pandas" / "__init__.py").write_text('__version__ = "1.0.0"\n')
+    out = _run(OLD_PANDAS, str(tmp_path)).splitlines()
+    assert out == ["1.0.0 ['pyarrow does not use pandas: ']", "[1.5]"]

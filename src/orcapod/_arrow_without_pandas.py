@@ -2,11 +2,14 @@
 
 pyarrow imports pandas, when it is installed, the first time it converts Python values to
 Arrow (``pa.array``, ``pa.scalar``): it checks whether the values are pandas objects. It
-also imports pandas the first time it turns an Arrow array into numpy (``to_numpy``), to
-learn pandas' missing-value markers. Neither needs pandas unless the values are pandas
-objects, and orcapod's own runs never use pandas: a process that runs a pipeline would pay
-~0.3 s of CPU, more than the rest of its start-up, for nothing (four processes sharing a
-node on two cores pay it four times over). Two things avoid it:
+also imports pandas the first time it turns an Arrow array into numpy (``to_numpy``) or
+infers an Arrow type from Python values (both to learn pandas' missing-value markers and
+types), and when ``pyarrow.dataset`` is imported. None of this needs pandas unless the
+values are pandas objects, and orcapod's own runs never use pandas: a process that runs a
+pipeline would pay ~0.3 s of CPU, more than the rest of its start-up, for nothing (four
+processes sharing a node on two cores pay it four times over). So orcapod passes Arrow types
+instead of letting pyarrow infer them (``pa.array(values, type)``, typed scalars for compute
+functions), reads parquet without ``pyarrow.dataset``, and has two helpers here:
 
 * ``defer_pandas_import()`` (called when orcapod is imported) answers pyarrow's check
   "is pandas there?" with "no" while pandas is not imported yet, and arranges for the
@@ -15,13 +18,18 @@ node on two cores pay it four times over). Two things avoid it:
   pyarrow's pandas support). As no pandas object can exist before pandas is imported, the
   answer "no" is true while it stands, so pyarrow treats pandas objects exactly as before.
   If pandas is already imported, or pyarrow no longer has the check this relies on, nothing
-  is changed (pandas is then imported as usual, which is slower but not different).
+  is changed (pandas is then imported as usual, which is slower but not different). The
+  other checks (numpy, type inference) are made in pyarrow's C++ code, once per process with
+  no way to ask again, so they are never answered: a "no" there would change how pandas'
+  ``NaT`` converts for the rest of the process.
 * ``column_numpy(column)`` is ``to_numpy()`` for the columns orcapod reads as numpy
-  (integers, floats, timestamps without nulls): it takes the values' buffers directly
-  (DLPack, no copy) and falls back to ``to_numpy()`` for anything else.
+  (booleans, integers, floats, timestamps and durations without nulls): it takes the values'
+  buffers directly (DLPack, no copy) and falls back to ``to_numpy()`` for anything else.
 
 The check is answered while pandas cannot be imported by the answering thread only (other
-threads import as usual), so no import anywhere fails because of it.
+threads import as usual), so no import anywhere fails because of it; ``sys.meta_path`` is
+replaced, not changed in place, so an import another thread is making meanwhile sees every
+finder.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
@@ -67,7 +76,7 @@ class _TellPyarrowAfterPandas:  # a finder on sys.meta_path
     ) -> ModuleSpec | None:
         if fullname != _PANDAS:
             return None
-        sys.meta_path.remove(self)  # once: pandas is imported once per process
+        _remove_finder(self)  # once: pandas is imported once per process
         spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
@@ -77,7 +86,10 @@ class _TellPyarrowAfterPandas:  # a finder on sys.meta_path
 
         def exec_module(module: ModuleType) -> None:
             run_module(module)
-            pandas_api.compat  # noqa: B018 - asking imports pyarrow's pandas support
+            try:
+                pandas_api.compat  # noqa: B018 - asking imports pyarrow's pandas support
+            except ImportError as err:  # a pandas pyarrow does not support: as pyarrow does
+                warnings.warn(f"pyarrow does not use pandas: {err}", stacklevel=2)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -91,13 +103,17 @@ def defer_pandas_import() -> None:
     if any(isinstance(finder, _TellPyarrowAfterPandas) for finder in sys.meta_path):
         return  # done already (orcapod imported again, e.g. after a module reload)
     refuse = _RefusePandas()
-    sys.meta_path.insert(0, refuse)
+    sys.meta_path = [refuse, *sys.meta_path]
     try:
         asked = pandas_api.have_pandas
     finally:
-        sys.meta_path.remove(refuse)
+        _remove_finder(refuse)
     if not asked:
-        sys.meta_path.insert(0, _TellPyarrowAfterPandas(pandas_api))
+        sys.meta_path = [_TellPyarrowAfterPandas(pandas_api), *sys.meta_path]
+
+
+def _remove_finder(finder: object) -> None:
+    sys.meta_path = [f for f in sys.meta_path if f is not finder]
 
 
 def column_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
