@@ -51,14 +51,25 @@ node = FunctionNode(scale.pod, source, store("shared"))
 node.work_claims = WorkClaims(lease_seconds=5, min_work_seconds=0.0, poll_seconds=0.05)
 node.run()
 assert node.as_table().num_rows == 40
-# a pipeline, run twice (the second run reuses every result)
+@op.function_pod("total")
+def total(scaled: list[float]) -> float:
+    return sum(scaled)
+
+groups = DictSource(
+    [{"id": i, "group": i % 3} for i in range(0, 40, 2)], tag_columns=["id"], source_id="groups"
+)
+# a pipeline with operators, run twice (the second run reuses every result)
 for _ in range(2):
     pipeline = op.Pipeline("numbers", store("pipeline"))
     with pipeline:
-        scale.pod(source)
+        scaled = scale.pod(source)
+        joined = scaled.join(groups).select_packet_columns("scaled", "group")
+        total.pod(joined.packet_to_tags("group").group_by("group"))
+        scaled.semi_join(groups).polars_filter(id=2).batch(4)
+        scaled.map_packets({"label": "text"})
     pipeline.run()
-scaled = pipeline.scale.as_table().column("scaled").to_pylist()
-assert sorted(scaled) == [i * 0.5 for i in range(40)]
+sums = sorted(pipeline.total.as_table().column("total").to_pylist())
+assert sums == sorted(sum(i * 0.5 for i in range(0, 40, 2) if i % 3 == g) for g in range(3))
 print("pandas" in sys.modules)
 """
 
@@ -79,6 +90,8 @@ if sys.argv[1] == "orcapod-first":
     import orcapod
     from orcapod.sources import DictSource
     DictSource([{"id": 1, "x": 2.5}], tag_columns=["id"])  # converts values to Arrow
+    import importlib.util
+    assert importlib.util.find_spec("pandas")  # looked for, not imported (as polars does)
     assert "pandas" not in sys.modules
 import pandas as pd
 series = pd.Series([1.0, None, float("nan")])

@@ -34,7 +34,6 @@ finder.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 import warnings
@@ -66,7 +65,11 @@ class _RefusePandas:  # a finder on sys.meta_path
 
 
 class _TellPyarrowAfterPandas:  # a finder on sys.meta_path
-    """When pandas is imported, lets the import run, then tells pyarrow that pandas is there."""
+    """When pandas is imported, lets the import run, then tells pyarrow that pandas is there.
+
+    Every spec it finds for pandas (the other finders find it) runs the import and then tells
+    pyarrow; asking for a spec alone (``importlib.util.find_spec("pandas")``, as polars does
+    to learn whether pandas is installed) imports nothing, and the finder stays."""
 
     def __init__(self, pandas_api: Any) -> None:
         self.pandas_api = pandas_api
@@ -76,18 +79,24 @@ class _TellPyarrowAfterPandas:  # a finder on sys.meta_path
     ) -> ModuleSpec | None:
         if fullname != _PANDAS:
             return None
-        _remove_finder(self)  # once: pandas is imported once per process
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec: ModuleSpec | None = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
         loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
         run_module = loader.exec_module
-        pandas_api = self.pandas_api
 
         def exec_module(module: ModuleType) -> None:
             run_module(module)
+            _remove_finder(self)  # pandas is imported once per process
             try:
-                pandas_api.compat  # noqa: B018 - asking imports pyarrow's pandas support
+                self.pandas_api.compat  # noqa: B018 - asking imports pyarrow's pandas support
             except ImportError as err:  # a pandas pyarrow does not support: as pyarrow does
                 warnings.warn(f"pyarrow does not use pandas: {err}", stacklevel=2)
 
