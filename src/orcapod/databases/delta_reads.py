@@ -64,7 +64,8 @@ from orcapod.databases.snapshot_file import (
     record_ids,
     record_of,
 )
-from orcapod.databases.sql import in_predicate, quote_identifier, select_list, where_clause
+from orcapod.databases.sql import in_predicate, select_list, where_clause
+from orcapod.databases.sql_types import quote_identifier
 from orcapod.databases.stats_scan import read_where
 from orcapod.types.columns import RECORD_ID
 

@@ -18,17 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.databases.queries import Constraint
+from orcapod.databases.sql_types import quote_identifier, quoted_texts
 from orcapod.errors import InputValidationError
 
-__all__ = ["INLINE_LIMIT", "in_predicate", "quote_identifier", "select_list", "where_clause"]
+__all__ = ["INLINE_LIMIT", "in_predicate", "select_list", "where_clause"]
 
 INLINE_LIMIT = 64
 
 _INT_NAMES = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(value: object, dtype: pa.DataType) -> str:
@@ -60,21 +57,23 @@ def _text(value: str) -> pa.Scalar:
     return pa.scalar(value, pa.string())
 
 
+def _wrapped(texts: pa.Array, before: str, after: str) -> pa.Array:
+    """Each of ``texts`` between ``before`` and ``after``."""
+    return pc.binary_join_element_wise(_text(before), texts, _text(after), _text(""))
+
+
 def _literals(values: pa.Array) -> pa.Array:
     """SQL literals of ``values`` as a string array; vectorised for the common id types."""
     dtype = values.type
     if pa.types.is_string(dtype):
-        escaped = pc.replace_substring(values, "'", "''")
-        return pc.binary_join_element_wise(_text("'"), escaped, _text("'"), _text(""))
+        return quoted_texts(values)
     if pa.types.is_signed_integer(dtype):
         text = pc.cast(values, pa.string())
-        suffix = f", '{_INT_NAMES[dtype.bit_width]}')"
-        return pc.binary_join_element_wise(_text("arrow_cast("), text, _text(suffix), _text(""))
+        return _wrapped(text, "arrow_cast(", f", '{_INT_NAMES[dtype.bit_width]}')")
     if pa.types.is_timestamp(dtype):
         text = pc.cast(values.cast(pa.int64()), pa.string())
         zone = 'Some("UTC")' if dtype.tz else "None"
-        suffix = f", 'Timestamp(Microsecond, {zone})')"
-        return pc.binary_join_element_wise(_text("arrow_cast("), text, _text(suffix), _text(""))
+        return _wrapped(text, "arrow_cast(", f", 'Timestamp(Microsecond, {zone})')")
     return pa.array([_literal(v, dtype) for v in values.to_pylist()], type=pa.string())
 
 
@@ -94,7 +93,7 @@ def in_predicate(column: str, values: pa.Array) -> str:
         return f"{ident} = {literals[0].as_py()}"
     if len(literals) <= INLINE_LIMIT:
         return f"{ident} IN ({_join(literals, ', ')})"
-    rows = _join(pc.binary_join_element_wise(_text("("), literals, _text(")"), _text("")), ", ")
+    rows = _join(_wrapped(literals, "(", ")"), ", ")
     return f"{ident} IN (SELECT column1 FROM (VALUES {rows}))"
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "from_wire",
     "literal_list",
     "quote_identifier",
+    "quoted_texts",
     "sql_name",
     "to_wire",
 ]
@@ -239,7 +240,8 @@ def from_wire(table: pa.Table, schema: pa.Schema, dialect: Dialect) -> pa.Table:
 # ------------------------------------------------------------------ literals
 
 
-def _quoted(texts: pa.Array) -> pa.Array:
+def quoted_texts(texts: pa.Array) -> pa.Array:
+    """``texts`` as SQL string literals: each in single quotes, its quotes doubled."""
     escaped = pc.replace_substring(texts.cast(pa.string()), "'", "''")
     quote = pa.scalar("'", pa.string())  # typed: inferring a type would load pandas
     return pc.binary_join_element_wise(quote, escaped, quote, pa.scalar("", pa.string()))
@@ -253,7 +255,7 @@ def _literals(values: pa.Array, dtype: pa.DataType, dialect: Dialect) -> list[st
     wire = _encode(values, dtype, dialect)
     pg = dialect.is_postgresql
     if t.is_string(dtype) or (t.is_decimal(dtype) and not pg):
-        return list(_quoted(wire).to_pylist())
+        return list(quoted_texts(wire).to_pylist())
     if t.is_binary(dtype):
         hexes = [bytes(v).hex() for v in wire.to_pylist()]
         if pg:
