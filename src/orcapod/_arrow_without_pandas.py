@@ -1,15 +1,16 @@
 """Arrow work without importing pandas, which costs ~0.3 s of CPU per process.
 
 pyarrow imports pandas, when it is installed, the first time it converts Python values to
-Arrow (``pa.array``, ``pa.scalar``): it checks whether the values are pandas objects. It
-also imports pandas the first time it turns an Arrow array into numpy (``to_numpy``) or
-infers an Arrow type from Python values (both to learn pandas' missing-value markers and
-types), and when ``pyarrow.dataset`` is imported. None of this needs pandas unless the
-values are pandas objects, and orcapod's own runs never use pandas: a process that runs a
+Arrow (``pa.array``, ``pa.scalar``): it checks whether the values are pandas objects. It also
+imports pandas the first time it turns an Arrow array into numpy (``to_numpy``) or infers an
+Arrow type from Python values (both to learn pandas' missing-value markers and types), and
+when ``pyarrow.dataset`` or ``pyarrow.acero`` is imported. None of this needs pandas unless
+the values are pandas objects, and orcapod's own runs never use pandas: a process that runs a
 pipeline would pay ~0.3 s of CPU, more than the rest of its start-up, for nothing (four
 processes sharing a node on two cores pay it four times over). So orcapod passes Arrow types
 instead of letting pyarrow infer them (``pa.array(values, type)``, typed scalars for compute
-functions), reads parquet without ``pyarrow.dataset``, and has two helpers here:
+functions), reads parquet without ``pyarrow.dataset``, joins without Acero, and has two
+helpers here:
 
 * ``defer_pandas_import()`` (called when orcapod is imported) answers pyarrow's check
   "is pandas there?" with "no" while pandas is not imported yet, and arranges for the
